@@ -1,0 +1,50 @@
+/* tap.h — minimal TAP producer for the C suite (prove reads it). */
+#ifndef RIPC_TAP_H
+#define RIPC_TAP_H
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tap_n, tap_failed;
+
+static inline int tap_ok(int cond, const char *fmt, ...) {
+    va_list ap;
+    tap_n++;
+    if (!cond) tap_failed++;
+    printf("%sok %d - ", cond ? "" : "not ", tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    return cond;
+}
+
+/* ok(cond, "name") */
+#define ok(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
+/* A call that must fail with errno E: ok_errno(call(...) == -1, EINVAL, "...") */
+#define ok_errno(failed, E, ...)                                              \
+    do {                                                                      \
+        errno = 0;                                                            \
+        int tap_f_ = !!(failed);                                              \
+        int tap_e_ = errno;                                                   \
+        if (!tap_ok(tap_f_ && tap_e_ == (E), __VA_ARGS__))                    \
+            printf("#   expected errno %d (%s), got %s with errno %d (%s)\n",   \
+                   (E), strerror(E), tap_f_ ? "failure" : "success", tap_e_,  \
+                   strerror(tap_e_));                                         \
+    } while (0)
+#define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
+
+static inline int done_testing(void) {
+    printf("1..%d\n", tap_n);
+    fflush(stdout);
+    return tap_failed ? 1 : 0;
+}
+
+static inline int backend_is_kernel(void) {
+    const char *b = getenv("RIPC_BACKEND");
+    return b && strcmp(b, "kernel") == 0;
+}
+#endif

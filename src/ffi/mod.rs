@@ -1,0 +1,129 @@
+//! The `extern "C"` facade: argument checks, the panic boundary and `errno`.
+//! No IPC logic lives here, and nothing here touches a mapping.
+//!
+//! Every entry point is written as
+//! ```ignore
+//! #[no_mangle]
+//! pub extern "C" fn ripc_x(...) -> c_int {
+//!     ffi_boundary!({ ...body returning Result<c_int>... })
+//! }
+//! ```
+//! The macro catches panics (a panic never unwinds into C: the call fails
+//! with `EIO`... see [`PANIC_ERRNO`]), and maps `Err(e)` to the return type's
+//! failure value ([`FfiReturn::failure`]: -1 or NULL) with `errno = e`.
+
+use crate::error::Errno;
+use core::ffi::{c_char, c_int, c_long, c_void};
+
+pub mod sysv;
+pub mod queue;
+
+/// The errno a call reports when the library itself panicked (a bug).
+pub const PANIC_ERRNO: Errno = Errno::EIO;
+
+/// The value a C entry point returns on failure, per return type.
+pub trait FfiReturn: Sized {
+    /// -1 for integers, NULL for pointers.
+    fn failure() -> Self;
+}
+
+macro_rules! impl_ffi_return_int {
+    ($($t:ty),*) => {$(
+        impl FfiReturn for $t {
+            fn failure() -> Self { -1 }
+        }
+    )*};
+}
+impl_ffi_return_int!(i32, i64, isize);
+
+impl<T> FfiReturn for *mut T {
+    fn failure() -> Self {
+        core::ptr::null_mut()
+    }
+}
+impl<T> FfiReturn for *const T {
+    fn failure() -> Self {
+        core::ptr::null()
+    }
+}
+
+/// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
+/// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;
+/// a panic → failure value with `errno = EIO`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! ffi_boundary {
+    ($body:block) => {{
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> $crate::error::Result<_> { $body },
+        )) {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                $crate::error::set_errno(e);
+                $crate::ffi::FfiReturn::failure()
+            }
+            Err(_) => {
+                $crate::error::set_errno($crate::ffi::PANIC_ERRNO);
+                $crate::ffi::FfiReturn::failure()
+            }
+        }
+    }};
+}
+pub use crate::ffi_boundary;
+
+/// Fails with `EFAULT` when `$p` is NULL, else yields a shared reference.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! try_ref {
+    ($p:expr) => {{
+        let p = $p;
+        if p.is_null() {
+            return Err($crate::error::Errno::EFAULT);
+        }
+        // SAFETY: non-null, and the C caller promises it points to a valid,
+        // properly aligned object for the duration of the call.
+        unsafe { &*p }
+    }};
+}
+
+/// Fails with `EFAULT` when `$p` is NULL, else yields a unique reference.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! try_mut {
+    ($p:expr) => {{
+        let p = $p;
+        if p.is_null() {
+            return Err($crate::error::Errno::EFAULT);
+        }
+        // SAFETY: non-null, and the C caller promises it points to a valid,
+        // properly aligned, unaliased object for the duration of the call.
+        unsafe { &mut *p }
+    }};
+}
+
+/// Converts a C string argument to `&CStr`, `EFAULT` when NULL.
+pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::CStr> {
+    if p.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    // SAFETY: non-null; the C caller promises a NUL-terminated string that
+    // outlives the call.
+    Ok(unsafe { core::ffi::CStr::from_ptr(p) })
+}
+
+/// Checks that the `len` bytes at `p` can be read by this process, without
+/// touching them (so a bad pointer gives `EFAULT`, not `SIGSEGV`).
+///
+/// Uses `process_vm_readv` on ourselves for large buffers... see
+/// [`crate::sync::probe`].
+pub(crate) fn readable(p: *const c_void, len: usize) -> crate::error::Result<()> {
+    crate::sync::probe::readable(p as usize, len)
+}
+
+/// As [`readable`], for a buffer the call will write.
+pub(crate) fn writable(p: *mut c_void, len: usize) -> crate::error::Result<()> {
+    crate::sync::probe::writable(p as usize, len)
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: c_int, _: c_long) {}

@@ -1,0 +1,1 @@
+//! The native message-queue handle API.

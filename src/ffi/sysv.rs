@@ -1,0 +1,1 @@
+//! `ripc_msg*` and the other SysV-shaped entry points.

@@ -1,0 +1,1 @@
+//! System V message queues: the engine.

@@ -1,0 +1,111 @@
+//! A shared file mapping that unmaps itself.
+
+use crate::error::{Errno, Result};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// `len` bytes of a file, mapped shared and read-write.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; every access goes through
+// atomics or explicit copies, never through Rust references to non-atomic
+// data that another thread could change.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` from `offset`, read-write and shared.
+    pub fn new(fd: BorrowedFd<'_>, len: usize, offset: u64) -> Result<Mapping> {
+        Self::with_prot(fd, len, offset, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Maps with the given protection (`PROT_*`).
+    pub fn with_prot(fd: BorrowedFd<'_>, len: usize, offset: u64, prot: i32) -> Result<Mapping> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: a fresh shared mapping of a file we hold open; the kernel
+        // checks the fd, length and offset.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        Ok(Mapping {
+            ptr: p.cast(),
+            len,
+        })
+    }
+
+    /// Start of the mapping.
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never empty (a zero-length mapping cannot be made).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// A `T` at byte offset `off`, when it fits and is aligned.
+    ///
+    /// `T` must be a type made only of atomics (or `repr(C)` structs of
+    /// them), so that sharing it with other processes is sound.
+    pub fn at<T>(&self, off: usize) -> Result<&T> {
+        let end = off.checked_add(core::mem::size_of::<T>()).ok_or(Errno::EIO)?;
+        if end > self.len || off % core::mem::align_of::<T>() != 0 {
+            return Err(Errno::EIO);
+        }
+        // SAFETY: in bounds and aligned (checked above); the mapping lives as
+        // long as `self`; T is made of atomics, valid for any bit pattern.
+        Ok(unsafe { &*(self.ptr.add(off) as *const T) })
+    }
+
+    /// Copies `dst.len()` bytes out of the mapping from `off`.
+    pub fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<()> {
+        let end = off.checked_add(dst.len()).ok_or(Errno::EIO)?;
+        if end > self.len {
+            return Err(Errno::EIO);
+        }
+        // SAFETY: the source range is inside the mapping (checked above) and
+        // cannot overlap `dst`, which is process-private.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr.add(off), dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` into the mapping at `off`.
+    pub fn write_bytes(&self, off: usize, src: &[u8]) -> Result<()> {
+        let end = off.checked_add(src.len()).ok_or(Errno::EIO)?;
+        if end > self.len {
+            return Err(Errno::EIO);
+        }
+        // SAFETY: the destination range is inside the mapping (checked
+        // above); `src` is process-private, so they cannot overlap.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(off), src.len()) };
+        Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what mmap returned.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}

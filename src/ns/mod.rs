@@ -1,0 +1,870 @@
+//! The namespace: one directory (`RIPC_DIR`) whose files are the objects.
+//!
+//! ```text
+//! $RIPC_DIR/ripc.ns            limits and id sequence counters
+//! $RIPC_DIR/msg.<idx>          queue whose id is  seq * 32768 + idx
+//! $RIPC_DIR/msg.key.<key hex>  a second name (hard link) of a keyed queue
+//! $RIPC_DIR/shm.<idx> …, sem.<idx> …    the same for segments and sets
+//! ```
+//! There is exactly one implementation of "find or create by key, check
+//! permissions" ([`Ns::get`]), shared by the three System V engines, as in
+//! the kernel's `ipc/util.c`.
+//!
+//! Creation is atomic: an object is built complete in a private temporary
+//! file and only then given its names with `link(2)`, which fails when the
+//! name exists; so concurrent creators of one key end up on one object, and
+//! a creator killed half-way leaves no half-built object behind a name. No
+//! name is ever followed through a symlink, and a file is adopted only when
+//! it is a regular file with ripc's header whose owner is the creator it
+//! records.
+
+pub mod limits;
+pub mod map;
+pub mod perm;
+
+use crate::error::{Errno, Result};
+use crate::sync::lock::{LockOutcome, RobustLock};
+use crate::sync::proc::{creds, my_pid, Creds};
+use crate::sync::time::now_secs;
+pub use limits::Limits;
+pub use map::Mapping;
+pub use perm::{Access, Perm, PermShared};
+
+use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use once_cell::sync::OnceCell;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// `IPC_CREAT`, `IPC_EXCL`, `IPC_NOWAIT`, `IPC_PRIVATE` as in `<sys/ipc.h>`.
+pub const IPC_CREAT: i32 = 0o1000;
+/// fail if the key exists
+pub const IPC_EXCL: i32 = 0o2000;
+/// do not block
+pub const IPC_NOWAIT: i32 = 0o4000;
+/// a new object with no key
+pub const IPC_PRIVATE: i32 = 0;
+
+/// Objects of one kind are numbered `seq * IDX_SPAN + idx`, as the kernel's.
+pub const IDX_SPAN: i32 = 32768;
+
+/// Where a namespace lives when `RIPC_DIR` is not set.
+pub const DEFAULT_DIR: &str = "/dev/shm/ripc";
+
+/// Bytes before an engine's own control data in every object file.
+pub const HEADER_LEN: usize = 256;
+
+const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS01");
+const OBJ_MAGIC: u64 = u64::from_le_bytes(*b"RIPCOB01");
+const STATE_LIVE: u32 = 1;
+const STATE_REMOVED: u32 = 2;
+
+/// The three System V object kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// message queue
+    Msg = 1,
+    /// shared memory segment
+    Shm = 2,
+    /// semaphore set
+    Sem = 3,
+}
+
+impl Kind {
+    /// File name prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Msg => "msg",
+            Kind::Shm => "shm",
+            Kind::Sem => "sem",
+        }
+    }
+
+    fn max_objects(self, l: &Limits) -> i32 {
+        let n = match self {
+            Kind::Msg => l.msgmni,
+            Kind::Shm => l.shmmni,
+            Kind::Sem => l.semmni,
+        };
+        n.min(IDX_SPAN as u64) as i32
+    }
+}
+
+/// The header at offset 0 of every object file.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ObjHeader {
+    magic: AtomicU64,
+    kind: AtomicU32,
+    version: AtomicU32,
+    id: AtomicI32,
+    state: AtomicU32,
+    ctl_len: AtomicU64,
+    data_len: AtomicU64,
+    /// the object's lock; engines take it through [`Obj::lock`]
+    lock: RobustLock,
+    /// owner, creator, mode, key
+    pub perm: PermShared,
+    /// last change (`*_ctime`)
+    pub ctime: AtomicI64,
+    /// creator pid (`shm_cpid`)
+    pub cpid: AtomicI32,
+    _pad: AtomicU32,
+}
+
+const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
+
+#[repr(C)]
+#[derive(Debug)]
+struct NsCtl {
+    magic: AtomicU64,
+    limits: [AtomicU64; 10],
+    seq: [AtomicU32; 4],
+}
+
+/// An open namespace.
+#[derive(Debug)]
+pub struct Ns {
+    dir: PathBuf,
+    dirfd: OwnedFd,
+    ctl: Mapping,
+    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>>>,
+}
+
+/// One object as this process sees it: its control area mapped.
+#[derive(Debug)]
+pub struct Obj {
+    /// what it is
+    pub kind: Kind,
+    /// its id
+    pub id: i32,
+    map: Mapping,
+    file: OwnedFd,
+    dev: u64,
+    ino: u64,
+    data_len: u64,
+}
+
+/// What a `*get` call creates when the key is new.
+pub struct CreateSpec<'a> {
+    /// bytes of the engine's control data (after [`HEADER_LEN`])
+    pub ctl_len: usize,
+    /// bytes of payload after the control area (shared memory)
+    pub data_len: u64,
+    /// fills the engine's control data of the new, still private object
+    pub init: &'a dyn Fn(&Obj) -> Result<()>,
+    /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
+    /// segment is smaller than asked, …)
+    pub check_existing: &'a dyn Fn(&Obj) -> Result<()>,
+}
+
+impl core::fmt::Debug for CreateSpec<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CreateSpec")
+            .field("ctl_len", &self.ctl_len)
+            .field("data_len", &self.data_len)
+            .finish()
+    }
+}
+
+static DEFAULT: OnceCell<Ns> = OnceCell::new();
+
+fn cpath(p: &str) -> Result<CString> {
+    CString::new(p).map_err(|_| Errno::EINVAL)
+}
+
+fn fstat(fd: i32) -> Result<libc::stat> {
+    // SAFETY: fstat fills a zeroed, properly sized stat buffer.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return Err(Errno::last());
+        }
+        Ok(st)
+    }
+}
+
+impl Ns {
+    /// The namespace named by `RIPC_DIR` (or [`DEFAULT_DIR`]), opened once
+    /// per process.
+    pub fn default_ns() -> Result<&'static Ns> {
+        DEFAULT.get_or_try_init(|| {
+            let dir = std::env::var_os("RIPC_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+            Ns::open(&dir)
+        })
+    }
+
+    /// Opens (creating when missing) the namespace in `dir`.
+    ///
+    /// A missing directory is created world-writable and sticky (`1777`,
+    /// like `/tmp` and `/dev/shm`): the kernel's IPC namespace is shared by
+    /// all users, and so is a ripc namespace. A directory writable by others
+    /// without the sticky bit is refused (`EPERM`): anyone could unlink
+    /// anyone's objects.
+    pub fn open(dir: &Path) -> Result<Ns> {
+        let cdir = cpath(dir.to_str().ok_or(Errno::EINVAL)?)?;
+        // SAFETY: mkdir/chmod on a NUL-terminated path.
+        unsafe {
+            if libc::mkdir(cdir.as_ptr(), 0o1777) == 0 {
+                libc::chmod(cdir.as_ptr(), 0o1777);
+            }
+        }
+        // SAFETY: open a directory by path; the fd is owned below.
+        let fd = unsafe {
+            libc::open(
+                cdir.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let dirfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd)?;
+        if st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 {
+            return Err(Errno::EPERM);
+        }
+        let ctl = Self::open_ctl(&dirfd)?;
+        Ok(Ns {
+            dir: dir.to_path_buf(),
+            dirfd,
+            ctl,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn open_ctl(dirfd: &OwnedFd) -> Result<Mapping> {
+        let name = cpath("ripc.ns")?;
+        let len = core::mem::size_of::<NsCtl>();
+        loop {
+            // SAFETY: openat relative to our directory fd, never following
+            // a symlink.
+            let fd = unsafe {
+                libc::openat(
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: fresh descriptor we own.
+                let f = unsafe { OwnedFd::from_raw_fd(fd) };
+                let st = fstat(fd)?;
+                if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < len {
+                    return Err(Errno::EIO);
+                }
+                let m = Mapping::new(f.as_fd(), len, 0)?;
+                let c: &NsCtl = m.at(0)?;
+                if c.magic.load(Ordering::Acquire) != NS_MAGIC {
+                    return Err(Errno::EIO);
+                }
+                return Ok(m);
+            }
+            match Errno::last() {
+                Errno::ENOENT => {}
+                Errno::ELOOP => return Err(Errno::EACCES),
+                e => return Err(e),
+            }
+            // Build it privately, then link it in: the first creator wins.
+            let (tmp, tname) = Self::tmpfile(dirfd)?;
+            // SAFETY: fchmod/ftruncate on our own fresh file.
+            unsafe {
+                libc::fchmod(tmp.as_raw_fd(), 0o666);
+                if libc::ftruncate(tmp.as_raw_fd(), len as libc::off_t) != 0 {
+                    return Err(Errno::last());
+                }
+            }
+            {
+                let m = Mapping::new(tmp.as_fd(), len, 0)?;
+                let c: &NsCtl = m.at(0)?;
+                let v = Limits::from_env();
+                for (i, x) in v.iter().enumerate() {
+                    c.limits[i].store(*x, Ordering::Relaxed);
+                }
+                c.magic.store(NS_MAGIC, Ordering::Release);
+            }
+            // SAFETY: linkat/unlinkat on names relative to our directory.
+            unsafe {
+                libc::linkat(
+                    dirfd.as_raw_fd(),
+                    tname.as_ptr(),
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    0,
+                );
+                libc::unlinkat(dirfd.as_raw_fd(), tname.as_ptr(), 0);
+            }
+        }
+    }
+
+    fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        loop {
+            let name = cpath(&format!(
+                ".new.{}.{}",
+                my_pid(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ))?;
+            // SAFETY: exclusive creation relative to our directory fd.
+            let fd = unsafe {
+                libc::openat(
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o600,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: fresh descriptor we own.
+                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name));
+            }
+            if Errno::last() != Errno::EEXIST {
+                return Err(Errno::last());
+            }
+        }
+    }
+
+    fn ctl(&self) -> &NsCtl {
+        // The mapping was checked to hold an NsCtl when it was opened.
+        self.ctl.at(0).expect("namespace control block mapped")
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The namespace's limits (sanitised: see [`Limits::from_raw`]).
+    pub fn limits(&self) -> Limits {
+        let c = self.ctl();
+        let mut v = [0u64; 10];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = c.limits[i].load(Ordering::Relaxed);
+        }
+        Limits::from_raw(&v)
+    }
+
+    /// Sets one limit by name (`msgmax`, `msgmnb`, …); `EINVAL` for an
+    /// unknown name or a value of 0 or above the hard cap.
+    pub fn set_limit(&self, name: &str, value: u64) -> Result<()> {
+        let i = Limits::index(name)?;
+        if value == 0 || value > limits::TABLE[i].2 {
+            return Err(Errno::EINVAL);
+        }
+        self.ctl().limits[i].store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn key_name(kind: Kind, key: i32) -> String {
+        format!("{}.key.{:08x}", kind.prefix(), key as u32)
+    }
+
+    fn idx_name(kind: Kind, idx: i32) -> String {
+        format!("{}.{}", kind.prefix(), idx)
+    }
+
+    fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {
+        let c = cpath(name)?;
+        // SAFETY: openat relative to our directory, never following links.
+        let fd = unsafe {
+            libc::openat(
+                self.dirfd.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: fresh descriptor we own.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        match Errno::last() {
+            Errno::ENOENT => Ok(None),
+            // A symlink planted at one of our names is never followed.
+            Errno::ELOOP => Err(Errno::EACCES),
+            e => Err(e),
+        }
+    }
+
+    /// Maps and validates an object file. `None` when it is not (or no
+    /// longer) a live object of this kind.
+    fn adopt(&self, kind: Kind, f: OwnedFd) -> Result<Option<Obj>> {
+        let st = fstat(f.as_raw_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return Err(Errno::EIO);
+        }
+        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
+        let h: &ObjHeader = head.at(0)?;
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.kind.load(Ordering::Relaxed) != kind as u32
+            || h.version.load(Ordering::Relaxed) != 1
+        {
+            return Err(Errno::EIO);
+        }
+        if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid {
+            // Not made by the user it claims: a planted file.
+            return Err(Errno::EACCES);
+        }
+        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
+        let data_len = h.data_len.load(Ordering::Relaxed);
+        let id = h.id.load(Ordering::Relaxed);
+        if ctl_len < HEADER_LEN as u64
+            || ctl_len > (1 << 40)
+            || ctl_len.checked_add(data_len).map_or(true, |t| t > st.st_size as u64)
+            || id < 0
+        {
+            return Err(Errno::EIO);
+        }
+        drop(head);
+        let map = Mapping::new(f.as_fd(), ctl_len as usize, 0)?;
+        let obj = Obj {
+            kind,
+            id,
+            map,
+            file: f,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len,
+        };
+        if obj.header().state.load(Ordering::Acquire) != STATE_LIVE {
+            return Ok(None);
+        }
+        Ok(Some(obj))
+    }
+
+    /// The object with id `id`. `EINVAL` when there is none (or it was
+    /// removed), as the kernel says for a stale id.
+    pub fn by_id(&self, kind: Kind, id: i32) -> Result<Arc<Obj>> {
+        self.by_id_opt(kind, id, false)
+    }
+
+    /// As [`Ns::by_id`]; with `removed_ok`, an object removed but still
+    /// present (a segment awaiting its last detach) is found too.
+    pub fn by_id_opt(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Arc<Obj>> {
+        if id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(o) = self.cache.lock().map_err(|_| Errno::EIO)?.get(&(kind, id)) {
+            if o.header().id.load(Ordering::Relaxed) == id && (removed_ok || !o.is_removed()) {
+                return Ok(o.clone());
+            }
+        }
+        let obj = self.by_id_uncached(kind, id, removed_ok)?;
+        let obj = Arc::new(obj);
+        let mut c = self.cache.lock().map_err(|_| Errno::EIO)?;
+        c.retain(|_, o| !o.is_removed());
+        c.insert((kind, id), obj.clone());
+        Ok(obj)
+    }
+
+    fn by_id_uncached(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Obj> {
+        let idx = id % IDX_SPAN;
+        let f = self
+            .open_name(&Self::idx_name(kind, idx))?
+            .ok_or(Errno::EINVAL)?;
+        let obj = match self.adopt(kind, f) {
+            Ok(Some(o)) => o,
+            Ok(None) if removed_ok => self.adopt_removed(kind, idx)?,
+            Ok(None) => return Err(Errno::EINVAL),
+            Err(Errno::EIO) => return Err(Errno::EIO),
+            Err(e) => return Err(e),
+        };
+        if obj.id != id {
+            return Err(Errno::EINVAL);
+        }
+        Ok(obj)
+    }
+
+    fn adopt_removed(&self, kind: Kind, idx: i32) -> Result<Obj> {
+        let f = self
+            .open_name(&Self::idx_name(kind, idx))?
+            .ok_or(Errno::EINVAL)?;
+        let st = fstat(f.as_raw_fd())?;
+        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
+        let h: &ObjHeader = head.at(0)?;
+        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
+        let data_len = h.data_len.load(Ordering::Relaxed);
+        let id = h.id.load(Ordering::Relaxed);
+        if h.magic.load(Ordering::Relaxed) != OBJ_MAGIC
+            || h.kind.load(Ordering::Relaxed) != kind as u32
+            || ctl_len < HEADER_LEN as u64
+            || ctl_len.checked_add(data_len).map_or(true, |t| t > st.st_size as u64)
+        {
+            return Err(Errno::EIO);
+        }
+        drop(head);
+        Ok(Obj {
+            kind,
+            id,
+            map: Mapping::new(f.as_fd(), ctl_len as usize, 0)?,
+            file: f,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len,
+        })
+    }
+
+    /// The live object with `key`, if any.
+    pub fn by_key(&self, kind: Kind, key: i32) -> Result<Option<Arc<Obj>>> {
+        let Some(f) = self.open_name(&Self::key_name(kind, key))? else {
+            return Ok(None);
+        };
+        let Some(obj) = self.adopt(kind, f)? else {
+            return Ok(None);
+        };
+        // The key name must be a second name of a numbered object.
+        let idx = obj.id % IDX_SPAN;
+        if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+            return Ok(None);
+        }
+        let obj = Arc::new(obj);
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((kind, obj.id), obj.clone());
+        }
+        Ok(Some(obj))
+    }
+
+    fn same_file(&self, name: &str, dev: u64, ino: u64) -> bool {
+        let Ok(c) = cpath(name) else { return false };
+        // SAFETY: fstatat without following links, into a zeroed buffer.
+        unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            libc::fstatat(
+                self.dirfd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0
+                && st.st_dev == dev
+                && st.st_ino == ino
+        }
+    }
+
+    /// The kernel's `ipcget`: find the object with `key` or create it, per
+    /// `IPC_CREAT`/`IPC_EXCL`, checking permissions with the mode bits of
+    /// `flags` as the kernel does.
+    pub fn get(&self, kind: Kind, key: i32, flags: i32, spec: &CreateSpec<'_>) -> Result<Arc<Obj>> {
+        let me = creds();
+        if key == IPC_PRIVATE {
+            return self.create(kind, key, flags, spec, &me);
+        }
+        for _ in 0..1000 {
+            if let Some(obj) = self.by_key(kind, key)? {
+                if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                obj.perm().check_bits(&me, Access::from_get_flags(flags))?;
+                (spec.check_existing)(&obj)?;
+                return Ok(obj);
+            }
+            if flags & IPC_CREAT == 0 {
+                return Err(Errno::ENOENT);
+            }
+            match self.create(kind, key, flags, spec, &me) {
+                Err(Errno::EEXIST) => continue, // lost the race: open the winner's
+                r => return r,
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    fn create(&self, kind: Kind, key: i32, flags: i32, spec: &CreateSpec<'_>, me: &Creds) -> Result<Arc<Obj>> {
+        let limits = self.limits();
+        let ctl_len = HEADER_LEN.checked_add(spec.ctl_len).ok_or(Errno::ENOMEM)?;
+        let ctl_len = (ctl_len + 4095) & !4095;
+        let total = (ctl_len as u64).checked_add(spec.data_len).ok_or(Errno::ENOMEM)?;
+        let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
+        let cleanup = |extra: Option<&str>| {
+            // SAFETY: unlinking names we created, relative to our directory.
+            unsafe {
+                libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
+                if let Some(n) = extra.and_then(|n| cpath(n).ok()) {
+                    libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0);
+                }
+            }
+        };
+        // SAFETY: sizing our own fresh file.
+        if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
+            let e = Errno::last();
+            cleanup(None);
+            return Err(if e == Errno::EFBIG || e == Errno::EINVAL { Errno::ENOMEM } else { e });
+        }
+        let st = fstat(tmp.as_raw_fd())?;
+        let mut obj = Obj {
+            kind,
+            id: 0,
+            map: match Mapping::new(tmp.as_fd(), ctl_len, 0) {
+                Ok(m) => m,
+                Err(e) => {
+                    cleanup(None);
+                    return Err(e);
+                }
+            },
+            file: tmp,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len: spec.data_len,
+        };
+        let h = obj.header();
+        h.kind.store(kind as u32, Ordering::Relaxed);
+        h.version.store(1, Ordering::Relaxed);
+        h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
+        h.data_len.store(spec.data_len, Ordering::Relaxed);
+        h.lock.init();
+        let seq = self.ctl().seq[kind as usize].fetch_add(1, Ordering::Relaxed) % 65535;
+        h.perm.store(&Perm {
+            key,
+            uid: me.euid,
+            gid: me.egid,
+            cuid: me.euid,
+            cgid: me.egid,
+            mode: (flags as u32) & 0o777,
+            seq,
+        });
+        h.ctime.store(now_secs(), Ordering::Relaxed);
+        h.cpid.store(my_pid(), Ordering::Relaxed);
+        if let Err(e) = (spec.init)(&obj) {
+            cleanup(None);
+            return Err(e);
+        }
+        h.state.store(STATE_LIVE, Ordering::Relaxed);
+        h.magic.store(OBJ_MAGIC, Ordering::Release);
+        // Who may open the file: anyone the IPC mode grants anything to
+        // (read-only users still write the queue's bookkeeping); ripc then
+        // applies the IPC read/write bits itself.
+        let m = (flags as u32) & 0o777;
+        let fmode = (0..3).fold(0u32, |acc, c| {
+            if (m >> (c * 3)) & 0o6 != 0 {
+                acc | (0o6 << (c * 3))
+            } else {
+                acc
+            }
+        }) | 0o600;
+        // SAFETY: fchmod of our own file.
+        unsafe { libc::fchmod(obj.file.as_raw_fd(), fmode as libc::mode_t) };
+        // Give it a number: the lowest free index.
+        let max = kind.max_objects(&limits);
+        let mut placed = None;
+        for idx in 0..max {
+            let id = seq as i32 * IDX_SPAN + idx;
+            h.id.store(id, Ordering::Release);
+            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else { break };
+            // SAFETY: linkat of our private file to a new name; fails with
+            // EEXIST when the name is taken.
+            let r = unsafe {
+                libc::linkat(
+                    self.dirfd.as_raw_fd(),
+                    tname.as_ptr(),
+                    self.dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    0,
+                )
+            };
+            if r == 0 {
+                placed = Some(idx);
+                break;
+            }
+            let e = Errno::last();
+            if e != Errno::EEXIST {
+                cleanup(None);
+                return Err(e);
+            }
+        }
+        let Some(idx) = placed else {
+            cleanup(None);
+            return Err(Errno::ENOSPC);
+        };
+        obj.id = obj.header().id.load(Ordering::Relaxed);
+        if key != IPC_PRIVATE {
+            let kname = cpath(&Self::key_name(kind, key))?;
+            // SAFETY: as above, for the key name.
+            let r = unsafe {
+                libc::linkat(
+                    self.dirfd.as_raw_fd(),
+                    tname.as_ptr(),
+                    self.dirfd.as_raw_fd(),
+                    kname.as_ptr(),
+                    0,
+                )
+            };
+            if r != 0 {
+                let e = Errno::last();
+                obj.header().state.store(STATE_REMOVED, Ordering::Release);
+                cleanup(Some(&Self::idx_name(kind, idx)));
+                return Err(e);
+            }
+        }
+        cleanup(None);
+        let obj = Arc::new(obj);
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((kind, obj.id), obj.clone());
+        }
+        Ok(obj)
+    }
+
+    /// Marks `obj` removed and takes its key name away (so the key finds
+    /// nothing any more). With `keep_id`, its numbered name stays (a
+    /// segment still attached); [`Ns::unlink_id`] removes it later.
+    pub fn remove(&self, obj: &Obj, keep_id: bool) {
+        obj.header().state.store(STATE_REMOVED, Ordering::Release);
+        let key = obj.perm().key;
+        if key != IPC_PRIVATE {
+            self.unlink_if_same(&Self::key_name(obj.kind, key), obj);
+        }
+        if !keep_id {
+            self.unlink_id(obj);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&(obj.kind, obj.id));
+        }
+    }
+
+    /// Removes the numbered name of a removed object.
+    pub fn unlink_id(&self, obj: &Obj) {
+        self.unlink_if_same(&Self::idx_name(obj.kind, obj.id % IDX_SPAN), obj);
+    }
+
+    fn unlink_if_same(&self, name: &str, obj: &Obj) {
+        if self.same_file(name, obj.dev, obj.ino) {
+            if let Ok(c) = cpath(name) {
+                // SAFETY: unlinking a name in our directory that we just
+                // checked refers to this object.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+            }
+        }
+    }
+
+    /// Indexes in use for `kind`, ascending (for `*_INFO`, `*_STAT`, tools).
+    pub fn indexes(&self, kind: Kind) -> Vec<i32> {
+        let mut v = Vec::new();
+        let prefix = format!("{}.", kind.prefix());
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let Some(n) = n.to_str() else { continue };
+                if let Some(rest) = n.strip_prefix(&prefix) {
+                    if let Ok(i) = rest.parse::<i32>() {
+                        if (0..IDX_SPAN).contains(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        v.sort_unstable();
+        v
+    }
+
+    /// The object at index `idx` (for `MSG_STAT` and friends), live or
+    /// removed-but-present.
+    pub fn by_index(&self, kind: Kind, idx: i32) -> Result<Arc<Obj>> {
+        if !(0..IDX_SPAN).contains(&idx) {
+            return Err(Errno::EINVAL);
+        }
+        let f = self
+            .open_name(&Self::idx_name(kind, idx))?
+            .ok_or(Errno::EINVAL)?;
+        match self.adopt(kind, f)? {
+            Some(o) => Ok(Arc::new(o)),
+            None => Ok(Arc::new(self.adopt_removed(kind, idx)?)),
+        }
+    }
+
+    /// Removes stale temporary files left by creators that died.
+    pub fn sweep_tmp(&self) {
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let Some(n) = n.to_str() else { continue };
+                let Some(rest) = n.strip_prefix(".new.") else { continue };
+                let pid: i32 = rest.split('.').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                if pid > 0 && !crate::sync::proc::pid_alive(pid) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+/// A held object lock; unlocks when dropped.
+#[derive(Debug)]
+pub struct ObjGuard<'a> {
+    obj: &'a Obj,
+}
+
+impl Drop for ObjGuard<'_> {
+    fn drop(&mut self) {
+        self.obj.header().lock.unlock();
+    }
+}
+
+impl Obj {
+    /// The common header.
+    pub fn header(&self) -> &ObjHeader {
+        self.map.at(0).expect("object header mapped")
+    }
+
+    /// The engine's control area (after the header), for typed access.
+    pub fn ctl(&self) -> &Mapping {
+        &self.map
+    }
+
+    /// A `T` at `off` bytes into the engine's control area.
+    pub fn at<T>(&self, off: usize) -> Result<&T> {
+        self.map.at(HEADER_LEN.checked_add(off).ok_or(Errno::EIO)?)
+    }
+
+    /// Bytes of the engine's control area.
+    pub fn ctl_len(&self) -> usize {
+        self.map.len() - HEADER_LEN
+    }
+
+    /// Offset of the payload in the file (page aligned), and its length.
+    pub fn data_range(&self) -> (u64, u64) {
+        (self.map.len() as u64, self.data_len)
+    }
+
+    /// The object file (to map its payload).
+    pub fn file(&self) -> &OwnedFd {
+        &self.file
+    }
+
+    /// Snapshot of the permission block.
+    pub fn perm(&self) -> Perm {
+        self.header().perm.load()
+    }
+
+    /// True once `IPC_RMID` (or `ripcrm`) removed it.
+    pub fn is_removed(&self) -> bool {
+        self.header().state.load(Ordering::Acquire) != STATE_LIVE
+    }
+
+    /// Takes the object lock; when the previous holder died inside,
+    /// `repair` runs (under the lock) before the guard is returned.
+    pub fn lock(&self, repair: &dyn Fn(&Obj)) -> ObjGuard<'_> {
+        if self.header().lock.lock() == LockOutcome::OwnerDied {
+            repair(self);
+        }
+        ObjGuard { obj: self }
+    }
+
+    /// `IPC_SET`'s common part: uid, gid and the low 9 mode bits, by the
+    /// owner, creator or root (`EPERM` otherwise). Updates `ctime`.
+    pub fn set_perm(&self, me: &Creds, uid: u32, gid: u32, mode: u32) -> Result<()> {
+        let h = self.header();
+        self.perm().check_owner(me)?;
+        h.perm.uid.store(uid, Ordering::Relaxed);
+        h.perm.gid.store(gid, Ordering::Relaxed);
+        let old = h.perm.mode.load(Ordering::Relaxed);
+        h.perm
+            .mode
+            .store((old & !0o777) | (mode & 0o777), Ordering::Relaxed);
+        h.ctime.store(now_secs(), Ordering::Relaxed);
+        Ok(())
+    }
+}

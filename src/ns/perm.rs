@@ -1,0 +1,138 @@
+//! The kernel's `ipcperms` and owner checks, over the perm block every
+//! object carries.
+
+use crate::error::{Errno, Result};
+use crate::sync::proc::Creds;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+/// Permission block of an object, as it lies in shared memory.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PermShared {
+    /// key the object was created with (`IPC_PRIVATE` = 0)
+    pub key: AtomicI32,
+    /// owner uid
+    pub uid: AtomicU32,
+    /// owner gid
+    pub gid: AtomicU32,
+    /// creator uid
+    pub cuid: AtomicU32,
+    /// creator gid
+    pub cgid: AtomicU32,
+    /// low 9 bits: rwx for owner, group, other (x unused); kind-specific
+    /// flags above (SHM_DEST, SHM_LOCKED)
+    pub mode: AtomicU32,
+    /// sequence number (the high part of the id)
+    pub seq: AtomicU32,
+    _pad: AtomicU32,
+}
+
+/// A consistent copy of a [`PermShared`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Perm {
+    /// key
+    pub key: i32,
+    /// owner uid
+    pub uid: u32,
+    /// owner gid
+    pub gid: u32,
+    /// creator uid
+    pub cuid: u32,
+    /// creator gid
+    pub cgid: u32,
+    /// mode bits (see [`PermShared::mode`])
+    pub mode: u32,
+    /// sequence number
+    pub seq: u32,
+}
+
+/// What an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only that the object exists (e.g. `IPC_STAT` needs read, this is for
+    /// calls like `msgget(key, 0)` that ask for nothing).
+    None,
+    /// read permission
+    Read,
+    /// write permission
+    Write,
+    /// both
+    ReadWrite,
+}
+
+impl Access {
+    fn bits(self) -> u32 {
+        match self {
+            Access::None => 0,
+            Access::Read => 4,
+            Access::Write => 2,
+            Access::ReadWrite => 6,
+        }
+    }
+
+    /// The access a `*get` call's flag word asks for (its low mode bits,
+    /// as the kernel's `ipcperms(…, flg)`).
+    pub fn from_get_flags(flags: i32) -> u32 {
+        (flags as u32) & 0o777
+    }
+}
+
+impl PermShared {
+    /// Reads the block.
+    pub fn load(&self) -> Perm {
+        Perm {
+            key: self.key.load(Ordering::Relaxed),
+            uid: self.uid.load(Ordering::Relaxed),
+            gid: self.gid.load(Ordering::Relaxed),
+            cuid: self.cuid.load(Ordering::Relaxed),
+            cgid: self.cgid.load(Ordering::Relaxed),
+            mode: self.mode.load(Ordering::Relaxed),
+            seq: self.seq.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes the block (creation).
+    pub fn store(&self, p: &Perm) {
+        self.key.store(p.key, Ordering::Relaxed);
+        self.uid.store(p.uid, Ordering::Relaxed);
+        self.gid.store(p.gid, Ordering::Relaxed);
+        self.cuid.store(p.cuid, Ordering::Relaxed);
+        self.cgid.store(p.cgid, Ordering::Relaxed);
+        self.mode.store(p.mode, Ordering::Relaxed);
+        self.seq.store(p.seq, Ordering::Relaxed);
+    }
+}
+
+impl Perm {
+    /// The kernel's `ipcperms`: `EACCES` unless `creds` may access the
+    /// object as `want` (given as rwx bits, as in a `*get` flag word).
+    pub fn check_bits(&self, creds: &Creds, want: u32) -> Result<()> {
+        let requested = (want >> 6 | want >> 3 | want) & 0o7;
+        let granted = if creds.euid == self.uid || creds.euid == self.cuid {
+            self.mode >> 6
+        } else if creds.in_group(self.gid) || creds.in_group(self.cgid) {
+            self.mode >> 3
+        } else {
+            self.mode
+        };
+        if requested & !granted & 0o7 != 0 && !creds.privileged() {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    /// [`Perm::check_bits`] for an [`Access`].
+    pub fn check(&self, creds: &Creds, want: Access) -> Result<()> {
+        self.check_bits(creds, want.bits())
+    }
+
+    /// `EPERM` unless `creds` is the owner, the creator or privileged (the
+    /// rule for `IPC_SET` and `IPC_RMID`).
+    pub fn check_owner(&self, creds: &Creds) -> Result<()> {
+        if creds.euid == self.uid || creds.euid == self.cuid || creds.privileged() {
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+}

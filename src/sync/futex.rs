@@ -1,0 +1,70 @@
+//! Shared (cross-process) futex wait and wake.
+
+use crate::error::{Errno, Result};
+use core::sync::atomic::AtomicU32;
+use core::time::Duration;
+
+/// Sleeps while `*word == expected`, at most `timeout` (None: forever).
+///
+/// Returns `Ok(())` when woken (or the word already differed: `EAGAIN` is
+/// folded into success, the caller re-checks its condition), `Err(EINTR)`
+/// when a signal handler ran, `Err(ETIMEDOUT)` when the timeout passed.
+/// Never retried on `EINTR`: the kernel's IPC calls are not restarted either.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<()> {
+    let ts;
+    let tsp = match timeout {
+        Some(d) => {
+            ts = libc::timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            };
+            &ts as *const libc::timespec
+        }
+        None => core::ptr::null(),
+    };
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call;
+    // FUTEX_WAIT (shared) reads it and compares with `expected`; `tsp` is
+    // NULL or points to a live timespec (relative timeout).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            tsp,
+            core::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EAGAIN => Ok(()),
+        Errno::EINTR => Err(Errno::EINTR),
+        Errno::ETIMEDOUT => Err(Errno::ETIMEDOUT),
+        e => Err(e),
+    }
+}
+
+/// Wakes up to `n` processes sleeping on `word`; returns how many woke.
+pub fn futex_wake(word: &AtomicU32, n: i32) -> usize {
+    // SAFETY: FUTEX_WAKE (shared) only uses the address as a key; `word` is
+    // valid and aligned.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            n,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
+}

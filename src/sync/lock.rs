@@ -1,0 +1,157 @@
+//! A process-shared lock that survives its owner's death.
+//!
+//! The lock word holds the owner's pid (bit 31: someone sleeps on it). A
+//! contender spins briefly, then sleeps on the futex with a short timeout;
+//! each time it wakes it checks that the owner still lives (pid and start
+//! time, see [`super::proc`]). When the owner is gone, the contender takes
+//! the lock over and learns it through [`LockOutcome::OwnerDied`]: the data
+//! the lock guards may be half-updated, and the caller must repair it
+//! before use.
+//!
+//! Nothing here trusts the word: a scribbled value is just "some owner";
+//! if that pid is not alive, the lock is recovered.
+
+use super::futex::{futex_wait, futex_wake};
+use super::proc::{alive, my_pid, my_start};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+
+const WAITERS: u32 = 1 << 31;
+const SPINS: u32 = 200;
+const CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// The lock as it lies in shared memory (16 bytes).
+#[repr(C)]
+#[derive(Debug)]
+pub struct RobustLock {
+    word: AtomicU32,
+    _pad: AtomicU32,
+    owner_start: AtomicU64,
+}
+
+/// How a lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Normally: the guarded data is consistent.
+    Acquired,
+    /// Taken over from a dead owner: repair the guarded data.
+    OwnerDied,
+}
+
+impl RobustLock {
+    /// Acquires the lock. Not interruptible by signals (as the kernel's
+    /// internal locks are not); waits out a live owner however long.
+    pub fn lock(&self) -> LockOutcome {
+        let me = my_pid() as u32 & !WAITERS;
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.owner_start.store(my_start(), Ordering::Relaxed);
+            return LockOutcome::Acquired;
+        }
+        self.lock_slow(me)
+    }
+
+    #[cold]
+    fn lock_slow(&self, me: u32) -> LockOutcome {
+        let mut spins = 0;
+        loop {
+            let v = self.word.load(Ordering::Relaxed);
+            if v == 0 {
+                // Take it, keeping the waiters bit conservatively set when
+                // we have slept (others may still sleep).
+                let new = if spins > SPINS { me | WAITERS } else { me };
+                if self
+                    .word
+                    .compare_exchange(0, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    self.owner_start.store(my_start(), Ordering::Relaxed);
+                    return LockOutcome::Acquired;
+                }
+                continue;
+            }
+            if spins < SPINS {
+                spins += 1;
+                core::hint::spin_loop();
+                continue;
+            }
+            spins = SPINS + 1;
+            if v & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            match futex_wait(&self.word, v | WAITERS, Some(CHECK_EVERY)) {
+                Err(crate::error::Errno::ETIMEDOUT) => {
+                    if let Some(o) = self.take_if_dead(v | WAITERS, me) {
+                        return o;
+                    }
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Takes the lock over when its owner (as read in `seen`) is dead.
+    fn take_if_dead(&self, seen: u32, me: u32) -> Option<LockOutcome> {
+        let owner = (seen & !WAITERS) as i32;
+        let start = self.owner_start.load(Ordering::Relaxed);
+        if owner == my_pid() || alive(owner, start) {
+            return None;
+        }
+        self.word
+            .compare_exchange(seen, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| {
+                self.owner_start.store(my_start(), Ordering::Relaxed);
+                LockOutcome::OwnerDied
+            })
+    }
+
+    /// Releases the lock and wakes one sleeper if any.
+    pub fn unlock(&self) {
+        self.owner_start.store(0, Ordering::Relaxed);
+        let old = self.word.swap(0, Ordering::Release);
+        if old & WAITERS != 0 {
+            futex_wake(&self.word, 1);
+        }
+    }
+
+    /// True when some process holds the lock (for diagnostics and tests).
+    pub fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != 0
+    }
+
+    /// Resets the lock to free (only while initialising a new object).
+    pub fn init(&self) {
+        self.word.store(0, Ordering::Relaxed);
+        self.owner_start.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_owner_is_recovered() {
+        let l = RobustLock {
+            word: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
+            owner_start: AtomicU64::new(0),
+        };
+        // A pid that cannot exist owns it.
+        l.word.store(0x3fff_fff0, Ordering::Relaxed);
+        assert_eq!(l.lock(), LockOutcome::OwnerDied);
+        l.unlock();
+        assert_eq!(l.lock(), LockOutcome::Acquired);
+        l.unlock();
+        assert!(!l.is_locked());
+    }
+}

@@ -1,0 +1,16 @@
+//! Synchronisation over shared mappings: futex wait/wake, the robust
+//! owner-recovering lock, process liveness, deadlines, pointer probing.
+//!
+//! Everything here works on words that live in memory shared with other,
+//! untrusted processes: no value read from such a word is trusted beyond
+//! "it is some u32".
+
+pub mod futex;
+pub mod lock;
+pub mod proc;
+pub mod probe;
+pub mod time;
+
+pub use futex::{futex_wait, futex_wake};
+pub use lock::{LockOutcome, RobustLock};
+pub use time::Deadline;

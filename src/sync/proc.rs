@@ -1,0 +1,174 @@
+//! Who we are (pid, process start time) without a system call on the fast
+//! path, and whether another process is still alive.
+//!
+//! A pid alone does not name a process for long: `pid_max` is 32768 on many
+//! machines, and a crash-test loop recycles pids within seconds. A process
+//! is therefore named by `(pid, start time)`, the start time being field 22
+//! of `/proc/<pid>/stat` (clock ticks since boot).
+
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use once_cell::sync::OnceCell;
+
+static PID: AtomicI32 = AtomicI32::new(0);
+static START: AtomicU64 = AtomicU64::new(0);
+static ATFORK: OnceCell<()> = OnceCell::new();
+
+extern "C" fn reset_after_fork() {
+    PID.store(0, Ordering::Relaxed);
+    START.store(0, Ordering::Relaxed);
+    for hook in FORK_HOOKS.lock().map(|h| h.clone()).unwrap_or_default() {
+        hook();
+    }
+}
+
+static FORK_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `hook` to run in the child after `fork` (after the pid caches
+/// are reset). Engines use it to keep per-process tables true.
+pub fn on_fork_child(hook: fn()) {
+    install_atfork();
+    if let Ok(mut h) = FORK_HOOKS.lock() {
+        if !h.contains(&hook) {
+            h.push(hook);
+        }
+    }
+}
+
+fn install_atfork() {
+    ATFORK.get_or_init(|| {
+        // SAFETY: registering a plain extern "C" fn with no prepare/parent
+        // handlers; pthread_atfork has no other preconditions.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(reset_after_fork));
+        }
+    });
+}
+
+/// This process's pid, cached (reset in the child of `fork`).
+pub fn my_pid() -> i32 {
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    install_atfork();
+    // SAFETY: getpid has no preconditions.
+    let p = unsafe { libc::getpid() };
+    PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// This process's start time (see the module doc), cached.
+pub fn my_start() -> u64 {
+    let s = START.load(Ordering::Relaxed);
+    if s != 0 {
+        return s;
+    }
+    let s = start_time(my_pid()).unwrap_or(1);
+    START.store(s, Ordering::Relaxed);
+    s
+}
+
+/// The start time of process `pid`, `None` when it does not exist.
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm (field 2) may contain spaces and parentheses: split after the
+    // last ')'. Field 22 is then the 20th field of the rest.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let st: u64 = rest.split_ascii_whitespace().nth(19)?.parse().ok()?;
+    // A zombie has exited: it holds nothing.
+    let state = rest.split_ascii_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    Some(st.max(1))
+}
+
+/// True while process `pid` exists (a zombie counts as dead).
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && crate::error::Errno::last() == crate::error::Errno::ESRCH {
+        return false;
+    }
+    start_time(pid).is_some()
+}
+
+/// True while the process named by `(pid, start)` is alive. `start == 0`
+/// means "unknown": then only the pid is checked.
+pub fn alive(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && crate::error::Errno::last() == crate::error::Errno::ESRCH {
+        return false;
+    }
+    match start_time(pid) {
+        None => false,
+        Some(s) => start == 0 || s == start,
+    }
+}
+
+/// The real uid and gid of the caller, and its effective ones.
+pub fn creds() -> Creds {
+    // SAFETY: these getters cannot fail.
+    unsafe {
+        Creds {
+            euid: libc::geteuid(),
+            egid: libc::getegid(),
+        }
+    }
+}
+
+/// The credentials IPC permission checks use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    /// effective user id
+    pub euid: u32,
+    /// effective group id
+    pub egid: u32,
+}
+
+impl Creds {
+    /// True when the caller is in group `gid` (effective or supplementary).
+    pub fn in_group(&self, gid: u32) -> bool {
+        if self.egid == gid {
+            return true;
+        }
+        // SAFETY: first call with size 0 returns the count; the second
+        // fills a buffer of exactly that size.
+        unsafe {
+            let n = libc::getgroups(0, core::ptr::null_mut());
+            if n <= 0 {
+                return false;
+            }
+            let mut v = vec![0 as libc::gid_t; n as usize];
+            let n = libc::getgroups(n, v.as_mut_ptr());
+            n > 0 && v[..n as usize].contains(&gid)
+        }
+    }
+
+    /// True for root (which bypasses IPC permission checks, as
+    /// CAP_IPC_OWNER does in the kernel).
+    pub fn privileged(&self) -> bool {
+        self.euid == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn self_is_alive_with_its_start() {
+        assert!(alive(my_pid(), my_start()));
+        assert!(!alive(my_pid(), my_start() + 12345));
+        assert!(!alive(-1, 0));
+    }
+}
