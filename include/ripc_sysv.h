@@ -6,15 +6,14 @@
  * Included first (or with -include), it maps ftok, msgget, msgsnd, msgrcv,
  * msgctl, shmget, shmat, shmdt, shmctl, semget, semop, semtimedop and semctl
  * to ripc_* functions with the same signatures, errno behaviour and
- * <sys/*.h> structures. RIPC_BACKEND=kernel passes every call straight to
- * the kernel. Including it after the <sys/*.h> headers works too.
+ * structures of the system headers. RIPC_BACKEND=kernel passes every call straight to
+ * the kernel. Including it after the system headers works too.
  */
 #ifndef RIPC_SYSV_H
 #define RIPC_SYSV_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* struct msginfo, MSG_EXCEPT, semtimedop, … */
-#define RIPC_SYSV_DEFINED_GNU_SOURCE 1
 #endif
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,29 +24,15 @@
 #include <sys/shm.h>
 #include <time.h>
 
+/* Prototypes of the ripc_* functions (opaque pointer arguments are void *). */
+#include <ripc.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-key_t ripc_ftok(const char *pathname, int proj_id);
-
-int ripc_msgget(key_t key, int msgflg);
-int ripc_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
-ssize_t ripc_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
-int ripc_msgctl(int msqid, int cmd, struct msqid_ds *buf);
-
-int ripc_shmget(key_t key, size_t size, int shmflg);
-void *ripc_shmat(int shmid, const void *shmaddr, int shmflg);
-int ripc_shmdt(const void *shmaddr);
-int ripc_shmctl(int shmid, int cmd, struct shmid_ds *buf);
-
-int ripc_semget(key_t key, int nsems, int semflg);
-int ripc_semop(int semid, struct sembuf *sops, size_t nsops);
-int ripc_semtimedop(int semid, struct sembuf *sops, size_t nsops, const struct timespec *timeout);
 /* semctl's fourth argument, already read from the va_list: `val` for
  * SETVAL, `ptr` (buf or array) for the commands that take a pointer. */
 int ripc_semctl_arg(int semid, int semnum, int cmd, int val, void *ptr);
-
 #ifdef __cplusplus
 }
 #endif
@@ -67,7 +52,12 @@ static inline int ripc_semctl(int semid, int semnum, int cmd, ...) {
     arg.buf = NULL;
     switch (cmd) {
     case SETVAL: case GETALL: case SETALL: case IPC_STAT: case IPC_SET:
-    case IPC_INFO: case SEM_INFO: case SEM_STAT:
+#ifdef IPC_INFO
+    case IPC_INFO:
+#endif
+#ifdef SEM_INFO
+    case SEM_INFO: case SEM_STAT:
+#endif
 #ifdef SEM_STAT_ANY
     case SEM_STAT_ANY:
 #endif

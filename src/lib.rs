@@ -9,10 +9,16 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+/// cbindgen:ignore
 pub mod error;
 pub mod ffi;
+/// cbindgen:ignore
 pub mod kernel;
+/// cbindgen:ignore
 pub mod msg;
+/// cbindgen:ignore
 pub mod ns;
+/// cbindgen:ignore
 pub mod sync;
+/// cbindgen:ignore
 pub mod sysv;

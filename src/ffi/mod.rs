@@ -15,6 +15,7 @@
 use crate::error::Errno;
 use core::ffi::{c_char, c_int, c_long, c_void};
 
+/// cbindgen:ignore
 pub mod cstructs;
 pub mod sysv;
 pub mod queue;

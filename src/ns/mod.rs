@@ -868,3 +868,20 @@ impl Obj {
         Ok(())
     }
 }
+
+/// glibc's `ftok`: the same key for the same file and id —
+/// `(st_ino & 0xffff) | ((st_dev & 0xff) << 16) | ((id & 0xff) << 24)`.
+/// Fails with `stat`'s errno when the file cannot be reached.
+pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
+    // SAFETY: stat on a NUL-terminated path into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) != 0 {
+            return Err(Errno::last());
+        }
+        st
+    };
+    Ok(((st.st_ino & 0xffff) as u32
+        | (((st.st_dev & 0xff) as u32) << 16)
+        | (((id as u32) & 0xff) << 24)) as i32)
+}
