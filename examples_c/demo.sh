@@ -2,7 +2,7 @@
 # demo.sh — `make demo`: the articles' scenarios end to end on ripc, in the
 # default namespace (RIPC_DIR, or /dev/shm/ripc). Binaries: build/examples.
 set -e
-B=${RIPC_BUILD:-build}/examples
+B=$(cd "${RIPC_BUILD:-build}/examples" && pwd)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
