@@ -9,6 +9,7 @@ n=0; fail=0
 t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 
 # The article's fixed key file.
+made=; [ -e /root/messagequeue/messagequeuekey ] || made=1
 mkdir -p /root/messagequeue && touch /root/messagequeue/messagequeuekey
 out=$("$B/articles/msg_ftok_msgget")
 t $? "article ftok+msgget program runs"
@@ -36,5 +37,6 @@ out=$("$B/examples/msg_recv" -i "$id" -t 7 -w 50 2>&1)
 [ $? -ne 0 ] && echo "$out" | grep -q "timed out"; t $? "native recv with a 50 ms timeout: $out"
 "$B/examples/msg_ctl" rm "$id" >/dev/null; t $? "remove the queue"
 "$B/examples/msg_ctl" stat "$id" >/dev/null 2>&1; [ $? -ne 0 ]; t $? "it is gone"
+[ -n "$made" ] && rm -f /root/messagequeue/messagequeuekey && rmdir /root/messagequeue 2>/dev/null
 echo "1..$n"
 exit $fail
