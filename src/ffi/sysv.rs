@@ -39,7 +39,12 @@ pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
 /// `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
 /// unmapped addresses are reported as `EFAULT`).
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: usize, msgflg: c_int) -> c_int {
+pub unsafe extern "C" fn ripc_msgsnd(
+    msqid: c_int,
+    msgp: *const c_void,
+    msgsz: usize,
+    msgflg: c_int,
+) -> c_int {
     crate::ffi_boundary!({
         if is_kernel() {
             // SAFETY: the kernel checks the pointer.
@@ -73,7 +78,13 @@ pub unsafe extern "C" fn ripc_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: u
 /// unmapped addresses are reported as `EFAULT`, before any message is
 /// taken).
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: usize, msgtyp: c_long, msgflg: c_int) -> isize {
+pub unsafe extern "C" fn ripc_msgrcv(
+    msqid: c_int,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: c_long,
+    msgflg: c_int,
+) -> isize {
     crate::ffi_boundary!({
         if is_kernel() {
             // SAFETY: the kernel checks the pointer.
@@ -85,7 +96,9 @@ pub unsafe extern "C" fn ripc_msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: usi
         let ns = Ns::default_ns()?;
         let q = msg::by_id(ns, msqid)?;
         let cap = msgsz.min(q.bytes_capacity().max(ns.limits().msgmax) as usize);
-        let total = cap.checked_add(core::mem::size_of::<c_long>()).ok_or(Errno::EINVAL)?;
+        let total = cap
+            .checked_add(core::mem::size_of::<c_long>())
+            .ok_or(Errno::EINVAL)?;
         writable(msgp, total)?;
         let text_ptr = (msgp as *mut u8).wrapping_add(core::mem::size_of::<c_long>());
         // SAFETY: `total` bytes at msgp were checked writable; the slice
@@ -183,7 +196,13 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                     return Err(Errno::EINVAL);
                 }
                 let q = msg::by_id(ns, msqid)?;
-                q.set(ns, d.msg_perm.uid, d.msg_perm.gid, d.msg_perm.mode, d.msg_qbytes as u64)?;
+                q.set(
+                    ns,
+                    d.msg_perm.uid,
+                    d.msg_perm.gid,
+                    d.msg_perm.mode,
+                    d.msg_qbytes as u64,
+                )?;
                 Ok(0)
             }
             IPC_RMID => {
