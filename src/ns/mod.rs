@@ -130,7 +130,32 @@ pub struct Ns {
     dir: PathBuf,
     dirfd: OwnedFd,
     ctl: Mapping,
-    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>>>,
+    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
+}
+
+/// The per-process cache is keyed by small integers: hash them by
+/// multiplication, not SipHash (it is on every call's path).
+type IdHash = std::hash::BuildHasherDefault<IdHasher>;
+
+/// See [`IdHash`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.0 = (self.0 ^ i as u32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.0 = (self.0 ^ i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// One object as this process sees it: its control area mapped.
@@ -235,7 +260,7 @@ impl Ns {
             dir: dir.to_path_buf(),
             dirfd,
             ctl,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
         })
     }
 

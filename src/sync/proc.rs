@@ -16,6 +16,7 @@ static ATFORK: OnceCell<()> = OnceCell::new();
 extern "C" fn reset_after_fork() {
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed);
+    CREDS_AT.store(0, Ordering::Relaxed);
     for hook in FORK_HOOKS.lock().map(|h| h.clone()).unwrap_or_default() {
         hook();
     }
@@ -116,8 +117,61 @@ pub fn alive(pid: i32, start: u64) -> bool {
     }
 }
 
-/// The real uid and gid of the caller, and its effective ones.
+/// How long a looked-up [`Creds`] is reused (see [`creds`]).
+const CREDS_TTL_NS: u64 = 10_000_000;
+/// euid << 32 | egid, and when it was read (ns on the monotonic clock, 0:
+/// never; reset in the child of `fork`).
+static CREDS: AtomicU64 = AtomicU64::new(0);
+static CREDS_AT: AtomicU64 = AtomicU64::new(0);
+
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec; CLOCK_MONOTONIC is always
+    // available (served by the vDSO, no system call).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The caller's effective uid and gid.
+///
+/// `geteuid`/`getegid` are system calls (~140 ns each here), and every
+/// message or semaphore operation checks permissions, so the answer is
+/// reused for 10 ms, and forgotten in the child of `fork`: a process that
+/// changes its own ids (`setuid`, …) is seen with its new ids at most
+/// 10 ms later, at once in a child that does so before its first ripc
+/// call. Objects whose mode grants the access to everyone need no ids at
+/// all (see `Perm::check_mine`).
 pub fn creds() -> Creds {
+    install_atfork();
+    let now = mono_ns();
+    let at = CREDS_AT.load(Ordering::Acquire);
+    if at != 0 && now.wrapping_sub(at) < CREDS_TTL_NS {
+        let v = CREDS.load(Ordering::Relaxed);
+        return Creds {
+            euid: (v >> 32) as u32,
+            egid: v as u32,
+        };
+    }
+    // SAFETY: these getters cannot fail.
+    let c = unsafe {
+        Creds {
+            euid: libc::geteuid(),
+            egid: libc::getegid(),
+        }
+    };
+    CREDS.store((c.euid as u64) << 32 | c.egid as u64, Ordering::Relaxed);
+    CREDS_AT.store(now.max(1), Ordering::Release);
+    c
+}
+
+/// The caller's ids, read now (no cache): for the rare checks where a
+/// stale answer would matter more than 300 ns.
+pub fn creds_now() -> Creds {
     // SAFETY: these getters cannot fail.
     unsafe {
         Creds {
