@@ -683,16 +683,7 @@ impl Ns {
         // Who may open the file: anyone the IPC mode grants anything to
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
-        let m = (flags as u32) & 0o777;
-        let fmode = (0..3).fold(0u32, |acc, c| {
-            if (m >> (c * 3)) & 0o6 != 0 {
-                acc | (0o6 << (c * 3))
-            } else {
-                acc
-            }
-        }) | 0o600;
-        // SAFETY: fchmod of our own file.
-        unsafe { libc::fchmod(obj.file.as_raw_fd(), fmode as libc::mode_t) };
+        obj.sync_file_mode((flags as u32) & 0o777);
         // Give it a number: the lowest free index.
         let max = kind.max_objects(&limits);
         let mut placed = None;
@@ -919,7 +910,25 @@ impl Obj {
             .mode
             .store((old & !0o777) | (mode & 0o777), Ordering::Relaxed);
         h.ctime.store(now_secs(), Ordering::Relaxed);
+        self.sync_file_mode(mode & 0o777);
         Ok(())
+    }
+
+    /// Gives the object file the access the IPC mode implies: read-write
+    /// for each class (owner, group, other) the mode grants anything to
+    /// (read-only users still write a queue's bookkeeping; ripc applies the
+    /// IPC read/write bits itself). Only the file's owner (the creator) or
+    /// root can; otherwise the file keeps its mode (see README).
+    fn sync_file_mode(&self, mode: u32) {
+        let fmode = (0..3).fold(0o600u32, |acc, c| {
+            if (mode >> (c * 3)) & 0o6 != 0 {
+                acc | (0o6 << (c * 3))
+            } else {
+                acc
+            }
+        });
+        // SAFETY: fchmod of a descriptor we hold; failure is harmless.
+        unsafe { libc::fchmod(self.file.as_raw_fd(), fmode as libc::mode_t) };
     }
 }
 
