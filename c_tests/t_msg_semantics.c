@@ -254,7 +254,63 @@ static void test_perms(void) {
     msgctl(q2, IPC_RMID, NULL);
 }
 
-int main(void) {
+/* The same checks in a fresh program (exec'ed as nobody), which has never
+ * opened the queues: ripc must find them, then refuse as the kernel does. */
+static int as_nobody(int q, int q2) {
+    int bad = 0;
+    struct msg m = {.mtype = 1};
+    struct msqid_ds ds;
+    errno = 0;
+    if (!(msgsnd(q, &m, 1, IPC_NOWAIT) == -1 && errno == EACCES)) bad |= 1;
+    errno = 0;
+    if (!(msgrcv(q, &m, 1, 0, IPC_NOWAIT) == -1 && errno == EACCES)) bad |= 2;
+    errno = 0;
+    if (!(msgctl(q, IPC_STAT, &ds) == -1 && errno == EACCES)) bad |= 4;
+    errno = 0;
+    if (!(msgctl(q, IPC_RMID, NULL) == -1 && errno == EPERM)) bad |= 8;
+    errno = 0;
+    memset(&ds, 0, sizeof ds);
+    if (!(msgctl(q, IPC_SET, &ds) == -1 && errno == EPERM)) bad |= 16;
+    if (msgsnd(q2, &m, 1, IPC_NOWAIT) != 0) bad |= 32;
+    errno = 0;
+    if (!(msgrcv(q2, &m, 1, 0, IPC_NOWAIT) == -1 && errno == EACCES)) bad |= 64;
+    return bad;
+}
+
+static void test_perms_exec(const char *self) {
+    key_t k = (key_t)(0x52000000 | (getpid() & 0xffff));
+    int q = msgget(k, IPC_CREAT | IPC_EXCL | 0600);
+    int q2 = msgget(IPC_PRIVATE, IPC_CREAT | 0622);
+    pid_t c = fork();
+    if (c == 0) {
+        if (setgid(65534) || setuid(65534)) _exit(99);
+        char a[16], b[16], kk[16];
+        snprintf(a, sizeof a, "%d", q);
+        snprintf(b, sizeof b, "%d", q2);
+        snprintf(kk, sizeof kk, "%d", k);
+        execl(self, self, "--as-nobody", a, b, kk, (char *)NULL);
+        _exit(98);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    ok(code == 0, "a fresh process as nobody: EACCES/EPERM as the kernel says (code %d)", code);
+    msgctl(q, IPC_RMID, NULL);
+    msgctl(q2, IPC_RMID, NULL);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "--as-nobody")) {
+        int bad = as_nobody(atoi(argv[2]), atoi(argv[3]));
+        key_t k = (key_t)atoi(argv[4]);
+        errno = 0;
+        if (!(msgget(k, 0600) == -1 && errno == EACCES)) bad |= 128;
+        errno = 0;
+        if (!(msgget(k, IPC_CREAT | IPC_EXCL | 0600) == -1 && errno == EEXIST)) bad |= 256;
+        if (bad) fprintf(stderr, "as nobody: failures %#x\n", bad);
+        return bad ? 1 : 0;
+    }
+    test_perms_exec(argv[0][0] == '/' ? argv[0] : "/proc/self/exe");
     test_get();
     test_types();
     test_limits_and_stat();

@@ -126,6 +126,17 @@ fn stat_to_c(s: &msg::MsgStat) -> msqid_ds {
     }
 }
 
+/// An object whose file we may not even open is not ours: for the
+/// owner-only commands (`IPC_SET`, `IPC_RMID`) that is `EPERM`, as the
+/// kernel says.
+pub(crate) fn owner_errno(e: Errno) -> Errno {
+    if e == Errno::EACCES {
+        Errno::EPERM
+    } else {
+        e
+    }
+}
+
 fn put<T: Copy>(buf: *mut T, v: T) -> Result<()> {
     writable(buf.cast(), core::mem::size_of::<T>())?;
     // SAFETY: checked writable; written unaligned-safe.
@@ -195,7 +206,7 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
-                let q = msg::by_id(ns, msqid)?;
+                let q = msg::by_id(ns, msqid).map_err(owner_errno)?;
                 q.set(
                     ns,
                     d.msg_perm.uid,
@@ -209,7 +220,7 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
-                msg::by_id(ns, msqid)?.remove(ns)?;
+                msg::by_id(ns, msqid).map_err(owner_errno)?.remove(ns)?;
                 Ok(0)
             }
             _ => Err(Errno::EINVAL),

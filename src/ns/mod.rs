@@ -587,7 +587,14 @@ impl Ns {
             return self.create(kind, key, flags, spec, &me);
         }
         for _ in 0..1000 {
-            if let Some(obj) = self.by_key(kind, key)? {
+            let found = match self.by_key(kind, key) {
+                // It exists, but its file is closed to us.
+                Err(Errno::EACCES) if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 => {
+                    return Err(Errno::EEXIST)
+                }
+                r => r?,
+            };
+            if let Some(obj) = found {
                 if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
