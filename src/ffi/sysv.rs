@@ -190,7 +190,7 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
-                msg::by_id(ns, msqid)?.remove(ns)?;
+                msg::remove_id(ns, msqid)?;
                 Ok(0)
             }
             _ => Err(Errno::EINVAL),

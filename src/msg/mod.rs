@@ -264,6 +264,42 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     Queue::from_obj(ns.by_id(Kind::Msg, id)?)
 }
 
+/// `IPC_RMID` by id. Unlike the other calls this works on a queue whose
+/// geometry (`ndesc`/`nchunk` in the file) was scribbled on: every other
+/// call on it fails with `EIO`, and it must still be removable, as any
+/// kernel queue is.
+pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.by_id(Kind::Msg, id)?;
+    match Queue::from_obj(obj.clone()) {
+        Ok(q) => q.remove(ns),
+        Err(_) => {
+            obj.perm().check_owner(&creds())?;
+            // No geometry to repair with: whatever a dead lock holder left
+            // half-done goes away with the queue.
+            let g = obj.lock(&|_: &Obj| {});
+            remove_locked(ns, &obj, g)
+        }
+    }
+}
+
+/// Marks `obj` removed and wakes its waiters; `g` is its lock, held.
+/// Only the wait words of the head are touched (fixed offsets, no
+/// geometry needed).
+fn remove_locked(ns: &Ns, obj: &Obj, g: ObjGuard<'_>) -> Result<()> {
+    ns.remove(obj, false);
+    let h: &QHead = obj.at(0)?;
+    let a = bump(&h.sent);
+    let b = bump(&h.taken);
+    drop(g);
+    if a {
+        wake(&h.sent);
+    }
+    if b {
+        wake(&h.taken);
+    }
+    Ok(())
+}
+
 impl Queue {
     fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
         let h: &QHead = obj.at(0)?;
@@ -481,18 +517,7 @@ impl Queue {
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
         let g = self.lock();
-        ns.remove(&self.obj, false);
-        let h = self.head()?;
-        let a = bump(&h.sent);
-        let b = bump(&h.taken);
-        drop(g);
-        if a {
-            wake(&h.sent);
-        }
-        if b {
-            wake(&h.taken);
-        }
-        Ok(())
+        remove_locked(ns, &self.obj, g)
     }
 
     /// Removes every message (native API convenience, not in SysV).
