@@ -122,6 +122,28 @@ impl Geo {
     }
 }
 
+/// Where [`Queue::recv_into`] puts a message's text.
+pub trait RecvBuf {
+    /// The most bytes of text this buffer takes (`msgsz`).
+    fn cap(&self) -> usize;
+    /// Exactly `n` (≤ [`RecvBuf::cap`]) bytes to copy the text to, asked
+    /// for once the message is chosen and before it is taken: an error
+    /// (`EFAULT` for a bad C buffer) leaves the message in the queue.
+    fn take(&mut self, n: usize) -> Result<&mut [u8]>;
+}
+
+/// A plain slice as a [`RecvBuf`].
+struct SliceBuf<'a>(&'a mut [u8]);
+
+impl RecvBuf for SliceBuf<'_> {
+    fn cap(&self) -> usize {
+        self.0.len()
+    }
+    fn take(&mut self, n: usize) -> Result<&mut [u8]> {
+        self.0.get_mut(..n).ok_or(Errno::EINVAL)
+    }
+}
+
 /// A queue as this process holds it.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -403,10 +425,18 @@ impl Queue {
     /// `MSG_NOERROR` (then truncated). Blocks unless `IPC_NOWAIT`
     /// (`ENOMSG`).
     pub fn recv(&self, msgtyp: i64, buf: &mut [u8], flags: i32, deadline: Deadline) -> Result<(i64, usize)> {
+        self.recv_into(msgtyp, &mut SliceBuf(buf), flags, deadline)
+    }
+
+    /// As [`Queue::recv`], into a [`RecvBuf`]: the buffer is asked for
+    /// exactly the bytes that will be copied once the message is chosen,
+    /// and before it is taken (an error there keeps the message).
+    pub fn recv_into(&self, msgtyp: i64, out: &mut dyn RecvBuf, flags: i32, deadline: Deadline) -> Result<(i64, usize)> {
         if flags & MSG_COPY != 0 && (flags & crate::ns::IPC_NOWAIT == 0 || flags & MSG_EXCEPT != 0) {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Read)?;
+        let cap = out.cap();
         let mut first = true;
         loop {
             let g = self.lock();
@@ -420,10 +450,11 @@ impl Queue {
                     None => Err(Errno::ENOMSG),
                     Some(i) => {
                         let d = self.view().desc(i)?;
-                        if d.len.load(Relaxed) as usize > buf.len() && flags & MSG_NOERROR == 0 {
+                        let len = d.len.load(Relaxed) as usize;
+                        if len > cap && flags & MSG_NOERROR == 0 {
                             return Err(Errno::E2BIG);
                         }
-                        let n = self.view().copy_out(d, buf)?;
+                        let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
                         Ok((d.mtype.load(Relaxed), n))
                     }
                 };
@@ -431,10 +462,10 @@ impl Queue {
             if let Some((prev, i)) = self.view().find(msgtyp, flags)? {
                 let d = self.view().desc(i)?;
                 let len = d.len.load(Relaxed) as usize;
-                if len > buf.len() && flags & MSG_NOERROR == 0 {
+                if len > cap && flags & MSG_NOERROR == 0 {
                     return Err(Errno::E2BIG);
                 }
-                let n = self.view().copy_out(d, buf)?;
+                let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
                 let mtype = d.mtype.load(Relaxed);
                 // Commit: unlink.
                 let next = d.next.load(Relaxed);
