@@ -49,6 +49,7 @@ lib: $(SO) $(ARCHIVE)
 
 $(SO) $(ARCHIVE): Cargo.toml build.rs cbindgen.toml $(shell find src -name '*.rs')
 	$(CARGO) build --release
+	@ln -sf libripc.so $(LIBDIR)/$(SONAME)
 	@touch $(SO) $(ARCHIVE)
 
 header:

@@ -36,12 +36,18 @@ pub unsafe fn msgsnd(id: c_int, msgp: *const c_void, sz: usize, flags: c_int) ->
 ///
 /// # Safety
 /// `msgp` is passed to the kernel, which checks it.
-pub unsafe fn msgrcv(id: c_int, msgp: *mut c_void, sz: usize, typ: c_long, flags: c_int) -> Result<isize> {
+pub unsafe fn msgrcv(
+    id: c_int,
+    msgp: *mut c_void,
+    sz: usize,
+    typ: c_long,
+    flags: c_int,
+) -> Result<isize> {
     // SAFETY: the kernel validates the user pointer.
     ret(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
 }
 
-/// `msgctl(2)`; `IPC_64` is added as glibc does.
+/// `msgctl(2)`.
 ///
 /// # Safety
 /// `buf` is passed to the kernel, which checks it.
@@ -75,7 +81,7 @@ pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
     ret(unsafe { libc::syscall(libc::SYS_shmdt, addr) }).map(|r| r as c_int)
 }
 
-/// `shmctl(2)`; `IPC_64` is added as glibc does.
+/// `shmctl(2)`.
 ///
 /// # Safety
 /// `buf` is passed to the kernel, which checks it.
@@ -94,9 +100,15 @@ pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> Result<c_int> {
 ///
 /// # Safety
 /// `sops` and `timeout` are passed to the kernel, which checks them.
-pub unsafe fn semtimedop(id: c_int, sops: *mut c_void, nsops: usize, timeout: *const libc::timespec) -> Result<c_int> {
+pub unsafe fn semtimedop(
+    id: c_int,
+    sops: *mut c_void,
+    nsops: usize,
+    timeout: *const libc::timespec,
+) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointers.
-    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) }).map(|r| r as c_int)
+    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
+        .map(|r| r as c_int)
 }
 
 /// `semctl(2)` with its fourth argument already taken from the `va_list`
@@ -109,6 +121,7 @@ pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_
     ret(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
 }
 
-/// glibc passes `IPC_64` with every `*ctl` command on 64-bit Linux (the
-/// kernel ignores it there; harmless and faithful to what glibc sends).
-const IPC_64: c_int = 0x0100;
+/// What glibc adds to every `*ctl` command: nothing on 64-bit Linux,
+/// whose `msgctl`/`shmctl`/`semctl` system calls take the 64-bit
+/// structures natively (and reject a command with the `IPC_64` bit).
+const IPC_64: c_int = 0;

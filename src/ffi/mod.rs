@@ -17,8 +17,8 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// cbindgen:ignore
 pub mod cstructs;
-pub mod sysv;
 pub mod queue;
+pub mod sysv;
 
 /// The errno a call reports when the library itself panicked (a bug).
 pub const PANIC_ERRNO: Errno = Errno::EIO;

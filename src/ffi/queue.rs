@@ -69,7 +69,11 @@ fn deadline(timeout_ms: c_int) -> (c_int, Deadline) {
 
 /// Kernel backend: retries a non-blocking call until it succeeds, fails
 /// otherwise, or the deadline passes.
-fn kernel_wait<T>(timeout_ms: c_int, retry: Errno, mut f: impl FnMut(c_int) -> Result<T>) -> Result<T> {
+fn kernel_wait<T>(
+    timeout_ms: c_int,
+    retry: Errno,
+    mut f: impl FnMut(c_int) -> Result<T>,
+) -> Result<T> {
     if timeout_ms <= 0 {
         return f(if timeout_ms == 0 { IPC_NOWAIT } else { 0 });
     }
@@ -117,7 +121,13 @@ pub extern "C" fn ripc_queue_open_id(id: c_int) -> *mut ripc_queue {
         let q = if is_kernel() {
             let mut ds = super::cstructs::msqid_ds::default();
             // SAFETY: a valid msqid_ds for the kernel to fill.
-            unsafe { kernel::msgctl(id, super::cstructs::IPC_STAT, (&mut ds as *mut super::cstructs::msqid_ds).cast())? };
+            unsafe {
+                kernel::msgctl(
+                    id,
+                    super::cstructs::IPC_STAT,
+                    (&mut ds as *mut super::cstructs::msqid_ds).cast(),
+                )?
+            };
             ripc_queue { id, user: None }
         } else {
             ripc_queue {
@@ -144,7 +154,13 @@ pub extern "C" fn ripc_queue_id(q: *const ripc_queue) -> c_int {
 /// # Safety
 /// `data` must point to `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ripc_queue_send(q: *mut ripc_queue, r#type: c_long, data: *const c_void, len: usize, timeout_ms: c_int) -> c_int {
+pub unsafe extern "C" fn ripc_queue_send(
+    q: *mut ripc_queue,
+    r#type: c_long,
+    data: *const c_void,
+    len: usize,
+    timeout_ms: c_int,
+) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
         if data.is_null() && len > 0 {
@@ -168,7 +184,7 @@ pub unsafe extern "C" fn ripc_queue_send(q: *mut ripc_queue, r#type: c_long, dat
             }
             None => {
                 let mut m = Vec::with_capacity(8 + len);
-                m.extend_from_slice(&(r#type as i64).to_ne_bytes());
+                m.extend_from_slice(&r#type.to_ne_bytes());
                 m.extend_from_slice(bytes);
                 kernel_wait(timeout_ms, Errno::EAGAIN, |f| {
                     // SAFETY: m holds the type and text.
@@ -203,7 +219,11 @@ pub unsafe extern "C" fn ripc_queue_recv(
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
         if (buf.is_null() && cap > 0) || cap > isize::MAX as usize {
-            return Err(if buf.is_null() { Errno::EFAULT } else { Errno::EINVAL });
+            return Err(if buf.is_null() {
+                Errno::EFAULT
+            } else {
+                Errno::EINVAL
+            });
         }
         writable(buf, cap)?;
         if !type_out.is_null() {
@@ -241,6 +261,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
 
 /// Fills `*info` with the queue's status (`msgctl(IPC_STAT)`).
 #[no_mangle]
+#[allow(clippy::unnecessary_cast)] // c_ulong is u64 only on 64-bit targets
 pub extern "C" fn ripc_queue_stat(q: *mut ripc_queue, info: *mut ripc_queue_info) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
@@ -269,7 +290,13 @@ pub extern "C" fn ripc_queue_stat(q: *mut ripc_queue, info: *mut ripc_queue_info
             None => {
                 let mut ds = super::cstructs::msqid_ds::default();
                 // SAFETY: a valid msqid_ds for the kernel to fill.
-                unsafe { kernel::msgctl(q.id, super::cstructs::IPC_STAT, (&mut ds as *mut super::cstructs::msqid_ds).cast())? };
+                unsafe {
+                    kernel::msgctl(
+                        q.id,
+                        super::cstructs::IPC_STAT,
+                        (&mut ds as *mut super::cstructs::msqid_ds).cast(),
+                    )?
+                };
                 ripc_queue_info {
                     key: ds.msg_perm.__key,
                     id: q.id,

@@ -39,7 +39,12 @@ pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
 /// `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
 /// unmapped addresses are reported as `EFAULT`).
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: usize, msgflg: c_int) -> c_int {
+pub unsafe extern "C" fn ripc_msgsnd(
+    msqid: c_int,
+    msgp: *const c_void,
+    msgsz: usize,
+    msgflg: c_int,
+) -> c_int {
     crate::ffi_boundary!({
         if is_kernel() {
             // SAFETY: the kernel checks the pointer.
@@ -73,7 +78,13 @@ pub unsafe extern "C" fn ripc_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: u
 /// unmapped addresses are reported as `EFAULT`, before any message is
 /// taken).
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: usize, msgtyp: c_long, msgflg: c_int) -> isize {
+pub unsafe extern "C" fn ripc_msgrcv(
+    msqid: c_int,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: c_long,
+    msgflg: c_int,
+) -> isize {
     crate::ffi_boundary!({
         if is_kernel() {
             // SAFETY: the kernel checks the pointer.
@@ -85,12 +96,16 @@ pub unsafe extern "C" fn ripc_msgrcv(msqid: c_int, msgp: *mut c_void, msgsz: usi
         let ns = Ns::default_ns()?;
         let q = msg::by_id(ns, msqid)?;
         let cap = msgsz.min(q.bytes_capacity().max(ns.limits().msgmax) as usize);
-        cap.checked_add(core::mem::size_of::<c_long>()).ok_or(Errno::EINVAL)?;
+        cap.checked_add(core::mem::size_of::<c_long>())
+            .ok_or(Errno::EINVAL)?;
         // As the kernel, only the bytes actually received must be
         // writable (a buffer shorter than `msgsz` is fine for a short
         // message), and nothing is checked before there is a message; but
         // unlike the kernel, a bad buffer leaves the message in the queue.
-        let mut out = CRecvBuf { msgp: msgp.cast(), cap };
+        let mut out = CRecvBuf {
+            msgp: msgp.cast(),
+            cap,
+        };
         let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
         writable(msgp, core::mem::size_of::<c_long>())?;
         // SAFETY: checked writable just above (and by `take`); possibly
@@ -119,7 +134,9 @@ impl msg::RecvBuf for CRecvBuf {
         // SAFETY: the type and `n` bytes of text at msgp were checked
         // writable just above (so msgp is not NULL); the slice lives only
         // for this call and nothing else in this thread uses that memory.
-        Ok(unsafe { core::slice::from_raw_parts_mut(self.msgp.add(core::mem::size_of::<c_long>()), n) })
+        Ok(unsafe {
+            core::slice::from_raw_parts_mut(self.msgp.add(core::mem::size_of::<c_long>()), n)
+        })
     }
 }
 
@@ -208,7 +225,13 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                     return Err(Errno::EINVAL);
                 }
                 let q = msg::by_id(ns, msqid)?;
-                q.set(ns, d.msg_perm.uid, d.msg_perm.gid, d.msg_perm.mode, d.msg_qbytes as u64)?;
+                q.set(
+                    ns,
+                    d.msg_perm.uid,
+                    d.msg_perm.gid,
+                    d.msg_perm.mode,
+                    d.msg_qbytes as u64,
+                )?;
                 Ok(0)
             }
             IPC_RMID => {

@@ -220,7 +220,11 @@ pub(crate) fn wait_change(word: &AtomicU32, seen: u32, deadline: &Deadline) -> R
     }
     // Announce a sleeper (bit 0) unless the word moved meanwhile.
     let sleeping = seen | 1;
-    if seen & 1 == 0 && word.compare_exchange(seen, sleeping, AcqRel, Acquire).is_err() {
+    if seen & 1 == 0
+        && word
+            .compare_exchange(seen, sleeping, AcqRel, Acquire)
+            .is_err()
+    {
         return Ok(());
     }
     match deadline.remaining() {
@@ -254,7 +258,10 @@ fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
     h.qbytes.store(qbytes, Relaxed);
-    q.rebuild_free(&vec![false; geo.ndesc as usize], &vec![false; geo.nchunk as usize])?;
+    q.rebuild_free(
+        &vec![false; geo.ndesc as usize],
+        &vec![false; geo.nchunk as usize],
+    )?;
     h.head.store(NIL, Relaxed);
     h.tail.store(NIL, Relaxed);
     Ok(())
@@ -377,7 +384,14 @@ impl Queue {
     /// `msgsnd`: appends a message of type `mtype`, blocking while the
     /// queue is full unless `IPC_NOWAIT` (then `EAGAIN`). `ETIMEDOUT` at
     /// the deadline, `EINTR` on a signal, `EIDRM` if removed meanwhile.
-    pub fn send(&self, ns: &Ns, mtype: i64, data: &[u8], flags: i32, deadline: Deadline) -> Result<()> {
+    pub fn send(
+        &self,
+        ns: &Ns,
+        mtype: i64,
+        data: &[u8],
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<()> {
         if data.len() as u64 > ns.limits().msgmax {
             return Err(Errno::EINVAL);
         }
@@ -424,15 +438,28 @@ impl Queue {
     /// `E2BIG` (message kept) when it is longer than `buf` unless
     /// `MSG_NOERROR` (then truncated). Blocks unless `IPC_NOWAIT`
     /// (`ENOMSG`).
-    pub fn recv(&self, msgtyp: i64, buf: &mut [u8], flags: i32, deadline: Deadline) -> Result<(i64, usize)> {
+    pub fn recv(
+        &self,
+        msgtyp: i64,
+        buf: &mut [u8],
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<(i64, usize)> {
         self.recv_into(msgtyp, &mut SliceBuf(buf), flags, deadline)
     }
 
     /// As [`Queue::recv`], into a [`RecvBuf`]: the buffer is asked for
     /// exactly the bytes that will be copied once the message is chosen,
     /// and before it is taken (an error there keeps the message).
-    pub fn recv_into(&self, msgtyp: i64, out: &mut dyn RecvBuf, flags: i32, deadline: Deadline) -> Result<(i64, usize)> {
-        if flags & MSG_COPY != 0 && (flags & crate::ns::IPC_NOWAIT == 0 || flags & MSG_EXCEPT != 0) {
+    pub fn recv_into(
+        &self,
+        msgtyp: i64,
+        out: &mut dyn RecvBuf,
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<(i64, usize)> {
+        if flags & MSG_COPY != 0 && (flags & crate::ns::IPC_NOWAIT == 0 || flags & MSG_EXCEPT != 0)
+        {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Read)?;

@@ -10,18 +10,20 @@ use core::time::Duration;
 /// folded into success, the caller re-checks its condition), `Err(EINTR)`
 /// when a signal handler ran, `Err(ETIMEDOUT)` when the timeout passed.
 /// Never retried on `EINTR`: the kernel's IPC calls are not restarted either.
+///
+/// A timeout is always passed to the kernel (a day when the caller has
+/// none, reported as a spurious wake-up): an untimed `FUTEX_WAIT` is
+/// restarted transparently after a handler installed with `SA_RESTART`,
+/// a timed one returns `EINTR` whatever the handler's flags, which is what
+/// `msgrcv`/`semop` do.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<()> {
-    let ts;
-    let tsp = match timeout {
-        Some(d) => {
-            ts = libc::timespec {
-                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-                tv_nsec: d.subsec_nanos() as libc::c_long,
-            };
-            &ts as *const libc::timespec
-        }
-        None => core::ptr::null(),
+    const FOREVER: Duration = Duration::from_secs(86400);
+    let d = timeout.unwrap_or(FOREVER);
+    let ts = libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
     };
+    let tsp = &ts as *const libc::timespec;
     // SAFETY: `word` is a valid, aligned u32 for the duration of the call;
     // FUTEX_WAIT (shared) reads it and compares with `expected`; `tsp` is
     // NULL or points to a live timespec (relative timeout).
@@ -42,6 +44,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) ->
     match Errno::last() {
         Errno::EAGAIN => Ok(()),
         Errno::EINTR => Err(Errno::EINTR),
+        Errno::ETIMEDOUT if timeout.is_none() => Ok(()),
         Errno::ETIMEDOUT => Err(Errno::ETIMEDOUT),
         e => Err(e),
     }
