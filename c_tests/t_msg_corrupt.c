@@ -19,6 +19,8 @@
 #include "tap.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -216,7 +218,23 @@ static void plant_dead_owner(int fd) {
     if (pwrite(fd, w, sizeof w, 40) != (ssize_t)sizeof w) perror("pwrite lock");
 }
 
+/* What the children's calls returned, over all iterations (shared). */
+struct counts {
+    _Atomic long ok, eio, einval, eidrm, e2big, enomsg, eagain, enospc;
+};
+static struct counts *cnt;
+
 static int allowed(int e) {
+    switch (e) {
+    case EIO: cnt->eio++; break;
+    case EINVAL: cnt->einval++; break;
+    case EIDRM: cnt->eidrm++; break;
+    case E2BIG: cnt->e2big++; break;
+    case ENOMSG: cnt->enomsg++; break;
+    case EAGAIN: cnt->eagain++; break;
+    case ENOSPC: cnt->enospc++; break;
+    default: break;
+    }
     return e == EIO || e == EINVAL || e == EIDRM || e == E2BIG || e == ENOMSG || e == EAGAIN || e == ENOSPC;
 }
 
@@ -239,10 +257,18 @@ static void run_ops(int qid, int nops) {
             long typ = 1 + (long)(rnd() % 5);
             memcpy(mem, &typ, sizeof typ);
             memset(mem + sizeof(long), 'm', len);
-            if (msgsnd(qid, mem, len, IPC_NOWAIT) != 0 && !allowed(errno)) bad_errno("msgsnd");
+            if (msgsnd(qid, mem, len, IPC_NOWAIT) != 0) {
+                if (!allowed(errno)) bad_errno("msgsnd");
+            } else {
+                cnt->ok++;
+            }
         } else if (which == 5) {
             struct msqid_ds ds;
-            if (msgctl(qid, IPC_STAT, &ds) != 0 && !allowed(errno)) bad_errno("msgctl(IPC_STAT)");
+            if (msgctl(qid, IPC_STAT, &ds) != 0) {
+                if (!allowed(errno)) bad_errno("msgctl(IPC_STAT)");
+            } else {
+                cnt->ok++;
+            }
         } else {
             size_t cap = rnd() % 3 == 0 ? rnd() % 40 : 8192;
             long typ = 0;
@@ -258,6 +284,7 @@ static void run_ops(int qid, int nops) {
             memset(mem, 0xA5, sizeof mem);
             ssize_t n = msgrcv(qid, mem, cap, typ, fl);
             if (n < 0 && !allowed(errno)) bad_errno("msgrcv");
+            if (n >= 0) cnt->ok++;
             for (size_t i = sizeof(long) + cap; i < sizeof(long) + cap + GUARD; i++)
                 if (mem[i] != 0xA5) {
                     printf("# child: msgrcv(cap %zu) wrote past the buffer at +%zu\n", cap, i);
@@ -348,6 +375,8 @@ int main(void) {
     uint64_t seed0 = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 24);
     diag("seed %llu (RIPC_SEED)", (unsigned long long)seed0);
     const int per_kind = 60;
+    cnt = mmap(NULL, sizeof *cnt, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (cnt == MAP_FAILED) return 1;
     dead_pid = fork();
     if (dead_pid == 0) _exit(0);
     waitpid(dead_pid, NULL, 0);
@@ -448,6 +477,10 @@ int main(void) {
        "concurrent scribbling: %d runs, %d crashed, %d hung, %d bad errno, %d overran, %d IPC_RMID failed, "
        "%d left files",
        t.iters, t.crashed, t.hung, t.bad_errno, t.overrun, t.rmid_failed, t.left);
+    diag("calls: %ld succeeded; failed with EIO %ld, EINVAL %ld, EIDRM %ld, E2BIG %ld, ENOMSG %ld, EAGAIN %ld, "
+         "ENOSPC %ld",
+         (long)cnt->ok, (long)cnt->eio, (long)cnt->einval, (long)cnt->eidrm, (long)cnt->e2big, (long)cnt->enomsg,
+         (long)cnt->eagain, (long)cnt->enospc);
     ok(leftovers(0) == 0, "no msg.* files left in RIPC_DIR");
     return done_testing();
 }
