@@ -98,48 +98,6 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- Generates the same key as glibc's `ftok(3)` for the same `pathname` and
- `proj_id` (the file must exist). -1 with `errno` from `stat` on failure.
- */
-int ripc_ftok(const char *pathname, int proj_id);
-
-/*
- `msgget(2)`: the id of the queue with `key`, creating it per
- `IPC_CREAT`/`IPC_EXCL` with the low 9 bits of `msgflg` as its mode.
- */
-int ripc_msgget(int key, int msgflg);
-
-/*
- `msgsnd(2)`: `msgp` points to a `long` type followed by `msgsz` bytes.
-
- # Safety
- `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
- unmapped addresses are reported as `EFAULT`).
- */
-int ripc_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
-
-/*
- `msgrcv(2)`: receives into `msgp` (a `long` type, then up to `msgsz`
- bytes); returns the number of bytes of text received.
-
- # Safety
- `msgp` must point to `sizeof(long) + msgsz` writable bytes (NULL and
- unmapped addresses are reported as `EFAULT`, before any message is
- taken).
- */
-ptrdiff_t ripc_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
-
-/*
- `msgctl(2)`: `IPC_STAT`, `IPC_SET`, `IPC_RMID`, `IPC_INFO`, `MSG_INFO`,
- `MSG_STAT`, `MSG_STAT_ANY`.
-
- # Safety
- `buf` must point to a `struct msqid_ds` (or `struct msginfo` for the
- `*_INFO` commands) when the command uses it.
- */
-int ripc_msgctl(int msqid, int cmd, void *buf);
-
-/*
  Opens the queue with `key` (or a new one for `key` 0, `IPC_PRIVATE`),
  creating it when `flags` has `IPC_CREAT` (`IPC_EXCL`: fail with
  `EEXIST` if it exists); the low 9 bits of `flags` are its mode.
@@ -221,6 +179,48 @@ int ripc_limit_set(const char *name, uint64_t value);
  `EINVAL` for an unknown name.
  */
 int64_t ripc_limit_get(const char *name);
+
+/*
+ Generates the same key as glibc's `ftok(3)` for the same `pathname` and
+ `proj_id` (the file must exist). -1 with `errno` from `stat` on failure.
+ */
+int ripc_ftok(const char *pathname, int proj_id);
+
+/*
+ `msgget(2)`: the id of the queue with `key`, creating it per
+ `IPC_CREAT`/`IPC_EXCL` with the low 9 bits of `msgflg` as its mode.
+ */
+int ripc_msgget(int key, int msgflg);
+
+/*
+ `msgsnd(2)`: `msgp` points to a `long` type followed by `msgsz` bytes.
+
+ # Safety
+ `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
+ unmapped addresses are reported as `EFAULT`).
+ */
+int ripc_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
+
+/*
+ `msgrcv(2)`: receives into `msgp` (a `long` type, then up to `msgsz`
+ bytes); returns the number of bytes of text received.
+
+ # Safety
+ `msgp` must point to `sizeof(long) + msgsz` writable bytes (NULL and
+ unmapped addresses are reported as `EFAULT`, before any message is
+ taken).
+ */
+ptrdiff_t ripc_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
+
+/*
+ `msgctl(2)`: `IPC_STAT`, `IPC_SET`, `IPC_RMID`, `IPC_INFO`, `MSG_INFO`,
+ `MSG_STAT`, `MSG_STAT_ANY`.
+
+ # Safety
+ `buf` must point to a `struct msqid_ds` (or `struct msginfo` for the
+ `*_INFO` commands) when the command uses it.
+ */
+int ripc_msgctl(int msqid, int cmd, void *buf);
 
 #ifdef __cplusplus
 }  // extern "C"

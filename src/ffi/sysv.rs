@@ -96,19 +96,48 @@ pub unsafe extern "C" fn ripc_msgrcv(
         let ns = Ns::default_ns()?;
         let q = msg::by_id(ns, msqid)?;
         let cap = msgsz.min(q.bytes_capacity().max(ns.limits().msgmax) as usize);
-        let total = cap
-            .checked_add(core::mem::size_of::<c_long>())
+        cap.checked_add(core::mem::size_of::<c_long>())
             .ok_or(Errno::EINVAL)?;
-        writable(msgp, total)?;
-        let text_ptr = (msgp as *mut u8).wrapping_add(core::mem::size_of::<c_long>());
-        // SAFETY: `total` bytes at msgp were checked writable; the slice
-        // lives only for this call and nothing else in this thread uses it.
-        let text = unsafe { core::slice::from_raw_parts_mut(text_ptr, cap) };
-        let (mtype, n) = q.recv(msgtyp, text, msgflg, Deadline::NEVER)?;
-        // SAFETY: checked writable above; possibly unaligned.
+        // As the kernel, only the bytes actually received must be
+        // writable (a buffer shorter than `msgsz` is fine for a short
+        // message), and nothing is checked before there is a message; but
+        // unlike the kernel, a bad buffer leaves the message in the queue.
+        let mut out = CRecvBuf {
+            msgp: msgp.cast(),
+            cap,
+        };
+        let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
+        writable(msgp, core::mem::size_of::<c_long>())?;
+        // SAFETY: checked writable just above (and by `take`); possibly
+        // unaligned.
         unsafe { (msgp as *mut c_long).write_unaligned(mtype) };
         Ok(n as isize)
     })
+}
+
+/// A C `msgbuf` (a `long` type, then the text) as a receive buffer.
+struct CRecvBuf {
+    msgp: *mut u8,
+    cap: usize,
+}
+
+impl msg::RecvBuf for CRecvBuf {
+    fn cap(&self) -> usize {
+        self.cap
+    }
+
+    fn take(&mut self, n: usize) -> Result<&mut [u8]> {
+        if n > self.cap {
+            return Err(Errno::EINVAL);
+        }
+        writable(self.msgp.cast(), n + core::mem::size_of::<c_long>())?;
+        // SAFETY: the type and `n` bytes of text at msgp were checked
+        // writable just above (so msgp is not NULL); the slice lives only
+        // for this call and nothing else in this thread uses that memory.
+        Ok(unsafe {
+            core::slice::from_raw_parts_mut(self.msgp.add(core::mem::size_of::<c_long>()), n)
+        })
+    }
 }
 
 fn stat_to_c(s: &msg::MsgStat) -> msqid_ds {
@@ -220,7 +249,7 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
-                msg::by_id(ns, msqid).map_err(owner_errno)?.remove(ns)?;
+                msg::remove_id(ns, msqid).map_err(owner_errno)?;
                 Ok(0)
             }
             _ => Err(Errno::EINVAL),

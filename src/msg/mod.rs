@@ -122,6 +122,28 @@ impl Geo {
     }
 }
 
+/// Where [`Queue::recv_into`] puts a message's text.
+pub trait RecvBuf {
+    /// The most bytes of text this buffer takes (`msgsz`).
+    fn cap(&self) -> usize;
+    /// Exactly `n` (≤ [`RecvBuf::cap`]) bytes to copy the text to, asked
+    /// for once the message is chosen and before it is taken: an error
+    /// (`EFAULT` for a bad C buffer) leaves the message in the queue.
+    fn take(&mut self, n: usize) -> Result<&mut [u8]>;
+}
+
+/// A plain slice as a [`RecvBuf`].
+struct SliceBuf<'a>(&'a mut [u8]);
+
+impl RecvBuf for SliceBuf<'_> {
+    fn cap(&self) -> usize {
+        self.0.len()
+    }
+    fn take(&mut self, n: usize) -> Result<&mut [u8]> {
+        self.0.get_mut(..n).ok_or(Errno::EINVAL)
+    }
+}
+
 /// A queue as this process holds it.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -271,6 +293,42 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     Queue::from_obj(ns.by_id(Kind::Msg, id)?)
 }
 
+/// `IPC_RMID` by id. Unlike the other calls this works on a queue whose
+/// geometry (`ndesc`/`nchunk` in the file) was scribbled on: every other
+/// call on it fails with `EIO`, and it must still be removable, as any
+/// kernel queue is.
+pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.by_id(Kind::Msg, id)?;
+    match Queue::from_obj(obj.clone()) {
+        Ok(q) => q.remove(ns),
+        Err(_) => {
+            obj.perm().check_owner(&creds())?;
+            // No geometry to repair with: whatever a dead lock holder left
+            // half-done goes away with the queue.
+            let g = obj.lock(&|_: &Obj| {});
+            remove_locked(ns, &obj, g)
+        }
+    }
+}
+
+/// Marks `obj` removed and wakes its waiters; `g` is its lock, held.
+/// Only the wait words of the head are touched (fixed offsets, no
+/// geometry needed).
+fn remove_locked(ns: &Ns, obj: &Obj, g: ObjGuard<'_>) -> Result<()> {
+    ns.remove(obj, false);
+    let h: &QHead = obj.at(0)?;
+    let a = bump(&h.sent);
+    let b = bump(&h.taken);
+    drop(g);
+    if a {
+        wake(&h.sent);
+    }
+    if b {
+        wake(&h.taken);
+    }
+    Ok(())
+}
+
 impl Queue {
     fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
         let h: &QHead = obj.at(0)?;
@@ -387,11 +445,25 @@ impl Queue {
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {
+        self.recv_into(msgtyp, &mut SliceBuf(buf), flags, deadline)
+    }
+
+    /// As [`Queue::recv`], into a [`RecvBuf`]: the buffer is asked for
+    /// exactly the bytes that will be copied once the message is chosen,
+    /// and before it is taken (an error there keeps the message).
+    pub fn recv_into(
+        &self,
+        msgtyp: i64,
+        out: &mut dyn RecvBuf,
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<(i64, usize)> {
         if flags & MSG_COPY != 0 && (flags & crate::ns::IPC_NOWAIT == 0 || flags & MSG_EXCEPT != 0)
         {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Read)?;
+        let cap = out.cap();
         let mut first = true;
         loop {
             let g = self.lock();
@@ -405,10 +477,11 @@ impl Queue {
                     None => Err(Errno::ENOMSG),
                     Some(i) => {
                         let d = self.view().desc(i)?;
-                        if d.len.load(Relaxed) as usize > buf.len() && flags & MSG_NOERROR == 0 {
+                        let len = d.len.load(Relaxed) as usize;
+                        if len > cap && flags & MSG_NOERROR == 0 {
                             return Err(Errno::E2BIG);
                         }
-                        let n = self.view().copy_out(d, buf)?;
+                        let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
                         Ok((d.mtype.load(Relaxed), n))
                     }
                 };
@@ -416,10 +489,10 @@ impl Queue {
             if let Some((prev, i)) = self.view().find(msgtyp, flags)? {
                 let d = self.view().desc(i)?;
                 let len = d.len.load(Relaxed) as usize;
-                if len > buf.len() && flags & MSG_NOERROR == 0 {
+                if len > cap && flags & MSG_NOERROR == 0 {
                     return Err(Errno::E2BIG);
                 }
-                let n = self.view().copy_out(d, buf)?;
+                let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
                 let mtype = d.mtype.load(Relaxed);
                 // Commit: unlink.
                 let next = d.next.load(Relaxed);
@@ -502,18 +575,7 @@ impl Queue {
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
         let g = self.lock();
-        ns.remove(&self.obj, false);
-        let h = self.head()?;
-        let a = bump(&h.sent);
-        let b = bump(&h.taken);
-        drop(g);
-        if a {
-            wake(&h.sent);
-        }
-        if b {
-            wake(&h.taken);
-        }
-        Ok(())
+        remove_locked(ns, &self.obj, g)
     }
 
     /// Removes every message (native API convenience, not in SysV).

@@ -57,6 +57,7 @@ impl RobustLock {
     #[cold]
     fn lock_slow(&self, me: u32) -> LockOutcome {
         let mut spins = 0;
+        let mut last_check: Option<std::time::Instant> = None;
         loop {
             let v = self.word.load(Ordering::Relaxed);
             if v == 0 {
@@ -87,13 +88,19 @@ impl RobustLock {
             {
                 continue;
             }
-            match futex_wait(&self.word, v | WAITERS, Some(CHECK_EVERY)) {
-                Err(crate::error::Errno::ETIMEDOUT) => {
-                    if let Some(o) = self.take_if_dead(v | WAITERS, me) {
+            let r = futex_wait(&self.word, v | WAITERS, Some(CHECK_EVERY));
+            // Check the owner every CHECK_EVERY however the wait ended: a
+            // signal arriving more often than that (EINTR) must not keep a
+            // dead owner's lock from ever being recovered.
+            let since = *last_check.get_or_insert_with(std::time::Instant::now);
+            if r == Err(crate::error::Errno::ETIMEDOUT) || since.elapsed() >= CHECK_EVERY {
+                last_check = Some(std::time::Instant::now());
+                let cur = self.word.load(Ordering::Relaxed);
+                if cur != 0 {
+                    if let Some(o) = self.take_if_dead(cur, me) {
                         return o;
                     }
                 }
-                _ => continue,
             }
         }
     }

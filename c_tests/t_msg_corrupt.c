@@ -1,0 +1,486 @@
+/* t_msg_corrupt.c — a queue's object file scribbled on by someone else
+ * (DESIGN.md principle 1: shared memory is untrusted input). User backend
+ * only: the kernel's queues are out of reach.
+ *
+ * Each iteration makes a fresh queue with messages (and holes in its free
+ * lists), overwrites parts of its control area in $RIPC_DIR/msg.<idx>
+ * (counters, list heads, descriptors, chunk links) with random bytes, 0xFF
+ * runs, huge or plausible-but-wrong values — never truncating the file,
+ * which is a documented SIGBUS case — then a forked child runs msgsnd,
+ * msgrcv (IPC_NOWAIT, typed, MSG_NOERROR, MSG_COPY, small buffers),
+ * IPC_STAT and finally IPC_RMID. The child must exit normally (no signal,
+ * no hang: alarm), every failure must carry an errno in {EIO, EINVAL,
+ * EIDRM, E2BIG, ENOMSG, EAGAIN, ENOSPC}, and no receive may write past the
+ * buffer it was given. A second part scribbles concurrently with the calls.
+ *
+ * RIPC_SEED=n reproduces a run.
+ */
+#include "ripc_sysv.h"
+#include "tap.h"
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
+
+/* The engine's layout (src/msg/mod.rs), offsets from the start of the
+ * control area, which follows the 256-byte object header. */
+#define HDR 256
+#define Q_NDESC 0
+#define Q_NCHUNK 4
+#define Q_LEN 200   /* QHead */
+#define DESC_OFF 256
+#define DESC_SZ 24
+#define CHUNK 256
+
+static const int head_u32[] = {0, 4, 48, 52, 56, 60, 64, 68, 72, 136};
+static const int head_u64[] = {8, 16, 24, 32, 40};
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static const char *dir;
+
+/* The one msg.<idx> file in RIPC_DIR (found by listing it), -1 if none. */
+static int find_file(char *path, size_t n) {
+    DIR *d = opendir(dir);
+    int found = 0;
+    struct dirent *e;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) {
+        const char *s = e->d_name;
+        if (strncmp(s, "msg.", 4) == 0 && s[4] >= '0' && s[4] <= '9') {
+            snprintf(path, n, "%s/%s", dir, s);
+            found++;
+        }
+    }
+    closedir(d);
+    return found == 1 ? 0 : -1;
+}
+
+/* Removes whatever msg.* files are left (after a failed iteration). */
+static int leftovers(int unlink_them) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    char p[4096];
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "msg.", 4) == 0) {
+            n++;
+            if (unlink_them) {
+                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+                unlink(p);
+            }
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+struct geo {
+    uint32_t ndesc, nchunk;
+    long link_off, chunk_off;
+};
+
+static uint64_t edge_value(const struct geo *g) {
+    switch (rnd() % 14) {
+    case 0: return 0xffffffffu;
+    case 1: return 0xfffffffeu;
+    case 2: return 0x7fffffffu;
+    case 3: return 0x80000000u;
+    case 4: return 0;
+    case 5: return 1;
+    case 6: return g->ndesc - 1;
+    case 7: return g->ndesc;
+    case 8: return g->nchunk - 1;
+    case 9: return g->nchunk;
+    case 10: return rnd() % 64;          /* a plausible, wrong index */
+    case 11: return rnd() % 300;
+    case 12: return ~0ull;
+    default: return rnd();
+    }
+}
+
+static void put(int fd, long off, const void *p, size_t n) {
+    if (pwrite(fd, p, n, HDR + off) != (ssize_t)n) perror("pwrite");
+}
+
+static void put_u32(int fd, long off, uint32_t v) { put(fd, off, &v, 4); }
+static void put_u64(int fd, long off, uint64_t v) { put(fd, off, &v, 8); }
+
+static const char *kind_name[] = {
+    "random bytes in the queue head",
+    "0xFF runs over head, descriptors, links",
+    "huge/edge values in head counters and list ends",
+    "bad descriptor fields (type, length, chunk, next)",
+    "bad chunk links (cycles, aliases, out of range)",
+    "random bytes anywhere in the control area",
+    "all of the above at once",
+};
+#define NKINDS 7
+
+static void corrupt(int fd, const struct geo *g, int kind) {
+    unsigned char buf[64];
+    switch (kind) {
+    case 0: {
+        size_t n = 1 + rnd() % 32;
+        long off = (long)(rnd() % Q_LEN);
+        for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)rnd();
+        if (off + (long)n > Q_LEN) n = (size_t)(Q_LEN - off);
+        put(fd, off, buf, n);
+        break;
+    }
+    case 1: {
+        size_t n = 1 + rnd() % 64;
+        long off;
+        switch (rnd() % 3) {
+        case 0: off = (long)(rnd() % Q_LEN); break;
+        case 1: off = DESC_OFF + (long)(rnd() % (48 * DESC_SZ)); break;
+        default: off = g->link_off + (long)(rnd() % 1200); break;
+        }
+        memset(buf, 0xff, n);
+        put(fd, off, buf, n);
+        break;
+    }
+    case 2: {
+        int k = 1 + (int)(rnd() % 4);
+        for (int i = 0; i < k; i++) {
+            if (rnd() % 3 == 0)
+                put_u64(fd, head_u64[rnd() % (sizeof head_u64 / sizeof *head_u64)], edge_value(g));
+            else
+                put_u32(fd, head_u32[rnd() % (sizeof head_u32 / sizeof *head_u32)], (uint32_t)edge_value(g));
+        }
+        break;
+    }
+    case 3: {
+        int k = 1 + (int)(rnd() % 4);
+        for (int i = 0; i < k; i++) {
+            long d = DESC_OFF + (long)(rnd() % 48) * DESC_SZ;
+            switch (rnd() % 4) {
+            case 0: {
+                static const int64_t t[] = {0, -1, INT64_MIN, INT64_MAX, 2, 5, 1000};
+                put_u64(fd, d, (uint64_t)t[rnd() % 7]);
+                break;
+            }
+            case 1: put_u32(fd, d + 8, (uint32_t)(rnd() % 2 ? edge_value(g) : rnd() % 9000)); break;
+            case 2: put_u32(fd, d + 12, (uint32_t)edge_value(g)); break;
+            default: put_u32(fd, d + 16, (uint32_t)edge_value(g)); break;
+            }
+        }
+        break;
+    }
+    case 4: {
+        int k = 1 + (int)(rnd() % 6);
+        for (int i = 0; i < k; i++) put_u32(fd, g->link_off + (long)(rnd() % 300) * 4, (uint32_t)edge_value(g));
+        break;
+    }
+    case 5: {
+        int k = 1 + (int)(rnd() % 8);
+        for (int i = 0; i < k; i++) {
+            size_t n = 1 + rnd() % 16;
+            long off = i == 0 ? (long)(rnd() % 2048) : (long)(rnd() % (uint64_t)g->chunk_off);
+            for (size_t j = 0; j < n; j++) buf[j] = (unsigned char)rnd();
+            put(fd, off, buf, n);
+        }
+        break;
+    }
+    default:
+        for (int k = 0; k < 5; k++)
+            if (rnd() % 2) corrupt(fd, g, k);
+        corrupt(fd, g, (int)(rnd() % 5));
+        break;
+    }
+}
+
+/* Makes the object lock look held by a process that died (lock word at
+ * offset 40 of the object header: pid, pad, owner start time), so that the
+ * next call repairs the corrupted structure (src/msg/mod.rs: repair). */
+static pid_t dead_pid;
+static void plant_dead_owner(int fd) {
+    uint32_t w[4] = {(uint32_t)dead_pid, 0, 0, 0};
+    if (pwrite(fd, w, sizeof w, 40) != (ssize_t)sizeof w) perror("pwrite lock");
+}
+
+/* What the children's calls returned, over all iterations (shared). */
+struct counts {
+    _Atomic long ok, eio, einval, eidrm, e2big, enomsg, eagain, enospc;
+};
+static struct counts *cnt;
+
+static int allowed(int e) {
+    switch (e) {
+    case EIO: cnt->eio++; break;
+    case EINVAL: cnt->einval++; break;
+    case EIDRM: cnt->eidrm++; break;
+    case E2BIG: cnt->e2big++; break;
+    case ENOMSG: cnt->enomsg++; break;
+    case EAGAIN: cnt->eagain++; break;
+    case ENOSPC: cnt->enospc++; break;
+    default: break;
+    }
+    return e == EIO || e == EINVAL || e == EIDRM || e == E2BIG || e == ENOMSG || e == EAGAIN || e == ENOSPC;
+}
+
+/* The calls a child makes on the (corrupted) queue. Exits 10 on a bad
+ * errno, 11 on a receive that overran its buffer or returned nonsense. */
+#define GUARD 64
+static void bad_errno(const char *what) {
+    int e = errno;
+    printf("# child: %s failed with errno %d (%s)\n", what, e, strerror(e));
+    fflush(stdout);
+    _exit(10);
+}
+
+static void run_ops(int qid, int nops) {
+    static unsigned char mem[sizeof(long) + 9000 + GUARD];
+    for (int op = 0; op < nops; op++) {
+        int which = (int)(rnd() % 7);
+        if (which == 0) {
+            size_t len = rnd() % 4 == 0 ? 0 : rnd() % 3000;
+            long typ = 1 + (long)(rnd() % 5);
+            memcpy(mem, &typ, sizeof typ);
+            memset(mem + sizeof(long), 'm', len);
+            if (msgsnd(qid, mem, len, IPC_NOWAIT) != 0) {
+                if (!allowed(errno)) bad_errno("msgsnd");
+            } else {
+                cnt->ok++;
+            }
+        } else if (which == 5) {
+            struct msqid_ds ds;
+            if (msgctl(qid, IPC_STAT, &ds) != 0) {
+                if (!allowed(errno)) bad_errno("msgctl(IPC_STAT)");
+            } else {
+                cnt->ok++;
+            }
+        } else {
+            size_t cap = rnd() % 3 == 0 ? rnd() % 40 : 8192;
+            long typ = 0;
+            int fl = IPC_NOWAIT;
+            switch (which) {
+            case 1: break;
+            case 2: typ = 1 + (long)(rnd() % 5); break;
+            case 3: typ = -(long)(1 + rnd() % 5); break;
+            case 4: typ = 1 + (long)(rnd() % 5); fl |= MSG_EXCEPT; break;
+            default: typ = (long)(rnd() % 6); fl |= MSG_COPY; break;
+            }
+            if (rnd() % 2) fl |= MSG_NOERROR;
+            memset(mem, 0xA5, sizeof mem);
+            ssize_t n = msgrcv(qid, mem, cap, typ, fl);
+            if (n < 0 && !allowed(errno)) bad_errno("msgrcv");
+            if (n >= 0) cnt->ok++;
+            for (size_t i = sizeof(long) + cap; i < sizeof(long) + cap + GUARD; i++)
+                if (mem[i] != 0xA5) {
+                    printf("# child: msgrcv(cap %zu) wrote past the buffer at +%zu\n", cap, i);
+                    fflush(stdout);
+                    _exit(11);
+                }
+            if (n > (ssize_t)cap) {
+                printf("# child: msgrcv(cap %zu) returned %zd\n", cap, n);
+                fflush(stdout);
+                _exit(11);
+            }
+        }
+    }
+}
+
+/* A fresh queue with messages and holes in its free lists. */
+static int make_queue(void) {
+    static unsigned char mem[sizeof(long) + 2100];
+    int qid = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    if (qid < 0) return -1;
+    int k = 1 + (int)(rnd() % 40);
+    for (int i = 0; i < k; i++) {
+        size_t len = rnd() % 3 == 0 ? rnd() % 8 : rnd() % 2000;
+        long typ = 1 + (long)(rnd() % 5);
+        memcpy(mem, &typ, sizeof typ);
+        memset(mem + sizeof(long), 'a' + i % 26, len);
+        if (msgsnd(qid, mem, len, IPC_NOWAIT) != 0) break;
+    }
+    int r = (int)(rnd() % (unsigned)(k / 2 + 1));
+    for (int i = 0; i < r; i++) msgrcv(qid, mem, 2100, (long)(rnd() % 6), IPC_NOWAIT);
+    return qid;
+}
+
+static int read_geo(int fd, struct geo *g) {
+    uint32_t v[2];
+    if (pread(fd, v, 8, HDR + Q_NDESC) != 8) return -1;
+    g->ndesc = v[0];
+    g->nchunk = v[1];
+    if (g->ndesc == 0 || g->ndesc > (1u << 24) || g->nchunk == 0) return -1;
+    g->link_off = DESC_OFF + (long)g->ndesc * DESC_SZ;
+    g->chunk_off = (g->link_off + (long)g->nchunk * 4 + 63) / 64 * 64;
+    return 0;
+}
+
+struct tally {
+    int iters, crashed, hung, bad_errno, overrun, rmid_failed, left, other;
+};
+
+static void judge(struct tally *t, int status, int kind, uint64_t seed) {
+    t->iters++;
+    if (WIFSIGNALED(status)) {
+        if (WTERMSIG(status) == SIGALRM) {
+            if (t->hung++ < 3) diag("kind %d seed %llu: child hung", kind, (unsigned long long)seed);
+        } else if (t->crashed++ < 3) {
+            diag("kind %d seed %llu: child killed by signal %d", kind, (unsigned long long)seed,
+                 WTERMSIG(status));
+        }
+        return;
+    }
+    switch (WEXITSTATUS(status)) {
+    case 0: return;
+    case 10: t->bad_errno++; break;
+    case 11: t->overrun++; break;
+    case 12: t->rmid_failed++; break;
+    default: t->other++; break;
+    }
+    if (t->bad_errno + t->overrun + t->rmid_failed + t->other < 4)
+        diag("kind %d seed %llu: child exit %d", kind, (unsigned long long)seed, WEXITSTATUS(status));
+}
+
+static void cleanup_iteration(struct tally *t, int qid) {
+    if (leftovers(0) == 0) return;
+    t->left++;
+    if (msgctl(qid, IPC_RMID, NULL) != 0 || leftovers(0) != 0) leftovers(1);
+}
+
+int main(void) {
+    if (backend_is_kernel()) {
+        ok(1, "corrupted object files # SKIP kernel backend");
+        return done_testing();
+    }
+    dir = getenv("RIPC_DIR");
+    if (!dir) {
+        ok(0, "RIPC_DIR is set (run through c_tests/run1.sh)");
+        return done_testing();
+    }
+    const char *s = getenv("RIPC_SEED");
+    uint64_t seed0 = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 24);
+    diag("seed %llu (RIPC_SEED)", (unsigned long long)seed0);
+    const int per_kind = 60;
+    cnt = mmap(NULL, sizeof *cnt, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (cnt == MAP_FAILED) return 1;
+    dead_pid = fork();
+    if (dead_pid == 0) _exit(0);
+    waitpid(dead_pid, NULL, 0);
+
+    for (int kind = 0; kind < NKINDS; kind++) {
+        struct tally t = {0};
+        int setup_fail = 0, repaired = 0;
+        for (int it = 0; it < per_kind; it++) {
+            uint64_t seed = seed0 * 1000003u + (uint64_t)kind * 1000 + (uint64_t)it + 1;
+            rng_state = seed;
+            int qid = make_queue();
+            char path[4096];
+            struct geo g;
+            int fd = -1;
+            if (qid < 0 || find_file(path, sizeof path) != 0 || (fd = open(path, O_RDWR)) < 0 ||
+                read_geo(fd, &g) != 0) {
+                setup_fail++;
+                if (fd >= 0) close(fd);
+                if (qid >= 0) msgctl(qid, IPC_RMID, NULL);
+                leftovers(1);
+                continue;
+            }
+            corrupt(fd, &g, kind);
+            if (it % 3 == 0) {
+                plant_dead_owner(fd);
+                repaired++;
+            }
+            close(fd);
+            fflush(stdout);
+            pid_t p = fork();
+            if (p == 0) {
+                alarm(5);
+                run_ops(qid, 80);
+                if (msgctl(qid, IPC_RMID, NULL) != 0) {
+                    printf("# child: IPC_RMID failed: %s\n", strerror(errno));
+                    fflush(stdout);
+                    _exit(12);
+                }
+                _exit(0);
+            }
+            int status = 0;
+            waitpid(p, &status, 0);
+            judge(&t, status, kind, seed);
+            cleanup_iteration(&t, qid);
+        }
+        ok(setup_fail == 0 && t.iters == per_kind && t.crashed == 0 && t.hung == 0 && t.bad_errno == 0 &&
+               t.overrun == 0 && t.rmid_failed == 0 && t.other == 0 && t.left == 0,
+           "%s: %d runs (%d with a dead lock owner), %d crashed, %d hung, %d bad errno, %d overran, "
+           "%d IPC_RMID failed, %d left files",
+           kind_name[kind], t.iters, repaired, t.crashed, t.hung, t.bad_errno, t.overrun, t.rmid_failed, t.left);
+    }
+
+    /* Part 2: a scribbler rewrites the control area while a child calls. */
+    struct tally t = {0};
+    int scribbler_bad = 0;
+    for (int it = 0; it < 12; it++) {
+        uint64_t seed = seed0 * 7777777u + (uint64_t)it + 1;
+        rng_state = seed;
+        int qid = make_queue();
+        char path[4096];
+        struct geo g;
+        int fd = -1;
+        if (qid < 0 || find_file(path, sizeof path) != 0 || (fd = open(path, O_RDWR)) < 0 ||
+            read_geo(fd, &g) != 0) {
+            t.other++;
+            if (fd >= 0) close(fd);
+            if (qid >= 0) msgctl(qid, IPC_RMID, NULL);
+            leftovers(1);
+            continue;
+        }
+        fflush(stdout);
+        pid_t sc = fork();
+        if (sc == 0) {
+            rng_state ^= 0x5DEECE66Dull;
+            for (int i = 0; i < 400; i++) {
+                corrupt(fd, &g, (int)(rnd() % NKINDS));
+                usleep(200);
+            }
+            _exit(0);
+        }
+        close(fd);
+        pid_t p = fork();
+        if (p == 0) {
+            alarm(10);
+            run_ops(qid, 3000);
+            if (msgctl(qid, IPC_RMID, NULL) != 0) _exit(12);
+            _exit(0);
+        }
+        int status = 0, sst = 0;
+        waitpid(p, &status, 0);
+        waitpid(sc, &sst, 0);
+        if (!WIFEXITED(sst) || WEXITSTATUS(sst) != 0) scribbler_bad++;
+        judge(&t, status, 100, seed);
+        cleanup_iteration(&t, qid);
+    }
+    ok(scribbler_bad == 0 && t.crashed == 0 && t.hung == 0 && t.bad_errno == 0 && t.overrun == 0 &&
+           t.rmid_failed == 0 && t.other == 0 && t.left == 0,
+       "concurrent scribbling: %d runs, %d crashed, %d hung, %d bad errno, %d overran, %d IPC_RMID failed, "
+       "%d left files",
+       t.iters, t.crashed, t.hung, t.bad_errno, t.overrun, t.rmid_failed, t.left);
+    diag("calls: %ld succeeded; failed with EIO %ld, EINVAL %ld, EIDRM %ld, E2BIG %ld, ENOMSG %ld, EAGAIN %ld, "
+         "ENOSPC %ld",
+         (long)cnt->ok, (long)cnt->eio, (long)cnt->einval, (long)cnt->eidrm, (long)cnt->e2big, (long)cnt->enomsg,
+         (long)cnt->eagain, (long)cnt->enospc);
+    ok(leftovers(0) == 0, "no msg.* files left in RIPC_DIR");
+    return done_testing();
+}
