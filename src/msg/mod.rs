@@ -54,25 +54,26 @@ pub const MSG_COPY: i32 = 0o40000;
 #[repr(C)]
 #[derive(Debug)]
 struct QHead {
+    // Everything a send or a receive writes shares this first cache line,
+    // so an operation moves one line of bookkeeping between cores.
     ndesc: AtomicU32,
     nchunk: AtomicU32,
-    qbytes: AtomicU64,
-    cbytes: AtomicU64,
-    qnum: AtomicU64,
-    stime: AtomicI64,
-    rtime: AtomicI64,
-    lspid: AtomicI32,
-    lrpid: AtomicI32,
     head: AtomicU32,
     tail: AtomicU32,
     free_desc: AtomicU32,
     free_chunk: AtomicU32,
     /// bumped (by 2) on every send and on removal; bit 0: receivers sleep
     sent: AtomicU32,
-    _pad0: [AtomicU32; 15],
     /// bumped on every receive, IPC_SET and removal; bit 0: senders sleep
     taken: AtomicU32,
-    _pad1: [AtomicU32; 15],
+    qbytes: AtomicU64,
+    cbytes: AtomicU64,
+    qnum: AtomicU64,
+    lspid: AtomicI32,
+    lrpid: AtomicI32,
+    // Written at most once a second.
+    stime: AtomicI64,
+    rtime: AtomicI64,
 }
 
 #[repr(C)]
@@ -246,6 +247,20 @@ pub(crate) fn bump(word: &AtomicU32) -> bool {
     }
 }
 
+/// Stores `v` unless already there (a store would dirty the line for
+/// nothing: the other side reads it).
+fn store_if_changed(a: &AtomicI64, v: i64) {
+    if a.load(Relaxed) != v {
+        a.store(v, Relaxed);
+    }
+}
+
+fn store_if_changed32(a: &AtomicI32, v: i32) {
+    if a.load(Relaxed) != v {
+        a.store(v, Relaxed);
+    }
+}
+
 /// Wakes every sleeper on `word`.
 pub(crate) fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
@@ -412,8 +427,8 @@ impl Queue {
             let fits = h.cbytes.load(Relaxed) + len <= qbytes && h.qnum.load(Relaxed) < qbytes;
             if fits {
                 if let Some(()) = self.view().try_append(mtype, data)? {
-                    h.lspid.store(my_pid(), Relaxed);
-                    h.stime.store(now_secs(), Relaxed);
+                    store_if_changed32(&h.lspid, my_pid());
+                    store_if_changed(&h.stime, now_secs());
                     let w = bump(&h.sent);
                     drop(g);
                     if w {
@@ -507,8 +522,8 @@ impl Queue {
                 h.qnum.fetch_sub(1, Relaxed);
                 h.cbytes.fetch_sub(len as u64, Relaxed);
                 self.view().free(i, len)?;
-                h.lrpid.store(my_pid(), Relaxed);
-                h.rtime.store(now_secs(), Relaxed);
+                store_if_changed32(&h.lrpid, my_pid());
+                store_if_changed(&h.rtime, now_secs());
                 let w = bump(&h.taken);
                 drop(g);
                 if w {
