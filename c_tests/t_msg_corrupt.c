@@ -36,15 +36,15 @@
 /* The engine's layout (src/msg/mod.rs), offsets from the start of the
  * control area, which follows the 256-byte object header. */
 #define HDR 256
-#define Q_NDESC 0
-#define Q_NCHUNK 4
-#define Q_LEN 200   /* QHead */
+#define Q_NDESC 16
+#define Q_NCHUNK 20
+#define Q_LEN 216   /* QHead */
 #define DESC_OFF 256
 #define DESC_SZ 24
 #define CHUNK 256
 
-static const int head_u32[] = {0, 4, 48, 52, 56, 60, 64, 68, 72, 136};
-static const int head_u64[] = {8, 16, 24, 32, 40};
+static const int head_u32[] = {16, 20, 24, 28, 32, 36, 64, 128, 192, 196};
+static const int head_u64[] = {40, 48, 56, 200, 208};
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
@@ -209,13 +209,13 @@ static void corrupt(int fd, const struct geo *g, int kind) {
     }
 }
 
-/* Makes the object lock look held by a process that died (lock word at
- * offset 40 of the object header: pid, pad, owner start time), so that the
+/* Makes the queue lock look held by a process that died (lock word at the
+ * start of the control area: pid, pad, owner start time), so that the
  * next call repairs the corrupted structure (src/msg/mod.rs: repair). */
 static pid_t dead_pid;
 static void plant_dead_owner(int fd) {
     uint32_t w[4] = {(uint32_t)dead_pid, 0, 0, 0};
-    if (pwrite(fd, w, sizeof w, 40) != (ssize_t)sizeof w) perror("pwrite lock");
+    if (pwrite(fd, w, sizeof w, HDR) != (ssize_t)sizeof w) perror("pwrite lock");
 }
 
 /* What the children's calls returned, over all iterations (shared). */

@@ -75,7 +75,7 @@ fn holder_killed_inside_the_lock_is_recovered() {
     // SAFETY: the child only takes the lock and kills itself.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let _g = q.obj().lock(&|_| {});
+        let _g = q.hold_lock().unwrap();
         // SAFETY: raising SIGKILL on ourselves.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         unreachable!();

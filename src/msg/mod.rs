@@ -31,7 +31,8 @@
 //! while asleep leaves at most one spurious wake-up behind.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, ObjGuard, HEADER_LEN};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, HEADER_LEN};
+use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::proc::{creds, my_pid};
 use crate::sync::time::{now_secs, Deadline};
 use crate::sync::{futex_wait, futex_wake};
@@ -54,27 +55,36 @@ pub const MSG_COPY: i32 = 0o40000;
 #[repr(C)]
 #[derive(Debug)]
 struct QHead {
-    // Everything a send or a receive writes shares this first cache line,
-    // so an operation moves one line of bookkeeping between cores.
+    /// The queue's lock. It shares its cache line with everything a send
+    /// or a receive changes, so taking the lock brings the bookkeeping
+    /// along: one line moves between cores per operation.
+    lock: RobustLock,
     ndesc: AtomicU32,
     nchunk: AtomicU32,
     head: AtomicU32,
     tail: AtomicU32,
     free_desc: AtomicU32,
     free_chunk: AtomicU32,
-    /// bumped (by 2) on every send and on removal; bit 0: receivers sleep
-    sent: AtomicU32,
-    /// bumped on every receive, IPC_SET and removal; bit 0: senders sleep
-    taken: AtomicU32,
-    qbytes: AtomicU64,
     cbytes: AtomicU64,
     qnum: AtomicU64,
+    qbytes: AtomicU64,
+    /// bumped (by 2) on every send and on removal; bit 0: receivers sleep.
+    /// A line of its own: waiters spin on it without disturbing the lock
+    /// holder's line.
+    sent: AtomicU32,
+    _pad0: [AtomicU32; 15],
+    /// bumped on every receive, IPC_SET and removal; bit 0: senders sleep
+    taken: AtomicU32,
+    _pad1: [AtomicU32; 15],
+    // Written at most once a second, or when another process operates.
     lspid: AtomicI32,
     lrpid: AtomicI32,
-    // Written at most once a second.
     stime: AtomicI64,
     rtime: AtomicI64,
 }
+
+const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
+const _: () = assert!(core::mem::offset_of!(QHead, taken) == 128);
 
 #[repr(C)]
 #[derive(Debug)]
@@ -234,6 +244,30 @@ pub(crate) fn wait_change(word: &AtomicU32, seen: u32, deadline: &Deadline) -> R
     }
 }
 
+/// After a full queue's sender saw room appear: while receivers keep taking
+/// messages (the word keeps moving), let them go on for a few microseconds
+/// before contending for the lock. The queue then drains and refills in
+/// runs instead of handing the lock over for every message. Only delays a
+/// sender that is spinning anyway; never decides anything.
+fn settle(word: &AtomicU32) {
+    let start = std::time::Instant::now();
+    let mut last = word.load(Relaxed);
+    let mut quiet = start;
+    for _ in 0..4096 {
+        core::hint::spin_loop();
+        let v = word.load(Relaxed);
+        let now = std::time::Instant::now();
+        if v != last {
+            last = v;
+            quiet = now;
+        } else if now.duration_since(quiet) > std::time::Duration::from_micros(2)
+            || now.duration_since(start) > std::time::Duration::from_micros(30)
+        {
+            break;
+        }
+    }
+}
+
 /// Bumps a wait word (under the object lock) and reports whether sleepers
 /// must be woken (do that after unlocking, with [`wake`]).
 pub(crate) fn bump(word: &AtomicU32) -> bool {
@@ -244,6 +278,16 @@ pub(crate) fn bump(word: &AtomicU32) -> bool {
             Ok(_) => return old & 1 != 0,
             Err(v) => old = v,
         }
+    }
+}
+
+/// A held queue lock; unlocks when dropped.
+#[derive(Debug)]
+struct QGuard<'a>(&'a RobustLock);
+
+impl Drop for QGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
     }
 }
 
@@ -320,8 +364,9 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
             obj.perm().check_owner(&creds())?;
             // No geometry to repair with: whatever a dead lock holder left
             // half-done goes away with the queue.
-            let g = obj.lock(&|_: &Obj| {});
-            remove_locked(ns, &obj, g)
+            let h: &QHead = obj.at(0)?;
+            h.lock.lock();
+            remove_locked(ns, &obj, QGuard(&h.lock))
         }
     }
 }
@@ -329,7 +374,7 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
 /// Marks `obj` removed and wakes its waiters; `g` is its lock, held.
 /// Only the wait words of the head are touched (fixed offsets, no
 /// geometry needed).
-fn remove_locked(ns: &Ns, obj: &Obj, g: ObjGuard<'_>) -> Result<()> {
+fn remove_locked(ns: &Ns, obj: &Obj, g: QGuard<'_>) -> Result<()> {
     ns.remove(obj, false);
     let h: &QHead = obj.at(0)?;
     let a = bump(&h.sent);
@@ -375,16 +420,25 @@ impl Queue {
         self.obj.at(0)
     }
 
-    fn lock(&self) -> ObjGuard<'_> {
-        let geo = self.geo;
-        self.obj.lock(&move |o: &Obj| {
-            let _ = View { obj: o, geo }.repair();
-        })
+    /// Takes the queue's lock; when its previous holder died inside,
+    /// repairs the queue first (see [`View::repair`]).
+    fn lock(&self) -> Result<QGuard<'_>> {
+        let h = self.head()?;
+        if h.lock.lock() == LockOutcome::OwnerDied {
+            let _ = self.view().repair();
+        }
+        Ok(QGuard(&h.lock))
+    }
+
+    /// Holds the queue's lock until the guard is dropped (for crash tests:
+    /// a process killed while holding it exercises recovery).
+    pub fn hold_lock(&self) -> Result<impl Drop + '_> {
+        self.lock()
     }
 
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
-        let _g = self.lock();
+        let _g = self.lock()?;
         self.view().repair()
     }
 
@@ -416,7 +470,7 @@ impl Queue {
         self.obj.perm().check_mine(Access::Write)?;
         let mut first = true;
         loop {
-            let g = self.lock();
+            let g = self.lock()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -443,6 +497,7 @@ impl Queue {
             let seen = h.taken.load(Acquire);
             drop(g);
             wait_change(&h.taken, seen, &deadline)?;
+            settle(&h.taken);
             self.check_live()?;
         }
     }
@@ -481,7 +536,7 @@ impl Queue {
         let cap = out.cap();
         let mut first = true;
         loop {
-            let g = self.lock();
+            let g = self.lock()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -546,7 +601,7 @@ impl Queue {
         if !any {
             self.obj.perm().check_mine(Access::Read)?;
         }
-        let _g = self.lock();
+        let _g = self.lock()?;
         let h = self.head()?;
         Ok(MsgStat {
             perm: self.obj.perm(),
@@ -573,7 +628,7 @@ impl Queue {
         if qbytes > self.geo.ndesc as u64 {
             return Err(Errno::EPERM);
         }
-        let g = self.lock();
+        let g = self.lock()?;
         self.obj.set_perm(&me, uid, gid, mode)?;
         let h = self.head()?;
         h.qbytes.store(qbytes, Relaxed);
@@ -589,7 +644,7 @@ impl Queue {
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
-        let g = self.lock();
+        let g = self.lock()?;
         remove_locked(ns, &self.obj, g)
     }
 
