@@ -36,7 +36,13 @@ pub unsafe fn msgsnd(id: c_int, msgp: *const c_void, sz: usize, flags: c_int) ->
 ///
 /// # Safety
 /// `msgp` is passed to the kernel, which checks it.
-pub unsafe fn msgrcv(id: c_int, msgp: *mut c_void, sz: usize, typ: c_long, flags: c_int) -> Result<isize> {
+pub unsafe fn msgrcv(
+    id: c_int,
+    msgp: *mut c_void,
+    sz: usize,
+    typ: c_long,
+    flags: c_int,
+) -> Result<isize> {
     // SAFETY: the kernel validates the user pointer.
     ret(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
 }
@@ -94,9 +100,15 @@ pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> Result<c_int> {
 ///
 /// # Safety
 /// `sops` and `timeout` are passed to the kernel, which checks them.
-pub unsafe fn semtimedop(id: c_int, sops: *mut c_void, nsops: usize, timeout: *const libc::timespec) -> Result<c_int> {
+pub unsafe fn semtimedop(
+    id: c_int,
+    sops: *mut c_void,
+    nsops: usize,
+    timeout: *const libc::timespec,
+) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointers.
-    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) }).map(|r| r as c_int)
+    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
+        .map(|r| r as c_int)
 }
 
 /// `semctl(2)` with its fourth argument already taken from the `va_list`
@@ -109,6 +121,7 @@ pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_
     ret(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
 }
 
-/// glibc passes `IPC_64` with every `*ctl` command on 64-bit Linux (the
-/// kernel ignores it there; harmless and faithful to what glibc sends).
-const IPC_64: c_int = 0x0100;
+/// glibc's `__IPC_64` is 0 on 64-bit Linux: the x86-64 and arm64 `*ctl`
+/// system calls do not strip an `IPC_64` flag (only the old multiplexed
+/// `ipc(2)` did), so `IPC_STAT | 0x100` would fail with `EINVAL`.
+const IPC_64: c_int = 0;
