@@ -35,7 +35,11 @@ pub const TABLE: [(&str, u64, u64); 10] = [
     ("msgmnb", 16384, 1 << 30),
     ("msgmni", 32000, 32768),
     ("shmmax", 0x7fff_ffff_ffff_f000, 0x7fff_ffff_ffff_f000),
-    ("shmall", 0x7fff_ffff_ffff_f000 >> 12, 0x7fff_ffff_ffff_f000 >> 12),
+    (
+        "shmall",
+        0x7fff_ffff_ffff_f000 >> 12,
+        0x7fff_ffff_ffff_f000 >> 12,
+    ),
     ("shmmni", 4096, 32768),
     ("semmsl", 32000, 32000),
     ("semmns", 1_024_000_000, 1_024_000_000),

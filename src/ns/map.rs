@@ -43,10 +43,7 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        Ok(Mapping {
-            ptr: p.cast(),
-            len,
-        })
+        Ok(Mapping { ptr: p.cast(), len })
     }
 
     /// Start of the mapping.
@@ -69,7 +66,9 @@ impl Mapping {
     /// `T` must be a type made only of atomics (or `repr(C)` structs of
     /// them), so that sharing it with other processes is sound.
     pub fn at<T>(&self, off: usize) -> Result<&T> {
-        let end = off.checked_add(core::mem::size_of::<T>()).ok_or(Errno::EIO)?;
+        let end = off
+            .checked_add(core::mem::size_of::<T>())
+            .ok_or(Errno::EIO)?;
         if end > self.len || off % core::mem::align_of::<T>() != 0 {
             return Err(Errno::EIO);
         }

@@ -316,7 +316,11 @@ impl Ns {
                 libc::openat(
                     dirfd.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    libc::O_RDWR
+                        | libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
                     0o600,
                 )
             };
@@ -415,7 +419,9 @@ impl Ns {
         let id = h.id.load(Ordering::Relaxed);
         if ctl_len < HEADER_LEN as u64
             || ctl_len > (1 << 40)
-            || ctl_len.checked_add(data_len).map_or(true, |t| t > st.st_size as u64)
+            || ctl_len
+                .checked_add(data_len)
+                .map_or(true, |t| t > st.st_size as u64)
             || id < 0
         {
             return Err(Errno::EIO);
@@ -493,7 +499,9 @@ impl Ns {
         if h.magic.load(Ordering::Relaxed) != OBJ_MAGIC
             || h.kind.load(Ordering::Relaxed) != kind as u32
             || ctl_len < HEADER_LEN as u64
-            || ctl_len.checked_add(data_len).map_or(true, |t| t > st.st_size as u64)
+            || ctl_len
+                .checked_add(data_len)
+                .map_or(true, |t| t > st.st_size as u64)
         {
             return Err(Errno::EIO);
         }
@@ -573,11 +581,20 @@ impl Ns {
         Err(Errno::EAGAIN)
     }
 
-    fn create(&self, kind: Kind, key: i32, flags: i32, spec: &CreateSpec<'_>, me: &Creds) -> Result<Arc<Obj>> {
+    fn create(
+        &self,
+        kind: Kind,
+        key: i32,
+        flags: i32,
+        spec: &CreateSpec<'_>,
+        me: &Creds,
+    ) -> Result<Arc<Obj>> {
         let limits = self.limits();
         let ctl_len = HEADER_LEN.checked_add(spec.ctl_len).ok_or(Errno::ENOMEM)?;
         let ctl_len = (ctl_len + 4095) & !4095;
-        let total = (ctl_len as u64).checked_add(spec.data_len).ok_or(Errno::ENOMEM)?;
+        let total = (ctl_len as u64)
+            .checked_add(spec.data_len)
+            .ok_or(Errno::ENOMEM)?;
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
         let cleanup = |extra: Option<&str>| {
             // SAFETY: unlinking names we created, relative to our directory.
@@ -592,7 +609,11 @@ impl Ns {
         if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
             let e = Errno::last();
             cleanup(None);
-            return Err(if e == Errno::EFBIG || e == Errno::EINVAL { Errno::ENOMEM } else { e });
+            return Err(if e == Errno::EFBIG || e == Errno::EINVAL {
+                Errno::ENOMEM
+            } else {
+                e
+            });
         }
         let st = fstat(tmp.as_raw_fd())?;
         let mut obj = Obj {
@@ -653,7 +674,9 @@ impl Ns {
         for idx in 0..max {
             let id = seq as i32 * IDX_SPAN + idx;
             h.id.store(id, Ordering::Release);
-            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else { break };
+            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
+                break;
+            };
             // SAFETY: linkat of our private file to a new name; fails with
             // EEXIST when the name is taken.
             let r = unsafe {
@@ -781,8 +804,14 @@ impl Ns {
             for e in rd.flatten() {
                 let n = e.file_name();
                 let Some(n) = n.to_str() else { continue };
-                let Some(rest) = n.strip_prefix(".new.") else { continue };
-                let pid: i32 = rest.split('.').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let Some(rest) = n.strip_prefix(".new.") else {
+                    continue;
+                };
+                let pid: i32 = rest
+                    .split('.')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
                 if pid > 0 && !crate::sync::proc::pid_alive(pid) {
                     let _ = std::fs::remove_file(e.path());
                 }

@@ -25,7 +25,9 @@ use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
-use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -671,12 +673,82 @@ pub fn attached_id(addr: usize) -> Option<i32> {
 
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| on_fork_child(fork_child));
+    ONCE.call_once(|| {
+        // One shared anonymous word, inherited by every child: children
+        // count their registrations there, so the parent's `fork` returns
+        // only once the child's attachments count (else the parent could
+        // detach and remove the segment before the child registered).
+        // SAFETY: a fresh anonymous shared mapping of one page.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            FORK_WORD.store(p as usize, Ordering::Release);
+        }
+        on_fork_child(fork_child);
+        // SAFETY: registering plain extern "C" fns; no other precondition.
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), None) };
+    });
+}
+
+static FORK_WORD: AtomicUsize = AtomicUsize::new(0);
+static FORK_EXPECT: AtomicU32 = AtomicU32::new(0);
+static FORK_PENDING: AtomicBool = AtomicBool::new(false);
+
+fn fork_word() -> Option<&'static AtomicU32> {
+    let p = FORK_WORD.load(Ordering::Acquire);
+    if p == 0 {
+        return None;
+    }
+    // SAFETY: a page-aligned shared anonymous mapping made once and never
+    // unmapped; an AtomicU32 is valid for any bit pattern.
+    Some(unsafe { &*(p as *const AtomicU32) })
+}
+
+extern "C" fn fork_prepare() {
+    let busy = ATTS.try_lock().map(|a| !a.is_empty()).unwrap_or(true);
+    if let (true, Some(w)) = (busy, fork_word()) {
+        FORK_EXPECT.store(w.load(Ordering::Acquire).wrapping_add(1), Ordering::Relaxed);
+        FORK_PENDING.store(true, Ordering::Relaxed);
+    }
+}
+
+extern "C" fn fork_parent() {
+    if !FORK_PENDING.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    let Some(w) = fork_word() else { return };
+    let want = FORK_EXPECT.load(Ordering::Relaxed);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v.wrapping_sub(want) as i32 >= 0 || std::time::Instant::now() >= until {
+            return;
+        }
+        let _ = crate::sync::futex_wait(w, v, Some(std::time::Duration::from_millis(10)));
+    }
 }
 
 /// In the child of `fork`: it inherited our attachments, so it attaches
 /// them too (the kernel counts a forked mapping as an attachment).
 fn fork_child() {
+    if FORK_PENDING.swap(false, Ordering::Relaxed) {
+        register_child();
+        if let Some(w) = fork_word() {
+            w.fetch_add(1, Ordering::AcqRel);
+            crate::sync::futex_wake(w, i32::MAX);
+        }
+    }
+}
+
+fn register_child() {
     let Ok(a) = ATTS.try_lock() else { return };
     let mut seen: Vec<i32> = Vec::new();
     for x in a.iter() {

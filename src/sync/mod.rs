@@ -7,8 +7,8 @@
 
 pub mod futex;
 pub mod lock;
-pub mod proc;
 pub mod probe;
+pub mod proc;
 pub mod time;
 
 pub use futex::{futex_wait, futex_wake};

@@ -28,8 +28,7 @@ impl Deadline {
 
     /// Time left, `None` for forever, `Some(ZERO)` once passed.
     pub fn remaining(&self) -> Option<Duration> {
-        self.0
-            .map(|t| t.saturating_duration_since(Instant::now()))
+        self.0.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     /// True when the deadline has passed.
