@@ -347,6 +347,10 @@ fn with_obj<T>(
     let c = ctl(&obj)?;
     let _g = obj.lock(&repair);
     if c.destroyed.load(Ordering::Acquire) != 0 {
+        // Destroyed, but its name may remain: in a sticky namespace only
+        // the file's owner (the creator) or root may unlink it, so a
+        // later caller who can finishes the job.
+        ns()?.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
     let n = sweep(obj, c, a)?;
