@@ -159,6 +159,17 @@ fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     {
         return Err(Errno::EIO);
     }
+    // A file cut short under the mappings would turn the next access into
+    // SIGBUS: refuse it (the control area and the payload must be there).
+    // (A destroyed segment keeps only its control area.)
+    let st = fstat(obj)?;
+    let mut need = obj.data_range().0;
+    if c.destroyed.load(Ordering::Acquire) == 0 {
+        need = need.saturating_add(c.segsz.load(Ordering::Relaxed));
+    }
+    if (st.st_size as u64) < need {
+        return Err(Errno::EIO);
+    }
     Ok(c)
 }
 
@@ -266,6 +277,14 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att]) -> Result<u64> {
             continue;
         }
         total = total.saturating_add(n as u64);
+    }
+    if !mine_seen {
+        // Our slot was lost (scribbled): our own table is the truth.
+        let n = local_count(atts, obj);
+        if n > 0 {
+            add_mine(obj, n)?;
+            total += n as u64;
+        }
     }
     if total == 0 && obj.perm().mode & SHM_DEST != 0 {
         destroy(obj, c);
@@ -459,10 +478,8 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         let (off, data_len) = obj.data_range();
-        // The file may have been cut short by a scribbler: never map past
-        // its end (an access there would be SIGBUS).
-        let st = fstat(obj)?;
-        if (st.st_size as u64) < off.saturating_add(segsz) || segsz > data_len {
+        // ctl() checked that the file holds the whole payload.
+        if segsz > data_len {
             return Err(Errno::EIO);
         }
         let len = usize::try_from(page_round(segsz)).map_err(|_| Errno::ENOMEM)?;
