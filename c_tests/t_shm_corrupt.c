@@ -75,6 +75,8 @@ int main(void) {
         memcpy(garbage + 16 * i + 8, &start, 8);
     }
     file_rw(CTL + 64 + 16 * 100, garbage, sizeof garbage, 1);
+    uint32_t hiwater = 0xffffffffu; /* scan the whole table, and then some */
+    file_rw(CTL + 44, &hiwater, 4, 1);
     ok(shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_nattch == 1, "garbage slots of dead pids are forgotten (nattch %lu)",
        (unsigned long)ds.shm_nattch);
     restore();

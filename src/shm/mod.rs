@@ -75,7 +75,8 @@ struct ShmCtl {
     lpid: AtomicI32,
     nslots: AtomicU32,
     destroyed: AtomicU32,
-    _pad: AtomicU32,
+    /// slots ever used: scans stop here (untrusted: clamped to NSLOTS)
+    hiwater: AtomicU32,
 }
 
 const _: () = assert!(core::mem::size_of::<ShmCtl>() <= SLOTS_OFF);
@@ -184,6 +185,14 @@ fn ns() -> Result<&'static Ns> {
     Ns::default_ns()
 }
 
+/// Slots in use so far (only those are scanned, so a new segment's table
+/// costs one page, not eight).
+fn hiwater(obj: &Obj) -> usize {
+    obj.at::<ShmCtl>(0)
+        .map(|c| (c.hiwater.load(Ordering::Relaxed) as usize).min(NSLOTS))
+        .unwrap_or(NSLOTS)
+}
+
 fn page_round(n: u64) -> u64 {
     n.div_ceil(PAGE) * PAGE
 }
@@ -191,7 +200,7 @@ fn page_round(n: u64) -> u64 {
 /// Repairs after a lock holder died: a slot half-claimed (pid set, count
 /// zero) is freed. Everything else is single-word stores, already whole.
 fn repair(obj: &Obj) {
-    for i in 0..NSLOTS {
+    for i in 0..hiwater(obj) {
         if let Ok(s) = slot(obj, i) {
             if s.count.load(Ordering::Relaxed) == 0 {
                 s.pid.store(0, Ordering::Relaxed);
@@ -244,7 +253,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att]) -> Result<u64> {
     let (me, my_st) = (my_pid(), my_start());
     let mut total: u64 = 0;
     let mut mine_seen = false;
-    for i in 0..NSLOTS {
+    for i in 0..hiwater(obj) {
         let s = slot(obj, i)?;
         let pid = s.pid.load(Ordering::Relaxed);
         if pid == 0 {
@@ -310,7 +319,8 @@ fn destroy(obj: &Obj, c: &ShmCtl) {
 fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
     let (me, my_st) = (my_pid(), my_start());
     let mut free = None;
-    for i in 0..NSLOTS {
+    let hw = hiwater(obj);
+    for i in 0..hw {
         let s = slot(obj, i)?;
         let pid = s.pid.load(Ordering::Relaxed);
         if pid == me && s.start.load(Ordering::Relaxed) == my_st {
@@ -322,7 +332,15 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
             free = Some(s);
         }
     }
-    let s = free.ok_or(Errno::ENOMEM)?;
+    let s = match free {
+        Some(s) => s,
+        None if hw < NSLOTS => {
+            let c: &ShmCtl = obj.at(0)?;
+            c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
+            slot(obj, hw)?
+        }
+        None => return Err(Errno::ENOMEM),
+    };
     s.count.store(0, Ordering::Relaxed);
     s.start.store(my_st, Ordering::Relaxed);
     s.pid.store(me, Ordering::Relaxed);
@@ -388,6 +406,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let limits = ns.limits();
     let size = size as u64;
     let valid = (SHMMIN..=limits.shmmax).contains(&size);
+    let created = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -402,6 +421,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         c.segsz.store(size, Ordering::Relaxed);
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
         c.magic.store(SHM_MAGIC, Ordering::Release);
+        created.set(true);
         Ok(())
     };
     let check = |obj: &Obj| -> Result<()> {
@@ -423,6 +443,9 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         flags & (IPC_CREAT | IPC_EXCL | 0o777),
         &spec,
     )?;
+    if created.get() {
+        return Ok(obj.id); // new: nobody attaches it yet
+    }
     // Notice dead attachers of the segment we hand out.
     let a = atts();
     if let Ok(c) = ctl(&obj) {
