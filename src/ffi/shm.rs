@@ -222,6 +222,14 @@ fn into_handle(id: c_int) -> *mut ripc_shm {
     Box::into_raw(Box::new(ripc_shm { id }))
 }
 
+fn free_handle(shm: *mut ripc_shm) {
+    if !shm.is_null() {
+        // SAFETY: a pointer ripc_shm_open returned (Box::into_raw), closed
+        // once, as the API requires.
+        drop(unsafe { Box::from_raw(shm) });
+    }
+}
+
 /// Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
 /// with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
 /// bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
@@ -276,8 +284,7 @@ pub extern "C" fn ripc_shm_attach(
                 let _ = shmdt(p);
                 return Err(e);
             }
-            // SAFETY: checked writable above; the caller's usize.
-            unsafe { *size_out = ds.shm_segsz };
+            put(size_out, ds.shm_segsz)?;
         }
         Ok(p)
     })
@@ -310,7 +317,7 @@ pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status)
             id,
             key: p.__key,
             size: ds.shm_segsz,
-            nattch: ds.shm_nattch as u64,
+            nattch: ds.shm_nattch as _,
             cpid: ds.shm_cpid,
             lpid: ds.shm_lpid,
             atime: ds.shm_atime,
@@ -340,11 +347,7 @@ pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_shm_close(shm: *mut ripc_shm) -> c_int {
     ffi_boundary!({
-        if !shm.is_null() {
-            // SAFETY: a pointer ripc_shm_open returned (Box::into_raw),
-            // closed once, as the API requires.
-            drop(unsafe { Box::from_raw(shm) });
-        }
+        free_handle(shm);
         Ok(0)
     })
 }

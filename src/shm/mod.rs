@@ -381,7 +381,7 @@ fn with_obj<T>(
     a: &mut Vec<Att>,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
-    let c = ctl(&obj)?;
+    let c = ctl(obj)?;
     let _g = obj.lock(&repair);
     if c.destroyed.load(Ordering::Acquire) != 0 {
         // Destroyed, but its name may remain: in a sticky namespace only
