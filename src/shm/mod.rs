@@ -226,12 +226,25 @@ fn maps_segment(pid: i32, obj: &Obj) -> bool {
     let ino = st.st_ino.to_string();
     let (maj, min) = (libc::major(st.st_dev), libc::minor(st.st_dev));
     let dev = format!("{maj:02x}:{min:02x}");
+    // A line maps [off, off + len) of some file; the kernel merges
+    // adjacent mappings of one file, so the payload may sit inside a line
+    // that starts at the control area.
     text.lines().any(|l| {
         let mut f = l.split_ascii_whitespace();
-        let (_, _, off, d, i) = (f.next(), f.next(), f.next(), f.next(), f.next());
-        i == Some(ino.as_str())
-            && d == Some(dev.as_str())
-            && off.and_then(|o| u64::from_str_radix(o, 16).ok()) == Some(data_off)
+        let (range, _, off, d, i) = (f.next(), f.next(), f.next(), f.next(), f.next());
+        if i != Some(ino.as_str()) || d != Some(dev.as_str()) {
+            return false;
+        }
+        let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+        let Some((a, b)) = range.and_then(|r| r.split_once('-')) else {
+            return true;
+        };
+        match (hex(a), hex(b), off.and_then(hex)) {
+            (Some(a), Some(b), Some(off)) => {
+                off <= data_off && data_off < off.saturating_add(b.saturating_sub(a))
+            }
+            _ => true,
+        }
     })
 }
 
