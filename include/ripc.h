@@ -26,6 +26,12 @@
 typedef struct ripc_queue ripc_queue;
 
 /*
+ A shared memory segment opened with [`ripc_shm_open`]: an opaque
+ handle, freed by [`ripc_shm_close`].
+ */
+typedef struct ripc_shm ripc_shm;
+
+/*
  What [`ripc_queue_stat`] reports.
  */
 typedef struct ripc_queue_info {
@@ -90,6 +96,69 @@ typedef struct ripc_queue_info {
    */
   int64_t change_time;
 } ripc_queue_info;
+
+/*
+ A segment's status, as [`ripc_shm_stat`] reports it.
+ */
+typedef struct ripc_shm_status {
+  /*
+   the segment's id (as `shmget` returns it)
+   */
+  int id;
+  /*
+   its key (0 for `IPC_PRIVATE`, and once removed)
+   */
+  int key;
+  /*
+   size in bytes
+   */
+  size_t size;
+  /*
+   current attachments (all processes)
+   */
+  uint64_t nattch;
+  /*
+   creator's pid
+   */
+  int cpid;
+  /*
+   pid of the last attach or detach
+   */
+  int lpid;
+  /*
+   last attach, seconds since the epoch (0: never)
+   */
+  int64_t atime;
+  /*
+   last detach (0: never)
+   */
+  int64_t dtime;
+  /*
+   last change (creation, `IPC_SET`)
+   */
+  int64_t ctime;
+  /*
+   owner
+   */
+  unsigned int uid;
+  /*
+   owner's group
+   */
+  unsigned int gid;
+  /*
+   creator
+   */
+  unsigned int cuid;
+  /*
+   creator's group
+   */
+  unsigned int cgid;
+  /*
+   permission bits (low 9), with `SHM_DEST` once removed and still
+   attached, `SHM_LOCKED` after `SHM_LOCK`
+   */
+  unsigned int mode;
+} ripc_shm_status;
 
 
 
@@ -179,6 +248,61 @@ int ripc_limit_set(const char *name, uint64_t value);
  `EINVAL` for an unknown name.
  */
 int64_t ripc_limit_get(const char *name);
+
+/*
+ Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
+ with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
+ bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
+ (`IPC_CREAT|IPC_EXCL`), `ENOENT`, `EACCES`, `EINVAL` (size 0, too big,
+ or bigger than the existing segment). NULL with `errno` on failure.
+ */
+struct ripc_shm *ripc_shm_open(int key, size_t size, int flags);
+
+/*
+ Opens the segment with id `id` (as a parent shares an `IPC_PRIVATE`
+ segment's id). `EINVAL` when there is none, `EACCES` without read
+ permission. NULL with `errno` on failure.
+ */
+struct ripc_shm *ripc_shm_open_id(int id);
+
+/*
+ The segment's System V id.
+ */
+int ripc_shm_id(const struct ripc_shm *shm);
+
+/*
+ Attaches the segment anywhere in this process (`flags`: 0, or
+ `SHM_RDONLY` to map it read-only: a write then raises `SIGSEGV`) and
+ returns its address; its size goes to `*size_out` when not NULL. Each
+ call is a new attachment (two calls: two views of the same bytes).
+ NULL with `errno` on failure (`EACCES`, `EINVAL` once destroyed).
+ */
+void *ripc_shm_attach(struct ripc_shm *shm, int flags, size_t *size_out);
+
+/*
+ Ends the attachment at `addr` (an address [`ripc_shm_attach`] returned
+ for this segment). `EINVAL` when `addr` is not one.
+ */
+int ripc_shm_detach(struct ripc_shm *shm, void *addr);
+
+/*
+ Fills `*out` with the segment's status (needs read permission:
+ `EACCES`); `EINVAL` once the segment is destroyed.
+ */
+int ripc_shm_stat(const struct ripc_shm *shm, struct ripc_shm_status *out);
+
+/*
+ Removes the segment (`IPC_RMID`): its key no longer finds it; it stays
+ usable by its attachers and is destroyed at the last detach. Owner,
+ creator or root only (`EPERM`).
+ */
+int ripc_shm_remove(struct ripc_shm *shm);
+
+/*
+ Frees the handle (NULL is ignored). Attachments stay valid until
+ [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
+ */
+int ripc_shm_close(struct ripc_shm *shm);
 
 /*
  Generates the same key as glibc's `ftok(3)` for the same `pathname` and

@@ -19,6 +19,8 @@ pub mod msg;
 /// cbindgen:ignore
 pub mod ns;
 /// cbindgen:ignore
+pub mod shm;
+/// cbindgen:ignore
 pub mod sync;
 /// cbindgen:ignore
 pub mod sysv;

@@ -1,0 +1,4 @@
+/* Seed 002 (shared memory, client), exactly as printed: see shm_src/client.c.
+ * The printed programs live unchanged in shm_src/ so that their
+ * "common.h" does not collide with other articles' headers. */
+#include "shm_src/client.c"

@@ -1,0 +1,334 @@
+//! Shared memory entry points: the System V-shaped `ripc_shmget`,
+//! `ripc_shmat`, `ripc_shmdt`, `ripc_shmctl` (declared in `ripc_sysv.h`
+//! with `<sys/shm.h>` types, so kept out of `ripc.h`), and the native
+//! handle API `ripc_shm_*` (in `ripc.h`).
+//!
+//! Both route on the backend: with `RIPC_BACKEND=kernel` every call goes
+//! to the kernel with its raw arguments.
+
+use crate::error::{Errno, Result};
+use crate::ffi::cstructs::{self, perm_to_c, shm_info, shmid_ds, shminfo};
+use crate::ffi::{readable, writable};
+use crate::shm;
+use crate::sysv::is_kernel;
+use crate::{ffi_boundary, try_mut, try_ref};
+use core::ffi::{c_int, c_uint, c_void};
+
+/// `IPC_64`, which glibc adds to every `*ctl` command; ignored here.
+const IPC_64: c_int = 0x0100;
+
+fn to_c(s: &shm::ShmStat) -> shmid_ds {
+    shmid_ds {
+        shm_perm: perm_to_c(&s.perm),
+        shm_segsz: s.segsz as usize,
+        shm_atime: s.atime,
+        shm_dtime: s.dtime,
+        shm_ctime: s.ctime,
+        shm_cpid: s.cpid,
+        shm_lpid: s.lpid,
+        shm_nattch: s.nattch as _,
+        ..Default::default()
+    }
+}
+
+/// Writes `v` to the caller's `p` after checking it can be written.
+fn put<T: Copy>(p: *mut T, v: T) -> Result<()> {
+    writable(p.cast(), core::mem::size_of::<T>())?;
+    let r = try_mut!(p);
+    *r = v;
+    Ok(())
+}
+
+fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
+    if is_kernel() {
+        return crate::kernel::shmget(key, size, flags);
+    }
+    shm::shmget(key, size, flags)
+}
+
+fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
+    if is_kernel() {
+        // SAFETY: the kernel checks the address; mapping over the caller's
+        // memory there is what the caller asked for.
+        return unsafe { crate::kernel::shmat(id, addr, flags) };
+    }
+    shm::shmat(id, addr as usize, flags).map(|a| a as *mut c_void)
+}
+
+fn shmdt(addr: *const c_void) -> Result<c_int> {
+    if is_kernel() {
+        // SAFETY: the kernel checks the address; the caller gives the
+        // attachment up.
+        return unsafe { crate::kernel::shmdt(addr) };
+    }
+    shm::shmdt(addr as usize).map(|_| 0)
+}
+
+fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
+    if is_kernel() {
+        // SAFETY: the kernel checks `buf` for the command.
+        return unsafe { crate::kernel::shmctl(id, cmd, buf.cast()) };
+    }
+    let cmd = cmd & !IPC_64;
+    if id < 0 || cmd < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match cmd {
+        cstructs::IPC_INFO => {
+            let i = shm::info()?;
+            let out = shminfo {
+                shmmax: i.shmmax as _,
+                shmmin: i.shmmin as _,
+                shmmni: i.shmmni as _,
+                shmseg: i.shmseg as _,
+                shmall: i.shmall as _,
+                ..Default::default()
+            };
+            put(buf.cast::<shminfo>(), out)?;
+            Ok(i.maxidx)
+        }
+        cstructs::SHM_INFO => {
+            let i = shm::info()?;
+            let out = shm_info {
+                used_ids: i.used_ids,
+                shm_tot: i.shm_tot as _,
+                shm_rss: i.shm_rss as _,
+                ..Default::default()
+            };
+            put(buf.cast::<shm_info>(), out)?;
+            Ok(i.maxidx)
+        }
+        cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
+            let (full, s) = shm::stat_index(id, cmd == cstructs::SHM_STAT_ANY)?;
+            put(buf, to_c(&s))?;
+            Ok(full)
+        }
+        cstructs::IPC_STAT => {
+            let s = shm::stat(id)?;
+            put(buf, to_c(&s))?;
+            Ok(0)
+        }
+        cstructs::IPC_SET => {
+            readable(buf.cast_const().cast(), core::mem::size_of::<shmid_ds>())?;
+            let b = *try_ref!(buf);
+            shm::set(id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
+            Ok(0)
+        }
+        cstructs::IPC_RMID => shm::rmid(id).map(|_| 0),
+        cstructs::SHM_LOCK => shm::lock(id, true).map(|_| 0),
+        cstructs::SHM_UNLOCK => shm::lock(id, false).map(|_| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `shmget(2)` on ripc (see `ripc_sysv.h`).
+///
+/// cbindgen:ignore
+#[no_mangle]
+pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
+    ffi_boundary!({ shmget(key, size, shmflg) })
+}
+
+/// `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
+/// failure.
+///
+/// cbindgen:ignore
+#[no_mangle]
+pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int) -> *mut c_void {
+    let r: isize = ffi_boundary!({ shmat(shmid, shmaddr, shmflg).map(|p| p as isize) });
+    r as *mut c_void
+}
+
+/// `shmdt(2)` on ripc (see `ripc_sysv.h`).
+///
+/// cbindgen:ignore
+#[no_mangle]
+pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
+    ffi_boundary!({ shmdt(shmaddr) })
+}
+
+/// `shmctl(2)` on ripc (see `ripc_sysv.h`); `buf` is a `struct shmid_ds`,
+/// `struct shminfo` (`IPC_INFO`) or `struct shm_info` (`SHM_INFO`).
+///
+/// cbindgen:ignore
+#[no_mangle]
+pub extern "C" fn ripc_shmctl(shmid: c_int, cmd: c_int, buf: *mut shmid_ds) -> c_int {
+    ffi_boundary!({ shmctl(shmid, cmd, buf) })
+}
+
+/// A shared memory segment opened with [`ripc_shm_open`]: an opaque
+/// handle, freed by [`ripc_shm_close`].
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct ripc_shm {
+    id: c_int,
+}
+
+/// A segment's status, as [`ripc_shm_stat`] reports it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ripc_shm_status {
+    /// the segment's id (as `shmget` returns it)
+    pub id: c_int,
+    /// its key (0 for `IPC_PRIVATE`, and once removed)
+    pub key: c_int,
+    /// size in bytes
+    pub size: usize,
+    /// current attachments (all processes)
+    pub nattch: u64,
+    /// creator's pid
+    pub cpid: c_int,
+    /// pid of the last attach or detach
+    pub lpid: c_int,
+    /// last attach, seconds since the epoch (0: never)
+    pub atime: i64,
+    /// last detach (0: never)
+    pub dtime: i64,
+    /// last change (creation, `IPC_SET`)
+    pub ctime: i64,
+    /// owner
+    pub uid: c_uint,
+    /// owner's group
+    pub gid: c_uint,
+    /// creator
+    pub cuid: c_uint,
+    /// creator's group
+    pub cgid: c_uint,
+    /// permission bits (low 9), with `SHM_DEST` once removed and still
+    /// attached, `SHM_LOCKED` after `SHM_LOCK`
+    pub mode: c_uint,
+}
+
+fn into_handle(id: c_int) -> *mut ripc_shm {
+    Box::into_raw(Box::new(ripc_shm { id }))
+}
+
+fn free_handle(shm: *mut ripc_shm) {
+    if !shm.is_null() {
+        // SAFETY: a pointer ripc_shm_open returned (Box::into_raw), closed
+        // once, as the API requires.
+        drop(unsafe { Box::from_raw(shm) });
+    }
+}
+
+/// Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
+/// with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
+/// bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
+/// (`IPC_CREAT|IPC_EXCL`), `ENOENT`, `EACCES`, `EINVAL` (size 0, too big,
+/// or bigger than the existing segment). NULL with `errno` on failure.
+#[no_mangle]
+pub extern "C" fn ripc_shm_open(key: c_int, size: usize, flags: c_int) -> *mut ripc_shm {
+    ffi_boundary!({ shmget(key, size, flags).map(into_handle) })
+}
+
+/// Opens the segment with id `id` (as a parent shares an `IPC_PRIVATE`
+/// segment's id). `EINVAL` when there is none, `EACCES` without read
+/// permission. NULL with `errno` on failure.
+#[no_mangle]
+pub extern "C" fn ripc_shm_open_id(id: c_int) -> *mut ripc_shm {
+    ffi_boundary!({
+        let mut ds = shmid_ds::default();
+        shmctl(id, cstructs::IPC_STAT, &mut ds)?;
+        Ok(into_handle(id))
+    })
+}
+
+/// The segment's System V id.
+#[no_mangle]
+pub extern "C" fn ripc_shm_id(shm: *const ripc_shm) -> c_int {
+    ffi_boundary!({ Ok(try_ref!(shm).id) })
+}
+
+/// Attaches the segment anywhere in this process (`flags`: 0, or
+/// `SHM_RDONLY` to map it read-only: a write then raises `SIGSEGV`) and
+/// returns its address; its size goes to `*size_out` when not NULL. Each
+/// call is a new attachment (two calls: two views of the same bytes).
+/// NULL with `errno` on failure (`EACCES`, `EINVAL` once destroyed).
+#[no_mangle]
+pub extern "C" fn ripc_shm_attach(
+    shm: *mut ripc_shm,
+    flags: c_int,
+    size_out: *mut usize,
+) -> *mut c_void {
+    ffi_boundary!({
+        let id = try_ref!(shm).id;
+        if flags & !(cstructs::SHM_RDONLY | cstructs::SHM_EXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if !size_out.is_null() {
+            writable(size_out.cast(), core::mem::size_of::<usize>())?;
+        }
+        let p = shmat(id, core::ptr::null(), flags)?;
+        if !size_out.is_null() {
+            let mut ds = shmid_ds::default();
+            if let Err(e) = shmctl(id, cstructs::IPC_STAT, &mut ds) {
+                let _ = shmdt(p);
+                return Err(e);
+            }
+            put(size_out, ds.shm_segsz)?;
+        }
+        Ok(p)
+    })
+}
+
+/// Ends the attachment at `addr` (an address [`ripc_shm_attach`] returned
+/// for this segment). `EINVAL` when `addr` is not one.
+#[no_mangle]
+pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_int {
+    ffi_boundary!({
+        let id = try_ref!(shm).id;
+        if !is_kernel() && shm::attached_id(addr as usize) != Some(id) {
+            return Err(Errno::EINVAL);
+        }
+        shmdt(addr)
+    })
+}
+
+/// Fills `*out` with the segment's status (needs read permission:
+/// `EACCES`); `EINVAL` once the segment is destroyed.
+#[no_mangle]
+pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status) -> c_int {
+    ffi_boundary!({
+        let id = try_ref!(shm).id;
+        writable(out.cast(), core::mem::size_of::<ripc_shm_status>())?;
+        let mut ds = shmid_ds::default();
+        shmctl(id, cstructs::IPC_STAT, &mut ds)?;
+        let p = &ds.shm_perm;
+        let st = ripc_shm_status {
+            id,
+            key: p.__key,
+            size: ds.shm_segsz,
+            nattch: ds.shm_nattch as _,
+            cpid: ds.shm_cpid,
+            lpid: ds.shm_lpid,
+            atime: ds.shm_atime,
+            dtime: ds.shm_dtime,
+            ctime: ds.shm_ctime,
+            uid: p.uid,
+            gid: p.gid,
+            cuid: p.cuid,
+            cgid: p.cgid,
+            mode: p.mode,
+        };
+        *try_mut!(out) = st;
+        Ok(0)
+    })
+}
+
+/// Removes the segment (`IPC_RMID`): its key no longer finds it; it stays
+/// usable by its attachers and is destroyed at the last detach. Owner,
+/// creator or root only (`EPERM`).
+#[no_mangle]
+pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
+    ffi_boundary!({ shmctl(try_ref!(shm).id, cstructs::IPC_RMID, core::ptr::null_mut()) })
+}
+
+/// Frees the handle (NULL is ignored). Attachments stay valid until
+/// [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
+#[no_mangle]
+pub extern "C" fn ripc_shm_close(shm: *mut ripc_shm) -> c_int {
+    ffi_boundary!({
+        free_handle(shm);
+        Ok(0)
+    })
+}
