@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/shm.h>
+#include <sys/sem.h>
 #include <signal.h>
 #include <time.h>
 
@@ -248,6 +250,28 @@ int ripc_limit_set(const char *name, uint64_t value);
  `EINVAL` for an unknown name.
  */
 int64_t ripc_limit_get(const char *name);
+
+/*
+ `shmget(2)` on ripc (see `ripc_sysv.h`).
+ */
+int ripc_shmget(int key, size_t size, int shmflg);
+
+/*
+ `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
+ failure.
+ */
+void *ripc_shmat(int shmid, const void *shmaddr, int shmflg);
+
+/*
+ `shmdt(2)` on ripc (see `ripc_sysv.h`).
+ */
+int ripc_shmdt(const void *shmaddr);
+
+/*
+ `shmctl(2)` on ripc (see `ripc_sysv.h`); `buf` is a `struct shmid_ds`,
+ `struct shminfo` (`IPC_INFO`) or `struct shm_info` (`SHM_INFO`).
+ */
+int ripc_shmctl(int shmid, int cmd, void *buf);
 
 /*
  Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
