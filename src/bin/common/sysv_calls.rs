@@ -1,0 +1,95 @@
+//! The System V calls the tools are built on, with the C convention
+//! (`-1` and `errno` on failure), exactly as util-linux calls the kernel.
+//!
+//! Message queues go through the crate's drop-in functions, so they follow
+//! `RIPC_BACKEND`. Shared memory and semaphores are still being written on
+//! other branches: until they are merged, `shmget`/`shmctl`/`semget`/
+//! `semctl` below pass straight to the kernel under `RIPC_BACKEND=kernel`
+//! and fail with `ENOSYS` under the user backend (so that a ripc namespace
+//! never shows the kernel's objects). Each carries a `TODO(merge)` with
+//! the one line that replaces it.
+
+use core::ffi::{c_int, c_void};
+use ripc::error::{set_errno, Errno, Result};
+
+fn c_ret(r: Result<c_int>) -> c_int {
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+/// Before the merge, only the kernel backend has shared memory and
+/// semaphores. TODO(merge): delete this function and its four callers' lines.
+fn unmerged() -> bool {
+    if ripc::sysv::is_kernel() {
+        false
+    } else {
+        set_errno(Errno::ENOSYS);
+        true
+    }
+}
+
+/// `msgget(2)`.
+pub fn msgget(key: c_int, flags: c_int) -> c_int {
+    ripc::ffi::sysv::ripc_msgget(key, flags)
+}
+
+/// `msgctl(2)`.
+///
+/// # Safety
+/// `buf` must be NULL or point to a buffer large enough for `cmd`'s
+/// structure (the callers pass a 256-byte buffer).
+pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
+    // SAFETY: the caller's contract is ripc_msgctl's.
+    unsafe { ripc::ffi::sysv::ripc_msgctl(id, cmd, buf) }
+}
+
+/// `shmget(2)`.
+pub fn shmget(key: c_int, size: usize, flags: c_int) -> c_int {
+    if unmerged() {
+        return -1; // TODO(merge): delete this line
+    }
+    // TODO(merge): switch to ripc::ffi::shm::ripc_shmget(key, size, flags)
+    c_ret(ripc::kernel::shmget(key, size, flags))
+}
+
+/// `shmctl(2)`.
+///
+/// # Safety
+/// As [`msgctl`].
+pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
+    if unmerged() {
+        return -1; // TODO(merge): delete this line
+    }
+    // TODO(merge): switch to ripc::ffi::shm::ripc_shmctl(id, cmd, buf.cast())
+    // SAFETY: the caller's contract; the kernel checks the pointer.
+    c_ret(unsafe { ripc::kernel::shmctl(id, cmd, buf) })
+}
+
+/// `semget(2)`.
+pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> c_int {
+    if unmerged() {
+        return -1; // TODO(merge): delete this line
+    }
+    // TODO(merge): switch to ripc::ffi::sem::ripc_semget(key, nsems, flags)
+    c_ret(ripc::kernel::semget(key, nsems, flags))
+}
+
+/// `semctl(2)` with its fourth argument already chosen: `val` for
+/// `SETVAL`, `ptr` for the commands that take a buffer or an array.
+///
+/// # Safety
+/// As [`msgctl`], for `ptr`.
+pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, val: c_int, ptr: *mut c_void) -> c_int {
+    if unmerged() {
+        return -1; // TODO(merge): delete this line
+    }
+    // TODO(merge): switch to ripc::ffi::sem::ripc_semctl_arg(id, num, cmd, val, ptr)
+    let arg = if cmd == ripc::ffi::cstructs::SETVAL { val as usize } else { ptr as usize };
+    // SAFETY: the caller's contract; the kernel checks the pointer.
+    c_ret(unsafe { ripc::kernel::semctl(id, num, cmd, arg) })
+}
