@@ -12,12 +12,36 @@ use core::ffi::c_int;
 use ripc::ns::{IPC_CREAT, IPC_EXCL};
 
 const LONGS: &[LongOpt] = &[
-    LongOpt { name: "shmem", has_arg: HasArg::Req, val: 'M' },
-    LongOpt { name: "semaphore", has_arg: HasArg::Req, val: 'S' },
-    LongOpt { name: "queue", has_arg: HasArg::No, val: 'Q' },
-    LongOpt { name: "mode", has_arg: HasArg::Req, val: 'p' },
-    LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-    LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+    LongOpt {
+        name: "shmem",
+        has_arg: HasArg::Req,
+        val: 'M',
+    },
+    LongOpt {
+        name: "semaphore",
+        has_arg: HasArg::Req,
+        val: 'S',
+    },
+    LongOpt {
+        name: "queue",
+        has_arg: HasArg::No,
+        val: 'Q',
+    },
+    LongOpt {
+        name: "mode",
+        has_arg: HasArg::Req,
+        val: 'p',
+    },
+    LongOpt {
+        name: "version",
+        has_arg: HasArg::No,
+        val: 'V',
+    },
+    LongOpt {
+        name: "help",
+        has_arg: HasArg::No,
+        val: 'h',
+    },
 ];
 
 fn usage(prog: &str) -> ! {

@@ -13,16 +13,56 @@ use ripc::ffi::cstructs::*;
 use std::io::Write;
 
 const LONGS: &[LongOpt] = &[
-    LongOpt { name: "shmem-id", has_arg: HasArg::Req, val: 'm' },
-    LongOpt { name: "shmem-key", has_arg: HasArg::Req, val: 'M' },
-    LongOpt { name: "queue-id", has_arg: HasArg::Req, val: 'q' },
-    LongOpt { name: "queue-key", has_arg: HasArg::Req, val: 'Q' },
-    LongOpt { name: "semaphore-id", has_arg: HasArg::Req, val: 's' },
-    LongOpt { name: "semaphore-key", has_arg: HasArg::Req, val: 'S' },
-    LongOpt { name: "all", has_arg: HasArg::Opt, val: 'a' },
-    LongOpt { name: "verbose", has_arg: HasArg::No, val: 'v' },
-    LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-    LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+    LongOpt {
+        name: "shmem-id",
+        has_arg: HasArg::Req,
+        val: 'm',
+    },
+    LongOpt {
+        name: "shmem-key",
+        has_arg: HasArg::Req,
+        val: 'M',
+    },
+    LongOpt {
+        name: "queue-id",
+        has_arg: HasArg::Req,
+        val: 'q',
+    },
+    LongOpt {
+        name: "queue-key",
+        has_arg: HasArg::Req,
+        val: 'Q',
+    },
+    LongOpt {
+        name: "semaphore-id",
+        has_arg: HasArg::Req,
+        val: 's',
+    },
+    LongOpt {
+        name: "semaphore-key",
+        has_arg: HasArg::Req,
+        val: 'S',
+    },
+    LongOpt {
+        name: "all",
+        has_arg: HasArg::Opt,
+        val: 'a',
+    },
+    LongOpt {
+        name: "verbose",
+        has_arg: HasArg::No,
+        val: 'v',
+    },
+    LongOpt {
+        name: "version",
+        has_arg: HasArg::No,
+        val: 'V',
+    },
+    LongOpt {
+        name: "help",
+        has_arg: HasArg::No,
+        val: 'h',
+    },
 ];
 
 fn usage(prog: &str) -> ! {
@@ -108,7 +148,11 @@ impl Rm {
                     "already removed id"
                 }
             }
-            _ => err(&self.prog, if iskey { "key failed" } else { "id failed" }, e),
+            _ => err(
+                &self.prog,
+                if iskey { "key failed" } else { "id failed" },
+                e,
+            ),
         };
         warnx(&self.prog, &format!("{msg} ({id})"));
         true
@@ -119,7 +163,11 @@ impl Rm {
         let (v, n, over) = c_strtoul(s, 0);
         if s.is_empty() || n == 0 || n != s.len() || over {
             if over {
-                err(&self.prog, &format!("failed to parse argument: '{s}'"), libc::ERANGE);
+                err(
+                    &self.prog,
+                    &format!("failed to parse argument: '{s}'"),
+                    libc::ERANGE,
+                );
             }
             errx(&self.prog, &format!("failed to parse argument: '{s}'"));
         }
@@ -182,7 +230,10 @@ fn main() {
     if args.is_empty() {
         return;
     }
-    let mut rm = Rm { prog: prog.clone(), verbose: false };
+    let mut rm = Rm {
+        prog: prog.clone(),
+        verbose: false,
+    };
 
     // the old form: ripcrm shm|msg|sem <id>...
     let old = match args[0].as_str() {

@@ -24,21 +24,81 @@ const OPT_HUMAN: char = '\u{1}';
 const OPT_JSON: char = '\u{2}';
 
 const LONGS: &[LongOpt] = &[
-    LongOpt { name: "id", has_arg: HasArg::Req, val: 'i' },
-    LongOpt { name: "queues", has_arg: HasArg::No, val: 'q' },
-    LongOpt { name: "shmems", has_arg: HasArg::No, val: 'm' },
-    LongOpt { name: "semaphores", has_arg: HasArg::No, val: 's' },
-    LongOpt { name: "all", has_arg: HasArg::No, val: 'a' },
-    LongOpt { name: "time", has_arg: HasArg::No, val: 't' },
-    LongOpt { name: "pid", has_arg: HasArg::No, val: 'p' },
-    LongOpt { name: "creator", has_arg: HasArg::No, val: 'c' },
-    LongOpt { name: "limits", has_arg: HasArg::No, val: 'l' },
-    LongOpt { name: "summary", has_arg: HasArg::No, val: 'u' },
-    LongOpt { name: "human", has_arg: HasArg::No, val: OPT_HUMAN },
-    LongOpt { name: "bytes", has_arg: HasArg::No, val: 'b' },
-    LongOpt { name: "json", has_arg: HasArg::No, val: OPT_JSON },
-    LongOpt { name: "version", has_arg: HasArg::No, val: 'V' },
-    LongOpt { name: "help", has_arg: HasArg::No, val: 'h' },
+    LongOpt {
+        name: "id",
+        has_arg: HasArg::Req,
+        val: 'i',
+    },
+    LongOpt {
+        name: "queues",
+        has_arg: HasArg::No,
+        val: 'q',
+    },
+    LongOpt {
+        name: "shmems",
+        has_arg: HasArg::No,
+        val: 'm',
+    },
+    LongOpt {
+        name: "semaphores",
+        has_arg: HasArg::No,
+        val: 's',
+    },
+    LongOpt {
+        name: "all",
+        has_arg: HasArg::No,
+        val: 'a',
+    },
+    LongOpt {
+        name: "time",
+        has_arg: HasArg::No,
+        val: 't',
+    },
+    LongOpt {
+        name: "pid",
+        has_arg: HasArg::No,
+        val: 'p',
+    },
+    LongOpt {
+        name: "creator",
+        has_arg: HasArg::No,
+        val: 'c',
+    },
+    LongOpt {
+        name: "limits",
+        has_arg: HasArg::No,
+        val: 'l',
+    },
+    LongOpt {
+        name: "summary",
+        has_arg: HasArg::No,
+        val: 'u',
+    },
+    LongOpt {
+        name: "human",
+        has_arg: HasArg::No,
+        val: OPT_HUMAN,
+    },
+    LongOpt {
+        name: "bytes",
+        has_arg: HasArg::No,
+        val: 'b',
+    },
+    LongOpt {
+        name: "json",
+        has_arg: HasArg::No,
+        val: OPT_JSON,
+    },
+    LongOpt {
+        name: "version",
+        has_arg: HasArg::No,
+        val: 'V',
+    },
+    LongOpt {
+        name: "help",
+        has_arg: HasArg::No,
+        val: 'h',
+    },
 ];
 
 fn usage(prog: &str) -> ! {
@@ -72,19 +132,30 @@ For more details see docs/tools.md.\n"
 
 /// `%-26.24s` of ctime, or "Not set".
 fn time26(t: i64) -> String {
-    let s = if t != 0 { ctime(t) } else { "Not set".to_string() };
+    let s = if t != 0 {
+        ctime(t)
+    } else {
+        "Not set".to_string()
+    };
     format!("{s:<26.24}")
 }
 
 /// `%-20.16s` of ctime+4, or "Not set".
 fn time20(t: i64) -> String {
-    let s = if t != 0 { ctime(t).chars().skip(4).collect::<String>() } else { "Not set".to_string() };
+    let s = if t != 0 {
+        ctime(t).chars().skip(4).collect::<String>()
+    } else {
+        "Not set".to_string()
+    };
     format!("{s:<20.16}")
 }
 
 fn print_perms(out: &mut Out, names: &mut Names, id: c_int, p: &ipc_perm) {
     out.p(&format!("{:<10} {:<10o}", id, p.mode & 0o777));
-    let user = |n: Option<String>, v: u32| n.map(|n| format!(" {n:<10}")).unwrap_or_else(|| format!(" {v:<10}"));
+    let user = |n: Option<String>, v: u32| {
+        n.map(|n| format!(" {n:<10}"))
+            .unwrap_or_else(|| format!(" {v:<10}"))
+    };
     let c = user(names.user(p.cuid), p.cuid);
     let cg = user(names.group(p.cgid), p.cgid);
     let u = user(names.user(p.uid), p.uid);
@@ -110,9 +181,27 @@ fn do_msg(cx: &mut Ctx, format: Format) {
             };
             out.p("------ Messages Limits --------\n");
             out.p(&format!("max queues system wide = {}\n", lim.msgmni));
-            let u = if unit == Unit::Default { Unit::Bytes } else { unit };
-            print_size(out, u, Some("max size of message"), lim.msgmax as i64 as u64, Some("\n"), 0);
-            print_size(out, u, Some("default max size of queue"), lim.msgmnb as i64 as u64, Some("\n"), 0);
+            let u = if unit == Unit::Default {
+                Unit::Bytes
+            } else {
+                unit
+            };
+            print_size(
+                out,
+                u,
+                Some("max size of message"),
+                lim.msgmax as i64 as u64,
+                Some("\n"),
+                0,
+            );
+            print_size(
+                out,
+                u,
+                Some("default max size of queue"),
+                lim.msgmnb as i64 as u64,
+                Some("\n"),
+                0,
+            );
             return;
         }
         Format::Status => {
@@ -123,26 +212,53 @@ fn do_msg(cx: &mut Ctx, format: Format) {
             out.p("------ Messages Status --------\n");
             out.p(&format!("allocated queues = {}\n", i.msgpool));
             out.p(&format!("used headers = {}\n", i.msgmap));
-            let end = if unit == Unit::Default { " bytes\n" } else { "\n" };
-            print_size(out, unit, Some("used space"), i.msgtql as i64 as u64, Some(end), 0);
+            let end = if unit == Unit::Default {
+                " bytes\n"
+            } else {
+                "\n"
+            };
+            print_size(
+                out,
+                unit,
+                Some("used space"),
+                i.msgtql as i64 as u64,
+                Some(end),
+                0,
+            );
             return;
         }
         Format::Creator => {
             out.p("------ Message Queues Creators/Owners --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n", "msqid", "perms", "cuid", "cgid", "uid", "gid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                "msqid", "perms", "cuid", "cgid", "uid", "gid"
+            ));
         }
         Format::Time => {
             out.p("------ Message Queues Send/Recv/Change Times --------\n");
-            out.p(&format!("{:<8} {:<10} {:<20} {:<20} {:<20}\n", "msqid", "owner", "send", "recv", "change"));
+            out.p(&format!(
+                "{:<8} {:<10} {:<20} {:<20} {:<20}\n",
+                "msqid", "owner", "send", "recv", "change"
+            ));
         }
         Format::Pid => {
             out.p("------ Message Queues PIDs --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10}\n", "msqid", "owner", "lspid", "lrpid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10}\n",
+                "msqid", "owner", "lspid", "lrpid"
+            ));
         }
         Format::Default => {
             out.p("------ Message Queues --------\n");
-            let size = if unit == Unit::Human { "size" } else { "used-bytes" };
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<12} {:<12}\n", "key", "msqid", "owner", "perms", size, "messages"));
+            let size = if unit == Unit::Human {
+                "size"
+            } else {
+                "used-bytes"
+            };
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<12} {:<12}\n",
+                "key", "msqid", "owner", "perms", size, "messages"
+            ));
         }
     }
     let list = list::<msqid_ds>(Kind::Msg, true).unwrap_or_default();
@@ -157,18 +273,27 @@ fn do_msg(cx: &mut Ctx, format: Format) {
         match format {
             Format::Time => {
                 out.p(&format!("{id:<8} {owner}"));
-                out.p(&format!(" {} {} {}\n", time20(d.msg_stime), time20(d.msg_rtime), time20(d.msg_ctime)));
+                out.p(&format!(
+                    " {} {} {}\n",
+                    time20(d.msg_stime),
+                    time20(d.msg_rtime),
+                    time20(d.msg_ctime)
+                ));
             }
             Format::Pid => {
                 out.p(&format!("{id:<8} {owner}"));
                 out.p(&format!("  {:>5}     {:>5}\n", d.msg_lspid, d.msg_lrpid));
             }
             _ => {
-                out.p(&format!("0x{:08x} {id:<10} {owner} {:<10o} ", p.__key as u32, p.mode & 0o777));
+                out.p(&format!(
+                    "0x{:08x} {id:<10} {owner} {:<10o} ",
+                    p.__key as u32,
+                    p.mode & 0o777
+                ));
                 if unit == Unit::Human {
-                    print_size(out, unit, None, d.__msg_cbytes as u64, Some("      "), 6);
+                    print_size(out, unit, None, d.__msg_cbytes, Some("      "), 6);
                 } else {
-                    print_size(out, unit, None, d.__msg_cbytes as u64, None, -12);
+                    print_size(out, unit, None, d.__msg_cbytes, None, -12);
                 }
                 out.p(&format!(" {:<12}\n", d.msg_qnum));
             }
@@ -188,19 +313,45 @@ fn do_shm(cx: &mut Ctx, format: Format) {
             let pgsz = page_size();
             out.p("------ Shared Memory Limits --------\n");
             out.p(&format!("max number of segments = {}\n", lim.shmmni));
-            let u = if unit == Unit::Default { Unit::Kb } else { unit };
-            print_size(out, u, Some("max seg size"), lim.shmmax as u64, Some("\n"), 0);
-            let shmall = lim.shmall as u64;
+            let u = if unit == Unit::Default {
+                Unit::Kb
+            } else {
+                unit
+            };
+            print_size(out, u, Some("max seg size"), lim.shmmax, Some("\n"), 0);
+            let shmall = lim.shmall;
             if unit == Unit::Kb || unit == Unit::Default {
                 let k = pgsz / 1024;
-                let tmp = shmall.checked_mul(k).unwrap_or(u64::MAX - (u64::MAX % k.max(1)));
-                print_size(out, Unit::Default, Some("max total shared memory (kbytes)"), tmp, Some("\n"), 0);
+                let tmp = shmall
+                    .checked_mul(k)
+                    .unwrap_or(u64::MAX - (u64::MAX % k.max(1)));
+                print_size(
+                    out,
+                    Unit::Default,
+                    Some("max total shared memory (kbytes)"),
+                    tmp,
+                    Some("\n"),
+                    0,
+                );
             } else {
-                let tmp = shmall.checked_mul(pgsz).unwrap_or(u64::MAX - (u64::MAX % pgsz.max(1)));
-                print_size(out, unit, Some("max total shared memory"), tmp, Some("\n"), 0);
+                let tmp = shmall
+                    .checked_mul(pgsz)
+                    .unwrap_or(u64::MAX - (u64::MAX % pgsz.max(1)));
+                print_size(
+                    out,
+                    unit,
+                    Some("max total shared memory"),
+                    tmp,
+                    Some("\n"),
+                    0,
+                );
             }
-            let u = if unit == Unit::Default { Unit::Bytes } else { unit };
-            print_size(out, u, Some("min seg size"), lim.shmmin as u64, Some("\n"), 0);
+            let u = if unit == Unit::Default {
+                Unit::Bytes
+            } else {
+                unit
+            };
+            print_size(out, u, Some("min seg size"), lim.shmmin, Some("\n"), 0);
             return;
         }
         Format::Status => {
@@ -218,15 +369,24 @@ Swap performance: {} attempts\t {} successes\n",
         }
         Format::Creator => {
             out.p("------ Shared Memory Segment Creators/Owners --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n", "shmid", "perms", "cuid", "cgid", "uid", "gid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                "shmid", "perms", "cuid", "cgid", "uid", "gid"
+            ));
         }
         Format::Time => {
             out.p("------ Shared Memory Attach/Detach/Change Times --------\n");
-            out.p(&format!("{:<10} {:<10} {:<20} {:<20} {:<20}\n", "shmid", "owner", "attached", "detached", "changed"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<20} {:<20} {:<20}\n",
+                "shmid", "owner", "attached", "detached", "changed"
+            ));
         }
         Format::Pid => {
             out.p("------ Shared Memory Creator/Last-op PIDs --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10}\n", "shmid", "owner", "cpid", "lpid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10}\n",
+                "shmid", "owner", "cpid", "lpid"
+            ));
         }
         Format::Default => {
             out.p("------ Shared Memory Segments --------\n");
@@ -249,21 +409,37 @@ Swap performance: {} attempts\t {} successes\n",
         match format {
             Format::Time => {
                 out.p(&format!("{id:<10} {owner}"));
-                out.p(&format!(" {} {} {}\n", time20(d.shm_atime), time20(d.shm_dtime), time20(d.shm_ctime)));
+                out.p(&format!(
+                    " {} {} {}\n",
+                    time20(d.shm_atime),
+                    time20(d.shm_dtime),
+                    time20(d.shm_ctime)
+                ));
             }
             Format::Pid => {
                 out.p(&format!("{id:<10} {owner}"));
-                out.p(&format!(" {:<10} {:<10}\n", d.shm_cpid as u32, d.shm_lpid as u32));
+                out.p(&format!(
+                    " {:<10} {:<10}\n",
+                    d.shm_cpid as u32, d.shm_lpid as u32
+                ));
             }
             _ => {
-                out.p(&format!("0x{:08x} {id:<10} {owner} {:<10o} ", p.__key as u32, p.mode & 0o777));
+                out.p(&format!(
+                    "0x{:08x} {id:<10} {owner} {:<10o} ",
+                    p.__key as u32,
+                    p.mode & 0o777
+                ));
                 if unit == Unit::Human {
                     print_size(out, unit, None, d.shm_segsz as u64, Some("    "), 6);
                 } else {
                     print_size(out, unit, None, d.shm_segsz as u64, None, -10);
                 }
                 let dest = if p.mode & SHM_DEST != 0 { "dest" } else { " " };
-                let locked = if p.mode & SHM_LOCKED != 0 { "locked" } else { " " };
+                let locked = if p.mode & SHM_LOCKED != 0 {
+                    "locked"
+                } else {
+                    " "
+                };
                 out.p(&format!(" {:<10} {dest:<6} {locked:<6}\n", d.shm_nattch));
             }
         }
@@ -298,17 +474,26 @@ fn do_sem(cx: &mut Ctx, format: Format) {
         }
         Format::Creator => {
             out.p("------ Semaphore Arrays Creators/Owners --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n", "semid", "perms", "cuid", "cgid", "uid", "gid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                "semid", "perms", "cuid", "cgid", "uid", "gid"
+            ));
         }
         Format::Time => {
             out.p("------ Semaphore Operation/Change Times --------\n");
-            out.p(&format!("{:<8} {:<10} {:<26.24} {:<26.24}\n", "semid", "owner", "last-op", "last-changed"));
+            out.p(&format!(
+                "{:<8} {:<10} {:<26.24} {:<26.24}\n",
+                "semid", "owner", "last-op", "last-changed"
+            ));
         }
         // ipcs prints nothing at all for semaphores with -p
         Format::Pid => return,
         Format::Default => {
             out.p("------ Semaphore Arrays --------\n");
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10}\n", "key", "semid", "owner", "perms", "nsems"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                "key", "semid", "owner", "perms", "nsems"
+            ));
         }
     }
     let list = list::<semid_ds>(Kind::Sem, true).unwrap_or_default();
@@ -323,10 +508,19 @@ fn do_sem(cx: &mut Ctx, format: Format) {
         match format {
             Format::Time => {
                 out.p(&format!("{id:<8} {owner}"));
-                out.p(&format!("  {} {}\n", time26(d.sem_otime), time26(d.sem_ctime)));
+                out.p(&format!(
+                    "  {} {}\n",
+                    time26(d.sem_otime),
+                    time26(d.sem_ctime)
+                ));
             }
             _ => {
-                out.p(&format!("0x{:08x} {id:<10} {owner} {:<10o} {:<10}\n", p.__key as u32, p.mode & 0o777, d.sem_nsems));
+                out.p(&format!(
+                    "0x{:08x} {id:<10} {owner} {:<10o} {:<10}\n",
+                    p.__key as u32,
+                    p.mode & 0o777,
+                    d.sem_nsems
+                ));
             }
         }
     }
@@ -354,7 +548,11 @@ fn find<T: Copy>(kind: Kind, id: c_int) -> Option<T> {
     };
     match direct {
         Ok((_, d)) => Some(d),
-        Err(_) => list::<T>(kind, true).ok()?.into_iter().find(|(i, _)| *i == id).map(|(_, d)| d),
+        Err(_) => list::<T>(kind, true)
+            .ok()?
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, d)| d),
     }
 }
 
@@ -365,11 +563,35 @@ fn print_msg(cx: &mut Ctx, id: c_int) {
     let (unit, out) = (cx.unit, &mut cx.out);
     let p = &d.msg_perm;
     out.p(&format!("\nMessage Queue msqid={id}\n"));
-    out.p(&format!("uid={}\tgid={}\tcuid={}\tcgid={}\tmode={}\n", p.uid, p.gid, p.cuid, p.cgid, alt_octal(p.mode)));
+    out.p(&format!(
+        "uid={}\tgid={}\tcuid={}\tcgid={}\tmode={}\n",
+        p.uid,
+        p.gid,
+        p.cuid,
+        p.cgid,
+        alt_octal(p.mode)
+    ));
     let h = unit == Unit::Human;
-    print_size(out, unit, Some(if h { "csize=" } else { "cbytes=" }), d.__msg_cbytes as u64, Some("\t"), 0);
-    print_size(out, unit, Some(if h { "qsize=" } else { "qbytes=" }), d.msg_qbytes as u64, Some("\t"), 0);
-    out.p(&format!("qnum={}\tlspid={}\tlrpid={}\n", d.msg_qnum, d.msg_lspid, d.msg_lrpid));
+    print_size(
+        out,
+        unit,
+        Some(if h { "csize=" } else { "cbytes=" }),
+        d.__msg_cbytes,
+        Some("\t"),
+        0,
+    );
+    print_size(
+        out,
+        unit,
+        Some(if h { "qsize=" } else { "qbytes=" }),
+        d.msg_qbytes,
+        Some("\t"),
+        0,
+    );
+    out.p(&format!(
+        "qnum={}\tlspid={}\tlrpid={}\n",
+        d.msg_qnum, d.msg_lspid, d.msg_lrpid
+    ));
     out.p(&format!("send_time={}\n", time26(d.msg_stime)));
     out.p(&format!("rcv_time={}\n", time26(d.msg_rtime)));
     out.p(&format!("change_time={}\n", time26(d.msg_ctime)));
@@ -383,11 +605,25 @@ fn print_shm(cx: &mut Ctx, id: c_int) {
     let (unit, out) = (cx.unit, &mut cx.out);
     let p = &d.shm_perm;
     out.p(&format!("\nShared memory Segment shmid={id}\n"));
-    out.p(&format!("uid={}\tgid={}\tcuid={}\tcgid={}\n", p.uid, p.gid, p.cuid, p.cgid));
-    out.p(&format!("mode={}\taccess_perms={}\n", alt_octal(p.mode), alt_octal(p.mode & 0o777)));
-    let label = if unit == Unit::Human { "size=" } else { "bytes=" };
+    out.p(&format!(
+        "uid={}\tgid={}\tcuid={}\tcgid={}\n",
+        p.uid, p.gid, p.cuid, p.cgid
+    ));
+    out.p(&format!(
+        "mode={}\taccess_perms={}\n",
+        alt_octal(p.mode),
+        alt_octal(p.mode & 0o777)
+    ));
+    let label = if unit == Unit::Human {
+        "size="
+    } else {
+        "bytes="
+    };
     print_size(out, unit, Some(label), d.shm_segsz as u64, Some("\t"), 0);
-    out.p(&format!("lpid={}\tcpid={}\tnattch={}\n", d.shm_lpid as u32, d.shm_cpid as u32, d.shm_nattch));
+    out.p(&format!(
+        "lpid={}\tcpid={}\tnattch={}\n",
+        d.shm_lpid as u32, d.shm_cpid as u32, d.shm_nattch
+    ));
     out.p(&format!("att_time={}\n", time26(d.shm_atime)));
     out.p(&format!("det_time={}\n", time26(d.shm_dtime)));
     out.p(&format!("change_time={:<26.24}\n", ctime(d.shm_ctime)));
@@ -419,20 +655,33 @@ fn print_sem(cx: &mut Ctx, id: c_int) {
     let Some(d) = find::<semid_ds>(Kind::Sem, id) else {
         return warnx(&cx.prog, &format!("id {id} not found"));
     };
-    let elems = sem_elements(id, d.sem_nsems as u64);
+    let elems = sem_elements(id, d.sem_nsems);
     let out = &mut cx.out;
     let (what, e) = match elems {
         Ok(v) => {
             let p = &d.sem_perm;
             out.p(&format!("\nSemaphore Array semid={id}\n"));
-            out.p(&format!("uid={}\t gid={}\t cuid={}\t cgid={}\n", p.uid, p.gid, p.cuid, p.cgid));
-            out.p(&format!("mode={}, access_perms={}\n", alt_octal(p.mode), alt_octal(p.mode & 0o777)));
+            out.p(&format!(
+                "uid={}\t gid={}\t cuid={}\t cgid={}\n",
+                p.uid, p.gid, p.cuid, p.cgid
+            ));
+            out.p(&format!(
+                "mode={}, access_perms={}\n",
+                alt_octal(p.mode),
+                alt_octal(p.mode & 0o777)
+            ));
             out.p(&format!("nsems = {}\n", d.sem_nsems));
             out.p(&format!("otime = {}\n", time26(d.sem_otime)));
             out.p(&format!("ctime = {:<26.24}\n", ctime(d.sem_ctime)));
-            out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10}\n", "semnum", "value", "ncount", "zcount", "pid"));
+            out.p(&format!(
+                "{:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                "semnum", "value", "ncount", "zcount", "pid"
+            ));
             for (i, e) in v.iter().enumerate() {
-                out.p(&format!("{:<10} {:<10} {:<10} {:<10} {:<10}\n", i, e[0], e[1], e[2], e[3]));
+                out.p(&format!(
+                    "{:<10} {:<10} {:<10} {:<10} {:<10}\n",
+                    i, e[0], e[1], e[2], e[3]
+                ));
             }
             out.p("\n");
             return;
@@ -447,8 +696,14 @@ fn print_sem(cx: &mut Ctx, id: c_int) {
 // --json
 
 fn json_perm(names: &mut Names, id: c_int, p: &ipc_perm) -> String {
-    let owner = names.user(p.uid).map(|n| json_str(&n)).unwrap_or_else(|| "null".into());
-    let group = names.group(p.gid).map(|n| json_str(&n)).unwrap_or_else(|| "null".into());
+    let owner = names
+        .user(p.uid)
+        .map(|n| json_str(&n))
+        .unwrap_or_else(|| "null".into());
+    let group = names
+        .group(p.gid)
+        .map(|n| json_str(&n))
+        .unwrap_or_else(|| "null".into());
     format!(
         "\"key\":{},\"key_hex\":\"0x{:08x}\",\"id\":{},\"owner\":{},\"group\":{},\"uid\":{},\"gid\":{},\
 \"cuid\":{},\"cgid\":{},\"perms\":\"{:o}\",\"mode\":{}",
@@ -511,7 +766,7 @@ fn json(cx: &mut Ctx, msg: bool, shm: bool, sem: bool, only: Option<c_int>) {
                 continue;
             }
             // the values need read permission: left out without it
-            let elems = match sem_elements(id, d.sem_nsems as u64) {
+            let elems = match sem_elements(id, d.sem_nsems) {
                 Ok(es) => {
                     let es: Vec<String> = es
                         .iter()
@@ -538,7 +793,11 @@ fn json(cx: &mut Ctx, msg: bool, shm: bool, sem: bool, only: Option<c_int>) {
         }
         parts.push(format!("\"semaphores\":[{}]", v.join(",")));
     }
-    let backend = if ripc::sysv::is_kernel() { "kernel" } else { "user" };
+    let backend = if ripc::sysv::is_kernel() {
+        "kernel"
+    } else {
+        "user"
+    };
     let mut head = format!("\"backend\":\"{backend}\"");
     if !ripc::sysv::is_kernel() {
         let dir = std::env::var("RIPC_DIR").unwrap_or_else(|_| ripc::ns::DEFAULT_DIR.to_string());
@@ -566,7 +825,13 @@ fn main() {
             }
         };
         match c {
-            'i' => id = Some(strtos32_or_err(&prog, arg.as_deref().unwrap_or(""), "failed to parse id argument")),
+            'i' => {
+                id = Some(strtos32_or_err(
+                    &prog,
+                    arg.as_deref().unwrap_or(""),
+                    "failed to parse id argument",
+                ))
+            }
             'a' => (msg, shm, sem) = (true, true, true),
             'q' => msg = true,
             'm' => shm = true,
@@ -588,7 +853,12 @@ fn main() {
             _ => errtryhelp(&prog),
         }
     }
-    let mut cx = Ctx { out: Out::new(), names: Names::default(), prog: prog.clone(), unit };
+    let mut cx = Ctx {
+        out: Out::new(),
+        names: Names::default(),
+        prog: prog.clone(),
+        unit,
+    };
     if want_json {
         if !msg && !shm && !sem {
             (msg, shm, sem) = (true, true, true);
@@ -598,7 +868,10 @@ fn main() {
     }
     if let Some(id) = id {
         if [msg, shm, sem].iter().filter(|b| **b).count() != 1 {
-            errx(&prog, "when using an ID, a single resource must be specified");
+            errx(
+                &prog,
+                "when using an ID, a single resource must be specified",
+            );
         }
         if msg {
             print_msg(&mut cx, id);

@@ -37,7 +37,9 @@ pub fn strerror(e: i32) -> String {
         return format!("Unknown error {e}");
     }
     // SAFETY: strerror_r NUL-terminated the buffer.
-    unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The calling thread's `errno`.
@@ -163,7 +165,14 @@ pub struct Getopt<'a> {
 impl<'a> Getopt<'a> {
     /// Parses `args` (without the program name).
     pub fn new(args: Vec<String>, short: &'a str, longs: &'a [LongOpt]) -> Getopt<'a> {
-        Getopt { args, idx: 0, short, longs, cluster: None, operands: Vec::new() }
+        Getopt {
+            args,
+            idx: 0,
+            short,
+            longs,
+            cluster: None,
+            operands: Vec::new(),
+        }
     }
 
     fn short_kind(&self, c: char) -> Option<HasArg> {
@@ -244,12 +253,17 @@ impl<'a> Getopt<'a> {
         let opt = match self.longs.iter().find(|o| o.name == name) {
             Some(o) => *o,
             None => {
-                let m: Vec<&LongOpt> = self.longs.iter().filter(|o| o.name.starts_with(name)).collect();
+                let m: Vec<&LongOpt> = self
+                    .longs
+                    .iter()
+                    .filter(|o| o.name.starts_with(name))
+                    .collect();
                 match m.len() {
                     0 => return Parsed::Bad(format!("unrecognized option '--{name}'")),
                     1 => *m[0],
                     _ => {
-                        let all: Vec<String> = m.iter().map(|o| format!("'--{}'", o.name)).collect();
+                        let all: Vec<String> =
+                            m.iter().map(|o| format!("'--{}'", o.name)).collect();
                         return Parsed::Bad(format!(
                             "option '--{name}' is ambiguous; possibilities: {}",
                             all.join(" ")
@@ -473,7 +487,11 @@ pub fn human(bytes: u64) -> String {
         exp = shft - 10;
     }
     let letter = b"BKMGTPE"[(exp / 10) as usize] as char;
-    let (mut dec, mut frac) = if exp > 0 { (bytes >> exp, bytes & ((1u64 << exp) - 1)) } else { (bytes, 0) };
+    let (mut dec, mut frac) = if exp > 0 {
+        (bytes >> exp, bytes & ((1u64 << exp) - 1))
+    } else {
+        (bytes, 0)
+    };
     if frac != 0 {
         frac = if frac >= u64::MAX / 1000 {
             ((frac / 1024) * 1000) / (1u64 << (exp - 10))
@@ -507,7 +525,14 @@ pub enum Unit {
 }
 
 /// util-linux `ipc_print_size`.
-pub fn print_size(out: &mut Out, unit: Unit, msg: Option<&str>, size: u64, end: Option<&str>, width: i32) {
+pub fn print_size(
+    out: &mut Out,
+    unit: Unit,
+    msg: Option<&str>,
+    size: u64,
+    end: Option<&str>,
+    width: i32,
+) {
     if let Some(m) = msg {
         if m.ends_with('=') {
             out.p(m);
@@ -560,7 +585,9 @@ pub fn ctime(t: i64) -> String {
         return "???".into();
     }
     // SAFETY: ctime_r NUL-terminated the buffer.
-    let s = unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+    let s = unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
     s.trim_end_matches('\n').to_string()
 }
 
@@ -577,7 +604,10 @@ impl Names {
         self.users
             .entry(uid)
             .or_insert_with(|| {
-                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
             })
             .clone()
     }
@@ -587,7 +617,10 @@ impl Names {
         self.groups
             .entry(gid)
             .or_insert_with(|| {
-                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)).ok().flatten().map(|g| g.name)
+                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
             })
             .clone()
     }
@@ -803,8 +836,15 @@ mod tests {
 
     #[test]
     fn getopt_permutes_and_clusters() {
-        let longs = [LongOpt { name: "all", has_arg: HasArg::Opt, val: 'a' }];
-        let args = ["x", "-vq", "5", "--all=shm", "-ashm", "--", "-q"].iter().map(|s| s.to_string()).collect();
+        let longs = [LongOpt {
+            name: "all",
+            has_arg: HasArg::Opt,
+            val: 'a',
+        }];
+        let args = ["x", "-vq", "5", "--all=shm", "-ashm", "--", "-q"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut g = Getopt::new(args, "q:va::", &longs);
         let mut got = Vec::new();
         while let Some(p) = g.next_opt() {

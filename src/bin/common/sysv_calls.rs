@@ -89,7 +89,11 @@ pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, val: c_int, ptr: *mut c_
         return -1; // TODO(merge): delete this line
     }
     // TODO(merge): switch to ripc::ffi::sem::ripc_semctl_arg(id, num, cmd, val, ptr)
-    let arg = if cmd == ripc::ffi::cstructs::SETVAL { val as usize } else { ptr as usize };
+    let arg = if cmd == ripc::ffi::cstructs::SETVAL {
+        val as usize
+    } else {
+        ptr as usize
+    };
     // SAFETY: the caller's contract; the kernel checks the pointer.
     c_ret(unsafe { ripc::kernel::semctl(id, num, cmd, arg) })
 }
