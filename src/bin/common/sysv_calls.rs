@@ -6,11 +6,12 @@
 //! other branches: until they are merged, `shmget`/`shmctl`/`semget`/
 //! `semctl` below pass straight to the kernel under `RIPC_BACKEND=kernel`
 //! and fail with `ENOSYS` under the user backend (so that a ripc namespace
-//! never shows the kernel's objects). Each carries a `TODO(merge)` with
-//! the one line that replaces it.
+//! never shows, nor `ripcrm -a` removes, the kernel's objects). Each body
+//! is one line, and its `TODO(merge)` comment is the line that replaces it.
 
 use core::ffi::{c_int, c_void};
 use ripc::error::{set_errno, Errno, Result};
+use ripc::ffi::cstructs::SETVAL;
 
 fn c_ret(r: Result<c_int>) -> c_int {
     match r {
@@ -23,13 +24,14 @@ fn c_ret(r: Result<c_int>) -> c_int {
 }
 
 /// Before the merge, only the kernel backend has shared memory and
-/// semaphores. TODO(merge): delete this function and its four callers' lines.
-fn unmerged() -> bool {
+/// semaphores: `call` runs under `RIPC_BACKEND=kernel`, else `ENOSYS`.
+/// TODO(merge): delete with its last callers.
+fn kernel_only(call: impl FnOnce() -> Result<c_int>) -> c_int {
     if ripc::sysv::is_kernel() {
-        false
+        c_ret(call())
     } else {
         set_errno(Errno::ENOSYS);
-        true
+        -1
     }
 }
 
@@ -48,13 +50,13 @@ pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     unsafe { ripc::ffi::sysv::ripc_msgctl(id, cmd, buf) }
 }
 
+// Each body below is one line; after the merge it becomes the line in its
+// TODO(merge) comment.
+
 /// `shmget(2)`.
 pub fn shmget(key: c_int, size: usize, flags: c_int) -> c_int {
-    if unmerged() {
-        return -1; // TODO(merge): delete this line
-    }
-    // TODO(merge): switch to ripc::ffi::shm::ripc_shmget(key, size, flags)
-    c_ret(ripc::kernel::shmget(key, size, flags))
+    // TODO(merge): ripc::ffi::shm::ripc_shmget(key, size, flags)
+    kernel_only(|| ripc::kernel::shmget(key, size, flags))
 }
 
 /// `shmctl(2)`.
@@ -62,21 +64,25 @@ pub fn shmget(key: c_int, size: usize, flags: c_int) -> c_int {
 /// # Safety
 /// As [`msgctl`].
 pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
-    if unmerged() {
-        return -1; // TODO(merge): delete this line
-    }
-    // TODO(merge): switch to ripc::ffi::shm::ripc_shmctl(id, cmd, buf.cast())
+    // TODO(merge): ripc::ffi::shm::ripc_shmctl(id, cmd, buf.cast())
     // SAFETY: the caller's contract; the kernel checks the pointer.
-    c_ret(unsafe { ripc::kernel::shmctl(id, cmd, buf) })
+    kernel_only(|| unsafe { ripc::kernel::shmctl(id, cmd, buf) })
 }
 
 /// `semget(2)`.
 pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> c_int {
-    if unmerged() {
-        return -1; // TODO(merge): delete this line
+    // TODO(merge): ripc::ffi::sem::ripc_semget(key, nsems, flags)
+    kernel_only(|| ripc::kernel::semget(key, nsems, flags))
+}
+
+/// The kernel's `union semun` word: `val` for `SETVAL`, else the pointer.
+/// TODO(merge): delete.
+fn semun(cmd: c_int, val: c_int, ptr: *mut c_void) -> usize {
+    if cmd == SETVAL {
+        val as usize
+    } else {
+        ptr as usize
     }
-    // TODO(merge): switch to ripc::ffi::sem::ripc_semget(key, nsems, flags)
-    c_ret(ripc::kernel::semget(key, nsems, flags))
 }
 
 /// `semctl(2)` with its fourth argument already chosen: `val` for
@@ -85,15 +91,7 @@ pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> c_int {
 /// # Safety
 /// As [`msgctl`], for `ptr`.
 pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, val: c_int, ptr: *mut c_void) -> c_int {
-    if unmerged() {
-        return -1; // TODO(merge): delete this line
-    }
-    // TODO(merge): switch to ripc::ffi::sem::ripc_semctl_arg(id, num, cmd, val, ptr)
-    let arg = if cmd == ripc::ffi::cstructs::SETVAL {
-        val as usize
-    } else {
-        ptr as usize
-    };
+    // TODO(merge): ripc::ffi::sem::ripc_semctl_arg(id, num, cmd, val, ptr)
     // SAFETY: the caller's contract; the kernel checks the pointer.
-    c_ret(unsafe { ripc::kernel::semctl(id, num, cmd, arg) })
+    kernel_only(|| unsafe { ripc::kernel::semctl(id, num, cmd, semun(cmd, val, ptr)) })
 }
