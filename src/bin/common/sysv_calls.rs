@@ -55,8 +55,7 @@ pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
 
 /// `shmget(2)`.
 pub fn shmget(key: c_int, size: usize, flags: c_int) -> c_int {
-    // TODO(merge): ripc::ffi::shm::ripc_shmget(key, size, flags)
-    kernel_only(|| ripc::kernel::shmget(key, size, flags))
+    ripc::ffi::shm::ripc_shmget(key, size, flags)
 }
 
 /// `shmctl(2)`.
@@ -64,9 +63,7 @@ pub fn shmget(key: c_int, size: usize, flags: c_int) -> c_int {
 /// # Safety
 /// As [`msgctl`].
 pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
-    // TODO(merge): ripc::ffi::shm::ripc_shmctl(id, cmd, buf.cast())
-    // SAFETY: the caller's contract; the kernel checks the pointer.
-    kernel_only(|| unsafe { ripc::kernel::shmctl(id, cmd, buf) })
+    ripc::ffi::shm::ripc_shmctl(id, cmd, buf)
 }
 
 /// `semget(2)`.
