@@ -14,5 +14,7 @@ pub mod ffi;
 pub mod kernel;
 pub mod msg;
 pub mod ns;
+pub mod pipe;
+pub mod signal;
 pub mod sync;
 pub mod sysv;

@@ -17,6 +17,8 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 
 pub mod sysv;
 pub mod queue;
+pub mod pipe;
+pub mod signal;
 
 /// The errno a call reports when the library itself panicked (a bug).
 pub const PANIC_ERRNO: Errno = Errno::EIO;
