@@ -100,11 +100,6 @@
 
 
 /*
- Signal numbers run from 1 to `NSIG - 1` (64 on Linux).
- */
-#define NSIG 65
-
-/*
  When a blocking call gives up. `None` inside means "never".
  */
 struct Deadline;

@@ -4,7 +4,9 @@
 //! signal) when a pipe has no reader left. To suppress it without touching
 //! the process-wide disposition, the write runs with `SIGPIPE` blocked in
 //! the calling thread; on `EPIPE` the signal the write raised is consumed
-//! with a zero-timeout `sigtimedwait`, and the mask is restored. A `SIGPIPE`
+//! with a zero-timeout `sigtimedwait`, and the mask is restored. (A
+//! blocked write that had written part of its data when the last reader
+//! left returns the short count and raises `SIGPIPE` too: consumed as well.) A `SIGPIPE`
 //! that was already pending before the write (the caller had it blocked) is
 //! left pending.
 
@@ -49,7 +51,11 @@ pub(super) fn write_nosigpipe(fd: i32, buf: &[u8]) -> Result<usize> {
     } else {
         Ok(n as usize)
     };
-    if res == Err(Errno::EPIPE) && !already_pending {
+    // The kernel raises SIGPIPE with EPIPE, and also when a blocked write
+    // had written part of its data before the last reader left (it then
+    // returns the short count): consume it in both cases.
+    let short = matches!(res, Ok(n) if n < buf.len());
+    if (res == Err(Errno::EPIPE) || short) && !already_pending {
         let zero = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,

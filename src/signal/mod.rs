@@ -46,8 +46,8 @@ pub struct SigInfo {
 /// A callback for one signal, called on the dispatcher thread.
 pub type Callback = Arc<dyn Fn(&SigInfo) + Send + Sync>;
 
-/// Signal numbers run from 1 to `NSIG - 1` (64 on Linux).
-pub const NSIG: usize = 65;
+/// Signal numbers run from 1 to `SIG_SLOTS - 1` (64 on Linux).
+pub(crate) const SIG_SLOTS: usize = 65;
 
 /// The record the real handler writes: 32 bytes, always whole.
 #[repr(C)]
@@ -108,7 +108,7 @@ pub fn dropped() -> u64 {
 }
 
 fn check_signo(signo: i32) -> Result<()> {
-    if signo <= 0 || signo as usize >= NSIG {
+    if signo <= 0 || signo as usize >= SIG_SLOTS {
         return Err(Errno::EINVAL);
     }
     Ok(())
@@ -197,7 +197,7 @@ fn dispatch_loop(rd: i32) {
 }
 
 fn deliver(r: &Record) {
-    if r.signo <= 0 || r.signo as usize >= NSIG {
+    if r.signo <= 0 || r.signo as usize >= SIG_SLOTS {
         return;
     }
     let cb = match SLOTS.lock() {
@@ -231,8 +231,8 @@ pub fn handle(signo: i32, cb: Callback, restart: bool) -> Result<()> {
     ensure_dispatcher()?;
     {
         let mut s = SLOTS.lock().map_err(|_| Errno::EIO)?;
-        if s.len() < NSIG {
-            s.resize(NSIG, None);
+        if s.len() < SIG_SLOTS {
+            s.resize(SIG_SLOTS, None);
         }
         s[signo as usize] = Some(cb);
     }
