@@ -68,5 +68,10 @@ if [ -x "$E/pipe_hello" ]; then
   t $? "examples fifo_server + fifo_client (server removed the FIFO)"
   "$E/fifo_size" fifo > ex4.out 2>&1 && grep -q 'size 0' ex4.out && [ ! -e fifo ]
   t $? "example fifo_size: $(tail -n 1 ex4.out)"
+  out=$("$E/signal_emergency" 2>&1); rc=$?
+  [ $rc = 0 ] && echo "$out" | grep -q 'plan for SIGTERM: alarm code 7' && echo "$out" | grep -q 'exited cleanly'
+  t $? "example signal_emergency: worker shuts down cleanly on SIGTERM"
+  "$E/signal_fd" > ex5.out 2>&1 && [ "$(grep -c 'with payload' ex5.out)" = 3 ]
+  t $? "example signal_fd: three queued payloads through a poll loop"
 fi
 echo "1..$n"
