@@ -53,6 +53,12 @@ int main(void) {
     ok(!atomic_load(&on_main_thread), "it ran on the dispatcher thread, not in the handler");
     ok(atomic_load(&printed) == 1, "it allocated and printed");
 
+    int before = atomic_load(&calls);
+    ok(ripc_signal_kill(getpid(), SIGUSR1) == 0 && wait_calls(before + 1, 2000) &&
+           atomic_load(&last_code) == SI_USER && atomic_load(&last_value) == 0,
+       "ripc_signal_kill: the callback sees SI_USER and no payload");
+    ok_errno(ripc_signal_kill(getpid(), 65) == -1, EINVAL, "ripc_signal_kill(65): EINVAL");
+
     /* A callback that mallocs while the interrupted thread is inside malloc:
      * a classic deadlock for real handlers, safe here. */
     pid_t pid = fork();
@@ -63,7 +69,7 @@ int main(void) {
         }
         _exit(0);
     }
-    int before = atomic_load(&calls);
+    before = atomic_load(&calls);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do {

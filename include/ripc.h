@@ -315,11 +315,20 @@ int ripc_signal_ignore(int signo);
 
 /*
  Sends `signo` with the integer payload `value` to process `pid`
- (`sigqueue(3)`; the receiver sees `code == SI_QUEUE`). `signo == 0`
+ (`sigqueue(3)`; the receiver sees `code == SI_QUEUE`; glibc's sigqueue
+ costs two more system calls than `kill`, see `ripc_signal_kill`). `signo == 0`
  checks that `pid` exists. `EAGAIN` when the receiver's queue is full
  (`RLIMIT_SIGPENDING`): retry later. `ESRCH`, `EPERM` as `kill(2)`.
  */
 int ripc_signal_send(pid_t pid, int signo, ptrdiff_t value);
+
+/*
+ Sends `signo` without payload (`kill(2)`; the receiver sees
+ `code == SI_USER`, `value == 0`). `pid` 0 or negative addresses a
+ process group, as for `kill`. One system call: use it when there is
+ nothing to carry.
+ */
+int ripc_signal_kill(pid_t pid, int signo);
 
 /*
  Waits for one of the signals in `set` and takes it (`sigtimedwait`).

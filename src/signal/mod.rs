@@ -294,6 +294,19 @@ pub fn send(pid: i32, signo: i32, value: isize) -> Result<()> {
     Ok(())
 }
 
+/// Sends `signo` without payload to `pid` (`kill(2)`: the receiver sees
+/// `SI_USER`). `pid` may be 0 or negative (process groups), as for `kill`.
+pub fn kill(pid: i32, signo: i32) -> Result<()> {
+    if signo != 0 {
+        check_signo(signo)?;
+    }
+    // SAFETY: kill takes its arguments by value.
+    if unsafe { libc::kill(pid, signo) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// Blocks the signals in `set` in the calling thread.
 pub fn block(set: &libc::sigset_t) -> Result<()> {
     mask(libc::SIG_BLOCK, set)
