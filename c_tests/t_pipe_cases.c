@@ -33,6 +33,7 @@ static int exit_code(pid_t pid) {
 
 int main(void) {
     char buf[64];
+    int rc;
 
     /* 1. empty pipe: read blocks until data arrives */
     struct ripc_pipe *p = ripc_pipe_new(0);
@@ -100,9 +101,10 @@ int main(void) {
         int e = errno;
         sigset_t pend;
         sigpending(&pend);
-        _exit(n == -1 && e == EPIPE && !sigismember(&pend, SIGPIPE) ? 0 : 1);
+        _exit(n != -1 ? 2 : e != EPIPE ? 3 : sigismember(&pend, SIGPIPE) ? 4 : 0);
     }
-    ok(exit_code(pid) == 0, "case 4: with NOSIGPIPE the write fails with EPIPE and no signal");
+    rc = exit_code(pid);
+    ok(rc == 0, "case 4: with NOSIGPIPE the write fails with EPIPE and no signal (%d)", rc);
 
     /* 4c. NOSIGPIPE while the caller itself blocks SIGPIPE and one is
      * already pending: ripc must not eat the caller's signal */
@@ -116,9 +118,10 @@ int main(void) {
         ripc_pipe_set_nosigpipe(p, 1);
         ssize_t n = ripc_pipe_write(p, "x", 1);
         sigpending(&pend);
-        _exit(n == -1 && errno == EPIPE && sigismember(&pend, SIGPIPE) ? 0 : 1);
+        _exit(n != -1 ? 2 : errno != EPIPE ? 3 : !sigismember(&pend, SIGPIPE) ? 4 : 0);
     }
-    ok(exit_code(pid) == 0, "case 4: a SIGPIPE the caller had pending stays pending");
+    rc = exit_code(pid);
+    ok(rc == 0, "case 4: a SIGPIPE the caller had pending stays pending (%d)", rc);
 
     /* 4d. ripc_signal_ignore(SIGPIPE): plain EPIPE */
     pid = fork();
@@ -141,7 +144,7 @@ int main(void) {
     }
     msleep(100);
     ripc_pipe_close(p, RIPC_PIPE_READ);
-    int rc = exit_code(pid);
+    rc = exit_code(pid);
     ok(rc == 0, "case 4: a writer blocked on a full pipe gets EPIPE when the reader leaves (%d)", rc);
     ripc_pipe_free(p);
     return done_testing();
