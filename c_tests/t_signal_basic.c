@@ -159,6 +159,7 @@ int main(void) {
     /* argument checks */
     ok_errno(ripc_signal_handle(SIGKILL, on_sig, NULL, 0) == -1, EINVAL, "SIGKILL: EINVAL");
     ok_errno(ripc_signal_handle(0, on_sig, NULL, 0) == -1, EINVAL, "signal 0: EINVAL");
+    ok_errno(ripc_signal_handle(SIGSEGV, on_sig, NULL, 0) == -1, EINVAL, "SIGSEGV (a fault): EINVAL");
     ok_errno(ripc_signal_handle(SIGUSR1, NULL, NULL, 0) == -1, EINVAL, "NULL callback: EINVAL");
     ok_errno(ripc_signal_handle(SIGUSR1, on_sig, NULL, 64) == -1, EINVAL, "unknown flag: EINVAL");
     ok_errno(ripc_signal_send(getpid(), 99, 0) == -1, EINVAL, "signal 99: EINVAL");

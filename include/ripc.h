@@ -123,11 +123,12 @@ struct ripc_siginfo {
    */
   int code;
   /*
-   The sender's pid (0 when the kernel sent it).
+   The sender's pid for signals sent by a process (`kill`, `sigqueue`)
+   and for `SIGCHLD` (the child); else 0.
    */
   pid_t pid;
   /*
-   The sender's real uid.
+   The sender's real uid, in the same cases as `pid`; else 0.
    */
   uid_t uid;
   /*
@@ -298,7 +299,8 @@ struct ripc_pipe *ripc_fifo_open(const char *path, int end, int flags, int timeo
  call anything. Queued real-time signals each get their own call, with
  their `value`. `flags`: 0 or `RIPC_SIGNAL_RESTART`. Replaces any earlier
  handler for `signo`. `EINVAL` for a bad number, `SIGKILL`, `SIGSTOP`,
- a NULL `fn` or an unknown flag.
+ a fault signal (`SIGSEGV`, `SIGBUS`, `SIGFPE`, `SIGILL`: a deferred
+ callback cannot handle those), a NULL `fn` or an unknown flag.
  */
 int ripc_signal_handle(int signo, ripc_signal_fn cb, void *user, int flags);
 

@@ -28,9 +28,10 @@ pub struct ripc_siginfo {
     pub signo: c_int,
     /// `si_code`: `SI_USER` (kill), `SI_QUEUE` (sigqueue, ripc_signal_send), ...
     pub code: c_int,
-    /// The sender's pid (0 when the kernel sent it).
+    /// The sender's pid for signals sent by a process (`kill`, `sigqueue`)
+    /// and for `SIGCHLD` (the child); else 0.
     pub pid: libc::pid_t,
-    /// The sender's real uid.
+    /// The sender's real uid, in the same cases as `pid`; else 0.
     pub uid: libc::uid_t,
     /// The exit status or signal of the child, for `SIGCHLD`; else 0.
     pub status: c_int,
@@ -94,7 +95,8 @@ fn put_info(out: *mut ripc_siginfo, i: SigInfo) -> Result<()> {
 /// call anything. Queued real-time signals each get their own call, with
 /// their `value`. `flags`: 0 or `RIPC_SIGNAL_RESTART`. Replaces any earlier
 /// handler for `signo`. `EINVAL` for a bad number, `SIGKILL`, `SIGSTOP`,
-/// a NULL `fn` or an unknown flag.
+/// a fault signal (`SIGSEGV`, `SIGBUS`, `SIGFPE`, `SIGILL`: a deferred
+/// callback cannot handle those), a NULL `fn` or an unknown flag.
 #[no_mangle]
 pub extern "C" fn ripc_signal_handle(
     signo: c_int,

@@ -79,18 +79,14 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
         ..Default::default()
     };
     if !info.is_null() {
-        // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO; the
-        // accessors read union fields that are plain integers.
-        unsafe {
-            let i = &*info;
-            r.code = i.si_code;
-            r.pid = i.si_pid();
-            r.uid = i.si_uid();
-            r.value = i.si_value().sival_ptr as isize as i64;
-            if signo == libc::SIGCHLD {
-                r.status = i.si_status();
-            }
-        }
+        // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
+        let i = unsafe { &*info };
+        let (pid, uid, status, value) = fields(signo, i);
+        r.code = i.si_code;
+        r.pid = pid;
+        r.uid = uid;
+        r.status = status;
+        r.value = value as i64;
     }
     let fd = WRITE_FD.load(Ordering::Relaxed);
     // SAFETY: `r` is a live 32-byte record; write is async-signal-safe.
@@ -100,6 +96,35 @@ extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *m
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved };
+}
+
+/// The union fields of `si` that are meaningful for this signal and code:
+/// the sender's pid/uid for signals sent by a process (`si_code <= 0`) and
+/// for `SIGCHLD`, the exit status for `SIGCHLD`, the payload for
+/// `sigqueue`, POSIX timers and message queues; zeros otherwise.
+/// Async-signal-safe (plain reads).
+fn fields(signo: i32, si: &libc::siginfo_t) -> (i32, u32, i32, isize) {
+    let code = si.si_code;
+    let sent = code <= 0 || signo == libc::SIGCHLD;
+    let has_value = code == libc::SI_QUEUE || code == libc::SI_TIMER || code == libc::SI_MESGQ;
+    // SAFETY: the accessors read integer fields of the siginfo union; which
+    // ones are meaningful is decided above from signo and si_code.
+    unsafe {
+        (
+            if sent { si.si_pid() } else { 0 },
+            if sent { si.si_uid() } else { 0 },
+            if signo == libc::SIGCHLD {
+                si.si_status()
+            } else {
+                0
+            },
+            if has_value {
+                si.si_value().sival_ptr as isize
+            } else {
+                0
+            },
+        )
+    }
 }
 
 /// Records lost because the dispatcher's pipe was full (or not open).
@@ -222,10 +247,17 @@ fn deliver(r: &Record) {
 /// thread, one signal at a time, in delivery order. With `restart`, system
 /// calls interrupted by the signal are restarted (`SA_RESTART`); without,
 /// a blocking call in the interrupted thread fails with `EINTR`.
-/// `SIGKILL`/`SIGSTOP` give `EINVAL`.
+/// `SIGKILL`, `SIGSTOP` and the fault signals (`SIGSEGV`, `SIGBUS`,
+/// `SIGFPE`, `SIGILL`) give `EINVAL`.
 pub fn handle(signo: i32, cb: Callback, restart: bool) -> Result<()> {
     check_signo(signo)?;
-    if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+    // SIGKILL/SIGSTOP cannot be caught. A fault (SIGSEGV, SIGBUS, SIGFPE,
+    // SIGILL) must be handled where it happens: returning from a handler
+    // that only records it would re-run the faulting instruction forever.
+    if matches!(
+        signo,
+        libc::SIGKILL | libc::SIGSTOP | libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL
+    ) {
         return Err(Errno::EINVAL);
     }
     ensure_dispatcher()?;
@@ -348,21 +380,14 @@ pub fn wait(set: &libc::sigset_t, timeout: Option<Duration>) -> Result<SigInfo> 
             e => e,
         });
     }
-    // SAFETY: sigtimedwait filled `si` for signal `r`; accessors read
-    // plain integer union fields.
-    Ok(unsafe {
-        SigInfo {
-            signo: r,
-            code: si.si_code,
-            pid: si.si_pid(),
-            uid: si.si_uid(),
-            status: if r == libc::SIGCHLD {
-                si.si_status()
-            } else {
-                0
-            },
-            value: si.si_value().sival_ptr as isize,
-        }
+    let (pid, uid, status, value) = fields(r, &si);
+    Ok(SigInfo {
+        signo: r,
+        code: si.si_code,
+        pid,
+        uid,
+        status,
+        value,
     })
 }
 
