@@ -1,5 +1,5 @@
 /* pipe_signal — ripc's pipe and signal wrappers against the raw system
- * calls, in the same run, as medians of several alternating runs:
+ * calls, in the same run, on the same pipes and processes:
  *
  *   pipe ping-pong 64B     two processes, two pipes, one 64-byte message
  *                          each way per round trip (us per round trip)
@@ -14,7 +14,10 @@
  *                          callback on the dispatcher thread (a different
  *                          mechanism, not a wrapper: one extra thread hop)
  *
- * No arguments; finishes in a few seconds. Prints its own table.
+ * The wrapper benchmarks alternate raw and ripc in short blocks inside the
+ * same pair of processes (both sides follow the same schedule), so CPU
+ * placement and neighbours' load hit both alike; each line is the median
+ * over blocks. No arguments; finishes in well under 30 s.
  */
 #include <ripc.h>
 #include <signal.h>
@@ -25,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RUNS 7
+#define BLOCKS 31 /* per variant, alternating */
 
 static double now_us(void) {
     struct timespec ts;
@@ -48,196 +51,150 @@ static void die(const char *what) {
     exit(1);
 }
 
-/* ---------- pipe ping-pong ---------- */
-enum { PP_ITERS = 20000, MSG = 64 };
-
-static double pingpong_raw(void) {
-    int a[2], b[2];
-    char buf[MSG] = {0};
-    if (pipe(a) || pipe(b)) die("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        for (int i = 0; i < PP_ITERS; i++) {
-            if (read(a[0], buf, MSG) != MSG || write(b[1], buf, MSG) != MSG) _exit(1);
-        }
-        _exit(0);
-    }
-    double t0 = now_us();
-    for (int i = 0; i < PP_ITERS; i++) {
-        if (write(a[1], buf, MSG) != MSG || read(b[0], buf, MSG) != MSG) die("raw ping-pong");
-    }
-    double t = (now_us() - t0) / PP_ITERS;
-    waitpid(pid, NULL, 0);
-    close(a[0]), close(a[1]), close(b[0]), close(b[1]);
-    return t;
+static void report(const char *name, double *raw, double *rip, int n, const char *unit, double scale) {
+    double mr = median(raw, n), mw = median(rip, n);
+    if (scale > 0)
+        printf("%-28s raw %8.0f %s ripc %8.0f %s ratio %.3f\n", name, scale / mr, unit, scale / mw, unit,
+               mw / mr);
+    else
+        printf("%-28s raw %8.2f %s ripc %8.2f %s ratio %.3f\n", name, mr, unit, mw, unit, mw / mr);
+    fflush(stdout);
 }
 
-static double pingpong_ripc(void) {
+/* Block k (0-based, after one warm-up pair) uses ripc when k is odd. */
+#define TOTAL_BLOCKS (2 * BLOCKS + 2)
+#define USE_RIPC(k) ((k) & 1)
+
+/* ---------- pipe ping-pong ---------- */
+enum { PP_ITERS = 800, MSG = 64 };
+
+static void pingpong(void) {
     struct ripc_pipe *a = ripc_pipe_new(0), *b = ripc_pipe_new(0);
-    char buf[MSG] = {0};
     if (!a || !b) die("ripc_pipe_new");
+    int aw = ripc_pipe_fd(a, RIPC_PIPE_WRITE), ar = ripc_pipe_fd(a, RIPC_PIPE_READ);
+    int bw = ripc_pipe_fd(b, RIPC_PIPE_WRITE), br = ripc_pipe_fd(b, RIPC_PIPE_READ);
+    char buf[MSG] = {0};
     pid_t pid = fork();
     if (pid == 0) {
-        for (int i = 0; i < PP_ITERS; i++) {
-            if (ripc_pipe_read(a, buf, MSG) != MSG || ripc_pipe_write(b, buf, MSG) != MSG) _exit(1);
+        for (int k = 0; k < TOTAL_BLOCKS; k++) {
+            for (int i = 0; i < PP_ITERS; i++) {
+                if (USE_RIPC(k)) {
+                    if (ripc_pipe_read(a, buf, MSG) != MSG || ripc_pipe_write(b, buf, MSG) != MSG) _exit(1);
+                } else {
+                    if (read(ar, buf, MSG) != MSG || write(bw, buf, MSG) != MSG) _exit(1);
+                }
+            }
         }
         _exit(0);
     }
-    double t0 = now_us();
-    for (int i = 0; i < PP_ITERS; i++) {
-        if (ripc_pipe_write(a, buf, MSG) != MSG || ripc_pipe_read(b, buf, MSG) != MSG)
-            die("ripc ping-pong");
+    double raw[BLOCKS], rip[BLOCKS];
+    for (int k = 0; k < TOTAL_BLOCKS; k++) {
+        double t0 = now_us();
+        for (int i = 0; i < PP_ITERS; i++) {
+            if (USE_RIPC(k)) {
+                if (ripc_pipe_write(a, buf, MSG) != MSG || ripc_pipe_read(b, buf, MSG) != MSG) die("ripc ping-pong");
+            } else {
+                if (write(aw, buf, MSG) != MSG || read(br, buf, MSG) != MSG) die("raw ping-pong");
+            }
+        }
+        double t = (now_us() - t0) / PP_ITERS;
+        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
     }
-    double t = (now_us() - t0) / PP_ITERS;
     waitpid(pid, NULL, 0);
     ripc_pipe_free(a);
     ripc_pipe_free(b);
-    return t;
+    report("pipe ping-pong 64B:", raw, rip, BLOCKS, "us", 0);
 }
 
 /* ---------- pipe throughput ---------- */
-enum { CHUNK = 64 * 1024, TOTAL_MB = 128 };
+enum { CHUNK = 64 * 1024, BLOCK_MB = 4 };
 static char chunk[CHUNK], sink[CHUNK];
 
-/* Returns the transfer time in us (the reader, in this process, times it). */
-static double throughput_raw(void) {
-    int p[2];
-    if (pipe(p)) die("pipe");
-    long total = (long)TOTAL_MB << 20;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        for (long done = 0; done < total;) {
-            ssize_t n = write(p[1], chunk, CHUNK);
-            if (n <= 0) _exit(1);
-            done += n;
-        }
-        _exit(0);
-    }
-    close(p[1]);
-    double t0 = now_us();
-    long got = 0;
-    ssize_t n;
-    while ((n = read(p[0], sink, CHUNK)) > 0) got += n;
-    double t = now_us() - t0;
-    if (got != total) die("raw throughput");
-    waitpid(pid, NULL, 0);
-    close(p[0]);
-    return t;
-}
-
-static double throughput_ripc(void) {
+static void throughput(void) {
     struct ripc_pipe *p = ripc_pipe_new(0);
     if (!p) die("ripc_pipe_new");
-    long total = (long)TOTAL_MB << 20;
-    pid_t pid = ripc_pipe_fork(p, RIPC_PIPE_WRITE, -1);
+    int wfd = ripc_pipe_fd(p, RIPC_PIPE_WRITE), rfd = ripc_pipe_fd(p, RIPC_PIPE_READ);
+    long per = (long)BLOCK_MB << 20;
+    pid_t pid = fork();
     if (pid == 0) {
-        for (long done = 0; done < total;) {
-            ssize_t n = ripc_pipe_write(p, chunk, CHUNK);
-            if (n <= 0) _exit(1);
-            done += n;
+        for (int k = 0; k < TOTAL_BLOCKS; k++) {
+            for (long done = 0; done < per;) {
+                ssize_t n = USE_RIPC(k) ? ripc_pipe_write(p, chunk, CHUNK) : write(wfd, chunk, CHUNK);
+                if (n <= 0) _exit(1);
+                done += n;
+            }
         }
         _exit(0);
     }
-    double t0 = now_us();
-    long got = 0;
-    ssize_t n;
-    while ((n = ripc_pipe_read(p, sink, CHUNK)) > 0) got += n;
-    double t = now_us() - t0;
-    if (got != total) die("ripc throughput");
+    double raw[BLOCKS], rip[BLOCKS];
+    for (int k = 0; k < TOTAL_BLOCKS; k++) {
+        double t0 = now_us();
+        for (long got = 0; got < per;) {
+            size_t want = per - got < CHUNK ? (size_t)(per - got) : CHUNK;
+            ssize_t n = USE_RIPC(k) ? ripc_pipe_read(p, sink, want) : read(rfd, sink, want);
+            if (n <= 0) die("throughput read");
+            got += n;
+        }
+        double t = now_us() - t0;
+        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
+    }
     waitpid(pid, NULL, 0);
     ripc_pipe_free(p);
-    return t;
+    report("pipe throughput 64KiB:", raw, rip, BLOCKS, "MB/s", (double)per);
 }
 
 /* ---------- signal round trip, both sides waiting ---------- */
-enum { SIG_ITERS = 10000 };
+enum { SIG_ITERS = 400 };
 static sigset_t rtset;
 static int rtsig;
 
-static double sigrt_raw_queue(void) {
+static void sigrt(int with_payload) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         siginfo_t si;
-        for (int i = 0; i < SIG_ITERS; i++) {
-            if (sigwaitinfo(&rtset, &si) != rtsig) _exit(1);
-            if (sigqueue(parent, rtsig, si.si_value) != 0) _exit(1);
-        }
-        _exit(0);
-    }
-    siginfo_t si;
-    double t0 = now_us();
-    for (int i = 0; i < SIG_ITERS; i++) {
-        union sigval v = {.sival_int = i};
-        if (sigqueue(pid, rtsig, v) != 0 || sigwaitinfo(&rtset, &si) != rtsig) die("raw sigqueue");
-    }
-    double t = (now_us() - t0) / SIG_ITERS;
-    waitpid(pid, NULL, 0);
-    return t;
-}
-
-static double sigrt_raw_kill(void) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        for (int i = 0; i < SIG_ITERS; i++) {
-            if (sigwaitinfo(&rtset, NULL) != rtsig || kill(parent, rtsig) != 0) _exit(1);
-        }
-        _exit(0);
-    }
-    double t0 = now_us();
-    for (int i = 0; i < SIG_ITERS; i++) {
-        if (kill(pid, rtsig) != 0 || sigwaitinfo(&rtset, NULL) != rtsig) die("raw kill");
-    }
-    double t = (now_us() - t0) / SIG_ITERS;
-    waitpid(pid, NULL, 0);
-    return t;
-}
-
-static double sigrt_ripc_kill(void) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        for (int i = 0; i < SIG_ITERS; i++) {
-            if (ripc_signal_wait(&rtset, NULL, -1) != rtsig || ripc_signal_kill(parent, rtsig) != 0) _exit(1);
-        }
-        _exit(0);
-    }
-    double t0 = now_us();
-    for (int i = 0; i < SIG_ITERS; i++) {
-        if (ripc_signal_kill(pid, rtsig) != 0 || ripc_signal_wait(&rtset, NULL, -1) != rtsig)
-            die("ripc kill");
-    }
-    double t = (now_us() - t0) / SIG_ITERS;
-    waitpid(pid, NULL, 0);
-    return t;
-}
-
-static double sigrt_ripc(void) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
         struct ripc_siginfo info;
-        for (int i = 0; i < SIG_ITERS; i++) {
-            if (ripc_signal_wait(&rtset, &info, -1) != rtsig) _exit(1);
-            if (ripc_signal_send(parent, rtsig, info.value) != 0) _exit(1);
+        for (int k = 0; k < TOTAL_BLOCKS; k++) {
+            for (int i = 0; i < SIG_ITERS; i++) {
+                int ok;
+                if (USE_RIPC(k))
+                    ok = ripc_signal_wait(&rtset, &info, -1) == rtsig &&
+                         (with_payload ? ripc_signal_send(parent, rtsig, info.value)
+                                       : ripc_signal_kill(parent, rtsig)) == 0;
+                else
+                    ok = sigwaitinfo(&rtset, &si) == rtsig &&
+                         (with_payload ? sigqueue(parent, rtsig, si.si_value) : kill(parent, rtsig)) == 0;
+                if (!ok) _exit(1);
+            }
         }
         _exit(0);
     }
+    double raw[BLOCKS], rip[BLOCKS];
+    siginfo_t si;
     struct ripc_siginfo info;
-    double t0 = now_us();
-    for (int i = 0; i < SIG_ITERS; i++) {
-        if (ripc_signal_send(pid, rtsig, i) != 0 || ripc_signal_wait(&rtset, &info, -1) != rtsig)
-            die("ripc signal");
+    for (int k = 0; k < TOTAL_BLOCKS; k++) {
+        double t0 = now_us();
+        for (int i = 0; i < SIG_ITERS; i++) {
+            int ok;
+            if (USE_RIPC(k)) {
+                ok = (with_payload ? ripc_signal_send(pid, rtsig, i) : ripc_signal_kill(pid, rtsig)) == 0 &&
+                     ripc_signal_wait(&rtset, &info, -1) == rtsig;
+            } else {
+                union sigval v = {.sival_int = i};
+                ok = (with_payload ? sigqueue(pid, rtsig, v) : kill(pid, rtsig)) == 0 &&
+                     sigwaitinfo(&rtset, &si) == rtsig;
+            }
+            if (!ok) die("signal round trip");
+        }
+        double t = (now_us() - t0) / SIG_ITERS;
+        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
     }
-    double t = (now_us() - t0) / SIG_ITERS;
     waitpid(pid, NULL, 0);
-    return t;
+    report(with_payload ? "signal round-trip (queue):" : "signal round-trip (kill):", raw, rip, BLOCKS, "us", 0);
 }
 
 /* ---------- signal answered from a handler / callback ---------- */
-enum { CB_ITERS = 5000 };
+enum { CB_ITERS = 2000, CB_RUNS = 5 };
 static pid_t answer_to;
 
 static void raw_handler(int sig, siginfo_t *si, void *ctx) {
@@ -282,29 +239,6 @@ static double sigcb(int use_ripc) {
     waitpid(pid, NULL, 0);
     return t;
 }
-static double sigcb_raw(void) { return sigcb(0); }
-static double sigcb_ripc(void) { return sigcb(1); }
-
-/* ---------- driver ---------- */
-typedef double (*bench_fn)(void);
-
-static void compare(const char *name, bench_fn raw, bench_fn ripc, int runs, const char *unit,
-                    double scale, int throughput) {
-    double r[RUNS], w[RUNS];
-    raw(); /* warm-up */
-    ripc();
-    for (int i = 0; i < runs; i++) { /* alternate, so drift hits both */
-        r[i] = raw();
-        w[i] = ripc();
-    }
-    double mr = median(r, runs), mw = median(w, runs);
-    if (throughput)
-        printf("%-28s raw %8.0f %s ripc %8.0f %s ratio %.3f\n", name, scale / mr, unit, scale / mw,
-               unit, mw / mr);
-    else
-        printf("%-28s raw %8.2f %s ripc %8.2f %s ratio %.3f\n", name, mr, unit, mw, unit, mw / mr);
-    fflush(stdout);
-}
 
 int main(void) {
     rtsig = SIGRTMIN;
@@ -312,15 +246,19 @@ int main(void) {
     sigaddset(&rtset, rtsig);
     sigprocmask(SIG_BLOCK, &rtset, NULL); /* children inherit it */
     memset(chunk, 'x', sizeof chunk);
-    printf("# ripc pipes and signals vs raw syscalls: medians of %d alternating runs\n", RUNS);
+    printf("# ripc pipes and signals vs raw syscalls: medians of %d alternating blocks each\n", BLOCKS);
     printf("# ratio = ripc time / raw time (1.00 = same cost)\n");
-    compare("pipe ping-pong 64B:", pingpong_raw, pingpong_ripc, RUNS, "us", 0, 0);
-    compare("pipe throughput 64KiB:", throughput_raw, throughput_ripc, RUNS, "MB/s",
-            (double)TOTAL_MB * 1048576 / 1e6 * 1e6, 1);
-    compare("signal round-trip (queue):", sigrt_raw_queue, sigrt_ripc, RUNS, "us", 0, 0);
-    compare("signal round-trip (kill):", sigrt_raw_kill, sigrt_ripc_kill, RUNS, "us", 0, 0);
+    pingpong();
+    throughput();
+    sigrt(1);
+    sigrt(0);
     printf("# next: a different mechanism, not a wrapper (callback in thread context:\n"
            "# handler -> self-pipe -> dispatcher thread), shown for its cost\n");
-    compare("signal callback trip:", sigcb_raw, sigcb_ripc, 5, "us", 0, 0);
+    double raw[CB_RUNS], rip[CB_RUNS];
+    for (int i = 0; i < CB_RUNS; i++) {
+        raw[i] = sigcb(0);
+        rip[i] = sigcb(1);
+    }
+    report("signal callback trip:", raw, rip, CB_RUNS, "us", 0);
     return 0;
 }
