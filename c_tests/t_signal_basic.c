@@ -53,7 +53,23 @@ int main(void) {
     ok(!atomic_load(&on_main_thread), "it ran on the dispatcher thread, not in the handler");
     ok(atomic_load(&printed) == 1, "it allocated and printed");
 
+    /* fork: the child keeps working callbacks of its own, and its signals
+     * never reach the parent's callbacks */
     int before = atomic_load(&calls);
+    pid_t child = fork();
+    if (child == 0) {
+        int mine = atomic_load(&calls);
+        ripc_signal_send(getpid(), SIGUSR1, 77);
+        _exit(wait_calls(mine + 1, 2000) && atomic_load(&last_value) == 77 ? 0 : 1);
+    }
+    int cst = 0;
+    waitpid(child, &cst, 0);
+    ok(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "a forked child's callback runs (its own dispatcher)");
+    msleep(50);
+    ok(atomic_load(&calls) == before && atomic_load(&last_value) != 77,
+       "... and the parent's callback did not see the child's signal");
+
+    before = atomic_load(&calls);
     ok(ripc_signal_kill(getpid(), SIGUSR1) == 0 && wait_calls(before + 1, 2000) &&
            atomic_load(&last_code) == SI_USER && atomic_load(&last_value) == 0,
        "ripc_signal_kill: the callback sees SI_USER and no payload");

@@ -22,6 +22,7 @@
 //! for poll/epoll loops).
 
 use crate::error::{Errno, Result};
+use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::sync::{Arc, Mutex};
@@ -66,9 +67,27 @@ const _: () = assert!(REC == 32 && REC <= libc::PIPE_BUF);
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-static SLOTS: Mutex<Vec<Option<Callback>>> = Mutex::new(Vec::new());
+/// One callback per signal number, as a leaked `Box<Callback>` (NULL: none).
+///
+/// Lock-free on purpose: a forked child inherits memory but not threads,
+/// so a lock held by some parent thread at `fork` time would stay locked in
+/// the child forever. For the same reason a replaced callback is not freed
+/// (the dispatcher may be running it right now): re-registering leaks one
+/// small box, which is the price of never blocking here.
+static SLOTS: [AtomicPtr<Callback>; SIG_SLOTS] = [EMPTY_SLOT; SIG_SLOTS];
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: AtomicPtr<Callback> = AtomicPtr::new(core::ptr::null_mut());
 /// The read end the current dispatcher owns (-1 before the first start).
-static STARTED: Mutex<i32> = Mutex::new(-1);
+static READ_FD: AtomicI32 = AtomicI32::new(-1);
+/// Serialises the first start (never taken in a forked child's hook).
+static START: Mutex<()> = Mutex::new(());
+
+/// Publishes `cb` (or none) for `signo`; the previous box is leaked, see
+/// [`SLOTS`].
+fn set_slot(signo: i32, cb: Option<Callback>) {
+    let new = cb.map_or(core::ptr::null_mut(), |c| Box::into_raw(Box::new(c)));
+    SLOTS[signo as usize].swap(new, Ordering::AcqRel);
+}
 
 /// The real signal handler: async-signal-safe (one `write`, errno kept).
 extern "C" fn on_signal(signo: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
@@ -170,9 +189,12 @@ fn start_dispatcher() -> Result<i32> {
 }
 
 fn ensure_dispatcher() -> Result<()> {
-    let mut started = STARTED.lock().map_err(|_| Errno::EIO)?;
-    if *started < 0 {
-        *started = start_dispatcher()?;
+    if READ_FD.load(Ordering::Acquire) >= 0 {
+        return Ok(());
+    }
+    let _g = START.lock().map_err(|_| Errno::EIO)?;
+    if READ_FD.load(Ordering::Acquire) < 0 {
+        READ_FD.store(start_dispatcher()?, Ordering::Release);
         crate::sync::proc::on_fork_child(after_fork);
     }
     Ok(())
@@ -180,17 +202,17 @@ fn ensure_dispatcher() -> Result<()> {
 
 /// In a forked child the dispatcher thread is gone and the pipe is shared
 /// with the parent: give the child its own pipe and thread, so its
-/// handlers keep working and never feed the parent's callbacks.
+/// handlers keep working and never feed the parent's callbacks. Takes no
+/// lock (see [`SLOTS`]).
 fn after_fork() {
-    if let Ok(mut started) = STARTED.lock() {
-        if *started >= 0 {
-            let old_rd = *started;
-            let old_wr = WRITE_FD.swap(-1, Ordering::AcqRel);
-            crate::pipe::close_fd(old_rd);
-            crate::pipe::close_fd(old_wr);
-            *started = start_dispatcher().unwrap_or(-1);
-        }
+    let old_rd = READ_FD.load(Ordering::Acquire);
+    if old_rd < 0 {
+        return;
     }
+    let old_wr = WRITE_FD.swap(-1, Ordering::AcqRel);
+    crate::pipe::close_fd(old_rd);
+    crate::pipe::close_fd(old_wr);
+    READ_FD.store(start_dispatcher().unwrap_or(-1), Ordering::Release);
 }
 
 fn dispatch_loop(rd: i32) {
@@ -225,11 +247,11 @@ fn deliver(r: &Record) {
     if r.signo <= 0 || r.signo as usize >= SIG_SLOTS {
         return;
     }
-    let cb = match SLOTS.lock() {
-        Ok(s) => s.get(r.signo as usize).cloned().flatten(),
-        Err(_) => None,
-    };
-    if let Some(cb) = cb {
+    let p = SLOTS[r.signo as usize].load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: a non-null slot points to a Box<Callback> that is never
+        // freed (see SLOTS), so the reference stays valid.
+        let cb: &Callback = unsafe { &*p };
         let info = SigInfo {
             signo: r.signo,
             code: r.code,
@@ -261,13 +283,7 @@ pub fn handle(signo: i32, cb: Callback, restart: bool) -> Result<()> {
         return Err(Errno::EINVAL);
     }
     ensure_dispatcher()?;
-    {
-        let mut s = SLOTS.lock().map_err(|_| Errno::EIO)?;
-        if s.len() < SIG_SLOTS {
-            s.resize(SIG_SLOTS, None);
-        }
-        s[signo as usize] = Some(cb);
-    }
+    set_slot(signo, Some(cb));
     // SAFETY: sigaction is plain data, fully initialised here; the handler
     // is an extern "C" fn with the SA_SIGINFO signature.
     let r = unsafe {
@@ -279,9 +295,7 @@ pub fn handle(signo: i32, cb: Callback, restart: bool) -> Result<()> {
     };
     if r != 0 {
         let e = Errno::last();
-        if let Ok(mut s) = SLOTS.lock() {
-            s[signo as usize] = None;
-        }
+        set_slot(signo, None);
         return Err(e);
     }
     Ok(())
@@ -301,11 +315,7 @@ pub fn reset(signo: i32, ignore: bool) -> Result<()> {
     if r != 0 {
         return Err(Errno::last());
     }
-    if let Ok(mut s) = SLOTS.lock() {
-        if let Some(slot) = s.get_mut(signo as usize) {
-            *slot = None;
-        }
-    }
+    set_slot(signo, None);
     Ok(())
 }
 
