@@ -105,7 +105,7 @@ int main(void) {
     struct ripc_pipe *p = ripc_pipe_new(0);
     pid = fork();
     if (pid == 0) {
-        msleep(200);
+        msleep(300); /* the parent is blocked in ripc_pipe_read by then */
         kill(getppid(), SIGUSR2);
         msleep(300);
         ripc_pipe_write(p, "late", 4);

@@ -155,6 +155,10 @@ fn open_with_timeout(path: &CStr, end: End, flags: i32, timeout: Duration) -> Re
         Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Errno::EIO),
         Err(mpsc::RecvTimeoutError::Timeout) => {}
     }
+    // A peer that arrived just now still wins.
+    if let Ok(r) = rx.try_recv() {
+        return r;
+    }
     // Wake the helper by becoming its peer, non-blocking.
     let peer_flags = match end {
         End::Read => libc::O_WRONLY,
