@@ -58,6 +58,10 @@ rm -f fifo
 E=$B/examples
 if [ -x "$E/pipe_hello" ]; then
   "$E/pipe_hello" > ex1.out 2>&1 && grep -q 'read end' ex1.out; t $? "example pipe_hello"
+  "$E/fifo_mkfifo" fifo > ex0.out 2>&1 && grep -q 'mode 664, size 0' ex0.out &&
+    ! "$E/fifo_mkfifo" fifo > /dev/null 2>&1 && "$E/fifo_mkfifo" --exist-ok fifo > /dev/null
+  t $? "example fifo_mkfifo: $(cat ex0.out); again EEXIST; --exist-ok fine"
+  rm -f fifo
   "$E/pipe_shell" > ex2.out 2>&1; t $? "example pipe_shell: $(tr '\n' ' ' < ex2.out)"
   "$E/fifo_server" fifo 5000 > ex3.out 2>&1 &
   spid=$!

@@ -16,6 +16,12 @@ step "anonymous pipe + fork: the child writes, the parent reads until EOF"
 step "a shell pipeline done by hand: ls / | wc -l"
 "$B/pipe_shell" || rc=1
 
+step "mkfifo: create a named pipe (mode 0664); again: EEXIST; with --exist-ok: fine"
+"$B/fifo_mkfifo" fifo || rc=1
+"$B/fifo_mkfifo" fifo 2>&1 && rc=1
+"$B/fifo_mkfifo" --exist-ok fifo || rc=1
+rm -f fifo
+
 step "FIFO chat: server waits (at most 5 s) for a client; the client forwards two lines"
 "$B/fifo_server" fifo 5000 &
 spid=$!
