@@ -297,7 +297,9 @@ struct ripc_pipe *ripc_fifo_open(const char *path, int end, int flags, int timeo
  handler only records the signal (async-signal-safe); `fn` runs later on
  ripc's dispatcher thread, one signal at a time in arrival order, and may
  call anything. Queued real-time signals each get their own call, with
- their `value`. `flags`: 0 or `RIPC_SIGNAL_RESTART`. Replaces any earlier
+ their `value`, in the order sent as long as one thread at a time takes
+ them (block the signal in all application threads but one for a strict
+ order in a multi-threaded program). `flags`: 0 or `RIPC_SIGNAL_RESTART`. Replaces any earlier
  handler for `signo`. `EINVAL` for a bad number, `SIGKILL`, `SIGSTOP`,
  a fault signal (`SIGSEGV`, `SIGBUS`, `SIGFPE`, `SIGILL`: a deferred
  callback cannot handle those), a NULL `fn` or an unknown flag.
