@@ -22,6 +22,61 @@
 #include <time.h>
 
 /*
+ The read end of a pipe (`fd[0]` of `pipe(2)`).
+ */
+#define RIPC_PIPE_READ 0
+
+/*
+ The write end of a pipe (`fd[1]` of `pipe(2)`).
+ */
+#define RIPC_PIPE_WRITE 1
+
+/*
+ Flag: `O_NONBLOCK`: reads and writes fail with `EAGAIN` instead of
+ waiting (for `ripc_fifo_open`, also the kernel's non-blocking open).
+ */
+#define RIPC_PIPE_NONBLOCK 1
+
+/*
+ Flag: keep the descriptors across `exec` (default: close-on-exec).
+ */
+#define RIPC_PIPE_INHERIT 2
+
+/*
+ Flag: a write to a pipe without readers fails with `EPIPE` and raises
+ no `SIGPIPE` (the process-wide disposition is left alone).
+ */
+#define RIPC_PIPE_NOSIGPIPE 4
+
+/*
+ Flag for `ripc_fifo_create`: an existing FIFO at the path is fine.
+ */
+#define RIPC_FIFO_EXIST_OK 8
+
+/*
+ Writes of at most this many bytes are atomic: never split, never
+ interleaved with another writer's data (`PIPE_BUF`, `pipe(7)`).
+ */
+#define RIPC_PIPE_BUF 4096
+
+/*
+ Flag for `ripc_signal_handle`: restart system calls the signal
+ interrupts (`SA_RESTART`). Without it, a blocking call in the thread
+ that took the signal fails with `EINTR`.
+ */
+#define RIPC_SIGNAL_RESTART 1
+
+/*
+ Flag for `ripc_signal_fd`: the descriptor is non-blocking.
+ */
+#define RIPC_SIGNAL_NONBLOCK 2
+
+/*
+ An anonymous pipe or an open FIFO (opaque). Free with `ripc_pipe_free`.
+ */
+typedef struct ripc_pipe ripc_pipe;
+
+/*
  An open message queue. Create with [`ripc_queue_open`], free with
  [`ripc_queue_close`].
  */
@@ -162,11 +217,186 @@ typedef struct ripc_shm_status {
   unsigned int mode;
 } ripc_shm_status;
 
+/*
+ What a signal carried, as a callback, `ripc_signal_wait` or
+ `ripc_signal_fd_read` sees it.
+ */
+typedef struct ripc_siginfo {
+  /*
+   The signal number.
+   */
+  int signo;
+  /*
+   `si_code`: `SI_USER` (kill), `SI_QUEUE` (sigqueue, ripc_signal_send), ...
+   */
+  int code;
+  /*
+   The sender's pid for signals sent by a process (`kill`, `sigqueue`)
+   and for `SIGCHLD` (the child); else 0.
+   */
+  pid_t pid;
+  /*
+   The sender's real uid, in the same cases as `pid`; else 0.
+   */
+  uid_t uid;
+  /*
+   The exit status or signal of the child, for `SIGCHLD`; else 0.
+   */
+  int status;
+  /*
+   The integer payload of `ripc_signal_send`/`sigqueue`; else 0.
+   */
+  ptrdiff_t value;
+} ripc_siginfo;
+
+/*
+ A signal callback: `info` is valid for the duration of the call;
+ `user` is the pointer given to `ripc_signal_handle`.
+ */
+typedef void (*ripc_signal_fn)(const struct ripc_siginfo *info, void *user);
+
 
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/*
+ Creates an anonymous pipe. `flags`: 0 or an OR of `RIPC_PIPE_NONBLOCK`,
+ `RIPC_PIPE_INHERIT`, `RIPC_PIPE_NOSIGPIPE`. The descriptors are
+ close-on-exec unless `RIPC_PIPE_INHERIT`. Returns NULL with errno
+ (`EINVAL` for an unknown flag, `EMFILE`, `ENFILE`) on failure.
+ */
+struct ripc_pipe *ripc_pipe_new(int flags);
+
+/*
+ Closes whatever ends are still open and frees the handle. NULL is
+ accepted (does nothing). Returns 0.
+ */
+int ripc_pipe_free(struct ripc_pipe *p);
+
+/*
+ Closes one end (`RIPC_PIPE_READ` or `RIPC_PIPE_WRITE`). Closing the
+ last write end makes readers see end of file; closing the last read end
+ makes writers get `EPIPE`. `EBADF` when that end is already closed.
+ */
+int ripc_pipe_close(struct ripc_pipe *p, int end);
+
+/*
+ The file descriptor of one end, for `poll`/`epoll`/`dup2` (still owned
+ by the handle: do not close it). `EBADF` when that end is closed.
+ */
+int ripc_pipe_fd(const struct ripc_pipe *p, int end);
+
+/*
+ One `read(2)` of at most `len` bytes from the read end. Returns the
+ bytes read, 0 at end of file (every write end closed), -1 with errno:
+ `EAGAIN` (non-blocking, empty), `EINTR` (a handler without
+ `SA_RESTART` ran; never retried), `EBADF` (read end closed), `EFAULT`.
+ Blocks while the pipe is empty and some writer is open.
+ */
+ssize_t ripc_pipe_read(const struct ripc_pipe *p, void *buf, size_t len);
+
+/*
+ One `write(2)` of `len` bytes to the write end. A write of at most
+ `RIPC_PIPE_BUF` bytes is atomic: all or nothing, never interleaved with
+ other writers. Returns the bytes written, or -1 with errno: `EAGAIN`
+ (non-blocking, full), `EPIPE` (no reader left; also `SIGPIPE` unless
+ the handle has `RIPC_PIPE_NOSIGPIPE`), `EINTR`, `EBADF`, `EFAULT`.
+ Blocks while the pipe is full.
+ */
+ssize_t ripc_pipe_write(const struct ripc_pipe *p, const void *buf, size_t len);
+
+/*
+ Reads exactly `len` bytes unless end of file comes first: returns the
+ bytes read (less than `len` only at end of file). `EINTR` is retried
+ and a non-blocking pipe is waited on with `poll`, so bytes already read
+ are never lost; -1 with errno on any other error.
+ */
+ssize_t ripc_pipe_read_exact(const struct ripc_pipe *p, void *buf, size_t len);
+
+/*
+ Writes all `len` bytes (retrying short writes and `EINTR`, waiting with
+ `poll` on a non-blocking pipe). Returns `len`, or -1 with errno (e.g.
+ `EPIPE`; some bytes may have been written before it).
+ */
+ssize_t ripc_pipe_write_all(const struct ripc_pipe *p, const void *buf, size_t len);
+
+/*
+ The pipe's buffer size in bytes (`F_GETPIPE_SZ`; 65536 by default on
+ Linux).
+ */
+int ripc_pipe_capacity(const struct ripc_pipe *p);
+
+/*
+ Sets the buffer size (`F_SETPIPE_SZ`): the kernel rounds up to a power
+ of two pages; `EPERM` above `/proc/sys/fs/pipe-max-size` without
+ privilege; `EBUSY` when the pipe holds more than the new size. Returns
+ the size now in effect.
+ */
+int ripc_pipe_set_capacity(const struct ripc_pipe *p, size_t bytes);
+
+/*
+ Bytes waiting in the pipe, readable without blocking (`FIONREAD`).
+ */
+int ripc_pipe_available(const struct ripc_pipe *p);
+
+/*
+ Turns non-blocking mode on (`on != 0`) or off for one end.
+ */
+int ripc_pipe_set_nonblocking(const struct ripc_pipe *p, int end, int on);
+
+/*
+ Turns `SIGPIPE` suppression on (`on != 0`) or off for this handle's
+ writes (see `RIPC_PIPE_NOSIGPIPE`).
+ */
+int ripc_pipe_set_nosigpipe(const struct ripc_pipe *p, int on);
+
+/*
+ Forks a child connected to end `end` the way a shell's `|` does.
+
+ With `child_fd >= 0` the child gets `end` as descriptor `child_fd`
+ (0 to read the pipe on stdin, 1 to write it on stdout) and the handle's
+ own descriptors are closed in the child. With `child_fd < 0` the child
+ keeps `end` open in its copy of the handle and only the other end is
+ closed (the article's pipe+fork pattern). In the parent, `end` is closed
+ and the other end stays open. Returns the child's pid in the parent, 0
+ in the child, -1 with errno on failure (nothing closed).
+ */
+pid_t ripc_pipe_fork(struct ripc_pipe *p, int end, int child_fd);
+
+/*
+ Runs a program with end `end` as its descriptor `child_fd`
+ (`posix_spawnp`: `argv[0]` is searched in `PATH`; `argv` ends with
+ NULL), then closes `end` in the caller. The child keeps no other
+ descriptor of this pipe. Example, `producer | wc -c`:
+ `ripc_pipe_spawn(p, RIPC_PIPE_READ, 0, (const char *[]){"wc", "-c", NULL})`
+ then write to `p` and close its write end. Returns the child's pid.
+ */
+pid_t ripc_pipe_spawn(struct ripc_pipe *p, int end, int child_fd, const char *const *argv);
+
+/*
+ Creates a named pipe at `path` with permission bits `mode` (the umask
+ applies, as for `mkfifo(3)`). `flags`: 0 or `RIPC_FIFO_EXIST_OK` (an
+ existing FIFO is success; anything else there is still `EEXIST`).
+ */
+int ripc_fifo_create(const char *path, mode_t mode, int flags);
+
+/*
+ Opens the FIFO at `path` for reading (`end == RIPC_PIPE_READ`) or
+ writing (`RIPC_PIPE_WRITE`). Opening waits until the other side opens
+ too, as `open(2)` on a FIFO does:
+ - `timeout_ms < 0`: wait as long as it takes (`EINTR` if a handler runs);
+ - `timeout_ms >= 0`: wait at most that long, then fail with `ETIMEDOUT`;
+ - `flags & RIPC_PIPE_NONBLOCK`: never wait (the kernel's `O_NONBLOCK`
+   open: a reader succeeds at once, a writer without reader gets `ENXIO`)
+   and the handle's reads and writes are non-blocking; `timeout_ms` is
+   ignored.
+
+ Other flags: `RIPC_PIPE_INHERIT`, `RIPC_PIPE_NOSIGPIPE`. A path that is
+ not a FIFO gives `EINVAL`. Returns a handle with one end, or NULL.
+ */
+struct ripc_pipe *ripc_fifo_open(const char *path, int end, int flags, int timeout_ms);
 
 /*
  Opens the queue with `key` (or a new one for `key` 0, `IPC_PRIVATE`),
@@ -327,6 +557,93 @@ int ripc_shm_remove(struct ripc_shm *shm);
  [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
  */
 int ripc_shm_close(struct ripc_shm *shm);
+
+/*
+ Registers `fn(info, user)` to run when `signo` arrives. The real
+ handler only records the signal (async-signal-safe); `fn` runs later on
+ ripc's dispatcher thread, one signal at a time in arrival order, and may
+ call anything. Queued real-time signals each get their own call, with
+ their `value`, in the order sent as long as one thread at a time takes
+ them (block the signal in all application threads but one for a strict
+ order in a multi-threaded program). `flags`: 0 or `RIPC_SIGNAL_RESTART`. Replaces any earlier
+ handler for `signo`. `EINVAL` for a bad number, `SIGKILL`, `SIGSTOP`,
+ a fault signal (`SIGSEGV`, `SIGBUS`, `SIGFPE`, `SIGILL`: a deferred
+ callback cannot handle those), a NULL `fn` or an unknown flag.
+ */
+int ripc_signal_handle(int signo, ripc_signal_fn cb, void *user, int flags);
+
+/*
+ Restores the default action for `signo` (and forgets its callback).
+ */
+int ripc_signal_default(int signo);
+
+/*
+ Ignores `signo` (and forgets its callback). `ripc_signal_ignore(SIGPIPE)`
+ makes every write to a reader-less pipe a plain `EPIPE`.
+ */
+int ripc_signal_ignore(int signo);
+
+/*
+ Sends `signo` with the integer payload `value` to process `pid`
+ (`sigqueue(3)`; the receiver sees `code == SI_QUEUE`; glibc's sigqueue
+ costs two more system calls than `kill`, see `ripc_signal_kill`). `signo == 0`
+ checks that `pid` exists. `EAGAIN` when the receiver's queue is full
+ (`RLIMIT_SIGPENDING`): retry later. `ESRCH`, `EPERM` as `kill(2)`.
+ */
+int ripc_signal_send(pid_t pid, int signo, ptrdiff_t value);
+
+/*
+ Sends `signo` without payload (`kill(2)`; the receiver sees
+ `code == SI_USER`, `value == 0`). `pid` 0 or negative addresses a
+ process group, as for `kill`. One system call: use it when there is
+ nothing to carry.
+ */
+int ripc_signal_kill(pid_t pid, int signo);
+
+/*
+ Waits for one of the signals in `set` and takes it (`sigtimedwait`).
+ The signals must be blocked in every thread (block them with
+ `ripc_signal_block` before creating threads), or a handler may take them
+ first. `timeout_ms < 0` waits forever. Returns the signal number and
+ fills `*info` when not NULL; -1 with `ETIMEDOUT` on timeout, `EINTR`
+ when another signal's handler ran.
+ */
+int ripc_signal_wait(const sigset_t *set, struct ripc_siginfo *info, int timeout_ms);
+
+/*
+ Blocks the signals in `set` in the calling thread (threads created
+ afterwards inherit the mask). Blocked signals stay pending for
+ `ripc_signal_wait` / `ripc_signal_fd`.
+ */
+int ripc_signal_block(const sigset_t *set);
+
+/*
+ Unblocks the signals in `set` in the calling thread: pending ones are
+ delivered at once.
+ */
+int ripc_signal_unblock(const sigset_t *set);
+
+/*
+ Blocks `set` in the calling thread and returns a descriptor that is
+ readable while one of them is pending (`signalfd(2)`), for poll/epoll
+ loops; close-on-exec, non-blocking with `RIPC_SIGNAL_NONBLOCK`. Read it
+ with `ripc_signal_fd_read`; close it with `close(2)`.
+ */
+int ripc_signal_fd(const sigset_t *set, int flags);
+
+/*
+ Takes one signal from a `ripc_signal_fd` descriptor: returns its number
+ and fills `*info` when not NULL; -1 with `EAGAIN` when none is pending
+ on a non-blocking descriptor.
+ */
+int ripc_signal_fd_read(int fd, struct ripc_siginfo *info);
+
+/*
+ How many signals the dispatcher could not record because its pipe was
+ full (should stay 0; a growing count means callbacks are too slow for
+ the signal rate).
+ */
+int64_t ripc_signal_dropped(void);
 
 /*
  Generates the same key as glibc's `ftok(3)` for the same `pathname` and

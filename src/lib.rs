@@ -19,7 +19,11 @@ pub mod msg;
 /// cbindgen:ignore
 pub mod ns;
 /// cbindgen:ignore
+pub mod pipe;
+/// cbindgen:ignore
 pub mod shm;
+/// cbindgen:ignore
+pub mod signal;
 /// cbindgen:ignore
 pub mod sync;
 /// cbindgen:ignore

@@ -17,8 +17,10 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// cbindgen:ignore
 pub mod cstructs;
+pub mod pipe;
 pub mod queue;
 pub mod shm;
+pub mod signal;
 pub mod sysv;
 
 /// The errno a call reports when the library itself panicked (a bug).

@@ -1,0 +1,256 @@
+//! Named pipes: create with a mode, open with a timeout.
+//!
+//! Opening a FIFO blocks until the other side opens it too (`fifo(7)`).
+//! ripc keeps that meaning and adds a timeout: the blocking `open(2)` runs
+//! on a short-lived helper thread (all signals blocked) while the caller
+//! waits at most the timeout. On timeout the caller wakes the helper by
+//! opening the other side itself, non-blocking (a reader blocked in `open`
+//! already counts as a reader, and any reader lets a blocked writer in), then
+//! closes both descriptors and fails with `ETIMEDOUT`. So `open` succeeds
+//! exactly when a real peer arrived, as the kernel's blocking open does;
+//! the only blur is a peer arriving in the same instant as the timeout,
+//! which sees a peer that leaves at once (end of file or `EPIPE`).
+
+use super::{close_fd, End, Options, Pipe};
+use crate::error::{Errno, Result};
+use core::ffi::CStr;
+use core::time::Duration;
+use std::ffi::CString;
+use std::sync::mpsc;
+
+/// Creates a FIFO at `path` with permission bits `mode` (minus the umask,
+/// as `mkfifo(3)`). An existing FIFO is accepted when `exist_ok`; an
+/// existing file of another type always gives `EEXIST`.
+pub fn fifo_create(path: &CStr, mode: u32, exist_ok: bool) -> Result<()> {
+    // SAFETY: `path` is a NUL-terminated string.
+    if unsafe { libc::mkfifo(path.as_ptr(), mode as libc::mode_t) } == 0 {
+        return Ok(());
+    }
+    let e = Errno::last();
+    if e == Errno::EEXIST && exist_ok {
+        // SAFETY: `st` is plain data filled by lstat.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: live path and stat buffer.
+        if unsafe { libc::lstat(path.as_ptr(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+        {
+            return Ok(());
+        }
+    }
+    Err(e)
+}
+
+fn open_flags(end: End, opts: Options) -> i32 {
+    let mut f = match end {
+        End::Read => libc::O_RDONLY,
+        End::Write => libc::O_WRONLY,
+    };
+    if !opts.inherit {
+        f |= libc::O_CLOEXEC;
+    }
+    f
+}
+
+fn raw_open(path: &CStr, flags: i32) -> Result<i32> {
+    // SAFETY: `path` is NUL-terminated; no mode argument is needed since
+    // O_CREAT is never passed.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(fd)
+    }
+}
+
+/// Refuses anything but a FIFO: the kernel would open a regular file just
+/// as well; ripc says `EINVAL`.
+fn check_fifo(fd: i32) -> Result<()> {
+    // SAFETY: `st` is plain data filled by fstat.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: live descriptor and stat buffer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(Errno::last());
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+fn wrap(fd: i32, end: End, opts: Options) -> Result<Pipe> {
+    if let Err(e) = check_fifo(fd) {
+        close_fd(fd);
+        return Err(e);
+    }
+    Ok(match end {
+        End::Read => Pipe::from_fds(fd, -1, opts.nosigpipe),
+        End::Write => Pipe::from_fds(-1, fd, opts.nosigpipe),
+    })
+}
+
+/// Opens the FIFO at `path` for one direction.
+///
+/// - `opts.nonblock`: the kernel's `O_NONBLOCK` open: a reader succeeds at
+///   once, a writer fails with `ENXIO` when there is no reader; the handle's
+///   reads and writes are non-blocking. `timeout` is ignored.
+/// - else with `timeout == None`: the kernel's blocking open in the calling
+///   thread (waits for the other side; `EINTR` when a handler runs).
+/// - else: waits for the other side at most `timeout`, then `ETIMEDOUT`.
+pub fn fifo_open(path: &CStr, end: End, opts: Options, timeout: Option<Duration>) -> Result<Pipe> {
+    let flags = open_flags(end, opts);
+    if opts.nonblock {
+        let fd = raw_open(path, flags | libc::O_NONBLOCK)?;
+        return wrap(fd, end, opts);
+    }
+    let Some(timeout) = timeout else {
+        let fd = raw_open(path, flags)?;
+        return wrap(fd, end, opts);
+    };
+    let fd = open_with_timeout(path, end, flags, timeout)?;
+    wrap(fd, end, opts)
+}
+
+/// Runs `f` with every signal blocked in the calling thread, so a thread
+/// spawned inside inherits a full mask (it must never take a signal meant
+/// for the application's threads).
+pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: plain-data sigsets filled by sigfillset / pthread_sigmask.
+    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: live sigsets.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let r = f();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+    r
+}
+
+fn open_with_timeout(path: &CStr, end: End, flags: i32, timeout: Duration) -> Result<i32> {
+    let owned: CString = path.to_owned();
+    let (tx, rx) = mpsc::channel::<Result<i32>>();
+    let helper_path = owned.clone();
+    with_signals_blocked(|| {
+        std::thread::Builder::new()
+            .name("ripc-fifo-open".into())
+            .spawn(move || {
+                let r = loop {
+                    match raw_open(&helper_path, flags) {
+                        Err(Errno::EINTR) => continue,
+                        r => break r,
+                    }
+                };
+                if let Err(mpsc::SendError(Ok(fd))) = tx.send(r) {
+                    // The caller gave up and left: nobody owns this fd.
+                    close_fd(fd);
+                }
+            })
+            .map_err(|_| Errno::EAGAIN)
+    })?;
+    match rx.recv_timeout(timeout) {
+        Ok(r) => return r,
+        Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Errno::EIO),
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+    }
+    // A peer that arrived just now still wins.
+    if let Ok(r) = rx.try_recv() {
+        return r;
+    }
+    // Wake the helper by becoming its peer, non-blocking.
+    let peer_flags = match end {
+        End::Read => libc::O_WRONLY,
+        End::Write => libc::O_RDONLY,
+    } | libc::O_NONBLOCK
+        | libc::O_CLOEXEC;
+    let peer = raw_open(&owned, peer_flags).unwrap_or(-1);
+    match rx.recv_timeout(Duration::from_secs(1)) {
+        Ok(Ok(fd)) => close_fd(fd),
+        Ok(Err(_)) => {}
+        // Still blocked (the path was replaced?): dropping `rx` makes the
+        // helper close its descriptor whenever its open returns.
+        Err(_) => {}
+    }
+    close_fd(peer);
+    Err(Errno::ETIMEDOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> CString {
+        let p = std::env::temp_dir().join(format!("ripc-fifo-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        CString::new(p.to_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn create_exist_ok_and_timeout() {
+        let p = tmp("a");
+        fifo_create(&p, 0o600, false).unwrap();
+        assert_eq!(fifo_create(&p, 0o600, false), Err(Errno::EEXIST));
+        fifo_create(&p, 0o600, true).unwrap();
+        let t0 = std::time::Instant::now();
+        let r = fifo_open(
+            &p,
+            End::Read,
+            Options::default(),
+            Some(Duration::from_millis(100)),
+        );
+        assert_eq!(r.err(), Some(Errno::ETIMEDOUT));
+        assert!(t0.elapsed() >= Duration::from_millis(100));
+        let r = fifo_open(
+            &p,
+            End::Write,
+            Options::default(),
+            Some(Duration::from_millis(50)),
+        );
+        assert_eq!(r.err(), Some(Errno::ETIMEDOUT));
+        let nb = Options {
+            nonblock: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            fifo_open(&p, End::Write, nb, None).err(),
+            Some(Errno::ENXIO)
+        );
+        let r = fifo_open(&p, End::Read, nb, None).unwrap();
+        let w = fifo_open(
+            &p,
+            End::Write,
+            Options::default(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+        w.write(b"hi").unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(r.read(&mut b).unwrap(), 2);
+        std::fs::remove_file(p.to_str().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn timed_open_meets_peer() {
+        let p = tmp("b");
+        fifo_create(&p, 0o600, false).unwrap();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let w = fifo_open(&p2, End::Write, Options::default(), None).unwrap();
+            w.write_all(b"ping").unwrap();
+        });
+        let r = fifo_open(
+            &p,
+            End::Read,
+            Options::default(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
+        let mut b = [0u8; 8];
+        assert_eq!(r.read_exact(&mut b).unwrap(), 4);
+        t.join().unwrap();
+        std::fs::remove_file(p.to_str().unwrap()).unwrap();
+    }
+}
