@@ -109,6 +109,7 @@ pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_
     ret(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
 }
 
-/// glibc passes `IPC_64` with every `*ctl` command on 64-bit Linux (the
-/// kernel ignores it there; harmless and faithful to what glibc sends).
-const IPC_64: c_int = 0x0100;
+/// glibc's `__IPC_64`: 0 on x86-64 and aarch64 (`__ASSUME_SYSVIPC_DEFAULT_IPC_64`);
+/// their kernels reject a command with 0x100 set (EINVAL), as they have no
+/// `ipc_parse_version`.
+const IPC_64: c_int = 0;
