@@ -14,5 +14,6 @@ pub mod ffi;
 pub mod kernel;
 pub mod msg;
 pub mod ns;
+pub mod sem;
 pub mod sync;
 pub mod sysv;

@@ -16,8 +16,9 @@ use crate::error::Errno;
 use core::ffi::{c_char, c_int, c_long, c_void};
 
 pub mod cstructs;
-pub mod sysv;
 pub mod queue;
+pub mod sem;
+pub mod sysv;
 
 /// The errno a call reports when the library itself panicked (a bug).
 pub const PANIC_ERRNO: Errno = Errno::EIO;
