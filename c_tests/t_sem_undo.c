@@ -95,34 +95,42 @@ int main(void) {
     ok(op(id, 1, SEM_UNDO) == 0 && semctl(id, 0, GETVAL) == 1, "the parent releases it");
 
     semctl(id, 0, SETVAL, 5);
-    int p[2];
+    int p[2], q[2]; /* p: child to parent, q: parent to child */
     char ch;
-    if (pipe(p)) return 1;
+    if (pipe(p) || pipe(q)) return 1;
     c = fork();
     if (c == 0) {
-        if (op(id, -1, SEM_UNDO)) _exit(1);
+        if (op(id, -1, SEM_UNDO)) {
+            printf("# child: semop: %s\n", strerror(errno));
+            if (write(p[1], "f", 1) != 1) _exit(2);
+            _exit(1);
+        }
         if (write(p[1], "x", 1) != 1) _exit(2);
-        if (read(p[0], &ch, 1) != 1) _exit(3);
+        if (read(q[0], &ch, 1) != 1) _exit(3);
         _exit(0);
     }
     if (read(p[0], &ch, 1) != 1) return 1;
     ok(semctl(id, 0, GETVAL) == 4, "a child takes 1 of 5 with SEM_UNDO");
     ok(semctl(id, 0, SETVAL, 10) == 0, "SETVAL 10");
-    if (write(p[1], "y", 1) != 1) return 1;
+    if (write(q[1], "y", 1) != 1) return 1;
     waitpid(c, &st, 0);
     ok(semctl(id, 0, GETVAL) == 10, "SETVAL cleared the child's adjustment: still 10 after it exits");
 
     semctl(id, 0, SETVAL, 0);
     c = fork();
     if (c == 0) {
-        if (op(id, 3, SEM_UNDO)) _exit(1);
+        if (op(id, 3, SEM_UNDO)) {
+            printf("# child: semop: %s\n", strerror(errno));
+            if (write(p[1], "f", 1) != 1) _exit(2);
+            _exit(1);
+        }
         if (write(p[1], "x", 1) != 1) _exit(2);
-        if (read(p[0], &ch, 1) != 1) _exit(3);
+        if (read(q[0], &ch, 1) != 1) _exit(3);
         _exit(0);
     }
     if (read(p[0], &ch, 1) != 1) return 1;
     ok(op(id, -3, 0) == 0, "a child gives 3 with SEM_UNDO; the parent takes them");
-    if (write(p[1], "y", 1) != 1) return 1;
+    if (write(q[1], "y", 1) != 1) return 1;
     waitpid(c, &st, 0);
     ok(semctl(id, 0, GETVAL) == 0, "the child's undo (-3) is clamped at 0");
 
