@@ -1078,7 +1078,21 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.set_perm(&creds(), uid, gid, mode)
+    o.set_perm(&creds(), uid, gid, mode)?;
+    // The object file's mode follows the new IPC mode, so that the users it
+    // now grants can open the file. (Its owner stays the creator: the
+    // namespace adopts a file only when its owner is the recorded creator.)
+    let fmode = (0..3).fold(0o600u32, |acc, c| {
+        if (mode >> (c * 3)) & 0o6 != 0 {
+            acc | (0o6 << (c * 3))
+        } else {
+            acc
+        }
+    });
+    let fd = std::os::fd::AsRawFd::as_raw_fd(o.file());
+    // SAFETY: fchmod on the object's own open descriptor.
+    unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
+    Ok(())
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
