@@ -65,8 +65,8 @@ fn semtimedop_user(
     if nsops == 0 {
         return Err(Errno::EINVAL);
     }
-    let ns = Ns::default_ns()?;
-    if nsops as u64 > ns.limits().semopm {
+    // semopm is at least 1: a single operation never needs the limits.
+    if nsops > 1 && nsops as u64 > Ns::default_ns()?.limits().semopm {
         return Err(Errno::E2BIG);
     }
     with_ops(sops, nsops, |ops| {
@@ -84,8 +84,7 @@ fn semtimedop_user(
                 ts.tv_nsec as u32,
             )))
         };
-        let o = sem::by_id(semid)?;
-        sem::semop(&o, ops, wait, Errno::EAGAIN)?;
+        sem::with_set(semid, |o| sem::semop(o, ops, wait, Errno::EAGAIN))?;
         Ok(0)
     })
 }

@@ -20,7 +20,7 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
-use crate::sync::proc::{alive, creds, my_pid, my_start};
+use crate::sync::proc::{alive, my_pid, my_start, on_fork_child, Creds};
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -104,7 +104,7 @@ struct SetHdr {
     slot_gen: AtomicU32,
     jstate: AtomicU32,
     jcount: AtomicU32,
-    _pad: AtomicU32,
+    slot_waiters: AtomicU32,
     otime: AtomicI64,
     ticket: AtomicU64,
     _pad2: [AtomicU64; 1],
@@ -458,9 +458,11 @@ fn free_wslot(v: &View<'_>, i: usize) {
     if let Ok(w) = v.wslot(i) {
         w.pid.store(0, Ordering::Relaxed);
         w.state.store(W_FREE, Ordering::Release);
-        let g = &v.hdr().slot_gen;
-        g.fetch_add(1, Ordering::Release);
-        futex_wake(g, i32::MAX);
+        let h = v.hdr();
+        h.slot_gen.fetch_add(1, Ordering::Release);
+        if h.slot_waiters.load(Ordering::Relaxed) != 0 {
+            futex_wake(&h.slot_gen, i32::MAX);
+        }
     }
 }
 
@@ -571,6 +573,22 @@ fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     }
     if let Ok(us) = v.uslot(u) {
         us.pid.store(0, Ordering::Release);
+    }
+    changed
+}
+
+/// Before sleeping: releases the undo of processes that are plainly gone
+/// (`kill(pid, 0)` fails: one cheap system call per other undo holder, none
+/// when there is none). A reused pid is caught by the periodic [`sweep`].
+fn quick_sweep(v: &View<'_>) -> bool {
+    let me = my_pid();
+    let mut changed = false;
+    for u in 0..v.s.nundo {
+        let Ok(us) = v.uslot(u) else { continue };
+        let pid = us.pid.load(Ordering::Acquire);
+        if pid != 0 && pid != me && !pid_exists(pid) {
+            changed |= release_undo(v, u, pid);
+        }
     }
     changed
 }
@@ -692,31 +710,77 @@ thread_local! {
     static LAST: RefCell<Option<Arc<Obj>>> = const { RefCell::new(None) };
 }
 
-/// The live set with id `id` (`EINVAL` when none), through a one-entry
-/// per-thread cache so that the common case takes no lock.
+/// The live set with id `id` (`EINVAL` when none).
 pub fn by_id(id: i32) -> Result<Arc<Obj>> {
-    let hit = LAST.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|o| o.id == id && !o.is_removed())
-            .cloned()
-    });
-    if let Some(o) = hit {
-        return Ok(o);
+    with_set(id, |o| Ns::default_ns()?.by_id(Kind::Sem, o.id))
+}
+
+/// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
+/// one-entry per-thread cache, so that the common case takes no lock and
+/// touches no reference count.
+pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+    LAST.with(|c| {
+        let hit = c
+            .try_borrow()
+            .ok()
+            .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()));
+        if let Some(b) = hit {
+            return f(b.as_ref().expect("checked by the filter"));
+        }
+        let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+        if let Ok(mut b) = c.try_borrow_mut() {
+            *b = Some(o.clone());
+        }
+        f(&o)
+    })
+}
+
+static CREDS_UID: AtomicU64 = AtomicU64::new(0);
+static CREDS_GID: AtomicU32 = AtomicU32::new(0);
+const CREDS_VALID: u64 = 1 << 32;
+
+fn forget_creds() {
+    CREDS_UID.store(0, Ordering::Relaxed);
+}
+
+/// The caller's credentials, read once per process (and again in a fork
+/// child): `geteuid` is a system call, and the uncontended path makes none.
+/// A process that changes its uid after its first semaphore call keeps the
+/// credentials it had (see docs/sem.md).
+fn creds() -> Creds {
+    let u = CREDS_UID.load(Ordering::Acquire);
+    if u & CREDS_VALID != 0 {
+        return Creds {
+            euid: u as u32,
+            egid: CREDS_GID.load(Ordering::Relaxed),
+        };
     }
-    let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
-    LAST.with(|c| *c.borrow_mut() = Some(o.clone()));
-    Ok(o)
+    on_fork_child(forget_creds);
+    let n = crate::sync::proc::creds();
+    CREDS_GID.store(n.egid, Ordering::Relaxed);
+    CREDS_UID.store(CREDS_VALID | n.euid as u64, Ordering::Release);
+    n
 }
 
 fn check_perm(p: &Perm, want: u32) -> Result<()> {
-    // Fast: every class is granted `want` (a 0666 set): no need to ask who
-    // we are (geteuid is a system call).
+    let c = creds();
+    if c.privileged() {
+        return Ok(());
+    }
+    // Every class is granted `want` (a 0666 set): no need to look further.
     let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
     if all & want == want {
         return Ok(());
     }
-    p.check_bits(&creds(), want)
+    p.check_bits(&c, want)
+}
+
+/// [`check_perm`] on the live object, reading only what it needs.
+fn check_obj(o: &Obj, want: u32) -> Result<()> {
+    if creds().privileged() {
+        return Ok(());
+    }
+    check_perm(&o.perm(), want)
 }
 
 /// Number of semaphores in the set.
@@ -755,7 +819,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
-        check_perm(&o.perm(), if alter { 0o2 } else { 0o4 })?;
+        check_obj(o, if alter { 0o2 } else { 0o4 })?;
         let undo = if has_undo { Some(undo_slot(&v)?) } else { None };
         let mut swept = false;
         loop {
@@ -773,7 +837,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                     if !swept {
                         // A dead process's undo may be what we wait for.
                         swept = true;
-                        if sweep(&v) {
+                        if quick_sweep(&v) {
                             update_queue(&v);
                             continue;
                         }
@@ -794,12 +858,15 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                         None => {
                             // No free sleeper slot: wait for one, then retry.
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
+                            v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
                             drop(_g);
                             let t = match wait {
                                 Wait::Forever => TICK,
                                 Wait::Until(d) => d.remaining().unwrap_or(TICK).min(TICK),
                             };
-                            match futex_wait(&v.hdr().slot_gen, gen, Some(t)) {
+                            let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
+                            v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
+                            match r {
                                 Err(Errno::EINTR) => return Err(Errno::EINTR),
                                 _ => return semop(o, ops, wait, timeout_errno),
                             }
@@ -878,7 +945,7 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
     loop {
         let s = w.state.load(Ordering::Acquire);
         if s & 0xff == W_DONE {
-            let _g = o.lock(&repair);
+            // Granted (or failed) by a waker: the slot is ours alone now.
             if let Some(r) = finish(&v, i, ticket) {
                 return r;
             }
@@ -981,7 +1048,7 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
 fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
     let _g = o.lock(&repair);
     let v = locked_view(o)?;
-    check_perm(&o.perm(), 0o4)?;
+    check_obj(o, 0o4)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
@@ -992,7 +1059,7 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     let _g = o.lock(&repair);
     let v = locked_view(o)?;
-    check_perm(&o.perm(), 0o4)?;
+    check_obj(o, 0o4)?;
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
 
@@ -1024,7 +1091,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
-    check_perm(&o.perm(), 0o2)?;
+    check_obj(o, 0o2)?;
     set_values(&v, &[(num as usize, val)])
 }
 
@@ -1033,7 +1100,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
     let _g = o.lock(&repair);
     let v = locked_view(o)?;
-    check_perm(&o.perm(), 0o2)?;
+    check_obj(o, 0o2)?;
     if vals.len() < v.s.nsems {
         return Err(Errno::EFAULT);
     }
@@ -1138,5 +1205,5 @@ pub fn check_access(o: &Obj, a: Access) -> Result<()> {
         Access::Write => 0o2,
         Access::ReadWrite => 0o6,
     };
-    check_perm(&o.perm(), bits)
+    check_obj(o, bits)
 }
