@@ -518,11 +518,8 @@ pub extern "C" fn ripc_mutex_lock(m: *mut ripc_mutex, timeout_ms: c_long) -> c_i
 #[no_mangle]
 pub extern "C" fn ripc_mutex_unlock(m: *mut ripc_mutex) -> c_int {
     ffi_boundary!({
-        let m = try_ref!(m);
-        if sem::getval(&m.set.obj, 0)? != 0 {
-            return Err(Errno::EPERM);
-        }
-        op1(&m.set, 1, sem::SEM_UNDO | sem::IPC_NOWAIT, -1)
+        sem::unlock_mutex(&try_ref!(m).set.obj)?;
+        Ok(0)
     })
 }
 

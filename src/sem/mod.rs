@@ -577,12 +577,24 @@ fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     changed
 }
 
-/// Before sleeping: releases the undo of processes that are plainly gone
-/// (`kill(pid, 0)` fails: one cheap system call per other undo holder, none
-/// when there is none). A reused pid is caught by the periodic [`sweep`].
-fn quick_sweep(v: &View<'_>) -> bool {
+/// Before sleeping and before reads: releases the undo of processes that
+/// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
+/// undo holder, none when there is none), and with `waiters` drops sleepers
+/// that are gone. A reused pid is caught by the periodic [`sweep`].
+fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
     let me = my_pid();
     let mut changed = false;
+    if waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
+        for i in 0..v.s.nwait {
+            let Ok(w) = v.wslot(i) else { continue };
+            let pid = w.pid.load(Ordering::Relaxed);
+            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING && pid != me && !pid_exists(pid)
+            {
+                free_wslot(v, i);
+            }
+        }
+        recount(v);
+    }
     for u in 0..v.s.nundo {
         let Ok(us) = v.uslot(u) else { continue };
         let pid = us.pid.load(Ordering::Acquire);
@@ -837,7 +849,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                     if !swept {
                         // A dead process's undo may be what we wait for.
                         swept = true;
-                        if quick_sweep(&v) {
+                        if quick_sweep_with(&v, false) {
                             update_queue(&v);
                             continue;
                         }
@@ -1039,7 +1051,7 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    if sweep(&v) {
+    if quick_sweep_with(&v, true) {
         update_queue(&v);
     }
     Ok(v)
@@ -1109,6 +1121,36 @@ pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
     }
     let pairs: Vec<(usize, i32)> = (0..v.s.nsems).map(|i| (i, vals[i] as i32)).collect();
     set_values(&v, &pairs)
+}
+
+/// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
+/// when it is not held (value not 0), checked under the lock.
+pub fn unlock_mutex(o: &Obj) -> Result<()> {
+    let ops = [SemOp {
+        num: 0,
+        op: 1,
+        flg: SEM_UNDO | IPC_NOWAIT,
+    }];
+    let _g = o.lock(&repair);
+    let v = View::new(o)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    check_obj(o, 0o2)?;
+    if v.val(0)? != 0 {
+        return Err(Errno::EPERM);
+    }
+    let u = undo_slot(&v)?;
+    let mut txn = Txn::default();
+    match try_ops(&v, &ops, Some(u), &mut txn)? {
+        Try::Done => {
+            txn.commit(&v)?;
+            mark_done(&v, &ops, my_pid());
+            update_queue(&v);
+            Ok(())
+        }
+        Try::Block(_) => Err(Errno::EAGAIN),
+    }
 }
 
 /// What `IPC_STAT` reports.
