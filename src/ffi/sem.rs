@@ -3,6 +3,11 @@
 //! `ripc_sysv.h`), the native set handle (`ripc_semset_*`), and the simple
 //! things built on it: a process-shared mutex (`ripc_mutex_*`) and a
 //! counting semaphore (`ripc_sem_*`).
+//!
+//! The entry points take raw pointers from C by contract: each is checked
+//! (NULL, `EFAULT` probe) before it is read or written, or handed to the
+//! kernel untouched in the pass-through backend.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::error::{Errno, Result};
 use crate::ffi::cstructs::{
@@ -345,7 +350,7 @@ fn op_timeout(o: &Obj, ops: &[SemOp], timeout_ms: c_long) -> Result<()> {
     let wait = if timeout_ms < 0 {
         Wait::Forever
     } else {
-        Wait::Until(Deadline::from_millis(timeout_ms as i64))
+        Wait::Until(Deadline::from_millis(timeout_ms))
     };
     sem::semop(o, ops, wait, Errno::ETIMEDOUT)
 }
