@@ -79,9 +79,10 @@ static double pv_native(int iters) {
     return median(r, BATCHES);
 }
 
-/* ns per round trip: parent V(0) P(1), child P(0) V(1) */
-static double pingpong(semop_fn f, int id, int rounds) {
-    struct sembuf v0 = {0, 1, 0}, p0 = {0, -1, 0}, v1 = {1, 1, 0}, p1 = {1, -1, 0};
+/* ns per round trip: parent V(0) P(1), child P(0) V(1). Kernel and ripc
+ * batches alternate, so both see the same load on a shared machine. */
+static pid_t ponger(semop_fn f, int id, int rounds) {
+    struct sembuf p0 = {0, -1, 0}, v1 = {1, 1, 0};
     pid_t c = fork();
     if (c < 0) die("fork");
     if (c == 0) {
@@ -89,16 +90,28 @@ static double pingpong(semop_fn f, int id, int rounds) {
             if (f(id, &p0, 1) || f(id, &v1, 1)) _exit(1);
         _exit(0);
     }
-    double r[BATCHES];
+    return c;
+}
+
+static double ping_batch(semop_fn f, int id, int rounds) {
+    struct sembuf v0 = {0, 1, 0}, p1 = {1, -1, 0};
+    double t0 = now_ns();
+    for (int i = 0; i < rounds; i++)
+        if (f(id, &v0, 1) || f(id, &p1, 1)) die("semop");
+    return (now_ns() - t0) / rounds;
+}
+
+static void pingpong(int kid, int rid, int rounds, double *k, double *r) {
+    double kr[BATCHES], rr[BATCHES];
+    pid_t kc = ponger(k_semop, kid, rounds), rc = ponger(ripc_semop, rid, rounds);
     for (int b = 0; b < BATCHES; b++) {
-        double t0 = now_ns();
-        for (int i = 0; i < rounds; i++)
-            if (f(id, &v0, 1) || f(id, &p1, 1)) die("semop");
-        r[b] = (now_ns() - t0) / rounds;
+        kr[b] = ping_batch(k_semop, kid, rounds);
+        rr[b] = ping_batch(ripc_semop, rid, rounds);
     }
-    int st;
-    waitpid(c, &st, 0);
-    return median(r, BATCHES);
+    waitpid(kc, NULL, 0);
+    waitpid(rc, NULL, 0);
+    *k = median(kr, BATCHES);
+    *r = median(rr, BATCHES);
 }
 
 static long cpu_ticks(pid_t p) {
@@ -146,8 +159,8 @@ int main(void) {
     struct sembuf z0 = {0, -1, 0};
     k_semop(kid, &z0, 1);
     ripc_semop(rid, &z0, 1);
-    double k_pp = pingpong(k_semop, kid, 5000);
-    double r_pp = pingpong(ripc_semop, rid, 5000);
+    double k_pp, r_pp;
+    pingpong(kid, rid, 3000, &k_pp, &r_pp);
     printf("sem ping-pong 2 procs: kernel %8.1f ns   ripc semop %7.1f ns (%5.2f of the kernel's round trip)\n",
            k_pp, r_pp, r_pp / k_pp);
 

@@ -56,7 +56,7 @@ pub const NWAIT: usize = 64;
 pub const NUNDO: usize = 64;
 /// How often a sleeper wakes to look for dead processes (undo, lost wakes).
 const TICK: Duration = Duration::from_millis(50);
-/// How long a waiter spins before it sleeps.
+/// How long a waiter spins (yielding the CPU now and then) before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
 
 const W_FREE: u32 = 0;
@@ -343,12 +343,60 @@ fn apply(v: &View<'_>, e: u64) -> Result<()> {
             w.result.store(val, Ordering::Relaxed);
             let old = w.state.swap(W_DONE, Ordering::AcqRel);
             if old & W_SLEEP != 0 {
-                futex_wake(&w.state, 1);
+                // Woken after the lock is released (see [`Locked`]), so that
+                // the sleeper does not run straight into our lock.
+                WAKES.with(|q| q.borrow_mut().push(w.state.as_ptr() as usize));
             }
         }
         _ => return Err(Errno::EIO),
     }
     Ok(())
+}
+
+thread_local! {
+    /// Futex words of sleepers to wake once the set's lock is released.
+    static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The set's lock, held; on release, wakes the sleepers whose operations
+/// were completed under it (the kernel's `wake_q`).
+struct Locked<'a> {
+    g: Option<crate::ns::ObjGuard<'a>>,
+    /// false when nothing can have been queued (the uncontended path)
+    flush: bool,
+}
+
+fn lock(o: &Obj) -> Locked<'_> {
+    Locked {
+        g: Some(o.lock(&repair)),
+        flush: true,
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        drop(self.g.take());
+        if !self.flush {
+            return;
+        }
+        let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
+        for addr in q {
+            // SAFETY: FUTEX_WAKE uses the address only as a key and reads no
+            // memory; the word lies in a mapping of a set our caller still
+            // holds (it was queued under that set's lock moments ago).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    addr as *const u32,
+                    libc::FUTEX_WAKE,
+                    1,
+                    core::ptr::null::<libc::timespec>(),
+                    core::ptr::null::<u32>(),
+                    0u32,
+                )
+            };
+        }
+    }
 }
 
 /// Replays a journal committed by a process that died before finishing.
@@ -823,7 +871,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         alter |= op.op != 0;
     }
     let (slot, ticket) = {
-        let _g = o.lock(&repair);
+        let mut g = lock(o);
         let v = View::new(o)?;
         if o.is_removed() {
             return Err(Errno::EIDRM);
@@ -840,8 +888,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                 Try::Done => {
                     txn.commit(&v)?;
                     mark_done(&v, ops, my_pid());
-                    if alter {
+                    if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
+                    } else if !swept {
+                        // Nothing woken under this lock: skip the wake queue.
+                        g.flush = false;
                     }
                     return Ok(());
                 }
@@ -871,7 +922,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             // No free sleeper slot: wait for one, then retry.
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
                             v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
-                            drop(_g);
+                            drop(g);
                             let t = match wait {
                                 Wait::Forever => TICK,
                                 Wait::Until(d) => d.remaining().unwrap_or(TICK).min(TICK),
@@ -945,13 +996,18 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
     let v = View::new(o)?;
     let w = v.wslot(i)?;
     let t0 = Instant::now();
-    // Spin a little: the peer is often about to release.
+    // Spin a little: the peer is often about to release. Yield now and then:
+    // on a busy machine the peer may be waiting for this very CPU.
     let mut n = 0u32;
     while w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
         core::hint::spin_loop();
         n += 1;
-        if n % 64 == 0 && t0.elapsed() > SPIN {
-            break;
+        if n % 64 == 0 {
+            if t0.elapsed() > SPIN {
+                break;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
         }
     }
     loop {
@@ -990,7 +1046,7 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
             Err(Errno::ETIMEDOUT) if last => Some(timeout_errno),
             _ => None,
         };
-        let _g = o.lock(&repair);
+        let _g = lock(o);
         if let Some(r) = finish(&v, i, ticket) {
             return r;
         }
@@ -1058,7 +1114,7 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
 }
 
 fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     let v = locked_view(o)?;
     check_obj(o, 0o4)?;
     if num < 0 || num as usize >= v.s.nsems {
@@ -1069,7 +1125,7 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
 
 /// All values (`GETALL`).
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     let v = locked_view(o)?;
     check_obj(o, 0o4)?;
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
@@ -1098,7 +1154,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
     if !(0..=SEMVMX).contains(&val) {
         return Err(Errno::ERANGE);
     }
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     let v = locked_view(o)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
@@ -1110,7 +1166,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
 /// caller through [`nsems`]); `ERANGE` for a value above SEMVMX.
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     let v = locked_view(o)?;
     check_obj(o, 0o2)?;
     if vals.len() < v.s.nsems {
@@ -1131,7 +1187,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
         op: 1,
         flg: SEM_UNDO | IPC_NOWAIT,
     }];
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     let v = View::new(o)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -1183,7 +1239,7 @@ pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
 
 /// `IPC_SET`: owner, group and mode, by the owner/creator/root.
 pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
@@ -1207,7 +1263,7 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
 pub fn remove(o: &Obj) -> Result<()> {
     let ns = Ns::default_ns()?;
-    let _g = o.lock(&repair);
+    let _g = lock(o);
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
