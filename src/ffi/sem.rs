@@ -209,7 +209,7 @@ fn semctl_user(
     }
     let o = sem::by_id(semid)?;
     match cmd {
-        IPC_RMID => sem::remove(&o).map(|_| 0),
+        IPC_RMID => sem::remove(Ns::default_ns()?, &o).map(|_| 0),
         IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
         IPC_SET => {
             // SAFETY: checked readable above; plain-data copy.
@@ -451,7 +451,7 @@ pub extern "C" fn ripc_semset_stat(set: *const ripc_semset, out: *mut ripc_semse
 #[no_mangle]
 pub extern "C" fn ripc_semset_remove(set: *mut ripc_semset) -> c_int {
     ffi_boundary!({
-        sem::remove(&try_ref!(set).obj)?;
+        sem::remove(Ns::default_ns()?, &try_ref!(set).obj)?;
         Ok(0)
     })
 }
@@ -538,7 +538,7 @@ pub extern "C" fn ripc_mutex_id(m: *const ripc_mutex) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_mutex_remove(m: *mut ripc_mutex) -> c_int {
     ffi_boundary!({
-        sem::remove(&try_ref!(m).set.obj)?;
+        sem::remove(Ns::default_ns()?, &try_ref!(m).set.obj)?;
         Ok(0)
     })
 }
@@ -595,7 +595,7 @@ pub extern "C" fn ripc_sem_id(s: *const ripc_sem) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_sem_remove(s: *mut ripc_sem) -> c_int {
     ffi_boundary!({
-        sem::remove(&try_ref!(s).set.obj)?;
+        sem::remove(Ns::default_ns()?, &try_ref!(s).set.obj)?;
         Ok(0)
     })
 }

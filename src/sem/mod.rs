@@ -1261,8 +1261,7 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
-pub fn remove(o: &Obj) -> Result<()> {
-    let ns = Ns::default_ns()?;
+pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     let _g = lock(o);
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -1304,4 +1303,146 @@ pub fn check_access(o: &Obj, a: Access) -> Result<()> {
         Access::ReadWrite => 0o6,
     };
     check_obj(o, bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TmpNs(std::path::PathBuf, Ns);
+    impl Drop for TmpNs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tmp_ns(tag: &str) -> TmpNs {
+        let d = std::path::PathBuf::from(format!(
+            "/dev/shm/ripc-semunit-{}-{tag}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        let ns = Ns::open(&d).expect("namespace");
+        TmpNs(d, ns)
+    }
+    fn op(num: u16, op: i16, flg: i16) -> SemOp {
+        SemOp { num, op, flg }
+    }
+
+    #[test]
+    fn ops_apply_in_order_all_or_none() {
+        let t = tmp_ns("order");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[1, 0]).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        semop(
+            &o,
+            &[op(1, 3, 0), op(1, -4, 0), op(0, -1, 0)],
+            now,
+            Errno::EAGAIN,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (getval(&o, 0).unwrap(), getval(&o, 1).unwrap()),
+            (1, 0),
+            "none applied"
+        );
+        semop(
+            &o,
+            &[op(1, 3, 0), op(1, -3, 0), op(0, -1, 0)],
+            now,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert_eq!((getval(&o, 0).unwrap(), getval(&o, 1).unwrap()), (0, 0));
+        assert_eq!(
+            semop(&o, &[op(2, 1, 0)], now, Errno::EAGAIN),
+            Err(Errno::EFBIG)
+        );
+        setval(&o, 0, SEMVMX).unwrap();
+        assert_eq!(
+            semop(&o, &[op(0, 1, 0)], now, Errno::EAGAIN),
+            Err(Errno::ERANGE)
+        );
+        assert_eq!(
+            semop(&o, &[op(1, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN),
+            Err(Errno::EAGAIN)
+        );
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn committed_journal_is_replayed_by_the_next_holder() {
+        let t = tmp_ns("journal");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[5, 5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        // A holder that died after committing, before applying.
+        let entries = [ent(E_VAL, 0, 1), ent(E_VAL, 2, 9)];
+        for (k, e) in entries.iter().enumerate() {
+            v.jent(k).unwrap().store(*e, Ordering::Relaxed);
+        }
+        v.hdr().jcount.store(2, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        assert_eq!(getall(&o).unwrap(), vec![1, 5, 9], "replayed");
+        // One that died before committing: ignored.
+        v.jent(0)
+            .unwrap()
+            .store(ent(E_VAL, 1, 0), Ordering::Relaxed);
+        v.hdr().jcount.store(1, Ordering::Relaxed);
+        repair(&o);
+        assert_eq!(
+            getall(&o).unwrap(),
+            vec![1, 5, 9],
+            "uncommitted journal ignored"
+        );
+        // A scribbled journal length or entry does no harm.
+        v.hdr().jcount.store(u32::MAX, Ordering::Relaxed);
+        v.jent(0).unwrap().store(u64::MAX, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        assert!(getall(&o).is_ok());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn dead_process_undo_is_applied_and_clamped() {
+        let t = tmp_ns("undo");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[3, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // Slot 5 belongs to a process that cannot exist: it took 2 of sem 0
+        // (adj +2) and gave 4 to sem 1 (adj -4).
+        let us = v.uslot(5).unwrap();
+        us.start.store(1, Ordering::Relaxed);
+        v.adj(5, 0).unwrap().store(2, Ordering::Relaxed);
+        v.adj(5, 1).unwrap().store(-4, Ordering::Relaxed);
+        us.pid.store(0x3fff_fff0, Ordering::Release);
+        assert_eq!(getall(&o).unwrap(), vec![5, 0], "3+2, and 1-4 clamped at 0");
+        assert_eq!(us.pid.load(Ordering::Relaxed), 0, "slot freed");
+        assert_eq!(
+            getpid(&o, 0).unwrap(),
+            0x3fff_fff0,
+            "GETPID names the dead process"
+        );
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn scribbled_header_is_eio_not_a_crash() {
+        let t = tmp_ns("scribble");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        let h: &SetHdr = o.at(0).unwrap();
+        h.nsems.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(getval(&o, 0), Err(Errno::EIO));
+        h.nsems.store(1, Ordering::Relaxed);
+        h.max_ops.store(32000, Ordering::Relaxed);
+        assert_eq!(
+            getval(&o, 0),
+            Err(Errno::EIO),
+            "shape larger than the mapping"
+        );
+        h.max_ops.store(500, Ordering::Relaxed);
+        assert_eq!(getval(&o, 0), Ok(0));
+        remove(&t.1, &o).unwrap();
+    }
+
+    const IPC_CREAT_FLAG: i32 = crate::ns::IPC_CREAT;
 }
