@@ -3,8 +3,7 @@
  * call) in the same run: an uncontended P+V pair in one process, a
  * two-process ping-pong on two semaphores, and the CPU an idle waiter
  * burns. Medians of several batches, printed with ratios. < 30 s. */
-#pragma GCC diagnostic ignored "-Wcomment" /* the header comment names sys headers with a glob */
-#include "ripc_sysv.h"
+#include "ripc_sysv.h" /* also includes ripc.h: the native handle API */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +12,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The native handle API (ripc.h cannot be included next to <sys/sem.h>). */
-struct ripc_semset;
-struct ripc_sembuf { unsigned short num; short op; short flags; };
-struct ripc_semset *ripc_semset_open(int key, int nsems, int flags);
-int ripc_semset_op(struct ripc_semset *s, const struct ripc_sembuf *ops, size_t n, long timeout_ms);
-int ripc_semset_remove(struct ripc_semset *s);
-int ripc_semset_close(struct ripc_semset *s);
 
 #define BATCHES 9
 

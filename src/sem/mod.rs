@@ -20,7 +20,7 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
-use crate::sync::proc::{alive, my_pid, my_start, on_fork_child, Creds};
+use crate::sync::proc::{alive, my_pid, my_start, Creds};
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -795,51 +795,27 @@ pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
     })
 }
 
-static CREDS_UID: AtomicU64 = AtomicU64::new(0);
-static CREDS_GID: AtomicU32 = AtomicU32::new(0);
-const CREDS_VALID: u64 = 1 << 32;
-
-fn forget_creds() {
-    CREDS_UID.store(0, Ordering::Relaxed);
-}
-
-/// The caller's credentials, read once per process (and again in a fork
-/// child): `geteuid` is a system call, and the uncontended path makes none.
-/// A process that changes its uid after its first semaphore call keeps the
-/// credentials it had (see docs/sem.md).
+/// The caller's credentials (cached briefly, see
+/// [`crate::sync::proc::creds`]).
 fn creds() -> Creds {
-    let u = CREDS_UID.load(Ordering::Acquire);
-    if u & CREDS_VALID != 0 {
-        return Creds {
-            euid: u as u32,
-            egid: CREDS_GID.load(Ordering::Relaxed),
-        };
-    }
-    on_fork_child(forget_creds);
-    let n = crate::sync::proc::creds();
-    CREDS_GID.store(n.egid, Ordering::Relaxed);
-    CREDS_UID.store(CREDS_VALID | n.euid as u64, Ordering::Release);
-    n
+    crate::sync::proc::creds()
 }
 
 fn check_perm(p: &Perm, want: u32) -> Result<()> {
-    let c = creds();
-    if c.privileged() {
-        return Ok(());
-    }
-    // Every class is granted `want` (a 0666 set): no need to look further.
+    // Every class is granted `want` (a 0666 set): no need to ask who we are.
     let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
     if all & want == want {
+        return Ok(());
+    }
+    let c = creds();
+    if c.privileged() {
         return Ok(());
     }
     p.check_bits(&c, want)
 }
 
-/// [`check_perm`] on the live object, reading only what it needs.
+/// [`check_perm`] on the live object.
 fn check_obj(o: &Obj, want: u32) -> Result<()> {
-    if creds().privileged() {
-        return Ok(());
-    }
     check_perm(&o.perm(), want)
 }
 
