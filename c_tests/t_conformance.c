@@ -107,7 +107,8 @@ union semun {
 
 /* A child that acts on the object `id` 100 ms from now while the caller
  * blocks: removes it ('q' queue, 'm' semaphore set) or signals the caller
- * ('s', SIGUSR1 with SA_RESTART). */
+ * ('s', SIGUSR1 with SA_RESTART, every 100 ms until reaped, so a caller
+ * scheduled late still gets one while it waits). */
 static pid_t later(char what, int id) {
     pid_t parent = getpid();
     fflush(stdout);
@@ -116,12 +117,18 @@ static pid_t later(char what, int id) {
         usleep(100000);
         if (what == 'q') rmq(id);
         if (what == 'm') rmm(id);
-        if (what == 's') kill(parent, SIGUSR1);
+        while (what == 's') {
+            kill(parent, SIGUSR1);
+            usleep(100000);
+        }
         _exit(0);
     }
     return c;
 }
-static void reap(pid_t c) { waitpid(c, NULL, 0); }
+static void reap(pid_t c) {
+    kill(c, SIGTERM); /* a signalling child stops; a removing child has exited */
+    waitpid(c, NULL, 0);
+}
 static void on_usr1(int s) { (void)s; }
 
 /* The index of an object, for MSG_STAT/SHM_STAT/SEM_STAT. */
@@ -262,7 +269,7 @@ static long msgsnd_eidrm(void) {
     msgsnd(q, &mb, 8192, 0);
     msgsnd(q, &mb, 8192, 0);
     pid_t c = later('q', q);
-    RETURN(msgsnd(q, &mb, 8192, 0), reap(c));
+    RETURN(msgsnd(q, &mb, 8192, 0), waitpid(c, NULL, 0));
 }
 static long msgsnd_eintr(void) {
     int q = newq(0600);
@@ -369,7 +376,7 @@ static long msgrcv_efault_empty(void) { /* nothing to copy: the buffer is not lo
 static long msgrcv_eidrm(void) {
     int q = newq(0600);
     pid_t c = later('q', q);
-    RETURN(msgrcv(q, &mb, 10, 0, 0), reap(c));
+    RETURN(msgrcv(q, &mb, 10, 0, 0), waitpid(c, NULL, 0));
 }
 static long msgrcv_eintr(void) {
     int q = newq(0600);
@@ -805,7 +812,7 @@ static long semop_einval_before_efbig(void) { return sop1(F.mstale, 2, 1, IPC_NO
 static long semop_eidrm(void) {
     int m = newm(1, 0600);
     pid_t c = later('m', m);
-    RETURN(sop1(m, 0, -1, 0), reap(c));
+    RETURN(sop1(m, 0, -1, 0), waitpid(c, NULL, 0));
 }
 static long semop_eintr(void) {
     int m = newm(1, 0600);
@@ -1344,6 +1351,7 @@ static void run_row(const struct row *w) {
             close(fd[0]);
             long res[2] = {-2, 0};
             int ready = w->who == NOBODY ? drop_to_nobody() : w->who == LIMITS ? lower_limits() : drop_cap(CAP_SYS_RESOURCE);
+            if (ready != 0 && w->who == LIMITS && backend_is_kernel() && errno == EPERM) res[0] = -3;
             if (ready == 0) {
                 errno = 0;
                 res[0] = w->run();
@@ -1361,6 +1369,10 @@ static void run_row(const struct row *w) {
             for (int i = 0; i < 6; i++) ripc_limit_set(limit_names[i], (uint64_t)saved_limits[i]);
         r = res[0];
         e = (int)res[1];
+        if (r == -3) {
+            tap_ok(1, "%s: %s%s # SKIP no private kernel IPC namespace here (unshare: EPERM)", w->call, w->cond, as);
+            return;
+        }
     }
     int user = !backend_is_kernel();
     int want = user && w->uerr != SAME ? w->uerr : w->kerr;
@@ -1473,6 +1485,7 @@ int main(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
 
+    alarm(120); /* a row that hangs fails the test instead of the suite */
     make_fixture();
     int fixture_ok = F.q600 >= 0 && F.q622 >= 0 && F.q666 >= 0 && F.qnob >= 0 && F.q600_idx >= 0 && F.s600 >= 0 &&
                      F.s644 >= 0 && F.s666 >= 0 && F.snob >= 0 && F.s600_idx >= 0 && F.m600 >= 0 && F.m644 >= 0 &&
