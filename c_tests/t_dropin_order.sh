@@ -6,7 +6,13 @@
 # `union semun`), runs under the current RIPC_BACKEND, and must reference
 # no libc System V symbol, only ripc_* (nm).
 n=0; fail=0
-t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+# $todo, when set, marks the rows of a known, reported problem (TAP TODO).
+todo=""
+t() {
+  n=$((n+1))
+  if [ "$1" = 0 ]; then echo "ok $n - $2${todo:+ # TODO $todo}"
+  else echo "not ok $n - $2${todo:+ # TODO $todo}"; [ -n "$todo" ] || fail=1; fi
+}
 skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
 top=$(pwd)
 CC=${CC:-cc}
@@ -100,9 +106,9 @@ CSTRICT="-std=c11 -Wall -Wextra -Werror -pedantic"
 CXXFLAGS="-std=c++17 -Wall -Wextra -Werror"
 calls='ftok|msgget|msgsnd|msgrcv|msgctl|shmget|shmat|shmdt|shmctl|semget|semop|semtimedop|semctl'
 
-# name compiler flags source
+# check name compiler flags source [todo]
 check() {
-  name=$1; shift; comp=$1; shift; flags=$1; shift; src=$1
+  name=$1; comp=$2; flags=$3; src=$4; todo=${5:-}
   bin="$tmp/$name"
   # shellcheck disable=SC2086
   if $comp $flags -I"$top/include" -I"$tmp" -o "$bin" "$tmp/$src" $LIBS 2> "$tmp/$name.err"; then
@@ -111,6 +117,7 @@ check() {
     sed 's/^/# /' "$tmp/$name.err" | head -20
     t 1 "$name: compiles without a warning ($comp $flags)"
     skip "$name: runs" "did not compile"; skip "$name: no libc SysV symbol" "did not compile"
+    todo=""
     return
   fi
   (cd "$tmp" && "$bin") 2> "$tmp/$name.run"
@@ -124,6 +131,7 @@ check() {
   [ -z "$libc" ] && [ -z "$missing" ]
   r=$?; [ $r -ne 0 ] && echo "# libc symbols:$libc; missing:$missing"
   t $r "$name: references the 13 ripc_* calls and no libc SysV symbol (nm)"
+  todo=""
 }
 
 check c-before  "$CC" "$CSTRICT" before.c
