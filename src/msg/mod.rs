@@ -224,8 +224,17 @@ pub(crate) fn wait_change(word: &AtomicU32, seen: u32, deadline: &Deadline) -> R
             }
             core::hint::spin_loop();
             i = i.wrapping_add(1);
-            if i % 64 == 0 && start.elapsed() >= budget {
-                break;
+            if i % 64 == 0 {
+                let spent = start.elapsed();
+                if spent >= budget {
+                    break;
+                }
+                // Past a few microseconds the peer may be waiting for this
+                // very core (a loaded machine): let it run. With a core of
+                // its own the yield returns at once.
+                if spent >= std::time::Duration::from_micros(3) {
+                    std::thread::yield_now();
+                }
             }
         }
     }
@@ -349,7 +358,27 @@ pub fn get(ns: &Ns, key: i32, flags: i32) -> Result<Queue> {
 
 /// The queue with id `id`.
 pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
-    Queue::from_obj(ns.by_id(Kind::Msg, id)?)
+    // Programs call msgsnd/msgrcv on one queue over and over: remember the
+    // last one per thread (checked still live and still this id), so the
+    // common call skips the process-wide cache and its mutex.
+    thread_local! {
+        static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
+            const { core::cell::RefCell::new(None) };
+    }
+    let key = ns as *const Ns as usize;
+    let hit = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(k, q)| *k == key && q.obj.id == id)
+            .filter(|(_, q)| q.obj.header_id() == id && !q.obj.is_removed())
+            .map(|(_, q)| q.clone())
+    });
+    if let Some(q) = hit {
+        return Ok(q);
+    }
+    let q = Queue::from_obj(ns.by_id(Kind::Msg, id)?)?;
+    LAST.with(|l| *l.borrow_mut() = Some((key, q.clone())));
+    Ok(q)
 }
 
 /// `IPC_RMID` by id. Unlike the other calls this works on a queue whose

@@ -893,6 +893,12 @@ impl Obj {
         self.header().perm.load()
     }
 
+    /// The id recorded in the file (differs from [`Obj::id`] only if the
+    /// file was scribbled on).
+    pub fn header_id(&self) -> i32 {
+        self.header().id.load(Ordering::Relaxed)
+    }
+
     /// True once `IPC_RMID` (or `ripcrm`) removed it.
     pub fn is_removed(&self) -> bool {
         self.header().state.load(Ordering::Acquire) != STATE_LIVE
