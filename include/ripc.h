@@ -72,6 +72,12 @@
 #define RIPC_SIGNAL_NONBLOCK 2
 
 /*
+ A process-shared mutex named by a key (a one-semaphore set). A holder
+ that dies, even by SIGKILL, releases it (SEM_UNDO). Opaque.
+ */
+typedef struct ripc_mutex ripc_mutex;
+
+/*
  An anonymous pipe or an open FIFO (opaque). Free with `ripc_pipe_free`.
  */
 typedef struct ripc_pipe ripc_pipe;
@@ -81,6 +87,17 @@ typedef struct ripc_pipe ripc_pipe;
  [`ripc_queue_close`].
  */
 typedef struct ripc_queue ripc_queue;
+
+/*
+ A process-shared counting semaphore named by a key. Opaque.
+ */
+typedef struct ripc_sem ripc_sem;
+
+/*
+ An open semaphore set (ripc's own engine, whatever `RIPC_BACKEND` says).
+ Opaque; from `ripc_semset_open`, released by `ripc_semset_close`.
+ */
+typedef struct ripc_semset ripc_semset;
 
 /*
  A shared memory segment opened with [`ripc_shm_open`]: an opaque
@@ -153,6 +170,63 @@ typedef struct ripc_queue_info {
    */
   int64_t change_time;
 } ripc_queue_info;
+
+/*
+ One operation for `ripc_semset_op`: the layout of `struct sembuf`.
+ */
+typedef struct ripc_sembuf {
+  /*
+   semaphore index in the set
+   */
+  uint16_t num;
+  /*
+   < 0: take that many (wait while the value is too small); 0: wait
+   until the value is 0; > 0: give back
+   */
+  int16_t op;
+  /*
+   `IPC_NOWAIT` and/or `SEM_UNDO`
+   */
+  int16_t flags;
+} ripc_sembuf;
+
+/*
+ What `ripc_semset_stat` reports.
+ */
+typedef struct ripc_semset_info {
+  /*
+   the set's key (0 for IPC_PRIVATE)
+   */
+  int key;
+  /*
+   its id (as `semget` returns)
+   */
+  int id;
+  /*
+   owner uid
+   */
+  unsigned int uid;
+  /*
+   owner gid
+   */
+  unsigned int gid;
+  /*
+   permission bits (low 9)
+   */
+  unsigned int mode;
+  /*
+   number of semaphores
+   */
+  int nsems;
+  /*
+   last successful operation, seconds since the epoch (0: never)
+   */
+  int64_t otime;
+  /*
+   last change of values or permissions, seconds since the epoch
+   */
+  int64_t ctime;
+} ripc_semset_info;
 
 /*
  A segment's status, as [`ripc_shm_stat`] reports it.
@@ -480,6 +554,136 @@ int ripc_limit_set(const char *name, uint64_t value);
  `EINVAL` for an unknown name.
  */
 int64_t ripc_limit_get(const char *name);
+
+/*
+ Opens the set with `key`, or creates it, as `semget(key, nsems, flags)`
+ does (`IPC_CREAT`, `IPC_EXCL`, mode bits in `flags`; `key` 0 is
+ `IPC_PRIVATE`). A new set's values are 0. NULL and errno on failure.
+ */
+struct ripc_semset *ripc_semset_open(int key, int nsems, int flags);
+
+/*
+ Opens the set with id `id` (as returned by `semget` or
+ `ripc_semset_id`). NULL and errno (EINVAL) when there is none.
+ */
+struct ripc_semset *ripc_semset_from_id(int id);
+
+/*
+ The set's id (usable with `ripc_semop`/`ripc_semctl` and `ripcs`).
+ */
+int ripc_semset_id(const struct ripc_semset *set);
+
+/*
+ Applies the `nops` operations atomically (all or none), waiting at most
+ `timeout_ms` milliseconds (< 0: forever; 0: do not wait). Returns 0, or
+ -1 with errno: ETIMEDOUT (time out, or would block with timeout 0),
+ EINTR (a signal handler ran), EIDRM (set removed), EFBIG, ERANGE,
+ EINVAL, E2BIG, EACCES, ENOSPC, EFAULT, as `semop(2)`.
+ */
+int ripc_semset_op(struct ripc_semset *set,
+                   const struct ripc_sembuf *ops,
+                   size_t nops,
+                   long timeout_ms);
+
+/*
+ The value of semaphore `num`; -1 and errno on failure.
+ */
+int ripc_semset_get(const struct ripc_semset *set, int num);
+
+/*
+ Sets semaphore `num` to `value` (0..32767, else ERANGE), clearing every
+ process's SEM_UNDO adjustment for it and waking whoever can proceed.
+ */
+int ripc_semset_set(struct ripc_semset *set, int num, int value);
+
+/*
+ Number of semaphores in the set.
+ */
+int ripc_semset_nsems(const struct ripc_semset *set);
+
+/*
+ Fills `*out` with the set's key, id, owner, mode, size and times.
+ */
+int ripc_semset_stat(const struct ripc_semset *set, struct ripc_semset_info *out);
+
+/*
+ Removes the set (as `IPC_RMID`): sleepers fail with EIDRM. The handle
+ stays valid until `ripc_semset_close`, every operation failing.
+ */
+int ripc_semset_remove(struct ripc_semset *set);
+
+/*
+ Releases the handle (the set itself stays). NULL is ignored.
+ */
+int ripc_semset_close(struct ripc_semset *set);
+
+/*
+ Opens the mutex with `key`, creating it unlocked (mode 0600) when
+ missing. `key` 0 (IPC_PRIVATE) makes a new one, shared with children.
+ */
+struct ripc_mutex *ripc_mutex_open(int key);
+
+/*
+ Locks, waiting at most `timeout_ms` ms (< 0: forever, 0: try).
+ -1 with ETIMEDOUT, EINTR or EIDRM on failure.
+ */
+int ripc_mutex_lock(struct ripc_mutex *m, long timeout_ms);
+
+/*
+ Unlocks (EPERM when it is not locked).
+ */
+int ripc_mutex_unlock(struct ripc_mutex *m);
+
+/*
+ The mutex's set id (for `ripcs`, `ripcrm`).
+ */
+int ripc_mutex_id(const struct ripc_mutex *m);
+
+/*
+ Removes the mutex from the namespace (waiters fail with EIDRM).
+ */
+int ripc_mutex_remove(struct ripc_mutex *m);
+
+/*
+ Releases the handle (not the mutex). NULL is ignored.
+ */
+int ripc_mutex_close(struct ripc_mutex *m);
+
+/*
+ Opens the counting semaphore with `key`, creating it with value
+ `initial` (0..32767) when missing. `key` 0 makes a private one.
+ */
+struct ripc_sem *ripc_sem_open(int key, unsigned int initial);
+
+/*
+ Takes one unit, waiting at most `timeout_ms` ms (< 0: forever, 0: try).
+ */
+int ripc_sem_wait(struct ripc_sem *s, long timeout_ms);
+
+/*
+ Gives one unit back (ERANGE above 32767).
+ */
+int ripc_sem_post(struct ripc_sem *s);
+
+/*
+ The current value.
+ */
+int ripc_sem_value(const struct ripc_sem *s);
+
+/*
+ The semaphore's set id.
+ */
+int ripc_sem_id(const struct ripc_sem *s);
+
+/*
+ Removes the semaphore from the namespace (waiters fail with EIDRM).
+ */
+int ripc_sem_remove(struct ripc_sem *s);
+
+/*
+ Releases the handle (not the semaphore). NULL is ignored.
+ */
+int ripc_sem_close(struct ripc_sem *s);
 
 /*
  `shmget(2)` on ripc (see `ripc_sysv.h`).

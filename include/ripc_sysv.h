@@ -30,6 +30,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* The semaphore calls take struct sembuf, so they are declared here (the
+ * other ripc_* prototypes are in ripc.h). */
+int ripc_semget(key_t key, int nsems, int semflg);
+int ripc_semop(int semid, struct sembuf *sops, size_t nsops);
+int ripc_semtimedop(int semid, struct sembuf *sops, size_t nsops,
+                    const struct timespec *timeout);
 /* semctl's fourth argument, already read from the va_list: `val` for
  * SETVAL, `ptr` (buf or array) for the commands that take a pointer. */
 int ripc_semctl_arg(int semid, int semnum, int cmd, int val, void *ptr);

@@ -21,6 +21,8 @@ pub mod ns;
 /// cbindgen:ignore
 pub mod pipe;
 /// cbindgen:ignore
+pub mod sem;
+/// cbindgen:ignore
 pub mod shm;
 /// cbindgen:ignore
 pub mod signal;

@@ -19,6 +19,7 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 pub mod cstructs;
 pub mod pipe;
 pub mod queue;
+pub mod sem;
 pub mod shm;
 pub mod signal;
 pub mod sysv;

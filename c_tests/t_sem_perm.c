@@ -1,0 +1,97 @@
+/* t_sem_perm.c — permissions as the kernel checks them, seen by an
+ * unprivileged user (a fork child after setgid/setuid 65534; everything
+ * else runs as root, which bypasses them): read for GETVAL/IPC_STAT and
+ * wait-for-zero, alter for SETVAL and semop changes, owner for IPC_SET and
+ * IPC_RMID. Drop-in API; both backends. */
+#pragma GCC diagnostic ignored "-Wcomment" /* the header comment names sys headers with a glob */
+#include "ripc_sysv.h"
+#include "tap.h"
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int op(int id, int o) {
+    struct sembuf b = {0, (short)o, IPC_NOWAIT};
+    return semop(id, &b, 1);
+}
+
+/* Index of set `id` for SEM_STAT, or -1. */
+static int index_of(int id) {
+    struct seminfo si;
+    struct semid_ds ds;
+    int max = semctl(0, 0, IPC_INFO, (struct semid_ds *)(void *)&si);
+    for (int i = 0; i <= max; i++)
+        if (semctl(i, 0, SEM_STAT_ANY, &ds) == id) return i;
+    return -1;
+}
+
+int main(void) {
+    if (geteuid() != 0) {
+        printf("1..0 # SKIP needs root to switch to an unprivileged user\n");
+        return 0;
+    }
+    key_t key = (key_t)(0x5e9e0000 ^ (getpid() << 4));
+    int priv = semget(key, 1, IPC_CREAT | 0600);  /* owner only */
+    int ro = semget(IPC_PRIVATE, 1, IPC_CREAT | 0644); /* others read */
+    int rw = semget(IPC_PRIVATE, 1, IPC_CREAT | 0666); /* everyone */
+    int mine = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600); /* given to 65534 */
+    ok(priv >= 0 && ro >= 0 && rw >= 0 && mine >= 0, "four sets: 0600 (keyed), 0644, 0666, 0600");
+    struct semid_ds ds;
+    semctl(mine, 0, IPC_STAT, &ds);
+    ds.sem_perm.uid = 65534;
+    ds.sem_perm.gid = 65534;
+    ok(semctl(mine, 0, IPC_SET, &ds) == 0, "IPC_SET gives the last one to uid 65534");
+    int ipriv = index_of(priv), iro = index_of(ro);
+    ok(ipriv >= 0 && iro >= 0, "their indexes for SEM_STAT");
+
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
+            printf("not ok - cannot become 65534\n");
+            _exit(1);
+        }
+        ok(geteuid() == 65534, "child runs as uid 65534");
+        ok_errno(semget(key, 1, 0600) == -1, EACCES, "semget of a 0600 set of root's: EACCES");
+        ok_errno(semctl(priv, 0, GETVAL) == -1, EACCES, "GETVAL on 0600: EACCES");
+        ok_errno(semctl(priv, 0, IPC_STAT, &ds) == -1, EACCES, "IPC_STAT on 0600: EACCES");
+        ok_errno(op(priv, 1) == -1, EACCES, "semop +1 on 0600: EACCES");
+        ok_errno(op(priv, 0) == -1, EACCES, "wait-for-zero on 0600: EACCES");
+        ok_errno(semctl(priv, 0, SETVAL, 1) == -1, EACCES, "SETVAL on 0600: EACCES");
+        ok_errno(semctl(ipriv, 0, SEM_STAT, &ds) == -1, EACCES, "SEM_STAT on 0600: EACCES");
+        ok_errno(semctl(priv, 0, IPC_SET, &ds) == -1, EPERM, "IPC_SET by a stranger: EPERM");
+        ok_errno(semctl(priv, 0, IPC_RMID) == -1, EPERM, "IPC_RMID by a stranger: EPERM");
+        ok(semctl(ro, 0, GETVAL) == 0, "GETVAL on 0644: allowed");
+        ok(op(ro, 0) == 0, "wait-for-zero (a read) on 0644: allowed");
+        ok_errno(op(ro, 1) == -1, EACCES, "semop +1 on 0644: EACCES");
+        ok_errno(semctl(ro, 0, SETVAL, 1) == -1, EACCES, "SETVAL on 0644: EACCES");
+        ok(semctl(iro, 0, SEM_STAT, &ds) == ro, "SEM_STAT on 0644: allowed");
+        ok(semctl(iro, 0, SEM_STAT_ANY, &ds) == ro, "SEM_STAT_ANY on 0644: allowed");
+        ok(op(rw, 1) == 0 && op(rw, -1) == 0, "semop on 0666: allowed");
+        ok(semctl(rw, 0, SETVAL, 3) == 0, "SETVAL on 0666: allowed");
+        ok_errno(semctl(rw, 0, IPC_RMID) == -1, EPERM, "IPC_RMID of a 0666 set by a stranger: EPERM");
+        ok(semctl(mine, 0, SETVAL, 2) == 0 && semctl(mine, 0, GETVAL) == 2, "the owner (65534) uses its 0600 set");
+        ok(semctl(mine, 0, IPC_RMID) == 0, "the owner (not the creator) removes it");
+        fflush(stdout);
+        _exit(tap_failed ? 1 : 0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    tap_n += 21; /* the child's tests */
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the unprivileged child's checks all passed");
+    ok(semctl(rw, 0, GETVAL) == 3, "its SETVAL on the 0666 set took effect");
+    ok_errno(semctl(mine, 0, GETVAL) == -1, EINVAL, "the set it removed is gone");
+    ok(semctl(priv, 0, IPC_RMID) == 0 && semctl(ro, 0, IPC_RMID) == 0 && semctl(rw, 0, IPC_RMID) == 0, "cleanup");
+    if (!backend_is_kernel()) {
+        /* Known gap: a set removed by an owner who is not its creator stays
+         * as a file (the namespace directory is sticky and the file is the
+         * creator's); it is marked removed, so nothing finds it. */
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "ls \"%s\" | grep -q '^sem\\.[0-9]'", getenv("RIPC_DIR"));
+        int left = system(cmd) == 0;
+        ok(1, "# TODO removal by a non-creator owner leaves its file (%s)", left ? "left" : "gone");
+        snprintf(cmd, sizeof cmd, "rm -f \"%s\"/sem.[0-9]*", getenv("RIPC_DIR"));
+        if (system(cmd)) diag("cleanup failed");
+    }
+    return done_testing();
+}

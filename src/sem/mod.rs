@@ -1,0 +1,1448 @@
+//! System V semaphore sets: the engine (safe Rust over a mapped control area).
+//!
+//! Layout of a set's control area (after the common object header), all
+//! words atomics, every offset derived from the set header and checked
+//! against the mapping before use (shared memory is untrusted input):
+//! ```text
+//! SetHdr                      64 bytes: magic, nsems, max_ops, slot counts,
+//!                             waiting count, journal state, otime, ticket
+//! Sem[nsems]                  value and last pid, 8 bytes each
+//! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
+//!                             result, pid/start, FIFO ticket, its operations
+//! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
+//! Journal[2*max_ops+8]        redo log of the transaction in progress
+//! ```
+//! Everything is changed under the object's robust lock. A change touching
+//! more than one word is written to the journal first, marked committed,
+//! then applied; a process killed mid-way leaves a committed journal that
+//! the next lock holder replays (the values are absolute, so replay is
+//! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
+
+use crate::error::{Errno, Result};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
+use crate::sync::proc::{alive, my_pid, my_start, on_fork_child, Creds};
+use crate::sync::{futex_wait, futex_wake, Deadline};
+use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest semaphore value (`SEMVMX`).
+///
+/// cbindgen:ignore
+pub const SEMVMX: i32 = 32767;
+/// Largest undo adjustment magnitude (`SEMAEM`).
+///
+/// cbindgen:ignore
+pub const SEMAEM: i32 = SEMVMX;
+/// `IPC_NOWAIT` in `sem_flg`.
+///
+/// cbindgen:ignore
+pub const IPC_NOWAIT: i16 = 0o4000;
+/// `SEM_UNDO` in `sem_flg`.
+///
+/// cbindgen:ignore
+pub const SEM_UNDO: i16 = 0x1000;
+
+const MAGIC: u32 = 0x5345_4d31; // "SEM1"
+/// Sleeping semop calls one set can hold at once (more wait for a slot).
+///
+/// cbindgen:ignore
+pub const NWAIT: usize = 64;
+/// Processes with SEM_UNDO adjustments on one set at once (more: ENOSPC).
+///
+/// cbindgen:ignore
+pub const NUNDO: usize = 64;
+/// How often a sleeper wakes to look for dead processes (undo, lost wakes).
+const TICK: Duration = Duration::from_millis(50);
+/// How long a waiter spins (yielding the CPU now and then) before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
+
+const W_FREE: u32 = 0;
+const W_WAITING: u32 = 1;
+const W_DONE: u32 = 2;
+const W_SLEEP: u32 = 0x100;
+
+const HDR: usize = 64;
+const WHDR: usize = 40;
+const UHDR: usize = 16;
+
+/// One operation of a `semop` call (the layout of `struct sembuf`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SemOp {
+    /// semaphore index in the set
+    pub num: u16,
+    /// < 0 take, 0 wait for zero, > 0 release
+    pub op: i16,
+    /// `IPC_NOWAIT` | `SEM_UNDO`
+    pub flg: i16,
+}
+
+impl SemOp {
+    fn pack(self) -> u64 {
+        (self.num as u64) | ((self.op as u16 as u64) << 16) | ((self.flg as u16 as u64) << 32)
+    }
+    fn unpack(w: u64) -> SemOp {
+        SemOp {
+            num: w as u16,
+            op: (w >> 16) as u16 as i16,
+            flg: (w >> 32) as u16 as i16,
+        }
+    }
+}
+
+#[repr(C)]
+struct SetHdr {
+    magic: AtomicU32,
+    nsems: AtomicU32,
+    max_ops: AtomicU32,
+    nwait: AtomicU32,
+    nundo: AtomicU32,
+    waiting: AtomicU32,
+    slot_gen: AtomicU32,
+    jstate: AtomicU32,
+    jcount: AtomicU32,
+    slot_waiters: AtomicU32,
+    otime: AtomicI64,
+    ticket: AtomicU64,
+    _pad2: [AtomicU64; 1],
+}
+const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
+
+#[repr(C)]
+struct Sem {
+    val: AtomicI32,
+    pid: AtomicI32,
+}
+
+#[repr(C)]
+struct WaitHdr {
+    state: AtomicU32,
+    result: AtomicI32,
+    pid: AtomicI32,
+    undo: AtomicI32,
+    start: AtomicU64,
+    ticket: AtomicU64,
+    nsops: AtomicU32,
+    blocking: AtomicU32,
+}
+const _: () = assert!(core::mem::size_of::<WaitHdr>() == WHDR);
+
+#[repr(C)]
+struct UndoHdr {
+    pid: AtomicI32,
+    _pad: AtomicU32,
+    start: AtomicU64,
+}
+const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
+
+/// Sizes of a set's areas, from its shape.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    nsems: usize,
+    max_ops: usize,
+    nwait: usize,
+    nundo: usize,
+}
+
+impl Shape {
+    fn wsz(&self) -> usize {
+        WHDR + 8 * self.max_ops
+    }
+    fn usz(&self) -> usize {
+        UHDR + (2 * self.nsems).div_ceil(8) * 8
+    }
+    fn jcap(&self) -> usize {
+        2 * self.max_ops + 8
+    }
+    fn off_sems(&self) -> usize {
+        HDR
+    }
+    fn off_wait(&self) -> usize {
+        HDR + 8 * self.nsems
+    }
+    fn off_undo(&self) -> usize {
+        self.off_wait() + self.nwait * self.wsz()
+    }
+    fn off_journal(&self) -> usize {
+        self.off_undo() + self.nundo * self.usz()
+    }
+    fn total(&self) -> usize {
+        self.off_journal() + 8 * self.jcap()
+    }
+}
+
+/// A checked view of one set's control area.
+struct View<'a> {
+    o: &'a Obj,
+    s: Shape,
+}
+
+impl<'a> View<'a> {
+    fn new(o: &'a Obj) -> Result<View<'a>> {
+        let h: &SetHdr = o.at(0)?;
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return Err(Errno::EIO);
+        }
+        let s = Shape {
+            nsems: h.nsems.load(Ordering::Relaxed) as usize,
+            max_ops: h.max_ops.load(Ordering::Relaxed) as usize,
+            nwait: h.nwait.load(Ordering::Relaxed) as usize,
+            nundo: h.nundo.load(Ordering::Relaxed) as usize,
+        };
+        // Bounded shape (so the arithmetic cannot overflow), fitting the map.
+        if s.nsems == 0
+            || s.nsems > 32000
+            || s.max_ops == 0
+            || s.max_ops > 32000
+            || s.nwait > NWAIT
+            || s.nundo > NUNDO
+            || s.total() > o.ctl_len()
+        {
+            return Err(Errno::EIO);
+        }
+        Ok(View { o, s })
+    }
+    fn hdr(&self) -> &'a SetHdr {
+        self.o.at(0).expect("checked in View::new")
+    }
+    fn sem(&self, i: usize) -> Result<&'a Sem> {
+        if i >= self.s.nsems {
+            return Err(Errno::EIO);
+        }
+        self.o.at(self.s.off_sems() + 8 * i)
+    }
+    fn val(&self, i: usize) -> Result<i32> {
+        // A scribbled value is clamped into the valid range.
+        Ok(self.sem(i)?.val.load(Ordering::Relaxed).clamp(0, SEMVMX))
+    }
+    fn wslot(&self, i: usize) -> Result<&'a WaitHdr> {
+        if i >= self.s.nwait {
+            return Err(Errno::EIO);
+        }
+        self.o.at(self.s.off_wait() + i * self.s.wsz())
+    }
+    fn wop(&self, i: usize, k: usize) -> Result<&'a AtomicU64> {
+        if k >= self.s.max_ops {
+            return Err(Errno::EIO);
+        }
+        self.o
+            .at(self.s.off_wait() + i * self.s.wsz() + WHDR + 8 * k)
+    }
+    fn wops(&self, i: usize) -> Result<Vec<SemOp>> {
+        let n = self.wslot(i)?.nsops.load(Ordering::Relaxed) as usize;
+        if n == 0 || n > self.s.max_ops {
+            return Err(Errno::EIO);
+        }
+        (0..n)
+            .map(|k| Ok(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed))))
+            .collect()
+    }
+    fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
+        if i >= self.s.nundo {
+            return Err(Errno::EIO);
+        }
+        self.o.at(self.s.off_undo() + i * self.s.usz())
+    }
+    fn adj(&self, i: usize, sem: usize) -> Result<&'a AtomicI16> {
+        if i >= self.s.nundo || sem >= self.s.nsems {
+            return Err(Errno::EIO);
+        }
+        self.o
+            .at(self.s.off_undo() + i * self.s.usz() + UHDR + 2 * sem)
+    }
+    fn jent(&self, k: usize) -> Result<&'a AtomicU64> {
+        if k >= self.s.jcap() {
+            return Err(Errno::EIO);
+        }
+        self.o.at(self.s.off_journal() + 8 * k)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Transactions: journal, commit, apply.
+
+const E_VAL: u64 = 1;
+const E_ADJ: u64 = 2;
+const E_DONE: u64 = 3;
+
+fn ent(kind: u64, idx: usize, v: i32) -> u64 {
+    (kind << 62) | (((idx as u64) & 0x3fff_ffff) << 32) | (v as u32 as u64)
+}
+
+/// The writes of one atomic change, applied by [`Txn::commit`].
+#[derive(Default)]
+struct Txn {
+    inline: [u64; 8],
+    n: usize,
+    more: Vec<u64>,
+}
+
+impl Txn {
+    fn push(&mut self, e: u64) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = e;
+        } else {
+            self.more.push(e);
+        }
+        self.n += 1;
+    }
+    fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.inline[..self.n.min(8)]
+            .iter()
+            .copied()
+            .chain(self.more.iter().copied())
+    }
+    /// The value this transaction gives to entry `(kind, idx)`, if any.
+    fn lookup(&self, kind: u64, idx: usize) -> Option<i32> {
+        let key = ent(kind, idx, 0) >> 32;
+        self.iter()
+            .rev()
+            .find(|e| e >> 32 == key)
+            .map(|e| e as u32 as i32)
+    }
+    fn commit(&self, v: &View<'_>) -> Result<()> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        if self.n == 1 {
+            return apply(v, self.inline[0]);
+        }
+        if self.n > v.s.jcap() {
+            return Err(Errno::EIO);
+        }
+        let h = v.hdr();
+        for (k, e) in self.iter().enumerate() {
+            v.jent(k)?.store(e, Ordering::Relaxed);
+        }
+        h.jcount.store(self.n as u32, Ordering::Relaxed);
+        h.jstate.store(1, Ordering::Release);
+        for e in self.iter() {
+            apply(v, e)?;
+        }
+        h.jstate.store(0, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn apply(v: &View<'_>, e: u64) -> Result<()> {
+    let idx = ((e >> 32) & 0x3fff_ffff) as usize;
+    let val = e as u32 as i32;
+    match e >> 62 {
+        E_VAL => v
+            .sem(idx)?
+            .val
+            .store(val.clamp(0, SEMVMX), Ordering::Relaxed),
+        E_ADJ => v
+            .adj(idx / v.s.nsems, idx % v.s.nsems)?
+            .store(val as i16, Ordering::Relaxed),
+        E_DONE => {
+            let w = v.wslot(idx)?;
+            w.result.store(val, Ordering::Relaxed);
+            let old = w.state.swap(W_DONE, Ordering::AcqRel);
+            if old & W_SLEEP != 0 {
+                // Woken after the lock is released (see [`Locked`]), so that
+                // the sleeper does not run straight into our lock.
+                WAKES.with(|q| q.borrow_mut().push(w.state.as_ptr() as usize));
+            }
+        }
+        _ => return Err(Errno::EIO),
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Futex words of sleepers to wake once the set's lock is released.
+    static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The set's lock, held; on release, wakes the sleepers whose operations
+/// were completed under it (the kernel's `wake_q`).
+struct Locked<'a> {
+    g: Option<crate::ns::ObjGuard<'a>>,
+    /// false when nothing can have been queued (the uncontended path)
+    flush: bool,
+}
+
+fn lock(o: &Obj) -> Locked<'_> {
+    Locked {
+        g: Some(o.lock(&repair)),
+        flush: true,
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        drop(self.g.take());
+        if !self.flush {
+            return;
+        }
+        let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
+        for addr in q {
+            // SAFETY: FUTEX_WAKE uses the address only as a key and reads no
+            // memory; the word lies in a mapping of a set our caller still
+            // holds (it was queued under that set's lock moments ago).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    addr as *const u32,
+                    libc::FUTEX_WAKE,
+                    1,
+                    core::ptr::null::<libc::timespec>(),
+                    core::ptr::null::<u32>(),
+                    0u32,
+                )
+            };
+        }
+    }
+}
+
+/// Replays a journal committed by a process that died before finishing.
+fn redo(v: &View<'_>) {
+    let h = v.hdr();
+    if h.jstate.load(Ordering::Acquire) == 1 {
+        let n = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
+        for k in 0..n {
+            if let Ok(e) = v.jent(k) {
+                let _ = apply(v, e.load(Ordering::Relaxed));
+            }
+        }
+    }
+    h.jstate.store(0, Ordering::Release);
+}
+
+// ---------------------------------------------------------------------------
+// The kernel's perform_atomic_semop and update_queue.
+
+enum Try {
+    Done,
+    Block(usize),
+}
+
+/// Tries `ops` against the current values (plus what `txn` already holds),
+/// recording the writes in `txn`. Nothing is written to the set.
+fn try_ops(v: &View<'_>, ops: &[SemOp], undo: Option<usize>, txn: &mut Txn) -> Result<Try> {
+    for (i, op) in ops.iter().enumerate() {
+        let n = op.num as usize;
+        if n >= v.s.nsems {
+            return Err(Errno::EFBIG);
+        }
+        let cur = match txn.lookup(E_VAL, n) {
+            Some(x) => x,
+            None => v.val(n)?,
+        };
+        if op.op == 0 {
+            if cur != 0 {
+                return Ok(Try::Block(i));
+            }
+            continue;
+        }
+        let r = cur + op.op as i32;
+        if r < 0 {
+            return Ok(Try::Block(i));
+        }
+        if r > SEMVMX {
+            return Err(Errno::ERANGE);
+        }
+        if op.flg & SEM_UNDO != 0 {
+            let u = undo.ok_or(Errno::EIO)?;
+            let ai = u * v.s.nsems + n;
+            let a = match txn.lookup(E_ADJ, ai) {
+                Some(x) => x,
+                None => v.adj(u, n)?.load(Ordering::Relaxed) as i32,
+            } - op.op as i32;
+            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                return Err(Errno::ERANGE);
+            }
+            txn.push(ent(E_ADJ, ai, a));
+        }
+        txn.push(ent(E_VAL, n, r));
+    }
+    Ok(Try::Done)
+}
+
+fn now_coarse() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills a valid timespec (vDSO, no system call).
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    ts.tv_sec
+}
+
+fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32) {
+    for op in ops {
+        if let Ok(s) = v.sem(op.num as usize) {
+            s.pid.store(pid, Ordering::Relaxed);
+        }
+    }
+    let now = now_coarse();
+    let h = v.hdr();
+    if h.otime.load(Ordering::Relaxed) != now {
+        h.otime.store(now, Ordering::Relaxed);
+    }
+}
+
+fn pid_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || Errno::last() != Errno::ESRCH)
+}
+
+fn recount(v: &View<'_>) {
+    let n = (0..v.s.nwait)
+        .filter(|&i| {
+            v.wslot(i)
+                .map(|w| w.state.load(Ordering::Relaxed) & 0xff == W_WAITING)
+                .unwrap_or(false)
+        })
+        .count();
+    v.hdr().waiting.store(n as u32, Ordering::Relaxed);
+}
+
+fn free_wslot(v: &View<'_>, i: usize) {
+    if let Ok(w) = v.wslot(i) {
+        w.pid.store(0, Ordering::Relaxed);
+        w.state.store(W_FREE, Ordering::Release);
+        let h = v.hdr();
+        h.slot_gen.fetch_add(1, Ordering::Release);
+        if h.slot_waiters.load(Ordering::Relaxed) != 0 {
+            futex_wake(&h.slot_gen, i32::MAX);
+        }
+    }
+}
+
+/// Retries the sleeping operations, oldest first, after a change; each one
+/// that can now complete is performed on its sleeper's behalf and the
+/// sleeper woken. Restarts from the oldest after every success.
+fn update_queue(v: &View<'_>) {
+    if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    for _round in 0..=v.s.nwait {
+        let mut q: Vec<(u64, usize)> = (0..v.s.nwait)
+            .filter_map(|i| {
+                let w = v.wslot(i).ok()?;
+                (w.state.load(Ordering::Acquire) & 0xff == W_WAITING)
+                    .then(|| (w.ticket.load(Ordering::Relaxed), i))
+            })
+            .collect();
+        q.sort_unstable();
+        let mut restart = false;
+        for (_, i) in q {
+            let Ok(w) = v.wslot(i) else { continue };
+            let pid = w.pid.load(Ordering::Relaxed);
+            if !pid_exists(pid) {
+                free_wslot(v, i);
+                continue;
+            }
+            let mut txn = Txn::default();
+            let undo = match w.undo.load(Ordering::Relaxed) {
+                u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
+                _ => None,
+            };
+            let r = v
+                .wops(i)
+                .and_then(|ops| try_ops(v, &ops, undo, &mut txn).map(|t| (t, ops)));
+            match r {
+                Ok((Try::Block(b), _)) => w.blocking.store(b as u32, Ordering::Relaxed),
+                Ok((Try::Done, ops)) => {
+                    txn.push(ent(E_DONE, i, 0));
+                    if txn.commit(v).is_ok() {
+                        mark_done(v, &ops, pid);
+                        if ops.iter().any(|o| o.op != 0) {
+                            restart = true;
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = apply(v, ent(E_DONE, i, e as i32));
+                }
+            }
+        }
+        recount(v);
+        if !restart {
+            break;
+        }
+    }
+}
+
+/// Frees the slots of dead processes: applies a dead process's undo
+/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`), drops
+/// dead sleepers. Returns true when a value changed.
+fn sweep(v: &View<'_>) -> bool {
+    let me = my_pid();
+    let mut changed = false;
+    for i in 0..v.s.nwait {
+        let Ok(w) = v.wslot(i) else { continue };
+        if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
+            let pid = w.pid.load(Ordering::Relaxed);
+            if pid != me && !alive(pid, w.start.load(Ordering::Relaxed)) {
+                free_wslot(v, i);
+            }
+        }
+    }
+    for u in 0..v.s.nundo {
+        let Ok(us) = v.uslot(u) else { continue };
+        let pid = us.pid.load(Ordering::Acquire);
+        if pid == 0 || (pid == me && us.start.load(Ordering::Relaxed) == my_start()) {
+            continue;
+        }
+        if alive(pid, us.start.load(Ordering::Relaxed)) {
+            continue;
+        }
+        changed |= release_undo(v, u, pid);
+    }
+    recount(v);
+    changed
+}
+
+fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
+    let mut changed = false;
+    for s in 0..v.s.nsems {
+        let Ok(a) = v.adj(u, s) else { continue };
+        let adj = a.load(Ordering::Relaxed) as i32;
+        if adj == 0 {
+            continue;
+        }
+        let Ok(cur) = v.val(s) else { continue };
+        let mut t = Txn::default();
+        t.push(ent(E_VAL, s, (cur + adj).clamp(0, SEMVMX)));
+        t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
+        if t.commit(v).is_ok() {
+            if let Ok(x) = v.sem(s) {
+                x.pid.store(pid, Ordering::Relaxed);
+            }
+            changed = true;
+        }
+    }
+    if let Ok(us) = v.uslot(u) {
+        us.pid.store(0, Ordering::Release);
+    }
+    changed
+}
+
+/// Before sleeping and before reads: releases the undo of processes that
+/// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
+/// undo holder, none when there is none), and with `waiters` drops sleepers
+/// that are gone. A reused pid is caught by the periodic [`sweep`].
+fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
+    let me = my_pid();
+    let mut changed = false;
+    if waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
+        for i in 0..v.s.nwait {
+            let Ok(w) = v.wslot(i) else { continue };
+            let pid = w.pid.load(Ordering::Relaxed);
+            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING && pid != me && !pid_exists(pid)
+            {
+                free_wslot(v, i);
+            }
+        }
+        recount(v);
+    }
+    for u in 0..v.s.nundo {
+        let Ok(us) = v.uslot(u) else { continue };
+        let pid = us.pid.load(Ordering::Acquire);
+        if pid != 0 && pid != me && !pid_exists(pid) {
+            changed |= release_undo(v, u, pid);
+        }
+    }
+    changed
+}
+
+/// The repair run by whoever takes over the lock of a dead holder.
+fn repair(o: &Obj) {
+    if let Ok(v) = View::new(o) {
+        redo(&v);
+        if sweep(&v) {
+            update_queue(&v);
+        }
+        update_queue(&v);
+    }
+}
+
+/// This process's undo slot, allocated when missing (`ENOSPC` when full).
+fn undo_slot(v: &View<'_>) -> Result<usize> {
+    let me = my_pid();
+    let st = my_start();
+    let mut free = None;
+    for u in 0..v.s.nundo {
+        let us = v.uslot(u)?;
+        let pid = us.pid.load(Ordering::Acquire);
+        if pid == me {
+            if us.start.load(Ordering::Relaxed) == st {
+                return Ok(u);
+            }
+            // A dead process that had our pid: its undo is due now.
+            release_undo(v, u, pid);
+        }
+        if free.is_none() && us.pid.load(Ordering::Relaxed) == 0 {
+            free = Some(u);
+        }
+    }
+    let u = match free {
+        Some(u) => u,
+        None => {
+            if sweep(v) {
+                update_queue(v);
+            }
+            (0..v.s.nundo)
+                .find(|&u| {
+                    v.uslot(u)
+                        .map(|s| s.pid.load(Ordering::Relaxed) == 0)
+                        .unwrap_or(false)
+                })
+                .ok_or(Errno::ENOSPC)?
+        }
+    };
+    for s in 0..v.s.nsems {
+        v.adj(u, s)?.store(0, Ordering::Relaxed);
+    }
+    let us = v.uslot(u)?;
+    us.start.store(st, Ordering::Relaxed);
+    us.pid.store(me, Ordering::Release);
+    Ok(u)
+}
+
+// ---------------------------------------------------------------------------
+// Public engine API.
+
+/// Builds the control area of a new set with `nsems` semaphores set to
+/// `init` (a new set from `semget` starts at 0).
+fn create_spec_len(nsems: usize, max_ops: usize) -> usize {
+    Shape {
+        nsems,
+        max_ops,
+        nwait: NWAIT,
+        nundo: NUNDO,
+    }
+    .total()
+}
+
+fn init_set(o: &Obj, nsems: usize, max_ops: usize, init: &[i32]) -> Result<()> {
+    let h: &SetHdr = o.at(0)?;
+    h.nsems.store(nsems as u32, Ordering::Relaxed);
+    h.max_ops.store(max_ops as u32, Ordering::Relaxed);
+    h.nwait.store(NWAIT as u32, Ordering::Relaxed);
+    h.nundo.store(NUNDO as u32, Ordering::Relaxed);
+    h.magic.store(MAGIC, Ordering::Release);
+    let v = View::new(o)?;
+    for (i, x) in init.iter().enumerate().take(nsems) {
+        v.sem(i)?.val.store(*x, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// `semget(2)`: the set with `key` (or a new one), with the kernel's
+/// checks. `init` gives the values of a newly created set (all 0 when
+/// empty), which lets a creator publish a set already initialised.
+pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Arc<Obj>> {
+    let l = ns.limits();
+    if nsems < 0 || nsems as u64 > l.semmsl {
+        return Err(Errno::EINVAL);
+    }
+    let max_ops = l.semopm.clamp(1, 32000) as usize;
+    let n = nsems as usize;
+    let spec = CreateSpec {
+        ctl_len: create_spec_len(n.max(1), max_ops),
+        data_len: 0,
+        init: &|o: &Obj| {
+            if n == 0 {
+                return Err(Errno::EINVAL);
+            }
+            init_set(o, n, max_ops, init)
+        },
+        check_existing: &|o: &Obj| {
+            let v = View::new(o)?;
+            if n > v.s.nsems {
+                return Err(Errno::EINVAL);
+            }
+            Ok(())
+        },
+    };
+    ns.get(Kind::Sem, key, flags, &spec)
+}
+
+thread_local! {
+    static LAST: RefCell<Option<Arc<Obj>>> = const { RefCell::new(None) };
+}
+
+/// The live set with id `id` (`EINVAL` when none).
+pub fn by_id(id: i32) -> Result<Arc<Obj>> {
+    with_set(id, |o| Ns::default_ns()?.by_id(Kind::Sem, o.id))
+}
+
+/// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
+/// one-entry per-thread cache, so that the common case takes no lock and
+/// touches no reference count.
+pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+    LAST.with(|c| {
+        let hit = c
+            .try_borrow()
+            .ok()
+            .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()));
+        if let Some(b) = hit {
+            return f(b.as_ref().expect("checked by the filter"));
+        }
+        let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+        if let Ok(mut b) = c.try_borrow_mut() {
+            *b = Some(o.clone());
+        }
+        f(&o)
+    })
+}
+
+static CREDS_UID: AtomicU64 = AtomicU64::new(0);
+static CREDS_GID: AtomicU32 = AtomicU32::new(0);
+const CREDS_VALID: u64 = 1 << 32;
+
+fn forget_creds() {
+    CREDS_UID.store(0, Ordering::Relaxed);
+}
+
+/// The caller's credentials, read once per process (and again in a fork
+/// child): `geteuid` is a system call, and the uncontended path makes none.
+/// A process that changes its uid after its first semaphore call keeps the
+/// credentials it had (see docs/sem.md).
+fn creds() -> Creds {
+    let u = CREDS_UID.load(Ordering::Acquire);
+    if u & CREDS_VALID != 0 {
+        return Creds {
+            euid: u as u32,
+            egid: CREDS_GID.load(Ordering::Relaxed),
+        };
+    }
+    on_fork_child(forget_creds);
+    let n = crate::sync::proc::creds();
+    CREDS_GID.store(n.egid, Ordering::Relaxed);
+    CREDS_UID.store(CREDS_VALID | n.euid as u64, Ordering::Release);
+    n
+}
+
+fn check_perm(p: &Perm, want: u32) -> Result<()> {
+    let c = creds();
+    if c.privileged() {
+        return Ok(());
+    }
+    // Every class is granted `want` (a 0666 set): no need to look further.
+    let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
+    if all & want == want {
+        return Ok(());
+    }
+    p.check_bits(&c, want)
+}
+
+/// [`check_perm`] on the live object, reading only what it needs.
+fn check_obj(o: &Obj, want: u32) -> Result<()> {
+    if creds().privileged() {
+        return Ok(());
+    }
+    check_perm(&o.perm(), want)
+}
+
+/// Number of semaphores in the set.
+pub fn nsems(o: &Obj) -> Result<usize> {
+    Ok(View::new(o)?.s.nsems)
+}
+
+/// How `semop` waits.
+#[derive(Debug, Clone, Copy)]
+pub enum Wait {
+    /// until done (or a signal, or removal)
+    Forever,
+    /// until the deadline; then `timeout_errno`
+    Until(Deadline),
+}
+
+/// `semop(2)`/`semtimedop(2)`: applies all of `ops` atomically or none,
+/// sleeping as long as needed (per `wait`). `timeout_errno` is what an
+/// expired wait returns (`EAGAIN` for `semtimedop`, `ETIMEDOUT` for the
+/// native API). Checks read/alter permission with the caller's credentials.
+pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result<()> {
+    let mut max = 0usize;
+    let mut has_undo = false;
+    let mut alter = false;
+    for op in ops {
+        max = max.max(op.num as usize);
+        has_undo |= op.flg & SEM_UNDO != 0;
+        alter |= op.op != 0;
+    }
+    let (slot, ticket) = {
+        let mut g = lock(o);
+        let v = View::new(o)?;
+        if o.is_removed() {
+            return Err(Errno::EIDRM);
+        }
+        if max >= v.s.nsems {
+            return Err(Errno::EFBIG);
+        }
+        check_obj(o, if alter { 0o2 } else { 0o4 })?;
+        let undo = if has_undo { Some(undo_slot(&v)?) } else { None };
+        let mut swept = false;
+        loop {
+            let mut txn = Txn::default();
+            match try_ops(&v, ops, undo, &mut txn)? {
+                Try::Done => {
+                    txn.commit(&v)?;
+                    mark_done(&v, ops, my_pid());
+                    if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
+                        update_queue(&v);
+                    } else if !swept {
+                        // Nothing woken under this lock: skip the wake queue.
+                        g.flush = false;
+                    }
+                    return Ok(());
+                }
+                Try::Block(b) => {
+                    if !swept {
+                        // A dead process's undo may be what we wait for.
+                        swept = true;
+                        if quick_sweep_with(&v, false) {
+                            update_queue(&v);
+                            continue;
+                        }
+                    }
+                    if ops[b].flg & IPC_NOWAIT != 0 {
+                        return Err(Errno::EAGAIN);
+                    }
+                    if let Wait::Until(d) = wait {
+                        if d.expired() {
+                            return Err(timeout_errno);
+                        }
+                    }
+                    if ops.len() > v.s.max_ops {
+                        return Err(Errno::E2BIG);
+                    }
+                    match enqueue(&v, ops, undo, b)? {
+                        Some(x) => break x,
+                        None => {
+                            // No free sleeper slot: wait for one, then retry.
+                            let gen = v.hdr().slot_gen.load(Ordering::Acquire);
+                            v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
+                            drop(g);
+                            let t = match wait {
+                                Wait::Forever => TICK,
+                                Wait::Until(d) => d.remaining().unwrap_or(TICK).min(TICK),
+                            };
+                            let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
+                            v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
+                            match r {
+                                Err(Errno::EINTR) => return Err(Errno::EINTR),
+                                _ => return semop(o, ops, wait, timeout_errno),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    sleep(o, slot, ticket, wait, timeout_errno)
+}
+
+fn enqueue(
+    v: &View<'_>,
+    ops: &[SemOp],
+    undo: Option<usize>,
+    b: usize,
+) -> Result<Option<(usize, u64)>> {
+    let Some(i) = (0..v.s.nwait).find(|&i| {
+        v.wslot(i)
+            .map(|w| w.state.load(Ordering::Acquire) == W_FREE)
+            .unwrap_or(false)
+    }) else {
+        return Ok(None);
+    };
+    let w = v.wslot(i)?;
+    for (k, op) in ops.iter().enumerate() {
+        v.wop(i, k)?.store(op.pack(), Ordering::Relaxed);
+    }
+    let ticket = v.hdr().ticket.fetch_add(1, Ordering::Relaxed);
+    w.nsops.store(ops.len() as u32, Ordering::Relaxed);
+    w.blocking.store(b as u32, Ordering::Relaxed);
+    w.undo
+        .store(undo.map_or(-1, |u| u as i32), Ordering::Relaxed);
+    w.pid.store(my_pid(), Ordering::Relaxed);
+    w.start.store(my_start(), Ordering::Relaxed);
+    w.ticket.store(ticket, Ordering::Relaxed);
+    w.result.store(0, Ordering::Relaxed);
+    w.state.store(W_WAITING, Ordering::Release);
+    v.hdr().waiting.fetch_add(1, Ordering::Relaxed);
+    Ok(Some((i, ticket)))
+}
+
+/// Our sleeper slot is ours while its ticket is ours: a scribbler or a
+/// sweeper that freed it (thinking us dead) must not make us read another's.
+fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> {
+    let w = v.wslot(i).ok()?;
+    if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
+        return Some(Err(Errno::EIDRM));
+    }
+    if w.state.load(Ordering::Acquire) & 0xff != W_DONE {
+        return None;
+    }
+    let r = w.result.load(Ordering::Relaxed);
+    free_wslot(v, i);
+    Some(if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw(r))
+    })
+}
+
+fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
+    let v = View::new(o)?;
+    let w = v.wslot(i)?;
+    let t0 = Instant::now();
+    // Spin a little: the peer is often about to release. Yield now and then:
+    // on a busy machine the peer may be waiting for this very CPU.
+    let mut n = 0u32;
+    while w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+        core::hint::spin_loop();
+        n += 1;
+        if n % 64 == 0 {
+            if t0.elapsed() > SPIN {
+                break;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+    }
+    loop {
+        let s = w.state.load(Ordering::Acquire);
+        if s & 0xff == W_DONE {
+            // Granted (or failed) by a waker: the slot is ours alone now.
+            if let Some(r) = finish(&v, i, ticket) {
+                return r;
+            }
+            continue;
+        }
+        if s & 0xff != W_WAITING {
+            return Err(Errno::EIDRM);
+        }
+        if s & W_SLEEP == 0
+            && w.state
+                .compare_exchange(s, s | W_SLEEP, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            continue;
+        }
+        let (t, last) = match wait {
+            Wait::Forever => (TICK, false),
+            Wait::Until(d) => {
+                let r = d.remaining().unwrap_or(TICK);
+                if r <= TICK {
+                    (r, true)
+                } else {
+                    (TICK, false)
+                }
+            }
+        };
+        let r = futex_wait(&w.state, s | W_SLEEP, Some(t));
+        let give_up = match r {
+            Err(Errno::EINTR) => Some(Errno::EINTR),
+            Err(Errno::ETIMEDOUT) if last => Some(timeout_errno),
+            _ => None,
+        };
+        let _g = lock(o);
+        if let Some(r) = finish(&v, i, ticket) {
+            return r;
+        }
+        if let Some(e) = give_up {
+            free_wslot(&v, i);
+            recount(&v);
+            return Err(e);
+        }
+        if matches!(r, Err(Errno::ETIMEDOUT)) {
+            // A periodic look around: dead undo holders, lost wake-ups.
+            sweep(&v);
+            update_queue(&v);
+            if let Some(r) = finish(&v, i, ticket) {
+                return r;
+            }
+        }
+    }
+}
+
+/// One semaphore's value (`GETVAL`), after applying dead processes' undo.
+pub fn getval(o: &Obj, num: i32) -> Result<i32> {
+    read(o, num, |v, n| v.val(n))
+}
+
+/// Last pid that operated on one semaphore (`GETPID`).
+pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
+    read(o, num, |v, n| Ok(v.sem(n)?.pid.load(Ordering::Relaxed)))
+}
+
+/// Sleepers whose blocking operation waits for semaphore `num` to grow
+/// (`GETNCNT`, `zero == false`) or to be zero (`GETZCNT`). Dead sleepers
+/// are dropped first, so a killed waiter is never counted.
+pub fn count_waiters(o: &Obj, num: i32, zero: bool) -> Result<i32> {
+    read(o, num, |v, n| {
+        let mut c = 0;
+        for i in 0..v.s.nwait {
+            let w = v.wslot(i)?;
+            if w.state.load(Ordering::Acquire) & 0xff != W_WAITING {
+                continue;
+            }
+            let b = w.blocking.load(Ordering::Relaxed) as usize;
+            let Ok(op) = v
+                .wop(i, b)
+                .map(|x| SemOp::unpack(x.load(Ordering::Relaxed)))
+            else {
+                continue;
+            };
+            if op.num as usize == n && ((zero && op.op == 0) || (!zero && op.op < 0)) {
+                c += 1;
+            }
+        }
+        Ok(c)
+    })
+}
+
+fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
+    let v = View::new(o)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    if quick_sweep_with(&v, true) {
+        update_queue(&v);
+    }
+    Ok(v)
+}
+
+fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
+    let _g = lock(o);
+    let v = locked_view(o)?;
+    check_obj(o, 0o4)?;
+    if num < 0 || num as usize >= v.s.nsems {
+        return Err(Errno::EINVAL);
+    }
+    f(&v, num as usize)
+}
+
+/// All values (`GETALL`).
+pub fn getall(o: &Obj) -> Result<Vec<u16>> {
+    let _g = lock(o);
+    let v = locked_view(o)?;
+    check_obj(o, 0o4)?;
+    (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
+}
+
+fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
+    let me = my_pid();
+    for &(n, x) in vals {
+        for u in 0..v.s.nundo {
+            v.adj(u, n)?.store(0, Ordering::Relaxed);
+        }
+        let s = v.sem(n)?;
+        s.val.store(x, Ordering::Relaxed);
+        s.pid.store(me, Ordering::Relaxed);
+    }
+    v.o.header()
+        .ctime
+        .store(crate::sync::time::now_secs(), Ordering::Relaxed);
+    update_queue(v);
+    Ok(())
+}
+
+/// `SETVAL`: sets one value, clears every process's adjustment for it,
+/// wakes whoever can now proceed. `ERANGE` outside 0..=SEMVMX.
+pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
+    if !(0..=SEMVMX).contains(&val) {
+        return Err(Errno::ERANGE);
+    }
+    let _g = lock(o);
+    let v = locked_view(o)?;
+    if num < 0 || num as usize >= v.s.nsems {
+        return Err(Errno::EINVAL);
+    }
+    check_obj(o, 0o2)?;
+    set_values(&v, &[(num as usize, val)])
+}
+
+/// `SETALL`: `vals` must hold exactly the set's size (checked by the
+/// caller through [`nsems`]); `ERANGE` for a value above SEMVMX.
+pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
+    let _g = lock(o);
+    let v = locked_view(o)?;
+    check_obj(o, 0o2)?;
+    if vals.len() < v.s.nsems {
+        return Err(Errno::EFAULT);
+    }
+    if vals.iter().any(|&x| x as i32 > SEMVMX) {
+        return Err(Errno::ERANGE);
+    }
+    let pairs: Vec<(usize, i32)> = (0..v.s.nsems).map(|i| (i, vals[i] as i32)).collect();
+    set_values(&v, &pairs)
+}
+
+/// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
+/// when it is not held (value not 0), checked under the lock.
+pub fn unlock_mutex(o: &Obj) -> Result<()> {
+    let ops = [SemOp {
+        num: 0,
+        op: 1,
+        flg: SEM_UNDO | IPC_NOWAIT,
+    }];
+    let _g = lock(o);
+    let v = View::new(o)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    check_obj(o, 0o2)?;
+    if v.val(0)? != 0 {
+        return Err(Errno::EPERM);
+    }
+    let u = undo_slot(&v)?;
+    let mut txn = Txn::default();
+    match try_ops(&v, &ops, Some(u), &mut txn)? {
+        Try::Done => {
+            txn.commit(&v)?;
+            mark_done(&v, &ops, my_pid());
+            update_queue(&v);
+            Ok(())
+        }
+        Try::Block(_) => Err(Errno::EAGAIN),
+    }
+}
+
+/// What `IPC_STAT` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    /// permissions
+    pub perm: Perm,
+    /// last semop, seconds (0: never)
+    pub otime: i64,
+    /// last change, seconds
+    pub ctime: i64,
+    /// semaphores in the set
+    pub nsems: usize,
+}
+
+/// `IPC_STAT` (`need_read`: false for `SEM_STAT_ANY`).
+pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
+    let v = View::new(o)?;
+    let p = o.perm();
+    if need_read {
+        check_perm(&p, 0o4)?;
+    }
+    Ok(Stat {
+        perm: p,
+        otime: v.hdr().otime.load(Ordering::Relaxed),
+        ctime: o.header().ctime.load(Ordering::Relaxed),
+        nsems: v.s.nsems,
+    })
+}
+
+/// `IPC_SET`: owner, group and mode, by the owner/creator/root.
+pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
+    let _g = lock(o);
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    o.set_perm(&creds(), uid, gid, mode)?;
+    // The object file's mode follows the new IPC mode, so that the users it
+    // now grants can open the file. (Its owner stays the creator: the
+    // namespace adopts a file only when its owner is the recorded creator.)
+    let fmode = (0..3).fold(0o600u32, |acc, c| {
+        if (mode >> (c * 3)) & 0o6 != 0 {
+            acc | (0o6 << (c * 3))
+        } else {
+            acc
+        }
+    });
+    let fd = std::os::fd::AsRawFd::as_raw_fd(o.file());
+    // SAFETY: fchmod on the object's own open descriptor.
+    unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
+    Ok(())
+}
+
+/// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
+pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
+    let _g = lock(o);
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    o.perm().check_owner(&creds())?;
+    ns.remove(o, false);
+    if let Ok(v) = View::new(o) {
+        for i in 0..v.s.nwait {
+            if let Ok(w) = v.wslot(i) {
+                if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+                    let _ = apply(&v, ent(E_DONE, i, Errno::EIDRM as i32));
+                }
+            }
+        }
+        recount(&v);
+    }
+    Ok(())
+}
+
+/// Sets in the namespace and their semaphores (for `SEM_INFO`), and the
+/// highest index in use.
+pub fn usage(ns: &Ns) -> (i32, i64, i32) {
+    let idx = ns.indexes(Kind::Sem);
+    let mut sems = 0i64;
+    for &i in &idx {
+        if let Ok(o) = ns.by_index(Kind::Sem, i) {
+            sems += nsems(&o).unwrap_or(0) as i64;
+        }
+    }
+    (idx.len() as i32, sems, idx.last().copied().unwrap_or(0))
+}
+
+/// Checks `Access` for callers outside this module (native API).
+pub fn check_access(o: &Obj, a: Access) -> Result<()> {
+    let bits = match a {
+        Access::None => 0,
+        Access::Read => 0o4,
+        Access::Write => 0o2,
+        Access::ReadWrite => 0o6,
+    };
+    check_obj(o, bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TmpNs(std::path::PathBuf, Ns);
+    impl Drop for TmpNs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tmp_ns(tag: &str) -> TmpNs {
+        let d = std::path::PathBuf::from(format!(
+            "/dev/shm/ripc-semunit-{}-{tag}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        let ns = Ns::open(&d).expect("namespace");
+        TmpNs(d, ns)
+    }
+    fn op(num: u16, op: i16, flg: i16) -> SemOp {
+        SemOp { num, op, flg }
+    }
+
+    #[test]
+    fn ops_apply_in_order_all_or_none() {
+        let t = tmp_ns("order");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[1, 0]).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        semop(
+            &o,
+            &[op(1, 3, 0), op(1, -4, 0), op(0, -1, 0)],
+            now,
+            Errno::EAGAIN,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (getval(&o, 0).unwrap(), getval(&o, 1).unwrap()),
+            (1, 0),
+            "none applied"
+        );
+        semop(
+            &o,
+            &[op(1, 3, 0), op(1, -3, 0), op(0, -1, 0)],
+            now,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert_eq!((getval(&o, 0).unwrap(), getval(&o, 1).unwrap()), (0, 0));
+        assert_eq!(
+            semop(&o, &[op(2, 1, 0)], now, Errno::EAGAIN),
+            Err(Errno::EFBIG)
+        );
+        setval(&o, 0, SEMVMX).unwrap();
+        assert_eq!(
+            semop(&o, &[op(0, 1, 0)], now, Errno::EAGAIN),
+            Err(Errno::ERANGE)
+        );
+        assert_eq!(
+            semop(&o, &[op(1, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN),
+            Err(Errno::EAGAIN)
+        );
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn committed_journal_is_replayed_by_the_next_holder() {
+        let t = tmp_ns("journal");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[5, 5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        // A holder that died after committing, before applying.
+        let entries = [ent(E_VAL, 0, 1), ent(E_VAL, 2, 9)];
+        for (k, e) in entries.iter().enumerate() {
+            v.jent(k).unwrap().store(*e, Ordering::Relaxed);
+        }
+        v.hdr().jcount.store(2, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        assert_eq!(getall(&o).unwrap(), vec![1, 5, 9], "replayed");
+        // One that died before committing: ignored.
+        v.jent(0)
+            .unwrap()
+            .store(ent(E_VAL, 1, 0), Ordering::Relaxed);
+        v.hdr().jcount.store(1, Ordering::Relaxed);
+        repair(&o);
+        assert_eq!(
+            getall(&o).unwrap(),
+            vec![1, 5, 9],
+            "uncommitted journal ignored"
+        );
+        // A scribbled journal length or entry does no harm.
+        v.hdr().jcount.store(u32::MAX, Ordering::Relaxed);
+        v.jent(0).unwrap().store(u64::MAX, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        assert!(getall(&o).is_ok());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn dead_process_undo_is_applied_and_clamped() {
+        let t = tmp_ns("undo");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[3, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // Slot 5 belongs to a process that cannot exist: it took 2 of sem 0
+        // (adj +2) and gave 4 to sem 1 (adj -4).
+        let us = v.uslot(5).unwrap();
+        us.start.store(1, Ordering::Relaxed);
+        v.adj(5, 0).unwrap().store(2, Ordering::Relaxed);
+        v.adj(5, 1).unwrap().store(-4, Ordering::Relaxed);
+        us.pid.store(0x3fff_fff0, Ordering::Release);
+        assert_eq!(getall(&o).unwrap(), vec![5, 0], "3+2, and 1-4 clamped at 0");
+        assert_eq!(us.pid.load(Ordering::Relaxed), 0, "slot freed");
+        assert_eq!(
+            getpid(&o, 0).unwrap(),
+            0x3fff_fff0,
+            "GETPID names the dead process"
+        );
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn scribbled_header_is_eio_not_a_crash() {
+        let t = tmp_ns("scribble");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        let h: &SetHdr = o.at(0).unwrap();
+        h.nsems.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(getval(&o, 0), Err(Errno::EIO));
+        h.nsems.store(1, Ordering::Relaxed);
+        h.max_ops.store(32000, Ordering::Relaxed);
+        assert_eq!(
+            getval(&o, 0),
+            Err(Errno::EIO),
+            "shape larger than the mapping"
+        );
+        h.max_ops.store(500, Ordering::Relaxed);
+        assert_eq!(getval(&o, 0), Ok(0));
+        remove(&t.1, &o).unwrap();
+    }
+
+    const IPC_CREAT_FLAG: i32 = crate::ns::IPC_CREAT;
+}
