@@ -91,6 +91,9 @@ static void rmq(int q) { msgctl(q, IPC_RMID, NULL); }
 static int newm(int n, int mode) { return semget(IPC_PRIVATE, n, IPC_CREAT | mode); }
 static void rmm(int m) { semctl(m, 0, IPC_RMID); }
 static void rms(int s) { shmctl(s, IPC_RMID, NULL); }
+/* A call expected to fail that might create: remove what it made. */
+static long shm_rm(int id) { RETURN(id, if (id >= 0) rms(id)); }
+static long sem_rm(int id) { RETURN(id, if (id >= 0) rmm(id)); }
 static int sendt(int q, long type, const char *text, int flags) {
     mb.mtype = type;
     size_t n = strlen(text);
@@ -509,8 +512,8 @@ static long shmget_noaccess(void) { return CHECK(shmget(F.ks, 0, 0) == F.s600); 
 static long shmget_eacces(void) { return shmget(F.ks, 4096, 0600); }
 static long shmget_einval_before_eacces(void) { return shmget(F.ks644, 1 << 20, 0600); }
 static long shmget_eexist(void) { return shmget(F.ks, 4096, IPC_CREAT | IPC_EXCL | 0600); }
-static long shmget_einval_zero(void) { return shmget(IPC_PRIVATE, 0, 0600); }
-static long shmget_einval_huge(void) { return shmget(IPC_PRIVATE, (size_t)-1, 0600); }
+static long shmget_einval_zero(void) { return shm_rm(shmget(IPC_PRIVATE, 0, 0600)); }
+static long shmget_einval_huge(void) { return shm_rm(shmget(IPC_PRIVATE, (size_t)-1, 0600)); }
 static long shmget_einval_larger(void) { return shmget(F.ks, 4097, 0600); }
 static long shmget_enoent(void) { return shmget(F.kmissing, 4096, 0600); }
 static long shmget_enospc(void) {
@@ -518,7 +521,10 @@ static long shmget_enospc(void) {
     while (n < 100 && (r = shmget(IPC_PRIVATE, 4096, 0600)) >= 0) ids[n++] = r;
     RETURN(r, while (n > 0) rms(ids[--n]));
 }
-static long shmget_enospc_all(void) { return shmget(IPC_PRIVATE, 65 * 4096, 0600); } /* shmall 64 pages */
+static long shmget_enospc_all(void) { /* shmall 64 pages */
+    int id = shmget(IPC_PRIVATE, 65 * 4096, 0600);
+    RETURN(id, if (id >= 0) rms(id));
+}
 
 /* --- shmat(2) ------------------------------------------------------------ */
 
@@ -722,9 +728,9 @@ static long semget_noaccess(void) { return CHECK(semget(F.km, 0, 0) == F.m600); 
 static long semget_eacces(void) { return semget(F.km, 2, 0600); }
 static long semget_einval_before_eacces(void) { return semget(F.km644, 5, 0600); }
 static long semget_eexist(void) { return semget(F.km, 2, IPC_CREAT | IPC_EXCL | 0600); }
-static long semget_einval_neg(void) { return semget(IPC_PRIVATE, -1, IPC_CREAT | 0600); }
-static long semget_einval_semmsl(void) { return semget(IPC_PRIVATE, 32001, IPC_CREAT | 0600); }
-static long semget_einval_zero(void) { return semget(F.kmissing, 0, IPC_CREAT | 0600); }
+static long semget_einval_neg(void) { return sem_rm(semget(IPC_PRIVATE, -1, IPC_CREAT | 0600)); }
+static long semget_einval_semmsl(void) { return sem_rm(semget(IPC_PRIVATE, 32001, IPC_CREAT | 0600)); }
+static long semget_einval_zero(void) { return sem_rm(semget(F.kmissing, 0, IPC_CREAT | 0600)); }
 static long semget_einval_more(void) { return semget(F.km, 3, 0600); }
 static long semget_enoent(void) { return semget(F.kmissing, 1, 0600); }
 static long semget_enospc(void) {
@@ -732,7 +738,10 @@ static long semget_enospc(void) {
     while (n < 100 && (r = newm(1, 0600)) >= 0) ids[n++] = r;
     RETURN(r, while (n > 0) rmm(ids[--n]));
 }
-static long semget_enospc_semmns(void) { return newm(65, 0600); } /* semmns 64 */
+static long semget_enospc_semmns(void) { /* semmns 64 */
+    int m = newm(65, 0600);
+    RETURN(m, if (m >= 0) rmm(m));
+}
 
 /* --- semop(2), semtimedop(2) --------------------------------------------- */
 
