@@ -1393,6 +1393,7 @@ static void run_row(const struct row *w) {
                w->why, todo);
     else
         tap_ok(pass, "%s: %s%s -> %s%s", w->call, w->cond, as, ename(w->kerr), todo);
+    if (!pass && todo[0]) tap_failed--; /* a TODO row's failure does not fail the test */
     if (!pass)
         diag("  got %s (returned %ld, errno %s)", r >= 0 ? "success" : r == -1 ? "failure" : "a wrong result", r,
              ename(e));
