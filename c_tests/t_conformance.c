@@ -776,6 +776,17 @@ static long semop_blocked_v(void) { /* a V from another process wakes a P */
     }
     RETURN(sop1(m, 0, -1, 0), (reap(c), rmm(m)));
 }
+static long semop_undo(void) { /* SEM_UNDO: a dead process's adjustment is undone */
+    int m = newm(1, 0600);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) _exit(sop1(m, 0, 2, SEM_UNDO) == 0 ? 0 : 1);
+    int st = 0;
+    waitpid(c, &st, 0);
+    long r = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -2;
+    if (r == 0) r = CHECK(semctl(m, 0, GETVAL) == 0 && semctl(m, 0, GETPID) == c);
+    RETURN(r, rmm(m));
+}
 static long semop_readonly_zero(void) { return sop1(F.m644, 0, 0, IPC_NOWAIT); }
 static long semop_e2big(void) {
     static struct sembuf v[501];
@@ -1210,6 +1221,7 @@ static const struct row rows[] = {
 
     {"semop", "V on two semaphores, then P with IPC_NOWAIT", ROOT, semop_ok, 0, SAME, NULL, NULL},
     {"semop", "wait-for-zero on 0", ROOT, semop_zero, 0, SAME, NULL, NULL},
+    {"semop", "SEM_UNDO: undone when the process exits (GETPID: the last to operate)", ROOT, semop_undo, 0, SAME, NULL, NULL},
     {"semop", "a blocked P is woken by another process's V", ROOT, semop_blocked_v, 0, SAME, NULL, NULL},
     {"semop", "semval + sem_op == SEMVMX", ROOT, semop_max, 0, SAME, NULL, NULL},
     {"semop", "wait-for-zero with read permission only (0644)", NOBODY, semop_readonly_zero, 0, SAME, NULL, NULL},

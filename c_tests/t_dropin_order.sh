@@ -100,6 +100,7 @@ C
 # Legacy code often asks for GNU extensions itself, after -include put ours first.
 { echo '#define _GNU_SOURCE'; echo "$sysv"; echo '#include "body.inc"'; } > "$tmp/gnu.c"
 cp "$tmp/before.c" "$tmp/before.cc"
+cp "$tmp/after.c" "$tmp/after.cc"
 cp "$tmp/plain.c" "$tmp/plain.cc"
 
 CSTRICT="-std=c11 -Wall -Wextra -Werror -pedantic"
@@ -144,6 +145,7 @@ check c-own-gnu-source "$CC" "-std=gnu11 -Wall -Wextra -Werror -include ripc_sys
   "drop-in bug (reported): ripc_sysv.h defines _GNU_SOURCE as 1, so the program's own #define _GNU_SOURCE is a redefinition"
 if command -v "$CXX" >/dev/null 2>&1; then
   check cxx-before  "$CXX" "$CXXFLAGS" before.cc
+  check cxx-after   "$CXX" "$CXXFLAGS" after.cc
   check cxx-include "$CXX" "$CXXFLAGS -include ripc_sysv.h" plain.cc
 else
   skip "C++ programs" "no $CXX"
