@@ -53,6 +53,9 @@ pub const IDX_SPAN: i32 = 32768;
 /// Where a namespace lives when `RIPC_DIR` is not set.
 pub const DEFAULT_DIR: &str = "/dev/shm/ripc";
 
+/// How many names one key may go through (see [`Ns::by_key`]).
+const KEY_SLOTS: u32 = 16;
+
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
@@ -390,8 +393,16 @@ impl Ns {
         Ok(())
     }
 
-    fn key_name(kind: Kind, key: i32) -> String {
-        format!("{}.key.{:08x}", kind.prefix(), key as u32)
+    /// The name of key slot `n` of `key`. A key normally has one name
+    /// (slot 0). Removal by a user who may not unlink the creator's file (an
+    /// owner set by `IPC_SET` in the sticky directory) leaves a removed
+    /// object behind its name; the key then lives on in the next slot.
+    fn key_name(kind: Kind, key: i32, n: u32) -> String {
+        if n == 0 {
+            format!("{}.key.{:08x}", kind.prefix(), key as u32)
+        } else {
+            format!("{}.key.{:08x}.{}", kind.prefix(), key as u32, n)
+        }
     }
 
     fn idx_name(kind: Kind, idx: i32) -> String {
@@ -542,24 +553,29 @@ impl Ns {
         })
     }
 
-    /// The live object with `key`, if any.
+    /// The live object with `key`, if any: the first live object along
+    /// the key's slots (slots are taken in order and never freed while a
+    /// later one is in use, so the walk stops at the first free slot).
     pub fn by_key(&self, kind: Kind, key: i32) -> Result<Option<Arc<Obj>>> {
-        let Some(f) = self.open_name(&Self::key_name(kind, key))? else {
-            return Ok(None);
-        };
-        let Some(obj) = self.adopt(kind, f)? else {
-            return Ok(None);
-        };
-        // The key name must be a second name of a numbered object.
-        let idx = obj.id % IDX_SPAN;
-        if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
-            return Ok(None);
+        for n in 0..KEY_SLOTS {
+            let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
+                return Ok(None);
+            };
+            let Some(obj) = self.adopt(kind, f)? else {
+                continue; // removed, but its name stayed: look further
+            };
+            // The key name must be a second name of a numbered object.
+            let idx = obj.id % IDX_SPAN;
+            if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+                continue;
+            }
+            let obj = Arc::new(obj);
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert((kind, obj.id), obj.clone());
+            }
+            return Ok(Some(obj));
         }
-        let obj = Arc::new(obj);
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert((kind, obj.id), obj.clone());
-        }
-        Ok(Some(obj))
+        Ok(None)
     }
 
     fn same_file(&self, name: &str, dev: u64, ino: u64) -> bool {
@@ -722,6 +738,24 @@ impl Ns {
                 cleanup(None);
                 return Err(e);
             }
+            if self.sweep_stale(kind, idx) {
+                // A removed object's leftover name was in the way, and is
+                // gone now: this index is free after all.
+                // SAFETY: as above.
+                let r = unsafe {
+                    libc::linkat(
+                        self.dirfd.as_raw_fd(),
+                        tname.as_ptr(),
+                        self.dirfd.as_raw_fd(),
+                        name.as_ptr(),
+                        0,
+                    )
+                };
+                if r == 0 {
+                    placed = Some(idx);
+                    break;
+                }
+            }
         }
         let Some(idx) = placed else {
             cleanup(None);
@@ -729,19 +763,7 @@ impl Ns {
         };
         obj.id = obj.header().id.load(Ordering::Relaxed);
         if key != IPC_PRIVATE {
-            let kname = cpath(&Self::key_name(kind, key))?;
-            // SAFETY: as above, for the key name.
-            let r = unsafe {
-                libc::linkat(
-                    self.dirfd.as_raw_fd(),
-                    tname.as_ptr(),
-                    self.dirfd.as_raw_fd(),
-                    kname.as_ptr(),
-                    0,
-                )
-            };
-            if r != 0 {
-                let e = Errno::last();
+            if let Err(e) = self.link_key(kind, key, &tname) {
                 obj.header().state.store(STATE_REMOVED, Ordering::Release);
                 cleanup(Some(&Self::idx_name(kind, idx)));
                 return Err(e);
@@ -755,6 +777,44 @@ impl Ns {
         Ok(obj)
     }
 
+    /// Gives the private file `tname` the first free name of `key`'s slots,
+    /// passing over names whose objects were removed. `EEXIST` when a live
+    /// object holds the key (another creator won the race).
+    fn link_key(&self, kind: Kind, key: i32, tname: &CString) -> Result<()> {
+        for n in 0..KEY_SLOTS {
+            let kname = cpath(&Self::key_name(kind, key, n))?;
+            // SAFETY: linkat of our private file to a new name in our
+            // directory; fails with EEXIST when the name is taken.
+            let r = unsafe {
+                libc::linkat(
+                    self.dirfd.as_raw_fd(),
+                    tname.as_ptr(),
+                    self.dirfd.as_raw_fd(),
+                    kname.as_ptr(),
+                    0,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = Errno::last();
+            if e != Errno::EEXIST {
+                return Err(e);
+            }
+            // Taken: by a live object (we lost a race) or a removed one
+            // whose name its remover could not unlink.
+            match self.open_name(&Self::key_name(kind, key, n)) {
+                Ok(Some(f)) => match self.adopt(kind, f) {
+                    Ok(None) => continue,
+                    _ => return Err(Errno::EEXIST),
+                },
+                Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
+                Err(_) => return Err(Errno::EEXIST),
+            }
+        }
+        Err(Errno::ENOSPC)
+    }
+
     /// Marks `obj` removed and takes its key name away (so the key finds
     /// nothing any more). With `keep_id`, its numbered name stays (a
     /// segment still attached); [`Ns::unlink_id`] removes it later.
@@ -762,7 +822,12 @@ impl Ns {
         obj.header().state.store(STATE_REMOVED, Ordering::Release);
         let key = obj.perm().key;
         if key != IPC_PRIVATE {
-            self.unlink_if_same(&Self::key_name(obj.kind, key), obj);
+            for n in 0..KEY_SLOTS {
+                let name = Self::key_name(obj.kind, key, n);
+                if self.unlink_if_same(&name, obj) || !self.exists(&name) {
+                    break;
+                }
+            }
         }
         if !keep_id {
             self.unlink_id(obj);
@@ -777,13 +842,30 @@ impl Ns {
         self.unlink_if_same(&Self::idx_name(obj.kind, obj.id % IDX_SPAN), obj);
     }
 
-    fn unlink_if_same(&self, name: &str, obj: &Obj) {
-        if self.same_file(name, obj.dev, obj.ino) {
-            if let Ok(c) = cpath(name) {
-                // SAFETY: unlinking a name in our directory that we just
-                // checked refers to this object.
-                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
-            }
+    /// Unlinks `name` if it is a name of `obj`; true when it was one.
+    fn unlink_if_same(&self, name: &str, obj: &Obj) -> bool {
+        if !self.same_file(name, obj.dev, obj.ino) {
+            return false;
+        }
+        if let Ok(c) = cpath(name) {
+            // SAFETY: unlinking a name in our directory that we just
+            // checked refers to this object.
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        true
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        let Ok(c) = cpath(name) else { return false };
+        // SAFETY: fstatat without following links, into a zeroed buffer.
+        unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            libc::fstatat(
+                self.dirfd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0
         }
     }
 
@@ -797,7 +879,7 @@ impl Ns {
                 let Some(n) = n.to_str() else { continue };
                 if let Some(rest) = n.strip_prefix(&prefix) {
                     if let Ok(i) = rest.parse::<i32>() {
-                        if (0..IDX_SPAN).contains(&i) {
+                        if (0..IDX_SPAN).contains(&i) && !self.sweep_stale(kind, i) {
                             v.push(i);
                         }
                     }
@@ -806,6 +888,41 @@ impl Ns {
         }
         v.sort_unstable();
         v
+    }
+
+    /// Unlinks the numbered name `idx` when it holds a removed queue or
+    /// semaphore set: its remover may not have been allowed to (an owner
+    /// who is not the creator, in the sticky directory); the creator or
+    /// root heals it here, at its next listing or creation. True when the
+    /// name is gone. Segments are left to the shared-memory engine (a
+    /// removed segment lives on while attached).
+    fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
+        if kind == Kind::Shm {
+            return false;
+        }
+        let name = Self::idx_name(kind, idx);
+        let Ok(Some(f)) = self.open_name(&name) else {
+            return false;
+        };
+        let Ok(st) = fstat(f.as_raw_fd()) else {
+            return false;
+        };
+        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+            return false;
+        };
+        let Ok(h) = head.at::<ObjHeader>(0) else {
+            return false;
+        };
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.state.load(Ordering::Acquire) != STATE_REMOVED
+        {
+            return false;
+        }
+        let Ok(c) = cpath(&name) else { return false };
+        // SAFETY: unlinking a numbered name in our directory whose object
+        // (checked just above, by its inode) was removed.
+        self.same_file(&name, st.st_dev, st.st_ino)
+            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0
     }
 
     /// The object at index `idx` (for `MSG_STAT` and friends), live or
