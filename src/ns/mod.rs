@@ -614,8 +614,10 @@ impl Ns {
                 if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
-                obj.perm().check_bits(&me, Access::from_get_flags(flags))?;
+                // As the kernel's ipcget_public: the kind's own checks
+                // (shmget size, semget nsems: EINVAL) before permissions.
                 (spec.check_existing)(&obj)?;
+                obj.perm().check_bits(&me, Access::from_get_flags(flags))?;
                 return Ok(obj);
             }
             if flags & IPC_CREAT == 0 {

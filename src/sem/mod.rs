@@ -753,6 +753,14 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             if n == 0 {
                 return Err(Errno::EINVAL);
             }
+            // semmns, as the kernel's newary: ENOSPC when the namespace
+            // would hold more semaphores. Only counted when the limit can
+            // be reached (the default, semmni * semmsl, cannot).
+            if l.semmns < l.semmni.saturating_mul(l.semmsl)
+                && total_sems(ns).saturating_add(n as u64) > l.semmns
+            {
+                return Err(Errno::ENOSPC);
+            }
             init_set(o, n, max_ops, init)
         },
         check_existing: &|o: &Obj| {
@@ -764,6 +772,15 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         },
     };
     ns.get(Kind::Sem, key, flags, &spec)
+}
+
+/// Semaphores in all the namespace's sets.
+fn total_sems(ns: &Ns) -> u64 {
+    ns.indexes(Kind::Sem)
+        .into_iter()
+        .filter_map(|i| ns.by_index(Kind::Sem, i).ok())
+        .filter_map(|o| nsems(&o).ok())
+        .fold(0u64, |a, b| a.saturating_add(b as u64))
 }
 
 thread_local! {

@@ -668,7 +668,20 @@ pub fn rmid(id: i32) -> Result<()> {
 /// in memory, best effort (other processes' pages are not pinned).
 pub fn lock(id: i32, on: bool) -> Result<()> {
     with_seg(id, |obj, _, a, _| {
-        obj.perm().check_owner(&creds())?;
+        let me = creds();
+        obj.perm().check_owner(&me)?;
+        // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
+        // RLIMIT_MEMLOCK (EPERM).
+        if on && !me.privileged() {
+            let mut rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit into a local.
+            if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } == 0 && rl.rlim_cur == 0 {
+                return Err(Errno::EPERM);
+            }
+        }
         let h = obj.header();
         if on {
             h.perm.mode.fetch_or(SHM_LOCKED, Ordering::Relaxed);
