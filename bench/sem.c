@@ -3,7 +3,8 @@
  * call) in the same run: an uncontended P+V pair in one process, a
  * two-process ping-pong on two semaphores, and the CPU an idle waiter
  * burns. Medians of several batches, printed with ratios. < 30 s. */
-#include "ripc_sysv.h" /* also includes ripc.h: the native handle API */
+#include "ripc_sysv.h"
+#include <ripc.h> /* the native handle API */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,6 +11,8 @@
  * message there.
  */
 #include <ripc.h>
+#define RIPC_SYSV_NO_RENAME /* ripc_msg* prototypes, with the kernel calls still reachable */
+#include "ripc_sysv.h"
 #include "tap.h"
 
 #include <limits.h>

@@ -20,6 +20,11 @@
 #include <sys/sem.h>
 #include <signal.h>
 #include <time.h>
+/* sigset_t even in strict ISO C mode (<signal.h> hides it there). */
+#if defined(__GLIBC__)
+#include <bits/types/sigset_t.h>
+#endif
+
 
 /*
  The read end of a pipe (`fd[0]` of `pipe(2)`).
@@ -686,28 +691,6 @@ int ripc_sem_remove(struct ripc_sem *s);
 int ripc_sem_close(struct ripc_sem *s);
 
 /*
- `shmget(2)` on ripc (see `ripc_sysv.h`).
- */
-int ripc_shmget(int key, size_t size, int shmflg);
-
-/*
- `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
- failure.
- */
-void *ripc_shmat(int shmid, const void *shmaddr, int shmflg);
-
-/*
- `shmdt(2)` on ripc (see `ripc_sysv.h`).
- */
-int ripc_shmdt(const void *shmaddr);
-
-/*
- `shmctl(2)` on ripc (see `ripc_sysv.h`); `buf` is a `struct shmid_ds`,
- `struct shminfo` (`IPC_INFO`) or `struct shm_info` (`SHM_INFO`).
- */
-int ripc_shmctl(int shmid, int cmd, void *buf);
-
-/*
  Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
  with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
  bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
@@ -854,42 +837,6 @@ int64_t ripc_signal_dropped(void);
  `proj_id` (the file must exist). -1 with `errno` from `stat` on failure.
  */
 int ripc_ftok(const char *pathname, int proj_id);
-
-/*
- `msgget(2)`: the id of the queue with `key`, creating it per
- `IPC_CREAT`/`IPC_EXCL` with the low 9 bits of `msgflg` as its mode.
- */
-int ripc_msgget(int key, int msgflg);
-
-/*
- `msgsnd(2)`: `msgp` points to a `long` type followed by `msgsz` bytes.
-
- # Safety
- `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
- unmapped addresses are reported as `EFAULT`).
- */
-int ripc_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
-
-/*
- `msgrcv(2)`: receives into `msgp` (a `long` type, then up to `msgsz`
- bytes); returns the number of bytes of text received.
-
- # Safety
- `msgp` must point to `sizeof(long) + msgsz` writable bytes (NULL and
- unmapped addresses are reported as `EFAULT`, before any message is
- taken).
- */
-ptrdiff_t ripc_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
-
-/*
- `msgctl(2)`: `IPC_STAT`, `IPC_SET`, `IPC_RMID`, `IPC_INFO`, `MSG_INFO`,
- `MSG_STAT`, `MSG_STAT_ANY`.
-
- # Safety
- `buf` must point to a `struct msqid_ds` (or `struct msginfo` for the
- `*_INFO` commands) when the command uses it.
- */
-int ripc_msgctl(int msqid, int cmd, void *buf);
 
 #ifdef __cplusplus
 }  // extern "C"

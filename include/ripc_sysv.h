@@ -13,7 +13,7 @@
 #define RIPC_SYSV_H
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* struct msginfo, MSG_EXCEPT, semtimedop, … */
+#define _GNU_SOURCE /* struct msginfo, MSG_EXCEPT, semtimedop, … */
 #endif
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,14 +24,20 @@
 #include <sys/shm.h>
 #include <time.h>
 
-/* Prototypes of the ripc_* functions (opaque pointer arguments are void *). */
-#include <ripc.h>
-
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* The semaphore calls take struct sembuf, so they are declared here (the
- * other ripc_* prototypes are in ripc.h). */
+/* The ripc_* functions the names below map to: same prototypes as the
+ * system calls (ripc.h, the native API, is not needed and not included). */
+key_t ripc_ftok(const char *pathname, int proj_id);
+int ripc_msgget(key_t key, int msgflg);
+int ripc_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
+ssize_t ripc_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
+int ripc_msgctl(int msqid, int cmd, struct msqid_ds *buf);
+int ripc_shmget(key_t key, size_t size, int shmflg);
+void *ripc_shmat(int shmid, const void *shmaddr, int shmflg);
+int ripc_shmdt(const void *shmaddr);
+int ripc_shmctl(int shmid, int cmd, struct shmid_ds *buf);
 int ripc_semget(key_t key, int nsems, int semflg);
 int ripc_semop(int semid, struct sembuf *sops, size_t nsops);
 int ripc_semtimedop(int semid, struct sembuf *sops, size_t nsops,
@@ -81,6 +87,9 @@ static inline int ripc_semctl(int semid, int semnum, int cmd, ...) {
                            cmd == SETVAL ? NULL : (void *)arg.buf);
 }
 
+/* Define RIPC_SYSV_NO_RENAME to get the prototypes without the renaming
+ * (a program that calls both the kernel and ripc, like bench/msg.c). */
+#ifndef RIPC_SYSV_NO_RENAME
 #define ftok ripc_ftok
 #define msgget ripc_msgget
 #define msgsnd ripc_msgsnd
@@ -94,5 +103,6 @@ static inline int ripc_semctl(int semid, int semnum, int cmd, ...) {
 #define semop ripc_semop
 #define semtimedop ripc_semtimedop
 #define semctl ripc_semctl
+#endif
 
 #endif /* RIPC_SYSV_H */

@@ -122,6 +122,10 @@ fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
 }
 
 /// `shmget(2)` on ripc (see `ripc_sysv.h`).
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
     ffi_boundary!({ shmget(key, size, shmflg) })
@@ -129,6 +133,10 @@ pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
 
 /// `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
 /// failure.
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int) -> *mut c_void {
     let r: isize = ffi_boundary!({ shmat(shmid, shmaddr, shmflg).map(|p| p as isize) });
@@ -136,6 +144,10 @@ pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int
 }
 
 /// `shmdt(2)` on ripc (see `ripc_sysv.h`).
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
     ffi_boundary!({ shmdt(shmaddr) })
@@ -143,6 +155,10 @@ pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
 
 /// `shmctl(2)` on ripc (see `ripc_sysv.h`); `buf` is a `struct shmid_ds`,
 /// `struct shminfo` (`IPC_INFO`) or `struct shm_info` (`SHM_INFO`).
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmctl(shmid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     ffi_boundary!({ shmctl(shmid, cmd, buf.cast::<shmid_ds>()) })

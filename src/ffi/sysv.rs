@@ -23,6 +23,10 @@ pub extern "C" fn ripc_ftok(pathname: *const c_char, proj_id: c_int) -> c_int {
 
 /// `msgget(2)`: the id of the queue with `key`, creating it per
 /// `IPC_CREAT`/`IPC_EXCL` with the low 9 bits of `msgflg` as its mode.
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
     crate::ffi_boundary!({
@@ -38,6 +42,10 @@ pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
 /// # Safety
 /// `msgp` must point to `sizeof(long) + msgsz` readable bytes (NULL and
 /// unmapped addresses are reported as `EFAULT`).
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub unsafe extern "C" fn ripc_msgsnd(
     msqid: c_int,
@@ -77,6 +85,10 @@ pub unsafe extern "C" fn ripc_msgsnd(
 /// `msgp` must point to `sizeof(long) + msgsz` writable bytes (NULL and
 /// unmapped addresses are reported as `EFAULT`, before any message is
 /// taken).
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub unsafe extern "C" fn ripc_msgrcv(
     msqid: c_int,
@@ -185,6 +197,10 @@ fn get<T: Copy>(buf: *const T) -> Result<T> {
 /// # Safety
 /// `buf` must point to a `struct msqid_ds` (or `struct msginfo` for the
 /// `*_INFO` commands) when the command uses it.
+///
+/// Declared in ripc_sysv.h, with the system structures.
+///
+/// cbindgen:ignore
 #[no_mangle]
 pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     crate::ffi_boundary!({

@@ -667,19 +667,28 @@ pub fn rmid(id: i32) -> Result<()> {
 /// `SHM_LOCKED` mode bit and locks (unlocks) this process's attachments
 /// in memory, best effort (other processes' pages are not pinned).
 pub fn lock(id: i32, on: bool) -> Result<()> {
-    with_seg(id, |obj, _, a, _| {
+    with_seg(id, |obj, c, a, _| {
         let me = creds();
         obj.perm().check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
-        // RLIMIT_MEMLOCK (EPERM).
-        if on && !me.privileged() {
+        // RLIMIT_MEMLOCK (EPERM), and a segment larger than that limit
+        // cannot be locked (ENOMEM). (The kernel also adds up the user's
+        // other locked segments; ripc checks each segment on its own.)
+        let already = obj.header().perm.mode.load(Ordering::Relaxed) & SHM_LOCKED != 0;
+        if on && !already && !me.privileged() {
             let mut rl = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
             // SAFETY: getrlimit into a local.
-            if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } == 0 && rl.rlim_cur == 0 {
-                return Err(Errno::EPERM);
+            if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) } == 0 {
+                if rl.rlim_cur == 0 {
+                    return Err(Errno::EPERM);
+                }
+                let pages = c.segsz.load(Ordering::Relaxed).div_ceil(4096);
+                if rl.rlim_cur != libc::RLIM_INFINITY && pages.saturating_mul(4096) > rl.rlim_cur {
+                    return Err(Errno::ENOMEM);
+                }
             }
         }
         let h = obj.header();
