@@ -163,39 +163,9 @@ pub fn perm_to_c(p: &crate::ns::Perm) -> ipc_perm {
     }
 }
 
-// System V command numbers and flags (`<sys/ipc.h>`, `<sys/msg.h>`, …).
-pub const IPC_RMID: c_int = 0;
-pub const IPC_SET: c_int = 1;
-pub const IPC_STAT: c_int = 2;
-pub const IPC_INFO: c_int = 3;
-pub const MSG_STAT: c_int = 11;
-pub const MSG_INFO: c_int = 12;
-pub const MSG_STAT_ANY: c_int = 13;
-pub const SHM_LOCK: c_int = 11;
-pub const SHM_UNLOCK: c_int = 12;
-pub const SHM_STAT: c_int = 13;
-pub const SHM_INFO: c_int = 14;
-pub const SHM_STAT_ANY: c_int = 15;
-pub const GETPID: c_int = 11;
-pub const GETVAL: c_int = 12;
-pub const GETALL: c_int = 13;
-pub const GETNCNT: c_int = 14;
-pub const GETZCNT: c_int = 15;
-pub const SETVAL: c_int = 16;
-pub const SETALL: c_int = 17;
-pub const SEM_STAT: c_int = 18;
-pub const SEM_INFO: c_int = 19;
-pub const SEM_STAT_ANY: c_int = 20;
-pub const MSG_NOERROR: c_int = 0o10000;
-pub const MSG_EXCEPT: c_int = 0o20000;
-pub const MSG_COPY: c_int = 0o40000;
-pub const SHM_RDONLY: c_int = 0o10000;
-pub const SHM_RND: c_int = 0o20000;
-pub const SHM_REMAP: c_int = 0o40000;
-pub const SHM_EXEC: c_int = 0o100000;
-pub const SHM_DEST: u32 = 0o1000;
-pub const SHM_LOCKED: u32 = 0o2000;
-pub const SEM_UNDO: c_short = 0x1000;
+// System V command numbers and flags: one list, in the namespace layer
+// (the engines use them too).
+pub use crate::ns::consts::*;
 
 const _: () = assert!(core::mem::size_of::<ipc_perm>() == 48);
 const _: () = assert!(core::mem::size_of::<msqid_ds>() == 120);

@@ -45,12 +45,7 @@ const NIL: u32 = u32::MAX;
 /// No receive on a queue whose message count is above this walks further.
 const MAX_NDESC: u64 = 1 << 24;
 
-/// `msgrcv` flags as `<sys/msg.h>`.
-pub const MSG_NOERROR: i32 = 0o10000;
-/// receive the first message *not* of the type
-pub const MSG_EXCEPT: i32 = 0o20000;
-/// copy the message at an index without removing it
-pub const MSG_COPY: i32 = 0o40000;
+pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
 
 #[repr(C)]
 #[derive(Debug)]

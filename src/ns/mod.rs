@@ -18,6 +18,7 @@
 //! it is a regular file with ripc's header whose owner is the creator it
 //! records.
 
+pub mod consts;
 pub mod limits;
 pub mod map;
 pub mod perm;
@@ -203,6 +204,29 @@ fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
 }
 
+/// Gives the file named `from` in `dir` the new name `to` (`link(2)`):
+/// `Ok(true)` when done, `Ok(false)` when `to` exists, never replacing it.
+fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
+    // SAFETY: linkat between two names relative to a directory we hold;
+    // it never replaces an existing name.
+    let r = unsafe {
+        libc::linkat(
+            dir.as_raw_fd(),
+            from.as_ptr(),
+            dir.as_raw_fd(),
+            to.as_ptr(),
+            0,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EEXIST => Ok(false),
+        e => Err(e),
+    }
+}
+
 fn fstat(fd: i32) -> Result<libc::stat> {
     // SAFETY: fstat fills a zeroed, properly sized stat buffer.
     unsafe {
@@ -317,17 +341,10 @@ impl Ns {
                 }
                 c.magic.store(NS_MAGIC, Ordering::Release);
             }
-            // SAFETY: linkat/unlinkat on names relative to our directory.
-            unsafe {
-                libc::linkat(
-                    dirfd.as_raw_fd(),
-                    tname.as_ptr(),
-                    dirfd.as_raw_fd(),
-                    name.as_ptr(),
-                    0,
-                );
-                libc::unlinkat(dirfd.as_raw_fd(), tname.as_ptr(), 0);
-            }
+            // The first creator wins; the others open its file next time round.
+            let _ = link_new(dirfd, &tname, &name);
+            // SAFETY: unlinking our temporary name in our directory.
+            unsafe { libc::unlinkat(dirfd.as_raw_fd(), tname.as_ptr(), 0) };
         }
     }
 
@@ -718,42 +735,21 @@ impl Ns {
             let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
                 break;
             };
-            // SAFETY: linkat of our private file to a new name; fails with
-            // EEXIST when the name is taken.
-            let r = unsafe {
-                libc::linkat(
-                    self.dirfd.as_raw_fd(),
-                    tname.as_ptr(),
-                    self.dirfd.as_raw_fd(),
-                    name.as_ptr(),
-                    0,
-                )
+            let linked = match link_new(&self.dirfd, &tname, &name) {
+                // A removed object's leftover name may be in the way: once
+                // swept, the index is free after all.
+                Ok(false) if self.sweep_stale(kind, idx) => link_new(&self.dirfd, &tname, &name),
+                r => r,
             };
-            if r == 0 {
-                placed = Some(idx);
-                break;
-            }
-            let e = Errno::last();
-            if e != Errno::EEXIST {
-                cleanup(None);
-                return Err(e);
-            }
-            if self.sweep_stale(kind, idx) {
-                // A removed object's leftover name was in the way, and is
-                // gone now: this index is free after all.
-                // SAFETY: as above.
-                let r = unsafe {
-                    libc::linkat(
-                        self.dirfd.as_raw_fd(),
-                        tname.as_ptr(),
-                        self.dirfd.as_raw_fd(),
-                        name.as_ptr(),
-                        0,
-                    )
-                };
-                if r == 0 {
+            match linked {
+                Ok(true) => {
                     placed = Some(idx);
                     break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    cleanup(None);
+                    return Err(e);
                 }
             }
         }
@@ -783,23 +779,8 @@ impl Ns {
     fn link_key(&self, kind: Kind, key: i32, tname: &CString) -> Result<()> {
         for n in 0..KEY_SLOTS {
             let kname = cpath(&Self::key_name(kind, key, n))?;
-            // SAFETY: linkat of our private file to a new name in our
-            // directory; fails with EEXIST when the name is taken.
-            let r = unsafe {
-                libc::linkat(
-                    self.dirfd.as_raw_fd(),
-                    tname.as_ptr(),
-                    self.dirfd.as_raw_fd(),
-                    kname.as_ptr(),
-                    0,
-                )
-            };
-            if r == 0 {
+            if link_new(&self.dirfd, tname, &kname)? {
                 return Ok(());
-            }
-            let e = Errno::last();
-            if e != Errno::EEXIST {
-                return Err(e);
             }
             // Taken: by a live object (we lost a race) or a removed one
             // whose name its remover could not unlink.

@@ -40,10 +40,7 @@ pub const SEMAEM: i32 = SEMVMX;
 ///
 /// cbindgen:ignore
 pub const IPC_NOWAIT: i16 = 0o4000;
-/// `SEM_UNDO` in `sem_flg`.
-///
-/// cbindgen:ignore
-pub const SEM_UNDO: i16 = 0x1000;
+pub use crate::ns::consts::SEM_UNDO;
 
 const MAGIC: u32 = 0x5345_4d31; // "SEM1"
 /// Sleeping semop calls one set can hold at once (more wait for a slot).

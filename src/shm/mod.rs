@@ -31,24 +31,7 @@ use core::sync::atomic::{
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// `SHM_RDONLY`: attach read-only.
-/// cbindgen:ignore
-pub const SHM_RDONLY: i32 = 0o10000;
-/// `SHM_RND`: round the attach address down to [`SHMLBA`].
-/// cbindgen:ignore
-pub const SHM_RND: i32 = 0o20000;
-/// `SHM_REMAP`: replace whatever is mapped at the attach address.
-/// cbindgen:ignore
-pub const SHM_REMAP: i32 = 0o40000;
-/// `SHM_EXEC`: attach executable.
-/// cbindgen:ignore
-pub const SHM_EXEC: i32 = 0o100000;
-/// `SHM_DEST` in `shm_perm.mode`: removed, destroyed at the last detach.
-/// cbindgen:ignore
-pub const SHM_DEST: u32 = 0o1000;
-/// `SHM_LOCKED` in `shm_perm.mode`.
-/// cbindgen:ignore
-pub const SHM_LOCKED: u32 = 0o2000;
+pub use crate::ns::consts::{SHM_DEST, SHM_EXEC, SHM_LOCKED, SHM_RDONLY, SHM_REMAP, SHM_RND};
 /// Attach address granularity (the page size on x86-64 and arm64).
 /// cbindgen:ignore
 pub const SHMLBA: usize = 4096;
