@@ -32,7 +32,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo test test-rust test-c bench install uninstall clean help lint
+.PHONY: all lib header demo test test-rust test-c memcheck bench install uninstall clean help lint
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -44,6 +44,7 @@ help:
 	@echo "make install PREFIX=/dir [DESTDIR=…]"
 	@echo "make header     regenerate include/ripc.h with cbindgen"
 	@echo "make lint       clippy -D warnings and rustfmt --check"
+	@echo "make memcheck   a subset of the C suite under valgrind (slow)"
 
 lib: $(SO) $(ARCHIVE)
 
@@ -86,6 +87,18 @@ test-c: all
 	$(PROVE) -j$(JOBS) --exec 'sh c_tests/run1.sh user' $(TEST_BIN) $(TEST_SH)
 	$(PROVE) -j$(JOBS) --exec 'sh c_tests/run1.sh kernel' $(TEST_BIN) $(TEST_SH)
 	@sh c_tests/check_kernel_clean.sh $(B)/ipcs.before
+
+# Memory errors in the C tests or in the library they drive: valgrind on the
+# tests that do not depend on timing (user backend, own namespace each).
+# (Not the fuzz tests: they hand bad pointers to system calls on purpose,
+# which valgrind reports.)
+MEMCHECK ?= t_msg_semantics t_shm_basic t_shm_native t_sem_basic t_pipe_basic t_fifo_basic
+memcheck: all
+	@for t in $(MEMCHECK); do \
+	  printf '%s: ' $$t; \
+	  RIPC_VALGRIND=1 sh c_tests/run1.sh user "valgrind -q --error-exitcode=9 $(B)/c_tests/$$t" > $(B)/$$t.memcheck 2>&1 \
+	    && echo clean || { echo "FAILED (see $(B)/$$t.memcheck)"; exit 1; }; \
+	done
 
 bench: all $(BENCH_BIN)
 	@sh bench/run.sh

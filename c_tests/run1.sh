@@ -10,7 +10,7 @@ RIPC_BUILD=${RIPC_BUILD:-$(pwd)/build}
 export RIPC_DIR RIPC_BACKEND RIPC_BUILD
 case $t in
   *.sh) sh "$t" ;;
-  *) "$t" ;;
+  *) $t ;;  # unquoted: a wrapper may come first (make memcheck: "valgrind … test")
 esac
 rc=$?
 left=$(ls -A "$dir" | grep -v '^ripc\.ns$')

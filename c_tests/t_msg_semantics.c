@@ -4,6 +4,7 @@
 #include "tap.h"
 #include <ripc.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -310,7 +311,8 @@ int main(int argc, char **argv) {
         if (bad) fprintf(stderr, "as nobody: failures %#x\n", bad);
         return bad ? 1 : 0;
     }
-    test_perms_exec(argv[0][0] == '/' ? argv[0] : "/proc/self/exe");
+    char self[PATH_MAX];
+    test_perms_exec(strchr(argv[0], '/') && realpath(argv[0], self) ? self : "/proc/self/exe");
     test_get();
     test_types();
     test_limits_and_stat();
