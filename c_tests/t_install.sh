@@ -37,5 +37,15 @@ t $? "a SysV program builds with -include ripc_sysv.h and pkg-config ($flags)"
 LD_LIBRARY_PATH=$P/lib "$tmp/p"; t $? "and runs on the installed library"
 nm "$tmp/p" | grep -qE ' U (msgget|msgsnd|msgrcv|msgctl)(@|$)'; [ $? -ne 0 ]
 t $? "it references no libc SysV symbol (nm)"
+# The native header on its own: C99, C11 (strict ISO, pedantic) and C++.
+printf '#include <ripc.h>\nint main(void) { return ripc_queue_id(NULL) == -1 ? 0 : 1; }\n' > "$tmp/h.c"
+for std in c99 c11; do
+  cc -std=$std -Wall -Wextra -Werror -pedantic -I"$P/include" -c "$tmp/h.c" -o "$tmp/h.o"
+  t $? "ripc.h compiles with -std=$std -Wall -Wextra -Werror -pedantic"
+done
+if command -v c++ >/dev/null; then
+  c++ -std=c++11 -Wall -Wextra -Werror -pedantic -I"$P/include" -x c++ -c "$tmp/h.c" -o "$tmp/h.o"
+  t $? "ripc.h compiles as C++11 (extern \"C\", -pedantic)"
+fi
 echo "1..$n"
 exit $fail
