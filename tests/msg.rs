@@ -143,3 +143,13 @@ fn timeouts_and_removal() {
     q.remove(&ns).unwrap();
     assert!(msg::by_id(&ns, q.id()).is_err());
 }
+
+#[test]
+fn a_world_writable_directory_without_sticky_bit_is_refused() {
+    let d = tempdir::Dir::new();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(Ns::open(&d.0).err(), Some(ripc::error::Errno::EPERM));
+    std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(Ns::open(&d.0).is_ok());
+}
