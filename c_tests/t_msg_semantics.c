@@ -300,6 +300,32 @@ static void test_perms_exec(const char *self) {
     msgctl(q2, IPC_RMID, NULL);
 }
 
+/* ripc's limits are the namespace's and need no privilege (user backend). */
+static void test_raised_limits(void) {
+    if (backend_is_kernel()) {
+        ok(1, "# SKIP namespace limits are ripc's (the kernel's need sysctl)");
+        return;
+    }
+    long old_max = (long)ripc_limit_get("msgmax"), old_mnb = (long)ripc_limit_get("msgmnb");
+    ok(old_max == 8192 && old_mnb == 16384, "default limits are the kernel's (8192, 16384)");
+    ok(ripc_limit_set("msgmax", 1 << 20) == 0 && ripc_limit_set("msgmnb", 4 << 20) == 0,
+       "raise msgmax to 1 MiB and msgmnb to 4 MiB without privilege");
+    int q = q_new();
+    static struct { long mtype; char mtext[1 << 20]; } big;
+    big.mtype = 3;
+    memset(big.mtext, 'z', sizeof big.mtext);
+    ok(msgsnd(q, &big, sizeof big.mtext, IPC_NOWAIT) == 0, "a 1 MiB message goes into a new queue");
+    struct msqid_ds ds;
+    ok(msgctl(q, IPC_STAT, &ds) == 0 && ds.msg_qbytes == (4u << 20), "whose msg_qbytes is the new msgmnb");
+    memset(big.mtext, 0, sizeof big.mtext);
+    ok(msgrcv(q, &big, sizeof big.mtext, 3, 0) == (ssize_t)sizeof big.mtext && big.mtext[12345] == 'z', "and arrives whole");
+    msgctl(q, IPC_RMID, NULL);
+    ok_errno(ripc_limit_set("msgmax", 0) == -1, EINVAL, "a zero limit: EINVAL");
+    ok_errno(ripc_limit_set("nosuch", 1) == -1, EINVAL, "an unknown limit: EINVAL");
+    ripc_limit_set("msgmax", (unsigned long)old_max);
+    ripc_limit_set("msgmnb", (unsigned long)old_mnb);
+}
+
 int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "--as-nobody")) {
         int bad = as_nobody(atoi(argv[2]), atoi(argv[3]));
@@ -318,5 +344,6 @@ int main(int argc, char **argv) {
     test_limits_and_stat();
     test_blocking();
     test_perms();
+    test_raised_limits();
     return done_testing();
 }
