@@ -32,7 +32,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo test test-rust test-c memcheck bench install uninstall clean help lint
+.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -75,7 +75,22 @@ $(B)/bench/%: bench/%.c $(HEADERS) $(SO)
 demo: all
 	@sh examples_c/demo.sh
 
-test: test-rust test-c
+test: deps test-rust test-c
+
+# What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
+# (util-linux), pkg-config, nm/readelf (binutils). Installed with apt-get
+# when missing and possible (a fresh Debian machine, as root); otherwise a
+# clear message.
+TEST_TOOLS := prove ipcs pkg-config nm readelf
+deps:
+	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing test tools:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq perl util-linux pkg-config binutils >/dev/null; \
+	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils)"; exit 1; fi; \
+	fi
 
 test-rust:
 	$(CARGO) test --release
