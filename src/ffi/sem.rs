@@ -17,6 +17,7 @@ use crate::ffi::cstructs::{
 use crate::ffi::{readable, writable};
 use crate::ns::{Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
+use crate::sync::probe::Seen;
 use crate::sync::Deadline;
 use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_long, c_uint, c_void};
@@ -61,6 +62,46 @@ fn with_ops<T>(
     }
 }
 
+/// [`with_ops`]'s checks and copy, through the probe cache `seen`: up to
+/// 8 operations into `inline`, more into `heap`.
+#[inline]
+fn copy_ops<'a>(
+    seen: &Seen,
+    sops: *const sembuf,
+    nsops: usize,
+    inline: &'a mut [SemOp; 8],
+    heap: &'a mut Vec<SemOp>,
+) -> Result<&'a [SemOp]> {
+    let len = nsops
+        .checked_mul(core::mem::size_of::<sembuf>())
+        .ok_or(Errno::E2BIG)?;
+    if sops.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    seen.readable(sops as usize, len)?;
+    let read = |i: usize| {
+        // SAFETY: `i < nsops` and the `len` bytes at `sops` were checked
+        // readable; read_unaligned copies the plain-data struct out.
+        let b = unsafe { core::ptr::read_unaligned(sops.add(i)) };
+        SemOp {
+            num: b.sem_num,
+            op: b.sem_op,
+            flg: b.sem_flg,
+        }
+    };
+    if nsops <= inline.len() {
+        let mut i = 0;
+        while i < nsops {
+            inline[i] = read(i);
+            i += 1;
+        }
+        Ok(&inline[..nsops])
+    } else {
+        heap.extend((0..nsops).map(read));
+        Ok(heap)
+    }
+}
+
 fn semtimedop_user(
     semid: c_int,
     sops: *const sembuf,
@@ -74,24 +115,35 @@ fn semtimedop_user(
     if nsops > 1 && nsops as u64 > Ns::default_ns()?.limits().semopm {
         return Err(Errno::E2BIG);
     }
-    with_ops(sops, nsops, |ops| {
-        let wait = if timeout.is_null() {
-            Wait::Forever
-        } else {
-            readable(timeout.cast(), core::mem::size_of::<libc::timespec>())?;
-            // SAFETY: checked readable above; a plain-data copy.
-            let ts = unsafe { core::ptr::read_unaligned(timeout) };
-            if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-                return Err(Errno::EINVAL);
-            }
-            Wait::Until(Deadline::after(Duration::new(
-                ts.tv_sec as u64,
-                ts.tv_nsec as u32,
-            )))
-        };
-        sem::with_set(semid, |o| sem::semop(o, ops, wait, Errno::EAGAIN))?;
-        Ok(0)
-    })
+    let mut inline = [SemOp::default(); 8];
+    let mut heap = Vec::new();
+    // The buffers are checked (EFAULT, EINVAL for the timeout) before the
+    // set is looked up, with the set cache's own probe cache (one TLS
+    // look-up for both).
+    let (inline, heap) = (&mut inline, &mut heap);
+    sem::with_set_after(
+        semid,
+        move |seen: &Seen| {
+            let ops = copy_ops(seen, sops, nsops, inline, heap)?;
+            let wait = if timeout.is_null() {
+                Wait::Forever
+            } else {
+                seen.readable(timeout as usize, core::mem::size_of::<libc::timespec>())?;
+                // SAFETY: checked readable above; a plain-data copy.
+                let ts = unsafe { core::ptr::read_unaligned(timeout) };
+                if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+                    return Err(Errno::EINVAL);
+                }
+                Wait::Until(Deadline::after(Duration::new(
+                    ts.tv_sec as u64,
+                    ts.tv_nsec as u32,
+                )))
+            };
+            Ok((ops, wait))
+        },
+        |o, (ops, wait)| sem::semop(o, ops, wait, Errno::EAGAIN),
+    )?;
+    Ok(0)
 }
 
 /// `semget(2)` (drop-in; declared in `ripc_sysv.h`).

@@ -20,6 +20,7 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
+use crate::sync::probe::Seen;
 use crate::sync::proc::{alive, my_pid, my_start, Creds};
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -294,7 +295,18 @@ impl Txn {
     }
     /// The value this transaction gives to entry `(kind, idx)`, if any.
     fn lookup(&self, kind: u64, idx: usize) -> Option<i32> {
+        if self.n == 0 {
+            return None;
+        }
         let key = ent(kind, idx, 0) >> 32;
+        if self.n <= self.inline.len() {
+            // The common case: no spill, a plain backward scan.
+            return self.inline[..self.n]
+                .iter()
+                .rev()
+                .find(|&&e| e >> 32 == key)
+                .map(|&e| e as u32 as i32);
+        }
         self.iter()
             .rev()
             .find(|e| e >> 32 == key)
@@ -461,22 +473,17 @@ fn try_ops(v: &View<'_>, ops: &[SemOp], undo: Option<usize>, txn: &mut Txn) -> R
 }
 
 fn now_coarse() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills a valid timespec (vDSO, no system call).
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_sec
+    crate::sync::proc::coarse_now().tv_sec
 }
 
-fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32) {
+/// Records `pid` as the last to operate on each semaphore of `ops`, and
+/// `now` (seconds) as the set's `sem_otime`.
+fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     for op in ops {
         if let Ok(s) = v.sem(op.num as usize) {
             s.pid.store(pid, Ordering::Relaxed);
         }
     }
-    let now = now_coarse();
     let h = v.hdr();
     if h.otime.load(Ordering::Relaxed) != now {
         h.otime.store(now, Ordering::Relaxed);
@@ -548,7 +555,7 @@ fn update_queue(v: &View<'_>) {
                 Ok((Try::Done, ops)) => {
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
-                        mark_done(v, &ops, pid);
+                        mark_done(v, &ops, pid, now_coarse());
                         if ops.iter().any(|o| o.op != 0) {
                             restart = true;
                             break;
@@ -780,8 +787,21 @@ fn total_sems(ns: &Ns) -> u64 {
         .fold(0u64, |a, b| a.saturating_add(b as u64))
 }
 
+/// This thread's last set, and a probe cache for the C caller's buffers
+/// of the calls that go through [`with_set_after`]: one thread-local, so a
+/// `semop` makes one TLS look-up, not two.
+struct Last {
+    set: RefCell<Option<Arc<Obj>>>,
+    probe: Seen,
+}
+
 thread_local! {
-    static LAST: RefCell<Option<Arc<Obj>>> = const { RefCell::new(None) };
+    static LAST: Last = const {
+        Last {
+            set: RefCell::new(None),
+            probe: Seen::new(),
+        }
+    };
 }
 
 /// The live set with id `id` (`EINVAL` when none).
@@ -793,19 +813,33 @@ pub fn by_id(id: i32) -> Result<Arc<Obj>> {
 /// one-entry per-thread cache, so that the common case takes no lock and
 /// touches no reference count.
 pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+    with_set_after(id, |_| Ok(()), |o, ()| f(o))
+}
+
+/// [`with_set`], after `pre`, which gets this thread's probe cache for the
+/// checks that come before the set is looked up (a bad buffer is `EFAULT`
+/// even for a bad id, as in the kernel); `pre`'s error is returned as is.
+#[inline]
+pub fn with_set_after<U, T>(
+    id: i32,
+    pre: impl FnOnce(&Seen) -> Result<U>,
+    f: impl FnOnce(&Obj, U) -> Result<T>,
+) -> Result<T> {
     LAST.with(|c| {
+        let u = pre(&c.probe)?;
         let hit = c
+            .set
             .try_borrow()
             .ok()
             .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()));
         if let Some(b) = hit {
-            return f(b.as_ref().expect("checked by the filter"));
+            return f(b.as_ref().expect("checked by the filter"), u);
         }
         let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
-        if let Ok(mut b) = c.try_borrow_mut() {
+        if let Ok(mut b) = c.set.try_borrow_mut() {
             *b = Some(o.clone());
         }
-        f(&o)
+        f(&o, u)
     })
 }
 
@@ -816,12 +850,19 @@ fn creds() -> Creds {
 }
 
 fn check_perm(p: &Perm, want: u32) -> Result<()> {
+    check_perm_at(p, want, &crate::sync::proc::coarse_now())
+}
+
+/// [`check_perm`] with a clock reading the caller already has (for the
+/// credentials' cache, see [`crate::sync::proc::creds_at`]).
+#[inline]
+fn check_perm_at(p: &Perm, want: u32, now: &libc::timespec) -> Result<()> {
     // Every class is granted `want` (a 0666 set): no need to ask who we are.
     let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
     if all & want == want {
         return Ok(());
     }
-    let c = creds();
+    let c = crate::sync::proc::creds_at(now);
     if c.privileged() {
         return Ok(());
     }
@@ -869,7 +910,40 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
-        check_obj(o, if alter { 0o2 } else { 0o4 })?;
+        // One clock read for the credentials' cache and `sem_otime`.
+        let now = crate::sync::proc::coarse_now();
+        check_perm_at(&o.perm(), if alter { 0o2 } else { 0o4 }, &now)?;
+        // The common case, one operation without SEM_UNDO: what try_ops and
+        // a one-entry Txn (a single store, no journal) would do, inline.
+        if let [op] = ops {
+            if !has_undo {
+                let s = v.sem(op.num as usize)?;
+                let cur = s.val.load(Ordering::Relaxed).clamp(0, SEMVMX);
+                let r = cur + op.op as i32;
+                let done = if op.op == 0 { cur == 0 } else { r >= 0 };
+                if done {
+                    if r > SEMVMX {
+                        return Err(Errno::ERANGE);
+                    }
+                    if op.op != 0 {
+                        s.val.store(r, Ordering::Relaxed);
+                    }
+                    s.pid.store(my_pid(), Ordering::Relaxed);
+                    let h = v.hdr();
+                    if h.otime.load(Ordering::Relaxed) != now.tv_sec {
+                        h.otime.store(now.tv_sec, Ordering::Relaxed);
+                    }
+                    if alter && h.waiting.load(Ordering::Relaxed) != 0 {
+                        update_queue(&v);
+                    } else {
+                        // Nothing woken under this lock: skip the wake queue.
+                        g.flush = false;
+                    }
+                    return Ok(());
+                }
+                // Would block: the general path below sweeps, then waits.
+            }
+        }
         let undo = if has_undo { Some(undo_slot(&v)?) } else { None };
         let mut swept = false;
         loop {
@@ -877,7 +951,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
             match try_ops(&v, ops, undo, &mut txn)? {
                 Try::Done => {
                     txn.commit(&v)?;
-                    mark_done(&v, ops, my_pid());
+                    mark_done(&v, ops, my_pid(), now.tv_sec);
                     if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
                     } else if !swept {
@@ -1191,7 +1265,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
     match try_ops(&v, &ops, Some(u), &mut txn)? {
         Try::Done => {
             txn.commit(&v)?;
-            mark_done(&v, &ops, my_pid());
+            mark_done(&v, &ops, my_pid(), now_coarse());
             update_queue(&v);
             Ok(())
         }

@@ -10,56 +10,88 @@
 //! is not noticed until it falls out of the small per-thread cache.
 
 use crate::error::{Errno, Result};
-use std::cell::RefCell;
+use core::cell::Cell;
 
 const PAGE: usize = 4096;
 const LOW: usize = 0x10000; // vm.mmap_min_addr
 const HIGH: usize = 0x7fff_ffff_f000; // top of the x86-64/arm64 user range
 const CACHE: usize = 8;
 
+/// A per-thread cache of probed ranges, `(start, end, writable)`, and where
+/// the next one goes: plain cells (no borrow flag). This module keeps one
+/// per thread; a module that already has a thread-local of its own on a hot
+/// path can embed another (see `sem::with_set_after`), to save a second
+/// TLS look-up (`__tls_get_addr` in the shared library). Same rule for
+/// both: a range stays trusted until 8 newer ranges push it out.
+#[derive(Debug)]
+pub struct Seen {
+    ranges: [Cell<(usize, usize, bool)>; CACHE],
+    next: Cell<usize>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Cell<(usize, usize, bool)> = Cell::new((0, 0, false));
+
+impl Seen {
+    /// An empty cache.
+    pub const fn new() -> Seen {
+        Seen {
+            ranges: [EMPTY; CACHE],
+            next: Cell::new(0),
+        }
+    }
+
+    /// `EFAULT` unless `len` bytes at `addr` can be read.
+    #[inline]
+    pub fn readable(&self, addr: usize, len: usize) -> Result<()> {
+        self.check(addr, len, false)
+    }
+
+    #[inline]
+    fn check(&self, addr: usize, len: usize, write: bool) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
+        if addr < LOW || end > HIGH {
+            return Err(Errno::EFAULT);
+        }
+        let hit = self.ranges.iter().any(|r| {
+            let (a, e, w) = r.get();
+            a <= addr && end <= e && (w || !write)
+        });
+        if hit {
+            return Ok(());
+        }
+        probe(addr, end, write)?;
+        let i = self.next.get() % CACHE;
+        self.next.set((i + 1) % CACHE);
+        self.ranges[i].set((addr, end, write));
+        Ok(())
+    }
+}
+
+impl Default for Seen {
+    fn default() -> Seen {
+        Seen::new()
+    }
+}
+
 thread_local! {
-    static SEEN: RefCell<[(usize, usize, bool); CACHE]> = const { RefCell::new([(0, 0, false); CACHE]) };
-    static NEXT: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    static SEEN: Seen = const { Seen::new() };
 }
 
 /// `EFAULT` unless `len` bytes at `addr` can be read.
 pub fn readable(addr: usize, len: usize) -> Result<()> {
-    check(addr, len, false)
+    SEEN.with(|s| s.check(addr, len, false))
 }
 
 /// `EFAULT` unless `len` bytes at `addr` can be written.
 pub fn writable(addr: usize, len: usize) -> Result<()> {
-    check(addr, len, true)
+    SEEN.with(|s| s.check(addr, len, true))
 }
 
-fn check(addr: usize, len: usize, write: bool) -> Result<()> {
-    if len == 0 {
-        return Ok(());
-    }
-    let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
-    if addr < LOW || end > HIGH {
-        return Err(Errno::EFAULT);
-    }
-    let hit = SEEN.with(|s| {
-        s.borrow()
-            .iter()
-            .any(|&(a, e, w)| a <= addr && end <= e && (w || !write))
-    });
-    if hit {
-        return Ok(());
-    }
-    probe(addr, end, write)?;
-    SEEN.with(|s| {
-        let i = NEXT.with(|n| {
-            let i = n.get();
-            n.set((i + 1) % CACHE);
-            i
-        });
-        s.borrow_mut()[i] = (addr, end, write);
-    });
-    Ok(())
-}
-
+#[cold]
 fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
     let mut p = addr;
     let mut scratch = [0u8; 64];

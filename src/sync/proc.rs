@@ -122,17 +122,24 @@ pub fn alive(pid: i32, start: u64) -> bool {
 static CREDS: AtomicU64 = AtomicU64::new(0);
 static CREDS_AT: AtomicU64 = AtomicU64::new(0);
 
-/// A cheap clock for the credentials' freshness: the coarse monotonic
-/// clock (the vDSO reads it without a system call or a time-stamp-counter
-/// read: ~5 ns here), in nanoseconds, with a resolution of a few ms.
-fn stamp() -> u64 {
+/// The coarse wall clock: the vDSO reads it without a system call or a
+/// time-stamp-counter read (~5 ns here), with a resolution of a few ms.
+/// One read serves both the credentials' freshness ([`creds_at`]) and the
+/// seconds an engine records (`sem_otime`, …).
+#[inline]
+pub fn coarse_now() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime fills the timespec; CLOCK_MONOTONIC_COARSE is
+    // SAFETY: clock_gettime fills the timespec; CLOCK_REALTIME_COARSE is
     // always available on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    ts
+}
+
+/// A [`coarse_now`] reading in nanoseconds (never 0).
+fn stamp(ts: &libc::timespec) -> u64 {
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)
@@ -152,8 +159,18 @@ const CREDS_TTL: u64 = 10_000_000;
 /// call. Objects whose mode grants the access to everyone need no ids at
 /// all (see `Perm::check_mine`).
 pub fn creds() -> Creds {
-    install_atfork();
-    let now = stamp();
+    creds_at(&coarse_now())
+}
+
+/// [`creds`], given a [`coarse_now`] reading taken by the caller (so that
+/// one clock read serves a whole call). The clock is the wall clock: a
+/// step of it either way only makes the cache refresh early (a backward
+/// step wraps to a huge age).
+#[inline]
+pub fn creds_at(now: &libc::timespec) -> Creds {
+    // The cache is only filled by `creds_refresh`, which first installs the
+    // fork handler that empties it in a child.
+    let now = stamp(now);
     let at = CREDS_AT.load(Ordering::Acquire);
     if at != 0 && now.wrapping_sub(at) < CREDS_TTL {
         let v = CREDS.load(Ordering::Relaxed);
@@ -162,6 +179,12 @@ pub fn creds() -> Creds {
             egid: v as u32,
         };
     }
+    creds_refresh(now)
+}
+
+#[cold]
+fn creds_refresh(now: u64) -> Creds {
+    install_atfork();
     // SAFETY: these getters cannot fail.
     let c = unsafe {
         Creds {
