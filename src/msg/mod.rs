@@ -279,10 +279,11 @@ fn settle(word: &AtomicU32) {
     }
 }
 
-/// Lock back-off: the first look again after 16 pauses, then each
-/// look after twice as many, at most [`BACKOFF_MAX`] (a pause is 10 to
-/// 140 cycles, depending on the CPU).
-const BACKOFF_FIRST: u32 = 16;
+/// Lock back-off: the first look again after one pause (a short holder,
+/// as a ping-pong peer checking for its reply, is waited out at once),
+/// then each look after twice as many, at most [`BACKOFF_MAX`] (a pause is
+/// 10 to 140 cycles, depending on the CPU).
+const BACKOFF_FIRST: u32 = 1;
 const BACKOFF_MAX: u32 = 64;
 /// A full queue's sender stops waiting for the receivers once no receive
 /// happened for this long (a receive takes a few hundred nanoseconds).
@@ -783,18 +784,22 @@ impl<'a> View<'a> {
     /// bounds-checked and a bad one just ends the hinting.
     fn prefetch_send(&self, len: usize) {
         let Ok(h) = self.head() else { return };
+        // The lock's line, for writing: the reads below then do not leave
+        // it shared, to be upgraded by the lock's compare-exchange.
+        prefetch((h as *const QHead).cast(), true);
         if let Ok(d) = self.desc(h.free_desc.load(Relaxed)) {
             prefetch((d as *const Desc).cast(), true);
         }
         let mut c = h.free_chunk.load(Relaxed);
         let mut left = len;
-        for _ in 0..len.div_ceil(CHUNK).min(32) {
-            let (Ok(off), Ok(l)) = (self.chunk_off(c), self.link(c)) else {
-                return;
-            };
+        for k in 0..len.div_ceil(CHUNK).min(32) {
+            if k > 0 {
+                let Ok(l) = self.link(c) else { return };
+                c = l.load(Relaxed);
+            }
+            let Ok(off) = self.chunk_off(c) else { return };
             self.prefetch_chunk(off, CHUNK.min(left), true);
             left = left.saturating_sub(CHUNK);
-            c = l.load(Relaxed);
         }
     }
 
@@ -809,13 +814,14 @@ impl<'a> View<'a> {
         let len = d.len.load(Relaxed) as usize;
         let mut c = d.chunk.load(Relaxed);
         let mut left = len;
-        for _ in 0..len.div_ceil(CHUNK).min(32) {
-            let (Ok(off), Ok(l)) = (self.chunk_off(c), self.link(c)) else {
-                return;
-            };
+        for k in 0..len.div_ceil(CHUNK).min(32) {
+            if k > 0 {
+                let Ok(l) = self.link(c) else { return };
+                c = l.load(Relaxed);
+            }
+            let Ok(off) = self.chunk_off(c) else { return };
             self.prefetch_chunk(off, CHUNK.min(left), false);
             left = left.saturating_sub(CHUNK);
-            c = l.load(Relaxed);
         }
     }
 
