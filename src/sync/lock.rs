@@ -42,6 +42,17 @@ impl RobustLock {
     /// Acquires the lock. Not interruptible by signals (as the kernel's
     /// internal locks are not); waits out a live owner however long.
     pub fn lock(&self) -> LockOutcome {
+        if self.try_lock() {
+            return LockOutcome::Acquired;
+        }
+        self.lock_slow(my_pid() as u32 & !WAITERS)
+    }
+
+    /// Takes the lock if it is free right now, without waiting (and
+    /// without recovering it from a dead owner: use [`RobustLock::lock`]
+    /// for that).
+    #[inline]
+    pub fn try_lock(&self) -> bool {
         let me = my_pid() as u32 & !WAITERS;
         if self
             .word
@@ -49,9 +60,9 @@ impl RobustLock {
             .is_ok()
         {
             self.owner_start.store(my_start(), Ordering::Relaxed);
-            return LockOutcome::Acquired;
+            return true;
         }
-        self.lock_slow(me)
+        false
     }
 
     #[cold]
