@@ -353,9 +353,10 @@ fn store_if_changed32(a: &AtomicI32, v: i32) {
 fn prefetch(p: *const u8, write: bool) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHW/PREFETCHT0 are hints: they never fault (whatever
-    // the address), write no register or flag and no memory.
+    // the address), write no register or flag and no memory; PREFETCHW is
+    // used only where CPUID says the CPU has it (older ones raise #UD).
     unsafe {
-        if write {
+        if write && has_prefetchw() {
             core::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
         } else {
             core::arch::asm!("prefetcht0 [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
@@ -363,6 +364,27 @@ fn prefetch(p: *const u8, write: bool) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, write);
+}
+
+/// True when the CPU implements PREFETCHW (CPUID 0x8000_0001, ECX bit 8),
+/// asked once.
+#[cfg(target_arch = "x86_64")]
+fn has_prefetchw() -> bool {
+    use core::sync::atomic::AtomicU8;
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0: not asked, 1: no, 2: yes
+    match KNOWN.load(Relaxed) {
+        2 => true,
+        1 => false,
+        _ => {
+            // Leaf 0x8000_0001 is read only when leaf 0x8000_0000 says it
+            // exists.
+            use core::arch::x86_64::__cpuid;
+            let yes =
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+            KNOWN.store(if yes { 2 } else { 1 }, Relaxed);
+            yes
+        }
+    }
 }
 
 /// Wakes every sleeper on `word`.
