@@ -13,7 +13,7 @@
 //! failure value ([`FfiReturn::failure`]: -1 or NULL) with `errno = e`.
 
 use crate::error::Errno;
-use core::ffi::{c_char, c_int, c_long, c_void};
+use core::ffi::{c_char, c_void};
 
 /// cbindgen:ignore
 pub mod cstructs;
@@ -120,8 +120,8 @@ pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::
 /// Checks that the `len` bytes at `p` can be read by this process, without
 /// touching them (so a bad pointer gives `EFAULT`, not `SIGSEGV`).
 ///
-/// Uses `process_vm_readv` on ourselves for large buffers... see
-/// [`crate::sync::probe`].
+/// See [`crate::sync::probe`] for how (one cached `process_vm_readv` probe
+/// per buffer and thread).
 pub(crate) fn readable(p: *const c_void, len: usize) -> crate::error::Result<()> {
     crate::sync::probe::readable(p as usize, len)
 }
@@ -130,6 +130,3 @@ pub(crate) fn readable(p: *const c_void, len: usize) -> crate::error::Result<()>
 pub(crate) fn writable(p: *mut c_void, len: usize) -> crate::error::Result<()> {
     crate::sync::probe::writable(p as usize, len)
 }
-
-#[allow(dead_code)]
-fn _assert_types(_: c_int, _: c_long) {}

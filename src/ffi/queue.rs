@@ -374,6 +374,3 @@ pub extern "C" fn ripc_limit_get(name: *const core::ffi::c_char) -> i64 {
         Ok(Ns::default_ns()?.limits().get(i).min(i64::MAX as u64) as i64)
     })
 }
-
-#[allow(dead_code)]
-fn _unused(_: *mut c_void) {}

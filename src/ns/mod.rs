@@ -595,20 +595,25 @@ impl Ns {
         Ok(None)
     }
 
-    fn same_file(&self, name: &str, dev: u64, ino: u64) -> bool {
-        let Ok(c) = cpath(name) else { return false };
+    /// `lstat` of a name in the namespace directory (never following it).
+    fn lstat(&self, name: &str) -> Option<libc::stat> {
+        let c = cpath(name).ok()?;
         // SAFETY: fstatat without following links, into a zeroed buffer.
         unsafe {
             let mut st: libc::stat = core::mem::zeroed();
-            libc::fstatat(
+            (libc::fstatat(
                 self.dirfd.as_raw_fd(),
                 c.as_ptr(),
                 &mut st,
                 libc::AT_SYMLINK_NOFOLLOW,
-            ) == 0
-                && st.st_dev == dev
-                && st.st_ino == ino
+            ) == 0)
+                .then_some(st)
         }
+    }
+
+    fn same_file(&self, name: &str, dev: u64, ino: u64) -> bool {
+        self.lstat(name)
+            .is_some_and(|st| st.st_dev == dev && st.st_ino == ino)
     }
 
     /// The kernel's `ipcget`: find the object with `key` or create it, per
@@ -837,17 +842,7 @@ impl Ns {
     }
 
     fn exists(&self, name: &str) -> bool {
-        let Ok(c) = cpath(name) else { return false };
-        // SAFETY: fstatat without following links, into a zeroed buffer.
-        unsafe {
-            let mut st: libc::stat = core::mem::zeroed();
-            libc::fstatat(
-                self.dirfd.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            ) == 0
-        }
+        self.lstat(name).is_some()
     }
 
     /// Indexes in use for `kind`, ascending (for `*_INFO`, `*_STAT`, tools).

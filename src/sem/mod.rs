@@ -21,7 +21,8 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
 use crate::sync::probe::Seen;
-use crate::sync::proc::{alive, my_pid, my_start, Creds};
+use crate::sync::proc::{alive, my_pid, my_start, pid_exists, Creds};
+use crate::sync::time::now_secs;
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -472,10 +473,6 @@ fn try_ops(v: &View<'_>, ops: &[SemOp], undo: Option<usize>, txn: &mut Txn) -> R
     Ok(Try::Done)
 }
 
-fn now_coarse() -> i64 {
-    crate::sync::proc::coarse_now().tv_sec
-}
-
 /// Records `pid` as the last to operate on each semaphore of `ops`, and
 /// `now` (seconds) as the set's `sem_otime`.
 fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
@@ -488,11 +485,6 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     if h.otime.load(Ordering::Relaxed) != now {
         h.otime.store(now, Ordering::Relaxed);
     }
-}
-
-fn pid_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks existence.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || Errno::last() != Errno::ESRCH)
 }
 
 fn recount(v: &View<'_>) {
@@ -555,7 +547,7 @@ fn update_queue(v: &View<'_>) {
                 Ok((Try::Done, ops)) => {
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
-                        mark_done(v, &ops, pid, now_coarse());
+                        mark_done(v, &ops, pid, now_secs());
                         if ops.iter().any(|o| o.op != 0) {
                             restart = true;
                             break;
@@ -1265,7 +1257,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
     match try_ops(&v, &ops, Some(u), &mut txn)? {
         Try::Done => {
             txn.commit(&v)?;
-            mark_done(&v, &ops, my_pid(), now_coarse());
+            mark_done(&v, &ops, my_pid(), now_secs());
             update_queue(&v);
             Ok(())
         }

@@ -87,28 +87,24 @@ pub fn start_time(pid: i32) -> Option<u64> {
     Some(st.max(1))
 }
 
+/// True unless `kill(pid, 0)` says there is no such process: the cheap
+/// check (a zombie, or a recycled pid, still counts as existing).
+pub fn pid_exists(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks existence and permission.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || crate::error::Errno::last() != crate::error::Errno::ESRCH)
+}
+
 /// True while process `pid` exists (a zombie counts as dead).
 pub fn pid_alive(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r != 0 && crate::error::Errno::last() == crate::error::Errno::ESRCH {
-        return false;
-    }
-    start_time(pid).is_some()
+    alive(pid, 0)
 }
 
 /// True while the process named by `(pid, start)` is alive. `start == 0`
 /// means "unknown": then only the pid is checked.
 pub fn alive(pid: i32, start: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r != 0 && crate::error::Errno::last() == crate::error::Errno::ESRCH {
+    if !pid_exists(pid) {
         return false;
     }
     match start_time(pid) {
@@ -195,18 +191,6 @@ fn creds_refresh(now: u64) -> Creds {
     CREDS.store((c.euid as u64) << 32 | c.egid as u64, Ordering::Relaxed);
     CREDS_AT.store(now.max(1), Ordering::Release);
     c
-}
-
-/// The caller's ids, read now (no cache): for the rare checks where a
-/// stale answer would matter more than 300 ns.
-pub fn creds_now() -> Creds {
-    // SAFETY: these getters cannot fail.
-    unsafe {
-        Creds {
-            euid: libc::geteuid(),
-            egid: libc::getegid(),
-        }
-    }
 }
 
 /// The credentials IPC permission checks use.
