@@ -36,15 +36,22 @@
 /* The engine's layout (src/msg/mod.rs), offsets from the start of the
  * control area, which follows the 256-byte object header. */
 #define HDR 256
-#define Q_NDESC 16
-#define Q_NCHUNK 20
-#define Q_LEN 216   /* QHead */
-#define DESC_OFF 256
+#define Q_SLOCK 0   /* senders' lock, then their list ends and counters */
+#define Q_RLOCK 128 /* receivers' lock, then theirs */
+#define Q_NDESC 256
+#define Q_NCHUNK 260
+#define Q_LEN 320   /* QHead */
+#define DESC_OFF 320
 #define DESC_SZ 24
 #define CHUNK 256
 
-static const int head_u32[] = {16, 20, 24, 28, 32, 36, 64, 128, 192, 196};
-static const int head_u64[] = {40, 48, 56, 200, 208};
+/* tail, free lists, fresh marks, sent and seen-taken counters, lspid; the
+ * sent word; dummy, returned lists, taken counters, lrpid; the taken word;
+ * the dirty mark */
+static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 64,
+                               144, 148, 152, 156, 160, 164, 192, 272};
+/* stime, rtime, qbytes */
+static const int head_u64[] = {56, 168, 264};
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
@@ -209,13 +216,15 @@ static void corrupt(int fd, const struct geo *g, int kind) {
     }
 }
 
-/* Makes the queue lock look held by a process that died (lock word at the
- * start of the control area: pid, pad, owner start time), so that the
- * next call repairs the corrupted structure (src/msg/mod.rs: repair). */
+/* Makes one of the queue's locks (or both) look held by a process that
+ * died (lock word: pid, pad, owner start time), so that the next call
+ * repairs the corrupted structure (src/msg/mod.rs: repair). */
 static pid_t dead_pid;
 static void plant_dead_owner(int fd) {
     uint32_t w[4] = {(uint32_t)dead_pid, 0, 0, 0};
-    if (pwrite(fd, w, sizeof w, HDR) != (ssize_t)sizeof w) perror("pwrite lock");
+    int which = (int)(rnd() % 3);
+    if (which != 1 && pwrite(fd, w, sizeof w, HDR + Q_SLOCK) != (ssize_t)sizeof w) perror("pwrite slock");
+    if (which != 0 && pwrite(fd, w, sizeof w, HDR + Q_RLOCK) != (ssize_t)sizeof w) perror("pwrite rlock");
 }
 
 /* What the children's calls returned, over all iterations (shared). */

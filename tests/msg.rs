@@ -32,6 +32,26 @@ mod tempdir {
     }
 }
 
+/// Runs `f` (which takes a lock and kills itself) in a forked child and
+/// checks that the child died by a signal.
+fn die_holding(f: impl FnOnce()) {
+    // SAFETY: the child only takes a lock and kills itself.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        f();
+        unreachable!();
+    }
+    let mut st = 0;
+    // SAFETY: waiting for our child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert!(libc::WIFSIGNALED(st));
+}
+
+fn kill_self() {
+    // SAFETY: raising SIGKILL on ourselves.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
 #[test]
 fn threads_exchange_every_message_once_in_order() {
     let (ns, _d) = ns();
@@ -72,18 +92,10 @@ fn holder_killed_inside_the_lock_is_recovered() {
     let (ns, _d) = ns();
     let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
     q.send(&ns, 1, b"kept", 0, Deadline::NEVER).unwrap();
-    // SAFETY: the child only takes the lock and kills itself.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+    die_holding(|| {
         let _g = q.hold_lock().unwrap();
-        // SAFETY: raising SIGKILL on ourselves.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        unreachable!();
-    }
-    let mut st = 0;
-    // SAFETY: waiting for our child.
-    unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert!(libc::WIFSIGNALED(st));
+        kill_self();
+    });
     // The next operation takes the lock over, repairs, and works.
     let t0 = std::time::Instant::now();
     let mut buf = [0u8; 16];
@@ -121,6 +133,125 @@ fn repair_keeps_committed_messages_and_frees_the_rest() {
         sent += 1;
     }
     assert_eq!(sent, 16384 / 100);
+    q.remove(&ns).unwrap();
+}
+
+/// Typed receivers take from the middle and the end of the list while
+/// senders append: every message arrives once, and each receiver sees each
+/// type's messages in the order they were sent. The receivers start behind
+/// a full queue and pause now and then, so that the queue stays full of
+/// mixed types and most typed receives unlink a message behind others.
+#[test]
+fn typed_receivers_race_senders_without_loss_or_reordering() {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::time::{Duration, Instant};
+    let (ns, _d) = ns();
+    let ns = Arc::new(ns);
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    const PER: u32 = 6000;
+    let producers: Vec<_> = (1..=3i64)
+        .map(|t| {
+            let (ns, q) = (ns.clone(), q.clone());
+            std::thread::spawn(move || {
+                for i in 0..PER {
+                    let body = i.to_le_bytes().repeat((i % 70) as usize + 1);
+                    q.send(&ns, t, &body, 0, Deadline::NEVER).unwrap();
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    // Type 3 only; type 2 only; the lowest type <= 2 (1, then 2); all but
+    // type 3 (1, 2): between them they take everything.
+    let kinds: [(i64, i32); 4] = [(3, 0), (2, 0), (-2, 0), (3, msg::MSG_EXCEPT)];
+    let got = Arc::new(std::sync::Mutex::new(vec![vec![false; PER as usize]; 4]));
+    let done = Arc::new(AtomicU32::new(0));
+    let end = Instant::now() + Duration::from_secs(20);
+    let consumers: Vec<_> = kinds
+        .into_iter()
+        .map(|(typ, fl)| {
+            let (q, got, done) = (q.clone(), got.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut last = [None::<u32>; 4];
+                let mut buf = vec![0u8; 8192];
+                let mut k = 0u32;
+                while done.load(Relaxed) < 3 * PER && Instant::now() < end {
+                    k += 1;
+                    if k % 32 == 0 {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    let r = q.recv(
+                        typ,
+                        &mut buf,
+                        fl,
+                        Deadline::after(Duration::from_millis(20)),
+                    );
+                    let (t, n) = match r {
+                        Ok(v) => v,
+                        Err(ripc::error::Errno::ETIMEDOUT) => continue,
+                        Err(e) => panic!("recv: {e:?}"),
+                    };
+                    let i = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                    assert_eq!(n, 4 * ((i % 70) as usize + 1));
+                    let t = t as usize;
+                    assert!(
+                        last[t].map_or(true, |l| l < i),
+                        "type {t}: {i} after {last:?}"
+                    );
+                    last[t] = Some(i);
+                    let mut g = got.lock().unwrap();
+                    assert!(!g[t][i as usize], "type {t} seq {i} twice");
+                    g[t][i as usize] = true;
+                    done.fetch_add(1, Relaxed);
+                }
+            })
+        })
+        .collect();
+    for c in consumers {
+        c.join().unwrap();
+    }
+    let g = got.lock().unwrap();
+    for (t, v) in g.iter().enumerate().skip(1) {
+        let missing = v.iter().filter(|&&x| !x).count();
+        assert_eq!(missing, 0, "type {t}: {missing} messages never arrived");
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    let st = q.stat(false).unwrap();
+    assert_eq!((st.qnum, st.cbytes), (0, 0));
+    q.remove(&ns).unwrap();
+}
+
+/// A receiver killed while holding only the receivers' lock: the next
+/// receive repairs under both locks, senders are not held up meanwhile.
+#[test]
+fn receiver_killed_inside_its_lock_is_recovered() {
+    let (ns, _d) = ns();
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    q.send(&ns, 1, b"kept", 0, Deadline::NEVER).unwrap();
+    die_holding(|| {
+        let _g = q.hold_recv_lock().unwrap();
+        kill_self();
+    });
+    let t0 = std::time::Instant::now();
+    q.send(
+        &ns,
+        2,
+        b"sent while the dead receiver holds its lock",
+        IPC_NOWAIT,
+        Deadline::NEVER,
+    )
+    .unwrap();
+    assert!(t0.elapsed() < std::time::Duration::from_millis(5));
+    let mut buf = [0u8; 64];
+    let (t, n) = q.recv(0, &mut buf, IPC_NOWAIT, Deadline::NEVER).unwrap();
+    assert_eq!((t, &buf[..n]), (1, &b"kept"[..]));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+    let (t, _) = q.recv(0, &mut buf, IPC_NOWAIT, Deadline::NEVER).unwrap();
+    assert_eq!(t, 2);
+    let s = q.stat(false).unwrap();
+    assert_eq!((s.qnum, s.cbytes), (0, 0));
     q.remove(&ns).unwrap();
 }
 

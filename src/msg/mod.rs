@@ -3,39 +3,69 @@
 //! A queue is one object file (see [`crate::ns`]). After the common header,
 //! its control area holds:
 //! ```text
-//! QHead                       counters, list ends, free lists, futex words
+//! QHead                       five cache lines: the senders' side, their
+//!                             wait word, the receivers' side, theirs, and
+//!                             the fixed geometry
 //! desc[ndesc]   (24 B each)   one per message: type, length, first chunk, next
 //! link[nchunk]  (4 B each)    next chunk of a message's chain
 //! chunk[nchunk] (CHUNK B)     payload
 //! ```
-//! `ndesc` = the queue's byte capacity (the kernel lets a queue hold as
-//! many zero-length messages as it has bytes), `nchunk` = enough for any mix
-//! of messages that fits the capacity, so a send never fails for lack of
-//! space that the kernel would have had.
+//! `ndesc` = the queue's byte capacity + 1 (the kernel lets a queue hold as
+//! many zero-length messages as it has bytes; one more descriptor is the
+//! list's dummy), `nchunk` = enough for any mix of messages that fits the
+//! capacity, so a send never fails for lack of space that the kernel would
+//! have had.
 //!
-//! Crash safety: all changes happen under the object's robust lock. A send
-//! fills a free descriptor and chunks, then links the descriptor at the
-//! tail: that store commits it. A receive copies the message out, then
-//! unlinks it: that store consumes it. Free lists and counters are derived
-//! data: when a lock holder died, [`repair`] rebuilds them from the list
-//! (whose committed prefix is always intact), so no committed message is
-//! lost or duplicated.
+//! Two locks (the two-lock queue of Michael and Scott): senders append at
+//! the tail under `slock`, receivers take from the head under `rlock`. The
+//! list always starts with a dummy descriptor (`head`) whose message is
+//! already consumed; a receive makes the first message the new dummy. So a
+//! sender and a receiver never write the same word, and a one-sender,
+//! one-receiver stream moves only the messages' own lines between cores,
+//! not a shared lock and bookkeeping line per operation.
+//! - Counters are split: senders count what they appended (`sent_n`,
+//!   `sent_bytes`), receivers what they took (`taken_n`, `taken_bytes`);
+//!   the queue holds the difference. A sender checks the kernel's limits
+//!   against its cached copy of the receivers' counters, and reads theirs
+//!   only when the copy says the queue is full (taken counters only grow,
+//!   so a stale copy only errs towards "full").
+//! - Free descriptors and chunks: a receiver pushes what it frees onto the
+//!   returned lists (`ret_desc`, `ret_chunk`, compare-and-swap pushes); a
+//!   sender allocates from its own free lists, then from never-used storage
+//!   up to a small working set, then takes the whole returned list at once
+//!   (an atomic swap), and only then from the rest of the never-used
+//!   storage. Recycled lines stay few and warm.
+//! - A typed receive takes the first message like an untyped one, and
+//!   unlinks a later one under `rlock` alone as long as it is not the last
+//!   message (senders only ever write the last message's `next`); removing
+//!   the last one, `IPC_STAT`, `IPC_SET`, `IPC_RMID` and repair take both
+//!   locks, always `slock` first.
+//!
+//! Crash safety: a send fills a free descriptor and chunks, then links the
+//! descriptor after the last message: that store commits it. A receive
+//! copies the message out, then moves `head` (or the predecessor's `next`)
+//! past it: that store consumes it. Free lists, counters and `tail` are
+//! derived data: when a lock holder died, [`View::repair`] (under both
+//! locks) rebuilds them from the list, whose committed prefix is always
+//! intact, so no committed message is lost or duplicated. A receiver that
+//! finds `rlock` left by a dead holder cannot take `slock` while holding
+//! it (lock order), so it marks the queue `dirty`, lets go, and repairs
+//! under both; every receiver checks the mark.
 //!
 //! Untrusted memory: every index read from the mapping is bounds-checked,
 //! every walk is bounded; an inconsistency gives `EIO`.
 //!
-//! Speed (no effect on what happens): before taking the lock, a send or a
+//! Speed (no effect on what happens): before taking a lock, a send or a
 //! receive prefetches the lines it will most likely touch (descriptor,
-//! chunks, links), so the lock is held over fewer cache misses; a busy lock
-//! is looked at again only now and then for a few microseconds, so that a
-//! streaming sender and receiver take turns in runs rather than handing
-//! the lock's line over for every message.
+//! chunks, links), so they arrive together; a busy lock is looked at again
+//! only now and then for a few microseconds.
 //!
 //! Waiting: receivers wait on `sent` (bumped by every send and by removal),
 //! senders on `taken` (bumped by every receive, `IPC_SET` and removal). A
-//! waiter spins briefly, then sets the word's low bit and sleeps on the
-//! futex; a bumper that sees the bit wakes all sleepers. A waiter killed
-//! while asleep leaves at most one spurious wake-up behind.
+//! waiter reads the word, checks the queue once more, spins briefly, then
+//! sets the word's low bit and sleeps on the futex; a bumper that sees the
+//! bit wakes all sleepers. A waiter killed while asleep leaves at most one
+//! spurious wake-up behind.
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, HEADER_LEN};
@@ -51,42 +81,74 @@ pub const CHUNK: usize = 256;
 const NIL: u32 = u32::MAX;
 /// No receive on a queue whose message count is above this walks further.
 const MAX_NDESC: u64 = 1 << 24;
+/// Descriptors (and chunks) a sender takes from never-used storage before
+/// it takes back what receivers returned: the working set a stream cycles
+/// through (256 chunks: 64 KiB).
+const WARM_DESC: u32 = 256;
+const WARM_CHUNK: u32 = 256;
 
 pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
 
 #[repr(C)]
 #[derive(Debug)]
 struct QHead {
-    /// The queue's lock. It shares its cache line with everything a send
-    /// or a receive changes, so taking the lock brings the bookkeeping
-    /// along: one line moves between cores per operation.
-    lock: RobustLock,
-    ndesc: AtomicU32,
-    nchunk: AtomicU32,
-    head: AtomicU32,
+    // Line 0: the senders' side, changed under `slock` only.
+    slock: RobustLock,
+    /// The last message (the dummy when the queue is empty).
     tail: AtomicU32,
     free_desc: AtomicU32,
     free_chunk: AtomicU32,
-    cbytes: AtomicU64,
-    qnum: AtomicU64,
-    qbytes: AtomicU64,
-    /// bumped (by 2) on every send and on removal; bit 0: receivers sleep.
-    /// A line of its own: waiters spin on it without disturbing the lock
-    /// holder's line.
-    sent: AtomicU32,
-    _pad0: [AtomicU32; 15],
-    /// bumped on every receive, IPC_SET and removal; bit 0: senders sleep
-    taken: AtomicU32,
-    _pad1: [AtomicU32; 15],
-    // Written at most once a second, or when another process operates.
+    /// Descriptors from this index on were never used (since creation or
+    /// the last repair): they are free without being on a list.
+    fresh_desc: AtomicU32,
+    fresh_chunk: AtomicU32,
+    /// Messages and bytes ever appended (wrapping).
+    sent_n: AtomicU32,
+    sent_bytes: AtomicU32,
+    /// The senders' copy of `taken_n`/`taken_bytes`, refreshed when the
+    /// queue looks full.
+    seen_taken_n: AtomicU32,
+    seen_taken_bytes: AtomicU32,
     lspid: AtomicI32,
-    lrpid: AtomicI32,
     stime: AtomicI64,
+    // Line 1.
+    /// Bumped (by 2) on every send and on removal; bit 0: receivers sleep.
+    /// A line of its own: receivers spin on it without pulling the
+    /// senders' line.
+    sent: AtomicU32,
+    _pad1: [AtomicU32; 15],
+    // Line 2: the receivers' side, changed under `rlock` (the returned
+    // lists also by a sender's swap).
+    rlock: RobustLock,
+    /// The dummy: the list's first descriptor, its message consumed.
+    head: AtomicU32,
+    ret_desc: AtomicU32,
+    ret_chunk: AtomicU32,
+    /// Messages and bytes ever taken (wrapping).
+    taken_n: AtomicU32,
+    taken_bytes: AtomicU32,
+    lrpid: AtomicI32,
     rtime: AtomicI64,
+    _pad2: [AtomicU64; 2],
+    // Line 3.
+    /// Bumped on every receive, `IPC_SET` and removal; bit 0: senders sleep.
+    taken: AtomicU32,
+    _pad3: [AtomicU32; 15],
+    // Line 4: fixed at creation, or changed under both locks.
+    ndesc: AtomicU32,
+    nchunk: AtomicU32,
+    qbytes: AtomicU64,
+    /// Set by a receiver that took `rlock` over from a dead holder: the
+    /// next holder of both locks repairs.
+    dirty: AtomicU32,
+    _pad4: [AtomicU32; 11],
 }
 
 const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
-const _: () = assert!(core::mem::offset_of!(QHead, taken) == 128);
+const _: () = assert!(core::mem::offset_of!(QHead, rlock) == 128);
+const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
+const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
+const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
 #[repr(C)]
 #[derive(Debug)]
@@ -112,7 +174,7 @@ struct Geo {
 
 impl Geo {
     fn new(ndesc: u64, nchunk: u64) -> Result<Geo> {
-        if ndesc == 0 || ndesc > MAX_NDESC || nchunk > MAX_NDESC * 2 {
+        if !(2..=MAX_NDESC + 1).contains(&ndesc) || nchunk > MAX_NDESC * 2 {
             return Err(Errno::EIO);
         }
         let desc_off = core::mem::size_of::<QHead>().next_multiple_of(64);
@@ -130,8 +192,13 @@ impl Geo {
     }
 
     fn for_capacity(bytes: u64) -> Result<Geo> {
-        let ndesc = bytes.max(1);
-        Geo::new(ndesc, bytes.div_ceil(CHUNK as u64) + ndesc)
+        let most = bytes.max(1);
+        Geo::new(most + 1, bytes.div_ceil(CHUNK as u64) + most)
+    }
+
+    /// The most bytes (and messages) the queue can hold.
+    fn capacity(&self) -> u64 {
+        self.ndesc as u64 - 1
     }
 }
 
@@ -392,6 +459,25 @@ pub(crate) fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
 }
 
+/// Takes `l`: at once when free, else after a short back-off (see
+/// [`contention_backoff`]); reports whether a dead holder left it.
+fn take(l: &RobustLock) -> (QGuard<'_>, bool) {
+    if l.try_lock() {
+        return (QGuard(l), false);
+    }
+    contention_backoff(l);
+    let died = l.lock() == LockOutcome::OwnerDied;
+    (QGuard(l), died)
+}
+
+/// Both locks, held.
+struct Both<'a> {
+    /// `slock`
+    _s: QGuard<'a>,
+    /// `rlock`
+    r: QGuard<'a>,
+}
+
 /// The spec for creating a queue in `ns`.
 fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
     let q = View { obj, geo };
@@ -399,13 +485,7 @@ fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
     h.qbytes.store(qbytes, Relaxed);
-    q.rebuild_free(
-        &vec![false; geo.ndesc as usize],
-        &vec![false; geo.nchunk as usize],
-    )?;
-    h.head.store(NIL, Relaxed);
-    h.tail.store(NIL, Relaxed);
-    Ok(())
+    q.reset_empty()
 }
 
 /// `msgget`: the queue with `key` (created per `IPC_CREAT`/`IPC_EXCL`).
@@ -467,16 +547,19 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
             // No geometry to repair with: whatever a dead lock holder left
             // half-done goes away with the queue.
             let h: &QHead = obj.at(0)?;
-            h.lock.lock();
-            remove_locked(ns, &obj, QGuard(&h.lock))
+            let both = Both {
+                _s: take(&h.slock).0,
+                r: take(&h.rlock).0,
+            };
+            remove_locked(ns, &obj, both)
         }
     }
 }
 
-/// Marks `obj` removed and wakes its waiters; `g` is its lock, held.
+/// Marks `obj` removed and wakes its waiters; `g` are its locks, held.
 /// Only the wait words of the head are touched (fixed offsets, no
 /// geometry needed).
-fn remove_locked(ns: &Ns, obj: &Obj, g: QGuard<'_>) -> Result<()> {
+fn remove_locked(ns: &Ns, obj: &Obj, g: Both<'_>) -> Result<()> {
     ns.remove(obj, false);
     let h: &QHead = obj.at(0)?;
     let a = bump(&h.sent);
@@ -489,6 +572,15 @@ fn remove_locked(ns: &Ns, obj: &Obj, g: QGuard<'_>) -> Result<()> {
         wake(&h.taken);
     }
     Ok(())
+}
+
+/// The message a receive chose, and how to take it.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    /// Its predecessor (the dummy when it is the first message).
+    prev: u32,
+    /// Its descriptor.
+    at: u32,
 }
 
 impl Queue {
@@ -522,29 +614,63 @@ impl Queue {
         self.obj.at(0)
     }
 
-    /// Takes the queue's lock; when its previous holder died inside,
-    /// repairs the queue first (see [`View::repair`]).
-    fn lock(&self) -> Result<QGuard<'_>> {
+    /// Takes the senders' lock. When its previous holder died inside,
+    /// repairs the queue first (under both locks).
+    fn lock_send(&self) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        if h.lock.try_lock() {
-            return Ok(QGuard(&h.lock));
-        }
-        contention_backoff(&h.lock);
-        if h.lock.lock() == LockOutcome::OwnerDied {
+        let (s, died) = take(&h.slock);
+        if died {
+            let (r, _) = take(&h.rlock);
             let _ = self.view().repair();
+            drop(r);
         }
-        Ok(QGuard(&h.lock))
+        Ok(s)
     }
 
-    /// Holds the queue's lock until the guard is dropped (for crash tests:
-    /// a process killed while holding it exercises recovery).
-    pub fn hold_lock(&self) -> Result<impl Drop + '_> {
-        self.lock()
+    /// Takes the receivers' lock. When its previous holder died inside (or
+    /// another receiver found that and has not repaired yet), lets go and
+    /// repairs under both locks first.
+    fn lock_recv(&self) -> Result<QGuard<'_>> {
+        let h = self.head()?;
+        let (r, died) = take(&h.rlock);
+        if died {
+            h.dirty.store(1, Relaxed);
+        }
+        if h.dirty.load(Relaxed) == 0 {
+            return Ok(r);
+        }
+        drop(r);
+        Ok(self.lock_both()?.r)
+    }
+
+    /// Takes both locks (`slock` first), repairing the queue when a holder
+    /// of either died inside.
+    fn lock_both(&self) -> Result<Both<'_>> {
+        let h = self.head()?;
+        let (s, d1) = take(&h.slock);
+        let (r, d2) = take(&h.rlock);
+        if d1 || d2 || h.dirty.load(Relaxed) != 0 {
+            let _ = self.view().repair();
+        }
+        Ok(Both { _s: s, r })
+    }
+
+    /// Holds both of the queue's locks until the guard is dropped (for
+    /// crash tests: a process killed while holding them exercises
+    /// recovery).
+    pub fn hold_lock(&self) -> Result<impl Sized + '_> {
+        self.lock_both()
+    }
+
+    /// Holds only the receivers' lock until the guard is dropped (for
+    /// crash tests, as [`Queue::hold_lock`]).
+    pub fn hold_recv_lock(&self) -> Result<impl Drop + '_> {
+        self.lock_recv()
     }
 
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
-        let _g = self.lock()?;
+        let _g = self.lock_both()?;
         self.view().repair()
     }
 
@@ -574,20 +700,20 @@ impl Queue {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Write)?;
+        let q = self.view();
+        let len = data.len() as u64;
         let mut first = true;
+        let mut repaired = false;
         loop {
-            self.view().prefetch_send(data.len());
-            let g = self.lock()?;
+            q.prefetch_send(data.len());
+            let g = self.lock_send()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
             first = false;
             let h = self.head()?;
-            let len = data.len() as u64;
-            let qbytes = h.qbytes.load(Relaxed);
-            let fits = h.cbytes.load(Relaxed) + len <= qbytes && h.qnum.load(Relaxed) < qbytes;
-            if fits {
-                if let Some(()) = self.view().try_append(mtype, data)? {
+            if q.fits(len, false)? || q.fits(len, true)? {
+                if q.try_append(mtype, data)? {
                     store_if_changed32(&h.lspid, my_pid());
                     store_if_changed(&h.stime, now_secs());
                     let w = bump(&h.sent);
@@ -597,11 +723,27 @@ impl Queue {
                     }
                     return Ok(());
                 }
+                // Room by the counters but no storage: a receiver died
+                // holding some (repaired once its lock is taken over), or
+                // the queue was scribbled on.
+                drop(g);
+                if repaired {
+                    return Err(Errno::EIO);
+                }
+                let _both = self.lock_both()?;
+                q.repair()?;
+                repaired = true;
+                continue;
             }
             if flags & crate::ns::IPC_NOWAIT != 0 {
                 return Err(Errno::EAGAIN);
             }
+            // Read the word, then look again: a receive after the look
+            // bumps the word, so the wait below cannot miss it.
             let seen = h.taken.load(Acquire);
+            if q.fits(len, true)? {
+                continue;
+            }
             drop(g);
             wait_change(&h.taken, seen, &deadline)?;
             settle(&h.taken);
@@ -640,69 +782,63 @@ impl Queue {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Read)?;
-        let cap = out.cap();
+        let q = self.view();
         let mut first = true;
         loop {
-            if msgtyp == 0 && flags & MSG_COPY == 0 {
-                self.view().prefetch_recv();
+            if flags & MSG_COPY == 0 {
+                q.prefetch_recv();
             }
-            let g = self.lock()?;
+            let g = self.lock_recv()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
             first = false;
             let h = self.head()?;
             if flags & MSG_COPY != 0 {
-                return match self.view().nth(msgtyp)? {
+                return match q.nth(msgtyp)? {
                     None => Err(Errno::ENOMSG),
-                    Some(i) => {
-                        let d = self.view().desc(i)?;
-                        let len = d.len.load(Relaxed) as usize;
-                        if len > cap && flags & MSG_NOERROR == 0 {
-                            return Err(Errno::E2BIG);
-                        }
-                        let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
-                        Ok((d.mtype.load(Relaxed), n))
-                    }
+                    Some(i) => q.copy_message(q.desc(i)?, out, flags),
                 };
             }
-            if let Some((prev, i)) = self.view().find(msgtyp, flags)? {
-                let d = self.view().desc(i)?;
-                let len = d.len.load(Relaxed) as usize;
-                if len > cap && flags & MSG_NOERROR == 0 {
-                    return Err(Errno::E2BIG);
+            let f = match q.find(msgtyp, flags)? {
+                Some(f) => f,
+                None => {
+                    // Read the word, then look again (see `send`).
+                    let seen = h.sent.load(Acquire);
+                    match q.find(msgtyp, flags)? {
+                        Some(f) => f,
+                        None if flags & crate::ns::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
+                        None => {
+                            drop(g);
+                            wait_change(&h.sent, seen, &deadline)?;
+                            self.check_live()?;
+                            continue;
+                        }
+                    }
                 }
-                let n = self.view().copy_out(d, out.take(len.min(cap))?)?;
-                let mtype = d.mtype.load(Relaxed);
-                // Commit: unlink.
-                let next = d.next.load(Relaxed);
-                if prev == NIL {
-                    h.head.store(next, Release);
-                } else {
-                    self.view().desc(prev)?.next.store(next, Release);
-                }
-                if h.tail.load(Relaxed) == i {
-                    h.tail.store(prev, Relaxed);
-                }
-                h.qnum.fetch_sub(1, Relaxed);
-                h.cbytes.fetch_sub(len as u64, Relaxed);
-                self.view().free(i, len)?;
-                store_if_changed32(&h.lrpid, my_pid());
-                store_if_changed(&h.rtime, now_secs());
-                let w = bump(&h.taken);
-                drop(g);
-                if w {
-                    wake(&h.taken);
-                }
-                return Ok((mtype, n));
+            };
+            let dummy = h.head.load(Relaxed);
+            let d = q.desc(f.at)?;
+            if f.prev == dummy || d.next.load(Acquire) != NIL {
+                // The first message, or one that is not the last: senders
+                // never write where this receive does.
+                return q.take(f, out, flags, g);
             }
-            if flags & crate::ns::IPC_NOWAIT != 0 {
-                return Err(Errno::ENOMSG);
-            }
-            let seen = h.sent.load(Acquire);
+            // The last message behind others: its predecessor becomes the
+            // last, which is the senders' business too. Under both locks,
+            // choose again (the queue may have changed meanwhile).
             drop(g);
-            wait_change(&h.sent, seen, &deadline)?;
-            self.check_live()?;
+            let both = self.lock_both()?;
+            if self.obj.is_removed() {
+                return Err(Errno::EIDRM);
+            }
+            match q.find(msgtyp, flags)? {
+                Some(f) => return q.take(f, out, flags, both.r),
+                None => {
+                    drop(both);
+                    continue;
+                }
+            }
         }
     }
 
@@ -711,15 +847,16 @@ impl Queue {
         if !any {
             self.obj.perm().check_mine(Access::Read)?;
         }
-        let _g = self.lock()?;
+        let _g = self.lock_both()?;
         let h = self.head()?;
+        let (qnum, cbytes) = self.view().held()?;
         Ok(MsgStat {
             perm: self.obj.perm(),
             stime: h.stime.load(Relaxed),
             rtime: h.rtime.load(Relaxed),
             ctime: self.obj.header().ctime.load(Relaxed),
-            cbytes: h.cbytes.load(Relaxed),
-            qnum: h.qnum.load(Relaxed),
+            cbytes,
+            qnum,
             qbytes: h.qbytes.load(Relaxed),
             lspid: h.lspid.load(Relaxed),
             lrpid: h.lrpid.load(Relaxed),
@@ -735,10 +872,10 @@ impl Queue {
         if qbytes > ns.limits().msgmnb && !me.privileged() {
             return Err(Errno::EPERM);
         }
-        if qbytes > self.geo.ndesc as u64 {
+        if qbytes > self.geo.capacity() {
             return Err(Errno::EPERM);
         }
-        let g = self.lock()?;
+        let g = self.lock_both()?;
         self.obj.set_perm(&me, uid, gid, mode)?;
         let h = self.head()?;
         h.qbytes.store(qbytes, Relaxed);
@@ -754,18 +891,18 @@ impl Queue {
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
-        let g = self.lock()?;
+        let g = self.lock_both()?;
         remove_locked(ns, &self.obj, g)
     }
 
-    /// Removes every message (native API convenience, not in SysV).
+    /// The most bytes the queue can hold (the highest `msg_qbytes`).
     pub fn bytes_capacity(&self) -> u64 {
-        self.geo.ndesc as u64
+        self.geo.capacity()
     }
 }
 
 /// A queue's control area with its geometry: the operations that walk
-/// and change the structure (all under the lock).
+/// and change the structure (each under the lock(s) its comment names).
 #[derive(Debug, Clone, Copy)]
 struct View<'a> {
     obj: &'a Obj,
@@ -799,16 +936,59 @@ impl<'a> View<'a> {
         Ok(HEADER_LEN + self.geo.chunk_off + c as usize * CHUNK)
     }
 
-    /// Before taking the lock: warms the cache with the lines a send of
-    /// `len` bytes will most likely write (the free descriptor, the first
-    /// free chunks and their links), so that fewer misses happen while the
-    /// lock is held. Reads racy, untrusted values: every index is
-    /// bounds-checked and a bad one just ends the hinting.
+    /// Messages and bytes held: what was appended less what was taken
+    /// (exact under both locks, a snapshot otherwise). `EIO` when the
+    /// counters say more than the queue can hold.
+    fn held(&self) -> Result<(u64, u64)> {
+        let h = self.head()?;
+        let n = h.sent_n.load(Relaxed).wrapping_sub(h.taken_n.load(Relaxed)) as u64;
+        let b = h
+            .sent_bytes
+            .load(Relaxed)
+            .wrapping_sub(h.taken_bytes.load(Relaxed)) as u64;
+        if n > self.geo.capacity() || b > self.geo.capacity() {
+            return Err(Errno::EIO);
+        }
+        Ok((n, b))
+    }
+
+    /// Under `slock`: whether a message of `len` bytes fits the kernel's
+    /// limits (bytes and count within `msg_qbytes`), judged by the senders'
+    /// copy of the receivers' counters, refreshed first when `fresh`.
+    fn fits(&self, len: u64, fresh: bool) -> Result<bool> {
+        let h = self.head()?;
+        if fresh {
+            h.seen_taken_n.store(h.taken_n.load(Acquire), Relaxed);
+            h.seen_taken_bytes
+                .store(h.taken_bytes.load(Acquire), Relaxed);
+        }
+        let n = h
+            .sent_n
+            .load(Relaxed)
+            .wrapping_sub(h.seen_taken_n.load(Relaxed)) as u64;
+        let b = h
+            .sent_bytes
+            .load(Relaxed)
+            .wrapping_sub(h.seen_taken_bytes.load(Relaxed)) as u64;
+        if n > self.geo.capacity() || b > self.geo.capacity() {
+            return Err(Errno::EIO);
+        }
+        let qb = h.qbytes.load(Relaxed);
+        Ok(b + len <= qb && n < qb)
+    }
+
+    /// Before taking `slock`: warms the cache with the lines a send of
+    /// `len` bytes will most likely write (the senders' line, the free
+    /// descriptor, the first free chunks and their links, the last
+    /// message's descriptor), so that they arrive together. Reads racy,
+    /// untrusted values: every index is bounds-checked and a bad one just
+    /// ends the hinting.
     fn prefetch_send(&self, len: usize) {
         let Ok(h) = self.head() else { return };
-        // The lock's line, for writing: the reads below then do not leave
-        // it shared, to be upgraded by the lock's compare-exchange.
         prefetch((h as *const QHead).cast(), true);
+        if let Ok(d) = self.desc(h.tail.load(Relaxed)) {
+            prefetch((d as *const Desc).cast(), true);
+        }
         if let Ok(d) = self.desc(h.free_desc.load(Relaxed)) {
             prefetch((d as *const Desc).cast(), true);
         }
@@ -825,12 +1005,16 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Before taking the lock: warms the cache with the message a receive
+    /// Before taking `rlock`: warms the cache with the message a receive
     /// of any type will most likely take (the first one). As
     /// [`View::prefetch_send`], only hints.
     fn prefetch_recv(&self) {
         let Ok(h) = self.head() else { return };
-        let Ok(d) = self.desc(h.head.load(Relaxed)) else {
+        prefetch((&h.rlock as *const RobustLock).cast(), true);
+        let Ok(dummy) = self.desc(h.head.load(Relaxed)) else {
+            return;
+        };
+        let Ok(d) = self.desc(dummy.next.load(Relaxed)) else {
             return;
         };
         let len = d.len.load(Relaxed) as usize;
@@ -861,22 +1045,53 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Rebuilds free lists and counters from the message list after a lock
-    /// holder died (or to recover from scribbling: whatever prefix of the
-    /// list is well-formed is kept, the rest dropped).
+    /// A new queue's state (or what a queue whose dummy index was
+    /// scribbled on becomes): empty, descriptor 0 the dummy, all else
+    /// never used.
+    fn reset_empty(&self) -> Result<()> {
+        let h = self.head()?;
+        self.desc(0)?.next.store(NIL, Relaxed);
+        h.head.store(0, Relaxed);
+        h.tail.store(0, Relaxed);
+        for a in [
+            &h.sent_n,
+            &h.sent_bytes,
+            &h.taken_n,
+            &h.taken_bytes,
+            &h.seen_taken_n,
+            &h.seen_taken_bytes,
+        ] {
+            a.store(0, Relaxed);
+        }
+        self.rebuild_free(&[true], &[])
+    }
+
+    /// Under both locks: rebuilds free lists, counters and `tail` from the
+    /// message list after a lock holder died (or to recover from
+    /// scribbling: whatever prefix of the list is well-formed is kept, the
+    /// rest dropped).
     pub fn repair(&self) -> Result<()> {
         let h = self.head()?;
+        h.dirty.store(0, Relaxed);
+        let dummy = h.head.load(Relaxed);
+        if dummy >= self.geo.ndesc {
+            return self.reset_empty();
+        }
         let mut used_d = vec![false; self.geo.ndesc as usize];
         let mut used_c = vec![false; self.geo.nchunk as usize];
-        let (mut qnum, mut cbytes) = (0u64, 0u64);
-        let mut prev = NIL;
-        let mut cur = h.head.load(Relaxed);
+        used_d[dummy as usize] = true;
+        let (mut qnum, mut cbytes) = (0u32, 0u32);
+        let mut prev = dummy;
+        let mut cur = self.desc(dummy)?.next.load(Relaxed);
         'walk: while cur != NIL {
             if cur >= self.geo.ndesc || used_d[cur as usize] {
                 break;
             }
             let d = self.desc(cur)?;
             let len = d.len.load(Relaxed) as usize;
+            if len as u64 > self.geo.capacity() || d.mtype.load(Relaxed) < 1 {
+                break;
+            }
             let need = len.div_ceil(CHUNK);
             let mut c = d.chunk.load(Relaxed);
             let mut mine = Vec::with_capacity(need);
@@ -887,7 +1102,7 @@ impl<'a> View<'a> {
                 mine.push(c);
                 c = self.link(c)?.load(Relaxed);
             }
-            if d.mtype.load(Relaxed) < 1 {
+            if cbytes as u64 + len as u64 > self.geo.capacity() {
                 break;
             }
             for c in mine {
@@ -895,20 +1110,20 @@ impl<'a> View<'a> {
             }
             used_d[cur as usize] = true;
             qnum += 1;
-            cbytes += len as u64;
+            cbytes += len as u32;
             prev = cur;
             cur = d.next.load(Relaxed);
         }
         // Cut the list after the last good message.
-        if prev == NIL {
-            h.head.store(NIL, Relaxed);
-        } else {
-            self.desc(prev)?.next.store(NIL, Relaxed);
-        }
+        self.desc(prev)?.next.store(NIL, Relaxed);
         h.tail.store(prev, Relaxed);
-        h.qnum.store(qnum, Relaxed);
-        h.cbytes.store(cbytes, Relaxed);
-        let cap = self.geo.ndesc as u64;
+        // Only the differences count: keep the receivers' counters.
+        let (tn, tb) = (h.taken_n.load(Relaxed), h.taken_bytes.load(Relaxed));
+        h.sent_n.store(tn.wrapping_add(qnum), Relaxed);
+        h.sent_bytes.store(tb.wrapping_add(cbytes), Relaxed);
+        h.seen_taken_n.store(tn, Relaxed);
+        h.seen_taken_bytes.store(tb, Relaxed);
+        let cap = self.geo.capacity();
         let qb = h.qbytes.load(Relaxed);
         if qb == 0 || qb > cap {
             h.qbytes.store(cap, Relaxed);
@@ -916,80 +1131,114 @@ impl<'a> View<'a> {
         self.rebuild_free(&used_d, &used_c)
     }
 
+    /// Under both locks: the free lists hold every descriptor and chunk
+    /// below the highest one in use that is not in use (`used_*`, shorter
+    /// than the geometry: the rest unused); everything above is never used
+    /// again until needed. The returned lists are emptied.
     fn rebuild_free(&self, used_d: &[bool], used_c: &[bool]) -> Result<()> {
         let h = self.head()?;
+        let hw_d = used_d.iter().rposition(|&u| u).map_or(0, |i| i + 1);
         let mut f = NIL;
-        for i in (0..self.geo.ndesc).rev() {
-            if !used_d[i as usize] {
-                self.desc(i)?.next.store(f, Relaxed);
-                f = i;
+        for i in (0..hw_d).rev() {
+            if !used_d[i] {
+                self.desc(i as u32)?.next.store(f, Relaxed);
+                f = i as u32;
             }
         }
         h.free_desc.store(f, Relaxed);
+        h.fresh_desc.store(hw_d as u32, Relaxed);
+        let hw_c = used_c.iter().rposition(|&u| u).map_or(0, |i| i + 1);
         let mut f = NIL;
-        for i in (0..self.geo.nchunk).rev() {
-            if !used_c[i as usize] {
-                self.link(i)?.store(f, Relaxed);
-                f = i;
+        for i in (0..hw_c).rev() {
+            if !used_c[i] {
+                self.link(i as u32)?.store(f, Relaxed);
+                f = i as u32;
             }
         }
         h.free_chunk.store(f, Relaxed);
+        h.fresh_chunk.store(hw_c as u32, Relaxed);
+        h.ret_desc.store(NIL, Relaxed);
+        h.ret_chunk.store(NIL, Relaxed);
         Ok(())
     }
 
-    /// Allocates and links one message; `None` when descriptors or chunks
-    /// ran out (cannot happen while the byte accounting is intact).
-    fn try_append(&self, mtype: i64, data: &[u8]) -> Result<Option<()>> {
-        let h = self.head()?;
-        let need = data.len().div_ceil(CHUNK);
-        let di = h.free_desc.load(Relaxed);
-        if di == NIL {
-            return Ok(None);
-        }
-        let d = self.desc(di)?;
-        // Take `need` chunks off the free list, filling them as we go.
-        let first = h.free_chunk.load(Relaxed);
-        let mut c = first;
-        for (k, piece) in data.chunks(CHUNK).enumerate() {
-            if c == NIL {
-                return Ok(None);
-            }
-            self.obj.ctl().write_bytes(self.chunk_off(c)?, piece)?;
-            if k + 1 < need {
-                c = self.link(c)?.load(Relaxed);
-            }
-        }
-        let rest = if need == 0 {
-            first
-        } else {
-            self.link(c)?.load(Relaxed)
+    /// Under `slock`: a free descriptor (see the module comment for the
+    /// order of sources), `None` when there is none.
+    fn alloc_desc(&self, h: &'a QHead) -> Result<Option<u32>> {
+        let pool = Pool {
+            free: &h.free_desc,
+            fresh: &h.fresh_desc,
+            returned: &h.ret_desc,
+            warm: WARM_DESC,
+            total: self.geo.ndesc,
         };
-        let next_free_desc = d.next.load(Relaxed);
-        d.mtype.store(mtype, Relaxed);
-        d.len.store(data.len() as u32, Relaxed);
-        d.chunk.store(if need == 0 { NIL } else { first }, Relaxed);
-        d.next.store(NIL, Relaxed);
-        h.free_chunk.store(rest, Relaxed);
-        h.free_desc.store(next_free_desc, Relaxed);
-        // Commit: link at the tail.
-        let t = h.tail.load(Relaxed);
-        if t == NIL {
-            h.head.store(di, Release);
-        } else {
-            self.desc(t)?.next.store(di, Release);
-        }
-        h.tail.store(di, Relaxed);
-        h.qnum.fetch_add(1, Relaxed);
-        h.cbytes.fetch_add(data.len() as u64, Relaxed);
-        Ok(Some(()))
+        pool.alloc(|i| Ok(&self.desc(i)?.next))
     }
 
-    /// Finds the message `msgrcv` would take: `(prev, index)`.
-    fn find(&self, msgtyp: i64, flags: i32) -> Result<Option<(u32, u32)>> {
+    /// Under `slock`: a free chunk, as [`View::alloc_desc`].
+    fn alloc_chunk(&self, h: &'a QHead) -> Result<Option<u32>> {
+        let pool = Pool {
+            free: &h.free_chunk,
+            fresh: &h.fresh_chunk,
+            returned: &h.ret_chunk,
+            warm: WARM_CHUNK,
+            total: self.geo.nchunk,
+        };
+        pool.alloc(|c| self.link(c))
+    }
+
+    /// Under `slock`: allocates, fills and links one message; `false` when
+    /// descriptors or chunks ran out (cannot happen while the byte
+    /// accounting is intact).
+    fn try_append(&self, mtype: i64, data: &[u8]) -> Result<bool> {
         let h = self.head()?;
-        let mut prev = NIL;
-        let mut cur = h.head.load(Acquire);
-        let mut best: Option<(u32, u32, i64)> = None;
+        let Some(di) = self.alloc_desc(h)? else {
+            return Ok(false);
+        };
+        let d = self.desc(di)?;
+        let (mut first, mut last) = (NIL, NIL);
+        for piece in data.chunks(CHUNK) {
+            let Some(c) = self.alloc_chunk(h)? else {
+                // Give back what this message took (to the senders' lists).
+                if last != NIL {
+                    self.link(last)?.store(h.free_chunk.load(Relaxed), Relaxed);
+                    h.free_chunk.store(first, Relaxed);
+                }
+                d.next.store(h.free_desc.load(Relaxed), Relaxed);
+                h.free_desc.store(di, Relaxed);
+                return Ok(false);
+            };
+            self.obj.ctl().write_bytes(self.chunk_off(c)?, piece)?;
+            if last == NIL {
+                first = c;
+            } else {
+                self.link(last)?.store(c, Relaxed);
+            }
+            last = c;
+        }
+        d.mtype.store(mtype, Relaxed);
+        d.len.store(data.len() as u32, Relaxed);
+        d.chunk.store(first, Relaxed);
+        d.next.store(NIL, Relaxed);
+        // Commit: link after the last message.
+        let t = h.tail.load(Relaxed);
+        self.desc(t)?.next.store(di, Release);
+        h.tail.store(di, Relaxed);
+        h.sent_n
+            .store(h.sent_n.load(Relaxed).wrapping_add(1), Relaxed);
+        h.sent_bytes.store(
+            h.sent_bytes.load(Relaxed).wrapping_add(data.len() as u32),
+            Relaxed,
+        );
+        Ok(true)
+    }
+
+    /// Under `rlock`: finds the message `msgrcv` would take.
+    fn find(&self, msgtyp: i64, flags: i32) -> Result<Option<Found>> {
+        let h = self.head()?;
+        let mut prev = h.head.load(Relaxed);
+        let mut cur = self.desc(prev)?.next.load(Acquire);
+        let mut best: Option<(Found, i64)> = None;
         let limit = if msgtyp == i64::MIN {
             i64::MAX
         } else {
@@ -1003,8 +1252,9 @@ impl<'a> View<'a> {
             }
             let d = self.desc(cur)?;
             let t = d.mtype.load(Relaxed);
+            let here = Found { prev, at: cur };
             if msgtyp == 0 {
-                return Ok(Some((prev, cur)));
+                return Ok(Some(here));
             } else if msgtyp > 0 {
                 let hit = if flags & MSG_EXCEPT != 0 {
                     t != msgtyp
@@ -1012,10 +1262,10 @@ impl<'a> View<'a> {
                     t == msgtyp
                 };
                 if hit {
-                    return Ok(Some((prev, cur)));
+                    return Ok(Some(here));
                 }
-            } else if t <= limit && best.map_or(true, |(_, _, bt)| t < bt) {
-                best = Some((prev, cur, t));
+            } else if t <= limit && best.map_or(true, |(_, bt)| t < bt) {
+                best = Some((here, t));
                 if t == 1 {
                     break;
                 }
@@ -1023,13 +1273,74 @@ impl<'a> View<'a> {
             prev = cur;
             cur = d.next.load(Acquire);
         }
-        Ok(best.map(|(p, c, _)| (p, c)))
+        Ok(best.map(|(f, _)| f))
     }
 
-    /// The `n`th message (for `MSG_COPY`).
+    /// Under `rlock` (both locks when `f` is the last message behind
+    /// others; `g` is `rlock`, released before waking senders): copies
+    /// the message out and takes it off the list.
+    fn take(
+        &self,
+        f: Found,
+        out: &mut dyn RecvBuf,
+        flags: i32,
+        g: QGuard<'_>,
+    ) -> Result<(i64, usize)> {
+        let h = self.head()?;
+        let d = self.desc(f.at)?;
+        let (mtype, n) = self.copy_message(d, out, flags)?;
+        let len = d.len.load(Relaxed);
+        let next = d.next.load(Acquire);
+        let dummy = h.head.load(Relaxed);
+        if f.prev == dummy {
+            // Commit: the message becomes the dummy; the old dummy and the
+            // message's chunks are free.
+            h.head.store(f.at, Release);
+            self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_desc(dummy)?;
+        } else {
+            // Commit: unlink it. When it is the last message the caller
+            // holds `slock` too.
+            self.desc(f.prev)?.next.store(next, Release);
+            if next == NIL {
+                h.tail.store(f.prev, Relaxed);
+            }
+            self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_desc(f.at)?;
+        }
+        h.taken_n
+            .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
+        h.taken_bytes
+            .store(h.taken_bytes.load(Relaxed).wrapping_add(len), Release);
+        store_if_changed32(&h.lrpid, my_pid());
+        store_if_changed(&h.rtime, now_secs());
+        let w = bump(&h.taken);
+        drop(g);
+        if w {
+            wake(&h.taken);
+        }
+        Ok((mtype, n))
+    }
+
+    /// Copies message `d` into `out` (`E2BIG` when it does not fit unless
+    /// `MSG_NOERROR`): its type and the bytes copied.
+    fn copy_message(&self, d: &Desc, out: &mut dyn RecvBuf, flags: i32) -> Result<(i64, usize)> {
+        let len = d.len.load(Relaxed) as usize;
+        if len as u64 > self.geo.capacity() {
+            return Err(Errno::EIO);
+        }
+        let cap = out.cap();
+        if len > cap && flags & MSG_NOERROR == 0 {
+            return Err(Errno::E2BIG);
+        }
+        let n = self.copy_out(d, out.take(len.min(cap))?)?;
+        Ok((d.mtype.load(Relaxed), n))
+    }
+
+    /// Under `rlock`: the `n`th message (for `MSG_COPY`).
     fn nth(&self, n: i64) -> Result<Option<u32>> {
         let h = self.head()?;
-        let mut cur = h.head.load(Acquire);
+        let mut cur = self.desc(h.head.load(Relaxed))?.next.load(Acquire);
         let mut i = 0i64;
         let mut steps = 0;
         while cur != NIL {
@@ -1063,22 +1374,81 @@ impl<'a> View<'a> {
         Ok(len)
     }
 
-    fn free(&self, di: u32, len: usize) -> Result<()> {
-        let h = self.head()?;
-        let d = self.desc(di)?;
-        let need = len.div_ceil(CHUNK);
-        if need > 0 {
-            let first = d.chunk.load(Relaxed);
-            let mut last = first;
-            for _ in 1..need {
-                last = self.link(last)?.load(Relaxed);
-            }
-            self.link(last)?.store(h.free_chunk.load(Relaxed), Relaxed);
-            h.free_chunk.store(first, Relaxed);
-        }
-        d.next.store(h.free_desc.load(Relaxed), Relaxed);
-        h.free_desc.store(di, Relaxed);
+    /// Under `rlock`: pushes descriptor `i` onto the returned list.
+    fn give_back_desc(&self, i: u32) -> Result<()> {
+        push_returned(&self.head()?.ret_desc, i, &self.desc(i)?.next);
         Ok(())
+    }
+
+    /// Under `rlock`: pushes the chain of chunks holding `len` bytes from
+    /// `first` onto the returned list.
+    fn give_back_chunks(&self, first: u32, len: usize) -> Result<()> {
+        let need = len.div_ceil(CHUNK);
+        if need == 0 {
+            return Ok(());
+        }
+        let mut last = first;
+        for _ in 1..need {
+            last = self.link(last)?.load(Relaxed);
+        }
+        push_returned(&self.head()?.ret_chunk, first, self.link(last)?);
+        Ok(())
+    }
+}
+
+/// Pushes a chain from `first` (whose last link is `last_link`) onto
+/// a returned list. Receivers push under `rlock` (one at a time); a sender
+/// may take the whole list meanwhile, hence the compare-and-swap.
+fn push_returned(list: &AtomicU32, first: u32, last_link: &AtomicU32) {
+    let mut old = list.load(Relaxed);
+    loop {
+        last_link.store(old, Relaxed);
+        match list.compare_exchange_weak(old, first, Release, Relaxed) {
+            Ok(_) => return,
+            Err(v) => old = v,
+        }
+    }
+}
+
+/// One kind of storage (descriptors or chunks) as a sender allocates it.
+struct Pool<'a> {
+    /// The senders' free list.
+    free: &'a AtomicU32,
+    /// Never used from this index on.
+    fresh: &'a AtomicU32,
+    /// What receivers gave back.
+    returned: &'a AtomicU32,
+    /// Never-used storage is taken before what was given back while
+    /// `fresh` is below this.
+    warm: u32,
+    /// How many there are.
+    total: u32,
+}
+
+impl Pool<'_> {
+    /// Under `slock`: the senders' free list first, then never-used
+    /// storage up to the warm set, then the whole returned list (taken at
+    /// once), then the rest of the never-used storage. `next` gives an
+    /// item's list link.
+    fn alloc<'m>(&self, next: impl Fn(u32) -> Result<&'m AtomicU32>) -> Result<Option<u32>> {
+        let mut i = self.free.load(Relaxed);
+        if i == NIL {
+            let fresh = self.fresh.load(Relaxed);
+            if fresh < self.warm.min(self.total) {
+                self.fresh.store(fresh + 1, Relaxed);
+                return Ok(Some(fresh));
+            }
+            i = self.returned.swap(NIL, Acquire);
+            if i == NIL {
+                if fresh < self.total {
+                    self.fresh.store(fresh + 1, Relaxed);
+                    return Ok(Some(fresh));
+                }
+                return Ok(None);
+            }
+        }
+        self.free.store(next(i)?.load(Relaxed), Relaxed);
+        Ok(Some(i))
     }
 }
 
@@ -1094,11 +1464,11 @@ pub fn info(ns: &Ns) -> MsgInfo {
                 continue;
             }
             if let Ok(q) = Queue::from_obj(o) {
-                if let Ok(h) = q.head() {
-                    i.queues += 1;
-                    i.max_idx = i.max_idx.max(idx);
-                    i.messages += h.qnum.load(Relaxed);
-                    i.bytes += h.cbytes.load(Relaxed);
+                i.queues += 1;
+                i.max_idx = i.max_idx.max(idx);
+                if let Ok((n, b)) = q.view().held() {
+                    i.messages += n;
+                    i.bytes += b;
                 }
             }
         }
