@@ -216,12 +216,14 @@ static void corrupt(int fd, const struct geo *g, int kind) {
     }
 }
 
-/* Makes one of the queue's locks (or both) look held by a process that
- * died (lock word: pid, pad, owner start time), so that the next call
- * repairs the corrupted structure (src/msg/mod.rs: repair). */
-static pid_t dead_pid;
-static void plant_dead_owner(int fd) {
-    uint32_t w[4] = {(uint32_t)dead_pid, 0, 0, 0};
+/* Makes one of the queue's locks (or both) look held by process `pid`
+ * (lock word: pid, pad, owner start time 0): one that died, so that the
+ * next call repairs the corrupted structure (src/msg/mod.rs: repair), or
+ * a live stranger that does not map the queue (an exec'ed sleep), which
+ * cannot be the holder and must not wedge the queue either. */
+static pid_t dead_pid, stranger_pid;
+static void plant_owner(int fd, pid_t pid) {
+    uint32_t w[4] = {(uint32_t)pid, 0, 0, 0};
     int which = (int)(rnd() % 3);
     if (which != 1 && pwrite(fd, w, sizeof w, HDR + Q_SLOCK) != (ssize_t)sizeof w) perror("pwrite slock");
     if (which != 0 && pwrite(fd, w, sizeof w, HDR + Q_RLOCK) != (ssize_t)sizeof w) perror("pwrite rlock");
@@ -386,13 +388,19 @@ int main(void) {
     const int per_kind = 60;
     cnt = mmap(NULL, sizeof *cnt, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (cnt == MAP_FAILED) return 1;
+    alarm(300); /* a wedged queue fails the test (SIGALRM) instead of hanging the suite */
     dead_pid = fork();
     if (dead_pid == 0) _exit(0);
     waitpid(dead_pid, NULL, 0);
+    stranger_pid = fork();
+    if (stranger_pid == 0) {
+        execlp("sleep", "sleep", "600", (char *)NULL);
+        _exit(127);
+    }
 
     for (int kind = 0; kind < NKINDS; kind++) {
         struct tally t = {0};
-        int setup_fail = 0, repaired = 0;
+        int setup_fail = 0, repaired = 0, strangers = 0;
         for (int it = 0; it < per_kind; it++) {
             uint64_t seed = seed0 * 1000003u + (uint64_t)kind * 1000 + (uint64_t)it + 1;
             rng_state = seed;
@@ -410,8 +418,11 @@ int main(void) {
             }
             corrupt(fd, &g, kind);
             if (it % 3 == 0) {
-                plant_dead_owner(fd);
+                plant_owner(fd, dead_pid);
                 repaired++;
+            } else if (it % 3 == 1 && stranger_pid > 0) {
+                plant_owner(fd, stranger_pid);
+                strangers++;
             }
             close(fd);
             fflush(stdout);
@@ -433,9 +444,9 @@ int main(void) {
         }
         ok(setup_fail == 0 && t.iters == per_kind && t.crashed == 0 && t.hung == 0 && t.bad_errno == 0 &&
                t.overrun == 0 && t.rmid_failed == 0 && t.other == 0 && t.left == 0,
-           "%s: %d runs (%d with a dead lock owner), %d crashed, %d hung, %d bad errno, %d overran, "
-           "%d IPC_RMID failed, %d left files",
-           kind_name[kind], t.iters, repaired, t.crashed, t.hung, t.bad_errno, t.overrun, t.rmid_failed, t.left);
+           "%s: %d runs (%d with a dead lock owner, %d a live stranger), %d crashed, %d hung, %d bad errno, "
+           "%d overran, %d IPC_RMID failed, %d left files",
+           kind_name[kind], t.iters, repaired, strangers, t.crashed, t.hung, t.bad_errno, t.overrun, t.rmid_failed, t.left);
     }
 
     /* Part 2: a scribbler rewrites the control area while a child calls. */
@@ -491,5 +502,9 @@ int main(void) {
          (long)cnt->ok, (long)cnt->eio, (long)cnt->einval, (long)cnt->eidrm, (long)cnt->e2big, (long)cnt->enomsg,
          (long)cnt->eagain, (long)cnt->enospc);
     ok(leftovers(0) == 0, "no msg.* files left in RIPC_DIR");
+    if (stranger_pid > 0) {
+        kill(stranger_pid, SIGKILL);
+        waitpid(stranger_pid, NULL, 0);
+    }
     return done_testing();
 }

@@ -23,7 +23,7 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
-use crate::sync::proc::{alive, creds, my_pid, my_start, on_fork_child};
+use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -209,26 +209,16 @@ fn maps_segment(pid: i32, obj: &Obj) -> bool {
     let ino = st.st_ino.to_string();
     let (maj, min) = (libc::major(st.st_dev), libc::minor(st.st_dev));
     let dev = format!("{maj:02x}:{min:02x}");
-    // A line maps [off, off + len) of some file; the kernel merges
+    // A line maps [offset, offset + len) of some file; the kernel merges
     // adjacent mappings of one file, so the payload may sit inside a line
     // that starts at the control area.
-    text.lines().any(|l| {
-        let mut f = l.split_ascii_whitespace();
-        let (range, _, off, d, i) = (f.next(), f.next(), f.next(), f.next(), f.next());
-        if i != Some(ino.as_str()) || d != Some(dev.as_str()) {
-            return false;
-        }
-        let hex = |s: &str| u64::from_str_radix(s, 16).ok();
-        let Some((a, b)) = range.and_then(|r| r.split_once('-')) else {
-            return true;
-        };
-        match (hex(a), hex(b), off.and_then(hex)) {
-            (Some(a), Some(b), Some(off)) => {
-                off <= data_off && data_off < off.saturating_add(b.saturating_sub(a))
-            }
-            _ => true,
-        }
-    })
+    let maps = map_lines(&text).any(|m| {
+        m.ino == ino
+            && m.dev == dev
+            && m.offset <= data_off
+            && data_off < m.offset.saturating_add(m.end.saturating_sub(m.start))
+    });
+    maps
 }
 
 fn fstat(obj: &Obj) -> Result<libc::stat> {

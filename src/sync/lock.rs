@@ -12,7 +12,7 @@
 //! if that pid is not alive, the lock is recovered.
 
 use super::futex::{futex_wait, futex_wake};
-use super::proc::{alive, my_pid, my_start};
+use super::proc::{alive, maps_file_at, my_pid, my_start};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
@@ -120,11 +120,15 @@ impl RobustLock {
         }
     }
 
-    /// Takes the lock over when its owner (as read in `seen`) is dead.
+    /// Takes the lock over when its owner (as read in `seen`) is dead, or
+    /// is a live process that does not map the file the lock lies in (the
+    /// word was scribbled on: see [`maps_file_at`]).
     fn take_if_dead(&self, seen: u32, me: u32) -> Option<LockOutcome> {
         let owner = (seen & !WAITERS) as i32;
         let start = self.owner_start.load(Ordering::Relaxed);
-        if owner == my_pid() || alive(owner, start) {
+        if owner == my_pid()
+            || (alive(owner, start) && maps_file_at(owner, self as *const Self as usize))
+        {
             return None;
         }
         self.word
@@ -175,5 +179,103 @@ mod tests {
         assert_eq!(l.lock(), LockOutcome::Acquired);
         l.unlock();
         assert!(!l.is_locked());
+    }
+
+    /// A lock in a shared mapping of a fresh temporary file.
+    struct Mapped {
+        p: *mut u8,
+        path: std::path::PathBuf,
+    }
+
+    impl Mapped {
+        fn new() -> Mapped {
+            use std::os::fd::AsRawFd;
+            static N: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "ripc-lock-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let f = std::fs::File::create_new(&path).unwrap();
+            f.set_len(4096).unwrap();
+            // SAFETY: a fresh shared mapping of a 4096-byte file we own.
+            let p = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            Mapped { p: p.cast(), path }
+        }
+
+        fn lock(&self) -> &RobustLock {
+            // SAFETY: the mapping is page-aligned, zero-filled (a free lock),
+            // and lives as long as `self`.
+            unsafe { &*(self.p as *const RobustLock) }
+        }
+    }
+
+    impl Drop for Mapped {
+        fn drop(&mut self) {
+            // SAFETY: unmapping what `new` mapped.
+            unsafe { libc::munmap(self.p.cast(), 4096) };
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    #[test]
+    fn a_live_process_that_does_not_map_the_lock_does_not_hold_it() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // A scribble: a live process's pid, no start time (as if caught
+        // between the compare-exchange and the start time's store).
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        l.word.store(stranger.id(), Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        assert_eq!(l.lock(), LockOutcome::OwnerDied);
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        l.unlock();
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+    }
+
+    #[test]
+    fn a_live_holder_that_maps_the_lock_is_waited_for() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // SAFETY: the child (which inherits the mapping) only sleeps, frees
+        // the word and exits: async-signal-safe calls.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::usleep(300_000);
+                l.word.store(0, Ordering::Release);
+                libc::syscall(
+                    libc::SYS_futex,
+                    &l.word as *const AtomicU32,
+                    libc::FUTEX_WAKE,
+                    i32::MAX,
+                );
+                libc::_exit(0);
+            }
+        }
+        // Held by the child, start time not yet written.
+        l.word.store(pid as u32, Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        assert_eq!(l.lock(), LockOutcome::Acquired);
+        assert!(t0.elapsed() >= Duration::from_millis(250));
+        l.unlock();
+        let mut st = 0;
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
     }
 }

@@ -96,6 +96,64 @@ pub fn pid_exists(pid: i32) -> bool {
             || crate::error::Errno::last() != crate::error::Errno::ESRCH)
 }
 
+/// One line of a `/proc/<pid>/maps` file: `[start, end)` maps the file
+/// `dev`/`ino` (both as the kernel prints them) from `offset` on.
+#[derive(Debug, Clone, Copy)]
+pub struct MapLine<'a> {
+    /// first address
+    pub start: u64,
+    /// one past the last address
+    pub end: u64,
+    /// file offset of `start`
+    pub offset: u64,
+    /// device, `major:minor` in hex
+    pub dev: &'a str,
+    /// inode, decimal (`0`: no file)
+    pub ino: &'a str,
+}
+
+/// The well-formed lines of a `/proc/<pid>/maps` text.
+pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
+    text.lines().filter_map(|l| {
+        let mut f = l.split_ascii_whitespace();
+        let (range, _perms, off, dev, ino) =
+            (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+        let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+        let (a, b) = range.split_once('-')?;
+        Some(MapLine {
+            start: hex(a)?,
+            end: hex(b)?,
+            offset: hex(off)?,
+            dev,
+            ino,
+        })
+    })
+}
+
+/// Whether process `pid` maps the file that this process maps at `addr`
+/// (same device and inode). A holder of a lock that lies in a file mapping
+/// necessarily maps that file, so a live process that does not (a kernel
+/// thread, init, an unrelated program whose pid was scribbled into the
+/// lock word) is not the holder. When it cannot be told (no file here, or
+/// another user's maps file we may not read), yes.
+pub fn maps_file_at(pid: i32, addr: usize) -> bool {
+    let Ok(mine) = std::fs::read_to_string("/proc/self/maps") else {
+        return true;
+    };
+    let a = addr as u64;
+    let Some(here) = map_lines(&mine).find(|m| m.start <= a && a < m.end) else {
+        return true;
+    };
+    if here.ino == "0" {
+        return true;
+    }
+    let Ok(theirs) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        return true;
+    };
+    let held = map_lines(&theirs).any(|m| m.dev == here.dev && m.ino == here.ino);
+    held
+}
+
 /// True while process `pid` exists (a zombie counts as dead).
 pub fn pid_alive(pid: i32) -> bool {
     alive(pid, 0)
