@@ -46,12 +46,12 @@
 #define CHUNK 256
 
 /* tail, free lists, fresh marks, sent and seen-taken counters, lspid; the
- * sent word; dummy, returned lists, taken counters, lrpid; the taken word;
+ * sent word; dummy, returned lists, lrpid; the taken word and counters;
  * the dirty mark */
 static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 64,
-                               144, 148, 152, 156, 160, 164, 192, 272};
+                               144, 148, 152, 156, 192, 196, 200, 272};
 /* stime, rtime, qbytes */
-static const int head_u64[] = {56, 168, 264};
+static const int head_u64[] = {56, 160, 264};
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {

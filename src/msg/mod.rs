@@ -124,16 +124,17 @@ struct QHead {
     head: AtomicU32,
     ret_desc: AtomicU32,
     ret_chunk: AtomicU32,
+    lrpid: AtomicI32,
+    rtime: AtomicI64,
+    _pad2: [AtomicU64; 3],
+    // Line 3: what a sender waiting for room reads, changed by every
+    // receive: one line to pull.
+    /// Bumped on every receive, `IPC_SET` and removal; bit 0: senders sleep.
+    taken: AtomicU32,
     /// Messages and bytes ever taken (wrapping).
     taken_n: AtomicU32,
     taken_bytes: AtomicU32,
-    lrpid: AtomicI32,
-    rtime: AtomicI64,
-    _pad2: [AtomicU64; 2],
-    // Line 3.
-    /// Bumped on every receive, `IPC_SET` and removal; bit 0: senders sleep.
-    taken: AtomicU32,
-    _pad3: [AtomicU32; 15],
+    _pad3: [AtomicU32; 13],
     // Line 4: fixed at creation, or changed under both locks.
     ndesc: AtomicU32,
     nchunk: AtomicU32,
