@@ -519,7 +519,7 @@ static void phase_c(void) {
     for (int i = 0; i < 40 && dead_owner < 4; i++, rounds++) {
         pid_t p = fork();
         if (p == 0) {
-            /* Holds the queue lock most of the time: 8 KiB in, 8 KiB out. */
+            /* Holds one of the queue's locks most of the time: 8 KiB in, 8 KiB out. */
             static struct msgb m;
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             m.mtype = 1;
