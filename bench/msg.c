@@ -131,8 +131,8 @@ static double pingpong(const struct impl *im) {
  * Two processes take turns writing one shared word: nanoseconds per
  * one-way hand-over. Every cross-process figure here is made of such
  * hand-overs, and on a virtual machine their cost changes with where the
- * two virtual CPUs happen to run (tens of ns on one physical core's
- * siblings, ~130-170 ns across cores), so it is printed with the results. */
+ * two virtual CPUs happen to run (here: 26-46 ns or 160-200 ns, most
+ * likely sibling threads of one core or not), so it is printed with the results. */
 static double handoff_ns(void) {
     _Atomic long *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (w == MAP_FAILED) die("mmap");
