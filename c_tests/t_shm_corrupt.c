@@ -6,8 +6,11 @@
 #include "ripc_sysv.h"
 #include "tap.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CTL 256 /* the engine's control area follows the 256-byte header */
@@ -85,6 +88,29 @@ int main(void) {
     uint32_t owner = 0x3ffffff0u;
     file_rw(40, &owner, 4, 1);
     ok(shmctl(id, IPC_STAT, &ds) == 0, "a lock held by a dead pid is recovered");
+    file_rw(0, saved, sizeof saved, 0);
+
+    /* 5b. The lock word naming a live process that does not map the
+     * segment (an exec'ed sleep; no start time recorded): it cannot be the
+     * holder, and the lock is recovered within the liveness checks. */
+    pid_t stranger = fork();
+    if (stranger == 0) {
+        execlp("sleep", "sleep", "60", (char *)NULL);
+        _exit(127);
+    }
+    usleep(50000); /* let it exec: before that it still maps the segment */
+    uint32_t w[4] = {(uint32_t)stranger, 0, 0, 0};
+    file_rw(40, w, sizeof w, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm(30); /* a wedge fails the test instead of hanging the suite */
+    int sr = shmctl(id, IPC_STAT, &ds);
+    alarm(0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ok(sr == 0 && dt < 1.0, "a lock word naming a live stranger is recovered (%.3f s)", dt);
+    kill(stranger, SIGKILL);
+    waitpid(stranger, NULL, 0);
     file_rw(0, saved, sizeof saved, 0);
 
     /* 6. The common header: the object is refused. */
