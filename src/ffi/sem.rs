@@ -15,7 +15,7 @@ use crate::ffi::cstructs::{
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
 use crate::ffi::{readable, writable};
-use crate::ns::{Kind, Ns, Obj, IPC_CREAT};
+use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
 use crate::sync::probe::Seen;
 use crate::sync::Deadline;
@@ -112,7 +112,7 @@ fn semtimedop_user(
         return Err(Errno::EINVAL);
     }
     // semopm is at least 1: a single operation never needs the limits.
-    if nsops > 1 && nsops as u64 > Ns::default_ns()?.limits().semopm {
+    if nsops > 1 && nsops as u64 > Ns::default_ns()?.limit(limits::SEMOPM) {
         return Err(Errno::E2BIG);
     }
     let mut inline = [SemOp::default(); 8];
@@ -445,7 +445,7 @@ pub extern "C" fn ripc_semset_op(
         if nops == 0 {
             return Err(Errno::EINVAL);
         }
-        if nops as u64 > Ns::default_ns()?.limits().semopm {
+        if nops as u64 > Ns::default_ns()?.limit(limits::SEMOPM) {
             return Err(Errno::E2BIG);
         }
         with_ops(ops.cast(), nops, |v| op_timeout(&s.obj, v, timeout_ms))?;

@@ -9,7 +9,7 @@ use super::{cstr, readable, writable};
 use crate::error::{Errno, Result};
 use crate::kernel;
 use crate::msg;
-use crate::ns::Ns;
+use crate::ns::{limits, Ns};
 use crate::sync::time::Deadline;
 use crate::sysv::is_kernel;
 use core::ffi::{c_char, c_int, c_long, c_void};
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn ripc_msgsnd(
         // SAFETY: checked readable just above; msgbuf may be unaligned.
         let mtype = unsafe { (msgp as *const c_long).read_unaligned() };
         let ns = Ns::default_ns()?;
-        if msgsz > isize::MAX as usize || msgsz as u64 > ns.limits().msgmax || msqid < 0 {
+        if msgsz > isize::MAX as usize || msgsz as u64 > ns.limit(limits::MSGMAX) || msqid < 0 {
             return Err(Errno::EINVAL);
         }
         if mtype < 1 {
@@ -107,7 +107,7 @@ pub unsafe extern "C" fn ripc_msgrcv(
         }
         let ns = Ns::default_ns()?;
         let q = msg::by_id(ns, msqid)?;
-        let cap = msgsz.min(q.bytes_capacity().max(ns.limits().msgmax) as usize);
+        let cap = msgsz.min(q.bytes_capacity().max(ns.limit(limits::MSGMAX)) as usize);
         cap.checked_add(core::mem::size_of::<c_long>())
             .ok_or(Errno::EINVAL)?;
         // As the kernel, only the bytes actually received must be

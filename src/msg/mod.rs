@@ -68,7 +68,7 @@
 //! spurious wake-up behind.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, HEADER_LEN};
+use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, HEADER_LEN};
 use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::proc::{creds, my_pid};
 use crate::sync::time::{now_secs, Deadline};
@@ -694,7 +694,7 @@ impl Queue {
         flags: i32,
         deadline: Deadline,
     ) -> Result<()> {
-        if data.len() as u64 > ns.limits().msgmax {
+        if data.len() as u64 > ns.limit(limits::MSGMAX) {
             return Err(Errno::EINVAL);
         }
         if mtype < 1 {
@@ -870,7 +870,7 @@ impl Queue {
     pub fn set(&self, ns: &Ns, uid: u32, gid: u32, mode: u32, qbytes: u64) -> Result<()> {
         let me = creds();
         self.obj.perm().check_owner(&me)?;
-        if qbytes > ns.limits().msgmnb && !me.privileged() {
+        if qbytes > ns.limit(limits::MSGMNB) && !me.privileged() {
             return Err(Errno::EPERM);
         }
         if qbytes > self.geo.capacity() {

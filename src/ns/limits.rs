@@ -47,18 +47,30 @@ pub const TABLE: [(&str, u64, u64); 10] = [
     ("semmni", 32000, 32768),
 ];
 
+/// Indexes into [`TABLE`] (and the control file) of the limits the hot
+/// paths read one at a time (see [`super::Ns::limit`]).
+pub const MSGMAX: usize = 0;
+/// See [`MSGMAX`].
+pub const MSGMNB: usize = 1;
+/// See [`MSGMAX`].
+pub const SEMOPM: usize = 8;
+
+/// Limit `i` from its raw value (the control file's), clamped into
+/// 1..=cap: a zero or out-of-range value (a scribbled file) takes the
+/// default.
+pub fn clamp(i: usize, raw: u64) -> u64 {
+    let (_, def, cap) = TABLE[i];
+    if raw == 0 || raw > cap {
+        def
+    } else {
+        raw
+    }
+}
+
 impl Limits {
-    /// From raw values (the control file's), clamping each into 1..=cap;
-    /// a zero or out-of-range value (a scribbled file) takes the default.
+    /// From raw values (the control file's), each through [`clamp`].
     pub fn from_raw(v: &[u64; 10]) -> Limits {
-        let f = |i: usize| {
-            let (_, def, cap) = TABLE[i];
-            if v[i] == 0 || v[i] > cap {
-                def
-            } else {
-                v[i]
-            }
-        };
+        let f = |i: usize| clamp(i, v[i]);
         Limits {
             msgmax: f(0),
             msgmnb: f(1),

@@ -389,6 +389,13 @@ impl Ns {
         &self.dir
     }
 
+    /// One limit (index [`limits::MSGMAX`], …), as [`Ns::limits`] gives
+    /// it: for the per-call checks of `msgsnd`, `msgrcv` and `semop`,
+    /// which need one value, not all ten.
+    pub fn limit(&self, i: usize) -> u64 {
+        limits::clamp(i, self.ctl().limits[i].load(Ordering::Relaxed))
+    }
+
     /// The namespace's limits (sanitised: see [`Limits::from_raw`]).
     pub fn limits(&self) -> Limits {
         let c = self.ctl();
