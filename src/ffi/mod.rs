@@ -107,6 +107,18 @@ macro_rules! try_mut {
     }};
 }
 
+/// Drops a handle the library made with `Box::into_raw` (what every
+/// `ripc_*_close`/`_free` does); NULL does nothing. Only for the C API's
+/// close calls, whose contract is that `p` is NULL or a handle of type `T`
+/// that the library returned, given back exactly once.
+pub(crate) fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: the close call's contract above: `p` came from
+        // Box::into_raw of a Box<T> and is handed back once.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
 /// Converts a C string argument to `&CStr`, `EFAULT` when NULL.
 pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::CStr> {
     if p.is_null() {

@@ -53,15 +53,6 @@ fn options(flags: c_int) -> Result<Options> {
     })
 }
 
-/// Drops a handle made by [`boxed`]; NULL does nothing.
-fn free_box(p: *mut ripc_pipe) {
-    if !p.is_null() {
-        // SAFETY: `p` came from Box::into_raw in this module and the
-        // caller gives it back exactly once.
-        drop(unsafe { Box::from_raw(p) });
-    }
-}
-
 /// The strings of a NULL-terminated `argv` (at most 4096).
 fn argv_strings<'a>(argv: *const *const c_char) -> Result<Vec<&'a core::ffi::CStr>> {
     if argv.is_null() {
@@ -126,7 +117,7 @@ pub extern "C" fn ripc_pipe_new(flags: c_int) -> *mut ripc_pipe {
 #[no_mangle]
 pub extern "C" fn ripc_pipe_free(p: *mut ripc_pipe) -> c_int {
     ffi_boundary!({
-        free_box(p);
+        super::free_handle(p);
         Ok(0)
     })
 }

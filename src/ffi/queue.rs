@@ -343,12 +343,7 @@ pub extern "C" fn ripc_queue_remove(q: *mut ripc_queue) -> c_int {
 /// `q` must come from `ripc_queue_open*` and not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ripc_queue_close(q: *mut ripc_queue) {
-    if !q.is_null() {
-        let _ = std::panic::catch_unwind(|| {
-            // SAFETY: the caller hands back a pointer from Box::into_raw.
-            drop(unsafe { Box::from_raw(q) });
-        });
-    }
+    let _ = std::panic::catch_unwind(|| super::free_handle(q));
 }
 
 /// Sets a namespace limit (`"msgmax"`, `"msgmnb"`, `"msgmni"`, `"shmmax"`,

@@ -512,11 +512,7 @@ pub extern "C" fn ripc_semset_remove(set: *mut ripc_semset) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_semset_close(set: *mut ripc_semset) -> c_int {
     ffi_boundary!({
-        if !set.is_null() {
-            // SAFETY: `set` came from Box::into_raw in ripc_semset_open and
-            // the caller gives it back exactly once.
-            drop(unsafe { Box::from_raw(set) });
-        }
+        super::free_handle(set);
         Ok(0)
     })
 }
@@ -599,10 +595,7 @@ pub extern "C" fn ripc_mutex_remove(m: *mut ripc_mutex) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_mutex_close(m: *mut ripc_mutex) -> c_int {
     ffi_boundary!({
-        if !m.is_null() {
-            // SAFETY: from Box::into_raw in ripc_mutex_open, given back once.
-            drop(unsafe { Box::from_raw(m) });
-        }
+        super::free_handle(m);
         Ok(0)
     })
 }
@@ -656,10 +649,7 @@ pub extern "C" fn ripc_sem_remove(s: *mut ripc_sem) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_sem_close(s: *mut ripc_sem) -> c_int {
     ffi_boundary!({
-        if !s.is_null() {
-            // SAFETY: from Box::into_raw in ripc_sem_open, given back once.
-            drop(unsafe { Box::from_raw(s) });
-        }
+        super::free_handle(s);
         Ok(0)
     })
 }

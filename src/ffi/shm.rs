@@ -211,14 +211,6 @@ fn into_handle(id: c_int) -> *mut ripc_shm {
     Box::into_raw(Box::new(ripc_shm { id }))
 }
 
-fn free_handle(shm: *mut ripc_shm) {
-    if !shm.is_null() {
-        // SAFETY: a pointer ripc_shm_open returned (Box::into_raw), closed
-        // once, as the API requires.
-        drop(unsafe { Box::from_raw(shm) });
-    }
-}
-
 /// Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
 /// with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
 /// bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
@@ -336,7 +328,7 @@ pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_shm_close(shm: *mut ripc_shm) -> c_int {
     ffi_boundary!({
-        free_handle(shm);
+        super::free_handle(shm);
         Ok(0)
     })
 }
