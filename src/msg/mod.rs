@@ -713,7 +713,16 @@ impl Queue {
             }
             first = false;
             let h = self.head()?;
-            if q.fits(len, false)? || q.fits(len, true)? {
+            // When the senders' copy of the receivers' counters says full:
+            // read the wait word, then the counters themselves. A receive
+            // after that look bumps the word, so the wait below cannot
+            // miss it.
+            let mut seen = 0;
+            let room = q.fits(len, false)? || {
+                seen = h.taken.load(Acquire);
+                q.fits(len, true)?
+            };
+            if room {
                 if q.try_append(mtype, data)? {
                     store_if_changed32(&h.lspid, my_pid());
                     store_if_changed(&h.stime, now_secs());
@@ -738,12 +747,6 @@ impl Queue {
             }
             if flags & crate::ns::IPC_NOWAIT != 0 {
                 return Err(Errno::EAGAIN);
-            }
-            // Read the word, then look again: a receive after the look
-            // bumps the word, so the wait below cannot miss it.
-            let seen = h.taken.load(Acquire);
-            if q.fits(len, true)? {
-                continue;
             }
             drop(g);
             wait_change(&h.taken, seen, &deadline)?;
