@@ -170,6 +170,24 @@ struct Ctx {
     unit: Unit,
 }
 
+/// The `-c` listing's title and column heads.
+fn creator_head(out: &mut Out, title: &str, id: &str) {
+    out.p(&format!("------ {title} Creators/Owners --------\n"));
+    out.p(&format!(
+        "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
+        id, "perms", "cuid", "cgid", "uid", "gid"
+    ));
+}
+
+/// The default listing's first columns: key, id, owner, permissions.
+fn key_id_owner_perms(out: &mut Out, id: c_int, owner: &str, p: &ipc_perm) {
+    out.p(&format!(
+        "0x{:08x} {id:<10} {owner} {:<10o} ",
+        p.__key as u32,
+        p.mode & 0o777
+    ));
+}
+
 fn do_msg(cx: &mut Ctx, format: Format) {
     let unit = cx.unit;
     let out = &mut cx.out;
@@ -227,13 +245,7 @@ fn do_msg(cx: &mut Ctx, format: Format) {
             );
             return;
         }
-        Format::Creator => {
-            out.p("------ Message Queues Creators/Owners --------\n");
-            out.p(&format!(
-                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
-                "msqid", "perms", "cuid", "cgid", "uid", "gid"
-            ));
-        }
+        Format::Creator => creator_head(out, "Message Queues", "msqid"),
         Format::Time => {
             out.p("------ Message Queues Send/Recv/Change Times --------\n");
             out.p(&format!(
@@ -285,11 +297,7 @@ fn do_msg(cx: &mut Ctx, format: Format) {
                 out.p(&format!("  {:>5}     {:>5}\n", d.msg_lspid, d.msg_lrpid));
             }
             _ => {
-                out.p(&format!(
-                    "0x{:08x} {id:<10} {owner} {:<10o} ",
-                    p.__key as u32,
-                    p.mode & 0o777
-                ));
+                key_id_owner_perms(out, id, &owner, p);
                 if unit == Unit::Human {
                     print_size(out, unit, None, d.__msg_cbytes, Some("      "), 6);
                 } else {
@@ -367,13 +375,7 @@ Swap performance: {} attempts\t {} successes\n",
             ));
             return;
         }
-        Format::Creator => {
-            out.p("------ Shared Memory Segment Creators/Owners --------\n");
-            out.p(&format!(
-                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
-                "shmid", "perms", "cuid", "cgid", "uid", "gid"
-            ));
-        }
+        Format::Creator => creator_head(out, "Shared Memory Segment", "shmid"),
         Format::Time => {
             out.p("------ Shared Memory Attach/Detach/Change Times --------\n");
             out.p(&format!(
@@ -424,11 +426,7 @@ Swap performance: {} attempts\t {} successes\n",
                 ));
             }
             _ => {
-                out.p(&format!(
-                    "0x{:08x} {id:<10} {owner} {:<10o} ",
-                    p.__key as u32,
-                    p.mode & 0o777
-                ));
+                key_id_owner_perms(out, id, &owner, p);
                 if unit == Unit::Human {
                     print_size(out, unit, None, d.shm_segsz as u64, Some("    "), 6);
                 } else {
@@ -472,13 +470,7 @@ fn do_sem(cx: &mut Ctx, format: Format) {
             out.p(&format!("allocated semaphores = {}\n", i.semaem));
             return;
         }
-        Format::Creator => {
-            out.p("------ Semaphore Arrays Creators/Owners --------\n");
-            out.p(&format!(
-                "{:<10} {:<10} {:<10} {:<10} {:<10} {:<10}\n",
-                "semid", "perms", "cuid", "cgid", "uid", "gid"
-            ));
-        }
+        Format::Creator => creator_head(out, "Semaphore Arrays", "semid"),
         Format::Time => {
             out.p("------ Semaphore Operation/Change Times --------\n");
             out.p(&format!(
@@ -515,12 +507,8 @@ fn do_sem(cx: &mut Ctx, format: Format) {
                 ));
             }
             _ => {
-                out.p(&format!(
-                    "0x{:08x} {id:<10} {owner} {:<10o} {:<10}\n",
-                    p.__key as u32,
-                    p.mode & 0o777,
-                    d.sem_nsems
-                ));
+                key_id_owner_perms(out, id, &owner, p);
+                out.p(&format!("{:<10}\n", d.sem_nsems));
             }
         }
     }
