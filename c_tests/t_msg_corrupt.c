@@ -54,13 +54,7 @@ static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 64,
 static const int head_u64[] = {56, 160, 264};
 
 static uint64_t rng_state;
-static uint64_t rnd(void) {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
-}
+static uint64_t rnd(void) { return tap_xorshift(&rng_state); }
 
 static const char *dir;
 
@@ -340,6 +334,20 @@ static int read_geo(int fd, struct geo *g) {
     return 0;
 }
 
+/* A fresh queue (make_queue) with its file open for scribbling and its
+ * geometry read: 0, or -1 with everything undone. */
+static int open_fresh_queue(int *qid, int *fd, struct geo *g) {
+    char path[4096];
+    *qid = make_queue();
+    *fd = -1;
+    if (*qid >= 0 && find_file(path, sizeof path) == 0 && (*fd = open(path, O_RDWR)) >= 0 && read_geo(*fd, g) == 0)
+        return 0;
+    if (*fd >= 0) close(*fd);
+    if (*qid >= 0) msgctl(*qid, IPC_RMID, NULL);
+    leftovers(1);
+    return -1;
+}
+
 struct tally {
     int iters, crashed, hung, bad_errno, overrun, rmid_failed, left, other;
 };
@@ -404,16 +412,10 @@ int main(void) {
         for (int it = 0; it < per_kind; it++) {
             uint64_t seed = seed0 * 1000003u + (uint64_t)kind * 1000 + (uint64_t)it + 1;
             rng_state = seed;
-            int qid = make_queue();
-            char path[4096];
+            int qid, fd;
             struct geo g;
-            int fd = -1;
-            if (qid < 0 || find_file(path, sizeof path) != 0 || (fd = open(path, O_RDWR)) < 0 ||
-                read_geo(fd, &g) != 0) {
+            if (open_fresh_queue(&qid, &fd, &g) != 0) {
                 setup_fail++;
-                if (fd >= 0) close(fd);
-                if (qid >= 0) msgctl(qid, IPC_RMID, NULL);
-                leftovers(1);
                 continue;
             }
             corrupt(fd, &g, kind);
@@ -455,16 +457,10 @@ int main(void) {
     for (int it = 0; it < 12; it++) {
         uint64_t seed = seed0 * 7777777u + (uint64_t)it + 1;
         rng_state = seed;
-        int qid = make_queue();
-        char path[4096];
+        int qid, fd;
         struct geo g;
-        int fd = -1;
-        if (qid < 0 || find_file(path, sizeof path) != 0 || (fd = open(path, O_RDWR)) < 0 ||
-            read_geo(fd, &g) != 0) {
+        if (open_fresh_queue(&qid, &fd, &g) != 0) {
             t.other++;
-            if (fd >= 0) close(fd);
-            if (qid >= 0) msgctl(qid, IPC_RMID, NULL);
-            leftovers(1);
             continue;
         }
         fflush(stdout);

@@ -58,13 +58,7 @@ struct shared {
 static struct shared *sh;
 static uint64_t rng_state;
 
-static uint64_t rnd(void) {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
-}
+static uint64_t rnd(void) { return tap_xorshift(&rng_state); }
 
 static double now(void) {
     struct timespec ts;

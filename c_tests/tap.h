@@ -3,6 +3,7 @@
 #define RIPC_TAP_H
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,15 @@ static inline int tap_ok(int cond, const char *fmt, ...) {
                    strerror(tap_e_));                                         \
     } while (0)
 #define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
+
+/* xorshift64: the tests' reproducible random numbers (state never 0). */
+static inline uint64_t tap_xorshift(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
 
 static inline int done_testing(void) {
     printf("1..%d\n", tap_n);
