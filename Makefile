@@ -68,7 +68,7 @@ $(B)/examples/%: examples_c/%.c $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
-$(B)/bench/%: bench/%.c $(HEADERS) $(SO)
+$(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 $(CPPFLAGS) -o $@ $< $(LDLIBS)
 

@@ -16,6 +16,7 @@
 #include <ripc.h>
 #define RIPC_SYSV_NO_RENAME /* ripc_msg* prototypes, with the kernel calls still reachable */
 #include "ripc_sysv.h"
+#include "bench.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,27 +54,6 @@ struct msgb {
 };
 
 static int reps = 5;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
 
 static int new_queue(const struct impl *im) {
     int q = im->get(IPC_PRIVATE, IPC_CREAT | 0600);

@@ -26,30 +26,13 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "bench.h"
 #include <unistd.h>
 
 #define BLOCKS 31 /* per variant, alternating */
 
-static double now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
+static double now_us(void) { return now() * 1e6; }
 
 static void report(const char *name, double *raw, double *rip, int n, const char *unit, double scale) {
     double mr = median(raw, n), mw = median(rip, n);

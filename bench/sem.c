@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "bench.h"
 #include <unistd.h>
 
 #define BATCHES 9
@@ -22,23 +24,7 @@ static int k_semop(int id, struct sembuf *b, size_t n) { return (int)syscall(SYS
 static int k_semget(void) { return (int)syscall(SYS_semget, IPC_PRIVATE, 2, IPC_CREAT | 0600); }
 static void k_rmid(int id) { syscall(SYS_semctl, id, 0, IPC_RMID, 0); }
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp);
-    return v[n / 2];
-}
-
-static void die(const char *what) { perror(what); exit(1); }
+static double now_ns(void) { return now() * 1e9; }
 
 /* ns per uncontended P+V pair */
 static double pv(semop_fn f, int id, int iters) {

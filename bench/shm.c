@@ -13,32 +13,14 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
+
+#include "bench.h"
 #include <unistd.h>
 
 #define ROUNDS 9
 #define CYCLES 300
 #define BIG (64UL << 20)
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp);
-    return v[n / 2];
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
 
 /* kernel System V shared memory by raw system call (no libc wrappers, so
  * nothing here can be routed to ripc). */
