@@ -983,6 +983,12 @@ impl Obj {
         (self.map.len() as u64, self.data_len)
     }
 
+    /// The device and inode of the object's file (recorded when it was
+    /// opened).
+    pub fn file_id(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
     /// The object file (to map its payload).
     pub fn file(&self) -> &OwnedFd {
         &self.file

@@ -201,14 +201,13 @@ fn local_count(atts: &[Att], obj: &Obj) -> u32 {
 /// `/proc/<pid>/maps`: inode and file offset). An unreadable maps file
 /// (another user's process) counts as "still maps it".
 fn maps_segment(pid: i32, obj: &Obj) -> bool {
-    let Ok(st) = fstat(obj) else { return true };
     let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return true;
     };
     let data_off = obj.data_range().0;
-    let ino = st.st_ino.to_string();
-    let (maj, min) = (libc::major(st.st_dev), libc::minor(st.st_dev));
-    let dev = format!("{maj:02x}:{min:02x}");
+    let (dev, ino) = obj.file_id();
+    let ino = ino.to_string();
+    let dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
     // A line maps [offset, offset + len) of some file; the kernel merges
     // adjacent mappings of one file, so the payload may sit inside a line
     // that starts at the control area.
@@ -232,10 +231,28 @@ fn fstat(obj: &Obj) -> Result<libc::stat> {
     }
 }
 
-/// Under the object lock: forgets dead (or exec'd) attachers, makes this
-/// process's slot equal its own table, and returns `nattch`. Destroys a
-/// removed segment nobody attaches any more.
-fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att]) -> Result<u64> {
+/// How much a [`sweep`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// This process's own slot only: `shmat`, `shmdt`, `shmget`,
+    /// `IPC_SET`, `SHM_LOCK` of a live segment (nothing they do depends
+    /// on other processes' counts).
+    Mine,
+    /// Every slot, dead attachers forgotten: `IPC_STAT`, `SHM_STAT`,
+    /// `IPC_RMID` (destroys at once when nobody attaches), a full slot
+    /// table.
+    Full,
+}
+
+/// Under the object lock: makes this process's slot equal its own table
+/// and returns `nattch`. With `full` (or on a removed segment, whose
+/// destruction depends on the count) it also forgets dead (or exec'd)
+/// attachers, which reads `/proc/<pid>/stat` and `/proc/<pid>/maps` for
+/// each other attacher; without, their slots are counted as they stand.
+/// Only the calls that report or decide on the count pass `full` (see
+/// [`Sweep`]). Destroys a removed segment nobody attaches any more.
+fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
+    let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let (me, my_st) = (my_pid(), my_start());
     let mut total: u64 = 0;
     let mut mine_seen = false;
@@ -261,7 +278,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att]) -> Result<u64> {
             total += n as u64;
             continue;
         }
-        if n == 0 || !alive(pid, start) || !maps_segment(pid, obj) {
+        if n == 0 || (full && (!alive(pid, start) || !maps_segment(pid, obj))) {
             s.count.store(0, Ordering::Relaxed);
             s.pid.store(0, Ordering::Relaxed);
             if n != 0 {
@@ -355,16 +372,18 @@ fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
 /// lock held, after a sweep. `EINVAL` once destroyed.
 fn with_seg<T>(
     id: i32,
+    how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
     let mut a = atts();
-    with_obj(&obj, &mut a, f)
+    with_obj(&obj, &mut a, how, f)
 }
 
 fn with_obj<T>(
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
+    how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     let c = ctl(obj)?;
@@ -376,7 +395,7 @@ fn with_obj<T>(
         ns()?.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
-    let n = sweep(obj, c, a)?;
+    let n = sweep(obj, c, a, how)?;
     if c.destroyed.load(Ordering::Acquire) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -436,7 +455,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let a = atts();
     if let Ok(c) = ctl(&obj) {
         let _g = obj.lock(&repair);
-        let _ = sweep(&obj, c, &a);
+        let _ = sweep(&obj, c, &a, Sweep::Mine);
     }
     Ok(obj.id)
 }
@@ -483,7 +502,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, replaced) = with_seg(id, |obj, c, a, _| {
+    let (p, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         let (off, data_len) = obj.data_range();
@@ -539,7 +558,15 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
             }
             !overlap
         });
-        if let Err(e) = add_mine(obj, 1) {
+        // A full slot table may hold dead attachers: forget them, once.
+        let added = add_mine(obj, 1).or_else(|e| {
+            if e != Errno::ENOMEM {
+                return Err(e);
+            }
+            sweep(obj, c, a, Sweep::Full)?;
+            add_mine(obj, 1)
+        });
+        if let Err(e) = added {
             // SAFETY: undoing our own mapping.
             unsafe { libc::munmap(p as *mut libc::c_void, len) };
             return Err(e);
@@ -558,7 +585,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
     for o in replaced {
         if o.id != id {
             let mut a = atts();
-            let _ = with_obj(&o, &mut a, |_, _, _, _| Ok(()));
+            let _ = with_obj(&o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
         }
     }
     Ok(p)
@@ -584,14 +611,14 @@ pub fn shmdt(addr: usize) -> Result<()> {
     if c.destroyed.load(Ordering::Acquire) == 0 {
         c.dtime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
-        let _ = sweep(&obj, c, &a);
+        let _ = sweep(&obj, c, &a, Sweep::Mine);
     }
     Ok(())
 }
 
 /// `IPC_STAT`: needs read permission (`EACCES`).
 pub fn stat(id: i32) -> Result<ShmStat> {
-    with_seg(id, |obj, c, _, n| {
+    with_seg(id, Sweep::Full, |obj, c, _, n| {
         obj.perm().check(&creds(), Access::Read)?;
         Ok(stat_of(obj, c, n))
     })
@@ -603,7 +630,7 @@ pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
     install_fork_hook();
     let obj = ns()?.by_index(Kind::Shm, idx)?;
     let mut a = atts();
-    with_obj(&obj, &mut a, |obj, c, _, n| {
+    with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
         if !any {
             obj.perm().check(&creds(), Access::Read)?;
         }
@@ -613,14 +640,16 @@ pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
 
 /// `IPC_SET`: owner, group and mode bits, by the owner, creator or root.
 pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    with_seg(id, |obj, _, _, _| obj.set_perm(&creds(), uid, gid, mode))
+    with_seg(id, Sweep::Mine, |obj, _, _, _| {
+        obj.set_perm(&creds(), uid, gid, mode)
+    })
 }
 
 /// `IPC_RMID`: the key finds the segment no more; it is destroyed now if
 /// nobody attaches it, else marked `SHM_DEST` and destroyed at the last
 /// detach (or death) of its attachers.
 pub fn rmid(id: i32) -> Result<()> {
-    with_seg(id, |obj, c, _, n| {
+    with_seg(id, Sweep::Full, |obj, c, _, n| {
         obj.perm().check_owner(&creds())?;
         let ns = ns()?;
         let h = obj.header();
@@ -640,7 +669,7 @@ pub fn rmid(id: i32) -> Result<()> {
 /// `SHM_LOCKED` mode bit and locks (unlocks) this process's attachments
 /// in memory, best effort (other processes' pages are not pinned).
 pub fn lock(id: i32, on: bool) -> Result<()> {
-    with_seg(id, |obj, c, a, _| {
+    with_seg(id, Sweep::Mine, |obj, c, a, _| {
         let me = creds();
         obj.perm().check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
@@ -704,7 +733,7 @@ pub fn info() -> Result<ShmInfo> {
         let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
             continue;
         };
-        let r = with_obj(&obj, &mut a, |_, c, _, _| {
+        let r = with_obj(&obj, &mut a, Sweep::Mine, |_, c, _, _| {
             Ok(c.segsz.load(Ordering::Relaxed))
         });
         if let Ok(sz) = r {
