@@ -129,6 +129,17 @@ Try 'ripcs --help' for more information." "$rc|$out"
 grep -qx -- "------ Messages Limits --------" "$tmp/l" && grep -q "^max queues system wide = [0-9]" "$tmp/l" \
   && grep -q "^max size of message (bytes) = [0-9]" "$tmp/l" && grep -q "^default max size of queue (bytes) = [0-9]" "$tmp/l"
 t $? "ripcs -l: message limits"
+if [ -z "$kernel" ]; then
+  # Limits from the environment of the process that creates a namespace:
+  # above the hard cap means the cap (never the default), 0 the default.
+  l=$(RIPC_DIR="$tmp/ns-env" RIPC_MSGMNB=2000000000 RIPC_MSGMAX=0 "$T/ripcs" -l -q)
+  ck "RIPC_MSGMNB above the cap gives the cap" "default max size of queue (bytes) = 1073741824" \
+    "$(printf '%s\n' "$l" | grep '^default max size of queue')"
+  ck "RIPC_MSGMAX=0 gives the default" "max size of message (bytes) = 8192" \
+    "$(printf '%s\n' "$l" | grep '^max size of message')"
+else
+  skip "environment limits: user backend only"; skip "environment limits: user backend only"
+fi
 "$T/ripcs" -u -q > "$tmp/u"
 a=$(sed -n 's/^allocated queues = //p' "$tmp/u"); sp=$(sed -n 's/^used space = \([0-9]*\) bytes$/\1/p' "$tmp/u")
 [ "${a:-0}" -ge 3 ] && [ "${sp:-0}" -ge 3 ]; t $? "ripcs -u: $a queues, $sp bytes used"

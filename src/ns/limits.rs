@@ -86,13 +86,17 @@ impl Limits {
     }
 
     /// The defaults, overridden by `RIPC_MSGMAX` … `RIPC_SEMMNI` when set.
+    /// A value above the limit's hard cap is taken as the cap (stored
+    /// as is, [`clamp`] would turn it into the default); 0 or an
+    /// unparsable value gives the default.
     pub fn from_env() -> [u64; 10] {
         let mut v = [0u64; 10];
-        for (i, (name, def, _)) in TABLE.iter().enumerate() {
+        for (i, (name, def, cap)) in TABLE.iter().enumerate() {
             v[i] = std::env::var(format!("RIPC_{}", name.to_ascii_uppercase()))
                 .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(*def);
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|&x| x != 0)
+                .map_or(*def, |x| x.min(*cap));
         }
         v
     }
