@@ -14,7 +14,16 @@ use core::cell::Cell;
 
 const PAGE: usize = 4096;
 const LOW: usize = 0x10000; // vm.mmap_min_addr
-const HIGH: usize = 0x7fff_ffff_f000; // top of the x86-64/arm64 user range
+/// Above the highest user address any configuration of the architecture
+/// can hand out: a range beyond it fails without a system call. (Not the
+/// common 47-bit top: 5-level paging on x86-64 and 52-bit address spaces on
+/// arm64 map user memory higher; the probe decides below this.)
+#[cfg(target_arch = "x86_64")]
+const HIGH: usize = 0x00ff_ffff_ffff_f000;
+#[cfg(target_arch = "aarch64")]
+const HIGH: usize = 1 << 52;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const HIGH: usize = usize::MAX;
 const CACHE: usize = 8;
 
 /// A per-thread cache of probed ranges, `(start, end, writable)`, and where
@@ -127,7 +136,7 @@ fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
         // in this process. In write mode each byte is copied onto itself.
         let r = unsafe {
             libc::process_vm_readv(
-                libc::getpid(),
+                crate::sync::proc::my_pid(),
                 local.as_ptr(),
                 local.len() as libc::c_ulong,
                 remote.as_ptr(),
