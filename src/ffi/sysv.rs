@@ -117,11 +117,14 @@ pub unsafe extern "C" fn ripc_msgrcv(
         let mut out = CRecvBuf {
             msgp: msgp.cast(),
             cap,
+            probed: false,
         };
         let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
-        writable(msgp, core::mem::size_of::<c_long>())?;
-        // SAFETY: checked writable just above (and by `take`); possibly
-        // unaligned.
+        if !out.probed {
+            writable(msgp, core::mem::size_of::<c_long>())?;
+        }
+        // SAFETY: the type's bytes were checked writable, by `take` (with
+        // the text) or just above; possibly unaligned.
         unsafe { (msgp as *mut c_long).write_unaligned(mtype) };
         Ok(n as isize)
     })
@@ -131,6 +134,8 @@ pub unsafe extern "C" fn ripc_msgrcv(
 struct CRecvBuf {
     msgp: *mut u8,
     cap: usize,
+    /// `take` checked the type and the text writable.
+    probed: bool,
 }
 
 impl msg::RecvBuf for CRecvBuf {
@@ -143,6 +148,7 @@ impl msg::RecvBuf for CRecvBuf {
             return Err(Errno::EINVAL);
         }
         writable(self.msgp.cast(), n + core::mem::size_of::<c_long>())?;
+        self.probed = true;
         // SAFETY: the type and `n` bytes of text at msgp were checked
         // writable just above (so msgp is not NULL); the slice lives only
         // for this call and nothing else in this thread uses that memory.
