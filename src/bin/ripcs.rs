@@ -788,8 +788,12 @@ fn json(cx: &mut Ctx, msg: bool, shm: bool, sem: bool, only: Option<c_int>) {
     };
     let mut head = format!("\"backend\":\"{backend}\"");
     if !ripc::sysv::is_kernel() {
-        let dir = std::env::var("RIPC_DIR").unwrap_or_else(|_| ripc::ns::DEFAULT_DIR.to_string());
-        head.push_str(&format!(",\"namespace\":{}", json_str(&dir)));
+        // The directory the library itself uses (an empty RIPC_DIR means
+        // the default there too).
+        if let Ok(ns) = ripc::ns::Ns::default_ns() {
+            let dir = ns.dir().to_string_lossy();
+            head.push_str(&format!(",\"namespace\":{}", json_str(&dir)));
+        }
     }
     parts.insert(0, head);
     cx.out.p(&format!("{{{}}}\n", parts.join(",")));

@@ -366,6 +366,6 @@ pub extern "C" fn ripc_limit_get(name: *const core::ffi::c_char) -> i64 {
     crate::ffi_boundary!({
         let n = super::cstr(name)?.to_str().map_err(|_| Errno::EINVAL)?;
         let i = crate::ns::Limits::index(n)?;
-        Ok(Ns::default_ns()?.limits().get(i).min(i64::MAX as u64) as i64)
+        Ok(Ns::default_ns()?.limit(i).min(i64::MAX as u64) as i64)
     })
 }

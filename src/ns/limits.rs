@@ -108,20 +108,4 @@ impl Limits {
             .position(|(n, _, _)| n.eq_ignore_ascii_case(name))
             .ok_or(Errno::EINVAL)
     }
-
-    /// The value of limit `i` (as indexed by [`TABLE`]).
-    pub fn get(&self, i: usize) -> u64 {
-        [
-            self.msgmax,
-            self.msgmnb,
-            self.msgmni,
-            self.shmmax,
-            self.shmall,
-            self.shmmni,
-            self.semmsl,
-            self.semmns,
-            self.semopm,
-            self.semmni,
-        ][i]
-    }
 }
