@@ -3,6 +3,7 @@
 #include "ripc_sysv.h"
 #include "tap.h"
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -116,6 +117,42 @@ static void test_planted(void) {
     unlink(q);
     msgctl(real, IPC_RMID, NULL);
     unlink(victim);
+
+    /* A copy of a real segment file planted by another user at a free
+     * index, marked removed (header: id at 16, state at 20; 2 = removed):
+     * a removed object is adopted by id or index only with the same checks
+     * as a live one (the recorded creator owns the file). */
+    int seg = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0666);
+    int idx2 = (seg % 32768 + 1000) % 32768;
+    char ssrc[512], sdst[512];
+    snprintf(ssrc, sizeof ssrc, "%s/shm.%d", dir, seg % 32768);
+    snprintf(sdst, sizeof sdst, "%s/shm.%d", dir, idx2);
+    c = fork();
+    if (c == 0) {
+        if (setgid(65534) || setuid(65534)) _exit(1);
+        int in = open(ssrc, O_RDONLY), out = open(sdst, O_RDWR | O_CREAT | O_EXCL, 0666);
+        char buf[65536];
+        ssize_t n;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)n) != n) _exit(2);
+        int32_t id_state[2] = {idx2, 2};
+        if (out < 0 || pwrite(out, id_state, sizeof id_state, 16) != (ssize_t)sizeof id_state) _exit(3);
+        _exit(in >= 0 ? 0 : 4);
+    }
+    waitpid(c, &stc, 0);
+    ok(seg >= 0 && WIFEXITED(stc) && WEXITSTATUS(stc) == 0, "nobody plants a removed-looking copy of root's segment at shm.%d",
+       idx2);
+    struct shmid_ds sds;
+    errno = 0;
+    int sr = shmctl(idx2, SHM_STAT, &sds), se = errno;
+    ok(sr == -1, "root's SHM_STAT of that index refuses it (errno %d)", se);
+    errno = 0;
+    void *pa = shmat(idx2, NULL, 0);
+    se = errno;
+    ok(pa == (void *)-1, "root's shmat of that id refuses it (errno %d)", se);
+    if (pa != (void *)-1) shmdt(pa);
+    unlink(sdst);
+    shmctl(seg, IPC_RMID, NULL);
 }
 
 int main(void) {

@@ -455,9 +455,10 @@ impl Ns {
         }
     }
 
-    /// Maps and validates an object file. `None` when it is not (or no
-    /// longer) a live object of this kind.
-    fn adopt(&self, kind: Kind, f: OwnedFd) -> Result<Option<Obj>> {
+    /// Maps and validates an object file of this kind (regular file,
+    /// header, recorded creator owns the file, sizes): the object, and
+    /// whether it is live (`false`: removed, its file still present).
+    fn adopt_any(&self, kind: Kind, f: OwnedFd) -> Result<(Obj, bool)> {
         let st = fstat(f.as_raw_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
             return Err(Errno::EIO);
@@ -497,10 +498,14 @@ impl Ns {
             ino: st.st_ino,
             data_len,
         };
-        if obj.header().state.load(Ordering::Acquire) != STATE_LIVE {
-            return Ok(None);
-        }
-        Ok(Some(obj))
+        let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
+        Ok((obj, live))
+    }
+
+    /// As [`Ns::adopt_any`], `None` for a removed object.
+    fn adopt(&self, kind: Kind, f: OwnedFd) -> Result<Option<Obj>> {
+        let (obj, live) = self.adopt_any(kind, f)?;
+        Ok(live.then_some(obj))
     }
 
     /// The object with id `id`. `EINVAL` when there is none (or it was
@@ -533,48 +538,14 @@ impl Ns {
         let f = self
             .open_name(&Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
-        let obj = match self.adopt(kind, f) {
-            Ok(Some(o)) => o,
-            Ok(None) if removed_ok => self.adopt_removed(kind, idx)?,
-            Ok(None) => return Err(Errno::EINVAL),
-            Err(Errno::EIO) => return Err(Errno::EIO),
-            Err(e) => return Err(e),
-        };
+        let (obj, live) = self.adopt_any(kind, f)?;
+        if !live && !removed_ok {
+            return Err(Errno::EINVAL);
+        }
         if obj.id != id {
             return Err(Errno::EINVAL);
         }
         Ok(obj)
-    }
-
-    fn adopt_removed(&self, kind: Kind, idx: i32) -> Result<Obj> {
-        let f = self
-            .open_name(&Self::idx_name(kind, idx))?
-            .ok_or(Errno::EINVAL)?;
-        let st = fstat(f.as_raw_fd())?;
-        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
-        let h: &ObjHeader = head.at(0)?;
-        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
-        let data_len = h.data_len.load(Ordering::Relaxed);
-        let id = h.id.load(Ordering::Relaxed);
-        if h.magic.load(Ordering::Relaxed) != OBJ_MAGIC
-            || h.kind.load(Ordering::Relaxed) != kind as u32
-            || ctl_len < HEADER_LEN as u64
-            || ctl_len
-                .checked_add(data_len)
-                .map_or(true, |t| t > st.st_size as u64)
-        {
-            return Err(Errno::EIO);
-        }
-        drop(head);
-        Ok(Obj {
-            kind,
-            id,
-            map: Mapping::new(f.as_fd(), ctl_len as usize, 0)?,
-            file: f,
-            dev: st.st_dev,
-            ino: st.st_ino,
-            data_len,
-        })
     }
 
     /// The live object with `key`, if any: the first live object along
@@ -917,10 +888,7 @@ impl Ns {
         let f = self
             .open_name(&Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
-        match self.adopt(kind, f)? {
-            Some(o) => Ok(Arc::new(o)),
-            None => Ok(Arc::new(self.adopt_removed(kind, idx)?)),
-        }
+        Ok(Arc::new(self.adopt_any(kind, f)?.0))
     }
 
     /// Removes stale temporary files left by creators that died.
