@@ -11,7 +11,7 @@ LEGACY  := -std=gnu11 -w
 PROVE   ?= prove
 JOBS    ?= 2
 
-VERSION := 0.1.0
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SONAME  := libripc.so.0
 LIBDIR  := target/release
 SO      := $(LIBDIR)/libripc.so

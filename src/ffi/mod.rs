@@ -47,11 +47,6 @@ impl<T> FfiReturn for *mut T {
         core::ptr::null_mut()
     }
 }
-impl<T> FfiReturn for *const T {
-    fn failure() -> Self {
-        core::ptr::null()
-    }
-}
 
 /// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
 /// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;

@@ -177,10 +177,7 @@ pub unsafe extern "C" fn ripc_queue_send(
             Some(u) => {
                 let ns = Ns::default_ns()?;
                 let (flags, d) = deadline(timeout_ms);
-                u.send(ns, r#type, bytes, flags, d).map_err(|e| match e {
-                    Errno::ETIMEDOUT => Errno::ETIMEDOUT,
-                    e => e,
-                })?;
+                u.send(ns, r#type, bytes, flags, d)?;
             }
             None => {
                 let mut m = Vec::with_capacity(8 + len);
