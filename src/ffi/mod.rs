@@ -102,6 +102,22 @@ macro_rules! try_mut {
     }};
 }
 
+/// Copies `v` into the caller's `*buf` (`EFAULT` unless writable; the
+/// C struct may be unaligned).
+pub(crate) fn put<T: Copy>(buf: *mut T, v: T) -> crate::error::Result<()> {
+    writable(buf.cast(), core::mem::size_of::<T>())?;
+    // SAFETY: checked writable; written unaligned-safe.
+    unsafe { buf.write_unaligned(v) };
+    Ok(())
+}
+
+/// Copies the caller's `*buf` out (`EFAULT` unless readable).
+pub(crate) fn get<T: Copy>(buf: *const T) -> crate::error::Result<T> {
+    readable(buf.cast(), core::mem::size_of::<T>())?;
+    // SAFETY: checked readable; read unaligned-safe.
+    Ok(unsafe { buf.read_unaligned() })
+}
+
 /// Drops a handle the library made with `Box::into_raw` (what every
 /// `ripc_*_close`/`_free` does); NULL does nothing. Only for the C API's
 /// close calls, whose contract is that `p` is NULL or a handle of type `T`

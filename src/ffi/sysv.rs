@@ -5,7 +5,7 @@
 //! call to the kernel (`RIPC_BACKEND=kernel`) or runs ripc's engine.
 
 use super::cstructs::*;
-use super::{cstr, readable, writable};
+use super::{cstr, get, put, readable, writable};
 use crate::error::{Errno, Result};
 use crate::kernel;
 use crate::msg;
@@ -182,19 +182,6 @@ pub(crate) fn owner_errno(e: Errno) -> Errno {
     } else {
         e
     }
-}
-
-fn put<T: Copy>(buf: *mut T, v: T) -> Result<()> {
-    writable(buf.cast(), core::mem::size_of::<T>())?;
-    // SAFETY: checked writable; written unaligned-safe.
-    unsafe { buf.write_unaligned(v) };
-    Ok(())
-}
-
-fn get<T: Copy>(buf: *const T) -> Result<T> {
-    readable(buf.cast(), core::mem::size_of::<T>())?;
-    // SAFETY: checked readable; read unaligned-safe.
-    Ok(unsafe { buf.read_unaligned() })
 }
 
 /// `msgctl(2)`: `IPC_STAT`, `IPC_SET`, `IPC_RMID`, `IPC_INFO`, `MSG_INFO`,
