@@ -230,14 +230,18 @@ impl<'a> View<'a> {
         self.o
             .at(self.s.off_wait() + i * self.s.wsz() + WHDR + 8 * k)
     }
-    fn wops(&self, i: usize) -> Result<Vec<SemOp>> {
+    /// Slot `i`'s operations, into `out` (cleared first; reused by the
+    /// caller so that a scan of the queue allocates at most once).
+    fn wops_into(&self, i: usize, out: &mut Vec<SemOp>) -> Result<()> {
+        out.clear();
         let n = self.wslot(i)?.nsops.load(Ordering::Relaxed) as usize;
         if n == 0 || n > self.s.max_ops {
             return Err(Errno::EIO);
         }
-        (0..n)
-            .map(|k| Ok(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed))))
-            .collect()
+        for k in 0..n {
+            out.push(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed)));
+        }
+        Ok(())
     }
     fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
         if i >= self.s.nundo {
@@ -513,38 +517,62 @@ fn free_wslot(v: &View<'_>, i: usize) {
 /// Retries the sleeping operations, oldest first, after a change; each one
 /// that can now complete is performed on its sleeper's behalf and the
 /// sleeper woken. Restarts from the oldest after every success.
+///
+/// This runs after every altering operation while anyone sleeps, so it
+/// makes no system call for a sleeper that stays blocked: a sleeper's
+/// liveness (`kill(pid, 0)`) is checked only when its operation would be
+/// granted, so that a dead process never consumes a release. Dead sleepers
+/// that stay blocked are dropped by the sweeps (reads, the sleepers'
+/// periodic look-around, a full slot table).
 fn update_queue(v: &View<'_>) {
     if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
         return;
     }
+    let me = my_pid();
+    let mut ops = Vec::new();
     for _round in 0..=v.s.nwait {
-        let mut q: Vec<(u64, usize)> = (0..v.s.nwait)
-            .filter_map(|i| {
-                let w = v.wslot(i).ok()?;
-                (w.state.load(Ordering::Acquire) & 0xff == W_WAITING)
-                    .then(|| (w.ticket.load(Ordering::Relaxed), i))
-            })
-            .collect();
+        // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
+        // Sleepers take the lowest free slot, and the count is exact under
+        // the lock, so the scan stops at the last one. (Each slot is on its
+        // own page: scanning all 64 cost more than the rest together.) A
+        // count left short by a process killed inside `enqueue` is put
+        // right by the next sweep, at the latest a sleeper's next tick.
+        let want = v.hdr().waiting.load(Ordering::Relaxed) as usize;
+        let mut q = [(0u64, 0usize); NWAIT];
+        let mut n = 0;
+        for i in 0..v.s.nwait.min(NWAIT) {
+            if n >= want {
+                break;
+            }
+            let Ok(w) = v.wslot(i) else { continue };
+            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+                q[n] = (w.ticket.load(Ordering::Relaxed), i);
+                n += 1;
+            }
+        }
+        let q = &mut q[..n];
         q.sort_unstable();
         let mut restart = false;
-        for (_, i) in q {
+        let mut changed = false;
+        for &(_, i) in q.iter() {
             let Ok(w) = v.wslot(i) else { continue };
-            let pid = w.pid.load(Ordering::Relaxed);
-            if !pid_exists(pid) {
-                free_wslot(v, i);
-                continue;
-            }
             let mut txn = Txn::default();
             let undo = match w.undo.load(Ordering::Relaxed) {
                 u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
                 _ => None,
             };
             let r = v
-                .wops(i)
-                .and_then(|ops| try_ops(v, &ops, undo, &mut txn).map(|t| (t, ops)));
+                .wops_into(i, &mut ops)
+                .and_then(|()| try_ops(v, &ops, undo, &mut txn));
             match r {
-                Ok((Try::Block(b), _)) => w.blocking.store(b as u32, Ordering::Relaxed),
-                Ok((Try::Done, ops)) => {
+                Ok(Try::Block(b)) => w.blocking.store(b as u32, Ordering::Relaxed),
+                Ok(Try::Done) => {
+                    let pid = w.pid.load(Ordering::Relaxed);
+                    changed = true;
+                    if pid != me && !pid_exists(pid) {
+                        free_wslot(v, i);
+                        continue;
+                    }
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
                         mark_done(v, &ops, pid, now_secs());
@@ -555,11 +583,18 @@ fn update_queue(v: &View<'_>) {
                     }
                 }
                 Err(e) => {
+                    changed = true;
                     let _ = apply(v, ent(E_DONE, i, e as i32));
                 }
             }
         }
-        recount(v);
+        if changed {
+            recount(v);
+        } else if v.hdr().waiting.load(Ordering::Relaxed) != n as u32 {
+            // A stale count (a scribble): keep it true, or every operation
+            // would scan the table.
+            v.hdr().waiting.store(n as u32, Ordering::Relaxed);
+        }
         if !restart {
             break;
         }
@@ -972,7 +1007,17 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                     if ops.len() > v.s.max_ops {
                         return Err(Errno::E2BIG);
                     }
-                    match enqueue(&v, ops, undo, b)? {
+                    let mut slot = enqueue(&v, ops, undo, b)?;
+                    if slot.is_none() {
+                        // Full: dead sleepers may hold slots (update_queue
+                        // drops one only when it would be granted).
+                        if quick_sweep_with(&v, true) {
+                            update_queue(&v);
+                            continue;
+                        }
+                        slot = enqueue(&v, ops, undo, b)?;
+                    }
+                    match slot {
                         Some(x) => break x,
                         None => {
                             // No free sleeper slot: wait for one, then retry.
