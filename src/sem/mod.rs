@@ -21,7 +21,7 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
 use crate::sync::probe::Seen;
-use crate::sync::proc::{alive, my_pid, my_start, pid_exists, Creds};
+use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -870,37 +870,6 @@ pub fn with_set_after<U, T>(
     })
 }
 
-/// The caller's credentials (cached briefly, see
-/// [`crate::sync::proc::creds`]).
-fn creds() -> Creds {
-    crate::sync::proc::creds()
-}
-
-fn check_perm(p: &Perm, want: u32) -> Result<()> {
-    check_perm_at(p, want, &crate::sync::proc::coarse_now())
-}
-
-/// [`check_perm`] with a clock reading the caller already has (for the
-/// credentials' cache, see [`crate::sync::proc::creds_at`]).
-#[inline]
-fn check_perm_at(p: &Perm, want: u32, now: &libc::timespec) -> Result<()> {
-    // Every class is granted `want` (a 0666 set): no need to ask who we are.
-    let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
-    if all & want == want {
-        return Ok(());
-    }
-    let c = crate::sync::proc::creds_at(now);
-    if c.privileged() {
-        return Ok(());
-    }
-    p.check_bits(&c, want)
-}
-
-/// [`check_perm`] on the live object.
-fn check_obj(o: &Obj, want: u32) -> Result<()> {
-    check_perm(&o.perm(), want)
-}
-
 /// Number of semaphores in the set.
 pub fn nsems(o: &Obj) -> Result<usize> {
     Ok(View::new(o)?.s.nsems)
@@ -939,7 +908,8 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         }
         // One clock read for the credentials' cache and `sem_otime`.
         let now = crate::sync::proc::coarse_now();
-        check_perm_at(&o.perm(), if alter { 0o2 } else { 0o4 }, &now)?;
+        o.perm()
+            .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
         // The common case, one operation without SEM_UNDO: what try_ops and
         // a one-entry Txn (a single store, no journal) would do, inline.
         if let [op] = ops {
@@ -1217,7 +1187,7 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
 fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o4)?;
+    o.perm().check_mine(Access::Read)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
@@ -1228,7 +1198,7 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o4)?;
+    o.perm().check_mine(Access::Read)?;
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
 
@@ -1260,7 +1230,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     set_values(&v, &[(num as usize, val)])
 }
 
@@ -1269,7 +1239,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     if vals.len() < v.s.nsems {
         return Err(Errno::EFAULT);
     }
@@ -1293,7 +1263,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     if v.val(0)? != 0 {
         return Err(Errno::EPERM);
     }
@@ -1328,7 +1298,7 @@ pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
     let v = View::new(o)?;
     let p = o.perm();
     if need_read {
-        check_perm(&p, 0o4)?;
+        p.check_mine(Access::Read)?;
     }
     Ok(Stat {
         perm: p,
@@ -1344,7 +1314,7 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.set_perm(&creds(), uid, gid, mode)?;
+    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)?;
     // The object file's mode follows the new IPC mode, so that the users it
     // now grants can open the file. (Its owner stays the creator: the
     // namespace adopts a file only when its owner is the recorded creator.)
@@ -1367,7 +1337,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.perm().check_owner(&creds())?;
+    o.perm().check_owner(&crate::sync::proc::creds())?;
     ns.remove(o, false);
     if let Ok(v) = View::new(o) {
         for i in 0..v.s.nwait {
@@ -1393,17 +1363,6 @@ pub fn usage(ns: &Ns) -> (i32, i64, i32) {
         }
     }
     (idx.len() as i32, sems, idx.last().copied().unwrap_or(0))
-}
-
-/// Checks `Access` for callers outside this module (native API).
-pub fn check_access(o: &Obj, a: Access) -> Result<()> {
-    let bits = match a {
-        Access::None => 0,
-        Access::Read => 0o4,
-        Access::Write => 0o2,
-        Access::ReadWrite => 0o6,
-    };
-    check_obj(o, bits)
 }
 
 #[cfg(test)]
