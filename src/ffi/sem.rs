@@ -14,6 +14,7 @@ use crate::ffi::cstructs::{
     perm_to_c, sembuf, semid_ds, seminfo, GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, IPC_INFO,
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
+use crate::ffi::sysv::owner_errno;
 use crate::ffi::{readable, writable};
 use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
@@ -259,7 +260,11 @@ fn semctl_user(
         IPC_RMID | IPC_STAT | GETVAL | GETPID | GETNCNT | GETZCNT | GETALL | SETALL | SETVAL => {}
         _ => return Err(Errno::EINVAL),
     }
-    let o = sem::by_id(semid)?;
+    let o = match cmd {
+        // A set we may not even open is not ours (EPERM, as msgctl).
+        IPC_RMID | IPC_SET => sem::by_id(semid).map_err(owner_errno)?,
+        _ => sem::by_id(semid)?,
+    };
     match cmd {
         IPC_RMID => sem::remove(Ns::default_ns()?, &o).map(|_| 0),
         IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
