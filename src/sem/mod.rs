@@ -906,6 +906,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
+        // The set's journal and sleeper slots are sized for the `semopm`
+        // in force when it was created: more (after a raise) is E2BIG.
+        if ops.len() > v.s.max_ops {
+            return Err(Errno::E2BIG);
+        }
         // One clock read for the credentials' cache and `sem_otime`.
         let now = crate::sync::proc::coarse_now();
         o.perm()
@@ -973,9 +978,6 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                         if d.expired() {
                             return Err(timeout_errno);
                         }
-                    }
-                    if ops.len() > v.s.max_ops {
-                        return Err(Errno::E2BIG);
                     }
                     let mut slot = enqueue(&v, ops, undo, b)?;
                     if slot.is_none() {
@@ -1501,6 +1503,30 @@ mod tests {
         );
         h.max_ops.store(500, Ordering::Relaxed);
         assert_eq!(getval(&o, 0), Ok(0));
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn more_ops_than_the_set_was_made_for_is_e2big() {
+        let t = tmp_ns("semopm");
+        t.1.set_limit("semopm", 4).unwrap();
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        t.1.set_limit("semopm", 1000).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        let undo = [op(0, 1, SEM_UNDO), op(0, -1, SEM_UNDO)].repeat(3);
+        assert_eq!(
+            semop(&o, &undo, now, Errno::EAGAIN),
+            Err(Errno::E2BIG),
+            "6 SEM_UNDO ops on a set made for 4"
+        );
+        let plain = [op(0, 1, 0), op(0, -1, 0)].repeat(3);
+        assert_eq!(semop(&o, &plain, now, Errno::EAGAIN), Err(Errno::E2BIG));
+        assert_eq!(getval(&o, 0), Ok(0), "nothing applied");
+        assert_eq!(
+            semop(&o, &undo[..4], now, Errno::EAGAIN),
+            Ok(()),
+            "4 ops fit"
+        );
         remove(&t.1, &o).unwrap();
     }
 
