@@ -602,33 +602,42 @@ fn update_queue(v: &View<'_>) {
 }
 
 /// Frees the slots of dead processes: applies a dead process's undo
-/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`), drops
-/// dead sleepers. Returns true when a value changed.
-fn sweep(v: &View<'_>) -> bool {
+/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`) and,
+/// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
+/// process. Returns true when a value changed.
+fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> bool {
     let me = my_pid();
     let mut changed = false;
-    for i in 0..v.s.nwait {
-        let Ok(w) = v.wslot(i) else { continue };
-        if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
-            let pid = w.pid.load(Ordering::Relaxed);
-            if pid != me && !alive(pid, w.start.load(Ordering::Relaxed)) {
-                free_wslot(v, i);
+    if sleepers {
+        for i in 0..v.s.nwait {
+            let Ok(w) = v.wslot(i) else { continue };
+            if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
+                let pid = w.pid.load(Ordering::Relaxed);
+                if pid != me && gone(pid, w.start.load(Ordering::Relaxed)) {
+                    free_wslot(v, i);
+                }
             }
         }
+        recount(v);
     }
     for u in 0..v.s.nundo {
         let Ok(us) = v.uslot(u) else { continue };
         let pid = us.pid.load(Ordering::Acquire);
-        if pid == 0 || (pid == me && us.start.load(Ordering::Relaxed) == my_start()) {
+        let start = us.start.load(Ordering::Relaxed);
+        if pid == 0 || (pid == me && start == my_start()) {
             continue;
         }
-        if alive(pid, us.start.load(Ordering::Relaxed)) {
-            continue;
+        if gone(pid, start) {
+            changed |= release_undo(v, u, pid);
         }
-        changed |= release_undo(v, u, pid);
     }
-    recount(v);
     changed
+}
+
+/// The full check: every slot, dead by pid and start time (`/proc`), so
+/// that a recycled pid is caught.
+fn sweep(v: &View<'_>) -> bool {
+    sweep_with(v, true, |pid, start| !alive(pid, start))
 }
 
 fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
@@ -658,39 +667,19 @@ fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 
 /// Before sleeping and before reads: releases the undo of processes that
 /// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
-/// undo holder, none when there is none), and with `waiters` drops sleepers
-/// that are gone. A reused pid is caught by the periodic [`sweep`].
+/// undo holder, none when there is none), and with `waiters` (when anyone
+/// sleeps) drops sleepers that are gone. A reused pid is caught by the
+/// periodic [`sweep`].
 fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
-    let me = my_pid();
-    let mut changed = false;
-    if waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
-        for i in 0..v.s.nwait {
-            let Ok(w) = v.wslot(i) else { continue };
-            let pid = w.pid.load(Ordering::Relaxed);
-            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING && pid != me && !pid_exists(pid)
-            {
-                free_wslot(v, i);
-            }
-        }
-        recount(v);
-    }
-    for u in 0..v.s.nundo {
-        let Ok(us) = v.uslot(u) else { continue };
-        let pid = us.pid.load(Ordering::Acquire);
-        if pid != 0 && pid != me && !pid_exists(pid) {
-            changed |= release_undo(v, u, pid);
-        }
-    }
-    changed
+    let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
+    sweep_with(v, sleepers, |pid, _| !pid_exists(pid))
 }
 
 /// The repair run by whoever takes over the lock of a dead holder.
 fn repair(o: &Obj) {
     if let Ok(v) = View::new(o) {
         redo(&v);
-        if sweep(&v) {
-            update_queue(&v);
-        }
+        sweep(&v);
         update_queue(&v);
     }
 }
@@ -788,7 +777,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             // would hold more semaphores. Only counted when the limit can
             // be reached (the default, semmni * semmsl, cannot).
             if l.semmns < l.semmni.saturating_mul(l.semmsl)
-                && total_sems(ns).saturating_add(n as u64) > l.semmns
+                && (usage(ns).1 as u64).saturating_add(n as u64) > l.semmns
             {
                 return Err(Errno::ENOSPC);
             }
@@ -803,15 +792,6 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         },
     };
     ns.get(Kind::Sem, key, flags, &spec)
-}
-
-/// Semaphores in all the namespace's sets.
-fn total_sems(ns: &Ns) -> u64 {
-    ns.indexes(Kind::Sem)
-        .into_iter()
-        .filter_map(|i| ns.by_index(Kind::Sem, i).ok())
-        .filter_map(|o| nsems(&o).ok())
-        .fold(0u64, |a, b| a.saturating_add(b as u64))
 }
 
 /// This thread's last set, and a probe cache for the C caller's buffers
@@ -831,9 +811,33 @@ thread_local! {
     };
 }
 
-/// The live set with id `id` (`EINVAL` when none).
+/// The live set with id `id` (`EINVAL` when none), through this thread's
+/// one-entry cache (see [`with_set_after`]).
 pub fn by_id(id: i32) -> Result<Arc<Obj>> {
-    with_set(id, |o| Ns::default_ns()?.by_id(Kind::Sem, o.id))
+    LAST.with(|c| {
+        if let Some(o) = cached(c, id) {
+            return Ok(Arc::clone(o.as_ref().expect("checked by cached")));
+        }
+        remember(c, id)
+    })
+}
+
+/// This thread's cached set when it is the live set `id`.
+#[inline]
+fn cached(c: &Last, id: i32) -> Option<core::cell::Ref<'_, Option<Arc<Obj>>>> {
+    c.set
+        .try_borrow()
+        .ok()
+        .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()))
+}
+
+/// Looks the set `id` up in the namespace and caches it for this thread.
+fn remember(c: &Last, id: i32) -> Result<Arc<Obj>> {
+    let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+    if let Ok(mut b) = c.set.try_borrow_mut() {
+        *b = Some(o.clone());
+    }
+    Ok(o)
 }
 
 /// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
@@ -854,18 +858,10 @@ pub fn with_set_after<U, T>(
 ) -> Result<T> {
     LAST.with(|c| {
         let u = pre(&c.probe)?;
-        let hit = c
-            .set
-            .try_borrow()
-            .ok()
-            .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()));
-        if let Some(b) = hit {
-            return f(b.as_ref().expect("checked by the filter"), u);
+        if let Some(b) = cached(c, id) {
+            return f(b.as_ref().expect("checked by cached"), u);
         }
-        let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
-        if let Ok(mut b) = c.set.try_borrow_mut() {
-            *b = Some(o.clone());
-        }
+        let o = remember(c, id)?;
         f(&o, u)
     })
 }
@@ -982,8 +978,10 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                     let mut slot = enqueue(&v, ops, undo, b)?;
                     if slot.is_none() {
                         // Full: dead sleepers may hold slots (update_queue
-                        // drops one only when it would be granted).
-                        if quick_sweep_with(&v, true) {
+                        // drops one only when it would be granted, and a
+                        // sleeper killed before collecting its grant leaves
+                        // a done slot): the full check, on this rare path.
+                        if sweep(&v) {
                             update_queue(&v);
                             continue;
                         }
@@ -1316,21 +1314,9 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)?;
-    // The object file's mode follows the new IPC mode, so that the users it
-    // now grants can open the file. (Its owner stays the creator: the
-    // namespace adopts a file only when its owner is the recorded creator.)
-    let fmode = (0..3).fold(0o600u32, |acc, c| {
-        if (mode >> (c * 3)) & 0o6 != 0 {
-            acc | (0o6 << (c * 3))
-        } else {
-            acc
-        }
-    });
-    let fd = std::os::fd::AsRawFd::as_raw_fd(o.file());
-    // SAFETY: fchmod on the object's own open descriptor.
-    unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
-    Ok(())
+    // Obj::set_perm also gives the object file the mode the new IPC mode
+    // implies (so that the users it now grants can open the file).
+    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
