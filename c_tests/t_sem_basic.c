@@ -176,6 +176,18 @@ int main(void) {
     ok(semctl(id, 0, GETVAL) == 1, "a release after the kill is not taken by the dead sleeper");
     semctl(id, 0, SETVAL, 0);
 
+    /* The same with no read in between to drop the dead sleeper first:
+     * the release itself must not grant it. */
+    c = fork();
+    if (c == 0) _exit(op1(id, 0, -1, 0) == 0 ? 0 : 1);
+    ok(wait_cnt(id, 0, GETNCNT, 1), "another sleeper is counted");
+    kill(c, SIGKILL);
+    waitpid(c, &st, 0);
+    op1(id, 0, 1, 0);
+    ok(semctl(id, 0, GETVAL) == 1, "a release right after the kill is not taken by the dead sleeper");
+    ok(semctl(id, 0, GETNCNT) == 0, "and the dead sleeper is no longer counted");
+    semctl(id, 0, SETVAL, 0);
+
     c = fork();
     if (c == 0) {
         struct sigaction sa;

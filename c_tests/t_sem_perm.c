@@ -25,7 +25,27 @@ static int index_of(int id) {
     return -1;
 }
 
-int main(void) {
+/* The fresh-process checks: run as `t_sem_perm stranger ID N` by an
+ * exec'ed child (uid 65534) on set ID, numbering its tests from N + 1. A
+ * fresh process has not opened the set before: a 0600 set of root's cannot
+ * even be opened, which must still read as the kernel's errors. */
+static int stranger(int id, int n) {
+    struct semid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    tap_n = n;
+    ok(geteuid() == 65534, "exec'ed child runs as uid 65534");
+    ok_errno(semctl(id, 0, IPC_RMID) == -1, EPERM, "fresh process: IPC_RMID by a stranger: EPERM");
+    ok_errno(semctl(id, 0, IPC_SET, &ds) == -1, EPERM, "fresh process: IPC_SET by a stranger: EPERM");
+    ok_errno(semctl(id, 0, GETVAL) == -1, EACCES, "fresh process: GETVAL on 0600: EACCES");
+    ok_errno(semctl(id, 0, IPC_STAT, &ds) == -1, EACCES, "fresh process: IPC_STAT on 0600: EACCES");
+    fflush(stdout);
+    return tap_failed ? 1 : 0;
+}
+#define STRANGER_TESTS 5
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "stranger") == 0)
+        return stranger(atoi(argv[2]), atoi(argv[3]));
     if (geteuid() != 0) {
         printf("1..0 # SKIP needs root to switch to an unprivileged user\n");
         return 0;
@@ -79,6 +99,22 @@ int main(void) {
     waitpid(c, &st, 0);
     tap_n += 21; /* the child's tests */
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the unprivileged child's checks all passed");
+
+    /* The same owner checks from a fresh (exec'ed) process. */
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        char sid[16], sn[16];
+        snprintf(sid, sizeof sid, "%d", priv);
+        snprintf(sn, sizeof sn, "%d", tap_n);
+        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) _exit(1);
+        execl("/proc/self/exe", "t_sem_perm", "stranger", sid, sn, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(c, &st, 0);
+    tap_n += STRANGER_TESTS;
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the exec'ed unprivileged child's checks all passed");
+    ok(semctl(priv, 0, GETVAL) == 0, "the 0600 set is still there");
     ok(semctl(rw, 0, GETVAL) == 3, "its SETVAL on the 0666 set took effect");
     ok_errno(semctl(mine, 0, GETVAL) == -1, EINVAL, "the set it removed is gone");
     ok(semctl(priv, 0, IPC_RMID) == 0 && semctl(ro, 0, IPC_RMID) == 0 && semctl(rw, 0, IPC_RMID) == 0, "cleanup");

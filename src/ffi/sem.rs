@@ -14,6 +14,7 @@ use crate::ffi::cstructs::{
     perm_to_c, sembuf, semid_ds, seminfo, GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, IPC_INFO,
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
+use crate::ffi::sysv::owner_errno;
 use crate::ffi::{readable, writable};
 use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
@@ -27,46 +28,12 @@ use std::sync::Arc;
 // ---------------------------------------------------------------------------
 // The drop-in System V calls.
 
-/// Copies the caller's operations (checking the buffer) and runs `f`.
-fn with_ops<T>(
-    sops: *const sembuf,
-    nsops: usize,
-    f: impl FnOnce(&[SemOp]) -> Result<T>,
-) -> Result<T> {
-    let len = nsops
-        .checked_mul(core::mem::size_of::<sembuf>())
-        .ok_or(Errno::E2BIG)?;
-    if sops.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    readable(sops.cast(), len)?;
-    let read = |i: usize| {
-        // SAFETY: `i < nsops` and the `len` bytes at `sops` were checked
-        // readable; read_unaligned copies the plain-data struct out.
-        let b = unsafe { core::ptr::read_unaligned(sops.add(i)) };
-        SemOp {
-            num: b.sem_num,
-            op: b.sem_op,
-            flg: b.sem_flg,
-        }
-    };
-    if nsops <= 8 {
-        let mut a = [SemOp::default(); 8];
-        for (i, x) in a.iter_mut().enumerate().take(nsops) {
-            *x = read(i);
-        }
-        f(&a[..nsops])
-    } else {
-        let v: Vec<SemOp> = (0..nsops).map(read).collect();
-        f(&v)
-    }
-}
-
-/// [`with_ops`]'s checks and copy, through the probe cache `seen`: up to
-/// 8 operations into `inline`, more into `heap`.
+/// Checks the caller's operations buffer with `check` (`EFAULT`; the
+/// probe cache of the caller's choice) and copies it: up to 8 operations
+/// into `inline`, more into `heap`.
 #[inline]
 fn copy_ops<'a>(
-    seen: &Seen,
+    check: impl FnOnce(usize, usize) -> Result<()>,
     sops: *const sembuf,
     nsops: usize,
     inline: &'a mut [SemOp; 8],
@@ -78,7 +45,7 @@ fn copy_ops<'a>(
     if sops.is_null() {
         return Err(Errno::EFAULT);
     }
-    seen.readable(sops as usize, len)?;
+    check(sops as usize, len)?;
     let read = |i: usize| {
         // SAFETY: `i < nsops` and the `len` bytes at `sops` were checked
         // readable; read_unaligned copies the plain-data struct out.
@@ -124,7 +91,7 @@ fn semtimedop_user(
     sem::with_set_after(
         semid,
         move |seen: &Seen| {
-            let ops = copy_ops(seen, sops, nsops, inline, heap)?;
+            let ops = copy_ops(|a, n| seen.readable(a, n), sops, nsops, inline, heap)?;
             let wait = if timeout.is_null() {
                 Wait::Forever
             } else {
@@ -259,7 +226,11 @@ fn semctl_user(
         IPC_RMID | IPC_STAT | GETVAL | GETPID | GETNCNT | GETZCNT | GETALL | SETALL | SETVAL => {}
         _ => return Err(Errno::EINVAL),
     }
-    let o = sem::by_id(semid)?;
+    let o = match cmd {
+        // A set we may not even open is not ours (EPERM, as msgctl).
+        IPC_RMID | IPC_SET => sem::by_id(semid).map_err(owner_errno)?,
+        _ => sem::by_id(semid)?,
+    };
     match cmd {
         IPC_RMID => sem::remove(Ns::default_ns()?, &o).map(|_| 0),
         IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
@@ -448,7 +419,15 @@ pub extern "C" fn ripc_semset_op(
         if nops as u64 > Ns::default_ns()?.limit(limits::SEMOPM) {
             return Err(Errno::E2BIG);
         }
-        with_ops(ops.cast(), nops, |v| op_timeout(&s.obj, v, timeout_ms))?;
+        let (mut inline, mut heap) = ([SemOp::default(); 8], Vec::new());
+        let v = copy_ops(
+            crate::sync::probe::readable,
+            ops.cast(),
+            nops,
+            &mut inline,
+            &mut heap,
+        )?;
+        op_timeout(&s.obj, v, timeout_ms)?;
         Ok(0)
     })
 }

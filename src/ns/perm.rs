@@ -106,7 +106,11 @@ impl PermShared {
 impl Perm {
     /// The kernel's `ipcperms`: `EACCES` unless `creds` may access the
     /// object as `want` (given as rwx bits, as in a `*get` flag word).
+    /// Root is tested first: it needs no group look-up.
     pub fn check_bits(&self, creds: &Creds, want: u32) -> Result<()> {
+        if creds.privileged() {
+            return Ok(());
+        }
         let requested = (want >> 6 | want >> 3 | want) & 0o7;
         let granted = if creds.euid == self.uid || creds.euid == self.cuid {
             self.mode >> 6
@@ -115,7 +119,7 @@ impl Perm {
         } else {
             self.mode
         };
-        if requested & !granted & 0o7 != 0 && !creds.privileged() {
+        if requested & !granted & 0o7 != 0 {
             return Err(Errno::EACCES);
         }
         Ok(())
@@ -130,12 +134,21 @@ impl Perm {
     /// group, other) grants `want`, the answer cannot depend on who asks,
     /// and no system call is made to find out.
     pub fn check_mine(&self, want: Access) -> Result<()> {
-        let b = want.bits();
-        let all = b << 6 | b << 3 | b;
-        if self.mode & all == all {
+        self.check_mine_at(want.bits(), &crate::sync::proc::coarse_now())
+    }
+
+    /// [`Perm::check_mine`] for `want` given as rwx bits (as
+    /// [`Perm::check_bits`]), with a [`crate::sync::proc::coarse_now`]
+    /// reading the caller already has (one clock read per call, see
+    /// [`crate::sync::proc::creds_at`]).
+    #[inline]
+    pub fn check_mine_at(&self, want: u32, now: &libc::timespec) -> Result<()> {
+        let requested = (want >> 6 | want >> 3 | want) & 0o7;
+        let everyone = (self.mode >> 6) & (self.mode >> 3) & self.mode & 0o7;
+        if requested & !everyone == 0 {
             return Ok(());
         }
-        self.check_bits(&crate::sync::proc::creds(), b)
+        self.check_bits(&crate::sync::proc::creds_at(now), want)
     }
 
     /// `EPERM` unless `creds` is the owner, the creator or privileged (the

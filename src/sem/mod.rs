@@ -21,7 +21,7 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
 use crate::sync::probe::Seen;
-use crate::sync::proc::{alive, my_pid, my_start, pid_exists, Creds};
+use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -230,14 +230,18 @@ impl<'a> View<'a> {
         self.o
             .at(self.s.off_wait() + i * self.s.wsz() + WHDR + 8 * k)
     }
-    fn wops(&self, i: usize) -> Result<Vec<SemOp>> {
+    /// Slot `i`'s operations, into `out` (cleared first; reused by the
+    /// caller so that a scan of the queue allocates at most once).
+    fn wops_into(&self, i: usize, out: &mut Vec<SemOp>) -> Result<()> {
+        out.clear();
         let n = self.wslot(i)?.nsops.load(Ordering::Relaxed) as usize;
         if n == 0 || n > self.s.max_ops {
             return Err(Errno::EIO);
         }
-        (0..n)
-            .map(|k| Ok(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed))))
-            .collect()
+        for k in 0..n {
+            out.push(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed)));
+        }
+        Ok(())
     }
     fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
         if i >= self.s.nundo {
@@ -513,38 +517,62 @@ fn free_wslot(v: &View<'_>, i: usize) {
 /// Retries the sleeping operations, oldest first, after a change; each one
 /// that can now complete is performed on its sleeper's behalf and the
 /// sleeper woken. Restarts from the oldest after every success.
+///
+/// This runs after every altering operation while anyone sleeps, so it
+/// makes no system call for a sleeper that stays blocked: a sleeper's
+/// liveness (`kill(pid, 0)`) is checked only when its operation would be
+/// granted, so that a dead process never consumes a release. Dead sleepers
+/// that stay blocked are dropped by the sweeps (reads, the sleepers'
+/// periodic look-around, a full slot table).
 fn update_queue(v: &View<'_>) {
     if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
         return;
     }
+    let me = my_pid();
+    let mut ops = Vec::new();
     for _round in 0..=v.s.nwait {
-        let mut q: Vec<(u64, usize)> = (0..v.s.nwait)
-            .filter_map(|i| {
-                let w = v.wslot(i).ok()?;
-                (w.state.load(Ordering::Acquire) & 0xff == W_WAITING)
-                    .then(|| (w.ticket.load(Ordering::Relaxed), i))
-            })
-            .collect();
+        // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
+        // Sleepers take the lowest free slot, and the count is exact under
+        // the lock, so the scan stops at the last one. (Each slot is on its
+        // own page: scanning all 64 cost more than the rest together.) A
+        // count left short by a process killed inside `enqueue` is put
+        // right by the next sweep, at the latest a sleeper's next tick.
+        let want = v.hdr().waiting.load(Ordering::Relaxed) as usize;
+        let mut q = [(0u64, 0usize); NWAIT];
+        let mut n = 0;
+        for i in 0..v.s.nwait.min(NWAIT) {
+            if n >= want {
+                break;
+            }
+            let Ok(w) = v.wslot(i) else { continue };
+            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+                q[n] = (w.ticket.load(Ordering::Relaxed), i);
+                n += 1;
+            }
+        }
+        let q = &mut q[..n];
         q.sort_unstable();
         let mut restart = false;
-        for (_, i) in q {
+        let mut changed = false;
+        for &(_, i) in q.iter() {
             let Ok(w) = v.wslot(i) else { continue };
-            let pid = w.pid.load(Ordering::Relaxed);
-            if !pid_exists(pid) {
-                free_wslot(v, i);
-                continue;
-            }
             let mut txn = Txn::default();
             let undo = match w.undo.load(Ordering::Relaxed) {
                 u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
                 _ => None,
             };
             let r = v
-                .wops(i)
-                .and_then(|ops| try_ops(v, &ops, undo, &mut txn).map(|t| (t, ops)));
+                .wops_into(i, &mut ops)
+                .and_then(|()| try_ops(v, &ops, undo, &mut txn));
             match r {
-                Ok((Try::Block(b), _)) => w.blocking.store(b as u32, Ordering::Relaxed),
-                Ok((Try::Done, ops)) => {
+                Ok(Try::Block(b)) => w.blocking.store(b as u32, Ordering::Relaxed),
+                Ok(Try::Done) => {
+                    let pid = w.pid.load(Ordering::Relaxed);
+                    changed = true;
+                    if pid != me && !pid_exists(pid) {
+                        free_wslot(v, i);
+                        continue;
+                    }
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
                         mark_done(v, &ops, pid, now_secs());
@@ -555,11 +583,18 @@ fn update_queue(v: &View<'_>) {
                     }
                 }
                 Err(e) => {
+                    changed = true;
                     let _ = apply(v, ent(E_DONE, i, e as i32));
                 }
             }
         }
-        recount(v);
+        if changed {
+            recount(v);
+        } else if v.hdr().waiting.load(Ordering::Relaxed) != n as u32 {
+            // A stale count (a scribble): keep it true, or every operation
+            // would scan the table.
+            v.hdr().waiting.store(n as u32, Ordering::Relaxed);
+        }
         if !restart {
             break;
         }
@@ -567,33 +602,42 @@ fn update_queue(v: &View<'_>) {
 }
 
 /// Frees the slots of dead processes: applies a dead process's undo
-/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`), drops
-/// dead sleepers. Returns true when a value changed.
-fn sweep(v: &View<'_>) -> bool {
+/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`) and,
+/// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
+/// process. Returns true when a value changed.
+fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> bool {
     let me = my_pid();
     let mut changed = false;
-    for i in 0..v.s.nwait {
-        let Ok(w) = v.wslot(i) else { continue };
-        if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
-            let pid = w.pid.load(Ordering::Relaxed);
-            if pid != me && !alive(pid, w.start.load(Ordering::Relaxed)) {
-                free_wslot(v, i);
+    if sleepers {
+        for i in 0..v.s.nwait {
+            let Ok(w) = v.wslot(i) else { continue };
+            if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
+                let pid = w.pid.load(Ordering::Relaxed);
+                if pid != me && gone(pid, w.start.load(Ordering::Relaxed)) {
+                    free_wslot(v, i);
+                }
             }
         }
+        recount(v);
     }
     for u in 0..v.s.nundo {
         let Ok(us) = v.uslot(u) else { continue };
         let pid = us.pid.load(Ordering::Acquire);
-        if pid == 0 || (pid == me && us.start.load(Ordering::Relaxed) == my_start()) {
+        let start = us.start.load(Ordering::Relaxed);
+        if pid == 0 || (pid == me && start == my_start()) {
             continue;
         }
-        if alive(pid, us.start.load(Ordering::Relaxed)) {
-            continue;
+        if gone(pid, start) {
+            changed |= release_undo(v, u, pid);
         }
-        changed |= release_undo(v, u, pid);
     }
-    recount(v);
     changed
+}
+
+/// The full check: every slot, dead by pid and start time (`/proc`), so
+/// that a recycled pid is caught.
+fn sweep(v: &View<'_>) -> bool {
+    sweep_with(v, true, |pid, start| !alive(pid, start))
 }
 
 fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
@@ -623,39 +667,19 @@ fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 
 /// Before sleeping and before reads: releases the undo of processes that
 /// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
-/// undo holder, none when there is none), and with `waiters` drops sleepers
-/// that are gone. A reused pid is caught by the periodic [`sweep`].
+/// undo holder, none when there is none), and with `waiters` (when anyone
+/// sleeps) drops sleepers that are gone. A reused pid is caught by the
+/// periodic [`sweep`].
 fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
-    let me = my_pid();
-    let mut changed = false;
-    if waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
-        for i in 0..v.s.nwait {
-            let Ok(w) = v.wslot(i) else { continue };
-            let pid = w.pid.load(Ordering::Relaxed);
-            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING && pid != me && !pid_exists(pid)
-            {
-                free_wslot(v, i);
-            }
-        }
-        recount(v);
-    }
-    for u in 0..v.s.nundo {
-        let Ok(us) = v.uslot(u) else { continue };
-        let pid = us.pid.load(Ordering::Acquire);
-        if pid != 0 && pid != me && !pid_exists(pid) {
-            changed |= release_undo(v, u, pid);
-        }
-    }
-    changed
+    let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
+    sweep_with(v, sleepers, |pid, _| !pid_exists(pid))
 }
 
 /// The repair run by whoever takes over the lock of a dead holder.
 fn repair(o: &Obj) {
     if let Ok(v) = View::new(o) {
         redo(&v);
-        if sweep(&v) {
-            update_queue(&v);
-        }
+        sweep(&v);
         update_queue(&v);
     }
 }
@@ -753,7 +777,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             // would hold more semaphores. Only counted when the limit can
             // be reached (the default, semmni * semmsl, cannot).
             if l.semmns < l.semmni.saturating_mul(l.semmsl)
-                && total_sems(ns).saturating_add(n as u64) > l.semmns
+                && (usage(ns).1 as u64).saturating_add(n as u64) > l.semmns
             {
                 return Err(Errno::ENOSPC);
             }
@@ -768,15 +792,6 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         },
     };
     ns.get(Kind::Sem, key, flags, &spec)
-}
-
-/// Semaphores in all the namespace's sets.
-fn total_sems(ns: &Ns) -> u64 {
-    ns.indexes(Kind::Sem)
-        .into_iter()
-        .filter_map(|i| ns.by_index(Kind::Sem, i).ok())
-        .filter_map(|o| nsems(&o).ok())
-        .fold(0u64, |a, b| a.saturating_add(b as u64))
 }
 
 /// This thread's last set, and a probe cache for the C caller's buffers
@@ -796,9 +811,33 @@ thread_local! {
     };
 }
 
-/// The live set with id `id` (`EINVAL` when none).
+/// The live set with id `id` (`EINVAL` when none), through this thread's
+/// one-entry cache (see [`with_set_after`]).
 pub fn by_id(id: i32) -> Result<Arc<Obj>> {
-    with_set(id, |o| Ns::default_ns()?.by_id(Kind::Sem, o.id))
+    LAST.with(|c| {
+        if let Some(o) = cached(c, id) {
+            return Ok(Arc::clone(o.as_ref().expect("checked by cached")));
+        }
+        remember(c, id)
+    })
+}
+
+/// This thread's cached set when it is the live set `id`.
+#[inline]
+fn cached(c: &Last, id: i32) -> Option<core::cell::Ref<'_, Option<Arc<Obj>>>> {
+    c.set
+        .try_borrow()
+        .ok()
+        .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()))
+}
+
+/// Looks the set `id` up in the namespace and caches it for this thread.
+fn remember(c: &Last, id: i32) -> Result<Arc<Obj>> {
+    let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+    if let Ok(mut b) = c.set.try_borrow_mut() {
+        *b = Some(o.clone());
+    }
+    Ok(o)
 }
 
 /// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
@@ -819,51 +858,12 @@ pub fn with_set_after<U, T>(
 ) -> Result<T> {
     LAST.with(|c| {
         let u = pre(&c.probe)?;
-        let hit = c
-            .set
-            .try_borrow()
-            .ok()
-            .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()));
-        if let Some(b) = hit {
-            return f(b.as_ref().expect("checked by the filter"), u);
+        if let Some(b) = cached(c, id) {
+            return f(b.as_ref().expect("checked by cached"), u);
         }
-        let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
-        if let Ok(mut b) = c.set.try_borrow_mut() {
-            *b = Some(o.clone());
-        }
+        let o = remember(c, id)?;
         f(&o, u)
     })
-}
-
-/// The caller's credentials (cached briefly, see
-/// [`crate::sync::proc::creds`]).
-fn creds() -> Creds {
-    crate::sync::proc::creds()
-}
-
-fn check_perm(p: &Perm, want: u32) -> Result<()> {
-    check_perm_at(p, want, &crate::sync::proc::coarse_now())
-}
-
-/// [`check_perm`] with a clock reading the caller already has (for the
-/// credentials' cache, see [`crate::sync::proc::creds_at`]).
-#[inline]
-fn check_perm_at(p: &Perm, want: u32, now: &libc::timespec) -> Result<()> {
-    // Every class is granted `want` (a 0666 set): no need to ask who we are.
-    let all = (p.mode >> 6) & (p.mode >> 3) & p.mode & 0o7;
-    if all & want == want {
-        return Ok(());
-    }
-    let c = crate::sync::proc::creds_at(now);
-    if c.privileged() {
-        return Ok(());
-    }
-    p.check_bits(&c, want)
-}
-
-/// [`check_perm`] on the live object.
-fn check_obj(o: &Obj, want: u32) -> Result<()> {
-    check_perm(&o.perm(), want)
 }
 
 /// Number of semaphores in the set.
@@ -902,9 +902,15 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
+        // The set's journal and sleeper slots are sized for the `semopm`
+        // in force when it was created: more (after a raise) is E2BIG.
+        if ops.len() > v.s.max_ops {
+            return Err(Errno::E2BIG);
+        }
         // One clock read for the credentials' cache and `sem_otime`.
         let now = crate::sync::proc::coarse_now();
-        check_perm_at(&o.perm(), if alter { 0o2 } else { 0o4 }, &now)?;
+        o.perm()
+            .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
         // The common case, one operation without SEM_UNDO: what try_ops and
         // a one-entry Txn (a single store, no journal) would do, inline.
         if let [op] = ops {
@@ -969,10 +975,19 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             return Err(timeout_errno);
                         }
                     }
-                    if ops.len() > v.s.max_ops {
-                        return Err(Errno::E2BIG);
+                    let mut slot = enqueue(&v, ops, undo, b)?;
+                    if slot.is_none() {
+                        // Full: dead sleepers may hold slots (update_queue
+                        // drops one only when it would be granted, and a
+                        // sleeper killed before collecting its grant leaves
+                        // a done slot): the full check, on this rare path.
+                        if sweep(&v) {
+                            update_queue(&v);
+                            continue;
+                        }
+                        slot = enqueue(&v, ops, undo, b)?;
                     }
-                    match enqueue(&v, ops, undo, b)? {
+                    match slot {
                         Some(x) => break x,
                         None => {
                             // No free sleeper slot: wait for one, then retry.
@@ -1172,7 +1187,7 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
 fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o4)?;
+    o.perm().check_mine(Access::Read)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
@@ -1183,7 +1198,7 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o4)?;
+    o.perm().check_mine(Access::Read)?;
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
 
@@ -1215,7 +1230,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     set_values(&v, &[(num as usize, val)])
 }
 
@@ -1224,7 +1239,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
     let _g = lock(o);
     let v = locked_view(o)?;
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     if vals.len() < v.s.nsems {
         return Err(Errno::EFAULT);
     }
@@ -1248,7 +1263,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    check_obj(o, 0o2)?;
+    o.perm().check_mine(Access::Write)?;
     if v.val(0)? != 0 {
         return Err(Errno::EPERM);
     }
@@ -1283,7 +1298,7 @@ pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
     let v = View::new(o)?;
     let p = o.perm();
     if need_read {
-        check_perm(&p, 0o4)?;
+        p.check_mine(Access::Read)?;
     }
     Ok(Stat {
         perm: p,
@@ -1299,21 +1314,9 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.set_perm(&creds(), uid, gid, mode)?;
-    // The object file's mode follows the new IPC mode, so that the users it
-    // now grants can open the file. (Its owner stays the creator: the
-    // namespace adopts a file only when its owner is the recorded creator.)
-    let fmode = (0..3).fold(0o600u32, |acc, c| {
-        if (mode >> (c * 3)) & 0o6 != 0 {
-            acc | (0o6 << (c * 3))
-        } else {
-            acc
-        }
-    });
-    let fd = std::os::fd::AsRawFd::as_raw_fd(o.file());
-    // SAFETY: fchmod on the object's own open descriptor.
-    unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
-    Ok(())
+    // Obj::set_perm also gives the object file the mode the new IPC mode
+    // implies (so that the users it now grants can open the file).
+    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
@@ -1322,7 +1325,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.perm().check_owner(&creds())?;
+    o.perm().check_owner(&crate::sync::proc::creds())?;
     ns.remove(o, false);
     if let Ok(v) = View::new(o) {
         for i in 0..v.s.nwait {
@@ -1348,17 +1351,6 @@ pub fn usage(ns: &Ns) -> (i32, i64, i32) {
         }
     }
     (idx.len() as i32, sems, idx.last().copied().unwrap_or(0))
-}
-
-/// Checks `Access` for callers outside this module (native API).
-pub fn check_access(o: &Obj, a: Access) -> Result<()> {
-    let bits = match a {
-        Access::None => 0,
-        Access::Read => 0o4,
-        Access::Write => 0o2,
-        Access::ReadWrite => 0o6,
-    };
-    check_obj(o, bits)
 }
 
 #[cfg(test)]
@@ -1497,6 +1489,30 @@ mod tests {
         );
         h.max_ops.store(500, Ordering::Relaxed);
         assert_eq!(getval(&o, 0), Ok(0));
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn more_ops_than_the_set_was_made_for_is_e2big() {
+        let t = tmp_ns("semopm");
+        t.1.set_limit("semopm", 4).unwrap();
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        t.1.set_limit("semopm", 1000).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        let undo = [op(0, 1, SEM_UNDO), op(0, -1, SEM_UNDO)].repeat(3);
+        assert_eq!(
+            semop(&o, &undo, now, Errno::EAGAIN),
+            Err(Errno::E2BIG),
+            "6 SEM_UNDO ops on a set made for 4"
+        );
+        let plain = [op(0, 1, 0), op(0, -1, 0)].repeat(3);
+        assert_eq!(semop(&o, &plain, now, Errno::EAGAIN), Err(Errno::E2BIG));
+        assert_eq!(getval(&o, 0), Ok(0), "nothing applied");
+        assert_eq!(
+            semop(&o, &undo[..4], now, Errno::EAGAIN),
+            Ok(()),
+            "4 ops fit"
+        );
         remove(&t.1, &o).unwrap();
     }
 

@@ -6,7 +6,7 @@
 //! is therefore named by `(pid, start time)`, the start time being field 22
 //! of `/proc/<pid>/stat` (clock ticks since boot).
 
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
 
 static PID: AtomicI32 = AtomicI32::new(0);
@@ -17,6 +17,7 @@ extern "C" fn reset_after_fork() {
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed);
     CREDS_AT.store(0, Ordering::Relaxed);
+    GROUPS_AT.store(0, Ordering::Relaxed);
     for hook in FORK_HOOKS.lock().map(|h| h.clone()).unwrap_or_default() {
         hook();
     }
@@ -260,23 +261,78 @@ pub struct Creds {
     pub egid: u32,
 }
 
+/// How many supplementary groups are cached (more: asked each time).
+const NGROUPS_CACHED: usize = 32;
+/// The caller's supplementary groups, cached like [`CREDS`] (10 ms, reset
+/// in a fork child), filled on first need: `GROUPS_N` of them in `GROUPS`
+/// (stored before `GROUPS_N`, which is stored with release), or
+/// `GROUPS_MANY` when they do not fit. `GROUPS_AT` is when (0: never).
+static GROUPS: [AtomicU32; NGROUPS_CACHED] = [const { AtomicU32::new(0) }; NGROUPS_CACHED];
+static GROUPS_N: AtomicU32 = AtomicU32::new(0);
+static GROUPS_AT: AtomicU64 = AtomicU64::new(0);
+const GROUPS_MANY: u32 = u32::MAX;
+
+/// Whether `gid` is one of the caller's supplementary groups. One
+/// `getgroups` per 10 ms at most (like [`creds`]), unless the caller has
+/// more than [`NGROUPS_CACHED`] of them. Two threads refreshing at once
+/// store the same list, or (across a `setgroups`) lists the 10 ms
+/// staleness allows anyway.
+fn in_supplementary(gid: u32) -> bool {
+    let now = stamp(&coarse_now());
+    let at = GROUPS_AT.load(Ordering::Acquire);
+    if at == 0 || now.wrapping_sub(at) >= CREDS_TTL {
+        groups_refresh(now);
+    }
+    let n = GROUPS_N.load(Ordering::Acquire);
+    if n == GROUPS_MANY {
+        return getgroups_all().contains(&gid);
+    }
+    GROUPS[..(n as usize).min(NGROUPS_CACHED)]
+        .iter()
+        .any(|g| g.load(Ordering::Relaxed) == gid)
+}
+
+#[cold]
+fn groups_refresh(now: u64) {
+    install_atfork();
+    let mut buf = [0 as libc::gid_t; NGROUPS_CACHED];
+    // SAFETY: getgroups writes at most `NGROUPS_CACHED` entries into `buf`
+    // (EINVAL, -1, when there are more).
+    let n = unsafe { libc::getgroups(NGROUPS_CACHED as libc::c_int, buf.as_mut_ptr()) };
+    if n < 0 {
+        GROUPS_N.store(GROUPS_MANY, Ordering::Release);
+    } else {
+        let n = (n as usize).min(NGROUPS_CACHED);
+        for (slot, g) in GROUPS.iter().zip(&buf[..n]) {
+            slot.store(*g, Ordering::Relaxed);
+        }
+        GROUPS_N.store(n as u32, Ordering::Release);
+    }
+    GROUPS_AT.store(now.max(1), Ordering::Release);
+}
+
+/// All the supplementary groups (the rare caller with more than
+/// [`NGROUPS_CACHED`]).
+fn getgroups_all() -> Vec<libc::gid_t> {
+    // SAFETY: the first call with size 0 returns the count; the second
+    // fills a buffer of that size (and fails, -1, if the list grew).
+    unsafe {
+        let n = libc::getgroups(0, core::ptr::null_mut());
+        if n <= 0 {
+            return Vec::new();
+        }
+        let mut v = vec![0 as libc::gid_t; n as usize];
+        let n = libc::getgroups(n, v.as_mut_ptr());
+        v.truncate(n.max(0) as usize);
+        v
+    }
+}
+
 impl Creds {
-    /// True when the caller is in group `gid` (effective or supplementary).
+    /// True when the caller is in group `gid` (effective or supplementary;
+    /// the supplementary list is cached, see [`in_supplementary`]).
     pub fn in_group(&self, gid: u32) -> bool {
-        if self.egid == gid {
-            return true;
-        }
-        // SAFETY: first call with size 0 returns the count; the second
-        // fills a buffer of exactly that size.
-        unsafe {
-            let n = libc::getgroups(0, core::ptr::null_mut());
-            if n <= 0 {
-                return false;
-            }
-            let mut v = vec![0 as libc::gid_t; n as usize];
-            let n = libc::getgroups(n, v.as_mut_ptr());
-            n > 0 && v[..n as usize].contains(&gid)
-        }
+        self.egid == gid || in_supplementary(gid)
     }
 
     /// True for root (which bypasses IPC permission checks, as
@@ -294,5 +350,21 @@ mod tests {
         assert!(alive(my_pid(), my_start()));
         assert!(!alive(my_pid(), my_start() + 12345));
         assert!(!alive(-1, 0));
+    }
+
+    #[test]
+    fn in_group_knows_every_supplementary_group() {
+        let c = creds();
+        assert!(c.in_group(c.egid));
+        let all = getgroups_all();
+        for g in &all {
+            assert!(c.in_group(*g), "supplementary group {g}");
+            assert!(c.in_group(*g), "supplementary group {g}, from the cache");
+        }
+        let stranger = (1..u32::MAX)
+            .map(|g| u32::MAX - g)
+            .find(|g| *g != c.egid && !all.contains(g))
+            .expect("some group we are not in");
+        assert!(!c.in_group(stranger));
     }
 }
