@@ -473,8 +473,10 @@ fn total_pages(ns: &Ns) -> u64 {
 }
 
 /// `shmat(2)`: maps segment `id` at `addr` (0: anywhere) and returns the
-/// address. Flags: [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
-pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
+/// address and the segment's size (`shm_segsz`, loaded for the mapping
+/// anyway: the native API reports it without a second lookup). Flags:
+/// [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
+pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     install_fork_hook();
     if id < 0 {
         return Err(Errno::EINVAL);
@@ -502,7 +504,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
+    let (p, segsz, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         let (off, data_len) = obj.data_range();
@@ -578,7 +580,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         });
         c.atime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
-        Ok((p, replaced))
+        Ok((p, segsz, replaced))
     })?;
     // Bring the segments whose attachments SHM_REMAP replaced up to date
     // (one object lock at a time).
@@ -588,17 +590,21 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
             let _ = with_obj(&o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
         }
     }
-    Ok(p)
+    Ok((p, segsz))
 }
 
 /// `shmdt(2)`: ends the attachment that starts at `addr`. `EINVAL` when
-/// no attachment of this process starts there.
-pub fn shmdt(addr: usize) -> Result<()> {
+/// no attachment of this process starts there, or (with `of_id`, for the
+/// native API's handle check) when the one there is of another segment.
+pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
     if addr % SHMLBA != 0 {
         return Err(Errno::EINVAL);
     }
     let mut a = atts();
-    let i = a.iter().position(|x| x.addr == addr).ok_or(Errno::EINVAL)?;
+    let i = a
+        .iter()
+        .position(|x| x.addr == addr && of_id.map_or(true, |id| x.obj.id == id))
+        .ok_or(Errno::EINVAL)?;
     let att = a.swap_remove(i);
     // SAFETY: unmapping an attachment this engine mapped (found in our
     // table); the caller asked for it to go, as with the real shmdt.
@@ -744,12 +750,6 @@ pub fn info() -> Result<ShmInfo> {
     }
     out.shm_rss = out.shm_tot;
     Ok(out)
-}
-
-/// True when `addr` starts an attachment of this process (for the native
-/// API's handle check): the segment id.
-pub fn attached_id(addr: usize) -> Option<i32> {
-    atts().iter().find(|x| x.addr == addr).map(|x| x.obj.id)
 }
 
 fn install_fork_hook() {
