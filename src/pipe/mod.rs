@@ -84,6 +84,12 @@ fn cvt_int(r: i32) -> Result<i32> {
     }
 }
 
+/// One `write(2)` of `buf` to `fd`.
+fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
+    // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
+    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+}
+
 /// Closes `fd` if it is a descriptor (not -1). Errors are ignored: the
 /// descriptor is released whatever `close` reports (Linux semantics).
 pub(crate) fn close_fd(fd: i32) {
@@ -181,10 +187,13 @@ impl Pipe {
     pub fn write(&self, buf: &[u8]) -> Result<usize> {
         let fd = self.fd(End::Write)?;
         if self.nosigpipe.load(Ordering::Relaxed) {
-            return sigpipe::write_nosigpipe(fd, buf);
+            return sigpipe::without_sigpipe(|| {
+                let r = write_fd(fd, buf);
+                let raised = sigpipe::may_raise(&r, buf.len());
+                (r, raised)
+            });
         }
-        // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
-        cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+        write_fd(fd, buf)
     }
 
     /// Reads until `buf` is full or end of file: returns the bytes read
@@ -207,11 +216,27 @@ impl Pipe {
 
     /// Writes all of `buf` (retrying short writes, `EINTR`, and `EAGAIN` on
     /// a non-blocking pipe by waiting with `poll`). Returns `buf.len()`.
-    /// Only writes of at most `PIPE_BUF` bytes are atomic as a whole.
+    /// Only writes of at most `PIPE_BUF` bytes are atomic as a whole. With
+    /// `nosigpipe`, `SIGPIPE` is blocked once around the whole loop.
     pub fn write_all(&self, buf: &[u8]) -> Result<usize> {
+        if self.nosigpipe.load(Ordering::Relaxed) {
+            return sigpipe::without_sigpipe(|| {
+                let mut raised = false;
+                let r = self.write_all_loop(buf, &mut raised);
+                (r, raised)
+            });
+        }
+        self.write_all_loop(buf, &mut false)
+    }
+
+    /// The loop of [`Pipe::write_all`]; sets `*raised` when one of its
+    /// writes may have raised `SIGPIPE` ([`sigpipe::may_raise`]).
+    fn write_all_loop(&self, buf: &[u8], raised: &mut bool) -> Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            match self.write(&buf[done..]) {
+            let r = write_fd(self.fd(End::Write)?, &buf[done..]);
+            *raised |= sigpipe::may_raise(&r, buf.len() - done);
+            match r {
                 Ok(n) => done += n,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => wait_ready(self.fd(End::Write)?, libc::POLLOUT)?,
