@@ -24,10 +24,11 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
-use crate::sync::time::now_secs;
+use crate::sync::time::{now_secs, Deadline};
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
+use core::time::Duration;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -807,13 +808,13 @@ extern "C" fn fork_parent() {
     }
     let Some(w) = fork_word() else { return };
     let want = FORK_EXPECT.load(Ordering::Relaxed);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let until = Deadline::after(Duration::from_secs(2));
     loop {
         let v = w.load(Ordering::Acquire);
-        if v.wrapping_sub(want) as i32 >= 0 || std::time::Instant::now() >= until {
+        if v.wrapping_sub(want) as i32 >= 0 || until.expired() {
             return;
         }
-        let _ = crate::sync::futex_wait(w, v, Some(std::time::Duration::from_millis(10)));
+        let _ = crate::sync::futex_wait(w, v, Some(Duration::from_millis(10)));
     }
 }
 
