@@ -168,11 +168,13 @@ fn start_dispatcher() -> Result<i32> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Errno::last());
     }
-    // SAFETY: plain descriptor calls; a failed resize keeps the default.
-    unsafe {
-        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20);
-        let fl = libc::fcntl(fds[1], libc::F_GETFL);
-        libc::fcntl(fds[1], libc::F_SETFL, fl | libc::O_NONBLOCK);
+    // SAFETY: a plain descriptor call; a failed resize keeps the default.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
+    // The handler must never block on a full pipe.
+    if let Err(e) = crate::pipe::set_fl(fds[1], libc::O_NONBLOCK, true) {
+        crate::pipe::close_fd(fds[0]);
+        crate::pipe::close_fd(fds[1]);
+        return Err(e);
     }
     let rd = fds[0];
     let spawned = crate::pipe::with_signals_blocked(|| {
