@@ -9,8 +9,10 @@
 use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
 
-fn ret(r: c_long) -> Result<c_long> {
-    if r < 0 {
+/// A system call's return value: negative means it failed, with the
+/// reason in `errno`. (Also the pipe and signal engines' helper.)
+pub(crate) fn cvt<T: Copy + Default + PartialOrd>(r: T) -> Result<T> {
+    if r < T::default() {
         Err(Errno::last())
     } else {
         Ok(r)
@@ -20,7 +22,7 @@ fn ret(r: c_long) -> Result<c_long> {
 /// `msgget(2)`.
 pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_msgget, key, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgget, key, flags) }).map(|r| r as c_int)
 }
 
 /// `msgsnd(2)`.
@@ -29,7 +31,7 @@ pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {
 /// `msgp` is passed to the kernel, which checks it.
 pub unsafe fn msgsnd(id: c_int, msgp: *const c_void, sz: usize, flags: c_int) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgsnd, id, msgp, sz, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgsnd, id, msgp, sz, flags) }).map(|r| r as c_int)
 }
 
 /// `msgrcv(2)`.
@@ -44,7 +46,7 @@ pub unsafe fn msgrcv(
     flags: c_int,
 ) -> Result<isize> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
+    cvt(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
 }
 
 /// `msgctl(2)`.
@@ -53,13 +55,13 @@ pub unsafe fn msgrcv(
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
 }
 
 /// `shmget(2)`.
 pub fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_shmget, key, size, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmget, key, size, flags) }).map(|r| r as c_int)
 }
 
 /// `shmat(2)`.
@@ -69,7 +71,7 @@ pub fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
 /// the real call.
 pub unsafe fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
     // SAFETY: the kernel validates the address.
-    ret(unsafe { libc::syscall(libc::SYS_shmat, id, addr, flags) }).map(|r| r as *mut c_void)
+    cvt(unsafe { libc::syscall(libc::SYS_shmat, id, addr, flags) }).map(|r| r as *mut c_void)
 }
 
 /// `shmdt(2)`.
@@ -78,7 +80,7 @@ pub unsafe fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut
 /// Unmaps the attachment at `addr`: the caller must not use it afterwards.
 pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the address.
-    ret(unsafe { libc::syscall(libc::SYS_shmdt, addr) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmdt, addr) }).map(|r| r as c_int)
 }
 
 /// `shmctl(2)`.
@@ -87,13 +89,13 @@ pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
 }
 
 /// `semget(2)`.
 pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_semget, key, nsems, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_semget, key, nsems, flags) }).map(|r| r as c_int)
 }
 
 /// `semtimedop(2)` (`semop` is `semtimedop` with no timeout).
@@ -107,7 +109,7 @@ pub unsafe fn semtimedop(
     timeout: *const libc::timespec,
 ) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointers.
-    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
+    cvt(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
         .map(|r| r as c_int)
 }
 
@@ -118,7 +120,7 @@ pub unsafe fn semtimedop(
 /// `arg` may be a pointer the kernel dereferences for the command.
 pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_int> {
     // SAFETY: the kernel validates whatever `arg` points to.
-    ret(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
 }
 
 /// What glibc adds to every `*ctl` command: nothing on 64-bit Linux,

@@ -17,6 +17,7 @@ pub(crate) use fifo::with_signals_blocked;
 pub use fifo::{fifo_create, fifo_open};
 
 use crate::error::{Errno, Result};
+use crate::kernel::cvt;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Writes of at most this many bytes are atomic (`PIPE_BUF`, `pipe(7)`).
@@ -68,26 +69,10 @@ pub struct Pipe {
     nosigpipe: AtomicBool,
 }
 
-fn cvt(r: isize) -> Result<usize> {
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn cvt_int(r: i32) -> Result<i32> {
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r)
-    }
-}
-
 /// One `write(2)` of `buf` to `fd`.
 fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
     // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
-    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 /// Closes `fd` if it is a descriptor (not -1). Errors are ignored: the
@@ -111,7 +96,7 @@ impl Pipe {
             flags |= libc::O_NONBLOCK;
         }
         // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
-        cvt_int(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
         Ok(Pipe::from_fds(fds[0], fds[1], opts.nosigpipe))
     }
 
@@ -177,7 +162,7 @@ impl Pipe {
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let fd = self.fd(End::Read)?;
         // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes.
-        cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+        cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
     }
 
     /// One `write(2)` to the write end: the bytes written (all of them when
@@ -250,7 +235,7 @@ impl Pipe {
     pub fn capacity(&self) -> Result<usize> {
         let fd = self.any_fd()?;
         // SAFETY: fcntl F_GETPIPE_SZ takes no pointer argument.
-        Ok(cvt_int(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })? as usize)
+        Ok(cvt(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })? as usize)
     }
 
     /// Sets the buffer size (`F_SETPIPE_SZ`; the kernel rounds up to a power
@@ -261,7 +246,7 @@ impl Pipe {
         let fd = self.any_fd()?;
         let n = i32::try_from(bytes).map_err(|_| Errno::EINVAL)?;
         // SAFETY: fcntl F_SETPIPE_SZ takes an int argument, no pointer.
-        Ok(cvt_int(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, n) })? as usize)
+        Ok(cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, n) })? as usize)
     }
 
     /// Bytes waiting to be read (`FIONREAD`).
@@ -269,7 +254,7 @@ impl Pipe {
         let fd = self.fd(End::Read)?;
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD writes one int to the pointer, which is live.
-        cvt_int(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) })?;
+        cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) })?;
         Ok(n.max(0) as usize)
     }
 
@@ -317,11 +302,11 @@ impl Drop for Pipe {
 /// Sets or clears `flag` in the descriptor's status flags.
 pub(crate) fn set_fl(fd: i32, flag: i32, on: bool) -> Result<()> {
     // SAFETY: F_GETFL/F_SETFL take no pointer arguments.
-    let fl = cvt_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
     let new = if on { fl | flag } else { fl & !flag };
     if new != fl {
         // SAFETY: as above.
-        cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
     }
     Ok(())
 }

@@ -24,6 +24,7 @@
 //! for poll/epoll loops).
 
 use crate::error::{Errno, Result};
+use crate::kernel::cvt;
 use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -412,11 +413,7 @@ pub fn signal_fd(set: &libc::sigset_t, nonblock: bool) -> Result<i32> {
     block(set)?;
     let flags = libc::SFD_CLOEXEC | if nonblock { libc::SFD_NONBLOCK } else { 0 };
     // SAFETY: live set; -1 asks for a new descriptor.
-    let fd = unsafe { libc::signalfd(-1, set, flags) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    Ok(fd)
+    cvt(unsafe { libc::signalfd(-1, set, flags) })
 }
 
 /// Takes one signal from a [`signal_fd`] descriptor.
@@ -425,10 +422,7 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
     let mut s: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
     let want = core::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: reading at most `want` bytes into `s`.
-    let n = unsafe { libc::read(fd, (&mut s as *mut libc::signalfd_siginfo).cast(), want) };
-    if n < 0 {
-        return Err(Errno::last());
-    }
+    let n = cvt(unsafe { libc::read(fd, (&mut s as *mut libc::signalfd_siginfo).cast(), want) })?;
     if n as usize != want {
         return Err(Errno::EINVAL);
     }
