@@ -4,7 +4,9 @@
 //! depends on the drop-in header's renaming, and a future link-level
 //! drop-in exporting `msgget` itself could never call itself.
 //! The kernel does all checking, `EFAULT` included: arguments go through
-//! untouched.
+//! untouched (no `IPC_64` is added to `*ctl` commands: the 64-bit
+//! system calls take the 64-bit structures natively, which is also why
+//! glibc adds nothing there).
 
 use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
@@ -55,7 +57,7 @@ pub unsafe fn msgrcv(
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    cvt(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd, buf) }).map(|r| r as c_int)
 }
 
 /// `shmget(2)`.
@@ -89,7 +91,7 @@ pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    cvt(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd, buf) }).map(|r| r as c_int)
 }
 
 /// `semget(2)`.
@@ -114,16 +116,11 @@ pub unsafe fn semtimedop(
 }
 
 /// `semctl(2)` with its fourth argument already taken from the `va_list`
-/// (a `union semun` is passed as one pointer-sized word); `IPC_64` added.
+/// (a `union semun` is passed as one pointer-sized word).
 ///
 /// # Safety
 /// `arg` may be a pointer the kernel dereferences for the command.
 pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_int> {
     // SAFETY: the kernel validates whatever `arg` points to.
-    cvt(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd, arg) }).map(|r| r as c_int)
 }
-
-/// What glibc adds to every `*ctl` command: nothing on 64-bit Linux,
-/// whose `msgctl`/`shmctl`/`semctl` system calls take the 64-bit
-/// structures natively (and reject a command with the `IPC_64` bit).
-const IPC_64: c_int = 0;
