@@ -129,16 +129,7 @@ impl Pipe {
 
     /// Closes one end. `EBADF` when it was already closed.
     pub fn close(&self, end: End) -> Result<()> {
-        let slot = match end {
-            End::Read => &self.rd,
-            End::Write => &self.wr,
-        };
-        let fd = slot.swap(-1, Ordering::AcqRel);
-        if fd < 0 {
-            return Err(Errno::EBADF);
-        }
-        close_fd(fd);
-        Ok(())
+        self.take(end).map(close_fd)
     }
 
     /// Gives up ownership of one end's descriptor: the caller must close it.
