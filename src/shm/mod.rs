@@ -407,7 +407,6 @@ fn with_obj<T>(
 /// bytes. `EINVAL` for a new segment of size 0 or above `shmmax`, or an
 /// existing one smaller than `size`.
 pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
-    install_fork_hook();
     let ns = ns()?;
     let limits = ns.limits();
     let size = size as u64;
@@ -634,7 +633,6 @@ pub fn stat(id: i32) -> Result<ShmStat> {
 /// `SHM_STAT` (`any == false`: needs read permission) and `SHM_STAT_ANY`:
 /// the segment at index `idx`; returns its id and status.
 pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
-    install_fork_hook();
     let obj = ns()?.by_index(Kind::Shm, idx)?;
     let mut a = atts();
     with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
@@ -724,7 +722,6 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
 /// `IPC_INFO` / `SHM_INFO`: limits and usage; sweeps every segment, so a
 /// removed segment whose last attacher died is destroyed here.
 pub fn info() -> Result<ShmInfo> {
-    install_fork_hook();
     let ns = ns()?;
     let l = ns.limits();
     let mut out = ShmInfo {
@@ -753,6 +750,9 @@ pub fn info() -> Result<ShmInfo> {
     Ok(out)
 }
 
+/// Sets up the `fork` handling of attachments. Only [`shmat`] calls it:
+/// it is the one call that adds to [`ATTS`], and the handlers have
+/// nothing to do while that table is empty.
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
