@@ -170,7 +170,7 @@ fn ns() -> Result<&'static Ns> {
 }
 
 /// Slots in use so far (only those are scanned, so a new segment's table
-/// costs one page, not eight).
+/// costs one page, not the three its 512 slots span).
 fn hiwater(obj: &Obj) -> usize {
     obj.at::<ShmCtl>(0)
         .map(|c| (c.hiwater.load(Ordering::Relaxed) as usize).min(NSLOTS))
@@ -508,7 +508,9 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         let (off, data_len) = obj.data_range();
-        // ctl() checked that the file holds the whole payload.
+        // ctl() checked segsz and the file size, but before the lock, and
+        // the word lies in a file any process may scribble on: check the
+        // value we map with, or a larger one would map past the payload.
         if segsz > data_len {
             return Err(Errno::EIO);
         }
