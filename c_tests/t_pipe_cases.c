@@ -147,5 +147,28 @@ int main(void) {
     rc = exit_code(pid);
     ok(rc == 0, "case 4: a writer blocked on a full pipe gets EPIPE when the reader leaves (%d)", rc);
     ripc_pipe_free(p);
+
+    /* 4f. the same with SIGPIPE blocked by the caller: the short write and
+     * the EPIPE both raised SIGPIPE, which coalesce into one pending signal;
+     * write_all consumes it, so none is left pending */
+    p = ripc_pipe_new(RIPC_PIPE_NOSIGPIPE);
+    ripc_pipe_set_capacity(p, 4096);
+    pid = fork();
+    if (pid == 0) {
+        sigset_t s, pend;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        sigprocmask(SIG_BLOCK, &s, NULL);
+        ripc_pipe_close(p, RIPC_PIPE_READ);
+        ssize_t n = ripc_pipe_write_all(p, big, sizeof big);
+        int e = errno;
+        sigpending(&pend);
+        _exit(n != -1 ? 2 : e != EPIPE ? 3 : sigismember(&pend, SIGPIPE) ? 4 : 0);
+    }
+    msleep(100);
+    ripc_pipe_close(p, RIPC_PIPE_READ);
+    rc = exit_code(pid);
+    ok(rc == 0, "case 4: write_all with SIGPIPE blocked leaves no SIGPIPE pending (%d)", rc);
+    ripc_pipe_free(p);
     return done_testing();
 }

@@ -4,13 +4,17 @@
 //! depends on the drop-in header's renaming, and a future link-level
 //! drop-in exporting `msgget` itself could never call itself.
 //! The kernel does all checking, `EFAULT` included: arguments go through
-//! untouched.
+//! untouched (no `IPC_64` is added to `*ctl` commands: the 64-bit
+//! system calls take the 64-bit structures natively, which is also why
+//! glibc adds nothing there).
 
 use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
 
-fn ret(r: c_long) -> Result<c_long> {
-    if r < 0 {
+/// A system call's return value: negative means it failed, with the
+/// reason in `errno`. (Also the pipe and signal engines' helper.)
+pub(crate) fn cvt<T: Copy + Default + PartialOrd>(r: T) -> Result<T> {
+    if r < T::default() {
         Err(Errno::last())
     } else {
         Ok(r)
@@ -20,7 +24,7 @@ fn ret(r: c_long) -> Result<c_long> {
 /// `msgget(2)`.
 pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_msgget, key, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgget, key, flags) }).map(|r| r as c_int)
 }
 
 /// `msgsnd(2)`.
@@ -29,7 +33,7 @@ pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {
 /// `msgp` is passed to the kernel, which checks it.
 pub unsafe fn msgsnd(id: c_int, msgp: *const c_void, sz: usize, flags: c_int) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgsnd, id, msgp, sz, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgsnd, id, msgp, sz, flags) }).map(|r| r as c_int)
 }
 
 /// `msgrcv(2)`.
@@ -44,7 +48,7 @@ pub unsafe fn msgrcv(
     flags: c_int,
 ) -> Result<isize> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
+    cvt(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
 }
 
 /// `msgctl(2)`.
@@ -53,13 +57,13 @@ pub unsafe fn msgrcv(
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn msgctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_msgctl, id, cmd, buf) }).map(|r| r as c_int)
 }
 
 /// `shmget(2)`.
 pub fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_shmget, key, size, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmget, key, size, flags) }).map(|r| r as c_int)
 }
 
 /// `shmat(2)`.
@@ -69,7 +73,7 @@ pub fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
 /// the real call.
 pub unsafe fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
     // SAFETY: the kernel validates the address.
-    ret(unsafe { libc::syscall(libc::SYS_shmat, id, addr, flags) }).map(|r| r as *mut c_void)
+    cvt(unsafe { libc::syscall(libc::SYS_shmat, id, addr, flags) }).map(|r| r as *mut c_void)
 }
 
 /// `shmdt(2)`.
@@ -78,7 +82,7 @@ pub unsafe fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut
 /// Unmaps the attachment at `addr`: the caller must not use it afterwards.
 pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the address.
-    ret(unsafe { libc::syscall(libc::SYS_shmdt, addr) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmdt, addr) }).map(|r| r as c_int)
 }
 
 /// `shmctl(2)`.
@@ -87,13 +91,13 @@ pub unsafe fn shmdt(addr: *const c_void) -> Result<c_int> {
 /// `buf` is passed to the kernel, which checks it.
 pub unsafe fn shmctl(id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointer.
-    ret(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd | IPC_64, buf) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_shmctl, id, cmd, buf) }).map(|r| r as c_int)
 }
 
 /// `semget(2)`.
 pub fn semget(key: c_int, nsems: c_int, flags: c_int) -> Result<c_int> {
     // SAFETY: plain integers.
-    ret(unsafe { libc::syscall(libc::SYS_semget, key, nsems, flags) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_semget, key, nsems, flags) }).map(|r| r as c_int)
 }
 
 /// `semtimedop(2)` (`semop` is `semtimedop` with no timeout).
@@ -107,21 +111,16 @@ pub unsafe fn semtimedop(
     timeout: *const libc::timespec,
 ) -> Result<c_int> {
     // SAFETY: the kernel validates the user pointers.
-    ret(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
+    cvt(unsafe { libc::syscall(libc::SYS_semtimedop, id, sops, nsops, timeout) })
         .map(|r| r as c_int)
 }
 
 /// `semctl(2)` with its fourth argument already taken from the `va_list`
-/// (a `union semun` is passed as one pointer-sized word); `IPC_64` added.
+/// (a `union semun` is passed as one pointer-sized word).
 ///
 /// # Safety
 /// `arg` may be a pointer the kernel dereferences for the command.
 pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_int> {
     // SAFETY: the kernel validates whatever `arg` points to.
-    ret(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd | IPC_64, arg) }).map(|r| r as c_int)
+    cvt(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd, arg) }).map(|r| r as c_int)
 }
-
-/// What glibc adds to every `*ctl` command: nothing on 64-bit Linux,
-/// whose `msgctl`/`shmctl`/`semctl` system calls take the 64-bit
-/// structures natively (and reject a command with the `IPC_64` bit).
-const IPC_64: c_int = 0;

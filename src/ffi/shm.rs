@@ -46,22 +46,35 @@ fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
     shm::shmget(key, size, flags)
 }
 
-fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
+/// `shmat`, with the segment's size when the engine has it at hand (ripc
+/// backend; the kernel's `shmat` does not tell it).
+fn shmat_sized(
+    id: c_int,
+    addr: *const c_void,
+    flags: c_int,
+) -> Result<(*mut c_void, Option<usize>)> {
     if is_kernel() {
         // SAFETY: the kernel checks the address; mapping over the caller's
         // memory there is what the caller asked for.
-        return unsafe { crate::kernel::shmat(id, addr, flags) };
+        return unsafe { crate::kernel::shmat(id, addr, flags) }.map(|p| (p, None));
     }
-    shm::shmat(id, addr as usize, flags).map(|a| a as *mut c_void)
+    shm::shmat(id, addr as usize, flags).map(|(a, sz)| (a as *mut c_void, Some(sz as usize)))
 }
 
-fn shmdt(addr: *const c_void) -> Result<c_int> {
+fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
+    shmat_sized(id, addr, flags).map(|(p, _)| p)
+}
+
+/// `shmdt`; with `of_id`, `EINVAL` unless `addr` attaches that segment
+/// (checked by the ripc backend in the same pass over its attach table;
+/// the kernel backend cannot tell, and detaches whatever is there).
+fn shmdt(addr: *const c_void, of_id: Option<c_int>) -> Result<c_int> {
     if is_kernel() {
         // SAFETY: the kernel checks the address; the caller gives the
         // attachment up.
         return unsafe { crate::kernel::shmdt(addr) };
     }
-    shm::shmdt(addr as usize).map(|_| 0)
+    shm::shmdt(addr as usize, of_id).map(|_| 0)
 }
 
 fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
@@ -150,7 +163,7 @@ pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
-    ffi_boundary!({ shmdt(shmaddr) })
+    ffi_boundary!({ shmdt(shmaddr, None) })
 }
 
 /// `shmctl(2)` on ripc (see `ripc_sysv.h`); `buf` is a `struct shmid_ds`,
@@ -258,14 +271,20 @@ pub extern "C" fn ripc_shm_attach(
         if !size_out.is_null() {
             writable(size_out.cast(), core::mem::size_of::<usize>())?;
         }
-        let p = shmat(id, core::ptr::null(), flags)?;
+        let (p, size) = shmat_sized(id, core::ptr::null(), flags)?;
         if !size_out.is_null() {
-            let mut ds = shmid_ds::default();
-            if let Err(e) = shmctl(id, cstructs::IPC_STAT, &mut ds) {
-                let _ = shmdt(p);
-                return Err(e);
-            }
-            put(size_out, ds.shm_segsz)?;
+            let size = match size {
+                Some(s) => s,
+                None => {
+                    let mut ds = shmid_ds::default();
+                    if let Err(e) = shmctl(id, cstructs::IPC_STAT, &mut ds) {
+                        let _ = shmdt(p, None);
+                        return Err(e);
+                    }
+                    ds.shm_segsz
+                }
+            };
+            put(size_out, size)?;
         }
         Ok(p)
     })
@@ -275,13 +294,7 @@ pub extern "C" fn ripc_shm_attach(
 /// for this segment). `EINVAL` when `addr` is not one.
 #[no_mangle]
 pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_int {
-    ffi_boundary!({
-        let id = try_ref!(shm).id;
-        if !is_kernel() && shm::attached_id(addr as usize) != Some(id) {
-            return Err(Errno::EINVAL);
-        }
-        shmdt(addr)
-    })
+    ffi_boundary!({ shmdt(addr, Some(try_ref!(shm).id)) })
 }
 
 /// Fills `*out` with the segment's status (needs read permission:

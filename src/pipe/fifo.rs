@@ -54,12 +54,7 @@ fn open_flags(end: End, opts: Options) -> i32 {
 fn raw_open(path: &CStr, flags: i32) -> Result<i32> {
     // SAFETY: `path` is NUL-terminated; no mode argument is needed since
     // O_CREAT is never passed.
-    let fd = unsafe { libc::open(path.as_ptr(), flags) };
-    if fd < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(fd)
-    }
+    crate::kernel::cvt(unsafe { libc::open(path.as_ptr(), flags) })
 }
 
 /// Refuses anything but a FIFO: the kernel would open a regular file just

@@ -17,6 +17,7 @@ pub(crate) use fifo::with_signals_blocked;
 pub use fifo::{fifo_create, fifo_open};
 
 use crate::error::{Errno, Result};
+use crate::kernel::cvt;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Writes of at most this many bytes are atomic (`PIPE_BUF`, `pipe(7)`).
@@ -68,20 +69,10 @@ pub struct Pipe {
     nosigpipe: AtomicBool,
 }
 
-fn cvt(r: isize) -> Result<usize> {
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn cvt_int(r: i32) -> Result<i32> {
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r)
-    }
+/// One `write(2)` of `buf` to `fd`.
+fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
+    // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
+    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 /// Closes `fd` if it is a descriptor (not -1). Errors are ignored: the
@@ -105,7 +96,7 @@ impl Pipe {
             flags |= libc::O_NONBLOCK;
         }
         // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
-        cvt_int(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
         Ok(Pipe::from_fds(fds[0], fds[1], opts.nosigpipe))
     }
 
@@ -138,16 +129,7 @@ impl Pipe {
 
     /// Closes one end. `EBADF` when it was already closed.
     pub fn close(&self, end: End) -> Result<()> {
-        let slot = match end {
-            End::Read => &self.rd,
-            End::Write => &self.wr,
-        };
-        let fd = slot.swap(-1, Ordering::AcqRel);
-        if fd < 0 {
-            return Err(Errno::EBADF);
-        }
-        close_fd(fd);
-        Ok(())
+        self.take(end).map(close_fd)
     }
 
     /// Gives up ownership of one end's descriptor: the caller must close it.
@@ -171,7 +153,7 @@ impl Pipe {
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let fd = self.fd(End::Read)?;
         // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes.
-        cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+        cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
     }
 
     /// One `write(2)` to the write end: the bytes written (all of them when
@@ -181,10 +163,13 @@ impl Pipe {
     pub fn write(&self, buf: &[u8]) -> Result<usize> {
         let fd = self.fd(End::Write)?;
         if self.nosigpipe.load(Ordering::Relaxed) {
-            return sigpipe::write_nosigpipe(fd, buf);
+            return sigpipe::without_sigpipe(|| {
+                let r = write_fd(fd, buf);
+                let raised = sigpipe::may_raise(&r, buf.len());
+                (r, raised)
+            });
         }
-        // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
-        cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+        write_fd(fd, buf)
     }
 
     /// Reads until `buf` is full or end of file: returns the bytes read
@@ -207,11 +192,27 @@ impl Pipe {
 
     /// Writes all of `buf` (retrying short writes, `EINTR`, and `EAGAIN` on
     /// a non-blocking pipe by waiting with `poll`). Returns `buf.len()`.
-    /// Only writes of at most `PIPE_BUF` bytes are atomic as a whole.
+    /// Only writes of at most `PIPE_BUF` bytes are atomic as a whole. With
+    /// `nosigpipe`, `SIGPIPE` is blocked once around the whole loop.
     pub fn write_all(&self, buf: &[u8]) -> Result<usize> {
+        if self.nosigpipe.load(Ordering::Relaxed) {
+            return sigpipe::without_sigpipe(|| {
+                let mut raised = false;
+                let r = self.write_all_loop(buf, &mut raised);
+                (r, raised)
+            });
+        }
+        self.write_all_loop(buf, &mut false)
+    }
+
+    /// The loop of [`Pipe::write_all`]; sets `*raised` when one of its
+    /// writes may have raised `SIGPIPE` ([`sigpipe::may_raise`]).
+    fn write_all_loop(&self, buf: &[u8], raised: &mut bool) -> Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            match self.write(&buf[done..]) {
+            let r = write_fd(self.fd(End::Write)?, &buf[done..]);
+            *raised |= sigpipe::may_raise(&r, buf.len() - done);
+            match r {
                 Ok(n) => done += n,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => wait_ready(self.fd(End::Write)?, libc::POLLOUT)?,
@@ -225,7 +226,7 @@ impl Pipe {
     pub fn capacity(&self) -> Result<usize> {
         let fd = self.any_fd()?;
         // SAFETY: fcntl F_GETPIPE_SZ takes no pointer argument.
-        Ok(cvt_int(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })? as usize)
+        Ok(cvt(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })? as usize)
     }
 
     /// Sets the buffer size (`F_SETPIPE_SZ`; the kernel rounds up to a power
@@ -236,7 +237,7 @@ impl Pipe {
         let fd = self.any_fd()?;
         let n = i32::try_from(bytes).map_err(|_| Errno::EINVAL)?;
         // SAFETY: fcntl F_SETPIPE_SZ takes an int argument, no pointer.
-        Ok(cvt_int(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, n) })? as usize)
+        Ok(cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, n) })? as usize)
     }
 
     /// Bytes waiting to be read (`FIONREAD`).
@@ -244,7 +245,7 @@ impl Pipe {
         let fd = self.fd(End::Read)?;
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD writes one int to the pointer, which is live.
-        cvt_int(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) })?;
+        cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) })?;
         Ok(n.max(0) as usize)
     }
 
@@ -292,11 +293,11 @@ impl Drop for Pipe {
 /// Sets or clears `flag` in the descriptor's status flags.
 pub(crate) fn set_fl(fd: i32, flag: i32, on: bool) -> Result<()> {
     // SAFETY: F_GETFL/F_SETFL take no pointer arguments.
-    let fl = cvt_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
     let new = if on { fl | flag } else { fl & !flag };
     if new != fl {
         // SAFETY: as above.
-        cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
     }
     Ok(())
 }

@@ -24,10 +24,11 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
-use crate::sync::time::now_secs;
+use crate::sync::time::{now_secs, Deadline};
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
+use core::time::Duration;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -169,7 +170,7 @@ fn ns() -> Result<&'static Ns> {
 }
 
 /// Slots in use so far (only those are scanned, so a new segment's table
-/// costs one page, not eight).
+/// costs one page, not the three its 512 slots span).
 fn hiwater(obj: &Obj) -> usize {
     obj.at::<ShmCtl>(0)
         .map(|c| (c.hiwater.load(Ordering::Relaxed) as usize).min(NSLOTS))
@@ -406,7 +407,6 @@ fn with_obj<T>(
 /// bytes. `EINVAL` for a new segment of size 0 or above `shmmax`, or an
 /// existing one smaller than `size`.
 pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
-    install_fork_hook();
     let ns = ns()?;
     let limits = ns.limits();
     let size = size as u64;
@@ -473,8 +473,10 @@ fn total_pages(ns: &Ns) -> u64 {
 }
 
 /// `shmat(2)`: maps segment `id` at `addr` (0: anywhere) and returns the
-/// address. Flags: [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
-pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
+/// address and the segment's size (`shm_segsz`, loaded for the mapping
+/// anyway: the native API reports it without a second lookup). Flags:
+/// [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
+pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     install_fork_hook();
     if id < 0 {
         return Err(Errno::EINVAL);
@@ -502,11 +504,13 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
+    let (p, segsz, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         let (off, data_len) = obj.data_range();
-        // ctl() checked that the file holds the whole payload.
+        // ctl() checked segsz and the file size, but before the lock, and
+        // the word lies in a file any process may scribble on: check the
+        // value we map with, or a larger one would map past the payload.
         if segsz > data_len {
             return Err(Errno::EIO);
         }
@@ -578,7 +582,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
         });
         c.atime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
-        Ok((p, replaced))
+        Ok((p, segsz, replaced))
     })?;
     // Bring the segments whose attachments SHM_REMAP replaced up to date
     // (one object lock at a time).
@@ -588,17 +592,21 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<usize> {
             let _ = with_obj(&o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
         }
     }
-    Ok(p)
+    Ok((p, segsz))
 }
 
 /// `shmdt(2)`: ends the attachment that starts at `addr`. `EINVAL` when
-/// no attachment of this process starts there.
-pub fn shmdt(addr: usize) -> Result<()> {
+/// no attachment of this process starts there, or (with `of_id`, for the
+/// native API's handle check) when the one there is of another segment.
+pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
     if addr % SHMLBA != 0 {
         return Err(Errno::EINVAL);
     }
     let mut a = atts();
-    let i = a.iter().position(|x| x.addr == addr).ok_or(Errno::EINVAL)?;
+    let i = a
+        .iter()
+        .position(|x| x.addr == addr && of_id.map_or(true, |id| x.obj.id == id))
+        .ok_or(Errno::EINVAL)?;
     let att = a.swap_remove(i);
     // SAFETY: unmapping an attachment this engine mapped (found in our
     // table); the caller asked for it to go, as with the real shmdt.
@@ -627,7 +635,6 @@ pub fn stat(id: i32) -> Result<ShmStat> {
 /// `SHM_STAT` (`any == false`: needs read permission) and `SHM_STAT_ANY`:
 /// the segment at index `idx`; returns its id and status.
 pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
-    install_fork_hook();
     let obj = ns()?.by_index(Kind::Shm, idx)?;
     let mut a = atts();
     with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
@@ -717,7 +724,6 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
 /// `IPC_INFO` / `SHM_INFO`: limits and usage; sweeps every segment, so a
 /// removed segment whose last attacher died is destroyed here.
 pub fn info() -> Result<ShmInfo> {
-    install_fork_hook();
     let ns = ns()?;
     let l = ns.limits();
     let mut out = ShmInfo {
@@ -746,12 +752,9 @@ pub fn info() -> Result<ShmInfo> {
     Ok(out)
 }
 
-/// True when `addr` starts an attachment of this process (for the native
-/// API's handle check): the segment id.
-pub fn attached_id(addr: usize) -> Option<i32> {
-    atts().iter().find(|x| x.addr == addr).map(|x| x.obj.id)
-}
-
+/// Sets up the `fork` handling of attachments. Only [`shmat`] calls it:
+/// it is the one call that adds to [`ATTS`], and the handlers have
+/// nothing to do while that table is empty.
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -807,13 +810,13 @@ extern "C" fn fork_parent() {
     }
     let Some(w) = fork_word() else { return };
     let want = FORK_EXPECT.load(Ordering::Relaxed);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let until = Deadline::after(Duration::from_secs(2));
     loop {
         let v = w.load(Ordering::Acquire);
-        if v.wrapping_sub(want) as i32 >= 0 || std::time::Instant::now() >= until {
+        if v.wrapping_sub(want) as i32 >= 0 || until.expired() {
             return;
         }
-        let _ = crate::sync::futex_wait(w, v, Some(std::time::Duration::from_millis(10)));
+        let _ = crate::sync::futex_wait(w, v, Some(Duration::from_millis(10)));
     }
 }
 

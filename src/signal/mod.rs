@@ -24,6 +24,7 @@
 //! for poll/epoll loops).
 
 use crate::error::{Errno, Result};
+use crate::kernel::cvt;
 use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -168,11 +169,13 @@ fn start_dispatcher() -> Result<i32> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Errno::last());
     }
-    // SAFETY: plain descriptor calls; a failed resize keeps the default.
-    unsafe {
-        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20);
-        let fl = libc::fcntl(fds[1], libc::F_GETFL);
-        libc::fcntl(fds[1], libc::F_SETFL, fl | libc::O_NONBLOCK);
+    // SAFETY: a plain descriptor call; a failed resize keeps the default.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
+    // The handler must never block on a full pipe.
+    if let Err(e) = crate::pipe::set_fl(fds[1], libc::O_NONBLOCK, true) {
+        crate::pipe::close_fd(fds[0]);
+        crate::pipe::close_fd(fds[1]);
+        return Err(e);
     }
     let rd = fds[0];
     let spawned = crate::pipe::with_signals_blocked(|| {
@@ -410,11 +413,7 @@ pub fn signal_fd(set: &libc::sigset_t, nonblock: bool) -> Result<i32> {
     block(set)?;
     let flags = libc::SFD_CLOEXEC | if nonblock { libc::SFD_NONBLOCK } else { 0 };
     // SAFETY: live set; -1 asks for a new descriptor.
-    let fd = unsafe { libc::signalfd(-1, set, flags) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    Ok(fd)
+    cvt(unsafe { libc::signalfd(-1, set, flags) })
 }
 
 /// Takes one signal from a [`signal_fd`] descriptor.
@@ -423,10 +422,7 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
     let mut s: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
     let want = core::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: reading at most `want` bytes into `s`.
-    let n = unsafe { libc::read(fd, (&mut s as *mut libc::signalfd_siginfo).cast(), want) };
-    if n < 0 {
-        return Err(Errno::last());
-    }
+    let n = cvt(unsafe { libc::read(fd, (&mut s as *mut libc::signalfd_siginfo).cast(), want) })?;
     if n as usize != want {
         return Err(Errno::EINVAL);
     }
