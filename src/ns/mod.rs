@@ -227,7 +227,8 @@ fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
     }
 }
 
-fn fstat(fd: i32) -> Result<libc::stat> {
+/// `fstat(2)` of `fd`.
+pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
     // SAFETY: fstat fills a zeroed, properly sized stat buffer.
     unsafe {
         let mut st: libc::stat = core::mem::zeroed();

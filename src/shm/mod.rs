@@ -147,7 +147,7 @@ fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     // A file cut short under the mappings would turn the next access into
     // SIGBUS: refuse it (the control area and the payload must be there).
     // (A destroyed segment keeps only its control area.)
-    let st = fstat(obj)?;
+    let st = crate::ns::fstat(obj.file().as_raw_fd())?;
     let mut need = obj.data_range().0;
     if c.destroyed.load(Ordering::Acquire) == 0 {
         need = need.saturating_add(c.segsz.load(Ordering::Relaxed));
@@ -219,17 +219,6 @@ fn maps_segment(pid: i32, obj: &Obj) -> bool {
             && data_off < m.offset.saturating_add(m.end.saturating_sub(m.start))
     });
     maps
-}
-
-fn fstat(obj: &Obj) -> Result<libc::stat> {
-    // SAFETY: fstat into a zeroed, properly sized buffer.
-    unsafe {
-        let mut st: libc::stat = core::mem::zeroed();
-        if libc::fstat(obj.file().as_raw_fd(), &mut st) != 0 {
-            return Err(Errno::last());
-        }
-        Ok(st)
-    }
 }
 
 /// How much a [`sweep`] checks.
