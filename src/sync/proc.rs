@@ -6,7 +6,7 @@
 //! is therefore named by `(pid, start time)`, the start time being field 22
 //! of `/proc/<pid>/stat` (clock ticks since boot).
 
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use once_cell::sync::OnceCell;
 
 static PID: AtomicI32 = AtomicI32::new(0);
@@ -18,22 +18,36 @@ extern "C" fn reset_after_fork() {
     START.store(0, Ordering::Relaxed);
     CREDS_AT.store(0, Ordering::Relaxed);
     GROUPS_AT.store(0, Ordering::Relaxed);
-    for hook in FORK_HOOKS.lock().map(|h| h.clone()).unwrap_or_default() {
-        hook();
+    for slot in &FORK_HOOKS {
+        let f = slot.load(Ordering::Acquire);
+        if f != 0 {
+            // SAFETY: `on_fork_child` stores nothing but `fn()` pointers
+            // (as usize) in these slots.
+            let hook = unsafe { core::mem::transmute::<usize, fn()>(f) };
+            hook();
+        }
     }
 }
 
-static FORK_HOOKS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
+/// The fork hooks, as `fn()` pointers (0: free). Atomics, not a mutex: a
+/// `fork` while another thread registers a hook must not leave the child
+/// waiting for a lock that nobody in it will ever release.
+static FORK_HOOKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
 /// Registers `hook` to run in the child after `fork` (after the pid caches
-/// are reset). Engines use it to keep per-process tables true.
+/// are reset). Engines use it to keep per-process tables true (a handful
+/// of hooks: 8 slots).
 pub fn on_fork_child(hook: fn()) {
     install_atfork();
-    if let Ok(mut h) = FORK_HOOKS.lock() {
-        if !h.contains(&hook) {
-            h.push(hook);
+    let h = hook as usize;
+    for slot in &FORK_HOOKS {
+        match slot.compare_exchange(0, h, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(v) if v == h => return,
+            Err(_) => {}
         }
     }
+    debug_assert!(false, "more fork hooks than slots");
 }
 
 fn install_atfork() {
