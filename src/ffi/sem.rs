@@ -15,7 +15,7 @@ use crate::ffi::cstructs::{
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
 use crate::ffi::sysv::owner_errno;
-use crate::ffi::{readable, writable};
+use crate::ffi::{put, readable, writable};
 use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
 use crate::sync::probe::Seen;
@@ -162,7 +162,6 @@ pub extern "C" fn ripc_semtimedop(
 }
 
 fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
-    writable(p.cast(), core::mem::size_of::<seminfo>())?;
     let l = ns.limits();
     let (sets, sems, max_idx) = sem::usage(ns);
     let cl = |x: u64| x.min(i32::MAX as u64) as c_int;
@@ -183,14 +182,12 @@ fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
             sem::SEMAEM
         },
     };
-    // SAFETY: checked writable above.
-    unsafe { core::ptr::write_unaligned(p, info) };
+    put(p, info)?;
     Ok(max_idx)
 }
 
 fn fill_stat(o: &Obj, need_read: bool, p: *mut semid_ds) -> Result<()> {
     let s = sem::stat(o, need_read)?;
-    writable(p.cast(), core::mem::size_of::<semid_ds>())?;
     let d = semid_ds {
         sem_perm: perm_to_c(&s.perm),
         sem_otime: s.otime,
@@ -198,9 +195,7 @@ fn fill_stat(o: &Obj, need_read: bool, p: *mut semid_ds) -> Result<()> {
         sem_nsems: s.nsems as _,
         ..Default::default()
     };
-    // SAFETY: checked writable above.
-    unsafe { core::ptr::write_unaligned(p, d) };
-    Ok(())
+    put(p, d)
 }
 
 fn semctl_user(
@@ -460,7 +455,6 @@ pub extern "C" fn ripc_semset_stat(set: *const ripc_semset, out: *mut ripc_semse
     ffi_boundary!({
         let s = try_ref!(set);
         let st = sem::stat(&s.obj, true)?;
-        writable(out.cast(), core::mem::size_of::<ripc_semset_info>())?;
         let info = ripc_semset_info {
             key: st.perm.key,
             id: s.obj.id,
@@ -471,8 +465,7 @@ pub extern "C" fn ripc_semset_stat(set: *const ripc_semset, out: *mut ripc_semse
             otime: st.otime,
             ctime: st.ctime,
         };
-        // SAFETY: checked writable above.
-        unsafe { core::ptr::write_unaligned(out, info) };
+        put(out, info)?;
         Ok(0)
     })
 }

@@ -8,7 +8,7 @@
 
 use crate::error::{Errno, Result};
 use crate::ffi::cstructs::{self, perm_to_c, shm_info, shmid_ds, shminfo};
-use crate::ffi::{readable, writable};
+use crate::ffi::{put, readable, writable};
 use crate::shm;
 use crate::sysv::is_kernel;
 use crate::{ffi_boundary, try_mut, try_ref};
@@ -29,14 +29,6 @@ fn to_c(s: &shm::ShmStat) -> shmid_ds {
         shm_nattch: s.nattch as _,
         ..Default::default()
     }
-}
-
-/// Writes `v` to the caller's `p` after checking it can be written.
-fn put<T: Copy>(p: *mut T, v: T) -> Result<()> {
-    writable(p.cast(), core::mem::size_of::<T>())?;
-    let r = try_mut!(p);
-    *r = v;
-    Ok(())
 }
 
 fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {

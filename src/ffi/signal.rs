@@ -82,9 +82,7 @@ fn sigset<'a>(set: *const libc::sigset_t) -> Result<&'a libc::sigset_t> {
 
 fn put_info(out: *mut ripc_siginfo, i: SigInfo) -> Result<()> {
     if !out.is_null() {
-        crate::ffi::writable(out.cast(), core::mem::size_of::<ripc_siginfo>())?;
-        // SAFETY: non-null and writable for one ripc_siginfo.
-        unsafe { out.write_unaligned(i.into()) };
+        crate::ffi::put(out, i.into())?;
     }
     Ok(())
 }
