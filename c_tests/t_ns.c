@@ -60,6 +60,27 @@ static const char *dir;
 
 static void path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
+/* As uid 65534 ("nobody"), copies the file `src` to a new file `dst`
+ * (mode 0666), then writes `n` bytes of `patch` at offset `at` over the
+ * copy (none when `patch` is NULL). 0 on success. */
+static int plant_copy(const char *src, const char *dst, const void *patch, size_t n, off_t at) {
+    pid_t c = fork();
+    if (c == 0) {
+        if (setgid(65534) || setuid(65534)) _exit(1);
+        int in = open(src, O_RDONLY), out = open(dst, O_RDWR | O_CREAT | O_EXCL, 0666);
+        if (in < 0 || out < 0) _exit(3);
+        char buf[65536];
+        ssize_t r;
+        while ((r = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)r) != r) _exit(2);
+        if (patch && pwrite(out, patch, n, at) != (ssize_t)n) _exit(4);
+        _exit(0);
+    }
+    int st;
+    if (c < 0 || waitpid(c, &st, 0) != c) return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
 static void test_planted(void) {
     char victim[] = "/tmp/ripc-victim-XXXXXX", p[512], q[512];
     int fd = mkstemp(victim);
@@ -95,19 +116,7 @@ static void test_planted(void) {
     snprintf(src, sizeof src, "%s/msg.%d", dir, real % 32768);
     key_t k2 = (key_t)0x4e53aa02;
     snprintf(q, sizeof q, "%s/msg.key.%08x", dir, (unsigned)k2);
-    pid_t c = fork();
-    if (c == 0) {
-        if (setgid(65534) || setuid(65534)) _exit(1);
-        int in = open(src, O_RDONLY), out = open(q, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        char buf[65536];
-        ssize_t n;
-        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-            if (write(out, buf, (size_t)n) != n) _exit(2);
-        _exit(in >= 0 && out >= 0 ? 0 : 3);
-    }
-    int stc;
-    waitpid(c, &stc, 0);
-    ok(WIFEXITED(stc) && WEXITSTATUS(stc) == 0, "nobody plants a copy of root's queue file at msg.key.%08x", (unsigned)k2);
+    ok(plant_copy(src, q, NULL, 0, 0) == 0, "nobody plants a copy of root's queue file at msg.key.%08x", (unsigned)k2);
     errno = 0;
     int q3 = msgget(k2, 0);
     ok(q3 == -1, "root's msgget(key, 0) does not adopt it (errno %d)", errno);
@@ -127,21 +136,9 @@ static void test_planted(void) {
     char ssrc[512], sdst[512];
     snprintf(ssrc, sizeof ssrc, "%s/shm.%d", dir, seg % 32768);
     snprintf(sdst, sizeof sdst, "%s/shm.%d", dir, idx2);
-    c = fork();
-    if (c == 0) {
-        if (setgid(65534) || setuid(65534)) _exit(1);
-        int in = open(ssrc, O_RDONLY), out = open(sdst, O_RDWR | O_CREAT | O_EXCL, 0666);
-        char buf[65536];
-        ssize_t n;
-        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-            if (write(out, buf, (size_t)n) != n) _exit(2);
-        int32_t id_state[2] = {idx2, 2};
-        if (out < 0 || pwrite(out, id_state, sizeof id_state, 16) != (ssize_t)sizeof id_state) _exit(3);
-        _exit(in >= 0 ? 0 : 4);
-    }
-    waitpid(c, &stc, 0);
-    ok(seg >= 0 && WIFEXITED(stc) && WEXITSTATUS(stc) == 0, "nobody plants a removed-looking copy of root's segment at shm.%d",
-       idx2);
+    int32_t id_state[2] = {idx2, 2};
+    ok(seg >= 0 && plant_copy(ssrc, sdst, id_state, sizeof id_state, 16) == 0,
+       "nobody plants a removed-looking copy of root's segment at shm.%d", idx2);
     struct shmid_ds sds;
     errno = 0;
     int sr = shmctl(idx2, SHM_STAT, &sds), se = errno;

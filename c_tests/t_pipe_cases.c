@@ -31,6 +31,15 @@ static int exit_code(pid_t pid) {
     return WEXITSTATUS(st);
 }
 
+/* Blocks SIGPIPE in the calling thread (the caller's own mask, as a
+ * program that handles EPIPE itself would set it). */
+static void block_sigpipe(void) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+}
+
 int main(void) {
     char buf[64];
     int rc;
@@ -110,10 +119,8 @@ int main(void) {
      * already pending: ripc must not eat the caller's signal */
     pid = fork();
     if (pid == 0) {
-        sigset_t s, pend;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        sigprocmask(SIG_BLOCK, &s, NULL);
+        sigset_t pend;
+        block_sigpipe();
         raise(SIGPIPE);
         ripc_pipe_set_nosigpipe(p, 1);
         ssize_t n = ripc_pipe_write(p, "x", 1);
@@ -155,10 +162,8 @@ int main(void) {
     ripc_pipe_set_capacity(p, 4096);
     pid = fork();
     if (pid == 0) {
-        sigset_t s, pend;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        sigprocmask(SIG_BLOCK, &s, NULL);
+        sigset_t pend;
+        block_sigpipe();
         ripc_pipe_close(p, RIPC_PIPE_READ);
         ssize_t n = ripc_pipe_write_all(p, big, sizeof big);
         int e = errno;
