@@ -43,15 +43,14 @@
 #define Q_LEN 320   /* QHead */
 #define DESC_OFF 320
 #define DESC_SZ 24
-#define CHUNK 256
 
-/* tail, free lists, fresh marks, sent and seen-taken counters, lspid; the
- * sent word; dummy, returned lists, lrpid; the taken word and counters;
- * the dirty mark */
-static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 64,
-                               144, 148, 152, 156, 192, 196, 200, 272};
-/* stime, rtime, qbytes */
-static const int head_u64[] = {56, 160, 264};
+/* tail, free lists and fresh marks (descriptors, small and big chunks),
+ * sent and seen-taken counters; the sent word; dummy, returned lists,
+ * lrpid; the taken word and counters; the dirty mark, lspid */
+static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 64,
+                               144, 148, 152, 156, 160, 192, 196, 200, 272, 276};
+/* rtime, qbytes, stime */
+static const int head_u64[] = {168, 264, 280};
 
 static uint64_t rng_state;
 static uint64_t rnd(void) { return tap_xorshift(&rng_state); }

@@ -284,3 +284,59 @@ fn a_world_writable_directory_without_sticky_bit_is_refused() {
     std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
     assert!(Ns::open(&d.0).is_ok());
 }
+
+/// Small and big chunks: for sizes around both chunk sizes (the worst case
+/// for big-chunk storage is a message one byte over a small chunk), a queue
+/// takes messages until the kernel's limit says full (never `EIO` for lack
+/// of storage), gives each back intact, and takes as many again after
+/// typed receives freed chunks out of order.
+#[test]
+fn every_size_fills_the_queue_to_the_kernels_limit() {
+    let (ns, _d) = ns();
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    let qbytes = q.stat(false).unwrap().qbytes as usize;
+    let mut buf = vec![0u8; 8192];
+    for size in [1, 255, 256, 257, 300, 1023, 1024, 1025, 2049, 4000, 8192] {
+        for round in 0..2 {
+            let mut n = 0usize;
+            loop {
+                let text: Vec<u8> = (0..size).map(|k| (k * 7 + n + size) as u8).collect();
+                match q.send(&ns, 1 + (n % 2) as i64, &text, IPC_NOWAIT, Deadline::NEVER) {
+                    Ok(()) => n += 1,
+                    Err(e) => {
+                        assert_eq!(e, ripc::error::Errno::EAGAIN, "size {size}");
+                        break;
+                    }
+                }
+            }
+            assert_eq!(n, qbytes / size, "size {size} round {round}");
+            // Odd-numbered messages (type 2) first, then the rest: chunks
+            // go back out of order.
+            let mut got = Vec::new();
+            for t in [2, 1] {
+                while let Ok((ty, len)) = q.recv(t, &mut buf, IPC_NOWAIT, Deadline::NEVER) {
+                    assert_eq!(ty, t);
+                    got.push(buf[..len].to_vec());
+                }
+            }
+            assert_eq!(got.len(), n);
+            let mut want: Vec<Vec<u8>> = (0..n)
+                .map(|i| (0..size).map(|k| (k * 7 + i + size) as u8).collect())
+                .collect();
+            want.sort();
+            got.sort();
+            assert!(want == got, "size {size}: texts differ");
+        }
+    }
+    // A long message cut short by MSG_NOERROR keeps its first bytes.
+    let text: Vec<u8> = (0..3000).map(|k| (k % 251) as u8).collect();
+    q.send(&ns, 5, &text, 0, Deadline::NEVER).unwrap();
+    let mut small = [0u8; 100];
+    let (t, len) = q
+        .recv(0, &mut small, msg::MSG_NOERROR, Deadline::NEVER)
+        .unwrap();
+    assert_eq!((t, len), (5, 100));
+    assert_eq!(&small[..], &text[..100]);
+    assert_eq!(q.stat(false).unwrap().qnum, 0);
+    q.remove(&ns).unwrap();
+}

@@ -8,7 +8,8 @@
 //!                             the fixed geometry
 //! desc[ndesc]   (24 B each)   one per message: type, length, first chunk, next
 //! link[nchunk]  (4 B each)    next chunk of a message's chain
-//! chunk[nchunk] (CHUNK B)     payload
+//! small[ndesc - 1] (256 B)    payload of a message of up to 256 bytes
+//! big[nchunk - ndesc + 1] (1 KiB)  payload of a longer one, chained
 //! ```
 //! `ndesc` = the queue's byte capacity + 1 (the kernel lets a queue hold as
 //! many zero-length messages as it has bytes; one more descriptor is the
@@ -76,8 +77,14 @@ use crate::sync::{futex_wait, futex_wake};
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
-/// Payload bytes per chunk.
-pub const CHUNK: usize = 256;
+/// Payload bytes per small chunk: a message of up to this many bytes is
+/// stored in one.
+pub const SMALL: usize = 256;
+/// Payload bytes per big chunk: a longer message is stored in a chain of
+/// these, so that a 1 KiB message is one contiguous run of memory (a
+/// stream of them copies ~25% faster than out of four small chunks;
+/// docs/msg.md).
+pub const BIG: usize = 1024;
 const NIL: u32 = u32::MAX;
 /// No receive on a queue whose message count is above this walks further.
 const MAX_NDESC: u64 = 1 << 24;
@@ -86,6 +93,7 @@ const MAX_NDESC: u64 = 1 << 24;
 /// through (256 chunks: 64 KiB).
 const WARM_DESC: u32 = 256;
 const WARM_CHUNK: u32 = 256;
+const WARM_BIG: u32 = 64;
 
 pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
 
@@ -102,6 +110,10 @@ struct QHead {
     /// the last repair): they are free without being on a list.
     fresh_desc: AtomicU32,
     fresh_chunk: AtomicU32,
+    /// The big chunks' free list and never-used mark (absolute chunk
+    /// indices, from `ndesc - 1` on).
+    free_big: AtomicU32,
+    fresh_big: AtomicU32,
     /// Messages and bytes ever appended (wrapping).
     sent_n: AtomicU32,
     sent_bytes: AtomicU32,
@@ -109,8 +121,7 @@ struct QHead {
     /// queue looks full.
     seen_taken_n: AtomicU32,
     seen_taken_bytes: AtomicU32,
-    lspid: AtomicI32,
-    stime: AtomicI64,
+    _pad0: AtomicU32,
     // Line 1.
     /// Bumped (by 2) on every send and on removal; bit 0: receivers sleep.
     /// A line of its own: receivers spin on it without pulling the
@@ -124,9 +135,11 @@ struct QHead {
     head: AtomicU32,
     ret_desc: AtomicU32,
     ret_chunk: AtomicU32,
+    ret_big: AtomicU32,
     lrpid: AtomicI32,
+    _pad2a: AtomicU32,
     rtime: AtomicI64,
-    _pad2: [AtomicU64; 3],
+    _pad2: [AtomicU64; 2],
     // Line 3: what a sender waiting for room reads, changed by every
     // receive: one line to pull.
     /// Bumped on every receive, `IPC_SET` and removal; bit 0: senders sleep.
@@ -135,18 +148,23 @@ struct QHead {
     taken_n: AtomicU32,
     taken_bytes: AtomicU32,
     _pad3: [AtomicU32; 13],
-    // Line 4: fixed at creation, or changed under both locks.
+    // Line 4: fixed at creation or changed under both locks (read by every
+    // operation), then two fields senders change about once a second.
     ndesc: AtomicU32,
     nchunk: AtomicU32,
     qbytes: AtomicU64,
     /// Set by a receiver that took `rlock` over from a dead holder: the
     /// next holder of both locks repairs.
     dirty: AtomicU32,
-    _pad4: [AtomicU32; 11],
+    lspid: AtomicI32,
+    stime: AtomicI64,
+    _pad4: [AtomicU32; 8],
 }
 
 const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
+const _: () = assert!(core::mem::offset_of!(QHead, stime) == 280);
 const _: () = assert!(core::mem::offset_of!(QHead, rlock) == 128);
+const _: () = assert!(core::mem::offset_of!(QHead, rtime) == 168);
 const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
 const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
@@ -166,40 +184,107 @@ struct Desc {
 #[derive(Debug, Clone, Copy)]
 struct Geo {
     ndesc: u32,
+    /// Chunks in all; indices below `nsmall` are small, the rest big.
     nchunk: u32,
+    nsmall: u32,
     desc_off: usize,
     link_off: usize,
+    /// The small chunks, then the big ones.
     chunk_off: usize,
+    big_off: usize,
     end: usize,
 }
 
 impl Geo {
+    /// `nsmall` is `ndesc - 1`: one small chunk for each message the
+    /// queue can hold (every non-empty one has a byte of the capacity).
     fn new(ndesc: u64, nchunk: u64) -> Result<Geo> {
-        if !(2..=MAX_NDESC + 1).contains(&ndesc) || nchunk > MAX_NDESC * 2 {
+        if !(2..=MAX_NDESC + 1).contains(&ndesc) || nchunk > MAX_NDESC * 2 || nchunk < ndesc - 1 {
             return Err(Errno::EIO);
         }
+        let nsmall = ndesc - 1;
         let desc_off = core::mem::size_of::<QHead>().next_multiple_of(64);
         let link_off = desc_off + ndesc as usize * core::mem::size_of::<Desc>();
         let chunk_off = (link_off + nchunk as usize * 4).next_multiple_of(64);
-        let end = chunk_off + nchunk as usize * CHUNK;
+        let big_off = chunk_off + nsmall as usize * SMALL;
+        let end = big_off + (nchunk - nsmall) as usize * BIG;
         Ok(Geo {
             ndesc: ndesc as u32,
             nchunk: nchunk as u32,
+            nsmall: nsmall as u32,
             desc_off,
             link_off,
             chunk_off,
+            big_off,
             end,
         })
     }
 
+    /// Big chunks: a message longer than [`SMALL`] takes at most
+    /// len / BIG + 1 of them, and at most bytes / (SMALL + 1) such
+    /// messages fit.
     fn for_capacity(bytes: u64) -> Result<Geo> {
         let most = bytes.max(1);
-        Geo::new(most + 1, bytes.div_ceil(CHUNK as u64) + most)
+        let nbig = bytes.div_ceil(BIG as u64) + bytes / (SMALL as u64 + 1) + 1;
+        Geo::new(most + 1, most + nbig)
     }
 
     /// The most bytes (and messages) the queue can hold.
     fn capacity(&self) -> u64 {
         self.ndesc as u64 - 1
+    }
+
+    /// The chunks a message of `len` bytes is stored in.
+    #[inline]
+    fn class(&self, len: usize) -> Class {
+        if len <= SMALL {
+            Class {
+                shift: SMALL.trailing_zeros(),
+                lo: 0,
+                hi: self.nsmall,
+                base: HEADER_LEN + self.chunk_off,
+            }
+        } else {
+            Class {
+                shift: BIG.trailing_zeros(),
+                lo: self.nsmall,
+                hi: self.nchunk,
+                base: HEADER_LEN + self.big_off,
+            }
+        }
+    }
+}
+
+/// One size of chunks: indices `lo..hi`, stored from mapping offset `base`.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    shift: u32,
+    lo: u32,
+    hi: u32,
+    base: usize,
+}
+
+impl Class {
+    fn size(&self) -> usize {
+        1 << self.shift
+    }
+
+    /// How many chunks `len` bytes take.
+    fn count(&self, len: usize) -> usize {
+        (len + self.size() - 1) >> self.shift
+    }
+
+    fn has(&self, c: u32) -> bool {
+        (self.lo..self.hi).contains(&c)
+    }
+
+    /// The mapping offset of chunk `c`: `EIO` unless it is of this size.
+    #[inline]
+    fn off(&self, c: u32) -> Result<usize> {
+        if !self.has(c) {
+            return Err(Errno::EIO);
+        }
+        Ok(self.base + (((c - self.lo) as usize) << self.shift))
     }
 }
 
@@ -934,13 +1019,6 @@ impl<'a> View<'a> {
         self.obj.at(self.geo.link_off + c as usize * 4)
     }
 
-    fn chunk_off(&self, c: u32) -> Result<usize> {
-        if c >= self.geo.nchunk {
-            return Err(Errno::EIO);
-        }
-        Ok(HEADER_LEN + self.geo.chunk_off + c as usize * CHUNK)
-    }
-
     /// Messages and bytes held: what was appended less what was taken
     /// (exact under both locks, a snapshot otherwise). `EIO` when the
     /// counters say more than the queue can hold.
@@ -997,17 +1075,12 @@ impl<'a> View<'a> {
         if let Ok(d) = self.desc(h.free_desc.load(Relaxed)) {
             prefetch((d as *const Desc).cast(), true);
         }
-        let mut c = h.free_chunk.load(Relaxed);
-        let mut left = len;
-        for k in 0..len.div_ceil(CHUNK).min(32) {
-            if k > 0 {
-                let Ok(l) = self.link(c) else { return };
-                c = l.load(Relaxed);
-            }
-            let Ok(off) = self.chunk_off(c) else { return };
-            self.prefetch_chunk(off, CHUNK.min(left), true);
-            left = left.saturating_sub(CHUNK);
-        }
+        let free = if len <= SMALL {
+            &h.free_chunk
+        } else {
+            &h.free_big
+        };
+        self.prefetch_chain(free.load(Relaxed), len, true);
     }
 
     /// Before taking `rlock`: warms the cache with the message a receive
@@ -1022,31 +1095,31 @@ impl<'a> View<'a> {
         let Ok(d) = self.desc(dummy.next.load(Relaxed)) else {
             return;
         };
-        let len = d.len.load(Relaxed) as usize;
-        let mut c = d.chunk.load(Relaxed);
+        self.prefetch_chain(d.chunk.load(Relaxed), d.len.load(Relaxed) as usize, false);
+    }
+
+    /// Hints the lines of a message of `len` bytes stored from chunk
+    /// `first` on (at most 32 chunks' worth).
+    #[inline]
+    fn prefetch_chain(&self, first: u32, len: usize, write: bool) {
+        let m = self.obj.ctl().ptr().cast_const();
+        let class = self.geo.class(len);
+        let mut c = first;
         let mut left = len;
-        for k in 0..len.div_ceil(CHUNK).min(32) {
+        for k in 0..class.count(len).min(32) {
             if k > 0 {
                 let Ok(l) = self.link(c) else { return };
                 c = l.load(Relaxed);
             }
-            let Ok(off) = self.chunk_off(c) else { return };
-            self.prefetch_chunk(off, CHUNK.min(left), false);
-            left = left.saturating_sub(CHUNK);
-        }
-    }
-
-    /// Hints the lines of `n` bytes of a chunk at mapping offset `off`.
-    fn prefetch_chunk(&self, off: usize, n: usize, write: bool) {
-        let m = self.obj.ctl();
-        if off + CHUNK > m.len() {
-            return;
-        }
-        let mut k = 0;
-        while k < n {
-            // Only an address for a hint: never dereferenced here.
-            prefetch(m.ptr().wrapping_add(off + k).cast_const(), write);
-            k += 64;
+            // In the mapping (the geometry was checked against it); only
+            // an address for a hint, never dereferenced here.
+            let Ok(off) = class.off(c) else { return };
+            let mut i = 0;
+            while i < class.size().min(left) {
+                prefetch(m.wrapping_add(off + i), write);
+                i += 64;
+            }
+            left = left.saturating_sub(class.size());
         }
     }
 
@@ -1097,11 +1170,12 @@ impl<'a> View<'a> {
             if len as u64 > self.geo.capacity() || d.mtype.load(Relaxed) < 1 {
                 break;
             }
-            let need = len.div_ceil(CHUNK);
+            let class = self.geo.class(len);
+            let need = class.count(len);
             let mut c = d.chunk.load(Relaxed);
             let mut mine = Vec::with_capacity(need);
             for _ in 0..need {
-                if c >= self.geo.nchunk || used_c[c as usize] || mine.contains(&c) {
+                if !class.has(c) || used_c[c as usize] || mine.contains(&c) {
                     break 'walk;
                 }
                 mine.push(c);
@@ -1136,34 +1210,26 @@ impl<'a> View<'a> {
         self.rebuild_free(&used_d, &used_c)
     }
 
-    /// Under both locks: the free lists hold every descriptor and chunk
-    /// below the highest one in use that is not in use (`used_*`, shorter
-    /// than the geometry: the rest unused); everything above is never used
-    /// again until needed. The returned lists are emptied.
+    /// Under both locks: each free list holds every descriptor (small
+    /// chunk, big chunk) below the highest one in use that is not in use
+    /// (`used_*`, shorter than the geometry: the rest unused); everything
+    /// above is never used again until needed. The returned lists are
+    /// emptied.
     fn rebuild_free(&self, used_d: &[bool], used_c: &[bool]) -> Result<()> {
         let h = self.head()?;
-        let hw_d = used_d.iter().rposition(|&u| u).map_or(0, |i| i + 1);
-        let mut f = NIL;
-        for i in (0..hw_d).rev() {
-            if !used_d[i] {
-                self.desc(i as u32)?.next.store(f, Relaxed);
-                f = i as u32;
-            }
-        }
+        let g = self.geo;
+        let (f, fresh) = free_list(0..g.ndesc, used_d, |i| Ok(&self.desc(i)?.next))?;
         h.free_desc.store(f, Relaxed);
-        h.fresh_desc.store(hw_d as u32, Relaxed);
-        let hw_c = used_c.iter().rposition(|&u| u).map_or(0, |i| i + 1);
-        let mut f = NIL;
-        for i in (0..hw_c).rev() {
-            if !used_c[i] {
-                self.link(i as u32)?.store(f, Relaxed);
-                f = i as u32;
-            }
-        }
+        h.fresh_desc.store(fresh, Relaxed);
+        let (f, fresh) = free_list(0..g.nsmall, used_c, |c| self.link(c))?;
         h.free_chunk.store(f, Relaxed);
-        h.fresh_chunk.store(hw_c as u32, Relaxed);
-        h.ret_desc.store(NIL, Relaxed);
-        h.ret_chunk.store(NIL, Relaxed);
+        h.fresh_chunk.store(fresh, Relaxed);
+        let (f, fresh) = free_list(g.nsmall..g.nchunk, used_c, |c| self.link(c))?;
+        h.free_big.store(f, Relaxed);
+        h.fresh_big.store(fresh, Relaxed);
+        for l in [&h.ret_desc, &h.ret_chunk, &h.ret_big] {
+            l.store(NIL, Relaxed);
+        }
         Ok(())
     }
 
@@ -1180,16 +1246,33 @@ impl<'a> View<'a> {
         pool.alloc(|i| Ok(&self.desc(i)?.next))
     }
 
-    /// Under `slock`: a free chunk, as [`View::alloc_desc`].
-    fn alloc_chunk(&self, h: &'a QHead) -> Result<Option<u32>> {
-        let pool = Pool {
-            free: &h.free_chunk,
-            fresh: &h.fresh_chunk,
-            returned: &h.ret_chunk,
-            warm: WARM_CHUNK,
-            total: self.geo.nchunk,
-        };
-        pool.alloc(|c| self.link(c))
+    /// Under `slock`: a free chunk of the size a message of `len` bytes is
+    /// stored in, as [`View::alloc_desc`].
+    fn alloc_chunk(&self, h: &'a QHead, len: usize) -> Result<Option<u32>> {
+        self.chunk_pool(h, len).alloc(|c| self.link(c))
+    }
+
+    /// The chunks of the size a message of `len` bytes is stored in, as
+    /// senders allocate them.
+    fn chunk_pool(&self, h: &'a QHead, len: usize) -> Pool<'a> {
+        let g = &self.geo;
+        if len <= SMALL {
+            Pool {
+                free: &h.free_chunk,
+                fresh: &h.fresh_chunk,
+                returned: &h.ret_chunk,
+                warm: WARM_CHUNK,
+                total: g.nsmall,
+            }
+        } else {
+            Pool {
+                free: &h.free_big,
+                fresh: &h.fresh_big,
+                returned: &h.ret_big,
+                warm: g.nsmall.saturating_add(WARM_BIG),
+                total: g.nchunk,
+            }
+        }
     }
 
     /// Under `slock`: allocates, fills and links one message; `false` when
@@ -1202,18 +1285,21 @@ impl<'a> View<'a> {
         };
         let d = self.desc(di)?;
         let (mut first, mut last) = (NIL, NIL);
-        for piece in data.chunks(CHUNK) {
-            let Some(c) = self.alloc_chunk(h)? else {
+        let len = data.len();
+        let class = self.geo.class(len);
+        for piece in data.chunks(class.size()) {
+            let Some(c) = self.alloc_chunk(h, len)? else {
                 // Give back what this message took (to the senders' lists).
                 if last != NIL {
-                    self.link(last)?.store(h.free_chunk.load(Relaxed), Relaxed);
-                    h.free_chunk.store(first, Relaxed);
+                    let free = self.chunk_pool(h, len).free;
+                    self.link(last)?.store(free.load(Relaxed), Relaxed);
+                    free.store(first, Relaxed);
                 }
                 d.next.store(h.free_desc.load(Relaxed), Relaxed);
                 h.free_desc.store(di, Relaxed);
                 return Ok(false);
             };
-            self.obj.ctl().write_bytes(self.chunk_off(c)?, piece)?;
+            self.obj.ctl().write_bytes(class.off(c)?, piece)?;
             if last == NIL {
                 first = c;
             } else {
@@ -1363,14 +1449,16 @@ impl<'a> View<'a> {
     }
 
     fn copy_out(&self, d: &Desc, buf: &mut [u8]) -> Result<usize> {
-        let len = (d.len.load(Relaxed) as usize).min(buf.len());
+        let full = d.len.load(Relaxed) as usize;
+        let class = self.geo.class(full);
+        let len = full.min(buf.len());
         let mut c = d.chunk.load(Relaxed);
         let mut done = 0;
         while done < len {
-            let n = CHUNK.min(len - done);
+            let n = class.size().min(len - done);
             self.obj
                 .ctl()
-                .read_bytes(self.chunk_off(c)?, &mut buf[done..done + n])?;
+                .read_bytes(class.off(c)?, &mut buf[done..done + n])?;
             done += n;
             if done < len {
                 c = self.link(c)?.load(Relaxed);
@@ -1386,19 +1474,55 @@ impl<'a> View<'a> {
     }
 
     /// Under `rlock`: pushes the chain of chunks holding `len` bytes from
-    /// `first` onto the returned list.
+    /// `first` onto the returned list of their size (`EIO`, pushing
+    /// nothing, when one is of the other size).
+    #[inline]
     fn give_back_chunks(&self, first: u32, len: usize) -> Result<()> {
-        let need = len.div_ceil(CHUNK);
+        let class = self.geo.class(len);
+        let need = class.count(len);
         if need == 0 {
             return Ok(());
         }
         let mut last = first;
+        class.off(last)?;
         for _ in 1..need {
             last = self.link(last)?.load(Relaxed);
+            class.off(last)?;
         }
-        push_returned(&self.head()?.ret_chunk, first, self.link(last)?);
+        let h = self.head()?;
+        let list = if len <= SMALL {
+            &h.ret_chunk
+        } else {
+            &h.ret_big
+        };
+        push_returned(list, first, self.link(last)?);
         Ok(())
     }
+}
+
+/// The free list of the items in `range` that `used` (indexed from 0,
+/// shorter than the range's end: the rest unused) does not mark, below the
+/// highest used one, linked in increasing order through `next`: its first
+/// item (or `NIL`) and the never-used mark.
+fn free_list<'m>(
+    range: core::ops::Range<u32>,
+    used: &[bool],
+    next: impl Fn(u32) -> Result<&'m AtomicU32>,
+) -> Result<(u32, u32)> {
+    let is_used = |i: u32| used.get(i as usize).copied().unwrap_or(false);
+    let fresh = range
+        .clone()
+        .rev()
+        .find(|&i| is_used(i))
+        .map_or(range.start, |i| i + 1);
+    let mut f = NIL;
+    for i in (range.start..fresh).rev() {
+        if !is_used(i) {
+            next(i)?.store(f, Relaxed);
+            f = i;
+        }
+    }
+    Ok((f, fresh))
 }
 
 /// Pushes a chain from `first` (whose last link is `last_link`) onto
