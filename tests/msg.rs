@@ -52,23 +52,35 @@ fn kill_self() {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
 }
 
+/// Three sender threads, of types 1, 2 and 3, each sending `per`
+/// messages: message `i` is `i` (4 bytes, little-endian) repeated
+/// `i % spread + 1` times.
+fn spawn_senders(
+    ns: &Arc<Ns>,
+    q: &msg::Queue,
+    per: u32,
+    spread: u32,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (1..=3i64)
+        .map(|t| {
+            let (ns, q) = (ns.clone(), q.clone());
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    let body = i.to_le_bytes().repeat((i % spread) as usize + 1);
+                    q.send(&ns, t, &body, 0, Deadline::NEVER).unwrap();
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn threads_exchange_every_message_once_in_order() {
     let (ns, _d) = ns();
     let ns = Arc::new(ns);
     let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
     const PER: u32 = 5000;
-    let producers: Vec<_> = (1..=3i64)
-        .map(|t| {
-            let (ns, q) = (ns.clone(), q.clone());
-            std::thread::spawn(move || {
-                for i in 0..PER {
-                    let body = i.to_le_bytes().repeat((i % 40) as usize + 1);
-                    q.send(&ns, t, &body, 0, Deadline::NEVER).unwrap();
-                }
-            })
-        })
-        .collect();
+    let producers = spawn_senders(&ns, &q, PER, 40);
     let mut next = [0u32; 4];
     let mut buf = vec![0u8; 8192];
     for _ in 0..3 * PER {
@@ -149,17 +161,7 @@ fn typed_receivers_race_senders_without_loss_or_reordering() {
     let ns = Arc::new(ns);
     let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
     const PER: u32 = 6000;
-    let producers: Vec<_> = (1..=3i64)
-        .map(|t| {
-            let (ns, q) = (ns.clone(), q.clone());
-            std::thread::spawn(move || {
-                for i in 0..PER {
-                    let body = i.to_le_bytes().repeat((i % 70) as usize + 1);
-                    q.send(&ns, t, &body, 0, Deadline::NEVER).unwrap();
-                }
-            })
-        })
-        .collect();
+    let producers = spawn_senders(&ns, &q, PER, 70);
     std::thread::sleep(Duration::from_millis(30));
     // Type 3 only; type 2 only; the lowest type <= 2 (1, then 2); all but
     // type 3 (1, 2): between them they take everything.
@@ -297,11 +299,17 @@ fn every_size_fills_the_queue_to_the_kernels_limit() {
     let qbytes = q.stat(false).unwrap().qbytes as usize;
     let mut buf = vec![0u8; 8192];
     for size in [1, 255, 256, 257, 300, 1023, 1024, 1025, 2049, 4000, 8192] {
+        let text = |i: usize| -> Vec<u8> { (0..size).map(|k| (k * 7 + i + size) as u8).collect() };
         for round in 0..2 {
             let mut n = 0usize;
             loop {
-                let text: Vec<u8> = (0..size).map(|k| (k * 7 + n + size) as u8).collect();
-                match q.send(&ns, 1 + (n % 2) as i64, &text, IPC_NOWAIT, Deadline::NEVER) {
+                match q.send(
+                    &ns,
+                    1 + (n % 2) as i64,
+                    &text(n),
+                    IPC_NOWAIT,
+                    Deadline::NEVER,
+                ) {
                     Ok(()) => n += 1,
                     Err(e) => {
                         assert_eq!(e, ripc::error::Errno::EAGAIN, "size {size}");
@@ -320,9 +328,7 @@ fn every_size_fills_the_queue_to_the_kernels_limit() {
                 }
             }
             assert_eq!(got.len(), n);
-            let mut want: Vec<Vec<u8>> = (0..n)
-                .map(|i| (0..size).map(|k| (k * 7 + i + size) as u8).collect())
-                .collect();
+            let mut want: Vec<Vec<u8>> = (0..n).map(text).collect();
             want.sort();
             got.sort();
             assert!(want == got, "size {size}: texts differ");
