@@ -6,6 +6,9 @@
  *       queue (the sender blocks while it is full)
  *   (c) idle waiter: CPU used over 1 s by a process blocked in msgrcv on an
  *       empty queue
+ *   (d) with each throughput row, what the machine allows any queue: the
+ *       same stream through an ideal single-producer, single-consumer ring
+ *       in shared memory, without and with a lock per message on each side
  *
  * ripc: ripc_msgget/ripc_msgsnd/ripc_msgrcv with RIPC_BACKEND unset (the
  * user engine) in a private RIPC_DIR (mkdtemp under /dev/shm, removed at the
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +181,83 @@ static double throughput(const struct impl *im, size_t size, long count) {
     return median(v, reps);
 }
 
+/* ---- (d) the machine's bound: an ideal ring ----
+ * Records (header + payload) written and read in order, control words
+ * published with plain release stores, never an atomic read-modify-write:
+ * no queue can stream faster between two processes. With `locks`, each
+ * side also takes and releases a lock of its own per message, the least a
+ * queue with several senders and receivers does. At most 16 KiB of
+ * payload in flight, as in a default queue. */
+#define RING (256 * 1024)
+#define RING_CAP 16384
+
+struct ring_ctl {
+    _Alignas(64) _Atomic uint64_t tail; /* written by the producer */
+    _Alignas(64) _Atomic uint64_t head; /* written by the consumer */
+    _Alignas(64) atomic_int plock;
+    _Alignas(64) atomic_int clock;
+};
+
+static void spin_lock(atomic_int *l) {
+    int z = 0;
+    while (!atomic_compare_exchange_weak(l, &z, 1)) z = 0;
+}
+
+static void spin_unlock(atomic_int *l) { atomic_exchange(l, 0); }
+
+static double ring_once(size_t size, long count, int locks) {
+    struct ring_ctl *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char *ring = mmap(NULL, RING, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c == MAP_FAILED || ring == MAP_FAILED) die("mmap");
+    const uint64_t rec = (size + 16 + 63) & ~(uint64_t)63, span = RING / rec * rec;
+    static char text[8192];
+    memset(text, 's', size);
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        static char out[8192];
+        uint64_t head = 0, tail = 0;
+        for (long got = 0; got < count; got++) {
+            while (head == tail) tail = atomic_load_explicit(&c->tail, memory_order_acquire);
+            if (locks) spin_lock(&c->clock);
+            const char *r = ring + head % span;
+            uint64_t len;
+            memcpy(&len, r, sizeof len);
+            memcpy(out, r + 16, len <= sizeof out ? len : sizeof out);
+            head += rec;
+            atomic_store_explicit(&c->head, head, memory_order_release);
+            if (locks) spin_unlock(&c->clock);
+        }
+        _exit(out[0] == 's' ? 0 : 1);
+    }
+    double t0 = now();
+    uint64_t tail = 0, head = 0;
+    for (long i = 0; i < count; i++) {
+        while ((tail - head) / rec * size + size > RING_CAP)
+            head = atomic_load_explicit(&c->head, memory_order_acquire);
+        if (locks) spin_lock(&c->plock);
+        char *r = ring + tail % span;
+        uint64_t len = size;
+        memcpy(r, &len, sizeof len);
+        memcpy(r + 16, text, size);
+        tail += rec;
+        atomic_store_explicit(&c->tail, tail, memory_order_release);
+        if (locks) spin_unlock(&c->plock);
+    }
+    int st;
+    if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("ring consumer");
+    double rate = (double)count / (now() - t0);
+    munmap(c, sizeof *c);
+    munmap(ring, RING);
+    return rate;
+}
+
+static double ring_rate(size_t size, long count, int locks) {
+    double v[32];
+    for (int r = 0; r < reps; r++) v[r] = ring_once(size, count, locks);
+    return median(v, reps);
+}
+
 /* ---- (c) idle waiter: CPU milliseconds over 1 s ---- */
 static double cpu_ms(pid_t p) {
     char path[64], buf[256];
@@ -262,6 +343,7 @@ int main(void) {
     fflush(stdout);
 
     printf("# [hand-over a/b ns]: one cache line passed between two processes, measured before/after the row\n");
+    printf("# msg bound: the same stream through an ideal shared-memory ring, ratios to the kernel (docs/msg.md)\n");
     fflush(stdout);
     double k = pingpong(&KERNEL), u = pingpong(&RIPC);
     printf("msg ping-pong 64B      kernel %6.2f us   ripc %6.2f us   ratio %.2f (target <= 0.25: %s)\n", k, u, u / k,
@@ -277,11 +359,14 @@ int main(void) {
         double h0 = handoff_ns();
         double kr = throughput(&KERNEL, sz[i].size, sz[i].count);
         double ur = throughput(&RIPC, sz[i].size, sz[i].count);
+        double rr = ring_rate(sz[i].size, sz[i].count, 0), lr = ring_rate(sz[i].size, sz[i].count, 1);
         double h1 = handoff_ns();
         printf("msg throughput %s    kernel %5.2f M/s %7.1f MB/s   ripc %5.2f M/s %7.1f MB/s   ratio %.1fx (target >= 5x: %s)"
                "   [hand-over %.0f/%.0f ns]\n",
                sz[i].name, kr / 1e6, kr * (double)sz[i].size / 1e6, ur / 1e6, ur * (double)sz[i].size / 1e6, ur / kr,
                ur / kr >= 5 ? "met" : "MISSED", h0, h1);
+        printf("msg bound %s         ideal ring %6.2f M/s (%4.1fx)   ring + a lock per message %6.2f M/s (%4.1fx)\n",
+               sz[i].name, rr / 1e6, rr / kr, lr / 1e6, lr / kr);
         fflush(stdout);
     }
 
