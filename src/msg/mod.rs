@@ -82,8 +82,8 @@ use std::sync::Arc;
 pub const SMALL: usize = 256;
 /// Payload bytes per big chunk: a longer message is stored in a chain of
 /// these, so that a 1 KiB message is one contiguous run of memory (a
-/// stream of them runs 13–23% faster than out of four small chunks;
-/// docs/msg.md).
+/// stream of them runs 13–18% faster than out of four small chunks, the
+/// median gain per round in the slow and fast phase; docs/msg.md).
 pub const BIG: usize = 1024;
 const NIL: u32 = u32::MAX;
 /// No receive on a queue whose message count is above this walks further.
@@ -121,7 +121,7 @@ struct QHead {
     /// queue looks full.
     seen_taken_n: AtomicU32,
     seen_taken_bytes: AtomicU32,
-    _pad0: AtomicU32,
+    lspid: AtomicI32,
     // Line 1.
     /// Bumped (by 2) on every send and on removal; bit 0: receivers sleep.
     /// A line of its own: receivers spin on it without pulling the
@@ -149,19 +149,20 @@ struct QHead {
     taken_bytes: AtomicU32,
     _pad3: [AtomicU32; 13],
     // Line 4: fixed at creation or changed under both locks (read by every
-    // operation), then two fields senders change about once a second.
+    // operation), then `stime`, which senders change once a second.
     ndesc: AtomicU32,
     nchunk: AtomicU32,
     qbytes: AtomicU64,
     /// Set by a receiver that took `rlock` over from a dead holder: the
     /// next holder of both locks repairs.
     dirty: AtomicU32,
-    lspid: AtomicI32,
+    _pad4a: AtomicU32,
     stime: AtomicI64,
     _pad4: [AtomicU32; 8],
 }
 
 const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
+const _: () = assert!(core::mem::offset_of!(QHead, lspid) == 60);
 const _: () = assert!(core::mem::offset_of!(QHead, stime) == 280);
 const _: () = assert!(core::mem::offset_of!(QHead, rlock) == 128);
 const _: () = assert!(core::mem::offset_of!(QHead, rtime) == 168);
@@ -1064,6 +1065,9 @@ impl<'a> View<'a> {
     /// untrusted values: every index is bounds-checked and a bad one just
     /// ends the hinting.
     fn prefetch_send(&self, len: usize) {
+        if !cfg!(target_arch = "x86_64") {
+            return; // `prefetch` is a no-op there: skip the loads too
+        }
         let Ok(h) = self.head() else { return };
         prefetch((h as *const QHead).cast(), true);
         if let Ok(d) = self.desc(h.tail.load(Relaxed)) {
@@ -1080,6 +1084,9 @@ impl<'a> View<'a> {
     /// of any type will most likely take (the first one). As
     /// [`View::prefetch_send`], only hints.
     fn prefetch_recv(&self) {
+        if !cfg!(target_arch = "x86_64") {
+            return;
+        }
         let Ok(h) = self.head() else { return };
         prefetch((&h.rlock as *const RobustLock).cast(), true);
         let Ok(dummy) = self.desc(h.head.load(Relaxed)) else {
@@ -1239,12 +1246,6 @@ impl<'a> View<'a> {
         pool.alloc(|i| Ok(&self.desc(i)?.next))
     }
 
-    /// Under `slock`: a free chunk of the size a message of `len` bytes is
-    /// stored in, as [`View::alloc_desc`].
-    fn alloc_chunk(&self, h: &'a QHead, len: usize) -> Result<Option<u32>> {
-        self.chunk_pool(h, len).alloc(|c| self.link(c))
-    }
-
     /// The chunks of the size a message of `len` bytes is stored in, as
     /// senders allocate them.
     fn chunk_pool(&self, h: &'a QHead, len: usize) -> Pool<'a> {
@@ -1280,13 +1281,13 @@ impl<'a> View<'a> {
         let (mut first, mut last) = (NIL, NIL);
         let len = data.len();
         let class = self.geo.class(len);
+        let pool = self.chunk_pool(h, len);
         for piece in data.chunks(class.size()) {
-            let Some(c) = self.alloc_chunk(h, len)? else {
+            let Some(c) = pool.alloc(|c| self.link(c))? else {
                 // Give back what this message took (to the senders' lists).
                 if last != NIL {
-                    let free = self.chunk_pool(h, len).free;
-                    self.link(last)?.store(free.load(Relaxed), Relaxed);
-                    free.store(first, Relaxed);
+                    self.link(last)?.store(pool.free.load(Relaxed), Relaxed);
+                    pool.free.store(first, Relaxed);
                 }
                 d.next.store(h.free_desc.load(Relaxed), Relaxed);
                 h.free_desc.store(di, Relaxed);
