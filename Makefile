@@ -75,7 +75,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 demo: all
 	@sh examples_c/demo.sh
 
-test: deps test-rust test-c
+test: test-rust test-c
 
 # What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
 # (util-linux), pkg-config, nm/readelf (binutils). Installed with apt-get
@@ -97,7 +97,7 @@ test-rust:
 
 # Every C test runs twice, once per backend, each run in its own RIPC_DIR
 # (c_tests/run1.sh checks that nothing is left behind).
-test-c: all
+test-c: deps all
 	@ipcs -a > $(B)/ipcs.before 2>/dev/null || true
 	$(PROVE) -j$(JOBS) --exec 'sh c_tests/run1.sh user' $(TEST_BIN) $(TEST_SH)
 	$(PROVE) -j$(JOBS) --exec 'sh c_tests/run1.sh kernel' $(TEST_BIN) $(TEST_SH)
