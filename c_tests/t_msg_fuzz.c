@@ -408,6 +408,9 @@ static void test_native(void) {
     ok_errno(ripc_queue_recv(q, 0, buf, sizeof buf, 0, 0, (long *)1) == -1, EFAULT, "ripc_queue_recv type_out (long*)1");
     ok_errno(ripc_queue_recv(q, 0, buf, sizeof buf, 0, 0, (long *)ro) == -1, EFAULT, "ripc_queue_recv read-only type_out");
     ok_errno(ripc_queue_stat(q, NULL) == -1, EFAULT, "ripc_queue_stat NULL info");
+    ok_errno(ripc_queue_stat(q, (struct ripc_queue_info *)1) == -1, EFAULT, "ripc_queue_stat (void*)1 info");
+    ok_errno(ripc_queue_stat(q, (struct ripc_queue_info *)gone) == -1, EFAULT, "ripc_queue_stat unmapped info");
+    ok_errno(ripc_queue_stat(q, (struct ripc_queue_info *)ro) == -1, EFAULT, "ripc_queue_stat read-only info");
     ok(ripc_queue_stat(q, &info) == 0 && info.messages == 1, "the empty message is still there (%llu)",
        (unsigned long long)info.messages);
     t = 0;

@@ -44,6 +44,8 @@ int main(void) {
     ok(ripc_shm_stat(NULL, &st) == -1 && errno == EFAULT, "NULL handle -> EFAULT");
     errno = 0;
     ok(ripc_shm_stat(h, NULL) == -1 && errno == EFAULT, "NULL status -> EFAULT");
+    errno = 0;
+    ok(ripc_shm_stat(h, (struct ripc_shm_status *)1) == -1 && errno == EFAULT, "(void*)1 status -> EFAULT");
 
     /* A read-only view faults on write. */
     fflush(stdout);

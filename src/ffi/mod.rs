@@ -87,21 +87,6 @@ macro_rules! try_ref {
     }};
 }
 
-/// Fails with `EFAULT` when `$p` is NULL, else yields a unique reference.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! try_mut {
-    ($p:expr) => {{
-        let p = $p;
-        if p.is_null() {
-            return Err($crate::error::Errno::EFAULT);
-        }
-        // SAFETY: non-null, and the C caller promises it points to a valid,
-        // properly aligned, unaliased object for the duration of the call.
-        unsafe { &mut *p }
-    }};
-}
-
 /// Copies `v` into the caller's `*buf` (`EFAULT` unless writable; the
 /// C struct may be unaligned).
 pub(crate) fn put<T: Copy>(buf: *mut T, v: T) -> crate::error::Result<()> {

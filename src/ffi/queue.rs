@@ -262,8 +262,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
 pub extern "C" fn ripc_queue_stat(q: *mut ripc_queue, info: *mut ripc_queue_info) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
-        let info = crate::try_mut!(info);
-        *info = match &q.user {
+        let v = match &q.user {
             Some(u) => {
                 let s = u.stat(false)?;
                 ripc_queue_info {
@@ -313,6 +312,7 @@ pub extern "C" fn ripc_queue_stat(q: *mut ripc_queue, info: *mut ripc_queue_info
                 }
             }
         };
+        super::put(info, v)?;
         Ok(0)
     })
 }

@@ -15,7 +15,7 @@ use crate::ffi::cstructs::{
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
 use crate::ffi::sysv::owner_errno;
-use crate::ffi::{put, readable, writable};
+use crate::ffi::{get, put, readable, writable};
 use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
 use crate::sync::probe::Seen;
@@ -206,6 +206,9 @@ fn semctl_user(
     ptr: *mut c_void,
 ) -> Result<c_int> {
     let ns = Ns::default_ns()?;
+    // IPC_SET's new values, read before anything else (EFAULT first, as
+    // the kernel).
+    let mut set_to = None;
     match cmd {
         IPC_INFO | SEM_INFO => return fill_info(ns, cmd, ptr.cast()),
         SEM_STAT | SEM_STAT_ANY => {
@@ -217,7 +220,7 @@ fn semctl_user(
             return Ok(o.id);
         }
         SETVAL if !(0..=sem::SEMVMX).contains(&val) => return Err(Errno::ERANGE),
-        IPC_SET => readable(ptr, core::mem::size_of::<semid_ds>())?,
+        IPC_SET => set_to = Some(get(ptr.cast_const().cast::<semid_ds>())?),
         IPC_RMID | IPC_STAT | GETVAL | GETPID | GETNCNT | GETZCNT | GETALL | SETALL | SETVAL => {}
         _ => return Err(Errno::EINVAL),
     }
@@ -230,8 +233,7 @@ fn semctl_user(
         IPC_RMID => sem::remove(Ns::default_ns()?, &o).map(|_| 0),
         IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
         IPC_SET => {
-            // SAFETY: checked readable above; plain-data copy.
-            let d = unsafe { core::ptr::read_unaligned(ptr as *const semid_ds) };
+            let d: semid_ds = set_to.ok_or(Errno::EINVAL)?;
             sem::set(&o, d.sem_perm.uid, d.sem_perm.gid, d.sem_perm.mode).map(|_| 0)
         }
         GETVAL => sem::getval(&o, semnum),

@@ -8,10 +8,10 @@
 
 use crate::error::{Errno, Result};
 use crate::ffi::cstructs::{self, perm_to_c, shm_info, shmid_ds, shminfo};
-use crate::ffi::{put, readable, writable};
+use crate::ffi::{get, put, writable};
 use crate::shm;
 use crate::sysv::is_kernel;
-use crate::{ffi_boundary, try_mut, try_ref};
+use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_uint, c_void};
 
 /// `IPC_64`, which glibc adds to every `*ctl` command; ignored here.
@@ -114,8 +114,7 @@ fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
             Ok(0)
         }
         cstructs::IPC_SET => {
-            readable(buf.cast_const().cast(), core::mem::size_of::<shmid_ds>())?;
-            let b = *try_ref!(buf);
+            let b = get(buf.cast_const())?;
             shm::set(id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
             Ok(0)
         }
@@ -295,7 +294,6 @@ pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_in
 pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status) -> c_int {
     ffi_boundary!({
         let id = try_ref!(shm).id;
-        writable(out.cast(), core::mem::size_of::<ripc_shm_status>())?;
         let mut ds = shmid_ds::default();
         shmctl(id, cstructs::IPC_STAT, &mut ds)?;
         let p = &ds.shm_perm;
@@ -315,7 +313,7 @@ pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status)
             cgid: p.cgid,
             mode: p.mode,
         };
-        *try_mut!(out) = st;
+        put(out, st)?;
         Ok(0)
     })
 }
