@@ -17,7 +17,26 @@ static int index_of(int id) {
     return -1;
 }
 
-int main(void) {
+/* The fresh-process checks: run as `t_shm_perm stranger ID N` by an
+ * exec'ed child (uid 65534) on root's 0600 segment ID, numbering its tests
+ * from N + 1. A fresh process has not opened the segment before and cannot
+ * open its file, which must still read as the kernel's errors. */
+static int stranger(int id, int n) {
+    struct shmid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    tap_n = n;
+    ok(geteuid() == 65534, "exec'ed child runs as uid 65534");
+    ok_errno(shmctl(id, IPC_RMID, NULL) == -1, EPERM, "fresh process: IPC_RMID by a stranger -> EPERM");
+    ok_errno(shmctl(id, IPC_SET, &ds) == -1, EPERM, "fresh process: IPC_SET by a stranger -> EPERM");
+    ok_errno(shmctl(id, SHM_LOCK, NULL) == -1, EPERM, "fresh process: SHM_LOCK by a stranger -> EPERM");
+    ok_errno(shmctl(id, IPC_STAT, &ds) == -1, EACCES, "fresh process: IPC_STAT on 0600 -> EACCES");
+    fflush(stdout);
+    return tap_failed ? 1 : 0;
+}
+#define STRANGER_TESTS 5
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "stranger") == 0) return stranger(atoi(argv[2]), atoi(argv[3]));
     key_t ka = (key_t)(0x53000000 | (getpid() & 0xffffff));
     int a = shmget(ka, 4096, IPC_CREAT | IPC_EXCL | 0602); /* other: write only */
     int b = shmget(IPC_PRIVATE, 4096, 0644);               /* other: read only */
@@ -91,6 +110,26 @@ int main(void) {
     waitpid(pid, &st, 0);
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the new owner may IPC_RMID");
     ok_errno(shmctl(c, IPC_STAT, &ds) == -1, EINVAL, "removed");
-    ok(shmctl(a, IPC_RMID, NULL) == 0 && shmctl(b, IPC_RMID, NULL) == 0, "root removes the rest");
+
+    /* The owner checks from a fresh (exec'ed) process. */
+    int d = shmget(IPC_PRIVATE, 4096, 0600);
+    ok(d >= 0, "a 0600 segment of root's");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        char sid[16], sn[16];
+        snprintf(sid, sizeof sid, "%d", d);
+        snprintf(sn, sizeof sn, "%d", tap_n);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+        execl("/proc/self/exe", "t_shm_perm", "stranger", sid, sn, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, &st, 0);
+    tap_n += STRANGER_TESTS;
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the exec'ed unprivileged child's checks all passed");
+    ok(shmctl(d, IPC_STAT, &ds) == 0 && ds.shm_perm.uid == 0 && ds.shm_perm.mode == 0600,
+       "the 0600 segment is still there, unchanged");
+    ok(shmctl(a, IPC_RMID, NULL) == 0 && shmctl(b, IPC_RMID, NULL) == 0 && shmctl(d, IPC_RMID, NULL) == 0,
+       "root removes the rest");
     return done_testing();
 }

@@ -14,9 +14,8 @@ use crate::ffi::cstructs::{
     perm_to_c, sembuf, semid_ds, seminfo, GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, IPC_INFO,
     IPC_RMID, IPC_SET, IPC_STAT, SEM_INFO, SEM_STAT, SEM_STAT_ANY, SETALL, SETVAL,
 };
-use crate::ffi::sysv::owner_errno;
 use crate::ffi::{get, put, readable, writable};
-use crate::ns::{limits, Kind, Ns, Obj, IPC_CREAT};
+use crate::ns::{limits, owner_errno, Kind, Ns, Obj, IPC_CREAT};
 use crate::sem::{self, SemOp, Wait};
 use crate::sync::probe::Seen;
 use crate::sync::Deadline;

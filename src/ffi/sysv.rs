@@ -9,6 +9,7 @@ use super::{cstr, get, put, readable, writable};
 use crate::error::{Errno, Result};
 use crate::kernel;
 use crate::msg;
+use crate::ns::owner_errno;
 use crate::ns::{limits, Ns};
 use crate::sync::time::Deadline;
 use crate::sysv::is_kernel;
@@ -170,17 +171,6 @@ fn stat_to_c(s: &msg::MsgStat) -> msqid_ds {
         msg_lspid: s.lspid,
         msg_lrpid: s.lrpid,
         ..Default::default()
-    }
-}
-
-/// An object whose file we may not even open is not ours: for the
-/// owner-only commands (`IPC_SET`, `IPC_RMID`) that is `EPERM`, as the
-/// kernel says.
-pub(crate) fn owner_errno(e: Errno) -> Errno {
-    if e == Errno::EACCES {
-        Errno::EPERM
-    } else {
-        e
     }
 }
 

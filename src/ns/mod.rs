@@ -29,7 +29,7 @@ use crate::sync::proc::{creds, my_pid, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
 pub use map::Mapping;
-pub use perm::{Access, Perm, PermShared};
+pub use perm::{owner_errno, Access, Perm, PermShared};
 
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;

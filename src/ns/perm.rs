@@ -103,6 +103,17 @@ impl PermShared {
     }
 }
 
+/// An object whose file the caller may not even open is not the caller's:
+/// for the owner-only commands (`IPC_SET`, `IPC_RMID`) of every kind that
+/// is `EPERM`, as the kernel says, not the open's `EACCES`.
+pub fn owner_errno(e: Errno) -> Errno {
+    if e == Errno::EACCES {
+        Errno::EPERM
+    } else {
+        e
+    }
+}
+
 impl Perm {
     /// The kernel's `ipcperms`: `EACCES` unless `creds` may access the
     /// object as `want` (given as rwx bits, as in a `*get` flag word).

@@ -22,7 +22,7 @@
 //! slot count other than [`NSLOTS`] or a size beyond the file gives `EIO`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
+use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::{now_secs, Deadline};
 use core::sync::atomic::{
@@ -639,6 +639,7 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
     with_seg(id, Sweep::Mine, |obj, _, _, _| {
         obj.set_perm(&creds(), uid, gid, mode)
     })
+    .map_err(owner_errno)
 }
 
 /// `IPC_RMID`: the key finds the segment no more; it is destroyed now if
@@ -659,6 +660,7 @@ pub fn rmid(id: i32) -> Result<()> {
         }
         Ok(())
     })
+    .map_err(owner_errno)
 }
 
 /// `SHM_LOCK` / `SHM_UNLOCK`: owner, creator or root (`EPERM`). Sets the
@@ -708,6 +710,7 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
         }
         Ok(())
     })
+    .map_err(owner_errno)
 }
 
 /// `IPC_INFO` / `SHM_INFO`: limits and usage; sweeps every segment, so a
