@@ -93,12 +93,17 @@ int main(void) {
     /* 5b. The lock word naming a live process that does not map the
      * segment (an exec'ed sleep; no start time recorded): it cannot be the
      * holder, and the lock is recovered within the liveness checks. */
+    int execd[2]; /* closed by the exec: before that it still maps the segment */
+    if (pipe2(execd, O_CLOEXEC) != 0) return 1;
     pid_t stranger = fork();
     if (stranger == 0) {
         execlp("sleep", "sleep", "60", (char *)NULL);
         _exit(127);
     }
-    usleep(50000); /* let it exec: before that it still maps the segment */
+    close(execd[1]);
+    char eof;
+    while (read(execd[0], &eof, 1) > 0) {}
+    close(execd[0]);
     uint32_t w[4] = {(uint32_t)stranger, 0, 0, 0};
     file_rw(40, w, sizeof w, 1);
     struct timespec t0, t1;
