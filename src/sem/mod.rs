@@ -553,7 +553,10 @@ fn update_queue(v: &View<'_>) {
         let q = &mut q[..n];
         q.sort_unstable();
         let mut restart = false;
-        let mut changed = false;
+        // Slots of `q` that stop waiting in this round (granted, failed or
+        // dropped): the count afterwards is `n - finished`, without a
+        // scan of the table.
+        let mut finished = 0;
         for &(_, i) in q.iter() {
             let Ok(w) = v.wslot(i) else { continue };
             let mut txn = Txn::default();
@@ -568,13 +571,14 @@ fn update_queue(v: &View<'_>) {
                 Ok(Try::Block(b)) => w.blocking.store(b as u32, Ordering::Relaxed),
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
-                    changed = true;
                     if pid != me && !pid_exists(pid) {
                         free_wslot(v, i);
+                        finished += 1;
                         continue;
                     }
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
+                        finished += 1;
                         mark_done(v, &ops, pid, now_secs());
                         if ops.iter().any(|o| o.op != 0) {
                             restart = true;
@@ -583,17 +587,17 @@ fn update_queue(v: &View<'_>) {
                     }
                 }
                 Err(e) => {
-                    changed = true;
-                    let _ = apply(v, ent(E_DONE, i, e as i32));
+                    if apply(v, ent(E_DONE, i, e as i32)).is_ok() {
+                        finished += 1;
+                    }
                 }
             }
         }
-        if changed {
-            recount(v);
-        } else if v.hdr().waiting.load(Ordering::Relaxed) != n as u32 {
-            // A stale count (a scribble): keep it true, or every operation
-            // would scan the table.
-            v.hdr().waiting.store(n as u32, Ordering::Relaxed);
+        // Also puts right a count that was stale (a scribble), or every
+        // operation would scan the table.
+        let left = (n - finished) as u32;
+        if v.hdr().waiting.load(Ordering::Relaxed) != left {
+            v.hdr().waiting.store(left, Ordering::Relaxed);
         }
         if !restart {
             break;
