@@ -19,3 +19,13 @@ pub fn set_errno(e: Errno) {
 pub fn last_errno() -> Errno {
     Errno::last()
 }
+
+/// A system call's return value: negative means it failed, with the
+/// reason in `errno`.
+pub(crate) fn cvt<T: Copy + Default + PartialOrd>(r: T) -> Result<T> {
+    if r < T::default() {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}

@@ -8,18 +8,8 @@
 //! system calls take the 64-bit structures natively, which is also why
 //! glibc adds nothing there).
 
-use crate::error::{Errno, Result};
+use crate::error::{cvt, Result};
 use core::ffi::{c_int, c_long, c_void};
-
-/// A system call's return value: negative means it failed, with the
-/// reason in `errno`. (Also the pipe and signal engines' helper.)
-pub(crate) fn cvt<T: Copy + Default + PartialOrd>(r: T) -> Result<T> {
-    if r < T::default() {
-        Err(Errno::last())
-    } else {
-        Ok(r)
-    }
-}
 
 /// `msgget(2)`.
 pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {

@@ -54,18 +54,13 @@ fn open_flags(end: End, opts: Options) -> i32 {
 fn raw_open(path: &CStr, flags: i32) -> Result<i32> {
     // SAFETY: `path` is NUL-terminated; no mode argument is needed since
     // O_CREAT is never passed.
-    crate::kernel::cvt(unsafe { libc::open(path.as_ptr(), flags) })
+    crate::error::cvt(unsafe { libc::open(path.as_ptr(), flags) })
 }
 
 /// Refuses anything but a FIFO: the kernel would open a regular file just
 /// as well; ripc says `EINVAL`.
 fn check_fifo(fd: i32) -> Result<()> {
-    // SAFETY: `st` is plain data filled by fstat.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: live descriptor and stat buffer.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(Errno::last());
-    }
+    let st = crate::ns::fstat(fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
         return Err(Errno::EINVAL);
     }

@@ -16,8 +16,8 @@ mod spawn;
 pub(crate) use fifo::with_signals_blocked;
 pub use fifo::{fifo_create, fifo_open};
 
+use crate::error::cvt;
 use crate::error::{Errno, Result};
-use crate::kernel::cvt;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Writes of at most this many bytes are atomic (`PIPE_BUF`, `pipe(7)`).

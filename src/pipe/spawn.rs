@@ -17,7 +17,7 @@ fn source_fd(p: &Pipe, end: End, child_fd: i32) -> Result<(i32, i32)> {
         return Ok((fd, -1));
     }
     // SAFETY: F_DUPFD_CLOEXEC takes an int argument, no pointer.
-    let d = crate::kernel::cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    let d = crate::error::cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
     Ok((d, d))
 }
 

@@ -23,8 +23,8 @@
 //! (`sigtimedwait`), [`block`]/[`unblock`] and [`signal_fd`] (a descriptor
 //! for poll/epoll loops).
 
+use crate::error::cvt;
 use crate::error::{Errno, Result};
-use crate::kernel::cvt;
 use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use core::time::Duration;
@@ -166,9 +166,7 @@ fn check_signo(signo: i32) -> Result<()> {
 fn start_dispatcher() -> Result<i32> {
     let mut fds = [-1i32; 2];
     // SAFETY: `fds` is a writable array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Errno::last());
-    }
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: a plain descriptor call; a failed resize keeps the default.
     unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
     // The handler must never block on a full pipe.
@@ -335,10 +333,7 @@ pub fn send(pid: i32, signo: i32, value: isize) -> Result<()> {
         sival_ptr: value as *mut libc::c_void,
     };
     // SAFETY: sigqueue takes its arguments by value.
-    if unsafe { libc::sigqueue(pid, signo, v) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(())
+    cvt(unsafe { libc::sigqueue(pid, signo, v) }).map(|_| ())
 }
 
 /// Sends `signo` without payload to `pid` (`kill(2)`: the receiver sees
@@ -348,10 +343,7 @@ pub fn kill(pid: i32, signo: i32) -> Result<()> {
         check_signo(signo)?;
     }
     // SAFETY: kill takes its arguments by value.
-    if unsafe { libc::kill(pid, signo) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(())
+    cvt(unsafe { libc::kill(pid, signo) }).map(|_| ())
 }
 
 /// Blocks the signals in `set` in the calling thread.
