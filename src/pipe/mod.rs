@@ -206,20 +206,36 @@ impl Pipe {
     }
 
     /// The loop of [`Pipe::write_all`]; sets `*raised` when one of its
-    /// writes may have raised `SIGPIPE` ([`sigpipe::may_raise`]).
+    /// writes may have raised `SIGPIPE` ([`sigpipe::may_raise`]). A short
+    /// write counts only when no write follows it: if the readers left
+    /// during it, the next write fails with `EPIPE` and raises it again.
     fn write_all_loop(&self, buf: &[u8], raised: &mut bool) -> Result<usize> {
         let mut done = 0;
-        while done < buf.len() {
-            let r = write_fd(self.fd(End::Write)?, &buf[done..]);
-            *raised |= sigpipe::may_raise(&r, buf.len() - done);
+        let mut short = false;
+        let r = loop {
+            if done == buf.len() {
+                break Ok(done);
+            }
+            let fd = match self.fd(End::Write) {
+                Ok(fd) => fd,
+                Err(e) => break Err(e),
+            };
+            let r = write_fd(fd, &buf[done..]);
+            short = matches!(r, Ok(n) if n < buf.len() - done);
+            *raised |= matches!(r, Err(Errno::EPIPE));
             match r {
                 Ok(n) => done += n,
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => wait_ready(self.fd(End::Write)?, libc::POLLOUT)?,
-                Err(e) => return Err(e),
+                Err(Errno::EAGAIN) => {
+                    if let Err(e) = wait_ready(fd, libc::POLLOUT) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e),
             }
-        }
-        Ok(done)
+        };
+        *raised |= short;
+        r
     }
 
     /// The pipe's buffer size in bytes (`F_GETPIPE_SZ`).
