@@ -122,12 +122,16 @@ impl RobustLock {
 
     /// Takes the lock over when its owner (as read in `seen`) is dead, or
     /// is a live process that does not map the file the lock lies in (the
-    /// word was scribbled on: see [`maps_file_at`]).
+    /// word was scribbled on: see [`maps_file_at`]). A recorded start time
+    /// that matches the live owner's already names the holder; the maps
+    /// are read only without one (a holder between its compare-and-swap
+    /// and its start-time store, or a scribbled word).
     fn take_if_dead(&self, seen: u32, me: u32) -> Option<LockOutcome> {
         let owner = (seen & !WAITERS) as i32;
         let start = self.owner_start.load(Ordering::Relaxed);
         if owner == my_pid()
-            || (alive(owner, start) && maps_file_at(owner, self as *const Self as usize))
+            || (alive(owner, start)
+                && (start != 0 || maps_file_at(owner, self as *const Self as usize)))
         {
             return None;
         }

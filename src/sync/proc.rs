@@ -150,7 +150,8 @@ pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
 /// necessarily maps that file, so a live process that does not (a kernel
 /// thread, init, an unrelated program whose pid was scribbled into the
 /// lock word) is not the holder. When it cannot be told (no file here, or
-/// another user's maps file we may not read), yes.
+/// another user's maps file we may not read, as init's unless we are
+/// root), yes.
 pub fn maps_file_at(pid: i32, addr: usize) -> bool {
     let Ok(mine) = std::fs::read_to_string("/proc/self/maps") else {
         return true;
