@@ -12,12 +12,6 @@
 
 static char path[512], other[512];
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 int main(void) {
     const char *dir = getenv("RIPC_DIR");
     if (!dir) dir = "/tmp";
@@ -43,15 +37,15 @@ int main(void) {
     ok_errno(ripc_fifo_open(other, RIPC_PIPE_READ, 0, 100) == NULL, ENOENT, "missing FIFO: ENOENT");
 
     /* opens that wait for a peer, with a timeout */
-    double t0 = now_ms();
+    double t0 = tap_now() * 1e3;
     ok_errno(ripc_fifo_open(path, RIPC_PIPE_READ, 0, 150) == NULL, ETIMEDOUT,
              "reader without writer: ETIMEDOUT");
-    double dt = now_ms() - t0;
+    double dt = tap_now() * 1e3 - t0;
     ok(dt >= 145 && dt < 2000, "... after the timeout (%.0f ms)", dt);
-    t0 = now_ms();
+    t0 = tap_now() * 1e3;
     ok_errno(ripc_fifo_open(path, RIPC_PIPE_WRITE, 0, 100) == NULL, ETIMEDOUT,
              "writer without reader: ETIMEDOUT");
-    dt = now_ms() - t0;
+    dt = tap_now() * 1e3 - t0;
     ok(dt >= 95 && dt < 2000, "... after the timeout (%.0f ms)", dt);
     ok_errno(ripc_fifo_open(path, RIPC_PIPE_WRITE, RIPC_PIPE_NONBLOCK, -1) == NULL, ENXIO,
              "non-blocking writer without reader: ENXIO");
@@ -80,9 +74,9 @@ int main(void) {
         ripc_pipe_free(cw);
         _exit(0);
     }
-    t0 = now_ms();
+    t0 = tap_now() * 1e3;
     r = ripc_fifo_open(path, RIPC_PIPE_READ, 0, 5000);
-    dt = now_ms() - t0;
+    dt = tap_now() * 1e3 - t0;
     ok(r != NULL && dt >= 150, "timed reader waits for the writer, then opens (%.0f ms)", dt);
     char all[128] = {0};
     ssize_t n = ripc_pipe_read_exact(r, all, sizeof all - 1);

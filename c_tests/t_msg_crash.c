@@ -60,12 +60,6 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void) { return tap_xorshift(&rng_state); }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -197,10 +191,10 @@ static void phase_a(double secs) {
 
     struct msgb m;
     long foreign = 0, disorder = 0, eintr = 0, other_err = 0, total = 0;
-    double end = now() + secs, next_kill = now() + 0.001 * (double)(rnd() % 15);
+    double end = tap_now() + secs, next_kill = tap_now() + 0.001 * (double)(rnd() % 15);
     int nkills = 0, nstarts = 0;
     for (;;) {
-        double t = now();
+        double t = tap_now();
         if (t >= end) break;
         if (t >= next_kill) {
             int k = (int)(rnd() % NS);
@@ -354,8 +348,8 @@ static void phase_b(double secs) {
         rp[r] = fork();
         if (rp[r] == 0) receiver(qid, r);
     }
-    double end = now() + secs;
-    while (now() < end) {
+    double end = tap_now() + secs;
+    while (tap_now() < end) {
         sleep_us(500 + (long)(rnd() % 8000));
         int who = (int)(rnd() % (NS + NR));
         if (who < NS) {
@@ -458,7 +452,7 @@ static void phase_b(double secs) {
     ok(rkills > 10 && skills > 10, "B: receivers (%d) and senders (%d) were killed", rkills, skills);
     /* The queue still works: a blocking receive gets a message sent by a
      * child within 1 s. */
-    double t0 = now();
+    double t0 = tap_now();
     pid_t p = fork();
     if (p == 0) {
         struct msgb s = {.mtype = 7};
@@ -469,7 +463,7 @@ static void phase_b(double secs) {
     alarm(2);
     n = msgrcv(qid, &m, MAXTXT, 7, 0);
     alarm(0);
-    double dt = now() - t0;
+    double dt = tap_now() - t0;
     int status = 0;
     waitpid(p, &status, 0);
     ok(n == 5 && memcmp(m.mtext, "alive", 5) == 0 && dt < 1.0 && WIFEXITED(status) &&
@@ -530,14 +524,14 @@ static void phase_c(void) {
         c_ticks = 0;
         c_limit = 300;
         struct itimerval it = {{0, 1000}, {0, 1000}};
-        double t0 = now();
+        double t0 = tap_now();
         setitimer(ITIMER_REAL, &it, NULL);
         struct msqid_ds ds;
         int r;
         do {
             r = msgctl(qid, IPC_STAT, &ds);
         } while (r != 0 && errno == EINTR);
-        double dt = now() - t0;
+        double dt = tap_now() - t0;
         struct itimerval off = {{0, 0}, {0, 0}};
         setitimer(ITIMER_REAL, &off, NULL);
         if (r != 0) errs++;
@@ -605,19 +599,19 @@ int main(void) {
     atomic_store(&sh->ids[0], -1);
     atomic_store(&sh->ids[1], -1);
     pid_t wd = watchdog((int)(secs * 2 + 25));
-    double t0 = now();
+    double t0 = tap_now();
     phase_a(secs);
-    diag("phase A took %.2f s", now() - t0);
+    diag("phase A took %.2f s", tap_now() - t0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm_exit;
     sigaction(SIGALRM, &sa, NULL);
-    t0 = now();
+    t0 = tap_now();
     phase_b(secs);
-    diag("phase B took %.2f s", now() - t0);
-    t0 = now();
+    diag("phase B took %.2f s", tap_now() - t0);
+    t0 = tap_now();
     phase_c();
-    diag("phase C took %.2f s", now() - t0);
+    diag("phase C took %.2f s", tap_now() - t0);
     kill(wd, SIGKILL);
     reap(wd);
     return done_testing();

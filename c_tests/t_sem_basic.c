@@ -11,12 +11,6 @@
 
 static key_t test_key(int n) { return (key_t)(0x5e3a0000 ^ (getpid() << 4) ^ n); }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static int op1(int id, int num, int op, int flg) {
     struct sembuf b = {(unsigned short)num, (short)op, (short)flg};
     return semop(id, &b, 1);
@@ -99,9 +93,9 @@ int main(void) {
     /* --- semtimedop --- */
     struct timespec ts = {0, 100 * 1000 * 1000};
     struct sembuf p = {0, -1, 0};
-    double t0 = now_s();
+    double t0 = tap_now();
     ok_errno(semtimedop(id, &p, 1, &ts) == -1, EAGAIN, "semtimedop times out with EAGAIN");
-    double dt = now_s() - t0;
+    double dt = tap_now() - t0;
     ok(dt > 0.08 && dt < 2.0, "... after about 100 ms (%.3f s)", dt);
     struct timespec badts = {0, 2000000000L};
     ok_errno(semtimedop(id, &p, 1, &badts) == -1, EINVAL, "semtimedop tv_nsec >= 1e9: EINVAL");

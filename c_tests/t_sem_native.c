@@ -9,12 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* utime + stime of a process, in clock ticks. */
 static long cpu_ticks(pid_t p) {
     char path[64], buf[1024];
@@ -40,9 +34,9 @@ int main(void) {
     ok(ripc_semset_get(s, 1) == 3 && ripc_semset_get(s, 0) == 1, "both applied");
     struct ripc_sembuf take = {0, -2, 0};
     ok_errno(ripc_semset_op(s, &take, 1, 0) == -1, ETIMEDOUT, "timeout 0 when it would block: ETIMEDOUT");
-    double t0 = now_s();
+    double t0 = tap_now();
     ok_errno(ripc_semset_op(s, &take, 1, 100) == -1, ETIMEDOUT, "timeout 100 ms: ETIMEDOUT");
-    ok(now_s() - t0 > 0.08, "... after about 100 ms");
+    ok(tap_now() - t0 > 0.08, "... after about 100 ms");
     ok_errno(ripc_semset_op(s, &take, 0, 0) == -1, EINVAL, "no operations: EINVAL");
     ok_errno(ripc_semset_op(s, NULL, 1, 0) == -1, EFAULT, "NULL operations: EFAULT");
     ok_errno(ripc_semset_op(NULL, &take, 1, 0) == -1, EFAULT, "NULL handle: EFAULT");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int tap_n, tap_failed;
 
@@ -45,6 +46,13 @@ static inline uint64_t tap_xorshift(uint64_t *state) {
     x ^= x >> 7;
     x ^= x << 17;
     return *state = x;
+}
+
+/* Seconds on the monotonic clock. */
+static inline double tap_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static inline int done_testing(void) {
