@@ -58,8 +58,7 @@
 //!
 //! Speed (no effect on what happens): before taking a lock, a send or a
 //! receive prefetches the lines it will most likely touch (descriptor,
-//! chunks, links), so they arrive together; a busy lock is looked at again
-//! only now and then for a few microseconds.
+//! chunks, links), so they arrive together.
 //!
 //! Waiting: receivers wait on `sent` (bumped by every send and by removal),
 //! senders on `taken` (bumped by every receive, `IPC_SET` and removal). A
@@ -435,34 +434,9 @@ fn settle(word: &AtomicU32) {
     }
 }
 
-/// Lock back-off: the first look again after one pause (a short holder,
-/// as a ping-pong peer checking for its reply, is waited out at once),
-/// then each look after twice as many, at most [`BACKOFF_MAX`] (a pause is
-/// 10 to 140 cycles, depending on the CPU).
-const BACKOFF_FIRST: u32 = 1;
-const BACKOFF_MAX: u32 = 64;
 /// A full queue's sender stops waiting for the receivers once no receive
 /// happened for this long (a receive takes a few hundred nanoseconds).
 const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_nanos(400);
-
-/// A queue lock (senders' or receivers') was busy: look at it again only
-/// now and then, for a couple of microseconds, before contending in
-/// earnest. Several senders (or receivers) on one queue then take turns in
-/// runs, the holder finding its lock free again for its next message,
-/// instead of handing the lock's line over for every message. Only delays;
-/// [`RobustLock::lock`] still decides, and recovers a dead owner's lock.
-fn contention_backoff(l: &RobustLock) {
-    let mut n = BACKOFF_FIRST;
-    for _ in 0..8 {
-        for _ in 0..n {
-            core::hint::spin_loop();
-        }
-        if !l.is_locked() {
-            return;
-        }
-        n = (n * 2).min(BACKOFF_MAX);
-    }
-}
 
 /// Bumps a wait word (under a queue lock) and reports whether sleepers
 /// must be woken (do that after unlocking, with [`wake`]).
@@ -547,13 +521,9 @@ fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
 }
 
-/// Takes `l`: at once when free, else after a short back-off (see
-/// [`contention_backoff`]); reports whether a dead holder left it.
+/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock`] does);
+/// reports whether a dead holder left it.
 fn take(l: &RobustLock) -> (QGuard<'_>, bool) {
-    if l.try_lock() {
-        return (QGuard(l), false);
-    }
-    contention_backoff(l);
     let died = l.lock() == LockOutcome::OwnerDied;
     (QGuard(l), died)
 }
