@@ -56,10 +56,6 @@
 //! Untrusted memory: every index read from the mapping is bounds-checked,
 //! every walk is bounded; an inconsistency gives `EIO`.
 //!
-//! Speed (no effect on what happens): before taking a lock, a send or a
-//! receive prefetches the lines it will most likely touch (descriptor,
-//! chunks, links), so they arrive together.
-//!
 //! Waiting: receivers wait on `sent` (bumped by every send and by removal),
 //! senders on `taken` (bumped by every receive, `IPC_SET` and removal). A
 //! waiter reads the word, checks the queue once more, spins briefly, then
@@ -475,47 +471,6 @@ fn store_if_changed32(a: &AtomicI32, v: i32) {
     }
 }
 
-/// Hints the CPU to fetch the cache line at `p` for writing (`write`) or
-/// reading. Only a hint: it never faults and changes nothing that another
-/// process can see, so it may be given any address, however stale.
-#[inline(always)]
-fn prefetch(p: *const u8, write: bool) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHW/PREFETCHT0 are hints: they never fault (whatever
-    // the address), write no register or flag and no memory; PREFETCHW is
-    // used only where CPUID says the CPU has it (older ones raise #UD).
-    unsafe {
-        if write && has_prefetchw() {
-            core::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
-        } else {
-            core::arch::asm!("prefetcht0 [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, write);
-}
-
-/// True when the CPU implements PREFETCHW (CPUID 0x8000_0001, ECX bit 8),
-/// asked once.
-#[cfg(target_arch = "x86_64")]
-fn has_prefetchw() -> bool {
-    use core::sync::atomic::AtomicU8;
-    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0: not asked, 1: no, 2: yes
-    match KNOWN.load(Relaxed) {
-        2 => true,
-        1 => false,
-        _ => {
-            // Leaf 0x8000_0001 is read only when leaf 0x8000_0000 says it
-            // exists.
-            use core::arch::x86_64::__cpuid;
-            let yes =
-                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
-            KNOWN.store(if yes { 2 } else { 1 }, Relaxed);
-            yes
-        }
-    }
-}
-
 /// Wakes every sleeper on `word`.
 fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
@@ -763,7 +718,6 @@ impl Queue {
         let mut first = true;
         let mut repaired = false;
         loop {
-            q.prefetch_send(data.len());
             let g = self.lock_send()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
@@ -846,9 +800,6 @@ impl Queue {
         let q = self.view();
         let mut first = true;
         loop {
-            if flags & MSG_COPY == 0 {
-                q.prefetch_recv();
-            }
             let g = self.lock_recv()?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
@@ -1026,71 +977,6 @@ impl<'a> View<'a> {
         )?;
         let qb = h.qbytes.load(Relaxed);
         Ok(b + len <= qb && n < qb)
-    }
-
-    /// Before taking `slock`: warms the cache with the lines a send of
-    /// `len` bytes will most likely write (the senders' line, the free
-    /// descriptor, the first free chunks and their links, the last
-    /// message's descriptor), so that they arrive together. Reads racy,
-    /// untrusted values: every index is bounds-checked and a bad one just
-    /// ends the hinting.
-    fn prefetch_send(&self, len: usize) {
-        if !cfg!(target_arch = "x86_64") {
-            return; // `prefetch` is a no-op there: skip the loads too
-        }
-        let Ok(h) = self.head() else { return };
-        prefetch((h as *const QHead).cast(), true);
-        if let Ok(d) = self.desc(h.tail.load(Relaxed)) {
-            prefetch((d as *const Desc).cast(), true);
-        }
-        if let Ok(d) = self.desc(h.free_desc.load(Relaxed)) {
-            prefetch((d as *const Desc).cast(), true);
-        }
-        let free = self.chunk_pool(h, len).free;
-        self.prefetch_chain(free.load(Relaxed), len, true);
-    }
-
-    /// Before taking `rlock`: warms the cache with the message a receive
-    /// of any type will most likely take (the first one). As
-    /// [`View::prefetch_send`], only hints.
-    fn prefetch_recv(&self) {
-        if !cfg!(target_arch = "x86_64") {
-            return;
-        }
-        let Ok(h) = self.head() else { return };
-        prefetch((&h.rlock as *const RobustLock).cast(), true);
-        let Ok(dummy) = self.desc(h.head.load(Relaxed)) else {
-            return;
-        };
-        let Ok(d) = self.desc(dummy.next.load(Relaxed)) else {
-            return;
-        };
-        self.prefetch_chain(d.chunk.load(Relaxed), d.len.load(Relaxed) as usize, false);
-    }
-
-    /// Hints the lines of a message of `len` bytes stored from chunk
-    /// `first` on (at most 32 chunks' worth).
-    #[inline]
-    fn prefetch_chain(&self, first: u32, len: usize, write: bool) {
-        let m = self.obj.ctl().ptr().cast_const();
-        let class = self.geo.class(len);
-        let mut c = first;
-        let mut left = len;
-        for k in 0..class.count(len).min(32) {
-            if k > 0 {
-                let Ok(l) = self.link(c) else { return };
-                c = l.load(Relaxed);
-            }
-            // In the mapping (the geometry was checked against it); only
-            // an address for a hint, never dereferenced here.
-            let Ok(off) = class.off(c) else { return };
-            let mut i = 0;
-            while i < class.size().min(left) {
-                prefetch(m.wrapping_add(off + i), write);
-                i += 64;
-            }
-            left = left.saturating_sub(class.size());
-        }
     }
 
     /// A new queue's state (or what a queue whose dummy index was
