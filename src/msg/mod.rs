@@ -447,6 +447,19 @@ fn bump(word: &AtomicU32) -> bool {
     }
 }
 
+/// The end of a send (receive) under `g`: records who did it and when,
+/// bumps the wait word of the other side, lets go of `g`, then wakes that
+/// word's sleepers if there are any.
+fn publish(g: QGuard<'_>, pid: &AtomicI32, time: &AtomicI64, word: &AtomicU32) {
+    store_if_changed32(pid, my_pid());
+    store_if_changed(time, now_secs());
+    let w = bump(word);
+    drop(g);
+    if w {
+        wake(word);
+    }
+}
+
 /// A held queue lock; unlocks when dropped.
 #[derive(Debug)]
 struct QGuard<'a>(&'a RobustLock);
@@ -735,13 +748,7 @@ impl Queue {
             };
             if room {
                 if q.try_append(mtype, data)? {
-                    store_if_changed32(&h.lspid, my_pid());
-                    store_if_changed(&h.stime, now_secs());
-                    let w = bump(&h.sent);
-                    drop(g);
-                    if w {
-                        wake(&h.sent);
-                    }
+                    publish(g, &h.lspid, &h.stime, &h.sent);
                     return Ok(());
                 }
                 // Room by the counters but no storage: a receiver died
@@ -1253,13 +1260,7 @@ impl<'a> View<'a> {
             .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
         h.taken_bytes
             .store(h.taken_bytes.load(Relaxed).wrapping_add(len), Release);
-        store_if_changed32(&h.lrpid, my_pid());
-        store_if_changed(&h.rtime, now_secs());
-        let w = bump(&h.taken);
-        drop(g);
-        if w {
-            wake(&h.taken);
-        }
+        publish(g, &h.lrpid, &h.rtime, &h.taken);
         Ok((mtype, n))
     }
 
