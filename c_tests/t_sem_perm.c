@@ -101,17 +101,7 @@ int main(int argc, char **argv) {
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the unprivileged child's checks all passed");
 
     /* The same owner checks from a fresh (exec'ed) process. */
-    fflush(stdout);
-    c = fork();
-    if (c == 0) {
-        char sid[16], sn[16];
-        snprintf(sid, sizeof sid, "%d", priv);
-        snprintf(sn, sizeof sn, "%d", tap_n);
-        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) _exit(1);
-        execl("/proc/self/exe", "t_sem_perm", "stranger", sid, sn, (char *)NULL);
-        _exit(127);
-    }
-    waitpid(c, &st, 0);
+    st = tap_exec_stranger("t_sem_perm", priv);
     tap_n += STRANGER_TESTS;
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the exec'ed unprivileged child's checks all passed");
     ok(semctl(priv, 0, GETVAL) == 0, "the 0600 set is still there");

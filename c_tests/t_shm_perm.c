@@ -114,17 +114,7 @@ int main(int argc, char **argv) {
     /* The owner checks from a fresh (exec'ed) process. */
     int d = shmget(IPC_PRIVATE, 4096, 0600);
     ok(d >= 0, "a 0600 segment of root's");
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        char sid[16], sn[16];
-        snprintf(sid, sizeof sid, "%d", d);
-        snprintf(sn, sizeof sn, "%d", tap_n);
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
-        execl("/proc/self/exe", "t_shm_perm", "stranger", sid, sn, (char *)NULL);
-        _exit(127);
-    }
-    waitpid(pid, &st, 0);
+    st = tap_exec_stranger("t_shm_perm", d);
     tap_n += STRANGER_TESTS;
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the exec'ed unprivileged child's checks all passed");
     ok(shmctl(d, IPC_STAT, &ds) == 0 && ds.shm_perm.uid == 0 && ds.shm_perm.mode == 0600,

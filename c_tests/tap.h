@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int tap_n, tap_failed;
 
@@ -53,6 +56,25 @@ static inline double tap_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs this program again as `NAME stranger ID N` under uid and gid
+ * 65534: a fresh process that never opened object ID, its TAP tests
+ * numbered from N + 1 (the count so far). Returns its wait status. */
+static inline int tap_exec_stranger(const char *name, int id) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char sid[16], sn[16];
+        snprintf(sid, sizeof sid, "%d", id);
+        snprintf(sn, sizeof sn, "%d", tap_n);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(1);
+        execl("/proc/self/exe", name, "stranger", sid, sn, (char *)NULL);
+        _exit(127);
+    }
+    int st = -1;
+    waitpid(c, &st, 0);
+    return st;
 }
 
 static inline int done_testing(void) {
