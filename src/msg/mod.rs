@@ -450,6 +450,7 @@ fn bump(word: &AtomicU32) -> bool {
 /// The end of a send (receive) under `g`: records who did it and when,
 /// bumps the wait word of the other side, lets go of `g`, then wakes that
 /// word's sleepers if there are any.
+#[inline(always)]
 fn publish(g: QGuard<'_>, pid: &AtomicI32, time: &AtomicI64, word: &AtomicU32) {
     store_if_changed32(pid, my_pid());
     store_if_changed(time, now_secs());
