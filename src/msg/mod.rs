@@ -365,7 +365,15 @@ fn spin_budget() -> std::time::Duration {
 /// `EINTR` when a signal handler ran while asleep, `ETIMEDOUT` at the
 /// deadline.
 fn wait_change(word: &AtomicU32, seen: u32, deadline: &Deadline) -> Result<()> {
-    let budget = spin_budget();
+    // The deadline first: a peer that keeps the word moving (other types
+    // sent, a scribbler) must not keep a timed call past it.
+    if deadline.expired() {
+        return Err(Errno::ETIMEDOUT);
+    }
+    let budget = match deadline.remaining() {
+        Some(r) => spin_budget().min(r),
+        None => spin_budget(),
+    };
     if !budget.is_zero() {
         let start = std::time::Instant::now();
         let mut i = 0u32;
@@ -490,9 +498,21 @@ fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
 }
 
-/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock`] does);
-/// reports whether a dead holder left it.
-fn take(l: &RobustLock) -> (QGuard<'_>, bool) {
+/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock_until`]
+/// does) unless `deadline` passes (`ETIMEDOUT`) or `gone` turns true
+/// (`EIDRM`); reports whether a dead holder left it.
+fn take<'l>(
+    l: &'l RobustLock,
+    deadline: &Deadline,
+    gone: &dyn Fn() -> bool,
+) -> Result<(QGuard<'l>, bool)> {
+    let died = l.lock_until(deadline, gone)? == LockOutcome::OwnerDied;
+    Ok((QGuard(l), died))
+}
+
+/// Waits for nothing: [`take`] without a deadline, for the calls that
+/// must have the lock (repair, crash tests).
+fn take_always(l: &RobustLock) -> (QGuard<'_>, bool) {
     let died = l.lock() == LockOutcome::OwnerDied;
     (QGuard(l), died)
 }
@@ -574,19 +594,26 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
             // No geometry to repair with: whatever a dead lock holder left
             // half-done goes away with the queue.
             let h: &QHead = obj.at(0)?;
-            let both = Both {
-                _s: take(&h.slock).0,
-                r: take(&h.rlock).0,
+            let d = Deadline::ctl();
+            let gone = || obj.is_removed();
+            let both = match take(&h.slock, &d, &gone) {
+                Ok((s, _)) => take(&h.rlock, &d, &gone)
+                    .ok()
+                    .map(|(r, _)| Both { _s: s, r }),
+                Err(_) => None,
             };
             remove_locked(ns, &obj, both)
         }
     }
 }
 
-/// Marks `obj` removed and wakes its waiters; `g` are its locks, held.
-/// Only the wait words of the head are touched (fixed offsets, no
-/// geometry needed).
-fn remove_locked(ns: &Ns, obj: &Obj, g: Both<'_>) -> Result<()> {
+/// Marks `obj` removed and wakes its waiters; `g` are its locks, held
+/// (`None`: they could not be had within [`Deadline::ctl`] — a holder
+/// stopped or a scribbled word — and the queue is removed without them:
+/// every operation checks the removed mark, so a stalled holder that
+/// resumes finishes on a removed queue). Only the wait words of the head
+/// are touched (fixed offsets, no geometry needed).
+fn remove_locked(ns: &Ns, obj: &Obj, g: Option<Both<'_>>) -> Result<()> {
     ns.remove(obj, false);
     let h: &QHead = obj.at(0)?;
     let a = bump(&h.sent);
@@ -641,25 +668,28 @@ impl Queue {
         self.obj.at(0)
     }
 
-    /// Takes the senders' lock. When its previous holder died inside,
+    /// Takes the senders' lock by `d` (`ETIMEDOUT`; `EIDRM` when the
+    /// queue is removed meanwhile). When its previous holder died inside,
     /// repairs the queue first (under both locks).
-    fn lock_send(&self) -> Result<QGuard<'_>> {
+    fn lock_send(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let (s, died) = take(&h.slock);
+        let gone = || self.obj.is_removed();
+        let (s, died) = take(&h.slock, d, &gone)?;
         if died {
-            let (r, _) = take(&h.rlock);
+            let (r, _) = take(&h.rlock, d, &gone)?;
             let _ = self.view().repair();
             drop(r);
         }
         Ok(s)
     }
 
-    /// Takes the receivers' lock. When its previous holder died inside (or
-    /// another receiver found that and has not repaired yet), lets go and
-    /// repairs under both locks first.
-    fn lock_recv(&self) -> Result<QGuard<'_>> {
+    /// Takes the receivers' lock by `d`. When its previous holder died
+    /// inside (or another receiver found that and has not repaired yet),
+    /// lets go and repairs under both locks first.
+    fn lock_recv(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let (r, died) = take(&h.rlock);
+        let gone = || self.obj.is_removed();
+        let (r, died) = take(&h.rlock, d, &gone)?;
         if died {
             h.dirty.store(1, Relaxed);
         }
@@ -667,15 +697,27 @@ impl Queue {
             return Ok(r);
         }
         drop(r);
-        Ok(self.lock_both()?.r)
+        Ok(self.lock_both(d)?.r)
     }
 
-    /// Takes both locks (`slock` first), repairing the queue when a holder
-    /// of either died inside.
-    fn lock_both(&self) -> Result<Both<'_>> {
+    /// Takes both locks (`slock` first) by `d`, repairing the queue when a
+    /// holder of either died inside.
+    fn lock_both(&self, d: &Deadline) -> Result<Both<'_>> {
         let h = self.head()?;
-        let (s, d1) = take(&h.slock);
-        let (r, d2) = take(&h.rlock);
+        let gone = || self.obj.is_removed();
+        let (s, d1) = take(&h.slock, d, &gone)?;
+        let (r, d2) = take(&h.rlock, d, &gone)?;
+        if d1 || d2 || h.dirty.load(Relaxed) != 0 {
+            let _ = self.view().repair();
+        }
+        Ok(Both { _s: s, r })
+    }
+
+    /// Both locks, waiting as long as it takes (repair, crash tests).
+    fn lock_both_always(&self) -> Result<Both<'_>> {
+        let h = self.head()?;
+        let (s, d1) = take_always(&h.slock);
+        let (r, d2) = take_always(&h.rlock);
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
             let _ = self.view().repair();
         }
@@ -686,18 +728,18 @@ impl Queue {
     /// crash tests: a process killed while holding them exercises
     /// recovery).
     pub fn hold_lock(&self) -> Result<impl Sized + '_> {
-        self.lock_both()
+        self.lock_both_always()
     }
 
     /// Holds only the receivers' lock until the guard is dropped (for
     /// crash tests, as [`Queue::hold_lock`]).
     pub fn hold_recv_lock(&self) -> Result<impl Drop + '_> {
-        self.lock_recv()
+        self.lock_recv(&Deadline::NEVER)
     }
 
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
-        let _g = self.lock_both()?;
+        let _g = self.lock_both_always()?;
         self.view().repair()
     }
 
@@ -731,8 +773,19 @@ impl Queue {
         let len = data.len() as u64;
         let mut first = true;
         let mut repaired = false;
+        let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // A lock held past the call's bound is a queue we cannot use now:
+        // "full" for IPC_NOWAIT (see NOWAIT_BOUND), the deadline otherwise.
+        let lock_d = deadline.for_lock(nowait);
+        let busy = |e: Errno| {
+            if e == Errno::ETIMEDOUT && nowait {
+                Errno::EAGAIN
+            } else {
+                e
+            }
+        };
         loop {
-            let g = self.lock_send()?;
+            let g = self.lock_send(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -759,7 +812,7 @@ impl Queue {
                 if repaired {
                     return Err(Errno::EIO);
                 }
-                let _both = self.lock_both()?;
+                let _both = self.lock_both(&lock_d).map_err(busy)?;
                 q.repair()?;
                 repaired = true;
                 continue;
@@ -807,8 +860,19 @@ impl Queue {
         self.obj.perm().check_mine(Access::Read)?;
         let q = self.view();
         let mut first = true;
+        let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // A lock held past the call's bound: "no message" for IPC_NOWAIT
+        // (see NOWAIT_BOUND), the deadline otherwise.
+        let lock_d = deadline.for_lock(nowait);
+        let busy = |e: Errno| {
+            if e == Errno::ETIMEDOUT && nowait {
+                Errno::ENOMSG
+            } else {
+                e
+            }
+        };
         loop {
-            let g = self.lock_recv()?;
+            let g = self.lock_recv(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -848,7 +912,7 @@ impl Queue {
             // last, which is the senders' business too. Under both locks,
             // choose again (the queue may have changed meanwhile).
             drop(g);
-            let both = self.lock_both()?;
+            let both = self.lock_both(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(Errno::EIDRM);
             }
@@ -867,7 +931,9 @@ impl Queue {
         if !any {
             self.obj.perm().check_mine(Access::Read)?;
         }
-        let _g = self.lock_both()?;
+        // Without the locks when they cannot be had in CTL_BOUND (a holder
+        // stopped, or a scribbled word): the counters then give a snapshot.
+        let _g = self.lock_both(&Deadline::ctl()).ok();
         let h = self.head()?;
         let (qnum, cbytes) = self.view().held()?;
         Ok(MsgStat {
@@ -895,7 +961,9 @@ impl Queue {
         if qbytes > self.geo.capacity() {
             return Err(Errno::EPERM);
         }
-        let g = self.lock_both()?;
+        // Without the locks when they cannot be had in CTL_BOUND: each
+        // field is one word, and senders read `qbytes` once per send.
+        let g = self.lock_both(&Deadline::ctl()).ok();
         self.obj.set_perm(&me, uid, gid, mode)?;
         let h = self.head()?;
         h.qbytes.store(qbytes, Relaxed);
@@ -911,7 +979,7 @@ impl Queue {
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
-        let g = self.lock_both()?;
+        let g = self.lock_both(&Deadline::ctl()).ok();
         remove_locked(ns, &self.obj, g)
     }
 

@@ -988,6 +988,20 @@ impl Obj {
         ObjGuard { obj: self }
     }
 
+    /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
+    /// object is removed while waiting (`EIDRM`).
+    pub fn lock_until(
+        &self,
+        repair: &dyn Fn(&Obj),
+        deadline: &crate::sync::Deadline,
+    ) -> Result<ObjGuard<'_>> {
+        let gone = || self.is_removed();
+        if self.header().lock.lock_until(deadline, &gone)? == LockOutcome::OwnerDied {
+            repair(self);
+        }
+        Ok(ObjGuard { obj: self })
+    }
+
     /// `IPC_SET`'s common part: uid, gid and the low 9 mode bits, by the
     /// owner, creator or root (`EPERM` otherwise). Updates `ctime`.
     pub fn set_perm(&self, me: &Creds, uid: u32, gid: u32, mode: u32) -> Result<()> {
