@@ -882,10 +882,13 @@ impl Ns {
 
     /// The object at index `idx` (for `MSG_STAT` and friends), live or
     /// removed-but-present.
+    /// A full id is taken for its index part, as the kernel's
+    /// `ipc_obtain_object_idr` does.
     pub fn by_index(&self, kind: Kind, idx: i32) -> Result<Arc<Obj>> {
-        if !(0..IDX_SPAN).contains(&idx) {
+        if idx < 0 {
             return Err(Errno::EINVAL);
         }
+        let idx = idx % IDX_SPAN;
         let f = self
             .open_name(&Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
