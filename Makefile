@@ -18,7 +18,8 @@ SO      := $(LIBDIR)/libripc.so
 ARCHIVE := $(LIBDIR)/libripc.a
 B       := build
 CPPFLAGS += -Iinclude
-LDLIBS  := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR)) -lripc -lpthread -ldl -lm
+# The rpath is quoted for the shell: the checkout's path may hold spaces.
+LDLIBS  := -L$(LIBDIR) '-Wl,-rpath,$(abspath $(LIBDIR))' -lripc -lpthread -ldl -lm
 TOOLS   := ripcs ripcrm ripcmk
 
 TEST_SRC := $(wildcard c_tests/t_*.c)
