@@ -1648,3 +1648,39 @@ pub fn by_index(ns: &Ns, idx: i32) -> Result<Queue> {
     }
     Queue::from_obj(o)
 }
+
+/// `MSG_STAT` / `MSG_STAT_ANY` (`any`): the id and status of the queue at
+/// index `idx`. A queue whose control area was scribbled on (every other
+/// call gives `EIO`) is still reported, from its object header: its
+/// permissions and times, no messages — so that listings show it and its
+/// owner can remove it (see [`check`]).
+pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
+    let o = ns.by_index(Kind::Msg, idx)?;
+    if o.is_removed() {
+        return Err(Errno::EINVAL);
+    }
+    let id = o.id;
+    match Queue::from_obj(o.clone()).and_then(|q| q.stat(any)) {
+        Err(Errno::EIO) => {
+            if !any {
+                o.perm().check_mine(Access::Read)?;
+            }
+            Ok((
+                id,
+                MsgStat {
+                    perm: o.perm(),
+                    ctime: o.header().ctime.load(Relaxed),
+                    ..Default::default()
+                },
+            ))
+        }
+        r => r.map(|s| (id, s)),
+    }
+}
+
+/// Whether the queue with id `id` is intact: `EIO` when its control area
+/// was scribbled on (for the tools, which mark such a queue).
+pub fn check(ns: &Ns, id: i32) -> Result<()> {
+    let q = Queue::from_obj(ns.by_id(Kind::Msg, id)?)?;
+    q.view().held().map(|_| ())
+}

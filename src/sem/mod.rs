@@ -1453,6 +1453,34 @@ pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
     })
 }
 
+/// `SEM_STAT` / `SEM_STAT_ANY`: as [`stat`], but a set whose control area
+/// was scribbled on (every other call gives `EIO`) is still reported from
+/// its object header, with no semaphores — so that listings show it and
+/// its owner can remove it (see [`check`]).
+pub fn stat_listed(o: &Obj, need_read: bool) -> Result<Stat> {
+    match stat(o, need_read) {
+        Err(Errno::EIO) => {
+            let p = o.perm();
+            if need_read {
+                p.check_mine(Access::Read)?;
+            }
+            Ok(Stat {
+                perm: p,
+                otime: 0,
+                ctime: o.header().ctime.load(Ordering::Relaxed),
+                nsems: 0,
+            })
+        }
+        r => r,
+    }
+}
+
+/// Whether a set is intact: `EIO` when its control area was scribbled on
+/// (for the tools, which mark such a set).
+pub fn check(o: &Obj) -> Result<()> {
+    View::new(o).map(|_| ())
+}
+
 /// `IPC_SET`: owner, group and mode, by the owner/creator/root.
 pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     // Without the lock when it cannot be had in CTL_BOUND: the permission
