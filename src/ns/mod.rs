@@ -200,6 +200,31 @@ impl core::fmt::Debug for CreateSpec<'_> {
 
 static DEFAULT: OnceCell<Ns> = OnceCell::new();
 
+type CacheGuard = std::sync::MutexGuard<'static, HashMap<(Kind, i32), Arc<Obj>, IdHash>>;
+
+thread_local! {
+    /// The default namespace's object cache, held by the forking thread
+    /// across `fork` (see [`cache_fork_prepare`]).
+    static CACHE_HELD: core::cell::RefCell<Option<CacheGuard>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// `fork` in a multithreaded program: another thread may hold the object
+/// cache's mutex, and the child, whose one thread is a copy of the forking
+/// one, would wait for it for ever. So the forking thread takes it before
+/// the fork (waiting out whoever holds it, for a few instructions), and
+/// both parent and child let it go after.
+extern "C" fn cache_fork_prepare() {
+    if let Some(ns) = DEFAULT.get() {
+        let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
+        CACHE_HELD.with(|h| *h.borrow_mut() = Some(g));
+    }
+}
+
+extern "C" fn cache_fork_release() {
+    CACHE_HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
 fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
 }
@@ -248,7 +273,16 @@ impl Ns {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-            Ns::open(&dir)
+            let ns = Ns::open(&dir)?;
+            // SAFETY: registering plain extern "C" fns; no preconditions.
+            unsafe {
+                libc::pthread_atfork(
+                    Some(cache_fork_prepare),
+                    Some(cache_fork_release),
+                    Some(cache_fork_release),
+                );
+            }
+            Ok(ns)
         })
     }
 
