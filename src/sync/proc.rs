@@ -342,6 +342,30 @@ fn creds_refresh(now: u64) -> Creds {
     c
 }
 
+/// Whether this process may run on more than one CPU (its affinity mask,
+/// re-read at most every 100 ms: `taskset -p` can change it at any time).
+pub fn many_cpus() -> bool {
+    static AT: AtomicU64 = AtomicU64::new(0);
+    static MANY: AtomicU32 = AtomicU32::new(1);
+    let now = stamp(&coarse_now());
+    let at = AT.load(Ordering::Relaxed);
+    if at == 0 || now.wrapping_sub(at) >= 100_000_000 {
+        // SAFETY: sched_getaffinity fills a zeroed cpu_set_t of the size
+        // given; CPU_COUNT only reads it.
+        let n = unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            if libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+                libc::CPU_COUNT(&set)
+            } else {
+                2
+            }
+        };
+        MANY.store((n > 1) as u32, Ordering::Relaxed);
+        AT.store(now, Ordering::Relaxed);
+    }
+    MANY.load(Ordering::Relaxed) != 0
+}
+
 /// The credentials IPC permission checks use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Creds {
