@@ -31,15 +31,32 @@ static inline int tap_ok(int cond, const char *fmt, ...) {
     return cond;
 }
 
-/* ok(cond, "name") */
-#define ok(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
+/* Where a failed check is: printed under its "not ok" line. */
+static inline int tap_at(int cond, const char *file, int line, const char *expr) {
+    if (!cond) printf("#   at %s:%d: %s\n", file, line, expr);
+    return cond;
+}
+
+/* ok(cond, "name"): a failure prints the file, the line and the
+ * condition. */
+#define ok(cond, ...) tap_at(tap_ok(!!(cond), __VA_ARGS__), __FILE__, __LINE__, #cond)
+
+/* ok_eq(a, b, "name"): integers compared; a failure prints both values,
+ * the file and the line. */
+#define ok_eq(a, b, ...)                                                              \
+    do {                                                                              \
+        long long tap_a_ = (long long)(a), tap_b_ = (long long)(b);                   \
+        if (!tap_at(tap_ok(tap_a_ == tap_b_, __VA_ARGS__), __FILE__, __LINE__, #a " == " #b)) \
+            printf("#   got %lld, expected %lld\n", tap_a_, tap_b_);                  \
+    } while (0)
 /* A call that must fail with errno E: ok_errno(call(...) == -1, EINVAL, "...") */
 #define ok_errno(failed, E, ...)                                              \
     do {                                                                      \
         errno = 0;                                                            \
         int tap_f_ = !!(failed);                                              \
         int tap_e_ = errno;                                                   \
-        if (!tap_ok(tap_f_ && tap_e_ == (E), __VA_ARGS__))                    \
+        if (!tap_at(tap_ok(tap_f_ && tap_e_ == (E), __VA_ARGS__), __FILE__,   \
+                    __LINE__, #failed))                                       \
             printf("#   expected errno %d (%s), got %s with errno %d (%s)\n",   \
                    (E), strerror(E), tap_f_ ? "failure" : "success", tap_e_,  \
                    strerror(tap_e_));                                         \
