@@ -1,6 +1,8 @@
-//! Per-namespace limits: the kernel's defaults unless configured, raised
-//! without privilege (environment at namespace creation, or
-//! [`super::Ns::set_limit`] at any time).
+//! Per-namespace limits: the machine's IPC sysctls (`/proc/sys/kernel/
+//! msgmax`, `msgmnb`, `msgmni`, `shmmax`, `shmall`, `shmmni`, `sem`) as the
+//! kernel applies them, unless set for the namespace — without privilege:
+//! the environment at namespace creation, or [`super::Ns::set_limit`] by
+//! the namespace's owner at any time.
 
 use crate::error::{Errno, Result};
 
@@ -55,16 +57,68 @@ pub const MSGMNB: usize = 1;
 /// See [`MSGMAX`].
 pub const SEMOPM: usize = 8;
 
-/// Limit `i` from its raw value (the control file's), clamped into
-/// 1..=cap: a zero or out-of-range value (a scribbled file) takes the
-/// default.
+/// Limit `i` from its raw value (the control file's): 0 means "not set:
+/// the machine's" ([`system`]); an out-of-range value (a scribbled file)
+/// takes the default.
 pub fn clamp(i: usize, raw: u64) -> u64 {
     let (_, def, cap) = TABLE[i];
-    if raw == 0 || raw > cap {
+    if raw == 0 {
+        system(i)
+    } else if raw > cap {
         def
     } else {
         raw
     }
+}
+
+/// Where the kernel keeps each limit: a file of /proc/sys/kernel, and the
+/// field in it (`sem` holds four: semmsl semmns semopm semmni).
+const SYSCTL: [(&str, usize); 10] = [
+    ("msgmax", 0),
+    ("msgmnb", 0),
+    ("msgmni", 0),
+    ("shmmax", 0),
+    ("shmall", 0),
+    ("shmmni", 0),
+    ("sem", 0),
+    ("sem", 1),
+    ("sem", 2),
+    ("sem", 3),
+];
+
+/// The machine's value of limit `i` (its IPC sysctl, as the kernel would
+/// apply it now), within 1..=the limit's cap; the default when it cannot
+/// be read. Read at most once a second per limit: the hot paths ask for
+/// `msgmax` and `semopm` on every call.
+pub fn system(i: usize) -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static VAL: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+    static AT: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+    let now = crate::sync::proc::coarse_now().tv_sec as u64 + 1;
+    if AT[i].load(Ordering::Relaxed) == now {
+        let v = VAL[i].load(Ordering::Relaxed);
+        if v != 0 {
+            return v;
+        }
+    }
+    let (_, def, cap) = TABLE[i];
+    let v = read_sysctl(i).map_or(def, |v| v.clamp(1, cap));
+    VAL[i].store(v, Ordering::Relaxed);
+    AT[i].store(now, Ordering::Relaxed);
+    v
+}
+
+fn read_sysctl(i: usize) -> Option<u64> {
+    let (file, field) = SYSCTL[i];
+    let text = std::fs::read_to_string(format!("/proc/sys/kernel/{file}")).ok()?;
+    let v: i128 = text.split_ascii_whitespace().nth(field)?.parse().ok()?;
+    // Negative or zero values (shmmax can be set to -1: no limit) mean
+    // "as large as allowed".
+    Some(if v <= 0 {
+        u64::MAX
+    } else {
+        v.min(u64::MAX as i128) as u64
+    })
 }
 
 impl Limits {
@@ -85,18 +139,19 @@ impl Limits {
         }
     }
 
-    /// The defaults, overridden by `RIPC_MSGMAX` … `RIPC_SEMMNI` when set.
-    /// A value above the limit's hard cap is taken as the cap (stored
-    /// as is, [`clamp`] would turn it into the default); 0 or an
-    /// unparsable value gives the default.
+    /// What a new namespace's limits file records: `RIPC_MSGMAX` …
+    /// `RIPC_SEMMNI` when set (a value above the limit's hard cap is taken
+    /// as the cap), else 0: the machine's IPC sysctls, as the kernel
+    /// applies them at the time of each use ([`system`]). 0 or an
+    /// unparsable value is "not set".
     pub fn from_env() -> [u64; 10] {
         let mut v = [0u64; 10];
-        for (i, (name, def, cap)) in TABLE.iter().enumerate() {
+        for (i, (name, _, cap)) in TABLE.iter().enumerate() {
             v[i] = std::env::var(format!("RIPC_{}", name.to_ascii_uppercase()))
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .filter(|&x| x != 0)
-                .map_or(*def, |x| x.min(*cap));
+                .map_or(0, |x| x.min(*cap));
         }
         v
     }
