@@ -134,7 +134,7 @@ pub struct Ns {
     dir: PathBuf,
     dirfd: OwnedFd,
     ctl: Mapping,
-    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
+    cache: Mutex<Cache>,
 }
 
 /// The per-process cache is keyed by small integers: hash them by
@@ -912,6 +912,34 @@ impl Ns {
             }
         }
     }
+}
+
+type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
+
+thread_local! {
+    /// The default namespace's cache, held across a `fork` by the thread
+    /// that forks (see [`fork_hold_cache`]).
+    static FORK_CACHE: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Cache>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// For a `pthread_atfork` prepare handler: takes the default namespace's
+/// object cache (if it is open), so that no other thread holds it when the
+/// child is made: the child would inherit it locked by a thread that does
+/// not exist there, and hang at its first look-up. Release with
+/// [`fork_release_cache`] in the parent and in the child.
+pub fn fork_hold_cache() {
+    if let Some(ns) = DEFAULT.get() {
+        if let Ok(g) = ns.cache.lock() {
+            FORK_CACHE.with(|c| *c.borrow_mut() = Some(g));
+        }
+    }
+}
+
+/// See [`fork_hold_cache`]: the same thread, in the parent or the child.
+pub fn fork_release_cache() {
+    let g = FORK_CACHE.with(|c| c.borrow_mut().take());
+    drop(g);
 }
 
 /// A held object lock; unlocks when dropped.

@@ -16,7 +16,7 @@
 //! over slots whose process is alive and still maps the segment (a
 //! process that exited, was killed or exec'd stops counting). This
 //! process's own slot always equals its private attach table ([`ATTS`]),
-//! which `fork` re-registers in the child ([`on_fork_child`]).
+//! and `fork` counts for the child ([`fork_parent`], [`fork_child`]).
 //!
 //! Everything read from the control area is checked: a wrong magic, a
 //! slot count other than [`NSLOTS`] or a size beyond the file gives `EIO`.
@@ -24,13 +24,10 @@
 use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
-use crate::sync::time::{now_secs, Deadline};
-use core::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
-use core::time::Duration;
+use crate::sync::time::now_secs;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 pub use crate::ns::consts::{SHM_DEST, SHM_EXEC, SHM_LOCKED, SHM_RDONLY, SHM_REMAP, SHM_RND};
 /// Attach address granularity (the page size on x86-64 and arm64).
@@ -84,10 +81,93 @@ struct Att {
 }
 
 /// This process's attachments. Lock order: `ATTS`, then an object lock.
-static ATTS: Mutex<Vec<Att>> = Mutex::new(Vec::new());
+///
+/// Its own small lock, not a `std::sync::Mutex`: `fork` must not leave
+/// the child with this lock held by a thread that does not exist there.
+/// The `pthread_atfork` prepare handler takes it (so no other thread is
+/// inside at the fork) and the parent and child handlers release it
+/// ([`fork_prepare`], [`fork_parent`], [`fork_child`]).
+static ATTS: AttsLock = AttsLock {
+    word: AtomicU32::new(0),
+    v: core::cell::UnsafeCell::new(Vec::new()),
+};
 
-fn atts() -> MutexGuard<'static, Vec<Att>> {
-    ATTS.lock().unwrap_or_else(|e| e.into_inner())
+/// A futex lock around the attach table: 0 free, 1 held, 2 held with
+/// sleepers (process-private memory, not shared with anyone).
+struct AttsLock {
+    word: AtomicU32,
+    v: core::cell::UnsafeCell<Vec<Att>>,
+}
+
+// SAFETY: the Vec is only reached through an `AttsGuard`, which exists
+// only while `word` is held (mutual exclusion); `Att` is Send.
+unsafe impl Sync for AttsLock {}
+
+impl AttsLock {
+    fn raw_lock(&self) {
+        if self
+            .word
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        loop {
+            // Mark contended, then sleep while it stays so.
+            if self.word.swap(2, Ordering::Acquire) == 0 {
+                return;
+            }
+            let _ = crate::sync::futex_wait(&self.word, 2, None);
+        }
+    }
+
+    fn raw_unlock(&self) {
+        if self.word.swap(0, Ordering::Release) == 2 {
+            crate::sync::futex_wake(&self.word, 1);
+        }
+    }
+
+    /// The table, for a caller that holds the lock without a guard (the
+    /// fork handlers, between prepare and parent/child).
+    ///
+    /// # Safety
+    /// The caller holds the lock (took it with `raw_lock`) and makes no
+    /// other reference to the table meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn held(&self) -> &mut Vec<Att> {
+        // SAFETY: per the contract, we hold the lock: exclusive access.
+        unsafe { &mut *self.v.get() }
+    }
+}
+
+/// The attach table, locked.
+struct AttsGuard;
+
+impl core::ops::Deref for AttsGuard {
+    type Target = Vec<Att>;
+    fn deref(&self) -> &Vec<Att> {
+        // SAFETY: an AttsGuard exists only while ATTS is held by us.
+        unsafe { &*ATTS.v.get() }
+    }
+}
+
+impl core::ops::DerefMut for AttsGuard {
+    fn deref_mut(&mut self) -> &mut Vec<Att> {
+        // SAFETY: an AttsGuard exists only while ATTS is held by us, and
+        // `&mut self` makes this the only reference through it.
+        unsafe { &mut *ATTS.v.get() }
+    }
+}
+
+impl Drop for AttsGuard {
+    fn drop(&mut self) {
+        ATTS.raw_unlock();
+    }
+}
+
+fn atts() -> AttsGuard {
+    ATTS.raw_lock();
+    AttsGuard
 }
 
 /// What `IPC_STAT` reports.
@@ -254,13 +334,14 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
         }
         let start = s.start.load(Ordering::Relaxed);
         let n = s.count.load(Ordering::Relaxed);
-        if pid == me && start == my_st {
+        if is_mine(pid, start, me, my_st) {
             if mine_seen {
                 s.pid.store(0, Ordering::Relaxed); // a duplicate: scribbled
                 continue;
             }
             mine_seen = true;
             let n = local_count(atts, obj);
+            s.start.store(my_st, Ordering::Relaxed);
             s.count.store(n, Ordering::Relaxed);
             if n == 0 {
                 s.pid.store(0, Ordering::Relaxed);
@@ -294,7 +375,14 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     Ok(total)
 }
 
-/// Frees a removed segment's storage and its last name (under the lock).
+/// Ends a removed segment nobody attaches any more (under the lock): the
+/// `destroyed` flag, and its last name unlinked. The file is not cut
+/// short: a process may map it without being counted (a child made by a
+/// raw `fork` system call, which runs no `pthread_atfork` handler), and
+/// shrinking the file under its mapping would turn its next access into
+/// `SIGBUS`. The file system frees the pages when the last mapping and the
+/// last descriptor go (each process drops removed objects from its cache
+/// at its next look-up of another object).
 fn destroy(obj: &Obj, c: &ShmCtl) {
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
@@ -303,26 +391,70 @@ fn destroy(obj: &Obj, c: &ShmCtl) {
         ns.remove(obj, true);
         ns.unlink_id(obj);
     }
-    // Give the pages back now, whoever still holds the file open.
-    // SAFETY: shrinking our own object file to its control area.
-    unsafe { libc::ftruncate(obj.file().as_raw_fd(), obj.data_range().0 as libc::off_t) };
+}
+
+/// True when slot `(pid, start)` is this process's: its own, or one a
+/// parent made for it at `fork` (start time not known then).
+fn is_mine(pid: i32, start: u64, me: i32, my_st: u64) -> bool {
+    pid == me && (start == my_st || start == 0)
 }
 
 /// Adds `delta` attachments to this process's slot.
 fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
     let (me, my_st) = (my_pid(), my_start());
+    for i in 0..hiwater(obj) {
+        let s = slot(obj, i)?;
+        if is_mine(
+            s.pid.load(Ordering::Relaxed),
+            s.start.load(Ordering::Relaxed),
+            me,
+            my_st,
+        ) {
+            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
+            s.start.store(my_st, Ordering::Relaxed);
+            s.count.store(n, Ordering::Relaxed);
+            return Ok(());
+        }
+    }
+    add_slot(obj, me, my_st, delta)
+}
+
+/// Makes this process's slot hold `n` attachments (a new slot if it has
+/// none and `n > 0`).
+fn set_mine(obj: &Obj, n: u32) -> Result<()> {
+    let (me, my_st) = (my_pid(), my_start());
+    for i in 0..hiwater(obj) {
+        let s = slot(obj, i)?;
+        if is_mine(
+            s.pid.load(Ordering::Relaxed),
+            s.start.load(Ordering::Relaxed),
+            me,
+            my_st,
+        ) {
+            s.start.store(my_st, Ordering::Relaxed);
+            s.count.store(n, Ordering::Relaxed);
+            if n == 0 {
+                s.pid.store(0, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    add_slot(obj, me, my_st, n)
+}
+
+/// Claims a free slot (or a new one below [`NSLOTS`]) for `(pid, start)`
+/// with `n` attachments; `ENOMEM` when the table is full.
+fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
     let mut free = None;
     let hw = hiwater(obj);
     for i in 0..hw {
         let s = slot(obj, i)?;
-        let pid = s.pid.load(Ordering::Relaxed);
-        if pid == me && s.start.load(Ordering::Relaxed) == my_st {
-            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
-            s.count.store(n, Ordering::Relaxed);
-            return Ok(());
-        }
-        if free.is_none() && (pid == 0 || s.count.load(Ordering::Relaxed) == 0) {
+        if s.pid.load(Ordering::Relaxed) == 0 || s.count.load(Ordering::Relaxed) == 0 {
             free = Some(s);
+            break;
         }
     }
     let s = match free {
@@ -335,9 +467,9 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
         None => return Err(Errno::ENOMEM),
     };
     s.count.store(0, Ordering::Relaxed);
-    s.start.store(my_st, Ordering::Relaxed);
-    s.pid.store(me, Ordering::Relaxed);
-    s.count.store(delta, Ordering::Relaxed);
+    s.start.store(start, Ordering::Relaxed);
+    s.pid.store(pid, Ordering::Relaxed);
+    s.count.store(n, Ordering::Relaxed);
     Ok(())
 }
 
@@ -750,91 +882,104 @@ pub fn info() -> Result<ShmInfo> {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // One shared anonymous word, inherited by every child: children
-        // count their registrations there, so the parent's `fork` returns
-        // only once the child's attachments count (else the parent could
-        // detach and remove the segment before the child registered).
-        // SAFETY: a fresh anonymous shared mapping of one page.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p != libc::MAP_FAILED {
-            FORK_WORD.store(p as usize, Ordering::Release);
-        }
         on_fork_child(fork_child);
         // SAFETY: registering plain extern "C" fns; no other precondition.
         unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), None) };
     });
 }
 
-static FORK_WORD: AtomicUsize = AtomicUsize::new(0);
-static FORK_EXPECT: AtomicU32 = AtomicU32::new(0);
-static FORK_PENDING: AtomicBool = AtomicBool::new(false);
+/// True between [`fork_prepare`] (which took [`ATTS`]) and the parent or
+/// child handler that releases it.
+static FORK_HELD: AtomicBool = AtomicBool::new(false);
 
-fn fork_word() -> Option<&'static AtomicU32> {
-    let p = FORK_WORD.load(Ordering::Acquire);
-    if p == 0 {
-        return None;
-    }
-    // SAFETY: a page-aligned shared anonymous mapping made once and never
-    // unmapped; an AtomicU32 is valid for any bit pattern.
-    Some(unsafe { &*(p as *const AtomicU32) })
-}
-
+/// Before `fork`: take the attach table, so that no other thread is
+/// inside it when the child is made (the child would inherit it locked by
+/// a thread that does not exist there).
 extern "C" fn fork_prepare() {
-    let busy = ATTS.try_lock().map(|a| !a.is_empty()).unwrap_or(true);
-    if let (true, Some(w)) = (busy, fork_word()) {
-        FORK_EXPECT.store(w.load(Ordering::Acquire).wrapping_add(1), Ordering::Relaxed);
-        FORK_PENDING.store(true, Ordering::Relaxed);
-    }
+    ATTS.raw_lock();
+    // The namespace's object cache too (every shmat looks a segment up
+    // there, outside ATTS): lock order ATTS, cache.
+    crate::ns::fork_hold_cache();
+    FORK_HELD.store(true, Ordering::Relaxed);
 }
 
+/// In the parent after `fork`: the child inherited our attachments, and
+/// the kernel counts a forked mapping at once, so we count it for the
+/// child before `fork` returns (no waiting for the child: see
+/// [`newest_child`]); then release the table.
 extern "C" fn fork_parent() {
-    if !FORK_PENDING.swap(false, Ordering::Relaxed) {
+    if !FORK_HELD.swap(false, Ordering::Relaxed) {
         return;
     }
-    let Some(w) = fork_word() else { return };
-    let want = FORK_EXPECT.load(Ordering::Relaxed);
-    let until = Deadline::after(Duration::from_secs(2));
-    loop {
-        let v = w.load(Ordering::Acquire);
-        if v.wrapping_sub(want) as i32 >= 0 || until.expired() {
-            return;
+    // SAFETY: fork_prepare took ATTS in this thread; nothing else refers
+    // to the table until we release it below.
+    let a = unsafe { ATTS.held() };
+    crate::ns::fork_release_cache();
+    if !a.is_empty() {
+        if let Some(child) = newest_child() {
+            register_for(a, child);
         }
-        let _ = crate::sync::futex_wait(w, v, Some(Duration::from_millis(10)));
     }
+    ATTS.raw_unlock();
 }
 
-/// In the child of `fork`: it inherited our attachments, so it attaches
-/// them too (the kernel counts a forked mapping as an attachment).
+/// In the child of `fork` (after the pid caches are reset): make our
+/// slots say who we are (the parent counted us under our pid, start time
+/// unknown), or add them if the parent could not, then release the table
+/// that `fork_prepare` took in the parent.
 fn fork_child() {
-    if FORK_PENDING.swap(false, Ordering::Relaxed) {
-        register_child();
-        if let Some(w) = fork_word() {
-            w.fetch_add(1, Ordering::AcqRel);
-            crate::sync::futex_wake(w, i32::MAX);
-        }
+    if !FORK_HELD.swap(false, Ordering::Relaxed) {
+        return;
     }
-}
-
-fn register_child() {
-    let Ok(a) = ATTS.try_lock() else { return };
-    let mut seen: Vec<i32> = Vec::new();
-    for x in a.iter() {
-        if seen.contains(&x.obj.id) {
+    crate::ns::fork_release_cache();
+    // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
+    // and that thread is the one running here; we are the only thread.
+    let a = unsafe { ATTS.held() };
+    for (i, x) in a.iter().enumerate() {
+        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
             continue;
         }
-        seen.push(x.obj.id);
-        if let Ok(c) = ctl(&x.obj) {
+        if ctl(&x.obj).is_ok() {
             let _g = x.obj.lock(&repair);
-            let _ = add_mine(&x.obj, local_count(&a, &x.obj));
+            let _ = set_mine(&x.obj, local_count(a, &x.obj));
+        }
+    }
+    ATTS.raw_unlock();
+}
+
+/// The pid of the child that `fork` just made in this thread: the last one
+/// of `/proc/thread-self/children` (a thread's children are listed in the
+/// order they were made, and only this thread forks from here). `None`
+/// when the file is missing (a kernel without `CONFIG_PROC_CHILDREN`): the
+/// child then registers itself in [`fork_child`]. After a failed `fork`
+/// this names an older child, or nothing: a wrong guess counts a process
+/// that does not map the segment, which the next full sweep forgets.
+fn newest_child() -> Option<i32> {
+    let text = std::fs::read_to_string("/proc/thread-self/children").ok()?;
+    text.split_ascii_whitespace()
+        .next_back()?
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 0)
+}
+
+/// Counts `child`'s inherited attachments (the parent's table `a`) in each
+/// segment, as `(child, start time unknown)`, unless it has a slot there
+/// already (it registered first). `shm_atime`/`shm_lpid` as the kernel's
+/// fork (its `shm_open` runs in the parent).
+fn register_for(a: &[Att], child: i32) {
+    for (i, x) in a.iter().enumerate() {
+        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
+            continue;
+        }
+        let Ok(c) = ctl(&x.obj) else { continue };
+        let _g = x.obj.lock(&repair);
+        if c.destroyed.load(Ordering::Acquire) != 0 {
+            continue;
+        }
+        let taken = (0..hiwater(&x.obj))
+            .any(|k| slot(&x.obj, k).is_ok_and(|s| s.pid.load(Ordering::Relaxed) == child));
+        if !taken && add_slot(&x.obj, child, 0, local_count(a, &x.obj)).is_ok() {
             c.atime.store(now_secs(), Ordering::Relaxed);
             c.lpid.store(my_pid(), Ordering::Relaxed);
         }
