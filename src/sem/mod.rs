@@ -897,7 +897,9 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         has_undo |= op.flg & SEM_UNDO != 0;
         alter |= op.op != 0;
     }
-    let (slot, ticket) = {
+    // Retried (a loop, not a recursion: how often is up to the other
+    // processes) while every sleeper slot is taken.
+    let (slot, ticket) = 'retry: loop {
         let mut g = lock(o);
         let v = View::new(o)?;
         if o.is_removed() {
@@ -992,9 +994,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                         slot = enqueue(&v, ops, undo, b)?;
                     }
                     match slot {
-                        Some(x) => break x,
+                        Some(x) => break 'retry x,
                         None => {
-                            // No free sleeper slot: wait for one, then retry.
+                            // No free sleeper slot: wait for one, then retry
+                            // from the top (the deadline is absolute, so a
+                            // timed call still ends by it).
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
                             v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
                             drop(g);
@@ -1004,10 +1008,10 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             };
                             let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
                             v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
-                            match r {
-                                Err(Errno::EINTR) => return Err(Errno::EINTR),
-                                _ => return semop(o, ops, wait, timeout_errno),
+                            if r == Err(Errno::EINTR) {
+                                return Err(Errno::EINTR);
                             }
+                            continue 'retry;
                         }
                     }
                 }
