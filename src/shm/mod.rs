@@ -882,11 +882,20 @@ pub fn info() -> Result<ShmInfo> {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // SAFETY: access(2) of a NUL-terminated path.
+        let ok = unsafe { libc::access(c"/proc/thread-self/children".as_ptr(), libc::R_OK) } == 0;
+        PARENT_COUNTS.store(ok, Ordering::Relaxed);
         on_fork_child(fork_child);
         // SAFETY: registering plain extern "C" fns; no other precondition.
         unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), None) };
     });
 }
+
+/// True when the parent's fork handler can name its child (the kernel
+/// lists children in `/proc`): it then counts the child's attachments and
+/// the child has nothing to do (its slots get its start time at its next
+/// call). Inherited by the child, which is how it knows.
+static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
 
 /// True between [`fork_prepare`] (which took [`ATTS`]) and the parent or
 /// child handler that releases it.
@@ -923,10 +932,12 @@ extern "C" fn fork_parent() {
     ATTS.raw_unlock();
 }
 
-/// In the child of `fork` (after the pid caches are reset): make our
-/// slots say who we are (the parent counted us under our pid, start time
-/// unknown), or add them if the parent could not, then release the table
-/// that `fork_prepare` took in the parent.
+/// In the child of `fork` (after the pid caches are reset): release the
+/// table that `fork_prepare` took in the parent. The parent counted our
+/// inherited attachments under our pid; only where it cannot (no children
+/// list in `/proc`) do we register them here, taking each segment's lock
+/// (and the parent's fork may then return before we did: a short window
+/// in which they do not count).
 fn fork_child() {
     if !FORK_HELD.swap(false, Ordering::Relaxed) {
         return;
@@ -935,13 +946,17 @@ fn fork_child() {
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
     // and that thread is the one running here; we are the only thread.
     let a = unsafe { ATTS.held() };
-    for (i, x) in a.iter().enumerate() {
-        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
-            continue;
-        }
-        if ctl(&x.obj).is_ok() {
-            let _g = x.obj.lock(&repair);
-            let _ = set_mine(&x.obj, local_count(a, &x.obj));
+    if !a.is_empty() && !PARENT_COUNTS.load(Ordering::Relaxed) {
+        // Read our start time (a /proc read) before taking any lock.
+        my_start();
+        for (i, x) in a.iter().enumerate() {
+            if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
+                continue;
+            }
+            if ctl(&x.obj).is_ok() {
+                let _g = x.obj.lock(&repair);
+                let _ = set_mine(&x.obj, local_count(a, &x.obj));
+            }
         }
     }
     ATTS.raw_unlock();
@@ -955,18 +970,43 @@ fn fork_child() {
 /// this names an older child, or nothing: a wrong guess counts a process
 /// that does not map the segment, which the next full sweep forgets.
 fn newest_child() -> Option<i32> {
-    let text = std::fs::read_to_string("/proc/thread-self/children").ok()?;
-    text.split_ascii_whitespace()
-        .next_back()?
-        .parse::<i32>()
-        .ok()
-        .filter(|&p| p > 0)
+    // Three system calls and no allocation: this runs inside every fork.
+    let path = b"/proc/thread-self/children\0";
+    // SAFETY: opening a NUL-terminated path read-only.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let (mut last, mut cur, mut in_num) = (0i64, 0i64, false);
+    let mut buf = [0u8; 512];
+    loop {
+        // SAFETY: reading into a local buffer of its length from our fd.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        for &b in &buf[..n as usize] {
+            if b.is_ascii_digit() {
+                cur = (cur * 10 + (b - b'0') as i64).min(i32::MAX as i64);
+                in_num = true;
+            } else if in_num {
+                (last, cur, in_num) = (cur, 0, false);
+            }
+        }
+    }
+    if in_num {
+        last = cur;
+    }
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::close(fd) };
+    (last > 0).then_some(last as i32)
 }
 
 /// Counts `child`'s inherited attachments (the parent's table `a`) in each
-/// segment, as `(child, start time unknown)`, unless it has a slot there
-/// already (it registered first). `shm_atime`/`shm_lpid` as the kernel's
-/// fork (its `shm_open` runs in the parent).
+/// segment, as `(child, start time unknown)`. A slot that already names
+/// that pid is a dead predecessor's (the child is brand new and registers
+/// nothing itself): it is taken over. `shm_atime`/`shm_lpid` as the
+/// kernel's fork (its `shm_open` runs in the parent).
 fn register_for(a: &[Att], child: i32) {
     for (i, x) in a.iter().enumerate() {
         if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
@@ -977,9 +1017,19 @@ fn register_for(a: &[Att], child: i32) {
         if c.destroyed.load(Ordering::Acquire) != 0 {
             continue;
         }
-        let taken = (0..hiwater(&x.obj))
-            .any(|k| slot(&x.obj, k).is_ok_and(|s| s.pid.load(Ordering::Relaxed) == child));
-        if !taken && add_slot(&x.obj, child, 0, local_count(a, &x.obj)).is_ok() {
+        let n = local_count(a, &x.obj);
+        let stale = (0..hiwater(&x.obj))
+            .filter_map(|k| slot(&x.obj, k).ok())
+            .find(|s| s.pid.load(Ordering::Relaxed) == child);
+        let done = match stale {
+            Some(s) => {
+                s.start.store(0, Ordering::Relaxed);
+                s.count.store(n, Ordering::Relaxed);
+                true
+            }
+            None => add_slot(&x.obj, child, 0, n).is_ok(),
+        };
+        if done {
             c.atime.store(now_secs(), Ordering::Relaxed);
             c.lpid.store(my_pid(), Ordering::Relaxed);
         }
