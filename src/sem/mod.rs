@@ -106,7 +106,12 @@ struct SetHdr {
     slot_waiters: AtomicU32,
     otime: AtomicI64,
     ticket: AtomicU64,
-    _pad2: [AtomicU64; 1],
+    /// the pid that [`E_SET`] entries record as the semaphores' last
+    /// (`SETALL`/`SETVAL`'s caller), written before the journal commits
+    jpid: AtomicI32,
+    /// journal entries (0: a set made before this field, whose journal
+    /// holds `2 * max_ops + 8`)
+    jcap: AtomicU32,
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
@@ -144,6 +149,18 @@ struct Shape {
     max_ops: usize,
     nwait: usize,
     nundo: usize,
+    jcap: usize,
+}
+
+/// Journal entries of a set made by an older version (no `jcap` field).
+fn legacy_jcap(max_ops: usize) -> usize {
+    2 * max_ops + 8
+}
+
+/// Journal entries of a new set: a `semop` (values, adjustments, its
+/// sleepers' completions) or a `SETALL` (one [`E_SET`] per semaphore).
+fn new_jcap(nsems: usize, max_ops: usize) -> usize {
+    (2 * max_ops).max(nsems) + 8
 }
 
 impl Shape {
@@ -154,7 +171,7 @@ impl Shape {
         UHDR + (2 * self.nsems).div_ceil(8) * 8
     }
     fn jcap(&self) -> usize {
-        2 * self.max_ops + 8
+        self.jcap
     }
     fn off_sems(&self) -> usize {
         HDR
@@ -185,12 +202,16 @@ impl<'a> View<'a> {
         if h.magic.load(Ordering::Acquire) != MAGIC {
             return Err(Errno::EIO);
         }
-        let s = Shape {
+        let mut s = Shape {
             nsems: h.nsems.load(Ordering::Relaxed) as usize,
             max_ops: h.max_ops.load(Ordering::Relaxed) as usize,
             nwait: h.nwait.load(Ordering::Relaxed) as usize,
             nundo: h.nundo.load(Ordering::Relaxed) as usize,
+            jcap: h.jcap.load(Ordering::Relaxed) as usize,
         };
+        if s.jcap == 0 {
+            s.jcap = legacy_jcap(s.max_ops);
+        }
         // Bounded shape (so the arithmetic cannot overflow), fitting the map.
         if s.nsems == 0
             || s.nsems > 32000
@@ -198,6 +219,8 @@ impl<'a> View<'a> {
             || s.max_ops > 32000
             || s.nwait > NWAIT
             || s.nundo > NUNDO
+            || s.jcap < legacy_jcap(s.max_ops)
+            || s.jcap > new_jcap(32000, 32000)
             || s.total() > o.ctl_len()
         {
             return Err(Errno::EIO);
@@ -267,6 +290,15 @@ impl<'a> View<'a> {
 // ---------------------------------------------------------------------------
 // Transactions: journal, commit, apply.
 
+/// `SETALL`/`SETVAL` of one semaphore: its value, its last pid (the
+/// header's `jpid`) and its adjustment in every undo slot cleared, all in
+/// one entry (so a journal of `nsems` entries holds a whole `SETALL`).
+const E_SET: u64 = 0;
+/// In an [`E_SET`] entry's index: no undo slot was in use at commit (their
+/// adjustments are all zero, as `undo_slot` zeroes a slot it hands out),
+/// so there is nothing to clear: a `SETALL` without `SEM_UNDO` users
+/// writes no adjustment.
+const SET_NO_UNDO: usize = 1 << 29;
 const E_VAL: u64 = 1;
 const E_ADJ: u64 = 2;
 const E_DONE: u64 = 3;
@@ -324,6 +356,11 @@ impl Txn {
         if self.n == 1 {
             return apply(v, self.inline[0]);
         }
+        self.commit_journaled(v)
+    }
+    /// [`Txn::commit`] through the journal even for one entry (an
+    /// [`E_SET`] writes many words).
+    fn commit_journaled(&self, v: &View<'_>) -> Result<()> {
         if self.n > v.s.jcap() {
             return Err(Errno::EIO);
         }
@@ -345,6 +382,18 @@ fn apply(v: &View<'_>, e: u64) -> Result<()> {
     let idx = ((e >> 32) & 0x3fff_ffff) as usize;
     let val = e as u32 as i32;
     match e >> 62 {
+        E_SET => {
+            let (idx, no_undo) = (idx & !SET_NO_UNDO, idx & SET_NO_UNDO != 0);
+            if !no_undo {
+                for u in 0..v.s.nundo {
+                    v.adj(u, idx)?.store(0, Ordering::Relaxed);
+                }
+            }
+            let s = v.sem(idx)?;
+            s.val.store(val.clamp(0, SEMVMX), Ordering::Relaxed);
+            s.pid
+                .store(v.hdr().jpid.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         E_VAL => v
             .sem(idx)?
             .val
@@ -742,6 +791,7 @@ fn create_spec_len(nsems: usize, max_ops: usize) -> usize {
         max_ops,
         nwait: NWAIT,
         nundo: NUNDO,
+        jcap: new_jcap(nsems, max_ops),
     }
     .total()
 }
@@ -752,6 +802,8 @@ fn init_set(o: &Obj, nsems: usize, max_ops: usize, init: &[i32]) -> Result<()> {
     h.max_ops.store(max_ops as u32, Ordering::Relaxed);
     h.nwait.store(NWAIT as u32, Ordering::Relaxed);
     h.nundo.store(NUNDO as u32, Ordering::Relaxed);
+    h.jcap
+        .store(new_jcap(nsems, max_ops) as u32, Ordering::Relaxed);
     h.magic.store(MAGIC, Ordering::Release);
     let v = View::new(o)?;
     for (i, x) in init.iter().enumerate().take(nsems) {
@@ -1210,15 +1262,40 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
 
+/// `SETVAL`/`SETALL`: the values, their last pid and every process's
+/// adjustment for them, all or nothing under SIGKILL at any instruction:
+/// one [`E_SET`] entry per semaphore in the journal, committed, then
+/// applied (a holder killed after the commit leaves it to the next lock
+/// holder's [`redo`]). Then the sleepers that can now proceed go.
 fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let me = my_pid();
-    for &(n, x) in vals {
-        for u in 0..v.s.nundo {
-            v.adj(u, n)?.store(0, Ordering::Relaxed);
+    let mut flag = SET_NO_UNDO;
+    for u in 0..v.s.nundo {
+        if v.uslot(u)?.pid.load(Ordering::Relaxed) != 0 {
+            flag = 0;
+            break;
         }
-        let s = v.sem(n)?;
-        s.val.store(x, Ordering::Relaxed);
-        s.pid.store(me, Ordering::Relaxed);
+    }
+    let mut txn = Txn::default();
+    txn.more.reserve(vals.len().saturating_sub(8));
+    for &(n, x) in vals {
+        v.sem(n)?; // range-checked before anything is written
+        txn.push(ent(E_SET, n | flag, x));
+    }
+    if txn.n <= v.s.jcap() {
+        v.hdr().jpid.store(me, Ordering::Relaxed);
+        txn.commit_journaled(v)?;
+    } else {
+        // A set made by an older version, its journal too small for a
+        // SETALL: as before, value by value.
+        for &(n, x) in vals {
+            for u in 0..v.s.nundo {
+                v.adj(u, n)?.store(0, Ordering::Relaxed);
+            }
+            let s = v.sem(n)?;
+            s.val.store(x, Ordering::Relaxed);
+            s.pid.store(me, Ordering::Relaxed);
+        }
     }
     v.o.header()
         .ctime
@@ -1456,6 +1533,37 @@ mod tests {
         v.hdr().jstate.store(1, Ordering::Release);
         repair(&o);
         assert!(getall(&o).is_ok());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn a_setall_journal_holds_every_semaphore_and_replays_whole() {
+        let t = tmp_ns("setall");
+        let n = 600; // more than 2 * semopm + 8 with semopm at 100
+        t.1.set_limit("semopm", 100).unwrap();
+        let o = get(&t.1, 0, n as i32, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        let v = View::new(&o).unwrap();
+        assert!(v.s.jcap() >= n, "journal sized for a SETALL");
+        // An adjustment to clear, in some undo slot.
+        v.uslot(3).unwrap().pid.store(1, Ordering::Relaxed);
+        v.adj(3, 599).unwrap().store(-4, Ordering::Relaxed);
+        // A SETALL holder that died after committing, before applying.
+        for k in 0..n {
+            v.jent(k)
+                .unwrap()
+                .store(ent(E_SET, k, 7), Ordering::Relaxed);
+        }
+        v.hdr().jpid.store(4242, Ordering::Relaxed);
+        v.hdr().jcount.store(n as u32, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        v.uslot(3).unwrap().pid.store(0, Ordering::Relaxed);
+        assert_eq!(getall(&o).unwrap(), vec![7u16; n], "replayed whole");
+        assert_eq!(v.adj(3, 599).unwrap().load(Ordering::Relaxed), 0);
+        assert_eq!(getpid(&o, 599).unwrap(), 4242);
+        // And a live SETALL of every semaphore commits through it.
+        setall(&o, &vec![3u16; n]).unwrap();
+        assert_eq!(getall(&o).unwrap(), vec![3u16; n]);
         remove(&t.1, &o).unwrap();
     }
 
