@@ -36,6 +36,13 @@ pub const SHMLBA: usize = 4096;
 /// `SHMMIN`: the smallest segment.
 /// cbindgen:ignore
 pub const SHMMIN: u64 = 1;
+/// `shmget` flag: huge pages (ripc: ordinary pages; the privilege check
+/// is the kernel's).
+/// cbindgen:ignore
+pub const SHM_HUGETLB: i32 = 0o4000;
+/// `shmget` flag: reserve no storage at creation.
+/// cbindgen:ignore
+pub const SHM_NORESERVE: i32 = 0o10000;
 /// Processes that can attach one segment at the same time.
 /// cbindgen:ignore
 pub const NSLOTS: usize = 512;
@@ -525,23 +532,54 @@ fn with_obj<T>(
 }
 
 /// `shmget(2)`: the segment with `key` (or a new one), of at least `size`
-/// bytes. `EINVAL` for a new segment of size 0 or above `shmmax`, or an
-/// existing one smaller than `size`.
+/// bytes. A new segment, in the kernel's order (`newseg`): `EINVAL` for
+/// size 0 or above `shmmax`, `ENOSPC` above `shmall` pages, `EPERM` for
+/// [`SHM_HUGETLB`] without privilege, `ENOMEM` when the namespace's file
+/// system cannot hold it; its storage is then reserved (`fallocate`, unless
+/// [`SHM_NORESERVE`]), so that a full file system fails here, not with
+/// `SIGBUS` at the first touch. An existing one: `EINVAL` when smaller
+/// than `size`.
 pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let ns = ns()?;
     let limits = ns.limits();
     let size = size as u64;
     let valid = (SHMMIN..=limits.shmmax).contains(&size);
+    let ctl_len = (crate::ns::HEADER_LEN + CTL_LEN).next_multiple_of(PAGE as usize) as u64;
+    // The checks a new segment must pass before its file is written at
+    // all (the namespace writes the new file's header before `init`: on a
+    // full file system that write would be a SIGBUS).
+    let refused = || -> Result<()> {
+        if page_round(size) / PAGE > limits.shmall {
+            return Err(Errno::ENOSPC);
+        }
+        if flags & SHM_HUGETLB != 0 && !hugetlb_allowed() {
+            return Err(Errno::EPERM);
+        }
+        room_for(ns, ctl_len.saturating_add(size))
+    };
+    if valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0) {
+        if let Err(e) = refused() {
+            // Unless the key names an existing segment (then the size only
+            // has to fit in it, as with the kernel).
+            if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Shm, key), Ok(None)) {
+                return Err(e);
+            }
+        }
+    }
     let created = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
         }
+        refused()?;
         if limits.shmall < crate::ns::limits::TABLE[4].1 {
             let pages = page_round(size) / PAGE;
             if total_pages(ns).saturating_add(pages) > limits.shmall {
                 return Err(Errno::ENOSPC);
             }
+        }
+        if flags & SHM_NORESERVE == 0 {
+            reserve(obj, obj.data_range().0.saturating_add(size))?;
         }
         let c: &ShmCtl = obj.at(0)?;
         c.segsz.store(size, Ordering::Relaxed);
@@ -579,6 +617,68 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         let _ = sweep(&obj, c, &a, Sweep::Mine);
     }
     Ok(obj.id)
+}
+
+/// Whether the caller may ask for huge pages: the kernel's
+/// `can_do_hugetlb_shm` (`CAP_IPC_LOCK`, here root, or membership of the
+/// group in `/proc/sys/vm/hugetlb_shm_group`). ripc then uses ordinary
+/// pages (a file in the namespace directory cannot be huge-page backed).
+fn hugetlb_allowed() -> bool {
+    let me = creds();
+    if me.privileged() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|g| me.in_group(g))
+}
+
+/// `ENOMEM` unless the namespace's file system has `bytes` free (for the
+/// caller: root may use the blocks reserved for it). A file system that
+/// reports no size (an unlimited tmpfs) has room.
+fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: statvfs of a NUL-terminated path into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::statvfs = core::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
+            return Ok(()); // cannot tell: fallocate will
+        }
+        st
+    };
+    if st.f_blocks == 0 {
+        return Ok(());
+    }
+    let free = if creds().privileged() {
+        st.f_bfree
+    } else {
+        st.f_bavail
+    };
+    let avail = (free as u64).saturating_mul(st.f_frsize as u64);
+    if bytes > avail {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
+/// Reserves the storage of the first `len` bytes of a new segment's file,
+/// so that no access to it can fail later: `ENOMEM` when the file system
+/// cannot hold it (the kernel's answer when memory for a segment is
+/// short). A file system without `fallocate` keeps the sparse file.
+fn reserve(obj: &Obj, len: u64) -> Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: allocating blocks of our own new (still private) file.
+    if unsafe { libc::fallocate(obj.file().as_raw_fd(), 0, 0, len) } == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(()),
+        _ => Err(Errno::ENOMEM),
+    }
 }
 
 fn total_pages(ns: &Ns) -> u64 {
