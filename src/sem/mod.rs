@@ -10,7 +10,8 @@
 //! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
 //!                             result, pid/start, FIFO ticket, its operations
 //! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
-//! Journal[2*max_ops+8]        redo log of the transaction in progress
+//! Journal[jcap]               redo log of the transaction in progress
+//!                             (max(2*max_ops, nsems)+8 entries: a SETALL fits)
 //! ```
 //! Everything is changed under the object's robust lock. A change touching
 //! more than one word is written to the journal first, marked committed,
