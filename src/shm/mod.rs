@@ -997,8 +997,12 @@ fn install_fork_hook() {
 /// call). Inherited by the child, which is how it knows.
 static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
 
-/// True between [`fork_prepare`] (which took [`ATTS`]) and the parent or
-/// child handler that releases it.
+/// Set by [`fork_prepare`] once it holds [`ATTS`], read (and cleared) by
+/// the child's handler, which is registered apart from the other two and
+/// could run without it (a fork while [`install_fork_hook`] runs). The
+/// parent's handler always follows its prepare handler (one registration)
+/// and leaves the flag alone: after `fork` every write to a page is a
+/// copy-on-write fault (~1-2 us here), and the parent's `fork` is timed.
 static FORK_HELD: AtomicBool = AtomicBool::new(false);
 
 /// Before `fork`: take the attach table, so that no other thread is
@@ -1017,9 +1021,6 @@ extern "C" fn fork_prepare() {
 /// child before `fork` returns (no waiting for the child: see
 /// [`newest_child`]); then release the table.
 extern "C" fn fork_parent() {
-    if !FORK_HELD.swap(false, Ordering::Relaxed) {
-        return;
-    }
     // SAFETY: fork_prepare took ATTS in this thread; nothing else refers
     // to the table until we release it below.
     let a = unsafe { ATTS.held() };
