@@ -20,7 +20,7 @@
 //! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, HEADER_LEN};
 use crate::sync::probe::Seen;
 use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
@@ -823,6 +823,36 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     }
     let max_ops = l.semopm.clamp(1, 32000) as usize;
     let n = nsems as usize;
+    // A new set's file must fit in the file system's free space as a whole
+    // (it is sparse, but scans of the sleeper slots, as at IPC_RMID, touch
+    // every slot's page), and the parts written at once (header and
+    // values) and the journal are reserved at creation: a full file system
+    // gives ENOMEM here rather than SIGBUS (the namespace writes the new
+    // file's header before `init`: checked before it is created, unless
+    // the key names an existing set). The sleeper and undo slots stay
+    // sparse: a file system that fills up later can still make their first
+    // touch a SIGBUS (see docs/sem.md).
+    let shape = Shape {
+        nsems: n.max(1),
+        max_ops,
+        nwait: NWAIT,
+        nundo: NUNDO,
+        jcap: new_jcap(n.max(1), max_ops),
+    };
+    let head = (HEADER_LEN + shape.off_wait()) as u64;
+    let journal = (
+        (HEADER_LEN + shape.off_journal()) as u64,
+        8 * shape.jcap() as u64,
+    );
+    let whole = ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096);
+    let room = || crate::shm::room_for(ns, whole);
+    if n > 0 && (key == crate::ns::IPC_PRIVATE || flags & crate::ns::IPC_CREAT != 0) {
+        if let Err(e) = room() {
+            if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Sem, key), Ok(None)) {
+                return Err(e);
+            }
+        }
+    }
     let spec = CreateSpec {
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
@@ -838,6 +868,8 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             {
                 return Err(Errno::ENOSPC);
             }
+            crate::shm::reserve_range(o, 0, head)?;
+            crate::shm::reserve_range(o, journal.0, journal.1)?;
             init_set(o, n, max_ops, init)
         },
         check_existing: &|o: &Obj| {

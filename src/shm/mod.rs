@@ -637,7 +637,7 @@ fn hugetlb_allowed() -> bool {
 /// `ENOMEM` unless the namespace's file system has `bytes` free (for the
 /// caller: root may use the blocks reserved for it). A file system that
 /// reports no size (an unlimited tmpfs) has room.
-fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
+pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
         return Ok(());
@@ -670,9 +670,16 @@ fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
 /// cannot hold it (the kernel's answer when memory for a segment is
 /// short). A file system without `fallocate` keeps the sparse file.
 fn reserve(obj: &Obj, len: u64) -> Result<()> {
+    reserve_range(obj, 0, len)
+}
+
+/// [`reserve`] of bytes `[off, off + len)` of an object's file.
+pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
-    // SAFETY: allocating blocks of our own new (still private) file.
-    if unsafe { libc::fallocate(obj.file().as_raw_fd(), 0, 0, len) } == 0 {
+    // SAFETY: allocating blocks of an object file we hold open; fallocate
+    // with mode 0 never changes existing contents.
+    if unsafe { libc::fallocate(obj.file().as_raw_fd(), 0, off, len) } == 0 {
         return Ok(());
     }
     match Errno::last() {
