@@ -2,7 +2,9 @@
  * killing the caller with SIGBUS: on a 1 MiB tmpfs in a private mount
  * namespace (root only; skipped otherwise) holding the namespace
  * directory, filled to the last byte by a plain file. A set made before
- * the fill keeps working (its header and values are reserved). With
+ * the fill keeps working (its header, values, journal and undo slots are
+ * reserved; the sleeper slots never written are not read): semop, SETVAL,
+ * SEM_UNDO, GETNCNT, IPC_RMID. With
  * RIPC_BACKEND=kernel the sets do not live on that tmpfs: all succeed. */
 #pragma GCC diagnostic ignored "-Wcomment" /* the header comment names sys headers with a glob */
 #include "ripc_sysv.h"
@@ -46,9 +48,12 @@ static int full(int n, int fd) {
     ok(semop(before, &up, 1) == 0 && semop(before, &down, 1) == 0 && semctl(before, 1, GETVAL) == 1,
        "the set made before the fill still works");
     ok(semctl(before, 0, SETVAL, 5) == 0 && semctl(before, 0, GETVAL) == 5, "SETVAL on it too");
+    struct sembuf uup = {2, 1, SEM_UNDO}, udown = {2, -1, SEM_UNDO};
+    ok(semop(before, &uup, 1) == 0 && semop(before, &udown, 1) == 0, "SEM_UNDO operations on it");
+    ok(semctl(before, 0, GETNCNT) == 0, "GETNCNT on it (reads every sleeper slot that was ever used)");
+    ok(semctl(before, 0, IPC_RMID) == 0, "IPC_RMID of it, the file system still full");
     if (f >= 0) close(f);
     unlink(path);
-    ok(semctl(before, 0, IPC_RMID) == 0, "IPC_RMID");
     int res[2] = {tap_n, tap_failed};
     (void)!write(fd, res, sizeof res);
     return 0;

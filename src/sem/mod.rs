@@ -541,8 +541,59 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     }
 }
 
+/// The sleeper slots that may be in use, in order: a slot whose header
+/// lies (even in part) in a hole of the file was never written, so it is
+/// free, and is skipped without being read — on tmpfs reading a hole
+/// allocates a page (one per slot: the slots are ~4 KiB apart), ~100 us
+/// for an `IPC_RMID` of a set nobody ever slept on, and a `SIGBUS` when the
+/// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
+/// per run of written pages; a file system without them reports the whole
+/// file as data (every slot is read, as before).
+fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
+    use std::os::fd::AsRawFd;
+    let fd = v.o.file().as_raw_fd();
+    let base = (HEADER_LEN + v.s.off_wait()) as i64;
+    let wsz = v.s.wsz() as i64;
+    let nwait = v.s.nwait;
+    let mut i = 0usize;
+    let mut run_end = i64::MIN; // end of the data run around slot i
+    core::iter::from_fn(move || {
+        while i < nwait {
+            let hdr = base + i as i64 * wsz;
+            if hdr + WHDR as i64 > run_end {
+                // SAFETY: lseek on our object file's descriptor; it only
+                // moves the (unused) file offset.
+                let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
+                if d < 0 {
+                    return None; // ENXIO: no data from here on
+                }
+                // SAFETY: as above.
+                let h = unsafe { libc::lseek(fd, d, libc::SEEK_HOLE) };
+                if h < 0 {
+                    return None;
+                }
+                run_end = h;
+                if d > hdr {
+                    // Skip the slots whose header starts in the hole.
+                    let skip = (d - hdr + wsz - 1) / wsz;
+                    i = i.saturating_add(skip as usize);
+                    continue;
+                }
+                if hdr + WHDR as i64 > run_end {
+                    i += 1; // the header ends in a hole: never written
+                    continue;
+                }
+            }
+            let k = i;
+            i += 1;
+            return Some(k);
+        }
+        None
+    })
+}
+
 fn recount(v: &View<'_>) {
-    let n = (0..v.s.nwait)
+    let n = wslots_used(v)
         .filter(|&i| {
             v.wslot(i)
                 .map(|w| w.state.load(Ordering::Relaxed) & 0xff == W_WAITING)
@@ -663,7 +714,8 @@ fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> 
     let me = my_pid();
     let mut changed = false;
     if sleepers {
-        for i in 0..v.s.nwait {
+        let used: Vec<usize> = wslots_used(v).collect();
+        for i in used {
             let Ok(w) = v.wslot(i) else { continue };
             if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
                 let pid = w.pid.load(Ordering::Relaxed);
@@ -844,6 +896,12 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         (HEADER_LEN + shape.off_journal()) as u64,
         8 * shape.jcap() as u64,
     );
+    // The undo area too when small (up to ~500 semaphores): every
+    // SEM_UNDO operation reads each slot's owner.
+    let undo_area = (
+        (HEADER_LEN + shape.off_undo()) as u64,
+        (shape.nundo * shape.usz()) as u64,
+    );
     let whole = ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096);
     let room = || crate::shm::room_for(ns, whole);
     if n > 0 && (key == crate::ns::IPC_PRIVATE || flags & crate::ns::IPC_CREAT != 0) {
@@ -870,6 +928,9 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             }
             crate::shm::reserve_range(o, 0, head)?;
             crate::shm::reserve_range(o, journal.0, journal.1)?;
+            if undo_area.1 <= 64 * 1024 {
+                crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
+            }
             init_set(o, n, max_ops, init)
         },
         check_existing: &|o: &Obj| {
@@ -1246,7 +1307,7 @@ pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
 pub fn count_waiters(o: &Obj, num: i32, zero: bool) -> Result<i32> {
     read(o, num, |v, n| {
         let mut c = 0;
-        for i in 0..v.s.nwait {
+        for i in wslots_used(v) {
             let w = v.wslot(i)?;
             if w.state.load(Ordering::Acquire) & 0xff != W_WAITING {
                 continue;
@@ -1446,7 +1507,8 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     o.perm().check_owner(&crate::sync::proc::creds())?;
     ns.remove(o, false);
     if let Ok(v) = View::new(o) {
-        for i in 0..v.s.nwait {
+        let used: Vec<usize> = wslots_used(&v).collect();
+        for i in used {
             if let Ok(w) = v.wslot(i) {
                 if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
                     let _ = apply(&v, ent(E_DONE, i, Errno::EIDRM as i32));
