@@ -18,7 +18,13 @@ SO      := $(LIBDIR)/libripc.so
 ARCHIVE := $(LIBDIR)/libripc.a
 B       := build
 CPPFLAGS += -Iinclude
-LDLIBS  := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR)) -lripc -lpthread -ldl -lm
+# The programs built here find target/release/libripc.so.0 through an rpath
+# (quoted for the shell: the checkout's path may hold spaces). A DT_RPATH,
+# not the DT_RUNPATH the linker makes by default: the loader searches it
+# before LD_LIBRARY_PATH, so the tests run this build's library even when
+# LD_LIBRARY_PATH leads to another libripc.so.0 (an installed one).
+RPATH   := -Wl,--disable-new-dtags '-Wl,-rpath,$(abspath $(LIBDIR))'
+LDLIBS  := -L$(LIBDIR) $(RPATH) -lripc -lpthread -ldl -lm
 TOOLS   := ripcs ripcrm ripcmk
 
 TEST_SRC := $(wildcard c_tests/t_*.c)

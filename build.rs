@@ -11,6 +11,10 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("ripc.h");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libripc.so.0");
+    // A GNU build-id note, whatever the linker's default (lld has none): the
+    // C suite checks that a process it re-executes as another user loads
+    // this very library (c_tests/tap.h, tap_same_libripc).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--build-id");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=RIPC_WRITE_HEADER");

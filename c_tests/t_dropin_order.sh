@@ -17,7 +17,7 @@ skip() { n=$((n+1)); echo "ok $n - $1 # SKIP $2"; }
 top=$(pwd)
 CC=${CC:-cc}
 CXX=${CXX:-g++}
-LIBS="-L$top/target/release -Wl,-rpath,$top/target/release -lripc -lpthread -ldl -lm"
+LIBS="-lripc -lpthread -ldl -lm"
 tmp=$(mktemp -d /tmp/ripc-order.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -112,7 +112,7 @@ check() {
   name=$1; comp=$2; flags=$3; src=$4; todo=${5:-}
   bin="$tmp/$name"
   # shellcheck disable=SC2086
-  if $comp $flags -I"$top/include" -I"$tmp" -o "$bin" "$tmp/$src" $LIBS 2> "$tmp/$name.err"; then
+  if $comp $flags -I"$top/include" -I"$tmp" -o "$bin" "$tmp/$src" -L"$top/target/release" -Wl,--disable-new-dtags -Wl,-rpath,"$top/target/release" $LIBS 2> "$tmp/$name.err"; then
     t 0 "$name: compiles without a warning ($comp $flags)"
   else
     sed 's/^/# /' "$tmp/$name.err" | head -20

@@ -119,7 +119,7 @@ C
 $CC -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$tmp/plain" "$tmp/mixed.c" 2> "$tmp/err1"
 t $? "plain program builds without ripc"
 $CC -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$top/include" -include ripc_sysv.h -o "$tmp/dropin" "$tmp/mixed.c" \
-  -L"$top/target/release" -Wl,-rpath,"$top/target/release" -lripc -lpthread -ldl -lm 2> "$tmp/err2"
+  -L"$top/target/release" -Wl,--disable-new-dtags -Wl,-rpath,"$top/target/release" -lripc -lpthread -ldl -lm 2> "$tmp/err2"
 t $? "drop-in program builds with -include ripc_sysv.h"
 sed 's/^/# /' "$tmp/err1" "$tmp/err2"
 calls='ftok|msgget|msgsnd|msgrcv|msgctl|shmget|shmat|shmdt|shmctl|semget|semop|semtimedop|semctl'

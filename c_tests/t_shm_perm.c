@@ -25,6 +25,7 @@ static int stranger(int id, int n) {
     struct shmid_ds ds;
     memset(&ds, 0, sizeof ds);
     tap_n = n;
+    tap_same_libripc();
     ok(geteuid() == 65534, "exec'ed child runs as uid 65534");
     ok_errno(shmctl(id, IPC_RMID, NULL) == -1, EPERM, "fresh process: IPC_RMID by a stranger -> EPERM");
     ok_errno(shmctl(id, IPC_SET, &ds) == -1, EPERM, "fresh process: IPC_SET by a stranger -> EPERM");
@@ -33,7 +34,7 @@ static int stranger(int id, int n) {
     fflush(stdout);
     return tap_failed ? 1 : 0;
 }
-#define STRANGER_TESTS 5
+#define STRANGER_TESTS 6
 
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "stranger") == 0) return stranger(atoi(argv[2]), atoi(argv[3]));

@@ -1,7 +1,11 @@
 /* tap.h — minimal TAP producer for the C suite (prove reads it). */
 #ifndef RIPC_TAP_H
 #define RIPC_TAP_H
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,23 +62,129 @@ static inline double tap_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs this program again as `NAME stranger ID N` under uid and gid
- * 65534: a fresh process that never opened object ID, its TAP tests
- * numbered from N + 1 (the count so far). Returns its wait status. */
-static inline int tap_exec_stranger(const char *name, int id) {
+/* The libripc.so this process runs (the object that holds ripc_ftok): the
+ * file name the loader gave it and its GNU build-id in hex ("" if none;
+ * build.rs links with --build-id). 0, or -1 when no libripc is loaded. */
+struct tap_lib {
+    const void *sym;
+    char path[4096];
+    char build_id[2 * 64 + 1];
+};
+
+static int tap_lib_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    struct tap_lib *l = data;
+    uintptr_t a = (uintptr_t)l->sym;
+    int inside = 0;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t lo = (uintptr_t)(info->dlpi_addr + p->p_vaddr);
+        if (p->p_type == PT_LOAD && a >= lo && a - lo < p->p_memsz) inside = 1;
+    }
+    if (!inside) return 0;
+    snprintf(l->path, sizeof l->path, "%s", info->dlpi_name);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_NOTE) continue;
+        size_t align = p->p_align == 8 ? 8 : 4;
+        const char *n = (const char *)(uintptr_t)(info->dlpi_addr + p->p_vaddr), *end = n + p->p_memsz;
+        while ((size_t)(end - n) >= sizeof(ElfW(Nhdr))) {
+            const ElfW(Nhdr) *h = (const void *)n;
+            const char *name = n + sizeof *h;
+            const unsigned char *desc = (const unsigned char *)name + ((h->n_namesz + align - 1) & ~(align - 1));
+            if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                for (size_t j = 0; j < h->n_descsz && 2 * j + 2 < sizeof l->build_id; j++)
+                    snprintf(l->build_id + 2 * j, 3, "%02x", desc[j]);
+                return 1;
+            }
+            n = (const char *)desc + ((h->n_descsz + align - 1) & ~(align - 1));
+        }
+    }
+    return 1;
+}
+
+static inline int tap_libripc(struct tap_lib *l) {
+    memset(l, 0, sizeof *l);
+    l->sym = dlsym(RTLD_DEFAULT, "ripc_ftok");
+    return l->sym && dl_iterate_phdr(tap_lib_cb, l) ? 0 : -1;
+}
+
+/* Runs this program again, as uid and gid 65534 without supplementary
+ * groups (a fresh unprivileged process), with arguments ARGV (ARGV[0] is
+ * its name); SELF is this program's file (NULL: /proc/self/exe). Returns
+ * its wait status.
+ *
+ * The checkout may be anywhere — a 0700 directory, /root, a path with
+ * spaces — so uid 65534 may be unable to reach the build tree: exec'ing
+ * the binary by its path fails, and the loader, unable to follow the
+ * rpath into target/release, silently falls back to the system path (no
+ * libripc.so.0, or an older installed one). So neither file is reached by
+ * path. The child, still root, opens both: this binary, and the
+ * libripc.so.0 this process actually loaded (tap_libripc). Once
+ * unprivileged it executes the binary as /proc/self/fd/E, with
+ * LD_PRELOAD=/proc/self/fd/L: an open descriptor is reachable whatever
+ * the directories' modes, and the loader maps preloaded objects first, so
+ * the binary's DT_NEEDED libripc.so.0 is satisfied by that object's soname
+ * before any search path is tried. No copies, nothing to clean up.
+ * TAP_LIBRIPC_BUILD_ID carries this process's build-id: the new process
+ * must call tap_same_libripc(), a TAP test that fails loudly (both ids)
+ * if it runs any other libripc. */
+static inline int tap_exec_as_nobody(const char *self, char *const argv[]) {
+    struct tap_lib l;
+    if (tap_libripc(&l) != 0 || !l.build_id[0]) {
+        diag("no libripc with a build-id in this process (%s): cannot pin the stranger to it",
+             l.path[0] ? l.path : "not loaded");
+        return -1;
+    }
     fflush(stdout);
     pid_t c = fork();
     if (c == 0) {
-        char sid[16], sn[16];
-        snprintf(sid, sizeof sid, "%d", id);
-        snprintf(sn, sizeof sn, "%d", tap_n);
+        char fdpath[64], pre[64];
+        int exe = open(self ? self : "/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        int lib = open(l.path, O_RDONLY); /* no O_CLOEXEC: the loader opens it */
+        if (exe < 0 || lib < 0) {
+            fprintf(stderr, "# cannot open %s or %s: %s\n", self ? self : "/proc/self/exe", l.path, strerror(errno));
+            _exit(126);
+        }
+        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", exe);
+        snprintf(pre, sizeof pre, "/proc/self/fd/%d", lib);
+        if (setenv("LD_PRELOAD", pre, 1) || setenv("TAP_LIBRIPC_BUILD_ID", l.build_id, 1) ||
+            setenv("TAP_LIBRIPC_PATH", l.path, 1))
+            _exit(126);
         if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(1);
-        execl("/proc/self/exe", name, "stranger", sid, sn, (char *)NULL);
+        execv(fdpath, argv);
+        fprintf(stderr, "# exec %s as uid 65534: %s\n", fdpath, strerror(errno));
         _exit(127);
     }
     int st = -1;
-    waitpid(c, &st, 0);
+    if (c < 0 || waitpid(c, &st, 0) != c) return -1;
     return st;
+}
+
+/* In a process started by tap_exec_as_nobody(): one TAP test, that the
+ * libripc it runs is its parent's (the same GNU build-id). */
+static inline int tap_same_libripc(void) {
+    const char *want = getenv("TAP_LIBRIPC_BUILD_ID"), *from = getenv("TAP_LIBRIPC_PATH");
+    struct tap_lib l;
+    int found = tap_libripc(&l) == 0;
+    int same = found && want && want[0] && strcmp(l.build_id, want) == 0;
+    if (!ok(same, "the stranger runs the build's libripc (build-id %s)", want ? want : "not passed"))
+        diag("the stranger's libripc: build-id %s, %s; the parent's: build-id %s, %s",
+             found && l.build_id[0] ? l.build_id : "none", found ? l.path : "no libripc loaded",
+             want ? want : "not passed", from ? from : "?");
+    return same;
+}
+
+/* Runs this program again as `NAME stranger ID N` under uid and gid
+ * 65534 (tap_exec_as_nobody): a fresh process that never opened object
+ * ID, its TAP tests numbered from N + 1 (the count so far), the first of
+ * them tap_same_libripc(). Returns its wait status. */
+static inline int tap_exec_stranger(const char *name, int id) {
+    char sid[16], sn[16];
+    snprintf(sid, sizeof sid, "%d", id);
+    snprintf(sn, sizeof sn, "%d", tap_n);
+    char *argv[] = {(char *)name, "stranger", sid, sn, NULL};
+    return tap_exec_as_nobody(NULL, argv);
 }
 
 static inline int done_testing(void) {

@@ -346,3 +346,46 @@ fn every_size_fills_the_queue_to_the_kernels_limit() {
     assert_eq!(q.stat(false).unwrap().qnum, 0);
     q.remove(&ns).unwrap();
 }
+
+/// Every `msgmnb` the namespace accepts makes working queues, without
+/// multi-GB files (16 MiB and up failed with EIO, and 16 MiB made a 4.8 GB
+/// sparse file); a queue holds at most `MAX_MSGS` messages.
+#[test]
+fn every_accepted_msgmnb_makes_a_working_queue() {
+    let (ns, d) = ns();
+    ns.set_limit("msgmax", 1 << 20).unwrap();
+    for mnb in [16u64 << 20, (16 << 20) + 1, 300 << 20, 1 << 30] {
+        ns.set_limit("msgmnb", mnb).unwrap();
+        let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+        assert_eq!(q.bytes_capacity(), mnb);
+        let big = vec![7u8; 1 << 20];
+        q.send(&ns, 3, &big, 0, Deadline::NEVER).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let (t, n) = q.recv(0, &mut buf, IPC_NOWAIT, Deadline::NEVER).unwrap();
+        assert_eq!((t, n), (3, 1 << 20));
+        assert!(buf.iter().all(|&b| b == 7));
+        let file = d.0.join(format!("msg.{}", q.id() % 32768));
+        let len = std::fs::metadata(&file).unwrap().len();
+        // Its capacity, plus per message it may hold a descriptor, a
+        // link, a small chunk and the slack of a big one.
+        assert!(len < mnb + msg::MAX_MSGS * 1400, "{mnb}: a {len}-byte file");
+        q.remove(&ns).unwrap();
+    }
+    assert!(
+        ns.set_limit("msgmnb", (1 << 30) + 1).is_err(),
+        "above the cap: EINVAL"
+    );
+    // The message count: at most MAX_MSGS, then "full".
+    ns.set_limit("msgmnb", 1 << 20).unwrap();
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    for i in 0..msg::MAX_MSGS {
+        q.send(&ns, 1, &[], IPC_NOWAIT, Deadline::NEVER)
+            .unwrap_or_else(|e| panic!("message {i}: {e:?}"));
+    }
+    assert_eq!(
+        q.send(&ns, 1, &[], IPC_NOWAIT, Deadline::NEVER),
+        Err(ripc::error::Errno::EAGAIN)
+    );
+    assert_eq!(q.stat(false).unwrap().qnum, msg::MAX_MSGS);
+    q.remove(&ns).unwrap();
+}

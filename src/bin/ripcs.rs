@@ -891,6 +891,48 @@ fn main() {
             do_sem(&mut cx, format);
             cx.out.p("\n");
         }
+        report_corrupt(&prog, msg, sem);
     }
     cx.out.exit(&prog, 0)
+}
+
+/// Names, on standard error (the tables stay as `ipcs` prints them), each
+/// listed queue or set whose control area was scribbled on: the tables
+/// show it from its object header (no messages, no semaphores), every
+/// other call on it fails with `EIO`, and its owner can remove it.
+fn report_corrupt(prog: &str, msg: bool, sem: bool) {
+    use ripc::ns::{Kind, Ns};
+    if ripc::sysv::is_kernel() {
+        return;
+    }
+    let Ok(ns) = Ns::default_ns() else { return };
+    let kinds = [
+        (msg, Kind::Msg, "message queue", "-q"),
+        (sem, Kind::Sem, "semaphore array", "-s"),
+    ];
+    for (want, kind, what, opt) in kinds {
+        if !want {
+            continue;
+        }
+        for idx in ns.indexes(kind) {
+            let Ok(o) = ns.by_index(kind, idx) else {
+                continue;
+            };
+            if o.is_removed() {
+                continue;
+            }
+            let bad = match kind {
+                Kind::Msg => ripc::msg::check(ns, o.id),
+                _ => ripc::sem::check(&o),
+            };
+            if bad == Err(ripc::error::Errno::EIO) {
+                eprintln!(
+                    "{prog}: {what} {} (key 0x{:08x}) is corrupt: every call on it but IPC_RMID fails with EIO; `ripcrm {opt} {}` removes it",
+                    o.id,
+                    o.perm().key as u32,
+                    o.id
+                );
+            }
+        }
+    }
 }

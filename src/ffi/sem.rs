@@ -186,15 +186,17 @@ fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
 }
 
 fn fill_stat(o: &Obj, need_read: bool, p: *mut semid_ds) -> Result<()> {
-    let s = sem::stat(o, need_read)?;
-    let d = semid_ds {
+    put(p, stat_to_c(&sem::stat(o, need_read)?))
+}
+
+fn stat_to_c(s: &sem::Stat) -> semid_ds {
+    semid_ds {
         sem_perm: perm_to_c(&s.perm),
         sem_otime: s.otime,
         sem_ctime: s.ctime,
         sem_nsems: s.nsems as _,
         ..Default::default()
-    };
-    put(p, d)
+    }
 }
 
 fn semctl_user(
@@ -215,7 +217,8 @@ fn semctl_user(
             if o.is_removed() {
                 return Err(Errno::EINVAL);
             }
-            fill_stat(&o, cmd == SEM_STAT, ptr.cast())?;
+            let s = sem::stat_listed(&o, cmd == SEM_STAT)?;
+            put(ptr.cast::<semid_ds>(), stat_to_c(&s))?;
             return Ok(o.id);
         }
         SETVAL if !(0..=sem::SEMVMX).contains(&val) => return Err(Errno::ERANGE),

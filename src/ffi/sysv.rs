@@ -216,10 +216,9 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
                 Ok(i.max_idx)
             }
             MSG_STAT | MSG_STAT_ANY => {
-                let q = msg::by_index(ns, msqid)?;
-                let s = q.stat(cmd == MSG_STAT_ANY)?;
+                let (id, s) = msg::stat_index(ns, msqid, cmd == MSG_STAT_ANY)?;
                 put(buf as *mut msqid_ds, stat_to_c(&s))?;
-                Ok(q.id())
+                Ok(id)
             }
             IPC_STAT => {
                 if msqid < 0 {

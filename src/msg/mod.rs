@@ -81,8 +81,13 @@ pub const SMALL: usize = 256;
 /// median gain per round in the slow and fast phase; docs/msg.md).
 pub const BIG: usize = 1024;
 const NIL: u32 = u32::MAX;
-/// No receive on a queue whose message count is above this walks further.
-const MAX_NDESC: u64 = 1 << 24;
+/// The most messages one queue holds (the kernel allows as many as the
+/// queue has bytes; each may need a small chunk of its own, so a queue
+/// file has room for this many whatever its byte capacity: 18 MiB of
+/// sparse file at most, see [`Geo::for_capacity`]).
+pub const MAX_MSGS: u64 = 1 << 16;
+/// The largest byte capacity (`msgmnb`'s hard cap).
+const MAX_BYTES: u64 = 1 << 30;
 /// Descriptors (and small and big chunks) a sender takes from never-used
 /// storage before it takes back what receivers returned: the working set a
 /// stream cycles through (64 KiB of chunks of either size).
@@ -91,6 +96,10 @@ const WARM_CHUNK: u32 = 256;
 const WARM_BIG: u32 = 64;
 
 pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
+
+/// `MADV_POPULATE_WRITE` (Linux 5.14): fault pages in for writing, or fail
+/// with `EFAULT` where a write would raise `SIGBUS`.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 #[repr(C)]
 #[derive(Debug)]
@@ -153,7 +162,10 @@ struct QHead {
     dirty: AtomicU32,
     _pad4a: AtomicU32,
     stime: AtomicI64,
-    _pad4: [AtomicU32; 8],
+    /// The byte capacity the queue was created with (fixed; 0 in files
+    /// made before it was recorded: then `ndesc - 1`).
+    cap_bytes: AtomicU64,
+    _pad4: [AtomicU32; 6],
 }
 
 const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
@@ -179,6 +191,8 @@ struct Desc {
 /// mapping) in this process, never trusted from the file.
 #[derive(Debug, Clone, Copy)]
 struct Geo {
+    /// The most bytes the queue holds.
+    bytes: u64,
     ndesc: u32,
     /// Chunks in all; indices below `nsmall` are small, the rest big.
     nchunk: u32,
@@ -192,19 +206,33 @@ struct Geo {
 }
 
 impl Geo {
-    /// `nsmall` is `ndesc - 1`: one small chunk for each message the
-    /// queue can hold (every non-empty one has a byte of the capacity).
-    fn new(ndesc: u64, nchunk: u64) -> Result<Geo> {
-        if !(2..=MAX_NDESC + 1).contains(&ndesc) || nchunk > MAX_NDESC * 2 || nchunk < ndesc - 1 {
+    /// The geometry a queue file records (`ndesc`, `nchunk`, its byte
+    /// capacity), checked against the one that capacity implies: `EIO`
+    /// for anything else.
+    fn new(ndesc: u64, nchunk: u64, bytes: u64) -> Result<Geo> {
+        let bytes = if bytes == 0 {
+            ndesc.saturating_sub(1)
+        } else {
+            bytes
+        };
+        let g = Geo::for_capacity(bytes)?;
+        if g.ndesc as u64 != ndesc || g.nchunk as u64 != nchunk {
             return Err(Errno::EIO);
         }
+        Ok(g)
+    }
+
+    /// `nsmall` is `ndesc - 1`: one small chunk for each message the
+    /// queue can hold (every non-empty one has a byte of the capacity).
+    fn layout(bytes: u64, ndesc: u64, nchunk: u64) -> Geo {
         let nsmall = ndesc - 1;
         let desc_off = core::mem::size_of::<QHead>().next_multiple_of(64);
         let link_off = desc_off + ndesc as usize * core::mem::size_of::<Desc>();
         let chunk_off = (link_off + nchunk as usize * 4).next_multiple_of(64);
         let big_off = chunk_off + nsmall as usize * SMALL;
         let end = big_off + (nchunk - nsmall) as usize * BIG;
-        Ok(Geo {
+        Geo {
+            bytes,
             ndesc: ndesc as u32,
             nchunk: nchunk as u32,
             nsmall: nsmall as u32,
@@ -213,20 +241,33 @@ impl Geo {
             chunk_off,
             big_off,
             end,
-        })
+        }
     }
 
-    /// Big chunks: a message longer than [`SMALL`] takes at most
+    /// The geometry of a queue of `bytes` bytes (`EINVAL` beyond
+    /// [`MAX_BYTES`]): one descriptor per message it can hold (as many as
+    /// bytes, at most [`MAX_MSGS`]) plus the dummy; a small chunk per
+    /// message; big chunks: a message longer than [`SMALL`] takes at most
     /// len / BIG + 1 of them, and at most bytes / (SMALL + 1) such
-    /// messages fit.
+    /// messages fit. A 16 KiB queue is 4.6 MiB of sparse file, a 1 GiB
+    /// one 1.1 GiB.
     fn for_capacity(bytes: u64) -> Result<Geo> {
-        let most = bytes.max(1);
-        let nbig = bytes.div_ceil(BIG as u64) + bytes / (SMALL as u64 + 1) + 1;
-        Geo::new(most + 1, most + nbig)
+        if bytes > MAX_BYTES {
+            return Err(Errno::EINVAL);
+        }
+        let bytes = bytes.max(1);
+        let msgs = bytes.min(MAX_MSGS);
+        let nbig = bytes.div_ceil(BIG as u64) + (bytes / (SMALL as u64 + 1)).min(msgs) + 1;
+        Ok(Geo::layout(bytes, msgs + 1, msgs + nbig))
     }
 
-    /// The most bytes (and messages) the queue can hold.
+    /// The most bytes the queue can hold.
     fn capacity(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The most messages the queue can hold.
+    fn msgs(&self) -> u64 {
         self.ndesc as u64 - 1
     }
 
@@ -365,7 +406,15 @@ fn spin_budget() -> std::time::Duration {
 /// `EINTR` when a signal handler ran while asleep, `ETIMEDOUT` at the
 /// deadline.
 fn wait_change(word: &AtomicU32, seen: u32, deadline: &Deadline) -> Result<()> {
-    let budget = spin_budget();
+    // The deadline first: a peer that keeps the word moving (other types
+    // sent, a scribbler) must not keep a timed call past it.
+    if deadline.expired() {
+        return Err(Errno::ETIMEDOUT);
+    }
+    let budget = match deadline.remaining() {
+        Some(r) => spin_budget().min(r),
+        None => spin_budget(),
+    };
     if !budget.is_zero() {
         let start = std::time::Instant::now();
         let mut i = 0u32;
@@ -490,9 +539,21 @@ fn wake(word: &AtomicU32) {
     futex_wake(word, i32::MAX);
 }
 
-/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock`] does);
-/// reports whether a dead holder left it.
-fn take(l: &RobustLock) -> (QGuard<'_>, bool) {
+/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock_until`]
+/// does) unless `deadline` passes (`ETIMEDOUT`) or `gone` turns true
+/// (`EIDRM`); reports whether a dead holder left it.
+fn take<'l>(
+    l: &'l RobustLock,
+    deadline: &Deadline,
+    gone: &dyn Fn() -> bool,
+) -> Result<(QGuard<'l>, bool)> {
+    let died = l.lock_until(deadline, gone)? == LockOutcome::OwnerDied;
+    Ok((QGuard(l), died))
+}
+
+/// Waits for nothing: [`take`] without a deadline, for the calls that
+/// must have the lock (repair, crash tests).
+fn take_always(l: &RobustLock) -> (QGuard<'_>, bool) {
     let died = l.lock() == LockOutcome::OwnerDied;
     (QGuard(l), died)
 }
@@ -511,6 +572,7 @@ fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
     let h = q.head()?;
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
+    h.cap_bytes.store(geo.bytes, Relaxed);
     h.qbytes.store(qbytes, Relaxed);
     q.reset_empty()
 }
@@ -574,19 +636,26 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
             // No geometry to repair with: whatever a dead lock holder left
             // half-done goes away with the queue.
             let h: &QHead = obj.at(0)?;
-            let both = Both {
-                _s: take(&h.slock).0,
-                r: take(&h.rlock).0,
+            let d = Deadline::ctl();
+            let gone = || obj.is_removed();
+            let both = match take(&h.slock, &d, &gone) {
+                Ok((s, _)) => take(&h.rlock, &d, &gone)
+                    .ok()
+                    .map(|(r, _)| Both { _s: s, r }),
+                Err(_) => None,
             };
             remove_locked(ns, &obj, both)
         }
     }
 }
 
-/// Marks `obj` removed and wakes its waiters; `g` are its locks, held.
-/// Only the wait words of the head are touched (fixed offsets, no
-/// geometry needed).
-fn remove_locked(ns: &Ns, obj: &Obj, g: Both<'_>) -> Result<()> {
+/// Marks `obj` removed and wakes its waiters; `g` are its locks, held
+/// (`None`: they could not be had within [`Deadline::ctl`] — a holder
+/// stopped or a scribbled word — and the queue is removed without them:
+/// every operation checks the removed mark, so a stalled holder that
+/// resumes finishes on a removed queue). Only the wait words of the head
+/// are touched (fixed offsets, no geometry needed).
+fn remove_locked(ns: &Ns, obj: &Obj, g: Option<Both<'_>>) -> Result<()> {
     ns.remove(obj, false);
     let h: &QHead = obj.at(0)?;
     let a = bump(&h.sent);
@@ -613,7 +682,11 @@ struct Found {
 impl Queue {
     fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
         let h: &QHead = obj.at(0)?;
-        let geo = Geo::new(h.ndesc.load(Relaxed) as u64, h.nchunk.load(Relaxed) as u64)?;
+        let geo = Geo::new(
+            h.ndesc.load(Relaxed) as u64,
+            h.nchunk.load(Relaxed) as u64,
+            h.cap_bytes.load(Relaxed),
+        )?;
         if HEADER_LEN + geo.end > obj.ctl().len() {
             return Err(Errno::EIO);
         }
@@ -641,25 +714,28 @@ impl Queue {
         self.obj.at(0)
     }
 
-    /// Takes the senders' lock. When its previous holder died inside,
+    /// Takes the senders' lock by `d` (`ETIMEDOUT`; `EIDRM` when the
+    /// queue is removed meanwhile). When its previous holder died inside,
     /// repairs the queue first (under both locks).
-    fn lock_send(&self) -> Result<QGuard<'_>> {
+    fn lock_send(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let (s, died) = take(&h.slock);
+        let gone = || self.obj.is_removed();
+        let (s, died) = take(&h.slock, d, &gone)?;
         if died {
-            let (r, _) = take(&h.rlock);
+            let (r, _) = take(&h.rlock, d, &gone)?;
             let _ = self.view().repair();
             drop(r);
         }
         Ok(s)
     }
 
-    /// Takes the receivers' lock. When its previous holder died inside (or
-    /// another receiver found that and has not repaired yet), lets go and
-    /// repairs under both locks first.
-    fn lock_recv(&self) -> Result<QGuard<'_>> {
+    /// Takes the receivers' lock by `d`. When its previous holder died
+    /// inside (or another receiver found that and has not repaired yet),
+    /// lets go and repairs under both locks first.
+    fn lock_recv(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let (r, died) = take(&h.rlock);
+        let gone = || self.obj.is_removed();
+        let (r, died) = take(&h.rlock, d, &gone)?;
         if died {
             h.dirty.store(1, Relaxed);
         }
@@ -667,15 +743,27 @@ impl Queue {
             return Ok(r);
         }
         drop(r);
-        Ok(self.lock_both()?.r)
+        Ok(self.lock_both(d)?.r)
     }
 
-    /// Takes both locks (`slock` first), repairing the queue when a holder
-    /// of either died inside.
-    fn lock_both(&self) -> Result<Both<'_>> {
+    /// Takes both locks (`slock` first) by `d`, repairing the queue when a
+    /// holder of either died inside.
+    fn lock_both(&self, d: &Deadline) -> Result<Both<'_>> {
         let h = self.head()?;
-        let (s, d1) = take(&h.slock);
-        let (r, d2) = take(&h.rlock);
+        let gone = || self.obj.is_removed();
+        let (s, d1) = take(&h.slock, d, &gone)?;
+        let (r, d2) = take(&h.rlock, d, &gone)?;
+        if d1 || d2 || h.dirty.load(Relaxed) != 0 {
+            let _ = self.view().repair();
+        }
+        Ok(Both { _s: s, r })
+    }
+
+    /// Both locks, waiting as long as it takes (repair, crash tests).
+    fn lock_both_always(&self) -> Result<Both<'_>> {
+        let h = self.head()?;
+        let (s, d1) = take_always(&h.slock);
+        let (r, d2) = take_always(&h.rlock);
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
             let _ = self.view().repair();
         }
@@ -686,18 +774,18 @@ impl Queue {
     /// crash tests: a process killed while holding them exercises
     /// recovery).
     pub fn hold_lock(&self) -> Result<impl Sized + '_> {
-        self.lock_both()
+        self.lock_both_always()
     }
 
     /// Holds only the receivers' lock until the guard is dropped (for
     /// crash tests, as [`Queue::hold_lock`]).
     pub fn hold_recv_lock(&self) -> Result<impl Drop + '_> {
-        self.lock_recv()
+        self.lock_recv(&Deadline::NEVER)
     }
 
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
-        let _g = self.lock_both()?;
+        let _g = self.lock_both_always()?;
         self.view().repair()
     }
 
@@ -731,8 +819,19 @@ impl Queue {
         let len = data.len() as u64;
         let mut first = true;
         let mut repaired = false;
+        let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // A lock held past the call's bound is a queue we cannot use now:
+        // "full" for IPC_NOWAIT (see NOWAIT_BOUND), the deadline otherwise.
+        let lock_d = deadline.for_lock(nowait);
+        let busy = |e: Errno| {
+            if e == Errno::ETIMEDOUT && nowait {
+                Errno::EAGAIN
+            } else {
+                e
+            }
+        };
         loop {
-            let g = self.lock_send()?;
+            let g = self.lock_send(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -759,7 +858,7 @@ impl Queue {
                 if repaired {
                     return Err(Errno::EIO);
                 }
-                let _both = self.lock_both()?;
+                let _both = self.lock_both(&lock_d).map_err(busy)?;
                 q.repair()?;
                 repaired = true;
                 continue;
@@ -807,8 +906,19 @@ impl Queue {
         self.obj.perm().check_mine(Access::Read)?;
         let q = self.view();
         let mut first = true;
+        let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // A lock held past the call's bound: "no message" for IPC_NOWAIT
+        // (see NOWAIT_BOUND), the deadline otherwise.
+        let lock_d = deadline.for_lock(nowait);
+        let busy = |e: Errno| {
+            if e == Errno::ETIMEDOUT && nowait {
+                Errno::ENOMSG
+            } else {
+                e
+            }
+        };
         loop {
-            let g = self.lock_recv()?;
+            let g = self.lock_recv(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -848,7 +958,7 @@ impl Queue {
             // last, which is the senders' business too. Under both locks,
             // choose again (the queue may have changed meanwhile).
             drop(g);
-            let both = self.lock_both()?;
+            let both = self.lock_both(&lock_d).map_err(busy)?;
             if self.obj.is_removed() {
                 return Err(Errno::EIDRM);
             }
@@ -867,7 +977,9 @@ impl Queue {
         if !any {
             self.obj.perm().check_mine(Access::Read)?;
         }
-        let _g = self.lock_both()?;
+        // Without the locks when they cannot be had in CTL_BOUND (a holder
+        // stopped, or a scribbled word): the counters then give a snapshot.
+        let _g = self.lock_both(&Deadline::ctl()).ok();
         let h = self.head()?;
         let (qnum, cbytes) = self.view().held()?;
         Ok(MsgStat {
@@ -895,7 +1007,9 @@ impl Queue {
         if qbytes > self.geo.capacity() {
             return Err(Errno::EPERM);
         }
-        let g = self.lock_both()?;
+        // Without the locks when they cannot be had in CTL_BOUND: each
+        // field is one word, and senders read `qbytes` once per send.
+        let g = self.lock_both(&Deadline::ctl()).ok();
         self.obj.set_perm(&me, uid, gid, mode)?;
         let h = self.head()?;
         h.qbytes.store(qbytes, Relaxed);
@@ -911,7 +1025,7 @@ impl Queue {
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
         self.obj.perm().check_owner(&creds())?;
-        let g = self.lock_both()?;
+        let g = self.lock_both(&Deadline::ctl()).ok();
         remove_locked(ns, &self.obj, g)
     }
 
@@ -963,7 +1077,7 @@ impl<'a> View<'a> {
         let h = self.head()?;
         let n = h.sent_n.load(Relaxed).wrapping_sub(taken_n) as u64;
         let b = h.sent_bytes.load(Relaxed).wrapping_sub(taken_bytes) as u64;
-        if n > self.geo.capacity() || b > self.geo.capacity() {
+        if n > self.geo.msgs() || b > self.geo.capacity() {
             return Err(Errno::EIO);
         }
         Ok((n, b))
@@ -984,7 +1098,7 @@ impl<'a> View<'a> {
             h.seen_taken_bytes.load(Relaxed),
         )?;
         let qb = h.qbytes.load(Relaxed);
-        Ok(b + len <= qb && n < qb)
+        Ok(b + len <= qb && n < qb.min(self.geo.msgs()))
     }
 
     /// A new queue's state (or what a queue whose dummy index was
@@ -1107,7 +1221,49 @@ impl<'a> View<'a> {
             warm: WARM_DESC,
             total: self.geo.ndesc,
         };
-        pool.alloc(|i| Ok(&self.desc(i)?.next))
+        let size = core::mem::size_of::<Desc>();
+        let at = |i: u32| HEADER_LEN + self.geo.desc_off + i as usize * size;
+        pool.alloc(
+            |i| Ok(&self.desc(i)?.next),
+            |i| self.reserve(at(i), at(i) + size, (i > 0).then(|| at(i))),
+        )
+    }
+
+    /// Reserves the file's storage under mapping bytes `[start, end)` of
+    /// a never-used item before it is first written, so that a full file
+    /// system is `ENOMEM` now rather than `SIGBUS` at the write (object
+    /// files are sparse: an idle queue costs the pages it used).
+    /// `prev_end`: where the item before it ends (items are handed out in
+    /// order, so only pages it did not reach are new). One system call per
+    /// new page, none on recycled storage.
+    fn reserve(&self, start: usize, end: usize, prev_end: Option<usize>) -> Result<()> {
+        const PAGE: usize = 4096;
+        let from = match prev_end {
+            Some(p) => p.next_multiple_of(PAGE).max(start / PAGE * PAGE),
+            None => start / PAGE * PAGE,
+        };
+        if from >= end {
+            return Ok(());
+        }
+        let map = self.obj.ctl();
+        let to = end.next_multiple_of(PAGE).min(map.len());
+        if from >= to {
+            return Err(Errno::EIO);
+        }
+        // SAFETY: [from, to) lies inside our mapping (clamped above);
+        // MADV_POPULATE_WRITE only faults its pages in (writably), never
+        // changes their contents.
+        let r =
+            unsafe { libc::madvise(map.ptr().add(from).cast(), to - from, MADV_POPULATE_WRITE) };
+        if r == 0 {
+            return Ok(());
+        }
+        match Errno::last() {
+            // Older kernels (< 5.14) know no such advice: write as before.
+            Errno::EINVAL => Ok(()),
+            // EFAULT: the write would have been SIGBUS (no space); ENOMEM.
+            _ => Err(Errno::ENOMEM),
+        }
     }
 
     /// The chunks of the size a message of `len` bytes is stored in, as
@@ -1146,16 +1302,28 @@ impl<'a> View<'a> {
         let len = data.len();
         let class = self.geo.class(len);
         let pool = self.chunk_pool(h, len);
+        let link_at = |c: u32| HEADER_LEN + self.geo.link_off + c as usize * 4;
+        let reserve = |c: u32| {
+            // Its link, then its bytes.
+            let l = link_at(c);
+            self.reserve(l, l + 4, (c > class.lo).then_some(l))?;
+            let o = class.off(c)?;
+            self.reserve(o, o + class.size(), (c > class.lo).then_some(o))
+        };
         for piece in data.chunks(class.size()) {
-            let Some(c) = pool.alloc(|c| self.link(c))? else {
-                // Give back what this message took (to the senders' lists).
-                if last != NIL {
-                    self.link(last)?.store(pool.free.load(Relaxed), Relaxed);
-                    pool.free.store(first, Relaxed);
+            let c = match pool.alloc(|c| self.link(c), reserve) {
+                Ok(Some(c)) => c,
+                r => {
+                    // Give back what this message took (to the senders'
+                    // lists): none left, or no storage for a new one.
+                    if last != NIL {
+                        self.link(last)?.store(pool.free.load(Relaxed), Relaxed);
+                        pool.free.store(first, Relaxed);
+                    }
+                    d.next.store(h.free_desc.load(Relaxed), Relaxed);
+                    h.free_desc.store(di, Relaxed);
+                    return r.map(|_| false);
                 }
-                d.next.store(h.free_desc.load(Relaxed), Relaxed);
-                h.free_desc.store(di, Relaxed);
-                return Ok(false);
             };
             self.obj.ctl().write_bytes(class.off(c)?, piece)?;
             if last == NIL {
@@ -1406,17 +1574,37 @@ impl Pool<'_> {
     /// storage up to the warm set, then the whole returned list (taken at
     /// once), then the rest of the never-used storage. `next` gives an
     /// item's list link.
-    fn alloc<'m>(&self, next: impl Fn(u32) -> Result<&'m AtomicU32>) -> Result<Option<u32>> {
+    ///
+    /// `reserve(i)` runs before never-used item `i` is handed out: it
+    /// reserves the file's storage for it (see [`View::reserve`]); its
+    /// error (`ENOMEM`: the file system is full) leaves the pool as it was.
+    fn alloc<'m>(
+        &self,
+        next: impl Fn(u32) -> Result<&'m AtomicU32>,
+        reserve: impl Fn(u32) -> Result<()>,
+    ) -> Result<Option<u32>> {
         let mut i = self.free.load(Relaxed);
         if i == NIL {
             let fresh = self.fresh.load(Relaxed);
+            // Within the warm set, never-used storage first; when the file
+            // system has no room for it, what receivers gave back.
+            let mut no_room = None;
             if fresh < self.warm.min(self.total) {
-                self.fresh.store(fresh + 1, Relaxed);
-                return Ok(Some(fresh));
+                match reserve(fresh) {
+                    Ok(()) => {
+                        self.fresh.store(fresh + 1, Relaxed);
+                        return Ok(Some(fresh));
+                    }
+                    Err(e) => no_room = Some(e),
+                }
             }
             i = self.returned.swap(NIL, Acquire);
             if i == NIL {
+                if let Some(e) = no_room {
+                    return Err(e);
+                }
                 if fresh < self.total {
+                    reserve(fresh)?;
                     self.fresh.store(fresh + 1, Relaxed);
                     return Ok(Some(fresh));
                 }
@@ -1459,4 +1647,40 @@ pub fn by_index(ns: &Ns, idx: i32) -> Result<Queue> {
         return Err(Errno::EINVAL);
     }
     Queue::from_obj(o)
+}
+
+/// `MSG_STAT` / `MSG_STAT_ANY` (`any`): the id and status of the queue at
+/// index `idx`. A queue whose control area was scribbled on (every other
+/// call gives `EIO`) is still reported, from its object header: its
+/// permissions and times, no messages — so that listings show it and its
+/// owner can remove it (see [`check`]).
+pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
+    let o = ns.by_index(Kind::Msg, idx)?;
+    if o.is_removed() {
+        return Err(Errno::EINVAL);
+    }
+    let id = o.id;
+    match Queue::from_obj(o.clone()).and_then(|q| q.stat(any)) {
+        Err(Errno::EIO) => {
+            if !any {
+                o.perm().check_mine(Access::Read)?;
+            }
+            Ok((
+                id,
+                MsgStat {
+                    perm: o.perm(),
+                    ctime: o.header().ctime.load(Relaxed),
+                    ..Default::default()
+                },
+            ))
+        }
+        r => r.map(|s| (id, s)),
+    }
+}
+
+/// Whether the queue with id `id` is intact: `EIO` when its control area
+/// was scribbled on (for the tools, which mark such a queue).
+pub fn check(ns: &Ns, id: i32) -> Result<()> {
+    let q = Queue::from_obj(ns.by_id(Kind::Msg, id)?)?;
+    q.view().held().map(|_| ())
 }

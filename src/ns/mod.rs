@@ -134,7 +134,7 @@ pub struct Ns {
     dir: PathBuf,
     dirfd: OwnedFd,
     ctl: Mapping,
-    cache: Mutex<Cache>,
+    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
 }
 
 /// The per-process cache is keyed by small integers: hash them by
@@ -200,6 +200,31 @@ impl core::fmt::Debug for CreateSpec<'_> {
 
 static DEFAULT: OnceCell<Ns> = OnceCell::new();
 
+type CacheGuard = std::sync::MutexGuard<'static, HashMap<(Kind, i32), Arc<Obj>, IdHash>>;
+
+thread_local! {
+    /// The default namespace's object cache, held by the forking thread
+    /// across `fork` (see [`cache_fork_prepare`]).
+    static CACHE_HELD: core::cell::RefCell<Option<CacheGuard>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// `fork` in a multithreaded program: another thread may hold the object
+/// cache's mutex, and the child, whose one thread is a copy of the forking
+/// one, would wait for it for ever. So the forking thread takes it before
+/// the fork (waiting out whoever holds it, for a few instructions), and
+/// both parent and child let it go after.
+extern "C" fn cache_fork_prepare() {
+    if let Some(ns) = DEFAULT.get() {
+        let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
+        CACHE_HELD.with(|h| *h.borrow_mut() = Some(g));
+    }
+}
+
+extern "C" fn cache_fork_release() {
+    CACHE_HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
 fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
 }
@@ -248,7 +273,16 @@ impl Ns {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-            Ns::open(&dir)
+            let ns = Ns::open(&dir)?;
+            // SAFETY: registering plain extern "C" fns; no preconditions.
+            unsafe {
+                libc::pthread_atfork(
+                    Some(cache_fork_prepare),
+                    Some(cache_fork_release),
+                    Some(cache_fork_release),
+                );
+            }
+            Ok(ns)
         })
     }
 
@@ -882,10 +916,13 @@ impl Ns {
 
     /// The object at index `idx` (for `MSG_STAT` and friends), live or
     /// removed-but-present.
+    /// A full id is taken for its index part, as the kernel's
+    /// `ipc_obtain_object_idr` does.
     pub fn by_index(&self, kind: Kind, idx: i32) -> Result<Arc<Obj>> {
-        if !(0..IDX_SPAN).contains(&idx) {
+        if idx < 0 {
             return Err(Errno::EINVAL);
         }
+        let idx = idx % IDX_SPAN;
         let f = self
             .open_name(&Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
@@ -912,34 +949,6 @@ impl Ns {
             }
         }
     }
-}
-
-type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
-
-thread_local! {
-    /// The default namespace's cache, held across a `fork` by the thread
-    /// that forks (see [`fork_hold_cache`]).
-    static FORK_CACHE: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Cache>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// For a `pthread_atfork` prepare handler: takes the default namespace's
-/// object cache (if it is open), so that no other thread holds it when the
-/// child is made: the child would inherit it locked by a thread that does
-/// not exist there, and hang at its first look-up. Release with
-/// [`fork_release_cache`] in the parent and in the child.
-pub fn fork_hold_cache() {
-    if let Some(ns) = DEFAULT.get() {
-        if let Ok(g) = ns.cache.lock() {
-            FORK_CACHE.with(|c| *c.borrow_mut() = Some(g));
-        }
-    }
-}
-
-/// See [`fork_hold_cache`]: the same thread, in the parent or the child.
-pub fn fork_release_cache() {
-    let g = FORK_CACHE.with(|c| c.borrow_mut().take());
-    drop(g);
 }
 
 /// A held object lock; unlocks when dropped.
@@ -1014,6 +1023,20 @@ impl Obj {
             repair(self);
         }
         ObjGuard { obj: self }
+    }
+
+    /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
+    /// object is removed while waiting (`EIDRM`).
+    pub fn lock_until(
+        &self,
+        repair: &dyn Fn(&Obj),
+        deadline: &crate::sync::Deadline,
+    ) -> Result<ObjGuard<'_>> {
+        let gone = || self.is_removed();
+        if self.header().lock.lock_until(deadline, &gone)? == LockOutcome::OwnerDied {
+            repair(self);
+        }
+        Ok(ObjGuard { obj: self })
     }
 
     /// `IPC_SET`'s common part: uid, gid and the low 9 mode bits, by the

@@ -62,6 +62,13 @@ const SPIN: Duration = Duration::from_micros(20);
 const W_FREE: u32 = 0;
 const W_WAITING: u32 = 1;
 const W_DONE: u32 = 2;
+/// A granter (under the lock) has chosen this sleeper and is committing
+/// its operations: the sleeper can no longer cancel, it waits for DONE.
+const W_CLAIMED: u32 = 3;
+/// The sleeper gave up (its deadline passed, or a signal) without the
+/// lock, which it could not get in time: no granter touches the slot, and
+/// the next enqueue under the lock reuses it.
+const W_CANCELLED: u32 = 4;
 const W_SLEEP: u32 = 0x100;
 
 const HDR: usize = 64;
@@ -430,11 +437,19 @@ struct Locked<'a> {
     flush: bool,
 }
 
-fn lock(o: &Obj) -> Locked<'_> {
-    Locked {
-        g: Some(o.lock(&repair)),
+/// [`lock`] by `d` (`ETIMEDOUT`), or `EIDRM` once the set is removed.
+fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
+    Ok(Locked {
+        g: Some(o.lock_until(&repair, d)?),
         flush: true,
-    }
+    })
+}
+
+/// The lock for a `semctl` command, which the kernel never blocks: by
+/// [`Deadline::ctl`]; `None` when a holder is stopped or the lock word
+/// was scribbled on (the caller then reads without it, or fails).
+fn lock_ctl(o: &Obj) -> Option<Locked<'_>> {
+    lock_by(o, &Deadline::ctl()).ok()
 }
 
 impl Drop for Locked<'_> {
@@ -668,8 +683,29 @@ fn update_queue(v: &View<'_>) {
             let r = v
                 .wops_into(i, &mut ops)
                 .and_then(|()| try_ops(v, &ops, undo, &mut txn));
+            if let Ok(Try::Block(b)) = r {
+                w.blocking.store(b as u32, Ordering::Relaxed);
+                continue;
+            }
+            // Granted or failed: claim the slot first, so that a sleeper
+            // giving up without the lock (see `cancel`) either is skipped
+            // here or waits for our commit — never both.
+            let st = w.state.load(Ordering::Acquire);
+            if st & 0xff != W_WAITING
+                || w.state
+                    .compare_exchange(
+                        st,
+                        (st & !0xff) | W_CLAIMED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err()
+            {
+                finished += 1;
+                continue;
+            }
             match r {
-                Ok(Try::Block(b)) => w.blocking.store(b as u32, Ordering::Relaxed),
+                Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
                     if pid != me && !pid_exists(pid) {
@@ -685,11 +721,15 @@ fn update_queue(v: &View<'_>) {
                             restart = true;
                             break;
                         }
+                    } else {
+                        w.state.store(st, Ordering::Release);
                     }
                 }
                 Err(e) => {
                     if apply(v, ent(E_DONE, i, e as i32)).is_ok() {
                         finished += 1;
+                    } else {
+                        w.state.store(st, Ordering::Release);
                     }
                 }
             }
@@ -785,6 +825,16 @@ fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
 fn repair(o: &Obj) {
     if let Ok(v) = View::new(o) {
         redo(&v);
+        // A granter that died between claiming a sleeper and committing
+        // (a committed journal made it DONE just above): still waiting.
+        for i in 0..v.s.nwait {
+            if let Ok(w) = v.wslot(i) {
+                let s = w.state.load(Ordering::Acquire);
+                if s & 0xff == W_CLAIMED {
+                    w.state.store((s & !0xff) | W_WAITING, Ordering::Release);
+                }
+            }
+        }
         sweep(&v);
         update_queue(&v);
     }
@@ -1038,15 +1088,29 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
     let mut max = 0usize;
     let mut has_undo = false;
     let mut alter = false;
+    let mut nowait = false;
     for op in ops {
         max = max.max(op.num as usize);
         has_undo |= op.flg & SEM_UNDO != 0;
         alter |= op.op != 0;
+        nowait |= op.flg & IPC_NOWAIT != 0;
     }
+    // The lock by the call's deadline, and within NOWAIT_BOUND when it
+    // asked not to block: a holder stopped or a scribbled lock word is
+    // then EAGAIN (or the timeout's errno), as a call that would block.
+    let deadline = match wait {
+        Wait::Forever => Deadline::NEVER,
+        Wait::Until(d) => d,
+    };
+    let lock_d = deadline.for_lock(nowait);
     // Retried (a loop, not a recursion: how often is up to the other
     // processes) while every sleeper slot is taken.
     let (slot, ticket) = 'retry: loop {
-        let mut g = lock(o);
+        let mut g = lock_by(o, &lock_d).map_err(|e| match e {
+            Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
+            Errno::ETIMEDOUT => timeout_errno,
+            e => e,
+        })?;
         let v = View::new(o)?;
         if o.is_removed() {
             return Err(Errno::EIDRM);
@@ -1173,9 +1237,10 @@ fn enqueue(
     undo: Option<usize>,
     b: usize,
 ) -> Result<Option<(usize, u64)>> {
+    // Free slots, and slots their sleepers gave up without the lock.
     let Some(i) = (0..v.s.nwait).find(|&i| {
         v.wslot(i)
-            .map(|w| w.state.load(Ordering::Acquire) == W_FREE)
+            .map(|w| matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED))
             .unwrap_or(false)
     }) else {
         return Ok(None);
@@ -1224,7 +1289,10 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
     // Spin a little: the peer is often about to release. Yield now and then:
     // on a busy machine the peer may be waiting for this very CPU.
     let mut n = 0u32;
-    while w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+    while matches!(
+        w.state.load(Ordering::Acquire) & 0xff,
+        W_WAITING | W_CLAIMED
+    ) {
         core::hint::spin_loop();
         n += 1;
         if n % 64 == 0 {
@@ -1244,7 +1312,7 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
             }
             continue;
         }
-        if s & 0xff != W_WAITING {
+        if !matches!(s & 0xff, W_WAITING | W_CLAIMED) {
             return Err(Errno::EIDRM);
         }
         if s & W_SLEEP == 0
@@ -1271,7 +1339,20 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
             Err(Errno::ETIMEDOUT) if last => Some(timeout_errno),
             _ => None,
         };
-        let _g = lock(o);
+        // The lock: to leave (within NOWAIT_BOUND), or for the periodic
+        // look around (by the call's deadline). When it cannot be had (a
+        // holder stopped, a scribbled word) or the set is removed, the
+        // slot is given up without it.
+        let lock_d = match (give_up, wait) {
+            (Some(_), _) => Deadline::NEVER.for_lock(true),
+            (None, Wait::Until(d)) => d,
+            (None, Wait::Forever) => Deadline::NEVER,
+        };
+        let _g = match lock_by(o, &lock_d) {
+            Ok(g) => g,
+            Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
+            Err(_) => return cancel(&v, i, ticket, give_up.unwrap_or(timeout_errno)),
+        };
         if let Some(r) = finish(&v, i, ticket) {
             return r;
         }
@@ -1287,6 +1368,39 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
             if let Some(r) = finish(&v, i, ticket) {
                 return r;
             }
+        }
+    }
+}
+
+/// Leaves sleeper slot `i` without the set's lock, answering `e` — unless
+/// a granter got there first: a slot already granted (or failed) gives
+/// its result, and one a granter has claimed (committing under the lock
+/// right now) is waited for, since its operations will have been done.
+/// A cancelled slot is skipped by every granter and reused by the next
+/// enqueue.
+fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()> {
+    let Ok(w) = v.wslot(i) else {
+        return Err(e);
+    };
+    loop {
+        if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
+            return Err(Errno::EIDRM);
+        }
+        let s = w.state.load(Ordering::Acquire);
+        match s & 0xff {
+            W_WAITING => {
+                if w.state
+                    .compare_exchange(s, W_CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(e);
+                }
+            }
+            W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
+            W_CLAIMED => {
+                let _ = futex_wait(&w.state, s, Some(TICK));
+            }
+            _ => return Err(Errno::EIDRM),
         }
     }
 }
@@ -1338,9 +1452,30 @@ fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
     Ok(v)
 }
 
+/// The view a reading command works on: swept under the lock when it
+/// could be had in CTL_BOUND (`g`), as it stands otherwise (each value is
+/// one word; a stopped holder's half-done change may show).
+fn read_view<'a>(o: &'a Obj, g: &Option<Locked<'_>>) -> Result<View<'a>> {
+    if g.is_some() {
+        return locked_view(o);
+    }
+    let v = View::new(o)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    Ok(v)
+}
+
+/// A changing command's lock: `EAGAIN` when it cannot be had in
+/// CTL_BOUND (a holder stopped with the set half-changed, or a scribbled
+/// lock word: see docs/bounded-time.md).
+fn lock_change(o: &Obj) -> Result<Locked<'_>> {
+    lock_ctl(o).ok_or(Errno::EAGAIN)
+}
+
 fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Result<T> {
-    let _g = lock(o);
-    let v = locked_view(o)?;
+    let g = lock_ctl(o);
+    let v = read_view(o, &g)?;
     o.perm().check_mine(Access::Read)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
@@ -1350,8 +1485,8 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
 
 /// All values (`GETALL`).
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
-    let _g = lock(o);
-    let v = locked_view(o)?;
+    let g = lock_ctl(o);
+    let v = read_view(o, &g)?;
     o.perm().check_mine(Access::Read)?;
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
@@ -1404,7 +1539,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
     if !(0..=SEMVMX).contains(&val) {
         return Err(Errno::ERANGE);
     }
-    let _g = lock(o);
+    let _g = lock_change(o)?;
     let v = locked_view(o)?;
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
@@ -1416,7 +1551,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
 /// caller through [`nsems`]); `ERANGE` for a value above SEMVMX.
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
-    let _g = lock(o);
+    let _g = lock_change(o)?;
     let v = locked_view(o)?;
     o.perm().check_mine(Access::Write)?;
     if vals.len() < v.s.nsems {
@@ -1437,7 +1572,13 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
         op: 1,
         flg: SEM_UNDO | IPC_NOWAIT,
     }];
-    let _g = lock(o);
+    let _g = lock_by(o, &Deadline::NEVER.for_lock(true)).map_err(|e| {
+        if e == Errno::ETIMEDOUT {
+            Errno::EAGAIN
+        } else {
+            e
+        }
+    })?;
     let v = View::new(o)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -1487,9 +1628,39 @@ pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
     })
 }
 
+/// `SEM_STAT` / `SEM_STAT_ANY`: as [`stat`], but a set whose control area
+/// was scribbled on (every other call gives `EIO`) is still reported from
+/// its object header, with no semaphores — so that listings show it and
+/// its owner can remove it (see [`check`]).
+pub fn stat_listed(o: &Obj, need_read: bool) -> Result<Stat> {
+    match stat(o, need_read) {
+        Err(Errno::EIO) => {
+            let p = o.perm();
+            if need_read {
+                p.check_mine(Access::Read)?;
+            }
+            Ok(Stat {
+                perm: p,
+                otime: 0,
+                ctime: o.header().ctime.load(Ordering::Relaxed),
+                nsems: 0,
+            })
+        }
+        r => r,
+    }
+}
+
+/// Whether a set is intact: `EIO` when its control area was scribbled on
+/// (for the tools, which mark such a set).
+pub fn check(o: &Obj) -> Result<()> {
+    View::new(o).map(|_| ())
+}
+
 /// `IPC_SET`: owner, group and mode, by the owner/creator/root.
 pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    let _g = lock(o);
+    // Without the lock when it cannot be had in CTL_BOUND: the permission
+    // block's words are stored one by one either way.
+    let _g = lock_ctl(o);
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
@@ -1499,8 +1670,13 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
+///
+/// When the lock cannot be had in CTL_BOUND (a holder stopped, or a
+/// scribbled lock word), the set is removed without it: every sleeper is
+/// told `EIDRM` through its own slot word, and a stalled holder that
+/// resumes finishes on a removed set.
 pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
-    let _g = lock(o);
+    let g = lock_ctl(o);
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
@@ -1509,13 +1685,29 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if let Ok(v) = View::new(o) {
         let used: Vec<usize> = wslots_used(&v).collect();
         for i in used {
-            if let Ok(w) = v.wslot(i) {
+            let Ok(w) = v.wslot(i) else { continue };
+            if g.is_some() {
                 if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
                     let _ = apply(&v, ent(E_DONE, i, Errno::EIDRM as i32));
                 }
+                continue;
+            }
+            let s = w.state.load(Ordering::Acquire);
+            if s & 0xff == W_WAITING {
+                w.result.store(Errno::EIDRM as i32, Ordering::Relaxed);
+                let done = (s & !0xff) | W_DONE;
+                if w.state
+                    .compare_exchange(s, done, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                    && s & W_SLEEP != 0
+                {
+                    futex_wake(&w.state, 1);
+                }
             }
         }
-        recount(&v);
+        if g.is_some() {
+            recount(&v);
+        }
     }
     Ok(())
 }

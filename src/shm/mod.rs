@@ -989,6 +989,12 @@ pub fn info() -> Result<ShmInfo> {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // The namespace first: it registers its own fork handlers for its
+        // object cache, and handlers registered earlier prepare later, so
+        // ours take ATTS before it takes the cache, the order every other
+        // path nests them in (a removal under ATTS unlinks through the
+        // cache). A namespace that cannot open leaves nothing to attach.
+        let _ = Ns::default_ns();
         // SAFETY: access(2) of a NUL-terminated path.
         let ok = unsafe { libc::access(c"/proc/thread-self/children".as_ptr(), libc::R_OK) } == 0;
         PARENT_COUNTS.store(ok, Ordering::Relaxed);
@@ -1017,9 +1023,6 @@ static FORK_HELD: AtomicBool = AtomicBool::new(false);
 /// a thread that does not exist there).
 extern "C" fn fork_prepare() {
     ATTS.raw_lock();
-    // The namespace's object cache too (every shmat looks a segment up
-    // there, outside ATTS): lock order ATTS, cache.
-    crate::ns::fork_hold_cache();
     FORK_HELD.store(true, Ordering::Relaxed);
 }
 
@@ -1031,7 +1034,6 @@ extern "C" fn fork_parent() {
     // SAFETY: fork_prepare took ATTS in this thread; nothing else refers
     // to the table until we release it below.
     let a = unsafe { ATTS.held() };
-    crate::ns::fork_release_cache();
     if !a.is_empty() {
         if let Some(child) = newest_child() {
             register_for(a, child);
@@ -1050,7 +1052,6 @@ fn fork_child() {
     if !FORK_HELD.swap(false, Ordering::Relaxed) {
         return;
     }
-    crate::ns::fork_release_cache();
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
     // and that thread is the one running here; we are the only thread.
     let a = unsafe { ATTS.held() };

@@ -1,4 +1,5 @@
-//! A process-shared lock that survives its owner's death.
+//! A process-shared lock that survives its owner's death, and whose waits
+//! are bounded by what the caller asked for.
 //!
 //! The lock word holds the owner's pid (bit 31: someone sleeps on it). A
 //! contender spins briefly, then sleeps on the futex with a short timeout;
@@ -8,17 +9,35 @@
 //! the lock guards may be half-updated, and the caller must repair it
 //! before use.
 //!
-//! Nothing here trusts the word: a scribbled value is just "some owner";
-//! if that pid is not alive, the lock is recovered.
+//! Nothing here trusts the word: a scribbled value is just "some owner".
+//! An owner is declared dead only on positive evidence (see
+//! [`super::proc::alive`]): a full descriptor table or an unreadable
+//! `/proc` never breaks mutual exclusion. A live process that has named
+//! the lock for longer than [`STALL_CHECK`] and whose memory map we can
+//! read but which does not map the file the lock lies in cannot hold it
+//! (a scribbled word naming init or a kernel thread): it is taken over.
+//!
+//! Bounded time: [`RobustLock::lock_until`] gives up at a deadline
+//! (`ETIMEDOUT`) or as soon as a caller's predicate says the wait is moot
+//! (`EIDRM`: the object was removed meanwhile). A holder that is stopped
+//! (SIGSTOP, a debugger, the cgroup freezer) or a word that names a live
+//! process we may not inspect delays only callers without a deadline —
+//! see docs/bounded-time.md for what each call waits for.
 
 use super::futex::{futex_wait, futex_wake};
-use super::proc::{alive, maps_file_at, my_pid, my_start};
+use super::proc::{liveness, maps_file_at, my_pid, my_start, Liveness};
+use super::time::Deadline;
+use crate::error::{Errno, Result};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
+use std::time::Instant;
 
 const WAITERS: u32 = 1 << 31;
 const SPINS: u32 = 200;
 const CHECK_EVERY: Duration = Duration::from_millis(10);
+/// After a live owner has named the lock this long, a waiter also checks
+/// that it maps the lock's file (once per this period).
+pub const STALL_CHECK: Duration = Duration::from_millis(200);
 
 /// The lock as it lies in shared memory (16 bytes).
 #[repr(C)]
@@ -38,14 +57,37 @@ pub enum LockOutcome {
     OwnerDied,
 }
 
+/// A predicate a waiter checks now and then: true when waiting for the
+/// lock no longer makes sense (the object was removed).
+pub type GiveUp<'a> = &'a dyn Fn() -> bool;
+
+fn never() -> bool {
+    false
+}
+
 impl RobustLock {
-    /// Acquires the lock. Not interruptible by signals (as the kernel's
-    /// internal locks are not); waits out a live owner however long.
+    /// Acquires the lock, however long a live owner holds it. Not
+    /// interruptible by signals (as the kernel's internal locks are not).
     pub fn lock(&self) -> LockOutcome {
         if self.try_lock() {
             return LockOutcome::Acquired;
         }
-        self.lock_slow(my_pid() as u32 & !WAITERS)
+        match self.lock_slow(&Deadline::NEVER, &never) {
+            Ok(o) => o,
+            // Neither can happen without a deadline or a predicate.
+            Err(_) => unreachable!("an unbounded lock wait ended"),
+        }
+    }
+
+    /// Acquires the lock unless `deadline` passes first (`ETIMEDOUT`) or
+    /// `give_up` turns true (`EIDRM`); `give_up` is asked at most every
+    /// few milliseconds while waiting, never on the uncontended path.
+    #[inline]
+    pub fn lock_until(&self, deadline: &Deadline, give_up: GiveUp<'_>) -> Result<LockOutcome> {
+        if self.try_lock() {
+            return Ok(LockOutcome::Acquired);
+        }
+        self.lock_slow(deadline, give_up)
     }
 
     /// Takes the lock if it is free right now, without waiting (and
@@ -66,9 +108,13 @@ impl RobustLock {
     }
 
     #[cold]
-    fn lock_slow(&self, me: u32) -> LockOutcome {
+    fn lock_slow(&self, deadline: &Deadline, give_up: GiveUp<'_>) -> Result<LockOutcome> {
+        let me = my_pid() as u32 & !WAITERS;
         let mut spins = 0;
-        let mut last_check: Option<std::time::Instant> = None;
+        let mut last_check: Option<Instant> = None;
+        // The owner word as first seen, and when: a live owner that keeps
+        // it past STALL_CHECK has its memory map looked at.
+        let mut stall: Option<(u32, Instant, Instant)> = None;
         loop {
             let v = self.word.load(Ordering::Relaxed);
             if v == 0 {
@@ -81,7 +127,7 @@ impl RobustLock {
                     .is_ok()
                 {
                     self.owner_start.store(my_start(), Ordering::Relaxed);
-                    return LockOutcome::Acquired;
+                    return Ok(LockOutcome::Acquired);
                 }
                 continue;
             }
@@ -103,17 +149,61 @@ impl RobustLock {
             {
                 continue;
             }
-            let r = futex_wait(&self.word, v | WAITERS, Some(CHECK_EVERY));
+            if last_check.is_none() && deadline.remaining().is_some() {
+                // Done spinning, with a deadline: a dead owner (the common
+                // reason for a long wait after a crash) is taken over at
+                // once, not after the first nap, which a bounded call may
+                // not have time for. (Unbounded waits look after a nap:
+                // the look costs /proc reads.)
+                last_check = Some(Instant::now());
+                if let Some(o) = self.take_if_dead(v, me, false) {
+                    return Ok(o);
+                }
+            }
+            let nap = match deadline.remaining() {
+                Some(r) if r.is_zero() => {
+                    // One last look: an owner that died meanwhile.
+                    let cur = self.word.load(Ordering::Relaxed);
+                    if cur != 0 {
+                        if let Some(o) = self.take_if_dead(cur, me, false) {
+                            return Ok(o);
+                        }
+                    }
+                    return Err(Errno::ETIMEDOUT);
+                }
+                Some(r) => r.min(CHECK_EVERY),
+                None => CHECK_EVERY,
+            };
+            let r = futex_wait(&self.word, v | WAITERS, Some(nap));
             // Check the owner every CHECK_EVERY however the wait ended: a
             // signal arriving more often than that (EINTR) must not keep a
             // dead owner's lock from ever being recovered.
-            let since = *last_check.get_or_insert_with(std::time::Instant::now);
-            if r == Err(crate::error::Errno::ETIMEDOUT) || since.elapsed() >= CHECK_EVERY {
-                last_check = Some(std::time::Instant::now());
+            let since = last_check.unwrap_or_else(Instant::now);
+            if r == Err(Errno::ETIMEDOUT) || since.elapsed() >= CHECK_EVERY {
+                let now = Instant::now();
+                last_check = Some(now);
+                if give_up() {
+                    return Err(Errno::EIDRM);
+                }
                 let cur = self.word.load(Ordering::Relaxed);
                 if cur != 0 {
-                    if let Some(o) = self.take_if_dead(cur, me) {
-                        return o;
+                    let owner = cur & !WAITERS;
+                    let look_at_maps = match stall {
+                        Some((o, _, last)) if o == owner => {
+                            if now.duration_since(last) >= STALL_CHECK {
+                                stall = Some((o, now, now));
+                                true
+                            } else {
+                                false
+                            }
+                        }
+                        _ => {
+                            stall = Some((owner, now, now));
+                            false
+                        }
+                    };
+                    if let Some(o) = self.take_if_dead(cur, me, look_at_maps) {
+                        return Ok(o);
                     }
                 }
             }
@@ -122,17 +212,24 @@ impl RobustLock {
 
     /// Takes the lock over when its owner (as read in `seen`) is dead, or
     /// is a live process that does not map the file the lock lies in (the
-    /// word was scribbled on: see [`maps_file_at`]). A recorded start time
-    /// that matches the live owner's already names the holder; the maps
-    /// are read only without one (a holder between its compare-and-swap
-    /// and its start-time store, or a scribbled word).
-    fn take_if_dead(&self, seen: u32, me: u32) -> Option<LockOutcome> {
+    /// word was scribbled on: see [`maps_file_at`]). Dead means positively
+    /// known dead ([`alive`] says no only on evidence). The maps are read
+    /// when no start time is recorded (a holder between its
+    /// compare-and-swap and its start-time store, or a scribbled word), or
+    /// with `stalled` (the same owner for [`STALL_CHECK`]).
+    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool) -> Option<LockOutcome> {
         let owner = (seen & !WAITERS) as i32;
         let start = self.owner_start.load(Ordering::Relaxed);
-        if owner == my_pid()
-            || (alive(owner, start)
-                && (start != 0 || maps_file_at(owner, self as *const Self as usize)))
-        {
+        if owner == my_pid() {
+            return None;
+        }
+        let holds = match liveness(owner, start) {
+            Liveness::Dead => false,
+            Liveness::Alive | Liveness::Unknown => {
+                !(start == 0 || stalled) || maps_file_at(owner, self as *const Self as usize)
+            }
+        };
+        if holds {
             return None;
         }
         self.word
@@ -249,6 +346,48 @@ mod tests {
         l.unlock();
         let _ = stranger.kill();
         let _ = stranger.wait();
+    }
+
+    #[test]
+    fn a_bounded_wait_gives_up_at_its_deadline_or_when_told() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // Held by a live process that maps the file: this one, as seen
+        // from a "different" pid would be too clever; a child sleeping.
+        // SAFETY: the child only sleeps, then exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::usleep(2_000_000);
+                libc::_exit(0);
+            }
+        }
+        l.word.store(pid as u32, Ordering::Relaxed);
+        l.owner_start
+            .store(super::super::proc::start_time_of(pid), Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        let d = Deadline::after(Duration::from_millis(50));
+        assert_eq!(l.lock_until(&d, &never), Err(Errno::ETIMEDOUT));
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited < Duration::from_millis(150),
+            "{waited:?}"
+        );
+        let t0 = std::time::Instant::now();
+        assert_eq!(l.lock_until(&Deadline::NEVER, &|| true), Err(Errno::EIDRM));
+        assert!(t0.elapsed() < Duration::from_millis(100));
+        // SAFETY: ending and reaping our child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, core::ptr::null_mut(), 0);
+        }
+        // Now dead: a bounded call takes the lock over at once.
+        let t0 = std::time::Instant::now();
+        let d = Deadline::after(Duration::from_millis(5));
+        assert_eq!(l.lock_until(&d, &never), Ok(LockOutcome::OwnerDied));
+        assert!(t0.elapsed() < Duration::from_millis(50));
+        l.unlock();
     }
 
     #[test]

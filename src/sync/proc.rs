@@ -73,33 +73,84 @@ pub fn my_pid() -> i32 {
     p
 }
 
-/// This process's start time (see the module doc), cached.
+/// This process's start time (see the module doc), cached; 0 when it
+/// cannot be read (no descriptor left, no `/proc`): "unknown", which
+/// other processes treat as such (they then check the pid alone, and
+/// never take that for evidence of death). Not cached while unknown.
 pub fn my_start() -> u64 {
     let s = START.load(Ordering::Relaxed);
     if s != 0 {
         return s;
     }
-    let s = start_time(my_pid()).unwrap_or(1);
-    START.store(s, Ordering::Relaxed);
-    s
+    match start_time(my_pid()) {
+        Start::Known(s) => {
+            START.store(s, Ordering::Relaxed);
+            s
+        }
+        Start::Gone | Start::Unknown => 0,
+    }
 }
 
-/// The start time of process `pid`, `None` when it does not exist.
-pub fn start_time(pid: i32) -> Option<u64> {
-    if pid <= 0 {
-        return None;
+/// Reads this process's start time while the library is being loaded,
+/// before the program can have used up its descriptors (a lock holder
+/// whose start time is unknown is harder to tell from a scribble).
+#[used]
+#[link_section = ".init_array"]
+static READ_START_AT_LOAD: extern "C" fn() = {
+    extern "C" fn read_start() {
+        let _ = my_start();
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    read_start
+};
+
+/// What `/proc/<pid>/stat` says of a process's start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// running (or stopped), started at this tick (never 0)
+    Known(u64),
+    /// no such process, or a zombie: positively gone
+    Gone,
+    /// the file could not be read (no descriptor left, no memory, no
+    /// `/proc`): nothing is known
+    Unknown,
+}
+
+/// The start time of process `pid` (see [`Start`]).
+pub fn start_time(pid: i32) -> Start {
+    if pid <= 0 {
+        return Start::Gone;
+    }
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            return Start::Gone
+        }
+        Err(_) => return Start::Unknown,
+    };
     // comm (field 2) may contain spaces and parentheses: split after the
     // last ')'. Field 22 is then the 20th field of the rest.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let st: u64 = rest.split_ascii_whitespace().nth(19)?.parse().ok()?;
-    // A zombie has exited: it holds nothing.
-    let state = rest.split_ascii_whitespace().next()?;
-    if state == "Z" || state == "X" {
-        return None;
+    let parse = || -> Option<(u64, bool)> {
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let st: u64 = rest.split_ascii_whitespace().nth(19)?.parse().ok()?;
+        // A zombie has exited: it holds nothing.
+        let state = rest.split_ascii_whitespace().next()?;
+        Some((st.max(1), state == "Z" || state == "X"))
+    };
+    match parse() {
+        Some((_, true)) => Start::Gone,
+        Some((s, false)) => Start::Known(s),
+        None => Start::Unknown,
     }
-    Some(st.max(1))
+}
+
+/// The start time of `pid` when known, else 0 (for tests and records).
+pub fn start_time_of(pid: i32) -> u64 {
+    match start_time(pid) {
+        Start::Known(s) => s,
+        _ => 0,
+    }
 }
 
 /// True unless `kill(pid, 0)` says there is no such process: the cheap
@@ -170,21 +221,45 @@ pub fn maps_file_at(pid: i32, addr: usize) -> bool {
     held
 }
 
-/// True while process `pid` exists (a zombie counts as dead).
+/// Whether a process is alive, as far as can be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// it exists (with the recorded start time, when one was given)
+    Alive,
+    /// positively gone: no such pid, a zombie, or another process now
+    /// has the pid (a different start time)
+    Dead,
+    /// it exists, but its start time could not be read (the pid may have
+    /// been reused; nothing says so): never to be taken for dead
+    Unknown,
+}
+
+/// True while process `pid` exists (a zombie counts as dead; see
+/// [`alive`]).
 pub fn pid_alive(pid: i32) -> bool {
     alive(pid, 0)
 }
 
-/// True while the process named by `(pid, start)` is alive. `start == 0`
-/// means "unknown": then only the pid is checked.
-pub fn alive(pid: i32, start: u64) -> bool {
+/// The liveness of the process named by `(pid, start)`. `start == 0`
+/// means "unknown": then only the pid is checked. Errs toward safety:
+/// [`Liveness::Dead`] only on positive evidence.
+pub fn liveness(pid: i32, start: u64) -> Liveness {
     if !pid_exists(pid) {
-        return false;
+        return Liveness::Dead;
     }
     match start_time(pid) {
-        None => false,
-        Some(s) => start == 0 || s == start,
+        Start::Gone => Liveness::Dead,
+        Start::Unknown => Liveness::Unknown,
+        Start::Known(s) if start == 0 || s == start => Liveness::Alive,
+        Start::Known(_) => Liveness::Dead,
     }
+}
+
+/// False only when the process named by `(pid, start)` is positively
+/// gone (see [`liveness`]): whoever frees what a process holds after
+/// `!alive(..)` never frees what a live one holds.
+pub fn alive(pid: i32, start: u64) -> bool {
+    liveness(pid, start) != Liveness::Dead
 }
 
 /// euid << 32 | egid, and when it was read ([`stamp`]; 0: never; reset in
@@ -365,6 +440,9 @@ mod tests {
         assert!(alive(my_pid(), my_start()));
         assert!(!alive(my_pid(), my_start() + 12345));
         assert!(!alive(-1, 0));
+        assert_eq!(liveness(my_pid(), my_start()), Liveness::Alive);
+        assert_eq!(start_time(0x3fff_fff0), Start::Gone);
+        assert_eq!(liveness(0x3fff_fff0, 0), Liveness::Dead);
     }
 
     #[test]

@@ -41,3 +41,42 @@ impl Deadline {
 pub fn now_secs() -> i64 {
     crate::sync::proc::coarse_now().tv_sec
 }
+
+/// How long a call that must not block (`IPC_NOWAIT`) waits at most for an
+/// object's lock held by another process: an honest holder keeps it for
+/// well under a microsecond, or for one time slice when it was preempted
+/// (the waiter sleeps on the futex meanwhile, so the holder gets a CPU);
+/// a stopped holder or a scribbled lock word then costs the caller this
+/// long, and the call fails as if it would have blocked.
+pub const NOWAIT_BOUND: Duration = Duration::from_millis(10);
+
+/// How long a call that the kernel never blocks (`*ctl`, `shmat`,
+/// `shmdt`) waits at most for an object's lock before it does what it can
+/// without it (see docs/bounded-time.md).
+pub const CTL_BOUND: Duration = Duration::from_millis(1000);
+
+impl Deadline {
+    /// The earlier of this deadline and `d` from now.
+    pub fn min_after(&self, d: Duration) -> Deadline {
+        let other = Instant::now().checked_add(d);
+        match (self.0, other) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
+    }
+
+    /// The deadline a lock wait gets under a call's deadline and flags:
+    /// `nowait` adds [`NOWAIT_BOUND`].
+    pub fn for_lock(&self, nowait: bool) -> Deadline {
+        if nowait {
+            self.min_after(NOWAIT_BOUND)
+        } else {
+            *self
+        }
+    }
+
+    /// [`CTL_BOUND`] from now.
+    pub fn ctl() -> Deadline {
+        Deadline::after(CTL_BOUND)
+    }
+}

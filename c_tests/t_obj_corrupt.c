@@ -1,0 +1,92 @@
+/* t_obj_corrupt.c — any object can be listed and removed whatever its
+ * contents (issue "never hang, never crash", item 5). User backend only:
+ * it scribbles on ripc's object files as any member of the namespace
+ * could.
+ *
+ * A keyed queue and set get their control areas overwritten (the queue's
+ * geometry, the set's header). Then: every ordinary call fails with EIO
+ * (never a crash); MSG_STAT_ANY / SEM_STAT_ANY still list them (from
+ * their object headers: key, owner, mode; no messages, no semaphores);
+ * `ripcs -a` names them as corrupt on standard error; IPC_RMID by the
+ * owner removes them, and the key is free again. */
+#include "ripc_sysv.h"
+#include "tap.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MSG_STAT_ANY
+#define MSG_STAT_ANY 13
+#endif
+#ifndef SEM_STAT_ANY
+#define SEM_STAT_ANY 20
+#endif
+
+static int scribble(const char *kind, int id, size_t off, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.%d", getenv("RIPC_DIR"), kind, id % 32768);
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return -1;
+    unsigned char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return -1;
+    memset(p + off, 0xff, len);
+    munmap(p, 4096);
+    return 0;
+}
+
+int main(void) {
+    const char *b = getenv("RIPC_BACKEND");
+    if (b && strcmp(b, "kernel") == 0) {
+        printf("1..0 # SKIP scribbles on ripc's object files\n");
+        return 0;
+    }
+    key_t kq = 0x7a11, ks = 0x7a12;
+    int q = msgget(kq, IPC_CREAT | IPC_EXCL | 0640);
+    int s = semget(ks, 3, IPC_CREAT | IPC_EXCL | 0640);
+    ok(q >= 0 && s >= 0, "a keyed queue and set");
+    /* The queue's ndesc and nchunk (control area + 256), the set's magic,
+     * nsems, max_ops and nwait (control area + 0). */
+    ok(scribble("msg", q, 256 + 256, 8) == 0 && scribble("sem", s, 256, 16) == 0, "their control areas scribbled on");
+
+    struct {
+        long t;
+        char b[8];
+    } m = {1, "x"};
+    ok_errno(msgsnd(q, &m, sizeof m.b, IPC_NOWAIT) == -1, EIO, "msgsnd: EIO");
+    struct msqid_ds md;
+    ok_errno(msgctl(q, IPC_STAT, &md) == -1, EIO, "IPC_STAT of the queue: EIO");
+    ok_errno(semctl(s, 0, GETVAL) == -1, EIO, "GETVAL: EIO");
+
+    int found_q = 0, found_s = 0;
+    for (int i = 0; i < 64; i++) {
+        if (msgctl(i, MSG_STAT_ANY, &md) == q) found_q = md.msg_perm.__key == kq && md.msg_perm.mode == 0640 && md.msg_qnum == 0;
+        struct semid_ds sd;
+        union semun {
+            int val;
+            struct semid_ds *buf;
+        } arg = {.buf = &sd};
+        if (semctl(i, 0, SEM_STAT_ANY, arg) == s) found_s = sd.sem_perm.__key == ks && sd.sem_nsems == 0;
+    }
+    ok(found_q, "MSG_STAT_ANY lists the corrupt queue (key, mode 0640, no messages)");
+    ok(found_s, "SEM_STAT_ANY lists the corrupt set (key, no semaphores)");
+
+    char cmd[1024];
+    const char *tools = getenv("RIPC_TOOLS");
+    snprintf(cmd, sizeof cmd, "'%s/ripcs' -a 2>&1 >/dev/null | grep -c 'is corrupt'", tools ? tools : "target/release");
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f) {
+        if (fscanf(f, "%d", &n) != 1) n = -1;
+        pclose(f);
+    }
+    ok(n == 2, "ripcs -a names both as corrupt on standard error (%d lines)", n);
+
+    ok(msgctl(q, IPC_RMID, NULL) == 0, "IPC_RMID removes the corrupt queue");
+    ok(semctl(s, 0, IPC_RMID) == 0, "IPC_RMID removes the corrupt set");
+    int q2 = msgget(kq, IPC_CREAT | IPC_EXCL | 0600), s2 = semget(ks, 1, IPC_CREAT | IPC_EXCL | 0600);
+    ok(q2 >= 0 && s2 >= 0, "their keys are free again");
+    ok(msgctl(q2, IPC_RMID, NULL) == 0 && semctl(s2, 0, IPC_RMID) == 0, "removed");
+    return done_testing();
+}
