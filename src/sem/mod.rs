@@ -10,7 +10,8 @@
 //! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
 //!                             result, pid/start, FIFO ticket, its operations
 //! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
-//! Journal[2*max_ops+8]        redo log of the transaction in progress
+//! Journal[jcap]               redo log of the transaction in progress
+//!                             (max(2*max_ops, nsems)+8 entries: a SETALL fits)
 //! ```
 //! Everything is changed under the object's robust lock. A change touching
 //! more than one word is written to the journal first, marked committed,
@@ -19,7 +20,7 @@
 //! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, HEADER_LEN};
 use crate::sync::probe::Seen;
 use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
@@ -113,7 +114,12 @@ struct SetHdr {
     slot_waiters: AtomicU32,
     otime: AtomicI64,
     ticket: AtomicU64,
-    _pad2: [AtomicU64; 1],
+    /// the pid that [`E_SET`] entries record as the semaphores' last
+    /// (`SETALL`/`SETVAL`'s caller), written before the journal commits
+    jpid: AtomicI32,
+    /// journal entries (0: a set made before this field, whose journal
+    /// holds `2 * max_ops + 8`)
+    jcap: AtomicU32,
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
@@ -151,6 +157,18 @@ struct Shape {
     max_ops: usize,
     nwait: usize,
     nundo: usize,
+    jcap: usize,
+}
+
+/// Journal entries of a set made by an older version (no `jcap` field).
+fn legacy_jcap(max_ops: usize) -> usize {
+    2 * max_ops + 8
+}
+
+/// Journal entries of a new set: a `semop` (values, adjustments, its
+/// sleepers' completions) or a `SETALL` (one [`E_SET`] per semaphore).
+fn new_jcap(nsems: usize, max_ops: usize) -> usize {
+    (2 * max_ops).max(nsems) + 8
 }
 
 impl Shape {
@@ -161,7 +179,7 @@ impl Shape {
         UHDR + (2 * self.nsems).div_ceil(8) * 8
     }
     fn jcap(&self) -> usize {
-        2 * self.max_ops + 8
+        self.jcap
     }
     fn off_sems(&self) -> usize {
         HDR
@@ -192,12 +210,16 @@ impl<'a> View<'a> {
         if h.magic.load(Ordering::Acquire) != MAGIC {
             return Err(Errno::EIO);
         }
-        let s = Shape {
+        let mut s = Shape {
             nsems: h.nsems.load(Ordering::Relaxed) as usize,
             max_ops: h.max_ops.load(Ordering::Relaxed) as usize,
             nwait: h.nwait.load(Ordering::Relaxed) as usize,
             nundo: h.nundo.load(Ordering::Relaxed) as usize,
+            jcap: h.jcap.load(Ordering::Relaxed) as usize,
         };
+        if s.jcap == 0 {
+            s.jcap = legacy_jcap(s.max_ops);
+        }
         // Bounded shape (so the arithmetic cannot overflow), fitting the map.
         if s.nsems == 0
             || s.nsems > 32000
@@ -205,6 +227,8 @@ impl<'a> View<'a> {
             || s.max_ops > 32000
             || s.nwait > NWAIT
             || s.nundo > NUNDO
+            || s.jcap < legacy_jcap(s.max_ops)
+            || s.jcap > new_jcap(32000, 32000)
             || s.total() > o.ctl_len()
         {
             return Err(Errno::EIO);
@@ -274,6 +298,15 @@ impl<'a> View<'a> {
 // ---------------------------------------------------------------------------
 // Transactions: journal, commit, apply.
 
+/// `SETALL`/`SETVAL` of one semaphore: its value, its last pid (the
+/// header's `jpid`) and its adjustment in every undo slot cleared, all in
+/// one entry (so a journal of `nsems` entries holds a whole `SETALL`).
+const E_SET: u64 = 0;
+/// In an [`E_SET`] entry's index: no undo slot was in use at commit (their
+/// adjustments are all zero, as `undo_slot` zeroes a slot it hands out),
+/// so there is nothing to clear: a `SETALL` without `SEM_UNDO` users
+/// writes no adjustment.
+const SET_NO_UNDO: usize = 1 << 29;
 const E_VAL: u64 = 1;
 const E_ADJ: u64 = 2;
 const E_DONE: u64 = 3;
@@ -331,6 +364,11 @@ impl Txn {
         if self.n == 1 {
             return apply(v, self.inline[0]);
         }
+        self.commit_journaled(v)
+    }
+    /// [`Txn::commit`] through the journal even for one entry (an
+    /// [`E_SET`] writes many words).
+    fn commit_journaled(&self, v: &View<'_>) -> Result<()> {
         if self.n > v.s.jcap() {
             return Err(Errno::EIO);
         }
@@ -352,6 +390,18 @@ fn apply(v: &View<'_>, e: u64) -> Result<()> {
     let idx = ((e >> 32) & 0x3fff_ffff) as usize;
     let val = e as u32 as i32;
     match e >> 62 {
+        E_SET => {
+            let (idx, no_undo) = (idx & !SET_NO_UNDO, idx & SET_NO_UNDO != 0);
+            if !no_undo {
+                for u in 0..v.s.nundo {
+                    v.adj(u, idx)?.store(0, Ordering::Relaxed);
+                }
+            }
+            let s = v.sem(idx)?;
+            s.val.store(val.clamp(0, SEMVMX), Ordering::Relaxed);
+            s.pid
+                .store(v.hdr().jpid.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         E_VAL => v
             .sem(idx)?
             .val
@@ -506,8 +556,59 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     }
 }
 
+/// The sleeper slots that may be in use, in order: a slot whose header
+/// lies (even in part) in a hole of the file was never written, so it is
+/// free, and is skipped without being read — on tmpfs reading a hole
+/// allocates a page (one per slot: the slots are ~4 KiB apart), ~100 us
+/// for an `IPC_RMID` of a set nobody ever slept on, and a `SIGBUS` when the
+/// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
+/// per run of written pages; a file system without them reports the whole
+/// file as data (every slot is read, as before).
+fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
+    use std::os::fd::AsRawFd;
+    let fd = v.o.file().as_raw_fd();
+    let base = (HEADER_LEN + v.s.off_wait()) as i64;
+    let wsz = v.s.wsz() as i64;
+    let nwait = v.s.nwait;
+    let mut i = 0usize;
+    let mut run_end = i64::MIN; // end of the data run around slot i
+    core::iter::from_fn(move || {
+        while i < nwait {
+            let hdr = base + i as i64 * wsz;
+            if hdr + WHDR as i64 > run_end {
+                // SAFETY: lseek on our object file's descriptor; it only
+                // moves the (unused) file offset.
+                let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
+                if d < 0 {
+                    return None; // ENXIO: no data from here on
+                }
+                // SAFETY: as above.
+                let h = unsafe { libc::lseek(fd, d, libc::SEEK_HOLE) };
+                if h < 0 {
+                    return None;
+                }
+                run_end = h;
+                if d > hdr {
+                    // Skip the slots whose header starts in the hole.
+                    let skip = (d - hdr + wsz - 1) / wsz;
+                    i = i.saturating_add(skip as usize);
+                    continue;
+                }
+                if hdr + WHDR as i64 > run_end {
+                    i += 1; // the header ends in a hole: never written
+                    continue;
+                }
+            }
+            let k = i;
+            i += 1;
+            return Some(k);
+        }
+        None
+    })
+}
+
 fn recount(v: &View<'_>) {
-    let n = (0..v.s.nwait)
+    let n = wslots_used(v)
         .filter(|&i| {
             v.wslot(i)
                 .map(|w| w.state.load(Ordering::Relaxed) & 0xff == W_WAITING)
@@ -653,7 +754,8 @@ fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> 
     let me = my_pid();
     let mut changed = false;
     if sleepers {
-        for i in 0..v.s.nwait {
+        let used: Vec<usize> = wslots_used(v).collect();
+        for i in used {
             let Ok(w) = v.wslot(i) else { continue };
             if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
                 let pid = w.pid.load(Ordering::Relaxed);
@@ -792,6 +894,7 @@ fn create_spec_len(nsems: usize, max_ops: usize) -> usize {
         max_ops,
         nwait: NWAIT,
         nundo: NUNDO,
+        jcap: new_jcap(nsems, max_ops),
     }
     .total()
 }
@@ -802,6 +905,8 @@ fn init_set(o: &Obj, nsems: usize, max_ops: usize, init: &[i32]) -> Result<()> {
     h.max_ops.store(max_ops as u32, Ordering::Relaxed);
     h.nwait.store(NWAIT as u32, Ordering::Relaxed);
     h.nundo.store(NUNDO as u32, Ordering::Relaxed);
+    h.jcap
+        .store(new_jcap(nsems, max_ops) as u32, Ordering::Relaxed);
     h.magic.store(MAGIC, Ordering::Release);
     let v = View::new(o)?;
     for (i, x) in init.iter().enumerate().take(nsems) {
@@ -820,6 +925,42 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     }
     let max_ops = l.semopm.clamp(1, 32000) as usize;
     let n = nsems as usize;
+    // A new set's file must fit in the file system's free space as a whole
+    // (it is sparse, but scans of the sleeper slots, as at IPC_RMID, touch
+    // every slot's page), and the parts written at once (header and
+    // values) and the journal are reserved at creation: a full file system
+    // gives ENOMEM here rather than SIGBUS (the namespace writes the new
+    // file's header before `init`: checked before it is created, unless
+    // the key names an existing set). The sleeper and undo slots stay
+    // sparse: a file system that fills up later can still make their first
+    // touch a SIGBUS (see docs/sem.md).
+    let shape = Shape {
+        nsems: n.max(1),
+        max_ops,
+        nwait: NWAIT,
+        nundo: NUNDO,
+        jcap: new_jcap(n.max(1), max_ops),
+    };
+    let head = (HEADER_LEN + shape.off_wait()) as u64;
+    let journal = (
+        (HEADER_LEN + shape.off_journal()) as u64,
+        8 * shape.jcap() as u64,
+    );
+    // The undo area too when small (up to ~500 semaphores): every
+    // SEM_UNDO operation reads each slot's owner.
+    let undo_area = (
+        (HEADER_LEN + shape.off_undo()) as u64,
+        (shape.nundo * shape.usz()) as u64,
+    );
+    let whole = ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096);
+    let room = || crate::shm::room_for(ns, whole);
+    if n > 0 && (key == crate::ns::IPC_PRIVATE || flags & crate::ns::IPC_CREAT != 0) {
+        if let Err(e) = room() {
+            if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Sem, key), Ok(None)) {
+                return Err(e);
+            }
+        }
+    }
     let spec = CreateSpec {
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
@@ -834,6 +975,11 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
                 && (usage(ns).1 as u64).saturating_add(n as u64) > l.semmns
             {
                 return Err(Errno::ENOSPC);
+            }
+            crate::shm::reserve_range(o, 0, head)?;
+            crate::shm::reserve_range(o, journal.0, journal.1)?;
+            if undo_area.1 <= 64 * 1024 {
+                crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
             }
             init_set(o, n, max_ops, init)
         },
@@ -957,7 +1103,9 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         Wait::Until(d) => d,
     };
     let lock_d = deadline.for_lock(nowait);
-    let (slot, ticket) = {
+    // Retried (a loop, not a recursion: how often is up to the other
+    // processes) while every sleeper slot is taken.
+    let (slot, ticket) = 'retry: loop {
         let mut g = lock_by(o, &lock_d).map_err(|e| match e {
             Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
             Errno::ETIMEDOUT => timeout_errno,
@@ -1056,9 +1204,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                         slot = enqueue(&v, ops, undo, b)?;
                     }
                     match slot {
-                        Some(x) => break x,
+                        Some(x) => break 'retry x,
                         None => {
-                            // No free sleeper slot: wait for one, then retry.
+                            // No free sleeper slot: wait for one, then retry
+                            // from the top (the deadline is absolute, so a
+                            // timed call still ends by it).
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
                             v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
                             drop(g);
@@ -1068,10 +1218,10 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             };
                             let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
                             v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
-                            match r {
-                                Err(Errno::EINTR) => return Err(Errno::EINTR),
-                                _ => return semop(o, ops, wait, timeout_errno),
+                            if r == Err(Errno::EINTR) {
+                                return Err(Errno::EINTR);
                             }
+                            continue 'retry;
                         }
                     }
                 }
@@ -1271,7 +1421,7 @@ pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
 pub fn count_waiters(o: &Obj, num: i32, zero: bool) -> Result<i32> {
     read(o, num, |v, n| {
         let mut c = 0;
-        for i in 0..v.s.nwait {
+        for i in wslots_used(v) {
             let w = v.wslot(i)?;
             if w.state.load(Ordering::Acquire) & 0xff != W_WAITING {
                 continue;
@@ -1341,15 +1491,40 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
 }
 
+/// `SETVAL`/`SETALL`: the values, their last pid and every process's
+/// adjustment for them, all or nothing under SIGKILL at any instruction:
+/// one [`E_SET`] entry per semaphore in the journal, committed, then
+/// applied (a holder killed after the commit leaves it to the next lock
+/// holder's [`redo`]). Then the sleepers that can now proceed go.
 fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let me = my_pid();
-    for &(n, x) in vals {
-        for u in 0..v.s.nundo {
-            v.adj(u, n)?.store(0, Ordering::Relaxed);
+    let mut flag = SET_NO_UNDO;
+    for u in 0..v.s.nundo {
+        if v.uslot(u)?.pid.load(Ordering::Relaxed) != 0 {
+            flag = 0;
+            break;
         }
-        let s = v.sem(n)?;
-        s.val.store(x, Ordering::Relaxed);
-        s.pid.store(me, Ordering::Relaxed);
+    }
+    let mut txn = Txn::default();
+    txn.more.reserve(vals.len().saturating_sub(8));
+    for &(n, x) in vals {
+        v.sem(n)?; // range-checked before anything is written
+        txn.push(ent(E_SET, n | flag, x));
+    }
+    if txn.n <= v.s.jcap() {
+        v.hdr().jpid.store(me, Ordering::Relaxed);
+        txn.commit_journaled(v)?;
+    } else {
+        // A set made by an older version, its journal too small for a
+        // SETALL: as before, value by value.
+        for &(n, x) in vals {
+            for u in 0..v.s.nundo {
+                v.adj(u, n)?.store(0, Ordering::Relaxed);
+            }
+            let s = v.sem(n)?;
+            s.val.store(x, Ordering::Relaxed);
+            s.pid.store(me, Ordering::Relaxed);
+        }
     }
     v.o.header()
         .ctime
@@ -1508,7 +1683,8 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     o.perm().check_owner(&crate::sync::proc::creds())?;
     ns.remove(o, false);
     if let Ok(v) = View::new(o) {
-        for i in 0..v.s.nwait {
+        let used: Vec<usize> = wslots_used(&v).collect();
+        for i in used {
             let Ok(w) = v.wslot(i) else { continue };
             if g.is_some() {
                 if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
@@ -1644,6 +1820,37 @@ mod tests {
         v.hdr().jstate.store(1, Ordering::Release);
         repair(&o);
         assert!(getall(&o).is_ok());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn a_setall_journal_holds_every_semaphore_and_replays_whole() {
+        let t = tmp_ns("setall");
+        let n = 600; // more than 2 * semopm + 8 with semopm at 100
+        t.1.set_limit("semopm", 100).unwrap();
+        let o = get(&t.1, 0, n as i32, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        let v = View::new(&o).unwrap();
+        assert!(v.s.jcap() >= n, "journal sized for a SETALL");
+        // An adjustment to clear, in some undo slot.
+        v.uslot(3).unwrap().pid.store(1, Ordering::Relaxed);
+        v.adj(3, 599).unwrap().store(-4, Ordering::Relaxed);
+        // A SETALL holder that died after committing, before applying.
+        for k in 0..n {
+            v.jent(k)
+                .unwrap()
+                .store(ent(E_SET, k, 7), Ordering::Relaxed);
+        }
+        v.hdr().jpid.store(4242, Ordering::Relaxed);
+        v.hdr().jcount.store(n as u32, Ordering::Relaxed);
+        v.hdr().jstate.store(1, Ordering::Release);
+        repair(&o);
+        v.uslot(3).unwrap().pid.store(0, Ordering::Relaxed);
+        assert_eq!(getall(&o).unwrap(), vec![7u16; n], "replayed whole");
+        assert_eq!(v.adj(3, 599).unwrap().load(Ordering::Relaxed), 0);
+        assert_eq!(getpid(&o, 599).unwrap(), 4242);
+        // And a live SETALL of every semaphore commits through it.
+        setall(&o, &vec![3u16; n]).unwrap();
+        assert_eq!(getall(&o).unwrap(), vec![3u16; n]);
         remove(&t.1, &o).unwrap();
     }
 

@@ -16,7 +16,7 @@
 //! over slots whose process is alive and still maps the segment (a
 //! process that exited, was killed or exec'd stops counting). This
 //! process's own slot always equals its private attach table ([`ATTS`]),
-//! which `fork` re-registers in the child ([`on_fork_child`]).
+//! and `fork` counts for the child ([`fork_parent`], [`fork_child`]).
 //!
 //! Everything read from the control area is checked: a wrong magic, a
 //! slot count other than [`NSLOTS`] or a size beyond the file gives `EIO`.
@@ -24,13 +24,10 @@
 use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
-use crate::sync::time::{now_secs, Deadline};
-use core::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
-use core::time::Duration;
+use crate::sync::time::now_secs;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 pub use crate::ns::consts::{SHM_DEST, SHM_EXEC, SHM_LOCKED, SHM_RDONLY, SHM_REMAP, SHM_RND};
 /// Attach address granularity (the page size on x86-64 and arm64).
@@ -39,6 +36,13 @@ pub const SHMLBA: usize = 4096;
 /// `SHMMIN`: the smallest segment.
 /// cbindgen:ignore
 pub const SHMMIN: u64 = 1;
+/// `shmget` flag: huge pages (ripc: ordinary pages; the privilege check
+/// is the kernel's).
+/// cbindgen:ignore
+pub const SHM_HUGETLB: i32 = 0o4000;
+/// `shmget` flag: reserve no storage at creation.
+/// cbindgen:ignore
+pub const SHM_NORESERVE: i32 = 0o10000;
 /// Processes that can attach one segment at the same time.
 /// cbindgen:ignore
 pub const NSLOTS: usize = 512;
@@ -84,10 +88,93 @@ struct Att {
 }
 
 /// This process's attachments. Lock order: `ATTS`, then an object lock.
-static ATTS: Mutex<Vec<Att>> = Mutex::new(Vec::new());
+///
+/// Its own small lock, not a `std::sync::Mutex`: `fork` must not leave
+/// the child with this lock held by a thread that does not exist there.
+/// The `pthread_atfork` prepare handler takes it (so no other thread is
+/// inside at the fork) and the parent and child handlers release it
+/// ([`fork_prepare`], [`fork_parent`], [`fork_child`]).
+static ATTS: AttsLock = AttsLock {
+    word: AtomicU32::new(0),
+    v: core::cell::UnsafeCell::new(Vec::new()),
+};
 
-fn atts() -> MutexGuard<'static, Vec<Att>> {
-    ATTS.lock().unwrap_or_else(|e| e.into_inner())
+/// A futex lock around the attach table: 0 free, 1 held, 2 held with
+/// sleepers (process-private memory, not shared with anyone).
+struct AttsLock {
+    word: AtomicU32,
+    v: core::cell::UnsafeCell<Vec<Att>>,
+}
+
+// SAFETY: the Vec is only reached through an `AttsGuard`, which exists
+// only while `word` is held (mutual exclusion); `Att` is Send.
+unsafe impl Sync for AttsLock {}
+
+impl AttsLock {
+    fn raw_lock(&self) {
+        if self
+            .word
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        loop {
+            // Mark contended, then sleep while it stays so.
+            if self.word.swap(2, Ordering::Acquire) == 0 {
+                return;
+            }
+            let _ = crate::sync::futex_wait(&self.word, 2, None);
+        }
+    }
+
+    fn raw_unlock(&self) {
+        if self.word.swap(0, Ordering::Release) == 2 {
+            crate::sync::futex_wake(&self.word, 1);
+        }
+    }
+
+    /// The table, for a caller that holds the lock without a guard (the
+    /// fork handlers, between prepare and parent/child).
+    ///
+    /// # Safety
+    /// The caller holds the lock (took it with `raw_lock`) and makes no
+    /// other reference to the table meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn held(&self) -> &mut Vec<Att> {
+        // SAFETY: per the contract, we hold the lock: exclusive access.
+        unsafe { &mut *self.v.get() }
+    }
+}
+
+/// The attach table, locked.
+struct AttsGuard;
+
+impl core::ops::Deref for AttsGuard {
+    type Target = Vec<Att>;
+    fn deref(&self) -> &Vec<Att> {
+        // SAFETY: an AttsGuard exists only while ATTS is held by us.
+        unsafe { &*ATTS.v.get() }
+    }
+}
+
+impl core::ops::DerefMut for AttsGuard {
+    fn deref_mut(&mut self) -> &mut Vec<Att> {
+        // SAFETY: an AttsGuard exists only while ATTS is held by us, and
+        // `&mut self` makes this the only reference through it.
+        unsafe { &mut *ATTS.v.get() }
+    }
+}
+
+impl Drop for AttsGuard {
+    fn drop(&mut self) {
+        ATTS.raw_unlock();
+    }
+}
+
+fn atts() -> AttsGuard {
+    ATTS.raw_lock();
+    AttsGuard
 }
 
 /// What `IPC_STAT` reports.
@@ -254,13 +341,14 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
         }
         let start = s.start.load(Ordering::Relaxed);
         let n = s.count.load(Ordering::Relaxed);
-        if pid == me && start == my_st {
+        if is_mine(pid, start, me, my_st) {
             if mine_seen {
                 s.pid.store(0, Ordering::Relaxed); // a duplicate: scribbled
                 continue;
             }
             mine_seen = true;
             let n = local_count(atts, obj);
+            s.start.store(my_st, Ordering::Relaxed);
             s.count.store(n, Ordering::Relaxed);
             if n == 0 {
                 s.pid.store(0, Ordering::Relaxed);
@@ -294,7 +382,14 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     Ok(total)
 }
 
-/// Frees a removed segment's storage and its last name (under the lock).
+/// Ends a removed segment nobody attaches any more (under the lock): the
+/// `destroyed` flag, and its last name unlinked. The file is not cut
+/// short: a process may map it without being counted (a child made by a
+/// raw `fork` system call, which runs no `pthread_atfork` handler), and
+/// shrinking the file under its mapping would turn its next access into
+/// `SIGBUS`. The file system frees the pages when the last mapping and the
+/// last descriptor go (each process drops removed objects from its cache
+/// at its next look-up of another object).
 fn destroy(obj: &Obj, c: &ShmCtl) {
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
@@ -303,26 +398,70 @@ fn destroy(obj: &Obj, c: &ShmCtl) {
         ns.remove(obj, true);
         ns.unlink_id(obj);
     }
-    // Give the pages back now, whoever still holds the file open.
-    // SAFETY: shrinking our own object file to its control area.
-    unsafe { libc::ftruncate(obj.file().as_raw_fd(), obj.data_range().0 as libc::off_t) };
+}
+
+/// True when slot `(pid, start)` is this process's: its own, or one a
+/// parent made for it at `fork` (start time not known then).
+fn is_mine(pid: i32, start: u64, me: i32, my_st: u64) -> bool {
+    pid == me && (start == my_st || start == 0)
 }
 
 /// Adds `delta` attachments to this process's slot.
 fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
     let (me, my_st) = (my_pid(), my_start());
+    for i in 0..hiwater(obj) {
+        let s = slot(obj, i)?;
+        if is_mine(
+            s.pid.load(Ordering::Relaxed),
+            s.start.load(Ordering::Relaxed),
+            me,
+            my_st,
+        ) {
+            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
+            s.start.store(my_st, Ordering::Relaxed);
+            s.count.store(n, Ordering::Relaxed);
+            return Ok(());
+        }
+    }
+    add_slot(obj, me, my_st, delta)
+}
+
+/// Makes this process's slot hold `n` attachments (a new slot if it has
+/// none and `n > 0`).
+fn set_mine(obj: &Obj, n: u32) -> Result<()> {
+    let (me, my_st) = (my_pid(), my_start());
+    for i in 0..hiwater(obj) {
+        let s = slot(obj, i)?;
+        if is_mine(
+            s.pid.load(Ordering::Relaxed),
+            s.start.load(Ordering::Relaxed),
+            me,
+            my_st,
+        ) {
+            s.start.store(my_st, Ordering::Relaxed);
+            s.count.store(n, Ordering::Relaxed);
+            if n == 0 {
+                s.pid.store(0, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    add_slot(obj, me, my_st, n)
+}
+
+/// Claims a free slot (or a new one below [`NSLOTS`]) for `(pid, start)`
+/// with `n` attachments; `ENOMEM` when the table is full.
+fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
     let mut free = None;
     let hw = hiwater(obj);
     for i in 0..hw {
         let s = slot(obj, i)?;
-        let pid = s.pid.load(Ordering::Relaxed);
-        if pid == me && s.start.load(Ordering::Relaxed) == my_st {
-            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
-            s.count.store(n, Ordering::Relaxed);
-            return Ok(());
-        }
-        if free.is_none() && (pid == 0 || s.count.load(Ordering::Relaxed) == 0) {
+        if s.pid.load(Ordering::Relaxed) == 0 || s.count.load(Ordering::Relaxed) == 0 {
             free = Some(s);
+            break;
         }
     }
     let s = match free {
@@ -335,9 +474,9 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
         None => return Err(Errno::ENOMEM),
     };
     s.count.store(0, Ordering::Relaxed);
-    s.start.store(my_st, Ordering::Relaxed);
-    s.pid.store(me, Ordering::Relaxed);
-    s.count.store(delta, Ordering::Relaxed);
+    s.start.store(start, Ordering::Relaxed);
+    s.pid.store(pid, Ordering::Relaxed);
+    s.count.store(n, Ordering::Relaxed);
     Ok(())
 }
 
@@ -393,23 +532,54 @@ fn with_obj<T>(
 }
 
 /// `shmget(2)`: the segment with `key` (or a new one), of at least `size`
-/// bytes. `EINVAL` for a new segment of size 0 or above `shmmax`, or an
-/// existing one smaller than `size`.
+/// bytes. A new segment, in the kernel's order (`newseg`): `EINVAL` for
+/// size 0 or above `shmmax`, `ENOSPC` above `shmall` pages, `EPERM` for
+/// [`SHM_HUGETLB`] without privilege, `ENOMEM` when the namespace's file
+/// system cannot hold it; its storage is then reserved (`fallocate`, unless
+/// [`SHM_NORESERVE`]), so that a full file system fails here, not with
+/// `SIGBUS` at the first touch. An existing one: `EINVAL` when smaller
+/// than `size`.
 pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let ns = ns()?;
     let limits = ns.limits();
     let size = size as u64;
     let valid = (SHMMIN..=limits.shmmax).contains(&size);
+    let ctl_len = (crate::ns::HEADER_LEN + CTL_LEN).next_multiple_of(PAGE as usize) as u64;
+    // The checks a new segment must pass before its file is written at
+    // all (the namespace writes the new file's header before `init`: on a
+    // full file system that write would be a SIGBUS).
+    let refused = || -> Result<()> {
+        if page_round(size) / PAGE > limits.shmall {
+            return Err(Errno::ENOSPC);
+        }
+        if flags & SHM_HUGETLB != 0 && !hugetlb_allowed() {
+            return Err(Errno::EPERM);
+        }
+        room_for(ns, ctl_len.saturating_add(size))
+    };
+    if valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0) {
+        if let Err(e) = refused() {
+            // Unless the key names an existing segment (then the size only
+            // has to fit in it, as with the kernel).
+            if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Shm, key), Ok(None)) {
+                return Err(e);
+            }
+        }
+    }
     let created = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
         }
+        refused()?;
         if limits.shmall < crate::ns::limits::TABLE[4].1 {
             let pages = page_round(size) / PAGE;
             if total_pages(ns).saturating_add(pages) > limits.shmall {
                 return Err(Errno::ENOSPC);
             }
+        }
+        if flags & SHM_NORESERVE == 0 {
+            reserve(obj, obj.data_range().0.saturating_add(size))?;
         }
         let c: &ShmCtl = obj.at(0)?;
         c.segsz.store(size, Ordering::Relaxed);
@@ -447,6 +617,75 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         let _ = sweep(&obj, c, &a, Sweep::Mine);
     }
     Ok(obj.id)
+}
+
+/// Whether the caller may ask for huge pages: the kernel's
+/// `can_do_hugetlb_shm` (`CAP_IPC_LOCK`, here root, or membership of the
+/// group in `/proc/sys/vm/hugetlb_shm_group`). ripc then uses ordinary
+/// pages (a file in the namespace directory cannot be huge-page backed).
+fn hugetlb_allowed() -> bool {
+    let me = creds();
+    if me.privileged() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|g| me.in_group(g))
+}
+
+/// `ENOMEM` unless the namespace's file system has `bytes` free (for the
+/// caller: root may use the blocks reserved for it). A file system that
+/// reports no size (an unlimited tmpfs) has room.
+pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: statvfs of a NUL-terminated path into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::statvfs = core::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
+            return Ok(()); // cannot tell: fallocate will
+        }
+        st
+    };
+    if st.f_blocks == 0 {
+        return Ok(());
+    }
+    let free = if creds().privileged() {
+        st.f_bfree
+    } else {
+        st.f_bavail
+    };
+    let avail = (free as u64).saturating_mul(st.f_frsize as u64);
+    if bytes > avail {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
+/// Reserves the storage of the first `len` bytes of a new segment's file,
+/// so that no access to it can fail later: `ENOMEM` when the file system
+/// cannot hold it (the kernel's answer when memory for a segment is
+/// short). A file system without `fallocate` keeps the sparse file.
+fn reserve(obj: &Obj, len: u64) -> Result<()> {
+    reserve_range(obj, 0, len)
+}
+
+/// [`reserve`] of bytes `[off, off + len)` of an object's file.
+pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: allocating blocks of an object file we hold open; fallocate
+    // with mode 0 never changes existing contents.
+    if unsafe { libc::fallocate(obj.file().as_raw_fd(), 0, off, len) } == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(()),
+        _ => Err(Errno::ENOMEM),
+    }
 }
 
 fn total_pages(ns: &Ns) -> u64 {
@@ -750,91 +989,156 @@ pub fn info() -> Result<ShmInfo> {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // One shared anonymous word, inherited by every child: children
-        // count their registrations there, so the parent's `fork` returns
-        // only once the child's attachments count (else the parent could
-        // detach and remove the segment before the child registered).
-        // SAFETY: a fresh anonymous shared mapping of one page.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p != libc::MAP_FAILED {
-            FORK_WORD.store(p as usize, Ordering::Release);
-        }
+        // The namespace first: it registers its own fork handlers for its
+        // object cache, and handlers registered earlier prepare later, so
+        // ours take ATTS before it takes the cache, the order every other
+        // path nests them in (a removal under ATTS unlinks through the
+        // cache). A namespace that cannot open leaves nothing to attach.
+        let _ = Ns::default_ns();
+        // SAFETY: access(2) of a NUL-terminated path.
+        let ok = unsafe { libc::access(c"/proc/thread-self/children".as_ptr(), libc::R_OK) } == 0;
+        PARENT_COUNTS.store(ok, Ordering::Relaxed);
         on_fork_child(fork_child);
         // SAFETY: registering plain extern "C" fns; no other precondition.
         unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), None) };
     });
 }
 
-static FORK_WORD: AtomicUsize = AtomicUsize::new(0);
-static FORK_EXPECT: AtomicU32 = AtomicU32::new(0);
-static FORK_PENDING: AtomicBool = AtomicBool::new(false);
+/// True when the parent's fork handler can name its child (the kernel
+/// lists children in `/proc`): it then counts the child's attachments and
+/// the child has nothing to do (its slots get its start time at its next
+/// call). Inherited by the child, which is how it knows.
+static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
 
-fn fork_word() -> Option<&'static AtomicU32> {
-    let p = FORK_WORD.load(Ordering::Acquire);
-    if p == 0 {
-        return None;
-    }
-    // SAFETY: a page-aligned shared anonymous mapping made once and never
-    // unmapped; an AtomicU32 is valid for any bit pattern.
-    Some(unsafe { &*(p as *const AtomicU32) })
-}
+/// Set by [`fork_prepare`] once it holds [`ATTS`], read (and cleared) by
+/// the child's handler, which is registered apart from the other two and
+/// could run without it (a fork while [`install_fork_hook`] runs). The
+/// parent's handler always follows its prepare handler (one registration)
+/// and leaves the flag alone: after `fork` every write to a page is a
+/// copy-on-write fault (~1-2 us here), and the parent's `fork` is timed.
+static FORK_HELD: AtomicBool = AtomicBool::new(false);
 
+/// Before `fork`: take the attach table, so that no other thread is
+/// inside it when the child is made (the child would inherit it locked by
+/// a thread that does not exist there).
 extern "C" fn fork_prepare() {
-    let busy = ATTS.try_lock().map(|a| !a.is_empty()).unwrap_or(true);
-    if let (true, Some(w)) = (busy, fork_word()) {
-        FORK_EXPECT.store(w.load(Ordering::Acquire).wrapping_add(1), Ordering::Relaxed);
-        FORK_PENDING.store(true, Ordering::Relaxed);
-    }
+    ATTS.raw_lock();
+    FORK_HELD.store(true, Ordering::Relaxed);
 }
 
+/// In the parent after `fork`: the child inherited our attachments, and
+/// the kernel counts a forked mapping at once, so we count it for the
+/// child before `fork` returns (no waiting for the child: see
+/// [`newest_child`]); then release the table.
 extern "C" fn fork_parent() {
-    if !FORK_PENDING.swap(false, Ordering::Relaxed) {
+    // SAFETY: fork_prepare took ATTS in this thread; nothing else refers
+    // to the table until we release it below.
+    let a = unsafe { ATTS.held() };
+    if !a.is_empty() {
+        if let Some(child) = newest_child() {
+            register_for(a, child);
+        }
+    }
+    ATTS.raw_unlock();
+}
+
+/// In the child of `fork` (after the pid caches are reset): release the
+/// table that `fork_prepare` took in the parent. The parent counted our
+/// inherited attachments under our pid; only where it cannot (no children
+/// list in `/proc`) do we register them here, taking each segment's lock
+/// (and the parent's fork may then return before we did: a short window
+/// in which they do not count).
+fn fork_child() {
+    if !FORK_HELD.swap(false, Ordering::Relaxed) {
         return;
     }
-    let Some(w) = fork_word() else { return };
-    let want = FORK_EXPECT.load(Ordering::Relaxed);
-    let until = Deadline::after(Duration::from_secs(2));
+    // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
+    // and that thread is the one running here; we are the only thread.
+    let a = unsafe { ATTS.held() };
+    if !a.is_empty() && !PARENT_COUNTS.load(Ordering::Relaxed) {
+        // Read our start time (a /proc read) before taking any lock.
+        my_start();
+        for (i, x) in a.iter().enumerate() {
+            if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
+                continue;
+            }
+            if ctl(&x.obj).is_ok() {
+                let _g = x.obj.lock(&repair);
+                let _ = set_mine(&x.obj, local_count(a, &x.obj));
+            }
+        }
+    }
+    ATTS.raw_unlock();
+}
+
+/// The pid of the child that `fork` just made in this thread: the last one
+/// of `/proc/thread-self/children` (a thread's children are listed in the
+/// order they were made, and only this thread forks from here). `None`
+/// when the file is missing (a kernel without `CONFIG_PROC_CHILDREN`): the
+/// child then registers itself in [`fork_child`]. After a failed `fork`
+/// this names an older child, or nothing: a wrong guess counts a process
+/// that does not map the segment, which the next full sweep forgets.
+fn newest_child() -> Option<i32> {
+    // Three system calls and no allocation: this runs inside every fork.
+    let path = b"/proc/thread-self/children\0";
+    // SAFETY: opening a NUL-terminated path read-only.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let (mut last, mut cur, mut in_num) = (0i64, 0i64, false);
+    let mut buf = [0u8; 512];
     loop {
-        let v = w.load(Ordering::Acquire);
-        if v.wrapping_sub(want) as i32 >= 0 || until.expired() {
-            return;
+        // SAFETY: reading into a local buffer of its length from our fd.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
         }
-        let _ = crate::sync::futex_wait(w, v, Some(Duration::from_millis(10)));
-    }
-}
-
-/// In the child of `fork`: it inherited our attachments, so it attaches
-/// them too (the kernel counts a forked mapping as an attachment).
-fn fork_child() {
-    if FORK_PENDING.swap(false, Ordering::Relaxed) {
-        register_child();
-        if let Some(w) = fork_word() {
-            w.fetch_add(1, Ordering::AcqRel);
-            crate::sync::futex_wake(w, i32::MAX);
+        for &b in &buf[..n as usize] {
+            if b.is_ascii_digit() {
+                cur = (cur * 10 + (b - b'0') as i64).min(i32::MAX as i64);
+                in_num = true;
+            } else if in_num {
+                (last, cur, in_num) = (cur, 0, false);
+            }
         }
     }
+    if in_num {
+        last = cur;
+    }
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::close(fd) };
+    (last > 0).then_some(last as i32)
 }
 
-fn register_child() {
-    let Ok(a) = ATTS.try_lock() else { return };
-    let mut seen: Vec<i32> = Vec::new();
-    for x in a.iter() {
-        if seen.contains(&x.obj.id) {
+/// Counts `child`'s inherited attachments (the parent's table `a`) in each
+/// segment, as `(child, start time unknown)`. A slot that already names
+/// that pid is a dead predecessor's (the child is brand new and registers
+/// nothing itself): it is taken over. `shm_atime`/`shm_lpid` as the
+/// kernel's fork (its `shm_open` runs in the parent).
+fn register_for(a: &[Att], child: i32) {
+    for (i, x) in a.iter().enumerate() {
+        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
             continue;
         }
-        seen.push(x.obj.id);
-        if let Ok(c) = ctl(&x.obj) {
-            let _g = x.obj.lock(&repair);
-            let _ = add_mine(&x.obj, local_count(&a, &x.obj));
+        let Ok(c) = ctl(&x.obj) else { continue };
+        let _g = x.obj.lock(&repair);
+        if c.destroyed.load(Ordering::Acquire) != 0 {
+            continue;
+        }
+        let n = local_count(a, &x.obj);
+        let stale = (0..hiwater(&x.obj))
+            .filter_map(|k| slot(&x.obj, k).ok())
+            .find(|s| s.pid.load(Ordering::Relaxed) == child);
+        let done = match stale {
+            Some(s) => {
+                s.start.store(0, Ordering::Relaxed);
+                s.count.store(n, Ordering::Relaxed);
+                true
+            }
+            None => add_slot(&x.obj, child, 0, n).is_ok(),
+        };
+        if done {
             c.atime.store(now_secs(), Ordering::Relaxed);
             c.lpid.store(my_pid(), Ordering::Relaxed);
         }
