@@ -240,13 +240,16 @@ static void the_wedge(void) {
     }
     int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
     int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    int seg = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
     unsigned char *qm = q >= 0 ? map_object("msg", q, 4096) : NULL;
     unsigned char *sm = s >= 0 ? map_object("sem", s, 4096) : NULL;
-    ok(qm && sm && init_start() != 0, "a queue and a set, their files mapped, init's start time read");
-    if (!qm || !sm) return;
+    unsigned char *mm = seg >= 0 ? map_object("shm", seg, 4096) : NULL;
+    ok(qm && sm && mm && init_start() != 0, "a queue, a set and a segment, their files mapped, init's start time read");
+    if (!qm || !sm || !mm) return;
     wedge(qm, Q_SLOCK);
     wedge(qm, Q_RLOCK);
     wedge(sm, OBJ_LOCK);
+    wedge(mm, OBJ_LOCK);
     pid_t c = fork();
     if (c == 0) {
         /* As a fresh process (no cached state), bounded by alarm. */
@@ -284,12 +287,23 @@ static void the_wedge(void) {
         dt = tap_now() - t0;
         printf("# IPC_STAT of the wedged queue: %d in %.1f ms\n", r, dt * 1e3);
         if (r != 0 || dt > 2.0) _exit(5);
+        t0 = tap_now();
+        char *a = shmat(seg, NULL, 0);
+        dt = tap_now() - t0;
+        printf("# shmat of the wedged segment: %s in %.1f ms\n", a == (char *)-1 ? "failed" : "ok", dt * 1e3);
+        if (a == (char *)-1 || dt > 2.0) _exit(6);
+        a[0] = 'x';
+        struct shmid_ds sd;
+        t0 = tap_now();
+        r = shmdt(a) == 0 ? shmctl(seg, IPC_STAT, &sd) : -1;
+        dt = tap_now() - t0;
+        if (r != 0 || dt > 4.0) _exit(7);
         _exit(0);
     }
     int st = -1;
     waitpid(c, &st, 0);
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-       "a wedged lock (pid 1 and its start time): IPC_NOWAIT and timed calls return in time, IPC_STAT answers (child status %d)", st);
+       "a wedged lock (pid 1 and its start time): IPC_NOWAIT and timed calls return in time; IPC_STAT, shmat and shmdt answer (child status %d)", st);
     int mapsfd = open("/proc/1/maps", O_RDONLY);
     char probe;
     int readable = mapsfd >= 0 && read(mapsfd, &probe, 1) == 1;
@@ -311,12 +325,14 @@ static void the_wedge(void) {
     double t0 = tap_now();
     int r1 = msgctl(q, IPC_RMID, NULL);
     int r2 = semctl(s, 0, IPC_RMID);
+    int r3 = shmctl(seg, IPC_RMID, NULL);
     double dt = tap_now() - t0;
-    ok(r1 == 0 && r2 == 0 && dt < 4.0, "IPC_RMID removes both wedged objects (%.0f ms)", dt * 1e3);
+    ok(r1 == 0 && r2 == 0 && r3 == 0 && dt < 6.0, "IPC_RMID removes the three wedged objects (%.0f ms)", dt * 1e3);
     struct msqid_ds gone;
     ok_errno(msgctl(q, IPC_STAT, &gone) == -1, EINVAL, "the queue is gone");
     munmap(qm, 4096);
     munmap(sm, 4096);
+    munmap(mm, 4096);
 }
 
 int main(void) {

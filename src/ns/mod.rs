@@ -1025,6 +1025,19 @@ impl Obj {
         ObjGuard { obj: self }
     }
 
+    /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`), for an
+    /// object that stays in use after removal (a segment still attached).
+    pub fn lock_bounded(
+        &self,
+        repair: &dyn Fn(&Obj),
+        deadline: &crate::sync::Deadline,
+    ) -> Result<ObjGuard<'_>> {
+        if self.header().lock.lock_until(deadline, &|| false)? == LockOutcome::OwnerDied {
+            repair(self);
+        }
+        Ok(ObjGuard { obj: self })
+    }
+
     /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
     /// object is removed while waiting (`EIDRM`).
     pub fn lock_until(

@@ -25,6 +25,7 @@ use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
 use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
+use crate::sync::Deadline;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -480,6 +481,20 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
     Ok(())
 }
 
+/// `nattch` as the slots stand, read without the lock (see [`with_obj`]):
+/// slots of processes positively dead are not counted (nor cleared: that
+/// needs the lock).
+fn counted(obj: &Obj) -> u64 {
+    (0..hiwater(obj))
+        .filter_map(|i| slot(obj, i).ok())
+        .filter(|s| {
+            let pid = s.pid.load(Ordering::Relaxed);
+            pid != 0 && alive(pid, s.start.load(Ordering::Relaxed))
+        })
+        .map(|s| s.count.load(Ordering::Relaxed) as u64)
+        .fold(0u64, |a, b| a.saturating_add(b))
+}
+
 fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
     let h = obj.header();
     let mut perm = obj.perm();
@@ -516,7 +531,13 @@ fn with_obj<T>(
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     let c = ctl(obj)?;
-    let _g = obj.lock(&repair);
+    // The lock within CTL_BOUND (the kernel never blocks these calls): when
+    // a holder is stopped or the lock word was scribbled on, the call goes
+    // on without it and without the sweep — counts as they stand; this
+    // process's own slot is brought up to date by its next locked call,
+    // and a segment destroyed meanwhile keeps its pages under every
+    // mapping (destroy never shrinks the file).
+    let g = obj.lock_bounded(&repair, &Deadline::ctl()).ok();
     if c.destroyed.load(Ordering::Acquire) != 0 {
         // Destroyed, but its name may remain: in a sticky namespace only
         // the file's owner (the creator) or root may unlink it, so a
@@ -524,7 +545,10 @@ fn with_obj<T>(
         ns()?.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
-    let n = sweep(obj, c, a, how)?;
+    let n = match g {
+        Some(_) => sweep(obj, c, a, how)?,
+        None => counted(obj),
+    };
     if c.destroyed.load(Ordering::Acquire) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -613,8 +637,9 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     // Notice dead attachers of the segment we hand out.
     let a = atts();
     if let Ok(c) = ctl(&obj) {
-        let _g = obj.lock(&repair);
-        let _ = sweep(&obj, c, &a, Sweep::Mine);
+        if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
+            let _ = sweep(&obj, c, &a, Sweep::Mine);
+        }
     }
     Ok(obj.id)
 }
@@ -843,7 +868,11 @@ pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
     let Ok(c) = ctl(&obj) else {
         return Ok(()); // scribbled: the mapping is gone, nothing to count
     };
-    let _g = obj.lock(&repair);
+    // Within CTL_BOUND; without the lock the count waits for this
+    // process's next locked call (its slot follows its own table).
+    let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) else {
+        return Ok(());
+    };
     if c.destroyed.load(Ordering::Acquire) == 0 {
         c.dtime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
@@ -1063,8 +1092,9 @@ fn fork_child() {
                 continue;
             }
             if ctl(&x.obj).is_ok() {
-                let _g = x.obj.lock(&repair);
-                let _ = set_mine(&x.obj, local_count(a, &x.obj));
+                if let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) {
+                    let _ = set_mine(&x.obj, local_count(a, &x.obj));
+                }
             }
         }
     }
@@ -1122,7 +1152,9 @@ fn register_for(a: &[Att], child: i32) {
             continue;
         }
         let Ok(c) = ctl(&x.obj) else { continue };
-        let _g = x.obj.lock(&repair);
+        let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) else {
+            continue;
+        };
         if c.destroyed.load(Ordering::Acquire) != 0 {
             continue;
         }
