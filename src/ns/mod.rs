@@ -19,6 +19,7 @@
 //! records.
 
 pub mod consts;
+pub mod index;
 pub mod limits;
 pub mod map;
 pub mod perm;
@@ -135,6 +136,9 @@ pub struct Ns {
     dirfd: OwnedFd,
     ctl: Mapping,
     cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
+    /// Which indexes are in use: a hint that makes creation constant-cost
+    /// (see [`index`]); `None` when `ripc.idx` cannot be had.
+    index: Option<index::Index>,
 }
 
 /// The per-process cache is keyed by small integers: hash them by
@@ -318,11 +322,22 @@ impl Ns {
             return Err(Errno::EPERM);
         }
         let ctl = Self::open_ctl(&dirfd)?;
+        // Members write the index hint: group read-write in a namespace
+        // shared with a group, else the owner's alone.
+        let index = index::Index::open(
+            &dirfd,
+            if st.st_mode & 0o020 != 0 {
+                0o660
+            } else {
+                0o600
+            },
+        );
         Ok(Ns {
             dir: dir.to_path_buf(),
             dirfd,
             ctl,
             cache: Mutex::new(HashMap::default()),
+            index,
         })
     }
 
@@ -744,10 +759,15 @@ impl Ns {
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
         obj.sync_file_mode((flags as u32) & 0o777);
-        // Give it a number: the lowest free index.
+        // Give it a number: the lowest free index, as the index hint has
+        // it (the link decides; see `index`).
         let max = kind.max_objects(&limits);
         let mut placed = None;
-        for idx in 0..max {
+        let candidates: Box<dyn Iterator<Item = i32>> = match &self.index {
+            Some(ix) => Box::new(ix.candidates(kind, max)),
+            None => Box::new(0..max),
+        };
+        for idx in candidates {
             let id = seq as i32 * IDX_SPAN + idx;
             h.id.store(id, Ordering::Release);
             let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
@@ -759,6 +779,10 @@ impl Ns {
                 Ok(false) if self.sweep_stale(kind, idx) => link_new(&self.dirfd, &tname, &name),
                 r => r,
             };
+            if let (Ok(_), Some(ix)) = (&linked, &self.index) {
+                // Ours now, or someone else's all along: in use either way.
+                ix.mark(kind, idx, true);
+            }
             match linked {
                 Ok(true) => {
                     placed = Some(idx);
@@ -780,6 +804,9 @@ impl Ns {
             if let Err(e) = self.link_key(kind, key, &tname) {
                 obj.header().state.store(STATE_REMOVED, Ordering::Release);
                 cleanup(Some(&Self::idx_name(kind, idx)));
+                if let Some(ix) = &self.index {
+                    ix.mark(kind, idx, false);
+                }
                 return Err(e);
             }
         }
@@ -838,7 +865,12 @@ impl Ns {
 
     /// Removes the numbered name of a removed object.
     pub fn unlink_id(&self, obj: &Obj) {
-        self.unlink_if_same(&Self::idx_name(obj.kind, obj.id % IDX_SPAN), obj);
+        let idx = obj.id % IDX_SPAN;
+        if self.unlink_if_same(&Self::idx_name(obj.kind, idx), obj) {
+            if let Some(ix) = &self.index {
+                ix.mark(obj.kind, idx, false);
+            }
+        }
     }
 
     /// Unlinks `name` if it is a name of `obj`; true when it was one.
