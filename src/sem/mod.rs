@@ -1287,12 +1287,16 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
     let w = v.wslot(i)?;
     let t0 = Instant::now();
     // Spin a little: the peer is often about to release. Yield now and then:
-    // on a busy machine the peer may be waiting for this very CPU.
+    // on a busy machine the peer may be waiting for this very CPU. Not at
+    // all when this process may run on one CPU only: the peer needs it.
     let mut n = 0u32;
-    while matches!(
-        w.state.load(Ordering::Acquire) & 0xff,
-        W_WAITING | W_CLAIMED
-    ) {
+    let spin = crate::sync::proc::many_cpus();
+    while spin
+        && matches!(
+            w.state.load(Ordering::Acquire) & 0xff,
+            W_WAITING | W_CLAIMED
+        )
+    {
         core::hint::spin_loop();
         n += 1;
         if n % 64 == 0 {
