@@ -42,24 +42,31 @@ int main(void) {
         printf("1..0 # SKIP scribbles on ripc's object files\n");
         return 0;
     }
-    key_t kq = 0x7a11, ks = 0x7a12;
+    key_t kq = 0x7a11, ks = 0x7a12, km = 0x7a13;
     int q = msgget(kq, IPC_CREAT | IPC_EXCL | 0640);
     int s = semget(ks, 3, IPC_CREAT | IPC_EXCL | 0640);
-    ok(q >= 0 && s >= 0, "a keyed queue and set");
+    int m = shmget(km, 4096, IPC_CREAT | IPC_EXCL | 0640);
+    ok(q >= 0 && s >= 0 && m >= 0, "a keyed queue, set and segment");
+    char *at = m >= 0 ? shmat(m, NULL, 0) : (char *)-1;
+    ok(at != (char *)-1, "the segment attached");
+    if (at != (char *)-1) strcpy(at, "kept");
     /* The queue's ndesc and nchunk (control area + 256), the set's magic,
      * nsems, max_ops and nwait (control area + 0). */
-    ok(scribble("msg", q, 256 + 256, 8) == 0 && scribble("sem", s, 256, 16) == 0, "their control areas scribbled on");
+    ok(scribble("msg", q, 256 + 256, 8) == 0 && scribble("sem", s, 256, 16) == 0 && scribble("shm", m, 256, 16) == 0,
+       "their control areas scribbled on");
 
     struct {
         long t;
         char b[8];
-    } m = {1, "x"};
-    ok_errno(msgsnd(q, &m, sizeof m.b, IPC_NOWAIT) == -1, EIO, "msgsnd: EIO");
+    } msg = {1, "x"};
+    ok_errno(msgsnd(q, &msg, sizeof msg.b, IPC_NOWAIT) == -1, EIO, "msgsnd: EIO");
     struct msqid_ds md;
     ok_errno(msgctl(q, IPC_STAT, &md) == -1, EIO, "IPC_STAT of the queue: EIO");
     ok_errno(semctl(s, 0, GETVAL) == -1, EIO, "GETVAL: EIO");
+    struct shmid_ds hd;
+    ok_errno(shmctl(m, IPC_STAT, &hd) == -1, EIO, "IPC_STAT of the segment: EIO");
 
-    int found_q = 0, found_s = 0;
+    int found_q = 0, found_s = 0, found_m = 0;
     for (int i = 0; i < 64; i++) {
         if (msgctl(i, MSG_STAT_ANY, &md) == q) found_q = md.msg_perm.__key == kq && md.msg_perm.mode == 0640 && md.msg_qnum == 0;
         struct semid_ds sd;
@@ -68,9 +75,11 @@ int main(void) {
             struct semid_ds *buf;
         } arg = {.buf = &sd};
         if (semctl(i, 0, SEM_STAT_ANY, arg) == s) found_s = sd.sem_perm.__key == ks && sd.sem_nsems == 0;
+        if (shmctl(i, SHM_STAT_ANY, &hd) == m) found_m = hd.shm_perm.__key == km && hd.shm_segsz == 0;
     }
     ok(found_q, "MSG_STAT_ANY lists the corrupt queue (key, mode 0640, no messages)");
     ok(found_s, "SEM_STAT_ANY lists the corrupt set (key, no semaphores)");
+    ok(found_m, "SHM_STAT_ANY lists the corrupt segment (key, size 0)");
 
     char cmd[1024];
     const char *tools = getenv("RIPC_TOOLS");
@@ -81,12 +90,16 @@ int main(void) {
         if (fscanf(f, "%d", &n) != 1) n = -1;
         pclose(f);
     }
-    ok(n == 2, "ripcs -a names both as corrupt on standard error (%d lines)", n);
+    ok(n == 3, "ripcs -a names the three as corrupt on standard error (%d lines)", n);
 
     ok(msgctl(q, IPC_RMID, NULL) == 0, "IPC_RMID removes the corrupt queue");
     ok(semctl(s, 0, IPC_RMID) == 0, "IPC_RMID removes the corrupt set");
+    ok(shmctl(m, IPC_RMID, NULL) == 0, "IPC_RMID removes the corrupt segment");
+    ok(at != (char *)-1 && strcmp(at, "kept") == 0, "its pages stay under the attachment");
+    if (at != (char *)-1) shmdt(at);
     int q2 = msgget(kq, IPC_CREAT | IPC_EXCL | 0600), s2 = semget(ks, 1, IPC_CREAT | IPC_EXCL | 0600);
-    ok(q2 >= 0 && s2 >= 0, "their keys are free again");
-    ok(msgctl(q2, IPC_RMID, NULL) == 0 && semctl(s2, 0, IPC_RMID) == 0, "removed");
+    int m2 = shmget(km, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    ok(q2 >= 0 && s2 >= 0 && m2 >= 0, "their keys are free again");
+    ok(msgctl(q2, IPC_RMID, NULL) == 0 && semctl(s2, 0, IPC_RMID) == 0 && shmctl(m2, IPC_RMID, NULL) == 0, "removed");
     return done_testing();
 }

@@ -102,6 +102,8 @@ int main(void) {
     unlink(f);
     snprintf(f, sizeof f, "%s/ripc.seq", dir);
     unlink(f);
+    snprintf(f, sizeof f, "%s/ripc.idx", dir);
+    unlink(f);
     rmdir(dir);
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
     if (code == 77 || code == 78) {

@@ -276,7 +276,7 @@ if [ -z "$kernel" ]; then
   [ -z "$("$T/ripcs" -q | sed -n '4,$p' | tr -d '\n')" ]; t $? "no queue left"
   "$T/ripcrm" --all; t $? "ripcrm --all"
   [ -z "$("$T/ripcs" | grep '^0x')" ]; t $? "nothing left in the namespace"
-  left=$(ls -A "$RIPC_DIR" | grep -v '^ripc\.ns$')
+  left=$(ls -A "$RIPC_DIR" | grep -v -e '^ripc\.ns$' -e '^ripc\.idx$')
   [ -z "$left" ]; t $? "RIPC_DIR holds only ripc.ns ($left)"
 else
   skip "ripcrm -a: user backend only (on the kernel it removes everyone's objects)"

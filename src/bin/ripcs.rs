@@ -891,16 +891,16 @@ fn main() {
             do_sem(&mut cx, format);
             cx.out.p("\n");
         }
-        report_corrupt(&prog, msg, sem);
+        report_corrupt(&prog, msg, shm, sem);
     }
     cx.out.exit(&prog, 0)
 }
 
 /// Names, on standard error (the tables stay as `ipcs` prints them), each
-/// listed queue or set whose control area was scribbled on: the tables
+/// listed queue, segment or set whose control area was scribbled on: the tables
 /// show it from its object header (no messages, no semaphores), every
 /// other call on it fails with `EIO`, and its owner can remove it.
-fn report_corrupt(prog: &str, msg: bool, sem: bool) {
+fn report_corrupt(prog: &str, msg: bool, shm: bool, sem: bool) {
     use ripc::ns::{Kind, Ns};
     if ripc::sysv::is_kernel() {
         return;
@@ -908,6 +908,7 @@ fn report_corrupt(prog: &str, msg: bool, sem: bool) {
     let Ok(ns) = Ns::default_ns() else { return };
     let kinds = [
         (msg, Kind::Msg, "message queue", "-q"),
+        (shm, Kind::Shm, "shared memory segment", "-m"),
         (sem, Kind::Sem, "semaphore array", "-s"),
     ];
     for (want, kind, what, opt) in kinds {
@@ -923,7 +924,8 @@ fn report_corrupt(prog: &str, msg: bool, sem: bool) {
             }
             let bad = match kind {
                 Kind::Msg => ripc::msg::check(ns, o.id),
-                _ => ripc::sem::check(&o),
+                Kind::Shm => ripc::shm::check(o.id),
+                Kind::Sem => ripc::sem::check(&o),
             };
             if bad == Err(ripc::error::Errno::EIO) {
                 eprintln!(

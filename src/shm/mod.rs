@@ -891,15 +891,44 @@ pub fn stat(id: i32) -> Result<ShmStat> {
 
 /// `SHM_STAT` (`any == false`: needs read permission) and `SHM_STAT_ANY`:
 /// the segment at index `idx`; returns its id and status.
+///
+/// A segment whose control area was scribbled on (every other call gives
+/// `EIO`) is still reported, from its object header (size 0, no
+/// attachments), so that listings show it and its owner can remove it.
 pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
     let obj = ns()?.by_index(Kind::Shm, idx)?;
     let mut a = atts();
-    with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
+    let r = with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
         if !any {
             obj.perm().check(&creds(), Access::Read)?;
         }
         Ok((obj.id, stat_of(obj, c, n)))
-    })
+    });
+    match r {
+        Err(Errno::EIO) if !obj.is_removed() => {
+            if !any {
+                obj.perm().check(&creds(), Access::Read)?;
+            }
+            let h = obj.header();
+            Ok((
+                obj.id,
+                ShmStat {
+                    perm: obj.perm(),
+                    ctime: h.ctime.load(Ordering::Relaxed),
+                    cpid: h.cpid.load(Ordering::Relaxed),
+                    ..Default::default()
+                },
+            ))
+        }
+        r => r,
+    }
+}
+
+/// Whether the segment with id `id` is intact: `EIO` when its control
+/// area was scribbled on (for the tools, which mark such a segment).
+pub fn check(id: i32) -> Result<()> {
+    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+    ctl(&obj).map(|_| ())
 }
 
 /// `IPC_SET`: owner, group and mode bits, by the owner, creator or root.
@@ -913,7 +942,18 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// `IPC_RMID`: the key finds the segment no more; it is destroyed now if
 /// nobody attaches it, else marked `SHM_DEST` and destroyed at the last
 /// detach (or death) of its attachers.
+///
+/// A segment whose control area was scribbled on is removed all the same
+/// (its names go; its pages stay under whatever maps them until the last
+/// mapping goes, the file is never shrunk).
 pub fn rmid(id: i32) -> Result<()> {
+    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+    if matches!(ctl(&obj), Err(Errno::EIO)) {
+        obj.perm().check_owner(&creds()).map_err(owner_errno)?;
+        let ns = ns()?;
+        ns.remove(&obj, false);
+        return Ok(());
+    }
     with_seg(id, Sweep::Full, |obj, c, _, n| {
         obj.perm().check_owner(&creds())?;
         let ns = ns()?;
