@@ -178,7 +178,7 @@ impl RobustLock {
             // Check the owner every CHECK_EVERY however the wait ended: a
             // signal arriving more often than that (EINTR) must not keep a
             // dead owner's lock from ever being recovered.
-            let since = last_check.unwrap_or_else(Instant::now);
+            let since = *last_check.get_or_insert_with(Instant::now);
             if r == Err(Errno::ETIMEDOUT) || since.elapsed() >= CHECK_EVERY {
                 let now = Instant::now();
                 last_check = Some(now);
