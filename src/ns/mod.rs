@@ -117,6 +117,12 @@ pub struct ObjHeader {
     /// creator pid (`shm_cpid`)
     pub cpid: AtomicI32,
     _pad: AtomicU32,
+    /// `IPC_SET` in progress (see [`Obj::set_perm`]): 1 while the new
+    /// owner, group and mode below are being applied, else 0.
+    pend: AtomicU32,
+    pend_uid: AtomicU32,
+    pend_gid: AtomicU32,
+    pend_mode: AtomicU32,
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -1034,7 +1040,11 @@ impl Obj {
 
     /// Snapshot of the permission block.
     pub fn perm(&self) -> Perm {
-        self.header().perm.load()
+        let h = self.header();
+        if h.pend.load(Ordering::Acquire) != 0 {
+            self.settle_pending();
+        }
+        h.perm.load()
     }
 
     /// The id recorded in the file (differs from [`Obj::id`] only if the
@@ -1086,9 +1096,28 @@ impl Obj {
 
     /// `IPC_SET`'s common part: uid, gid and the low 9 mode bits, by the
     /// owner, creator or root (`EPERM` otherwise). Updates `ctime`.
+    ///
+    /// Crash-atomic with the file's mode: the new values are recorded as
+    /// pending, the file is given its mode, the values are applied, the
+    /// record is cleared. A process killed anywhere in between leaves a
+    /// pending record that the next look at the permissions settles (see
+    /// [`Obj::settle_pending`]): the change counts when the file already
+    /// has the new mode, and not otherwise — so the IPC mode and the file's
+    /// mode never disagree.
     pub fn set_perm(&self, me: &Creds, uid: u32, gid: u32, mode: u32) -> Result<()> {
         let h = self.header();
         self.perm().check_owner(me)?;
+        h.pend_uid.store(uid, Ordering::Relaxed);
+        h.pend_gid.store(gid, Ordering::Relaxed);
+        h.pend_mode.store(mode & 0o777, Ordering::Relaxed);
+        h.pend.store(1, Ordering::Release);
+        self.sync_file_mode(mode & 0o777);
+        Self::apply_perm(h, uid, gid, mode);
+        h.pend.store(0, Ordering::Release);
+        Ok(())
+    }
+
+    fn apply_perm(h: &ObjHeader, uid: u32, gid: u32, mode: u32) {
         h.perm.uid.store(uid, Ordering::Relaxed);
         h.perm.gid.store(gid, Ordering::Relaxed);
         let old = h.perm.mode.load(Ordering::Relaxed);
@@ -1096,8 +1125,27 @@ impl Obj {
             .mode
             .store((old & !0o777) | (mode & 0o777), Ordering::Relaxed);
         h.ctime.store(now_secs(), Ordering::Relaxed);
-        self.sync_file_mode(mode & 0o777);
-        Ok(())
+    }
+
+    /// Settles an `IPC_SET` whose setter died midway (a pending record):
+    /// applied when the object file already has the mode the new IPC mode
+    /// implies (its `fchmod` was done, or was not needed), dropped
+    /// otherwise. Harmless while the setter is still at work: it applies
+    /// its values and clears the record itself after.
+    #[cold]
+    fn settle_pending(&self) {
+        let h = self.header();
+        let mode = h.pend_mode.load(Ordering::Relaxed) & 0o777;
+        let file_mode = fstat(self.file.as_raw_fd()).map(|st| st.st_mode & 0o777);
+        if file_mode == Ok(file_mode_for(mode)) {
+            Self::apply_perm(
+                h,
+                h.pend_uid.load(Ordering::Relaxed),
+                h.pend_gid.load(Ordering::Relaxed),
+                mode,
+            );
+        }
+        h.pend.store(0, Ordering::Release);
     }
 
     /// Gives the object file the access the IPC mode implies: read-write
@@ -1106,16 +1154,23 @@ impl Obj {
     /// IPC read/write bits itself). Only the file's owner (the creator) or
     /// root can; otherwise the file keeps its mode (see README).
     fn sync_file_mode(&self, mode: u32) {
-        let fmode = (0..3).fold(0o600u32, |acc, c| {
-            if (mode >> (c * 3)) & 0o6 != 0 {
-                acc | (0o6 << (c * 3))
-            } else {
-                acc
-            }
-        });
+        let fmode = file_mode_for(mode);
         // SAFETY: fchmod of a descriptor we hold; failure is harmless.
         unsafe { libc::fchmod(self.file.as_raw_fd(), fmode as libc::mode_t) };
     }
+}
+
+/// The object file's mode for IPC mode `mode`: read-write for each class
+/// (owner, group, other) the mode grants anything to (read-only users
+/// still write a queue's bookkeeping), always for the owner.
+fn file_mode_for(mode: u32) -> u32 {
+    (0..3).fold(0o600u32, |acc, c| {
+        if (mode >> (c * 3)) & 0o6 != 0 {
+            acc | (0o6 << (c * 3))
+        } else {
+            acc
+        }
+    })
 }
 
 /// glibc's `ftok`: the same key for the same file and id —
