@@ -947,7 +947,9 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// (its names go; its pages stay under whatever maps them until the last
 /// mapping goes, the file is never shrunk).
 pub fn rmid(id: i32) -> Result<()> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+    let obj = ns()?
+        .by_id_opt(Kind::Shm, id, true)
+        .map_err(owner_errno)?;
     if matches!(ctl(&obj), Err(Errno::EIO)) {
         obj.perm().check_owner(&creds()).map_err(owner_errno)?;
         let ns = ns()?;
