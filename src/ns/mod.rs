@@ -1182,7 +1182,15 @@ impl Ns {
         if key != IPC_PRIVATE {
             for n in 0..KEY_SLOTS {
                 let name = Self::key_name(obj.kind, key, n);
-                if self.unlink_if_same(&name, obj) || !self.exists(&name) {
+                if self.unlink_if_same(&name, obj) {
+                    // Names of removed objects before ours are now at the
+                    // end of the key's slots: unlink them where we may.
+                    if n > 0 {
+                        self.heal_key(obj.kind, key);
+                    }
+                    break;
+                }
+                if !self.exists(&name) {
                     break;
                 }
             }
