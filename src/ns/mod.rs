@@ -145,7 +145,9 @@ const SEQ_LEN: usize = 16;
 #[derive(Debug)]
 pub struct Ns {
     dir: PathBuf,
-    dirfd: OwnedFd,
+    /// the directory, as checked when opened (objects reopen their files
+    /// relative to it: see [`Obj::file`])
+    dirfd: Arc<OwnedFd>,
     /// `ripc.ns`, mapped read-write only for its owner (or root)
     ctl: Mapping,
     ctl_writable: bool,
@@ -188,7 +190,9 @@ pub struct Obj {
     /// its id
     pub id: i32,
     map: Mapping,
-    file: OwnedFd,
+    /// the namespace directory: the object keeps no descriptor of its
+    /// own file (see [`Obj::file`])
+    dir: Arc<OwnedFd>,
     dev: u64,
     ino: u64,
     data_len: u64,
@@ -363,7 +367,7 @@ impl Ns {
         let seq = Self::open_seq(&dirfd, &st);
         Ok(Ns {
             dir: dir.to_path_buf(),
-            dirfd,
+            dirfd: Arc::new(dirfd),
             ctl,
             ctl_writable,
             seq,
@@ -763,7 +767,7 @@ impl Ns {
             kind,
             id,
             map,
-            file: f,
+            dir: self.dirfd.clone(),
             dev: st.st_dev,
             ino: st.st_ino,
             data_len,
@@ -958,7 +962,7 @@ impl Ns {
                     return Err(e);
                 }
             },
-            file: tmp,
+            dir: self.dirfd.clone(),
             dev: st.st_dev,
             ino: st.st_ino,
             data_len: spec.data_len,
@@ -973,7 +977,7 @@ impl Ns {
         // The file's group is the creator's, as the object's (in a setgid
         // shared namespace it would otherwise be the directory's).
         // SAFETY: fchown of our own fresh file; failure is harmless.
-        unsafe { libc::fchown(obj.file.as_raw_fd(), u32::MAX, me.egid) };
+        unsafe { libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid) };
         h.perm.store(&Perm {
             key,
             uid: me.euid,
@@ -995,7 +999,7 @@ impl Ns {
         // Who may open the file: anyone the IPC mode grants anything to
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
-        obj.sync_file_mode((flags as u32) & 0o777);
+        Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
         // Give it a number: the lowest free index.
         let max = kind.max_objects(&limits);
         let mut placed = None;
@@ -1433,9 +1437,64 @@ impl Obj {
         (self.dev, self.ino)
     }
 
-    /// The object file (to map its payload).
-    pub fn file(&self) -> &OwnedFd {
-        &self.file
+    /// The object file (to map its payload, or `fstat` it), opened again
+    /// by its numbered name, never through a symlink, and checked to be
+    /// the same file (device and inode) as when the object was opened: a
+    /// descriptor for the caller to use and drop, so that an object keeps
+    /// none open between calls (`ulimit -n` bounds descriptors, not
+    /// objects). `EIDRM` when that name is gone or names another file.
+    pub fn file(&self) -> Result<OwnedFd> {
+        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        // SAFETY: openat relative to the namespace directory we hold,
+        // never following a symlink.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(match Errno::last() {
+                Errno::ENOENT | Errno::ELOOP => Errno::EIDRM,
+                e => e,
+            });
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd)?;
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::EIDRM);
+        }
+        Ok(f)
+    }
+
+    /// `stat` of the object file by its numbered name (one system call,
+    /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
+    pub fn stat(&self) -> Result<libc::stat> {
+        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        // SAFETY: fstatat relative to the namespace directory, without
+        // following a symlink, into a zeroed buffer.
+        let st = unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            if libc::fstatat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) != 0
+            {
+                return Err(match Errno::last() {
+                    Errno::ENOENT => Errno::EIDRM,
+                    e => e,
+                });
+            }
+            st
+        };
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::EIDRM);
+        }
+        Ok(st)
     }
 
     /// Snapshot of the permission block.
@@ -1485,6 +1544,13 @@ impl Obj {
     /// IPC read/write bits itself). Only the file's owner (the creator) or
     /// root can; otherwise the file keeps its mode (see README).
     fn sync_file_mode(&self, mode: u32) {
+        if let Ok(f) = self.file() {
+            Self::chmod_fd(f.as_raw_fd(), mode);
+        }
+    }
+
+    /// [`Obj::sync_file_mode`] on a descriptor of the file.
+    fn chmod_fd(fd: i32, mode: u32) {
         let fmode = (0..3).fold(0o600u32, |acc, c| {
             if (mode >> (c * 3)) & 0o6 != 0 {
                 acc | (0o6 << (c * 3))
@@ -1493,7 +1559,7 @@ impl Obj {
             }
         });
         // SAFETY: fchmod of a descriptor we hold; failure is harmless.
-        unsafe { libc::fchmod(self.file.as_raw_fd(), fmode as libc::mode_t) };
+        unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
     }
 }
 

@@ -147,7 +147,7 @@ fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     // A file cut short under the mappings would turn the next access into
     // SIGBUS: refuse it (the control area and the payload must be there).
     // (A destroyed segment keeps only its control area.)
-    let st = crate::ns::fstat(obj.file().as_raw_fd())?;
+    let st = obj.stat()?;
     let mut need = obj.data_range().0;
     if c.destroyed.load(Ordering::Acquire) == 0 {
         need = need.saturating_add(c.segsz.load(Ordering::Relaxed));
@@ -299,13 +299,17 @@ fn destroy(obj: &Obj, c: &ShmCtl) {
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
+    // The file is reached by its numbered name: open it before that goes.
+    let file = obj.file();
     if let Ok(ns) = ns() {
         ns.remove(obj, true);
         ns.unlink_id(obj);
     }
     // Give the pages back now, whoever still holds the file open.
-    // SAFETY: shrinking our own object file to its control area.
-    unsafe { libc::ftruncate(obj.file().as_raw_fd(), obj.data_range().0 as libc::off_t) };
+    if let Ok(f) = file {
+        // SAFETY: shrinking our own object file to its control area.
+        unsafe { libc::ftruncate(f.as_raw_fd(), obj.data_range().0 as libc::off_t) };
+    }
 }
 
 /// Adds `delta` attachments to this process's slot.
@@ -513,6 +517,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 libc::MAP_FIXED_NOREPLACE
             };
         }
+        let file = obj.file()?;
         // SAFETY: a shared mapping of our object file's payload. With an
         // address, MAP_FIXED (SHM_REMAP) replaces the caller's pages there
         // as the kernel's shmat does, at the caller's request; otherwise
@@ -523,7 +528,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 len,
                 prot,
                 mflags,
-                obj.file().as_raw_fd(),
+                file.as_raw_fd(),
                 off as libc::off_t,
             )
         };
