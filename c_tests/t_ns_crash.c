@@ -1,8 +1,8 @@
 /* t_ns_crash.c — issue 12: creators and removers killed with SIGKILL at
- * random instants, 200 times, leave nothing that lies. Afterwards (and,
- * under the user backend, after one `ripcs`, which heals what the killed
- * left: orphans of a create killed between its numbered and its key name,
- * removed objects' names, temporary files), every queue and set listed
+ * random instants, 200 times, leave nothing that lies. Afterwards (at
+ * once, and under the user backend again after one `ripcs`, which heals
+ * what the killed left: temporary files, objects named by their key but
+ * never numbered, removed objects' names), every queue and set listed
  * under one of our keys is the one msgget/semget(key, 0) finds, no key
  * answers ENOSPC, no .new.* file is left, and `ripcrm -a` leaves the
  * namespace holding only ripc.ns and ripc.seq. Under the kernel backend
@@ -115,6 +115,13 @@ int main(void) {
         waitpid(c, NULL, 0);
     }
     ok(killed == ROUNDS, "%d creators/removers killed with SIGKILL at random instants", killed);
+    /* The library alone: no tool has run yet. */
+    int nq0, ns0;
+    int bq0 = msg_liars(&nq0), bs0 = sem_liars(&ns0);
+    ok(bq0 == 0 && bs0 == 0,
+       "before any tool runs: each of the %d queues and %d sets listed under our keys is the one its key finds "
+       "(%d, %d not)",
+       nq0, ns0, bq0, bs0);
     if (!kernel) {
         int r = tool("ripcs", "");
         ok(r == 0, "ripcs runs (and heals) afterwards (status %#x)", r);

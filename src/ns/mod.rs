@@ -836,6 +836,18 @@ impl Ns {
             // The key name must be a second name of a numbered object.
             let idx = obj.id % IDX_SPAN;
             if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+                // Not numbered (yet): its creator is between its key and
+                // its number, or was killed there. Then it is an orphan no
+                // one can reach: removed here, where we may.
+                let h = obj.header();
+                let (pid, start) = (
+                    h.cpid.load(Ordering::Relaxed),
+                    h.cstart.load(Ordering::Relaxed),
+                );
+                if trust::positively_dead(pid, start) {
+                    h.state.store(STATE_REMOVED, Ordering::Release);
+                    self.unlink_if_same(&Self::key_name(kind, key, n), &obj);
+                }
                 continue;
             }
             let obj = Arc::new(obj);
@@ -898,7 +910,11 @@ impl Ns {
                 return Err(Errno::ENOENT);
             }
             match self.create(kind, key, flags, spec, &me) {
-                Err(Errno::EEXIST) => continue, // lost the race: open the winner's
+                Err(Errno::EEXIST) => {
+                    // Lost the race: open the winner's (once it is numbered).
+                    std::thread::yield_now();
+                    continue;
+                }
                 r => return r,
             }
         }
@@ -1000,6 +1016,27 @@ impl Ns {
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
         Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        // The key first: a creator killed before its number leaves a key
+        // name whose object has none, which the next get of the key heals
+        // (see `by_key`), not a numbered object no key finds.
+        if key != IPC_PRIVATE {
+            if let Err(e) = self.link_key(kind, key, &tname) {
+                cleanup(None);
+                return Err(e);
+            }
+        }
+        // Unwinds a failed numbering: the key name goes, the object with it.
+        let unkey = || {
+            if key != IPC_PRIVATE {
+                h.state.store(STATE_REMOVED, Ordering::Release);
+                for n in 0..KEY_SLOTS {
+                    if self.unlink_if_same(&Self::key_name(kind, key, n), &obj) {
+                        break;
+                    }
+                }
+            }
+            cleanup(None);
+        };
         // Give it a number: the lowest free index.
         let max = kind.max_objects(&limits);
         let mut placed = None;
@@ -1022,23 +1059,16 @@ impl Ns {
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    cleanup(None);
+                    unkey();
                     return Err(e);
                 }
             }
         }
-        let Some(idx) = placed else {
-            cleanup(None);
+        if placed.is_none() {
+            unkey();
             return Err(Errno::ENOSPC);
-        };
-        obj.id = obj.header().id.load(Ordering::Relaxed);
-        if key != IPC_PRIVATE {
-            if let Err(e) = self.link_key(kind, key, &tname) {
-                obj.header().state.store(STATE_REMOVED, Ordering::Release);
-                cleanup(Some(&Self::idx_name(kind, idx)));
-                return Err(e);
-            }
         }
+        obj.id = obj.header().id.load(Ordering::Relaxed);
         cleanup(None);
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
@@ -1373,21 +1403,24 @@ impl Ns {
         if key == IPC_PRIVATE {
             return; // complete: it needs no key name
         }
-        let named = (0..KEY_SLOTS)
-            .any(|n| self.same_file(&Self::key_name(kind, key, n), st.st_dev, st.st_ino));
-        if named {
-            return;
-        }
-        h.state.store(STATE_REMOVED, Ordering::Release);
+        let keyed = (0..KEY_SLOTS)
+            .map(|n| Self::key_name(kind, key, n))
+            .find(|k| self.same_file(k, st.st_dev, st.st_ino));
         let id = h.id.load(Ordering::Relaxed);
-        if id >= 0 {
-            let name = Self::idx_name(kind, id % IDX_SPAN);
-            if self.same_file(&name, st.st_dev, st.st_ino) {
-                if let Ok(c) = cpath(&name) {
-                    // SAFETY: unlinking the numbered name of the orphan
-                    // (checked by inode just above) in our directory.
-                    unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
-                }
+        let numbered = (id >= 0)
+            .then(|| Self::idx_name(kind, id % IDX_SPAN))
+            .filter(|i| self.same_file(i, st.st_dev, st.st_ino));
+        if keyed.is_some() == numbered.is_some() {
+            return; // complete, or never published
+        }
+        // Killed between its two names (key first since the key is
+        // linked first; number first in files of older creators).
+        h.state.store(STATE_REMOVED, Ordering::Release);
+        for name in keyed.iter().chain(numbered.iter()) {
+            if let Ok(c) = cpath(name) {
+                // SAFETY: unlinking a name of the orphan (checked by inode
+                // just above) in our directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
             }
         }
     }
