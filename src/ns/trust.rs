@@ -254,3 +254,104 @@ pub fn positively_dead(pid: i32, start: u64) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(uid: u32, gid: u32, mode: u32) -> libc::stat {
+        // SAFETY: a zeroed stat is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        st.st_uid = uid;
+        st.st_gid = gid;
+        st.st_mode = libc::S_IFDIR | mode;
+        st
+    }
+
+    #[test]
+    fn who_may_use_a_directory() {
+        let none = |_: u32| false;
+        let in_100 = |g: u32| g == 100;
+        // the caller's own
+        assert_eq!(
+            check_dir(&dir(1000, 1000, 0o700), 1000, &none, true),
+            Ok(())
+        );
+        assert_eq!(
+            check_dir(&dir(1000, 100, 0o3770), 1000, &none, false),
+            Ok(())
+        );
+        // others may write it: never, sticky or not, whoever owns it
+        for m in [0o777, 0o1777, 0o3777] {
+            assert_eq!(
+                check_dir(&dir(1000, 1000, m), 1000, &none, false),
+                Err(Problem::OthersWrite(m))
+            );
+        }
+        // group-writable without the sticky bit
+        assert_eq!(
+            check_dir(&dir(1000, 100, 0o770), 1000, &in_100, false),
+            Err(Problem::GroupNoSticky(0o770))
+        );
+        // a shared namespace: members yes, others no
+        assert_eq!(
+            check_dir(&dir(0, 100, 0o3770), 1000, &in_100, false),
+            Ok(())
+        );
+        assert_eq!(
+            check_dir(&dir(0, 100, 0o3770), 1000, &none, false),
+            Err(Problem::NotMember {
+                uid: 0,
+                gid: 100,
+                me: 1000
+            })
+        );
+        // another user's private directory; root's is accepted
+        assert_eq!(
+            check_dir(&dir(65534, 65534, 0o700), 0, &none, false),
+            Err(Problem::Owner {
+                uid: 65534,
+                me: 0,
+                default: false
+            })
+        );
+        assert_eq!(check_dir(&dir(0, 0, 0o755), 1000, &none, false), Ok(()));
+        // the default namespace: only the caller's own, not even root's
+        assert!(check_dir(&dir(0, 0, 0o700), 1000, &none, true).is_err());
+        // not a directory
+        let mut f = dir(1000, 1000, 0o600);
+        f.st_mode = libc::S_IFREG | 0o600;
+        assert_eq!(check_dir(&f, 1000, &none, false), Err(Problem::NotDir));
+    }
+
+    #[test]
+    fn messages_name_path_problem_and_fix() {
+        let p = Path::new("/dev/shm/x");
+        let m = Problem::Owner {
+            uid: 65534,
+            me: 0,
+            default: false,
+        }
+        .message(p);
+        assert_eq!(
+            m,
+            "/dev/shm/x: owned by uid 65534, not by you (uid 0) or root: remove it or set \
+             RIPC_DIR to a directory of yours"
+        );
+        assert!(Problem::OthersWrite(0o1777)
+            .message(p)
+            .contains("chmod o-w"));
+        assert_eq!(Problem::Symlink.errno(), Errno::EACCES);
+        assert_eq!(Problem::OthersWrite(0o777).errno(), Errno::EPERM);
+    }
+
+    #[test]
+    fn the_living_are_not_dead() {
+        assert!(!positively_dead(
+            crate::sync::proc::my_pid(),
+            crate::sync::proc::my_start()
+        ));
+        assert!(positively_dead(crate::sync::proc::my_pid(), 1)); // another start time
+        assert!(!positively_dead(0, 0));
+    }
+}
