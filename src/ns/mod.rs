@@ -967,7 +967,13 @@ impl Ns {
                 e => e,
             });
         }
-        let st = fstat(tmp.as_raw_fd())?;
+        let st = match fstat(tmp.as_raw_fd()) {
+            Ok(st) => st,
+            Err(e) => {
+                cleanup(None);
+                return Err(e);
+            }
+        };
         let mut obj = Obj {
             kind,
             id: 0,
