@@ -2,8 +2,11 @@
  * 1 MiB (a private mount namespace: unshare(CLONE_NEWNS)) filled to the
  * last byte, creating a queue, a set, a segment or a namespace fails with
  * ENOSPC (ENOMEM for a segment, as the kernel's shmget), never SIGBUS, and
- * leaves no .new.* file behind; an existing queue keeps working; when room
- * is made, creation works again. User backend and root only (the kernel's
+ * leaves no .new.* file behind; when room is made, creation works again.
+ * (Known gap, a TODO test: a message into a queue's never-used pages on a
+ * full file system raises SIGBUS in the sender — creation reserves the
+ * page it writes, not a queue's whole area, which would cost 4.7 MB of
+ * memory and ~0.5 ms per queue at the default msgmnb.) User backend and root only (the kernel's
  * objects do not live on a file system). */
 #include "ripc_sysv.h"
 #include "tap.h"
@@ -72,6 +75,25 @@ static void creates_fail(void) {
     free(res);
 }
 
+/* In a child: n messages sent and received one by one on q; its wait
+ * status (0: all went through). */
+static int send_recv(int q, int n) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        for (int i = 0; i < n; i++) {
+            struct { long t; char s[64]; } m = {7, "still here"}, in;
+            if (msgsnd(q, &m, sizeof m.s, IPC_NOWAIT) != 0) _exit(1);
+            if (msgrcv(q, &in, sizeof in.s, 0, IPC_NOWAIT) != (ssize_t)sizeof in.s || strcmp(in.s, "still here") != 0)
+                _exit(2);
+        }
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    return st;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "newns") == 0) return newns();
     if (backend_is_kernel() || !getenv("RIPC_DIR")) {
@@ -97,6 +119,7 @@ int main(int argc, char **argv) {
     setenv("RIPC_MSGMNB", "1024", 1); /* a queue file of ~300 KiB, not 4.7 MiB */
     int q0 = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
     ok(q0 >= 0, "a queue in a namespace on a 1 MiB tmpfs (errno %d)", q0 >= 0 ? 0 : errno);
+    ok(WIFEXITED(send_recv(q0, 20)), "20 messages through it while there is room");
 
     /* Fill it to the last byte. */
     int fd = open(fill, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -112,10 +135,14 @@ int main(int argc, char **argv) {
     creates_fail();
     ok(tmp_files(ns) == 0, "no .new.* file left in the namespace (%d)", tmp_files(ns));
 
-    struct { long t; char s[64]; } m = {7, "still here"}, in;
-    ok(msgsnd(q0, &m, sizeof m.s, IPC_NOWAIT) == 0 && msgrcv(q0, &in, sizeof in.s, 0, IPC_NOWAIT) == (ssize_t)sizeof in.s &&
-           strcmp(in.s, "still here") == 0,
-       "the existing queue still sends and receives (its storage was reserved)");
+    int st1 = send_recv(q0, 20);
+    if (WIFEXITED(st1) && WEXITSTATUS(st1) == 0)
+        ok(1, "20 more messages through the queue on the full file system");
+    else /* a TODO test: reported, not counted as a failure (TAP) */
+        printf("not ok %d - 20 more messages through the queue on the full file system (child status %#x) # TODO "
+               "a queue's pages are allocated on first use and the queue engine does not reserve them yet, so a "
+               "sender touching a new page gets SIGBUS (docs/security.md)\n",
+               ++tap_n, (unsigned)st1);
 
     /* A new namespace on the full file system. */
     fflush(stdout);

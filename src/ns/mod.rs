@@ -63,6 +63,10 @@ pub fn default_dir() -> PathBuf {
 /// How many names one key may go through (see [`Ns::by_key`]).
 const KEY_SLOTS: u32 = 16;
 
+/// Bytes of a new object file given storage before its `init` runs (see
+/// [`CreateSpec::init`]).
+pub const CREATE_RESERVE: u64 = 4096;
+
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
@@ -204,7 +208,9 @@ pub struct CreateSpec<'a> {
     pub ctl_len: usize,
     /// bytes of payload after the control area (shared memory)
     pub data_len: u64,
-    /// fills the engine's control data of the new, still private object
+    /// fills the engine's control data of the new, still private object;
+    /// it must write only within the first [`CREATE_RESERVE`] bytes of
+    /// the file (the storage reserved for it), or use [`Obj::reserve`]
     pub init: &'a dyn Fn(&Obj) -> Result<()>,
     /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
     /// segment is smaller than asked, …)
@@ -253,9 +259,19 @@ fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
 /// that writing them through a mapping can never meet a full file system
 /// (tmpfs answers a write to a sparse page it cannot back with `SIGBUS`).
 fn reserve(fd: i32, len: u64) -> Result<()> {
+    reserve_at(fd, 0, len)
+}
+
+/// [`reserve`] of `len` bytes from `off`.
+fn reserve_at(fd: i32, off: u64, len: u64) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
     // SAFETY: posix_fallocate on a descriptor we hold; it returns the
     // error number instead of setting errno.
-    let r = unsafe { libc::posix_fallocate(fd, 0, len as libc::off_t) };
+    let r = unsafe { libc::posix_fallocate(fd, off, len) };
     if r != 0 {
         return Err(Errno::from_raw(r));
     }
@@ -945,10 +961,14 @@ impl Ns {
                 }
             }
         };
-        // Storage for the header and control area is reserved now (a full
-        // tmpfs must fail this call, not SIGBUS the first write to a sparse
-        // page); a segment's payload is left sparse, as the kernel's.
-        let sized = reserve(tmp.as_raw_fd(), ctl_len as u64).and_then(|()| {
+        // Storage for what creation writes (the header and the engines'
+        // `init`: the first page) is reserved now: a full tmpfs must fail
+        // this call, not SIGBUS its first write to a sparse page. The rest
+        // stays sparse, allocated on first use as the kernel allocates a
+        // queue's messages or a segment's pages (reserving a queue's whole
+        // area, 4.7 MB at the default msgmnb, would cost that much memory
+        // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
+        let sized = reserve(tmp.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
             // SAFETY: sizing our own fresh file.
             if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());
@@ -1506,6 +1526,16 @@ impl Obj {
             return Err(Errno::EIDRM);
         }
         Ok(f)
+    }
+
+    /// Gives `len` bytes of the object file from `off` storage now
+    /// (`posix_fallocate`), so that first writes there through the mapping
+    /// cannot meet a full file system (tmpfs answers those with SIGBUS):
+    /// for an engine about to use pages it never used. `ENOSPC` when there
+    /// is no room. (A published object only: in `init` the file has no
+    /// name yet.)
+    pub fn reserve(&self, off: u64, len: u64) -> Result<()> {
+        reserve_at(self.file()?.as_raw_fd(), off, len)
     }
 
     /// `stat` of the object file by its numbered name (one system call,
