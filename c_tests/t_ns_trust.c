@@ -9,6 +9,7 @@
  * RIPC_BACKEND=kernel every test is skipped. */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <ripc.h>
@@ -42,6 +43,11 @@ static int probe(const char *mode) {
             return 0;
         }
         return errno;
+    }
+    if (strcmp(mode, "rmkey") == 0) {
+        int q = msgget((key_t)strtol(getenv("T_KEY"), NULL, 0), 0);
+        if (q < 0) return errno;
+        return msgctl(q, IPC_RMID, NULL) == 0 ? 0 : errno;
     }
     return 99;
 }
@@ -219,6 +225,57 @@ static void test_planted(const char *dir) {
     unlink(s);
 }
 
+/* Removed objects' names must not pile up in a key's slots: root creates
+ * key K (mode 0666) and gives it to nobody (IPC_SET uid 65534); nobody
+ * removes it but may not unlink root's files in the sticky directory, so
+ * each removal leaves its name behind. Before, the 17th create of K failed
+ * with ENOSPC for ever and ripcs healed nothing. */
+static int count_key_names(const char *dir, key_t k) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "msg.key.%08x", (unsigned)k);
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void test_key_slots(const char *dir) {
+    key_t k = (key_t)(0x4e4b0000 | (getpid() & 0xffff));
+    char ks[32];
+    snprintf(ks, sizeof ks, "%d", (int)k);
+    setenv("T_KEY", ks, 1);
+    int made = 0, removed = 0, err = 0;
+    for (int i = 0; i < 20; i++) {
+        int q = msgget(k, IPC_CREAT | 0666);
+        if (q < 0) {
+            err = errno;
+            break;
+        }
+        made++;
+        struct msqid_ds ds;
+        msgctl(q, IPC_STAT, &ds);
+        ds.msg_perm.uid = 65534;
+        msgctl(q, IPC_SET, &ds);
+        if (run_probe(dir, 65534, 65534, "rmkey") == 0) removed++;
+    }
+    ok(made == 20 && removed == 20,
+       "20 times: root creates key %#x, gives it to nobody, nobody removes it (%d made, %d removed, error %s)",
+       (unsigned)k, made, removed, err ? strerror(err) : "none");
+    const char *tools = getenv("RIPC_TOOLS");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s/ripcs' >/dev/null", tools ? tools : "target/release");
+    int r = system(cmd);
+    int left = count_key_names(dir, k);
+    ok(r == 0 && left == 0, "after ripcs no name of the removed objects is left under the key (%d)", left);
+    int q = msgget(k, IPC_CREAT | IPC_EXCL | 0600);
+    ok(q >= 0, "and the key is free for a new queue");
+    if (q >= 0) msgctl(q, IPC_RMID, NULL);
+    unsetenv("T_KEY");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "probe") == 0) return probe(argv[2]);
     const char *dir = getenv("RIPC_DIR");
@@ -233,5 +290,6 @@ int main(int argc, char **argv) {
     test_dirs();
     test_shared(dir);
     test_planted(dir);
+    test_key_slots(dir);
     return done_testing();
 }
