@@ -17,7 +17,14 @@
 //! a creator killed half-way leaves no half-built object behind a name. No
 //! name is ever followed through a symlink, and a file is adopted only when
 //! it is a regular file with ripc's header whose owner is the creator it
-//! records.
+//! records. The key name is linked first, the number second: a creator
+//! killed in between leaves a key name without a number, which the next
+//! get of that key removes once the creator is positively dead.
+//!
+//! Who may use a directory at all is [`trust`]'s business (checked at every
+//! [`Ns::open`]); docs/security.md has the whole model. No descriptor is
+//! kept per object: [`Obj::file`] reopens a file by its number when one is
+//! needed.
 
 pub mod consts;
 pub mod limits;
