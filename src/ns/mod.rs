@@ -849,6 +849,12 @@ impl Ns {
     /// the key's slots (slots are taken in order and never freed while a
     /// later one is in use, so the walk stops at the first free slot).
     pub fn by_key(&self, kind: Kind, key: i32) -> Result<Option<Arc<Obj>>> {
+        self.by_key_seen(kind, key, &mut false)
+    }
+
+    /// [`Ns::by_key`]; `pending` is set when an object still being created
+    /// (named by the key, not numbered yet, its creator alive) was seen.
+    fn by_key_seen(&self, kind: Kind, key: i32, pending: &mut bool) -> Result<Option<Arc<Obj>>> {
         for n in 0..KEY_SLOTS {
             let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
                 return Ok(None);
@@ -870,6 +876,8 @@ impl Ns {
                 if trust::positively_dead(pid, start) {
                     h.state.store(STATE_REMOVED, Ordering::Release);
                     self.unlink_if_same(&Self::key_name(kind, key, n), &obj);
+                } else {
+                    *pending = true;
                 }
                 continue;
             }
@@ -911,8 +919,19 @@ impl Ns {
         if key == IPC_PRIVATE {
             return self.create(kind, key, flags, spec, &me);
         }
-        for _ in 0..1000 {
-            let found = match self.by_key(kind, key) {
+        // Waits for another creator of the key: a few yields, then 1 ms
+        // sleeps; about 2 s in all before EAGAIN (a creator stopped
+        // between its two links).
+        let backoff = |round: u32| {
+            if round < 50 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        for round in 0..2000 {
+            let mut pending = false;
+            let found = match self.by_key_seen(kind, key, &mut pending) {
                 // It exists, but its file is closed to us.
                 Err(Errno::EACCES) if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 => {
                     return Err(Errno::EEXIST)
@@ -930,12 +949,22 @@ impl Ns {
                 return Ok(obj);
             }
             if flags & IPC_CREAT == 0 {
+                // (An object still being created is not there yet.)
                 return Err(Errno::ENOENT);
+            }
+            if pending {
+                if flags & IPC_EXCL != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                // Another process is creating it: take its object when it
+                // is numbered, rather than build one bound to lose.
+                backoff(round);
+                continue;
             }
             match self.create(kind, key, flags, spec, &me) {
                 Err(Errno::EEXIST) => {
                     // Lost the race: open the winner's (once it is numbered).
-                    std::thread::yield_now();
+                    backoff(round);
                     continue;
                 }
                 r => return r,
