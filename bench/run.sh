@@ -7,7 +7,7 @@ echo "ripc benchmarks — $(nproc) cores, $(uname -r), load: $(cut -d' ' -f1-3 /
 echo "(medians of repeated runs; machines here are shared and noisy)"
 status=0
 # Every benchmark gets a private namespace, removed at the end.
-RIPC_DIR=$(mktemp -d /dev/shm/ripc-bench.XXXXXX) && chmod 1777 "$RIPC_DIR" && export RIPC_DIR
+RIPC_DIR=$(mktemp -d /dev/shm/ripc-bench.XXXXXX) && export RIPC_DIR
 trap 'rm -rf "$RIPC_DIR"' EXIT
 for b in "$B"/*; do
   [ -x "$b" ] || continue

@@ -176,7 +176,7 @@ fi
 out=$(RIPC_BACKEND=user "$tmp/dropin" probe "$K2")
 [ "$out" = "ENOENT ENOENT ENOENT" ]
 t $? "a user-backend drop-in program does not find them: msgget/shmget/semget(key, 0) -> ENOENT ($out)"
-ls -A "${RIPC_DIR:-/dev/shm/ripc}" 2>/dev/null | grep -v -e '^ripc\.ns$' -e '^ripc\.idx$' | grep -q .; [ $? -ne 0 ]
+ls -A "${RIPC_DIR:-/dev/shm/ripc}" 2>/dev/null | grep -v -e '^ripc\.ns$' -e '^ripc\.seq$' -e '^ripc\.idx$' | grep -q .; [ $? -ne 0 ]
 t $? "and made nothing in RIPC_DIR"
 "$tmp/plain" remove "$K2"; t $? "libc removes them"
 K2=""

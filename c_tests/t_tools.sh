@@ -132,7 +132,8 @@ t $? "ripcs -l: message limits"
 if [ -z "$kernel" ]; then
   # Limits from the environment of the process that creates a namespace:
   # above the hard cap means the cap (never the default), 0 the default.
-  l=$(RIPC_DIR="$tmp/ns-env" RIPC_MSGMNB=2000000000 RIPC_MSGMAX=0 "$T/ripcs" -l -q)
+  RIPC_MSGMNB=2000000000 RIPC_MSGMAX=0 "$T/ripcmk" --namespace "$tmp/ns-env" >/dev/null
+  l=$(RIPC_DIR="$tmp/ns-env" "$T/ripcs" -l -q)
   ck "RIPC_MSGMNB above the cap gives the cap" "default max size of queue (bytes) = 1073741824" \
     "$(printf '%s\n' "$l" | grep '^default max size of queue')"
   ck "RIPC_MSGMAX=0 gives the default" "max size of message (bytes) = 8192" \
@@ -276,8 +277,8 @@ if [ -z "$kernel" ]; then
   [ -z "$("$T/ripcs" -q | sed -n '4,$p' | tr -d '\n')" ]; t $? "no queue left"
   "$T/ripcrm" --all; t $? "ripcrm --all"
   [ -z "$("$T/ripcs" | grep '^0x')" ]; t $? "nothing left in the namespace"
-  left=$(ls -A "$RIPC_DIR" | grep -v -e '^ripc\.ns$' -e '^ripc\.idx$')
-  [ -z "$left" ]; t $? "RIPC_DIR holds only ripc.ns ($left)"
+  left=$(ls -A "$RIPC_DIR" | grep -v -e '^ripc\.ns$' -e '^ripc\.seq$' -e '^ripc\.idx$')
+  [ -z "$left" ]; t $? "RIPC_DIR holds only its own files: ripc.ns, ripc.seq, ripc.idx ($left)"
 else
   skip "ripcrm -a: user backend only (on the kernel it removes everyone's objects)"
 fi

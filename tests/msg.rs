@@ -283,7 +283,11 @@ fn a_world_writable_directory_without_sticky_bit_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o777)).unwrap();
     assert_eq!(Ns::open(&d.0).err(), Some(ripc::error::Errno::EPERM));
+    // Sticky does not help any more: a namespace others may write is not
+    // one that belongs to anyone (docs/security.md).
     std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert_eq!(Ns::open(&d.0).err(), Some(ripc::error::Errno::EPERM));
+    std::fs::set_permissions(&d.0, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert!(Ns::open(&d.0).is_ok());
 }
 

@@ -3,6 +3,10 @@
 //!
 //! Creation is `*get` with a random key and `IPC_CREAT | IPC_EXCL | mode`
 //! (a new key is drawn when the random one is taken).
+//!
+//! `--namespace DIR [--group NAME]` makes `DIR` a namespace (ripc only):
+//! private (`0700`), or shared by group `NAME` (`3770`: setgid, sticky,
+//! rwx for owner and group); objects asked for are then made in it.
 
 mod common;
 
@@ -11,7 +15,20 @@ use common::*;
 use core::ffi::c_int;
 use ripc::ns::{IPC_CREAT, IPC_EXCL};
 
+const OPT_NAMESPACE: char = '\u{101}';
+const OPT_GROUP: char = '\u{102}';
+
 const LONGS: &[LongOpt] = &[
+    LongOpt {
+        name: "namespace",
+        has_arg: HasArg::Req,
+        val: OPT_NAMESPACE,
+    },
+    LongOpt {
+        name: "group",
+        has_arg: HasArg::Req,
+        val: OPT_GROUP,
+    },
     LongOpt {
         name: "shmem",
         has_arg: HasArg::Req,
@@ -80,6 +97,32 @@ fn create(get: impl Fn(c_int) -> c_int) -> c_int {
     -1
 }
 
+/// `--namespace DIR [--group NAME]`: makes `DIR` a namespace, or exits
+/// with a message.
+fn make_namespace(prog: &str, dir: &str, group: Option<&str>) {
+    let gid = group.map(|g| match nix::unistd::Group::from_name(g) {
+        Ok(Some(gr)) => gr.gid.as_raw(),
+        _ => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => errx(prog, &format!("{g}: no such group")),
+        },
+    });
+    let path = std::path::Path::new(dir);
+    if let Err(p) = ripc::ns::Ns::create_shared(path, gid) {
+        errx(prog, &p.message(path));
+    }
+    let mut o = Out::new();
+    match group {
+        Some(g) => o.p(&format!(
+            "Namespace: {dir} (shared by group {g}, mode 3770)\n"
+        )),
+        None => o.p(&format!("Namespace: {dir} (private, mode 0700)\n")),
+    }
+    if !o.flush() {
+        errx(prog, "write error");
+    }
+}
+
 fn main() {
     let prog = prog_name("ripcmk");
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,6 +130,7 @@ fn main() {
     let mut mode: c_int = 0o644;
     let (mut size, mut nsems) = (None::<u64>, None::<c_int>);
     let mut queue = false;
+    let (mut namespace, mut group) = (None::<String>, None::<String>);
     while let Some(p) = g.next_opt() {
         let (c, arg) = match p {
             Parsed::Opt(c, a) => (c, a.unwrap_or_default()),
@@ -101,6 +145,8 @@ fn main() {
                 Err(e) => err(&prog, &format!("failed to parse size: '{arg}'"), e),
             },
             'Q' => queue = true,
+            OPT_NAMESPACE => namespace = Some(arg),
+            OPT_GROUP => group = Some(arg),
             'S' => nsems = Some(strtos32_or_err(&prog, &arg, "failed to parse elements")),
             'p' => {
                 let (v, n, over) = c_strtoul(&arg, 8);
@@ -122,10 +168,23 @@ fn main() {
             _ => errtryhelp(&prog),
         }
     }
-    if size.is_none() && nsems.is_none() && !queue {
+    if group.is_some() && namespace.is_none() {
+        warnx(&prog, "--group needs --namespace");
+        errtryhelp(&prog);
+    }
+    let objects = size.is_some() || nsems.is_some() || queue;
+    if let Some(dir) = namespace {
+        make_namespace(&prog, &dir, group.as_deref());
+        if !objects {
+            return;
+        }
+        // The objects asked for go into the new namespace.
+        std::env::set_var("RIPC_DIR", &dir);
+    } else if !objects {
         warnx(&prog, "bad usage");
         errtryhelp(&prog);
     }
+    check_namespace(&prog);
     let flags = (mode & 0o777) | IPC_CREAT | IPC_EXCL;
     let mut out = Out::new();
     if let Some(size) = size {

@@ -210,6 +210,12 @@ impl Rm {
 
     /// `-a`: shared memory, then semaphores, then queues; true on a failure.
     fn remove_all(&self, what: Option<Kind>) -> bool {
+        // Orphans of killed creators first (so that they are removed
+        // too), then the names removal left behind.
+        let ns = check_namespace(&self.prog);
+        if let Some(ns) = ns {
+            ns.heal();
+        }
         let mut failed = false;
         if what.is_none() || what == Some(Kind::Shm) {
             failed |= self.remove_kind::<shmid_ds>(Kind::Shm, "shared memory");
@@ -220,6 +226,9 @@ impl Rm {
         if what.is_none() || what == Some(Kind::Msg) {
             failed |= self.remove_kind::<msqid_ds>(Kind::Msg, "message queues");
         }
+        if let Some(ns) = ns {
+            ns.heal();
+        }
         failed
     }
 }
@@ -229,6 +238,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         return;
+    }
+    if !only_help(&args) {
+        check_namespace(&prog);
     }
     let mut rm = Rm {
         prog: prog.clone(),

@@ -845,6 +845,11 @@ fn main() {
             _ => errtryhelp(&prog),
         }
     }
+    // A refused or missing namespace is an error, not an empty listing;
+    // what killed creators left behind is healed before it is listed.
+    if let Some(ns) = check_namespace(&prog) {
+        ns.heal();
+    }
     let mut cx = Ctx {
         out: Out::new(),
         names: Names::default(),

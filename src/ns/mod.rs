@@ -1,7 +1,8 @@
 //! The namespace: one directory (`RIPC_DIR`) whose files are the objects.
 //!
 //! ```text
-//! $RIPC_DIR/ripc.ns            limits and id sequence counters
+//! $RIPC_DIR/ripc.ns            limits: written by the namespace's owner only
+//! $RIPC_DIR/ripc.seq           id sequence counters: written by every member
 //! $RIPC_DIR/msg.<idx>          queue whose id is  seq * 32768 + idx
 //! $RIPC_DIR/msg.key.<key hex>  a second name (hard link) of a keyed queue
 //! $RIPC_DIR/shm.<idx> …, sem.<idx> …    the same for segments and sets
@@ -16,21 +17,30 @@
 //! a creator killed half-way leaves no half-built object behind a name. No
 //! name is ever followed through a symlink, and a file is adopted only when
 //! it is a regular file with ripc's header whose owner is the creator it
-//! records.
+//! records. The key name is linked first, the number second: a creator
+//! killed in between leaves a key name without a number, which the next
+//! get of that key removes once the creator is positively dead.
+//!
+//! Who may use a directory at all is [`trust`]'s business (checked at every
+//! [`Ns::open`]); docs/security.md has the whole model. No descriptor is
+//! kept per object: [`Obj::file`] reopens a file by its number when one is
+//! needed.
 
 pub mod consts;
 pub mod index;
 pub mod limits;
 pub mod map;
 pub mod perm;
+pub mod trust;
 
 use crate::error::{Errno, Result};
 use crate::sync::lock::{LockOutcome, RobustLock};
-use crate::sync::proc::{creds, my_pid, Creds};
+use crate::sync::proc::{creds, my_pid, my_start, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
 pub use map::Mapping;
 pub use perm::{owner_errno, Access, Perm, PermShared};
+pub use trust::Problem;
 
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
@@ -52,11 +62,18 @@ pub const IPC_PRIVATE: i32 = 0;
 /// Objects of one kind are numbered `seq * IDX_SPAN + idx`, as the kernel's.
 pub const IDX_SPAN: i32 = 32768;
 
-/// Where a namespace lives when `RIPC_DIR` is not set.
-pub const DEFAULT_DIR: &str = "/dev/shm/ripc";
+/// Where a namespace lives when `RIPC_DIR` is not set: private to the
+/// caller (see [`trust::default_dir`]).
+pub fn default_dir() -> PathBuf {
+    trust::default_dir()
+}
 
 /// How many names one key may go through (see [`Ns::by_key`]).
 const KEY_SLOTS: u32 = 16;
+
+/// Bytes of a new object file given storage before its `init` runs (see
+/// [`CreateSpec::init`]).
+pub const CREATE_RESERVE: u64 = 4096;
 
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
@@ -117,6 +134,9 @@ pub struct ObjHeader {
     /// creator pid (`shm_cpid`)
     pub cpid: AtomicI32,
     _pad: AtomicU32,
+    /// the creator's start time (with `cpid`, tells a killed creator from
+    /// a live one; 0 in files made before it was recorded)
+    pub cstart: AtomicU64,
     /// `IPC_SET` in progress (see [`Obj::set_perm`]): 1 while the new
     /// owner, group and mode below are being applied, else 0.
     pend: AtomicU32,
@@ -132,15 +152,26 @@ const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
 struct NsCtl {
     magic: AtomicU64,
     limits: [AtomicU64; 10],
-    seq: [AtomicU32; 4],
+    /// where the id counters were before `ripc.seq` (unused)
+    _seq: [AtomicU32; 4],
 }
+
+/// Bytes of `ripc.seq`: one `u32` counter per kind.
+const SEQ_LEN: usize = 16;
 
 /// An open namespace.
 #[derive(Debug)]
 pub struct Ns {
     dir: PathBuf,
-    dirfd: OwnedFd,
+    /// the directory, as checked when opened (objects reopen their files
+    /// relative to it: see [`Obj::file`])
+    dirfd: Arc<OwnedFd>,
+    /// `ripc.ns`, mapped read-write only for its owner (or root)
     ctl: Mapping,
+    ctl_writable: bool,
+    /// `ripc.seq` (never mapped: a member may truncate it; `None` when it
+    /// cannot be opened, then ids take a sequence from the clock)
+    seq: Option<OwnedFd>,
     cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
@@ -180,10 +211,15 @@ pub struct Obj {
     /// its id
     pub id: i32,
     map: Mapping,
-    file: OwnedFd,
+    /// the namespace directory: the object keeps no descriptor of its
+    /// own file (see [`Obj::file`])
+    dir: Arc<OwnedFd>,
     dev: u64,
     ino: u64,
     data_len: u64,
+    /// While the object is being created (its file has no name yet): the
+    /// creator's descriptor of it, for [`Obj::file`].
+    building: Option<i32>,
 }
 
 /// What a `*get` call creates when the key is new.
@@ -192,7 +228,9 @@ pub struct CreateSpec<'a> {
     pub ctl_len: usize,
     /// bytes of payload after the control area (shared memory)
     pub data_len: u64,
-    /// fills the engine's control data of the new, still private object
+    /// fills the engine's control data of the new, still private object;
+    /// it must write only within the first [`CREATE_RESERVE`] bytes of
+    /// the file (the storage reserved for it), or use [`Obj::reserve`]
     pub init: &'a dyn Fn(&Obj) -> Result<()>,
     /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
     /// segment is smaller than asked, …)
@@ -262,6 +300,29 @@ fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
     }
 }
 
+/// Gives the file `fd` `len` bytes of storage now (`posix_fallocate`), so
+/// that writing them through a mapping can never meet a full file system
+/// (tmpfs answers a write to a sparse page it cannot back with `SIGBUS`).
+fn reserve(fd: i32, len: u64) -> Result<()> {
+    reserve_at(fd, 0, len)
+}
+
+/// [`reserve`] of `len` bytes from `off`.
+fn reserve_at(fd: i32, off: u64, len: u64) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: posix_fallocate on a descriptor we hold; it returns the
+    // error number instead of setting errno.
+    let r = unsafe { libc::posix_fallocate(fd, off, len) };
+    if r != 0 {
+        return Err(Errno::from_raw(r));
+    }
+    Ok(())
+}
+
 /// `fstat(2)` of `fd`.
 pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
     // SAFETY: fstat fills a zeroed, properly sized stat buffer.
@@ -275,15 +336,28 @@ pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
 }
 
 impl Ns {
-    /// The namespace named by `RIPC_DIR` (or [`DEFAULT_DIR`]), opened once
+    /// The namespace named by `RIPC_DIR` (or [`default_dir`]), opened once
     /// per process.
     pub fn default_ns() -> Result<&'static Ns> {
+        Self::default_ns_explained().map_err(|(_, p)| p.errno())
+    }
+
+    /// The directory of the default namespace: `RIPC_DIR`, or
+    /// [`default_dir`] when it is unset or empty; and whether it is the
+    /// latter (which must be the caller's own).
+    pub fn default_path() -> (PathBuf, bool) {
+        match std::env::var_os("RIPC_DIR").filter(|s| !s.is_empty()) {
+            Some(d) => (PathBuf::from(d), false),
+            None => (default_dir(), true),
+        }
+    }
+
+    /// As [`Ns::default_ns`], with the reason for a refusal (for the
+    /// tools' messages: [`Problem::message`]).
+    pub fn default_ns_explained() -> core::result::Result<&'static Ns, (PathBuf, Problem)> {
         DEFAULT.get_or_try_init(|| {
-            let dir = std::env::var_os("RIPC_DIR")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-            let ns = Ns::open(&dir)?;
+            let (dir, default) = Self::default_path();
+            let ns = Ns::open_checked(&dir, true, default).map_err(|p| (dir, p))?;
             // SAFETY: registering plain extern "C" fns; no preconditions.
             unsafe {
                 libc::pthread_atfork(
@@ -296,38 +370,71 @@ impl Ns {
         })
     }
 
-    /// Opens (creating when missing) the namespace in `dir`.
+    /// Opens (creating when missing) the namespace in `dir`, after the
+    /// checks of [`trust`]: `EPERM` (`EACCES` for a symlink) when the
+    /// directory is not one the caller may trust.
     ///
-    /// A missing directory is created world-writable and sticky (`1777`,
-    /// like `/tmp` and `/dev/shm`): the kernel's IPC namespace is shared by
-    /// all users, and so is a ripc namespace. A directory writable by others
-    /// without the sticky bit is refused (`EPERM`): anyone could unlink
-    /// anyone's objects.
+    /// A missing directory is created private (`0700`). A shared one is
+    /// made on purpose, with [`Ns::create_shared`] (`ripcmk --namespace`).
     pub fn open(dir: &Path) -> Result<Ns> {
-        let cdir = cpath(dir.to_str().ok_or(Errno::EINVAL)?)?;
-        // SAFETY: mkdir/chmod on a NUL-terminated path.
-        unsafe {
-            if libc::mkdir(cdir.as_ptr(), 0o1777) == 0 {
-                libc::chmod(cdir.as_ptr(), 0o1777);
+        Self::open_checked(dir, true, false).map_err(|p| p.errno())
+    }
+
+    /// [`Ns::open`] with the reason for a refusal. `create`: make a
+    /// missing directory (`0700`); `default`: the default namespace, which
+    /// must belong to the caller.
+    pub fn open_checked(
+        dir: &Path,
+        create: bool,
+        default: bool,
+    ) -> core::result::Result<Ns, Problem> {
+        let cdir = cpath(dir.to_str().ok_or(Problem::Io(Errno::EINVAL))?).map_err(Problem::Io)?;
+        let open_dir = || {
+            // SAFETY: open a directory by path, never through a symlink;
+            // the fd is owned by the caller.
+            unsafe {
+                libc::open(
+                    cdir.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
             }
-        }
-        // SAFETY: open a directory by path; the fd is owned below.
-        let fd = unsafe {
-            libc::open(
-                cdir.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
         };
+        let mut fd = open_dir();
+        if fd < 0 && Errno::last() == Errno::ENOENT && create {
+            // SAFETY: mkdir on a NUL-terminated path; private to the caller.
+            unsafe { libc::mkdir(cdir.as_ptr(), 0o700) };
+            fd = open_dir();
+        }
         if fd < 0 {
-            return Err(Errno::last());
+            return Err(match Errno::last() {
+                Errno::ENOENT => Problem::Missing,
+                Errno::ELOOP | Errno::ENOTDIR => {
+                    let link =
+                        std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+                    if link {
+                        Problem::Symlink
+                    } else {
+                        Problem::NotDir
+                    }
+                }
+                e => Problem::Io(e),
+            });
         }
         // SAFETY: fd is a fresh descriptor we own.
         let dirfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let st = fstat(fd)?;
-        if st.st_mode & 0o002 != 0 && st.st_mode & 0o1000 == 0 {
-            return Err(Errno::EPERM);
-        }
-        let ctl = Self::open_ctl(&dirfd)?;
+        let st = fstat(fd).map_err(Problem::Io)?;
+        // Fresh ids, not the 10 ms cache: a process that just changed them
+        // must be judged by its new ones.
+        // SAFETY: these getters cannot fail.
+        let me = unsafe {
+            Creds {
+                euid: libc::geteuid(),
+                egid: libc::getegid(),
+            }
+        };
+        trust::check_dir(&st, me.euid, &|g| me.in_group(g), default)?;
+        let (ctl, ctl_writable) = Self::open_ctl(&dirfd, &st, me.euid)?;
+        let seq = Self::open_seq(&dirfd, &st);
         // Members write the index hint: group read-write in a namespace
         // shared with a group, else the owner's alone.
         let index = index::Index::open(
@@ -340,19 +447,210 @@ impl Ns {
         );
         Ok(Ns {
             dir: dir.to_path_buf(),
-            dirfd,
+            dirfd: Arc::new(dirfd),
             ctl,
+            ctl_writable,
+            seq,
             cache: Mutex::new(HashMap::default()),
             index,
         })
     }
 
-    fn open_ctl(dirfd: &OwnedFd) -> Result<Mapping> {
-        let name = cpath("ripc.ns")?;
+    /// Makes `dir` a namespace shared by group `gid` (`ripcmk --namespace
+    /// DIR --group NAME`): created when missing (or taken when it is an
+    /// existing directory of the caller's), given the group and mode
+    /// `3770` (setgid, sticky, rwx for owner and group, nothing for
+    /// others), and initialised. With `gid == None`, a private namespace
+    /// (`0700`).
+    pub fn create_shared(dir: &Path, gid: Option<u32>) -> core::result::Result<Ns, Problem> {
+        let cdir = cpath(dir.to_str().ok_or(Problem::Io(Errno::EINVAL))?).map_err(Problem::Io)?;
+        // SAFETY: mkdir on a NUL-terminated path, private until set up.
+        if unsafe { libc::mkdir(cdir.as_ptr(), 0o700) } != 0 && Errno::last() != Errno::EEXIST {
+            return Err(Problem::Io(Errno::last()));
+        }
+        // SAFETY: open without following a symlink; owned below.
+        let fd = unsafe {
+            libc::open(
+                cdir.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(match Errno::last() {
+                Errno::ELOOP => Problem::Symlink,
+                Errno::ENOTDIR => Problem::NotDir,
+                e => Problem::Io(e),
+            });
+        }
+        // SAFETY: fresh descriptor we own.
+        let dirfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd).map_err(Problem::Io)?;
+        let me = trust::euid();
+        if st.st_uid != me {
+            return Err(Problem::Owner {
+                uid: st.st_uid,
+                me,
+                default: false,
+            });
+        }
+        // SAFETY: fchown/fchmod of the directory we hold and own.
+        unsafe {
+            if let Some(g) = gid {
+                if libc::fchown(fd, u32::MAX, g) != 0 {
+                    return Err(Problem::Io(Errno::last()));
+                }
+                if libc::fchmod(fd, 0o3770) != 0 {
+                    return Err(Problem::Io(Errno::last()));
+                }
+            } else if libc::fchmod(fd, 0o700) != 0 {
+                return Err(Problem::Io(Errno::last()));
+            }
+        }
+        drop(dirfd);
+        let ns = Self::open_checked(dir, false, false)?;
+        // An existing ripc.seq made before the directory was shared.
+        if let Some(f) = &ns.seq {
+            let mode = if gid.is_some() { 0o660 } else { 0o600 };
+            // SAFETY: fchmod of a descriptor we hold; failure is harmless.
+            unsafe { libc::fchmod(f.as_raw_fd(), mode) };
+        }
+        Ok(ns)
+    }
+
+    /// Opens `ripc.ns`, the limits, creating it when missing if the caller
+    /// owns the directory (or is root). Trusted only when owned by the
+    /// directory's owner or root and writable by nobody else; mapped
+    /// read-write only for its owner (and root). Returns the mapping and
+    /// whether it is writable.
+    fn open_ctl(
+        dirfd: &OwnedFd,
+        dst: &libc::stat,
+        me: u32,
+    ) -> core::result::Result<(Mapping, bool), Problem> {
+        let name = cpath("ripc.ns").map_err(Problem::Io)?;
         let len = core::mem::size_of::<NsCtl>();
-        loop {
+        let openat = |flags: i32| {
             // SAFETY: openat relative to our directory fd, never following
             // a symlink.
+            unsafe {
+                libc::openat(
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            }
+        };
+        for _ in 0..100 {
+            let mut rw = true;
+            let mut fd = openat(libc::O_RDWR);
+            if fd < 0 && Errno::last() == Errno::EACCES {
+                rw = false;
+                fd = openat(libc::O_RDONLY);
+            }
+            if fd >= 0 {
+                // SAFETY: fresh descriptor we own.
+                let f = unsafe { OwnedFd::from_raw_fd(fd) };
+                let st = fstat(fd).map_err(Problem::Io)?;
+                if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                    return Err(Problem::Corrupt);
+                }
+                if st.st_uid != dst.st_uid && st.st_uid != 0 {
+                    return Err(Problem::CtlOwner {
+                        uid: st.st_uid,
+                        owner: dst.st_uid,
+                    });
+                }
+                let owner = st.st_uid == me || me == 0;
+                if st.st_mode & 0o022 != 0 {
+                    // An old namespace's 0666 file: its owner closes it.
+                    // SAFETY: fchmod of a descriptor we hold.
+                    if !owner || unsafe { libc::fchmod(fd, 0o644) } != 0 {
+                        return Err(Problem::CtlWritable(st.st_mode & 0o7777));
+                    }
+                }
+                if (st.st_size as usize) < len {
+                    return Err(Problem::Corrupt);
+                }
+                let writable = rw && owner;
+                let prot = if writable {
+                    libc::PROT_READ | libc::PROT_WRITE
+                } else {
+                    libc::PROT_READ
+                };
+                let m = Mapping::with_prot(f.as_fd(), len, 0, prot).map_err(Problem::Io)?;
+                let c: &NsCtl = m.at(0).map_err(Problem::Io)?;
+                if c.magic.load(Ordering::Acquire) != NS_MAGIC {
+                    return Err(Problem::Corrupt);
+                }
+                return Ok((m, writable));
+            }
+            match Errno::last() {
+                Errno::ENOENT => {}
+                Errno::ELOOP => return Err(Problem::Corrupt),
+                e => return Err(Problem::Io(e)),
+            }
+            if me != dst.st_uid && me != 0 {
+                return Err(Problem::NotInitialised { owner: dst.st_uid });
+            }
+            // Build it privately, then link it in: the first creator wins.
+            let mut bytes = vec![0u8; len];
+            bytes[..8].copy_from_slice(&NS_MAGIC.to_le_bytes());
+            for (i, x) in Limits::from_env().iter().enumerate() {
+                bytes[8 + i * 8..16 + i * 8].copy_from_slice(&x.to_le_bytes());
+            }
+            Self::publish_file(dirfd, &name, 0o644, Some(dst), &bytes).map_err(Problem::Io)?;
+        }
+        Err(Problem::Io(Errno::EAGAIN))
+    }
+
+    /// Creates the file `name` in `dirfd` with `mode` and contents `bytes`
+    /// (storage reserved first: a full file system gives `ENOSPC`, never
+    /// a half-written file), built under a temporary name and linked in
+    /// only when complete. `Ok` also when another process linked it first.
+    /// Root gives the file to the directory's owner (`owner_of`).
+    fn publish_file(
+        dirfd: &OwnedFd,
+        name: &CString,
+        mode: u32,
+        owner_of: Option<&libc::stat>,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let (tmp, tname) = Self::tmpfile(dirfd)?;
+        let unlink_tmp = || {
+            // SAFETY: unlinking our temporary name in our directory.
+            unsafe { libc::unlinkat(dirfd.as_raw_fd(), tname.as_ptr(), 0) };
+        };
+        let r = (|| {
+            reserve(tmp.as_raw_fd(), bytes.len() as u64)?;
+            // SAFETY: pwrite from a live buffer into our own fresh file;
+            // fchmod/fchown of it.
+            unsafe {
+                let n = libc::pwrite(tmp.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0);
+                if n != bytes.len() as isize {
+                    return Err(if n < 0 { Errno::last() } else { Errno::EIO });
+                }
+                libc::fchmod(tmp.as_raw_fd(), mode as libc::mode_t);
+                if let Some(d) = owner_of {
+                    if trust::euid() == 0 && d.st_uid != 0 {
+                        libc::fchown(tmp.as_raw_fd(), d.st_uid, u32::MAX);
+                    }
+                }
+            }
+            link_new(dirfd, &tname, name).map(|_| ())
+        })();
+        unlink_tmp();
+        r
+    }
+
+    /// Opens `ripc.seq`, the id sequence counters every member writes,
+    /// creating it when missing (`0660` in a shared namespace, `0600` in a
+    /// private one). `None` when it cannot be had (a member made it
+    /// unreadable: ids then take their sequence from the clock).
+    fn open_seq(dirfd: &OwnedFd, dst: &libc::stat) -> Option<OwnedFd> {
+        let name = cpath("ripc.seq").ok()?;
+        for _ in 0..2 {
+            // SAFETY: openat relative to our directory, never following a
+            // symlink.
             let fd = unsafe {
                 libc::openat(
                     dirfd.as_raw_fd(),
@@ -363,53 +661,48 @@ impl Ns {
             if fd >= 0 {
                 // SAFETY: fresh descriptor we own.
                 let f = unsafe { OwnedFd::from_raw_fd(fd) };
-                let st = fstat(fd)?;
-                if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < len {
-                    return Err(Errno::EIO);
-                }
-                let m = Mapping::new(f.as_fd(), len, 0)?;
-                let c: &NsCtl = m.at(0)?;
-                if c.magic.load(Ordering::Acquire) != NS_MAGIC {
-                    return Err(Errno::EIO);
-                }
-                return Ok(m);
+                let st = fstat(fd).ok()?;
+                return (st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(f);
             }
-            match Errno::last() {
-                Errno::ENOENT => {}
-                Errno::ELOOP => return Err(Errno::EACCES),
-                e => return Err(e),
+            if Errno::last() != Errno::ENOENT {
+                return None;
             }
-            // Build it privately, then link it in: the first creator wins.
-            let (tmp, tname) = Self::tmpfile(dirfd)?;
-            // SAFETY: fchmod/ftruncate on our own fresh file.
-            unsafe {
-                libc::fchmod(tmp.as_raw_fd(), 0o666);
-                if libc::ftruncate(tmp.as_raw_fd(), len as libc::off_t) != 0 {
-                    return Err(Errno::last());
-                }
-            }
-            {
-                let m = Mapping::new(tmp.as_fd(), len, 0)?;
-                let c: &NsCtl = m.at(0)?;
-                let v = Limits::from_env();
-                for (i, x) in v.iter().enumerate() {
-                    c.limits[i].store(*x, Ordering::Relaxed);
-                }
-                c.magic.store(NS_MAGIC, Ordering::Release);
-            }
-            // The first creator wins; the others open its file next time round.
-            let _ = link_new(dirfd, &tname, &name);
-            // SAFETY: unlinking our temporary name in our directory.
-            unsafe { libc::unlinkat(dirfd.as_raw_fd(), tname.as_ptr(), 0) };
+            let shared = dst.st_mode & 0o020 != 0;
+            let mode = if shared { 0o660 } else { 0o600 };
+            let _ = Self::publish_file(dirfd, &name, mode, None, &[0u8; SEQ_LEN]);
         }
+        None
+    }
+
+    /// The next sequence number of `kind` (the high part of a new id).
+    /// Read and written with `pread`/`pwrite`, never mapped: a member who
+    /// truncates the file makes ids repeat sooner, nothing worse. (Two
+    /// creators at once may draw the same number: they get different
+    /// indexes, so different ids.)
+    fn next_seq(&self, kind: Kind) -> u32 {
+        let off = (kind as usize * 4) as libc::off_t;
+        if let Some(f) = &self.seq {
+            let mut b = [0u8; 4];
+            // SAFETY: pread/pwrite of 4 bytes from/to a live buffer.
+            unsafe {
+                if libc::pread(f.as_raw_fd(), b.as_mut_ptr().cast(), 4, off) == 4 {
+                    let v = u32::from_le_bytes(b);
+                    let n = v.wrapping_add(1) % 65535;
+                    libc::pwrite(f.as_raw_fd(), n.to_le_bytes().as_ptr().cast(), 4, off);
+                    return v % 65535;
+                }
+            }
+        }
+        (now_secs() as u32 ^ my_pid() as u32) % 65535
     }
 
     fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
         static N: AtomicU32 = AtomicU32::new(0);
         loop {
             let name = cpath(&format!(
-                ".new.{}.{}",
+                ".new.{}.{}.{}",
                 my_pid(),
+                my_start(),
                 N.fetch_add(1, Ordering::Relaxed)
             ))?;
             // SAFETY: exclusive creation relative to our directory fd.
@@ -463,11 +756,17 @@ impl Ns {
     }
 
     /// Sets one limit by name (`msgmax`, `msgmnb`, …); `EINVAL` for an
-    /// unknown name or a value of 0 or above the hard cap.
+    /// unknown name or a value of 0 or above the hard cap;
+    /// `EPERM` unless the caller owns the namespace's limits file (or is
+    /// root): members of a shared namespace may read the limits, not
+    /// change them.
     pub fn set_limit(&self, name: &str, value: u64) -> Result<()> {
         let i = Limits::index(name)?;
         if value == 0 || value > limits::TABLE[i].2 {
             return Err(Errno::EINVAL);
+        }
+        if !self.ctl_writable {
+            return Err(Errno::EPERM);
         }
         self.ctl().limits[i].store(value, Ordering::Relaxed);
         Ok(())
@@ -549,10 +848,11 @@ impl Ns {
             kind,
             id,
             map,
-            file: f,
+            dir: self.dirfd.clone(),
             dev: st.st_dev,
             ino: st.st_ino,
             data_len,
+            building: None,
         };
         let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
         Ok((obj, live))
@@ -608,6 +908,12 @@ impl Ns {
     /// the key's slots (slots are taken in order and never freed while a
     /// later one is in use, so the walk stops at the first free slot).
     pub fn by_key(&self, kind: Kind, key: i32) -> Result<Option<Arc<Obj>>> {
+        self.by_key_seen(kind, key, &mut false)
+    }
+
+    /// [`Ns::by_key`]; `pending` is set when an object still being created
+    /// (named by the key, not numbered yet, its creator alive) was seen.
+    fn by_key_seen(&self, kind: Kind, key: i32, pending: &mut bool) -> Result<Option<Arc<Obj>>> {
         for n in 0..KEY_SLOTS {
             let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
                 return Ok(None);
@@ -618,6 +924,20 @@ impl Ns {
             // The key name must be a second name of a numbered object.
             let idx = obj.id % IDX_SPAN;
             if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+                // Not numbered (yet): its creator is between its key and
+                // its number, or was killed there. Then it is an orphan no
+                // one can reach: removed here, where we may.
+                let h = obj.header();
+                let (pid, start) = (
+                    h.cpid.load(Ordering::Relaxed),
+                    h.cstart.load(Ordering::Relaxed),
+                );
+                if trust::positively_dead(pid, start) {
+                    h.state.store(STATE_REMOVED, Ordering::Release);
+                    self.unlink_if_same(&Self::key_name(kind, key, n), &obj);
+                } else {
+                    *pending = true;
+                }
                 continue;
             }
             let obj = Arc::new(obj);
@@ -658,8 +978,19 @@ impl Ns {
         if key == IPC_PRIVATE {
             return self.create(kind, key, flags, spec, &me);
         }
-        for _ in 0..1000 {
-            let found = match self.by_key(kind, key) {
+        // Waits for another creator of the key: a few yields, then 1 ms
+        // sleeps; about 2 s in all before EAGAIN (a creator stopped
+        // between its two links).
+        let backoff = |round: u32| {
+            if round < 50 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        for round in 0..2000 {
+            let mut pending = false;
+            let found = match self.by_key_seen(kind, key, &mut pending) {
                 // It exists, but its file is closed to us.
                 Err(Errno::EACCES) if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 => {
                     return Err(Errno::EEXIST)
@@ -677,10 +1008,24 @@ impl Ns {
                 return Ok(obj);
             }
             if flags & IPC_CREAT == 0 {
+                // (An object still being created is not there yet.)
                 return Err(Errno::ENOENT);
             }
+            if pending {
+                if flags & IPC_EXCL != 0 {
+                    return Err(Errno::EEXIST);
+                }
+                // Another process is creating it: take its object when it
+                // is numbered, rather than build one bound to lose.
+                backoff(round);
+                continue;
+            }
             match self.create(kind, key, flags, spec, &me) {
-                Err(Errno::EEXIST) => continue, // lost the race: open the winner's
+                Err(Errno::EEXIST) => {
+                    // Lost the race: open the winner's (once it is numbered).
+                    backoff(round);
+                    continue;
+                }
                 r => return r,
             }
         }
@@ -711,17 +1056,39 @@ impl Ns {
                 }
             }
         };
-        // SAFETY: sizing our own fresh file.
-        if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
-            let e = Errno::last();
+        // Storage for what creation writes (the header and the engines'
+        // `init`: the first page) is reserved now: a full tmpfs must fail
+        // this call, not SIGBUS its first write to a sparse page. The rest
+        // stays sparse, allocated on first use as the kernel allocates a
+        // queue's messages or a segment's pages (reserving a queue's whole
+        // area, 4.7 MB at the default msgmnb, would cost that much memory
+        // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
+        let sized = reserve(tmp.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
+            // SAFETY: sizing our own fresh file.
+            if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
+                return Err(Errno::last());
+            }
+            Ok(())
+        });
+        if let Err(e) = sized {
             cleanup(None);
-            return Err(if e == Errno::EFBIG || e == Errno::EINVAL {
-                Errno::ENOMEM
-            } else {
-                e
+            if e == Errno::ENOSPC {
+                // Make what room the dead left behind, for the next try.
+                self.sweep_tmp();
+            }
+            return Err(match e {
+                Errno::EFBIG | Errno::EINVAL => Errno::ENOMEM,
+                Errno::ENOSPC if kind == Kind::Shm => Errno::ENOMEM,
+                e => e,
             });
         }
-        let st = fstat(tmp.as_raw_fd())?;
+        let st = match fstat(tmp.as_raw_fd()) {
+            Ok(st) => st,
+            Err(e) => {
+                cleanup(None);
+                return Err(e);
+            }
+        };
         let mut obj = Obj {
             kind,
             id: 0,
@@ -732,10 +1099,11 @@ impl Ns {
                     return Err(e);
                 }
             },
-            file: tmp,
+            dir: self.dirfd.clone(),
             dev: st.st_dev,
             ino: st.st_ino,
             data_len: spec.data_len,
+            building: Some(tmp.as_raw_fd()),
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
@@ -743,7 +1111,11 @@ impl Ns {
         h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
         h.data_len.store(spec.data_len, Ordering::Relaxed);
         h.lock.init();
-        let seq = self.ctl().seq[kind as usize].fetch_add(1, Ordering::Relaxed) % 65535;
+        let seq = self.next_seq(kind);
+        // The file's group is the creator's, as the object's (in a setgid
+        // shared namespace it would otherwise be the directory's).
+        // SAFETY: fchown of our own fresh file; failure is harmless.
+        unsafe { libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid) };
         h.perm.store(&Perm {
             key,
             uid: me.euid,
@@ -755,6 +1127,7 @@ impl Ns {
         });
         h.ctime.store(now_secs(), Ordering::Relaxed);
         h.cpid.store(my_pid(), Ordering::Relaxed);
+        h.cstart.store(my_start(), Ordering::Relaxed);
         if let Err(e) = (spec.init)(&obj) {
             cleanup(None);
             return Err(e);
@@ -764,7 +1137,28 @@ impl Ns {
         // Who may open the file: anyone the IPC mode grants anything to
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
-        obj.sync_file_mode((flags as u32) & 0o777);
+        Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        // The key first: a creator killed before its number leaves a key
+        // name whose object has none, which the next get of the key heals
+        // (see `by_key`), not a numbered object no key finds.
+        if key != IPC_PRIVATE {
+            if let Err(e) = self.link_key(kind, key, &tname) {
+                cleanup(None);
+                return Err(e);
+            }
+        }
+        // Unwinds a failed numbering: the key name goes, the object with it.
+        let unkey = || {
+            if key != IPC_PRIVATE {
+                h.state.store(STATE_REMOVED, Ordering::Release);
+                for n in 0..KEY_SLOTS {
+                    if self.unlink_if_same(&Self::key_name(kind, key, n), &obj) {
+                        break;
+                    }
+                }
+            }
+            cleanup(None);
+        };
         // Give it a number: the lowest free index, as the index hint has
         // it (the link decides; see `index`).
         let max = kind.max_objects(&limits);
@@ -796,26 +1190,17 @@ impl Ns {
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    cleanup(None);
+                    unkey();
                     return Err(e);
                 }
             }
         }
-        let Some(idx) = placed else {
-            cleanup(None);
+        if placed.is_none() {
+            unkey();
             return Err(Errno::ENOSPC);
-        };
-        obj.id = obj.header().id.load(Ordering::Relaxed);
-        if key != IPC_PRIVATE {
-            if let Err(e) = self.link_key(kind, key, &tname) {
-                obj.header().state.store(STATE_REMOVED, Ordering::Release);
-                cleanup(Some(&Self::idx_name(kind, idx)));
-                if let Some(ix) = &self.index {
-                    ix.mark(kind, idx, false);
-                }
-                return Err(e);
-            }
         }
+        obj.id = obj.header().id.load(Ordering::Relaxed);
+        obj.building = None;
         cleanup(None);
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
@@ -828,23 +1213,130 @@ impl Ns {
     /// passing over names whose objects were removed. `EEXIST` when a live
     /// object holds the key (another creator won the race).
     fn link_key(&self, kind: Kind, key: i32, tname: &CString) -> Result<()> {
-        for n in 0..KEY_SLOTS {
-            let kname = cpath(&Self::key_name(kind, key, n))?;
-            if link_new(&self.dirfd, tname, &kname)? {
-                return Ok(());
+        for attempt in 0..2 {
+            // Linking past a removed object's name must not meet a healer
+            // unlinking the names before it (a gap would hide this one).
+            let mut shared: Option<OwnedFd> = None;
+            for n in 0..KEY_SLOTS {
+                if n > 0 && shared.is_none() {
+                    shared = Some(self.dir_lock(libc::LOCK_SH, 100).ok_or(Errno::EAGAIN)?);
+                }
+                let kname = cpath(&Self::key_name(kind, key, n))?;
+                if link_new(&self.dirfd, tname, &kname)? {
+                    return Ok(());
+                }
+                // Taken: by a live object (we lost a race) or a removed one
+                // whose name its remover could not unlink.
+                match self.open_name(&Self::key_name(kind, key, n)) {
+                    Ok(Some(f)) => match self.adopt(kind, f) {
+                        Ok(None) => continue,
+                        _ => return Err(Errno::EEXIST),
+                    },
+                    Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
+                    Err(_) => return Err(Errno::EEXIST),
+                }
             }
-            // Taken: by a live object (we lost a race) or a removed one
-            // whose name its remover could not unlink.
-            match self.open_name(&Self::key_name(kind, key, n)) {
-                Ok(Some(f)) => match self.adopt(kind, f) {
-                    Ok(None) => continue,
-                    _ => return Err(Errno::EEXIST),
-                },
-                Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
-                Err(_) => return Err(Errno::EEXIST),
+            drop(shared);
+            // Every slot holds a removed object's name: unlink those we may
+            // (ours, or all for root or in a non-sticky directory), once.
+            if attempt == 0 && !self.heal_key(kind, key) {
+                break;
             }
         }
         Err(Errno::ENOSPC)
+    }
+
+    /// A lock on the namespace directory (`flock` on a descriptor of its
+    /// own, so that threads of one process exclude each other too), tried
+    /// up to `tries` times a millisecond apart; `None` when not had.
+    fn dir_lock(&self, op: i32, tries: u32) -> Option<OwnedFd> {
+        let dot = cpath(".").ok()?;
+        // SAFETY: opening the directory itself, relative to our fd.
+        let fd = unsafe {
+            libc::openat(
+                self.dirfd.as_raw_fd(),
+                dot.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        for i in 0..tries.max(1) {
+            // SAFETY: flock on a descriptor we hold.
+            if unsafe { libc::flock(fd, op | libc::LOCK_NB) } == 0 {
+                return Some(f);
+            }
+            if i + 1 < tries {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        None
+    }
+
+    /// Unlinks the names of removed objects at the end of `key`'s slots
+    /// (never one before a live object's: the walk of [`Ns::by_key`] stops
+    /// at the first free slot), where the caller may. True when any went.
+    fn heal_key(&self, kind: Kind, key: i32) -> bool {
+        let Some(_lock) = self.dir_lock(libc::LOCK_EX, 1) else {
+            return false;
+        };
+        let mut healed = false;
+        for n in (0..KEY_SLOTS).rev() {
+            let name = Self::key_name(kind, key, n);
+            let Ok(Some(f)) = self.open_name(&name) else {
+                if self.exists(&name) {
+                    break; // unreadable: leave it and what is before it
+                }
+                continue;
+            };
+            match self.adopt_any(kind, f) {
+                Ok((obj, false)) => {
+                    if !self.unlink_if_same(&name, &obj) || self.exists(&name) {
+                        break;
+                    }
+                    healed = true;
+                }
+                _ => break,
+            }
+        }
+        healed
+    }
+
+    /// Heals the whole namespace (for `ripcs` and `ripcrm -a`): temporary
+    /// files and orphans of killed creators ([`Ns::sweep_tmp`]), removed
+    /// objects' names left in key slots, removed objects' numbered names.
+    pub fn heal(&self) {
+        self.sweep_tmp();
+        let mut keys = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let Some(n) = n.to_str() else { continue };
+                for kind in [Kind::Msg, Kind::Shm, Kind::Sem] {
+                    let Some(rest) = n
+                        .strip_prefix(kind.prefix())
+                        .and_then(|r| r.strip_prefix(".key."))
+                    else {
+                        continue;
+                    };
+                    let hex = rest.split('.').next().unwrap_or("");
+                    if let Ok(k) = u32::from_str_radix(hex, 16) {
+                        keys.push((kind, k as i32));
+                    }
+                }
+            }
+        }
+        keys.sort_unstable_by_key(|(k, key)| (*k as u32, *key));
+        keys.dedup();
+        for (kind, key) in keys {
+            self.heal_key(kind, key);
+        }
+        for kind in [Kind::Msg, Kind::Sem] {
+            let _ = self.indexes(kind); // sweeps removed numbered names
+        }
     }
 
     /// Marks `obj` removed and takes its key name away (so the key finds
@@ -856,7 +1348,15 @@ impl Ns {
         if key != IPC_PRIVATE {
             for n in 0..KEY_SLOTS {
                 let name = Self::key_name(obj.kind, key, n);
-                if self.unlink_if_same(&name, obj) || !self.exists(&name) {
+                if self.unlink_if_same(&name, obj) {
+                    // Names of removed objects before ours are now at the
+                    // end of the key's slots: unlink them where we may.
+                    if n > 0 {
+                        self.heal_key(obj.kind, key);
+                    }
+                    break;
+                }
+                if !self.exists(&name) {
                     break;
                 }
             }
@@ -934,6 +1434,11 @@ impl Ns {
         let Ok(st) = fstat(f.as_raw_fd()) else {
             return false;
         };
+        // A file shorter than a header (planted, or cut short) would turn
+        // the first read of the mapping into SIGBUS.
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return false;
+        }
         let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
             return false;
         };
@@ -967,23 +1472,95 @@ impl Ns {
         Ok(Arc::new(self.adopt_any(kind, f)?.0))
     }
 
-    /// Removes stale temporary files left by creators that died.
+    /// Removes what creators killed half-way left behind: their temporary
+    /// files (`.new.<pid>.<start>.<n>`, for creators positively dead), and
+    /// the objects they had numbered but not yet named by their key (an
+    /// orphan no key can find, which `ripcs` would list for ever): those
+    /// are removed. One directory scan: called by `ripcs`, `ripcrm -a` and
+    /// a create that found no room, never on every call.
     pub fn sweep_tmp(&self) {
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.flatten() {
-                let n = e.file_name();
-                let Some(n) = n.to_str() else { continue };
-                let Some(rest) = n.strip_prefix(".new.") else {
-                    continue;
-                };
-                let pid: i32 = rest
-                    .split('.')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
-                if pid > 0 && !crate::sync::proc::pid_alive(pid) {
-                    let _ = std::fs::remove_file(e.path());
-                }
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { continue };
+            let Some(rest) = n.strip_prefix(".new.") else {
+                continue;
+            };
+            let parts: Vec<&str> = rest.split('.').collect();
+            let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+            let (pid, start) = match (parts.len(), num(0), num(1)) {
+                (3, Some(p), Some(s)) => (p, s),
+                (2, Some(p), _) => (p, 0), // made before start times were
+                _ => continue,
+            };
+            if pid == 0 || pid > i32::MAX as u64 || !trust::positively_dead(pid as i32, start) {
+                continue;
+            }
+            self.heal_orphan(n);
+            if let Ok(c) = cpath(n) {
+                // SAFETY: unlinking a dead creator's temporary name in our
+                // directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+            }
+        }
+    }
+
+    /// The temporary file `tname` of a dead creator: when it was already
+    /// numbered (more than one link) but its key name is missing, the
+    /// object is an orphan of a killed create: marked removed and its
+    /// numbered name unlinked.
+    fn heal_orphan(&self, tname: &str) {
+        let Ok(Some(f)) = self.open_name(tname) else {
+            return;
+        };
+        let Ok(st) = fstat(f.as_raw_fd()) else { return };
+        if st.st_nlink < 2
+            || st.st_mode & libc::S_IFMT != libc::S_IFREG
+            || (st.st_size as usize) < HEADER_LEN
+        {
+            return;
+        }
+        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+            return;
+        };
+        let Ok(h) = head.at::<ObjHeader>(0) else {
+            return;
+        };
+        let kind = match h.kind.load(Ordering::Relaxed) {
+            1 => Kind::Msg,
+            2 => Kind::Shm,
+            3 => Kind::Sem,
+            _ => return,
+        };
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.state.load(Ordering::Acquire) != STATE_LIVE
+        {
+            return;
+        }
+        let key = h.perm.key.load(Ordering::Relaxed);
+        if key == IPC_PRIVATE {
+            return; // complete: it needs no key name
+        }
+        let keyed = (0..KEY_SLOTS)
+            .map(|n| Self::key_name(kind, key, n))
+            .find(|k| self.same_file(k, st.st_dev, st.st_ino));
+        let id = h.id.load(Ordering::Relaxed);
+        let numbered = (id >= 0)
+            .then(|| Self::idx_name(kind, id % IDX_SPAN))
+            .filter(|i| self.same_file(i, st.st_dev, st.st_ino));
+        if keyed.is_some() == numbered.is_some() {
+            return; // complete, or never published
+        }
+        // Killed between its two names (key first since the key is
+        // linked first; number first in files of older creators).
+        h.state.store(STATE_REMOVED, Ordering::Release);
+        for name in keyed.iter().chain(numbered.iter()) {
+            if let Ok(c) = cpath(name) {
+                // SAFETY: unlinking a name of the orphan (checked by inode
+                // just above) in our directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
             }
         }
     }
@@ -1033,9 +1610,84 @@ impl Obj {
         (self.dev, self.ino)
     }
 
-    /// The object file (to map its payload).
-    pub fn file(&self) -> &OwnedFd {
-        &self.file
+    /// The object file (to map its payload, or `fstat` it), opened again
+    /// by its numbered name, never through a symlink, and checked to be
+    /// the same file (device and inode) as when the object was opened: a
+    /// descriptor for the caller to use and drop, so that an object keeps
+    /// none open between calls (`ulimit -n` bounds descriptors, not
+    /// objects). `EIDRM` when that name is gone or names another file.
+    pub fn file(&self) -> Result<OwnedFd> {
+        if let Some(fd) = self.building {
+            // SAFETY: duplicating the creator's descriptor of the new file,
+            // open for as long as this object is being built.
+            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if d < 0 {
+                return Err(Errno::last());
+            }
+            // SAFETY: a fresh descriptor we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(d) });
+        }
+        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        // SAFETY: openat relative to the namespace directory we hold,
+        // never following a symlink.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(match Errno::last() {
+                Errno::ENOENT | Errno::ELOOP => Errno::EIDRM,
+                e => e,
+            });
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd)?;
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::EIDRM);
+        }
+        Ok(f)
+    }
+
+    /// Gives `len` bytes of the object file from `off` storage now
+    /// (`posix_fallocate`), so that first writes there through the mapping
+    /// cannot meet a full file system (tmpfs answers those with SIGBUS):
+    /// for an engine about to use pages it never used. `ENOSPC` when there
+    /// is no room. (A published object only: in `init` the file has no
+    /// name yet.)
+    pub fn reserve(&self, off: u64, len: u64) -> Result<()> {
+        reserve_at(self.file()?.as_raw_fd(), off, len)
+    }
+
+    /// `stat` of the object file by its numbered name (one system call,
+    /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
+    pub fn stat(&self) -> Result<libc::stat> {
+        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        // SAFETY: fstatat relative to the namespace directory, without
+        // following a symlink, into a zeroed buffer.
+        let st = unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            if libc::fstatat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) != 0
+            {
+                return Err(match Errno::last() {
+                    Errno::ENOENT => Errno::EIDRM,
+                    e => e,
+                });
+            }
+            st
+        };
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::EIDRM);
+        }
+        Ok(st)
     }
 
     /// Snapshot of the permission block.
@@ -1136,7 +1788,10 @@ impl Obj {
     fn settle_pending(&self) {
         let h = self.header();
         let mode = h.pend_mode.load(Ordering::Relaxed) & 0o777;
-        let file_mode = fstat(self.file.as_raw_fd()).map(|st| st.st_mode & 0o777);
+        let file_mode = self
+            .file()
+            .and_then(|f| fstat(f.as_raw_fd()))
+            .map(|st| st.st_mode & 0o777);
         if file_mode == Ok(file_mode_for(mode)) {
             Self::apply_perm(
                 h,
@@ -1154,9 +1809,16 @@ impl Obj {
     /// IPC read/write bits itself). Only the file's owner (the creator) or
     /// root can; otherwise the file keeps its mode (see README).
     fn sync_file_mode(&self, mode: u32) {
+        if let Ok(f) = self.file() {
+            Self::chmod_fd(f.as_raw_fd(), mode);
+        }
+    }
+
+    /// [`Obj::sync_file_mode`] on a descriptor of the file.
+    fn chmod_fd(fd: i32, mode: u32) {
         let fmode = file_mode_for(mode);
         // SAFETY: fchmod of a descriptor we hold; failure is harmless.
-        unsafe { libc::fchmod(self.file.as_raw_fd(), fmode as libc::mode_t) };
+        unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
     }
 }
 

@@ -566,13 +566,18 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// file as data (every slot is read, as before).
 fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
     use std::os::fd::AsRawFd;
-    let fd = v.o.file().as_raw_fd();
+    // A descriptor for the walk (none: every slot is read, as on a file
+    // system without SEEK_DATA).
+    let file = v.o.file().ok();
+    let fd = file.as_ref().map_or(-1, |f| f.as_raw_fd());
     let base = (HEADER_LEN + v.s.off_wait()) as i64;
     let wsz = v.s.wsz() as i64;
     let nwait = v.s.nwait;
     let mut i = 0usize;
     let mut run_end = i64::MIN; // end of the data run around slot i
     core::iter::from_fn(move || {
+        // Kept open for the walk (moved in).
+        let _file = &file;
         while i < nwait {
             let hdr = base + i as i64 * wsz;
             if hdr + WHDR as i64 > run_end {
@@ -580,12 +585,18 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
                 // moves the (unused) file offset.
                 let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
                 if d < 0 {
-                    return None; // ENXIO: no data from here on
+                    if Errno::last() == Errno::ENXIO {
+                        return None; // no data from here on
+                    }
+                    // No descriptor, or no SEEK_DATA: every slot is data.
+                    run_end = i64::MAX;
+                    continue;
                 }
                 // SAFETY: as above.
                 let h = unsafe { libc::lseek(fd, d, libc::SEEK_HOLE) };
                 if h < 0 {
-                    return None;
+                    run_end = i64::MAX;
+                    continue;
                 }
                 run_end = h;
                 if d > hdr {

@@ -235,7 +235,7 @@ fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     // A file cut short under the mappings would turn the next access into
     // SIGBUS: refuse it (the control area and the payload must be there).
     // (A destroyed segment keeps only its control area.)
-    let st = crate::ns::fstat(obj.file().as_raw_fd())?;
+    let st = obj.stat()?;
     let mut need = obj.data_range().0;
     if c.destroyed.load(Ordering::Acquire) == 0 {
         need = need.saturating_add(c.segsz.load(Ordering::Relaxed));
@@ -702,9 +702,10 @@ fn reserve(obj: &Obj, len: u64) -> Result<()> {
 pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
     let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    let f = obj.file()?;
     // SAFETY: allocating blocks of an object file we hold open; fallocate
     // with mode 0 never changes existing contents.
-    if unsafe { libc::fallocate(obj.file().as_raw_fd(), 0, off, len) } == 0 {
+    if unsafe { libc::fallocate(f.as_raw_fd(), 0, off, len) } == 0 {
         return Ok(());
     }
     match Errno::last() {
@@ -777,6 +778,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 libc::MAP_FIXED_NOREPLACE
             };
         }
+        let file = obj.file()?;
         // SAFETY: a shared mapping of our object file's payload. With an
         // address, MAP_FIXED (SHM_REMAP) replaces the caller's pages there
         // as the kernel's shmat does, at the caller's request; otherwise
@@ -787,7 +789,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 len,
                 prot,
                 mflags,
-                obj.file().as_raw_fd(),
+                file.as_raw_fd(),
                 off as libc::off_t,
             )
         };
@@ -947,9 +949,7 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// (its names go; its pages stay under whatever maps them until the last
 /// mapping goes, the file is never shrunk).
 pub fn rmid(id: i32) -> Result<()> {
-    let obj = ns()?
-        .by_id_opt(Kind::Shm, id, true)
-        .map_err(owner_errno)?;
+    let obj = ns()?.by_id_opt(Kind::Shm, id, true).map_err(owner_errno)?;
     if matches!(ctl(&obj), Err(Errno::EIO)) {
         obj.perm().check_owner(&creds()).map_err(owner_errno)?;
         let ns = ns()?;

@@ -794,6 +794,37 @@ pub fn json_str(s: &str) -> String {
     o
 }
 
+// ---------------------------------------------------------------------------
+// the namespace
+
+/// Under the user backend, the namespace the library uses, checked as the
+/// library checks it (see `ripc::ns::trust`): a directory that is refused,
+/// or a `RIPC_DIR` that does not exist, ends the tool with a message that
+/// names the path, the problem and the fix (exit status 1). `None` under
+/// the kernel backend.
+pub fn check_namespace(prog: &str) -> Option<&'static ripc::ns::Ns> {
+    use ripc::ns::{Ns, Problem};
+    if ripc::sysv::is_kernel() {
+        return None;
+    }
+    let (dir, default) = Ns::default_path();
+    if !default && std::fs::symlink_metadata(&dir).is_err() {
+        errx(prog, &Problem::Missing.message(&dir));
+    }
+    match Ns::default_ns_explained() {
+        Ok(ns) => Some(ns),
+        Err((d, p)) => errx(prog, &p.message(&d)),
+    }
+}
+
+/// True when `args` only ask for help or the version (no namespace needed).
+pub fn only_help(args: &[String]) -> bool {
+    !args.is_empty()
+        && args
+            .iter()
+            .all(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
