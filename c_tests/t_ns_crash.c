@@ -5,7 +5,7 @@
  * never numbered, removed objects' names), every queue and set listed
  * under one of our keys is the one msgget/semget(key, 0) finds, no key
  * answers ENOSPC, no .new.* file is left, and `ripcrm -a` leaves the
- * namespace holding only ripc.ns and ripc.seq. Under the kernel backend
+ * namespace holding only ripc.ns, ripc.seq and ripc.idx. Under the kernel backend
  * the same accounting holds (its creates are atomic) and our objects are
  * removed by key. */
 #include "ripc_sysv.h"
@@ -81,7 +81,7 @@ static int count_names(const char *dir, const char *prefix, int others) {
         const char *s = e->d_name;
         if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) continue;
         if (others) {
-            if (strcmp(s, "ripc.ns") != 0 && strcmp(s, "ripc.seq") != 0) n++;
+            if (strcmp(s, "ripc.ns") != 0 && strcmp(s, "ripc.seq") != 0 && strcmp(s, "ripc.idx") != 0) n++;
         } else if (strncmp(s, prefix, strlen(prefix)) == 0) {
             n++;
         }
@@ -161,7 +161,7 @@ int main(void) {
         int r = tool("ripcrm", "-a");
         ok(r == 0, "ripcrm -a (status %#x)", r);
         int o = count_names(dir, "", 1);
-        ok(o == 0, "then the namespace holds only ripc.ns and ripc.seq (%d other names)", o);
+        ok(o == 0, "then the namespace holds only ripc.ns, ripc.seq and ripc.idx (%d other names)", o);
         if (o != 0) {
             char cmd[600];
             snprintf(cmd, sizeof cmd, "ls -la '%s' | sed 's/^/# /'", dir);

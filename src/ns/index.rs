@@ -64,6 +64,14 @@ impl Index {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return None;
         }
+        // SAFETY: geteuid cannot fail; fchmod of a descriptor we hold.
+        unsafe {
+            // The umask may have taken the group's write bit off at
+            // creation: its creator gives it back (others cannot).
+            if st.st_uid == libc::geteuid() && st.st_mode & 0o777 != mode {
+                libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t);
+            }
+        }
         Some(Index { fd })
     }
 

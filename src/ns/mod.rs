@@ -1076,9 +1076,10 @@ impl Ns {
                 // Make what room the dead left behind, for the next try.
                 self.sweep_tmp();
             }
+            // No room on the file system is no memory for the object,
+            // the kernel's ENOMEM (its ENOSPC means "too many objects").
             return Err(match e {
-                Errno::EFBIG | Errno::EINVAL => Errno::ENOMEM,
-                Errno::ENOSPC if kind == Kind::Shm => Errno::ENOMEM,
+                Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC => Errno::ENOMEM,
                 e => e,
             });
         }

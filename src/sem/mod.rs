@@ -564,6 +564,20 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
 /// per run of written pages; a file system without them reports the whole
 /// file as data (every slot is read, as before).
+/// Whether the page of mapping `(ptr, len)` holding byte `off` is in
+/// memory (`mincore`): a tmpfs page never written is not, and reading it
+/// would allocate one (or raise SIGBUS on a full file system).
+fn resident(map: (usize, usize), off: usize) -> bool {
+    if off >= map.1 {
+        return false;
+    }
+    let page = off & !4095;
+    let mut vec = 0u8;
+    // SAFETY: mincore on one page inside our own mapping, into a local.
+    let r = unsafe { libc::mincore((map.0 + page) as *mut libc::c_void, 4096, &mut vec) };
+    r != 0 || vec & 1 != 0
+}
+
 fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
     use std::os::fd::AsRawFd;
     // A descriptor for the walk (none: every slot is read, as on a file
@@ -573,6 +587,7 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
     let base = (HEADER_LEN + v.s.off_wait()) as i64;
     let wsz = v.s.wsz() as i64;
     let nwait = v.s.nwait;
+    let v_map = (v.o.ctl().ptr() as usize, v.o.ctl().len());
     let mut i = 0usize;
     let mut run_end = i64::MIN; // end of the data run around slot i
     core::iter::from_fn(move || {
@@ -588,8 +603,14 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
                     if Errno::last() == Errno::ENXIO {
                         return None; // no data from here on
                     }
-                    // No descriptor, or no SEEK_DATA: every slot is data.
-                    run_end = i64::MAX;
+                    if fd < 0 && !resident(v_map, hdr as usize) {
+                        // No descriptor (the set's names are gone): a
+                        // page not in memory was never written.
+                        i += 1;
+                        continue;
+                    }
+                    // No SEEK_DATA here: every slot is data.
+                    run_end = if fd < 0 { hdr + WHDR as i64 } else { i64::MAX };
                     continue;
                 }
                 // SAFETY: as above.
@@ -1696,9 +1717,13 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
         return Err(Errno::EIDRM);
     }
     o.perm().check_owner(&crate::sync::proc::creds())?;
+    // The slots ever written, found while the file still has its name.
+    let view = View::new(o);
+    let used: Vec<usize> = view
+        .as_ref()
+        .map_or(Vec::new(), |v| wslots_used(v).collect());
     ns.remove(o, false);
-    if let Ok(v) = View::new(o) {
-        let used: Vec<usize> = wslots_used(&v).collect();
+    if let Ok(v) = view {
         for i in used {
             let Ok(w) = v.wslot(i) else { continue };
             if g.is_some() {
