@@ -826,8 +826,11 @@ impl Ns {
         {
             return Err(Errno::EIO);
         }
-        if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid {
-            // Not made by the user it claims: a planted file.
+        if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
+            && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
+        {
+            // Neither made by the user it claims nor given to its owner
+            // (root's IPC_SET hands the file over): a planted file.
             return Err(Errno::EACCES);
         }
         let ctl_len = h.ctl_len.load(Ordering::Relaxed);
@@ -1757,13 +1760,38 @@ impl Obj {
     /// [`Obj::settle_pending`]): the change counts when the file already
     /// has the new mode, and not otherwise — so the IPC mode and the file's
     /// mode never disagree.
+    ///
+    /// A new owner or group is given the file too (`fchown`), so that it
+    /// can open it: root may give an object to anyone; anyone else only
+    /// what `chown(2)` allows — its group to a group the caller is in, its
+    /// owner never (`EPERM`: a file cannot be given away without
+    /// privilege; the kernel's IPC_SET allows it, see README).
     pub fn set_perm(&self, me: &Creds, uid: u32, gid: u32, mode: u32) -> Result<()> {
         let h = self.header();
-        self.perm().check_owner(me)?;
+        let old = self.perm();
+        old.check_owner(me)?;
+        let owner_changes = uid != old.uid || gid != old.gid;
+        if owner_changes && uid != old.uid && !me.privileged() {
+            return Err(Errno::EPERM);
+        }
+        let file = if owner_changes {
+            Some(self.file()?)
+        } else {
+            None
+        };
         h.pend_uid.store(uid, Ordering::Relaxed);
         h.pend_gid.store(gid, Ordering::Relaxed);
         h.pend_mode.store(mode & 0o777, Ordering::Relaxed);
         h.pend.store(1, Ordering::Release);
+        if let Some(f) = &file {
+            let new_uid = if uid != old.uid { uid } else { u32::MAX };
+            let new_gid = if gid != old.gid { gid } else { u32::MAX };
+            // SAFETY: fchown of a descriptor of the object file we hold.
+            if unsafe { libc::fchown(f.as_raw_fd(), new_uid, new_gid) } != 0 {
+                h.pend.store(0, Ordering::Release);
+                return Err(Errno::EPERM);
+            }
+        }
         self.sync_file_mode(mode & 0o777);
         Self::apply_perm(h, uid, gid, mode);
         h.pend.store(0, Ordering::Release);
@@ -1789,11 +1817,22 @@ impl Obj {
     fn settle_pending(&self) {
         let h = self.header();
         let mode = h.pend_mode.load(Ordering::Relaxed) & 0o777;
-        let file_mode = self
+        let (uid, gid) = (
+            h.pend_uid.load(Ordering::Relaxed),
+            h.pend_gid.load(Ordering::Relaxed),
+        );
+        let cur = h.perm.load();
+        // The file must already show every part of the change that the
+        // setter gives the file: its mode, and a new owner or group.
+        let done = self
             .file()
             .and_then(|f| fstat(f.as_raw_fd()))
-            .map(|st| st.st_mode & 0o777);
-        if file_mode == Ok(file_mode_for(mode)) {
+            .is_ok_and(|st| {
+                st.st_mode & 0o777 == file_mode_for(mode)
+                    && (uid == cur.uid || st.st_uid == uid)
+                    && (gid == cur.gid || st.st_gid == gid)
+            });
+        if done {
             Self::apply_perm(
                 h,
                 h.pend_uid.load(Ordering::Relaxed),

@@ -530,7 +530,9 @@ fn with_obj<T>(
     how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
-    let c = ctl(obj)?;
+    // A segment whose file lost its name was destroyed (by a process
+    // that may unlink it): a stale id, EINVAL as the kernel says.
+    let c = ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
     // The lock within CTL_BOUND (the kernel never blocks these calls): when
     // a holder is stopped or the lock word was scribbled on, the call goes
     // on without it and without the sweep — counts as they stand; this
