@@ -23,6 +23,7 @@ pub mod sem;
 pub mod shm;
 pub mod signal;
 pub mod sysv;
+pub mod version;
 
 /// The errno a call reports when the library itself panicked (a bug).
 pub const PANIC_ERRNO: Errno = Errno::EIO;
