@@ -1,21 +1,42 @@
 # ripc — build, test, benchmark, install.  `make help` lists the targets.
-PREFIX  ?= /usr/local
-DESTDIR ?=
+#
+# Install locations, GNU style (each may be set on the command line):
+#   make install PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu DESTDIR=/tmp/stage
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+MANDIR       ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
+INSTALL      ?= install
+# Installed binaries and libraries are stripped; `make install STRIP=`
+# (empty) keeps their debug information.
+STRIP        ?= strip
 CC      ?= cc
 CARGO   ?= cargo
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+# The examples are what users copy: each defines the feature macros it
+# needs itself, so they are compiled without -D_GNU_SOURCE.
+EXWARN  := -std=c11 -Wall -Wextra -Werror
 # The articles' programs are compiled exactly as printed: legacy code, so
 # no -Werror (seed 000 prints a long with %d).
 LEGACY  := -std=gnu11 -w
 PROVE   ?= prove
 JOBS    ?= 2
 
+# The version has one source, Cargo.toml; the soname's major follows it
+# (build.rs links with the same soname).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-SONAME  := libripc.so.0
-LIBDIR  := target/release
-SO      := $(LIBDIR)/libripc.so
-ARCHIVE := $(LIBDIR)/libripc.a
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libripc.so.$(SOMAJOR)
+# Where cargo puts what it builds (not an install location).
+OUT     := target/release
+SO      := $(OUT)/libripc.so
+ARCHIVE := $(OUT)/libripc.a
 B       := build
 CPPFLAGS += -Iinclude
 # The programs built here find target/release/libripc.so.0 through an rpath
@@ -23,9 +44,13 @@ CPPFLAGS += -Iinclude
 # not the DT_RUNPATH the linker makes by default: the loader searches it
 # before LD_LIBRARY_PATH, so the tests run this build's library even when
 # LD_LIBRARY_PATH leads to another libripc.so.0 (an installed one).
-RPATH   := -Wl,--disable-new-dtags '-Wl,-rpath,$(abspath $(LIBDIR))'
-LDLIBS  := -L$(LIBDIR) $(RPATH) -lripc -lpthread -ldl -lm
+RPATH   := -Wl,--disable-new-dtags '-Wl,-rpath,$(abspath $(OUT))'
+LDLIBS  := -L$(OUT) $(RPATH) -lripc -lpthread -ldl -lm
 TOOLS   := ripcs ripcrm ripcmk
+MAN1    := $(wildcard man/*.1)
+MAN3    := $(wildcard man/*.3)
+MAN7    := $(wildcard man/*.7)
+COMPLETIONS := $(addprefix completion/,$(TOOLS))
 
 TEST_SRC := $(wildcard c_tests/t_*.c)
 TEST_BIN := $(patsubst c_tests/%.c,$(B)/c_tests/%,$(TEST_SRC))
@@ -38,7 +63,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint
+.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint man-lint
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -47,8 +72,9 @@ help:
 	@echo "make demo       the articles' scenarios end to end (default namespace)"
 	@echo "make test       Rust tests, then the C suite under both backends"
 	@echo "make bench      ripc against the kernel, as ratios"
-	@echo "make install PREFIX=/dir [DESTDIR=…]"
-	@echo "make header     regenerate include/ripc.h with cbindgen"
+	@echo "make install PREFIX=/dir [DESTDIR=… LIBDIR=… BINDIR=… INCLUDEDIR=… MANDIR=… PKGCONFIGDIR=… DATADIR=… STRIP=]"
+	@echo "make header     regenerate include/ripc.h with cbindgen (a build never rewrites it)"
+	@echo "make man-lint   mandoc -T lint on man/"
 	@echo "make lint       clippy -D warnings and rustfmt --check"
 	@echo "make memcheck   a subset of the C suite under valgrind (slow)"
 
@@ -56,7 +82,7 @@ lib: $(SO) $(ARCHIVE)
 
 $(SO) $(ARCHIVE): Cargo.toml build.rs cbindgen.toml $(shell find src -name '*.rs')
 	$(CARGO) build --release
-	@ln -sf libripc.so $(LIBDIR)/$(SONAME)
+	@ln -sf libripc.so $(OUT)/$(SONAME)
 	@touch $(SO) $(ARCHIVE)
 
 header:
@@ -72,7 +98,7 @@ $(B)/articles/%: c_tests/articles/%.c include/ripc_sysv.h $(SO)
 
 $(B)/examples/%: examples_c/%.c $(HEADERS) $(SO)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) $(EXWARN) $(CFLAGS) $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
 $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
@@ -84,18 +110,18 @@ demo: all
 test: test-rust test-c
 
 # What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
-# (util-linux), pkg-config, nm/readelf (binutils). Installed with apt-get
-# when missing and possible (a fresh Debian machine, as root); otherwise a
-# clear message.
-TEST_TOOLS := prove ipcs pkg-config nm readelf
+# (util-linux), pkg-config, nm/readelf/strip (binutils), mandoc (the man
+# pages' lint). Installed with apt-get when missing and possible (a fresh
+# Debian machine, as root); otherwise a clear message.
+TEST_TOOLS := prove ipcs pkg-config nm readelf strip mandoc
 deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing test tools:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq perl util-linux pkg-config binutils >/dev/null; \
-	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils)"; exit 1; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq perl util-linux pkg-config binutils mandoc >/dev/null; \
+	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils mandoc)"; exit 1; fi; \
 	fi
 
 test-rust:
@@ -128,20 +154,51 @@ lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
 
+man-lint:
+	mandoc -T lint -W warning $(MAN1) $(MAN3) $(MAN7)
+
+# Paths as pkg-config writes them: relative to ${prefix} when inside it.
+pcdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(patsubst $(PREFIX),$${prefix},$(1)))
+# The loader's default directories: an install there needs `ldconfig`.
+SYSLIBDIRS := /lib /lib64 /usr/lib /usr/lib64 /usr/local/lib /usr/local/lib64
+L := $(DESTDIR)$(LIBDIR)
+
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libripc.so.$(VERSION)
-	ln -sf libripc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libripc.so
-	install -m 644 $(ARCHIVE) $(DESTDIR)$(PREFIX)/lib/libripc.a
-	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
-	for t in $(TOOLS); do if [ -x $(LIBDIR)/$$t ]; then install -m 755 $(LIBDIR)/$$t $(DESTDIR)$(PREFIX)/bin/; fi; done
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' ripc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ripc.pc
+	$(INSTALL) -d $(L) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(SO) $(L)/libripc.so.$(VERSION)
+	$(INSTALL) -m 644 $(ARCHIVE) $(L)/libripc.a
+	$(if $(STRIP),$(STRIP) --strip-unneeded $(L)/libripc.so.$(VERSION))
+	$(if $(STRIP),$(STRIP) --strip-debug $(L)/libripc.a)
+	ln -sf libripc.so.$(VERSION) $(L)/$(SONAME)
+	ln -sf $(SONAME) $(L)/libripc.so
+	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	for t in $(TOOLS); do if [ -x $(OUT)/$$t ]; then \
+	  $(INSTALL) -m 755 $(OUT)/$$t $(DESTDIR)$(BINDIR)/ && \
+	  { [ -z "$(STRIP)" ] || $(STRIP) $(DESTDIR)$(BINDIR)/$$t; } || exit 1; fi; done
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	$(INSTALL) -m 644 $(COMPLETIONS) $(DESTDIR)$(BASHCOMPDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@LIBDIR@|$(call pcdir,$(LIBDIR))|g' -e 's|@INCLUDEDIR@|$(call pcdir,$(INCLUDEDIR))|g' \
+	    ripc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ripc.pc
+	@if [ -z "$(DESTDIR)" ]; then \
+	  case " $(SYSLIBDIRS) " in *" $(LIBDIR) "*) sys=1 ;; *) sys= ;; esac; \
+	  if [ -z "$$sys" ] && cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null | grep -qx '$(LIBDIR)'; then sys=1; fi; \
+	  if [ -n "$$sys" ]; then \
+	    echo "note: $(LIBDIR) is a system library directory: run ldconfig (as root) so the loader finds $(SONAME)"; \
+	  else \
+	    echo "note: $(LIBDIR) is not in the loader's search path: link with -Wl,-rpath,$(LIBDIR) or set LD_LIBRARY_PATH"; \
+	  fi; \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libripc.so* $(DESTDIR)$(PREFIX)/lib/libripc.a
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/,ripc.h ripc_sysv.h)
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(TOOLS)) $(DESTDIR)$(PREFIX)/lib/pkgconfig/ripc.pc
+	rm -f $(L)/libripc.so $(L)/$(SONAME) $(L)/libripc.so.$(VERSION) $(L)/libripc.a
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,ripc.h ripc_sysv.h)
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS)) $(DESTDIR)$(PKGCONFIGDIR)/ripc.pc
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS))
 
 clean:
 	$(CARGO) clean

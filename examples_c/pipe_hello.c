@@ -4,6 +4,7 @@
  *
  *     cc pipe_hello.c -lripc -o pipe_hello && ./pipe_hello
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <ripc.h>
 #include <stdio.h>
 #include <sys/wait.h>

@@ -4,6 +4,7 @@
  *
  *     cc sem_prodcons.c -lripc && ./a.out
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <ripc.h>
 #include <stdio.h>
 #include <stdlib.h>

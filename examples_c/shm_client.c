@@ -4,6 +4,7 @@
  *
  *     shm_client [key] [letters]     (default key 0x73686d31, 10 letters)
  */
+#define _DEFAULT_SOURCE /* usleep */
 #include <errno.h>
 #include <ripc.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
  *
  *     shm_server [key] [rounds]      (key in hex or decimal; default 0x73686d31)
  */
+#define _DEFAULT_SOURCE /* usleep */
 #include <ripc.h>
 #include <stdio.h>
 #include <stdlib.h>

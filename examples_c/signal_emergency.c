@@ -7,6 +7,7 @@
  *
  *     cc signal_emergency.c -lripc -o signal_emergency && ./signal_emergency
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <poll.h>
 #include <ripc.h>
 #include <signal.h>

@@ -5,6 +5,7 @@
  *
  *     cc signal_fd.c -lripc -o signal_fd && ./signal_fd
  */
+#define _POSIX_C_SOURCE 200809L /* sigemptyset, sigaddset */
 #include <poll.h>
 #include <ripc.h>
 #include <signal.h>

@@ -25,6 +25,15 @@
 #include <bits/types/sigset_t.h>
 #endif
 
+/* The version this header belongs to (Cargo.toml's); ripc_version() and
+   ripc_version_number() give the library's at run time. */
+#define RIPC_VERSION_MAJOR 0
+#define RIPC_VERSION_MINOR 1
+#define RIPC_VERSION_PATCH 0
+#define RIPC_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define RIPC_VERSION_NUMBER 100
+
 
 /*
  The read end of a pipe (`fd[0]` of `pipe(2)`).
@@ -837,6 +846,20 @@ int64_t ripc_signal_dropped(void);
  `proj_id` (the file must exist). -1 with `errno` from `stat` on failure.
  */
 int ripc_ftok(const char *pathname, int proj_id);
+
+/*
+ The version of the library this program runs on, as
+ `"MAJOR.MINOR.PATCH"` (the same form as `RIPC_VERSION_STRING`, the one
+ it was compiled against). A static string: never NULL, never freed.
+ */
+const char *ripc_version(void);
+
+/*
+ The version of the library this program runs on, as
+ `MAJOR * 10000 + MINOR * 100 + PATCH` (the same form as
+ `RIPC_VERSION_NUMBER`, the one it was compiled against).
+ */
+int ripc_version_number(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -11,6 +11,8 @@
 //! The macro catches panics (a panic never unwinds into C: the call fails
 //! with `EIO`... see [`PANIC_ERRNO`]), and maps `Err(e)` to the return type's
 //! failure value ([`FfiReturn::failure`]: -1 or NULL) with `errno = e`.
+//! It first checks `RIPC_BACKEND` ([`crate::sysv::check`]): an unknown
+//! backend makes every call fail with `EINVAL`.
 
 use crate::error::Errno;
 use core::ffi::{c_char, c_void};
@@ -23,6 +25,7 @@ pub mod sem;
 pub mod shm;
 pub mod signal;
 pub mod sysv;
+pub mod version;
 
 /// The errno a call reports when the library itself panicked (a bug).
 pub const PANIC_ERRNO: Errno = Errno::EIO;
@@ -50,13 +53,17 @@ impl<T> FfiReturn for *mut T {
 
 /// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
 /// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;
-/// a panic → failure value with `errno = EIO`.
+/// a panic → failure value with `errno = EIO`. An unknown `RIPC_BACKEND`
+/// fails every call with `EINVAL` before `body` runs.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ffi_boundary {
     ($body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
-            || -> $crate::error::Result<_> { $body },
+            || -> $crate::error::Result<_> {
+                $crate::sysv::check()?;
+                $body
+            },
         )) {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {

@@ -1,0 +1,117 @@
+#!/bin/sh
+# t_package.sh — what a distribution package gets from `make install`:
+# a staged install (DESTDIR) with a multiarch LIBDIR, then an outside C
+# program built against it with pkg-config only, linked shared and static,
+# and both run; stripped binaries (and STRIP= keeping debug information),
+# man pages clean under mandoc -T lint, bash completions, the ldconfig
+# note, and uninstall. Everything happens in a temporary directory.
+n=0; fail=0
+t() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+skip() { n=$((n+1)); echo "ok $n # SKIP $1"; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+major=${version%%.*}
+arch=$(cc -print-multiarch 2>/dev/null); [ -n "$arch" ] || arch=x86_64-linux-gnu
+S=$tmp/stage
+LIB=/usr/lib/$arch
+make -s install DESTDIR="$S" PREFIX=/usr LIBDIR=$LIB > "$tmp/install.out" 2>&1
+t $? "make install DESTDIR=… PREFIX=/usr LIBDIR=$LIB"
+[ ! -s "$tmp/install.out" ]; t $? "a staged install prints no ldconfig note"
+for f in $LIB/libripc.so $LIB/libripc.so.$major $LIB/libripc.so.$version $LIB/libripc.a \
+         $LIB/pkgconfig/ripc.pc /usr/include/ripc.h /usr/include/ripc_sysv.h \
+         /usr/bin/ripcs /usr/bin/ripcrm /usr/bin/ripcmk \
+         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
+         /usr/share/man/man3/ripc_semset.3 /usr/share/man/man3/ripc_pipe.3 /usr/share/man/man3/ripc_signal.3 \
+         /usr/share/man/man1/ripcs.1 /usr/share/man/man1/ripcrm.1 /usr/share/man/man1/ripcmk.1 \
+         /usr/share/bash-completion/completions/ripcs /usr/share/bash-completion/completions/ripcrm \
+         /usr/share/bash-completion/completions/ripcmk; do
+  [ -e "$S$f" ]; t $? "installed $f"
+done
+[ ! -e "$S/usr/lib/libripc.so" ]; t $? "nothing in /usr/lib itself"
+soname=$(readelf -d "$S$LIB/libripc.so" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "libripc.so.$major" ]; t $? "soname libripc.so.$major, from Cargo.toml's $version ($soname)"
+grep -qx "libdir=\${prefix}/lib/$arch" "$S$LIB/pkgconfig/ripc.pc"; t $? "ripc.pc: libdir=\${prefix}/lib/$arch"
+grep -qx "Version: $version" "$S$LIB/pkgconfig/ripc.pc"; t $? "ripc.pc: Version: $version"
+
+# Stripped: no DWARF left in the library and the tools, the build-id kept.
+for f in $LIB/libripc.so.$version /usr/bin/ripcs; do
+  ! readelf -S "$S$f" | grep -q '\.debug_info'; t $? "$f is stripped"
+done
+readelf -n "$S$LIB/libripc.so.$version" | grep -q 'Build ID'; t $? "the library keeps its build-id"
+nm -D --defined-only "$S$LIB/libripc.so.$version" | grep -q ' T ripc_version$'; t $? "and exports ripc_version"
+make -s install DESTDIR="$tmp/dbg" PREFIX=/usr STRIP= > /dev/null 2>&1
+readelf -S "$tmp/dbg/usr/lib/libripc.so.$version" | grep -q '\.debug_info'
+t $? "make install STRIP= keeps debug information"
+rm -rf "$tmp/dbg"
+
+# An outside program, with pkg-config and the staged files only.
+cat > "$tmp/p.c" <<'C'
+#include <ripc.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    if (strcmp(ripc_version(), RIPC_VERSION_STRING) != 0) return 3;
+    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
+    char buf[16];
+    long type = 0;
+    if (!q || ripc_queue_send(q, 5, "packaged", 9, 0) != 0) return 1;
+    int ok = ripc_queue_recv(q, 0, buf, sizeof buf, 0, 0, &type) == 9 && type == 5 && strcmp(buf, "packaged") == 0;
+    ripc_queue_remove(q);
+    ripc_queue_close(q);
+    printf("%s\n", ripc_version());
+    return ok ? 0 : 2;
+}
+C
+pc() { PKG_CONFIG_LIBDIR=$S$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$S pkg-config "$@"; }
+cflags=$(pc --cflags ripc); libs=$(pc --libs ripc); slibs=$(pc --static --libs ripc)
+t $? "pkg-config --static --libs ripc: $slibs"
+cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/p.c" -o "$tmp/p_shared" $libs
+t $? "shared: cc -std=c11 -Wall -Wextra -Werror \$(pkg-config --cflags --libs ripc)"
+readelf -d "$tmp/p_shared" | grep -q "NEEDED.*\[libripc.so.$major\]"; t $? "it needs libripc.so.$major"
+out=$(LD_LIBRARY_PATH=$S$LIB "$tmp/p_shared"); t $? "and runs on the staged library"
+[ "$out" = "$version" ]; t $? "ripc_version() is Cargo.toml's $version ($out)"
+# Static: the archive named explicitly (-l: keeps the .so out), with
+# ripc.pc's Libs.private, which must be everything libripc.a needs.
+cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/p.c" -o "$tmp/p_static" \
+  $(echo "$slibs" | sed 's/-lripc\b/-l:libripc.a/') 2> "$tmp/static.err"
+t $? "static: libripc.a with \$(pkg-config --static --libs ripc) links"
+[ -s "$tmp/static.err" ] && sed 's/^/# /' "$tmp/static.err" | head -20
+! readelf -d "$tmp/p_static" | grep -q 'NEEDED.*libripc'; t $? "it does not need libripc.so"
+out=$(env -u LD_LIBRARY_PATH "$tmp/p_static"); t $? "and runs"
+[ "$out" = "$version" ]; t $? "with the same version ($out)"
+
+# Man pages: clean under mandoc's lint (warnings and above), and render.
+if command -v mandoc >/dev/null; then
+  mandoc -T lint -W warning "$S"/usr/share/man/man*/* > "$tmp/lint" 2>&1
+  t $? "mandoc -T lint: no warnings"
+  sed 's/^/# /' "$tmp/lint" | head -20
+else
+  skip "mandoc missing (make deps installs it)"
+fi
+if command -v man >/dev/null; then
+  MANWIDTH=80 man -l "$S/usr/share/man/man7/ripc.7" 2>/dev/null | grep -q 'RIPC_BACKEND'
+  t $? "man -l ripc.7 renders (and documents RIPC_BACKEND)"
+fi
+# Completions: valid bash, each registers its tool.
+if command -v bash >/dev/null; then
+  for c in ripcs ripcrm ripcmk; do
+    bash -c ". '$S/usr/share/bash-completion/completions/$c' && complete -p $c" > /dev/null 2>&1
+    t $? "bash completion for $c loads"
+  done
+  bash -c ". '$S/usr/share/bash-completion/completions/ripcs'; COMP_WORDS=(ripcs --js); COMP_CWORD=1; _ripcs; echo \"\${COMPREPLY[*]}\"" > "$tmp/c" 2>&1
+  [ "$(cat "$tmp/c")" = "--json" ]; t $? "ripcs --js<TAB> completes to --json"
+fi
+
+# No DESTDIR: the note says how the loader will find the library.
+make -s install PREFIX="$tmp/p" > "$tmp/out" 2>&1
+t $? "make install PREFIX=<a private directory>"
+grep -q "not in the loader's search path" "$tmp/out"; t $? "prints a note: rpath or LD_LIBRARY_PATH"
+make -s uninstall PREFIX="$tmp/p" > /dev/null 2>&1
+t $? "make uninstall"
+left=$(find "$tmp/p" -type f -o -type l); [ -z "$left" ]; t $? "removes every file it installed ($left)"
+make -s uninstall DESTDIR="$S" PREFIX=/usr LIBDIR=$LIB > /dev/null 2>&1
+left=$(find "$S" -type f -o -type l); [ -z "$left" ]; t $? "and from the staged multiarch install ($left)"
+echo "1..$n"
+exit $fail
