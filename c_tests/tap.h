@@ -146,6 +146,36 @@ static inline int tap_libripc(struct tap_lib *l) {
  * TAP_LIBRIPC_BUILD_ID carries this process's build-id: the new process
  * must call tap_same_libripc(), a TAP test that fails loudly (both ids)
  * if it runs any other libripc. */
+/* (tap_execv_as is its second half, in an already forked child.) */
+
+/* In an already forked child: executes `self` (NULL: this program) with
+ * argv as uid/gid (no supplementary groups), pinned to this process's
+ * libripc as tap_exec_as_nobody() describes. Returns only on failure
+ * (exit status 126: setup, 1: the ids, 127: the exec), by _exit. */
+static inline void tap_execv_as(uid_t uid, gid_t gid, const char *self, char *const argv[]) {
+    struct tap_lib l;
+    if (tap_libripc(&l) != 0 || !l.build_id[0]) {
+        fprintf(stderr, "# no libripc with a build-id in this process: cannot pin the child to it\n");
+        _exit(126);
+    }
+    char fdpath[64], pre[64];
+    int exe = open(self ? self : "/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int lib = open(l.path, O_RDONLY); /* no O_CLOEXEC: the loader opens it */
+    if (exe < 0 || lib < 0) {
+        fprintf(stderr, "# cannot open %s or %s: %s\n", self ? self : "/proc/self/exe", l.path, strerror(errno));
+        _exit(126);
+    }
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", exe);
+    snprintf(pre, sizeof pre, "/proc/self/fd/%d", lib);
+    if (setenv("LD_PRELOAD", pre, 1) || setenv("TAP_LIBRIPC_BUILD_ID", l.build_id, 1) ||
+        setenv("TAP_LIBRIPC_PATH", l.path, 1))
+        _exit(126);
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(1);
+    execv(fdpath, argv);
+    fprintf(stderr, "# exec %s as uid %d: %s\n", fdpath, (int)uid, strerror(errno));
+    _exit(127);
+}
+
 static inline int tap_exec_as_nobody(const char *self, char *const argv[]) {
     struct tap_lib l;
     if (tap_libripc(&l) != 0 || !l.build_id[0]) {
@@ -155,24 +185,7 @@ static inline int tap_exec_as_nobody(const char *self, char *const argv[]) {
     }
     fflush(stdout);
     pid_t c = fork();
-    if (c == 0) {
-        char fdpath[64], pre[64];
-        int exe = open(self ? self : "/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        int lib = open(l.path, O_RDONLY); /* no O_CLOEXEC: the loader opens it */
-        if (exe < 0 || lib < 0) {
-            fprintf(stderr, "# cannot open %s or %s: %s\n", self ? self : "/proc/self/exe", l.path, strerror(errno));
-            _exit(126);
-        }
-        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", exe);
-        snprintf(pre, sizeof pre, "/proc/self/fd/%d", lib);
-        if (setenv("LD_PRELOAD", pre, 1) || setenv("TAP_LIBRIPC_BUILD_ID", l.build_id, 1) ||
-            setenv("TAP_LIBRIPC_PATH", l.path, 1))
-            _exit(126);
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(1);
-        execv(fdpath, argv);
-        fprintf(stderr, "# exec %s as uid 65534: %s\n", fdpath, strerror(errno));
-        _exit(127);
-    }
+    if (c == 0) tap_execv_as(65534, 65534, self, argv);
     int st = -1;
     if (c < 0 || waitpid(c, &st, 0) != c) return -1;
     return st;
