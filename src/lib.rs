@@ -19,6 +19,8 @@ pub mod msg;
 /// cbindgen:ignore
 pub mod ns;
 /// cbindgen:ignore
+mod os;
+/// cbindgen:ignore
 pub mod pipe;
 /// cbindgen:ignore
 pub mod sem;

@@ -100,24 +100,7 @@ pub fn fifo_open(path: &CStr, end: End, opts: Options, timeout: Option<Duration>
     wrap(fd, end, opts)
 }
 
-/// Runs `f` with every signal blocked in the calling thread, so a thread
-/// spawned inside inherits a full mask (it must never take a signal meant
-/// for the application's threads).
-pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: plain-data sigsets filled by sigfillset / pthread_sigmask.
-    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: as above.
-    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: live sigsets.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    let r = f();
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
-    r
-}
+use crate::os::with_signals_blocked;
 
 fn open_with_timeout(path: &CStr, end: End, flags: i32, timeout: Duration) -> Result<i32> {
     let owned: CString = path.to_owned();

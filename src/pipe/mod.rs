@@ -13,7 +13,6 @@ mod fifo;
 mod sigpipe;
 mod spawn;
 
-pub(crate) use fifo::with_signals_blocked;
 pub use fifo::{fifo_create, fifo_open};
 
 use crate::error::cvt;
@@ -75,14 +74,7 @@ fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
     cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
-/// Closes `fd` if it is a descriptor (not -1). Errors are ignored: the
-/// descriptor is released whatever `close` reports (Linux semantics).
-pub(crate) fn close_fd(fd: i32) {
-    if fd >= 0 {
-        // SAFETY: closing a descriptor this module owns; no memory involved.
-        unsafe { libc::close(fd) };
-    }
-}
+pub(crate) use crate::os::{close_fd, set_fl};
 
 impl Pipe {
     /// Creates an anonymous pipe (`pipe2`).
@@ -304,18 +296,6 @@ impl Drop for Pipe {
         close_fd(self.rd.swap(-1, Ordering::AcqRel));
         close_fd(self.wr.swap(-1, Ordering::AcqRel));
     }
-}
-
-/// Sets or clears `flag` in the descriptor's status flags.
-pub(crate) fn set_fl(fd: i32, flag: i32, on: bool) -> Result<()> {
-    // SAFETY: F_GETFL/F_SETFL take no pointer arguments.
-    let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let new = if on { fl | flag } else { fl & !flag };
-    if new != fl {
-        // SAFETY: as above.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
-    }
-    Ok(())
 }
 
 /// Waits until `fd` is ready for `events` (or has hung up / errored: the

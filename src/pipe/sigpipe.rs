@@ -36,7 +36,7 @@ pub(super) fn may_raise(r: &Result<usize>, len: usize) -> bool {
 /// ([`may_raise`]); if so, the pending `SIGPIPE` is consumed (unless it
 /// was pending before `f`). The mask is then restored.
 pub(super) fn without_sigpipe<T>(f: impl FnOnce() -> (Result<T>, bool)) -> Result<T> {
-    let set = crate::signal::sigset_of(&[libc::SIGPIPE])?;
+    let set = crate::os::sigset(&[libc::SIGPIPE])?;
     // SAFETY: sigset_t is plain data, filled by pthread_sigmask below.
     let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: both sets are live sigset_t values.

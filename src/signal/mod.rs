@@ -170,24 +170,24 @@ fn start_dispatcher() -> Result<i32> {
     // SAFETY: a plain descriptor call; a failed resize keeps the default.
     unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
     // The handler must never block on a full pipe.
-    if let Err(e) = crate::pipe::set_fl(fds[1], libc::O_NONBLOCK, true) {
-        crate::pipe::close_fd(fds[0]);
-        crate::pipe::close_fd(fds[1]);
+    if let Err(e) = crate::os::set_fl(fds[1], libc::O_NONBLOCK, true) {
+        crate::os::close_fd(fds[0]);
+        crate::os::close_fd(fds[1]);
         return Err(e);
     }
     let rd = fds[0];
-    let spawned = crate::pipe::with_signals_blocked(|| {
+    let spawned = crate::os::with_signals_blocked(|| {
         std::thread::Builder::new()
             .name("ripc-signals".into())
             .spawn(move || dispatch_loop(rd))
     });
     if spawned.is_err() {
-        crate::pipe::close_fd(fds[0]);
-        crate::pipe::close_fd(fds[1]);
+        crate::os::close_fd(fds[0]);
+        crate::os::close_fd(fds[1]);
         return Err(Errno::EAGAIN);
     }
     let old = WRITE_FD.swap(fds[1], Ordering::AcqRel);
-    crate::pipe::close_fd(old);
+    crate::os::close_fd(old);
     Ok(rd)
 }
 
@@ -213,8 +213,8 @@ fn after_fork() {
         return;
     }
     let old_wr = WRITE_FD.swap(-1, Ordering::AcqRel);
-    crate::pipe::close_fd(old_rd);
-    crate::pipe::close_fd(old_wr);
+    crate::os::close_fd(old_rd);
+    crate::os::close_fd(old_wr);
     READ_FD.store(start_dispatcher().unwrap_or(-1), Ordering::Release);
 }
 
@@ -434,16 +434,10 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
 
 /// A set holding exactly `signos` (`EINVAL` for a bad number).
 pub fn sigset_of(signos: &[i32]) -> Result<libc::sigset_t> {
-    // SAFETY: plain data initialised by sigemptyset.
-    let mut s: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: live set.
-    unsafe { libc::sigemptyset(&mut s) };
     for &n in signos {
         check_signo(n)?;
-        // SAFETY: live set, valid signal number.
-        unsafe { libc::sigaddset(&mut s, n) };
     }
-    Ok(s)
+    crate::os::sigset(signos)
 }
 
 #[cfg(test)]
