@@ -112,59 +112,6 @@ static int full(int n, int fd) {
     return 0;
 }
 
-/* Forks a child that enters a private mount namespace, mounts a 512 KiB
- * tmpfs and execs `full`; 0 when it ran, 1 when it could not set up. */
-static int run_full(void) {
-    char mnt[] = "/tmp/ripc-shm-size.XXXXXX";
-    if (!mkdtemp(mnt)) return 1;
-    int fd[2], setup[2];
-    if (pipe(fd) != 0 || pipe2(setup, O_CLOEXEC) != 0) return 1;
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        close(fd[0]);
-        close(setup[0]);
-        if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-            mount("tmpfs", mnt, "tmpfs", 0, "size=512k") != 0) {
-            int e = errno;
-            (void)!write(setup[1], &e, sizeof e);
-            _exit(1);
-        }
-        char ns[4096], sn[16], sfd[16];
-        snprintf(ns, sizeof ns, "%s/ns", mnt);
-        snprintf(sn, sizeof sn, "%d", tap_n);
-        snprintf(sfd, sizeof sfd, "%d", fd[1]);
-        setenv("RIPC_DIR", ns, 1);
-        setenv("RIPC_TEST_MNT", mnt, 1);
-        execl("/proc/self/exe", "t_shm_size", "full", sn, sfd, (char *)NULL);
-        int e = errno;
-        (void)!write(setup[1], &e, sizeof e);
-        _exit(1);
-    }
-    close(fd[1]);
-    close(setup[1]);
-    int e = 0;
-    int could_not = read(setup[0], &e, sizeof e) == sizeof e;
-    close(setup[0]);
-    int res[2] = {-1, 0};
-    int got = !could_not && read(fd[0], res, sizeof res) == sizeof res;
-    close(fd[0]);
-    int st = 0;
-    waitpid(c, &st, 0);
-    rmdir(mnt);
-    if (could_not) {
-        printf("ok %d - full tmpfs # SKIP no private mount namespace or tmpfs here (%s)\n", ++tap_n, strerror(e));
-        return 0;
-    }
-    if (got) {
-        tap_n = res[0];
-        tap_failed += res[1];
-    }
-    ok(got && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the full-tmpfs process ended normally (status 0x%x%s)", st,
-       WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
-    return 0;
-}
-
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "full") == 0) return full(atoi(argv[2]), atoi(argv[3]));
     int kernel = backend_is_kernel();
@@ -204,7 +151,7 @@ int main(int argc, char **argv) {
     }
 
     if (geteuid() == 0)
-        run_full();
+        tap_in_private_tmpfs("t_shm_size", "512k");
     else
         printf("ok %d - full tmpfs # SKIP needs root for a private mount namespace\n", ++tap_n);
     return done_testing();

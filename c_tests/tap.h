@@ -15,6 +15,10 @@
 #include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
 
 static int tap_n, tap_failed;
 
@@ -215,6 +219,68 @@ static inline int tap_exec_stranger(const char *name, int id) {
     snprintf(sn, sizeof sn, "%d", tap_n);
     char *argv[] = {(char *)name, "stranger", sid, sn, NULL};
     return tap_exec_as_nobody(NULL, argv);
+}
+
+/* Runs this program again as `NAME full N FD` in a private mount
+ * namespace (unshare -m, root only) with a tmpfs of SIZE (mount option,
+ * e.g. "512k") at a fresh directory, RIPC_DIR=<it>/ns and
+ * RIPC_TEST_MNT=<it>: the child numbers its TAP tests from N + 1 and
+ * writes {tap_n, tap_failed} to descriptor FD before it exits. Then one
+ * more test here: the child ended normally (SIGBUS named). A TAP skip when
+ * the mount namespace or the tmpfs cannot be had. Used by the tests of a
+ * full file system. */
+static inline void tap_in_private_tmpfs(const char *name, const char *size) {
+    char mnt[] = "/tmp/ripc-tmpfs.XXXXXX";
+    int fd[2], setup[2];
+    if (!mkdtemp(mnt) || pipe(fd) != 0 || pipe2(setup, O_CLOEXEC) != 0) {
+        printf("ok %d - full tmpfs # SKIP no temporary directory or pipe\n", ++tap_n);
+        return;
+    }
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%s", size);
+        close(fd[0]);
+        close(setup[0]);
+        if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
+            int e = errno;
+            (void)!write(setup[1], &e, sizeof e);
+            _exit(1);
+        }
+        char ns[4096], sn[16], sfd[16];
+        snprintf(ns, sizeof ns, "%s/ns", mnt);
+        snprintf(sn, sizeof sn, "%d", tap_n);
+        snprintf(sfd, sizeof sfd, "%d", fd[1]);
+        setenv("RIPC_DIR", ns, 1);
+        setenv("RIPC_TEST_MNT", mnt, 1);
+        execl("/proc/self/exe", name, "full", sn, sfd, (char *)NULL);
+        int e = errno;
+        (void)!write(setup[1], &e, sizeof e);
+        _exit(1);
+    }
+    close(fd[1]);
+    close(setup[1]);
+    int e = 0;
+    int could_not = read(setup[0], &e, sizeof e) == sizeof e;
+    close(setup[0]);
+    int res[2] = {-1, 0};
+    int got = !could_not && read(fd[0], res, sizeof res) == sizeof res;
+    close(fd[0]);
+    int st = 0;
+    waitpid(c, &st, 0);
+    rmdir(mnt);
+    if (could_not) {
+        printf("ok %d - full tmpfs # SKIP no private mount namespace or tmpfs here (%s)\n", ++tap_n, strerror(e));
+        return;
+    }
+    if (got) {
+        tap_n = res[0];
+        tap_failed += res[1];
+    }
+    ok(got && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the full-tmpfs process ended normally (status 0x%x%s)", st,
+       WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
 }
 
 static inline int done_testing(void) {
