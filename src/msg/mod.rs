@@ -658,6 +658,7 @@ pub fn get(ns: &Ns, key: i32, flags: i32) -> Result<Queue> {
         &CreateSpec {
             ctl_len: geo.end,
             data_len: 0,
+            data_apart: false,
             init: &init,
             check_existing: &check,
         },

@@ -82,6 +82,9 @@ const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS01");
 const OBJ_MAGIC: u64 = u64::from_le_bytes(*b"RIPCOB01");
 const STATE_LIVE: u32 = 1;
 const STATE_REMOVED: u32 = 2;
+/// Header flag: the object's payload is a second file,
+/// `<kind>.data.<inode of the object file>` (see [`CreateSpec::data_apart`]).
+const DATA_APART: u32 = 1;
 
 /// The three System V object kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,7 +136,8 @@ pub struct ObjHeader {
     pub ctime: AtomicI64,
     /// creator pid (`shm_cpid`)
     pub cpid: AtomicI32,
-    _pad: AtomicU32,
+    /// [`DATA_APART`] when the payload is a file of its own
+    flags: AtomicU32,
     /// the creator's start time (with `cpid`, tells a killed creator from
     /// a live one; 0 in files made before it was recorded)
     pub cstart: AtomicU64,
@@ -220,6 +224,9 @@ pub struct Obj {
     /// While the object is being created (its file has no name yet): the
     /// creator's descriptor of it, for [`Obj::file`].
     building: Option<i32>,
+    /// Likewise its payload file's (with [`CreateSpec::data_apart`]), for
+    /// [`Obj::data_file`].
+    building_data: Option<i32>,
 }
 
 /// What a `*get` call creates when the key is new.
@@ -228,6 +235,11 @@ pub struct CreateSpec<'a> {
     pub ctl_len: usize,
     /// bytes of payload after the control area (shared memory)
     pub data_len: u64,
+    /// the payload is a file of its own (`<kind>.data.<inode>`, reached
+    /// with [`Obj::data_file`]) whose mode is exactly the IPC mode's read
+    /// and write bits, so that the file system keeps a user granted only
+    /// read from writing it; the object file holds the control area only
+    pub data_apart: bool,
     /// fills the engine's control data of the new, still private object;
     /// it must write only within the first [`CREATE_RESERVE`] bytes of
     /// the file (the storage reserved for it), or use [`Obj::reserve`]
@@ -242,6 +254,7 @@ impl core::fmt::Debug for CreateSpec<'_> {
         f.debug_struct("CreateSpec")
             .field("ctl_len", &self.ctl_len)
             .field("data_len", &self.data_len)
+            .field("data_apart", &self.data_apart)
             .finish()
     }
 }
@@ -788,6 +801,26 @@ impl Ns {
         format!("{}.{}", kind.prefix(), idx)
     }
 
+    /// The name of the payload file of the object whose file is inode
+    /// `ino` (with [`CreateSpec::data_apart`]). Only that object's creator
+    /// links it (while the object file, hence its inode, exists: a name
+    /// found there for a live object file is that object's, or a leftover
+    /// of an earlier file with the same inode), and it goes before the
+    /// object's numbered name. No name parser takes it for an object
+    /// (`<kind>.data.…` is neither a number nor a key name).
+    fn data_name(kind: Kind, ino: u64) -> String {
+        format!("{}.data.{}", kind.prefix(), ino)
+    }
+
+    /// Unlinks the payload name of object file `ino` (no such name: nothing).
+    fn unlink_data(&self, kind: Kind, ino: u64) {
+        if let Ok(c) = cpath(&Self::data_name(kind, ino)) {
+            // SAFETY: unlinking a name in our directory; the name is that
+            // of the payload of an object file we hold (see `data_name`).
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+    }
+
     fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {
         let c = cpath(name)?;
         // SAFETY: openat relative to our directory, never following links.
@@ -836,10 +869,17 @@ impl Ns {
         let ctl_len = h.ctl_len.load(Ordering::Relaxed);
         let data_len = h.data_len.load(Ordering::Relaxed);
         let id = h.id.load(Ordering::Relaxed);
+        // A payload of its own is checked by whoever maps it (its size
+        // against the mapping, at `shmat`).
+        let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
+            0
+        } else {
+            data_len
+        };
         if ctl_len < HEADER_LEN as u64
             || ctl_len > (1 << 40)
             || ctl_len
-                .checked_add(data_len)
+                .checked_add(here)
                 .map_or(true, |t| t > st.st_size as u64)
             || id < 0
         {
@@ -856,6 +896,7 @@ impl Ns {
             ino: st.st_ino,
             data_len,
             building: None,
+            building_data: None,
         };
         let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
         Ok((obj, live))
@@ -1046,17 +1087,44 @@ impl Ns {
         let limits = self.limits();
         let ctl_len = HEADER_LEN.checked_add(spec.ctl_len).ok_or(Errno::ENOMEM)?;
         let ctl_len = (ctl_len + 4095) & !4095;
-        let total = (ctl_len as u64)
-            .checked_add(spec.data_len)
-            .ok_or(Errno::ENOMEM)?;
+        let here = if spec.data_apart { 0 } else { spec.data_len };
+        let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
-        let cleanup = |extra: Option<&str>| {
+        // A payload of its own: a second private file, built alongside.
+        let data = if spec.data_apart {
+            match Self::tmpfile(&self.dirfd) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    // SAFETY: unlinking the name we just created.
+                    unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        // The payload's public name, once linked (see `data_name`).
+        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(None);
+        // The temporary names (both files stay reachable by them until the
+        // object is published, so that `sweep_tmp` finds a killed
+        // creator's leftovers).
+        let tmp_names = || {
             // SAFETY: unlinking names we created, relative to our directory.
             unsafe {
                 libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
-                if let Some(n) = extra.and_then(|n| cpath(n).ok()) {
+                if let Some((_, n)) = &data {
                     libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0);
                 }
+            }
+        };
+        let cleanup = |extra: Option<&str>| {
+            if let Some(ino) = data_linked.get() {
+                self.unlink_data(kind, ino);
+            }
+            tmp_names();
+            if let Some(n) = extra.and_then(|n| cpath(n).ok()) {
+                // SAFETY: unlinking a name we created, in our directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0) };
             }
         };
         // Storage for what creation writes (the header and the engines'
@@ -1070,6 +1138,14 @@ impl Ns {
             // SAFETY: sizing our own fresh file.
             if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());
+            }
+            if let Some((d, _)) = &data {
+                let len = libc::off_t::try_from(spec.data_len).map_err(|_| Errno::EFBIG)?;
+                // SAFETY: sizing our own fresh payload file (sparse: the
+                // engine reserves what it needs in `init`).
+                if unsafe { libc::ftruncate(d.as_raw_fd(), len) } != 0 {
+                    return Err(Errno::last());
+                }
             }
             Ok(())
         });
@@ -1108,18 +1184,27 @@ impl Ns {
             ino: st.st_ino,
             data_len: spec.data_len,
             building: Some(tmp.as_raw_fd()),
+            building_data: data.as_ref().map(|(d, _)| d.as_raw_fd()),
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
         h.version.store(1, Ordering::Relaxed);
         h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
         h.data_len.store(spec.data_len, Ordering::Relaxed);
+        if spec.data_apart {
+            h.flags.store(DATA_APART, Ordering::Relaxed);
+        }
         h.lock.init();
         let seq = self.next_seq(kind);
         // The file's group is the creator's, as the object's (in a setgid
         // shared namespace it would otherwise be the directory's).
         // SAFETY: fchown of our own fresh file; failure is harmless.
-        unsafe { libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid) };
+        unsafe {
+            libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
+            if let Some((d, _)) = &data {
+                libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+            }
+        }
         h.perm.store(&Perm {
             key,
             uid: me.euid,
@@ -1142,6 +1227,38 @@ impl Ns {
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
         Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        // The payload: exactly the IPC mode's read and write bits (set now,
+        // while the creator still holds it open read-write), then its name,
+        // before the object can be found (a segment is never published
+        // without its payload).
+        if let Some((d, dname)) = &data {
+            // SAFETY: fchmod of our own fresh payload file.
+            unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
+                match link_new(&self.dirfd, dname, &name)? {
+                    true => Ok(true),
+                    // A leftover of an earlier file with our inode (no
+                    // live object has it): away with it, once.
+                    false => {
+                        self.unlink_data(kind, st.st_ino);
+                        link_new(&self.dirfd, dname, &name)
+                    }
+                }
+            });
+            match linked {
+                Ok(true) => data_linked.set(Some(st.st_ino)),
+                // Someone else's file at our payload name, which we may not
+                // remove: no room for this object.
+                Ok(false) => {
+                    cleanup(None);
+                    return Err(Errno::ENOMEM);
+                }
+                Err(e) => {
+                    cleanup(None);
+                    return Err(e);
+                }
+            }
+        }
         // The key first: a creator killed before its number leaves a key
         // name whose object has none, which the next get of the key heals
         // (see `by_key`), not a numbered object no key finds.
@@ -1205,7 +1322,8 @@ impl Ns {
         }
         obj.id = obj.header().id.load(Ordering::Relaxed);
         obj.building = None;
-        cleanup(None);
+        obj.building_data = None;
+        tmp_names();
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
             c.insert((kind, obj.id), obj.clone());
@@ -1374,8 +1492,13 @@ impl Ns {
     }
 
     /// Removes the numbered name of a removed object.
+    /// A payload of its own ([`CreateSpec::data_apart`]) goes first: its
+    /// name is never left behind by an object whose file is gone.
     pub fn unlink_id(&self, obj: &Obj) {
         let idx = obj.id % IDX_SPAN;
+        if obj.data_apart() && self.same_file(&Self::idx_name(obj.kind, idx), obj.dev, obj.ino) {
+            self.unlink_data(obj.kind, obj.ino);
+        }
         if self.unlink_if_same(&Self::idx_name(obj.kind, idx), obj) {
             if let Some(ix) = &self.index {
                 ix.mark(obj.kind, idx, false);
@@ -1520,10 +1643,7 @@ impl Ns {
             return;
         };
         let Ok(st) = fstat(f.as_raw_fd()) else { return };
-        if st.st_nlink < 2
-            || st.st_mode & libc::S_IFMT != libc::S_IFREG
-            || (st.st_size as usize) < HEADER_LEN
-        {
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
             return;
         }
         let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
@@ -1538,6 +1658,15 @@ impl Ns {
             3 => Kind::Sem,
             _ => return,
         };
+        let apart = h.flags.load(Ordering::Relaxed) & DATA_APART != 0;
+        if st.st_nlink < 2 {
+            // Never published: its payload's name (if it got that far)
+            // goes with it.
+            if apart && h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
+                self.unlink_data(kind, st.st_ino);
+            }
+            return;
+        }
         if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.state.load(Ordering::Acquire) != STATE_LIVE
         {
@@ -1560,6 +1689,9 @@ impl Ns {
         // Killed between its two names (key first since the key is
         // linked first; number first in files of older creators).
         h.state.store(STATE_REMOVED, Ordering::Release);
+        if apart {
+            self.unlink_data(kind, st.st_ino);
+        }
         for name in keyed.iter().chain(numbered.iter()) {
             if let Ok(c) = cpath(name) {
                 // SAFETY: unlinking a name of the orphan (checked by inode
@@ -1654,6 +1786,80 @@ impl Obj {
             return Err(Errno::EIDRM);
         }
         Ok(f)
+    }
+
+    /// True when the payload is a file of its own ([`Obj::data_file`]).
+    pub fn data_apart(&self) -> bool {
+        self.header().flags.load(Ordering::Relaxed) & DATA_APART != 0
+    }
+
+    /// The payload file ([`CreateSpec::data_apart`]), opened by its name
+    /// (never through a symlink) read-write or read-only: the file system
+    /// checks the caller against the payload's mode, the IPC mode's read
+    /// and write bits (`EACCES`). It must be a regular file owned by the
+    /// object's owner or creator (anything else was planted: `EIO`);
+    /// `EIDRM` when it is gone. The caller checks its size before mapping.
+    pub fn data_file(&self, write: bool) -> Result<OwnedFd> {
+        if let Some(fd) = self.building_data {
+            // SAFETY: duplicating the creator's descriptor of the new
+            // payload, open for as long as this object is being built.
+            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if d < 0 {
+                return Err(Errno::last());
+            }
+            // SAFETY: a fresh descriptor we own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(d) });
+        }
+        if !self.data_apart() {
+            return Err(Errno::EIO);
+        }
+        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
+        let how = if write { libc::O_RDWR } else { libc::O_RDONLY };
+        // SAFETY: openat relative to the namespace directory we hold,
+        // never following a symlink.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                how | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(match Errno::last() {
+                Errno::ENOENT => Errno::EIDRM,
+                Errno::ELOOP => Errno::EIO,
+                e => e,
+            });
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd)?;
+        let p = self.header();
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG
+            || (st.st_uid != p.perm.uid.load(Ordering::Relaxed)
+                && st.st_uid != p.perm.cuid.load(Ordering::Relaxed))
+        {
+            return Err(Errno::EIO);
+        }
+        Ok(f)
+    }
+
+    /// Device and inode of the payload file (see [`Obj::data_file`]), by
+    /// its name; `None` when it cannot be seen.
+    pub fn data_id(&self) -> Option<(u64, u64)> {
+        let name = cpath(&Ns::data_name(self.kind, self.ino)).ok()?;
+        // SAFETY: fstatat relative to the namespace directory, without
+        // following a symlink, into a zeroed buffer.
+        unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            (libc::fstatat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0)
+                .then_some((st.st_dev, st.st_ino))
+        }
     }
 
     /// Gives `len` bytes of the object file from `off` storage now
@@ -1779,6 +1985,16 @@ impl Obj {
         } else {
             None
         };
+        // A payload of its own never grants more than the IPC mode: it is
+        // narrowed to what the old and the new mode both grant before the
+        // change, and given the new owner and mode after it. A setter
+        // killed in between leaves it stricter than the IPC mode (the next
+        // IPC_SET mends that), never looser.
+        let data = self.data_apart().then(|| self.data_path().ok()).flatten();
+        let (old_d, new_d) = (data_mode_for(old.mode), data_mode_for(mode));
+        if let Some(d) = &data {
+            Self::chmod_path(d, old_d & new_d);
+        }
         h.pend_uid.store(uid, Ordering::Relaxed);
         h.pend_gid.store(gid, Ordering::Relaxed);
         h.pend_mode.store(mode & 0o777, Ordering::Relaxed);
@@ -1789,13 +2005,75 @@ impl Obj {
             // SAFETY: fchown of a descriptor of the object file we hold.
             if unsafe { libc::fchown(f.as_raw_fd(), new_uid, new_gid) } != 0 {
                 h.pend.store(0, Ordering::Release);
+                if let Some(d) = &data {
+                    Self::chmod_path(d, old_d);
+                }
                 return Err(Errno::EPERM);
             }
         }
         self.sync_file_mode(mode & 0o777);
         Self::apply_perm(h, uid, gid, mode);
         h.pend.store(0, Ordering::Release);
+        if let Some(d) = &data {
+            if owner_changes {
+                let new_uid = if uid != old.uid { uid } else { u32::MAX };
+                let new_gid = if gid != old.gid { gid } else { u32::MAX };
+                // SAFETY: fchownat of the payload through an O_PATH
+                // descriptor we hold (AT_EMPTY_PATH: that very file).
+                unsafe {
+                    libc::fchownat(
+                        d.as_raw_fd(),
+                        c"".as_ptr(),
+                        new_uid,
+                        new_gid,
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+            }
+            Self::chmod_path(d, new_d);
+        }
         Ok(())
+    }
+
+    /// An `O_PATH` descriptor of the payload file (never a symlink; a
+    /// regular file owned by the object's owner or creator), for changing
+    /// its mode and owner whatever read or write access its mode gives.
+    fn data_path(&self) -> Result<OwnedFd> {
+        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
+        // SAFETY: openat relative to the namespace directory we hold,
+        // never following a symlink.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd)?;
+        let p = self.header();
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG
+            || (st.st_uid != p.perm.uid.load(Ordering::Relaxed)
+                && st.st_uid != p.perm.cuid.load(Ordering::Relaxed))
+        {
+            return Err(Errno::EIO);
+        }
+        Ok(f)
+    }
+
+    /// `chmod` of the file behind an `O_PATH` descriptor (through
+    /// `/proc/self/fd`, which names that very file); failure is harmless
+    /// (only the file's owner or root may).
+    fn chmod_path(fd: &OwnedFd, mode: u32) {
+        let Ok(p) = cpath(&format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+            return;
+        };
+        // SAFETY: chmod of a NUL-terminated path naming our descriptor.
+        unsafe { libc::chmod(p.as_ptr(), mode as libc::mode_t) };
     }
 
     fn apply_perm(h: &ObjHeader, uid: u32, gid: u32, mode: u32) {
@@ -1873,6 +2151,13 @@ fn file_mode_for(mode: u32) -> u32 {
             acc
         }
     })
+}
+
+/// The payload file's mode for IPC mode `mode` (see
+/// [`CreateSpec::data_apart`]): exactly its read and write bits, so that a
+/// class granted only read may open it only for reading.
+fn data_mode_for(mode: u32) -> u32 {
+    mode & 0o666
 }
 
 /// glibc's `ftok`: the same key for the same file and id —

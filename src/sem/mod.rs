@@ -996,6 +996,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     let spec = CreateSpec {
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
+        data_apart: false,
         init: &|o: &Obj| {
             if n == 0 {
                 return Err(Errno::EINVAL);

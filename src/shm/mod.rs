@@ -1,15 +1,22 @@
 //! System V shared memory: the engine behind `ripc_shmget`, `ripc_shmat`,
 //! `ripc_shmdt` and `ripc_shmctl`.
 //!
-//! A segment is one object file of the namespace (see [`crate::ns`]):
+//! A segment is an object file of the namespace (see [`crate::ns`]) and
+//! a payload file of its own ([`Obj::data_file`]):
 //!
 //! ```text
 //! 0      ObjHeader (perm, ctime, cpid, robust lock)        256 bytes
 //! 256    ShmCtl: magic, segsz, atime, dtime, lpid, …         64 bytes
 //! 320    attach table: NSLOTS × {pid, count, start time}
 //! …      padding to a page boundary (Obj::data_range().0)
-//! data   the segment's bytes (zero-filled by ftruncate)
+//! payload file: the segment's bytes (zero-filled by ftruncate)
 //! ```
+//!
+//! The object file is read-write for every class the IPC mode grants
+//! anything (a read-only attacher writes its slot); the payload file's
+//! mode is exactly the IPC mode's read and write bits, and `SHM_RDONLY`
+//! maps it from a read-only descriptor, so the file system keeps a user
+//! granted only read from writing the segment's data.
 //!
 //! Attachments are counted per process: the slot of `(pid, start time)`
 //! holds how many attachments that process has. `shm_nattch` is the sum
@@ -225,6 +232,7 @@ pub struct ShmInfo {
 fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     let c: &ShmCtl = obj.at(0)?;
     if c.magic.load(Ordering::Acquire) != SHM_MAGIC
+        || !obj.data_apart()
         || c.nslots.load(Ordering::Relaxed) as usize != NSLOTS
         || obj.ctl_len() < CTL_LEN
         || c.segsz.load(Ordering::Relaxed) > obj.data_range().1
@@ -232,15 +240,11 @@ fn ctl(obj: &Obj) -> Result<&ShmCtl> {
     {
         return Err(Errno::EIO);
     }
-    // A file cut short under the mappings would turn the next access into
-    // SIGBUS: refuse it (the control area and the payload must be there).
-    // (A destroyed segment keeps only its control area.)
+    // A file cut short under the mapping would turn the next access into
+    // SIGBUS: refuse it (the payload, a file of its own, is checked by
+    // `shmat`, the one call that maps it).
     let st = obj.stat()?;
-    let mut need = obj.data_range().0;
-    if c.destroyed.load(Ordering::Acquire) == 0 {
-        need = need.saturating_add(c.segsz.load(Ordering::Relaxed));
-    }
-    if (st.st_size as u64) < need {
+    if (st.st_size as u64) < obj.data_range().0 {
         return Err(Errno::EIO);
     }
     Ok(c)
@@ -286,26 +290,20 @@ fn local_count(atts: &[Att], obj: &Obj) -> u32 {
     atts.iter().filter(|a| a.obj.id == obj.id).count() as u32
 }
 
-/// True when process `pid` maps the segment's payload (checked in
-/// `/proc/<pid>/maps`: inode and file offset). An unreadable maps file
-/// (another user's process) counts as "still maps it".
-fn maps_segment(pid: i32, obj: &Obj) -> bool {
+/// True when process `pid` maps the segment's payload file `data` (its
+/// device and inode, [`Obj::data_id`]; checked in `/proc/<pid>/maps`). An
+/// unreadable maps file (another user's process), or a payload that
+/// cannot be seen (`None`), counts as "still maps it".
+fn maps_segment(pid: i32, data: Option<(u64, u64)>) -> bool {
+    let Some((dev, ino)) = data else {
+        return true;
+    };
     let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return true;
     };
-    let data_off = obj.data_range().0;
-    let (dev, ino) = obj.file_id();
     let ino = ino.to_string();
     let dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
-    // A line maps [offset, offset + len) of some file; the kernel merges
-    // adjacent mappings of one file, so the payload may sit inside a line
-    // that starts at the control area.
-    let maps = map_lines(&text).any(|m| {
-        m.ino == ino
-            && m.dev == dev
-            && m.offset <= data_off
-            && data_off < m.offset.saturating_add(m.end.saturating_sub(m.start))
-    });
+    let maps = map_lines(&text).any(|m| m.ino == ino && m.dev == dev);
     maps
 }
 
@@ -334,6 +332,8 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let (me, my_st) = (my_pid(), my_start());
     let mut total: u64 = 0;
     let mut mine_seen = false;
+    // The payload's identity, looked up once (only a full sweep needs it).
+    let data = std::cell::OnceCell::new();
     for i in 0..hiwater(obj) {
         let s = slot(obj, i)?;
         let pid = s.pid.load(Ordering::Relaxed);
@@ -357,7 +357,10 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
             total += n as u64;
             continue;
         }
-        if n == 0 || (full && (!alive(pid, start) || !maps_segment(pid, obj))) {
+        if n == 0
+            || (full
+                && (!alive(pid, start) || !maps_segment(pid, *data.get_or_init(|| obj.data_id()))))
+        {
             s.count.store(0, Ordering::Relaxed);
             s.pid.store(0, Ordering::Relaxed);
             if n != 0 {
@@ -605,7 +608,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
             }
         }
         if flags & SHM_NORESERVE == 0 {
-            reserve(obj, obj.data_range().0.saturating_add(size))?;
+            reserve(obj, size)?;
         }
         let c: &ShmCtl = obj.at(0)?;
         c.segsz.store(size, Ordering::Relaxed);
@@ -624,6 +627,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let spec = CreateSpec {
         ctl_len: CTL_LEN,
         data_len: if valid { size } else { 0 },
+        data_apart: true,
         init: &init,
         check_existing: &check,
     };
@@ -692,22 +696,30 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
     Ok(())
 }
 
-/// Reserves the storage of the first `len` bytes of a new segment's file,
-/// so that no access to it can fail later: `ENOMEM` when the file system
-/// cannot hold it (the kernel's answer when memory for a segment is
-/// short). A file system without `fallocate` keeps the sparse file.
+/// Reserves the storage of a new segment's control area and of the first
+/// `len` bytes of its payload file, so that no access to them can fail
+/// later: `ENOMEM` when the file system cannot hold it (the kernel's
+/// answer when memory for a segment is short). A file system without
+/// `fallocate` keeps the sparse files.
 fn reserve(obj: &Obj, len: u64) -> Result<()> {
-    reserve_range(obj, 0, len)
+    reserve_range(obj, 0, obj.data_range().0)?;
+    let f = obj.data_file(true)?;
+    reserve_fd(f.as_raw_fd(), 0, len)
 }
 
 /// [`reserve`] of bytes `[off, off + len)` of an object's file.
 pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
+    let f = obj.file()?;
+    reserve_fd(f.as_raw_fd(), off, len)
+}
+
+/// [`reserve_range`] on a descriptor.
+fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<()> {
     let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
-    let f = obj.file()?;
-    // SAFETY: allocating blocks of an object file we hold open; fallocate
+    // SAFETY: allocating blocks of a file the caller holds open; fallocate
     // with mode 0 never changes existing contents.
-    if unsafe { libc::fallocate(f.as_raw_fd(), 0, off, len) } == 0 {
+    if unsafe { libc::fallocate(fd, 0, off, len) } == 0 {
         return Ok(());
     }
     match Errno::last() {
@@ -763,11 +775,26 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     let (p, segsz, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
-        let (off, data_len) = obj.data_range();
-        // ctl() checked segsz and the file size, but before the lock, and
-        // the word lies in a file any process may scribble on: check the
-        // value we map with, or a larger one would map past the payload.
-        if segsz > data_len {
+        // ctl() checked segsz, but before the lock, and the word lies in a
+        // file any process may scribble on: check the value we map with
+        // against the payload file, or a larger one would map past its end.
+        if segsz > obj.data_range().1 {
+            return Err(Errno::EIO);
+        }
+        // The payload is opened as the attachment may use it: read-only
+        // for SHM_RDONLY, so that the kernel itself refuses to make the
+        // mapping writable (mprotect: EACCES); the file's mode is the IPC
+        // mode's read and write bits, so the file system checks the caller
+        // too. Errors mapping: a missing payload (scribbled) is EIO.
+        let file = obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
+            if e == Errno::EIDRM {
+                Errno::EIO
+            } else {
+                e
+            }
+        })?;
+        let st = crate::ns::fstat(file.as_raw_fd())?;
+        if (st.st_size as u64) < segsz {
             return Err(Errno::EIO);
         }
         let len = usize::try_from(page_round(segsz)).map_err(|_| Errno::ENOMEM)?;
@@ -780,8 +807,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 libc::MAP_FIXED_NOREPLACE
             };
         }
-        let file = obj.file()?;
-        // SAFETY: a shared mapping of our object file's payload. With an
+        // SAFETY: a shared mapping of the segment's payload file. With an
         // address, MAP_FIXED (SHM_REMAP) replaces the caller's pages there
         // as the kernel's shmat does, at the caller's request; otherwise
         // MAP_FIXED_NOREPLACE never touches existing mappings.
@@ -792,7 +818,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
                 prot,
                 mflags,
                 file.as_raw_fd(),
-                off as libc::off_t,
+                0,
             )
         };
         if p == libc::MAP_FAILED {
