@@ -51,6 +51,31 @@ static int full(int n, int fd) {
     struct sembuf uup = {2, 1, SEM_UNDO}, udown = {2, -1, SEM_UNDO};
     ok(semop(before, &uup, 1) == 0 && semop(before, &udown, 1) == 0, "SEM_UNDO operations on it");
     ok(semctl(before, 0, GETNCNT) == 0, "GETNCNT on it (reads every sleeper slot that was ever used)");
+    /* Nobody ever slept on it: the first sleeper's slot shares the
+     * file's first page; a second sleeper needs a page of the sleeper
+     * table that the file does not hold yet. */
+    struct sembuf wait3 = {3, -1, 0};
+    struct timespec ms20 = {0, 20 * 1000000};
+    fflush(stdout);
+    pid_t first = fork();
+    if (first == 0) {
+        alarm(10);
+        semop(before, &wait3, 1);
+        _exit(0);
+    }
+    for (int i = 0; i < 500 && semctl(before, 3, GETNCNT) < 1; i++) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    errno = 0;
+    int slept = semtimedop(before, &wait3, 1, &ms20);
+    int se = errno;
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    ok(slept == -1 && (se == EAGAIN || (!kernel && se == ENOMEM)),
+       "a semtimedop that must sleep: EAGAIN (timed out) or ENOMEM (no room for its sleeper slot), not SIGBUS (%d, "
+       "errno %d)",
+       slept, se);
     ok(semctl(before, 0, IPC_RMID) == 0, "IPC_RMID of it, the file system still full");
     if (f >= 0) close(f);
     unlink(path);

@@ -97,10 +97,6 @@ const WARM_BIG: u32 = 64;
 
 pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
 
-/// `MADV_POPULATE_WRITE` (Linux 5.14): fault pages in for writing, or fail
-/// with `EFAULT` where a write would raise `SIGBUS`.
-const MADV_POPULATE_WRITE: libc::c_int = 23;
-
 #[repr(C)]
 #[derive(Debug)]
 struct QHead {
@@ -1313,25 +1309,7 @@ impl<'a> View<'a> {
         if from >= end {
             return Ok(());
         }
-        let map = self.obj.ctl();
-        let to = end.next_multiple_of(PAGE).min(map.len());
-        if from >= to {
-            return Err(Errno::EIO);
-        }
-        // SAFETY: [from, to) lies inside our mapping (clamped above);
-        // MADV_POPULATE_WRITE only faults its pages in (writably), never
-        // changes their contents.
-        let r =
-            unsafe { libc::madvise(map.ptr().add(from).cast(), to - from, MADV_POPULATE_WRITE) };
-        if r == 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            // Older kernels (< 5.14) know no such advice: write as before.
-            Errno::EINVAL => Ok(()),
-            // EFAULT: the write would have been SIGBUS (no space); ENOMEM.
-            _ => Err(Errno::ENOMEM),
-        }
+        self.obj.ctl().populate(from, end - from)
     }
 
     /// The chunks of the size a message of `len` bytes is stored in, as

@@ -1270,12 +1270,21 @@ fn enqueue(
     undo: Option<usize>,
     b: usize,
 ) -> Result<Option<(usize, u64)>> {
-    // Free slots, and slots their sleepers gave up without the lock.
-    let Some(i) = (0..v.s.nwait).find(|&i| {
-        v.wslot(i)
-            .map(|w| matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED))
-            .unwrap_or(false)
-    }) else {
+    // Free slots, and slots their sleepers gave up without the lock. A
+    // slot never written lies in a hole of the file: its page is given
+    // storage before it is read or written (a full file system: ENOMEM
+    // from semop, not SIGBUS).
+    let mut found = None;
+    for i in 0..v.s.nwait {
+        v.o.ctl()
+            .populate(HEADER_LEN + v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
+        let Ok(w) = v.wslot(i) else { continue };
+        if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
+            found = Some(i);
+            break;
+        }
+    }
+    let Some(i) = found else {
         return Ok(None);
     };
     let w = v.wslot(i)?;

@@ -471,6 +471,10 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
     let s = match free {
         Some(s) => s,
         None if hw < NSLOTS => {
+            // A slot never used before may lie in a page the file does
+            // not hold yet: storage first (full file system: ENOMEM).
+            obj.ctl()
+                .populate(crate::ns::HEADER_LEN + SLOTS_OFF + hw * SLOT_LEN, SLOT_LEN)?;
             let c: &ShmCtl = obj.at(0)?;
             c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             slot(obj, hw)?
