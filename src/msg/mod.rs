@@ -696,7 +696,7 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
     match Queue::from_obj(obj.clone()) {
         Ok(q) => q.remove(ns),
         Err(_) => {
-            obj.perm().check_owner(&creds())?;
+            obj.check_owner(&creds())?;
             // No geometry to repair with: whatever a dead lock holder left
             // half-done goes away with the queue.
             let h: &QHead = obj.at(0)?;
@@ -1064,7 +1064,7 @@ impl Queue {
     /// capacity the queue was created with (`EPERM`, see README).
     pub fn set(&self, ns: &Ns, uid: u32, gid: u32, mode: u32, qbytes: u64) -> Result<()> {
         let me = creds();
-        self.obj.perm().check_owner(&me)?;
+        self.obj.check_owner(&me)?;
         if qbytes > ns.limit(limits::MSGMNB) && !me.privileged() {
             return Err(Errno::EPERM);
         }
@@ -1088,7 +1088,7 @@ impl Queue {
     /// `IPC_RMID`: removes the queue; blocked senders and receivers fail
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
-        self.obj.perm().check_owner(&creds())?;
+        self.obj.check_owner(&creds())?;
         let g = self.lock_both(&Deadline::ctl()).ok();
         remove_locked(ns, &self.obj, g)
     }

@@ -1872,6 +1872,23 @@ impl Obj {
         reserve_at(self.file()?.as_raw_fd(), off, len)
     }
 
+    /// The owner's check (`IPC_SET`, `IPC_RMID`, `SHM_LOCK`): the owner or
+    /// creator the header records, or root (`EPERM` otherwise), who must
+    /// also own the object file (root's `IPC_SET` gives the file to a new
+    /// owner). A member who rewrote the header's owner — it may write the
+    /// file of a queue or set it was granted anything on — is not the
+    /// file's owner: the file system has the last word.
+    pub fn check_owner(&self, me: &Creds) -> Result<()> {
+        self.perm().check_owner(me)?;
+        if me.privileged() {
+            return Ok(());
+        }
+        if self.stat()?.st_uid != me.euid {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
@@ -1975,7 +1992,7 @@ impl Obj {
     pub fn set_perm(&self, me: &Creds, uid: u32, gid: u32, mode: u32) -> Result<()> {
         let h = self.header();
         let old = self.perm();
-        old.check_owner(me)?;
+        self.check_owner(me)?;
         let owner_changes = uid != old.uid || gid != old.gid;
         if owner_changes && uid != old.uid && !me.privileged() {
             return Err(Errno::EPERM);

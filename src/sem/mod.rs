@@ -1726,7 +1726,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.perm().check_owner(&crate::sync::proc::creds())?;
+    o.check_owner(&crate::sync::proc::creds())?;
     // The slots ever written, found while the file still has its name.
     let view = View::new(o);
     let used: Vec<usize> = view

@@ -983,13 +983,13 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 pub fn rmid(id: i32) -> Result<()> {
     let obj = ns()?.by_id_opt(Kind::Shm, id, true).map_err(owner_errno)?;
     if matches!(ctl(&obj), Err(Errno::EIO)) {
-        obj.perm().check_owner(&creds()).map_err(owner_errno)?;
+        obj.check_owner(&creds()).map_err(owner_errno)?;
         let ns = ns()?;
         ns.remove(&obj, false);
         return Ok(());
     }
     with_seg(id, Sweep::Full, |obj, c, _, n| {
-        obj.perm().check_owner(&creds())?;
+        obj.check_owner(&creds())?;
         let ns = ns()?;
         let h = obj.header();
         if obj.perm().mode & SHM_DEST == 0 {
@@ -1011,7 +1011,7 @@ pub fn rmid(id: i32) -> Result<()> {
 pub fn lock(id: i32, on: bool) -> Result<()> {
     with_seg(id, Sweep::Mine, |obj, c, a, _| {
         let me = creds();
-        obj.perm().check_owner(&me)?;
+        obj.check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
         // RLIMIT_MEMLOCK (EPERM), and a segment larger than that limit
         // cannot be locked (ENOMEM). (The kernel also adds up the user's
