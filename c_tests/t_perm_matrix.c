@@ -12,7 +12,9 @@
  * process as 65534 (exec'd, pinned to the build's libripc) then tries:
  *   calls: msgsnd (w), msgrcv (r), msgctl IPC_STAT (r), semop +1 (w),
  *          GETVAL (r), shmat SHM_RDONLY (r), shmat read-write (rw);
- *   files: open the segment's data O_RDONLY (r) and O_RDWR (rw);
+ *   files: open the segment's data O_RDONLY (r) and O_RDWR (rw), map it
+ *          read-write and write it (rw), truncate it (w);
+ *          truncate the queue's file (any access: honest members only);
  *          mprotect a read-only attachment writable (rw);
  *          open an object file at all (r or w: the file is the boundary
  *          for a member granted nothing);
@@ -96,7 +98,24 @@ static int stranger(char **ids, int n) {
         errno = 0;
         fd = open(data, O_RDWR);
         row("open the segment's data O_RDWR", m, r && w, fd >= 0, errno);
-        if (fd >= 0) close(fd);
+        if (fd >= 0) {
+            errno = 0;
+            void *mp2 = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            row("mmap the segment's data read-write", m, r && w, mp2 != MAP_FAILED, errno);
+            if (mp2 != MAP_FAILED) munmap(mp2, 4096);
+            errno = 0;
+            row("write the segment's data", m, r && w, pwrite(fd, "w", 1, 0) == 1, errno);
+            close(fd);
+        } else {
+            row("mmap the segment's data read-write", m, r && w, 0, errno);
+            row("write the segment's data", m, r && w, 0, errno);
+        }
+        /* truncate(2) to the file's own size: the permission check, no
+         * harm done. */
+        struct stat dst;
+        int dsz = stat(data, &dst) == 0;
+        errno = 0;
+        row("truncate the segment's data", m, !!w, dsz && truncate(data, dst.st_size) == 0, errno);
         /* The queue's file: open for any access granted (its bookkeeping
          * is written by readers too: honest members only, see the trust
          * model), refused for a member granted nothing. */
@@ -105,6 +124,14 @@ static int stranger(char **ids, int n) {
         fd = open(path, O_RDONLY);
         row("open the queue's file (any access)", m, r || w, fd >= 0, errno);
         if (fd >= 0) close(fd);
+        /* Writable to whoever was granted anything: the honest-member row
+         * of the trust model (a truncation to a smaller size would make
+         * others SIGBUS; this one keeps the size). */
+        struct stat qst;
+        int qsz = stat(path, &qst) == 0;
+        errno = 0;
+        row("truncate the queue's file (honest members only)", m, r || w, qsz && truncate(path, qst.st_size) == 0,
+            errno);
         /* Names and metadata: never a member's to change. */
         char other[640];
         snprintf(other, sizeof other, "%s.moved", path);
@@ -167,8 +194,8 @@ int main(int argc, char **argv) {
     av[3 + 3 * NMODES] = NULL;
     int st = tap_exec_as_nobody(NULL, av);
     /* The stranger's tests: its build-id check, then 7 calls per mode,
-     * and under the user backend 9 file operations per mode. */
-    tap_n += 1 + NMODES * (7 + (backend_is_kernel() ? 0 : 9));
+     * and under the user backend 13 file operations per mode. */
+    tap_n += 1 + NMODES * (7 + (backend_is_kernel() ? 0 : 13));
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the member's rows all as expected (status %d)", st);
     for (int k = 0; k < NMODES; k++) {
         char p[600];
