@@ -194,8 +194,8 @@ int main(int argc, char **argv) {
     av[3 + 3 * NMODES] = NULL;
     int st = tap_exec_as_nobody(NULL, av);
     /* The stranger's tests: its build-id check, then 7 calls per mode,
-     * and under the user backend 13 file operations per mode. */
-    tap_n += 1 + NMODES * (7 + (backend_is_kernel() ? 0 : 13));
+     * and under the user backend 12 file operations per mode. */
+    tap_n += 1 + NMODES * (7 + (backend_is_kernel() ? 0 : 12));
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the member's rows all as expected (status %d)", st);
     for (int k = 0; k < NMODES; k++) {
         char p[600];
