@@ -15,6 +15,8 @@ pub mod ffi;
 /// cbindgen:ignore
 pub mod kernel;
 /// cbindgen:ignore
+pub mod log;
+/// cbindgen:ignore
 pub mod msg;
 /// cbindgen:ignore
 pub mod ns;

@@ -1193,6 +1193,7 @@ impl<'a> View<'a> {
     pub fn repair(&self) -> Result<()> {
         let h = self.head()?;
         h.dirty.store(0, Relaxed);
+        crate::debug_report!("queue {}: repaired after a lock holder died", self.obj.id);
         let dummy = h.head.load(Relaxed);
         if dummy >= self.geo.ndesc {
             return self.reset_empty();

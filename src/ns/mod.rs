@@ -370,7 +370,10 @@ impl Ns {
     pub fn default_ns_explained() -> core::result::Result<&'static Ns, (PathBuf, Problem)> {
         DEFAULT.get_or_try_init(|| {
             let (dir, default) = Self::default_path();
-            let ns = Ns::open_checked(&dir, true, default).map_err(|p| (dir, p))?;
+            let ns = Ns::open_checked(&dir, true, default).map_err(|p| {
+                crate::debug_report!("{}", p.message(&dir));
+                (dir, p)
+            })?;
             // SAFETY: registering plain extern "C" fns; no preconditions.
             unsafe {
                 libc::pthread_atfork(
@@ -1419,6 +1422,10 @@ impl Ns {
                     if !self.unlink_if_same(&name, &obj) || self.exists(&name) {
                         break;
                     }
+                    crate::debug_report!(
+                        "{}: swept {name}, a removed object's key name",
+                        self.dir.display()
+                    );
                     healed = true;
                 }
                 _ => break,
@@ -1630,6 +1637,10 @@ impl Ns {
                 // SAFETY: unlinking a dead creator's temporary name in our
                 // directory.
                 unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+                crate::debug_report!(
+                    "{}: swept {n}, left by a creator that died (pid {pid})",
+                    self.dir.display()
+                );
             }
         }
     }

@@ -855,6 +855,7 @@ fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
 
 /// The repair run by whoever takes over the lock of a dead holder.
 fn repair(o: &Obj) {
+    crate::debug_report!("semaphore set {}: repaired after a lock holder died", o.id);
     if let Ok(v) = View::new(o) {
         redo(&v);
         // A granter that died between claiming a sleeper and committing

@@ -276,6 +276,7 @@ fn page_round(n: u64) -> u64 {
 /// Repairs after a lock holder died: a slot half-claimed (pid set, count
 /// zero) is freed. Everything else is single-word stores, already whole.
 fn repair(obj: &Obj) {
+    crate::debug_report!("segment {}: repaired after a lock holder died", obj.id);
     for i in 0..hiwater(obj) {
         if let Ok(s) = slot(obj, i) {
             if s.count.load(Ordering::Relaxed) == 0 {

@@ -237,6 +237,15 @@ impl RobustLock {
             .ok()
             .map(|_| {
                 self.owner_start.store(my_start(), Ordering::Relaxed);
+                crate::debug_report!(
+                    "lock at {:p} taken over from pid {owner} ({})",
+                    self,
+                    if start != 0 && liveness(owner, start) != Liveness::Dead {
+                        "alive, but it does not map the lock's file"
+                    } else {
+                        "gone"
+                    }
+                );
                 LockOutcome::OwnerDied
             })
     }
