@@ -1,7 +1,7 @@
 //! glibc's System V structures, byte for byte (x86-64 and aarch64 glibc),
 //! so `IPC_STAT` through the drop-in fills exactly what `<sys/*.h>`
-//! declares. `c_tests/t_sysv_structs.c` checks sizes and offsets against
-//! the real headers.
+//! declares. `tests/cstructs.rs` checks every size and field offset
+//! against the system's headers (a C program compiled at test time).
 #![allow(non_camel_case_types, missing_docs)]
 
 use core::ffi::{c_int, c_short, c_ulong, c_ushort};
