@@ -33,6 +33,9 @@ const MAP: usize = 4096;
 #[derive(Debug)]
 pub struct Index {
     fd: OwnedFd,
+    /// Orders this process's threads around [`Index::mark`] (an OFD lock
+    /// does not tell apart threads sharing the descriptor).
+    local: std::sync::Mutex<()>,
 }
 
 impl Index {
@@ -72,7 +75,10 @@ impl Index {
                 libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t);
             }
         }
-        Some(Index { fd })
+        Some(Index {
+            fd,
+            local: std::sync::Mutex::new(()),
+        })
     }
 
     fn base(kind: Kind) -> u64 {
@@ -109,14 +115,21 @@ impl Index {
     }
 
     /// Records that index `idx` of `kind` is (`used`) or is not in use.
-    /// A read-modify-write of one byte: a concurrent update of another bit
-    /// of the same byte may be lost, which the module comment covers.
+    /// A read-modify-write of one byte, under a lock on that byte (this
+    /// process's mutex, then an OFD lock between processes) so that two
+    /// creators setting bits of one byte do not lose one: the counts that
+    /// `*_INFO` take from [`Index::used`] stay exact. The lock is tried,
+    /// never waited for unboundedly: after ~1 ms of a holder that does not
+    /// let go (stopped, or a member playing games) the update is made
+    /// unlocked, and a lost bit is then the module comment's case.
     pub fn mark(&self, kind: Kind, idx: i32, used: bool) {
         if !(0..(MAP * 8) as i32).contains(&idx) {
             return;
         }
         let off = Self::base(kind) + idx as u64 / 8;
         let bit = 1u8 << (idx % 8);
+        let _me = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let locked = self.lock_byte(off, libc::F_WRLCK as libc::c_short);
         let mut b = 0u8;
         // SAFETY: pread/pwrite of one byte from/to a local.
         unsafe {
@@ -125,25 +138,58 @@ impl Index {
                 (&mut b as *mut u8).cast(),
                 1,
                 off as libc::off_t,
-            ) < 0
+            ) >= 0
             {
-                return;
+                let nb = if used { b | bit } else { b & !bit };
+                if nb != b {
+                    libc::pwrite(
+                        self.fd.as_raw_fd(),
+                        (&nb as *const u8).cast(),
+                        1,
+                        off as libc::off_t,
+                    );
+                }
             }
-            let nb = if used { b | bit } else { b & !bit };
-            if nb != b {
-                libc::pwrite(
-                    self.fd.as_raw_fd(),
-                    (&nb as *const u8).cast(),
-                    1,
-                    off as libc::off_t,
-                );
-            }
+        }
+        if locked {
+            self.lock_byte(off, libc::F_UNLCK as libc::c_short);
         }
     }
 
+    /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) an OFD lock on byte `off`;
+    /// a take is retried for about 1 ms. True when done.
+    fn lock_byte(&self, off: u64, ty: libc::c_short) -> bool {
+        for round in 0..64 {
+            // SAFETY: a zeroed flock is a valid argument; we fill it below.
+            let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+            fl.l_type = ty;
+            fl.l_whence = libc::SEEK_SET as libc::c_short;
+            fl.l_start = off as libc::off_t;
+            fl.l_len = 1;
+            // SAFETY: fcntl on our descriptor with a flock we own.
+            if unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) } == 0 {
+                return true;
+            }
+            if ty == libc::F_UNLCK as libc::c_short {
+                return false;
+            }
+            match crate::error::Errno::last() {
+                crate::error::Errno::EAGAIN | crate::error::Errno::EACCES => {}
+                _ => return false, // no OFD locks here: unlocked
+            }
+            if round < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+        false
+    }
+
     /// The highest index of `kind` the hint says is in use, and how many
-    /// are (for `*_INFO`, which need no exact figure from the hint: the
-    /// callers that report figures count the names).
+    /// are (-1 and 0 when none): one `pread` of the kind's 4 KiB and a
+    /// scan of it, whatever the number of objects (`IPC_INFO`'s highest
+    /// index; see `Ns::in_use` for how exact that is).
     pub fn used(&self, kind: Kind) -> (i32, i32) {
         let map = self.read_map(kind);
         let mut hi = -1;

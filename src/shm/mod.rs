@@ -1025,8 +1025,25 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
     .map_err(owner_errno)
 }
 
-/// `IPC_INFO` / `SHM_INFO`: limits and usage; sweeps every segment, so a
-/// removed segment whose last attacher died is destroyed here.
+/// `IPC_INFO`: the limits and the highest index in use, at constant cost
+/// (from the index hint, see `Ns::in_use`; no sweep of the segments).
+pub fn info_limits() -> Result<ShmInfo> {
+    let ns = ns()?;
+    let l = ns.limits();
+    Ok(ShmInfo {
+        shmmax: l.shmmax,
+        shmmin: SHMMIN,
+        shmmni: l.shmmni,
+        shmseg: l.shmmni,
+        shmall: l.shmall,
+        maxidx: ns.in_use(Kind::Shm).0.max(0),
+        ..Default::default()
+    })
+}
+
+/// `SHM_INFO`: limits and usage; sweeps every segment, so a removed
+/// segment whose last attacher died is destroyed here. Linear in the
+/// segments (their page total needs each one's size).
 pub fn info() -> Result<ShmInfo> {
     let ns = ns()?;
     let l = ns.limits();
