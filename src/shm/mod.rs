@@ -593,6 +593,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         }
     }
     let created = core::cell::Cell::new(false);
+    let built = core::cell::Cell::new(None);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -612,6 +613,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
         c.magic.store(SHM_MAGIC, Ordering::Release);
         created.set(true);
+        built.set(Some(obj.file_id()));
         Ok(())
     };
     let check = |obj: &Obj| -> Result<()> {
@@ -634,6 +636,11 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         &spec,
     )?;
     if created.get() {
+        // For the shmall check (see `total_pages`), when the file is the
+        // one this call built (not a winner's after a lost race).
+        if built.get() == Some(obj.file_id()) {
+            ns.note_size(&obj, page_round(size) / PAGE);
+        }
         return Ok(obj.id); // new: nobody attaches it yet
     }
     // Notice dead attachers of the segment we hand out.
@@ -716,7 +723,14 @@ pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
     }
 }
 
+/// Pages of every segment in the namespace (for the `shmall` check):
+/// from the index hint's recorded sizes at constant cost (see
+/// `ns::index`); by opening every segment when the hint is missing or
+/// stale.
 fn total_pages(ns: &Ns) -> u64 {
+    if let Some((_, _, pages)) = ns.in_use_size(Kind::Shm) {
+        return pages;
+    }
     ns.indexes(Kind::Shm)
         .into_iter()
         .filter_map(|i| ns.by_index(Kind::Shm, i).ok())
