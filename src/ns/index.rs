@@ -49,8 +49,11 @@ const SIZES: u64 = 3 * MAP as u64;
 pub struct Index {
     fd: OwnedFd,
     /// Orders this process's threads around [`Index::mark`] (an OFD lock
-    /// does not tell apart threads sharing the descriptor).
-    local: std::sync::Mutex<()>,
+    /// does not tell apart threads sharing the descriptor): the pid of
+    /// the process whose thread holds it, 0 when free. Not a mutex: a
+    /// child forked while another thread held it inherits it held, sees
+    /// its parent's pid there and takes it over.
+    local: std::sync::atomic::AtomicI32,
 }
 
 impl Index {
@@ -92,7 +95,7 @@ impl Index {
         }
         Some(Index {
             fd,
-            local: std::sync::Mutex::new(()),
+            local: std::sync::atomic::AtomicI32::new(0),
         })
     }
 
@@ -131,7 +134,7 @@ impl Index {
 
     /// Records that index `idx` of `kind` is (`used`) or is not in use.
     /// A read-modify-write of one byte, under a lock on that byte (this
-    /// process's mutex, then an OFD lock between processes) so that two
+    /// process's flag, then an OFD lock between processes) so that two
     /// creators setting bits of one byte do not lose one: the counts that
     /// `*_INFO` take from [`Index::used`] stay exact. The lock is tried,
     /// never waited for unboundedly: after ~1 ms of a holder that does not
@@ -143,7 +146,7 @@ impl Index {
         }
         let off = Self::base(kind) + idx as u64 / 8;
         let bit = 1u8 << (idx % 8);
-        let _me = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = self.take_local();
         let locked = self.lock_byte(off, libc::F_WRLCK as libc::c_short);
         let mut b = 0u8;
         // SAFETY: pread/pwrite of one byte from/to a local.
@@ -168,6 +171,9 @@ impl Index {
         }
         if locked {
             self.lock_byte(off, libc::F_UNLCK as libc::c_short);
+        }
+        if mine {
+            self.local.store(0, std::sync::atomic::Ordering::Release);
         }
         if !used && kind != Kind::Msg {
             self.set_size(kind, idx, 0);
@@ -230,6 +236,33 @@ impl Index {
             }
         }
         (hi, n, total)
+    }
+
+    /// Takes [`Index::local`], trying for about 1 ms (another thread of
+    /// this process holds it only for a `pread` and a `pwrite`); true when
+    /// taken (then the caller releases it), false to go on without it.
+    fn take_local(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let me = crate::sync::proc::my_pid();
+        for round in 0..64 {
+            let cur = self.local.load(Ordering::Relaxed);
+            // Free (0), or held by a thread of the process we were forked
+            // from (another pid): ours to take.
+            if cur != me
+                && self
+                    .local
+                    .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return true;
+            }
+            if round < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+        false
     }
 
     /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) an OFD lock on byte `off`;
