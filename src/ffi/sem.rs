@@ -162,7 +162,14 @@ pub extern "C" fn ripc_semtimedop(
 
 fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
     let l = ns.limits();
-    let (sets, sems, max_idx) = sem::usage(ns);
+    // IPC_INFO needs only the highest index: from the index hint, at
+    // constant cost; SEM_INFO's semaphore total needs every set (linear,
+    // see README "Scale").
+    let (sets, sems, max_idx) = if cmd == SEM_INFO {
+        sem::usage(ns)
+    } else {
+        (0, 0, ns.in_use(crate::ns::Kind::Sem).0.max(0))
+    };
     let cl = |x: u64| x.min(i32::MAX as u64) as c_int;
     let semmns = cl(l.semmns);
     let info = seminfo {

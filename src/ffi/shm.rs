@@ -80,7 +80,7 @@ fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
     }
     match cmd {
         cstructs::IPC_INFO => {
-            let i = shm::info()?;
+            let i = shm::info_limits()?;
             let out = shminfo {
                 shmmax: i.shmmax as _,
                 shmmin: i.shmmin as _,

@@ -195,7 +195,17 @@ pub unsafe extern "C" fn ripc_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void)
         match cmd {
             IPC_INFO | MSG_INFO => {
                 let l = ns.limits();
-                let i = msg::info(ns);
+                // IPC_INFO needs only the highest index: from the index
+                // hint, at constant cost; MSG_INFO's message and byte
+                // totals need every queue (linear, see README "Scale").
+                let i = if cmd == MSG_INFO {
+                    msg::info(ns)
+                } else {
+                    msg::MsgInfo {
+                        max_idx: ns.in_use(crate::ns::Kind::Msg).0.max(0),
+                        ..Default::default()
+                    }
+                };
                 let clamp = |v: u64| v.min(i32::MAX as u64) as c_int;
                 let mut out = msginfo {
                     msgpool: clamp(l.msgmni * l.msgmnb / 1024),

@@ -18,6 +18,18 @@
 //!   and then probes every index, as before the hint (and rewrites the
 //!   bits it learns).
 //!
+//! After the three bitmaps, from byte 12288, one `u64` per index per kind:
+//! the object's size — a set's semaphores, a segment's pages (queues keep
+//! none: their contents change at every send) — so that `SEM_INFO` and
+//! the `semmns` and `shmall` checks add the sizes of the indexes in use
+//! instead of opening every object. Written by the creator just after it
+//! numbered the object, cleared with the index's bit at removal; summed
+//! only over indexes whose bit is set. A creator killed between its bit
+//! and its size leaves a 0 there (that object then counts as empty until
+//! removed), and a scribbled size skews the figures and the checks of its
+//! namespace's members, as a scribbled object would: both costs, never a
+//! crash.
+//!
 //! The file is read and written with `pread`/`pwrite` of the bytes needed,
 //! never mapped: a member that truncates or fills it cannot make another
 //! process fault, and a planted file of any other kind is ignored. One
@@ -29,10 +41,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Bytes of one kind's bitmap.
 const MAP: usize = 4096;
 
+/// Where the per-index sizes start (after the three bitmaps).
+const SIZES: u64 = 3 * MAP as u64;
+
 /// The open hint file.
 #[derive(Debug)]
 pub struct Index {
     fd: OwnedFd,
+    /// Orders this process's threads around [`Index::mark`] (an OFD lock
+    /// does not tell apart threads sharing the descriptor): the pid of
+    /// the process whose thread holds it, 0 when free. Not a mutex: a
+    /// child forked while another thread held it inherits it held, sees
+    /// its parent's pid there and takes it over.
+    local: std::sync::atomic::AtomicI32,
 }
 
 impl Index {
@@ -72,7 +93,10 @@ impl Index {
                 libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t);
             }
         }
-        Some(Index { fd })
+        Some(Index {
+            fd,
+            local: std::sync::atomic::AtomicI32::new(0),
+        })
     }
 
     fn base(kind: Kind) -> u64 {
@@ -109,14 +133,21 @@ impl Index {
     }
 
     /// Records that index `idx` of `kind` is (`used`) or is not in use.
-    /// A read-modify-write of one byte: a concurrent update of another bit
-    /// of the same byte may be lost, which the module comment covers.
+    /// A read-modify-write of one byte, under a lock on that byte (this
+    /// process's flag, then an OFD lock between processes) so that two
+    /// creators setting bits of one byte do not lose one: the counts that
+    /// `*_INFO` take from [`Index::used`] stay exact. The lock is tried,
+    /// never waited for unboundedly: after ~1 ms of a holder that does not
+    /// let go (stopped, or a member playing games) the update is made
+    /// unlocked, and a lost bit is then the module comment's case.
     pub fn mark(&self, kind: Kind, idx: i32, used: bool) {
         if !(0..(MAP * 8) as i32).contains(&idx) {
             return;
         }
         let off = Self::base(kind) + idx as u64 / 8;
         let bit = 1u8 << (idx % 8);
+        let mine = self.take_local();
+        let locked = self.lock_byte(off, libc::F_WRLCK as libc::c_short);
         let mut b = 0u8;
         // SAFETY: pread/pwrite of one byte from/to a local.
         unsafe {
@@ -125,27 +156,154 @@ impl Index {
                 (&mut b as *mut u8).cast(),
                 1,
                 off as libc::off_t,
-            ) < 0
+            ) >= 0
             {
-                return;
+                let nb = if used { b | bit } else { b & !bit };
+                if nb != b {
+                    libc::pwrite(
+                        self.fd.as_raw_fd(),
+                        (&nb as *const u8).cast(),
+                        1,
+                        off as libc::off_t,
+                    );
+                }
             }
-            let nb = if used { b | bit } else { b & !bit };
-            if nb != b {
-                libc::pwrite(
-                    self.fd.as_raw_fd(),
-                    (&nb as *const u8).cast(),
-                    1,
-                    off as libc::off_t,
-                );
-            }
+        }
+        if locked {
+            self.lock_byte(off, libc::F_UNLCK as libc::c_short);
+        }
+        if mine {
+            self.local.store(0, std::sync::atomic::Ordering::Release);
+        }
+        if !used && kind != Kind::Msg {
+            self.set_size(kind, idx, 0);
         }
     }
 
-    /// The highest index of `kind` the hint says is in use, and how many
-    /// are (for `*_INFO`, which need no exact figure from the hint: the
-    /// callers that report figures count the names).
-    pub fn used(&self, kind: Kind) -> (i32, i32) {
+    fn size_off(kind: Kind, idx: i32) -> libc::off_t {
+        (SIZES + ((kind as u64 - 1) * (MAP as u64 * 8) + idx as u64) * 8) as libc::off_t
+    }
+
+    /// Records the size of the object at index `idx` of `kind` (see the
+    /// module comment): semaphores of a set, pages of a segment.
+    pub fn set_size(&self, kind: Kind, idx: i32, size: u64) {
+        if !(0..(MAP * 8) as i32).contains(&idx) {
+            return;
+        }
+        let b = size.to_le_bytes();
+        // SAFETY: pwrite of 8 bytes from a local.
+        unsafe {
+            libc::pwrite(
+                self.fd.as_raw_fd(),
+                b.as_ptr().cast(),
+                8,
+                Self::size_off(kind, idx),
+            );
+        }
+    }
+
+    /// [`Index::used`], and the sum of the recorded sizes of the indexes
+    /// in use (saturating): one `pread` of the bitmap and one of the sizes
+    /// up to the highest index in use, whatever the number of objects.
+    pub fn used_size(&self, kind: Kind) -> (i32, i32, u64) {
         let map = self.read_map(kind);
+        let (hi, n) = Self::scan(&map);
+        if hi < 0 {
+            return (hi, n, 0);
+        }
+        let len = (hi as usize + 1) * 8;
+        let mut sizes = vec![0u8; len];
+        // SAFETY: pread into our own buffer of `len` bytes.
+        let got = unsafe {
+            libc::pread(
+                self.fd.as_raw_fd(),
+                sizes.as_mut_ptr().cast(),
+                len,
+                Self::size_off(kind, 0),
+            )
+        };
+        // Bytes past the end of the file (never written) read as zero.
+        if got < 0 {
+            sizes.fill(0);
+        } else {
+            sizes[got as usize..].fill(0);
+        }
+        let mut total = 0u64;
+        for (i, chunk) in sizes.chunks_exact(8).enumerate() {
+            if map[i / 8] & (1 << (i % 8)) != 0 {
+                let v = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                total = total.saturating_add(v);
+            }
+        }
+        (hi, n, total)
+    }
+
+    /// Takes [`Index::local`], trying for about 1 ms (another thread of
+    /// this process holds it only for a `pread` and a `pwrite`); true when
+    /// taken (then the caller releases it), false to go on without it.
+    fn take_local(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let me = crate::sync::proc::my_pid();
+        for round in 0..64 {
+            let cur = self.local.load(Ordering::Relaxed);
+            // Free (0), or held by a thread of the process we were forked
+            // from (another pid): ours to take.
+            if cur != me
+                && self
+                    .local
+                    .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return true;
+            }
+            if round < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+        false
+    }
+
+    /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) an OFD lock on byte `off`;
+    /// a take is retried for about 1 ms. True when done.
+    fn lock_byte(&self, off: u64, ty: libc::c_short) -> bool {
+        for round in 0..64 {
+            // SAFETY: a zeroed flock is a valid argument; we fill it below.
+            let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+            fl.l_type = ty;
+            fl.l_whence = libc::SEEK_SET as libc::c_short;
+            fl.l_start = off as libc::off_t;
+            fl.l_len = 1;
+            // SAFETY: fcntl on our descriptor with a flock we own.
+            if unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) } == 0 {
+                return true;
+            }
+            if ty == libc::F_UNLCK as libc::c_short {
+                return false;
+            }
+            match crate::error::Errno::last() {
+                crate::error::Errno::EAGAIN | crate::error::Errno::EACCES => {}
+                _ => return false, // no OFD locks here: unlocked
+            }
+            if round < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        }
+        false
+    }
+
+    /// The highest index of `kind` the hint says is in use, and how many
+    /// are (-1 and 0 when none): one `pread` of the kind's 4 KiB and a
+    /// scan of it, whatever the number of objects (`IPC_INFO`'s highest
+    /// index; see `Ns::in_use` for how exact that is).
+    pub fn used(&self, kind: Kind) -> (i32, i32) {
+        Self::scan(&self.read_map(kind))
+    }
+
+    fn scan(map: &[u8; MAP]) -> (i32, i32) {
         let mut hi = -1;
         let mut n = 0;
         for (i, byte) in map.iter().enumerate() {
@@ -198,6 +356,19 @@ mod tests {
         assert_eq!(ix.used(Kind::Msg), (3, 3));
         ix.mark(Kind::Msg, 3, false);
         assert_eq!(ix.used(Kind::Msg), (1, 2));
+        // Sizes count only where the bit is set; a cleared bit clears its.
+        ix.mark(Kind::Shm, 0, true);
+        ix.mark(Kind::Shm, 9, true);
+        ix.set_size(Kind::Shm, 0, 3);
+        ix.set_size(Kind::Shm, 9, 4);
+        ix.set_size(Kind::Shm, 5, 100); // no bit: not counted
+        ix.set_size(Kind::Sem, 0, 7); // another kind
+        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 7));
+        ix.mark(Kind::Shm, 9, false);
+        assert_eq!(ix.used_size(Kind::Shm), (0, 1, 3));
+        ix.mark(Kind::Shm, 9, true);
+        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 3), "cleared at removal");
+        assert_eq!(ix.used_size(Kind::Sem), (2, 1, 0));
         // A scribbled file (all ones) still yields every index at the end.
         std::fs::write(d.join("ripc.idx"), vec![0xffu8; 3 * MAP]).unwrap();
         assert_eq!(ix.candidates(Kind::Shm, 3).collect::<Vec<_>>(), [0, 1, 2]);

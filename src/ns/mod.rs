@@ -1551,6 +1551,44 @@ impl Ns {
         v
     }
 
+    /// The highest index of `kind` in use (-1 when none) and how many are,
+    /// at constant cost (`IPC_INFO`): from the index hint, one `pread` of
+    /// its 4 KiB bitmap and one `lstat` of the highest name, which must
+    /// exist, else (a stale, empty or missing hint: an empty namespace, or
+    /// one older than the hint) the directory is listed, as
+    /// [`Ns::indexes`]. Exact but for a process killed between its link
+    /// (or unlink) of a numbered name and its bit: an index it left in use
+    /// below the highest counts one off until the next create or removal
+    /// at that index puts the bit right.
+    pub fn in_use(&self, kind: Kind) -> (i32, i32) {
+        if let Some(ix) = &self.index {
+            let (hi, n) = ix.used(kind);
+            if hi >= 0 && self.exists(&Self::idx_name(kind, hi)) {
+                return (hi, n);
+            }
+        }
+        let v = self.indexes(kind);
+        (v.last().copied().unwrap_or(-1), v.len() as i32)
+    }
+
+    /// [`Ns::in_use`] with the total of the sizes recorded with
+    /// [`Ns::note_size`] (semaphores, pages), at constant cost; `None`
+    /// when the hint is missing, empty or stale (the caller then walks the
+    /// objects).
+    pub fn in_use_size(&self, kind: Kind) -> Option<(i32, i32, u64)> {
+        let ix = self.index.as_ref()?;
+        let (hi, n, total) = ix.used_size(kind);
+        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
+    }
+
+    /// Records in the index hint the size of the new object `obj` (a
+    /// set's semaphores, a segment's pages), for [`Ns::in_use_size`].
+    pub fn note_size(&self, obj: &Obj, size: u64) {
+        if let Some(ix) = &self.index {
+            ix.set_size(obj.kind, obj.id % IDX_SPAN, size);
+        }
+    }
+
     /// Unlinks the numbered name `idx` when it holds a removed queue or
     /// semaphore set: its remover may not have been allowed to (an owner
     /// who is not the creator, in the sticky directory); the creator or

@@ -994,6 +994,9 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             }
         }
     }
+    // The file this call built, if any (a lost race to create the key
+    // hands back the winner's set instead).
+    let created = core::cell::Cell::new(None);
     let spec = CreateSpec {
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
@@ -1015,6 +1018,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             if undo_area.1 <= 64 * 1024 {
                 crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
             }
+            created.set(Some(o.file_id()));
             init_set(o, n, max_ops, init)
         },
         check_existing: &|o: &Obj| {
@@ -1025,7 +1029,12 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             Ok(())
         },
     };
-    ns.get(Kind::Sem, key, flags, &spec)
+    let o = ns.get(Kind::Sem, key, flags, &spec)?;
+    if created.get() == Some(o.file_id()) {
+        // For SEM_INFO and the semmns check (see `usage`).
+        ns.note_size(&o, n as u64);
+    }
+    Ok(o)
 }
 
 /// This thread's last set, and a probe cache for the C caller's buffers
@@ -1763,9 +1772,19 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     Ok(())
 }
 
-/// Sets in the namespace and their semaphores (for `SEM_INFO`), and the
-/// highest index in use.
+/// Sets in the namespace and their semaphores (for `SEM_INFO` and the
+/// `semmns` check), and the highest index in use (0 when none): from the
+/// index hint's bitmap and recorded sizes, at constant cost (see
+/// `ns::index`); by opening every set when the hint is missing or stale.
 pub fn usage(ns: &Ns) -> (i32, i64, i32) {
+    if let Some((hi, n, sems)) = ns.in_use_size(Kind::Sem) {
+        return (n, sems.min(i64::MAX as u64) as i64, hi);
+    }
+    usage_walk(ns)
+}
+
+/// [`usage`] by opening every set.
+fn usage_walk(ns: &Ns) -> (i32, i64, i32) {
     let idx = ns.indexes(Kind::Sem);
     let mut sems = 0i64;
     for &i in &idx {

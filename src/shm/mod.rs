@@ -601,6 +601,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         }
     }
     let created = core::cell::Cell::new(false);
+    let built = core::cell::Cell::new(None);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -620,6 +621,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
         c.magic.store(SHM_MAGIC, Ordering::Release);
         created.set(true);
+        built.set(Some(obj.file_id()));
         Ok(())
     };
     let check = |obj: &Obj| -> Result<()> {
@@ -643,6 +645,11 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         &spec,
     )?;
     if created.get() {
+        // For the shmall check (see `total_pages`), when the file is the
+        // one this call built (not a winner's after a lost race).
+        if built.get() == Some(obj.file_id()) {
+            ns.note_size(&obj, page_round(size) / PAGE);
+        }
         return Ok(obj.id); // new: nobody attaches it yet
     }
     // Notice dead attachers of the segment we hand out.
@@ -733,7 +740,14 @@ fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<()> {
     }
 }
 
+/// Pages of every segment in the namespace (for the `shmall` check):
+/// from the index hint's recorded sizes at constant cost (see
+/// `ns::index`); by opening every segment when the hint is missing or
+/// stale.
 fn total_pages(ns: &Ns) -> u64 {
+    if let Some((_, _, pages)) = ns.in_use_size(Kind::Shm) {
+        return pages;
+    }
     ns.indexes(Kind::Shm)
         .into_iter()
         .filter_map(|i| ns.by_index(Kind::Shm, i).ok())
@@ -1056,8 +1070,25 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
     .map_err(owner_errno)
 }
 
-/// `IPC_INFO` / `SHM_INFO`: limits and usage; sweeps every segment, so a
-/// removed segment whose last attacher died is destroyed here.
+/// `IPC_INFO`: the limits and the highest index in use, at constant cost
+/// (from the index hint, see `Ns::in_use`; no sweep of the segments).
+pub fn info_limits() -> Result<ShmInfo> {
+    let ns = ns()?;
+    let l = ns.limits();
+    Ok(ShmInfo {
+        shmmax: l.shmmax,
+        shmmin: SHMMIN,
+        shmmni: l.shmmni,
+        shmseg: l.shmmni,
+        shmall: l.shmall,
+        maxidx: ns.in_use(Kind::Shm).0.max(0),
+        ..Default::default()
+    })
+}
+
+/// `SHM_INFO`: limits and usage; sweeps every segment, so a removed
+/// segment whose last attacher died is destroyed here. Linear in the
+/// segments (their page total needs each one's size).
 pub fn info() -> Result<ShmInfo> {
     let ns = ns()?;
     let l = ns.limits();
