@@ -322,7 +322,8 @@ static void remove_dir(void) {
         while ((e = readdir(d)) != NULL) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "ripc.ns") != 0) fprintf(stderr, "bench: left behind: %s\n", e->d_name);
+            if (strcmp(e->d_name, "ripc.ns") && strcmp(e->d_name, "ripc.seq") && strcmp(e->d_name, "ripc.idx"))
+                fprintf(stderr, "bench: left behind: %s\n", e->d_name);
             unlink(p);
         }
         closedir(d);
