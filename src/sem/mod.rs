@@ -1766,7 +1766,10 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
             }
         }
         if g.is_some() {
-            recount(&v);
+            // Every sleeper was just told EIDRM: none waits any more (no
+            // rescan: the file has lost its name, and reading slots
+            // without it costs a mincore each).
+            v.hdr().waiting.store(0, Ordering::Relaxed);
         }
     }
     Ok(())
