@@ -1862,8 +1862,19 @@ impl Obj {
         if !self.data_apart() {
             return Err(Errno::EIO);
         }
-        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
         let how = if write { libc::O_RDWR } else { libc::O_RDONLY };
+        self.open_data(how).map_err(|e| match e {
+            Errno::ENOENT => Errno::EIDRM,
+            Errno::ELOOP => Errno::EIO,
+            e => e,
+        })
+    }
+
+    /// Opens the payload file with `how` (plus `O_NOFOLLOW`), checked to
+    /// be a regular file owned by the object's owner or creator (`EIO`
+    /// otherwise: planted).
+    fn open_data(&self, how: i32) -> Result<OwnedFd> {
+        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
         // SAFETY: openat relative to the namespace directory we hold,
         // never following a symlink.
         let fd = unsafe {
@@ -1874,11 +1885,7 @@ impl Obj {
             )
         };
         if fd < 0 {
-            return Err(match Errno::last() {
-                Errno::ENOENT => Errno::EIDRM,
-                Errno::ELOOP => Errno::EIO,
-                e => e,
-            });
+            return Err(Errno::last());
         }
         // SAFETY: fresh descriptor we own.
         let f = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -2105,30 +2112,7 @@ impl Obj {
     /// regular file owned by the object's owner or creator), for changing
     /// its mode and owner whatever read or write access its mode gives.
     fn data_path(&self) -> Result<OwnedFd> {
-        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
-        // SAFETY: openat relative to the namespace directory we hold,
-        // never following a symlink.
-        let fd = unsafe {
-            libc::openat(
-                self.dir.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: fresh descriptor we own.
-        let f = unsafe { OwnedFd::from_raw_fd(fd) };
-        let st = fstat(fd)?;
-        let p = self.header();
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG
-            || (st.st_uid != p.perm.uid.load(Ordering::Relaxed)
-                && st.st_uid != p.perm.cuid.load(Ordering::Relaxed))
-        {
-            return Err(Errno::EIO);
-        }
-        Ok(f)
+        self.open_data(libc::O_PATH)
     }
 
     /// `chmod` of the file behind an `O_PATH` descriptor (through
