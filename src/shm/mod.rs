@@ -411,8 +411,9 @@ fn is_mine(pid: i32, start: u64, me: i32, my_st: u64) -> bool {
     pid == me && (start == my_st || start == 0)
 }
 
-/// Adds `delta` attachments to this process's slot.
-fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
+/// This process's slot, if it has one (taking over, with its start time,
+/// one its parent made for it at `fork`).
+fn my_slot(obj: &Obj) -> Result<Option<&Slot>> {
     let (me, my_st) = (my_pid(), my_start());
     for i in 0..hiwater(obj) {
         let s = slot(obj, i)?;
@@ -422,39 +423,39 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
             me,
             my_st,
         ) {
-            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
             s.start.store(my_st, Ordering::Relaxed);
-            s.count.store(n, Ordering::Relaxed);
-            return Ok(());
+            return Ok(Some(s));
         }
     }
-    add_slot(obj, me, my_st, delta)
+    Ok(None)
+}
+
+/// Adds `delta` attachments to this process's slot.
+fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
+    match my_slot(obj)? {
+        Some(s) => {
+            let n = s.count.load(Ordering::Relaxed).saturating_add(delta);
+            s.count.store(n, Ordering::Relaxed);
+            Ok(())
+        }
+        None => add_slot(obj, my_pid(), my_start(), delta),
+    }
 }
 
 /// Makes this process's slot hold `n` attachments (a new slot if it has
 /// none and `n > 0`).
 fn set_mine(obj: &Obj, n: u32) -> Result<()> {
-    let (me, my_st) = (my_pid(), my_start());
-    for i in 0..hiwater(obj) {
-        let s = slot(obj, i)?;
-        if is_mine(
-            s.pid.load(Ordering::Relaxed),
-            s.start.load(Ordering::Relaxed),
-            me,
-            my_st,
-        ) {
-            s.start.store(my_st, Ordering::Relaxed);
+    match my_slot(obj)? {
+        Some(s) => {
             s.count.store(n, Ordering::Relaxed);
             if n == 0 {
                 s.pid.store(0, Ordering::Relaxed);
             }
-            return Ok(());
+            Ok(())
         }
+        None if n == 0 => Ok(()),
+        None => add_slot(obj, my_pid(), my_start(), n),
     }
-    if n == 0 {
-        return Ok(());
-    }
-    add_slot(obj, me, my_st, n)
 }
 
 /// Claims a free slot (or a new one below [`NSLOTS`]) for `(pid, start)`
