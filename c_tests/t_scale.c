@@ -38,15 +38,6 @@ union semun {
     struct seminfo *__buf;
 };
 
-static int put(const char *file, const char *val) {
-    char p[128];
-    snprintf(p, sizeof p, "/proc/sys/kernel/%s", file);
-    int fd = open(p, O_WRONLY);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, val, strlen(val));
-    close(fd);
-    return n == (ssize_t)strlen(val) ? 0 : -1;
-}
 
 static struct msgb {
     long t;
@@ -197,7 +188,7 @@ static void one_kind(int k) {
 
 static int child(const char *dir, int kernel) {
     int own_ipc = unshare(CLONE_NEWIPC) == 0;
-    if (own_ipc && (put("msgmni", "50") || put("sem", "250 32000 32 40") || put("shmmni", "30"))) own_ipc = 0;
+    if (own_ipc && (tap_sysctl("msgmni", "50") || tap_sysctl("sem", "250 32000 32 40") || tap_sysctl("shmmni", "30"))) own_ipc = 0;
     if (kernel && !own_ipc) return 77;
     /* A fresh ripc namespace made by this process (its owner). */
     if (mkdir(dir, 0700) != 0 || setenv("RIPC_DIR", dir, 1) != 0) return 79;

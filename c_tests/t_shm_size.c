@@ -66,16 +66,7 @@ static int full(int n, int fd) {
     /* Fill what is left to the last byte with a plain file. */
     char path[4096];
     snprintf(path, sizeof path, "%s/filler", getenv("RIPC_TEST_MNT"));
-    int f = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
-    static char page[4096];
-    long wrote = 0;
-    while (f >= 0 && wrote < (1L << 30)) {
-        ssize_t w = write(f, page, sizeof page);
-        if (w <= 0) break;
-        wrote += w;
-    }
-    while (f >= 0 && write(f, page, 1) == 1) wrote++;
-    diag("filler file: %ld bytes", wrote);
+    int f = tap_fill_tmpfs();
     errno = 0;
     id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
     e = errno;

@@ -18,15 +18,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static int put(const char *file, const char *val) {
-    char p[128];
-    snprintf(p, sizeof p, "/proc/sys/kernel/%s", file);
-    int fd = open(p, O_WRONLY);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, val, strlen(val));
-    close(fd);
-    return n == (ssize_t)strlen(val) ? 0 : -1;
-}
 
 static int user_backend(void) {
     const char *b = getenv("RIPC_BACKEND");
@@ -35,8 +26,8 @@ static int user_backend(void) {
 
 static int child(const char *dir) {
     if (unshare(CLONE_NEWIPC) != 0) return 77;
-    if (put("msgmax", "4096") || put("msgmnb", "8192") || put("msgmni", "100") || put("sem", "250 32000 32 128") ||
-        put("shmmni", "64"))
+    if (tap_sysctl("msgmax", "4096") || tap_sysctl("msgmnb", "8192") || tap_sysctl("msgmni", "100") || tap_sysctl("sem", "250 32000 32 128") ||
+        tap_sysctl("shmmni", "64"))
         return 78;
     /* A fresh ripc namespace: created by this process, no RIPC_* set. */
     if (mkdir(dir, 0700) != 0 || setenv("RIPC_DIR", dir, 1) != 0) return 79;

@@ -221,6 +221,37 @@ static inline int tap_exec_stranger(const char *name, int id) {
     return tap_exec_as_nobody(NULL, argv);
 }
 
+/* Fills the file system under RIPC_TEST_MNT (see tap_in_private_tmpfs)
+ * to the last byte with a plain file `filler`; returns its descriptor
+ * (open, so the space stays taken until it is closed and unlinked). */
+static inline int tap_fill_tmpfs(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/filler", getenv("RIPC_TEST_MNT"));
+    int f = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    static char page[4096];
+    long wrote = 0;
+    while (f >= 0 && wrote < (1L << 30)) {
+        ssize_t w = write(f, page, sizeof page);
+        if (w <= 0) break;
+        wrote += w;
+    }
+    while (f >= 0 && write(f, page, 1) == 1) wrote++;
+    diag("filler file: %ld bytes", wrote);
+    return f;
+}
+
+/* Writes VAL to /proc/sys/kernel/FILE (an IPC sysctl, in a private IPC
+ * namespace); 0 when done. */
+static inline int tap_sysctl(const char *file, const char *val) {
+    char p[128];
+    snprintf(p, sizeof p, "/proc/sys/kernel/%s", file);
+    int fd = open(p, O_WRONLY);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, val, strlen(val));
+    close(fd);
+    return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
 /* Runs this program again as `NAME full N FD` in a private mount
  * namespace (unshare -m, root only) with a tmpfs of SIZE (mount option,
  * e.g. "512k") at a fresh directory, RIPC_DIR=<it>/ns and
