@@ -64,7 +64,7 @@
 //! spurious wake-up behind.
 
 use crate::error::{Errno, Result};
-use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, HEADER_LEN};
+use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
 use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::proc::{creds, my_pid};
 use crate::sync::time::{now_secs, Deadline};
@@ -181,6 +181,9 @@ const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
 const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
+// SAFETY: `#[repr(C)]`, atomics (and `RobustLock`) only.
+unsafe impl Shared for QHead {}
+
 #[repr(C)]
 #[derive(Debug)]
 struct Desc {
@@ -190,6 +193,16 @@ struct Desc {
     next: AtomicU32,
     _pad: AtomicU32,
 }
+
+const _: () = assert!(core::mem::size_of::<Desc>() == 24);
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl Shared for Desc {}
+
+/// The version of this layout ([`QHead`], then the arrays [`Geo`] places),
+/// kept in the object header and checked on open: another version is a
+/// corrupt queue.
+pub const LAYOUT_VERSION: u32 = 1;
 
 /// Geometry of a queue's control area, computed (and checked against the
 /// mapping) in this process, never trusted from the file.
@@ -283,20 +296,21 @@ impl Geo {
                 shift: SMALL.trailing_zeros(),
                 lo: 0,
                 hi: self.nsmall,
-                base: HEADER_LEN + self.chunk_off,
+                base: self.chunk_off,
             }
         } else {
             Class {
                 shift: BIG.trailing_zeros(),
                 lo: self.nsmall,
                 hi: self.nchunk,
-                base: HEADER_LEN + self.big_off,
+                base: self.big_off,
             }
         }
     }
 }
 
-/// One size of chunks: indices `lo..hi`, stored from mapping offset `base`.
+/// One size of chunks: indices `lo..hi`, stored from control-area offset
+/// `base`.
 #[derive(Debug, Clone, Copy)]
 struct Class {
     shift: u32,
@@ -319,7 +333,7 @@ impl Class {
         (self.lo..self.hi).contains(&c)
     }
 
-    /// The mapping offset of chunk `c`: `EIO` unless it is of this size.
+    /// The control-area offset of chunk `c`: `EIO` unless it is of this size.
     #[inline]
     fn off(&self, c: u32) -> Result<usize> {
         if !self.has(c) {
@@ -657,6 +671,7 @@ pub fn get(ns: &Ns, key: i32, flags: i32) -> Result<Queue> {
             data_apart: false,
             init: &init,
             check_existing: &check,
+            layout: LAYOUT_VERSION,
         },
     )?;
     Queue::from_obj(obj)
@@ -745,13 +760,14 @@ struct Found {
 
 impl Queue {
     fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
+        obj.check_layout(LAYOUT_VERSION)?;
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
             h.ndesc.load(Relaxed) as u64,
             h.nchunk.load(Relaxed) as u64,
             h.cap_bytes.load(Relaxed),
         )?;
-        if HEADER_LEN + geo.end > obj.ctl().len() {
+        if geo.end > obj.region().len() {
             return Err(Errno::EIO);
         }
         Ok(Queue { obj, geo })
@@ -1117,14 +1133,19 @@ impl<'a> View<'a> {
             return Err(Errno::EIO);
         }
         self.obj
-            .at(self.geo.desc_off + i as usize * core::mem::size_of::<Desc>())
+            .region()
+            .elem(self.geo.desc_off, core::mem::size_of::<Desc>(), i as usize)
     }
 
     fn link(&self, c: u32) -> Result<&'a AtomicU32> {
         if c >= self.geo.nchunk {
             return Err(Errno::EIO);
         }
-        self.obj.at(self.geo.link_off + c as usize * 4)
+        self.obj.region().elem(
+            self.geo.link_off,
+            core::mem::size_of::<AtomicU32>(),
+            c as usize,
+        )
     }
 
     /// Messages and bytes held: what was appended less what was taken
@@ -1287,14 +1308,14 @@ impl<'a> View<'a> {
             total: self.geo.ndesc,
         };
         let size = core::mem::size_of::<Desc>();
-        let at = |i: u32| HEADER_LEN + self.geo.desc_off + i as usize * size;
+        let at = |i: u32| self.geo.desc_off + i as usize * size;
         pool.alloc(
             |i| Ok(&self.desc(i)?.next),
             |i| self.reserve(at(i), at(i) + size, (i > 0).then(|| at(i))),
         )
     }
 
-    /// Reserves the file's storage under mapping bytes `[start, end)` of
+    /// Reserves the file's storage under control-area bytes `[start, end)` of
     /// a never-used item before it is first written, so that a full file
     /// system is `ENOMEM` now rather than `SIGBUS` at the write (object
     /// files are sparse: an idle queue costs the pages it used).
@@ -1303,6 +1324,10 @@ impl<'a> View<'a> {
     /// new page, none on recycled storage.
     fn reserve(&self, start: usize, end: usize, prev_end: Option<usize>) -> Result<()> {
         const PAGE: usize = 4096;
+        // Pages are the file's: count from the mapping's start.
+        let region = self.obj.region();
+        let base = region.start();
+        let (start, end, prev_end) = (base + start, base + end, prev_end.map(|p| base + p));
         let from = match prev_end {
             Some(p) => p.next_multiple_of(PAGE).max(start / PAGE * PAGE),
             None => start / PAGE * PAGE,
@@ -1310,7 +1335,9 @@ impl<'a> View<'a> {
         if from >= end {
             return Ok(());
         }
-        self.obj.ctl().populate(from, end - from)
+        // The header's page counts as the first one's (populate rounds down).
+        let from = from.max(base);
+        region.populate(from - base, end - from)
     }
 
     /// The chunks of the size a message of `len` bytes is stored in, as
@@ -1349,7 +1376,7 @@ impl<'a> View<'a> {
         let len = data.len();
         let class = self.geo.class(len);
         let pool = self.chunk_pool(h, len);
-        let link_at = |c: u32| HEADER_LEN + self.geo.link_off + c as usize * 4;
+        let link_at = |c: u32| self.geo.link_off + c as usize * 4;
         let reserve = |c: u32| {
             // Its link, then its bytes.
             let l = link_at(c);
@@ -1372,7 +1399,7 @@ impl<'a> View<'a> {
                     return r.map(|_| false);
                 }
             };
-            self.obj.ctl().write_bytes(class.off(c)?, piece)?;
+            self.obj.region().write_bytes(class.off(c)?, piece)?;
             if last == NIL {
                 first = c;
             } else {
@@ -1524,7 +1551,7 @@ impl<'a> View<'a> {
         while done < len {
             let n = class.size().min(len - done);
             self.obj
-                .ctl()
+                .region()
                 .read_bytes(class.off(c)?, &mut buf[done..done + n])?;
             done += n;
             if done < len {

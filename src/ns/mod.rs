@@ -38,7 +38,7 @@ use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::proc::{creds, my_pid, my_start, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
-pub use map::Mapping;
+pub use map::{Mapping, Region, Shared};
 pub use perm::{owner_errno, Access, Perm, PermShared};
 pub use trust::Problem;
 
@@ -150,6 +150,11 @@ pub struct ObjHeader {
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
+const _: () = assert!(core::mem::offset_of!(ObjHeader, version) == 12);
+
+// SAFETY: `#[repr(C)]`, atomics (and `RobustLock`, `PermShared`, both
+// `Shared`) only.
+unsafe impl Shared for ObjHeader {}
 
 #[repr(C)]
 #[derive(Debug)]
@@ -159,6 +164,9 @@ struct NsCtl {
     /// where the id counters were before `ripc.seq` (unused)
     _seq: [AtomicU32; 4],
 }
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl Shared for NsCtl {}
 
 /// Bytes of `ripc.seq`: one `u32` counter per kind.
 const SEQ_LEN: usize = 16;
@@ -247,6 +255,9 @@ pub struct CreateSpec<'a> {
     /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
     /// segment is smaller than asked, …)
     pub check_existing: &'a dyn Fn(&Obj) -> Result<()>,
+    /// the version of the kind's layout (header and control area), kept in
+    /// the header; the engine checks it on open ([`Obj::check_layout`])
+    pub layout: u32,
 }
 
 impl core::fmt::Debug for CreateSpec<'_> {
@@ -856,9 +867,11 @@ impl Ns {
         }
         let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
         let h: &ObjHeader = head.at(0)?;
+        // The layout version is the engine's to check (`Obj::check_layout`):
+        // an object of another version is listed, and removable, as a
+        // corrupt one.
         if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.kind.load(Ordering::Relaxed) != kind as u32
-            || h.version.load(Ordering::Relaxed) != 1
         {
             return Err(Errno::EIO);
         }
@@ -1191,7 +1204,7 @@ impl Ns {
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
-        h.version.store(1, Ordering::Relaxed);
+        h.version.store(spec.layout, Ordering::Relaxed);
         h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
         h.data_len.store(spec.data_len, Ordering::Relaxed);
         if spec.data_apart {
@@ -1769,14 +1782,28 @@ impl Obj {
         self.map.at(0).expect("object header mapped")
     }
 
-    /// The engine's control area (after the header), for typed access.
-    pub fn ctl(&self) -> &Mapping {
-        &self.map
+    /// The engine's control area (after the header): the one window
+    /// through which an engine reads and writes its object.
+    pub fn region(&self) -> Region<'_> {
+        self.map
+            .region()
+            .sub(HEADER_LEN, self.ctl_len())
+            .expect("the control area follows the header")
     }
 
     /// A `T` at `off` bytes into the engine's control area.
-    pub fn at<T>(&self, off: usize) -> Result<&T> {
-        self.map.at(HEADER_LEN.checked_add(off).ok_or(Errno::EIO)?)
+    pub fn at<T: Shared>(&self, off: usize) -> Result<&T> {
+        self.region().at(off)
+    }
+
+    /// `EIO` unless the object's layout version (in its header) is
+    /// `expected`: an object of another layout is treated as corrupt.
+    pub fn check_layout(&self, expected: u32) -> Result<()> {
+        if self.header().version.load(Ordering::Relaxed) == expected {
+            Ok(())
+        } else {
+            Err(Errno::EIO)
+        }
     }
 
     /// Bytes of the engine's control area.

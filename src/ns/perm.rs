@@ -27,6 +27,9 @@ pub struct PermShared {
     _pad: AtomicU32,
 }
 
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for PermShared {}
+
 /// A consistent copy of a [`PermShared`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Perm {

@@ -20,7 +20,7 @@
 //! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, HEADER_LEN};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, HEADER_LEN};
 use crate::sync::probe::Seen;
 use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
@@ -71,6 +71,7 @@ const W_CLAIMED: u32 = 3;
 const W_CANCELLED: u32 = 4;
 const W_SLEEP: u32 = 0x100;
 
+/// Bytes of the fixed headers (checked against the structs below).
 const HDR: usize = 64;
 const WHDR: usize = 40;
 const UHDR: usize = 16;
@@ -123,11 +124,26 @@ struct SetHdr {
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
+/// The version of this layout ([`SetHdr`], then the arrays [`Shape`]
+/// places), kept in the object header and checked on open: another version
+/// is a corrupt set.
+pub const LAYOUT_VERSION: u32 = 1;
+
 #[repr(C)]
 struct Sem {
     val: AtomicI32,
     pid: AtomicI32,
 }
+const _: () = assert!(core::mem::size_of::<Sem>() == 8);
+
+/// One operation of a sleeping `semop`, packed ([`SemOp::pack`]); a wait
+/// slot's [`WaitHdr`] is followed by `max_ops` of them.
+type WaitOp = AtomicU64;
+/// One semaphore's adjustment in an undo slot; an [`UndoHdr`] is followed
+/// by `nsems` of them, padded to 8 bytes.
+type Adj = AtomicI16;
+/// One journal entry ([`ent`]).
+type JEnt = AtomicU64;
 
 #[repr(C)]
 struct WaitHdr {
@@ -150,6 +166,15 @@ struct UndoHdr {
 }
 const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
 
+// SAFETY: each is `#[repr(C)]`, atomics only.
+unsafe impl Shared for SetHdr {}
+// SAFETY: as above.
+unsafe impl Shared for Sem {}
+// SAFETY: as above.
+unsafe impl Shared for WaitHdr {}
+// SAFETY: as above.
+unsafe impl Shared for UndoHdr {}
+
 /// Sizes of a set's areas, from its shape.
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -171,21 +196,26 @@ fn new_jcap(nsems: usize, max_ops: usize) -> usize {
     (2 * max_ops).max(nsems) + 8
 }
 
+use core::mem::size_of;
+
 impl Shape {
+    /// Bytes of a wait slot: its header and `max_ops` operations.
     fn wsz(&self) -> usize {
-        WHDR + 8 * self.max_ops
+        size_of::<WaitHdr>() + size_of::<WaitOp>() * self.max_ops
     }
+    /// Bytes of an undo slot: its header and `nsems` adjustments, padded
+    /// to 8 bytes.
     fn usz(&self) -> usize {
-        UHDR + (2 * self.nsems).div_ceil(8) * 8
+        size_of::<UndoHdr>() + (size_of::<Adj>() * self.nsems).next_multiple_of(8)
     }
     fn jcap(&self) -> usize {
         self.jcap
     }
     fn off_sems(&self) -> usize {
-        HDR
+        size_of::<SetHdr>()
     }
     fn off_wait(&self) -> usize {
-        HDR + 8 * self.nsems
+        self.off_sems() + size_of::<Sem>() * self.nsems
     }
     fn off_undo(&self) -> usize {
         self.off_wait() + self.nwait * self.wsz()
@@ -194,7 +224,7 @@ impl Shape {
         self.off_undo() + self.nundo * self.usz()
     }
     fn total(&self) -> usize {
-        self.off_journal() + 8 * self.jcap()
+        self.off_journal() + size_of::<JEnt>() * self.jcap()
     }
 }
 
@@ -206,6 +236,7 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     fn new(o: &'a Obj) -> Result<View<'a>> {
+        o.check_layout(LAYOUT_VERSION)?;
         let h: &SetHdr = o.at(0)?;
         if h.magic.load(Ordering::Acquire) != MAGIC {
             return Err(Errno::EIO);
@@ -242,7 +273,7 @@ impl<'a> View<'a> {
         if i >= self.s.nsems {
             return Err(Errno::EIO);
         }
-        self.o.at(self.s.off_sems() + 8 * i)
+        self.o.region().elem(self.s.off_sems(), size_of::<Sem>(), i)
     }
     fn val(&self, i: usize) -> Result<i32> {
         // A scribbled value is clamped into the valid range.
@@ -252,14 +283,14 @@ impl<'a> View<'a> {
         if i >= self.s.nwait {
             return Err(Errno::EIO);
         }
-        self.o.at(self.s.off_wait() + i * self.s.wsz())
+        self.o.region().elem(self.s.off_wait(), self.s.wsz(), i)
     }
-    fn wop(&self, i: usize, k: usize) -> Result<&'a AtomicU64> {
-        if k >= self.s.max_ops {
+    fn wop(&self, i: usize, k: usize) -> Result<&'a WaitOp> {
+        if i >= self.s.nwait || k >= self.s.max_ops {
             return Err(Errno::EIO);
         }
-        self.o
-            .at(self.s.off_wait() + i * self.s.wsz() + WHDR + 8 * k)
+        let ops = self.s.off_wait() + i * self.s.wsz() + size_of::<WaitHdr>();
+        self.o.region().elem(ops, size_of::<WaitOp>(), k)
     }
     /// Slot `i`'s operations, into `out` (cleared first; reused by the
     /// caller so that a scan of the queue allocates at most once).
@@ -278,20 +309,22 @@ impl<'a> View<'a> {
         if i >= self.s.nundo {
             return Err(Errno::EIO);
         }
-        self.o.at(self.s.off_undo() + i * self.s.usz())
+        self.o.region().elem(self.s.off_undo(), self.s.usz(), i)
     }
-    fn adj(&self, i: usize, sem: usize) -> Result<&'a AtomicI16> {
+    fn adj(&self, i: usize, sem: usize) -> Result<&'a Adj> {
         if i >= self.s.nundo || sem >= self.s.nsems {
             return Err(Errno::EIO);
         }
-        self.o
-            .at(self.s.off_undo() + i * self.s.usz() + UHDR + 2 * sem)
+        let adjs = self.s.off_undo() + i * self.s.usz() + size_of::<UndoHdr>();
+        self.o.region().elem(adjs, size_of::<Adj>(), sem)
     }
-    fn jent(&self, k: usize) -> Result<&'a AtomicU64> {
+    fn jent(&self, k: usize) -> Result<&'a JEnt> {
         if k >= self.s.jcap() {
             return Err(Errno::EIO);
         }
-        self.o.at(self.s.off_journal() + 8 * k)
+        self.o
+            .region()
+            .elem(self.s.off_journal(), size_of::<JEnt>(), k)
     }
 }
 
@@ -564,21 +597,7 @@ fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
 /// per run of written pages; a file system without them reports the whole
 /// file as data (every slot is read, as before).
-/// Whether the page of mapping `(ptr, len)` holding byte `off` is in
-/// memory (`mincore`): a tmpfs page never written is not, and reading it
-/// would allocate one (or raise SIGBUS on a full file system).
-fn resident(map: (usize, usize), off: usize) -> bool {
-    if off >= map.1 {
-        return false;
-    }
-    let page = off & !4095;
-    let mut vec = 0u8;
-    // SAFETY: mincore on one page inside our own mapping, into a local.
-    let r = unsafe { libc::mincore((map.0 + page) as *mut libc::c_void, 4096, &mut vec) };
-    r != 0 || vec & 1 != 0
-}
-
-fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
+fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
     use std::os::fd::AsRawFd;
     // A descriptor for the walk (none: every slot is read, as on a file
     // system without SEEK_DATA).
@@ -587,7 +606,7 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
     let base = (HEADER_LEN + v.s.off_wait()) as i64;
     let wsz = v.s.wsz() as i64;
     let nwait = v.s.nwait;
-    let v_map = (v.o.ctl().ptr() as usize, v.o.ctl().len());
+    let region = v.o.region();
     let mut i = 0usize;
     let mut run_end = i64::MIN; // end of the data run around slot i
     core::iter::from_fn(move || {
@@ -595,7 +614,7 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
         let _file = &file;
         while i < nwait {
             let hdr = base + i as i64 * wsz;
-            if hdr + WHDR as i64 > run_end {
+            if hdr + size_of::<WaitHdr>() as i64 > run_end {
                 // SAFETY: lseek on our object file's descriptor; it only
                 // moves the (unused) file offset.
                 let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
@@ -603,14 +622,18 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
                     if Errno::last() == Errno::ENXIO {
                         return None; // no data from here on
                     }
-                    if fd < 0 && !resident(v_map, hdr as usize) {
+                    if fd < 0 && !region.resident(hdr as usize - HEADER_LEN) {
                         // No descriptor (the set's names are gone): a
                         // page not in memory was never written.
                         i += 1;
                         continue;
                     }
                     // No SEEK_DATA here: every slot is data.
-                    run_end = if fd < 0 { hdr + WHDR as i64 } else { i64::MAX };
+                    run_end = if fd < 0 {
+                        hdr + size_of::<WaitHdr>() as i64
+                    } else {
+                        i64::MAX
+                    };
                     continue;
                 }
                 // SAFETY: as above.
@@ -626,7 +649,7 @@ fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
                     i = i.saturating_add(skip as usize);
                     continue;
                 }
-                if hdr + WHDR as i64 > run_end {
+                if hdr + size_of::<WaitHdr>() as i64 > run_end {
                     i += 1; // the header ends in a hole: never written
                     continue;
                 }
@@ -1028,6 +1051,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             }
             Ok(())
         },
+        layout: LAYOUT_VERSION,
     };
     let o = ns.get(Kind::Sem, key, flags, &spec)?;
     if created.get() == Some(o.file_id()) {
@@ -1286,8 +1310,8 @@ fn enqueue(
     // from semop, not SIGBUS).
     let mut found = None;
     for i in 0..v.s.nwait {
-        v.o.ctl()
-            .populate(HEADER_LEN + v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
+        v.o.region()
+            .populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
         let Ok(w) = v.wslot(i) else { continue };
         if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
             found = Some(i);

@@ -48,6 +48,9 @@ pub struct RobustLock {
     owner_start: AtomicU64,
 }
 
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for RobustLock {}
+
 /// How a lock was acquired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockOutcome {
