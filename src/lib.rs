@@ -21,7 +21,7 @@ pub mod msg;
 /// cbindgen:ignore
 pub mod ns;
 /// cbindgen:ignore
-mod os;
+pub mod os;
 /// cbindgen:ignore
 pub mod pipe;
 /// cbindgen:ignore

@@ -16,8 +16,8 @@ use crate::ffi::cstructs::{
 };
 use crate::ffi::{get, put, readable, writable};
 use crate::ns::{limits, owner_errno, Kind, Ns, Obj, IPC_CREAT};
+use crate::os::probe::Seen;
 use crate::sem::{self, SemOp, Wait};
-use crate::sync::probe::Seen;
 use crate::sync::Deadline;
 use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_long, c_uint, c_void};
@@ -427,7 +427,7 @@ pub extern "C" fn ripc_semset_op(
         }
         let (mut inline, mut heap) = ([SemOp::default(); 8], Vec::new());
         let v = copy_ops(
-            crate::sync::probe::readable,
+            crate::os::probe::readable,
             ops.cast(),
             nops,
             &mut inline,

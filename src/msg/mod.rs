@@ -65,8 +65,9 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
+use crate::os::creds::creds;
+use crate::os::proc::my_pid;
 use crate::sync::lock::{LockOutcome, RobustLock};
-use crate::sync::proc::{creds, my_pid};
 use crate::sync::time::{now_secs, Deadline};
 use crate::sync::{futex_wait, futex_wake};
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
@@ -440,7 +441,7 @@ fn current_cpu() -> i32 {
 /// answer was the last receiver); when neither is known, spin.
 #[inline]
 fn spin_pays(first: &AtomicU64, second: &AtomicU64) -> bool {
-    if !crate::sync::proc::many_cpus() {
+    if !crate::os::proc::many_cpus() {
         return false;
     }
     let me = my_pid() as u32 as u64;

@@ -34,8 +34,9 @@ pub mod perm;
 pub mod trust;
 
 use crate::error::{Errno, Result};
+use crate::os::creds::{creds, Creds};
+use crate::os::proc::{my_pid, my_start};
 use crate::sync::lock::{LockOutcome, RobustLock};
-use crate::sync::proc::{creds, my_pid, my_start, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
 pub use map::{Mapping, Region, Shared};

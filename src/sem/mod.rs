@@ -21,8 +21,8 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, HEADER_LEN};
-use crate::sync::probe::Seen;
-use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
+use crate::os::probe::Seen;
+use crate::os::proc::{alive, my_pid, my_start, pid_exists};
 use crate::sync::time::now_secs;
 use crate::sync::{futex_wait, futex_wake, Deadline};
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -1191,7 +1191,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = crate::sync::proc::coarse_now();
+        let now = crate::os::proc::coarse_now();
         o.perm()
             .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
         // The common case, one operation without SEM_UNDO: what try_ops and
@@ -1366,7 +1366,7 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
     // on a busy machine the peer may be waiting for this very CPU. Not at
     // all when this process may run on one CPU only: the peer needs it.
     let mut n = 0u32;
-    let spin = crate::sync::proc::many_cpus();
+    let spin = crate::os::proc::many_cpus();
     while spin
         && matches!(
             w.state.load(Ordering::Acquire) & 0xff,
@@ -1746,7 +1746,7 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     }
     // Obj::set_perm also gives the object file the mode the new IPC mode
     // implies (so that the users it now grants can open the file).
-    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)
+    o.set_perm(&crate::os::creds::creds(), uid, gid, mode)
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
@@ -1760,7 +1760,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.check_owner(&crate::sync::proc::creds())?;
+    o.check_owner(&crate::os::creds::creds())?;
     // The slots ever written, found while the file still has its name.
     let view = View::new(o);
     let used: Vec<usize> = view

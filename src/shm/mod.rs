@@ -30,7 +30,8 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
-use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
+use crate::os::creds::creds;
+use crate::os::proc::{alive, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
 use crate::sync::Deadline;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};

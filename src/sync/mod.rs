@@ -1,5 +1,6 @@
 //! Synchronisation over shared mappings: futex wait/wake, the robust
-//! owner-recovering lock, process liveness, deadlines, pointer probing.
+//! owner-recovering lock, deadlines. (Process identity and liveness,
+//! credentials and pointer probing are operating-system queries: `crate::os`.)
 //!
 //! Everything here works on words that live in memory shared with other,
 //! untrusted processes: no value read from such a word is trusted beyond
@@ -7,8 +8,6 @@
 
 pub mod futex;
 pub mod lock;
-pub mod probe;
-pub mod proc;
 pub mod time;
 
 pub use futex::{futex_wait, futex_wake};
