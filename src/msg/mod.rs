@@ -67,9 +67,9 @@ use crate::error::{Errno, Result};
 use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
 use crate::os::creds::creds;
 use crate::os::proc::my_pid;
+use crate::sync::event::{spin, Event};
 use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::time::{now_secs, Deadline};
-use crate::sync::{futex_wait, futex_wake};
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
@@ -484,42 +484,18 @@ fn wait_change(
             None => spin_budget(),
         }
     };
-    if !budget.is_zero() {
-        let start = std::time::Instant::now();
-        let mut i = 0u32;
-        loop {
-            if word.load(Acquire) != seen {
-                return Ok(());
-            }
-            core::hint::spin_loop();
-            i = i.wrapping_add(1);
-            if i % 64 == 0 {
-                let spent = start.elapsed();
-                if spent >= budget {
-                    break;
-                }
-                // Past a few microseconds the peer may be waiting for this
-                // very core (a loaded machine): let it run. With a core of
-                // its own the yield returns at once.
-                if spent >= std::time::Duration::from_micros(3) {
-                    std::thread::yield_now();
-                }
-            }
-        }
-    }
-    // Announce a sleeper (bit 0) unless the word moved meanwhile.
-    let sleeping = seen | 1;
-    if seen & 1 == 0
-        && word
-            .compare_exchange(seen, sleeping, AcqRel, Acquire)
-            .is_err()
-    {
+    // Past a few microseconds the peer may be waiting for this very core
+    // (a loaded machine): the spin yields.
+    let yield_after = std::time::Duration::from_micros(3);
+    if !budget.is_zero() && spin(budget, yield_after, || word.load(Acquire) == seen) {
         return Ok(());
     }
-    match deadline.remaining() {
-        Some(d) if d.is_zero() => Err(Errno::ETIMEDOUT),
-        rem => futex_wait(word, sleeping, rem),
-    }
+    // Announce a sleeper (bit 0) unless the word moved meanwhile.
+    let ev = Event::new(word, 1);
+    let Some(sleeping) = ev.announce(seen) else {
+        return Ok(());
+    };
+    ev.sleep(sleeping, deadline, None).map(|_| ())
 }
 
 /// After a full queue's sender saw room appear: while receivers keep taking
@@ -612,7 +588,7 @@ fn store_if_changed32(a: &AtomicI32, v: i32) {
 
 /// Wakes every sleeper on `word`.
 fn wake(word: &AtomicU32) {
-    futex_wake(word, i32::MAX);
+    Event::new(word, 1).wake_all();
 }
 
 /// Takes `l` (spinning, then sleeping, as [`RobustLock::lock_until`]

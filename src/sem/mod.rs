@@ -22,14 +22,15 @@
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, HEADER_LEN};
 use crate::os::probe::Seen;
-use crate::os::proc::{alive, my_pid, my_start, pid_exists};
+use crate::os::proc::my_pid;
+use crate::sync::event::{self, Event, Slept};
+use crate::sync::owner::{self, Check, Owner, OwnerRef};
 use crate::sync::time::now_secs;
-use crate::sync::{futex_wait, futex_wake, Deadline};
+use crate::sync::Deadline;
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Largest semaphore value (`SEMVMX`).
 ///
@@ -165,6 +166,20 @@ struct UndoHdr {
     start: AtomicU64,
 }
 const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
+
+impl WaitHdr {
+    /// Who sleeps in the slot.
+    fn owner(&self) -> OwnerRef<'_> {
+        OwnerRef::new(&self.pid, &self.start)
+    }
+}
+
+impl UndoHdr {
+    /// Whose adjustments the slot holds.
+    fn owner(&self) -> OwnerRef<'_> {
+        OwnerRef::new(&self.pid, &self.start)
+    }
+}
 
 // SAFETY: each is `#[repr(C)]`, atomics only.
 unsafe impl Shared for SetHdr {}
@@ -493,20 +508,9 @@ impl Drop for Locked<'_> {
         }
         let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
         for addr in q {
-            // SAFETY: FUTEX_WAKE uses the address only as a key and reads no
-            // memory; the word lies in a mapping of a set our caller still
-            // holds (it was queued under that set's lock moments ago).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    addr as *const u32,
-                    libc::FUTEX_WAKE,
-                    1,
-                    core::ptr::null::<libc::timespec>(),
-                    core::ptr::null::<u32>(),
-                    0u32,
-                )
-            };
+            // The word lies in a mapping of a set our caller still holds
+            // (it was queued under that set's lock moments ago).
+            event::wake_addr(addr);
         }
     }
 }
@@ -680,7 +684,7 @@ fn free_wslot(v: &View<'_>, i: usize) {
         let h = v.hdr();
         h.slot_gen.fetch_add(1, Ordering::Release);
         if h.slot_waiters.load(Ordering::Relaxed) != 0 {
-            futex_wake(&h.slot_gen, i32::MAX);
+            Event::new(&h.slot_gen, 0).wake_all();
         }
     }
 }
@@ -763,7 +767,7 @@ fn update_queue(v: &View<'_>) {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
-                    if pid != me && !pid_exists(pid) {
+                    if pid != me && w.owner().load().gone(Check::Quick) {
                         free_wslot(v, i);
                         finished += 1;
                         continue;
@@ -805,40 +809,27 @@ fn update_queue(v: &View<'_>) {
 /// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`) and,
 /// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
 /// process. Returns true when a value changed.
-fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> bool {
-    let me = my_pid();
-    let mut changed = false;
+fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
     if sleepers {
         let used: Vec<usize> = wslots_used(v).collect();
-        for i in used {
-            let Ok(w) = v.wslot(i) else { continue };
-            if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
-                let pid = w.pid.load(Ordering::Relaxed);
-                if pid != me && gone(pid, w.start.load(Ordering::Relaxed)) {
-                    free_wslot(v, i);
-                }
-            }
-        }
+        let busy = used.into_iter().filter_map(|i| {
+            let w = v.wslot(i).ok()?;
+            (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
+        });
+        owner::sweep(busy, check, |i, _| {
+            free_wslot(v, i);
+            false
+        });
         recount(v);
     }
-    for u in 0..v.s.nundo {
-        let Ok(us) = v.uslot(u) else { continue };
-        let pid = us.pid.load(Ordering::Acquire);
-        let start = us.start.load(Ordering::Relaxed);
-        if pid == 0 || (pid == me && start == my_start()) {
-            continue;
-        }
-        if gone(pid, start) {
-            changed |= release_undo(v, u, pid);
-        }
-    }
-    changed
+    let undo = (0..v.s.nundo).filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
+    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid))
 }
 
 /// The full check: every slot, dead by pid and start time (`/proc`), so
 /// that a recycled pid is caught.
 fn sweep(v: &View<'_>) -> bool {
-    sweep_with(v, true, |pid, start| !alive(pid, start))
+    sweep_with(v, true, Check::Full)
 }
 
 fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
@@ -873,7 +864,7 @@ fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 /// periodic [`sweep`].
 fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
     let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
-    sweep_with(v, sleepers, |pid, _| !pid_exists(pid))
+    sweep_with(v, sleepers, Check::Quick)
 }
 
 /// The repair run by whoever takes over the lock of a dead holder.
@@ -898,18 +889,17 @@ fn repair(o: &Obj) {
 
 /// This process's undo slot, allocated when missing (`ENOSPC` when full).
 fn undo_slot(v: &View<'_>) -> Result<usize> {
-    let me = my_pid();
-    let st = my_start();
+    let me = Owner::me();
     let mut free = None;
     for u in 0..v.s.nundo {
         let us = v.uslot(u)?;
-        let pid = us.pid.load(Ordering::Acquire);
-        if pid == me {
-            if us.start.load(Ordering::Relaxed) == st {
+        let o = us.owner().load();
+        if o.pid == me.pid {
+            if o.is_me() {
                 return Ok(u);
             }
             // A dead process that had our pid: its undo is due now.
-            release_undo(v, u, pid);
+            release_undo(v, u, o.pid);
         }
         if free.is_none() && us.pid.load(Ordering::Relaxed) == 0 {
             free = Some(u);
@@ -933,9 +923,7 @@ fn undo_slot(v: &View<'_>) -> Result<usize> {
     for s in 0..v.s.nsems {
         v.adj(u, s)?.store(0, Ordering::Relaxed);
     }
-    let us = v.uslot(u)?;
-    us.start.store(st, Ordering::Relaxed);
-    us.pid.store(me, Ordering::Release);
+    v.uslot(u)?.owner().claim(me);
     Ok(u)
 }
 
@@ -1279,11 +1267,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
                             v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
                             drop(g);
-                            let t = match wait {
-                                Wait::Forever => TICK,
-                                Wait::Until(d) => d.remaining().unwrap_or(TICK).min(TICK),
+                            let d = match wait {
+                                Wait::Forever => Deadline::NEVER,
+                                Wait::Until(d) => d,
                             };
-                            let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
+                            let r = Event::new(&v.hdr().slot_gen, 0).sleep(gen, &d, Some(TICK));
                             v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
                             if r == Err(Errno::EINTR) {
                                 return Err(Errno::EINTR);
@@ -1330,8 +1318,7 @@ fn enqueue(
     w.blocking.store(b as u32, Ordering::Relaxed);
     w.undo
         .store(undo.map_or(-1, |u| u as i32), Ordering::Relaxed);
-    w.pid.store(my_pid(), Ordering::Relaxed);
-    w.start.store(my_start(), Ordering::Relaxed);
+    w.owner().claim(Owner::me());
     w.ticket.store(ticket, Ordering::Relaxed);
     w.result.store(0, Ordering::Relaxed);
     w.state.store(W_WAITING, Ordering::Release);
@@ -1361,28 +1348,25 @@ fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> {
 fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
     let v = View::new(o)?;
     let w = v.wslot(i)?;
-    let t0 = Instant::now();
     // Spin a little: the peer is often about to release. Yield now and then:
     // on a busy machine the peer may be waiting for this very CPU. Not at
     // all when this process may run on one CPU only: the peer needs it.
-    let mut n = 0u32;
-    let spin = crate::os::proc::many_cpus();
-    while spin
-        && matches!(
+    let budget = if crate::os::proc::many_cpus() {
+        SPIN
+    } else {
+        Duration::ZERO
+    };
+    event::spin(budget, Duration::ZERO, || {
+        matches!(
             w.state.load(Ordering::Acquire) & 0xff,
             W_WAITING | W_CLAIMED
         )
-    {
-        core::hint::spin_loop();
-        n += 1;
-        if n % 64 == 0 {
-            if t0.elapsed() > SPIN {
-                break;
-            }
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        }
-    }
+    });
+    let ev = Event::new(&w.state, W_SLEEP);
+    let deadline = match wait {
+        Wait::Forever => Deadline::NEVER,
+        Wait::Until(d) => d,
+    };
     loop {
         let s = w.state.load(Ordering::Acquire);
         if s & 0xff == W_DONE {
@@ -1395,28 +1379,13 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
         if !matches!(s & 0xff, W_WAITING | W_CLAIMED) {
             return Err(Errno::EIDRM);
         }
-        if s & W_SLEEP == 0
-            && w.state
-                .compare_exchange(s, s | W_SLEEP, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        let Some(sleeping) = ev.announce(s) else {
             continue;
-        }
-        let (t, last) = match wait {
-            Wait::Forever => (TICK, false),
-            Wait::Until(d) => {
-                let r = d.remaining().unwrap_or(TICK);
-                if r <= TICK {
-                    (r, true)
-                } else {
-                    (TICK, false)
-                }
-            }
         };
-        let r = futex_wait(&w.state, s | W_SLEEP, Some(t));
+        let r = ev.sleep(sleeping, &deadline, Some(TICK));
         let give_up = match r {
             Err(Errno::EINTR) => Some(Errno::EINTR),
-            Err(Errno::ETIMEDOUT) if last => Some(timeout_errno),
+            Err(Errno::ETIMEDOUT) => Some(timeout_errno),
             _ => None,
         };
         // The lock: to leave (within NOWAIT_BOUND), or for the periodic
@@ -1441,7 +1410,7 @@ fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Re
             recount(&v);
             return Err(e);
         }
-        if matches!(r, Err(Errno::ETIMEDOUT)) {
+        if r == Ok(Slept::Tick) {
             // A periodic look around: dead undo holders, lost wake-ups.
             sweep(&v);
             update_queue(&v);
@@ -1478,7 +1447,7 @@ fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()> {
             }
             W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
             W_CLAIMED => {
-                let _ = futex_wait(&w.state, s, Some(TICK));
+                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
             }
             _ => return Err(Errno::EIDRM),
         }
@@ -1785,7 +1754,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
                     .is_ok()
                     && s & W_SLEEP != 0
                 {
-                    futex_wake(&w.state, 1);
+                    Event::new(&w.state, W_SLEEP).wake(1);
                 }
             }
         }
