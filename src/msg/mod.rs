@@ -62,6 +62,46 @@
 //! sets the word's low bit and sleeps on the futex; a bumper that sees the
 //! bit wakes all sleepers. A waiter killed while asleep leaves at most one
 //! spurious wake-up behind.
+//!
+//! # Locking
+//! - `slock` (`QHead`, line 0): senders; guards `tail`, the senders' free
+//!   lists and never-used marks, `sent_n`/`sent_bytes`, the senders' cached
+//!   `seen_taken_*`, `lspid`/`stime`. Taken by `Queue::lock_send`.
+//! - `rlock` (line 2): receivers; guards `head` (the dummy), every `next`
+//!   but the last message's, `taken_n`/`taken_bytes`, `lrpid`/`rtime`, the
+//!   pushes onto the returned lists. Taken by `Queue::lock_recv`.
+//! - Both, always `slock` first (`Queue::lock_both`): removing the last
+//!   message by type, `IPC_STAT`, `IPC_SET`, `IPC_RMID`, `View::repair`.
+//! - No lock: the wait words `sent`/`taken` (bumped under the lock of the
+//!   side that changes them, woken after it is let go: `wait::publish`),
+//!   the peers' `speer`/`rpeer` hints, and a sender's swap of a returned
+//!   list (`alloc::Pool::alloc`).
+//! - A dead holder: `slock` or both are repaired at once; `rlock` alone
+//!   sets `dirty` (see above). Both locks are `crate::sync::RobustLock`s,
+//!   whose acquire and release order everything written under them.
+//!
+//! # Memory ordering
+//! Release/acquire pairs between the two sides, which hold different locks:
+//! - Commit: `list::View::try_append` fills the descriptor and chunks, then
+//!   stores the last message's `next` with **release**; receivers load
+//!   `next` with **acquire** (`View::find`, `View::nth`, `View::take`,
+//!   and `Queue::recv_into`'s last-message check) and so see the filled
+//!   message.
+//! - Room: `View::take` stores `taken_n`/`taken_bytes` with **release**
+//!   after giving the storage back; a sender loads them with **acquire**
+//!   (`View::fits`) before trusting that the room exists.
+//! - Returned storage: `alloc::push_returned` links a chain, then
+//!   publishes it with a **release** compare-and-swap; the sender's
+//!   **acquire** swap (`alloc::Pool::alloc`) takes the whole list with its
+//!   links.
+//! - Waking: `wait::bump` changes `sent`/`taken` with a **release**
+//!   compare-and-swap after the change it announces; waiters load the word
+//!   with **acquire** (`Queue::send`/`recv_into` before checking,
+//!   `wait::wait_change` while spinning) and set the sleeper bit with an
+//!   **acq-rel** compare-and-swap (`crate::sync::event`).
+//! - Consumption: `View::take` moves `head` (or the predecessor's `next`)
+//!   with **release**; only `rlock` holders read them (the lock orders them),
+//!   and repair under both locks.
 
 use crate::error::{Errno, Result};
 use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};

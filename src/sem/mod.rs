@@ -18,6 +18,45 @@
 //! then applied; a process killed mid-way leaves a committed journal that
 //! the next lock holder replays (the values are absolute, so replay is
 //! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
+//!
+//! # Locking
+//! - The set's robust lock (the object header's, `Obj::lock_until`, held
+//!   as a `Locked`) guards every word of the control area: values, last
+//!   pids, `otime`, the journal, the undo slots, the wait slots' contents
+//!   and the `waiting` count. A dead holder's successor runs `repair`
+//!   (journal replay, claimed sleepers back to waiting, sweep).
+//! - Without the lock: a sleeper's own slot `state` (its futex word, with
+//!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
+//!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
+//!   by compare-and-swap; `slot_gen`/`slot_waiters` (waiting for a free
+//!   slot); the FIFO `ticket` counter (`fetch_add`).
+//! - Wakes are deferred until the lock is let go (`WAKES`, flushed by
+//!   `Locked`'s drop, as the kernel's `wake_q`), so a woken sleeper does not
+//!   run into the lock.
+//!
+//! # Memory ordering
+//! - Journal: `Txn::commit_journaled` writes the entries, then sets
+//!   `jstate` to 1 with **release**; `redo` loads it with **acquire**
+//!   (the next holder after a crash) and so reads the entries. Clearing it
+//!   (**release**) ends the transaction after the values are applied.
+//! - Completion: the waker writes the slot's `result`, then `apply`'s
+//!   `E_DONE` swaps `state` to `W_DONE` (**acq-rel**); the sleeper loads
+//!   `state` with **acquire** (`sleep`, `finish`) before reading `result`.
+//! - Claiming: `update_queue` moves a slot from `W_WAITING` to
+//!   `W_CLAIMED` (**acq-rel** compare-and-swap) before committing, and
+//!   `cancel`'s compare-and-swap to `W_CANCELLED` (**acq-rel**) races it:
+//!   exactly one wins. A failed commit puts `W_WAITING` back (**release**).
+//! - Enqueue: `enqueue` fills the slot (owner, ticket, operations) and
+//!   stores `W_WAITING` with **release**; wakers scanning without having
+//!   written it load `state` with **acquire** first.
+//! - Slots: `free_wslot` stores `W_FREE` with **release** and bumps
+//!   `slot_gen` (**release**); a process waiting for a slot loaded
+//!   `slot_gen` with **acquire** and sleeps on it (`crate::sync::event`).
+//! - Owners: sleeper and undo slots are `crate::sync::owner` records (pid
+//!   stored with **release** after the start time, loaded with
+//!   **acquire**).
+//! - The set header's `magic` is stored last at creation (**release**)
+//!   and loaded with **acquire** by `View::new`.
 
 use crate::error::{Errno, Result};
 use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, HEADER_LEN};
