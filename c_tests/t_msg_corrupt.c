@@ -1,5 +1,7 @@
 /* t_msg_corrupt.c — a queue's object file scribbled on by someone else
- * (DESIGN.md principle 1: shared memory is untrusted input). User backend
+ * (shared memory is untrusted input: every offset, length and count read
+ * from a mapping is checked; a corrupt object gives an error, never a
+ * crash, see README "How it works" and docs/msg.md). User backend
  * only: the kernel's queues are out of reach.
  *
  * Each iteration makes a fresh queue with messages (and holes in its free
