@@ -314,3 +314,63 @@ impl Drop for Mapping {
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::Ordering;
+    use std::os::fd::AsFd;
+
+    fn mapping(len: usize) -> (Mapping, std::fs::File) {
+        let path = std::env::temp_dir().join(format!(
+            "ripc-map-{}-{len}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f.set_len(len as u64).unwrap();
+        (Mapping::new(f.as_fd(), len, 0).unwrap(), f)
+    }
+
+    #[test]
+    fn a_region_refuses_what_does_not_fit_or_is_misaligned() {
+        let (m, _f) = mapping(4096);
+        let r = m.region().sub(256, 1024).unwrap();
+        assert_eq!(r.start(), 256);
+        assert_eq!(r.len(), 1024);
+        // In bounds, aligned: the same word as through the mapping.
+        r.at::<AtomicU64>(8).unwrap().store(7, Ordering::Relaxed);
+        assert_eq!(m.at::<AtomicU64>(264).unwrap().load(Ordering::Relaxed), 7);
+        // The window's end, not the mapping's, is the limit.
+        assert_eq!(r.at::<AtomicU64>(1016).map(|_| ()), Ok(()));
+        assert_eq!(r.at::<AtomicU64>(1017).err(), Some(Errno::EIO));
+        assert_eq!(r.at::<AtomicU64>(1024).err(), Some(Errno::EIO));
+        assert_eq!(r.at::<AtomicU32>(2).err(), Some(Errno::EIO));
+        assert_eq!(r.at::<AtomicU32>(usize::MAX - 1).err(), Some(Errno::EIO));
+        // Arrays: index and stride overflow, the last element.
+        assert_eq!(r.elem::<AtomicU64>(0, 8, 127).map(|_| ()), Ok(()));
+        assert_eq!(r.elem::<AtomicU64>(0, 8, 128).err(), Some(Errno::EIO));
+        assert_eq!(
+            r.elem::<AtomicU64>(8, usize::MAX / 2, 3).err(),
+            Some(Errno::EIO)
+        );
+        // Sub-windows and bytes.
+        assert_eq!(r.sub(1000, 25).err(), Some(Errno::EIO));
+        assert!(r.sub(1000, 24).is_ok());
+        let mut b = [0u8; 16];
+        assert_eq!(r.read_bytes(1016, &mut b).err(), Some(Errno::EIO));
+        assert_eq!(r.write_bytes(1010, &[1; 16]).err(), Some(Errno::EIO));
+        r.write_bytes(1008, &[9; 16]).unwrap();
+        r.read_bytes(1008, &mut b).unwrap();
+        assert_eq!(b, [9; 16]);
+        // Past the end is never resident.
+        assert!(!r.resident(1024));
+    }
+}
