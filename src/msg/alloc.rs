@@ -14,6 +14,7 @@ pub(super) const WARM_BIG: u32 = 64;
 impl<'a> View<'a> {
     /// Under `slock`: a free descriptor (see the module comment for the
     /// order of sources), `None` when there is none.
+    #[inline]
     pub(super) fn alloc_desc(&self, h: &'a QHead) -> Result<Option<u32>> {
         let pool = Pool {
             free: &h.free_desc,
@@ -37,10 +38,11 @@ impl<'a> View<'a> {
     /// `prev_end`: where the item before it ends (items are handed out in
     /// order, so only pages it did not reach are new). One system call per
     /// new page, none on recycled storage.
+    #[inline]
     pub(super) fn reserve(&self, start: usize, end: usize, prev_end: Option<usize>) -> Result<()> {
         const PAGE: usize = 4096;
         // Pages are the file's: count from the mapping's start.
-        let region = self.obj.region();
+        let region = self.r;
         let base = region.start();
         let (start, end, prev_end) = (base + start, base + end, prev_end.map(|p| base + p));
         let from = match prev_end {
@@ -57,6 +59,7 @@ impl<'a> View<'a> {
 
     /// The chunks of the size a message of `len` bytes is stored in, as
     /// senders allocate them.
+    #[inline]
     pub(super) fn chunk_pool(&self, h: &'a QHead, len: usize) -> Pool<'a> {
         let g = &self.geo;
         if len <= SMALL {
@@ -79,6 +82,7 @@ impl<'a> View<'a> {
     }
 
     /// Under `rlock`: pushes descriptor `i` onto the returned list.
+    #[inline]
     pub(super) fn give_back_desc(&self, i: u32) -> Result<()> {
         push_returned(&self.head()?.ret_desc, i, &self.desc(i)?.next);
         Ok(())
@@ -134,6 +138,7 @@ pub(super) fn free_list<'m>(
 /// Pushes a chain from `first` (whose last link is `last_link`) onto
 /// a returned list. Receivers push under `rlock` (one at a time); a sender
 /// may take the whole list meanwhile, hence the compare-and-swap.
+#[inline]
 pub(super) fn push_returned(list: &AtomicU32, first: u32, last_link: &AtomicU32) {
     let mut old = list.load(Relaxed);
     loop {
@@ -169,6 +174,7 @@ impl Pool<'_> {
     /// `reserve(i)` runs before never-used item `i` is handed out: it
     /// reserves the file's storage for it (see [`View::reserve`]); its
     /// error (`ENOMEM`: the file system is full) leaves the pool as it was.
+    #[inline]
     pub(super) fn alloc<'m>(
         &self,
         next: impl Fn(u32) -> Result<&'m AtomicU32>,

@@ -204,11 +204,13 @@ impl Geo {
     }
 
     /// The most bytes the queue can hold.
+    #[inline]
     pub(super) fn capacity(&self) -> u64 {
         self.bytes
     }
 
     /// The most messages the queue can hold.
+    #[inline]
     pub(super) fn msgs(&self) -> u64 {
         self.ndesc as u64 - 1
     }
@@ -245,15 +247,18 @@ pub(super) struct Class {
 }
 
 impl Class {
+    #[inline]
     pub(super) fn size(&self) -> usize {
         1 << self.shift
     }
 
     /// How many chunks `len` bytes take.
+    #[inline]
     pub(super) fn count(&self, len: usize) -> usize {
         (len + self.size() - 1) >> self.shift
     }
 
+    #[inline]
     pub(super) fn has(&self, c: u32) -> bool {
         (self.lo..self.hi).contains(&c)
     }

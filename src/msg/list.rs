@@ -10,27 +10,40 @@ use super::*;
 pub(super) struct View<'a> {
     pub(super) obj: &'a Obj,
     pub(super) geo: Geo,
+    /// The control area, through which every word is read.
+    pub(super) r: Region<'a>,
 }
 
 impl<'a> View<'a> {
-    pub(super) fn head(&self) -> Result<&'a QHead> {
-        self.obj.at(0)
+    #[inline]
+    pub(super) fn new(obj: &'a Obj, geo: Geo) -> View<'a> {
+        View {
+            obj,
+            geo,
+            r: obj.region(),
+        }
     }
 
+    #[inline]
+    pub(super) fn head(&self) -> Result<&'a QHead> {
+        self.r.at(0)
+    }
+
+    #[inline]
     pub(super) fn desc(&self, i: u32) -> Result<&'a Desc> {
         if i >= self.geo.ndesc {
             return Err(Errno::EIO);
         }
-        self.obj
-            .region()
+        self.r
             .elem(self.geo.desc_off, core::mem::size_of::<Desc>(), i as usize)
     }
 
+    #[inline]
     pub(super) fn link(&self, c: u32) -> Result<&'a AtomicU32> {
         if c >= self.geo.nchunk {
             return Err(Errno::EIO);
         }
-        self.obj.region().elem(
+        self.r.elem(
             self.geo.link_off,
             core::mem::size_of::<AtomicU32>(),
             c as usize,
@@ -40,6 +53,7 @@ impl<'a> View<'a> {
     /// Messages and bytes held: what was appended less what was taken
     /// (exact under both locks, a snapshot otherwise). `EIO` when the
     /// counters say more than the queue can hold.
+    #[inline]
     pub(super) fn held(&self) -> Result<(u64, u64)> {
         let h = self.head()?;
         self.held_after(h.taken_n.load(Relaxed), h.taken_bytes.load(Relaxed))
@@ -47,6 +61,7 @@ impl<'a> View<'a> {
 
     /// Messages and bytes appended since the receivers' counters were at
     /// `taken_n`, `taken_bytes`; `EIO` when more than the queue can hold.
+    #[inline]
     pub(super) fn held_after(&self, taken_n: u32, taken_bytes: u32) -> Result<(u64, u64)> {
         let h = self.head()?;
         let n = h.sent_n.load(Relaxed).wrapping_sub(taken_n) as u64;
@@ -60,6 +75,7 @@ impl<'a> View<'a> {
     /// Under `slock`: whether a message of `len` bytes fits the kernel's
     /// limits (bytes and count within `msg_qbytes`), judged by the senders'
     /// copy of the receivers' counters, refreshed first when `fresh`.
+    #[inline]
     pub(super) fn fits(&self, len: u64, fresh: bool) -> Result<bool> {
         let h = self.head()?;
         if fresh {
@@ -191,6 +207,7 @@ impl<'a> View<'a> {
     /// Under `slock`: allocates, fills and links one message; `false` when
     /// descriptors or chunks ran out (cannot happen while the byte
     /// accounting is intact).
+    #[inline]
     pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<bool> {
         let h = self.head()?;
         let Some(di) = self.alloc_desc(h)? else {
@@ -224,7 +241,7 @@ impl<'a> View<'a> {
                     return r.map(|_| false);
                 }
             };
-            self.obj.region().write_bytes(class.off(c)?, piece)?;
+            self.r.write_bytes(class.off(c)?, piece)?;
             if last == NIL {
                 first = c;
             } else {
@@ -380,9 +397,7 @@ impl<'a> View<'a> {
         let mut done = 0;
         while done < len {
             let n = class.size().min(len - done);
-            self.obj
-                .region()
-                .read_bytes(class.off(c)?, &mut buf[done..done + n])?;
+            self.r.read_bytes(class.off(c)?, &mut buf[done..done + n])?;
             done += n;
             if done < len {
                 c = self.link(c)?.load(Relaxed);

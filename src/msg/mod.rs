@@ -104,7 +104,7 @@
 //!   and repair under both locks.
 
 use crate::error::{Errno, Result};
-use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
+use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Region, Shared};
 use crate::os::creds::creds;
 use crate::os::proc::my_pid;
 use crate::sync::event::{spin, Event};
@@ -201,7 +201,7 @@ struct Both<'a> {
 
 /// The spec for creating a queue in `ns`.
 fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
-    let q = View { obj, geo };
+    let q = View::new(obj, geo);
     let h = q.head()?;
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
@@ -342,10 +342,7 @@ impl Queue {
     }
 
     fn view(&self) -> View<'_> {
-        View {
-            obj: &self.obj,
-            geo: self.geo,
-        }
+        View::new(&self.obj, self.geo)
     }
 
     fn head(&self) -> Result<&QHead> {

@@ -128,6 +128,7 @@ pub(super) const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_n
 
 /// Bumps a wait word (under a queue lock) and reports whether sleepers
 /// must be woken (do that after unlocking, with [`wake`]).
+#[inline]
 pub(super) fn bump(word: &AtomicU32) -> bool {
     let mut old = word.load(Relaxed);
     loop {
@@ -168,6 +169,7 @@ pub(super) fn publish(
 pub(super) struct QGuard<'a>(pub(super) &'a RobustLock);
 
 impl Drop for QGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.unlock();
     }
@@ -175,12 +177,14 @@ impl Drop for QGuard<'_> {
 
 /// Stores `v` unless already there (a store would dirty the line for
 /// nothing: the other side reads it).
+#[inline]
 pub(super) fn store_if_changed(a: &AtomicI64, v: i64) {
     if a.load(Relaxed) != v {
         a.store(v, Relaxed);
     }
 }
 
+#[inline]
 pub(super) fn store_if_changed32(a: &AtomicI32, v: i32) {
     if a.load(Relaxed) != v {
         a.store(v, Relaxed);
@@ -188,6 +192,7 @@ pub(super) fn store_if_changed32(a: &AtomicI32, v: i32) {
 }
 
 /// Wakes every sleeper on `word`.
+#[inline]
 pub(super) fn wake(word: &AtomicU32) {
     Event::new(word, 1).wake_all();
 }
@@ -195,6 +200,7 @@ pub(super) fn wake(word: &AtomicU32) {
 /// Takes `l` (spinning, then sleeping, as [`RobustLock::lock_until`]
 /// does) unless `deadline` passes (`ETIMEDOUT`) or `gone` turns true
 /// (`EIDRM`); reports whether a dead holder left it.
+#[inline]
 pub(super) fn take<'l>(
     l: &'l RobustLock,
     deadline: &Deadline,
@@ -206,6 +212,7 @@ pub(super) fn take<'l>(
 
 /// Waits for nothing: [`take`] without a deadline, for the calls that
 /// must have the lock (repair, crash tests).
+#[inline]
 pub(super) fn take_always(l: &RobustLock) -> (QGuard<'_>, bool) {
     let died = l.lock() == LockOutcome::OwnerDied;
     (QGuard(l), died)

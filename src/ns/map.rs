@@ -95,6 +95,7 @@ impl<'m> Region<'m> {
 
     /// Absolute offset in the mapping of `off` in the window, when
     /// `[off, off + n)` lies inside the window.
+    #[inline]
     fn abs(&self, off: usize, n: usize) -> Result<usize> {
         let end = off.checked_add(n).ok_or(Errno::EIO)?;
         if end > self.len {
@@ -113,14 +114,25 @@ impl<'m> Region<'m> {
     }
 
     /// The `T` at byte `off` of the window, when it fits and is aligned.
+    #[inline]
     pub fn at<T: Shared>(&self, off: usize) -> Result<&'m T> {
-        self.abs(off, core::mem::size_of::<T>())?;
-        self.map.at(self.off + off)
+        let abs = self.abs(off, core::mem::size_of::<T>())?;
+        // The mapping starts page aligned: an aligned offset is an aligned
+        // address.
+        if abs % core::mem::align_of::<T>() != 0 {
+            return Err(Errno::EIO);
+        }
+        // SAFETY: `[abs, abs + size_of::<T>())` lies in the window, which
+        // lies in the mapping (every Region is made inside its mapping),
+        // and is aligned (checked above); the mapping lives for 'm; `T:
+        // Shared`: atomics, valid for any bit pattern.
+        Ok(unsafe { &*(self.map.ptr.add(abs) as *const T) })
     }
 
     /// Element `i` of an array of `T` that starts at byte `base` and has
     /// `stride` bytes per element (`size_of::<T>()` for a plain array; more
     /// when each element is followed by a variable tail).
+    #[inline]
     pub fn elem<T: Shared>(&self, base: usize, stride: usize, i: usize) -> Result<&'m T> {
         let off = stride
             .checked_mul(i)
@@ -136,11 +148,13 @@ impl<'m> Region<'m> {
     }
 
     /// Copies `dst.len()` bytes out of the window from `off`.
+    #[inline]
     pub fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<()> {
         self.map.read_bytes(self.abs(off, dst.len())?, dst)
     }
 
     /// Copies `src` into the window at `off`.
+    #[inline]
     pub fn write_bytes(&self, off: usize, src: &[u8]) -> Result<()> {
         self.map.write_bytes(self.abs(off, src.len())?, src)
     }
@@ -228,16 +242,25 @@ impl Mapping {
     }
 
     /// The whole mapping as a [`Region`].
+    #[inline]
     pub fn region(&self) -> Region<'_> {
+        self.region_from(0)
+    }
+
+    /// The mapping from byte `off` on (empty when `off` is past the end).
+    #[inline]
+    pub fn region_from(&self, off: usize) -> Region<'_> {
+        let off = off.min(self.len);
         Region {
             map: self,
-            off: 0,
-            len: self.len,
+            off,
+            len: self.len - off,
         }
     }
 
     /// A `T` at byte offset `off`, when it fits and is aligned. `T` is
     /// [`Shared`]: made only of atomics, valid for any bit pattern.
+    #[inline]
     pub fn at<T: Shared>(&self, off: usize) -> Result<&T> {
         let end = off
             .checked_add(core::mem::size_of::<T>())
@@ -284,6 +307,7 @@ impl Mapping {
     }
 
     /// Copies `dst.len()` bytes out of the mapping from `off`.
+    #[inline]
     pub fn read_bytes(&self, off: usize, dst: &mut [u8]) -> Result<()> {
         let end = off.checked_add(dst.len()).ok_or(Errno::EIO)?;
         if end > self.len {
@@ -296,6 +320,7 @@ impl Mapping {
     }
 
     /// Copies `src` into the mapping at `off`.
+    #[inline]
     pub fn write_bytes(&self, off: usize, src: &[u8]) -> Result<()> {
         let end = off.checked_add(src.len()).ok_or(Errno::EIO)?;
         if end > self.len {

@@ -1785,14 +1785,13 @@ impl Obj {
 
     /// The engine's control area (after the header): the one window
     /// through which an engine reads and writes its object.
+    #[inline]
     pub fn region(&self) -> Region<'_> {
-        self.map
-            .region()
-            .sub(HEADER_LEN, self.ctl_len())
-            .expect("the control area follows the header")
+        self.map.region_from(HEADER_LEN)
     }
 
     /// A `T` at `off` bytes into the engine's control area.
+    #[inline]
     pub fn at<T: Shared>(&self, off: usize) -> Result<&T> {
         self.region().at(off)
     }
@@ -2045,6 +2044,7 @@ impl Obj {
 
     /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
     /// object is removed while waiting (`EIDRM`).
+    #[inline]
     pub fn lock_until(
         &self,
         repair: &dyn Fn(&Obj),

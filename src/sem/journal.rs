@@ -20,6 +20,7 @@ pub(super) const E_VAL: u64 = 1;
 pub(super) const E_ADJ: u64 = 2;
 pub(super) const E_DONE: u64 = 3;
 
+#[inline]
 pub(super) fn ent(kind: u64, idx: usize, v: i32) -> u64 {
     (kind << 62) | (((idx as u64) & 0x3fff_ffff) << 32) | (v as u32 as u64)
 }
@@ -33,6 +34,7 @@ pub(super) struct Txn {
 }
 
 impl Txn {
+    #[inline]
     pub(super) fn push(&mut self, e: u64) {
         if self.n < self.inline.len() {
             self.inline[self.n] = e;
@@ -41,6 +43,7 @@ impl Txn {
         }
         self.n += 1;
     }
+    #[inline]
     pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
         self.inline[..self.n.min(8)]
             .iter()
@@ -48,6 +51,7 @@ impl Txn {
             .chain(self.more.iter().copied())
     }
     /// The value this transaction gives to entry `(kind, idx)`, if any.
+    #[inline]
     pub(super) fn lookup(&self, kind: u64, idx: usize) -> Option<i32> {
         if self.n == 0 {
             return None;
@@ -66,6 +70,7 @@ impl Txn {
             .find(|e| e >> 32 == key)
             .map(|e| e as u32 as i32)
     }
+    #[inline]
     pub(super) fn commit(&self, v: &View<'_>) -> Result<()> {
         if self.n == 0 {
             return Ok(());
@@ -147,6 +152,7 @@ pub(super) struct Locked<'a> {
 }
 
 /// [`lock`] by `d` (`ETIMEDOUT`), or `EIDRM` once the set is removed.
+#[inline]
 pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
     Ok(Locked {
         g: Some(o.lock_until(&repair, d)?),
@@ -157,11 +163,13 @@ pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
 /// The lock for a `semctl` command, which the kernel never blocks: by
 /// [`Deadline::ctl`]; `None` when a holder is stopped or the lock word
 /// was scribbled on (the caller then reads without it, or fails).
+#[inline]
 pub(super) fn lock_ctl(o: &Obj) -> Option<Locked<'_>> {
     lock_by(o, &Deadline::ctl()).ok()
 }
 
 impl Drop for Locked<'_> {
+    #[inline]
     fn drop(&mut self) {
         drop(self.g.take());
         if !self.flush {

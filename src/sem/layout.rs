@@ -38,9 +38,11 @@ pub struct SemOp {
 }
 
 impl SemOp {
+    #[inline]
     pub(super) fn pack(self) -> u64 {
         (self.num as u64) | ((self.op as u16 as u64) << 16) | ((self.flg as u16 as u64) << 32)
     }
+    #[inline]
     pub(super) fn unpack(w: u64) -> SemOp {
         SemOp {
             num: w as u16,
@@ -117,6 +119,7 @@ const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
 
 impl WaitHdr {
     /// Who sleeps in the slot.
+    #[inline]
     pub(super) fn owner(&self) -> OwnerRef<'_> {
         OwnerRef::new(&self.pid, &self.start)
     }
@@ -124,6 +127,7 @@ impl WaitHdr {
 
 impl UndoHdr {
     /// Whose adjustments the slot holds.
+    #[inline]
     pub(super) fn owner(&self) -> OwnerRef<'_> {
         OwnerRef::new(&self.pid, &self.start)
     }
@@ -149,12 +153,14 @@ pub(super) struct Shape {
 }
 
 /// Journal entries of a set made by an older version (no `jcap` field).
+#[inline]
 pub(super) fn legacy_jcap(max_ops: usize) -> usize {
     2 * max_ops + 8
 }
 
 /// Journal entries of a new set: a `semop` (values, adjustments, its
 /// sleepers' completions) or a `SETALL` (one [`E_SET`] per semaphore).
+#[inline]
 pub(super) fn new_jcap(nsems: usize, max_ops: usize) -> usize {
     (2 * max_ops).max(nsems) + 8
 }
@@ -163,29 +169,37 @@ use core::mem::size_of;
 
 impl Shape {
     /// Bytes of a wait slot: its header and `max_ops` operations.
+    #[inline]
     pub(super) fn wsz(&self) -> usize {
         size_of::<WaitHdr>() + size_of::<WaitOp>() * self.max_ops
     }
     /// Bytes of an undo slot: its header and `nsems` adjustments, padded
     /// to 8 bytes.
+    #[inline]
     pub(super) fn usz(&self) -> usize {
         size_of::<UndoHdr>() + (size_of::<Adj>() * self.nsems).next_multiple_of(8)
     }
+    #[inline]
     pub(super) fn jcap(&self) -> usize {
         self.jcap
     }
+    #[inline]
     pub(super) fn off_sems(&self) -> usize {
         size_of::<SetHdr>()
     }
+    #[inline]
     pub(super) fn off_wait(&self) -> usize {
         self.off_sems() + size_of::<Sem>() * self.nsems
     }
+    #[inline]
     pub(super) fn off_undo(&self) -> usize {
         self.off_wait() + self.nwait * self.wsz()
     }
+    #[inline]
     pub(super) fn off_journal(&self) -> usize {
         self.off_undo() + self.nundo * self.usz()
     }
+    #[inline]
     pub(super) fn total(&self) -> usize {
         self.off_journal() + size_of::<JEnt>() * self.jcap()
     }
@@ -195,9 +209,12 @@ impl Shape {
 pub(super) struct View<'a> {
     pub(super) o: &'a Obj,
     pub(super) s: Shape,
+    /// The control area, through which every word is read.
+    pub(super) r: Region<'a>,
 }
 
 impl<'a> View<'a> {
+    #[inline]
     pub(super) fn new(o: &'a Obj) -> Result<View<'a>> {
         o.check_layout(LAYOUT_VERSION)?;
         let h: &SetHdr = o.at(0)?;
@@ -227,33 +244,42 @@ impl<'a> View<'a> {
         {
             return Err(Errno::EIO);
         }
-        Ok(View { o, s })
+        Ok(View {
+            o,
+            s,
+            r: o.region(),
+        })
     }
+    #[inline]
     pub(super) fn hdr(&self) -> &'a SetHdr {
-        self.o.at(0).expect("checked in View::new")
+        self.r.at(0).expect("checked in View::new")
     }
+    #[inline]
     pub(super) fn sem(&self, i: usize) -> Result<&'a Sem> {
         if i >= self.s.nsems {
             return Err(Errno::EIO);
         }
-        self.o.region().elem(self.s.off_sems(), size_of::<Sem>(), i)
+        self.r.elem(self.s.off_sems(), size_of::<Sem>(), i)
     }
+    #[inline]
     pub(super) fn val(&self, i: usize) -> Result<i32> {
         // A scribbled value is clamped into the valid range.
         Ok(self.sem(i)?.val.load(Ordering::Relaxed).clamp(0, SEMVMX))
     }
+    #[inline]
     pub(super) fn wslot(&self, i: usize) -> Result<&'a WaitHdr> {
         if i >= self.s.nwait {
             return Err(Errno::EIO);
         }
-        self.o.region().elem(self.s.off_wait(), self.s.wsz(), i)
+        self.r.elem(self.s.off_wait(), self.s.wsz(), i)
     }
+    #[inline]
     pub(super) fn wop(&self, i: usize, k: usize) -> Result<&'a WaitOp> {
         if i >= self.s.nwait || k >= self.s.max_ops {
             return Err(Errno::EIO);
         }
         let ops = self.s.off_wait() + i * self.s.wsz() + size_of::<WaitHdr>();
-        self.o.region().elem(ops, size_of::<WaitOp>(), k)
+        self.r.elem(ops, size_of::<WaitOp>(), k)
     }
     /// Slot `i`'s operations, into `out` (cleared first; reused by the
     /// caller so that a scan of the queue allocates at most once).
@@ -268,25 +294,26 @@ impl<'a> View<'a> {
         }
         Ok(())
     }
+    #[inline]
     pub(super) fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
         if i >= self.s.nundo {
             return Err(Errno::EIO);
         }
-        self.o.region().elem(self.s.off_undo(), self.s.usz(), i)
+        self.r.elem(self.s.off_undo(), self.s.usz(), i)
     }
+    #[inline]
     pub(super) fn adj(&self, i: usize, sem: usize) -> Result<&'a Adj> {
         if i >= self.s.nundo || sem >= self.s.nsems {
             return Err(Errno::EIO);
         }
         let adjs = self.s.off_undo() + i * self.s.usz() + size_of::<UndoHdr>();
-        self.o.region().elem(adjs, size_of::<Adj>(), sem)
+        self.r.elem(adjs, size_of::<Adj>(), sem)
     }
+    #[inline]
     pub(super) fn jent(&self, k: usize) -> Result<&'a JEnt> {
         if k >= self.s.jcap() {
             return Err(Errno::EIO);
         }
-        self.o
-            .region()
-            .elem(self.s.off_journal(), size_of::<JEnt>(), k)
+        self.r.elem(self.s.off_journal(), size_of::<JEnt>(), k)
     }
 }

@@ -59,7 +59,7 @@
 //!   and loaded with **acquire** by `View::new`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, HEADER_LEN};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Region, Shared, HEADER_LEN};
 use crate::os::probe::Seen;
 use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event, Slept};

@@ -20,6 +20,7 @@ pub(super) enum Try {
 
 /// Tries `ops` against the current values (plus what `txn` already holds),
 /// recording the writes in `txn`. Nothing is written to the set.
+#[inline]
 pub(super) fn try_ops(
     v: &View<'_>,
     ops: &[SemOp],
@@ -67,6 +68,7 @@ pub(super) fn try_ops(
 
 /// Records `pid` as the last to operate on each semaphore of `ops`, and
 /// `now` (seconds) as the set's `sem_otime`.
+#[inline]
 pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     for op in ops {
         if let Ok(s) = v.sem(op.num as usize) {
@@ -96,7 +98,7 @@ pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a 
     let base = (HEADER_LEN + v.s.off_wait()) as i64;
     let wsz = v.s.wsz() as i64;
     let nwait = v.s.nwait;
-    let region = v.o.region();
+    let region = v.r;
     let mut i = 0usize;
     let mut run_end = i64::MIN; // end of the data run around slot i
     core::iter::from_fn(move || {
@@ -303,8 +305,7 @@ pub(super) fn enqueue(
     // from semop, not SIGBUS).
     let mut found = None;
     for i in 0..v.s.nwait {
-        v.o.region()
-            .populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
+        v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
         let Ok(w) = v.wslot(i) else { continue };
         if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
             found = Some(i);
@@ -333,6 +334,7 @@ pub(super) fn enqueue(
 
 /// Our sleeper slot is ours while its ticket is ours: a scribbler or a
 /// sweeper that freed it (thinking us dead) must not make us read another's.
+#[inline]
 pub(super) fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> {
     let w = v.wslot(i).ok()?;
     if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {

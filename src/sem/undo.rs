@@ -62,6 +62,7 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 /// undo holder, none when there is none), and with `waiters` (when anyone
 /// sleeps) drops sleepers that are gone. A reused pid is caught by the
 /// periodic [`sweep`].
+#[inline]
 pub(super) fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
     let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
     sweep_with(v, sleepers, Check::Quick)
