@@ -114,3 +114,126 @@ pub unsafe fn semctl(id: c_int, num: c_int, cmd: c_int, arg: usize) -> Result<c_
     // SAFETY: the kernel validates whatever `arg` points to.
     cvt(unsafe { libc::syscall(libc::SYS_semctl, id, num, cmd, arg) }).map(|r| r as c_int)
 }
+
+// ---------------------------------------------------------------------------
+// The native queue calls' emulations: what the kernel's queues lack for
+// `ripc_queue_*` (a capacity chosen at creation, a timed wait), built
+// from the calls above. They live here, with the kernel backend, so that
+// the C facade only routes.
+
+/// A queue for `ripc_queue_open`: `msgget`, then, when this call created it
+/// and `capacity` is not 0, its `msg_qbytes` set to `capacity` (above
+/// `msgmnb` needs `CAP_SYS_RESOURCE`: `EPERM`, and the new queue is
+/// removed again).
+pub fn queue_open(key: c_int, capacity: u64, flags: c_int) -> Result<c_int> {
+    use crate::ffi::cstructs::{msqid_ds, IPC_RMID, IPC_SET, IPC_STAT};
+    use crate::ns::{IPC_CREAT, IPC_EXCL, IPC_PRIVATE};
+    if capacity == 0 || flags & IPC_CREAT == 0 && key != IPC_PRIVATE {
+        return msgget(key, flags);
+    }
+    let id = match msgget(key, flags | IPC_EXCL) {
+        Ok(id) => id,
+        // It exists: opened as msgget opens it, its capacity its own.
+        Err(crate::error::Errno::EEXIST) if flags & IPC_EXCL == 0 => return msgget(key, flags),
+        Err(e) => return Err(e),
+    };
+    let set = || -> Result<()> {
+        let mut ds = msqid_ds::default();
+        // SAFETY: a msqid_ds of ours for the kernel to fill, then read.
+        unsafe { msgctl(id, IPC_STAT, (&mut ds as *mut msqid_ds).cast())? };
+        ds.msg_qbytes = capacity as _;
+        // SAFETY: as above.
+        unsafe { msgctl(id, IPC_SET, (&mut ds as *mut msqid_ds).cast())? };
+        Ok(())
+    };
+    if let Err(e) = set() {
+        // SAFETY: IPC_RMID takes no buffer; the queue is the one just made.
+        let _ = unsafe { msgctl(id, IPC_RMID, core::ptr::null_mut()) };
+        return Err(e);
+    }
+    Ok(id)
+}
+
+/// Retries a non-blocking call while it fails with `retry`, until the
+/// deadline (`ETIMEDOUT`); with `try_once`, one non-blocking attempt
+/// (`retry` becomes `EAGAIN`); with neither a deadline nor `try_once`,
+/// the kernel's own blocking call. The kernel's `msgsnd`/`msgrcv` have no
+/// timeout: a finite one is served by retrying every millisecond.
+fn timed<T>(
+    try_once: bool,
+    d: crate::sync::time::Deadline,
+    retry: crate::error::Errno,
+    mut f: impl FnMut(c_int) -> Result<T>,
+) -> Result<T> {
+    use crate::error::Errno;
+    use crate::ns::IPC_NOWAIT;
+    if try_once {
+        return f(IPC_NOWAIT).map_err(|e| if e == retry { Errno::EAGAIN } else { e });
+    }
+    if d.remaining().is_none() {
+        return f(0);
+    }
+    loop {
+        match f(IPC_NOWAIT) {
+            Err(e) if e == retry => {
+                if d.expired() {
+                    return Err(Errno::ETIMEDOUT);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// `ripc_queue_send` on a kernel queue.
+pub fn queue_send(
+    id: c_int,
+    mtype: c_long,
+    text: &[u8],
+    try_once: bool,
+    d: crate::sync::time::Deadline,
+) -> Result<()> {
+    let mut m = Vec::with_capacity(8 + text.len());
+    m.extend_from_slice(&mtype.to_ne_bytes());
+    m.extend_from_slice(text);
+    timed(try_once, d, crate::error::Errno::EAGAIN, |f| {
+        // SAFETY: m holds the type and the text.
+        unsafe { msgsnd(id, m.as_ptr().cast(), text.len(), f) }
+    })
+    .map(|_| ())
+}
+
+/// `ripc_queue_recv` on a kernel queue: the message's type and length.
+pub fn queue_recv(
+    id: c_int,
+    mtype: c_long,
+    out: &mut [u8],
+    flags: c_int,
+    try_once: bool,
+    d: crate::sync::time::Deadline,
+) -> Result<(i64, usize)> {
+    let cap = out.len();
+    let mut m = vec![0u8; 8 + cap];
+    let n = timed(try_once, d, crate::error::Errno::ENOMSG, |f| {
+        // SAFETY: m has room for the type and cap bytes.
+        unsafe { msgrcv(id, m.as_mut_ptr().cast(), cap, mtype, flags | f) }
+    })? as usize;
+    out[..n].copy_from_slice(&m[8..8 + n]);
+    let t = i64::from_ne_bytes(m[..8].try_into().unwrap_or([0; 8]));
+    Ok((t, n))
+}
+
+/// `msgctl(IPC_STAT)` of a kernel queue.
+pub fn queue_stat(id: c_int) -> Result<crate::ffi::cstructs::msqid_ds> {
+    let mut ds = crate::ffi::cstructs::msqid_ds::default();
+    // SAFETY: a valid msqid_ds for the kernel to fill.
+    unsafe {
+        msgctl(
+            id,
+            crate::ffi::cstructs::IPC_STAT,
+            (&mut ds as *mut crate::ffi::cstructs::msqid_ds).cast(),
+        )?
+    };
+    Ok(ds)
+}
