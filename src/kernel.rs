@@ -237,3 +237,225 @@ pub fn queue_stat(id: c_int) -> Result<crate::ffi::cstructs::msqid_ds> {
     };
     Ok(ds)
 }
+
+// ---------------------------------------------------------------------------
+// The kernel behind the System V interface.
+
+/// The kernel backend (`RIPC_BACKEND=kernel`): every System V call passed
+/// straight to the kernel with its raw arguments (the kernel checks them);
+/// the native queue's timed wait and creation capacity emulated above.
+#[derive(Debug)]
+pub struct Kernel;
+
+impl crate::sysv::Sysv for Kernel {
+    fn msgget(&self, key: c_int, flags: c_int) -> Result<c_int> {
+        msgget(key, flags)
+    }
+
+    unsafe fn msgsnd(
+        &self,
+        id: c_int,
+        msgp: *const c_void,
+        sz: usize,
+        flags: c_int,
+    ) -> Result<c_int> {
+        // SAFETY: the kernel checks the pointer.
+        unsafe { msgsnd(id, msgp, sz, flags) }
+    }
+
+    unsafe fn msgrcv(
+        &self,
+        id: c_int,
+        msgp: *mut c_void,
+        sz: usize,
+        typ: c_long,
+        flags: c_int,
+    ) -> Result<isize> {
+        // SAFETY: the kernel checks the pointer.
+        unsafe { msgrcv(id, msgp, sz, typ, flags) }
+    }
+
+    unsafe fn msgctl(&self, id: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
+        // SAFETY: the kernel checks the pointer.
+        unsafe { msgctl(id, cmd, buf) }
+    }
+
+    fn shmget(
+        &self,
+        _ns: Option<&std::sync::Arc<crate::ns::Ns>>,
+        key: c_int,
+        size: usize,
+        flags: c_int,
+    ) -> Result<c_int> {
+        shmget(key, size, flags)
+    }
+
+    unsafe fn shmat(
+        &self,
+        _ns: Option<&std::sync::Arc<crate::ns::Ns>>,
+        id: c_int,
+        addr: *const c_void,
+        flags: c_int,
+    ) -> Result<(*mut c_void, Option<usize>)> {
+        // SAFETY: the kernel checks the address; mapping over the caller's
+        // memory there is what the caller asked for.
+        unsafe { shmat(id, addr, flags) }.map(|p| (p, None))
+    }
+
+    unsafe fn shmdt(
+        &self,
+        addr: *const c_void,
+        _of: Option<(&crate::ns::Ns, c_int)>,
+    ) -> Result<c_int> {
+        // SAFETY: the kernel checks the address; the caller gives the
+        // attachment up.
+        unsafe { shmdt(addr) }
+    }
+
+    unsafe fn shmctl(
+        &self,
+        _ns: Option<&std::sync::Arc<crate::ns::Ns>>,
+        id: c_int,
+        cmd: c_int,
+        buf: *mut c_void,
+    ) -> Result<c_int> {
+        // SAFETY: the kernel checks `buf` for the command.
+        unsafe { shmctl(id, cmd, buf) }
+    }
+
+    fn semget(&self, key: c_int, nsems: c_int, flags: c_int) -> Result<c_int> {
+        semget(key, nsems, flags)
+    }
+
+    unsafe fn semtimedop(
+        &self,
+        id: c_int,
+        sops: *const crate::ffi::cstructs::sembuf,
+        nsops: usize,
+        timeout: *const libc::timespec,
+    ) -> Result<c_int> {
+        // SAFETY: raw arguments; the kernel checks the pointers.
+        unsafe { semtimedop(id, sops.cast_mut().cast(), nsops, timeout) }
+    }
+
+    unsafe fn semctl(
+        &self,
+        id: c_int,
+        num: c_int,
+        cmd: c_int,
+        val: c_int,
+        ptr: *mut c_void,
+    ) -> Result<c_int> {
+        let arg = if cmd == crate::ffi::cstructs::SETVAL {
+            val as u32 as usize
+        } else {
+            ptr as usize
+        };
+        // SAFETY: raw arguments; the kernel checks the pointer.
+        unsafe { semctl(id, num, cmd, arg) }
+    }
+
+    fn handle_ns(
+        &self,
+        _resolve: &dyn Fn() -> Result<std::sync::Arc<crate::ns::Ns>>,
+    ) -> Result<Option<std::sync::Arc<crate::ns::Ns>>> {
+        Ok(None)
+    }
+
+    fn queue_open(
+        &self,
+        _ns: Option<std::sync::Arc<crate::ns::Ns>>,
+        key: c_int,
+        capacity: u64,
+        flags: c_int,
+    ) -> Result<Box<dyn crate::sysv::NativeQueue>> {
+        Ok(Box::new(KernelQueue {
+            id: queue_open(key, capacity, flags)?,
+        }))
+    }
+
+    fn queue_open_id(
+        &self,
+        _ns: Option<std::sync::Arc<crate::ns::Ns>>,
+        id: c_int,
+    ) -> Result<Box<dyn crate::sysv::NativeQueue>> {
+        queue_stat(id)?;
+        Ok(Box::new(KernelQueue { id }))
+    }
+}
+
+/// A native queue that is the kernel's.
+#[derive(Debug)]
+struct KernelQueue {
+    id: c_int,
+}
+
+impl crate::sysv::NativeQueue for KernelQueue {
+    fn id(&self) -> c_int {
+        self.id
+    }
+
+    fn send(&self, mtype: c_long, text: &[u8], t: crate::sysv::Timeout) -> Result<()> {
+        queue_send(
+            self.id,
+            mtype,
+            text,
+            t == crate::sysv::Timeout::Try,
+            t.deadline(),
+        )
+    }
+
+    fn recv(
+        &self,
+        mtype: c_long,
+        out: &mut [u8],
+        flags: c_int,
+        t: crate::sysv::Timeout,
+    ) -> Result<(i64, usize)> {
+        queue_recv(
+            self.id,
+            mtype,
+            out,
+            flags,
+            t == crate::sysv::Timeout::Try,
+            t.deadline(),
+        )
+    }
+
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u64 only on 64-bit targets
+    fn stat(&self) -> Result<crate::msg::MsgStat> {
+        let ds = queue_stat(self.id)?;
+        let p = &ds.msg_perm;
+        Ok(crate::msg::MsgStat {
+            perm: crate::ns::Perm {
+                key: p.__key,
+                uid: p.uid,
+                gid: p.gid,
+                cuid: p.cuid,
+                cgid: p.cgid,
+                mode: p.mode,
+                seq: p.__seq as u32,
+            },
+            stime: ds.msg_stime,
+            rtime: ds.msg_rtime,
+            ctime: ds.msg_ctime,
+            cbytes: ds.__msg_cbytes as u64,
+            qnum: ds.msg_qnum as u64,
+            qbytes: ds.msg_qbytes as u64,
+            lspid: ds.msg_lspid,
+            lrpid: ds.msg_lrpid,
+        })
+    }
+
+    fn remove(&self) -> Result<()> {
+        // SAFETY: IPC_RMID takes no buffer.
+        unsafe {
+            msgctl(
+                self.id,
+                crate::ffi::cstructs::IPC_RMID,
+                core::ptr::null_mut(),
+            )
+        }
+        .map(|_| ())
+    }
+}

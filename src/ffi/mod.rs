@@ -84,37 +84,7 @@ macro_rules! ffi_boundary {
 }
 pub use crate::ffi_boundary;
 
-/// The one meaning of a native call's `timeout_ms`: negative, wait for
-/// ever; 0, try once and fail with `EAGAIN` rather than wait; positive,
-/// wait at most that many milliseconds, then `ETIMEDOUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Timeout {
-    /// negative
-    Forever,
-    /// 0
-    Try,
-    /// positive: milliseconds
-    Ms(i64),
-}
-
-impl Timeout {
-    pub(crate) fn from_ms(ms: core::ffi::c_long) -> Timeout {
-        match ms {
-            ..=-1 => Timeout::Forever,
-            0 => Timeout::Try,
-            #[allow(clippy::unnecessary_cast)] // c_long is i64 on 64-bit targets only
-            n => Timeout::Ms(n as i64),
-        }
-    }
-
-    /// The deadline of a wait (`NEVER` for `Forever` and `Try`).
-    pub(crate) fn deadline(self) -> crate::sync::time::Deadline {
-        match self {
-            Timeout::Ms(n) => crate::sync::time::Deadline::from_millis(n),
-            _ => crate::sync::time::Deadline::NEVER,
-        }
-    }
-}
+pub(crate) use crate::sysv::Timeout;
 
 /// Fails with `EFAULT` when `$p` is NULL, else yields a shared reference.
 #[macro_export]

@@ -1,19 +1,16 @@
 //! The native message-queue API: an opaque `ripc_queue` handle, a timeout
 //! on every blocking call.
 //!
-//! Under `RIPC_BACKEND=kernel` the same calls drive a kernel queue, through
-//! the kernel backend's emulations (`kernel::queue_*`: a capacity set at
-//! creation, a timed wait).
+//! The handle is the backend's ([`crate::sysv::NativeQueue`]): under
+//! `RIPC_BACKEND=kernel` a kernel queue, with the kernel backend's
+//! emulations (a capacity set at creation, a timed wait).
 
 use super::ns::{resolve, ripc_ns};
 use super::{readable, writable, Timeout};
 use crate::error::Errno;
-use crate::kernel;
-use crate::msg::{self, Queue};
-use crate::ns::{Ns, IPC_NOWAIT};
-use crate::sysv::is_kernel;
+use crate::ns::IPC_NOWAIT;
+use crate::sysv::{ops, NativeQueue};
 use core::ffi::{c_int, c_long, c_void};
-use std::sync::Arc;
 
 /// An open message queue. From [`ripc_queue_open`] or
 /// [`ripc_queue_open_id`], released by [`ripc_queue_close`].
@@ -23,9 +20,7 @@ use std::sync::Arc;
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_queue {
-    id: c_int,
-    /// ripc's engine: the queue and its namespace (`None`: a kernel queue)
-    user: Option<(Arc<Ns>, Queue)>,
+    q: Box<dyn NativeQueue>,
 }
 
 /// What [`ripc_queue_stat`] reports.
@@ -66,8 +61,8 @@ pub struct ripc_queue_info {
     pub reserved: [u64; 8],
 }
 
-fn boxed(q: ripc_queue) -> *mut ripc_queue {
-    Box::into_raw(Box::new(q))
+fn boxed(q: Box<dyn NativeQueue>) -> *mut ripc_queue {
+    Box::into_raw(Box::new(ripc_queue { q }))
 }
 
 /// Opens the queue with `key` in namespace `ns` (NULL: the default one),
@@ -86,18 +81,8 @@ pub extern "C" fn ripc_queue_open(
     flags: c_int,
 ) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        if is_kernel() {
-            return Ok(boxed(ripc_queue {
-                id: kernel::queue_open(key, capacity, flags)?,
-                user: None,
-            }));
-        }
-        let ns = resolve(ns)?;
-        let q = msg::get_sized(&ns, key, flags, capacity)?;
-        Ok(boxed(ripc_queue {
-            id: q.id(),
-            user: Some((ns, q)),
-        }))
+        let ns = ops().handle_ns(&|| resolve(ns))?;
+        Ok(boxed(ops().queue_open(ns, key, capacity, flags)?))
     })
 }
 
@@ -106,16 +91,8 @@ pub extern "C" fn ripc_queue_open(
 #[no_mangle]
 pub extern "C" fn ripc_queue_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        if is_kernel() {
-            kernel::queue_stat(id)?;
-            return Ok(boxed(ripc_queue { id, user: None }));
-        }
-        let ns = resolve(ns)?;
-        let q = msg::by_id(&ns, id)?;
-        Ok(boxed(ripc_queue {
-            id,
-            user: Some((ns, q)),
-        }))
+        let ns = ops().handle_ns(&|| resolve(ns))?;
+        Ok(boxed(ops().queue_open_id(ns, id)?))
     })
 }
 
@@ -123,7 +100,7 @@ pub extern "C" fn ripc_queue_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc
 /// other processes with [`ripc_queue_open_id`]).
 #[no_mangle]
 pub extern "C" fn ripc_queue_id(q: *const ripc_queue) -> c_int {
-    crate::ffi_boundary!({ Ok(crate::try_ref!(q).id) })
+    crate::ffi_boundary!({ Ok(crate::try_ref!(q).q.id()) })
 }
 
 /// Sends `len` bytes as a message of `type` (≥ 1). Waits while the queue
@@ -153,14 +130,7 @@ pub unsafe extern "C" fn ripc_queue_send(
             // SAFETY: checked readable; lives for this call.
             unsafe { core::slice::from_raw_parts(data.cast(), len) }
         };
-        let t = Timeout::from_ms(timeout_ms);
-        match &q.user {
-            Some((ns, u)) => {
-                let flags = if t == Timeout::Try { IPC_NOWAIT } else { 0 };
-                u.send(ns, r#type, bytes, flags, t.deadline())?;
-            }
-            None => kernel::queue_send(q.id, r#type, bytes, t == Timeout::Try, t.deadline())?,
-        }
+        q.q.send(r#type, bytes, Timeout::from_ms(timeout_ms))?;
         Ok(0)
     })
 }
@@ -205,19 +175,12 @@ pub unsafe extern "C" fn ripc_queue_recv(
             // SAFETY: checked writable; lives for this call.
             unsafe { core::slice::from_raw_parts_mut(buf.cast(), cap) }
         };
-        let flags = flags & !IPC_NOWAIT;
-        let t = Timeout::from_ms(timeout_ms);
-        let (ty, n) = match &q.user {
-            Some((_, u)) => {
-                let f = if t == Timeout::Try { IPC_NOWAIT } else { 0 };
-                u.recv(r#type, out, flags | f, t.deadline())
-                    .map_err(|e| match e {
-                        Errno::ENOMSG if t == Timeout::Try => Errno::EAGAIN,
-                        e => e,
-                    })?
-            }
-            None => kernel::queue_recv(q.id, r#type, out, flags, t == Timeout::Try, t.deadline())?,
-        };
+        let (ty, n) = q.q.recv(
+            r#type,
+            out,
+            flags & !IPC_NOWAIT,
+            Timeout::from_ms(timeout_ms),
+        )?;
         if !type_out.is_null() {
             // SAFETY: checked writable above.
             unsafe { type_out.write_unaligned(ty) };
@@ -229,53 +192,27 @@ pub unsafe extern "C" fn ripc_queue_recv(
 /// Fills `*info` with the queue's status (`msgctl(IPC_STAT)`: needs read
 /// permission, `EACCES`). Returns 0.
 #[no_mangle]
-#[allow(clippy::unnecessary_cast)] // c_ulong is u64 only on 64-bit targets
 pub extern "C" fn ripc_queue_stat(q: *const ripc_queue, info: *mut ripc_queue_info) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
-        let v = match &q.user {
-            Some((_, u)) => {
-                let s = u.stat(false)?;
-                ripc_queue_info {
-                    key: s.perm.key,
-                    id: q.id,
-                    uid: s.perm.uid,
-                    gid: s.perm.gid,
-                    cuid: s.perm.cuid,
-                    cgid: s.perm.cgid,
-                    mode: s.perm.mode,
-                    messages: s.qnum,
-                    bytes: s.cbytes,
-                    capacity: s.qbytes,
-                    last_send_pid: s.lspid,
-                    last_recv_pid: s.lrpid,
-                    last_send_time: s.stime,
-                    last_recv_time: s.rtime,
-                    change_time: s.ctime,
-                    reserved: [0; 8],
-                }
-            }
-            None => {
-                let ds = kernel::queue_stat(q.id)?;
-                ripc_queue_info {
-                    key: ds.msg_perm.__key,
-                    id: q.id,
-                    uid: ds.msg_perm.uid,
-                    gid: ds.msg_perm.gid,
-                    cuid: ds.msg_perm.cuid,
-                    cgid: ds.msg_perm.cgid,
-                    mode: ds.msg_perm.mode,
-                    messages: ds.msg_qnum as u64,
-                    bytes: ds.__msg_cbytes as u64,
-                    capacity: ds.msg_qbytes as u64,
-                    last_send_pid: ds.msg_lspid,
-                    last_recv_pid: ds.msg_lrpid,
-                    last_send_time: ds.msg_stime,
-                    last_recv_time: ds.msg_rtime,
-                    change_time: ds.msg_ctime,
-                    reserved: [0; 8],
-                }
-            }
+        let s = q.q.stat()?;
+        let v = ripc_queue_info {
+            key: s.perm.key,
+            id: q.q.id(),
+            uid: s.perm.uid,
+            gid: s.perm.gid,
+            cuid: s.perm.cuid,
+            cgid: s.perm.cgid,
+            mode: s.perm.mode,
+            messages: s.qnum,
+            bytes: s.cbytes,
+            capacity: s.qbytes,
+            last_send_pid: s.lspid,
+            last_recv_pid: s.lrpid,
+            last_send_time: s.stime,
+            last_recv_time: s.rtime,
+            change_time: s.ctime,
+            reserved: [0; 8],
         };
         super::put(info, v)?;
         Ok(0)
@@ -288,14 +225,7 @@ pub extern "C" fn ripc_queue_stat(q: *const ripc_queue, info: *mut ripc_queue_in
 #[no_mangle]
 pub extern "C" fn ripc_queue_remove(q: *mut ripc_queue) -> c_int {
     crate::ffi_boundary!({
-        let q = crate::try_ref!(q);
-        match &q.user {
-            Some((ns, u)) => u.remove(ns)?,
-            None => {
-                // SAFETY: IPC_RMID takes no buffer.
-                unsafe { kernel::msgctl(q.id, super::cstructs::IPC_RMID, core::ptr::null_mut())? };
-            }
-        }
+        crate::try_ref!(q).q.remove()?;
         Ok(0)
     })
 }

@@ -3,142 +3,34 @@
 //! with `<sys/shm.h>` types, so kept out of `ripc.h`), and the native
 //! handle API `ripc_shm_*` (in `ripc.h`).
 //!
-//! Both route on the backend: with `RIPC_BACKEND=kernel` every call goes
-//! to the kernel with its raw arguments. The drop-in calls use the default
-//! namespace; a native handle the namespace it was opened in.
+//! Both go through the backend chosen once ([`crate::sysv::ops`]). The
+//! drop-in calls use the default namespace; a native handle the namespace
+//! it was opened in (none under the kernel backend).
+
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::error::{Errno, Result};
-use crate::ffi::cstructs::{self, perm_to_c, shm_info, shmid_ds, shminfo};
+use crate::ffi::cstructs::{self, shmid_ds};
 use crate::ffi::ns::{resolve, ripc_ns};
-use crate::ffi::{get, put, writable};
+use crate::ffi::{put, writable};
 use crate::ns::Ns;
-use crate::shm;
-use crate::sysv::is_kernel;
+use crate::sysv::ops;
 use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
-/// `IPC_64`, which glibc adds to every `*ctl` command; ignored here.
-const IPC_64: c_int = 0x0100;
-
-fn to_c(s: &shm::ShmStat) -> shmid_ds {
-    shmid_ds {
-        shm_perm: perm_to_c(&s.perm),
-        shm_segsz: s.segsz as usize,
-        shm_atime: s.atime,
-        shm_dtime: s.dtime,
-        shm_ctime: s.ctime,
-        shm_cpid: s.cpid,
-        shm_lpid: s.lpid,
-        shm_nattch: s.nattch as _,
-        ..Default::default()
-    }
-}
-
-/// The namespace of a call of ripc's engine: `ns`, or the default one
-/// (the drop-in calls pass `None`).
-fn user_ns(ns: Option<&Arc<Ns>>) -> Result<&Arc<Ns>> {
-    match ns {
-        Some(ns) => Ok(ns),
-        None => Ns::default_ns(),
-    }
-}
-
-fn shmget(ns: Option<&Arc<Ns>>, key: c_int, size: usize, flags: c_int) -> Result<c_int> {
-    if is_kernel() {
-        return crate::kernel::shmget(key, size, flags);
-    }
-    shm::shmget(user_ns(ns)?, key, size, flags)
-}
-
-/// `shmat`, with the segment's size when the engine has it at hand (ripc
-/// backend; the kernel's `shmat` does not tell it).
-fn shmat_sized(
-    ns: Option<&Arc<Ns>>,
-    id: c_int,
-    addr: *const c_void,
-    flags: c_int,
-) -> Result<(*mut c_void, Option<usize>)> {
-    if is_kernel() {
-        // SAFETY: the kernel checks the address; mapping over the caller's
-        // memory there is what the caller asked for.
-        return unsafe { crate::kernel::shmat(id, addr, flags) }.map(|p| (p, None));
-    }
-    shm::shmat(user_ns(ns)?, id, addr as usize, flags)
-        .map(|(a, sz)| (a as *mut c_void, Some(sz as usize)))
-}
-
-fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
-    shmat_sized(None, id, addr, flags).map(|(p, _)| p)
-}
-
-/// `shmdt`; with `of_id`, `EINVAL` unless `addr` attaches that segment
-/// (checked by the ripc backend in the same pass over its attach table;
-/// the kernel backend cannot tell, and detaches whatever is there).
+/// `shmdt` of an address the library mapped (undoing an attach), or of
+/// the native handle's own attachment.
 fn shmdt(addr: *const c_void, of_id: Option<(&Ns, c_int)>) -> Result<c_int> {
-    if is_kernel() {
-        // SAFETY: the kernel checks the address; the caller gives the
-        // attachment up.
-        return unsafe { crate::kernel::shmdt(addr) };
-    }
-    shm::shmdt(addr as usize, of_id).map(|_| 0)
+    // SAFETY: the caller gives the attachment at `addr` up.
+    unsafe { ops().shmdt(addr, of_id) }
 }
 
+/// `shmctl` for the native handle's own commands.
 fn shmctl(ns: Option<&Arc<Ns>>, id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
-    if is_kernel() {
-        // SAFETY: the kernel checks `buf` for the command.
-        return unsafe { crate::kernel::shmctl(id, cmd, buf.cast()) };
-    }
-    let ns = user_ns(ns)?;
-    let cmd = cmd & !IPC_64;
-    if id < 0 || cmd < 0 {
-        return Err(Errno::EINVAL);
-    }
-    match cmd {
-        cstructs::IPC_INFO => {
-            let i = shm::info_limits(ns)?;
-            let out = shminfo {
-                shmmax: i.shmmax as _,
-                shmmin: i.shmmin as _,
-                shmmni: i.shmmni as _,
-                shmseg: i.shmseg as _,
-                shmall: i.shmall as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shminfo>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_INFO => {
-            let i = shm::info(ns)?;
-            let out = shm_info {
-                used_ids: i.used_ids,
-                shm_tot: i.shm_tot as _,
-                shm_rss: i.shm_rss as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shm_info>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
-            let (full, s) = shm::stat_index(ns, id, cmd == cstructs::SHM_STAT_ANY)?;
-            put(buf, to_c(&s))?;
-            Ok(full)
-        }
-        cstructs::IPC_STAT => {
-            let s = shm::stat(ns, id)?;
-            put(buf, to_c(&s))?;
-            Ok(0)
-        }
-        cstructs::IPC_SET => {
-            let b = get(buf.cast_const())?;
-            shm::set(ns, id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
-            Ok(0)
-        }
-        cstructs::IPC_RMID => shm::rmid(ns, id).map(|_| 0),
-        cstructs::SHM_LOCK => shm::lock(ns, id, true).map(|_| 0),
-        cstructs::SHM_UNLOCK => shm::lock(ns, id, false).map(|_| 0),
-        _ => Err(Errno::EINVAL),
-    }
+    // SAFETY: `buf` is NULL (IPC_RMID) or a shmid_ds of the library's own,
+    // checked by the backend as any buffer.
+    unsafe { ops().shmctl(ns, id, cmd, buf.cast()) }
 }
 
 /// `shmget(2)` on ripc (see `ripc_sysv.h`).
@@ -148,7 +40,7 @@ fn shmctl(ns: Option<&Arc<Ns>>, id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Re
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
-    ffi_boundary!({ shmget(None, key, size, shmflg) })
+    ffi_boundary!({ ops().shmget(None, key, size, shmflg) })
 }
 
 /// `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
@@ -159,7 +51,10 @@ pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int) -> *mut c_void {
-    let r: isize = ffi_boundary!({ shmat(shmid, shmaddr, shmflg).map(|p| p as isize) });
+    let r: isize = ffi_boundary!({
+        // SAFETY: the caller's address, checked by the backend.
+        unsafe { ops().shmat(None, shmid, shmaddr, shmflg) }.map(|(p, _)| p as isize)
+    });
     r as *mut c_void
 }
 
@@ -181,7 +76,10 @@ pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmctl(shmid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
-    ffi_boundary!({ shmctl(None, shmid, cmd, buf.cast::<shmid_ds>()) })
+    ffi_boundary!({
+        // SAFETY: the caller's buffer, checked by the backend.
+        unsafe { ops().shmctl(None, shmid, cmd, buf) }
+    })
 }
 
 /// A shared memory segment. From [`ripc_shm_open`] or [`ripc_shm_open_id`],
@@ -237,10 +135,7 @@ pub struct ripc_shm_info {
 /// The namespace a native call runs in (`None` under the kernel backend,
 /// which needs none).
 fn handle_ns(ns: *const ripc_ns) -> Result<Option<Arc<Ns>>> {
-    if is_kernel() {
-        return Ok(None);
-    }
-    resolve(ns).map(Some)
+    ops().handle_ns(&|| resolve(ns))
 }
 
 fn into_handle(id: c_int, ns: Option<Arc<Ns>>) -> *mut ripc_shm {
@@ -262,7 +157,7 @@ pub extern "C" fn ripc_shm_open(
 ) -> *mut ripc_shm {
     ffi_boundary!({
         let ns = handle_ns(ns)?;
-        let id = shmget(ns.as_ref(), key, size, flags)?;
+        let id = ops().shmget(ns.as_ref(), key, size, flags)?;
         Ok(into_handle(id, ns))
     })
 }
@@ -307,7 +202,8 @@ pub extern "C" fn ripc_shm_attach(
         if !size_out.is_null() {
             writable(size_out.cast(), core::mem::size_of::<usize>())?;
         }
-        let (p, size) = shmat_sized(ns, id, core::ptr::null(), flags)?;
+        // SAFETY: no address: the backend maps anywhere.
+        let (p, size) = unsafe { ops().shmat(ns, id, core::ptr::null(), flags) }?;
         if !size_out.is_null() {
             let size = match size {
                 Some(s) => s,
