@@ -1,6 +1,6 @@
 //! The namespace handle: `ripc_ns_open` / `ripc_ns_close`, and the one
 //! place where the C API chooses the default namespace (a NULL `ripc_ns *`
-//! given to any call that takes one, see [`resolve`]).
+//! given to any call that takes one, see `resolve`).
 
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 

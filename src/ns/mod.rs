@@ -9,7 +9,22 @@
 //! ```
 //! There is exactly one implementation of "find or create by key, check
 //! permissions" ([`Ns::get`]), shared by the three System V engines, as in
-//! the kernel's `ipc/util.c`.
+//! the kernel's `ipc/util.c`:
+//!
+//! | kernel (`ipc/util.c`) | here |
+//! | --- | --- |
+//! | `ipcget` (`ipcget_new`, `ipcget_public`) | [`Ns::get`](crate::ns::Ns::get) |
+//! | `ipc_ops.getnew` | [`CreateSpec::init`](crate::ns::CreateSpec::init) (with the sizes of [`CreateSpec`](crate::ns::CreateSpec)) |
+//! | `ipc_ops.more_checks` | [`CreateSpec::check_existing`](crate::ns::CreateSpec::check_existing) |
+//! | `ipc_ops.associate`, `ipcperms` | [`Perm::check_bits`](crate::ns::perm::Perm::check_bits) (one permission check) |
+//! | `ipc_obtain_object_check` | [`Ns::by_id`](crate::ns::Ns::by_id) (and the per-process cache) |
+//! | `ipcctl_obtain_check` (`IPC_SET`, `IPC_RMID`) | [`Ns::obtain_check`](crate::ns::Ns::obtain_check) |
+//! | `ipc_rmid` | [`Ns::remove`](crate::ns::Ns::remove) |
+//!
+//! Every engine takes its namespace as an argument: only the C facade
+//! chooses the default one ([`Ns::default_ns`](crate::ns::Ns::default_ns)); an object that must reach
+//! its namespace later (a segment destroyed at its last detach) keeps a
+//! handle to it.
 //!
 //! Creation is atomic: an object is built complete in a private temporary
 //! file and only then given its names with `link(2)`, which fails when the

@@ -15,6 +15,7 @@ use crate::ns::{limits, owner_errno, Kind, Ns, Obj, IPC_NOWAIT};
 use crate::sem::{self, SemOp, Wait};
 use crate::shm;
 use crate::sync::probe::Seen;
+use crate::sync::proc::creds;
 use crate::sync::time::Deadline;
 use core::ffi::{c_int, c_long, c_void};
 use core::time::Duration;
@@ -152,7 +153,9 @@ impl Sysv for Engine {
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
-                let q = msg::by_id(ns, msqid).map_err(owner_errno)?;
+                // The owner-only commands' one lookup and check (EPERM).
+                ns.obtain_check(Kind::Msg, msqid, false, &creds())?;
+                let q = msg::by_id(ns, msqid)?;
                 q.set(
                     ns,
                     d.msg_perm.uid,
@@ -166,6 +169,7 @@ impl Sysv for Engine {
                 if msqid < 0 {
                     return Err(Errno::EINVAL);
                 }
+                ns.obtain_check(Kind::Msg, msqid, false, &creds())?;
                 msg::remove_id(ns, msqid).map_err(owner_errno)?;
                 Ok(0)
             }

@@ -1,11 +1,12 @@
 //! Which backend serves the System V calls: ripc's own engine (default) or
 //! the kernel (`RIPC_BACKEND=kernel`), chosen once, and the interface both
-//! serve ([`Sysv`], reached with [`ops`]). The C facade only converts
+//! serve ([`Sysv`](crate::sysv::Sysv), reached with
+//! [`ops`](crate::sysv::ops)). The C facade only converts
 //! arguments, checks its own pointers and maps errors; what differs
 //! between the backends (the engine's argument checks in the kernel's
 //! order, the kernel backend's emulations of a timed wait or a capacity
-//! set at creation) lives behind this seam: [`engine::Engine`] and
-//! [`crate::kernel::Kernel`].
+//! set at creation) lives behind this seam:
+//! [`Engine`](crate::sysv::engine::Engine) and [`crate::kernel::Kernel`].
 //!
 //! Any other non-empty value is a configuration error: every call of the
 //! C API then fails with `EINVAL` (see [`check`]), and the library says
