@@ -137,7 +137,7 @@ impl Sysv for Engine {
             }
             MSG_STAT | MSG_STAT_ANY => {
                 let (id, s) = msg::stat_index(ns, msqid, cmd == MSG_STAT_ANY)?;
-                put(buf as *mut msqid_ds, stat_to_c(&s))?;
+                put(buf as *mut msqid_ds, msg_stat_to_c(&s))?;
                 Ok(id)
             }
             IPC_STAT => {
@@ -145,7 +145,7 @@ impl Sysv for Engine {
                     return Err(Errno::EINVAL);
                 }
                 let s = msg::by_id(ns, msqid)?.stat(false)?;
-                put(buf as *mut msqid_ds, stat_to_c(&s))?;
+                put(buf as *mut msqid_ds, msg_stat_to_c(&s))?;
                 Ok(0)
             }
             IPC_SET => {
@@ -203,7 +203,57 @@ impl Sysv for Engine {
         cmd: c_int,
         buf: *mut c_void,
     ) -> Result<c_int> {
-        shmctl_user(ns, id, cmd, buf.cast())
+        let buf = buf.cast::<shmid_ds>();
+        let ns = user_ns(ns)?;
+        let cmd = cmd & !IPC_64;
+        if id < 0 || cmd < 0 {
+            return Err(Errno::EINVAL);
+        }
+        match cmd {
+            cstructs::IPC_INFO => {
+                let i = shm::info_limits(ns)?;
+                let out = shminfo {
+                    shmmax: i.shmmax as _,
+                    shmmin: i.shmmin as _,
+                    shmmni: i.shmmni as _,
+                    shmseg: i.shmseg as _,
+                    shmall: i.shmall as _,
+                    ..Default::default()
+                };
+                put(buf.cast::<shminfo>(), out)?;
+                Ok(i.maxidx)
+            }
+            cstructs::SHM_INFO => {
+                let i = shm::info(ns)?;
+                let out = shm_info {
+                    used_ids: i.used_ids,
+                    shm_tot: i.shm_tot as _,
+                    shm_rss: i.shm_rss as _,
+                    ..Default::default()
+                };
+                put(buf.cast::<shm_info>(), out)?;
+                Ok(i.maxidx)
+            }
+            cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
+                let (full, s) = shm::stat_index(ns, id, cmd == cstructs::SHM_STAT_ANY)?;
+                put(buf, shm_stat_to_c(&s))?;
+                Ok(full)
+            }
+            cstructs::IPC_STAT => {
+                let s = shm::stat(ns, id)?;
+                put(buf, shm_stat_to_c(&s))?;
+                Ok(0)
+            }
+            cstructs::IPC_SET => {
+                let b = get(buf.cast_const())?;
+                shm::set(ns, id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
+                Ok(0)
+            }
+            cstructs::IPC_RMID => shm::rmid(ns, id).map(|_| 0),
+            cstructs::SHM_LOCK => shm::lock(ns, id, true).map(|_| 0),
+            cstructs::SHM_UNLOCK => shm::lock(ns, id, false).map(|_| 0),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     fn semget(&self, key: c_int, nsems: c_int, semflg: c_int) -> Result<c_int> {
@@ -217,7 +267,44 @@ impl Sysv for Engine {
         nsops: usize,
         timeout: *const libc::timespec,
     ) -> Result<c_int> {
-        semtimedop_user(semid, sops, nsops, timeout)
+        if nsops == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let ns = Ns::default_ns()?;
+        // semopm is at least 1: a single operation never needs the limits.
+        if nsops > 1 && nsops as u64 > ns.limit(limits::SEMOPM) {
+            return Err(Errno::E2BIG);
+        }
+        let mut inline = [SemOp::default(); 8];
+        let mut heap = Vec::new();
+        // The buffers are checked (EFAULT, EINVAL for the timeout) before the
+        // set is looked up, with the set cache's own probe cache (one TLS
+        // look-up for both).
+        let (inline, heap) = (&mut inline, &mut heap);
+        sem::with_set_after(
+            ns,
+            semid,
+            move |seen: &Seen| {
+                let ops = copy_ops(|a, n| seen.readable(a, n), sops, nsops, inline, heap)?;
+                let wait = if timeout.is_null() {
+                    Wait::Forever
+                } else {
+                    seen.readable(timeout as usize, core::mem::size_of::<libc::timespec>())?;
+                    // SAFETY: checked readable above; a plain-data copy.
+                    let ts = unsafe { core::ptr::read_unaligned(timeout) };
+                    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+                        return Err(Errno::EINVAL);
+                    }
+                    Wait::Until(Deadline::after(Duration::new(
+                        ts.tv_sec as u64,
+                        ts.tv_nsec as u32,
+                    )))
+                };
+                Ok((ops, wait))
+            },
+            |o, (ops, wait)| sem::semop(o, ops, wait, Errno::EAGAIN),
+        )?;
+        Ok(0)
     }
 
     unsafe fn semctl(
@@ -228,7 +315,76 @@ impl Sysv for Engine {
         val: c_int,
         ptr: *mut c_void,
     ) -> Result<c_int> {
-        semctl_user(semid, semnum, cmd, val, ptr)
+        let ns = Ns::default_ns()?;
+        // IPC_SET's new values, read before anything else (EFAULT first, as
+        // the kernel).
+        let mut set_to = None;
+        match cmd {
+            IPC_INFO | SEM_INFO => return fill_info(ns, cmd, ptr.cast()),
+            SEM_STAT | SEM_STAT_ANY => {
+                let o = ns.by_index(Kind::Sem, semid)?;
+                if o.is_removed() {
+                    return Err(Errno::EINVAL);
+                }
+                let s = sem::stat_listed(&o, cmd == SEM_STAT)?;
+                put(ptr.cast::<semid_ds>(), sem_stat_to_c(&s))?;
+                return Ok(o.id);
+            }
+            SETVAL if !(0..=sem::SEMVMX).contains(&val) => return Err(Errno::ERANGE),
+            IPC_SET => set_to = Some(get(ptr.cast_const().cast::<semid_ds>())?),
+            IPC_RMID | IPC_STAT | GETVAL | GETPID | GETNCNT | GETZCNT | GETALL | SETALL
+            | SETVAL => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        let o = match cmd {
+            // The owner-only commands' one lookup and check (EPERM).
+            IPC_RMID | IPC_SET => {
+                ns.obtain_check(Kind::Sem, semid, false, &crate::sync::proc::creds())?
+            }
+            _ => sem::by_id(ns, semid)?,
+        };
+        match cmd {
+            IPC_RMID => sem::remove(ns, &o).map(|_| 0),
+            IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
+            IPC_SET => {
+                let d: semid_ds = set_to.ok_or(Errno::EINVAL)?;
+                sem::set(&o, d.sem_perm.uid, d.sem_perm.gid, d.sem_perm.mode).map(|_| 0)
+            }
+            GETVAL => sem::getval(&o, semnum),
+            GETPID => sem::getpid(&o, semnum),
+            GETNCNT => sem::count_waiters(&o, semnum, false),
+            GETZCNT => sem::count_waiters(&o, semnum, true),
+            GETALL => {
+                let n = sem::nsems(&o)?;
+                writable(ptr, 2 * n)?;
+                let v = sem::getall(&o)?;
+                // SAFETY: `2 * n` bytes at ptr checked writable; v has n items.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        v.as_ptr().cast::<u8>(),
+                        ptr.cast::<u8>(),
+                        2 * v.len().min(n),
+                    )
+                };
+                Ok(0)
+            }
+            SETALL => {
+                let n = sem::nsems(&o)?;
+                readable(ptr, 2 * n)?;
+                let mut v = vec![0u16; n];
+                // SAFETY: `2 * n` bytes at ptr checked readable; v holds n u16.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        ptr.cast::<u8>(),
+                        v.as_mut_ptr().cast::<u8>(),
+                        2 * n,
+                    )
+                };
+                sem::setall(&o, &v).map(|_| 0)
+            }
+            SETVAL => sem::setval(&o, semnum, val).map(|_| 0),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     fn handle_ns(&self, resolve: &dyn Fn() -> Result<Arc<Ns>>) -> Result<Option<Arc<Ns>>> {
@@ -330,7 +486,7 @@ impl msg::RecvBuf for CRecvBuf {
     }
 }
 
-fn stat_to_c(s: &msg::MsgStat) -> msqid_ds {
+fn msg_stat_to_c(s: &msg::MsgStat) -> msqid_ds {
     msqid_ds {
         msg_perm: perm_to_c(&s.perm),
         msg_stime: s.stime,
@@ -343,52 +499,6 @@ fn stat_to_c(s: &msg::MsgStat) -> msqid_ds {
         msg_lrpid: s.lrpid,
         ..Default::default()
     }
-}
-
-fn semtimedop_user(
-    semid: c_int,
-    sops: *const sembuf,
-    nsops: usize,
-    timeout: *const libc::timespec,
-) -> Result<c_int> {
-    if nsops == 0 {
-        return Err(Errno::EINVAL);
-    }
-    let ns = Ns::default_ns()?;
-    // semopm is at least 1: a single operation never needs the limits.
-    if nsops > 1 && nsops as u64 > ns.limit(limits::SEMOPM) {
-        return Err(Errno::E2BIG);
-    }
-    let mut inline = [SemOp::default(); 8];
-    let mut heap = Vec::new();
-    // The buffers are checked (EFAULT, EINVAL for the timeout) before the
-    // set is looked up, with the set cache's own probe cache (one TLS
-    // look-up for both).
-    let (inline, heap) = (&mut inline, &mut heap);
-    sem::with_set_after(
-        ns,
-        semid,
-        move |seen: &Seen| {
-            let ops = copy_ops(|a, n| seen.readable(a, n), sops, nsops, inline, heap)?;
-            let wait = if timeout.is_null() {
-                Wait::Forever
-            } else {
-                seen.readable(timeout as usize, core::mem::size_of::<libc::timespec>())?;
-                // SAFETY: checked readable above; a plain-data copy.
-                let ts = unsafe { core::ptr::read_unaligned(timeout) };
-                if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-                    return Err(Errno::EINVAL);
-                }
-                Wait::Until(Deadline::after(Duration::new(
-                    ts.tv_sec as u64,
-                    ts.tv_nsec as u32,
-                )))
-            };
-            Ok((ops, wait))
-        },
-        |o, (ops, wait)| sem::semop(o, ops, wait, Errno::EAGAIN),
-    )?;
-    Ok(0)
 }
 
 fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
@@ -437,84 +547,10 @@ fn sem_stat_to_c(s: &sem::Stat) -> semid_ds {
     }
 }
 
-fn semctl_user(
-    semid: c_int,
-    semnum: c_int,
-    cmd: c_int,
-    val: c_int,
-    ptr: *mut c_void,
-) -> Result<c_int> {
-    let ns = Ns::default_ns()?;
-    // IPC_SET's new values, read before anything else (EFAULT first, as
-    // the kernel).
-    let mut set_to = None;
-    match cmd {
-        IPC_INFO | SEM_INFO => return fill_info(ns, cmd, ptr.cast()),
-        SEM_STAT | SEM_STAT_ANY => {
-            let o = ns.by_index(Kind::Sem, semid)?;
-            if o.is_removed() {
-                return Err(Errno::EINVAL);
-            }
-            let s = sem::stat_listed(&o, cmd == SEM_STAT)?;
-            put(ptr.cast::<semid_ds>(), sem_stat_to_c(&s))?;
-            return Ok(o.id);
-        }
-        SETVAL if !(0..=sem::SEMVMX).contains(&val) => return Err(Errno::ERANGE),
-        IPC_SET => set_to = Some(get(ptr.cast_const().cast::<semid_ds>())?),
-        IPC_RMID | IPC_STAT | GETVAL | GETPID | GETNCNT | GETZCNT | GETALL | SETALL | SETVAL => {}
-        _ => return Err(Errno::EINVAL),
-    }
-    let o = match cmd {
-        // The owner-only commands' one lookup and check (EPERM).
-        IPC_RMID | IPC_SET => {
-            ns.obtain_check(Kind::Sem, semid, false, &crate::sync::proc::creds())?
-        }
-        _ => sem::by_id(ns, semid)?,
-    };
-    match cmd {
-        IPC_RMID => sem::remove(ns, &o).map(|_| 0),
-        IPC_STAT => fill_stat(&o, true, ptr.cast()).map(|_| 0),
-        IPC_SET => {
-            let d: semid_ds = set_to.ok_or(Errno::EINVAL)?;
-            sem::set(&o, d.sem_perm.uid, d.sem_perm.gid, d.sem_perm.mode).map(|_| 0)
-        }
-        GETVAL => sem::getval(&o, semnum),
-        GETPID => sem::getpid(&o, semnum),
-        GETNCNT => sem::count_waiters(&o, semnum, false),
-        GETZCNT => sem::count_waiters(&o, semnum, true),
-        GETALL => {
-            let n = sem::nsems(&o)?;
-            writable(ptr, 2 * n)?;
-            let v = sem::getall(&o)?;
-            // SAFETY: `2 * n` bytes at ptr checked writable; v has n items.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    v.as_ptr().cast::<u8>(),
-                    ptr.cast::<u8>(),
-                    2 * v.len().min(n),
-                )
-            };
-            Ok(0)
-        }
-        SETALL => {
-            let n = sem::nsems(&o)?;
-            readable(ptr, 2 * n)?;
-            let mut v = vec![0u16; n];
-            // SAFETY: `2 * n` bytes at ptr checked readable; v holds n u16.
-            unsafe {
-                core::ptr::copy_nonoverlapping(ptr.cast::<u8>(), v.as_mut_ptr().cast::<u8>(), 2 * n)
-            };
-            sem::setall(&o, &v).map(|_| 0)
-        }
-        SETVAL => sem::setval(&o, semnum, val).map(|_| 0),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 /// `IPC_64`, which glibc adds to every `*ctl` command; ignored here.
 const IPC_64: c_int = 0x0100;
 
-fn to_c(s: &shm::ShmStat) -> shmid_ds {
+fn shm_stat_to_c(s: &shm::ShmStat) -> shmid_ds {
     shmid_ds {
         shm_perm: perm_to_c(&s.perm),
         shm_segsz: s.segsz as usize,
@@ -525,58 +561,5 @@ fn to_c(s: &shm::ShmStat) -> shmid_ds {
         shm_lpid: s.lpid,
         shm_nattch: s.nattch as _,
         ..Default::default()
-    }
-}
-
-fn shmctl_user(ns: Option<&Arc<Ns>>, id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
-    let ns = user_ns(ns)?;
-    let cmd = cmd & !IPC_64;
-    if id < 0 || cmd < 0 {
-        return Err(Errno::EINVAL);
-    }
-    match cmd {
-        cstructs::IPC_INFO => {
-            let i = shm::info_limits(ns)?;
-            let out = shminfo {
-                shmmax: i.shmmax as _,
-                shmmin: i.shmmin as _,
-                shmmni: i.shmmni as _,
-                shmseg: i.shmseg as _,
-                shmall: i.shmall as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shminfo>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_INFO => {
-            let i = shm::info(ns)?;
-            let out = shm_info {
-                used_ids: i.used_ids,
-                shm_tot: i.shm_tot as _,
-                shm_rss: i.shm_rss as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shm_info>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
-            let (full, s) = shm::stat_index(ns, id, cmd == cstructs::SHM_STAT_ANY)?;
-            put(buf, to_c(&s))?;
-            Ok(full)
-        }
-        cstructs::IPC_STAT => {
-            let s = shm::stat(ns, id)?;
-            put(buf, to_c(&s))?;
-            Ok(0)
-        }
-        cstructs::IPC_SET => {
-            let b = get(buf.cast_const())?;
-            shm::set(ns, id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
-            Ok(0)
-        }
-        cstructs::IPC_RMID => shm::rmid(ns, id).map(|_| 0),
-        cstructs::SHM_LOCK => shm::lock(ns, id, true).map(|_| 0),
-        cstructs::SHM_UNLOCK => shm::lock(ns, id, false).map(|_| 0),
-        _ => Err(Errno::EINVAL),
     }
 }
