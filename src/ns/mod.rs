@@ -61,7 +61,7 @@ use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -1875,6 +1875,26 @@ impl Drop for ObjGuard<'_> {
     }
 }
 
+/// A descriptor of an object's file, from [`Obj::file`]: opened for the
+/// caller (closed on drop), or, while the object is being created, the
+/// creator's own (not closed here: it outlives the borrow).
+#[derive(Debug)]
+pub enum ObjFd<'a> {
+    /// Opened by name for this call.
+    Opened(OwnedFd),
+    /// The creator's descriptor, while the object is being built.
+    Building(BorrowedFd<'a>),
+}
+
+impl AsRawFd for ObjFd<'_> {
+    fn as_raw_fd(&self) -> i32 {
+        match self {
+            ObjFd::Opened(f) => f.as_raw_fd(),
+            ObjFd::Building(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
 impl Obj {
     /// The common header.
     pub fn header(&self) -> &ObjHeader {
@@ -1913,16 +1933,14 @@ impl Obj {
     /// descriptor for the caller to use and drop, so that an object keeps
     /// none open between calls (`ulimit -n` bounds descriptors, not
     /// objects). `EIDRM` when that name is gone or names another file.
-    pub fn file(&self) -> Result<OwnedFd> {
+    pub fn file(&self) -> Result<ObjFd<'_>> {
         if let Some(fd) = self.building {
-            // SAFETY: duplicating the creator's descriptor of the new file,
-            // open for as long as this object is being built.
-            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-            if d < 0 {
-                return Err(Errno::last());
-            }
-            // SAFETY: a fresh descriptor we own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(d) });
+            // While it is being built, the creator's descriptor (no dup:
+            // a create asks for the file several times).
+            // SAFETY: `building` is the creator's open descriptor of the
+            // new file for as long as this object is being built, which
+            // outlives the borrow of `self`.
+            return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
         let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
         // SAFETY: openat relative to the namespace directory we hold,
@@ -1946,7 +1964,7 @@ impl Obj {
         if st.st_dev != self.dev || st.st_ino != self.ino {
             return Err(Errno::EIDRM);
         }
-        Ok(f)
+        Ok(ObjFd::Opened(f))
     }
 
     /// True when the payload is a file of its own ([`Obj::data_file`]).

@@ -578,7 +578,7 @@ fn resident(map: (usize, usize), off: usize) -> bool {
     r != 0 || vec & 1 != 0
 }
 
-fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
+fn wslots_used<'a>(v: &'a View<'_>) -> impl Iterator<Item = usize> + 'a {
     use std::os::fd::AsRawFd;
     // A descriptor for the walk (none: every slot is read, as on a file
     // system without SEEK_DATA).
