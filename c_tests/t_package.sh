@@ -22,7 +22,7 @@ t $? "make install DESTDIR=… PREFIX=/usr LIBDIR=$LIB"
 for f in $LIB/libripc.so $LIB/libripc.so.$major $LIB/libripc.so.$version $LIB/libripc.a \
          $LIB/pkgconfig/ripc.pc /usr/include/ripc.h /usr/include/ripc_sysv.h \
          /usr/bin/ripcs /usr/bin/ripcrm /usr/bin/ripcmk \
-         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
+         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_ns.3 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
          /usr/share/man/man3/ripc_semset.3 /usr/share/man/man3/ripc_pipe.3 /usr/share/man/man3/ripc_signal.3 \
          /usr/share/man/man1/ripcs.1 /usr/share/man/man1/ripcrm.1 /usr/share/man/man1/ripcmk.1 \
          /usr/share/bash-completion/completions/ripcs /usr/share/bash-completion/completions/ripcrm \
@@ -53,7 +53,7 @@ cat > "$tmp/p.c" <<'C'
 #include <string.h>
 int main(void) {
     if (strcmp(ripc_version(), RIPC_VERSION_STRING) != 0) return 3;
-    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
+    ripc_queue *q = ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
     char buf[16];
     long type = 0;
     if (!q || ripc_queue_send(q, 5, "packaged", 9, 0) != 0) return 1;
