@@ -55,7 +55,7 @@ pub(super) struct QHead {
     pub(super) _pad1a: AtomicU32,
     /// The last sender: pid << 32 | the CPU it ran on (`u64::MAX`: none
     /// yet). A waiter spins only when the other side runs elsewhere (see
-    /// [`spin_pays`]).
+    /// [`super::wait::peer`]).
     pub(super) speer: AtomicU64,
     pub(super) _pad1: [AtomicU32; 12],
     // Line 2: the receivers' side, changed under `rlock` (the returned

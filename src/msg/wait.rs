@@ -15,45 +15,20 @@ pub(super) fn spin_budget() -> std::time::Duration {
     std::time::Duration::from_micros(*US)
 }
 
-/// The CPU this thread runs on now (glibc reads it from the rseq area: no
-/// system call), -1 when unknown.
+/// Where the other side of a wait last ran ([`spin::Peer`]): the last
+/// process other than this one seen on the side this waiter waits for
+/// (`first`), else on its own side (`second`: in a ping-pong this process
+/// was the last sender, and the peer that will answer was the last
+/// receiver), else the last other process this thread saw in one of them
+/// ([`spin::last_seen`]: in a ping-pong both name the waiter right after
+/// it sent). The words are [`QHead::speer`] and [`QHead::rpeer`].
 #[inline]
-pub(super) fn current_cpu() -> i32 {
-    // SAFETY: sched_getcpu has no preconditions.
-    unsafe { libc::sched_getcpu() }
-}
-
-/// Whether spinning while waiting for the other side can pay off: only
-/// when this process may run on more than one CPU and the other side last
-/// ran on a CPU other than this one. Otherwise the peer needs this very
-/// CPU (both pinned to one, or placed on one by the scheduler): a spin
-/// only burns its time slice, so the waiter sleeps at once (on one CPU a
-/// 64-byte ping-pong took 8.6 µs spinning against the kernel's 2.4 µs).
-///
-/// The other side is the last process other than this one seen on the
-/// side this waiter waits for (`first`), else on its own side (`second`:
-/// in a ping-pong this process was the last sender, and the peer that will
-/// answer was the last receiver); when neither is known, spin.
-#[inline]
-pub(super) fn spin_pays(first: &AtomicU64, second: &AtomicU64) -> bool {
-    if !crate::os::proc::many_cpus() {
-        return false;
-    }
-    let me = my_pid() as u32 as u64;
-    let other = [first, second]
+pub(super) fn peer(first: &AtomicU64, second: &AtomicU64) -> spin::Peer {
+    [first, second]
         .into_iter()
-        .map(|w| w.load(Relaxed))
-        .find(|&v| v != u64::MAX && v >> 32 != me);
-    match other {
-        Some(v) => v as u32 as i32 != current_cpu(),
-        None => true,
-    }
-}
-
-/// This process and the CPU it runs on, as [`QHead::speer`] records them.
-#[inline]
-pub(super) fn me_here() -> u64 {
-    (my_pid() as u32 as u64) << 32 | current_cpu() as u32 as u64
+        .map(|w| spin::peer_of(w.load(Relaxed)))
+        .find(|p| *p != spin::Peer::Unknown)
+        .unwrap_or_else(spin::last_seen)
 }
 
 /// Waits until `word` moves away from `seen` (or the deadline passes):
@@ -71,7 +46,12 @@ pub(super) fn wait_change(
     if deadline.expired() {
         return Err(Errno::ETIMEDOUT);
     }
-    let budget = if !spin_pays(peers.0, peers.1) {
+    // Spin only while it can pay off (crate::sync::spin): not when the
+    // other side last ran on this CPU, nor right after waking it, nor after
+    // spins that kept missing it (but for a probe now and then).
+    let t0 = std::time::Instant::now();
+    let spinning = spin::should_spin(peer(peers.0, peers.1));
+    let budget = if !spinning {
         std::time::Duration::ZERO
     } else {
         match deadline.remaining() {
@@ -82,7 +62,8 @@ pub(super) fn wait_change(
     // Past a few microseconds the peer may be waiting for this very core
     // (a loaded machine): the spin yields.
     let yield_after = std::time::Duration::from_micros(3);
-    if !budget.is_zero() && spin(budget, yield_after, || word.load(Acquire) == seen) {
+    if !budget.is_zero() && event::spin(budget, yield_after, || word.load(Acquire) == seen) {
+        spin::waited(true);
         return Ok(());
     }
     // Announce a sleeper (bit 0) unless the word moved meanwhile.
@@ -90,7 +71,10 @@ pub(super) fn wait_change(
     let Some(sleeping) = ev.announce(seen) else {
         return Ok(());
     };
-    ev.sleep(sleeping, deadline, None).map(|_| ())
+    let r = ev.sleep(sleeping, deadline, None).map(|_| ());
+    // Would a spin have caught the answer? (Slept waits count too.)
+    spin::waited(t0.elapsed() <= spin_budget());
+    r
 }
 
 /// After a full queue's sender saw room appear: while receivers keep taking
@@ -101,7 +85,7 @@ pub(super) fn wait_change(
 /// ~5 instead of ~7.5 M msg/s: docs/msg.md). Only delays a sender that is
 /// waiting anyway; never decides anything.
 pub(super) fn settle(word: &AtomicU32, peers: (&AtomicU64, &AtomicU64)) {
-    if !spin_pays(peers.0, peers.1) {
+    if peer(peers.0, peers.1) != spin::Peer::Elsewhere {
         return;
     }
     let start = std::time::Instant::now();
@@ -152,8 +136,10 @@ pub(super) fn publish(
     peer: &AtomicU64,
 ) {
     store_if_changed32(pid, my_pid());
-    let here = me_here();
-    if peer.load(Relaxed) != here {
+    let here = spin::here();
+    let last = peer.load(Relaxed);
+    if last != here {
+        spin::saw(last);
         peer.store(here, Relaxed);
     }
     store_if_changed(time, now_secs());

@@ -163,6 +163,11 @@ pub struct ObjHeader {
     pend_uid: AtomicU32,
     pend_gid: AtomicU32,
     pend_mode: AtomicU32,
+    /// The last two distinct processes that changed the object, and the
+    /// CPU each ran on then (`pid << 32 | cpu`, [`crate::sync::spin::here`];
+    /// 0: none yet, and in files made before the field): where a waiter's
+    /// answer will come from ([`Obj::peer`]).
+    peers: [AtomicU64; 2],
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -1952,6 +1957,36 @@ impl Obj {
     /// opened).
     pub fn file_id(&self) -> (u64, u64) {
         (self.dev, self.ino)
+    }
+
+    /// Notes this process, on the CPU it runs on now, as the last to
+    /// change the object (for waiters' spin policy, `crate::sync::spin`).
+    /// Writes only when the last changer was not this process on this CPU.
+    #[inline]
+    pub fn note_peer(&self) {
+        let p = &self.header().peers;
+        let here = crate::sync::spin::here();
+        let last = p[0].load(Ordering::Relaxed);
+        if last == here {
+            return;
+        }
+        if last >> 32 != here >> 32 {
+            p[1].store(last, Ordering::Relaxed);
+        }
+        p[0].store(here, Ordering::Relaxed);
+    }
+
+    /// Where the last process other than this one that changed the object
+    /// ran ([`Obj::note_peer`]): a waiter's likely waker.
+    #[inline]
+    pub fn peer(&self) -> crate::sync::spin::Peer {
+        use crate::sync::spin::{peer_of, Peer};
+        self.header()
+            .peers
+            .iter()
+            .map(|w| peer_of(w.load(Ordering::Relaxed)))
+            .find(|p| *p != Peer::Unknown)
+            .unwrap_or(Peer::Unknown)
     }
 
     /// The object file (to map its payload, or `fstat` it), opened again

@@ -64,6 +64,7 @@ use crate::os::probe::Seen;
 use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event, Slept};
 use crate::sync::owner::{self, Check, Owner, OwnerRef};
+use crate::sync::spin;
 use crate::sync::time::now_secs;
 use crate::sync::Deadline;
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -79,6 +79,8 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     if h.otime.load(Ordering::Relaxed) != now {
         h.otime.store(now, Ordering::Relaxed);
     }
+    // This process, running now, changed the set: a sleeper's likely waker.
+    v.o.note_peer();
 }
 
 /// The sleeper slots that may be in use, in order: a slot whose header
@@ -359,22 +361,30 @@ pub(super) fn sleep(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let r = sleep_slot(o, i, ticket, wait, timeout_errno);
+    // Would a spin have caught the grant? (Slept waits count too.)
+    spin::waited(t0.elapsed() <= SPIN);
+    r
+}
+
+/// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word.
+fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
     let v = View::new(o)?;
     let w = v.wslot(i)?;
-    // Spin a little: the peer is often about to release. Yield now and then:
-    // on a busy machine the peer may be waiting for this very CPU. Not at
-    // all when this process may run on one CPU only: the peer needs it.
-    let budget = if crate::os::proc::many_cpus() {
-        SPIN
-    } else {
-        Duration::ZERO
-    };
-    event::spin(budget, Duration::ZERO, || {
-        matches!(
-            w.state.load(Ordering::Acquire) & 0xff,
-            W_WAITING | W_CLAIMED
-        )
-    });
+    // Spin a little when it can pay off (crate::sync::spin): the process
+    // that last changed the set runs on another CPU and will often
+    // release in a moment. Not when it last ran on this CPU (it needs this
+    // one), nor after spins that kept missing; yield now and then: on a
+    // busy machine the peer may be waiting for this very CPU.
+    if spin::should_spin(o.peer()) {
+        event::spin(SPIN, Duration::ZERO, || {
+            matches!(
+                w.state.load(Ordering::Acquire) & 0xff,
+                W_WAITING | W_CLAIMED
+            )
+        });
+    }
     let ev = Event::new(&w.state, W_SLEEP);
     let deadline = match wait {
         Wait::Forever => Deadline::NEVER,

@@ -1,7 +1,7 @@
 //! Synchronisation over shared mappings, the building blocks every engine
 //! uses: the event word (spin, then sleep on the futex, with a deadline:
 //! [`event`]), the owner record (pid and start time, liveness, sweep:
-//! [`owner`]), the robust owner-recovering lock ([`lock`]), deadlines
+//! [`owner`]), when to spin before sleeping ([`spin`]), the robust owner-recovering lock ([`lock`]), deadlines
 //! ([`time`]). (Process identity and liveness,
 //! credentials and pointer probing are operating-system queries: `crate::os`.)
 //!
@@ -13,6 +13,7 @@ pub mod event;
 pub mod futex;
 pub mod lock;
 pub mod owner;
+pub mod spin;
 pub mod time;
 
 pub use event::{Event, Slept};
