@@ -50,7 +50,12 @@ pub(super) fn wait_change(
     // other side last ran on this CPU, nor right after waking it, nor after
     // spins that kept missing it (but for a probe now and then).
     let t0 = std::time::Instant::now();
-    let spinning = spin::should_spin(peer(peers.0, peers.1));
+    let who = peer(peers.0, peers.1);
+    if who == spin::Peer::Here && spin::hand_over(|| word.load(Acquire) == seen) {
+        // The other side last ran on this CPU: handed it the CPU.
+        return Ok(());
+    }
+    let spinning = spin::should_spin(who);
     let budget = if !spinning {
         std::time::Duration::ZERO
     } else {

@@ -107,7 +107,7 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
         E_SET => {
             let (idx, no_undo) = (idx & !SET_NO_UNDO, idx & SET_NO_UNDO != 0);
             if !no_undo {
-                for u in 0..v.s.nundo {
+                for u in v.undo_used() {
                     v.adj(u, idx)?.store(0, Ordering::Relaxed);
                 }
             }

@@ -21,7 +21,7 @@ pub(super) const W_CANCELLED: u32 = 4;
 pub(super) const W_SLEEP: u32 = 0x100;
 
 /// Bytes of the fixed headers (checked against the structs below).
-pub(super) const HDR: usize = 64;
+pub(super) const HDR: usize = 128;
 pub(super) const WHDR: usize = 40;
 pub(super) const UHDR: usize = 16;
 
@@ -72,13 +72,20 @@ pub(super) struct SetHdr {
     /// journal entries (0: a set made before this field, whose journal
     /// holds `2 * max_ops + 8`)
     pub(super) jcap: AtomicU32,
+    /// undo slots `[0, undo_hi)` may be in use (raised under the lock when
+    /// a slot above is taken; never lowered): sweeps and look-ups scan
+    /// only those, none in a set nobody used `SEM_UNDO` on
+    pub(super) undo_hi: AtomicU32,
+    /// room to grow without moving the arrays (zero)
+    pub(super) _reserved: [AtomicU32; 15],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
 /// The version of this layout ([`SetHdr`], then the arrays [`Shape`]
 /// places), kept in the object header and checked on open: another version
-/// is a corrupt set.
-pub const LAYOUT_VERSION: u32 = 1;
+/// is a corrupt set. 2: [`SetHdr::undo_hi`] and reserved words (128-byte
+/// header).
+pub const LAYOUT_VERSION: u32 = 2;
 
 #[repr(C)]
 pub(super) struct Sem {
@@ -253,6 +260,11 @@ impl<'a> View<'a> {
     #[inline]
     pub(super) fn hdr(&self) -> &'a SetHdr {
         self.r.at(0).expect("checked in View::new")
+    }
+    /// The undo slots that may be in use ([`SetHdr::undo_hi`]).
+    #[inline]
+    pub(super) fn undo_used(&self) -> core::ops::Range<usize> {
+        0..(self.hdr().undo_hi.load(Ordering::Acquire) as usize).min(self.s.nundo)
     }
     #[inline]
     pub(super) fn sem(&self, i: usize) -> Result<&'a Sem> {

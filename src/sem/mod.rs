@@ -564,7 +564,7 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
 fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let me = my_pid();
     let mut flag = SET_NO_UNDO;
-    for u in 0..v.s.nundo {
+    for u in v.undo_used() {
         if v.uslot(u)?.pid.load(Ordering::Relaxed) != 0 {
             flag = 0;
             break;
@@ -583,7 +583,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
         // A set made by an older version, its journal too small for a
         // SETALL: as before, value by value.
         for &(n, x) in vals {
-            for u in 0..v.s.nundo {
+            for u in v.undo_used() {
                 v.adj(u, n)?.store(0, Ordering::Relaxed);
             }
             let s = v.sem(n)?;
@@ -913,7 +913,9 @@ mod tests {
         let o = get(&t.1, 0, n as i32, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
         let v = View::new(&o).unwrap();
         assert!(v.s.jcap() >= n, "journal sized for a SETALL");
-        // An adjustment to clear, in some undo slot.
+        // An adjustment to clear, in some undo slot (taken as undo_slot
+        // takes one: undo_hi raised first).
+        v.hdr().undo_hi.store(4, Ordering::Relaxed);
         v.uslot(3).unwrap().pid.store(1, Ordering::Relaxed);
         v.adj(3, 599).unwrap().store(-4, Ordering::Relaxed);
         // A SETALL holder that died after committing, before applying.
@@ -944,6 +946,7 @@ mod tests {
         // Slot 5 belongs to a process that cannot exist: it took 2 of sem 0
         // (adj +2) and gave 4 to sem 1 (adj -4).
         let us = v.uslot(5).unwrap();
+        v.hdr().undo_hi.store(6, Ordering::Relaxed); // as undo_slot does
         us.start.store(1, Ordering::Relaxed);
         v.adj(5, 0).unwrap().store(2, Ordering::Relaxed);
         v.adj(5, 1).unwrap().store(-4, Ordering::Relaxed);

@@ -377,13 +377,18 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
     // release in a moment. Not when it last ran on this CPU (it needs this
     // one), nor after spins that kept missing; yield now and then: on a
     // busy machine the peer may be waiting for this very CPU.
-    if spin::should_spin(o.peer()) {
-        event::spin(SPIN, Duration::ZERO, || {
-            matches!(
-                w.state.load(Ordering::Acquire) & 0xff,
-                W_WAITING | W_CLAIMED
-            )
-        });
+    let pending = || {
+        matches!(
+            w.state.load(Ordering::Acquire) & 0xff,
+            W_WAITING | W_CLAIMED
+        )
+    };
+    let peer = o.peer();
+    if peer == spin::Peer::Here {
+        // The releaser last ran on this CPU: hand it the CPU.
+        spin::hand_over(pending);
+    } else if spin::should_spin(peer) {
+        event::spin(SPIN, Duration::ZERO, pending);
     }
     let ev = Event::new(&w.state, W_SLEEP);
     let deadline = match wait {

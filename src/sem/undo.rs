@@ -22,7 +22,9 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
         });
         recount(v);
     }
-    let undo = (0..v.s.nundo).filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
+    let undo = v
+        .undo_used()
+        .filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
     owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid))
 }
 
@@ -92,7 +94,8 @@ pub(super) fn repair(o: &Obj) {
 pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     let me = Owner::me();
     let mut free = None;
-    for u in 0..v.s.nundo {
+    let used = v.undo_used();
+    for u in used.clone() {
         let us = v.uslot(u)?;
         let o = us.owner().load();
         if o.pid == me.pid {
@@ -108,6 +111,8 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     }
     let u = match free {
         Some(u) => u,
+        // A never used slot above the ones in use.
+        None if used.end < v.s.nundo => used.end,
         None => {
             if sweep(v) {
                 update_queue(v);
@@ -121,6 +126,10 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
                 .ok_or(Errno::ENOSPC)?
         }
     };
+    let h = v.hdr();
+    if u as u32 >= h.undo_hi.load(Ordering::Relaxed) {
+        h.undo_hi.store(u as u32 + 1, Ordering::Release);
+    }
     for s in 0..v.s.nsems {
         v.adj(u, s)?.store(0, Ordering::Relaxed);
     }

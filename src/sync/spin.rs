@@ -130,6 +130,27 @@ pub fn should_spin(peer: Peer) -> bool {
     })
 }
 
+/// Yields the CPU a few times while `still()` holds, for a wait whose
+/// answer must come from a process that last ran on this CPU
+/// ([`Peer::Here`]): when that process is runnable, a yield hands it the
+/// CPU at once, and it answers without either side's futex system calls
+/// or a wake-up. `true` when `still()` stopped holding. Bounded (a peer
+/// that is not runnable makes each yield return at once): the waiter then
+/// sleeps.
+#[inline]
+pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
+    for _ in 0..HAND_OVER_YIELDS {
+        if !still() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    !still()
+}
+
+/// Yields [`hand_over`] tries before the waiter sleeps.
+pub const HAND_OVER_YIELDS: u32 = 4;
+
 /// How a wait ended: `quick` when the answer came within the spin budget
 /// (whether the thread spun or slept).
 #[inline]
