@@ -63,7 +63,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint man-lint
+.PHONY: all lib header demo deps test test-rust test-c doc-lint memcheck bench install uninstall clean help lint man-lint
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -75,7 +75,8 @@ help:
 	@echo "make install PREFIX=/dir [DESTDIR=… LIBDIR=… BINDIR=… INCLUDEDIR=… MANDIR=… PKGCONFIGDIR=… DATADIR=… STRIP=]"
 	@echo "make header     regenerate include/ripc.h with cbindgen (a build never rewrites it)"
 	@echo "make man-lint   mandoc -T lint on man/"
-	@echo "make lint       clippy -D warnings and rustfmt --check"
+	@echo "make lint       clippy -D warnings, rustfmt --check, cargo doc -D warnings"
+	@echo "make doc-lint   cargo doc -D warnings (public and private items; part of make test)"
 	@echo "make memcheck   a subset of the C suite under valgrind (slow)"
 
 lib: $(SO) $(ARCHIVE)
@@ -116,7 +117,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 demo: all
 	@sh examples_c/demo.sh
 
-test: test-rust test-c
+test: test-rust doc-lint test-c
 
 # What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
 # (util-linux), pkg-config, nm/readelf/strip (binutils), mandoc (the man
@@ -133,8 +134,15 @@ deps:
 	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils mandoc)"; exit 1; fi; \
 	fi
 
+# The unit and integration tests, and the API's examples (doctests).
 test-rust:
 	$(CARGO) test --release
+
+# The documentation without a warning: the API's (what docs.rs shows), and
+# the developers' (private items too, where the engines' links point).
+doc-lint:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 
 # Every C test runs twice, once per backend, each run in its own RIPC_DIR
 # (c_tests/run1.sh checks that nothing is left behind).
@@ -159,7 +167,7 @@ memcheck: all
 bench: all $(BENCH_BIN)
 	@sh bench/run.sh
 
-lint:
+lint: doc-lint
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
 

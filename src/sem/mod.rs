@@ -437,7 +437,8 @@ struct Locked<'a> {
     flush: bool,
 }
 
-/// [`lock`] by `d` (`ETIMEDOUT`), or `EIDRM` once the set is removed.
+/// The set's lock ([`Obj::lock_until`]) by `d` (`ETIMEDOUT`), or `EIDRM`
+/// once the set is removed.
 fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
     Ok(Locked {
         g: Some(o.lock_until(&repair, d)?),

@@ -1,0 +1,137 @@
+//! The Rust API across threads and namespaces (the single-threaded paths
+//! are the doctests in src/api).
+
+use ripc::{Key, Namespace, OpenOptions, Queue, Segment, Selector, SemOp, SemSet};
+use std::time::{Duration, Instant};
+
+/// A fresh namespace directory, removed at the end.
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("ripc-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        Dir(d)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn create() -> OpenOptions {
+    OpenOptions::new().create(true)
+}
+
+#[test]
+fn a_blocked_receiver_gets_what_another_thread_sends() {
+    let d = Dir::new("recv");
+    let ns = Namespace::open(&d.0).unwrap();
+    let q = Queue::open(&ns, Key::PRIVATE, create()).unwrap();
+    let q2 = q.clone();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        q2.recv(Selector::Type(3), &mut buf)
+            .map(|(t, n)| (t, buf[..n].to_vec()))
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    q.send(2, b"not this").unwrap();
+    q.send(3, b"this").unwrap();
+    assert_eq!(t.join().unwrap().unwrap(), (3, b"this".to_vec()));
+    // Type 2 is still there; AtMost(2) and Except(3) both find it.
+    let mut buf = [0u8; 8];
+    assert_eq!(q.try_recv(Selector::Except(3), &mut buf).unwrap(), (2, 8));
+    q.remove().unwrap();
+}
+
+#[test]
+fn waiters_fail_with_eidrm_when_the_object_goes() {
+    let d = Dir::new("idrm");
+    let ns = Namespace::open(&d.0).unwrap();
+    let q = Queue::open(&ns, Key::PRIVATE, create()).unwrap();
+    let set = SemSet::open(&ns, Key::PRIVATE, 1, create()).unwrap();
+    let (q2, set2) = (q.clone(), set.clone());
+    let tq = std::thread::spawn(move || q2.recv(Selector::Any, &mut [0u8; 4]));
+    let ts = std::thread::spawn(move || set2.op(&[SemOp::new(0, -1)]));
+    let start = Instant::now();
+    while set.waiting(0).unwrap() == 0 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    q.remove().unwrap();
+    set.remove().unwrap();
+    assert!(ts.join().unwrap().unwrap_err().is_removed());
+    // The receiver's wait cannot be observed: EIDRM when it was waiting,
+    // EINVAL when it came after the removal (a slow start).
+    let e = tq.join().unwrap().unwrap_err();
+    assert!(e.is_removed() || e.raw_os_error() == libc::EINVAL, "{e}");
+}
+
+#[test]
+fn timeouts_end_bounded_waits_and_zero_is_a_try() {
+    let d = Dir::new("timeout");
+    let ns = Namespace::open(&d.0).unwrap();
+    let set = SemSet::create_with(&ns, Key::PRIVATE, &[0, 5], create()).unwrap();
+    assert_eq!(set.values().unwrap(), vec![0, 5]);
+    let start = Instant::now();
+    let e = set
+        .op_timeout(&[SemOp::new(0, -1)], Duration::from_millis(30))
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    let e = set
+        .op_timeout(&[SemOp::new(0, -1)], Duration::ZERO)
+        .unwrap_err();
+    assert!(e.would_block(), "{e}");
+    // All or nothing: semaphore 1 is untouched by the group that failed.
+    let e = set
+        .try_op(&[SemOp::new(1, -1), SemOp::new(0, -1)])
+        .unwrap_err();
+    assert!(e.would_block());
+    assert_eq!(set.value(1).unwrap(), 5);
+    set.remove().unwrap();
+}
+
+#[test]
+fn keys_find_the_same_objects_from_another_handle_of_the_directory() {
+    let d = Dir::new("keys");
+    let a = Namespace::open(&d.0).unwrap();
+    let b = Namespace::open(&d.0).unwrap();
+    let key = Key::new(0x7e57);
+    let excl = create().exclusive(true);
+    let q = Queue::open(&a, key, excl).unwrap();
+    assert_eq!(
+        Queue::open(&b, key, OpenOptions::new()).unwrap().id(),
+        q.id()
+    );
+    assert_eq!(Queue::open_id(&b, q.id()).unwrap().id(), q.id());
+    let e = Queue::open(&b, key, excl).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::EEXIST);
+    let info = q.info().unwrap();
+    assert_eq!((info.perms.key, info.perms.mode & 0o777), (key, 0o600));
+    q.remove().unwrap();
+    let e = Queue::open(&b, key, OpenOptions::new()).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::ENOENT);
+}
+
+#[test]
+fn a_refused_namespace_names_the_directory() {
+    let d = Dir::new("refused");
+    std::fs::create_dir(&d.0).unwrap();
+    std::fs::set_permissions(&d.0, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let e = Namespace::open(&d.0).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::EPERM);
+    assert!(e.to_string().contains(&*d.0.to_string_lossy()), "{e}");
+}
+
+#[test]
+fn segments_outside_the_default_namespace_are_refused_for_now() {
+    // Until the shared memory engine takes its namespace (see
+    // src/api/segment.rs, `engine`): never a segment in the wrong one.
+    let d = Dir::new("shm");
+    let ns = Namespace::open(&d.0).unwrap();
+    let e = Segment::open(&ns, Key::PRIVATE, 4096, create()).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::EOPNOTSUPP);
+}
