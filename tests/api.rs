@@ -135,3 +135,39 @@ fn segments_outside_the_default_namespace_are_refused_for_now() {
     let e = Segment::open(&ns, Key::PRIVATE, 4096, create()).unwrap_err();
     assert_eq!(e.raw_os_error(), libc::EOPNOTSUPP);
 }
+
+#[test]
+fn an_id_is_looked_up_in_its_own_namespace() {
+    // Two namespaces opened one after the other (the second may reuse the
+    // first's memory) with a queue of the same id in each: open_id finds
+    // the one of the namespace it is given, never a cached one of another.
+    let (da, db) = (Dir::new("id-a"), Dir::new("id-b"));
+    let (ida, a_left) = {
+        let a = Namespace::open(&da.0).unwrap();
+        let q = Queue::open(&a, Key::PRIVATE, create()).unwrap();
+        q.send(1, b"from a").unwrap();
+        assert_eq!(Queue::open_id(&a, q.id()).unwrap().id(), q.id());
+        (q.id(), q)
+    };
+    drop(a_left);
+    let mut met = false;
+    for _ in 0..4 {
+        let b = Namespace::open(&db.0).unwrap();
+        let q = Queue::open(&b, Key::PRIVATE, create()).unwrap();
+        if q.id() == ida {
+            met = true;
+            let again = Queue::open_id(&b, ida).unwrap();
+            let e = again.try_recv(Selector::Any, &mut [0u8; 8]).unwrap_err();
+            assert!(
+                e.would_block(),
+                "read a message of the other namespace: {e}"
+            );
+        }
+        q.remove().unwrap();
+    }
+    // Fresh namespaces hand out the same first ids: if that changes, this
+    // test needs another way to make two queues share an id.
+    assert!(met, "no queue of b had a's id {ida}");
+    let a = Namespace::open(&da.0).unwrap();
+    Queue::open_id(&a, ida).unwrap().remove().unwrap();
+}

@@ -744,7 +744,8 @@ struct Found {
 }
 
 impl Queue {
-    fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
+    /// The queue of `obj` (`EIO` when its geometry was scribbled on).
+    pub(crate) fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
             h.ndesc.load(Relaxed) as u64,
