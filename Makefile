@@ -59,11 +59,12 @@ ART_SRC  := $(wildcard c_tests/articles/*.c)
 ART_BIN  := $(patsubst c_tests/articles/%.c,$(B)/articles/%,$(ART_SRC))
 EX_SRC   := $(wildcard examples_c/*.c)
 EX_BIN   := $(patsubst examples_c/%.c,$(B)/examples/%,$(EX_SRC))
-BENCH_SRC := $(wildcard bench/*.c)
-BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+# bench/matrix.c has a rule of its own (its Boost column is C++).
+BENCH_SRC := $(filter-out bench/matrix.c,$(wildcard bench/*.c))
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC)) $(B)/bench/matrix
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo deps test test-rust test-c doc-lint memcheck bench install uninstall clean help lint man-lint
+.PHONY: all lib header demo deps test test-rust test-c doc-lint memcheck bench install uninstall clean help lint man-lint FORCE
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -71,7 +72,8 @@ help:
 	@echo "make            library (target/release/libripc.{so,a}), examples, tools"
 	@echo "make demo       the articles' scenarios end to end (default namespace)"
 	@echo "make test       Rust tests, then the C suite under both backends"
-	@echo "make bench      ripc against the kernel, as ratios"
+	@echo "make bench      ripc against the kernel and the other IPC (placement matrix), as ratios"
+	@echo "                (BENCH_QUICK=1: a quick run; docs/perf.md)"
 	@echo "make install PREFIX=/dir [DESTDIR=… LIBDIR=… BINDIR=… INCLUDEDIR=… MANDIR=… PKGCONFIGDIR=… DATADIR=… STRIP=]"
 	@echo "make header     regenerate include/ripc.h with cbindgen (a build never rewrites it)"
 	@echo "make man-lint   mandoc -T lint on man/"
@@ -113,6 +115,23 @@ $(B)/examples/%: examples_c/%.c $(HEADERS) $(SO)
 $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 $(CPPFLAGS) -o $@ $< $(LDLIBS)
+
+# The placement matrix's Boost.Interprocess column: bench/boost.sh installs
+# libboost-dev when missing and possible, and records "boost" or "none" in
+# boost.mode (rewritten only when that changes, so the matrix is rebuilt
+# only then). Boost's side is C++, built with $(CXX); the rest is C.
+$(B)/bench/boost.mode: FORCE
+	@mkdir -p $(@D)
+	@CXX='$(CXX)' sh bench/boost.sh $@
+
+$(B)/bench/matrix: bench/matrix.c bench/bench.h bench/boost_mq.h bench/boost_mq.cpp $(B)/bench/boost.mode $(HEADERS) $(SO)
+	@mkdir -p $(@D)
+	if [ "$$(cat $(B)/bench/boost.mode)" = boost ]; then \
+	  $(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -c -o $(B)/bench/boost_mq.o bench/boost_mq.cpp && \
+	  $(CC) $(WARN) -O2 $(CPPFLAGS) -DBENCH_BOOST -o $@ $< $(B)/bench/boost_mq.o $(LDLIBS) -lrt -lstdc++; \
+	else $(CC) $(WARN) -O2 $(CPPFLAGS) -o $@ $< $(LDLIBS) -lrt; fi
+
+FORCE:
 
 demo: all
 	@sh examples_c/demo.sh

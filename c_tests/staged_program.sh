@@ -9,7 +9,7 @@ cat > "$tmp/p.c" <<'C'
 #include <string.h>
 int main(void) {
     if (strcmp(ripc_version(), RIPC_VERSION_STRING) != 0) return 3;
-    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
+    ripc_queue *q = ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
     char buf[16];
     long type = 0;
     if (!q || ripc_queue_send(q, 5, "packaged", 9, 0) != 0) return 1;

@@ -22,7 +22,7 @@ t $? "make install DESTDIR=… PREFIX=/usr LIBDIR=$LIB"
 for f in $LIB/libripc.so $LIB/libripc.so.$major $LIB/libripc.so.$version $LIB/libripc.a \
          $LIB/pkgconfig/ripc.pc /usr/include/ripc.h /usr/include/ripc_sysv.h \
          /usr/bin/ripcs /usr/bin/ripcrm /usr/bin/ripcmk \
-         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
+         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_ns.3 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
          /usr/share/man/man3/ripc_semset.3 /usr/share/man/man3/ripc_pipe.3 /usr/share/man/man3/ripc_signal.3 \
          /usr/share/man/man1/ripcs.1 /usr/share/man/man1/ripcrm.1 /usr/share/man/man1/ripcmk.1 \
          /usr/share/bash-completion/completions/ripcs /usr/share/bash-completion/completions/ripcrm \

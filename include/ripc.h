@@ -87,35 +87,78 @@
 
 /*
  A process-shared mutex named by a key (a one-semaphore set). A holder
- that dies, even by SIGKILL, releases it (SEM_UNDO). Opaque.
+ that dies, even by `SIGKILL`, releases it (`SEM_UNDO`). From
+ [`ripc_mutex_open`] or [`ripc_mutex_open_id`], released by
+ [`ripc_mutex_close`].
+
+ Thread safety: any number of threads may use one handle at once (the
+ lock is the process's: a thread may unlock what another locked); close
+ it once, after every other use.
  */
 typedef struct ripc_mutex ripc_mutex;
 
 /*
+ An open namespace: a directory of ripc objects, as `RIPC_DIR` names the
+ default one. From [`ripc_ns_open`], released by [`ripc_ns_close`];
+ every `*_open` / `*_open_id` call takes one (NULL: the default
+ namespace, `RIPC_DIR` or the private default).
+
+ Thread safety: a `ripc_ns` may be used by any number of threads at
+ once; close it once, after its last use as an argument. Handles opened
+ in it keep the namespace open: closing the `ripc_ns` does not close
+ them.
+
+ Under `RIPC_BACKEND=kernel`, queues and segments are the kernel's, in
+ the process's kernel IPC namespace, whatever `ripc_ns` is given; sets,
+ mutexes and semaphores of the native API always use ripc's engine and
+ live in the `ripc_ns` given.
+ */
+typedef struct ripc_ns ripc_ns;
+
+/*
  An anonymous pipe or an open FIFO (opaque). Free with `ripc_pipe_free`.
+
+ Thread safety: any number of threads may use one handle at once (as
+ with a descriptor, a read or write racing `ripc_pipe_close` of its end
+ fails with `EBADF` or runs on the descriptor as it was); free it once,
+ after every other use.
  */
 typedef struct ripc_pipe ripc_pipe;
 
 /*
- An open message queue. Create with [`ripc_queue_open`], free with
- [`ripc_queue_close`].
+ An open message queue. From [`ripc_queue_open`] or
+ [`ripc_queue_open_id`], released by [`ripc_queue_close`].
+
+ Thread safety: any number of threads may use one handle at once (send,
+ receive, stat, remove); close it once, after every other use.
  */
 typedef struct ripc_queue ripc_queue;
 
 /*
- A process-shared counting semaphore named by a key. Opaque.
+ A process-shared counting semaphore named by a key (a one-semaphore
+ set). From [`ripc_sem_open`] or [`ripc_sem_open_id`], released by
+ [`ripc_sem_close`].
+
+ Thread safety: any number of threads may use one handle at once;
+ close it once, after every other use.
  */
 typedef struct ripc_sem ripc_sem;
 
 /*
- An open semaphore set (ripc's own engine, whatever `RIPC_BACKEND` says).
- Opaque; from `ripc_semset_open`, released by `ripc_semset_close`.
+ An open semaphore set. From [`ripc_semset_open`] or
+ [`ripc_semset_open_id`], released by [`ripc_semset_close`].
+
+ Thread safety: any number of threads may use one handle at once;
+ close it once, after every other use.
  */
 typedef struct ripc_semset ripc_semset;
 
 /*
- A shared memory segment opened with [`ripc_shm_open`]: an opaque
- handle, freed by [`ripc_shm_close`].
+ A shared memory segment. From [`ripc_shm_open`] or [`ripc_shm_open_id`],
+ released by [`ripc_shm_close`].
+
+ Thread safety: any number of threads may use one handle at once
+ (attach, detach, stat, remove); close it once, after every other use.
  */
 typedef struct ripc_shm ripc_shm;
 
@@ -183,6 +226,10 @@ typedef struct ripc_queue_info {
    time of the last change
    */
   int64_t change_time;
+  /*
+   reserved for later fields (zero-filled)
+   */
+  uint64_t reserved[8];
 } ripc_queue_info;
 
 /*
@@ -205,7 +252,7 @@ typedef struct ripc_sembuf {
 } ripc_sembuf;
 
 /*
- What `ripc_semset_stat` reports.
+ What `ripc_semset_stat`, `ripc_mutex_stat` and `ripc_sem_stat` report.
  */
 typedef struct ripc_semset_info {
   /*
@@ -240,12 +287,24 @@ typedef struct ripc_semset_info {
    last change of values or permissions, seconds since the epoch
    */
   int64_t ctime;
+  /*
+   creator uid
+   */
+  unsigned int cuid;
+  /*
+   creator gid
+   */
+  unsigned int cgid;
+  /*
+   reserved for later fields (zero-filled)
+   */
+  uint64_t reserved[8];
 } ripc_semset_info;
 
 /*
  A segment's status, as [`ripc_shm_stat`] reports it.
  */
-typedef struct ripc_shm_status {
+typedef struct ripc_shm_info {
   /*
    the segment's id (as `shmget` returns it)
    */
@@ -303,7 +362,11 @@ typedef struct ripc_shm_status {
    attached, `SHM_LOCKED` after `SHM_LOCK`
    */
   unsigned int mode;
-} ripc_shm_status;
+  /*
+   reserved for later fields (zero-filled)
+   */
+  uint64_t reserved[8];
+} ripc_shm_info;
 
 /*
  What a signal carried, as a callback, `ripc_signal_wait` or
@@ -335,6 +398,10 @@ typedef struct ripc_siginfo {
    The integer payload of `ripc_signal_send`/`sigqueue`; else 0.
    */
   ptrdiff_t value;
+  /*
+   reserved for later fields (zero-filled)
+   */
+  uint64_t reserved[4];
 } ripc_siginfo;
 
 /*
@@ -348,6 +415,43 @@ typedef void (*ripc_signal_fn)(const struct ripc_siginfo *info, void *user);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/*
+ Opens the namespace in directory `path` (created, private, mode 0700,
+ when missing), after the same checks as `RIPC_DIR`'s (`EPERM` for a
+ directory the caller may not trust, `EACCES` for a symlink; see
+ ripc(7)). NULL `path` opens the default namespace. Two handles on one
+ directory see the same objects. NULL with `errno` on failure.
+ */
+struct ripc_ns *ripc_ns_open(const char *path);
+
+/*
+ Releases the handle; objects and handles opened in it stay. NULL is
+ ignored. Returns 0.
+ */
+int ripc_ns_close(struct ripc_ns *ns);
+
+/*
+ Sets a limit (`"msgmax"`, `"msgmnb"`, `"msgmni"`, `"shmmax"`,
+ `"shmall"`, `"shmmni"`, `"semmsl"`, `"semmns"`, `"semopm"`, `"semmni"`)
+ of namespace `ns` (NULL: the default one). No privilege needed; the
+ namespace's owner only (`EPERM`). New queues get the `msgmnb` in force
+ when they are created. `EINVAL` for an unknown name.
+ */
+int ripc_limit_set(const struct ripc_ns *ns, const char *name, uint64_t value);
+
+/*
+ Reads a limit of namespace `ns` (NULL: the default one) by name (see
+ [`ripc_limit_set`]); -1 with `EINVAL` for an unknown name.
+ */
+int64_t ripc_limit_get(const struct ripc_ns *ns, const char *name);
+
+/*
+ The directory of namespace `ns` (NULL: the default one), copied with
+ its NUL into `buf` of `len` bytes; returns its length without the NUL.
+ `ERANGE` when it does not fit.
+ */
+ptrdiff_t ripc_ns_path(const struct ripc_ns *ns, char *buf, size_t len);
 
 /*
  Creates an anonymous pipe. `flags`: 0 or an OR of `RIPC_PIPE_NONBLOCK`,
@@ -487,43 +591,49 @@ int ripc_fifo_create(const char *path, mode_t mode, int flags);
 struct ripc_pipe *ripc_fifo_open(const char *path, int end, int flags, int timeout_ms);
 
 /*
- Opens the queue with `key` (or a new one for `key` 0, `IPC_PRIVATE`),
- creating it when `flags` has `IPC_CREAT` (`IPC_EXCL`: fail with
- `EEXIST` if it exists); the low 9 bits of `flags` are its mode.
- NULL with `errno` on failure.
+ Opens the queue with `key` in namespace `ns` (NULL: the default one),
+ or a new one for `key` 0 (`IPC_PRIVATE`), creating it when `flags` has
+ `IPC_CREAT` (`IPC_EXCL`: fail with `EEXIST` if it exists); the low 9
+ bits of `flags` are its mode. A queue this call creates holds at most
+ `capacity` bytes of text (0: the namespace's `msgmnb`, as `msgget`;
+ above `msgmnb` needs root: `EPERM`); an existing queue keeps its own.
+ NULL with `errno` on failure (`ENOENT`, `EEXIST`, `EACCES`, `ENOSPC`,
+ `EPERM`, `EINVAL` for a capacity above the hard cap).
  */
-struct ripc_queue *ripc_queue_open(int key, int flags);
+struct ripc_queue *ripc_queue_open(const struct ripc_ns *ns, int key, uint64_t capacity, int flags);
 
 /*
- Opens the existing queue with id `id` (`EINVAL` if there is none).
+ Opens the existing queue with id `id` in namespace `ns` (NULL: the
+ default one). NULL with `EINVAL` if there is none.
  */
-struct ripc_queue *ripc_queue_open_id(int id);
+struct ripc_queue *ripc_queue_open_id(const struct ripc_ns *ns, int id);
 
 /*
  The queue's System V id (usable with `ripc_msgsnd` and friends, and by
- other processes).
+ other processes with [`ripc_queue_open_id`]).
  */
 int ripc_queue_id(const struct ripc_queue *q);
 
 /*
  Sends `len` bytes as a message of `type` (≥ 1). Waits while the queue
- is full: `timeout_ms` < 0 forever, 0 not at all (`EAGAIN`), > 0 at most
- that long (`ETIMEDOUT`). `EINTR` on a signal, `EIDRM` if the queue is
- removed meanwhile.
+ is full: `timeout_ms` negative, for ever; 0, not at all (`EAGAIN` when
+ full); positive, at most that long (`ETIMEDOUT`). `EINTR` on a signal,
+ `EIDRM` if the queue is removed meanwhile. Returns 0.
 
  # Safety
  `data` must point to `len` readable bytes.
  */
-int ripc_queue_send(struct ripc_queue *q, long type, const void *data, size_t len, int timeout_ms);
+int ripc_queue_send(struct ripc_queue *q, long type, const void *data, size_t len, long timeout_ms);
 
 /*
  Receives a message into `buf` (at most `cap` bytes; longer messages
  fail with `E2BIG` unless `flags` has `MSG_NOERROR`). `type` selects as
  `msgrcv` does (0 any, > 0 that type, < 0 lowest type ≤ |type|;
  `MSG_EXCEPT` in `flags` inverts a positive type). Stores the message's
- type in `*type_out` when not NULL. Returns the bytes received. Timeout
- as [`ripc_queue_send`]; `ENOMSG` when `timeout_ms` is 0 and nothing
- matches.
+ type in `*type_out` when not NULL. Returns the bytes received. Waits
+ while nothing matches: `timeout_ms` negative, for ever; 0, not at all
+ (`EAGAIN` when nothing matches); positive, at most that long
+ (`ETIMEDOUT`).
 
  # Safety
  `buf` must point to `cap` writable bytes; `type_out` NULL or valid.
@@ -533,54 +643,41 @@ ptrdiff_t ripc_queue_recv(struct ripc_queue *q,
                           void *buf,
                           size_t cap,
                           int flags,
-                          int timeout_ms,
+                          long timeout_ms,
                           long *type_out);
 
 /*
- Fills `*info` with the queue's status (`msgctl(IPC_STAT)`).
+ Fills `*info` with the queue's status (`msgctl(IPC_STAT)`: needs read
+ permission, `EACCES`). Returns 0.
  */
-int ripc_queue_stat(struct ripc_queue *q, struct ripc_queue_info *info);
+int ripc_queue_stat(const struct ripc_queue *q, struct ripc_queue_info *info);
 
 /*
- Removes the queue (`IPC_RMID`): blocked senders and receivers fail with
- `EIDRM`. The handle stays valid until [`ripc_queue_close`].
+ Removes the queue (`IPC_RMID`; owner, creator or root: `EPERM`):
+ blocked senders and receivers fail with `EIDRM`. The handle stays valid
+ until [`ripc_queue_close`], every other call failing. Returns 0.
  */
 int ripc_queue_remove(struct ripc_queue *q);
 
 /*
- Frees the handle (the queue itself stays). NULL is ignored.
-
- # Safety
- `q` must come from `ripc_queue_open*` and not be used afterwards.
+ Releases the handle (the queue itself stays). NULL is ignored.
+ Returns 0.
  */
-void ripc_queue_close(struct ripc_queue *q);
+int ripc_queue_close(struct ripc_queue *q);
 
 /*
- Sets a namespace limit (`"msgmax"`, `"msgmnb"`, `"msgmni"`, `"shmmax"`,
- `"shmall"`, `"shmmni"`, `"semmsl"`, `"semmns"`, `"semopm"`, `"semmni"`)
- for the namespace in `RIPC_DIR`. No privilege needed. New queues get
- the `msgmnb` in force when they are created.
+ Opens the set with `key` in namespace `ns` (NULL: the default one), or
+ creates it, as `semget(key, nsems, flags)` does (`IPC_CREAT`,
+ `IPC_EXCL`, mode bits in `flags`; `key` 0 is `IPC_PRIVATE`). A new
+ set's values are 0. NULL and errno on failure.
  */
-int ripc_limit_set(const char *name, uint64_t value);
+struct ripc_semset *ripc_semset_open(const struct ripc_ns *ns, int key, int nsems, int flags);
 
 /*
- Reads a namespace limit by name (see [`ripc_limit_set`]); -1 with
- `EINVAL` for an unknown name.
+ Opens the set with id `id` in namespace `ns` (NULL: the default one).
+ NULL and errno (`EINVAL`) when there is none.
  */
-int64_t ripc_limit_get(const char *name);
-
-/*
- Opens the set with `key`, or creates it, as `semget(key, nsems, flags)`
- does (`IPC_CREAT`, `IPC_EXCL`, mode bits in `flags`; `key` 0 is
- `IPC_PRIVATE`). A new set's values are 0. NULL and errno on failure.
- */
-struct ripc_semset *ripc_semset_open(int key, int nsems, int flags);
-
-/*
- Opens the set with id `id` (as returned by `semget` or
- `ripc_semset_id`). NULL and errno (EINVAL) when there is none.
- */
-struct ripc_semset *ripc_semset_from_id(int id);
+struct ripc_semset *ripc_semset_open_id(const struct ripc_ns *ns, int id);
 
 /*
  The set's id (usable with `ripc_semop`/`ripc_semctl` and `ripcs`).
@@ -588,11 +685,12 @@ struct ripc_semset *ripc_semset_from_id(int id);
 int ripc_semset_id(const struct ripc_semset *set);
 
 /*
- Applies the `nops` operations atomically (all or none), waiting at most
- `timeout_ms` milliseconds (< 0: forever; 0: do not wait). Returns 0, or
- -1 with errno: ETIMEDOUT (time out, or would block with timeout 0),
- EINTR (a signal handler ran), EIDRM (set removed), EFBIG, ERANGE,
- EINVAL, E2BIG, EACCES, ENOSPC, EFAULT, as `semop(2)`.
+ Applies the `nops` operations atomically (all or none). Waits while
+ they cannot all be applied: `timeout_ms` < 0 for ever; 0 not at all
+ (`EAGAIN`); > 0 at most that long (`ETIMEDOUT`). Returns 0, or -1 with
+ errno: those, `EINTR` (a signal handler ran), `EIDRM` (set removed),
+ `EFBIG`, `ERANGE`, `EINVAL`, `E2BIG`, `EACCES`, `ENOSPC`, `EFAULT`, as
+ `semop(2)`.
  */
 int ripc_semset_op(struct ripc_semset *set,
                    const struct ripc_sembuf *ops,
@@ -605,8 +703,9 @@ int ripc_semset_op(struct ripc_semset *set,
 int ripc_semset_get(const struct ripc_semset *set, int num);
 
 /*
- Sets semaphore `num` to `value` (0..32767, else ERANGE), clearing every
- process's SEM_UNDO adjustment for it and waking whoever can proceed.
+ Sets semaphore `num` to `value` (0..32767, else `ERANGE`), clearing
+ every process's `SEM_UNDO` adjustment for it and waking whoever can
+ proceed. Returns 0.
  */
 int ripc_semset_set(struct ripc_semset *set, int num, int value);
 
@@ -616,66 +715,94 @@ int ripc_semset_set(struct ripc_semset *set, int num, int value);
 int ripc_semset_nsems(const struct ripc_semset *set);
 
 /*
- Fills `*out` with the set's key, id, owner, mode, size and times.
+ Fills `*out` with the set's key, id, owner, mode, size and times
+ (needs read permission: `EACCES`). Returns 0.
  */
 int ripc_semset_stat(const struct ripc_semset *set, struct ripc_semset_info *out);
 
 /*
- Removes the set (as `IPC_RMID`): sleepers fail with EIDRM. The handle
- stays valid until `ripc_semset_close`, every operation failing.
+ Removes the set (as `IPC_RMID`; owner, creator or root: `EPERM`):
+ sleepers fail with `EIDRM`. The handle stays valid until
+ `ripc_semset_close`, every operation failing. Returns 0.
  */
 int ripc_semset_remove(struct ripc_semset *set);
 
 /*
- Releases the handle (the set itself stays). NULL is ignored.
+ Releases the handle (the set itself stays). NULL is ignored. Returns 0.
  */
 int ripc_semset_close(struct ripc_semset *set);
 
 /*
- Opens the mutex with `key`, creating it unlocked (mode 0600) when
- missing. `key` 0 (IPC_PRIVATE) makes a new one, shared with children.
+ Opens the mutex with `key` in namespace `ns` (NULL: the default one),
+ creating it unlocked when `flags` has `IPC_CREAT` (`IPC_EXCL`, mode
+ bits as `semget`). `key` 0 (`IPC_PRIVATE`) makes a new one, shared with
+ children. NULL and errno on failure.
  */
-struct ripc_mutex *ripc_mutex_open(int key);
+struct ripc_mutex *ripc_mutex_open(const struct ripc_ns *ns, int key, int flags);
 
 /*
- Locks, waiting at most `timeout_ms` ms (< 0: forever, 0: try).
- -1 with ETIMEDOUT, EINTR or EIDRM on failure.
+ Opens the mutex with id `id` in namespace `ns` (NULL: the default
+ one): `EINVAL` when there is none or it is not a one-semaphore set.
+ */
+struct ripc_mutex *ripc_mutex_open_id(const struct ripc_ns *ns, int id);
+
+/*
+ Locks. Waits while another holds it: `timeout_ms` < 0 for ever; 0 not
+ at all (`EAGAIN`); > 0 at most that long (`ETIMEDOUT`). `EINTR`,
+ `EIDRM` too. Returns 0.
  */
 int ripc_mutex_lock(struct ripc_mutex *m, long timeout_ms);
 
 /*
- Unlocks (EPERM when it is not locked).
+ Unlocks (`EPERM` when it is not locked). Returns 0.
  */
 int ripc_mutex_unlock(struct ripc_mutex *m);
 
 /*
- The mutex's set id (for `ripcs`, `ripcrm`).
+ The mutex's set id (for [`ripc_mutex_open_id`], `ripcs`, `ripcrm`).
  */
 int ripc_mutex_id(const struct ripc_mutex *m);
 
 /*
- Removes the mutex from the namespace (waiters fail with EIDRM).
+ Fills `*out` with the mutex's set status (value 1 unlocked, 0 locked
+ is [`ripc_semset_get`]'s business; this is the key, id, owner, mode
+ and times). Returns 0.
+ */
+int ripc_mutex_stat(const struct ripc_mutex *m, struct ripc_semset_info *out);
+
+/*
+ Removes the mutex from its namespace (waiters fail with `EIDRM`).
+ Returns 0.
  */
 int ripc_mutex_remove(struct ripc_mutex *m);
 
 /*
- Releases the handle (not the mutex). NULL is ignored.
+ Releases the handle (not the mutex). NULL is ignored. Returns 0.
  */
 int ripc_mutex_close(struct ripc_mutex *m);
 
 /*
- Opens the counting semaphore with `key`, creating it with value
- `initial` (0..32767) when missing. `key` 0 makes a private one.
+ Opens the counting semaphore with `key` in namespace `ns` (NULL: the
+ default one), creating it with value `initial` (0..32767, else
+ `ERANGE`) when `flags` has `IPC_CREAT` (`IPC_EXCL`, mode bits as
+ `semget`). `key` 0 makes a private one. NULL and errno on failure.
  */
-struct ripc_sem *ripc_sem_open(int key, unsigned int initial);
+struct ripc_sem *ripc_sem_open(const struct ripc_ns *ns, int key, unsigned int initial, int flags);
 
 /*
- Takes one unit, waiting at most `timeout_ms` ms (< 0: forever, 0: try).
+ Opens the semaphore with id `id` in namespace `ns` (NULL: the default
+ one): `EINVAL` when there is none or it is not a one-semaphore set.
+ */
+struct ripc_sem *ripc_sem_open_id(const struct ripc_ns *ns, int id);
+
+/*
+ Takes one unit. Waits while the value is 0: `timeout_ms` < 0 for ever;
+ 0 not at all (`EAGAIN`); > 0 at most that long (`ETIMEDOUT`). Returns 0.
  */
 int ripc_sem_wait(struct ripc_sem *s, long timeout_ms);
 
 /*
- Gives one unit back (ERANGE above 32767).
+ Gives one unit back (`ERANGE` above 32767). Returns 0.
  */
 int ripc_sem_post(struct ripc_sem *s);
 
@@ -685,35 +812,43 @@ int ripc_sem_post(struct ripc_sem *s);
 int ripc_sem_value(const struct ripc_sem *s);
 
 /*
- The semaphore's set id.
+ The semaphore's set id (for [`ripc_sem_open_id`], `ripcs`).
  */
 int ripc_sem_id(const struct ripc_sem *s);
 
 /*
- Removes the semaphore from the namespace (waiters fail with EIDRM).
+ Fills `*out` with the semaphore's set status. Returns 0.
+ */
+int ripc_sem_stat(const struct ripc_sem *s, struct ripc_semset_info *out);
+
+/*
+ Removes the semaphore from its namespace (waiters fail with `EIDRM`).
+ Returns 0.
  */
 int ripc_sem_remove(struct ripc_sem *s);
 
 /*
- Releases the handle (not the semaphore). NULL is ignored.
+ Releases the handle (not the semaphore). NULL is ignored. Returns 0.
  */
 int ripc_sem_close(struct ripc_sem *s);
 
 /*
- Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
- with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
- bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
- (`IPC_CREAT|IPC_EXCL`), `ENOENT`, `EACCES`, `EINVAL` (size 0, too big,
- or bigger than the existing segment). NULL with `errno` on failure.
+ Opens the segment with `key` in namespace `ns` (NULL: the default one;
+ `IPC_PRIVATE`: a new one), creating it with `size` bytes (zero-filled)
+ when `flags` has `IPC_CREAT`; the low 9 bits of `flags` are its
+ permissions. Errors as `shmget(2)`: `EEXIST` (`IPC_CREAT|IPC_EXCL`),
+ `ENOENT`, `EACCES`, `EINVAL` (size 0, too big, or bigger than the
+ existing segment). NULL with `errno` on failure.
  */
-struct ripc_shm *ripc_shm_open(int key, size_t size, int flags);
+struct ripc_shm *ripc_shm_open(const struct ripc_ns *ns, int key, size_t size, int flags);
 
 /*
- Opens the segment with id `id` (as a parent shares an `IPC_PRIVATE`
- segment's id). `EINVAL` when there is none, `EACCES` without read
- permission. NULL with `errno` on failure.
+ Opens the segment with id `id` in namespace `ns` (NULL: the default
+ one), as a parent shares an `IPC_PRIVATE` segment's id. `EINVAL` when
+ there is none, `EACCES` without read permission. NULL with `errno` on
+ failure.
  */
-struct ripc_shm *ripc_shm_open_id(int id);
+struct ripc_shm *ripc_shm_open_id(const struct ripc_ns *ns, int id);
 
 /*
  The segment's System V id.
@@ -731,26 +866,27 @@ void *ripc_shm_attach(struct ripc_shm *shm, int flags, size_t *size_out);
 
 /*
  Ends the attachment at `addr` (an address [`ripc_shm_attach`] returned
- for this segment). `EINVAL` when `addr` is not one.
+ for this segment). `EINVAL` when `addr` is not one. Returns 0.
  */
 int ripc_shm_detach(struct ripc_shm *shm, void *addr);
 
 /*
  Fills `*out` with the segment's status (needs read permission:
- `EACCES`); `EINVAL` once the segment is destroyed.
+ `EACCES`); `EINVAL` once the segment is destroyed. Returns 0.
  */
-int ripc_shm_stat(const struct ripc_shm *shm, struct ripc_shm_status *out);
+int ripc_shm_stat(const struct ripc_shm *shm, struct ripc_shm_info *out);
 
 /*
  Removes the segment (`IPC_RMID`): its key no longer finds it; it stays
  usable by its attachers and is destroyed at the last detach. Owner,
- creator or root only (`EPERM`).
+ creator or root only (`EPERM`). Returns 0.
  */
 int ripc_shm_remove(struct ripc_shm *shm);
 
 /*
- Frees the handle (NULL is ignored). Attachments stay valid until
+ Releases the handle (NULL is ignored). Attachments stay valid until
  [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
+ Returns 0.
  */
 int ripc_shm_close(struct ripc_shm *shm);
 

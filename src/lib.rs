@@ -79,4 +79,5 @@ mod signal;
 #[doc(hidden)]
 pub mod sync;
 #[doc(hidden)]
+#[allow(rustdoc::private_intra_doc_links)]
 pub mod sysv;

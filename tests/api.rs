@@ -127,13 +127,41 @@ fn a_refused_namespace_names_the_directory() {
 }
 
 #[test]
-fn segments_outside_the_default_namespace_are_refused_for_now() {
-    // Until the shared memory engine takes its namespace (see
-    // src/api/segment.rs, `engine`): never a segment in the wrong one.
-    let d = Dir::new("shm");
-    let ns = Namespace::open(&d.0).unwrap();
-    let e = Segment::open(&ns, Key::PRIVATE, 4096, create()).unwrap_err();
-    assert_eq!(e.raw_os_error(), libc::EOPNOTSUPP);
+fn segments_live_in_the_namespace_they_are_opened_in() {
+    let (da, db) = (Dir::new("shm-a"), Dir::new("shm-b"));
+    let (a, b) = (
+        Namespace::open(&da.0).unwrap(),
+        Namespace::open(&db.0).unwrap(),
+    );
+    let key = Key::new(0x5e9);
+    let sa = Segment::open(&a, key, 4096, create()).unwrap();
+    let sb = Segment::open(&b, key, 8192, create()).unwrap();
+    let (ma, mb) = (sa.attach().unwrap(), sb.attach().unwrap());
+    assert_eq!((ma.len(), mb.len()), (4096, 8192));
+    ma.write_at(0, b"in a").unwrap();
+    let mut buf = [0u8; 4];
+    mb.read_at(0, &mut buf).unwrap();
+    assert_eq!(buf, [0; 4], "b's segment is another one");
+    // Another handle of a's directory finds a's segment by key.
+    let again = Segment::open(&Namespace::open(&da.0).unwrap(), key, 0, OpenOptions::new());
+    let again = again.unwrap();
+    assert_eq!(again.id(), sa.id());
+    again
+        .attach_read_only()
+        .unwrap()
+        .read_at(0, &mut buf)
+        .unwrap();
+    assert_eq!(&buf, b"in a");
+    let e = mb.read_at(8190, &mut buf).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::EINVAL, "past the end");
+    assert_eq!(sa.info().unwrap().attachments, 1);
+    sa.remove().unwrap();
+    sb.remove().unwrap();
+    drop((ma, mb));
+    assert!(
+        Segment::open_id(&a, sa.id()).is_err(),
+        "destroyed at the last detach"
+    );
 }
 
 #[test]

@@ -25,20 +25,13 @@ use std::sync::Arc;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Namespace {
-    ns: NsRef,
-}
-
-#[derive(Debug, Clone)]
-enum NsRef {
-    /// the process's default namespace (`RIPC_DIR`), opened once
-    Default(&'static Ns),
-    /// one opened by path
-    Own(Arc<Ns>),
+    ns: Arc<Ns>,
 }
 
 impl Namespace {
     /// Opens the namespace in directory `dir`, creating the directory
-    /// (mode `0700`, private to the caller) when it is missing.
+    /// (mode `0700`, private to the caller) when it is missing. Two
+    /// `Namespace`s of one directory see the same objects.
     ///
     /// Fails with `EPERM` or `EACCES`, and a message naming the directory
     /// and the fix, when the directory is not one the caller can trust (a
@@ -49,7 +42,7 @@ impl Namespace {
         let ns = Ns::open_checked(dir, true, false)
             .map_err(|p| Error::with_message(p.errno(), p.message(dir)))?;
         Ok(Namespace {
-            ns: NsRef::Own(Arc::new(ns)),
+            ns: Ns::register(ns),
         })
     }
 
@@ -68,27 +61,17 @@ impl Namespace {
     pub fn from_env() -> Result<Namespace> {
         let ns = Ns::default_ns_explained()
             .map_err(|(dir, p)| Error::with_message(p.errno(), p.message(&dir)))?;
-        Ok(Namespace {
-            ns: NsRef::Default(ns),
-        })
+        Ok(Namespace { ns: ns.clone() })
     }
 
     /// The namespace's directory.
     pub fn dir(&self) -> &Path {
-        self.ns().dir()
+        self.ns.dir()
     }
 
     /// The engine's namespace.
-    pub(crate) fn ns(&self) -> &Ns {
-        match &self.ns {
-            NsRef::Default(ns) => ns,
-            NsRef::Own(ns) => ns,
-        }
-    }
-
-    /// Whether this is the process's default namespace.
-    pub(crate) fn is_default(&self) -> bool {
-        matches!(self.ns, NsRef::Default(_))
+    pub(crate) fn ns(&self) -> &Arc<Ns> {
+        &self.ns
     }
 }
 

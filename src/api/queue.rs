@@ -3,7 +3,7 @@
 use super::{time, Block, Error, Key, Namespace, OpenOptions, Perms, Result};
 use crate::error::Errno;
 use crate::msg::{self, MSG_EXCEPT};
-use crate::ns::{Kind, IPC_NOWAIT};
+use crate::ns::IPC_NOWAIT;
 use crate::sync::time::Deadline;
 use core::time::Duration;
 use std::time::SystemTime;
@@ -108,10 +108,7 @@ impl Queue {
 
     /// The existing queue with id `id` (`EINVAL` when there is none).
     pub fn open_id(ns: &Namespace, id: i32) -> Result<Queue> {
-        // Not msg::by_id: its per-thread cache is keyed by the namespace's
-        // address, which a namespace opened after this one was dropped
-        // may reuse (tests/api.rs, an_id_is_looked_up_in_its_own_namespace).
-        let q = msg::Queue::from_obj(ns.ns().by_id(Kind::Msg, id)?)?;
+        let q = msg::by_id(ns.ns(), id)?;
         Ok(Queue { ns: ns.clone(), q })
     }
 

@@ -12,14 +12,10 @@ use std::time::SystemTime;
 /// place: [`Segment::remove`] removes it (at once when nobody has it
 /// attached, else at the last detach, as the kernel does).
 ///
-/// For now segments live in the default namespace
-/// ([`Namespace::from_env`]): the other namespaces give `EOPNOTSUPP`.
-///
 /// ```
 /// use ripc::{Key, Namespace, OpenOptions, Segment};
 /// # let dir = std::env::temp_dir().join(format!("ripc-doc-shm-{}", std::process::id()));
-/// # std::env::set_var("RIPC_DIR", &dir);
-/// let ns = Namespace::from_env()?;
+/// let ns = Namespace::open(&dir)?;
 /// let seg = Segment::open(&ns, Key::PRIVATE, 4096, OpenOptions::new().create(true))?;
 /// let a = seg.attach()?;
 /// a.write_at(100, b"shared")?;
@@ -186,8 +182,7 @@ impl Attachment {
     /// ```
     /// # use ripc::{Key, Namespace, OpenOptions, Segment};
     /// # let dir = std::env::temp_dir().join(format!("ripc-doc-atomic-{}", std::process::id()));
-    /// # std::env::set_var("RIPC_DIR", &dir);
-    /// # let ns = Namespace::from_env()?;
+    /// # let ns = Namespace::open(&dir)?;
     /// # let seg = Segment::open(&ns, Key::PRIVATE, 64, OpenOptions::new().create(true))?;
     /// use std::sync::atomic::Ordering;
     /// let a = seg.attach()?;
@@ -260,53 +255,35 @@ impl Drop for Attachment {
 }
 
 /// Every call of [`Segment`] and [`Attachment`] to the shared memory
-/// engine, in one place: the engine still finds the default namespace
-/// itself, so a segment of another namespace is refused here
-/// (`EOPNOTSUPP`) rather than made in the wrong one. Once the engine takes
-/// the namespace, each function passes `ns.ns()` and `engine::ns` goes.
+/// engine, in one place.
 mod engine {
-    use super::{Error, Namespace, Result};
+    use super::{Namespace, Result};
     use crate::shm::{self, ShmStat, SHM_RDONLY};
 
-    /// `ns`, when the engine can serve it.
-    fn ns(ns: &Namespace) -> Result<()> {
-        if ns.is_default() {
-            Ok(())
-        } else {
-            Err(Error::from_raw_os_error(libc::EOPNOTSUPP))
-        }
+    pub(super) fn get(ns: &Namespace, key: i32, size: usize, flags: i32) -> Result<i32> {
+        Ok(shm::shmget(ns.ns(), key, size, flags)?)
     }
 
-    pub(super) fn get(ns_: &Namespace, key: i32, size: usize, flags: i32) -> Result<i32> {
-        ns(ns_)?;
-        Ok(shm::shmget(key, size, flags)?)
-    }
-
-    pub(super) fn check(ns_: &Namespace, id: i32) -> Result<()> {
-        ns(ns_)?;
-        Ok(shm::check(id)?)
+    pub(super) fn check(ns: &Namespace, id: i32) -> Result<()> {
+        Ok(shm::check(ns.ns(), id)?)
     }
 
     /// The address and length of a new mapping of segment `id`.
-    pub(super) fn attach(ns_: &Namespace, id: i32, read_only: bool) -> Result<(usize, usize)> {
-        ns(ns_)?;
+    pub(super) fn attach(ns: &Namespace, id: i32, read_only: bool) -> Result<(usize, usize)> {
         let flags = if read_only { SHM_RDONLY } else { 0 };
-        let (addr, len) = shm::shmat(id, 0, flags)?;
+        let (addr, len) = shm::shmat(ns.ns(), id, 0, flags)?;
         Ok((addr, len as usize))
     }
 
-    pub(super) fn detach(ns_: &Namespace, addr: usize, id: i32) -> Result<()> {
-        ns(ns_)?;
-        Ok(shm::shmdt(addr, Some(id))?)
+    pub(super) fn detach(ns: &Namespace, addr: usize, id: i32) -> Result<()> {
+        Ok(shm::shmdt(addr, Some((ns.ns(), id)))?)
     }
 
-    pub(super) fn stat(ns_: &Namespace, id: i32) -> Result<ShmStat> {
-        ns(ns_)?;
-        Ok(shm::stat(id)?)
+    pub(super) fn stat(ns: &Namespace, id: i32) -> Result<ShmStat> {
+        Ok(shm::stat(ns.ns(), id)?)
     }
 
-    pub(super) fn remove(ns_: &Namespace, id: i32) -> Result<()> {
-        ns(ns_)?;
-        Ok(shm::rmid(id)?)
+    pub(super) fn remove(ns: &Namespace, id: i32) -> Result<()> {
+        Ok(shm::rmid(ns.ns(), id)?)
     }
 }

@@ -642,10 +642,24 @@ fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
 
 /// `msgget`: the queue with `key` (created per `IPC_CREAT`/`IPC_EXCL`).
 pub fn get(ns: &Ns, key: i32, flags: i32) -> Result<Queue> {
+    get_sized(ns, key, flags, 0)
+}
+
+/// [`get`], a new queue holding at most `capacity` bytes (0: the
+/// namespace's `msgmnb`, as `msgget` gives). Above `msgmnb` needs root
+/// (`EPERM`, as raising `msg_qbytes` with `IPC_SET`); above the hard cap,
+/// `EINVAL`. An existing queue keeps its own capacity.
+pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> {
     let l = ns.limits();
-    let geo = Geo::for_capacity(l.msgmnb)?;
-    let qbytes = l.msgmnb;
-    let init = move |o: &Obj| spec_init(o, geo, qbytes);
+    let qbytes = if capacity == 0 { l.msgmnb } else { capacity };
+    let geo = Geo::for_capacity(qbytes)?;
+    let over = qbytes > l.msgmnb && !creds().privileged();
+    let init = move |o: &Obj| {
+        if over {
+            return Err(Errno::EPERM);
+        }
+        spec_init(o, geo, qbytes)
+    };
     let check = |_: &Obj| Ok(());
     let obj = ns.get(
         Kind::Msg,
@@ -671,7 +685,7 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
         static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
             const { core::cell::RefCell::new(None) };
     }
-    let key = ns as *const Ns as usize;
+    let key = ns.serial() as usize;
     let hit = LAST.with(|l| {
         l.borrow()
             .as_ref()
@@ -744,8 +758,7 @@ struct Found {
 }
 
 impl Queue {
-    /// The queue of `obj` (`EIO` when its geometry was scribbled on).
-    pub(crate) fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
+    fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
             h.ndesc.load(Relaxed) as u64,

@@ -1,13 +1,25 @@
 //! A shared file mapping that unmaps itself.
 
 use crate::error::{Errno, Result};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+const PAGE: usize = 4096;
+/// Pages at the start of a mapping whose population this process remembers
+/// (1 MiB: a semaphore set's sleeper slots, a queue's or segment's control
+/// pages), so that [`Mapping::populate`] of a page it already populated
+/// costs no system call.
+const REMEMBERED: usize = 256;
 
 /// `len` bytes of a file, mapped shared and read-write.
 #[derive(Debug)]
 pub struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// Bit `p` set: page `p` (< [`REMEMBERED`]) was populated through this
+    /// mapping. A populated page of a file keeps its storage (object files
+    /// are never shrunk while mapped), so asking again cannot fail.
+    populated: [AtomicU64; REMEMBERED / 64],
 }
 
 // SAFETY: the mapping is plain shared memory; every access goes through
@@ -43,7 +55,11 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        Ok(Mapping { ptr: p.cast(), len })
+        Ok(Mapping {
+            ptr: p.cast(),
+            len,
+            populated: Default::default(),
+        })
     }
 
     /// Start of the mapping.
@@ -83,7 +99,6 @@ impl Mapping {
     /// `ENOMEM` instead. A no-op on kernels without the advice. One system
     /// call; pages already there cost a page-table walk.
     pub fn populate(&self, off: usize, len: usize) -> Result<()> {
-        const PAGE: usize = 4096;
         const MADV_POPULATE_WRITE: libc::c_int = 23;
         let from = off / PAGE * PAGE;
         let to = off
@@ -94,11 +109,16 @@ impl Mapping {
         if from >= to {
             return if len == 0 { Ok(()) } else { Err(Errno::EIO) };
         }
+        let pages = from / PAGE..to / PAGE;
+        if self.remembered(pages.clone()) {
+            return Ok(());
+        }
         // SAFETY: [from, to) lies inside our mapping (clamped above);
         // MADV_POPULATE_WRITE only faults its pages in, never changes
         // their contents.
         let r = unsafe { libc::madvise(self.ptr.add(from).cast(), to - from, MADV_POPULATE_WRITE) };
         if r == 0 {
+            self.remember(pages);
             return Ok(());
         }
         match Errno::last() {
@@ -106,6 +126,21 @@ impl Mapping {
             Errno::EINVAL => Ok(()),
             // EFAULT: the write would have been SIGBUS (no space); ENOMEM.
             _ => Err(Errno::ENOMEM),
+        }
+    }
+
+    /// True when every page of `pages` is one this mapping populated.
+    fn remembered(&self, pages: core::ops::Range<usize>) -> bool {
+        pages.end <= REMEMBERED
+            && pages
+                .into_iter()
+                .all(|p| self.populated[p / 64].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
+    }
+
+    /// Notes `pages` as populated (those below [`REMEMBERED`]).
+    fn remember(&self, pages: core::ops::Range<usize>) {
+        for p in pages.start..pages.end.min(REMEMBERED) {
+            self.populated[p / 64].fetch_or(1 << (p % 64), Ordering::Relaxed);
         }
     }
 

@@ -9,7 +9,22 @@
 //! ```
 //! There is exactly one implementation of "find or create by key, check
 //! permissions" ([`Ns::get`]), shared by the three System V engines, as in
-//! the kernel's `ipc/util.c`.
+//! the kernel's `ipc/util.c`:
+//!
+//! | kernel (`ipc/util.c`) | here |
+//! | --- | --- |
+//! | `ipcget` (`ipcget_new`, `ipcget_public`) | [`Ns::get`](crate::ns::Ns::get) |
+//! | `ipc_ops.getnew` | [`CreateSpec::init`](crate::ns::CreateSpec::init) (with the sizes of [`CreateSpec`](crate::ns::CreateSpec)) |
+//! | `ipc_ops.more_checks` | [`CreateSpec::check_existing`](crate::ns::CreateSpec::check_existing) |
+//! | `ipc_ops.associate`, `ipcperms` | [`Perm::check_bits`](crate::ns::perm::Perm::check_bits) (one permission check) |
+//! | `ipc_obtain_object_check` | [`Ns::by_id`](crate::ns::Ns::by_id) (and the per-process cache) |
+//! | `ipcctl_obtain_check` (`IPC_SET`, `IPC_RMID`) | [`Ns::obtain_check`](crate::ns::Ns::obtain_check) |
+//! | `ipc_rmid` | [`Ns::remove`](crate::ns::Ns::remove) |
+//!
+//! Every engine takes its namespace as an argument: only the C facade
+//! chooses the default one ([`Ns::default_ns`](crate::ns::Ns::default_ns)); an object that must reach
+//! its namespace later (a segment destroyed at its last detach) keeps a
+//! handle to it.
 //!
 //! Creation is atomic: an object is built complete in a private temporary
 //! file and only then given its names with `link(2)`, which fails when the
@@ -180,7 +195,16 @@ pub struct Ns {
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
     index: Option<index::Index>,
+    /// This process's number for this open namespace (never reused): what
+    /// per-thread caches key an object by, with its id, so that two
+    /// namespaces open in one process never answer for each other.
+    serial: u64,
+    /// the directory's device and inode, as opened
+    dir_id: (u64, u64),
 }
+
+/// Source of [`Ns::serial`].
+static SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// The per-process cache is keyed by small integers: hash them by
 /// multiplication, not SipHash (it is on every call's path).
@@ -259,31 +283,79 @@ impl core::fmt::Debug for CreateSpec<'_> {
     }
 }
 
-static DEFAULT: OnceCell<Ns> = OnceCell::new();
+static DEFAULT: OnceCell<Arc<Ns>> = OnceCell::new();
 
-type CacheGuard = std::sync::MutexGuard<'static, HashMap<(Kind, i32), Arc<Obj>, IdHash>>;
+/// Every namespace open in this process (the default one and those of
+/// [`Ns::open_shared`]), for the `fork` handlers.
+static OPEN: Mutex<Vec<std::sync::Weak<Ns>>> = Mutex::new(Vec::new());
+
+type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
+
+/// An object cache held across `fork`, with the namespace it belongs to
+/// (the guard first: it is dropped before the `Arc` that keeps its mutex
+/// alive).
+type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
 
 thread_local! {
-    /// The default namespace's object cache, held by the forking thread
-    /// across `fork` (see [`cache_fork_prepare`]).
-    static CACHE_HELD: core::cell::RefCell<Option<CacheGuard>> =
+    /// The object caches of every open namespace, held by the forking
+    /// thread across `fork` (see [`cache_fork_prepare`]).
+    static CACHE_HELD: core::cell::RefCell<Vec<HeldCache>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+    /// [`OPEN`], held by the forking thread across `fork`.
+    static OPEN_HELD: core::cell::RefCell<Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>> =
         const { core::cell::RefCell::new(None) };
 }
 
-/// `fork` in a multithreaded program: another thread may hold the object
+/// `fork` in a multithreaded program: another thread may hold an object
 /// cache's mutex, and the child, whose one thread is a copy of the forking
-/// one, would wait for it for ever. So the forking thread takes it before
-/// the fork (waiting out whoever holds it, for a few instructions), and
-/// both parent and child let it go after.
+/// one, would wait for it for ever. So the forking thread takes every open
+/// namespace's cache before the fork (waiting out whoever holds it, for a
+/// few instructions), and both parent and child let them go after.
 extern "C" fn cache_fork_prepare() {
-    if let Some(ns) = DEFAULT.get() {
+    let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
         let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
-        CACHE_HELD.with(|h| *h.borrow_mut() = Some(g));
+        // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
+        // keeps that namespace alive until the guard is dropped (first, in
+        // `cache_fork_release`), so the 'static lifetime is never outlived.
+        let g = unsafe {
+            core::mem::transmute::<
+                std::sync::MutexGuard<'_, Cache>,
+                std::sync::MutexGuard<'static, Cache>,
+            >(g)
+        };
+        held.push((g, ns.clone()));
     }
+    CACHE_HELD.with(|h| *h.borrow_mut() = held);
+    OPEN_HELD.with(|h| *h.borrow_mut() = Some(open));
 }
 
 extern "C" fn cache_fork_release() {
-    CACHE_HELD.with(|h| drop(h.borrow_mut().take()));
+    CACHE_HELD.with(|h| {
+        for (g, ns) in h.borrow_mut().drain(..) {
+            drop(g);
+            drop(ns);
+        }
+    });
+    OPEN_HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
+/// Registers the namespace layer's `fork` handlers (once per process).
+/// Called when a namespace is first opened, and by engines whose own
+/// handlers must be registered after these (see `shm`).
+pub fn install_fork_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering plain extern "C" fns; no preconditions.
+        unsafe {
+            libc::pthread_atfork(
+                Some(cache_fork_prepare),
+                Some(cache_fork_release),
+                Some(cache_fork_release),
+            );
+        }
+    });
 }
 
 fn cpath(p: &str) -> Result<CString> {
@@ -351,7 +423,7 @@ pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
 impl Ns {
     /// The namespace named by `RIPC_DIR` (or [`default_dir`]), opened once
     /// per process.
-    pub fn default_ns() -> Result<&'static Ns> {
+    pub fn default_ns() -> Result<&'static Arc<Ns>> {
         Self::default_ns_explained().map_err(|(_, p)| p.errno())
     }
 
@@ -367,23 +439,43 @@ impl Ns {
 
     /// As [`Ns::default_ns`], with the reason for a refusal (for the
     /// tools' messages: [`Problem::message`]).
-    pub fn default_ns_explained() -> core::result::Result<&'static Ns, (PathBuf, Problem)> {
+    pub fn default_ns_explained() -> core::result::Result<&'static Arc<Ns>, (PathBuf, Problem)> {
         DEFAULT.get_or_try_init(|| {
             let (dir, default) = Self::default_path();
             let ns = Ns::open_checked(&dir, true, default).map_err(|p| {
                 crate::debug_report!("{}", p.message(&dir));
                 (dir, p)
             })?;
-            // SAFETY: registering plain extern "C" fns; no preconditions.
-            unsafe {
-                libc::pthread_atfork(
-                    Some(cache_fork_prepare),
-                    Some(cache_fork_release),
-                    Some(cache_fork_release),
-                );
-            }
-            Ok(ns)
+            Ok(Self::register(ns))
         })
+    }
+
+    /// Opens the namespace in `dir` as [`Ns::open`] does, shared: for a
+    /// caller that names its namespace explicitly (the C API's
+    /// `ripc_ns_open`). Its object cache is kept safe across `fork` like
+    /// the default namespace's.
+    pub fn open_shared(dir: &Path) -> Result<Arc<Ns>> {
+        Ok(Self::register(Self::open(dir)?))
+    }
+
+    /// Shares `ns` and lists it for the `fork` handlers.
+    pub(crate) fn register(ns: Ns) -> Arc<Ns> {
+        install_fork_handlers();
+        let ns = Arc::new(ns);
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|w| w.strong_count() > 0);
+        open.push(Arc::downgrade(&ns));
+        ns
+    }
+
+    /// This open namespace's process-unique number (see [`Ns::serial`]).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// True when `other` is the same directory (opened apart, perhaps).
+    pub fn same_dir(&self, other: &Ns) -> bool {
+        self.dir_id == other.dir_id
     }
 
     /// Opens (creating when missing) the namespace in `dir`, after the
@@ -469,6 +561,8 @@ impl Ns {
             seq,
             cache: Mutex::new(HashMap::default()),
             index,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            dir_id: (st.st_dev, st.st_ino),
         })
     }
 
@@ -933,6 +1027,24 @@ impl Ns {
         let mut c = self.cache.lock().map_err(|_| Errno::EIO)?;
         c.retain(|_, o| !o.is_removed());
         c.insert((kind, id), obj.clone());
+        Ok(obj)
+    }
+
+    /// The kernel's `ipcctl_obtain_check`, the one lookup of the
+    /// owner-only commands (`IPC_SET`, `IPC_RMID`) of every kind: the
+    /// object `id` (`EINVAL` for a stale id; with `removed_ok`, a removed
+    /// one still present too), `EPERM` unless `me` is its owner, its
+    /// creator or privileged. An object whose file `me` may not even open
+    /// is not `me`'s either: `EPERM` too, not the open's `EACCES`.
+    pub fn obtain_check(
+        &self,
+        kind: Kind,
+        id: i32,
+        removed_ok: bool,
+        me: &Creds,
+    ) -> Result<Arc<Obj>> {
+        let obj = self.by_id_opt(kind, id, removed_ok).map_err(owner_errno)?;
+        obj.check_owner(me).map_err(owner_errno)?;
         Ok(obj)
     }
 
@@ -2225,4 +2337,271 @@ pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
     Ok(((st.st_ino & 0xffff) as u32
         | (((st.st_dev & 0xff) as u32) << 16)
         | (((id as u32) & 0xff) << 24)) as i32)
+}
+
+/// The seam every engine stands on: `ipcget` (create, look up by key and
+/// by id, `IPC_CREAT`/`IPC_EXCL`, the kind's own checks), the permission
+/// check, the owner-only obtain-check and removal, on a namespace of the
+/// test's own (never the default one).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh private namespace directory, removed when dropped.
+    struct TempNs {
+        ns: Arc<Ns>,
+        dir: PathBuf,
+    }
+
+    impl TempNs {
+        fn new(tag: &str) -> TempNs {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "ripc-ns-test-{}-{}-{}",
+                std::process::id(),
+                tag,
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let ns = Ns::open_shared(&dir).expect("open a private namespace");
+            TempNs { ns, dir }
+        }
+    }
+
+    impl Drop for TempNs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn nothing(_: &Obj) -> Result<()> {
+        Ok(())
+    }
+
+    fn spec<'a>(check: &'a dyn Fn(&Obj) -> Result<()>) -> CreateSpec<'a> {
+        CreateSpec {
+            ctl_len: 64,
+            data_len: 0,
+            data_apart: false,
+            init: &nothing,
+            check_existing: check,
+        }
+    }
+
+    const NOBODY: Creds = Creds {
+        euid: 65534,
+        egid: 65534,
+    };
+
+    #[test]
+    fn create_then_find_by_key_and_by_id() {
+        let t = TempNs::new("get");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Sem, 0x1234, IPC_CREAT | 0o640, &spec(&nothing))
+            .unwrap();
+        assert!(o.id >= 0);
+        assert_eq!(o.kind, Kind::Sem);
+        let p = o.perm();
+        assert_eq!((p.key, p.mode & 0o777), (0x1234, 0o640));
+        // by key, by id, and by get without IPC_CREAT: the same object
+        let k = ns.by_key(Kind::Sem, 0x1234).unwrap().expect("found by key");
+        assert_eq!(k.file_id(), o.file_id());
+        assert_eq!(ns.by_id(Kind::Sem, o.id).unwrap().file_id(), o.file_id());
+        let g = ns.get(Kind::Sem, 0x1234, 0, &spec(&nothing)).unwrap();
+        assert_eq!(g.id, o.id);
+        // another kind does not see it
+        assert!(ns.by_key(Kind::Msg, 0x1234).unwrap().is_none());
+        assert_eq!(ns.by_id(Kind::Msg, o.id).unwrap_err(), Errno::EINVAL);
+        assert_eq!(ns.by_id(Kind::Sem, -1).unwrap_err(), Errno::EINVAL);
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn creat_excl_and_missing_key() {
+        let t = TempNs::new("excl");
+        let ns = &t.ns;
+        assert_eq!(
+            ns.get(Kind::Msg, 77, 0o600, &spec(&nothing)).unwrap_err(),
+            Errno::ENOENT
+        );
+        let o = ns
+            .get(Kind::Msg, 77, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_eq!(
+            ns.get(Kind::Msg, 77, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+                .unwrap_err(),
+            Errno::EEXIST
+        );
+        // IPC_CREAT alone opens the existing one
+        let again = ns
+            .get(Kind::Msg, 77, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_eq!(again.id, o.id);
+        // IPC_PRIVATE always makes a new object, never found by key
+        let p1 = ns
+            .get(Kind::Msg, IPC_PRIVATE, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let p2 = ns
+            .get(Kind::Msg, IPC_PRIVATE, 0o600, &spec(&nothing))
+            .unwrap();
+        assert_ne!(p1.id, p2.id);
+        assert!(ns.by_key(Kind::Msg, IPC_PRIVATE).unwrap().is_none());
+        for x in [&o, &p1, &p2] {
+            ns.remove(x, false);
+        }
+    }
+
+    #[test]
+    fn kind_checks_run_on_an_existing_object_first() {
+        let t = TempNs::new("more");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Shm, 5, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let refuse = |_: &Obj| Err(Errno::EINVAL);
+        assert_eq!(
+            ns.get(Kind::Shm, 5, IPC_CREAT | 0o600, &spec(&refuse))
+                .unwrap_err(),
+            Errno::EINVAL
+        );
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn permission_refusals() {
+        let t = TempNs::new("perm");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Sem, 9, IPC_CREAT | 0o640, &spec(&nothing))
+            .unwrap();
+        let p = o.perm();
+        // owner (root here, the creator) and root pass; others by mode
+        let owner = Creds {
+            euid: p.uid,
+            egid: p.gid,
+        };
+        assert!(p.check(&owner, Access::ReadWrite).is_ok());
+        assert_eq!(p.check(&NOBODY, Access::Read), Err(Errno::EACCES));
+        assert_eq!(p.check(&NOBODY, Access::Write), Err(Errno::EACCES));
+        assert!(p.check(&NOBODY, Access::None).is_ok());
+        let group = Creds {
+            euid: 65534,
+            egid: p.gid,
+        };
+        assert!(p.check(&group, Access::Read).is_ok());
+        assert_eq!(p.check(&group, Access::Write), Err(Errno::EACCES));
+        // a get asking for more than the mode grants
+        assert_eq!(
+            p.check_bits(&NOBODY, Access::from_get_flags(0o400)),
+            Err(Errno::EACCES)
+        );
+        // the owner-only commands: EPERM for anyone else, never EACCES
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id, false, &NOBODY)
+                .unwrap_err(),
+            Errno::EPERM
+        );
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id, false, &creds())
+                .unwrap()
+                .id,
+            o.id
+        );
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id + 1, false, &creds())
+                .unwrap_err(),
+            Errno::EINVAL
+        );
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn remove_ends_both_names() {
+        let t = TempNs::new("rm");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Msg, 42, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let id = o.id;
+        ns.remove(&o, false);
+        assert!(o.is_removed());
+        assert!(ns.by_key(Kind::Msg, 42).unwrap().is_none());
+        assert_eq!(ns.by_id(Kind::Msg, id).unwrap_err(), Errno::EINVAL);
+        assert_eq!(
+            ns.obtain_check(Kind::Msg, id, false, &creds()).unwrap_err(),
+            Errno::EINVAL
+        );
+        // the key is free again: a new object, a new id
+        let n = ns
+            .get(Kind::Msg, 42, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_ne!(n.id, id);
+        ns.remove(&n, false);
+        assert_eq!(ns.in_use(Kind::Msg).1, 0);
+    }
+
+    #[test]
+    fn two_namespaces_are_apart() {
+        let (a, b) = (TempNs::new("a"), TempNs::new("b"));
+        assert_ne!(a.ns.serial(), b.ns.serial());
+        assert!(!a.ns.same_dir(&b.ns));
+        let o =
+            a.ns.get(Kind::Sem, 3, IPC_CREAT | 0o600, &spec(&nothing))
+                .unwrap();
+        assert!(b.ns.by_key(Kind::Sem, 3).unwrap().is_none());
+        assert_eq!(b.ns.by_id(Kind::Sem, o.id).unwrap_err(), Errno::EINVAL);
+        let again = Ns::open_shared(&a.dir).unwrap();
+        assert!(again.same_dir(&a.ns));
+        assert_eq!(again.by_id(Kind::Sem, o.id).unwrap().file_id(), o.file_id());
+        a.ns.remove(&o, false);
+    }
+
+    /// The engines take their namespace: the same id in two namespaces is
+    /// two objects, through every per-thread and per-process cache.
+    #[test]
+    fn engines_keep_namespaces_apart() {
+        let (a, b) = (TempNs::new("sa"), TempNs::new("sb"));
+        let sa = crate::sem::get(&a.ns, IPC_PRIVATE, 1, IPC_CREAT | 0o600, &[3]).unwrap();
+        let sb = crate::sem::get(&b.ns, IPC_PRIVATE, 2, IPC_CREAT | 0o600, &[5, 6]).unwrap();
+        assert_eq!(sa.id, sb.id, "fresh namespaces number alike");
+        for _ in 0..2 {
+            let x = crate::sem::by_id(&a.ns, sa.id).unwrap();
+            assert_eq!(crate::sem::nsems(&x).unwrap(), 1);
+            assert_eq!(crate::sem::getval(&x, 0).unwrap(), 3);
+            let y = crate::sem::by_id(&b.ns, sb.id).unwrap();
+            assert_eq!(crate::sem::nsems(&y).unwrap(), 2);
+            let n = crate::sem::with_set(&b.ns, sb.id, |o| crate::sem::getval(o, 1)).unwrap();
+            assert_eq!(n, 6);
+        }
+        crate::sem::remove(&a.ns, &sa).unwrap();
+        assert_eq!(crate::sem::by_id(&a.ns, sa.id).unwrap_err(), Errno::EINVAL);
+        assert!(crate::sem::by_id(&b.ns, sb.id).is_ok());
+        crate::sem::remove(&b.ns, &sb).unwrap();
+
+        // segments: attached in both, removed in one, destroyed at its
+        // last detach through the namespace it lives in
+        let ma = crate::shm::shmget(&a.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let mb = crate::shm::shmget(&b.ns, IPC_PRIVATE, 8192, IPC_CREAT | 0o600).unwrap();
+        assert_eq!(ma, mb);
+        let (pa, za) = crate::shm::shmat(&a.ns, ma, 0, 0).unwrap();
+        let (pb, zb) = crate::shm::shmat(&b.ns, mb, 0, 0).unwrap();
+        assert_eq!((za, zb), (4096, 8192));
+        assert_eq!(crate::shm::stat(&a.ns, ma).unwrap().nattch, 1);
+        assert_eq!(crate::shm::stat(&b.ns, mb).unwrap().nattch, 1);
+        // a detach checked against another namespace's segment is refused
+        assert_eq!(
+            crate::shm::shmdt(pa, Some((&b.ns, ma))).unwrap_err(),
+            Errno::EINVAL
+        );
+        crate::shm::rmid(&a.ns, ma).unwrap();
+        assert!(crate::shm::stat(&a.ns, ma).is_ok(), "still attached");
+        crate::shm::shmdt(pa, Some((&a.ns, ma))).unwrap();
+        assert_eq!(crate::shm::stat(&a.ns, ma).unwrap_err(), Errno::EINVAL);
+        assert_eq!(a.ns.in_use(Kind::Shm).1, 0);
+        assert_eq!(crate::shm::stat(&b.ns, mb).unwrap().nattch, 1);
+        crate::shm::shmdt(pb, None).unwrap();
+        crate::shm::rmid(&b.ns, mb).unwrap();
+        assert_eq!(b.ns.in_use(Kind::Shm).1, 0);
+    }
 }

@@ -1042,7 +1042,8 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
 /// of the calls that go through [`with_set_after`]: one thread-local, so a
 /// `semop` makes one TLS look-up, not two.
 struct Last {
-    set: RefCell<Option<Arc<Obj>>>,
+    /// the set, with the [`Ns::serial`] of the namespace it was found in
+    set: RefCell<LastSet>,
     probe: Seen,
 }
 
@@ -1055,40 +1056,43 @@ thread_local! {
     };
 }
 
-/// The live set with id `id` (`EINVAL` when none), through this thread's
-/// one-entry cache (see [`with_set_after`]).
-pub fn by_id(id: i32) -> Result<Arc<Obj>> {
+/// The live set with id `id` in `ns` (`EINVAL` when none), through this
+/// thread's one-entry cache (see [`with_set_after`]).
+pub fn by_id(ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     LAST.with(|c| {
-        if let Some(o) = cached(c, id) {
-            return Ok(Arc::clone(o.as_ref().expect("checked by cached")));
+        if let Some(o) = cached(c, ns, id) {
+            return Ok(Arc::clone(&o.as_ref().expect("checked by cached").1));
         }
-        remember(c, id)
+        remember(c, ns, id)
     })
 }
 
-/// This thread's cached set when it is the live set `id`.
+/// [`Last::set`]: a set and the serial of its namespace.
+type LastSet = Option<(u64, Arc<Obj>)>;
+
+/// This thread's cached set when it is the live set `id` of `ns`.
 #[inline]
-fn cached(c: &Last, id: i32) -> Option<core::cell::Ref<'_, Option<Arc<Obj>>>> {
-    c.set
-        .try_borrow()
-        .ok()
-        .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()))
+fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastSet>> {
+    c.set.try_borrow().ok().filter(|b| {
+        b.as_ref()
+            .is_some_and(|(s, o)| *s == ns.serial() && o.id == id && !o.is_removed())
+    })
 }
 
-/// Looks the set `id` up in the namespace and caches it for this thread.
-fn remember(c: &Last, id: i32) -> Result<Arc<Obj>> {
-    let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+/// Looks the set `id` up in `ns` and caches it for this thread.
+fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
+    let o = ns.by_id(Kind::Sem, id)?;
     if let Ok(mut b) = c.set.try_borrow_mut() {
-        *b = Some(o.clone());
+        *b = Some((ns.serial(), o.clone()));
     }
     Ok(o)
 }
 
-/// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
-/// one-entry per-thread cache, so that the common case takes no lock and
-/// touches no reference count.
-pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
-    with_set_after(id, |_| Ok(()), |o, ()| f(o))
+/// Runs `f` on the live set with id `id` in `ns` (`EINVAL` when none),
+/// through a one-entry per-thread cache, so that the common case takes no
+/// lock and touches no reference count.
+pub fn with_set<T>(ns: &Ns, id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+    with_set_after(ns, id, |_| Ok(()), |o, ()| f(o))
 }
 
 /// [`with_set`], after `pre`, which gets this thread's probe cache for the
@@ -1096,16 +1100,17 @@ pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
 /// even for a bad id, as in the kernel); `pre`'s error is returned as is.
 #[inline]
 pub fn with_set_after<U, T>(
+    ns: &Ns,
     id: i32,
     pre: impl FnOnce(&Seen) -> Result<U>,
     f: impl FnOnce(&Obj, U) -> Result<T>,
 ) -> Result<T> {
     LAST.with(|c| {
         let u = pre(&c.probe)?;
-        if let Some(b) = cached(c, id) {
-            return f(b.as_ref().expect("checked by cached"), u);
+        if let Some(b) = cached(c, ns, id) {
+            return f(&b.as_ref().expect("checked by cached").1, u);
         }
-        let o = remember(c, id)?;
+        let o = remember(c, ns, id)?;
         f(&o, u)
     })
 }

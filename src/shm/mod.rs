@@ -93,6 +93,9 @@ struct Att {
     addr: usize,
     len: usize,
     obj: Arc<Obj>,
+    /// the namespace the segment lives in (destroyed through it at the
+    /// last detach)
+    ns: Arc<Ns>,
 }
 
 /// This process's attachments. Lock order: `ATTS`, then an object lock.
@@ -257,8 +260,10 @@ fn slot(obj: &Obj, i: usize) -> Result<&Slot> {
     obj.at(SLOTS_OFF + i * SLOT_LEN)
 }
 
-fn ns() -> Result<&'static Ns> {
-    Ns::default_ns()
+/// True when `a` and `b` are the same segment (ids alone may repeat
+/// across the namespaces one process uses).
+fn same(a: &Obj, b: &Obj) -> bool {
+    a.file_id() == b.file_id()
 }
 
 /// Slots in use so far (only those are scanned, so a new segment's table
@@ -288,7 +293,7 @@ fn repair(obj: &Obj) {
 
 /// How many attachments of `obj` this process holds, by its own table.
 fn local_count(atts: &[Att], obj: &Obj) -> u32 {
-    atts.iter().filter(|a| a.obj.id == obj.id).count() as u32
+    atts.iter().filter(|a| same(&a.obj, obj)).count() as u32
 }
 
 /// True when process `pid` maps the segment's payload file `data` (its
@@ -328,7 +333,7 @@ enum Sweep {
 /// each other attacher; without, their slots are counted as they stand.
 /// Only the calls that report or decide on the count pass `full` (see
 /// [`Sweep`]). Destroys a removed segment nobody attaches any more.
-fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
+fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let (me, my_st) = (my_pid(), my_start());
     let mut total: u64 = 0;
@@ -382,7 +387,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
         }
     }
     if total == 0 && obj.perm().mode & SHM_DEST != 0 {
-        destroy(obj, c);
+        destroy(ns, obj, c);
     }
     Ok(total)
 }
@@ -395,14 +400,12 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
 /// `SIGBUS`. The file system frees the pages when the last mapping and the
 /// last descriptor go (each process drops removed objects from its cache
 /// at its next look-up of another object).
-fn destroy(obj: &Obj, c: &ShmCtl) {
+fn destroy(ns: &Ns, obj: &Obj, c: &ShmCtl) {
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
-    if let Ok(ns) = ns() {
-        ns.remove(obj, true);
-        ns.unlink_id(obj);
-    }
+    ns.remove(obj, true);
+    ns.unlink_id(obj);
 }
 
 /// True when slot `(pid, start)` is this process's: its own, or one a
@@ -524,16 +527,18 @@ fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
 /// as Linux allows) and runs `f` with the attach table and the object
 /// lock held, after a sweep. `EINVAL` once destroyed.
 fn with_seg<T>(
+    ns: &Ns,
     id: i32,
     how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+    let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     let mut a = atts();
-    with_obj(&obj, &mut a, how, f)
+    with_obj(ns, &obj, &mut a, how, f)
 }
 
 fn with_obj<T>(
+    ns: &Ns,
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
     how: Sweep,
@@ -553,11 +558,11 @@ fn with_obj<T>(
         // Destroyed, but its name may remain: in a sticky namespace only
         // the file's owner (the creator) or root may unlink it, so a
         // later caller who can finishes the job.
-        ns()?.unlink_id(obj);
+        ns.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
     let n = match g {
-        Some(_) => sweep(obj, c, a, how)?,
+        Some(_) => sweep(ns, obj, c, a, how)?,
         None => counted(obj),
     };
     if c.destroyed.load(Ordering::Acquire) != 0 {
@@ -574,8 +579,7 @@ fn with_obj<T>(
 /// [`SHM_NORESERVE`]), so that a full file system fails here, not with
 /// `SIGBUS` at the first touch. An existing one: `EINVAL` when smaller
 /// than `size`.
-pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
-    let ns = ns()?;
+pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
     let limits = ns.limits();
     let size = size as u64;
     let valid = (SHMMIN..=limits.shmmax).contains(&size);
@@ -657,7 +661,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let a = atts();
     if let Ok(c) = ctl(&obj) {
         if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
-            let _ = sweep(&obj, c, &a, Sweep::Mine);
+            let _ = sweep(ns, &obj, c, &a, Sweep::Mine);
         }
     }
     Ok(obj.id)
@@ -764,7 +768,7 @@ fn total_pages(ns: &Ns) -> u64 {
 /// address and the segment's size (`shm_segsz`, loaded for the mapping
 /// anyway: the native API reports it without a second lookup). Flags:
 /// [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
-pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
+pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     install_fork_hook();
     if id < 0 {
         return Err(Errno::EINVAL);
@@ -792,7 +796,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, segsz, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
+    let (p, segsz, replaced) = with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         // ctl() checked segsz, but before the lock, and the word lies in a
@@ -861,7 +865,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         a.retain(|x| {
             let overlap = x.addr < p + len && p < x.addr + x.len;
             if overlap {
-                replaced.push(x.obj.clone());
+                replaced.push((x.obj.clone(), x.ns.clone()));
             }
             !overlap
         });
@@ -870,7 +874,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
             if e != Errno::ENOMEM {
                 return Err(e);
             }
-            sweep(obj, c, a, Sweep::Full)?;
+            sweep(ns, obj, c, a, Sweep::Full)?;
             add_mine(obj, 1)
         });
         if let Err(e) = added {
@@ -882,6 +886,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
             addr: p,
             len,
             obj: obj.clone(),
+            ns: ns.clone(),
         });
         c.atime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
@@ -889,10 +894,10 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     })?;
     // Bring the segments whose attachments SHM_REMAP replaced up to date
     // (one object lock at a time).
-    for o in replaced {
-        if o.id != id {
+    for (o, ons) in replaced {
+        if !(o.id == id && ons.same_dir(ns)) {
             let mut a = atts();
-            let _ = with_obj(&o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
+            let _ = with_obj(&ons, &o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
         }
     }
     Ok((p, segsz))
@@ -901,14 +906,16 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
 /// `shmdt(2)`: ends the attachment that starts at `addr`. `EINVAL` when
 /// no attachment of this process starts there, or (with `of_id`, for the
 /// native API's handle check) when the one there is of another segment.
-pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
+pub fn shmdt(addr: usize, of_id: Option<(&Ns, i32)>) -> Result<()> {
     if addr % SHMLBA != 0 {
         return Err(Errno::EINVAL);
     }
     let mut a = atts();
     let i = a
         .iter()
-        .position(|x| x.addr == addr && of_id.map_or(true, |id| x.obj.id == id))
+        .position(|x| {
+            x.addr == addr && of_id.map_or(true, |(ns, id)| x.obj.id == id && x.ns.same_dir(ns))
+        })
         .ok_or(Errno::EINVAL)?;
     let att = a.swap_remove(i);
     // SAFETY: unmapping an attachment this engine mapped (found in our
@@ -926,14 +933,14 @@ pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
     if c.destroyed.load(Ordering::Acquire) == 0 {
         c.dtime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
-        let _ = sweep(&obj, c, &a, Sweep::Mine);
+        let _ = sweep(&att.ns, &obj, c, &a, Sweep::Mine);
     }
     Ok(())
 }
 
 /// `IPC_STAT`: needs read permission (`EACCES`).
-pub fn stat(id: i32) -> Result<ShmStat> {
-    with_seg(id, Sweep::Full, |obj, c, _, n| {
+pub fn stat(ns: &Ns, id: i32) -> Result<ShmStat> {
+    with_seg(ns, id, Sweep::Full, |obj, c, _, n| {
         obj.perm().check(&creds(), Access::Read)?;
         Ok(stat_of(obj, c, n))
     })
@@ -945,10 +952,10 @@ pub fn stat(id: i32) -> Result<ShmStat> {
 /// A segment whose control area was scribbled on (every other call gives
 /// `EIO`) is still reported, from its object header (size 0, no
 /// attachments), so that listings show it and its owner can remove it.
-pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
-    let obj = ns()?.by_index(Kind::Shm, idx)?;
+pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, ShmStat)> {
+    let obj = ns.by_index(Kind::Shm, idx)?;
     let mut a = atts();
-    let r = with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
+    let r = with_obj(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
         if !any {
             obj.perm().check(&creds(), Access::Read)?;
         }
@@ -976,14 +983,14 @@ pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
 
 /// Whether the segment with id `id` is intact: `EIO` when its control
 /// area was scribbled on (for the tools, which mark such a segment).
-pub fn check(id: i32) -> Result<()> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+pub fn check(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     ctl(&obj).map(|_| ())
 }
 
 /// `IPC_SET`: owner, group and mode bits, by the owner, creator or root.
-pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    with_seg(id, Sweep::Mine, |obj, _, _, _| {
+pub fn set(ns: &Ns, id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
+    with_seg(ns, id, Sweep::Mine, |obj, _, _, _| {
         obj.set_perm(&creds(), uid, gid, mode)
     })
     .map_err(owner_errno)
@@ -996,17 +1003,14 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// A segment whose control area was scribbled on is removed all the same
 /// (its names go; its pages stay under whatever maps them until the last
 /// mapping goes, the file is never shrunk).
-pub fn rmid(id: i32) -> Result<()> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true).map_err(owner_errno)?;
+pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.obtain_check(Kind::Shm, id, true, &creds())?;
     if matches!(ctl(&obj), Err(Errno::EIO)) {
-        obj.check_owner(&creds()).map_err(owner_errno)?;
-        let ns = ns()?;
         ns.remove(&obj, false);
         return Ok(());
     }
-    with_seg(id, Sweep::Full, |obj, c, _, n| {
+    with_seg(ns, id, Sweep::Full, |obj, c, _, n| {
         obj.check_owner(&creds())?;
-        let ns = ns()?;
         let h = obj.header();
         if obj.perm().mode & SHM_DEST == 0 {
             ns.remove(obj, true);
@@ -1014,7 +1018,7 @@ pub fn rmid(id: i32) -> Result<()> {
             h.perm.key.store(crate::ns::IPC_PRIVATE, Ordering::Relaxed);
         }
         if n == 0 {
-            destroy(obj, c);
+            destroy(ns, obj, c);
         }
         Ok(())
     })
@@ -1024,8 +1028,8 @@ pub fn rmid(id: i32) -> Result<()> {
 /// `SHM_LOCK` / `SHM_UNLOCK`: owner, creator or root (`EPERM`). Sets the
 /// `SHM_LOCKED` mode bit and locks (unlocks) this process's attachments
 /// in memory, best effort (other processes' pages are not pinned).
-pub fn lock(id: i32, on: bool) -> Result<()> {
-    with_seg(id, Sweep::Mine, |obj, c, a, _| {
+pub fn lock(ns: &Ns, id: i32, on: bool) -> Result<()> {
+    with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
         let me = creds();
         obj.check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
@@ -1055,7 +1059,7 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
         } else {
             h.perm.mode.fetch_and(!SHM_LOCKED, Ordering::Relaxed);
         }
-        for x in a.iter().filter(|x| x.obj.id == obj.id) {
+        for x in a.iter().filter(|x| same(&x.obj, obj)) {
             // SAFETY: (un)locking pages of a mapping this engine made; the
             // call only changes residency, never contents.
             unsafe {
@@ -1073,8 +1077,7 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
 
 /// `IPC_INFO`: the limits and the highest index in use, at constant cost
 /// (from the index hint, see `Ns::in_use`; no sweep of the segments).
-pub fn info_limits() -> Result<ShmInfo> {
-    let ns = ns()?;
+pub fn info_limits(ns: &Ns) -> Result<ShmInfo> {
     let l = ns.limits();
     Ok(ShmInfo {
         shmmax: l.shmmax,
@@ -1090,8 +1093,7 @@ pub fn info_limits() -> Result<ShmInfo> {
 /// `SHM_INFO`: limits and usage; sweeps every segment, so a removed
 /// segment whose last attacher died is destroyed here. Linear in the
 /// segments (their page total needs each one's size).
-pub fn info() -> Result<ShmInfo> {
-    let ns = ns()?;
+pub fn info(ns: &Ns) -> Result<ShmInfo> {
     let l = ns.limits();
     let mut out = ShmInfo {
         shmmax: l.shmmax,
@@ -1106,7 +1108,7 @@ pub fn info() -> Result<ShmInfo> {
         let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
             continue;
         };
-        let r = with_obj(&obj, &mut a, Sweep::Mine, |_, c, _, _| {
+        let r = with_obj(ns, &obj, &mut a, Sweep::Mine, |_, c, _, _| {
             Ok(c.segsz.load(Ordering::Relaxed))
         });
         if let Ok(sz) = r {
@@ -1125,12 +1127,11 @@ pub fn info() -> Result<ShmInfo> {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // The namespace first: it registers its own fork handlers for its
-        // object cache, and handlers registered earlier prepare later, so
-        // ours take ATTS before it takes the cache, the order every other
-        // path nests them in (a removal under ATTS unlinks through the
-        // cache). A namespace that cannot open leaves nothing to attach.
-        let _ = Ns::default_ns();
+        // The namespace layer's handlers first (for its object caches):
+        // handlers registered earlier prepare later, so ours take ATTS
+        // before it takes the caches, the order every other path nests
+        // them in (a removal under ATTS unlinks through a cache).
+        crate::ns::install_fork_handlers();
         // SAFETY: access(2) of a NUL-terminated path.
         let ok = unsafe { libc::access(c"/proc/thread-self/children".as_ptr(), libc::R_OK) } == 0;
         PARENT_COUNTS.store(ok, Ordering::Relaxed);
@@ -1195,7 +1196,7 @@ fn fork_child() {
         // Read our start time (a /proc read) before taking any lock.
         my_start();
         for (i, x) in a.iter().enumerate() {
-            if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
+            if a[..i].iter().any(|y| same(&y.obj, &x.obj)) {
                 continue;
             }
             if ctl(&x.obj).is_ok() {
@@ -1255,7 +1256,7 @@ fn newest_child() -> Option<i32> {
 /// kernel's fork (its `shm_open` runs in the parent).
 fn register_for(a: &[Att], child: i32) {
     for (i, x) in a.iter().enumerate() {
-        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
+        if a[..i].iter().any(|y| same(&y.obj, &x.obj)) {
             continue;
         }
         let Ok(c) = ctl(&x.obj) else { continue };
