@@ -102,7 +102,33 @@ impl Queue {
     /// its mode does not grant `opts`' mode, `ENOSPC` at the namespace's
     /// `msgmni`.
     pub fn open(ns: &Namespace, key: Key, opts: OpenOptions) -> Result<Queue> {
-        let q = msg::get(ns.ns(), key.value(), opts.flags())?;
+        Self::open_with_capacity(ns, key, 0, opts)
+    }
+
+    /// As [`Queue::open`], a created queue holding at most `capacity`
+    /// bytes of text (0: the namespace's `msgmnb`, what `open` gives).
+    /// Above `msgmnb` needs root (`EPERM`); above the hard cap, `EINVAL`.
+    /// An existing queue keeps its own capacity.
+    ///
+    /// ```
+    /// # use ripc::{Key, Namespace, OpenOptions, Queue};
+    /// # let dir = std::env::temp_dir().join(format!("ripc-doc-cap-{}", std::process::id()));
+    /// # let ns = Namespace::open(&dir)?;
+    /// let q = Queue::open_with_capacity(&ns, Key::PRIVATE, 100, OpenOptions::new().create(true))?;
+    /// assert_eq!(q.info()?.capacity, 100);
+    /// q.send(1, &[0; 100])?;
+    /// assert!(q.try_send(1, b"one more").unwrap_err().would_block());
+    /// # q.remove()?;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), ripc::Error>(())
+    /// ```
+    pub fn open_with_capacity(
+        ns: &Namespace,
+        key: Key,
+        capacity: u64,
+        opts: OpenOptions,
+    ) -> Result<Queue> {
+        let q = msg::get_sized(ns.ns(), key.value(), opts.flags(), capacity)?;
         Ok(Queue { ns: ns.clone(), q })
     }
 
