@@ -8,7 +8,8 @@
 //! the kernel's IPC namespace. In it, a [`Queue`] carries typed messages,
 //! a [`SemSet`] holds counting semaphores changed by atomic groups of
 //! [`SemOp`]s, and a [`Segment`] is shared memory, mapped by
-//! [`Segment::attach`]. Objects are found by [`Key`] (or by id), and
+//! [`Segment::attach`]; [`Mutex`] and [`Semaphore`] are one-semaphore sets
+//! (C's `ripc_mutex` and `ripc_sem`). Objects are found by [`Key`] (or by id), and
 //! created per [`OpenOptions`]. They outlive the handles and the
 //! processes that made them, until removed (`remove`), as System V
 //! objects do; C programs on the same namespace see the same objects.
@@ -44,8 +45,8 @@
 
 mod api;
 pub use api::{
-    Attachment, Error, Key, Namespace, OpenOptions, Perms, Queue, QueueInfo, Result, Segment,
-    SegmentInfo, Selector, SemOp, SemSet, SemSetInfo,
+    Attachment, Error, Key, Mutex, MutexGuard, Namespace, OpenOptions, Perms, Queue, QueueInfo,
+    Result, Segment, SegmentInfo, Selector, SemOp, SemSet, SemSetInfo, Semaphore,
 };
 
 // The implementation. Modules the tools (src/bin) and the integration

@@ -11,7 +11,7 @@ pub use error::{Error, Result};
 pub use namespace::{Key, Namespace, OpenOptions, Perms};
 pub use queue::{Queue, QueueInfo, Selector};
 pub use segment::{Attachment, Segment, SegmentInfo};
-pub use semset::{SemOp, SemSet, SemSetInfo};
+pub use semset::{Mutex, MutexGuard, SemOp, SemSet, SemSetInfo, Semaphore};
 
 use crate::sync::time::Deadline;
 use core::time::Duration;
@@ -53,6 +53,9 @@ fn assert_send_sync() {
     is::<Queue>();
     is::<SemSet>();
     is::<Segment>();
+    is::<Mutex>();
+    is::<MutexGuard<'static>>();
+    is::<Semaphore>();
     is::<Attachment>();
     is::<Error>();
 }

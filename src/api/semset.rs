@@ -255,3 +255,202 @@ impl SemSet {
 fn index(num: usize) -> Result<i32> {
     i32::try_from(num).map_err(|_| Error::from_raw_os_error(libc::EINVAL))
 }
+
+/// A process-shared lock named by a key: a one-semaphore set of value 1
+/// when unlocked, the same object as C's `ripc_mutex` (either side opens
+/// what the other made).
+///
+/// The lock is the process's, not a thread's: it is taken with `SEM_UNDO`,
+/// so a process that dies holding it gives it back, and any thread of the
+/// holding process may unlock it. It guards no Rust data (the data is
+/// elsewhere, typically in a [`Segment`](crate::Segment)); the guard
+/// unlocks when dropped.
+///
+/// ```
+/// use ripc::{Key, Mutex, Namespace, OpenOptions};
+/// # let dir = std::env::temp_dir().join(format!("ripc-doc-mutex-{}", std::process::id()));
+/// let ns = Namespace::open(&dir)?;
+/// let m = Mutex::open(&ns, Key::PRIVATE, OpenOptions::new().create(true))?;
+/// {
+///     let _held = m.lock()?;
+///     assert!(m.try_lock().unwrap_err().would_block());
+/// } // unlocked here
+/// drop(m.try_lock()?);
+/// m.remove()?;
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), ripc::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mutex {
+    set: SemSet,
+}
+
+/// A held [`Mutex`]: unlocks when dropped ([`MutexGuard::unlock`] to see
+/// the error, if any).
+#[derive(Debug)]
+#[must_use = "the mutex unlocks when the guard is dropped"]
+pub struct MutexGuard<'a> {
+    m: &'a Mutex,
+    held: bool,
+}
+
+/// A one-semaphore set, as a set given to [`Mutex`] or [`Semaphore`]
+/// (`EINVAL` for a set of another size).
+fn single(set: SemSet) -> Result<SemSet> {
+    if set.len()? != 1 {
+        return Err(Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(set)
+}
+
+impl Mutex {
+    /// The mutex with `key` in `ns`, created unlocked per `opts`
+    /// (`ENOENT`, `EEXIST`, `EACCES` as for [`SemSet::open`]; `EINVAL`
+    /// when the key names a set of more than one semaphore).
+    pub fn open(ns: &Namespace, key: Key, opts: OpenOptions) -> Result<Mutex> {
+        let set = single(SemSet::create_with(ns, key, &[1], opts)?)?;
+        Ok(Mutex { set })
+    }
+
+    /// The existing mutex with id `id` (`EINVAL` when there is none or it
+    /// is not a one-semaphore set).
+    pub fn open_id(ns: &Namespace, id: i32) -> Result<Mutex> {
+        let set = single(SemSet::open_id(ns, id)?)?;
+        Ok(Mutex { set })
+    }
+
+    /// The set's id.
+    pub fn id(&self) -> i32 {
+        self.set.id()
+    }
+
+    /// Locks, waiting as long as another process holds it (`EIDRM` when
+    /// it is removed meanwhile, `EINTR` on a signal).
+    pub fn lock(&self) -> Result<MutexGuard<'_>> {
+        self.lock_with(Block::Forever)
+    }
+
+    /// As [`Mutex::lock`], but `EAGAIN` rather than wait.
+    pub fn try_lock(&self) -> Result<MutexGuard<'_>> {
+        self.lock_with(Block::Try)
+    }
+
+    /// As [`Mutex::lock`], waiting at most `timeout` (`ETIMEDOUT`).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_>> {
+        self.lock_with(Block::timeout(timeout))
+    }
+
+    fn lock_with(&self, b: Block) -> Result<MutexGuard<'_>> {
+        self.set.op_with(&[SemOp::new(0, -1).undo()], b)?;
+        Ok(MutexGuard {
+            m: self,
+            held: true,
+        })
+    }
+
+    /// The set's status ([`SemSet::info`]).
+    pub fn info(&self) -> Result<SemSetInfo> {
+        self.set.info()
+    }
+
+    /// Removes the mutex (waiters fail with `EIDRM`).
+    pub fn remove(&self) -> Result<()> {
+        self.set.remove()
+    }
+}
+
+impl MutexGuard<'_> {
+    /// Unlocks now (`EPERM` when it was not locked any more: someone set
+    /// the value; `EIDRM` when the mutex was removed).
+    pub fn unlock(mut self) -> Result<()> {
+        self.held = false;
+        Ok(sem::unlock_mutex(&self.m.set.set)?)
+    }
+}
+
+impl Drop for MutexGuard<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            let _ = sem::unlock_mutex(&self.m.set.set);
+        }
+    }
+}
+
+/// A process-shared counting semaphore named by a key: a one-semaphore
+/// set, the same object as C's `ripc_sem`.
+///
+/// ```
+/// use ripc::{Key, Namespace, OpenOptions, Semaphore};
+/// # let dir = std::env::temp_dir().join(format!("ripc-doc-semaphore-{}", std::process::id()));
+/// let ns = Namespace::open(&dir)?;
+/// let s = Semaphore::open(&ns, Key::PRIVATE, 2, OpenOptions::new().create(true))?;
+/// s.wait()?;
+/// s.wait()?;
+/// assert!(s.try_wait().unwrap_err().would_block());
+/// s.post()?;
+/// assert_eq!(s.value()?, 1);
+/// s.remove()?;
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), ripc::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    set: SemSet,
+}
+
+impl Semaphore {
+    /// The semaphore with `key` in `ns`, created with value `initial`
+    /// (at most 32767, else `ERANGE`) per `opts`; `EINVAL` when the key
+    /// names a set of more than one semaphore.
+    pub fn open(ns: &Namespace, key: Key, initial: u16, opts: OpenOptions) -> Result<Semaphore> {
+        let set = single(SemSet::create_with(ns, key, &[initial], opts)?)?;
+        Ok(Semaphore { set })
+    }
+
+    /// The existing semaphore with id `id` (`EINVAL` when there is none
+    /// or it is not a one-semaphore set).
+    pub fn open_id(ns: &Namespace, id: i32) -> Result<Semaphore> {
+        let set = single(SemSet::open_id(ns, id)?)?;
+        Ok(Semaphore { set })
+    }
+
+    /// The set's id.
+    pub fn id(&self) -> i32 {
+        self.set.id()
+    }
+
+    /// Takes one unit, waiting while the value is 0.
+    pub fn wait(&self) -> Result<()> {
+        self.set.op(&[SemOp::new(0, -1)])
+    }
+
+    /// As [`Semaphore::wait`], but `EAGAIN` rather than wait.
+    pub fn try_wait(&self) -> Result<()> {
+        self.set.try_op(&[SemOp::new(0, -1)])
+    }
+
+    /// As [`Semaphore::wait`], waiting at most `timeout` (`ETIMEDOUT`).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+        self.set.op_timeout(&[SemOp::new(0, -1)], timeout)
+    }
+
+    /// Gives one unit back (`ERANGE` above 32767).
+    pub fn post(&self) -> Result<()> {
+        self.set.op(&[SemOp::new(0, 1)])
+    }
+
+    /// The current value.
+    pub fn value(&self) -> Result<u16> {
+        self.set.value(0)
+    }
+
+    /// The set's status ([`SemSet::info`]).
+    pub fn info(&self) -> Result<SemSetInfo> {
+        self.set.info()
+    }
+
+    /// Removes the semaphore (waiters fail with `EIDRM`).
+    pub fn remove(&self) -> Result<()> {
+        self.set.remove()
+    }
+}
