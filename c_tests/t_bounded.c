@@ -1,5 +1,5 @@
 /* t_bounded.c — every call's time is bounded by what it asked for
- * (DESIGN.md principle 6), under both backends.
+ * (docs/bounded-time.md), under both backends.
  *
  * 1. A stopped peer: a well-behaved child loops msgsnd/msgrcv (then semop
  *    P/V) on an object and is SIGSTOPped at a random moment, 24 times;

@@ -72,12 +72,14 @@ pub mod ns;
 mod os;
 mod pipe;
 #[doc(hidden)]
+#[allow(rustdoc::private_intra_doc_links)]
 pub mod sem;
 #[doc(hidden)]
 #[allow(rustdoc::private_intra_doc_links)]
 pub mod shm;
 mod signal;
 #[doc(hidden)]
+#[allow(rustdoc::private_intra_doc_links)]
 pub mod sync;
 #[doc(hidden)]
 #[allow(rustdoc::private_intra_doc_links)]

@@ -142,13 +142,13 @@ pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::
 /// Checks that the `len` bytes at `p` can be read by this process, without
 /// touching them (so a bad pointer gives `EFAULT`, not `SIGSEGV`).
 ///
-/// See [`crate::sync::probe`] for how (one cached `process_vm_readv` probe
+/// See [`crate::os::probe`] for how (one cached `process_vm_readv` probe
 /// per buffer and thread).
 pub(crate) fn readable(p: *const c_void, len: usize) -> crate::error::Result<()> {
-    crate::sync::probe::readable(p as usize, len)
+    crate::os::probe::readable(p as usize, len)
 }
 
 /// As [`readable`], for a buffer the call will write.
 pub(crate) fn writable(p: *mut c_void, len: usize) -> crate::error::Result<()> {
-    crate::sync::probe::writable(p as usize, len)
+    crate::os::probe::writable(p as usize, len)
 }

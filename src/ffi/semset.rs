@@ -193,7 +193,7 @@ pub extern "C" fn ripc_semset_op(
         }
         let (mut inline, mut heap) = ([SemOp::default(); 8], Vec::new());
         let v = copy_ops(
-            crate::sync::probe::readable,
+            crate::os::probe::readable,
             ops.cast(),
             nops,
             &mut inline,

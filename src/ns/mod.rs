@@ -49,11 +49,12 @@ pub mod perm;
 pub mod trust;
 
 use crate::error::{Errno, Result};
+use crate::os::creds::{creds, Creds};
+use crate::os::proc::{my_pid, my_start};
 use crate::sync::lock::{LockOutcome, RobustLock};
-use crate::sync::proc::{creds, my_pid, my_start, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
-pub use map::Mapping;
+pub use map::{Mapping, Region, Shared};
 pub use perm::{owner_errno, Access, Perm, PermShared};
 pub use trust::Problem;
 
@@ -61,7 +62,7 @@ use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -165,6 +166,11 @@ pub struct ObjHeader {
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
+const _: () = assert!(core::mem::offset_of!(ObjHeader, version) == 12);
+
+// SAFETY: `#[repr(C)]`, atomics (and `RobustLock`, `PermShared`, both
+// `Shared`) only.
+unsafe impl Shared for ObjHeader {}
 
 #[repr(C)]
 #[derive(Debug)]
@@ -174,6 +180,9 @@ struct NsCtl {
     /// where the id counters were before `ripc.seq` (unused)
     _seq: [AtomicU32; 4],
 }
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl Shared for NsCtl {}
 
 /// Bytes of `ripc.seq`: one `u32` counter per kind.
 const SEQ_LEN: usize = 16;
@@ -271,6 +280,9 @@ pub struct CreateSpec<'a> {
     /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
     /// segment is smaller than asked, …)
     pub check_existing: &'a dyn Fn(&Obj) -> Result<()>,
+    /// the version of the kind's layout (header and control area), kept in
+    /// the header; the engine checks it on open ([`Obj::check_layout`])
+    pub layout: u32,
 }
 
 impl core::fmt::Debug for CreateSpec<'_> {
@@ -950,9 +962,11 @@ impl Ns {
         }
         let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
         let h: &ObjHeader = head.at(0)?;
+        // The layout version is the engine's to check (`Obj::check_layout`):
+        // an object of another version is listed, and removable, as a
+        // corrupt one.
         if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.kind.load(Ordering::Relaxed) != kind as u32
-            || h.version.load(Ordering::Relaxed) != 1
         {
             return Err(Errno::EIO);
         }
@@ -1303,7 +1317,7 @@ impl Ns {
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
-        h.version.store(1, Ordering::Relaxed);
+        h.version.store(spec.layout, Ordering::Relaxed);
         h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
         h.data_len.store(spec.data_len, Ordering::Relaxed);
         if spec.data_apart {
@@ -1875,20 +1889,53 @@ impl Drop for ObjGuard<'_> {
     }
 }
 
+/// A descriptor of an object's file, from [`Obj::file`]: opened for the
+/// caller (closed on drop), or, while the object is being created, the
+/// creator's own (not closed here: it outlives the borrow).
+#[derive(Debug)]
+pub enum ObjFd<'a> {
+    /// Opened by name for this call.
+    Opened(OwnedFd),
+    /// The creator's descriptor, while the object is being built.
+    Building(BorrowedFd<'a>),
+}
+
+impl AsRawFd for ObjFd<'_> {
+    fn as_raw_fd(&self) -> i32 {
+        match self {
+            ObjFd::Opened(f) => f.as_raw_fd(),
+            ObjFd::Building(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
 impl Obj {
     /// The common header.
     pub fn header(&self) -> &ObjHeader {
         self.map.at(0).expect("object header mapped")
     }
 
-    /// The engine's control area (after the header), for typed access.
-    pub fn ctl(&self) -> &Mapping {
-        &self.map
+    /// The engine's control area (after the header): the one window
+    /// through which an engine reads and writes its object.
+    #[inline]
+    pub fn region(&self) -> Region<'_> {
+        self.map.region_from(HEADER_LEN)
     }
 
     /// A `T` at `off` bytes into the engine's control area.
-    pub fn at<T>(&self, off: usize) -> Result<&T> {
-        self.map.at(HEADER_LEN.checked_add(off).ok_or(Errno::EIO)?)
+    #[inline]
+    pub fn at<T: Shared>(&self, off: usize) -> Result<&T> {
+        self.region().at(off)
+    }
+
+    /// `EIO` unless the object's layout version (in its header) is
+    /// `expected`: an object of another layout is treated as corrupt.
+    pub fn check_layout(&self, expected: u32) -> Result<()> {
+        if self.header().version.load(Ordering::Relaxed) == expected {
+            Ok(())
+        } else {
+            Err(Errno::EIO)
+        }
     }
 
     /// Bytes of the engine's control area.
@@ -1913,16 +1960,14 @@ impl Obj {
     /// descriptor for the caller to use and drop, so that an object keeps
     /// none open between calls (`ulimit -n` bounds descriptors, not
     /// objects). `EIDRM` when that name is gone or names another file.
-    pub fn file(&self) -> Result<OwnedFd> {
+    pub fn file(&self) -> Result<ObjFd<'_>> {
         if let Some(fd) = self.building {
-            // SAFETY: duplicating the creator's descriptor of the new file,
-            // open for as long as this object is being built.
-            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-            if d < 0 {
-                return Err(Errno::last());
-            }
-            // SAFETY: a fresh descriptor we own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(d) });
+            // While it is being built, the creator's descriptor (no dup:
+            // a create asks for the file several times).
+            // SAFETY: `building` is the creator's open descriptor of the
+            // new file for as long as this object is being built, which
+            // outlives the borrow of `self`.
+            return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
         let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
         // SAFETY: openat relative to the namespace directory we hold,
@@ -1946,7 +1991,7 @@ impl Obj {
         if st.st_dev != self.dev || st.st_ino != self.ino {
             return Err(Errno::EIDRM);
         }
-        Ok(f)
+        Ok(ObjFd::Opened(f))
     }
 
     /// True when the payload is a file of its own ([`Obj::data_file`]).
@@ -2129,6 +2174,7 @@ impl Obj {
 
     /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
     /// object is removed while waiting (`EIDRM`).
+    #[inline]
     pub fn lock_until(
         &self,
         repair: &dyn Fn(&Obj),
@@ -2385,6 +2431,7 @@ mod tests {
             data_apart: false,
             init: &nothing,
             check_existing: check,
+            layout: 1,
         }
     }
 

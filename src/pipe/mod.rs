@@ -71,7 +71,7 @@ fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
     cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
-pub(crate) use crate::os::{close_fd, set_fl};
+use crate::os::{close_fd, set_fl};
 
 impl Pipe {
     /// Creates an anonymous pipe (`pipe2`).

@@ -30,7 +30,8 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
-use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
+use crate::os::creds::creds;
+use crate::os::proc::{alive, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
 use crate::sync::Deadline;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -86,6 +87,16 @@ struct Slot {
 }
 
 const _: () = assert!(core::mem::size_of::<Slot>() == SLOT_LEN);
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for ShmCtl {}
+// SAFETY: as above.
+unsafe impl crate::ns::Shared for Slot {}
+
+/// The version of this layout ([`ShmCtl`] at 0, [`Slot`]s from
+/// `SLOTS_OFF`), kept in the object header and checked on open: another
+/// version is a corrupt segment.
+pub const LAYOUT_VERSION: u32 = 1;
 
 /// One attachment made by this process.
 #[derive(Debug)]
@@ -233,6 +244,7 @@ pub struct ShmInfo {
 }
 
 fn ctl(obj: &Obj) -> Result<&ShmCtl> {
+    obj.check_layout(LAYOUT_VERSION)?;
     let c: &ShmCtl = obj.at(0)?;
     if c.magic.load(Ordering::Acquire) != SHM_MAGIC
         || !obj.data_apart()
@@ -478,8 +490,7 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
         None if hw < NSLOTS => {
             // A slot never used before may lie in a page the file does
             // not hold yet: storage first (full file system: ENOMEM).
-            obj.ctl()
-                .populate(crate::ns::HEADER_LEN + SLOTS_OFF + hw * SLOT_LEN, SLOT_LEN)?;
+            obj.region().populate(SLOTS_OFF + hw * SLOT_LEN, SLOT_LEN)?;
             let c: &ShmCtl = obj.at(0)?;
             c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             slot(obj, hw)?
@@ -642,6 +653,7 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         data_apart: true,
         init: &init,
         check_existing: &check,
+        layout: LAYOUT_VERSION,
     };
     let obj = ns.get(
         Kind::Shm,

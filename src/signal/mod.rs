@@ -198,7 +198,7 @@ fn ensure_dispatcher() -> Result<()> {
     let _g = START.lock().map_err(|_| Errno::EIO)?;
     if READ_FD.load(Ordering::Acquire) < 0 {
         READ_FD.store(start_dispatcher()?, Ordering::Release);
-        crate::sync::proc::on_fork_child(after_fork);
+        crate::os::proc::on_fork_child(after_fork);
     }
     Ok(())
 }

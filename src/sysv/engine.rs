@@ -12,10 +12,10 @@ use crate::ffi::sem::copy_ops;
 use crate::ffi::{get, put, readable, writable};
 use crate::msg::{self, Queue};
 use crate::ns::{limits, owner_errno, Kind, Ns, Obj, IPC_NOWAIT};
+use crate::os::creds::creds;
+use crate::os::probe::Seen;
 use crate::sem::{self, SemOp, Wait};
 use crate::shm;
-use crate::sync::probe::Seen;
-use crate::sync::proc::creds;
 use crate::sync::time::Deadline;
 use core::ffi::{c_int, c_long, c_void};
 use core::time::Duration;
@@ -339,7 +339,7 @@ impl Sysv for Engine {
         let o = match cmd {
             // The owner-only commands' one lookup and check (EPERM).
             IPC_RMID | IPC_SET => {
-                ns.obtain_check(Kind::Sem, semid, false, &crate::sync::proc::creds())?
+                ns.obtain_check(Kind::Sem, semid, false, &crate::os::creds::creds())?
             }
             _ => sem::by_id(ns, semid)?,
         };
