@@ -29,7 +29,7 @@ PROVE   ?= prove
 JOBS    ?= 2
 
 # The version has one source, Cargo.toml; the soname's major follows it
-# (build.rs links with the same soname).
+# (cargo-c derives the same one: Cargo.toml's version_suffix_components).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libripc.so.$(SOMAJOR)
@@ -64,7 +64,7 @@ BENCH_SRC := $(filter-out bench/matrix.c,$(wildcard bench/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC)) $(B)/bench/matrix
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint man-lint FORCE
+.PHONY: all lib header demo deps test test-rust test-c doc-lint memcheck bench install uninstall clean help lint man-lint FORCE
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -77,18 +77,28 @@ help:
 	@echo "make install PREFIX=/dir [DESTDIR=… LIBDIR=… BINDIR=… INCLUDEDIR=… MANDIR=… PKGCONFIGDIR=… DATADIR=… STRIP=]"
 	@echo "make header     regenerate include/ripc.h with cbindgen (a build never rewrites it)"
 	@echo "make man-lint   mandoc -T lint on man/"
-	@echo "make lint       clippy -D warnings and rustfmt --check"
+	@echo "make lint       clippy -D warnings, rustfmt --check, cargo doc -D warnings"
+	@echo "make doc-lint   cargo doc -D warnings (public and private items; part of make test)"
 	@echo "make memcheck   a subset of the C suite under valgrind (slow)"
 
 lib: $(SO) $(ARCHIVE)
 
-$(SO) $(ARCHIVE): Cargo.toml build.rs cbindgen.toml $(shell find src -name '*.rs')
-	$(CARGO) build --release
+# The crate is an rlib for Rust dependents; the C libraries are asked for
+# here, in one rustc run, the shared one linked with its soname and a GNU
+# build-id note whatever the linker's default (lld has none: the C suite
+# checks that a process it re-executes as another user loads this very
+# library, c_tests/tap.h tap_same_libripc). Then the tools (on the rlib).
+SOLINK  := -C link-arg=-Wl,-soname,$(SONAME) -C link-arg=-Wl,--build-id
+$(SO) $(ARCHIVE): Cargo.toml $(shell find src -name '*.rs')
+	$(CARGO) rustc --release --lib --crate-type cdylib,staticlib -- $(SOLINK)
+	$(CARGO) build --release --bins
 	@ln -sf libripc.so $(OUT)/$(SONAME)
 	@touch $(SO) $(ARCHIVE)
 
+# cbindgen runs in the header test (tests/header.rs), which writes the
+# header under RIPC_WRITE_HEADER=1 instead of comparing it.
 header:
-	RIPC_WRITE_HEADER=1 $(CARGO) build --release
+	RIPC_WRITE_HEADER=1 $(CARGO) test --release --test header
 
 $(B)/c_tests/%: c_tests/%.c c_tests/tap.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
@@ -126,7 +136,7 @@ FORCE:
 demo: all
 	@sh examples_c/demo.sh
 
-test: test-rust test-c
+test: test-rust doc-lint test-c
 
 # What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
 # (util-linux), pkg-config, nm/readelf/strip (binutils), mandoc (the man
@@ -143,8 +153,15 @@ deps:
 	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils mandoc)"; exit 1; fi; \
 	fi
 
+# The unit and integration tests, and the API's examples (doctests).
 test-rust:
 	$(CARGO) test --release
+
+# The documentation without a warning: the API's (what docs.rs shows), and
+# the developers' (private items too, where the engines' links point).
+doc-lint:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 
 # Every C test runs twice, once per backend, each run in its own RIPC_DIR
 # (c_tests/run1.sh checks that nothing is left behind).
@@ -169,7 +186,7 @@ memcheck: all
 bench: all $(BENCH_BIN)
 	@sh bench/run.sh
 
-lint:
+lint: doc-lint
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
 

@@ -476,7 +476,7 @@ impl Ns {
     }
 
     /// Shares `ns` and lists it for the `fork` handlers.
-    fn register(ns: Ns) -> Arc<Ns> {
+    pub(crate) fn register(ns: Ns) -> Arc<Ns> {
         install_fork_handlers();
         let ns = Arc::new(ns);
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());

@@ -144,7 +144,8 @@ pub fn start_time(pid: i32) -> Start {
     }
 }
 
-/// The start time of `pid` when known, else 0 (for tests and records).
+/// The start time of `pid` when known, else 0 (for tests).
+#[cfg(test)]
 pub fn start_time_of(pid: i32) -> u64 {
     match start_time(pid) {
         Start::Known(s) => s,
@@ -162,15 +163,13 @@ pub fn pid_exists(pid: i32) -> bool {
 }
 
 /// One line of a `/proc/<pid>/maps` file: `[start, end)` maps the file
-/// `dev`/`ino` (both as the kernel prints them) from `offset` on.
+/// `dev`/`ino` (both as the kernel prints them).
 #[derive(Debug, Clone, Copy)]
 pub struct MapLine<'a> {
     /// first address
     pub start: u64,
     /// one past the last address
     pub end: u64,
-    /// file offset of `start`
-    pub offset: u64,
     /// device, `major:minor` in hex
     pub dev: &'a str,
     /// inode, decimal (`0`: no file)
@@ -185,10 +184,10 @@ pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
             (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
         let hex = |s: &str| u64::from_str_radix(s, 16).ok();
         let (a, b) = range.split_once('-')?;
+        hex(off)?; // a well-formed line has a hex offset (unused here)
         Some(MapLine {
             start: hex(a)?,
             end: hex(b)?,
-            offset: hex(off)?,
             dev,
             ino,
         })
@@ -231,12 +230,6 @@ pub enum Liveness {
     /// it exists, but its start time could not be read (the pid may have
     /// been reused; nothing says so): never to be taken for dead
     Unknown,
-}
-
-/// True while process `pid` exists (a zombie counts as dead; see
-/// [`alive`]).
-pub fn pid_alive(pid: i32) -> bool {
-    alive(pid, 0)
 }
 
 /// The liveness of the process named by `(pid, start)`. `start == 0`

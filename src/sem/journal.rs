@@ -151,7 +151,8 @@ pub(super) struct Locked<'a> {
     pub(super) flush: bool,
 }
 
-/// [`lock`] by `d` (`ETIMEDOUT`), or `EIDRM` once the set is removed.
+/// The set's lock ([`Obj::lock_until`]) by `d` (`ETIMEDOUT`), or `EIDRM`
+/// once the set is removed.
 #[inline]
 pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
     Ok(Locked {

@@ -433,6 +433,7 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
 }
 
 /// A set holding exactly `signos` (`EINVAL` for a bad number).
+#[cfg(test)]
 pub fn sigset_of(signos: &[i32]) -> Result<libc::sigset_t> {
     for &n in signos {
         check_signo(n)?;

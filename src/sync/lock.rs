@@ -4,7 +4,7 @@
 //! The lock word holds the owner's pid (bit 31: someone sleeps on it). A
 //! contender spins briefly, then sleeps on the futex with a short timeout;
 //! each time it wakes it checks that the owner still lives (pid and start
-//! time, see [`super::proc`]). When the owner is gone, the contender takes
+//! time, see [`crate::os::proc`]). When the owner is gone, the contender takes
 //! the lock over and learns it through [`LockOutcome::OwnerDied`]: the data
 //! the lock guards may be half-updated, and the caller must repair it
 //! before use.
