@@ -339,11 +339,13 @@ int main(int argc, char **argv) {
     }
     char self[PATH_MAX];
     test_perms_exec(strchr(argv[0], '/') && realpath(argv[0], self) ? self : "/proc/self/exe");
-    test_get();
-    test_types();
-    test_limits_and_stat();
-    test_blocking();
-    test_perms();
-    test_raised_limits();
+    /* Each in a process of its own (tap_subtest): one that crashes or
+     * hangs cannot take the others with it. */
+    tap_subtest("msgget", test_get);
+    tap_subtest("message types", test_types);
+    tap_subtest("limits and IPC_STAT", test_limits_and_stat);
+    tap_subtest("blocking", test_blocking);
+    tap_subtest("permissions", test_perms);
+    tap_subtest("raised limits", test_raised_limits);
     return done_testing();
 }

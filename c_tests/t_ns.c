@@ -153,12 +153,12 @@ static void test_planted(void) {
 }
 
 int main(void) {
-    test_races();
+    tap_subtest("creation races", test_races);
     dir = getenv("RIPC_DIR");
     if (backend_is_kernel() || !dir) {
         ok(1, "# SKIP planted files: namespace files exist only under the user backend");
     } else {
-        test_planted();
+        tap_subtest("planted files", test_planted);
     }
     return done_testing();
 }

@@ -67,6 +67,68 @@ static inline int tap_at(int cond, const char *file, int line, const char *expr)
     } while (0)
 #define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
 
+/* tap_subtest("name", fn): runs fn() in a child process of its own, so
+ * that a subtest that crashes (a signal), hangs (killed after
+ * TAP_SUBTEST_SECONDS) or corrupts this process's state cannot take its
+ * neighbours with it. The child's TAP lines are relayed as they come and
+ * counted, so numbering carries on after it whatever happened; a child
+ * that did not end normally adds one "not ok" saying how it ended. Each
+ * subtest must clean up after itself (objects it made), as it would
+ * anyway. Returns 1 when the subtest ran to its end without a failure. */
+#ifndef TAP_SUBTEST_SECONDS
+#define TAP_SUBTEST_SECONDS 120
+#endif
+static inline int tap_subtest(const char *name, void (*fn)(void)) {
+    int fd[2];
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fd) != 0) return tap_ok(0, "subtest %s: pipe: %s", name, strerror(errno));
+    pid_t c = fork();
+    if (c < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return tap_ok(0, "subtest %s: fork: %s", name, strerror(errno));
+    }
+    if (c == 0) {
+        close(fd[0]);
+        if (dup2(fd[1], STDOUT_FILENO) < 0) _exit(98);
+        close(fd[1]);
+        alarm(TAP_SUBTEST_SECONDS);
+        printf("# subtest %s\n", name);
+        int failed_before = tap_failed;
+        fn();
+        fflush(stdout);
+        _exit(tap_failed > failed_before ? 1 : 0);
+    }
+    close(fd[1]);
+    /* Relay the child's lines, counting its tests. */
+    FILE *in = fdopen(fd[0], "r");
+    char line[4096];
+    int n = 0, bad = 0, at_start = 1;
+    while (in && fgets(line, sizeof line, in)) {
+        if (at_start) {
+            if (strncmp(line, "ok ", 3) == 0) n++;
+            else if (strncmp(line, "not ok ", 7) == 0) n++, bad++;
+        }
+        at_start = strchr(line, '\n') != NULL;
+        fputs(line, stdout);
+    }
+    fflush(stdout);
+    if (in) fclose(in);
+    else close(fd[0]);
+    int st = 0;
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+    }
+    tap_n += n;
+    tap_failed += bad;
+    if (WIFSIGNALED(st))
+        return tap_ok(0, "subtest %s ended by signal %d (%s) after %d test(s)", name, WTERMSIG(st),
+                      strsignal(WTERMSIG(st)), n);
+    if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 1))
+        return tap_ok(0, "subtest %s exited with status %d after %d test(s)", name, WEXITSTATUS(st), n);
+    return bad == 0 && WEXITSTATUS(st) == 0;
+}
+
 /* xorshift64: the tests' reproducible random numbers (state never 0). */
 static inline uint64_t tap_xorshift(uint64_t *state) {
     uint64_t x = *state;
