@@ -203,10 +203,21 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             {
                 return Err(Errno::ENOSPC);
             }
-            crate::shm::reserve_range(o, 0, head)?;
-            crate::shm::reserve_range(o, journal.0, journal.1)?;
-            if undo_area.1 <= 64 * 1024 {
-                crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
+            // The namespace's create reserved the first CREATE_RESERVE
+            // bytes; the undo area (when reserved) ends where the journal
+            // begins: one call for both.
+            let first = crate::ns::CREATE_RESERVE;
+            if head > first {
+                crate::shm::reserve_range(o, first, head - first)?;
+            }
+            let journal_end = journal.0 + journal.1;
+            if undo_area.1 <= 64 * 1024 && undo_area.0 + undo_area.1 == journal.0 {
+                crate::shm::reserve_range(o, undo_area.0, journal_end - undo_area.0)?;
+            } else {
+                if undo_area.1 <= 64 * 1024 {
+                    crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
+                }
+                crate::shm::reserve_range(o, journal.0, journal.1)?;
             }
             created.set(Some(o.file_id()));
             init_set(o, n, max_ops, init)
