@@ -1581,6 +1581,11 @@ impl Ns {
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
     }
 
+    /// The index hint, when the namespace has one (see [`index`]).
+    pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_ref()
+    }
+
     /// Records in the index hint the size of the new object `obj` (a
     /// set's semaphores, a segment's pages), for [`Ns::in_use_size`].
     pub fn note_size(&self, obj: &Obj, size: u64) {
@@ -1948,7 +1953,7 @@ impl Obj {
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
-        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        let name = idx_cname(self.kind, self.id % IDX_SPAN);
         // SAFETY: fstatat relative to the namespace directory, without
         // following a symlink, into a zeroed buffer.
         let st = unsafe {
@@ -2187,6 +2192,42 @@ impl Obj {
         let fmode = file_mode_for(mode);
         // SAFETY: fchmod of a descriptor we hold; failure is harmless.
         unsafe { libc::fchmod(fd, fmode as libc::mode_t) };
+    }
+}
+
+/// [`Ns::idx_name`] as a NUL-terminated name in a buffer of its own (no
+/// allocation: [`Obj::stat`] runs on every call of an engine, and in the
+/// handlers of `fork`, where every first write to a heap page is a
+/// fault).
+fn idx_cname(kind: Kind, idx: i32) -> IdxName {
+    let mut b = [0u8; 16];
+    let p = kind.prefix().as_bytes();
+    b[..p.len()].copy_from_slice(p);
+    b[p.len()] = b'.';
+    let mut n = p.len() + 1;
+    let mut digits = [0u8; 10];
+    let (mut v, mut k) = (idx.max(0) as u32, 0);
+    loop {
+        digits[k] = b'0' + (v % 10) as u8;
+        k += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in digits[..k].iter().rev() {
+        b[n] = *d;
+        n += 1;
+    }
+    IdxName(b)
+}
+
+/// A numbered name, NUL-terminated (see [`idx_cname`]).
+struct IdxName([u8; 16]);
+
+impl IdxName {
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
     }
 }
 

@@ -73,6 +73,9 @@ struct ShmCtl {
     destroyed: AtomicU32,
     /// slots ever used: scans stop here (untrusted: clamped to NSLOTS)
     hiwater: AtomicU32,
+    /// when (seconds) a full sweep last checked every attacher in `/proc`
+    /// (see [`sweep`]; 0 in segments made before it was kept)
+    verified: AtomicI64,
 }
 
 const _: () = assert!(core::mem::size_of::<ShmCtl>() <= SLOTS_OFF);
@@ -104,6 +107,7 @@ struct Att {
 /// ([`fork_prepare`], [`fork_parent`], [`fork_child`]).
 static ATTS: AttsLock = AttsLock {
     word: AtomicU32::new(0),
+    fork_held: AtomicBool::new(false),
     v: core::cell::UnsafeCell::new(Vec::new()),
 };
 
@@ -111,6 +115,11 @@ static ATTS: AttsLock = AttsLock {
 /// sleepers (process-private memory, not shared with anyone).
 struct AttsLock {
     word: AtomicU32,
+    /// set by [`fork_prepare`] once it holds the lock, read (and cleared)
+    /// by the child's handler, which is registered apart from the other
+    /// two and could run without it (a fork while [`install_fork_hook`]
+    /// runs)
+    fork_held: AtomicBool,
     v: core::cell::UnsafeCell<Vec<Att>>,
 }
 
@@ -331,6 +340,16 @@ enum Sweep {
 fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let (me, my_st) = (my_pid(), my_start());
+    let now = now_secs();
+    // At most once per VERIFY_SECS a full sweep checks every attacher in
+    // /proc (pid reuse, a raw-fork child holding a dead parent's mark, a
+    // process that unmapped without shmdt); otherwise a liveness mark
+    // held is enough (see `live`).
+    let verify = full && now.wrapping_sub(c.verified.load(Ordering::Relaxed)) >= VERIFY_SECS;
+    if verify {
+        c.verified.store(now, Ordering::Relaxed);
+    }
+    let ix = ns().ok().and_then(|n| n.index());
     let mut total: u64 = 0;
     let mut mine_seen = false;
     // The payload's identity, looked up once (only a full sweep needs it).
@@ -358,10 +377,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
             total += n as u64;
             continue;
         }
-        if n == 0
-            || (full
-                && (!alive(pid, start) || !maps_segment(pid, *data.get_or_init(|| obj.data_id()))))
-        {
+        if n == 0 || (full && !live(ix, pid, start, verify, &data, obj)) {
             s.count.store(0, Ordering::Relaxed);
             s.pid.store(0, Ordering::Relaxed);
             if n != 0 {
@@ -385,6 +401,102 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
         destroy(obj, c);
     }
     Ok(total)
+}
+
+/// Seconds between two checks of every attacher in `/proc` by full
+/// sweeps of one segment (see [`sweep`]).
+const VERIFY_SECS: i64 = 2;
+
+/// Whether the attacher `(pid, start)` still counts, for a full sweep: a
+/// liveness mark held (one `fcntl`, see `ns::index`) says yes, unless
+/// `verify`; otherwise `/proc` decides, as before the marks: alive (start
+/// time) and still mapping the payload (`/proc/<pid>/maps`). So a dead or
+/// exec'd attacher (its mark dropped with its descriptor) is found at
+/// once, and what only `/proc` shows (pid reuse, an unmapping without
+/// `shmdt`) within [`VERIFY_SECS`].
+fn live(
+    ix: Option<&crate::ns::index::Index>,
+    pid: i32,
+    start: u64,
+    verify: bool,
+    data: &std::cell::OnceCell<Option<(u64, u64)>>,
+    obj: &Obj,
+) -> bool {
+    if !verify && ix.and_then(|ix| ix.marked_alive(pid)) == Some(true) {
+        return true;
+    }
+    alive(pid, start) && maps_segment(pid, *data.get_or_init(|| obj.data_id()))
+}
+
+/// This process's liveness mark: the descriptor that holds it (-1: none)
+/// and the pid it was taken for (a child of `fork` inherits both, and
+/// takes its own).
+static LIVE_FD: AtomicI32 = AtomicI32::new(-1);
+static LIVE_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Takes this process's liveness mark, once (under [`ATTS`]): before it
+/// counts in any slot, so that others can tell it is alive without
+/// `/proc`. Without one (no index, no `/proc`), others check `/proc`.
+fn hold_alive() {
+    let me = my_pid();
+    if LIVE_PID.load(Ordering::Relaxed) == me {
+        return;
+    }
+    drop_inherited_mark();
+    if let Some(fd) = ns()
+        .ok()
+        .and_then(|n| n.index())
+        .and_then(|ix| ix.hold_alive(me))
+    {
+        use std::os::fd::IntoRawFd;
+        LIVE_FD.store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
+    }
+    LIVE_PID.store(me, Ordering::Relaxed);
+}
+
+/// Moves descriptor `fd` to a high number (`F_DUPFD_CLOEXEC` from
+/// [`LIVE_FD_FLOOR`]): `exec` closes descriptors in ascending order and
+/// the kernel completes the closes last in, first out, so the liveness
+/// mark is gone before any lower descriptor — a pipe whose end-of-file
+/// tells a parent that its child exec'd — is seen closed. Below 64, the
+/// size of the descriptor table every process starts with: a higher one
+/// would grow the table, which `fork` then copies (~2 us per fork here).
+/// Keeps `fd` when it cannot.
+fn high_fd(fd: i32) -> i32 {
+    if fd >= LIVE_FD_FLOOR {
+        return fd;
+    }
+    // SAFETY: duplicating a descriptor we own; the original is closed
+    // once the copy (same open file description, same lock) exists.
+    unsafe {
+        let hi = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LIVE_FD_FLOOR);
+        if hi < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        hi
+    }
+}
+
+/// See [`high_fd`].
+const LIVE_FD_FLOOR: i32 = 60;
+
+/// Closes the liveness descriptor a child of `fork` inherited (it shares
+/// the parent's mark, which must end with the parent).
+fn drop_inherited_mark() {
+    let fd = LIVE_FD.swap(-1, Ordering::Relaxed);
+    // Only if it is still ours: the program may have closed it and reused
+    // the number (then the mark is gone already).
+    let ours = || {
+        let ix = ns().ok().and_then(|n| n.index());
+        let (a, b) = (crate::ns::fstat(fd), ix.map(|ix| ix.file_id()));
+        matches!((a, b), (Ok(a), Some(Ok(b))) if (a.st_dev, a.st_ino) == b)
+    };
+    if fd >= 0 && ours() {
+        // SAFETY: closing the descriptor hold_alive opened and kept.
+        unsafe { libc::close(fd) };
+    }
+    LIVE_PID.store(0, Ordering::Relaxed);
 }
 
 /// Ends a removed segment nobody attaches any more (under the lock): the
@@ -439,22 +551,6 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
             Ok(())
         }
         None => add_slot(obj, my_pid(), my_start(), delta),
-    }
-}
-
-/// Makes this process's slot hold `n` attachments (a new slot if it has
-/// none and `n > 0`).
-fn set_mine(obj: &Obj, n: u32) -> Result<()> {
-    match my_slot(obj)? {
-        Some(s) => {
-            s.count.store(n, Ordering::Relaxed);
-            if n == 0 {
-                s.pid.store(0, Ordering::Relaxed);
-            }
-            Ok(())
-        }
-        None if n == 0 => Ok(()),
-        None => add_slot(obj, my_pid(), my_start(), n),
     }
 }
 
@@ -865,6 +961,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
             }
             !overlap
         });
+        hold_alive();
         // A full slot table may hold dead attachers: forget them, once.
         let added = add_mine(obj, 1).or_else(|e| {
             if e != Errno::ENOMEM {
@@ -1142,24 +1239,18 @@ fn install_fork_hook() {
 
 /// True when the parent's fork handler can name its child (the kernel
 /// lists children in `/proc`): it then counts the child's attachments and
-/// the child has nothing to do (its slots get its start time at its next
-/// call). Inherited by the child, which is how it knows.
+/// the child has nothing to count (its slots get its start time at its
+/// next call). Inherited by the child, which is how it knows.
 static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
-
-/// Set by [`fork_prepare`] once it holds [`ATTS`], read (and cleared) by
-/// the child's handler, which is registered apart from the other two and
-/// could run without it (a fork while [`install_fork_hook`] runs). The
-/// parent's handler always follows its prepare handler (one registration)
-/// and leaves the flag alone: after `fork` every write to a page is a
-/// copy-on-write fault (~1-2 us here), and the parent's `fork` is timed.
-static FORK_HELD: AtomicBool = AtomicBool::new(false);
 
 /// Before `fork`: take the attach table, so that no other thread is
 /// inside it when the child is made (the child would inherit it locked by
-/// a thread that does not exist there).
+/// a thread that does not exist there). The flag the child's handler
+/// reads lies beside the lock word: one page written per fork, not two
+/// (after a fork every first write to a private page is a fault).
 extern "C" fn fork_prepare() {
     ATTS.raw_lock();
-    FORK_HELD.store(true, Ordering::Relaxed);
+    ATTS.fork_held.store(true, Ordering::Relaxed);
 }
 
 /// In the parent after `fork`: the child inherited our attachments, and
@@ -1178,34 +1269,64 @@ extern "C" fn fork_parent() {
     ATTS.raw_unlock();
 }
 
-/// In the child of `fork` (after the pid caches are reset): release the
-/// table that `fork_prepare` took in the parent. The parent counted our
-/// inherited attachments under our pid; only where it cannot (no children
-/// list in `/proc`) do we register them here, taking each segment's lock
-/// (and the parent's fork may then return before we did: a short window
-/// in which they do not count).
+/// In the child of `fork` (after the pid caches are reset): take our own
+/// liveness mark (the inherited descriptor holds the parent's) and
+/// release the table that `fork_prepare` took in the parent. The parent
+/// counted our inherited attachments under our pid; only where it cannot
+/// (no children list in `/proc`) do we register them here, taking each
+/// segment's lock (and the parent's fork may then return before we did:
+/// a short window in which they do not count).
 fn fork_child() {
-    if !FORK_HELD.swap(false, Ordering::Relaxed) {
+    drop_inherited_children();
+    if !ATTS.fork_held.swap(false, Ordering::Relaxed) {
         return;
     }
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
     // and that thread is the one running here; we are the only thread.
     let a = unsafe { ATTS.held() };
-    if !a.is_empty() && !PARENT_COUNTS.load(Ordering::Relaxed) {
-        // Read our start time (a /proc read) before taking any lock.
-        my_start();
-        for (i, x) in a.iter().enumerate() {
-            if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
-                continue;
-            }
-            if ctl(&x.obj).is_ok() {
-                if let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) {
-                    let _ = set_mine(&x.obj, local_count(a, &x.obj));
+    drop_inherited_mark();
+    if !a.is_empty() {
+        hold_alive();
+        if !PARENT_COUNTS.load(Ordering::Relaxed) {
+            let me = my_pid();
+            for (obj, n) in per_segment(a) {
+                if ctl(obj).is_ok() {
+                    if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
+                        if my_slot(obj).ok().flatten().is_none() {
+                            let _ = add_slot(obj, me, 0, n);
+                        }
+                    }
                 }
             }
         }
     }
     ATTS.raw_unlock();
+}
+
+/// The attachments of `a` per segment: each segment once, with how many
+/// attachments `a` holds of it.
+fn per_segment(a: &[Att]) -> impl Iterator<Item = (&Arc<Obj>, u32)> {
+    a.iter()
+        .enumerate()
+        .filter(|(i, x)| !a[..*i].iter().any(|y| y.obj.id == x.obj.id))
+        .map(|(_, x)| (&x.obj, local_count(a, &x.obj)))
+}
+
+/// A descriptor of `/proc/thread-self/children` kept open by the thread
+/// that forks (its pthread id beside it), so that naming the new child
+/// costs one `pread` per fork, not an open, two reads and a close (the
+/// file lists the children again from offset 0).
+static CHILDREN_FD: AtomicI32 = AtomicI32::new(-1);
+static CHILDREN_OF: AtomicU64 = AtomicU64::new(0);
+
+/// In a child of `fork`: the kept children list is the parent's thread's.
+fn drop_inherited_children() {
+    let fd = CHILDREN_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: closing the descriptor newest_child opened and kept.
+        unsafe { libc::close(fd) };
+    }
+    CHILDREN_OF.store(0, Ordering::Relaxed);
 }
 
 /// The pid of the child that `fork` just made in this thread: the last one
@@ -1216,18 +1337,30 @@ fn fork_child() {
 /// this names an older child, or nothing: a wrong guess counts a process
 /// that does not map the segment, which the next full sweep forgets.
 fn newest_child() -> Option<i32> {
-    // Three system calls and no allocation: this runs inside every fork.
-    let path = b"/proc/thread-self/children\0";
-    // SAFETY: opening a NUL-terminated path read-only.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as u64;
+    let mut fd = CHILDREN_FD.load(Ordering::Relaxed);
+    if fd < 0 || CHILDREN_OF.load(Ordering::Relaxed) != me {
+        let path = b"/proc/thread-self/children\0";
+        // SAFETY: opening a NUL-terminated path read-only.
+        let nfd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if nfd < 0 {
+            return None;
+        }
+        let old = CHILDREN_FD.swap(nfd, Ordering::Relaxed);
+        if old >= 0 {
+            // SAFETY: closing the descriptor we kept for another thread.
+            unsafe { libc::close(old) };
+        }
+        CHILDREN_OF.store(me, Ordering::Relaxed);
+        fd = nfd;
     }
     let (mut last, mut cur, mut in_num) = (0i64, 0i64, false);
     let mut buf = [0u8; 512];
+    let mut off = 0;
     loop {
         // SAFETY: reading into a local buffer of its length from our fd.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) };
         if n <= 0 {
             break;
         }
@@ -1239,12 +1372,14 @@ fn newest_child() -> Option<i32> {
                 (last, cur, in_num) = (cur, 0, false);
             }
         }
+        if (n as usize) < buf.len() {
+            break; // the whole list (one read is the common case)
+        }
+        off += n as libc::off_t;
     }
     if in_num {
         last = cur;
     }
-    // SAFETY: closing the fd opened above.
-    unsafe { libc::close(fd) };
     (last > 0).then_some(last as i32)
 }
 
@@ -1254,20 +1389,16 @@ fn newest_child() -> Option<i32> {
 /// nothing itself): it is taken over. `shm_atime`/`shm_lpid` as the
 /// kernel's fork (its `shm_open` runs in the parent).
 fn register_for(a: &[Att], child: i32) {
-    for (i, x) in a.iter().enumerate() {
-        if a[..i].iter().any(|y| y.obj.id == x.obj.id) {
-            continue;
-        }
-        let Ok(c) = ctl(&x.obj) else { continue };
-        let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) else {
+    for (obj, n) in per_segment(a) {
+        let Ok(c) = ctl(obj) else { continue };
+        let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) else {
             continue;
         };
         if c.destroyed.load(Ordering::Acquire) != 0 {
             continue;
         }
-        let n = local_count(a, &x.obj);
-        let stale = (0..hiwater(&x.obj))
-            .filter_map(|k| slot(&x.obj, k).ok())
+        let stale = (0..hiwater(obj))
+            .filter_map(|k| slot(obj, k).ok())
             .find(|s| s.pid.load(Ordering::Relaxed) == child);
         let done = match stale {
             Some(s) => {
@@ -1275,7 +1406,7 @@ fn register_for(a: &[Att], child: i32) {
                 s.count.store(n, Ordering::Relaxed);
                 true
             }
-            None => add_slot(&x.obj, child, 0, n).is_ok(),
+            None => add_slot(obj, child, 0, n).is_ok(),
         };
         if done {
             c.atime.store(now_secs(), Ordering::Relaxed);
