@@ -374,6 +374,21 @@ impl Index {
         fl
     }
 
+    /// The indexes of `kind` the hint says are in use, ascending (one
+    /// `pread` of the kind's bitmap).
+    pub fn used_indexes(&self, kind: Kind) -> Vec<i32> {
+        let map = self.read_map(kind);
+        let mut v = Vec::new();
+        for (i, byte) in map.iter().enumerate() {
+            let mut b = *byte;
+            while b != 0 {
+                v.push((i * 8) as i32 + b.trailing_zeros() as i32);
+                b &= b - 1;
+            }
+        }
+        v
+    }
+
     fn scan(map: &[u8; MAP]) -> (i32, i32) {
         let mut hi = -1;
         let mut n = 0;
@@ -425,6 +440,7 @@ mod tests {
             "kinds are apart"
         );
         assert_eq!(ix.used(Kind::Msg), (3, 3));
+        assert_eq!(ix.used_indexes(Kind::Msg), [0, 1, 3]);
         ix.mark(Kind::Msg, 3, false);
         assert_eq!(ix.used(Kind::Msg), (1, 2));
         // Sizes count only where the bit is set; a cleared bit clears its.

@@ -1581,6 +1581,16 @@ impl Ns {
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
     }
 
+    /// The indexes of `kind` in use, ascending, from the index hint (no
+    /// directory listing), as exact as [`Ns::in_use`]; `None` when the
+    /// hint is missing, empty or stale (the caller then lists, with
+    /// [`Ns::indexes`]).
+    pub fn in_use_indexes(&self, kind: Kind) -> Option<Vec<i32>> {
+        let v = self.index.as_ref()?.used_indexes(kind);
+        let hi = *v.last()?;
+        self.exists(&Self::idx_name(kind, hi)).then_some(v)
+    }
+
     /// The index hint, when the namespace has one (see [`index`]).
     pub fn index(&self) -> Option<&index::Index> {
         self.index.as_ref()

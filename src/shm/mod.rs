@@ -689,7 +689,16 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         room_for(ns, ctl_len.saturating_add(size))
     };
     if valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0) {
-        if let Err(e) = refused() {
+        let checked = refused().or_else(|e| match e {
+            // Room that dead attachers of removed segments still hold
+            // first (see `reclaim`).
+            Errno::ENOMEM | Errno::ENOSPC => {
+                reclaim(ns);
+                refused()
+            }
+            e => Err(e),
+        });
+        if let Err(e) = checked {
             // Unless the key names an existing segment (then the size only
             // has to fit in it, as with the kernel).
             if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Shm, key), Ok(None)) {
@@ -735,12 +744,21 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         init: &init,
         check_existing: &check,
     };
-    let obj = ns.get(
-        Kind::Shm,
-        key,
-        flags & (IPC_CREAT | IPC_EXCL | 0o777),
-        &spec,
-    )?;
+    let get = || {
+        ns.get(
+            Kind::Shm,
+            key,
+            flags & (IPC_CREAT | IPC_EXCL | 0o777),
+            &spec,
+        )
+    };
+    let obj = match get() {
+        Err(Errno::ENOSPC | Errno::ENOMEM) => {
+            reclaim(ns);
+            get()?
+        }
+        r => r?,
+    };
     if created.get() {
         // For the shmall check (see `total_pages`), when the file is the
         // one this call built (not a winner's after a lost race).
@@ -1184,9 +1202,13 @@ pub fn info_limits() -> Result<ShmInfo> {
     })
 }
 
-/// `SHM_INFO`: limits and usage; sweeps every segment, so a removed
-/// segment whose last attacher died is destroyed here. Linear in the
-/// segments (their page total needs each one's size).
+/// `SHM_INFO`: limits and usage, at constant cost: the segments in use,
+/// their pages and the highest index come from the namespace's index
+/// (one `pread` of its bitmap and one of the recorded sizes, see
+/// `ns::index`), as the kernel keeps `shm_tot` and `in_use` as running
+/// totals. A segment removed but still attached counts until destroyed,
+/// as in the kernel. Where the index is missing or stale, the segments
+/// are walked (as [`total_pages`]).
 pub fn info() -> Result<ShmInfo> {
     let ns = ns()?;
     let l = ns.limits();
@@ -1198,22 +1220,46 @@ pub fn info() -> Result<ShmInfo> {
         shmall: l.shmall,
         ..Default::default()
     };
-    let mut a = atts();
-    for idx in ns.indexes(Kind::Shm) {
-        let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
-            continue;
-        };
-        let r = with_obj(&obj, &mut a, Sweep::Mine, |_, c, _, _| {
-            Ok(c.segsz.load(Ordering::Relaxed))
-        });
-        if let Ok(sz) = r {
-            out.used_ids += 1;
-            out.shm_tot = out.shm_tot.saturating_add(page_round(sz) / PAGE);
-            out.maxidx = idx;
+    match ns.in_use_size(Kind::Shm) {
+        Some((hi, n, pages)) => {
+            out.used_ids = n;
+            out.shm_tot = pages;
+            out.maxidx = hi.max(0);
+        }
+        None => {
+            for idx in ns.indexes(Kind::Shm) {
+                let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
+                    continue;
+                };
+                if let Ok(c) = ctl(&obj) {
+                    if c.destroyed.load(Ordering::Acquire) == 0 {
+                        out.used_ids += 1;
+                        let pages = page_round(c.segsz.load(Ordering::Relaxed)) / PAGE;
+                        out.shm_tot = out.shm_tot.saturating_add(pages);
+                        out.maxidx = idx;
+                    }
+                }
+            }
         }
     }
     out.shm_rss = out.shm_tot;
     Ok(out)
+}
+
+/// Sweeps every segment (dead attachers forgotten, removed segments
+/// nobody attaches any more destroyed): what a create that found no room
+/// (`ENOSPC`, `ENOMEM`) does before it tries once more, so that what dead
+/// attachers left behind never keeps a new segment out. Linear in the
+/// segments, and only then.
+fn reclaim(ns: &Ns) {
+    let mut a = atts();
+    for idx in ns.indexes(Kind::Shm) {
+        if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
+            if obj.perm().mode & SHM_DEST != 0 {
+                let _ = with_obj(&obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
+            }
+        }
+    }
 }
 
 /// Sets up the `fork` handling of attachments. Only [`shmat`] calls it:
