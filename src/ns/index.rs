@@ -20,13 +20,14 @@
 //!
 //! After the three bitmaps, from byte 12288, one `u64` per index per kind:
 //! the object's size — a set's semaphores, a segment's pages (queues keep
-//! none: their contents change at every send) — so that `SEM_INFO` and
-//! the `semmns` and `shmall` checks add the sizes of the indexes in use
-//! instead of opening every object. Written by the creator just after it
-//! numbered the object, cleared with the index's bit at removal; summed
-//! only over indexes whose bit is set. A creator killed between its bit
-//! and its size leaves a 0 there (that object then counts as empty until
-//! removed), and a scribbled size skews the figures and the checks of its
+//! none: their contents change at every send) — so that `SEM_INFO`,
+//! `SHM_INFO` and the `semmns` and `shmall` checks add the sizes of the
+//! indexes in use instead of opening every object. Written by the creator
+//! just after it numbered the object; summed only over indexes whose bit
+//! is set (a removal clears the bit and leaves the size: one `pwrite`
+//! less). A creator killed between its bit and its size leaves the size of
+//! the index's previous object there (its object then counts that much
+//! until removed), and a scribbled size skews the figures and the checks of its
 //! namespace's members, as a scribbled object would: both costs, never a
 //! crash.
 //!
@@ -187,9 +188,6 @@ impl Index {
         }
         if mine {
             self.local.store(0, std::sync::atomic::Ordering::Release);
-        }
-        if !used && kind != Kind::Msg {
-            self.set_size(kind, idx, 0);
         }
     }
 
@@ -454,7 +452,8 @@ mod tests {
         ix.mark(Kind::Shm, 9, false);
         assert_eq!(ix.used_size(Kind::Shm), (0, 1, 3));
         ix.mark(Kind::Shm, 9, true);
-        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 3), "cleared at removal");
+        ix.set_size(Kind::Shm, 9, 0);
+        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 3), "the new object's size");
         assert_eq!(ix.used_size(Kind::Sem), (2, 1, 0));
         // A scribbled file (all ones) still yields every index at the end.
         std::fs::write(d.join("ripc.idx"), vec![0xffu8; 3 * MAP]).unwrap();

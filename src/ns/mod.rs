@@ -1201,11 +1201,15 @@ impl Ns {
         let seq = self.next_seq(kind);
         // The file's group is the creator's, as the object's (in a setgid
         // shared namespace it would otherwise be the directory's).
-        // SAFETY: fchown of our own fresh file; failure is harmless.
-        unsafe {
-            libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
-            if let Some((d, _)) = &data {
-                libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+        // (Both files were made alike: one look at the first says whether
+        // either needs it.)
+        if st.st_gid != me.egid {
+            // SAFETY: fchown of our own fresh file; failure is harmless.
+            unsafe {
+                libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
+                if let Some((d, _)) = &data {
+                    libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+                }
             }
         }
         h.perm.store(&Perm {
@@ -1229,14 +1233,20 @@ impl Ns {
         // Who may open the file: anyone the IPC mode grants anything to
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
-        Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        // (Both files were made 0600 less the umask: a mode they already
+        // have is not set again.)
+        if st.st_mode & 0o7777 != file_mode_for((flags as u32) & 0o777) {
+            Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        }
         // The payload: exactly the IPC mode's read and write bits (set now,
         // while the creator still holds it open read-write), then its name,
         // before the object can be found (a segment is never published
         // without its payload).
         if let Some((d, dname)) = &data {
-            // SAFETY: fchmod of our own fresh payload file.
-            unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
+                // SAFETY: fchmod of our own fresh payload file.
+                unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            }
             let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
                 match link_new(&self.dirfd, dname, &name)? {
                     true => Ok(true),
@@ -1503,13 +1513,22 @@ impl Ns {
     /// name is never left behind by an object whose file is gone.
     pub fn unlink_id(&self, obj: &Obj) {
         let idx = obj.id % IDX_SPAN;
-        if obj.data_apart() && self.same_file(&Self::idx_name(obj.kind, idx), obj.dev, obj.ino) {
+        let name = Self::idx_name(obj.kind, idx);
+        if !self.same_file(&name, obj.dev, obj.ino) {
+            return;
+        }
+        if obj.data_apart() {
             self.unlink_data(obj.kind, obj.ino);
         }
-        if self.unlink_if_same(&Self::idx_name(obj.kind, idx), obj) {
-            if let Some(ix) = &self.index {
-                ix.mark(obj.kind, idx, false);
-            }
+        // (Checked just above to be this object's: a number is unlinked
+        // only by a remover of its object, never reused while it exists.)
+        if let Ok(c) = cpath(&name) {
+            // SAFETY: unlinking a name in our directory that refers to
+            // this object (checked above).
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        if let Some(ix) = &self.index {
+            ix.mark(obj.kind, idx, false);
         }
     }
 

@@ -571,8 +571,11 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
         None if hw < NSLOTS => {
             // A slot never used before may lie in a page the file does
             // not hold yet: storage first (full file system: ENOMEM).
-            obj.ctl()
-                .populate(crate::ns::HEADER_LEN + SLOTS_OFF + hw * SLOT_LEN, SLOT_LEN)?;
+            let off = crate::ns::HEADER_LEN + SLOTS_OFF + hw * SLOT_LEN;
+            // (The first page was reserved at creation.)
+            if off + SLOT_LEN > crate::ns::CREATE_RESERVE as usize {
+                obj.ctl().populate(off, SLOT_LEN)?;
+            }
             let c: &ShmCtl = obj.at(0)?;
             c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             slot(obj, hw)?
@@ -637,7 +640,19 @@ fn with_obj<T>(
 ) -> Result<T> {
     // A segment whose file lost its name was destroyed (by a process
     // that may unlink it): a stale id, EINVAL as the kernel says.
-    let c = ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
+    ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
+    with_obj_checked(obj, a, how, f)
+}
+
+/// [`with_obj`] for a caller that has just checked `ctl(obj)` itself (one
+/// `fstatat` less).
+fn with_obj_checked<T>(
+    obj: &Arc<Obj>,
+    a: &mut Vec<Att>,
+    how: Sweep,
+    f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
+) -> Result<T> {
+    let c: &ShmCtl = obj.at(0)?;
     // The lock within CTL_BOUND (the kernel never blocks these calls): when
     // a holder is stopped or the lock word was scribbled on, the call goes
     // on without it and without the sweep — counts as they stand; this
@@ -688,7 +703,8 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         room_for(ns, ctl_len.saturating_add(size))
     };
-    if valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0) {
+    let prechecked = valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0);
+    if prechecked {
         let checked = refused().or_else(|e| match e {
             // Room that dead attachers of removed segments still hold
             // first (see `reclaim`).
@@ -712,7 +728,9 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         if !valid {
             return Err(Errno::EINVAL);
         }
-        refused()?;
+        if !prechecked {
+            refused()?;
+        }
         if limits.shmall < crate::ns::limits::TABLE[4].1 {
             let pages = page_round(size) / PAGE;
             if total_pages(ns).saturating_add(pages) > limits.shmall {
@@ -828,10 +846,56 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
 /// later: `ENOMEM` when the file system cannot hold it (the kernel's
 /// answer when memory for a segment is short). A file system without
 /// `fallocate` keeps the sparse files.
+///
+/// The control area needs nothing here: the namespace reserved its first
+/// page (header, `ShmCtl` and the first 236 slots), and [`add_slot`]
+/// reserves each further page of the slot table when it is first used.
 fn reserve(obj: &Obj, len: u64) -> Result<()> {
-    reserve_range(obj, 0, obj.data_range().0)?;
     let f = obj.data_file(true)?;
-    reserve_fd(f.as_raw_fd(), 0, len)
+    reserve_fd(f.as_raw_fd(), 0, len)?;
+    stash_payload(obj, f);
+    Ok(())
+}
+
+/// The payload descriptor of the segment this process created last,
+/// read-write, kept for its first read-write `shmat` (create, then attach,
+/// is the common pattern: that attach then needs no open and no owner
+/// check). One descriptor per process at most: the next create replaces
+/// it, the attach takes it. Keyed by the control file's device and inode.
+/// Atomics, not a lock: a child of `fork` inherits it consistent or not
+/// at all (a torn key only costs a reopen).
+static STASH_FD: AtomicI32 = AtomicI32::new(-1);
+static STASH_DEV: AtomicU64 = AtomicU64::new(0);
+static STASH_INO: AtomicU64 = AtomicU64::new(0);
+
+fn stash_payload(obj: &Obj, f: std::os::fd::OwnedFd) {
+    use std::os::fd::IntoRawFd;
+    let (dev, ino) = obj.file_id();
+    let old = STASH_FD.swap(-1, Ordering::AcqRel);
+    if old >= 0 {
+        // SAFETY: closing the descriptor we stashed (taken out above).
+        unsafe { libc::close(old) };
+    }
+    STASH_DEV.store(dev, Ordering::Relaxed);
+    STASH_INO.store(ino, Ordering::Relaxed);
+    STASH_FD.store(f.into_raw_fd(), Ordering::Release);
+}
+
+/// The stashed payload descriptor, if it is `obj`'s (taken: the stash is
+/// then empty); a stash of another segment is closed.
+fn take_stash(obj: &Obj) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let key = (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    );
+    let fd = STASH_FD.swap(-1, Ordering::AcqRel);
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor stash_payload kept, now ours alone.
+    let f = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    (key == obj.file_id()).then_some(f)
 }
 
 /// [`reserve`] of bytes `[off, off + len)` of an object's file.
@@ -920,13 +984,21 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         // mapping writable (mprotect: EACCES); the file's mode is the IPC
         // mode's read and write bits, so the file system checks the caller
         // too. Errors mapping: a missing payload (scribbled) is EIO.
-        let file = obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
-            if e == Errno::EIDRM {
-                Errno::EIO
-            } else {
-                e
-            }
-        })?;
+        let stashed = if flags & SHM_RDONLY == 0 {
+            take_stash(obj)
+        } else {
+            None
+        };
+        let file = match stashed {
+            Some(f) => f,
+            None => obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
+                if e == Errno::EIDRM {
+                    Errno::EIO
+                } else {
+                    e
+                }
+            })?,
+        };
         let st = crate::ns::fstat(file.as_raw_fd())?;
         if (st.st_size as u64) < segsz {
             return Err(Errno::EIO);
@@ -1113,13 +1185,20 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// mapping goes, the file is never shrunk).
 pub fn rmid(id: i32) -> Result<()> {
     let obj = ns()?.by_id_opt(Kind::Shm, id, true).map_err(owner_errno)?;
-    if matches!(ctl(&obj), Err(Errno::EIO)) {
-        obj.check_owner(&creds()).map_err(owner_errno)?;
-        let ns = ns()?;
-        ns.remove(&obj, false);
-        return Ok(());
+    match ctl(&obj) {
+        Err(Errno::EIO) => {
+            obj.check_owner(&creds()).map_err(owner_errno)?;
+            let ns = ns()?;
+            ns.remove(&obj, false);
+            return Ok(());
+        }
+        // Destroyed by a process that could unlink it: a stale id.
+        Err(Errno::EIDRM) => return Err(Errno::EINVAL),
+        Err(e) => return Err(e),
+        Ok(_) => {}
     }
-    with_seg(id, Sweep::Full, |obj, c, _, n| {
+    let mut a = atts();
+    with_obj_checked(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
         obj.check_owner(&creds())?;
         let ns = ns()?;
         let h = obj.header();
