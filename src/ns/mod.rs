@@ -263,12 +263,19 @@ static DEFAULT: OnceCell<Ns> = OnceCell::new();
 
 type CacheGuard = std::sync::MutexGuard<'static, HashMap<(Kind, i32), Arc<Obj>, IdHash>>;
 
-thread_local! {
-    /// The default namespace's object cache, held by the forking thread
-    /// across `fork` (see [`cache_fork_prepare`]).
-    static CACHE_HELD: core::cell::RefCell<Option<CacheGuard>> =
-        const { core::cell::RefCell::new(None) };
-}
+/// The default namespace's object cache, held by the forking thread
+/// across `fork` (see [`cache_fork_prepare`]). A static beside
+/// [`DEFAULT`] rather than a thread-local: after `fork` every first write
+/// to a private page is a copy-on-write fault, and this way the parent's
+/// release writes one page, not two.
+static CACHE_HELD: ForkHeld = ForkHeld(core::cell::UnsafeCell::new(None));
+
+struct ForkHeld(core::cell::UnsafeCell<Option<CacheGuard>>);
+
+// SAFETY: only the fork handlers touch the slot, and only while holding
+// the cache's mutex (prepare stores the guard it just took; parent and
+// child take it out before that guard unlocks): one thread at a time.
+unsafe impl Sync for ForkHeld {}
 
 /// `fork` in a multithreaded program: another thread may hold the object
 /// cache's mutex, and the child, whose one thread is a copy of the forking
@@ -278,12 +285,15 @@ thread_local! {
 extern "C" fn cache_fork_prepare() {
     if let Some(ns) = DEFAULT.get() {
         let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
-        CACHE_HELD.with(|h| *h.borrow_mut() = Some(g));
+        // SAFETY: we hold the cache's mutex (see ForkHeld).
+        unsafe { *CACHE_HELD.0.get() = Some(g) };
     }
 }
 
 extern "C" fn cache_fork_release() {
-    CACHE_HELD.with(|h| drop(h.borrow_mut().take()));
+    // SAFETY: the guard in the slot (if any) is this thread's, taken in
+    // cache_fork_prepare; we hold the mutex until it is dropped here.
+    drop(unsafe { (*CACHE_HELD.0.get()).take() });
 }
 
 fn cpath(p: &str) -> Result<CString> {
