@@ -508,6 +508,7 @@ fn drop_inherited_mark() {
 /// last descriptor go (each process drops removed objects from its cache
 /// at its next look-up of another object).
 fn destroy(obj: &Obj, c: &ShmCtl) {
+    drop_stash_of(obj);
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
@@ -870,15 +871,34 @@ static STASH_INO: AtomicU64 = AtomicU64::new(0);
 
 fn stash_payload(obj: &Obj, f: std::os::fd::OwnedFd) {
     use std::os::fd::IntoRawFd;
+    // A child of fork must not keep it (see fork_child).
+    on_fork_child(fork_child);
     let (dev, ino) = obj.file_id();
+    drop_stash();
+    STASH_DEV.store(dev, Ordering::Relaxed);
+    STASH_INO.store(ino, Ordering::Relaxed);
+    STASH_FD.store(f.into_raw_fd(), Ordering::Release);
+}
+
+/// Closes the stashed payload descriptor, if any: its segment's pages
+/// must not outlive the segment's removal because of it.
+fn drop_stash() {
     let old = STASH_FD.swap(-1, Ordering::AcqRel);
     if old >= 0 {
         // SAFETY: closing the descriptor we stashed (taken out above).
         unsafe { libc::close(old) };
     }
-    STASH_DEV.store(dev, Ordering::Relaxed);
-    STASH_INO.store(ino, Ordering::Relaxed);
-    STASH_FD.store(f.into_raw_fd(), Ordering::Release);
+}
+
+/// [`drop_stash`] if the stash is `obj`'s (at its removal).
+fn drop_stash_of(obj: &Obj) {
+    if (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    ) == obj.file_id()
+    {
+        drop_stash();
+    }
 }
 
 /// The stashed payload descriptor, if it is `obj`'s (taken: the stash is
@@ -1188,6 +1208,7 @@ pub fn rmid(id: i32) -> Result<()> {
     match ctl(&obj) {
         Err(Errno::EIO) => {
             obj.check_owner(&creds()).map_err(owner_errno)?;
+            drop_stash_of(&obj);
             let ns = ns()?;
             ns.remove(&obj, false);
             return Ok(());
@@ -1202,6 +1223,7 @@ pub fn rmid(id: i32) -> Result<()> {
         obj.check_owner(&creds())?;
         let ns = ns()?;
         let h = obj.header();
+        drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {
             ns.remove(obj, true);
             h.perm.mode.fetch_or(SHM_DEST, Ordering::Relaxed);
@@ -1394,8 +1416,9 @@ extern "C" fn fork_parent() {
     ATTS.raw_unlock();
 }
 
-/// In the child of `fork` (after the pid caches are reset): take our own
-/// liveness mark (the inherited descriptor holds the parent's) and
+/// In the child of `fork` (after the pid caches are reset): close the
+/// parent's kept descriptors (children list, stashed payload), take our
+/// own liveness mark (the inherited descriptor holds the parent's) and
 /// release the table that `fork_prepare` took in the parent. The parent
 /// counted our inherited attachments under our pid; only where it cannot
 /// (no children list in `/proc`) do we register them here, taking each
@@ -1403,6 +1426,7 @@ extern "C" fn fork_parent() {
 /// a short window in which they do not count).
 fn fork_child() {
     drop_inherited_children();
+    drop_stash();
     if !ATTS.fork_held.swap(false, Ordering::Relaxed) {
         return;
     }
