@@ -725,6 +725,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     }
     let created = core::cell::Cell::new(false);
     let built = core::cell::Cell::new(None);
+    let stashed = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -740,6 +741,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         if flags & SHM_NORESERVE == 0 {
             reserve(obj, size)?;
+            stashed.set(true);
         }
         let c: &ShmCtl = obj.at(0)?;
         c.segsz.store(size, Ordering::Relaxed);
@@ -771,13 +773,23 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
             &spec,
         )
     };
-    let obj = match get() {
+    let got = match get() {
         Err(Errno::ENOSPC | Errno::ENOMEM) => {
             reclaim(ns);
-            get()?
+            get()
         }
-        r => r?,
+        r => r,
     };
+    // A payload built and stashed by a create that then failed, or lost
+    // its key to another creator, is no segment's: its pages go now.
+    if stashed.get()
+        && got
+            .as_ref()
+            .map_or(true, |o| built.get() != Some(o.file_id()))
+    {
+        drop_stash();
+    }
+    let obj = got?;
     if created.get() {
         // For the shmall check (see `total_pages`), when the file is the
         // one this call built (not a winner's after a lost race).
