@@ -2306,3 +2306,22 @@ pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
         | (((st.st_dev & 0xff) as u32) << 16)
         | (((id as u32) & 0xff) << 24)) as i32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_numbered_name_without_allocation_is_the_numbered_name() {
+        for (kind, idx) in [
+            (Kind::Shm, 0),
+            (Kind::Msg, 7),
+            (Kind::Sem, 32767),
+            (Kind::Shm, 4095),
+        ] {
+            let n = idx_cname(kind, idx);
+            let len = n.0.iter().position(|&b| b == 0).expect("NUL-terminated");
+            assert_eq!(&n.0[..len], Ns::idx_name(kind, idx).as_bytes());
+        }
+    }
+}
