@@ -29,7 +29,7 @@ PROVE   ?= prove
 JOBS    ?= 2
 
 # The version has one source, Cargo.toml; the soname's major follows it
-# (build.rs links with the same soname).
+# (cargo-c derives the same one: Cargo.toml's version_suffix_components).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libripc.so.$(SOMAJOR)
@@ -59,11 +59,12 @@ ART_SRC  := $(wildcard c_tests/articles/*.c)
 ART_BIN  := $(patsubst c_tests/articles/%.c,$(B)/articles/%,$(ART_SRC))
 EX_SRC   := $(wildcard examples_c/*.c)
 EX_BIN   := $(patsubst examples_c/%.c,$(B)/examples/%,$(EX_SRC))
-BENCH_SRC := $(wildcard bench/*.c)
-BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+# bench/matrix.c has a rule of its own (its Boost column is C++).
+BENCH_SRC := $(filter-out bench/matrix.c,$(wildcard bench/*.c))
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC)) $(B)/bench/matrix
 HEADERS  := include/ripc.h include/ripc_sysv.h
 
-.PHONY: all lib header demo deps test test-rust test-c memcheck bench install uninstall clean help lint man-lint
+.PHONY: all lib header demo deps test test-rust test-c doc-lint memcheck bench install uninstall clean help lint man-lint FORCE
 
 all: lib $(EX_BIN) $(ART_BIN) $(TEST_BIN)
 
@@ -71,22 +72,33 @@ help:
 	@echo "make            library (target/release/libripc.{so,a}), examples, tools"
 	@echo "make demo       the articles' scenarios end to end (default namespace)"
 	@echo "make test       Rust tests, then the C suite under both backends"
-	@echo "make bench      ripc against the kernel, as ratios"
+	@echo "make bench      ripc against the kernel and the other IPC (placement matrix), as ratios"
+	@echo "                (BENCH_QUICK=1: a quick run; docs/perf.md)"
 	@echo "make install PREFIX=/dir [DESTDIR=… LIBDIR=… BINDIR=… INCLUDEDIR=… MANDIR=… PKGCONFIGDIR=… DATADIR=… STRIP=]"
 	@echo "make header     regenerate include/ripc.h with cbindgen (a build never rewrites it)"
 	@echo "make man-lint   mandoc -T lint on man/"
-	@echo "make lint       clippy -D warnings and rustfmt --check"
+	@echo "make lint       clippy -D warnings, rustfmt --check, cargo doc -D warnings"
+	@echo "make doc-lint   cargo doc -D warnings (public and private items; part of make test)"
 	@echo "make memcheck   a subset of the C suite under valgrind (slow)"
 
 lib: $(SO) $(ARCHIVE)
 
-$(SO) $(ARCHIVE): Cargo.toml build.rs cbindgen.toml $(shell find src -name '*.rs')
-	$(CARGO) build --release
+# The crate is an rlib for Rust dependents; the C libraries are asked for
+# here, in one rustc run, the shared one linked with its soname and a GNU
+# build-id note whatever the linker's default (lld has none: the C suite
+# checks that a process it re-executes as another user loads this very
+# library, c_tests/tap.h tap_same_libripc). Then the tools (on the rlib).
+SOLINK  := -C link-arg=-Wl,-soname,$(SONAME) -C link-arg=-Wl,--build-id
+$(SO) $(ARCHIVE): Cargo.toml $(shell find src -name '*.rs')
+	$(CARGO) rustc --release --lib --crate-type cdylib,staticlib -- $(SOLINK)
+	$(CARGO) build --release --bins
 	@ln -sf libripc.so $(OUT)/$(SONAME)
 	@touch $(SO) $(ARCHIVE)
 
+# cbindgen runs in the header test (tests/header.rs), which writes the
+# header under RIPC_WRITE_HEADER=1 instead of comparing it.
 header:
-	RIPC_WRITE_HEADER=1 $(CARGO) build --release
+	RIPC_WRITE_HEADER=1 $(CARGO) test --release --test header
 
 $(B)/c_tests/%: c_tests/%.c c_tests/tap.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
@@ -104,10 +116,27 @@ $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 $(CPPFLAGS) -o $@ $< $(LDLIBS)
 
+# The placement matrix's Boost.Interprocess column: bench/boost.sh installs
+# libboost-dev when missing and possible, and records "boost" or "none" in
+# boost.mode (rewritten only when that changes, so the matrix is rebuilt
+# only then). Boost's side is C++, built with $(CXX); the rest is C.
+$(B)/bench/boost.mode: FORCE
+	@mkdir -p $(@D)
+	@CXX='$(CXX)' sh bench/boost.sh $@
+
+$(B)/bench/matrix: bench/matrix.c bench/bench.h bench/boost_mq.h bench/boost_mq.cpp $(B)/bench/boost.mode $(HEADERS) $(SO)
+	@mkdir -p $(@D)
+	if [ "$$(cat $(B)/bench/boost.mode)" = boost ]; then \
+	  $(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -c -o $(B)/bench/boost_mq.o bench/boost_mq.cpp && \
+	  $(CC) $(WARN) -O2 $(CPPFLAGS) -DBENCH_BOOST -o $@ $< $(B)/bench/boost_mq.o $(LDLIBS) -lrt -lstdc++; \
+	else $(CC) $(WARN) -O2 $(CPPFLAGS) -o $@ $< $(LDLIBS) -lrt; fi
+
+FORCE:
+
 demo: all
 	@sh examples_c/demo.sh
 
-test: test-rust test-c
+test: test-rust doc-lint test-c
 
 # What the C suite needs beyond a compiler and cargo: prove (perl), ipcs
 # (util-linux), pkg-config, nm/readelf/strip (binutils), mandoc (the man
@@ -124,8 +153,15 @@ deps:
 	  else echo "make test needs:$$missing (Debian: apt-get install perl util-linux pkg-config binutils mandoc)"; exit 1; fi; \
 	fi
 
+# The unit and integration tests, and the API's examples (doctests).
 test-rust:
 	$(CARGO) test --release
+
+# The documentation without a warning: the API's (what docs.rs shows), and
+# the developers' (private items too, where the engines' links point).
+doc-lint:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 
 # Every C test runs twice, once per backend, each run in its own RIPC_DIR
 # (c_tests/run1.sh checks that nothing is left behind).
@@ -150,7 +186,7 @@ memcheck: all
 bench: all $(BENCH_BIN)
 	@sh bench/run.sh
 
-lint:
+lint: doc-lint
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
 

@@ -21,7 +21,6 @@
 #include "ripc_sysv.h"
 #include "bench.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -312,32 +311,11 @@ static double idle_waiter(const struct impl *im, double *total_ms) {
     return (c1 - c0) / (t1 - t0);
 }
 
-static char dir[] = "/dev/shm/ripc-bench.XXXXXX";
-
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[sizeof dir + 300];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "ripc.ns") && strcmp(e->d_name, "ripc.seq") && strcmp(e->d_name, "ripc.idx"))
-                fprintf(stderr, "bench: left behind: %s\n", e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 int main(void) {
     const char *r = getenv("BENCH_REPS");
     if (r && atoi(r) >= 1 && atoi(r) <= 31) reps = atoi(r);
     /* Before the first ripc call: the user engine, in a private namespace. */
-    unsetenv("RIPC_BACKEND");
-    if (!mkdtemp(dir)) die("mkdtemp");
-    setenv("RIPC_DIR", dir, 1);
+    const char *dir = bench_private_ns();
     double t_start = now();
     printf("# msg benchmark: ripc (user engine, RIPC_DIR=%s) vs kernel, 2 processes, median of %d runs\n", dir,
            reps);
@@ -377,6 +355,6 @@ int main(void) {
            "target ~0: %s)\n",
            ki, ui, kt, ut, ui < 1.0 ? "met" : "MISSED");
     printf("# total %.1f s\n", now() - t_start);
-    remove_dir();
+    bench_remove_ns();
     return 0;
 }

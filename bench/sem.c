@@ -41,7 +41,7 @@ static double pv(semop_fn f, int id, int iters) {
 }
 
 static double pv_native(int iters) {
-    struct ripc_semset *s = ripc_semset_open(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    struct ripc_semset *s = ripc_semset_open(NULL, IPC_PRIVATE, 1, IPC_CREAT | 0600);
     if (!s) die("ripc_semset_open");
     struct ripc_sembuf p = {0, -1, 0}, v = {0, 1, 0};
     double r[BATCHES];

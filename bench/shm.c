@@ -69,7 +69,7 @@ static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_m
 static double ripc_cycle(void) {
     double t = now();
     for (int i = 0; i < CYCLES; i++) {
-        struct ripc_shm *s = ripc_shm_open(IPC_PRIVATE, 4096, 0600);
+        struct ripc_shm *s = ripc_shm_open(NULL, IPC_PRIVATE, 4096, 0600);
         if (!s) die("ripc_shm_open");
         char *p = ripc_shm_attach(s, 0, NULL);
         if (!p) die("ripc_shm_attach");
@@ -117,7 +117,7 @@ static double kernel_attach(int id) {
 
 /* Seconds to memset a fresh 64 MiB segment (page faults included). */
 static double ripc_touch(void) {
-    struct ripc_shm *s = ripc_shm_open(IPC_PRIVATE, BIG, 0600);
+    struct ripc_shm *s = ripc_shm_open(NULL, IPC_PRIVATE, BIG, 0600);
     if (!s) die("ripc_shm_open 64 MiB");
     char *p = ripc_shm_attach(s, 0, NULL);
     if (!p) die("ripc_shm_attach 64 MiB");
@@ -267,7 +267,7 @@ int main(void) {
     const char *rows = getenv("RIPC_BENCH_ROWS");
 #define ROW(name) (!rows || strstr(rows, name))
     double rc[ROUNDS], kc[ROUNDS], ra[ROUNDS], ka[ROUNDS], rt[ROUNDS], kt[ROUNDS];
-    struct ripc_shm *s = ripc_shm_open(IPC_PRIVATE, 4096, 0600);
+    struct ripc_shm *s = ripc_shm_open(NULL, IPC_PRIVATE, 4096, 0600);
     int kid = k_get(4096);
     if (!s || kid < 0) die("setup");
     for (int r = 0; r < ROUNDS && (ROW("cycle") || ROW("attach")); r++) { /* interleaved, so noise hits both */

@@ -26,12 +26,12 @@ static int child_bogus(const char *value) {
     EXPECT_EINVAL(ripc_msgget(IPC_PRIVATE, IPC_CREAT | 0600) == -1);
     EXPECT_EINVAL(ripc_shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) == -1);
     EXPECT_EINVAL(ripc_semget(IPC_PRIVATE, 1, IPC_CREAT | 0600) == -1);
-    EXPECT_EINVAL(ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600) == NULL);
-    EXPECT_EINVAL(ripc_shm_open(IPC_PRIVATE, 4096, IPC_CREAT | 0600) == NULL);
-    EXPECT_EINVAL(ripc_semset_open(IPC_PRIVATE, 1, IPC_CREAT | 0600) == NULL);
+    EXPECT_EINVAL(ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600) == NULL);
+    EXPECT_EINVAL(ripc_shm_open(NULL, IPC_PRIVATE, 4096, IPC_CREAT | 0600) == NULL);
+    EXPECT_EINVAL(ripc_semset_open(NULL, IPC_PRIVATE, 1, IPC_CREAT | 0600) == NULL);
     EXPECT_EINVAL(ripc_pipe_new(0) == NULL);
     EXPECT_EINVAL(ripc_ftok(".", 1) == -1);
-    EXPECT_EINVAL(ripc_limit_get("msgmax") == -1);
+    EXPECT_EINVAL(ripc_limit_get(NULL, "msgmax") == -1);
     /* the version calls need no backend */
     if (strcmp(ripc_version(), RIPC_VERSION_STRING) != 0) bad |= 1 << i;
     return bad;
@@ -72,7 +72,7 @@ int main(void) {
     /* The valid names still work (the suite runs under both; "" is the default). */
     const char *cur = getenv("RIPC_BACKEND");
     ok(cur == NULL || strcmp(cur, "user") == 0 || strcmp(cur, "kernel") == 0, "this run's RIPC_BACKEND is valid");
-    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
+    ripc_queue *q = ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
     ok(q != NULL, "under it, calls work (queue opened: %s)", q ? "yes" : strerror(errno));
     if (q) {
         ripc_queue_remove(q);

@@ -1,5 +1,5 @@
 /* t_bounded.c — every call's time is bounded by what it asked for
- * (DESIGN.md principle 6), under both backends.
+ * (docs/bounded-time.md), under both backends.
  *
  * 1. A stopped peer: a well-behaved child loops msgsnd/msgrcv (then semop
  *    P/V) on an object and is SIGSTOPped at a random moment, 24 times;
@@ -149,14 +149,14 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void timed_under_traffic(void) {
-    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
+    ripc_queue *q = ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
     ok(q != NULL, "a native queue");
     if (!q) return;
     int id = ripc_queue_id(q);
     pid_t c = fork();
     if (c == 0) {
         /* Keep the receivers' wait word moving: type 2 in, type 2 out. */
-        ripc_queue *p = ripc_queue_open_id(id);
+        ripc_queue *p = ripc_queue_open_id(NULL, id);
         char b[8] = "z";
         long t;
         alarm(30);

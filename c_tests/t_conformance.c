@@ -1348,8 +1348,8 @@ static int lower_limits(void) {
         }
         return 0;
     }
-    return ripc_limit_set("msgmni", 8) || ripc_limit_set("shmmni", 8) || ripc_limit_set("shmall", 64) ||
-                   ripc_limit_set("semmns", 64) || ripc_limit_set("semopm", 4) || ripc_limit_set("semmni", 8)
+    return ripc_limit_set(NULL, "msgmni", 8) || ripc_limit_set(NULL, "shmmni", 8) || ripc_limit_set(NULL, "shmall", 64) ||
+                   ripc_limit_set(NULL, "semmns", 64) || ripc_limit_set(NULL, "semopm", 4) || ripc_limit_set(NULL, "semmni", 8)
                ? -1
                : 0;
 }
@@ -1396,7 +1396,7 @@ static void run_row(const struct row *w) {
         close(fd[0]);
         waitpid(c, NULL, 0);
         if (w->who == LIMITS && !backend_is_kernel())
-            for (int i = 0; i < 6; i++) ripc_limit_set(limit_names[i], (uint64_t)saved_limits[i]);
+            for (int i = 0; i < 6; i++) ripc_limit_set(NULL, limit_names[i], (uint64_t)saved_limits[i]);
         r = res[0];
         e = (int)res[1];
         if (r == -3) {
@@ -1488,7 +1488,7 @@ static void make_fixture(void) {
     F.m600_idx = sem_index(F.m600);
 
     if (!backend_is_kernel())
-        for (int i = 0; i < 6; i++) saved_limits[i] = ripc_limit_get(limit_names[i]);
+        for (int i = 0; i < 6; i++) saved_limits[i] = ripc_limit_get(NULL, limit_names[i]);
 }
 
 static int remove_fixture(void) {

@@ -1,5 +1,7 @@
 /* t_msg_corrupt.c — a queue's object file scribbled on by someone else
- * (DESIGN.md principle 1: shared memory is untrusted input). User backend
+ * (shared memory is untrusted input: every offset, length and count read
+ * from a mapping is checked; a corrupt object gives an error, never a
+ * crash, see README "How it works" and docs/msg.md). User backend
  * only: the kernel's queues are out of reach.
  *
  * Each iteration makes a fresh queue with messages (and holes in its free
@@ -33,7 +35,7 @@
 #define MSG_COPY 040000
 #endif
 
-/* The engine's layout (src/msg/mod.rs), offsets from the start of the
+/* The engine's layout (src/msg/layout.rs), offsets from the start of the
  * control area, which follows the 256-byte object header. */
 #define HDR 256
 #define Q_SLOCK 0   /* senders' lock, then their list ends and counters */
@@ -211,7 +213,7 @@ static void corrupt(int fd, const struct geo *g, int kind) {
 
 /* Makes one of the queue's locks (or both) look held by process `pid`
  * (lock word: pid, pad, owner start time 0): one that died, so that the
- * next call repairs the corrupted structure (src/msg/mod.rs: repair), or
+ * next call repairs the corrupted structure (src/msg/list.rs: repair), or
  * a live stranger that does not map the queue (an exec'ed sleep), which
  * cannot be the holder and must not wedge the queue either. */
 static pid_t dead_pid, stranger_pid;

@@ -1,5 +1,6 @@
 /* t_msg_crash.c — message queues survive processes killed at any
- * instruction (DESIGN.md principle 2), under both backends.
+ * instruction (no committed message lost or duplicated: README "How it
+ * works", docs/msg.md), under both backends.
  *
  * Phase A (strict accounting): NS sender children send "slot,seq;pad"
  * messages of type slot+1, logging attempt=seq before each msgsnd and

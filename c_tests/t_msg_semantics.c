@@ -304,9 +304,9 @@ static void test_raised_limits(void) {
         ok(1, "# SKIP namespace limits are ripc's (the kernel's need sysctl)");
         return;
     }
-    long old_max = (long)ripc_limit_get("msgmax"), old_mnb = (long)ripc_limit_get("msgmnb");
+    long old_max = (long)ripc_limit_get(NULL, "msgmax"), old_mnb = (long)ripc_limit_get(NULL, "msgmnb");
     ok(old_max == 8192 && old_mnb == 16384, "default limits are the kernel's (8192, 16384)");
-    ok(ripc_limit_set("msgmax", 1 << 20) == 0 && ripc_limit_set("msgmnb", 4 << 20) == 0,
+    ok(ripc_limit_set(NULL, "msgmax", 1 << 20) == 0 && ripc_limit_set(NULL, "msgmnb", 4 << 20) == 0,
        "raise msgmax to 1 MiB and msgmnb to 4 MiB without privilege");
     int q = q_new();
     static struct { long mtype; char mtext[1 << 20]; } big;
@@ -318,10 +318,10 @@ static void test_raised_limits(void) {
     memset(big.mtext, 0, sizeof big.mtext);
     ok(msgrcv(q, &big, sizeof big.mtext, 3, 0) == (ssize_t)sizeof big.mtext && big.mtext[12345] == 'z', "and arrives whole");
     msgctl(q, IPC_RMID, NULL);
-    ok_errno(ripc_limit_set("msgmax", 0) == -1, EINVAL, "a zero limit: EINVAL");
-    ok_errno(ripc_limit_set("nosuch", 1) == -1, EINVAL, "an unknown limit: EINVAL");
-    ripc_limit_set("msgmax", (unsigned long)old_max);
-    ripc_limit_set("msgmnb", (unsigned long)old_mnb);
+    ok_errno(ripc_limit_set(NULL, "msgmax", 0) == -1, EINVAL, "a zero limit: EINVAL");
+    ok_errno(ripc_limit_set(NULL, "nosuch", 1) == -1, EINVAL, "an unknown limit: EINVAL");
+    ripc_limit_set(NULL, "msgmax", (unsigned long)old_max);
+    ripc_limit_set(NULL, "msgmnb", (unsigned long)old_mnb);
 }
 
 int main(int argc, char **argv) {

@@ -12,7 +12,7 @@
 #define NQ 1000
 
 int main(void) {
-    if (!backend_is_kernel()) ok(ripc_limit_set("msgmnb", 64) == 0, "msgmnb 64 in the test's namespace");
+    if (!backend_is_kernel()) ok(ripc_limit_set(NULL, "msgmnb", 64) == 0, "msgmnb 64 in the test's namespace");
     struct rlimit rl = {64, 64};
     ok(setrlimit(RLIMIT_NOFILE, &rl) == 0, "ulimit -n 64");
     static int q[NQ];

@@ -27,9 +27,9 @@ static int probe(const char *mode) {
         return 0;
     }
     if (strcmp(mode, "limit") == 0) {
-        long v = ripc_limit_get("msgmax");
+        long v = ripc_limit_get(NULL, "msgmax");
         if (v <= 0) return 100;
-        return ripc_limit_set("msgmax", 9000) == 0 ? 0 : errno;
+        return ripc_limit_set(NULL, "msgmax", 9000) == 0 ? 0 : errno;
     }
     if (strcmp(mode, "write-ns") == 0 || strcmp(mode, "trunc-ns") == 0 || strcmp(mode, "unlink-ns") == 0) {
         char p[600];
@@ -179,8 +179,8 @@ static void test_shared(const char *dir) {
     uid_t stranger = (uid_t)(61000 + getpid() % 4000);
     r = run_probe(dir, stranger, stranger, "msgget");
     ok(refused(r), "a user outside the group gets nothing (got %d)", r);
-    long before = ripc_limit_get("msgmax");
-    ok(before > 0 && ripc_limit_set("msgmax", (uint64_t)before) == 0, "the owner (root) still sets limits");
+    long before = ripc_limit_get(NULL, "msgmax");
+    ok(before > 0 && ripc_limit_set(NULL, "msgmax", (uint64_t)before) == 0, "the owner (root) still sets limits");
 }
 
 /* Empty files planted at numbered names by a member: no SIGBUS for the

@@ -22,7 +22,7 @@ t $? "make install DESTDIR=… PREFIX=/usr LIBDIR=$LIB"
 for f in $LIB/libripc.so $LIB/libripc.so.$major $LIB/libripc.so.$version $LIB/libripc.a \
          $LIB/pkgconfig/ripc.pc /usr/include/ripc.h /usr/include/ripc_sysv.h \
          /usr/bin/ripcs /usr/bin/ripcrm /usr/bin/ripcmk \
-         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
+         /usr/share/man/man7/ripc.7 /usr/share/man/man3/ripc_ns.3 /usr/share/man/man3/ripc_queue.3 /usr/share/man/man3/ripc_shm.3 \
          /usr/share/man/man3/ripc_semset.3 /usr/share/man/man3/ripc_pipe.3 /usr/share/man/man3/ripc_signal.3 \
          /usr/share/man/man1/ripcs.1 /usr/share/man/man1/ripcrm.1 /usr/share/man/man1/ripcmk.1 \
          /usr/share/bash-completion/completions/ripcs /usr/share/bash-completion/completions/ripcrm \
@@ -47,40 +47,7 @@ t $? "make install STRIP= keeps debug information"
 rm -rf "$tmp/dbg"
 
 # An outside program, with pkg-config and the staged files only.
-cat > "$tmp/p.c" <<'C'
-#include <ripc.h>
-#include <stdio.h>
-#include <string.h>
-int main(void) {
-    if (strcmp(ripc_version(), RIPC_VERSION_STRING) != 0) return 3;
-    ripc_queue *q = ripc_queue_open(IPC_PRIVATE, IPC_CREAT | 0600);
-    char buf[16];
-    long type = 0;
-    if (!q || ripc_queue_send(q, 5, "packaged", 9, 0) != 0) return 1;
-    int ok = ripc_queue_recv(q, 0, buf, sizeof buf, 0, 0, &type) == 9 && type == 5 && strcmp(buf, "packaged") == 0;
-    ripc_queue_remove(q);
-    ripc_queue_close(q);
-    printf("%s\n", ripc_version());
-    return ok ? 0 : 2;
-}
-C
-pc() { PKG_CONFIG_LIBDIR=$S$LIB/pkgconfig PKG_CONFIG_SYSROOT_DIR=$S pkg-config "$@"; }
-cflags=$(pc --cflags ripc); libs=$(pc --libs ripc); slibs=$(pc --static --libs ripc)
-t $? "pkg-config --static --libs ripc: $slibs"
-cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/p.c" -o "$tmp/p_shared" $libs
-t $? "shared: cc -std=c11 -Wall -Wextra -Werror \$(pkg-config --cflags --libs ripc)"
-readelf -d "$tmp/p_shared" | grep -q "NEEDED.*\[libripc.so.$major\]"; t $? "it needs libripc.so.$major"
-out=$(LD_LIBRARY_PATH=$S$LIB "$tmp/p_shared"); t $? "and runs on the staged library"
-[ "$out" = "$version" ]; t $? "ripc_version() is Cargo.toml's $version ($out)"
-# Static: the archive named explicitly (-l: keeps the .so out), with
-# ripc.pc's Libs.private, which must be everything libripc.a needs.
-cc -std=c11 -Wall -Wextra -Werror $cflags "$tmp/p.c" -o "$tmp/p_static" \
-  $(echo "$slibs" | sed 's/-lripc\b/-l:libripc.a/') 2> "$tmp/static.err"
-t $? "static: libripc.a with \$(pkg-config --static --libs ripc) links"
-[ -s "$tmp/static.err" ] && sed 's/^/# /' "$tmp/static.err" | head -20
-! readelf -d "$tmp/p_static" | grep -q 'NEEDED.*libripc'; t $? "it does not need libripc.so"
-out=$(env -u LD_LIBRARY_PATH "$tmp/p_static"); t $? "and runs"
-[ "$out" = "$version" ]; t $? "with the same version ($out)"
+. c_tests/staged_program.sh
 
 # Man pages: clean under mandoc's lint (warnings and above), and render.
 if command -v mandoc >/dev/null; then

@@ -192,7 +192,7 @@ static int child(const char *dir, int kernel) {
     if (kernel && !own_ipc) return 77;
     /* A fresh ripc namespace made by this process (its owner). */
     if (mkdir(dir, 0700) != 0 || setenv("RIPC_DIR", dir, 1) != 0) return 79;
-    if (!kernel && (ripc_limit_set("msgmni", 50) || ripc_limit_set("semmni", 40) || ripc_limit_set("shmmni", 30)))
+    if (!kernel && (ripc_limit_set(NULL, "msgmni", 50) || ripc_limit_set(NULL, "semmni", 40) || ripc_limit_set(NULL, "shmmni", 30)))
         return 80;
     diag("limits from %s", kernel ? "a private IPC namespace's sysctls" : "ripc_limit_set");
     for (int k = QUEUE; k <= SEG; k++) one_kind(k);

@@ -61,7 +61,7 @@ static int child(const char *dir) {
     for (int i = 0; i < 33; i++) ops[i] = (struct sembuf){0, 1, 0};
     ok_errno(semop(s, ops, 33) == -1, E2BIG, "33 operations are over semopm");
     if (user_backend()) {
-        ok(ripc_limit_set("msgmax", 6000) == 0, "an explicit msgmax for the namespace");
+        ok(ripc_limit_set(NULL, "msgmax", 6000) == 0, "an explicit msgmax for the namespace");
         ok(msgctl(q, IPC_RMID, NULL) == 0 && (q = msgget(IPC_PRIVATE, IPC_CREAT | 0600)) >= 0 &&
                msgsnd(q, &m, 5000, IPC_NOWAIT) == 0,
            "... overrides the machine's: a 5000-byte message is sent");

@@ -85,7 +85,7 @@ static inline double tap_now(void) {
 
 /* The libripc.so this process runs (the object that holds ripc_ftok): the
  * file name the loader gave it and its GNU build-id in hex ("" if none;
- * build.rs links with --build-id). 0, or -1 when no libripc is loaded. */
+ * the Makefile links with --build-id). 0, or -1 when no libripc is loaded. */
 struct tap_lib {
     const void *sym;
     char path[4096];

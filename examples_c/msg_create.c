@@ -24,7 +24,7 @@ int main(int argc, char *argv[]) {
         return 1;
     }
     printf("Message Queue key: %d.\n", key);
-    ripc_queue *q = ripc_queue_open(key, IPC_CREAT | 0777);
+    ripc_queue *q = ripc_queue_open(NULL, key, 0, IPC_CREAT | 0777);
     if (!q) {
         perror("msgget error");
         return 1;

@@ -14,7 +14,7 @@ int main(int argc, char *argv[]) {
         fprintf(stderr, "usage: %s stat|rm ID\n", argv[0]);
         return 2;
     }
-    ripc_queue *q = ripc_queue_open_id(atoi(argv[2]));
+    ripc_queue *q = ripc_queue_open_id(NULL, atoi(argv[2]));
     if (!q) {
         perror("open queue");
         return 1;

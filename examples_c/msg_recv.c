@@ -25,7 +25,7 @@ int main(int argc, char *argv[]) {
         fprintf(stderr, "usage: %s -i ID -t TYPE [-w TIMEOUT_MS]\n", argv[0]);
         return 2;
     }
-    ripc_queue *q = ripc_queue_open_id(id);
+    ripc_queue *q = ripc_queue_open_id(NULL, id);
     if (!q) {
         perror("open queue");
         return 1;

@@ -26,7 +26,7 @@ static void move(struct ripc_semset *bank, const char *who, int amount) {
 }
 
 int main(void) {
-    struct ripc_semset *bank = ripc_semset_open(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    struct ripc_semset *bank = ripc_semset_open(NULL, IPC_PRIVATE, 1, IPC_CREAT | 0600);
     if (!bank) {
         perror("ripc_semset_open");
         return 1;

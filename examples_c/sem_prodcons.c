@@ -26,9 +26,9 @@ int main(void) {
         perror("mmap");
         return 1;
     }
-    struct ripc_sem *free_slots = ripc_sem_open(IPC_PRIVATE, SLOTS);
-    struct ripc_sem *used_slots = ripc_sem_open(IPC_PRIVATE, 0);
-    struct ripc_mutex *lock = ripc_mutex_open(IPC_PRIVATE);
+    struct ripc_sem *free_slots = ripc_sem_open(NULL, IPC_PRIVATE, SLOTS, IPC_CREAT | 0600);
+    struct ripc_sem *used_slots = ripc_sem_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
+    struct ripc_mutex *lock = ripc_mutex_open(NULL, IPC_PRIVATE, IPC_CREAT | 0600);
     if (!free_slots || !used_slots || !lock) {
         perror("ripc_sem_open/ripc_mutex_open");
         return 1;

@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
     /* 1. Open the existing segment (give the server a moment to make it). */
     struct ripc_shm *shm = NULL;
     for (int tries = 0; tries < 40 && shm == NULL; tries++) {
-        shm = ripc_shm_open(key, 0, 0);
+        shm = ripc_shm_open(NULL, key, 0, 0);
         if (shm == NULL && errno == ENOENT)
             usleep(50 * 1000);
         else

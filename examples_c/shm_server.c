@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
     int rounds = argc > 2 ? atoi(argv[2]) : 10;
 
     /* 1. Create a new segment (fails if the key is taken). */
-    struct ripc_shm *shm = ripc_shm_open(key, SIZE, IPC_CREAT | IPC_EXCL | 0664);
+    struct ripc_shm *shm = ripc_shm_open(NULL, key, SIZE, IPC_CREAT | IPC_EXCL | 0664);
     if (shm == NULL) {
         perror("ripc_shm_open");
         return 1;
@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     }
 
     /* 4. How many attach it now, then detach, remove and close. */
-    struct ripc_shm_status st;
+    struct ripc_shm_info st;
     if (ripc_shm_stat(shm, &st) == 0)
         printf("server: %llu attached, %zu bytes\n", (unsigned long long)st.nattch, st.size);
     if (ripc_shm_detach(shm, mem) == -1)

@@ -29,7 +29,7 @@ fn read_env() -> bool {
 /// processes do not mix).
 #[cold]
 pub fn emit(args: core::fmt::Arguments<'_>) {
-    let line = format!("ripc[{}]: {}\n", crate::sync::proc::my_pid(), args);
+    let line = format!("ripc[{}]: {}\n", crate::os::proc::my_pid(), args);
     // SAFETY: writing our own buffer to standard error.
     unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
 }

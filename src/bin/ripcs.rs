@@ -929,7 +929,7 @@ fn report_corrupt(prog: &str, msg: bool, shm: bool, sem: bool) {
             }
             let bad = match kind {
                 Kind::Msg => ripc::msg::check(ns, o.id),
-                Kind::Shm => ripc::shm::check(o.id),
+                Kind::Shm => ripc::shm::check(ns, o.id),
                 Kind::Sem => ripc::sem::check(&o),
             };
             if bad == Err(ripc::error::Errno::EIO) {

@@ -9,7 +9,7 @@
 //! }
 //! ```
 //! The macro catches panics (a panic never unwinds into C: the call fails
-//! with `EIO`... see [`PANIC_ERRNO`]), and maps `Err(e)` to the return type's
+//! with `ENOTRECOVERABLE`, see [`PANIC_ERRNO`]), and maps `Err(e)` to the return type's
 //! failure value ([`FfiReturn::failure`]: -1 or NULL) with `errno = e`.
 //! It first checks `RIPC_BACKEND` ([`crate::sysv::check`]): an unknown
 //! backend makes every call fail with `EINVAL`.
@@ -19,16 +19,21 @@ use core::ffi::{c_char, c_void};
 
 /// cbindgen:ignore
 pub mod cstructs;
+pub mod ns;
 pub mod pipe;
 pub mod queue;
 pub mod sem;
+pub mod semset;
 pub mod shm;
 pub mod signal;
 pub mod sysv;
 pub mod version;
 
-/// The errno a call reports when the library itself panicked (a bug).
-pub const PANIC_ERRNO: Errno = Errno::EIO;
+/// The errno a call reports when the library itself failed (a panic
+/// caught at the boundary: a bug in ripc, never the caller's or another
+/// process's doing). Distinct from `EIO`, which means an object whose
+/// shared state is corrupt (written by something other than ripc).
+pub const PANIC_ERRNO: Errno = Errno::ENOTRECOVERABLE;
 
 /// The value a C entry point returns on failure, per return type.
 pub trait FfiReturn: Sized {
@@ -53,7 +58,7 @@ impl<T> FfiReturn for *mut T {
 
 /// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
 /// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;
-/// a panic → failure value with `errno = EIO`. An unknown `RIPC_BACKEND`
+/// a panic → failure value with `errno = ENOTRECOVERABLE`. An unknown `RIPC_BACKEND`
 /// fails every call with `EINVAL` before `body` runs.
 #[macro_export]
 #[doc(hidden)]
@@ -78,6 +83,8 @@ macro_rules! ffi_boundary {
     }};
 }
 pub use crate::ffi_boundary;
+
+pub(crate) use crate::sysv::Timeout;
 
 /// Fails with `EFAULT` when `$p` is NULL, else yields a shared reference.
 #[macro_export]
@@ -135,13 +142,13 @@ pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::
 /// Checks that the `len` bytes at `p` can be read by this process, without
 /// touching them (so a bad pointer gives `EFAULT`, not `SIGSEGV`).
 ///
-/// See [`crate::sync::probe`] for how (one cached `process_vm_readv` probe
+/// See [`crate::os::probe`] for how (one cached `process_vm_readv` probe
 /// per buffer and thread).
 pub(crate) fn readable(p: *const c_void, len: usize) -> crate::error::Result<()> {
-    crate::sync::probe::readable(p as usize, len)
+    crate::os::probe::readable(p as usize, len)
 }
 
 /// As [`readable`], for a buffer the call will write.
 pub(crate) fn writable(p: *mut c_void, len: usize) -> crate::error::Result<()> {
-    crate::sync::probe::writable(p as usize, len)
+    crate::os::probe::writable(p as usize, len)
 }

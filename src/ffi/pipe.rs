@@ -36,6 +36,11 @@ const _: () = assert!(RIPC_PIPE_BUF as usize == libc::PIPE_BUF);
 const PIPE_FLAGS: c_int = RIPC_PIPE_NONBLOCK | RIPC_PIPE_INHERIT | RIPC_PIPE_NOSIGPIPE;
 
 /// An anonymous pipe or an open FIFO (opaque). Free with `ripc_pipe_free`.
+///
+/// Thread safety: any number of threads may use one handle at once (as
+/// with a descriptor, a read or write racing `ripc_pipe_close` of its end
+/// fails with `EBADF` or runs on the descriptor as it was); free it once,
+/// after every other use.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_pipe {

@@ -1,26 +1,26 @@
 //! The native message-queue API: an opaque `ripc_queue` handle, a timeout
 //! on every blocking call.
 //!
-//! Under `RIPC_BACKEND=kernel` the same calls drive a kernel queue; a
-//! finite timeout there is served by retrying with `IPC_NOWAIT` every
-//! millisecond (the kernel's `msgrcv` has no timeout).
+//! The handle is the backend's ([`crate::sysv::NativeQueue`]): under
+//! `RIPC_BACKEND=kernel` a kernel queue, with the kernel backend's
+//! emulations (a capacity set at creation, a timed wait).
 
-use super::{readable, writable};
-use crate::error::{Errno, Result};
-use crate::kernel;
-use crate::msg::{self, Queue};
-use crate::ns::{Ns, IPC_NOWAIT};
-use crate::sync::time::Deadline;
-use crate::sysv::is_kernel;
+use super::ns::{resolve, ripc_ns};
+use super::{readable, writable, Timeout};
+use crate::error::Errno;
+use crate::ns::IPC_NOWAIT;
+use crate::sysv::{ops, NativeQueue};
 use core::ffi::{c_int, c_long, c_void};
 
-/// An open message queue. Create with [`ripc_queue_open`], free with
-/// [`ripc_queue_close`].
+/// An open message queue. From [`ripc_queue_open`] or
+/// [`ripc_queue_open_id`], released by [`ripc_queue_close`].
+///
+/// Thread safety: any number of threads may use one handle at once (send,
+/// receive, stat, remove); close it once, after every other use.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_queue {
-    id: c_int,
-    user: Option<Queue>,
+    q: Box<dyn NativeQueue>,
 }
 
 /// What [`ripc_queue_stat`] reports.
@@ -57,99 +57,56 @@ pub struct ripc_queue_info {
     pub last_recv_time: i64,
     /// time of the last change
     pub change_time: i64,
+    /// reserved for later fields (zero-filled)
+    pub reserved: [u64; 8],
 }
 
-fn deadline(timeout_ms: c_int) -> (c_int, Deadline) {
-    if timeout_ms == 0 {
-        (IPC_NOWAIT, Deadline::NEVER)
-    } else {
-        (0, Deadline::from_millis(timeout_ms as i64))
-    }
+fn boxed(q: Box<dyn NativeQueue>) -> *mut ripc_queue {
+    Box::into_raw(Box::new(ripc_queue { q }))
 }
 
-/// Kernel backend: retries a non-blocking call until it succeeds, fails
-/// otherwise, or the deadline passes.
-fn kernel_wait<T>(
-    timeout_ms: c_int,
-    retry: Errno,
-    mut f: impl FnMut(c_int) -> Result<T>,
-) -> Result<T> {
-    if timeout_ms <= 0 {
-        return f(if timeout_ms == 0 { IPC_NOWAIT } else { 0 });
-    }
-    let d = Deadline::from_millis(timeout_ms as i64);
-    loop {
-        match f(IPC_NOWAIT) {
-            Err(e) if e == retry => {
-                if d.expired() {
-                    return Err(Errno::ETIMEDOUT);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            r => return r,
-        }
-    }
-}
-
-/// Opens the queue with `key` (or a new one for `key` 0, `IPC_PRIVATE`),
-/// creating it when `flags` has `IPC_CREAT` (`IPC_EXCL`: fail with
-/// `EEXIST` if it exists); the low 9 bits of `flags` are its mode.
-/// NULL with `errno` on failure.
+/// Opens the queue with `key` in namespace `ns` (NULL: the default one),
+/// or a new one for `key` 0 (`IPC_PRIVATE`), creating it when `flags` has
+/// `IPC_CREAT` (`IPC_EXCL`: fail with `EEXIST` if it exists); the low 9
+/// bits of `flags` are its mode. A queue this call creates holds at most
+/// `capacity` bytes of text (0: the namespace's `msgmnb`, as `msgget`;
+/// above `msgmnb` needs root: `EPERM`); an existing queue keeps its own.
+/// NULL with `errno` on failure (`ENOENT`, `EEXIST`, `EACCES`, `ENOSPC`,
+/// `EPERM`, `EINVAL` for a capacity above the hard cap).
 #[no_mangle]
-pub extern "C" fn ripc_queue_open(key: c_int, flags: c_int) -> *mut ripc_queue {
+pub extern "C" fn ripc_queue_open(
+    ns: *const ripc_ns,
+    key: c_int,
+    capacity: u64,
+    flags: c_int,
+) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        let q = if is_kernel() {
-            ripc_queue {
-                id: kernel::msgget(key, flags)?,
-                user: None,
-            }
-        } else {
-            let q = msg::get(Ns::default_ns()?, key, flags)?;
-            ripc_queue {
-                id: q.id(),
-                user: Some(q),
-            }
-        };
-        Ok(Box::into_raw(Box::new(q)))
+        let ns = ops().handle_ns(&|| resolve(ns))?;
+        Ok(boxed(ops().queue_open(ns, key, capacity, flags)?))
     })
 }
 
-/// Opens the existing queue with id `id` (`EINVAL` if there is none).
+/// Opens the existing queue with id `id` in namespace `ns` (NULL: the
+/// default one). NULL with `EINVAL` if there is none.
 #[no_mangle]
-pub extern "C" fn ripc_queue_open_id(id: c_int) -> *mut ripc_queue {
+pub extern "C" fn ripc_queue_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        let q = if is_kernel() {
-            let mut ds = super::cstructs::msqid_ds::default();
-            // SAFETY: a valid msqid_ds for the kernel to fill.
-            unsafe {
-                kernel::msgctl(
-                    id,
-                    super::cstructs::IPC_STAT,
-                    (&mut ds as *mut super::cstructs::msqid_ds).cast(),
-                )?
-            };
-            ripc_queue { id, user: None }
-        } else {
-            ripc_queue {
-                id,
-                user: Some(msg::by_id(Ns::default_ns()?, id)?),
-            }
-        };
-        Ok(Box::into_raw(Box::new(q)))
+        let ns = ops().handle_ns(&|| resolve(ns))?;
+        Ok(boxed(ops().queue_open_id(ns, id)?))
     })
 }
 
 /// The queue's System V id (usable with `ripc_msgsnd` and friends, and by
-/// other processes).
+/// other processes with [`ripc_queue_open_id`]).
 #[no_mangle]
 pub extern "C" fn ripc_queue_id(q: *const ripc_queue) -> c_int {
-    crate::ffi_boundary!({ Ok(crate::try_ref!(q).id) })
+    crate::ffi_boundary!({ Ok(crate::try_ref!(q).q.id()) })
 }
 
 /// Sends `len` bytes as a message of `type` (≥ 1). Waits while the queue
-/// is full: `timeout_ms` < 0 forever, 0 not at all (`EAGAIN`), > 0 at most
-/// that long (`ETIMEDOUT`). `EINTR` on a signal, `EIDRM` if the queue is
-/// removed meanwhile.
+/// is full: `timeout_ms` negative, for ever; 0, not at all (`EAGAIN` when
+/// full); positive, at most that long (`ETIMEDOUT`). `EINTR` on a signal,
+/// `EIDRM` if the queue is removed meanwhile. Returns 0.
 ///
 /// # Safety
 /// `data` must point to `len` readable bytes.
@@ -159,7 +116,7 @@ pub unsafe extern "C" fn ripc_queue_send(
     r#type: c_long,
     data: *const c_void,
     len: usize,
-    timeout_ms: c_int,
+    timeout_ms: c_long,
 ) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
@@ -173,22 +130,7 @@ pub unsafe extern "C" fn ripc_queue_send(
             // SAFETY: checked readable; lives for this call.
             unsafe { core::slice::from_raw_parts(data.cast(), len) }
         };
-        match &q.user {
-            Some(u) => {
-                let ns = Ns::default_ns()?;
-                let (flags, d) = deadline(timeout_ms);
-                u.send(ns, r#type, bytes, flags, d)?;
-            }
-            None => {
-                let mut m = Vec::with_capacity(8 + len);
-                m.extend_from_slice(&r#type.to_ne_bytes());
-                m.extend_from_slice(bytes);
-                kernel_wait(timeout_ms, Errno::EAGAIN, |f| {
-                    // SAFETY: m holds the type and text.
-                    unsafe { kernel::msgsnd(q.id, m.as_ptr().cast(), len, f) }
-                })?;
-            }
-        }
+        q.q.send(r#type, bytes, Timeout::from_ms(timeout_ms))?;
         Ok(0)
     })
 }
@@ -197,9 +139,10 @@ pub unsafe extern "C" fn ripc_queue_send(
 /// fail with `E2BIG` unless `flags` has `MSG_NOERROR`). `type` selects as
 /// `msgrcv` does (0 any, > 0 that type, < 0 lowest type ≤ |type|;
 /// `MSG_EXCEPT` in `flags` inverts a positive type). Stores the message's
-/// type in `*type_out` when not NULL. Returns the bytes received. Timeout
-/// as [`ripc_queue_send`]; `ENOMSG` when `timeout_ms` is 0 and nothing
-/// matches.
+/// type in `*type_out` when not NULL. Returns the bytes received. Waits
+/// while nothing matches: `timeout_ms` negative, for ever; 0, not at all
+/// (`EAGAIN` when nothing matches); positive, at most that long
+/// (`ETIMEDOUT`).
 ///
 /// # Safety
 /// `buf` must point to `cap` writable bytes; `type_out` NULL or valid.
@@ -210,7 +153,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
     buf: *mut c_void,
     cap: usize,
     flags: c_int,
-    timeout_ms: c_int,
+    timeout_ms: c_long,
     type_out: *mut c_long,
 ) -> isize {
     crate::ffi_boundary!({
@@ -232,137 +175,67 @@ pub unsafe extern "C" fn ripc_queue_recv(
             // SAFETY: checked writable; lives for this call.
             unsafe { core::slice::from_raw_parts_mut(buf.cast(), cap) }
         };
-        let flags = flags & !IPC_NOWAIT;
-        let (t, n) = match &q.user {
-            Some(u) => {
-                let (f, d) = deadline(timeout_ms);
-                u.recv(r#type, out, flags | f, d)?
-            }
-            None => {
-                let mut m = vec![0u8; 8 + cap];
-                let n = kernel_wait(timeout_ms, Errno::ENOMSG, |f| {
-                    // SAFETY: m has room for the type and cap bytes.
-                    unsafe { kernel::msgrcv(q.id, m.as_mut_ptr().cast(), cap, r#type, flags | f) }
-                })? as usize;
-                out[..n].copy_from_slice(&m[8..8 + n]);
-                (i64::from_ne_bytes(m[..8].try_into().unwrap_or([0; 8])), n)
-            }
-        };
+        let (ty, n) = q.q.recv(
+            r#type,
+            out,
+            flags & !IPC_NOWAIT,
+            Timeout::from_ms(timeout_ms),
+        )?;
         if !type_out.is_null() {
             // SAFETY: checked writable above.
-            unsafe { type_out.write_unaligned(t) };
+            unsafe { type_out.write_unaligned(ty) };
         }
         Ok(n as isize)
     })
 }
 
-/// Fills `*info` with the queue's status (`msgctl(IPC_STAT)`).
+/// Fills `*info` with the queue's status (`msgctl(IPC_STAT)`: needs read
+/// permission, `EACCES`). Returns 0.
 #[no_mangle]
-#[allow(clippy::unnecessary_cast)] // c_ulong is u64 only on 64-bit targets
-pub extern "C" fn ripc_queue_stat(q: *mut ripc_queue, info: *mut ripc_queue_info) -> c_int {
+pub extern "C" fn ripc_queue_stat(q: *const ripc_queue, info: *mut ripc_queue_info) -> c_int {
     crate::ffi_boundary!({
         let q = crate::try_ref!(q);
-        let v = match &q.user {
-            Some(u) => {
-                let s = u.stat(false)?;
-                ripc_queue_info {
-                    key: s.perm.key,
-                    id: q.id,
-                    uid: s.perm.uid,
-                    gid: s.perm.gid,
-                    cuid: s.perm.cuid,
-                    cgid: s.perm.cgid,
-                    mode: s.perm.mode,
-                    messages: s.qnum,
-                    bytes: s.cbytes,
-                    capacity: s.qbytes,
-                    last_send_pid: s.lspid,
-                    last_recv_pid: s.lrpid,
-                    last_send_time: s.stime,
-                    last_recv_time: s.rtime,
-                    change_time: s.ctime,
-                }
-            }
-            None => {
-                let mut ds = super::cstructs::msqid_ds::default();
-                // SAFETY: a valid msqid_ds for the kernel to fill.
-                unsafe {
-                    kernel::msgctl(
-                        q.id,
-                        super::cstructs::IPC_STAT,
-                        (&mut ds as *mut super::cstructs::msqid_ds).cast(),
-                    )?
-                };
-                ripc_queue_info {
-                    key: ds.msg_perm.__key,
-                    id: q.id,
-                    uid: ds.msg_perm.uid,
-                    gid: ds.msg_perm.gid,
-                    cuid: ds.msg_perm.cuid,
-                    cgid: ds.msg_perm.cgid,
-                    mode: ds.msg_perm.mode,
-                    messages: ds.msg_qnum as u64,
-                    bytes: ds.__msg_cbytes as u64,
-                    capacity: ds.msg_qbytes as u64,
-                    last_send_pid: ds.msg_lspid,
-                    last_recv_pid: ds.msg_lrpid,
-                    last_send_time: ds.msg_stime,
-                    last_recv_time: ds.msg_rtime,
-                    change_time: ds.msg_ctime,
-                }
-            }
+        let s = q.q.stat()?;
+        let v = ripc_queue_info {
+            key: s.perm.key,
+            id: q.q.id(),
+            uid: s.perm.uid,
+            gid: s.perm.gid,
+            cuid: s.perm.cuid,
+            cgid: s.perm.cgid,
+            mode: s.perm.mode,
+            messages: s.qnum,
+            bytes: s.cbytes,
+            capacity: s.qbytes,
+            last_send_pid: s.lspid,
+            last_recv_pid: s.lrpid,
+            last_send_time: s.stime,
+            last_recv_time: s.rtime,
+            change_time: s.ctime,
+            reserved: [0; 8],
         };
         super::put(info, v)?;
         Ok(0)
     })
 }
 
-/// Removes the queue (`IPC_RMID`): blocked senders and receivers fail with
-/// `EIDRM`. The handle stays valid until [`ripc_queue_close`].
+/// Removes the queue (`IPC_RMID`; owner, creator or root: `EPERM`):
+/// blocked senders and receivers fail with `EIDRM`. The handle stays valid
+/// until [`ripc_queue_close`], every other call failing. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_queue_remove(q: *mut ripc_queue) -> c_int {
     crate::ffi_boundary!({
-        let q = crate::try_ref!(q);
-        match &q.user {
-            Some(u) => u.remove(Ns::default_ns()?)?,
-            None => {
-                // SAFETY: IPC_RMID takes no buffer.
-                unsafe { kernel::msgctl(q.id, super::cstructs::IPC_RMID, core::ptr::null_mut())? };
-            }
-        }
+        crate::try_ref!(q).q.remove()?;
         Ok(0)
     })
 }
 
-/// Frees the handle (the queue itself stays). NULL is ignored.
-///
-/// # Safety
-/// `q` must come from `ripc_queue_open*` and not be used afterwards.
+/// Releases the handle (the queue itself stays). NULL is ignored.
+/// Returns 0.
 #[no_mangle]
-pub unsafe extern "C" fn ripc_queue_close(q: *mut ripc_queue) {
-    let _ = std::panic::catch_unwind(|| super::free_handle(q));
-}
-
-/// Sets a namespace limit (`"msgmax"`, `"msgmnb"`, `"msgmni"`, `"shmmax"`,
-/// `"shmall"`, `"shmmni"`, `"semmsl"`, `"semmns"`, `"semopm"`, `"semmni"`)
-/// for the namespace in `RIPC_DIR`. No privilege needed. New queues get
-/// the `msgmnb` in force when they are created.
-#[no_mangle]
-pub extern "C" fn ripc_limit_set(name: *const core::ffi::c_char, value: u64) -> c_int {
+pub extern "C" fn ripc_queue_close(q: *mut ripc_queue) -> c_int {
     crate::ffi_boundary!({
-        let n = super::cstr(name)?.to_str().map_err(|_| Errno::EINVAL)?;
-        Ns::default_ns()?.set_limit(n, value)?;
+        super::free_handle(q);
         Ok(0)
-    })
-}
-
-/// Reads a namespace limit by name (see [`ripc_limit_set`]); -1 with
-/// `EINVAL` for an unknown name.
-#[no_mangle]
-pub extern "C" fn ripc_limit_get(name: *const core::ffi::c_char) -> i64 {
-    crate::ffi_boundary!({
-        let n = super::cstr(name)?.to_str().map_err(|_| Errno::EINVAL)?;
-        let i = crate::ns::Limits::index(n)?;
-        Ok(Ns::default_ns()?.limit(i).min(i64::MAX as u64) as i64)
     })
 }

@@ -3,126 +3,34 @@
 //! with `<sys/shm.h>` types, so kept out of `ripc.h`), and the native
 //! handle API `ripc_shm_*` (in `ripc.h`).
 //!
-//! Both route on the backend: with `RIPC_BACKEND=kernel` every call goes
-//! to the kernel with its raw arguments.
+//! Both go through the backend chosen once ([`crate::sysv::ops`]). The
+//! drop-in calls use the default namespace; a native handle the namespace
+//! it was opened in (none under the kernel backend).
+
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::error::{Errno, Result};
-use crate::ffi::cstructs::{self, perm_to_c, shm_info, shmid_ds, shminfo};
-use crate::ffi::{get, put, writable};
-use crate::shm;
-use crate::sysv::is_kernel;
+use crate::ffi::cstructs::{self, shmid_ds};
+use crate::ffi::ns::{resolve, ripc_ns};
+use crate::ffi::{put, writable};
+use crate::ns::Ns;
+use crate::sysv::ops;
 use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_uint, c_void};
+use std::sync::Arc;
 
-/// `IPC_64`, which glibc adds to every `*ctl` command; ignored here.
-const IPC_64: c_int = 0x0100;
-
-fn to_c(s: &shm::ShmStat) -> shmid_ds {
-    shmid_ds {
-        shm_perm: perm_to_c(&s.perm),
-        shm_segsz: s.segsz as usize,
-        shm_atime: s.atime,
-        shm_dtime: s.dtime,
-        shm_ctime: s.ctime,
-        shm_cpid: s.cpid,
-        shm_lpid: s.lpid,
-        shm_nattch: s.nattch as _,
-        ..Default::default()
-    }
+/// `shmdt` of an address the library mapped (undoing an attach), or of
+/// the native handle's own attachment.
+fn shmdt(addr: *const c_void, of_id: Option<(&Ns, c_int)>) -> Result<c_int> {
+    // SAFETY: the caller gives the attachment at `addr` up.
+    unsafe { ops().shmdt(addr, of_id) }
 }
 
-fn shmget(key: c_int, size: usize, flags: c_int) -> Result<c_int> {
-    if is_kernel() {
-        return crate::kernel::shmget(key, size, flags);
-    }
-    shm::shmget(key, size, flags)
-}
-
-/// `shmat`, with the segment's size when the engine has it at hand (ripc
-/// backend; the kernel's `shmat` does not tell it).
-fn shmat_sized(
-    id: c_int,
-    addr: *const c_void,
-    flags: c_int,
-) -> Result<(*mut c_void, Option<usize>)> {
-    if is_kernel() {
-        // SAFETY: the kernel checks the address; mapping over the caller's
-        // memory there is what the caller asked for.
-        return unsafe { crate::kernel::shmat(id, addr, flags) }.map(|p| (p, None));
-    }
-    shm::shmat(id, addr as usize, flags).map(|(a, sz)| (a as *mut c_void, Some(sz as usize)))
-}
-
-fn shmat(id: c_int, addr: *const c_void, flags: c_int) -> Result<*mut c_void> {
-    shmat_sized(id, addr, flags).map(|(p, _)| p)
-}
-
-/// `shmdt`; with `of_id`, `EINVAL` unless `addr` attaches that segment
-/// (checked by the ripc backend in the same pass over its attach table;
-/// the kernel backend cannot tell, and detaches whatever is there).
-fn shmdt(addr: *const c_void, of_id: Option<c_int>) -> Result<c_int> {
-    if is_kernel() {
-        // SAFETY: the kernel checks the address; the caller gives the
-        // attachment up.
-        return unsafe { crate::kernel::shmdt(addr) };
-    }
-    shm::shmdt(addr as usize, of_id).map(|_| 0)
-}
-
-fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
-    if is_kernel() {
-        // SAFETY: the kernel checks `buf` for the command.
-        return unsafe { crate::kernel::shmctl(id, cmd, buf.cast()) };
-    }
-    let cmd = cmd & !IPC_64;
-    if id < 0 || cmd < 0 {
-        return Err(Errno::EINVAL);
-    }
-    match cmd {
-        cstructs::IPC_INFO => {
-            let i = shm::info_limits()?;
-            let out = shminfo {
-                shmmax: i.shmmax as _,
-                shmmin: i.shmmin as _,
-                shmmni: i.shmmni as _,
-                shmseg: i.shmseg as _,
-                shmall: i.shmall as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shminfo>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_INFO => {
-            let i = shm::info()?;
-            let out = shm_info {
-                used_ids: i.used_ids,
-                shm_tot: i.shm_tot as _,
-                shm_rss: i.shm_rss as _,
-                ..Default::default()
-            };
-            put(buf.cast::<shm_info>(), out)?;
-            Ok(i.maxidx)
-        }
-        cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
-            let (full, s) = shm::stat_index(id, cmd == cstructs::SHM_STAT_ANY)?;
-            put(buf, to_c(&s))?;
-            Ok(full)
-        }
-        cstructs::IPC_STAT => {
-            let s = shm::stat(id)?;
-            put(buf, to_c(&s))?;
-            Ok(0)
-        }
-        cstructs::IPC_SET => {
-            let b = get(buf.cast_const())?;
-            shm::set(id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
-            Ok(0)
-        }
-        cstructs::IPC_RMID => shm::rmid(id).map(|_| 0),
-        cstructs::SHM_LOCK => shm::lock(id, true).map(|_| 0),
-        cstructs::SHM_UNLOCK => shm::lock(id, false).map(|_| 0),
-        _ => Err(Errno::EINVAL),
-    }
+/// `shmctl` for the native handle's own commands.
+fn shmctl(ns: Option<&Arc<Ns>>, id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
+    // SAFETY: `buf` is NULL (IPC_RMID) or a shmid_ds of the library's own,
+    // checked by the backend as any buffer.
+    unsafe { ops().shmctl(ns, id, cmd, buf.cast()) }
 }
 
 /// `shmget(2)` on ripc (see `ripc_sysv.h`).
@@ -132,7 +40,7 @@ fn shmctl(id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
-    ffi_boundary!({ shmget(key, size, shmflg) })
+    ffi_boundary!({ ops().shmget(None, key, size, shmflg) })
 }
 
 /// `shmat(2)` on ripc (see `ripc_sysv.h`): `(void *)-1` with `errno` on
@@ -143,7 +51,10 @@ pub extern "C" fn ripc_shmget(key: c_int, size: usize, shmflg: c_int) -> c_int {
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmat(shmid: c_int, shmaddr: *const c_void, shmflg: c_int) -> *mut c_void {
-    let r: isize = ffi_boundary!({ shmat(shmid, shmaddr, shmflg).map(|p| p as isize) });
+    let r: isize = ffi_boundary!({
+        // SAFETY: the caller's address, checked by the backend.
+        unsafe { ops().shmat(None, shmid, shmaddr, shmflg) }.map(|(p, _)| p as isize)
+    });
     r as *mut c_void
 }
 
@@ -165,21 +76,29 @@ pub extern "C" fn ripc_shmdt(shmaddr: *const c_void) -> c_int {
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_shmctl(shmid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
-    ffi_boundary!({ shmctl(shmid, cmd, buf.cast::<shmid_ds>()) })
+    ffi_boundary!({
+        // SAFETY: the caller's buffer, checked by the backend.
+        unsafe { ops().shmctl(None, shmid, cmd, buf) }
+    })
 }
 
-/// A shared memory segment opened with [`ripc_shm_open`]: an opaque
-/// handle, freed by [`ripc_shm_close`].
+/// A shared memory segment. From [`ripc_shm_open`] or [`ripc_shm_open_id`],
+/// released by [`ripc_shm_close`].
+///
+/// Thread safety: any number of threads may use one handle at once
+/// (attach, detach, stat, remove); close it once, after every other use.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_shm {
     id: c_int,
+    /// the namespace (ripc's engine; `None` for a kernel segment)
+    ns: Option<Arc<Ns>>,
 }
 
 /// A segment's status, as [`ripc_shm_stat`] reports it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ripc_shm_status {
+pub struct ripc_shm_info {
     /// the segment's id (as `shmget` returns it)
     pub id: c_int,
     /// its key (0 for `IPC_PRIVATE`, and once removed)
@@ -209,31 +128,51 @@ pub struct ripc_shm_status {
     /// permission bits (low 9), with `SHM_DEST` once removed and still
     /// attached, `SHM_LOCKED` after `SHM_LOCK`
     pub mode: c_uint,
+    /// reserved for later fields (zero-filled)
+    pub reserved: [u64; 8],
 }
 
-fn into_handle(id: c_int) -> *mut ripc_shm {
-    Box::into_raw(Box::new(ripc_shm { id }))
+/// The namespace a native call runs in (`None` under the kernel backend,
+/// which needs none).
+fn handle_ns(ns: *const ripc_ns) -> Result<Option<Arc<Ns>>> {
+    ops().handle_ns(&|| resolve(ns))
 }
 
-/// Opens the segment with `key` (`IPC_PRIVATE`: a new one), creating it
-/// with `size` bytes (zero-filled) when `flags` has `IPC_CREAT`; the low 9
-/// bits of `flags` are its permissions. Errors as `shmget(2)`: `EEXIST`
-/// (`IPC_CREAT|IPC_EXCL`), `ENOENT`, `EACCES`, `EINVAL` (size 0, too big,
-/// or bigger than the existing segment). NULL with `errno` on failure.
+fn into_handle(id: c_int, ns: Option<Arc<Ns>>) -> *mut ripc_shm {
+    Box::into_raw(Box::new(ripc_shm { id, ns }))
+}
+
+/// Opens the segment with `key` in namespace `ns` (NULL: the default one;
+/// `IPC_PRIVATE`: a new one), creating it with `size` bytes (zero-filled)
+/// when `flags` has `IPC_CREAT`; the low 9 bits of `flags` are its
+/// permissions. Errors as `shmget(2)`: `EEXIST` (`IPC_CREAT|IPC_EXCL`),
+/// `ENOENT`, `EACCES`, `EINVAL` (size 0, too big, or bigger than the
+/// existing segment). NULL with `errno` on failure.
 #[no_mangle]
-pub extern "C" fn ripc_shm_open(key: c_int, size: usize, flags: c_int) -> *mut ripc_shm {
-    ffi_boundary!({ shmget(key, size, flags).map(into_handle) })
-}
-
-/// Opens the segment with id `id` (as a parent shares an `IPC_PRIVATE`
-/// segment's id). `EINVAL` when there is none, `EACCES` without read
-/// permission. NULL with `errno` on failure.
-#[no_mangle]
-pub extern "C" fn ripc_shm_open_id(id: c_int) -> *mut ripc_shm {
+pub extern "C" fn ripc_shm_open(
+    ns: *const ripc_ns,
+    key: c_int,
+    size: usize,
+    flags: c_int,
+) -> *mut ripc_shm {
     ffi_boundary!({
+        let ns = handle_ns(ns)?;
+        let id = ops().shmget(ns.as_ref(), key, size, flags)?;
+        Ok(into_handle(id, ns))
+    })
+}
+
+/// Opens the segment with id `id` in namespace `ns` (NULL: the default
+/// one), as a parent shares an `IPC_PRIVATE` segment's id. `EINVAL` when
+/// there is none, `EACCES` without read permission. NULL with `errno` on
+/// failure.
+#[no_mangle]
+pub extern "C" fn ripc_shm_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_shm {
+    ffi_boundary!({
+        let ns = handle_ns(ns)?;
         let mut ds = shmid_ds::default();
-        shmctl(id, cstructs::IPC_STAT, &mut ds)?;
-        Ok(into_handle(id))
+        shmctl(ns.as_ref(), id, cstructs::IPC_STAT, &mut ds)?;
+        Ok(into_handle(id, ns))
     })
 }
 
@@ -255,20 +194,22 @@ pub extern "C" fn ripc_shm_attach(
     size_out: *mut usize,
 ) -> *mut c_void {
     ffi_boundary!({
-        let id = try_ref!(shm).id;
+        let h = try_ref!(shm);
+        let (id, ns) = (h.id, h.ns.as_ref());
         if flags & !(cstructs::SHM_RDONLY | cstructs::SHM_EXEC) != 0 {
             return Err(Errno::EINVAL);
         }
         if !size_out.is_null() {
             writable(size_out.cast(), core::mem::size_of::<usize>())?;
         }
-        let (p, size) = shmat_sized(id, core::ptr::null(), flags)?;
+        // SAFETY: no address: the backend maps anywhere.
+        let (p, size) = unsafe { ops().shmat(ns, id, core::ptr::null(), flags) }?;
         if !size_out.is_null() {
             let size = match size {
                 Some(s) => s,
                 None => {
                     let mut ds = shmid_ds::default();
-                    if let Err(e) = shmctl(id, cstructs::IPC_STAT, &mut ds) {
+                    if let Err(e) = shmctl(ns, id, cstructs::IPC_STAT, &mut ds) {
                         let _ = shmdt(p, None);
                         return Err(e);
                     }
@@ -282,22 +223,26 @@ pub extern "C" fn ripc_shm_attach(
 }
 
 /// Ends the attachment at `addr` (an address [`ripc_shm_attach`] returned
-/// for this segment). `EINVAL` when `addr` is not one.
+/// for this segment). `EINVAL` when `addr` is not one. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_int {
-    ffi_boundary!({ shmdt(addr, Some(try_ref!(shm).id)) })
+    ffi_boundary!({
+        let h = try_ref!(shm);
+        shmdt(addr, h.ns.as_deref().map(|ns| (ns, h.id)))
+    })
 }
 
 /// Fills `*out` with the segment's status (needs read permission:
-/// `EACCES`); `EINVAL` once the segment is destroyed.
+/// `EACCES`); `EINVAL` once the segment is destroyed. Returns 0.
 #[no_mangle]
-pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status) -> c_int {
+pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_info) -> c_int {
     ffi_boundary!({
-        let id = try_ref!(shm).id;
+        let h = try_ref!(shm);
+        let id = h.id;
         let mut ds = shmid_ds::default();
-        shmctl(id, cstructs::IPC_STAT, &mut ds)?;
+        shmctl(h.ns.as_ref(), id, cstructs::IPC_STAT, &mut ds)?;
         let p = &ds.shm_perm;
-        let st = ripc_shm_status {
+        let st = ripc_shm_info {
             id,
             key: p.__key,
             size: ds.shm_segsz,
@@ -312,6 +257,7 @@ pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status)
             cuid: p.cuid,
             cgid: p.cgid,
             mode: p.mode,
+            reserved: [0; 8],
         };
         put(out, st)?;
         Ok(0)
@@ -320,14 +266,23 @@ pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_status)
 
 /// Removes the segment (`IPC_RMID`): its key no longer finds it; it stays
 /// usable by its attachers and is destroyed at the last detach. Owner,
-/// creator or root only (`EPERM`).
+/// creator or root only (`EPERM`). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
-    ffi_boundary!({ shmctl(try_ref!(shm).id, cstructs::IPC_RMID, core::ptr::null_mut()) })
+    ffi_boundary!({
+        let h = try_ref!(shm);
+        shmctl(
+            h.ns.as_ref(),
+            h.id,
+            cstructs::IPC_RMID,
+            core::ptr::null_mut(),
+        )
+    })
 }
 
-/// Frees the handle (NULL is ignored). Attachments stay valid until
+/// Releases the handle (NULL is ignored). Attachments stay valid until
 /// [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
+/// Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_shm_close(shm: *mut ripc_shm) -> c_int {
     ffi_boundary!({

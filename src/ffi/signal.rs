@@ -37,6 +37,8 @@ pub struct ripc_siginfo {
     pub status: c_int,
     /// The integer payload of `ripc_signal_send`/`sigqueue`; else 0.
     pub value: libc::intptr_t,
+    /// reserved for later fields (zero-filled)
+    pub reserved: [u64; 4],
 }
 
 impl From<SigInfo> for ripc_siginfo {
@@ -48,6 +50,7 @@ impl From<SigInfo> for ripc_siginfo {
             uid: i.uid,
             status: i.status,
             value: i.value,
+            reserved: [0; 4],
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The library's version, from `Cargo.toml` (the one source of it): the
 //! header's `RIPC_VERSION_*` macros are generated from the same
-//! `CARGO_PKG_VERSION*` values by `build.rs`, so a program can compare the
+//! `CARGO_PKG_VERSION*` values by `tests/header.rs` (`make header`), so a program can compare the
 //! version it was compiled against with the one it runs on.
 
 use core::ffi::{c_char, c_int};

@@ -254,7 +254,7 @@ impl Index {
     /// taken (then the caller releases it), false to go on without it.
     fn take_local(&self) -> bool {
         use std::sync::atomic::Ordering;
-        let me = crate::sync::proc::my_pid();
+        let me = crate::os::proc::my_pid();
         for round in 0..64 {
             let cur = self.local.load(Ordering::Relaxed);
             // Free (0), or held by a thread of the process we were forked

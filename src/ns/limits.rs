@@ -94,7 +94,7 @@ pub fn system(i: usize) -> u64 {
     use core::sync::atomic::{AtomicU64, Ordering};
     static VAL: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
     static AT: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
-    let now = crate::sync::proc::coarse_now().tv_sec as u64 + 1;
+    let now = crate::os::proc::coarse_now().tv_sec as u64 + 1;
     if AT[i].load(Ordering::Relaxed) == now {
         let v = VAL[i].load(Ordering::Relaxed);
         if v != 0 {

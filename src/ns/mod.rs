@@ -9,7 +9,22 @@
 //! ```
 //! There is exactly one implementation of "find or create by key, check
 //! permissions" ([`Ns::get`]), shared by the three System V engines, as in
-//! the kernel's `ipc/util.c`.
+//! the kernel's `ipc/util.c`:
+//!
+//! | kernel (`ipc/util.c`) | here |
+//! | --- | --- |
+//! | `ipcget` (`ipcget_new`, `ipcget_public`) | [`Ns::get`](crate::ns::Ns::get) |
+//! | `ipc_ops.getnew` | [`CreateSpec::init`](crate::ns::CreateSpec::init) (with the sizes of [`CreateSpec`](crate::ns::CreateSpec)) |
+//! | `ipc_ops.more_checks` | [`CreateSpec::check_existing`](crate::ns::CreateSpec::check_existing) |
+//! | `ipc_ops.associate`, `ipcperms` | [`Perm::check_bits`](crate::ns::perm::Perm::check_bits) (one permission check) |
+//! | `ipc_obtain_object_check` | [`Ns::by_id`](crate::ns::Ns::by_id) (and the per-process cache) |
+//! | `ipcctl_obtain_check` (`IPC_SET`, `IPC_RMID`) | [`Ns::obtain_check`](crate::ns::Ns::obtain_check) |
+//! | `ipc_rmid` | [`Ns::remove`](crate::ns::Ns::remove) |
+//!
+//! Every engine takes its namespace as an argument: only the C facade
+//! chooses the default one ([`Ns::default_ns`](crate::ns::Ns::default_ns)); an object that must reach
+//! its namespace later (a segment destroyed at its last detach) keeps a
+//! handle to it.
 //!
 //! Creation is atomic: an object is built complete in a private temporary
 //! file and only then given its names with `link(2)`, which fails when the
@@ -34,11 +49,12 @@ pub mod perm;
 pub mod trust;
 
 use crate::error::{Errno, Result};
+use crate::os::creds::{creds, Creds};
+use crate::os::proc::{my_pid, my_start};
 use crate::sync::lock::{LockOutcome, RobustLock};
-use crate::sync::proc::{creds, my_pid, my_start, Creds};
 use crate::sync::time::now_secs;
 pub use limits::Limits;
-pub use map::Mapping;
+pub use map::{Mapping, Region, Shared};
 pub use perm::{owner_errno, Access, Perm, PermShared};
 pub use trust::Problem;
 
@@ -46,7 +62,7 @@ use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -147,9 +163,19 @@ pub struct ObjHeader {
     pend_uid: AtomicU32,
     pend_gid: AtomicU32,
     pend_mode: AtomicU32,
+    /// The last two distinct processes that changed the object, and the
+    /// CPU each ran on then (`pid << 32 | cpu`, [`crate::sync::spin::here`];
+    /// 0: none yet, and in files made before the field): where a waiter's
+    /// answer will come from ([`Obj::peer`]).
+    peers: [AtomicU64; 2],
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
+const _: () = assert!(core::mem::offset_of!(ObjHeader, version) == 12);
+
+// SAFETY: `#[repr(C)]`, atomics (and `RobustLock`, `PermShared`, both
+// `Shared`) only.
+unsafe impl Shared for ObjHeader {}
 
 #[repr(C)]
 #[derive(Debug)]
@@ -159,6 +185,9 @@ struct NsCtl {
     /// where the id counters were before `ripc.seq` (unused)
     _seq: [AtomicU32; 4],
 }
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl Shared for NsCtl {}
 
 /// Bytes of `ripc.seq`: one `u32` counter per kind.
 const SEQ_LEN: usize = 16;
@@ -180,7 +209,21 @@ pub struct Ns {
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
     index: Option<index::Index>,
+    /// This process's number for this open namespace (never reused): what
+    /// per-thread caches key an object by, with its id, so that two
+    /// namespaces open in one process never answer for each other.
+    serial: u64,
+    /// the directory's device and inode, as opened
+    dir_id: (u64, u64),
+    /// This process's liveness mark in the index (see [`Ns::hold_alive`]):
+    /// the descriptor that holds it (-1: none) and the pid it was taken
+    /// for (a child of `fork` inherits both, and takes its own).
+    live_fd: core::sync::atomic::AtomicI32,
+    live_pid: core::sync::atomic::AtomicI32,
 }
+
+/// Source of [`Ns::serial`].
+static SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// The per-process cache is keyed by small integers: hash them by
 /// multiplication, not SipHash (it is on every call's path).
@@ -247,6 +290,9 @@ pub struct CreateSpec<'a> {
     /// for an existing object, the kernel's `more_checks` (`EINVAL` when a
     /// segment is smaller than asked, …)
     pub check_existing: &'a dyn Fn(&Obj) -> Result<()>,
+    /// the version of the kind's layout (header and control area), kept in
+    /// the header; the engine checks it on open ([`Obj::check_layout`])
+    pub layout: u32,
 }
 
 impl core::fmt::Debug for CreateSpec<'_> {
@@ -259,42 +305,193 @@ impl core::fmt::Debug for CreateSpec<'_> {
     }
 }
 
-static DEFAULT: OnceCell<Ns> = OnceCell::new();
+static DEFAULT: OnceCell<Arc<Ns>> = OnceCell::new();
 
-type CacheGuard = std::sync::MutexGuard<'static, HashMap<(Kind, i32), Arc<Obj>, IdHash>>;
+/// Every namespace open in this process (the default one and those of
+/// [`Ns::open_shared`]), for the `fork` handlers.
+static OPEN: Mutex<Vec<std::sync::Weak<Ns>>> = Mutex::new(Vec::new());
 
-/// The default namespace's object cache, held by the forking thread
-/// across `fork` (see [`cache_fork_prepare`]). A static beside
-/// [`DEFAULT`] rather than a thread-local: after `fork` every first write
-/// to a private page is a copy-on-write fault, and this way the parent's
-/// release writes one page, not two.
-static CACHE_HELD: ForkHeld = ForkHeld(core::cell::UnsafeCell::new(None));
+type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
 
-struct ForkHeld(core::cell::UnsafeCell<Option<CacheGuard>>);
+/// An object cache held across `fork`, with the namespace it belongs to
+/// (the guard first: it is dropped before the `Arc` that keeps its mutex
+/// alive).
+type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
+
+/// What the forking thread holds across `fork` (see
+/// [`cache_fork_prepare`]): [`OPEN`], and every open namespace's object
+/// cache.
+struct ForkHeld {
+    open: Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>,
+    caches: Vec<HeldCache>,
+}
+
+/// The slot of [`ForkHeld`]. A static rather than a thread-local: after
+/// `fork` every first write to a private page is a copy-on-write fault,
+/// and this way the parent's release writes the page that holds [`OPEN`]
+/// and this slot, not a thread-local page besides. The `Vec` keeps its
+/// storage from one `fork` to the next, so the release frees nothing (a
+/// `free` after the fork would write the allocator's pages too).
+static FORK_HELD: ForkSlot = ForkSlot(core::cell::UnsafeCell::new(ForkHeld {
+    open: None,
+    caches: Vec::new(),
+}));
+
+struct ForkSlot(core::cell::UnsafeCell<ForkHeld>);
 
 // SAFETY: only the fork handlers touch the slot, and only while holding
-// the cache's mutex (prepare stores the guard it just took; parent and
-// child take it out before that guard unlocks): one thread at a time.
-unsafe impl Sync for ForkHeld {}
+// OPEN's mutex: prepare fills it after taking OPEN, parent and child empty
+// it before that guard unlocks, and make no reference to it after: one
+// thread at a time.
+unsafe impl Sync for ForkSlot {}
 
-/// `fork` in a multithreaded program: another thread may hold the object
+/// `fork` in a multithreaded program: another thread may hold an object
 /// cache's mutex, and the child, whose one thread is a copy of the forking
-/// one, would wait for it for ever. So the forking thread takes it before
-/// the fork (waiting out whoever holds it, for a few instructions), and
-/// both parent and child let it go after.
+/// one, would wait for it for ever. So the forking thread takes every open
+/// namespace's cache before the fork (waiting out whoever holds it, for a
+/// few instructions), and both parent and child let them go after.
 extern "C" fn cache_fork_prepare() {
-    if let Some(ns) = DEFAULT.get() {
+    let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: we hold OPEN (see ForkSlot).
+    let held = unsafe { &mut *FORK_HELD.0.get() };
+    for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
         let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: we hold the cache's mutex (see ForkHeld).
-        unsafe { *CACHE_HELD.0.get() = Some(g) };
+        // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
+        // keeps that namespace alive until the guard is dropped (first, in
+        // `cache_fork_release`), so the 'static lifetime is never outlived.
+        let g = unsafe {
+            core::mem::transmute::<
+                std::sync::MutexGuard<'_, Cache>,
+                std::sync::MutexGuard<'static, Cache>,
+            >(g)
+        };
+        held.caches.push((g, ns));
     }
+    held.open = Some(open);
 }
 
 extern "C" fn cache_fork_release() {
-    // SAFETY: the guard in the slot (if any) is this thread's, taken in
-    // cache_fork_prepare; we hold the mutex until it is dropped here.
-    drop(unsafe { (*CACHE_HELD.0.get()).take() });
+    // SAFETY: this thread took OPEN in cache_fork_prepare and holds it
+    // until the guard taken out last here drops (see ForkSlot).
+    let held = unsafe { &mut *FORK_HELD.0.get() };
+    for (g, ns) in held.caches.drain(..) {
+        drop(g);
+        drop(ns);
+    }
+    let open = held.open.take();
+    drop(open);
 }
+
+/// In the child of `fork`: the liveness marks of the namespaces (see
+/// [`Ns::hold_alive`]) are the parent's, shared through the inherited
+/// descriptors; they go (the child takes its own where it attaches), then
+/// the caches are released as in the parent.
+extern "C" fn cache_fork_child() {
+    // SAFETY: getpid has no preconditions (the pid caches may not be reset
+    // yet: handlers run in the order they were registered).
+    let me = unsafe { libc::getpid() };
+    {
+        // SAFETY: the one thread of the child holds OPEN (taken in
+        // cache_fork_prepare); the reference ends before the release.
+        let held = unsafe { &*FORK_HELD.0.get() };
+        for (_, ns) in &held.caches {
+            if ns.live_pid.load(Ordering::Relaxed) != me {
+                ns.drop_mark();
+            }
+        }
+    }
+    cache_fork_release();
+}
+
+/// Registers the namespace layer's `fork` handlers (once per process).
+/// Called when a namespace is first opened, and by engines whose own
+/// handlers must be registered after these (see `shm`).
+pub fn install_fork_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering plain extern "C" fns; no preconditions.
+        unsafe {
+            libc::pthread_atfork(
+                Some(cache_fork_prepare),
+                Some(cache_fork_release),
+                Some(cache_fork_child),
+            );
+        }
+    });
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        self.drop_mark();
+    }
+}
+
+impl Ns {
+    /// Takes this process's liveness mark in this namespace's index, once
+    /// per process (see [`index::Index::hold_alive`]): the shared-memory
+    /// engine calls it before the process counts in a segment's slot
+    /// table, under its attach table's lock, so that the others can tell
+    /// with one `fcntl` that it is alive. A process attached in several
+    /// namespaces holds a mark in each. Without an index, others check
+    /// `/proc`.
+    pub fn hold_alive(&self) {
+        let me = crate::os::proc::my_pid();
+        if self.live_pid.load(Ordering::Relaxed) == me {
+            return;
+        }
+        self.drop_mark();
+        if let Some(fd) = self.index.as_ref().and_then(|ix| ix.hold_alive(me)) {
+            use std::os::fd::IntoRawFd;
+            self.live_fd
+                .store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
+        }
+        self.live_pid.store(me, Ordering::Relaxed);
+    }
+
+    /// Closes the liveness descriptor, if any (a child of `fork` inherits
+    /// the parent's, whose mark must end with the parent).
+    fn drop_mark(&self) {
+        let fd = self.live_fd.swap(-1, Ordering::Relaxed);
+        // Only if it is still ours: the program may have closed it and
+        // reused the number (then the mark is gone already).
+        let ours = || {
+            let ix = self.index.as_ref().map(|ix| ix.file_id());
+            matches!((fstat(fd), ix), (Ok(a), Some(Ok(b))) if (a.st_dev, a.st_ino) == b)
+        };
+        if fd >= 0 && ours() {
+            // SAFETY: closing the descriptor hold_alive opened and kept.
+            unsafe { libc::close(fd) };
+        }
+        self.live_pid.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Moves descriptor `fd` to a high number (`F_DUPFD_CLOEXEC` from
+/// [`LIVE_FD_FLOOR`]): `exec` closes descriptors in ascending order and
+/// the kernel completes the closes last in, first out, so a liveness mark
+/// is gone before any lower descriptor — a pipe whose end-of-file tells a
+/// parent that its child exec'd — is seen closed. Below 64, the size of
+/// the descriptor table every process starts with: a higher one would
+/// grow the table, which `fork` then copies (~2 us per fork here). Keeps
+/// `fd` when it cannot.
+fn high_fd(fd: i32) -> i32 {
+    if fd >= LIVE_FD_FLOOR {
+        return fd;
+    }
+    // SAFETY: duplicating a descriptor we own; the original is closed
+    // once the copy (same open file description, same lock) exists.
+    unsafe {
+        let hi = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LIVE_FD_FLOOR);
+        if hi < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        hi
+    }
+}
+
+/// See [`high_fd`].
+const LIVE_FD_FLOOR: i32 = 60;
 
 fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
@@ -361,7 +558,7 @@ pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
 impl Ns {
     /// The namespace named by `RIPC_DIR` (or [`default_dir`]), opened once
     /// per process.
-    pub fn default_ns() -> Result<&'static Ns> {
+    pub fn default_ns() -> Result<&'static Arc<Ns>> {
         Self::default_ns_explained().map_err(|(_, p)| p.errno())
     }
 
@@ -377,23 +574,43 @@ impl Ns {
 
     /// As [`Ns::default_ns`], with the reason for a refusal (for the
     /// tools' messages: [`Problem::message`]).
-    pub fn default_ns_explained() -> core::result::Result<&'static Ns, (PathBuf, Problem)> {
+    pub fn default_ns_explained() -> core::result::Result<&'static Arc<Ns>, (PathBuf, Problem)> {
         DEFAULT.get_or_try_init(|| {
             let (dir, default) = Self::default_path();
             let ns = Ns::open_checked(&dir, true, default).map_err(|p| {
                 crate::debug_report!("{}", p.message(&dir));
                 (dir, p)
             })?;
-            // SAFETY: registering plain extern "C" fns; no preconditions.
-            unsafe {
-                libc::pthread_atfork(
-                    Some(cache_fork_prepare),
-                    Some(cache_fork_release),
-                    Some(cache_fork_release),
-                );
-            }
-            Ok(ns)
+            Ok(Self::register(ns))
         })
+    }
+
+    /// Opens the namespace in `dir` as [`Ns::open`] does, shared: for a
+    /// caller that names its namespace explicitly (the C API's
+    /// `ripc_ns_open`). Its object cache is kept safe across `fork` like
+    /// the default namespace's.
+    pub fn open_shared(dir: &Path) -> Result<Arc<Ns>> {
+        Ok(Self::register(Self::open(dir)?))
+    }
+
+    /// Shares `ns` and lists it for the `fork` handlers.
+    pub(crate) fn register(ns: Ns) -> Arc<Ns> {
+        install_fork_handlers();
+        let ns = Arc::new(ns);
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|w| w.strong_count() > 0);
+        open.push(Arc::downgrade(&ns));
+        ns
+    }
+
+    /// This open namespace's process-unique number (see [`Ns::serial`]).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// True when `other` is the same directory (opened apart, perhaps).
+    pub fn same_dir(&self, other: &Ns) -> bool {
+        self.dir_id == other.dir_id
     }
 
     /// Opens (creating when missing) the namespace in `dir`, after the
@@ -479,6 +696,10 @@ impl Ns {
             seq,
             cache: Mutex::new(HashMap::default()),
             index,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            dir_id: (st.st_dev, st.st_ino),
+            live_fd: core::sync::atomic::AtomicI32::new(-1),
+            live_pid: core::sync::atomic::AtomicI32::new(0),
         })
     }
 
@@ -866,9 +1087,11 @@ impl Ns {
         }
         let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
         let h: &ObjHeader = head.at(0)?;
+        // The layout version is the engine's to check (`Obj::check_layout`):
+        // an object of another version is listed, and removable, as a
+        // corrupt one.
         if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.kind.load(Ordering::Relaxed) != kind as u32
-            || h.version.load(Ordering::Relaxed) != 1
         {
             return Err(Errno::EIO);
         }
@@ -943,6 +1166,24 @@ impl Ns {
         let mut c = self.cache.lock().map_err(|_| Errno::EIO)?;
         c.retain(|_, o| !o.is_removed());
         c.insert((kind, id), obj.clone());
+        Ok(obj)
+    }
+
+    /// The kernel's `ipcctl_obtain_check`, the one lookup of the
+    /// owner-only commands (`IPC_SET`, `IPC_RMID`) of every kind: the
+    /// object `id` (`EINVAL` for a stale id; with `removed_ok`, a removed
+    /// one still present too), `EPERM` unless `me` is its owner, its
+    /// creator or privileged. An object whose file `me` may not even open
+    /// is not `me`'s either: `EPERM` too, not the open's `EACCES`.
+    pub fn obtain_check(
+        &self,
+        kind: Kind,
+        id: i32,
+        removed_ok: bool,
+        me: &Creds,
+    ) -> Result<Arc<Obj>> {
+        let obj = self.by_id_opt(kind, id, removed_ok).map_err(owner_errno)?;
+        obj.check_owner(me).map_err(owner_errno)?;
         Ok(obj)
     }
 
@@ -1201,7 +1442,7 @@ impl Ns {
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
-        h.version.store(1, Ordering::Relaxed);
+        h.version.store(spec.layout, Ordering::Relaxed);
         h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
         h.data_len.store(spec.data_len, Ordering::Relaxed);
         if spec.data_apart {
@@ -1807,20 +2048,53 @@ impl Drop for ObjGuard<'_> {
     }
 }
 
+/// A descriptor of an object's file, from [`Obj::file`]: opened for the
+/// caller (closed on drop), or, while the object is being created, the
+/// creator's own (not closed here: it outlives the borrow).
+#[derive(Debug)]
+pub enum ObjFd<'a> {
+    /// Opened by name for this call.
+    Opened(OwnedFd),
+    /// The creator's descriptor, while the object is being built.
+    Building(BorrowedFd<'a>),
+}
+
+impl AsRawFd for ObjFd<'_> {
+    fn as_raw_fd(&self) -> i32 {
+        match self {
+            ObjFd::Opened(f) => f.as_raw_fd(),
+            ObjFd::Building(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
 impl Obj {
     /// The common header.
     pub fn header(&self) -> &ObjHeader {
         self.map.at(0).expect("object header mapped")
     }
 
-    /// The engine's control area (after the header), for typed access.
-    pub fn ctl(&self) -> &Mapping {
-        &self.map
+    /// The engine's control area (after the header): the one window
+    /// through which an engine reads and writes its object.
+    #[inline]
+    pub fn region(&self) -> Region<'_> {
+        self.map.region_from(HEADER_LEN)
     }
 
     /// A `T` at `off` bytes into the engine's control area.
-    pub fn at<T>(&self, off: usize) -> Result<&T> {
-        self.map.at(HEADER_LEN.checked_add(off).ok_or(Errno::EIO)?)
+    #[inline]
+    pub fn at<T: Shared>(&self, off: usize) -> Result<&T> {
+        self.region().at(off)
+    }
+
+    /// `EIO` unless the object's layout version (in its header) is
+    /// `expected`: an object of another layout is treated as corrupt.
+    pub fn check_layout(&self, expected: u32) -> Result<()> {
+        if self.header().version.load(Ordering::Relaxed) == expected {
+            Ok(())
+        } else {
+            Err(Errno::EIO)
+        }
     }
 
     /// Bytes of the engine's control area.
@@ -1839,22 +2113,50 @@ impl Obj {
         (self.dev, self.ino)
     }
 
+    /// Notes this process, on the CPU it runs on now, as the last to
+    /// change the object (for waiters' spin policy, `crate::sync::spin`).
+    /// Writes only when the last changer was not this process on this CPU.
+    #[inline]
+    pub fn note_peer(&self) {
+        let p = &self.header().peers;
+        let here = crate::sync::spin::here();
+        let last = p[0].load(Ordering::Relaxed);
+        if last == here {
+            return;
+        }
+        if last >> 32 != here >> 32 {
+            p[1].store(last, Ordering::Relaxed);
+        }
+        p[0].store(here, Ordering::Relaxed);
+    }
+
+    /// Where the last process other than this one that changed the object
+    /// ran ([`Obj::note_peer`]): a waiter's likely waker.
+    #[inline]
+    pub fn peer(&self) -> crate::sync::spin::Peer {
+        use crate::sync::spin::{peer_of, Peer};
+        self.header()
+            .peers
+            .iter()
+            .map(|w| peer_of(w.load(Ordering::Relaxed)))
+            .find(|p| *p != Peer::Unknown)
+            .unwrap_or(Peer::Unknown)
+    }
+
     /// The object file (to map its payload, or `fstat` it), opened again
     /// by its numbered name, never through a symlink, and checked to be
     /// the same file (device and inode) as when the object was opened: a
     /// descriptor for the caller to use and drop, so that an object keeps
     /// none open between calls (`ulimit -n` bounds descriptors, not
     /// objects). `EIDRM` when that name is gone or names another file.
-    pub fn file(&self) -> Result<OwnedFd> {
+    pub fn file(&self) -> Result<ObjFd<'_>> {
         if let Some(fd) = self.building {
-            // SAFETY: duplicating the creator's descriptor of the new file,
-            // open for as long as this object is being built.
-            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-            if d < 0 {
-                return Err(Errno::last());
-            }
-            // SAFETY: a fresh descriptor we own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(d) });
+            // While it is being built, the creator's descriptor (no dup:
+            // a create asks for the file several times).
+            // SAFETY: `building` is the creator's open descriptor of the
+            // new file for as long as this object is being built, which
+            // outlives the borrow of `self`.
+            return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
         let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
         // SAFETY: openat relative to the namespace directory we hold,
@@ -1878,7 +2180,7 @@ impl Obj {
         if st.st_dev != self.dev || st.st_ino != self.ino {
             return Err(Errno::EIDRM);
         }
-        Ok(f)
+        Ok(ObjFd::Opened(f))
     }
 
     /// True when the payload is a file of its own ([`Obj::data_file`]).
@@ -2061,6 +2363,7 @@ impl Obj {
 
     /// [`Obj::lock`] unless `deadline` passes first (`ETIMEDOUT`) or the
     /// object is removed while waiting (`EIDRM`).
+    #[inline]
     pub fn lock_until(
         &self,
         repair: &dyn Fn(&Obj),
@@ -2307,6 +2610,10 @@ pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
         | (((id as u32) & 0xff) << 24)) as i32)
 }
 
+/// The seam every engine stands on: `ipcget` (create, look up by key and
+/// by id, `IPC_CREAT`/`IPC_EXCL`, the kind's own checks), the permission
+/// check, the owner-only obtain-check and removal, on a namespace of the
+/// test's own (never the default one).
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2323,5 +2630,285 @@ mod tests {
             let len = n.0.iter().position(|&b| b == 0).expect("NUL-terminated");
             assert_eq!(&n.0[..len], Ns::idx_name(kind, idx).as_bytes());
         }
+    }
+
+    /// A fresh private namespace directory, removed when dropped.
+    struct TempNs {
+        ns: Arc<Ns>,
+        dir: PathBuf,
+    }
+
+    impl TempNs {
+        fn new(tag: &str) -> TempNs {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "ripc-ns-test-{}-{}-{}",
+                std::process::id(),
+                tag,
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let ns = Ns::open_shared(&dir).expect("open a private namespace");
+            TempNs { ns, dir }
+        }
+    }
+
+    impl Drop for TempNs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn nothing(_: &Obj) -> Result<()> {
+        Ok(())
+    }
+
+    fn spec<'a>(check: &'a dyn Fn(&Obj) -> Result<()>) -> CreateSpec<'a> {
+        CreateSpec {
+            ctl_len: 64,
+            data_len: 0,
+            data_apart: false,
+            init: &nothing,
+            check_existing: check,
+            layout: 1,
+        }
+    }
+
+    const NOBODY: Creds = Creds {
+        euid: 65534,
+        egid: 65534,
+    };
+
+    #[test]
+    fn create_then_find_by_key_and_by_id() {
+        let t = TempNs::new("get");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Sem, 0x1234, IPC_CREAT | 0o640, &spec(&nothing))
+            .unwrap();
+        assert!(o.id >= 0);
+        assert_eq!(o.kind, Kind::Sem);
+        let p = o.perm();
+        assert_eq!((p.key, p.mode & 0o777), (0x1234, 0o640));
+        // by key, by id, and by get without IPC_CREAT: the same object
+        let k = ns.by_key(Kind::Sem, 0x1234).unwrap().expect("found by key");
+        assert_eq!(k.file_id(), o.file_id());
+        assert_eq!(ns.by_id(Kind::Sem, o.id).unwrap().file_id(), o.file_id());
+        let g = ns.get(Kind::Sem, 0x1234, 0, &spec(&nothing)).unwrap();
+        assert_eq!(g.id, o.id);
+        // another kind does not see it
+        assert!(ns.by_key(Kind::Msg, 0x1234).unwrap().is_none());
+        assert_eq!(ns.by_id(Kind::Msg, o.id).unwrap_err(), Errno::EINVAL);
+        assert_eq!(ns.by_id(Kind::Sem, -1).unwrap_err(), Errno::EINVAL);
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn creat_excl_and_missing_key() {
+        let t = TempNs::new("excl");
+        let ns = &t.ns;
+        assert_eq!(
+            ns.get(Kind::Msg, 77, 0o600, &spec(&nothing)).unwrap_err(),
+            Errno::ENOENT
+        );
+        let o = ns
+            .get(Kind::Msg, 77, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_eq!(
+            ns.get(Kind::Msg, 77, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+                .unwrap_err(),
+            Errno::EEXIST
+        );
+        // IPC_CREAT alone opens the existing one
+        let again = ns
+            .get(Kind::Msg, 77, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_eq!(again.id, o.id);
+        // IPC_PRIVATE always makes a new object, never found by key
+        let p1 = ns
+            .get(Kind::Msg, IPC_PRIVATE, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let p2 = ns
+            .get(Kind::Msg, IPC_PRIVATE, 0o600, &spec(&nothing))
+            .unwrap();
+        assert_ne!(p1.id, p2.id);
+        assert!(ns.by_key(Kind::Msg, IPC_PRIVATE).unwrap().is_none());
+        for x in [&o, &p1, &p2] {
+            ns.remove(x, false);
+        }
+    }
+
+    #[test]
+    fn kind_checks_run_on_an_existing_object_first() {
+        let t = TempNs::new("more");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Shm, 5, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let refuse = |_: &Obj| Err(Errno::EINVAL);
+        assert_eq!(
+            ns.get(Kind::Shm, 5, IPC_CREAT | 0o600, &spec(&refuse))
+                .unwrap_err(),
+            Errno::EINVAL
+        );
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn permission_refusals() {
+        let t = TempNs::new("perm");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Sem, 9, IPC_CREAT | 0o640, &spec(&nothing))
+            .unwrap();
+        let p = o.perm();
+        // owner (root here, the creator) and root pass; others by mode
+        let owner = Creds {
+            euid: p.uid,
+            egid: p.gid,
+        };
+        assert!(p.check(&owner, Access::ReadWrite).is_ok());
+        assert_eq!(p.check(&NOBODY, Access::Read), Err(Errno::EACCES));
+        assert_eq!(p.check(&NOBODY, Access::Write), Err(Errno::EACCES));
+        assert!(p.check(&NOBODY, Access::None).is_ok());
+        let group = Creds {
+            euid: 65534,
+            egid: p.gid,
+        };
+        assert!(p.check(&group, Access::Read).is_ok());
+        assert_eq!(p.check(&group, Access::Write), Err(Errno::EACCES));
+        // a get asking for more than the mode grants
+        assert_eq!(
+            p.check_bits(&NOBODY, Access::from_get_flags(0o400)),
+            Err(Errno::EACCES)
+        );
+        // the owner-only commands: EPERM for anyone else, never EACCES
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id, false, &NOBODY)
+                .unwrap_err(),
+            Errno::EPERM
+        );
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id, false, &creds())
+                .unwrap()
+                .id,
+            o.id
+        );
+        assert_eq!(
+            ns.obtain_check(Kind::Sem, o.id + 1, false, &creds())
+                .unwrap_err(),
+            Errno::EINVAL
+        );
+        ns.remove(&o, false);
+    }
+
+    #[test]
+    fn remove_ends_both_names() {
+        let t = TempNs::new("rm");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Msg, 42, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let id = o.id;
+        ns.remove(&o, false);
+        assert!(o.is_removed());
+        assert!(ns.by_key(Kind::Msg, 42).unwrap().is_none());
+        assert_eq!(ns.by_id(Kind::Msg, id).unwrap_err(), Errno::EINVAL);
+        assert_eq!(
+            ns.obtain_check(Kind::Msg, id, false, &creds()).unwrap_err(),
+            Errno::EINVAL
+        );
+        // the key is free again: a new object, a new id
+        let n = ns
+            .get(Kind::Msg, 42, IPC_CREAT | IPC_EXCL | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_ne!(n.id, id);
+        ns.remove(&n, false);
+        assert_eq!(ns.in_use(Kind::Msg).1, 0);
+    }
+
+    #[test]
+    fn two_namespaces_are_apart() {
+        let (a, b) = (TempNs::new("a"), TempNs::new("b"));
+        assert_ne!(a.ns.serial(), b.ns.serial());
+        assert!(!a.ns.same_dir(&b.ns));
+        let o =
+            a.ns.get(Kind::Sem, 3, IPC_CREAT | 0o600, &spec(&nothing))
+                .unwrap();
+        assert!(b.ns.by_key(Kind::Sem, 3).unwrap().is_none());
+        assert_eq!(b.ns.by_id(Kind::Sem, o.id).unwrap_err(), Errno::EINVAL);
+        let again = Ns::open_shared(&a.dir).unwrap();
+        assert!(again.same_dir(&a.ns));
+        assert_eq!(again.by_id(Kind::Sem, o.id).unwrap().file_id(), o.file_id());
+        a.ns.remove(&o, false);
+    }
+
+    /// The engines take their namespace: the same id in two namespaces is
+    /// two objects, through every per-thread and per-process cache.
+    #[test]
+    fn engines_keep_namespaces_apart() {
+        let (a, b) = (TempNs::new("sa"), TempNs::new("sb"));
+        let sa = crate::sem::get(&a.ns, IPC_PRIVATE, 1, IPC_CREAT | 0o600, &[3]).unwrap();
+        let sb = crate::sem::get(&b.ns, IPC_PRIVATE, 2, IPC_CREAT | 0o600, &[5, 6]).unwrap();
+        assert_eq!(sa.id, sb.id, "fresh namespaces number alike");
+        for _ in 0..2 {
+            let x = crate::sem::by_id(&a.ns, sa.id).unwrap();
+            assert_eq!(crate::sem::nsems(&x).unwrap(), 1);
+            assert_eq!(crate::sem::getval(&x, 0).unwrap(), 3);
+            let y = crate::sem::by_id(&b.ns, sb.id).unwrap();
+            assert_eq!(crate::sem::nsems(&y).unwrap(), 2);
+            let n = crate::sem::with_set(&b.ns, sb.id, |o| crate::sem::getval(o, 1)).unwrap();
+            assert_eq!(n, 6);
+        }
+        crate::sem::remove(&a.ns, &sa).unwrap();
+        assert_eq!(crate::sem::by_id(&a.ns, sa.id).unwrap_err(), Errno::EINVAL);
+        assert!(crate::sem::by_id(&b.ns, sb.id).is_ok());
+        crate::sem::remove(&b.ns, &sb).unwrap();
+
+        // segments: attached in both, removed in one, destroyed at its
+        // last detach through the namespace it lives in
+        let ma = crate::shm::shmget(&a.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let mb = crate::shm::shmget(&b.ns, IPC_PRIVATE, 8192, IPC_CREAT | 0o600).unwrap();
+        assert_eq!(ma, mb);
+        let (pa, za) = crate::shm::shmat(&a.ns, ma, 0, 0).unwrap();
+        let (pb, zb) = crate::shm::shmat(&b.ns, mb, 0, 0).unwrap();
+        assert_eq!((za, zb), (4096, 8192));
+        assert_eq!(crate::shm::stat(&a.ns, ma).unwrap().nattch, 1);
+        assert_eq!(crate::shm::stat(&b.ns, mb).unwrap().nattch, 1);
+        // a detach checked against another namespace's segment is refused
+        assert_eq!(
+            crate::shm::shmdt(pa, Some((&b.ns, ma))).unwrap_err(),
+            Errno::EINVAL
+        );
+        crate::shm::rmid(&a.ns, ma).unwrap();
+        assert!(crate::shm::stat(&a.ns, ma).is_ok(), "still attached");
+        crate::shm::shmdt(pa, Some((&a.ns, ma))).unwrap();
+        assert_eq!(crate::shm::stat(&a.ns, ma).unwrap_err(), Errno::EINVAL);
+        assert_eq!(a.ns.in_use(Kind::Shm).1, 0);
+        assert_eq!(crate::shm::stat(&b.ns, mb).unwrap().nattch, 1);
+        crate::shm::shmdt(pb, None).unwrap();
+        crate::shm::rmid(&b.ns, mb).unwrap();
+        assert_eq!(b.ns.in_use(Kind::Shm).1, 0);
+    }
+
+    /// An attacher holds its liveness mark (see `Ns::hold_alive`) in each
+    /// namespace it attaches in, so that the others count it alive there
+    /// without `/proc`: in B when it attaches only there, then in A too.
+    #[test]
+    fn an_attacher_is_marked_alive_in_each_namespace() {
+        let (a, b) = (TempNs::new("la"), TempNs::new("lb"));
+        let me = crate::os::proc::my_pid();
+        let marked = |t: &TempNs| t.ns.index().and_then(|ix| ix.marked_alive(me));
+        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(false)));
+        let mb = crate::shm::shmget(&b.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let (pb, _) = crate::shm::shmat(&b.ns, mb, 0, 0).unwrap();
+        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(true)));
+        let ma = crate::shm::shmget(&a.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let (pa, _) = crate::shm::shmat(&a.ns, ma, 0, 0).unwrap();
+        assert_eq!((marked(&a), marked(&b)), (Some(true), Some(true)));
+        crate::shm::shmdt(pa, None).unwrap();
+        crate::shm::shmdt(pb, None).unwrap();
+        crate::shm::rmid(&a.ns, ma).unwrap();
+        crate::shm::rmid(&b.ns, mb).unwrap();
     }
 }

@@ -2,7 +2,7 @@
 //! object carries.
 
 use crate::error::{Errno, Result};
-use crate::sync::proc::Creds;
+use crate::os::creds::Creds;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// Permission block of an object, as it lies in shared memory.
@@ -26,6 +26,9 @@ pub struct PermShared {
     pub seq: AtomicU32,
     _pad: AtomicU32,
 }
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for PermShared {}
 
 /// A consistent copy of a [`PermShared`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,19 +152,19 @@ impl Perm {
         if self.granted_to_all(want) {
             return Ok(());
         }
-        self.check_bits(&crate::sync::proc::creds(), want)
+        self.check_bits(&crate::os::creds::creds(), want)
     }
 
     /// [`Perm::check_mine`] for `want` given as rwx bits (as
-    /// [`Perm::check_bits`]), with a [`crate::sync::proc::coarse_now`]
+    /// [`Perm::check_bits`]), with a [`crate::os::proc::coarse_now`]
     /// reading the caller already has (one clock read per call, see
-    /// [`crate::sync::proc::creds_at`]).
+    /// [`crate::os::creds::creds_at`]).
     #[inline]
     pub fn check_mine_at(&self, want: u32, now: &libc::timespec) -> Result<()> {
         if self.granted_to_all(want) {
             return Ok(());
         }
-        self.check_bits(&crate::sync::proc::creds_at(now), want)
+        self.check_bits(&crate::os::creds::creds_at(now), want)
     }
 
     /// Whether owner, group and others are all granted `want` (rwx bits).

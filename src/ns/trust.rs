@@ -228,7 +228,7 @@ pub fn default_dir() -> PathBuf {
 /// says there is no such process, or its `/proc/<pid>/stat` was read and
 /// shows another start time (a recycled pid) or a zombie. Anything that
 /// cannot be told (an unreadable `/proc`, no start time recorded) counts
-/// as alive. (`crate::sync::proc::alive` counts an unreadable `/proc` as
+/// as alive. (`crate::os::proc::alive` counts an unreadable `/proc` as
 /// dead, which is right for a lock's owner but not for deleting files.)
 pub fn positively_dead(pid: i32, start: u64) -> bool {
     if pid <= 0 {
@@ -348,10 +348,10 @@ mod tests {
     #[test]
     fn the_living_are_not_dead() {
         assert!(!positively_dead(
-            crate::sync::proc::my_pid(),
-            crate::sync::proc::my_start()
+            crate::os::proc::my_pid(),
+            crate::os::proc::my_start()
         ));
-        assert!(positively_dead(crate::sync::proc::my_pid(), 1)); // another start time
+        assert!(positively_dead(crate::os::proc::my_pid(), 1)); // another start time
         assert!(!positively_dead(0, 0));
     }
 }

@@ -11,8 +11,9 @@
 //! the only blur is a peer arriving in the same instant as the timeout,
 //! which sees a peer that leaves at once (end of file or `EPIPE`).
 
-use super::{close_fd, End, Options, Pipe};
+use super::{End, Options, Pipe};
 use crate::error::{Errno, Result};
+use crate::os::close_fd;
 use core::ffi::CStr;
 use core::time::Duration;
 use std::ffi::CString;

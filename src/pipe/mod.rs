@@ -6,7 +6,7 @@
 //! The data path is exactly one `read(2)`/`write(2)` per call: a pipe is
 //! already the fastest thing the kernel offers for a byte stream, so ripc
 //! adds checks and conveniences, not a second buffer. Writes of at most
-//! [`PIPE_BUF`] bytes are atomic (never interleaved with other writers'
+//! `PIPE_BUF` bytes are atomic (never interleaved with other writers'
 //! data), as `pipe(7)` guarantees.
 
 mod fifo;
@@ -18,9 +18,6 @@ pub use fifo::{fifo_create, fifo_open};
 use crate::error::cvt;
 use crate::error::{Errno, Result};
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-
-/// Writes of at most this many bytes are atomic (`PIPE_BUF`, `pipe(7)`).
-pub const PIPE_BUF: usize = libc::PIPE_BUF;
 
 /// Which end of a pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +71,7 @@ fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
     cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
-pub(crate) use crate::os::{close_fd, set_fl};
+use crate::os::{close_fd, set_fl};
 
 impl Pipe {
     /// Creates an anonymous pipe (`pipe2`).

@@ -1,7 +1,8 @@
 //! Connecting a child process to one end of a pipe, as a shell's `|` does.
 
-use super::{close_fd, End, Pipe};
+use super::{End, Pipe};
 use crate::error::{Errno, Result};
+use crate::os::close_fd;
 use core::ffi::{c_char, CStr};
 
 extern "C" {

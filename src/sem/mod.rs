@@ -18,18 +18,70 @@
 //! then applied; a process killed mid-way leaves a committed journal that
 //! the next lock holder replays (the values are absolute, so replay is
 //! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
+//!
+//! # Locking
+//! - The set's robust lock (the object header's, `Obj::lock_until`, held
+//!   as a `Locked`) guards every word of the control area: values, last
+//!   pids, `otime`, the journal, the undo slots, the wait slots' contents
+//!   and the `waiting` count. A dead holder's successor runs `repair`
+//!   (journal replay, claimed sleepers back to waiting, sweep).
+//! - Without the lock: a sleeper's own slot `state` (its futex word, with
+//!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
+//!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
+//!   by compare-and-swap; `slot_gen`/`slot_waiters` (waiting for a free
+//!   slot); the FIFO `ticket` counter (`fetch_add`).
+//! - Wakes are deferred until the lock is let go (`WAKES`, flushed by
+//!   `Locked`'s drop, as the kernel's `wake_q`), so a woken sleeper does not
+//!   run into the lock.
+//!
+//! # Memory ordering
+//! - Journal: `Txn::commit_journaled` writes the entries, then sets
+//!   `jstate` to 1 with **release**; `redo` loads it with **acquire**
+//!   (the next holder after a crash) and so reads the entries. Clearing it
+//!   (**release**) ends the transaction after the values are applied.
+//! - Completion: the waker writes the slot's `result`, then `apply`'s
+//!   `E_DONE` swaps `state` to `W_DONE` (**acq-rel**); the sleeper loads
+//!   `state` with **acquire** (`sleep`, `finish`) before reading `result`.
+//! - Claiming: `update_queue` moves a slot from `W_WAITING` to
+//!   `W_CLAIMED` (**acq-rel** compare-and-swap) before committing, and
+//!   `cancel`'s compare-and-swap to `W_CANCELLED` (**acq-rel**) races it:
+//!   exactly one wins. A failed commit puts `W_WAITING` back (**release**).
+//! - Enqueue: `enqueue` fills the slot (owner, ticket, operations) and
+//!   stores `W_WAITING` with **release**; wakers scanning without having
+//!   written it load `state` with **acquire** first.
+//! - Slots: `free_wslot` stores `W_FREE` with **release** and bumps
+//!   `slot_gen` (**release**); a process waiting for a slot loaded
+//!   `slot_gen` with **acquire** and sleeps on it (`crate::sync::event`).
+//! - Owners: sleeper and undo slots are `crate::sync::owner` records (pid
+//!   stored with **release** after the start time, loaded with
+//!   **acquire**).
+//! - The set header's `magic` is stored last at creation (**release**)
+//!   and loaded with **acquire** by `View::new`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, HEADER_LEN};
-use crate::sync::probe::Seen;
-use crate::sync::proc::{alive, my_pid, my_start, pid_exists};
+use crate::ns::{Access, CreateSpec, Kind, Ns, Obj, Perm, Region, Shared, HEADER_LEN};
+use crate::os::probe::Seen;
+use crate::os::proc::my_pid;
+use crate::sync::event::{self, Event, Slept};
+use crate::sync::owner::{self, Check, Owner, OwnerRef};
+use crate::sync::spin;
 use crate::sync::time::now_secs;
-use crate::sync::{futex_wait, futex_wake, Deadline};
+use crate::sync::Deadline;
 use core::sync::atomic::{AtomicI16, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
+
+mod journal;
+mod layout;
+mod pending;
+mod undo;
+
+use journal::*;
+use layout::*;
+pub use layout::{SemOp, LAYOUT_VERSION};
+use pending::*;
+use undo::*;
 
 /// Largest semaphore value (`SEMVMX`).
 ///
@@ -45,7 +97,6 @@ pub const SEMAEM: i32 = SEMVMX;
 pub const IPC_NOWAIT: i16 = 0o4000;
 pub use crate::ns::consts::SEM_UNDO;
 
-const MAGIC: u32 = 0x5345_4d31; // "SEM1"
 /// Sleeping semop calls one set can hold at once (more wait for a slot).
 ///
 /// cbindgen:ignore
@@ -54,867 +105,6 @@ pub const NWAIT: usize = 64;
 ///
 /// cbindgen:ignore
 pub const NUNDO: usize = 64;
-/// How often a sleeper wakes to look for dead processes (undo, lost wakes).
-const TICK: Duration = Duration::from_millis(50);
-/// How long a waiter spins (yielding the CPU now and then) before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
-
-const W_FREE: u32 = 0;
-const W_WAITING: u32 = 1;
-const W_DONE: u32 = 2;
-/// A granter (under the lock) has chosen this sleeper and is committing
-/// its operations: the sleeper can no longer cancel, it waits for DONE.
-const W_CLAIMED: u32 = 3;
-/// The sleeper gave up (its deadline passed, or a signal) without the
-/// lock, which it could not get in time: no granter touches the slot, and
-/// the next enqueue under the lock reuses it.
-const W_CANCELLED: u32 = 4;
-const W_SLEEP: u32 = 0x100;
-
-const HDR: usize = 64;
-const WHDR: usize = 40;
-const UHDR: usize = 16;
-
-/// One operation of a `semop` call (the layout of `struct sembuf`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SemOp {
-    /// semaphore index in the set
-    pub num: u16,
-    /// < 0 take, 0 wait for zero, > 0 release
-    pub op: i16,
-    /// `IPC_NOWAIT` | `SEM_UNDO`
-    pub flg: i16,
-}
-
-impl SemOp {
-    fn pack(self) -> u64 {
-        (self.num as u64) | ((self.op as u16 as u64) << 16) | ((self.flg as u16 as u64) << 32)
-    }
-    fn unpack(w: u64) -> SemOp {
-        SemOp {
-            num: w as u16,
-            op: (w >> 16) as u16 as i16,
-            flg: (w >> 32) as u16 as i16,
-        }
-    }
-}
-
-#[repr(C)]
-struct SetHdr {
-    magic: AtomicU32,
-    nsems: AtomicU32,
-    max_ops: AtomicU32,
-    nwait: AtomicU32,
-    nundo: AtomicU32,
-    waiting: AtomicU32,
-    slot_gen: AtomicU32,
-    jstate: AtomicU32,
-    jcount: AtomicU32,
-    slot_waiters: AtomicU32,
-    otime: AtomicI64,
-    ticket: AtomicU64,
-    /// the pid that [`E_SET`] entries record as the semaphores' last
-    /// (`SETALL`/`SETVAL`'s caller), written before the journal commits
-    jpid: AtomicI32,
-    /// journal entries (0: a set made before this field, whose journal
-    /// holds `2 * max_ops + 8`)
-    jcap: AtomicU32,
-}
-const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
-
-#[repr(C)]
-struct Sem {
-    val: AtomicI32,
-    pid: AtomicI32,
-}
-
-#[repr(C)]
-struct WaitHdr {
-    state: AtomicU32,
-    result: AtomicI32,
-    pid: AtomicI32,
-    undo: AtomicI32,
-    start: AtomicU64,
-    ticket: AtomicU64,
-    nsops: AtomicU32,
-    blocking: AtomicU32,
-}
-const _: () = assert!(core::mem::size_of::<WaitHdr>() == WHDR);
-
-#[repr(C)]
-struct UndoHdr {
-    pid: AtomicI32,
-    _pad: AtomicU32,
-    start: AtomicU64,
-}
-const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
-
-/// Sizes of a set's areas, from its shape.
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    nsems: usize,
-    max_ops: usize,
-    nwait: usize,
-    nundo: usize,
-    jcap: usize,
-}
-
-/// Journal entries of a set made by an older version (no `jcap` field).
-fn legacy_jcap(max_ops: usize) -> usize {
-    2 * max_ops + 8
-}
-
-/// Journal entries of a new set: a `semop` (values, adjustments, its
-/// sleepers' completions) or a `SETALL` (one [`E_SET`] per semaphore).
-fn new_jcap(nsems: usize, max_ops: usize) -> usize {
-    (2 * max_ops).max(nsems) + 8
-}
-
-impl Shape {
-    fn wsz(&self) -> usize {
-        WHDR + 8 * self.max_ops
-    }
-    fn usz(&self) -> usize {
-        UHDR + (2 * self.nsems).div_ceil(8) * 8
-    }
-    fn jcap(&self) -> usize {
-        self.jcap
-    }
-    fn off_sems(&self) -> usize {
-        HDR
-    }
-    fn off_wait(&self) -> usize {
-        HDR + 8 * self.nsems
-    }
-    fn off_undo(&self) -> usize {
-        self.off_wait() + self.nwait * self.wsz()
-    }
-    fn off_journal(&self) -> usize {
-        self.off_undo() + self.nundo * self.usz()
-    }
-    fn total(&self) -> usize {
-        self.off_journal() + 8 * self.jcap()
-    }
-}
-
-/// A checked view of one set's control area.
-struct View<'a> {
-    o: &'a Obj,
-    s: Shape,
-}
-
-impl<'a> View<'a> {
-    fn new(o: &'a Obj) -> Result<View<'a>> {
-        let h: &SetHdr = o.at(0)?;
-        if h.magic.load(Ordering::Acquire) != MAGIC {
-            return Err(Errno::EIO);
-        }
-        let mut s = Shape {
-            nsems: h.nsems.load(Ordering::Relaxed) as usize,
-            max_ops: h.max_ops.load(Ordering::Relaxed) as usize,
-            nwait: h.nwait.load(Ordering::Relaxed) as usize,
-            nundo: h.nundo.load(Ordering::Relaxed) as usize,
-            jcap: h.jcap.load(Ordering::Relaxed) as usize,
-        };
-        if s.jcap == 0 {
-            s.jcap = legacy_jcap(s.max_ops);
-        }
-        // Bounded shape (so the arithmetic cannot overflow), fitting the map.
-        if s.nsems == 0
-            || s.nsems > 32000
-            || s.max_ops == 0
-            || s.max_ops > 32000
-            || s.nwait > NWAIT
-            || s.nundo > NUNDO
-            || s.jcap < legacy_jcap(s.max_ops)
-            || s.jcap > new_jcap(32000, 32000)
-            || s.total() > o.ctl_len()
-        {
-            return Err(Errno::EIO);
-        }
-        Ok(View { o, s })
-    }
-    fn hdr(&self) -> &'a SetHdr {
-        self.o.at(0).expect("checked in View::new")
-    }
-    fn sem(&self, i: usize) -> Result<&'a Sem> {
-        if i >= self.s.nsems {
-            return Err(Errno::EIO);
-        }
-        self.o.at(self.s.off_sems() + 8 * i)
-    }
-    fn val(&self, i: usize) -> Result<i32> {
-        // A scribbled value is clamped into the valid range.
-        Ok(self.sem(i)?.val.load(Ordering::Relaxed).clamp(0, SEMVMX))
-    }
-    fn wslot(&self, i: usize) -> Result<&'a WaitHdr> {
-        if i >= self.s.nwait {
-            return Err(Errno::EIO);
-        }
-        self.o.at(self.s.off_wait() + i * self.s.wsz())
-    }
-    fn wop(&self, i: usize, k: usize) -> Result<&'a AtomicU64> {
-        if k >= self.s.max_ops {
-            return Err(Errno::EIO);
-        }
-        self.o
-            .at(self.s.off_wait() + i * self.s.wsz() + WHDR + 8 * k)
-    }
-    /// Slot `i`'s operations, into `out` (cleared first; reused by the
-    /// caller so that a scan of the queue allocates at most once).
-    fn wops_into(&self, i: usize, out: &mut Vec<SemOp>) -> Result<()> {
-        out.clear();
-        let n = self.wslot(i)?.nsops.load(Ordering::Relaxed) as usize;
-        if n == 0 || n > self.s.max_ops {
-            return Err(Errno::EIO);
-        }
-        for k in 0..n {
-            out.push(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed)));
-        }
-        Ok(())
-    }
-    fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
-        if i >= self.s.nundo {
-            return Err(Errno::EIO);
-        }
-        self.o.at(self.s.off_undo() + i * self.s.usz())
-    }
-    fn adj(&self, i: usize, sem: usize) -> Result<&'a AtomicI16> {
-        if i >= self.s.nundo || sem >= self.s.nsems {
-            return Err(Errno::EIO);
-        }
-        self.o
-            .at(self.s.off_undo() + i * self.s.usz() + UHDR + 2 * sem)
-    }
-    fn jent(&self, k: usize) -> Result<&'a AtomicU64> {
-        if k >= self.s.jcap() {
-            return Err(Errno::EIO);
-        }
-        self.o.at(self.s.off_journal() + 8 * k)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Transactions: journal, commit, apply.
-
-/// `SETALL`/`SETVAL` of one semaphore: its value, its last pid (the
-/// header's `jpid`) and its adjustment in every undo slot cleared, all in
-/// one entry (so a journal of `nsems` entries holds a whole `SETALL`).
-const E_SET: u64 = 0;
-/// In an [`E_SET`] entry's index: no undo slot was in use at commit (their
-/// adjustments are all zero, as `undo_slot` zeroes a slot it hands out),
-/// so there is nothing to clear: a `SETALL` without `SEM_UNDO` users
-/// writes no adjustment.
-const SET_NO_UNDO: usize = 1 << 29;
-const E_VAL: u64 = 1;
-const E_ADJ: u64 = 2;
-const E_DONE: u64 = 3;
-
-fn ent(kind: u64, idx: usize, v: i32) -> u64 {
-    (kind << 62) | (((idx as u64) & 0x3fff_ffff) << 32) | (v as u32 as u64)
-}
-
-/// The writes of one atomic change, applied by [`Txn::commit`].
-#[derive(Default)]
-struct Txn {
-    inline: [u64; 8],
-    n: usize,
-    more: Vec<u64>,
-}
-
-impl Txn {
-    fn push(&mut self, e: u64) {
-        if self.n < self.inline.len() {
-            self.inline[self.n] = e;
-        } else {
-            self.more.push(e);
-        }
-        self.n += 1;
-    }
-    fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
-        self.inline[..self.n.min(8)]
-            .iter()
-            .copied()
-            .chain(self.more.iter().copied())
-    }
-    /// The value this transaction gives to entry `(kind, idx)`, if any.
-    fn lookup(&self, kind: u64, idx: usize) -> Option<i32> {
-        if self.n == 0 {
-            return None;
-        }
-        let key = ent(kind, idx, 0) >> 32;
-        if self.n <= self.inline.len() {
-            // The common case: no spill, a plain backward scan.
-            return self.inline[..self.n]
-                .iter()
-                .rev()
-                .find(|&&e| e >> 32 == key)
-                .map(|&e| e as u32 as i32);
-        }
-        self.iter()
-            .rev()
-            .find(|e| e >> 32 == key)
-            .map(|e| e as u32 as i32)
-    }
-    fn commit(&self, v: &View<'_>) -> Result<()> {
-        if self.n == 0 {
-            return Ok(());
-        }
-        if self.n == 1 {
-            return apply(v, self.inline[0]);
-        }
-        self.commit_journaled(v)
-    }
-    /// [`Txn::commit`] through the journal even for one entry (an
-    /// [`E_SET`] writes many words).
-    fn commit_journaled(&self, v: &View<'_>) -> Result<()> {
-        if self.n > v.s.jcap() {
-            return Err(Errno::EIO);
-        }
-        let h = v.hdr();
-        for (k, e) in self.iter().enumerate() {
-            v.jent(k)?.store(e, Ordering::Relaxed);
-        }
-        h.jcount.store(self.n as u32, Ordering::Relaxed);
-        h.jstate.store(1, Ordering::Release);
-        for e in self.iter() {
-            apply(v, e)?;
-        }
-        h.jstate.store(0, Ordering::Release);
-        Ok(())
-    }
-}
-
-fn apply(v: &View<'_>, e: u64) -> Result<()> {
-    let idx = ((e >> 32) & 0x3fff_ffff) as usize;
-    let val = e as u32 as i32;
-    match e >> 62 {
-        E_SET => {
-            let (idx, no_undo) = (idx & !SET_NO_UNDO, idx & SET_NO_UNDO != 0);
-            if !no_undo {
-                for u in 0..v.s.nundo {
-                    v.adj(u, idx)?.store(0, Ordering::Relaxed);
-                }
-            }
-            let s = v.sem(idx)?;
-            s.val.store(val.clamp(0, SEMVMX), Ordering::Relaxed);
-            s.pid
-                .store(v.hdr().jpid.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        E_VAL => v
-            .sem(idx)?
-            .val
-            .store(val.clamp(0, SEMVMX), Ordering::Relaxed),
-        E_ADJ => v
-            .adj(idx / v.s.nsems, idx % v.s.nsems)?
-            .store(val as i16, Ordering::Relaxed),
-        E_DONE => {
-            let w = v.wslot(idx)?;
-            w.result.store(val, Ordering::Relaxed);
-            let old = w.state.swap(W_DONE, Ordering::AcqRel);
-            if old & W_SLEEP != 0 {
-                // Woken after the lock is released (see [`Locked`]), so that
-                // the sleeper does not run straight into our lock.
-                WAKES.with(|q| q.borrow_mut().push(w.state.as_ptr() as usize));
-            }
-        }
-        _ => return Err(Errno::EIO),
-    }
-    Ok(())
-}
-
-thread_local! {
-    /// Futex words of sleepers to wake once the set's lock is released.
-    static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The set's lock, held; on release, wakes the sleepers whose operations
-/// were completed under it (the kernel's `wake_q`).
-struct Locked<'a> {
-    g: Option<crate::ns::ObjGuard<'a>>,
-    /// false when nothing can have been queued (the uncontended path)
-    flush: bool,
-}
-
-/// [`lock`] by `d` (`ETIMEDOUT`), or `EIDRM` once the set is removed.
-fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
-    Ok(Locked {
-        g: Some(o.lock_until(&repair, d)?),
-        flush: true,
-    })
-}
-
-/// The lock for a `semctl` command, which the kernel never blocks: by
-/// [`Deadline::ctl`]; `None` when a holder is stopped or the lock word
-/// was scribbled on (the caller then reads without it, or fails).
-fn lock_ctl(o: &Obj) -> Option<Locked<'_>> {
-    lock_by(o, &Deadline::ctl()).ok()
-}
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        drop(self.g.take());
-        if !self.flush {
-            return;
-        }
-        let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
-        for addr in q {
-            // SAFETY: FUTEX_WAKE uses the address only as a key and reads no
-            // memory; the word lies in a mapping of a set our caller still
-            // holds (it was queued under that set's lock moments ago).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    addr as *const u32,
-                    libc::FUTEX_WAKE,
-                    1,
-                    core::ptr::null::<libc::timespec>(),
-                    core::ptr::null::<u32>(),
-                    0u32,
-                )
-            };
-        }
-    }
-}
-
-/// Replays a journal committed by a process that died before finishing.
-fn redo(v: &View<'_>) {
-    let h = v.hdr();
-    if h.jstate.load(Ordering::Acquire) == 1 {
-        let n = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
-        for k in 0..n {
-            if let Ok(e) = v.jent(k) {
-                let _ = apply(v, e.load(Ordering::Relaxed));
-            }
-        }
-    }
-    h.jstate.store(0, Ordering::Release);
-}
-
-// ---------------------------------------------------------------------------
-// The kernel's perform_atomic_semop and update_queue.
-
-enum Try {
-    Done,
-    Block(usize),
-}
-
-/// Tries `ops` against the current values (plus what `txn` already holds),
-/// recording the writes in `txn`. Nothing is written to the set.
-fn try_ops(v: &View<'_>, ops: &[SemOp], undo: Option<usize>, txn: &mut Txn) -> Result<Try> {
-    for (i, op) in ops.iter().enumerate() {
-        let n = op.num as usize;
-        if n >= v.s.nsems {
-            return Err(Errno::EFBIG);
-        }
-        let cur = match txn.lookup(E_VAL, n) {
-            Some(x) => x,
-            None => v.val(n)?,
-        };
-        if op.op == 0 {
-            if cur != 0 {
-                return Ok(Try::Block(i));
-            }
-            continue;
-        }
-        let r = cur + op.op as i32;
-        if r < 0 {
-            return Ok(Try::Block(i));
-        }
-        if r > SEMVMX {
-            return Err(Errno::ERANGE);
-        }
-        if op.flg & SEM_UNDO != 0 {
-            let u = undo.ok_or(Errno::EIO)?;
-            let ai = u * v.s.nsems + n;
-            let a = match txn.lookup(E_ADJ, ai) {
-                Some(x) => x,
-                None => v.adj(u, n)?.load(Ordering::Relaxed) as i32,
-            } - op.op as i32;
-            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
-                return Err(Errno::ERANGE);
-            }
-            txn.push(ent(E_ADJ, ai, a));
-        }
-        txn.push(ent(E_VAL, n, r));
-    }
-    Ok(Try::Done)
-}
-
-/// Records `pid` as the last to operate on each semaphore of `ops`, and
-/// `now` (seconds) as the set's `sem_otime`.
-fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
-    for op in ops {
-        if let Ok(s) = v.sem(op.num as usize) {
-            s.pid.store(pid, Ordering::Relaxed);
-        }
-    }
-    let h = v.hdr();
-    if h.otime.load(Ordering::Relaxed) != now {
-        h.otime.store(now, Ordering::Relaxed);
-    }
-}
-
-/// The sleeper slots that may be in use, in order: a slot whose header
-/// lies (even in part) in a hole of the file was never written, so it is
-/// free, and is skipped without being read — on tmpfs reading a hole
-/// allocates a page (one per slot: the slots are ~4 KiB apart), ~100 us
-/// for an `IPC_RMID` of a set nobody ever slept on, and a `SIGBUS` when the
-/// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
-/// per run of written pages; a file system without them reports the whole
-/// file as data (every slot is read, as before).
-/// Whether the page of mapping `(ptr, len)` holding byte `off` is in
-/// memory (`mincore`): a tmpfs page never written is not, and reading it
-/// would allocate one (or raise SIGBUS on a full file system).
-fn resident(map: (usize, usize), off: usize) -> bool {
-    if off >= map.1 {
-        return false;
-    }
-    let page = off & !4095;
-    let mut vec = 0u8;
-    // SAFETY: mincore on one page inside our own mapping, into a local.
-    let r = unsafe { libc::mincore((map.0 + page) as *mut libc::c_void, 4096, &mut vec) };
-    r != 0 || vec & 1 != 0
-}
-
-fn wslots_used(v: &View<'_>) -> impl Iterator<Item = usize> {
-    use std::os::fd::AsRawFd;
-    // A descriptor for the walk (none: every slot is read, as on a file
-    // system without SEEK_DATA).
-    let file = v.o.file().ok();
-    let fd = file.as_ref().map_or(-1, |f| f.as_raw_fd());
-    let base = (HEADER_LEN + v.s.off_wait()) as i64;
-    let wsz = v.s.wsz() as i64;
-    let nwait = v.s.nwait;
-    let v_map = (v.o.ctl().ptr() as usize, v.o.ctl().len());
-    let mut i = 0usize;
-    let mut run_end = i64::MIN; // end of the data run around slot i
-    core::iter::from_fn(move || {
-        // Kept open for the walk (moved in).
-        let _file = &file;
-        while i < nwait {
-            let hdr = base + i as i64 * wsz;
-            if hdr + WHDR as i64 > run_end {
-                // SAFETY: lseek on our object file's descriptor; it only
-                // moves the (unused) file offset.
-                let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
-                if d < 0 {
-                    if Errno::last() == Errno::ENXIO {
-                        return None; // no data from here on
-                    }
-                    if fd < 0 && !resident(v_map, hdr as usize) {
-                        // No descriptor (the set's names are gone): a
-                        // page not in memory was never written.
-                        i += 1;
-                        continue;
-                    }
-                    // No SEEK_DATA here: every slot is data.
-                    run_end = if fd < 0 { hdr + WHDR as i64 } else { i64::MAX };
-                    continue;
-                }
-                // SAFETY: as above.
-                let h = unsafe { libc::lseek(fd, d, libc::SEEK_HOLE) };
-                if h < 0 {
-                    run_end = i64::MAX;
-                    continue;
-                }
-                run_end = h;
-                if d > hdr {
-                    // Skip the slots whose header starts in the hole.
-                    let skip = (d - hdr + wsz - 1) / wsz;
-                    i = i.saturating_add(skip as usize);
-                    continue;
-                }
-                if hdr + WHDR as i64 > run_end {
-                    i += 1; // the header ends in a hole: never written
-                    continue;
-                }
-            }
-            let k = i;
-            i += 1;
-            return Some(k);
-        }
-        None
-    })
-}
-
-fn recount(v: &View<'_>) {
-    let n = wslots_used(v)
-        .filter(|&i| {
-            v.wslot(i)
-                .map(|w| w.state.load(Ordering::Relaxed) & 0xff == W_WAITING)
-                .unwrap_or(false)
-        })
-        .count();
-    v.hdr().waiting.store(n as u32, Ordering::Relaxed);
-}
-
-fn free_wslot(v: &View<'_>, i: usize) {
-    if let Ok(w) = v.wslot(i) {
-        w.pid.store(0, Ordering::Relaxed);
-        w.state.store(W_FREE, Ordering::Release);
-        let h = v.hdr();
-        h.slot_gen.fetch_add(1, Ordering::Release);
-        if h.slot_waiters.load(Ordering::Relaxed) != 0 {
-            futex_wake(&h.slot_gen, i32::MAX);
-        }
-    }
-}
-
-/// Retries the sleeping operations, oldest first, after a change; each one
-/// that can now complete is performed on its sleeper's behalf and the
-/// sleeper woken. Restarts from the oldest after every success.
-///
-/// This runs after every altering operation while anyone sleeps, so it
-/// makes no system call for a sleeper that stays blocked: a sleeper's
-/// liveness (`kill(pid, 0)`) is checked only when its operation would be
-/// granted, so that a dead process never consumes a release. Dead sleepers
-/// that stay blocked are dropped by the sweeps (reads, the sleepers'
-/// periodic look-around, a full slot table).
-fn update_queue(v: &View<'_>) {
-    if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let me = my_pid();
-    let mut ops = Vec::new();
-    for _round in 0..=v.s.nwait {
-        // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
-        // Sleepers take the lowest free slot, and the count is exact under
-        // the lock, so the scan stops at the last one. (Each slot is on its
-        // own page: scanning all 64 cost more than the rest together.) A
-        // count left short by a process killed inside `enqueue` is put
-        // right by the next sweep, at the latest a sleeper's next tick.
-        let want = v.hdr().waiting.load(Ordering::Relaxed) as usize;
-        let mut q = [(0u64, 0usize); NWAIT];
-        let mut n = 0;
-        for i in 0..v.s.nwait.min(NWAIT) {
-            if n >= want {
-                break;
-            }
-            let Ok(w) = v.wslot(i) else { continue };
-            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
-                q[n] = (w.ticket.load(Ordering::Relaxed), i);
-                n += 1;
-            }
-        }
-        let q = &mut q[..n];
-        q.sort_unstable();
-        let mut restart = false;
-        // Slots of `q` that stop waiting in this round (granted, failed or
-        // dropped): the count afterwards is `n - finished`, without a
-        // scan of the table.
-        let mut finished = 0;
-        for &(_, i) in q.iter() {
-            let Ok(w) = v.wslot(i) else { continue };
-            let mut txn = Txn::default();
-            let undo = match w.undo.load(Ordering::Relaxed) {
-                u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
-                _ => None,
-            };
-            let r = v
-                .wops_into(i, &mut ops)
-                .and_then(|()| try_ops(v, &ops, undo, &mut txn));
-            if let Ok(Try::Block(b)) = r {
-                w.blocking.store(b as u32, Ordering::Relaxed);
-                continue;
-            }
-            // Granted or failed: claim the slot first, so that a sleeper
-            // giving up without the lock (see `cancel`) either is skipped
-            // here or waits for our commit — never both.
-            let st = w.state.load(Ordering::Acquire);
-            if st & 0xff != W_WAITING
-                || w.state
-                    .compare_exchange(
-                        st,
-                        (st & !0xff) | W_CLAIMED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_err()
-            {
-                finished += 1;
-                continue;
-            }
-            match r {
-                Ok(Try::Block(_)) => {}
-                Ok(Try::Done) => {
-                    let pid = w.pid.load(Ordering::Relaxed);
-                    if pid != me && !pid_exists(pid) {
-                        free_wslot(v, i);
-                        finished += 1;
-                        continue;
-                    }
-                    txn.push(ent(E_DONE, i, 0));
-                    if txn.commit(v).is_ok() {
-                        finished += 1;
-                        mark_done(v, &ops, pid, now_secs());
-                        if ops.iter().any(|o| o.op != 0) {
-                            restart = true;
-                            break;
-                        }
-                    } else {
-                        w.state.store(st, Ordering::Release);
-                    }
-                }
-                Err(e) => {
-                    if apply(v, ent(E_DONE, i, e as i32)).is_ok() {
-                        finished += 1;
-                    } else {
-                        w.state.store(st, Ordering::Release);
-                    }
-                }
-            }
-        }
-        // Also puts right a count that was stale (a scribble), or every
-        // operation would scan the table.
-        let left = (n - finished) as u32;
-        if v.hdr().waiting.load(Ordering::Relaxed) != left {
-            v.hdr().waiting.store(left, Ordering::Relaxed);
-        }
-        if !restart {
-            break;
-        }
-    }
-}
-
-/// Frees the slots of dead processes: applies a dead process's undo
-/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`) and,
-/// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
-/// process. Returns true when a value changed.
-fn sweep_with(v: &View<'_>, sleepers: bool, gone: impl Fn(i32, u64) -> bool) -> bool {
-    let me = my_pid();
-    let mut changed = false;
-    if sleepers {
-        let used: Vec<usize> = wslots_used(v).collect();
-        for i in used {
-            let Ok(w) = v.wslot(i) else { continue };
-            if w.state.load(Ordering::Acquire) & 0xff != W_FREE {
-                let pid = w.pid.load(Ordering::Relaxed);
-                if pid != me && gone(pid, w.start.load(Ordering::Relaxed)) {
-                    free_wslot(v, i);
-                }
-            }
-        }
-        recount(v);
-    }
-    for u in 0..v.s.nundo {
-        let Ok(us) = v.uslot(u) else { continue };
-        let pid = us.pid.load(Ordering::Acquire);
-        let start = us.start.load(Ordering::Relaxed);
-        if pid == 0 || (pid == me && start == my_start()) {
-            continue;
-        }
-        if gone(pid, start) {
-            changed |= release_undo(v, u, pid);
-        }
-    }
-    changed
-}
-
-/// The full check: every slot, dead by pid and start time (`/proc`), so
-/// that a recycled pid is caught.
-fn sweep(v: &View<'_>) -> bool {
-    sweep_with(v, true, |pid, start| !alive(pid, start))
-}
-
-fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
-    let mut changed = false;
-    for s in 0..v.s.nsems {
-        let Ok(a) = v.adj(u, s) else { continue };
-        let adj = a.load(Ordering::Relaxed) as i32;
-        if adj == 0 {
-            continue;
-        }
-        let Ok(cur) = v.val(s) else { continue };
-        let mut t = Txn::default();
-        t.push(ent(E_VAL, s, (cur + adj).clamp(0, SEMVMX)));
-        t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
-        if t.commit(v).is_ok() {
-            if let Ok(x) = v.sem(s) {
-                x.pid.store(pid, Ordering::Relaxed);
-            }
-            changed = true;
-        }
-    }
-    if let Ok(us) = v.uslot(u) {
-        us.pid.store(0, Ordering::Release);
-    }
-    changed
-}
-
-/// Before sleeping and before reads: releases the undo of processes that
-/// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
-/// undo holder, none when there is none), and with `waiters` (when anyone
-/// sleeps) drops sleepers that are gone. A reused pid is caught by the
-/// periodic [`sweep`].
-fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
-    let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
-    sweep_with(v, sleepers, |pid, _| !pid_exists(pid))
-}
-
-/// The repair run by whoever takes over the lock of a dead holder.
-fn repair(o: &Obj) {
-    crate::debug_report!("semaphore set {}: repaired after a lock holder died", o.id);
-    if let Ok(v) = View::new(o) {
-        redo(&v);
-        // A granter that died between claiming a sleeper and committing
-        // (a committed journal made it DONE just above): still waiting.
-        for i in 0..v.s.nwait {
-            if let Ok(w) = v.wslot(i) {
-                let s = w.state.load(Ordering::Acquire);
-                if s & 0xff == W_CLAIMED {
-                    w.state.store((s & !0xff) | W_WAITING, Ordering::Release);
-                }
-            }
-        }
-        sweep(&v);
-        update_queue(&v);
-    }
-}
-
-/// This process's undo slot, allocated when missing (`ENOSPC` when full).
-fn undo_slot(v: &View<'_>) -> Result<usize> {
-    let me = my_pid();
-    let st = my_start();
-    let mut free = None;
-    for u in 0..v.s.nundo {
-        let us = v.uslot(u)?;
-        let pid = us.pid.load(Ordering::Acquire);
-        if pid == me {
-            if us.start.load(Ordering::Relaxed) == st {
-                return Ok(u);
-            }
-            // A dead process that had our pid: its undo is due now.
-            release_undo(v, u, pid);
-        }
-        if free.is_none() && us.pid.load(Ordering::Relaxed) == 0 {
-            free = Some(u);
-        }
-    }
-    let u = match free {
-        Some(u) => u,
-        None => {
-            if sweep(v) {
-                update_queue(v);
-            }
-            (0..v.s.nundo)
-                .find(|&u| {
-                    v.uslot(u)
-                        .map(|s| s.pid.load(Ordering::Relaxed) == 0)
-                        .unwrap_or(false)
-                })
-                .ok_or(Errno::ENOSPC)?
-        }
-    };
-    for s in 0..v.s.nsems {
-        v.adj(u, s)?.store(0, Ordering::Relaxed);
-    }
-    let us = v.uslot(u)?;
-    us.start.store(st, Ordering::Relaxed);
-    us.pid.store(me, Ordering::Release);
-    Ok(u)
-}
 
 // ---------------------------------------------------------------------------
 // Public engine API.
@@ -1028,6 +218,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             }
             Ok(())
         },
+        layout: LAYOUT_VERSION,
     };
     let o = ns.get(Kind::Sem, key, flags, &spec)?;
     if created.get() == Some(o.file_id()) {
@@ -1041,7 +232,8 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
 /// of the calls that go through [`with_set_after`]: one thread-local, so a
 /// `semop` makes one TLS look-up, not two.
 struct Last {
-    set: RefCell<Option<Arc<Obj>>>,
+    /// the set, with the [`Ns::serial`] of the namespace it was found in
+    set: RefCell<LastSet>,
     probe: Seen,
 }
 
@@ -1054,40 +246,43 @@ thread_local! {
     };
 }
 
-/// The live set with id `id` (`EINVAL` when none), through this thread's
-/// one-entry cache (see [`with_set_after`]).
-pub fn by_id(id: i32) -> Result<Arc<Obj>> {
+/// The live set with id `id` in `ns` (`EINVAL` when none), through this
+/// thread's one-entry cache (see [`with_set_after`]).
+pub fn by_id(ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     LAST.with(|c| {
-        if let Some(o) = cached(c, id) {
-            return Ok(Arc::clone(o.as_ref().expect("checked by cached")));
+        if let Some(o) = cached(c, ns, id) {
+            return Ok(Arc::clone(&o.as_ref().expect("checked by cached").1));
         }
-        remember(c, id)
+        remember(c, ns, id)
     })
 }
 
-/// This thread's cached set when it is the live set `id`.
+/// [`Last::set`]: a set and the serial of its namespace.
+type LastSet = Option<(u64, Arc<Obj>)>;
+
+/// This thread's cached set when it is the live set `id` of `ns`.
 #[inline]
-fn cached(c: &Last, id: i32) -> Option<core::cell::Ref<'_, Option<Arc<Obj>>>> {
-    c.set
-        .try_borrow()
-        .ok()
-        .filter(|b| b.as_ref().is_some_and(|o| o.id == id && !o.is_removed()))
+fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastSet>> {
+    c.set.try_borrow().ok().filter(|b| {
+        b.as_ref()
+            .is_some_and(|(s, o)| *s == ns.serial() && o.id == id && !o.is_removed())
+    })
 }
 
-/// Looks the set `id` up in the namespace and caches it for this thread.
-fn remember(c: &Last, id: i32) -> Result<Arc<Obj>> {
-    let o = Ns::default_ns()?.by_id(Kind::Sem, id)?;
+/// Looks the set `id` up in `ns` and caches it for this thread.
+fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
+    let o = ns.by_id(Kind::Sem, id)?;
     if let Ok(mut b) = c.set.try_borrow_mut() {
-        *b = Some(o.clone());
+        *b = Some((ns.serial(), o.clone()));
     }
     Ok(o)
 }
 
-/// Runs `f` on the live set with id `id` (`EINVAL` when none), through a
-/// one-entry per-thread cache, so that the common case takes no lock and
-/// touches no reference count.
-pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
-    with_set_after(id, |_| Ok(()), |o, ()| f(o))
+/// Runs `f` on the live set with id `id` in `ns` (`EINVAL` when none),
+/// through a one-entry per-thread cache, so that the common case takes no
+/// lock and touches no reference count.
+pub fn with_set<T>(ns: &Ns, id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+    with_set_after(ns, id, |_| Ok(()), |o, ()| f(o))
 }
 
 /// [`with_set`], after `pre`, which gets this thread's probe cache for the
@@ -1095,16 +290,17 @@ pub fn with_set<T>(id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
 /// even for a bad id, as in the kernel); `pre`'s error is returned as is.
 #[inline]
 pub fn with_set_after<U, T>(
+    ns: &Ns,
     id: i32,
     pre: impl FnOnce(&Seen) -> Result<U>,
     f: impl FnOnce(&Obj, U) -> Result<T>,
 ) -> Result<T> {
     LAST.with(|c| {
         let u = pre(&c.probe)?;
-        if let Some(b) = cached(c, id) {
-            return f(b.as_ref().expect("checked by cached"), u);
+        if let Some(b) = cached(c, ns, id) {
+            return f(&b.as_ref().expect("checked by cached").1, u);
         }
-        let o = remember(c, id)?;
+        let o = remember(c, ns, id)?;
         f(&o, u)
     })
 }
@@ -1167,7 +363,7 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = crate::sync::proc::coarse_now();
+        let now = crate::os::proc::coarse_now();
         o.perm()
             .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
         // The common case, one operation without SEM_UNDO: what try_ops and
@@ -1255,11 +451,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
                             let gen = v.hdr().slot_gen.load(Ordering::Acquire);
                             v.hdr().slot_waiters.fetch_add(1, Ordering::Relaxed);
                             drop(g);
-                            let t = match wait {
-                                Wait::Forever => TICK,
-                                Wait::Until(d) => d.remaining().unwrap_or(TICK).min(TICK),
+                            let d = match wait {
+                                Wait::Forever => Deadline::NEVER,
+                                Wait::Until(d) => d,
                             };
-                            let r = futex_wait(&v.hdr().slot_gen, gen, Some(t));
+                            let r = Event::new(&v.hdr().slot_gen, 0).sleep(gen, &d, Some(TICK));
                             v.hdr().slot_waiters.fetch_sub(1, Ordering::Relaxed);
                             if r == Err(Errno::EINTR) {
                                 return Err(Errno::EINTR);
@@ -1272,193 +468,6 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         }
     };
     sleep(o, slot, ticket, wait, timeout_errno)
-}
-
-fn enqueue(
-    v: &View<'_>,
-    ops: &[SemOp],
-    undo: Option<usize>,
-    b: usize,
-) -> Result<Option<(usize, u64)>> {
-    // Free slots, and slots their sleepers gave up without the lock. A
-    // slot never written lies in a hole of the file: its page is given
-    // storage before it is read or written (a full file system: ENOMEM
-    // from semop, not SIGBUS).
-    let mut found = None;
-    for i in 0..v.s.nwait {
-        v.o.ctl()
-            .populate(HEADER_LEN + v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
-        let Ok(w) = v.wslot(i) else { continue };
-        if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
-            found = Some(i);
-            break;
-        }
-    }
-    let Some(i) = found else {
-        return Ok(None);
-    };
-    let w = v.wslot(i)?;
-    for (k, op) in ops.iter().enumerate() {
-        v.wop(i, k)?.store(op.pack(), Ordering::Relaxed);
-    }
-    let ticket = v.hdr().ticket.fetch_add(1, Ordering::Relaxed);
-    w.nsops.store(ops.len() as u32, Ordering::Relaxed);
-    w.blocking.store(b as u32, Ordering::Relaxed);
-    w.undo
-        .store(undo.map_or(-1, |u| u as i32), Ordering::Relaxed);
-    w.pid.store(my_pid(), Ordering::Relaxed);
-    w.start.store(my_start(), Ordering::Relaxed);
-    w.ticket.store(ticket, Ordering::Relaxed);
-    w.result.store(0, Ordering::Relaxed);
-    w.state.store(W_WAITING, Ordering::Release);
-    v.hdr().waiting.fetch_add(1, Ordering::Relaxed);
-    Ok(Some((i, ticket)))
-}
-
-/// Our sleeper slot is ours while its ticket is ours: a scribbler or a
-/// sweeper that freed it (thinking us dead) must not make us read another's.
-fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> {
-    let w = v.wslot(i).ok()?;
-    if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
-        return Some(Err(Errno::EIDRM));
-    }
-    if w.state.load(Ordering::Acquire) & 0xff != W_DONE {
-        return None;
-    }
-    let r = w.result.load(Ordering::Relaxed);
-    free_wslot(v, i);
-    Some(if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw(r))
-    })
-}
-
-fn sleep(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
-    let v = View::new(o)?;
-    let w = v.wslot(i)?;
-    let t0 = Instant::now();
-    // Spin a little: the peer is often about to release. Yield now and then:
-    // on a busy machine the peer may be waiting for this very CPU. Not at
-    // all when this process may run on one CPU only: the peer needs it.
-    let mut n = 0u32;
-    let spin = crate::sync::proc::many_cpus();
-    while spin
-        && matches!(
-            w.state.load(Ordering::Acquire) & 0xff,
-            W_WAITING | W_CLAIMED
-        )
-    {
-        core::hint::spin_loop();
-        n += 1;
-        if n % 64 == 0 {
-            if t0.elapsed() > SPIN {
-                break;
-            }
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        }
-    }
-    loop {
-        let s = w.state.load(Ordering::Acquire);
-        if s & 0xff == W_DONE {
-            // Granted (or failed) by a waker: the slot is ours alone now.
-            if let Some(r) = finish(&v, i, ticket) {
-                return r;
-            }
-            continue;
-        }
-        if !matches!(s & 0xff, W_WAITING | W_CLAIMED) {
-            return Err(Errno::EIDRM);
-        }
-        if s & W_SLEEP == 0
-            && w.state
-                .compare_exchange(s, s | W_SLEEP, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
-            continue;
-        }
-        let (t, last) = match wait {
-            Wait::Forever => (TICK, false),
-            Wait::Until(d) => {
-                let r = d.remaining().unwrap_or(TICK);
-                if r <= TICK {
-                    (r, true)
-                } else {
-                    (TICK, false)
-                }
-            }
-        };
-        let r = futex_wait(&w.state, s | W_SLEEP, Some(t));
-        let give_up = match r {
-            Err(Errno::EINTR) => Some(Errno::EINTR),
-            Err(Errno::ETIMEDOUT) if last => Some(timeout_errno),
-            _ => None,
-        };
-        // The lock: to leave (within NOWAIT_BOUND), or for the periodic
-        // look around (by the call's deadline). When it cannot be had (a
-        // holder stopped, a scribbled word) or the set is removed, the
-        // slot is given up without it.
-        let lock_d = match (give_up, wait) {
-            (Some(_), _) => Deadline::NEVER.for_lock(true),
-            (None, Wait::Until(d)) => d,
-            (None, Wait::Forever) => Deadline::NEVER,
-        };
-        let _g = match lock_by(o, &lock_d) {
-            Ok(g) => g,
-            Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
-            Err(_) => return cancel(&v, i, ticket, give_up.unwrap_or(timeout_errno)),
-        };
-        if let Some(r) = finish(&v, i, ticket) {
-            return r;
-        }
-        if let Some(e) = give_up {
-            free_wslot(&v, i);
-            recount(&v);
-            return Err(e);
-        }
-        if matches!(r, Err(Errno::ETIMEDOUT)) {
-            // A periodic look around: dead undo holders, lost wake-ups.
-            sweep(&v);
-            update_queue(&v);
-            if let Some(r) = finish(&v, i, ticket) {
-                return r;
-            }
-        }
-    }
-}
-
-/// Leaves sleeper slot `i` without the set's lock, answering `e` — unless
-/// a granter got there first: a slot already granted (or failed) gives
-/// its result, and one a granter has claimed (committing under the lock
-/// right now) is waited for, since its operations will have been done.
-/// A cancelled slot is skipped by every granter and reused by the next
-/// enqueue.
-fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()> {
-    let Ok(w) = v.wslot(i) else {
-        return Err(e);
-    };
-    loop {
-        if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
-            return Err(Errno::EIDRM);
-        }
-        let s = w.state.load(Ordering::Acquire);
-        match s & 0xff {
-            W_WAITING => {
-                if w.state
-                    .compare_exchange(s, W_CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return Err(e);
-                }
-            }
-            W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
-            W_CLAIMED => {
-                let _ = futex_wait(&w.state, s, Some(TICK));
-            }
-            _ => return Err(Errno::EIDRM),
-        }
-    }
 }
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
@@ -1555,7 +564,7 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
 fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let me = my_pid();
     let mut flag = SET_NO_UNDO;
-    for u in 0..v.s.nundo {
+    for u in v.undo_used() {
         if v.uslot(u)?.pid.load(Ordering::Relaxed) != 0 {
             flag = 0;
             break;
@@ -1574,7 +583,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
         // A set made by an older version, its journal too small for a
         // SETALL: as before, value by value.
         for &(n, x) in vals {
-            for u in 0..v.s.nundo {
+            for u in v.undo_used() {
                 v.adj(u, n)?.store(0, Ordering::Relaxed);
             }
             let s = v.sem(n)?;
@@ -1722,7 +731,7 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     }
     // Obj::set_perm also gives the object file the mode the new IPC mode
     // implies (so that the users it now grants can open the file).
-    o.set_perm(&crate::sync::proc::creds(), uid, gid, mode)
+    o.set_perm(&crate::os::creds::creds(), uid, gid, mode)
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
@@ -1736,7 +745,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    o.check_owner(&crate::sync::proc::creds())?;
+    o.check_owner(&crate::os::creds::creds())?;
     // The slots ever written, found while the file still has its name.
     let view = View::new(o);
     let used: Vec<usize> = view
@@ -1761,7 +770,7 @@ pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
                     .is_ok()
                     && s & W_SLEEP != 0
                 {
-                    futex_wake(&w.state, 1);
+                    Event::new(&w.state, W_SLEEP).wake(1);
                 }
             }
         }
@@ -1904,7 +913,9 @@ mod tests {
         let o = get(&t.1, 0, n as i32, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
         let v = View::new(&o).unwrap();
         assert!(v.s.jcap() >= n, "journal sized for a SETALL");
-        // An adjustment to clear, in some undo slot.
+        // An adjustment to clear, in some undo slot (taken as undo_slot
+        // takes one: undo_hi raised first).
+        v.hdr().undo_hi.store(4, Ordering::Relaxed);
         v.uslot(3).unwrap().pid.store(1, Ordering::Relaxed);
         v.adj(3, 599).unwrap().store(-4, Ordering::Relaxed);
         // A SETALL holder that died after committing, before applying.
@@ -1935,6 +946,7 @@ mod tests {
         // Slot 5 belongs to a process that cannot exist: it took 2 of sem 0
         // (adj +2) and gave 4 to sem 1 (adj -4).
         let us = v.uslot(5).unwrap();
+        v.hdr().undo_hi.store(6, Ordering::Relaxed); // as undo_slot does
         us.start.store(1, Ordering::Relaxed);
         v.adj(5, 0).unwrap().store(2, Ordering::Relaxed);
         v.adj(5, 1).unwrap().store(-4, Ordering::Relaxed);

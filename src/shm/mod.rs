@@ -30,7 +30,8 @@
 
 use crate::error::{Errno, Result};
 use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
-use crate::sync::proc::{alive, creds, map_lines, my_pid, my_start, on_fork_child};
+use crate::os::creds::creds;
+use crate::os::proc::{alive, map_lines, my_pid, my_start, on_fork_child};
 use crate::sync::time::now_secs;
 use crate::sync::Deadline;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -90,12 +91,25 @@ struct Slot {
 
 const _: () = assert!(core::mem::size_of::<Slot>() == SLOT_LEN);
 
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for ShmCtl {}
+// SAFETY: as above.
+unsafe impl crate::ns::Shared for Slot {}
+
+/// The version of this layout ([`ShmCtl`] at 0, [`Slot`]s from
+/// `SLOTS_OFF`), kept in the object header and checked on open: another
+/// version is a corrupt segment.
+pub const LAYOUT_VERSION: u32 = 1;
+
 /// One attachment made by this process.
 #[derive(Debug)]
 struct Att {
     addr: usize,
     len: usize,
     obj: Arc<Obj>,
+    /// the namespace the segment lives in (destroyed through it at the
+    /// last detach)
+    ns: Arc<Ns>,
 }
 
 /// This process's attachments. Lock order: `ATTS`, then an object lock.
@@ -239,6 +253,7 @@ pub struct ShmInfo {
 }
 
 fn ctl(obj: &Obj) -> Result<&ShmCtl> {
+    obj.check_layout(LAYOUT_VERSION)?;
     let c: &ShmCtl = obj.at(0)?;
     if c.magic.load(Ordering::Acquire) != SHM_MAGIC
         || !obj.data_apart()
@@ -266,8 +281,10 @@ fn slot(obj: &Obj, i: usize) -> Result<&Slot> {
     obj.at(SLOTS_OFF + i * SLOT_LEN)
 }
 
-fn ns() -> Result<&'static Ns> {
-    Ns::default_ns()
+/// True when `a` and `b` are the same segment (ids alone may repeat
+/// across the namespaces one process uses).
+fn same(a: &Obj, b: &Obj) -> bool {
+    a.file_id() == b.file_id()
 }
 
 /// Slots in use so far (only those are scanned, so a new segment's table
@@ -297,7 +314,7 @@ fn repair(obj: &Obj) {
 
 /// How many attachments of `obj` this process holds, by its own table.
 fn local_count(atts: &[Att], obj: &Obj) -> u32 {
-    atts.iter().filter(|a| a.obj.id == obj.id).count() as u32
+    atts.iter().filter(|a| same(&a.obj, obj)).count() as u32
 }
 
 /// True when process `pid` maps the segment's payload file `data` (its
@@ -337,7 +354,7 @@ enum Sweep {
 /// each other attacher; without, their slots are counted as they stand.
 /// Only the calls that report or decide on the count pass `full` (see
 /// [`Sweep`]). Destroys a removed segment nobody attaches any more.
-fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
+fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let (me, my_st) = (my_pid(), my_start());
     let now = now_secs();
@@ -349,7 +366,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     if verify {
         c.verified.store(now, Ordering::Relaxed);
     }
-    let ix = ns().ok().and_then(|n| n.index());
+    let ix = ns.index();
     let mut total: u64 = 0;
     let mut mine_seen = false;
     // The payload's identity, looked up once (only a full sweep needs it).
@@ -398,7 +415,7 @@ fn sweep(obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
         }
     }
     if total == 0 && obj.perm().mode & SHM_DEST != 0 {
-        destroy(obj, c);
+        destroy(ns, obj, c);
     }
     Ok(total)
 }
@@ -428,77 +445,6 @@ fn live(
     alive(pid, start) && maps_segment(pid, *data.get_or_init(|| obj.data_id()))
 }
 
-/// This process's liveness mark: the descriptor that holds it (-1: none)
-/// and the pid it was taken for (a child of `fork` inherits both, and
-/// takes its own).
-static LIVE_FD: AtomicI32 = AtomicI32::new(-1);
-static LIVE_PID: AtomicI32 = AtomicI32::new(0);
-
-/// Takes this process's liveness mark, once (under [`ATTS`]): before it
-/// counts in any slot, so that others can tell it is alive without
-/// `/proc`. Without one (no index, no `/proc`), others check `/proc`.
-fn hold_alive() {
-    let me = my_pid();
-    if LIVE_PID.load(Ordering::Relaxed) == me {
-        return;
-    }
-    drop_inherited_mark();
-    if let Some(fd) = ns()
-        .ok()
-        .and_then(|n| n.index())
-        .and_then(|ix| ix.hold_alive(me))
-    {
-        use std::os::fd::IntoRawFd;
-        LIVE_FD.store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
-    }
-    LIVE_PID.store(me, Ordering::Relaxed);
-}
-
-/// Moves descriptor `fd` to a high number (`F_DUPFD_CLOEXEC` from
-/// [`LIVE_FD_FLOOR`]): `exec` closes descriptors in ascending order and
-/// the kernel completes the closes last in, first out, so the liveness
-/// mark is gone before any lower descriptor — a pipe whose end-of-file
-/// tells a parent that its child exec'd — is seen closed. Below 64, the
-/// size of the descriptor table every process starts with: a higher one
-/// would grow the table, which `fork` then copies (~2 us per fork here).
-/// Keeps `fd` when it cannot.
-fn high_fd(fd: i32) -> i32 {
-    if fd >= LIVE_FD_FLOOR {
-        return fd;
-    }
-    // SAFETY: duplicating a descriptor we own; the original is closed
-    // once the copy (same open file description, same lock) exists.
-    unsafe {
-        let hi = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LIVE_FD_FLOOR);
-        if hi < 0 {
-            return fd;
-        }
-        libc::close(fd);
-        hi
-    }
-}
-
-/// See [`high_fd`].
-const LIVE_FD_FLOOR: i32 = 60;
-
-/// Closes the liveness descriptor a child of `fork` inherited (it shares
-/// the parent's mark, which must end with the parent).
-fn drop_inherited_mark() {
-    let fd = LIVE_FD.swap(-1, Ordering::Relaxed);
-    // Only if it is still ours: the program may have closed it and reused
-    // the number (then the mark is gone already).
-    let ours = || {
-        let ix = ns().ok().and_then(|n| n.index());
-        let (a, b) = (crate::ns::fstat(fd), ix.map(|ix| ix.file_id()));
-        matches!((a, b), (Ok(a), Some(Ok(b))) if (a.st_dev, a.st_ino) == b)
-    };
-    if fd >= 0 && ours() {
-        // SAFETY: closing the descriptor hold_alive opened and kept.
-        unsafe { libc::close(fd) };
-    }
-    LIVE_PID.store(0, Ordering::Relaxed);
-}
-
 /// Ends a removed segment nobody attaches any more (under the lock): the
 /// `destroyed` flag, and its last name unlinked. The file is not cut
 /// short: a process may map it without being counted (a child made by a
@@ -507,15 +453,13 @@ fn drop_inherited_mark() {
 /// `SIGBUS`. The file system frees the pages when the last mapping and the
 /// last descriptor go (each process drops removed objects from its cache
 /// at its next look-up of another object).
-fn destroy(obj: &Obj, c: &ShmCtl) {
+fn destroy(ns: &Ns, obj: &Obj, c: &ShmCtl) {
     drop_stash_of(obj);
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
-    if let Ok(ns) = ns() {
-        ns.remove(obj, true);
-        ns.unlink_id(obj);
-    }
+    ns.remove(obj, true);
+    ns.unlink_id(obj);
 }
 
 /// True when slot `(pid, start)` is this process's: its own, or one a
@@ -572,10 +516,10 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
         None if hw < NSLOTS => {
             // A slot never used before may lie in a page the file does
             // not hold yet: storage first (full file system: ENOMEM).
-            let off = crate::ns::HEADER_LEN + SLOTS_OFF + hw * SLOT_LEN;
-            // (The first page was reserved at creation.)
-            if off + SLOT_LEN > crate::ns::CREATE_RESERVE as usize {
-                obj.ctl().populate(off, SLOT_LEN)?;
+            let off = SLOTS_OFF + hw * SLOT_LEN;
+            // (The file's first page was reserved at creation.)
+            if crate::ns::HEADER_LEN + off + SLOT_LEN > crate::ns::CREATE_RESERVE as usize {
+                obj.region().populate(off, SLOT_LEN)?;
             }
             let c: &ShmCtl = obj.at(0)?;
             c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
@@ -624,16 +568,18 @@ fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
 /// as Linux allows) and runs `f` with the attach table and the object
 /// lock held, after a sweep. `EINVAL` once destroyed.
 fn with_seg<T>(
+    ns: &Ns,
     id: i32,
     how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+    let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     let mut a = atts();
-    with_obj(&obj, &mut a, how, f)
+    with_obj(ns, &obj, &mut a, how, f)
 }
 
 fn with_obj<T>(
+    ns: &Ns,
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
     how: Sweep,
@@ -642,12 +588,13 @@ fn with_obj<T>(
     // A segment whose file lost its name was destroyed (by a process
     // that may unlink it): a stale id, EINVAL as the kernel says.
     ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
-    with_obj_checked(obj, a, how, f)
+    with_obj_checked(ns, obj, a, how, f)
 }
 
 /// [`with_obj`] for a caller that has just checked `ctl(obj)` itself (one
 /// `fstatat` less).
 fn with_obj_checked<T>(
+    ns: &Ns,
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
     how: Sweep,
@@ -665,11 +612,11 @@ fn with_obj_checked<T>(
         // Destroyed, but its name may remain: in a sticky namespace only
         // the file's owner (the creator) or root may unlink it, so a
         // later caller who can finishes the job.
-        ns()?.unlink_id(obj);
+        ns.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
     let n = match g {
-        Some(_) => sweep(obj, c, a, how)?,
+        Some(_) => sweep(ns, obj, c, a, how)?,
         None => counted(obj),
     };
     if c.destroyed.load(Ordering::Acquire) != 0 {
@@ -686,8 +633,7 @@ fn with_obj_checked<T>(
 /// [`SHM_NORESERVE`]), so that a full file system fails here, not with
 /// `SIGBUS` at the first touch. An existing one: `EINVAL` when smaller
 /// than `size`.
-pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
-    let ns = ns()?;
+pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
     let limits = ns.limits();
     let size = size as u64;
     let valid = (SHMMIN..=limits.shmmax).contains(&size);
@@ -764,6 +710,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         data_apart: true,
         init: &init,
         check_existing: &check,
+        layout: LAYOUT_VERSION,
     };
     let get = || {
         ns.get(
@@ -802,7 +749,7 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
     let a = atts();
     if let Ok(c) = ctl(&obj) {
         if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
-            let _ = sweep(&obj, c, &a, Sweep::Mine);
+            let _ = sweep(ns, &obj, c, &a, Sweep::Mine);
         }
     }
     Ok(obj.id)
@@ -974,7 +921,7 @@ fn total_pages(ns: &Ns) -> u64 {
 /// address and the segment's size (`shm_segsz`, loaded for the mapping
 /// anyway: the native API reports it without a second lookup). Flags:
 /// [`SHM_RDONLY`], [`SHM_RND`], [`SHM_REMAP`], [`SHM_EXEC`].
-pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
+pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     install_fork_hook();
     if id < 0 {
         return Err(Errno::EINVAL);
@@ -1002,7 +949,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, segsz, replaced) = with_seg(id, Sweep::Mine, |obj, c, a, _| {
+    let (p, segsz, replaced) = with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         // ctl() checked segsz, but before the lock, and the word lies in a
@@ -1079,17 +1026,17 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
         a.retain(|x| {
             let overlap = x.addr < p + len && p < x.addr + x.len;
             if overlap {
-                replaced.push(x.obj.clone());
+                replaced.push((x.obj.clone(), x.ns.clone()));
             }
             !overlap
         });
-        hold_alive();
+        ns.hold_alive();
         // A full slot table may hold dead attachers: forget them, once.
         let added = add_mine(obj, 1).or_else(|e| {
             if e != Errno::ENOMEM {
                 return Err(e);
             }
-            sweep(obj, c, a, Sweep::Full)?;
+            sweep(ns, obj, c, a, Sweep::Full)?;
             add_mine(obj, 1)
         });
         if let Err(e) = added {
@@ -1101,6 +1048,7 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
             addr: p,
             len,
             obj: obj.clone(),
+            ns: ns.clone(),
         });
         c.atime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
@@ -1108,10 +1056,10 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
     })?;
     // Bring the segments whose attachments SHM_REMAP replaced up to date
     // (one object lock at a time).
-    for o in replaced {
-        if o.id != id {
+    for (o, ons) in replaced {
+        if !(o.id == id && ons.same_dir(ns)) {
             let mut a = atts();
-            let _ = with_obj(&o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
+            let _ = with_obj(&ons, &o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
         }
     }
     Ok((p, segsz))
@@ -1120,14 +1068,16 @@ pub fn shmat(id: i32, addr: usize, flags: i32) -> Result<(usize, u64)> {
 /// `shmdt(2)`: ends the attachment that starts at `addr`. `EINVAL` when
 /// no attachment of this process starts there, or (with `of_id`, for the
 /// native API's handle check) when the one there is of another segment.
-pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
+pub fn shmdt(addr: usize, of_id: Option<(&Ns, i32)>) -> Result<()> {
     if addr % SHMLBA != 0 {
         return Err(Errno::EINVAL);
     }
     let mut a = atts();
     let i = a
         .iter()
-        .position(|x| x.addr == addr && of_id.map_or(true, |id| x.obj.id == id))
+        .position(|x| {
+            x.addr == addr && of_id.map_or(true, |(ns, id)| x.obj.id == id && x.ns.same_dir(ns))
+        })
         .ok_or(Errno::EINVAL)?;
     let att = a.swap_remove(i);
     // SAFETY: unmapping an attachment this engine mapped (found in our
@@ -1145,14 +1095,14 @@ pub fn shmdt(addr: usize, of_id: Option<i32>) -> Result<()> {
     if c.destroyed.load(Ordering::Acquire) == 0 {
         c.dtime.store(now_secs(), Ordering::Relaxed);
         c.lpid.store(my_pid(), Ordering::Relaxed);
-        let _ = sweep(&obj, c, &a, Sweep::Mine);
+        let _ = sweep(&att.ns, &obj, c, &a, Sweep::Mine);
     }
     Ok(())
 }
 
 /// `IPC_STAT`: needs read permission (`EACCES`).
-pub fn stat(id: i32) -> Result<ShmStat> {
-    with_seg(id, Sweep::Full, |obj, c, _, n| {
+pub fn stat(ns: &Ns, id: i32) -> Result<ShmStat> {
+    with_seg(ns, id, Sweep::Full, |obj, c, _, n| {
         obj.perm().check(&creds(), Access::Read)?;
         Ok(stat_of(obj, c, n))
     })
@@ -1164,10 +1114,10 @@ pub fn stat(id: i32) -> Result<ShmStat> {
 /// A segment whose control area was scribbled on (every other call gives
 /// `EIO`) is still reported, from its object header (size 0, no
 /// attachments), so that listings show it and its owner can remove it.
-pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
-    let obj = ns()?.by_index(Kind::Shm, idx)?;
+pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, ShmStat)> {
+    let obj = ns.by_index(Kind::Shm, idx)?;
     let mut a = atts();
-    let r = with_obj(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
+    let r = with_obj(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
         if !any {
             obj.perm().check(&creds(), Access::Read)?;
         }
@@ -1195,14 +1145,14 @@ pub fn stat_index(idx: i32, any: bool) -> Result<(i32, ShmStat)> {
 
 /// Whether the segment with id `id` is intact: `EIO` when its control
 /// area was scribbled on (for the tools, which mark such a segment).
-pub fn check(id: i32) -> Result<()> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true)?;
+pub fn check(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     ctl(&obj).map(|_| ())
 }
 
 /// `IPC_SET`: owner, group and mode bits, by the owner, creator or root.
-pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    with_seg(id, Sweep::Mine, |obj, _, _, _| {
+pub fn set(ns: &Ns, id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
+    with_seg(ns, id, Sweep::Mine, |obj, _, _, _| {
         obj.set_perm(&creds(), uid, gid, mode)
     })
     .map_err(owner_errno)
@@ -1215,13 +1165,11 @@ pub fn set(id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// A segment whose control area was scribbled on is removed all the same
 /// (its names go; its pages stay under whatever maps them until the last
 /// mapping goes, the file is never shrunk).
-pub fn rmid(id: i32) -> Result<()> {
-    let obj = ns()?.by_id_opt(Kind::Shm, id, true).map_err(owner_errno)?;
+pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
+    let obj = ns.obtain_check(Kind::Shm, id, true, &creds())?;
     match ctl(&obj) {
         Err(Errno::EIO) => {
-            obj.check_owner(&creds()).map_err(owner_errno)?;
             drop_stash_of(&obj);
-            let ns = ns()?;
             ns.remove(&obj, false);
             return Ok(());
         }
@@ -1231,9 +1179,8 @@ pub fn rmid(id: i32) -> Result<()> {
         Ok(_) => {}
     }
     let mut a = atts();
-    with_obj_checked(&obj, &mut a, Sweep::Full, |obj, c, _, n| {
+    with_obj_checked(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
         obj.check_owner(&creds())?;
-        let ns = ns()?;
         let h = obj.header();
         drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {
@@ -1242,7 +1189,7 @@ pub fn rmid(id: i32) -> Result<()> {
             h.perm.key.store(crate::ns::IPC_PRIVATE, Ordering::Relaxed);
         }
         if n == 0 {
-            destroy(obj, c);
+            destroy(ns, obj, c);
         }
         Ok(())
     })
@@ -1252,8 +1199,8 @@ pub fn rmid(id: i32) -> Result<()> {
 /// `SHM_LOCK` / `SHM_UNLOCK`: owner, creator or root (`EPERM`). Sets the
 /// `SHM_LOCKED` mode bit and locks (unlocks) this process's attachments
 /// in memory, best effort (other processes' pages are not pinned).
-pub fn lock(id: i32, on: bool) -> Result<()> {
-    with_seg(id, Sweep::Mine, |obj, c, a, _| {
+pub fn lock(ns: &Ns, id: i32, on: bool) -> Result<()> {
+    with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
         let me = creds();
         obj.check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero
@@ -1283,7 +1230,7 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
         } else {
             h.perm.mode.fetch_and(!SHM_LOCKED, Ordering::Relaxed);
         }
-        for x in a.iter().filter(|x| x.obj.id == obj.id) {
+        for x in a.iter().filter(|x| same(&x.obj, obj)) {
             // SAFETY: (un)locking pages of a mapping this engine made; the
             // call only changes residency, never contents.
             unsafe {
@@ -1301,8 +1248,7 @@ pub fn lock(id: i32, on: bool) -> Result<()> {
 
 /// `IPC_INFO`: the limits and the highest index in use, at constant cost
 /// (from the index hint, see `Ns::in_use`; no sweep of the segments).
-pub fn info_limits() -> Result<ShmInfo> {
-    let ns = ns()?;
+pub fn info_limits(ns: &Ns) -> Result<ShmInfo> {
     let l = ns.limits();
     Ok(ShmInfo {
         shmmax: l.shmmax,
@@ -1322,8 +1268,7 @@ pub fn info_limits() -> Result<ShmInfo> {
 /// totals. A segment removed but still attached counts until destroyed,
 /// as in the kernel. Where the index is missing or stale, the segments
 /// are walked (as [`total_pages`]).
-pub fn info() -> Result<ShmInfo> {
-    let ns = ns()?;
+pub fn info(ns: &Ns) -> Result<ShmInfo> {
     let l = ns.limits();
     let mut out = ShmInfo {
         shmmax: l.shmmax,
@@ -1369,7 +1314,7 @@ fn reclaim(ns: &Ns) {
     for idx in ns.indexes(Kind::Shm) {
         if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
             if obj.perm().mode & SHM_DEST != 0 {
-                let _ = with_obj(&obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
+                let _ = with_obj(ns, &obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
             }
         }
     }
@@ -1381,12 +1326,11 @@ fn reclaim(ns: &Ns) {
 fn install_fork_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // The namespace first: it registers its own fork handlers for its
-        // object cache, and handlers registered earlier prepare later, so
-        // ours take ATTS before it takes the cache, the order every other
-        // path nests them in (a removal under ATTS unlinks through the
-        // cache). A namespace that cannot open leaves nothing to attach.
-        let _ = Ns::default_ns();
+        // The namespace layer's handlers first (for its object caches):
+        // handlers registered earlier prepare later, so ours take ATTS
+        // before it takes the caches, the order every other path nests
+        // them in (a removal under ATTS unlinks through a cache).
+        crate::ns::install_fork_handlers();
         // SAFETY: access(2) of a NUL-terminated path.
         let ok = unsafe { libc::access(c"/proc/thread-self/children".as_ptr(), libc::R_OK) } == 0;
         PARENT_COUNTS.store(ok, Ordering::Relaxed);
@@ -1445,9 +1389,12 @@ fn fork_child() {
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
     // and that thread is the one running here; we are the only thread.
     let a = unsafe { ATTS.held() };
-    drop_inherited_mark();
     if !a.is_empty() {
-        hold_alive();
+        // Our own liveness mark in each namespace we attach in (the ns
+        // layer's child handler closes the inherited ones, the parent's).
+        for x in a.iter() {
+            x.ns.hold_alive();
+        }
         if !PARENT_COUNTS.load(Ordering::Relaxed) {
             let me = my_pid();
             for (obj, n) in per_segment(a) {
@@ -1469,7 +1416,7 @@ fn fork_child() {
 fn per_segment(a: &[Att]) -> impl Iterator<Item = (&Arc<Obj>, u32)> {
     a.iter()
         .enumerate()
-        .filter(|(i, x)| !a[..*i].iter().any(|y| y.obj.id == x.obj.id))
+        .filter(|(i, x)| !a[..*i].iter().any(|y| same(&y.obj, &x.obj)))
         .map(|(_, x)| (&x.obj, local_count(a, &x.obj)))
 }
 

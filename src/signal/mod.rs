@@ -198,7 +198,7 @@ fn ensure_dispatcher() -> Result<()> {
     let _g = START.lock().map_err(|_| Errno::EIO)?;
     if READ_FD.load(Ordering::Acquire) < 0 {
         READ_FD.store(start_dispatcher()?, Ordering::Release);
-        crate::sync::proc::on_fork_child(after_fork);
+        crate::os::proc::on_fork_child(after_fork);
     }
     Ok(())
 }
@@ -433,6 +433,7 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
 }
 
 /// A set holding exactly `signos` (`EINVAL` for a bad number).
+#[cfg(test)]
 pub fn sigset_of(signos: &[i32]) -> Result<libc::sigset_t> {
     for &n in signos {
         check_signo(n)?;

@@ -4,14 +4,14 @@
 //! The lock word holds the owner's pid (bit 31: someone sleeps on it). A
 //! contender spins briefly, then sleeps on the futex with a short timeout;
 //! each time it wakes it checks that the owner still lives (pid and start
-//! time, see [`super::proc`]). When the owner is gone, the contender takes
+//! time, see [`crate::os::proc`]). When the owner is gone, the contender takes
 //! the lock over and learns it through [`LockOutcome::OwnerDied`]: the data
 //! the lock guards may be half-updated, and the caller must repair it
 //! before use.
 //!
 //! Nothing here trusts the word: a scribbled value is just "some owner".
 //! An owner is declared dead only on positive evidence (see
-//! [`super::proc::alive`]): a full descriptor table or an unreadable
+//! [`crate::os::proc::alive`]): a full descriptor table or an unreadable
 //! `/proc` never breaks mutual exclusion. A live process that has named
 //! the lock for longer than [`STALL_CHECK`] and whose memory map we can
 //! read but which does not map the file the lock lies in cannot hold it
@@ -25,9 +25,9 @@
 //! see docs/bounded-time.md for what each call waits for.
 
 use super::futex::{futex_wait, futex_wake};
-use super::proc::{liveness, maps_file_at, my_pid, my_start, Liveness};
 use super::time::Deadline;
 use crate::error::{Errno, Result};
+use crate::os::proc::{liveness, maps_file_at, my_pid, my_start, Liveness};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::time::Instant;
@@ -47,6 +47,9 @@ pub struct RobustLock {
     _pad: AtomicU32,
     owner_start: AtomicU64,
 }
+
+// SAFETY: `#[repr(C)]`, atomics only.
+unsafe impl crate::ns::Shared for RobustLock {}
 
 /// How a lock was acquired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,7 +377,7 @@ mod tests {
         }
         l.word.store(pid as u32, Ordering::Relaxed);
         l.owner_start
-            .store(super::super::proc::start_time_of(pid), Ordering::Relaxed);
+            .store(crate::os::proc::start_time_of(pid), Ordering::Relaxed);
         let t0 = std::time::Instant::now();
         let d = Deadline::after(Duration::from_millis(50));
         assert_eq!(l.lock_until(&d, &never), Err(Errno::ETIMEDOUT));

@@ -1,16 +1,23 @@
-//! Synchronisation over shared mappings: futex wait/wake, the robust
-//! owner-recovering lock, process liveness, deadlines, pointer probing.
+//! Synchronisation over shared mappings, the building blocks every engine
+//! uses: the event word (spin, then sleep on the futex, with a deadline:
+//! [`event`]), the owner record (pid and start time, liveness, sweep:
+//! [`owner`]), when to spin before sleeping ([`spin`]), the robust owner-recovering lock ([`lock`]), deadlines
+//! ([`time`]). (Process identity and liveness,
+//! credentials and pointer probing are operating-system queries: `crate::os`.)
 //!
 //! Everything here works on words that live in memory shared with other,
 //! untrusted processes: no value read from such a word is trusted beyond
 //! "it is some u32".
 
+pub mod event;
 pub mod futex;
 pub mod lock;
-pub mod probe;
-pub mod proc;
+pub mod owner;
+pub mod spin;
 pub mod time;
 
+pub use event::{Event, Slept};
 pub use futex::{futex_wait, futex_wake};
 pub use lock::{LockOutcome, RobustLock};
+pub use owner::{Check, Owner, OwnerRef};
 pub use time::Deadline;

@@ -39,7 +39,7 @@ impl Deadline {
 
 /// Seconds since the epoch, as the kernel stores `msg_stime` and friends.
 pub fn now_secs() -> i64 {
-    crate::sync::proc::coarse_now().tv_sec
+    crate::os::proc::coarse_now().tv_sec
 }
 
 /// How long a call that must not block (`IPC_NOWAIT`) waits at most for an

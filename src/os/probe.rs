@@ -136,7 +136,7 @@ fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
         // in this process. In write mode each byte is copied onto itself.
         let r = unsafe {
             libc::process_vm_readv(
-                crate::sync::proc::my_pid(),
+                crate::os::proc::my_pid(),
                 local.as_ptr(),
                 local.len() as libc::c_ulong,
                 remote.as_ptr(),

@@ -16,8 +16,7 @@ static ATFORK: OnceCell<()> = OnceCell::new();
 extern "C" fn reset_after_fork() {
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed);
-    CREDS_AT.store(0, Ordering::Relaxed);
-    GROUPS_AT.store(0, Ordering::Relaxed);
+    super::creds::forget();
     for slot in &FORK_HOOKS {
         let f = slot.load(Ordering::Acquire);
         if f != 0 {
@@ -50,7 +49,7 @@ pub fn on_fork_child(hook: fn()) {
     debug_assert!(false, "more fork hooks than slots");
 }
 
-fn install_atfork() {
+pub(crate) fn install_atfork() {
     ATFORK.get_or_init(|| {
         // SAFETY: registering a plain extern "C" fn with no prepare/parent
         // handlers; pthread_atfork has no other preconditions.
@@ -145,7 +144,8 @@ pub fn start_time(pid: i32) -> Start {
     }
 }
 
-/// The start time of `pid` when known, else 0 (for tests and records).
+/// The start time of `pid` when known, else 0 (for tests).
+#[cfg(test)]
 pub fn start_time_of(pid: i32) -> u64 {
     match start_time(pid) {
         Start::Known(s) => s,
@@ -163,15 +163,13 @@ pub fn pid_exists(pid: i32) -> bool {
 }
 
 /// One line of a `/proc/<pid>/maps` file: `[start, end)` maps the file
-/// `dev`/`ino` (both as the kernel prints them) from `offset` on.
+/// `dev`/`ino` (both as the kernel prints them).
 #[derive(Debug, Clone, Copy)]
 pub struct MapLine<'a> {
     /// first address
     pub start: u64,
     /// one past the last address
     pub end: u64,
-    /// file offset of `start`
-    pub offset: u64,
     /// device, `major:minor` in hex
     pub dev: &'a str,
     /// inode, decimal (`0`: no file)
@@ -186,10 +184,10 @@ pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
             (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
         let hex = |s: &str| u64::from_str_radix(s, 16).ok();
         let (a, b) = range.split_once('-')?;
+        hex(off)?; // a well-formed line has a hex offset (unused here)
         Some(MapLine {
             start: hex(a)?,
             end: hex(b)?,
-            offset: hex(off)?,
             dev,
             ino,
         })
@@ -234,12 +232,6 @@ pub enum Liveness {
     Unknown,
 }
 
-/// True while process `pid` exists (a zombie counts as dead; see
-/// [`alive`]).
-pub fn pid_alive(pid: i32) -> bool {
-    alive(pid, 0)
-}
-
 /// The liveness of the process named by `(pid, start)`. `start == 0`
 /// means "unknown": then only the pid is checked. Errs toward safety:
 /// [`Liveness::Dead`] only on positive evidence.
@@ -262,14 +254,9 @@ pub fn alive(pid: i32, start: u64) -> bool {
     liveness(pid, start) != Liveness::Dead
 }
 
-/// euid << 32 | egid, and when it was read ([`stamp`]; 0: never; reset in
-/// the child of `fork`).
-static CREDS: AtomicU64 = AtomicU64::new(0);
-static CREDS_AT: AtomicU64 = AtomicU64::new(0);
-
 /// The coarse wall clock: the vDSO reads it without a system call or a
 /// time-stamp-counter read (~5 ns here), with a resolution of a few ms.
-/// One read serves both the credentials' freshness ([`creds_at`]) and the
+/// One read serves both the credentials' freshness ([`super::creds::creds_at`]) and the
 /// seconds an engine records (`sem_otime`, …).
 #[inline]
 pub fn coarse_now() -> libc::timespec {
@@ -284,62 +271,11 @@ pub fn coarse_now() -> libc::timespec {
 }
 
 /// A [`coarse_now`] reading in nanoseconds (never 0).
-fn stamp(ts: &libc::timespec) -> u64 {
+pub(crate) fn stamp(ts: &libc::timespec) -> u64 {
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)
         .max(1)
-}
-
-/// How long looked-up credentials are reused: 10 ms.
-const CREDS_TTL: u64 = 10_000_000;
-
-/// The caller's effective uid and gid.
-///
-/// `geteuid`/`getegid` are system calls (~140 ns each here), and every
-/// message or semaphore operation checks permissions, so the answer is
-/// reused for 10 ms, and forgotten in the child of `fork`: a process that
-/// changes its own ids (`setuid`, …) is seen with its new ids at most
-/// 10 ms later, at once in a child that does so before its first ripc
-/// call. Objects whose mode grants the access to everyone need no ids at
-/// all (see `Perm::check_mine`).
-pub fn creds() -> Creds {
-    creds_at(&coarse_now())
-}
-
-/// [`creds`], given a [`coarse_now`] reading taken by the caller (so that
-/// one clock read serves a whole call). The clock is the wall clock: a
-/// step of it either way only makes the cache refresh early (a backward
-/// step wraps to a huge age).
-#[inline]
-pub fn creds_at(now: &libc::timespec) -> Creds {
-    // The cache is only filled by `creds_refresh`, which first installs the
-    // fork handler that empties it in a child.
-    let now = stamp(now);
-    let at = CREDS_AT.load(Ordering::Acquire);
-    if at != 0 && now.wrapping_sub(at) < CREDS_TTL {
-        let v = CREDS.load(Ordering::Relaxed);
-        return Creds {
-            euid: (v >> 32) as u32,
-            egid: v as u32,
-        };
-    }
-    creds_refresh(now)
-}
-
-#[cold]
-fn creds_refresh(now: u64) -> Creds {
-    install_atfork();
-    // SAFETY: these getters cannot fail.
-    let c = unsafe {
-        Creds {
-            euid: libc::geteuid(),
-            egid: libc::getegid(),
-        }
-    };
-    CREDS.store((c.euid as u64) << 32 | c.egid as u64, Ordering::Relaxed);
-    CREDS_AT.store(now.max(1), Ordering::Release);
-    c
 }
 
 /// Whether this process may run on more than one CPU (its affinity mask,
@@ -366,96 +302,6 @@ pub fn many_cpus() -> bool {
     MANY.load(Ordering::Relaxed) != 0
 }
 
-/// The credentials IPC permission checks use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Creds {
-    /// effective user id
-    pub euid: u32,
-    /// effective group id
-    pub egid: u32,
-}
-
-/// How many supplementary groups are cached (more: asked each time).
-const NGROUPS_CACHED: usize = 32;
-/// The caller's supplementary groups, cached like [`CREDS`] (10 ms, reset
-/// in a fork child), filled on first need: `GROUPS_N` of them in `GROUPS`
-/// (stored before `GROUPS_N`, which is stored with release), or
-/// `GROUPS_MANY` when they do not fit. `GROUPS_AT` is when (0: never).
-static GROUPS: [AtomicU32; NGROUPS_CACHED] = [const { AtomicU32::new(0) }; NGROUPS_CACHED];
-static GROUPS_N: AtomicU32 = AtomicU32::new(0);
-static GROUPS_AT: AtomicU64 = AtomicU64::new(0);
-const GROUPS_MANY: u32 = u32::MAX;
-
-/// Whether `gid` is one of the caller's supplementary groups. One
-/// `getgroups` per 10 ms at most (like [`creds`]), unless the caller has
-/// more than [`NGROUPS_CACHED`] of them. Two threads refreshing at once
-/// store the same list, or (across a `setgroups`) lists the 10 ms
-/// staleness allows anyway.
-fn in_supplementary(gid: u32) -> bool {
-    let now = stamp(&coarse_now());
-    let at = GROUPS_AT.load(Ordering::Acquire);
-    if at == 0 || now.wrapping_sub(at) >= CREDS_TTL {
-        groups_refresh(now);
-    }
-    let n = GROUPS_N.load(Ordering::Acquire);
-    if n == GROUPS_MANY {
-        return getgroups_all().contains(&gid);
-    }
-    GROUPS[..(n as usize).min(NGROUPS_CACHED)]
-        .iter()
-        .any(|g| g.load(Ordering::Relaxed) == gid)
-}
-
-#[cold]
-fn groups_refresh(now: u64) {
-    install_atfork();
-    let mut buf = [0 as libc::gid_t; NGROUPS_CACHED];
-    // SAFETY: getgroups writes at most `NGROUPS_CACHED` entries into `buf`
-    // (EINVAL, -1, when there are more).
-    let n = unsafe { libc::getgroups(NGROUPS_CACHED as libc::c_int, buf.as_mut_ptr()) };
-    if n < 0 {
-        GROUPS_N.store(GROUPS_MANY, Ordering::Release);
-    } else {
-        let n = (n as usize).min(NGROUPS_CACHED);
-        for (slot, g) in GROUPS.iter().zip(&buf[..n]) {
-            slot.store(*g, Ordering::Relaxed);
-        }
-        GROUPS_N.store(n as u32, Ordering::Release);
-    }
-    GROUPS_AT.store(now.max(1), Ordering::Release);
-}
-
-/// All the supplementary groups (the rare caller with more than
-/// [`NGROUPS_CACHED`]).
-fn getgroups_all() -> Vec<libc::gid_t> {
-    // SAFETY: the first call with size 0 returns the count; the second
-    // fills a buffer of that size (and fails, -1, if the list grew).
-    unsafe {
-        let n = libc::getgroups(0, core::ptr::null_mut());
-        if n <= 0 {
-            return Vec::new();
-        }
-        let mut v = vec![0 as libc::gid_t; n as usize];
-        let n = libc::getgroups(n, v.as_mut_ptr());
-        v.truncate(n.max(0) as usize);
-        v
-    }
-}
-
-impl Creds {
-    /// True when the caller is in group `gid` (effective or supplementary;
-    /// the supplementary list is cached, see [`in_supplementary`]).
-    pub fn in_group(&self, gid: u32) -> bool {
-        self.egid == gid || in_supplementary(gid)
-    }
-
-    /// True for root (which bypasses IPC permission checks, as
-    /// CAP_IPC_OWNER does in the kernel).
-    pub fn privileged(&self) -> bool {
-        self.euid == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,21 +313,5 @@ mod tests {
         assert_eq!(liveness(my_pid(), my_start()), Liveness::Alive);
         assert_eq!(start_time(0x3fff_fff0), Start::Gone);
         assert_eq!(liveness(0x3fff_fff0, 0), Liveness::Dead);
-    }
-
-    #[test]
-    fn in_group_knows_every_supplementary_group() {
-        let c = creds();
-        assert!(c.in_group(c.egid));
-        let all = getgroups_all();
-        for g in &all {
-            assert!(c.in_group(*g), "supplementary group {g}");
-            assert!(c.in_group(*g), "supplementary group {g}, from the cache");
-        }
-        let stranger = (1..u32::MAX)
-            .map(|g| u32::MAX - g)
-            .find(|g| *g != c.egid && !all.contains(g))
-            .expect("some group we are not in");
-        assert!(!c.in_group(stranger));
     }
 }

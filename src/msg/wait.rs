@@ -1,0 +1,210 @@
+//! Waiting and the two locks: the spin policy (spin only when the peer
+//! runs on another CPU), waiting on `sent`/`taken` (an event word,
+//! `crate::sync::event`), bumping and waking, taking `slock`/`rlock`.
+
+use super::*;
+
+pub(super) fn spin_budget() -> std::time::Duration {
+    static US: once_cell::sync::Lazy<u64> = once_cell::sync::Lazy::new(|| {
+        std::env::var("RIPC_SPIN_US")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(50)
+            .min(100)
+    });
+    std::time::Duration::from_micros(*US)
+}
+
+/// Where the other side of a wait last ran ([`spin::Peer`]): the last
+/// process other than this one seen on the side this waiter waits for
+/// (`first`), else on its own side (`second`: in a ping-pong this process
+/// was the last sender, and the peer that will answer was the last
+/// receiver), else the last other process this thread saw in one of them
+/// ([`spin::last_seen`]: in a ping-pong both name the waiter right after
+/// it sent). The words are [`QHead::speer`] and [`QHead::rpeer`].
+#[inline]
+pub(super) fn peer(first: &AtomicU64, second: &AtomicU64) -> spin::Peer {
+    [first, second]
+        .into_iter()
+        .map(|w| spin::peer_of(w.load(Relaxed)))
+        .find(|p| *p != spin::Peer::Unknown)
+        .unwrap_or_else(spin::last_seen)
+}
+
+/// Waits until `word` moves away from `seen` (or the deadline passes):
+/// spins for a few tens of microseconds, then sleeps on the futex.
+/// `EINTR` when a signal handler ran while asleep, `ETIMEDOUT` at the
+/// deadline.
+pub(super) fn wait_change(
+    word: &AtomicU32,
+    seen: u32,
+    deadline: &Deadline,
+    peers: (&AtomicU64, &AtomicU64),
+) -> Result<()> {
+    // The deadline first: a peer that keeps the word moving (other types
+    // sent, a scribbler) must not keep a timed call past it.
+    if deadline.expired() {
+        return Err(Errno::ETIMEDOUT);
+    }
+    // Spin only while it can pay off (crate::sync::spin): not when the
+    // other side last ran on this CPU, nor right after waking it, nor after
+    // spins that kept missing it (but for a probe now and then).
+    let t0 = std::time::Instant::now();
+    let who = peer(peers.0, peers.1);
+    if who == spin::Peer::Here && spin::hand_over(|| word.load(Acquire) == seen) {
+        // The other side last ran on this CPU: handed it the CPU.
+        return Ok(());
+    }
+    let spinning = spin::should_spin(who);
+    let budget = if !spinning {
+        std::time::Duration::ZERO
+    } else {
+        match deadline.remaining() {
+            Some(r) => spin_budget().min(r),
+            None => spin_budget(),
+        }
+    };
+    // Past a few microseconds the peer may be waiting for this very core
+    // (a loaded machine): the spin yields.
+    let yield_after = std::time::Duration::from_micros(3);
+    if !budget.is_zero() && event::spin(budget, yield_after, || word.load(Acquire) == seen) {
+        spin::waited(true);
+        return Ok(());
+    }
+    // Announce a sleeper (bit 0) unless the word moved meanwhile.
+    let ev = Event::new(word, 1);
+    let Some(sleeping) = ev.announce(seen) else {
+        return Ok(());
+    };
+    let r = ev.sleep(sleeping, deadline, None).map(|_| ());
+    // Would a spin have caught the answer? (Slept waits count too.)
+    spin::waited(t0.elapsed() <= spin_budget());
+    r
+}
+
+/// After a full queue's sender saw room appear: while receivers keep taking
+/// messages (the word keeps moving), let them go on for a few microseconds
+/// before appending again. The queue then drains and refills in runs,
+/// instead of the sender adding one message per receive and pulling the
+/// receivers' counters' line each time (without it, 64-byte streams ran at
+/// ~5 instead of ~7.5 M msg/s: docs/msg.md). Only delays a sender that is
+/// waiting anyway; never decides anything.
+pub(super) fn settle(word: &AtomicU32, peers: (&AtomicU64, &AtomicU64)) {
+    if peer(peers.0, peers.1) != spin::Peer::Elsewhere {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let mut last = word.load(Relaxed);
+    let mut quiet = start;
+    for _ in 0..4096 {
+        core::hint::spin_loop();
+        let v = word.load(Relaxed);
+        let now = std::time::Instant::now();
+        if v != last {
+            last = v;
+            quiet = now;
+        } else if now.duration_since(quiet) > SETTLE_QUIET
+            || now.duration_since(start) > std::time::Duration::from_micros(30)
+        {
+            break;
+        }
+    }
+}
+
+/// A full queue's sender stops waiting for the receivers once no receive
+/// happened for this long (a receive takes a few hundred nanoseconds).
+pub(super) const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_nanos(400);
+
+/// Bumps a wait word (under a queue lock) and reports whether sleepers
+/// must be woken (do that after unlocking, with [`wake`]).
+#[inline]
+pub(super) fn bump(word: &AtomicU32) -> bool {
+    let mut old = word.load(Relaxed);
+    loop {
+        let new = (old.wrapping_add(2)) & !1;
+        match word.compare_exchange_weak(old, new, Release, Relaxed) {
+            Ok(_) => return old & 1 != 0,
+            Err(v) => old = v,
+        }
+    }
+}
+
+/// The end of a send (receive) under `g`: records who did it and when,
+/// bumps the wait word of the other side, lets go of `g`, then wakes that
+/// word's sleepers if there are any.
+#[inline(always)]
+pub(super) fn publish(
+    g: QGuard<'_>,
+    pid: &AtomicI32,
+    time: &AtomicI64,
+    word: &AtomicU32,
+    peer: &AtomicU64,
+) {
+    store_if_changed32(pid, my_pid());
+    let here = spin::here();
+    let last = peer.load(Relaxed);
+    if last != here {
+        spin::saw(last);
+        peer.store(here, Relaxed);
+    }
+    store_if_changed(time, now_secs());
+    let w = bump(word);
+    drop(g);
+    if w {
+        wake(word);
+    }
+}
+
+/// A held queue lock; unlocks when dropped.
+#[derive(Debug)]
+pub(super) struct QGuard<'a>(pub(super) &'a RobustLock);
+
+impl Drop for QGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}
+
+/// Stores `v` unless already there (a store would dirty the line for
+/// nothing: the other side reads it).
+#[inline]
+pub(super) fn store_if_changed(a: &AtomicI64, v: i64) {
+    if a.load(Relaxed) != v {
+        a.store(v, Relaxed);
+    }
+}
+
+#[inline]
+pub(super) fn store_if_changed32(a: &AtomicI32, v: i32) {
+    if a.load(Relaxed) != v {
+        a.store(v, Relaxed);
+    }
+}
+
+/// Wakes every sleeper on `word`.
+#[inline]
+pub(super) fn wake(word: &AtomicU32) {
+    Event::new(word, 1).wake_all();
+}
+
+/// Takes `l` (spinning, then sleeping, as [`RobustLock::lock_until`]
+/// does) unless `deadline` passes (`ETIMEDOUT`) or `gone` turns true
+/// (`EIDRM`); reports whether a dead holder left it.
+#[inline]
+pub(super) fn take<'l>(
+    l: &'l RobustLock,
+    deadline: &Deadline,
+    gone: &dyn Fn() -> bool,
+) -> Result<(QGuard<'l>, bool)> {
+    let died = l.lock_until(deadline, gone)? == LockOutcome::OwnerDied;
+    Ok((QGuard(l), died))
+}
+
+/// Waits for nothing: [`take`] without a deadline, for the calls that
+/// must have the lock (repair, crash tests).
+#[inline]
+pub(super) fn take_always(l: &RobustLock) -> (QGuard<'_>, bool) {
+    let died = l.lock() == LockOutcome::OwnerDied;
+    (QGuard(l), died)
+}

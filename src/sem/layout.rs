@@ -1,0 +1,331 @@
+//! The layout of a set's control area, declared once: [`SetHdr`], the
+//! semaphores ([`Sem`]), the wait slots ([`WaitHdr`] and their operations),
+//! the undo slots ([`UndoHdr`] and their adjustments), the journal; the
+//! [`Shape`] that places them, and [`View`], the checked access to them
+//! through the object's `Region`.
+
+use super::*;
+
+pub(super) const MAGIC: u32 = 0x5345_4d31; // "SEM1"
+
+pub(super) const W_FREE: u32 = 0;
+pub(super) const W_WAITING: u32 = 1;
+pub(super) const W_DONE: u32 = 2;
+/// A granter (under the lock) has chosen this sleeper and is committing
+/// its operations: the sleeper can no longer cancel, it waits for DONE.
+pub(super) const W_CLAIMED: u32 = 3;
+/// The sleeper gave up (its deadline passed, or a signal) without the
+/// lock, which it could not get in time: no granter touches the slot, and
+/// the next enqueue under the lock reuses it.
+pub(super) const W_CANCELLED: u32 = 4;
+pub(super) const W_SLEEP: u32 = 0x100;
+
+/// Bytes of the fixed headers (checked against the structs below).
+pub(super) const HDR: usize = 128;
+pub(super) const WHDR: usize = 40;
+pub(super) const UHDR: usize = 16;
+
+/// One operation of a `semop` call (the layout of `struct sembuf`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SemOp {
+    /// semaphore index in the set
+    pub num: u16,
+    /// < 0 take, 0 wait for zero, > 0 release
+    pub op: i16,
+    /// `IPC_NOWAIT` | `SEM_UNDO`
+    pub flg: i16,
+}
+
+impl SemOp {
+    #[inline]
+    pub(super) fn pack(self) -> u64 {
+        (self.num as u64) | ((self.op as u16 as u64) << 16) | ((self.flg as u16 as u64) << 32)
+    }
+    #[inline]
+    pub(super) fn unpack(w: u64) -> SemOp {
+        SemOp {
+            num: w as u16,
+            op: (w >> 16) as u16 as i16,
+            flg: (w >> 32) as u16 as i16,
+        }
+    }
+}
+
+#[repr(C)]
+pub(super) struct SetHdr {
+    pub(super) magic: AtomicU32,
+    pub(super) nsems: AtomicU32,
+    pub(super) max_ops: AtomicU32,
+    pub(super) nwait: AtomicU32,
+    pub(super) nundo: AtomicU32,
+    pub(super) waiting: AtomicU32,
+    pub(super) slot_gen: AtomicU32,
+    pub(super) jstate: AtomicU32,
+    pub(super) jcount: AtomicU32,
+    pub(super) slot_waiters: AtomicU32,
+    pub(super) otime: AtomicI64,
+    pub(super) ticket: AtomicU64,
+    /// the pid that [`E_SET`] entries record as the semaphores' last
+    /// (`SETALL`/`SETVAL`'s caller), written before the journal commits
+    pub(super) jpid: AtomicI32,
+    /// journal entries (0: a set made before this field, whose journal
+    /// holds `2 * max_ops + 8`)
+    pub(super) jcap: AtomicU32,
+    /// undo slots `[0, undo_hi)` may be in use (raised under the lock when
+    /// a slot above is taken; never lowered): sweeps and look-ups scan
+    /// only those, none in a set nobody used `SEM_UNDO` on
+    pub(super) undo_hi: AtomicU32,
+    /// room to grow without moving the arrays (zero)
+    pub(super) _reserved: [AtomicU32; 15],
+}
+const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
+
+/// The version of this layout ([`SetHdr`], then the arrays [`Shape`]
+/// places), kept in the object header and checked on open: another version
+/// is a corrupt set. 2: [`SetHdr::undo_hi`] and reserved words (128-byte
+/// header).
+pub const LAYOUT_VERSION: u32 = 2;
+
+#[repr(C)]
+pub(super) struct Sem {
+    pub(super) val: AtomicI32,
+    pub(super) pid: AtomicI32,
+}
+const _: () = assert!(core::mem::size_of::<Sem>() == 8);
+
+/// One operation of a sleeping `semop`, packed ([`SemOp::pack`]); a wait
+/// slot's [`WaitHdr`] is followed by `max_ops` of them.
+pub(super) type WaitOp = AtomicU64;
+/// One semaphore's adjustment in an undo slot; an [`UndoHdr`] is followed
+/// by `nsems` of them, padded to 8 bytes.
+pub(super) type Adj = AtomicI16;
+/// One journal entry ([`ent`]).
+pub(super) type JEnt = AtomicU64;
+
+#[repr(C)]
+pub(super) struct WaitHdr {
+    pub(super) state: AtomicU32,
+    pub(super) result: AtomicI32,
+    pub(super) pid: AtomicI32,
+    pub(super) undo: AtomicI32,
+    pub(super) start: AtomicU64,
+    pub(super) ticket: AtomicU64,
+    pub(super) nsops: AtomicU32,
+    pub(super) blocking: AtomicU32,
+}
+const _: () = assert!(core::mem::size_of::<WaitHdr>() == WHDR);
+
+#[repr(C)]
+pub(super) struct UndoHdr {
+    pub(super) pid: AtomicI32,
+    pub(super) _pad: AtomicU32,
+    pub(super) start: AtomicU64,
+}
+const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
+
+impl WaitHdr {
+    /// Who sleeps in the slot.
+    #[inline]
+    pub(super) fn owner(&self) -> OwnerRef<'_> {
+        OwnerRef::new(&self.pid, &self.start)
+    }
+}
+
+impl UndoHdr {
+    /// Whose adjustments the slot holds.
+    #[inline]
+    pub(super) fn owner(&self) -> OwnerRef<'_> {
+        OwnerRef::new(&self.pid, &self.start)
+    }
+}
+
+// SAFETY: each is `#[repr(C)]`, atomics only.
+unsafe impl Shared for SetHdr {}
+// SAFETY: as above.
+unsafe impl Shared for Sem {}
+// SAFETY: as above.
+unsafe impl Shared for WaitHdr {}
+// SAFETY: as above.
+unsafe impl Shared for UndoHdr {}
+
+/// Sizes of a set's areas, from its shape.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    pub(super) nsems: usize,
+    pub(super) max_ops: usize,
+    pub(super) nwait: usize,
+    pub(super) nundo: usize,
+    pub(super) jcap: usize,
+}
+
+/// Journal entries of a set made by an older version (no `jcap` field).
+#[inline]
+pub(super) fn legacy_jcap(max_ops: usize) -> usize {
+    2 * max_ops + 8
+}
+
+/// Journal entries of a new set: a `semop` (values, adjustments, its
+/// sleepers' completions) or a `SETALL` (one [`E_SET`] per semaphore).
+#[inline]
+pub(super) fn new_jcap(nsems: usize, max_ops: usize) -> usize {
+    (2 * max_ops).max(nsems) + 8
+}
+
+use core::mem::size_of;
+
+impl Shape {
+    /// Bytes of a wait slot: its header and `max_ops` operations.
+    #[inline]
+    pub(super) fn wsz(&self) -> usize {
+        size_of::<WaitHdr>() + size_of::<WaitOp>() * self.max_ops
+    }
+    /// Bytes of an undo slot: its header and `nsems` adjustments, padded
+    /// to 8 bytes.
+    #[inline]
+    pub(super) fn usz(&self) -> usize {
+        size_of::<UndoHdr>() + (size_of::<Adj>() * self.nsems).next_multiple_of(8)
+    }
+    #[inline]
+    pub(super) fn jcap(&self) -> usize {
+        self.jcap
+    }
+    #[inline]
+    pub(super) fn off_sems(&self) -> usize {
+        size_of::<SetHdr>()
+    }
+    #[inline]
+    pub(super) fn off_wait(&self) -> usize {
+        self.off_sems() + size_of::<Sem>() * self.nsems
+    }
+    #[inline]
+    pub(super) fn off_undo(&self) -> usize {
+        self.off_wait() + self.nwait * self.wsz()
+    }
+    #[inline]
+    pub(super) fn off_journal(&self) -> usize {
+        self.off_undo() + self.nundo * self.usz()
+    }
+    #[inline]
+    pub(super) fn total(&self) -> usize {
+        self.off_journal() + size_of::<JEnt>() * self.jcap()
+    }
+}
+
+/// A checked view of one set's control area.
+pub(super) struct View<'a> {
+    pub(super) o: &'a Obj,
+    pub(super) s: Shape,
+    /// The control area, through which every word is read.
+    pub(super) r: Region<'a>,
+}
+
+impl<'a> View<'a> {
+    #[inline]
+    pub(super) fn new(o: &'a Obj) -> Result<View<'a>> {
+        o.check_layout(LAYOUT_VERSION)?;
+        let h: &SetHdr = o.at(0)?;
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return Err(Errno::EIO);
+        }
+        let mut s = Shape {
+            nsems: h.nsems.load(Ordering::Relaxed) as usize,
+            max_ops: h.max_ops.load(Ordering::Relaxed) as usize,
+            nwait: h.nwait.load(Ordering::Relaxed) as usize,
+            nundo: h.nundo.load(Ordering::Relaxed) as usize,
+            jcap: h.jcap.load(Ordering::Relaxed) as usize,
+        };
+        if s.jcap == 0 {
+            s.jcap = legacy_jcap(s.max_ops);
+        }
+        // Bounded shape (so the arithmetic cannot overflow), fitting the map.
+        if s.nsems == 0
+            || s.nsems > 32000
+            || s.max_ops == 0
+            || s.max_ops > 32000
+            || s.nwait > NWAIT
+            || s.nundo > NUNDO
+            || s.jcap < legacy_jcap(s.max_ops)
+            || s.jcap > new_jcap(32000, 32000)
+            || s.total() > o.ctl_len()
+        {
+            return Err(Errno::EIO);
+        }
+        Ok(View {
+            o,
+            s,
+            r: o.region(),
+        })
+    }
+    #[inline]
+    pub(super) fn hdr(&self) -> &'a SetHdr {
+        self.r.at(0).expect("checked in View::new")
+    }
+    /// The undo slots that may be in use ([`SetHdr::undo_hi`]).
+    #[inline]
+    pub(super) fn undo_used(&self) -> core::ops::Range<usize> {
+        0..(self.hdr().undo_hi.load(Ordering::Acquire) as usize).min(self.s.nundo)
+    }
+    #[inline]
+    pub(super) fn sem(&self, i: usize) -> Result<&'a Sem> {
+        if i >= self.s.nsems {
+            return Err(Errno::EIO);
+        }
+        self.r.elem(self.s.off_sems(), size_of::<Sem>(), i)
+    }
+    #[inline]
+    pub(super) fn val(&self, i: usize) -> Result<i32> {
+        // A scribbled value is clamped into the valid range.
+        Ok(self.sem(i)?.val.load(Ordering::Relaxed).clamp(0, SEMVMX))
+    }
+    #[inline]
+    pub(super) fn wslot(&self, i: usize) -> Result<&'a WaitHdr> {
+        if i >= self.s.nwait {
+            return Err(Errno::EIO);
+        }
+        self.r.elem(self.s.off_wait(), self.s.wsz(), i)
+    }
+    #[inline]
+    pub(super) fn wop(&self, i: usize, k: usize) -> Result<&'a WaitOp> {
+        if i >= self.s.nwait || k >= self.s.max_ops {
+            return Err(Errno::EIO);
+        }
+        let ops = self.s.off_wait() + i * self.s.wsz() + size_of::<WaitHdr>();
+        self.r.elem(ops, size_of::<WaitOp>(), k)
+    }
+    /// Slot `i`'s operations, into `out` (cleared first; reused by the
+    /// caller so that a scan of the queue allocates at most once).
+    pub(super) fn wops_into(&self, i: usize, out: &mut Vec<SemOp>) -> Result<()> {
+        out.clear();
+        let n = self.wslot(i)?.nsops.load(Ordering::Relaxed) as usize;
+        if n == 0 || n > self.s.max_ops {
+            return Err(Errno::EIO);
+        }
+        for k in 0..n {
+            out.push(SemOp::unpack(self.wop(i, k)?.load(Ordering::Relaxed)));
+        }
+        Ok(())
+    }
+    #[inline]
+    pub(super) fn uslot(&self, i: usize) -> Result<&'a UndoHdr> {
+        if i >= self.s.nundo {
+            return Err(Errno::EIO);
+        }
+        self.r.elem(self.s.off_undo(), self.s.usz(), i)
+    }
+    #[inline]
+    pub(super) fn adj(&self, i: usize, sem: usize) -> Result<&'a Adj> {
+        if i >= self.s.nundo || sem >= self.s.nsems {
+            return Err(Errno::EIO);
+        }
+        let adjs = self.s.off_undo() + i * self.s.usz() + size_of::<UndoHdr>();
+        self.r.elem(adjs, size_of::<Adj>(), sem)
+    }
+    #[inline]
+    pub(super) fn jent(&self, k: usize) -> Result<&'a JEnt> {
+        if k >= self.s.jcap() {
+            return Err(Errno::EIO);
+        }
+        self.r.elem(self.s.off_journal(), size_of::<JEnt>(), k)
+    }
+}

@@ -1,0 +1,483 @@
+//! The pending queue: sleeping `semop` calls in wait slots, tried again
+//! (oldest first) after every change, completed on their sleepers' behalf;
+//! enqueueing, sleeping (an event word, `crate::sync::event`), finishing
+//! and cancelling.
+
+use super::*;
+
+/// How often a sleeper wakes to look for dead processes (undo, lost wakes).
+pub(super) const TICK: Duration = Duration::from_millis(50);
+/// How long a waiter spins (yielding the CPU now and then) before it sleeps.
+pub(super) const SPIN: Duration = Duration::from_micros(20);
+
+// ---------------------------------------------------------------------------
+// The kernel's perform_atomic_semop and update_queue.
+
+pub(super) enum Try {
+    Done,
+    Block(usize),
+}
+
+/// Tries `ops` against the current values (plus what `txn` already holds),
+/// recording the writes in `txn`. Nothing is written to the set.
+#[inline]
+pub(super) fn try_ops(
+    v: &View<'_>,
+    ops: &[SemOp],
+    undo: Option<usize>,
+    txn: &mut Txn,
+) -> Result<Try> {
+    for (i, op) in ops.iter().enumerate() {
+        let n = op.num as usize;
+        if n >= v.s.nsems {
+            return Err(Errno::EFBIG);
+        }
+        let cur = match txn.lookup(E_VAL, n) {
+            Some(x) => x,
+            None => v.val(n)?,
+        };
+        if op.op == 0 {
+            if cur != 0 {
+                return Ok(Try::Block(i));
+            }
+            continue;
+        }
+        let r = cur + op.op as i32;
+        if r < 0 {
+            return Ok(Try::Block(i));
+        }
+        if r > SEMVMX {
+            return Err(Errno::ERANGE);
+        }
+        if op.flg & SEM_UNDO != 0 {
+            let u = undo.ok_or(Errno::EIO)?;
+            let ai = u * v.s.nsems + n;
+            let a = match txn.lookup(E_ADJ, ai) {
+                Some(x) => x,
+                None => v.adj(u, n)?.load(Ordering::Relaxed) as i32,
+            } - op.op as i32;
+            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                return Err(Errno::ERANGE);
+            }
+            txn.push(ent(E_ADJ, ai, a));
+        }
+        txn.push(ent(E_VAL, n, r));
+    }
+    Ok(Try::Done)
+}
+
+/// Records `pid` as the last to operate on each semaphore of `ops`, and
+/// `now` (seconds) as the set's `sem_otime`.
+#[inline]
+pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
+    for op in ops {
+        if let Ok(s) = v.sem(op.num as usize) {
+            s.pid.store(pid, Ordering::Relaxed);
+        }
+    }
+    let h = v.hdr();
+    if h.otime.load(Ordering::Relaxed) != now {
+        h.otime.store(now, Ordering::Relaxed);
+    }
+    // This process, running now, changed the set: a sleeper's likely waker.
+    v.o.note_peer();
+}
+
+/// The sleeper slots that may be in use, in order: a slot whose header
+/// lies (even in part) in a hole of the file was never written, so it is
+/// free, and is skipped without being read — on tmpfs reading a hole
+/// allocates a page (one per slot: the slots are ~4 KiB apart), ~100 us
+/// for an `IPC_RMID` of a set nobody ever slept on, and a `SIGBUS` when the
+/// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
+/// per run of written pages; a file system without them reports the whole
+/// file as data (every slot is read, as before).
+pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
+    use std::os::fd::AsRawFd;
+    // A descriptor for the walk (none: every slot is read, as on a file
+    // system without SEEK_DATA).
+    let file = v.o.file().ok();
+    let fd = file.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let base = (HEADER_LEN + v.s.off_wait()) as i64;
+    let wsz = v.s.wsz() as i64;
+    let nwait = v.s.nwait;
+    let region = v.r;
+    let mut i = 0usize;
+    let mut run_end = i64::MIN; // end of the data run around slot i
+    core::iter::from_fn(move || {
+        // Kept open for the walk (moved in).
+        let _file = &file;
+        while i < nwait {
+            let hdr = base + i as i64 * wsz;
+            if hdr + size_of::<WaitHdr>() as i64 > run_end {
+                // SAFETY: lseek on our object file's descriptor; it only
+                // moves the (unused) file offset.
+                let d = unsafe { libc::lseek(fd, hdr, libc::SEEK_DATA) };
+                if d < 0 {
+                    if Errno::last() == Errno::ENXIO {
+                        return None; // no data from here on
+                    }
+                    if fd < 0 && !region.resident(hdr as usize - HEADER_LEN) {
+                        // No descriptor (the set's names are gone): a
+                        // page not in memory was never written.
+                        i += 1;
+                        continue;
+                    }
+                    // No SEEK_DATA here: every slot is data.
+                    run_end = if fd < 0 {
+                        hdr + size_of::<WaitHdr>() as i64
+                    } else {
+                        i64::MAX
+                    };
+                    continue;
+                }
+                // SAFETY: as above.
+                let h = unsafe { libc::lseek(fd, d, libc::SEEK_HOLE) };
+                if h < 0 {
+                    run_end = i64::MAX;
+                    continue;
+                }
+                run_end = h;
+                if d > hdr {
+                    // Skip the slots whose header starts in the hole.
+                    let skip = (d - hdr + wsz - 1) / wsz;
+                    i = i.saturating_add(skip as usize);
+                    continue;
+                }
+                if hdr + size_of::<WaitHdr>() as i64 > run_end {
+                    i += 1; // the header ends in a hole: never written
+                    continue;
+                }
+            }
+            let k = i;
+            i += 1;
+            return Some(k);
+        }
+        None
+    })
+}
+
+pub(super) fn recount(v: &View<'_>) {
+    let n = wslots_used(v)
+        .filter(|&i| {
+            v.wslot(i)
+                .map(|w| w.state.load(Ordering::Relaxed) & 0xff == W_WAITING)
+                .unwrap_or(false)
+        })
+        .count();
+    v.hdr().waiting.store(n as u32, Ordering::Relaxed);
+}
+
+pub(super) fn free_wslot(v: &View<'_>, i: usize) {
+    if let Ok(w) = v.wslot(i) {
+        w.pid.store(0, Ordering::Relaxed);
+        w.state.store(W_FREE, Ordering::Release);
+        let h = v.hdr();
+        h.slot_gen.fetch_add(1, Ordering::Release);
+        if h.slot_waiters.load(Ordering::Relaxed) != 0 {
+            Event::new(&h.slot_gen, 0).wake_all();
+        }
+    }
+}
+
+/// Retries the sleeping operations, oldest first, after a change; each one
+/// that can now complete is performed on its sleeper's behalf and the
+/// sleeper woken. Restarts from the oldest after every success.
+///
+/// This runs after every altering operation while anyone sleeps, so it
+/// makes no system call for a sleeper that stays blocked: a sleeper's
+/// liveness (`kill(pid, 0)`) is checked only when its operation would be
+/// granted, so that a dead process never consumes a release. Dead sleepers
+/// that stay blocked are dropped by the sweeps (reads, the sleepers'
+/// periodic look-around, a full slot table).
+pub(super) fn update_queue(v: &View<'_>) {
+    if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let me = my_pid();
+    let mut ops = Vec::new();
+    for _round in 0..=v.s.nwait {
+        // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
+        // Sleepers take the lowest free slot, and the count is exact under
+        // the lock, so the scan stops at the last one. (Each slot is on its
+        // own page: scanning all 64 cost more than the rest together.) A
+        // count left short by a process killed inside `enqueue` is put
+        // right by the next sweep, at the latest a sleeper's next tick.
+        let want = v.hdr().waiting.load(Ordering::Relaxed) as usize;
+        let mut q = [(0u64, 0usize); NWAIT];
+        let mut n = 0;
+        for i in 0..v.s.nwait.min(NWAIT) {
+            if n >= want {
+                break;
+            }
+            let Ok(w) = v.wslot(i) else { continue };
+            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+                q[n] = (w.ticket.load(Ordering::Relaxed), i);
+                n += 1;
+            }
+        }
+        let q = &mut q[..n];
+        q.sort_unstable();
+        let mut restart = false;
+        // Slots of `q` that stop waiting in this round (granted, failed or
+        // dropped): the count afterwards is `n - finished`, without a
+        // scan of the table.
+        let mut finished = 0;
+        for &(_, i) in q.iter() {
+            let Ok(w) = v.wslot(i) else { continue };
+            let mut txn = Txn::default();
+            let undo = match w.undo.load(Ordering::Relaxed) {
+                u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
+                _ => None,
+            };
+            let r = v
+                .wops_into(i, &mut ops)
+                .and_then(|()| try_ops(v, &ops, undo, &mut txn));
+            if let Ok(Try::Block(b)) = r {
+                w.blocking.store(b as u32, Ordering::Relaxed);
+                continue;
+            }
+            // Granted or failed: claim the slot first, so that a sleeper
+            // giving up without the lock (see `cancel`) either is skipped
+            // here or waits for our commit — never both.
+            let st = w.state.load(Ordering::Acquire);
+            if st & 0xff != W_WAITING
+                || w.state
+                    .compare_exchange(
+                        st,
+                        (st & !0xff) | W_CLAIMED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err()
+            {
+                finished += 1;
+                continue;
+            }
+            match r {
+                Ok(Try::Block(_)) => {}
+                Ok(Try::Done) => {
+                    let pid = w.pid.load(Ordering::Relaxed);
+                    if pid != me && w.owner().load().gone(Check::Quick) {
+                        free_wslot(v, i);
+                        finished += 1;
+                        continue;
+                    }
+                    txn.push(ent(E_DONE, i, 0));
+                    if txn.commit(v).is_ok() {
+                        finished += 1;
+                        mark_done(v, &ops, pid, now_secs());
+                        if ops.iter().any(|o| o.op != 0) {
+                            restart = true;
+                            break;
+                        }
+                    } else {
+                        w.state.store(st, Ordering::Release);
+                    }
+                }
+                Err(e) => {
+                    if apply(v, ent(E_DONE, i, e as i32)).is_ok() {
+                        finished += 1;
+                    } else {
+                        w.state.store(st, Ordering::Release);
+                    }
+                }
+            }
+        }
+        // Also puts right a count that was stale (a scribble), or every
+        // operation would scan the table.
+        let left = (n - finished) as u32;
+        if v.hdr().waiting.load(Ordering::Relaxed) != left {
+            v.hdr().waiting.store(left, Ordering::Relaxed);
+        }
+        if !restart {
+            break;
+        }
+    }
+}
+
+pub(super) fn enqueue(
+    v: &View<'_>,
+    ops: &[SemOp],
+    undo: Option<usize>,
+    b: usize,
+) -> Result<Option<(usize, u64)>> {
+    // Free slots, and slots their sleepers gave up without the lock. A
+    // slot never written lies in a hole of the file: its page is given
+    // storage before it is read or written (a full file system: ENOMEM
+    // from semop, not SIGBUS).
+    let mut found = None;
+    for i in 0..v.s.nwait {
+        v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
+        let Ok(w) = v.wslot(i) else { continue };
+        if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
+            found = Some(i);
+            break;
+        }
+    }
+    let Some(i) = found else {
+        return Ok(None);
+    };
+    let w = v.wslot(i)?;
+    for (k, op) in ops.iter().enumerate() {
+        v.wop(i, k)?.store(op.pack(), Ordering::Relaxed);
+    }
+    let ticket = v.hdr().ticket.fetch_add(1, Ordering::Relaxed);
+    w.nsops.store(ops.len() as u32, Ordering::Relaxed);
+    w.blocking.store(b as u32, Ordering::Relaxed);
+    w.undo
+        .store(undo.map_or(-1, |u| u as i32), Ordering::Relaxed);
+    w.owner().claim(Owner::me());
+    w.ticket.store(ticket, Ordering::Relaxed);
+    w.result.store(0, Ordering::Relaxed);
+    w.state.store(W_WAITING, Ordering::Release);
+    v.hdr().waiting.fetch_add(1, Ordering::Relaxed);
+    Ok(Some((i, ticket)))
+}
+
+/// Our sleeper slot is ours while its ticket is ours: a scribbler or a
+/// sweeper that freed it (thinking us dead) must not make us read another's.
+#[inline]
+pub(super) fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> {
+    let w = v.wslot(i).ok()?;
+    if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
+        return Some(Err(Errno::EIDRM));
+    }
+    if w.state.load(Ordering::Acquire) & 0xff != W_DONE {
+        return None;
+    }
+    let r = w.result.load(Ordering::Relaxed);
+    free_wslot(v, i);
+    Some(if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw(r))
+    })
+}
+
+pub(super) fn sleep(
+    o: &Obj,
+    i: usize,
+    ticket: u64,
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let r = sleep_slot(o, i, ticket, wait, timeout_errno);
+    // Would a spin have caught the grant? (Slept waits count too.)
+    spin::waited(t0.elapsed() <= SPIN);
+    r
+}
+
+/// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word.
+fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
+    let v = View::new(o)?;
+    let w = v.wslot(i)?;
+    // Spin a little when it can pay off (crate::sync::spin): the process
+    // that last changed the set runs on another CPU and will often
+    // release in a moment. Not when it last ran on this CPU (it needs this
+    // one), nor after spins that kept missing; yield now and then: on a
+    // busy machine the peer may be waiting for this very CPU.
+    let pending = || {
+        matches!(
+            w.state.load(Ordering::Acquire) & 0xff,
+            W_WAITING | W_CLAIMED
+        )
+    };
+    let peer = o.peer();
+    if peer == spin::Peer::Here {
+        // The releaser last ran on this CPU: hand it the CPU.
+        spin::hand_over(pending);
+    } else if spin::should_spin(peer) {
+        event::spin(SPIN, Duration::ZERO, pending);
+    }
+    let ev = Event::new(&w.state, W_SLEEP);
+    let deadline = match wait {
+        Wait::Forever => Deadline::NEVER,
+        Wait::Until(d) => d,
+    };
+    loop {
+        let s = w.state.load(Ordering::Acquire);
+        if s & 0xff == W_DONE {
+            // Granted (or failed) by a waker: the slot is ours alone now.
+            if let Some(r) = finish(&v, i, ticket) {
+                return r;
+            }
+            continue;
+        }
+        if !matches!(s & 0xff, W_WAITING | W_CLAIMED) {
+            return Err(Errno::EIDRM);
+        }
+        let Some(sleeping) = ev.announce(s) else {
+            continue;
+        };
+        let r = ev.sleep(sleeping, &deadline, Some(TICK));
+        let give_up = match r {
+            Err(Errno::EINTR) => Some(Errno::EINTR),
+            Err(Errno::ETIMEDOUT) => Some(timeout_errno),
+            _ => None,
+        };
+        // The lock: to leave (within NOWAIT_BOUND), or for the periodic
+        // look around (by the call's deadline). When it cannot be had (a
+        // holder stopped, a scribbled word) or the set is removed, the
+        // slot is given up without it.
+        let lock_d = match (give_up, wait) {
+            (Some(_), _) => Deadline::NEVER.for_lock(true),
+            (None, Wait::Until(d)) => d,
+            (None, Wait::Forever) => Deadline::NEVER,
+        };
+        let _g = match lock_by(o, &lock_d) {
+            Ok(g) => g,
+            Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
+            Err(_) => return cancel(&v, i, ticket, give_up.unwrap_or(timeout_errno)),
+        };
+        if let Some(r) = finish(&v, i, ticket) {
+            return r;
+        }
+        if let Some(e) = give_up {
+            free_wslot(&v, i);
+            recount(&v);
+            return Err(e);
+        }
+        if r == Ok(Slept::Tick) {
+            // A periodic look around: dead undo holders, lost wake-ups.
+            sweep(&v);
+            update_queue(&v);
+            if let Some(r) = finish(&v, i, ticket) {
+                return r;
+            }
+        }
+    }
+}
+
+/// Leaves sleeper slot `i` without the set's lock, answering `e` — unless
+/// a granter got there first: a slot already granted (or failed) gives
+/// its result, and one a granter has claimed (committing under the lock
+/// right now) is waited for, since its operations will have been done.
+/// A cancelled slot is skipped by every granter and reused by the next
+/// enqueue.
+pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()> {
+    let Ok(w) = v.wslot(i) else {
+        return Err(e);
+    };
+    loop {
+        if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
+            return Err(Errno::EIDRM);
+        }
+        let s = w.state.load(Ordering::Acquire);
+        match s & 0xff {
+            W_WAITING => {
+                if w.state
+                    .compare_exchange(s, W_CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(e);
+                }
+            }
+            W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
+            W_CLAIMED => {
+                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
+            }
+            _ => return Err(Errno::EIDRM),
+        }
+    }
+}

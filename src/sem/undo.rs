@@ -1,0 +1,138 @@
+//! `SEM_UNDO` and dead processes: the sweep of sleeper and undo slots whose
+//! owners are gone (`crate::sync::owner`), applying a dead process's
+//! adjustments, the repair after a dead lock holder, this process's undo
+//! slot.
+
+use super::*;
+
+/// Frees the slots of dead processes: applies a dead process's undo
+/// adjustments (clamped to 0..=SEMVMX, as the kernel's `exit_sem`) and,
+/// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
+/// process. Returns true when a value changed.
+pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
+    if sleepers {
+        let used: Vec<usize> = wslots_used(v).collect();
+        let busy = used.into_iter().filter_map(|i| {
+            let w = v.wslot(i).ok()?;
+            (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
+        });
+        owner::sweep(busy, check, |i, _| {
+            free_wslot(v, i);
+            false
+        });
+        recount(v);
+    }
+    let undo = v
+        .undo_used()
+        .filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
+    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid))
+}
+
+/// The full check: every slot, dead by pid and start time (`/proc`), so
+/// that a recycled pid is caught.
+pub(super) fn sweep(v: &View<'_>) -> bool {
+    sweep_with(v, true, Check::Full)
+}
+
+pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
+    let mut changed = false;
+    for s in 0..v.s.nsems {
+        let Ok(a) = v.adj(u, s) else { continue };
+        let adj = a.load(Ordering::Relaxed) as i32;
+        if adj == 0 {
+            continue;
+        }
+        let Ok(cur) = v.val(s) else { continue };
+        let mut t = Txn::default();
+        t.push(ent(E_VAL, s, (cur + adj).clamp(0, SEMVMX)));
+        t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
+        if t.commit(v).is_ok() {
+            if let Ok(x) = v.sem(s) {
+                x.pid.store(pid, Ordering::Relaxed);
+            }
+            changed = true;
+        }
+    }
+    if let Ok(us) = v.uslot(u) {
+        us.pid.store(0, Ordering::Release);
+    }
+    changed
+}
+
+/// Before sleeping and before reads: releases the undo of processes that
+/// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
+/// undo holder, none when there is none), and with `waiters` (when anyone
+/// sleeps) drops sleepers that are gone. A reused pid is caught by the
+/// periodic [`sweep`].
+#[inline]
+pub(super) fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
+    let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
+    sweep_with(v, sleepers, Check::Quick)
+}
+
+/// The repair run by whoever takes over the lock of a dead holder.
+pub(super) fn repair(o: &Obj) {
+    crate::debug_report!("semaphore set {}: repaired after a lock holder died", o.id);
+    if let Ok(v) = View::new(o) {
+        redo(&v);
+        // A granter that died between claiming a sleeper and committing
+        // (a committed journal made it DONE just above): still waiting.
+        for i in 0..v.s.nwait {
+            if let Ok(w) = v.wslot(i) {
+                let s = w.state.load(Ordering::Acquire);
+                if s & 0xff == W_CLAIMED {
+                    w.state.store((s & !0xff) | W_WAITING, Ordering::Release);
+                }
+            }
+        }
+        sweep(&v);
+        update_queue(&v);
+    }
+}
+
+/// This process's undo slot, allocated when missing (`ENOSPC` when full).
+pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
+    let me = Owner::me();
+    let mut free = None;
+    let used = v.undo_used();
+    for u in used.clone() {
+        let us = v.uslot(u)?;
+        let o = us.owner().load();
+        if o.pid == me.pid {
+            if o.is_me() {
+                return Ok(u);
+            }
+            // A dead process that had our pid: its undo is due now.
+            release_undo(v, u, o.pid);
+        }
+        if free.is_none() && us.pid.load(Ordering::Relaxed) == 0 {
+            free = Some(u);
+        }
+    }
+    let u = match free {
+        Some(u) => u,
+        // A never used slot above the ones in use.
+        None if used.end < v.s.nundo => used.end,
+        None => {
+            if sweep(v) {
+                update_queue(v);
+            }
+            (0..v.s.nundo)
+                .find(|&u| {
+                    v.uslot(u)
+                        .map(|s| s.pid.load(Ordering::Relaxed) == 0)
+                        .unwrap_or(false)
+                })
+                .ok_or(Errno::ENOSPC)?
+        }
+    };
+    let h = v.hdr();
+    if u as u32 >= h.undo_hi.load(Ordering::Relaxed) {
+        h.undo_hi.store(u as u32 + 1, Ordering::Release);
+    }
+    for s in 0..v.s.nsems {
+        v.adj(u, s)?.store(0, Ordering::Relaxed);
+    }
+    v.uslot(u)?.owner().claim(me);
+    Ok(u)
+}
