@@ -18,7 +18,6 @@
  * Under RIPC_BACKEND=kernel the segments are the kernel's whatever
  * namespace is given (ripc(7)): only the nattch checks apply. */
 #include "tap.h"
-#include <dirent.h>
 #include <fcntl.h>
 #include <ripc.h>
 #include <signal.h>
@@ -27,18 +26,6 @@
 #include <sys/wait.h>
 
 static char dir_b[64], dir_d[64];
-
-/* Removes the second namespace's directory (its own files only). */
-static void remove_dir(const char *d) {
-    DIR *dh = opendir(d);
-    if (!dh) return;
-    struct dirent *e;
-    while ((e = readdir(dh)) != NULL) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(dh), e->d_name, 0);
-    }
-    closedir(dh);
-    rmdir(d);
-}
 
 /* 1 when some process holds the liveness mark of `pid` in the namespace
  * in `dir`, 0 when none does, -1 when it cannot be told. */
@@ -166,7 +153,7 @@ int main(void) {
     ok(ripc_shm_remove(ha) == 0 && ripc_shm_remove(hb) == 0 && ripc_shm_remove(hd) == 0, "remove the segments");
     ok(ripc_shm_close(ha) == 0 && ripc_shm_close(hb) == 0 && ripc_shm_close(hd) == 0, "close the handles");
     ok(ripc_ns_close(b) == 0 && ripc_ns_close(d) == 0, "ripc_ns_close");
-    remove_dir(dir_b);
-    remove_dir(dir_d);
+    tap_remove_dir(dir_b);
+    tap_remove_dir(dir_d);
     return done_testing();
 }
