@@ -213,7 +213,7 @@ static void per_kind(enum kind k) {
     for (int f = 0; f < 2; f++)
         printf("%-8s %-8s at 10 / %d: kernel %.2f / %.2f us   ripc %.2f / %.2f us%s\n", kname[k],
                f ? full[k] : "IPC_INFO", FILL, info[0][0][f], info[0][1][f], info[1][0][f], info[1][1][f],
-               f && k != SET ? " (linear: every object, README \"Scale\")" : "");
+               f && k == QUEUE ? " (linear: every queue, README \"Scale\")" : "");
     fflush(stdout);
 }
 

@@ -4,14 +4,26 @@
  *   cycle:  create + attach + detach + remove of a 4 KiB segment
  *   attach: attach + detach of an existing segment
  *   touch:  first-touch bandwidth of a fresh 64 MiB segment (memset)
+ *   stat:   shmctl(IPC_STAT) of a segment 16 other processes attach
+ *   fork:   fork() (the call, in the parent) of a process holding one
+ *           1 MiB attachment; the child _exits at once, the parent reaps it
+ *   fill:   creating 4000 segments of 4 KiB one by one: the median create
+ *           of the first and of the last quarter (constant cost: <= 1.5x)
+ *   info:   SHM_INFO and MSG_INFO with 10 and with 4000 objects present
+ *           (constant cost: the same at both)
  *
  * Each figure is the median of several rounds; ratios are ripc / kernel
  * for times (lower is better) and ripc / kernel for bandwidth. */
 #include <ripc.h>
+#define RIPC_SYSV_NO_RENAME /* ripc_* prototypes; the kernel's by syscall */
+#include "ripc_sysv.h"
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "bench.h"
@@ -20,6 +32,9 @@
 #define ROUNDS 9
 #define CYCLES 300
 #define BIG (64UL << 20)
+#define ATTACHERS 16
+#define FORKS 100
+#define FILL 4000
 
 
 /* kernel System V shared memory by raw system call (no libc wrappers, so
@@ -28,6 +43,28 @@ static int k_get(size_t size) { return (int)syscall(SYS_shmget, IPC_PRIVATE, siz
 static void *k_at(int id) { return (void *)syscall(SYS_shmat, id, NULL, 0); }
 static int k_dt(void *p) { return (int)syscall(SYS_shmdt, p); }
 static int k_rm(int id) { return (int)syscall(SYS_shmctl, id, IPC_RMID, NULL); }
+static int k_ctl(int id, int cmd, void *buf) { return (int)syscall(SYS_shmctl, id, cmd, buf); }
+static int k_msgget(void) { return (int)syscall(SYS_msgget, IPC_PRIVATE, IPC_CREAT | 0600); }
+static int k_msgctl(int id, int cmd, void *buf) { return (int)syscall(SYS_msgctl, id, cmd, buf); }
+
+/* One side of the comparison: shmget/shmat/shmdt/shmctl/msgget/msgctl. */
+struct side {
+    const char *name;
+    int (*get)(size_t);
+    void *(*at)(int);
+    int (*dt)(void *);
+    int (*ctl)(int, int, void *);
+    int (*msgget)(void);
+    int (*msgctl)(int, int, void *);
+};
+static int r_get(size_t size) { return ripc_shmget(IPC_PRIVATE, size, IPC_CREAT | 0600); }
+static void *r_at(int id) { return ripc_shmat(id, NULL, 0); }
+static int r_dt(void *p) { return ripc_shmdt(p); }
+static int r_ctl(int id, int cmd, void *buf) { return ripc_shmctl(id, cmd, buf); }
+static int r_msgget(void) { return ripc_msgget(IPC_PRIVATE, IPC_CREAT | 0600); }
+static int r_msgctl(int id, int cmd, void *buf) { return ripc_msgctl(id, cmd, buf); }
+static const struct side KERNEL = {"kernel", k_get, k_at, k_dt, k_ctl, k_msgget, k_msgctl};
+static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_msgctl};
 
 static double ripc_cycle(void) {
     double t = now();
@@ -106,18 +143,134 @@ static double kernel_touch(void) {
     return t;
 }
 
+/* µs per IPC_STAT of a segment that ATTACHERS other processes attach
+ * (median of ROUNDS rounds of CYCLES calls). */
+static double stat_us(const struct side *sd) {
+    int id = sd->get(4096);
+    if (id < 0) die("stat: shmget");
+    int go[2];
+    if (pipe(go)) die("pipe");
+    pid_t kids[ATTACHERS];
+    for (int i = 0; i < ATTACHERS; i++) {
+        int ready[2];
+        if (pipe(ready)) die("pipe");
+        kids[i] = fork();
+        if (kids[i] < 0) die("fork");
+        if (kids[i] == 0) {
+            close(go[1]);
+            char *p = sd->at(id);
+            char b = p == (void *)-1 ? 0 : 1;
+            (void)!write(ready[1], &b, 1);
+            (void)!read(go[0], &b, 1); /* EOF: the parent is done */
+            _exit(0);
+        }
+        char b = 0;
+        (void)!read(ready[0], &b, 1);
+        if (b != 1) die("stat: child shmat");
+        close(ready[0]);
+        close(ready[1]);
+    }
+    struct shmid_ds ds;
+    if (sd->ctl(id, IPC_STAT, &ds) || ds.shm_nattch != ATTACHERS) {
+        fprintf(stderr, "stat: %s nattch %lu, not %d\n", sd->name, (unsigned long)ds.shm_nattch, ATTACHERS);
+        exit(1);
+    }
+    double v[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        double t = now();
+        for (int i = 0; i < CYCLES; i++)
+            if (sd->ctl(id, IPC_STAT, &ds)) die("IPC_STAT");
+        v[r] = (now() - t) / CYCLES * 1e6;
+    }
+    close(go[1]);
+    close(go[0]);
+    for (int i = 0; i < ATTACHERS; i++) waitpid(kids[i], NULL, 0);
+    sd->ctl(id, IPC_RMID, NULL);
+    return median(v, ROUNDS);
+}
+
+/* µs per fork() call (in the parent) of a process holding one 1 MiB
+ * attachment, the child exiting at once: the mean of FORKS (the reaping
+ * is not timed). The caller alternates the sides and takes medians. */
+static double fork_us(const struct side *sd) {
+    int id = sd->get(1 << 20);
+    if (id < 0) die("fork: shmget");
+    char *p = sd->at(id);
+    if (p == (void *)-1) die("fork: shmat");
+    memset(p, 1, 1 << 20);
+    double sum = 0;
+    for (int i = 0; i < FORKS; i++) {
+        double t = now();
+        pid_t k = fork();
+        if (k == 0) _exit(0);
+        sum += now() - t;
+        if (k < 0) die("fork");
+        waitpid(k, NULL, 0);
+    }
+    sd->dt(p);
+    sd->ctl(id, IPC_RMID, NULL);
+    return sum / FORKS * 1e6;
+}
+
+/* µs per call of SHM_INFO (shm) or MSG_INFO (!shm), median of ROUNDS
+ * rounds of n calls. */
+static double info_us(const struct side *sd, int shm, int n) {
+    double v[ROUNDS];
+    struct shm_info si;
+    struct msginfo mi;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t = now();
+        for (int i = 0; i < n; i++)
+            if ((shm ? sd->ctl(0, SHM_INFO, &si) : sd->msgctl(0, MSG_INFO, &mi)) < 0) die("*_INFO");
+        v[r] = (now() - t) / n * 1e6;
+    }
+    return median(v, ROUNDS);
+}
+
+static int fill_ids[FILL], fill_q[FILL];
+static double fill_t[FILL];
+
+/* Creates FILL segments and FILL queues; out: median µs per create of the
+ * first and last quarter of the segments, and SHM_INFO / MSG_INFO at 10
+ * and at FILL objects. Removes them all. */
+static void fill(const struct side *sd, double *first, double *last, double info[2][2]) {
+    for (int i = 0; i < FILL; i++) {
+        double t = now();
+        if ((fill_ids[i] = sd->get(4096)) < 0) die("fill: shmget");
+        fill_t[i] = (now() - t) * 1e6;
+        if ((fill_q[i] = sd->msgget()) < 0) die("fill: msgget");
+        if (i == 9) {
+            info[0][0] = info_us(sd, 1, 30);
+            info[0][1] = info_us(sd, 0, 30);
+        }
+    }
+    info[1][0] = info_us(sd, 1, 30);
+    info[1][1] = info_us(sd, 0, 30);
+    *first = median(fill_t, FILL / 4);
+    *last = median(fill_t + 3 * FILL / 4, FILL / 4);
+    for (int i = 0; i < FILL; i++)
+        if (sd->ctl(fill_ids[i], IPC_RMID, NULL) || sd->msgctl(fill_q[i], IPC_RMID, NULL)) die("fill: remove");
+}
+
 int main(void) {
-    /* ripc's engine in a private namespace of our own. */
+    /* ripc's engine in a private namespace of our own; the kernel's in a
+     * private IPC namespace when we may make one (root), so that 4000
+     * segments and queues meet nobody else's. */
     setenv("RIPC_BACKEND", "user", 1);
+    (void)!unshare(CLONE_NEWIPC);
     char dir[] = "/dev/shm/ripc-bench.XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp");
     setenv("RIPC_DIR", dir, 1);
 
+    /* RIPC_BENCH_ROWS=stat,fork,... runs only those rows (cycle attach
+     * touch stat fork fill); all by default. */
+    const char *rows = getenv("RIPC_BENCH_ROWS");
+#define ROW(name) (!rows || strstr(rows, name))
     double rc[ROUNDS], kc[ROUNDS], ra[ROUNDS], ka[ROUNDS], rt[ROUNDS], kt[ROUNDS];
     struct ripc_shm *s = ripc_shm_open(NULL, IPC_PRIVATE, 4096, 0600);
     int kid = k_get(4096);
     if (!s || kid < 0) die("setup");
-    for (int r = 0; r < ROUNDS; r++) { /* interleaved, so noise hits both */
+    for (int r = 0; r < ROUNDS && (ROW("cycle") || ROW("attach")); r++) { /* interleaved, so noise hits both */
         rc[r] = ripc_cycle();
         kc[r] = kernel_cycle();
         ra[r] = ripc_attach(s);
@@ -126,7 +279,7 @@ int main(void) {
     ripc_shm_remove(s);
     ripc_shm_close(s);
     k_rm(kid);
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < ROUNDS && ROW("touch"); r++) {
         rt[r] = ripc_touch();
         kt[r] = kernel_touch();
     }
@@ -134,16 +287,49 @@ int main(void) {
     double mra = median(ra, ROUNDS), mka = median(ka, ROUNDS);
     double mrt = median(rt, ROUNDS), mkt = median(kt, ROUNDS);
     double mib = (double)(BIG >> 20);
-    printf("shm cycle (get+at+dt+rmid, 4 KiB): ripc %.2f us  kernel %.2f us  ratio %.2fx\n",
-           mrc * 1e6, mkc * 1e6, mrc / mkc);
-    printf("shm attach (at+dt, existing):      ripc %.2f us  kernel %.2f us  ratio %.2fx\n",
-           mra * 1e6, mka * 1e6, mra / mka);
-    printf("shm first touch 64 MiB:            ripc %.0f MiB/s  kernel %.0f MiB/s  ratio %.2f\n",
-           mib / mrt, mib / mkt, mkt / mrt);
+    if (ROW("cycle"))
+        printf("shm cycle (get+at+dt+rmid, 4 KiB): ripc %.2f us  kernel %.2f us  ratio %.2fx (target <= 2x)\n",
+               mrc * 1e6, mkc * 1e6, mrc / mkc);
+    if (ROW("attach"))
+        printf("shm attach (at+dt, existing):      ripc %.2f us  kernel %.2f us  ratio %.2fx\n", mra * 1e6,
+               mka * 1e6, mra / mka);
+    if (ROW("touch"))
+        printf("shm first touch 64 MiB:            ripc %.0f MiB/s  kernel %.0f MiB/s  ratio %.2f\n", mib / mrt,
+               mib / mkt, mkt / mrt);
+    fflush(stdout);
 
-    char ns[sizeof dir + 16];
-    snprintf(ns, sizeof ns, "%s/ripc.ns", dir);
-    unlink(ns);
-    rmdir(dir);
+    double ks = ROW("stat") ? stat_us(&KERNEL) : 0, rs = ROW("stat") ? stat_us(&RIPC) : 0;
+    if (ROW("stat")) printf("shm IPC_STAT, %d attachers:        ripc %.2f us  kernel %.2f us  ratio %.2fx (target <= 10 us)\n",
+           ATTACHERS, rs, ks, rs / ks);
+    fflush(stdout);
+    double kf[3 * ROUNDS], rf[3 * ROUNDS];
+    for (int i = 0; i < 3 * ROUNDS && ROW("fork"); i++) { /* interleaved */
+        kf[i] = fork_us(&KERNEL);
+        rf[i] = fork_us(&RIPC);
+    }
+    double mkf = median(kf, 3 * ROUNDS), mrf = median(rf, 3 * ROUNDS);
+    if (ROW("fork")) printf("fork, one 1 MiB attachment:        ripc %.2f us  kernel %.2f us  ratio %.2fx (target <= 1.1x)\n",
+           mrf, mkf, mrf / mkf);
+    fflush(stdout);
+    double kq[2], rq[2], ki[2][2], ri[2][2];
+    if (ROW("fill")) {
+    fill(&KERNEL, &kq[0], &kq[1], ki);
+    fill(&RIPC, &rq[0], &rq[1], ri);
+    printf("shm create, %d segments:         ripc %.2f -> %.2f us (%.2fx)  kernel %.2f -> %.2f us (%.2fx) "
+           "(first -> last quarter; target <= 20 us, <= 1.5x)\n",
+           FILL, rq[0], rq[1], rq[1] / rq[0], kq[0], kq[1], kq[1] / kq[0]);
+    printf("SHM_INFO at 10 / %d segments:    ripc %.2f / %.2f us  kernel %.2f / %.2f us\n", FILL, ri[0][0],
+           ri[1][0], ki[0][0], ki[1][0]);
+    printf("MSG_INFO at 10 / %d queues:      ripc %.2f / %.2f us  kernel %.2f / %.2f us\n", FILL, ri[0][1],
+           ri[1][1], ki[0][1], ki[1][1]);
+    }
+
+    static const char *own[] = {"ripc.ns", "ripc.seq", "ripc.idx"};
+    for (int i = 0; i < 3; i++) {
+        char ns[sizeof dir + 16];
+        snprintf(ns, sizeof ns, "%s/%s", dir, own[i]);
+        unlink(ns);
+    }
+    if (rmdir(dir)) fprintf(stderr, "shm: %s not empty\n", dir);
     return 0;
 }

@@ -8,24 +8,11 @@
  * namespace is given (ripc(7)); sets, mutexes and semaphores are ripc's
  * engine under both backends and honour it. */
 #include "tap.h"
-#include <dirent.h>
 #include <ripc.h>
 #include <sys/ipc.h>
 #include <sys/stat.h>
 
 static char dir_b[64];
-
-/* Removes the second namespace's directory (its own files only). */
-static void remove_dir(const char *d) {
-    DIR *dh = opendir(d);
-    if (!dh) return;
-    struct dirent *e;
-    while ((e = readdir(dh)) != NULL) {
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(dh), e->d_name, 0);
-    }
-    closedir(dh);
-    rmdir(d);
-}
 
 static int all_zero(const uint64_t *r, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -212,7 +199,7 @@ int main(void) {
     timeouts_and_ids();
 
     ok_eq(ripc_ns_close(b), 0, "ripc_ns_close");
-    remove_dir(dir_b);
+    tap_remove_dir(dir_b);
     struct stat st;
     ok(stat(dir_b, &st) == -1, "the second namespace is gone");
     return done_testing();

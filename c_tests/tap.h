@@ -1,6 +1,7 @@
 /* tap.h — minimal TAP producer for the C suite (prove reads it). */
 #ifndef RIPC_TAP_H
 #define RIPC_TAP_H
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -374,6 +375,18 @@ static inline void tap_in_private_tmpfs(const char *name, const char *size) {
     }
     ok(got && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the full-tmpfs process ended normally (status 0x%x%s)", st,
        WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
+}
+
+/* Removes a namespace directory a test made (its own files, then it). */
+static inline void tap_remove_dir(const char *d) {
+    DIR *dh = opendir(d);
+    if (!dh) return;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(dh), e->d_name, 0);
+    }
+    closedir(dh);
+    rmdir(d);
 }
 
 static inline int done_testing(void) {

@@ -691,7 +691,13 @@ pub fn info(ns: &Ns) -> MsgInfo {
         max_idx: 0,
         ..Default::default()
     };
-    for idx in ns.indexes(Kind::Msg) {
+    // The queues in use from the index hint (one pread, no directory
+    // listing); each queue is still opened for its message and byte
+    // counts, which only the queues themselves keep (docs/shm.md).
+    let idxs = ns
+        .in_use_indexes(Kind::Msg)
+        .unwrap_or_else(|| ns.indexes(Kind::Msg));
+    for idx in idxs {
         if let Ok(o) = ns.by_index(Kind::Msg, idx) {
             if o.is_removed() {
                 continue;

@@ -20,15 +20,25 @@
 //!
 //! After the three bitmaps, from byte 12288, one `u64` per index per kind:
 //! the object's size — a set's semaphores, a segment's pages (queues keep
-//! none: their contents change at every send) — so that `SEM_INFO` and
-//! the `semmns` and `shmall` checks add the sizes of the indexes in use
-//! instead of opening every object. Written by the creator just after it
-//! numbered the object, cleared with the index's bit at removal; summed
-//! only over indexes whose bit is set. A creator killed between its bit
-//! and its size leaves a 0 there (that object then counts as empty until
-//! removed), and a scribbled size skews the figures and the checks of its
+//! none: their contents change at every send) — so that `SEM_INFO`,
+//! `SHM_INFO` and the `semmns` and `shmall` checks add the sizes of the
+//! indexes in use instead of opening every object. Written by the creator
+//! just after it numbered the object; summed only over indexes whose bit
+//! is set (a removal clears the bit and leaves the size: one `pwrite`
+//! less). A creator killed between its bit and its size leaves the size of
+//! the index's previous object there (its object then counts that much
+//! until removed), and a scribbled size skews the figures and the checks of its
 //! namespace's members, as a scribbled object would: both costs, never a
 //! crash.
+//!
+//! Far past its end, from byte 2^40, one byte per pid is a *liveness
+//! mark*: a process that attaches a segment holds an OFD read lock on its
+//! pid's byte through a descriptor of its own ([`Index::hold_alive`]), so
+//! that others can tell with one `fcntl(F_OFD_GETLK)` that it is alive
+//! ([`Index::marked_alive`]) instead of reading `/proc` (see docs/shm.md,
+//! "Attach accounting"). The kernel drops such a lock when the process
+//! exits (before it is a zombie) or `exec`s (the descriptor is
+//! close-on-exec); locks take no storage.
 //!
 //! The file is read and written with `pread`/`pwrite` of the bytes needed,
 //! never mapped: a member that truncates or fills it cannot make another
@@ -43,6 +53,10 @@ const MAP: usize = 4096;
 
 /// Where the per-index sizes start (after the three bitmaps).
 const SIZES: u64 = 3 * MAP as u64;
+
+/// Where the liveness marks start (one byte per pid; see the module
+/// comment).
+const LIVE: i64 = 1 << 40;
 
 /// The open hint file.
 #[derive(Debug)]
@@ -175,9 +189,6 @@ impl Index {
         if mine {
             self.local.store(0, std::sync::atomic::Ordering::Release);
         }
-        if !used && kind != Kind::Msg {
-            self.set_size(kind, idx, 0);
-        }
     }
 
     fn size_off(kind: Kind, idx: i32) -> libc::off_t {
@@ -303,6 +314,79 @@ impl Index {
         Self::scan(&self.read_map(kind))
     }
 
+    /// Takes this process's liveness mark (an OFD read lock on the byte of
+    /// `pid`) through a new open file description of the hint file (opened
+    /// again through `/proc/self/fd`, close-on-exec), which the caller
+    /// keeps open for as long as the process should count as alive, and
+    /// closes in a child of `fork` (the child shares it). `None` when it
+    /// cannot be had (others then check `/proc`).
+    pub fn hold_alive(&self, pid: i32) -> Option<OwnedFd> {
+        let path = format!("/proc/self/fd/{}\0", self.fd.as_raw_fd());
+        // SAFETY: opening a NUL-terminated path read-only.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr().cast(),
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut fl = Self::live_flock(pid, libc::F_RDLCK);
+        // SAFETY: fcntl on our descriptor with a flock we own.
+        (unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) } == 0).then_some(fd)
+    }
+
+    /// Whether some process holds the liveness mark of `pid` (see
+    /// [`Index::hold_alive`]): `Some(true)` when one does (a process with
+    /// that pid is alive and has not exec'd since it took it — or a child
+    /// it forked without `fork(3)`'s handlers still shares the
+    /// descriptor), `Some(false)` when nobody does (dead, exec'd, or a
+    /// process that never took one), `None` when it cannot be told.
+    pub fn marked_alive(&self, pid: i32) -> Option<bool> {
+        if pid <= 0 {
+            return Some(false);
+        }
+        let mut fl = Self::live_flock(pid, libc::F_WRLCK);
+        // SAFETY: fcntl on our descriptor with a flock we own.
+        if unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
+            return None;
+        }
+        Some(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    /// Device and inode of the hint file.
+    pub fn file_id(&self) -> crate::error::Result<(u64, u64)> {
+        super::fstat(self.fd.as_raw_fd()).map(|st| (st.st_dev, st.st_ino))
+    }
+
+    fn live_flock(pid: i32, ty: i32) -> libc::flock {
+        // SAFETY: a zeroed flock is a valid argument; we fill it below.
+        let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+        fl.l_type = ty as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = (LIVE + pid as i64) as libc::off_t;
+        fl.l_len = 1;
+        fl
+    }
+
+    /// The indexes of `kind` the hint says are in use, ascending (one
+    /// `pread` of the kind's bitmap).
+    pub fn used_indexes(&self, kind: Kind) -> Vec<i32> {
+        let map = self.read_map(kind);
+        let mut v = Vec::new();
+        for (i, byte) in map.iter().enumerate() {
+            let mut b = *byte;
+            while b != 0 {
+                v.push((i * 8) as i32 + b.trailing_zeros() as i32);
+                b &= b - 1;
+            }
+        }
+        v
+    }
+
     fn scan(map: &[u8; MAP]) -> (i32, i32) {
         let mut hi = -1;
         let mut n = 0;
@@ -354,6 +438,7 @@ mod tests {
             "kinds are apart"
         );
         assert_eq!(ix.used(Kind::Msg), (3, 3));
+        assert_eq!(ix.used_indexes(Kind::Msg), [0, 1, 3]);
         ix.mark(Kind::Msg, 3, false);
         assert_eq!(ix.used(Kind::Msg), (1, 2));
         // Sizes count only where the bit is set; a cleared bit clears its.
@@ -367,7 +452,8 @@ mod tests {
         ix.mark(Kind::Shm, 9, false);
         assert_eq!(ix.used_size(Kind::Shm), (0, 1, 3));
         ix.mark(Kind::Shm, 9, true);
-        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 3), "cleared at removal");
+        ix.set_size(Kind::Shm, 9, 0);
+        assert_eq!(ix.used_size(Kind::Shm), (9, 2, 3), "the new object's size");
         assert_eq!(ix.used_size(Kind::Sem), (2, 1, 0));
         // A scribbled file (all ones) still yields every index at the end.
         std::fs::write(d.join("ripc.idx"), vec![0xffu8; 3 * MAP]).unwrap();
@@ -375,6 +461,23 @@ mod tests {
         // A truncated one reads as free.
         std::fs::write(d.join("ripc.idx"), b"").unwrap();
         assert_eq!(ix.candidates(Kind::Shm, 2).next(), Some(0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_liveness_mark_lasts_as_long_as_its_descriptor() {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        assert_eq!(ix.marked_alive(4242), Some(false));
+        let held = ix.hold_alive(4242).expect("mark");
+        assert_eq!(ix.marked_alive(4242), Some(true));
+        assert_eq!(ix.marked_alive(4243), Some(false), "one byte per pid");
+        drop(held);
+        assert_eq!(
+            ix.marked_alive(4242),
+            Some(false),
+            "gone with its descriptor"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -215,6 +215,11 @@ pub struct Ns {
     serial: u64,
     /// the directory's device and inode, as opened
     dir_id: (u64, u64),
+    /// This process's liveness mark in the index (see [`Ns::hold_alive`]):
+    /// the descriptor that holds it (-1: none) and the pid it was taken
+    /// for (a child of `fork` inherits both, and takes its own).
+    live_fd: core::sync::atomic::AtomicI32,
+    live_pid: core::sync::atomic::AtomicI32,
 }
 
 /// Source of [`Ns::serial`].
@@ -313,15 +318,32 @@ type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
 /// alive).
 type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
 
-thread_local! {
-    /// The object caches of every open namespace, held by the forking
-    /// thread across `fork` (see [`cache_fork_prepare`]).
-    static CACHE_HELD: core::cell::RefCell<Vec<HeldCache>> =
-        const { core::cell::RefCell::new(Vec::new()) };
-    /// [`OPEN`], held by the forking thread across `fork`.
-    static OPEN_HELD: core::cell::RefCell<Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>> =
-        const { core::cell::RefCell::new(None) };
+/// What the forking thread holds across `fork` (see
+/// [`cache_fork_prepare`]): [`OPEN`], and every open namespace's object
+/// cache.
+struct ForkHeld {
+    open: Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>,
+    caches: Vec<HeldCache>,
 }
+
+/// The slot of [`ForkHeld`]. A static rather than a thread-local: after
+/// `fork` every first write to a private page is a copy-on-write fault,
+/// and this way the parent's release writes the page that holds [`OPEN`]
+/// and this slot, not a thread-local page besides. The `Vec` keeps its
+/// storage from one `fork` to the next, so the release frees nothing (a
+/// `free` after the fork would write the allocator's pages too).
+static FORK_HELD: ForkSlot = ForkSlot(core::cell::UnsafeCell::new(ForkHeld {
+    open: None,
+    caches: Vec::new(),
+}));
+
+struct ForkSlot(core::cell::UnsafeCell<ForkHeld>);
+
+// SAFETY: only the fork handlers touch the slot, and only while holding
+// OPEN's mutex: prepare fills it after taking OPEN, parent and child empty
+// it before that guard unlocks, and make no reference to it after: one
+// thread at a time.
+unsafe impl Sync for ForkSlot {}
 
 /// `fork` in a multithreaded program: another thread may hold an object
 /// cache's mutex, and the child, whose one thread is a copy of the forking
@@ -330,7 +352,8 @@ thread_local! {
 /// few instructions), and both parent and child let them go after.
 extern "C" fn cache_fork_prepare() {
     let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-    let mut held = Vec::new();
+    // SAFETY: we hold OPEN (see ForkSlot).
+    let held = unsafe { &mut *FORK_HELD.0.get() };
     for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
         let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
@@ -342,20 +365,42 @@ extern "C" fn cache_fork_prepare() {
                 std::sync::MutexGuard<'static, Cache>,
             >(g)
         };
-        held.push((g, ns.clone()));
+        held.caches.push((g, ns));
     }
-    CACHE_HELD.with(|h| *h.borrow_mut() = held);
-    OPEN_HELD.with(|h| *h.borrow_mut() = Some(open));
+    held.open = Some(open);
 }
 
 extern "C" fn cache_fork_release() {
-    CACHE_HELD.with(|h| {
-        for (g, ns) in h.borrow_mut().drain(..) {
-            drop(g);
-            drop(ns);
+    // SAFETY: this thread took OPEN in cache_fork_prepare and holds it
+    // until the guard taken out last here drops (see ForkSlot).
+    let held = unsafe { &mut *FORK_HELD.0.get() };
+    for (g, ns) in held.caches.drain(..) {
+        drop(g);
+        drop(ns);
+    }
+    let open = held.open.take();
+    drop(open);
+}
+
+/// In the child of `fork`: the liveness marks of the namespaces (see
+/// [`Ns::hold_alive`]) are the parent's, shared through the inherited
+/// descriptors; they go (the child takes its own where it attaches), then
+/// the caches are released as in the parent.
+extern "C" fn cache_fork_child() {
+    // SAFETY: getpid has no preconditions (the pid caches may not be reset
+    // yet: handlers run in the order they were registered).
+    let me = unsafe { libc::getpid() };
+    {
+        // SAFETY: the one thread of the child holds OPEN (taken in
+        // cache_fork_prepare); the reference ends before the release.
+        let held = unsafe { &*FORK_HELD.0.get() };
+        for (_, ns) in &held.caches {
+            if ns.live_pid.load(Ordering::Relaxed) != me {
+                ns.drop_mark();
+            }
         }
-    });
-    OPEN_HELD.with(|h| drop(h.borrow_mut().take()));
+    }
+    cache_fork_release();
 }
 
 /// Registers the namespace layer's `fork` handlers (once per process).
@@ -369,11 +414,84 @@ pub fn install_fork_handlers() {
             libc::pthread_atfork(
                 Some(cache_fork_prepare),
                 Some(cache_fork_release),
-                Some(cache_fork_release),
+                Some(cache_fork_child),
             );
         }
     });
 }
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        self.drop_mark();
+    }
+}
+
+impl Ns {
+    /// Takes this process's liveness mark in this namespace's index, once
+    /// per process (see [`index::Index::hold_alive`]): the shared-memory
+    /// engine calls it before the process counts in a segment's slot
+    /// table, under its attach table's lock, so that the others can tell
+    /// with one `fcntl` that it is alive. A process attached in several
+    /// namespaces holds a mark in each. Without an index, others check
+    /// `/proc`.
+    pub fn hold_alive(&self) {
+        let me = crate::os::proc::my_pid();
+        if self.live_pid.load(Ordering::Relaxed) == me {
+            return;
+        }
+        self.drop_mark();
+        if let Some(fd) = self.index.as_ref().and_then(|ix| ix.hold_alive(me)) {
+            use std::os::fd::IntoRawFd;
+            self.live_fd
+                .store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
+        }
+        self.live_pid.store(me, Ordering::Relaxed);
+    }
+
+    /// Closes the liveness descriptor, if any (a child of `fork` inherits
+    /// the parent's, whose mark must end with the parent).
+    fn drop_mark(&self) {
+        let fd = self.live_fd.swap(-1, Ordering::Relaxed);
+        // Only if it is still ours: the program may have closed it and
+        // reused the number (then the mark is gone already).
+        let ours = || {
+            let ix = self.index.as_ref().map(|ix| ix.file_id());
+            matches!((fstat(fd), ix), (Ok(a), Some(Ok(b))) if (a.st_dev, a.st_ino) == b)
+        };
+        if fd >= 0 && ours() {
+            // SAFETY: closing the descriptor hold_alive opened and kept.
+            unsafe { libc::close(fd) };
+        }
+        self.live_pid.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Moves descriptor `fd` to a high number (`F_DUPFD_CLOEXEC` from
+/// [`LIVE_FD_FLOOR`]): `exec` closes descriptors in ascending order and
+/// the kernel completes the closes last in, first out, so a liveness mark
+/// is gone before any lower descriptor — a pipe whose end-of-file tells a
+/// parent that its child exec'd — is seen closed. Below 64, the size of
+/// the descriptor table every process starts with: a higher one would
+/// grow the table, which `fork` then copies (~2 us per fork here). Keeps
+/// `fd` when it cannot.
+fn high_fd(fd: i32) -> i32 {
+    if fd >= LIVE_FD_FLOOR {
+        return fd;
+    }
+    // SAFETY: duplicating a descriptor we own; the original is closed
+    // once the copy (same open file description, same lock) exists.
+    unsafe {
+        let hi = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LIVE_FD_FLOOR);
+        if hi < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        hi
+    }
+}
+
+/// See [`high_fd`].
+const LIVE_FD_FLOOR: i32 = 60;
 
 fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
@@ -580,6 +698,8 @@ impl Ns {
             index,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             dir_id: (st.st_dev, st.st_ino),
+            live_fd: core::sync::atomic::AtomicI32::new(-1),
+            live_pid: core::sync::atomic::AtomicI32::new(0),
         })
     }
 
@@ -1332,11 +1452,15 @@ impl Ns {
         let seq = self.next_seq(kind);
         // The file's group is the creator's, as the object's (in a setgid
         // shared namespace it would otherwise be the directory's).
-        // SAFETY: fchown of our own fresh file; failure is harmless.
-        unsafe {
-            libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
-            if let Some((d, _)) = &data {
-                libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+        // (Both files were made alike: one look at the first says whether
+        // either needs it.)
+        if st.st_gid != me.egid {
+            // SAFETY: fchown of our own fresh file; failure is harmless.
+            unsafe {
+                libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
+                if let Some((d, _)) = &data {
+                    libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+                }
             }
         }
         h.perm.store(&Perm {
@@ -1360,14 +1484,20 @@ impl Ns {
         // Who may open the file: anyone the IPC mode grants anything to
         // (read-only users still write the queue's bookkeeping); ripc then
         // applies the IPC read/write bits itself.
-        Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        // (Both files were made 0600 less the umask: a mode they already
+        // have is not set again.)
+        if st.st_mode & 0o7777 != file_mode_for((flags as u32) & 0o777) {
+            Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        }
         // The payload: exactly the IPC mode's read and write bits (set now,
         // while the creator still holds it open read-write), then its name,
         // before the object can be found (a segment is never published
         // without its payload).
         if let Some((d, dname)) = &data {
-            // SAFETY: fchmod of our own fresh payload file.
-            unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
+                // SAFETY: fchmod of our own fresh payload file.
+                unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            }
             let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
                 match link_new(&self.dirfd, dname, &name)? {
                     true => Ok(true),
@@ -1634,13 +1764,22 @@ impl Ns {
     /// name is never left behind by an object whose file is gone.
     pub fn unlink_id(&self, obj: &Obj) {
         let idx = obj.id % IDX_SPAN;
-        if obj.data_apart() && self.same_file(&Self::idx_name(obj.kind, idx), obj.dev, obj.ino) {
+        let name = Self::idx_name(obj.kind, idx);
+        if !self.same_file(&name, obj.dev, obj.ino) {
+            return;
+        }
+        if obj.data_apart() {
             self.unlink_data(obj.kind, obj.ino);
         }
-        if self.unlink_if_same(&Self::idx_name(obj.kind, idx), obj) {
-            if let Some(ix) = &self.index {
-                ix.mark(obj.kind, idx, false);
-            }
+        // (Checked just above to be this object's: a number is unlinked
+        // only by a remover of its object, never reused while it exists.)
+        if let Ok(c) = cpath(&name) {
+            // SAFETY: unlinking a name in our directory that refers to
+            // this object (checked above).
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        if let Some(ix) = &self.index {
+            ix.mark(obj.kind, idx, false);
         }
     }
 
@@ -1710,6 +1849,21 @@ impl Ns {
         let ix = self.index.as_ref()?;
         let (hi, n, total) = ix.used_size(kind);
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
+    }
+
+    /// The indexes of `kind` in use, ascending, from the index hint (no
+    /// directory listing), as exact as [`Ns::in_use`]; `None` when the
+    /// hint is missing, empty or stale (the caller then lists, with
+    /// [`Ns::indexes`]).
+    pub fn in_use_indexes(&self, kind: Kind) -> Option<Vec<i32>> {
+        let v = self.index.as_ref()?.used_indexes(kind);
+        let hi = *v.last()?;
+        self.exists(&Self::idx_name(kind, hi)).then_some(v)
+    }
+
+    /// The index hint, when the namespace has one (see [`index`]).
+    pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_ref()
     }
 
     /// Records in the index hint the size of the new object `obj` (a
@@ -2140,7 +2294,7 @@ impl Obj {
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
-        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        let name = idx_cname(self.kind, self.id % IDX_SPAN);
         // SAFETY: fstatat relative to the namespace directory, without
         // following a symlink, into a zeroed buffer.
         let st = unsafe {
@@ -2383,6 +2537,42 @@ impl Obj {
     }
 }
 
+/// [`Ns::idx_name`] as a NUL-terminated name in a buffer of its own (no
+/// allocation: [`Obj::stat`] runs on every call of an engine, and in the
+/// handlers of `fork`, where every first write to a heap page is a
+/// fault).
+fn idx_cname(kind: Kind, idx: i32) -> IdxName {
+    let mut b = [0u8; 16];
+    let p = kind.prefix().as_bytes();
+    b[..p.len()].copy_from_slice(p);
+    b[p.len()] = b'.';
+    let mut n = p.len() + 1;
+    let mut digits = [0u8; 10];
+    let (mut v, mut k) = (idx.max(0) as u32, 0);
+    loop {
+        digits[k] = b'0' + (v % 10) as u8;
+        k += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in digits[..k].iter().rev() {
+        b[n] = *d;
+        n += 1;
+    }
+    IdxName(b)
+}
+
+/// A numbered name, NUL-terminated (see [`idx_cname`]).
+struct IdxName([u8; 16]);
+
+impl IdxName {
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
 /// The object file's mode for IPC mode `mode`: read-write for each class
 /// (owner, group, other) the mode grants anything to (read-only users
 /// still write a queue's bookkeeping), always for the owner.
@@ -2427,6 +2617,20 @@ pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbered_name_without_allocation_is_the_numbered_name() {
+        for (kind, idx) in [
+            (Kind::Shm, 0),
+            (Kind::Msg, 7),
+            (Kind::Sem, 32767),
+            (Kind::Shm, 4095),
+        ] {
+            let n = idx_cname(kind, idx);
+            let len = n.0.iter().position(|&b| b == 0).expect("NUL-terminated");
+            assert_eq!(&n.0[..len], Ns::idx_name(kind, idx).as_bytes());
+        }
+    }
 
     /// A fresh private namespace directory, removed when dropped.
     struct TempNs {
@@ -2685,5 +2889,26 @@ mod tests {
         crate::shm::shmdt(pb, None).unwrap();
         crate::shm::rmid(&b.ns, mb).unwrap();
         assert_eq!(b.ns.in_use(Kind::Shm).1, 0);
+    }
+
+    /// An attacher holds its liveness mark (see `Ns::hold_alive`) in each
+    /// namespace it attaches in, so that the others count it alive there
+    /// without `/proc`: in B when it attaches only there, then in A too.
+    #[test]
+    fn an_attacher_is_marked_alive_in_each_namespace() {
+        let (a, b) = (TempNs::new("la"), TempNs::new("lb"));
+        let me = crate::os::proc::my_pid();
+        let marked = |t: &TempNs| t.ns.index().and_then(|ix| ix.marked_alive(me));
+        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(false)));
+        let mb = crate::shm::shmget(&b.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let (pb, _) = crate::shm::shmat(&b.ns, mb, 0, 0).unwrap();
+        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(true)));
+        let ma = crate::shm::shmget(&a.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+        let (pa, _) = crate::shm::shmat(&a.ns, ma, 0, 0).unwrap();
+        assert_eq!((marked(&a), marked(&b)), (Some(true), Some(true)));
+        crate::shm::shmdt(pa, None).unwrap();
+        crate::shm::shmdt(pb, None).unwrap();
+        crate::shm::rmid(&a.ns, ma).unwrap();
+        crate::shm::rmid(&b.ns, mb).unwrap();
     }
 }

@@ -74,6 +74,9 @@ struct ShmCtl {
     destroyed: AtomicU32,
     /// slots ever used: scans stop here (untrusted: clamped to NSLOTS)
     hiwater: AtomicU32,
+    /// when (seconds) a full sweep last checked every attacher in `/proc`
+    /// (see [`sweep`]; 0 in segments made before it was kept)
+    verified: AtomicI64,
 }
 
 const _: () = assert!(core::mem::size_of::<ShmCtl>() <= SLOTS_OFF);
@@ -118,6 +121,7 @@ struct Att {
 /// ([`fork_prepare`], [`fork_parent`], [`fork_child`]).
 static ATTS: AttsLock = AttsLock {
     word: AtomicU32::new(0),
+    fork_held: AtomicBool::new(false),
     v: core::cell::UnsafeCell::new(Vec::new()),
 };
 
@@ -125,6 +129,11 @@ static ATTS: AttsLock = AttsLock {
 /// sleepers (process-private memory, not shared with anyone).
 struct AttsLock {
     word: AtomicU32,
+    /// set by [`fork_prepare`] once it holds the lock, read (and cleared)
+    /// by the child's handler, which is registered apart from the other
+    /// two and could run without it (a fork while [`install_fork_hook`]
+    /// runs)
+    fork_held: AtomicBool,
     v: core::cell::UnsafeCell<Vec<Att>>,
 }
 
@@ -348,6 +357,16 @@ enum Sweep {
 fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let (me, my_st) = (my_pid(), my_start());
+    let now = now_secs();
+    // At most once per VERIFY_SECS a full sweep checks every attacher in
+    // /proc (pid reuse, a raw-fork child holding a dead parent's mark, a
+    // process that unmapped without shmdt); otherwise a liveness mark
+    // held is enough (see `live`).
+    let verify = full && now.wrapping_sub(c.verified.load(Ordering::Relaxed)) >= VERIFY_SECS;
+    if verify {
+        c.verified.store(now, Ordering::Relaxed);
+    }
+    let ix = ns.index();
     let mut total: u64 = 0;
     let mut mine_seen = false;
     // The payload's identity, looked up once (only a full sweep needs it).
@@ -375,10 +394,7 @@ fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u6
             total += n as u64;
             continue;
         }
-        if n == 0
-            || (full
-                && (!alive(pid, start) || !maps_segment(pid, *data.get_or_init(|| obj.data_id()))))
-        {
+        if n == 0 || (full && !live(ix, pid, start, verify, &data, obj)) {
             s.count.store(0, Ordering::Relaxed);
             s.pid.store(0, Ordering::Relaxed);
             if n != 0 {
@@ -404,6 +420,31 @@ fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u6
     Ok(total)
 }
 
+/// Seconds between two checks of every attacher in `/proc` by full
+/// sweeps of one segment (see [`sweep`]).
+const VERIFY_SECS: i64 = 2;
+
+/// Whether the attacher `(pid, start)` still counts, for a full sweep: a
+/// liveness mark held (one `fcntl`, see `ns::index`) says yes, unless
+/// `verify`; otherwise `/proc` decides, as before the marks: alive (start
+/// time) and still mapping the payload (`/proc/<pid>/maps`). So a dead or
+/// exec'd attacher (its mark dropped with its descriptor) is found at
+/// once, and what only `/proc` shows (pid reuse, an unmapping without
+/// `shmdt`) within [`VERIFY_SECS`].
+fn live(
+    ix: Option<&crate::ns::index::Index>,
+    pid: i32,
+    start: u64,
+    verify: bool,
+    data: &std::cell::OnceCell<Option<(u64, u64)>>,
+    obj: &Obj,
+) -> bool {
+    if !verify && ix.and_then(|ix| ix.marked_alive(pid)) == Some(true) {
+        return true;
+    }
+    alive(pid, start) && maps_segment(pid, *data.get_or_init(|| obj.data_id()))
+}
+
 /// Ends a removed segment nobody attaches any more (under the lock): the
 /// `destroyed` flag, and its last name unlinked. The file is not cut
 /// short: a process may map it without being counted (a child made by a
@@ -413,6 +454,7 @@ fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u6
 /// last descriptor go (each process drops removed objects from its cache
 /// at its next look-up of another object).
 fn destroy(ns: &Ns, obj: &Obj, c: &ShmCtl) {
+    drop_stash_of(obj);
     if c.destroyed.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
@@ -457,22 +499,6 @@ fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
     }
 }
 
-/// Makes this process's slot hold `n` attachments (a new slot if it has
-/// none and `n > 0`).
-fn set_mine(obj: &Obj, n: u32) -> Result<()> {
-    match my_slot(obj)? {
-        Some(s) => {
-            s.count.store(n, Ordering::Relaxed);
-            if n == 0 {
-                s.pid.store(0, Ordering::Relaxed);
-            }
-            Ok(())
-        }
-        None if n == 0 => Ok(()),
-        None => add_slot(obj, my_pid(), my_start(), n),
-    }
-}
-
 /// Claims a free slot (or a new one below [`NSLOTS`]) for `(pid, start)`
 /// with `n` attachments; `ENOMEM` when the table is full.
 fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
@@ -490,7 +516,11 @@ fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
         None if hw < NSLOTS => {
             // A slot never used before may lie in a page the file does
             // not hold yet: storage first (full file system: ENOMEM).
-            obj.region().populate(SLOTS_OFF + hw * SLOT_LEN, SLOT_LEN)?;
+            let off = SLOTS_OFF + hw * SLOT_LEN;
+            // (The file's first page was reserved at creation.)
+            if crate::ns::HEADER_LEN + off + SLOT_LEN > crate::ns::CREATE_RESERVE as usize {
+                obj.region().populate(off, SLOT_LEN)?;
+            }
             let c: &ShmCtl = obj.at(0)?;
             c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             slot(obj, hw)?
@@ -557,7 +587,20 @@ fn with_obj<T>(
 ) -> Result<T> {
     // A segment whose file lost its name was destroyed (by a process
     // that may unlink it): a stale id, EINVAL as the kernel says.
-    let c = ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
+    ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
+    with_obj_checked(ns, obj, a, how, f)
+}
+
+/// [`with_obj`] for a caller that has just checked `ctl(obj)` itself (one
+/// `fstatat` less).
+fn with_obj_checked<T>(
+    ns: &Ns,
+    obj: &Arc<Obj>,
+    a: &mut Vec<Att>,
+    how: Sweep,
+    f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
+) -> Result<T> {
+    let c: &ShmCtl = obj.at(0)?;
     // The lock within CTL_BOUND (the kernel never blocks these calls): when
     // a holder is stopped or the lock word was scribbled on, the call goes
     // on without it and without the sweep — counts as they stand; this
@@ -607,8 +650,18 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         room_for(ns, ctl_len.saturating_add(size))
     };
-    if valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0) {
-        if let Err(e) = refused() {
+    let prechecked = valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0);
+    if prechecked {
+        let checked = refused().or_else(|e| match e {
+            // Room that dead attachers of removed segments still hold
+            // first (see `reclaim`).
+            Errno::ENOMEM | Errno::ENOSPC => {
+                reclaim(ns);
+                refused()
+            }
+            e => Err(e),
+        });
+        if let Err(e) = checked {
             // Unless the key names an existing segment (then the size only
             // has to fit in it, as with the kernel).
             if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Shm, key), Ok(None)) {
@@ -618,11 +671,14 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
     }
     let created = core::cell::Cell::new(false);
     let built = core::cell::Cell::new(None);
+    let stashed = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
         }
-        refused()?;
+        if !prechecked {
+            refused()?;
+        }
         if limits.shmall < crate::ns::limits::TABLE[4].1 {
             let pages = page_round(size) / PAGE;
             if total_pages(ns).saturating_add(pages) > limits.shmall {
@@ -631,6 +687,7 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         if flags & SHM_NORESERVE == 0 {
             reserve(obj, size)?;
+            stashed.set(true);
         }
         let c: &ShmCtl = obj.at(0)?;
         c.segsz.store(size, Ordering::Relaxed);
@@ -655,12 +712,31 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         check_existing: &check,
         layout: LAYOUT_VERSION,
     };
-    let obj = ns.get(
-        Kind::Shm,
-        key,
-        flags & (IPC_CREAT | IPC_EXCL | 0o777),
-        &spec,
-    )?;
+    let get = || {
+        ns.get(
+            Kind::Shm,
+            key,
+            flags & (IPC_CREAT | IPC_EXCL | 0o777),
+            &spec,
+        )
+    };
+    let got = match get() {
+        Err(Errno::ENOSPC | Errno::ENOMEM) => {
+            reclaim(ns);
+            get()
+        }
+        r => r,
+    };
+    // A payload built and stashed by a create that then failed, or lost
+    // its key to another creator, is no segment's: its pages go now.
+    if stashed.get()
+        && got
+            .as_ref()
+            .map_or(true, |o| built.get() != Some(o.file_id()))
+    {
+        drop_stash();
+    }
+    let obj = got?;
     if created.get() {
         // For the shmall check (see `total_pages`), when the file is the
         // one this call built (not a winner's after a lost race).
@@ -730,10 +806,75 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
 /// later: `ENOMEM` when the file system cannot hold it (the kernel's
 /// answer when memory for a segment is short). A file system without
 /// `fallocate` keeps the sparse files.
+///
+/// The control area needs nothing here: the namespace reserved its first
+/// page (header, `ShmCtl` and the first 236 slots), and [`add_slot`]
+/// reserves each further page of the slot table when it is first used.
 fn reserve(obj: &Obj, len: u64) -> Result<()> {
-    reserve_range(obj, 0, obj.data_range().0)?;
     let f = obj.data_file(true)?;
-    reserve_fd(f.as_raw_fd(), 0, len)
+    reserve_fd(f.as_raw_fd(), 0, len)?;
+    stash_payload(obj, f);
+    Ok(())
+}
+
+/// The payload descriptor of the segment this process created last,
+/// read-write, kept for its first read-write `shmat` (create, then attach,
+/// is the common pattern: that attach then needs no open and no owner
+/// check). One descriptor per process at most: the next create replaces
+/// it, the attach takes it. Keyed by the control file's device and inode.
+/// Atomics, not a lock: a child of `fork` inherits it consistent or not
+/// at all (a torn key only costs a reopen).
+static STASH_FD: AtomicI32 = AtomicI32::new(-1);
+static STASH_DEV: AtomicU64 = AtomicU64::new(0);
+static STASH_INO: AtomicU64 = AtomicU64::new(0);
+
+fn stash_payload(obj: &Obj, f: std::os::fd::OwnedFd) {
+    use std::os::fd::IntoRawFd;
+    // A child of fork must not keep it (see fork_child).
+    on_fork_child(fork_child);
+    let (dev, ino) = obj.file_id();
+    drop_stash();
+    STASH_DEV.store(dev, Ordering::Relaxed);
+    STASH_INO.store(ino, Ordering::Relaxed);
+    STASH_FD.store(f.into_raw_fd(), Ordering::Release);
+}
+
+/// Closes the stashed payload descriptor, if any: its segment's pages
+/// must not outlive the segment's removal because of it.
+fn drop_stash() {
+    let old = STASH_FD.swap(-1, Ordering::AcqRel);
+    if old >= 0 {
+        // SAFETY: closing the descriptor we stashed (taken out above).
+        unsafe { libc::close(old) };
+    }
+}
+
+/// [`drop_stash`] if the stash is `obj`'s (at its removal).
+fn drop_stash_of(obj: &Obj) {
+    if (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    ) == obj.file_id()
+    {
+        drop_stash();
+    }
+}
+
+/// The stashed payload descriptor, if it is `obj`'s (taken: the stash is
+/// then empty); a stash of another segment is closed.
+fn take_stash(obj: &Obj) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let key = (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    );
+    let fd = STASH_FD.swap(-1, Ordering::AcqRel);
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor stash_payload kept, now ours alone.
+    let f = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    (key == obj.file_id()).then_some(f)
 }
 
 /// [`reserve`] of bytes `[off, off + len)` of an object's file.
@@ -822,13 +963,21 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
         // mapping writable (mprotect: EACCES); the file's mode is the IPC
         // mode's read and write bits, so the file system checks the caller
         // too. Errors mapping: a missing payload (scribbled) is EIO.
-        let file = obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
-            if e == Errno::EIDRM {
-                Errno::EIO
-            } else {
-                e
-            }
-        })?;
+        let stashed = if flags & SHM_RDONLY == 0 {
+            take_stash(obj)
+        } else {
+            None
+        };
+        let file = match stashed {
+            Some(f) => f,
+            None => obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
+                if e == Errno::EIDRM {
+                    Errno::EIO
+                } else {
+                    e
+                }
+            })?,
+        };
         let st = crate::ns::fstat(file.as_raw_fd())?;
         if (st.st_size as u64) < segsz {
             return Err(Errno::EIO);
@@ -881,6 +1030,7 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
             }
             !overlap
         });
+        ns.hold_alive();
         // A full slot table may hold dead attachers: forget them, once.
         let added = add_mine(obj, 1).or_else(|e| {
             if e != Errno::ENOMEM {
@@ -1017,13 +1167,22 @@ pub fn set(ns: &Ns, id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// mapping goes, the file is never shrunk).
 pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
     let obj = ns.obtain_check(Kind::Shm, id, true, &creds())?;
-    if matches!(ctl(&obj), Err(Errno::EIO)) {
-        ns.remove(&obj, false);
-        return Ok(());
+    match ctl(&obj) {
+        Err(Errno::EIO) => {
+            drop_stash_of(&obj);
+            ns.remove(&obj, false);
+            return Ok(());
+        }
+        // Destroyed by a process that could unlink it: a stale id.
+        Err(Errno::EIDRM) => return Err(Errno::EINVAL),
+        Err(e) => return Err(e),
+        Ok(_) => {}
     }
-    with_seg(ns, id, Sweep::Full, |obj, c, _, n| {
+    let mut a = atts();
+    with_obj_checked(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
         obj.check_owner(&creds())?;
         let h = obj.header();
+        drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {
             ns.remove(obj, true);
             h.perm.mode.fetch_or(SHM_DEST, Ordering::Relaxed);
@@ -1102,9 +1261,13 @@ pub fn info_limits(ns: &Ns) -> Result<ShmInfo> {
     })
 }
 
-/// `SHM_INFO`: limits and usage; sweeps every segment, so a removed
-/// segment whose last attacher died is destroyed here. Linear in the
-/// segments (their page total needs each one's size).
+/// `SHM_INFO`: limits and usage, at constant cost: the segments in use,
+/// their pages and the highest index come from the namespace's index
+/// (one `pread` of its bitmap and one of the recorded sizes, see
+/// `ns::index`), as the kernel keeps `shm_tot` and `in_use` as running
+/// totals. A segment removed but still attached counts until destroyed,
+/// as in the kernel. Where the index is missing or stale, the segments
+/// are walked (as [`total_pages`]).
 pub fn info(ns: &Ns) -> Result<ShmInfo> {
     let l = ns.limits();
     let mut out = ShmInfo {
@@ -1115,22 +1278,46 @@ pub fn info(ns: &Ns) -> Result<ShmInfo> {
         shmall: l.shmall,
         ..Default::default()
     };
-    let mut a = atts();
-    for idx in ns.indexes(Kind::Shm) {
-        let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
-            continue;
-        };
-        let r = with_obj(ns, &obj, &mut a, Sweep::Mine, |_, c, _, _| {
-            Ok(c.segsz.load(Ordering::Relaxed))
-        });
-        if let Ok(sz) = r {
-            out.used_ids += 1;
-            out.shm_tot = out.shm_tot.saturating_add(page_round(sz) / PAGE);
-            out.maxidx = idx;
+    match ns.in_use_size(Kind::Shm) {
+        Some((hi, n, pages)) => {
+            out.used_ids = n;
+            out.shm_tot = pages;
+            out.maxidx = hi.max(0);
+        }
+        None => {
+            for idx in ns.indexes(Kind::Shm) {
+                let Ok(obj) = ns.by_index(Kind::Shm, idx) else {
+                    continue;
+                };
+                if let Ok(c) = ctl(&obj) {
+                    if c.destroyed.load(Ordering::Acquire) == 0 {
+                        out.used_ids += 1;
+                        let pages = page_round(c.segsz.load(Ordering::Relaxed)) / PAGE;
+                        out.shm_tot = out.shm_tot.saturating_add(pages);
+                        out.maxidx = idx;
+                    }
+                }
+            }
         }
     }
     out.shm_rss = out.shm_tot;
     Ok(out)
+}
+
+/// Sweeps every segment (dead attachers forgotten, removed segments
+/// nobody attaches any more destroyed): what a create that found no room
+/// (`ENOSPC`, `ENOMEM`) does before it tries once more, so that what dead
+/// attachers left behind never keeps a new segment out. Linear in the
+/// segments, and only then.
+fn reclaim(ns: &Ns) {
+    let mut a = atts();
+    for idx in ns.indexes(Kind::Shm) {
+        if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
+            if obj.perm().mode & SHM_DEST != 0 {
+                let _ = with_obj(ns, &obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
+            }
+        }
+    }
 }
 
 /// Sets up the `fork` handling of attachments. Only [`shmat`] calls it:
@@ -1155,24 +1342,18 @@ fn install_fork_hook() {
 
 /// True when the parent's fork handler can name its child (the kernel
 /// lists children in `/proc`): it then counts the child's attachments and
-/// the child has nothing to do (its slots get its start time at its next
-/// call). Inherited by the child, which is how it knows.
+/// the child has nothing to count (its slots get its start time at its
+/// next call). Inherited by the child, which is how it knows.
 static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
-
-/// Set by [`fork_prepare`] once it holds [`ATTS`], read (and cleared) by
-/// the child's handler, which is registered apart from the other two and
-/// could run without it (a fork while [`install_fork_hook`] runs). The
-/// parent's handler always follows its prepare handler (one registration)
-/// and leaves the flag alone: after `fork` every write to a page is a
-/// copy-on-write fault (~1-2 us here), and the parent's `fork` is timed.
-static FORK_HELD: AtomicBool = AtomicBool::new(false);
 
 /// Before `fork`: take the attach table, so that no other thread is
 /// inside it when the child is made (the child would inherit it locked by
-/// a thread that does not exist there).
+/// a thread that does not exist there). The flag the child's handler
+/// reads lies beside the lock word: one page written per fork, not two
+/// (after a fork every first write to a private page is a fault).
 extern "C" fn fork_prepare() {
     ATTS.raw_lock();
-    FORK_HELD.store(true, Ordering::Relaxed);
+    ATTS.fork_held.store(true, Ordering::Relaxed);
 }
 
 /// In the parent after `fork`: the child inherited our attachments, and
@@ -1191,34 +1372,69 @@ extern "C" fn fork_parent() {
     ATTS.raw_unlock();
 }
 
-/// In the child of `fork` (after the pid caches are reset): release the
-/// table that `fork_prepare` took in the parent. The parent counted our
-/// inherited attachments under our pid; only where it cannot (no children
-/// list in `/proc`) do we register them here, taking each segment's lock
-/// (and the parent's fork may then return before we did: a short window
-/// in which they do not count).
+/// In the child of `fork` (after the pid caches are reset): close the
+/// parent's kept descriptors (children list, stashed payload), take our
+/// own liveness mark (the inherited descriptor holds the parent's) and
+/// release the table that `fork_prepare` took in the parent. The parent
+/// counted our inherited attachments under our pid; only where it cannot
+/// (no children list in `/proc`) do we register them here, taking each
+/// segment's lock (and the parent's fork may then return before we did:
+/// a short window in which they do not count).
 fn fork_child() {
-    if !FORK_HELD.swap(false, Ordering::Relaxed) {
+    drop_inherited_children();
+    drop_stash();
+    if !ATTS.fork_held.swap(false, Ordering::Relaxed) {
         return;
     }
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,
     // and that thread is the one running here; we are the only thread.
     let a = unsafe { ATTS.held() };
-    if !a.is_empty() && !PARENT_COUNTS.load(Ordering::Relaxed) {
-        // Read our start time (a /proc read) before taking any lock.
-        my_start();
-        for (i, x) in a.iter().enumerate() {
-            if a[..i].iter().any(|y| same(&y.obj, &x.obj)) {
-                continue;
-            }
-            if ctl(&x.obj).is_ok() {
-                if let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) {
-                    let _ = set_mine(&x.obj, local_count(a, &x.obj));
+    if !a.is_empty() {
+        // Our own liveness mark in each namespace we attach in (the ns
+        // layer's child handler closes the inherited ones, the parent's).
+        for x in a.iter() {
+            x.ns.hold_alive();
+        }
+        if !PARENT_COUNTS.load(Ordering::Relaxed) {
+            let me = my_pid();
+            for (obj, n) in per_segment(a) {
+                if ctl(obj).is_ok() {
+                    if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
+                        if my_slot(obj).ok().flatten().is_none() {
+                            let _ = add_slot(obj, me, 0, n);
+                        }
+                    }
                 }
             }
         }
     }
     ATTS.raw_unlock();
+}
+
+/// The attachments of `a` per segment: each segment once, with how many
+/// attachments `a` holds of it.
+fn per_segment(a: &[Att]) -> impl Iterator<Item = (&Arc<Obj>, u32)> {
+    a.iter()
+        .enumerate()
+        .filter(|(i, x)| !a[..*i].iter().any(|y| same(&y.obj, &x.obj)))
+        .map(|(_, x)| (&x.obj, local_count(a, &x.obj)))
+}
+
+/// A descriptor of `/proc/thread-self/children` kept open by the thread
+/// that forks (its pthread id beside it), so that naming the new child
+/// costs one `pread` per fork, not an open, two reads and a close (the
+/// file lists the children again from offset 0).
+static CHILDREN_FD: AtomicI32 = AtomicI32::new(-1);
+static CHILDREN_OF: AtomicU64 = AtomicU64::new(0);
+
+/// In a child of `fork`: the kept children list is the parent's thread's.
+fn drop_inherited_children() {
+    let fd = CHILDREN_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: closing the descriptor newest_child opened and kept.
+        unsafe { libc::close(fd) };
+    }
+    CHILDREN_OF.store(0, Ordering::Relaxed);
 }
 
 /// The pid of the child that `fork` just made in this thread: the last one
@@ -1229,18 +1445,30 @@ fn fork_child() {
 /// this names an older child, or nothing: a wrong guess counts a process
 /// that does not map the segment, which the next full sweep forgets.
 fn newest_child() -> Option<i32> {
-    // Three system calls and no allocation: this runs inside every fork.
-    let path = b"/proc/thread-self/children\0";
-    // SAFETY: opening a NUL-terminated path read-only.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as u64;
+    let mut fd = CHILDREN_FD.load(Ordering::Relaxed);
+    if fd < 0 || CHILDREN_OF.load(Ordering::Relaxed) != me {
+        let path = b"/proc/thread-self/children\0";
+        // SAFETY: opening a NUL-terminated path read-only.
+        let nfd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if nfd < 0 {
+            return None;
+        }
+        let old = CHILDREN_FD.swap(nfd, Ordering::Relaxed);
+        if old >= 0 {
+            // SAFETY: closing the descriptor we kept for another thread.
+            unsafe { libc::close(old) };
+        }
+        CHILDREN_OF.store(me, Ordering::Relaxed);
+        fd = nfd;
     }
     let (mut last, mut cur, mut in_num) = (0i64, 0i64, false);
     let mut buf = [0u8; 512];
+    let mut off = 0;
     loop {
         // SAFETY: reading into a local buffer of its length from our fd.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) };
         if n <= 0 {
             break;
         }
@@ -1252,12 +1480,14 @@ fn newest_child() -> Option<i32> {
                 (last, cur, in_num) = (cur, 0, false);
             }
         }
+        if (n as usize) < buf.len() {
+            break; // the whole list (one read is the common case)
+        }
+        off += n as libc::off_t;
     }
     if in_num {
         last = cur;
     }
-    // SAFETY: closing the fd opened above.
-    unsafe { libc::close(fd) };
     (last > 0).then_some(last as i32)
 }
 
@@ -1267,20 +1497,16 @@ fn newest_child() -> Option<i32> {
 /// nothing itself): it is taken over. `shm_atime`/`shm_lpid` as the
 /// kernel's fork (its `shm_open` runs in the parent).
 fn register_for(a: &[Att], child: i32) {
-    for (i, x) in a.iter().enumerate() {
-        if a[..i].iter().any(|y| same(&y.obj, &x.obj)) {
-            continue;
-        }
-        let Ok(c) = ctl(&x.obj) else { continue };
-        let Ok(_g) = x.obj.lock_bounded(&repair, &Deadline::ctl()) else {
+    for (obj, n) in per_segment(a) {
+        let Ok(c) = ctl(obj) else { continue };
+        let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) else {
             continue;
         };
         if c.destroyed.load(Ordering::Acquire) != 0 {
             continue;
         }
-        let n = local_count(a, &x.obj);
-        let stale = (0..hiwater(&x.obj))
-            .filter_map(|k| slot(&x.obj, k).ok())
+        let stale = (0..hiwater(obj))
+            .filter_map(|k| slot(obj, k).ok())
             .find(|s| s.pid.load(Ordering::Relaxed) == child);
         let done = match stale {
             Some(s) => {
@@ -1288,7 +1514,7 @@ fn register_for(a: &[Att], child: i32) {
                 s.count.store(n, Ordering::Relaxed);
                 true
             }
-            None => add_slot(&x.obj, child, 0, n).is_ok(),
+            None => add_slot(obj, child, 0, n).is_ok(),
         };
         if done {
             c.atime.store(now_secs(), Ordering::Relaxed);
