@@ -2,6 +2,7 @@
 //! per-process attach slots of each segment.
 
 use super::*;
+use core::mem::size_of;
 
 /// One attachment made by this process.
 #[derive(Debug)]
@@ -120,11 +121,9 @@ pub(super) fn same(a: &Obj, b: &Obj) -> bool {
 /// zero) is freed. Everything else is single-word stores, already whole.
 pub(super) fn repair(obj: &Obj) {
     crate::debug_report!("segment {}: repaired after a lock holder died", obj.id);
-    for i in 0..hiwater(obj) {
-        if let Ok(s) = slot(obj, i) {
-            if s.count.load(Ordering::Relaxed) == 0 {
-                s.pid.store(0, Ordering::Relaxed);
-            }
+    for s in slots_used(obj).unwrap_or_default() {
+        if s.count.load(Ordering::Relaxed) == 0 {
+            s.owner().clear();
         }
     }
 }
@@ -134,25 +133,19 @@ pub(super) fn local_count(atts: &[Att], obj: &Obj) -> u32 {
     atts.iter().filter(|a| same(&a.obj, obj)).count() as u32
 }
 
-/// True when slot `(pid, start)` is this process's: its own, or one a
-/// parent made for it at `fork` (start time not known then).
-pub(super) fn is_mine(pid: i32, start: u64, me: i32, my_st: u64) -> bool {
-    pid == me && (start == my_st || start == 0)
+/// True when the slot of `o` is this process's: its own, or one a parent
+/// made for it at `fork` (start time not known then).
+pub(super) fn is_mine(o: Owner, me: Owner) -> bool {
+    o.pid == me.pid && (o.start == me.start || o.start == 0)
 }
 
 /// This process's slot, if it has one (taking over, with its start time,
 /// one its parent made for it at `fork`).
 pub(super) fn my_slot(obj: &Obj) -> Result<Option<&Slot>> {
-    let (me, my_st) = (my_pid(), my_start());
-    for i in 0..hiwater(obj) {
-        let s = slot(obj, i)?;
-        if is_mine(
-            s.pid.load(Ordering::Relaxed),
-            s.start.load(Ordering::Relaxed),
-            me,
-            my_st,
-        ) {
-            s.start.store(my_st, Ordering::Relaxed);
+    let me = Owner::me();
+    for s in slots_used(obj)? {
+        if is_mine(s.owner().load(), me) {
+            s.owner().claim(me);
             return Ok(Some(s));
         }
     }
@@ -167,41 +160,39 @@ pub(super) fn add_mine(obj: &Obj, delta: u32) -> Result<()> {
             s.count.store(n, Ordering::Relaxed);
             Ok(())
         }
-        None => add_slot(obj, my_pid(), my_start(), delta),
+        None => add_slot(obj, Owner::me(), delta),
     }
 }
 
-/// Claims a free slot (or a new one below [`NSLOTS`]) for `(pid, start)`
-/// with `n` attachments; `ENOMEM` when the table is full.
-pub(super) fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
-    let mut free = None;
-    let hw = hiwater(obj);
-    for i in 0..hw {
-        let s = slot(obj, i)?;
-        if s.pid.load(Ordering::Relaxed) == 0 || s.count.load(Ordering::Relaxed) == 0 {
-            free = Some(s);
-            break;
-        }
-    }
+/// Claims a free slot (or a new one below [`NSLOTS`]) for `o` with `n`
+/// attachments; `ENOMEM` when the table is full.
+pub(super) fn add_slot(obj: &Obj, o: Owner, n: u32) -> Result<()> {
+    let used = slots_used(obj)?;
+    let free = used
+        .iter()
+        .find(|s| s.owner().load().is_none() || s.count.load(Ordering::Relaxed) == 0);
     let s = match free {
         Some(s) => s,
-        None if hw < NSLOTS => {
+        None if used.len() < NSLOTS => {
+            let hw = used.len();
             // A slot never used before may lie in a page the file does
             // not hold yet: storage first (full file system: ENOMEM).
-            let off = SLOTS_OFF + hw * SLOT_LEN;
+            let off = slot_off(hw);
             // (The file's first page was reserved at creation.)
-            if crate::ns::HEADER_LEN + off + SLOT_LEN > crate::ns::CREATE_RESERVE as usize {
-                obj.region().populate(off, SLOT_LEN)?;
+            if crate::ns::HEADER_LEN + off + size_of::<Slot>() > crate::ns::CREATE_RESERVE as usize
+            {
+                obj.region().populate(off, size_of::<Slot>())?;
             }
-            let c: &ShmCtl = obj.at(0)?;
-            c.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
-            slot(obj, hw)?
+            let a = area(obj)?;
+            a.hdr.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
+            &a.slots[hw]
         }
         None => return Err(Errno::ENOMEM),
     };
+    // Count 0 while the owner changes: a holder killed in between leaves
+    // a half-claimed slot, which `repair` frees.
     s.count.store(0, Ordering::Relaxed);
-    s.start.store(start, Ordering::Relaxed);
-    s.pid.store(pid, Ordering::Relaxed);
+    s.owner().claim(o);
     s.count.store(n, Ordering::Relaxed);
     Ok(())
 }
@@ -210,11 +201,12 @@ pub(super) fn add_slot(obj: &Obj, pid: i32, start: u64, n: u32) -> Result<()> {
 /// slots of processes positively dead are not counted (nor cleared: that
 /// needs the lock).
 pub(super) fn counted(obj: &Obj) -> u64 {
-    (0..hiwater(obj))
-        .filter_map(|i| slot(obj, i).ok())
+    slots_used(obj)
+        .unwrap_or_default()
+        .iter()
         .filter(|s| {
-            let pid = s.pid.load(Ordering::Relaxed);
-            pid != 0 && alive(pid, s.start.load(Ordering::Relaxed))
+            let o = s.owner().load();
+            !o.is_none() && !o.gone(Check::Full)
         })
         .map(|s| s.count.load(Ordering::Relaxed) as u64)
         .fold(0u64, |a, b| a.saturating_add(b))

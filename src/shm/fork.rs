@@ -79,12 +79,16 @@ pub(super) fn fork_child() {
             x.ns.hold_alive();
         }
         if !PARENT_COUNTS.load(Ordering::Relaxed) {
-            let me = my_pid();
+            // Start time 0: as a parent's registration (see `is_mine`).
+            let me = Owner {
+                pid: my_pid(),
+                start: 0,
+            };
             for (obj, n) in per_segment(a) {
                 if ctl(obj).is_ok() {
                     if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
                         if my_slot(obj).ok().flatten().is_none() {
-                            let _ = add_slot(obj, me, 0, n);
+                            let _ = add_slot(obj, me, n);
                         }
                     }
                 }
@@ -189,16 +193,21 @@ pub(super) fn register_for(a: &[Att], child: i32) {
         if c.destroyed.load(Ordering::Acquire) != 0 {
             continue;
         }
-        let stale = (0..hiwater(obj))
-            .filter_map(|k| slot(obj, k).ok())
-            .find(|s| s.pid.load(Ordering::Relaxed) == child);
+        let child = Owner {
+            pid: child,
+            start: 0,
+        };
+        let stale = slots_used(obj)
+            .unwrap_or_default()
+            .iter()
+            .find(|s| s.owner().load().pid == child.pid);
         let done = match stale {
             Some(s) => {
-                s.start.store(0, Ordering::Relaxed);
+                s.owner().claim(child);
                 s.count.store(n, Ordering::Relaxed);
                 true
             }
-            None => add_slot(obj, child, 0, n).is_ok(),
+            None => add_slot(obj, child, n).is_ok(),
         };
         if done {
             c.atime.store(now_secs(), Ordering::Relaxed);

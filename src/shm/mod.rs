@@ -29,9 +29,12 @@
 //! slot count other than [`NSLOTS`] or a size beyond the file gives `EIO`.
 
 use crate::error::{Errno, Result};
-use crate::ns::{owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, IPC_CREAT, IPC_EXCL};
+use crate::ns::{
+    owner_errno, Access, CreateSpec, Kind, Ns, Obj, Perm, Shared, IPC_CREAT, IPC_EXCL,
+};
 use crate::os::creds::creds;
-use crate::os::proc::{alive, map_lines, my_pid, my_start, on_fork_child};
+use crate::os::proc::{map_lines, my_pid, on_fork_child};
+use crate::sync::owner::{Check, Owner, OwnerRef};
 use crate::sync::time::now_secs;
 use crate::sync::Deadline;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -115,7 +118,7 @@ fn with_obj_checked<T>(
     how: Sweep,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
-    let c: &ShmCtl = obj.at(0)?;
+    let c = &area(obj)?.hdr;
     // The lock within CTL_BOUND (the kernel never blocks these calls): when
     // a holder is stopped or the lock word was scribbled on, the call goes
     // on without it and without the sweep — counts as they stand; this
@@ -204,7 +207,7 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
             reserve(obj, size)?;
             stashed.set(true);
         }
-        let c: &ShmCtl = obj.at(0)?;
+        let c = &area(obj)?.hdr;
         c.segsz.store(size, Ordering::Relaxed);
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
         c.magic.store(SHM_MAGIC, Ordering::Release);

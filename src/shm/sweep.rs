@@ -42,7 +42,7 @@ pub(super) enum Sweep {
 /// [`Sweep`]). Destroys a removed segment nobody attaches any more.
 pub(super) fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
     let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
-    let (me, my_st) = (my_pid(), my_start());
+    let me = Owner::me();
     let now = now_secs();
     // At most once per VERIFY_SECS a full sweep checks every attacher in
     // /proc (pid reuse, a raw-fork child holding a dead parent's mark, a
@@ -57,36 +57,34 @@ pub(super) fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -
     let mut mine_seen = false;
     // The payload's identity, looked up once (only a full sweep needs it).
     let data = std::cell::OnceCell::new();
-    for i in 0..hiwater(obj) {
-        let s = slot(obj, i)?;
-        let pid = s.pid.load(Ordering::Relaxed);
-        if pid == 0 {
+    for s in slots_used(obj)? {
+        let o = s.owner().load();
+        if o.is_none() {
             continue;
         }
-        let start = s.start.load(Ordering::Relaxed);
         let n = s.count.load(Ordering::Relaxed);
-        if is_mine(pid, start, me, my_st) {
+        if is_mine(o, me) {
             if mine_seen {
-                s.pid.store(0, Ordering::Relaxed); // a duplicate: scribbled
+                s.owner().clear(); // a duplicate: scribbled
                 continue;
             }
             mine_seen = true;
             let n = local_count(atts, obj);
-            s.start.store(my_st, Ordering::Relaxed);
+            s.owner().claim(me);
             s.count.store(n, Ordering::Relaxed);
             if n == 0 {
-                s.pid.store(0, Ordering::Relaxed);
+                s.owner().clear();
             }
             total += n as u64;
             continue;
         }
-        if n == 0 || (full && !live(ix, pid, start, verify, &data, obj)) {
+        if n == 0 || (full && !live(ix, o, verify, &data, obj)) {
             s.count.store(0, Ordering::Relaxed);
-            s.pid.store(0, Ordering::Relaxed);
+            s.owner().clear();
             if n != 0 {
                 // The kernel records the exiting process as the last user.
                 c.dtime.store(now_secs(), Ordering::Relaxed);
-                c.lpid.store(pid, Ordering::Relaxed);
+                c.lpid.store(o.pid, Ordering::Relaxed);
             }
             continue;
         }
@@ -119,16 +117,15 @@ pub(super) const VERIFY_SECS: i64 = 2;
 /// `shmdt`) within [`VERIFY_SECS`].
 pub(super) fn live(
     ix: Option<&crate::ns::index::Index>,
-    pid: i32,
-    start: u64,
+    o: Owner,
     verify: bool,
     data: &std::cell::OnceCell<Option<(u64, u64)>>,
     obj: &Obj,
 ) -> bool {
-    if !verify && ix.and_then(|ix| ix.marked_alive(pid)) == Some(true) {
+    if !verify && ix.and_then(|ix| ix.marked_alive(o.pid)) == Some(true) {
         return true;
     }
-    alive(pid, start) && maps_segment(pid, *data.get_or_init(|| obj.data_id()))
+    !o.gone(Check::Full) && maps_segment(o.pid, *data.get_or_init(|| obj.data_id()))
 }
 
 /// Ends a removed segment nobody attaches any more (under the lock): the
