@@ -114,14 +114,18 @@ pub(super) fn drop_stash_of(obj: &Obj) {
 /// then empty); a stash of another segment is closed.
 pub(super) fn take_stash(obj: &Obj) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    let key = (
-        STASH_DEV.load(Ordering::Relaxed),
-        STASH_INO.load(Ordering::Relaxed),
-    );
     let fd = STASH_FD.swap(-1, Ordering::AcqRel);
     if fd < 0 {
         return None;
     }
+    // The key after the descriptor (acquire above, release in
+    // stash_payload): read before, it could be an older segment's while
+    // another thread's create replaced the descriptor in between, and
+    // that segment's payload would be mapped as this one's.
+    let key = (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    );
     // SAFETY: the descriptor stash_payload kept, now ours alone.
     let f = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     (key == obj.file_id()).then_some(f)
