@@ -6,11 +6,24 @@
 //!
 //! ```text
 //! 0      ObjHeader (perm, ctime, cpid, robust lock)        256 bytes
-//! 256    ShmCtl: magic, segsz, atime, dtime, lpid, …         64 bytes
-//! 320    attach table: NSLOTS × {pid, count, start time}
+//! 256    ShmArea (layout.rs, LAYOUT_VERSION 1):
+//!          ShmCtl: magic, segsz, atime, dtime, lpid, …     64 bytes
+//!          slots: NSLOTS × Slot {pid, count, start time}   16 bytes each
 //! …      padding to a page boundary (Obj::data_range().0)
 //! payload file: the segment's bytes (zero-filled by ftruncate)
 //! ```
+//!
+//! The files of this engine:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `mod.rs` | `shmget`, `shmat`, `shmdt` and the skeleton of every locked call ([`with_seg`]) |
+//! | `layout.rs` | the control area's `#[repr(C)]` structs and its checked access ([`ctl`]) |
+//! | `atts.rs` | this process's attach table ([`ATTS`]) and its slot in each segment |
+//! | `sweep.rs` | which attachers still count (liveness marks, `/proc`), destruction |
+//! | `fork.rs` | the `fork` handlers: the child's inherited attachments counted |
+//! | `ctl.rs` | `IPC_STAT`, `SHM_STAT`, `IPC_SET`, `IPC_RMID`, `SHM_LOCK`, `IPC_INFO`, `SHM_INFO` |
+//! | `store.rs` | room checks, `fallocate` reservations, the payload kept from create to attach |
 //!
 //! The object file is read-write for every class the IPC mode grants
 //! anything (a read-only attacher writes its slot); the payload file's
@@ -27,6 +40,72 @@
 //!
 //! Everything read from the control area is checked: a wrong magic, a
 //! slot count other than [`NSLOTS`] or a size beyond the file gives `EIO`.
+//!
+//! # Locking
+//! - Lock order: [`ATTS`] (this process's attach table, a private futex
+//!   lock), then a segment's robust lock (the object header's, taken with
+//!   `Obj::lock_bounded` within `Deadline::ctl()`), then the namespace
+//!   layer's object caches. Never two segment locks at once (`shmat`'s
+//!   `SHM_REMAP` brings the replaced segments up to date one by one, after).
+//! - The segment lock guards the attach slots (owner records, counts,
+//!   `hiwater`), `atime`/`dtime`/`lpid`, `verified`, the move of
+//!   `destroyed` from 0 to 1 ([`destroy`]), and the header's `SHM_DEST`,
+//!   `SHM_LOCKED` and key under `IPC_RMID`/`SHM_LOCK`. The sweep that
+//!   forgets dead attachers and destroys a removed segment at its last
+//!   detach ([`sweep`]) runs under it. A holder killed mid-way leaves at
+//!   worst a half-claimed slot (count 0), which [`repair`] frees.
+//! - The lock is bounded (the kernel never blocks these calls): when it
+//!   is not had in time (a stopped holder, a scribbled word), the call goes
+//!   on without it and without the sweep, counting the slots as they stand
+//!   ([`counted`]); this process's own slot follows its table at its next
+//!   locked call.
+//! - Liveness marks: this process takes its mark in a namespace
+//!   (`Ns::hold_alive`, an open-file-description lock on the index file)
+//!   in `shmat` under [`ATTS`] and the segment lock, before its slot first
+//!   counts there; a full sweep reads others' marks under the segment
+//!   lock ([`live`]). A mark proves liveness only: at most every
+//!   [`VERIFY_SECS`] a full sweep checks `/proc` instead (pid reuse, an
+//!   unmapping without `shmdt`, a raw-`fork` child sharing its parent's
+//!   mark).
+//! - `fork`: the prepare handler ([`fork_prepare`]) takes [`ATTS`], so
+//!   that no other thread is inside the table at the fork; the parent's
+//!   handler counts the child's inherited attachments under each
+//!   segment's lock ([`register_for`]: the same order, [`ATTS`] then the
+//!   segment) and releases [`ATTS`]; the child's handler closes the
+//!   parent's kept descriptors (children list, stash), takes its own
+//!   liveness marks (the namespace layer's child handler dropped the
+//!   inherited ones), counts itself only where the parent cannot, and
+//!   releases [`ATTS`]. The namespace layer's handlers are registered
+//!   first, so its prepare runs after ours: [`ATTS`] before the caches.
+//! - Without a lock: the stashed payload descriptor ([`take_stash`],
+//!   atomics), the read-only `IPC_INFO`/`SHM_INFO` reports.
+//!
+//! # Memory ordering
+//! - Creation: `shmget`'s `init` writes `segsz` and `nslots`, then stores
+//!   `magic` with **release**; [`ctl`] loads `magic` with **acquire**
+//!   before reading them (the object is linked under its names only after
+//!   `init`, but a file adopted by another path is checked all the same).
+//! - Slots: each is a `crate::sync::owner` record. [`add_slot`] (and a
+//!   slot taken over, [`my_slot`], [`register_for`]) stores the start
+//!   time, then the pid with **release** (`OwnerRef::claim`); readers load
+//!   the pid with **acquire**, then the start time (`OwnerRef::load`), so
+//!   one who sees a pid sees its start time. This matters to [`counted`],
+//!   which reads the slots without the lock; every other reader holds it.
+//!   Counts, `hiwater`, the times and `lpid` are single words written
+//!   under the lock (**relaxed**): an unlocked reader may count a slot
+//!   one change late, as the kernel's unlocked `IPC_STAT` fields may be.
+//! - Destruction: [`destroy`] swaps `destroyed` to 1 (**acq-rel**) after
+//!   the removal marks (`SHM_DEST`, key cleared); callers load it with
+//!   **acquire** ([`with_obj_checked`], `shmdt`, [`register_for`],
+//!   `SHM_INFO`) and, seeing 1, answer `EINVAL`.
+//! - Attach table: [`ATTS`]'s word is taken with an **acquire**
+//!   compare-and-swap (or swap) and let go with a **release** swap: the
+//!   table's contents pass from holder to holder. `fork_held` is written
+//!   and read by the forking thread only (**relaxed**).
+//! - Stash: [`stash_payload`] stores the key (device, inode), then the
+//!   descriptor with **release**; [`take_stash`] takes the descriptor with
+//!   an **acq-rel** swap and only then reads the key, so the key it
+//!   compares is the one stored with that descriptor.
 
 use crate::error::{Errno, Result};
 use crate::ns::{
