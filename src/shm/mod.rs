@@ -105,7 +105,8 @@
 //! - Stash: [`stash_payload`] stores the key (device, inode), then the
 //!   descriptor with **release**; [`take_stash`] takes the descriptor with
 //!   an **acq-rel** swap and only then reads the key, so the key it
-//!   compares is the one stored with that descriptor.
+//!   compares is the one stored with that descriptor (or a later
+//!   create's, of a segment not yet linked, which no attach can name).
 
 use crate::error::{Errno, Result};
 use crate::ns::{
@@ -126,6 +127,8 @@ mod fork;
 mod layout;
 mod store;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
 use atts::*;
 use ctl::*;
