@@ -1,5 +1,5 @@
 //! The layout of a segment's control area, declared once, and its checked
-//! access through the object's region ([`area`], [`ctl`], [`slots_used`]).
+//! access through the object's region ([`area`], [`ctl()`], [`slots_used`]).
 
 use super::*;
 use core::mem::{offset_of, size_of};
@@ -27,7 +27,7 @@ pub(super) struct ShmCtl {
     /// slots ever used: scans stop here (untrusted: clamped to NSLOTS)
     pub(super) hiwater: AtomicU32,
     /// when (seconds) a full sweep last checked every attacher in `/proc`
-    /// (see [`sweep`]; 0 in segments made before it was kept)
+    /// (see [`sweep()`]; 0 in segments made before it was kept)
     pub(super) verified: AtomicI64,
     /// room to grow without moving the slots (zero)
     pub(super) _reserved: AtomicU64,
@@ -104,7 +104,7 @@ pub(super) const fn slot_off(i: usize) -> usize {
 pub const LAYOUT_VERSION: u32 = 1;
 
 /// The control area of `obj`, through its region (`EIO` when the mapping
-/// is too short to hold it). Unchecked: see [`ctl`].
+/// is too short to hold it). Unchecked: see [`ctl()`].
 #[inline]
 pub(super) fn area(obj: &Obj) -> Result<&ShmArea> {
     obj.region().at(0)

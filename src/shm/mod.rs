@@ -18,7 +18,7 @@
 //! | file | holds |
 //! | --- | --- |
 //! | `mod.rs` | `shmget`, `shmat`, `shmdt` and the skeleton of every locked call ([`with_seg`]) |
-//! | `layout.rs` | the control area's `#[repr(C)]` structs and its checked access ([`ctl`]) |
+//! | `layout.rs` | the control area's `#[repr(C)]` structs and its checked access ([`ctl()`]) |
 //! | `atts.rs` | this process's attach table ([`ATTS`]) and its slot in each segment |
 //! | `sweep.rs` | which attachers still count (liveness marks, `/proc`), destruction |
 //! | `fork.rs` | the `fork` handlers: the child's inherited attachments counted |
@@ -52,7 +52,7 @@
 //!   `destroyed` from 0 to 1 ([`destroy`]), and the header's `SHM_DEST`,
 //!   `SHM_LOCKED` and key under `IPC_RMID`/`SHM_LOCK`. The sweep that
 //!   forgets dead attachers and destroys a removed segment at its last
-//!   detach ([`sweep`]) runs under it. A holder killed mid-way leaves at
+//!   detach ([`sweep()`]) runs under it. A holder killed mid-way leaves at
 //!   worst a half-claimed slot (count 0), which [`repair`] frees.
 //! - The lock is bounded (the kernel never blocks these calls): when it
 //!   is not had in time (a stopped holder, a scribbled word), the call goes
@@ -82,7 +82,7 @@
 //!
 //! # Memory ordering
 //! - Creation: `shmget`'s `init` writes `segsz` and `nslots`, then stores
-//!   `magic` with **release**; [`ctl`] loads `magic` with **acquire**
+//!   `magic` with **release**; [`ctl()`] loads `magic` with **acquire**
 //!   before reading them (the object is linked under its names only after
 //!   `init`, but a file adopted by another path is checked all the same).
 //! - Slots: each is a `crate::sync::owner` record. [`add_slot`] (and a

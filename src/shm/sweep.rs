@@ -1,4 +1,4 @@
-//! Liveness: which attachers still count ([`sweep`], liveness marks and
+//! Liveness: which attachers still count ([`sweep()`], liveness marks and
 //! `/proc`), and the end of a removed segment nobody attaches ([`destroy`]).
 
 use super::*;
@@ -20,7 +20,7 @@ pub(super) fn maps_segment(pid: i32, data: Option<(u64, u64)>) -> bool {
     maps
 }
 
-/// How much a [`sweep`] checks.
+/// How much a [`sweep()`] checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Sweep {
     /// This process's own slot only: `shmat`, `shmdt`, `shmget`,
@@ -105,7 +105,7 @@ pub(super) fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -
 }
 
 /// Seconds between two checks of every attacher in `/proc` by full
-/// sweeps of one segment (see [`sweep`]).
+/// sweeps of one segment (see [`sweep()`]).
 pub(super) const VERIFY_SECS: i64 = 2;
 
 /// Whether the attacher `(pid, start)` still counts, for a full sweep: a
