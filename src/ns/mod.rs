@@ -56,6 +56,8 @@ mod lookup;
 mod obj;
 mod open;
 mod remove;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use fork::install_fork_handlers;
 pub(crate) use fs::fstat;
@@ -299,32 +301,7 @@ mod tests {
         }
     }
 
-    /// A fresh private namespace directory, removed when dropped.
-    struct TempNs {
-        ns: Arc<Ns>,
-        dir: PathBuf,
-    }
-
-    impl TempNs {
-        fn new(tag: &str) -> TempNs {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "ripc-ns-test-{}-{}-{}",
-                std::process::id(),
-                tag,
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            let ns = Ns::open_shared(&dir).expect("open a private namespace");
-            TempNs { ns, dir }
-        }
-    }
-
-    impl Drop for TempNs {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    use testing::TempNs;
 
     fn nothing(_: &Obj) -> Result<()> {
         Ok(())

@@ -4,48 +4,9 @@
 //! scribbled control area refused.
 
 use super::*;
+use crate::ns::testing::TempNs;
 use crate::ns::IPC_PRIVATE;
 use crate::os::proc::my_start;
-use std::path::PathBuf;
-
-/// A fresh private namespace directory, removed when dropped.
-struct TempNs {
-    ns: Arc<Ns>,
-    dir: PathBuf,
-}
-
-impl TempNs {
-    fn new(tag: &str) -> TempNs {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ripc-shm-test-{}-{}-{}",
-            std::process::id(),
-            tag,
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let ns = Ns::open_shared(&dir).expect("open a private namespace");
-        TempNs { ns, dir }
-    }
-
-    /// Names in the directory besides the namespace's own files.
-    fn objects(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with("ripc."))
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TempNs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// This process's slot in segment `id`: (count, start time), read from
 /// the object file's bytes at the offsets of layout version 1 (header 256
