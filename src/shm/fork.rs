@@ -181,9 +181,11 @@ pub(super) fn newest_child() -> Option<i32> {
 
 /// Counts `child`'s inherited attachments (the parent's table `a`) in each
 /// segment, as `(child, start time unknown)`. A slot that already names
-/// that pid is a dead predecessor's (the child is brand new and registers
-/// nothing itself): it is taken over. `shm_atime`/`shm_lpid` as the
-/// kernel's fork (its `shm_open` runs in the parent).
+/// that pid is either the child's own (it ran ahead of this handler and
+/// attached or detached, counting itself from its own table, inherited
+/// attachments included: left as it is) or a dead predecessor's (taken
+/// over). `shm_atime`/`shm_lpid` as the kernel's fork (its `shm_open`
+/// runs in the parent).
 pub(super) fn register_for(a: &[Att], child: i32) {
     for (obj, n) in per_segment(a) {
         let Ok(c) = ctl(obj) else { continue };
@@ -203,8 +205,14 @@ pub(super) fn register_for(a: &[Att], child: i32) {
             .find(|s| s.owner().load().pid == child.pid);
         let done = match stale {
             Some(s) => {
-                s.owner().claim(child);
-                s.count.store(n, Ordering::Relaxed);
+                let o = s.owner().load();
+                // The child's own: its start time, and alive (a dead
+                // predecessor's start time differs from the child's).
+                let childs_own = o.start != 0 && !o.gone(Check::Full);
+                if !childs_own {
+                    s.owner().claim(child);
+                    s.count.store(n, Ordering::Relaxed);
+                }
                 true
             }
             None => add_slot(obj, child, n).is_ok(),

@@ -150,3 +150,75 @@ fn a_scribbled_control_area_is_refused_and_still_removable() {
     rmid(ns, id).unwrap();
     assert_eq!(t.objects(), Vec::<String>::new());
 }
+
+/// The parent's `fork` handler meets a slot of its child's pid: the
+/// child's own (it ran ahead and counted itself) is left alone; a dead
+/// predecessor's is taken over. (Before, the child's own count was
+/// overwritten with the parent's view: `t_shm_life` saw 1 attachment of a
+/// child that had 2.)
+#[test]
+fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
+    use crate::os::proc::start_time_of;
+    let t = TempNs::new("forkslot");
+    let ns = &t.ns;
+    let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let obj = ns.by_id(Kind::Shm, id).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id() as i32;
+    let start = start_time_of(pid);
+    assert_ne!(start, 0);
+    // The parent's table: one attachment of the segment (never mapped:
+    // register_for only counts).
+    let parents = [Att {
+        addr: 0,
+        len: 0,
+        obj: obj.clone(),
+        ns: ns.clone(),
+    }];
+    let child_slot = |obj: &Obj| {
+        slots_used(obj)
+            .unwrap()
+            .iter()
+            .map(|s| (s.owner().load(), s.count.load(Ordering::Relaxed)))
+            .find(|(o, _)| o.pid == pid)
+    };
+    {
+        let _g = obj.lock(&repair);
+        add_slot(&obj, Owner { pid, start }, 2).unwrap();
+    }
+    register_for(&parents, pid);
+    assert_eq!(
+        child_slot(&obj),
+        Some((Owner { pid, start }, 2)),
+        "the child's own slot"
+    );
+    // A predecessor with this pid, dead (another start time).
+    {
+        let _g = obj.lock(&repair);
+        let s = slots_used(&obj)
+            .unwrap()
+            .iter()
+            .find(|s| s.owner().load().pid == pid)
+            .unwrap();
+        s.owner().claim(Owner {
+            pid,
+            start: start + 1,
+        });
+        s.count.store(5, Ordering::Relaxed);
+    }
+    register_for(&parents, pid);
+    assert_eq!(
+        child_slot(&obj),
+        Some((Owner { pid, start: 0 }, 1)),
+        "a dead predecessor's slot taken over for the child"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(parents);
+    drop(obj);
+    rmid(ns, id).unwrap();
+    assert_eq!(t.objects(), Vec::<String>::new());
+}
