@@ -15,7 +15,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
-/* ObjHeader (src/ns/mod.rs): magic 8, kind 4, version 4, id 4, state 4,
+/* ObjHeader (src/ns/obj.rs): magic 8, kind 4, version 4, id 4, state 4,
  * ctl_len 8, data_len 8, lock 16, then perm: key, uid, gid, cuid, cgid,
  * mode (u32 each). */
 #define PERM_UID 60

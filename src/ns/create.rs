@@ -1,0 +1,543 @@
+//! Creating an object (built in a temporary file, then linked under its
+//! names), and healing what a killed creator left.
+
+use super::*;
+
+impl Ns {
+    pub(super) fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        loop {
+            let name = cpath(&format!(
+                ".new.{}.{}.{}",
+                my_pid(),
+                my_start(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ))?;
+            // SAFETY: exclusive creation relative to our directory fd.
+            let fd = unsafe {
+                libc::openat(
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDWR
+                        | libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    0o600,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: fresh descriptor we own.
+                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name));
+            }
+            if Errno::last() != Errno::EEXIST {
+                return Err(Errno::last());
+            }
+        }
+    }
+
+    pub(super) fn create(
+        &self,
+        kind: Kind,
+        key: i32,
+        flags: i32,
+        spec: &CreateSpec<'_>,
+        me: &Creds,
+    ) -> Result<Arc<Obj>> {
+        let limits = self.limits();
+        let ctl_len = HEADER_LEN.checked_add(spec.ctl_len).ok_or(Errno::ENOMEM)?;
+        let ctl_len = (ctl_len + 4095) & !4095;
+        let here = if spec.data_apart { 0 } else { spec.data_len };
+        let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
+        let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
+        // A payload of its own: a second private file, built alongside.
+        let data = if spec.data_apart {
+            match Self::tmpfile(&self.dirfd) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    // SAFETY: unlinking the name we just created.
+                    unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        // The payload's public name, once linked (see `data_name`).
+        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(None);
+        // The temporary names (both files stay reachable by them until the
+        // object is published, so that `sweep_tmp` finds a killed
+        // creator's leftovers).
+        let tmp_names = || {
+            // SAFETY: unlinking names we created, relative to our directory.
+            unsafe {
+                libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
+                if let Some((_, n)) = &data {
+                    libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0);
+                }
+            }
+        };
+        let cleanup = |extra: Option<&str>| {
+            if let Some(ino) = data_linked.get() {
+                self.unlink_data(kind, ino);
+            }
+            tmp_names();
+            if let Some(n) = extra.and_then(|n| cpath(n).ok()) {
+                // SAFETY: unlinking a name we created, in our directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0) };
+            }
+        };
+        // Storage for what creation writes (the header and the engines'
+        // `init`: the first page) is reserved now: a full tmpfs must fail
+        // this call, not SIGBUS its first write to a sparse page. The rest
+        // stays sparse, allocated on first use as the kernel allocates a
+        // queue's messages or a segment's pages (reserving a queue's whole
+        // area, 4.7 MB at the default msgmnb, would cost that much memory
+        // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
+        let sized = reserve(tmp.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
+            // SAFETY: sizing our own fresh file.
+            if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
+                return Err(Errno::last());
+            }
+            if let Some((d, _)) = &data {
+                let len = libc::off_t::try_from(spec.data_len).map_err(|_| Errno::EFBIG)?;
+                // SAFETY: sizing our own fresh payload file (sparse: the
+                // engine reserves what it needs in `init`).
+                if unsafe { libc::ftruncate(d.as_raw_fd(), len) } != 0 {
+                    return Err(Errno::last());
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = sized {
+            cleanup(None);
+            if e == Errno::ENOSPC {
+                // Make what room the dead left behind, for the next try.
+                self.sweep_tmp();
+            }
+            // No room on the file system is no memory for the object,
+            // the kernel's ENOMEM (its ENOSPC means "too many objects").
+            return Err(match e {
+                Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC => Errno::ENOMEM,
+                e => e,
+            });
+        }
+        let st = match fstat(tmp.as_raw_fd()) {
+            Ok(st) => st,
+            Err(e) => {
+                cleanup(None);
+                return Err(e);
+            }
+        };
+        let mut obj = Obj {
+            kind,
+            id: 0,
+            map: match Mapping::new(tmp.as_fd(), ctl_len, 0) {
+                Ok(m) => m,
+                Err(e) => {
+                    cleanup(None);
+                    return Err(e);
+                }
+            },
+            dir: self.dirfd.clone(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len: spec.data_len,
+            building: Some(tmp.as_raw_fd()),
+            building_data: data.as_ref().map(|(d, _)| d.as_raw_fd()),
+        };
+        let h = obj.header();
+        h.kind.store(kind as u32, Ordering::Relaxed);
+        h.version.store(spec.layout, Ordering::Relaxed);
+        h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
+        h.data_len.store(spec.data_len, Ordering::Relaxed);
+        if spec.data_apart {
+            h.flags.store(DATA_APART, Ordering::Relaxed);
+        }
+        h.lock.init();
+        let seq = self.next_seq(kind);
+        // The file's group is the creator's, as the object's (in a setgid
+        // shared namespace it would otherwise be the directory's).
+        // (Both files were made alike: one look at the first says whether
+        // either needs it.)
+        if st.st_gid != me.egid {
+            // SAFETY: fchown of our own fresh file; failure is harmless.
+            unsafe {
+                libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
+                if let Some((d, _)) = &data {
+                    libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+                }
+            }
+        }
+        h.perm.store(&Perm {
+            key,
+            uid: me.euid,
+            gid: me.egid,
+            cuid: me.euid,
+            cgid: me.egid,
+            mode: (flags as u32) & 0o777,
+            seq,
+        });
+        h.ctime.store(now_secs(), Ordering::Relaxed);
+        h.cpid.store(my_pid(), Ordering::Relaxed);
+        h.cstart.store(my_start(), Ordering::Relaxed);
+        if let Err(e) = (spec.init)(&obj) {
+            cleanup(None);
+            return Err(e);
+        }
+        h.state.store(STATE_LIVE, Ordering::Relaxed);
+        h.magic.store(OBJ_MAGIC, Ordering::Release);
+        // Who may open the file: anyone the IPC mode grants anything to
+        // (read-only users still write the queue's bookkeeping); ripc then
+        // applies the IPC read/write bits itself.
+        // (Both files were made 0600 less the umask: a mode they already
+        // have is not set again.)
+        if st.st_mode & 0o7777 != file_mode_for((flags as u32) & 0o777) {
+            Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
+        }
+        // The payload: exactly the IPC mode's read and write bits (set now,
+        // while the creator still holds it open read-write), then its name,
+        // before the object can be found (a segment is never published
+        // without its payload).
+        if let Some((d, dname)) = &data {
+            if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
+                // SAFETY: fchmod of our own fresh payload file.
+                unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            }
+            let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
+                match link_new(&self.dirfd, dname, &name)? {
+                    true => Ok(true),
+                    // A leftover of an earlier file with our inode (no
+                    // live object has it): away with it, once.
+                    false => {
+                        self.unlink_data(kind, st.st_ino);
+                        link_new(&self.dirfd, dname, &name)
+                    }
+                }
+            });
+            match linked {
+                Ok(true) => data_linked.set(Some(st.st_ino)),
+                // Someone else's file at our payload name, which we may not
+                // remove: no room for this object.
+                Ok(false) => {
+                    cleanup(None);
+                    return Err(Errno::ENOMEM);
+                }
+                Err(e) => {
+                    cleanup(None);
+                    return Err(e);
+                }
+            }
+        }
+        // The key first: a creator killed before its number leaves a key
+        // name whose object has none, which the next get of the key heals
+        // (see `by_key`), not a numbered object no key finds.
+        if key != IPC_PRIVATE {
+            if let Err(e) = self.link_key(kind, key, &tname) {
+                cleanup(None);
+                return Err(e);
+            }
+        }
+        // Unwinds a failed numbering: the key name goes, the object with it.
+        let unkey = || {
+            if key != IPC_PRIVATE {
+                h.state.store(STATE_REMOVED, Ordering::Release);
+                for n in 0..KEY_SLOTS {
+                    if self.unlink_if_same(&Self::key_name(kind, key, n), &obj) {
+                        break;
+                    }
+                }
+            }
+            cleanup(None);
+        };
+        // Give it a number: the lowest free index, as the index hint has
+        // it (the link decides; see `index`).
+        let max = kind.max_objects(&limits);
+        let mut placed = None;
+        let candidates: Box<dyn Iterator<Item = i32>> = match &self.index {
+            Some(ix) => Box::new(ix.candidates(kind, max)),
+            None => Box::new(0..max),
+        };
+        for idx in candidates {
+            let id = seq as i32 * IDX_SPAN + idx;
+            h.id.store(id, Ordering::Release);
+            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
+                break;
+            };
+            let linked = match link_new(&self.dirfd, &tname, &name) {
+                // A removed object's leftover name may be in the way: once
+                // swept, the index is free after all.
+                Ok(false) if self.sweep_stale(kind, idx) => link_new(&self.dirfd, &tname, &name),
+                r => r,
+            };
+            if let (Ok(_), Some(ix)) = (&linked, &self.index) {
+                // Ours now, or someone else's all along: in use either way.
+                ix.mark(kind, idx, true);
+            }
+            match linked {
+                Ok(true) => {
+                    placed = Some(idx);
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    unkey();
+                    return Err(e);
+                }
+            }
+        }
+        if placed.is_none() {
+            unkey();
+            return Err(Errno::ENOSPC);
+        }
+        obj.id = obj.header().id.load(Ordering::Relaxed);
+        obj.building = None;
+        obj.building_data = None;
+        tmp_names();
+        let obj = Arc::new(obj);
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((kind, obj.id), obj.clone());
+        }
+        Ok(obj)
+    }
+
+    /// Gives the private file `tname` the first free name of `key`'s slots,
+    /// passing over names whose objects were removed. `EEXIST` when a live
+    /// object holds the key (another creator won the race).
+    pub(super) fn link_key(&self, kind: Kind, key: i32, tname: &CString) -> Result<()> {
+        for attempt in 0..2 {
+            // Linking past a removed object's name must not meet a healer
+            // unlinking the names before it (a gap would hide this one).
+            let mut shared: Option<OwnedFd> = None;
+            for n in 0..KEY_SLOTS {
+                if n > 0 && shared.is_none() {
+                    shared = Some(self.dir_lock(libc::LOCK_SH, 100).ok_or(Errno::EAGAIN)?);
+                }
+                let kname = cpath(&Self::key_name(kind, key, n))?;
+                if link_new(&self.dirfd, tname, &kname)? {
+                    return Ok(());
+                }
+                // Taken: by a live object (we lost a race) or a removed one
+                // whose name its remover could not unlink.
+                match self.open_name(&Self::key_name(kind, key, n)) {
+                    Ok(Some(f)) => match self.adopt(kind, f) {
+                        Ok(None) => continue,
+                        _ => return Err(Errno::EEXIST),
+                    },
+                    Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
+                    Err(_) => return Err(Errno::EEXIST),
+                }
+            }
+            drop(shared);
+            // Every slot holds a removed object's name: unlink those we may
+            // (ours, or all for root or in a non-sticky directory), once.
+            if attempt == 0 && !self.heal_key(kind, key) {
+                break;
+            }
+        }
+        Err(Errno::ENOSPC)
+    }
+
+    /// A lock on the namespace directory (`flock` on a descriptor of its
+    /// own, so that threads of one process exclude each other too), tried
+    /// up to `tries` times a millisecond apart; `None` when not had.
+    pub(super) fn dir_lock(&self, op: i32, tries: u32) -> Option<OwnedFd> {
+        let dot = cpath(".").ok()?;
+        // SAFETY: opening the directory itself, relative to our fd.
+        let fd = unsafe {
+            libc::openat(
+                self.dirfd.as_raw_fd(),
+                dot.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        for i in 0..tries.max(1) {
+            // SAFETY: flock on a descriptor we hold.
+            if unsafe { libc::flock(fd, op | libc::LOCK_NB) } == 0 {
+                return Some(f);
+            }
+            if i + 1 < tries {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        None
+    }
+
+    /// Unlinks the names of removed objects at the end of `key`'s slots
+    /// (never one before a live object's: the walk of [`Ns::by_key`] stops
+    /// at the first free slot), where the caller may. True when any went.
+    pub(super) fn heal_key(&self, kind: Kind, key: i32) -> bool {
+        let Some(_lock) = self.dir_lock(libc::LOCK_EX, 1) else {
+            return false;
+        };
+        let mut healed = false;
+        for n in (0..KEY_SLOTS).rev() {
+            let name = Self::key_name(kind, key, n);
+            let Ok(Some(f)) = self.open_name(&name) else {
+                if self.exists(&name) {
+                    break; // unreadable: leave it and what is before it
+                }
+                continue;
+            };
+            match self.adopt_any(kind, f) {
+                Ok((obj, false)) => {
+                    if !self.unlink_if_same(&name, &obj) || self.exists(&name) {
+                        break;
+                    }
+                    crate::debug_report!(
+                        "{}: swept {name}, a removed object's key name",
+                        self.dir.display()
+                    );
+                    healed = true;
+                }
+                _ => break,
+            }
+        }
+        healed
+    }
+
+    /// Heals the whole namespace (for `ripcs` and `ripcrm -a`): temporary
+    /// files and orphans of killed creators ([`Ns::sweep_tmp`]), removed
+    /// objects' names left in key slots, removed objects' numbered names.
+    pub fn heal(&self) {
+        self.sweep_tmp();
+        let mut keys = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let Some(n) = n.to_str() else { continue };
+                for kind in [Kind::Msg, Kind::Shm, Kind::Sem] {
+                    let Some(rest) = n
+                        .strip_prefix(kind.prefix())
+                        .and_then(|r| r.strip_prefix(".key."))
+                    else {
+                        continue;
+                    };
+                    let hex = rest.split('.').next().unwrap_or("");
+                    if let Ok(k) = u32::from_str_radix(hex, 16) {
+                        keys.push((kind, k as i32));
+                    }
+                }
+            }
+        }
+        keys.sort_unstable_by_key(|(k, key)| (*k as u32, *key));
+        keys.dedup();
+        for (kind, key) in keys {
+            self.heal_key(kind, key);
+        }
+        for kind in [Kind::Msg, Kind::Sem] {
+            let _ = self.indexes(kind); // sweeps removed numbered names
+        }
+    }
+
+    /// Removes what creators killed half-way left behind: their temporary
+    /// files (`.new.<pid>.<start>.<n>`, for creators positively dead), and
+    /// the objects they had numbered but not yet named by their key (an
+    /// orphan no key can find, which `ripcs` would list for ever): those
+    /// are removed. One directory scan: called by `ripcs`, `ripcrm -a` and
+    /// a create that found no room, never on every call.
+    pub fn sweep_tmp(&self) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { continue };
+            let Some(rest) = n.strip_prefix(".new.") else {
+                continue;
+            };
+            let parts: Vec<&str> = rest.split('.').collect();
+            let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+            let (pid, start) = match (parts.len(), num(0), num(1)) {
+                (3, Some(p), Some(s)) => (p, s),
+                (2, Some(p), _) => (p, 0), // made before start times were
+                _ => continue,
+            };
+            if pid == 0 || pid > i32::MAX as u64 || !trust::positively_dead(pid as i32, start) {
+                continue;
+            }
+            self.heal_orphan(n);
+            if let Ok(c) = cpath(n) {
+                // SAFETY: unlinking a dead creator's temporary name in our
+                // directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+                crate::debug_report!(
+                    "{}: swept {n}, left by a creator that died (pid {pid})",
+                    self.dir.display()
+                );
+            }
+        }
+    }
+
+    /// The temporary file `tname` of a dead creator: when it was already
+    /// numbered (more than one link) but its key name is missing, the
+    /// object is an orphan of a killed create: marked removed and its
+    /// numbered name unlinked.
+    pub(super) fn heal_orphan(&self, tname: &str) {
+        let Ok(Some(f)) = self.open_name(tname) else {
+            return;
+        };
+        let Ok(st) = fstat(f.as_raw_fd()) else { return };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return;
+        }
+        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+            return;
+        };
+        let Ok(h) = head.at::<ObjHeader>(0) else {
+            return;
+        };
+        let kind = match h.kind.load(Ordering::Relaxed) {
+            1 => Kind::Msg,
+            2 => Kind::Shm,
+            3 => Kind::Sem,
+            _ => return,
+        };
+        let apart = h.flags.load(Ordering::Relaxed) & DATA_APART != 0;
+        if st.st_nlink < 2 {
+            // Never published: its payload's name (if it got that far)
+            // goes with it.
+            if apart && h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
+                self.unlink_data(kind, st.st_ino);
+            }
+            return;
+        }
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.state.load(Ordering::Acquire) != STATE_LIVE
+        {
+            return;
+        }
+        let key = h.perm.key.load(Ordering::Relaxed);
+        if key == IPC_PRIVATE {
+            return; // complete: it needs no key name
+        }
+        let keyed = (0..KEY_SLOTS)
+            .map(|n| Self::key_name(kind, key, n))
+            .find(|k| self.same_file(k, st.st_dev, st.st_ino));
+        let id = h.id.load(Ordering::Relaxed);
+        let numbered = (id >= 0)
+            .then(|| Self::idx_name(kind, id % IDX_SPAN))
+            .filter(|i| self.same_file(i, st.st_dev, st.st_ino));
+        if keyed.is_some() == numbered.is_some() {
+            return; // complete, or never published
+        }
+        // Killed between its two names (key first since the key is
+        // linked first; number first in files of older creators).
+        h.state.store(STATE_REMOVED, Ordering::Release);
+        if apart {
+            self.unlink_data(kind, st.st_ino);
+        }
+        for name in keyed.iter().chain(numbered.iter()) {
+            if let Ok(c) = cpath(name) {
+                // SAFETY: unlinking a name of the orphan (checked by inode
+                // just above) in our directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+            }
+        }
+    }
+}

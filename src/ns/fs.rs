@@ -1,0 +1,167 @@
+//! File-system calls of the namespace layer: descriptors moved out of the
+//! low range, `link(2)` without replacing, `fallocate`, `fstat`, the index
+//! file names, the file modes an IPC mode maps to, and `ftok`.
+
+use super::*;
+
+/// Moves descriptor `fd` to a high number (`F_DUPFD_CLOEXEC` from
+/// [`LIVE_FD_FLOOR`]): `exec` closes descriptors in ascending order and
+/// the kernel completes the closes last in, first out, so a liveness mark
+/// is gone before any lower descriptor — a pipe whose end-of-file tells a
+/// parent that its child exec'd — is seen closed. Below 64, the size of
+/// the descriptor table every process starts with: a higher one would
+/// grow the table, which `fork` then copies (~2 us per fork here). Keeps
+/// `fd` when it cannot.
+pub(super) fn high_fd(fd: i32) -> i32 {
+    if fd >= LIVE_FD_FLOOR {
+        return fd;
+    }
+    // SAFETY: duplicating a descriptor we own; the original is closed
+    // once the copy (same open file description, same lock) exists.
+    unsafe {
+        let hi = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LIVE_FD_FLOOR);
+        if hi < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        hi
+    }
+}
+
+/// See [`high_fd`].
+pub(super) const LIVE_FD_FLOOR: i32 = 60;
+
+pub(super) fn cpath(p: &str) -> Result<CString> {
+    CString::new(p).map_err(|_| Errno::EINVAL)
+}
+
+/// Gives the file named `from` in `dir` the new name `to` (`link(2)`):
+/// `Ok(true)` when done, `Ok(false)` when `to` exists, never replacing it.
+pub(super) fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
+    // SAFETY: linkat between two names relative to a directory we hold;
+    // it never replaces an existing name.
+    let r = unsafe {
+        libc::linkat(
+            dir.as_raw_fd(),
+            from.as_ptr(),
+            dir.as_raw_fd(),
+            to.as_ptr(),
+            0,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EEXIST => Ok(false),
+        e => Err(e),
+    }
+}
+
+/// Gives the file `fd` `len` bytes of storage now (`posix_fallocate`), so
+/// that writing them through a mapping can never meet a full file system
+/// (tmpfs answers a write to a sparse page it cannot back with `SIGBUS`).
+pub(super) fn reserve(fd: i32, len: u64) -> Result<()> {
+    reserve_at(fd, 0, len)
+}
+
+/// [`reserve`] of `len` bytes from `off`.
+pub(super) fn reserve_at(fd: i32, off: u64, len: u64) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: posix_fallocate on a descriptor we hold; it returns the
+    // error number instead of setting errno.
+    let r = unsafe { libc::posix_fallocate(fd, off, len) };
+    if r != 0 {
+        return Err(Errno::from_raw(r));
+    }
+    Ok(())
+}
+
+/// `fstat(2)` of `fd`.
+pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
+    // SAFETY: fstat fills a zeroed, properly sized stat buffer.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return Err(Errno::last());
+        }
+        Ok(st)
+    }
+}
+
+/// [`Ns::idx_name`] as a NUL-terminated name in a buffer of its own (no
+/// allocation: [`Obj::stat`] runs on every call of an engine, and in the
+/// handlers of `fork`, where every first write to a heap page is a
+/// fault).
+pub(super) fn idx_cname(kind: Kind, idx: i32) -> IdxName {
+    let mut b = [0u8; 16];
+    let p = kind.prefix().as_bytes();
+    b[..p.len()].copy_from_slice(p);
+    b[p.len()] = b'.';
+    let mut n = p.len() + 1;
+    let mut digits = [0u8; 10];
+    let (mut v, mut k) = (idx.max(0) as u32, 0);
+    loop {
+        digits[k] = b'0' + (v % 10) as u8;
+        k += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in digits[..k].iter().rev() {
+        b[n] = *d;
+        n += 1;
+    }
+    IdxName(b)
+}
+
+/// A numbered name, NUL-terminated (see [`idx_cname`]).
+pub(super) struct IdxName(pub(super) [u8; 16]);
+
+impl IdxName {
+    pub(super) fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
+/// The object file's mode for IPC mode `mode`: read-write for each class
+/// (owner, group, other) the mode grants anything to (read-only users
+/// still write a queue's bookkeeping), always for the owner.
+pub(super) fn file_mode_for(mode: u32) -> u32 {
+    (0..3).fold(0o600u32, |acc, c| {
+        if (mode >> (c * 3)) & 0o6 != 0 {
+            acc | (0o6 << (c * 3))
+        } else {
+            acc
+        }
+    })
+}
+
+/// The payload file's mode for IPC mode `mode` (see
+/// [`CreateSpec::data_apart`]): exactly its read and write bits, so that a
+/// class granted only read may open it only for reading.
+pub(super) fn data_mode_for(mode: u32) -> u32 {
+    mode & 0o666
+}
+
+/// glibc's `ftok`: the same key for the same file and id —
+/// `(st_ino & 0xffff) | ((st_dev & 0xff) << 16) | ((id & 0xff) << 24)`.
+/// Fails with `stat`'s errno when the file cannot be reached.
+pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
+    // SAFETY: stat on a NUL-terminated path into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) != 0 {
+            return Err(Errno::last());
+        }
+        st
+    };
+    Ok(((st.st_ino & 0xffff) as u32
+        | (((st.st_dev & 0xff) as u32) << 16)
+        | (((id as u32) & 0xff) << 24)) as i32)
+}

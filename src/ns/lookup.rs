@@ -1,0 +1,366 @@
+//! Finding objects: by id (with the per-process cache), by key, by index;
+//! adopting a file as an object; the index hint.
+
+use super::*;
+
+impl Ns {
+    /// The name of key slot `n` of `key`. A key normally has one name
+    /// (slot 0). Removal by a user who may not unlink the creator's file (an
+    /// owner set by `IPC_SET` in the sticky directory) leaves a removed
+    /// object behind its name; the key then lives on in the next slot.
+    pub(super) fn key_name(kind: Kind, key: i32, n: u32) -> String {
+        if n == 0 {
+            format!("{}.key.{:08x}", kind.prefix(), key as u32)
+        } else {
+            format!("{}.key.{:08x}.{}", kind.prefix(), key as u32, n)
+        }
+    }
+
+    pub(super) fn idx_name(kind: Kind, idx: i32) -> String {
+        format!("{}.{}", kind.prefix(), idx)
+    }
+
+    /// The name of the payload file of the object whose file is inode
+    /// `ino` (with [`CreateSpec::data_apart`]). Only that object's creator
+    /// links it (while the object file, hence its inode, exists: a name
+    /// found there for a live object file is that object's, or a leftover
+    /// of an earlier file with the same inode), and it goes before the
+    /// object's numbered name. No name parser takes it for an object
+    /// (`<kind>.data.…` is neither a number nor a key name).
+    pub(super) fn data_name(kind: Kind, ino: u64) -> String {
+        format!("{}.data.{}", kind.prefix(), ino)
+    }
+
+    pub(super) fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {
+        let c = cpath(name)?;
+        // SAFETY: openat relative to our directory, never following links.
+        let fd = unsafe {
+            libc::openat(
+                self.dirfd.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: fresh descriptor we own.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        match Errno::last() {
+            Errno::ENOENT => Ok(None),
+            // A symlink planted at one of our names is never followed.
+            Errno::ELOOP => Err(Errno::EACCES),
+            e => Err(e),
+        }
+    }
+
+    /// Maps and validates an object file of this kind (regular file,
+    /// header, recorded creator owns the file, sizes): the object, and
+    /// whether it is live (`false`: removed, its file still present).
+    pub(super) fn adopt_any(&self, kind: Kind, f: OwnedFd) -> Result<(Obj, bool)> {
+        let st = fstat(f.as_raw_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return Err(Errno::EIO);
+        }
+        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
+        let h: &ObjHeader = head.at(0)?;
+        // The layout version is the engine's to check (`Obj::check_layout`):
+        // an object of another version is listed, and removable, as a
+        // corrupt one.
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.kind.load(Ordering::Relaxed) != kind as u32
+        {
+            return Err(Errno::EIO);
+        }
+        if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
+            && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
+        {
+            // Neither made by the user it claims nor given to its owner
+            // (root's IPC_SET hands the file over): a planted file.
+            return Err(Errno::EACCES);
+        }
+        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
+        let data_len = h.data_len.load(Ordering::Relaxed);
+        let id = h.id.load(Ordering::Relaxed);
+        // A payload of its own is checked by whoever maps it (its size
+        // against the mapping, at `shmat`).
+        let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
+            0
+        } else {
+            data_len
+        };
+        if ctl_len < HEADER_LEN as u64
+            || ctl_len > (1 << 40)
+            || ctl_len
+                .checked_add(here)
+                .map_or(true, |t| t > st.st_size as u64)
+            || id < 0
+        {
+            return Err(Errno::EIO);
+        }
+        drop(head);
+        let map = Mapping::new(f.as_fd(), ctl_len as usize, 0)?;
+        let obj = Obj {
+            kind,
+            id,
+            map,
+            dir: self.dirfd.clone(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len,
+            building: None,
+            building_data: None,
+        };
+        let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
+        Ok((obj, live))
+    }
+
+    /// As [`Ns::adopt_any`], `None` for a removed object.
+    pub(super) fn adopt(&self, kind: Kind, f: OwnedFd) -> Result<Option<Obj>> {
+        let (obj, live) = self.adopt_any(kind, f)?;
+        Ok(live.then_some(obj))
+    }
+
+    /// The object with id `id`. `EINVAL` when there is none (or it was
+    /// removed), as the kernel says for a stale id.
+    pub fn by_id(&self, kind: Kind, id: i32) -> Result<Arc<Obj>> {
+        self.by_id_opt(kind, id, false)
+    }
+
+    /// As [`Ns::by_id`]; with `removed_ok`, an object removed but still
+    /// present (a segment awaiting its last detach) is found too.
+    pub fn by_id_opt(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Arc<Obj>> {
+        if id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(o) = self.cache.lock().map_err(|_| Errno::EIO)?.get(&(kind, id)) {
+            if o.header().id.load(Ordering::Relaxed) == id && (removed_ok || !o.is_removed()) {
+                return Ok(o.clone());
+            }
+        }
+        let obj = self.by_id_uncached(kind, id, removed_ok)?;
+        let obj = Arc::new(obj);
+        let mut c = self.cache.lock().map_err(|_| Errno::EIO)?;
+        c.retain(|_, o| !o.is_removed());
+        c.insert((kind, id), obj.clone());
+        Ok(obj)
+    }
+
+    pub(super) fn by_id_uncached(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Obj> {
+        let idx = id % IDX_SPAN;
+        let f = self
+            .open_name(&Self::idx_name(kind, idx))?
+            .ok_or(Errno::EINVAL)?;
+        let (obj, live) = self.adopt_any(kind, f)?;
+        if !live && !removed_ok {
+            return Err(Errno::EINVAL);
+        }
+        if obj.id != id {
+            return Err(Errno::EINVAL);
+        }
+        Ok(obj)
+    }
+
+    /// The live object with `key`, if any: the first live object along
+    /// the key's slots (slots are taken in order and never freed while a
+    /// later one is in use, so the walk stops at the first free slot).
+    pub fn by_key(&self, kind: Kind, key: i32) -> Result<Option<Arc<Obj>>> {
+        self.by_key_seen(kind, key, &mut false)
+    }
+
+    /// [`Ns::by_key`]; `pending` is set when an object still being created
+    /// (named by the key, not numbered yet, its creator alive) was seen.
+    pub(super) fn by_key_seen(
+        &self,
+        kind: Kind,
+        key: i32,
+        pending: &mut bool,
+    ) -> Result<Option<Arc<Obj>>> {
+        for n in 0..KEY_SLOTS {
+            let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
+                return Ok(None);
+            };
+            let Some(obj) = self.adopt(kind, f)? else {
+                continue; // removed, but its name stayed: look further
+            };
+            // The key name must be a second name of a numbered object.
+            let idx = obj.id % IDX_SPAN;
+            if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+                // Not numbered (yet): its creator is between its key and
+                // its number, or was killed there. Then it is an orphan no
+                // one can reach: removed here, where we may.
+                let h = obj.header();
+                let (pid, start) = (
+                    h.cpid.load(Ordering::Relaxed),
+                    h.cstart.load(Ordering::Relaxed),
+                );
+                if trust::positively_dead(pid, start) {
+                    h.state.store(STATE_REMOVED, Ordering::Release);
+                    self.unlink_if_same(&Self::key_name(kind, key, n), &obj);
+                } else {
+                    *pending = true;
+                }
+                continue;
+            }
+            let obj = Arc::new(obj);
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert((kind, obj.id), obj.clone());
+            }
+            return Ok(Some(obj));
+        }
+        Ok(None)
+    }
+
+    /// `lstat` of a name in the namespace directory (never following it).
+    pub(super) fn lstat(&self, name: &str) -> Option<libc::stat> {
+        let c = cpath(name).ok()?;
+        // SAFETY: fstatat without following links, into a zeroed buffer.
+        unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            (libc::fstatat(
+                self.dirfd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0)
+                .then_some(st)
+        }
+    }
+
+    pub(super) fn same_file(&self, name: &str, dev: u64, ino: u64) -> bool {
+        self.lstat(name)
+            .is_some_and(|st| st.st_dev == dev && st.st_ino == ino)
+    }
+
+    pub(super) fn exists(&self, name: &str) -> bool {
+        self.lstat(name).is_some()
+    }
+
+    /// Indexes in use for `kind`, ascending (for `*_INFO`, `*_STAT`, tools).
+    pub fn indexes(&self, kind: Kind) -> Vec<i32> {
+        let mut v = Vec::new();
+        let prefix = format!("{}.", kind.prefix());
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name();
+                let Some(n) = n.to_str() else { continue };
+                if let Some(rest) = n.strip_prefix(&prefix) {
+                    if let Ok(i) = rest.parse::<i32>() {
+                        if (0..IDX_SPAN).contains(&i) && !self.sweep_stale(kind, i) {
+                            v.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        v.sort_unstable();
+        v
+    }
+
+    /// The highest index of `kind` in use (-1 when none) and how many are,
+    /// at constant cost (`IPC_INFO`): from the index hint, one `pread` of
+    /// its 4 KiB bitmap and one `lstat` of the highest name, which must
+    /// exist, else (a stale, empty or missing hint: an empty namespace, or
+    /// one older than the hint) the directory is listed, as
+    /// [`Ns::indexes`]. Exact but for a process killed between its link
+    /// (or unlink) of a numbered name and its bit: an index it left in use
+    /// below the highest counts one off until the next create or removal
+    /// at that index puts the bit right.
+    pub fn in_use(&self, kind: Kind) -> (i32, i32) {
+        if let Some(ix) = &self.index {
+            let (hi, n) = ix.used(kind);
+            if hi >= 0 && self.exists(&Self::idx_name(kind, hi)) {
+                return (hi, n);
+            }
+        }
+        let v = self.indexes(kind);
+        (v.last().copied().unwrap_or(-1), v.len() as i32)
+    }
+
+    /// [`Ns::in_use`] with the total of the sizes recorded with
+    /// [`Ns::note_size`] (semaphores, pages), at constant cost; `None`
+    /// when the hint is missing, empty or stale (the caller then walks the
+    /// objects).
+    pub fn in_use_size(&self, kind: Kind) -> Option<(i32, i32, u64)> {
+        let ix = self.index.as_ref()?;
+        let (hi, n, total) = ix.used_size(kind);
+        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
+    }
+
+    /// The indexes of `kind` in use, ascending, from the index hint (no
+    /// directory listing), as exact as [`Ns::in_use`]; `None` when the
+    /// hint is missing, empty or stale (the caller then lists, with
+    /// [`Ns::indexes`]).
+    pub fn in_use_indexes(&self, kind: Kind) -> Option<Vec<i32>> {
+        let v = self.index.as_ref()?.used_indexes(kind);
+        let hi = *v.last()?;
+        self.exists(&Self::idx_name(kind, hi)).then_some(v)
+    }
+
+    /// The index hint, when the namespace has one (see [`index`]).
+    pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_ref()
+    }
+
+    /// Records in the index hint the size of the new object `obj` (a
+    /// set's semaphores, a segment's pages), for [`Ns::in_use_size`].
+    pub fn note_size(&self, obj: &Obj, size: u64) {
+        if let Some(ix) = &self.index {
+            ix.set_size(obj.kind, obj.id % IDX_SPAN, size);
+        }
+    }
+
+    /// Unlinks the numbered name `idx` when it holds a removed queue or
+    /// semaphore set: its remover may not have been allowed to (an owner
+    /// who is not the creator, in the sticky directory); the creator or
+    /// root heals it here, at its next listing or creation. True when the
+    /// name is gone. Segments are left to the shared-memory engine (a
+    /// removed segment lives on while attached).
+    pub(super) fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
+        if kind == Kind::Shm {
+            return false;
+        }
+        let name = Self::idx_name(kind, idx);
+        let Ok(Some(f)) = self.open_name(&name) else {
+            return false;
+        };
+        let Ok(st) = fstat(f.as_raw_fd()) else {
+            return false;
+        };
+        // A file shorter than a header (planted, or cut short) would turn
+        // the first read of the mapping into SIGBUS.
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return false;
+        }
+        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+            return false;
+        };
+        let Ok(h) = head.at::<ObjHeader>(0) else {
+            return false;
+        };
+        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.state.load(Ordering::Acquire) != STATE_REMOVED
+        {
+            return false;
+        }
+        let Ok(c) = cpath(&name) else { return false };
+        // SAFETY: unlinking a numbered name in our directory whose object
+        // (checked just above, by its inode) was removed.
+        self.same_file(&name, st.st_dev, st.st_ino)
+            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0
+    }
+
+    /// The object at index `idx` (for `MSG_STAT` and friends), live or
+    /// removed-but-present.
+    /// A full id is taken for its index part, as the kernel's
+    /// `ipc_obtain_object_idr` does.
+    pub fn by_index(&self, kind: Kind, idx: i32) -> Result<Arc<Obj>> {
+        if idx < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let idx = idx % IDX_SPAN;
+        let f = self
+            .open_name(&Self::idx_name(kind, idx))?
+            .ok_or(Errno::EINVAL)?;
+        Ok(Arc::new(self.adopt_any(kind, f)?.0))
+    }
+}

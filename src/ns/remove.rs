@@ -1,0 +1,81 @@
+//! Removing an object's names (`IPC_RMID`, destruction).
+
+use super::*;
+
+impl Ns {
+    /// Unlinks the payload name of object file `ino` (no such name: nothing).
+    pub(super) fn unlink_data(&self, kind: Kind, ino: u64) {
+        if let Ok(c) = cpath(&Self::data_name(kind, ino)) {
+            // SAFETY: unlinking a name in our directory; the name is that
+            // of the payload of an object file we hold (see `data_name`).
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+    }
+
+    /// Marks `obj` removed and takes its key name away (so the key finds
+    /// nothing any more). With `keep_id`, its numbered name stays (a
+    /// segment still attached); [`Ns::unlink_id`] removes it later.
+    pub fn remove(&self, obj: &Obj, keep_id: bool) {
+        obj.header().state.store(STATE_REMOVED, Ordering::Release);
+        let key = obj.perm().key;
+        if key != IPC_PRIVATE {
+            for n in 0..KEY_SLOTS {
+                let name = Self::key_name(obj.kind, key, n);
+                if self.unlink_if_same(&name, obj) {
+                    // Names of removed objects before ours are now at the
+                    // end of the key's slots: unlink them where we may.
+                    if n > 0 {
+                        self.heal_key(obj.kind, key);
+                    }
+                    break;
+                }
+                if !self.exists(&name) {
+                    break;
+                }
+            }
+        }
+        if !keep_id {
+            self.unlink_id(obj);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&(obj.kind, obj.id));
+        }
+    }
+
+    /// Removes the numbered name of a removed object.
+    /// A payload of its own ([`CreateSpec::data_apart`]) goes first: its
+    /// name is never left behind by an object whose file is gone.
+    pub fn unlink_id(&self, obj: &Obj) {
+        let idx = obj.id % IDX_SPAN;
+        let name = Self::idx_name(obj.kind, idx);
+        if !self.same_file(&name, obj.dev, obj.ino) {
+            return;
+        }
+        if obj.data_apart() {
+            self.unlink_data(obj.kind, obj.ino);
+        }
+        // (Checked just above to be this object's: a number is unlinked
+        // only by a remover of its object, never reused while it exists.)
+        if let Ok(c) = cpath(&name) {
+            // SAFETY: unlinking a name in our directory that refers to
+            // this object (checked above).
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        if let Some(ix) = &self.index {
+            ix.mark(obj.kind, idx, false);
+        }
+    }
+
+    /// Unlinks `name` if it is a name of `obj`; true when it was one.
+    pub(super) fn unlink_if_same(&self, name: &str, obj: &Obj) -> bool {
+        if !self.same_file(name, obj.dev, obj.ino) {
+            return false;
+        }
+        if let Ok(c) = cpath(name) {
+            // SAFETY: unlinking a name in our directory that we just
+            // checked refers to this object.
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+        }
+        true
+    }
+}

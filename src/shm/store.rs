@@ -1,0 +1,153 @@
+//! Storage: room checks and `fallocate` reservations of a new segment, and
+//! the payload descriptor kept from create to first attach.
+
+use super::*;
+
+/// Whether the caller may ask for huge pages: the kernel's
+/// `can_do_hugetlb_shm` (`CAP_IPC_LOCK`, here root, or membership of the
+/// group in `/proc/sys/vm/hugetlb_shm_group`). ripc then uses ordinary
+/// pages (a file in the namespace directory cannot be huge-page backed).
+pub(super) fn hugetlb_allowed() -> bool {
+    let me = creds();
+    if me.privileged() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/sys/vm/hugetlb_shm_group")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|g| me.in_group(g))
+}
+
+/// `ENOMEM` unless the namespace's file system has `bytes` free (for the
+/// caller: root may use the blocks reserved for it). A file system that
+/// reports no size (an unlimited tmpfs) has room.
+pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: statvfs of a NUL-terminated path into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::statvfs = core::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
+            return Ok(()); // cannot tell: fallocate will
+        }
+        st
+    };
+    if st.f_blocks == 0 {
+        return Ok(());
+    }
+    let free = if creds().privileged() {
+        st.f_bfree
+    } else {
+        st.f_bavail
+    };
+    let avail = (free as u64).saturating_mul(st.f_frsize as u64);
+    if bytes > avail {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
+/// Reserves the storage of a new segment's control area and of the first
+/// `len` bytes of its payload file, so that no access to them can fail
+/// later: `ENOMEM` when the file system cannot hold it (the kernel's
+/// answer when memory for a segment is short). A file system without
+/// `fallocate` keeps the sparse files.
+///
+/// The control area needs nothing here: the namespace reserved its first
+/// page (header, `ShmCtl` and the first 236 slots), and [`add_slot`]
+/// reserves each further page of the slot table when it is first used.
+pub(super) fn reserve(obj: &Obj, len: u64) -> Result<()> {
+    let f = obj.data_file(true)?;
+    reserve_fd(f.as_raw_fd(), 0, len)?;
+    stash_payload(obj, f);
+    Ok(())
+}
+
+/// The payload descriptor of the segment this process created last,
+/// read-write, kept for its first read-write `shmat` (create, then attach,
+/// is the common pattern: that attach then needs no open and no owner
+/// check). One descriptor per process at most: the next create replaces
+/// it, the attach takes it. Keyed by the control file's device and inode.
+/// Atomics, not a lock: a child of `fork` inherits it consistent or not
+/// at all (a torn key only costs a reopen).
+pub(super) static STASH_FD: AtomicI32 = AtomicI32::new(-1);
+
+pub(super) static STASH_DEV: AtomicU64 = AtomicU64::new(0);
+
+pub(super) static STASH_INO: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn stash_payload(obj: &Obj, f: std::os::fd::OwnedFd) {
+    use std::os::fd::IntoRawFd;
+    // A child of fork must not keep it (see fork_child).
+    on_fork_child(fork_child);
+    let (dev, ino) = obj.file_id();
+    drop_stash();
+    STASH_DEV.store(dev, Ordering::Relaxed);
+    STASH_INO.store(ino, Ordering::Relaxed);
+    STASH_FD.store(f.into_raw_fd(), Ordering::Release);
+}
+
+/// Closes the stashed payload descriptor, if any: its segment's pages
+/// must not outlive the segment's removal because of it.
+pub(super) fn drop_stash() {
+    let old = STASH_FD.swap(-1, Ordering::AcqRel);
+    if old >= 0 {
+        // SAFETY: closing the descriptor we stashed (taken out above).
+        unsafe { libc::close(old) };
+    }
+}
+
+/// [`drop_stash`] if the stash is `obj`'s (at its removal).
+pub(super) fn drop_stash_of(obj: &Obj) {
+    if (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    ) == obj.file_id()
+    {
+        drop_stash();
+    }
+}
+
+/// The stashed payload descriptor, if it is `obj`'s (taken: the stash is
+/// then empty); a stash of another segment is closed.
+pub(super) fn take_stash(obj: &Obj) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = STASH_FD.swap(-1, Ordering::AcqRel);
+    if fd < 0 {
+        return None;
+    }
+    // The key after the descriptor (acquire above, release in
+    // stash_payload): read before, it could be an older segment's while
+    // another thread's create replaced the descriptor in between, and
+    // that segment's payload would be mapped as this one's.
+    let key = (
+        STASH_DEV.load(Ordering::Relaxed),
+        STASH_INO.load(Ordering::Relaxed),
+    );
+    // SAFETY: the descriptor stash_payload kept, now ours alone.
+    let f = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    (key == obj.file_id()).then_some(f)
+}
+
+/// [`reserve`] of bytes `[off, off + len)` of an object's file.
+pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
+    let f = obj.file()?;
+    reserve_fd(f.as_raw_fd(), off, len)
+}
+
+/// [`reserve_range`] on a descriptor.
+pub(super) fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<()> {
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: allocating blocks of a file the caller holds open; fallocate
+    // with mode 0 never changes existing contents.
+    if unsafe { libc::fallocate(fd, 0, off, len) } == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(()),
+        _ => Err(Errno::ENOMEM),
+    }
+}

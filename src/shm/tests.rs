@@ -1,0 +1,224 @@
+//! The engine at its seam, on a namespace of the test's own: create,
+//! attach and detach counting (in the slot table as on disk), `IPC_RMID`
+//! while attached then destruction at the last detach, `SHM_INFO`, and a
+//! scribbled control area refused.
+
+use super::*;
+use crate::ns::testing::TempNs;
+use crate::ns::IPC_PRIVATE;
+use crate::os::proc::my_start;
+
+/// This process's slot in segment `id`: (count, start time), read from
+/// the object file's bytes at the offsets of layout version 1 (header 256
+/// bytes, `ShmCtl` 64, then 16-byte slots `{pid, count, start}`).
+fn my_slot_on_disk(t: &TempNs, id: i32) -> Option<(u32, u64)> {
+    let obj = t.ns.by_id(Kind::Shm, id).unwrap();
+    let name = format!("shm.{}", obj.id % crate::ns::IDX_SPAN);
+    let bytes = std::fs::read(t.dir.join(name)).unwrap();
+    let c = &bytes[crate::ns::HEADER_LEN..];
+    assert_eq!(&c[0..8], b"RIPCSHM1", "magic at 0");
+    let nslots = u32::from_le_bytes(c[36..40].try_into().unwrap());
+    assert_eq!(nslots as usize, NSLOTS, "nslots at 36");
+    let hiwater = u32::from_le_bytes(c[44..48].try_into().unwrap()) as usize;
+    (0..hiwater).find_map(|i| {
+        let s = &c[64 + 16 * i..64 + 16 * (i + 1)];
+        let pid = i32::from_le_bytes(s[0..4].try_into().unwrap());
+        let count = u32::from_le_bytes(s[4..8].try_into().unwrap());
+        let start = u64::from_le_bytes(s[8..16].try_into().unwrap());
+        (pid == my_pid() && count != 0).then_some((count, start))
+    })
+}
+
+#[test]
+fn attach_and_detach_are_counted_in_this_process_slot() {
+    let t = TempNs::new("count");
+    let ns = &t.ns;
+    let id = shmget(ns, IPC_PRIVATE, 10_000, IPC_CREAT | 0o600).unwrap();
+    let st = stat(ns, id).unwrap();
+    assert_eq!((st.segsz, st.nattch, st.cpid), (10_000, 0, my_pid()));
+    assert_eq!(my_slot_on_disk(&t, id), None);
+
+    let (p1, segsz) = shmat(ns, id, 0, 0).unwrap();
+    assert_eq!(segsz, 10_000);
+    let (p2, _) = shmat(ns, id, 0, SHM_RDONLY).unwrap();
+    assert_ne!(p1, p2);
+    // SAFETY: p1 is a fresh read-write mapping of at least 10,000 bytes,
+    // p2 a read-only mapping of the same pages; both stay until shmdt.
+    unsafe {
+        (p1 as *mut u8).add(9_999).write_volatile(0x5a);
+        assert_eq!((p2 as *const u8).add(9_999).read_volatile(), 0x5a);
+    }
+    let st = stat(ns, id).unwrap();
+    assert_eq!((st.nattch, st.lpid), (2, my_pid()));
+    assert!(st.atime > 0);
+    assert_eq!(my_slot_on_disk(&t, id), Some((2, my_start())));
+
+    shmdt(p1, None).unwrap();
+    assert_eq!(stat(ns, id).unwrap().nattch, 1);
+    assert_eq!(my_slot_on_disk(&t, id), Some((1, my_start())));
+    assert_eq!(shmdt(p1, None), Err(Errno::EINVAL), "detached already");
+    // The native API's handle check: the attachment at p2 is not of id+1.
+    assert_eq!(shmdt(p2, Some((ns, id + 1))), Err(Errno::EINVAL));
+    shmdt(p2, Some((ns, id))).unwrap();
+    let st = stat(ns, id).unwrap();
+    assert_eq!(st.nattch, 0);
+    assert!(st.dtime > 0);
+    assert_eq!(my_slot_on_disk(&t, id), None);
+
+    rmid(ns, id).unwrap();
+    assert_eq!(stat(ns, id), Err(Errno::EINVAL));
+    assert_eq!(t.objects(), Vec::<String>::new());
+}
+
+#[test]
+fn rmid_while_attached_destroys_at_the_last_detach() {
+    let t = TempNs::new("rmid");
+    let ns = &t.ns;
+    let key = 0x5348_0001;
+    let id = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+    assert_eq!(shmget(ns, key, 4096, 0), Ok(id));
+    let (a, _) = shmat(ns, id, 0, 0).unwrap();
+    let (b, _) = shmat(ns, id, 0, 0).unwrap();
+
+    rmid(ns, id).unwrap();
+    // Removed: the key finds it no more, but the id still does (as
+    // Linux), marked SHM_DEST with the private key.
+    assert_eq!(shmget(ns, key, 4096, 0), Err(Errno::ENOENT));
+    let st = stat(ns, id).unwrap();
+    assert_eq!(st.nattch, 2);
+    assert_ne!(st.perm.mode & SHM_DEST, 0);
+    assert_eq!(st.perm.key, IPC_PRIVATE);
+    // A second IPC_RMID changes nothing.
+    rmid(ns, id).unwrap();
+    assert_eq!(stat(ns, id).unwrap().nattch, 2);
+
+    shmdt(a, None).unwrap();
+    assert_eq!(stat(ns, id).unwrap().nattch, 1, "one attachment left");
+    assert!(!t.objects().is_empty(), "the segment lives on");
+    shmdt(b, None).unwrap();
+    assert_eq!(stat(ns, id), Err(Errno::EINVAL), "destroyed");
+    assert_eq!(rmid(ns, id), Err(Errno::EINVAL));
+    assert_eq!(t.objects(), Vec::<String>::new(), "its files are gone");
+    // The key is free again.
+    let id2 = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+    rmid(ns, id2).unwrap();
+}
+
+#[test]
+fn shm_info_counts_segments_and_pages_until_destroyed() {
+    let t = TempNs::new("info");
+    let ns = &t.ns;
+    let zero = info(ns).unwrap();
+    assert_eq!((zero.used_ids, zero.shm_tot, zero.maxidx), (0, 0, 0));
+
+    let one = shmget(ns, IPC_PRIVATE, 1, IPC_CREAT | 0o600).unwrap();
+    let three = shmget(ns, IPC_PRIVATE, 2 * 4096 + 1, IPC_CREAT | 0o600).unwrap();
+    let hi = (one % crate::ns::IDX_SPAN).max(three % crate::ns::IDX_SPAN);
+    let i = info(ns).unwrap();
+    assert_eq!((i.used_ids, i.shm_tot, i.shm_rss, i.maxidx), (2, 4, 4, hi));
+    assert_eq!(info_limits(ns).unwrap().maxidx, hi);
+
+    // Removed while attached: still counted, as in the kernel.
+    let (p, _) = shmat(ns, three, 0, 0).unwrap();
+    rmid(ns, three).unwrap();
+    rmid(ns, one).unwrap();
+    let i = info(ns).unwrap();
+    assert_eq!((i.used_ids, i.shm_tot), (1, 3));
+    shmdt(p, None).unwrap();
+    let i = info(ns).unwrap();
+    assert_eq!((i.used_ids, i.shm_tot), (0, 0));
+}
+
+#[test]
+fn a_scribbled_control_area_is_refused_and_still_removable() {
+    let t = TempNs::new("scribble");
+    let ns = &t.ns;
+    let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let obj = ns.by_id(Kind::Shm, id).unwrap();
+    let c = &area(&obj).unwrap().hdr;
+    c.nslots.store(NSLOTS as u32 + 1, Ordering::Relaxed);
+    assert_eq!(stat(ns, id), Err(Errno::EIO));
+    assert_eq!(check(ns, id), Err(Errno::EIO));
+    assert_eq!(shmat(ns, id, 0, 0), Err(Errno::EIO));
+    c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
+    c.segsz.store(u64::MAX, Ordering::Relaxed);
+    assert_eq!(stat(ns, id), Err(Errno::EIO), "a size beyond the file");
+    // Listed from its header, and removed all the same.
+    let (lid, st) = stat_index(ns, id % crate::ns::IDX_SPAN, false).unwrap();
+    assert_eq!((lid, st.segsz, st.nattch), (id, 0, 0));
+    drop(obj);
+    rmid(ns, id).unwrap();
+    assert_eq!(t.objects(), Vec::<String>::new());
+}
+
+/// The parent's `fork` handler meets a slot of its child's pid: the
+/// child's own (it ran ahead and counted itself) is left alone; a dead
+/// predecessor's is taken over. (Before, the child's own count was
+/// overwritten with the parent's view: `t_shm_life` saw 1 attachment of a
+/// child that had 2.)
+#[test]
+fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
+    use crate::os::proc::start_time_of;
+    let t = TempNs::new("forkslot");
+    let ns = &t.ns;
+    let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let obj = ns.by_id(Kind::Shm, id).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id() as i32;
+    let start = start_time_of(pid);
+    assert_ne!(start, 0);
+    // The parent's table: one attachment of the segment (never mapped:
+    // register_for only counts).
+    let parents = [Att {
+        addr: 0,
+        len: 0,
+        obj: obj.clone(),
+        ns: ns.clone(),
+    }];
+    let child_slot = |obj: &Obj| {
+        slots_used(obj)
+            .unwrap()
+            .iter()
+            .map(|s| (s.owner().load(), s.count.load(Ordering::Relaxed)))
+            .find(|(o, _)| o.pid == pid)
+    };
+    {
+        let _g = obj.lock(&repair);
+        add_slot(&obj, Owner { pid, start }, 2).unwrap();
+    }
+    register_for(&parents, pid);
+    assert_eq!(
+        child_slot(&obj),
+        Some((Owner { pid, start }, 2)),
+        "the child's own slot"
+    );
+    // A predecessor with this pid, dead (another start time).
+    {
+        let _g = obj.lock(&repair);
+        let s = slots_used(&obj)
+            .unwrap()
+            .iter()
+            .find(|s| s.owner().load().pid == pid)
+            .unwrap();
+        s.owner().claim(Owner {
+            pid,
+            start: start + 1,
+        });
+        s.count.store(5, Ordering::Relaxed);
+    }
+    register_for(&parents, pid);
+    assert_eq!(
+        child_slot(&obj),
+        Some((Owner { pid, start: 0 }, 1)),
+        "a dead predecessor's slot taken over for the child"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(parents);
+    drop(obj);
+    rmid(ns, id).unwrap();
+    assert_eq!(t.objects(), Vec::<String>::new());
+}
