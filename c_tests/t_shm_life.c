@@ -40,6 +40,23 @@ static pid_t spawn(int id, int extra, int exec_it) {
     char b;
     (void)!read(fd[0], &b, 1); /* a byte, or EOF at exec */
     close(fd[0]);
+    if (exec_it) {
+        /* EOF comes while the child is still inside execve: the kernel
+         * closes the close-on-exec descriptors in order, this pipe (low)
+         * before ripc's liveness mark (fd >= 60), so under ripc the
+         * exec'ing child may count for those microseconds (README,
+         * Differences). Wait for the exec to be complete — its new name,
+         * set after every close-on-exec descriptor is closed — as a
+         * program would see it after execve returned. Bounded: 2 s. */
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)c);
+        for (int i = 0; i < 2000 && strcmp(comm, "sleep\n") != 0; i++) {
+            FILE *f = fopen(path, "r");
+            if (!f || !fgets(comm, sizeof comm, f)) comm[0] = 0;
+            if (f) fclose(f);
+            if (strcmp(comm, "sleep\n") != 0) usleep(1000);
+        }
+    }
     return c;
 }
 
