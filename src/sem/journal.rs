@@ -173,15 +173,28 @@ impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
         drop(self.g.take());
-        if !self.flush {
-            return;
+        if self.flush {
+            flush_wakes();
         }
-        let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
-        for addr in q {
-            // The word lies in a mapping of a set our caller still holds
-            // (it was queued under that set's lock moments ago).
-            event::wake_addr(addr);
+    }
+}
+
+/// Wakes the sleepers queued in [`WAKES`] (out of line: the uncontended
+/// `semop` never gets here, and its lock's release stays short).
+#[inline(never)]
+fn flush_wakes() {
+    let q = WAKES.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.is_empty() {
+            // Keep the queue's allocation for the next time.
+            return Vec::new();
         }
+        core::mem::take(&mut *q)
+    });
+    for addr in q {
+        // The word lies in a mapping of a set our caller still holds
+        // (it was queued under that set's lock moments ago).
+        event::wake_addr(addr);
     }
 }
 
