@@ -86,18 +86,41 @@ impl Txn {
         if self.n > v.s.jcap() {
             return Err(Errno::EIO);
         }
-        let h = v.hdr();
-        for (k, e) in self.iter().enumerate() {
-            v.jent(k)?.store(e, Ordering::Relaxed);
+        // Spilled (a SETALL of more than 8): gathered first.
+        if self.n <= self.inline.len() {
+            return journal(v, &self.inline[..self.n]);
         }
-        h.jcount.store(self.n as u32, Ordering::Relaxed);
-        h.jstate.store(1, Ordering::Release);
-        for e in self.iter() {
-            apply(v, e)?;
-        }
-        h.jstate.store(0, Ordering::Release);
-        Ok(())
+        journal(v, &self.iter().collect::<Vec<u64>>())
     }
+}
+
+/// Commits `entries` through the journal: written, marked committed
+/// (**release**), applied, cleared (see the module doc of `sem`).
+#[inline]
+pub(super) fn journal(v: &View<'_>, entries: &[u64]) -> Result<()> {
+    journal_then(v, entries, || entries.iter().try_for_each(|&e| apply(v, e)))
+}
+
+/// [`journal`], with `apply_all` doing what [`apply`] would do with each
+/// entry (a caller that holds the words already stores them directly).
+#[inline]
+pub(super) fn journal_then(
+    v: &View<'_>,
+    entries: &[u64],
+    apply_all: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if entries.len() > v.s.jcap() {
+        return Err(Errno::EIO);
+    }
+    let h = v.hdr();
+    for (k, &e) in entries.iter().enumerate() {
+        v.jent(k)?.store(e, Ordering::Relaxed);
+    }
+    h.jcount.store(entries.len() as u32, Ordering::Relaxed);
+    h.jstate.store(1, Ordering::Release);
+    apply_all()?;
+    h.jstate.store(0, Ordering::Release);
+    Ok(())
 }
 
 pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {

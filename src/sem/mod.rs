@@ -379,7 +379,7 @@ pub fn semop_known(
     timeout_errno: Errno,
 ) -> Result<()> {
     if let [op] = ops {
-        if op.flg & SEM_UNDO == 0 && semop_one(o, known, *op, wait, timeout_errno)? {
+        if semop_one(o, known, *op, wait, timeout_errno)? {
             return Ok(());
         }
     }
@@ -413,11 +413,12 @@ fn view_known<'a>(o: &'a Obj, known: &Known) -> Result<View<'a>> {
     }
 }
 
-/// The common case, one operation without `SEM_UNDO`, with the general
-/// path's checks in its order: what `try_ops` and a one-entry `Txn` (a
-/// single store, no journal) would do. `Ok(false)` when it would block
-/// (nothing done, the lock let go): the general path then sweeps and
-/// waits.
+/// The common case, one operation, with the general path's checks in its
+/// order: what `try_ops` and a `Txn` would do — without `SEM_UNDO` a
+/// single store (no journal); with it the value and this process's
+/// adjustment, through the journal (two entries). `Ok(false)` when it
+/// would block (nothing done, the lock let go): the general path then
+/// sweeps and waits.
 #[inline]
 fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno) -> Result<bool> {
     let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno)?;
@@ -425,25 +426,53 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    if op.num as usize >= v.s.nsems {
+    let n = op.num as usize;
+    if n >= v.s.nsems {
         return Err(Errno::EFBIG);
     }
-    let s = v.sem(op.num as usize)?;
     // One clock read for the credentials' cache and `sem_otime`.
     let now = crate::os::proc::coarse_now();
     let alter = op.op != 0;
     o.perm()
         .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
+    // This process's undo slot (taken even for a wait-for-zero, as the
+    // general path and the kernel do); when it had to be looked for, the
+    // look may have woken sleepers (a sweep): the wake queue stays.
+    let undo = if op.flg & SEM_UNDO != 0 {
+        let (u, hit) = undo_slot_known(&v, &known.undo)?;
+        g.flush &= !hit;
+        Some(u)
+    } else {
+        g.flush = false;
+        None
+    };
+    let s = v.sem(n)?;
     let cur = s.val.load(Ordering::Relaxed).clamp(0, SEMVMX);
     let r = cur + op.op as i32;
     let done = if alter { r >= 0 } else { cur == 0 };
-    if !done || r > SEMVMX {
-        // Nothing changed under this lock: no wake queue to flush.
-        g.flush = false;
-        return if done { Err(Errno::ERANGE) } else { Ok(false) };
+    if !done {
+        return Ok(false);
     }
-    if alter {
-        s.val.store(r, Ordering::Relaxed);
+    if r > SEMVMX {
+        return Err(Errno::ERANGE);
+    }
+    match undo {
+        Some(u) if alter => {
+            let adj = v.adj(u, n)?;
+            let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
+            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                return Err(Errno::ERANGE);
+            }
+            // The entries `apply` would apply, stored here directly.
+            let e = [ent(E_ADJ, u * v.s.nsems + n, a), ent(E_VAL, n, r)];
+            journal_then(&v, &e, || {
+                adj.store(a as i16, Ordering::Relaxed);
+                s.val.store(r, Ordering::Relaxed);
+                Ok(())
+            })?;
+        }
+        _ if alter => s.val.store(r, Ordering::Relaxed),
+        _ => {}
     }
     s.pid.store(my_pid(), Ordering::Relaxed);
     let h = v.hdr();
@@ -451,10 +480,8 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         h.otime.store(now.tv_sec, Ordering::Relaxed);
     }
     if alter && h.waiting.load(Ordering::Relaxed) != 0 {
+        g.flush = true;
         update_queue(&v);
-    } else {
-        // Nothing woken under this lock: skip the wake queue.
-        g.flush = false;
     }
     Ok(true)
 }
@@ -499,7 +526,7 @@ fn semop_general(
         o.perm()
             .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
         let undo = if has_undo {
-            Some(undo_slot_known(&v, &known.undo)?)
+            Some(undo_slot_known(&v, &known.undo)?.0)
         } else {
             None
         };
