@@ -257,18 +257,13 @@ struct Last {
 /// shape keeps every access inside the mapping), and the index of this
 /// process's undo slot (a hint: used only when the slot's owner is still
 /// this process, checked under the lock).
+///
+/// `Known::default()`: nothing known (every call checks the set from
+/// scratch).
 #[derive(Debug, Default)]
 pub struct Known {
     shape: Option<Shape>,
     undo: core::cell::Cell<Option<usize>>,
-}
-
-impl Known {
-    /// Nothing known: every call checks the set from scratch.
-    pub const NONE: Known = Known {
-        shape: None,
-        undo: core::cell::Cell::new(None),
-    };
 }
 
 thread_local! {
@@ -342,7 +337,7 @@ pub fn with_set_after<U, T>(
         let o = remember(c, ns, id)?;
         match cached(c, ns, id) {
             Some(b) => f(&o, &b.as_ref().expect("checked by cached").2, u),
-            None => f(&o, &Known::NONE, u),
+            None => f(&o, &Known::default(), u),
         }
     })
 }
@@ -366,11 +361,12 @@ pub enum Wait {
 /// expired wait returns (`EAGAIN` for `semtimedop`, `ETIMEDOUT` for the
 /// native API). Checks read/alter permission with the caller's credentials.
 pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result<()> {
-    semop_known(o, &Known::NONE, ops, wait, timeout_errno)
+    semop_known(o, &Known::default(), ops, wait, timeout_errno)
 }
 
 /// [`semop`] on a set of which `known` tells what was learnt before
 /// (from [`with_set_after`]).
+#[inline]
 pub fn semop_known(
     o: &Obj,
     known: &Known,
@@ -430,11 +426,9 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     if n >= v.s.nsems {
         return Err(Errno::EFBIG);
     }
-    // One clock read for the credentials' cache and `sem_otime`.
-    let now = crate::os::proc::coarse_now();
     let alter = op.op != 0;
-    o.perm()
-        .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
+    // One clock read for the credentials' cache and `sem_otime`.
+    let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
     // This process's undo slot (taken even for a wait-for-zero, as the
     // general path and the kernel do); when it had to be looked for, the
     // look may have woken sleepers (a sweep): the wake queue stays.
@@ -476,8 +470,8 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     }
     s.pid.store(my_pid(), Ordering::Relaxed);
     let h = v.hdr();
-    if h.otime.load(Ordering::Relaxed) != now.tv_sec {
-        h.otime.store(now.tv_sec, Ordering::Relaxed);
+    if h.otime.load(Ordering::Relaxed) != now {
+        h.otime.store(now, Ordering::Relaxed);
     }
     if alter && h.waiting.load(Ordering::Relaxed) != 0 {
         g.flush = true;
@@ -488,6 +482,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
 
 /// [`semop_known`] in general: any number of operations, `SEM_UNDO`,
 /// sweeping dead processes and sleeping when it must.
+#[inline(never)]
 fn semop_general(
     o: &Obj,
     known: &Known,
@@ -522,9 +517,7 @@ fn semop_general(
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = crate::os::proc::coarse_now();
-        o.perm()
-            .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
+        let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
         let undo = if has_undo {
             Some(undo_slot_known(&v, &known.undo)?.0)
         } else {
@@ -536,7 +529,7 @@ fn semop_general(
             match try_ops(&v, ops, undo, &mut txn)? {
                 Try::Done => {
                     txn.commit(&v)?;
-                    mark_done(&v, ops, my_pid(), now.tv_sec);
+                    mark_done(&v, ops, my_pid(), now);
                     if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
                     } else if !swept {

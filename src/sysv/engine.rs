@@ -40,6 +40,7 @@ fn user_ns(ns: Option<&Arc<Ns>>) -> Result<&Arc<Ns>> {
 ///
 /// # Safety
 /// `sops` is the caller's buffer (checked here: `EFAULT`).
+#[inline]
 pub(crate) unsafe fn semop_one(semid: c_int, sops: *const sembuf) -> Result<c_int> {
     let ns = Ns::default_ns()?;
     let (mut inline, mut heap) = ([SemOp::default(); 1], Vec::new());
