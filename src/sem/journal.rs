@@ -172,15 +172,36 @@ pub(super) struct Locked<'a> {
     pub(super) g: Option<crate::ns::ObjGuard<'a>>,
     /// false when nothing can have been queued (the uncontended path)
     pub(super) flush: bool,
+    /// the lock came from a dead holder and [`repair`] ran, which may
+    /// have queued wakes
+    repaired: bool,
+}
+
+impl Locked<'_> {
+    /// Nothing was queued under this lock by its holder: no wake queue to
+    /// flush on release, unless taking the lock ran [`repair`].
+    #[inline]
+    pub(super) fn skip_wakes(&mut self) {
+        self.flush = self.repaired;
+    }
 }
 
 /// The set's lock ([`Obj::lock_until`]) by `d` (`ETIMEDOUT`), or `EIDRM`
 /// once the set is removed.
 #[inline]
 pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
+    let repaired = core::cell::Cell::new(false);
+    let g = o.lock_until(
+        &|o: &Obj| {
+            repaired.set(true);
+            repair(o)
+        },
+        d,
+    )?;
     Ok(Locked {
-        g: Some(o.lock_until(&repair, d)?),
+        g: Some(g),
         flush: true,
+        repaired: repaired.get(),
     })
 }
 

@@ -434,10 +434,12 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // look may have woken sleepers (a sweep): the wake queue stays.
     let undo = if op.flg & SEM_UNDO != 0 {
         let (u, hit) = undo_slot_known(&v, &known.undo)?;
-        g.flush &= !hit;
+        if hit {
+            g.skip_wakes();
+        }
         Some(u)
     } else {
-        g.flush = false;
+        g.skip_wakes();
         None
     };
     let s = v.sem(n)?;
@@ -534,7 +536,7 @@ fn semop_general(
                         update_queue(&v);
                     } else if !swept {
                         // Nothing woken under this lock: skip the wake queue.
-                        g.flush = false;
+                        g.skip_wakes();
                     }
                     return Ok(());
                 }
