@@ -101,7 +101,7 @@ pub(super) fn journal(v: &View<'_>, entries: &[u64]) -> Result<()> {
     journal_then(v, entries, || entries.iter().try_for_each(|&e| apply(v, e)))
 }
 
-/// [`journal`], with `apply_all` doing what [`apply`] would do with each
+/// [`journal()`], with `apply_all` doing what [`apply`] would do with each
 /// entry (a caller that holds the words already stores them directly).
 #[inline]
 pub(super) fn journal_then(

@@ -335,9 +335,13 @@ pub fn with_set_after<U, T>(
             return f(o, k, u);
         }
         let o = remember(c, ns, id)?;
+        // What `remember` learnt, when it could cache the set (not while
+        // a caller up the stack, a signal handler's host, borrows it).
         match cached(c, ns, id) {
-            Some(b) => f(&o, &b.as_ref().expect("checked by cached").2, u),
-            None => f(&o, &Known::default(), u),
+            Some(b) if Arc::ptr_eq(&b.as_ref().expect("checked by cached").1, &o) => {
+                f(&o, &b.as_ref().expect("checked by cached").2, u)
+            }
+            _ => f(&o, &Known::default(), u),
         }
     })
 }
