@@ -21,14 +21,14 @@ use core::ffi::{c_int, c_void};
 // The drop-in System V calls.
 
 /// Checks the caller's operations buffer with `check` (`EFAULT`; the
-/// probe cache of the caller's choice) and copies it: up to 8 operations
+/// probe cache of the caller's choice) and copies it: up to `N` operations
 /// into `inline`, more into `heap`.
 #[inline]
-pub(crate) fn copy_ops<'a>(
+pub(crate) fn copy_ops<'a, const N: usize>(
     check: impl FnOnce(usize, usize) -> Result<()>,
     sops: *const sembuf,
     nsops: usize,
-    inline: &'a mut [SemOp; 8],
+    inline: &'a mut [SemOp; N],
     heap: &'a mut Vec<SemOp>,
 ) -> Result<&'a [SemOp]> {
     let len = nsops
@@ -75,6 +75,12 @@ pub extern "C" fn ripc_semget(key: c_int, nsems: c_int, semflg: c_int) -> c_int 
 #[no_mangle]
 pub extern "C" fn ripc_semop(semid: c_int, sops: *mut sembuf, nsops: usize) -> c_int {
     ffi_boundary!({
+        // One operation on ripc's engine, the common case: its own short
+        // path (no buffers, no timeout), same checks in the same order.
+        if nsops == 1 && crate::sysv::backend() == crate::sysv::Backend::User {
+            // SAFETY: the caller's buffer, checked by the engine.
+            return unsafe { crate::sysv::engine::semop_one(semid, sops) };
+        }
         // SAFETY: the caller's buffer, checked by the backend.
         unsafe { ops().semtimedop(semid, sops, nsops, core::ptr::null()) }
     })

@@ -73,9 +73,14 @@ impl Seen {
             return Ok(());
         }
         probe(addr, end, write)?;
+        // Access is per page: every page the range touches was probed, so
+        // the whole pages are remembered (a neighbouring buffer on the
+        // same page, as the two `sembuf`s of a P and a V on the stack,
+        // then hits the same entry). `end <= HIGH`, page aligned: no
+        // overflow.
         let i = self.next.get() % CACHE;
         self.next.set((i + 1) % CACHE);
-        self.ranges[i].set((addr, end, write));
+        self.ranges[i].set((addr & !(PAGE - 1), end.next_multiple_of(PAGE), write));
         Ok(())
     }
 }

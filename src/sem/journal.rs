@@ -86,18 +86,41 @@ impl Txn {
         if self.n > v.s.jcap() {
             return Err(Errno::EIO);
         }
-        let h = v.hdr();
-        for (k, e) in self.iter().enumerate() {
-            v.jent(k)?.store(e, Ordering::Relaxed);
+        // Spilled (a SETALL of more than 8): gathered first.
+        if self.n <= self.inline.len() {
+            return journal(v, &self.inline[..self.n]);
         }
-        h.jcount.store(self.n as u32, Ordering::Relaxed);
-        h.jstate.store(1, Ordering::Release);
-        for e in self.iter() {
-            apply(v, e)?;
-        }
-        h.jstate.store(0, Ordering::Release);
-        Ok(())
+        journal(v, &self.iter().collect::<Vec<u64>>())
     }
+}
+
+/// Commits `entries` through the journal: written, marked committed
+/// (**release**), applied, cleared (see the module doc of `sem`).
+#[inline]
+pub(super) fn journal(v: &View<'_>, entries: &[u64]) -> Result<()> {
+    journal_then(v, entries, || entries.iter().try_for_each(|&e| apply(v, e)))
+}
+
+/// [`journal()`], with `apply_all` doing what [`apply`] would do with each
+/// entry (a caller that holds the words already stores them directly).
+#[inline]
+pub(super) fn journal_then(
+    v: &View<'_>,
+    entries: &[u64],
+    apply_all: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if entries.len() > v.s.jcap() {
+        return Err(Errno::EIO);
+    }
+    let h = v.hdr();
+    for (k, &e) in entries.iter().enumerate() {
+        v.jent(k)?.store(e, Ordering::Relaxed);
+    }
+    h.jcount.store(entries.len() as u32, Ordering::Relaxed);
+    h.jstate.store(1, Ordering::Release);
+    apply_all()?;
+    h.jstate.store(0, Ordering::Release);
+    Ok(())
 }
 
 pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
@@ -149,15 +172,36 @@ pub(super) struct Locked<'a> {
     pub(super) g: Option<crate::ns::ObjGuard<'a>>,
     /// false when nothing can have been queued (the uncontended path)
     pub(super) flush: bool,
+    /// the lock came from a dead holder and [`repair`] ran, which may
+    /// have queued wakes
+    repaired: bool,
+}
+
+impl Locked<'_> {
+    /// Nothing was queued under this lock by its holder: no wake queue to
+    /// flush on release, unless taking the lock ran [`repair`].
+    #[inline]
+    pub(super) fn skip_wakes(&mut self) {
+        self.flush = self.repaired;
+    }
 }
 
 /// The set's lock ([`Obj::lock_until`]) by `d` (`ETIMEDOUT`), or `EIDRM`
 /// once the set is removed.
 #[inline]
 pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
+    let repaired = core::cell::Cell::new(false);
+    let g = o.lock_until(
+        &|o: &Obj| {
+            repaired.set(true);
+            repair(o)
+        },
+        d,
+    )?;
     Ok(Locked {
-        g: Some(o.lock_until(&repair, d)?),
+        g: Some(g),
         flush: true,
+        repaired: repaired.get(),
     })
 }
 
@@ -173,15 +217,28 @@ impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
         drop(self.g.take());
-        if !self.flush {
-            return;
+        if self.flush {
+            flush_wakes();
         }
-        let q = WAKES.with(|q| core::mem::take(&mut *q.borrow_mut()));
-        for addr in q {
-            // The word lies in a mapping of a set our caller still holds
-            // (it was queued under that set's lock moments ago).
-            event::wake_addr(addr);
+    }
+}
+
+/// Wakes the sleepers queued in [`WAKES`] (out of line: the uncontended
+/// `semop` never gets here, and its lock's release stays short).
+#[inline(never)]
+fn flush_wakes() {
+    let q = WAKES.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.is_empty() {
+            // Keep the queue's allocation for the next time.
+            return Vec::new();
         }
+        core::mem::take(&mut *q)
+    });
+    for addr in q {
+        // The word lies in a mapping of a set our caller still holds
+        // (it was queued under that set's lock moments ago).
+        event::wake_addr(addr);
     }
 }
 

@@ -218,6 +218,8 @@ pub(super) struct View<'a> {
     pub(super) s: Shape,
     /// The control area, through which every word is read.
     pub(super) r: Region<'a>,
+    /// The set header, at the start of `r` (found once per view).
+    h: &'a SetHdr,
 }
 
 impl<'a> View<'a> {
@@ -255,11 +257,23 @@ impl<'a> View<'a> {
             o,
             s,
             r: o.region(),
+            h,
         })
+    }
+    /// The view of a set whose shape `s` [`View::new`] checked before
+    /// (against this same mapping): only its `magic` is looked at again.
+    #[inline]
+    pub(super) fn known(o: &'a Obj, s: Shape) -> Result<View<'a>> {
+        let r = o.region();
+        let h: &SetHdr = r.at(0)?;
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return Err(Errno::EIO);
+        }
+        Ok(View { o, s, r, h })
     }
     #[inline]
     pub(super) fn hdr(&self) -> &'a SetHdr {
-        self.r.at(0).expect("checked in View::new")
+        self.h
     }
     /// The undo slots that may be in use ([`SetHdr::undo_hi`]).
     #[inline]

@@ -244,8 +244,26 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
 /// `semop` makes one TLS look-up, not two.
 struct Last {
     /// the set, with the [`Ns::serial`] of the namespace it was found in
+    /// and what was learnt about it once ([`Known`])
     set: RefCell<LastSet>,
     probe: Seen,
+}
+
+/// What a thread learnt once about its cached set, so that a `semop`
+/// does not learn it again on every call: the set's shape, checked
+/// against this process's mapping of it when the set was looked up (the
+/// shape words never change after creation: a set scribbled on later is
+/// still told by its `magic`, checked on every call, and the checked
+/// shape keeps every access inside the mapping), and the index of this
+/// process's undo slot (a hint: used only when the slot's owner is still
+/// this process, checked under the lock).
+///
+/// `Known::default()`: nothing known (every call checks the set from
+/// scratch).
+#[derive(Debug, Default)]
+pub struct Known {
+    shape: Option<Shape>,
+    undo: core::cell::Cell<Option<usize>>,
 }
 
 thread_local! {
@@ -268,15 +286,15 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     })
 }
 
-/// [`Last::set`]: a set and the serial of its namespace.
-type LastSet = Option<(u64, Arc<Obj>)>;
+/// [`Last::set`]: a set, the serial of its namespace, what is known of it.
+type LastSet = Option<(u64, Arc<Obj>, Known)>;
 
 /// This thread's cached set when it is the live set `id` of `ns`.
 #[inline]
 fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastSet>> {
     c.set.try_borrow().ok().filter(|b| {
         b.as_ref()
-            .is_some_and(|(s, o)| *s == ns.serial() && o.id == id && !o.is_removed())
+            .is_some_and(|(s, o, _)| *s == ns.serial() && o.id == id && !o.is_removed())
     })
 }
 
@@ -284,7 +302,11 @@ fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastS
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     let o = ns.by_id(Kind::Sem, id)?;
     if let Ok(mut b) = c.set.try_borrow_mut() {
-        *b = Some((ns.serial(), o.clone()));
+        let known = Known {
+            shape: View::new(&o).ok().map(|v| v.s),
+            undo: core::cell::Cell::new(None),
+        };
+        *b = Some((ns.serial(), o.clone(), known));
     }
     Ok(o)
 }
@@ -293,7 +315,7 @@ fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
 /// through a one-entry per-thread cache, so that the common case takes no
 /// lock and touches no reference count.
 pub fn with_set<T>(ns: &Ns, id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
-    with_set_after(ns, id, |_| Ok(()), |o, ()| f(o))
+    with_set_after(ns, id, |_| Ok(()), |o, _, ()| f(o))
 }
 
 /// [`with_set`], after `pre`, which gets this thread's probe cache for the
@@ -304,15 +326,23 @@ pub fn with_set_after<U, T>(
     ns: &Ns,
     id: i32,
     pre: impl FnOnce(&Seen) -> Result<U>,
-    f: impl FnOnce(&Obj, U) -> Result<T>,
+    f: impl FnOnce(&Obj, &Known, U) -> Result<T>,
 ) -> Result<T> {
     LAST.with(|c| {
         let u = pre(&c.probe)?;
         if let Some(b) = cached(c, ns, id) {
-            return f(&b.as_ref().expect("checked by cached").1, u);
+            let (_, o, k) = b.as_ref().expect("checked by cached");
+            return f(o, k, u);
         }
         let o = remember(c, ns, id)?;
-        f(&o, u)
+        // What `remember` learnt, when it could cache the set (not while
+        // a caller up the stack, a signal handler's host, borrows it).
+        match cached(c, ns, id) {
+            Some(b) if Arc::ptr_eq(&b.as_ref().expect("checked by cached").1, &o) => {
+                f(&o, &b.as_ref().expect("checked by cached").2, u)
+            }
+            _ => f(&o, &Known::default(), u),
+        }
     })
 }
 
@@ -335,6 +365,137 @@ pub enum Wait {
 /// expired wait returns (`EAGAIN` for `semtimedop`, `ETIMEDOUT` for the
 /// native API). Checks read/alter permission with the caller's credentials.
 pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result<()> {
+    semop_known(o, &Known::default(), ops, wait, timeout_errno)
+}
+
+/// [`semop`] on a set of which `known` tells what was learnt before
+/// (from [`with_set_after`]).
+#[inline]
+pub fn semop_known(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    if let [op] = ops {
+        if semop_one(o, known, *op, wait, timeout_errno)? {
+            return Ok(());
+        }
+    }
+    semop_general(o, known, ops, wait, timeout_errno)
+}
+
+/// The set's lock for a `semop`: by the call's deadline, and within
+/// NOWAIT_BOUND when it asked not to block: a holder stopped or a
+/// scribbled lock word is then EAGAIN (or the timeout's errno), as a call
+/// that would block.
+#[inline]
+fn lock_for(o: &Obj, wait: Wait, nowait: bool, timeout_errno: Errno) -> Result<Locked<'_>> {
+    let deadline = match wait {
+        Wait::Forever => Deadline::NEVER,
+        Wait::Until(d) => d,
+    };
+    lock_by(o, &deadline.for_lock(nowait)).map_err(|e| match e {
+        Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
+        Errno::ETIMEDOUT => timeout_errno,
+        e => e,
+    })
+}
+
+/// The set's view under its lock: from the shape `known` holds when there
+/// is one ([`View::known`]), checked from scratch otherwise.
+#[inline]
+fn view_known<'a>(o: &'a Obj, known: &Known) -> Result<View<'a>> {
+    match known.shape {
+        Some(s) => View::known(o, s),
+        None => View::new(o),
+    }
+}
+
+/// The common case, one operation, with the general path's checks in its
+/// order: what `try_ops` and a `Txn` would do — without `SEM_UNDO` a
+/// single store (no journal); with it the value and this process's
+/// adjustment, through the journal (two entries). `Ok(false)` when it
+/// would block (nothing done, the lock let go): the general path then
+/// sweeps and waits.
+#[inline]
+fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno) -> Result<bool> {
+    let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno)?;
+    let v = view_known(o, known)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    let n = op.num as usize;
+    if n >= v.s.nsems {
+        return Err(Errno::EFBIG);
+    }
+    let alter = op.op != 0;
+    // One clock read for the credentials' cache and `sem_otime`.
+    let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    // This process's undo slot (taken even for a wait-for-zero, as the
+    // general path and the kernel do); when it had to be looked for, the
+    // look may have woken sleepers (a sweep): the wake queue stays.
+    let undo = if op.flg & SEM_UNDO != 0 {
+        let (u, hit) = undo_slot_known(&v, &known.undo)?;
+        if hit {
+            g.skip_wakes();
+        }
+        Some(u)
+    } else {
+        g.skip_wakes();
+        None
+    };
+    let s = v.sem(n)?;
+    let cur = s.val.load(Ordering::Relaxed).clamp(0, SEMVMX);
+    let r = cur + op.op as i32;
+    let done = if alter { r >= 0 } else { cur == 0 };
+    if !done {
+        return Ok(false);
+    }
+    if r > SEMVMX {
+        return Err(Errno::ERANGE);
+    }
+    match undo {
+        Some(u) if alter => {
+            let adj = v.adj(u, n)?;
+            let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
+            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                return Err(Errno::ERANGE);
+            }
+            // The entries `apply` would apply, stored here directly.
+            let e = [ent(E_ADJ, u * v.s.nsems + n, a), ent(E_VAL, n, r)];
+            journal_then(&v, &e, || {
+                adj.store(a as i16, Ordering::Relaxed);
+                s.val.store(r, Ordering::Relaxed);
+                Ok(())
+            })?;
+        }
+        _ if alter => s.val.store(r, Ordering::Relaxed),
+        _ => {}
+    }
+    s.pid.store(my_pid(), Ordering::Relaxed);
+    let h = v.hdr();
+    if h.otime.load(Ordering::Relaxed) != now {
+        h.otime.store(now, Ordering::Relaxed);
+    }
+    if alter && h.waiting.load(Ordering::Relaxed) != 0 {
+        g.flush = true;
+        update_queue(&v);
+    }
+    Ok(true)
+}
+
+/// [`semop_known`] in general: any number of operations, `SEM_UNDO`,
+/// sweeping dead processes and sleeping when it must.
+#[inline(never)]
+fn semop_general(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
     let mut max = 0usize;
     let mut has_undo = false;
     let mut alter = false;
@@ -345,23 +506,11 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
         alter |= op.op != 0;
         nowait |= op.flg & IPC_NOWAIT != 0;
     }
-    // The lock by the call's deadline, and within NOWAIT_BOUND when it
-    // asked not to block: a holder stopped or a scribbled lock word is
-    // then EAGAIN (or the timeout's errno), as a call that would block.
-    let deadline = match wait {
-        Wait::Forever => Deadline::NEVER,
-        Wait::Until(d) => d,
-    };
-    let lock_d = deadline.for_lock(nowait);
     // Retried (a loop, not a recursion: how often is up to the other
     // processes) while every sleeper slot is taken.
     let (slot, ticket) = 'retry: loop {
-        let mut g = lock_by(o, &lock_d).map_err(|e| match e {
-            Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
-            Errno::ETIMEDOUT => timeout_errno,
-            e => e,
-        })?;
-        let v = View::new(o)?;
+        let mut g = lock_for(o, wait, nowait, timeout_errno)?;
+        let v = view_known(o, known)?;
         if o.is_removed() {
             return Err(Errno::EIDRM);
         }
@@ -374,53 +523,24 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = crate::os::proc::coarse_now();
-        o.perm()
-            .check_mine_at(if alter { 0o2 } else { 0o4 }, &now)?;
-        // The common case, one operation without SEM_UNDO: what try_ops and
-        // a one-entry Txn (a single store, no journal) would do, inline.
-        if let [op] = ops {
-            if !has_undo {
-                let s = v.sem(op.num as usize)?;
-                let cur = s.val.load(Ordering::Relaxed).clamp(0, SEMVMX);
-                let r = cur + op.op as i32;
-                let done = if op.op == 0 { cur == 0 } else { r >= 0 };
-                if done {
-                    if r > SEMVMX {
-                        return Err(Errno::ERANGE);
-                    }
-                    if op.op != 0 {
-                        s.val.store(r, Ordering::Relaxed);
-                    }
-                    s.pid.store(my_pid(), Ordering::Relaxed);
-                    let h = v.hdr();
-                    if h.otime.load(Ordering::Relaxed) != now.tv_sec {
-                        h.otime.store(now.tv_sec, Ordering::Relaxed);
-                    }
-                    if alter && h.waiting.load(Ordering::Relaxed) != 0 {
-                        update_queue(&v);
-                    } else {
-                        // Nothing woken under this lock: skip the wake queue.
-                        g.flush = false;
-                    }
-                    return Ok(());
-                }
-                // Would block: the general path below sweeps, then waits.
-            }
-        }
-        let undo = if has_undo { Some(undo_slot(&v)?) } else { None };
+        let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+        let undo = if has_undo {
+            Some(undo_slot_known(&v, &known.undo)?.0)
+        } else {
+            None
+        };
         let mut swept = false;
         loop {
             let mut txn = Txn::default();
             match try_ops(&v, ops, undo, &mut txn)? {
                 Try::Done => {
                     txn.commit(&v)?;
-                    mark_done(&v, ops, my_pid(), now.tv_sec);
+                    mark_done(&v, ops, my_pid(), now);
                     if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
                     } else if !swept {
                         // Nothing woken under this lock: skip the wake queue.
-                        g.flush = false;
+                        g.skip_wakes();
                     }
                     return Ok(());
                 }

@@ -90,6 +90,25 @@ pub(super) fn repair(o: &Obj) {
     }
 }
 
+/// [`undo_slot`], first trying the slot `hint` names (this process's
+/// slot when last looked up): one owner load when it is still ours (then
+/// `true`: nothing else was looked at or changed); the hint is updated to
+/// what [`undo_slot`] finds otherwise.
+#[inline]
+pub(super) fn undo_slot_known(
+    v: &View<'_>,
+    hint: &core::cell::Cell<Option<usize>>,
+) -> Result<(usize, bool)> {
+    if let Some(u) = hint.get() {
+        if u < v.undo_used().end && v.uslot(u)?.owner().load().is_me() {
+            return Ok((u, true));
+        }
+    }
+    let u = undo_slot(v)?;
+    hint.set(Some(u));
+    Ok((u, false))
+}
+
 /// This process's undo slot, allocated when missing (`ENOSPC` when full).
 pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     let me = Owner::me();

@@ -34,6 +34,25 @@ fn user_ns(ns: Option<&Arc<Ns>>) -> Result<&Arc<Ns>> {
     }
 }
 
+/// `semop` of one operation on ripc's engine, without a timeout: what
+/// [`Sysv::semtimedop`] does for it (the same checks, in the same order),
+/// without its buffers, limits and timeout (the common case, kept short).
+///
+/// # Safety
+/// `sops` is the caller's buffer (checked here: `EFAULT`).
+#[inline]
+pub(crate) unsafe fn semop_one(semid: c_int, sops: *const sembuf) -> Result<c_int> {
+    let ns = Ns::default_ns()?;
+    let (mut inline, mut heap) = ([SemOp::default(); 1], Vec::new());
+    sem::with_set_after(
+        ns,
+        semid,
+        |seen: &Seen| copy_ops(|a, n| seen.readable(a, n), sops, 1, &mut inline, &mut heap),
+        |o, k, ops| sem::semop_known(o, k, ops, Wait::Forever, Errno::EAGAIN),
+    )?;
+    Ok(0)
+}
+
 impl Sysv for Engine {
     fn msgget(&self, key: c_int, msgflg: c_int) -> Result<c_int> {
         Ok(msg::get(Ns::default_ns()?, key, msgflg)?.id())
@@ -302,7 +321,7 @@ impl Sysv for Engine {
                 };
                 Ok((ops, wait))
             },
-            |o, (ops, wait)| sem::semop(o, ops, wait, Errno::EAGAIN),
+            |o, k, (ops, wait)| sem::semop_known(o, k, ops, wait, Errno::EAGAIN),
         )?;
         Ok(0)
     }
