@@ -18,6 +18,12 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
 if ! cargo cinstall --version > /dev/null 2>&1; then
+  # cargo-c builds the cargo crate, which links OpenSSL (found with
+  # pkg-config): the Debian packages, when missing and apt can install.
+  if ! pkg-config --exists openssl 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq > /dev/null 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev > /dev/null 2>&1
+  fi
   cargo install --quiet --locked cargo-c --version "$CARGO_C_VERSION" > "$tmp/install.out" 2>&1
   t $? "cargo install cargo-c $CARGO_C_VERSION"
   sed 's/^/# /' "$tmp/install.out" | tail -20
