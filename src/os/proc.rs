@@ -114,18 +114,56 @@ pub enum Start {
     Unknown,
 }
 
+/// Reads the whole of a small `/proc` file (`path` NUL-terminated) into
+/// `buf` with one `read` (`std::fs::read_to_string` makes a `statx` and
+/// up to six reads for a `stat` line): the text, or the errno. A file
+/// that fills `buf` is an error (`EFBIG`): `/proc/<pid>/stat` is a few
+/// hundred bytes.
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
+    // SAFETY: `path` ends with a NUL (the callers' literal); open returns a
+    // descriptor we close below.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    let mut n = 0usize;
+    let r = loop {
+        // SAFETY: reading into the unused tail of `buf`, which we own.
+        let r = unsafe { libc::read(fd, buf[n..].as_mut_ptr().cast(), buf.len() - n) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            if e == libc::EINTR {
+                continue;
+            }
+            break Err(e);
+        }
+        if r == 0 {
+            break Ok(());
+        }
+        n += r as usize;
+        if n == buf.len() {
+            break Err(libc::EFBIG);
+        }
+    };
+    // SAFETY: closing the descriptor opened above, once.
+    unsafe { libc::close(fd) };
+    r?;
+    std::str::from_utf8(&buf[..n]).map_err(|_| libc::EIO)
+}
+
 /// The start time of process `pid` (see [`Start`]).
 pub fn start_time(pid: i32) -> Start {
     if pid <= 0 {
         return Start::Gone;
     }
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    let mut buf = [0u8; 1024];
+    let stat = match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
         Ok(s) => s,
-        Err(e)
-            if e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::ESRCH) =>
-        {
-            return Start::Gone
-        }
+        Err(e) if e == libc::ENOENT || e == libc::ESRCH => return Start::Gone,
         Err(_) => return Start::Unknown,
     };
     // comm (field 2) may contain spaces and parentheses: split after the
