@@ -224,35 +224,14 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(format!("/dev/shm/ripc-{me}"))
 }
 
-/// True when process `(pid, start)` has positively ended: `kill(pid, 0)`
-/// says there is no such process, or its `/proc/<pid>/stat` was read and
-/// shows another start time (a recycled pid) or a zombie. Anything that
-/// cannot be told (an unreadable `/proc`, no start time recorded) counts
-/// as alive. (`crate::os::proc::alive` counts an unreadable `/proc` as
-/// dead, which is right for a lock's owner but not for deleting files.)
+/// True when process `(pid, start)` has positively ended (no such
+/// process, a zombie, or another start time: a recycled pid): exactly
+/// [`crate::os::proc::liveness`]'s `Dead`, which never takes missing
+/// evidence (an unreadable `/proc`, no start time recorded) for death. A
+/// pid of 0 or less names nobody, so nothing of it is deleted.
 pub fn positively_dead(pid: i32, start: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks existence and permission.
-    if unsafe { libc::kill(pid, 0) } != 0 && Errno::last() == Errno::ESRCH {
-        return true;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let mut f = stat[close + 1..].split_ascii_whitespace();
-    let state = f.next().unwrap_or("");
-    if state == "Z" || state == "X" {
-        return true;
-    }
-    match f.nth(18).and_then(|s| s.parse::<u64>().ok()) {
-        Some(s) => start != 0 && s.max(1) != start,
-        None => false,
-    }
+    use crate::os::proc::{liveness, Liveness};
+    pid > 0 && liveness(pid, start) == Liveness::Dead
 }
 
 #[cfg(test)]
