@@ -1070,6 +1070,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lowered_undo_hi_never_hands_out_a_live_process_s_slot() {
+        let t = tmp_ns("undo_hi");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // Slot 0 belongs to a live process (our parent, with its real
+        // start time), and a scribbler lowered undo_hi below it.
+        let parent = std::os::unix::process::parent_id() as i32;
+        let us = v.uslot(0).unwrap();
+        us.start
+            .store(crate::os::proc::start_time_of(parent), Ordering::Relaxed);
+        us.pid.store(parent, Ordering::Release);
+        v.adj(0, 0).unwrap().store(-1, Ordering::Relaxed);
+        v.hdr().undo_hi.store(0, Ordering::Relaxed);
+        let u = undo_slot(&v).unwrap();
+        assert_ne!(u, 0, "the live process's slot was handed out");
+        assert_eq!(us.pid.load(Ordering::Relaxed), parent);
+        assert_eq!(v.adj(0, 0).unwrap().load(Ordering::Relaxed), -1);
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
     fn dead_process_undo_is_applied_and_clamped() {
         let t = tmp_ns("undo");
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[3, 1]).unwrap();

@@ -130,8 +130,11 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     }
     let u = match free {
         Some(u) => u,
-        // A never used slot above the ones in use.
-        None if used.end < v.s.nundo => used.end,
+        // The slot above the ones in use, when it is free (`undo_hi` is
+        // shared memory: a member may have lowered it over a live slot).
+        None if used.end < v.s.nundo && v.uslot(used.end)?.pid.load(Ordering::Relaxed) == 0 => {
+            used.end
+        }
         None => {
             if sweep(v) {
                 update_queue(v);
