@@ -21,13 +21,8 @@
 #define PERM_UID 60
 
 static int forge(const char *kind, int id) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s.%d", getenv("RIPC_DIR"), kind, id % 32768);
-    int fd = open(path, O_RDWR);
-    if (fd < 0) return -1;
-    unsigned char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return -1;
+    unsigned char *p = tap_map_object(kind, id);
+    if (!p) return -1;
     uint32_t me = (uint32_t)geteuid();
     /* The owner only: a forged creator would make the file look planted
      * (its recorded creator must own it), and nobody could open it. */

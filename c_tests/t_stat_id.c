@@ -4,15 +4,6 @@
 #include "ripc_sysv.h"
 #include "tap.h"
 
-#ifndef MSG_STAT_ANY
-#define MSG_STAT_ANY 13
-#endif
-#ifndef SEM_STAT_ANY
-#define SEM_STAT_ANY 20
-#endif
-#ifndef SHM_STAT_ANY
-#define SHM_STAT_ANY 15
-#endif
 
 int main(void) {
     /* Remove and re-create once, so that the id's sequence part is not 0. */

@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
 
 static int tap_n, tap_failed;
 
@@ -387,6 +388,31 @@ static inline void tap_remove_dir(const char *d) {
     }
     closedir(dh);
     rmdir(d);
+}
+
+/* The *_STAT_ANY commands (Linux 4.17), for a libc that predates them. */
+#ifndef MSG_STAT_ANY
+#define MSG_STAT_ANY 13
+#endif
+#ifndef SEM_STAT_ANY
+#define SEM_STAT_ANY 20
+#endif
+#ifndef SHM_STAT_ANY
+#define SHM_STAT_ANY 15
+#endif
+
+/* The first page of the object file `kind`.`id % 32768` in RIPC_DIR (the
+ * user backend), mapped read-write and shared, for tests that scribble on
+ * or forge an object's header as a hostile member would; NULL when it
+ * cannot be mapped. Unmap with munmap(p, 4096). */
+static inline unsigned char *tap_map_object(const char *kind, int id) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.%d", getenv("RIPC_DIR"), kind, id % 32768);
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return NULL;
+    unsigned char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 static inline int done_testing(void) {
