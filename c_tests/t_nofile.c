@@ -9,11 +9,25 @@
  * ripc call of that process): the waiter's, the holder's, both. Before,
  * an unreadable /proc/<pid>/stat meant "dead" (the waiter was granted the
  * mutex after ~50 ms), and a holder that could not read its own start
- * time recorded 1, which others took for a recycled pid. */
+ * time recorded 1, which others took for a recycled pid.
+ *
+ * Then (user backend) the same for the locks themselves: a live process
+ * that maps the files holds a queue's senders' lock and a set's lock (it
+ * writes its pid and start time into the lock words, as the library
+ * does), and a waiter whose table is full asks: IPC_NOWAIT msgsnd and
+ * semop must give EAGAIN, a 300 ms semtimedop must time out (its wait
+ * passes the 200 ms stall check, which cannot read the holder's map
+ * either). Before, the unreadable /proc/<pid>/stat meant "dead", and the
+ * waiter took the lock from its live holder (issue 13: a queue lock was
+ * taken from a live, stopped holder in 6 of 20 trials). Once the holder is
+ * killed, a waiter with a full table takes both locks over (kill(pid, 0)
+ * needs no descriptor). */
 #include "ripc_sysv.h"
 #include "tap.h"
 
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -79,6 +93,127 @@ static int round_(int s, int holder_full, int waiter_full) {
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 && back;
 }
 
+/* The lock words (src/sync/lock.rs: u32 pid, u32 pad, u64 start time): a
+ * queue's senders' lock at the start of its control area (after the
+ * 256-byte object header), a set's lock in the object header at 40. */
+#define Q_SLOCK 256
+#define OBJ_LOCK 40
+
+/* This process's start time (field 22 of /proc/self/stat). */
+static unsigned long long self_start(void) {
+    char b[1024];
+    int fd = open("/proc/self/stat", O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    b[n] = 0;
+    char *p = strrchr(b, ')');
+    if (!p) return 0;
+    unsigned long long v = 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    sscanf(p, "%llu", &v);
+    return v;
+}
+
+/* Takes the lock at `off` of `p` as this (live) process, as the library
+ * would: 0 when it was free and is now ours. */
+static int take(unsigned char *p, size_t off) {
+    uint32_t free_word = 0;
+    if (!__atomic_compare_exchange_n((uint32_t *)(p + off), &free_word, (uint32_t)getpid(), 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return -1;
+    __atomic_store_n((uint64_t *)(p + off + 8), (uint64_t)self_start(), __ATOMIC_RELAXED);
+    return 0;
+}
+
+struct qmsg {
+    long mtype;
+    char text[8];
+};
+
+/* In a child whose descriptor table is full: the calls on queue q and set
+ * s while a live process holds their locks (`held`), or after it died.
+ * Exits 0 when each answered as it must. */
+static void locked_out(int q, int s, int held) {
+    alarm(20);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* its lines survive an _exit */
+    exhaust();
+    struct qmsg m = {1, "x"};
+    struct sembuf v = {0, 1, IPC_NOWAIT};
+    double t0 = tap_now();
+    int r = msgsnd(q, &m, sizeof m.text, IPC_NOWAIT);
+    int e = errno;
+    printf("# %s, waiter's table full: msgsnd(IPC_NOWAIT) %d errno %d in %.1f ms\n", held ? "held" : "holder dead", r,
+           e, (tap_now() - t0) * 1e3);
+    if (held ? !(r == -1 && e == EAGAIN) : r != 0) _exit(1);
+    t0 = tap_now();
+    r = semop(s, &v, 1);
+    e = errno;
+    printf("# %s, waiter's table full: semop(V, IPC_NOWAIT) %d errno %d in %.1f ms\n", held ? "held" : "holder dead",
+           r, e, (tap_now() - t0) * 1e3);
+    if (held ? !(r == -1 && e == EAGAIN) : r != 0) _exit(2);
+    if (held) {
+        struct timespec to = {0, 300 * 1000000};
+        v.sem_flg = 0;
+        t0 = tap_now();
+        r = semtimedop(s, &v, 1, &to);
+        e = errno;
+        double dt = tap_now() - t0;
+        printf("# held, waiter's table full: semtimedop(V, 300 ms) %d errno %d in %.1f ms\n", r, e, dt * 1e3);
+        if (!(r == -1 && e == EAGAIN) || dt < 0.29) _exit(3);
+    }
+    fflush(stdout);
+    _exit(0);
+}
+
+static void locks(void) {
+    if (backend_is_kernel()) {
+        ok(1, "# SKIP the kernel's locks are not in files");
+        return;
+    }
+    int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    ok(q >= 0 && s >= 0, "a queue and a set");
+    int ready[2];
+    if (q < 0 || s < 0 || pipe(ready) != 0) return;
+    fflush(stdout);
+    pid_t h = fork();
+    if (h == 0) {
+        /* A live holder that maps both files (as a real one does). */
+        alarm(30);
+        unsigned char *qm = tap_map_object("msg", q), *sm = tap_map_object("sem", s);
+        char c = qm && sm && take(qm, Q_SLOCK) == 0 && take(sm, OBJ_LOCK) == 0;
+        if (write(ready[1], &c, 1) != 1) _exit(2);
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    if (read(ready[0], &c, 1) != 1) c = 0;
+    close(ready[0]);
+    ok(c == 1, "a live process that maps them holds the queue's senders' lock and the set's lock");
+    int st = -1;
+    fflush(stdout);
+    pid_t w = fork();
+    if (w == 0) locked_out(q, s, 1);
+    waitpid(w, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "waiter's descriptor table full: the live holder keeps both locks (EAGAIN, a timed call times out; status %d)", st);
+    kill(h, SIGKILL);
+    waitpid(h, NULL, 0);
+    fflush(stdout);
+    w = fork();
+    if (w == 0) locked_out(q, s, 0);
+    st = -1;
+    waitpid(w, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "once the holder is dead, a waiter with a full table takes both locks over (status %d)", st);
+    ok(msgctl(q, IPC_RMID, NULL) == 0 && semctl(s, 0, IPC_RMID) == 0, "removed");
+}
+
 int main(void) {
     int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
     ok(s >= 0 && semctl(s, 0, SETVAL, 1) == 0, "a mutex (value 1)");
@@ -86,5 +221,6 @@ int main(void) {
     ok(round_(s, 1, 0), "holder's descriptor table full: likewise");
     ok(round_(s, 1, 1), "both full: likewise");
     ok(semctl(s, 0, IPC_RMID) == 0, "removed");
+    locks();
     return done_testing();
 }
