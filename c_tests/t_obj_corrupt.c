@@ -8,7 +8,11 @@
  * (never a crash); MSG_STAT_ANY / SEM_STAT_ANY still list them (from
  * their object headers: key, owner, mode; no messages, no semaphores);
  * `ripcs -a` names them as corrupt on standard error; IPC_RMID by the
- * owner removes them, and the key is free again. */
+ * owner removes them, and the key is free again. Then ripcrm removes
+ * scribbled objects of all three kinds: by id (-q, -s, -m), by key (-Q,
+ * -S, -M) and with -a; each key is free afterwards. (Before, a scribbled
+ * segment could not be removed at all, and ripcrm -a left scribbled
+ * queues and sets.) */
 #include "ripc_sysv.h"
 #include "tap.h"
 
@@ -23,6 +27,61 @@ static int scribble(const char *kind, int id, size_t off, size_t len) {
     memset(p + off, 0xff, len);
     munmap(p, 4096);
     return 0;
+}
+
+static int ripcrm(const char *args) {
+    char cmd[1024];
+    const char *tools = getenv("RIPC_TOOLS");
+    snprintf(cmd, sizeof cmd, "'%s/ripcrm' %s", tools ? tools : "target/release", args);
+    return system(cmd);
+}
+
+/* A keyed queue, set and segment made at keys k, k + 1, k + 2, their
+ * control areas scribbled on; 0 when all went well. */
+static int three_scribbled(key_t k, int *q, int *s, int *m) {
+    *q = msgget(k, IPC_CREAT | IPC_EXCL | 0600);
+    *s = semget(k + 1, 2, IPC_CREAT | IPC_EXCL | 0600);
+    *m = shmget(k + 2, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    if (*q < 0 || *s < 0 || *m < 0) return -1;
+    if (scribble("msg", *q, 256 + 256, 8) || scribble("sem", *s, 256, 16) || scribble("shm", *m, 256, 16)) return -1;
+    struct msqid_ds md;
+    struct shmid_ds hd;
+    /* Corrupt indeed: every ordinary call fails. */
+    if (msgctl(*q, IPC_STAT, &md) != -1 || semctl(*s, 0, GETVAL) != -1 || shmctl(*m, IPC_STAT, &hd) != -1) return -1;
+    return 0;
+}
+
+/* The three keys from k answer ENOENT, and take new objects again. */
+static int keys_free(key_t k) {
+    int gone = msgget(k, 0) == -1 && errno == ENOENT;
+    gone = gone && semget(k + 1, 0, 0) == -1 && errno == ENOENT;
+    gone = gone && shmget(k + 2, 0, 0) == -1 && errno == ENOENT;
+    int q = msgget(k, IPC_CREAT | IPC_EXCL | 0600), s = semget(k + 1, 1, IPC_CREAT | IPC_EXCL | 0600);
+    int m = shmget(k + 2, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    int again = q >= 0 && s >= 0 && m >= 0;
+    if (q >= 0) msgctl(q, IPC_RMID, NULL);
+    if (s >= 0) semctl(s, 0, IPC_RMID);
+    if (m >= 0) shmctl(m, IPC_RMID, NULL);
+    return gone && again;
+}
+
+static void by_ripcrm(void) {
+    int q, s, m;
+    char args[256];
+    key_t k = 0x7b10;
+    ok(three_scribbled(k, &q, &s, &m) == 0, "three more objects, scribbled (every call fails)");
+    snprintf(args, sizeof args, "-q %d -s %d -m %d", q, s, m);
+    ok(ripcrm(args) == 0, "ripcrm %s: status 0", args);
+    ok(keys_free(k), "all three are gone, their keys free again");
+    k = 0x7b20;
+    ok(three_scribbled(k, &q, &s, &m) == 0, "three more, scribbled");
+    snprintf(args, sizeof args, "-Q 0x%x -S 0x%x -M 0x%x", (unsigned)k, (unsigned)k + 1, (unsigned)k + 2);
+    ok(ripcrm(args) == 0, "ripcrm %s: status 0", args);
+    ok(keys_free(k), "all three are gone, their keys free again");
+    k = 0x7b30;
+    ok(three_scribbled(k, &q, &s, &m) == 0, "three more, scribbled");
+    ok(ripcrm("-a") == 0, "ripcrm -a: status 0");
+    ok(keys_free(k), "all three are gone, their keys free again");
 }
 
 int main(void) {
@@ -90,5 +149,6 @@ int main(void) {
     int m2 = shmget(km, 4096, IPC_CREAT | IPC_EXCL | 0600);
     ok(q2 >= 0 && s2 >= 0 && m2 >= 0, "their keys are free again");
     ok(msgctl(q2, IPC_RMID, NULL) == 0 && semctl(s2, 0, IPC_RMID) == 0 && shmctl(m2, IPC_RMID, NULL) == 0, "removed");
+    by_ripcrm();
     return done_testing();
 }
