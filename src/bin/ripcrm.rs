@@ -1,8 +1,10 @@
 //! `ripcrm` — util-linux `ipcrm` for a ripc namespace (`RIPC_DIR`), or for
 //! the kernel with `RIPC_BACKEND=kernel`.
 //!
-//! Removal is `IPC_RMID`; a key is turned into an id with `*get(key, 0)`;
-//! `-a` walks the indexes with `*_INFO` and `*_STAT`, as ipcrm does.
+//! Removal is `IPC_RMID`; a key is turned into an id with `*get(key, 0)`
+//! (or, for a corrupt object, which `*get` answers with `EIO`, from the
+//! listing); `-a` walks the indexes with `*_INFO` and `*_STAT`, as ipcrm
+//! does.
 
 mod common;
 
@@ -97,6 +99,29 @@ struct Rm {
     verbose: bool,
 }
 
+/// The id of the listed object of `kind` with `key`, if any (`*_STAT_ANY`
+/// lists a corrupt object from its header).
+fn listed_id(kind: Kind, key: c_int) -> Option<c_int> {
+    let keyed: Vec<(c_int, c_int)> = match kind {
+        Kind::Shm => list::<shmid_ds>(kind, true)
+            .ok()?
+            .iter()
+            .map(|(id, d)| (*id, d.shm_perm.__key))
+            .collect(),
+        Kind::Msg => list::<msqid_ds>(kind, true)
+            .ok()?
+            .iter()
+            .map(|(id, d)| (*id, d.msg_perm.__key))
+            .collect(),
+        Kind::Sem => list::<semid_ds>(kind, true)
+            .ok()?
+            .iter()
+            .map(|(id, d)| (*id, d.sem_perm.__key))
+            .collect(),
+    };
+    keyed.into_iter().find(|&(_, k)| k == key).map(|(id, _)| id)
+}
+
 impl Rm {
     /// `IPC_RMID`; true on failure (after the warning).
     fn remove_id(&self, kind: Kind, iskey: bool, id: c_int) -> bool {
@@ -183,6 +208,13 @@ impl Rm {
         };
         if id < 0 {
             let e = errno();
+            // A corrupt object: every call but IPC_RMID fails with EIO,
+            // *get too; the listing still names it, from its header.
+            if e == libc::EIO {
+                if let Some(id) = listed_id(kind, key) {
+                    return id;
+                }
+            }
             let msg = match e {
                 libc::EACCES => "permission denied for key",
                 libc::EIDRM => "already removed key",
