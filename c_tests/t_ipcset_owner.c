@@ -8,7 +8,14 @@
  * them. Before, the object file stayed root's 0600 and the new owner got
  * EACCES. Then, as 65534 (not root), giving an object of its own to
  * another uid: the kernel allows it; ripc refuses (EPERM) — a file cannot
- * be given away without privilege (README, Differences). */
+ * be given away without privilege (README, Differences).
+ *
+ * Then a key's slots (issue 13, item 4): 20 times (more than ripc's 16
+ * key slots) root makes a keyed queue, set and segment at the same keys,
+ * gives them to 65534, and a fresh process as 65534 removes them; each
+ * time the keys must take new objects. Before, a removal by an owner that
+ * was not the creator left the key's name behind, and the key answered
+ * ENOSPC once its slots were full. */
 #include "ripc_sysv.h"
 #include "tap.h"
 
@@ -52,7 +59,70 @@ static int owner_side(int q, int s, int m, int n) {
     return tap_failed ? 1 : 0;
 }
 
+/* As 65534: removes the queue, set and segment given to it. */
+static int remover(int q, int s, int m) {
+    /* Its check of the library is an exit status, not a TAP line. */
+    if (!freopen("/dev/null", "w", stdout) || !tap_same_libripc()) return 4;
+    if (msgctl(q, IPC_RMID, NULL) != 0) return 1;
+    if (semctl(s, 0, IPC_RMID) != 0) return 2;
+    if (shmctl(m, IPC_RMID, NULL) != 0) return 3;
+    return 0;
+}
+
+static void key_slots(const char *self) {
+    key_t k = (key_t)(0x4f570000 | ((getpid() & 0xff) << 4));
+    int made = 0, removed = 0, rounds = 20;
+    for (int r = 0; r < rounds; r++) {
+        int q = msgget(k, IPC_CREAT | IPC_EXCL | 0600);
+        int s = semget(k + 1, 1, IPC_CREAT | IPC_EXCL | 0600);
+        int m = shmget(k + 2, 4096, IPC_CREAT | IPC_EXCL | 0600);
+        if (q < 0 || s < 0 || m < 0) {
+            diag("round %d: the keys take no new objects (%d %d %d): %s", r, q, s, m, strerror(errno));
+            if (q >= 0) msgctl(q, IPC_RMID, NULL);
+            if (s >= 0) semctl(s, 0, IPC_RMID);
+            if (m >= 0) shmctl(m, IPC_RMID, NULL);
+            break;
+        }
+        made++;
+        struct msqid_ds qd;
+        struct semid_ds sd;
+        struct shmid_ds md;
+        union semun {
+            int val;
+            struct semid_ds *buf;
+        } arg = {.buf = &sd};
+        msgctl(q, IPC_STAT, &qd);
+        semctl(s, 0, IPC_STAT, arg);
+        shmctl(m, IPC_STAT, &md);
+        qd.msg_perm.uid = sd.sem_perm.uid = md.shm_perm.uid = 65534;
+        qd.msg_perm.gid = sd.sem_perm.gid = md.shm_perm.gid = 65534;
+        msgctl(q, IPC_SET, &qd);
+        semctl(s, 0, IPC_SET, arg);
+        shmctl(m, IPC_SET, &md);
+        char sq[16], ss[16], sm[16];
+        snprintf(sq, sizeof sq, "%d", q);
+        snprintf(ss, sizeof ss, "%d", s);
+        snprintf(sm, sizeof sm, "%d", m);
+        char *av[] = {(char *)self, "remove", sq, ss, sm, NULL};
+        int st = tap_exec_as_nobody(NULL, av);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+            removed++;
+        } else {
+            diag("round %d: the new owner's removal failed (status %d)", r, st);
+            msgctl(q, IPC_RMID, NULL);
+            semctl(s, 0, IPC_RMID);
+            shmctl(m, IPC_RMID, NULL);
+            break;
+        }
+    }
+    ok(made == rounds && removed == rounds,
+       "%d times: keyed objects given to 65534 and removed by it, the keys take new ones each time (%d made, %d "
+       "removed)",
+       rounds, made, removed);
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && strcmp(argv[1], "remove") == 0) return remover(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc == 6 && strcmp(argv[1], "owner") == 0)
         return owner_side(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (geteuid() != 0) {
@@ -97,5 +167,6 @@ int main(int argc, char **argv) {
     msgctl(q, IPC_RMID, NULL);
     semctl(s, 0, IPC_RMID);
     shmctl(m, IPC_RMID, NULL);
+    key_slots(argv[0]);
     return done_testing();
 }
