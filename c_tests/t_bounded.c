@@ -190,6 +190,14 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Five timed calls' overruns (seconds past the deadline): by the deadline
+ * + 20 ms in the median, + 60 ms each. */
+static void overrun_ok(double over[5]) {
+    qsort(over, 5, sizeof over[0], cmp_double);
+    ok(over[2] <= 0.020 && over[4] <= 0.060,
+       "... by its deadline: overrun median %.1f ms (<= 20), worst %.1f ms (<= 60)", over[2] * 1e3, over[4] * 1e3);
+}
+
 static void timed_under_traffic(void) {
     ripc_queue *q = ripc_queue_open(NULL, IPC_PRIVATE, 0, IPC_CREAT | 0600);
     ok(q != NULL, "a native queue");
@@ -222,10 +230,8 @@ static void timed_under_traffic(void) {
     }
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
-    qsort(over, 5, sizeof over[0], cmp_double);
     ok(wrong == 0, "ripc_queue_recv(type 1, 100 ms) under a stream of type 2: ETIMEDOUT");
-    ok(over[2] <= 0.020 && over[4] <= 0.060,
-       "... by its deadline: overrun median %.1f ms (<= 20), worst %.1f ms (<= 60)", over[2] * 1e3, over[4] * 1e3);
+    overrun_ok(over);
     ok(ripc_queue_remove(q) == 0, "removed");
     ripc_queue_close(q);
 }
@@ -260,30 +266,9 @@ static void timed_sem_under_traffic(void) {
     }
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
-    qsort(over, 5, sizeof over[0], cmp_double);
     ok(wrong == 0, "semtimedop(-2, 100 ms) while a peer keeps the value moving: EAGAIN");
-    ok(over[2] <= 0.020 && over[4] <= 0.060,
-       "... by its deadline: overrun median %.1f ms (<= 20), worst %.1f ms (<= 60)", over[2] * 1e3, over[4] * 1e3);
+    overrun_ok(over);
     ok(semctl(s, 0, IPC_RMID) == 0, "removed");
-}
-
-/* pid 1's start time (field 22 of /proc/1/stat). */
-static unsigned long long init_start(void) {
-    char b[1024];
-    int fd = open("/proc/1/stat", O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    b[n] = 0;
-    char *p = strrchr(b, ')');
-    if (!p) return 0;
-    unsigned long long v = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ') field++;
-    sscanf(p, "%llu", &v);
-    return v;
 }
 
 /* Maps the object file of `kind` with id `id` read-write. */
@@ -301,7 +286,7 @@ static unsigned char *map_object(const char *kind, int id, size_t len) {
  * now names init. */
 static void wedge(unsigned char *base, size_t off) {
     uint32_t one = 1;
-    uint64_t st = init_start();
+    uint64_t st = tap_start_time("1");
     memcpy(base + off, &one, sizeof one);
     memcpy(base + off + 8, &st, sizeof st);
 }
@@ -323,7 +308,7 @@ static void the_wedge(void) {
     unsigned char *qm = q >= 0 ? map_object("msg", q, 4096) : NULL;
     unsigned char *sm = s >= 0 ? map_object("sem", s, 4096) : NULL;
     unsigned char *mm = seg >= 0 ? map_object("shm", seg, 4096) : NULL;
-    ok(qm && sm && mm && init_start() != 0, "a queue, a set and a segment, their files mapped, init's start time read");
+    ok(qm && sm && mm && tap_start_time("1") != 0, "a queue, a set and a segment, their files mapped, init's start time read");
     if (!qm || !sm || !mm) return;
     wedge(qm, Q_SLOCK);
     wedge(qm, Q_RLOCK);

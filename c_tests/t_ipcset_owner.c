@@ -59,6 +59,23 @@ static int owner_side(int q, int s, int m, int n) {
     return tap_failed ? 1 : 0;
 }
 
+/* Gives queue q, set s and segment m to uid/gid 65534 (IPC_SET); 0 when
+ * all three took. */
+static int give(int q, int s, int m) {
+    struct msqid_ds qd;
+    struct semid_ds sd;
+    struct shmid_ds md;
+    union semun {
+        int val;
+        struct semid_ds *buf;
+    } arg = {.buf = &sd};
+    if (msgctl(q, IPC_STAT, &qd) != 0 || semctl(s, 0, IPC_STAT, arg) != 0 || shmctl(m, IPC_STAT, &md) != 0) return -1;
+    qd.msg_perm.uid = sd.sem_perm.uid = md.shm_perm.uid = 65534;
+    qd.msg_perm.gid = sd.sem_perm.gid = md.shm_perm.gid = 65534;
+    if (msgctl(q, IPC_SET, &qd) != 0 || semctl(s, 0, IPC_SET, arg) != 0 || shmctl(m, IPC_SET, &md) != 0) return -1;
+    return 0;
+}
+
 /* As 65534: removes the queue, set and segment given to it. */
 static int remover(int q, int s, int m) {
     /* Its check of the library is an exit status, not a TAP line. */
@@ -84,21 +101,7 @@ static void key_slots(const char *self) {
             break;
         }
         made++;
-        struct msqid_ds qd;
-        struct semid_ds sd;
-        struct shmid_ds md;
-        union semun {
-            int val;
-            struct semid_ds *buf;
-        } arg = {.buf = &sd};
-        msgctl(q, IPC_STAT, &qd);
-        semctl(s, 0, IPC_STAT, arg);
-        shmctl(m, IPC_STAT, &md);
-        qd.msg_perm.uid = sd.sem_perm.uid = md.shm_perm.uid = 65534;
-        qd.msg_perm.gid = sd.sem_perm.gid = md.shm_perm.gid = 65534;
-        msgctl(q, IPC_SET, &qd);
-        semctl(s, 0, IPC_SET, arg);
-        shmctl(m, IPC_SET, &md);
+        give(q, s, m);
         char sq[16], ss[16], sm[16];
         snprintf(sq, sizeof sq, "%d", q);
         snprintf(ss, sizeof ss, "%d", s);
@@ -133,20 +136,7 @@ int main(int argc, char **argv) {
     int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
     int m = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
     ok(q >= 0 && s >= 0 && m >= 0, "root's 0600 queue, set and segment");
-    struct msqid_ds qd;
-    struct semid_ds sd;
-    struct shmid_ds md;
-    union semun {
-        int val;
-        struct semid_ds *buf;
-    } arg = {.buf = &sd};
-    msgctl(q, IPC_STAT, &qd);
-    semctl(s, 0, IPC_STAT, arg);
-    shmctl(m, IPC_STAT, &md);
-    qd.msg_perm.uid = sd.sem_perm.uid = md.shm_perm.uid = 65534;
-    qd.msg_perm.gid = sd.sem_perm.gid = md.shm_perm.gid = 65534;
-    ok(msgctl(q, IPC_SET, &qd) == 0 && semctl(s, 0, IPC_SET, arg) == 0 && shmctl(m, IPC_SET, &md) == 0,
-       "root gives them to uid/gid 65534 (IPC_SET)");
+    ok(give(q, s, m) == 0, "root gives them to uid/gid 65534 (IPC_SET)");
     char sq[16], ss[16], sm[16], sn[16];
     snprintf(sq, sizeof sq, "%d", q);
     snprintf(ss, sizeof ss, "%d", s);

@@ -99,25 +99,6 @@ static int round_(int s, int holder_full, int waiter_full) {
 #define Q_SLOCK 256
 #define OBJ_LOCK 40
 
-/* This process's start time (field 22 of /proc/self/stat). */
-static unsigned long long self_start(void) {
-    char b[1024];
-    int fd = open("/proc/self/stat", O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    b[n] = 0;
-    char *p = strrchr(b, ')');
-    if (!p) return 0;
-    unsigned long long v = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ') field++;
-    sscanf(p, "%llu", &v);
-    return v;
-}
-
 /* Takes the lock at `off` of `p` as this (live) process, as the library
  * would: 0 when it was free and is now ours. */
 static int take(unsigned char *p, size_t off) {
@@ -125,7 +106,7 @@ static int take(unsigned char *p, size_t off) {
     if (!__atomic_compare_exchange_n((uint32_t *)(p + off), &free_word, (uint32_t)getpid(), 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return -1;
-    __atomic_store_n((uint64_t *)(p + off + 8), (uint64_t)self_start(), __ATOMIC_RELAXED);
+    __atomic_store_n((uint64_t *)(p + off + 8), (uint64_t)tap_start_time("self"), __ATOMIC_RELAXED);
     return 0;
 }
 

@@ -72,24 +72,6 @@ static int sem_liars(int *listed) {
     return bad;
 }
 
-static int count_names(const char *dir, const char *prefix, int others) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *s = e->d_name;
-        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) continue;
-        if (others) {
-            if (strcmp(s, "ripc.ns") != 0 && strcmp(s, "ripc.seq") != 0 && strcmp(s, "ripc.idx") != 0) n++;
-        } else if (strncmp(s, prefix, strlen(prefix)) == 0) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 static int tool(const char *name, const char *args) {
     const char *t = getenv("RIPC_TOOLS");
     char cmd[600];
@@ -156,11 +138,11 @@ int main(void) {
         ok(1, "# SKIP kernel backend: ripcrm -a would remove everyone's objects");
         ok(1, "# SKIP kernel backend: no namespace files");
     } else {
-        int t = count_names(dir, ".new.", 0);
+        int t = tap_ns_names(dir, ".new.");
         ok(t == 0, "no .new.* file left (%d)", t);
         int r = tool("ripcrm", "-a");
         ok(r == 0, "ripcrm -a (status %#x)", r);
-        int o = count_names(dir, "", 1);
+        int o = tap_ns_names(dir, "");
         ok(o == 0, "then the namespace holds only ripc.ns, ripc.seq and ripc.idx (%d other names)", o);
         if (o != 0) {
             char cmd[600];

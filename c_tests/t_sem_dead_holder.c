@@ -50,25 +50,6 @@ static void sleep_ms(double ms) {
     }
 }
 
-/* This process's start time (field 22 of /proc/self/stat). */
-static unsigned long long self_start(void) {
-    char b[1024];
-    int fd = open("/proc/self/stat", O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    b[n] = 0;
-    char *p = strrchr(b, ')');
-    if (!p) return 0;
-    unsigned long long v = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ') field++;
-    sscanf(p, "%llu", &v);
-    return v;
-}
-
 /* The sleeper: for each byte read from `go`, a blocking P on semaphore 0,
  * then the time it returned, written to `out`. */
 static void sleeper(int s, int go, int out) {
@@ -100,7 +81,7 @@ static void dying_holder(int s) {
     uint64_t *start = (uint64_t *)(p + OBJ_LOCK + 8);
     int32_t *val = (int32_t *)(p + SEM0_VAL);
     uint32_t me = (uint32_t)getpid();
-    unsigned long long st = self_start();
+    unsigned long long st = tap_start_time("self");
     double t0 = tap_now();
     for (;;) {
         uint32_t free_word = 0;

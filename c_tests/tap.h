@@ -378,6 +378,46 @@ static inline void tap_in_private_tmpfs(const char *name, const char *size) {
        WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
 }
 
+/* A process's start time, field 22 of /proc/<pid>/stat (`pid` "self" for
+ * this one), as ripc records it beside a lock's owner; 0 if unreadable. */
+static inline unsigned long long tap_start_time(const char *pid) {
+    char b[1024];
+    snprintf(b, sizeof b, "/proc/%s/stat", pid);
+    int fd = open(b, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    b[n] = 0;
+    char *p = strrchr(b, ')');
+    if (!p) return 0;
+    unsigned long long v = 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    sscanf(p, "%llu", &v);
+    return v;
+}
+
+/* Names in the namespace directory `dir` that begin with `prefix` ("" for
+ * all), besides the namespace's own ripc.ns, ripc.seq and ripc.idx; -1
+ * when the directory cannot be read. */
+static inline int tap_ns_names(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strcmp(s, "ripc.ns") == 0 || strcmp(s, "ripc.seq") == 0 ||
+            strcmp(s, "ripc.idx") == 0)
+            continue;
+        if (strncmp(s, prefix, strlen(prefix)) == 0) n++;
+    }
+    closedir(d);
+    return n;
+}
+
 /* Removes a namespace directory a test made (its own files, then it). */
 static inline void tap_remove_dir(const char *d) {
     DIR *dh = opendir(d);
