@@ -51,6 +51,12 @@ pub(super) fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
     let h = obj.header();
     let mut perm = obj.perm();
     perm.mode &= 0o777 | SHM_DEST | SHM_LOCKED;
+    if obj.is_removed() {
+        // Removed, its remover killed before it stored these (see
+        // `sweep::doomed`): shown as `IPC_RMID` leaves a segment.
+        perm.mode |= SHM_DEST;
+        perm.key = crate::ns::IPC_PRIVATE;
+    }
     ShmStat {
         perm,
         segsz: c.segsz.load(Ordering::Relaxed),

@@ -70,6 +70,32 @@ fn attach_and_detach_are_counted_in_this_process_slot() {
     assert_eq!(t.objects(), Vec::<String>::new());
 }
 
+/// A remover killed inside `IPC_RMID` after [`Ns::remove`] (the object
+/// marked removed, its key names gone) and before its store of `SHM_DEST`
+/// and the private key: the segment is shown as removed and destroyed at
+/// the next full sweep, as if the call had finished. Before, it was listed
+/// under a key that no longer found it, and never destroyed (found by
+/// c_tests/t_kill_create_rmid about once in six runs).
+#[test]
+fn a_remover_killed_after_the_key_names_went_leaves_a_doomed_segment() {
+    let t = TempNs::new("rmidkill");
+    let ns = &t.ns;
+    let key = 0x5348_0002;
+    let id = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+    let obj = ns.by_id(Kind::Shm, id).unwrap();
+    // What the killed remover did.
+    ns.remove(&obj, true);
+    assert_eq!(shmget(ns, key, 4096, 0), Err(Errno::ENOENT));
+    assert_eq!(obj.perm().mode & SHM_DEST, 0, "SHM_DEST never stored");
+    // The next look at it (IPC_STAT, SHM_STAT: a full sweep) finds nobody
+    // attached: destroyed.
+    assert_eq!(stat(ns, id), Err(Errno::EINVAL), "destroyed");
+    assert_eq!(t.objects(), Vec::<String>::new());
+    // And the key takes a new segment.
+    let again = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+    rmid(ns, again).unwrap();
+}
+
 #[test]
 fn rmid_while_attached_destroys_at_the_last_detach() {
     let t = TempNs::new("rmid");
