@@ -6,8 +6,12 @@
  * Then 20 more messages go through a queue made before the fill: a queue
  * reserves its pages as senders first use them, and reuses what
  * receivers gave back when there is no room for more (t_msg_fullfs: the
- * ENOMEM a send gets then). User backend and root only (the kernel's
- * objects do not live on a file system). */
+ * ENOMEM a send gets then). Then the file system filled by a temporary
+ * file of a creator that died (as a killed creator leaves it): the next
+ * shmget, msgget, semget sweeps it and works by its second try (issue 13:
+ * leftovers are swept by the next process that needs the space), while a
+ * live creator's temporary file stays. User backend and root only (the
+ * kernel's objects do not live on a file system). */
 #include "ripc_sysv.h"
 #include "tap.h"
 #include <dirent.h>
@@ -96,6 +100,74 @@ static int send_recv(int q, int n) {
     return st;
 }
 
+/* A creator that died holding the space: a temporary file named as a
+ * creator names it (.new.<pid>.<start>.<n>, src/ns/create.rs) for a
+ * process now gone, written until the file system is full. 0 when it is
+ * full; `name` gets the file's path. */
+static int dead_creator_fills(const char *ns, char *name, size_t len) {
+    pid_t c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)c);
+    unsigned long long start = 0;
+    for (int i = 0; i < 1000 && start == 0; i++) {
+        start = tap_start_time(pid);
+        if (!start) usleep(1000);
+    }
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    snprintf(name, len, "%s/.new.%d.%llu.0", ns, (int)c, start);
+    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return -1;
+    static char page[4096];
+    while (write(fd, page, sizeof page) > 0) {}
+    while (write(fd, page, 1) > 0) {}
+    int e = errno;
+    close(fd);
+    return start != 0 && e == ENOSPC ? 0 : -1;
+}
+
+/* The dead creator's space is taken back by the next create that needs
+ * it: one that fails (ENOMEM) may sweep, the one after must work. */
+static void swept_by_the_next_create(const char *ns) {
+    char dead[400], live[400];
+    /* A live creator's temporary file stays (this process's own name). */
+    snprintf(live, sizeof live, "%s/.new.%d.%llu.999", ns, (int)getpid(), tap_start_time("self"));
+    int lfd = open(live, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ok(lfd >= 0, "a live creator's temporary file");
+    if (lfd >= 0) close(lfd);
+    const char *what[3] = {"shmget", "msgget", "semget"};
+    for (int k = 0; k < 3; k++) {
+        int full = dead_creator_fills(ns, dead, sizeof dead);
+        int id = -1, tries = 0, e = 0;
+        while (id < 0 && tries < 2) {
+            tries++;
+            errno = 0;
+            id = k == 0 ? shmget(IPC_PRIVATE, 64 * 1024, IPC_CREAT | 0600)
+                 : k == 1 ? msgget(IPC_PRIVATE, IPC_CREAT | 0600)
+                          : semget(IPC_PRIVATE, 4, IPC_CREAT | 0600);
+            e = errno;
+        }
+        struct stat st;
+        ok(full == 0 && id >= 0 && stat(dead, &st) != 0,
+           "full with a dead creator's temporary file: %s works by its second try (%d tries, errno %d), the file is "
+           "swept",
+           what[k], tries, id >= 0 ? 0 : e);
+        if (id >= 0) {
+            if (k == 0) shmctl(id, IPC_RMID, NULL);
+            if (k == 1) msgctl(id, IPC_RMID, NULL);
+            if (k == 2) semctl(id, 0, IPC_RMID);
+        }
+        unlink(dead);
+    }
+    struct stat st;
+    ok(stat(live, &st) == 0, "the live creator's temporary file is still there");
+    unlink(live);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "newns") == 0) return newns();
     if (backend_is_kernel() || !getenv("RIPC_DIR")) {
@@ -160,6 +232,7 @@ int main(int argc, char **argv) {
     int q1 = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
     ok(q1 >= 0, "with room made, msgget works again");
     msgctl(q1, IPC_RMID, NULL);
+    swept_by_the_next_create(ns);
     msgctl(q0, IPC_RMID, NULL);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", ns, ns2);
