@@ -20,22 +20,39 @@ pub(super) fn hugetlb_allowed() -> bool {
 
 /// `ENOMEM` unless the namespace's file system has `bytes` free (for the
 /// caller: root may use the blocks reserved for it). A file system that
-/// reports no size (an unlimited tmpfs) has room.
+/// reports no size (an unlimited tmpfs) has room. When it is short, what
+/// killed creators left (their temporary files, [`Ns::sweep_tmp`]) is
+/// swept and the room looked at again: the next process that needs the
+/// space takes it back (a precheck that only failed would never reach
+/// the create that sweeps).
 pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
+    if has_room(ns, bytes) {
+        return Ok(());
+    }
+    ns.sweep_tmp();
+    if has_room(ns, bytes) {
+        Ok(())
+    } else {
+        Err(Errno::ENOMEM)
+    }
+}
+
+/// [`room_for`]'s look at the file system.
+fn has_room(ns: &Ns, bytes: u64) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
-        return Ok(());
+        return true;
     };
     // SAFETY: statvfs of a NUL-terminated path into a zeroed buffer.
     let st = unsafe {
         let mut st: libc::statvfs = core::mem::zeroed();
         if libc::statvfs(path.as_ptr(), &mut st) != 0 {
-            return Ok(()); // cannot tell: fallocate will
+            return true; // cannot tell: fallocate will
         }
         st
     };
     if st.f_blocks == 0 {
-        return Ok(());
+        return true;
     }
     let free = if creds().privileged() {
         st.f_bfree
@@ -43,10 +60,7 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
         st.f_bavail
     };
     let avail = (free as u64).saturating_mul(st.f_frsize as u64);
-    if bytes > avail {
-        return Err(Errno::ENOMEM);
-    }
-    Ok(())
+    bytes <= avail
 }
 
 /// Reserves the storage of a new segment's control area and of the first
