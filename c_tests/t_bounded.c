@@ -6,8 +6,8 @@
  *    each (the issue saw 3-8 of 20 block for over 2 s); each time the
  *    parent's IPC_NOWAIT msgsnd, msgrcv and semop must return within
  *    250 ms (ripc: the lock's NOWAIT bound is 10 ms; the kernel: at once),
- *    and a 100 ms semtimedop, ripc_queue_recv and ripc_queue_send within
- *    their deadline + 100 ms.
+ *    a 100 ms semtimedop within its deadline + 100 ms, and a 100 ms
+ *    ripc_queue_recv and ripc_queue_send within 500 ms (QTIMED_MAX).
  * 2. Timed calls while a peer keeps the word they wait on moving:
  *    ripc_queue_recv(type 1, 100 ms) while a peer streams type 2 through
  *    the queue, and semtimedop(-2, 100 ms) on a semaphore a peer keeps
@@ -40,6 +40,12 @@
 
 #define NOWAIT_MAX 0.25 /* seconds an IPC_NOWAIT call may take here */
 #define TRIALS 48 /* half queues, half semaphores */
+/* Seconds a 100 ms native queue call may take beside a stopped peer: not
+ * blocked by it (before: for ever). Wider than semtimedop's 200 ms: the
+ * kernel backend serves these timeouts by retrying every millisecond, and
+ * one late wake-up on a loaded machine (make test, load 16) took it past
+ * 200 ms. Accuracy is the traffic parts' business (deadline + 20 ms). */
+#define QTIMED_MAX 0.5
 
 static int user_backend(void) {
     const char *b = getenv("RIPC_BACKEND");
@@ -135,8 +141,8 @@ static void stop_and_measure(void) {
             int e4 = errno;
             double t4 = tap_now();
             if (r3 >= 0 || e3 != ETIMEDOUT || (r4 != 0 && e4 != ETIMEDOUT)) broken++;
-            if (t3 - t2 > 0.2) slow_qt++;
-            if (t4 - t3 > 0.2) slow_qt++;
+            if (t3 - t2 > QTIMED_MAX) slow_qt++;
+            if (t4 - t3 > QTIMED_MAX) slow_qt++;
             if (t3 - t2 > worst_qt) worst_qt = t3 - t2;
             if (t4 - t3 > worst_qt) worst_qt = t4 - t3;
         } else {
@@ -174,8 +180,8 @@ static void stop_and_measure(void) {
     ok(slow_q == 0, "queues: IPC_NOWAIT msgsnd/msgrcv with a peer stopped at random: %d of %d over %.0f ms (worst %.1f ms)",
        slow_q, TRIALS, NOWAIT_MAX * 1e3, worst_q * 1e3);
     ok(slow_qt == 0,
-       "queues: a 100 ms ripc_queue_recv and ripc_queue_send with a peer stopped at random: %d of %d over 200 ms (worst %.1f ms)",
-       slow_qt, TRIALS, worst_qt * 1e3);
+       "queues: a 100 ms ripc_queue_recv and ripc_queue_send with a peer stopped at random: %d of %d over %.0f ms (worst %.1f ms)",
+       slow_qt, TRIALS, QTIMED_MAX * 1e3, worst_qt * 1e3);
     ok(slow_s == 0, "semaphores: IPC_NOWAIT semop with a peer stopped at random: %d of %d over %.0f ms (worst %.1f ms)",
        slow_s, TRIALS / 2, NOWAIT_MAX * 1e3, worst_s * 1e3);
     ok(slow_t == 0, "semaphores: a 100 ms semtimedop with a peer stopped at random: %d of %d over 200 ms (worst %.1f ms)",
