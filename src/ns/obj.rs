@@ -55,6 +55,14 @@ pub struct ObjGuard<'a> {
     obj: &'a Obj,
 }
 
+impl<'a> ObjGuard<'a> {
+    /// The object whose lock this is.
+    #[inline]
+    pub fn obj(&self) -> &'a Obj {
+        self.obj
+    }
+}
+
 impl Drop for ObjGuard<'_> {
     fn drop(&mut self) {
         self.obj.header().lock.unlock();
@@ -382,7 +390,20 @@ impl Obj {
         repair: &dyn Fn(&Obj),
         deadline: &crate::sync::Deadline,
     ) -> Result<ObjGuard<'_>> {
-        let gone = || self.is_removed();
+        self.lock_until_or(repair, deadline, &|| false)
+    }
+
+    /// [`Obj::lock_until`], also giving up (`EIDRM`) when `give_up` turns
+    /// true (asked every few milliseconds while another holds the lock:
+    /// a waiter that may get what it wants another way).
+    #[inline]
+    pub fn lock_until_or(
+        &self,
+        repair: &dyn Fn(&Obj),
+        deadline: &crate::sync::Deadline,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<ObjGuard<'_>> {
+        let gone = || self.is_removed() || give_up();
         if self.header().lock.lock_until(deadline, &gone)? == LockOutcome::OwnerDied {
             repair(self);
         }
