@@ -289,6 +289,7 @@ static void stopped_holder(void) {
         double t2 = tap_now();
         printf("# V and P on semaphore 1 with the holder stopped: %d %d in %.2f and %.2f ms\n", r, r2,
                (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+        fflush(stdout);
         _exit(r == 0 && r2 == 0 && t2 - t0 < 0.05 ? 0 : 1);
     }
     double dt = reap_within(c, 3.0, &st);

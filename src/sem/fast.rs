@@ -76,32 +76,52 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.
     let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
-    let r = cas_op(&v, n, op.op)?;
-    if let Fast::Done = r {
-        note_otime(v.hdr(), now);
-        if alter && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
-            grant(o, &v);
+    Ok(match cas_op(&v, n, op.op)? {
+        Cas::Done(r) => {
+            note_otime(v.hdr(), now);
+            if may_wake(op.op, r) && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+                grant(o, &v, GRANT_BOUND);
+            }
+            Fast::Done
         }
-    }
-    Ok(r)
+        Cas::Block => Fast::Block,
+        Cas::Slow => Fast::Slow,
+    })
+}
+
+/// Can operation `op`, which left the value `r`, let a sleeper go? A
+/// release can; a take only when it leaves zero (for those waiting for
+/// zero): lowering a value never lets anyone else through.
+#[inline]
+fn may_wake(op: i16, r: i32) -> bool {
+    op > 0 || (op < 0 && r == 0)
+}
+
+/// What [`cas_op`] did.
+enum Cas {
+    /// performed, leaving this value
+    Done(i32),
+    /// it would wait (nothing done)
+    Block,
+    /// the word is frozen, or kept changing
+    Slow,
 }
 
 /// The operation `op` (< 0 take, 0 wait for zero, > 0 release) on
-/// semaphore `n`, by compare-and-swap: `Done`, `Block` (it would wait),
-/// `Slow` (the word is frozen, or kept changing).
+/// semaphore `n`, by compare-and-swap.
 #[inline]
-fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Fast> {
+fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
     let s = v.sem(n)?;
     let me = my_pid();
     let mut w = s.load();
     for _ in 0..RETRIES {
         if w.frozen() {
-            return Ok(Fast::Slow);
+            return Ok(Cas::Slow);
         }
         let cur = w.val();
         let r = cur + op as i32;
         if (op != 0 && r < 0) || (op == 0 && cur != 0) {
-            return Ok(Fast::Block);
+            return Ok(Cas::Block);
         }
         if r > SEMVMX {
             return Err(Errno::ERANGE);
@@ -115,21 +135,26 @@ fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Fast> {
             Ordering::SeqCst,
             Ordering::Acquire,
         ) {
-            Ok(_) => return Ok(Fast::Done),
+            Ok(_) => return Ok(Cas::Done(r)),
             Err(x) => w = SemWord(x),
         }
     }
-    Ok(Fast::Slow)
+    Ok(Cas::Slow)
 }
 
 /// After a lock-free change with sleepers: grants those that can now go,
-/// under the lock if it can be had within [`GRANT_BOUND`]; otherwise
-/// (a holder stopped or long preempted) wakes the sleepers to serve
-/// themselves.
+/// under the lock if it can be had within `bound` (about: see
+/// [`GRANT_BOUND`]; zero: only if it is free now); otherwise (a holder
+/// stopped or long preempted) wakes the sleepers to serve themselves.
 #[cold]
-fn grant(o: &Obj, v: &View<'_>) {
+fn grant(o: &Obj, v: &View<'_>, bound: Duration) {
     let t0 = std::time::Instant::now();
-    match lock_or(o, &Deadline::NEVER, &|| t0.elapsed() >= GRANT_BOUND) {
+    let got = if bound.is_zero() {
+        lock_by(o, &Deadline::after(bound))
+    } else {
+        lock_or(o, &Deadline::NEVER, &|| t0.elapsed() >= bound)
+    };
+    match got {
         Ok(_g) => {
             // The view is this mapping's: still the set's (its magic was
             // checked by the caller, the set is not removed while locked).
@@ -188,11 +213,14 @@ pub(super) fn self_serve(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<(
         }
         let r = cas_op(v, op.num as usize, op.op);
         match r {
-            Ok(Fast::Done) => {
+            Ok(Cas::Done(r)) => {
                 w.state.store(W_CANCELLED, Ordering::Release);
                 note_otime(v.hdr(), now_secs());
-                if op.op != 0 && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
-                    grant(v.o, v);
+                // (`waiting` still counts this slot until a granter
+                // recounts: no wait for the lock here, which is likely
+                // held by the stopped process this sleeper went around.)
+                if may_wake(op.op, r) && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+                    grant(v.o, v, Duration::ZERO);
                 }
                 return Some(Ok(()));
             }
