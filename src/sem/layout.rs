@@ -230,6 +230,16 @@ impl UndoHdr {
 /// after the lock's guard, so dropped before it).
 pub(super) struct Thaw<'a>(pub(super) &'a Sem);
 
+impl Thaw<'_> {
+    /// Thaws the word by storing `w` (not frozen) into it, **release**:
+    /// one plain store instead of the drop's read-modify-write.
+    #[inline]
+    pub(super) fn store(self, w: SemWord) {
+        self.0.word.store(w.0 & !FROZEN, Ordering::Release);
+        core::mem::forget(self);
+    }
+}
+
 impl Drop for Thaw<'_> {
     #[inline]
     fn drop(&mut self) {

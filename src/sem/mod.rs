@@ -492,10 +492,11 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     };
     let s = v.sem(n)?;
     let me = my_pid();
-    // Frozen for this call only, thawed (by `_thaw`, dropped first) before
-    // the lock is let go.
+    // Frozen for this call only: thawed by the store of its new value
+    // below, or (an error before it) by `thaw`'s drop, which comes before
+    // the lock's.
     let cur = s.freeze_here().val();
-    let _thaw = Thaw(s);
+    let thaw = Thaw(s);
     let r = cur + op.op as i32;
     let done = if alter { r >= 0 } else { cur == 0 };
     if !done {
@@ -521,6 +522,10 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         }
         _ => s.put(r, me),
     }
+    // Thawed with one plain store (the word is ours while frozen), after
+    // the journal is cleared: a replay never overwrites a later lock-free
+    // change. Before `update_queue`, which freezes what it needs anew.
+    thaw.store(SemWord::new(r, me));
     let h = v.hdr();
     note_otime(h, now);
     if alter && h.waiting.load(Ordering::Relaxed) != 0 {
