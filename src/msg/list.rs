@@ -12,6 +12,9 @@ pub(super) struct View<'a> {
     pub(super) geo: Geo,
     /// The control area, through which every word is read.
     pub(super) r: Region<'a>,
+    /// Where this process copies the queue's counters (see
+    /// [`super::tally`]); `None` when it does not.
+    pub(super) tally: Option<&'a TallySlot>,
 }
 
 impl<'a> View<'a> {
@@ -21,6 +24,14 @@ impl<'a> View<'a> {
             obj,
             geo,
             r: obj.region(),
+            tally: None,
+        }
+    }
+
+    /// Under both locks: copies all four counters to the tally.
+    pub(super) fn note_all(&self) {
+        if let (Some(t), Ok(h)) = (self.tally, self.head()) {
+            t.note_all(self.obj.id as u32, h);
         }
     }
 
@@ -122,7 +133,9 @@ impl<'a> View<'a> {
         crate::debug_report!("queue {}: repaired after a lock holder died", self.obj.id);
         let dummy = h.head.load(Relaxed);
         if dummy >= self.geo.ndesc {
-            return self.reset_empty();
+            self.reset_empty()?;
+            self.note_all();
+            return Ok(());
         }
         let mut used_d = vec![false; self.geo.ndesc as usize];
         let mut used_c = vec![false; self.geo.nchunk as usize];
@@ -176,6 +189,8 @@ impl<'a> View<'a> {
         if qb == 0 || qb > cap {
             h.qbytes.store(cap, Relaxed);
         }
+        // The copies in the tally, whatever the dead holder left there.
+        self.note_all();
         self.rebuild_free(&used_d, &used_c)
     }
 
@@ -263,6 +278,9 @@ impl<'a> View<'a> {
             h.sent_bytes.load(Relaxed).wrapping_add(data.len() as u32),
             Relaxed,
         );
+        if let Some(t) = self.tally {
+            t.note_sent(self.obj.id as u32, h);
+        }
         Ok(true)
     }
 
@@ -345,6 +363,9 @@ impl<'a> View<'a> {
             .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
         h.taken_bytes
             .store(h.taken_bytes.load(Relaxed).wrapping_add(len), Release);
+        if let Some(t) = self.tally {
+            t.note_taken(self.obj.id as u32, h);
+        }
         publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
         Ok((mtype, n))
     }

@@ -200,6 +200,7 @@ impl Ns {
             dir_id: (st.st_dev, st.st_ino),
             live_fd: core::sync::atomic::AtomicI32::new(-1),
             live_pid: core::sync::atomic::AtomicI32::new(0),
+            tally: OnceCell::new(),
         })
     }
 
