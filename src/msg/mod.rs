@@ -161,9 +161,9 @@ pub struct Queue(Arc<QueueInner>);
 pub struct QueueInner {
     obj: Arc<Obj>,
     geo: Geo,
-    /// The namespace's tally when this process copies the queue's
-    /// counters there (see [`tally`]).
-    tally: Option<Arc<crate::ns::Tally>>,
+    /// The queue's slot in the namespace's tally when this process copies
+    /// the queue's counters there (see [`tally`]), found once.
+    tally: Option<Copier>,
 }
 
 impl core::ops::Deref for Queue {
@@ -375,7 +375,7 @@ impl Queue {
         if geo.end > obj.region().len() {
             return Err(Errno::EIO);
         }
-        let tally = slot_for(ns, obj.id);
+        let tally = Copier::new(ns, obj.id);
         Ok(Queue(Arc::new(QueueInner { obj, geo, tally })))
     }
 
@@ -392,10 +392,7 @@ impl Queue {
     #[inline]
     fn view(&self) -> View<'_> {
         let mut v = View::new(&self.obj, self.geo);
-        v.tally = self
-            .tally
-            .as_deref()
-            .and_then(|t| slot(t, self.obj.id % crate::ns::IDX_SPAN));
+        v.tally = self.tally.as_ref().map(Copier::slot);
         v
     }
 

@@ -18,13 +18,14 @@
 //! - low half: the id of the queue there, written by its creator just
 //!   after creating it (before it copies its counters) and set to
 //!   [`NO_QUEUE`] by its remover before the index is freed;
-//! - high half: the id of a queue some process used without copying its
-//!   counters (a member that may not write `ripc.ns`, or an owner's
-//!   process whose tally page could not be had), written before that
-//!   process changes the queue.
+//! - high half: the complement of the id of a queue some process used
+//!   without copying its counters (a member that may not write
+//!   `ripc.ns`, or an owner's process whose tally page could not be had),
+//!   written before that process changes the queue (the complement: a
+//!   fresh file's zero is no queue's mark, not even id 0's).
 //!
 //! The copy counts when all four tags equal the low half and the high half
-//! does not; otherwise (a queue being created, one a member used, a copy
+//! is not its mark; otherwise (a queue being created, one a member used, a copy
 //! written late by a holder stopped across the queue's removal and the
 //! index's reuse, a difference that is negative for an instant because a
 //! receiver copied before the sender), that queue is opened and its own
@@ -114,15 +115,52 @@ impl TallySlot {
     }
 }
 
-/// How this process keeps queue `id`'s copy: its slot in `ns`'s tally,
-/// or `None` when it cannot write there — then it records in the index
-/// hint, before it changes the queue, that the copy is not to be trusted
-/// (once per queue and process).
-pub(super) fn slot_for(ns: &Ns, id: i32) -> Option<Arc<Tally>> {
-    let idx = id % crate::ns::IDX_SPAN;
-    if let Some(t) = ns.tally().filter(|t| t.prepare(idx)) {
-        return Some(t.clone());
+/// Where this process copies a queue's counters: its slot, found once
+/// per [`Queue`], and the tally that holds it.
+#[derive(Debug)]
+pub(super) struct Copier {
+    slot: core::ptr::NonNull<TallySlot>,
+    _tally: Arc<Tally>,
+}
+
+// SAFETY: `slot` points into the mapping `_tally` keeps alive, and is
+// only ever read as a `&TallySlot` (atomics: shared by design).
+unsafe impl Send for Copier {}
+// SAFETY: as above.
+unsafe impl Sync for Copier {}
+
+impl Copier {
+    /// How this process copies queue `id`'s counters: into its slot in
+    /// `ns`'s tally, or not at all (`None`) when it cannot write there —
+    /// then it records in the index hint, before it changes the queue,
+    /// that the copy is not to be trusted (once per queue and process).
+    pub(super) fn new(ns: &Ns, id: i32) -> Option<Copier> {
+        let idx = id % crate::ns::IDX_SPAN;
+        if let Some(t) = ns.tally().filter(|t| t.prepare(idx)) {
+            if let Some(s) = slot(t, idx) {
+                return Some(Copier {
+                    slot: core::ptr::NonNull::from(s),
+                    _tally: t.clone(),
+                });
+            }
+        }
+        unmirrored(ns, id);
+        None
     }
+
+    /// The slot.
+    #[inline]
+    pub(super) fn slot(&self) -> &TallySlot {
+        // SAFETY: found in bounds and aligned by `slot` (through a
+        // Region), in the mapping `_tally` keeps alive as long as `self`.
+        unsafe { self.slot.as_ref() }
+    }
+}
+
+/// Records in the index hint that this process changes queue `id` without
+/// copying its counters (once per queue and process).
+fn unmirrored(ns: &Ns, id: i32) {
+    let idx = id % crate::ns::IDX_SPAN;
     static DONE: std::sync::Mutex<Option<std::collections::HashSet<(u64, i32)>>> =
         std::sync::Mutex::new(None);
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,10 +169,9 @@ pub(super) fn slot_for(ns: &Ns, id: i32) -> Option<Arc<Tally>> {
         .insert((ns.serial(), id))
     {
         if let Some(ix) = ns.index() {
-            ix.set_half(Kind::Msg, idx, true, id as u32);
+            ix.set_half(Kind::Msg, idx, true, !(id as u32));
         }
     }
-    None
 }
 
 /// The slot of index `idx` in `t`.
@@ -167,13 +204,17 @@ pub(super) fn info(ns: &Ns) -> Option<MsgInfo> {
     for (idx, w) in words {
         let (id, unmirrored) = (w as u32, (w >> 32) as u32);
         let copy = slot(t, idx)
-            .filter(|_| id != unmirrored && id != NO_QUEUE)
+            .filter(|_| !id != unmirrored && id != NO_QUEUE)
             .and_then(|s| s.held(id));
         let (m, b) = match copy {
             Some(v) => v,
-            None => by_index(ns, idx)
-                .and_then(|q| q.view().held())
-                .unwrap_or((0, 0)),
+            None => {
+                #[cfg(test)]
+                tests::OPENED.fetch_add(1, Relaxed);
+                by_index(ns, idx)
+                    .and_then(|q| q.view().held())
+                    .unwrap_or((0, 0))
+            }
         };
         i.messages += m;
         i.bytes += b;
@@ -186,6 +227,14 @@ mod tests {
     use super::*;
     use crate::ns::testing::TempNs;
     use crate::ns::{IDX_SPAN, IPC_CREAT, IPC_PRIVATE};
+
+    /// Queues [`info`] opened because their copies did not count.
+    pub(super) static OPENED: AtomicU32 = AtomicU32::new(0);
+
+    /// [`OPENED`] since the last call.
+    fn opened() -> u32 {
+        OPENED.swap(0, Relaxed)
+    }
 
     /// MSG_INFO's totals, checked against opening every queue (from the
     /// tally whenever a queue is in use; an empty hint is walked).
@@ -221,7 +270,14 @@ mod tests {
         send(&q[2], 5);
         let mut buf = [0u8; 512];
         q[0].recv(0, &mut buf, 0, Deadline::NEVER).unwrap();
+        opened();
         assert_eq!(totals(ns), (3, 305));
+        assert_eq!(
+            q[0].id(),
+            0,
+            "the first queue's id is 0 (as a fresh file's words)"
+        );
+        assert_eq!(opened(), 0, "no queue opened, id 0's included");
 
         // A sender killed between its commit and its copy: the copy is
         // behind (MSG_INFO counts one message too few) until the repair
@@ -238,6 +294,7 @@ mod tests {
         // id's tag): that queue is read instead.
         s.recv.n.store(word(tag ^ 1, 0), Relaxed);
         assert_eq!(totals(ns), (3, 305));
+        assert_eq!(opened(), 1);
         q[2].repair().unwrap();
 
         // A queue some process used without copying: read instead.
@@ -245,8 +302,9 @@ mod tests {
         assert_ne!(totals_fast(ns), (3, 305));
         ns.index()
             .unwrap()
-            .set_half(Kind::Msg, q[2].id() % IDX_SPAN, true, tag);
+            .set_half(Kind::Msg, q[2].id() % IDX_SPAN, true, !tag);
         assert_eq!(totals(ns), (3, 305), "marked unmirrored: the queue counts");
+        assert_eq!(opened(), 1);
 
         // IPC_RMID of a non-empty queue, and a new queue at its index.
         let idx = q[0].id() % IDX_SPAN;
@@ -256,7 +314,9 @@ mod tests {
         assert_eq!(n.id() % IDX_SPAN, idx, "the freed index is reused");
         assert_eq!(totals(ns), (2, 5), "the new queue counts as empty");
         send(&n, 4);
+        opened();
         assert_eq!(totals(ns), (3, 9));
+        assert_eq!(opened(), 1, "only the marked queue is opened");
         for x in [&n, &q[1], &q[2]] {
             x.remove(ns).unwrap();
         }
