@@ -163,11 +163,16 @@ fn unmirrored(ns: &Ns, id: i32) {
     let idx = id % crate::ns::IDX_SPAN;
     static DONE: std::sync::Mutex<Option<std::collections::HashSet<(u64, i32)>>> =
         std::sync::Mutex::new(None);
-    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    if done
-        .get_or_insert_with(Default::default)
-        .insert((ns.serial(), id))
-    {
+    // The mark is idempotent: the set only saves writing it again. Not
+    // waited for (a child of `fork` may find it held by a thread it does
+    // not have): busy, the mark is simply written.
+    let first = match DONE.try_lock() {
+        Ok(mut done) => done
+            .get_or_insert_with(Default::default)
+            .insert((ns.serial(), id)),
+        Err(_) => true,
+    };
+    if first {
         if let Some(ix) = ns.index() {
             ix.set_half(Kind::Msg, idx, true, !(id as u32));
         }
