@@ -15,6 +15,9 @@ pub(super) struct View<'a> {
     /// Where this process copies the queue's counters (see
     /// [`super::tally`]); `None` when it does not.
     pub(super) tally: Option<&'a TallySlot>,
+    /// Otherwise, how this process marks the queue as changed without a
+    /// copy.
+    pub(super) mark: Option<&'a Marker>,
 }
 
 impl<'a> View<'a> {
@@ -25,6 +28,18 @@ impl<'a> View<'a> {
             geo,
             r: obj.region(),
             tally: None,
+            mark: None,
+        }
+    }
+
+    /// Before a change of the counters: when this process does not copy
+    /// them, marks the queue (see [`super::tally`]).
+    #[inline]
+    pub(super) fn before_change(&self) {
+        if self.tally.is_none() {
+            if let Some(m) = self.mark {
+                m.mark();
+            }
         }
     }
 
@@ -128,6 +143,7 @@ impl<'a> View<'a> {
     /// scribbling: whatever prefix of the list is well-formed is kept, the
     /// rest dropped).
     pub fn repair(&self) -> Result<()> {
+        self.before_change();
         let h = self.head()?;
         h.dirty.store(0, Relaxed);
         crate::debug_report!("queue {}: repaired after a lock holder died", self.obj.id);
@@ -224,6 +240,7 @@ impl<'a> View<'a> {
     /// accounting is intact).
     #[inline]
     pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<bool> {
+        self.before_change();
         let h = self.head()?;
         let Some(di) = self.alloc_desc(h)? else {
             return Ok(false);
@@ -337,6 +354,7 @@ impl<'a> View<'a> {
         flags: i32,
         g: QGuard<'_>,
     ) -> Result<(i64, usize)> {
+        self.before_change();
         let h = self.head()?;
         let d = self.desc(f.at)?;
         let (mtype, n) = self.copy_message(d, out, flags)?;

@@ -164,6 +164,8 @@ pub struct QueueInner {
     /// The queue's slot in the namespace's tally when this process copies
     /// the queue's counters there (see [`tally`]), found once.
     tally: Option<Copier>,
+    /// Otherwise, how it tells `MSG_INFO` it does not.
+    mark: Option<Marker>,
 }
 
 impl core::ops::Deref for Queue {
@@ -376,7 +378,16 @@ impl Queue {
             return Err(Errno::EIO);
         }
         let tally = Copier::new(ns, obj.id);
-        Ok(Queue(Arc::new(QueueInner { obj, geo, tally })))
+        let mark = match tally {
+            Some(_) => None,
+            None => Marker::new(ns, obj.id),
+        };
+        Ok(Queue(Arc::new(QueueInner {
+            obj,
+            geo,
+            tally,
+            mark,
+        })))
     }
 
     /// The queue's id.
@@ -393,6 +404,7 @@ impl Queue {
     fn view(&self) -> View<'_> {
         let mut v = View::new(&self.obj, self.geo);
         v.tally = self.tally.as_ref().map(Copier::slot);
+        v.mark = self.mark.as_ref();
         v
     }
 

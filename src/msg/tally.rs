@@ -21,7 +21,8 @@
 //! - high half: the complement of the id of a queue some process used
 //!   without copying its counters (a member that may not write
 //!   `ripc.ns`, or an owner's process whose tally page could not be had),
-//!   written before that process changes the queue (the complement: a
+//!   written before that process first changes the queue ([`Marker`]; the
+//!   complement: a
 //!   fresh file's zero is no queue's mark, not even id 0's).
 //!
 //! The copy counts when all four tags equal the low half and the high half
@@ -131,21 +132,16 @@ unsafe impl Sync for Copier {}
 
 impl Copier {
     /// How this process copies queue `id`'s counters: into its slot in
-    /// `ns`'s tally, or not at all (`None`) when it cannot write there —
-    /// then it records in the index hint, before it changes the queue,
-    /// that the copy is not to be trusted (once per queue and process).
+    /// `ns`'s tally; `None` when it cannot write there (then see
+    /// [`Marker`]).
     pub(super) fn new(ns: &Ns, id: i32) -> Option<Copier> {
         let idx = id % crate::ns::IDX_SPAN;
-        if let Some(t) = ns.tally().filter(|t| t.prepare(idx)) {
-            if let Some(s) = slot(t, idx) {
-                return Some(Copier {
-                    slot: core::ptr::NonNull::from(s),
-                    _tally: t.clone(),
-                });
-            }
-        }
-        unmirrored(ns, id);
-        None
+        let t = ns.tally().filter(|t| t.prepare(idx))?;
+        let s = slot(t, idx)?;
+        Some(Copier {
+            slot: core::ptr::NonNull::from(s),
+            _tally: t.clone(),
+        })
     }
 
     /// The slot.
@@ -157,25 +153,55 @@ impl Copier {
     }
 }
 
-/// Records in the index hint that this process changes queue `id` without
-/// copying its counters (once per queue and process).
-fn unmirrored(ns: &Ns, id: i32) {
-    let idx = id % crate::ns::IDX_SPAN;
-    static DONE: std::sync::Mutex<Option<std::collections::HashSet<(u64, i32)>>> =
-        std::sync::Mutex::new(None);
-    // The mark is idempotent: the set only saves writing it again. Not
-    // waited for (a child of `fork` may find it held by a thread it does
-    // not have): busy, the mark is simply written.
-    let first = match DONE.try_lock() {
-        Ok(mut done) => done
-            .get_or_insert_with(Default::default)
-            .insert((ns.serial(), id)),
-        Err(_) => true,
-    };
-    if first {
-        if let Some(ix) = ns.index() {
-            ix.set_half(Kind::Msg, idx, true, !(id as u32));
+/// How a process that cannot copy a queue's counters tells `MSG_INFO`
+/// not to trust the copy: it marks the queue in the index hint before it
+/// first changes it ([`Marker::mark`], from the calls that change the
+/// counters: a send, a receive, a repair), once per queue and process.
+/// Only then: a process that merely looks (`MSG_STAT`, `ripcs`, `MSG_INFO`
+/// itself) leaves the copy trusted.
+#[derive(Debug)]
+pub(super) struct Marker {
+    ix: Arc<crate::ns::index::Index>,
+    serial: u64,
+    id: i32,
+    done: core::sync::atomic::AtomicBool,
+}
+
+impl Marker {
+    /// A marker of queue `id` in `ns` (`None` without an index hint:
+    /// then `MSG_INFO` walks the queues anyway).
+    pub(super) fn new(ns: &Ns, id: i32) -> Option<Marker> {
+        Some(Marker {
+            ix: ns.index_arc()?.clone(),
+            serial: ns.serial(),
+            id,
+            done: Default::default(),
+        })
+    }
+
+    /// Marks the queue (once).
+    #[cold]
+    pub(super) fn mark(&self) {
+        if self.done.load(Relaxed) {
+            return;
         }
+        static DONE: std::sync::Mutex<Option<std::collections::HashSet<(u64, i32)>>> =
+            std::sync::Mutex::new(None);
+        // The mark is idempotent: the set only saves writing it again
+        // from another handle of the queue. Not waited for (a child of
+        // `fork` may find it held by a thread it does not have): busy,
+        // the mark is simply written.
+        let first = match DONE.try_lock() {
+            Ok(mut done) => done
+                .get_or_insert_with(Default::default)
+                .insert((self.serial, self.id)),
+            Err(_) => true,
+        };
+        if first {
+            let idx = self.id % crate::ns::IDX_SPAN;
+            self.ix.set_half(Kind::Msg, idx, true, !(self.id as u32));
+        }
+        self.done.store(true, Relaxed);
     }
 }
 
@@ -311,17 +337,37 @@ mod tests {
         assert_eq!(totals(ns), (3, 305), "marked unmirrored: the queue counts");
         assert_eq!(opened(), 1);
 
+        // A process that cannot copy (a member: no tally it may write)
+        // leaves the copy trusted while it only looks, and marks the queue
+        // before its first change.
+        let member = Queue(Arc::new(QueueInner {
+            obj: q[1].obj.clone(),
+            geo: q[1].geo,
+            tally: None,
+            mark: Marker::new(ns, q[1].id()),
+        }));
+        member.stat(false).unwrap();
+        opened();
+        assert_eq!(totals(ns), (3, 305));
+        assert_eq!(opened(), 1, "only q[2], marked above");
+        member.send(ns, 1, &[1; 20], 0, Deadline::NEVER).unwrap();
+        assert_eq!(totals(ns), (4, 325), "its send counts: the queue is read");
+        assert_eq!(opened(), 2, "q[1] is marked now");
+        member.recv(0, &mut buf, 0, Deadline::NEVER).unwrap();
+        member.recv(0, &mut buf, 0, Deadline::NEVER).unwrap();
+        assert_eq!(totals(ns), (2, 305));
+
         // IPC_RMID of a non-empty queue, and a new queue at its index.
         let idx = q[0].id() % IDX_SPAN;
         q[0].remove(ns).unwrap();
-        assert_eq!(totals(ns), (2, 5));
+        assert_eq!(totals(ns), (1, 5));
         let n = get(ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
         assert_eq!(n.id() % IDX_SPAN, idx, "the freed index is reused");
-        assert_eq!(totals(ns), (2, 5), "the new queue counts as empty");
+        assert_eq!(totals(ns), (1, 5), "the new queue counts as empty");
         send(&n, 4);
         opened();
-        assert_eq!(totals(ns), (3, 9));
-        assert_eq!(opened(), 1, "only the marked queue is opened");
+        assert_eq!(totals(ns), (2, 9));
+        assert_eq!(opened(), 2, "only the marked queues are opened");
         for x in [&n, &q[1], &q[2]] {
             x.remove(ns).unwrap();
         }

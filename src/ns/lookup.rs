@@ -307,6 +307,12 @@ impl Ns {
 
     /// The index hint, when the namespace has one (see [`index`]).
     pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_deref()
+    }
+
+    /// [`Ns::index`], for a holder that may outlive the borrow (a queue's
+    /// mark, see `crate::msg`).
+    pub fn index_arc(&self) -> Option<&Arc<index::Index>> {
         self.index.as_ref()
     }
 

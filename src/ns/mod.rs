@@ -185,7 +185,7 @@ pub struct Ns {
     cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
-    index: Option<index::Index>,
+    index: Option<Arc<index::Index>>,
     /// This process's number for this open namespace (never reused): what
     /// per-thread caches key an object by, with its id, so that two
     /// namespaces open in one process never answer for each other.

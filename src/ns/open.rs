@@ -187,7 +187,8 @@ impl Ns {
             } else {
                 0o600
             },
-        );
+        )
+        .map(Arc::new);
         Ok(Ns {
             dir: dir.to_path_buf(),
             dirfd: Arc::new(dirfd),
