@@ -9,8 +9,10 @@
  *           1 MiB attachment; the child _exits at once, the parent reaps it
  *   fill:   creating 4000 segments of 4 KiB one by one: the median create
  *           of the first and of the last quarter (constant cost: <= 1.5x)
- *   info:   SHM_INFO and MSG_INFO with 10 and with 4000 objects present
- *           (constant cost: the same at both)
+ *           (with them: SHM_INFO and MSG_INFO at 10 and at 4000 objects)
+ *   info:   MSG_INFO with 10 and with 4000 queues, each holding one 64-byte
+ *           message (constant cost: the same at both; the totals printed
+ *           beside, which must be the same for both sides)
  *
  * Each figure is the median of several rounds; ratios are ripc / kernel
  * for times (lower is better) and ripc / kernel for bandwidth. */
@@ -46,6 +48,7 @@ static int k_rm(int id) { return (int)syscall(SYS_shmctl, id, IPC_RMID, NULL); }
 static int k_ctl(int id, int cmd, void *buf) { return (int)syscall(SYS_shmctl, id, cmd, buf); }
 static int k_msgget(void) { return (int)syscall(SYS_msgget, IPC_PRIVATE, IPC_CREAT | 0600); }
 static int k_msgctl(int id, int cmd, void *buf) { return (int)syscall(SYS_msgctl, id, cmd, buf); }
+static int k_msgsnd(int id, const void *m, size_t n) { return (int)syscall(SYS_msgsnd, id, m, n, IPC_NOWAIT); }
 
 /* One side of the comparison: shmget/shmat/shmdt/shmctl/msgget/msgctl. */
 struct side {
@@ -56,6 +59,7 @@ struct side {
     int (*ctl)(int, int, void *);
     int (*msgget)(void);
     int (*msgctl)(int, int, void *);
+    int (*msgsnd)(int, const void *, size_t);
 };
 static int r_get(size_t size) { return ripc_shmget(IPC_PRIVATE, size, IPC_CREAT | 0600); }
 static void *r_at(int id) { return ripc_shmat(id, NULL, 0); }
@@ -63,8 +67,9 @@ static int r_dt(void *p) { return ripc_shmdt(p); }
 static int r_ctl(int id, int cmd, void *buf) { return ripc_shmctl(id, cmd, buf); }
 static int r_msgget(void) { return ripc_msgget(IPC_PRIVATE, IPC_CREAT | 0600); }
 static int r_msgctl(int id, int cmd, void *buf) { return ripc_msgctl(id, cmd, buf); }
-static const struct side KERNEL = {"kernel", k_get, k_at, k_dt, k_ctl, k_msgget, k_msgctl};
-static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_msgctl};
+static int r_msgsnd(int id, const void *m, size_t n) { return ripc_msgsnd(id, m, n, IPC_NOWAIT); }
+static const struct side KERNEL = {"kernel", k_get, k_at, k_dt, k_ctl, k_msgget, k_msgctl, k_msgsnd};
+static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_msgctl, r_msgsnd};
 
 static double ripc_cycle(void) {
     double t = now();
@@ -252,6 +257,28 @@ static void fill(const struct side *sd, double *first, double *last, double info
         if (sd->ctl(fill_ids[i], IPC_RMID, NULL) || sd->msgctl(fill_q[i], IPC_RMID, NULL)) die("fill: remove");
 }
 
+/* Creates FILL queues, each holding one 64-byte message; out: µs per
+ * MSG_INFO at 10 and at FILL queues, and the totals MSG_INFO reported at
+ * FILL (messages, bytes). Removes them all. */
+static void msg_info_row(const struct side *sd, double us[2], int tot[2]) {
+    struct {
+        long t;
+        char b[64];
+    } m = {1, {0}};
+    struct msginfo mi;
+    for (int i = 0; i < FILL; i++) {
+        if ((fill_q[i] = sd->msgget()) < 0) die("info: msgget");
+        if (sd->msgsnd(fill_q[i], &m, sizeof m.b)) die("info: msgsnd");
+        if (i == 9) us[0] = info_us(sd, 0, 30);
+    }
+    us[1] = info_us(sd, 0, 30);
+    if (sd->msgctl(0, MSG_INFO, &mi) < 0) die("info: MSG_INFO");
+    tot[0] = mi.msgmap;
+    tot[1] = mi.msgtql;
+    for (int i = 0; i < FILL; i++)
+        if (sd->msgctl(fill_q[i], IPC_RMID, NULL)) die("info: remove");
+}
+
 int main(void) {
     /* ripc's engine in a private namespace of our own; the kernel's in a
      * private IPC namespace when we may make one (root), so that 4000
@@ -322,6 +349,16 @@ int main(void) {
            ri[1][0], ki[0][0], ki[1][0]);
     printf("MSG_INFO at 10 / %d queues:      ripc %.2f / %.2f us  kernel %.2f / %.2f us\n", FILL, ri[0][1],
            ri[1][1], ki[0][1], ki[1][1]);
+    }
+
+    if (ROW("info")) {
+        double kus[2], rus[2];
+        int kt[2], rt[2];
+        msg_info_row(&KERNEL, kus, kt);
+        msg_info_row(&RIPC, rus, rt);
+        printf("MSG_INFO at 10 / %d queues (1 msg each): ripc %.2f / %.2f us  kernel %.2f / %.2f us  "
+               "(totals: ripc %d msgs %d bytes, kernel %d / %d)\n",
+               FILL, rus[0], rus[1], kus[0], kus[1], rt[0], rt[1], kt[0], kt[1]);
     }
 
     static const char *own[] = {"ripc.ns", "ripc.seq", "ripc.idx"};
