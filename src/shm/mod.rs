@@ -215,6 +215,13 @@ fn with_obj_checked<T>(
         ns.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
+    // A remover killed inside `IPC_RMID`, between the namespace's removal
+    // (state, key name) and the segment's mark: finished here, so that
+    // listings no longer show a removed segment under its key (which no
+    // `shmget` finds) and the sweep below destroys it when unattached.
+    if obj.is_removed() {
+        ctl::mark_dest(obj);
+    }
     let n = match g {
         Some(_) => sweep(ns, obj, c, a, how)?,
         None => counted(obj),
