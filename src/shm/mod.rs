@@ -232,6 +232,10 @@ fn with_obj_checked<T>(
     f(obj, c, a, n)
 }
 
+/// The largest segment [`shmget`] creates without looking at the file
+/// system's free room first (`fallocate` tells).
+const ROOM_UNCHECKED: u64 = 1 << 20;
+
 /// `shmget(2)`: the segment with `key` (or a new one), of at least `size`
 /// bytes. A new segment, in the kernel's order (`newseg`): `EINVAL` for
 /// size 0 or above `shmmax`, `ENOSPC` above `shmall` pages, `EPERM` for
@@ -255,7 +259,16 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         if flags & SHM_HUGETLB != 0 && !hugetlb_allowed() {
             return Err(Errno::EPERM);
         }
-        room_for(ns, ctl_len.saturating_add(size))
+        // A segment whose storage is reserved needs no look at the file
+        // system first: its `fallocate` fails when there is no room (and
+        // the namespace reserves the control file's first page before it
+        // writes it). The look (`statvfs`, one system call per create)
+        // stays for a large one, which a failing `fallocate` would first
+        // half-allocate, and for `SHM_NORESERVE`, which reserves nothing.
+        if flags & SHM_NORESERVE != 0 || size > ROOM_UNCHECKED {
+            room_for(ns, ctl_len.saturating_add(size))?;
+        }
+        Ok(())
     };
     let prechecked = valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0);
     if prechecked {
