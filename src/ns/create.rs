@@ -150,6 +150,7 @@ impl Ns {
             data_len: spec.data_len,
             building: Some(tmp.as_raw_fd()),
             building_data: data.as_ref().map(|(d, _)| d.as_raw_fd()),
+            data_fd: AtomicI32::new(-1),
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
@@ -309,6 +310,12 @@ impl Ns {
         obj.building = None;
         obj.building_data = None;
         tmp_names();
+        if let Some((d, _)) = data {
+            // Kept for the engine (a create is mostly followed by an attach:
+            // it then needs no open), not closed here.
+            use std::os::fd::IntoRawFd;
+            obj.data_fd.store(d.into_raw_fd(), Ordering::Relaxed);
+        }
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
             c.insert((kind, obj.id), obj.clone());

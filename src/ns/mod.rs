@@ -244,6 +244,16 @@ pub struct Obj {
     /// Likewise its payload file's (with [`CreateSpec::data_apart`]), for
     /// [`Obj::data_file`].
     building_data: Option<i32>,
+    /// The creator's read-write descriptor of its new payload file, kept
+    /// from publication until the engine takes it ([`Obj::take_data_fd`];
+    /// closed with the object otherwise); `-1` when none.
+    data_fd: AtomicI32,
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        drop(self.take_data_fd());
+    }
 }
 
 /// What a `*get` call creates when the key is new.

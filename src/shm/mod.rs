@@ -291,7 +291,6 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
     }
     let created = core::cell::Cell::new(false);
     let built = core::cell::Cell::new(None);
-    let stashed = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -307,7 +306,6 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         if flags & SHM_NORESERVE == 0 {
             reserve(obj, size)?;
-            stashed.set(true);
         }
         let c = &area(obj)?.hdr;
         c.segsz.store(size, Ordering::Relaxed);
@@ -347,21 +345,17 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         r => r,
     };
-    // A payload built and stashed by a create that then failed, or lost
-    // its key to another creator, is no segment's: its pages go now.
-    if stashed.get()
-        && got
-            .as_ref()
-            .map_or(true, |o| built.get() != Some(o.file_id()))
-    {
-        drop_stash();
-    }
     let obj = got?;
     if created.get() {
         // For the shmall check (see `total_pages`), when the file is the
         // one this call built (not a winner's after a lost race).
         if built.get() == Some(obj.file_id()) {
             ns.note_size(&obj, page_round(size) / PAGE);
+            // The payload descriptor the namespace kept from the build,
+            // for this process's first read-write attach (see `stash_payload`).
+            if let Some(f) = obj.take_data_fd() {
+                stash_payload(&obj, f);
+            }
         }
         return Ok(obj.id); // new: nobody attaches it yet
     }

@@ -59,10 +59,10 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
 /// page (header, `ShmCtl` and the first 236 slots), and [`add_slot`]
 /// reserves each further page of the slot table when it is first used.
 pub(super) fn reserve(obj: &Obj, len: u64) -> Result<()> {
-    let f = obj.data_file(true)?;
-    reserve_fd(f.as_raw_fd(), 0, len)?;
-    stash_payload(obj, f);
-    Ok(())
+    match obj.building_data_fd() {
+        Some(f) => reserve_fd(f.as_raw_fd(), 0, len),
+        None => reserve_fd(obj.data_file(true)?.as_raw_fd(), 0, len),
+    }
 }
 
 /// The payload descriptor of the segment this process created last,
