@@ -104,14 +104,8 @@ impl Ns {
             if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());
             }
-            if let Some((d, _)) = &data {
-                let len = libc::off_t::try_from(spec.data_len).map_err(|_| Errno::EFBIG)?;
-                // SAFETY: sizing our own fresh payload file (sparse: the
-                // engine reserves what it needs in `init`).
-                if unsafe { libc::ftruncate(d.as_raw_fd(), len) } != 0 {
-                    return Err(Errno::last());
-                }
-            }
+            // (A payload file of its own stays empty: the engine's `init`
+            // sizes it, with the `fallocate` that reserves it if it does.)
             Ok(())
         });
         if let Err(e) = sized {

@@ -265,7 +265,9 @@ pub struct CreateSpec<'a> {
     /// the payload is a file of its own (`<kind>.data.<inode>`, reached
     /// with [`Obj::data_file`]) whose mode is exactly the IPC mode's read
     /// and write bits, so that the file system keeps a user granted only
-    /// read from writing it; the object file holds the control area only
+    /// read from writing it; the object file holds the control area only.
+    /// The payload file is created empty: `init` gives it its `data_len`
+    /// bytes (through [`Obj::building_data_fd`])
     pub data_apart: bool,
     /// fills the engine's control data of the new, still private object;
     /// it must write only within the first [`CREATE_RESERVE`] bytes of

@@ -304,9 +304,7 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
                 return Err(Errno::ENOSPC);
             }
         }
-        if flags & SHM_NORESERVE == 0 {
-            reserve(obj, size)?;
-        }
+        size_payload(obj, size, flags & SHM_NORESERVE == 0)?;
         let c = &area(obj)?.hdr;
         c.segsz.store(size, Ordering::Relaxed);
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
