@@ -75,6 +75,36 @@ pub struct Index {
     local: std::sync::atomic::AtomicI32,
 }
 
+/// The clear bits of a bitmap below `max`, ascending. Whole bytes in use
+/// are passed over a byte at a time: with 4000 objects, the lowest free
+/// index was found by testing 4000 bits one by one (~3 us per create at
+/// the last quarter of `build/bench/shm`'s fill row).
+struct FreeBits {
+    map: Box<[u8; MAP]>,
+    next: i32,
+    max: i32,
+}
+
+impl Iterator for FreeBits {
+    type Item = i32;
+
+    fn next(&mut self) -> Option<i32> {
+        while self.next < self.max {
+            let i = self.next;
+            let byte = self.map[i as usize / 8];
+            if byte == 0xff && i % 8 == 0 {
+                self.next += 8;
+                continue;
+            }
+            self.next += 1;
+            if byte & (1 << (i % 8)) == 0 {
+                return Some(i);
+            }
+        }
+        None
+    }
+}
+
 impl Index {
     /// Opens (creating when missing, with `mode`) `ripc.idx` in the
     /// namespace directory `dirfd`; `None` when it cannot be had or is not
@@ -145,9 +175,12 @@ impl Index {
     /// then every index below `max` (the fallback when the hint was wrong
     /// all along).
     pub fn candidates(&self, kind: Kind, max: i32) -> impl Iterator<Item = i32> {
-        let map = self.read_map(kind);
         let max = max.clamp(0, (MAP * 8) as i32);
-        let free = (0..max).filter(move |&i| map[i as usize / 8] & (1 << (i % 8)) == 0);
+        let free = FreeBits {
+            map: self.read_map(kind),
+            next: 0,
+            max,
+        };
         free.chain(0..max)
     }
 
@@ -449,6 +482,28 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         let f = std::fs::File::open(&d).unwrap();
         (d, OwnedFd::from(f))
+    }
+
+    #[test]
+    fn full_bytes_are_passed_over_and_no_free_index_is_missed() {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        for i in (0..20).chain([22, 31, 32]) {
+            ix.mark(Kind::Shm, i, true);
+        }
+        let free: Vec<i32> = ix
+            .candidates(Kind::Shm, 35)
+            .take_while(|&i| i != 0)
+            .collect();
+        assert_eq!(free, [20, 21, 23, 24, 25, 26, 27, 28, 29, 30, 33, 34]);
+        // The free bits end within a full byte, or at a limit inside one.
+        assert_eq!(ix.candidates(Kind::Shm, 5).next(), Some(0));
+        assert_eq!(
+            ix.candidates(Kind::Shm, 16).take(2).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!(ix.candidates(Kind::Shm, 21).next(), Some(20));
+        let _ = std::fs::remove_dir_all(d);
     }
 
     #[test]

@@ -109,6 +109,7 @@ impl Ns {
             data_len,
             building: None,
             building_data: None,
+            data_fd: AtomicI32::new(-1),
         };
         let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
         Ok((obj, live))

@@ -250,6 +250,16 @@ pub struct Obj {
     /// Likewise its payload file's (with [`CreateSpec::data_apart`]), for
     /// [`Obj::data_file`].
     building_data: Option<i32>,
+    /// The creator's read-write descriptor of its new payload file, kept
+    /// from publication until the engine takes it ([`Obj::take_data_fd`];
+    /// closed with the object otherwise); `-1` when none.
+    data_fd: AtomicI32,
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        drop(self.take_data_fd());
+    }
 }
 
 /// What a `*get` call creates when the key is new.
@@ -261,7 +271,9 @@ pub struct CreateSpec<'a> {
     /// the payload is a file of its own (`<kind>.data.<inode>`, reached
     /// with [`Obj::data_file`]) whose mode is exactly the IPC mode's read
     /// and write bits, so that the file system keeps a user granted only
-    /// read from writing it; the object file holds the control area only
+    /// read from writing it; the object file holds the control area only.
+    /// The payload file is created empty: `init` gives it its `data_len`
+    /// bytes (through [`Obj::building_data_fd`])
     pub data_apart: bool,
     /// fills the engine's control data of the new, still private object;
     /// it must write only within the first [`CREATE_RESERVE`] bytes of

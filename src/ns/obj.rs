@@ -204,6 +204,26 @@ impl Obj {
         Ok(ObjFd::Opened(f))
     }
 
+    /// While the object is being built: the creator's descriptor of its
+    /// payload file (read-write, not duplicated), e.g. to reserve storage.
+    pub fn building_data_fd(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: `building_data` is the creator's open descriptor of the
+        // new payload for as long as this object is being built, which
+        // outlives the borrow of `self`.
+        self.building_data
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The read-write descriptor of the payload file that this process
+    /// created with the object, once (then `None`): the creator's own,
+    /// with no open and no owner check. Not taken, it is closed with the
+    /// object.
+    pub fn take_data_fd(&self) -> Option<OwnedFd> {
+        let fd = self.data_fd.swap(-1, Ordering::AcqRel);
+        // SAFETY: the descriptor `create` stored, now ours alone.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     /// True when the payload is a file of its own ([`Obj::data_file`]).
     pub fn data_apart(&self) -> bool {
         self.header().flags.load(Ordering::Relaxed) & DATA_APART != 0
