@@ -9,8 +9,17 @@
  *           1 MiB attachment; the child _exits at once, the parent reaps it
  *   fill:   creating 4000 segments of 4 KiB one by one: the median create
  *           of the first and of the last quarter (constant cost: <= 1.5x)
- *   info:   SHM_INFO and MSG_INFO with 10 and with 4000 objects present
- *           (constant cost: the same at both)
+ *           (with them: SHM_INFO and MSG_INFO at 10 and at 4000 objects)
+ *   info:   MSG_INFO with 10 and with 4000 queues, each holding one 64-byte
+ *           message (constant cost: the same at both; the totals printed
+ *           beside, which must be the same for both sides)
+ *   floor:  (only when named in RIPC_BENCH_ROWS) the system calls alone of
+ *           a cycle, without the library: the sequence ripc makes today
+ *           (two files per segment), and that of one file per segment
+ *           with every control area in one namespace file mapped once
+ *           (with the index kept as today, and with it in that mapping),
+ *           beside the kernel's cycle: what a layout can reach at best
+ *           (docs/shm.md, "Performance")
  *
  * Each figure is the median of several rounds; ratios are ripc / kernel
  * for times (lower is better) and ripc / kernel for bandwidth. */
@@ -22,6 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +58,7 @@ static int k_rm(int id) { return (int)syscall(SYS_shmctl, id, IPC_RMID, NULL); }
 static int k_ctl(int id, int cmd, void *buf) { return (int)syscall(SYS_shmctl, id, cmd, buf); }
 static int k_msgget(void) { return (int)syscall(SYS_msgget, IPC_PRIVATE, IPC_CREAT | 0600); }
 static int k_msgctl(int id, int cmd, void *buf) { return (int)syscall(SYS_msgctl, id, cmd, buf); }
+static int k_msgsnd(int id, const void *m, size_t n) { return (int)syscall(SYS_msgsnd, id, m, n, IPC_NOWAIT); }
 
 /* One side of the comparison: shmget/shmat/shmdt/shmctl/msgget/msgctl. */
 struct side {
@@ -56,6 +69,7 @@ struct side {
     int (*ctl)(int, int, void *);
     int (*msgget)(void);
     int (*msgctl)(int, int, void *);
+    int (*msgsnd)(int, const void *, size_t);
 };
 static int r_get(size_t size) { return ripc_shmget(IPC_PRIVATE, size, IPC_CREAT | 0600); }
 static void *r_at(int id) { return ripc_shmat(id, NULL, 0); }
@@ -63,8 +77,9 @@ static int r_dt(void *p) { return ripc_shmdt(p); }
 static int r_ctl(int id, int cmd, void *buf) { return ripc_shmctl(id, cmd, buf); }
 static int r_msgget(void) { return ripc_msgget(IPC_PRIVATE, IPC_CREAT | 0600); }
 static int r_msgctl(int id, int cmd, void *buf) { return ripc_msgctl(id, cmd, buf); }
-static const struct side KERNEL = {"kernel", k_get, k_at, k_dt, k_ctl, k_msgget, k_msgctl};
-static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_msgctl};
+static int r_msgsnd(int id, const void *m, size_t n) { return ripc_msgsnd(id, m, n, IPC_NOWAIT); }
+static const struct side KERNEL = {"kernel", k_get, k_at, k_dt, k_ctl, k_msgget, k_msgctl, k_msgsnd};
+static const struct side RIPC = {"ripc", r_get, r_at, r_dt, r_ctl, r_msgget, r_msgctl, r_msgsnd};
 
 static double ripc_cycle(void) {
     double t = now();
@@ -252,6 +267,177 @@ static void fill(const struct side *sd, double *first, double *last, double info
         if (sd->ctl(fill_ids[i], IPC_RMID, NULL) || sd->msgctl(fill_q[i], IPC_RMID, NULL)) die("fill: remove");
 }
 
+/* Creates FILL queues, each holding one 64-byte message; out: µs per
+ * MSG_INFO at 10 and at FILL queues, and the totals MSG_INFO reported at
+ * FILL (messages, bytes). Removes them all. */
+static void msg_info_row(const struct side *sd, double us[2], int tot[2]) {
+    struct {
+        long t;
+        char b[64];
+    } m = {1, {0}};
+    struct msginfo mi;
+    for (int i = 0; i < FILL; i++) {
+        if ((fill_q[i] = sd->msgget()) < 0) die("info: msgget");
+        if (sd->msgsnd(fill_q[i], &m, sizeof m.b)) die("info: msgsnd");
+        if (i == 9) us[0] = info_us(sd, 0, 30);
+    }
+    us[1] = info_us(sd, 0, 30);
+    if (sd->msgctl(0, MSG_INFO, &mi) < 0) die("info: MSG_INFO");
+    tot[0] = mi.msgmap;
+    tot[1] = mi.msgtql;
+    for (int i = 0; i < FILL; i++)
+        if (sd->msgctl(fill_q[i], IPC_RMID, NULL)) die("info: remove");
+}
+
+/* The "floor" row: a model of the system calls of one cycle (create,
+ * attach, touch, detach, remove of a 4 KiB segment), made directly in a
+ * scratch directory, nothing else. `two` is what `strace` shows ripc make
+ * today (33 calls: temporary control and payload files, reserved, the
+ * control file mapped, the sequence counter, the payload and the number
+ * moved to their names, the index bit under its byte lock and the size,
+ * the attach's and the removal's checks, the unlinks); `one` is a layout
+ * with the payload file as the numbered name and the control area a slot
+ * of one namespace file mapped once (`idx`: sequence counter and index
+ * kept as today; without, they live in that mapping: 10 calls). */
+struct floor_ns {
+    int dir, seq, idx;
+    char *slots;
+    long n;
+};
+
+static void floor_mark(struct floor_ns *f) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 4096, .l_len = 1};
+    char b = 0;
+    (void)!fcntl(f->idx, F_OFD_SETLK, &fl);
+    (void)!pread(f->idx, &b, 1, 4096);
+    b ^= 1;
+    (void)!pwrite(f->idx, &b, 1, 4096);
+    fl.l_type = F_UNLCK;
+    (void)!fcntl(f->idx, F_OFD_SETLK, &fl);
+}
+
+static void floor_seq(struct floor_ns *f) {
+    int v = 0;
+    (void)!pread(f->seq, &v, 4, 8);
+    v++;
+    (void)!pwrite(f->seq, &v, 4, 8);
+}
+
+static int floor_tmp(struct floor_ns *f, char *name) {
+    snprintf(name, 64, ".new.floor.%ld", f->n++);
+    int fd = openat(f->dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) die("floor: openat");
+    return fd;
+}
+
+static void floor_move(struct floor_ns *f, const char *from, const char *to) {
+    if (syscall(SYS_renameat2, f->dir, from, f->dir, to, 1 /* RENAME_NOREPLACE */)) die("floor: renameat2");
+}
+
+/* shmat (the name checked, the payload mapped, the kept descriptor
+ * closed), the touch, shmdt (unmapped, the name checked again). */
+static void floor_attach(struct floor_ns *f, int p) {
+    struct stat st;
+    (void)!fstatat(f->dir, "shm.0", &st, AT_SYMLINK_NOFOLLOW);
+    char *pm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, p, 0);
+    if (pm == MAP_FAILED) die("floor: mmap");
+    close(p);
+    pm[0] = 1;
+    munmap(pm, 4096);
+    (void)!fstatat(f->dir, "shm.0", &st, AT_SYMLINK_NOFOLLOW);
+}
+
+static double floor_two(struct floor_ns *f) {
+    double t = now();
+    for (int i = 0; i < CYCLES; i++) {
+        char tc[64], tp[64], data[64], map[4096];
+        struct stat st;
+        int c = floor_tmp(f, tc), p = floor_tmp(f, tp);
+        (void)!fallocate(c, 0, 0, 4096);
+        (void)!ftruncate(c, 12288);
+        if (fstat(c, &st)) die("floor: fstat");
+        char *cm = mmap(NULL, 12288, PROT_READ | PROT_WRITE, MAP_SHARED, c, 0);
+        if (cm == MAP_FAILED) die("floor: mmap");
+        cm[0] = 1;
+        floor_seq(f);
+        (void)!fallocate(p, 0, 0, 4096);
+        snprintf(data, sizeof data, "shm.data.%lu", (unsigned long)st.st_ino);
+        floor_move(f, tp, data);
+        (void)!pread(f->idx, map, sizeof map, 4096);
+        floor_move(f, tc, "shm.0");
+        floor_mark(f);
+        close(c);
+        (void)!pwrite(f->idx, &st.st_ino, 8, 12288);
+        (void)!fstat(p, &st);
+        floor_attach(f, p);
+        for (int k = 0; k < 2; k++) (void)!fstatat(f->dir, "shm.0", &st, AT_SYMLINK_NOFOLLOW);
+        unlinkat(f->dir, data, 0);
+        unlinkat(f->dir, "shm.0", 0);
+        floor_mark(f);
+        munmap(cm, 12288);
+    }
+    return (now() - t) / CYCLES;
+}
+
+static double floor_one(struct floor_ns *f, int idx) {
+    double t = now();
+    for (int i = 0; i < CYCLES; i++) {
+        char tp[64], map[4096];
+        struct stat st;
+        int p = floor_tmp(f, tp);
+        (void)!fallocate(p, 0, 0, 4096);
+        if (fstat(p, &st)) die("floor: fstat");
+        f->slots[(i % 64) * 64] = 1; /* the segment's control slot */
+        if (idx) {
+            floor_seq(f);
+            (void)!pread(f->idx, map, sizeof map, 4096);
+        }
+        floor_move(f, tp, "shm.0");
+        if (idx) {
+            floor_mark(f);
+            (void)!pwrite(f->idx, &st.st_ino, 8, 12288);
+        }
+        floor_attach(f, p);
+        unlinkat(f->dir, "shm.0", 0);
+        if (idx) floor_mark(f);
+    }
+    return (now() - t) / CYCLES;
+}
+
+static void floor_row(void) {
+    char dir[] = "/dev/shm/ripc-floor.XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp");
+    struct floor_ns f = {.n = 0};
+    f.dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    f.seq = openat(f.dir, "seq", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    f.idx = openat(f.dir, "idx", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int sl = openat(f.dir, "slots", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f.dir < 0 || f.seq < 0 || f.idx < 0 || sl < 0 || ftruncate(f.seq, 16) || ftruncate(f.idx, 12288 + 8) ||
+        ftruncate(sl, 1 << 20))
+        die("floor: setup");
+    f.slots = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, sl, 0);
+    if (f.slots == MAP_FAILED) die("floor: mmap");
+    double two[ROUNDS], one[ROUNDS], bare[ROUNDS], k[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) { /* interleaved */
+        two[r] = floor_two(&f);
+        one[r] = floor_one(&f, 1);
+        bare[r] = floor_one(&f, 0);
+        k[r] = kernel_cycle();
+    }
+    double mk = median(k, ROUNDS), m2 = median(two, ROUNDS), m1 = median(one, ROUNDS), m0 = median(bare, ROUNDS);
+    printf("shm cycle, system calls alone:     two files (today, 33 calls) %.2f us %.2fx; one file + shared "
+           "control slots: %.2f us %.2fx (22 calls), %.2f us %.2fx (index in the mapping, 10 calls); kernel %.2f us\n",
+           m2 * 1e6, m2 / mk, m1 * 1e6, m1 / mk, m0 * 1e6, m0 / mk, mk * 1e6);
+    munmap(f.slots, 1 << 20);
+    close(sl);
+    close(f.seq);
+    close(f.idx);
+    static const char *names[] = {"seq", "idx", "slots"};
+    for (int i = 0; i < 3; i++) unlinkat(f.dir, names[i], 0);
+    close(f.dir);
+    if (rmdir(dir)) fprintf(stderr, "shm: %s not empty\n", dir);
+}
+
 int main(void) {
     /* ripc's engine in a private namespace of our own; the kernel's in a
      * private IPC namespace when we may make one (root), so that 4000
@@ -323,6 +509,18 @@ int main(void) {
     printf("MSG_INFO at 10 / %d queues:      ripc %.2f / %.2f us  kernel %.2f / %.2f us\n", FILL, ri[0][1],
            ri[1][1], ki[0][1], ki[1][1]);
     }
+
+    if (ROW("info")) {
+        double kus[2], rus[2];
+        int kt[2], rt[2];
+        msg_info_row(&KERNEL, kus, kt);
+        msg_info_row(&RIPC, rus, rt);
+        printf("MSG_INFO at 10 / %d queues (1 msg each): ripc %.2f / %.2f us  kernel %.2f / %.2f us  "
+               "(totals: ripc %d msgs %d bytes, kernel %d / %d)\n",
+               FILL, rus[0], rus[1], kus[0], kus[1], rt[0], rt[1], kt[0], kt[1]);
+    }
+
+    if (rows && strstr(rows, "floor")) floor_row();
 
     static const char *own[] = {"ripc.ns", "ripc.seq", "ripc.idx"};
     for (int i = 0; i < 3; i++) {

@@ -276,22 +276,16 @@ int main(void) {
         ok(1, "# SKIP kernel backend: the counts are the whole machine's");
         return done_testing();
     }
-    int n = tap_ns_names(dir, "");
-    diag("before any tool: %d names besides ripc.*, %d of them .new.* files", n, tap_ns_names(dir, ".new."));
-    char cmd[600];
-    const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "'%s/ripcs' >/dev/null", tools ? tools : "target/release");
-    int r = system(cmd);
-    n = tap_ns_names(dir, "");
+    int n = tap_count_names(dir, "", 1);
+    diag("before any tool: %d names besides ripc.*, %d of them .new.* files", n, tap_count_names(dir, ".new.", 0));
+    int r = tap_tool("ripcs", "");
+    n = tap_count_names(dir, "", 1);
     ok(r == 0 && n == 0, "after ripcs the namespace holds only ripc.ns, ripc.seq and ripc.idx (%d other names)", n);
     int nq, ns, nm;
     info(MSG, &nq);
     info(SEM, &ns);
     info(SHM, &nm);
     ok(nq == 0 && ns == 0 && nm == 0, "MSG_INFO, SEM_INFO and SHM_INFO count no object (%d, %d, %d)", nq, ns, nm);
-    if (n != 0) {
-        snprintf(cmd, sizeof cmd, "ls -la '%s' | sed 's/^/# /'", dir);
-        if (system(cmd) != 0) diag("ls failed");
-    }
+    if (n != 0) tap_ls(dir);
     return done_testing();
 }

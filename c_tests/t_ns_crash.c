@@ -72,13 +72,6 @@ static int sem_liars(int *listed) {
     return bad;
 }
 
-static int tool(const char *name, const char *args) {
-    const char *t = getenv("RIPC_TOOLS");
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "'%s/%s' %s >/dev/null", t ? t : "target/release", name, args);
-    return system(cmd);
-}
-
 int main(void) {
     int kernel = backend_is_kernel();
     const char *dir = getenv("RIPC_DIR");
@@ -105,13 +98,9 @@ int main(void) {
        "(%d, %d not)",
        nq0, ns0, bq0, bs0);
     if (!kernel) {
-        int r = tool("ripcs", "");
+        int r = tap_tool("ripcs", "");
         ok(r == 0, "ripcs runs (and heals) afterwards (status %#x)", r);
-        if (getenv("T_NS_CRASH_LS")) {
-            char cmd[600];
-            snprintf(cmd, sizeof cmd, "ls -la '%s' | sed 's/^/# /'", dir);
-            if (system(cmd) != 0) diag("ls failed");
-        }
+        if (getenv("T_NS_CRASH_LS")) tap_ls(dir);
     } else {
         ok(1, "# SKIP kernel backend: nothing to heal");
     }
@@ -138,16 +127,14 @@ int main(void) {
         ok(1, "# SKIP kernel backend: ripcrm -a would remove everyone's objects");
         ok(1, "# SKIP kernel backend: no namespace files");
     } else {
-        int t = tap_ns_names(dir, ".new.");
+        int t = tap_count_names(dir, ".new.", 0);
         ok(t == 0, "no .new.* file left (%d)", t);
-        int r = tool("ripcrm", "-a");
+        int r = tap_tool("ripcrm", "-a");
         ok(r == 0, "ripcrm -a (status %#x)", r);
-        int o = tap_ns_names(dir, "");
+        int o = tap_count_names(dir, "", 1);
         ok(o == 0, "then the namespace holds only ripc.ns, ripc.seq and ripc.idx (%d other names)", o);
         if (o != 0) {
-            char cmd[600];
-            snprintf(cmd, sizeof cmd, "ls -la '%s' | sed 's/^/# /'", dir);
-            if (system(cmd) != 0) diag("ls failed");
+            tap_ls(dir);
         }
     }
     return done_testing();

@@ -29,13 +29,6 @@ static int scribble(const char *kind, int id, size_t off, size_t len) {
     return 0;
 }
 
-static int ripcrm(const char *args) {
-    char cmd[1024];
-    const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "'%s/ripcrm' %s", tools ? tools : "target/release", args);
-    return system(cmd);
-}
-
 /* A keyed queue, set and segment made at keys k, k + 1, k + 2, their
  * control areas scribbled on; 0 when all went well. */
 static int three_scribbled(key_t k, int *q, int *s, int *m) {
@@ -71,16 +64,16 @@ static void by_ripcrm(void) {
     key_t k = 0x7b10;
     ok(three_scribbled(k, &q, &s, &m) == 0, "three more objects, scribbled (every call fails)");
     snprintf(args, sizeof args, "-q %d -s %d -m %d", q, s, m);
-    ok(ripcrm(args) == 0, "ripcrm %s: status 0", args);
+    ok(tap_tool("ripcrm", args) == 0, "ripcrm %s: status 0", args);
     ok(keys_free(k), "all three are gone, their keys free again");
     k = 0x7b20;
     ok(three_scribbled(k, &q, &s, &m) == 0, "three more, scribbled");
     snprintf(args, sizeof args, "-Q 0x%x -S 0x%x -M 0x%x", (unsigned)k, (unsigned)k + 1, (unsigned)k + 2);
-    ok(ripcrm(args) == 0, "ripcrm %s: status 0", args);
+    ok(tap_tool("ripcrm", args) == 0, "ripcrm %s: status 0", args);
     ok(keys_free(k), "all three are gone, their keys free again");
     k = 0x7b30;
     ok(three_scribbled(k, &q, &s, &m) == 0, "three more, scribbled");
-    ok(ripcrm("-a") == 0, "ripcrm -a: status 0");
+    ok(tap_tool("ripcrm", "-a") == 0, "ripcrm -a: status 0");
     ok(keys_free(k), "all three are gone, their keys free again");
 }
 

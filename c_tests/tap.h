@@ -399,25 +399,6 @@ static inline unsigned long long tap_start_time(const char *pid) {
     return v;
 }
 
-/* Names in the namespace directory `dir` that begin with `prefix` ("" for
- * all), besides the namespace's own ripc.ns, ripc.seq and ripc.idx; -1
- * when the directory cannot be read. */
-static inline int tap_ns_names(const char *dir, const char *prefix) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *s = e->d_name;
-        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strcmp(s, "ripc.ns") == 0 || strcmp(s, "ripc.seq") == 0 ||
-            strcmp(s, "ripc.idx") == 0)
-            continue;
-        if (strncmp(s, prefix, strlen(prefix)) == 0) n++;
-    }
-    closedir(d);
-    return n;
-}
-
 /* Removes a namespace directory a test made (its own files, then it). */
 static inline void tap_remove_dir(const char *d) {
     DIR *dh = opendir(d);
@@ -428,6 +409,43 @@ static inline void tap_remove_dir(const char *d) {
     }
     closedir(dh);
     rmdir(d);
+}
+
+/* Names in directory dir that start with prefix; with others, every name
+ * but the namespace's own files (ripc.ns, ripc.seq, ripc.idx). -1 when
+ * the directory cannot be read. */
+static inline int tap_count_names(const char *dir, const char *prefix, int others) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) continue;
+        if (others) {
+            if (strcmp(s, "ripc.ns") != 0 && strcmp(s, "ripc.seq") != 0 && strcmp(s, "ripc.idx") != 0) n++;
+        } else if (strncmp(s, prefix, strlen(prefix)) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Runs the tool `name` (ripcs, ripcrm, ...) of RIPC_TOOLS (else
+ * target/release) with `args`, its output discarded; system()'s status. */
+static inline int tap_tool(const char *name, const char *args) {
+    const char *t = getenv("RIPC_TOOLS");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s/%s' %s >/dev/null", t ? t : "target/release", name, args);
+    return system(cmd);
+}
+
+/* Lists directory dir as TAP comments (diagnostics of a failed check). */
+static inline void tap_ls(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -la '%s' | sed 's/^/# /'", dir);
+    if (system(cmd) != 0) diag("ls failed");
 }
 
 /* The *_STAT_ANY commands (Linux 4.17), for a libc that predates them. */

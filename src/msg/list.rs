@@ -12,6 +12,12 @@ pub(super) struct View<'a> {
     pub(super) geo: Geo,
     /// The control area, through which every word is read.
     pub(super) r: Region<'a>,
+    /// Where this process copies the queue's counters (see
+    /// [`super::tally`]); `None` when it does not.
+    pub(super) tally: Option<&'a TallySlot>,
+    /// Otherwise, how this process marks the queue as changed without a
+    /// copy.
+    pub(super) mark: Option<&'a Marker>,
 }
 
 impl<'a> View<'a> {
@@ -21,6 +27,26 @@ impl<'a> View<'a> {
             obj,
             geo,
             r: obj.region(),
+            tally: None,
+            mark: None,
+        }
+    }
+
+    /// Before a change of the counters: when this process does not copy
+    /// them, marks the queue (see [`super::tally`]).
+    #[inline]
+    pub(super) fn before_change(&self) {
+        if self.tally.is_none() {
+            if let Some(m) = self.mark {
+                m.mark();
+            }
+        }
+    }
+
+    /// Under both locks: copies all four counters to the tally.
+    pub(super) fn note_all(&self) {
+        if let (Some(t), Ok(h)) = (self.tally, self.head()) {
+            t.note_all(self.obj.id as u32, h);
         }
     }
 
@@ -117,12 +143,15 @@ impl<'a> View<'a> {
     /// scribbling: whatever prefix of the list is well-formed is kept, the
     /// rest dropped).
     pub fn repair(&self) -> Result<()> {
+        self.before_change();
         let h = self.head()?;
         h.dirty.store(0, Relaxed);
         crate::debug_report!("queue {}: repaired after a lock holder died", self.obj.id);
         let dummy = h.head.load(Relaxed);
         if dummy >= self.geo.ndesc {
-            return self.reset_empty();
+            self.reset_empty()?;
+            self.note_all();
+            return Ok(());
         }
         let mut used_d = vec![false; self.geo.ndesc as usize];
         let mut used_c = vec![false; self.geo.nchunk as usize];
@@ -176,6 +205,8 @@ impl<'a> View<'a> {
         if qb == 0 || qb > cap {
             h.qbytes.store(cap, Relaxed);
         }
+        // The copies in the tally, whatever the dead holder left there.
+        self.note_all();
         self.rebuild_free(&used_d, &used_c)
     }
 
@@ -209,6 +240,7 @@ impl<'a> View<'a> {
     /// accounting is intact).
     #[inline]
     pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<bool> {
+        self.before_change();
         let h = self.head()?;
         let Some(di) = self.alloc_desc(h)? else {
             return Ok(false);
@@ -263,6 +295,9 @@ impl<'a> View<'a> {
             h.sent_bytes.load(Relaxed).wrapping_add(data.len() as u32),
             Relaxed,
         );
+        if let Some(t) = self.tally {
+            t.note_sent(self.obj.id as u32, h);
+        }
         Ok(true)
     }
 
@@ -319,6 +354,7 @@ impl<'a> View<'a> {
         flags: i32,
         g: QGuard<'_>,
     ) -> Result<(i64, usize)> {
+        self.before_change();
         let h = self.head()?;
         let d = self.desc(f.at)?;
         let (mtype, n) = self.copy_message(d, out, flags)?;
@@ -345,6 +381,9 @@ impl<'a> View<'a> {
             .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
         h.taken_bytes
             .store(h.taken_bytes.load(Relaxed).wrapping_add(len), Release);
+        if let Some(t) = self.tally {
+            t.note_taken(self.obj.id as u32, h);
+        }
         publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
         Ok((mtype, n))
     }

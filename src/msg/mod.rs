@@ -117,12 +117,14 @@ use std::sync::Arc;
 mod alloc;
 mod layout;
 mod list;
+mod tally;
 mod wait;
 
 use alloc::*;
 use layout::*;
 pub use layout::{BIG, LAYOUT_VERSION, MAX_MSGS, SMALL};
 use list::*;
+use tally::*;
 use wait::*;
 
 pub use crate::ns::consts::{MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
@@ -149,11 +151,29 @@ impl RecvBuf for SliceBuf<'_> {
     }
 }
 
-/// A queue as this process holds it.
+/// A queue as this process holds it (one `Arc`: the per-thread cache of
+/// [`by_id`] hands out a clone at every call).
 #[derive(Debug, Clone)]
-pub struct Queue {
+pub struct Queue(Arc<QueueInner>);
+
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct QueueInner {
     obj: Arc<Obj>,
     geo: Geo,
+    /// The queue's slot in the namespace's tally when this process copies
+    /// the queue's counters there (see [`tally`]), found once.
+    tally: Option<Copier>,
+    /// Otherwise, how it tells `MSG_INFO` it does not.
+    mark: Option<Marker>,
+}
+
+impl core::ops::Deref for Queue {
+    type Target = QueueInner;
+    #[inline]
+    fn deref(&self) -> &QueueInner {
+        &self.0
+    }
 }
 
 /// What `IPC_STAT` reports.
@@ -227,10 +247,12 @@ pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> 
     let qbytes = if capacity == 0 { l.msgmnb } else { capacity };
     let geo = Geo::for_capacity(qbytes)?;
     let over = qbytes > l.msgmnb && !creds().privileged();
-    let init = move |o: &Obj| {
+    let built = core::cell::Cell::new(None);
+    let init = |o: &Obj| {
         if over {
             return Err(Errno::EPERM);
         }
+        built.set(Some(o.file_id()));
         spec_init(o, geo, qbytes)
     };
     let check = |_: &Obj| Ok(());
@@ -247,7 +269,17 @@ pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> 
             layout: LAYOUT_VERSION,
         },
     )?;
-    Queue::from_obj(obj)
+    let q = Queue::from_obj(ns, obj)?;
+    if built.get() == Some(q.obj.file_id()) {
+        // Ours, just numbered: record it for MSG_INFO, then copy its
+        // counters (under both locks: another process may have sent
+        // already).
+        record(ns, q.obj.id % crate::ns::IDX_SPAN, q.obj.id as u32);
+        if let Ok(_g) = q.lock_both(&Deadline::ctl()) {
+            q.view().note_all();
+        }
+    }
+    Ok(q)
 }
 
 /// The queue with id `id`.
@@ -270,7 +302,7 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     if let Some(q) = hit {
         return Ok(q);
     }
-    let q = Queue::from_obj(ns.by_id(Kind::Msg, id)?)?;
+    let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
     LAST.with(|l| *l.borrow_mut() = Some((key, q.clone())));
     Ok(q)
 }
@@ -281,7 +313,7 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
 /// kernel queue is.
 pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
     let obj = ns.by_id(Kind::Msg, id)?;
-    match Queue::from_obj(obj.clone()) {
+    match Queue::from_obj(ns, obj.clone()) {
         Ok(q) => q.remove(ns),
         Err(_) => {
             obj.check_owner(&creds())?;
@@ -308,6 +340,8 @@ pub fn remove_id(ns: &Ns, id: i32) -> Result<()> {
 /// resumes finishes on a removed queue). Only the wait words of the head
 /// are touched (fixed offsets, no geometry needed).
 fn remove_locked(ns: &Ns, obj: &Obj, g: Option<Both<'_>>) -> Result<()> {
+    // Before the index is freed: MSG_INFO no longer trusts its copy.
+    record(ns, obj.id % crate::ns::IDX_SPAN, NO_QUEUE);
     ns.remove(obj, false);
     let h: &QHead = obj.at(0)?;
     let a = bump(&h.sent);
@@ -332,7 +366,7 @@ struct Found {
 }
 
 impl Queue {
-    fn from_obj(obj: Arc<Obj>) -> Result<Queue> {
+    fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
         obj.check_layout(LAYOUT_VERSION)?;
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
@@ -343,7 +377,17 @@ impl Queue {
         if geo.end > obj.region().len() {
             return Err(Errno::EIO);
         }
-        Ok(Queue { obj, geo })
+        let tally = Copier::new(ns, obj.id);
+        let mark = match tally {
+            Some(_) => None,
+            None => Marker::new(ns, obj.id),
+        };
+        Ok(Queue(Arc::new(QueueInner {
+            obj,
+            geo,
+            tally,
+            mark,
+        })))
     }
 
     /// The queue's id.
@@ -356,8 +400,12 @@ impl Queue {
         &self.obj
     }
 
+    #[inline]
     fn view(&self) -> View<'_> {
-        View::new(&self.obj, self.geo)
+        let mut v = View::new(&self.obj, self.geo);
+        v.tally = self.tally.as_ref().map(Copier::slot);
+        v.mark = self.mark.as_ref();
+        v
     }
 
     fn head(&self) -> Result<&QHead> {
@@ -685,15 +733,21 @@ impl Queue {
     }
 }
 
-/// `IPC_INFO` / `MSG_INFO` figures over the namespace.
+/// `IPC_INFO` / `MSG_INFO` figures over the namespace: from the tally
+/// (see [`tally`]), at a cost nearly independent of the number of queues;
+/// without one, by opening every queue.
 pub fn info(ns: &Ns) -> MsgInfo {
+    tally::info(ns).unwrap_or_else(|| info_walk(ns))
+}
+
+/// [`info`] by opening every queue.
+fn info_walk(ns: &Ns) -> MsgInfo {
     let mut i = MsgInfo {
         max_idx: 0,
         ..Default::default()
     };
     // The queues in use from the index hint (one pread, no directory
-    // listing); each queue is still opened for its message and byte
-    // counts, which only the queues themselves keep (docs/shm.md).
+    // listing), or the directory.
     let idxs = ns
         .in_use_indexes(Kind::Msg)
         .unwrap_or_else(|| ns.indexes(Kind::Msg));
@@ -702,7 +756,7 @@ pub fn info(ns: &Ns) -> MsgInfo {
             if o.is_removed() {
                 continue;
             }
-            if let Ok(q) = Queue::from_obj(o) {
+            if let Ok(q) = Queue::from_obj(ns, o) {
                 i.queues += 1;
                 i.max_idx = i.max_idx.max(idx);
                 if let Ok((n, b)) = q.view().held() {
@@ -721,7 +775,7 @@ pub fn by_index(ns: &Ns, idx: i32) -> Result<Queue> {
     if o.is_removed() {
         return Err(Errno::EINVAL);
     }
-    Queue::from_obj(o)
+    Queue::from_obj(ns, o)
 }
 
 /// `MSG_STAT` / `MSG_STAT_ANY` (`any`): the id and status of the queue at
@@ -735,7 +789,7 @@ pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
         return Err(Errno::EINVAL);
     }
     let id = o.id;
-    match Queue::from_obj(o.clone()).and_then(|q| q.stat(any)) {
+    match Queue::from_obj(ns, o.clone()).and_then(|q| q.stat(any)) {
         Err(Errno::EIO) => {
             if !any {
                 o.perm().check_mine(Access::Read)?;
@@ -756,6 +810,6 @@ pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
 /// Whether the queue with id `id` is intact: `EIO` when its control area
 /// was scribbled on (for the tools, which mark such a queue).
 pub fn check(ns: &Ns, id: i32) -> Result<()> {
-    let q = Queue::from_obj(ns.by_id(Kind::Msg, id)?)?;
+    let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
     q.view().held().map(|_| ())
 }

@@ -65,14 +65,19 @@ impl Ns {
         };
         // The payload's public name, once linked (see `data_name`).
         let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(None);
-        // The temporary names (both files stay reachable by them until the
-        // object is published, so that `sweep_tmp` finds a killed
-        // creator's leftovers).
+        // The temporary names (each file stays reachable by its own until
+        // it is moved to its public name, so that `sweep_tmp` finds a
+        // killed creator's leftovers: a payload moved to its name while
+        // the control file is still private is found by the latter's).
+        let ctl_tmp = core::cell::Cell::new(true);
+        let data_tmp = core::cell::Cell::new(data.is_some());
         let tmp_names = || {
             // SAFETY: unlinking names we created, relative to our directory.
             unsafe {
-                libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
-                if let Some((_, n)) = &data {
+                if ctl_tmp.get() {
+                    libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
+                }
+                if let (Some((_, n)), true) = (&data, data_tmp.get()) {
                     libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0);
                 }
             }
@@ -99,14 +104,8 @@ impl Ns {
             if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());
             }
-            if let Some((d, _)) = &data {
-                let len = libc::off_t::try_from(spec.data_len).map_err(|_| Errno::EFBIG)?;
-                // SAFETY: sizing our own fresh payload file (sparse: the
-                // engine reserves what it needs in `init`).
-                if unsafe { libc::ftruncate(d.as_raw_fd(), len) } != 0 {
-                    return Err(Errno::last());
-                }
-            }
+            // (A payload file of its own stays empty: the engine's `init`
+            // sizes it, with the `fallocate` that reserves it if it does.)
             Ok(())
         });
         if let Err(e) = sized {
@@ -145,6 +144,7 @@ impl Ns {
             data_len: spec.data_len,
             building: Some(tmp.as_raw_fd()),
             building_data: data.as_ref().map(|(d, _)| d.as_raw_fd()),
+            data_fd: AtomicI32::new(-1),
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
@@ -205,18 +205,21 @@ impl Ns {
                 unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
             }
             let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
-                match link_new(&self.dirfd, dname, &name)? {
+                match move_new(&self.dirfd, dname, &name)? {
                     true => Ok(true),
                     // A leftover of an earlier file with our inode (no
                     // live object has it): away with it, once.
                     false => {
                         self.unlink_data(kind, st.st_ino);
-                        link_new(&self.dirfd, dname, &name)
+                        move_new(&self.dirfd, dname, &name)
                     }
                 }
             });
             match linked {
-                Ok(true) => data_linked.set(Some(st.st_ino)),
+                Ok(true) => {
+                    data_tmp.set(false);
+                    data_linked.set(Some(st.st_ino));
+                }
                 // Someone else's file at our payload name, which we may not
                 // remove: no room for this object.
                 Ok(false) => {
@@ -264,12 +267,19 @@ impl Ns {
             let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
                 break;
             };
-            let linked = match link_new(&self.dirfd, &tname, &name) {
+            // Moved, not linked: the number is the file's last name to
+            // come, and its temporary name goes with the same system call
+            // (a key name, linked first, keeps an orphan findable until
+            // then; see `heal_orphan`).
+            let linked = match move_new(&self.dirfd, &tname, &name) {
                 // A removed object's leftover name may be in the way: once
                 // swept, the index is free after all.
-                Ok(false) if self.sweep_stale(kind, idx) => link_new(&self.dirfd, &tname, &name),
+                Ok(false) if self.sweep_stale(kind, idx) => move_new(&self.dirfd, &tname, &name),
                 r => r,
             };
+            if let Ok(true) = linked {
+                ctl_tmp.set(false);
+            }
             if let (Ok(_), Some(ix)) = (&linked, &self.index) {
                 // Ours now, or someone else's all along: in use either way.
                 ix.mark(kind, idx, true);
@@ -294,6 +304,12 @@ impl Ns {
         obj.building = None;
         obj.building_data = None;
         tmp_names();
+        if let Some((d, _)) = data {
+            // Kept for the engine (a create is mostly followed by an attach:
+            // it then needs no open), not closed here.
+            use std::os::fd::IntoRawFd;
+            obj.data_fd.store(d.into_raw_fd(), Ordering::Relaxed);
+        }
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
             c.insert((kind, obj.id), obj.clone());

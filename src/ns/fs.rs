@@ -35,6 +35,42 @@ pub(super) fn cpath(p: &str) -> Result<CString> {
     CString::new(p).map_err(|_| Errno::EINVAL)
 }
 
+/// Moves the file named `from` in `dir` to the new name `to`
+/// (`renameat2(RENAME_NOREPLACE)`: one system call where `link` + `unlink`
+/// made two): `Ok(true)` when done (`from` is gone), `Ok(false)` when `to`
+/// exists (`from` stays), never replacing it. Where the file system has no
+/// `RENAME_NOREPLACE`, [`link_new`] then the unlink of `from`.
+pub(super) fn move_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
+    // SAFETY: renameat2 between two names relative to a directory we hold;
+    // RENAME_NOREPLACE never replaces an existing name.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            dir.as_raw_fd(),
+            from.as_ptr(),
+            dir.as_raw_fd(),
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EEXIST => Ok(false),
+        Errno::EINVAL | Errno::ENOSYS => {
+            let linked = link_new(dir, from, to)?;
+            if linked {
+                // SAFETY: unlinking the old name, now a second name of the
+                // file just linked, in our directory.
+                unsafe { libc::unlinkat(dir.as_raw_fd(), from.as_ptr(), 0) };
+            }
+            Ok(linked)
+        }
+        e => Err(e),
+    }
+}
+
 /// Gives the file named `from` in `dir` the new name `to` (`link(2)`):
 /// `Ok(true)` when done, `Ok(false)` when `to` exists, never replacing it.
 pub(super) fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {

@@ -109,6 +109,7 @@ impl Ns {
             data_len,
             building: None,
             building_data: None,
+            data_fd: AtomicI32::new(-1),
         };
         let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
         Ok((obj, live))
@@ -286,6 +287,15 @@ impl Ns {
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
     }
 
+    /// [`Ns::in_use`] with the indexes in use and their words in the
+    /// index hint (see [`index::Index::used_words`]), at constant cost;
+    /// `None` as for [`Ns::in_use_size`].
+    pub fn in_use_words(&self, kind: Kind) -> Option<index::UsedWords> {
+        let ix = self.index.as_ref()?;
+        let (hi, n, words) = ix.used_words(kind);
+        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, words))
+    }
+
     /// The indexes of `kind` in use, ascending, from the index hint (no
     /// directory listing), as exact as [`Ns::in_use`]; `None` when the
     /// hint is missing, empty or stale (the caller then lists, with
@@ -298,6 +308,12 @@ impl Ns {
 
     /// The index hint, when the namespace has one (see [`index`]).
     pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_deref()
+    }
+
+    /// [`Ns::index`], for a holder that may outlive the borrow (a queue's
+    /// mark, see `crate::msg`).
+    pub fn index_arc(&self) -> Option<&Arc<index::Index>> {
         self.index.as_ref()
     }
 

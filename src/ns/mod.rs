@@ -1,7 +1,8 @@
 //! The namespace: one directory (`RIPC_DIR`) whose files are the objects.
 //!
 //! ```text
-//! $RIPC_DIR/ripc.ns            limits: written by the namespace's owner only
+//! $RIPC_DIR/ripc.ns            limits, and from 1 MiB the queues' totals
+//!                              (see [`tally`]): written by the namespace's owner only
 //! $RIPC_DIR/ripc.seq           id sequence counters: written by every member
 //! $RIPC_DIR/msg.<idx>          queue whose id is  seq * 32768 + idx
 //! $RIPC_DIR/msg.key.<key hex>  a second name (hard link) of a keyed queue
@@ -56,6 +57,7 @@ mod lookup;
 mod obj;
 mod open;
 mod remove;
+mod tally;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -74,6 +76,7 @@ use crate::sync::time::now_secs;
 pub use limits::Limits;
 pub use map::{Mapping, Region, Shared};
 pub use perm::{owner_errno, Access, Perm, PermShared};
+pub use tally::{Tally, TALLY_STRIDE};
 pub use trust::Problem;
 
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -182,7 +185,7 @@ pub struct Ns {
     cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
-    index: Option<index::Index>,
+    index: Option<Arc<index::Index>>,
     /// This process's number for this open namespace (never reused): what
     /// per-thread caches key an object by, with its id, so that two
     /// namespaces open in one process never answer for each other.
@@ -194,6 +197,9 @@ pub struct Ns {
     /// for (a child of `fork` inherits both, and takes its own).
     live_fd: core::sync::atomic::AtomicI32,
     live_pid: core::sync::atomic::AtomicI32,
+    /// The queues' running totals in `ripc.ns`, mapped at first use (see
+    /// [`tally`]).
+    tally: OnceCell<Option<Arc<Tally>>>,
 }
 
 /// Source of [`Ns::serial`].
@@ -244,6 +250,16 @@ pub struct Obj {
     /// Likewise its payload file's (with [`CreateSpec::data_apart`]), for
     /// [`Obj::data_file`].
     building_data: Option<i32>,
+    /// The creator's read-write descriptor of its new payload file, kept
+    /// from publication until the engine takes it ([`Obj::take_data_fd`];
+    /// closed with the object otherwise); `-1` when none.
+    data_fd: AtomicI32,
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        drop(self.take_data_fd());
+    }
 }
 
 /// What a `*get` call creates when the key is new.
@@ -255,7 +271,9 @@ pub struct CreateSpec<'a> {
     /// the payload is a file of its own (`<kind>.data.<inode>`, reached
     /// with [`Obj::data_file`]) whose mode is exactly the IPC mode's read
     /// and write bits, so that the file system keeps a user granted only
-    /// read from writing it; the object file holds the control area only
+    /// read from writing it; the object file holds the control area only.
+    /// The payload file is created empty: `init` gives it its `data_len`
+    /// bytes (through [`Obj::building_data_fd`])
     pub data_apart: bool,
     /// fills the engine's control data of the new, still private object;
     /// it must write only within the first [`CREATE_RESERVE`] bytes of

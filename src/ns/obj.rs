@@ -55,6 +55,14 @@ pub struct ObjGuard<'a> {
     obj: &'a Obj,
 }
 
+impl<'a> ObjGuard<'a> {
+    /// The object whose lock this is.
+    #[inline]
+    pub fn obj(&self) -> &'a Obj {
+        self.obj
+    }
+}
+
 impl Drop for ObjGuard<'_> {
     fn drop(&mut self) {
         self.obj.header().lock.unlock();
@@ -194,6 +202,26 @@ impl Obj {
             return Err(Errno::EIDRM);
         }
         Ok(ObjFd::Opened(f))
+    }
+
+    /// While the object is being built: the creator's descriptor of its
+    /// payload file (read-write, not duplicated), e.g. to reserve storage.
+    pub fn building_data_fd(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: `building_data` is the creator's open descriptor of the
+        // new payload for as long as this object is being built, which
+        // outlives the borrow of `self`.
+        self.building_data
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The read-write descriptor of the payload file that this process
+    /// created with the object, once (then `None`): the creator's own,
+    /// with no open and no owner check. Not taken, it is closed with the
+    /// object.
+    pub fn take_data_fd(&self) -> Option<OwnedFd> {
+        let fd = self.data_fd.swap(-1, Ordering::AcqRel);
+        // SAFETY: the descriptor `create` stored, now ours alone.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     /// True when the payload is a file of its own ([`Obj::data_file`]).
@@ -382,7 +410,20 @@ impl Obj {
         repair: &dyn Fn(&Obj),
         deadline: &crate::sync::Deadline,
     ) -> Result<ObjGuard<'_>> {
-        let gone = || self.is_removed();
+        self.lock_until_or(repair, deadline, &|| false)
+    }
+
+    /// [`Obj::lock_until`], also giving up (`EIDRM`) when `give_up` turns
+    /// true (asked every few milliseconds while another holds the lock:
+    /// a waiter that may get what it wants another way).
+    #[inline]
+    pub fn lock_until_or(
+        &self,
+        repair: &dyn Fn(&Obj),
+        deadline: &crate::sync::Deadline,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<ObjGuard<'_>> {
+        let gone = || self.is_removed() || give_up();
         if self.header().lock.lock_until(deadline, &gone)? == LockOutcome::OwnerDied {
             repair(self);
         }

@@ -187,7 +187,8 @@ impl Ns {
             } else {
                 0o600
             },
-        );
+        )
+        .map(Arc::new);
         Ok(Ns {
             dir: dir.to_path_buf(),
             dirfd: Arc::new(dirfd),
@@ -200,6 +201,7 @@ impl Ns {
             dir_id: (st.st_dev, st.st_ino),
             live_fd: core::sync::atomic::AtomicI32::new(-1),
             live_pid: core::sync::atomic::AtomicI32::new(0),
+            tally: OnceCell::new(),
         })
     }
 

@@ -134,15 +134,9 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
                     v.adj(u, idx)?.store(0, Ordering::Relaxed);
                 }
             }
-            let s = v.sem(idx)?;
-            s.val.store(val.clamp(0, SEMVMX), Ordering::Relaxed);
-            s.pid
-                .store(v.hdr().jpid.load(Ordering::Relaxed), Ordering::Relaxed);
+            v.sem(idx)?.put(val, v.hdr().jpid.load(Ordering::Relaxed));
         }
-        E_VAL => v
-            .sem(idx)?
-            .val
-            .store(val.clamp(0, SEMVMX), Ordering::Relaxed),
+        E_VAL => v.sem(idx)?.put_val(val),
         E_ADJ => v
             .adj(idx / v.s.nsems, idx % v.s.nsems)?
             .store(val as i16, Ordering::Relaxed),
@@ -166,6 +160,115 @@ thread_local! {
     static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Words a [`FrozenList`] records before it overflows.
+const FROZEN_CAP: usize = 32;
+
+/// The semaphore words this thread froze under a set's lock
+/// ([`Sem::freeze`]), to be thawed when that lock is let go ([`Locked`]'s
+/// drop thaws those of its own set: a signal handler's `semop` on another
+/// set, nested, thaws only its own). No destructor, so that a look at it
+/// costs no more than the thread-local access.
+struct FrozenList {
+    n: core::cell::Cell<usize>,
+    at: [core::cell::Cell<usize>; FROZEN_CAP],
+    /// words went unrecorded (more than `FROZEN_CAP`): the next release
+    /// thaws its whole set
+    over: core::cell::Cell<bool>,
+}
+
+thread_local! {
+    static FROZEN_WORDS: FrozenList = const {
+        FrozenList {
+            n: core::cell::Cell::new(0),
+            at: [const { core::cell::Cell::new(0) }; FROZEN_CAP],
+            over: core::cell::Cell::new(false),
+        }
+    };
+}
+
+/// Records a word [`Sem::freeze`] froze, for the lock's release to thaw
+/// (once: the pending queue's retries freeze the same words again).
+#[inline]
+pub(super) fn note_frozen(s: &Sem) {
+    let addr = &s.word as *const AtomicU64 as usize;
+    FROZEN_WORDS.with(|f| {
+        let n = f.n.get();
+        if f.at[..n].iter().rev().any(|a| a.get() == addr) {
+            return;
+        }
+        if n < FROZEN_CAP {
+            f.at[n].set(addr);
+            f.n.set(n + 1);
+        } else {
+            f.over.set(true);
+        }
+    });
+}
+
+/// Thaws the words this thread froze in the set `o` (before its lock is
+/// let go). A word left frozen (a record lost to a nested handler's
+/// overflow) is harmless: operations on it take the lock, whose holder
+/// freezes, records and thaws it.
+#[inline]
+fn thaw_set(o: &Obj) {
+    FROZEN_WORDS.with(|f| {
+        let n = f.n.get();
+        if n == 0 && !f.over.get() {
+            return;
+        }
+        let Ok(h) = o.at::<SetHdr>(0) else {
+            return;
+        };
+        let lo = h as *const SetHdr as usize;
+        let hi = lo + o.ctl_len();
+        let mut keep = 0;
+        for k in 0..n {
+            let addr = f.at[k].get();
+            if (lo..hi).contains(&addr) {
+                // SAFETY: `addr` is a semaphore word in this set's
+                // mapping (recorded by `note_frozen` from a `&Sem` of
+                // it, and inside its range), which the lock's `Obj`
+                // keeps mapped.
+                let w = unsafe { &*(addr as *const AtomicU64) };
+                w.fetch_and(!FROZEN, Ordering::AcqRel);
+            } else {
+                f.at[keep].set(addr);
+                keep += 1;
+            }
+        }
+        f.n.set(keep);
+        if f.over.replace(false) {
+            if let Ok(v) = View::new(o) {
+                thaw_all(&v);
+            }
+        }
+    });
+}
+
+/// Thaws every frozen word of the set (the lock's holder only).
+fn thaw_all(v: &View<'_>) {
+    for i in 0..v.s.nsems {
+        if let Ok(s) = v.sem(i) {
+            if s.load().frozen() {
+                s.word.fetch_and(!FROZEN, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Freezes every semaphore of the set (the repair after a dead holder,
+/// which may have died with words frozen, before it replays the journal:
+/// then nothing it writes can race a lock-free operation); the lock's
+/// release thaws them all.
+pub(super) fn freeze_all(v: &View<'_>) {
+    for i in 0..v.s.nsems {
+        if let Ok(s) = v.sem(i) {
+            s.word.fetch_or(FROZEN, Ordering::AcqRel);
+        }
+    }
+    FROZEN_WORDS.with(|f| f.over.set(true));
+}
+
 /// The set's lock, held; on release, wakes the sleepers whose operations
 /// were completed under it (the kernel's `wake_q`).
 pub(super) struct Locked<'a> {
@@ -175,6 +278,9 @@ pub(super) struct Locked<'a> {
     /// the lock came from a dead holder and [`repair`] ran, which may
     /// have queued wakes
     repaired: bool,
+    /// false when no word can have been recorded frozen under this lock
+    /// (the single-operation path thaws its own word)
+    thaw: bool,
 }
 
 impl Locked<'_> {
@@ -184,24 +290,49 @@ impl Locked<'_> {
     pub(super) fn skip_wakes(&mut self) {
         self.flush = self.repaired;
     }
+    /// Nothing was frozen through [`Sem::freeze`] under this lock by its
+    /// holder: no record to look at on release, unless taking the lock ran
+    /// [`repair`] (which freezes every word).
+    #[inline]
+    pub(super) fn skip_thaw(&mut self) {
+        self.thaw = self.repaired;
+    }
+    /// Words may have been frozen and recorded after all.
+    #[inline]
+    pub(super) fn need_thaw(&mut self) {
+        self.thaw = true;
+    }
 }
 
 /// The set's lock ([`Obj::lock_until`]) by `d` (`ETIMEDOUT`), or `EIDRM`
 /// once the set is removed.
 #[inline]
 pub(super) fn lock_by<'a>(o: &'a Obj, d: &Deadline) -> Result<Locked<'a>> {
+    lock_or(o, d, &|| false)
+}
+
+/// [`lock_by`], giving up (`EIDRM`) also when `give_up` turns true (asked
+/// every few milliseconds while the lock is held by another).
+#[inline]
+pub(super) fn lock_or<'a>(
+    o: &'a Obj,
+    d: &Deadline,
+    give_up: &dyn Fn() -> bool,
+) -> Result<Locked<'a>> {
     let repaired = core::cell::Cell::new(false);
-    let g = o.lock_until(
+    let g = o.lock_until_or(
         &|o: &Obj| {
             repaired.set(true);
             repair(o)
         },
         d,
+        give_up,
     )?;
     Ok(Locked {
         g: Some(g),
         flush: true,
         repaired: repaired.get(),
+        thaw: true,
     })
 }
 
@@ -216,6 +347,9 @@ pub(super) fn lock_ctl(o: &Obj) -> Option<Locked<'_>> {
 impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
+        if let (true, Some(g)) = (self.thaw, &self.g) {
+            thaw_set(g.obj());
+        }
         drop(self.g.take());
         if self.flush {
             flush_wakes();

@@ -18,6 +18,9 @@ pub(super) const W_CLAIMED: u32 = 3;
 /// lock, which it could not get in time: no granter touches the slot, and
 /// the next enqueue under the lock reuses it.
 pub(super) const W_CANCELLED: u32 = 4;
+/// The sleeper is trying its operation itself, without the lock
+/// (`fast::self_serve`): granters skip the slot, enqueues do not reuse it.
+pub(super) const W_SELF: u32 = 5;
 pub(super) const W_SLEEP: u32 = 0x100;
 
 /// Bytes of the fixed headers (checked against the structs below).
@@ -84,15 +87,98 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// The version of this layout ([`SetHdr`], then the arrays [`Shape`]
 /// places), kept in the object header and checked on open: another version
 /// is a corrupt set. 2: [`SetHdr::undo_hi`] and reserved words (128-byte
-/// header).
-pub const LAYOUT_VERSION: u32 = 2;
+/// header). 3: a semaphore's value and last pid in one word with a
+/// [`FROZEN`] bit (the lock-free path, `fast.rs`): a version-2 process
+/// would write values without looking at the bit.
+pub const LAYOUT_VERSION: u32 = 3;
 
+/// One semaphore: its value and the pid of the last process that operated
+/// on it, in one word ([`SemWord`]), so that the lock-free path changes
+/// both with one compare-and-swap.
 #[repr(C)]
 pub(super) struct Sem {
-    pub(super) val: AtomicI32,
-    pub(super) pid: AtomicI32,
+    pub(super) word: AtomicU64,
 }
 const _: () = assert!(core::mem::size_of::<Sem>() == 8);
+
+/// In a [`SemWord`]: the set's lock holder is reading or changing this
+/// semaphore (set by [`Sem::freeze`], cleared when the lock is let go):
+/// the lock-free path leaves the word alone and takes the lock.
+pub(super) const FROZEN: u64 = 1 << 31;
+/// The value's bits of a [`SemWord`] (bits 0..=30; a scribbled value above
+/// `SEMVMX` reads as `SEMVMX`).
+const VAL_MASK: u64 = 0x7fff_ffff;
+
+/// A semaphore's word: value in bits 0..=30, [`FROZEN`] in bit 31, the
+/// last pid in bits 32..=63 (so that, little-endian, the value is the
+/// first 4 bytes and the pid the next 4, as in the `int val, pid` of
+/// layout 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SemWord(pub(super) u64);
+
+impl SemWord {
+    #[inline]
+    pub(super) fn new(val: i32, pid: i32) -> SemWord {
+        SemWord((val.clamp(0, SEMVMX) as u64) | ((pid as u32 as u64) << 32))
+    }
+    /// The value, clamped into 0..=SEMVMX.
+    #[inline]
+    pub(super) fn val(self) -> i32 {
+        (self.0 & VAL_MASK).min(SEMVMX as u64) as i32
+    }
+    #[inline]
+    pub(super) fn pid(self) -> i32 {
+        (self.0 >> 32) as u32 as i32
+    }
+    #[inline]
+    pub(super) fn frozen(self) -> bool {
+        self.0 & FROZEN != 0
+    }
+}
+
+impl Sem {
+    /// The word as it stands (**acquire**: pairs with the release of a
+    /// compare-and-swap or an unfreeze).
+    #[inline]
+    pub(super) fn load(&self) -> SemWord {
+        SemWord(self.word.load(Ordering::Acquire))
+    }
+    /// Freezes the word for the set's lock holder (the caller holds the
+    /// lock): from now on no lock-free operation changes it, so what the
+    /// holder reads stays true until it writes. Recorded so that the lock's
+    /// release thaws it (`journal::note_frozen`). Returns the word.
+    #[inline]
+    pub(super) fn freeze(&self) -> SemWord {
+        let w = SemWord(self.word.fetch_or(FROZEN, Ordering::AcqRel));
+        // Recorded even when it was frozen already (by this holder, or
+        // left so by a scribble): thawed either way.
+        note_frozen(self);
+        w
+    }
+    /// [`Sem::freeze`] without the record: the caller thaws the word
+    /// itself ([`Thaw`]) before it lets the lock go.
+    #[inline]
+    pub(super) fn freeze_here(&self) -> SemWord {
+        SemWord(self.word.fetch_or(FROZEN, Ordering::AcqRel))
+    }
+    /// Sets the value and the last pid of a word the caller has frozen
+    /// (it stays frozen).
+    #[inline]
+    pub(super) fn put(&self, val: i32, pid: i32) {
+        self.word
+            .store(SemWord::new(val, pid).0 | FROZEN, Ordering::Relaxed);
+    }
+    /// Sets the value of a frozen word, keeping its last pid.
+    #[inline]
+    pub(super) fn put_val(&self, val: i32) {
+        self.put(val, self.load().pid());
+    }
+    /// Sets the last pid of a frozen word, keeping its value.
+    #[inline]
+    pub(super) fn put_pid(&self, pid: i32) {
+        self.put(self.load().val(), pid);
+    }
+}
 
 /// One operation of a sleeping `semop`, packed ([`SemOp::pack`]); a wait
 /// slot's [`WaitHdr`] is followed by `max_ops` of them.
@@ -137,6 +223,27 @@ impl UndoHdr {
     #[inline]
     pub(super) fn owner(&self) -> OwnerRef<'_> {
         OwnerRef::new(&self.pid, &self.start)
+    }
+}
+
+/// Thaws a word frozen by [`Sem::freeze_here`] when dropped (declared
+/// after the lock's guard, so dropped before it).
+pub(super) struct Thaw<'a>(pub(super) &'a Sem);
+
+impl Thaw<'_> {
+    /// Thaws the word by storing `w` (not frozen) into it, **release**:
+    /// one plain store instead of the drop's read-modify-write.
+    #[inline]
+    pub(super) fn store(self, w: SemWord) {
+        self.0.word.store(w.0 & !FROZEN, Ordering::Release);
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Thaw<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.word.fetch_and(!FROZEN, Ordering::AcqRel);
     }
 }
 
@@ -287,10 +394,17 @@ impl<'a> View<'a> {
         }
         self.r.elem(self.s.off_sems(), size_of::<Sem>(), i)
     }
+    /// Semaphore `i`'s value for the set's lock holder, which is about to
+    /// decide on it: the word is frozen first (see [`Sem::freeze`]).
     #[inline]
     pub(super) fn val(&self, i: usize) -> Result<i32> {
-        // A scribbled value is clamped into the valid range.
-        Ok(self.sem(i)?.val.load(Ordering::Relaxed).clamp(0, SEMVMX))
+        Ok(self.sem(i)?.freeze().val())
+    }
+    /// Semaphore `i`'s word as it stands, without the lock (one word: a
+    /// value and its last pid read together).
+    #[inline]
+    pub(super) fn peek(&self, i: usize) -> Result<SemWord> {
+        Ok(self.sem(i)?.load())
     }
     #[inline]
     pub(super) fn wslot(&self, i: usize) -> Result<&'a WaitHdr> {

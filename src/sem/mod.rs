@@ -4,20 +4,23 @@
 //! words atomics, every offset derived from the set header and checked
 //! against the mapping before use (shared memory is untrusted input):
 //! ```text
-//! SetHdr                      64 bytes: magic, nsems, max_ops, slot counts,
+//! SetHdr                      128 bytes: magic, nsems, max_ops, slot counts,
 //!                             waiting count, journal state, otime, ticket
-//! Sem[nsems]                  value and last pid, 8 bytes each
+//! Sem[nsems]                  one word each: value, FROZEN bit, last pid
 //! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
 //!                             result, pid/start, FIFO ticket, its operations
 //! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
 //! Journal[jcap]               redo log of the transaction in progress
 //!                             (max(2*max_ops, nsems)+8 entries: a SETALL fits)
 //! ```
-//! Everything is changed under the object's robust lock. A change touching
-//! more than one word is written to the journal first, marked committed,
-//! then applied; a process killed mid-way leaves a committed journal that
-//! the next lock holder replays (the values are absolute, so replay is
-//! idempotent), or an uncommitted one that is ignored. See `docs/sem.md`.
+//! Everything but one common operation is changed under the object's
+//! robust lock. A change touching more than one word is written to the
+//! journal first, marked committed, then applied; a process killed mid-way
+//! leaves a committed journal that the next lock holder replays (the values
+//! are absolute, so replay is idempotent), or an uncommitted one that is
+//! ignored. The common operation — one `semop` operation without
+//! `SEM_UNDO` — is one compare-and-swap of the semaphore's word, without
+//! the lock (`fast`). See `docs/sem.md`.
 //!
 //! # Locking
 //! - The set's robust lock (the object header's, `Obj::lock_until`, held
@@ -25,11 +28,19 @@
 //!   pids, `otime`, the journal, the undo slots, the wait slots' contents
 //!   and the `waiting` count. A dead holder's successor runs `repair`
 //!   (journal replay, claimed sleepers back to waiting, sweep).
+//! - A semaphore's word (value and last pid) is also changed without the
+//!   lock, by compare-and-swap (`fast`), unless it is **frozen**: the lock
+//!   holder freezes a word (`Sem::freeze`, the `FROZEN` bit) before it
+//!   reads it to decide and writes only frozen words; `Locked`'s drop
+//!   thaws them before the lock is let go; `repair` freezes every word
+//!   before it replays the journal.
 //! - Without the lock: a sleeper's own slot `state` (its futex word, with
 //!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
 //!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
-//!   by compare-and-swap; `slot_gen`/`slot_waiters` (waiting for a free
-//!   slot); the FIFO `ticket` counter (`fetch_add`).
+//!   by compare-and-swap, or, serving itself (`fast::self_serve`), to
+//!   `W_SELF` and on; `slot_gen`/`slot_waiters` (waiting for a free
+//!   slot); the FIFO `ticket` counter (`fetch_add`); `otime`, written by
+//!   the lock-free path too (one word, seconds).
 //! - Wakes are deferred until the lock is let go (`WAKES`, flushed by
 //!   `Locked`'s drop, as the kernel's `wake_q`), so a woken sleeper does not
 //!   run into the lock.
@@ -55,6 +66,16 @@
 //! - Owners: sleeper and undo slots are `crate::sync::owner` records (pid
 //!   stored with **release** after the start time, loaded with
 //!   **acquire**).
+//! - Freezing: `Sem::freeze` is an **acq-rel** `fetch_or`, the thaw an
+//!   **acq-rel** `fetch_and`, the lock-free compare-and-swap **SeqCst**:
+//!   a compare-and-swap that reads a thawed word sees everything the
+//!   holder wrote before thawing (the `waiting` count of a sleeper that
+//!   just enqueued on it).
+//! - Self-service: a sleeper's return from `W_SELF` to `W_WAITING` and its
+//!   look at the value again, and a granter's compare-and-swap of the
+//!   value and its look at the sleepers' states, are all **SeqCst**: one
+//!   of the two sees the other (no release is lost to a sleeper that was
+//!   serving itself when it came).
 //! - The set header's `magic` is stored last at creation (**release**)
 //!   and loaded with **acquire** by `View::new`.
 
@@ -72,11 +93,13 @@ use core::time::Duration;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+mod fast;
 mod journal;
 mod layout;
 mod pending;
 mod undo;
 
+use fast::*;
 use journal::*;
 use layout::*;
 pub use layout::{SemOp, LAYOUT_VERSION};
@@ -133,7 +156,10 @@ fn init_set(o: &Obj, nsems: usize, max_ops: usize, init: &[i32]) -> Result<()> {
     h.magic.store(MAGIC, Ordering::Release);
     let v = View::new(o)?;
     for (i, x) in init.iter().enumerate().take(nsems) {
-        v.sem(i)?.val.store(*x, Ordering::Relaxed);
+        // Not yet visible to anyone: plain words, not frozen.
+        v.sem(i)?
+            .word
+            .store(SemWord::new(*x, 0).0, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -379,8 +405,15 @@ pub fn semop_known(
     timeout_errno: Errno,
 ) -> Result<()> {
     if let [op] = ops {
-        if semop_one(o, known, *op, wait, timeout_errno)? {
-            return Ok(());
+        match fast::semop_fast(o, known, *op)? {
+            Fast::Done => return Ok(()),
+            // The general path sweeps, answers IPC_NOWAIT or sleeps.
+            Fast::Block => {}
+            Fast::Slow => {
+                if semop_one(o, known, *op, wait, timeout_errno)? {
+                    return Ok(());
+                }
+            }
         }
     }
     semop_general(o, known, ops, wait, timeout_errno)
@@ -390,13 +423,22 @@ pub fn semop_known(
 /// NOWAIT_BOUND when it asked not to block: a holder stopped or a
 /// scribbled lock word is then EAGAIN (or the timeout's errno), as a call
 /// that would block.
+///
+/// `give_up` is asked every few milliseconds while another holds the lock
+/// (see [`lock_or`]).
 #[inline]
-fn lock_for(o: &Obj, wait: Wait, nowait: bool, timeout_errno: Errno) -> Result<Locked<'_>> {
+fn lock_for<'a>(
+    o: &'a Obj,
+    wait: Wait,
+    nowait: bool,
+    timeout_errno: Errno,
+    give_up: &dyn Fn() -> bool,
+) -> Result<Locked<'a>> {
     let deadline = match wait {
         Wait::Forever => Deadline::NEVER,
         Wait::Until(d) => d,
     };
-    lock_by(o, &deadline.for_lock(nowait)).map_err(|e| match e {
+    lock_or(o, &deadline.for_lock(nowait), give_up).map_err(|e| match e {
         Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
         Errno::ETIMEDOUT => timeout_errno,
         e => e,
@@ -421,7 +463,7 @@ fn view_known<'a>(o: &'a Obj, known: &Known) -> Result<View<'a>> {
 /// sweeps and waits.
 #[inline]
 fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno) -> Result<bool> {
-    let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno)?;
+    let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno, &|| false)?;
     let v = view_known(o, known)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -440,14 +482,21 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         let (u, hit) = undo_slot_known(&v, &known.undo)?;
         if hit {
             g.skip_wakes();
+            g.skip_thaw();
         }
         Some(u)
     } else {
         g.skip_wakes();
+        g.skip_thaw();
         None
     };
     let s = v.sem(n)?;
-    let cur = s.val.load(Ordering::Relaxed).clamp(0, SEMVMX);
+    let me = my_pid();
+    // Frozen for this call only: thawed by the store of its new value
+    // below, or (an error before it) by `thaw`'s drop, which comes before
+    // the lock's.
+    let cur = s.freeze_here().val();
+    let thaw = Thaw(s);
     let r = cur + op.op as i32;
     let done = if alter { r >= 0 } else { cur == 0 };
     if !done {
@@ -467,20 +516,21 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
             let e = [ent(E_ADJ, u * v.s.nsems + n, a), ent(E_VAL, n, r)];
             journal_then(&v, &e, || {
                 adj.store(a as i16, Ordering::Relaxed);
-                s.val.store(r, Ordering::Relaxed);
+                s.put(r, me);
                 Ok(())
             })?;
         }
-        _ if alter => s.val.store(r, Ordering::Relaxed),
-        _ => {}
+        _ => s.put(r, me),
     }
-    s.pid.store(my_pid(), Ordering::Relaxed);
+    // Thawed with one plain store (the word is ours while frozen), after
+    // the journal is cleared: a replay never overwrites a later lock-free
+    // change. Before `update_queue`, which freezes what it needs anew.
+    thaw.store(SemWord::new(r, me));
     let h = v.hdr();
-    if h.otime.load(Ordering::Relaxed) != now {
-        h.otime.store(now, Ordering::Relaxed);
-    }
+    note_otime(h, now);
     if alter && h.waiting.load(Ordering::Relaxed) != 0 {
         g.flush = true;
+        g.need_thaw();
         update_queue(&v);
     }
     Ok(true)
@@ -508,8 +558,29 @@ fn semop_general(
     }
     // Retried (a loop, not a recursion: how often is up to the other
     // processes) while every sleeper slot is taken.
+    // One operation without SEM_UNDO: while the lock is held by another
+    // (perhaps stopped), the lock-free path is tried again now and then,
+    // so the call waits only for its value (see `fast`).
+    let served = core::cell::Cell::new(None);
+    let serve = || match ops {
+        [op] if op.flg & SEM_UNDO == 0 => match fast::semop_fast(o, known, *op) {
+            Ok(Fast::Done) => {
+                served.set(Some(Ok(())));
+                true
+            }
+            Err(e) => {
+                served.set(Some(Err(e)));
+                true
+            }
+            Ok(_) => false,
+        },
+        _ => false,
+    };
     let (slot, ticket) = 'retry: loop {
-        let mut g = lock_for(o, wait, nowait, timeout_errno)?;
+        let mut g = match lock_for(o, wait, nowait, timeout_errno, &serve) {
+            Ok(g) => g,
+            Err(e) => return served.take().unwrap_or(Err(e)),
+        };
         let v = view_known(o, known)?;
         if o.is_removed() {
             return Err(Errno::EIDRM);
@@ -603,12 +674,12 @@ fn semop_general(
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
 pub fn getval(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| v.val(n))
+    read(o, num, |v, n| Ok(v.peek(n)?.val()))
 }
 
 /// Last pid that operated on one semaphore (`GETPID`).
 pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| Ok(v.sem(n)?.pid.load(Ordering::Relaxed)))
+    read(o, num, |v, n| Ok(v.peek(n)?.pid()))
 }
 
 /// Sleepers whose blocking operation waits for semaphore `num` to grow
@@ -684,7 +755,17 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     let g = lock_ctl(o);
     let v = read_view(o, &g)?;
     o.perm().check_mine(Access::Read)?;
-    (0..v.s.nsems).map(|i| Ok(v.val(i)? as u16)).collect()
+    // Under the lock, every word frozen: one moment's values, as the
+    // kernel's (without it, each as it stands).
+    (0..v.s.nsems)
+        .map(|i| {
+            Ok(if g.is_some() {
+                v.val(i)?
+            } else {
+                v.peek(i)?.val()
+            } as u16)
+        })
+        .collect()
 }
 
 /// `SETVAL`/`SETALL`: the values, their last pid and every process's
@@ -704,7 +785,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let mut txn = Txn::default();
     txn.more.reserve(vals.len().saturating_sub(8));
     for &(n, x) in vals {
-        v.sem(n)?; // range-checked before anything is written
+        v.sem(n)?.freeze(); // range-checked before anything is written
         txn.push(ent(E_SET, n | flag, x));
     }
     if txn.n <= v.s.jcap() {
@@ -717,9 +798,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
             for u in v.undo_used() {
                 v.adj(u, n)?.store(0, Ordering::Relaxed);
             }
-            let s = v.sem(n)?;
-            s.val.store(x, Ordering::Relaxed);
-            s.pid.store(me, Ordering::Relaxed);
+            v.sem(n)?.put(x, me);
         }
     }
     v.o.header()

@@ -5,6 +5,18 @@
 
 use super::*;
 
+/// Records `now` (seconds) as the set's `sem_otime`, written only when it
+/// differs (the line is shared by every process using the set). The
+/// lock-free path writes it too, without the lock: two operations racing
+/// across a second boundary may leave the earlier second, which the next
+/// operation puts right (the kernel's resolution is a second).
+#[inline]
+pub(super) fn note_otime(h: &SetHdr, now: i64) {
+    if h.otime.load(Ordering::Relaxed) != now {
+        h.otime.store(now, Ordering::Relaxed);
+    }
+}
+
 /// How often a sleeper wakes to look for dead processes (undo, lost wakes).
 pub(super) const TICK: Duration = Duration::from_millis(50);
 /// How long a waiter spins (yielding the CPU now and then) before it sleeps.
@@ -72,13 +84,10 @@ pub(super) fn try_ops(
 pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     for op in ops {
         if let Ok(s) = v.sem(op.num as usize) {
-            s.pid.store(pid, Ordering::Relaxed);
+            s.put_pid(pid);
         }
     }
-    let h = v.hdr();
-    if h.otime.load(Ordering::Relaxed) != now {
-        h.otime.store(now, Ordering::Relaxed);
-    }
+    note_otime(v.hdr(), now);
     // This process, running now, changed the set: a sleeper's likely waker.
     v.o.note_peer();
 }
@@ -210,7 +219,9 @@ pub(super) fn update_queue(v: &View<'_>) {
                 break;
             }
             let Ok(w) = v.wslot(i) else { continue };
-            if w.state.load(Ordering::Acquire) & 0xff == W_WAITING {
+            // **SeqCst**: pairs with a self-serving sleeper's return to
+            // waiting (`fast::self_serve`).
+            if w.state.load(Ordering::SeqCst) & 0xff == W_WAITING {
                 q[n] = (w.ticket.load(Ordering::Relaxed), i);
                 n += 1;
             }
@@ -416,19 +427,36 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
             Err(Errno::ETIMEDOUT) => Some(timeout_errno),
             _ => None,
         };
+        if give_up.is_none() {
+            if w.state.load(Ordering::Acquire) & 0xff == W_DONE {
+                continue; // granted: finished above, without the lock
+            }
+            // Woken by a release whose grant could not take the lock (a
+            // holder stopped), or the tick: the operation itself, when it
+            // is a simple one (see `fast`).
+            if let Some(r) = self_serve(&v, i, ticket) {
+                return r;
+            }
+            if r != Ok(Slept::Tick) {
+                continue;
+            }
+        }
         // The lock: to leave (within NOWAIT_BOUND), or for the periodic
-        // look around (by the call's deadline). When it cannot be had (a
-        // holder stopped, a scribbled word) or the set is removed, the
-        // slot is given up without it.
-        let lock_d = match (give_up, wait) {
-            (Some(_), _) => Deadline::NEVER.for_lock(true),
-            (None, Wait::Until(d)) => d,
-            (None, Wait::Forever) => Deadline::NEVER,
+        // look around (within NOWAIT_BOUND too: a holder stopped must not
+        // keep this sleeper from the release it waits for). When it cannot
+        // be had to leave (a holder stopped, a scribbled word) or the set
+        // is removed, the slot is given up without it.
+        let lock_d = match wait {
+            Wait::Until(d) if give_up.is_none() => d.for_lock(true),
+            _ => Deadline::NEVER.for_lock(true),
         };
         let _g = match lock_by(o, &lock_d) {
             Ok(g) => g,
             Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
-            Err(_) => return cancel(&v, i, ticket, give_up.unwrap_or(timeout_errno)),
+            Err(_) => match give_up {
+                None => continue,
+                Some(e) => return cancel(&v, i, ticket, e),
+            },
         };
         if let Some(r) = finish(&v, i, ticket) {
             return r;
@@ -438,13 +466,11 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
             recount(&v);
             return Err(e);
         }
-        if r == Ok(Slept::Tick) {
-            // A periodic look around: dead undo holders, lost wake-ups.
-            sweep(&v);
-            update_queue(&v);
-            if let Some(r) = finish(&v, i, ticket) {
-                return r;
-            }
+        // A periodic look around: dead undo holders, lost wake-ups.
+        sweep(&v);
+        update_queue(&v);
+        if let Some(r) = finish(&v, i, ticket) {
+            return r;
         }
     }
 }

@@ -48,7 +48,7 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
         t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
         if t.commit(v).is_ok() {
             if let Ok(x) = v.sem(s) {
-                x.pid.store(pid, Ordering::Relaxed);
+                x.put_pid(pid);
             }
             changed = true;
         }
@@ -74,6 +74,9 @@ pub(super) fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
 pub(super) fn repair(o: &Obj) {
     crate::debug_report!("semaphore set {}: repaired after a lock holder died", o.id);
     if let Ok(v) = View::new(o) {
+        // The dead holder may have left words frozen (thawed when this
+        // lock is let go); frozen, none changes under the replay.
+        freeze_all(&v);
         redo(&v);
         // A granter that died between claiming a sleeper and committing
         // (a committed journal made it DONE just above): still waiting.

@@ -51,12 +51,6 @@ pub(super) fn stat_of(obj: &Obj, c: &ShmCtl, nattch: u64) -> ShmStat {
     let h = obj.header();
     let mut perm = obj.perm();
     perm.mode &= 0o777 | SHM_DEST | SHM_LOCKED;
-    if obj.is_removed() {
-        // Removed, its remover killed before it stored these (see
-        // `sweep::doomed`): shown as `IPC_RMID` leaves a segment.
-        perm.mode |= SHM_DEST;
-        perm.key = crate::ns::IPC_PRIVATE;
-    }
     ShmStat {
         perm,
         segsz: c.segsz.load(Ordering::Relaxed),
@@ -169,12 +163,10 @@ pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
     let mut a = atts();
     with_obj_checked(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
         obj.check_owner(&creds())?;
-        let h = obj.header();
         drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {
             ns.remove(obj, true);
-            h.perm.mode.fetch_or(SHM_DEST, Ordering::Relaxed);
-            h.perm.key.store(crate::ns::IPC_PRIVATE, Ordering::Relaxed);
+            mark_dest(obj);
         }
         if n == 0 {
             destroy(ns, obj, c);
@@ -182,6 +174,17 @@ pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
         Ok(())
     })
     .map_err(owner_errno)
+}
+
+/// Marks a removed segment as the kernel shows it: `SHM_DEST` in its mode,
+/// its key `IPC_PRIVATE` (by `IPC_RMID`, after the namespace's removal; or
+/// by the next call on a segment whose remover was killed in between).
+pub(super) fn mark_dest(obj: &Obj) {
+    let h = obj.header();
+    if h.perm.mode.load(Ordering::Relaxed) & SHM_DEST == 0 {
+        h.perm.mode.fetch_or(SHM_DEST, Ordering::Relaxed);
+    }
+    h.perm.key.store(crate::ns::IPC_PRIVATE, Ordering::Relaxed);
 }
 
 /// `SHM_LOCK` / `SHM_UNLOCK`: owner, creator or root (`EPERM`). Sets the

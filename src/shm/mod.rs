@@ -215,6 +215,13 @@ fn with_obj_checked<T>(
         ns.unlink_id(obj);
         return Err(Errno::EINVAL);
     }
+    // A remover killed inside `IPC_RMID`, between the namespace's removal
+    // (state, key name) and the segment's mark: finished here, so that
+    // listings no longer show a removed segment under its key (which no
+    // `shmget` finds) and the sweep below destroys it when unattached.
+    if obj.is_removed() {
+        ctl::mark_dest(obj);
+    }
     let n = match g {
         Some(_) => sweep(ns, obj, c, a, how)?,
         None => counted(obj),
@@ -224,6 +231,10 @@ fn with_obj_checked<T>(
     }
     f(obj, c, a, n)
 }
+
+/// The largest segment [`shmget`] creates without looking at the file
+/// system's free room first (`fallocate` tells).
+const ROOM_UNCHECKED: u64 = 1 << 20;
 
 /// `shmget(2)`: the segment with `key` (or a new one), of at least `size`
 /// bytes. A new segment, in the kernel's order (`newseg`): `EINVAL` for
@@ -248,7 +259,16 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         if flags & SHM_HUGETLB != 0 && !hugetlb_allowed() {
             return Err(Errno::EPERM);
         }
-        room_for(ns, ctl_len.saturating_add(size))
+        // A segment whose storage is reserved needs no look at the file
+        // system first: its `fallocate` fails when there is no room (and
+        // the namespace reserves the control file's first page before it
+        // writes it). The look (`statvfs`, one system call per create)
+        // stays for a large one, which a failing `fallocate` would first
+        // half-allocate, and for `SHM_NORESERVE`, which reserves nothing.
+        if flags & SHM_NORESERVE != 0 || size > ROOM_UNCHECKED {
+            room_for(ns, ctl_len.saturating_add(size))?;
+        }
+        Ok(())
     };
     let prechecked = valid && (key == crate::ns::IPC_PRIVATE || flags & IPC_CREAT != 0);
     if prechecked {
@@ -271,7 +291,6 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
     }
     let created = core::cell::Cell::new(false);
     let built = core::cell::Cell::new(None);
-    let stashed = core::cell::Cell::new(false);
     let init = |obj: &Obj| -> Result<()> {
         if !valid {
             return Err(Errno::EINVAL);
@@ -285,10 +304,7 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
                 return Err(Errno::ENOSPC);
             }
         }
-        if flags & SHM_NORESERVE == 0 {
-            reserve(obj, size)?;
-            stashed.set(true);
-        }
+        size_payload(obj, size, flags & SHM_NORESERVE == 0)?;
         let c = &area(obj)?.hdr;
         c.segsz.store(size, Ordering::Relaxed);
         c.nslots.store(NSLOTS as u32, Ordering::Relaxed);
@@ -327,21 +343,17 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         r => r,
     };
-    // A payload built and stashed by a create that then failed, or lost
-    // its key to another creator, is no segment's: its pages go now.
-    if stashed.get()
-        && got
-            .as_ref()
-            .map_or(true, |o| built.get() != Some(o.file_id()))
-    {
-        drop_stash();
-    }
     let obj = got?;
     if created.get() {
         // For the shmall check (see `total_pages`), when the file is the
         // one this call built (not a winner's after a lost race).
         if built.get() == Some(obj.file_id()) {
             ns.note_size(&obj, page_round(size) / PAGE);
+            // The payload descriptor the namespace kept from the build,
+            // for this process's first read-write attach (see `stash_payload`).
+            if let Some(f) = obj.take_data_fd() {
+                stash_payload(&obj, f);
+            }
         }
         return Ok(obj.id); // new: nobody attaches it yet
     }

@@ -63,19 +63,37 @@ fn has_room(ns: &Ns, bytes: u64) -> bool {
     bytes <= avail
 }
 
-/// Reserves the storage of a new segment's control area and of the first
-/// `len` bytes of its payload file, so that no access to them can fail
-/// later: `ENOMEM` when the file system cannot hold it (the kernel's
-/// answer when memory for a segment is short). A file system without
-/// `fallocate` keeps the sparse files.
+/// Gives a new segment's payload file (created empty by the namespace)
+/// its `len` bytes: with `reserve`, their storage too, so that no access
+/// to them can fail later (`fallocate`, which sets the size as it
+/// reserves: one system call), `ENOMEM` when the file system cannot hold
+/// it (the kernel's answer when memory for a segment is short); without
+/// (`SHM_NORESERVE`), or on a file system without `fallocate`, a sparse
+/// file (`ftruncate`).
 ///
 /// The control area needs nothing here: the namespace reserved its first
 /// page (header, `ShmCtl` and the first 236 slots), and [`add_slot`]
 /// reserves each further page of the slot table when it is first used.
-pub(super) fn reserve(obj: &Obj, len: u64) -> Result<()> {
-    let f = obj.data_file(true)?;
-    reserve_fd(f.as_raw_fd(), 0, len)?;
-    stash_payload(obj, f);
+pub(super) fn size_payload(obj: &Obj, len: u64, reserve: bool) -> Result<()> {
+    let owned;
+    let fd = match obj.building_data_fd() {
+        Some(f) => f.as_raw_fd(),
+        None => {
+            owned = obj.data_file(true)?;
+            owned.as_raw_fd()
+        }
+    };
+    if reserve && reserve_fd(fd, 0, len)? {
+        return Ok(());
+    }
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: sizing the new payload file this create holds open.
+    if unsafe { libc::ftruncate(fd, len) } != 0 {
+        return Err(match Errno::last() {
+            Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC => Errno::ENOMEM,
+            e => e,
+        });
+    }
     Ok(())
 }
 
@@ -145,23 +163,26 @@ pub(super) fn take_stash(obj: &Obj) -> Option<std::os::fd::OwnedFd> {
     (key == obj.file_id()).then_some(f)
 }
 
-/// [`reserve`] of bytes `[off, off + len)` of an object's file.
+/// Reserves bytes `[off, off + len)` of an object's file (`ENOMEM` when the
+/// file system cannot hold them; nothing on one without `fallocate`).
 pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
     let f = obj.file()?;
-    reserve_fd(f.as_raw_fd(), off, len)
+    reserve_fd(f.as_raw_fd(), off, len).map(|_| ())
 }
 
-/// [`reserve_range`] on a descriptor.
-pub(super) fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<()> {
+/// [`reserve_range`] on a descriptor: `Ok(true)` when reserved (and the
+/// file at least `off + len` long), `Ok(false)` on a file system without
+/// `fallocate` (nothing done).
+pub(super) fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<bool> {
     let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
     // SAFETY: allocating blocks of a file the caller holds open; fallocate
     // with mode 0 never changes existing contents.
     if unsafe { libc::fallocate(fd, 0, off, len) } == 0 {
-        return Ok(());
+        return Ok(true);
     }
     match Errno::last() {
-        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(()),
+        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(false),
         _ => Err(Errno::ENOMEM),
     }
 }

@@ -41,7 +41,7 @@ pub(super) enum Sweep {
 /// Only the calls that report or decide on the count pass `full` (see
 /// [`Sweep`]). Destroys a removed segment nobody attaches any more.
 pub(super) fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -> Result<u64> {
-    let full = full == Sweep::Full || doomed(obj);
+    let full = full == Sweep::Full || obj.perm().mode & SHM_DEST != 0;
     let me = Owner::me();
     let now = now_secs();
     // At most once per VERIFY_SECS a full sweep checks every attacher in
@@ -98,19 +98,10 @@ pub(super) fn sweep(ns: &Ns, obj: &Obj, c: &ShmCtl, atts: &[Att], full: Sweep) -
             total += n as u64;
         }
     }
-    if total == 0 && doomed(obj) {
+    if total == 0 && obj.perm().mode & SHM_DEST != 0 {
         destroy(ns, obj, c);
     }
     Ok(total)
-}
-
-/// Removed by `IPC_RMID`, to be destroyed at its last detach: `SHM_DEST`,
-/// or the namespace's removed mark alone — a remover killed between
-/// [`Ns::remove`] (which marks the object removed, then takes its key
-/// names away) and its store of `SHM_DEST` left a segment no key finds,
-/// which would otherwise be listed under its key and never destroyed.
-pub(super) fn doomed(obj: &Obj) -> bool {
-    obj.perm().mode & SHM_DEST != 0 || obj.is_removed()
 }
 
 /// Seconds between two checks of every attacher in `/proc` by full
@@ -163,7 +154,7 @@ pub(super) fn reclaim(ns: &Ns) {
     let mut a = atts();
     for idx in ns.indexes(Kind::Shm) {
         if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
-            if doomed(&obj) {
+            if obj.perm().mode & SHM_DEST != 0 {
                 let _ = with_obj(ns, &obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
             }
         }

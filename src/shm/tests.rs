@@ -72,10 +72,10 @@ fn attach_and_detach_are_counted_in_this_process_slot() {
 
 /// A remover killed inside `IPC_RMID` after [`Ns::remove`] (the object
 /// marked removed, its key names gone) and before its store of `SHM_DEST`
-/// and the private key: the segment is shown as removed and destroyed at
-/// the next full sweep, as if the call had finished. Before, it was listed
-/// under a key that no longer found it, and never destroyed (found by
-/// c_tests/t_kill_create_rmid about once in six runs).
+/// and the private key: the next call on the segment finishes the removal
+/// and destroys it, nobody attaching (`with_obj_checked`, fbcc294).
+/// Before, it was listed under a key that no longer found it, and never
+/// destroyed (c_tests/t_kill_create_rmid saw it about once in six runs).
 #[test]
 fn a_remover_killed_after_the_key_names_went_leaves_a_doomed_segment() {
     let t = TempNs::new("rmidkill");

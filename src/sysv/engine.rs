@@ -126,7 +126,8 @@ impl Sysv for Engine {
                 let l = ns.limits();
                 // IPC_INFO needs only the highest index: from the index
                 // hint, at constant cost; MSG_INFO's message and byte
-                // totals need every queue (linear, see README "Scale").
+                // totals from the queues' copies in the tally (a few
+                // loads per queue, see docs/msg.md "MSG_INFO").
                 let i = if cmd == MSG_INFO {
                     msg::info(ns)
                 } else {
