@@ -15,7 +15,9 @@
  * that maps the files holds a queue's senders' lock and a set's lock (it
  * writes its pid and start time into the lock words, as the library
  * does), and a waiter whose table is full asks: IPC_NOWAIT msgsnd and
- * semop must give EAGAIN, a 300 ms semtimedop must time out (its wait
+ * semop (of two operations, which take the set's lock: one without
+ * SEM_UNDO needs none) must give EAGAIN, a 300 ms semtimedop must time
+ * out (its wait
  * passes the 200 ms stall check, which cannot read the holder's map
  * either). Before, the unreadable /proc/<pid>/stat meant "dead", and the
  * waiter took the lock from its live holder (issue 13: a queue lock was
@@ -123,7 +125,9 @@ static void locked_out(int q, int s, int held) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* its lines survive an _exit */
     exhaust();
     struct qmsg m = {1, "x"};
-    struct sembuf v = {0, 1, IPC_NOWAIT};
+    /* Two operations: the path that takes the set's lock (one operation
+     * without SEM_UNDO is a compare-and-swap that needs no lock). */
+    struct sembuf v[2] = {{0, 1, IPC_NOWAIT}, {0, 1, IPC_NOWAIT}};
     double t0 = tap_now();
     int r = msgsnd(q, &m, sizeof m.text, IPC_NOWAIT);
     int e = errno;
@@ -131,19 +135,19 @@ static void locked_out(int q, int s, int held) {
            e, (tap_now() - t0) * 1e3);
     if (held ? !(r == -1 && e == EAGAIN) : r != 0) _exit(1);
     t0 = tap_now();
-    r = semop(s, &v, 1);
+    r = semop(s, v, 2);
     e = errno;
-    printf("# %s, waiter's table full: semop(V, IPC_NOWAIT) %d errno %d in %.1f ms\n", held ? "held" : "holder dead",
+    printf("# %s, waiter's table full: semop(V, V, IPC_NOWAIT) %d errno %d in %.1f ms\n", held ? "held" : "holder dead",
            r, e, (tap_now() - t0) * 1e3);
     if (held ? !(r == -1 && e == EAGAIN) : r != 0) _exit(2);
     if (held) {
         struct timespec to = {0, 300 * 1000000};
-        v.sem_flg = 0;
+        v[0].sem_flg = v[1].sem_flg = 0;
         t0 = tap_now();
-        r = semtimedop(s, &v, 1, &to);
+        r = semtimedop(s, v, 2, &to);
         e = errno;
         double dt = tap_now() - t0;
-        printf("# held, waiter's table full: semtimedop(V, 300 ms) %d errno %d in %.1f ms\n", r, e, dt * 1e3);
+        printf("# held, waiter's table full: semtimedop(V, V, 300 ms) %d errno %d in %.1f ms\n", r, e, dt * 1e3);
         if (!(r == -1 && e == EAGAIN) || dt < 0.29) _exit(3);
     }
     fflush(stdout);
