@@ -292,7 +292,7 @@ static unsigned char *map_object(const char *kind, int id, size_t len) {
  * now names init. */
 static void wedge(unsigned char *base, size_t off) {
     uint32_t one = 1;
-    uint64_t st = tap_start_time("1");
+    uint64_t st = tap_start_time(1);
     memcpy(base + off, &one, sizeof one);
     memcpy(base + off + 8, &st, sizeof st);
 }
@@ -314,7 +314,7 @@ static void the_wedge(void) {
     unsigned char *qm = q >= 0 ? map_object("msg", q, 4096) : NULL;
     unsigned char *sm = s >= 0 ? map_object("sem", s, 4096) : NULL;
     unsigned char *mm = seg >= 0 ? map_object("shm", seg, 4096) : NULL;
-    ok(qm && sm && mm && tap_start_time("1") != 0, "a queue, a set and a segment, their files mapped, init's start time read");
+    ok(qm && sm && mm && tap_start_time(1) != 0, "a queue, a set and a segment, their files mapped, init's start time read");
     if (!qm || !sm || !mm) return;
     wedge(qm, Q_SLOCK);
     wedge(qm, Q_RLOCK);

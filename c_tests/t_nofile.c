@@ -108,7 +108,7 @@ static int take(unsigned char *p, size_t off) {
     if (!__atomic_compare_exchange_n((uint32_t *)(p + off), &free_word, (uint32_t)getpid(), 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return -1;
-    __atomic_store_n((uint64_t *)(p + off + 8), (uint64_t)tap_start_time("self"), __ATOMIC_RELAXED);
+    __atomic_store_n((uint64_t *)(p + off + 8), (uint64_t)tap_start_time(0), __ATOMIC_RELAXED);
     return 0;
 }
 

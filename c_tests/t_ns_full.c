@@ -110,11 +110,9 @@ static int dead_creator_fills(const char *ns, char *name, size_t len) {
         pause();
         _exit(0);
     }
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)c);
     unsigned long long start = 0;
     for (int i = 0; i < 1000 && start == 0; i++) {
-        start = tap_start_time(pid);
+        start = tap_start_time(c);
         if (!start) usleep(1000);
     }
     kill(c, SIGKILL);
@@ -135,7 +133,7 @@ static int dead_creator_fills(const char *ns, char *name, size_t len) {
 static void swept_by_the_next_create(const char *ns) {
     char dead[400], live[400];
     /* A live creator's temporary file stays (this process's own name). */
-    snprintf(live, sizeof live, "%s/.new.%d.%llu.999", ns, (int)getpid(), tap_start_time("self"));
+    snprintf(live, sizeof live, "%s/.new.%d.%llu.999", ns, (int)getpid(), tap_start_time(0));
     int lfd = open(live, O_WRONLY | O_CREAT | O_EXCL, 0600);
     ok(lfd >= 0, "a live creator's temporary file");
     if (lfd >= 0) close(lfd);

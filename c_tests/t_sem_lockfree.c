@@ -197,25 +197,6 @@ static void killed_holders(void) {
 
 /* ---- 3. a stopped lock holder ------------------------------------------ */
 
-static unsigned long long start_time(pid_t pid) {
-    char path[64], b[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, b, sizeof b - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    b[n] = 0;
-    char *p = strrchr(b, ')');
-    if (!p) return 0;
-    unsigned long long v = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ') field++;
-    sscanf(p, "%llu", &v);
-    return v;
-}
-
 /* The object header's lock (src/sync/lock.rs: u32 word, u32 pad, u64
  * owner start) at 40. */
 #define OBJ_LOCK 40
@@ -264,7 +245,7 @@ static void stopped_holder(void) {
     int st;
     waitpid(h, &st, WUNTRACED);
     unsigned char *m = tap_map_object("sem", s);
-    unsigned long long hs = start_time(h);
+    unsigned long long hs = tap_start_time(h);
     ok(WIFSTOPPED(st) && m && hs, "the holder maps the set and is stopped");
     if (!m || !hs) {
         kill(h, SIGKILL);

@@ -378,11 +378,12 @@ static inline void tap_in_private_tmpfs(const char *name, const char *size) {
        WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
 }
 
-/* A process's start time, field 22 of /proc/<pid>/stat (`pid` "self" for
- * this one), as ripc records it beside a lock's owner; 0 if unreadable. */
-static inline unsigned long long tap_start_time(const char *pid) {
+/* A process's start time, field 22 of /proc/<pid>/stat (`pid` 0 for this
+ * one), as ripc records it beside a lock's owner; 0 if unreadable. */
+static inline unsigned long long tap_start_time(pid_t pid) {
     char b[1024];
-    snprintf(b, sizeof b, "/proc/%s/stat", pid);
+    if (pid) snprintf(b, sizeof b, "/proc/%d/stat", (int)pid);
+    else snprintf(b, sizeof b, "/proc/self/stat");
     int fd = open(b, O_RDONLY);
     if (fd < 0) return 0;
     ssize_t n = read(fd, b, sizeof b - 1);
