@@ -15,6 +15,9 @@ pub(super) type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
 pub(super) struct ForkHeld {
     open: Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>,
     caches: Vec<HeldCache>,
+    /// The boot clock just before `fork`, from which the child knows its
+    /// start time without `/proc` (see `os::proc::fork_child_start`).
+    boot: u64,
 }
 
 /// The slot of [`ForkHeld`]. A static rather than a thread-local: after
@@ -26,6 +29,7 @@ pub(super) struct ForkHeld {
 pub(super) static FORK_HELD: ForkSlot = ForkSlot(core::cell::UnsafeCell::new(ForkHeld {
     open: None,
     caches: Vec::new(),
+    boot: 0,
 }));
 
 pub(super) struct ForkSlot(core::cell::UnsafeCell<ForkHeld>);
@@ -59,6 +63,7 @@ pub(super) extern "C" fn cache_fork_prepare() {
         held.caches.push((g, ns));
     }
     held.open = Some(open);
+    held.boot = crate::os::proc::boot_ns();
 }
 
 pub(super) extern "C" fn cache_fork_release() {
@@ -85,6 +90,7 @@ pub(super) extern "C" fn cache_fork_child() {
         // SAFETY: the one thread of the child holds OPEN (taken in
         // cache_fork_prepare); the reference ends before the release.
         let held = unsafe { &*FORK_HELD.0.get() };
+        crate::os::proc::fork_child_start(held.boot);
         for (_, ns) in &held.caches {
             if ns.live_pid.load(Ordering::Relaxed) != me {
                 ns.drop_mark();
