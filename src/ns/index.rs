@@ -335,12 +335,16 @@ impl Index {
     /// `bench/pgload.c`, see docs/perf.md).
     pub fn hold_alive(&self, dirfd: &OwnedFd, pid: i32) -> Option<OwnedFd> {
         let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
-        // SAFETY: openat relative to our directory fd with a constant,
-        // NUL-terminated name, never following a symlink.
+        // The name from the stack: the kernel's copy of it from the
+        // library's read-only data would be a page fault in a fork child.
+        let name: [u8; 9] = *b"ripc.idx\0";
+        let name = core::hint::black_box(name);
+        // SAFETY: openat relative to our directory fd with a NUL-terminated
+        // name, never following a symlink.
         let by_name = unsafe {
             libc::openat(
                 dirfd.as_raw_fd(),
-                c"ripc.idx".as_ptr(),
+                name.as_ptr().cast(),
                 flags | libc::O_NOFOLLOW,
             )
         };
