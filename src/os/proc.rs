@@ -57,18 +57,26 @@ fn start_between(before: u64, after: u64, tick: u64) -> u64 {
 /// without reading `/proc` — whose first look-up of a new pid allocates
 /// its dentries and inodes, and costs the parent their invalidation when
 /// it reaps us — when `before`, the boot clock ([`boot_ns`]) read by a
-/// prepare handler in the parent, proves it (see [`start_between`]).
+/// prepare handler in the parent, and the reading of this module's child
+/// handler, the first to run, prove it (see [`start_between`]).
 /// The namespace layer's handlers call it: the parent writes the page
 /// that holds their reading after every `fork` anyway, so a process that
 /// uses no namespace pays nothing for it.
 pub fn fork_child_start(before: u64) {
-    let s = start_between(before, boot_ns(), TICK_NS.load(Ordering::Relaxed));
+    let after = FORK_AFTER.load(Ordering::Relaxed);
+    let s = start_between(before, after, TICK_NS.load(Ordering::Relaxed));
     if s != 0 && START.load(Ordering::Relaxed) == 0 {
         START.store(s, Ordering::Relaxed);
     }
 }
 
+/// The boot clock as the child's first handler (this module's) saw it:
+/// the upper bound of [`fork_child_start`], read before any handler's
+/// system calls widen the window.
+static FORK_AFTER: AtomicU64 = AtomicU64::new(0);
+
 extern "C" fn reset_after_fork() {
+    FORK_AFTER.store(boot_ns(), Ordering::Relaxed);
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed); // see fork_child_start
     super::creds::forget();
