@@ -43,8 +43,15 @@ pub fn boot_ns() -> u64 {
 /// it in whole ticks (`nsec_to_clock_t`, a division rounding down), so
 /// when both readings fall in one tick that tick is the start time, as
 /// `/proc/<pid>/stat` would say. 0 when they do not (a tick boundary
-/// between them, about one fork in a hundred, or a clock not read): the
+/// between them, a few forks in a hundred, or a clock not read): the
 /// start time is then read from `/proc` when first needed.
+///
+/// One case is not proven: a parent that entered a new time namespace
+/// for its children (`unshare(CLONE_NEWTIME)`, privileged) reads
+/// `before` with its own boot-time offset and the child `after` with the
+/// new one; offsets that differ by less than a tick could then give a
+/// start time a tick off (others would take the child for dead). Offsets
+/// that differ by a tick or more fail the test above.
 fn start_between(before: u64, after: u64, tick: u64) -> u64 {
     if before == 0 || tick == 0 || after < before || before / tick != after / tick {
         return 0;
