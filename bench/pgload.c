@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -93,11 +94,15 @@ static void start(struct server *s, const struct ipc *x) {
             if (x->semop(s->sets[i], &v, 1)) die("semop init");
         }
     }
+    pid_t pm = getpid();
     for (int i = 0; i < ATTACHERS; i++) {
         pid_t p = fork();
         if (p < 0) die("fork");
         if (p == 0) {
-            /* A backend that stays connected: attached (inherited), idle. */
+            /* A backend that stays connected: attached (inherited), idle;
+             * gone with its postmaster, should that be killed. */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != pm) _exit(0);
             for (;;) pause();
         }
         s->att[i] = p;
