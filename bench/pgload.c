@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,11 +94,15 @@ static void start(struct server *s, const struct ipc *x) {
             if (x->semop(s->sets[i], &v, 1)) die("semop init");
         }
     }
+    pid_t pm = getpid();
     for (int i = 0; i < ATTACHERS; i++) {
         pid_t p = fork();
         if (p < 0) die("fork");
         if (p == 0) {
-            /* A backend that stays connected: attached (inherited), idle. */
+            /* A backend that stays connected: attached (inherited), idle;
+             * gone with its postmaster, should that be killed. */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != pm) _exit(0);
             for (;;) pause();
         }
         s->att[i] = p;
@@ -111,10 +117,28 @@ static void stop(struct server *s) {
     s->x->shmctl(s->shm, IPC_RMID, NULL);
 }
 
+/* PGLOAD_DETAIL=1: where a connection's cost lies, per connection and
+ * backend: the time fork() takes to return in the postmaster, the
+ * postmaster's CPU time and page faults per connection (fork, reap), and
+ * the child's (from wait4: its handlers, IPC_STAT, semop, exit).
+ * PGLOAD_ONLY=ripc|kernel: one backend's batches alone, under a profiler
+ * (perf record, strace -f). */
+static int detail;
+struct cost {
+    double fork_s;  /* wall time of fork() in the postmaster */
+    double cpu_s;   /* children's CPU time (user + system) */
+    long minflt;    /* children's minor faults */
+};
+static struct cost cost;
+
+static double tv(struct timeval t) { return (double)t.tv_sec + (double)t.tv_usec / 1e6; }
+
 /* One connection: fork, check the segment, a transaction's lock waits on
  * its own semaphore, a write to shared buffers, exit. */
 static void connection(const struct server *s, int n) {
+    double t0 = detail ? now() : 0;
     pid_t p = fork();
+    if (detail && p > 0) cost.fork_s += now() - t0;
     if (p < 0) die("fork");
     if (p == 0) {
         const struct ipc *x = s->x;
@@ -131,17 +155,32 @@ static void connection(const struct server *s, int n) {
         _exit(0);
     }
     int st;
-    if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    struct rusage ru;
+    if (wait4(p, &st, 0, &ru) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "connection %d failed (status %#x)\n", n, st);
         exit(1);
     }
+    cost.cpu_s += tv(ru.ru_utime) + tv(ru.ru_stime);
+    cost.minflt += ru.ru_minflt;
 }
 
 /* Connections per second over one batch. */
 static double batch(const struct server *s) {
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
     double t0 = now();
     for (int i = 0; i < CONNS; i++) connection(s, i);
-    return CONNS / (now() - t0);
+    double rate = CONNS / (now() - t0);
+    getrusage(RUSAGE_SELF, &r1);
+    if (detail)
+        fprintf(stderr,
+                "  %-6s %6.0f conn/s  postmaster: fork() %5.1f us, cpu %5.1f us, %4.1f faults"
+                "  child: cpu %5.1f us, %4.1f faults\n",
+                s->x->name, rate, cost.fork_s / CONNS * 1e6,
+                (tv(r1.ru_utime) + tv(r1.ru_stime) - tv(r0.ru_utime) - tv(r0.ru_stime)) / CONNS * 1e6,
+                (double)(r1.ru_minflt - r0.ru_minflt) / CONNS, cost.cpu_s / CONNS * 1e6,
+                (double)cost.minflt / CONNS);
+    return rate;
 }
 
 /* One batch in a postmaster of its own (so that neither backend's fork
@@ -171,7 +210,15 @@ static double postmaster(const struct ipc *x) {
 }
 
 int main(void) {
+    detail = getenv("PGLOAD_DETAIL") && strcmp(getenv("PGLOAD_DETAIL"), "0");
     double kr[BATCHES], rr[BATCHES], ratio[BATCHES];
+    const char *only = getenv("PGLOAD_ONLY");
+    if (only && *only) {
+        const struct ipc *x = strcmp(only, "kernel") ? &RIPC : &KERNEL;
+        for (int b = 0; b < BATCHES; b++) kr[b] = postmaster(x);
+        printf("%s alone: %.0f conn/s\n", x->name, median(kr, BATCHES));
+        return 0;
+    }
     for (int b = 0; b < BATCHES; b++) {
         /* Alternate which goes first, so that drift hits both alike. */
         if (b % 2) {

@@ -15,6 +15,12 @@ pub(super) type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
 pub(super) struct ForkHeld {
     open: Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>,
     caches: Vec<HeldCache>,
+    /// The boot clock just before `fork`, from which the child knows its
+    /// start time without `/proc` (see `os::proc::fork_child_start`).
+    boot: u64,
+    /// Set by a prepare handler that found the process single-threaded
+    /// and took nothing (see [`cache_fork_prepare`]).
+    alone: bool,
 }
 
 /// The slot of [`ForkHeld`]. A static rather than a thread-local: after
@@ -26,25 +32,58 @@ pub(super) struct ForkHeld {
 pub(super) static FORK_HELD: ForkSlot = ForkSlot(core::cell::UnsafeCell::new(ForkHeld {
     open: None,
     caches: Vec::new(),
+    boot: 0,
+    alone: false,
 }));
 
 pub(super) struct ForkSlot(core::cell::UnsafeCell<ForkHeld>);
 
 // SAFETY: only the fork handlers touch the slot, and only while holding
-// OPEN's mutex: prepare fills it after taking OPEN, parent and child empty
-// it before that guard unlocks, and make no reference to it after: one
-// thread at a time.
+// OPEN's mutex (or in a process that has one thread: see `single_threaded`):
+// prepare fills it after taking OPEN, parent and child empty it before
+// that guard unlocks, and make no reference to it after: one thread at a
+// time.
 unsafe impl Sync for ForkSlot {}
+
+/// Whether this process has one thread: glibc's `__libc_single_threaded`
+/// (2.32 and later; false from the first `pthread_create` on), looked up
+/// once; false when there is no such symbol (another C library, an older
+/// glibc).
+fn single_threaded() -> bool {
+    static FLAG: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let p = *FLAG.get_or_init(|| {
+        // SAFETY: dlsym of a NUL-terminated name in the global scope.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr()) as usize }
+    });
+    // SAFETY: when found, the symbol is glibc's `char` flag, which lives
+    // as long as the process; read as glibc documents it (a plain load).
+    p != 0 && unsafe { core::ptr::read_volatile(p as *const libc::c_char) } != 0
+}
 
 /// `fork` in a multithreaded program: another thread may hold an object
 /// cache's mutex, and the child, whose one thread is a copy of the forking
 /// one, would wait for it for ever. So the forking thread takes every open
 /// namespace's cache before the fork (waiting out whoever holds it, for a
 /// few instructions), and both parent and child let them go after.
+///
+/// A process with one thread (glibc says so) takes nothing: no other
+/// thread can hold a cache. Then the parent writes no namespace's memory
+/// after `fork` (each cache's mutex lies in its namespace's heap block,
+/// and after `fork` the parent's first write to a page is a copy-on-write
+/// fault: one per `fork` with the default namespace alone), and the child
+/// takes OPEN, which nobody holds, to find its namespaces.
 pub(super) extern "C" fn cache_fork_prepare() {
+    if single_threaded() {
+        // SAFETY: one thread, this one (see ForkSlot).
+        let held = unsafe { &mut *FORK_HELD.0.get() };
+        held.alone = true;
+        held.boot = crate::os::proc::boot_ns();
+        return;
+    }
     let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: we hold OPEN (see ForkSlot).
     let held = unsafe { &mut *FORK_HELD.0.get() };
+    held.alone = false;
     for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
         let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
@@ -59,12 +98,17 @@ pub(super) extern "C" fn cache_fork_prepare() {
         held.caches.push((g, ns));
     }
     held.open = Some(open);
+    held.boot = crate::os::proc::boot_ns();
 }
 
 pub(super) extern "C" fn cache_fork_release() {
     // SAFETY: this thread took OPEN in cache_fork_prepare and holds it
-    // until the guard taken out last here drops (see ForkSlot).
+    // until the guard taken out last here drops, or the process has this
+    // one thread (see ForkSlot).
     let held = unsafe { &mut *FORK_HELD.0.get() };
+    if held.alone {
+        return; // nothing taken (left set: the next prepare decides again)
+    }
     for (g, ns) in held.caches.drain(..) {
         drop(g);
         drop(ns);
@@ -83,11 +127,24 @@ pub(super) extern "C" fn cache_fork_child() {
     let me = unsafe { libc::getpid() };
     {
         // SAFETY: the one thread of the child holds OPEN (taken in
-        // cache_fork_prepare); the reference ends before the release.
+        // cache_fork_prepare), or the parent had one thread; the
+        // reference ends before the release.
         let held = unsafe { &*FORK_HELD.0.get() };
-        for (_, ns) in &held.caches {
+        crate::os::proc::fork_child_start(held.boot);
+        let drop_mark = |ns: &Ns| {
             if ns.live_pid.load(Ordering::Relaxed) != me {
                 ns.drop_mark();
+            }
+        };
+        if held.alone {
+            // Nobody holds OPEN: the parent's one thread did not.
+            let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+            for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
+                drop_mark(&ns);
+            }
+        } else {
+            for (_, ns) in &held.caches {
+                drop_mark(ns);
             }
         }
     }

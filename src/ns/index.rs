@@ -73,6 +73,8 @@ pub struct Index {
     /// child forked while another thread held it inherits it held, sees
     /// its parent's pid there and takes it over.
     local: std::sync::atomic::AtomicI32,
+    /// the file's device and inode, as opened
+    id: (u64, u64),
 }
 
 /// The clear bits of a bitmap below `max`, ascending. Whole bytes in use
@@ -145,6 +147,7 @@ impl Index {
         Some(Index {
             fd,
             local: std::sync::atomic::AtomicI32::new(0),
+            id: (st.st_dev, st.st_ino),
         })
     }
 
@@ -383,25 +386,58 @@ impl Index {
     }
 
     /// Takes this process's liveness mark (an OFD read lock on the byte of
-    /// `pid`) through a new open file description of the hint file (opened
-    /// again through `/proc/self/fd`, close-on-exec), which the caller
-    /// keeps open for as long as the process should count as alive, and
-    /// closes in a child of `fork` (the child shares it). `None` when it
-    /// cannot be had (others then check `/proc`).
-    pub fn hold_alive(&self, pid: i32) -> Option<OwnedFd> {
-        let path = format!("/proc/self/fd/{}\0", self.fd.as_raw_fd());
-        // SAFETY: opening a NUL-terminated path read-only.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr().cast(),
-                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+    /// `pid`) through a new open file description of the hint file
+    /// (close-on-exec), which the caller keeps open for as long as the
+    /// process should count as alive, and closes in a child of `fork` (the
+    /// child shares it). `None` when it cannot be had (others then check
+    /// `/proc`).
+    ///
+    /// The file is opened again by its name in the namespace directory
+    /// `dirfd`, and used when it is still the same file (device and
+    /// inode); only when it is not (a member renamed another file over
+    /// it) through `/proc/self/fd`. The name costs one look-up in a
+    /// directory the dentry cache holds; the `/proc` path, in a child of
+    /// `fork`, allocated dentries and inodes for the new pid and its `fd`
+    /// directory, which the parent's reaping of the child then
+    /// invalidated (most of a connection's extra system time in
+    /// `bench/pgload.c`, see docs/perf.md).
+    pub fn hold_alive(&self, dirfd: &OwnedFd, pid: i32) -> Option<OwnedFd> {
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
+        // The name from the stack: the kernel's copy of it from the
+        // library's read-only data would be a page fault in a fork child.
+        let name: [u8; 9] = *b"ripc.idx\0";
+        let name = core::hint::black_box(name);
+        // SAFETY: openat relative to our directory fd with a NUL-terminated
+        // name, never following a symlink.
+        let by_name = unsafe {
+            libc::openat(
+                dirfd.as_raw_fd(),
+                name.as_ptr().cast(),
+                flags | libc::O_NOFOLLOW,
             )
         };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let by_name = (by_name >= 0).then(|| {
+            // SAFETY: a fresh descriptor we own.
+            unsafe { OwnedFd::from_raw_fd(by_name) }
+        });
+        let fd = match by_name {
+            Some(fd)
+                if super::fstat(fd.as_raw_fd())
+                    .is_ok_and(|st| (st.st_dev, st.st_ino) == self.id) =>
+            {
+                fd
+            }
+            _ => {
+                let path = format!("/proc/self/fd/{}\0", self.fd.as_raw_fd());
+                // SAFETY: opening a NUL-terminated path read-only.
+                let fd = unsafe { libc::open(path.as_ptr().cast(), flags) };
+                if fd < 0 {
+                    return None;
+                }
+                // SAFETY: a fresh descriptor we own.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            }
+        };
         let mut fl = Self::live_flock(pid, libc::F_RDLCK);
         // SAFETY: fcntl on our descriptor with a flock we own.
         (unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) } == 0).then_some(fd)
@@ -425,9 +461,9 @@ impl Index {
         Some(fl.l_type != libc::F_UNLCK as libc::c_short)
     }
 
-    /// Device and inode of the hint file.
-    pub fn file_id(&self) -> crate::error::Result<(u64, u64)> {
-        super::fstat(self.fd.as_raw_fd()).map(|st| (st.st_dev, st.st_ino))
+    /// Device and inode of the hint file (as opened).
+    pub fn file_id(&self) -> (u64, u64) {
+        self.id
     }
 
     fn live_flock(pid: i32, ty: i32) -> libc::flock {
@@ -568,7 +604,7 @@ mod tests {
         let (d, dirfd) = tmp();
         let ix = Index::open(&dirfd, 0o600).expect("index");
         assert_eq!(ix.marked_alive(4242), Some(false));
-        let held = ix.hold_alive(4242).expect("mark");
+        let held = ix.hold_alive(&dirfd, 4242).expect("mark");
         assert_eq!(ix.marked_alive(4242), Some(true));
         assert_eq!(ix.marked_alive(4243), Some(false), "one byte per pid");
         drop(held);
@@ -577,6 +613,27 @@ mod tests {
             Some(false),
             "gone with its descriptor"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The mark is taken by the index file's name when that still names
+    /// the file, else through `/proc/self/fd`: in the file the others
+    /// read either way.
+    #[test]
+    fn a_liveness_mark_lands_in_the_open_index_file() {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        // Another file renamed over the name.
+        std::fs::write(d.join("other"), b"").unwrap();
+        std::fs::rename(d.join("other"), d.join("ripc.idx")).unwrap();
+        let held = ix.hold_alive(&dirfd, 4242).expect("mark");
+        assert_eq!(ix.marked_alive(4242), Some(true), "in the file opened");
+        let again = Index::open(&dirfd, 0o600).expect("the new file");
+        assert_eq!(again.marked_alive(4242), Some(false), "not in the new one");
+        let held2 = again.hold_alive(&dirfd, 4243).expect("mark");
+        assert_eq!(again.marked_alive(4243), Some(true), "by name");
+        assert_eq!(ix.marked_alive(4243), Some(false));
+        drop((held, held2));
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -29,7 +29,11 @@ impl Ns {
             return;
         }
         self.drop_mark();
-        if let Some(fd) = self.index.as_ref().and_then(|ix| ix.hold_alive(me)) {
+        if let Some(fd) = self
+            .index
+            .as_ref()
+            .and_then(|ix| ix.hold_alive(&self.dirfd, me))
+        {
             use std::os::fd::IntoRawFd;
             self.live_fd
                 .store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
@@ -45,7 +49,7 @@ impl Ns {
         // reused the number (then the mark is gone already).
         let ours = || {
             let ix = self.index.as_ref().map(|ix| ix.file_id());
-            matches!((fstat(fd), ix), (Ok(a), Some(Ok(b))) if (a.st_dev, a.st_ino) == b)
+            matches!((fstat(fd), ix), (Ok(a), Some(b)) if (a.st_dev, a.st_ino) == b)
         };
         if fd >= 0 && ours() {
             // SAFETY: closing the descriptor hold_alive opened and kept.

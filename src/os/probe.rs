@@ -105,21 +105,30 @@ pub fn writable(addr: usize, len: usize) -> Result<()> {
     SEEN.with(|s| s.check(addr, len, true))
 }
 
+/// Iovecs per `process_vm_readv` of a probe: a buffer of up to 64 pages
+/// (256 KiB) is probed with one system call.
+const BATCH: usize = 64;
+
+/// Probes one byte per page of `[addr, end)` (and the last byte).
+///
+/// No allocation and no zeroing of the iovec array (only the entries
+/// filled are passed): the first probe in a child of `fork` (a
+/// `shmctl(IPC_STAT)` buffer on its stack, say) then touches no page of
+/// the allocator or of `memset`, each of which is a page fault there (the
+/// child maps a shared library's code page by page as it first runs it).
 #[cold]
 fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
+    use core::mem::MaybeUninit;
     let mut p = addr;
-    let mut scratch = [0u8; 64];
+    let mut scratch = [0u8; BATCH];
     while p < end {
-        let mut remote: [libc::iovec; 64] = [libc::iovec {
-            iov_base: core::ptr::null_mut(),
-            iov_len: 0,
-        }; 64];
+        let mut remote = [MaybeUninit::<libc::iovec>::uninit(); BATCH];
         let mut n = 0;
-        while n < 64 && p < end {
-            remote[n] = libc::iovec {
+        while n < BATCH && p < end {
+            remote[n].write(libc::iovec {
                 iov_base: p as *mut libc::c_void,
                 iov_len: 1,
-            };
+            });
             n += 1;
             let next_page = (p & !(PAGE - 1)) + PAGE;
             p = if next_page >= end && p != end - 1 {
@@ -128,23 +137,29 @@ fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
                 next_page
             };
         }
-        let local: Vec<libc::iovec> = if write {
-            remote[..n].to_vec()
-        } else {
-            vec![libc::iovec {
-                iov_base: scratch.as_mut_ptr().cast(),
-                iov_len: n,
-            }]
+        let remote: *const libc::iovec = remote.as_ptr().cast();
+        let one = libc::iovec {
+            iov_base: scratch.as_mut_ptr().cast(),
+            iov_len: n,
         };
-        // SAFETY: process_vm_readv on our own pid copies between iovecs
-        // checked by the kernel; a bad address yields EFAULT, never a fault
-        // in this process. In write mode each byte is copied onto itself.
+        // In write mode each byte is copied onto itself: the local side
+        // is the remote side.
+        let (local, nlocal) = if write {
+            (remote, n)
+        } else {
+            (&one as *const _, 1)
+        };
+        // SAFETY: the first `n` entries of `remote` are initialized, and
+        // `local` points at them or at `one`, alive until the call
+        // returns. process_vm_readv on our own pid copies between iovecs
+        // checked by the kernel; a bad address yields EFAULT, never a
+        // fault in this process.
         let r = unsafe {
             libc::process_vm_readv(
                 crate::os::proc::my_pid(),
-                local.as_ptr(),
-                local.len() as libc::c_ulong,
-                remote.as_ptr(),
+                local,
+                nlocal as libc::c_ulong,
+                remote,
                 n as libc::c_ulong,
                 0,
             )

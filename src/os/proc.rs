@@ -13,9 +13,79 @@ static PID: AtomicI32 = AtomicI32::new(0);
 static START: AtomicU64 = AtomicU64::new(0);
 static ATFORK: OnceCell<()> = OnceCell::new();
 
+/// Nanoseconds per clock tick (`USER_HZ`, the unit of a start time), read
+/// when the library is loaded; 0 when `/proc`'s conversion is not a plain
+/// division (a tick that does not divide a second).
+static TICK_NS: AtomicU64 = AtomicU64::new(0);
+
+/// `CLOCK_BOOTTIME`, the clock a process's start time is taken from, in
+/// nanoseconds (the vDSO reads it without a system call); 0 when it
+/// cannot be read.
+pub fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec; CLOCK_BOOTTIME exists on
+    // every Linux this library supports (2.6.39 and later).
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The start time of a process made by `fork` between the boot-clock
+/// readings `before` (in the parent, before the system call) and `after`
+/// (in the child), when they prove it: the kernel stamps a new process
+/// with the boot clock during `fork` (`start_boottime`) and `/proc` shows
+/// it in whole ticks (`nsec_to_clock_t`, a division rounding down), so
+/// when both readings fall in one tick that tick is the start time, as
+/// `/proc/<pid>/stat` would say. 0 when they do not (a tick boundary
+/// between them, a few forks in a hundred, or a clock not read): the
+/// start time is then read from `/proc` when first needed.
+///
+/// One case is not proven: a parent that entered a new time namespace
+/// for its children (`unshare(CLONE_NEWTIME)`, privileged) reads
+/// `before` with its own boot-time offset and the child `after` with the
+/// new one; offsets that differ by less than a tick could then give a
+/// start time a tick off (others would take the child for dead). Offsets
+/// that differ by a tick or more fail the test above.
+fn start_between(before: u64, after: u64, tick: u64) -> u64 {
+    if before == 0 || tick == 0 || after < before || before / tick != after / tick {
+        return 0;
+    }
+    (before / tick).max(1) // as `start_time` does
+}
+
+/// In the child of `fork`, from a child handler that runs after this
+/// module's (which forgets the parent's start time): our start time
+/// without reading `/proc` — whose first look-up of a new pid allocates
+/// its dentries and inodes, and costs the parent their invalidation when
+/// it reaps us — when `before`, the boot clock ([`boot_ns`]) read by a
+/// prepare handler in the parent, and the reading of this module's child
+/// handler, the first to run, prove it (see [`start_between`]).
+/// The namespace layer's handlers call it: the parent writes the page
+/// that holds their reading after every `fork` anyway, so a process that
+/// uses no namespace pays nothing for it.
+pub fn fork_child_start(before: u64) {
+    let after = FORK_AFTER.load(Ordering::Relaxed);
+    let s = start_between(before, after, TICK_NS.load(Ordering::Relaxed));
+    if s != 0 && START.load(Ordering::Relaxed) == 0 {
+        START.store(s, Ordering::Relaxed);
+    }
+}
+
+/// The boot clock as the child's first handler (this module's) saw it:
+/// the upper bound of [`fork_child_start`], read before any handler's
+/// system calls widen the window.
+static FORK_AFTER: AtomicU64 = AtomicU64::new(0);
+
 extern "C" fn reset_after_fork() {
+    FORK_AFTER.store(boot_ns(), Ordering::Relaxed);
     PID.store(0, Ordering::Relaxed);
-    START.store(0, Ordering::Relaxed);
+    START.store(0, Ordering::Relaxed); // see fork_child_start
     super::creds::forget();
     for slot in &FORK_HOOKS {
         let f = slot.load(Ordering::Acquire);
@@ -97,6 +167,12 @@ pub fn my_start() -> u64 {
 #[link_section = ".init_array"]
 static READ_START_AT_LOAD: extern "C" fn() = {
     extern "C" fn read_start() {
+        // SAFETY: sysconf has no preconditions (glibc answers from the
+        // auxiliary vector, without a system call).
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if hz > 0 && 1_000_000_000 % hz as u64 == 0 {
+            TICK_NS.store(1_000_000_000 / hz as u64, Ordering::Relaxed);
+        }
         let _ = my_start();
     }
     read_start
@@ -161,11 +237,15 @@ pub fn start_time(pid: i32) -> Start {
         return Start::Gone;
     }
     let mut buf = [0u8; 1024];
-    let stat = match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
-        Ok(s) => s,
-        Err(e) if e == libc::ENOENT || e == libc::ESRCH => return Start::Gone,
-        Err(_) => return Start::Unknown,
-    };
+    match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
+        Ok(stat) => parse_start(stat),
+        Err(e) if e == libc::ENOENT || e == libc::ESRCH => Start::Gone,
+        Err(_) => Start::Unknown,
+    }
+}
+
+/// The start time a `/proc/<pid>/stat` line says (see [`Start`]).
+fn parse_start(stat: &str) -> Start {
     // comm (field 2) may contain spaces and parentheses: split after the
     // last ')'. Field 22 is then the 20th field of the rest.
     let parse = || -> Option<(u64, bool)> {
@@ -194,10 +274,60 @@ pub fn start_time_of(pid: i32) -> u64 {
 /// True unless `kill(pid, 0)` says there is no such process: the cheap
 /// check (a zombie, or a recycled pid, still counts as existing).
 pub fn pid_exists(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks existence and permission.
-    pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0
-            || crate::error::Errno::last() != crate::error::Errno::ESRCH)
+    pid > 0 && kill0(pid) != -(libc::ESRCH as i64)
+}
+
+/// `kill(pid, 0)`: 0 or minus the error number. A system call made here,
+/// not through the C library, on the architectures this is written for:
+/// a liveness check is often the one failing call of a fork child (the
+/// sweep of an `IPC_STAT` meets the previous child's slot), and through
+/// libc it ran `kill`'s, `__errno_location`'s and the errno reader's code
+/// pages and wrote errno's: page faults there.
+fn kill0(pid: i32) -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let r: i64;
+        // SAFETY: the kill system call with signal 0 checks existence and
+        // permission and has no other effect; the syscall instruction
+        // clobbers rcx and r11 and returns in rax (x86-64 Linux ABI).
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") libc::SYS_kill => r,
+                in("rdi") pid as i64,
+                in("rsi") 0i64,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        r
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let r: i64;
+        // SAFETY: as above; svc 0 takes the number in x8 and the arguments
+        // in x0, x1, and returns in x0 (aarch64 Linux ABI).
+        unsafe {
+            core::arch::asm!(
+                "svc 0",
+                in("x8") libc::SYS_kill,
+                inlateout("x0") pid as i64 => r,
+                in("x1") 0i64,
+                options(nostack),
+            );
+        }
+        r
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        // SAFETY: kill with signal 0 only checks existence and permission.
+        if unsafe { libc::kill(pid, 0) } == 0 {
+            0
+        } else {
+            -(crate::error::Errno::last() as i64)
+        }
+    }
 }
 
 /// One line of a `/proc/<pid>/maps` file: `[start, end)` maps the file
@@ -343,6 +473,81 @@ pub fn many_cpus() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn kill0_is_kills() {
+        assert_eq!(kill0(my_pid()), 0);
+        assert_eq!(kill0(0x3fff_fff0), -(libc::ESRCH as i64));
+        assert!(pid_exists(my_pid()) && pid_exists(1));
+        assert!(!pid_exists(0x3fff_fff0) && !pid_exists(0) && !pid_exists(-5));
+        // A child that exited and was reaped is gone; a zombie is not.
+        // SAFETY: the child leaves at once with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(0) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(pid_exists(pid), "a zombie still exists");
+        let mut st = 0;
+        // SAFETY: reaping our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert!(!pid_exists(pid));
+    }
+
+    #[test]
+    fn start_between_needs_one_tick() {
+        let t = 10_000_000;
+        assert_eq!(start_between(5 * t + 1, 5 * t + 9, t), 5);
+        assert_eq!(start_between(5 * t + 1, 6 * t, t), 0); // a boundary
+        assert_eq!(start_between(0, 9, t), 0); // not read
+        assert_eq!(start_between(9, 5, t), 0); // backwards
+        assert_eq!(start_between(5, 9, 0), 0); // no plain tick
+        assert_eq!(start_between(1, 2, t), 1); // tick 0 reads as 1
+    }
+
+    /// A child of `fork` knows its start time without `/proc` (most of
+    /// the time), and what it knows is what `/proc` says. The child only
+    /// makes system calls (no allocation: the test harness has threads).
+    #[test]
+    fn a_fork_child_knows_its_start_time() {
+        let _ = my_pid(); // this module's handler is installed
+        crate::ns::install_fork_handlers(); // and the one that reads the clock
+        assert_ne!(
+            TICK_NS.load(Ordering::Relaxed),
+            0,
+            "USER_HZ divides a second here"
+        );
+        let (mut derived, mut agreed) = (0, 0);
+        for _ in 0..50 {
+            // SAFETY: the child only reads atomics, makes system calls
+            // into a stack buffer and leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                let known = START.load(Ordering::Relaxed);
+                let mut buf = [0u8; 1024];
+                let code = match read_small("/proc/self/stat\0", &mut buf).map(parse_start) {
+                    _ if known == 0 => 2,
+                    Ok(Start::Known(s)) if s == known => 0,
+                    _ => 1,
+                };
+                // SAFETY: leaving the child without running anything else.
+                unsafe { libc::_exit(code) };
+            }
+            let mut st = 0;
+            // SAFETY: waiting for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+            assert!(libc::WIFEXITED(st));
+            match libc::WEXITSTATUS(st) {
+                0 => (derived, agreed) = (derived + 1, agreed + 1),
+                2 => {}
+                _ => derived += 1,
+            }
+        }
+        assert_eq!(agreed, derived, "a derived start time differs from /proc's");
+        assert!(derived >= 25, "only {derived} of 50 children derived it");
+    }
+
     #[test]
     fn self_is_alive_with_its_start() {
         assert!(alive(my_pid(), my_start()));
