@@ -12,7 +12,7 @@ use super::*;
 pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
     if sleepers {
         let used: Vec<usize> = wslots_used(v).collect();
-        let busy = used.into_iter().filter_map(|i| {
+        let busy = used.iter().filter_map(|&i| {
             let w = v.wslot(i).ok()?;
             (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
         });
@@ -20,7 +20,9 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
             free_wslot(v, i);
             false
         });
-        recount(v);
+        // The same slots (freeing one writes no new page): one walk of the
+        // file's holes, not two.
+        recount_in(v, used.into_iter());
     }
     let undo = v
         .undo_used()
