@@ -524,8 +524,9 @@ fn msg_stat_to_c(s: &msg::MsgStat) -> msqid_ds {
 fn fill_info(ns: &Ns, cmd: c_int, p: *mut seminfo) -> Result<c_int> {
     let l = ns.limits();
     // IPC_INFO needs only the highest index: from the index hint, at
-    // constant cost; SEM_INFO's semaphore total needs every set (linear,
-    // see README "Scale").
+    // constant cost; SEM_INFO's totals come from the index too (the sizes
+    // recorded at creation, one word per index in use: `sem::usage`), the
+    // sets walked only when the index is missing or stale.
     let (sets, sems, max_idx) = if cmd == SEM_INFO {
         sem::usage(ns)
     } else {
