@@ -21,6 +21,8 @@
  *    IPC_NOWAIT operation on the frozen semaphore is EAGAIN within the
  *    bound. Before the lock-free path, each of these untimed calls waited
  *    until the holder was continued.
+ * 4. The first lock-free operation on a set racing SEM_UNDO operations,
+ *    which until then do not freeze the word (150 fresh sets).
  *
  * Every child runs under alarm(); the parent kills what it started.
  */
@@ -320,9 +322,57 @@ static void stopped_holder(void) {
     ok(semctl(s, 0, IPC_RMID) == 0, "removed");
 }
 
+/* ---- 4. the first lock-free operation on a set --------------------------
+ * Until someone operates on a set without the lock, its SEM_UNDO
+ * operations do not freeze the word they change; the first lock-free
+ * caller announces itself and waits for the lock to be free once. Here it
+ * races SEM_UNDO loopers on fresh sets, round after round: a lost update
+ * would show as a wrong value at the end. */
+static void first_lockfree(void) {
+    int rounds = 150, bad = 0, failed = 0;
+    for (int r = 0; r < rounds; r++) {
+        int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+        if (s < 0 || semctl(s, 0, SETVAL, 2) != 0) {
+            failed++;
+            break;
+        }
+        int go[2];
+        if (pipe(go)) {
+            failed++;
+            break;
+        }
+        pid_t c[3];
+        for (int k = 0; k < 3; k++) {
+            c[k] = fork();
+            if (c[k] == 0) {
+                alarm(20);
+                char ch;
+                close(go[1]);
+                if (read(go[0], &ch, 1) != 0) _exit(9);
+                int flg = k == 2 ? 0 : SEM_UNDO;
+                for (int i = 0; i < 300; i++)
+                    if (op1(s, 0, -1, flg) || op1(s, 0, 1, flg)) _exit(1);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* all three start at once */
+        for (int k = 0; k < 3; k++) {
+            int st;
+            waitpid(c[k], &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
+        }
+        if (semctl(s, 0, GETVAL) != 2) bad++;
+        semctl(s, 0, IPC_RMID);
+    }
+    ok(failed == 0, "%d rounds: two SEM_UNDO loopers and a first lock-free one on a fresh set", rounds);
+    ok(bad == 0, "... the value came out exact every time (%d rounds off)", bad);
+}
+
 int main(void) {
     tap_subtest("no lost update", no_lost_update);
     tap_subtest("killed holders", killed_holders);
     tap_subtest("a stopped lock holder", stopped_holder);
+    tap_subtest("the first lock-free operation on a set", first_lockfree);
     return done_testing();
 }

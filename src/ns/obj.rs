@@ -375,6 +375,13 @@ impl Obj {
         self.header().id.load(Ordering::Relaxed)
     }
 
+    /// True when some process holds the object's lock (**SeqCst**, as its
+    /// acquisitions: see [`crate::sync::lock::RobustLock::is_locked`]).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.header().lock.is_locked()
+    }
+
     /// True once `IPC_RMID` (or `ripcrm`) removed it.
     pub fn is_removed(&self) -> bool {
         self.header().state.load(Ordering::Acquire) != STATE_LIVE

@@ -76,6 +76,9 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.
     let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    if !enter(o, v.hdr()) {
+        return Ok(Fast::Slow);
+    }
     Ok(match cas_op(&v, n, op.op)? {
         Cas::Done(r) => {
             note_otime(v.hdr(), now);
@@ -87,6 +90,31 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
         Cas::Block => Fast::Block,
         Cas::Slow => Fast::Slow,
     })
+}
+
+/// May this process operate without the lock on the set `h` heads? A set
+/// on which nobody has yet lets its `SEM_UNDO` operations skip the freeze
+/// (`lockfree` 0: see [`SetHdr::lockfree`]); the first lock-free caller
+/// announces itself (1, **SeqCst**) and goes ahead only once it finds the
+/// lock free (**SeqCst**, as every acquisition), which proves that no
+/// holder that saw 0 still holds it — then the set is in use (2) and later
+/// calls only load the word. Every lock holder that takes the lock after
+/// the announcement sees it, and freezes.
+#[inline]
+fn enter(o: &Obj, h: &SetHdr) -> bool {
+    match h.lockfree.load(Ordering::SeqCst) {
+        2 => true,
+        s => {
+            if s != 1 {
+                h.lockfree.store(1, Ordering::SeqCst);
+            }
+            if o.is_locked() {
+                return false;
+            }
+            h.lockfree.store(2, Ordering::Relaxed);
+            true
+        }
+    }
 }
 
 /// Can operation `op`, which left the value `r`, let a sleeper go? A
@@ -199,7 +227,7 @@ pub(super) fn self_serve(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<(
         return None; // the removal's EIDRM comes by the usual way
     }
     let op = SemOp::unpack(v.wop(i, 0).ok()?.load(Ordering::Relaxed));
-    if op.flg & SEM_UNDO != 0 || op.num as usize >= v.s.nsems {
+    if op.flg & SEM_UNDO != 0 || op.num as usize >= v.s.nsems || !enter(v.o, v.hdr()) {
         return None;
     }
     for _ in 0..2 {

@@ -79,8 +79,12 @@ pub(super) struct SetHdr {
     /// a slot above is taken; never lowered): sweeps and look-ups scan
     /// only those, none in a set nobody used `SEM_UNDO` on
     pub(super) undo_hi: AtomicU32,
+    /// the lock-free path's state on this set (`fast::enter`): 0 never
+    /// used, so lock holders need not freeze the words they change; 1
+    /// announced, a holder that saw 0 may still hold the lock; 2 in use
+    pub(super) lockfree: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 15],
+    pub(super) _reserved: [AtomicU32; 14],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

@@ -494,8 +494,14 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     let me = my_pid();
     // Frozen for this call only: thawed by the store of its new value
     // below, or (an error before it) by `thaw`'s drop, which comes before
-    // the lock's.
-    let cur = s.freeze_here().val();
+    // the lock's. Not on a set nobody has operated on without the lock
+    // (`fast::enter`: one that starts now finds the lock held and waits).
+    let cur = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
+        s.freeze_here()
+    } else {
+        s.load()
+    }
+    .val();
     let thaw = Thaw(s);
     let r = cur + op.op as i32;
     let done = if alter { r >= 0 } else { cur == 0 };

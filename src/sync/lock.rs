@@ -101,7 +101,7 @@ impl RobustLock {
         let me = my_pid() as u32 & !WAITERS;
         if self
             .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
             self.owner_start.store(my_start(), Ordering::Relaxed);
@@ -126,7 +126,7 @@ impl RobustLock {
                 let new = if spins > SPINS { me | WAITERS } else { me };
                 if self
                     .word
-                    .compare_exchange(0, new, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(0, new, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
                 {
                     self.owner_start.store(my_start(), Ordering::Relaxed);
@@ -236,7 +236,7 @@ impl RobustLock {
             return None;
         }
         self.word
-            .compare_exchange(seen, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
             .ok()
             .map(|_| {
                 self.owner_start.store(my_start(), Ordering::Relaxed);
@@ -262,9 +262,13 @@ impl RobustLock {
         }
     }
 
-    /// True when some process holds the lock (for diagnostics and tests).
+    /// True when some process holds the lock. **SeqCst**, as every
+    /// acquisition's compare-and-swap: a process that stores a flag
+    /// (SeqCst) and then finds the lock free knows that every later holder
+    /// sees the flag, and that no holder that did not is left (the
+    /// semaphores' lock-free path, `sem::fast::enter`).
     pub fn is_locked(&self) -> bool {
-        self.word.load(Ordering::Relaxed) != 0
+        self.word.load(Ordering::SeqCst) != 0
     }
 
     /// Resets the lock to free (only while initialising a new object).
