@@ -13,6 +13,13 @@
 //! repair freezes every word before it replays the journal and thaws them
 //! all when it lets go.
 //!
+//! One holder skips the freeze: a single `SEM_UNDO` operation on a set
+//! nobody has yet operated on without the lock ([`SetHdr::lockfree`] 0).
+//! The first caller of this path announces itself and waits, once, to
+//! find the lock free ([`enter`]): every holder from then on sees the
+//! announcement and freezes, so a set used only with `SEM_UNDO` pays
+//! nothing for this path.
+//!
 //! Sleepers: an operation that raises or lowers a value while anyone
 //! sleeps ([`SetHdr::waiting`]) then takes the lock for a moment to grant
 //! them (`update_queue`), as the locked path would. The sleeper's enqueue
