@@ -33,6 +33,8 @@ use std::time::{Duration, SystemTime};
 pub struct SemSet {
     ns: Namespace,
     set: Arc<Obj>,
+    /// the set's shape as this process maps it, checked at open
+    shape: Option<sem::SetShape>,
 }
 
 /// One operation of a group (`struct sembuf` without `IPC_NOWAIT`, which
@@ -121,6 +123,7 @@ impl SemSet {
         let set = sem::get(ns.ns(), key.value(), n, opts.flags(), init)?;
         Ok(SemSet {
             ns: ns.clone(),
+            shape: sem::shape(&set),
             set,
         })
     }
@@ -131,6 +134,7 @@ impl SemSet {
         sem::check(&set)?;
         Ok(SemSet {
             ns: ns.clone(),
+            shape: sem::shape(&set),
             set,
         })
     }
@@ -188,7 +192,14 @@ impl SemSet {
             Block::Until(d) => Wait::Until(d),
             Block::Forever | Block::Try => Wait::Forever,
         };
-        Ok(sem::semop(&self.set, &raw, wait, Errno::ETIMEDOUT)?)
+        let known = sem::Known::of(self.shape);
+        Ok(sem::semop_known(
+            &self.set,
+            &known,
+            &raw,
+            wait,
+            Errno::ETIMEDOUT,
+        )?)
     }
 
     /// Semaphore `num`'s value (`GETVAL`; `EINVAL` out of the set).

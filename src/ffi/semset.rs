@@ -25,6 +25,9 @@ use std::sync::Arc;
 pub struct ripc_semset {
     obj: Arc<Obj>,
     ns: Arc<Ns>,
+    /// the set's shape as this process maps it, checked at open (the
+    /// lock-free path of one operation needs it)
+    shape: Option<sem::SetShape>,
 }
 
 /// One operation for `ripc_semset_op`: the layout of `struct sembuf`.
@@ -78,18 +81,20 @@ impl core::fmt::Debug for ripc_semset {
 
 /// The one wait of every native semaphore call (see [`Timeout`]): `EAGAIN`
 /// when a try would block, `ETIMEDOUT` when a finite wait expires.
-fn op_timeout(o: &Obj, ops: &[SemOp], timeout_ms: c_long) -> Result<()> {
+fn op_timeout(s: &ripc_semset, ops: &[SemOp], timeout_ms: c_long) -> Result<()> {
+    let (o, k) = (&*s.obj, &sem::Known::of(s.shape));
     match Timeout::from_ms(timeout_ms) {
         Timeout::Try => {
             let mut v = ops.to_vec();
             for x in &mut v {
                 x.flg |= sem::IPC_NOWAIT;
             }
-            sem::semop(o, &v, Wait::Forever, Errno::ETIMEDOUT)
+            sem::semop_known(o, k, &v, Wait::Forever, Errno::ETIMEDOUT)
         }
-        Timeout::Forever => sem::semop(o, ops, Wait::Forever, Errno::ETIMEDOUT),
-        Timeout::Ms(ms) => sem::semop(
+        Timeout::Forever => sem::semop_known(o, k, ops, Wait::Forever, Errno::ETIMEDOUT),
+        Timeout::Ms(ms) => sem::semop_known(
             o,
+            k,
             ops,
             Wait::Until(Deadline::from_millis(ms)),
             Errno::ETIMEDOUT,
@@ -106,13 +111,15 @@ fn open_set(
 ) -> Result<ripc_semset> {
     let ns = resolve(ns)?;
     let obj = sem::get(&ns, key, nsems, flags, init)?;
-    Ok(ripc_semset { obj, ns })
+    let shape = sem::shape(&obj);
+    Ok(ripc_semset { obj, ns, shape })
 }
 
 fn open_set_id(ns: *const ripc_ns, id: c_int) -> Result<ripc_semset> {
     let ns = resolve(ns)?;
     let obj = sem::by_id(&ns, id)?;
-    Ok(ripc_semset { obj, ns })
+    let shape = sem::shape(&obj);
+    Ok(ripc_semset { obj, ns, shape })
 }
 
 fn stat_set(s: &ripc_semset, out: *mut ripc_semset_info) -> Result<c_int> {
@@ -199,7 +206,7 @@ pub extern "C" fn ripc_semset_op(
             &mut inline,
             &mut heap,
         )?;
-        op_timeout(&s.obj, v, timeout_ms)?;
+        op_timeout(s, v, timeout_ms)?;
         Ok(0)
     })
 }
@@ -297,7 +304,7 @@ fn open_one_id(ns: *const ripc_ns, id: c_int) -> Result<ripc_semset> {
 }
 
 fn op1(s: &ripc_semset, op: i16, flg: i16, timeout_ms: c_long) -> Result<c_int> {
-    op_timeout(&s.obj, &[SemOp { num: 0, op, flg }], timeout_ms)?;
+    op_timeout(s, &[SemOp { num: 0, op, flg }], timeout_ms)?;
     Ok(0)
 }
 

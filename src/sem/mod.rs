@@ -292,6 +292,29 @@ pub struct Known {
     undo: core::cell::Cell<Option<usize>>,
 }
 
+/// A set's shape, checked once against this process's mapping of it
+/// ([`shape`]), for a handle that keeps the set: [`Known::of`] makes what
+/// a call needs from it (the lock-free path wants a known shape).
+#[derive(Debug, Clone, Copy)]
+pub struct SetShape(Shape);
+
+/// The shape of the set `o` as this process maps it (`None`: not a
+/// readable set; every call then checks it from scratch).
+pub fn shape(o: &Obj) -> Option<SetShape> {
+    View::new(o).ok().map(|v| SetShape(v.s))
+}
+
+impl Known {
+    /// What a call on a set of shape `s` knows ([`shape`], taken from
+    /// the same `Obj`): the shape, and no undo slot yet.
+    pub fn of(s: Option<SetShape>) -> Known {
+        Known {
+            shape: s.map(|s| s.0),
+            undo: core::cell::Cell::new(None),
+        }
+    }
+}
+
 thread_local! {
     static LAST: Last = const {
         Last {
