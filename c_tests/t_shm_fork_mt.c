@@ -110,8 +110,11 @@ int main(void) {
     struct shmid_ds ds;
     long n = shmctl(id, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
     /* 2, plus the looper's attachment (and the child's copy of it) when
-     * the looper held one at the fork. */
-    ok(n == 2 || n == 3 || n == 4, "nattch after fork counts the child (%ld)", n);
+     * the looper held one at the fork; the kernel counts an attach in
+     * progress twice for a moment (do_shmat raises shm_nattch before its
+     * mmap, whose open raises it again, and lowers it after): 5 when the
+     * IPC_STAT falls inside the looper's shmat (seen 1 run in 25). */
+    ok(n >= 2 && n <= 5, "nattch after fork counts the child (%ld)", n);
     ok(shmdt(p) == 0, "the parent detaches");
     ok(write(go[1], "g", 1) == 1, "child told to touch the memory");
     long sum = -1;
