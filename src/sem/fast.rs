@@ -124,6 +124,18 @@ fn enter(o: &Obj, h: &SetHdr) -> bool {
     }
 }
 
+/// Can operation `op` (< 0 take, 0 wait for zero, > 0 release) go on a
+/// semaphore whose value is `cur`, or must it wait? (Whether the result
+/// fits under SEMVMX is the caller's `ERANGE`.)
+#[inline]
+pub(super) fn can_go(cur: i32, op: i16) -> bool {
+    if op == 0 {
+        cur == 0
+    } else {
+        cur + op as i32 >= 0
+    }
+}
+
 /// Can operation `op`, which left the value `r`, let a sleeper go? A
 /// release can; a take only when it leaves zero (for those waiting for
 /// zero): lowering a value never lets anyone else through.
@@ -155,7 +167,7 @@ fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
         }
         let cur = w.val();
         let r = cur + op as i32;
-        if (op != 0 && r < 0) || (op == 0 && cur != 0) {
+        if !can_go(cur, op) {
             return Ok(Cas::Block);
         }
         if r > SEMVMX {
@@ -268,12 +280,7 @@ pub(super) fn self_serve(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<(
                 // release whose grant skipped this slot is seen here).
                 w.state.swap(W_WAITING, Ordering::SeqCst);
                 let now = SemWord(v.sem(op.num as usize).ok()?.word.load(Ordering::SeqCst));
-                let could = if op.op == 0 {
-                    now.val() == 0
-                } else {
-                    now.val() + op.op as i32 >= 0
-                };
-                if !could || now.frozen() {
+                if !can_go(now.val(), op.op) || now.frozen() {
                     return None;
                 }
             }

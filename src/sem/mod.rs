@@ -351,11 +351,7 @@ fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastS
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     let o = ns.by_id(Kind::Sem, id)?;
     if let Ok(mut b) = c.set.try_borrow_mut() {
-        let known = Known {
-            shape: View::new(&o).ok().map(|v| v.s),
-            undo: core::cell::Cell::new(None),
-        };
-        *b = Some((ns.serial(), o.clone(), known));
+        *b = Some((ns.serial(), o.clone(), Known::of(shape(&o))));
     }
     Ok(o)
 }
@@ -527,8 +523,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     .val();
     let thaw = Thaw(s);
     let r = cur + op.op as i32;
-    let done = if alter { r >= 0 } else { cur == 0 };
-    if !done {
+    if !can_go(cur, op.op) {
         return Ok(false);
     }
     if r > SEMVMX {

@@ -56,16 +56,13 @@ pub(super) fn try_ops(
             Some(x) => x,
             None => v.val(n)?,
         };
+        if !can_go(cur, op.op) {
+            return Ok(Try::Block(i));
+        }
         if op.op == 0 {
-            if cur != 0 {
-                return Ok(Try::Block(i));
-            }
             continue;
         }
         let r = cur + op.op as i32;
-        if r < 0 {
-            return Ok(Try::Block(i));
-        }
         if r > SEMVMX {
             return Err(Errno::ERANGE);
         }
