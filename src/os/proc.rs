@@ -233,15 +233,30 @@ fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
 
 /// The start time of process `pid` (see [`Start`]).
 pub fn start_time(pid: i32) -> Start {
+    start_and_stopped(pid).0
+}
+
+/// The start time of process `pid`, and whether it is stopped (state `T`,
+/// stopped by a signal, or `t`, stopped by a tracer), from one read of
+/// `/proc/<pid>/stat`.
+pub fn start_and_stopped(pid: i32) -> (Start, bool) {
     if pid <= 0 {
-        return Start::Gone;
+        return (Start::Gone, false);
     }
     let mut buf = [0u8; 1024];
     match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
-        Ok(stat) => parse_start(stat),
-        Err(e) if e == libc::ENOENT || e == libc::ESRCH => Start::Gone,
-        Err(_) => Start::Unknown,
+        Ok(stat) => (parse_start(stat), parse_stopped(stat)),
+        Err(e) if e == libc::ENOENT || e == libc::ESRCH => (Start::Gone, false),
+        Err(_) => (Start::Unknown, false),
     }
+}
+
+/// Whether a `/proc/<pid>/stat` line says the process is stopped (field 3,
+/// the state, after the command name in parentheses).
+fn parse_stopped(stat: &str) -> bool {
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_ascii_whitespace().next())
+        .is_some_and(|st| st == "T" || st == "t")
 }
 
 /// The start time a `/proc/<pid>/stat` line says (see [`Start`]).
@@ -404,14 +419,20 @@ pub enum Liveness {
 /// means "unknown": then only the pid is checked. Errs toward safety:
 /// [`Liveness::Dead`] only on positive evidence.
 pub fn liveness(pid: i32, start: u64) -> Liveness {
+    liveness_and_stopped(pid, start).0
+}
+
+/// [`liveness`], and whether the process is stopped (see
+/// [`start_and_stopped`]; false unless it is positively alive).
+pub fn liveness_and_stopped(pid: i32, start: u64) -> (Liveness, bool) {
     if !pid_exists(pid) {
-        return Liveness::Dead;
+        return (Liveness::Dead, false);
     }
-    match start_time(pid) {
-        Start::Gone => Liveness::Dead,
-        Start::Unknown => Liveness::Unknown,
-        Start::Known(s) if start == 0 || s == start => Liveness::Alive,
-        Start::Known(_) => Liveness::Dead,
+    match start_and_stopped(pid) {
+        (Start::Gone, _) => (Liveness::Dead, false),
+        (Start::Unknown, _) => (Liveness::Unknown, false),
+        (Start::Known(s), stopped) if start == 0 || s == start => (Liveness::Alive, stopped),
+        (Start::Known(_), _) => (Liveness::Dead, false),
     }
 }
 
@@ -492,6 +513,25 @@ mod tests {
         // SAFETY: reaping our child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
         assert!(!pid_exists(pid));
+    }
+
+    #[test]
+    fn the_state_field_says_stopped() {
+        let line = |st: &str| {
+            format!("42 (a) b) {st} 1 42 42 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 777 0")
+        };
+        for (st, stopped) in [
+            ("T", true),
+            ("t", true),
+            ("S", false),
+            ("R", false),
+            ("D", false),
+        ] {
+            assert_eq!(parse_stopped(&line(st)), stopped, "{st}");
+            assert_eq!(parse_start(&line(st)), Start::Known(777), "{st}");
+        }
+        assert!(!parse_stopped("garbage"));
+        assert!(!start_and_stopped(my_pid()).1, "this process runs");
     }
 
     #[test]

@@ -19,15 +19,19 @@
 //!
 //! Bounded time: [`RobustLock::lock_until`] gives up at a deadline
 //! (`ETIMEDOUT`) or as soon as a caller's predicate says the wait is moot
-//! (`EIDRM`: the object was removed meanwhile). A holder that is stopped
-//! (SIGSTOP, a debugger, the cgroup freezer) or a word that names a live
-//! process we may not inspect delays only callers without a deadline —
-//! see docs/bounded-time.md for what each call waits for.
+//! (`EIDRM`: the object was removed meanwhile), and, under a deadline that
+//! asks for it ([`Deadline::ends_if_stopped`]: the calls the kernel never
+//! blocks), as soon as a look at the holder finds it stopped (SIGSTOP, job
+//! control, a tracer: one `/proc/<pid>/stat` read, which the look makes
+//! anyway). A holder that is stopped (also by the cgroup freezer, which
+//! `/proc` does not show) or a word that names a live process we may not
+//! inspect delays only callers without a deadline — see
+//! docs/bounded-time.md for what each call waits for.
 
 use super::futex::{futex_wait, futex_wake};
 use super::time::Deadline;
 use crate::error::{Errno, Result};
-use crate::os::proc::{liveness, maps_file_at, my_pid, my_start, Liveness};
+use crate::os::proc::{liveness, liveness_and_stopped, maps_file_at, my_pid, my_start, Liveness};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 use std::time::Instant;
@@ -58,6 +62,17 @@ pub enum LockOutcome {
     Acquired,
     /// Taken over from a dead owner: repair the guarded data.
     OwnerDied,
+}
+
+/// What a waiter's look at the lock's owner found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// The owner was dead (or did not map the lock): the lock is ours.
+    Taken(LockOutcome),
+    /// The owner holds it; `stopped` when it is positively stopped
+    /// (`/proc/<pid>/stat` state `T` or `t`), which ends a wait under a
+    /// deadline that asks for it ([`Deadline::ends_if_stopped`]).
+    Held { stopped: bool },
 }
 
 /// A predicate a waiter checks now and then: true when waiting for the
@@ -159,8 +174,12 @@ impl RobustLock {
                 // not have time for. (Unbounded waits look after a nap:
                 // the look costs /proc reads.)
                 last_check = Some(Instant::now());
-                if let Some(o) = self.take_if_dead(v, me, false) {
-                    return Ok(o);
+                match self.take_if_dead(v, me, false) {
+                    Look::Taken(o) => return Ok(o),
+                    Look::Held { stopped: true } if deadline.ends_if_stopped() => {
+                        return Err(Errno::ETIMEDOUT)
+                    }
+                    Look::Held { .. } => {}
                 }
             }
             let nap = match deadline.remaining() {
@@ -168,7 +187,7 @@ impl RobustLock {
                     // One last look: an owner that died meanwhile.
                     let cur = self.word.load(Ordering::Relaxed);
                     if cur != 0 {
-                        if let Some(o) = self.take_if_dead(cur, me, false) {
+                        if let Look::Taken(o) = self.take_if_dead(cur, me, false) {
                             return Ok(o);
                         }
                     }
@@ -205,8 +224,12 @@ impl RobustLock {
                             false
                         }
                     };
-                    if let Some(o) = self.take_if_dead(cur, me, look_at_maps) {
-                        return Ok(o);
+                    match self.take_if_dead(cur, me, look_at_maps) {
+                        Look::Taken(o) => return Ok(o),
+                        Look::Held { stopped: true } if deadline.ends_if_stopped() => {
+                            return Err(Errno::ETIMEDOUT)
+                        }
+                        Look::Held { .. } => {}
                     }
                 }
             }
@@ -220,25 +243,26 @@ impl RobustLock {
     /// when no start time is recorded (a holder between its
     /// compare-and-swap and its start-time store, or a scribbled word), or
     /// with `stalled` (the same owner for [`STALL_CHECK`]).
-    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool) -> Option<LockOutcome> {
+    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool) -> Look {
         let owner = (seen & !WAITERS) as i32;
         let start = self.owner_start.load(Ordering::Relaxed);
         if owner == my_pid() {
-            return None;
+            return Look::Held { stopped: false };
         }
-        let holds = match liveness(owner, start) {
+        let (live, stopped) = liveness_and_stopped(owner, start);
+        let holds = match live {
             Liveness::Dead => false,
             Liveness::Alive | Liveness::Unknown => {
                 !(start == 0 || stalled) || maps_file_at(owner, self as *const Self as usize)
             }
         };
         if holds {
-            return None;
+            return Look::Held { stopped };
         }
         self.word
             .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
             .ok()
-            .map(|_| {
+            .map_or(Look::Held { stopped: false }, |_| {
                 self.owner_start.store(my_start(), Ordering::Relaxed);
                 crate::debug_report!(
                     "lock at {:p} taken over from pid {owner} ({})",
@@ -249,7 +273,7 @@ impl RobustLock {
                         "gone"
                     }
                 );
-                LockOutcome::OwnerDied
+                Look::Taken(LockOutcome::OwnerDied)
             })
     }
 
@@ -404,6 +428,56 @@ mod tests {
         assert_eq!(l.lock_until(&d, &never), Ok(LockOutcome::OwnerDied));
         assert!(t0.elapsed() < Duration::from_millis(50));
         l.unlock();
+    }
+
+    #[test]
+    fn a_stopped_holder_ends_only_the_waits_that_ask() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // SAFETY: the child (which inherits the mapping) only sleeps, then
+        // exits: async-signal-safe calls.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::usleep(5_000_000);
+                libc::_exit(0);
+            }
+        }
+        l.word.store(pid as u32, Ordering::Relaxed);
+        l.owner_start
+            .store(crate::os::proc::start_time_of(pid), Ordering::Relaxed);
+        let timed = |d: Deadline| {
+            let t0 = std::time::Instant::now();
+            assert_eq!(l.lock_until(&d, &never), Err(Errno::ETIMEDOUT));
+            t0.elapsed()
+        };
+        let bound = Duration::from_millis(200);
+        // Running (asleep) holder: both kinds of wait last to the bound.
+        let w = timed(Deadline::after(bound).or_holder_stopped());
+        assert!(w >= bound, "{w:?}");
+        // Stopped holder: a wait that asks ends at its first look.
+        // SAFETY: stopping our own child; waiting until it is stopped.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, libc::WUNTRACED);
+        }
+        let w = timed(Deadline::after(bound).or_holder_stopped());
+        assert!(w < Duration::from_millis(50), "{w:?}");
+        assert!(Deadline::ctl().ends_if_stopped());
+        assert!(Deadline::NEVER.for_lock(true).ends_if_stopped());
+        // A timed call (no IPC_NOWAIT) waits for it to its deadline: the
+        // holder may be continued.
+        let d = Deadline::after(bound);
+        assert!(!d.for_lock(false).ends_if_stopped());
+        let w = timed(d);
+        assert!(w >= bound, "{w:?}");
+        // SAFETY: ending and reaping our child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, core::ptr::null_mut(), 0);
+        }
     }
 
     #[test]

@@ -4,17 +4,51 @@
 use core::time::Duration;
 use std::time::Instant;
 
-/// When a blocking call gives up. `None` inside means "never".
+/// When a blocking call gives up.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(Option<Instant>);
+pub struct Deadline {
+    /// `None`: never.
+    at: Option<Instant>,
+    /// A lock wait under this deadline also ends (`ETIMEDOUT`) as soon as
+    /// the lock's holder is seen *stopped* (see [`Deadline::ends_if_stopped`]).
+    stopped_ends: bool,
+}
 
 impl Deadline {
     /// Never expires.
-    pub const NEVER: Deadline = Deadline(None);
+    pub const NEVER: Deadline = Deadline {
+        at: None,
+        stopped_ends: false,
+    };
 
     /// Expires `d` from now.
     pub fn after(d: Duration) -> Deadline {
-        Deadline(Instant::now().checked_add(d))
+        Deadline {
+            at: Instant::now().checked_add(d),
+            stopped_ends: false,
+        }
+    }
+
+    /// Whether a lock wait under this deadline ends as soon as the lock's
+    /// holder is positively stopped (SIGSTOP, job control, a debugger's
+    /// stop, the cgroup freezer: state `T` or `t` in `/proc/<pid>/stat`).
+    /// Set for the calls the kernel never blocks — `IPC_NOWAIT` calls and
+    /// the control calls ([`Deadline::ctl`], [`Deadline::for_lock`] with
+    /// `nowait`): a stopped holder lets go only once continued, so waiting
+    /// for it out to the bound buys nothing, while a holder that is merely
+    /// preempted is still waited for (it lets go within a time slice, and
+    /// a control call then reads the object whole). Timed calls wait to
+    /// their deadline whatever the holder does: it may be continued.
+    pub fn ends_if_stopped(&self) -> bool {
+        self.stopped_ends
+    }
+
+    /// This deadline, ending a lock wait when the holder is stopped.
+    pub fn or_holder_stopped(self) -> Deadline {
+        Deadline {
+            stopped_ends: true,
+            ..self
+        }
     }
 
     /// From a C timeout in milliseconds: negative means forever.
@@ -28,7 +62,7 @@ impl Deadline {
 
     /// Time left, `None` for forever, `Some(ZERO)` once passed.
     pub fn remaining(&self) -> Option<Duration> {
-        self.0.map(|t| t.saturating_duration_since(Instant::now()))
+        self.at.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     /// True when the deadline has passed.
@@ -59,24 +93,25 @@ impl Deadline {
     /// The earlier of this deadline and `d` from now.
     pub fn min_after(&self, d: Duration) -> Deadline {
         let other = Instant::now().checked_add(d);
-        match (self.0, other) {
-            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
-            (a, b) => Deadline(a.or(b)),
-        }
+        let at = match (self.at, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Deadline { at, ..*self }
     }
 
     /// The deadline a lock wait gets under a call's deadline and flags:
-    /// `nowait` adds [`NOWAIT_BOUND`].
+    /// `nowait` adds [`NOWAIT_BOUND`], and a stopped holder ends the wait.
     pub fn for_lock(&self, nowait: bool) -> Deadline {
         if nowait {
-            self.min_after(NOWAIT_BOUND)
+            self.min_after(NOWAIT_BOUND).or_holder_stopped()
         } else {
             *self
         }
     }
 
-    /// [`CTL_BOUND`] from now.
+    /// [`CTL_BOUND`] from now, or until the lock's holder is seen stopped.
     pub fn ctl() -> Deadline {
-        Deadline::after(CTL_BOUND)
+        Deadline::after(CTL_BOUND).or_holder_stopped()
     }
 }
