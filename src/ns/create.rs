@@ -336,7 +336,7 @@ impl Ns {
                 // Taken: by a live object (we lost a race) or a removed one
                 // whose name its remover could not unlink.
                 match self.open_name(&Self::key_name(kind, key, n)) {
-                    Ok(Some(f)) => match self.adopt(kind, f) {
+                    Ok(Some(f)) => match self.adopt_keyed(kind, key, f) {
                         Ok(None) => continue,
                         _ => return Err(Errno::EEXIST),
                     },
@@ -401,12 +401,16 @@ impl Ns {
                 continue;
             };
             match self.adopt_any(kind, f) {
-                Ok((obj, false)) => {
+                // A removed object's name, or another key's object linked
+                // here by a member (see `Ns::adopt_keyed`).
+                Ok((obj, live))
+                    if !live || obj.header().perm.key.load(Ordering::Relaxed) != key =>
+                {
                     if !self.unlink_if_same(&name, &obj) || self.exists(&name) {
                         break;
                     }
                     crate::debug_report!(
-                        "{}: swept {name}, a removed object's key name",
+                        "{}: swept {name}, a removed (or another key's) object's key name",
                         self.dir.display()
                     );
                     healed = true;

@@ -121,6 +121,18 @@ impl Ns {
         Ok(live.then_some(obj))
     }
 
+    /// As [`Ns::adopt`] for the file at one of `key`'s names: `None` also
+    /// when its object was made with another key. A member who may write
+    /// an object file (queues and sets: any access granted) may hard-link
+    /// it (the file system allows it) to the name of another key; a key
+    /// names only objects made with it, as on the kernel, so such a name
+    /// is passed over like a removed object's.
+    pub(super) fn adopt_keyed(&self, kind: Kind, key: i32, f: OwnedFd) -> Result<Option<Obj>> {
+        Ok(self
+            .adopt(kind, f)?
+            .filter(|o| o.header().perm.key.load(Ordering::Relaxed) == key))
+    }
+
     /// The object with id `id`. `EINVAL` when there is none (or it was
     /// removed), as the kernel says for a stale id.
     pub fn by_id(&self, kind: Kind, id: i32) -> Result<Arc<Obj>> {
@@ -180,7 +192,7 @@ impl Ns {
             let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
                 return Ok(None);
             };
-            let Some(obj) = self.adopt(kind, f)? else {
+            let Some(obj) = self.adopt_keyed(kind, key, f)? else {
                 continue; // removed, but its name stayed: look further
             };
             // The key name must be a second name of a numbered object.
