@@ -9,7 +9,8 @@
  * removed), a segment's id. No call finds them any more (IPC_RMID and
  * ripcrm go by id), and before the fix `ripcrm -a` left their files (and
  * the segment's payload) in the namespace for ever, each holding its
- * index. A segment whose flags were scribbled and then removed left its
+ * index. A second numbered name of a live object (a member's hard
+ * link) is taken away, the object left intact. A segment whose flags were scribbled and then removed left its
  * payload file behind. */
 #include "ripc_sysv.h"
 #include "tap.h"
@@ -52,6 +53,14 @@ static int leftovers(char *out, size_t n) {
     return count;
 }
 
+static int ripcs_heal(void) {
+    char cmd[4096];
+    const char *tools = getenv("RIPC_TOOLS");
+    snprintf(cmd, sizeof cmd, "%s/ripcs > /dev/null", tools ? tools : "target/release");
+    fflush(stdout);
+    return system(cmd);
+}
+
 static int ripcrm_all(void) {
     char cmd[4096];
     const char *tools = getenv("RIPC_TOOLS");
@@ -73,6 +82,25 @@ int main(void) {
     int m2 = shmget(k + 4, 4096, IPC_CREAT | IPC_EXCL | 0600);
     ok(q1 >= 0 && s1 >= 0 && q2 >= 0 && m1 >= 0 && m2 >= 0, "two queues, a set and two segments, keyed");
     char left[4096];
+
+    /* A second numbered name (a member's hard link) of a live queue and
+     * segment: the sweep takes the name away, never the object. */
+    int qa = msgget(IPC_PRIVATE, IPC_CREAT | 0600), ma = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    char from[4096], to[4096], to2[4096];
+    snprintf(from, sizeof from, "%s/msg.%d", getenv("RIPC_DIR"), qa % 32768);
+    snprintf(to, sizeof to, "%s/msg.9000", getenv("RIPC_DIR"));
+    int l1 = link(from, to);
+    snprintf(from, sizeof from, "%s/shm.%d", getenv("RIPC_DIR"), ma % 32768);
+    snprintf(to2, sizeof to2, "%s/shm.9000", getenv("RIPC_DIR"));
+    int l2 = link(from, to2);
+    ok(qa >= 0 && ma >= 0 && l1 == 0 && l2 == 0, "a queue and a segment, each with a second numbered name (9000)");
+    ok(ripcs_heal() == 0, "ripcs");
+    ok(access(to, F_OK) != 0 && access(to2, F_OK) != 0, "the second names are gone");
+    struct { long t; char d[8]; } msg = {1, "x"};
+    void *at = shmat(ma, NULL, 0);
+    ok(msgsnd(qa, &msg, 1, IPC_NOWAIT) == 0 && at != (void *)-1 && shmdt(at) == 0,
+       "the queue and the segment work as before");
+    ok(msgctl(qa, IPC_RMID, NULL) == 0 && shmctl(ma, IPC_RMID, NULL) == 0, "and are removed by their owner");
 
     /* A segment whose flags were scribbled, removed by its owner. */
     char ctl[4096], data[4096];

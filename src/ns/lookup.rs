@@ -368,10 +368,21 @@ impl Ns {
         let Ok(h) = head.at::<ObjHeader>(0) else {
             return false;
         };
-        let unreachable = Self::unreachable(h, &st, kind, idx);
-        let removed = h.state.load(Ordering::Acquire) != STATE_LIVE;
-        if !unreachable && (kind == Kind::Shm || !removed) {
-            return false;
+        let mut unreachable = Self::unreachable(h, &st, kind, idx);
+        let id = h.id.load(Ordering::Relaxed);
+        if unreachable
+            && id >= 0
+            && id % IDX_SPAN != idx
+            && self.same_file(&Self::idx_name(kind, id % IDX_SPAN), st.st_dev, st.st_ino)
+        {
+            // A second name (a member's hard link) of an object numbered
+            // elsewhere: the name goes, the object stays as it is.
+            unreachable = false;
+        } else {
+            let removed = h.state.load(Ordering::Acquire) != STATE_LIVE;
+            if !unreachable && (kind == Kind::Shm || !removed) {
+                return false;
+            }
         }
         if unreachable {
             h.state.store(STATE_REMOVED, Ordering::Release);
