@@ -129,13 +129,28 @@ pub(crate) fn free_handle<T>(p: *mut T) {
     }
 }
 
-/// Converts a C string argument to `&CStr`, `EFAULT` when NULL.
+/// Converts a C string argument to `&CStr`: `EFAULT` when NULL or when
+/// the bytes up to its NUL cannot all be read (as the kernel answers a
+/// path it cannot read), never `SIGSEGV`. Probed a page at a time
+/// ([`readable`]) before each page is searched for the NUL.
 pub(crate) fn cstr<'a>(p: *const c_char) -> crate::error::Result<&'a core::ffi::CStr> {
+    const PAGE: usize = 4096;
     if p.is_null() {
         return Err(Errno::EFAULT);
     }
-    // SAFETY: non-null; the C caller promises a NUL-terminated string that
-    // outlives the call.
+    let mut at = p as usize;
+    loop {
+        let end = (at | (PAGE - 1)).checked_add(1).ok_or(Errno::EFAULT)?;
+        crate::os::probe::readable(at, end - at)?;
+        // SAFETY: the bytes from `at` to `end` were just found readable.
+        let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, end - at) };
+        if bytes.contains(&0) {
+            break;
+        }
+        at = end;
+    }
+    // SAFETY: non-null, readable up to and including its NUL (above); the
+    // C caller promises the string outlives the call.
     Ok(unsafe { core::ffi::CStr::from_ptr(p) })
 }
 

@@ -68,9 +68,11 @@ fn argv_strings<'a>(argv: *const *const c_char) -> Result<Vec<&'a core::ffi::CSt
         if args.len() == 4096 {
             return Err(Errno::E2BIG);
         }
+        let slot = argv.wrapping_add(args.len());
+        readable(slot.cast(), core::mem::size_of::<*const c_char>())?;
         // SAFETY: the caller promises a NULL-terminated array; we stop at
-        // the first NULL.
-        let a = unsafe { *argv.add(args.len()) };
+        // the first NULL, and this slot was just found readable.
+        let a = unsafe { *slot };
         if a.is_null() {
             return Ok(args);
         }

@@ -336,7 +336,7 @@ impl Ns {
                 // Taken: by a live object (we lost a race) or a removed one
                 // whose name its remover could not unlink.
                 match self.open_name(&Self::key_name(kind, key, n)) {
-                    Ok(Some(f)) => match self.adopt(kind, f) {
+                    Ok(Some(f)) => match self.adopt_keyed(kind, key, f) {
                         Ok(None) => continue,
                         _ => return Err(Errno::EEXIST),
                     },
@@ -400,19 +400,36 @@ impl Ns {
                 }
                 continue;
             };
-            match self.adopt_any(kind, f) {
-                Ok((obj, false)) => {
-                    if !self.unlink_if_same(&name, &obj) || self.exists(&name) {
-                        break;
-                    }
-                    crate::debug_report!(
-                        "{}: swept {name}, a removed object's key name",
-                        self.dir.display()
-                    );
-                    healed = true;
+            let Ok(st) = fstat(f.as_raw_fd()) else { break };
+            let gone = match self.adopt_any(kind, f) {
+                // A removed object's name, or another key's object linked
+                // here by a member (see `Ns::adopt_keyed`).
+                Ok((obj, live))
+                    if !live || obj.header().perm.key.load(Ordering::Relaxed) != key =>
+                {
+                    self.unlink_if_same(&name, &obj) && !self.exists(&name)
                 }
-                _ => break,
+                Ok(_) => false,
+                // No object at all (a member scribbled on its header, or
+                // planted the file): a creator links a key name only to a
+                // complete object, so nobody can use it any more.
+                Err(_) => {
+                    self.same_file(&name, st.st_dev, st.st_ino)
+                        && cpath(&name).is_ok_and(|c| {
+                            // SAFETY: unlinking a key name in our directory
+                            // checked just above to be this file.
+                            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) == 0 }
+                        })
+                }
+            };
+            if !gone {
+                break;
             }
+            crate::debug_report!(
+                "{}: swept {name}, a removed (or unusable, or another key's) object's key name",
+                self.dir.display()
+            );
+            healed = true;
         }
         healed
     }
@@ -446,8 +463,9 @@ impl Ns {
         for (kind, key) in keys {
             self.heal_key(kind, key);
         }
-        for kind in [Kind::Msg, Kind::Sem] {
-            let _ = self.indexes(kind); // sweeps removed numbered names
+        for kind in [Kind::Msg, Kind::Sem, Kind::Shm] {
+            // sweeps removed (and unreachable) numbered names
+            let _ = self.indexes(kind);
         }
     }
 

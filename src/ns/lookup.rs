@@ -121,6 +121,18 @@ impl Ns {
         Ok(live.then_some(obj))
     }
 
+    /// As [`Ns::adopt`] for the file at one of `key`'s names: `None` also
+    /// when its object was made with another key. A member who may write
+    /// an object file (queues and sets: any access granted) may hard-link
+    /// it (the file system allows it) to the name of another key; a key
+    /// names only objects made with it, as on the kernel, so such a name
+    /// is passed over like a removed object's.
+    pub(super) fn adopt_keyed(&self, kind: Kind, key: i32, f: OwnedFd) -> Result<Option<Obj>> {
+        Ok(self
+            .adopt(kind, f)?
+            .filter(|o| o.header().perm.key.load(Ordering::Relaxed) == key))
+    }
+
     /// The object with id `id`. `EINVAL` when there is none (or it was
     /// removed), as the kernel says for a stale id.
     pub fn by_id(&self, kind: Kind, id: i32) -> Result<Arc<Obj>> {
@@ -180,7 +192,7 @@ impl Ns {
             let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
                 return Ok(None);
             };
-            let Some(obj) = self.adopt(kind, f)? else {
+            let Some(obj) = self.adopt_keyed(kind, key, f)? else {
                 continue; // removed, but its name stayed: look further
             };
             // The key name must be a second name of a numbered object.
@@ -328,13 +340,16 @@ impl Ns {
     /// Unlinks the numbered name `idx` when it holds a removed queue or
     /// semaphore set: its remover may not have been allowed to (an owner
     /// who is not the creator, in the sticky directory); the creator or
-    /// root heals it here, at its next listing or creation. True when the
-    /// name is gone. Segments are left to the shared-memory engine (a
-    /// removed segment lives on while attached).
+    /// root heals it here, at its next listing or creation. Likewise, of
+    /// every kind, a file there that no id can reach: one whose header a
+    /// member scribbled on (magic, kind, id, sizes, recorded owner) so
+    /// that no call finds it — not even `IPC_RMID` or `ripcrm`, which go
+    /// by id — is marked removed (its key names then pass it over) and
+    /// its name unlinked where we may (its owner, the directory's owner,
+    /// root), its payload's name with it. True when the name is gone.
+    /// Segments are otherwise left to the shared-memory engine (a removed
+    /// segment lives on while attached).
     pub(super) fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
-        if kind == Kind::Shm {
-            return false;
-        }
         let name = Self::idx_name(kind, idx);
         let Ok(Some(f)) = self.open_name(&name) else {
             return false;
@@ -353,16 +368,73 @@ impl Ns {
         let Ok(h) = head.at::<ObjHeader>(0) else {
             return false;
         };
-        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
-            || h.state.load(Ordering::Acquire) != STATE_REMOVED
+        let mut unreachable = Self::unreachable(h, &st, kind, idx);
+        let id = h.id.load(Ordering::Relaxed);
+        if unreachable
+            && id >= 0
+            && id % IDX_SPAN != idx
+            && self.same_file(&Self::idx_name(kind, id % IDX_SPAN), st.st_dev, st.st_ino)
         {
-            return false;
+            // A second name (a member's hard link) of an object numbered
+            // elsewhere: the name goes, the object stays as it is.
+            unreachable = false;
+        } else {
+            let removed = h.state.load(Ordering::Acquire) != STATE_LIVE;
+            if !unreachable && (kind == Kind::Shm || !removed) {
+                return false;
+            }
+        }
+        if unreachable {
+            h.state.store(STATE_REMOVED, Ordering::Release);
         }
         let Ok(c) = cpath(&name) else { return false };
         // SAFETY: unlinking a numbered name in our directory whose object
-        // (checked just above, by its inode) was removed.
-        self.same_file(&name, st.st_dev, st.st_ino)
-            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0
+        // (checked just above, by its inode) was removed or is unreachable.
+        let gone = self.same_file(&name, st.st_dev, st.st_ino)
+            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
+        if gone && unreachable {
+            // (Whatever its flags say: they may be scribbled too. Only
+            // this inode's payload has that name.)
+            if kind == Kind::Shm {
+                self.unlink_data(kind, st.st_ino);
+            }
+            crate::debug_report!(
+                "{}: swept {name}, an object no id can reach (its header was scribbled on)",
+                self.dir.display()
+            );
+        }
+        gone
+    }
+
+    /// True when the header `h` of the file `st` at numbered name `idx`
+    /// cannot be an object of `kind` published there: another magic or
+    /// kind, an id of another index, sizes beyond the file, or a recorded
+    /// creator and owner of which neither owns the file (what
+    /// [`Ns::adopt_any`] and [`Ns::by_id`] refuse). A creator stores all
+    /// of these before it links the number.
+    fn unreachable(h: &ObjHeader, st: &libc::stat, kind: Kind, idx: i32) -> bool {
+        let id = h.id.load(Ordering::Relaxed);
+        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
+        let data_len = h.data_len.load(Ordering::Relaxed);
+        let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
+            0
+        } else {
+            data_len
+        };
+        h.magic.load(Ordering::Acquire) != OBJ_MAGIC
+            || h.kind.load(Ordering::Relaxed) != kind as u32
+            || id < 0
+            || id % IDX_SPAN != idx
+            || ctl_len < HEADER_LEN as u64
+            || ctl_len > (1 << 40)
+            || ctl_len
+                .checked_add(here)
+                .map_or(true, |t| t > st.st_size as u64)
+            || (h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
+                && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
+                // (an `IPC_SET` giving the file away, in progress)
+                && !(h.pend.load(Ordering::Acquire) != 0
+                    && h.pend_uid.load(Ordering::Relaxed) == st.st_uid))
     }
 
     /// The object at index `idx` (for `MSG_STAT` and friends), live or

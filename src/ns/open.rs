@@ -284,12 +284,14 @@ impl Ns {
         let len = core::mem::size_of::<NsCtl>();
         let openat = |flags: i32| {
             // SAFETY: openat relative to our directory fd, never following
-            // a symlink.
+            // a symlink, never blocking: a FIFO planted at the name (by a
+            // member, before the owner made the file) would wait for a
+            // writer for ever when opened read-only.
             unsafe {
                 libc::openat(
                     dirfd.as_raw_fd(),
                     name.as_ptr(),
-                    flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    flags | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
                 )
             }
         };

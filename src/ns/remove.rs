@@ -48,11 +48,16 @@ impl Ns {
     pub fn unlink_id(&self, obj: &Obj) {
         let idx = obj.id % IDX_SPAN;
         let name = Self::idx_name(obj.kind, idx);
+        // A segment's payload name whatever its flags say (a member may
+        // have scribbled them), and even when the number went already (a
+        // sweep of a scribbled header, another remover): only this
+        // object's payload has that name while its file lives, and the
+        // payload would otherwise outlive it.
+        if obj.data_apart() || obj.kind == Kind::Shm {
+            self.unlink_data(obj.kind, obj.ino);
+        }
         if !self.same_file(&name, obj.dev, obj.ino) {
             return;
-        }
-        if obj.data_apart() {
-            self.unlink_data(obj.kind, obj.ino);
         }
         // (Checked just above to be this object's: a number is unlinked
         // only by a remover of its object, never reused while it exists.)

@@ -99,12 +99,19 @@ pub fn stat(ns: &Ns, id: i32) -> Result<ShmStat> {
 pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, ShmStat)> {
     let obj = ns.by_index(Kind::Shm, idx)?;
     let mut a = atts();
-    let r = with_obj(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
-        if !any {
-            obj.perm().check(&creds(), Access::Read)?;
-        }
-        Ok((obj.id, stat_of(obj, c, n)))
-    });
+    let r = with_obj(
+        ns,
+        &obj,
+        &mut a,
+        Sweep::Full,
+        Bound::Walk,
+        |obj, c, _, n| {
+            if !any {
+                obj.perm().check(&creds(), Access::Read)?;
+            }
+            Ok((obj.id, stat_of(obj, c, n)))
+        },
+    );
     match r {
         Err(Errno::EIO) if !obj.is_removed() => {
             if !any {
@@ -161,7 +168,7 @@ pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
         Ok(_) => {}
     }
     let mut a = atts();
-    with_obj_checked(ns, &obj, &mut a, Sweep::Full, |obj, c, _, n| {
+    with_obj_checked(ns, &obj, &mut a, Sweep::Full, Bound::Ctl, |obj, c, _, n| {
         obj.check_owner(&creds())?;
         drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {

@@ -175,7 +175,21 @@ fn with_seg<T>(
 ) -> Result<T> {
     let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     let mut a = atts();
-    with_obj(ns, &obj, &mut a, how, f)
+    with_obj(ns, &obj, &mut a, how, Bound::Ctl, f)
+}
+
+/// How long [`with_obj`] waits for a segment's lock before it goes on
+/// without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// [`crate::sync::time::CTL_BOUND`]: a call on one segment.
+    Ctl,
+    /// [`crate::sync::time::NOWAIT_BOUND`]: one segment of a walk over
+    /// all of them (`SHM_STAT` for a listing, the reclaim of a create
+    /// that found no room), so that a member's stopped process holding
+    /// the locks of many segments costs a listing 10 ms per segment, not
+    /// a second (`c_tests/t_shm_stall_list`).
+    Walk,
 }
 
 fn with_obj<T>(
@@ -183,12 +197,13 @@ fn with_obj<T>(
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
     how: Sweep,
+    bound: Bound,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     // A segment whose file lost its name was destroyed (by a process
     // that may unlink it): a stale id, EINVAL as the kernel says.
     ctl(obj).map_err(|e| if e == Errno::EIDRM { Errno::EINVAL } else { e })?;
-    with_obj_checked(ns, obj, a, how, f)
+    with_obj_checked(ns, obj, a, how, bound, f)
 }
 
 /// [`with_obj`] for a caller that has just checked `ctl(obj)` itself (one
@@ -198,16 +213,22 @@ fn with_obj_checked<T>(
     obj: &Arc<Obj>,
     a: &mut Vec<Att>,
     how: Sweep,
+    bound: Bound,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     let c = &area(obj)?.hdr;
-    // The lock within CTL_BOUND (the kernel never blocks these calls): when
-    // a holder is stopped or the lock word was scribbled on, the call goes
-    // on without it and without the sweep — counts as they stand; this
-    // process's own slot is brought up to date by its next locked call,
-    // and a segment destroyed meanwhile keeps its pages under every
-    // mapping (destroy never shrinks the file).
-    let g = obj.lock_bounded(&repair, &Deadline::ctl()).ok();
+    // The lock within CTL_BOUND (the kernel never blocks these calls; a
+    // walk over every segment: NOWAIT_BOUND each): when a holder is
+    // stopped or the lock word was scribbled on, the call goes on without
+    // it and without the sweep — counts as they stand; this process's own
+    // slot is brought up to date by its next locked call, and a segment
+    // destroyed meanwhile keeps its pages under every mapping (destroy
+    // never shrinks the file).
+    let deadline = match bound {
+        Bound::Ctl => Deadline::ctl(),
+        Bound::Walk => Deadline::after(crate::sync::time::NOWAIT_BOUND),
+    };
+    let g = obj.lock_bounded(&repair, &deadline).ok();
     if c.destroyed.load(Ordering::Acquire) != 0 {
         // Destroyed, but its name may remain: in a sticky namespace only
         // the file's owner (the creator) or root may unlink it, so a
@@ -509,7 +530,9 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
     for (o, ons) in replaced {
         if !(o.id == id && ons.same_dir(ns)) {
             let mut a = atts();
-            let _ = with_obj(&ons, &o, &mut a, Sweep::Mine, |_, _, _, _| Ok(()));
+            let _ = with_obj(&ons, &o, &mut a, Sweep::Mine, Bound::Ctl, |_, _, _, _| {
+                Ok(())
+            });
         }
     }
     Ok((p, segsz))

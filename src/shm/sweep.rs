@@ -155,7 +155,9 @@ pub(super) fn reclaim(ns: &Ns) {
     for idx in ns.indexes(Kind::Shm) {
         if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
             if obj.perm().mode & SHM_DEST != 0 {
-                let _ = with_obj(ns, &obj, &mut a, Sweep::Full, |_, _, _, _| Ok(()));
+                let _ = with_obj(ns, &obj, &mut a, Sweep::Full, Bound::Walk, |_, _, _, _| {
+                    Ok(())
+                });
             }
         }
     }

@@ -110,8 +110,31 @@ impl Deadline {
         }
     }
 
-    /// [`CTL_BOUND`] from now, or until the lock's holder is seen stopped.
+    /// [`CTL_BOUND`] from now (or what [`set_ctl_bound`] made it in this
+    /// process), or until the lock's holder is seen stopped.
     pub fn ctl() -> Deadline {
-        Deadline::after(CTL_BOUND).or_holder_stopped()
+        Deadline::after(Duration::from_millis(
+            CTL_BOUND_MS.load(core::sync::atomic::Ordering::Relaxed),
+        ))
+        .or_holder_stopped()
     }
+}
+
+/// This process's bound for a control call's lock wait ([`Deadline::ctl`]),
+/// in milliseconds.
+static CTL_BOUND_MS: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(CTL_BOUND.as_millis() as u64);
+
+/// Sets this process's bound for a control call's lock wait (default
+/// [`CTL_BOUND`]). For the tools, which walk over every object (`ripcs`,
+/// `ripcrm -a`): a member's stopped process holding the locks of many
+/// objects would cost them a second per object (thousands: hours) where
+/// the kernel's `ipcs`/`ipcrm` never wait; [`NOWAIT_BOUND`] is still far
+/// longer than an honest holder keeps a lock, and what a control call
+/// does without the lock is safe (docs/bounded-time.md).
+pub fn set_ctl_bound(d: Duration) {
+    CTL_BOUND_MS.store(
+        d.as_millis().min(u64::MAX as u128) as u64,
+        core::sync::atomic::Ordering::Relaxed,
+    );
 }
