@@ -388,24 +388,33 @@ mod tests {
         let _ = stranger.wait();
     }
 
-    #[test]
-    fn a_bounded_wait_gives_up_at_its_deadline_or_when_told() {
-        let m = Mapped::new();
-        let l = m.lock();
-        // Held by a live process that maps the file: this one, as seen
-        // from a "different" pid would be too clever; a child sleeping.
-        // SAFETY: the child only sleeps, then exits.
+    /// Makes `l` held by a child of this process (which inherits the
+    /// mapping, so it is a live holder) that sleeps `us` microseconds, then
+    /// exits; its pid (the caller kills and reaps it).
+    fn held_by_sleeping_child(l: &RobustLock, us: u32) -> i32 {
+        // SAFETY: the child only sleeps, then exits: async-signal-safe
+        // calls.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: as above.
             unsafe {
-                libc::usleep(2_000_000);
+                libc::usleep(us);
                 libc::_exit(0);
             }
         }
         l.word.store(pid as u32, Ordering::Relaxed);
         l.owner_start
             .store(crate::os::proc::start_time_of(pid), Ordering::Relaxed);
+        pid
+    }
+
+    #[test]
+    fn a_bounded_wait_gives_up_at_its_deadline_or_when_told() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // Held by a live process that maps the file: this one, as seen
+        // from a "different" pid would be too clever; a child sleeping.
+        let pid = held_by_sleeping_child(l, 2_000_000);
         let t0 = std::time::Instant::now();
         let d = Deadline::after(Duration::from_millis(50));
         assert_eq!(l.lock_until(&d, &never), Err(Errno::ETIMEDOUT));
@@ -434,19 +443,7 @@ mod tests {
     fn a_stopped_holder_ends_only_the_waits_that_ask() {
         let m = Mapped::new();
         let l = m.lock();
-        // SAFETY: the child (which inherits the mapping) only sleeps, then
-        // exits: async-signal-safe calls.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: as above.
-            unsafe {
-                libc::usleep(5_000_000);
-                libc::_exit(0);
-            }
-        }
-        l.word.store(pid as u32, Ordering::Relaxed);
-        l.owner_start
-            .store(crate::os::proc::start_time_of(pid), Ordering::Relaxed);
+        let pid = held_by_sleeping_child(l, 5_000_000);
         let timed = |d: Deadline| {
             let t0 = std::time::Instant::now();
             assert_eq!(l.lock_until(&d, &never), Err(Errno::ETIMEDOUT));
