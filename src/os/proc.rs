@@ -130,11 +130,19 @@ pub(crate) fn install_atfork() {
 }
 
 /// This process's pid, cached (reset in the child of `fork`).
+#[inline]
 pub fn my_pid() -> i32 {
     let p = PID.load(Ordering::Relaxed);
     if p != 0 {
         return p;
     }
+    my_pid_first()
+}
+
+/// [`my_pid`] when it is not cached yet.
+#[cold]
+#[inline(never)]
+fn my_pid_first() -> i32 {
     install_atfork();
     // SAFETY: getpid has no preconditions.
     let p = unsafe { libc::getpid() };
