@@ -549,7 +549,7 @@ fn semop_after_fast(
 ///
 /// `give_up` is asked every few milliseconds while another holds the lock
 /// (see [`lock_or`]).
-#[inline]
+#[inline(always)]
 fn lock_for<'a>(
     o: &'a Obj,
     wait: Wait,
