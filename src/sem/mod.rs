@@ -597,7 +597,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     }
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.
-    let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
     // This process's undo slot (taken even for a wait-for-zero, as the
     // general path and the kernel do); when it had to be looked for, the
     // look may have woken sleepers (a sweep): the wake queue stays.
@@ -722,7 +722,7 @@ fn semop_general(
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+        let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
         let undo = if has_undo {
             Some(undo_slot_known(&v, &known.undo)?.0)
         } else {
