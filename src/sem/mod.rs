@@ -358,8 +358,9 @@ impl Drop for CacheOwner {
 
 /// [`Last::set`]'s entry: a set, the [`Ns::serial`] of its namespace, what
 /// is known of it. The set is an `Arc<Obj>` made a raw pointer: the entry
-/// owns that reference (given back by its drop), so the `Obj` lives as
-/// long as the entry does.
+/// owns that reference (given back by [`CachedSet::release`], when the
+/// entry is replaced or its thread exits), so the `Obj` lives as long as
+/// the entry does.
 struct CachedSet {
     serial: u64,
     obj: *const Obj,
@@ -455,22 +456,20 @@ pub fn with_set_after<U, T>(
     pre: impl FnOnce(&Seen) -> Result<U>,
     f: impl FnOnce(&Obj, &Known, U) -> Result<T>,
 ) -> Result<T> {
-    {
-        let c = last();
-        let u = pre(&c.probe)?;
-        if let Some(b) = cached(c, ns, id) {
-            let e = b.as_ref().expect("checked by cached");
-            return f(e.obj(), &e.known, u);
+    let c = last();
+    let u = pre(&c.probe)?;
+    if let Some(b) = cached(c, ns, id) {
+        let e = b.as_ref().expect("checked by cached");
+        return f(e.obj(), &e.known, u);
+    }
+    let o = remember(c, ns, id)?;
+    // What `remember` learnt, when it could cache the set (not while a
+    // caller up the stack, a signal handler's host, borrows it).
+    match cached(c, ns, id) {
+        Some(b) if core::ptr::eq(b.as_ref().expect("checked by cached").obj, &*o) => {
+            f(&o, &b.as_ref().expect("checked by cached").known, u)
         }
-        let o = remember(c, ns, id)?;
-        // What `remember` learnt, when it could cache the set (not while
-        // a caller up the stack, a signal handler's host, borrows it).
-        match cached(c, ns, id) {
-            Some(b) if core::ptr::eq(b.as_ref().expect("checked by cached").obj, &*o) => {
-                f(&o, &b.as_ref().expect("checked by cached").known, u)
-            }
-            _ => f(&o, &Known::default(), u),
-        }
+        _ => f(&o, &Known::default(), u),
     }
 }
 
