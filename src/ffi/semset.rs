@@ -198,6 +198,19 @@ pub extern "C" fn ripc_semset_op(
         if nops as u64 > s.ns.limit(limits::SEMOPM) {
             return Err(Errno::E2BIG);
         }
+        if nops == 1 {
+            // The common case: one operation, read without the buffers.
+            let (mut one, mut none) = ([SemOp::default(); 1], Vec::new());
+            let v = copy_ops(
+                crate::os::probe::readable,
+                ops.cast(),
+                1,
+                &mut one,
+                &mut none,
+            )?;
+            op_timeout(s, v, timeout_ms)?;
+            return Ok(0);
+        }
         let (mut inline, mut heap) = ([SemOp::default(); 8], Vec::new());
         let v = copy_ops(
             crate::os::probe::readable,

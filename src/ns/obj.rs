@@ -91,6 +91,7 @@ impl AsRawFd for ObjFd<'_> {
 
 impl Obj {
     /// The common header.
+    #[inline]
     pub fn header(&self) -> &ObjHeader {
         self.map.at(0).expect("object header mapped")
     }
@@ -361,12 +362,25 @@ impl Obj {
     }
 
     /// Snapshot of the permission block.
+    #[inline]
     pub fn perm(&self) -> Perm {
         let h = self.header();
         if h.pend.load(Ordering::Acquire) != 0 {
             self.settle_pending();
         }
         h.perm.load()
+    }
+
+    /// [`Perm::check_mine_secs`] on the object's permission block (see
+    /// [`PermShared::check_mine_secs`]): `EACCES` unless the caller may
+    /// access it as `want` (rwx bits); the wall clock's seconds otherwise.
+    #[inline(always)]
+    pub fn check_mine_secs(&self, want: u32) -> Result<i64> {
+        let h = self.header();
+        if h.pend.load(Ordering::Acquire) != 0 {
+            return self.perm().check_mine_secs(want);
+        }
+        h.perm.check_mine_secs(want)
     }
 
     /// The id recorded in the file (differs from [`Obj::id`] only if the
@@ -383,6 +397,7 @@ impl Obj {
     }
 
     /// True once `IPC_RMID` (or `ripcrm`) removed it.
+    #[inline]
     pub fn is_removed(&self) -> bool {
         self.header().state.load(Ordering::Acquire) != STATE_LIVE
     }

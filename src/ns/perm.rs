@@ -94,6 +94,26 @@ impl PermShared {
         }
     }
 
+    /// [`Perm::check_mine_secs`] on the block as it stands, loading only
+    /// what the decision needs (the mode; the owner, creator and groups
+    /// only when the mode does not grant `want` to all and the caller is
+    /// not privileged). The caller settles a pending `IPC_SET` first
+    /// ([`crate::ns::Obj::check_mine_secs`]).
+    #[inline(always)]
+    pub fn check_mine_secs(&self, want: u32) -> Result<i64> {
+        let mode = self.mode.load(Ordering::Relaxed);
+        if granted_to_all(mode, want) {
+            // SAFETY: time(2) with a NULL argument writes nothing.
+            return Ok(unsafe { libc::time(core::ptr::null_mut()) });
+        }
+        let now = crate::os::proc::coarse_now();
+        let creds = crate::os::creds::creds_at(&now);
+        if !creds.privileged() {
+            self.load().check_bits(&creds, want)?;
+        }
+        Ok(now.tv_sec)
+    }
+
     /// Writes the block (creation).
     pub fn store(&self, p: &Perm) {
         self.key.store(p.key, Ordering::Relaxed);
@@ -104,6 +124,15 @@ impl PermShared {
         self.mode.store(p.mode, Ordering::Relaxed);
         self.seq.store(p.seq, Ordering::Relaxed);
     }
+}
+
+/// Whether owner, group and others are all granted `want` (rwx bits) by
+/// `mode`.
+#[inline(always)]
+fn granted_to_all(mode: u32, want: u32) -> bool {
+    let requested = (want >> 6 | want >> 3 | want) & 0o7;
+    let everyone = (mode >> 6) & (mode >> 3) & mode & 0o7;
+    requested & !everyone == 0
 }
 
 /// An object whose file the caller may not even open is not the caller's:
@@ -177,9 +206,7 @@ impl Perm {
     /// Whether owner, group and others are all granted `want` (rwx bits).
     #[inline]
     fn granted_to_all(&self, want: u32) -> bool {
-        let requested = (want >> 6 | want >> 3 | want) & 0o7;
-        let everyone = (self.mode >> 6) & (self.mode >> 3) & self.mode & 0o7;
-        requested & !everyone == 0
+        granted_to_all(self.mode, want)
     }
 
     /// `EPERM` unless `creds` is the owner, the creator or privileged (the

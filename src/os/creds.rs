@@ -29,7 +29,7 @@ pub fn creds() -> Creds {
 /// one clock read serves a whole call). The clock is the wall clock: a
 /// step of it either way only makes the cache refresh early (a backward
 /// step wraps to a huge age).
-#[inline]
+#[inline(always)]
 pub fn creds_at(now: &libc::timespec) -> Creds {
     // The cache is only filled by `creds_refresh`, which first installs the
     // fork handler that empties it in a child.

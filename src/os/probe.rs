@@ -36,6 +36,8 @@ const CACHE: usize = 8;
 pub struct Seen {
     ranges: [Cell<(usize, usize, bool)>; CACHE],
     next: Cell<usize>,
+    /// the entry that answered last (looked at first)
+    hit: Cell<usize>,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -47,6 +49,7 @@ impl Seen {
         Seen {
             ranges: [EMPTY; CACHE],
             next: Cell::new(0),
+            hit: Cell::new(0),
         }
     }
 
@@ -65,11 +68,24 @@ impl Seen {
         if addr < LOW || end > HIGH {
             return Err(Errno::EFAULT);
         }
-        let hit = self.ranges.iter().any(|r| {
+        // The range that answered last first (a loop reuses its buffers).
+        let (a, e, w) = self.ranges[self.hit.get() % CACHE].get();
+        if a <= addr && end <= e && (w || !write) {
+            return Ok(());
+        }
+        self.check_cached(addr, end, write)
+    }
+
+    /// [`Seen::check`] past its first look: the other entries, then a
+    /// probe.
+    #[inline(never)]
+    fn check_cached(&self, addr: usize, end: usize, write: bool) -> Result<()> {
+        let hit = self.ranges.iter().position(|r| {
             let (a, e, w) = r.get();
             a <= addr && end <= e && (w || !write)
         });
-        if hit {
+        if let Some(i) = hit {
+            self.hit.set(i);
             return Ok(());
         }
         probe(addr, end, write)?;
@@ -81,6 +97,7 @@ impl Seen {
         let i = self.next.get() % CACHE;
         self.next.set((i + 1) % CACHE);
         self.ranges[i].set((addr & !(PAGE - 1), end.next_multiple_of(PAGE), write));
+        self.hit.set(i);
         Ok(())
     }
 }

@@ -130,11 +130,19 @@ pub(crate) fn install_atfork() {
 }
 
 /// This process's pid, cached (reset in the child of `fork`).
+#[inline]
 pub fn my_pid() -> i32 {
     let p = PID.load(Ordering::Relaxed);
     if p != 0 {
         return p;
     }
+    my_pid_first()
+}
+
+/// [`my_pid`] when it is not cached yet.
+#[cold]
+#[inline(never)]
+fn my_pid_first() -> i32 {
     install_atfork();
     // SAFETY: getpid has no preconditions.
     let p = unsafe { libc::getpid() };
@@ -146,11 +154,19 @@ pub fn my_pid() -> i32 {
 /// cannot be read (no descriptor left, no `/proc`): "unknown", which
 /// other processes treat as such (they then check the pid alone, and
 /// never take that for evidence of death). Not cached while unknown.
+#[inline]
 pub fn my_start() -> u64 {
     let s = START.load(Ordering::Relaxed);
     if s != 0 {
         return s;
     }
+    my_start_first()
+}
+
+/// [`my_start`] when it is not cached (yet).
+#[cold]
+#[inline(never)]
+fn my_start_first() -> u64 {
     match start_time(my_pid()) {
         Start::Known(s) => {
             START.store(s, Ordering::Relaxed);

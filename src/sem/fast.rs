@@ -82,11 +82,11 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     }
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.
-    let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
     if !enter(o, v.hdr()) {
         return Ok(Fast::Slow);
     }
-    Ok(match cas_op(&v, n, op.op)? {
+    Ok(match cas_word(v.sem(n)?, op.op)? {
         Cas::Done(r) => {
             note_otime(v.hdr(), now);
             if may_wake(op.op, r) && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
@@ -107,21 +107,27 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
 /// holder that saw 0 still holds it — then the set is in use (2) and later
 /// calls only load the word. Every lock holder that takes the lock after
 /// the announcement sees it, and freezes.
-#[inline]
+#[inline(always)]
 fn enter(o: &Obj, h: &SetHdr) -> bool {
     match h.lockfree.load(Ordering::SeqCst) {
         2 => true,
-        s => {
-            if s != 1 {
-                h.lockfree.store(1, Ordering::SeqCst);
-            }
-            if o.is_locked() {
-                return false;
-            }
-            h.lockfree.store(2, Ordering::Relaxed);
-            true
-        }
+        s => announce(o, h, s),
     }
+}
+
+/// [`enter`] on a set not yet in use without the lock (`s`: its
+/// `lockfree` word, 0 or 1).
+#[cold]
+#[inline(never)]
+fn announce(o: &Obj, h: &SetHdr, s: u32) -> bool {
+    if s != 1 {
+        h.lockfree.store(1, Ordering::SeqCst);
+    }
+    if o.is_locked() {
+        return false;
+    }
+    h.lockfree.store(2, Ordering::Relaxed);
+    true
 }
 
 /// Can operation `op` (< 0 take, 0 wait for zero, > 0 release) go on a
@@ -158,7 +164,13 @@ enum Cas {
 /// semaphore `n`, by compare-and-swap.
 #[inline]
 fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
-    let s = v.sem(n)?;
+    cas_word(v.sem(n)?, op)
+}
+
+/// [`cas_op`] on the semaphore `s` (inline in [`semop_fast`], which then
+/// keeps its view in registers).
+#[inline(always)]
+fn cas_word(s: &Sem, op: i16) -> Result<Cas> {
     let me = my_pid();
     let mut w = s.load();
     for _ in 0..RETRIES {

@@ -103,7 +103,7 @@ pub(super) fn journal(v: &View<'_>, entries: &[u64]) -> Result<()> {
 
 /// [`journal()`], with `apply_all` doing what [`apply`] would do with each
 /// entry (a caller that holds the words already stores them directly).
-#[inline]
+#[inline(always)]
 pub(super) fn journal_then(
     v: &View<'_>,
     entries: &[u64],

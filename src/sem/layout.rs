@@ -445,7 +445,7 @@ impl<'a> View<'a> {
         }
         self.r.elem(self.s.off_undo(), self.s.usz(), i)
     }
-    #[inline]
+    #[inline(always)]
     pub(super) fn adj(&self, i: usize, sem: usize) -> Result<&'a Adj> {
         if i >= self.s.nundo || sem >= self.s.nsems {
             return Err(Errno::EIO);

@@ -267,7 +267,9 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
 
 /// This thread's last set, and a probe cache for the C caller's buffers
 /// of the calls that go through [`with_set_after`]: one thread-local, so a
-/// `semop` makes one TLS look-up, not two.
+/// `semop` makes one TLS look-up, not two. It has no destructor (the set
+/// is held as a raw pointer, let go by [`OWNER`]'s), so that look-up is
+/// the address alone: no check that a destructor was registered.
 struct Last {
     /// the set, with the [`Ns::serial`] of the namespace it was found in
     /// and what was learnt about it once ([`Known`])
@@ -322,36 +324,117 @@ thread_local! {
             probe: Seen::new(),
         }
     };
+    /// Lets [`LAST`]'s set go when the thread exits; touched only when a
+    /// set is cached (which registers its destructor), never by a call
+    /// that finds its set cached.
+    static OWNER: CacheOwner = const { CacheOwner };
+}
+
+/// This thread's [`LAST`], reached without a closure (so the look-up is
+/// inlined where it is used: the address, no call through the key).
+#[inline(always)]
+fn last() -> &'static Last {
+    let p: *const Last = LAST.with(|c| c as *const Last);
+    // SAFETY: this thread's `LAST`, which has no destructor: it lives as
+    // long as the thread, and `Last` is not `Sync`, so the reference
+    // cannot leave the thread.
+    unsafe { &*p }
+}
+
+/// See [`OWNER`].
+struct CacheOwner;
+
+impl Drop for CacheOwner {
+    fn drop(&mut self) {
+        let _ = LAST.try_with(|c| {
+            if let Ok(mut b) = c.set.try_borrow_mut() {
+                if let Some(e) = b.take() {
+                    e.release();
+                }
+            }
+        });
+    }
+}
+
+/// [`Last::set`]'s entry: a set, the [`Ns::serial`] of its namespace, what
+/// is known of it. The set is an `Arc<Obj>` made a raw pointer: the entry
+/// owns that reference (given back by [`CachedSet::release`], when the
+/// entry is replaced or its thread exits), so the `Obj` lives as long as
+/// the entry does.
+struct CachedSet {
+    serial: u64,
+    obj: *const Obj,
+    known: Known,
+}
+
+impl CachedSet {
+    fn new(serial: u64, o: &Arc<Obj>, known: Known) -> CachedSet {
+        CachedSet {
+            serial,
+            obj: Arc::into_raw(Arc::clone(o)),
+            known,
+        }
+    }
+
+    #[inline]
+    fn obj(&self) -> &Obj {
+        // SAFETY: `obj` came from `Arc::into_raw` and the entry still owns
+        // that reference (see the type's doc): the `Obj` outlives `self`.
+        unsafe { &*self.obj }
+    }
+
+    /// Gives the entry's reference back (not a `Drop`: [`LAST`] would then
+    /// have a destructor, and every access to it a check of its state).
+    fn release(self) {
+        // SAFETY: the reference `new` made a raw pointer; `self` is
+        // consumed, so this is done once.
+        drop(unsafe { Arc::from_raw(self.obj) });
+    }
 }
 
 /// The live set with id `id` in `ns` (`EINVAL` when none), through this
 /// thread's one-entry cache (see [`with_set_after`]).
 pub fn by_id(ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     LAST.with(|c| {
-        if let Some(o) = cached(c, ns, id) {
-            return Ok(Arc::clone(&o.as_ref().expect("checked by cached").1));
+        if let Some(b) = cached(c, ns, id) {
+            let e = b.as_ref().expect("checked by cached");
+            // SAFETY: from `Arc::into_raw`, a reference the entry owns (see
+            // `CachedSet`): one more for the caller.
+            return Ok(unsafe {
+                Arc::increment_strong_count(e.obj);
+                Arc::from_raw(e.obj)
+            });
         }
         remember(c, ns, id)
     })
 }
 
-/// [`Last::set`]: a set, the serial of its namespace, what is known of it.
-type LastSet = Option<(u64, Arc<Obj>, Known)>;
+/// [`Last::set`]: the cached set, if any.
+type LastSet = Option<CachedSet>;
 
 /// This thread's cached set when it is the live set `id` of `ns`.
 #[inline]
 fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastSet>> {
     c.set.try_borrow().ok().filter(|b| {
         b.as_ref()
-            .is_some_and(|(s, o, _)| *s == ns.serial() && o.id == id && !o.is_removed())
+            .is_some_and(|e| e.serial == ns.serial() && e.obj().id == id && !e.obj().is_removed())
     })
 }
 
 /// Looks the set `id` up in `ns` and caches it for this thread.
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     let o = ns.by_id(Kind::Sem, id)?;
-    if let Ok(mut b) = c.set.try_borrow_mut() {
-        *b = Some((ns.serial(), o.clone(), Known::of(shape(&o))));
+    // Not cached once this thread's destructors have run (OWNER's is gone:
+    // nothing would let the set go), nor while a caller up the stack (a
+    // signal handler's host) borrows the entry.
+    if OWNER.try_with(|_| ()).is_ok() {
+        if let Ok(mut b) = c.set.try_borrow_mut() {
+            let old = b.replace(CachedSet::new(ns.serial(), &o, Known::of(shape(&o))));
+            drop(b);
+            if let Some(e) = old {
+                e.release();
+            }
+        }
     }
     Ok(o)
 }
@@ -373,22 +456,21 @@ pub fn with_set_after<U, T>(
     pre: impl FnOnce(&Seen) -> Result<U>,
     f: impl FnOnce(&Obj, &Known, U) -> Result<T>,
 ) -> Result<T> {
-    LAST.with(|c| {
-        let u = pre(&c.probe)?;
-        if let Some(b) = cached(c, ns, id) {
-            let (_, o, k) = b.as_ref().expect("checked by cached");
-            return f(o, k, u);
+    let c = last();
+    let u = pre(&c.probe)?;
+    if let Some(b) = cached(c, ns, id) {
+        let e = b.as_ref().expect("checked by cached");
+        return f(e.obj(), &e.known, u);
+    }
+    let o = remember(c, ns, id)?;
+    // What `remember` learnt, when it could cache the set (not while a
+    // caller up the stack, a signal handler's host, borrows it).
+    match cached(c, ns, id) {
+        Some(b) if core::ptr::eq(b.as_ref().expect("checked by cached").obj, &*o) => {
+            f(&o, &b.as_ref().expect("checked by cached").known, u)
         }
-        let o = remember(c, ns, id)?;
-        // What `remember` learnt, when it could cache the set (not while
-        // a caller up the stack, a signal handler's host, borrows it).
-        match cached(c, ns, id) {
-            Some(b) if Arc::ptr_eq(&b.as_ref().expect("checked by cached").1, &o) => {
-                f(&o, &b.as_ref().expect("checked by cached").2, u)
-            }
-            _ => f(&o, &Known::default(), u),
-        }
-    })
+        _ => f(&o, &Known::default(), u),
+    }
 }
 
 /// Number of semaphores in the set.
@@ -424,18 +506,39 @@ pub fn semop_known(
     timeout_errno: Errno,
 ) -> Result<()> {
     if let [op] = ops {
-        match fast::semop_fast(o, known, *op)? {
-            Fast::Done => return Ok(()),
-            // The general path sweeps, answers IPC_NOWAIT or sleeps.
-            Fast::Block => {}
-            Fast::Slow => {
-                if semop_one(o, known, *op, wait, timeout_errno)? {
-                    return Ok(());
-                }
-            }
+        // The lock-free path inline, everything else out of line: the
+        // common call's frame stays small (each store before the
+        // compare-and-swap is one more for it to wait for).
+        match fast::semop_fast(o, known, *op) {
+            Ok(Fast::Done) => return Ok(()),
+            r => return semop_after_fast(o, known, *op, r, wait, timeout_errno),
         }
     }
     semop_general(o, known, ops, wait, timeout_errno)
+}
+
+/// [`semop_known`] of one operation that the lock-free path did not do
+/// (`r`: what it said).
+#[inline(never)]
+fn semop_after_fast(
+    o: &Obj,
+    known: &Known,
+    op: SemOp,
+    r: Result<Fast>,
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    match r? {
+        Fast::Done => return Ok(()),
+        // The general path sweeps, answers IPC_NOWAIT or sleeps.
+        Fast::Block => {}
+        Fast::Slow => {
+            if semop_one(o, known, op, wait, timeout_errno)? {
+                return Ok(());
+            }
+        }
+    }
+    semop_general(o, known, &[op], wait, timeout_errno)
 }
 
 /// The set's lock for a `semop`: by the call's deadline, and within
@@ -445,7 +548,7 @@ pub fn semop_known(
 ///
 /// `give_up` is asked every few milliseconds while another holds the lock
 /// (see [`lock_or`]).
-#[inline]
+#[inline(always)]
 fn lock_for<'a>(
     o: &'a Obj,
     wait: Wait,
@@ -493,7 +596,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     }
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.
-    let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
     // This process's undo slot (taken even for a wait-for-zero, as the
     // general path and the kernel do); when it had to be looked for, the
     // look may have woken sleepers (a sweep): the wake queue stays.
@@ -618,7 +721,7 @@ fn semop_general(
             return Err(Errno::E2BIG);
         }
         // One clock read for the credentials' cache and `sem_otime`.
-        let now = o.perm().check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+        let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
         let undo = if has_undo {
             Some(undo_slot_known(&v, &known.undo)?.0)
         } else {
@@ -1062,6 +1165,31 @@ mod tests {
     }
     fn op(num: u16, op: i16, flg: i16) -> SemOp {
         SemOp { num, op, flg }
+    }
+
+    #[test]
+    fn a_thread_lets_its_cached_set_go_when_it_exits() {
+        let t = tmp_ns("cache");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let before = Arc::strong_count(&o);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let x = by_id(&t.1, o.id).unwrap();
+                assert!(Arc::ptr_eq(&x, &o), "the namespace's one Obj");
+                drop(x);
+                assert_eq!(Arc::strong_count(&o), before + 1, "held by the cache");
+                // Replaced by another set: the first one let go at once.
+                let p = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+                by_id(&t.1, p.id).unwrap();
+                assert_eq!(Arc::strong_count(&o), before, "replaced");
+                by_id(&t.1, o.id).unwrap();
+                remove(&t.1, &p).unwrap();
+            })
+            .join()
+            .unwrap();
+        });
+        assert_eq!(Arc::strong_count(&o), before, "let go at the thread's exit");
+        remove(&t.1, &o).unwrap();
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub(super) fn repair(o: &Obj) {
 /// slot when last looked up): one owner load when it is still ours (then
 /// `true`: nothing else was looked at or changed); the hint is updated to
 /// what [`undo_slot`] finds otherwise.
-#[inline]
+#[inline(always)]
 pub(super) fn undo_slot_known(
     v: &View<'_>,
     hint: &core::cell::Cell<Option<usize>>,

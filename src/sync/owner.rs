@@ -48,6 +48,7 @@ impl Owner {
     }
 
     /// Whether the record names this process (pid and start time).
+    #[inline]
     pub fn is_me(&self) -> bool {
         self.pid == my_pid() && self.start == my_start()
     }

@@ -43,12 +43,24 @@ fn user_ns(ns: Option<&Arc<Ns>>) -> Result<&Arc<Ns>> {
 #[inline]
 pub(crate) unsafe fn semop_one(semid: c_int, sops: *const sembuf) -> Result<c_int> {
     let ns = Ns::default_ns()?;
-    let (mut inline, mut heap) = ([SemOp::default(); 1], Vec::new());
     sem::with_set_after(
         ns,
         semid,
-        |seen: &Seen| copy_ops(|a, n| seen.readable(a, n), sops, 1, &mut inline, &mut heap),
-        |o, k, ops| sem::semop_known(o, k, ops, Wait::Forever, Errno::EAGAIN),
+        |seen: &Seen| {
+            if sops.is_null() {
+                return Err(Errno::EFAULT);
+            }
+            seen.readable(sops as usize, core::mem::size_of::<sembuf>())?;
+            // SAFETY: the bytes were checked readable just above;
+            // read_unaligned copies the plain-data struct out.
+            let b = unsafe { core::ptr::read_unaligned(sops) };
+            Ok(SemOp {
+                num: b.sem_num,
+                op: b.sem_op,
+                flg: b.sem_flg,
+            })
+        },
+        |o, k, op| sem::semop_known(o, k, &[op], Wait::Forever, Errno::EAGAIN),
     )?;
     Ok(0)
 }
