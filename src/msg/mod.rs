@@ -56,12 +56,15 @@
 //! Untrusted memory: every index read from the mapping is bounds-checked,
 //! every walk is bounded; an inconsistency gives `EIO`.
 //!
-//! Waiting: receivers wait on `sent` (bumped by every send and by removal),
-//! senders on `taken` (bumped by every receive, `IPC_SET` and removal). A
-//! waiter reads the word, checks the queue once more, spins briefly, then
-//! sets the word's low bit and sleeps on the futex; a bumper that sees the
-//! bit wakes all sleepers. A waiter killed while asleep leaves at most one
-//! spurious wake-up behind.
+//! Waiting: receivers wait on `sent` (bumped by a send that finds it
+//! watched, and by removal), senders on `taken` (bumped by a receive that
+//! finds it watched, `IPC_SET` and removal). A waiter marks the word
+//! watched (bit 1), checks the queue once more, spins briefly, then sets
+//! the word's low bit and sleeps on the futex; a sender (receiver) reads
+//! the word after letting go of its lock and, when marked, bumps it (which
+//! clears both bits) and wakes all sleepers. A stream whose other side
+//! does not wait writes no wait word. A waiter killed while watching or
+//! asleep leaves at most one needless bump and wake-up behind.
 //!
 //! # Locking
 //! - `slock` (`QHead`, line 0): senders; guards `tail`, the senders' free
@@ -94,11 +97,15 @@
 //!   publishes it with a **release** compare-and-swap; the sender's
 //!   **acquire** swap (`alloc::Pool::alloc`) takes the whole list with its
 //!   links.
-//! - Waking: `wait::bump` changes `sent`/`taken` with a **release**
-//!   compare-and-swap after the change it announces; waiters load the word
-//!   with **acquire** (`Queue::send`/`recv_into` before checking,
-//!   `wait::wait_change` while spinning) and set the sleeper bit with an
-//!   **acq-rel** compare-and-swap (`crate::sync::event`).
+//! - Waking: a waiter marks `sent`/`taken` with a **seq-cst**
+//!   `fetch_or` (`wait::watch`) before its last look at the queue; a
+//!   sender (receiver) reads the mark after letting go of its lock (a
+//!   locked exchange: on x86 a full barrier, elsewhere `wait::after_rmw`
+//!   adds a fence), so the look and the read cannot both miss (Dekker);
+//!   `wait::bump` changes the word with a **release** compare-and-swap;
+//!   waiters load it with **acquire** (`wait::wait_change` while spinning)
+//!   and set the sleeper bit with an **acq-rel** compare-and-swap
+//!   (`crate::sync::event`).
 //! - Consumption: `View::take` moves `head` (or the predecessor's `next`)
 //!   with **release**; only `rlock` holders read them (the lock orders them),
 //!   and repair under both locks.
@@ -536,12 +543,12 @@ impl Queue {
             first = false;
             let h = self.head()?;
             // When the senders' copy of the receivers' counters says full:
-            // read the wait word, then the counters themselves. A receive
-            // after that look bumps the word, so the wait below cannot
-            // miss it.
+            // watch the wait word, then read the counters themselves. A
+            // receive after that look sees the mark and bumps the word, so
+            // the wait below cannot miss it.
             let mut seen = 0;
             let room = q.fits(len, false)? || {
-                seen = h.taken.load(Acquire);
+                seen = watch(&h.taken);
                 q.fits(len, true)?
             };
             if room {
@@ -566,7 +573,7 @@ impl Queue {
             }
             drop(g);
             wait_change(&h.taken, seen, &deadline, (&h.rpeer, &h.speer))?;
-            settle(&h.taken, (&h.rpeer, &h.speer));
+            settle(&h.taken_n, (&h.rpeer, &h.speer));
             self.check_live()?;
         }
     }
@@ -631,8 +638,8 @@ impl Queue {
             let f = match q.find(msgtyp, flags)? {
                 Some(f) => f,
                 None => {
-                    // Read the word, then look again (see `send`).
-                    let seen = h.sent.load(Acquire);
+                    // Watch the word, then look again (see `send`).
+                    let seen = watch(&h.sent);
                     match q.find(msgtyp, flags)? {
                         Some(f) => f,
                         None if flags & crate::ns::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
