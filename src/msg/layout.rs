@@ -82,19 +82,18 @@ pub(super) struct QHead {
     pub(super) _pad3a: AtomicU32,
     /// The last receiver, as [`QHead::speer`].
     pub(super) rpeer: AtomicU64,
-    /// What receivers freed and have not yet pushed onto the returned
-    /// lists (under `rlock`; one compare-and-swap per list every
-    /// [`super::alloc::PEND_BATCH`] messages instead of two per message):
-    /// the descriptors', small and big chunks' chains, first and last.
+    /// The descriptors and small chunks receivers freed and have not yet
+    /// pushed onto the returned lists (under `rlock`: one
+    /// compare-and-swap per list every few messages, see
+    /// [`super::alloc`]'s `View::batch`, instead of two per message):
+    /// each chain's first and last.
     pub(super) pend_desc: AtomicU32,
     pub(super) pend_desc_last: AtomicU32,
     pub(super) pend_chunk: AtomicU32,
     pub(super) pend_chunk_last: AtomicU32,
-    pub(super) pend_big: AtomicU32,
-    pub(super) pend_big_last: AtomicU32,
-    /// Messages whose storage is pending.
+    /// Messages taken since the pending chains were last pushed.
     pub(super) pend_n: AtomicU32,
-    pub(super) _pad3: [AtomicU32; 3],
+    pub(super) _pad3: [AtomicU32; 5],
     // Line 4: fixed at creation or changed under both locks (read by every
     // operation), then `stime`, which senders change once a second.
     pub(super) ndesc: AtomicU32,
@@ -119,7 +118,7 @@ const _: () = assert!(core::mem::offset_of!(QHead, rtime) == 168);
 const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
 const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
 const _: () = assert!(core::mem::offset_of!(QHead, pend_desc) == 216);
-const _: () = assert!(core::mem::offset_of!(QHead, pend_n) == 240);
+const _: () = assert!(core::mem::offset_of!(QHead, pend_n) == 232);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
 // SAFETY: `#[repr(C)]`, atomics (and `RobustLock`) only.

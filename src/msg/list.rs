@@ -214,7 +214,7 @@ impl<'a> View<'a> {
     /// chunk, big chunk) below the highest one in use that is not in use
     /// (`used_*`, shorter than the geometry: the rest unused); everything
     /// above is never used again until needed. The returned lists are
-    /// emptied.
+    /// emptied, and so are the receivers' pending chains.
     pub(super) fn rebuild_free(&self, used_d: &[bool], used_c: &[bool]) -> Result<()> {
         let h = self.head()?;
         let g = self.geo;
@@ -227,9 +227,18 @@ impl<'a> View<'a> {
         let (f, fresh) = free_list(g.nsmall..g.nchunk, used_c, |c| self.link(c))?;
         h.free_big.store(f, Relaxed);
         h.fresh_big.store(fresh, Relaxed);
-        for l in [&h.ret_desc, &h.ret_chunk, &h.ret_big] {
+        for l in [
+            &h.ret_desc,
+            &h.ret_chunk,
+            &h.ret_big,
+            &h.pend_desc,
+            &h.pend_desc_last,
+            &h.pend_chunk,
+            &h.pend_chunk_last,
+        ] {
             l.store(NIL, Relaxed);
         }
+        h.pend_n.store(0, Relaxed);
         Ok(())
     }
 }
@@ -377,6 +386,7 @@ impl<'a> View<'a> {
             self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
             self.give_back_desc(f.at)?;
         }
+        self.taken_one()?;
         h.taken_n
             .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
         h.taken_bytes

@@ -523,7 +523,7 @@ impl Queue {
         let q = self.view();
         let len = data.len() as u64;
         let mut first = true;
-        let mut repaired = false;
+        let (mut flushed, mut repaired) = (false, false);
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
         // A lock held past the call's bound is a queue we cannot use now:
         // "full" for IPC_NOWAIT (see NOWAIT_BOUND), the deadline otherwise.
@@ -556,16 +556,23 @@ impl Queue {
                     publish(g, &h.lspid, &h.stime, &h.sent, &h.speer);
                     return Ok(());
                 }
-                // Room by the counters but no storage: a receiver died
-                // holding some (repaired once its lock is taken over), or
-                // the queue was scribbled on.
+                // Room by the counters but no storage: receivers keep
+                // some on their pending chains (a queue nearly full of
+                // tiny messages: push them), or a receiver died holding
+                // some (repaired once its lock is taken over), or the
+                // queue was scribbled on (repair).
                 drop(g);
                 if repaired {
                     return Err(Errno::EIO);
                 }
                 let _both = self.lock_both(&lock_d).map_err(busy)?;
-                q.repair()?;
-                repaired = true;
+                if flushed {
+                    q.repair()?;
+                    repaired = true;
+                } else {
+                    q.flush_pending()?;
+                    flushed = true;
+                }
                 continue;
             }
             if flags & crate::ns::IPC_NOWAIT != 0 {
