@@ -18,18 +18,22 @@ pub(super) struct View<'a> {
     /// Otherwise, how this process marks the queue as changed without a
     /// copy.
     pub(super) mark: Option<&'a Marker>,
+    /// The control area's head, found (bounds-checked) once.
+    pub(super) h: &'a QHead,
 }
 
 impl<'a> View<'a> {
     #[inline]
-    pub(super) fn new(obj: &'a Obj, geo: Geo) -> View<'a> {
-        View {
+    pub(super) fn new(obj: &'a Obj, geo: Geo) -> Result<View<'a>> {
+        let r = obj.region();
+        Ok(View {
             obj,
             geo,
-            r: obj.region(),
+            r,
             tally: None,
             mark: None,
-        }
+            h: r.at(0)?,
+        })
     }
 
     /// Before a change of the counters: when this process does not copy
@@ -52,7 +56,7 @@ impl<'a> View<'a> {
 
     #[inline]
     pub(super) fn head(&self) -> Result<&'a QHead> {
-        self.r.at(0)
+        Ok(self.h)
     }
 
     #[inline]
@@ -355,13 +359,15 @@ impl<'a> View<'a> {
 
     /// Under `rlock` (both locks when `f` is the last message behind
     /// others; `g` is `rlock`, released before waking senders): copies
-    /// the message out and takes it off the list.
+    /// the message out and takes it off the list (`now`: the wall clock's
+    /// seconds, for `msg_rtime`).
     pub(super) fn take(
         &self,
         f: Found,
         out: &mut dyn RecvBuf,
         flags: i32,
         g: QGuard<'_>,
+        now: i64,
     ) -> Result<(i64, usize)> {
         self.before_change();
         let h = self.head()?;
@@ -394,7 +400,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
-        publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
+        publish(g, &h.lrpid, (&h.rtime, now), &h.taken, &h.rpeer);
         Ok((mtype, n))
     }
 

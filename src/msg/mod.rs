@@ -117,7 +117,7 @@ use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event};
 use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::spin;
-use crate::sync::time::{now_secs, Deadline};
+use crate::sync::time::Deadline;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
@@ -229,7 +229,7 @@ struct Both<'a> {
 
 /// The spec for creating a queue in `ns`.
 fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
-    let q = View::new(obj, geo);
+    let q = View::new(obj, geo)?;
     let h = q.head()?;
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
@@ -283,7 +283,9 @@ pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> 
         // already).
         record(ns, q.obj.id % crate::ns::IDX_SPAN, q.obj.id as u32);
         if let Ok(_g) = q.lock_both(&Deadline::ctl()) {
-            q.view().note_all();
+            if let Ok(v) = q.view() {
+                v.note_all();
+            }
         }
     }
     Ok(q)
@@ -294,13 +296,10 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     // Programs call msgsnd/msgrcv on one queue over and over: remember the
     // last one per thread (checked still live and still this id), so the
     // common call skips the process-wide cache and its mutex.
-    thread_local! {
-        static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
-            const { core::cell::RefCell::new(None) };
-    }
     let key = ns.serial() as usize;
     let hit = LAST.with(|l| {
-        l.borrow()
+        l.try_borrow()
+            .ok()?
             .as_ref()
             .filter(|(k, q)| *k == key && q.obj.id == id)
             .filter(|(_, q)| q.obj.header_id() == id && !q.obj.is_removed())
@@ -310,8 +309,46 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
         return Ok(q);
     }
     let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
-    LAST.with(|l| *l.borrow_mut() = Some((key, q.clone())));
+    LAST.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            *l = Some((key, q.clone()));
+        }
+    });
     Ok(q)
+}
+
+/// Runs `f` on the queue with id `id`: [`by_id`] without taking a
+/// reference of its own when the thread's last queue is that one (two
+/// atomic read-modify-writes fewer per call: `msgsnd` and `msgrcv`).
+#[inline]
+pub fn with_queue<R>(ns: &Ns, id: i32, f: impl FnOnce(&Queue) -> Result<R>) -> Result<R> {
+    let key = ns.serial() as usize;
+    let mut f = Some(f);
+    let hit = LAST.with(|l| {
+        // Busy only in a signal handler that interrupted a call holding
+        // it: that call takes the long way.
+        let l = l.try_borrow().ok()?;
+        let (k, q) = l.as_ref()?;
+        if *k == key && q.obj.id == id && q.obj.header_id() == id && !q.obj.is_removed() {
+            f.take().map(|f| f(q))
+        } else {
+            None
+        }
+    });
+    if let Some(r) = hit {
+        return r;
+    }
+    let q = by_id(ns, id)?;
+    match f.take() {
+        Some(f) => f(&q),
+        None => Err(Errno::EINVAL),
+    }
+}
+
+thread_local! {
+    /// The last queue this thread named by id (see [`by_id`]).
+    static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
+        const { core::cell::RefCell::new(None) };
 }
 
 /// `IPC_RMID` by id. Unlike the other calls this works on a queue whose
@@ -408,11 +445,11 @@ impl Queue {
     }
 
     #[inline]
-    fn view(&self) -> View<'_> {
-        let mut v = View::new(&self.obj, self.geo);
+    fn view(&self) -> Result<View<'_>> {
+        let mut v = View::new(&self.obj, self.geo)?;
         v.tally = self.tally.as_ref().map(Copier::slot);
         v.mark = self.mark.as_ref();
-        v
+        Ok(v)
     }
 
     fn head(&self) -> Result<&QHead> {
@@ -428,7 +465,7 @@ impl Queue {
         let (s, died) = take(&h.slock, d, &gone)?;
         if died {
             let (r, _) = take(&h.rlock, d, &gone)?;
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
             drop(r);
         }
         Ok(s)
@@ -459,7 +496,7 @@ impl Queue {
         let (s, d1) = take(&h.slock, d, &gone)?;
         let (r, d2) = take(&h.rlock, d, &gone)?;
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
         }
         Ok(Both { _s: s, r })
     }
@@ -470,7 +507,7 @@ impl Queue {
         let (s, d1) = take_always(&h.slock);
         let (r, d2) = take_always(&h.rlock);
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
         }
         Ok(Both { _s: s, r })
     }
@@ -491,7 +528,7 @@ impl Queue {
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
         let _g = self.lock_both_always()?;
-        self.view().repair()
+        self.view()?.repair()
     }
 
     fn check_live(&self) -> Result<()> {
@@ -516,11 +553,25 @@ impl Queue {
         if data.len() as u64 > ns.limit(limits::MSGMAX) {
             return Err(Errno::EINVAL);
         }
+        self.send_checked(mtype, data, flags, deadline)
+    }
+
+    /// [`Queue::send`] of a text its caller checked against `msgmax`
+    /// already (`msgsnd`).
+    pub fn send_checked(
+        &self,
+        mtype: i64,
+        data: &[u8],
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<()> {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Write)?;
-        let q = self.view();
+        // The permission check's clock read (if any) dates the send too:
+        // `msg_stime` has the kernel's resolution, seconds.
+        let now = self.obj.perm().check_mine_secs(0o2)?;
+        let q = self.view()?;
         let len = data.len() as u64;
         let mut first = true;
         let (mut flushed, mut repaired) = (false, false);
@@ -553,7 +604,7 @@ impl Queue {
             };
             if room {
                 if q.try_append(mtype, data)? {
-                    publish(g, &h.lspid, &h.stime, &h.sent, &h.speer);
+                    publish(g, &h.lspid, (&h.stime, now), &h.sent, &h.speer);
                     return Ok(());
                 }
                 // Room by the counters but no storage: receivers keep
@@ -615,8 +666,8 @@ impl Queue {
         {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Read)?;
-        let q = self.view();
+        let now = self.obj.perm().check_mine_secs(0o4)?;
+        let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
         // A lock held past the call's bound: "no message" for IPC_NOWAIT
@@ -664,7 +715,7 @@ impl Queue {
             if f.prev == dummy || d.next.load(Acquire) != NIL {
                 // The first message, or one that is not the last: senders
                 // never write where this receive does.
-                return q.take(f, out, flags, g);
+                return q.take(f, out, flags, g, now);
             }
             // The last message behind others: its predecessor becomes the
             // last, which is the senders' business too. Under both locks,
@@ -675,7 +726,7 @@ impl Queue {
                 return Err(Errno::EIDRM);
             }
             match q.find(msgtyp, flags)? {
-                Some(f) => return q.take(f, out, flags, both.r),
+                Some(f) => return q.take(f, out, flags, both.r, now),
                 None => {
                     drop(both);
                     continue;
@@ -693,7 +744,7 @@ impl Queue {
         // stopped, or a scribbled word): the counters then give a snapshot.
         let _g = self.lock_both(&Deadline::ctl()).ok();
         let h = self.head()?;
-        let (qnum, cbytes) = self.view().held()?;
+        let (qnum, cbytes) = self.view()?.held()?;
         Ok(MsgStat {
             perm: self.obj.perm(),
             stime: h.stime.load(Relaxed),
@@ -773,7 +824,7 @@ fn info_walk(ns: &Ns) -> MsgInfo {
             if let Ok(q) = Queue::from_obj(ns, o) {
                 i.queues += 1;
                 i.max_idx = i.max_idx.max(idx);
-                if let Ok((n, b)) = q.view().held() {
+                if let Ok((n, b)) = q.view().and_then(|v| v.held()) {
                     i.messages += n;
                     i.bytes += b;
                 }
@@ -825,5 +876,5 @@ pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
 /// was scribbled on (for the tools, which mark such a queue).
 pub fn check(ns: &Ns, id: i32) -> Result<()> {
     let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
-    q.view().held().map(|_| ())
+    q.view()?.held().map(|_| ())
 }

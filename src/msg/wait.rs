@@ -177,14 +177,15 @@ pub(super) fn notify(word: &AtomicU32) {
     }
 }
 
-/// The end of a send (receive) under `g`: records who did it and when,
+/// The end of a send (receive) under `g`: records who did it and when
+/// (`time`: the word and the wall clock's seconds now),
 /// lets go of `g`, then bumps the wait word of the other side and wakes
 /// its sleepers if any watch it ([`notify`]).
 #[inline(always)]
 pub(super) fn publish(
     g: QGuard<'_>,
     pid: &AtomicI32,
-    time: &AtomicI64,
+    time: (&AtomicI64, i64),
     word: &AtomicU32,
     peer: &AtomicU64,
 ) {
@@ -195,7 +196,7 @@ pub(super) fn publish(
         spin::saw(last);
         peer.store(here, Relaxed);
     }
-    store_if_changed(time, now_secs());
+    store_if_changed(time.0, time.1);
     drop(g);
     notify(word);
 }
