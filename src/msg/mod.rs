@@ -594,11 +594,13 @@ impl Queue {
             first = false;
             let h = self.head()?;
             // When the senders' copy of the receivers' counters says full:
-            // watch the wait word, then read the counters themselves. A
-            // receive after that look sees the mark and bumps the word, so
-            // the wait below cannot miss it.
+            // read the counters themselves; when they say full too, watch
+            // the wait word and read them once more. A receive after that
+            // look sees the mark and bumps the word, so the wait below
+            // cannot miss it (and a sender whose copy was merely stale
+            // writes no wait word).
             let mut seen = 0;
-            let room = q.fits(len, false)? || {
+            let room = q.fits(len, false)? || q.fits(len, true)? || {
                 seen = watch(&h.taken);
                 q.fits(len, true)?
             };
