@@ -359,15 +359,13 @@ impl<'a> View<'a> {
 
     /// Under `rlock` (both locks when `f` is the last message behind
     /// others; `g` is `rlock`, released before waking senders): copies
-    /// the message out and takes it off the list (`now`: the wall clock's
-    /// seconds, for `msg_rtime`).
+    /// the message out and takes it off the list.
     pub(super) fn take(
         &self,
         f: Found,
         out: &mut dyn RecvBuf,
         flags: i32,
         g: QGuard<'_>,
-        now: i64,
     ) -> Result<(i64, usize)> {
         self.before_change();
         let h = self.head()?;
@@ -400,7 +398,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
-        publish(g, &h.lrpid, (&h.rtime, now), &h.taken, &h.rpeer);
+        publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
         Ok((mtype, n))
     }
 

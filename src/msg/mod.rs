@@ -568,9 +568,7 @@ impl Queue {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
-        // The permission check's clock read (if any) dates the send too:
-        // `msg_stime` has the kernel's resolution, seconds.
-        let now = self.obj.perm().check_mine_secs(0o2)?;
+        self.obj.perm().check_mine(Access::Write)?;
         let q = self.view()?;
         let len = data.len() as u64;
         let mut first = true;
@@ -606,7 +604,7 @@ impl Queue {
             };
             if room {
                 if q.try_append(mtype, data)? {
-                    publish(g, &h.lspid, (&h.stime, now), &h.sent, &h.speer);
+                    publish(g, &h.lspid, &h.stime, &h.sent, &h.speer);
                     return Ok(());
                 }
                 // Room by the counters but no storage: receivers keep
@@ -668,7 +666,7 @@ impl Queue {
         {
             return Err(Errno::EINVAL);
         }
-        let now = self.obj.perm().check_mine_secs(0o4)?;
+        self.obj.perm().check_mine(Access::Read)?;
         let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
@@ -717,7 +715,7 @@ impl Queue {
             if f.prev == dummy || d.next.load(Acquire) != NIL {
                 // The first message, or one that is not the last: senders
                 // never write where this receive does.
-                return q.take(f, out, flags, g, now);
+                return q.take(f, out, flags, g);
             }
             // The last message behind others: its predecessor becomes the
             // last, which is the senders' business too. Under both locks,
@@ -728,7 +726,7 @@ impl Queue {
                 return Err(Errno::EIDRM);
             }
             match q.find(msgtyp, flags)? {
-                Some(f) => return q.take(f, out, flags, both.r, now),
+                Some(f) => return q.take(f, out, flags, both.r),
                 None => {
                     drop(both);
                     continue;

@@ -178,14 +178,14 @@ pub(super) fn notify(word: &AtomicU32) {
 }
 
 /// The end of a send (receive) under `g`: records who did it and when
-/// (`time`: the word and the wall clock's seconds now),
+/// (at the kernel's resolution, seconds: [`wall_secs`]),
 /// lets go of `g`, then bumps the wait word of the other side and wakes
 /// its sleepers if any watch it ([`notify`]).
 #[inline(always)]
 pub(super) fn publish(
     g: QGuard<'_>,
     pid: &AtomicI32,
-    time: (&AtomicI64, i64),
+    time: &AtomicI64,
     word: &AtomicU32,
     peer: &AtomicU64,
 ) {
@@ -196,9 +196,19 @@ pub(super) fn publish(
         spin::saw(last);
         peer.store(here, Relaxed);
     }
-    store_if_changed(time.0, time.1);
+    store_if_changed(time, wall_secs());
     drop(g);
     notify(word);
+}
+
+/// The wall clock's seconds, as the kernel stamps `msg_stime`/`msg_rtime`
+/// (`ktime_get_real_seconds`): `time()`, one load in the vDSO (~1 ns
+/// against ~5.5 for `clock_gettime(CLOCK_REALTIME_COARSE)`, the same
+/// seconds).
+#[inline(always)]
+pub(super) fn wall_secs() -> i64 {
+    // SAFETY: time(2) with a NULL argument writes nothing.
+    unsafe { libc::time(core::ptr::null_mut()) }
 }
 
 /// A held queue lock; unlocks when dropped.
