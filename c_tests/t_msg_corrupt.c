@@ -48,9 +48,11 @@
 
 /* tail, free lists and fresh marks (descriptors, small and big chunks),
  * sent and seen-taken counters, lspid; the sent word; dummy, returned
- * lists, lrpid; the taken word and counters; the dirty mark */
+ * lists, lrpid; the taken word and counters, the receivers' pending
+ * chains; the dirty mark */
 static const int head_u32[] = {16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64,
-                               144, 148, 152, 156, 160, 192, 196, 200, 272};
+                               144, 148, 152, 156, 160, 192, 196, 200,
+                               216, 220, 224, 228, 232, 272};
 /* rtime, qbytes, stime */
 static const int head_u64[] = {168, 264, 280};
 

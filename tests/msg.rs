@@ -351,6 +351,95 @@ fn every_size_fills_the_queue_to_the_kernels_limit() {
     q.remove(&ns).unwrap();
 }
 
+/// `msg_rtime` and `msg_stime` say when the message was taken and
+/// appended, not when a call that waited for it began (a receive that
+/// waited was once dated by its start). The stamps are the coarse clock's
+/// seconds, as the kernel's, which may trail the exact second by a tick:
+/// hence the second of slack, and waits of 2.5 s that the slack cannot
+/// hide.
+#[test]
+fn times_are_those_of_the_operation_not_of_the_call() {
+    let (ns, _d) = ns();
+    let ns = Arc::new(ns);
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let wait = std::time::Duration::from_millis(2500);
+    // A receiver that waits, then a message.
+    let r = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 8];
+            q.recv(0, &mut b, 0, Deadline::NEVER).unwrap();
+        })
+    };
+    std::thread::sleep(wait);
+    let sent_at = secs();
+    q.send(&ns, 1, b"x", 0, Deadline::NEVER).unwrap();
+    r.join().unwrap();
+    let s = q.stat(false).unwrap();
+    assert!(s.rtime >= sent_at - 1, "rtime {} for {sent_at}", s.rtime);
+    // A sender that waits for room, then a receive.
+    let big = vec![0u8; 4096];
+    while q.send(&ns, 1, &big, IPC_NOWAIT, Deadline::NEVER).is_ok() {}
+    let w = {
+        let (ns, q) = (ns.clone(), q.clone());
+        std::thread::spawn(move || q.send(&ns, 1, b"y", 0, Deadline::NEVER).unwrap())
+    };
+    std::thread::sleep(wait);
+    let room_at = secs();
+    let mut b = vec![0u8; 4096];
+    q.recv(0, &mut b, 0, Deadline::NEVER).unwrap();
+    w.join().unwrap();
+    let s = q.stat(false).unwrap();
+    assert!(s.stime >= room_at - 1, "stime {} for {room_at}", s.stime);
+    q.remove(&ns).unwrap();
+}
+
+/// A queue full of tiny messages takes a new one as soon as one was
+/// received, although receivers keep the storage they free on their
+/// pending chains for a few messages (docs/msg.md, "Storage"): the sender
+/// short of storage has them pushed, and no message is lost or doubled.
+#[test]
+fn a_full_queue_of_tiny_messages_refills_message_by_message() {
+    let (ns, _d) = ns();
+    let q = msg::get(&ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+    let qbytes = q.stat(false).unwrap().qbytes as usize;
+    let mut n = 0u64;
+    while q
+        .send(&ns, 1, &n.to_le_bytes()[..1], IPC_NOWAIT, Deadline::NEVER)
+        .is_ok()
+    {
+        n += 1;
+    }
+    assert_eq!(n as usize, qbytes);
+    let mut buf = [0u8; 8];
+    let mut next = 0u64;
+    for round in 0..200u64 {
+        for _ in 0..=(round % 5) {
+            let (_, len) = q.recv(0, &mut buf, IPC_NOWAIT, Deadline::NEVER).unwrap();
+            assert_eq!((len, buf[0]), (1, next as u8), "round {round}");
+            next += 1;
+        }
+        while q
+            .send(&ns, 1, &n.to_le_bytes()[..1], IPC_NOWAIT, Deadline::NEVER)
+            .is_ok()
+        {
+            n += 1;
+        }
+        assert_eq!(
+            q.stat(false).unwrap().qnum as usize,
+            qbytes,
+            "round {round}"
+        );
+    }
+    q.remove(&ns).unwrap();
+}
+
 /// Every `msgmnb` the namespace accepts makes working queues, without
 /// multi-GB files (16 MiB and up failed with EIO, and 16 MiB made a 4.8 GB
 /// sparse file); a queue holds at most `MAX_MSGS` messages.

@@ -81,16 +81,21 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Under `rlock`: pushes descriptor `i` onto the returned list.
+    /// Under `rlock`: gives descriptor `i` back (onto the pending chain:
+    /// see [`View::batch`]).
     #[inline]
     pub(super) fn give_back_desc(&self, i: u32) -> Result<()> {
-        push_returned(&self.head()?.ret_desc, i, &self.desc(i)?.next);
+        let h = self.head()?;
+        let link = &self.desc(i)?.next;
+        pend(&h.pend_desc, &h.pend_desc_last, i, i, link);
         Ok(())
     }
 
-    /// Under `rlock`: pushes the chain of chunks holding `len` bytes from
-    /// `first` onto the returned list of their size (`EIO`, pushing
-    /// nothing, when one is of the other size).
+    /// Under `rlock`: gives the chain of chunks holding `len` bytes from
+    /// `first` back (`EIO`, giving nothing back, when one is of the other
+    /// size): small chunks onto the pending chain, big ones onto their
+    /// returned list at once (a big chunk's message costs far more than
+    /// the push, and the few big chunks must not wait in a batch).
     #[inline]
     pub(super) fn give_back_chunks(&self, first: u32, len: usize) -> Result<()> {
         let class = self.geo.class(len);
@@ -104,11 +109,91 @@ impl<'a> View<'a> {
             last = self.link(last)?.load(Relaxed);
             class.off(last)?;
         }
-        let list = self.chunk_pool(self.head()?, len).returned;
-        push_returned(list, first, self.link(last)?);
+        let h = self.head()?;
+        if len <= SMALL {
+            pend(
+                &h.pend_chunk,
+                &h.pend_chunk_last,
+                first,
+                last,
+                self.link(last)?,
+            );
+        } else {
+            push_returned(&h.ret_big, first, self.link(last)?);
+        }
+        Ok(())
+    }
+
+    /// Messages whose descriptors and small chunks a receiver keeps on the
+    /// pending chains before it pushes them onto the returned lists: up to
+    /// [`PEND_BATCH`], fewer for a small queue, so that what waits there is
+    /// at most a sixteenth of the storage (a sender finds none only when
+    /// the queue is nearly full of tiny messages, and then flushes: see
+    /// [`View::flush_pending`]).
+    #[inline]
+    pub(super) fn batch(&self) -> u32 {
+        (self.geo.ndesc / 16).clamp(1, PEND_BATCH)
+    }
+
+    /// Under `rlock`, after a message was taken and its storage given
+    /// back: pushes the pending chains once a batch is complete.
+    #[inline]
+    pub(super) fn taken_one(&self) -> Result<()> {
+        let h = self.head()?;
+        let n = h.pend_n.load(Relaxed).wrapping_add(1);
+        if n >= self.batch() {
+            self.flush_pending()
+        } else {
+            h.pend_n.store(n, Relaxed);
+            Ok(())
+        }
+    }
+
+    /// Under `rlock`: pushes the pending chains onto the returned lists
+    /// (one compare-and-swap each). A chain whose ends were scribbled on
+    /// is dropped (its storage is found again by the next repair, which a
+    /// sender short of storage runs).
+    pub(super) fn flush_pending(&self) -> Result<()> {
+        let h = self.head()?;
+        let lists = [
+            (&h.pend_desc, &h.pend_desc_last, &h.ret_desc, true),
+            (&h.pend_chunk, &h.pend_chunk_last, &h.ret_chunk, false),
+        ];
+        for (first, last, ret, desc) in lists {
+            let f = first.load(Relaxed);
+            if f != NIL {
+                let l = last.load(Relaxed);
+                let link = if desc {
+                    self.desc(l).map(|d| &d.next)
+                } else {
+                    self.link(l)
+                };
+                if let Ok(link) = link {
+                    push_returned(ret, f, link);
+                }
+            }
+            first.store(NIL, Relaxed);
+            last.store(NIL, Relaxed);
+        }
+        h.pend_n.store(0, Relaxed);
         Ok(())
     }
 }
+
+/// Puts the chain `first`..`last` (whose last link is `last_link`) at the
+/// front of a pending chain (`head`, `tail`: under `rlock`, plain stores).
+#[inline]
+fn pend(head: &AtomicU32, tail: &AtomicU32, first: u32, last: u32, last_link: &AtomicU32) {
+    let old = head.load(Relaxed);
+    last_link.store(old, Relaxed);
+    head.store(first, Relaxed);
+    if old == NIL {
+        tail.store(last, Relaxed);
+    }
+}
+
+/// The most messages whose storage waits on the pending chains.
+pub(super) const PEND_BATCH: u32 = 16;
 
 /// The free list of the items in `range` that `used` (indexed from 0,
 /// shorter than the range's end: the rest unused) does not mark, below the

@@ -48,9 +48,10 @@ pub(super) struct QHead {
     pub(super) seen_taken_bytes: AtomicU32,
     pub(super) lspid: AtomicI32,
     // Line 1.
-    /// Bumped (by 2) on every send and on removal; bit 0: receivers sleep.
-    /// A line of its own: receivers spin on it without pulling the
-    /// senders' line.
+    /// Bumped (by 4, see [`super::wait`]) by a send when receivers watch
+    /// it, and on removal; bit 0: receivers sleep, bit 1: receivers
+    /// watch. A line of its own: receivers spin on it without pulling the
+    /// senders' line, and a send only reads it.
     pub(super) sent: AtomicU32,
     pub(super) _pad1a: AtomicU32,
     /// The last sender: pid << 32 | the CPU it ran on (`u64::MAX`: none
@@ -72,7 +73,8 @@ pub(super) struct QHead {
     pub(super) _pad2: [AtomicU64; 2],
     // Line 3: what a sender waiting for room reads, changed by every
     // receive: one line to pull.
-    /// Bumped on every receive, `IPC_SET` and removal; bit 0: senders sleep.
+    /// Bumped by a receive when senders watch it, and on `IPC_SET` and
+    /// removal; bit 0: senders sleep, bit 1: senders watch.
     pub(super) taken: AtomicU32,
     /// Messages and bytes ever taken (wrapping).
     pub(super) taken_n: AtomicU32,
@@ -80,7 +82,18 @@ pub(super) struct QHead {
     pub(super) _pad3a: AtomicU32,
     /// The last receiver, as [`QHead::speer`].
     pub(super) rpeer: AtomicU64,
-    pub(super) _pad3: [AtomicU32; 10],
+    /// The descriptors and small chunks receivers freed and have not yet
+    /// pushed onto the returned lists (under `rlock`: one
+    /// compare-and-swap per list every few messages, see
+    /// [`super::alloc`]'s `View::batch`, instead of two per message):
+    /// each chain's first and last.
+    pub(super) pend_desc: AtomicU32,
+    pub(super) pend_desc_last: AtomicU32,
+    pub(super) pend_chunk: AtomicU32,
+    pub(super) pend_chunk_last: AtomicU32,
+    /// Messages taken since the pending chains were last pushed.
+    pub(super) pend_n: AtomicU32,
+    pub(super) _pad3: [AtomicU32; 5],
     // Line 4: fixed at creation or changed under both locks (read by every
     // operation), then `stime`, which senders change once a second.
     pub(super) ndesc: AtomicU32,
@@ -104,6 +117,8 @@ const _: () = assert!(core::mem::offset_of!(QHead, rlock) == 128);
 const _: () = assert!(core::mem::offset_of!(QHead, rtime) == 168);
 const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
 const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
+const _: () = assert!(core::mem::offset_of!(QHead, pend_desc) == 216);
+const _: () = assert!(core::mem::offset_of!(QHead, pend_n) == 232);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
 // SAFETY: `#[repr(C)]`, atomics (and `RobustLock`) only.
@@ -127,7 +142,11 @@ unsafe impl Shared for Desc {}
 /// The version of this layout ([`QHead`], then the arrays [`Geo`] places),
 /// kept in the object header and checked on open: another version is a
 /// corrupt queue.
-pub const LAYOUT_VERSION: u32 = 1;
+///
+/// 2: the wait words' watch bit (a sender or receiver bumps the other
+/// side's word only when someone watches it) and the receivers' pending
+/// lists; a process of version 1 would neither bump nor flush.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Geometry of a queue's control area, computed (and checked against the
 /// mapping) in this process, never trusted from the file.

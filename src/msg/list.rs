@@ -18,18 +18,22 @@ pub(super) struct View<'a> {
     /// Otherwise, how this process marks the queue as changed without a
     /// copy.
     pub(super) mark: Option<&'a Marker>,
+    /// The control area's head, found (bounds-checked) once.
+    pub(super) h: &'a QHead,
 }
 
 impl<'a> View<'a> {
     #[inline]
-    pub(super) fn new(obj: &'a Obj, geo: Geo) -> View<'a> {
-        View {
+    pub(super) fn new(obj: &'a Obj, geo: Geo) -> Result<View<'a>> {
+        let r = obj.region();
+        Ok(View {
             obj,
             geo,
-            r: obj.region(),
+            r,
             tally: None,
             mark: None,
-        }
+            h: r.at(0)?,
+        })
     }
 
     /// Before a change of the counters: when this process does not copy
@@ -52,7 +56,7 @@ impl<'a> View<'a> {
 
     #[inline]
     pub(super) fn head(&self) -> Result<&'a QHead> {
-        self.r.at(0)
+        Ok(self.h)
     }
 
     #[inline]
@@ -214,7 +218,7 @@ impl<'a> View<'a> {
     /// chunk, big chunk) below the highest one in use that is not in use
     /// (`used_*`, shorter than the geometry: the rest unused); everything
     /// above is never used again until needed. The returned lists are
-    /// emptied.
+    /// emptied, and so are the receivers' pending chains.
     pub(super) fn rebuild_free(&self, used_d: &[bool], used_c: &[bool]) -> Result<()> {
         let h = self.head()?;
         let g = self.geo;
@@ -227,9 +231,18 @@ impl<'a> View<'a> {
         let (f, fresh) = free_list(g.nsmall..g.nchunk, used_c, |c| self.link(c))?;
         h.free_big.store(f, Relaxed);
         h.fresh_big.store(fresh, Relaxed);
-        for l in [&h.ret_desc, &h.ret_chunk, &h.ret_big] {
+        for l in [
+            &h.ret_desc,
+            &h.ret_chunk,
+            &h.ret_big,
+            &h.pend_desc,
+            &h.pend_desc_last,
+            &h.pend_chunk,
+            &h.pend_chunk_last,
+        ] {
             l.store(NIL, Relaxed);
         }
+        h.pend_n.store(0, Relaxed);
         Ok(())
     }
 }
@@ -377,6 +390,7 @@ impl<'a> View<'a> {
             self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
             self.give_back_desc(f.at)?;
         }
+        self.taken_one()?;
         h.taken_n
             .store(h.taken_n.load(Relaxed).wrapping_add(1), Release);
         h.taken_bytes

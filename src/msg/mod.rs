@@ -56,12 +56,15 @@
 //! Untrusted memory: every index read from the mapping is bounds-checked,
 //! every walk is bounded; an inconsistency gives `EIO`.
 //!
-//! Waiting: receivers wait on `sent` (bumped by every send and by removal),
-//! senders on `taken` (bumped by every receive, `IPC_SET` and removal). A
-//! waiter reads the word, checks the queue once more, spins briefly, then
-//! sets the word's low bit and sleeps on the futex; a bumper that sees the
-//! bit wakes all sleepers. A waiter killed while asleep leaves at most one
-//! spurious wake-up behind.
+//! Waiting: receivers wait on `sent` (bumped by a send that finds it
+//! watched, and by removal), senders on `taken` (bumped by a receive that
+//! finds it watched, `IPC_SET` and removal). A waiter marks the word
+//! watched (bit 1), checks the queue once more, spins briefly, then sets
+//! the word's low bit and sleeps on the futex; a sender (receiver) reads
+//! the word after letting go of its lock and, when marked, bumps it (which
+//! clears both bits) and wakes all sleepers. A stream whose other side
+//! does not wait writes no wait word. A waiter killed while watching or
+//! asleep leaves at most one needless bump and wake-up behind.
 //!
 //! # Locking
 //! - `slock` (`QHead`, line 0): senders; guards `tail`, the senders' free
@@ -94,11 +97,15 @@
 //!   publishes it with a **release** compare-and-swap; the sender's
 //!   **acquire** swap (`alloc::Pool::alloc`) takes the whole list with its
 //!   links.
-//! - Waking: `wait::bump` changes `sent`/`taken` with a **release**
-//!   compare-and-swap after the change it announces; waiters load the word
-//!   with **acquire** (`Queue::send`/`recv_into` before checking,
-//!   `wait::wait_change` while spinning) and set the sleeper bit with an
-//!   **acq-rel** compare-and-swap (`crate::sync::event`).
+//! - Waking: a waiter marks `sent`/`taken` with a **seq-cst**
+//!   `fetch_or` (`wait::watch`) before its last look at the queue; a
+//!   sender (receiver) reads the mark after letting go of its lock (a
+//!   locked exchange: on x86 a full barrier, elsewhere `wait::after_rmw`
+//!   adds a fence), so the look and the read cannot both miss (Dekker);
+//!   `wait::bump` changes the word with a **release** compare-and-swap;
+//!   waiters load it with **acquire** (`wait::wait_change` while spinning)
+//!   and set the sleeper bit with an **acq-rel** compare-and-swap
+//!   (`crate::sync::event`).
 //! - Consumption: `View::take` moves `head` (or the predecessor's `next`)
 //!   with **release**; only `rlock` holders read them (the lock orders them),
 //!   and repair under both locks.
@@ -110,7 +117,7 @@ use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event};
 use crate::sync::lock::{LockOutcome, RobustLock};
 use crate::sync::spin;
-use crate::sync::time::{now_secs, Deadline};
+use crate::sync::time::Deadline;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
@@ -222,7 +229,7 @@ struct Both<'a> {
 
 /// The spec for creating a queue in `ns`.
 fn spec_init(obj: &Obj, geo: Geo, qbytes: u64) -> Result<()> {
-    let q = View::new(obj, geo);
+    let q = View::new(obj, geo)?;
     let h = q.head()?;
     h.ndesc.store(geo.ndesc, Relaxed);
     h.nchunk.store(geo.nchunk, Relaxed);
@@ -276,7 +283,9 @@ pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> 
         // already).
         record(ns, q.obj.id % crate::ns::IDX_SPAN, q.obj.id as u32);
         if let Ok(_g) = q.lock_both(&Deadline::ctl()) {
-            q.view().note_all();
+            if let Ok(v) = q.view() {
+                v.note_all();
+            }
         }
     }
     Ok(q)
@@ -287,13 +296,10 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     // Programs call msgsnd/msgrcv on one queue over and over: remember the
     // last one per thread (checked still live and still this id), so the
     // common call skips the process-wide cache and its mutex.
-    thread_local! {
-        static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
-            const { core::cell::RefCell::new(None) };
-    }
     let key = ns.serial() as usize;
     let hit = LAST.with(|l| {
-        l.borrow()
+        l.try_borrow()
+            .ok()?
             .as_ref()
             .filter(|(k, q)| *k == key && q.obj.id == id)
             .filter(|(_, q)| q.obj.header_id() == id && !q.obj.is_removed())
@@ -303,8 +309,46 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
         return Ok(q);
     }
     let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
-    LAST.with(|l| *l.borrow_mut() = Some((key, q.clone())));
+    LAST.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            *l = Some((key, q.clone()));
+        }
+    });
     Ok(q)
+}
+
+/// Runs `f` on the queue with id `id`: [`by_id`] without taking a
+/// reference of its own when the thread's last queue is that one (two
+/// atomic read-modify-writes fewer per call: `msgsnd` and `msgrcv`).
+#[inline]
+pub fn with_queue<R>(ns: &Ns, id: i32, f: impl FnOnce(&Queue) -> Result<R>) -> Result<R> {
+    let key = ns.serial() as usize;
+    let mut f = Some(f);
+    let hit = LAST.with(|l| {
+        // Busy only in a signal handler that interrupted a call holding
+        // it: that call takes the long way.
+        let l = l.try_borrow().ok()?;
+        let (k, q) = l.as_ref()?;
+        if *k == key && q.obj.id == id && q.obj.header_id() == id && !q.obj.is_removed() {
+            f.take().map(|f| f(q))
+        } else {
+            None
+        }
+    });
+    if let Some(r) = hit {
+        return r;
+    }
+    let q = by_id(ns, id)?;
+    match f.take() {
+        Some(f) => f(&q),
+        None => Err(Errno::EINVAL),
+    }
+}
+
+thread_local! {
+    /// The last queue this thread named by id (see [`by_id`]).
+    static LAST: core::cell::RefCell<Option<(usize, Queue)>> =
+        const { core::cell::RefCell::new(None) };
 }
 
 /// `IPC_RMID` by id. Unlike the other calls this works on a queue whose
@@ -401,11 +445,11 @@ impl Queue {
     }
 
     #[inline]
-    fn view(&self) -> View<'_> {
-        let mut v = View::new(&self.obj, self.geo);
+    fn view(&self) -> Result<View<'_>> {
+        let mut v = View::new(&self.obj, self.geo)?;
         v.tally = self.tally.as_ref().map(Copier::slot);
         v.mark = self.mark.as_ref();
-        v
+        Ok(v)
     }
 
     fn head(&self) -> Result<&QHead> {
@@ -421,7 +465,7 @@ impl Queue {
         let (s, died) = take(&h.slock, d, &gone)?;
         if died {
             let (r, _) = take(&h.rlock, d, &gone)?;
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
             drop(r);
         }
         Ok(s)
@@ -452,7 +496,7 @@ impl Queue {
         let (s, d1) = take(&h.slock, d, &gone)?;
         let (r, d2) = take(&h.rlock, d, &gone)?;
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
         }
         Ok(Both { _s: s, r })
     }
@@ -463,7 +507,7 @@ impl Queue {
         let (s, d1) = take_always(&h.slock);
         let (r, d2) = take_always(&h.rlock);
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
-            let _ = self.view().repair();
+            let _ = self.view().and_then(|v| v.repair());
         }
         Ok(Both { _s: s, r })
     }
@@ -484,7 +528,7 @@ impl Queue {
     /// Rebuilds the queue's derived state (see [`View::repair`]).
     pub fn repair(&self) -> Result<()> {
         let _g = self.lock_both_always()?;
-        self.view().repair()
+        self.view()?.repair()
     }
 
     fn check_live(&self) -> Result<()> {
@@ -509,14 +553,26 @@ impl Queue {
         if data.len() as u64 > ns.limit(limits::MSGMAX) {
             return Err(Errno::EINVAL);
         }
+        self.send_checked(mtype, data, flags, deadline)
+    }
+
+    /// [`Queue::send`] of a text its caller checked against `msgmax`
+    /// already (`msgsnd`).
+    pub fn send_checked(
+        &self,
+        mtype: i64,
+        data: &[u8],
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<()> {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Write)?;
-        let q = self.view();
+        let q = self.view()?;
         let len = data.len() as u64;
         let mut first = true;
-        let mut repaired = false;
+        let (mut flushed, mut repaired) = (false, false);
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
         // A lock held past the call's bound is a queue we cannot use now:
         // "full" for IPC_NOWAIT (see NOWAIT_BOUND), the deadline otherwise.
@@ -536,12 +592,14 @@ impl Queue {
             first = false;
             let h = self.head()?;
             // When the senders' copy of the receivers' counters says full:
-            // read the wait word, then the counters themselves. A receive
-            // after that look bumps the word, so the wait below cannot
-            // miss it.
+            // read the counters themselves; when they say full too, watch
+            // the wait word and read them once more. A receive after that
+            // look sees the mark and bumps the word, so the wait below
+            // cannot miss it (and a sender whose copy was merely stale
+            // writes no wait word).
             let mut seen = 0;
-            let room = q.fits(len, false)? || {
-                seen = h.taken.load(Acquire);
+            let room = q.fits(len, false)? || q.fits(len, true)? || {
+                seen = watch(&h.taken);
                 q.fits(len, true)?
             };
             if room {
@@ -549,16 +607,23 @@ impl Queue {
                     publish(g, &h.lspid, &h.stime, &h.sent, &h.speer);
                     return Ok(());
                 }
-                // Room by the counters but no storage: a receiver died
-                // holding some (repaired once its lock is taken over), or
-                // the queue was scribbled on.
+                // Room by the counters but no storage: receivers keep
+                // some on their pending chains (a queue nearly full of
+                // tiny messages: push them), or a receiver died holding
+                // some (repaired once its lock is taken over), or the
+                // queue was scribbled on (repair).
                 drop(g);
                 if repaired {
                     return Err(Errno::EIO);
                 }
                 let _both = self.lock_both(&lock_d).map_err(busy)?;
-                q.repair()?;
-                repaired = true;
+                if flushed {
+                    q.repair()?;
+                    repaired = true;
+                } else {
+                    q.flush_pending()?;
+                    flushed = true;
+                }
                 continue;
             }
             if flags & crate::ns::IPC_NOWAIT != 0 {
@@ -566,7 +631,7 @@ impl Queue {
             }
             drop(g);
             wait_change(&h.taken, seen, &deadline, (&h.rpeer, &h.speer))?;
-            settle(&h.taken, (&h.rpeer, &h.speer));
+            settle(&h.taken_n, (&h.rpeer, &h.speer));
             self.check_live()?;
         }
     }
@@ -602,7 +667,7 @@ impl Queue {
             return Err(Errno::EINVAL);
         }
         self.obj.perm().check_mine(Access::Read)?;
-        let q = self.view();
+        let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
         // A lock held past the call's bound: "no message" for IPC_NOWAIT
@@ -631,8 +696,8 @@ impl Queue {
             let f = match q.find(msgtyp, flags)? {
                 Some(f) => f,
                 None => {
-                    // Read the word, then look again (see `send`).
-                    let seen = h.sent.load(Acquire);
+                    // Watch the word, then look again (see `send`).
+                    let seen = watch(&h.sent);
                     match q.find(msgtyp, flags)? {
                         Some(f) => f,
                         None if flags & crate::ns::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
@@ -679,7 +744,7 @@ impl Queue {
         // stopped, or a scribbled word): the counters then give a snapshot.
         let _g = self.lock_both(&Deadline::ctl()).ok();
         let h = self.head()?;
-        let (qnum, cbytes) = self.view().held()?;
+        let (qnum, cbytes) = self.view()?.held()?;
         Ok(MsgStat {
             perm: self.obj.perm(),
             stime: h.stime.load(Relaxed),
@@ -759,7 +824,7 @@ fn info_walk(ns: &Ns) -> MsgInfo {
             if let Ok(q) = Queue::from_obj(ns, o) {
                 i.queues += 1;
                 i.max_idx = i.max_idx.max(idx);
-                if let Ok((n, b)) = q.view().held() {
+                if let Ok((n, b)) = q.view().and_then(|v| v.held()) {
                     i.messages += n;
                     i.bytes += b;
                 }
@@ -811,5 +876,5 @@ pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, MsgStat)> {
 /// was scribbled on (for the tools, which mark such a queue).
 pub fn check(ns: &Ns, id: i32) -> Result<()> {
     let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
-    q.view().held().map(|_| ())
+    q.view()?.held().map(|_| ())
 }

@@ -243,7 +243,7 @@ pub(super) fn info(ns: &Ns) -> Option<MsgInfo> {
                 #[cfg(test)]
                 tests::OPENED.fetch_add(1, Relaxed);
                 by_index(ns, idx)
-                    .and_then(|q| q.view().held())
+                    .and_then(|q| q.view()?.held())
                     .unwrap_or((0, 0))
             }
         };

@@ -94,7 +94,10 @@ pub fn system(i: usize) -> u64 {
     use core::sync::atomic::{AtomicU64, Ordering};
     static VAL: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
     static AT: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
-    let now = crate::os::proc::coarse_now().tv_sec as u64 + 1;
+    // time(): the coarse clock's seconds, one load in the vDSO (~1 ns
+    // against ~5.5 for clock_gettime(CLOCK_REALTIME_COARSE)).
+    // SAFETY: time(2) with a NULL argument writes nothing.
+    let now = unsafe { libc::time(core::ptr::null_mut()) } as u64 + 1;
     if AT[i].load(Ordering::Relaxed) == now {
         let v = VAL[i].load(Ordering::Relaxed);
         if v != 0 {

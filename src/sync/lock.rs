@@ -277,7 +277,10 @@ impl RobustLock {
             })
     }
 
-    /// Releases the lock and wakes one sleeper if any.
+    /// Releases the lock and wakes one sleeper if any. The release is an
+    /// exchange, a locked instruction and so a full barrier on x86: the
+    /// message queue's wake-up check right after it relies on that
+    /// (`msg::wait::notify`).
     pub fn unlock(&self) {
         self.owner_start.store(0, Ordering::Relaxed);
         let old = self.word.swap(0, Ordering::Release);

@@ -21,6 +21,48 @@ use core::ffi::{c_int, c_long, c_void};
 use core::time::Duration;
 use std::sync::Arc;
 
+/// `msgrcv` on queue `q` (the rest of [`Sysv::msgrcv`], run on the
+/// thread's cached queue: see [`msg::with_queue`]).
+///
+/// # Safety
+/// `msgp` is the caller's buffer (checked here: `EFAULT`).
+unsafe fn msgrcv_on(
+    ns: &Ns,
+    q: &Queue,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: c_long,
+    msgflg: c_int,
+) -> Result<isize> {
+    // At most what the queue or msgmax allow (the limit looked up only
+    // when the buffer is larger than the queue).
+    let cap = if msgsz as u64 <= q.bytes_capacity() {
+        msgsz
+    } else {
+        msgsz.min(q.bytes_capacity().max(ns.limit(limits::MSGMAX)) as usize)
+    };
+    cap.checked_add(core::mem::size_of::<c_long>())
+        .ok_or(Errno::EINVAL)?;
+
+    // As the kernel, only the bytes actually received must be
+    // writable (a buffer shorter than `msgsz` is fine for a short
+    // message), and nothing is checked before there is a message; but
+    // unlike the kernel, a bad buffer leaves the message in the queue.
+    let mut out = CRecvBuf {
+        msgp: msgp.cast(),
+        cap,
+        probed: false,
+    };
+    let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
+    if !out.probed {
+        writable(msgp, core::mem::size_of::<c_long>())?;
+    }
+    // SAFETY: the type's bytes were checked writable, by `take` (with
+    // the text) or just above; possibly unaligned.
+    unsafe { (msgp as *mut c_long).write_unaligned(mtype) };
+    Ok(n as isize)
+}
+
 /// ripc's engine (`RIPC_BACKEND=user`, the default).
 #[derive(Debug)]
 pub struct Engine;
@@ -77,22 +119,32 @@ impl Sysv for Engine {
         msgsz: usize,
         msgflg: c_int,
     ) -> Result<c_int> {
-        readable(msgp, core::mem::size_of::<c_long>())?;
+        const TYPE: usize = core::mem::size_of::<c_long>();
+        let ns = Ns::default_ns()?;
+        let msgmax = ns.limit(limits::MSGMAX);
+        // One probe for the type and the text when the call is valid and
+        // both are readable (the common case); else the kernel's order:
+        // the type (EFAULT), the size and the type (EINVAL), the text.
+        let valid = msgsz as u64 <= msgmax && msgsz <= isize::MAX as usize && msqid >= 0;
+        let whole = valid && readable(msgp, TYPE + msgsz).is_ok();
+        if !whole {
+            readable(msgp, TYPE)?;
+        }
         // SAFETY: checked readable just above; msgbuf may be unaligned.
         let mtype = unsafe { (msgp as *const c_long).read_unaligned() };
-        let ns = Ns::default_ns()?;
-        if msgsz > isize::MAX as usize || msgsz as u64 > ns.limit(limits::MSGMAX) || msqid < 0 {
+        if !valid || mtype < 1 {
             return Err(Errno::EINVAL);
         }
-        if mtype < 1 {
-            return Err(Errno::EINVAL);
+        let text_ptr = (msgp as *const u8).wrapping_add(TYPE);
+        if !whole {
+            readable(text_ptr.cast(), msgsz)?;
         }
-        let text_ptr = (msgp as *const u8).wrapping_add(core::mem::size_of::<c_long>());
-        readable(text_ptr.cast(), msgsz)?;
         // SAFETY: `msgsz` bytes at text_ptr were checked readable; the
         // slice lives only for this call.
         let text = unsafe { core::slice::from_raw_parts(text_ptr, msgsz) };
-        msg::by_id(ns, msqid)?.send(ns, mtype, text, msgflg, Deadline::NEVER)?;
+        msg::with_queue(ns, msqid, |q| {
+            q.send_checked(mtype, text, msgflg, Deadline::NEVER)
+        })?;
         Ok(0)
     }
 
@@ -108,27 +160,10 @@ impl Sysv for Engine {
             return Err(Errno::EINVAL);
         }
         let ns = Ns::default_ns()?;
-        let q = msg::by_id(ns, msqid)?;
-        let cap = msgsz.min(q.bytes_capacity().max(ns.limit(limits::MSGMAX)) as usize);
-        cap.checked_add(core::mem::size_of::<c_long>())
-            .ok_or(Errno::EINVAL)?;
-        // As the kernel, only the bytes actually received must be
-        // writable (a buffer shorter than `msgsz` is fine for a short
-        // message), and nothing is checked before there is a message; but
-        // unlike the kernel, a bad buffer leaves the message in the queue.
-        let mut out = CRecvBuf {
-            msgp: msgp.cast(),
-            cap,
-            probed: false,
-        };
-        let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
-        if !out.probed {
-            writable(msgp, core::mem::size_of::<c_long>())?;
-        }
-        // SAFETY: the type's bytes were checked writable, by `take` (with
-        // the text) or just above; possibly unaligned.
-        unsafe { (msgp as *mut c_long).write_unaligned(mtype) };
-        Ok(n as isize)
+        msg::with_queue(ns, msqid, |q| {
+            // SAFETY: the caller's buffer, as this function's.
+            unsafe { msgrcv_on(ns, q, msgp, msgsz, msgtyp, msgflg) }
+        })
     }
 
     unsafe fn msgctl(&self, msqid: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
