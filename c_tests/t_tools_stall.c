@@ -67,18 +67,10 @@ int main(void) {
         printf("1..0 # SKIP needs root to run a second user\n");
         return 0;
     }
-    int fd[2];
-    if (pipe(fd) != 0) return 1;
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        close(fd[0]);
-        alarm(120);
-        _exit(member(fd[1]));
-    }
-    close(fd[1]);
+    int rfd = -1;
+    pid_t c = tap_fork_piped(member, 120, &rfd);
     int ids[3 * N];
-    int got = read(fd[0], ids, sizeof ids) == (ssize_t)sizeof ids;
+    int got = c > 0 && read(rfd, ids, sizeof ids) == (ssize_t)sizeof ids;
     int st = 0;
     int stopped = got && waitpid(c, &st, WUNTRACED) == c && WIFSTOPPED(st);
     ok(stopped, "the member made %d queues, sets and segments, holds their locks and is stopped", N);
