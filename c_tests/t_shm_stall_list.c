@@ -44,24 +44,19 @@ int main(void) {
         printf("1..0 # SKIP needs root to run a second user\n");
         return 0;
     }
-    int fd[2];
-    ok(pipe(fd) == 0, "a pipe");
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        close(fd[0]);
-        alarm(60);
-        _exit(member(fd[1]));
-    }
-    close(fd[1]);
+    int rfd = -1;
+    pid_t c = tap_fork_piped(member, 60, &rfd);
+    ok(c > 0, "the member's process");
     int ids[N];
-    int got = read(fd[0], ids, sizeof ids) == (ssize_t)sizeof ids;
+    int got = c > 0 && read(rfd, ids, sizeof ids) == (ssize_t)sizeof ids;
     int st = 0;
     int stopped = got && waitpid(c, &st, WUNTRACED) == c && WIFSTOPPED(st);
     ok(stopped, "the member made %d segments, holds their locks and is stopped", N);
     if (!stopped) {
-        kill(c, SIGKILL);
-        waitpid(c, NULL, 0);
+        if (c > 0) {
+            kill(c, SIGKILL);
+            waitpid(c, NULL, 0);
+        }
         return done_testing();
     }
     struct shm_info si;

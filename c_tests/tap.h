@@ -474,6 +474,29 @@ static inline unsigned char *tap_map_object(const char *kind, int id) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Forks a child that runs fn(W) under an alarm of `alarm_s` seconds and
+ * exits with its result, W the write end of a pipe whose read end goes
+ * to *rfd (the child's first words to its parent: ids, "ready"). Returns
+ * the child's pid (-1 when no pipe or no fork). */
+static inline pid_t tap_fork_piped(int (*fn)(int), unsigned alarm_s, int *rfd) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        close(fd[0]);
+        alarm(alarm_s);
+        _exit(fn(fd[1]));
+    }
+    close(fd[1]);
+    if (c < 0) {
+        close(fd[0]);
+        return -1;
+    }
+    *rfd = fd[0];
+    return c;
+}
+
 static inline int done_testing(void) {
     printf("1..%d\n", tap_n);
     fflush(stdout);

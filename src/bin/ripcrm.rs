@@ -270,6 +270,7 @@ fn main() {
     // A walk over every object: a stalled holder costs it 10 ms per
     // object, not a second (docs/bounded-time.md).
     ripc::sync::time::set_ctl_bound(ripc::sync::time::NOWAIT_BOUND);
+    restart_on_sigbus(&prog);
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         return;

@@ -461,6 +461,9 @@ impl Ns {
         keys.sort_unstable_by_key(|(k, key)| (*k as u32, *key));
         keys.dedup();
         for (kind, key) in keys {
+            // (The walk of a lookup removes unnumbered objects whose
+            // creator is dead, or cannot have made them.)
+            let _ = self.by_key(kind, key);
             self.heal_key(kind, key);
         }
         for kind in [Kind::Msg, Kind::Sem, Kind::Shm] {

@@ -264,12 +264,14 @@ impl Obj {
     fn open_data(&self, how: i32) -> Result<OwnedFd> {
         let name = cpath(&Ns::data_name(self.kind, self.ino))?;
         // SAFETY: openat relative to the namespace directory we hold,
-        // never following a symlink.
+        // never following a symlink, never blocking: a FIFO a member put
+        // in place of its own segment's payload, opened read-only, waited
+        // for a writer for ever (`c_tests/t_shm_data_fifo`).
         let fd = unsafe {
             libc::openat(
                 self.dir.as_raw_fd(),
                 name.as_ptr(),
-                how | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                how | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
             )
         };
         if fd < 0 {

@@ -275,6 +275,18 @@ fn parse_stopped(stat: &str) -> bool {
         .is_some_and(|st| st == "T" || st == "t")
 }
 
+/// The effective uid of process `pid` (the second `Uid:` field of
+/// `/proc/<pid>/status`), `None` when it cannot be read.
+pub fn euid_of(pid: i32) -> Option<u32> {
+    if pid <= 0 {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    let status = read_small(&format!("/proc/{pid}/status\0"), &mut buf).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_ascii_whitespace().nth(2)?.parse().ok()
+}
+
 /// The start time a `/proc/<pid>/stat` line says (see [`Start`]).
 fn parse_start(stat: &str) -> Start {
     // comm (field 2) may contain spaces and parentheses: split after the

@@ -226,7 +226,7 @@ fn with_obj_checked<T>(
     // never shrinks the file).
     let deadline = match bound {
         Bound::Ctl => Deadline::ctl(),
-        Bound::Walk => Deadline::after(crate::sync::time::NOWAIT_BOUND),
+        Bound::Walk => Deadline::after(crate::sync::time::NOWAIT_BOUND).or_holder_stopped(),
     };
     let g = obj.lock_bounded(&repair, &deadline).ok();
     if c.destroyed.load(Ordering::Acquire) != 0 {

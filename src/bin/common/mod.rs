@@ -46,6 +46,113 @@ pub fn check_namespace(prog: &str) -> Option<&'static ripc::ns::Ns> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// SIGBUS: an object file cut short under the tool
+
+static RETRY_ARGV: std::sync::atomic::AtomicPtr<*const c_char> =
+    std::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static RETRY_ENVP: std::sync::atomic::AtomicPtr<*const c_char> =
+    std::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static GIVE_UP: std::sync::atomic::AtomicPtr<u8> =
+    std::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static GIVE_UP_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times a tool starts again after a SIGBUS.
+const SIGBUS_RETRIES: u32 = 8;
+
+/// The environment variable counting those starts.
+const SIGBUS_ENV: &str = "RIPC_TOOL_SIGBUS_RETRY";
+
+/// A member allowed to write an object file (its own, or one it was
+/// granted anything on) can truncate it while a tool reads it through a
+/// mapping: the tool then gets SIGBUS (the library installs no handler:
+/// the signal disposition is its caller's; see docs/security.md). Root's
+/// `ripcs -a` died so 3 times in 40 while a member kept cutting its files
+/// short (`c_tests/t_tools_sigbus`). A tool owns its process, so it
+/// handles it: the handler starts the tool again from the beginning
+/// (`execve` of `/proc/self/exe` with the same arguments: async-signal-
+/// safe; a listing prints nothing before its end, and `ripcrm -a` carries
+/// on with what is left), up to [`SIGBUS_RETRIES`] times, then says why
+/// and exits with status 1. Everything the handler needs is built here.
+pub fn restart_on_sigbus(prog: &str) {
+    use std::ffi::CString;
+    let n: u32 = std::env::var(SIGBUS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let msg = format!(
+        "{prog}: a namespace file was cut short while it was read (SIGBUS): a member allowed to write an object file keeps truncating it; gave up after {n} new starts\n"
+    );
+    let msg: &'static mut [u8] = Box::leak(msg.into_bytes().into_boxed_slice());
+    GIVE_UP_LEN.store(msg.len(), std::sync::atomic::Ordering::Relaxed);
+    GIVE_UP.store(msg.as_mut_ptr(), std::sync::atomic::Ordering::Relaxed);
+    if n < SIGBUS_RETRIES {
+        let leak = |v: Vec<CString>| -> *mut *const c_char {
+            let mut p: Vec<*const c_char> = v
+                .into_iter()
+                .map(|c| c.into_raw() as *const c_char)
+                .collect();
+            p.push(core::ptr::null());
+            Box::leak(p.into_boxed_slice()).as_mut_ptr()
+        };
+        use std::os::unix::ffi::OsStrExt;
+        let argv: Vec<CString> = std::env::args_os()
+            .filter_map(|a| CString::new(a.as_bytes()).ok())
+            .collect();
+        let mut envp: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| k.as_bytes() != SIGBUS_ENV.as_bytes())
+            .filter_map(|(k, v)| {
+                let mut b = k.as_bytes().to_vec();
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                CString::new(b).ok()
+            })
+            .collect();
+        if let Ok(c) = CString::new(format!("{SIGBUS_ENV}={}", n + 1)) {
+            envp.push(c);
+        }
+        RETRY_ENVP.store(leak(envp), std::sync::atomic::Ordering::Relaxed);
+        RETRY_ARGV.store(leak(argv), std::sync::atomic::Ordering::Relaxed);
+    }
+    // SAFETY: installing a handler for SIGBUS with a zeroed (then filled)
+    // sigaction; the handler only makes async-signal-safe calls.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_sigbus as extern "C" fn(c_int) as usize;
+        // Not blocked while handled: the mask survives execve, and a
+        // blocked SIGBUS would kill the new start at once.
+        sa.sa_flags = libc::SA_NODEFER;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
+    }
+}
+
+extern "C" fn on_sigbus(_sig: c_int) {
+    let argv = RETRY_ARGV.load(std::sync::atomic::Ordering::Relaxed);
+    let envp = RETRY_ENVP.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: execve, write and _exit are async-signal-safe; the argument
+    // and environment arrays were built (NULL-terminated) and leaked by
+    // `restart_on_sigbus`, the message likewise.
+    unsafe {
+        if !argv.is_null() && !envp.is_null() {
+            libc::execve(
+                c"/proc/self/exe".as_ptr(),
+                argv as *const *const c_char,
+                envp as *const *const c_char,
+            );
+        }
+        let m = GIVE_UP.load(std::sync::atomic::Ordering::Relaxed);
+        if !m.is_null() {
+            let _ = libc::write(
+                2,
+                m as *const c_void,
+                GIVE_UP_LEN.load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
+        libc::_exit(1);
+    }
+}
+
 /// True when `args` only ask for help or the version (no namespace needed).
 pub fn only_help(args: &[String]) -> bool {
     !args.is_empty()
