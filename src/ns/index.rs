@@ -55,8 +55,8 @@
 //!   bitmap word, which no longer matches the record. The dirty byte is
 //!   what catches an index removed and created again, with another size,
 //!   between two calls (the same bits, another sum);
-//! - the recounter, under a lock of its own (an OFD lock, tried once: a
-//!   second recounter of the moment recounts without storing), reads
+//! - the recounter, under a lock of its own (a process's lock, tried
+//!   once: a second recounter of the moment recounts without storing), reads
 //!   again under it, then zeroes the total's record and the records of the
 //!   groups it recounts (their seals then fail), then their dirty bytes,
 //!   then reads the bitmap and the words and stores the records, and the
@@ -535,9 +535,15 @@ impl Index {
     }
 
     /// Takes the right to store `kind`'s group records: this process's
-    /// flag, then an OFD lock on the kind's first dirty byte, each tried
-    /// once. True when taken (then release with
-    /// [`Index::release_recount`]).
+    /// flag, then a lock on the kind's first dirty byte, each tried once.
+    /// True when taken (then release with [`Index::release_recount`]).
+    /// The lock is a process's (`F_SETLK`), not the descriptor's: a child
+    /// of `fork` shares this descriptor, and an OFD lock would let it
+    /// recount beside its parent. (Such a lock is lost when the process
+    /// closes any descriptor of the file, as a liveness mark's: then two
+    /// recounters may store at once, and a record stored from the older
+    /// read counts wrongly until a change in its group, if an index of it
+    /// was removed and created again between the two reads.)
     fn take_recount(&self, kind: Kind) -> bool {
         use std::sync::atomic::Ordering;
         let me = crate::os::proc::my_pid();
@@ -550,7 +556,7 @@ impl Index {
         {
             return false;
         }
-        if self.setlk(Self::dirty_off(kind, 0), libc::F_WRLCK as libc::c_short) {
+        if self.setlk(libc::F_SETLK, Self::dirty_off(kind, 0), libc::F_WRLCK) {
             return true;
         }
         self.recount.store(0, Ordering::Release);
@@ -558,7 +564,7 @@ impl Index {
     }
 
     fn release_recount(&self, kind: Kind) {
-        self.setlk(Self::dirty_off(kind, 0), libc::F_UNLCK as libc::c_short);
+        self.setlk(libc::F_SETLK, Self::dirty_off(kind, 0), libc::F_UNLCK);
         self.recount.store(0, std::sync::atomic::Ordering::Release);
     }
 
@@ -631,7 +637,7 @@ impl Index {
     /// a take is retried for about 1 ms. True when done.
     fn lock_byte(&self, off: u64, ty: libc::c_short) -> bool {
         for round in 0..64 {
-            if self.setlk(off, ty) {
+            if self.setlk(libc::F_OFD_SETLK, off, ty as libc::c_int) {
                 return true;
             }
             if ty == libc::F_UNLCK as libc::c_short {
@@ -650,17 +656,18 @@ impl Index {
         false
     }
 
-    /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) an OFD lock on byte
-    /// `off`, once; true when done.
-    fn setlk(&self, off: u64, ty: libc::c_short) -> bool {
+    /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) a lock on byte `off`
+    /// with `cmd` (`F_OFD_SETLK`: the descriptor's, `F_SETLK`: the
+    /// process's), once; true when done.
+    fn setlk(&self, cmd: libc::c_int, off: u64, ty: libc::c_int) -> bool {
         // SAFETY: a zeroed flock is a valid argument; we fill it below.
         let mut fl: libc::flock = unsafe { core::mem::zeroed() };
-        fl.l_type = ty;
+        fl.l_type = ty as libc::c_short;
         fl.l_whence = libc::SEEK_SET as libc::c_short;
         fl.l_start = off as libc::off_t;
         fl.l_len = 1;
         // SAFETY: fcntl on our descriptor with a flock we own.
-        unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) == 0 }
+        unsafe { libc::fcntl(self.fd.as_raw_fd(), cmd, &mut fl) == 0 }
     }
 
     /// The highest index of `kind` the hint says is in use, and how many
@@ -934,6 +941,16 @@ mod tests {
         ix.set_size(kind, idx, size);
     }
 
+    /// A new hint with `n` objects of `kind` from index 0, each of `size`.
+    fn filled(kind: Kind, n: i32, size: u64) -> (std::path::PathBuf, Index) {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        for i in 0..n {
+            create(&ix, kind, i, size);
+        }
+        (d, ix)
+    }
+
     /// `used_size`, checked against the words; and what it recounted.
     fn counted(ix: &Index, kind: Kind) -> (i32, u64, Recount) {
         let (_, n, sum, r) = ix.used_size_recount(kind);
@@ -998,12 +1015,8 @@ mod tests {
     /// steps after it.
     #[test]
     fn a_step_skipped_by_a_killed_process_is_caught() {
-        let (d, dirfd) = tmp();
-        let ix = Index::open(&dirfd, 0o600).expect("index");
         let k = Kind::Shm;
-        for i in 0..10 {
-            create(&ix, k, i, 10);
-        }
+        let (d, ix) = filled(k, 10, 10);
         assert_eq!(counted(&ix, k).1, 100);
         // A creator killed between its bit and its size: the index's
         // previous size counts (the module comment's case), as the words
@@ -1068,12 +1081,8 @@ mod tests {
 
     #[test]
     fn scribbled_group_records_are_recounted() {
-        let (d, dirfd) = tmp();
-        let ix = Index::open(&dirfd, 0o600).expect("index");
         let k = Kind::Sem;
-        for i in 0..130 {
-            create(&ix, k, i, 2);
-        }
+        let (d, ix) = filled(k, 130, 2);
         assert_eq!(counted(&ix, k).1, 260);
         let area = GROUPS + (k as u64 - 1) * GROUP_AREA;
         for junk in [0xffu8, 0x5a, 0] {
@@ -1099,22 +1108,57 @@ mod tests {
     }
 
     /// Two recounters at once: the second counts the same without
-    /// storing (its figures from the words).
+    /// storing (its figures from the words) — another thread of the
+    /// process, or another process sharing the descriptor (a child of
+    /// `fork`, whose lock on it is its own).
     #[test]
     fn a_second_recounter_counts_without_storing() {
         let (d, dirfd) = tmp();
         let ix = Index::open(&dirfd, 0o600).expect("index");
-        let other = Index::open(&dirfd, 0o600).expect("another description");
         let k = Kind::Msg;
         create(&ix, k, 70, 4);
-        assert!(other.take_recount(k));
-        let r = Recount {
+        let unstored = Recount {
             groups: 1,
             stored: false,
         };
-        assert_eq!(counted(&ix, k), (1, 4, r));
-        assert_eq!(counted(&ix, k), (1, 4, r), "nothing stored");
-        other.release_recount(k);
+        // This process's flag held (another thread recounting).
+        assert!(ix.take_recount(k));
+        assert_eq!(counted(&ix, k), (1, 4, unstored));
+        ix.release_recount(k);
+        // A child sharing the descriptor holds the lock.
+        let (mut held, mut go) = ([0i32; 2], [0i32; 2]);
+        // SAFETY: two pipes into our arrays; fork, the child calling only
+        // fcntl, read, write and _exit.
+        let pid = unsafe {
+            assert_eq!(libc::pipe(held.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(go.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            if pid == 0 {
+                let ok = ix.setlk(libc::F_SETLK, Index::dirty_off(k, 0), libc::F_WRLCK);
+                libc::write(held[1], [ok as u8].as_ptr().cast(), 1);
+                let mut b = 0u8;
+                libc::read(go[0], (&mut b as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+            pid
+        };
+        let mut b = 0u8;
+        // SAFETY: reads into a local; the pipe's ends are ours.
+        unsafe {
+            assert_eq!(libc::read(held[0], (&mut b as *mut u8).cast(), 1), 1);
+        }
+        assert_eq!(b, 1, "the child took the lock");
+        assert_eq!(counted(&ix, k), (1, 4, unstored));
+        assert_eq!(counted(&ix, k), (1, 4, unstored), "nothing stored");
+        // SAFETY: a write from a local, a wait for our child, closes of
+        // our pipes' ends.
+        unsafe {
+            libc::write(go[1], [0u8].as_ptr().cast(), 1);
+            assert_eq!(libc::waitpid(pid, core::ptr::null_mut(), 0), pid);
+            for fd in held.into_iter().chain(go) {
+                libc::close(fd);
+            }
+        }
         assert_eq!(counted(&ix, k), (1, 4, stored(1)));
         assert_eq!(counted(&ix, k).2, Recount::default());
         let _ = std::fs::remove_dir_all(&d);
