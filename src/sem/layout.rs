@@ -83,8 +83,15 @@ pub(super) struct SetHdr {
     /// used, so lock holders need not freeze the words they change; 1
     /// announced, a holder that saw 0 may still hold the lock; 2 in use
     pub(super) lockfree: AtomicU32,
+    /// sleeper slots granted (or failed) and not yet collected by their
+    /// sleepers: bit `i` for slot `i` (below 64), set by the grant's
+    /// `E_DONE`, cleared when the slot is freed. A hint (a process of an
+    /// older version neither sets nor clears it): its readers look at the
+    /// slot itself. Lets a sweep find a grant whose sleeper died before
+    /// collecting it without reading every slot (`pending::reclaim`).
+    pub(super) granted: AtomicU64,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 14],
+    pub(super) _reserved: [AtomicU32; 12],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

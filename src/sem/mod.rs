@@ -641,9 +641,15 @@ fn semop_general(
                 }
                 Try::Block(b) => {
                     if !swept {
-                        // A dead process's undo may be what we wait for.
+                        // A dead process's undo may be what we wait for;
+                        // a call that gives up now also looks for a grant
+                        // to a dead sleeper (one that sleeps looks before
+                        // its futex wait, `pending::sleep`, by when a live
+                        // peer has collected its own).
                         swept = true;
-                        if quick_sweep_with(&v, false) {
+                        let leaving = ops[b].flg & IPC_NOWAIT != 0
+                            || matches!(wait, Wait::Until(d) if d.expired());
+                        if quick_sweep_with(&v, leaving) {
                             update_queue(&v);
                             continue;
                         }
