@@ -173,6 +173,11 @@ fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
         if r > SEMVMX {
             return Err(Errno::ERANGE);
         }
+        if w.parked() {
+            // A sleeper sleeps on it without a timer: woken before the
+            // change (see `pending::go_deep`), which drops the mark.
+            prewake(v);
+        }
         // **SeqCst**: ordered with a sleeper's `W_SELF` → `W_WAITING`
         // store and the granters' loads of the sleepers' states (see
         // `self_serve`).

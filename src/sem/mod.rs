@@ -515,12 +515,15 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // below, or (an error before it) by `thaw`'s drop, which comes before
     // the lock's. Not on a set nobody has operated on without the lock
     // (`fast::enter`: one that starts now finds the lock held and waits).
-    let cur = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
+    let w = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
         s.freeze_here()
     } else {
         s.load()
+    };
+    if w.parked() {
+        prewake(&v);
     }
-    .val();
+    let cur = w.val();
     let thaw = Thaw(s);
     let r = cur + op.op as i32;
     if !can_go(cur, op.op) {
@@ -815,7 +818,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let mut txn = Txn::default();
     txn.more.reserve(vals.len().saturating_sub(8));
     for &(n, x) in vals {
-        v.sem(n)?.freeze(); // range-checked before anything is written
+        v.freeze(n)?; // range-checked before anything is written
         txn.push(ent(E_SET, n | flag, x));
     }
     if txn.n <= v.s.jcap() {

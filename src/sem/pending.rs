@@ -195,6 +195,9 @@ pub(super) fn free_wslot(v: &View<'_>, i: usize) {
         if i < 64 && h.granted.load(Ordering::Relaxed) & (1 << i) != 0 {
             h.granted.fetch_and(!(1 << i), Ordering::Relaxed);
         }
+        if i < 64 && h.deep.load(Ordering::Relaxed) & (1 << i) != 0 {
+            h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
+        }
         w.state.store(W_FREE, Ordering::Release);
         h.slot_gen.fetch_add(1, Ordering::Release);
         if h.slot_waiters.load(Ordering::Relaxed) != 0 {
@@ -489,6 +492,100 @@ fn reclaim_others(o: &Obj, v: &View<'_>, mine: usize) {
     }
 }
 
+/// Wakes the sleepers that sleep without a timer ([`SetHdr::deep`]): each
+/// goes back to sleeping with one, and looks again (`go_deep`). Called
+/// by whoever is about to change a [`PARKED`] word (with or without the
+/// lock), and under the lock by whoever takes a sleeper slot or an undo
+/// slot. Costs one load when there are none.
+#[inline]
+pub(super) fn prewake(v: &View<'_>) {
+    let h = v.hdr();
+    if h.deep.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    prewake_all(v, h.deep.swap(0, Ordering::SeqCst));
+}
+
+#[cold]
+fn prewake_all(v: &View<'_>, mut m: u64) {
+    while m != 0 {
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        if let Ok(w) = v.wslot(i) {
+            let old = w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+            if old & W_DEEP != 0 && old & W_SLEEP != 0 {
+                Event::new(&w.state, W_SLEEP).wake_all();
+            }
+        }
+    }
+}
+
+/// After a look around that changed nothing (the lock held): may sleeper
+/// slot `i` now sleep without a timer? Only when no other party's death
+/// could be what it waits for, as far as this set shows: it is the only
+/// sleeper, no grant to another sleeper is uncollected, and no other
+/// process holds an undo slot. Then its slot is marked (`W_DEEP`, its bit
+/// in [`SetHdr::deep`]) and its blocking semaphore's word [`PARKED`],
+/// checked once more to block: from now on every change of that word
+/// (lock-free or locked), a new sleeper and a new undo slot wake it first
+/// ([`prewake`]) — so a changer killed between its change and its grant
+/// never leaves it asleep, and a party that could die later is never
+/// there unseen. (The lock holder's own death: whoever takes over the
+/// lock freezes the word to replay or decide, which wakes it too.)
+fn go_deep(v: &View<'_>, i: usize) -> bool {
+    let h = v.hdr();
+    if i >= 64
+        || h.waiting.load(Ordering::Relaxed) != 1
+        || h.granted.load(Ordering::Relaxed) & !(1u64 << i) != 0
+        || h.deep.load(Ordering::Relaxed) & !(1u64 << i) != 0
+    {
+        return false;
+    }
+    let others = v.undo_used().any(|u| {
+        v.uslot(u).map_or(true, |us| {
+            let o = us.owner().load();
+            !o.is_none() && !o.is_me()
+        })
+    });
+    if others {
+        return false;
+    }
+    let Ok(w) = v.wslot(i) else {
+        return false;
+    };
+    let b = w.blocking.load(Ordering::Relaxed) as usize;
+    if b >= w.nsops.load(Ordering::Relaxed) as usize {
+        return false;
+    }
+    let Ok(op) = v
+        .wop(i, b)
+        .map(|o| SemOp::unpack(o.load(Ordering::Relaxed)))
+    else {
+        return false;
+    };
+    let Ok(s) = v.sem(op.num as usize) else {
+        return false;
+    };
+    // Marked before the word is parked (**SeqCst**): whoever sees the
+    // word parked sees the mark.
+    let st = w.state.fetch_or(W_DEEP, Ordering::SeqCst);
+    if st & 0xff != W_WAITING {
+        w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+        return false;
+    }
+    h.deep.fetch_or(1 << i, Ordering::SeqCst);
+    // Frozen (we hold the lock): no lock-free change between the check
+    // and the mark.
+    let now = s.freeze();
+    if can_go(now.val(), op.op) {
+        h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
+        w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+        return false;
+    }
+    s.word.fetch_or(PARKED, Ordering::SeqCst);
+    true
+}
+
 pub(super) fn enqueue(
     v: &View<'_>,
     ops: &[SemOp],
@@ -511,6 +608,9 @@ pub(super) fn enqueue(
     let Some(i) = found else {
         return Ok(None);
     };
+    // A sleeper without a timer is no longer alone: it must look again
+    // (`go_deep`'s conditions).
+    prewake(v);
     let w = v.wslot(i)?;
     for (k, op) in ops.iter().enumerate() {
         v.wop(i, k)?.store(op.pack(), Ordering::Relaxed);
@@ -618,7 +718,10 @@ fn sleep_slot(
         let Some(sleeping) = ev.announce(s) else {
             continue;
         };
-        let r = ev.sleep(sleeping, &deadline, Some(tick));
+        // Without a timer once a look found no party whose death could
+        // matter (`go_deep`); a `prewake` clears the mark and wakes it.
+        let t = if s & W_DEEP != 0 { None } else { Some(tick) };
+        let r = ev.sleep(sleeping, &deadline, t);
         let give_up = match r {
             Err(Errno::EINTR) => Some(Errno::EINTR),
             Err(Errno::ETIMEDOUT) => Some(timeout_errno),
@@ -665,13 +768,18 @@ fn sleep_slot(
             return Err(e);
         }
         // A periodic look around: dead undo holders, lost wake-ups. One
-        // that changes nothing makes the next come later.
-        if !sweep(&v) {
+        // that changes nothing makes the next come later, or none at all
+        // when nobody else's death could matter (`go_deep`).
+        let quiet = !sweep(&v);
+        if quiet {
             tick = (tick * 2).min(MAX_TICK);
         }
         update_queue(&v);
         if let Some(r) = finish(&v, i, ticket) {
             return r;
+        }
+        if quiet {
+            go_deep(&v, i);
         }
     }
 }

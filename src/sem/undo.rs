@@ -159,6 +159,8 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
                 .ok_or(Errno::ENOSPC)?
         }
     };
+    // A new undo holder: a sleeper without a timer must look again.
+    prewake(v);
     let h = v.hdr();
     if u as u32 >= h.undo_hi.load(Ordering::Relaxed) {
         h.undo_hi.store(u as u32 + 1, Ordering::Release);
