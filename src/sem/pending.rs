@@ -692,7 +692,7 @@ fn sleep_slot(
         // `spin::hand_over`'s four: when the CPU is shared with other
         // work, each yield that finds no answer gives a whole slice to
         // someone else; a futex sleep keeps the sleeper's place. One
-        // yield: 2 per round trip, futex waits in 3 % of them; four:
+        // yield: 2 per round trip, a futex wait in ~1 % of them; four:
         // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9,
         // docs/sem.md.)
         if pending() {
