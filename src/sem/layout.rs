@@ -109,8 +109,12 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// is a corrupt set. 2: [`SetHdr::undo_hi`] and reserved words (128-byte
 /// header). 3: a semaphore's value and last pid in one word with a
 /// [`FROZEN`] bit (the lock-free path, `fast.rs`): a version-2 process
-/// would write values without looking at the bit.
-pub const LAYOUT_VERSION: u32 = 3;
+/// would write values without looking at the bit. 4: the [`PARKED`] bit
+/// (bit 30, out of the value's bits) and [`SetHdr::granted`] /
+/// [`SetHdr::deep`]: a version-3 process would read a parked value as
+/// SEMVMX and change it without waking the sleeper that sleeps without a
+/// timer.
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
