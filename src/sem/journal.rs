@@ -19,6 +19,10 @@ pub(super) const SET_NO_UNDO: usize = 1 << 29;
 pub(super) const E_VAL: u64 = 1;
 pub(super) const E_ADJ: u64 = 2;
 pub(super) const E_DONE: u64 = 3;
+/// In an [`E_DONE`] entry's value: not a result but "free the slot" — its
+/// sleeper died before collecting its grant, which the same transaction
+/// undoes (`pending::release_sleeper`).
+pub(super) const DONE_FREE: i32 = i32::MIN;
 
 #[inline]
 pub(super) fn ent(kind: u64, idx: usize, v: i32) -> u64 {
@@ -140,9 +144,15 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
         E_ADJ => v
             .adj(idx / v.s.nsems, idx % v.s.nsems)?
             .store(val as i16, Ordering::Relaxed),
+        E_DONE if val == DONE_FREE => free_wslot(v, idx),
         E_DONE => {
             let w = v.wslot(idx)?;
             w.result.store(val, Ordering::Relaxed);
+            if val == 0 && idx < 64 {
+                // A grant to collect: found again by `reclaim` should its
+                // sleeper be dead (idempotent, as a replay needs).
+                v.hdr().granted.fetch_or(1 << idx, Ordering::Relaxed);
+            }
             let old = w.state.swap(W_DONE, Ordering::AcqRel);
             if old & W_SLEEP != 0 {
                 // Woken after the lock is released (see [`Locked`]), so that
@@ -350,9 +360,10 @@ impl Drop for Locked<'_> {
         if let (true, Some(g)) = (self.thaw, &self.g) {
             thaw_set(g.obj());
         }
+        let o = self.g.as_ref().map(|g| g.obj());
         drop(self.g.take());
-        if self.flush {
-            flush_wakes();
+        if let (true, Some(o)) = (self.flush, o) {
+            flush_wakes(o);
         }
     }
 }
@@ -360,7 +371,7 @@ impl Drop for Locked<'_> {
 /// Wakes the sleepers queued in [`WAKES`] (out of line: the uncontended
 /// `semop` never gets here, and its lock's release stays short).
 #[inline(never)]
-fn flush_wakes() {
+fn flush_wakes(o: &Obj) {
     let q = WAKES.with(|q| {
         let mut q = q.borrow_mut();
         if q.is_empty() {
@@ -372,7 +383,11 @@ fn flush_wakes() {
     for addr in q {
         // The word lies in a mapping of a set our caller still holds
         // (it was queued under that set's lock moments ago).
-        event::wake_addr(addr);
+        if event::wake_addr(addr) == 0 {
+            // It said it slept, and nobody was asleep: it may be dead,
+            // with the grant just made to it.
+            unwoken(o, addr);
+        }
     }
 }
 

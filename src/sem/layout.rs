@@ -22,6 +22,10 @@ pub(super) const W_CANCELLED: u32 = 4;
 /// (`fast::self_serve`): granters skip the slot, enqueues do not reuse it.
 pub(super) const W_SELF: u32 = 5;
 pub(super) const W_SLEEP: u32 = 0x100;
+/// The sleeper sleeps without a timer (`pending::go_deep`): its slot's
+/// bit is set in [`SetHdr::deep`] and its blocking semaphore's word is
+/// [`PARKED`]; cleared by [`pending::prewake`], which also wakes it.
+pub(super) const W_DEEP: u32 = 0x200;
 
 /// Bytes of the fixed headers (checked against the structs below).
 pub(super) const HDR: usize = 128;
@@ -83,8 +87,20 @@ pub(super) struct SetHdr {
     /// used, so lock holders need not freeze the words they change; 1
     /// announced, a holder that saw 0 may still hold the lock; 2 in use
     pub(super) lockfree: AtomicU32,
+    /// sleeper slots granted (or failed) and not yet collected by their
+    /// sleepers: bit `i` for slot `i` (below 64), set by the grant's
+    /// `E_DONE`, cleared when the slot is freed. A hint (a process of an
+    /// older version neither sets nor clears it): its readers look at the
+    /// slot itself. Lets a sweep find a grant whose sleeper died before
+    /// collecting it without reading every slot (`pending::reclaim`).
+    pub(super) granted: AtomicU64,
+    /// sleeper slots whose sleepers sleep without a timer (bit `i` for
+    /// slot `i`, below 64; `pending::go_deep`): whoever changes a
+    /// [`PARKED`] word, takes a sleeper slot or an undo slot wakes them
+    /// first (`pending::prewake`)
+    pub(super) deep: AtomicU64,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 14],
+    pub(super) _reserved: [AtomicU32; 10],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
@@ -93,8 +109,12 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// is a corrupt set. 2: [`SetHdr::undo_hi`] and reserved words (128-byte
 /// header). 3: a semaphore's value and last pid in one word with a
 /// [`FROZEN`] bit (the lock-free path, `fast.rs`): a version-2 process
-/// would write values without looking at the bit.
-pub const LAYOUT_VERSION: u32 = 3;
+/// would write values without looking at the bit. 4: the [`PARKED`] bit
+/// (bit 30, out of the value's bits) and [`SetHdr::granted`] /
+/// [`SetHdr::deep`]: a version-3 process would read a parked value as
+/// SEMVMX and change it without waking the sleeper that sleeps without a
+/// timer.
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -109,9 +129,15 @@ const _: () = assert!(core::mem::size_of::<Sem>() == 8);
 /// semaphore (set by [`Sem::freeze`], cleared when the lock is let go):
 /// the lock-free path leaves the word alone and takes the lock.
 pub(super) const FROZEN: u64 = 1 << 31;
-/// The value's bits of a [`SemWord`] (bits 0..=30; a scribbled value above
+/// In a [`SemWord`]: a sleeper sleeps on this semaphore without a timer
+/// (`pending::go_deep`); whoever changes the word wakes it first
+/// (`pending::prewake`), so that a changer killed before its grant never
+/// leaves it asleep for ever. Set under the lock; dropped by the next
+/// write (a new word never has it).
+pub(super) const PARKED: u64 = 1 << 30;
+/// The value's bits of a [`SemWord`] (bits 0..=29; a scribbled value above
 /// `SEMVMX` reads as `SEMVMX`).
-const VAL_MASK: u64 = 0x7fff_ffff;
+const VAL_MASK: u64 = 0x3fff_ffff;
 
 /// A semaphore's word: value in bits 0..=30, [`FROZEN`] in bit 31, the
 /// last pid in bits 32..=63 (so that, little-endian, the value is the
@@ -137,6 +163,11 @@ impl SemWord {
     #[inline]
     pub(super) fn frozen(self) -> bool {
         self.0 & FROZEN != 0
+    }
+    /// A sleeper sleeps on it without a timer ([`PARKED`]).
+    #[inline]
+    pub(super) fn parked(self) -> bool {
+        self.0 & PARKED != 0
     }
 }
 
@@ -402,7 +433,18 @@ impl<'a> View<'a> {
     /// decide on it: the word is frozen first (see [`Sem::freeze`]).
     #[inline]
     pub(super) fn val(&self, i: usize) -> Result<i32> {
-        Ok(self.sem(i)?.freeze().val())
+        Ok(self.freeze(i)?.val())
+    }
+    /// Freezes semaphore `i`'s word for the lock holder ([`Sem::freeze`])
+    /// and, when a sleeper sleeps on it without a timer, wakes that
+    /// sleeper first (`pending::prewake`): the holder may change the word.
+    #[inline]
+    pub(super) fn freeze(&self, i: usize) -> Result<SemWord> {
+        let w = self.sem(i)?.freeze();
+        if w.parked() {
+            prewake(self);
+        }
+        Ok(w)
     }
     /// Semaphore `i`'s word as it stands, without the lock (one word: a
     /// value and its last pid read together).

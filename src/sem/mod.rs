@@ -618,12 +618,15 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // below, or (an error before it) by `thaw`'s drop, which comes before
     // the lock's. Not on a set nobody has operated on without the lock
     // (`fast::enter`: one that starts now finds the lock held and waits).
-    let cur = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
+    let w = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
         s.freeze_here()
     } else {
         s.load()
+    };
+    if w.parked() {
+        prewake(&v);
     }
-    .val();
+    let cur = w.val();
     let thaw = Thaw(s);
     let r = cur + op.op as i32;
     if !can_go(cur, op.op) {
@@ -744,9 +747,15 @@ fn semop_general(
                 }
                 Try::Block(b) => {
                     if !swept {
-                        // A dead process's undo may be what we wait for.
+                        // A dead process's undo may be what we wait for;
+                        // a call that gives up now also looks for a grant
+                        // to a dead sleeper (one that sleeps looks before
+                        // its futex wait, `pending::sleep`, by when a live
+                        // peer has collected its own).
                         swept = true;
-                        if quick_sweep_with(&v, false) {
+                        let leaving = ops[b].flg & IPC_NOWAIT != 0
+                            || matches!(wait, Wait::Until(d) if d.expired());
+                        if quick_sweep_with(&v, leaving) {
                             update_queue(&v);
                             continue;
                         }
@@ -912,7 +921,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let mut txn = Txn::default();
     txn.more.reserve(vals.len().saturating_sub(8));
     for &(n, x) in vals {
-        v.sem(n)?.freeze(); // range-checked before anything is written
+        v.freeze(n)?; // range-checked before anything is written
         txn.push(ent(E_SET, n | flag, x));
     }
     if txn.n <= v.s.jcap() {

@@ -189,8 +189,16 @@ pub(super) fn recount_in(v: &View<'_>, used: impl Iterator<Item = usize>) {
 pub(super) fn free_wslot(v: &View<'_>, i: usize) {
     if let Ok(w) = v.wslot(i) {
         w.pid.store(0, Ordering::Relaxed);
-        w.state.store(W_FREE, Ordering::Release);
         let h = v.hdr();
+        // Before the slot is free (and may be granted again): a later
+        // grant's bit is never cleared here.
+        if i < 64 && h.granted.load(Ordering::Relaxed) & (1 << i) != 0 {
+            h.granted.fetch_and(!(1 << i), Ordering::Relaxed);
+        }
+        if i < 64 && h.deep.load(Ordering::Relaxed) & (1 << i) != 0 {
+            h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
+        }
+        w.state.store(W_FREE, Ordering::Release);
         h.slot_gen.fetch_add(1, Ordering::Release);
         if h.slot_waiters.load(Ordering::Relaxed) != 0 {
             Event::new(&h.slot_gen, 0).wake_all();
@@ -202,18 +210,31 @@ pub(super) fn free_wslot(v: &View<'_>, i: usize) {
 /// that can now complete is performed on its sleeper's behalf and the
 /// sleeper woken. Restarts from the oldest after every success.
 ///
-/// This runs after every altering operation while anyone sleeps, so it
-/// makes no system call for a sleeper that stays blocked: a sleeper's
-/// liveness (`kill(pid, 0)`) is checked only when its operation would be
-/// granted, so that a dead process never consumes a release. Dead sleepers
-/// that stay blocked are dropped by the sweeps (reads, the sleepers'
-/// periodic look-around, a full slot table).
+/// This runs after every altering operation while anyone sleeps, and makes
+/// no system call at all: a sleeper's liveness is not checked before its
+/// grant. A grant to a sleeper that turns out dead is given back when it
+/// is found ([`reclaim`], [`release_sleeper`]): the values (and the undo
+/// adjustments) return as they were, and the next grant goes on. So a dead
+/// process never keeps a release; see docs/sem.md, "A grant to a sleeper
+/// that died". Dead sleepers are dropped by the sweeps (reads, an
+/// operation that would block and gives up, a sleeper's look-around, a
+/// full slot table) and by a granter whose wake found nobody asleep.
 pub(super) fn update_queue(v: &View<'_>) {
     if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let me = my_pid();
-    let mut ops = Vec::new();
+    // A buffer kept by the thread (taken, so a nested call in a signal
+    // handler gets its own): no allocation per grant.
+    let mut ops = OPS_BUF.with(|b| b.take());
+    update_queue_with(v, &mut ops);
+    OPS_BUF.with(|b| b.set(ops));
+}
+
+thread_local! {
+    static OPS_BUF: core::cell::Cell<Vec<SemOp>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
+fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>) {
     for _round in 0..=v.s.nwait {
         // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
         // Sleepers take the lowest free slot, and the count is exact under
@@ -251,8 +272,8 @@ pub(super) fn update_queue(v: &View<'_>) {
                 _ => None,
             };
             let r = v
-                .wops_into(i, &mut ops)
-                .and_then(|()| try_ops(v, &ops, undo, &mut txn));
+                .wops_into(i, ops)
+                .and_then(|()| try_ops(v, ops, undo, &mut txn));
             if let Ok(Try::Block(b)) = r {
                 w.blocking.store(b as u32, Ordering::Relaxed);
                 continue;
@@ -278,15 +299,10 @@ pub(super) fn update_queue(v: &View<'_>) {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
-                    if pid != me && w.owner().load().gone(Check::Quick) {
-                        free_wslot(v, i);
-                        finished += 1;
-                        continue;
-                    }
                     txn.push(ent(E_DONE, i, 0));
                     if txn.commit(v).is_ok() {
                         finished += 1;
-                        mark_done(v, &ops, pid, now_secs());
+                        mark_done(v, ops, pid, now_secs());
                         if ops.iter().any(|o| o.op != 0) {
                             restart = true;
                             break;
@@ -316,6 +332,260 @@ pub(super) fn update_queue(v: &View<'_>) {
     }
 }
 
+/// Gives back the grants whose sleepers are gone (by `check`) before
+/// collecting them ([`release_sleeper`]); the lock holder only. Looks only
+/// at the slots [`SetHdr::granted`] names (none: no system call); true
+/// when a value changed (then run [`update_queue`]).
+pub(super) fn reclaim(v: &View<'_>, check: Check) -> bool {
+    let h = v.hdr();
+    let mut m = h.granted.load(Ordering::Relaxed);
+    let mut changed = false;
+    while m != 0 {
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        let done = v
+            .wslot(i)
+            .map(|w| (w.state.load(Ordering::Acquire) & 0xff == W_DONE).then(|| w.owner()));
+        match done {
+            Ok(Some(o)) => {
+                if o.load().gone(check) {
+                    changed |= release_sleeper(v, i);
+                }
+            }
+            // Collected, or a stale bit (an older version's free).
+            _ => {
+                h.granted.fetch_and(!(1 << i), Ordering::Relaxed);
+            }
+        }
+    }
+    changed
+}
+
+/// Frees sleeper slot `i`, whose owner is gone (the lock holder only). A
+/// grant it had not collected is undone in the same transaction: each
+/// operation's change taken back from its value (clamped to
+/// 0..=SEMVMX, as the kernel's `exit_sem` clamps) and, with `SEM_UNDO`,
+/// from its adjustment — as if the sleeper had died before the grant,
+/// when the kernel would have dropped it from the queue. True when a
+/// value changed.
+pub(super) fn release_sleeper(v: &View<'_>, i: usize) -> bool {
+    let Ok(w) = v.wslot(i) else {
+        return false;
+    };
+    let mut ops = Vec::new();
+    if w.state.load(Ordering::Acquire) & 0xff != W_DONE
+        || w.result.load(Ordering::Relaxed) != 0
+        || v.wops_into(i, &mut ops).is_err()
+    {
+        free_wslot(v, i);
+        return false;
+    }
+    // Its undo slot, while it still holds the dead sleeper's adjustments:
+    // once applied and freed (a sweep of undo holders came first), they
+    // already took back the operations with `SEM_UNDO`, which are then
+    // left alone here.
+    let who = w.owner().load();
+    let undo = match w.undo.load(Ordering::Relaxed) {
+        u if u >= 0 && (u as usize) < v.s.nundo => {
+            Some(u as usize).filter(|&u| v.uslot(u).is_ok_and(|us| us.owner().load() == who))
+        }
+        _ => None,
+    };
+    let mut txn = Txn::default();
+    let mut changed = false;
+    for op in ops.iter().filter(|o| o.op != 0) {
+        if op.flg & SEM_UNDO != 0 && undo.is_none() {
+            continue;
+        }
+        let n = op.num as usize;
+        let cur = match txn.lookup(E_VAL, n) {
+            Some(x) => x,
+            None => match v.val(n) {
+                Ok(x) => x,
+                Err(_) => continue,
+            },
+        };
+        txn.push(ent(E_VAL, n, (cur - op.op as i32).clamp(0, SEMVMX)));
+        changed = true;
+        if let (true, Some(u)) = (op.flg & SEM_UNDO != 0, undo) {
+            let ai = u * v.s.nsems + n;
+            let a = match txn.lookup(E_ADJ, ai) {
+                Some(x) => x,
+                None => match v.adj(u, n) {
+                    Ok(a) => a.load(Ordering::Relaxed) as i32,
+                    Err(_) => continue,
+                },
+            };
+            txn.push(ent(
+                E_ADJ,
+                ai,
+                (a + op.op as i32).clamp(-SEMAEM - 1, SEMAEM),
+            ));
+        }
+    }
+    txn.push(ent(E_DONE, i, DONE_FREE));
+    crate::debug_report!(
+        "semaphore set {}: a grant to dead pid {} given back",
+        v.o.id,
+        w.pid.load(Ordering::Relaxed)
+    );
+    txn.commit_journaled(v).is_ok() && changed
+}
+
+/// A granter's wake of the sleeper whose state word lies at `addr` woke
+/// nobody, though the sleeper had announced its sleep (`W_SLEEP`): it
+/// may have died asleep, with the grant just made to it. When its slot
+/// still holds the grant and `kill(pid, 0)` says it is gone (positive
+/// evidence only: a live or recycled pid keeps it), the grant is given
+/// back and the queue retried at once. (A live sleeper between its
+/// announcement and its `FUTEX_WAIT`, or woken by a signal just then,
+/// costs one `kill`.)
+pub(super) fn unwoken(o: &Obj, addr: usize) {
+    let Ok(v) = View::new(o) else {
+        return;
+    };
+    let Ok(w0) = v.wslot(0) else {
+        return;
+    };
+    let base = &w0.state as *const AtomicU32 as usize;
+    let Some(off) = addr.checked_sub(base) else {
+        return;
+    };
+    if off % v.s.wsz() != 0 {
+        return;
+    }
+    let Ok(w) = v.wslot(off / v.s.wsz()) else {
+        return;
+    };
+    if w.state.load(Ordering::Acquire) & 0xff != W_DONE || !w.owner().load().gone(Check::Quick) {
+        return;
+    }
+    if let Ok(_g) = lock_by(o, &Deadline::NEVER.for_lock(true)) {
+        if !o.is_removed() && reclaim(&v, Check::Quick) {
+            update_queue(&v);
+        }
+    }
+}
+
+/// Before sleeper slot `mine` sleeps: a grant that another sleeper has
+/// not collected yet may be to a dead process, holding what this one
+/// waits for. No system call when there is none (the common case: in a
+/// ping-pong the peer has collected during the hand-over); otherwise one
+/// `kill(pid, 0)` per such grant, and the lock only when one is gone.
+fn reclaim_others(o: &Obj, v: &View<'_>, mine: usize) {
+    let m = v.hdr().granted.load(Ordering::Relaxed) & !1u64.checked_shl(mine as u32).unwrap_or(0);
+    if m == 0 {
+        return;
+    }
+    let dead = (0..64).filter(|b| m & (1 << b) != 0).any(|i| {
+        v.wslot(i).is_ok_and(|w| {
+            w.state.load(Ordering::Acquire) & 0xff == W_DONE && w.owner().load().gone(Check::Quick)
+        })
+    });
+    if !dead {
+        return;
+    }
+    if let Ok(_g) = lock_by(o, &Deadline::NEVER.for_lock(true)) {
+        if !o.is_removed() && reclaim(v, Check::Quick) {
+            update_queue(v);
+        }
+    }
+}
+
+/// Wakes the sleepers that sleep without a timer ([`SetHdr::deep`]): each
+/// goes back to sleeping with one, and looks again (`go_deep`). Called
+/// by whoever is about to change a [`PARKED`] word (with or without the
+/// lock), and under the lock by whoever takes a sleeper slot or an undo
+/// slot. Costs one load when there are none.
+#[inline]
+pub(super) fn prewake(v: &View<'_>) {
+    let h = v.hdr();
+    if h.deep.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    prewake_all(v, h.deep.swap(0, Ordering::SeqCst));
+}
+
+#[cold]
+fn prewake_all(v: &View<'_>, mut m: u64) {
+    while m != 0 {
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        if let Ok(w) = v.wslot(i) {
+            let old = w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+            if old & W_DEEP != 0 && old & W_SLEEP != 0 {
+                Event::new(&w.state, W_SLEEP).wake_all();
+            }
+        }
+    }
+}
+
+/// After a look around that changed nothing (the lock held): may sleeper
+/// slot `i` now sleep without a timer? Only when no other party's death
+/// could be what it waits for, as far as this set shows: it is the only
+/// sleeper, no grant to another sleeper is uncollected, and no other
+/// process holds an undo slot. Then its slot is marked (`W_DEEP`, its bit
+/// in [`SetHdr::deep`]) and its blocking semaphore's word [`PARKED`],
+/// checked once more to block: from now on every change of that word
+/// (lock-free or locked), a new sleeper and a new undo slot wake it first
+/// ([`prewake`]) — so a changer killed between its change and its grant
+/// never leaves it asleep, and a party that could die later is never
+/// there unseen. (The lock holder's own death: whoever takes over the
+/// lock freezes the word to replay or decide, which wakes it too.)
+fn go_deep(v: &View<'_>, i: usize) -> bool {
+    let h = v.hdr();
+    if i >= 64
+        || h.waiting.load(Ordering::Relaxed) != 1
+        || h.granted.load(Ordering::Relaxed) & !(1u64 << i) != 0
+        || h.deep.load(Ordering::Relaxed) & !(1u64 << i) != 0
+    {
+        return false;
+    }
+    let others = v.undo_used().any(|u| {
+        v.uslot(u).map_or(true, |us| {
+            let o = us.owner().load();
+            !o.is_none() && !o.is_me()
+        })
+    });
+    if others {
+        return false;
+    }
+    let Ok(w) = v.wslot(i) else {
+        return false;
+    };
+    let b = w.blocking.load(Ordering::Relaxed) as usize;
+    if b >= w.nsops.load(Ordering::Relaxed) as usize {
+        return false;
+    }
+    let Ok(op) = v
+        .wop(i, b)
+        .map(|o| SemOp::unpack(o.load(Ordering::Relaxed)))
+    else {
+        return false;
+    };
+    let Ok(s) = v.sem(op.num as usize) else {
+        return false;
+    };
+    // Marked before the word is parked (**SeqCst**): whoever sees the
+    // word parked sees the mark.
+    let st = w.state.fetch_or(W_DEEP, Ordering::SeqCst);
+    if st & 0xff != W_WAITING {
+        w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+        return false;
+    }
+    h.deep.fetch_or(1 << i, Ordering::SeqCst);
+    // Frozen (we hold the lock): no lock-free change between the check
+    // and the mark.
+    let now = s.freeze();
+    if can_go(now.val(), op.op) {
+        h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
+        w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
+        return false;
+    }
+    s.word.fetch_or(PARKED, Ordering::SeqCst);
+    true
+}
+
 pub(super) fn enqueue(
     v: &View<'_>,
     ops: &[SemOp],
@@ -338,6 +608,9 @@ pub(super) fn enqueue(
     let Some(i) = found else {
         return Ok(None);
     };
+    // A sleeper without a timer is no longer alone: it must look again
+    // (`go_deep`'s conditions).
+    prewake(v);
     let w = v.wslot(i)?;
     for (k, op) in ops.iter().enumerate() {
         v.wop(i, k)?.store(op.pack(), Ordering::Relaxed);
@@ -382,15 +655,24 @@ pub(super) fn sleep(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
-    let t0 = std::time::Instant::now();
-    let r = sleep_slot(o, i, ticket, wait, timeout_errno);
-    // Would a spin have caught the grant? (Slept waits count too.)
-    spin::waited(t0.elapsed() <= SPIN);
+    let mut t0 = None;
+    let r = sleep_slot(o, i, ticket, wait, timeout_errno, &mut t0);
+    // Would a spin have caught the grant? (Slept waits count too.) One
+    // caught by the spin or the hand-over was quick, without a clock read.
+    spin::waited(t0.map_or(true, |t| t.elapsed() <= SPIN));
     r
 }
 
-/// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word.
-fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) -> Result<()> {
+/// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word
+/// (from `t0`, set when the wait did not end in the spin or hand-over).
+fn sleep_slot(
+    o: &Obj,
+    i: usize,
+    ticket: u64,
+    wait: Wait,
+    timeout_errno: Errno,
+    t0: &mut Option<std::time::Instant>,
+) -> Result<()> {
     let v = View::new(o)?;
     let w = v.wslot(i)?;
     // Spin a little when it can pay off (crate::sync::spin): the process
@@ -406,10 +688,22 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
     };
     let peer = o.peer();
     if peer == spin::Peer::Here {
-        // The releaser last ran on this CPU: hand it the CPU.
-        spin::hand_over(pending);
+        // The releaser last ran on this CPU: hand it the CPU, once. (Not
+        // `spin::hand_over`'s four: when the CPU is shared with other
+        // work, each yield that finds no answer gives a whole slice to
+        // someone else; a futex sleep keeps the sleeper's place. One
+        // yield: 2 per round trip, a futex wait in ~1 % of them; four:
+        // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9,
+        // docs/sem.md.)
+        if pending() {
+            std::thread::yield_now();
+        }
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
+    }
+    if pending() {
+        *t0 = Some(std::time::Instant::now());
+        reclaim_others(o, &v, i);
     }
     let ev = Event::new(&w.state, W_SLEEP);
     let deadline = match wait {
@@ -432,7 +726,10 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
         let Some(sleeping) = ev.announce(s) else {
             continue;
         };
-        let r = ev.sleep(sleeping, &deadline, Some(tick));
+        // Without a timer once a look found no party whose death could
+        // matter (`go_deep`); a `prewake` clears the mark and wakes it.
+        let t = if s & W_DEEP != 0 { None } else { Some(tick) };
+        let r = ev.sleep(sleeping, &deadline, t);
         let give_up = match r {
             Err(Errno::EINTR) => Some(Errno::EINTR),
             Err(Errno::ETIMEDOUT) => Some(timeout_errno),
@@ -479,13 +776,18 @@ fn sleep_slot(o: &Obj, i: usize, ticket: u64, wait: Wait, timeout_errno: Errno) 
             return Err(e);
         }
         // A periodic look around: dead undo holders, lost wake-ups. One
-        // that changes nothing makes the next come later.
-        if !sweep(&v) {
+        // that changes nothing makes the next come later, or none at all
+        // when nobody else's death could matter (`go_deep`).
+        let quiet = !sweep(&v);
+        if quiet {
             tick = (tick * 2).min(MAX_TICK);
         }
         update_queue(&v);
         if let Some(r) = finish(&v, i, ticket) {
             return r;
+        }
+        if quiet {
+            go_deep(&v, i);
         }
     }
 }

@@ -10,6 +10,7 @@ use super::*;
 /// with `sleepers`, drops dead sleepers. `gone(pid, start)` tells a dead
 /// process. Returns true when a value changed.
 pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
+    let mut changed = false;
     if sleepers {
         let used: Vec<usize> = wslots_used(v).collect();
         let busy = used.iter().filter_map(|&i| {
@@ -17,7 +18,7 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
             (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
         });
         owner::sweep(busy, check, |i, _| {
-            free_wslot(v, i);
+            changed |= release_sleeper(v, i);
             false
         });
         // The same slots (freeing one writes no new page): one walk of the
@@ -27,7 +28,7 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
     let undo = v
         .undo_used()
         .filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
-    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid))
+    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid)) | changed
 }
 
 /// The full check: every slot, dead by pid and start time (`/proc`), so
@@ -63,13 +64,18 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 
 /// Before sleeping and before reads: releases the undo of processes that
 /// are plainly gone (`kill(pid, 0)` fails: one cheap system call per other
-/// undo holder, none when there is none), and with `waiters` (when anyone
-/// sleeps) drops sleepers that are gone. A reused pid is caught by the
+/// undo holder, none when there is none), and with `waiters` drops
+/// sleepers that are gone and gives back the grants of those that died
+/// before collecting them. A reused pid is caught by the
 /// periodic [`sweep`].
 #[inline]
 pub(super) fn quick_sweep_with(v: &View<'_>, waiters: bool) -> bool {
     let sleepers = waiters && v.hdr().waiting.load(Ordering::Relaxed) != 0;
-    sweep_with(v, sleepers, Check::Quick)
+    // Grants not yet collected (the sweep of sleepers sees them), before
+    // the undo holders: a dead sleeper's grant is taken back together
+    // with its adjustment, before that is applied.
+    let reclaimed = waiters && !sleepers && reclaim(v, Check::Quick);
+    sweep_with(v, sleepers, Check::Quick) | reclaimed
 }
 
 /// The repair run by whoever takes over the lock of a dead holder.
@@ -153,6 +159,8 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
                 .ok_or(Errno::ENOSPC)?
         }
     };
+    // A new undo holder: a sleeper without a timer must look again.
+    prewake(v);
     let h = v.hdr();
     if u as u32 >= h.undo_hi.load(Ordering::Relaxed) {
         h.undo_hi.store(u as u32 + 1, Ordering::Release);

@@ -105,11 +105,11 @@ impl<'a> Event<'a> {
 /// Wakes one sleeper on the word at address `addr` (queued under a lock,
 /// woken after it: the word's reference is not kept). `FUTEX_WAKE` uses
 /// the address as a key only and reads no memory: an address no longer
-/// mapped wakes nobody.
-pub fn wake_addr(addr: usize) {
+/// mapped wakes nobody. Returns how many were woken (0 on an error).
+pub fn wake_addr(addr: usize) -> usize {
     // SAFETY: FUTEX_WAKE reads no memory at `addr`; an unmapped or
     // foreign address fails (EFAULT) or wakes nobody.
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
             addr as *const u32,
@@ -120,6 +120,7 @@ pub fn wake_addr(addr: usize) {
             0u32,
         )
     };
+    r.max(0) as usize
 }
 
 /// Spins while `still()` holds, for at most `budget`: `true` when it

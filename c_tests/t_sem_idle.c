@@ -1,0 +1,96 @@
+/* t_sem_idle.c — an idle semaphore sleeper costs no CPU: once nothing
+ * happens on the set, it is not woken by any timer (docs/sem.md, "Sleeping
+ * without a timer"); and it still wakes at once for a release, as under the
+ * kernel. The sleeper's count of times it ran (/proc/<pid>/schedstat, third
+ * field) must not grow over 1.5 s of quiet after its first 300 ms. Before,
+ * a sleeper woke at 50, 150, 350, 750 ms... to look around (about five
+ * wake-ups in that window). Runs under both backends. */
+#include "ripc_sysv.h"
+#include "tap.h"
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int op1(int id, int num, int op, int flg) {
+    struct sembuf b = {(unsigned short)num, (short)op, (short)flg};
+    return semop(id, &b, 1);
+}
+
+/* Times the process has run (schedstat's third field), -1 when unknown. */
+static long runs(pid_t p) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", (int)p);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    unsigned long long a, b, c;
+    int n = fscanf(f, "%llu %llu %llu", &a, &b, &c);
+    fclose(f);
+    return n == 3 ? (long)c : -1;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* A child sleeping on P(sem 0): it writes its return time to `fd`. */
+static pid_t sleeper(int id, int fd) {
+    pid_t c = fork();
+    if (c == 0) {
+        int r = op1(id, 0, -1, 0);
+        double t = now();
+        if (write(fd, &t, sizeof t) != sizeof t) _exit(2);
+        _exit(r == 0 ? 0 : 1);
+    }
+    return c;
+}
+
+static void idle_round(int id, const char *what) {
+    int p[2];
+    if (pipe(p)) return;
+    pid_t c = sleeper(id, p[1]);
+    for (int i = 0; i < 500 && semctl(id, 0, GETNCNT) != 1; i++) usleep(10000);
+    usleep(300000);
+    long r0 = runs(c);
+    usleep(1500000);
+    long r1 = runs(c);
+    ok(r0 >= 0 && r1 == r0, "%s: an idle sleeper is not woken in 1.5 s (ran %ld times, then %ld)", what, r0, r1);
+    double t0 = now();
+    op1(id, 0, 1, 0);
+    double t1 = 0;
+    int got = read(p[0], &t1, sizeof t1) == sizeof t1;
+    ok(got && t1 - t0 < 0.05, "%s: a V wakes it at once (%.1f ms)", what, (t1 - t0) * 1e3);
+    int st = 0;
+    waitpid(c, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: its P succeeded", what);
+    close(p[0]);
+    close(p[1]);
+}
+
+int main(void) {
+    int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+    ok(id >= 0, "semget");
+    idle_round(id, "a set used lock-free");
+    /* The V under the lock: a V of two semaphores (the general path). */
+    int p[2];
+    if (pipe(p)) return 1;
+    pid_t c = sleeper(id, p[1]);
+    for (int i = 0; i < 500 && semctl(id, 0, GETNCNT) != 1; i++) usleep(10000);
+    usleep(300000);
+    long r0 = runs(c);
+    usleep(1000000);
+    ok(runs(c) == r0, "quiet again: not woken in 1 s");
+    struct sembuf two[2] = {{0, 1, 0}, {1, 1, 0}};
+    double t0 = now(), t1 = 0;
+    ok(semop(id, two, 2) == 0, "a V of two semaphores");
+    int got = read(p[0], &t1, sizeof t1) == sizeof t1;
+    ok(got && t1 - t0 < 0.05, "wakes it at once (%.1f ms)", (t1 - t0) * 1e3);
+    waitpid(c, NULL, 0);
+    close(p[0]);
+    close(p[1]);
+    ok(semctl(id, 0, IPC_RMID) == 0, "IPC_RMID");
+    return done_testing();
+}
