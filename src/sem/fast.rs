@@ -86,7 +86,7 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     if !enter(o, v.hdr()) {
         return Ok(Fast::Slow);
     }
-    Ok(match cas_word(v.sem(n)?, op.op)? {
+    Ok(match cas_word(&v, v.sem(n)?, op.op)? {
         Cas::Done(r) => {
             note_otime(v.hdr(), now);
             if may_wake(op.op, r) && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
@@ -164,13 +164,13 @@ enum Cas {
 /// semaphore `n`, by compare-and-swap.
 #[inline]
 fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
-    cas_word(v.sem(n)?, op)
+    cas_word(v, v.sem(n)?, op)
 }
 
-/// [`cas_op`] on the semaphore `s` (inline in [`semop_fast`], which then
-/// keeps its view in registers).
+/// [`cas_op`] on the semaphore `s` of `v` (inline in [`semop_fast`], which
+/// then keeps its view in registers).
 #[inline(always)]
-fn cas_word(s: &Sem, op: i16) -> Result<Cas> {
+fn cas_word(v: &View<'_>, s: &Sem, op: i16) -> Result<Cas> {
     let me = my_pid();
     let mut w = s.load();
     for _ in 0..RETRIES {
