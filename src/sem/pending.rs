@@ -271,6 +271,34 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>) {
                 u if u >= 0 && (u as usize) < v.s.nundo => Some(u as usize),
                 _ => None,
             };
+            // Its undo slot no longer its own: its process died, and a
+            // sweep of dead undo holders (positive evidence only; one that
+            // did not look at sleepers) freed the slot before this sleeper
+            // was dropped. A grant now would write its adjustments into a
+            // slot that is free (lost) or another process's, and
+            // `release_sleeper` could not give it back: a unit lost for
+            // good (t_chaos: two-semaphore SEM_UNDO guards left at 0). The
+            // sleeper is dropped instead, as its death deserves.
+            if undo.is_some_and(|u| {
+                !v.uslot(u)
+                    .is_ok_and(|us| us.owner().load() == w.owner().load())
+            }) {
+                let st = w.state.load(Ordering::Acquire);
+                if st & 0xff == W_WAITING
+                    && w.state
+                        .compare_exchange(
+                            st,
+                            (st & !0xff) | W_CLAIMED,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                {
+                    free_wslot(v, i);
+                }
+                finished += 1;
+                continue;
+            }
             let r = v
                 .wops_into(i, ops)
                 .and_then(|()| try_ops(v, ops, undo, &mut txn));
