@@ -187,7 +187,12 @@ pub(super) fn add_slot(obj: &Obj, o: Owner, n: u32) -> Result<()> {
             a.hdr.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             &a.slots[hw]
         }
-        None => return Err(Errno::ENOMEM),
+        // Full: the slots of processes positively dead are taken back
+        // (a child that exits without a library call leaves its slot to
+        // the next sweep, and a process that only forks never sweeps: its
+        // 512th child would otherwise go uncounted), all of them in one
+        // pass, so that the next few hundred claims find one at once.
+        None => reclaim_dead(used).ok_or(Errno::ENOMEM)?,
     };
     // Count 0 while the owner changes: a holder killed in between leaves
     // a half-claimed slot, which `repair` frees.
@@ -195,6 +200,22 @@ pub(super) fn add_slot(obj: &Obj, o: Owner, n: u32) -> Result<()> {
     s.owner().claim(o);
     s.count.store(n, Ordering::Relaxed);
     Ok(())
+}
+
+/// Frees the slots in `used` whose owners are positively dead (pid and
+/// start time, [`Check::Full`]; never this process's), under the
+/// segment's lock; the first one freed, if any.
+fn reclaim_dead(used: &[Slot]) -> Option<&Slot> {
+    let mut first = None;
+    for s in used {
+        let o = s.owner().load();
+        if !o.is_none() && o.gone(Check::Full) {
+            s.count.store(0, Ordering::Relaxed);
+            s.owner().clear();
+            first = first.or(Some(s));
+        }
+    }
+    first
 }
 
 /// `nattch` as the slots stand, read without the lock (see [`with_obj`]):
