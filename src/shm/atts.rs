@@ -25,6 +25,8 @@ pub(super) struct Att {
 pub(super) static ATTS: AttsLock = AttsLock {
     word: AtomicU32::new(0),
     fork_held: AtomicBool::new(false),
+    fork_alone: AtomicBool::new(false),
+    fork_checked: AtomicU64::new(0),
     v: core::cell::UnsafeCell::new(Vec::new()),
 };
 
@@ -37,6 +39,14 @@ pub(super) struct AttsLock {
     /// two and could run without it (a fork while [`install_fork_hook`]
     /// runs)
     pub(super) fork_held: AtomicBool,
+    /// set by [`fork_prepare`] when the process has one thread and the
+    /// table is free: the table is then not locked around the `fork`, so
+    /// that the parent writes nothing on this page after it (its first
+    /// write would be a copy-on-write fault in every `fork`)
+    pub(super) fork_alone: AtomicBool,
+    /// bit `i`: the `i`-th segment of [`per_segment`] passed [`ctl()`] in
+    /// [`fork_prepare`] (before the `fork`; see [`fork_parent`])
+    pub(super) fork_checked: AtomicU64,
     pub(super) v: core::cell::UnsafeCell<Vec<Att>>,
 }
 

@@ -215,7 +215,7 @@ fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
         let _g = obj.lock(&repair);
         add_slot(&obj, Owner { pid, start }, 2).unwrap();
     }
-    register_for(&parents, pid);
+    register_for(&parents, pid, None);
     assert_eq!(
         child_slot(&obj),
         Some((Owner { pid, start }, 2)),
@@ -235,7 +235,7 @@ fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
         });
         s.count.store(5, Ordering::Relaxed);
     }
-    register_for(&parents, pid);
+    register_for(&parents, pid, None);
     assert_eq!(
         child_slot(&obj),
         Some((Owner { pid, start: 0 }, 1)),
