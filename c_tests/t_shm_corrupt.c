@@ -137,6 +137,19 @@ int main(void) {
     ok(truncate(path, st.st_size) == 0, "size restored");
     restore();
 
+    /* 8. The control file cut to nothing while this process attaches the
+     * segment: fork (whose handlers count the child's inherited
+     * attachment in the control area) neither faults nor counts it. */
+    ok(truncate(path, 0) == 0, "cut the file to nothing");
+    fflush(stdout);
+    pid_t k = fork();
+    if (k == 0) _exit(0);
+    int kst = -1;
+    ok(k > 0 && waitpid(k, &kst, 0) == k && WIFEXITED(kst), "fork with the control file cut: no SIGBUS");
+    ok(truncate(path, st.st_size) == 0, "size restored");
+    restore();
+    ok(shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_nattch == 1, "restored: nattch 1 (%ld)", (long)ds.shm_nattch);
+
     ok(shmdt(p) == 0, "shmdt");
     ok(shmctl(id, IPC_RMID, NULL) == 0, "IPC_RMID after all that");
     ok_errno(shmctl(id, IPC_STAT, &ds) == -1, EINVAL, "gone");

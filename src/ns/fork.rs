@@ -49,7 +49,7 @@ unsafe impl Sync for ForkSlot {}
 /// (2.32 and later; false from the first `pthread_create` on), looked up
 /// once; false when there is no such symbol (another C library, an older
 /// glibc).
-fn single_threaded() -> bool {
+pub(crate) fn single_threaded() -> bool {
     static FLAG: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let p = *FLAG.get_or_init(|| {
         // SAFETY: dlsym of a NUL-terminated name in the global scope.

@@ -62,6 +62,7 @@ mod tally;
 pub(crate) mod testing;
 
 pub use fork::install_fork_handlers;
+pub(crate) use fork::single_threaded;
 pub(crate) use fs::fstat;
 pub use fs::ftok;
 use fs::*;

@@ -25,6 +25,8 @@ pub(super) struct Att {
 pub(super) static ATTS: AttsLock = AttsLock {
     word: AtomicU32::new(0),
     fork_held: AtomicBool::new(false),
+    fork_alone: AtomicBool::new(false),
+    fork_checked: AtomicU64::new(0),
     v: core::cell::UnsafeCell::new(Vec::new()),
 };
 
@@ -37,6 +39,14 @@ pub(super) struct AttsLock {
     /// two and could run without it (a fork while [`install_fork_hook`]
     /// runs)
     pub(super) fork_held: AtomicBool,
+    /// set by [`fork_prepare`] when the process has one thread and the
+    /// table is free: the table is then not locked around the `fork`, so
+    /// that the parent writes nothing on this page after it (its first
+    /// write would be a copy-on-write fault in every `fork`)
+    pub(super) fork_alone: AtomicBool,
+    /// bit `i`: the `i`-th segment of [`per_segment`] passed [`ctl()`] in
+    /// [`fork_prepare`] (before the `fork`; see [`fork_parent`])
+    pub(super) fork_checked: AtomicU64,
     pub(super) v: core::cell::UnsafeCell<Vec<Att>>,
 }
 
@@ -187,7 +197,12 @@ pub(super) fn add_slot(obj: &Obj, o: Owner, n: u32) -> Result<()> {
             a.hdr.hiwater.store(hw as u32 + 1, Ordering::Relaxed);
             &a.slots[hw]
         }
-        None => return Err(Errno::ENOMEM),
+        // Full: the slots of processes positively dead are taken back
+        // (a child that exits without a library call leaves its slot to
+        // the next sweep, and a process that only forks never sweeps: its
+        // 512th child would otherwise go uncounted), all of them in one
+        // pass, so that the next few hundred claims find one at once.
+        None => reclaim_dead(used).ok_or(Errno::ENOMEM)?,
     };
     // Count 0 while the owner changes: a holder killed in between leaves
     // a half-claimed slot, which `repair` frees.
@@ -195,6 +210,22 @@ pub(super) fn add_slot(obj: &Obj, o: Owner, n: u32) -> Result<()> {
     s.owner().claim(o);
     s.count.store(n, Ordering::Relaxed);
     Ok(())
+}
+
+/// Frees the slots in `used` whose owners are positively dead (pid and
+/// start time, [`Check::Full`]; never this process's), under the
+/// segment's lock; the first one freed, if any.
+fn reclaim_dead(used: &[Slot]) -> Option<&Slot> {
+    let mut first = None;
+    for s in used {
+        let o = s.owner().load();
+        if !o.is_none() && o.gone(Check::Full) {
+            s.count.store(0, Ordering::Relaxed);
+            s.owner().clear();
+            first = first.or(Some(s));
+        }
+    }
+    first
 }
 
 /// `nattch` as the slots stand, read without the lock (see [`with_obj`]):

@@ -31,28 +31,68 @@ pub(super) static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
 
 /// Before `fork`: take the attach table, so that no other thread is
 /// inside it when the child is made (the child would inherit it locked by
-/// a thread that does not exist there). The flag the child's handler
-/// reads lies beside the lock word: one page written per fork, not two
-/// (after a fork every first write to a private page is a fault).
+/// a thread that does not exist there) — unless the process has one
+/// thread (glibc says so) and the table is free: then nobody can enter it
+/// until `fork` returns, and the parent writes nothing on the table's page
+/// after the `fork` (every first write to a private page after a `fork`
+/// is a copy-on-write fault). The flags the other handlers read lie beside
+/// the lock word, written here, before the `fork`.
+///
+/// The checks of each attached segment's control area ([`ctl()`]: its
+/// header, and the file's size, one `fstatat`) are made here too, before
+/// the `fork`, for [`fork_parent`]: the `fstatat`'s stack page is then
+/// not one the parent writes first after the `fork` (a fault), and the
+/// check is as close to the use as it was (a file cut short under the
+/// mapping between a check and a use faults whenever the check ran; see
+/// docs/security.md).
 pub(super) extern "C" fn fork_prepare() {
-    ATTS.raw_lock();
-    ATTS.fork_held.store(true, Ordering::Relaxed);
+    // (A `fork` from a signal handler that interrupted this thread inside
+    // the table finds it held: it waits as before, never reads it.)
+    let alone = crate::ns::single_threaded() && ATTS.word.load(Ordering::Relaxed) == 0;
+    if !alone {
+        ATTS.raw_lock();
+    }
+    // SAFETY: we hold ATTS, or are the one thread, outside the table.
+    let a = unsafe { ATTS.held() };
+    let mut checked = 0u64;
+    for (i, (obj, _)) in per_segment(a).enumerate().take(64) {
+        if ctl(obj).is_ok() {
+            checked |= 1 << i;
+        }
+    }
+    // Stored only when they change (the usual values are the last fork's):
+    // a `fork` write-protects the page, and the next write to it, even
+    // here before the next `fork`, is a fault.
+    if ATTS.fork_checked.load(Ordering::Relaxed) != checked {
+        ATTS.fork_checked.store(checked, Ordering::Relaxed);
+    }
+    if ATTS.fork_alone.load(Ordering::Relaxed) != alone {
+        ATTS.fork_alone.store(alone, Ordering::Relaxed);
+    }
+    if !ATTS.fork_held.load(Ordering::Relaxed) {
+        ATTS.fork_held.store(true, Ordering::Relaxed);
+    }
 }
 
 /// In the parent after `fork`: the child inherited our attachments, and
 /// the kernel counts a forked mapping at once, so we count it for the
 /// child before `fork` returns (no waiting for the child: see
-/// [`newest_child`]); then release the table.
+/// [`newest_child`]); then release the table (when `fork_prepare` took
+/// it).
 pub(super) extern "C" fn fork_parent() {
-    // SAFETY: fork_prepare took ATTS in this thread; nothing else refers
-    // to the table until we release it below.
+    let alone = ATTS.fork_alone.load(Ordering::Relaxed);
+    // SAFETY: fork_prepare took ATTS in this thread, or found it free in
+    // a process of one thread (this one); nothing else refers to the
+    // table until we release it below.
     let a = unsafe { ATTS.held() };
     if !a.is_empty() {
         if let Some(child) = newest_child() {
-            register_for(a, child);
+            register_for(a, child, Some(ATTS.fork_checked.load(Ordering::Relaxed)));
         }
     }
-    ATTS.raw_unlock();
+    if !alone {
+        ATTS.raw_unlock();
+    }
 }
 
 /// In the child of `fork` (after the pid caches are reset): close the
@@ -185,10 +225,17 @@ pub(super) fn newest_child() -> Option<i32> {
 /// attached or detached, counting itself from its own table, inherited
 /// attachments included: left as it is) or a dead predecessor's (taken
 /// over). `shm_atime`/`shm_lpid` as the kernel's fork (its `shm_open`
-/// runs in the parent).
-pub(super) fn register_for(a: &[Att], child: i32) {
-    for (obj, n) in per_segment(a) {
-        let Ok(c) = ctl(obj) else { continue };
+/// runs in the parent). With `checked`, [`fork_prepare`]'s checks: bit
+/// `i` set when the `i`-th segment passed [`ctl()`] (the 65th on are
+/// checked here, as every segment is without it).
+pub(super) fn register_for(a: &[Att], child: i32, checked: Option<u64>) {
+    for (i, (obj, n)) in per_segment(a).enumerate() {
+        let c = match checked {
+            Some(bits) if i < 64 && bits & (1 << i) != 0 => area(obj).map(|x| &x.hdr),
+            Some(_) if i < 64 => continue, // refused by `ctl()` before the fork
+            _ => ctl(obj),
+        };
+        let Ok(c) = c else { continue };
         let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) else {
             continue;
         };

@@ -111,6 +111,14 @@ pub(super) fn area(obj: &Obj) -> Result<&ShmArea> {
 }
 
 pub(super) fn ctl(obj: &Obj) -> Result<&ShmCtl> {
+    // A file cut short under the mapping would turn the next access into
+    // SIGBUS: refuse it (the payload, a file of its own, is checked by
+    // `shmat`, the one call that maps it) — first, before any read of the
+    // mapping: a file cut to nothing has lost the header's page too.
+    let st = obj.stat()?;
+    if (st.st_size as u64) < obj.data_range().0 {
+        return Err(Errno::EIO);
+    }
     obj.check_layout(LAYOUT_VERSION)?;
     let c = &area(obj)?.hdr;
     if c.magic.load(Ordering::Acquire) != SHM_MAGIC
@@ -120,13 +128,6 @@ pub(super) fn ctl(obj: &Obj) -> Result<&ShmCtl> {
         || c.segsz.load(Ordering::Relaxed) > obj.data_range().1
         || c.segsz.load(Ordering::Relaxed) < SHMMIN
     {
-        return Err(Errno::EIO);
-    }
-    // A file cut short under the mapping would turn the next access into
-    // SIGBUS: refuse it (the payload, a file of its own, is checked by
-    // `shmat`, the one call that maps it).
-    let st = obj.stat()?;
-    if (st.st_size as u64) < obj.data_range().0 {
         return Err(Errno::EIO);
     }
     Ok(c)

@@ -215,7 +215,7 @@ fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
         let _g = obj.lock(&repair);
         add_slot(&obj, Owner { pid, start }, 2).unwrap();
     }
-    register_for(&parents, pid);
+    register_for(&parents, pid, None);
     assert_eq!(
         child_slot(&obj),
         Some((Owner { pid, start }, 2)),
@@ -235,7 +235,7 @@ fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
         });
         s.count.store(5, Ordering::Relaxed);
     }
-    register_for(&parents, pid);
+    register_for(&parents, pid, None);
     assert_eq!(
         child_slot(&obj),
         Some((Owner { pid, start: 0 }, 1)),
@@ -244,6 +244,66 @@ fn the_fork_handler_keeps_a_child_s_own_slot_and_takes_over_a_dead_one() {
     let _ = child.kill();
     let _ = child.wait();
     drop(parents);
+    drop(obj);
+    rmid(ns, id).unwrap();
+    assert_eq!(t.objects(), Vec::<String>::new());
+}
+
+/// A full attach table takes back the slots of dead processes before it
+/// refuses a claim (before, `ENOMEM`: a fork loop's 512th child went
+/// uncounted); a live process's slot stays.
+#[test]
+fn a_full_table_takes_back_dead_processes_slots() {
+    let t = TempNs::new("fulltable");
+    let ns = &t.ns;
+    let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let obj = ns.by_id(Kind::Shm, id).unwrap();
+    let mut dead = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead_pid = dead.id() as i32;
+    dead.wait().unwrap();
+    let mut live = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let live_pid = live.id() as i32;
+    {
+        let _g = obj.lock(&repair);
+        add_slot(
+            &obj,
+            Owner {
+                pid: live_pid,
+                start: 0,
+            },
+            1,
+        )
+        .unwrap();
+        for _ in 1..NSLOTS {
+            add_slot(
+                &obj,
+                Owner {
+                    pid: dead_pid,
+                    start: 0,
+                },
+                1,
+            )
+            .unwrap();
+        }
+        assert_eq!(slots_used(&obj).unwrap().len(), NSLOTS);
+        let me = Owner::me();
+        add_slot(&obj, me, 1).expect("a dead process's slot taken back");
+        let owners: Vec<i32> = slots_used(&obj)
+            .unwrap()
+            .iter()
+            .map(|s| s.owner().load().pid)
+            .filter(|&p| p != 0)
+            .collect();
+        assert_eq!(owners.len(), 2, "the dead ones freed, all of them");
+        assert!(owners.contains(&live_pid) && owners.contains(&me.pid));
+    }
+    let _ = live.kill();
+    let _ = live.wait();
     drop(obj);
     rmid(ns, id).unwrap();
     assert_eq!(t.objects(), Vec::<String>::new());
