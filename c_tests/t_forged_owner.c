@@ -53,10 +53,7 @@ static int member(int q, int s, int n) {
 
 int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "member") == 0) return member(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int q = msgget(IPC_PRIVATE, IPC_CREAT | 0644);
     int s = semget(IPC_PRIVATE, 1, IPC_CREAT | 0644);
     ok(q >= 0 && s >= 0, "root's 0644 queue and set");

@@ -51,10 +51,7 @@ int main(int argc, char **argv) {
         int ids[3] = {atoi(argv[2]), atoi(argv[3]), atoi(argv[4])};
         return member(ids, atoi(argv[5]));
     }
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int ids[3];
     ids[0] = msgget(K1, IPC_CREAT | IPC_EXCL | 0644);
     ids[1] = semget(K1, 1, IPC_CREAT | IPC_EXCL | 0644);

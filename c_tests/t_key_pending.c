@@ -43,10 +43,7 @@ static int member(key_t k, int n) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "member") == 0) return member((key_t)strtol(argv[2], NULL, 0), atoi(argv[3]));
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     key_t k = 0x7a1c0000 + (getpid() & 0xffff);
     char sk[32], sn[16];
     snprintf(sk, sizeof sk, "%d", (int)k);

@@ -156,10 +156,7 @@ static int stranger(char **ids, int n) {
 
 int main(int argc, char **argv) {
     if (argc == 3 + 3 * NMODES && strcmp(argv[1], "stranger") == 0) return stranger(argv + 3, atoi(argv[2]));
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     char *av[4 + 3 * NMODES];
     static char buf[3 * NMODES][16];
     char sn[16];

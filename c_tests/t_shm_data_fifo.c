@@ -30,10 +30,7 @@ static int member(int wfd) {
 }
 
 int main(void) {
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int rfd = -1, m = -1, st = 0;
     pid_t c = tap_fork_piped(member, 30, &rfd);
     int got = c > 0 && read(rfd, &m, sizeof m) == (ssize_t)sizeof m;

@@ -40,10 +40,7 @@ static int member(int wfd) {
 }
 
 int main(void) {
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int rfd = -1;
     pid_t c = tap_fork_piped(member, 60, &rfd);
     ok(c > 0, "the member's process");

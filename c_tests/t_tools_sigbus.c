@@ -60,10 +60,7 @@ static int member(int wfd) {
 }
 
 int main(void) {
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int rfd = -1;
     pid_t m = tap_fork_piped(member, 90, &rfd);
     ok(m > 0, "the member's process");

@@ -63,10 +63,7 @@ static double tool(const char *args, int *status) {
 }
 
 int main(void) {
-    if (geteuid() != 0) {
-        printf("1..0 # SKIP needs root to run a second user\n");
-        return 0;
-    }
+    TAP_SKIP_UNLESS_ROOT();
     int rfd = -1;
     pid_t c = tap_fork_piped(member, 120, &rfd);
     int ids[3 * N];

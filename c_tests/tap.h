@@ -497,6 +497,16 @@ static inline pid_t tap_fork_piped(int (*fn)(int), unsigned alarm_s, int *rfd) {
     return c;
 }
 
+/* In main: skips the whole test (TAP "1..0 # SKIP") unless it runs as
+ * root, which the tests that run a second user (setuid) need. */
+#define TAP_SKIP_UNLESS_ROOT()                                          \
+    do {                                                                \
+        if (geteuid() != 0) {                                           \
+            printf("1..0 # SKIP needs root to run a second user\n");   \
+            return 0;                                                   \
+        }                                                               \
+    } while (0)
+
 static inline int done_testing(void) {
     printf("1..%d\n", tap_n);
     fflush(stdout);
