@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     if (!backend_is_kernel()) {
         char cmd[4096];
         const char *tools = getenv("RIPC_TOOLS");
-        snprintf(cmd, sizeof cmd, "%s/ripcrm -a", tools ? tools : "target/release");
+        snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
         fflush(stdout);
         int r = system(cmd);
         char name[600];

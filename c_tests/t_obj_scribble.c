@@ -320,7 +320,7 @@ int main(void) {
     }
     char cmd[4096];
     const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "%s/ripcrm -a", tools ? tools : "target/release");
+    snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
     fflush(stdout);
     ok(system(cmd) == 0, "ripcrm -a");
     DIR *d = opendir(getenv("RIPC_DIR"));

@@ -56,7 +56,7 @@ static int leftovers(char *out, size_t n) {
 static int ripcs_heal(void) {
     char cmd[4096];
     const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "%s/ripcs > /dev/null", tools ? tools : "target/release");
+    snprintf(cmd, sizeof cmd, "'%s'/ripcs > /dev/null", tools ? tools : "target/release");
     fflush(stdout);
     return system(cmd);
 }
@@ -64,7 +64,7 @@ static int ripcs_heal(void) {
 static int ripcrm_all(void) {
     char cmd[4096];
     const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "%s/ripcrm -a", tools ? tools : "target/release");
+    snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
     fflush(stdout);
     return system(cmd);
 }

@@ -69,7 +69,7 @@ int main(void) {
     ok(took < 3, "in %.2f s (at most 0.1 s a segment; was 1 s each)", took);
     const char *tools = getenv("RIPC_TOOLS");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s/ripcs -m > /dev/null", tools ? tools : "target/release");
+    snprintf(cmd, sizeof cmd, "'%s'/ripcs -m > /dev/null", tools ? tools : "target/release");
     fflush(stdout);
     t0 = tap_now();
     int r = system(cmd);

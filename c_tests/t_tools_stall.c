@@ -55,7 +55,7 @@ static int member(int wfd) {
 static double tool(const char *args, int *status) {
     const char *tools = getenv("RIPC_TOOLS");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s/%s > /dev/null", tools ? tools : "target/release", args);
+    snprintf(cmd, sizeof cmd, "'%s'/%s > /dev/null", tools ? tools : "target/release", args);
     fflush(stdout);
     double t0 = tap_now();
     *status = system(cmd);
