@@ -6,7 +6,7 @@
  * (msgget/semget/shmget with IPC_CREAT | IPC_EXCL), or IPC_RMID of an
  * object the parent made — on a queue, a set or a segment in turn; the
  * parent kills it at a random moment within about the call's duration
- * (measured first). The child notes in shared memory when it enters the
+ * (measured first, then followed from the calls that returned). The child notes in shared memory when it enters the
  * call and when it returns, so the kills that land inside the call are
  * counted; rounds go on until 100 landed inside for each call (at most
  * 1500 rounds, 90 s). The kernel's calls are system calls of a
@@ -49,6 +49,7 @@ static key_t base;
 struct flag {
     volatile int state; /* 0 forked, 1 in the call, 2 returned */
     volatile int result;
+    volatile double took; /* seconds the call took, when it returned */
 };
 static struct flag *flag;
 
@@ -187,7 +188,9 @@ static void round_(int kind, int what, key_t key, double delay, uint64_t *rng, s
     if (c == 0) {
         alarm(10);
         flag->state = 1;
+        double in = tap_now();
         int r = what == 0 ? create(kind, key) : rmid(kind, id);
+        flag->took = tap_now() - in;
         flag->result = r;
         flag->state = 2;
         for (;;) pause();
@@ -249,6 +252,11 @@ static void phase(int what) {
          * child is slower), plus the child's way from its note into the
          * library. */
         round_(kind, what, base + (key_t)(r / 3 % NKEYS), dur[kind] * 1.5 + 20e-6, &rng, &t[kind]);
+        /* A call that returned says how long calls take now: the window
+         * follows it (a loaded machine slows the child, and a window
+         * measured on a quiet one then kills too late). */
+        if (flag->state == 2 && flag->took > 0 && flag->took < 0.01)
+            dur[kind] = 0.8 * dur[kind] + 0.2 * flag->took;
     }
     for (int k = 0; k < 3; k++) {
         if (kernel)
