@@ -6,11 +6,12 @@
  * (msgget/semget/shmget with IPC_CREAT | IPC_EXCL), or IPC_RMID of an
  * object the parent made — on a queue, a set or a segment in turn; the
  * parent kills it at a random moment within about the call's duration
- * (measured first, then followed from the calls that returned). The child notes in shared memory when it enters the
- * call and when it returns, so the kills that land inside the call are
- * counted; rounds go on until 100 landed inside for each call (at most
- * 6000 rounds, 90 s: on a loaded machine 1 kill in 5 lands inside). The kernel's calls are system calls of a
- * microsecond, atomic under SIGKILL, where few kills land inside: there
+ * (measured first, then followed from the calls that returned). The
+ * child notes in shared memory when it enters the call and when it
+ * returns, so the kills that land inside the call are counted; rounds go
+ * on until 100 landed inside for each call (at most 6000 rounds, 90 s: on
+ * a loaded machine 1 kill in 5 lands inside). The kernel's calls are
+ * system calls of a microsecond, atomic under SIGKILL, where few kills land inside: there
  * the same rounds run (150 of each kind) and the same checks hold, but
  * the count of kills inside is not asked for.
  *
