@@ -62,11 +62,7 @@ int main(int argc, char **argv) {
      * under the kernel backend: there `ripcrm -a` removes every object of
      * the machine, other tests' too.) */
     if (!backend_is_kernel()) {
-        char cmd[4096];
-        const char *tools = getenv("RIPC_TOOLS");
-        snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
-        fflush(stdout);
-        int r = system(cmd);
+        int r = tap_tool("ripcrm", "-a");
         char name[600];
         snprintf(name, sizeof name, "%s/msg.key.%08x", getenv("RIPC_DIR"), (unsigned)k);
         ok(r == 0 && access(name, F_OK) != 0, "ripcrm -a leaves no key name");

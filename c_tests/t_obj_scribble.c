@@ -318,11 +318,7 @@ int main(void) {
         bad = conc(2);
         ok(bad == 0, "%s: three processes using an object scribbled on meanwhile, 2 x 3 s (%d failed)", kind, bad);
     }
-    char cmd[4096];
-    const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
-    fflush(stdout);
-    ok(system(cmd) == 0, "ripcrm -a");
+    ok(tap_tool("ripcrm", "-a") == 0, "ripcrm -a");
     DIR *d = opendir(getenv("RIPC_DIR"));
     int left = 0;
     struct dirent *e;

@@ -53,22 +53,6 @@ static int leftovers(char *out, size_t n) {
     return count;
 }
 
-static int ripcs_heal(void) {
-    char cmd[4096];
-    const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "'%s'/ripcs > /dev/null", tools ? tools : "target/release");
-    fflush(stdout);
-    return system(cmd);
-}
-
-static int ripcrm_all(void) {
-    char cmd[4096];
-    const char *tools = getenv("RIPC_TOOLS");
-    snprintf(cmd, sizeof cmd, "'%s'/ripcrm -a", tools ? tools : "target/release");
-    fflush(stdout);
-    return system(cmd);
-}
-
 int main(void) {
     if (backend_is_kernel()) {
         printf("1..0 # SKIP the kernel's objects have no header to scribble on\n");
@@ -94,7 +78,7 @@ int main(void) {
     snprintf(to2, sizeof to2, "%s/shm.9000", getenv("RIPC_DIR"));
     int l2 = link(from, to2);
     ok(qa >= 0 && ma >= 0 && l1 == 0 && l2 == 0, "a queue and a segment, each with a second numbered name (9000)");
-    ok(ripcs_heal() == 0, "ripcs");
+    ok(tap_tool("ripcs", "") == 0, "ripcs");
     ok(access(to, F_OK) != 0 && access(to2, F_OK) != 0, "the second names are gone");
     struct { long t; char d[8]; } msg = {1, "x"};
     void *at = shmat(ma, NULL, 0);
@@ -123,7 +107,7 @@ int main(void) {
     ok(semget(k + 1, 0, 0) == -1, "set %d: its key does not find it", s1);
     ok(msgctl(q2, IPC_STAT, &md) == -1, "queue %d: IPC_STAT fails", q2);
     ok(shmctl(m2, IPC_STAT, &hd) == -1, "segment %d: IPC_STAT fails", m2);
-    int r = ripcrm_all();
+    int r = tap_tool("ripcrm", "-a");
     int n;
     ok(r == 0, "ripcrm -a (status %d)", r);
     n = leftovers(left, sizeof left);

@@ -437,8 +437,9 @@ static inline int tap_count_names(const char *dir, const char *prefix, int other
  * target/release) with `args`, its output discarded; system()'s status. */
 static inline int tap_tool(const char *name, const char *args) {
     const char *t = getenv("RIPC_TOOLS");
-    char cmd[600];
+    char cmd[4200];
     snprintf(cmd, sizeof cmd, "'%s/%s' %s >/dev/null", t ? t : "target/release", name, args);
+    fflush(stdout);
     return system(cmd);
 }
 
