@@ -6,7 +6,8 @@
  * (msgget/semget/shmget with IPC_CREAT | IPC_EXCL), or IPC_RMID of an
  * object the parent made — on a queue, a set or a segment in turn; the
  * parent kills it at a random moment within about the call's duration
- * (measured first, then followed from the calls that returned). The
+ * (measured first, then followed from the calls that returned; narrowed
+ * after kills that came too late). The
  * child notes in shared memory when it enters the call and when it
  * returns, so the kills that land inside the call are counted; rounds go
  * on until 100 landed inside for each call (at most 6000 rounds, 90 s: on
@@ -243,6 +244,12 @@ static void phase(int what) {
     diag("%s takes %.0f us (queue), %.0f us (set), %.0f us (segment) here", call, dur[0] * 1e6, dur[1] * 1e6,
          dur[2] * 1e6);
     struct tally t[3] = {{0}};
+    /* The share of the window used, per kind: narrowed after a kill that
+     * came after the call had returned, widened slowly after one that
+     * landed inside, so that on a loaded machine (where the parent is
+     * often descheduled between seeing the child enter and the kill) the
+     * kills still land inside, spread over what the call does. */
+    double scale[3] = {1.0, 1.0, 1.0};
     double t0 = tap_now();
     int kernel = backend_is_kernel(), max_rounds = kernel ? 3 * 150 : MAX_ROUNDS;
     for (int r = 0; r < max_rounds && tap_now() - t0 < MAX_SECS; r++) {
@@ -252,7 +259,11 @@ static void phase(int what) {
         /* Up to 1.5 times the call's duration in this process (a fresh
          * child is slower), plus the child's way from its note into the
          * library. */
-        round_(kind, what, base + (key_t)(r / 3 % NKEYS), dur[kind] * 1.5 + 20e-6, &rng, &t[kind]);
+        round_(kind, what, base + (key_t)(r / 3 % NKEYS), scale[kind] * (dur[kind] * 1.5 + 20e-6), &rng, &t[kind]);
+        if (flag->state == 2)
+            scale[kind] = scale[kind] * 0.85 > 0.02 ? scale[kind] * 0.85 : 0.02;
+        else if (flag->state == 1)
+            scale[kind] = scale[kind] * 1.05 < 1.0 ? scale[kind] * 1.05 : 1.0;
         /* A call that returned says how long calls take now: the window
          * follows it (a loaded machine slows the child, and a window
          * measured on a quiet one then kills too late). */
