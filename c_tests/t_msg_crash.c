@@ -196,7 +196,9 @@ static void phase_a(double secs) {
     int nkills = 0, nstarts = 0;
     for (;;) {
         double t = tap_now();
-        if (t >= end) break;
+        /* At least secs, and on until 21 kills (a loaded machine is
+         * slow to fork), secs + 20 at most. */
+        if (t >= end && (nkills > 20 || t >= end + 20)) break;
         if (t >= next_kill) {
             int k = (int)(rnd() % NS);
             if (st[k].pid > 0) {
@@ -350,7 +352,9 @@ static void phase_b(double secs) {
         if (rp[r] == 0) receiver(qid, r);
     }
     double end = tap_now() + secs;
-    while (tap_now() < end) {
+    /* At least secs, and on until both kinds were killed more than 10
+     * times (a loaded machine is slow to fork), secs + 20 at most. */
+    while (tap_now() < end || ((rkills <= 10 || skills <= 10) && tap_now() < end + 20)) {
         sleep_us(500 + (long)(rnd() % 8000));
         int who = (int)(rnd() % (NS + NR));
         if (who < NS) {
