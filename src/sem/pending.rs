@@ -683,11 +683,13 @@ pub(super) fn sleep(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    let start = spin::begin();
     let mut t0 = None;
     let r = sleep_slot(o, i, ticket, wait, timeout_errno, &mut t0);
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
-    spin::waited(t0.map_or(true, |t| t.elapsed() <= SPIN));
+    // And did a yield give the CPU away (the wait took long after one)?
+    spin::waited_since(start, t0.map_or(true, |t| t.elapsed() <= SPIN));
     r
 }
 
@@ -716,16 +718,14 @@ fn sleep_slot(
     };
     let peer = o.peer();
     if peer == spin::Peer::Here {
-        // The releaser last ran on this CPU: hand it the CPU, once. (Not
-        // `spin::hand_over`'s four: when the CPU is shared with other
-        // work, each yield that finds no answer gives a whole slice to
-        // someone else; a futex sleep keeps the sleeper's place. One
-        // yield: 2 per round trip, a futex wait in ~1 % of them; four:
-        // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9,
-        // docs/sem.md.)
-        if pending() {
-            std::thread::yield_now();
-        }
+        // The releaser last ran on this CPU: hand it the CPU, once, while
+        // yields pay (`spin::yields_pay`: with a third task on this CPU a
+        // yield gives it a slice, and the futex sleep that keeps this
+        // process's place is the faster way). Not `spin::hand_over`'s
+        // four: one yield is 2 per round trip, a futex wait in ~1 % of
+        // them; four were 6.6-13.8 us per round trip against 4.1-7.1 at
+        // load 5-9 (docs/perf.md).
+        spin::hand_over_n(1, pending);
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
     }
