@@ -318,6 +318,12 @@ mod tests {
 
     #[test]
     fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
+        // Fresh, whatever ran on this thread before (a spin that yielded).
+        STATE.with(|c| {
+            let mut s = c.get();
+            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
+            c.set(s);
+        });
         let slow = || begin().wrapping_sub(SLOW_TICKS * 2);
         assert!(yields_pay());
         // Slow, but no yield in it nor just before: yields go on.
