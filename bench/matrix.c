@@ -32,7 +32,10 @@
  * "speed of ripc relative to X" (rate ripc / rate X, or time X / time
  * ripc: above 1 ripc is faster), the median of the per-repetition ratios,
  * so each compares figures measured side by side. BENCH_QUICK=1: 3
- * repetitions of 50 ms (about a quarter of the time).
+ * repetitions of 50 ms (about a quarter of the time). BENCH_ONLY=a,b,...
+ * runs only the figures named (stream64, stream1k, stream8k, pingpong,
+ * over44, sem, pv); the others print as "—" and their targets as "not
+ * measured".
  */
 #include <ripc.h>
 #define RIPC_SYSV_NO_RENAME /* ripc_msg*, ripc_semop beside the kernel's calls */
@@ -801,6 +804,17 @@ struct qfig {
 
 static int place_ok(enum place pl) { return pl != EACH || cpu_b >= 0; }
 
+/* Whether BENCH_ONLY (a comma-separated list of figure keys) names `key`;
+ * everything runs when it is unset or empty. */
+static int want(const char *key) {
+    const char *l = getenv("BENCH_ONLY");
+    if (!l || !*l) return 1;
+    size_t n = strlen(key);
+    for (const char *p = l; (p = strstr(p, key)) != NULL; p += n)
+        if ((p == l || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+    return 0;
+}
+
 static void run_qfig(struct qfig *f, const enum place *pls, int npl) {
     struct result r;
     for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
@@ -899,23 +913,29 @@ int main(void) {
     static struct qfig st[3] = {{"stream 64 B", STREAM, 64, {{{0}}}},
                                 {"stream 1 KiB", STREAM, 1024, {{{0}}}},
                                 {"stream 8 KiB", STREAM, 8192, {{{0}}}}};
+    static const char *stkey[3] = {"stream64", "stream1k", "stream8k"};
     for (int i = 0; i < 3; i++) {
+        if (!want(stkey[i])) continue;
         run_qfig(&st[i], pinned, 3);
         print_qfig(&st[i], pinned, 3);
     }
     static struct qfig pp = {"ping-pong 64 B", PINGPONG, 64, {{{0}}}};
-    run_qfig(&pp, pinned, 3);
-    print_qfig(&pp, pinned, 3);
+    if (want("pingpong")) {
+        run_qfig(&pp, pinned, 3);
+        print_qfig(&pp, pinned, 3);
+    }
     static struct qfig mp = {"oversubscribed: 4 senders + 4 receivers, one queue, 64 B", MPMC, 64, {{{0}}}};
-    run_qfig(&mp, over, 1);
-    print_qfig(&mp, over, 1);
+    if (want("over44")) {
+        run_qfig(&mp, over, 1);
+        print_qfig(&mp, over, 1);
+    }
 
     /* Semaphore ping-pong: pinned rows in µs per round trip, the
      * oversubscribed row in round trips per second (two pairs). */
     static struct cells sc[NPLACE][NS];
     static const enum place all[] = {EACH, ONE, FREE, OVER};
     struct result r;
-    for (int rep = -1; rep < reps; rep++)
+    for (int rep = -1; rep < (want("sem") ? reps : -1); rep++)
         for (int k = 0; k < 4; k++) {
             if (!place_ok(all[k])) continue;
             for (int s = 0; s < NS; s++) {
@@ -955,13 +975,13 @@ int main(void) {
 
     /* Uncontended P+V. */
     static struct cells uc[NU];
-    for (int rep = -1; rep < reps; rep++)
+    for (int rep = -1; rep < (want("pv") ? reps : -1); rep++)
         for (int u = 0; u < NU; u++) {
             double t = pv_once(u);
             if (rep >= 0) uc[u].v[rep] = t;
             uc[u].ok = 1;
         }
-    pv_once(-1);
+    if (want("pv")) pv_once(-1);
     printf("\n### uncontended P+V, one process — ns per pair, median (min–max) of %d\n\n| |", reps);
     for (int u = 0; u < NU; u++) printf(" %s |", UNAME[u]);
     printf("\n|---|---|---|---|---|---|---|\n| ns |");

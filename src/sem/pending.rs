@@ -497,17 +497,27 @@ pub(super) fn unwoken(o: &Obj, addr: usize) {
 
 /// Before sleeper slot `mine` sleeps: a grant that another sleeper has
 /// not collected yet may be to a dead process, holding what this one
-/// waits for. No system call when there is none (the common case: in a
-/// ping-pong the peer has collected during the hand-over); otherwise one
-/// `kill(pid, 0)` per such grant, and the lock only when one is gone.
+/// waits for. No system call when there is none, nor for a grant none of
+/// whose operations is on the semaphore this one blocks on (giving it back
+/// cannot let this one go on now: in a ping-pong on one CPU the peer's
+/// grant is always uncollected when this one goes to sleep — the peer has
+/// not run since — and is on the other semaphore); otherwise one
+/// `kill(pid, 0)` per such grant, and the lock only when one is gone. A
+/// grant whose return would help only through a third sleeper is found by
+/// the first look around ([`TICK`]: no sleep is without a timer while a
+/// grant is uncollected, `go_deep`).
 fn reclaim_others(o: &Obj, v: &View<'_>, mine: usize) {
     let m = v.hdr().granted.load(Ordering::Relaxed) & !1u64.checked_shl(mine as u32).unwrap_or(0);
     if m == 0 {
         return;
     }
-    let dead = (0..64).filter(|b| m & (1 << b) != 0).any(|i| {
+    let on = blocking_sem(v, mine);
+    let bits = core::iter::successors(Some(m), |x| Some(x & (x - 1)).filter(|x| *x != 0));
+    let dead = bits.map(|x| x.trailing_zeros() as usize).any(|i| {
         v.wslot(i).is_ok_and(|w| {
-            w.state.load(Ordering::Acquire) & 0xff == W_DONE && w.owner().load().gone(Check::Quick)
+            w.state.load(Ordering::Acquire) & 0xff == W_DONE
+                && on.map_or(true, |n| has_op_on(v, i, n))
+                && w.owner().load().gone(Check::Quick)
         })
     });
     if !dead {
@@ -518,6 +528,30 @@ fn reclaim_others(o: &Obj, v: &View<'_>, mine: usize) {
             update_queue(v);
         }
     }
+}
+
+/// The semaphore sleeper slot `i` blocks on (`None` when its words make
+/// no sense: shared memory is untrusted).
+fn blocking_sem(v: &View<'_>, i: usize) -> Option<u16> {
+    let b = v.wslot(i).ok()?.blocking.load(Ordering::Relaxed) as usize;
+    Some(SemOp::unpack(v.wop(i, b).ok()?.load(Ordering::Relaxed)).num)
+}
+
+/// Whether one of sleeper slot `i`'s operations is on semaphore `num`
+/// (`true` when its words make no sense).
+fn has_op_on(v: &View<'_>, i: usize, num: u16) -> bool {
+    let Ok(w) = v.wslot(i) else {
+        return true;
+    };
+    let n = w.nsops.load(Ordering::Relaxed) as usize;
+    if n == 0 || n > v.s.max_ops {
+        return true;
+    }
+    (0..n).any(|k| {
+        v.wop(i, k).map_or(true, |x| {
+            SemOp::unpack(x.load(Ordering::Relaxed)).num == num
+        })
+    })
 }
 
 /// Wakes the sleepers that sleep without a timer ([`SetHdr::deep`]): each
@@ -683,11 +717,13 @@ pub(super) fn sleep(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    let start = spin::begin();
     let mut t0 = None;
     let r = sleep_slot(o, i, ticket, wait, timeout_errno, &mut t0);
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
-    spin::waited(t0.map_or(true, |t| t.elapsed() <= SPIN));
+    // And did a yield give the CPU away (the wait took long after one)?
+    spin::waited_since(start, t0.map_or(true, |t| t.elapsed() <= SPIN));
     r
 }
 
@@ -716,16 +752,14 @@ fn sleep_slot(
     };
     let peer = o.peer();
     if peer == spin::Peer::Here {
-        // The releaser last ran on this CPU: hand it the CPU, once. (Not
-        // `spin::hand_over`'s four: when the CPU is shared with other
-        // work, each yield that finds no answer gives a whole slice to
-        // someone else; a futex sleep keeps the sleeper's place. One
-        // yield: 2 per round trip, a futex wait in ~1 % of them; four:
-        // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9,
-        // docs/sem.md.)
-        if pending() {
-            std::thread::yield_now();
-        }
+        // The releaser last ran on this CPU: hand it the CPU, once, while
+        // yields pay (`spin::yields_pay`: with a third task on this CPU a
+        // yield gives it a slice, and the futex sleep that keeps this
+        // process's place is the faster way). Not `spin::hand_over`'s
+        // four: one yield is 2 per round trip, a futex wait in ~1 % of
+        // them; four were 6.6-13.8 us per round trip against 4.1-7.1 at
+        // load 5-9 (docs/perf.md).
+        spin::hand_over_n(1, pending);
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
     }

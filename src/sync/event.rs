@@ -127,7 +127,9 @@ pub fn wake_addr(addr: usize) -> usize {
 /// stopped holding. Every 64 rounds the clock is read; past `yield_after`
 /// the thread yields the CPU each time (the peer may be waiting for this
 /// very CPU on a loaded machine; with a CPU of its own the yield returns at
-/// once). A zero budget does not spin at all.
+/// once) — unless yields have been giving the CPU to a third task
+/// (`crate::sync::spin::yields_pay`): then it only spins. A zero budget
+/// does not spin at all.
 pub fn spin(budget: Duration, yield_after: Duration, mut still: impl FnMut() -> bool) -> bool {
     if budget.is_zero() {
         return !still();
@@ -145,8 +147,8 @@ pub fn spin(budget: Duration, yield_after: Duration, mut still: impl FnMut() -> 
             if spent >= budget {
                 return false;
             }
-            if spent >= yield_after {
-                std::thread::yield_now();
+            if spent >= yield_after && super::spin::yields_pay() {
+                super::spin::yield_cpu();
             }
         }
     }

@@ -19,8 +19,32 @@
 //! When nothing is known of the other side, a process pinned to one CPU
 //! does not spin. All state is per thread: no shared word is written to
 //! decide.
+//!
+//! **A yield only while yields hand the CPU to the peer.** On Linux ≥ 6.6
+//! (EEVDF) `sched_yield` forfeits the rest of the caller's slice: its
+//! virtual runtime moves to its deadline, a slice (about a millisecond
+//! here) for a yield after a microsecond's work. With only the two parties
+//! on a CPU that costs nothing (both are charged alike, and a yield runs
+//! the other at once: the cheapest hand-over there is, no futex call on
+//! either side); with any third runnable task there — another program, a
+//! build — every yield is a debt that task collects: the yielder then waits
+//! about half a millisecond before it runs again, in this wait or one of
+//! the next. A nice-0 process yielding in a loop beside a nice-5 busy loop
+//! on one CPU got 876 turns a second; a semaphore ping-pong pair beside it
+//! 1-6 k round trips a second against the kernel's 230-270 k (docs/perf.md,
+//! "Yields that give the CPU away"). So every wait is timed ([`begin`],
+//! [`waited_since`], two time-stamp counter reads): a wait that took longer
+//! than [`SLOW_WAIT`] within [`YIELD_BLAME`] waits of a yield counts against
+//! yielding, and this thread then does not yield (waits sleep on the futex
+//! at once, spins do not yield) for the next 16 waits, doubling with every
+//! such wait up to [`YIELD_BACKOFF_MAX`]; [`YIELD_FORGIVE`] quick waits in
+//! a row with yields start the count over. A futex sleep keeps the
+//! sleeper's place: woken, it runs before a task that has used its share.
 
 use core::cell::Cell;
+use core::time::Duration;
+#[cfg(not(target_arch = "x86_64"))]
+use std::time::Instant;
 
 /// One wait in this many spins despite reasons 2 and 3.
 pub const PROBE: u32 = 16;
@@ -44,12 +68,110 @@ struct State {
     since_probe: u32,
     /// the last word naming another process this thread saw ([`saw`])
     other: u64,
+    /// waits left before this thread yields again ([`yields_pay`])
+    no_yield: u32,
+    /// how many waits the last slow wait after a yield set `no_yield` to
+    backoff: u32,
+    /// waits since this thread last yielded (saturating)
+    since_yield: u8,
+    /// quick waits with a yield in a row ([`YIELD_FORGIVE`])
+    good: u16,
 }
 
 thread_local! {
     static STATE: Cell<State> = const {
-        Cell::new(State { slow: 0, since_probe: 0, other: u64::MAX })
+        Cell::new(State {
+            slow: 0,
+            since_probe: 0,
+            other: u64::MAX,
+            no_yield: 0,
+            backoff: 0,
+            since_yield: u8::MAX,
+            good: 0,
+        })
     };
+}
+
+/// A wait longer than this, right after a yield, paid a third task's
+/// slice (a peer's turn in a ping-pong takes a microsecond or two, a debt
+/// to a busy task about half a millisecond).
+pub const SLOW_WAIT: Duration = Duration::from_micros(250);
+/// A slow wait counts against yielding when this thread yielded in it or
+/// in the waits just before (the debt is collected at the next wake-up).
+pub const YIELD_BLAME: u8 = 4;
+/// The most waits a thread goes without yielding after slow waits.
+pub const YIELD_BACKOFF_MAX: u32 = 1 << 14;
+/// Quick waits with yields in a row after which slow waits are forgotten.
+pub const YIELD_FORGIVE: u16 = 1024;
+
+/// Whether a yield may hand the CPU over now: no wait of this thread was
+/// slow after a yield lately ([`waited_since`]).
+#[inline]
+pub fn yields_pay() -> bool {
+    STATE.with(|c| c.get().no_yield == 0)
+}
+
+/// Yields the CPU (only when [`yields_pay`]; the wait it is part of must
+/// end with [`waited_since`]).
+#[inline]
+pub fn yield_cpu() {
+    std::thread::yield_now();
+    STATE.with(|c| {
+        let mut s = c.get();
+        s.since_yield = 0;
+        c.set(s);
+    })
+}
+
+/// A time stamp for [`waited_since`]: the time-stamp counter on x86-64
+/// (about 20 ns here, half a `clock_gettime`), nanoseconds elsewhere.
+#[inline]
+pub fn begin() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc reads a counter; no memory is touched.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        use std::sync::OnceLock;
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// [`SLOW_WAIT`] in [`begin`]'s units: on x86-64 at 4 cycles a nanosecond,
+/// the fastest counter likely (a slower one makes the bound longer: at
+/// 2.6 GHz, 385 us).
+const SLOW_TICKS: u64 = if cfg!(target_arch = "x86_64") {
+    SLOW_WAIT.as_nanos() as u64 * 4
+} else {
+    SLOW_WAIT.as_nanos() as u64
+};
+
+/// How a wait that started at `start` ([`begin`]) ended: [`waited`]'s
+/// `quick`, and whether it took so long after a yield that yields give the
+/// CPU away here ([`yields_pay`]).
+#[inline]
+pub fn waited_since(start: u64, quick: bool) {
+    let slow = begin().wrapping_sub(start) > SLOW_TICKS;
+    STATE.with(|c| {
+        let mut s = c.get();
+        s.since_yield = s.since_yield.saturating_add(1);
+        if slow && s.since_yield <= YIELD_BLAME {
+            s.backoff = (s.backoff * 2).clamp(16, YIELD_BACKOFF_MAX);
+            s.no_yield = s.backoff;
+            s.good = 0;
+        } else if s.since_yield == 1 {
+            s.good += 1;
+            if s.good >= YIELD_FORGIVE {
+                s.good = 0;
+                s.backoff = 0;
+            }
+        }
+        c.set(s);
+    });
+    waited(quick);
 }
 
 /// Notes a published word this thread is about to overwrite (or read):
@@ -136,14 +258,23 @@ pub fn should_spin(peer: Peer) -> bool {
 /// CPU at once, and it answers without either side's futex system calls
 /// or a wake-up. `true` when `still()` stopped holding. Bounded (a peer
 /// that is not runnable makes each yield return at once): the waiter then
-/// sleeps.
+/// sleeps. No yield while yields give the CPU away ([`yields_pay`]).
 #[inline]
-pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
-    for _ in 0..HAND_OVER_YIELDS {
+pub fn hand_over(still: impl FnMut() -> bool) -> bool {
+    hand_over_n(HAND_OVER_YIELDS, still)
+}
+
+/// [`hand_over`] with at most `tries` yields.
+#[inline]
+pub fn hand_over_n(tries: u32, mut still: impl FnMut() -> bool) -> bool {
+    for _ in 0..tries {
         if !still() {
             return true;
         }
-        std::thread::yield_now();
+        if !yields_pay() {
+            return false;
+        }
+        yield_cpu();
     }
     !still()
 }
@@ -152,12 +283,14 @@ pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
 pub const HAND_OVER_YIELDS: u32 = 4;
 
 /// How a wait ended: `quick` when the answer came within the spin budget
-/// (whether the thread spun or slept).
+/// (whether the thread spun or slept). Also counts the waits without
+/// yields down ([`yields_pay`]).
 #[inline]
 pub fn waited(quick: bool) {
     STATE.with(|c| {
         let mut s = c.get();
         s.slow = if quick { 0 } else { s.slow.saturating_add(1) };
+        s.no_yield = s.no_yield.saturating_sub(1);
         c.set(s);
     })
 }
@@ -181,6 +314,54 @@ mod tests {
         // One quick wait, even slept: spinning again.
         waited(true);
         assert!(should_spin(Peer::Elsewhere));
+    }
+
+    #[test]
+    fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
+        // Fresh, whatever ran on this thread before (a spin that yielded).
+        STATE.with(|c| {
+            let mut s = c.get();
+            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
+            c.set(s);
+        });
+        let slow = || begin().wrapping_sub(SLOW_TICKS * 2);
+        assert!(yields_pay());
+        // Slow, but no yield in it nor just before: yields go on.
+        waited_since(slow(), false);
+        assert!(yields_pay());
+        // Slow right after a yield: no yield in the next 16 waits.
+        yield_cpu();
+        waited_since(slow(), false);
+        assert!(!yields_pay());
+        for _ in 0..14 {
+            waited(true);
+        }
+        assert!(!yields_pay());
+        waited(true);
+        assert!(yields_pay());
+        // Blamed within YIELD_BLAME waits of the yield; the backoff doubles.
+        yield_cpu();
+        for _ in 1..YIELD_BLAME {
+            waited_since(begin(), true);
+        }
+        assert!(yields_pay());
+        waited_since(slow(), false);
+        assert!(!yields_pay());
+        for _ in 0..31 {
+            waited(true);
+        }
+        assert!(yields_pay());
+        // Quick waits with yields: forgiven, the backoff starts over.
+        for _ in 0..YIELD_FORGIVE {
+            yield_cpu();
+            waited_since(begin(), true);
+        }
+        yield_cpu();
+        waited_since(slow(), false);
+        for _ in 0..15 {
+            waited(true);
+        }
+        assert!(yields_pay());
     }
 
     #[test]
