@@ -113,6 +113,12 @@ const KEY_SLOTS: u32 = 16;
 /// [`CreateSpec::init`]).
 pub const CREATE_RESERVE: u64 = 4096;
 
+/// Control files a create passes over, in a row, because another
+/// member's file sits at the name of their payload (see
+/// `Ns::claim_data_name`) before it gives up with `ENOMEM`: ~5 system
+/// calls each, a few ms in all.
+const PLANTED_MAX: usize = 1024;
+
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
