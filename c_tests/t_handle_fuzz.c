@@ -233,27 +233,32 @@ static void remove_kind(int k, void *h) {
     }
 }
 
+/* The case a child runs (see run). */
+static const struct entry *cur;
+static void *cur_h;
+static int cur_want;
+
+static int child(int wfd) {
+    errno = 0;
+    long r = cur->call(cur_h);
+    int out[2] = {errno, (int)r};
+    (void)!write(wfd, out, sizeof out);
+    int failed = cur->fail == FAIL_NULL ? r == 0 : r == -1;
+    return cur_want == 0 ? !(r == 0) : !(failed && out[0] == cur_want);
+}
+
 /* Runs e->call(h) in a child: 0 when it failed with `want` (or succeeded,
  * for want 0), 1 another result, 2 a signal. */
 static int run(const struct entry *e, void *h, int want, int *sig, int *err, long *res) {
-    int fd[2];
-    if (pipe(fd) != 0) return 1;
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        close(fd[0]);
-        alarm(10);
-        errno = 0;
-        long r = e->call(h);
-        int out[2] = {errno, (int)r};
-        (void)!write(fd[1], out, sizeof out);
-        int failed = e->fail == FAIL_NULL ? r == 0 : r == -1;
-        _exit(want == 0 ? !(r == 0) : !(failed && out[0] == want));
-    }
-    close(fd[1]);
+    cur = e;
+    cur_h = h;
+    cur_want = want;
+    int rfd = -1;
+    pid_t c = tap_fork_piped(child, 10, &rfd);
+    if (c < 0) return 1;
     int out[2] = {0, 0};
-    (void)!read(fd[0], out, sizeof out);
-    close(fd[0]);
+    (void)!read(rfd, out, sizeof out);
+    close(rfd);
     *err = out[0];
     *res = out[1];
     int st = 0;

@@ -390,20 +390,24 @@ impl Ns {
     /// Whether the file at numbered name `idx` is an object marked
     /// removed (false when it cannot be read).
     fn removed_at(&self, kind: Kind, idx: i32) -> bool {
-        let Ok(Some(f)) = self.open_name(&Self::idx_name(kind, idx)) else {
-            return false;
-        };
-        let Ok(st) = fstat(f.as_raw_fd()) else {
-            return false;
-        };
+        self.map_header(&Self::idx_name(kind, idx))
+            .is_some_and(|(_, head)| {
+                head.at::<ObjHeader>(0)
+                    .is_ok_and(|h| h.state.load(Ordering::Acquire) != STATE_LIVE)
+            })
+    }
+
+    /// The file at `name` and its header's page, mapped: `None` when it
+    /// cannot be opened or is no regular file as long as a header (a file
+    /// shorter than a header, planted or cut short, would turn the first
+    /// read of the mapping into SIGBUS).
+    fn map_header(&self, name: &str) -> Option<(libc::stat, Mapping)> {
+        let f = self.open_name(name).ok()??;
+        let st = fstat(f.as_raw_fd()).ok()?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
-            return false;
+            return None;
         }
-        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
-            return false;
-        };
-        head.at::<ObjHeader>(0)
-            .is_ok_and(|h| h.state.load(Ordering::Acquire) != STATE_LIVE)
+        Some((st, Mapping::new(f.as_fd(), HEADER_LEN, 0).ok()?))
     }
 
     /// `(hi, n)` of the bitmap less the indexes `gone` (usually none).
@@ -458,18 +462,7 @@ impl Ns {
     /// segment lives on while attached).
     pub(super) fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
         let name = Self::idx_name(kind, idx);
-        let Ok(Some(f)) = self.open_name(&name) else {
-            return false;
-        };
-        let Ok(st) = fstat(f.as_raw_fd()) else {
-            return false;
-        };
-        // A file shorter than a header (planted, or cut short) would turn
-        // the first read of the mapping into SIGBUS.
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
-            return false;
-        }
-        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+        let Some((st, head)) = self.map_header(&name) else {
             return false;
         };
         let Ok(h) = head.at::<ObjHeader>(0) else {
