@@ -2,6 +2,10 @@
  * ripc — the Linux IPC set (System V message queues, shared memory,
  * semaphores, ftok keys, pipes, FIFOs and signals) in userspace, as a C
  * library. Every call returns -1 (or NULL) with errno set on failure.
+ * A handle argument (ripc_queue *, ripc_semset *, ...) is checked: NULL
+ * gives EFAULT (the *_close calls and ripc_pipe_free do nothing), anything
+ * else that is not an open handle of that type -- garbage, a handle
+ * closed already, one of another type -- EBADF, never a crash.
  * See README.md.
  */
 
@@ -92,8 +96,10 @@
  [`ripc_mutex_close`].
 
  Thread safety: any number of threads may use one handle at once (the
- lock is the process's: a thread may unlock what another locked); close
- it once, after every other use.
+ lock is the process's: a thread may unlock what another locked); a
+ call with a closed handle fails with `EBADF`; a close while another
+ thread is inside a call with the handle closes it at once and frees it
+ when that call returns.
  */
 typedef struct ripc_mutex ripc_mutex;
 
@@ -104,9 +110,9 @@ typedef struct ripc_mutex ripc_mutex;
  namespace, `RIPC_DIR` or the private default).
 
  Thread safety: a `ripc_ns` may be used by any number of threads at
- once; close it once, after its last use as an argument. Handles opened
- in it keep the namespace open: closing the `ripc_ns` does not close
- them.
+ once (a closed one, or anything but an open `ripc_ns`, gives `EBADF`).
+ Handles opened in it keep the namespace open: closing the `ripc_ns`
+ does not close them.
 
  Under `RIPC_BACKEND=kernel`, queues and segments are the kernel's, in
  the process's kernel IPC namespace, whatever `ripc_ns` is given; sets,
@@ -120,8 +126,9 @@ typedef struct ripc_ns ripc_ns;
 
  Thread safety: any number of threads may use one handle at once (as
  with a descriptor, a read or write racing `ripc_pipe_close` of its end
- fails with `EBADF` or runs on the descriptor as it was); free it once,
- after every other use.
+ fails with `EBADF` or runs on the descriptor as it was); a call with a closed handle fails with `EBADF`; a
+ close while another thread is inside a call with the handle closes it
+ at once and frees it when that call returns.
  */
 typedef struct ripc_pipe ripc_pipe;
 
@@ -130,7 +137,9 @@ typedef struct ripc_pipe ripc_pipe;
  [`ripc_queue_open_id`], released by [`ripc_queue_close`].
 
  Thread safety: any number of threads may use one handle at once (send,
- receive, stat, remove); close it once, after every other use.
+ receive, stat, remove); a call with a closed handle fails with `EBADF`; a
+ close while another thread is inside a call with the handle closes it
+ at once and frees it when that call returns.
  */
 typedef struct ripc_queue ripc_queue;
 
@@ -140,7 +149,9 @@ typedef struct ripc_queue ripc_queue;
  [`ripc_sem_close`].
 
  Thread safety: any number of threads may use one handle at once;
- close it once, after every other use.
+ a call with a closed handle fails with `EBADF`; a
+ close while another thread is inside a call with the handle closes it
+ at once and frees it when that call returns.
  */
 typedef struct ripc_sem ripc_sem;
 
@@ -149,7 +160,9 @@ typedef struct ripc_sem ripc_sem;
  [`ripc_semset_open_id`], released by [`ripc_semset_close`].
 
  Thread safety: any number of threads may use one handle at once;
- close it once, after every other use.
+ a call with a closed handle fails with `EBADF`; a
+ close while another thread is inside a call with the handle closes it
+ at once and frees it when that call returns.
  */
 typedef struct ripc_semset ripc_semset;
 
@@ -158,7 +171,9 @@ typedef struct ripc_semset ripc_semset;
  released by [`ripc_shm_close`].
 
  Thread safety: any number of threads may use one handle at once
- (attach, detach, stat, remove); close it once, after every other use.
+ (attach, detach, stat, remove); a call with a closed handle fails with `EBADF`; a
+ close while another thread is inside a call with the handle closes it
+ at once and frees it when that call returns.
  */
 typedef struct ripc_shm ripc_shm;
 
@@ -427,7 +442,8 @@ struct ripc_ns *ripc_ns_open(const char *path);
 
 /*
  Releases the handle; objects and handles opened in it stay. NULL is
- ignored. Returns 0.
+ ignored. Returns 0 (-1 with `EBADF` when `ns` is not an open handle,
+ e.g. closed already).
  */
 int ripc_ns_close(struct ripc_ns *ns);
 
@@ -463,7 +479,8 @@ struct ripc_pipe *ripc_pipe_new(int flags);
 
 /*
  Closes whatever ends are still open and frees the handle. NULL is
- accepted (does nothing). Returns 0.
+ accepted (does nothing). Returns 0 (-1 with `EBADF` when `p` is not an
+ open handle, e.g. freed already).
  */
 int ripc_pipe_free(struct ripc_pipe *p);
 
@@ -660,7 +677,8 @@ int ripc_queue_stat(const struct ripc_queue *q, struct ripc_queue_info *info);
 int ripc_queue_remove(struct ripc_queue *q);
 
 /*
- Releases the handle (the queue itself stays). NULL is ignored.
+ Releases the handle (the queue itself stays). NULL is ignored; `EBADF`
+ when `q` is not an open handle (closed already).
  Returns 0.
  */
 int ripc_queue_close(struct ripc_queue *q);
@@ -728,7 +746,8 @@ int ripc_semset_stat(const struct ripc_semset *set, struct ripc_semset_info *out
 int ripc_semset_remove(struct ripc_semset *set);
 
 /*
- Releases the handle (the set itself stays). NULL is ignored. Returns 0.
+ Releases the handle (the set itself stays). NULL is ignored. Returns 0 (-1
+ with `EBADF` when it is not an open handle: closed already).
  */
 int ripc_semset_close(struct ripc_semset *set);
 
@@ -777,7 +796,8 @@ int ripc_mutex_stat(const struct ripc_mutex *m, struct ripc_semset_info *out);
 int ripc_mutex_remove(struct ripc_mutex *m);
 
 /*
- Releases the handle (not the mutex). NULL is ignored. Returns 0.
+ Releases the handle (not the mutex). NULL is ignored. Returns 0 (-1
+ with `EBADF` when it is not an open handle: closed already).
  */
 int ripc_mutex_close(struct ripc_mutex *m);
 
@@ -828,7 +848,8 @@ int ripc_sem_stat(const struct ripc_sem *s, struct ripc_semset_info *out);
 int ripc_sem_remove(struct ripc_sem *s);
 
 /*
- Releases the handle (not the semaphore). NULL is ignored. Returns 0.
+ Releases the handle (not the semaphore). NULL is ignored. Returns 0 (-1
+ with `EBADF` when it is not an open handle: closed already).
  */
 int ripc_sem_close(struct ripc_sem *s);
 
@@ -884,7 +905,8 @@ int ripc_shm_stat(const struct ripc_shm *shm, struct ripc_shm_info *out);
 int ripc_shm_remove(struct ripc_shm *shm);
 
 /*
- Releases the handle (NULL is ignored). Attachments stay valid until
+ Releases the handle (NULL is ignored; `EBADF` when it is not an open
+ handle: closed already). Attachments stay valid until
  [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
  Returns 0.
  */

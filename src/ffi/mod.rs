@@ -19,6 +19,7 @@ use core::ffi::{c_char, c_void};
 
 /// cbindgen:ignore
 pub mod cstructs;
+pub(crate) mod handle;
 pub mod ns;
 pub mod pipe;
 pub mod queue;
@@ -115,18 +116,6 @@ pub(crate) fn get<T: Copy>(buf: *const T) -> crate::error::Result<T> {
     readable(buf.cast(), core::mem::size_of::<T>())?;
     // SAFETY: checked readable; read unaligned-safe.
     Ok(unsafe { buf.read_unaligned() })
-}
-
-/// Drops a handle the library made with `Box::into_raw` (what every
-/// `ripc_*_close`/`_free` does); NULL does nothing. Only for the C API's
-/// close calls, whose contract is that `p` is NULL or a handle of type `T`
-/// that the library returned, given back exactly once.
-pub(crate) fn free_handle<T>(p: *mut T) {
-    if !p.is_null() {
-        // SAFETY: the close call's contract above: `p` came from
-        // Box::into_raw of a Box<T> and is handed back once.
-        drop(unsafe { Box::from_raw(p) });
-    }
 }
 
 /// Converts a C string argument to `&CStr`: `EFAULT` when NULL or when

@@ -17,9 +17,9 @@ use std::sync::Arc;
 /// namespace, `RIPC_DIR` or the private default).
 ///
 /// Thread safety: a `ripc_ns` may be used by any number of threads at
-/// once; close it once, after its last use as an argument. Handles opened
-/// in it keep the namespace open: closing the `ripc_ns` does not close
-/// them.
+/// once (a closed one, or anything but an open `ripc_ns`, gives `EBADF`).
+/// Handles opened in it keep the namespace open: closing the `ripc_ns`
+/// does not close them.
 ///
 /// Under `RIPC_BACKEND=kernel`, queues and segments are the kernel's, in
 /// the process's kernel IPC namespace, whatever `ripc_ns` is given; sets,
@@ -31,14 +31,27 @@ pub struct ripc_ns {
     ns: Arc<Ns>,
 }
 
-/// The namespace `ns` names: its own, or the default one for NULL.
+impl super::handle::Handle for ripc_ns {
+    const KIND: u64 = 1;
+}
+
+/// The namespace `ns` names: its own, or the default one for NULL
+/// (`EBADF` for anything but an open `ripc_ns`).
 pub(crate) fn resolve(ns: *const ripc_ns) -> Result<Arc<Ns>> {
     if ns.is_null() {
         return Ok(Ns::default_ns()?.clone());
     }
-    // SAFETY: non-null; the C caller promises a handle from ripc_ns_open
-    // that it has not closed.
-    Ok(unsafe { &*ns }.ns.clone())
+    Ok(super::handle::get(ns)?.ns.clone())
+}
+
+/// The namespace a native queue or segment call runs in: `ns` checked
+/// (`EBADF` unless NULL or an open `ripc_ns`, whatever the backend), then
+/// resolved (`None` under the kernel backend, which needs none).
+pub(crate) fn handle_ns(ns: *const ripc_ns) -> Result<Option<Arc<Ns>>> {
+    if !ns.is_null() {
+        drop(super::handle::get(ns)?);
+    }
+    crate::sysv::ops().handle_ns(&|| resolve(ns))
 }
 
 /// Opens the namespace in directory `path` (created, private, mode 0700,
@@ -57,16 +70,17 @@ pub extern "C" fn ripc_ns_open(path: *const c_char) -> *mut ripc_ns {
                 .map_err(|_| crate::error::Errno::EINVAL)?;
             Ns::open_shared(Path::new(p))?
         };
-        Ok(Box::into_raw(Box::new(ripc_ns { ns })))
+        super::handle::new(ripc_ns { ns })
     })
 }
 
 /// Releases the handle; objects and handles opened in it stay. NULL is
-/// ignored. Returns 0.
+/// ignored. Returns 0 (-1 with `EBADF` when `ns` is not an open handle,
+/// e.g. closed already).
 #[no_mangle]
 pub extern "C" fn ripc_ns_close(ns: *mut ripc_ns) -> c_int {
     ffi_boundary!({
-        super::free_handle(ns);
+        super::handle::close(ns)?;
         Ok(0)
     })
 }

@@ -8,8 +8,8 @@
 
 use crate::error::{Errno, Result};
 use crate::ffi::{cstr, readable, writable};
+use crate::ffi_boundary;
 use crate::pipe::{fifo_create, fifo_open, End, Options, Pipe};
-use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_char, c_int, c_void};
 use core::time::Duration;
 
@@ -39,8 +39,9 @@ const PIPE_FLAGS: c_int = RIPC_PIPE_NONBLOCK | RIPC_PIPE_INHERIT | RIPC_PIPE_NOS
 ///
 /// Thread safety: any number of threads may use one handle at once (as
 /// with a descriptor, a read or write racing `ripc_pipe_close` of its end
-/// fails with `EBADF` or runs on the descriptor as it was); free it once,
-/// after every other use.
+/// fails with `EBADF` or runs on the descriptor as it was); a call with a closed handle fails with `EBADF`; a
+/// close while another thread is inside a call with the handle closes it
+/// at once and frees it when that call returns.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_pipe {
@@ -80,8 +81,12 @@ fn argv_strings<'a>(argv: *const *const c_char) -> Result<Vec<&'a core::ffi::CSt
     }
 }
 
-fn boxed(inner: Pipe) -> *mut ripc_pipe {
-    Box::into_raw(Box::new(ripc_pipe { inner }))
+impl super::handle::Handle for ripc_pipe {
+    const KIND: u64 = 2;
+}
+
+fn boxed(inner: Pipe) -> Result<*mut ripc_pipe> {
+    super::handle::new(ripc_pipe { inner })
 }
 
 fn read_buf<'a>(buf: *mut c_void, len: usize) -> Result<&'a mut [u8]> {
@@ -116,15 +121,16 @@ fn write_buf<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8]> {
 /// (`EINVAL` for an unknown flag, `EMFILE`, `ENFILE`) on failure.
 #[no_mangle]
 pub extern "C" fn ripc_pipe_new(flags: c_int) -> *mut ripc_pipe {
-    ffi_boundary!({ Ok(boxed(Pipe::new(options(flags)?)?)) })
+    ffi_boundary!({ boxed(Pipe::new(options(flags)?)?) })
 }
 
 /// Closes whatever ends are still open and frees the handle. NULL is
-/// accepted (does nothing). Returns 0.
+/// accepted (does nothing). Returns 0 (-1 with `EBADF` when `p` is not an
+/// open handle, e.g. freed already).
 #[no_mangle]
 pub extern "C" fn ripc_pipe_free(p: *mut ripc_pipe) -> c_int {
     ffi_boundary!({
-        super::free_handle(p);
+        super::handle::close(p)?;
         Ok(0)
     })
 }
@@ -135,7 +141,7 @@ pub extern "C" fn ripc_pipe_free(p: *mut ripc_pipe) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_pipe_close(p: *mut ripc_pipe, end: c_int) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         p.inner.close(End::from_c(end)?)?;
         Ok(0)
     })
@@ -146,7 +152,7 @@ pub extern "C" fn ripc_pipe_close(p: *mut ripc_pipe, end: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_pipe_fd(p: *const ripc_pipe, end: c_int) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         p.inner.fd(End::from_c(end)?)
     })
 }
@@ -163,7 +169,7 @@ pub extern "C" fn ripc_pipe_read(
     len: usize,
 ) -> libc::ssize_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.read(read_buf(buf, len)?)? as libc::ssize_t)
     })
 }
@@ -181,7 +187,7 @@ pub extern "C" fn ripc_pipe_write(
     len: usize,
 ) -> libc::ssize_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.write(write_buf(buf, len)?)? as libc::ssize_t)
     })
 }
@@ -197,7 +203,7 @@ pub extern "C" fn ripc_pipe_read_exact(
     len: usize,
 ) -> libc::ssize_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.read_exact(read_buf(buf, len)?)? as libc::ssize_t)
     })
 }
@@ -212,7 +218,7 @@ pub extern "C" fn ripc_pipe_write_all(
     len: usize,
 ) -> libc::ssize_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.write_all(write_buf(buf, len)?)? as libc::ssize_t)
     })
 }
@@ -222,7 +228,7 @@ pub extern "C" fn ripc_pipe_write_all(
 #[no_mangle]
 pub extern "C" fn ripc_pipe_capacity(p: *const ripc_pipe) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.capacity()? as c_int)
     })
 }
@@ -234,7 +240,7 @@ pub extern "C" fn ripc_pipe_capacity(p: *const ripc_pipe) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_pipe_set_capacity(p: *const ripc_pipe, bytes: usize) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.set_capacity(bytes)? as c_int)
     })
 }
@@ -243,7 +249,7 @@ pub extern "C" fn ripc_pipe_set_capacity(p: *const ripc_pipe, bytes: usize) -> c
 #[no_mangle]
 pub extern "C" fn ripc_pipe_available(p: *const ripc_pipe) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         Ok(p.inner.available()?.min(c_int::MAX as usize) as c_int)
     })
 }
@@ -252,7 +258,7 @@ pub extern "C" fn ripc_pipe_available(p: *const ripc_pipe) -> c_int {
 #[no_mangle]
 pub extern "C" fn ripc_pipe_set_nonblocking(p: *const ripc_pipe, end: c_int, on: c_int) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         p.inner.set_nonblocking(End::from_c(end)?, on != 0)?;
         Ok(0)
     })
@@ -263,7 +269,7 @@ pub extern "C" fn ripc_pipe_set_nonblocking(p: *const ripc_pipe, end: c_int, on:
 #[no_mangle]
 pub extern "C" fn ripc_pipe_set_nosigpipe(p: *const ripc_pipe, on: c_int) -> c_int {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         p.inner.set_nosigpipe(on != 0);
         Ok(0)
     })
@@ -281,7 +287,7 @@ pub extern "C" fn ripc_pipe_set_nosigpipe(p: *const ripc_pipe, on: c_int) -> c_i
 #[no_mangle]
 pub extern "C" fn ripc_pipe_fork(p: *mut ripc_pipe, end: c_int, child_fd: c_int) -> libc::pid_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         p.inner.fork_connected(End::from_c(end)?, child_fd)
     })
 }
@@ -300,7 +306,7 @@ pub extern "C" fn ripc_pipe_spawn(
     argv: *const *const c_char,
 ) -> libc::pid_t {
     ffi_boundary!({
-        let p = try_ref!(p);
+        let p = super::handle::get(p)?;
         let args = argv_strings(argv)?;
         p.inner.spawn_connected(End::from_c(end)?, child_fd, &args)
     })
@@ -343,6 +349,6 @@ pub extern "C" fn ripc_fifo_open(
         let path = cstr(path)?;
         let end = End::from_c(end)?;
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
-        Ok(boxed(fifo_open(path, end, options(flags)?, timeout)?))
+        boxed(fifo_open(path, end, options(flags)?, timeout)?)
     })
 }

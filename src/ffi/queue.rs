@@ -5,9 +5,9 @@
 //! `RIPC_BACKEND=kernel` a kernel queue, with the kernel backend's
 //! emulations (a capacity set at creation, a timed wait).
 
-use super::ns::{resolve, ripc_ns};
+use super::ns::{handle_ns, ripc_ns};
 use super::{readable, writable, Timeout};
-use crate::error::Errno;
+use crate::error::{Errno, Result};
 use crate::ns::IPC_NOWAIT;
 use crate::sysv::{ops, NativeQueue};
 use core::ffi::{c_int, c_long, c_void};
@@ -16,7 +16,9 @@ use core::ffi::{c_int, c_long, c_void};
 /// [`ripc_queue_open_id`], released by [`ripc_queue_close`].
 ///
 /// Thread safety: any number of threads may use one handle at once (send,
-/// receive, stat, remove); close it once, after every other use.
+/// receive, stat, remove); a call with a closed handle fails with `EBADF`; a
+/// close while another thread is inside a call with the handle closes it
+/// at once and frees it when that call returns.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_queue {
@@ -61,8 +63,12 @@ pub struct ripc_queue_info {
     pub reserved: [u64; 8],
 }
 
-fn boxed(q: Box<dyn NativeQueue>) -> *mut ripc_queue {
-    Box::into_raw(Box::new(ripc_queue { q }))
+impl super::handle::Handle for ripc_queue {
+    const KIND: u64 = 3;
+}
+
+fn boxed(q: Box<dyn NativeQueue>) -> Result<*mut ripc_queue> {
+    super::handle::new(ripc_queue { q })
 }
 
 /// Opens the queue with `key` in namespace `ns` (NULL: the default one),
@@ -81,8 +87,8 @@ pub extern "C" fn ripc_queue_open(
     flags: c_int,
 ) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        let ns = ops().handle_ns(&|| resolve(ns))?;
-        Ok(boxed(ops().queue_open(ns, key, capacity, flags)?))
+        let ns = handle_ns(ns)?;
+        boxed(ops().queue_open(ns, key, capacity, flags)?)
     })
 }
 
@@ -91,8 +97,8 @@ pub extern "C" fn ripc_queue_open(
 #[no_mangle]
 pub extern "C" fn ripc_queue_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_queue {
     crate::ffi_boundary!({
-        let ns = ops().handle_ns(&|| resolve(ns))?;
-        Ok(boxed(ops().queue_open_id(ns, id)?))
+        let ns = handle_ns(ns)?;
+        boxed(ops().queue_open_id(ns, id)?)
     })
 }
 
@@ -100,7 +106,7 @@ pub extern "C" fn ripc_queue_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc
 /// other processes with [`ripc_queue_open_id`]).
 #[no_mangle]
 pub extern "C" fn ripc_queue_id(q: *const ripc_queue) -> c_int {
-    crate::ffi_boundary!({ Ok(crate::try_ref!(q).q.id()) })
+    crate::ffi_boundary!({ Ok(super::handle::get(q)?.q.id()) })
 }
 
 /// Sends `len` bytes as a message of `type` (≥ 1). Waits while the queue
@@ -119,7 +125,7 @@ pub unsafe extern "C" fn ripc_queue_send(
     timeout_ms: c_long,
 ) -> c_int {
     crate::ffi_boundary!({
-        let q = crate::try_ref!(q);
+        let q = super::handle::get(q)?;
         if data.is_null() && len > 0 {
             return Err(Errno::EFAULT);
         }
@@ -157,7 +163,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
     type_out: *mut c_long,
 ) -> isize {
     crate::ffi_boundary!({
-        let q = crate::try_ref!(q);
+        let q = super::handle::get(q)?;
         if (buf.is_null() && cap > 0) || cap > isize::MAX as usize {
             return Err(if buf.is_null() {
                 Errno::EFAULT
@@ -194,7 +200,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
 #[no_mangle]
 pub extern "C" fn ripc_queue_stat(q: *const ripc_queue, info: *mut ripc_queue_info) -> c_int {
     crate::ffi_boundary!({
-        let q = crate::try_ref!(q);
+        let q = super::handle::get(q)?;
         let s = q.q.stat()?;
         let v = ripc_queue_info {
             key: s.perm.key,
@@ -225,17 +231,18 @@ pub extern "C" fn ripc_queue_stat(q: *const ripc_queue, info: *mut ripc_queue_in
 #[no_mangle]
 pub extern "C" fn ripc_queue_remove(q: *mut ripc_queue) -> c_int {
     crate::ffi_boundary!({
-        crate::try_ref!(q).q.remove()?;
+        super::handle::get(q)?.q.remove()?;
         Ok(0)
     })
 }
 
-/// Releases the handle (the queue itself stays). NULL is ignored.
+/// Releases the handle (the queue itself stays). NULL is ignored; `EBADF`
+/// when `q` is not an open handle (closed already).
 /// Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_queue_close(q: *mut ripc_queue) -> c_int {
     crate::ffi_boundary!({
-        super::free_handle(q);
+        super::handle::close(q)?;
         Ok(0)
     })
 }

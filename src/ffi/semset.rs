@@ -9,10 +9,10 @@ use super::ns::{resolve, ripc_ns};
 use super::sem::copy_ops;
 use super::{put, Timeout};
 use crate::error::{Errno, Result};
+use crate::ffi_boundary;
 use crate::ns::{limits, Ns, Obj};
 use crate::sem::{self, SemOp, Wait};
 use crate::sync::Deadline;
-use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_long, c_uint};
 use std::sync::Arc;
 
@@ -20,7 +20,9 @@ use std::sync::Arc;
 /// [`ripc_semset_open_id`], released by [`ripc_semset_close`].
 ///
 /// Thread safety: any number of threads may use one handle at once;
-/// close it once, after every other use.
+/// a call with a closed handle fails with `EBADF`; a
+/// close while another thread is inside a call with the handle closes it
+/// at once and frees it when that call returns.
 #[allow(non_camel_case_types)]
 pub struct ripc_semset {
     obj: Arc<Obj>,
@@ -146,8 +148,18 @@ fn remove_set(s: &ripc_semset) -> Result<c_int> {
     Ok(0)
 }
 
-fn boxed<T>(v: T) -> *mut T {
-    Box::into_raw(Box::new(v))
+impl super::handle::Handle for ripc_semset {
+    const KIND: u64 = 4;
+}
+impl super::handle::Handle for ripc_mutex {
+    const KIND: u64 = 5;
+}
+impl super::handle::Handle for ripc_sem {
+    const KIND: u64 = 6;
+}
+
+fn boxed<T: super::handle::Handle>(v: T) -> Result<*mut T> {
+    super::handle::new(v)
 }
 
 /// Opens the set with `key` in namespace `ns` (NULL: the default one), or
@@ -161,20 +173,20 @@ pub extern "C" fn ripc_semset_open(
     nsems: c_int,
     flags: c_int,
 ) -> *mut ripc_semset {
-    ffi_boundary!({ Ok(boxed(open_set(ns, key, nsems, flags, &[])?)) })
+    ffi_boundary!({ boxed(open_set(ns, key, nsems, flags, &[])?) })
 }
 
 /// Opens the set with id `id` in namespace `ns` (NULL: the default one).
 /// NULL and errno (`EINVAL`) when there is none.
 #[no_mangle]
 pub extern "C" fn ripc_semset_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_semset {
-    ffi_boundary!({ Ok(boxed(open_set_id(ns, id)?)) })
+    ffi_boundary!({ boxed(open_set_id(ns, id)?) })
 }
 
 /// The set's id (usable with `ripc_semop`/`ripc_semctl` and `ripcs`).
 #[no_mangle]
 pub extern "C" fn ripc_semset_id(set: *const ripc_semset) -> c_int {
-    ffi_boundary!({ Ok(try_ref!(set).obj.id) })
+    ffi_boundary!({ Ok(super::handle::get(set)?.obj.id) })
 }
 
 /// Applies the `nops` operations atomically (all or none). Waits while
@@ -191,7 +203,7 @@ pub extern "C" fn ripc_semset_op(
     timeout_ms: c_long,
 ) -> c_int {
     ffi_boundary!({
-        let s = try_ref!(set);
+        let s = &*super::handle::get(set)?;
         if nops == 0 {
             return Err(Errno::EINVAL);
         }
@@ -227,7 +239,7 @@ pub extern "C" fn ripc_semset_op(
 /// The value of semaphore `num`; -1 and errno on failure.
 #[no_mangle]
 pub extern "C" fn ripc_semset_get(set: *const ripc_semset, num: c_int) -> c_int {
-    ffi_boundary!({ sem::getval(&try_ref!(set).obj, num) })
+    ffi_boundary!({ sem::getval(&super::handle::get(set)?.obj, num) })
 }
 
 /// Sets semaphore `num` to `value` (0..32767, else `ERANGE`), clearing
@@ -236,7 +248,7 @@ pub extern "C" fn ripc_semset_get(set: *const ripc_semset, num: c_int) -> c_int 
 #[no_mangle]
 pub extern "C" fn ripc_semset_set(set: *mut ripc_semset, num: c_int, value: c_int) -> c_int {
     ffi_boundary!({
-        sem::setval(&try_ref!(set).obj, num, value)?;
+        sem::setval(&super::handle::get(set)?.obj, num, value)?;
         Ok(0)
     })
 }
@@ -244,14 +256,14 @@ pub extern "C" fn ripc_semset_set(set: *mut ripc_semset, num: c_int, value: c_in
 /// Number of semaphores in the set.
 #[no_mangle]
 pub extern "C" fn ripc_semset_nsems(set: *const ripc_semset) -> c_int {
-    ffi_boundary!({ Ok(sem::nsems(&try_ref!(set).obj)? as c_int) })
+    ffi_boundary!({ Ok(sem::nsems(&super::handle::get(set)?.obj)? as c_int) })
 }
 
 /// Fills `*out` with the set's key, id, owner, mode, size and times
 /// (needs read permission: `EACCES`). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_semset_stat(set: *const ripc_semset, out: *mut ripc_semset_info) -> c_int {
-    ffi_boundary!({ stat_set(try_ref!(set), out) })
+    ffi_boundary!({ stat_set(&*super::handle::get(set)?, out) })
 }
 
 /// Removes the set (as `IPC_RMID`; owner, creator or root: `EPERM`):
@@ -259,14 +271,15 @@ pub extern "C" fn ripc_semset_stat(set: *const ripc_semset, out: *mut ripc_semse
 /// `ripc_semset_close`, every operation failing. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_semset_remove(set: *mut ripc_semset) -> c_int {
-    ffi_boundary!({ remove_set(try_ref!(set)) })
+    ffi_boundary!({ remove_set(&*super::handle::get(set)?) })
 }
 
-/// Releases the handle (the set itself stays). NULL is ignored. Returns 0.
+/// Releases the handle (the set itself stays). NULL is ignored. Returns 0 (-1
+/// with `EBADF` when it is not an open handle: closed already).
 #[no_mangle]
 pub extern "C" fn ripc_semset_close(set: *mut ripc_semset) -> c_int {
     ffi_boundary!({
-        super::free_handle(set);
+        super::handle::close(set)?;
         Ok(0)
     })
 }
@@ -280,8 +293,10 @@ pub extern "C" fn ripc_semset_close(set: *mut ripc_semset) -> c_int {
 /// [`ripc_mutex_close`].
 ///
 /// Thread safety: any number of threads may use one handle at once (the
-/// lock is the process's: a thread may unlock what another locked); close
-/// it once, after every other use.
+/// lock is the process's: a thread may unlock what another locked); a
+/// call with a closed handle fails with `EBADF`; a close while another
+/// thread is inside a call with the handle closes it at once and frees it
+/// when that call returns.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_mutex {
@@ -293,7 +308,9 @@ pub struct ripc_mutex {
 /// [`ripc_sem_close`].
 ///
 /// Thread safety: any number of threads may use one handle at once;
-/// close it once, after every other use.
+/// a call with a closed handle fails with `EBADF`; a
+/// close while another thread is inside a call with the handle closes it
+/// at once and frees it when that call returns.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_sem {
@@ -328,9 +345,9 @@ fn op1(s: &ripc_semset, op: i16, flg: i16, timeout_ms: c_long) -> Result<c_int> 
 #[no_mangle]
 pub extern "C" fn ripc_mutex_open(ns: *const ripc_ns, key: c_int, flags: c_int) -> *mut ripc_mutex {
     ffi_boundary!({
-        Ok(boxed(ripc_mutex {
+        boxed(ripc_mutex {
             set: open_one(ns, key, 1, flags)?,
-        }))
+        })
     })
 }
 
@@ -339,9 +356,9 @@ pub extern "C" fn ripc_mutex_open(ns: *const ripc_ns, key: c_int, flags: c_int) 
 #[no_mangle]
 pub extern "C" fn ripc_mutex_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_mutex {
     ffi_boundary!({
-        Ok(boxed(ripc_mutex {
+        boxed(ripc_mutex {
             set: open_one_id(ns, id)?,
-        }))
+        })
     })
 }
 
@@ -350,14 +367,14 @@ pub extern "C" fn ripc_mutex_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc
 /// `EIDRM` too. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_mutex_lock(m: *mut ripc_mutex, timeout_ms: c_long) -> c_int {
-    ffi_boundary!({ op1(&try_ref!(m).set, -1, sem::SEM_UNDO, timeout_ms) })
+    ffi_boundary!({ op1(&super::handle::get(m)?.set, -1, sem::SEM_UNDO, timeout_ms) })
 }
 
 /// Unlocks (`EPERM` when it is not locked). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_mutex_unlock(m: *mut ripc_mutex) -> c_int {
     ffi_boundary!({
-        sem::unlock_mutex(&try_ref!(m).set.obj)?;
+        sem::unlock_mutex(&super::handle::get(m)?.set.obj)?;
         Ok(0)
     })
 }
@@ -365,7 +382,7 @@ pub extern "C" fn ripc_mutex_unlock(m: *mut ripc_mutex) -> c_int {
 /// The mutex's set id (for [`ripc_mutex_open_id`], `ripcs`, `ripcrm`).
 #[no_mangle]
 pub extern "C" fn ripc_mutex_id(m: *const ripc_mutex) -> c_int {
-    ffi_boundary!({ Ok(try_ref!(m).set.obj.id) })
+    ffi_boundary!({ Ok(super::handle::get(m)?.set.obj.id) })
 }
 
 /// Fills `*out` with the mutex's set status (value 1 unlocked, 0 locked
@@ -373,21 +390,22 @@ pub extern "C" fn ripc_mutex_id(m: *const ripc_mutex) -> c_int {
 /// and times). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_mutex_stat(m: *const ripc_mutex, out: *mut ripc_semset_info) -> c_int {
-    ffi_boundary!({ stat_set(&try_ref!(m).set, out) })
+    ffi_boundary!({ stat_set(&super::handle::get(m)?.set, out) })
 }
 
 /// Removes the mutex from its namespace (waiters fail with `EIDRM`).
 /// Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_mutex_remove(m: *mut ripc_mutex) -> c_int {
-    ffi_boundary!({ remove_set(&try_ref!(m).set) })
+    ffi_boundary!({ remove_set(&super::handle::get(m)?.set) })
 }
 
-/// Releases the handle (not the mutex). NULL is ignored. Returns 0.
+/// Releases the handle (not the mutex). NULL is ignored. Returns 0 (-1
+/// with `EBADF` when it is not an open handle: closed already).
 #[no_mangle]
 pub extern "C" fn ripc_mutex_close(m: *mut ripc_mutex) -> c_int {
     ffi_boundary!({
-        super::free_handle(m);
+        super::handle::close(m)?;
         Ok(0)
     })
 }
@@ -405,9 +423,9 @@ pub extern "C" fn ripc_sem_open(
 ) -> *mut ripc_sem {
     ffi_boundary!({
         let init = i32::try_from(initial).map_err(|_| Errno::ERANGE)?;
-        Ok(boxed(ripc_sem {
+        boxed(ripc_sem {
             set: open_one(ns, key, init, flags)?,
-        }))
+        })
     })
 }
 
@@ -416,9 +434,9 @@ pub extern "C" fn ripc_sem_open(
 #[no_mangle]
 pub extern "C" fn ripc_sem_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_sem {
     ffi_boundary!({
-        Ok(boxed(ripc_sem {
+        boxed(ripc_sem {
             set: open_one_id(ns, id)?,
-        }))
+        })
     })
 }
 
@@ -426,45 +444,46 @@ pub extern "C" fn ripc_sem_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_s
 /// 0 not at all (`EAGAIN`); > 0 at most that long (`ETIMEDOUT`). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_wait(s: *mut ripc_sem, timeout_ms: c_long) -> c_int {
-    ffi_boundary!({ op1(&try_ref!(s).set, -1, 0, timeout_ms) })
+    ffi_boundary!({ op1(&super::handle::get(s)?.set, -1, 0, timeout_ms) })
 }
 
 /// Gives one unit back (`ERANGE` above 32767). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_post(s: *mut ripc_sem) -> c_int {
-    ffi_boundary!({ op1(&try_ref!(s).set, 1, 0, -1) })
+    ffi_boundary!({ op1(&super::handle::get(s)?.set, 1, 0, -1) })
 }
 
 /// The current value.
 #[no_mangle]
 pub extern "C" fn ripc_sem_value(s: *const ripc_sem) -> c_int {
-    ffi_boundary!({ sem::getval(&try_ref!(s).set.obj, 0) })
+    ffi_boundary!({ sem::getval(&super::handle::get(s)?.set.obj, 0) })
 }
 
 /// The semaphore's set id (for [`ripc_sem_open_id`], `ripcs`).
 #[no_mangle]
 pub extern "C" fn ripc_sem_id(s: *const ripc_sem) -> c_int {
-    ffi_boundary!({ Ok(try_ref!(s).set.obj.id) })
+    ffi_boundary!({ Ok(super::handle::get(s)?.set.obj.id) })
 }
 
 /// Fills `*out` with the semaphore's set status. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_stat(s: *const ripc_sem, out: *mut ripc_semset_info) -> c_int {
-    ffi_boundary!({ stat_set(&try_ref!(s).set, out) })
+    ffi_boundary!({ stat_set(&super::handle::get(s)?.set, out) })
 }
 
 /// Removes the semaphore from its namespace (waiters fail with `EIDRM`).
 /// Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_remove(s: *mut ripc_sem) -> c_int {
-    ffi_boundary!({ remove_set(&try_ref!(s).set) })
+    ffi_boundary!({ remove_set(&super::handle::get(s)?.set) })
 }
 
-/// Releases the handle (not the semaphore). NULL is ignored. Returns 0.
+/// Releases the handle (not the semaphore). NULL is ignored. Returns 0 (-1
+/// with `EBADF` when it is not an open handle: closed already).
 #[no_mangle]
 pub extern "C" fn ripc_sem_close(s: *mut ripc_sem) -> c_int {
     ffi_boundary!({
-        super::free_handle(s);
+        super::handle::close(s)?;
         Ok(0)
     })
 }

@@ -11,11 +11,11 @@
 
 use crate::error::{Errno, Result};
 use crate::ffi::cstructs::{self, shmid_ds};
-use crate::ffi::ns::{resolve, ripc_ns};
+use crate::ffi::ns::{handle_ns, ripc_ns};
 use crate::ffi::{put, writable};
+use crate::ffi_boundary;
 use crate::ns::Ns;
 use crate::sysv::ops;
-use crate::{ffi_boundary, try_ref};
 use core::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
@@ -86,7 +86,9 @@ pub extern "C" fn ripc_shmctl(shmid: c_int, cmd: c_int, buf: *mut c_void) -> c_i
 /// released by [`ripc_shm_close`].
 ///
 /// Thread safety: any number of threads may use one handle at once
-/// (attach, detach, stat, remove); close it once, after every other use.
+/// (attach, detach, stat, remove); a call with a closed handle fails with `EBADF`; a
+/// close while another thread is inside a call with the handle closes it
+/// at once and frees it when that call returns.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ripc_shm {
@@ -132,14 +134,12 @@ pub struct ripc_shm_info {
     pub reserved: [u64; 8],
 }
 
-/// The namespace a native call runs in (`None` under the kernel backend,
-/// which needs none).
-fn handle_ns(ns: *const ripc_ns) -> Result<Option<Arc<Ns>>> {
-    ops().handle_ns(&|| resolve(ns))
+impl super::handle::Handle for ripc_shm {
+    const KIND: u64 = 7;
 }
 
-fn into_handle(id: c_int, ns: Option<Arc<Ns>>) -> *mut ripc_shm {
-    Box::into_raw(Box::new(ripc_shm { id, ns }))
+fn into_handle(id: c_int, ns: Option<Arc<Ns>>) -> Result<*mut ripc_shm> {
+    super::handle::new(ripc_shm { id, ns })
 }
 
 /// Opens the segment with `key` in namespace `ns` (NULL: the default one;
@@ -158,7 +158,7 @@ pub extern "C" fn ripc_shm_open(
     ffi_boundary!({
         let ns = handle_ns(ns)?;
         let id = ops().shmget(ns.as_ref(), key, size, flags)?;
-        Ok(into_handle(id, ns))
+        into_handle(id, ns)
     })
 }
 
@@ -172,14 +172,14 @@ pub extern "C" fn ripc_shm_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_s
         let ns = handle_ns(ns)?;
         let mut ds = shmid_ds::default();
         shmctl(ns.as_ref(), id, cstructs::IPC_STAT, &mut ds)?;
-        Ok(into_handle(id, ns))
+        into_handle(id, ns)
     })
 }
 
 /// The segment's System V id.
 #[no_mangle]
 pub extern "C" fn ripc_shm_id(shm: *const ripc_shm) -> c_int {
-    ffi_boundary!({ Ok(try_ref!(shm).id) })
+    ffi_boundary!({ Ok(super::handle::get(shm)?.id) })
 }
 
 /// Attaches the segment anywhere in this process (`flags`: 0, or
@@ -194,7 +194,7 @@ pub extern "C" fn ripc_shm_attach(
     size_out: *mut usize,
 ) -> *mut c_void {
     ffi_boundary!({
-        let h = try_ref!(shm);
+        let h = super::handle::get(shm)?;
         let (id, ns) = (h.id, h.ns.as_ref());
         if flags & !(cstructs::SHM_RDONLY | cstructs::SHM_EXEC) != 0 {
             return Err(Errno::EINVAL);
@@ -227,7 +227,7 @@ pub extern "C" fn ripc_shm_attach(
 #[no_mangle]
 pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_int {
     ffi_boundary!({
-        let h = try_ref!(shm);
+        let h = super::handle::get(shm)?;
         shmdt(addr, h.ns.as_deref().map(|ns| (ns, h.id)))
     })
 }
@@ -237,7 +237,7 @@ pub extern "C" fn ripc_shm_detach(shm: *mut ripc_shm, addr: *mut c_void) -> c_in
 #[no_mangle]
 pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_info) -> c_int {
     ffi_boundary!({
-        let h = try_ref!(shm);
+        let h = super::handle::get(shm)?;
         let id = h.id;
         let mut ds = shmid_ds::default();
         shmctl(h.ns.as_ref(), id, cstructs::IPC_STAT, &mut ds)?;
@@ -270,7 +270,7 @@ pub extern "C" fn ripc_shm_stat(shm: *const ripc_shm, out: *mut ripc_shm_info) -
 #[no_mangle]
 pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
     ffi_boundary!({
-        let h = try_ref!(shm);
+        let h = super::handle::get(shm)?;
         shmctl(
             h.ns.as_ref(),
             h.id,
@@ -280,13 +280,14 @@ pub extern "C" fn ripc_shm_remove(shm: *mut ripc_shm) -> c_int {
     })
 }
 
-/// Releases the handle (NULL is ignored). Attachments stay valid until
+/// Releases the handle (NULL is ignored; `EBADF` when it is not an open
+/// handle: closed already). Attachments stay valid until
 /// [`ripc_shm_detach`] or exit; the segment itself lives on until removed.
 /// Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_shm_close(shm: *mut ripc_shm) -> c_int {
     ffi_boundary!({
-        super::free_handle(shm);
+        super::handle::close(shm)?;
         Ok(0)
     })
 }

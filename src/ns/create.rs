@@ -36,6 +36,72 @@ impl Ns {
         }
     }
 
+    /// Moves the fresh payload file `dname` to its public name,
+    /// `<kind>.data.<inode of the control file>`, before anything is built
+    /// (a segment is never published without its payload). A file already
+    /// there cannot be a live object's payload (no other file has our
+    /// inode while ours exists): a leftover, removed when we may; or
+    /// another member's file, planted at the inode numbers tmpfs will hand
+    /// out next, which the sticky directory does not let us remove (before,
+    /// `ENOMEM`: a member could deny every other member `shmget`). Then
+    /// the control file is made again — another inode — until a free name
+    /// turns up; the control files passed over keep their temporary names
+    /// until then (so a file system that reuses inode numbers cannot hand
+    /// the same one back). Each planted name costs one creator one more
+    /// temporary file, once (tmpfs numbers inodes in sequence): at most
+    /// [`PLANTED_MAX`] in a row, then `ENOMEM`. The planted file is never
+    /// adopted (the move never replaces a name). Returns the control file,
+    /// its temporary name and inode; on failure both temporary files are
+    /// gone.
+    fn claim_data_name(
+        &self,
+        kind: Kind,
+        mut tmp: OwnedFd,
+        mut tname: CString,
+        dname: &CString,
+    ) -> Result<(OwnedFd, CString, u64)> {
+        let unlink = |n: &CString| {
+            // SAFETY: unlinking a temporary name we created, in our
+            // directory.
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0) };
+        };
+        let mut passed: Vec<CString> = Vec::new();
+        let r = loop {
+            let claimed = fstat(tmp.as_raw_fd()).and_then(|st| {
+                let name = cpath(&Self::data_name(kind, st.st_ino))?;
+                if move_new(&self.dirfd, dname, &name)? {
+                    return Ok(Some(st.st_ino));
+                }
+                // A leftover of an earlier file with our inode: away with
+                // it, once (only where we may).
+                self.unlink_data(kind, st.st_ino);
+                Ok(move_new(&self.dirfd, dname, &name)?.then_some(st.st_ino))
+            });
+            match claimed {
+                Ok(Some(ino)) => break Ok(ino),
+                Ok(None) if passed.len() < PLANTED_MAX => {}
+                Ok(None) => break Err(Errno::ENOMEM),
+                Err(e) => break Err(e),
+            }
+            match Self::tmpfile(&self.dirfd) {
+                Ok((t, n)) => {
+                    passed.push(core::mem::replace(&mut tname, n));
+                    tmp = t;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        passed.iter().for_each(unlink);
+        match r {
+            Ok(ino) => Ok((tmp, tname, ino)),
+            Err(e) => {
+                unlink(&tname);
+                unlink(dname);
+                Err(e)
+            }
+        }
+    }
+
     pub(super) fn create(
         &self,
         kind: Kind,
@@ -50,27 +116,31 @@ impl Ns {
         let here = if spec.data_apart { 0 } else { spec.data_len };
         let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
-        // A payload of its own: a second private file, built alongside.
-        let data = if spec.data_apart {
-            match Self::tmpfile(&self.dirfd) {
-                Ok(d) => Some(d),
+        // A payload of its own: a second private file, built alongside,
+        // moved at once to its public name (see `claim_data_name`), which
+        // may give the control file another inode.
+        let (tmp, tname, data, data_ino) = if spec.data_apart {
+            let d = match Self::tmpfile(&self.dirfd) {
+                Ok(d) => d,
                 Err(e) => {
                     // SAFETY: unlinking the name we just created.
                     unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
                     return Err(e);
                 }
-            }
+            };
+            let (tmp, tname, ino) = self.claim_data_name(kind, tmp, tname, &d.1)?;
+            (tmp, tname, Some(d), Some(ino))
         } else {
-            None
+            (tmp, tname, None, None)
         };
         // The payload's public name, once linked (see `data_name`).
-        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(None);
+        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(data_ino);
         // The temporary names (each file stays reachable by its own until
         // it is moved to its public name, so that `sweep_tmp` finds a
         // killed creator's leftovers: a payload moved to its name while
         // the control file is still private is found by the latter's).
         let ctl_tmp = core::cell::Cell::new(true);
-        let data_tmp = core::cell::Cell::new(data.is_some());
+        let data_tmp = core::cell::Cell::new(false);
         let tmp_names = || {
             // SAFETY: unlinking names we created, relative to our directory.
             unsafe {
@@ -196,40 +266,12 @@ impl Ns {
             Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
         }
         // The payload: exactly the IPC mode's read and write bits (set now,
-        // while the creator still holds it open read-write), then its name,
-        // before the object can be found (a segment is never published
-        // without its payload).
-        if let Some((d, dname)) = &data {
+        // while the creator still holds it open read-write; its name was
+        // claimed at the start, and no one finds it before the object).
+        if let Some((d, _)) = &data {
             if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
                 // SAFETY: fchmod of our own fresh payload file.
                 unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
-            }
-            let linked = cpath(&Self::data_name(kind, st.st_ino)).and_then(|name| {
-                match move_new(&self.dirfd, dname, &name)? {
-                    true => Ok(true),
-                    // A leftover of an earlier file with our inode (no
-                    // live object has it): away with it, once.
-                    false => {
-                        self.unlink_data(kind, st.st_ino);
-                        move_new(&self.dirfd, dname, &name)
-                    }
-                }
-            });
-            match linked {
-                Ok(true) => {
-                    data_tmp.set(false);
-                    data_linked.set(Some(st.st_ino));
-                }
-                // Someone else's file at our payload name, which we may not
-                // remove: no room for this object.
-                Ok(false) => {
-                    cleanup(None);
-                    return Err(Errno::ENOMEM);
-                }
-                Err(e) => {
-                    cleanup(None);
-                    return Err(e);
-                }
             }
         }
         // The key first: a creator killed before its number leaves a key
@@ -520,7 +562,16 @@ impl Ns {
             return;
         };
         let Ok(st) = fstat(f.as_raw_fd()) else { return };
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return;
+        }
+        if st.st_nlink < 2 {
+            // Never published: a payload's name goes with it, whatever the
+            // header says (a creator claims the name before it writes the
+            // header, see `claim_data_name`; no other file has this inode).
+            self.unlink_data(Kind::Shm, st.st_ino);
+        }
+        if (st.st_size as usize) < HEADER_LEN {
             return;
         }
         let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
@@ -537,12 +588,7 @@ impl Ns {
         };
         let apart = h.flags.load(Ordering::Relaxed) & DATA_APART != 0;
         if st.st_nlink < 2 {
-            // Never published: its payload's name (if it got that far)
-            // goes with it.
-            if apart && h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
-                self.unlink_data(kind, st.st_ino);
-            }
-            return;
+            return; // never published (its payload's name went above)
         }
         if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.state.load(Ordering::Acquire) != STATE_LIVE

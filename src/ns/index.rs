@@ -73,6 +73,12 @@
 //! puts right. A scribbled record fails its seal and is recounted; one
 //! scribbled with a right seal skews the figures as a scribbled size would.
 //!
+//! After the group records, one more bitmap per kind: the *removal marks*
+//! (see [`Index::mark_removing`]), set by a remover of a queue or set
+//! before it marks the object removed and cleared after its bit, so that
+//! `*_INFO` finish the removal of a remover killed in between instead of
+//! counting the object until a directory listing (`Ns::settle_removals`).
+//!
 //! Far past its end, from byte 2^40, one byte per pid is a *liveness
 //! mark*: a process that attaches a segment holds an OFD read lock on its
 //! pid's byte through a descriptor of its own ([`Index::hold_alive`]), so
@@ -111,7 +117,12 @@ const REC: usize = 24;
 /// Bytes between two kinds' group areas (512 dirty bytes, 512 records).
 const GROUP_AREA: u64 = 16384;
 
+/// Where the removal marks start: one bitmap per kind, as the bitmaps in
+/// use (see [`Index::mark_removing`]).
+const REMOVING: u64 = GROUPS + 3 * GROUP_AREA;
+
 const _: () = assert!((NGROUPS + REC + NGROUPS * REC) as u64 <= GROUP_AREA);
+const _: () = assert!(REMOVING + 3 * MAP as u64 <= LIVE as u64);
 const _: () = assert!(GROUPS + 3 * GROUP_AREA < LIVE as u64);
 const _: () = assert!(SIZES + 3 * (MAP as u64 * 8) * 8 <= GROUPS);
 
@@ -274,10 +285,64 @@ impl Index {
     /// let go (stopped, or a member playing games) the update is made
     /// unlocked, and a lost bit is then the module comment's case.
     pub fn mark(&self, kind: Kind, idx: i32, used: bool) {
+        self.mark_bit(Self::base(kind), idx, used);
+    }
+
+    /// Sets (`on`) or clears the *removal mark* of index `idx` of `kind`:
+    /// a remover sets it before it marks its object removed and clears it
+    /// after the index's bit, so that a remover killed in between (the
+    /// object removed, its number or its bit still there, which
+    /// `*_INFO` would count) is found by the next `*_INFO` without a
+    /// directory listing: one more `pread` of 4 KiB per call (see
+    /// `Ns::settle_removals`). Read-modify-write under a lock, as
+    /// [`Index::mark`].
+    pub fn mark_removing(&self, kind: Kind, idx: i32, on: bool) {
+        self.mark_bit(REMOVING + Self::base(kind), idx, on);
+    }
+
+    /// The indexes of `kind` with a removal mark, ascending (one `pread`).
+    pub fn removing(&self, kind: Kind) -> Vec<i32> {
+        let mut map = Box::new([0u8; MAP]);
+        self.read_at(&mut map[..], REMOVING + Self::base(kind));
+        let mut v = Vec::new();
+        for (g, c) in map.chunks_exact(8).enumerate() {
+            let mut w = le(c);
+            while w != 0 {
+                v.push((g * GROUP) as i32 + w.trailing_zeros() as i32);
+                w &= w - 1;
+            }
+        }
+        v
+    }
+
+    /// Whether the bit of index `idx` of `kind` is set (one `pread` of a
+    /// byte).
+    pub fn is_used(&self, kind: Kind, idx: i32) -> bool {
+        if !(0..(MAP * 8) as i32).contains(&idx) {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        self.read_at(&mut b, Self::base(kind) + idx as u64 / 8);
+        b[0] & (1 << (idx % 8)) != 0
+    }
+
+    /// The size recorded for index `idx` of `kind` (see
+    /// [`Index::set_size`]); 0 when unreadable.
+    pub fn size(&self, kind: Kind, idx: i32) -> u64 {
+        if !(0..(MAP * 8) as i32).contains(&idx) {
+            return 0;
+        }
+        let mut b = [0u8; 8];
+        self.read_at(&mut b, Self::size_off(kind, idx) as u64);
+        u64::from_le_bytes(b)
+    }
+
+    /// [`Index::mark`] of the bitmap at `base`.
+    fn mark_bit(&self, base: u64, idx: i32, used: bool) {
         if !(0..(MAP * 8) as i32).contains(&idx) {
             return;
         }
-        let off = Self::base(kind) + idx as u64 / 8;
+        let off = base + idx as u64 / 8;
         let bit = 1u8 << (idx % 8);
         let mine = self.take_local();
         let locked = self.lock_byte(off, libc::F_WRLCK as libc::c_short);

@@ -297,9 +297,10 @@ impl Ns {
     /// at that index puts the bit right.
     pub fn in_use(&self, kind: Kind) -> (i32, i32) {
         if let Some(ix) = &self.index {
+            let gone = self.settle_removals(kind);
             let (hi, n) = ix.used(kind);
             if hi >= 0 && self.exists(&Self::idx_name(kind, hi)) {
-                return (hi, n);
+                return self.leave_out(kind, &gone, hi, n);
             }
         }
         let v = self.indexes(kind);
@@ -312,8 +313,16 @@ impl Ns {
     /// objects).
     pub fn in_use_size(&self, kind: Kind) -> Option<(i32, i32, u64)> {
         let ix = self.index.as_ref()?;
+        let gone = self.settle_removals(kind);
         let (hi, n, total) = ix.used_size(kind);
-        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, total))
+        if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
+            return None;
+        }
+        let less = gone
+            .iter()
+            .fold(0u64, |t, &i| t.saturating_add(ix.size(kind, i)));
+        let (hi, n) = self.leave_out(kind, &gone, hi, n);
+        Some((hi, n, total.saturating_sub(less)))
     }
 
     /// [`Ns::in_use`] with the indexes in use and their words in the
@@ -321,8 +330,14 @@ impl Ns {
     /// `None` as for [`Ns::in_use_size`].
     pub fn in_use_words(&self, kind: Kind) -> Option<index::UsedWords> {
         let ix = self.index.as_ref()?;
-        let (hi, n, words) = ix.used_words(kind);
-        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, words))
+        let gone = self.settle_removals(kind);
+        let (hi, n, mut words) = ix.used_words(kind);
+        if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
+            return None;
+        }
+        words.retain(|(i, _)| !gone.contains(i));
+        let (hi, n) = self.leave_out(kind, &gone, hi, n);
+        Some((hi, n, words))
     }
 
     /// The indexes of `kind` in use, ascending, from the index hint (no
@@ -330,9 +345,88 @@ impl Ns {
     /// hint is missing, empty or stale (the caller then lists, with
     /// [`Ns::indexes`]).
     pub fn in_use_indexes(&self, kind: Kind) -> Option<Vec<i32>> {
-        let v = self.index.as_ref()?.used_indexes(kind);
+        let gone = self.settle_removals(kind);
+        let mut v = self.index.as_ref()?.used_indexes(kind);
         let hi = *v.last()?;
-        self.exists(&Self::idx_name(kind, hi)).then_some(v)
+        if !self.exists(&Self::idx_name(kind, hi)) {
+            return None;
+        }
+        v.retain(|i| !gone.contains(i));
+        Some(v)
+    }
+
+    /// Finishes the removals of queues and sets whose remover was killed
+    /// between marking the object removed and clearing its index's bit
+    /// (its removal mark, [`index::Index::mark_removing`], is still set):
+    /// the numbered name unlinked (where we may: [`Ns::sweep_stale`]), the
+    /// bit and the mark cleared. So `*_INFO` count such an object no
+    /// longer, without a directory listing: one `pread` of the marks, and
+    /// per mark an open of its name (none in the common case). A marked
+    /// index whose object is live keeps its mark (its remover may be at
+    /// work; counted meanwhile, as a call in progress). Returns the
+    /// indexes still named by a removed object we may not unlink (another
+    /// member's, in the sticky directory): the counts leave them out.
+    fn settle_removals(&self, kind: Kind) -> Vec<i32> {
+        let Some(ix) = self.index.as_ref().filter(|_| kind != Kind::Shm) else {
+            return Vec::new();
+        };
+        let mut left = Vec::new();
+        for i in ix.removing(kind) {
+            let name = Self::idx_name(kind, i);
+            if self.sweep_stale(kind, i) || !self.exists(&name) {
+                ix.mark(kind, i, false);
+                // (A create may have numbered a new object there since.)
+                if self.exists(&name) {
+                    ix.mark(kind, i, true);
+                }
+                ix.mark_removing(kind, i, false);
+            } else if ix.is_used(kind, i) && self.removed_at(kind, i) {
+                left.push(i);
+            }
+        }
+        left
+    }
+
+    /// Whether the file at numbered name `idx` is an object marked
+    /// removed (false when it cannot be read).
+    fn removed_at(&self, kind: Kind, idx: i32) -> bool {
+        self.map_header(&Self::idx_name(kind, idx))
+            .is_some_and(|(_, head)| {
+                head.at::<ObjHeader>(0)
+                    .is_ok_and(|h| h.state.load(Ordering::Acquire) != STATE_LIVE)
+            })
+    }
+
+    /// The file at `name` and its header's page, mapped: `None` when it
+    /// cannot be opened or is no regular file as long as a header (a file
+    /// shorter than a header, planted or cut short, would turn the first
+    /// read of the mapping into SIGBUS).
+    fn map_header(&self, name: &str) -> Option<(libc::stat, Mapping)> {
+        let f = self.open_name(name).ok()??;
+        let st = fstat(f.as_raw_fd()).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+            return None;
+        }
+        Some((st, Mapping::new(f.as_fd(), HEADER_LEN, 0).ok()?))
+    }
+
+    /// `(hi, n)` of the bitmap less the indexes `gone` (usually none).
+    fn leave_out(&self, kind: Kind, gone: &[i32], hi: i32, n: i32) -> (i32, i32) {
+        if gone.is_empty() {
+            return (hi, n);
+        }
+        let n = n - gone.len() as i32;
+        if !gone.contains(&hi) {
+            return (hi, n);
+        }
+        let hi = self.index.as_ref().map_or(-1, |ix| {
+            ix.used_indexes(kind)
+                .into_iter()
+                .rev()
+                .find(|i| !gone.contains(i))
+                .unwrap_or(-1)
+        });
+        (hi, n)
     }
 
     /// The index hint, when the namespace has one (see [`index`]).
@@ -368,18 +462,7 @@ impl Ns {
     /// segment lives on while attached).
     pub(super) fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
         let name = Self::idx_name(kind, idx);
-        let Ok(Some(f)) = self.open_name(&name) else {
-            return false;
-        };
-        let Ok(st) = fstat(f.as_raw_fd()) else {
-            return false;
-        };
-        // A file shorter than a header (planted, or cut short) would turn
-        // the first read of the mapping into SIGBUS.
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
-            return false;
-        }
-        let Ok(head) = Mapping::new(f.as_fd(), HEADER_LEN, 0) else {
+        let Some((st, head)) = self.map_header(&name) else {
             return false;
         };
         let Ok(h) = head.at::<ObjHeader>(0) else {

@@ -113,6 +113,12 @@ const KEY_SLOTS: u32 = 16;
 /// [`CreateSpec::init`]).
 pub const CREATE_RESERVE: u64 = 4096;
 
+/// Control files a create passes over, in a row, because another
+/// member's file sits at the name of their payload (see
+/// `Ns::claim_data_name`) before it gives up with `ENOMEM`: ~5 system
+/// calls each, a few ms in all.
+const PLANTED_MAX: usize = 1024;
+
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
@@ -488,6 +494,36 @@ mod tests {
         assert_ne!(n.id, id);
         ns.remove(&n, false);
         assert_eq!(ns.in_use(Kind::Msg).1, 0);
+    }
+
+    /// A remover killed after marking the object removed, before its
+    /// number and its bit went: the next `*_INFO` (here `in_use`) finishes
+    /// the removal, no listing needed.
+    #[test]
+    fn a_killed_removal_is_finished_by_the_next_count() {
+        let t = TempNs::new("settle");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Sem, 43, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let idx = o.id % IDX_SPAN;
+        assert_eq!(ns.in_use(Kind::Sem), (idx, 1));
+        // What `Ns::remove` does before it is killed.
+        let ix = ns.index().expect("an index hint");
+        ix.mark_removing(Kind::Sem, idx, true);
+        o.header().state.store(STATE_REMOVED, Ordering::Release);
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
+        assert!(!ns.exists(&Ns::idx_name(Kind::Sem, idx)));
+        assert!(ix.removing(Kind::Sem).is_empty());
+        // A live object with a mark (its remover at work) is counted.
+        let p = ns
+            .get(Kind::Sem, 44, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        ix.mark_removing(Kind::Sem, p.id % IDX_SPAN, true);
+        assert_eq!(ns.in_use(Kind::Sem).1, 1);
+        ns.remove(&p, false);
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
+        assert!(ix.removing(Kind::Sem).is_empty());
     }
 
     #[test]

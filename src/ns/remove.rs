@@ -16,6 +16,14 @@ impl Ns {
     /// nothing any more). With `keep_id`, its numbered name stays (a
     /// segment still attached); [`Ns::unlink_id`] removes it later.
     pub fn remove(&self, obj: &Obj, keep_id: bool) {
+        // A queue's or a set's removal mark first (see `settle_removals`):
+        // a remover killed from here to its bit leaves a mark that the
+        // next `*_INFO` follows. (A segment's removal is the shared-memory
+        // engine's: it lives on while attached.)
+        let marked = obj.kind != Kind::Shm && !keep_id;
+        if let (true, Some(ix)) = (marked, &self.index) {
+            ix.mark_removing(obj.kind, obj.id % IDX_SPAN, true);
+        }
         obj.header().state.store(STATE_REMOVED, Ordering::Release);
         let key = obj.perm().key;
         if key != IPC_PRIVATE {
@@ -68,6 +76,9 @@ impl Ns {
         }
         if let Some(ix) = &self.index {
             ix.mark(obj.kind, idx, false);
+            if obj.kind != Kind::Shm {
+                ix.mark_removing(obj.kind, idx, false);
+            }
         }
     }
 

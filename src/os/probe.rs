@@ -113,11 +113,13 @@ thread_local! {
 }
 
 /// `EFAULT` unless `len` bytes at `addr` can be read.
+#[inline]
 pub fn readable(addr: usize, len: usize) -> Result<()> {
     SEEN.with(|s| s.check(addr, len, false))
 }
 
 /// `EFAULT` unless `len` bytes at `addr` can be written.
+#[inline]
 pub fn writable(addr: usize, len: usize) -> Result<()> {
     SEEN.with(|s| s.check(addr, len, true))
 }
