@@ -69,9 +69,6 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let Some(shape) = known.shape else {
         return Ok(Fast::Slow);
     };
-    if op.flg & SEM_UNDO != 0 {
-        return Ok(Fast::Slow);
-    }
     let v = View::known(o, shape)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -86,6 +83,9 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     if !enter(o, v.hdr()) {
         return Ok(Fast::Slow);
     }
+    if op.flg & SEM_UNDO != 0 {
+        return semop_undo_fast(o, &v, known, n, op, now);
+    }
     Ok(match cas_word(&v, v.sem(n)?, op.op)? {
         Cas::Done(r) => {
             note_otime(v.hdr(), now);
@@ -97,6 +97,222 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
         Cas::Block => Fast::Block,
         Cas::Slow => Fast::Slow,
     })
+}
+
+/// One operation with `SEM_UNDO` without the lock (semaphore `n` of `v`,
+/// checked by [`semop_fast`]; `now` for `sem_otime`): when this process's
+/// undo slot is known ([`Known`]'s hint, still its own) and this thread
+/// has an intent record ([`begin`]). Otherwise, for a wait-for-zero, and
+/// on a frozen or claimed word, the locked path decides.
+///
+/// 1. the intent record (semaphore, new value, new adjustment: absolute)
+///    is written in this process's undo slot;
+/// 2. the word is **claimed** by compare-and-swap: frozen, naming this
+///    process, its undo slot and record (the value kept): from here no
+///    one else changes it, and a lock holder that needs it waits for the
+///    claimant or, finding it dead, finishes the operation from the
+///    record (`undo::settle`, `undo::finish_claim`);
+/// 3. the adjustment is stored, then the word's new value and pid,
+///    unfrozen, with a **release** store.
+///
+/// The claim is the point of no return: a claimant killed before it
+/// changed nothing, one killed after is finished by whoever meets the
+/// word. No ABA: from the claim to the release nobody else changes the
+/// word, and only the claimant's own record is named by it.
+#[inline(always)]
+fn semop_undo_fast(
+    o: &Obj,
+    v: &View<'_>,
+    known: &Known,
+    n: usize,
+    op: SemOp,
+    now: i64,
+) -> Result<Fast> {
+    let Some(u) = known.undo.get() else {
+        return Ok(Fast::Slow);
+    };
+    let (us, adj) = v.uslot_adj(u, n)?;
+    // Still this process's slot (pid and start time: a fork child has the
+    // parent's hint, and another pid).
+    if op.op == 0
+        || us.pid.load(Ordering::Acquire) != my_pid()
+        || us.start.load(Ordering::Relaxed) != crate::os::proc::my_start()
+    {
+        return Ok(Fast::Slow);
+    }
+    let Some((k, rec)) = begin() else {
+        return Ok(Fast::Slow);
+    };
+    let r = claim_op(v, u, us, adj, k, n, op);
+    rec.set(rec.get() & !BUSY);
+    Ok(match r? {
+        Cas::Done(r) => {
+            note_otime(v.hdr(), now);
+            // **SeqCst**, after the claim (**SeqCst**): a sleeper that
+            // enqueued on this word froze it first, so the claim saw its
+            // thaw and this load sees it counted.
+            if may_wake(op.op, r) && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+                grant(o, v, GRANT_BOUND);
+            }
+            Fast::Done
+        }
+        Cas::Block => Fast::Block,
+        Cas::Slow => Fast::Slow,
+    })
+}
+
+/// [`semop_undo_fast`]'s steps on semaphore `n` with undo slot `u` and
+/// intent record `k`.
+#[inline(always)]
+fn claim_op(
+    v: &View<'_>,
+    u: usize,
+    us: &UndoHdr,
+    adj: &Adj,
+    k: usize,
+    n: usize,
+    op: SemOp,
+) -> Result<Cas> {
+    let s = v.sem(n)?;
+    let rec = us.recs.get(k).ok_or(Errno::EIO)?;
+    let me = my_pid();
+    let mut w = s.load();
+    for _ in 0..RETRIES {
+        if w.frozen() {
+            return Ok(Cas::Slow);
+        }
+        let cur = w.val();
+        let r = cur + op.op as i32;
+        if !can_go(cur, op.op) {
+            return Ok(Cas::Block);
+        }
+        if r > SEMVMX {
+            return Err(Errno::ERANGE);
+        }
+        let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
+        if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+            return Err(Errno::ERANGE);
+        }
+        if w.parked() {
+            prewake(v);
+        }
+        // Published by the claim's compare-and-swap (a release).
+        rec.store(
+            Intent {
+                n,
+                val: r,
+                adj: a as i16,
+            }
+            .pack(),
+            Ordering::Relaxed,
+        );
+        // **SeqCst**: as the plain path's compare-and-swap (see `cas_word`).
+        match s.word.compare_exchange_weak(
+            w.0,
+            SemWord::claim(cur, u, k, me).0,
+            Ordering::SeqCst,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                adj.store(a as i16, Ordering::Relaxed);
+                // **release**: whoever sees the word thawed sees the
+                // adjustment (a sweep of this process's undo, later).
+                s.word.store(SemWord::new(r, me).0, Ordering::Release);
+                return Ok(Cas::Done(r));
+            }
+            Err(x) => w = SemWord(x),
+        }
+    }
+    Ok(Cas::Slow)
+}
+
+/// In this thread's record word ([`Last::rec`]): a lock-free `SEM_UNDO`
+/// operation is under way (a signal handler's call meanwhile takes the
+/// lock, and does not reuse the record).
+const BUSY: u32 = 0x100;
+/// In this thread's record word: no record (all [`NREC`] taken by other
+/// threads when it asked, or the thread is exiting).
+const NO_REC: u32 = 0xff;
+/// The records this process's threads hold (bit `k` for record `k`).
+static RECS: AtomicU32 = AtomicU32::new(0);
+
+/// This thread's intent record, marked busy: its index and the thread's
+/// record word (to clear [`BUSY`]); `None` when it has none or is busy.
+#[inline(always)]
+fn begin() -> Option<(usize, &'static core::cell::Cell<u32>)> {
+    let c = &last().rec;
+    let t = c.get();
+    let k = match t & 0xff {
+        _ if t & BUSY != 0 => return None,
+        0 => assign(c)?,
+        NO_REC => return None,
+        x => x as usize - 1,
+    };
+    c.set((k as u32 + 1) | BUSY);
+    Some((k, c))
+}
+
+/// Whether this thread is inside its own claim with record `k` (a signal
+/// handler's call met it: waiting would never end).
+pub(super) fn claiming(k: usize) -> bool {
+    let t = last().rec.get();
+    t & BUSY != 0 && (t & 0xff) as usize == k + 1
+}
+
+/// Gives this thread the lowest free record of the process (once), let
+/// go when the thread exits ([`RecOwner`]).
+#[cold]
+#[inline(never)]
+fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
+    if REC_OWNER.try_with(|_| ()).is_err() {
+        c.set(NO_REC); // exiting: its destructors have run
+        return None;
+    }
+    crate::os::proc::on_fork_child(recs_after_fork);
+    let mut m = RECS.load(Ordering::Relaxed);
+    loop {
+        let k = (!m).trailing_zeros() as usize;
+        if k >= NREC {
+            c.set(NO_REC);
+            return None;
+        }
+        match RECS.compare_exchange_weak(m, m | 1 << k, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => {
+                c.set(k as u32 + 1);
+                return Some(k);
+            }
+            Err(x) => m = x,
+        }
+    }
+}
+
+/// In a `fork` child: only this thread exists, so only its record is
+/// taken.
+fn recs_after_fork() {
+    let t = last().rec.get() & 0xff;
+    let m = match t {
+        0 | NO_REC => 0,
+        x => 1 << (x - 1),
+    };
+    RECS.store(m, Ordering::Relaxed);
+}
+
+/// Lets this thread's record go when it exits (registered by [`assign`]).
+struct RecOwner;
+
+impl Drop for RecOwner {
+    fn drop(&mut self) {
+        let c = &last().rec;
+        let t = c.get() & 0xff;
+        if t != 0 && t != NO_REC {
+            RECS.fetch_and(!(1 << (t - 1)), Ordering::AcqRel);
+        }
+        c.set(NO_REC);
+    }
+}
+
+thread_local! {
+    static REC_OWNER: RecOwner = const { RecOwner };
 }
 
 /// May this process operate without the lock on the set `h` heads? A set

@@ -275,6 +275,10 @@ struct Last {
     /// and what was learnt about it once ([`Known`])
     set: RefCell<LastSet>,
     probe: Seen,
+    /// this thread's intent record for lock-free `SEM_UNDO` operations
+    /// (`fast::begin`): 0 none asked for yet, `k + 1` record `k`, with a
+    /// busy bit while one is under way
+    rec: core::cell::Cell<u32>,
 }
 
 /// What a thread learnt once about its cached set, so that a `semop`
@@ -322,6 +326,7 @@ thread_local! {
         Last {
             set: RefCell::new(None),
             probe: Seen::new(),
+            rec: core::cell::Cell::new(0),
         }
     };
     /// Lets [`LAST`]'s set go when the thread exits; touched only when a
@@ -532,11 +537,13 @@ fn semop_after_fast(
         Fast::Done => return Ok(()),
         // The general path sweeps, answers IPC_NOWAIT or sleeps.
         Fast::Block => {}
-        Fast::Slow => {
-            if semop_one(o, known, op, wait, timeout_errno)? {
-                return Ok(());
-            }
-        }
+        Fast::Slow => match semop_one(o, known, op, wait, timeout_errno) {
+            Ok(true) => return Ok(()),
+            // Would block, or its word is claimed by a stopped process:
+            // the general path waits.
+            Ok(false) | Err(Errno::EBUSY) => {}
+            Err(e) => return Err(e),
+        },
     }
     semop_general(o, known, &[op], wait, timeout_errno)
 }
@@ -619,7 +626,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // the lock's. Not on a set nobody has operated on without the lock
     // (`fast::enter`: one that starts now finds the lock held and waits).
     let w = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
-        s.freeze_here()
+        v.freeze_here(s, n)?
     } else {
         s.load()
     };
@@ -733,7 +740,15 @@ fn semop_general(
         let mut swept = false;
         loop {
             let mut txn = Txn::default();
-            match try_ops(&v, ops, undo, &mut txn)? {
+            let tried = try_ops(&v, ops, undo, &mut txn);
+            if let Err(Errno::EBUSY) = tried {
+                // A word claimed by a stopped (or long preempted) lock-free
+                // `SEM_UNDO` operation: not waited for under the lock.
+                drop(g);
+                claim_pause(wait, nowait, timeout_errno)?;
+                continue 'retry;
+            }
+            match tried? {
                 Try::Done => {
                     txn.commit(&v)?;
                     mark_done(&v, ops, my_pid(), now);
@@ -806,6 +821,40 @@ fn semop_general(
         }
     };
     sleep(o, slot, ticket, wait, timeout_errno)
+}
+
+/// After a word was found claimed by a process that does not let it go
+/// (stopped: `undo::settle`'s `EBUSY`), the lock let go: `IPC_NOWAIT`
+/// answers `EAGAIN` (as when the lock cannot be had), a call whose
+/// deadline passed its timeout, any other waits a millisecond before it
+/// tries again.
+#[cold]
+fn claim_pause(wait: Wait, nowait: bool, timeout_errno: Errno) -> Result<()> {
+    if nowait {
+        return Err(Errno::EAGAIN);
+    }
+    let nap = Duration::from_millis(1);
+    match wait {
+        Wait::Until(d) if d.expired() => Err(timeout_errno),
+        Wait::Until(d) => {
+            std::thread::sleep(d.remaining().map_or(nap, |r| r.min(nap)));
+            Ok(())
+        }
+        Wait::Forever => {
+            std::thread::sleep(nap);
+            Ok(())
+        }
+    }
+}
+
+/// A changing `semctl` command met a word claimed by a stopped process:
+/// `EAGAIN`, as when the lock cannot be had (docs/bounded-time.md).
+fn busy_again(e: Errno) -> Errno {
+    if e == Errno::EBUSY {
+        Errno::EAGAIN
+    } else {
+        e
+    }
 }
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
@@ -896,7 +945,11 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     (0..v.s.nsems)
         .map(|i| {
             Ok(if g.is_some() {
-                v.val(i)?
+                match v.val(i) {
+                    // Claimed by a stopped process: as it stands.
+                    Err(Errno::EBUSY) => v.peek(i)?.val(),
+                    r => r?,
+                }
             } else {
                 v.peek(i)?.val()
             } as u16)
@@ -956,7 +1009,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
         return Err(Errno::EINVAL);
     }
     o.perm().check_mine(Access::Write)?;
-    set_values(&v, &[(num as usize, val)])
+    set_values(&v, &[(num as usize, val)]).map_err(busy_again)
 }
 
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
@@ -972,7 +1025,7 @@ pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
         return Err(Errno::ERANGE);
     }
     let pairs: Vec<(usize, i32)> = (0..v.s.nsems).map(|i| (i, vals[i] as i32)).collect();
-    set_values(&v, &pairs)
+    set_values(&v, &pairs).map_err(busy_again)
 }
 
 /// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
@@ -995,7 +1048,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
         return Err(Errno::EIDRM);
     }
     o.perm().check_mine(Access::Write)?;
-    if v.val(0)? != 0 {
+    if v.val(0).map_err(busy_again)? != 0 {
         return Err(Errno::EPERM);
     }
     let u = undo_slot(&v)?;
