@@ -1406,6 +1406,148 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// Forges, in the set `v`, process `pid` (start time `start`) in undo
+    /// slot `u` with an adjustment of +1 on semaphore 0 (it took one unit
+    /// with `SEM_UNDO`), in the middle of a lock-free `SEM_UNDO` V on it
+    /// with intent record `k`: `steps` of its three (the record, the
+    /// claim, the adjustment) done, as when it is killed there.
+    fn forge_undo_v(v: &View<'_>, u: usize, k: usize, pid: i32, start: u64, steps: u32) {
+        let h = v.hdr();
+        h.lockfree.store(2, Ordering::SeqCst);
+        if h.undo_hi.load(Ordering::Relaxed) <= u as u32 {
+            h.undo_hi.store(u as u32 + 1, Ordering::Relaxed);
+        }
+        let us = v.uslot(u).unwrap();
+        us.start.store(start, Ordering::Relaxed);
+        us.pid.store(pid, Ordering::Release);
+        let adj = v.adj(u, 0).unwrap();
+        adj.store(1, Ordering::Relaxed);
+        let s = v.sem(0).unwrap();
+        let cur = s.load().val();
+        if steps >= 1 {
+            let i = Intent {
+                n: 0,
+                val: cur + 1,
+                adj: 0,
+            };
+            v.intent(u, k).unwrap().store(i.pack(), Ordering::Relaxed);
+        }
+        if steps >= 2 {
+            s.word
+                .store(SemWord::claim(cur, u, k, pid).0, Ordering::SeqCst);
+        }
+        if steps >= 3 {
+            adj.store(0, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_dead_claimant_s_operation_is_finished_once_whatever_step_it_died_at() {
+        let t = tmp_ns("claim_dead");
+        let dead = 0x3fff_fff0;
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        // Who meets the dead claimant: 0 a read (the sweep of its undo),
+        // 1 a locked operation of two semaphores, 2 a single operation
+        // (the locked one-operation path), 3 the repair after a dead lock
+        // holder. Value 5 before the dead process took one (4, adj +1):
+        // whatever step it died at, its V and its undo come out as the
+        // kernel's exit_sem would leave them — 5 — less what the live
+        // caller took.
+        for steps in 0..=3 {
+            for via in 0..4 {
+                let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 0]).unwrap();
+                let v = View::new(&o).unwrap();
+                forge_undo_v(&v, 3, 5, dead, 1, steps);
+                let want = match via {
+                    0 => {
+                        getval(&o, 0).unwrap();
+                        5
+                    }
+                    1 => {
+                        semop(&o, &[op(0, -1, 0), op(1, 1, 0)], now, Errno::EAGAIN).unwrap();
+                        4
+                    }
+                    2 => {
+                        semop(&o, &[op(0, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        4
+                    }
+                    _ => {
+                        repair(&o);
+                        5
+                    }
+                };
+                assert_eq!(
+                    getval(&o, 0),
+                    Ok(want),
+                    "died after {steps} steps, met by {via}"
+                );
+                let w = v.sem(0).unwrap().load();
+                assert!(
+                    !w.frozen() && !w.claimed(),
+                    "{w:x?}, {steps} steps, by {via}"
+                );
+                assert_eq!(
+                    v.uslot(3).unwrap().pid.load(Ordering::Relaxed),
+                    0,
+                    "slot freed"
+                );
+                remove(&t.1, &o).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
+        let t = tmp_ns("claim_stopped");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // SAFETY: the child only stops itself and exits (async-signal-safe
+        // calls alone after fork).
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(0);
+            }
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
+        assert!(libc::WIFSTOPPED(st));
+        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 2);
+        let claimed = v.sem(0).unwrap().load();
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            setval(&o, 0, 3),
+            Err(Errno::EAGAIN),
+            "SETVAL beside the claim"
+        );
+        let nowait = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
+        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
+        assert_eq!(
+            semop(&o, &[op(0, -1, 0), op(1, -1, 0)], timed, Errno::EAGAIN),
+            Err(Errno::EAGAIN),
+            "a timed call ends by its deadline"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert_eq!(getall(&o), Ok(vec![4, 1]), "read as it stands");
+        // The other semaphore, under the lock, and the claimed word left
+        // as it was (its claimant's, thawed by nobody else).
+        semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        assert_eq!(v.sem(0).unwrap().load(), claimed);
+        // Killed: its V finished, its undo applied.
+        // SAFETY: our own stopped child.
+        unsafe {
+            libc::kill(c, libc::SIGKILL);
+            libc::waitpid(c, &mut st, 0);
+        }
+        assert_eq!(getval(&o, 0), Ok(5), "4 + 1 (its V), its undo then 0");
+        assert!(!v.sem(0).unwrap().load().frozen());
+        remove(&t.1, &o).unwrap();
+    }
+
     #[test]
     fn scribbled_header_is_eio_not_a_crash() {
         let t = tmp_ns("scribble");
