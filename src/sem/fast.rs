@@ -105,20 +105,22 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
 /// has an intent record ([`begin`]). Otherwise, for a wait-for-zero, and
 /// on a frozen or claimed word, the locked path decides.
 ///
-/// 1. the intent record (semaphore, new value, new adjustment: absolute)
-///    is written in this process's undo slot;
-/// 2. the word is **claimed** by compare-and-swap: frozen, naming this
-///    process, its undo slot and record (the value kept): from here no
-///    one else changes it, and a lock holder that needs it waits for the
-///    claimant or, finding it dead, finishes the operation from the
-///    record (`undo::settle`, `undo::finish_claim`);
+/// 1. the word is **claimed** by compare-and-swap: frozen, naming this
+///    process, its undo slot, its intent record and an epoch (the value
+///    kept): from here no one else changes the word or this process's
+///    adjustment for it, and a lock holder that needs it waits for the
+///    claimant or, finding it dead, finishes or undoes the operation
+///    (`undo::settle`, `undo::finish_claim`);
+/// 2. the intent record (semaphore, new value, new adjustment: absolute;
+///    the claim's epoch) is written in this process's undo slot;
 /// 3. the adjustment is stored, then the word's new value and pid,
 ///    unfrozen, with a **release** store.
 ///
-/// The claim is the point of no return: a claimant killed before it
-/// changed nothing, one killed after is finished by whoever meets the
-/// word. No ABA: from the claim to the release nobody else changes the
-/// word, and only the claimant's own record is named by it.
+/// A claimant killed before step 2 stored nothing: its claim is put back
+/// (its record shows an older epoch); one killed after is finished from
+/// its record (absolute values: finishing twice changes nothing). No
+/// ABA: from the claim to the release nobody else changes the word, and
+/// only the claimant's own record is named by it.
 #[inline(always)]
 fn semop_undo_fast(
     o: &Obj,
@@ -128,16 +130,28 @@ fn semop_undo_fast(
     op: SemOp,
     now: i64,
 ) -> Result<Fast> {
-    let Some(u) = known.undo.get() else {
+    if op.op == 0 {
         return Ok(Fast::Slow);
+    }
+    let mine = |us: &UndoHdr| {
+        us.pid.load(Ordering::Acquire) == my_pid()
+            && us.start.load(Ordering::Relaxed) == crate::os::proc::my_start()
+    };
+    let u = match known.undo.get() {
+        Some(u) => u,
+        None => match find_mine(v, &mine) {
+            Some(u) => {
+                known.undo.set(Some(u));
+                u
+            }
+            None => return Ok(Fast::Slow),
+        },
     };
     let (us, adj) = v.uslot_adj(u, n)?;
     // Still this process's slot (pid and start time: a fork child has the
-    // parent's hint, and another pid).
-    if op.op == 0
-        || us.pid.load(Ordering::Acquire) != my_pid()
-        || us.start.load(Ordering::Relaxed) != crate::os::proc::my_start()
-    {
+    // parent's hint, and another pid). Taken under the lock, the slot
+    // stays its own while it lives (sweeps free only the dead's).
+    if !mine(us) {
         return Ok(Fast::Slow);
     }
     let Some((k, rec)) = begin() else {
@@ -159,6 +173,15 @@ fn semop_undo_fast(
         Cas::Block => Fast::Block,
         Cas::Slow => Fast::Slow,
     })
+}
+
+/// This process's undo slot, looked for without the lock (a caller with
+/// no hint: the native handle's calls); `None` when it has none yet (it
+/// is taken under the lock).
+#[cold]
+#[inline(never)]
+fn find_mine(v: &View<'_>, mine: &dyn Fn(&UndoHdr) -> bool) -> Option<usize> {
+    v.undo_used().find(|&u| v.uslot(u).is_ok_and(|us| mine(us)))
 }
 
 /// [`semop_undo_fast`]'s steps on semaphore `n` with undo slot `u` and
@@ -189,32 +212,37 @@ fn claim_op(
         if r > SEMVMX {
             return Err(Errno::ERANGE);
         }
-        let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
-        if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
-            return Err(Errno::ERANGE);
-        }
         if w.parked() {
             prewake(v);
         }
-        // Published by the claim's compare-and-swap (a release).
-        rec.store(
-            Intent {
-                n,
-                val: r,
-                adj: a as i16,
-            }
-            .pack(),
-            Ordering::Relaxed,
-        );
+        // The record is this thread's alone: its last epoch, plus one.
+        let e = Intent::next_epoch(rec.load(Ordering::Relaxed));
         // **SeqCst**: as the plain path's compare-and-swap (see `cas_word`).
         match s.word.compare_exchange_weak(
             w.0,
-            SemWord::claim(cur, u, k, me).0,
+            SemWord::claim(cur, u, k, e, me).0,
             Ordering::SeqCst,
             Ordering::Acquire,
         ) {
             Ok(_) => {
-                adj.store(a as i16, Ordering::Relaxed);
+                // Ours now, and so the adjustment: no other thread of
+                // this process changes it while the word is claimed.
+                let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
+                if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                    // Nothing stored: the word as it was.
+                    s.word.store(w.0 & !PARKED, Ordering::Release);
+                    return Err(Errno::ERANGE);
+                }
+                let i = Intent {
+                    n,
+                    val: r,
+                    adj: a as i16,
+                    epoch: e,
+                };
+                rec.store(i.pack(), Ordering::Relaxed);
+                // **release**: after the record (whoever finds the
+                // adjustment stored finds the record).
+                adj.store(a as i16, Ordering::Release);
                 // **release**: whoever sees the word thawed sees the
                 // adjustment (a sweep of this process's undo, later).
                 s.word.store(SemWord::new(r, me).0, Ordering::Release);

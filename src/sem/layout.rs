@@ -141,8 +141,10 @@ pub(super) const PARKED: u64 = 1 << 30;
 /// In a [`SemWord`] (always with [`FROZEN`]): a process is in the middle
 /// of a lock-free `SEM_UNDO` operation on this semaphore
 /// (`fast::semop_undo_fast`): it owns the word until its release store.
-/// Bits 16..=22 name its undo slot and bits 24..=26 the intent record in
-/// it, the pid field the claimant; the value bits keep the value it found.
+/// Bits 16..=22 name its undo slot, bits 24..=26 the intent record in it
+/// and bits 27..=28 the claim's epoch (which the record it writes next
+/// repeats), the pid field the claimant; the value bits keep the value it
+/// found.
 pub(super) const CLAIM: u64 = 1 << 29;
 /// Intent records per undo slot: one per thread of the process that may
 /// operate without the lock at once (`fast::thread_rec`); the others take
@@ -189,15 +191,17 @@ impl SemWord {
         self.0 & CLAIM != 0
     }
     /// The word that claims value `val` for the intent record `k` of undo
-    /// slot `u` of process `pid` (frozen: every other party keeps off).
+    /// slot `u` of process `pid`, epoch `e` (frozen: every other party
+    /// keeps off).
     #[inline]
-    pub(super) fn claim(val: i32, u: usize, k: usize, pid: i32) -> SemWord {
+    pub(super) fn claim(val: i32, u: usize, k: usize, e: u32, pid: i32) -> SemWord {
         SemWord(
             SemWord::new(val, pid).0
                 | FROZEN
                 | CLAIM
                 | ((u as u64 & 0x7f) << 16)
-                | ((k as u64 & 0x7) << 24),
+                | ((k as u64 & 0x7) << 24)
+                | ((e as u64 & 0x3) << 27),
         )
     }
     /// A claimed word's undo slot and intent record.
@@ -208,23 +212,37 @@ impl SemWord {
             ((self.0 >> 24) & 0x7) as usize,
         )
     }
+    /// A claimed word's epoch.
+    #[inline]
+    pub(super) fn epoch(self) -> u32 {
+        ((self.0 >> 27) & 0x3) as u32
+    }
 }
 
 /// An intent record (one word in its undo slot, [`View::intent`]): what a
-/// lock-free `SEM_UNDO` operation will leave once its claim lands —
-/// semaphore `n`, its new value and the process's new adjustment for it.
-/// Written before the claim (whose compare-and-swap publishes it), so a
-/// claimed word always names a record that says how to finish.
+/// lock-free `SEM_UNDO` operation leaves once done — semaphore `n`, its
+/// new value and the process's new adjustment for it (absolute values) —
+/// written right after its claim, under the claim's `epoch`. A claimed
+/// word whose record repeats its epoch is finished from the record; one
+/// whose record does not (the claimant died before writing it, so before
+/// it stored anything) is put back.
+///
+/// Why after the claim: the adjustment is the process's, shared by its
+/// threads; read before the claim, it could be stale while the word
+/// itself came back to what was read (another thread's P and V in
+/// between: ABA), and the record would then carry a wrong adjustment.
+/// Once the word is claimed, nobody else changes it or the adjustment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Intent {
     pub(super) n: usize,
     pub(super) val: i32,
     pub(super) adj: i16,
+    pub(super) epoch: u32,
 }
 
-/// The tag in an intent record's top 16 bits (a zeroed or scribbled
+/// The tag in an intent record's top 12 bits (a zeroed or scribbled
 /// record is not one).
-const INTENT_TAG: u64 = 0x1e7e;
+const INTENT_TAG: u64 = 0x1e7;
 
 impl Intent {
     #[inline]
@@ -232,15 +250,23 @@ impl Intent {
         (self.n as u64 & 0xffff)
             | ((self.val as u16 as u64) << 16)
             | ((self.adj as u16 as u64) << 32)
-            | (INTENT_TAG << 48)
+            | ((self.epoch as u64 & 0x3) << 48)
+            | (INTENT_TAG << 52)
     }
     #[inline]
     pub(super) fn unpack(w: u64) -> Option<Intent> {
-        (w >> 48 == INTENT_TAG).then_some(Intent {
+        (w >> 52 == INTENT_TAG).then_some(Intent {
             n: (w & 0xffff) as usize,
             val: (w >> 16) as u16 as i32,
             adj: (w >> 32) as u16 as i16,
+            epoch: ((w >> 48) & 0x3) as u32,
         })
+    }
+    /// The epoch a record's next claim uses (the record word as it
+    /// stands: its owner's last).
+    #[inline]
+    pub(super) fn next_epoch(w: u64) -> u32 {
+        (((w >> 48) as u32) + 1) & 0x3
     }
 }
 

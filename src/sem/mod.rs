@@ -1009,7 +1009,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
         return Err(Errno::EINVAL);
     }
     o.perm().check_mine(Access::Write)?;
-    set_values(&v, &[(num as usize, val)]).map_err(busy_again)
+    claim_wait_until(Deadline::ctl(), || set_values(&v, &[(num as usize, val)])).map_err(busy_again)
 }
 
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
@@ -1025,7 +1025,7 @@ pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
         return Err(Errno::ERANGE);
     }
     let pairs: Vec<(usize, i32)> = (0..v.s.nsems).map(|i| (i, vals[i] as i32)).collect();
-    set_values(&v, &pairs).map_err(busy_again)
+    claim_wait_until(Deadline::ctl(), || set_values(&v, &pairs)).map_err(busy_again)
 }
 
 /// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
@@ -1409,8 +1409,9 @@ mod tests {
     /// Forges, in the set `v`, process `pid` (start time `start`) in undo
     /// slot `u` with an adjustment of +1 on semaphore 0 (it took one unit
     /// with `SEM_UNDO`), in the middle of a lock-free `SEM_UNDO` V on it
-    /// with intent record `k`: `steps` of its three (the record, the
-    /// claim, the adjustment) done, as when it is killed there.
+    /// with intent record `k`, whose last operation left a record of
+    /// another semaphore: `steps` of the V's three (the claim, the record,
+    /// the adjustment) done, as when it is killed there.
     fn forge_undo_v(v: &View<'_>, u: usize, k: usize, pid: i32, start: u64, steps: u32) {
         let h = v.hdr();
         h.lockfree.store(2, Ordering::SeqCst);
@@ -1422,19 +1423,29 @@ mod tests {
         us.pid.store(pid, Ordering::Release);
         let adj = v.adj(u, 0).unwrap();
         adj.store(1, Ordering::Relaxed);
+        let rec = v.intent(u, k).unwrap();
+        let old = Intent {
+            n: 1,
+            val: 9,
+            adj: -3,
+            epoch: 2,
+        };
+        rec.store(old.pack(), Ordering::Relaxed);
+        let e = Intent::next_epoch(rec.load(Ordering::Relaxed));
         let s = v.sem(0).unwrap();
         let cur = s.load().val();
         if steps >= 1 {
+            s.word
+                .store(SemWord::claim(cur, u, k, e, pid).0, Ordering::SeqCst);
+        }
+        if steps >= 2 {
             let i = Intent {
                 n: 0,
                 val: cur + 1,
                 adj: 0,
+                epoch: e,
             };
-            v.intent(u, k).unwrap().store(i.pack(), Ordering::Relaxed);
-        }
-        if steps >= 2 {
-            s.word
-                .store(SemWord::claim(cur, u, k, pid).0, Ordering::SeqCst);
+            rec.store(i.pack(), Ordering::Relaxed);
         }
         if steps >= 3 {
             adj.store(0, Ordering::Relaxed);
@@ -1515,7 +1526,7 @@ mod tests {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
         assert!(libc::WIFSTOPPED(st));
-        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 2);
+        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
         let claimed = v.sem(0).unwrap().load();
         let t0 = std::time::Instant::now();
         assert_eq!(

@@ -45,23 +45,14 @@ pub(super) fn sweep(v: &View<'_>) -> bool {
 /// cleared, so nothing is applied twice).
 pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     let mut changed = false;
-    for k in 0..NREC {
-        let Some(i) = v
-            .intent(u, k)
-            .ok()
-            .and_then(|r| Intent::unpack(r.load(Ordering::Acquire)))
-        else {
-            continue;
-        };
-        if let Ok(s) = v.sem(i.n) {
-            let w = s.load();
-            if w.claimed() && w.claimant() == (u, k) && w.pid() == pid {
-                finish_claim(v, i.n, w);
+    for s in 0..v.s.nsems {
+        if let Ok(x) = v.sem(s) {
+            let w = x.load();
+            if w.claimed() && w.claimant().0 == u && w.pid() == pid {
+                finish_claim(v, s, w);
                 changed = true;
             }
         }
-    }
-    for s in 0..v.s.nsems {
         let Ok(a) = v.adj(u, s) else { continue };
         let adj = a.load(Ordering::Relaxed) as i32;
         if adj == 0 {
@@ -90,8 +81,26 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
 
 /// How long a lock holder waits for a live claimant of a word before it
 /// lets the lock go (`EBUSY`): the `IPC_NOWAIT` bound (a claimant owns
-/// its word for a few instructions; one preempted, for a time slice).
+/// its word for a few instructions; one preempted, for a time slice) —
+/// a `semop` then lets the lock go and tries again; a `SETVAL` or
+/// `SETALL` waits to the control bound instead ([`claim_wait_until`]).
 const CLAIM_BOUND: Duration = crate::sync::time::NOWAIT_BOUND;
+
+thread_local! {
+    /// The deadline [`settle`] waits to for a live claimant that is not
+    /// stopped, instead of [`CLAIM_BOUND`] (set by [`claim_wait_until`]).
+    static CLAIM_DEADLINE: core::cell::Cell<Option<Deadline>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with [`settle`] waiting for a live claimant that is not
+/// stopped until `d` (a control call's bound: a preempted claimant is no
+/// reason for `SETVAL` to fail).
+pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
+    let old = CLAIM_DEADLINE.with(|c| c.replace(Some(d)));
+    let r = f();
+    CLAIM_DEADLINE.with(|c| c.set(old));
+    r
+}
 
 /// The lock holder froze semaphore `n`'s word and found it claimed (`w`)
 /// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`): waits
@@ -141,8 +150,12 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
                 return Ok(());
             }
         }
-        let t = *t0.get_or_insert_with(std::time::Instant::now);
-        if t.elapsed() > CLAIM_BOUND {
+        let d = *t0.get_or_insert_with(|| {
+            CLAIM_DEADLINE
+                .with(|c| c.get())
+                .unwrap_or_else(|| Deadline::after(CLAIM_BOUND))
+        });
+        if d.expired() {
             return Err(Errno::EBUSY);
         }
         std::thread::sleep(Duration::from_micros(50));
@@ -151,10 +164,12 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
 
 /// Finishes the lock-free `SEM_UNDO` operation whose claimant died
 /// holding semaphore `n`'s word `w` (the lock holder only): its intent
-/// record, written before the claim, gives the new adjustment and value
-/// (absolute: finishing twice changes nothing). A record that does not
-/// name `n`, or a slot that does not name the claimant (a scribble), puts
-/// back the value the claim kept, the adjustment untouched.
+/// record, written after the claim under the claim's epoch, gives the new
+/// adjustment and value (absolute: finishing twice changes nothing). A
+/// record of another epoch (the claimant died before writing it, and so
+/// before storing anything) or semaphore, or a slot that does not name
+/// the claimant (a scribble), puts back the value the claim kept, the
+/// adjustment untouched (the last pid then names the claimant).
 pub(super) fn finish_claim(v: &View<'_>, n: usize, w: SemWord) {
     let (u, k) = w.claimant();
     let pid = w.pid();
@@ -162,7 +177,7 @@ pub(super) fn finish_claim(v: &View<'_>, n: usize, w: SemWord) {
         .intent(u, k)
         .ok()
         .and_then(|r| Intent::unpack(r.load(Ordering::Acquire)))
-        .filter(|i| i.n == n)
+        .filter(|i| i.n == n && i.epoch == w.epoch())
         .filter(|_| {
             v.uslot(u)
                 .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid)
