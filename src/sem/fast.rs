@@ -181,7 +181,7 @@ fn semop_undo_fast(
 #[cold]
 #[inline(never)]
 fn find_mine(v: &View<'_>, mine: &dyn Fn(&UndoHdr) -> bool) -> Option<usize> {
-    v.undo_used().find(|&u| v.uslot(u).is_ok_and(|us| mine(us)))
+    v.undo_used().find(|&u| v.uslot(u).is_ok_and(mine))
 }
 
 /// [`semop_undo_fast`]'s steps on semaphore `n` with undo slot `u` and
