@@ -133,13 +133,9 @@ fn semop_undo_fast(
     if op.op == 0 {
         return Ok(Fast::Slow);
     }
-    let mine = |us: &UndoHdr| {
-        us.pid.load(Ordering::Acquire) == my_pid()
-            && us.start.load(Ordering::Relaxed) == crate::os::proc::my_start()
-    };
     let u = match known.undo.get() {
         Some(u) => u,
-        None => match find_mine(v, &mine) {
+        None => match find_mine(v) {
             Some(u) => {
                 known.undo.set(Some(u));
                 u
@@ -154,7 +150,7 @@ fn semop_undo_fast(
     if !mine(us) {
         return Ok(Fast::Slow);
     }
-    let Some((k, rec)) = begin() else {
+    let Some((k, rec)) = begin(known.rec.unwrap_or_else(thread_rec)) else {
         return Ok(Fast::Slow);
     };
     let r = claim_op(v, u, us, adj, k, n, op);
@@ -180,7 +176,7 @@ fn semop_undo_fast(
 /// is taken under the lock).
 #[cold]
 #[inline(never)]
-fn find_mine(v: &View<'_>, mine: &dyn Fn(&UndoHdr) -> bool) -> Option<usize> {
+fn find_mine(v: &View<'_>) -> Option<usize> {
     v.undo_used().find(|&u| v.uslot(u).is_ok_and(mine))
 }
 
@@ -264,11 +260,27 @@ const NO_REC: u32 = 0xff;
 /// The records this process's threads hold (bit `k` for record `k`).
 static RECS: AtomicU32 = AtomicU32::new(0);
 
-/// This thread's intent record, marked busy: its index and the thread's
-/// record word (to clear [`BUSY`]); `None` when it has none or is busy.
+/// This thread's record word, for a call whose [`Known`] is not the
+/// thread's cached set's (out of line: inlined, the thread-local look-up
+/// would be hoisted onto the common path).
+#[cold]
+#[inline(never)]
+fn thread_rec() -> &'static core::cell::Cell<u32> {
+    &last().rec
+}
+
+/// Whether undo slot `us` is this process's (pid and start time).
 #[inline(always)]
-fn begin() -> Option<(usize, &'static core::cell::Cell<u32>)> {
-    let c = &last().rec;
+fn mine(us: &UndoHdr) -> bool {
+    us.pid.load(Ordering::Acquire) == my_pid()
+        && us.start.load(Ordering::Relaxed) == crate::os::proc::my_start()
+}
+
+/// This thread's intent record (`c`: the thread's record word, from
+/// [`Last::rec`]), marked busy: its index and the record word (to clear
+/// [`BUSY`]); `None` when it has none or is busy.
+#[inline(always)]
+fn begin(c: &'static core::cell::Cell<u32>) -> Option<(usize, &'static core::cell::Cell<u32>)> {
     let t = c.get();
     let k = match t & 0xff {
         _ if t & BUSY != 0 => return None,

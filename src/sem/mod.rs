@@ -296,6 +296,10 @@ struct Last {
 pub struct Known {
     shape: Option<Shape>,
     undo: core::cell::Cell<Option<usize>>,
+    /// this thread's intent record word ([`Last::rec`]) when this is the
+    /// thread's cached set (so the lock-free `SEM_UNDO` path reaches it
+    /// without a second thread-local look-up); `None`: looked up
+    rec: Option<&'static core::cell::Cell<u32>>,
 }
 
 /// A set's shape, checked once against this process's mapping of it
@@ -317,6 +321,7 @@ impl Known {
         Known {
             shape: s.map(|s| s.0),
             undo: core::cell::Cell::new(None),
+            rec: None,
         }
     }
 }
@@ -434,7 +439,13 @@ fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     // signal handler's host) borrows the entry.
     if OWNER.try_with(|_| ()).is_ok() {
         if let Ok(mut b) = c.set.try_borrow_mut() {
-            let old = b.replace(CachedSet::new(ns.serial(), &o, Known::of(shape(&o))));
+            let known = Known {
+                // `c` is this thread's `LAST` (from `last()`), and the
+                // entry never leaves the thread.
+                rec: Some(&last().rec),
+                ..Known::of(shape(&o))
+            };
+            let old = b.replace(CachedSet::new(ns.serial(), &o, known));
             drop(b);
             if let Some(e) = old {
                 e.release();
