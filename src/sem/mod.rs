@@ -1571,6 +1571,46 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_that_leaves_sleepers_keeps_the_undo_slot_of_a_dead_sleeper() {
+        let t = tmp_ns("undo_sleeper");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let v = View::new(&o).unwrap();
+        // A process that cannot exist holds undo slot 2 (it gave one unit
+        // with SEM_UNDO: adj -1) and sleeps in slot 0 on a P with
+        // SEM_UNDO, naming its undo slot.
+        let dead = Owner {
+            pid: 0x3fff_fff0,
+            start: 1,
+        };
+        v.hdr().undo_hi.store(3, Ordering::Relaxed);
+        v.adj(2, 0).unwrap().store(-1, Ordering::Relaxed);
+        v.uslot(2).unwrap().owner().claim(dead);
+        v.sem(0).unwrap().put(1, dead.pid);
+        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+        let w = v.wslot(0).unwrap();
+        v.wop(0, 0)
+            .unwrap()
+            .store(op(0, -2, SEM_UNDO).pack(), Ordering::Relaxed);
+        w.nsops.store(1, Ordering::Relaxed);
+        w.undo.store(2, Ordering::Relaxed);
+        w.owner().claim(dead);
+        w.state.store(W_WAITING, Ordering::Release);
+        v.hdr().waiting.store(1, Ordering::Relaxed);
+        // Without the sleepers (a call that will sleep, not leave): the
+        // undo slot stays the dead sleeper's.
+        sweep_with(&v, false, Check::Quick);
+        assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), dead.pid);
+        assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), -1);
+        // With them: the sleeper dropped, then the undo applied (1 - 1).
+        sweep_with(&v, true, Check::Quick);
+        assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_FREE);
+        assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), 0);
+        assert_eq!(v.sem(0).unwrap().load().val(), 0);
+        drop(_g);
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
     fn scribbled_header_is_eio_not_a_crash() {
         let t = tmp_ns("scribble");
         let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[]).unwrap();

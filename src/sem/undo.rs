@@ -28,7 +28,32 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
     let undo = v
         .undo_used()
         .filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
-    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid)) | changed
+    owner::sweep(undo, check, |u, o| {
+        // A sweep that left the sleepers alone keeps the slot of a dead
+        // process whose sleepers are still queued: a grant to one of them
+        // must find its adjustments in its own slot, and one given back
+        // must take them back from there (`release_sleeper`). Freed by
+        // the next sweep that drops them first.
+        if !sleepers && queued(v, u, o) {
+            return false;
+        }
+        release_undo(v, u, o.pid)
+    }) | changed
+}
+
+/// Whether a sleeper slot of process `who` that names undo slot `u` is
+/// still in the queue (waiting, claimed, serving itself, or granted and
+/// not collected).
+fn queued(v: &View<'_>, u: usize, who: Owner) -> bool {
+    wslots_used(v).any(|i| {
+        v.wslot(i).is_ok_and(|w| {
+            matches!(
+                w.state.load(Ordering::Acquire) & 0xff,
+                W_WAITING | W_CLAIMED | W_SELF | W_DONE
+            ) && w.undo.load(Ordering::Relaxed) == u as i32
+                && w.owner().load() == who
+        })
+    })
 }
 
 /// The full check: every slot, dead by pid and start time (`/proc`), so
