@@ -1,6 +1,8 @@
 //! The lock-free path: one operation without `SEM_UNDO` on a semaphore
 //! the set's lock holder has not frozen is one compare-and-swap of the
-//! semaphore's word (value and last pid together), as a `sem_t`'s.
+//! semaphore's word (value and last pid together), as a `sem_t`'s; one
+//! with `SEM_UNDO` claims the word, stores the adjustment and releases
+//! the word ([`semop_undo_fast`]).
 //!
 //! Why it is safe beside the locked paths: every lock holder freezes a
 //! semaphore's word ([`Sem::freeze`], an atomic OR of [`FROZEN`]) before it
@@ -29,10 +31,11 @@
 //! the thaw sees the sleeper counted.
 //!
 //! What a stopped lock holder (SIGSTOP, a debugger, the freezer) can still
-//! delay: operations on the semaphores it froze, operations with
-//! `SEM_UNDO` or on several semaphores (they need the lock), and the grant
-//! of sleepers that cannot serve themselves. When the lock cannot be had
-//! in [`GRANT_BOUND`], sleepers are woken to serve themselves
+//! delay: operations on the semaphores it froze, operations on several
+//! semaphores and a process's first `SEM_UNDO` operation on the set (they
+//! need the lock), and the grant of sleepers that cannot serve
+//! themselves. When the lock cannot be had in [`GRANT_BOUND`] (or the
+//! holder is seen stopped), sleepers are woken to serve themselves
 //! ([`self_serve`]: one operation without `SEM_UNDO`, the common sleeper).
 //! See docs/bounded-time.md.
 

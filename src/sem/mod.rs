@@ -9,7 +9,8 @@
 //! Sem[nsems]                  one word each: value, FROZEN bit, last pid
 //! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
 //!                             result, pid/start, FIFO ticket, its operations
-//! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
+//! UndoSlot[NUNDO]             SEM_UNDO: pid/start, NREC intent records,
+//!                             adj[nsems] (i16)
 //! Journal[jcap]               redo log of the transaction in progress
 //!                             (max(2*max_ops, nsems)+8 entries: a SETALL fits)
 //! ```
@@ -18,9 +19,10 @@
 //! journal first, marked committed, then applied; a process killed mid-way
 //! leaves a committed journal that the next lock holder replays (the values
 //! are absolute, so replay is idempotent), or an uncommitted one that is
-//! ignored. The common operation — one `semop` operation without
-//! `SEM_UNDO` — is one compare-and-swap of the semaphore's word, without
-//! the lock (`fast`). See `docs/sem.md`.
+//! ignored. The common operation — one `semop` operation — is one
+//! compare-and-swap of the semaphore's word, without the lock (`fast`);
+//! with `SEM_UNDO`, a claim of the word, the adjustment, then the word's
+//! release. See `docs/sem.md`.
 //!
 //! # Locking
 //! - The set's robust lock (the object header's, `Obj::lock_until`, held
@@ -34,6 +36,11 @@
 //!   reads it to decide and writes only frozen words; `Locked`'s drop
 //!   thaws them before the lock is let go; `repair` freezes every word
 //!   before it replays the journal.
+//! - A word **claimed** by a lock-free `SEM_UNDO` operation (`CLAIM`,
+//!   with `FROZEN`) is its claimant's until its release store, and so is
+//!   the claimant's adjustment for that semaphore: a lock holder's freeze
+//!   that meets a claim waits for the claimant or finishes a dead one's
+//!   operation (`undo::settle`), and thaws never touch a claimed word.
 //! - Without the lock: a sleeper's own slot `state` (its futex word, with
 //!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
 //!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
@@ -76,6 +83,10 @@
 //!   value and its look at the sleepers' states, are all **SeqCst**: one
 //!   of the two sees the other (no release is lost to a sleeper that was
 //!   serving itself when it came).
+//! - Claims: the claim is a **SeqCst** compare-and-swap; the intent
+//!   record is stored after it, then the adjustment (**release**), then
+//!   the word (**release**); a lock holder's freeze (**acq-rel**) or a
+//!   load (**acquire**) that sees the word released sees the adjustment.
 //! - The set header's `magic` is stored last at creation (**release**)
 //!   and loaded with **acquire** by `View::new`.
 
