@@ -433,6 +433,19 @@ static void first_lockfree(void) {
 
 #define CLAIM_BIT (1u << 29)
 
+/* Under ripc, semaphores 0 and 1 of `s` neither frozen nor claimed; then
+ * the set is removed. */
+static void no_word_left(int s) {
+    if (is_user()) {
+        uint32_t w0 = word_low(s, 0), w1 = word_low(s, 1);
+        ok(w0 != 0xffffffffu && ((w0 | w1) & (FROZEN_BIT | CLAIM_BIT)) == 0,
+           "no word left frozen or claimed (low words 0x%x 0x%x)", w0, w1);
+    } else {
+        ok(1, "# SKIP the frozen bit is ripc's");
+    }
+    ok(semctl(s, 0, IPC_RMID) == 0, "removed");
+}
+
 static void killed_claimants(void) {
     int s = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
     unsigned short init[2] = {3, 3};
@@ -484,14 +497,7 @@ static void killed_claimants(void) {
     int r = semctl(s, 0, GETALL, v);
     ok(r == 0 && v[0] == 3 && (v[1] == 3 || v[1] == 2),
        "every dead looper's operations undone once: %u %u (3, and 3 or 2 as the plain loop left it)", v[0], v[1]);
-    if (is_user()) {
-        uint32_t w0 = word_low(s, 0), w1 = word_low(s, 1);
-        ok(w0 != 0xffffffffu && ((w0 | w1) & (FROZEN_BIT | CLAIM_BIT)) == 0,
-           "no word left frozen or claimed (low words 0x%x 0x%x)", w0, w1);
-    } else {
-        ok(1, "# SKIP the frozen bit is ripc's");
-    }
-    ok(semctl(s, 0, IPC_RMID) == 0, "removed");
+    no_word_left(s);
 }
 
 /* ---- 6. SEM_UNDO beside SETVAL, SETALL and IPC_RMID -------------------- */
@@ -650,14 +656,7 @@ static void threads(void) {
     }
     ok(kills == 40, "40 processes of 12 SEM_UNDO threads SIGKILLed (%d)", kills);
     ok(bad == 0, "the values came back to 6, 6 every time (%d rounds off)", bad);
-    if (is_user()) {
-        uint32_t w0 = word_low(s, 0), w1 = word_low(s, 1);
-        ok(w0 != 0xffffffffu && ((w0 | w1) & (FROZEN_BIT | CLAIM_BIT)) == 0,
-           "no word left frozen or claimed (low words 0x%x 0x%x)", w0, w1);
-    } else {
-        ok(1, "# SKIP the frozen bit is ripc's");
-    }
-    ok(semctl(s, 0, IPC_RMID) == 0, "removed");
+    no_word_left(s);
 }
 
 int main(void) {

@@ -200,17 +200,10 @@ fn claim_op(
     let me = my_pid();
     let mut w = s.load();
     for _ in 0..RETRIES {
-        if w.frozen() {
-            return Ok(Cas::Slow);
-        }
-        let cur = w.val();
-        let r = cur + op.op as i32;
-        if !can_go(cur, op.op) {
-            return Ok(Cas::Block);
-        }
-        if r > SEMVMX {
-            return Err(Errno::ERANGE);
-        }
+        let (cur, r) = match step(w, op.op)? {
+            Step::Go(cur, r) => (cur, r),
+            Step::Stop(c) => return Ok(c),
+        };
         if w.parked() {
             prewake(v);
         }
@@ -426,6 +419,32 @@ fn cas_op(v: &View<'_>, n: usize, op: i16) -> Result<Cas> {
     cas_word(v, v.sem(n)?, op)
 }
 
+/// What operation `op` can do with the word `w`, read for a
+/// compare-and-swap.
+enum Step {
+    /// go on: the value found and the one to leave
+    Go(i32, i32),
+    /// return this (a frozen word: the lock; one that would block)
+    Stop(Cas),
+}
+
+/// [`Step`] for `op` on `w`: `ERANGE` when the result would pass SEMVMX.
+#[inline(always)]
+fn step(w: SemWord, op: i16) -> Result<Step> {
+    if w.frozen() {
+        return Ok(Step::Stop(Cas::Slow));
+    }
+    let cur = w.val();
+    let r = cur + op as i32;
+    if !can_go(cur, op) {
+        return Ok(Step::Stop(Cas::Block));
+    }
+    if r > SEMVMX {
+        return Err(Errno::ERANGE);
+    }
+    Ok(Step::Go(cur, r))
+}
+
 /// [`cas_op`] on the semaphore `s` of `v` (inline in [`semop_fast`], which
 /// then keeps its view in registers).
 #[inline(always)]
@@ -433,17 +452,10 @@ fn cas_word(v: &View<'_>, s: &Sem, op: i16) -> Result<Cas> {
     let me = my_pid();
     let mut w = s.load();
     for _ in 0..RETRIES {
-        if w.frozen() {
-            return Ok(Cas::Slow);
-        }
-        let cur = w.val();
-        let r = cur + op as i32;
-        if !can_go(cur, op) {
-            return Ok(Cas::Block);
-        }
-        if r > SEMVMX {
-            return Err(Errno::ERANGE);
-        }
+        let r = match step(w, op)? {
+            Step::Go(_, r) => r,
+            Step::Stop(c) => return Ok(c),
+        };
         if w.parked() {
             // A sleeper sleeps on it without a timer: woken before the
             // change (see `pending::go_deep`), which drops the mark.
