@@ -255,11 +255,14 @@ fn thaw_set(o: &Obj) {
     });
 }
 
-/// Thaws every frozen word of the set (the lock's holder only).
+/// Thaws every frozen word of the set (the lock's holder only), but a
+/// [`CLAIM`]ed one: its claimant owns it (and thaws it with its release
+/// store), or, dead, leaves it to [`settle`].
 fn thaw_all(v: &View<'_>) {
     for i in 0..v.s.nsems {
         if let Ok(s) = v.sem(i) {
-            if s.load().frozen() {
+            let w = s.load();
+            if w.frozen() && !w.claimed() {
                 s.word.fetch_and(!FROZEN, Ordering::AcqRel);
             }
         }
@@ -269,11 +272,15 @@ fn thaw_all(v: &View<'_>) {
 /// Freezes every semaphore of the set (the repair after a dead holder,
 /// which may have died with words frozen, before it replays the journal:
 /// then nothing it writes can race a lock-free operation); the lock's
-/// release thaws them all.
+/// release thaws them all — the words the dead holder froze, not those a
+/// lock-free `SEM_UNDO` operation has claimed (no journal entry names
+/// one: a holder writes only words it froze, which no claim can take).
 pub(super) fn freeze_all(v: &View<'_>) {
     for i in 0..v.s.nsems {
         if let Ok(s) = v.sem(i) {
-            s.word.fetch_or(FROZEN, Ordering::AcqRel);
+            if !s.load().claimed() {
+                s.word.fetch_or(FROZEN, Ordering::AcqRel);
+            }
         }
     }
     FROZEN_WORDS.with(|f| f.over.set(true));

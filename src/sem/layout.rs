@@ -30,7 +30,7 @@ pub(super) const W_DEEP: u32 = 0x200;
 /// Bytes of the fixed headers (checked against the structs below).
 pub(super) const HDR: usize = 128;
 pub(super) const WHDR: usize = 40;
-pub(super) const UHDR: usize = 16;
+pub(super) const UHDR: usize = 16 + 8 * NREC;
 
 /// One operation of a `semop` call (the layout of `struct sembuf`).
 #[repr(C)]
@@ -113,8 +113,11 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// (bit 30, out of the value's bits) and [`SetHdr::granted`] /
 /// [`SetHdr::deep`]: a version-3 process would read a parked value as
 /// SEMVMX and change it without waking the sleeper that sleeps without a
-/// timer.
-pub const LAYOUT_VERSION: u32 = 4;
+/// timer. 5: the lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`):
+/// a [`CLAIM`] bit and its claimant's undo slot and record in a frozen
+/// word, and [`NREC`] intent records in each undo slot (a version-4
+/// process would thaw a claimed word under its claimant).
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -135,11 +138,24 @@ pub(super) const FROZEN: u64 = 1 << 31;
 /// leaves it asleep for ever. Set under the lock; dropped by the next
 /// write (a new word never has it).
 pub(super) const PARKED: u64 = 1 << 30;
-/// The value's bits of a [`SemWord`] (bits 0..=29; a scribbled value above
-/// `SEMVMX` reads as `SEMVMX`).
-const VAL_MASK: u64 = 0x3fff_ffff;
+/// In a [`SemWord`] (always with [`FROZEN`]): a process is in the middle
+/// of a lock-free `SEM_UNDO` operation on this semaphore
+/// (`fast::semop_undo_fast`): it owns the word until its release store.
+/// Bits 16..=22 name its undo slot, bits 24..=26 the intent record in it
+/// and bits 27..=28 the claim's epoch (which the record it writes next
+/// repeats), the pid field the claimant; the value bits keep the value it
+/// found.
+pub(super) const CLAIM: u64 = 1 << 29;
+/// Intent records per undo slot: one per thread of the process that may
+/// operate without the lock at once (`fast::thread_rec`); the others take
+/// the lock.
+pub(super) const NREC: usize = 8;
+/// The value's bits of a [`SemWord`] (bits 0..=15; a scribbled value above
+/// `SEMVMX` reads as `SEMVMX`; bits 16..=28 carry a claim's names).
+const VAL_MASK: u64 = 0xffff;
 
-/// A semaphore's word: value in bits 0..=30, [`FROZEN`] in bit 31, the
+/// A semaphore's word: value in bits 0..=15, a claim's names in 16..=28,
+/// [`CLAIM`] in bit 29, [`PARKED`] in bit 30, [`FROZEN`] in bit 31, the
 /// last pid in bits 32..=63 (so that, little-endian, the value is the
 /// first 4 bytes and the pid the next 4, as in the `int val, pid` of
 /// layout 2).
@@ -169,6 +185,89 @@ impl SemWord {
     pub(super) fn parked(self) -> bool {
         self.0 & PARKED != 0
     }
+    /// A lock-free `SEM_UNDO` operation owns it ([`CLAIM`]).
+    #[inline]
+    pub(super) fn claimed(self) -> bool {
+        self.0 & CLAIM != 0
+    }
+    /// The word that claims value `val` for the intent record `k` of undo
+    /// slot `u` of process `pid`, epoch `e` (frozen: every other party
+    /// keeps off).
+    #[inline]
+    pub(super) fn claim(val: i32, u: usize, k: usize, e: u32, pid: i32) -> SemWord {
+        SemWord(
+            SemWord::new(val, pid).0
+                | FROZEN
+                | CLAIM
+                | ((u as u64 & 0x7f) << 16)
+                | ((k as u64 & 0x7) << 24)
+                | ((e as u64 & 0x3) << 27),
+        )
+    }
+    /// A claimed word's undo slot and intent record.
+    #[inline]
+    pub(super) fn claimant(self) -> (usize, usize) {
+        (
+            ((self.0 >> 16) & 0x7f) as usize,
+            ((self.0 >> 24) & 0x7) as usize,
+        )
+    }
+    /// A claimed word's epoch.
+    #[inline]
+    pub(super) fn epoch(self) -> u32 {
+        ((self.0 >> 27) & 0x3) as u32
+    }
+}
+
+/// An intent record (one word in its undo slot, [`View::intent`]): what a
+/// lock-free `SEM_UNDO` operation leaves once done — semaphore `n`, its
+/// new value and the process's new adjustment for it (absolute values) —
+/// written right after its claim, under the claim's `epoch`. A claimed
+/// word whose record repeats its epoch is finished from the record; one
+/// whose record does not (the claimant died before writing it, so before
+/// it stored anything) is put back.
+///
+/// Why after the claim: the adjustment is the process's, shared by its
+/// threads; read before the claim, it could be stale while the word
+/// itself came back to what was read (another thread's P and V in
+/// between: ABA), and the record would then carry a wrong adjustment.
+/// Once the word is claimed, nobody else changes it or the adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Intent {
+    pub(super) n: usize,
+    pub(super) val: i32,
+    pub(super) adj: i16,
+    pub(super) epoch: u32,
+}
+
+/// The tag in an intent record's top 12 bits (a zeroed or scribbled
+/// record is not one).
+const INTENT_TAG: u64 = 0x1e7;
+
+impl Intent {
+    #[inline]
+    pub(super) fn pack(self) -> u64 {
+        (self.n as u64 & 0xffff)
+            | ((self.val as u16 as u64) << 16)
+            | ((self.adj as u16 as u64) << 32)
+            | ((self.epoch as u64 & 0x3) << 48)
+            | (INTENT_TAG << 52)
+    }
+    #[inline]
+    pub(super) fn unpack(w: u64) -> Option<Intent> {
+        (w >> 52 == INTENT_TAG).then_some(Intent {
+            n: (w & 0xffff) as usize,
+            val: (w >> 16) as u16 as i32,
+            adj: (w >> 32) as u16 as i16,
+            epoch: ((w >> 48) & 0x3) as u32,
+        })
+    }
+    /// The epoch a record's next claim uses (the record word as it
+    /// stands: its owner's last).
+    #[inline]
+    pub(super) fn next_epoch(w: u64) -> u32 {
+        (((w >> 48) as u32) + 1) & 0x3
+    }
 }
 
 impl Sem {
@@ -181,13 +280,18 @@ impl Sem {
     /// Freezes the word for the set's lock holder (the caller holds the
     /// lock): from now on no lock-free operation changes it, so what the
     /// holder reads stays true until it writes. Recorded so that the lock's
-    /// release thaws it (`journal::note_frozen`). Returns the word.
+    /// release thaws it (`journal::note_frozen`). Returns the word: a
+    /// [`CLAIM`]ed one is not the holder's yet (its claimant owns it; see
+    /// [`View::freeze`], which waits for it or finishes its operation).
     #[inline]
     pub(super) fn freeze(&self) -> SemWord {
         let w = SemWord(self.word.fetch_or(FROZEN, Ordering::AcqRel));
         // Recorded even when it was frozen already (by this holder, or
-        // left so by a scribble): thawed either way.
-        note_frozen(self);
+        // left so by a scribble): thawed either way. Not a claimed word:
+        // its claimant's release store thaws it.
+        if !w.claimed() {
+            note_frozen(self);
+        }
         w
     }
     /// [`Sem::freeze`] without the record: the caller thaws the word
@@ -242,6 +346,9 @@ pub(super) struct UndoHdr {
     pub(super) pid: AtomicI32,
     pub(super) _pad: AtomicU32,
     pub(super) start: AtomicU64,
+    /// intent records ([`Intent`]), one per thread that operates without
+    /// the lock (`fast::begin`)
+    pub(super) recs: [AtomicU64; NREC],
 }
 const _: () = assert!(core::mem::size_of::<UndoHdr>() == UHDR);
 
@@ -322,8 +429,8 @@ impl Shape {
     pub(super) fn wsz(&self) -> usize {
         size_of::<WaitHdr>() + size_of::<WaitOp>() * self.max_ops
     }
-    /// Bytes of an undo slot: its header and `nsems` adjustments, padded
-    /// to 8 bytes.
+    /// Bytes of an undo slot: its header (with its [`NREC`] intent
+    /// records) and `nsems` adjustments, padded to 8 bytes.
     #[inline]
     pub(super) fn usz(&self) -> usize {
         size_of::<UndoHdr>() + (size_of::<Adj>() * self.nsems).next_multiple_of(8)
@@ -438,11 +545,30 @@ impl<'a> View<'a> {
     /// Freezes semaphore `i`'s word for the lock holder ([`Sem::freeze`])
     /// and, when a sleeper sleeps on it without a timer, wakes that
     /// sleeper first (`pending::prewake`): the holder may change the word.
+    /// A word claimed by a lock-free `SEM_UNDO` operation is waited for,
+    /// or its dead claimant's operation finished (`undo::settle`; `EBUSY`
+    /// when its claimant is stopped: the caller lets the lock go).
     #[inline]
     pub(super) fn freeze(&self, i: usize) -> Result<SemWord> {
-        let w = self.sem(i)?.freeze();
+        let s = self.sem(i)?;
+        let mut w = s.freeze();
+        while w.claimed() {
+            settle(self, i, w)?;
+            w = s.freeze();
+        }
         if w.parked() {
             prewake(self);
+        }
+        Ok(w)
+    }
+    /// [`Sem::freeze_here`] (the caller thaws the word), waiting for or
+    /// settling a claim as [`View::freeze`] does.
+    #[inline]
+    pub(super) fn freeze_here(&self, s: &Sem, i: usize) -> Result<SemWord> {
+        let mut w = s.freeze_here();
+        while w.claimed() {
+            settle(self, i, w)?;
+            w = s.freeze_here();
         }
         Ok(w)
     }
@@ -494,6 +620,25 @@ impl<'a> View<'a> {
         }
         let adjs = self.s.off_undo() + i * self.s.usz() + size_of::<UndoHdr>();
         self.r.elem(adjs, size_of::<Adj>(), sem)
+    }
+    /// Intent record `k` of undo slot `i` ([`Intent`]).
+    #[inline]
+    pub(super) fn intent(&self, i: usize, k: usize) -> Result<&'a AtomicU64> {
+        self.uslot(i)?.recs.get(k).ok_or(Errno::EIO)
+    }
+    /// Undo slot `i` and its adjustment for semaphore `sem`, the slot's
+    /// place computed once (the lock-free `SEM_UNDO` path).
+    #[inline(always)]
+    pub(super) fn uslot_adj(&self, i: usize, sem: usize) -> Result<(&'a UndoHdr, &'a Adj)> {
+        if i >= self.s.nundo || sem >= self.s.nsems {
+            return Err(Errno::EIO);
+        }
+        let at = self.s.off_undo() + i * self.s.usz();
+        Ok((
+            self.r.at(at)?,
+            self.r
+                .elem(at + size_of::<UndoHdr>(), size_of::<Adj>(), sem)?,
+        ))
     }
     #[inline]
     pub(super) fn jent(&self, k: usize) -> Result<&'a JEnt> {

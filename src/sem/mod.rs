@@ -9,7 +9,8 @@
 //! Sem[nsems]                  one word each: value, FROZEN bit, last pid
 //! WaitSlot[NWAIT]             a sleeping semop: state (its futex word),
 //!                             result, pid/start, FIFO ticket, its operations
-//! UndoSlot[NUNDO]             SEM_UNDO: pid/start and adj[nsems] (i16)
+//! UndoSlot[NUNDO]             SEM_UNDO: pid/start, NREC intent records,
+//!                             adj[nsems] (i16)
 //! Journal[jcap]               redo log of the transaction in progress
 //!                             (max(2*max_ops, nsems)+8 entries: a SETALL fits)
 //! ```
@@ -18,9 +19,10 @@
 //! journal first, marked committed, then applied; a process killed mid-way
 //! leaves a committed journal that the next lock holder replays (the values
 //! are absolute, so replay is idempotent), or an uncommitted one that is
-//! ignored. The common operation — one `semop` operation without
-//! `SEM_UNDO` — is one compare-and-swap of the semaphore's word, without
-//! the lock (`fast`). See `docs/sem.md`.
+//! ignored. The common operation — one `semop` operation — is one
+//! compare-and-swap of the semaphore's word, without the lock (`fast`);
+//! with `SEM_UNDO`, a claim of the word, the adjustment, then the word's
+//! release. See `docs/sem.md`.
 //!
 //! # Locking
 //! - The set's robust lock (the object header's, `Obj::lock_until`, held
@@ -34,6 +36,11 @@
 //!   reads it to decide and writes only frozen words; `Locked`'s drop
 //!   thaws them before the lock is let go; `repair` freezes every word
 //!   before it replays the journal.
+//! - A word **claimed** by a lock-free `SEM_UNDO` operation (`CLAIM`,
+//!   with `FROZEN`) is its claimant's until its release store, and so is
+//!   the claimant's adjustment for that semaphore: a lock holder's freeze
+//!   that meets a claim waits for the claimant or finishes a dead one's
+//!   operation (`undo::settle`), and thaws never touch a claimed word.
 //! - Without the lock: a sleeper's own slot `state` (its futex word, with
 //!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
 //!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
@@ -76,6 +83,10 @@
 //!   value and its look at the sleepers' states, are all **SeqCst**: one
 //!   of the two sees the other (no release is lost to a sleeper that was
 //!   serving itself when it came).
+//! - Claims: the claim is a **SeqCst** compare-and-swap; the intent
+//!   record is stored after it, then the adjustment (**release**), then
+//!   the word (**release**); a lock holder's freeze (**acq-rel**) or a
+//!   load (**acquire**) that sees the word released sees the adjustment.
 //! - The set header's `magic` is stored last at creation (**release**)
 //!   and loaded with **acquire** by `View::new`.
 
@@ -275,6 +286,10 @@ struct Last {
     /// and what was learnt about it once ([`Known`])
     set: RefCell<LastSet>,
     probe: Seen,
+    /// this thread's intent record for lock-free `SEM_UNDO` operations
+    /// (`fast::begin`): 0 none asked for yet, `k + 1` record `k`, with a
+    /// busy bit while one is under way
+    rec: core::cell::Cell<u32>,
 }
 
 /// What a thread learnt once about its cached set, so that a `semop`
@@ -292,6 +307,10 @@ struct Last {
 pub struct Known {
     shape: Option<Shape>,
     undo: core::cell::Cell<Option<usize>>,
+    /// this thread's intent record word ([`Last::rec`]) when this is the
+    /// thread's cached set (so the lock-free `SEM_UNDO` path reaches it
+    /// without a second thread-local look-up); `None`: looked up
+    rec: Option<&'static core::cell::Cell<u32>>,
 }
 
 /// A set's shape, checked once against this process's mapping of it
@@ -313,6 +332,7 @@ impl Known {
         Known {
             shape: s.map(|s| s.0),
             undo: core::cell::Cell::new(None),
+            rec: None,
         }
     }
 }
@@ -322,6 +342,7 @@ thread_local! {
         Last {
             set: RefCell::new(None),
             probe: Seen::new(),
+            rec: core::cell::Cell::new(0),
         }
     };
     /// Lets [`LAST`]'s set go when the thread exits; touched only when a
@@ -429,7 +450,13 @@ fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     // signal handler's host) borrows the entry.
     if OWNER.try_with(|_| ()).is_ok() {
         if let Ok(mut b) = c.set.try_borrow_mut() {
-            let old = b.replace(CachedSet::new(ns.serial(), &o, Known::of(shape(&o))));
+            let known = Known {
+                // `c` is this thread's `LAST` (from `last()`), and the
+                // entry never leaves the thread.
+                rec: Some(&last().rec),
+                ..Known::of(shape(&o))
+            };
+            let old = b.replace(CachedSet::new(ns.serial(), &o, known));
             drop(b);
             if let Some(e) = old {
                 e.release();
@@ -532,11 +559,13 @@ fn semop_after_fast(
         Fast::Done => return Ok(()),
         // The general path sweeps, answers IPC_NOWAIT or sleeps.
         Fast::Block => {}
-        Fast::Slow => {
-            if semop_one(o, known, op, wait, timeout_errno)? {
-                return Ok(());
-            }
-        }
+        Fast::Slow => match semop_one(o, known, op, wait, timeout_errno) {
+            Ok(true) => return Ok(()),
+            // Would block, or its word is claimed by a stopped process:
+            // the general path waits.
+            Ok(false) | Err(Errno::EBUSY) => {}
+            Err(e) => return Err(e),
+        },
     }
     semop_general(o, known, &[op], wait, timeout_errno)
 }
@@ -619,7 +648,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // the lock's. Not on a set nobody has operated on without the lock
     // (`fast::enter`: one that starts now finds the lock held and waits).
     let w = if v.hdr().lockfree.load(Ordering::SeqCst) != 0 {
-        s.freeze_here()
+        v.freeze_here(s, n)?
     } else {
         s.load()
     };
@@ -733,7 +762,15 @@ fn semop_general(
         let mut swept = false;
         loop {
             let mut txn = Txn::default();
-            match try_ops(&v, ops, undo, &mut txn)? {
+            let tried = try_ops(&v, ops, undo, &mut txn);
+            if let Err(Errno::EBUSY) = tried {
+                // A word claimed by a stopped (or long preempted) lock-free
+                // `SEM_UNDO` operation: not waited for under the lock.
+                drop(g);
+                claim_pause(wait, nowait, timeout_errno)?;
+                continue 'retry;
+            }
+            match tried? {
                 Try::Done => {
                     txn.commit(&v)?;
                     mark_done(&v, ops, my_pid(), now);
@@ -806,6 +843,40 @@ fn semop_general(
         }
     };
     sleep(o, slot, ticket, wait, timeout_errno)
+}
+
+/// After a word was found claimed by a process that does not let it go
+/// (stopped: `undo::settle`'s `EBUSY`), the lock let go: `IPC_NOWAIT`
+/// answers `EAGAIN` (as when the lock cannot be had), a call whose
+/// deadline passed its timeout, any other waits a millisecond before it
+/// tries again.
+#[cold]
+fn claim_pause(wait: Wait, nowait: bool, timeout_errno: Errno) -> Result<()> {
+    if nowait {
+        return Err(Errno::EAGAIN);
+    }
+    let nap = Duration::from_millis(1);
+    match wait {
+        Wait::Until(d) if d.expired() => Err(timeout_errno),
+        Wait::Until(d) => {
+            std::thread::sleep(d.remaining().map_or(nap, |r| r.min(nap)));
+            Ok(())
+        }
+        Wait::Forever => {
+            std::thread::sleep(nap);
+            Ok(())
+        }
+    }
+}
+
+/// A changing `semctl` command met a word claimed by a stopped process:
+/// `EAGAIN`, as when the lock cannot be had (docs/bounded-time.md).
+fn busy_again(e: Errno) -> Errno {
+    if e == Errno::EBUSY {
+        Errno::EAGAIN
+    } else {
+        e
+    }
 }
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
@@ -896,7 +967,11 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     (0..v.s.nsems)
         .map(|i| {
             Ok(if g.is_some() {
-                v.val(i)?
+                match v.val(i) {
+                    // Claimed by a stopped process: as it stands.
+                    Err(Errno::EBUSY) => v.peek(i)?.val(),
+                    r => r?,
+                }
             } else {
                 v.peek(i)?.val()
             } as u16)
@@ -956,7 +1031,7 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
         return Err(Errno::EINVAL);
     }
     o.perm().check_mine(Access::Write)?;
-    set_values(&v, &[(num as usize, val)])
+    claim_wait_until(Deadline::ctl(), || set_values(&v, &[(num as usize, val)])).map_err(busy_again)
 }
 
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
@@ -972,7 +1047,7 @@ pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
         return Err(Errno::ERANGE);
     }
     let pairs: Vec<(usize, i32)> = (0..v.s.nsems).map(|i| (i, vals[i] as i32)).collect();
-    set_values(&v, &pairs)
+    claim_wait_until(Deadline::ctl(), || set_values(&v, &pairs)).map_err(busy_again)
 }
 
 /// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
@@ -995,7 +1070,7 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
         return Err(Errno::EIDRM);
     }
     o.perm().check_mine(Access::Write)?;
-    if v.val(0)? != 0 {
+    if v.val(0).map_err(busy_again)? != 0 {
         return Err(Errno::EPERM);
     }
     let u = undo_slot(&v)?;
@@ -1350,6 +1425,199 @@ mod tests {
             0x3fff_fff0,
             "GETPID names the dead process"
         );
+        remove(&t.1, &o).unwrap();
+    }
+
+    /// Forges, in the set `v`, process `pid` (start time `start`) in undo
+    /// slot `u` with an adjustment of +1 on semaphore 0 (it took one unit
+    /// with `SEM_UNDO`), in the middle of a lock-free `SEM_UNDO` V on it
+    /// with intent record `k`, whose last operation left a record of
+    /// another semaphore: `steps` of the V's three (the claim, the record,
+    /// the adjustment) done, as when it is killed there.
+    fn forge_undo_v(v: &View<'_>, u: usize, k: usize, pid: i32, start: u64, steps: u32) {
+        let h = v.hdr();
+        h.lockfree.store(2, Ordering::SeqCst);
+        if h.undo_hi.load(Ordering::Relaxed) <= u as u32 {
+            h.undo_hi.store(u as u32 + 1, Ordering::Relaxed);
+        }
+        let us = v.uslot(u).unwrap();
+        us.start.store(start, Ordering::Relaxed);
+        us.pid.store(pid, Ordering::Release);
+        let adj = v.adj(u, 0).unwrap();
+        adj.store(1, Ordering::Relaxed);
+        let rec = v.intent(u, k).unwrap();
+        let old = Intent {
+            n: 1,
+            val: 9,
+            adj: -3,
+            epoch: 2,
+        };
+        rec.store(old.pack(), Ordering::Relaxed);
+        let e = Intent::next_epoch(rec.load(Ordering::Relaxed));
+        let s = v.sem(0).unwrap();
+        let cur = s.load().val();
+        if steps >= 1 {
+            s.word
+                .store(SemWord::claim(cur, u, k, e, pid).0, Ordering::SeqCst);
+        }
+        if steps >= 2 {
+            let i = Intent {
+                n: 0,
+                val: cur + 1,
+                adj: 0,
+                epoch: e,
+            };
+            rec.store(i.pack(), Ordering::Relaxed);
+        }
+        if steps >= 3 {
+            adj.store(0, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_dead_claimant_s_operation_is_finished_once_whatever_step_it_died_at() {
+        let t = tmp_ns("claim_dead");
+        let dead = 0x3fff_fff0;
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        // Who meets the dead claimant: 0 a read (the sweep of its undo),
+        // 1 a locked operation of two semaphores, 2 a single operation
+        // (the locked one-operation path), 3 the repair after a dead lock
+        // holder. Value 5 before the dead process took one (4, adj +1):
+        // whatever step it died at, its V and its undo come out as the
+        // kernel's exit_sem would leave them — 5 — less what the live
+        // caller took.
+        for steps in 0..=3 {
+            for via in 0..4 {
+                let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 0]).unwrap();
+                let v = View::new(&o).unwrap();
+                forge_undo_v(&v, 3, 5, dead, 1, steps);
+                let want = match via {
+                    0 => {
+                        getval(&o, 0).unwrap();
+                        5
+                    }
+                    1 => {
+                        semop(&o, &[op(0, -1, 0), op(1, 1, 0)], now, Errno::EAGAIN).unwrap();
+                        4
+                    }
+                    2 => {
+                        semop(&o, &[op(0, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        4
+                    }
+                    _ => {
+                        repair(&o);
+                        5
+                    }
+                };
+                assert_eq!(
+                    getval(&o, 0),
+                    Ok(want),
+                    "died after {steps} steps, met by {via}"
+                );
+                let w = v.sem(0).unwrap().load();
+                assert!(
+                    !w.frozen() && !w.claimed(),
+                    "{w:x?}, {steps} steps, by {via}"
+                );
+                assert_eq!(
+                    v.uslot(3).unwrap().pid.load(Ordering::Relaxed),
+                    0,
+                    "slot freed"
+                );
+                remove(&t.1, &o).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
+        let t = tmp_ns("claim_stopped");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // SAFETY: the child only stops itself and exits (async-signal-safe
+        // calls alone after fork).
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(0);
+            }
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
+        assert!(libc::WIFSTOPPED(st));
+        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
+        let claimed = v.sem(0).unwrap().load();
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            setval(&o, 0, 3),
+            Err(Errno::EAGAIN),
+            "SETVAL beside the claim"
+        );
+        let nowait = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
+        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
+        assert_eq!(
+            semop(&o, &[op(0, -1, 0), op(1, -1, 0)], timed, Errno::EAGAIN),
+            Err(Errno::EAGAIN),
+            "a timed call ends by its deadline"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert_eq!(getall(&o), Ok(vec![4, 1]), "read as it stands");
+        // The other semaphore, under the lock, and the claimed word left
+        // as it was (its claimant's, thawed by nobody else).
+        semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        assert_eq!(v.sem(0).unwrap().load(), claimed);
+        // Killed: its V finished, its undo applied.
+        // SAFETY: our own stopped child.
+        unsafe {
+            libc::kill(c, libc::SIGKILL);
+            libc::waitpid(c, &mut st, 0);
+        }
+        assert_eq!(getval(&o, 0), Ok(5), "4 + 1 (its V), its undo then 0");
+        assert!(!v.sem(0).unwrap().load().frozen());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn a_sweep_that_leaves_sleepers_keeps_the_undo_slot_of_a_dead_sleeper() {
+        let t = tmp_ns("undo_sleeper");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let v = View::new(&o).unwrap();
+        // A process that cannot exist holds undo slot 2 (it gave one unit
+        // with SEM_UNDO: adj -1) and sleeps in slot 0 on a P with
+        // SEM_UNDO, naming its undo slot.
+        let dead = Owner {
+            pid: 0x3fff_fff0,
+            start: 1,
+        };
+        v.hdr().undo_hi.store(3, Ordering::Relaxed);
+        v.adj(2, 0).unwrap().store(-1, Ordering::Relaxed);
+        v.uslot(2).unwrap().owner().claim(dead);
+        v.sem(0).unwrap().put(1, dead.pid);
+        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+        let w = v.wslot(0).unwrap();
+        v.wop(0, 0)
+            .unwrap()
+            .store(op(0, -2, SEM_UNDO).pack(), Ordering::Relaxed);
+        w.nsops.store(1, Ordering::Relaxed);
+        w.undo.store(2, Ordering::Relaxed);
+        w.owner().claim(dead);
+        w.state.store(W_WAITING, Ordering::Release);
+        v.hdr().waiting.store(1, Ordering::Relaxed);
+        // Without the sleepers (a call that will sleep, not leave): the
+        // undo slot stays the dead sleeper's.
+        sweep_with(&v, false, Check::Quick);
+        assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), dead.pid);
+        assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), -1);
+        // With them: the sleeper dropped, then the undo applied (1 - 1).
+        sweep_with(&v, true, Check::Quick);
+        assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_FREE);
+        assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), 0);
+        assert_eq!(v.sem(0).unwrap().load().val(), 0);
+        drop(_g);
         remove(&t.1, &o).unwrap();
     }
 

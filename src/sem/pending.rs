@@ -306,6 +306,9 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>) {
                 w.blocking.store(b as u32, Ordering::Relaxed);
                 continue;
             }
+            if let Err(Errno::EBUSY) = r {
+                continue; // a claimant stopped: its release grants (`fast`)
+            }
             // Granted or failed: claim the slot first, so that a sleeper
             // giving up without the lock (see `cancel`) either is skipped
             // here or waits for our commit — never both.
@@ -430,6 +433,7 @@ pub(super) fn release_sleeper(v: &View<'_>, i: usize) -> bool {
             Some(x) => x,
             None => match v.val(n) {
                 Ok(x) => x,
+                Err(Errno::EBUSY) => return false, // a claimant stopped: later
                 Err(_) => continue,
             },
         };
@@ -639,7 +643,7 @@ fn go_deep(v: &View<'_>, i: usize) -> bool {
     // Frozen (we hold the lock): no lock-free change between the check
     // and the mark.
     let now = s.freeze();
-    if can_go(now.val(), op.op) {
+    if can_go(now.val(), op.op) || now.claimed() {
         h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
         w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
         return false;

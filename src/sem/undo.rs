@@ -28,7 +28,32 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
     let undo = v
         .undo_used()
         .filter_map(|u| Some((u, v.uslot(u).ok()?.owner())));
-    owner::sweep(undo, check, |u, o| release_undo(v, u, o.pid)) | changed
+    owner::sweep(undo, check, |u, o| {
+        // A sweep that left the sleepers alone keeps the slot of a dead
+        // process whose sleepers are still queued: a grant to one of them
+        // must find its adjustments in its own slot, and one given back
+        // must take them back from there (`release_sleeper`). Freed by
+        // the next sweep that drops them first.
+        if !sleepers && queued(v, u, o) {
+            return false;
+        }
+        release_undo(v, u, o.pid)
+    }) | changed
+}
+
+/// Whether a sleeper slot of process `who` that names undo slot `u` is
+/// still in the queue (waiting, claimed, serving itself, or granted and
+/// not collected).
+fn queued(v: &View<'_>, u: usize, who: Owner) -> bool {
+    wslots_used(v).any(|i| {
+        v.wslot(i).is_ok_and(|w| {
+            matches!(
+                w.state.load(Ordering::Acquire) & 0xff,
+                W_WAITING | W_CLAIMED | W_SELF | W_DONE
+            ) && w.undo.load(Ordering::Relaxed) == u as i32
+                && w.owner().load() == who
+        })
+    })
 }
 
 /// The full check: every slot, dead by pid and start time (`/proc`), so
@@ -37,15 +62,32 @@ pub(super) fn sweep(v: &View<'_>) -> bool {
     sweep_with(v, true, Check::Full)
 }
 
+/// Applies the adjustments of undo slot `u`, whose process `pid` is gone,
+/// and frees the slot; the lock holder only. Its lock-free operations
+/// still claiming a word are finished first ([`finish_claim`]). A word
+/// claimed by another process that is stopped (`EBUSY`) leaves the slot
+/// as it is for a later sweep (the adjustments applied so far are
+/// cleared, so nothing is applied twice).
 pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     let mut changed = false;
     for s in 0..v.s.nsems {
+        if let Ok(x) = v.sem(s) {
+            let w = x.load();
+            if w.claimed() && w.claimant().0 == u && w.pid() == pid {
+                finish_claim(v, s, w);
+                changed = true;
+            }
+        }
         let Ok(a) = v.adj(u, s) else { continue };
         let adj = a.load(Ordering::Relaxed) as i32;
         if adj == 0 {
             continue;
         }
-        let Ok(cur) = v.val(s) else { continue };
+        let cur = match v.val(s) {
+            Ok(x) => x,
+            Err(Errno::EBUSY) => return changed,
+            Err(_) => continue,
+        };
         let mut t = Txn::default();
         t.push(ent(E_VAL, s, (cur + adj).clamp(0, SEMVMX)));
         t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
@@ -60,6 +102,130 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
         us.pid.store(0, Ordering::Release);
     }
     changed
+}
+
+/// How long a lock holder waits for a live claimant of a word before it
+/// lets the lock go (`EBUSY`): the `IPC_NOWAIT` bound (a claimant owns
+/// its word for a few instructions; one preempted, for a time slice) —
+/// a `semop` then lets the lock go and tries again; a `SETVAL` or
+/// `SETALL` waits to the control bound instead ([`claim_wait_until`]).
+const CLAIM_BOUND: Duration = crate::sync::time::NOWAIT_BOUND;
+
+thread_local! {
+    /// The deadline [`settle`] waits to for a live claimant that is not
+    /// stopped, instead of [`CLAIM_BOUND`] (set by [`claim_wait_until`]).
+    static CLAIM_DEADLINE: core::cell::Cell<Option<Deadline>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with [`settle`] waiting for a live claimant that is not
+/// stopped until `d` (a control call's bound: a preempted claimant is no
+/// reason for `SETVAL` to fail).
+pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
+    let old = CLAIM_DEADLINE.with(|c| c.replace(Some(d)));
+    let r = f();
+    CLAIM_DEADLINE.with(|c| c.set(old));
+    r
+}
+
+/// The lock holder froze semaphore `n`'s word and found it claimed (`w`)
+/// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`): waits
+/// for a live claimant to let it go (spinning, then yielding, then short
+/// naps), finishes a dead one's operation ([`finish_claim`]). `EBUSY`
+/// when the claimant is stopped, is this very thread (a signal handler's
+/// call inside its own claim), or still holds the word after
+/// [`CLAIM_BOUND`]: the caller lets the lock go and tries again, so that
+/// a stopped claimant delays only the calls that need its semaphore.
+pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
+    let s = v.sem(n)?;
+    let mut t0 = None;
+    let mut round = 0u32;
+    loop {
+        if s.load() != w {
+            return Ok(()); // released
+        }
+        round += 1;
+        if round < 100 {
+            core::hint::spin_loop();
+            continue;
+        }
+        if round < 110 {
+            std::thread::yield_now();
+            continue;
+        }
+        let (u, k) = w.claimant();
+        let owner = v.uslot(u).map(|us| us.owner().load()).ok();
+        let me = owner.is_some_and(|o| o.is_me());
+        if me && w.pid() == my_pid() && fast::claiming(k) {
+            return Err(Errno::EBUSY);
+        }
+        if !me {
+            let dead = match owner {
+                // A slot that no longer names the claimant: a scribble.
+                Some(o) if o.pid == w.pid() => {
+                    match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
+                        (crate::os::proc::Liveness::Dead, _) => true,
+                        (_, true) => return Err(Errno::EBUSY),
+                        _ => false,
+                    }
+                }
+                _ => true,
+            };
+            if dead {
+                finish_claim(v, n, w);
+                return Ok(());
+            }
+        }
+        let d = *t0.get_or_insert_with(|| {
+            CLAIM_DEADLINE
+                .with(|c| c.get())
+                .unwrap_or_else(|| Deadline::after(CLAIM_BOUND))
+        });
+        if d.expired() {
+            return Err(Errno::EBUSY);
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Finishes the lock-free `SEM_UNDO` operation whose claimant died
+/// holding semaphore `n`'s word `w` (the lock holder only): its intent
+/// record, written after the claim under the claim's epoch, gives the new
+/// adjustment and value (absolute: finishing twice changes nothing). A
+/// record of another epoch (the claimant died before writing it, and so
+/// before storing anything) or semaphore, or a slot that does not name
+/// the claimant (a scribble), puts back the value the claim kept, the
+/// adjustment untouched (the last pid then names the claimant).
+pub(super) fn finish_claim(v: &View<'_>, n: usize, w: SemWord) {
+    let (u, k) = w.claimant();
+    let pid = w.pid();
+    let rec = v
+        .intent(u, k)
+        .ok()
+        .and_then(|r| Intent::unpack(r.load(Ordering::Acquire)))
+        .filter(|i| i.n == n && i.epoch == w.epoch())
+        .filter(|_| {
+            v.uslot(u)
+                .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid)
+        });
+    let new = match rec.map(|i| (i, v.adj(u, n))) {
+        Some((i, Ok(a))) => {
+            a.store(i.adj, Ordering::Relaxed);
+            SemWord::new(i.val, pid)
+        }
+        _ => SemWord::new(w.val(), pid),
+    };
+    if let Ok(s) = v.sem(n) {
+        let _ = s
+            .word
+            .compare_exchange(w.0, new.0, Ordering::AcqRel, Ordering::Acquire);
+    }
+    crate::debug_report!(
+        "semaphore set {}: a lock-free SEM_UNDO operation of dead pid {} on semaphore {} {}",
+        v.o.id,
+        pid,
+        n,
+        if rec.is_some() { "finished" } else { "undone" }
+    );
 }
 
 /// Before sleeping and before reads: releases the undo of processes that
