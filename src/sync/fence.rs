@@ -120,7 +120,8 @@ mod tests {
         assert_eq!(stopped_switches(t), Some(12));
         let t = "State:\tt (tracing stop)\nvoluntary_ctxt_switches:\t1\nnonvoluntary_ctxt_switches:\t0\n";
         assert_eq!(stopped_switches(t), Some(1));
-        let t = "State:\tS (sleeping)\nvoluntary_ctxt_switches:\t1\nnonvoluntary_ctxt_switches:\t0\n";
+        let t =
+            "State:\tS (sleeping)\nvoluntary_ctxt_switches:\t1\nnonvoluntary_ctxt_switches:\t0\n";
         assert_eq!(stopped_switches(t), None);
         assert_eq!(stopped_switches("State:\tT (stopped)\n"), None);
     }

@@ -28,6 +28,7 @@
 //! inspect delays only callers without a deadline — see
 //! docs/bounded-time.md for what each call waits for.
 
+use super::fence::Frozen;
 use super::futex::{futex_wait, futex_wake};
 use super::owner::Owner;
 use super::time::Deadline;
@@ -46,6 +47,9 @@ const FENCE: u32 = 1 << 30;
 const PID: u32 = FENCE - 1;
 /// The object moved to another file: for good (no pid is all ones).
 const MOVED: u32 = FENCE | PID;
+/// In the fenced-holder word: the holder found its release failing and
+/// writes nothing more.
+const ACKED: u32 = 1 << 31;
 const SPINS: u32 = 200;
 const CHECK_EVERY: Duration = Duration::from_millis(10);
 /// After a live owner has named the lock this long, a waiter also checks
@@ -92,11 +96,25 @@ pub enum LockState {
     Moved,
 }
 
+/// How a wait for a lock ended (see [`RobustLock::lock_movable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    /// The lock is this process's.
+    Out(LockOutcome),
+    /// Not taken: its holder (the word as read) is stopped and did not
+    /// run for the grace period asked for (the look that proves it): the
+    /// caller may fence it ([`RobustLock::fence`]) and move the object.
+    Stopped(u32, Frozen),
+    /// A dead fencer's fence, now this process's (the pid it had fenced):
+    /// the caller must move the object as the fencer would have.
+    Orphan(i32),
+}
+
 /// What a waiter's look at the lock's owner found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Look {
     /// The owner was dead (or did not map the lock): the lock is ours.
-    Taken(LockOutcome),
+    Taken(Got),
     /// The owner holds it; `stopped` when it is positively stopped
     /// (`/proc/<pid>/stat` state `T` or `t`), which ends a wait under a
     /// deadline that asks for it ([`Deadline::ends_if_stopped`]).
@@ -120,8 +138,10 @@ impl RobustLock {
         if self.try_lock() {
             return LockOutcome::Acquired;
         }
-        match self.lock_slow(&Deadline::NEVER, &never, false) {
-            Ok(o) => o,
+        match self.lock_slow(&Deadline::NEVER, &never, false, None) {
+            Ok(Got::Out(o)) => o,
+            // Not for a lock that does not move.
+            Ok(_) => LockOutcome::OwnerDied,
             // Neither can happen without a deadline or a predicate.
             Err(_) => unreachable!("an unbounded lock wait ended"),
         }
@@ -135,7 +155,11 @@ impl RobustLock {
         if self.try_lock() {
             return Ok(LockOutcome::Acquired);
         }
-        self.lock_slow(deadline, give_up, false)
+        match self.lock_slow(deadline, give_up, false, None)? {
+            Got::Out(o) => Ok(o),
+            // Not for a lock that does not move.
+            _ => Ok(LockOutcome::OwnerDied),
+        }
     }
 
     /// Takes the lock if it is free right now, without waiting (and
@@ -161,8 +185,34 @@ impl RobustLock {
         deadline: &Deadline,
         give_up: GiveUp<'_>,
         movable: bool,
-    ) -> Result<LockOutcome> {
+        grace: Option<Duration>,
+    ) -> Result<Got> {
         let me = my_pid() as u32 & !WAITERS;
+        // A stopped holder as first seen frozen, and when (see `grace`).
+        let mut frozen: Option<(u32, Frozen, Instant)> = None;
+        // Whether a look's finding ends the wait: a holder stopped and
+        // frozen for `grace` (a movable lock) is handed to the caller to
+        // fence.
+        let mut stopped_long = |cur: u32, owner: i32| -> Option<Got> {
+            let g = grace?;
+            let w = cur & !WAITERS;
+            match &frozen {
+                Some((fw, f, t)) if *fw == w => {
+                    if t.elapsed() < g {
+                        return None;
+                    }
+                    if f.still() {
+                        return Some(Got::Stopped(cur, f.clone()));
+                    }
+                    frozen = None;
+                }
+                _ => {
+                    let start = self.owner_start.load(Ordering::Relaxed);
+                    frozen = Frozen::look(owner, start).map(|f| (w, f, Instant::now()));
+                }
+            }
+            None
+        };
         let mut spins = 0;
         let mut last_check: Option<Instant> = None;
         // The owner word as first seen, and when: a live owner that keeps
@@ -180,7 +230,7 @@ impl RobustLock {
                     .is_ok()
                 {
                     self.owner_start.store(my_start(), Ordering::Relaxed);
-                    return Ok(LockOutcome::Acquired);
+                    return Ok(Got::Out(LockOutcome::Acquired));
                 }
                 continue;
             }
@@ -217,6 +267,11 @@ impl RobustLock {
                     Look::Moving => return Err(Errno::ESTALE),
                     Look::Held { stopped: true } if deadline.ends_if_stopped() => {
                         return Err(Errno::ETIMEDOUT)
+                    }
+                    Look::Held { stopped: true } => {
+                        if let Some(g) = stopped_long(v, (v & PID) as i32) {
+                            return Ok(g);
+                        }
                     }
                     Look::Held { .. } => {}
                 }
@@ -271,6 +326,11 @@ impl RobustLock {
                         Look::Held { stopped: true } if deadline.ends_if_stopped() => {
                             return Err(Errno::ETIMEDOUT)
                         }
+                        Look::Held { stopped: true } => {
+                            if let Some(g) = stopped_long(cur, owner as i32) {
+                                return Ok(g);
+                            }
+                        }
                         Look::Held { .. } => {}
                     }
                 }
@@ -306,6 +366,25 @@ impl RobustLock {
         if holds {
             return Look::Held { stopped };
         }
+        if movable && seen & FENCE != 0 && seen & !WAITERS != MOVED {
+            // A dead fencer's fence: taken over as a fence (the holder it
+            // fenced may still write; the object must still move).
+            return self
+                .word
+                .compare_exchange(
+                    seen,
+                    FENCE | me | WAITERS,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .ok()
+                .map_or(Look::Held { stopped: false }, |_| {
+                    self.owner_start.store(my_start(), Ordering::Relaxed);
+                    Look::Taken(Got::Orphan(
+                        (self.fenced.load(Ordering::Relaxed) & PID) as i32,
+                    ))
+                });
+        }
         self.word
             .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
             .ok()
@@ -320,7 +399,7 @@ impl RobustLock {
                         "gone"
                     }
                 );
-                Look::Taken(LockOutcome::OwnerDied)
+                Look::Taken(Got::Out(LockOutcome::OwnerDied))
             })
     }
 
@@ -376,19 +455,27 @@ impl RobustLock {
     /// meanwhile (the holder let go, or another waiter fenced first).
     pub fn fence(&self, seen: u32) -> Option<Owner> {
         let holder = seen & PID;
-        if seen == 0 || seen & FENCE != 0 || holder == my_pid() as u32 & PID {
+        if holder == 0 || seen & FENCE != 0 {
             return None;
         }
         let start = self.owner_start.load(Ordering::Relaxed);
         let me = my_pid() as u32 & PID;
-        self.word
-            .compare_exchange(
-                seen,
-                FENCE | me | (seen & WAITERS),
+        let mut cur = seen;
+        loop {
+            // The waiters bit may have changed since `seen`; nothing else.
+            if cur & !WAITERS != holder {
+                return None;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                FENCE | me | (cur & WAITERS),
                 Ordering::SeqCst,
                 Ordering::Relaxed,
-            )
-            .ok()?;
+            ) {
+                Ok(_) => break,
+                Err(v) => cur = v,
+            }
+        }
         self.fenced.store(holder, Ordering::Relaxed);
         self.owner_start.store(my_start(), Ordering::Relaxed);
         Some(Owner {
@@ -397,12 +484,61 @@ impl RobustLock {
         })
     }
 
+    /// Turns this process's own hold of the lock into a fence of itself
+    /// (so that every taker sees the object moving, as for
+    /// [`RobustLock::fence`]); false when the word is not this process's.
+    pub fn fence_mine(&self) -> bool {
+        self.fence(self.word.load(Ordering::Relaxed))
+            .is_some_and(|o| o.pid == my_pid())
+    }
+
+    /// Called by a holder whose release failed: tells its fencer that it
+    /// writes nothing more (see [`RobustLock::fence_acked`]).
+    pub fn ack_fence(&self) {
+        let me = my_pid() as u32 & PID;
+        let _ = self
+            .fenced
+            .compare_exchange(me, me | ACKED, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Whether the fenced holder said it writes nothing more (it found its
+    /// release failing: [`RobustLock::ack_fence`]).
+    pub fn fence_acked(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst) & ACKED != 0
+    }
+
+    /// A holder's release at its commit point, for an object that may
+    /// move: true when released ([`RobustLock::unlock`]); false when the
+    /// holder was fenced and the object moved meanwhile (the fencer then
+    /// left the holder's outcome in the object: whether what it did
+    /// before the release counts). A fence given back is waited for and
+    /// the release made again; a dead fencer's, until its taker moves the
+    /// object. False too when the word was taken over by someone else (a
+    /// scribble, or this holder taken for dead): nothing is known then.
+    pub fn unlock_or_moved(&self) -> bool {
+        let me = my_pid();
+        loop {
+            if self.unlock() {
+                return true;
+            }
+            self.ack_fence();
+            match self.wait_moved(&Deadline::NEVER) {
+                Ok(()) => return false,
+                Err(_) => match self.state() {
+                    LockState::Held(p) if p == me => {}
+                    LockState::Fenced { .. } => std::thread::sleep(CHECK_EVERY),
+                    _ => return false,
+                },
+            }
+        }
+    }
+
     /// The holder this process fenced (`fence`'s answer), when the lock
     /// still carries this process's fence.
     pub fn fenced_by_me(&self) -> Option<i32> {
         let w = self.word.load(Ordering::Relaxed);
         (w & FENCE != 0 && w & PID == my_pid() as u32 & PID)
-            .then(|| self.fenced.load(Ordering::Relaxed) as i32)
+            .then(|| (self.fenced.load(Ordering::Relaxed) & PID) as i32)
     }
 
     /// Gives a fence back to the holder it fenced (`holder` as `fence`
@@ -438,7 +574,7 @@ impl RobustLock {
     /// Marks the lock as the lock of an object that moved to another file
     /// (its fencer published the copy): for good — every taker, and the
     /// fenced holder, learns it ([`RobustLock::state`],
-    /// [`RobustLock::lock_until_moved`]: `ESTALE`) and reopens the object.
+    /// [`RobustLock::lock_movable`]: `ESTALE`) and reopens the object.
     /// Every sleeper is woken.
     pub fn mark_moved(&self) {
         self.word.store(MOVED, Ordering::SeqCst);
@@ -453,7 +589,7 @@ impl RobustLock {
             MOVED => LockState::Moved,
             v if v & FENCE != 0 => LockState::Fenced {
                 fencer: (v & PID) as i32,
-                holder: self.fenced.load(Ordering::Relaxed) as i32,
+                holder: (self.fenced.load(Ordering::Relaxed) & PID) as i32,
             },
             v => LockState::Held((v & PID) as i32),
         }
@@ -463,19 +599,21 @@ impl RobustLock {
     /// ([`RobustLock::fence`]): `ESTALE` when the lock is marked moved, or
     /// carries a live fencer's fence (the caller lets go of what it holds
     /// and waits for the move with [`RobustLock::wait_moved`], then
-    /// reopens the object). A dead fencer's fence is taken over as a dead
-    /// holder's lock would be (`OwnerDied`): the object was not moved (the
-    /// mark comes last), and its fenced holder's later writes are the
-    /// taker's to fence again.
-    pub fn lock_until_moved(
+    /// reopens the object). A dead fencer's fence is taken over as a fence
+    /// ([`Got::Orphan`]): the object was not moved (the mark comes last),
+    /// and the holder it fenced may still write, so the taker moves it.
+    /// With `grace`, a holder seen stopped and frozen for that long
+    /// ([`Frozen`]) ends the wait with [`Got::Stopped`].
+    pub fn lock_movable(
         &self,
         deadline: &Deadline,
         give_up: GiveUp<'_>,
-    ) -> Result<LockOutcome> {
+        grace: Option<Duration>,
+    ) -> Result<Got> {
         if self.try_lock() {
-            return Ok(LockOutcome::Acquired);
+            return Ok(Got::Out(LockOutcome::Acquired));
         }
-        self.lock_slow(deadline, give_up, true)
+        self.lock_slow(deadline, give_up, true, grace)
     }
 
     /// With a word that names a fence or the move (not a holder): whether
@@ -767,7 +905,10 @@ mod tests {
             }
             let code = if l.unlock() {
                 0
-            } else if l.wait_moved(&Deadline::after(Duration::from_secs(5))).is_ok() {
+            } else if l
+                .wait_moved(&Deadline::after(Duration::from_secs(5)))
+                .is_ok()
+            {
                 2
             } else {
                 1
@@ -833,7 +974,7 @@ mod tests {
         // Other takers of a movable object are told to reopen it; a
         // bounded plain taker waits (the fencer is alive and holds it).
         assert_eq!(
-            l.lock_until_moved(&Deadline::after(Duration::from_millis(50)), &never),
+            l.lock_movable(&Deadline::after(Duration::from_millis(50)), &never, None),
             Err(Errno::ESTALE)
         );
         // Continued: its release fails, it waits for the move and sees it.
@@ -845,7 +986,7 @@ mod tests {
         assert_eq!(exit_code(pid), 2);
         assert_eq!(l.state(), LockState::Moved);
         assert_eq!(
-            l.lock_until_moved(&Deadline::NEVER, &never),
+            l.lock_movable(&Deadline::NEVER, &never, None),
             Err(Errno::ESTALE)
         );
         assert_eq!(l.wait_moved(&Deadline::NEVER), Ok(()));
@@ -889,9 +1030,14 @@ mod tests {
         // A fence naming a pid that cannot exist.
         l.word.store(FENCE | 0x3fff_fff0, Ordering::Relaxed);
         assert_eq!(
-            l.lock_until_moved(&Deadline::after(Duration::from_millis(50)), &never),
-            Ok(LockOutcome::OwnerDied)
+            l.lock_movable(&Deadline::after(Duration::from_millis(50)), &never, None),
+            Ok(Got::Orphan(0))
         );
+        assert_eq!(l.fenced_by_me(), Some(0));
+        assert!(l.unfence(Owner {
+            pid: my_pid(),
+            start: my_start()
+        }));
         assert!(l.unlock());
         // A release after a takeover is the taker's, not the old
         // holder's: a holder whose word was taken over leaves it alone.
