@@ -32,9 +32,8 @@
 //! **Operation records**: just before its commit store a sender stores
 //! the descriptor it fills (`sop_at`), then its operation's id
 //! (`sop_id`); a receiver the message's predecessor and descriptor
-//! (`rop_prev`, `rop_at`), then the id (`rop_id`). An id is unique
-//! (the thread id and a per-thread counter seeded from the clock, reset
-//! in a `fork` child). A holder stopped before its id store leaves an
+//! (`rop_prev`, `rop_at`), then the id (`rop_id`, see [`op_id`]). A
+//! holder stopped before its id store leaves an
 //! older id there: whatever the fencer finds for that id, the holder asks
 //! about its own and retries. A send committed ⇔ its descriptor is in the
 //! list, the dummy included (while `slock` is held the holder's message
@@ -48,7 +47,7 @@
 
 use super::*;
 use crate::sync::fence::Frozen;
-use crate::sync::lock::Got;
+use crate::sync::lock::{Got, STALL_CHECK};
 use crate::sync::owner::Owner;
 use core::time::Duration;
 
@@ -61,35 +60,15 @@ pub(super) const GRACE: Duration = Duration::from_millis(20);
 /// meanwhile) to find its fence, before it gives the fence back.
 const QUIET_WAIT: Duration = Duration::from_secs(2);
 
-const LOW: u64 = (1 << 40) - 1;
-
-thread_local! {
-    static OP: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
-}
-
-/// A new operation id (see the module comment).
+/// An operation's id (see the module comment): this process (pid and
+/// start time, which no other process shares while either lives) and the
+/// side's counter before the operation (`sent_n`, `taken_n`: under the
+/// lock, a committed operation moves it on, so the record an earlier
+/// operation of this process left is never taken for this one's).
 #[inline]
-pub(super) fn next_op() -> u64 {
-    OP.with(|c| {
-        let mut v = c.get();
-        if v == 0 {
-            v = seed();
-        }
-        let mut n = (v & !LOW) | ((v & LOW).wrapping_add(1) & LOW);
-        if n & LOW == 0 {
-            n |= 1;
-        }
-        c.set(n);
-        n
-    })
-}
-
-#[cold]
-fn seed() -> u64 {
-    crate::os::proc::on_fork_child(|| OP.with(|c| c.set(0)));
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
-    (tid << 40) | (crate::os::proc::boot_ns() & LOW) | 1
+pub(super) fn op_id(counter: u32) -> u64 {
+    use crate::os::proc::{my_pid, my_start};
+    ((my_pid() as u64) << 42) ^ ((my_start() & 0x3ff) << 32) | counter as u64
 }
 
 /// After a fenced holder's release failed and its queue moved: whether
@@ -97,6 +76,48 @@ fn seed() -> u64 {
 #[inline]
 pub(super) fn outcome(out: &AtomicU64, op: u64) -> bool {
     out.load(Acquire) == op
+}
+
+/// A holder's release at its commit point: true when released; false
+/// when it had been fenced and the queue moved (its outcome is then in
+/// the old file: [`outcome`]). A fence given back is waited for, and the
+/// release made again. A fence whose fencer died before it published the
+/// copy (the queue's numbered name still leads to this file), or that
+/// names a live process which has not mapped the file for
+/// [`STALL_CHECK`] (a scribble), is taken back: nothing moved.
+#[inline]
+pub(super) fn release_at_commit(l: &RobustLock, obj: &Obj) -> bool {
+    l.unlock() || release_fenced(l, obj)
+}
+
+#[cold]
+fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
+    use crate::sync::LockState;
+    let me = crate::os::proc::my_pid();
+    let t0 = std::time::Instant::now();
+    loop {
+        if l.unlock() {
+            return true;
+        }
+        l.ack_fence();
+        match l.state() {
+            LockState::Moved => return false,
+            LockState::Held(p) if p == me => {}
+            LockState::Fenced { fencer, .. } => {
+                let w = l.word();
+                let gone = !crate::os::proc::alive(fencer, l.owner_start());
+                let stray = t0.elapsed() >= STALL_CHECK
+                    && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
+                if (gone || stray) && !obj.is_moved() && obj.file().is_ok() && l.reclaim(w) {
+                    continue;
+                }
+                let _ = l.wait_moved(&Deadline::after(Duration::from_millis(10)));
+            }
+            // Taken over by another (this holder was taken for dead, or a
+            // scribble): nothing is known of the operation.
+            _ => return false,
+        }
+    }
 }
 
 /// The grace before fencing under deadline `d`: none for the calls that
@@ -145,7 +166,21 @@ impl Queue {
     /// holder is stopped past the grace, moves the queue away from it
     /// (`ESTALE`: retry on the moved queue, [`Queue::on_moved`]). Also
     /// `ESTALE` when another process moved or moves it.
+    #[inline]
     pub(super) fn take_movable<'q>(
+        &'q self,
+        l: &'q RobustLock,
+        d: &Deadline,
+        s_held: bool,
+    ) -> Result<(QGuard<'q>, bool)> {
+        if l.try_lock() {
+            return Ok((QGuard(l), false));
+        }
+        self.take_movable_slow(l, d, s_held)
+    }
+
+    #[cold]
+    fn take_movable_slow<'q>(
         &'q self,
         l: &'q RobustLock,
         d: &Deadline,
@@ -154,7 +189,10 @@ impl Queue {
         let gone = || self.obj.is_removed();
         let mut g = grace(d);
         loop {
-            let got = l.lock_movable(d, &gone, g).map_err(|e| self.moved_err(e))?;
+            let moved = || self.obj.is_moved();
+            let got = l
+                .lock_movable(d, &gone, g, &moved)
+                .map_err(|e| self.moved_err(e))?;
             let r = match got {
                 Got::Out(o) => return Ok((QGuard(l), o == LockOutcome::OwnerDied)),
                 Got::Stopped(seen, _) => self.move_away(l, Some(seen), s_held),
@@ -179,6 +217,13 @@ impl Queue {
     /// back); other errors when the move cannot be made here.
     fn move_away<'q>(&'q self, l: &'q RobustLock, seen: Option<u32>, s_held: bool) -> Result<()> {
         let h = self.head()?;
+        // A mover killed after publishing its copy: finish its move.
+        if let Ok(n) = self.obj.successor() {
+            if n.file_id() != self.obj.file_id() {
+                self.finish_move();
+                return Err(Errno::ESTALE);
+            }
+        }
         let is_s = core::ptr::eq(l, &h.slock);
         let mut sides: Vec<Side<'q>> = Vec::with_capacity(2);
         let first = |sides: &mut Vec<Side<'q>>| -> Result<()> {
@@ -249,9 +294,10 @@ impl Queue {
     /// stopped holder fenced.
     fn fence_other<'q>(&'q self, l: &'q RobustLock) -> Result<Side<'q>> {
         let gone = || self.obj.is_removed();
+        let moved = || self.obj.is_moved();
         loop {
             match l
-                .lock_movable(&Deadline::NEVER, &gone, Some(GRACE))
+                .lock_movable(&Deadline::NEVER, &gone, Some(GRACE), &moved)
                 .map_err(|e| self.moved_err(e))?
             {
                 Got::Out(_) => {
@@ -350,6 +396,11 @@ impl Queue {
                 }
             }
             outcomes.set((so, ro));
+            // The answers go into the old file before the copy is
+            // published: a mover killed after publishing leaves them for
+            // whoever finishes the move (`finish_move`).
+            h.sout.store(so, Release);
+            h.rout.store(ro, Release);
             nh.slock.init();
             nh.rlock.init();
             for w in [&nh.sop_id, &nh.rop_id, &nh.sout, &nh.rout] {
@@ -359,18 +410,28 @@ impl Queue {
             nh.taken.store(0, Relaxed);
             v.repair()
         };
-        self.obj.replace(&build, &still)?;
-        // Published: the fenced holders' answers, then the marks.
-        let (so, ro) = outcomes.get();
-        h.sout.store(so, Release);
-        h.rout.store(ro, Release);
+        if let Err(e) = self.obj.replace(&build, &still) {
+            h.sout.store(0, Release);
+            h.rout.store(0, Release);
+            return Err(e);
+        }
         crate::debug_report!(
             "queue {}: moved to a new file away from a stopped lock holder",
             self.obj.id
         );
+        self.finish_move();
+        Ok(())
+    }
+
+    /// The end of a move, once the copy is published: the old file's
+    /// header marked moved (first: a lock word saying moved is believed
+    /// only of an object whose header says so), then its locks, and
+    /// everyone waiting on it woken.
+    fn finish_move(&self) {
+        let Ok(h) = self.head() else { return };
+        self.obj.mark_moved();
         h.slock.mark_moved();
         h.rlock.mark_moved();
-        self.obj.mark_moved();
         for w in [&h.sent, &h.taken] {
             if bump(w) {
                 wake(w);
@@ -378,7 +439,6 @@ impl Queue {
             // Sleepers that had not marked the word yet see the change.
             wake(w);
         }
-        Ok(())
     }
 
     /// Runs `op` on this queue and, each time it finds the queue moved
@@ -412,27 +472,18 @@ impl Queue {
         r
     }
 
-    /// The queue after a move (this one while a fence is given back).
+    /// The queue after a move; this one again when the move is not
+    /// done yet (a fence under way, after a short pause; or given back),
+    /// for the caller to retry (its lock wait tells a move under way from
+    /// a scribble). `ETIMEDOUT` once `d` passed.
     fn successor(&self, d: &Deadline) -> Result<Queue> {
-        let h = self.head()?;
-        while !self.obj.is_moved() {
-            let l = [&h.slock, &h.rlock]
-                .into_iter()
-                .find(|l| matches!(l.state(), crate::sync::LockState::Fenced { .. }));
-            match l {
-                Some(l) => match l.wait_moved(d) {
-                    Ok(()) | Err(Errno::EAGAIN) => {}
-                    Err(e) => return Err(e),
-                },
-                None if self.obj.is_removed() => return Err(Errno::EIDRM),
-                None => {
-                    // The mark of the locks comes before the header's.
-                    if matches!(h.slock.state(), crate::sync::LockState::Moved) {
-                        std::thread::yield_now();
-                        continue;
-                    }
-                    return Ok(self.clone());
-                }
+        if !self.obj.is_moved() {
+            if d.remaining().is_some_and(|r| r.is_zero()) {
+                return Err(Errno::ETIMEDOUT);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            if !self.obj.is_moved() {
+                return Ok(self.clone());
             }
         }
         let obj = Arc::new(self.obj.successor()?);

@@ -252,11 +252,11 @@ impl<'a> View<'a> {
     /// descriptors or chunks ran out (cannot happen while the byte
     /// accounting is intact).
     #[inline]
-    pub(super) fn try_append(&self, mtype: i64, data: &[u8], op: u64) -> Result<bool> {
+    pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<Option<u64>> {
         self.before_change();
         let h = self.head()?;
         let Some(di) = self.alloc_desc(h)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let d = self.desc(di)?;
         let (mut first, mut last) = (NIL, NIL);
@@ -283,7 +283,7 @@ impl<'a> View<'a> {
                     }
                     d.next.store(h.free_desc.load(Relaxed), Relaxed);
                     h.free_desc.store(di, Relaxed);
-                    return r.map(|_| false);
+                    return r.map(|_| None);
                 }
             };
             self.r.write_bytes(class.off(c)?, piece)?;
@@ -300,6 +300,7 @@ impl<'a> View<'a> {
         d.next.store(NIL, Relaxed);
         // The operation's record (for a fencer, see `super::fence`), then
         // the commit: link after the last message.
+        let op = op_id(h.sent_n.load(Relaxed));
         h.sop_at.store(di, Relaxed);
         h.sop_id.store(op, Relaxed);
         let t = h.tail.load(Relaxed);
@@ -314,7 +315,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_sent(self.obj.id as u32, h);
         }
-        Ok(true)
+        Ok(Some(op))
     }
 
     /// Whether descriptor `at` is in the list, the dummy included (a
@@ -396,7 +397,7 @@ impl<'a> View<'a> {
         // The operation's record (for a fencer, see `super::fence`).
         h.rop_prev.store(f.prev, Relaxed);
         h.rop_at.store(f.at, Relaxed);
-        let op = next_op();
+        let op = op_id(h.taken_n.load(Relaxed));
         h.rop_id.store(op, Relaxed);
         if f.prev == dummy {
             // Commit: the message becomes the dummy; the old dummy and the
@@ -422,7 +423,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
-        if !publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer) && !outcome(&h.rout, op) {
+        if !publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer) && !outcome(&h.rout, op) {
             // Fenced before the commit: the message is still in the queue,
             // which moved (see `super::fence`).
             return Err(Errno::ESTALE);

@@ -645,9 +645,10 @@ impl Queue {
                 q.fits(len, true)?
             };
             if room {
-                let op = next_op();
-                if q.try_append(mtype, data, op)? {
-                    if !publish(g, &h.lspid, &h.stime, &h.sent, &h.speer) && !outcome(&h.sout, op) {
+                if let Some(op) = q.try_append(mtype, data)? {
+                    if !publish(g, &self.obj, &h.lspid, &h.stime, &h.sent, &h.speer)
+                        && !outcome(&h.sout, op)
+                    {
                         // Fenced before its commit: the queue moved
                         // without the message (see `fence`).
                         return Err(Errno::ESTALE);

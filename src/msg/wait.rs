@@ -185,6 +185,7 @@ pub(super) fn notify(word: &AtomicU32) {
 #[inline(always)]
 pub(super) fn publish(
     g: QGuard<'_>,
+    obj: &Obj,
     pid: &AtomicI32,
     time: &AtomicI64,
     word: &AtomicU32,
@@ -198,7 +199,7 @@ pub(super) fn publish(
         peer.store(here, Relaxed);
     }
     store_if_changed(time, wall_secs());
-    let released = g.release();
+    let released = g.release(obj);
     notify(word);
     released
 }
@@ -230,12 +231,12 @@ impl Drop for QGuard<'_> {
 
 impl QGuard<'_> {
     /// Lets go at a commit point: false when this holder was fenced and
-    /// the queue moved meanwhile (see [`RobustLock::unlock_or_moved`]).
+    /// the queue (`obj`) moved meanwhile (see `super::fence`).
     #[inline]
-    pub(super) fn release(self) -> bool {
+    pub(super) fn release(self, obj: &Obj) -> bool {
         let l = self.0;
         core::mem::forget(self);
-        l.unlock_or_moved()
+        super::fence::release_at_commit(l, obj)
     }
 }
 

@@ -239,6 +239,32 @@ impl Obj {
                 }
             }
         }
+        if self.is_removed() {
+            // Removed meanwhile without its locks (`IPC_RMID` after its
+            // bound): the remover unlinked only names of the old file.
+            // The copy goes too.
+            new.header().state.store(STATE_REMOVED, Ordering::Release);
+            for n in 0..KEY_SLOTS {
+                let name = Ns::key_name(self.kind, key, n);
+                if key == IPC_PRIVATE || lstat_in(&self.dir, &name).is_none() {
+                    break;
+                }
+                if same_in(&self.dir, &name, new.dev, new.ino) {
+                    if let Ok(c) = cpath(&name) {
+                        // SAFETY: unlinking a name of the copy (checked by
+                        // inode just above) in our directory.
+                        unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+                    }
+                }
+            }
+            if same_in(&self.dir, &idx, new.dev, new.ino) {
+                if let Ok(c) = cpath(&idx) {
+                    // SAFETY: as above, the copy's numbered name.
+                    unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+                }
+            }
+            return Err(Errno::EIDRM);
+        }
         drop(new);
         Ok(())
     }

@@ -138,7 +138,7 @@ impl RobustLock {
         if self.try_lock() {
             return LockOutcome::Acquired;
         }
-        match self.lock_slow(&Deadline::NEVER, &never, false, None) {
+        match self.lock_slow(&Deadline::NEVER, &never, None, None) {
             Ok(Got::Out(o)) => o,
             // Not for a lock that does not move.
             Ok(_) => LockOutcome::OwnerDied,
@@ -155,7 +155,7 @@ impl RobustLock {
         if self.try_lock() {
             return Ok(LockOutcome::Acquired);
         }
-        match self.lock_slow(deadline, give_up, false, None)? {
+        match self.lock_slow(deadline, give_up, None, None)? {
             Got::Out(o) => Ok(o),
             // Not for a lock that does not move.
             _ => Ok(LockOutcome::OwnerDied),
@@ -184,9 +184,10 @@ impl RobustLock {
         &self,
         deadline: &Deadline,
         give_up: GiveUp<'_>,
-        movable: bool,
+        mv: Option<GiveUp<'_>>,
         grace: Option<Duration>,
     ) -> Result<Got> {
+        let movable = mv.is_some();
         let me = my_pid() as u32 & !WAITERS;
         // A stopped holder as first seen frozen, and when (see `grace`).
         let mut frozen: Option<(u32, Frozen, Instant)> = None;
@@ -234,7 +235,7 @@ impl RobustLock {
                 }
                 continue;
             }
-            if movable && v & FENCE != 0 && self.moving(v) {
+            if movable && v & FENCE != 0 && self.moving(v, mv, false) {
                 return Err(Errno::ESTALE);
             }
             if spins < SPINS {
@@ -262,7 +263,7 @@ impl RobustLock {
                 // not have time for. (Unbounded waits look after a nap:
                 // the look costs /proc reads.)
                 last_check = Some(Instant::now());
-                match self.take_if_dead(v, me, false, movable) {
+                match self.take_if_dead(v, me, false, mv) {
                     Look::Taken(o) => return Ok(o),
                     Look::Moving => return Err(Errno::ESTALE),
                     Look::Held { stopped: true } if deadline.ends_if_stopped() => {
@@ -281,7 +282,7 @@ impl RobustLock {
                     // One last look: an owner that died meanwhile.
                     let cur = self.word.load(Ordering::Relaxed);
                     if cur != 0 {
-                        match self.take_if_dead(cur, me, false, movable) {
+                        match self.take_if_dead(cur, me, false, mv) {
                             Look::Taken(o) => return Ok(o),
                             Look::Moving => return Err(Errno::ESTALE),
                             Look::Held { .. } => {}
@@ -320,7 +321,7 @@ impl RobustLock {
                             false
                         }
                     };
-                    match self.take_if_dead(cur, me, look_at_maps, movable) {
+                    match self.take_if_dead(cur, me, look_at_maps, mv) {
                         Look::Taken(o) => return Ok(o),
                         Look::Moving => return Err(Errno::ESTALE),
                         Look::Held { stopped: true } if deadline.ends_if_stopped() => {
@@ -345,8 +346,9 @@ impl RobustLock {
     /// when no start time is recorded (a holder between its
     /// compare-and-swap and its start-time store, or a scribbled word), or
     /// with `stalled` (the same owner for [`STALL_CHECK`]).
-    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool, movable: bool) -> Look {
-        if movable && seen & FENCE != 0 && self.moving(seen) {
+    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool, mv: Option<GiveUp<'_>>) -> Look {
+        let movable = mv.is_some();
+        if movable && seen & FENCE != 0 && self.moving(seen, mv, stalled) {
             return Look::Moving;
         }
         // A fence names its fencer, who is then the holder (MOVED names
@@ -507,40 +509,6 @@ impl RobustLock {
         self.fenced.load(Ordering::SeqCst) & ACKED != 0
     }
 
-    /// A holder's release at its commit point, for an object that may
-    /// move: true when released ([`RobustLock::unlock`]); false when the
-    /// holder was fenced and the object moved meanwhile (the fencer then
-    /// left the holder's outcome in the object: whether what it did
-    /// before the release counts). A fence given back is waited for and
-    /// the release made again; a dead fencer's, until its taker moves the
-    /// object. False too when the word was taken over by someone else (a
-    /// scribble, or this holder taken for dead): nothing is known then.
-    pub fn unlock_or_moved(&self) -> bool {
-        let me = my_pid();
-        loop {
-            if self.unlock() {
-                return true;
-            }
-            self.ack_fence();
-            match self.wait_moved(&Deadline::NEVER) {
-                Ok(()) => return false,
-                Err(_) => match self.state() {
-                    LockState::Held(p) if p == me => {}
-                    LockState::Fenced { .. } => std::thread::sleep(CHECK_EVERY),
-                    _ => return false,
-                },
-            }
-        }
-    }
-
-    /// The holder this process fenced (`fence`'s answer), when the lock
-    /// still carries this process's fence.
-    pub fn fenced_by_me(&self) -> Option<i32> {
-        let w = self.word.load(Ordering::Relaxed);
-        (w & FENCE != 0 && w & PID == my_pid() as u32 & PID)
-            .then(|| (self.fenced.load(Ordering::Relaxed) & PID) as i32)
-    }
-
     /// Gives a fence back to the holder it fenced (`holder` as `fence`
     /// returned it): the fencer found it could not move the object (the
     /// holder ran meanwhile, a file could not be made). The holder's
@@ -604,30 +572,75 @@ impl RobustLock {
     /// and the holder it fenced may still write, so the taker moves it.
     /// With `grace`, a holder seen stopped and frozen for that long
     /// ([`Frozen`]) ends the wait with [`Got::Stopped`].
+    ///
+    /// `moved` says whether the object really moved (its own mark, set
+    /// before the locks are marked): a lock word saying so of an object
+    /// that did not is a scribble, taken over as a dead holder's; so is a
+    /// fence whose fencer, alive, has named the lock for [`STALL_CHECK`]
+    /// without mapping its file.
     pub fn lock_movable(
         &self,
         deadline: &Deadline,
         give_up: GiveUp<'_>,
         grace: Option<Duration>,
+        moved: GiveUp<'_>,
     ) -> Result<Got> {
         if self.try_lock() {
             return Ok(Got::Out(LockOutcome::Acquired));
         }
-        self.lock_slow(deadline, give_up, true, grace)
+        self.lock_slow(deadline, give_up, Some(moved), grace)
     }
 
     /// With a word that names a fence or the move (not a holder): whether
     /// a taker of a movable object must reopen it — the object moved, or
     /// a live fencer is moving it.
-    fn moving(&self, seen: u32) -> bool {
+    fn moving(&self, seen: u32, moved: Option<GiveUp<'_>>, stalled: bool) -> bool {
         match seen & !WAITERS {
-            MOVED => true,
+            MOVED => moved.is_none_or(|m| m()),
             v if v & FENCE != 0 => {
-                liveness((v & PID) as i32, self.owner_start.load(Ordering::Relaxed))
-                    != Liveness::Dead
+                let f = (v & PID) as i32;
+                liveness(f, self.owner_start.load(Ordering::Relaxed)) != Liveness::Dead
+                    && (!stalled || maps_file_at(f, self as *const Self as usize))
             }
             _ => false,
         }
+    }
+
+    /// Called by a fenced holder whose fencer died before the move (the
+    /// object's names still lead to this lock's file, and nobody took
+    /// the fence over): takes its own lock back from the fence `seen`, so
+    /// that its release works. False when the word changed meanwhile.
+    pub fn reclaim(&self, seen: u32) -> bool {
+        let me = my_pid() as u32 & PID;
+        if seen & FENCE == 0 || seen & !WAITERS == MOVED {
+            return false;
+        }
+        if self
+            .word
+            .compare_exchange(
+                seen,
+                me | (seen & WAITERS),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.owner_start.store(my_start(), Ordering::Relaxed);
+        self.fenced.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// The word as it is (for [`RobustLock::reclaim`]).
+    pub fn word(&self) -> u32 {
+        self.word.load(Ordering::Acquire)
+    }
+
+    /// The start time recorded with the word (the holder's, or a fence's
+    /// fencer's).
+    pub fn owner_start(&self) -> u64 {
+        self.owner_start.load(Ordering::Relaxed)
     }
 
     /// Waits until the lock is marked moved (`Ok`), its fence is given
@@ -639,7 +652,7 @@ impl RobustLock {
             if w & !WAITERS == MOVED {
                 return Ok(());
             }
-            if w & FENCE == 0 || !self.moving(w) {
+            if w & FENCE == 0 || !self.moving(w, None, false) {
                 return Err(Errno::EAGAIN);
             }
             let nap = match deadline.remaining() {
@@ -974,7 +987,12 @@ mod tests {
         // Other takers of a movable object are told to reopen it; a
         // bounded plain taker waits (the fencer is alive and holds it).
         assert_eq!(
-            l.lock_movable(&Deadline::after(Duration::from_millis(50)), &never, None),
+            l.lock_movable(
+                &Deadline::after(Duration::from_millis(50)),
+                &never,
+                None,
+                &|| true
+            ),
             Err(Errno::ESTALE)
         );
         // Continued: its release fails, it waits for the move and sees it.
@@ -986,7 +1004,7 @@ mod tests {
         assert_eq!(exit_code(pid), 2);
         assert_eq!(l.state(), LockState::Moved);
         assert_eq!(
-            l.lock_movable(&Deadline::NEVER, &never, None),
+            l.lock_movable(&Deadline::NEVER, &never, None, &|| true),
             Err(Errno::ESTALE)
         );
         assert_eq!(l.wait_moved(&Deadline::NEVER), Ok(()));
@@ -1030,7 +1048,12 @@ mod tests {
         // A fence naming a pid that cannot exist.
         l.word.store(FENCE | 0x3fff_fff0, Ordering::Relaxed);
         assert_eq!(
-            l.lock_movable(&Deadline::after(Duration::from_millis(50)), &never, None),
+            l.lock_movable(
+                &Deadline::after(Duration::from_millis(50)),
+                &never,
+                None,
+                &|| true
+            ),
             Ok(Got::Orphan(0))
         );
         assert_eq!(l.fenced_by_me(), Some(0));
