@@ -509,6 +509,14 @@ impl RobustLock {
         self.fenced.load(Ordering::SeqCst) & ACKED != 0
     }
 
+    /// The holder this process fenced (`fence`'s answer), when the lock
+    /// still carries this process's fence.
+    pub fn fenced_by_me(&self) -> Option<i32> {
+        let w = self.word.load(Ordering::Relaxed);
+        (w & FENCE != 0 && w & !WAITERS != MOVED && w & PID == my_pid() as u32 & PID)
+            .then(|| (self.fenced.load(Ordering::Relaxed) & PID) as i32)
+    }
+
     /// Gives a fence back to the holder it fenced (`holder` as `fence`
     /// returned it): the fencer found it could not move the object (the
     /// holder ran meanwhile, a file could not be made). The holder's
@@ -596,7 +604,7 @@ impl RobustLock {
     /// a live fencer is moving it.
     fn moving(&self, seen: u32, moved: Option<GiveUp<'_>>, stalled: bool) -> bool {
         match seen & !WAITERS {
-            MOVED => moved.is_none_or(|m| m()),
+            MOVED => moved.map_or(true, |m| m()),
             v if v & FENCE != 0 => {
                 let f = (v & PID) as i32;
                 liveness(f, self.owner_start.load(Ordering::Relaxed)) != Liveness::Dead
