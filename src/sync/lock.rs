@@ -416,14 +416,28 @@ impl RobustLock {
     /// not trusted. It is a locked instruction and so a full barrier on
     /// x86, as the exchange it replaced: the message queue's wake-up check
     /// right after it relies on that (`msg::wait::notify`).
-    #[inline]
+    #[inline(always)]
     pub fn unlock(&self) -> bool {
         let me = my_pid() as u32 & PID;
-        let mut cur = self.word.load(Ordering::Relaxed);
+        let cur = self.word.load(Ordering::Relaxed);
         if cur & !WAITERS != me {
             return false;
         }
         self.owner_start.store(0, Ordering::Relaxed);
+        // No waiter (the common case): one compare-and-swap.
+        if cur == me
+            && self
+                .word
+                .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return true;
+        }
+        self.unlock_slow(me, cur)
+    }
+
+    #[cold]
+    fn unlock_slow(&self, me: u32, mut cur: u32) -> bool {
         loop {
             match self
                 .word
