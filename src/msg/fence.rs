@@ -429,7 +429,9 @@ impl Queue {
     /// everyone waiting on it woken.
     fn finish_move(&self) {
         let Ok(h) = self.head() else { return };
-        self.obj.mark_moved();
+        if !self.obj.mark_moved() {
+            return; // removed meanwhile: its waiters see that
+        }
         h.slock.mark_moved();
         h.rlock.mark_moved();
         for w in [&h.sent, &h.taken] {

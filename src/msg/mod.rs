@@ -422,7 +422,8 @@ struct Found {
 }
 
 impl Queue {
-    fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
+    /// The geometry `obj`'s file records, checked against its mapping.
+    fn geo_of(obj: &Obj) -> Result<Geo> {
         obj.check_layout(LAYOUT_VERSION)?;
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
@@ -433,6 +434,11 @@ impl Queue {
         if geo.end > obj.region().len() {
             return Err(Errno::EIO);
         }
+        Ok(geo)
+    }
+
+    fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
+        let geo = Self::geo_of(&obj)?;
         let tally = Copier::new(ns, obj.id);
         let mark = match tally {
             Some(_) => None,
@@ -449,14 +455,8 @@ impl Queue {
     /// The same queue in another file (after a move): its geometry read
     /// and checked again, the tally slot and marker kept (same id).
     fn with_obj(&self, obj: Arc<Obj>) -> Result<Queue> {
-        obj.check_layout(LAYOUT_VERSION)?;
-        let h: &QHead = obj.at(0)?;
-        let geo = Geo::new(
-            h.ndesc.load(Relaxed) as u64,
-            h.nchunk.load(Relaxed) as u64,
-            h.cap_bytes.load(Relaxed),
-        )?;
-        if geo.end > obj.region().len() || obj.id != self.obj.id {
+        let geo = Self::geo_of(&obj)?;
+        if obj.id != self.obj.id {
             return Err(Errno::EIO);
         }
         Ok(Queue(Arc::new(QueueInner {
@@ -854,15 +854,23 @@ impl Queue {
             Err(Errno::ESTALE) => return Err(Errno::ESTALE),
             g => g.ok(),
         };
-        self.obj.set_perm(&me, uid, gid, mode)?;
+        let r = self.obj.set_perm(&me, uid, gid, mode);
         let h = self.head()?;
-        h.qbytes.store(qbytes, Relaxed);
+        if r.is_ok() {
+            h.qbytes.store(qbytes, Relaxed);
+        }
         let w = bump(&h.taken);
         drop(g);
         if w {
             wake(&h.taken);
         }
-        Ok(())
+        // Moved meanwhile (this caller was stopped inside and fenced):
+        // the change may have missed the copy; made again there (it is
+        // idempotent).
+        if self.obj.is_moved() {
+            return Err(Errno::ESTALE);
+        }
+        r
     }
 
     /// `IPC_RMID`: removes the queue; blocked senders and receivers fail
@@ -877,7 +885,14 @@ impl Queue {
             Err(Errno::ESTALE) => return Err(Errno::ESTALE),
             g => g.ok(),
         };
-        remove_locked(ns, &self.obj, g)
+        let r = remove_locked(ns, &self.obj, g);
+        // Moved meanwhile (this caller was stopped inside and fenced, or
+        // removed without the locks while a move finished): the header
+        // kept its moved mark, and the removal is made on the copy.
+        if self.obj.is_moved() {
+            return Err(Errno::ESTALE);
+        }
+        r
     }
 
     /// The most bytes the queue can hold (the highest `msg_qbytes`).

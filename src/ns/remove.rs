@@ -16,7 +16,14 @@ impl Ns {
     /// nothing any more). With `keep_id`, its numbered name stays (a
     /// segment still attached); [`Ns::unlink_id`] removes it later.
     pub fn remove(&self, obj: &Obj, keep_id: bool) {
-        obj.header().state.store(STATE_REMOVED, Ordering::Release);
+        // A compare-and-swap: an object that moved meanwhile keeps its
+        // mark, so that its remover (or anyone) finds the copy.
+        let _ = obj.header().state.compare_exchange(
+            STATE_LIVE,
+            STATE_REMOVED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         let key = obj.perm().key;
         if key != IPC_PRIVATE {
             for n in 0..KEY_SLOTS {

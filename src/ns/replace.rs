@@ -122,24 +122,7 @@ impl Obj {
     /// copy. `EIDRM` when the name is gone or leads to another object or
     /// a removed one.
     pub fn successor(&self) -> Result<Obj> {
-        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
-        // SAFETY: openat relative to the namespace directory we hold,
-        // never following a symlink.
-        let fd = unsafe {
-            libc::openat(
-                self.dir.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(match Errno::last() {
-                Errno::ENOENT | Errno::ELOOP => Errno::EIDRM,
-                e => e,
-            });
-        }
-        // SAFETY: fresh descriptor we own.
-        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let f = self.open_numbered()?;
         let (obj, live) = adopt_in(&self.dir, self.kind, f)?;
         if !live || obj.id != self.id {
             return Err(Errno::EIDRM);
@@ -153,8 +136,9 @@ impl Obj {
     /// which `build` then fixes up (as a private object: no name leads to
     /// it yet), and which is published over the object's numbered name and
     /// key names when `still` says so after `build` (`EAGAIN` otherwise).
-    /// The old file is left as it is: the caller marks it moved
-    /// ([`Obj::mark_moved`]) once it has recorded what it must there.
+    /// The old file's header is marked moved ([`Obj::mark_moved`]) once
+    /// the names lead to the copy; the rest of the old file is the
+    /// caller's to mark.
     /// `EIDRM` when the object was removed or moved meanwhile.
     pub fn replace(
         &self,
@@ -239,10 +223,11 @@ impl Obj {
                 }
             }
         }
-        if self.is_removed() {
+        if !self.mark_moved() {
             // Removed meanwhile without its locks (`IPC_RMID` after its
             // bound): the remover unlinked only names of the old file.
-            // The copy goes too.
+            // The copy goes too. (The mark is a compare-and-swap from
+            // live, as the remover's: exactly one of the two wins.)
             new.header().state.store(STATE_REMOVED, Ordering::Release);
             for n in 0..KEY_SLOTS {
                 let name = Ns::key_name(self.kind, key, n);
@@ -269,8 +254,15 @@ impl Obj {
         Ok(())
     }
 
-    /// Marks the object moved (after [`Obj::replace`] published the copy).
-    pub fn mark_moved(&self) {
-        self.header().state.store(STATE_MOVED, Ordering::Release);
+    /// Marks the object moved (done by [`Obj::replace`] once the copy is
+    /// published; again by whoever finishes a move its mover was killed
+    /// in): a compare-and-swap from live. True when it is marked moved
+    /// now; false when it was removed.
+    pub fn mark_moved(&self) -> bool {
+        let st = &self.header().state;
+        match st.compare_exchange(STATE_LIVE, STATE_MOVED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(v) => v == STATE_MOVED,
+        }
     }
 }
