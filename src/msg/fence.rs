@@ -120,6 +120,35 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
     }
 }
 
+/// The id of the send whose record `v` holds when it committed, else 0
+/// (see the module comment): its descriptor is in the list.
+fn judge_send(v: &View<'_>) -> Result<u64> {
+    let h = v.head()?;
+    let id = h.sop_id.load(Relaxed);
+    Ok(if id != 0 && v.reaches(h.sop_at.load(Relaxed))? {
+        id
+    } else {
+        0
+    })
+}
+
+/// The id of the receive whose record `v` holds when it committed, else
+/// 0: the message is the dummy, or its predecessor no longer leads to it.
+fn judge_recv(v: &View<'_>) -> u64 {
+    let Ok(h) = v.head() else { return 0 };
+    let id = h.rop_id.load(Relaxed);
+    let at = h.rop_at.load(Relaxed);
+    let prev = h.rop_prev.load(Relaxed);
+    let moved_on = || -> Result<bool> {
+        Ok(h.head.load(Relaxed) == at || v.desc(prev)?.next.load(Relaxed) != at)
+    };
+    if id != 0 && moved_on().unwrap_or(false) {
+        id
+    } else {
+        0
+    }
+}
+
 /// The grace before fencing under deadline `d`: none for the calls that
 /// end at a stopped holder anyway (`IPC_NOWAIT`, control calls).
 fn grace(d: &Deadline) -> Option<Duration> {
@@ -379,21 +408,10 @@ impl Queue {
             let nh = v.head()?;
             let (mut so, mut ro) = (0, 0);
             if judge_s {
-                let id = nh.sop_id.load(Relaxed);
-                if id != 0 && v.reaches(nh.sop_at.load(Relaxed))? {
-                    so = id;
-                }
+                so = judge_send(&v)?;
             }
             if judge_r {
-                let id = nh.rop_id.load(Relaxed);
-                let at = nh.rop_at.load(Relaxed);
-                let prev = nh.rop_prev.load(Relaxed);
-                let moved_on = || -> Result<bool> {
-                    Ok(nh.head.load(Relaxed) == at || v.desc(prev)?.next.load(Relaxed) != at)
-                };
-                if id != 0 && moved_on().unwrap_or(false) {
-                    ro = id;
-                }
+                ro = judge_recv(&v);
             }
             outcomes.set((so, ro));
             // The answers go into the old file before the copy is
@@ -496,3 +514,51 @@ impl Queue {
 /// In a fence's "seen" word: a dead fencer's fence taken over, not a
 /// word to fence (the pid below it is the holder it had fenced).
 const FENCE_TAKEN: u32 = 1 << 31;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_judged_by_the_list() {
+        let dir = std::env::temp_dir().join(format!("ripc-fence-{}", std::process::id()));
+        let ns = Ns::open(&dir).unwrap();
+        let q = get(&ns, 0, crate::ns::IPC_CREAT | 0o600).unwrap();
+        let v = q.view().unwrap();
+        let h = v.head().unwrap();
+        // A send that committed: its record names a descriptor in the list.
+        q.send(&ns, 1, b"a", 0, Deadline::NEVER).unwrap();
+        let sent = h.sop_id.load(Relaxed);
+        assert_ne!(sent, 0);
+        assert_eq!(judge_send(&v).unwrap(), sent);
+        // Still committed once received: it is the dummy.
+        let mut buf = [0u8; 8];
+        q.recv(0, &mut buf, 0, Deadline::NEVER).unwrap();
+        assert_eq!(judge_send(&v).unwrap(), sent);
+        // A send stopped before its commit: its descriptor is free.
+        let free = v.geo.ndesc - 1;
+        h.sop_at.store(free, Relaxed);
+        assert_eq!(judge_send(&v).unwrap(), 0);
+        // A receive that committed (first message: it became the dummy).
+        let got = h.rop_id.load(Relaxed);
+        assert_ne!(got, 0);
+        assert_eq!(judge_recv(&v), got);
+        // A receive stopped before its commit: the predecessor (the
+        // dummy) still leads to its message.
+        q.send(&ns, 1, b"b", 0, Deadline::NEVER).unwrap();
+        q.send(&ns, 1, b"c", 0, Deadline::NEVER).unwrap();
+        let dummy = h.head.load(Relaxed);
+        let first = v.desc(dummy).unwrap().next.load(Relaxed);
+        h.rop_prev.store(dummy, Relaxed);
+        h.rop_at.store(first, Relaxed);
+        assert_eq!(judge_recv(&v), 0);
+        // A later message unlinked: its predecessor leads past it.
+        let second = v.desc(first).unwrap().next.load(Relaxed);
+        h.rop_prev.store(first, Relaxed);
+        h.rop_at.store(second, Relaxed);
+        assert_eq!(judge_recv(&v), 0);
+        q.remove(&ns).unwrap();
+        drop(q);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
