@@ -248,12 +248,7 @@ impl RobustLock {
                 continue;
             }
             spins = SPINS + 1;
-            if v & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
+            if !self.mark_waiters(v) {
                 continue;
             }
             if last_check.is_none() && deadline.remaining().is_some() {
@@ -337,6 +332,17 @@ impl RobustLock {
                 }
             }
         }
+    }
+
+    /// Before sleeping on the word seen as `w`: sets its waiters bit; false
+    /// when the word changed meanwhile (look again).
+    #[inline]
+    fn mark_waiters(&self, w: u32) -> bool {
+        w & WAITERS != 0
+            || self
+                .word
+                .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Takes the lock over when its owner (as read in `seen`) is dead, or
@@ -682,12 +688,7 @@ impl RobustLock {
                 Some(r) => r.min(CHECK_EVERY),
                 None => CHECK_EVERY,
             };
-            if w & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
+            if !self.mark_waiters(w) {
                 continue;
             }
             let _ = futex_wait(&self.word, w | WAITERS, Some(nap));
