@@ -70,19 +70,8 @@ static int user_backend(void) {
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-/* A peer's start: bounded by alarm, killed with the process that made it
- * (a stopped peer ignores its alarm until continued), and off the
- * subtest's output pipe (a peer left stopped must not keep the relay from
- * seeing the subtest end). */
-static void peer_start(unsigned secs) {
-    alarm(secs);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) {
-        dup2(null, STDOUT_FILENO);
-        close(null);
-    }
-}
+/* A peer's start: tap_peer_start. */
+#define peer_start tap_peer_start
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};

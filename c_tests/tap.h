@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 static int tap_n, tap_failed;
 
@@ -496,6 +497,20 @@ static inline pid_t tap_fork_piped(int (*fn)(int), unsigned alarm_s, int *rfd) {
     }
     *rfd = fd[0];
     return c;
+}
+
+/* A peer process's start (in the child of fork): bounded by alarm, killed
+ * with the process that made it (a stopped peer ignores its alarm until
+ * continued), and off the subtest's output pipe (a peer left stopped must
+ * not keep the relay from seeing the subtest end). */
+static inline void tap_peer_start(unsigned secs) {
+    alarm(secs);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        close(null);
+    }
 }
 
 /* In main: skips the whole test (TAP "1..0 # SKIP") unless it runs as

@@ -58,7 +58,12 @@ pub(super) struct QHead {
     /// yet). A waiter spins only when the other side runs elsewhere (see
     /// [`super::wait::peer`]).
     pub(super) speer: AtomicU64,
-    pub(super) _pad1: [AtomicU32; 12],
+    /// The senders' operation record (see [`super::fence`]): the id of the
+    /// send about to commit (stored just before its commit), and its
+    /// descriptor (stored before the id).
+    pub(super) sop_id: AtomicU64,
+    pub(super) sop_at: AtomicU32,
+    pub(super) _pad1: [AtomicU32; 9],
     // Line 2: the receivers' side, changed under `rlock` (the returned
     // lists also by a sender's swap).
     pub(super) rlock: RobustLock,
@@ -68,9 +73,14 @@ pub(super) struct QHead {
     pub(super) ret_chunk: AtomicU32,
     pub(super) ret_big: AtomicU32,
     pub(super) lrpid: AtomicI32,
-    pub(super) _pad2a: AtomicU32,
+    /// The receivers' operation record (see [`super::fence`]): the
+    /// predecessor and the descriptor of the message a receive is about to
+    /// take (stored first), then the receive's id, just before its commit.
+    pub(super) rop_prev: AtomicU32,
     pub(super) rtime: AtomicI64,
-    pub(super) _pad2: [AtomicU64; 2],
+    pub(super) rop_id: AtomicU64,
+    pub(super) rop_at: AtomicU32,
+    pub(super) _pad2: AtomicU32,
     // Line 3: what a sender waiting for room reads, changed by every
     // receive: one line to pull.
     /// Bumped by a receive when senders watch it, and on `IPC_SET` and
@@ -107,7 +117,12 @@ pub(super) struct QHead {
     /// The byte capacity the queue was created with (fixed; 0 in files
     /// made before it was recorded: then `ndesc - 1`).
     pub(super) cap_bytes: AtomicU64,
-    pub(super) _pad4: [AtomicU32; 6],
+    /// Written by a fencer into the file it moved the queue out of (see
+    /// [`super::fence`]): the id of the fenced sender's (receiver's)
+    /// operation when it had committed, else 0.
+    pub(super) sout: AtomicU64,
+    pub(super) rout: AtomicU64,
+    pub(super) _pad4: [AtomicU32; 2],
 }
 
 const _: () = assert!(core::mem::offset_of!(QHead, sent) == 64);
@@ -119,6 +134,9 @@ const _: () = assert!(core::mem::offset_of!(QHead, taken) == 192);
 const _: () = assert!(core::mem::offset_of!(QHead, ndesc) == 256);
 const _: () = assert!(core::mem::offset_of!(QHead, pend_desc) == 216);
 const _: () = assert!(core::mem::offset_of!(QHead, pend_n) == 232);
+const _: () = assert!(core::mem::offset_of!(QHead, sop_id) == 80);
+const _: () = assert!(core::mem::offset_of!(QHead, rop_id) == 176);
+const _: () = assert!(core::mem::offset_of!(QHead, sout) == 296);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
 // SAFETY: `#[repr(C)]`, atomics (and `RobustLock`) only.

@@ -252,11 +252,11 @@ impl<'a> View<'a> {
     /// descriptors or chunks ran out (cannot happen while the byte
     /// accounting is intact).
     #[inline]
-    pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<bool> {
+    pub(super) fn try_append(&self, mtype: i64, data: &[u8]) -> Result<Option<u64>> {
         self.before_change();
         let h = self.head()?;
         let Some(di) = self.alloc_desc(h)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let d = self.desc(di)?;
         let (mut first, mut last) = (NIL, NIL);
@@ -283,7 +283,7 @@ impl<'a> View<'a> {
                     }
                     d.next.store(h.free_desc.load(Relaxed), Relaxed);
                     h.free_desc.store(di, Relaxed);
-                    return r.map(|_| false);
+                    return r.map(|_| None);
                 }
             };
             self.r.write_bytes(class.off(c)?, piece)?;
@@ -298,7 +298,11 @@ impl<'a> View<'a> {
         d.len.store(data.len() as u32, Relaxed);
         d.chunk.store(first, Relaxed);
         d.next.store(NIL, Relaxed);
-        // Commit: link after the last message.
+        // The operation's record (for a fencer, see `super::fence`), then
+        // the commit: link after the last message.
+        let op = op_id(h.sent_n.load(Relaxed));
+        h.sop_at.store(di, Relaxed);
+        h.sop_id.store(op, Relaxed);
         let t = h.tail.load(Relaxed);
         self.desc(t)?.next.store(di, Release);
         h.tail.store(di, Relaxed);
@@ -311,7 +315,23 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_sent(self.obj.id as u32, h);
         }
-        Ok(true)
+        Ok(Some(op))
+    }
+
+    /// Whether descriptor `at` is in the list, the dummy included (a
+    /// bounded walk; `EIO` for a list that does not end).
+    pub(super) fn reaches(&self, at: u32) -> Result<bool> {
+        let mut cur = self.head()?.head.load(Relaxed);
+        for _ in 0..=self.geo.ndesc {
+            if cur == at {
+                return Ok(true);
+            }
+            if cur == NIL {
+                return Ok(false);
+            }
+            cur = self.desc(cur)?.next.load(Acquire);
+        }
+        Err(Errno::EIO)
     }
 
     /// Under `rlock`: finds the message `msgrcv` would take.
@@ -374,6 +394,11 @@ impl<'a> View<'a> {
         let len = d.len.load(Relaxed);
         let next = d.next.load(Acquire);
         let dummy = h.head.load(Relaxed);
+        // The operation's record (for a fencer, see `super::fence`).
+        h.rop_prev.store(f.prev, Relaxed);
+        h.rop_at.store(f.at, Relaxed);
+        let op = op_id(h.taken_n.load(Relaxed));
+        h.rop_id.store(op, Relaxed);
         if f.prev == dummy {
             // Commit: the message becomes the dummy; the old dummy and the
             // message's chunks are free.
@@ -398,7 +423,11 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
-        publish(g, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
+        if !publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer) && !outcome(&h.rout, op) {
+            // Fenced before the commit: the message is still in the queue,
+            // which moved (see `super::fence`).
+            return Err(Errno::ESTALE);
+        }
         Ok((mtype, n))
     }
 

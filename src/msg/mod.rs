@@ -122,12 +122,14 @@ use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::*
 use std::sync::Arc;
 
 mod alloc;
+mod fence;
 mod layout;
 mod list;
 mod tally;
 mod wait;
 
 use alloc::*;
+use fence::*;
 use layout::*;
 pub use layout::{BIG, LAYOUT_VERSION, MAX_MSGS, SMALL};
 use list::*;
@@ -400,6 +402,16 @@ fn remove_locked(ns: &Ns, obj: &Obj, g: Option<Both<'_>>) -> Result<()> {
     Ok(())
 }
 
+/// A lock wait's `ETIMEDOUT` of an `IPC_NOWAIT` call: `busy` (what a call
+/// that would block says).
+fn nowait_err(e: Errno, flags: i32, busy: Errno) -> Errno {
+    if e == Errno::ETIMEDOUT && flags & crate::ns::IPC_NOWAIT != 0 {
+        busy
+    } else {
+        e
+    }
+}
+
 /// The message a receive chose, and how to take it.
 #[derive(Debug, Clone, Copy)]
 struct Found {
@@ -410,7 +422,8 @@ struct Found {
 }
 
 impl Queue {
-    fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
+    /// The geometry `obj`'s file records, checked against its mapping.
+    fn geo_of(obj: &Obj) -> Result<Geo> {
         obj.check_layout(LAYOUT_VERSION)?;
         let h: &QHead = obj.at(0)?;
         let geo = Geo::new(
@@ -421,6 +434,11 @@ impl Queue {
         if geo.end > obj.region().len() {
             return Err(Errno::EIO);
         }
+        Ok(geo)
+    }
+
+    fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
+        let geo = Self::geo_of(&obj)?;
         let tally = Copier::new(ns, obj.id);
         let mark = match tally {
             Some(_) => None,
@@ -431,6 +449,21 @@ impl Queue {
             geo,
             tally,
             mark,
+        })))
+    }
+
+    /// The same queue in another file (after a move): its geometry read
+    /// and checked again, the tally slot and marker kept (same id).
+    fn with_obj(&self, obj: Arc<Obj>) -> Result<Queue> {
+        let geo = Self::geo_of(&obj)?;
+        if obj.id != self.obj.id {
+            return Err(Errno::EIO);
+        }
+        Ok(Queue(Arc::new(QueueInner {
+            obj,
+            geo,
+            tally: self.tally.clone(),
+            mark: self.mark.clone(),
         })))
     }
 
@@ -461,10 +494,9 @@ impl Queue {
     /// repairs the queue first (under both locks).
     fn lock_send(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let gone = || self.obj.is_removed();
-        let (s, died) = take(&h.slock, d, &gone)?;
+        let (s, died) = self.take_movable(&h.slock, d, false)?;
         if died {
-            let (r, _) = take(&h.rlock, d, &gone)?;
+            let (r, _) = self.take_movable(&h.rlock, d, true)?;
             let _ = self.view().and_then(|v| v.repair());
             drop(r);
         }
@@ -476,8 +508,7 @@ impl Queue {
     /// lets go and repairs under both locks first.
     fn lock_recv(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
-        let gone = || self.obj.is_removed();
-        let (r, died) = take(&h.rlock, d, &gone)?;
+        let (r, died) = self.take_movable(&h.rlock, d, false)?;
         if died {
             h.dirty.store(1, Relaxed);
         }
@@ -492,9 +523,8 @@ impl Queue {
     /// holder of either died inside.
     fn lock_both(&self, d: &Deadline) -> Result<Both<'_>> {
         let h = self.head()?;
-        let gone = || self.obj.is_removed();
-        let (s, d1) = take(&h.slock, d, &gone)?;
-        let (r, d2) = take(&h.rlock, d, &gone)?;
+        let (s, d1) = self.take_movable(&h.slock, d, false)?;
+        let (r, d2) = self.take_movable(&h.rlock, d, true)?;
         if d1 || d2 || h.dirty.load(Relaxed) != 0 {
             let _ = self.view().and_then(|v| v.repair());
         }
@@ -532,7 +562,9 @@ impl Queue {
     }
 
     fn check_live(&self) -> Result<()> {
-        if self.obj.is_removed() {
+        if self.obj.is_moved() {
+            Err(Errno::ESTALE)
+        } else if self.obj.is_removed() {
             Err(Errno::EIDRM)
         } else {
             Ok(())
@@ -565,6 +597,13 @@ impl Queue {
         flags: i32,
         deadline: Deadline,
     ) -> Result<()> {
+        let d = deadline.for_lock(flags & crate::ns::IPC_NOWAIT != 0);
+        self.on_moved(&d, |q| q.send_once(mtype, data, flags, deadline))
+            .map_err(|e| nowait_err(e, flags, Errno::EAGAIN))
+    }
+
+    /// [`Queue::send_checked`] on this file (`ESTALE`: it moved).
+    fn send_once(&self, mtype: i64, data: &[u8], flags: i32, deadline: Deadline) -> Result<()> {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
@@ -586,6 +625,9 @@ impl Queue {
         };
         loop {
             let g = self.lock_send(&lock_d).map_err(busy)?;
+            if self.obj.is_moved() {
+                return Err(Errno::ESTALE);
+            }
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -603,8 +645,14 @@ impl Queue {
                 q.fits(len, true)?
             };
             if room {
-                if q.try_append(mtype, data)? {
-                    publish(g, &h.lspid, &h.stime, &h.sent, &h.speer);
+                if let Some(op) = q.try_append(mtype, data)? {
+                    if !publish(g, &self.obj, &h.lspid, &h.stime, &h.sent, &h.speer)
+                        && !outcome(&h.sout, op)
+                    {
+                        // Fenced before its commit: the queue moved
+                        // without the message (see `fence`).
+                        return Err(Errno::ESTALE);
+                    }
                     return Ok(());
                 }
                 // Room by the counters but no storage: receivers keep
@@ -662,6 +710,19 @@ impl Queue {
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {
+        let d = deadline.for_lock(flags & crate::ns::IPC_NOWAIT != 0);
+        self.on_moved(&d, |q| q.recv_once(msgtyp, out, flags, deadline))
+            .map_err(|e| nowait_err(e, flags, Errno::ENOMSG))
+    }
+
+    /// [`Queue::recv_into`] on this file (`ESTALE`: it moved).
+    fn recv_once(
+        &self,
+        msgtyp: i64,
+        out: &mut dyn RecvBuf,
+        flags: i32,
+        deadline: Deadline,
+    ) -> Result<(i64, usize)> {
         if flags & MSG_COPY != 0 && (flags & crate::ns::IPC_NOWAIT == 0 || flags & MSG_EXCEPT != 0)
         {
             return Err(Errno::EINVAL);
@@ -682,6 +743,9 @@ impl Queue {
         };
         loop {
             let g = self.lock_recv(&lock_d).map_err(busy)?;
+            if self.obj.is_moved() {
+                return Err(Errno::ESTALE);
+            }
             if self.obj.is_removed() {
                 return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
             }
@@ -722,6 +786,9 @@ impl Queue {
             // choose again (the queue may have changed meanwhile).
             drop(g);
             let both = self.lock_both(&lock_d).map_err(busy)?;
+            if self.obj.is_moved() {
+                return Err(Errno::ESTALE);
+            }
             if self.obj.is_removed() {
                 return Err(Errno::EIDRM);
             }
@@ -737,12 +804,19 @@ impl Queue {
 
     /// `IPC_STAT` (needs read permission unless `any`, as `MSG_STAT_ANY`).
     pub fn stat(&self, any: bool) -> Result<MsgStat> {
+        self.on_moved(&Deadline::ctl(), |q| q.stat_once(any))
+    }
+
+    fn stat_once(&self, any: bool) -> Result<MsgStat> {
         if !any {
             self.obj.perm().check_mine(Access::Read)?;
         }
         // Without the locks when they cannot be had in CTL_BOUND (a holder
         // stopped, or a scribbled word): the counters then give a snapshot.
-        let _g = self.lock_both(&Deadline::ctl()).ok();
+        let _g = match self.lock_both(&Deadline::ctl()) {
+            Err(Errno::ESTALE) => return Err(Errno::ESTALE),
+            g => g.ok(),
+        };
         let h = self.head()?;
         let (qnum, cbytes) = self.view()?.held()?;
         Ok(MsgStat {
@@ -762,6 +836,10 @@ impl Queue {
     /// above the namespace's `msgmnb` needs root, and never goes above the
     /// capacity the queue was created with (`EPERM`, see README).
     pub fn set(&self, ns: &Ns, uid: u32, gid: u32, mode: u32, qbytes: u64) -> Result<()> {
+        self.on_moved(&Deadline::ctl(), |q| q.set_once(ns, uid, gid, mode, qbytes))
+    }
+
+    fn set_once(&self, ns: &Ns, uid: u32, gid: u32, mode: u32, qbytes: u64) -> Result<()> {
         let me = creds();
         self.obj.check_owner(&me)?;
         if qbytes > ns.limit(limits::MSGMNB) && !me.privileged() {
@@ -772,24 +850,49 @@ impl Queue {
         }
         // Without the locks when they cannot be had in CTL_BOUND: each
         // field is one word, and senders read `qbytes` once per send.
-        let g = self.lock_both(&Deadline::ctl()).ok();
-        self.obj.set_perm(&me, uid, gid, mode)?;
+        let g = match self.lock_both(&Deadline::ctl()) {
+            Err(Errno::ESTALE) => return Err(Errno::ESTALE),
+            g => g.ok(),
+        };
+        let r = self.obj.set_perm(&me, uid, gid, mode);
         let h = self.head()?;
-        h.qbytes.store(qbytes, Relaxed);
+        if r.is_ok() {
+            h.qbytes.store(qbytes, Relaxed);
+        }
         let w = bump(&h.taken);
         drop(g);
         if w {
             wake(&h.taken);
         }
-        Ok(())
+        // Moved meanwhile (this caller was stopped inside and fenced):
+        // the change may have missed the copy; made again there (it is
+        // idempotent).
+        if self.obj.is_moved() {
+            return Err(Errno::ESTALE);
+        }
+        r
     }
 
     /// `IPC_RMID`: removes the queue; blocked senders and receivers fail
     /// with `EIDRM`.
     pub fn remove(&self, ns: &Ns) -> Result<()> {
+        self.on_moved(&Deadline::ctl(), |q| q.remove_once(ns))
+    }
+
+    fn remove_once(&self, ns: &Ns) -> Result<()> {
         self.obj.check_owner(&creds())?;
-        let g = self.lock_both(&Deadline::ctl()).ok();
-        remove_locked(ns, &self.obj, g)
+        let g = match self.lock_both(&Deadline::ctl()) {
+            Err(Errno::ESTALE) => return Err(Errno::ESTALE),
+            g => g.ok(),
+        };
+        let r = remove_locked(ns, &self.obj, g);
+        // Moved meanwhile (this caller was stopped inside and fenced, or
+        // removed without the locks while a move finished): the header
+        // kept its moved mark, and the removal is made on the copy.
+        if self.obj.is_moved() {
+            return Err(Errno::ESTALE);
+        }
+        r
     }
 
     /// The most bytes the queue can hold (the highest `msg_qbytes`).

@@ -130,6 +130,26 @@ unsafe impl Send for Copier {}
 // SAFETY: as above.
 unsafe impl Sync for Copier {}
 
+impl Clone for Copier {
+    fn clone(&self) -> Copier {
+        Copier {
+            slot: self.slot,
+            _tally: self._tally.clone(),
+        }
+    }
+}
+
+impl Clone for Marker {
+    fn clone(&self) -> Marker {
+        Marker {
+            ix: self.ix.clone(),
+            serial: self.serial,
+            id: self.id,
+            done: core::sync::atomic::AtomicBool::new(self.done.load(Relaxed)),
+        }
+    }
+}
+
 impl Copier {
     /// How this process copies queue `id`'s counters: into its slot in
     /// `ns`'s tally; `None` when it cannot write there (then see

@@ -180,15 +180,17 @@ pub(super) fn notify(word: &AtomicU32) {
 /// The end of a send (receive) under `g`: records who did it and when
 /// (at the kernel's resolution, seconds: [`wall_secs`]),
 /// lets go of `g`, then bumps the wait word of the other side and wakes
-/// its sleepers if any watch it ([`notify`]).
+/// its sleepers if any watch it ([`notify`]). False when `g` had been
+/// fenced and the queue moved ([`QGuard::release`]).
 #[inline(always)]
 pub(super) fn publish(
     g: QGuard<'_>,
+    obj: &Obj,
     pid: &AtomicI32,
     time: &AtomicI64,
     word: &AtomicU32,
     peer: &AtomicU64,
-) {
+) -> bool {
     store_if_changed32(pid, my_pid());
     let here = spin::here();
     let last = peer.load(Relaxed);
@@ -197,8 +199,9 @@ pub(super) fn publish(
         peer.store(here, Relaxed);
     }
     store_if_changed(time, wall_secs());
-    drop(g);
+    let released = g.release(obj);
     notify(word);
+    released
 }
 
 /// The wall clock's seconds, as the kernel stamps `msg_stime`/`msg_rtime`
@@ -218,7 +221,22 @@ pub(super) struct QGuard<'a>(pub(super) &'a RobustLock);
 impl Drop for QGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.0.unlock();
+        // Where nothing was committed under it: a fenced holder's failed
+        // release needs no answer (its caller retries on the moved queue).
+        if !self.0.unlock() {
+            self.0.ack_fence();
+        }
+    }
+}
+
+impl QGuard<'_> {
+    /// Lets go at a commit point: false when this holder was fenced and
+    /// the queue (`obj`) moved meanwhile (see `super::fence`).
+    #[inline]
+    pub(super) fn release(self, obj: &Obj) -> bool {
+        let l = self.0;
+        core::mem::forget(self);
+        super::fence::release_at_commit(l, obj)
     }
 }
 

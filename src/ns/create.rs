@@ -527,6 +527,24 @@ impl Ns {
         for e in rd.flatten() {
             let n = e.file_name();
             let Some(n) = n.to_str() else { continue };
+            if let Some(rest) = n.strip_prefix(".mv.") {
+                // A mover's link of a key name (`Obj::replace`): the
+                // object it names has its own names; only this one goes.
+                let mut p = rest.split('.').map(|x| x.parse::<u64>().ok());
+                if let (Some(Some(pid)), Some(Some(start)), None) = (p.next(), p.next(), p.next()) {
+                    if pid > 0
+                        && pid <= i32::MAX as u64
+                        && trust::positively_dead(pid as i32, start)
+                    {
+                        if let Ok(c) = cpath(n) {
+                            // SAFETY: unlinking a dead mover's temporary
+                            // name in our directory.
+                            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+                        }
+                    }
+                }
+                continue;
+            }
             let Some(rest) = n.strip_prefix(".new.") else {
                 continue;
             };

@@ -57,62 +57,7 @@ impl Ns {
     /// header, recorded creator owns the file, sizes): the object, and
     /// whether it is live (`false`: removed, its file still present).
     pub(super) fn adopt_any(&self, kind: Kind, f: OwnedFd) -> Result<(Obj, bool)> {
-        let st = fstat(f.as_raw_fd())?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
-            return Err(Errno::EIO);
-        }
-        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
-        let h: &ObjHeader = head.at(0)?;
-        // The layout version is the engine's to check (`Obj::check_layout`):
-        // an object of another version is listed, and removable, as a
-        // corrupt one.
-        if h.magic.load(Ordering::Acquire) != OBJ_MAGIC
-            || h.kind.load(Ordering::Relaxed) != kind as u32
-        {
-            return Err(Errno::EIO);
-        }
-        if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
-            && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
-        {
-            // Neither made by the user it claims nor given to its owner
-            // (root's IPC_SET hands the file over): a planted file.
-            return Err(Errno::EACCES);
-        }
-        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
-        let data_len = h.data_len.load(Ordering::Relaxed);
-        let id = h.id.load(Ordering::Relaxed);
-        // A payload of its own is checked by whoever maps it (its size
-        // against the mapping, at `shmat`).
-        let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
-            0
-        } else {
-            data_len
-        };
-        if ctl_len < HEADER_LEN as u64
-            || ctl_len > (1 << 40)
-            || ctl_len
-                .checked_add(here)
-                .map_or(true, |t| t > st.st_size as u64)
-            || id < 0
-        {
-            return Err(Errno::EIO);
-        }
-        drop(head);
-        let map = Mapping::new(f.as_fd(), ctl_len as usize, 0)?;
-        let obj = Obj {
-            kind,
-            id,
-            map,
-            dir: self.dirfd.clone(),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            data_len,
-            building: None,
-            building_data: None,
-            data_fd: AtomicI32::new(-1),
-        };
-        let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
-        Ok((obj, live))
+        adopt_in(&self.dirfd, kind, f)
     }
 
     /// As [`Ns::adopt_any`], `None` for a removed object.
@@ -198,6 +143,26 @@ impl Ns {
             // The key name must be a second name of a numbered object.
             let idx = obj.id % IDX_SPAN;
             if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+                // Moved (`Obj::replace`) by a mover killed between the
+                // numbered name and this one: the numbered name holds the
+                // same object (id and key) in its new file. The key name
+                // follows it.
+                if let Ok(Some(f)) = self.open_name(&Self::idx_name(kind, idx)) {
+                    if let Ok((moved, true)) = self.adopt_any(kind, f) {
+                        if moved.id == obj.id && moved.perm().key == key {
+                            let _ = super::replace::relink_over(
+                                &self.dirfd,
+                                &Self::idx_name(kind, idx),
+                                &Self::key_name(kind, key, n),
+                            );
+                            let moved = Arc::new(moved);
+                            if let Ok(mut c) = self.cache.lock() {
+                                c.insert((kind, moved.id), moved.clone());
+                            }
+                            return Ok(Some(moved));
+                        }
+                    }
+                }
                 // Not numbered (yet): its creator is between its key and
                 // its number, or was killed there. Then it is an orphan no
                 // one can reach: removed here, where we may.
@@ -551,4 +516,63 @@ impl Ns {
             .ok_or(Errno::EINVAL)?;
         Ok(Arc::new(self.adopt_any(kind, f)?.0))
     }
+}
+
+/// [`Ns::adopt_any`] of a file of the namespace whose directory is `dir`.
+pub(super) fn adopt_in(dir: &Arc<OwnedFd>, kind: Kind, f: OwnedFd) -> Result<(Obj, bool)> {
+    let st = fstat(f.as_raw_fd())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) < HEADER_LEN {
+        return Err(Errno::EIO);
+    }
+    let head = Mapping::new(f.as_fd(), HEADER_LEN, 0)?;
+    let h: &ObjHeader = head.at(0)?;
+    // The layout version is the engine's to check (`Obj::check_layout`):
+    // an object of another version is listed, and removable, as a
+    // corrupt one.
+    if h.magic.load(Ordering::Acquire) != OBJ_MAGIC || h.kind.load(Ordering::Relaxed) != kind as u32
+    {
+        return Err(Errno::EIO);
+    }
+    if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
+        && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
+    {
+        // Neither made by the user it claims nor given to its owner
+        // (root's IPC_SET hands the file over): a planted file.
+        return Err(Errno::EACCES);
+    }
+    let ctl_len = h.ctl_len.load(Ordering::Relaxed);
+    let data_len = h.data_len.load(Ordering::Relaxed);
+    let id = h.id.load(Ordering::Relaxed);
+    // A payload of its own is checked by whoever maps it (its size
+    // against the mapping, at `shmat`).
+    let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
+        0
+    } else {
+        data_len
+    };
+    if ctl_len < HEADER_LEN as u64
+        || ctl_len > (1 << 40)
+        || ctl_len
+            .checked_add(here)
+            .map_or(true, |t| t > st.st_size as u64)
+        || id < 0
+    {
+        return Err(Errno::EIO);
+    }
+    drop(head);
+    let map = Mapping::new(f.as_fd(), ctl_len as usize, 0)?;
+    let obj = Obj {
+        kind,
+        id,
+        map,
+        dir: dir.clone(),
+        dev: st.st_dev,
+        ino: st.st_ino,
+        data_len,
+        building: None,
+        building_data: None,
+        data_fd: AtomicI32::new(-1),
+    };
+    let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
+    Ok((obj, live))
 }

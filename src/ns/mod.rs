@@ -57,6 +57,7 @@ mod lookup;
 mod obj;
 mod open;
 mod remove;
+mod replace;
 mod tally;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -126,6 +127,8 @@ const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS01");
 const OBJ_MAGIC: u64 = u64::from_le_bytes(*b"RIPCOB01");
 const STATE_LIVE: u32 = 1;
 const STATE_REMOVED: u32 = 2;
+/// The object moved to another file (see [`Obj::replace`]).
+const STATE_MOVED: u32 = 3;
 /// Header flag: the object's payload is a second file,
 /// `<kind>.data.<inode of the object file>` (see [`CreateSpec::data_apart`]).
 const DATA_APART: u32 = 1;

@@ -180,6 +180,17 @@ impl Obj {
             // outlives the borrow of `self`.
             return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
+        let f = self.open_numbered()?;
+        let st = fstat(f.as_raw_fd())?;
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::EIDRM);
+        }
+        Ok(ObjFd::Opened(f))
+    }
+
+    /// Whatever file the object's numbered name leads to now, opened
+    /// read-write, never through a symlink (`EIDRM`: no such name).
+    pub(super) fn open_numbered(&self) -> Result<OwnedFd> {
         let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
         // SAFETY: openat relative to the namespace directory we hold,
         // never following a symlink.
@@ -197,12 +208,7 @@ impl Obj {
             });
         }
         // SAFETY: fresh descriptor we own.
-        let f = unsafe { OwnedFd::from_raw_fd(fd) };
-        let st = fstat(fd)?;
-        if st.st_dev != self.dev || st.st_ino != self.ino {
-            return Err(Errno::EIDRM);
-        }
-        Ok(ObjFd::Opened(f))
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     /// While the object is being built: the creator's descriptor of its

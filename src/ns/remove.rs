@@ -24,7 +24,16 @@ impl Ns {
         if let (true, Some(ix)) = (marked, &self.index) {
             ix.mark_removing(obj.kind, obj.id % IDX_SPAN, true);
         }
-        obj.header().state.store(STATE_REMOVED, Ordering::Release);
+        // A compare-and-swap: an object that moved meanwhile keeps its
+        // mark, so that its remover (or anyone) finds the copy. (Its
+        // removal mark then stays until the copy is removed: a marked
+        // index whose object is live is counted, see `settle_removals`.)
+        let _ = obj.header().state.compare_exchange(
+            STATE_LIVE,
+            STATE_REMOVED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         let key = obj.perm().key;
         if key != IPC_PRIVATE {
             for n in 0..KEY_SLOTS {

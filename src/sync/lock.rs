@@ -28,7 +28,9 @@
 //! inspect delays only callers without a deadline — see
 //! docs/bounded-time.md for what each call waits for.
 
+use super::fence::Frozen;
 use super::futex::{futex_wait, futex_wake};
+use super::owner::Owner;
 use super::time::Deadline;
 use crate::error::{Errno, Result};
 use crate::os::proc::{liveness, liveness_and_stopped, maps_file_at, my_pid, my_start, Liveness};
@@ -37,6 +39,17 @@ use core::time::Duration;
 use std::time::Instant;
 
 const WAITERS: u32 = 1 << 31;
+/// With a pid below it: a fence, naming its fencer (see
+/// [`RobustLock::fence`]). Pids stay below 2^22 (`pid_max`), so no
+/// holder's word has it.
+const FENCE: u32 = 1 << 30;
+/// The pid bits of a word.
+const PID: u32 = FENCE - 1;
+/// The object moved to another file: for good (no pid is all ones).
+const MOVED: u32 = FENCE | PID;
+/// In the fenced-holder word: the holder found its release failing and
+/// writes nothing more.
+const ACKED: u32 = 1 << 31;
 const SPINS: u32 = 200;
 const CHECK_EVERY: Duration = Duration::from_millis(10);
 /// After a live owner has named the lock this long, a waiter also checks
@@ -48,7 +61,8 @@ pub const STALL_CHECK: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub struct RobustLock {
     word: AtomicU32,
-    _pad: AtomicU32,
+    /// The pid of the holder a fence fenced (see [`RobustLock::fence`]).
+    fenced: AtomicU32,
     owner_start: AtomicU64,
 }
 
@@ -64,15 +78,49 @@ pub enum LockOutcome {
     OwnerDied,
 }
 
-/// What a waiter's look at the lock's owner found.
+/// What a lock word says (see [`RobustLock::state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// nobody holds it
+    Free,
+    /// this pid holds it
+    Held(i32),
+    /// `fencer` fenced `holder` (see [`RobustLock::fence`])
+    Fenced {
+        /// the waiter that fenced
+        fencer: i32,
+        /// the holder it fenced
+        holder: i32,
+    },
+    /// the object moved (see [`RobustLock::mark_moved`])
+    Moved,
+}
+
+/// How a wait for a lock ended (see [`RobustLock::lock_movable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    /// The lock is this process's.
+    Out(LockOutcome),
+    /// Not taken: its holder (the word as read) is stopped and did not
+    /// run for the grace period asked for (the look that proves it): the
+    /// caller may fence it ([`RobustLock::fence`]) and move the object.
+    Stopped(u32, Frozen),
+    /// A dead fencer's fence, now this process's (the pid it had fenced):
+    /// the caller must move the object as the fencer would have.
+    Orphan(i32),
+}
+
+/// What a waiter's look at the lock's owner found.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Look {
     /// The owner was dead (or did not map the lock): the lock is ours.
-    Taken(LockOutcome),
+    Taken(Got),
     /// The owner holds it; `stopped` when it is positively stopped
     /// (`/proc/<pid>/stat` state `T` or `t`), which ends a wait under a
     /// deadline that asks for it ([`Deadline::ends_if_stopped`]).
     Held { stopped: bool },
+    /// (A movable object's lock) the object moved or is moving.
+    Moving,
 }
 
 /// A predicate a waiter checks now and then: true when waiting for the
@@ -90,8 +138,10 @@ impl RobustLock {
         if self.try_lock() {
             return LockOutcome::Acquired;
         }
-        match self.lock_slow(&Deadline::NEVER, &never) {
-            Ok(o) => o,
+        match self.lock_slow(&Deadline::NEVER, &never, None, None) {
+            Ok(Got::Out(o)) => o,
+            // Not for a lock that does not move.
+            Ok(_) => LockOutcome::OwnerDied,
             // Neither can happen without a deadline or a predicate.
             Err(_) => unreachable!("an unbounded lock wait ended"),
         }
@@ -105,7 +155,11 @@ impl RobustLock {
         if self.try_lock() {
             return Ok(LockOutcome::Acquired);
         }
-        self.lock_slow(deadline, give_up)
+        match self.lock_slow(deadline, give_up, None, None)? {
+            Got::Out(o) => Ok(o),
+            // Not for a lock that does not move.
+            _ => Ok(LockOutcome::OwnerDied),
+        }
     }
 
     /// Takes the lock if it is free right now, without waiting (and
@@ -126,8 +180,40 @@ impl RobustLock {
     }
 
     #[cold]
-    fn lock_slow(&self, deadline: &Deadline, give_up: GiveUp<'_>) -> Result<LockOutcome> {
+    fn lock_slow(
+        &self,
+        deadline: &Deadline,
+        give_up: GiveUp<'_>,
+        mv: Option<GiveUp<'_>>,
+        grace: Option<Duration>,
+    ) -> Result<Got> {
+        let movable = mv.is_some();
         let me = my_pid() as u32 & !WAITERS;
+        // A stopped holder as first seen frozen, and when (see `grace`).
+        let mut frozen: Option<(u32, Frozen, Instant)> = None;
+        // Whether a look's finding ends the wait: a holder stopped and
+        // frozen for `grace` (a movable lock) is handed to the caller to
+        // fence.
+        let mut stopped_long = |cur: u32, owner: i32| -> Option<Got> {
+            let g = grace?;
+            let w = cur & !WAITERS;
+            match &frozen {
+                Some((fw, f, t)) if *fw == w => {
+                    if t.elapsed() < g {
+                        return None;
+                    }
+                    if f.still() {
+                        return Some(Got::Stopped(cur, f.clone()));
+                    }
+                    frozen = None;
+                }
+                _ => {
+                    let start = self.owner_start.load(Ordering::Relaxed);
+                    frozen = Frozen::look(owner, start).map(|f| (w, f, Instant::now()));
+                }
+            }
+            None
+        };
         let mut spins = 0;
         let mut last_check: Option<Instant> = None;
         // The owner word as first seen, and when: a live owner that keeps
@@ -145,9 +231,12 @@ impl RobustLock {
                     .is_ok()
                 {
                     self.owner_start.store(my_start(), Ordering::Relaxed);
-                    return Ok(LockOutcome::Acquired);
+                    return Ok(Got::Out(LockOutcome::Acquired));
                 }
                 continue;
+            }
+            if movable && v & FENCE != 0 && self.moving(v, mv, false) {
+                return Err(Errno::ESTALE);
             }
             if spins < SPINS {
                 spins += 1;
@@ -159,12 +248,7 @@ impl RobustLock {
                 continue;
             }
             spins = SPINS + 1;
-            if v & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
+            if !self.mark_waiters(v) {
                 continue;
             }
             if last_check.is_none() && deadline.remaining().is_some() {
@@ -174,10 +258,16 @@ impl RobustLock {
                 // not have time for. (Unbounded waits look after a nap:
                 // the look costs /proc reads.)
                 last_check = Some(Instant::now());
-                match self.take_if_dead(v, me, false) {
+                match self.take_if_dead(v, me, false, mv) {
                     Look::Taken(o) => return Ok(o),
+                    Look::Moving => return Err(Errno::ESTALE),
                     Look::Held { stopped: true } if deadline.ends_if_stopped() => {
                         return Err(Errno::ETIMEDOUT)
+                    }
+                    Look::Held { stopped: true } => {
+                        if let Some(g) = stopped_long(v, (v & PID) as i32) {
+                            return Ok(g);
+                        }
                     }
                     Look::Held { .. } => {}
                 }
@@ -187,8 +277,10 @@ impl RobustLock {
                     // One last look: an owner that died meanwhile.
                     let cur = self.word.load(Ordering::Relaxed);
                     if cur != 0 {
-                        if let Look::Taken(o) = self.take_if_dead(cur, me, false) {
-                            return Ok(o);
+                        match self.take_if_dead(cur, me, false, mv) {
+                            Look::Taken(o) => return Ok(o),
+                            Look::Moving => return Err(Errno::ESTALE),
+                            Look::Held { .. } => {}
                         }
                     }
                     return Err(Errno::ETIMEDOUT);
@@ -209,7 +301,7 @@ impl RobustLock {
                 }
                 let cur = self.word.load(Ordering::Relaxed);
                 if cur != 0 {
-                    let owner = cur & !WAITERS;
+                    let owner = cur & PID;
                     let look_at_maps = match stall {
                         Some((o, _, last)) if o == owner => {
                             if now.duration_since(last) >= STALL_CHECK {
@@ -224,16 +316,33 @@ impl RobustLock {
                             false
                         }
                     };
-                    match self.take_if_dead(cur, me, look_at_maps) {
+                    match self.take_if_dead(cur, me, look_at_maps, mv) {
                         Look::Taken(o) => return Ok(o),
+                        Look::Moving => return Err(Errno::ESTALE),
                         Look::Held { stopped: true } if deadline.ends_if_stopped() => {
                             return Err(Errno::ETIMEDOUT)
+                        }
+                        Look::Held { stopped: true } => {
+                            if let Some(g) = stopped_long(cur, owner as i32) {
+                                return Ok(g);
+                            }
                         }
                         Look::Held { .. } => {}
                     }
                 }
             }
         }
+    }
+
+    /// Before sleeping on the word seen as `w`: sets its waiters bit; false
+    /// when the word changed meanwhile (look again).
+    #[inline]
+    fn mark_waiters(&self, w: u32) -> bool {
+        w & WAITERS != 0
+            || self
+                .word
+                .compare_exchange(w, w | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Takes the lock over when its owner (as read in `seen`) is dead, or
@@ -243,8 +352,14 @@ impl RobustLock {
     /// when no start time is recorded (a holder between its
     /// compare-and-swap and its start-time store, or a scribbled word), or
     /// with `stalled` (the same owner for [`STALL_CHECK`]).
-    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool) -> Look {
-        let owner = (seen & !WAITERS) as i32;
+    fn take_if_dead(&self, seen: u32, me: u32, stalled: bool, mv: Option<GiveUp<'_>>) -> Look {
+        let movable = mv.is_some();
+        if movable && seen & FENCE != 0 && self.moving(seen, mv, stalled) {
+            return Look::Moving;
+        }
+        // A fence names its fencer, who is then the holder (MOVED names
+        // no process: taken over, unless the object may move).
+        let owner = (seen & PID) as i32;
         let start = self.owner_start.load(Ordering::Relaxed);
         if owner == my_pid() {
             return Look::Held { stopped: false };
@@ -258,6 +373,25 @@ impl RobustLock {
         };
         if holds {
             return Look::Held { stopped };
+        }
+        if movable && seen & FENCE != 0 && seen & !WAITERS != MOVED {
+            // A dead fencer's fence: taken over as a fence (the holder it
+            // fenced may still write; the object must still move).
+            return self
+                .word
+                .compare_exchange(
+                    seen,
+                    FENCE | me | WAITERS,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .ok()
+                .map_or(Look::Held { stopped: false }, |_| {
+                    self.owner_start.store(my_start(), Ordering::Relaxed);
+                    Look::Taken(Got::Orphan(
+                        (self.fenced.load(Ordering::Relaxed) & PID) as i32,
+                    ))
+                });
         }
         self.word
             .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
@@ -273,19 +407,291 @@ impl RobustLock {
                         "gone"
                     }
                 );
-                Look::Taken(LockOutcome::OwnerDied)
+                Look::Taken(Got::Out(LockOutcome::OwnerDied))
             })
     }
 
-    /// Releases the lock and wakes one sleeper if any. The release is an
-    /// exchange, a locked instruction and so a full barrier on x86: the
-    /// message queue's wake-up check right after it relies on that
-    /// (`msg::wait::notify`).
-    pub fn unlock(&self) {
+    /// Releases the lock and wakes one sleeper if any: true when it was
+    /// released, false when the word no longer names this process (a
+    /// waiter fenced it, [`RobustLock::fence`], or took it over: then it
+    /// is left as it is). The release is a compare-and-swap from this
+    /// process's value (with or without the waiters bit) to 0 — the
+    /// holder's commit point relative to a fence: everything it wrote
+    /// before a successful release is the lock's next holder's to see; a
+    /// holder whose release fails was fenced, and what it wrote since is
+    /// not trusted. It is a locked instruction and so a full barrier on
+    /// x86, as the exchange it replaced: the message queue's wake-up check
+    /// right after it relies on that (`msg::wait::notify`).
+    #[inline(always)]
+    pub fn unlock(&self) -> bool {
+        let me = my_pid() as u32 & PID;
+        let cur = self.word.load(Ordering::Relaxed);
+        if cur & !WAITERS != me {
+            return false;
+        }
         self.owner_start.store(0, Ordering::Relaxed);
-        let old = self.word.swap(0, Ordering::Release);
-        if old & WAITERS != 0 {
-            futex_wake(&self.word, 1);
+        // No waiter (the common case): one compare-and-swap.
+        if cur == me
+            && self
+                .word
+                .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return true;
+        }
+        self.unlock_slow(me, cur)
+    }
+
+    #[cold]
+    fn unlock_slow(&self, me: u32, mut cur: u32) -> bool {
+        loop {
+            match self
+                .word
+                .compare_exchange_weak(cur, 0, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    if cur & WAITERS != 0 {
+                        futex_wake(&self.word, 1);
+                    }
+                    return true;
+                }
+                // Only the waiters bit may change under a holder; anything
+                // else is a fence or a takeover.
+                Err(v) if v & !WAITERS == me => cur = v,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Fences the holder named by `seen` (the word as read, which must
+    /// name a holder, not a fence): one compare-and-swap from `seen` to a
+    /// fence naming this process (the waiters bit kept). From then on the
+    /// holder's [`RobustLock::unlock`] fails, so nothing it writes after
+    /// the fence is taken for the lock's next holder's: the fencer owns
+    /// the lock instead, for the purpose of moving the guarded object
+    /// elsewhere (docs/bounded-time.md, "Fencing a stopped holder"), after
+    /// which it marks the lock [`RobustLock::mark_moved`], or gives it back
+    /// with [`RobustLock::unfence`]. The holder's pid is kept in the
+    /// lock's second word, its start time returned (as read before the
+    /// swap; the fencer's own replaces it). `None` when the word changed
+    /// meanwhile (the holder let go, or another waiter fenced first).
+    pub fn fence(&self, seen: u32) -> Option<Owner> {
+        let holder = seen & PID;
+        if holder == 0 || seen & FENCE != 0 {
+            return None;
+        }
+        let start = self.owner_start.load(Ordering::Relaxed);
+        let me = my_pid() as u32 & PID;
+        let mut cur = seen;
+        loop {
+            // The waiters bit may have changed since `seen`; nothing else.
+            if cur & !WAITERS != holder {
+                return None;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                FENCE | me | (cur & WAITERS),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(v) => cur = v,
+            }
+        }
+        self.fenced.store(holder, Ordering::Relaxed);
+        self.owner_start.store(my_start(), Ordering::Relaxed);
+        Some(Owner {
+            pid: holder as i32,
+            start,
+        })
+    }
+
+    /// Turns this process's own hold of the lock into a fence of itself
+    /// (so that every taker sees the object moving, as for
+    /// [`RobustLock::fence`]); false when the word is not this process's.
+    pub fn fence_mine(&self) -> bool {
+        self.fence(self.word.load(Ordering::Relaxed))
+            .is_some_and(|o| o.pid == my_pid())
+    }
+
+    /// Called by a holder whose release failed: tells its fencer that it
+    /// writes nothing more (see [`RobustLock::fence_acked`]).
+    pub fn ack_fence(&self) {
+        let me = my_pid() as u32 & PID;
+        let _ = self
+            .fenced
+            .compare_exchange(me, me | ACKED, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Whether the fenced holder said it writes nothing more (it found its
+    /// release failing: [`RobustLock::ack_fence`]).
+    pub fn fence_acked(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst) & ACKED != 0
+    }
+
+    /// The holder this process fenced (`fence`'s answer), when the lock
+    /// still carries this process's fence.
+    pub fn fenced_by_me(&self) -> Option<i32> {
+        let w = self.word.load(Ordering::Relaxed);
+        (w & FENCE != 0 && w & !WAITERS != MOVED && w & PID == my_pid() as u32 & PID)
+            .then(|| (self.fenced.load(Ordering::Relaxed) & PID) as i32)
+    }
+
+    /// Gives a fence back to the holder it fenced (`holder` as `fence`
+    /// returned it): the fencer found it could not move the object (the
+    /// holder ran meanwhile, a file could not be made). The holder's
+    /// release works again; a holder that tried to release meanwhile
+    /// found the fence and waits for it to end ([`RobustLock::state`]),
+    /// then releases. False when the word no longer carries this
+    /// process's fence.
+    pub fn unfence(&self, holder: Owner) -> bool {
+        let me = my_pid() as u32 & PID;
+        let mut cur = self.word.load(Ordering::Relaxed);
+        loop {
+            if cur & !WAITERS != FENCE | me {
+                return false;
+            }
+            self.owner_start.store(holder.start, Ordering::Relaxed);
+            match self.word.compare_exchange_weak(
+                cur,
+                holder.pid as u32 & PID | WAITERS,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    futex_wake(&self.word, i32::MAX);
+                    return true;
+                }
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// Marks the lock as the lock of an object that moved to another file
+    /// (its fencer published the copy): for good — every taker, and the
+    /// fenced holder, learns it ([`RobustLock::state`],
+    /// [`RobustLock::lock_movable`]: `ESTALE`) and reopens the object.
+    /// Every sleeper is woken.
+    pub fn mark_moved(&self) {
+        self.word.store(MOVED, Ordering::SeqCst);
+        futex_wake(&self.word, i32::MAX);
+    }
+
+    /// What the word says now (untrusted: any value is one of these).
+    pub fn state(&self) -> LockState {
+        let w = self.word.load(Ordering::Acquire);
+        match w & !WAITERS {
+            0 => LockState::Free,
+            MOVED => LockState::Moved,
+            v if v & FENCE != 0 => LockState::Fenced {
+                fencer: (v & PID) as i32,
+                holder: (self.fenced.load(Ordering::Relaxed) & PID) as i32,
+            },
+            v => LockState::Held((v & PID) as i32),
+        }
+    }
+
+    /// As [`RobustLock::lock_until`], for an object that may move
+    /// ([`RobustLock::fence`]): `ESTALE` when the lock is marked moved, or
+    /// carries a live fencer's fence (the caller lets go of what it holds
+    /// and waits for the move with [`RobustLock::wait_moved`], then
+    /// reopens the object). A dead fencer's fence is taken over as a fence
+    /// ([`Got::Orphan`]): the object was not moved (the mark comes last),
+    /// and the holder it fenced may still write, so the taker moves it.
+    /// With `grace`, a holder seen stopped and frozen for that long
+    /// ([`Frozen`]) ends the wait with [`Got::Stopped`].
+    ///
+    /// `moved` says whether the object really moved (its own mark, set
+    /// before the locks are marked): a lock word saying so of an object
+    /// that did not is a scribble, taken over as a dead holder's; so is a
+    /// fence whose fencer, alive, has named the lock for [`STALL_CHECK`]
+    /// without mapping its file.
+    pub fn lock_movable(
+        &self,
+        deadline: &Deadline,
+        give_up: GiveUp<'_>,
+        grace: Option<Duration>,
+        moved: GiveUp<'_>,
+    ) -> Result<Got> {
+        if self.try_lock() {
+            return Ok(Got::Out(LockOutcome::Acquired));
+        }
+        self.lock_slow(deadline, give_up, Some(moved), grace)
+    }
+
+    /// With a word that names a fence or the move (not a holder): whether
+    /// a taker of a movable object must reopen it — the object moved, or
+    /// a live fencer is moving it.
+    fn moving(&self, seen: u32, moved: Option<GiveUp<'_>>, stalled: bool) -> bool {
+        match seen & !WAITERS {
+            MOVED => moved.map_or(true, |m| m()),
+            v if v & FENCE != 0 => {
+                let f = (v & PID) as i32;
+                liveness(f, self.owner_start.load(Ordering::Relaxed)) != Liveness::Dead
+                    && (!stalled || maps_file_at(f, self as *const Self as usize))
+            }
+            _ => false,
+        }
+    }
+
+    /// Called by a fenced holder whose fencer died before the move (the
+    /// object's names still lead to this lock's file, and nobody took
+    /// the fence over): takes its own lock back from the fence `seen`, so
+    /// that its release works. False when the word changed meanwhile.
+    pub fn reclaim(&self, seen: u32) -> bool {
+        let me = my_pid() as u32 & PID;
+        if seen & FENCE == 0 || seen & !WAITERS == MOVED {
+            return false;
+        }
+        if self
+            .word
+            .compare_exchange(
+                seen,
+                me | (seen & WAITERS),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.owner_start.store(my_start(), Ordering::Relaxed);
+        self.fenced.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// The word as it is (for [`RobustLock::reclaim`]).
+    pub fn word(&self) -> u32 {
+        self.word.load(Ordering::Acquire)
+    }
+
+    /// The start time recorded with the word (the holder's, or a fence's
+    /// fencer's).
+    pub fn owner_start(&self) -> u64 {
+        self.owner_start.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the lock is marked moved (`Ok`), its fence is given
+    /// back or its fencer died (`EAGAIN`: take the lock again), or
+    /// `deadline` passes (`ETIMEDOUT`).
+    pub fn wait_moved(&self, deadline: &Deadline) -> Result<()> {
+        loop {
+            let w = self.word.load(Ordering::Acquire);
+            if w & !WAITERS == MOVED {
+                return Ok(());
+            }
+            if w & FENCE == 0 || !self.moving(w, None, false) {
+                return Err(Errno::EAGAIN);
+            }
+            let nap = match deadline.remaining() {
+                Some(r) if r.is_zero() => return Err(Errno::ETIMEDOUT),
+                Some(r) => r.min(CHECK_EVERY),
+                None => CHECK_EVERY,
+            };
+            if !self.mark_waiters(w) {
+                continue;
+            }
+            let _ = futex_wait(&self.word, w | WAITERS, Some(nap));
         }
     }
 
@@ -301,6 +707,7 @@ impl RobustLock {
     /// Resets the lock to free (only while initialising a new object).
     pub fn init(&self) {
         self.word.store(0, Ordering::Relaxed);
+        self.fenced.store(0, Ordering::Relaxed);
         self.owner_start.store(0, Ordering::Relaxed);
     }
 }
@@ -313,7 +720,7 @@ mod tests {
     fn dead_owner_is_recovered() {
         let l = RobustLock {
             word: AtomicU32::new(0),
-            _pad: AtomicU32::new(0),
+            fenced: AtomicU32::new(0),
             owner_start: AtomicU64::new(0),
         };
         // A pid that cannot exist owns it.
@@ -510,5 +917,179 @@ mod tests {
         let mut st = 0;
         // SAFETY: reaping our child.
         unsafe { libc::waitpid(pid, &mut st, 0) };
+    }
+
+    /// A child that takes `l` (it inherits the mapping), tells the parent
+    /// through `ready` (a pipe), spins `spin_ms` inside, then releases and
+    /// exits with 0 when its release worked, 1 when it found a fence, and
+    /// 2 when it found the lock moved after waiting for the fence to end.
+    fn holding_child(l: &RobustLock, spin_ms: u64) -> i32 {
+        // The pid cache's fork handler is installed before the fork.
+        let _ = my_pid();
+        let mut fds = [0; 2];
+        // SAFETY: a pipe for the child's signal.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child takes the lock, spins, releases and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let _ = l.lock();
+            // SAFETY: telling the parent.
+            unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) };
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_millis(spin_ms) {
+                core::hint::spin_loop();
+            }
+            let code = if l.unlock() {
+                0
+            } else if l
+                .wait_moved(&Deadline::after(Duration::from_secs(5)))
+                .is_ok()
+            {
+                2
+            } else {
+                1
+            };
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(code) };
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: waiting for the child's signal on our pipe.
+        unsafe {
+            libc::read(fds[0], b.as_mut_ptr().cast(), 1);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        pid
+    }
+
+    fn exit_code(pid: i32) -> i32 {
+        let mut st = 0;
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(libc::WIFEXITED(st), "{st:#x}");
+        libc::WEXITSTATUS(st)
+    }
+
+    fn stop_child(pid: i32) {
+        // SAFETY: stopping our own child; waiting until it is stopped.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, libc::WUNTRACED);
+        }
+    }
+
+    #[test]
+    fn a_release_fails_once_the_holder_is_fenced_and_never_frees_anothers_lock() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // Not held: nothing to release, nothing to fence.
+        assert!(!l.unlock());
+        assert_eq!(l.fence(0), None);
+        // Held by a child that spins 300 ms, stopped inside: fenced.
+        let pid = holding_child(l, 300);
+        stop_child(pid);
+        let seen = l.word.load(Ordering::Relaxed);
+        assert_eq!(l.state(), LockState::Held(pid));
+        // A stale view of the word does not fence.
+        assert_eq!(l.fence(seen ^ 1), None);
+        let f = crate::sync::fence::Frozen::look(pid, 0).expect("stopped");
+        let holder = l.fence(seen).expect("fenced");
+        assert_eq!(holder.pid, pid);
+        assert!(f.still());
+        assert_eq!(
+            l.state(),
+            LockState::Fenced {
+                fencer: my_pid(),
+                holder: pid
+            }
+        );
+        assert_eq!(l.fenced_by_me(), Some(pid));
+        // A second fence of the fence does not happen.
+        assert_eq!(l.fence(l.word.load(Ordering::Relaxed)), None);
+        // Other takers of a movable object are told to reopen it; a
+        // bounded plain taker waits (the fencer is alive and holds it).
+        assert_eq!(
+            l.lock_movable(
+                &Deadline::after(Duration::from_millis(50)),
+                &never,
+                None,
+                &|| true
+            ),
+            Err(Errno::ESTALE)
+        );
+        // Continued: its release fails, it waits for the move and sees it.
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(!f.still());
+        l.mark_moved();
+        assert_eq!(exit_code(pid), 2);
+        assert_eq!(l.state(), LockState::Moved);
+        assert_eq!(
+            l.lock_movable(&Deadline::NEVER, &never, None, &|| true),
+            Err(Errno::ESTALE)
+        );
+        assert_eq!(l.wait_moved(&Deadline::NEVER), Ok(()));
+        // A lock that does not move (a scribble left MOVED): taken over.
+        assert_eq!(l.lock(), LockOutcome::OwnerDied);
+        assert!(l.unlock());
+    }
+
+    #[test]
+    fn a_fence_given_back_lets_the_holder_release() {
+        let m = Mapped::new();
+        let l = m.lock();
+        let pid = holding_child(l, 200);
+        stop_child(pid);
+        let holder = l.fence(l.word.load(Ordering::Relaxed)).expect("fenced");
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        // The child finds the fence and waits for it to end (it marks the
+        // word before it sleeps).
+        let t0 = Instant::now();
+        while l.word.load(Ordering::Relaxed) & WAITERS == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "no wait");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(l.unfence(holder));
+        assert!(!l.unfence(holder));
+        // Given back: the child's wait ends with EAGAIN (exit 1) and the
+        // word is its own again.
+        assert_eq!(exit_code(pid), 1);
+        assert_eq!(l.state(), LockState::Held(pid));
+        // Its holder is dead now: taken over as usual.
+        assert_eq!(l.lock(), LockOutcome::OwnerDied);
+        assert!(l.unlock());
+        assert_eq!(l.state(), LockState::Free);
+    }
+
+    #[test]
+    fn a_dead_fencers_fence_is_taken_over() {
+        let m = Mapped::new();
+        let l = m.lock();
+        // A fence naming a pid that cannot exist.
+        l.word.store(FENCE | 0x3fff_fff0, Ordering::Relaxed);
+        assert_eq!(
+            l.lock_movable(
+                &Deadline::after(Duration::from_millis(50)),
+                &never,
+                None,
+                &|| true
+            ),
+            Ok(Got::Orphan(0))
+        );
+        assert_eq!(l.fenced_by_me(), Some(0));
+        assert!(l.unfence(Owner {
+            pid: my_pid(),
+            start: my_start()
+        }));
+        assert!(l.unlock());
+        // A release after a takeover is the taker's, not the old
+        // holder's: a holder whose word was taken over leaves it alone.
+        l.word.store(0x3fff_fff0, Ordering::Relaxed);
+        assert!(!l.unlock());
+        assert_eq!(l.word.load(Ordering::Relaxed), 0x3fff_fff0);
+        l.init();
     }
 }

@@ -1,7 +1,7 @@
 //! Synchronisation over shared mappings, the building blocks every engine
 //! uses: the event word (spin, then sleep on the futex, with a deadline:
 //! [`event`]), the owner record (pid and start time, liveness, sweep:
-//! [`owner`]), when to spin before sleeping ([`spin`]), the robust owner-recovering lock ([`lock`]), deadlines
+//! [`owner`]), when to spin before sleeping ([`spin`]), the robust owner-recovering lock ([`lock`]) and the evidence for fencing its stopped holder ([`fence`]), deadlines
 //! ([`time`]). (Process identity and liveness,
 //! credentials and pointer probing are operating-system queries: `crate::os`.)
 //!
@@ -10,6 +10,7 @@
 //! "it is some u32".
 
 pub mod event;
+pub mod fence;
 pub mod futex;
 pub mod lock;
 pub mod owner;
@@ -18,6 +19,6 @@ pub mod time;
 
 pub use event::{Event, Slept};
 pub use futex::{futex_wait, futex_wake};
-pub use lock::{LockOutcome, RobustLock};
+pub use lock::{LockOutcome, LockState, RobustLock};
 pub use owner::{Check, Owner, OwnerRef};
 pub use time::Deadline;
