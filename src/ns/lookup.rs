@@ -479,26 +479,14 @@ impl Ns {
     /// of these before it links the number.
     fn unreachable(h: &ObjHeader, st: &libc::stat, kind: Kind, idx: i32) -> bool {
         let id = h.id.load(Ordering::Relaxed);
-        let ctl_len = h.ctl_len.load(Ordering::Relaxed);
-        let data_len = h.data_len.load(Ordering::Relaxed);
-        let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
-            0
-        } else {
-            data_len
-        };
         h.magic.load(Ordering::Acquire) != OBJ_MAGIC
             || h.kind.load(Ordering::Relaxed) != kind as u32
             || id < 0
             || id % IDX_SPAN != idx
-            || ctl_len < HEADER_LEN as u64
-            || ctl_len > (1 << 40)
-            || ctl_len
-                .checked_add(here)
-                .map_or(true, |t| t > st.st_size as u64)
-            || (h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
-                && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
+            || !h.sizes_fit(st.st_size as u64)
+            || !(h.owned_by(st.st_uid)
                 // (an `IPC_SET` giving the file away, in progress)
-                && !(h.pend.load(Ordering::Acquire) != 0
+                || (h.pend.load(Ordering::Acquire) != 0
                     && h.pend_uid.load(Ordering::Relaxed) == st.st_uid))
     }
 
@@ -533,9 +521,7 @@ pub(super) fn adopt_in(dir: &Arc<OwnedFd>, kind: Kind, f: OwnedFd) -> Result<(Ob
     {
         return Err(Errno::EIO);
     }
-    if h.perm.cuid.load(Ordering::Relaxed) != st.st_uid
-        && h.perm.uid.load(Ordering::Relaxed) != st.st_uid
-    {
+    if !h.owned_by(st.st_uid) {
         // Neither made by the user it claims nor given to its owner
         // (root's IPC_SET hands the file over): a planted file.
         return Err(Errno::EACCES);
@@ -543,20 +529,7 @@ pub(super) fn adopt_in(dir: &Arc<OwnedFd>, kind: Kind, f: OwnedFd) -> Result<(Ob
     let ctl_len = h.ctl_len.load(Ordering::Relaxed);
     let data_len = h.data_len.load(Ordering::Relaxed);
     let id = h.id.load(Ordering::Relaxed);
-    // A payload of its own is checked by whoever maps it (its size
-    // against the mapping, at `shmat`).
-    let here = if h.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
-        0
-    } else {
-        data_len
-    };
-    if ctl_len < HEADER_LEN as u64
-        || ctl_len > (1 << 40)
-        || ctl_len
-            .checked_add(here)
-            .map_or(true, |t| t > st.st_size as u64)
-        || id < 0
-    {
+    if !h.sizes_fit(st.st_size as u64) || id < 0 {
         return Err(Errno::EIO);
     }
     drop(head);

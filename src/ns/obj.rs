@@ -49,6 +49,31 @@ const _: () = assert!(core::mem::offset_of!(ObjHeader, version) == 12);
 // `Shared`) only.
 unsafe impl Shared for ObjHeader {}
 
+impl ObjHeader {
+    /// Whether the recorded sizes are possible in a file of `file_size`
+    /// bytes: a control area of at least the header and at most 1 TiB,
+    /// and the payload too when it lies in this file (a payload of its
+    /// own is checked by whoever maps it, at `shmat`).
+    pub(super) fn sizes_fit(&self, file_size: u64) -> bool {
+        let ctl_len = self.ctl_len.load(Ordering::Relaxed);
+        let here = if self.flags.load(Ordering::Relaxed) & DATA_APART != 0 {
+            0
+        } else {
+            self.data_len.load(Ordering::Relaxed)
+        };
+        (HEADER_LEN as u64..=1 << 40).contains(&ctl_len)
+            && ctl_len.checked_add(here).is_some_and(|t| t <= file_size)
+    }
+
+    /// Whether a file owned by `uid` may be this object's: made by the
+    /// user it claims, or given to its owner (root's `IPC_SET` hands the
+    /// file over). Anything else is a planted file.
+    pub(super) fn owned_by(&self, uid: libc::uid_t) -> bool {
+        self.perm.cuid.load(Ordering::Relaxed) == uid
+            || self.perm.uid.load(Ordering::Relaxed) == uid
+    }
+}
+
 /// A held object lock; unlocks when dropped.
 #[derive(Debug)]
 pub struct ObjGuard<'a> {
