@@ -101,11 +101,13 @@ impl Frozen {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn stop(pid: i32) {
+    /// Stops our own child `pid` and waits until it is stopped (shared
+    /// with `sync::lock`'s tests).
+    pub(crate) fn stop(pid: i32) {
         // SAFETY: stopping our own child; waiting until it is stopped.
         unsafe {
             libc::kill(pid, libc::SIGSTOP);

@@ -970,15 +970,6 @@ mod tests {
         libc::WEXITSTATUS(st)
     }
 
-    fn stop_child(pid: i32) {
-        // SAFETY: stopping our own child; waiting until it is stopped.
-        unsafe {
-            libc::kill(pid, libc::SIGSTOP);
-            let mut st = 0;
-            libc::waitpid(pid, &mut st, libc::WUNTRACED);
-        }
-    }
-
     #[test]
     fn a_release_fails_once_the_holder_is_fenced_and_never_frees_anothers_lock() {
         let m = Mapped::new();
@@ -988,7 +979,7 @@ mod tests {
         assert_eq!(l.fence(0), None);
         // Held by a child that spins 300 ms, stopped inside: fenced.
         let pid = holding_child(l, 300);
-        stop_child(pid);
+        crate::sync::fence::tests::stop(pid);
         let seen = l.word.load(Ordering::Relaxed);
         assert_eq!(l.state(), LockState::Held(pid));
         // A stale view of the word does not fence.
@@ -1041,7 +1032,7 @@ mod tests {
         let m = Mapped::new();
         let l = m.lock();
         let pid = holding_child(l, 200);
-        stop_child(pid);
+        crate::sync::fence::tests::stop(pid);
         let holder = l.fence(l.word.load(Ordering::Relaxed)).expect("fenced");
         // SAFETY: our own child.
         unsafe { libc::kill(pid, libc::SIGCONT) };
