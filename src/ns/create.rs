@@ -377,13 +377,13 @@ impl Ns {
                 }
                 // Taken: by a live object (we lost a race) or a removed one
                 // whose name its remover could not unlink.
-                match self.open_name(&Self::key_name(kind, key, n)) {
-                    Ok(Some(f)) => match self.adopt_keyed(kind, key, f) {
-                        Ok(None) => continue,
-                        _ => return Err(Errno::EEXIST),
-                    },
+                match self.adopt_name(kind, &Self::key_name(kind, key, n)) {
+                    // Removed, or another key's (`Ns::keyed`): the next
+                    // slot. (A moved file is looked up again by
+                    // `adopt_name`: its copy is live.)
+                    Ok(Some((o, live))) if !live || !Self::keyed(&o, key) => continue,
                     Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
-                    Err(_) => return Err(Errno::EEXIST),
+                    _ => return Err(Errno::EEXIST),
                 }
             }
             drop(shared);
@@ -445,7 +445,7 @@ impl Ns {
             let Ok(st) = fstat(f.as_raw_fd()) else { break };
             let gone = match self.adopt_any(kind, f) {
                 // A removed object's name, or another key's object linked
-                // here by a member (see `Ns::adopt_keyed`).
+                // here by a member (see `Ns::keyed`).
                 Ok((obj, live))
                     if !live || obj.header().perm.key.load(Ordering::Relaxed) != key =>
                 {

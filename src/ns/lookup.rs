@@ -60,22 +60,33 @@ impl Ns {
         adopt_in(&self.dirfd, kind, f)
     }
 
-    /// As [`Ns::adopt_any`], `None` for a removed object.
-    pub(super) fn adopt(&self, kind: Kind, f: OwnedFd) -> Result<Option<Obj>> {
-        let (obj, live) = self.adopt_any(kind, f)?;
-        Ok(live.then_some(obj))
+    /// The object file at `name`, adopted ([`Ns::adopt_any`]); `None`
+    /// when there is no such name. A file found moved (`Obj::replace`:
+    /// its mover published the copy over this name between our open and
+    /// our look at its header) is not the name's object any more: the
+    /// name is opened again, up to 16 times (each move takes a mover a
+    /// copy of the file, so a name cannot keep moving under us).
+    pub(super) fn adopt_name(&self, kind: Kind, name: &str) -> Result<Option<(Obj, bool)>> {
+        let mut tries = 0;
+        loop {
+            let Some(f) = self.open_name(name)? else {
+                return Ok(None);
+            };
+            let (obj, live) = self.adopt_any(kind, f)?;
+            tries += 1;
+            if live || !obj.is_moved() || tries >= 16 {
+                return Ok(Some((obj, live)));
+            }
+        }
     }
 
-    /// As [`Ns::adopt`] for the file at one of `key`'s names: `None` also
-    /// when its object was made with another key. A member who may write
-    /// an object file (queues and sets: any access granted) may hard-link
-    /// it (the file system allows it) to the name of another key; a key
-    /// names only objects made with it, as on the kernel, so such a name
-    /// is passed over like a removed object's.
-    pub(super) fn adopt_keyed(&self, kind: Kind, key: i32, f: OwnedFd) -> Result<Option<Obj>> {
-        Ok(self
-            .adopt(kind, f)?
-            .filter(|o| o.header().perm.key.load(Ordering::Relaxed) == key))
+    /// Whether `obj`, found at one of `key`'s names, is that key's: a
+    /// member who may write an object file (queues and sets: any access
+    /// granted) may hard-link it (the file system allows it) to the name
+    /// of another key; a key names only objects made with it, as on the
+    /// kernel, so such a name is passed over like a removed object's.
+    pub(super) fn keyed(obj: &Obj, key: i32) -> bool {
+        obj.header().perm.key.load(Ordering::Relaxed) == key
     }
 
     /// The object with id `id`. `EINVAL` when there is none (or it was
@@ -105,10 +116,9 @@ impl Ns {
 
     pub(super) fn by_id_uncached(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Obj> {
         let idx = id % IDX_SPAN;
-        let f = self
-            .open_name(&Self::idx_name(kind, idx))?
+        let (obj, live) = self
+            .adopt_name(kind, &Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
-        let (obj, live) = self.adopt_any(kind, f)?;
         if !live && !removed_ok {
             return Err(Errno::EINVAL);
         }
@@ -134,11 +144,11 @@ impl Ns {
         pending: &mut bool,
     ) -> Result<Option<Arc<Obj>>> {
         for n in 0..KEY_SLOTS {
-            let Some(f) = self.open_name(&Self::key_name(kind, key, n))? else {
+            let Some((obj, live)) = self.adopt_name(kind, &Self::key_name(kind, key, n))? else {
                 return Ok(None);
             };
-            let Some(obj) = self.adopt_keyed(kind, key, f)? else {
-                continue; // removed, but its name stayed: look further
+            let Some(obj) = live.then_some(obj).filter(|o| Self::keyed(o, key)) else {
+                continue; // removed, or another key's: look further
             };
             // The key name must be a second name of a numbered object.
             let idx = obj.id % IDX_SPAN;
