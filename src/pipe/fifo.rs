@@ -5,8 +5,9 @@
 //! on a short-lived helper thread (all signals blocked) while the caller
 //! waits at most the timeout. On timeout the caller wakes the helper by
 //! opening the other side itself, non-blocking (a reader blocked in `open`
-//! already counts as a reader, and any reader lets a blocked writer in), then
-//! closes both descriptors and fails with `ETIMEDOUT`. So `open` succeeds
+//! already counts as a reader, and any reader lets a blocked writer in),
+//! until the helper answers, then closes both descriptors and fails with
+//! `ETIMEDOUT`. So `open` succeeds
 //! exactly when a real peer arrived, as the kernel's blocking open does;
 //! the only blur is a peer arriving in the same instant as the timeout,
 //! which sees a peer that leaves at once (end of file or `EPIPE`).
@@ -133,23 +134,48 @@ fn open_with_timeout(path: &CStr, end: End, flags: i32, timeout: Duration) -> Re
     if let Ok(r) = rx.try_recv() {
         return r;
     }
-    // Wake the helper by becoming its peer, non-blocking.
+    // Wake the helper by becoming its peer, non-blocking, until it
+    // answers. One look is not enough: a helper not yet inside its `open`
+    // when the peer came and went (a thread started late on a loaded
+    // machine; for a reader the peer's open even fails with `ENXIO` then)
+    // would block afterwards and stay behind as a phantom reader or writer
+    // that a real peer's open meets and that leaves at once.
     let peer_flags = match end {
         End::Read => libc::O_WRONLY,
         End::Write => libc::O_RDONLY,
     } | libc::O_NONBLOCK
         | libc::O_CLOEXEC;
-    let peer = raw_open(&owned, peer_flags).unwrap_or(-1);
-    match rx.recv_timeout(Duration::from_secs(1)) {
-        Ok(Ok(fd)) => close_fd(fd),
-        Ok(Err(_)) => {}
-        // Still blocked (the path was replaced?): dropping `rx` makes the
-        // helper close its descriptor whenever its open returns.
-        Err(_) => {}
+    let give_up = std::time::Instant::now() + WAKE_HELPER_FOR;
+    loop {
+        let peer = raw_open(&owned, peer_flags);
+        let answer = rx.recv_timeout(Duration::from_millis(2));
+        if let Ok(fd) = peer {
+            close_fd(fd);
+        }
+        match answer {
+            Ok(Ok(fd)) => close_fd(fd),
+            Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // `ENXIO`: no reader yet, so the reading helper is not in
+                // its `open` yet; an open peer: the helper should answer.
+                // Any other error (no permission for the other direction,
+                // the path gone) a retry does not mend; nor does more time
+                // for a helper that gets no CPU in `WAKE_HELPER_FOR`. Then
+                // dropping `rx` makes the helper close its descriptor
+                // whenever its open returns.
+                let retry = matches!(peer, Ok(_) | Err(Errno::ENXIO) | Err(Errno::EINTR));
+                if retry && std::time::Instant::now() < give_up {
+                    continue;
+                }
+            }
+        }
+        break;
     }
-    close_fd(peer);
     Err(Errno::ETIMEDOUT)
 }
+
+/// How long a timed-out open keeps waking its helper thread.
+const WAKE_HELPER_FOR: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
@@ -202,6 +228,38 @@ mod tests {
         w.write(b"hi").unwrap();
         let mut b = [0u8; 4];
         assert_eq!(r.read(&mut b).unwrap(), 2);
+        std::fs::remove_file(p.to_str().unwrap()).unwrap();
+    }
+
+    /// A timed-out open leaves no helper behind blocked in its `open`:
+    /// with a zero timeout the helper is usually not in its `open` yet when
+    /// the caller gives up (a reader's wake-up peer then fails with
+    /// `ENXIO`); a helper left blocked would be a phantom reader that lets a
+    /// non-blocking writer in, or a phantom writer that keeps a reader from
+    /// its end of file.
+    #[test]
+    fn timed_out_open_leaves_no_phantom() {
+        let p = tmp("c");
+        fifo_create(&p, 0o600, false).unwrap();
+        let nb = Options {
+            nonblock: true,
+            ..Default::default()
+        };
+        for end in [End::Read, End::Write, End::Read] {
+            for _ in 0..20 {
+                let r = fifo_open(&p, end, Options::default(), Some(Duration::ZERO));
+                assert_eq!(r.err(), Some(Errno::ETIMEDOUT));
+                assert_eq!(
+                    fifo_open(&p, End::Write, nb, None).err(),
+                    Some(Errno::ENXIO),
+                    "a reader was left behind"
+                );
+                // No writer: a read gives end of file, not `EAGAIN`.
+                let rd = fifo_open(&p, End::Read, nb, None).unwrap();
+                let mut b = [0u8; 1];
+                assert_eq!(rd.read(&mut b), Ok(0), "a writer was left behind");
+            }
+        }
         std::fs::remove_file(p.to_str().unwrap()).unwrap();
     }
 
