@@ -20,8 +20,8 @@
  *    sent) and two-operation semop (that would block) each return (0,
  *    EAGAIN, ENOMSG) within 8 ms beyond what a 1 ms nanosleep overruns at
  *    that moment: a frozen holder ends the wait at the first look, well
- *    before the lock's 10 ms bound (a late call is repeated once against
- *    the same frozen peers and fails only when late again);
+ *    before the lock's 10 ms bound (late calls are repeated, twice at most,
+ *    against the same frozen peers and fail only when late each time);
  *  - an untimed msgsnd and msgrcv (type 2) each return within 1 s (the
  *    fence moves the queue away from a frozen holder). A guardian process
  *    thaws the cgroup when they have not returned after 3 s, so that the
@@ -34,6 +34,7 @@
  */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "numbered.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -48,21 +49,10 @@
 #define CALL_MAX 1.0  /* seconds an untimed call may take beside frozen peers */
 #define THAW_AFTER 3  /* seconds after which the guardian thaws the cgroup */
 #define NOWAIT_LATE 0.008 /* an IPC_NOWAIT call's time beyond a nanosleep's lateness */
-#define MAXSEQ 200000
-#define INFLIGHT 100
-
 struct shared {
-    volatile int stop_send, stop_recv, stop_sem;
-    volatile uint32_t sent, recvd, sem_rounds;
-    volatile int bad;
-    volatile int err[3]; /* a peer's errno when it gave up */
-    volatile uint8_t got[MAXSEQ + 2];
-};
-
-struct qmsg {
-    long mtype;
-    uint32_t seq, check;
-    char pad[56];
+    struct num_shared num; /* the sender's and the receiver's */
+    volatile int stop_sem;
+    volatile int sem_err; /* the semaphore peer's errno when it gave up */
 };
 
 static struct shared *sh;
@@ -71,10 +61,6 @@ static char cg[4096];    /* the test's cgroup directory */
 static int cg_v2;        /* unified (cgroup.freeze) or v1 (freezer.state) */
 static int guard_fd = -1; /* the guardian's pipe */
 static pid_t guard = -1;
-
-static uint32_t check_of(uint32_t seq) {
-    return seq * 2654435761u ^ 0x5bd1e995u;
-}
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -247,63 +233,33 @@ static void tell_guardian(char c) {
 
 /* --- the peers -------------------------------------------------------- */
 
-/* A peer gives up: its errno for the diagnostics, then exit code `code`. */
-static void give_up(int who, int code) {
-    sh->err[who] = errno;
-    _exit(code);
-}
-
-static void note(struct qmsg *m) {
-    if (m->seq == 0 || m->seq > MAXSEQ || m->check != check_of(m->seq) || sh->got[m->seq]) {
-        sh->bad = 1;
-        return;
-    }
-    sh->got[m->seq] = 1;
-    sh->recvd++;
-}
-
 static void sender(int q, int s) {
     (void)s;
-    struct qmsg m = {1, 0, 0, {0}};
-    for (uint32_t seq = 1; !sh->stop_send && seq <= MAXSEQ; seq++) {
-        while (seq - 1 - sh->recvd >= INFLIGHT && !sh->stop_send) {
-            struct qmsg x = {3, 0, 0, {0}};
-            if (msgsnd(q, &x, sizeof x - sizeof x.mtype, 0) != 0 ||
-                msgrcv(q, &x, sizeof x - sizeof x.mtype, 3, 0) < 0)
-                give_up(0, 1);
-        }
-        if (sh->stop_send) break;
-        m.seq = seq;
-        m.check = check_of(seq);
-        while (msgsnd(q, &m, sizeof m - sizeof m.mtype, 0) != 0)
-            if (errno != EINTR) give_up(0, 2);
-        sh->sent = seq;
-    }
-    _exit(0);
+    num_sender(&sh->num, q);
 }
 
 static void receiver(int q, int s) {
     (void)s;
-    struct qmsg m;
-    for (;;) {
-        ssize_t n = msgrcv(q, &m, sizeof m - sizeof m.mtype, 1, IPC_NOWAIT);
-        if (n < 0) {
-            if (errno != ENOMSG && errno != EINTR) give_up(1, 1);
-            if (sh->stop_recv) _exit(0);
-            continue;
-        }
-        note(&m);
-    }
+    num_receiver(&sh->num, q);
 }
 
+/* Up and down on semaphores 0 and 1 together (two operations: the set's
+ * lock), until stop_sem; an error other than EINTR ends it (sem_err). */
 static void sem_peer(int q, int s) {
     (void)q;
     struct sembuf up[2] = {{0, 1, 0}, {1, 1, 0}}, down[2] = {{0, -1, 0}, {1, -1, 0}};
     while (!sh->stop_sem) {
-        if (semop(s, up, 2) != 0 && errno != EINTR) give_up(2, 1);
-        while (semop(s, down, 2) != 0)
-            if (errno != EINTR) give_up(2, 2);
-        sh->sem_rounds++;
+        if (semop(s, up, 2) != 0) {
+            if (errno == EINTR) continue;
+            sh->sem_err = errno;
+            _exit(1);
+        }
+        while (semop(s, down, 2) != 0) {
+            if (errno != EINTR) {
+                sh->sem_err = errno;
+                _exit(2);
+            }
+        }
     }
     _exit(0);
 }
@@ -335,19 +291,19 @@ static long type4; /* type 4 messages sent and not received */
  * in seconds (beyond a nanosleep's lateness); *wrong counts outcomes
  * other than success/EAGAIN/ENOMSG. */
 static double nowait_calls(int *wrong) {
-    struct qmsg m = {4, 0, 0, {0}};
+    struct num_msg m = {4, 0, 0, {0}};
     struct sembuf take[2] = {{2, -1, IPC_NOWAIT}, {3, -1, IPC_NOWAIT}};
     double worst = 0;
     for (int k = 0; k < 3; k++) {
         double t0 = tap_now();
         int r, e;
         if (k == 0) {
-            r = msgsnd(q, &m, sizeof m - sizeof m.mtype, IPC_NOWAIT);
+            r = msgsnd(q, &m, NUM_TEXT, IPC_NOWAIT);
             e = errno;
             if (r == 0) type4++;
             else if (e != EAGAIN) ++*wrong;
         } else if (k == 1) {
-            r = (int)msgrcv(q, &m, sizeof m - sizeof m.mtype, 5, IPC_NOWAIT);
+            r = (int)msgrcv(q, &m, NUM_TEXT, 5, IPC_NOWAIT);
             e = errno;
             if (r >= 0 || e != ENOMSG) ++*wrong;
         } else {
@@ -362,10 +318,10 @@ static double nowait_calls(int *wrong) {
 }
 
 static double untimed(int send) {
-    struct qmsg m = {2, 0, 0, {0}};
+    struct num_msg m = {2, 0, 0, {0}};
     double t0 = tap_now();
-    long r = send ? msgsnd(q, &m, sizeof m - sizeof m.mtype, 0)
-                  : (long)msgrcv(q, &m, sizeof m - sizeof m.mtype, 2, 0);
+    long r = send ? msgsnd(q, &m, NUM_TEXT, 0)
+                  : (long)msgrcv(q, &m, NUM_TEXT, 2, 0);
     double t = tap_now() - t0;
     return r >= 0 ? t : 1e9;
 }
@@ -388,15 +344,16 @@ static void trials(void) {
         freeze(1);
         if (!wait_frozen(1)) unfrozen++;
         double nw = nowait_calls(&wrong);
-        if (nw > NOWAIT_LATE) {
-            /* Late once: again against the same frozen peers. A lateness
-             * of ours comes back; a hiccup of a loaded machine does not. */
+        /* Late: again (twice at most) against the same frozen peers. A
+         * lateness of ours comes back every time (the old code: the 10 ms
+         * bound); a hiccup of a loaded machine does not. */
+        for (int k = 0; k < 2 && nw > NOWAIT_LATE; k++) {
             double again = nowait_calls(&wrong);
-            diag("trial %d: an IPC_NOWAIT call took %.1f ms beyond a nap's lateness; again: %.1f ms",
-                 t, nw * 1e3, again * 1e3);
-            if (again > NOWAIT_LATE) late_nw++;
+            diag("trial %d: the IPC_NOWAIT calls took %.1f ms beyond a nap's lateness; again: %.1f ms", t,
+                 nw * 1e3, again * 1e3);
             if (again < nw) nw = again;
         }
+        if (nw > NOWAIT_LATE) late_nw++;
         if (nw > worst_nw) worst_nw = nw;
         tell_guardian('a');
         double a = untimed(1);
@@ -411,27 +368,23 @@ static void trials(void) {
         freeze(0);
         wait_frozen(0);
         sleep_us(5000); /* they keep working */
-        sh->stop_send = 1;
+        sh->num.stop_send = 1;
         sh->stop_sem = 1;
         int sst = reap(p[0]);
-        sh->stop_recv = 1;
+        sh->num.stop_recv = 1;
         int rst = reap(p[1]);
         int mst = reap(p[2]);
         int sts[3] = {sst, rst, mst};
         for (int i = 0; i < 3; i++) {
             if (!WIFEXITED(sts[i]) || WEXITSTATUS(sts[i]) != 0) {
                 stuck++;
-                diag("trial %d: peer %d ended with status %#x (%s)", t, i, sts[i], strerror(sh->err[i]));
+                diag("trial %d: peer %d ended with status %#x%s%s", t, i, sts[i], i == 2 ? ", " : "",
+                     i == 2 ? strerror(sh->sem_err) : "");
             }
         }
-        struct qmsg m;
-        while (msgrcv(q, &m, sizeof m - sizeof m.mtype, 1, IPC_NOWAIT) >= 0) note(&m);
-        while (msgrcv(q, &m, sizeof m - sizeof m.mtype, 3, IPC_NOWAIT) >= 0) {
-        }
-        uint32_t sent = sh->sent, missing = 0, beyond = 0;
-        for (uint32_t i = 1; i <= sent; i++) missing += !sh->got[i];
-        for (uint32_t i = sent + 1; i <= MAXSEQ; i++) beyond += sh->got[i];
-        if (sh->bad) dup_or_bad++;
+        uint32_t sent = sh->num.sent, missing, beyond;
+        num_account(&sh->num, q, &missing, &beyond);
+        if (sh->num.bad) dup_or_bad++;
         if (missing || beyond) {
             lost++;
             diag("trial %d: %u sent, %u missing, %u beyond", t, sent, missing, beyond);
@@ -441,30 +394,21 @@ static void trials(void) {
          worst_nw * 1e3, worst_call * 1e3);
     ok(unfrozen == 0, "the cgroup froze within 2 s each time (%d not)", unfrozen);
     ok(late_nw == 0,
-       "IPC_NOWAIT msgsnd, msgrcv and two-operation semop return within %.0f ms beside frozen peers (%d late twice)",
+       "IPC_NOWAIT msgsnd, msgrcv and two-operation semop return within %.0f ms beside frozen peers (%d late three times)",
        NOWAIT_LATE * 1e3, late_nw);
     ok(wrong == 0, "... each succeeded or failed with EAGAIN/ENOMSG (%d others)", wrong);
     ok(slow == 0, "untimed msgsnd and msgrcv return within %.0f s beside frozen peers (%d slow)", CALL_MAX, slow);
     ok(stuck == 0, "the peers keep working once thawed (%d not)", stuck);
     ok(dup_or_bad == 0 && lost == 0, "every message sent received exactly once, intact (%d trials not)",
        dup_or_bad + lost);
-    struct qmsg m;
+    struct num_msg m;
     long got4 = 0;
-    while (msgrcv(q, &m, sizeof m - sizeof m.mtype, 4, IPC_NOWAIT) >= 0) got4++;
+    while (msgrcv(q, &m, NUM_TEXT, 4, IPC_NOWAIT) >= 0) got4++;
     ok_eq(got4, type4, "every IPC_NOWAIT message sent is there");
-    struct msqid_ds ds;
-    ok(msgctl(q, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0 && ds.msg_cbytes == 0,
-       "the queue is empty: msg_qnum %lu, msg_cbytes %lu", (unsigned long)ds.msg_qnum,
-       (unsigned long)ds.msg_cbytes);
+    num_all_taken(q);
     unsigned short v[4] = {9, 9, 9, 9};
     ok(semctl(s, 0, GETALL, v) == 0 && !v[0] && !v[1] && !v[2] && !v[3],
        "the semaphores are back at 0 (%u %u %u %u)", v[0], v[1], v[2], v[3]);
-    if (!backend_is_kernel()) {
-        struct msginfo mi;
-        int max = msgctl(0, MSG_INFO, (struct msqid_ds *)&mi);
-        ok(max >= 0 && mi.msgmap == 0 && mi.msgtql == 0, "MSG_INFO counts no message (%d, %d)",
-           mi.msgmap, mi.msgtql);
-    }
 }
 
 int main(void) {

@@ -161,14 +161,7 @@ static double duration(int kind, int what) {
         if (id >= 0) rmid(kind, id);
         d[i] = what == 0 ? t1 - t0 : tap_now() - t1;
     }
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (d[j] < d[i]) {
-                double x = d[i];
-                d[i] = d[j];
-                d[j] = x;
-            }
-    return d[2];
+    return tap_median(d, 5);
 }
 
 struct tally {

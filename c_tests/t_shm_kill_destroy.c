@@ -166,14 +166,7 @@ static double duration(int what) {
         d[i] = tap_now() - t0;
         if (what == RMID_ATTACHED) shmdt(p);
     }
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (d[j] < d[i]) {
-                double x = d[i];
-                d[i] = d[j];
-                d[j] = x;
-            }
-    return d[2];
+    return tap_median(d, 5);
 }
 
 int main(void) {

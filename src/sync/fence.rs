@@ -240,14 +240,44 @@ pub(crate) mod tests {
     }
 
     impl Drop for TestCgroup {
+        /// Thawed, what is in it killed (a test that failed midway), and
+        /// removed.
         fn drop(&mut self) {
             self.freeze(false);
             for _ in 0..200 {
+                let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.dir));
+                for p in procs.iter().flat_map(|t| t.lines()) {
+                    if let Ok(p) = p.parse::<i32>() {
+                        // SAFETY: a process the test moved into its cgroup.
+                        unsafe { libc::kill(p, libc::SIGKILL) };
+                    }
+                }
                 if std::fs::remove_dir(&self.dir).is_ok() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
+        }
+    }
+
+    /// A child that spins until killed: whenever it may run, it runs.
+    fn spinner() -> i32 {
+        // SAFETY: the child only spins until killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+        pid
+    }
+
+    /// Kills and reaps our child `pid`.
+    fn end(pid: i32) {
+        // SAFETY: ending and reaping our child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, core::ptr::null_mut(), 0);
         }
     }
 
@@ -257,23 +287,9 @@ pub(crate) mod tests {
             eprintln!("no writable freezer: not tried");
             return;
         };
-        // SAFETY: the child only spins until killed.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            loop {
-                core::hint::spin_loop();
-            }
-        }
-        let end = || {
-            cg.freeze(false);
-            // SAFETY: ending and reaping our child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, core::ptr::null_mut(), 0);
-            }
-        };
+        let pid = spinner();
         if !cg.add(pid) {
-            end();
+            end(pid);
             eprintln!("the freezer cgroup takes no process: not tried");
             return;
         }
@@ -304,19 +320,13 @@ pub(crate) mod tests {
         wait_frozen(true);
         assert!(!f.still());
         assert!(Frozen::look(pid, 0).expect("frozen again").still());
-        end();
+        cg.freeze(false);
+        end(pid);
     }
 
     #[test]
     fn a_stopped_process_stays_frozen_until_it_runs() {
-        // A child that spins: whenever it is continued, it runs.
-        // SAFETY: the child only spins until killed.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            loop {
-                core::hint::spin_loop();
-            }
-        }
+        let pid = spinner();
         assert_eq!(Frozen::look(pid, 0), None, "running");
         stop(pid);
         let f = Frozen::look(pid, 0).expect("stopped");
@@ -332,11 +342,7 @@ pub(crate) mod tests {
         assert!(g.still());
         // Another start time: another process.
         assert_eq!(Frozen::look(pid, g.start + 1), None);
-        // SAFETY: ending and reaping our child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, core::ptr::null_mut(), 0);
-        }
+        end(pid);
         assert!(!g.still());
         assert_eq!(Frozen::look(pid, 0), None);
     }
