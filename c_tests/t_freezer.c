@@ -165,6 +165,39 @@ static int mount_of(int want_v2, char *at, size_t len) {
     return found;
 }
 
+/* Whether the cgroup takes a process and freezes it (a container may let
+ * us make a cgroup but not move into it): a sleeping child is moved in,
+ * frozen, thawed and killed. 0 with the reason in `why`. */
+static int try_cgroup(char *why, size_t len) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        alarm(10);
+        for (;;) pause();
+    }
+    int okay = 0;
+    if (c < 0) snprintf(why, len, "fork: %s", strerror(errno));
+    else if (move_in(c) != 0) snprintf(why, len, "%s takes no process (%s)", cg, strerror(errno));
+    else {
+        freeze(1);
+        okay = wait_frozen(1);
+        if (!okay) snprintf(why, len, "%s did not freeze a process within 2 s", cg);
+        freeze(0);
+        wait_frozen(0);
+    }
+    if (c > 0) {
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+    }
+    /* Empty again before the caller may remove it. */
+    for (int i = 0; i < 400; i++) {
+        char b[64];
+        if (read_file(cg, "cgroup.procs", b, sizeof b) != 0 || !b[0]) break;
+        sleep_us(5000);
+    }
+    return okay;
+}
+
 /* Makes the test's cgroup under the first writable freezer: 1, or 0 with
  * the reason in `why`. */
 static int make_cgroup(char *why, size_t len) {
@@ -181,8 +214,10 @@ static int make_cgroup(char *why, size_t len) {
         }
         cg_v2 = v2;
         char b[64];
-        if (read_file(cg, v2 ? "cgroup.freeze" : "freezer.state", b, sizeof b) == 0) return 1;
-        snprintf(why, len, "%s has no freezer", cg);
+        if (read_file(cg, v2 ? "cgroup.freeze" : "freezer.state", b, sizeof b) != 0)
+            snprintf(why, len, "%s has no freezer", cg);
+        else if (try_cgroup(why, len))
+            return 1;
         rmdir(cg);
     }
     return 0;
