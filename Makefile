@@ -100,7 +100,7 @@ $(SO) $(ARCHIVE): Cargo.toml $(shell find src -name '*.rs')
 header:
 	RIPC_WRITE_HEADER=1 $(CARGO) test --release --test header
 
-$(B)/c_tests/%: c_tests/%.c c_tests/tap.h $(HEADERS) $(SO)
+$(B)/c_tests/%: c_tests/%.c c_tests/tap.h c_tests/numbered.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Ic_tests -o $@ $< $(LDLIBS)
 

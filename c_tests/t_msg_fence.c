@@ -25,6 +25,7 @@
  */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "numbered.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -36,30 +37,9 @@
 
 #define TRIALS 24
 #define CALL_MAX 1.0 /* seconds an untimed call may take beside the stopped child */
-#define MAXSEQ 200000
-#define INFLIGHT 100 /* 6400 bytes of text: a default queue holds 16384 */
 
-struct shared {
-    volatile int stop_send;  /* the sender ends its loop */
-    volatile int stop_recv;  /* the receiver ends once the queue has no type 1 */
-    volatile uint32_t sent;  /* the last sequence number msgsnd returned for */
-    volatile uint32_t recvd; /* messages the receiver took */
-    volatile int bad;        /* a receiver saw a damaged or repeated message */
-    volatile uint8_t got[MAXSEQ + 2];
-};
-
-struct qmsg {
-    long mtype;
-    uint32_t seq, check;
-    char pad[56];
-};
-
-static struct shared *sh;
+static struct num_shared *sh;
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t check_of(uint32_t seq) {
-    return seq * 2654435761u ^ 0x5bd1e995u;
-}
 
 static void child_start(void) {
     tap_peer_start(100);
@@ -70,60 +50,14 @@ static void sleep_us(long us) {
     nanosleep(&ts, NULL);
 }
 
-static void note(struct qmsg *m) {
-    if (m->seq == 0 || m->seq > MAXSEQ || m->check != check_of(m->seq) || sh->got[m->seq]) {
-        sh->bad = 1;
-        return;
-    }
-    sh->got[m->seq] = 1;
-    sh->recvd++;
-}
-
 static void sender(int q) {
     child_start();
-    struct qmsg m = {1, 0, 0, {0}};
-    for (uint32_t seq = 1; !sh->stop_send && seq <= MAXSEQ; seq++) {
-        /* At most INFLIGHT unreceived: the queue never fills, so that the
-         * test's own msgsnd never waits for room (the kernel would). */
-        while (seq - 1 - sh->recvd >= INFLIGHT && !sh->stop_send) {
-            /* Meanwhile a message to itself (type 3): it keeps taking
-             * both locks, where a stop lands inside them. */
-            struct qmsg x = {3, 0, 0, {0}};
-            if (msgsnd(q, &x, sizeof x - sizeof x.mtype, 0) != 0 ||
-                msgrcv(q, &x, sizeof x - sizeof x.mtype, 3, 0) < 0) {
-                fprintf(stderr, "# sender: type 3: %s\n", strerror(errno));
-                _exit(1);
-            }
-        }
-        if (sh->stop_send) break;
-        m.seq = seq;
-        m.check = check_of(seq);
-        while (msgsnd(q, &m, sizeof m - sizeof m.mtype, 0) != 0) {
-            if (errno != EINTR) {
-                fprintf(stderr, "# sender: msgsnd: %s\n", strerror(errno));
-                _exit(1);
-            }
-        }
-        sh->sent = seq;
-    }
-    _exit(0);
+    num_sender(sh, q);
 }
 
 static void receiver(int q) {
     child_start();
-    struct qmsg m;
-    for (;;) {
-        ssize_t n = msgrcv(q, &m, sizeof m - sizeof m.mtype, 1, IPC_NOWAIT);
-        if (n < 0) {
-            if (errno != ENOMSG && errno != EINTR) {
-                fprintf(stderr, "# receiver: msgrcv: %s\n", strerror(errno));
-                _exit(1);
-            }
-            if (sh->stop_recv) _exit(0);
-            continue; /* busy: it keeps taking rlock */
-        }
-        note(&m);
-    }
+    num_receiver(sh, q);
 }
 
 static pid_t spawn(void (*fn)(int), int q) {
@@ -141,17 +75,17 @@ static int reap(pid_t c) {
 }
 
 static double timed_send(int q, long type) {
-    struct qmsg m = {type, 0, 0, {0}};
+    struct num_msg m = {type, 0, 0, {0}};
     double t0 = tap_now();
-    int r = msgsnd(q, &m, sizeof m - sizeof m.mtype, 0);
+    int r = msgsnd(q, &m, NUM_TEXT, 0);
     double t = tap_now() - t0;
     return r == 0 ? t : 1e9;
 }
 
 static double timed_recv(int q, long type) {
-    struct qmsg m;
+    struct num_msg m;
     double t0 = tap_now();
-    ssize_t r = msgrcv(q, &m, sizeof m - sizeof m.mtype, type, 0);
+    ssize_t r = msgrcv(q, &m, NUM_TEXT, type, 0);
     double t = tap_now() - t0;
     return r >= 0 ? t : 1e9;
 }
@@ -203,13 +137,8 @@ static void trials(void) {
             diag("trial %d: sender status %#x, receiver status %#x", t, sst, rst);
         }
         /* What is left of type 1 (a receiver killed, or the last ones). */
-        struct qmsg m;
-        while (msgrcv(q, &m, sizeof m - sizeof m.mtype, 1, IPC_NOWAIT) >= 0) note(&m);
-        while (msgrcv(q, &m, sizeof m - sizeof m.mtype, 3, IPC_NOWAIT) >= 0) {
-        }
-        uint32_t sent = sh->sent, missing = 0, beyond = 0;
-        for (uint32_t i = 1; i <= sent; i++) missing += !sh->got[i];
-        for (uint32_t i = sent + 1; i <= MAXSEQ; i++) beyond += sh->got[i];
+        uint32_t sent = sh->sent, missing, beyond;
+        num_account(sh, q, &missing, &beyond);
         if (sh->bad) dup_or_bad++;
         /* A receiver killed may have taken one message it did not note; a
          * sender killed inside msgsnd may have sent the next one. */
@@ -232,16 +161,7 @@ static void trials(void) {
     ok(lost == 0 && extra == 0, "every message sent received exactly once (%d lost, %d extra)",
        lost, extra);
     ok(killed == TRIALS / 3, "%d trials killed the stopped child", killed);
-    struct msqid_ds ds;
-    ok(msgctl(q, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0 && ds.msg_cbytes == 0,
-       "the queue is empty: msg_qnum %lu, msg_cbytes %lu", (unsigned long)ds.msg_qnum,
-       (unsigned long)ds.msg_cbytes);
-    if (!backend_is_kernel()) {
-        struct msginfo mi;
-        int max = msgctl(0, MSG_INFO, (struct msqid_ds *)&mi);
-        ok(max >= 0 && mi.msgmap == 0 && mi.msgtql == 0, "MSG_INFO counts no message (%d, %d)",
-           mi.msgmap, mi.msgtql);
-    }
+    num_all_taken(q);
 }
 
 int main(void) {

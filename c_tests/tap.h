@@ -141,6 +141,18 @@ static inline uint64_t tap_xorshift(uint64_t *state) {
     return *state = x;
 }
 
+/* The median of the n values in v (sorted in place; the upper middle
+ * one when n is even). */
+static inline double tap_median(double *v, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double x = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = x;
+        }
+    return n > 0 ? v[n / 2] : 0;
+}
+
 /* Seconds on the monotonic clock. */
 static inline double tap_now(void) {
     struct timespec ts;

@@ -73,11 +73,15 @@
 //! puts right. A scribbled record fails its seal and is recounted; one
 //! scribbled with a right seal skews the figures as a scribbled size would.
 //!
-//! After the group records, one more bitmap per kind: the *removal marks*
-//! (see [`Index::mark_removing`]), set by a remover of a queue or set
-//! before it marks the object removed and cleared after its bit, so that
-//! `*_INFO` finish the removal of a remover killed in between instead of
-//! counting the object until a directory listing (`Ns::settle_removals`).
+//! After the group records, the *removal marks* (see
+//! [`Index::mark_removing`]): one byte per index and kind, set by a
+//! remover (a queue's or set's; a segment's `IPC_RMID`) before it marks
+//! the object removed and cleared after its bit, so that `*_INFO` finish
+//! the removal of a remover killed in between instead of counting the
+//! object until a directory listing (`Ns::settle_removals`; segments:
+//! `shm::sweep::settle`). A byte of its own per index is set and cleared
+//! with one `pwrite` each, no lock and no read (bits sharing a byte
+//! needed a read-modify-write under a byte lock: four system calls).
 //!
 //! Far past its end, from byte 2^40, one byte per pid is a *liveness
 //! mark*: a process that attaches a segment holds an OFD read lock on its
@@ -117,12 +121,14 @@ const REC: usize = 24;
 /// Bytes between two kinds' group areas (512 dirty bytes, 512 records).
 const GROUP_AREA: u64 = 16384;
 
-/// Where the removal marks start: one bitmap per kind, as the bitmaps in
-/// use (see [`Index::mark_removing`]).
-const REMOVING: u64 = GROUPS + 3 * GROUP_AREA;
+/// Where the removal marks start: one byte per index and kind (see
+/// [`Index::mark_removing`]). The 12 KiB before them held the marks of an
+/// earlier layout (one bit per index, under a byte lock): not read now,
+/// so a mark an older library left there is no mark.
+const MARKS: u64 = GROUPS + 3 * GROUP_AREA + 3 * MAP as u64;
 
 const _: () = assert!((NGROUPS + REC + NGROUPS * REC) as u64 <= GROUP_AREA);
-const _: () = assert!(REMOVING + 3 * MAP as u64 <= LIVE as u64);
+const _: () = assert!(MARKS + 3 * (MAP as u64 * 8) <= LIVE as u64);
 const _: () = assert!(GROUPS + 3 * GROUP_AREA < LIVE as u64);
 const _: () = assert!(SIZES + 3 * (MAP as u64 * 8) * 8 <= GROUPS);
 
@@ -293,26 +299,33 @@ impl Index {
     /// after the index's bit, so that a remover killed in between (the
     /// object removed, its number or its bit still there, which
     /// `*_INFO` would count) is found by the next `*_INFO` without a
-    /// directory listing: one more `pread` of 4 KiB per call (see
-    /// `Ns::settle_removals`). Read-modify-write under a lock, as
-    /// [`Index::mark`].
+    /// directory listing (see `Ns::settle_removals`). One `pwrite` of the
+    /// index's own byte.
     pub fn mark_removing(&self, kind: Kind, idx: i32, on: bool) {
-        self.mark_bit(REMOVING + Self::base(kind), idx, on);
+        if (0..(MAP * 8) as i32).contains(&idx) {
+            self.write_at(&[u8::from(on)], Self::mark_off(kind, idx));
+        }
     }
 
-    /// The indexes of `kind` with a removal mark, ascending (one `pread`).
-    pub fn removing(&self, kind: Kind) -> Vec<i32> {
-        let mut map = Box::new([0u8; MAP]);
-        self.read_at(&mut map[..], REMOVING + Self::base(kind));
+    /// The indexes of `kind` below `below` with a removal mark, ascending
+    /// (one `pread` of `below` bytes).
+    pub fn removing(&self, kind: Kind, below: i32) -> Vec<i32> {
+        let n = below.clamp(0, (MAP * 8) as i32) as usize;
+        let mut m = vec![0u8; n];
+        self.read_at(&mut m, Self::mark_off(kind, 0));
         let mut v = Vec::new();
-        for (g, c) in map.chunks_exact(8).enumerate() {
-            let mut w = le(c);
-            while w != 0 {
-                v.push((g * GROUP) as i32 + w.trailing_zeros() as i32);
-                w &= w - 1;
+        for (c, w) in m.chunks(8).enumerate() {
+            if w.iter().any(|&b| b != 0) {
+                let at = (c * 8) as i32;
+                v.extend((0..w.len()).filter(|&i| w[i] != 0).map(|i| at + i as i32));
             }
         }
         v
+    }
+
+    /// Offset of the removal mark of index `idx` of `kind`.
+    fn mark_off(kind: Kind, idx: i32) -> u64 {
+        MARKS + (kind as u64 - 1) * (MAP as u64 * 8) + idx as u64
     }
 
     /// Whether the bit of index `idx` of `kind` is set (one `pread` of a

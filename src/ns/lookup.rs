@@ -272,8 +272,11 @@ impl Ns {
     /// at that index puts the bit right.
     pub fn in_use(&self, kind: Kind) -> (i32, i32) {
         if let Some(ix) = &self.index {
-            let gone = self.settle_removals(kind);
-            let (hi, n) = ix.used(kind);
+            let (mut hi, mut n) = ix.used(kind);
+            let (gone, changed) = self.settle_removals(kind, hi);
+            if changed {
+                (hi, n) = ix.used(kind);
+            }
             if hi >= 0 && self.exists(&Self::idx_name(kind, hi)) {
                 return self.leave_out(kind, &gone, hi, n);
             }
@@ -288,8 +291,11 @@ impl Ns {
     /// objects).
     pub fn in_use_size(&self, kind: Kind) -> Option<(i32, i32, u64)> {
         let ix = self.index.as_ref()?;
-        let gone = self.settle_removals(kind);
-        let (hi, n, total) = ix.used_size(kind);
+        let (mut hi, mut n, mut total) = ix.used_size(kind);
+        let (gone, changed) = self.settle_removals(kind, hi);
+        if changed {
+            (hi, n, total) = ix.used_size(kind);
+        }
         if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
             return None;
         }
@@ -305,8 +311,11 @@ impl Ns {
     /// `None` as for [`Ns::in_use_size`].
     pub fn in_use_words(&self, kind: Kind) -> Option<index::UsedWords> {
         let ix = self.index.as_ref()?;
-        let gone = self.settle_removals(kind);
-        let (hi, n, mut words) = ix.used_words(kind);
+        let (mut hi, mut n, mut words) = ix.used_words(kind);
+        let (gone, changed) = self.settle_removals(kind, hi);
+        if changed {
+            (hi, n, words) = ix.used_words(kind);
+        }
         if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
             return None;
         }
@@ -320,8 +329,12 @@ impl Ns {
     /// hint is missing, empty or stale (the caller then lists, with
     /// [`Ns::indexes`]).
     pub fn in_use_indexes(&self, kind: Kind) -> Option<Vec<i32>> {
-        let gone = self.settle_removals(kind);
-        let mut v = self.index.as_ref()?.used_indexes(kind);
+        let ix = self.index.as_ref()?;
+        let mut v = ix.used_indexes(kind);
+        let (gone, changed) = self.settle_removals(kind, v.last().copied().unwrap_or(-1));
+        if changed {
+            v = ix.used_indexes(kind);
+        }
         let hi = *v.last()?;
         if !self.exists(&Self::idx_name(kind, hi)) {
             return None;
@@ -332,34 +345,50 @@ impl Ns {
 
     /// Finishes the removals of queues and sets whose remover was killed
     /// between marking the object removed and clearing its index's bit
-    /// (its removal mark, [`index::Index::mark_removing`], is still set):
-    /// the numbered name unlinked (where we may: [`Ns::sweep_stale`]), the
-    /// bit and the mark cleared. So `*_INFO` count such an object no
-    /// longer, without a directory listing: one `pread` of the marks, and
-    /// per mark an open of its name (none in the common case). A marked
-    /// index whose object is live keeps its mark (its remover may be at
-    /// work; counted meanwhile, as a call in progress). Returns the
-    /// indexes still named by a removed object we may not unlink (another
-    /// member's, in the sticky directory): the counts leave them out.
-    fn settle_removals(&self, kind: Kind) -> Vec<i32> {
-        let Some(ix) = self.index.as_ref().filter(|_| kind != Kind::Shm) else {
-            return Vec::new();
+    /// (its removal mark, [`index::Index::mark_removing`], is still set),
+    /// at indexes up to `hi` (the highest in use: a marked index above it
+    /// has no bit to count): the numbered name unlinked (where we may:
+    /// [`Ns::sweep_stale`]), the bit and the mark cleared. So `*_INFO`
+    /// count such an object no longer, without a directory listing: one
+    /// `pread` of `hi + 1` marks, and per mark an open of its name (none in
+    /// the common case). A marked index whose object is live keeps its
+    /// mark (its remover may be at work; counted meanwhile, as a call in
+    /// progress). Returns the indexes still named by a removed object we
+    /// may not unlink (another member's, in the sticky directory), which
+    /// the counts leave out, and whether a bit was cleared (the caller
+    /// reads the bitmap again). Segments: only the marks whose name is
+    /// gone; the shared-memory engine finishes the others
+    /// (`shm::sweep::settle`: a removed segment lives on while attached).
+    fn settle_removals(&self, kind: Kind, hi: i32) -> (Vec<i32>, bool) {
+        let Some(ix) = self.index.as_ref() else {
+            return (Vec::new(), false);
         };
         let mut left = Vec::new();
-        for i in ix.removing(kind) {
+        let mut changed = false;
+        for i in ix.removing(kind, hi.saturating_add(1)) {
             let name = Self::idx_name(kind, i);
-            if self.sweep_stale(kind, i) || !self.exists(&name) {
-                ix.mark(kind, i, false);
-                // (A create may have numbered a new object there since.)
-                if self.exists(&name) {
-                    ix.mark(kind, i, true);
-                }
-                ix.mark_removing(kind, i, false);
-            } else if ix.is_used(kind, i) && self.removed_at(kind, i) {
+            if (kind != Kind::Shm && self.sweep_stale(kind, i)) || !self.exists(&name) {
+                self.settle_gone(kind, i);
+                changed = true;
+            } else if kind != Kind::Shm && ix.is_used(kind, i) && self.removed_at(kind, i) {
                 left.push(i);
             }
         }
-        left
+        (left, changed)
+    }
+
+    /// The end of a marked removal whose numbered name `idx` is gone: its
+    /// bit and its mark cleared (the bit set again when a create numbered
+    /// a new object there meanwhile).
+    pub fn settle_gone(&self, kind: Kind, idx: i32) {
+        let Some(ix) = self.index.as_ref() else {
+            return;
+        };
+        ix.mark(kind, idx, false);
+        if self.exists(&Self::idx_name(kind, idx)) {
+            ix.mark(kind, idx, true);
+        }
+        ix.mark_removing(kind, idx, false);
     }
 
     /// Whether the file at numbered name `idx` is an object marked

@@ -517,7 +517,7 @@ mod tests {
         o.header().state.store(STATE_REMOVED, Ordering::Release);
         assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
         assert!(!ns.exists(&Ns::idx_name(Kind::Sem, idx)));
-        assert!(ix.removing(Kind::Sem).is_empty());
+        assert!(ix.removing(Kind::Sem, 1 << 15).is_empty());
         // A live object with a mark (its remover at work) is counted.
         let p = ns
             .get(Kind::Sem, 44, IPC_CREAT | 0o600, &spec(&nothing))
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(ns.in_use(Kind::Sem).1, 1);
         ns.remove(&p, false);
         assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
-        assert!(ix.removing(Kind::Sem).is_empty());
+        assert!(ix.removing(Kind::Sem, 1 << 15).is_empty());
     }
 
     #[test]

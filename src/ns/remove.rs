@@ -18,11 +18,10 @@ impl Ns {
     pub fn remove(&self, obj: &Obj, keep_id: bool) {
         // A queue's or a set's removal mark first (see `settle_removals`):
         // a remover killed from here to its bit leaves a mark that the
-        // next `*_INFO` follows. (A segment's removal is the shared-memory
-        // engine's: it lives on while attached.)
-        let marked = obj.kind != Kind::Shm && !keep_id;
-        if let (true, Some(ix)) = (marked, &self.index) {
-            ix.mark_removing(obj.kind, obj.id % IDX_SPAN, true);
+        // next `*_INFO` follows. (A segment's is set by the shared-memory
+        // engine's `IPC_RMID`: it lives on while attached.)
+        if obj.kind != Kind::Shm && !keep_id {
+            self.mark_removing(obj);
         }
         // A compare-and-swap: an object that moved meanwhile keeps its
         // mark, so that its remover (or anyone) finds the copy. (Its
@@ -59,6 +58,17 @@ impl Ns {
         }
     }
 
+    /// Sets the removal mark of `obj`'s index (see
+    /// [`index::Index::mark_removing`]): before the first step of its
+    /// removal, so that a remover killed after it is finished by the next
+    /// `*_INFO`. The mark is cleared with the index's bit
+    /// ([`Ns::unlink_id`]).
+    pub fn mark_removing(&self, obj: &Obj) {
+        if let Some(ix) = &self.index {
+            ix.mark_removing(obj.kind, obj.id % IDX_SPAN, true);
+        }
+    }
+
     /// Removes the numbered name of a removed object.
     /// A payload of its own ([`CreateSpec::data_apart`]) goes first: its
     /// name is never left behind by an object whose file is gone.
@@ -85,9 +95,7 @@ impl Ns {
         }
         if let Some(ix) = &self.index {
             ix.mark(obj.kind, idx, false);
-            if obj.kind != Kind::Shm {
-                ix.mark_removing(obj.kind, idx, false);
-            }
+            ix.mark_removing(obj.kind, idx, false);
         }
     }
 

@@ -211,7 +211,7 @@ pub enum Start {
 /// up to six reads for a `stat` line): the text, or the errno. A file
 /// that fills `buf` is an error (`EFBIG`): `/proc/<pid>/stat` is a few
 /// hundred bytes.
-fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
+pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
     // SAFETY: `path` ends with a NUL (the callers' literal); open returns a
     // descriptor we close below.
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -256,23 +256,35 @@ pub fn start_time(pid: i32) -> Start {
 /// stopped by a signal, or `t`, stopped by a tracer), from one read of
 /// `/proc/<pid>/stat`.
 pub fn start_and_stopped(pid: i32) -> (Start, bool) {
+    let (start, state) = start_and_state(pid);
+    (start, matches!(state, Some(b'T' | b't')))
+}
+
+/// The start time of process `pid` and its state letter (field 3), from
+/// one read of `/proc/<pid>/stat`.
+fn start_and_state(pid: i32) -> (Start, Option<u8>) {
     if pid <= 0 {
-        return (Start::Gone, false);
+        return (Start::Gone, None);
     }
     let mut buf = [0u8; 1024];
     match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
-        Ok(stat) => (parse_start(stat), parse_stopped(stat)),
-        Err(e) if e == libc::ENOENT || e == libc::ESRCH => (Start::Gone, false),
-        Err(_) => (Start::Unknown, false),
+        Ok(stat) => (parse_start(stat), state_of(stat).map(|s| s.as_bytes()[0])),
+        Err(e) if e == libc::ENOENT || e == libc::ESRCH => (Start::Gone, None),
+        Err(_) => (Start::Unknown, None),
     }
 }
 
-/// Whether a `/proc/<pid>/stat` line says the process is stopped (field 3,
-/// the state, after the command name in parentheses).
-fn parse_stopped(stat: &str) -> bool {
+/// The state field of a `/proc/<pid>/stat` line (field 3, after the
+/// command name in parentheses).
+pub(crate) fn state_of(stat: &str) -> Option<&str> {
     stat.rfind(')')
         .and_then(|i| stat[i + 1..].split_ascii_whitespace().next())
-        .is_some_and(|st| st == "T" || st == "t")
+}
+
+/// Whether a `/proc/<pid>/stat` line says the process is stopped.
+#[cfg(test)]
+fn parse_stopped(stat: &str) -> bool {
+    matches!(state_of(stat), Some("T" | "t"))
 }
 
 /// The effective uid of process `pid` (the second `Uid:` field of
@@ -450,16 +462,27 @@ pub fn liveness(pid: i32, start: u64) -> Liveness {
     liveness_and_stopped(pid, start).0
 }
 
-/// [`liveness`], and whether the process is stopped (see
-/// [`start_and_stopped`]; false unless it is positively alive).
+/// [`liveness`], and whether the process is stopped: state `T` or `t`
+/// (see [`start_and_stopped`]), or, when it sleeps (`S`, `D`: how a task
+/// of the cgroup freezer shows), every thread held by a cgroup that
+/// reports itself frozen ([`super::cgroup::process_frozen`]; a running
+/// process costs nothing more than the `stat` read). False unless it is
+/// positively alive.
 pub fn liveness_and_stopped(pid: i32, start: u64) -> (Liveness, bool) {
     if !pid_exists(pid) {
         return (Liveness::Dead, false);
     }
-    match start_and_stopped(pid) {
+    match start_and_state(pid) {
         (Start::Gone, _) => (Liveness::Dead, false),
         (Start::Unknown, _) => (Liveness::Unknown, false),
-        (Start::Known(s), stopped) if start == 0 || s == start => (Liveness::Alive, stopped),
+        (Start::Known(s), state) if start == 0 || s == start => {
+            let stopped = match state {
+                Some(b'T' | b't') => true,
+                Some(b'S' | b'D') => super::cgroup::process_frozen(pid),
+                _ => false,
+            };
+            (Liveness::Alive, stopped)
+        }
         (Start::Known(_), _) => (Liveness::Dead, false),
     }
 }

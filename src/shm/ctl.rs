@@ -172,6 +172,10 @@ pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
         obj.check_owner(&creds())?;
         drop_stash_of(obj);
         if obj.perm().mode & SHM_DEST == 0 {
+            // The removal mark first: a remover (or, later, the last
+            // detacher) killed before the end of the destruction is
+            // finished by the next `SHM_INFO` (`sweep::settle`).
+            ns.mark_removing(obj);
             ns.remove(obj, true);
             mark_dest(obj);
         }
@@ -254,7 +258,10 @@ pub fn info_limits(ns: &Ns) -> Result<ShmInfo> {
         shmmni: l.shmmni,
         shmseg: l.shmmni,
         shmall: l.shmall,
-        maxidx: ns.in_use(Kind::Shm).0.max(0),
+        maxidx: {
+            settle(ns);
+            ns.in_use(Kind::Shm).0.max(0)
+        },
         ..Default::default()
     })
 }
@@ -276,6 +283,7 @@ pub fn info(ns: &Ns) -> Result<ShmInfo> {
         shmall: l.shmall,
         ..Default::default()
     };
+    settle(ns);
     match ns.in_use_size(Kind::Shm) {
         Some((hi, n, pages)) => {
             out.used_ids = n;

@@ -145,6 +145,36 @@ pub(super) fn destroy(ns: &Ns, obj: &Obj, c: &ShmCtl) {
     ns.unlink_id(obj);
 }
 
+/// Finishes the destruction of the removed segments whose removal mark
+/// is set (`IPC_RMID` sets it before it marks the segment removed,
+/// `destroy` clears it with the index's bit, see `ns::index`), so that
+/// `SHM_INFO` and `IPC_INFO` count exactly right after a remover or a
+/// last detacher was killed, without a walk: one `pread` of the bitmap
+/// and one of the marks up to the highest index in use, and per mark
+/// (none in the common case; one per segment removed but still attached)
+/// what any call on that segment does — a destroyed one's name unlinked
+/// (bit and mark cleared), a removed one nobody attaches any more (its
+/// dead attachers forgotten by a full sweep) destroyed, one still
+/// attached left as it is, counted (as on the kernel). A mark whose name
+/// is gone is cleared by the counts themselves (`Ns::in_use`).
+pub(super) fn settle(ns: &Ns) {
+    let Some(ix) = ns.index() else {
+        return;
+    };
+    let marked = ix.removing(Kind::Shm, ix.used(Kind::Shm).0.saturating_add(1));
+    if marked.is_empty() {
+        return;
+    }
+    let mut a = atts();
+    for i in marked {
+        if let Ok(obj) = ns.by_index(Kind::Shm, i) {
+            let _ = with_obj(ns, &obj, &mut a, Sweep::Full, Bound::Walk, |_, _, _, _| {
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Sweeps every segment (dead attachers forgotten, removed segments
 /// nobody attaches any more destroyed): what a create that found no room
 /// (`ENOSPC`, `ENOMEM`) does before it tries once more, so that what dead

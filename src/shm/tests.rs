@@ -155,6 +155,60 @@ fn shm_info_counts_segments_and_pages_until_destroyed() {
     assert_eq!((i.used_ids, i.shm_tot), (0, 0));
 }
 
+/// A destroyer killed at each step after `IPC_RMID`'s removal mark: the
+/// next `SHM_INFO` (no walk) counts the segment no more and finishes it.
+#[test]
+fn a_killed_destroyer_is_finished_by_the_next_shm_info() {
+    let t = TempNs::new("killdest");
+    let ns = &t.ns;
+    let ix = ns.index().expect("an index hint");
+    for step in 0..4 {
+        let id = shmget(ns, IPC_PRIVATE, 3 * 4096, IPC_CREAT | 0o600).unwrap();
+        let obj = ns.by_id(Kind::Shm, id).unwrap();
+        let idx = id % crate::ns::IDX_SPAN;
+        // What the killed remover did (rmid, then destroy), up to `step`.
+        ns.mark_removing(&obj);
+        if step >= 1 {
+            ns.remove(&obj, true);
+        }
+        if step >= 2 {
+            ctl::mark_dest(&obj);
+            area(&obj)
+                .unwrap()
+                .hdr
+                .destroyed
+                .store(1, Ordering::Release);
+        }
+        if step >= 3 {
+            ns.unlink_id(&obj);
+            ix.mark(Kind::Shm, idx, true); // killed before its bit
+            ix.mark_removing(Kind::Shm, idx, true);
+        }
+        let i = info(ns).unwrap();
+        let live = step == 0; // killed before the removal took effect
+        assert_eq!(
+            (i.used_ids, i.shm_tot),
+            if live { (1, 3) } else { (0, 0) },
+            "step {step}"
+        );
+        assert_eq!(info_limits(ns).unwrap().maxidx, if live { idx } else { 0 });
+        if live {
+            rmid(ns, id).unwrap();
+        }
+        assert!(ix.removing(Kind::Shm, 1 << 15).is_empty(), "step {step}");
+        assert_eq!(t.objects(), Vec::<String>::new(), "step {step}");
+    }
+    // A removed segment still attached keeps its mark and is counted.
+    let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+    let (p, _) = shmat(ns, id, 0, 0).unwrap();
+    rmid(ns, id).unwrap();
+    assert_eq!(info(ns).unwrap().used_ids, 1);
+    assert_eq!(ix.removing(Kind::Shm, 1 << 15), [id % crate::ns::IDX_SPAN]);
+    shmdt(p, None).unwrap();
+    assert_eq!(info(ns).unwrap().used_ids, 0);
+    assert!(ix.removing(Kind::Shm, 1 << 15).is_empty());
+}
+
 #[test]
 fn a_scribbled_control_area_is_refused_and_still_removable() {
     let t = TempNs::new("scribble");

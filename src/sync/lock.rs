@@ -23,10 +23,11 @@
 //! asks for it ([`Deadline::ends_if_stopped`]: the calls the kernel never
 //! blocks), as soon as a look at the holder finds it stopped (SIGSTOP, job
 //! control, a tracer: one `/proc/<pid>/stat` read, which the look makes
-//! anyway). A holder that is stopped (also by the cgroup freezer, which
-//! `/proc` does not show) or a word that names a live process we may not
-//! inspect delays only callers without a deadline — see
-//! docs/bounded-time.md for what each call waits for.
+//! anyway; the cgroup freezer, whose tasks show `S` or `D`: the cgroup's
+//! own word, read only then, see [`crate::os::cgroup`]). A stopped holder
+//! or a word that names a live process we may not inspect delays only
+//! callers without a deadline — see docs/bounded-time.md for what each
+//! call waits for.
 
 use super::fence::Frozen;
 use super::futex::{futex_wait, futex_wake};
