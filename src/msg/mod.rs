@@ -679,7 +679,13 @@ impl Queue {
             }
             drop(g);
             wait_change(&h.taken, seen, &deadline, (&h.rpeer, &h.speer))?;
-            settle(&h.taken_n, (&h.rpeer, &h.speer));
+            settle(
+                &h.taken_n,
+                &h.taken_bytes,
+                len,
+                h.qbytes.load(Relaxed),
+                (&h.rpeer, &h.speer),
+            );
             self.check_live()?;
         }
     }
