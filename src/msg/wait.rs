@@ -32,9 +32,14 @@ pub(super) fn peer(first: &AtomicU64, second: &AtomicU64) -> spin::Peer {
 }
 
 /// Waits until `word` moves away from `seen` (or the deadline passes):
-/// spins for a few tens of microseconds, then sleeps on the futex.
-/// `EINTR` when a signal handler ran while asleep, `ETIMEDOUT` at the
-/// deadline.
+/// hands the CPU over, or spins for a few tens of microseconds, then
+/// sleeps on the futex. `EINTR` when a signal handler ran while asleep,
+/// `ETIMEDOUT` at the deadline. Every wait is timed for the spin policy
+/// ([`spin::waited_since`]): whether a spin would have caught the answer,
+/// and whether a yield gave the CPU away to a third task (then this
+/// thread stops yielding for a while and sleeps instead, keeping its
+/// place: beside a busy loop on the same CPU a one-CPU ping-pong took
+/// 1.5 ms a round trip when the queue's waits did not report it).
 pub(super) fn wait_change(
     word: &AtomicU32,
     seen: u32,
@@ -46,10 +51,27 @@ pub(super) fn wait_change(
     if deadline.expired() {
         return Err(Errno::ETIMEDOUT);
     }
+    let start = spin::begin();
+    let mut quick = true;
+    let r = wait_word(word, seen, deadline, peers, &mut quick);
+    spin::waited_since(start, quick);
+    r
+}
+
+/// [`wait_change`]'s wait. `quick` is left true when the hand-over or
+/// the spin caught the answer (no clock read), and says after a sleep
+/// whether a spin would have caught it: the wait, spin included, took no
+/// longer than a spin's budget (slept waits count too).
+fn wait_word(
+    word: &AtomicU32,
+    seen: u32,
+    deadline: &Deadline,
+    peers: (&AtomicU64, &AtomicU64),
+    quick: &mut bool,
+) -> Result<()> {
     // Spin only while it can pay off (crate::sync::spin): not when the
     // other side last ran on this CPU, nor right after waking it, nor after
     // spins that kept missing it (but for a probe now and then).
-    let t0 = std::time::Instant::now();
     let who = peer(peers.0, peers.1);
     if who == spin::Peer::Here && spin::hand_over(|| word.load(Acquire) == seen) {
         // The other side last ran on this CPU: handed it the CPU.
@@ -68,7 +90,6 @@ pub(super) fn wait_change(
     // (a loaded machine): the spin yields.
     let yield_after = std::time::Duration::from_micros(3);
     if !budget.is_zero() && event::spin(budget, yield_after, || word.load(Acquire) == seen) {
-        spin::waited(true);
         return Ok(());
     }
     // Announce a sleeper (bit 0) unless the word moved meanwhile.
@@ -76,24 +97,38 @@ pub(super) fn wait_change(
     let Some(sleeping) = ev.announce(seen) else {
         return Ok(());
     };
+    // A spin that ran its budget out already took longer than one.
+    let t0 = std::time::Instant::now();
     let r = ev.sleep(sleeping, deadline, None).map(|_| ());
-    // Would a spin have caught the answer? (Slept waits count too.)
-    spin::waited(t0.elapsed() <= spin_budget());
+    *quick = budget.is_zero() && t0.elapsed() <= spin_budget();
     r
 }
 
 /// After a full queue's sender saw room appear: while receivers keep taking
-/// messages (`taken_n`, the receivers' count, keeps moving), let them go on for a few microseconds
-/// before appending again. The queue then drains and refills in runs,
-/// instead of the sender adding one message per receive and pulling the
-/// receivers' counters' line each time (without it, 64-byte streams ran at
-/// ~5 instead of ~7.5 M msg/s: docs/msg.md). Only delays a sender that is
-/// waiting anyway; never decides anything.
-pub(super) fn settle(taken_n: &AtomicU32, peers: (&AtomicU64, &AtomicU64)) {
+/// messages (`taken_n`, the receivers' count, keeps moving), let them go on
+/// until a quarter of the queue's bytes (`qbytes`) drained since, or they
+/// went quiet, or 30 µs passed, before appending again. The queue then
+/// drains and refills in runs, instead of the sender adding one message
+/// per receive and pulling the receivers' counters' line each time
+/// (without it, 64-byte streams ran at ~5 instead of ~7.5 M msg/s:
+/// docs/msg.md). "Quiet" is no receive for [`SETTLE_QUIET`] plus a
+/// nanosecond per byte of the message (`len`): a 1 KiB or 8 KiB receive
+/// takes longer than 400 ns. Only delays a sender that is waiting anyway;
+/// never decides anything.
+pub(super) fn settle(
+    taken_n: &AtomicU32,
+    taken_bytes: &AtomicU32,
+    len: u64,
+    qbytes: u64,
+    peers: (&AtomicU64, &AtomicU64),
+) {
     if peer(peers.0, peers.1) != spin::Peer::Elsewhere {
         return;
     }
     let start = std::time::Instant::now();
+    let quiet_for = SETTLE_QUIET + std::time::Duration::from_nanos(len);
+    let enough = (qbytes / 4).max(1) as u32;
+    let from = taken_bytes.load(Relaxed);
     let mut last = taken_n.load(Relaxed);
     let mut quiet = start;
     for _ in 0..4096 {
@@ -103,7 +138,10 @@ pub(super) fn settle(taken_n: &AtomicU32, peers: (&AtomicU64, &AtomicU64)) {
         if v != last {
             last = v;
             quiet = now;
-        } else if now.duration_since(quiet) > SETTLE_QUIET
+            if taken_bytes.load(Relaxed).wrapping_sub(from) >= enough {
+                break;
+            }
+        } else if now.duration_since(quiet) > quiet_for
             || now.duration_since(start) > std::time::Duration::from_micros(30)
         {
             break;
