@@ -136,22 +136,26 @@ fn semop_undo_fast(
     if op.op == 0 {
         return Ok(Fast::Slow);
     }
-    let u = match known.undo.get() {
+    let mut u = match known.undo.get() {
         Some(u) => u,
-        None => match find_mine(v) {
-            Some(u) => {
-                known.undo.set(Some(u));
-                u
-            }
+        None => match my_slot(v, known) {
+            Some(u) => u,
             None => return Ok(Fast::Slow),
         },
     };
-    let (us, adj) = v.uslot_adj(u, n)?;
+    let (mut us, mut adj) = v.uslot_adj(u, n)?;
     // Still this process's slot (pid and start time: a fork child has the
-    // parent's hint, and another pid). Taken under the lock, the slot
-    // stays its own while it lives (sweeps free only the dead's).
+    // parent's hint, and another pid). Taken, the slot stays its own while
+    // it lives (sweeps free only the dead's).
     if !mine(us) {
-        return Ok(Fast::Slow);
+        match my_slot(v, known) {
+            Some(x) => u = x,
+            None => return Ok(Fast::Slow),
+        }
+        (us, adj) = v.uslot_adj(u, n)?;
+        if !mine(us) {
+            return Ok(Fast::Slow);
+        }
     }
     let Some((k, rec)) = begin(known.rec.unwrap_or_else(thread_rec)) else {
         return Ok(Fast::Slow);
@@ -181,6 +185,48 @@ fn semop_undo_fast(
 #[inline(never)]
 fn find_mine(v: &View<'_>) -> Option<usize> {
     v.undo_used().find(|&u| v.uslot(u).is_ok_and(mine))
+}
+
+/// This process's undo slot on the set, found or taken without the lock
+/// ([`take_mine`]), remembered in `known`; `None`: the locked path decides.
+#[cold]
+#[inline(never)]
+fn my_slot(v: &View<'_>, known: &Known) -> Option<usize> {
+    let u = find_mine(v).or_else(|| take_mine(v));
+    known.undo.set(u);
+    u
+}
+
+/// This process's first `SEM_UNDO` operation on the set: an undo slot
+/// taken without the lock ([`take_slot`]), so that it does not wait for a
+/// lock holder (a stopped one: docs/bounded-time.md). `None` (the locked
+/// path takes one) when another thread of this process is taking one, a
+/// slot names this pid with another start time (a dead process's, whose
+/// undo the lock holder applies), or no slot is free among those in use
+/// and the one above them.
+#[cold]
+#[inline(never)]
+fn take_mine(v: &View<'_>) -> Option<usize> {
+    crate::os::proc::on_fork_child(recs_after_fork);
+    let _t = Taking::try_hold()?;
+    // Taken by another thread of this process meanwhile.
+    if let Some(u) = find_mine(v) {
+        return Some(u);
+    }
+    let me = Owner::me();
+    let used = v.undo_used();
+    if used.clone().any(|u| {
+        v.uslot(u)
+            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == me.pid)
+    }) {
+        return None;
+    }
+    for u in used.start..(used.end + 1).min(v.s.nundo) {
+        if v.uslot(u).ok()?.pid.load(Ordering::Relaxed) == 0 && take_slot(v, u, me).ok()? {
+            return Some(u);
+        }
+    }
+    None
 }
 
 /// [`semop_undo_fast`]'s steps on semaphore `n` with undo slot `u` and
@@ -325,6 +371,7 @@ fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
 /// In a `fork` child: only this thread exists, so only its record is
 /// taken.
 fn recs_after_fork() {
+    Taking::after_fork();
     let t = last().rec.get() & 0xff;
     let m = match t {
         0 | NO_REC => 0,

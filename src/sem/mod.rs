@@ -717,12 +717,12 @@ fn semop_general(
     }
     // Retried (a loop, not a recursion: how often is up to the other
     // processes) while every sleeper slot is taken.
-    // One operation without SEM_UNDO: while the lock is held by another
-    // (perhaps stopped), the lock-free path is tried again now and then,
-    // so the call waits only for its value (see `fast`).
+    // One operation (with `SEM_UNDO` too): while the lock is held by
+    // another (perhaps stopped), the lock-free path is tried again now and
+    // then, so the call waits only for its value (see `fast`).
     let served = core::cell::Cell::new(None);
     let serve = || match ops {
-        [op] if op.flg & SEM_UNDO == 0 => match fast::semop_fast(o, known, *op) {
+        [op] => match fast::semop_fast(o, known, *op) {
             Ok(Fast::Done) => {
                 served.set(Some(Ok(())));
                 true
@@ -1527,6 +1527,53 @@ mod tests {
                 remove(&t.1, &o).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
+        let t = tmp_ns("undo_take");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[0, 0]).unwrap();
+        let v = View::new(&o).unwrap();
+        let known = Known::of(shape(&o));
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        // In use without the lock (a plain V).
+        semop_known(&o, &known, &[op(1, 1, 0)], now, Errno::EAGAIN).unwrap();
+        // Slot 0 reserved by a process that cannot exist (killed inside a
+        // take): cleared and taken. Slot 1 reserved by a live process
+        // (our parent): passed over.
+        v.uslot(0)
+            .unwrap()
+            .taking
+            .store(0x3fff_fff0, Ordering::Relaxed);
+        let parent = std::os::unix::process::parent_id();
+        v.uslot(1).unwrap().taking.store(parent, Ordering::Relaxed);
+        v.hdr().undo_hi.store(2, Ordering::Relaxed);
+        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+        // A child's first SEM_UNDO operation while this process holds the
+        // lock (a live holder: a locked take would wait for it).
+        // SAFETY: the child makes one call and leaves with `_exit`.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            let wait = Wait::Until(Deadline::after(Duration::from_millis(200)));
+            let r = semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], wait, Errno::EAGAIN);
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
+        }
+        let mut st = 0;
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(c, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
+        let us = v.uslot(0).unwrap();
+        assert_eq!(us.pid.load(Ordering::Relaxed), c, "the dead reserver's slot");
+        assert_eq!(us.taking.load(Ordering::Relaxed), 0);
+        assert_eq!(v.adj(0, 0).unwrap().load(Ordering::Relaxed), -1);
+        assert_eq!(v.uslot(1).unwrap().pid.load(Ordering::Relaxed), 0);
+        assert_eq!(v.sem(0).unwrap().load().val(), 1);
+        drop(_g);
+        // The child is gone: its V undone by the next look.
+        assert_eq!(getval(&o, 0), Ok(0));
+        v.uslot(1).unwrap().taking.store(0, Ordering::Relaxed);
+        remove(&t.1, &o).unwrap();
     }
 
     #[test]
