@@ -614,7 +614,26 @@ fn view_known<'a>(o: &'a Obj, known: &Known) -> Result<View<'a>> {
 /// sweeps and waits.
 #[inline]
 fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno) -> Result<bool> {
-    let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno, &|| false)?;
+    // While the lock is held by another (perhaps stopped), the lock-free
+    // path is tried again now and then (its word may be thawed, or this
+    // process's undo slot taken meanwhile), as `semop_general` does.
+    let served = core::cell::Cell::new(None);
+    let serve = || match fast::semop_fast(o, known, op) {
+        Ok(Fast::Done) => {
+            served.set(Some(Ok(true)));
+            true
+        }
+        Err(e) => {
+            served.set(Some(Err(e)));
+            true
+        }
+        Ok(_) => false,
+    };
+    let nowait = op.flg & IPC_NOWAIT != 0;
+    let mut g = match lock_for(o, wait, nowait, timeout_errno, &serve) {
+        Ok(g) => g,
+        Err(e) => return served.take().unwrap_or(Err(e)),
+    };
     let v = view_known(o, known)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -1564,7 +1583,11 @@ mod tests {
         unsafe { libc::waitpid(c, &mut st, 0) };
         assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
         let us = v.uslot(0).unwrap();
-        assert_eq!(us.pid.load(Ordering::Relaxed), c, "the dead reserver's slot");
+        assert_eq!(
+            us.pid.load(Ordering::Relaxed),
+            c,
+            "the dead reserver's slot"
+        );
         assert_eq!(us.taking.load(Ordering::Relaxed), 0);
         assert_eq!(v.adj(0, 0).unwrap().load(Ordering::Relaxed), -1);
         assert_eq!(v.uslot(1).unwrap().pid.load(Ordering::Relaxed), 0);

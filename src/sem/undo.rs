@@ -370,8 +370,6 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
     }
     let free = us.pid.load(Ordering::Acquire) == 0;
     if free {
-        // A new undo holder: a sleeper without a timer must look again.
-        prewake(v);
         // Before the owner: whoever sees the slot owned scans up to it.
         v.hdr().undo_hi.fetch_max(u as u32 + 1, Ordering::AcqRel);
         for s in 0..v.s.nsems {
@@ -380,6 +378,14 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
             }
         }
         us.owner().claim(me);
+        // A new undo holder: a sleeper without a timer must look again
+        // (its death could be what the sleeper waits for). After the
+        // owner, with a fence: a sleeper going deep without the lock's
+        // help (this take may have none) marks itself, fences, then looks
+        // at the undo slots (`pending::go_deep`): one of the two sees the
+        // other.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        prewake(v);
     }
     us.taking.store(0, Ordering::Release);
     Ok(free)
