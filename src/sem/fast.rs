@@ -136,26 +136,22 @@ fn semop_undo_fast(
     if op.op == 0 {
         return Ok(Fast::Slow);
     }
-    let mut u = match known.undo.get() {
+    let u = match known.undo.get() {
         Some(u) => u,
         None => match my_slot(v, known) {
             Some(u) => u,
             None => return Ok(Fast::Slow),
         },
     };
-    let (mut us, mut adj) = v.uslot_adj(u, n)?;
+    let (us, adj) = v.uslot_adj(u, n)?;
     // Still this process's slot (pid and start time: a fork child has the
     // parent's hint, and another pid). Taken, the slot stays its own while
-    // it lives (sweeps free only the dead's).
+    // it lives (sweeps free only the dead's). A hint that is not: looked
+    // for again by the next try (the locked path's, or its retries of
+    // this path while it waits for the lock).
     if !mine(us) {
-        match my_slot(v, known) {
-            Some(x) => u = x,
-            None => return Ok(Fast::Slow),
-        }
-        (us, adj) = v.uslot_adj(u, n)?;
-        if !mine(us) {
-            return Ok(Fast::Slow);
-        }
+        known.undo.set(None);
+        return Ok(Fast::Slow);
     }
     let Some((k, rec)) = begin(known.rec.unwrap_or_else(thread_rec)) else {
         return Ok(Fast::Slow);
