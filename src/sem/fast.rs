@@ -32,9 +32,9 @@
 //!
 //! What a stopped lock holder (SIGSTOP, a debugger, the freezer) can still
 //! delay: operations on the semaphores it froze, operations on several
-//! semaphores and a process's first `SEM_UNDO` operation on the set (they
-//! need the lock), and the grant of sleepers that cannot serve
-//! themselves. When the lock cannot be had in [`GRANT_BOUND`] (or the
+//! semaphores (they need the lock), and the grant of sleepers that cannot
+//! serve themselves. (A process's first `SEM_UNDO` operation on the set
+//! takes its undo slot without the lock: [`take_mine`].) When the lock cannot be had in [`GRANT_BOUND`] (or the
 //! holder is seen stopped), sleepers are woken to serve themselves
 //! ([`self_serve`]: one operation without `SEM_UNDO`, the common sleeper).
 //! See docs/bounded-time.md.

@@ -1600,6 +1600,36 @@ mod tests {
     }
 
     #[test]
+    fn threads_taking_their_process_s_first_undo_slot_at_once_take_one() {
+        let t = tmp_ns("undo_threads");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let v = View::new(&o).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        semop(&o, &[op(0, 1, 0)], now, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(0, -1, 0)], now, Errno::EAGAIN).unwrap();
+        let go = std::sync::Barrier::new(8);
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    let known = Known::of(shape(&o));
+                    go.wait();
+                    let w = Wait::Until(Deadline::after(Duration::from_secs(5)));
+                    semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], w, Errno::EAGAIN).unwrap();
+                });
+            }
+        });
+        let mine: Vec<usize> = v
+            .undo_used()
+            .filter(|&u| v.uslot(u).unwrap().owner().load().is_me())
+            .collect();
+        assert_eq!(mine.len(), 1, "slots {mine:?}");
+        assert_eq!(v.adj(mine[0], 0).unwrap().load(Ordering::Relaxed), -8);
+        assert_eq!(getval(&o, 0), Ok(8));
+        v.uslot(mine[0]).unwrap().owner().clear();
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
     fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
         let t = tmp_ns("claim_stopped");
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
