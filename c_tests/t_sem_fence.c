@@ -21,6 +21,10 @@
  * and the peer's semaphores are all 0 (its adjustments applied once when
  * killed, none left when it ends). The set is removed at the end (run1.sh
  * checks that no file is left; make test that no kernel object is).
+ * Part 2: 200 processes killed at random moments of their first
+ * SEM_UNDO operations (some inside the take of an undo slot), then 64
+ * holding an adjustment at once: no slot lost, each adjustment applied
+ * once.
  *
  * Not covered here (docs/bounded-time.md, "Sets": the set fence is not
  * built): a multi-operation semop, an operation on a semaphore the
@@ -223,6 +227,68 @@ static void trials(void) {
     ok(killed == TRIALS / 3, "%d trials killed the stopped peer", killed);
 }
 
+/* Part 2: processes killed at random moments of their first SEM_UNDO
+ * operations (inside the take of an undo slot, some of them), then 64
+ * processes holding an adjustment at once: no slot was lost, every
+ * adjustment applied exactly once. */
+#define KILLS 200
+#define HOLDERS 64
+
+static void first_timer(void) {
+    struct sembuf v = {0, 1, SEM_UNDO}, p = {0, -1, SEM_UNDO};
+    if (semop(sid, &v, 1) != 0 || semop(sid, &p, 1) != 0) _exit(1);
+    _exit(0);
+}
+
+static void holder(void) {
+    tap_peer_start(100);
+    struct sembuf v = {0, 1, SEM_UNDO};
+    int r = semop(sid, &v, 1);
+    __atomic_fetch_add(&sh->rounds, 1, __ATOMIC_SEQ_CST);
+    if (r != 0) _exit(1);
+    wait_exit_flag();
+}
+
+static void kills(void) {
+    memset((void *)sh, 0, sizeof *sh);
+    int bad = 0;
+    for (int i = 0; i < KILLS; i++) {
+        pid_t c = spawn(first_timer);
+        if (c < 0) {
+            ok(0, "fork");
+            return;
+        }
+        sleep_us(tap_xorshift(&rng) % 300);
+        kill(c, SIGKILL);
+        int st = reap(c);
+        if (WIFEXITED(st) && WEXITSTATUS(st) != 0) bad++;
+    }
+    ok(bad == 0, "%d first SEM_UNDO operations, killed at random moments: no call failed (%d did)",
+       KILLS, bad);
+    ok(semctl(sid, 0, GETVAL) == 0, "every adjustment applied once: semaphore 0 is %d",
+       semctl(sid, 0, GETVAL));
+    pid_t h[HOLDERS];
+    int started = 0;
+    for (int i = 0; i < HOLDERS; i++) {
+        h[i] = spawn(holder);
+        started += h[i] > 0;
+    }
+    double t0 = tap_now();
+    while (sh->rounds < started && tap_now() - t0 < 30) sleep_us(1000);
+    ok(sh->rounds == HOLDERS && semctl(sid, 0, GETVAL) == HOLDERS,
+       "%d processes hold an adjustment at once (%d did, value %d): no undo slot was lost",
+       HOLDERS, sh->rounds, semctl(sid, 0, GETVAL));
+    sh->child_exit = 1;
+    int failed = 0;
+    for (int i = 0; i < HOLDERS; i++)
+        if (h[i] > 0) {
+            int st = reap(h[i]);
+            failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+    ok(failed == 0 && semctl(sid, 0, GETVAL) == 0, "their undo applied once each (%d failed, value %d)",
+       failed, semctl(sid, 0, GETVAL));
+}
+
 int main(void) {
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) return 1;
@@ -237,6 +303,7 @@ int main(void) {
     /* A call that waits for the stopped peer for good fails the part
      * after TAP_SUBTEST_SECONDS; the children die with it. */
     tap_subtest("a stopped holder and first SEM_UNDO operations", trials);
+    tap_subtest("first SEM_UNDO operations killed", kills);
     ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
     return done_testing();
 }
