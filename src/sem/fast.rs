@@ -183,6 +183,39 @@ fn find_mine(v: &View<'_>) -> Option<usize> {
     v.undo_used().find(|&u| v.uslot(u).is_ok_and(mine))
 }
 
+/// [`semop_fast`], and for a wait-for-zero with `SEM_UNDO` (which it
+/// leaves to the locked path) what that path does — no adjustment, but
+/// the process gets its undo slot on the set, as on the kernel — without
+/// the lock: the slot found or taken ([`my_slot`]), then the operation as
+/// without `SEM_UNDO`. Out of the common path (called after
+/// [`semop_fast`] said [`Fast::Slow`], and by waiters for the lock).
+#[cold]
+#[inline(never)]
+pub(super) fn semop_fast_any(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
+    match semop_fast(o, known, op)? {
+        Fast::Slow if op.op == 0 && op.flg & SEM_UNDO != 0 => {}
+        r => return Ok(r),
+    }
+    let Some(shape) = known.shape else {
+        return Ok(Fast::Slow);
+    };
+    let v = View::known(o, shape)?;
+    // The checks `semop_fast` makes before its own operation, first: no
+    // slot for a caller the set refuses.
+    if o.is_removed() || op.num as usize >= v.s.nsems || o.check_mine_secs(0o4).is_err() {
+        return Ok(Fast::Slow);
+    }
+    let have = known.undo.get().is_some_and(|u| v.uslot(u).is_ok_and(mine));
+    if !enter(o, v.hdr()) || (!have && my_slot(&v, known).is_none()) {
+        return Ok(Fast::Slow);
+    }
+    let plain = SemOp {
+        flg: op.flg & !SEM_UNDO,
+        ..op
+    };
+    semop_fast(o, known, plain)
+}
+
 /// This process's undo slot on the set, found or taken without the lock
 /// ([`take_mine`]), remembered in `known`; `None`: the locked path decides.
 #[cold]

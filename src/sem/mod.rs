@@ -555,6 +555,12 @@ fn semop_after_fast(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    let r = match r {
+        Ok(Fast::Slow) if op.op == 0 && op.flg & SEM_UNDO != 0 => {
+            fast::semop_fast_any(o, known, op)
+        }
+        r => r,
+    };
     match r? {
         Fast::Done => return Ok(()),
         // The general path sweeps, answers IPC_NOWAIT or sleeps.
@@ -618,7 +624,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     // path is tried again now and then (its word may be thawed, or this
     // process's undo slot taken meanwhile), as `semop_general` does.
     let served = core::cell::Cell::new(None);
-    let serve = || match fast::semop_fast(o, known, op) {
+    let serve = || match fast::semop_fast_any(o, known, op) {
         Ok(Fast::Done) => {
             served.set(Some(Ok(true)));
             true
@@ -741,7 +747,7 @@ fn semop_general(
     // then, so the call waits only for its value (see `fast`).
     let served = core::cell::Cell::new(None);
     let serve = || match ops {
-        [op] => match fast::semop_fast(o, known, *op) {
+        [op] => match fast::semop_fast_any(o, known, *op) {
             Ok(Fast::Done) => {
                 served.set(Some(Ok(())));
                 true
@@ -1551,7 +1557,7 @@ mod tests {
     #[test]
     fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
         let t = tmp_ns("undo_take");
-        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[0, 0]).unwrap();
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[0, 0, 0]).unwrap();
         let v = View::new(&o).unwrap();
         let known = Known::of(shape(&o));
         let now = Wait::Until(Deadline::after(Duration::ZERO));
@@ -1592,6 +1598,22 @@ mod tests {
         assert_eq!(v.adj(0, 0).unwrap().load(Ordering::Relaxed), -1);
         assert_eq!(v.uslot(1).unwrap().pid.load(Ordering::Relaxed), 0);
         assert_eq!(v.sem(0).unwrap().load().val(), 1);
+        // A wait-for-zero with SEM_UNDO as a process's first: its slot is
+        // taken too (no adjustment), without the lock.
+        // SAFETY: as above.
+        let z = unsafe { libc::fork() };
+        if z == 0 {
+            let wait = Wait::Until(Deadline::after(Duration::from_millis(200)));
+            let r = semop_known(&o, &known, &[op(2, 0, SEM_UNDO)], wait, Errno::EAGAIN);
+            let u = v
+                .undo_used()
+                .find(|&u| v.uslot(u).unwrap().owner().load().is_me());
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(if r.is_ok() && u.is_some() { 0 } else { 1 }) };
+        }
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(z, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
         drop(_g);
         // The child is gone: its V undone by the next look.
         assert_eq!(getval(&o, 0), Ok(0));
