@@ -236,7 +236,6 @@ fn my_slot(v: &View<'_>, known: &Known) -> Option<usize> {
 #[cold]
 #[inline(never)]
 fn take_mine(v: &View<'_>) -> Option<usize> {
-    crate::os::proc::on_fork_child(recs_after_fork);
     let _t = Taking::try_hold()?;
     // Taken by another thread of this process meanwhile.
     if let Some(u) = find_mine(v) {
@@ -398,8 +397,8 @@ fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
 }
 
 /// In a `fork` child: only this thread exists, so only its record is
-/// taken.
-fn recs_after_fork() {
+/// taken, and no undo slot is being taken ([`Taking`]).
+pub(super) fn recs_after_fork() {
     Taking::after_fork();
     let t = last().rec.get() & 0xff;
     let m = match t {

@@ -1575,15 +1575,21 @@ mod tests {
         v.hdr().undo_hi.store(2, Ordering::Relaxed);
         let _g = lock_by(&o, &Deadline::NEVER).unwrap();
         // A child's first SEM_UNDO operation while this process holds the
-        // lock (a live holder: a locked take would wait for it).
+        // lock (a live holder: a locked take would wait for it), forked
+        // while this thread was taking an undo slot (the child's flag is
+        // reset).
+        let taking = Taking::try_hold();
         // SAFETY: the child makes one call and leaves with `_exit`.
         let c = unsafe { libc::fork() };
         if c == 0 {
+            // Not given back by the child itself.
+            core::mem::forget(taking);
             let wait = Wait::Until(Deadline::after(Duration::from_millis(200)));
             let r = semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], wait, Errno::EAGAIN);
             // SAFETY: leaving the child.
             unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
         }
+        drop(taking);
         let mut st = 0;
         // SAFETY: reaping our child.
         unsafe { libc::waitpid(c, &mut st, 0) };

@@ -391,6 +391,9 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
     Ok(free)
 }
 
+/// [`Taking::try_hold`] registered the fork child's reset.
+static HOOKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// This process is taking an undo slot ([`Taking`]).
 static TAKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
@@ -402,10 +405,18 @@ impl Taking {
     /// Without waiting: `None` when another take of this process is
     /// under way (the caller takes the lock and [`undo_slot`]).
     pub(super) fn try_hold() -> Option<Taking> {
+        // The fork child's reset (`fast::recs_after_fork`), registered
+        // once per process before the flag is first taken.
+        if !HOOKED.load(Ordering::Relaxed) {
+            crate::os::proc::on_fork_child(recs_after_fork);
+            HOOKED.store(true, Ordering::Relaxed);
+        }
         TAKING
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(Taking(true))
+            // Made only when taken (`then_some` would make and drop one,
+            // and its drop let another's take go).
+            .then(|| Taking(true))
     }
 
     /// Waiting for a lock-free take by another thread (a few instructions,
