@@ -176,7 +176,7 @@ fn semop_undo_fast(
 
 /// This process's undo slot, looked for without the lock (a caller with
 /// no hint: the native handle's calls); `None` when it has none yet (it
-/// is taken under the lock).
+/// is then taken: [`take_mine`]).
 #[cold]
 #[inline(never)]
 fn find_mine(v: &View<'_>) -> Option<usize> {
