@@ -32,9 +32,9 @@
 //!
 //! What a stopped lock holder (SIGSTOP, a debugger, the freezer) can still
 //! delay: operations on the semaphores it froze, operations on several
-//! semaphores and a process's first `SEM_UNDO` operation on the set (they
-//! need the lock), and the grant of sleepers that cannot serve
-//! themselves. When the lock cannot be had in [`GRANT_BOUND`] (or the
+//! semaphores (they need the lock), and the grant of sleepers that cannot
+//! serve themselves. (A process's first `SEM_UNDO` operation on the set
+//! takes its undo slot without the lock: [`take_mine`].) When the lock cannot be had in [`GRANT_BOUND`] (or the
 //! holder is seen stopped), sleepers are woken to serve themselves
 //! ([`self_serve`]: one operation without `SEM_UNDO`, the common sleeper).
 //! See docs/bounded-time.md.
@@ -138,19 +138,19 @@ fn semop_undo_fast(
     }
     let u = match known.undo.get() {
         Some(u) => u,
-        None => match find_mine(v) {
-            Some(u) => {
-                known.undo.set(Some(u));
-                u
-            }
+        None => match my_slot(v, known) {
+            Some(u) => u,
             None => return Ok(Fast::Slow),
         },
     };
     let (us, adj) = v.uslot_adj(u, n)?;
     // Still this process's slot (pid and start time: a fork child has the
-    // parent's hint, and another pid). Taken under the lock, the slot
-    // stays its own while it lives (sweeps free only the dead's).
+    // parent's hint, and another pid). Taken, the slot stays its own while
+    // it lives (sweeps free only the dead's). A hint that is not: looked
+    // for again by the next try (the locked path's, or its retries of
+    // this path while it waits for the lock).
     if !mine(us) {
+        known.undo.set(None);
         return Ok(Fast::Slow);
     }
     let Some((k, rec)) = begin(known.rec.unwrap_or_else(thread_rec)) else {
@@ -176,11 +176,85 @@ fn semop_undo_fast(
 
 /// This process's undo slot, looked for without the lock (a caller with
 /// no hint: the native handle's calls); `None` when it has none yet (it
-/// is taken under the lock).
+/// is then taken: [`take_mine`]).
 #[cold]
 #[inline(never)]
 fn find_mine(v: &View<'_>) -> Option<usize> {
     v.undo_used().find(|&u| v.uslot(u).is_ok_and(mine))
+}
+
+/// [`semop_fast`], and for a wait-for-zero with `SEM_UNDO` (which it
+/// leaves to the locked path) what that path does — no adjustment, but
+/// the process gets its undo slot on the set, as on the kernel — without
+/// the lock: the slot found or taken ([`my_slot`]), then the operation as
+/// without `SEM_UNDO`. Out of the common path (called after
+/// [`semop_fast`] said [`Fast::Slow`], and by waiters for the lock).
+#[cold]
+#[inline(never)]
+pub(super) fn semop_fast_any(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
+    match semop_fast(o, known, op)? {
+        Fast::Slow if op.op == 0 && op.flg & SEM_UNDO != 0 => {}
+        r => return Ok(r),
+    }
+    let Some(shape) = known.shape else {
+        return Ok(Fast::Slow);
+    };
+    let v = View::known(o, shape)?;
+    // The checks `semop_fast` makes before its own operation, first: no
+    // slot for a caller the set refuses.
+    if o.is_removed() || op.num as usize >= v.s.nsems || o.check_mine_secs(0o4).is_err() {
+        return Ok(Fast::Slow);
+    }
+    let have = known.undo.get().is_some_and(|u| v.uslot(u).is_ok_and(mine));
+    if !enter(o, v.hdr()) || (!have && my_slot(&v, known).is_none()) {
+        return Ok(Fast::Slow);
+    }
+    let plain = SemOp {
+        flg: op.flg & !SEM_UNDO,
+        ..op
+    };
+    semop_fast(o, known, plain)
+}
+
+/// This process's undo slot on the set, found or taken without the lock
+/// ([`take_mine`]), remembered in `known`; `None`: the locked path decides.
+#[cold]
+#[inline(never)]
+fn my_slot(v: &View<'_>, known: &Known) -> Option<usize> {
+    let u = find_mine(v).or_else(|| take_mine(v));
+    known.undo.set(u);
+    u
+}
+
+/// This process's first `SEM_UNDO` operation on the set: an undo slot
+/// taken without the lock ([`take_slot`]), so that it does not wait for a
+/// lock holder (a stopped one: docs/bounded-time.md). `None` (the locked
+/// path takes one) when another thread of this process is taking one, a
+/// slot names this pid with another start time (a dead process's, whose
+/// undo the lock holder applies), or no slot is free among those in use
+/// and the one above them.
+#[cold]
+#[inline(never)]
+fn take_mine(v: &View<'_>) -> Option<usize> {
+    let _t = Taking::try_hold()?;
+    // Taken by another thread of this process meanwhile.
+    if let Some(u) = find_mine(v) {
+        return Some(u);
+    }
+    let me = Owner::me();
+    let used = v.undo_used();
+    if used.clone().any(|u| {
+        v.uslot(u)
+            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == me.pid)
+    }) {
+        return None;
+    }
+    for u in used.start..(used.end + 1).min(v.s.nundo) {
+        if v.uslot(u).ok()?.pid.load(Ordering::Relaxed) == 0 && take_slot(v, u, me).ok()? {
+            return Some(u);
+        }
+    }
+    None
 }
 
 /// [`semop_undo_fast`]'s steps on semaphore `n` with undo slot `u` and
@@ -323,8 +397,9 @@ fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
 }
 
 /// In a `fork` child: only this thread exists, so only its record is
-/// taken.
-fn recs_after_fork() {
+/// taken, and no undo slot is being taken ([`Taking`]).
+pub(super) fn recs_after_fork() {
+    Taking::after_fork();
     let t = last().rec.get() & 0xff;
     let m = match t {
         0 | NO_REC => 0,

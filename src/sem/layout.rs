@@ -344,7 +344,10 @@ const _: () = assert!(core::mem::size_of::<WaitHdr>() == WHDR);
 #[repr(C)]
 pub(super) struct UndoHdr {
     pub(super) pid: AtomicI32,
-    pub(super) _pad: AtomicU32,
+    /// the pid of a process taking this slot while it is free
+    /// (`undo::take_slot`: with or without the set's lock), 0 otherwise;
+    /// zero in a file made before it was used (it was padding)
+    pub(super) taking: AtomicU32,
     pub(super) start: AtomicU64,
     /// intent records ([`Intent`]), one per thread that operates without
     /// the lock (`fast::begin`)

@@ -555,6 +555,12 @@ fn semop_after_fast(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    let r = match r {
+        Ok(Fast::Slow) if op.op == 0 && op.flg & SEM_UNDO != 0 => {
+            fast::semop_fast_any(o, known, op)
+        }
+        r => r,
+    };
     match r? {
         Fast::Done => return Ok(()),
         // The general path sweeps, answers IPC_NOWAIT or sleeps.
@@ -614,7 +620,26 @@ fn view_known<'a>(o: &'a Obj, known: &Known) -> Result<View<'a>> {
 /// sweeps and waits.
 #[inline]
 fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno) -> Result<bool> {
-    let mut g = lock_for(o, wait, op.flg & IPC_NOWAIT != 0, timeout_errno, &|| false)?;
+    // While the lock is held by another (perhaps stopped), the lock-free
+    // path is tried again now and then (its word may be thawed, or this
+    // process's undo slot taken meanwhile), as `semop_general` does.
+    let served = core::cell::Cell::new(None);
+    let serve = || match fast::semop_fast_any(o, known, op) {
+        Ok(Fast::Done) => {
+            served.set(Some(Ok(true)));
+            true
+        }
+        Err(e) => {
+            served.set(Some(Err(e)));
+            true
+        }
+        Ok(_) => false,
+    };
+    let nowait = op.flg & IPC_NOWAIT != 0;
+    let mut g = match lock_for(o, wait, nowait, timeout_errno, &serve) {
+        Ok(g) => g,
+        Err(e) => return served.take().unwrap_or(Err(e)),
+    };
     let v = view_known(o, known)?;
     if o.is_removed() {
         return Err(Errno::EIDRM);
@@ -717,12 +742,12 @@ fn semop_general(
     }
     // Retried (a loop, not a recursion: how often is up to the other
     // processes) while every sleeper slot is taken.
-    // One operation without SEM_UNDO: while the lock is held by another
-    // (perhaps stopped), the lock-free path is tried again now and then,
-    // so the call waits only for its value (see `fast`).
+    // One operation (with `SEM_UNDO` too): while the lock is held by
+    // another (perhaps stopped), the lock-free path is tried again now and
+    // then, so the call waits only for its value (see `fast`).
     let served = core::cell::Cell::new(None);
     let serve = || match ops {
-        [op] if op.flg & SEM_UNDO == 0 => match fast::semop_fast(o, known, *op) {
+        [op] => match fast::semop_fast_any(o, known, *op) {
             Ok(Fast::Done) => {
                 served.set(Some(Ok(())));
                 true
@@ -1527,6 +1552,109 @@ mod tests {
                 remove(&t.1, &o).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
+        let t = tmp_ns("undo_take");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[0, 0, 0]).unwrap();
+        let v = View::new(&o).unwrap();
+        let known = Known::of(shape(&o));
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        // In use without the lock (a plain V).
+        semop_known(&o, &known, &[op(1, 1, 0)], now, Errno::EAGAIN).unwrap();
+        // Slot 0 reserved by a process that cannot exist (killed inside a
+        // take): cleared and taken. Slot 1 reserved by a live process
+        // (our parent): passed over.
+        v.uslot(0)
+            .unwrap()
+            .taking
+            .store(0x3fff_fff0, Ordering::Relaxed);
+        let parent = std::os::unix::process::parent_id();
+        v.uslot(1).unwrap().taking.store(parent, Ordering::Relaxed);
+        v.hdr().undo_hi.store(2, Ordering::Relaxed);
+        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+        // A child's first SEM_UNDO operation while this process holds the
+        // lock (a live holder: a locked take would wait for it), forked
+        // while this thread was taking an undo slot (the child's flag is
+        // reset).
+        let taking = Taking::try_hold();
+        // SAFETY: the child makes one call and leaves with `_exit`.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // Not given back by the child itself.
+            core::mem::forget(taking);
+            let wait = Wait::Until(Deadline::after(Duration::from_millis(200)));
+            let r = semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], wait, Errno::EAGAIN);
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
+        }
+        drop(taking);
+        let mut st = 0;
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(c, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
+        let us = v.uslot(0).unwrap();
+        assert_eq!(
+            us.pid.load(Ordering::Relaxed),
+            c,
+            "the dead reserver's slot"
+        );
+        assert_eq!(us.taking.load(Ordering::Relaxed), 0);
+        assert_eq!(v.adj(0, 0).unwrap().load(Ordering::Relaxed), -1);
+        assert_eq!(v.uslot(1).unwrap().pid.load(Ordering::Relaxed), 0);
+        assert_eq!(v.sem(0).unwrap().load().val(), 1);
+        // A wait-for-zero with SEM_UNDO as a process's first: its slot is
+        // taken too (no adjustment), without the lock.
+        // SAFETY: as above.
+        let z = unsafe { libc::fork() };
+        if z == 0 {
+            let wait = Wait::Until(Deadline::after(Duration::from_millis(200)));
+            let r = semop_known(&o, &known, &[op(2, 0, SEM_UNDO)], wait, Errno::EAGAIN);
+            let u = v
+                .undo_used()
+                .find(|&u| v.uslot(u).unwrap().owner().load().is_me());
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(if r.is_ok() && u.is_some() { 0 } else { 1 }) };
+        }
+        // SAFETY: reaping our child.
+        unsafe { libc::waitpid(z, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
+        drop(_g);
+        // The child is gone: its V undone by the next look.
+        assert_eq!(getval(&o, 0), Ok(0));
+        v.uslot(1).unwrap().taking.store(0, Ordering::Relaxed);
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn threads_taking_their_process_s_first_undo_slot_at_once_take_one() {
+        let t = tmp_ns("undo_threads");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let v = View::new(&o).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        semop(&o, &[op(0, 1, 0)], now, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(0, -1, 0)], now, Errno::EAGAIN).unwrap();
+        let go = std::sync::Barrier::new(8);
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    let known = Known::of(shape(&o));
+                    go.wait();
+                    let w = Wait::Until(Deadline::after(Duration::from_secs(5)));
+                    semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], w, Errno::EAGAIN).unwrap();
+                });
+            }
+        });
+        let mine: Vec<usize> = v
+            .undo_used()
+            .filter(|&u| v.uslot(u).unwrap().owner().load().is_me())
+            .collect();
+        assert_eq!(mine.len(), 1, "slots {mine:?}");
+        assert_eq!(v.adj(mine[0], 0).unwrap().load(Ordering::Relaxed), -8);
+        assert_eq!(getval(&o, 0), Ok(8));
+        v.uslot(mine[0]).unwrap().owner().clear();
+        remove(&t.1, &o).unwrap();
     }
 
     #[test]

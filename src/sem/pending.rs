@@ -607,13 +607,15 @@ fn go_deep(v: &View<'_>, i: usize) -> bool {
     {
         return false;
     }
-    let others = v.undo_used().any(|u| {
-        v.uslot(u).map_or(true, |us| {
-            let o = us.owner().load();
-            !o.is_none() && !o.is_me()
+    let others = || {
+        v.undo_used().any(|u| {
+            v.uslot(u).map_or(true, |us| {
+                let o = us.owner().load();
+                !o.is_none() && !o.is_me()
+            })
         })
-    });
-    if others {
+    };
+    if others() {
         return false;
     }
     let Ok(w) = v.wslot(i) else {
@@ -640,10 +642,15 @@ fn go_deep(v: &View<'_>, i: usize) -> bool {
         return false;
     }
     h.deep.fetch_or(1 << i, Ordering::SeqCst);
+    // An undo slot is taken without the lock too (a first `SEM_UNDO`
+    // operation, `undo::take_slot`: the owner, a fence, then `prewake`):
+    // marked, fenced, then the undo slots again — one of the two sees
+    // the other.
+    core::sync::atomic::fence(Ordering::SeqCst);
     // Frozen (we hold the lock): no lock-free change between the check
     // and the mark.
     let now = s.freeze();
-    if can_go(now.val(), op.op) || now.claimed() {
+    if others() || can_go(now.val(), op.op) || now.claimed() {
         h.deep.fetch_and(!(1 << i), Ordering::SeqCst);
         w.state.fetch_and(!W_DEEP, Ordering::SeqCst);
         return false;

@@ -286,10 +286,15 @@ pub(super) fn undo_slot_known(
     Ok((u, false))
 }
 
-/// This process's undo slot, allocated when missing (`ENOSPC` when full).
+/// This process's undo slot, allocated when missing (`ENOSPC` when full);
+/// the lock holder only. A free slot is taken as the lock-free path takes
+/// one ([`take_slot`]).
 pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     let me = Owner::me();
-    let mut free = None;
+    // Not beside a lock-free take by another thread of this process (a
+    // few instructions; one of ours interrupted by this very call, a
+    // signal handler's, is not waited for past the bound).
+    let held = Taking::hold_or_wait();
     let used = v.undo_used();
     for u in used.clone() {
         let us = v.uslot(u)?;
@@ -301,39 +306,146 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
             // A dead process that had our pid: its undo is due now.
             release_undo(v, u, o.pid);
         }
-        if free.is_none() && us.pid.load(Ordering::Relaxed) == 0 {
-            free = Some(u);
-        }
     }
-    let u = match free {
-        Some(u) => u,
-        // The slot above the ones in use, when it is free (`undo_hi` is
-        // shared memory: a member may have lowered it over a live slot).
-        None if used.end < v.s.nundo && v.uslot(used.end)?.pid.load(Ordering::Relaxed) == 0 => {
-            used.end
-        }
-        None => {
-            if sweep(v) {
-                update_queue(v);
+    // A free slot among those in use, then the one above them (`undo_hi`
+    // is shared memory: a member may have lowered it over a live slot,
+    // which `take_slot` never hands out), then, after a sweep, any.
+    let mut swept = false;
+    loop {
+        let cands = if swept {
+            0..v.s.nundo
+        } else {
+            used.start..(used.end + 1).min(v.s.nundo)
+        };
+        for u in cands {
+            if v.uslot(u)?.pid.load(Ordering::Relaxed) == 0 && take_slot(v, u, me)? {
+                drop(held);
+                return Ok(u);
             }
-            (0..v.s.nundo)
-                .find(|&u| {
-                    v.uslot(u)
-                        .map(|s| s.pid.load(Ordering::Relaxed) == 0)
-                        .unwrap_or(false)
-                })
-                .ok_or(Errno::ENOSPC)?
         }
-    };
-    // A new undo holder: a sleeper without a timer must look again.
-    prewake(v);
-    let h = v.hdr();
-    if u as u32 >= h.undo_hi.load(Ordering::Relaxed) {
-        h.undo_hi.store(u as u32 + 1, Ordering::Release);
+        if swept {
+            return Err(Errno::ENOSPC);
+        }
+        swept = true;
+        if sweep(v) {
+            update_queue(v);
+        }
     }
-    for s in 0..v.s.nsems {
-        v.adj(u, s)?.store(0, Ordering::Relaxed);
+}
+
+/// Takes the free undo slot `u` for `me`, with or without the set's lock
+/// (the lock-free path's first `SEM_UNDO` operation on a set, `fast.rs`,
+/// which must not wait for a stopped lock holder): false when it is not
+/// free, or another process is taking it. The slot is *reserved* first
+/// (its `taking` word, compare-and-swap from 0 to this pid: of two takers
+/// one wins, and a lock holder takes slots the same way), then, while it
+/// is still free, `undo_hi` raised over it, its adjustments zeroed, and
+/// the owner recorded (start time, then pid with **release**: a reader
+/// that sees the pid sees a whole record); then the reservation is let
+/// go. Nothing reads `taking` but takers: a sweep frees only slots whose
+/// recorded owner is dead, and a reserved slot has none until it is
+/// whole. A reserver killed inside leaves its pid there, cleared by the
+/// next taker that finds that pid gone.
+pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
+    let us = v.uslot(u)?;
+    let cur = us.taking.load(Ordering::Acquire);
+    if cur != 0 {
+        if cur == me.pid as u32 || crate::os::proc::pid_exists(cur as i32) {
+            return Ok(false);
+        }
+        if us
+            .taking
+            .compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return Ok(false);
+        }
     }
-    v.uslot(u)?.owner().claim(me);
-    Ok(u)
+    if us
+        .taking
+        .compare_exchange(0, me.pid as u32, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return Ok(false);
+    }
+    let free = us.pid.load(Ordering::Acquire) == 0;
+    if free {
+        // Before the owner: whoever sees the slot owned scans up to it.
+        v.hdr().undo_hi.fetch_max(u as u32 + 1, Ordering::AcqRel);
+        for s in 0..v.s.nsems {
+            if let Ok(a) = v.adj(u, s) {
+                a.store(0, Ordering::Relaxed);
+            }
+        }
+        us.owner().claim(me);
+        // A new undo holder: a sleeper without a timer must look again
+        // (its death could be what the sleeper waits for). After the
+        // owner, with a fence: a sleeper going deep without the lock's
+        // help (this take may have none) marks itself, fences, then looks
+        // at the undo slots (`pending::go_deep`): one of the two sees the
+        // other.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        prewake(v);
+    }
+    us.taking.store(0, Ordering::Release);
+    Ok(free)
+}
+
+/// [`Taking::try_hold`] registered the fork child's reset.
+static HOOKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// This process is taking an undo slot ([`Taking`]).
+static TAKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Held while this process takes an undo slot (one at a time: two threads
+/// taking at once would give it two slots on one set).
+pub(super) struct Taking(bool);
+
+impl Taking {
+    /// Without waiting: `None` when another take of this process is
+    /// under way (the caller takes the lock and [`undo_slot`]).
+    pub(super) fn try_hold() -> Option<Taking> {
+        // The fork child's reset (`fast::recs_after_fork`), registered
+        // once per process before the flag is first taken.
+        if !HOOKED.load(Ordering::Relaxed) {
+            crate::os::proc::on_fork_child(recs_after_fork);
+            HOOKED.store(true, Ordering::Relaxed);
+        }
+        TAKING
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            // Made only when taken (`then_some` would make and drop one,
+            // and its drop let another's take go).
+            .then(|| Taking(true))
+    }
+
+    /// Waiting for a lock-free take by another thread (a few instructions,
+    /// or a time slice), at most [`CLAIM_BOUND`]: a take this call
+    /// interrupted (a signal handler's call) never ends meanwhile.
+    fn hold_or_wait() -> Taking {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(t) = Taking::try_hold() {
+                return t;
+            }
+            if t0.elapsed() > CLAIM_BOUND {
+                return Taking(false);
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// After `fork`: only the forking thread exists in the child, and it
+    /// was not taking.
+    pub(super) fn after_fork() {
+        TAKING.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        if self.0 {
+            TAKING.store(false, Ordering::Release);
+        }
+    }
 }
