@@ -298,12 +298,8 @@ impl Queue {
                     first(&mut sides)?;
                 }
             }
-            if self.obj.is_removed() {
-                return Err(if self.obj.is_moved() {
-                    Errno::ESTALE
-                } else {
-                    Errno::EIDRM
-                });
+            if let Some(e) = self.obj.gone() {
+                return Err(e);
             }
             self.copy_and_publish(&sides)
         })();

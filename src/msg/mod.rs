@@ -625,13 +625,7 @@ impl Queue {
     }
 
     fn check_live(&self) -> Result<()> {
-        if self.obj.is_moved() {
-            Err(Errno::ESTALE)
-        } else if self.obj.is_removed() {
-            Err(Errno::EIDRM)
-        } else {
-            Ok(())
-        }
+        self.obj.gone().map_or(Ok(()), Err)
     }
 
     /// `msgsnd`: appends a message of type `mtype`, blocking while the
@@ -688,11 +682,10 @@ impl Queue {
         };
         loop {
             let g = self.lock_send(&lock_d).map_err(busy)?;
-            if self.obj.is_moved() {
-                return Err(Errno::ESTALE);
-            }
-            if self.obj.is_removed() {
-                return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
+            match self.obj.gone() {
+                None => {}
+                Some(Errno::EIDRM) if first => return Err(Errno::EINVAL),
+                Some(e) => return Err(e),
             }
             first = false;
             let h = self.head()?;
@@ -812,11 +805,10 @@ impl Queue {
         };
         loop {
             let g = self.lock_recv(&lock_d).map_err(busy)?;
-            if self.obj.is_moved() {
-                return Err(Errno::ESTALE);
-            }
-            if self.obj.is_removed() {
-                return Err(if first { Errno::EINVAL } else { Errno::EIDRM });
+            match self.obj.gone() {
+                None => {}
+                Some(Errno::EIDRM) if first => return Err(Errno::EINVAL),
+                Some(e) => return Err(e),
             }
             first = false;
             let h = self.head()?;
@@ -855,12 +847,7 @@ impl Queue {
             // choose again (the queue may have changed meanwhile).
             drop(g);
             let both = self.lock_both(&lock_d).map_err(busy)?;
-            if self.obj.is_moved() {
-                return Err(Errno::ESTALE);
-            }
-            if self.obj.is_removed() {
-                return Err(Errno::EIDRM);
-            }
+            self.check_live()?;
             match q.find(msgtyp, flags)? {
                 Some(f) => return q.take(f, out, flags, both.r),
                 None => {

@@ -538,10 +538,11 @@ impl Ns {
             return Err(Errno::EINVAL);
         }
         let idx = idx % IDX_SPAN;
-        let f = self
-            .open_name(&Self::idx_name(kind, idx))?
+        // (A file moved under our open is opened again: `adopt_name`.)
+        let (obj, _) = self
+            .adopt_name(kind, &Self::idx_name(kind, idx))?
             .ok_or(Errno::EINVAL)?;
-        Ok(Arc::new(self.adopt_any(kind, f)?.0))
+        Ok(Arc::new(obj))
     }
 }
 

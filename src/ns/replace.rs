@@ -111,6 +111,21 @@ fn copy_sparse(from: i32, to: i32, len: u64) -> Result<()> {
 }
 
 impl Obj {
+    /// What became of the object, in one look at its header's state:
+    /// `None` while live, `Some(ESTALE)` once moved ([`Obj::is_moved`]),
+    /// `Some(EIDRM)` once removed. Two looks (moved? then removed?) would
+    /// take an object moved between them for a removed one: a caller
+    /// stopped there and fenced, or one racing a move, then answered
+    /// `EINVAL`/`EIDRM` for a live queue instead of following it.
+    #[inline]
+    pub fn gone(&self) -> Option<Errno> {
+        match self.header().state.load(Ordering::Acquire) {
+            STATE_LIVE => None,
+            STATE_MOVED => Some(Errno::ESTALE),
+            _ => Some(Errno::EIDRM),
+        }
+    }
+
     /// True once the object moved to another file ([`Obj::replace`]):
     /// every name now leads to the copy (reopen it: [`Obj::successor`]).
     #[inline]
