@@ -488,7 +488,8 @@ impl Queue {
         r
     }
 
-    /// The queue after a move; this one again when the move is not
+    /// The queue after a move (found once per queue: [`QueueInner::next`]);
+    /// this one again when the move is not
     /// done yet (a fence under way, after a short pause; or given back),
     /// for the caller to retry (its lock wait tells a move under way from
     /// a scribble). `ETIMEDOUT` once `d` passed.
@@ -502,8 +503,11 @@ impl Queue {
                 return Ok(self.clone());
             }
         }
-        let obj = Arc::new(self.obj.successor()?);
-        self.with_obj(obj)
+        if let Some(next) = self.next.get() {
+            return Ok(next.clone());
+        }
+        let next = self.with_obj(Arc::new(self.obj.successor()?))?;
+        Ok(self.next.get_or_init(|| next).clone())
     }
 }
 
@@ -514,6 +518,51 @@ const FENCE_TAKEN: u32 = 1 << 31;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A queue whose sender was stopped inside `slock` is moved by the
+    /// next send; the old queue (what a native handle keeps) then leads
+    /// to the copy, found once, not opened again on every call.
+    #[test]
+    fn an_old_queue_finds_its_successor_once() {
+        let t = crate::ns::testing::TempNs::new("successor");
+        let q = get(&t.ns, 0, crate::ns::IPC_CREAT | 0o600).unwrap();
+        // SAFETY: the child takes the lock in the mapping it inherited,
+        // then only spins until it is stopped and killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let g = q.lock_send(&Deadline::NEVER);
+            core::mem::forget(g);
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+        // Until the child holds the lock (a bounded wait that fails).
+        let t0 = std::time::Instant::now();
+        while !q.head().unwrap().slock.is_locked() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the child took no lock"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        crate::sync::fence::tests::stop(pid);
+        q.send(&t.ns, 1, b"moved", 0, Deadline::NEVER).unwrap();
+        assert!(q.obj.is_moved());
+        let d = Deadline::NEVER;
+        let a = q.successor(&d).unwrap();
+        let b = q.successor(&d).unwrap();
+        assert!(Arc::ptr_eq(&a.0, &b.0), "the successor opened again");
+        assert!(!a.obj.is_moved());
+        // The message is in the copy, and the old queue reaches it.
+        let mut buf = [0u8; 8];
+        assert_eq!(q.recv(0, &mut buf, 0, Deadline::NEVER).unwrap(), (1, 5));
+        // SAFETY: ending and reaping our child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, core::ptr::null_mut(), 0);
+        }
+        a.remove(&t.ns).unwrap();
+    }
 
     #[test]
     fn a_record_is_judged_by_the_list() {

@@ -175,6 +175,10 @@ pub struct QueueInner {
     tally: Option<Copier>,
     /// Otherwise, how it tells `MSG_INFO` it does not.
     mark: Option<Marker>,
+    /// Once the queue moved ([`Obj::replace`]): the queue in its new file,
+    /// found once, so that a holder of this one (a native handle) does not
+    /// open the numbered name again on every call.
+    next: std::sync::OnceLock<Queue>,
 }
 
 impl core::ops::Deref for Queue {
@@ -512,6 +516,7 @@ impl Queue {
             geo,
             tally,
             mark,
+            next: std::sync::OnceLock::new(),
         })))
     }
 
@@ -527,6 +532,7 @@ impl Queue {
             geo,
             tally: self.tally.clone(),
             mark: self.mark.clone(),
+            next: std::sync::OnceLock::new(),
         })))
     }
 

@@ -365,6 +365,7 @@ mod tests {
             geo: q[1].geo,
             tally: None,
             mark: Marker::new(ns, q[1].id()),
+            next: std::sync::OnceLock::new(),
         }));
         member.stat(false).unwrap();
         opened();
