@@ -670,7 +670,7 @@ impl Queue {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Write)?;
+        self.obj.settled_perm().check_mine(Access::Write)?;
         let q = self.view()?;
         let len = data.len() as u64;
         let mut first = true;
@@ -796,7 +796,7 @@ impl Queue {
         {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Read)?;
+        self.obj.settled_perm().check_mine(Access::Read)?;
         let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
