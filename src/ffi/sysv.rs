@@ -6,7 +6,7 @@
 //! in the kernel's order.
 
 use super::cstr;
-use crate::sysv::ops;
+use crate::sysv::{ops, Sysv};
 use core::ffi::{c_char, c_int, c_long, c_void};
 
 /// Generates the same key as glibc's `ftok(3)` for the same `pathname` and
@@ -44,6 +44,11 @@ pub unsafe extern "C" fn ripc_msgsnd(
     msgflg: c_int,
 ) -> c_int {
     crate::ffi_boundary!({
+        // ripc's engine called directly (inlined), not through `ops()`.
+        if crate::sysv::backend() == crate::sysv::Backend::User {
+            // SAFETY: the caller's buffer, checked by the engine.
+            return unsafe { crate::sysv::engine::Engine.msgsnd(msqid, msgp, msgsz, msgflg) };
+        }
         // SAFETY: the caller's buffer, checked by the backend.
         unsafe { ops().msgsnd(msqid, msgp, msgsz, msgflg) }
     })
@@ -69,6 +74,13 @@ pub unsafe extern "C" fn ripc_msgrcv(
     msgflg: c_int,
 ) -> isize {
     crate::ffi_boundary!({
+        // ripc's engine called directly (inlined), not through `ops()`.
+        if crate::sysv::backend() == crate::sysv::Backend::User {
+            // SAFETY: the caller's buffer, checked by the engine.
+            return unsafe {
+                crate::sysv::engine::Engine.msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)
+            };
+        }
         // SAFETY: the caller's buffer, checked by the backend.
         unsafe { ops().msgrcv(msqid, msgp, msgsz, msgtyp, msgflg) }
     })

@@ -303,7 +303,7 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     // last one per thread (checked still live and still this id), so the
     // common call skips the process-wide cache and its mutex.
     let key = ns.serial() as usize;
-    let c = last();
+    let c = &last().q;
     if let Some(q) = cached(c, key, id) {
         return Ok(Queue::clone(&q));
     }
@@ -331,14 +331,39 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
 /// queue itself, docs/msg.md).
 #[inline]
 pub fn with_queue<R>(ns: &Ns, id: i32, f: impl FnOnce(&Queue) -> Result<R>) -> Result<R> {
+    with_queue_probed(ns, id, |_| Ok(()), |q, (), _| f(q))
+}
+
+/// [`with_queue`] for a C caller's call: `pre` first (the checks the
+/// kernel makes before it looks the queue up: the caller's buffer,
+/// `EFAULT`), then `f` on the queue with what `pre` made; both get the
+/// thread's probe cache ([`Seen`]), kept in the queue cache's own
+/// thread-local: one thread-local address per call instead of two
+/// (`__tls_get_addr` in the shared library; `sem::with_set_after` does
+/// the same).
+#[inline]
+pub fn with_queue_probed<U, R>(
+    ns: &Ns,
+    id: i32,
+    pre: impl FnOnce(&Seen) -> Result<U>,
+    f: impl FnOnce(&Queue, U, &Seen) -> Result<R>,
+) -> Result<R> {
+    let t = last();
+    let u = pre(&t.probe)?;
     let key = ns.serial() as usize;
     // The entry stays borrowed while `f` runs: a signal handler's call in
     // between cannot replace it (it takes the long way).
-    if let Some(q) = cached(last(), key, id) {
-        return f(&q);
-    }
-    let q = by_id(ns, id)?;
-    f(&q)
+    // One call of `f` (inlined once, not per branch).
+    let hit = cached(&t.q, key, id);
+    let looked_up;
+    let q: &Queue = match &hit {
+        Some(q) => q,
+        None => {
+            looked_up = by_id(ns, id)?;
+            &looked_up
+        }
+    };
+    f(q, u, &t.probe)
 }
 
 /// This thread's cached queue: the live queue `id` of the namespace with
@@ -358,24 +383,37 @@ fn cached(c: &RefCell<Option<CachedQueue>>, key: usize, id: i32) -> Option<Ref<'
     .ok()
 }
 
+use crate::os::probe::Seen;
 use core::cell::{Ref, RefCell};
 
 thread_local! {
     /// The last queue this thread named by id (see [`by_id`]). No
     /// destructor: [`OWNER`]'s lets the queue go when the thread exits.
-    static LAST: RefCell<Option<CachedQueue>> = const { RefCell::new(None) };
+    static LAST: ThreadCache = const {
+        ThreadCache {
+            q: RefCell::new(None),
+            probe: Seen::new(),
+        }
+    };
     /// Lets [`LAST`]'s queue go when the thread exits; touched only when a
     /// queue is cached (which registers its destructor), never by a call
     /// that finds its queue cached.
     static OWNER: CacheOwner = const { CacheOwner };
 }
 
+/// This thread's cached queue ([`by_id`]) and the probe cache of the C
+/// calls that use it ([`with_queue_probed`]), in one thread-local.
+struct ThreadCache {
+    q: RefCell<Option<CachedQueue>>,
+    probe: Seen,
+}
+
 /// This thread's [`LAST`], reached without a closure.
 #[inline(always)]
-fn last() -> &'static RefCell<Option<CachedQueue>> {
-    let p: *const RefCell<Option<CachedQueue>> = LAST.with(|c| c as *const _);
+fn last() -> &'static ThreadCache {
+    let p: *const ThreadCache = LAST.with(|c| c as *const _);
     // SAFETY: this thread's `LAST`, which has no destructor: it lives as
-    // long as the thread, and a `RefCell` is not `Sync`, so the reference
+    // long as the thread, and its cells are not `Sync`, so the reference
     // cannot leave the thread.
     unsafe { &*p }
 }
@@ -386,7 +424,7 @@ struct CacheOwner;
 impl Drop for CacheOwner {
     fn drop(&mut self) {
         let _ = LAST.try_with(|c| {
-            if let Ok(mut b) = c.try_borrow_mut() {
+            if let Ok(mut b) = c.q.try_borrow_mut() {
                 if let Some(e) = b.take() {
                     e.release();
                 }
@@ -670,7 +708,7 @@ impl Queue {
         if mtype < 1 {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Write)?;
+        self.obj.settled_perm().check_mine(Access::Write)?;
         let q = self.view()?;
         let len = data.len() as u64;
         let mut first = true;
@@ -795,7 +833,7 @@ impl Queue {
         {
             return Err(Errno::EINVAL);
         }
-        self.obj.perm().check_mine(Access::Read)?;
+        self.obj.settled_perm().check_mine(Access::Read)?;
         let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;

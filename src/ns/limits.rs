@@ -5,6 +5,7 @@
 //! the namespace's owner at any time.
 
 use crate::error::{Errno, Result};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// One namespace's limits, as the kernel names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +60,14 @@ pub const SEMOPM: usize = 8;
 
 /// Limit `i` from its raw value (the control file's): 0 means "not set:
 /// the machine's" ([`system`]); an out-of-range value (a scribbled file)
-/// takes the default.
+/// takes the default. Inline: `msgsnd` asks for `msgmax` on every call.
+#[inline(always)]
 pub fn clamp(i: usize, raw: u64) -> u64 {
-    let (_, def, cap) = TABLE[i];
     if raw == 0 {
-        system(i)
-    } else if raw > cap {
+        return system(i);
+    }
+    let (_, def, cap) = TABLE[i];
+    if raw > cap {
         def
     } else {
         raw
@@ -90,24 +93,36 @@ const SYSCTL: [(&str, usize); 10] = [
 /// apply it now), within 1..=the limit's cap; the default when it cannot
 /// be read. Read at most once a second per limit: the hot paths ask for
 /// `msgmax` and `semopm` on every call.
+#[inline(always)]
 pub fn system(i: usize) -> u64 {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    static VAL: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
-    static AT: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
     // time(): the coarse clock's seconds, one load in the vDSO (~1 ns
     // against ~5.5 for clock_gettime(CLOCK_REALTIME_COARSE)).
     // SAFETY: time(2) with a NULL argument writes nothing.
     let now = unsafe { libc::time(core::ptr::null_mut()) } as u64 + 1;
-    if AT[i].load(Ordering::Relaxed) == now {
-        let v = VAL[i].load(Ordering::Relaxed);
-        if v != 0 {
-            return v;
+    if let (Some(at), Some(val)) = (SYSTEM_AT.get(i), SYSTEM_VAL.get(i)) {
+        if at.load(Ordering::Relaxed) == now {
+            let v = val.load(Ordering::Relaxed);
+            if v != 0 {
+                return v;
+            }
         }
     }
+    system_refresh(i, now)
+}
+
+/// The machine's limits as last read ([`system`]), and the second each
+/// was read in (time() + 1; 0: never).
+static SYSTEM_VAL: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+static SYSTEM_AT: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+
+/// [`system`] when its value is older than this second: the sysctl read.
+#[cold]
+#[inline(never)]
+fn system_refresh(i: usize, now: u64) -> u64 {
     let (_, def, cap) = TABLE[i];
     let v = read_sysctl(i).map_or(def, |v| v.clamp(1, cap));
-    VAL[i].store(v, Ordering::Relaxed);
-    AT[i].store(now, Ordering::Relaxed);
+    SYSTEM_VAL[i].store(v, Ordering::Relaxed);
+    SYSTEM_AT[i].store(now, Ordering::Relaxed);
     v
 }
 

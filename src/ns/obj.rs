@@ -397,11 +397,7 @@ impl Obj {
     /// Snapshot of the permission block.
     #[inline]
     pub fn perm(&self) -> Perm {
-        let h = self.header();
-        if h.pend.load(Ordering::Acquire) != 0 {
-            self.settle_pending();
-        }
-        h.perm.load()
+        self.settled_perm().load()
     }
 
     /// [`Perm::check_mine_secs`] on the object's permission block (see
@@ -409,11 +405,19 @@ impl Obj {
     /// access it as `want` (rwx bits); the wall clock's seconds otherwise.
     #[inline(always)]
     pub fn check_mine_secs(&self, want: u32) -> Result<i64> {
+        self.settled_perm().check_mine_secs(want)
+    }
+
+    /// The permission block, a pending `IPC_SET` settled first: for the
+    /// per-call checks that load only what they need
+    /// ([`crate::ns::perm::PermShared::check_mine`]).
+    #[inline(always)]
+    pub fn settled_perm(&self) -> &crate::ns::perm::PermShared {
         let h = self.header();
         if h.pend.load(Ordering::Acquire) != 0 {
-            return self.perm().check_mine_secs(want);
+            self.settle_pending();
         }
-        h.perm.check_mine_secs(want)
+        &h.perm
     }
 
     /// The id recorded in the file (differs from [`Obj::id`] only if the

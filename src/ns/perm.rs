@@ -95,23 +95,44 @@ impl PermShared {
     }
 
     /// [`Perm::check_mine_secs`] on the block as it stands, loading only
-    /// what the decision needs (the mode; the owner, creator and groups
-    /// only when the mode does not grant `want` to all and the caller is
-    /// not privileged). The caller settles a pending `IPC_SET` first
+    /// what the decision needs (see [`PermShared::check_mine`]). The
+    /// caller settles a pending `IPC_SET` first
     /// ([`crate::ns::Obj::check_mine_secs`]).
     #[inline(always)]
     pub fn check_mine_secs(&self, want: u32) -> Result<i64> {
+        match self.check_mine_at(want)? {
+            Some(secs) => Ok(secs),
+            // SAFETY: time(2) with a NULL argument writes nothing.
+            None => Ok(unsafe { libc::time(core::ptr::null_mut()) }),
+        }
+    }
+
+    /// [`Perm::check_mine`] on the block as it stands, loading only what
+    /// the decision needs: the mode; the owner, creator and groups only
+    /// when the mode does not grant `want` to all and the caller is not
+    /// privileged. The caller settles a pending `IPC_SET` first
+    /// ([`crate::ns::Obj::settled_perm`]).
+    #[inline(always)]
+    pub fn check_mine(&self, want: Access) -> Result<()> {
+        self.check_mine_at(want.bits()).map(|_| ())
+    }
+
+    /// The check of [`PermShared::check_mine`] for `want` as rwx bits:
+    /// `None` when the mode grants it to everyone (no clock, no
+    /// credentials read), else the seconds of the coarse clock read that
+    /// kept the credentials fresh.
+    #[inline(always)]
+    fn check_mine_at(&self, want: u32) -> Result<Option<i64>> {
         let mode = self.mode.load(Ordering::Relaxed);
         if granted_to_all(mode, want) {
-            // SAFETY: time(2) with a NULL argument writes nothing.
-            return Ok(unsafe { libc::time(core::ptr::null_mut()) });
+            return Ok(None);
         }
         let now = crate::os::proc::coarse_now();
         let creds = crate::os::creds::creds_at(&now);
         if !creds.privileged() {
             self.load().check_bits(&creds, want)?;
         }
-        Ok(now.tv_sec)
+        Ok(Some(now.tv_sec))
     }
 
     /// Writes the block (creation).

@@ -29,9 +29,10 @@ const CACHE: usize = 8;
 /// A per-thread cache of probed ranges, `(start, end, writable)`, and where
 /// the next one goes: plain cells (no borrow flag). This module keeps one
 /// per thread; a module that already has a thread-local of its own on a hot
-/// path can embed another (see `sem::with_set_after`), to save a second
-/// TLS look-up (`__tls_get_addr` in the shared library). Same rule for
-/// both: a range stays trusted until 8 newer ranges push it out.
+/// path can embed another (see `sem::with_set_after`,
+/// `msg::with_queue_probed`), to save a second TLS look-up
+/// (`__tls_get_addr` in the shared library). Same rule for all: a range
+/// stays trusted until 8 newer ranges push it out.
 #[derive(Debug)]
 pub struct Seen {
     ranges: [Cell<(usize, usize, bool)>; CACHE],
@@ -57,6 +58,12 @@ impl Seen {
     #[inline]
     pub fn readable(&self, addr: usize, len: usize) -> Result<()> {
         self.check(addr, len, false)
+    }
+
+    /// `EFAULT` unless `len` bytes at `addr` can be written.
+    #[inline]
+    pub fn writable(&self, addr: usize, len: usize) -> Result<()> {
+        self.check(addr, len, true)
     }
 
     #[inline]

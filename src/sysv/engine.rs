@@ -29,6 +29,7 @@ use std::sync::Arc;
 unsafe fn msgrcv_on(
     ns: &Ns,
     q: &Queue,
+    seen: &Seen,
     msgp: *mut c_void,
     msgsz: usize,
     msgtyp: c_long,
@@ -52,10 +53,11 @@ unsafe fn msgrcv_on(
         msgp: msgp.cast(),
         cap,
         probed: false,
+        seen,
     };
     let (mtype, n) = q.recv_into(msgtyp, &mut out, msgflg, Deadline::NEVER)?;
     if !out.probed {
-        writable(msgp, core::mem::size_of::<c_long>())?;
+        seen.writable(msgp as usize, core::mem::size_of::<c_long>())?;
     }
     // SAFETY: the type's bytes were checked writable, by `take` (with
     // the text) or just above; possibly unaligned.
@@ -124,25 +126,31 @@ impl Sysv for Engine {
         let msgmax = ns.limit(limits::MSGMAX);
         // One probe for the type and the text when the call is valid and
         // both are readable (the common case); else the kernel's order:
-        // the type (EFAULT), the size and the type (EINVAL), the text.
+        // the type (EFAULT), the size and the type (EINVAL), the text;
+        // all before the queue is looked up.
         let valid = msgsz as u64 <= msgmax && msgsz <= isize::MAX as usize && msqid >= 0;
-        let whole = valid && readable(msgp, TYPE + msgsz).is_ok();
-        if !whole {
-            readable(msgp, TYPE)?;
-        }
-        // SAFETY: checked readable just above; msgbuf may be unaligned.
-        let mtype = unsafe { (msgp as *const c_long).read_unaligned() };
-        if !valid || mtype < 1 {
-            return Err(Errno::EINVAL);
-        }
-        let text_ptr = (msgp as *const u8).wrapping_add(TYPE);
-        if !whole {
-            readable(text_ptr.cast(), msgsz)?;
-        }
-        // SAFETY: `msgsz` bytes at text_ptr were checked readable; the
-        // slice lives only for this call.
-        let text = unsafe { core::slice::from_raw_parts(text_ptr, msgsz) };
-        msg::with_queue(ns, msqid, |q| {
+        let read = |seen: &Seen| -> Result<(c_long, &[u8])> {
+            let readable = |p: *const c_void, n: usize| seen.readable(p as usize, n);
+            let whole = valid && readable(msgp, TYPE + msgsz).is_ok();
+            if !whole {
+                readable(msgp, TYPE)?;
+            }
+            // SAFETY: checked readable just above; msgbuf may be unaligned.
+            let mtype = unsafe { (msgp as *const c_long).read_unaligned() };
+            if !valid || mtype < 1 {
+                return Err(Errno::EINVAL);
+            }
+            let text_ptr = (msgp as *const u8).wrapping_add(TYPE);
+            if !whole {
+                readable(text_ptr.cast(), msgsz)?;
+            }
+            // SAFETY: `msgsz` bytes at text_ptr were checked readable; the
+            // slice lives only for this call.
+            Ok((mtype, unsafe {
+                core::slice::from_raw_parts(text_ptr, msgsz)
+            }))
+        };
+        msg::with_queue_probed(ns, msqid, read, |q, (mtype, text), _| {
             q.send_checked(mtype, text, msgflg, Deadline::NEVER)
         })?;
         Ok(0)
@@ -160,10 +168,15 @@ impl Sysv for Engine {
             return Err(Errno::EINVAL);
         }
         let ns = Ns::default_ns()?;
-        msg::with_queue(ns, msqid, |q| {
-            // SAFETY: the caller's buffer, as this function's.
-            unsafe { msgrcv_on(ns, q, msgp, msgsz, msgtyp, msgflg) }
-        })
+        msg::with_queue_probed(
+            ns,
+            msqid,
+            |_| Ok(()),
+            |q, (), seen| {
+                // SAFETY: the caller's buffer, as this function's.
+                unsafe { msgrcv_on(ns, q, seen, msgp, msgsz, msgtyp, msgflg) }
+            },
+        )
     }
 
     unsafe fn msgctl(&self, msqid: c_int, cmd: c_int, buf: *mut c_void) -> Result<c_int> {
@@ -526,14 +539,16 @@ impl NativeQueue for UserQueue {
 }
 
 /// A C `msgbuf` (a `long` type, then the text) as a receive buffer.
-struct CRecvBuf {
+struct CRecvBuf<'a> {
     msgp: *mut u8,
     cap: usize,
     /// `take` checked the type and the text writable.
     probed: bool,
+    /// the thread's probe cache (see [`msg::with_queue_probed`])
+    seen: &'a Seen,
 }
 
-impl msg::RecvBuf for CRecvBuf {
+impl msg::RecvBuf for CRecvBuf<'_> {
     fn cap(&self) -> usize {
         self.cap
     }
@@ -542,7 +557,8 @@ impl msg::RecvBuf for CRecvBuf {
         if n > self.cap {
             return Err(Errno::EINVAL);
         }
-        writable(self.msgp.cast(), n + core::mem::size_of::<c_long>())?;
+        self.seen
+            .writable(self.msgp as usize, n + core::mem::size_of::<c_long>())?;
         self.probed = true;
         // SAFETY: the type and `n` bytes of text at msgp were checked
         // writable just above (so msgp is not NULL); the slice lives only

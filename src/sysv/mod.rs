@@ -19,6 +19,7 @@ use crate::error::{Errno, Result};
 use crate::ffi::cstructs::sembuf;
 use crate::ns::Ns;
 use core::ffi::{c_int, c_long, c_void};
+use core::sync::atomic::{AtomicU8, Ordering};
 use once_cell::sync::Lazy;
 use std::sync::Arc;
 
@@ -228,18 +229,50 @@ static BACKEND: Lazy<Option<Backend>> = Lazy::new(|| {
     b
 });
 
+/// [`BACKEND`] once read, as one byte every C call loads (a `Lazy` costs
+/// a state check and the value's load, twice in `semop`): 0 not read
+/// yet, 1 user, 2 kernel, 3 an unknown name.
+static BACKEND_READ: AtomicU8 = AtomicU8::new(0);
+
+/// [`BACKEND`], through [`BACKEND_READ`].
+#[inline(always)]
+fn backend_read() -> Option<Backend> {
+    match BACKEND_READ.load(Ordering::Relaxed) {
+        1 => Some(Backend::User),
+        2 => Some(Backend::Kernel),
+        3 => None,
+        _ => backend_first(),
+    }
+}
+
+/// [`backend_read`] before [`BACKEND_READ`] is set (threads racing here
+/// store the same value).
+#[cold]
+#[inline(never)]
+fn backend_first() -> Option<Backend> {
+    let b = *BACKEND;
+    let v = match b {
+        Some(Backend::User) => 1,
+        Some(Backend::Kernel) => 2,
+        None => 3,
+    };
+    BACKEND_READ.store(v, Ordering::Relaxed);
+    b
+}
+
 /// `Ok` when `RIPC_BACKEND` names a backend, else `EINVAL`: what every C
 /// entry point checks first (in `ffi_boundary!`).
 #[inline]
 pub fn check() -> Result<Backend> {
-    (*BACKEND).ok_or(Errno::EINVAL)
+    backend_read().ok_or(Errno::EINVAL)
 }
 
 /// The backend this process uses, read once from `RIPC_BACKEND` (`user`
 /// when the value is unknown: the C API refuses to run then, see
 /// [`check`]).
+#[inline]
 pub fn backend() -> Backend {
-    (*BACKEND).unwrap_or(Backend::User)
+    backend_read().unwrap_or(Backend::User)
 }
 
 /// True when calls pass through to the kernel.
