@@ -242,13 +242,19 @@ fn take_mine(v: &View<'_>) -> Option<usize> {
         return Some(u);
     }
     let me = Owner::me();
-    let used = v.undo_used();
-    if used.clone().any(|u| {
+    if v.undo_used().any(|u| {
         v.uslot(u)
             .is_ok_and(|us| us.pid.load(Ordering::Acquire) == me.pid)
     }) {
         return None;
     }
+    take_free(v, me)
+}
+
+/// [`take_mine`]'s last step (its checks made, [`Taking`] held): a free
+/// slot among those in use or the one above them, taken for `me`.
+pub(super) fn take_free(v: &View<'_>, me: Owner) -> Option<usize> {
+    let used = v.undo_used();
     for u in used.start..(used.end + 1).min(v.s.nundo) {
         if v.uslot(u).ok()?.pid.load(Ordering::Relaxed) == 0 && take_slot(v, u, me).ok()? {
             return Some(u);

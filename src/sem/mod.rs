@@ -1657,6 +1657,46 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// A thread of this process paused inside its lock-free take (its
+    /// checks made, no slot of ours seen; preempted on a loaded machine)
+    /// while another thread's first `SEM_UNDO` operation goes the locked
+    /// way: the process ends with one undo slot, as on the kernel (two
+    /// split its adjustments, each clamped on its own at exit).
+    #[test]
+    fn a_locked_take_beside_a_paused_lock_free_take_leaves_one_slot() {
+        let t = tmp_ns("undo_paused");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let v = View::new(&o).unwrap();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        semop(&o, &[op(0, 1, 0)], now, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(0, -1, 0)], now, Errno::EAGAIN).unwrap();
+        // This thread is inside `take_mine`, past its checks.
+        let taking = Taking::try_hold().expect("no take under way");
+        std::thread::scope(|sc| {
+            let b = sc.spawn(|| {
+                let known = Known::of(shape(&o));
+                let w = Wait::Until(Deadline::after(Duration::from_secs(5)));
+                semop_known(&o, &known, &[op(0, 1, SEM_UNDO)], w, Errno::EAGAIN)
+            });
+            // Paused longer than a take lasts (a time slice of a loaded
+            // machine), then the take goes on.
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(take_free(&v, Owner::me()).is_some());
+            drop(taking);
+            b.join().unwrap().unwrap();
+        });
+        let mine: Vec<usize> = v
+            .undo_used()
+            .filter(|&u| v.uslot(u).unwrap().owner().load().is_me())
+            .collect();
+        assert_eq!(mine.len(), 1, "this process's slots {mine:?}");
+        assert_eq!(v.adj(mine[0], 0).unwrap().load(Ordering::Relaxed), -1);
+        for u in mine {
+            v.uslot(u).unwrap().owner().clear();
+        }
+        remove(&t.1, &o).unwrap();
+    }
+
     #[test]
     fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
         let t = tmp_ns("claim_stopped");

@@ -291,9 +291,10 @@ pub(super) fn undo_slot_known(
 /// one ([`take_slot`]).
 pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     let me = Owner::me();
-    // Not beside a lock-free take by another thread of this process (a
-    // few instructions; one of ours interrupted by this very call, a
-    // signal handler's, is not waited for past the bound).
+    // Not beside a lock-free take by another thread of this process
+    // (waited for: given up on, this would take a second slot beside the
+    // one it records; one this very thread was inside, a signal
+    // handler's call, is not waited for).
     let held = Taking::hold_or_wait();
     let used = v.undo_used();
     for u in used.clone() {
@@ -394,8 +395,20 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
 /// [`Taking::try_hold`] registered the fork child's reset.
 static HOOKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// This process is taking an undo slot ([`Taking`]).
-static TAKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// The thread of this process taking an undo slot ([`Taking`]): its tid,
+/// 0 when none.
+static TAKING: AtomicI32 = AtomicI32::new(0);
+
+/// The calling thread's id.
+fn my_tid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// How long a locked take waits for another thread's lock-free take
+/// ([`Taking::hold_or_wait`]): a few instructions, or as long as that
+/// thread waits for a CPU; the bound only guards against the unforeseen.
+const TAKE_WAIT: Duration = crate::sync::time::CTL_BOUND;
 
 /// Held while this process takes an undo slot (one at a time: two threads
 /// taking at once would give it two slots on one set).
@@ -405,47 +418,64 @@ impl Taking {
     /// Without waiting: `None` when another take of this process is
     /// under way (the caller takes the lock and [`undo_slot`]).
     pub(super) fn try_hold() -> Option<Taking> {
+        Taking::try_hold_as(my_tid()).ok()
+    }
+
+    /// [`Taking::try_hold`] for thread `tid`; the holder's tid otherwise.
+    fn try_hold_as(tid: i32) -> core::result::Result<Taking, i32> {
         // The fork child's reset (`fast::recs_after_fork`), registered
         // once per process before the flag is first taken.
         if !HOOKED.load(Ordering::Relaxed) {
             crate::os::proc::on_fork_child(recs_after_fork);
             HOOKED.store(true, Ordering::Relaxed);
         }
+        // Made only when taken (`then_some` would make and drop one, and
+        // its drop let another's take go).
         TAKING
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            // Made only when taken (`then_some` would make and drop one,
-            // and its drop let another's take go).
-            .then(|| Taking(true))
+            .compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed)
+            .map(|_| Taking(true))
     }
 
-    /// Waiting for a lock-free take by another thread (a few instructions,
-    /// or a time slice), at most [`CLAIM_BOUND`]: a take this call
-    /// interrupted (a signal handler's call) never ends meanwhile.
+    /// Waits for a lock-free take by another thread of this process to
+    /// end: it is as alive as the caller, and runs a few instructions
+    /// without waiting for anything, but may wait for a CPU longer than
+    /// any short bound (a loaded machine) — given up on then, the caller
+    /// would take a second slot beside the one that take records. A take
+    /// this very thread was inside (a signal handler's call) never ends
+    /// meanwhile: not waited for.
     fn hold_or_wait() -> Taking {
+        let tid = my_tid();
         let t0 = std::time::Instant::now();
+        let mut round = 0u32;
         loop {
-            if let Some(t) = Taking::try_hold() {
-                return t;
+            match Taking::try_hold_as(tid) {
+                Ok(t) => return t,
+                Err(holder) if holder == tid => return Taking(false),
+                Err(_) => {}
             }
-            if t0.elapsed() > CLAIM_BOUND {
+            if t0.elapsed() > TAKE_WAIT {
                 return Taking(false);
             }
-            std::thread::yield_now();
+            round += 1;
+            if round < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
         }
     }
 
     /// After `fork`: only the forking thread exists in the child, and it
     /// was not taking.
     pub(super) fn after_fork() {
-        TAKING.store(false, Ordering::Relaxed);
+        TAKING.store(0, Ordering::Relaxed);
     }
 }
 
 impl Drop for Taking {
     fn drop(&mut self) {
         if self.0 {
-            TAKING.store(false, Ordering::Release);
+            TAKING.store(0, Ordering::Release);
         }
     }
 }
