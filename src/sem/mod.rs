@@ -556,6 +556,10 @@ fn semop_after_fast(
     timeout_errno: Errno,
 ) -> Result<()> {
     let r = match r {
+        Ok(Fast::Block) if op.flg & IPC_NOWAIT == 0 => fast_after_yield(o, known, op),
+        r => r,
+    };
+    let r = match r {
         Ok(Fast::Slow) if op.op == 0 && op.flg & SEM_UNDO != 0 => {
             fast::semop_fast_any(o, known, op)
         }
@@ -574,6 +578,34 @@ fn semop_after_fast(
         },
     }
     semop_general(o, known, &[op], wait, timeout_errno)
+}
+
+/// A waiter whose releaser last ran on this CPU, while yields pay (what
+/// `pending::sleep` would do after enqueuing: `spin::hand_over_n`), yields
+/// once before it enqueues, then tries the lock-free path again: on one
+/// CPU for both the releaser runs in the yield and finds nobody asleep, so
+/// neither side takes the lock, enqueues, grants or wakes (the general
+/// path's `enqueue`/`update_queue`/`sleep`, ~1700 instructions a side). At
+/// most one yield; a releaser that did not come leaves the operation to
+/// the general path as before (which yields once more, then sleeps).
+/// Timed ([`spin::yielded_since`]): a third task on this CPU that
+/// collects the yield stops the yields; counted as a wait only when it
+/// ended one (a miss is part of the wait the general path goes on with).
+/// `Fast::Block` when no yield.
+#[inline(never)]
+fn fast_after_yield(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
+    if o.peer() != spin::Peer::Here || !spin::yields_pay() {
+        return Ok(Fast::Block);
+    }
+    let start = spin::begin();
+    spin::yield_cpu();
+    let r = fast::semop_fast(o, known, op);
+    if matches!(r, Ok(Fast::Done)) {
+        spin::waited_since(start, true);
+    } else {
+        spin::yielded_since(start);
+    }
+    r
 }
 
 /// The set's lock for a `semop`: by the call's deadline, and within

@@ -154,6 +154,16 @@ const SLOW_TICKS: u64 = if cfg!(target_arch = "x86_64") {
 /// CPU away here ([`yields_pay`]).
 #[inline]
 pub fn waited_since(start: u64, quick: bool) {
+    yielded_since(start);
+    waited(quick);
+}
+
+/// [`waited_since`]'s part for yields alone: whether a wait (or the part
+/// of one) that started at `start` took so long after a yield that yields
+/// give the CPU away here. Leaves the spin policy's counts ([`waited`])
+/// to the wait's end.
+#[inline]
+pub fn yielded_since(start: u64) {
     let slow = begin().wrapping_sub(start) > SLOW_TICKS;
     STATE.with(|c| {
         let mut s = c.get();
@@ -171,7 +181,6 @@ pub fn waited_since(start: u64, quick: bool) {
         }
         c.set(s);
     });
-    waited(quick);
 }
 
 /// Notes a published word this thread is about to overwrite (or read):
