@@ -271,18 +271,34 @@ impl Ns {
     /// below the highest counts one off until the next create or removal
     /// at that index puts the bit right.
     pub fn in_use(&self, kind: Kind) -> (i32, i32) {
-        if let Some(ix) = &self.index {
-            let (mut hi, mut n) = ix.used(kind);
-            let (gone, changed) = self.settle_removals(kind, hi);
-            if changed {
-                (hi, n) = ix.used(kind);
-            }
-            if hi >= 0 && self.exists(&Self::idx_name(kind, hi)) {
-                return self.leave_out(kind, &gone, hi, n);
-            }
+        let used = |ix: &index::Index| {
+            let (hi, n) = ix.used(kind);
+            (hi, n, ())
+        };
+        if let Some((hi, n, (), gone)) = self.settled_hint(kind, used) {
+            return self.leave_out(kind, &gone, hi, n);
         }
         let v = self.indexes(kind);
         (v.last().copied().unwrap_or(-1), v.len() as i32)
+    }
+
+    /// What `read` finds in the index hint of `kind` (highest index in
+    /// use, how many, and more) once its marked removals are settled (read
+    /// again when settling changed the hint), with the indexes settled as
+    /// gone; `None` when the hint is missing, empty or stale (its highest
+    /// index has no name).
+    fn settled_hint<T>(
+        &self,
+        kind: Kind,
+        read: impl Fn(&index::Index) -> (i32, i32, T),
+    ) -> Option<(i32, i32, T, Vec<i32>)> {
+        let ix = self.index.as_ref()?;
+        let (mut hi, mut n, mut v) = read(ix);
+        let (gone, changed) = self.settle_removals(kind, hi);
+        if changed {
+            (hi, n, v) = read(ix);
+        }
+        (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, v, gone))
     }
 
     /// [`Ns::in_use`] with the total of the sizes recorded with
@@ -291,14 +307,7 @@ impl Ns {
     /// objects).
     pub fn in_use_size(&self, kind: Kind) -> Option<(i32, i32, u64)> {
         let ix = self.index.as_ref()?;
-        let (mut hi, mut n, mut total) = ix.used_size(kind);
-        let (gone, changed) = self.settle_removals(kind, hi);
-        if changed {
-            (hi, n, total) = ix.used_size(kind);
-        }
-        if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
-            return None;
-        }
+        let (hi, n, total, gone) = self.settled_hint(kind, |ix| ix.used_size(kind))?;
         let less = gone
             .iter()
             .fold(0u64, |t, &i| t.saturating_add(ix.size(kind, i)));
@@ -310,15 +319,7 @@ impl Ns {
     /// index hint (see [`index::Index::used_words`]), at constant cost;
     /// `None` as for [`Ns::in_use_size`].
     pub fn in_use_words(&self, kind: Kind) -> Option<index::UsedWords> {
-        let ix = self.index.as_ref()?;
-        let (mut hi, mut n, mut words) = ix.used_words(kind);
-        let (gone, changed) = self.settle_removals(kind, hi);
-        if changed {
-            (hi, n, words) = ix.used_words(kind);
-        }
-        if hi < 0 || !self.exists(&Self::idx_name(kind, hi)) {
-            return None;
-        }
+        let (hi, n, mut words, gone) = self.settled_hint(kind, |ix| ix.used_words(kind))?;
         words.retain(|(i, _)| !gone.contains(i));
         let (hi, n) = self.leave_out(kind, &gone, hi, n);
         Some((hi, n, words))
