@@ -717,6 +717,16 @@ impl RobustLock {
 mod tests {
     use super::*;
 
+    /// A bounded (50 ms) take of `l` as a movable object's taker does it.
+    fn take_movable_50ms(l: &RobustLock) -> Result<Got> {
+        l.lock_movable(
+            &Deadline::after(Duration::from_millis(50)),
+            &never,
+            None,
+            &|| true,
+        )
+    }
+
     /// `took < bound`, or within what this thread's plain sleeps overrun
     /// right now: on a loaded machine (other tests, other builds) a thread
     /// that is woken in time may wait for a CPU long after. The worst of
@@ -1021,15 +1031,7 @@ mod tests {
         assert_eq!(l.fence(l.word.load(Ordering::Relaxed)), None);
         // Other takers of a movable object are told to reopen it; a
         // bounded plain taker waits (the fencer is alive and holds it).
-        assert_eq!(
-            l.lock_movable(
-                &Deadline::after(Duration::from_millis(50)),
-                &never,
-                None,
-                &|| true
-            ),
-            Err(Errno::ESTALE)
-        );
+        assert_eq!(take_movable_50ms(l), Err(Errno::ESTALE));
         // Continued: its release fails, it waits for the move and sees it.
         // SAFETY: our own child.
         unsafe { libc::kill(pid, libc::SIGCONT) };
@@ -1082,15 +1084,7 @@ mod tests {
         let l = m.lock();
         // A fence naming a pid that cannot exist.
         l.word.store(FENCE | 0x3fff_fff0, Ordering::Relaxed);
-        assert_eq!(
-            l.lock_movable(
-                &Deadline::after(Duration::from_millis(50)),
-                &never,
-                None,
-                &|| true
-            ),
-            Ok(Got::Orphan(0))
-        );
+        assert_eq!(take_movable_50ms(l), Ok(Got::Orphan(0)));
         assert_eq!(l.fenced_by_me(), Some(0));
         assert!(l.unfence(Owner {
             pid: my_pid(),
