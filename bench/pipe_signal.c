@@ -14,12 +14,26 @@
  *                          callback on the dispatcher thread (a different
  *                          mechanism, not a wrapper: one extra thread hop)
  *
- * The wrapper benchmarks alternate raw and ripc in short blocks inside the
- * same pair of processes (both sides follow the same schedule), so CPU
- * placement and neighbours' load hit both alike; each line is the median
- * over blocks. No arguments; finishes in well under 30 s.
+ * Every figure is taken in two placements, stated on its line: "one CPU"
+ * pins parent and child to the first CPU the process may use, "a CPU
+ * each" pins the parent there and the child to the second
+ * (sched_setaffinity). One CPU shows a wrapper's cost best: no wake-up
+ * crosses CPUs (on a virtual machine that costs tens of microseconds and
+ * varies widely, burying a few nanoseconds). The wrapper benchmarks alternate raw
+ * and ripc in short blocks inside the same pair of processes (both sides
+ * follow the same schedule), in pairs ordered raw-ripc, ripc-raw, ... so
+ * that a drift during the run favours neither; each line gives the median
+ * of each variant with its 25-75 % range, the ratio of the medians, and
+ * the median and 25-75 % range of the per-pair ratios (each ripc block
+ * against the raw block beside it): the spread to read a ratio against.
+ * No arguments; finishes in about 15 s.
+ *
+ * pipe_signal --count raw|ripc N: one process, one pipe, N writes of 64
+ * bytes each read back at once, nothing printed: for counting user-space
+ * instructions per pair with callgrind (docs/pipes-signals.md, "Cost").
  */
 #include <ripc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,22 +45,97 @@
 #include <unistd.h>
 
 #define BLOCKS 31 /* per variant, alternating */
+#define CB_RUNS_MAX 5
 
 static double now_us(void) { return now() * 1e6; }
 
-static void report(const char *name, double *raw, double *rip, int n, const char *unit, double scale) {
-    double mr = median(raw, n), mw = median(rip, n);
-    if (scale > 0)
-        printf("%-28s raw %8.0f %s ripc %8.0f %s ratio %.3f\n", name, scale / mr, unit, scale / mw, unit,
-               mw / mr);
-    else
-        printf("%-28s raw %8.2f %s ripc %8.2f %s ratio %.3f\n", name, mr, unit, mw, unit, mw / mr);
-    fflush(stdout);
+/* ---------- placement ---------- */
+static int cpu_first, cpu_second; /* the first two CPUs we may use */
+static int child_cpu;             /* the child's CPU in the current placement */
+static const char *placement;
+
+static void find_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set)) die("sched_getaffinity");
+    cpu_first = cpu_second = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        if (cpu_first < 0)
+            cpu_first = c;
+        else if (cpu_second < 0) {
+            cpu_second = c;
+            break;
+        }
+    }
+    if (cpu_second < 0) cpu_second = cpu_first; /* one CPU: both placements are one */
 }
 
-/* Block k (0-based, after one warm-up pair) uses ripc when k is odd. */
+static void pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set)) die("sched_setaffinity");
+}
+
+/* The parent stays on the first CPU; children pin themselves to child_cpu. */
+static void place(int one_cpu) {
+    child_cpu = one_cpu ? cpu_first : cpu_second;
+    placement = one_cpu || cpu_second == cpu_first ? "one CPU" : "a CPU each";
+}
+
+/* Forks a child pinned to child_cpu. */
+static pid_t fork_pinned(void) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) pin(child_cpu);
+    return pid;
+}
+
+/* ---------- the schedule and the report ---------- */
+
+/* Blocks 0 and 1 warm up (raw, ripc); then BLOCKS pairs, ordered
+ * raw-ripc in even pairs and ripc-raw in odd ones. */
 #define TOTAL_BLOCKS (2 * BLOCKS + 2)
-#define USE_RIPC(k) ((k) & 1)
+static int use_ripc(int k) {
+    if (k < 2) return k;
+    return ((k - 2) & 1) ^ (((k - 2) / 2) & 1);
+}
+
+/* Records block k's time in its pair (warm-up blocks are dropped). */
+static void record(double *raw, double *rip, int k, double t) {
+    if (k >= 2) (use_ripc(k) ? rip : raw)[(k - 2) / 2] = t;
+}
+
+/* The q-quantile of sorted v[0..n) (nearest rank). */
+static double quantile(const double *v, int n, double q) {
+    int i = (int)(q * (n - 1) + 0.5);
+    return v[i];
+}
+
+/* raw[i] and rip[i] are pair i's two blocks (times; with scale > 0 the
+ * line shows scale / time, a rate). */
+static void report(const char *name, double *raw, double *rip, int n, const char *unit, double scale) {
+    double ratio[BLOCKS > CB_RUNS_MAX ? BLOCKS : CB_RUNS_MAX];
+    for (int i = 0; i < n; i++) ratio[i] = rip[i] / raw[i];
+    double mr = median(raw, n), mw = median(rip, n), pr = median(ratio, n);
+    /* (median() sorted the arrays) */
+    double r25 = quantile(raw, n, .25), r75 = quantile(raw, n, .75);
+    double w25 = quantile(rip, n, .25), w75 = quantile(rip, n, .75);
+    if (scale > 0) {
+        double t = r25;
+        r25 = scale / r75, r75 = scale / t;
+        t = w25;
+        w25 = scale / w75, w75 = scale / t;
+        mr = scale / mr, mw = scale / mw;
+    }
+    int dec = scale > 0 ? 0 : 2;
+    char what[64];
+    snprintf(what, sizeof what, "%s %s:", name, placement);
+    printf("%-38s raw %8.*f %s (%.*f-%.*f) ripc %8.*f %s (%.*f-%.*f) ratio %.3f pairs %.3f (%.3f-%.3f)\n", what, dec,
+           mr, unit, dec, r25, dec, r75, dec, mw, unit, dec, w25, dec, w75,
+           scale > 0 ? (scale / mw) / (scale / mr) : mw / mr, pr, quantile(ratio, n, .25), quantile(ratio, n, .75));
+    fflush(stdout);
+}
 
 /* ---------- pipe ping-pong ---------- */
 enum { PP_ITERS = 800, MSG = 64 };
@@ -57,11 +146,11 @@ static void pingpong(void) {
     int aw = ripc_pipe_fd(a, RIPC_PIPE_WRITE), ar = ripc_pipe_fd(a, RIPC_PIPE_READ);
     int bw = ripc_pipe_fd(b, RIPC_PIPE_WRITE), br = ripc_pipe_fd(b, RIPC_PIPE_READ);
     char buf[MSG] = {0};
-    pid_t pid = fork();
+    pid_t pid = fork_pinned();
     if (pid == 0) {
         for (int k = 0; k < TOTAL_BLOCKS; k++) {
             for (int i = 0; i < PP_ITERS; i++) {
-                if (USE_RIPC(k)) {
+                if (use_ripc(k)) {
                     if (ripc_pipe_read(a, buf, MSG) != MSG || ripc_pipe_write(b, buf, MSG) != MSG) _exit(1);
                 } else {
                     if (read(ar, buf, MSG) != MSG || write(bw, buf, MSG) != MSG) _exit(1);
@@ -74,19 +163,19 @@ static void pingpong(void) {
     for (int k = 0; k < TOTAL_BLOCKS; k++) {
         double t0 = now_us();
         for (int i = 0; i < PP_ITERS; i++) {
-            if (USE_RIPC(k)) {
+            if (use_ripc(k)) {
                 if (ripc_pipe_write(a, buf, MSG) != MSG || ripc_pipe_read(b, buf, MSG) != MSG) die("ripc ping-pong");
             } else {
                 if (write(aw, buf, MSG) != MSG || read(br, buf, MSG) != MSG) die("raw ping-pong");
             }
         }
         double t = (now_us() - t0) / PP_ITERS;
-        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
+        record(raw, rip, k, t);
     }
     waitpid(pid, NULL, 0);
     ripc_pipe_free(a);
     ripc_pipe_free(b);
-    report("pipe ping-pong 64B:", raw, rip, BLOCKS, "us", 0);
+    report("pipe ping-pong 64B", raw, rip, BLOCKS, "us", 0);
 }
 
 /* ---------- pipe throughput ---------- */
@@ -98,11 +187,11 @@ static void throughput(void) {
     if (!p) die("ripc_pipe_new");
     int wfd = ripc_pipe_fd(p, RIPC_PIPE_WRITE), rfd = ripc_pipe_fd(p, RIPC_PIPE_READ);
     long per = (long)BLOCK_MB << 20;
-    pid_t pid = fork();
+    pid_t pid = fork_pinned();
     if (pid == 0) {
         for (int k = 0; k < TOTAL_BLOCKS; k++) {
             for (long done = 0; done < per;) {
-                ssize_t n = USE_RIPC(k) ? ripc_pipe_write(p, chunk, CHUNK) : write(wfd, chunk, CHUNK);
+                ssize_t n = use_ripc(k) ? ripc_pipe_write(p, chunk, CHUNK) : write(wfd, chunk, CHUNK);
                 if (n <= 0) _exit(1);
                 done += n;
             }
@@ -114,16 +203,16 @@ static void throughput(void) {
         double t0 = now_us();
         for (long got = 0; got < per;) {
             size_t want = per - got < CHUNK ? (size_t)(per - got) : CHUNK;
-            ssize_t n = USE_RIPC(k) ? ripc_pipe_read(p, sink, want) : read(rfd, sink, want);
+            ssize_t n = use_ripc(k) ? ripc_pipe_read(p, sink, want) : read(rfd, sink, want);
             if (n <= 0) die("throughput read");
             got += n;
         }
         double t = now_us() - t0;
-        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
+        record(raw, rip, k, t);
     }
     waitpid(pid, NULL, 0);
     ripc_pipe_free(p);
-    report("pipe throughput 64KiB:", raw, rip, BLOCKS, "MB/s", (double)per);
+    report("pipe throughput 64KiB", raw, rip, BLOCKS, "MB/s", (double)per);
 }
 
 /* ---------- signal round trip, both sides waiting ---------- */
@@ -133,14 +222,14 @@ static int rtsig;
 
 static void sigrt(int with_payload) {
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = fork_pinned();
     if (pid == 0) {
         siginfo_t si;
         struct ripc_siginfo info;
         for (int k = 0; k < TOTAL_BLOCKS; k++) {
             for (int i = 0; i < SIG_ITERS; i++) {
                 int ok;
-                if (USE_RIPC(k))
+                if (use_ripc(k))
                     ok = ripc_signal_wait(&rtset, &info, -1) == rtsig &&
                          (with_payload ? ripc_signal_send(parent, rtsig, info.value)
                                        : ripc_signal_kill(parent, rtsig)) == 0;
@@ -159,7 +248,7 @@ static void sigrt(int with_payload) {
         double t0 = now_us();
         for (int i = 0; i < SIG_ITERS; i++) {
             int ok;
-            if (USE_RIPC(k)) {
+            if (use_ripc(k)) {
                 ok = (with_payload ? ripc_signal_send(pid, rtsig, i) : ripc_signal_kill(pid, rtsig)) == 0 &&
                      ripc_signal_wait(&rtset, &info, -1) == rtsig;
             } else {
@@ -170,14 +259,14 @@ static void sigrt(int with_payload) {
             if (!ok) die("signal round trip");
         }
         double t = (now_us() - t0) / SIG_ITERS;
-        if (k >= 2) (USE_RIPC(k) ? rip : raw)[(k - 2) / 2] = t;
+        record(raw, rip, k, t);
     }
     waitpid(pid, NULL, 0);
-    report(with_payload ? "signal round-trip (queue):" : "signal round-trip (kill):", raw, rip, BLOCKS, "us", 0);
+    report(with_payload ? "signal round-trip (queue)" : "signal round-trip (kill)", raw, rip, BLOCKS, "us", 0);
 }
 
 /* ---------- signal answered from a handler / callback ---------- */
-enum { CB_ITERS = 2000, CB_RUNS = 5 };
+enum { CB_ITERS = 2000, CB_RUNS = CB_RUNS_MAX };
 static pid_t answer_to;
 
 static void raw_handler(int sig, siginfo_t *si, void *ctx) {
@@ -194,7 +283,7 @@ static double sigcb(int use_ripc) {
     answer_to = getpid();
     int ready[2];
     if (pipe(ready)) die("pipe");
-    pid_t pid = fork();
+    pid_t pid = fork_pinned();
     if (pid == 0) {
         if (use_ripc) {
             if (ripc_signal_handle(rtsig, ripc_callback, NULL, RIPC_SIGNAL_RESTART)) _exit(1);
@@ -223,25 +312,65 @@ static double sigcb(int use_ripc) {
     return t;
 }
 
-int main(void) {
+/* --count raw|ripc N: N pairs of a 64-byte write and its read, one
+ * process, one pipe, for callgrind. */
+static int count(const char *which, long n) {
+    int ripc = strcmp(which, "ripc") == 0;
+    if (!ripc && strcmp(which, "raw") != 0) return 2;
+    struct ripc_pipe *p = ripc_pipe_new(0);
+    if (!p) die("ripc_pipe_new");
+    int wfd = ripc_pipe_fd(p, RIPC_PIPE_WRITE), rfd = ripc_pipe_fd(p, RIPC_PIPE_READ);
+    char buf[MSG] = {0};
+    for (long i = 0; i < n; i++) {
+        if (ripc) {
+            if (ripc_pipe_write(p, buf, MSG) != MSG || ripc_pipe_read(p, buf, MSG) != MSG) die("ripc pair");
+        } else {
+            if (write(wfd, buf, MSG) != MSG || read(rfd, buf, MSG) != MSG) die("raw pair");
+        }
+    }
+    ripc_pipe_free(p);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--count") == 0) return count(argv[2], atol(argv[3]));
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s [--count raw|ripc N]\n", argv[0]);
+        return 2;
+    }
     rtsig = SIGRTMIN;
     sigemptyset(&rtset);
     sigaddset(&rtset, rtsig);
     sigprocmask(SIG_BLOCK, &rtset, NULL); /* children inherit it */
     memset(chunk, 'x', sizeof chunk);
+    find_cpus();
+    pin(cpu_first);
     printf("# ripc pipes and signals vs raw syscalls: medians of %d alternating blocks each\n", BLOCKS);
-    printf("# ratio = ripc time / raw time (1.00 = same cost)\n");
-    pingpong();
-    throughput();
-    sigrt(1);
-    sigrt(0);
+    printf("# (25-75 %% range in brackets); parent on CPU %d, child on CPU %d (a CPU each) or %d (one CPU)\n",
+           cpu_first, cpu_second, cpu_first);
+    printf("# ratio = ripc time / raw time of the medians (1.00 = same cost); pairs = the per-pair ratios\n");
+    for (int one_cpu = 1; one_cpu >= 0; one_cpu--) {
+        place(one_cpu);
+        pingpong();
+        throughput();
+        sigrt(1);
+        sigrt(0);
+    }
     printf("# next: a different mechanism, not a wrapper (callback in thread context:\n"
            "# handler -> self-pipe -> dispatcher thread), shown for its cost\n");
-    double raw[CB_RUNS], rip[CB_RUNS];
-    for (int i = 0; i < CB_RUNS; i++) {
-        raw[i] = sigcb(0);
-        rip[i] = sigcb(1);
+    for (int one_cpu = 1; one_cpu >= 0; one_cpu--) {
+        place(one_cpu);
+        double raw[CB_RUNS], rip[CB_RUNS];
+        for (int i = 0; i < CB_RUNS; i++) {
+            if (i & 1) {
+                rip[i] = sigcb(1);
+                raw[i] = sigcb(0);
+            } else {
+                raw[i] = sigcb(0);
+                rip[i] = sigcb(1);
+            }
+        }
+        report("signal callback trip", raw, rip, CB_RUNS, "us", 0);
     }
-    report("signal callback trip:", raw, rip, CB_RUNS, "us", 0);
     return 0;
 }
