@@ -9,6 +9,9 @@
  *                          blocking it and waiting: sigqueue+sigwaitinfo vs
  *                          ripc_signal_send+ripc_signal_wait (with payload),
  *                          and kill+sigwaitinfo vs ripc_signal_kill+wait
+ *   fifo timed open        one process, a reader holding the FIFO open:
+ *                          open(O_WRONLY)+close vs a timed ripc_fifo_open
+ *                          for writing + ripc_pipe_free (us per open)
  *   signal callback trip   the child answers from a handler: raw
  *                          async-signal-safe sigaction handler vs a ripc
  *                          callback on the dispatcher thread (a different
@@ -32,6 +35,7 @@
  * bytes each read back at once, nothing printed: for counting user-space
  * instructions per pair with callgrind (docs/pipes-signals.md, "Cost").
  */
+#include <fcntl.h>
 #include <ripc.h>
 #include <sched.h>
 #include <signal.h>
@@ -215,6 +219,43 @@ static void throughput(void) {
     report("pipe throughput 64KiB", raw, rip, BLOCKS, "MB/s", (double)per);
 }
 
+/* ---------- FIFO open, a reader already there ---------- */
+enum { FIFO_ITERS = 200 };
+
+/* One process: a reader holds the FIFO open; each iteration opens it for
+ * writing and closes it: open(O_WRONLY) + close against
+ * ripc_fifo_open(path, RIPC_PIPE_WRITE, 0, 1000) + ripc_pipe_free (a
+ * timed open, the kind that may need a helper thread). */
+static void fifo_open_cost(void) {
+    char dir[] = "/tmp/ripc-bench-fifo.XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp");
+    char path[sizeof dir + 8];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    if (ripc_fifo_create(path, 0600, 0)) die("ripc_fifo_create");
+    struct ripc_pipe *r = ripc_fifo_open(path, RIPC_PIPE_READ, RIPC_PIPE_NONBLOCK, -1);
+    if (!r) die("reader");
+    double raw[BLOCKS], rip[BLOCKS];
+    for (int k = 0; k < TOTAL_BLOCKS; k++) {
+        double t0 = now_us();
+        for (int i = 0; i < FIFO_ITERS; i++) {
+            if (use_ripc(k)) {
+                struct ripc_pipe *w = ripc_fifo_open(path, RIPC_PIPE_WRITE, 0, 1000);
+                if (!w) die("ripc_fifo_open");
+                ripc_pipe_free(w);
+            } else {
+                int fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0) die("open");
+                close(fd);
+            }
+        }
+        record(raw, rip, k, (now_us() - t0) / FIFO_ITERS);
+    }
+    ripc_pipe_free(r);
+    unlink(path);
+    rmdir(dir);
+    report("fifo timed open, reader there", raw, rip, BLOCKS, "us", 0);
+}
+
 /* ---------- signal round trip, both sides waiting ---------- */
 enum { SIG_ITERS = 400 };
 static sigset_t rtset;
@@ -349,6 +390,8 @@ int main(int argc, char **argv) {
     printf("# (25-75 %% range in brackets); parent on CPU %d, child on CPU %d (a CPU each) or %d (one CPU)\n",
            cpu_first, cpu_second, cpu_first);
     printf("# ratio = ripc time / raw time of the medians (1.00 = same cost); pairs = the per-pair ratios\n");
+    place(1);
+    fifo_open_cost();
     for (int one_cpu = 1; one_cpu >= 0; one_cpu--) {
         place(one_cpu);
         pingpong();
