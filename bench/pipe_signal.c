@@ -31,9 +31,12 @@
  * against the raw block beside it): the spread to read a ratio against.
  * No arguments; finishes in about 15 s.
  *
- * pipe_signal --count raw|ripc N: one process, one pipe, N writes of 64
- * bytes each read back at once, nothing printed: for counting user-space
- * instructions per pair with callgrind (docs/pipes-signals.md, "Cost").
+ * pipe_signal --count raw|ripc|locked N: one process, one pipe, N writes
+ * of 64 bytes each read back at once, then the ns per pair: for counting
+ * user-space instructions per pair with callgrind, and for timing the
+ * wrapper without a context switch ("locked": raw calls with two locked
+ * read-modify-writes around each, as ripc's handle count; see
+ * docs/pipes-signals.md, "Cost").
  */
 #include <fcntl.h>
 #include <ripc.h>
@@ -353,22 +356,36 @@ static double sigcb(int use_ripc) {
     return t;
 }
 
-/* --count raw|ripc N: N pairs of a 64-byte write and its read, one
- * process, one pipe, for callgrind. */
+/* --count raw|ripc|locked N: N pairs of a 64-byte write and its read, one
+ * process, one pipe, for callgrind, or timed (prints ns per pair).
+ * "locked" is raw with two locked read-modify-write instructions around
+ * each call, as ripc's handle count in and out: what those cost alone. */
+static long lock_word;
+
 static int count(const char *which, long n) {
-    int ripc = strcmp(which, "ripc") == 0;
-    if (!ripc && strcmp(which, "raw") != 0) return 2;
+    int mode = !strcmp(which, "raw") ? 0 : !strcmp(which, "ripc") ? 1 : !strcmp(which, "locked") ? 2 : -1;
+    if (mode < 0) return 2;
     struct ripc_pipe *p = ripc_pipe_new(0);
     if (!p) die("ripc_pipe_new");
     int wfd = ripc_pipe_fd(p, RIPC_PIPE_WRITE), rfd = ripc_pipe_fd(p, RIPC_PIPE_READ);
     char buf[MSG] = {0};
+    double t0 = now();
     for (long i = 0; i < n; i++) {
-        if (ripc) {
+        if (mode == 1) {
             if (ripc_pipe_write(p, buf, MSG) != MSG || ripc_pipe_read(p, buf, MSG) != MSG) die("ripc pair");
+        } else if (mode == 2) {
+            __atomic_fetch_add(&lock_word, 1, __ATOMIC_ACQUIRE);
+            ssize_t w = write(wfd, buf, MSG);
+            __atomic_fetch_sub(&lock_word, 1, __ATOMIC_RELEASE);
+            __atomic_fetch_add(&lock_word, 1, __ATOMIC_ACQUIRE);
+            ssize_t r = read(rfd, buf, MSG);
+            __atomic_fetch_sub(&lock_word, 1, __ATOMIC_RELEASE);
+            if (w != MSG || r != MSG) die("locked pair");
         } else {
             if (write(wfd, buf, MSG) != MSG || read(rfd, buf, MSG) != MSG) die("raw pair");
         }
     }
+    printf("%s %.0f ns per pair\n", which, (now() - t0) / (double)n * 1e9);
     ripc_pipe_free(p);
     return 0;
 }
@@ -376,7 +393,7 @@ static int count(const char *which, long n) {
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--count") == 0) return count(argv[2], atol(argv[3]));
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--count raw|ripc N]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--count raw|ripc|locked N]\n", argv[0]);
         return 2;
     }
     rtsig = SIGRTMIN;
