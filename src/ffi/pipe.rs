@@ -74,6 +74,9 @@ pub struct ripc_pipe {
 #[derive(Debug, Default)]
 struct LastBuf(AtomicU64);
 
+/// The full check of a buffer: [`readable`] or [`writable`].
+type BufCheck = fn(*mut c_void, usize) -> Result<()>;
+
 impl LastBuf {
     const PAGE: u64 = 4096;
     const LEN_BITS: u32 = 20;
@@ -83,12 +86,7 @@ impl LastBuf {
     /// remembered, else the check `slow` (`readable` or `writable`),
     /// whose success is remembered.
     #[inline(always)]
-    fn check(
-        &self,
-        addr: usize,
-        len: usize,
-        slow: fn(*mut c_void, usize) -> Result<()>,
-    ) -> Result<()> {
+    fn check(&self, addr: usize, len: usize, slow: BufCheck) -> Result<()> {
         let v = self.0.load(Ordering::Relaxed);
         let start = (v >> Self::LEN_BITS) * Self::PAGE;
         let span = (v & ((1 << Self::LEN_BITS) - 1)) * Self::PAGE;
@@ -101,12 +99,7 @@ impl LastBuf {
     }
 
     #[inline(never)]
-    fn miss(
-        &self,
-        addr: usize,
-        len: usize,
-        slow: fn(*mut c_void, usize) -> Result<()>,
-    ) -> Result<()> {
+    fn miss(&self, addr: usize, len: usize, slow: BufCheck) -> Result<()> {
         slow(addr as *mut c_void, len)?;
         let first = addr as u64 / Self::PAGE;
         // `slow` passed: addr + len does not wrap.
