@@ -29,7 +29,8 @@
  * of each variant with its 25-75 % range, the ratio of the medians, and
  * the median and 25-75 % range of the per-pair ratios (each ripc block
  * against the raw block beside it): the spread to read a ratio against.
- * No arguments; finishes in about 15 s.
+ * No arguments; finishes in about 15 s (BENCH_QUICK=1: 5 pairs of
+ * blocks instead of 31, a smoke run).
  *
  * pipe_signal --count raw|ripc|locked N: one process, one pipe, N writes
  * of 64 bytes each read back at once, then the ns per pair: for counting
@@ -51,7 +52,8 @@
 #include "bench.h"
 #include <unistd.h>
 
-#define BLOCKS 31 /* per variant, alternating */
+#define BLOCKS 31 /* per variant, alternating (BENCH_QUICK: 5) */
+static int blocks = BLOCKS;
 #define CB_RUNS_MAX 5
 
 static double now_us(void) { return now() * 1e6; }
@@ -100,9 +102,9 @@ static pid_t fork_pinned(void) {
 
 /* ---------- the schedule and the report ---------- */
 
-/* Blocks 0 and 1 warm up (raw, ripc); then BLOCKS pairs, ordered
+/* Blocks 0 and 1 warm up (raw, ripc); then `blocks` pairs, ordered
  * raw-ripc in even pairs and ripc-raw in odd ones. */
-#define TOTAL_BLOCKS (2 * BLOCKS + 2)
+#define TOTAL_BLOCKS (2 * blocks + 2)
 static int use_ripc(int k) {
     if (k < 2) return k;
     return ((k - 2) & 1) ^ (((k - 2) / 2) & 1);
@@ -182,7 +184,7 @@ static void pingpong(void) {
     waitpid(pid, NULL, 0);
     ripc_pipe_free(a);
     ripc_pipe_free(b);
-    report("pipe ping-pong 64B", raw, rip, BLOCKS, "us", 0);
+    report("pipe ping-pong 64B", raw, rip, blocks, "us", 0);
 }
 
 /* ---------- pipe throughput ---------- */
@@ -219,7 +221,7 @@ static void throughput(void) {
     }
     waitpid(pid, NULL, 0);
     ripc_pipe_free(p);
-    report("pipe throughput 64KiB", raw, rip, BLOCKS, "MB/s", (double)per);
+    report("pipe throughput 64KiB", raw, rip, blocks, "MB/s", (double)per);
 }
 
 /* ---------- FIFO open, a reader already there ---------- */
@@ -256,7 +258,7 @@ static void fifo_open_cost(void) {
     ripc_pipe_free(r);
     unlink(path);
     rmdir(dir);
-    report("fifo timed open, reader there", raw, rip, BLOCKS, "us", 0);
+    report("fifo timed open, reader there", raw, rip, blocks, "us", 0);
 }
 
 /* ---------- signal round trip, both sides waiting ---------- */
@@ -306,7 +308,7 @@ static void sigrt(int with_payload) {
         record(raw, rip, k, t);
     }
     waitpid(pid, NULL, 0);
-    report(with_payload ? "signal round-trip (queue)" : "signal round-trip (kill)", raw, rip, BLOCKS, "us", 0);
+    report(with_payload ? "signal round-trip (queue)" : "signal round-trip (kill)", raw, rip, blocks, "us", 0);
 }
 
 /* ---------- signal answered from a handler / callback ---------- */
@@ -403,7 +405,9 @@ int main(int argc, char **argv) {
     memset(chunk, 'x', sizeof chunk);
     find_cpus();
     pin(cpu_first);
-    printf("# ripc pipes and signals vs raw syscalls: medians of %d alternating blocks each\n", BLOCKS);
+    const char *quick = getenv("BENCH_QUICK");
+    if (quick && *quick && strcmp(quick, "0")) blocks = 5; /* a smoke run, not figures to quote */
+    printf("# ripc pipes and signals vs raw syscalls: medians of %d alternating blocks each\n", blocks);
     printf("# (25-75 %% range in brackets); parent on CPU %d, child on CPU %d (a CPU each) or %d (one CPU)\n",
            cpu_first, cpu_second, cpu_first);
     printf("# ratio = ripc time / raw time of the medians (1.00 = same cost); pairs = the per-pair ratios\n");
