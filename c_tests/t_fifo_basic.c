@@ -56,6 +56,10 @@ int main(void) {
     ok_errno(ripc_pipe_write(r, "x", 1) == -1, EBADF, "a read-only FIFO handle cannot write: EBADF");
     struct ripc_pipe *w = ripc_fifo_open(path, RIPC_PIPE_WRITE, 0, 1000);
     ok(w != NULL, "writer with a timeout opens when a reader is there");
+    struct ripc_pipe *w0 = ripc_fifo_open(path, RIPC_PIPE_WRITE, 0, 0);
+    ok(w0 != NULL && !(fcntl(ripc_pipe_fd(w0, RIPC_PIPE_WRITE), F_GETFL) & O_NONBLOCK),
+       "... at once, even with a zero timeout, and blocking");
+    ripc_pipe_free(w0);
     ok(ripc_pipe_write(w, "hi", 2) == 2 && ripc_pipe_read(r, buf, sizeof buf) == 2,
        "data flows writer -> reader");
     ripc_pipe_free(w);

@@ -11,6 +11,7 @@ use crate::ffi::{cstr, readable, writable};
 use crate::ffi_boundary;
 use crate::pipe::{fifo_create, fifo_open, End, Options, Pipe};
 use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 /// The read end of a pipe (`fd[0]` of `pipe(2)`).
@@ -46,6 +47,69 @@ const PIPE_FLAGS: c_int = RIPC_PIPE_NONBLOCK | RIPC_PIPE_INHERIT | RIPC_PIPE_NOS
 #[derive(Debug)]
 pub struct ripc_pipe {
     inner: Pipe,
+    /// The buffer range the last read found writable.
+    read_seen: LastBuf,
+    /// The buffer range the last write found readable.
+    write_seen: LastBuf,
+}
+
+/// The last buffer range (whole pages) a call on one handle found usable
+/// in one direction, packed in one word so that threads sharing the
+/// handle never see half of an update: the first page's number in the
+/// high [`LastBuf::PAGE_BITS`] bits, the count of pages in the low
+/// [`LastBuf::LEN_BITS`] (0: nothing remembered).
+///
+/// A call whose buffer lies inside it skips the per-thread probe cache
+/// ([`crate::os::probe`]), whose thread-local look-up (`__tls_get_addr`
+/// in the shared library) cost more than the rest of the check: a loop
+/// that reuses its buffer, the usual case, pays a load and two
+/// comparisons. Anything else goes through [`readable`] / [`writable`]
+/// as before (the per-thread cache, then a probe) and is remembered here.
+/// Mappings belong to the process, not to a thread, so what one thread
+/// found usable holds for the others. As with the per-thread cache, a
+/// buffer unmapped after it was found usable is not noticed until a
+/// different buffer replaces it here; the system call then fails with
+/// `EFAULT` itself (the kernel checks every address it copies), so
+/// nothing in this process ever touches the bad address.
+#[derive(Debug, Default)]
+struct LastBuf(AtomicU64);
+
+/// The full check of a buffer: [`readable`] or [`writable`].
+type BufCheck = fn(*mut c_void, usize) -> Result<()>;
+
+impl LastBuf {
+    const PAGE: u64 = 4096;
+    const LEN_BITS: u32 = 20;
+    const PAGE_BITS: u32 = 64 - Self::LEN_BITS;
+
+    /// `Ok` when the `len > 0` bytes at `addr` lie in the range
+    /// remembered, else the check `slow` (`readable` or `writable`),
+    /// whose success is remembered.
+    #[inline(always)]
+    fn check(&self, addr: usize, len: usize, slow: BufCheck) -> Result<()> {
+        let v = self.0.load(Ordering::Relaxed);
+        let start = (v >> Self::LEN_BITS) * Self::PAGE;
+        let span = (v & ((1 << Self::LEN_BITS) - 1)) * Self::PAGE;
+        // Inside [start, start + span) without an addition that could wrap.
+        let off = (addr as u64).wrapping_sub(start);
+        if off < span && len as u64 <= span - off {
+            return Ok(());
+        }
+        self.miss(addr, len, slow)
+    }
+
+    #[inline(never)]
+    fn miss(&self, addr: usize, len: usize, slow: BufCheck) -> Result<()> {
+        slow(addr as *mut c_void, len)?;
+        let first = addr as u64 / Self::PAGE;
+        // `slow` passed: addr + len does not wrap.
+        let pages = (addr as u64 + len as u64).div_ceil(Self::PAGE) - first;
+        if first >> Self::PAGE_BITS == 0 && pages >> Self::LEN_BITS == 0 {
+            self.0
+                .store(first << Self::LEN_BITS | pages, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 fn options(flags: c_int) -> Result<Options> {
@@ -86,32 +150,51 @@ impl super::handle::Handle for ripc_pipe {
 }
 
 fn boxed(inner: Pipe) -> Result<*mut ripc_pipe> {
-    super::handle::new(ripc_pipe { inner })
+    super::handle::new(ripc_pipe {
+        inner,
+        read_seen: LastBuf::default(),
+        write_seen: LastBuf::default(),
+    })
 }
 
-fn read_buf<'a>(buf: *mut c_void, len: usize) -> Result<&'a mut [u8]> {
+fn writable_c(p: *mut c_void, len: usize) -> Result<()> {
+    writable(p, len)
+}
+
+fn readable_c(p: *mut c_void, len: usize) -> Result<()> {
+    readable(p, len)
+}
+
+/// The caller's buffer for a read on `p` (`EFAULT` unless writable).
+#[inline(always)]
+fn read_buf<'a>(p: &ripc_pipe, buf: *mut c_void, len: usize) -> Result<&'a mut [u8]> {
     if len == 0 {
         return Ok(&mut []);
     }
     if len > isize::MAX as usize {
         return Err(Errno::EINVAL);
     }
-    writable(buf, len)?;
-    // SAFETY: non-null (probe rejects the low page) and writable for `len`
-    // bytes; the C caller owns the buffer for the duration of the call.
+    p.read_seen.check(buf as usize, len, writable_c)?;
+    // SAFETY: non-null (the probe rejects the low page, and only ranges it
+    // passed are remembered) and found writable for `len` bytes (now or
+    // by an earlier call, see `LastBuf`: only the system call touches
+    // it); the C caller owns the buffer for the duration of the call.
     Ok(unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) })
 }
 
-fn write_buf<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8]> {
+/// The caller's buffer for a write on `p` (`EFAULT` unless readable).
+#[inline(always)]
+fn write_buf<'a>(p: &ripc_pipe, buf: *const c_void, len: usize) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
     if len > isize::MAX as usize {
         return Err(Errno::EINVAL);
     }
-    readable(buf, len)?;
-    // SAFETY: readable for `len` bytes (checked above), owned by the
-    // caller for the duration of the call.
+    p.write_seen.check(buf as usize, len, readable_c)?;
+    // SAFETY: found readable for `len` bytes (above, now or by an earlier
+    // call: only the system call touches it), owned by the caller for the
+    // duration of the call.
     Ok(unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) })
 }
 
@@ -170,7 +253,7 @@ pub extern "C" fn ripc_pipe_read(
 ) -> libc::ssize_t {
     ffi_boundary!({
         let p = super::handle::get(p)?;
-        Ok(p.inner.read(read_buf(buf, len)?)? as libc::ssize_t)
+        Ok(p.inner.read(read_buf(&p, buf, len)?)? as libc::ssize_t)
     })
 }
 
@@ -188,7 +271,7 @@ pub extern "C" fn ripc_pipe_write(
 ) -> libc::ssize_t {
     ffi_boundary!({
         let p = super::handle::get(p)?;
-        Ok(p.inner.write(write_buf(buf, len)?)? as libc::ssize_t)
+        Ok(p.inner.write(write_buf(&p, buf, len)?)? as libc::ssize_t)
     })
 }
 
@@ -204,7 +287,7 @@ pub extern "C" fn ripc_pipe_read_exact(
 ) -> libc::ssize_t {
     ffi_boundary!({
         let p = super::handle::get(p)?;
-        Ok(p.inner.read_exact(read_buf(buf, len)?)? as libc::ssize_t)
+        Ok(p.inner.read_exact(read_buf(&p, buf, len)?)? as libc::ssize_t)
     })
 }
 
@@ -219,7 +302,7 @@ pub extern "C" fn ripc_pipe_write_all(
 ) -> libc::ssize_t {
     ffi_boundary!({
         let p = super::handle::get(p)?;
-        Ok(p.inner.write_all(write_buf(buf, len)?)? as libc::ssize_t)
+        Ok(p.inner.write_all(write_buf(&p, buf, len)?)? as libc::ssize_t)
     })
 }
 
@@ -351,4 +434,45 @@ pub extern "C" fn ripc_fifo_open(
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         boxed(fifo_open(path, end, options(flags)?, timeout)?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(_: *mut c_void, _: usize) -> Result<()> {
+        Err(Errno::EFAULT)
+    }
+
+    #[test]
+    fn last_buf_remembers_whole_pages_and_nothing_else() {
+        let seen = LastBuf::default();
+        // Nothing remembered: the slow check decides.
+        assert_eq!(seen.check(0x10_0010, 100, fails), Err(Errno::EFAULT));
+        assert_eq!(seen.0.load(Ordering::Relaxed), 0);
+        seen.check(0x10_0010, 100, readable_ok).unwrap();
+        // The page 0x100000..0x101000 is remembered, only it.
+        seen.check(0x10_0000, 4096, fails).unwrap();
+        seen.check(0x10_0fff, 1, fails).unwrap();
+        assert_eq!(seen.check(0x10_0fff, 2, fails), Err(Errno::EFAULT));
+        assert_eq!(seen.check(0xf_ffff, 2, fails), Err(Errno::EFAULT));
+        // A length that would wrap past the end is no hit.
+        assert_eq!(seen.check(0x10_0010, usize::MAX, fails), Err(Errno::EFAULT));
+        // A failed check leaves the remembered range as it was.
+        assert_eq!(seen.check(0x20_0000, 1, fails), Err(Errno::EFAULT));
+        seen.check(0x10_0000, 1, fails).unwrap();
+        // A new range replaces it, across pages.
+        seen.check(0x20_0ff0, 0x20, readable_ok).unwrap();
+        seen.check(0x20_0000, 0x2000, fails).unwrap();
+        assert_eq!(seen.check(0x10_0000, 1, fails), Err(Errno::EFAULT));
+        // A range too long to pack is checked, not remembered.
+        let huge = 4096 << LastBuf::LEN_BITS;
+        seen.check(0x40_0000, huge, readable_ok).unwrap();
+        seen.check(0x20_0000, 1, fails).unwrap();
+        assert_eq!(seen.check(0x40_0000, 1, fails), Err(Errno::EFAULT));
+    }
+
+    fn readable_ok(_: *mut c_void, _: usize) -> Result<()> {
+        Ok(())
+    }
 }

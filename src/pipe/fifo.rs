@@ -98,8 +98,39 @@ pub fn fifo_open(path: &CStr, end: End, opts: Options, timeout: Option<Duration>
         let fd = raw_open(path, flags)?;
         return wrap(fd, end, opts);
     };
+    if end == End::Write {
+        if let Some(fd) = open_writer_at_once(path, flags)? {
+            return wrap(fd, end, opts);
+        }
+    }
     let fd = open_with_timeout(path, end, flags, timeout)?;
     wrap(fd, end, opts)
+}
+
+/// A timed writer's open when a reader is already there: the kernel's
+/// blocking open would return at once, and so does a non-blocking one,
+/// which fails with `ENXIO` instead of waiting when there is none
+/// (`None`: wait for one on the helper thread). The descriptor is then
+/// made blocking again: two system calls instead of a helper thread's
+/// start (tens of microseconds, see docs/pipes-signals.md). Errors other
+/// than `ENXIO` are the ones the blocking open gives (a missing path, no
+/// permission, ...).
+fn open_writer_at_once(path: &CStr, flags: i32) -> Result<Option<i32>> {
+    match raw_open(path, flags | libc::O_NONBLOCK) {
+        Ok(fd) => {
+            // F_SETFL sets O_NONBLOCK, O_APPEND, O_ASYNC, O_DIRECT and
+            // O_NOATIME; only O_NONBLOCK was asked for, so 0 clears it
+            // (the access mode and O_CLOEXEC are not touched).
+            // SAFETY: fcntl F_SETFL takes an int argument, no pointer.
+            if let Err(e) = crate::error::cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, 0) }) {
+                close_fd(fd);
+                return Err(e);
+            }
+            Ok(Some(fd))
+        }
+        Err(Errno::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 use crate::os::with_signals_blocked;
@@ -296,6 +327,46 @@ mod tests {
             }
         }
         assert_eq!(no_reader(&p), Some(Errno::ENXIO));
+        std::fs::remove_file(p.to_str().unwrap()).unwrap();
+    }
+
+    /// A timed writer finds a reader already there at once, as the
+    /// kernel's blocking open does, even with a zero timeout (the helper
+    /// thread it used to start could not answer within that: ETIMEDOUT),
+    /// and its handle blocks as a blocking open's does.
+    #[test]
+    fn timed_writer_with_a_reader_opens_at_once_blocking() {
+        let _one = serial();
+        let p = tmp("d");
+        fifo_create(&p, 0o600, false).unwrap();
+        let nb = Options {
+            nonblock: true,
+            ..Default::default()
+        };
+        let r = fifo_open(&p, End::Read, nb, None).unwrap();
+        for _ in 0..20 {
+            let w = fifo_open(&p, End::Write, Options::default(), Some(Duration::ZERO));
+            assert!(w.is_ok(), "{:?}", w.err());
+        }
+        let w = fifo_open(&p, End::Write, Options::default(), Some(Duration::ZERO)).unwrap();
+        let fd = w.fd(End::Write).unwrap();
+        // SAFETY: F_GETFL/F_GETFD take no argument.
+        let (fl, fdfl) = unsafe {
+            (
+                libc::fcntl(fd, libc::F_GETFL),
+                libc::fcntl(fd, libc::F_GETFD),
+            )
+        };
+        assert_eq!(fl & libc::O_NONBLOCK, 0, "the writer is blocking");
+        assert_eq!(fl & libc::O_ACCMODE, libc::O_WRONLY);
+        assert_ne!(fdfl & libc::FD_CLOEXEC, 0, "close-on-exec kept");
+        w.write(b"x").unwrap();
+        let mut b = [0u8; 2];
+        assert_eq!(r.read(&mut b).unwrap(), 1);
+        // (Without a reader it still waits, then times out:
+        // create_exist_ok_and_timeout.)
+        drop(w);
+        drop(r);
         std::fs::remove_file(p.to_str().unwrap()).unwrap();
     }
 
