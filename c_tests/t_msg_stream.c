@@ -30,6 +30,12 @@
  *    (times printed); it is continued, or at the last stop of every third
  *    trial killed; every message is taken exactly once. Also: after both
  *    were killed mid-stream (30 times), IPC_STAT's counts equal a drain.
+ * 5. fork, IPC_SET and IPC_RMID mid-stream: the streaming sender forks
+ *    and its child sends 3000 of its own while the parent goes on (both
+ *    in order, the child's all received); msg_qbytes set to 2048 while
+ *    the stream runs holds from when the queue first fits in it (300
+ *    IPC_STAT samples); IPC_RMID while both stream makes their calls
+ *    return (EIDRM or EINVAL) within 2 s.
  */
 #include "ripc_sysv.h"
 #include "tap.h"
@@ -62,7 +68,7 @@ struct shared {
     _Atomic uint32_t sent[NWHO];    /* the last one msgsnd returned for */
     _Atomic uint32_t taken;         /* messages taken, all receivers */
     _Atomic uint32_t last[NWHO];    /* the receiver child's last, per sender */
-    _Atomic int pause_req, paused, stop_send;
+    _Atomic int pause_req, paused, stop_send, rmid;
     _Atomic int bad;
     char why[160];
     _Atomic uint8_t got[NWHO][MAXSEQ + 2];
@@ -121,23 +127,49 @@ static void fill(struct smsg *m, uint32_t seq, uint32_t who, int typed) {
     m->who = who;
 }
 
-/* A sender child: numbers from attempt[who] + 1 on, at most INFLIGHT
- * past the receiver child's last (no bound when `limit` is 0), until
- * stop_send. */
-static void sender(int q, uint32_t who, int typed, int limit) {
-    tap_peer_start(100);
+/* Sends numbers from attempt[who] + 1 on, `count` of them at most, at
+ * most INFLIGHT past the receiver child's last (no bound when `limit` is
+ * 0), until stop_send. A failed msgsnd ends the process: 0 once the test
+ * removed the queue (rmid), else 2. */
+static void send_loop(int q, uint32_t who, int typed, int limit, uint32_t count) {
     struct smsg m;
     memset(&m, 0, sizeof m);
-    for (uint32_t seq = sh->attempt[who] + 1; !sh->stop_send && seq <= MAXSEQ; seq++) {
+    for (uint32_t seq = sh->attempt[who] + 1; !sh->stop_send && seq <= MAXSEQ && count > 0; seq++, count--) {
         while (limit && !sh->stop_send && seq - 1 - sh->last[who] >= INFLIGHT) sleep_us(20);
         fill(&m, seq, who, typed);
         sh->attempt[who] = seq;
         while (msgsnd(q, &m, len_of(seq), 0) != 0) {
-            if (errno != EINTR) _exit(2);
+            if (errno == EINTR) continue;
+            _exit(sh->rmid && (errno == EIDRM || errno == EINVAL) ? 0 : 2);
         }
         sh->sent[who] = seq;
     }
+}
+
+/* A sender child: send_loop until stop_send. */
+static void sender(int q, uint32_t who, int typed, int limit) {
+    tap_peer_start(100);
+    send_loop(q, who, typed, limit, MAXSEQ);
     _exit(0);
+}
+
+/* A sender child that forks mid-stream: 2000 messages, then its child
+ * (which inherits the process's state, the queue's cache and mapping
+ * included) sends 3000 of its own as sender 1 while it goes on. */
+static void forking_sender(int q) {
+    tap_peer_start(100);
+    send_loop(q, 0, 0, 1, 2000);
+    fflush(stdout);
+    pid_t g = fork();
+    if (g == 0) {
+        send_loop(q, 1, 0, 1, 3000);
+        _exit(0);
+    }
+    send_loop(q, 0, 0, 1, MAXSEQ);
+    int st = 0;
+    while (g > 0 && waitpid(g, &st, 0) < 0 && errno == EINTR) {
+    }
+    _exit(g > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 3);
 }
 
 /* The receiver child: msgtyp 0, blocking, until the end marker; each
@@ -155,6 +187,7 @@ static void receiver(int q, int typed) {
         ssize_t n = msgrcv(q, &m, sizeof m - sizeof m.mtype, 0, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (sh->rmid && (errno == EIDRM || errno == EINVAL)) _exit(0);
             fail("receiver: msgrcv errno %u%u", (uint32_t)errno, 0);
             _exit(1);
         }
@@ -304,7 +337,8 @@ static void typed_mid_stream(void) {
     ok(got > 100, "typed receives took messages mid-stream (%d)", got);
     ok(exited_0(sst) && exited_0(rst), "sender and receiver ended well (%#x, %#x)", sst, rst);
     uint32_t missing, beyond;
-    ok(all_once(0, &missing, &beyond), "every message taken exactly once (%u missing, %u beyond)",
+    int once = all_once(0, &missing, &beyond);
+    ok(once, "every message taken exactly once (%u missing, %u beyond)",
        missing, beyond);
     empty_queue(q);
     ok(msgctl(q, IPC_RMID, NULL) == 0, "removed");
@@ -359,7 +393,8 @@ static void second_sender(void) {
     ok(exited_0(sst) && exited_0(rst), "sender and receiver ended well (%#x, %#x)", sst, rst);
     for (uint32_t w = 0; w < NWHO; w++) {
         uint32_t missing, beyond;
-        ok(all_once(w, &missing, &beyond) && sh->sent[w] > 0,
+        int once = all_once(w, &missing, &beyond);
+        ok(once && sh->sent[w] > 0,
            "sender %u: all %u messages taken exactly once (%u missing, %u beyond)", w, sh->sent[w],
            missing, beyond);
     }
@@ -582,6 +617,87 @@ static void stopped_sender(void) {
     ok(msgctl(q, IPC_RMID, NULL) == 0, "removed");
 }
 
+/* Part 5. */
+static int wait_for(_Atomic uint32_t *v, uint32_t want, double secs) {
+    double t0 = tap_now();
+    while (*v < want) {
+        if (tap_now() - t0 > secs) return 0;
+        sleep_us(100);
+    }
+    return 1;
+}
+
+static void fork_set_rmid(void) {
+    reset();
+    int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    ok(q >= 0, "a queue");
+    pid_t r = spawn_receiver(q, 0);
+    fflush(stdout);
+    pid_t s = fork();
+    if (s == 0) forking_sender(q);
+    int forked = wait_for(&sh->last[1], 3000, 30) && wait_for(&sh->sent[0], 4000, 30);
+    ok(forked, "the stream's forked child sent its 3000, all received, while its parent went on (%u)",
+       sh->sent[0]);
+    /* IPC_SET mid-stream: a smaller msg_qbytes holds from when the queue
+     * first fits in it. */
+    struct msqid_ds ds = {0};
+    int set = msgctl(q, IPC_STAT, &ds) == 0;
+    unsigned long old_qbytes = ds.msg_qbytes;
+    ds.msg_qbytes = 2048;
+    set = set && msgctl(q, IPC_SET, &ds) == 0;
+    ok(set, "IPC_SET msg_qbytes 2048 mid-stream");
+    int fitted = 0, over = 0, samples = 0;
+    uint32_t from = sh->sent[0];
+    double t0 = tap_now();
+    while (samples < 300 && tap_now() - t0 < 10) {
+        struct msqid_ds st = {0};
+        if (msgctl(q, IPC_STAT, &st) != 0) break;
+        samples++;
+        if (st.msg_qbytes != 2048) over++;
+        if (st.msg_cbytes <= 2048) fitted = 1;
+        else if (fitted) {
+            over++;
+            diag("msg_cbytes %lu over msg_qbytes %lu", (unsigned long)st.msg_cbytes,
+                 (unsigned long)st.msg_qbytes);
+        }
+        sleep_us(200);
+    }
+    ok(samples == 300 && fitted && over == 0,
+       "once the queue fitted in the new msg_qbytes it stayed there (%d samples, %d over)", samples,
+       over);
+    ok(sh->sent[0] > from, "the stream went on under the smaller limit (%u messages)", sh->sent[0] - from);
+    ds.msg_qbytes = old_qbytes;
+    ok(msgctl(q, IPC_SET, &ds) == 0, "msg_qbytes back to %lu", old_qbytes);
+    /* IPC_RMID mid-stream: sender and receiver return from their calls. */
+    sleep_us(2000);
+    sh->rmid = 1;
+    t0 = tap_now();
+    ok(msgctl(q, IPC_RMID, NULL) == 0, "IPC_RMID mid-stream");
+    int sst = -1, rst = -1;
+    while ((sst < 0 || rst < 0) && tap_now() - t0 < 10) {
+        if (sst < 0 && waitpid(s, &sst, WNOHANG) != s) sst = -1;
+        if (rst < 0 && waitpid(r, &rst, WNOHANG) != r) rst = -1;
+        sleep_us(500);
+    }
+    double took = tap_now() - t0;
+    if (sst < 0) kill(s, SIGKILL), reap(s);
+    if (rst < 0) kill(r, SIGKILL), reap(r);
+    ok(sst >= 0 && rst >= 0 && took < 2, "sender and receiver returned from their calls %.0f ms after IPC_RMID",
+       took * 1e3);
+    ok(exited_0(sst) && exited_0(rst), "with EIDRM or EINVAL, and the forked sender ended well (%#x, %#x)",
+       sst, rst);
+    ok(!sh->bad, "each sender's numbers in order, none damaged or twice%s%s", sh->bad ? ": " : "",
+       sh->why);
+    uint32_t missing, beyond;
+    int once = all_once(1, &missing, &beyond);
+    ok(once && sh->sent[1] == 3000,
+       "the forked sender's %u messages all taken exactly once (%u missing, %u beyond)", sh->sent[1],
+       missing, beyond);
+    beyond = 0;
+    for (uint32_t x = sh->attempt[0] + 1; x <= MAXSEQ; x++) beyond += sh->got[0][x];
+    ok(beyond == 0, "nothing received that was not sent");
+}
+
 int main(void) {
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) return 1;
@@ -592,5 +708,6 @@ int main(void) {
     tap_subtest("sender and receiver killed mid-stream", killed_mid_stream);
     tap_subtest("counts after both were killed mid-stream", counts_after_kill);
     tap_subtest("the stream's sender stopped", stopped_sender);
+    tap_subtest("fork, IPC_SET and IPC_RMID mid-stream", fork_set_rmid);
     return done_testing();
 }
