@@ -135,10 +135,17 @@ pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
 /// fault).
 pub(super) fn idx_cname(kind: Kind, idx: i32) -> IdxName {
     let mut b = [0u8; 16];
-    let p = kind.prefix().as_bytes();
-    b[..p.len()].copy_from_slice(p);
-    b[p.len()] = b'.';
-    let mut n = p.len() + 1;
+    // The prefix (`Kind::prefix`) as immediates: read from the library's
+    // read-only data it was a page fault in every fork child's first
+    // `IPC_STAT` (docs/perf.md).
+    let p = match kind {
+        Kind::Msg => core::hint::black_box(*b"msg"),
+        Kind::Shm => core::hint::black_box(*b"shm"),
+        Kind::Sem => core::hint::black_box(*b"sem"),
+    };
+    b[..3].copy_from_slice(&p);
+    b[3] = b'.';
+    let mut n = 4;
     let mut digits = [0u8; 10];
     let (mut v, mut k) = (idx.max(0) as u32, 0);
     loop {
