@@ -5,8 +5,9 @@
  *
  * A layout check, not a timing: the library has that section, it fits
  * one 64 KiB window, and the exported entry points of the path (shmctl for
- * IPC_STAT, semop) lie in it; a build without the script (or with
- * patterns that no longer match after a rename) fails. Then the path itself: a child of a process
+ * IPC_STAT, semop) lie in it; the statics a fork writes lie on one page; a
+ * build without the script (or with patterns that no longer match after a
+ * rename) fails. Then the path itself: a child of a process
  * holding an attachment sees it counted (IPC_STAT) and takes a semaphore,
  * under both backends. */
 #include "tap.h"
@@ -73,6 +74,11 @@ int main(void) {
     ok(o_ctl >= lo && o_ctl < hi && o_sem >= lo && o_sem < hi,
        "ripc_shmctl (%#lx) and ripc_semop (%#lx) lie in it", (unsigned long)o_ctl,
        (unsigned long)o_sem);
+    uint64_t dlo = 0, dhi = 0;
+    int found = f1 && section_range(f1, ".data.ripc_fork", &dlo, &dhi) == 0;
+    ok(found && dhi > dlo && dlo % 0x1000 == 0 && dhi - dlo <= 0x1000,
+       "the statics a fork writes lie on one page of their own (%#llx-%#llx)",
+       (unsigned long long)dlo, (unsigned long long)dhi);
 
     int id = shmget(IPC_PRIVATE, 1 << 20, IPC_CREAT | 0600);
     int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
