@@ -135,7 +135,8 @@ impl Ns {
             (tmp, tname, None, None)
         };
         // The payload's public name, once linked (see `data_name`).
-        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(claimed.as_ref().map(|st| st.st_ino));
+        let data_linked: core::cell::Cell<Option<u64>> =
+            core::cell::Cell::new(claimed.as_ref().map(|st| st.st_ino));
         // The temporary names (each file stays reachable by its own until
         // it is moved to its public name, so that `sweep_tmp` finds a
         // killed creator's leftovers: a payload moved to its name while
