@@ -7,12 +7,16 @@ impl Ns {
     pub(super) fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
         static N: AtomicU32 = AtomicU32::new(0);
         loop {
-            let name = cpath(&format!(
-                ".new.{}.{}.{}",
-                my_pid(),
-                my_start(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ))?;
+            // ".new." and three numbers of at most 10, 20 and 10 digits:
+            // 48 of 64 bytes with the NUL.
+            let name = StackName::<64>::new()
+                .push(b".new.")
+                .num(my_pid() as u64)
+                .push(b".")
+                .num(my_start())
+                .push(b".")
+                .num(N.fetch_add(1, Ordering::Relaxed) as u64);
+            let name = name.as_cstr()?;
             // SAFETY: exclusive creation relative to our directory fd.
             let fd = unsafe {
                 libc::openat(
@@ -28,7 +32,7 @@ impl Ns {
             };
             if fd >= 0 {
                 // SAFETY: fresh descriptor we own.
-                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name));
+                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name.to_owned()));
             }
             if Errno::last() != Errno::EEXIST {
                 return Err(Errno::last());
@@ -69,14 +73,15 @@ impl Ns {
         let mut passed: Vec<CString> = Vec::new();
         let r = loop {
             let claimed = fstat(tmp.as_raw_fd()).and_then(|st| {
-                let name = cpath(&Self::data_name(kind, st.st_ino))?;
-                if move_new(&self.dirfd, dname, &name)? {
+                let name = data_cname(kind, st.st_ino);
+                let name = name.as_cstr()?;
+                if move_new(&self.dirfd, dname, name)? {
                     return Ok(Some(st));
                 }
                 // A leftover of an earlier file with our inode: away with
                 // it, once (only where we may).
                 self.unlink_data(kind, st.st_ino);
-                Ok(move_new(&self.dirfd, dname, &name)?.then_some(st))
+                Ok(move_new(&self.dirfd, dname, name)?.then_some(st))
             });
             match claimed {
                 Ok(Some(st)) => break Ok(st),
@@ -309,17 +314,18 @@ impl Ns {
         for idx in candidates {
             let id = seq as i32 * IDX_SPAN + idx;
             h.id.store(id, Ordering::Release);
-            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
+            let name = idx_cname(kind, idx);
+            let Ok(name) = name.as_cstr() else {
                 break;
             };
             // Moved, not linked: the number is the file's last name to
             // come, and its temporary name goes with the same system call
             // (a key name, linked first, keeps an orphan findable until
             // then; see `heal_orphan`).
-            let linked = match move_new(&self.dirfd, &tname, &name) {
+            let linked = match move_new(&self.dirfd, &tname, name) {
                 // A removed object's leftover name may be in the way: once
                 // swept, the index is free after all.
-                Ok(false) if self.sweep_stale(kind, idx) => move_new(&self.dirfd, &tname, &name),
+                Ok(false) if self.sweep_stale(kind, idx) => move_new(&self.dirfd, &tname, name),
                 r => r,
             };
             if let Ok(true) = linked {
