@@ -164,20 +164,29 @@ impl<const N: usize> StackName<N> {
         self
     }
 
-    /// Appends `v` in decimal.
+    /// Appends `v` in decimal, byte by byte (a copy of a slice of
+    /// variable length would be a call of libc's `memcpy`: one more code
+    /// window for a fork child to fault on, see `link/child-path.ld`).
     #[inline(always)]
-    pub(super) fn num(self, mut v: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut k = digits.len();
-        loop {
-            k -= 1;
-            digits[k] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+    pub(super) fn num(mut self, v: u64) -> Self {
+        let mut len = 1;
+        let mut t = v / 10;
+        while t != 0 {
+            len += 1;
+            t /= 10;
         }
-        self.push(&digits[k..])
+        if self.n + len >= N {
+            self.over = true;
+            return self;
+        }
+        let (mut v, mut i) = (v, self.n + len);
+        while i > self.n {
+            i -= 1;
+            self.b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.n += len;
+        self
     }
 
     /// The name with its NUL, `EINVAL` when it did not fit.
