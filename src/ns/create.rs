@@ -7,12 +7,16 @@ impl Ns {
     pub(super) fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
         static N: AtomicU32 = AtomicU32::new(0);
         loop {
-            let name = cpath(&format!(
-                ".new.{}.{}.{}",
-                my_pid(),
-                my_start(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ))?;
+            // ".new." and three numbers of at most 10, 20 and 10 digits:
+            // 48 of 64 bytes with the NUL.
+            let name = StackName::<64>::new()
+                .push(b".new.")
+                .num(my_pid() as u64)
+                .push(b".")
+                .num(my_start())
+                .push(b".")
+                .num(N.fetch_add(1, Ordering::Relaxed) as u64);
+            let name = name.as_cstr()?;
             // SAFETY: exclusive creation relative to our directory fd.
             let fd = unsafe {
                 libc::openat(
@@ -28,7 +32,7 @@ impl Ns {
             };
             if fd >= 0 {
                 // SAFETY: fresh descriptor we own.
-                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name));
+                return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, name.to_owned()));
             }
             if Errno::last() != Errno::EEXIST {
                 return Err(Errno::last());
@@ -51,15 +55,16 @@ impl Ns {
     /// temporary file, once (tmpfs numbers inodes in sequence): at most
     /// [`PLANTED_MAX`] in a row, then `ENOMEM`. The planted file is never
     /// adopted (the move never replaces a name). Returns the control file,
-    /// its temporary name and inode; on failure both temporary files are
-    /// gone.
+    /// its temporary name and status (`fstat`, which `create` then needs
+    /// not make again: sizing the file changes none of the inode, device,
+    /// owner and mode it reads); on failure both temporary files are gone.
     fn claim_data_name(
         &self,
         kind: Kind,
         mut tmp: OwnedFd,
         mut tname: CString,
         dname: &CString,
-    ) -> Result<(OwnedFd, CString, u64)> {
+    ) -> Result<(OwnedFd, CString, libc::stat)> {
         let unlink = |n: &CString| {
             // SAFETY: unlinking a temporary name we created, in our
             // directory.
@@ -68,17 +73,18 @@ impl Ns {
         let mut passed: Vec<CString> = Vec::new();
         let r = loop {
             let claimed = fstat(tmp.as_raw_fd()).and_then(|st| {
-                let name = cpath(&Self::data_name(kind, st.st_ino))?;
-                if move_new(&self.dirfd, dname, &name)? {
-                    return Ok(Some(st.st_ino));
+                let name = data_cname(kind, st.st_ino);
+                let name = name.as_cstr()?;
+                if move_new(&self.dirfd, dname, name)? {
+                    return Ok(Some(st));
                 }
                 // A leftover of an earlier file with our inode: away with
                 // it, once (only where we may).
                 self.unlink_data(kind, st.st_ino);
-                Ok(move_new(&self.dirfd, dname, &name)?.then_some(st.st_ino))
+                Ok(move_new(&self.dirfd, dname, name)?.then_some(st))
             });
             match claimed {
-                Ok(Some(ino)) => break Ok(ino),
+                Ok(Some(st)) => break Ok(st),
                 Ok(None) if passed.len() < PLANTED_MAX => {}
                 Ok(None) => break Err(Errno::ENOMEM),
                 Err(e) => break Err(e),
@@ -93,7 +99,7 @@ impl Ns {
         };
         passed.iter().for_each(unlink);
         match r {
-            Ok(ino) => Ok((tmp, tname, ino)),
+            Ok(st) => Ok((tmp, tname, st)),
             Err(e) => {
                 unlink(&tname);
                 unlink(dname);
@@ -119,7 +125,7 @@ impl Ns {
         // A payload of its own: a second private file, built alongside,
         // moved at once to its public name (see `claim_data_name`), which
         // may give the control file another inode.
-        let (tmp, tname, data, data_ino) = if spec.data_apart {
+        let (tmp, tname, data, claimed) = if spec.data_apart {
             let d = match Self::tmpfile(&self.dirfd) {
                 Ok(d) => d,
                 Err(e) => {
@@ -128,13 +134,14 @@ impl Ns {
                     return Err(e);
                 }
             };
-            let (tmp, tname, ino) = self.claim_data_name(kind, tmp, tname, &d.1)?;
-            (tmp, tname, Some(d), Some(ino))
+            let (tmp, tname, st) = self.claim_data_name(kind, tmp, tname, &d.1)?;
+            (tmp, tname, Some(d), Some(st))
         } else {
             (tmp, tname, None, None)
         };
         // The payload's public name, once linked (see `data_name`).
-        let data_linked: core::cell::Cell<Option<u64>> = core::cell::Cell::new(data_ino);
+        let data_linked: core::cell::Cell<Option<u64>> =
+            core::cell::Cell::new(claimed.as_ref().map(|st| st.st_ino));
         // The temporary names (each file stays reachable by its own until
         // it is moved to its public name, so that `sweep_tmp` finds a
         // killed creator's leftovers: a payload moved to its name while
@@ -191,7 +198,8 @@ impl Ns {
                 e => e,
             });
         }
-        let st = match fstat(tmp.as_raw_fd()) {
+        // (With a payload of its own, the status taken to claim its name.)
+        let st = match claimed.map_or_else(|| fstat(tmp.as_raw_fd()), Ok) {
             Ok(st) => st,
             Err(e) => {
                 cleanup(None);
@@ -306,17 +314,18 @@ impl Ns {
         for idx in candidates {
             let id = seq as i32 * IDX_SPAN + idx;
             h.id.store(id, Ordering::Release);
-            let Ok(name) = cpath(&Self::idx_name(kind, idx)) else {
+            let name = idx_cname(kind, idx);
+            let Ok(name) = name.as_cstr() else {
                 break;
             };
             // Moved, not linked: the number is the file's last name to
             // come, and its temporary name goes with the same system call
             // (a key name, linked first, keeps an orphan findable until
             // then; see `heal_orphan`).
-            let linked = match move_new(&self.dirfd, &tname, &name) {
+            let linked = match move_new(&self.dirfd, &tname, name) {
                 // A removed object's leftover name may be in the way: once
                 // swept, the index is free after all.
-                Ok(false) if self.sweep_stale(kind, idx) => move_new(&self.dirfd, &tname, &name),
+                Ok(false) if self.sweep_stale(kind, idx) => move_new(&self.dirfd, &tname, name),
                 r => r,
             };
             if let Ok(true) = linked {

@@ -40,7 +40,7 @@ pub(super) fn cpath(p: &str) -> Result<CString> {
 /// made two): `Ok(true)` when done (`from` is gone), `Ok(false)` when `to`
 /// exists (`from` stays), never replacing it. Where the file system has no
 /// `RENAME_NOREPLACE`, [`link_new`] then the unlink of `from`.
-pub(super) fn move_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
+pub(super) fn move_new(dir: &OwnedFd, from: &CStr, to: &CStr) -> Result<bool> {
     // SAFETY: renameat2 between two names relative to a directory we hold;
     // RENAME_NOREPLACE never replaces an existing name.
     let r = unsafe {
@@ -73,7 +73,7 @@ pub(super) fn move_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bo
 
 /// Gives the file named `from` in `dir` the new name `to` (`link(2)`):
 /// `Ok(true)` when done, `Ok(false)` when `to` exists, never replacing it.
-pub(super) fn link_new(dir: &OwnedFd, from: &CString, to: &CString) -> Result<bool> {
+pub(super) fn link_new(dir: &OwnedFd, from: &CStr, to: &CStr) -> Result<bool> {
     // SAFETY: linkat between two names relative to a directory we hold;
     // it never replaces an existing name.
     let r = unsafe {
@@ -129,40 +129,125 @@ pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
     }
 }
 
+/// A file name of the namespace built on the stack, NUL-terminated: no
+/// allocation and no `core::fmt` (a create and a removal build four names,
+/// which with `format!` and `CString` were a third of the shared-memory
+/// cycle's instructions in user mode, docs/shm.md). The names are short
+/// and bounded (`N` is chosen for the longest, see the callers); a push
+/// past the end is refused, never a panic, and makes the name unusable
+/// ([`StackName::as_cstr`] then gives `EINVAL`).
+pub(super) struct StackName<const N: usize> {
+    b: [u8; N],
+    n: usize,
+    over: bool,
+}
+
+impl<const N: usize> StackName<N> {
+    #[inline(always)]
+    pub(super) fn new() -> Self {
+        StackName {
+            b: [0; N],
+            n: 0,
+            over: false,
+        }
+    }
+
+    /// Appends `s` (room for the NUL kept).
+    #[inline(always)]
+    pub(super) fn push(mut self, s: &[u8]) -> Self {
+        if self.n + s.len() < N {
+            self.b[self.n..self.n + s.len()].copy_from_slice(s);
+            self.n += s.len();
+        } else {
+            self.over = true;
+        }
+        self
+    }
+
+    /// Appends `v` in decimal, byte by byte (a copy of a slice of
+    /// variable length would be a call of libc's `memcpy`: one more code
+    /// window for a fork child to fault on, see `link/child-path.ld`).
+    #[inline(always)]
+    pub(super) fn num(mut self, v: u64) -> Self {
+        let mut len = 1;
+        let mut t = v / 10;
+        while t != 0 {
+            len += 1;
+            t /= 10;
+        }
+        if self.n + len >= N {
+            self.over = true;
+            return self;
+        }
+        let (mut v, mut i) = (v, self.n + len);
+        while i > self.n {
+            i -= 1;
+            self.b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.n += len;
+        self
+    }
+
+    /// The name with its NUL, `EINVAL` when it did not fit.
+    #[inline(always)]
+    pub(super) fn as_cstr(&self) -> Result<&CStr> {
+        if self.over {
+            return Err(Errno::EINVAL);
+        }
+        CStr::from_bytes_until_nul(&self.b).map_err(|_| Errno::EINVAL)
+    }
+
+    /// The name as text (ASCII by construction of every caller).
+    pub(super) fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.b[..self.n]).unwrap_or("")
+    }
+}
+
 /// [`Ns::idx_name`] as a NUL-terminated name in a buffer of its own (no
 /// allocation: [`Obj::stat`] runs on every call of an engine, and in the
 /// handlers of `fork`, where every first write to a heap page is a
 /// fault).
+#[inline(always)]
 pub(super) fn idx_cname(kind: Kind, idx: i32) -> IdxName {
-    let mut b = [0u8; 16];
-    let p = kind.prefix().as_bytes();
-    b[..p.len()].copy_from_slice(p);
-    b[p.len()] = b'.';
-    let mut n = p.len() + 1;
-    let mut digits = [0u8; 10];
-    let (mut v, mut k) = (idx.max(0) as u32, 0);
-    loop {
-        digits[k] = b'0' + (v % 10) as u8;
-        k += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for d in digits[..k].iter().rev() {
-        b[n] = *d;
-        n += 1;
-    }
-    IdxName(b)
+    // The prefix (`Kind::prefix`) as immediates: read from the library's
+    // read-only data it was a page fault in every fork child's first
+    // `IPC_STAT` (docs/perf.md).
+    let p = match kind {
+        Kind::Msg => core::hint::black_box(*b"msg"),
+        Kind::Shm => core::hint::black_box(*b"shm"),
+        Kind::Sem => core::hint::black_box(*b"sem"),
+    };
+    // "sem." and at most 10 digits: 14 of 16 bytes, the NUL included.
+    IdxName(StackName::new().push(&p).push(b".").num(idx.max(0) as u64))
 }
 
 /// A numbered name, NUL-terminated (see [`idx_cname`]).
-pub(super) struct IdxName(pub(super) [u8; 16]);
+pub(super) struct IdxName(StackName<16>);
 
 impl IdxName {
+    #[inline(always)]
     pub(super) fn as_ptr(&self) -> *const libc::c_char {
-        self.0.as_ptr().cast()
+        self.0.b.as_ptr().cast()
     }
+
+    pub(super) fn as_cstr(&self) -> Result<&CStr> {
+        self.0.as_cstr()
+    }
+
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.0.b
+    }
+}
+
+/// A payload's name (see [`Ns::data_name`]) on the stack: "shm.data." and
+/// at most 20 digits, 30 of 32 bytes with the NUL.
+pub(super) fn data_cname(kind: Kind, ino: u64) -> StackName<32> {
+    StackName::new()
+        .push(kind.prefix().as_bytes())
+        .push(b".data.")
+        .num(ino)
 }
 
 /// The object file's mode for IPC mode `mode`: read-write for each class

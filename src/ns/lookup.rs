@@ -28,7 +28,7 @@ impl Ns {
     /// object's numbered name. No name parser takes it for an object
     /// (`<kind>.data.…` is neither a number nor a key name).
     pub(super) fn data_name(kind: Kind, ino: u64) -> String {
-        format!("{}.data.{}", kind.prefix(), ino)
+        data_cname(kind, ino).as_str().to_owned()
     }
 
     pub(super) fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {

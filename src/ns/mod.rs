@@ -84,7 +84,7 @@ pub use trust::Problem;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -324,8 +324,13 @@ mod tests {
             (Kind::Shm, 4095),
         ] {
             let n = idx_cname(kind, idx);
-            let len = n.0.iter().position(|&b| b == 0).expect("NUL-terminated");
-            assert_eq!(&n.0[..len], Ns::idx_name(kind, idx).as_bytes());
+            let len = n
+                .bytes()
+                .iter()
+                .position(|&b| b == 0)
+                .expect("NUL-terminated");
+            assert_eq!(&n.bytes()[..len], Ns::idx_name(kind, idx).as_bytes());
+            assert_eq!(n.as_cstr().unwrap().to_bytes(), &n.bytes()[..len]);
         }
     }
 

@@ -5,7 +5,7 @@ use super::*;
 impl Ns {
     /// Unlinks the payload name of object file `ino` (no such name: nothing).
     pub(super) fn unlink_data(&self, kind: Kind, ino: u64) {
-        if let Ok(c) = cpath(&Self::data_name(kind, ino)) {
+        if let Ok(c) = data_cname(kind, ino).as_cstr() {
             // SAFETY: unlinking a name in our directory; the name is that
             // of the payload of an object file we hold (see `data_name`).
             unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
@@ -74,7 +74,7 @@ impl Ns {
     /// name is never left behind by an object whose file is gone.
     pub fn unlink_id(&self, obj: &Obj) {
         let idx = obj.id % IDX_SPAN;
-        let name = Self::idx_name(obj.kind, idx);
+        let name = idx_cname(obj.kind, idx);
         // A segment's payload name whatever its flags say (a member may
         // have scribbled them), and even when the number went already (a
         // sweep of a scribbled header, another remover): only this
@@ -83,12 +83,13 @@ impl Ns {
         if obj.data_apart() || obj.kind == Kind::Shm {
             self.unlink_data(obj.kind, obj.ino);
         }
-        if !self.same_file(&name, obj.dev, obj.ino) {
+        // (`Obj::stat`: the number names this object's file, by `fstatat`.)
+        if obj.stat().is_err() {
             return;
         }
         // (Checked just above to be this object's: a number is unlinked
         // only by a remover of its object, never reused while it exists.)
-        if let Ok(c) = cpath(&name) {
+        if let Ok(c) = name.as_cstr() {
             // SAFETY: unlinking a name in our directory that refers to
             // this object (checked above).
             unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };

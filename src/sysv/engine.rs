@@ -78,6 +78,51 @@ fn user_ns(ns: Option<&Arc<Ns>>) -> Result<&Arc<Ns>> {
     }
 }
 
+/// `shmctl` commands other than `IPC_STAT` (see `Engine::shmctl`).
+#[inline(never)]
+fn shmctl_other(ns: &Arc<Ns>, id: c_int, cmd: c_int, buf: *mut shmid_ds) -> Result<c_int> {
+    match cmd {
+        cstructs::IPC_INFO => {
+            let i = shm::info_limits(ns)?;
+            let out = shminfo {
+                shmmax: i.shmmax as _,
+                shmmin: i.shmmin as _,
+                shmmni: i.shmmni as _,
+                shmseg: i.shmseg as _,
+                shmall: i.shmall as _,
+                ..Default::default()
+            };
+            put(buf.cast::<shminfo>(), out)?;
+            Ok(i.maxidx)
+        }
+        cstructs::SHM_INFO => {
+            let i = shm::info(ns)?;
+            let out = shm_info {
+                used_ids: i.used_ids,
+                shm_tot: i.shm_tot as _,
+                shm_rss: i.shm_rss as _,
+                ..Default::default()
+            };
+            put(buf.cast::<shm_info>(), out)?;
+            Ok(i.maxidx)
+        }
+        cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
+            let (full, s) = shm::stat_index(ns, id, cmd == cstructs::SHM_STAT_ANY)?;
+            put(buf, shm_stat_to_c(&s))?;
+            Ok(full)
+        }
+        cstructs::IPC_SET => {
+            let b = get(buf.cast_const())?;
+            shm::set(ns, id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
+            Ok(0)
+        }
+        cstructs::IPC_RMID => shm::rmid(ns, id).map(|_| 0),
+        cstructs::SHM_LOCK => shm::lock(ns, id, true).map(|_| 0),
+        cstructs::SHM_UNLOCK => shm::lock(ns, id, false).map(|_| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 /// `semop` of one operation on ripc's engine, without a timeout: what
 /// [`Sysv::semtimedop`] does for it (the same checks, in the same order),
 /// without its buffers, limits and timeout (the common case, kept short).
@@ -289,51 +334,16 @@ impl Sysv for Engine {
         if id < 0 || cmd < 0 {
             return Err(Errno::EINVAL);
         }
-        match cmd {
-            cstructs::IPC_INFO => {
-                let i = shm::info_limits(ns)?;
-                let out = shminfo {
-                    shmmax: i.shmmax as _,
-                    shmmin: i.shmmin as _,
-                    shmmni: i.shmmni as _,
-                    shmseg: i.shmseg as _,
-                    shmall: i.shmall as _,
-                    ..Default::default()
-                };
-                put(buf.cast::<shminfo>(), out)?;
-                Ok(i.maxidx)
-            }
-            cstructs::SHM_INFO => {
-                let i = shm::info(ns)?;
-                let out = shm_info {
-                    used_ids: i.used_ids,
-                    shm_tot: i.shm_tot as _,
-                    shm_rss: i.shm_rss as _,
-                    ..Default::default()
-                };
-                put(buf.cast::<shm_info>(), out)?;
-                Ok(i.maxidx)
-            }
-            cstructs::SHM_STAT | cstructs::SHM_STAT_ANY => {
-                let (full, s) = shm::stat_index(ns, id, cmd == cstructs::SHM_STAT_ANY)?;
-                put(buf, shm_stat_to_c(&s))?;
-                Ok(full)
-            }
-            cstructs::IPC_STAT => {
-                let s = shm::stat(ns, id)?;
-                put(buf, shm_stat_to_c(&s))?;
-                Ok(0)
-            }
-            cstructs::IPC_SET => {
-                let b = get(buf.cast_const())?;
-                shm::set(ns, id, b.shm_perm.uid, b.shm_perm.gid, b.shm_perm.mode)?;
-                Ok(0)
-            }
-            cstructs::IPC_RMID => shm::rmid(ns, id).map(|_| 0),
-            cstructs::SHM_LOCK => shm::lock(ns, id, true).map(|_| 0),
-            cstructs::SHM_UNLOCK => shm::lock(ns, id, false).map(|_| 0),
-            _ => Err(Errno::EINVAL),
+        // IPC_STAT, the common call (PostgreSQL's at every attach), apart
+        // from the other commands: their match compiles to a jump table in
+        // the library's read-only data, one page fault more in a fork
+        // child's first IPC_STAT (docs/perf.md).
+        if cmd == cstructs::IPC_STAT {
+            let s = shm::stat(ns, id)?;
+            put(buf, shm_stat_to_c(&s))?;
+            return Ok(0);
         }
+        shmctl_other(ns, id, cmd, buf)
     }
 
     fn semget(&self, key: c_int, nsems: c_int, semflg: c_int) -> Result<c_int> {
