@@ -51,17 +51,8 @@
  * 200 ms. Accuracy is the traffic parts' business (deadline + 20 ms). */
 #define QTIMED_MAX 0.5
 
-/* How late a plain 100 ms nanosleep returns right now: the scheduling
- * latency of this moment ("by the deadline, +- scheduling"), which a
- * timed call's overrun is judged beside. On a quiet machine well under a
- * millisecond; beside busy loops tens of milliseconds. */
-static double nap_over(void) {
-    struct timespec ts = {0, 100 * 1000000};
-    double t0 = tap_now();
-    nanosleep(&ts, NULL);
-    double over = tap_now() - t0 - 0.1;
-    return over > 0 ? over : 0;
-}
+/* How late a plain 100 ms nanosleep returns right now (tap_nap_over). */
+#define nap_over() tap_nap_over(0.1)
 
 static int user_backend(void) {
     const char *b = getenv("RIPC_BACKEND");

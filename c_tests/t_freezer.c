@@ -69,12 +69,7 @@ static void sleep_us(long us) {
 
 /* How late a plain 1 ms nanosleep returns right now (the scheduling
  * latency a bounded call's time is judged beside). */
-static double nap_over(void) {
-    double t0 = tap_now();
-    sleep_us(1000);
-    double over = tap_now() - t0 - 0.001;
-    return over > 0 ? over : 0;
-}
+#define nap_over() tap_nap_over(0.001)
 
 /* --- the cgroup ------------------------------------------------------ */
 

@@ -160,6 +160,18 @@ static inline double tap_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* How late a plain nanosleep of `secs` returns right now (seconds, >= 0):
+ * the scheduling latency of this moment ("+- scheduling"), which a timed
+ * call's overrun or a wake-up's delay is judged beside. On a quiet
+ * machine well under a millisecond; beside busy loops tens of ms. */
+static inline double tap_nap_over(double secs) {
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    double t0 = tap_now();
+    nanosleep(&ts, NULL);
+    double over = tap_now() - t0 - secs;
+    return over > 0 ? over : 0;
+}
+
 /* The libripc.so this process runs (the object that holds ripc_ftok): the
  * file name the loader gave it and its GNU build-id in hex ("" if none;
  * the Makefile links with --build-id). 0, or -1 when no libripc is loaded. */
