@@ -107,6 +107,7 @@ use std::sync::Arc;
 mod fast;
 mod journal;
 mod layout;
+mod multi;
 mod pending;
 mod undo;
 
@@ -777,21 +778,27 @@ fn semop_general(
     // One operation (with `SEM_UNDO` too): while the lock is held by
     // another (perhaps stopped), the lock-free path is tried again now and
     // then, so the call waits only for its value (see `fast`).
+    // Several operations: without the lock when another holds it (perhaps
+    // stopped) and their semaphores are not its (`multi`), first and then
+    // at each look at the holder.
     let served = core::cell::Cell::new(None);
-    let serve = || match ops {
-        [op] => match fast::semop_fast_any(o, known, *op) {
-            Ok(Fast::Done) => {
-                served.set(Some(Ok(())));
-                true
-            }
-            Err(e) => {
-                served.set(Some(Err(e)));
-                true
-            }
-            Ok(_) => false,
-        },
-        _ => false,
+    let serve = || match match ops {
+        [op] => fast::semop_fast_any(o, known, *op),
+        _ => multi::semop_multi_fast(o, known, ops),
+    } {
+        Ok(Fast::Done) => {
+            served.set(Some(Ok(())));
+            true
+        }
+        Err(e) => {
+            served.set(Some(Err(e)));
+            true
+        }
+        Ok(_) => false,
     };
+    if ops.len() > 1 && o.is_locked() && serve() {
+        return served.take().unwrap_or(Ok(()));
+    }
     let (slot, ticket) = 'retry: loop {
         let mut g = match lock_for(o, wait, nowait, timeout_errno, &serve) {
             Ok(g) => g,
@@ -938,7 +945,7 @@ fn busy_again(e: Errno) -> Errno {
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
 pub fn getval(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| Ok(v.peek(n)?.val()))
+    read(o, num, |v, n| multi::as_it_stands(v, n))
 }
 
 /// Last pid that operated on one semaphore (`GETPID`).
@@ -1021,19 +1028,37 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     o.perm().check_mine(Access::Read)?;
     // Under the lock, every word frozen: one moment's values, as the
     // kernel's (without it, each as it stands).
-    (0..v.s.nsems)
-        .map(|i| {
-            Ok(if g.is_some() {
-                match v.val(i) {
-                    // Claimed by a stopped process: as it stands.
-                    Err(Errno::EBUSY) => v.peek(i)?.val(),
-                    r => r?,
+    if g.is_none() {
+        return (0..v.s.nsems)
+            .map(|i| Ok(multi::as_it_stands(&v, i)? as u16))
+            .collect();
+    }
+    // Words claimed by a process that does not let them go (stopped, or
+    // preempted past the claim bound) are read as they stand; a claim of
+    // several words may move on between two of them, so they are read
+    // again after the others: the same, and the reading is one moment's
+    // (every other word is frozen); not, and it is made again.
+    let mut vals = vec![0u16; v.s.nsems];
+    for _ in 0..8 {
+        let mut loose = Vec::new();
+        for (i, x) in vals.iter_mut().enumerate() {
+            *x = match v.val(i) {
+                Err(Errno::EBUSY) => {
+                    loose.push(i);
+                    multi::as_it_stands(&v, i)?
                 }
-            } else {
-                v.peek(i)?.val()
-            } as u16)
-        })
-        .collect()
+                r => r?,
+            } as u16;
+        }
+        let mut same = true;
+        for &i in &loose {
+            same &= multi::as_it_stands(&v, i)? as u16 == vals[i];
+        }
+        if same {
+            break;
+        }
+    }
+    Ok(vals)
 }
 
 /// `SETVAL`/`SETALL`: the values, their last pid and every process's
@@ -1581,6 +1606,124 @@ mod tests {
                     0,
                     "slot freed"
                 );
+                remove(&t.1, &o).unwrap();
+            }
+        }
+    }
+
+    /// A lock-free multi-operation `semop` (`multi`: +1 with `SEM_UNDO`
+    /// on semaphore 0, +1 on 1) whose claimant was killed after `steps`
+    /// of its steps, met by a locked `semop` of two operations, one of
+    /// one, and the repair after a dead lock holder: undone before its
+    /// commit (the words as they were), finished after (each word and the
+    /// adjustment once), the record freed.
+    #[test]
+    fn a_dead_multi_claimant_s_call_is_finished_or_undone_once() {
+        let t = tmp_ns("multi_dead");
+        let dead = Owner {
+            pid: 0x3fff_fff0,
+            start: 1,
+        };
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        for steps in 0..=5 {
+            for via in 0..3 {
+                let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 2]).unwrap();
+                let v = View::new(&o).unwrap();
+                v.hdr().lockfree.store(2, Ordering::SeqCst);
+                // This process's undo slot, for the dead claimant's
+                // adjustment (finishing writes it there).
+                let u = {
+                    let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                    undo_slot(&v).unwrap()
+                };
+                let w = v.wslot(0).unwrap();
+                w.state.store(multi::taken_by(dead.pid), Ordering::Release);
+                let e = 1u32;
+                let (s0, s1) = (v.sem(0).unwrap(), v.sem(1).unwrap());
+                let (w0, w1) = (s0.load(), s1.load());
+                if steps >= 1 {
+                    w.ticket.store(4 + e as u64, Ordering::Relaxed);
+                    w.undo.store(u as i32, Ordering::Relaxed);
+                    w.owner().claim(dead);
+                    s0.word.store(w0.claim_multi(0, e).0, Ordering::SeqCst);
+                }
+                if steps >= 2 {
+                    s1.word.store(w1.claim_multi(0, e).0, Ordering::SeqCst);
+                }
+                if steps >= 3 {
+                    let outs = [
+                        multi::Outcome {
+                            n: 0,
+                            val: 5,
+                            adj: Some(-1),
+                        },
+                        multi::Outcome {
+                            n: 1,
+                            val: 3,
+                            adj: None,
+                        },
+                    ];
+                    for (k, x) in outs.iter().enumerate() {
+                        v.wop(0, k).unwrap().store(x.pack(), Ordering::Relaxed);
+                    }
+                    w.nsops.store(2, Ordering::Relaxed);
+                }
+                if steps >= 4 {
+                    w.result.store(MULTI_COMMIT, Ordering::Release);
+                }
+                if steps >= 5 {
+                    v.adj(u, 0).unwrap().store(-1, Ordering::Release);
+                    s0.word
+                        .store(SemWord::new(5, dead.pid).0, Ordering::Release);
+                }
+                let (a, b) = if steps >= 4 { (5, 3) } else { (4, 2) };
+                let want = match via {
+                    0 => {
+                        semop(&o, &[op(0, -1, 0), op(1, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        (a - 1, b - 1)
+                    }
+                    1 => {
+                        semop(&o, &[op(1, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        (a, b - 1)
+                    }
+                    _ => {
+                        repair(&o);
+                        (a, b)
+                    }
+                };
+                if via == 1 && steps == 1 {
+                    // Only semaphore 0 claimed: left to whoever needs it
+                    // (a GETALL, under the lock, freezes every word).
+                    assert!(s0.load().claimed());
+                    assert_eq!(getall(&o), Ok(vec![4, 1]));
+                }
+                let got = (v.sem(0).unwrap().load(), v.sem(1).unwrap().load());
+                assert_eq!(
+                    (got.0.val(), got.1.val()),
+                    want,
+                    "died after {steps} steps, met by {via}"
+                );
+                assert!(
+                    !got.0.claimed() && !got.1.claimed(),
+                    "{got:x?}, {steps} steps, by {via}"
+                );
+                let adj = v.adj(u, 0).unwrap().load(Ordering::Relaxed);
+                assert_eq!(
+                    adj,
+                    if steps >= 4 { -1 } else { 0 },
+                    "{steps} steps, by {via}"
+                );
+                // The record freed by whoever finished it (a claimant
+                // killed before claiming anything: by a sweep).
+                if steps >= 1 || via == 2 {
+                    assert_eq!(
+                        w.state.load(Ordering::Acquire) & 0xff,
+                        W_FREE,
+                        "{steps}, {via}"
+                    );
+                }
+                v.uslot(u).unwrap().owner().clear();
+                w.state.store(W_FREE, Ordering::Release);
                 remove(&t.1, &o).unwrap();
             }
         }

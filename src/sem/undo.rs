@@ -15,8 +15,11 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
         let used: Vec<usize> = wslots_used(v).collect();
         let busy = used.iter().filter_map(|&i| {
             let w = v.wslot(i).ok()?;
-            (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
+            // Not a lock-free multi-operation record (`sweep_multi`).
+            (!matches!(w.state.load(Ordering::Acquire) & 0xff, W_FREE | W_MULTI))
+                .then(|| (i, w.owner()))
         });
+        changed |= multi::sweep_multi(v, &used, check);
         owner::sweep(busy, check, |i, _| {
             changed |= release_sleeper(v, i);
             false
@@ -73,7 +76,7 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     for s in 0..v.s.nsems {
         if let Ok(x) = v.sem(s) {
             let w = x.load();
-            if w.claimed() && w.claimant().0 == u && w.pid() == pid {
+            if w.claimed() && !w.multi() && w.claimant().0 == u && w.pid() == pid {
                 finish_claim(v, s, w);
                 changed = true;
             }
@@ -152,28 +155,13 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
             std::thread::yield_now();
             continue;
         }
-        let (u, k) = w.claimant();
-        let owner = v.uslot(u).map(|us| us.owner().load()).ok();
-        let me = owner.is_some_and(|o| o.is_me());
-        if me && w.pid() == my_pid() && fast::claiming(k) {
-            return Err(Errno::EBUSY);
-        }
-        if !me {
-            let dead = match owner {
-                // A slot that no longer names the claimant: a scribble.
-                Some(o) if o.pid == w.pid() => {
-                    match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
-                        (crate::os::proc::Liveness::Dead, _) => true,
-                        (_, true) => return Err(Errno::EBUSY),
-                        _ => false,
-                    }
-                }
-                _ => true,
-            };
-            if dead {
-                finish_claim(v, n, w);
-                return Ok(());
-            }
+        let look = if w.multi() {
+            multi::settle_multi(v, n, w)
+        } else {
+            settle_single(v, n, w)
+        };
+        if let Some(r) = look {
+            return r;
         }
         let d = *t0.get_or_insert_with(|| {
             CLAIM_DEADLINE
@@ -185,6 +173,37 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
         }
         std::thread::sleep(Duration::from_micros(50));
     }
+}
+
+/// [`settle`]'s look at the claimant of a `SEM_UNDO` claim `w` of
+/// semaphore `n`: `Some` when decided (see [`multi::settle_multi`]),
+/// `None` for a live claimant to wait for.
+fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
+    let (u, k) = w.claimant();
+    let owner = v.uslot(u).map(|us| us.owner().load()).ok();
+    let me = owner.is_some_and(|o| o.is_me());
+    if me && w.pid() == my_pid() && fast::claiming(k) {
+        return Some(Err(Errno::EBUSY));
+    }
+    if me {
+        return None;
+    }
+    let dead = match owner {
+        // A slot that no longer names the claimant: a scribble.
+        Some(o) if o.pid == w.pid() => {
+            match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
+                (crate::os::proc::Liveness::Dead, _) => true,
+                (_, true) => return Some(Err(Errno::EBUSY)),
+                _ => false,
+            }
+        }
+        _ => true,
+    };
+    if !dead {
+        return None;
+    }
+    finish_claim(v, n, w);
+    Some(Ok(()))
 }
 
 /// Finishes the lock-free `SEM_UNDO` operation whose claimant died
