@@ -36,6 +36,10 @@
  * operations and adjustments applied once; the child's adjustments
  * applied once at its end, killed or exiting).
  *
+ * Part 4: 400 processes killed at random moments of multi-operation
+ * semops beside the stopped peer (without the lock): each applied once
+ * or not at all, its adjustments with it.
+ *
  * Not covered here (docs/bounded-time.md, "Sets": the set fence is not
  * built): an operation on a semaphore the stopped holder froze, a
  * sleeper whose operation the stopped holder had claimed — these still
@@ -421,6 +425,70 @@ static void multi(void) {
     ok(inexact == 0, "values and adjustments exact (%d trials off)", inexact);
 }
 
+/* Part 4: processes killed at random moments of multi-operation semops
+ * made beside the stopped peer (without the set's lock, most of them):
+ * each call applied once or not at all, and its adjustments with it.
+ * Each loops A = {0 +1 U, 1 -1 U} then B = {0 -1 U, 1 +1 U} (semaphores
+ * the peer does not use): after their deaths semaphore 0 is back to 0
+ * and 1 to MKEEP (a call half applied, or applied twice, or an
+ * adjustment lost or applied twice, leaves them off). */
+#define MKILLS 50 /* per round */
+#define MROUNDS 8
+#define MKEEP 100
+
+static void multi_looper(void) {
+    struct sembuf a[2] = {{0, 1, SEM_UNDO}, {1, -1, SEM_UNDO}};
+    struct sembuf b[2] = {{0, -1, SEM_UNDO}, {1, 1, SEM_UNDO}};
+    double t0 = tap_now();
+    while (tap_now() - t0 < 10)
+        if (semop(sid, a, 2) != 0 || semop(sid, b, 2) != 0) _exit(1);
+    _exit(0);
+}
+
+static void multi_kills(void) {
+    unsigned short init[NSEMS];
+    memset(init, 0, sizeof init);
+    init[1] = MKEEP;
+    ok(semctl(sid, 0, SETALL, init) == 0, "SETALL: 0 %d 0 ...", MKEEP);
+    int bad = 0, off = 0;
+    for (int r = 0; r < MROUNDS; r++) {
+        memset((void *)sh, 0, sizeof *sh);
+        pid_t p = spawn(peer);
+        double t0 = tap_now();
+        while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
+        sleep_us(1000 + tap_xorshift(&rng) % 5000);
+        kill(p, SIGSTOP);
+        int st;
+        waitpid(p, &st, WUNTRACED);
+        for (int i = 0; i < MKILLS; i++) {
+            pid_t c = spawn(multi_looper);
+            sleep_us(tap_xorshift(&rng) % 2000);
+            kill(c, SIGKILL);
+            st = reap(c);
+            if (WIFEXITED(st) && WEXITSTATUS(st) != 0) bad++;
+        }
+        if (r % 2) {
+            kill(p, SIGKILL);
+        } else {
+            kill(p, SIGCONT);
+        }
+        sh->stop_peer = 1;
+        reap(p);
+        unsigned short v[NSEMS];
+        int wrong = semctl(sid, 0, GETALL, v) != 0 || v[0] != 0 || v[1] != MKEEP;
+        for (int i = 2; i < NSEMS && !wrong; i++) wrong = v[i] != 0;
+        if (wrong) {
+            off++;
+            diag("round %d: values %u %u, peer's %u .. %u (0 %d, 0)", r, v[0], v[1], v[2],
+                 v[NSEMS - 1], MKEEP);
+        }
+    }
+    ok(bad == 0, "%d multi-operation semops killed at random moments beside a stopped holder: "
+                 "no call failed (%d did)",
+       MKILLS * MROUNDS, bad);
+    ok(off == 0, "each applied once or not at all, with its adjustments (%d rounds off)", off);
+}
+
 int main(void) {
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) return 1;
@@ -437,6 +505,7 @@ int main(void) {
     tap_subtest("a stopped holder and first SEM_UNDO operations", trials);
     tap_subtest("first SEM_UNDO operations killed", kills);
     tap_subtest("a stopped holder and multi-operation semops", multi);
+    tap_subtest("multi-operation semops killed beside a stopped holder", multi_kills);
     ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
     return done_testing();
 }

@@ -67,7 +67,7 @@ pub(super) enum Fast {
 /// One operation without the lock, when it can be (see the module doc).
 /// The checks come in the general path's order: removed (`EIDRM`),
 /// permission, would block, `ERANGE`.
-#[inline]
+#[inline(always)]
 pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let Some(shape) = known.shape else {
         return Ok(Fast::Slow);

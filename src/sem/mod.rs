@@ -1626,16 +1626,15 @@ mod tests {
         };
         let now = Wait::Until(Deadline::after(Duration::ZERO));
         for steps in 0..=5 {
-            for via in 0..3 {
+            for via in 0..4 {
                 let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 2]).unwrap();
                 let v = View::new(&o).unwrap();
                 v.hdr().lockfree.store(2, Ordering::SeqCst);
-                // This process's undo slot, for the dead claimant's
-                // adjustment (finishing writes it there).
-                let u = {
-                    let _g = lock_by(&o, &Deadline::NEVER).unwrap();
-                    undo_slot(&v).unwrap()
-                };
+                // The dead claimant's undo slot (finishing writes its
+                // adjustment there; a sweep then applies it).
+                let u = 3;
+                v.hdr().undo_hi.store(4, Ordering::Relaxed);
+                v.uslot(u).unwrap().owner().claim(dead);
                 let w = v.wslot(0).unwrap();
                 w.state.store(multi::taken_by(dead.pid), Ordering::Release);
                 let e = 1u32;
@@ -1686,9 +1685,20 @@ mod tests {
                         semop(&o, &[op(1, -1, 0)], now, Errno::EAGAIN).unwrap();
                         (a, b - 1)
                     }
-                    _ => {
+                    2 => {
+                        // The repair's sweep: the call finished or undone,
+                        // then the dead process's undo applied (its -1
+                        // on semaphore 0 when committed).
                         repair(&o);
-                        (a, b)
+                        (4, b)
+                    }
+                    _ => {
+                        // A sweep of dead undo holders alone: the call
+                        // first, whole, then the undo (its adjustments
+                        // read after the call wrote them).
+                        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                        sweep_with(&v, false, Check::Full);
+                        (4, b)
                     }
                 };
                 if via == 1 && steps == 1 {
@@ -1708,11 +1718,11 @@ mod tests {
                     "{got:x?}, {steps} steps, by {via}"
                 );
                 let adj = v.adj(u, 0).unwrap().load(Ordering::Relaxed);
-                assert_eq!(
-                    adj,
-                    if steps >= 4 { -1 } else { 0 },
-                    "{steps} steps, by {via}"
-                );
+                if via >= 2 {
+                    assert_eq!(v.uslot(u).unwrap().pid.load(Ordering::Relaxed), 0);
+                } else {
+                    assert_eq!(adj, if steps >= 4 { -1 } else { 0 }, "{steps}, by {via}");
+                }
                 // The record freed by whoever finished it (a claimant
                 // killed before claiming anything: by a sweep).
                 if steps >= 1 || via == 2 {

@@ -379,8 +379,13 @@ pub(super) fn finish_multi(v: &View<'_>, i: usize) {
             if !mine(cur) {
                 continue;
             }
+            // Into its undo slot while that is still its own (its undo
+            // is applied only after this: `finish_multi_of`).
             if let Some(a) = out.adj {
-                if u >= 0 {
+                let own = u >= 0
+                    && v.uslot(u as usize)
+                        .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid);
+                if own {
                     if let Ok(x) = v.adj(u as usize, out.n) {
                         x.store(a, Ordering::Relaxed);
                     }
@@ -417,6 +422,29 @@ pub(super) fn finish_multi(v: &View<'_>, i: usize) {
         finished
     );
     free_wslot(v, i);
+}
+
+/// Under the lock: the multi-operation calls of process `pid` (gone) with
+/// undo slot `u` that still claim words, finished or undone (before its
+/// undo is applied: [`undo::release_undo`]). True when any was.
+pub(super) fn finish_multi_of(v: &View<'_>, u: usize, pid: i32) -> bool {
+    let mut any = false;
+    for n in 0..v.s.nsems {
+        let Ok(w) = v.peek(n) else { continue };
+        if !w.multi() {
+            continue;
+        }
+        let i = w.multi_slot();
+        let Ok(s) = v.wslot(i) else { continue };
+        if s.state.load(Ordering::Acquire) & 0xff == W_MULTI
+            && s.undo.load(Ordering::Relaxed) == u as i32
+            && s.owner().load().pid == pid
+        {
+            finish_multi(v, i);
+            any = true;
+        }
+    }
+    any
 }
 
 /// Under the lock: the [`W_MULTI`] records among `used` whose claimants

@@ -72,7 +72,10 @@ pub(super) fn sweep(v: &View<'_>) -> bool {
 /// as it is for a later sweep (the adjustments applied so far are
 /// cleared, so nothing is applied twice).
 pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
-    let mut changed = false;
+    // Its multi-operation calls still claiming words first, whole: one
+    // finished writes its adjustments for all its semaphores, which must
+    // be in the slot before any is read below.
+    let mut changed = multi::finish_multi_of(v, u, pid);
     for s in 0..v.s.nsems {
         if let Ok(x) = v.sem(s) {
             let w = x.load();
