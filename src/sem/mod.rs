@@ -945,7 +945,7 @@ fn busy_again(e: Errno) -> Errno {
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
 pub fn getval(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| multi::as_it_stands(v, n))
+    read(o, num, multi::as_it_stands)
 }
 
 /// Last pid that operated on one semaphore (`GETPID`).
