@@ -31,9 +31,9 @@
 //! the thaw sees the sleeper counted.
 //!
 //! What a stopped lock holder (SIGSTOP, a debugger, the freezer) can still
-//! delay: operations on the semaphores it froze, operations on several
-//! semaphores (they need the lock), and the grant of sleepers that cannot
-//! serve themselves. (A process's first `SEM_UNDO` operation on the set
+//! delay: operations on the semaphores it froze, and the grant of
+//! sleepers that cannot serve themselves. (Operations on several
+//! semaphores go without the lock while another holds it: `multi`.) (A process's first `SEM_UNDO` operation on the set
 //! takes its undo slot without the lock: [`take_mine`].) When the lock cannot be had in [`GRANT_BOUND`] (or the
 //! holder is seen stopped), sleepers are woken to serve themselves
 //! ([`self_serve`]: one operation without `SEM_UNDO`, the common sleeper).

@@ -41,6 +41,9 @@
 //!   the claimant's adjustment for that semaphore: a lock holder's freeze
 //!   that meets a claim waits for the claimant or finishes a dead one's
 //!   operation (`undo::settle`), and thaws never touch a claimed word.
+//!   A multi-operation `semop` made while another holds the lock claims
+//!   each of its words the same way (`MULTI`, naming a sleeper slot taken
+//!   as its record, `W_MULTI`), and commits in that record (`multi`).
 //! - Without the lock: a sleeper's own slot `state` (its futex word, with
 //!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
 //!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`

@@ -134,9 +134,11 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 }
 
 /// The lock holder froze semaphore `n`'s word and found it claimed (`w`)
-/// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`): waits
-/// for a live claimant to let it go (spinning, then yielding, then short
-/// naps), finishes a dead one's operation ([`finish_claim`]). `EBUSY`
+/// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`) or a
+/// lock-free multi-operation `semop` (`multi`): waits for a live
+/// claimant to let it go (spinning, then yielding, then short naps),
+/// finishes a dead one's operation ([`finish_claim`],
+/// [`multi::finish_multi`]: the whole call, finished or undone). `EBUSY`
 /// when the claimant is stopped, is this very thread (a signal handler's
 /// call inside its own claim), or still holds the word after
 /// [`CLAIM_BOUND`]: the caller lets the lock go and tries again, so that
