@@ -158,25 +158,60 @@ static double await(volatile int *flag, double t0) {
     return tap_now() - t0;
 }
 
+/* The shared words cleared, a peer started, let run (it holds the lock
+ * most of its time), then stopped at a random moment within max_us: its
+ * pid (< 0: no fork, reported). */
+static pid_t stopped_peer(long max_us) {
+    memset((void *)sh, 0, sizeof *sh);
+    pid_t p = spawn(peer);
+    if (p < 0) {
+        ok(0, "fork");
+        return p;
+    }
+    double t0 = tap_now();
+    while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
+    sleep_us(1000 + (long)(tap_xorshift(&rng) % (uint64_t)max_us));
+    kill(p, SIGSTOP);
+    int st;
+    waitpid(p, &st, WUNTRACED);
+    return p;
+}
+
+/* The stopped peer SIGKILLed (kill_it) or continued and let work a
+ * little, then told to stop and reaped: whether it ended as it should
+ * (killed, or exiting 0); its status in *pst. */
+static int end_peer(pid_t p, int kill_it, int *pst) {
+    if (kill_it) {
+        kill(p, SIGKILL);
+    } else {
+        kill(p, SIGCONT);
+        sleep_us(5000); /* it keeps working */
+    }
+    sh->stop_peer = 1;
+    *pst = reap(p);
+    return kill_it ? WIFSIGNALED(*pst) : (WIFEXITED(*pst) && WEXITSTATUS(*pst) == 0);
+}
+
+/* Whether the values are exact after trial t: v0 and v1 for semaphores
+ * 0 and 1, the peer's all 0 (reported when not). */
+static int values_exact(int t, int kill_peer, unsigned v0, unsigned v1) {
+    unsigned short vals[NSEMS];
+    int bad = semctl(sid, 0, GETALL, vals) != 0 || vals[0] != v0 || vals[1] != v1;
+    for (int i = 2; i < NSEMS && !bad; i++) bad = vals[i] != 0;
+    if (bad)
+        diag("trial %d (peer %s): values %u %u, peer's %u .. %u", t,
+             kill_peer ? "killed" : "continued", vals[0], vals[1], vals[2], vals[NSEMS - 1]);
+    return !bad;
+}
+
 static void trials(void) {
     double worst_a = 0, worst_b = 0;
     int slow = 0, failed = 0, inexact = 0, stuck = 0, killed = 0, rounds = 0;
     for (int t = 0; t < TRIALS; t++) {
-        memset((void *)sh, 0, sizeof *sh);
         int kill_peer = t % 3 == 2;
         int kill_children = t % 2 == 1;
-        pid_t p = spawn(peer);
-        if (p < 0) {
-            ok(0, "fork");
-            break;
-        }
-        /* Let it run (it holds the lock most of its time), then stop it. */
-        double t0 = tap_now();
-        while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
-        sleep_us(1000 + tap_xorshift(&rng) % 10000);
-        kill(p, SIGSTOP);
-        int st;
-        waitpid(p, &st, WUNTRACED);
+        pid_t p = stopped_peer(10000);
+        if (p < 0) break;
 
         pid_t a = spawn(child_a);
         double wa = await(&sh->a_done, tap_now());
@@ -198,16 +233,9 @@ static void trials(void) {
                  tb);
         }
 
-        if (kill_peer) {
-            kill(p, SIGKILL);
-            killed++;
-        } else {
-            kill(p, SIGCONT);
-            sleep_us(5000); /* it keeps working */
-        }
-        sh->stop_peer = 1;
-        int pst = reap(p);
-        int p_ok = kill_peer ? WIFSIGNALED(pst) : (WIFEXITED(pst) && WEXITSTATUS(pst) == 0);
+        killed += kill_peer;
+        int pst;
+        int p_ok = end_peer(p, kill_peer, &pst);
         if (kill_children) {
             kill(a, SIGKILL);
             kill(b, SIGKILL);
@@ -221,14 +249,7 @@ static void trials(void) {
         }
         rounds += sh->rounds;
         /* Exact undo, applied once: 0 for A's V, 1 for B (V, P, undo). */
-        unsigned short vals[NSEMS];
-        int bad = semctl(sid, 0, GETALL, vals) != 0 || vals[0] != 0 || vals[1] != 1;
-        for (int i = 2; i < NSEMS && !bad; i++) bad = vals[i] != 0;
-        if (bad) {
-            inexact++;
-            diag("trial %d (peer %s): values %u %u, peer's %u .. %u", t,
-                 kill_peer ? "killed" : "continued", vals[0], vals[1], vals[2], vals[NSEMS - 1]);
-        }
+        inexact += !values_exact(t, kill_peer, 0, 1);
         if (semctl(sid, 1, SETVAL, 0) != 0) {
             stuck++;
             diag("trial %d: SETVAL: %s", t, strerror(errno));
@@ -344,20 +365,10 @@ static void multi(void) {
     double worst[4] = {0, 0, 0, 0};
     int slow = 0, failed = 0, inexact = 0, killed = 0, rounds = 0;
     for (int t = 0; t < TRIALS; t++) {
-        memset((void *)sh, 0, sizeof *sh);
         int kill_peer = t % 3 == 2;
         int kill_child = t % 2 == 1;
-        pid_t p = spawn(peer);
-        if (p < 0) {
-            ok(0, "fork");
-            break;
-        }
-        double t0 = tap_now();
-        while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
-        sleep_us(1000 + tap_xorshift(&rng) % 10000);
-        kill(p, SIGSTOP);
-        int st;
-        waitpid(p, &st, WUNTRACED);
+        pid_t p = stopped_peer(10000);
+        if (p < 0) break;
 
         pid_t c = spawn(child_m);
         double wc = await(&sh->m_done, tap_now());
@@ -382,16 +393,9 @@ static void multi(void) {
                  "after the V",
                  t, took[0], took[1], took[2], took[3]);
         }
-        if (kill_peer) {
-            kill(p, SIGKILL);
-            killed++;
-        } else {
-            kill(p, SIGCONT);
-            sleep_us(5000);
-        }
-        sh->stop_peer = 1;
-        int pst = reap(p);
-        int p_ok = kill_peer ? WIFSIGNALED(pst) : (WIFEXITED(pst) && WEXITSTATUS(pst) == 0);
+        killed += kill_peer;
+        int pst;
+        int p_ok = end_peer(p, kill_peer, &pst);
         /* A child still inside a call (it waited for the peer: a failed
          * trial already) is not waited for either. */
         if (kill_child || !sh->m_waited) kill(c, SIGKILL);
@@ -403,14 +407,7 @@ static void multi(void) {
                  sh->m_done, sh->m_waited, cst);
         }
         rounds += sh->rounds;
-        unsigned short vals[NSEMS];
-        int bad = semctl(sid, 0, GETALL, vals) != 0 || vals[0] != 0 || vals[1] != 1;
-        for (int i = 2; i < NSEMS && !bad; i++) bad = vals[i] != 0;
-        if (bad) {
-            inexact++;
-            diag("trial %d (peer %s): values %u %u, peer's %u .. %u", t,
-                 kill_peer ? "killed" : "continued", vals[0], vals[1], vals[2], vals[NSEMS - 1]);
-        }
+        inexact += !values_exact(t, kill_peer, 0, 1);
         if (semctl(sid, 0, SETVAL, 0) != 0 || semctl(sid, 1, SETVAL, 0) != 0)
             diag("trial %d: SETVAL: %s", t, strerror(errno));
         if (slow && took[0] >= GIVE_UP - 0.1) break; /* waits for the peer: do not wait 24 times */
@@ -452,14 +449,9 @@ static void multi_kills(void) {
     ok(semctl(sid, 0, SETALL, init) == 0, "SETALL: 0 %d 0 ...", MKEEP);
     int bad = 0, off = 0;
     for (int r = 0; r < MROUNDS; r++) {
-        memset((void *)sh, 0, sizeof *sh);
-        pid_t p = spawn(peer);
-        double t0 = tap_now();
-        while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
-        sleep_us(1000 + tap_xorshift(&rng) % 5000);
-        kill(p, SIGSTOP);
+        pid_t p = stopped_peer(5000);
+        if (p < 0) return;
         int st;
-        waitpid(p, &st, WUNTRACED);
         for (int i = 0; i < MKILLS; i++) {
             pid_t c = spawn(multi_looper);
             sleep_us(tap_xorshift(&rng) % 2000);
@@ -467,21 +459,8 @@ static void multi_kills(void) {
             st = reap(c);
             if (WIFEXITED(st) && WEXITSTATUS(st) != 0) bad++;
         }
-        if (r % 2) {
-            kill(p, SIGKILL);
-        } else {
-            kill(p, SIGCONT);
-        }
-        sh->stop_peer = 1;
-        reap(p);
-        unsigned short v[NSEMS];
-        int wrong = semctl(sid, 0, GETALL, v) != 0 || v[0] != 0 || v[1] != MKEEP;
-        for (int i = 2; i < NSEMS && !wrong; i++) wrong = v[i] != 0;
-        if (wrong) {
-            off++;
-            diag("round %d: values %u %u, peer's %u .. %u (0 %d, 0)", r, v[0], v[1], v[2],
-                 v[NSEMS - 1], MKEEP);
-        }
+        end_peer(p, r % 2, &st);
+        off += !values_exact(r, r % 2, 0, MKEEP);
     }
     ok(bad == 0, "%d multi-operation semops killed at random moments beside a stopped holder: "
                  "no call failed (%d did)",
