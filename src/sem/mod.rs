@@ -1885,6 +1885,101 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// A multi-operation `semop` claiming semaphores 0 and 1 without the
+    /// lock, its claimant stopped (after its commit): a lock holder that
+    /// needs one of them does not wait for it (`IPC_NOWAIT` `EAGAIN`,
+    /// `SETVAL` `EAGAIN`, a timed call by its deadline), `GETALL` reads
+    /// the committed outcome of both (never one word done and one not),
+    /// the other semaphore goes on; killed, its call is finished once.
+    #[test]
+    fn a_stopped_multi_claimant_is_not_waited_for_and_reads_whole() {
+        let t = tmp_ns("multi_stopped");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[4, 1, 2]).unwrap();
+        let v = View::new(&o).unwrap();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        // SAFETY: the child only stops itself and exits (async-signal-safe
+        // calls alone after fork).
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                libc::_exit(0);
+            }
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
+        assert!(libc::WIFSTOPPED(st));
+        // Its record (slot 5), both words claimed, committed: 0 -1, 1 +1.
+        let who = Owner {
+            pid: c,
+            start: crate::os::proc::start_time_of(c),
+        };
+        let w = v.wslot(5).unwrap();
+        w.state.store(multi::taken_by(c), Ordering::Release);
+        w.ticket.store(2, Ordering::Relaxed);
+        w.undo.store(-1, Ordering::Relaxed);
+        w.owner().claim(who);
+        let (s0, s1) = (v.sem(0).unwrap(), v.sem(1).unwrap());
+        s0.word
+            .store(s0.load().claim_multi(5, 2).0, Ordering::SeqCst);
+        s1.word
+            .store(s1.load().claim_multi(5, 2).0, Ordering::SeqCst);
+        let outs = [
+            multi::Outcome {
+                n: 0,
+                val: 3,
+                adj: None,
+            },
+            multi::Outcome {
+                n: 1,
+                val: 2,
+                adj: None,
+            },
+        ];
+        for (k, x) in outs.iter().enumerate() {
+            v.wop(5, k).unwrap().store(x.pack(), Ordering::Relaxed);
+        }
+        w.nsops.store(2, Ordering::Relaxed);
+        w.result.store(MULTI_COMMIT, Ordering::Release);
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            setval(&o, 0, 3),
+            Err(Errno::EAGAIN),
+            "SETVAL beside the claim"
+        );
+        let nowait = semop(&o, &[op(1, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on a claimed word");
+        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
+        assert_eq!(
+            semop(&o, &[op(0, -1, 0), op(2, -1, 0)], timed, Errno::EAGAIN),
+            Err(Errno::EAGAIN),
+            "a timed call ends by its deadline"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
+        assert_eq!(getval(&o, 1), Ok(2));
+        semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        // Killed: its call finished (once), its record freed.
+        // SAFETY: our own stopped child.
+        unsafe {
+            libc::kill(c, libc::SIGKILL);
+            libc::waitpid(c, &mut st, 0);
+        }
+        semop(
+            &o,
+            &[op(0, -1, 0), op(1, -1, 0)],
+            Wait::Forever,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert_eq!(getall(&o), Ok(vec![2, 1, 1]));
+        assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_FREE);
+        assert!(!v.sem(0).unwrap().load().frozen());
+        remove(&t.1, &o).unwrap();
+    }
+
     #[test]
     fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
         let t = tmp_ns("claim_stopped");
