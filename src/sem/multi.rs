@@ -190,7 +190,10 @@ fn lock_free_undo_slot(v: &View<'_>, known: &Known) -> Option<usize> {
 /// Steps 1–4 of the module doc with record `i` (epoch `e`): `Some(woke)`
 /// performed (`woke`: a change may let a sleeper go), `None` must wait,
 /// `Ok(None)` also when a word could not be claimed (the caller's
-/// [`Fast::Block`] then goes to the locked path, which decides).
+/// [`Fast::Block`] then goes to the locked path, which decides). Every
+/// word it touches is found first: nothing fails once a word is claimed
+/// but an answer of the operations (`ERANGE`, which puts every claim
+/// back), and nothing at all once the call is committed.
 fn claim_and_apply(
     v: &View<'_>,
     i: usize,
@@ -202,19 +205,26 @@ fn claim_and_apply(
     let mut sems: Vec<usize> = ops.iter().map(|op| op.num as usize).collect();
     sems.sort_unstable();
     sems.dedup();
-    // The words as claimed from: (semaphore, word).
-    let mut held: Vec<(usize, SemWord)> = Vec::with_capacity(sems.len());
-    let put_back = |held: &[(usize, SemWord)]| {
-        for &(n, old) in held {
-            if let Ok(s) = v.sem(n) {
-                // Ours while claimed: as it was (without PARKED: the
-                // sleeper it marked was woken before the claim).
-                s.word.store(old.0 & !PARKED, Ordering::Release);
-            }
+    // Each semaphore: its index, word, this process's adjustment for it
+    // (with `SEM_UNDO`), the record's word for its outcome.
+    let mut at: Vec<(usize, &Sem, Option<&Adj>, &WaitOp)> = Vec::with_capacity(sems.len());
+    for (k, &n) in sems.iter().enumerate() {
+        let adj = match undo {
+            Some(u) => Some(v.adj(u, n)?),
+            None => None,
+        };
+        at.push((n, v.sem(n)?, adj, v.wop(i, k)?));
+    }
+    // The words as claimed from, in the order of `at`.
+    let mut held: Vec<SemWord> = Vec::with_capacity(at.len());
+    let put_back = |held: &[SemWord]| {
+        for (x, old) in at.iter().zip(held) {
+            // Ours while claimed: as it was (without PARKED: the sleeper
+            // it marked was woken before the claim).
+            x.1.word.store(old.0 & !PARKED, Ordering::Release);
         }
     };
-    for &n in &sems {
-        let s = v.sem(n)?;
+    for &(_, s, _, _) in &at {
         let mut cur = s.load();
         let mut got = false;
         for _ in 0..64 {
@@ -242,14 +252,15 @@ fn claim_and_apply(
             put_back(&held);
             return Ok(None);
         }
-        held.push((n, cur));
+        held.push(cur);
     }
-    let val_of = |n: usize| held.iter().find(|h| h.0 == n).map_or(0, |h| h.1.val());
+    let k_of = |n: usize| at.iter().position(|x| x.0 == n).unwrap_or(0);
     let mut txn = Txn::default();
     let mut woke = false;
     for op in ops {
         let n = op.num as usize;
-        let cur = txn.lookup(E_VAL, n).unwrap_or_else(|| val_of(n));
+        let k = k_of(n);
+        let cur = txn.lookup(E_VAL, n).unwrap_or_else(|| held[k].val());
         if !can_go(cur, op.op) {
             put_back(&held);
             return Ok(None);
@@ -264,13 +275,13 @@ fn claim_and_apply(
         }
         woke |= may_wake(op.op, r);
         if op.flg & SEM_UNDO != 0 {
-            let Some(u) = undo else {
+            let Some(adj) = at[k].2 else {
                 put_back(&held);
                 return Err(Errno::EIO);
             };
             let a = match txn.lookup(E_ADJ, n) {
                 Some(x) => x,
-                None => v.adj(u, n)?.load(Ordering::Relaxed) as i32,
+                None => adj.load(Ordering::Relaxed) as i32,
             } - op.op as i32;
             if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
                 put_back(&held);
@@ -281,25 +292,28 @@ fn claim_and_apply(
         txn.push(ent(E_VAL, n, r));
     }
     // Step 3: the outcomes, then the commit.
-    let mut outs: Vec<(Outcome, &Sem)> = Vec::with_capacity(held.len());
-    for (k, &(n, old)) in held.iter().enumerate() {
-        let out = Outcome {
-            n,
-            val: txn.lookup(E_VAL, n).unwrap_or(old.val()),
-            adj: txn.lookup(E_ADJ, n).map(|a| a as i16),
-        };
-        v.wop(i, k)?.store(out.pack(), Ordering::Relaxed);
-        outs.push((out, v.sem(n)?));
+    let outs: Vec<Outcome> = at
+        .iter()
+        .zip(&held)
+        .map(|(x, old)| Outcome {
+            n: x.0,
+            val: txn.lookup(E_VAL, x.0).unwrap_or(old.val()),
+            adj: txn.lookup(E_ADJ, x.0).map(|a| a as i16),
+        })
+        .collect();
+    for (x, out) in at.iter().zip(&outs) {
+        x.3.store(out.pack(), Ordering::Relaxed);
     }
     w.nsops.store(outs.len() as u32, Ordering::Relaxed);
     w.result.store(MULTI_COMMIT, Ordering::Release);
     // Step 4.
     let me = my_pid();
-    for (out, s) in outs {
-        if let (Some(a), Some(u)) = (out.adj, undo) {
-            v.adj(u, out.n)?.store(a, Ordering::Release);
+    for (x, out) in at.iter().zip(&outs) {
+        if let (Some(a), Some(adj)) = (out.adj, x.2) {
+            adj.store(a, Ordering::Release);
         }
-        s.word.store(SemWord::new(out.val, me).0, Ordering::Release);
+        x.1.word
+            .store(SemWord::new(out.val, me).0, Ordering::Release);
     }
     v.o.note_peer();
     Ok(Some(woke))
