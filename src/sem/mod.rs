@@ -1885,18 +1885,8 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
-    /// A multi-operation `semop` claiming semaphores 0 and 1 without the
-    /// lock, its claimant stopped (after its commit): a lock holder that
-    /// needs one of them does not wait for it (`IPC_NOWAIT` `EAGAIN`,
-    /// `SETVAL` `EAGAIN`, a timed call by its deadline), `GETALL` reads
-    /// the committed outcome of both (never one word done and one not),
-    /// the other semaphore goes on; killed, its call is finished once.
-    #[test]
-    fn a_stopped_multi_claimant_is_not_waited_for_and_reads_whole() {
-        let t = tmp_ns("multi_stopped");
-        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[4, 1, 2]).unwrap();
-        let v = View::new(&o).unwrap();
-        v.hdr().lockfree.store(2, Ordering::SeqCst);
+    /// A child that stopped itself (SIGSTOP), seen stopped: its pid.
+    fn stopped_child() -> i32 {
         // SAFETY: the child only stops itself and exits (async-signal-safe
         // calls alone after fork).
         let c = unsafe { libc::fork() };
@@ -1911,6 +1901,44 @@ mod tests {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
         assert!(libc::WIFSTOPPED(st));
+        c
+    }
+
+    /// Beside a word `n` claimed by a stopped process: `SETVAL` and an
+    /// `IPC_NOWAIT` operation on it answer `EAGAIN`, a timed call on it
+    /// and `other` ends by its deadline, all within a second.
+    fn claim_not_waited_for(o: &Obj, n: u16, other: u16) {
+        let t0 = std::time::Instant::now();
+        assert_eq!(
+            setval(o, n as i32, 3),
+            Err(Errno::EAGAIN),
+            "SETVAL beside the claim"
+        );
+        let nowait = semop(o, &[op(n, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
+        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
+        assert_eq!(
+            semop(o, &[op(n, -1, 0), op(other, -1, 0)], timed, Errno::EAGAIN),
+            Err(Errno::EAGAIN),
+            "a timed call ends by its deadline"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    }
+
+    /// A multi-operation `semop` claiming semaphores 0 and 1 without the
+    /// lock, its claimant stopped (after its commit): a lock holder that
+    /// needs one of them does not wait for it (`IPC_NOWAIT` `EAGAIN`,
+    /// `SETVAL` `EAGAIN`, a timed call by its deadline), `GETALL` reads
+    /// the committed outcome of both (never one word done and one not),
+    /// the other semaphore goes on; killed, its call is finished once.
+    #[test]
+    fn a_stopped_multi_claimant_is_not_waited_for_and_reads_whole() {
+        let t = tmp_ns("multi_stopped");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[4, 1, 2]).unwrap();
+        let v = View::new(&o).unwrap();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        let c = stopped_child();
+        let mut st = 0;
         // Its record (slot 5), both words claimed, committed: 0 -1, 1 +1.
         let who = Owner {
             pid: c,
@@ -1943,21 +1971,7 @@ mod tests {
         }
         w.nsops.store(2, Ordering::Relaxed);
         w.result.store(MULTI_COMMIT, Ordering::Release);
-        let t0 = std::time::Instant::now();
-        assert_eq!(
-            setval(&o, 0, 3),
-            Err(Errno::EAGAIN),
-            "SETVAL beside the claim"
-        );
-        let nowait = semop(&o, &[op(1, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
-        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on a claimed word");
-        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
-        assert_eq!(
-            semop(&o, &[op(0, -1, 0), op(2, -1, 0)], timed, Errno::EAGAIN),
-            Err(Errno::EAGAIN),
-            "a timed call ends by its deadline"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        claim_not_waited_for(&o, 1, 2);
         assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
         assert_eq!(getval(&o, 1), Ok(2));
         semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
@@ -1985,37 +1999,11 @@ mod tests {
         let t = tmp_ns("claim_stopped");
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
         let v = View::new(&o).unwrap();
-        // SAFETY: the child only stops itself and exits (async-signal-safe
-        // calls alone after fork).
-        let c = unsafe { libc::fork() };
-        if c == 0 {
-            // SAFETY: as above.
-            unsafe {
-                libc::raise(libc::SIGSTOP);
-                libc::_exit(0);
-            }
-        }
+        let c = stopped_child();
         let mut st = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
-        assert!(libc::WIFSTOPPED(st));
         forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
         let claimed = v.sem(0).unwrap().load();
-        let t0 = std::time::Instant::now();
-        assert_eq!(
-            setval(&o, 0, 3),
-            Err(Errno::EAGAIN),
-            "SETVAL beside the claim"
-        );
-        let nowait = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
-        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
-        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
-        assert_eq!(
-            semop(&o, &[op(0, -1, 0), op(1, -1, 0)], timed, Errno::EAGAIN),
-            Err(Errno::EAGAIN),
-            "a timed call ends by its deadline"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        claim_not_waited_for(&o, 0, 1);
         assert_eq!(getall(&o), Ok(vec![4, 1]), "read as it stands");
         // The other semaphore, under the lock, and the claimed word left
         // as it was (its claimant's, thawed by nobody else).
