@@ -31,9 +31,9 @@
 //! the thaw sees the sleeper counted.
 //!
 //! What a stopped lock holder (SIGSTOP, a debugger, the freezer) can still
-//! delay: operations on the semaphores it froze, operations on several
-//! semaphores (they need the lock), and the grant of sleepers that cannot
-//! serve themselves. (A process's first `SEM_UNDO` operation on the set
+//! delay: operations on the semaphores it froze, and the grant of
+//! sleepers that cannot serve themselves. (Operations on several
+//! semaphores go without the lock while another holds it: `multi`.) (A process's first `SEM_UNDO` operation on the set
 //! takes its undo slot without the lock: [`take_mine`].) When the lock cannot be had in [`GRANT_BOUND`] (or the
 //! holder is seen stopped), sleepers are woken to serve themselves
 //! ([`self_serve`]: one operation without `SEM_UNDO`, the common sleeper).
@@ -67,7 +67,7 @@ pub(super) enum Fast {
 /// One operation without the lock, when it can be (see the module doc).
 /// The checks come in the general path's order: removed (`EIDRM`),
 /// permission, would block, `ERANGE`.
-#[inline]
+#[inline(always)]
 pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let Some(shape) = known.shape else {
         return Ok(Fast::Slow);
@@ -220,7 +220,7 @@ pub(super) fn semop_fast_any(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> 
 /// ([`take_mine`]), remembered in `known`; `None`: the locked path decides.
 #[cold]
 #[inline(never)]
-fn my_slot(v: &View<'_>, known: &Known) -> Option<usize> {
+pub(super) fn my_slot(v: &View<'_>, known: &Known) -> Option<usize> {
     let u = find_mine(v).or_else(|| take_mine(v));
     known.undo.set(u);
     u
@@ -347,7 +347,7 @@ fn thread_rec() -> &'static core::cell::Cell<u32> {
 
 /// Whether undo slot `us` is this process's (pid and start time).
 #[inline(always)]
-fn mine(us: &UndoHdr) -> bool {
+pub(super) fn mine(us: &UndoHdr) -> bool {
     us.pid.load(Ordering::Acquire) == my_pid()
         && us.start.load(Ordering::Relaxed) == crate::os::proc::my_start()
 }
@@ -441,7 +441,7 @@ thread_local! {
 /// calls only load the word. Every lock holder that takes the lock after
 /// the announcement sees it, and freezes.
 #[inline(always)]
-fn enter(o: &Obj, h: &SetHdr) -> bool {
+pub(super) fn enter(o: &Obj, h: &SetHdr) -> bool {
     match h.lockfree.load(Ordering::SeqCst) {
         2 => true,
         s => announce(o, h, s),
@@ -479,7 +479,7 @@ pub(super) fn can_go(cur: i32, op: i16) -> bool {
 /// release can; a take only when it leaves zero (for those waiting for
 /// zero): lowering a value never lets anyone else through.
 #[inline]
-fn may_wake(op: i16, r: i32) -> bool {
+pub(super) fn may_wake(op: i16, r: i32) -> bool {
     op > 0 || (op < 0 && r == 0)
 }
 
@@ -563,7 +563,7 @@ fn cas_word(v: &View<'_>, s: &Sem, op: i16) -> Result<Cas> {
 /// [`GRANT_BOUND`]; zero: only if it is free now); otherwise (a holder
 /// stopped or long preempted) wakes the sleepers to serve themselves.
 #[cold]
-fn grant(o: &Obj, v: &View<'_>, bound: Duration) {
+pub(super) fn grant(o: &Obj, v: &View<'_>, bound: Duration) {
     // Within `bound` (NOWAIT_BOUND), and no longer than the first look
     // at a holder found stopped (`Deadline::for_lock`): a stopped holder
     // lets go only once continued, and the sleepers can be woken now.

@@ -26,6 +26,16 @@ pub(super) const W_SLEEP: u32 = 0x100;
 /// bit is set in [`SetHdr::deep`] and its blocking semaphore's word is
 /// [`PARKED`]; cleared by [`pending::prewake`], which also wakes it.
 pub(super) const W_DEEP: u32 = 0x200;
+/// The slot is the record of a multi-operation `semop` made without the
+/// set's lock (`multi::semop_multi_fast`), not a sleeper: its claimant's
+/// pid in bits 10..=31 of the state (so that a claimant killed before it
+/// recorded itself as the slot's owner is still found), its operations'
+/// outcomes in the operation words, [`MULTI_COMMIT`] in `result` once
+/// they are to be finished rather than undone. Taken from [`W_FREE`] by
+/// compare-and-swap, freed once every word it claimed is released.
+pub(super) const W_MULTI: u32 = 6;
+/// In a [`W_MULTI`] slot's `result`: the operation is committed.
+pub(super) const MULTI_COMMIT: i32 = 0x4d43_4f4d;
 
 /// Bytes of the fixed headers (checked against the structs below).
 pub(super) const HDR: usize = 128;
@@ -116,8 +126,12 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// timer. 5: the lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`):
 /// a [`CLAIM`] bit and its claimant's undo slot and record in a frozen
 /// word, and [`NREC`] intent records in each undo slot (a version-4
-/// process would thaw a claimed word under its claimant).
-pub const LAYOUT_VERSION: u32 = 5;
+/// process would thaw a claimed word under its claimant). 6: the
+/// lock-free multi-operation `semop` (`multi.rs`): a [`MULTI`] claim
+/// naming a [`W_MULTI`] sleeper slot (a version-5 process would read it
+/// as a `SEM_UNDO` claim naming an undo slot, and take the slot's state
+/// for a free one).
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -146,6 +160,12 @@ pub(super) const PARKED: u64 = 1 << 30;
 /// repeats), the pid field the claimant; the value bits keep the value it
 /// found.
 pub(super) const CLAIM: u64 = 1 << 29;
+/// In a [`CLAIM`]ed word: the claim is a multi-operation `semop`'s made
+/// without the lock (`multi::semop_multi_fast`): bits 16..=22 name its
+/// [`W_MULTI`] sleeper slot, bits 27..=28 the slot's ticket (its low two
+/// bits), and the value and pid bits keep the word as it was (what an
+/// undone claim puts back).
+pub(super) const MULTI: u64 = 1 << 23;
 /// Intent records per undo slot: one per thread of the process that may
 /// operate without the lock at once (`fast::thread_rec`); the others take
 /// the lock.
@@ -216,6 +236,35 @@ impl SemWord {
     #[inline]
     pub(super) fn epoch(self) -> u32 {
         ((self.0 >> 27) & 0x3) as u32
+    }
+    /// The word `self` (not frozen) claimed for the multi-operation
+    /// `semop` recorded in sleeper slot `slot` with ticket epoch `e`
+    /// ([`MULTI`]): value and last pid kept.
+    #[inline]
+    pub(super) fn claim_multi(self, slot: usize, e: u32) -> SemWord {
+        SemWord(
+            (self.0 & (VAL_MASK | 0xffff_ffff_0000_0000))
+                | FROZEN
+                | CLAIM
+                | MULTI
+                | ((slot as u64 & 0x7f) << 16)
+                | ((e as u64 & 0x3) << 27),
+        )
+    }
+    /// A claim of a multi-operation `semop` ([`MULTI`]).
+    #[inline]
+    pub(super) fn multi(self) -> bool {
+        self.0 & (CLAIM | MULTI) == CLAIM | MULTI
+    }
+    /// A [`MULTI`] claim's sleeper slot.
+    #[inline]
+    pub(super) fn multi_slot(self) -> usize {
+        ((self.0 >> 16) & 0x7f) as usize
+    }
+    /// The word a [`MULTI`] claim kept: as it was before the claim.
+    #[inline]
+    pub(super) fn unclaimed(self) -> SemWord {
+        SemWord(self.0 & (VAL_MASK | 0xffff_ffff_0000_0000))
     }
 }
 

@@ -41,6 +41,9 @@
 //!   the claimant's adjustment for that semaphore: a lock holder's freeze
 //!   that meets a claim waits for the claimant or finishes a dead one's
 //!   operation (`undo::settle`), and thaws never touch a claimed word.
+//!   A multi-operation `semop` made while another holds the lock claims
+//!   each of its words the same way (`MULTI`, naming a sleeper slot taken
+//!   as its record, `W_MULTI`), and commits in that record (`multi`).
 //! - Without the lock: a sleeper's own slot `state` (its futex word, with
 //!   the `W_SLEEP` bit), which the sleeper watches and, when it gives up
 //!   without the lock (`cancel`), moves from `W_WAITING` to `W_CANCELLED`
@@ -107,6 +110,7 @@ use std::sync::Arc;
 mod fast;
 mod journal;
 mod layout;
+mod multi;
 mod pending;
 mod undo;
 
@@ -777,21 +781,27 @@ fn semop_general(
     // One operation (with `SEM_UNDO` too): while the lock is held by
     // another (perhaps stopped), the lock-free path is tried again now and
     // then, so the call waits only for its value (see `fast`).
+    // Several operations: without the lock when another holds it (perhaps
+    // stopped) and their semaphores are not its (`multi`), first and then
+    // at each look at the holder.
     let served = core::cell::Cell::new(None);
-    let serve = || match ops {
-        [op] => match fast::semop_fast_any(o, known, *op) {
-            Ok(Fast::Done) => {
-                served.set(Some(Ok(())));
-                true
-            }
-            Err(e) => {
-                served.set(Some(Err(e)));
-                true
-            }
-            Ok(_) => false,
-        },
-        _ => false,
+    let serve = || match match ops {
+        [op] => fast::semop_fast_any(o, known, *op),
+        _ => multi::semop_multi_fast(o, known, ops),
+    } {
+        Ok(Fast::Done) => {
+            served.set(Some(Ok(())));
+            true
+        }
+        Err(e) => {
+            served.set(Some(Err(e)));
+            true
+        }
+        Ok(_) => false,
     };
+    if ops.len() > 1 && o.is_locked() && serve() {
+        return served.take().unwrap_or(Ok(()));
+    }
     let (slot, ticket) = 'retry: loop {
         let mut g = match lock_for(o, wait, nowait, timeout_errno, &serve) {
             Ok(g) => g,
@@ -938,7 +948,7 @@ fn busy_again(e: Errno) -> Errno {
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
 pub fn getval(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| Ok(v.peek(n)?.val()))
+    read(o, num, multi::as_it_stands)
 }
 
 /// Last pid that operated on one semaphore (`GETPID`).
@@ -1021,19 +1031,37 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     o.perm().check_mine(Access::Read)?;
     // Under the lock, every word frozen: one moment's values, as the
     // kernel's (without it, each as it stands).
-    (0..v.s.nsems)
-        .map(|i| {
-            Ok(if g.is_some() {
-                match v.val(i) {
-                    // Claimed by a stopped process: as it stands.
-                    Err(Errno::EBUSY) => v.peek(i)?.val(),
-                    r => r?,
+    if g.is_none() {
+        return (0..v.s.nsems)
+            .map(|i| Ok(multi::as_it_stands(&v, i)? as u16))
+            .collect();
+    }
+    // Words claimed by a process that does not let them go (stopped, or
+    // preempted past the claim bound) are read as they stand; a claim of
+    // several words may move on between two of them, so they are read
+    // again after the others: the same, and the reading is one moment's
+    // (every other word is frozen); not, and it is made again.
+    let mut vals = vec![0u16; v.s.nsems];
+    for _ in 0..8 {
+        let mut loose = Vec::new();
+        for (i, x) in vals.iter_mut().enumerate() {
+            *x = match v.val(i) {
+                Err(Errno::EBUSY) => {
+                    loose.push(i);
+                    multi::as_it_stands(&v, i)?
                 }
-            } else {
-                v.peek(i)?.val()
-            } as u16)
-        })
-        .collect()
+                r => r?,
+            } as u16;
+        }
+        let mut same = true;
+        for &i in &loose {
+            same &= multi::as_it_stands(&v, i)? as u16 == vals[i];
+        }
+        if same {
+            break;
+        }
+    }
+    Ok(vals)
 }
 
 /// `SETVAL`/`SETALL`: the values, their last pid and every process's
@@ -1586,6 +1614,134 @@ mod tests {
         }
     }
 
+    /// A lock-free multi-operation `semop` (`multi`: +1 with `SEM_UNDO`
+    /// on semaphore 0, +1 on 1) whose claimant was killed after `steps`
+    /// of its steps, met by a locked `semop` of two operations, one of
+    /// one, and the repair after a dead lock holder: undone before its
+    /// commit (the words as they were), finished after (each word and the
+    /// adjustment once), the record freed.
+    #[test]
+    fn a_dead_multi_claimant_s_call_is_finished_or_undone_once() {
+        let t = tmp_ns("multi_dead");
+        let dead = Owner {
+            pid: 0x3fff_fff0,
+            start: 1,
+        };
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        for steps in 0..=5 {
+            for via in 0..4 {
+                let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 2]).unwrap();
+                let v = View::new(&o).unwrap();
+                v.hdr().lockfree.store(2, Ordering::SeqCst);
+                // The dead claimant's undo slot (finishing writes its
+                // adjustment there; a sweep then applies it).
+                let u = 3;
+                v.hdr().undo_hi.store(4, Ordering::Relaxed);
+                v.uslot(u).unwrap().owner().claim(dead);
+                let w = v.wslot(0).unwrap();
+                w.state.store(multi::taken_by(dead.pid), Ordering::Release);
+                let e = 1u32;
+                let (s0, s1) = (v.sem(0).unwrap(), v.sem(1).unwrap());
+                let (w0, w1) = (s0.load(), s1.load());
+                if steps >= 1 {
+                    w.ticket.store(4 + e as u64, Ordering::Relaxed);
+                    w.undo.store(u as i32, Ordering::Relaxed);
+                    w.owner().claim(dead);
+                    s0.word.store(w0.claim_multi(0, e).0, Ordering::SeqCst);
+                }
+                if steps >= 2 {
+                    s1.word.store(w1.claim_multi(0, e).0, Ordering::SeqCst);
+                }
+                if steps >= 3 {
+                    let outs = [
+                        multi::Outcome {
+                            n: 0,
+                            val: 5,
+                            adj: Some(-1),
+                        },
+                        multi::Outcome {
+                            n: 1,
+                            val: 3,
+                            adj: None,
+                        },
+                    ];
+                    for (k, x) in outs.iter().enumerate() {
+                        v.wop(0, k).unwrap().store(x.pack(), Ordering::Relaxed);
+                    }
+                    w.nsops.store(2, Ordering::Relaxed);
+                }
+                if steps >= 4 {
+                    w.result.store(MULTI_COMMIT, Ordering::Release);
+                }
+                if steps >= 5 {
+                    v.adj(u, 0).unwrap().store(-1, Ordering::Release);
+                    s0.word
+                        .store(SemWord::new(5, dead.pid).0, Ordering::Release);
+                }
+                let (a, b) = if steps >= 4 { (5, 3) } else { (4, 2) };
+                let want = match via {
+                    0 => {
+                        semop(&o, &[op(0, -1, 0), op(1, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        (a - 1, b - 1)
+                    }
+                    1 => {
+                        semop(&o, &[op(1, -1, 0)], now, Errno::EAGAIN).unwrap();
+                        (a, b - 1)
+                    }
+                    2 => {
+                        // The repair's sweep: the call finished or undone,
+                        // then the dead process's undo applied (its -1
+                        // on semaphore 0 when committed).
+                        repair(&o);
+                        (4, b)
+                    }
+                    _ => {
+                        // A sweep of dead undo holders alone: the call
+                        // first, whole, then the undo (its adjustments
+                        // read after the call wrote them).
+                        let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                        sweep_with(&v, false, Check::Full);
+                        (4, b)
+                    }
+                };
+                if via == 1 && steps == 1 {
+                    // Only semaphore 0 claimed: left to whoever needs it
+                    // (a GETALL, under the lock, freezes every word).
+                    assert!(s0.load().claimed());
+                    assert_eq!(getall(&o), Ok(vec![4, 1]));
+                }
+                let got = (v.sem(0).unwrap().load(), v.sem(1).unwrap().load());
+                assert_eq!(
+                    (got.0.val(), got.1.val()),
+                    want,
+                    "died after {steps} steps, met by {via}"
+                );
+                assert!(
+                    !got.0.claimed() && !got.1.claimed(),
+                    "{got:x?}, {steps} steps, by {via}"
+                );
+                let adj = v.adj(u, 0).unwrap().load(Ordering::Relaxed);
+                if via >= 2 {
+                    assert_eq!(v.uslot(u).unwrap().pid.load(Ordering::Relaxed), 0);
+                } else {
+                    assert_eq!(adj, if steps >= 4 { -1 } else { 0 }, "{steps}, by {via}");
+                }
+                // The record freed by whoever finished it (a claimant
+                // killed before claiming anything: by a sweep).
+                if steps >= 1 || via == 2 {
+                    assert_eq!(
+                        w.state.load(Ordering::Acquire) & 0xff,
+                        W_FREE,
+                        "{steps}, {via}"
+                    );
+                }
+                v.uslot(u).unwrap().owner().clear();
+                w.state.store(W_FREE, Ordering::Release);
+                remove(&t.1, &o).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
         let t = tmp_ns("undo_take");
@@ -1729,11 +1885,8 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
-    #[test]
-    fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
-        let t = tmp_ns("claim_stopped");
-        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
-        let v = View::new(&o).unwrap();
+    /// A child that stopped itself (SIGSTOP), seen stopped: its pid.
+    fn stopped_child() -> i32 {
         // SAFETY: the child only stops itself and exits (async-signal-safe
         // calls alone after fork).
         let c = unsafe { libc::fork() };
@@ -1748,23 +1901,109 @@ mod tests {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(c, &mut st, libc::WUNTRACED) };
         assert!(libc::WIFSTOPPED(st));
-        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
-        let claimed = v.sem(0).unwrap().load();
+        c
+    }
+
+    /// Beside a word `n` claimed by a stopped process: `SETVAL` and an
+    /// `IPC_NOWAIT` operation on it answer `EAGAIN`, a timed call on it
+    /// and `other` ends by its deadline, all within a second.
+    fn claim_not_waited_for(o: &Obj, n: u16, other: u16) {
         let t0 = std::time::Instant::now();
         assert_eq!(
-            setval(&o, 0, 3),
+            setval(o, n as i32, 3),
             Err(Errno::EAGAIN),
             "SETVAL beside the claim"
         );
-        let nowait = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+        let nowait = semop(o, &[op(n, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
         assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
         let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
         assert_eq!(
-            semop(&o, &[op(0, -1, 0), op(1, -1, 0)], timed, Errno::EAGAIN),
+            semop(o, &[op(n, -1, 0), op(other, -1, 0)], timed, Errno::EAGAIN),
             Err(Errno::EAGAIN),
             "a timed call ends by its deadline"
         );
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    }
+
+    /// A multi-operation `semop` claiming semaphores 0 and 1 without the
+    /// lock, its claimant stopped (after its commit): a lock holder that
+    /// needs one of them does not wait for it (`IPC_NOWAIT` `EAGAIN`,
+    /// `SETVAL` `EAGAIN`, a timed call by its deadline), `GETALL` reads
+    /// the committed outcome of both (never one word done and one not),
+    /// the other semaphore goes on; killed, its call is finished once.
+    #[test]
+    fn a_stopped_multi_claimant_is_not_waited_for_and_reads_whole() {
+        let t = tmp_ns("multi_stopped");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[4, 1, 2]).unwrap();
+        let v = View::new(&o).unwrap();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        let c = stopped_child();
+        let mut st = 0;
+        // Its record (slot 5), both words claimed, committed: 0 -1, 1 +1.
+        let who = Owner {
+            pid: c,
+            start: crate::os::proc::start_time_of(c),
+        };
+        let w = v.wslot(5).unwrap();
+        w.state.store(multi::taken_by(c), Ordering::Release);
+        w.ticket.store(2, Ordering::Relaxed);
+        w.undo.store(-1, Ordering::Relaxed);
+        w.owner().claim(who);
+        let (s0, s1) = (v.sem(0).unwrap(), v.sem(1).unwrap());
+        s0.word
+            .store(s0.load().claim_multi(5, 2).0, Ordering::SeqCst);
+        s1.word
+            .store(s1.load().claim_multi(5, 2).0, Ordering::SeqCst);
+        let outs = [
+            multi::Outcome {
+                n: 0,
+                val: 3,
+                adj: None,
+            },
+            multi::Outcome {
+                n: 1,
+                val: 2,
+                adj: None,
+            },
+        ];
+        for (k, x) in outs.iter().enumerate() {
+            v.wop(5, k).unwrap().store(x.pack(), Ordering::Relaxed);
+        }
+        w.nsops.store(2, Ordering::Relaxed);
+        w.result.store(MULTI_COMMIT, Ordering::Release);
+        claim_not_waited_for(&o, 1, 2);
+        assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
+        assert_eq!(getval(&o, 1), Ok(2));
+        semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        // Killed: its call finished (once), its record freed.
+        // SAFETY: our own stopped child.
+        unsafe {
+            libc::kill(c, libc::SIGKILL);
+            libc::waitpid(c, &mut st, 0);
+        }
+        semop(
+            &o,
+            &[op(0, -1, 0), op(1, -1, 0)],
+            Wait::Forever,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert_eq!(getall(&o), Ok(vec![2, 1, 1]));
+        assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_FREE);
+        assert!(!v.sem(0).unwrap().load().frozen());
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
+        let t = tmp_ns("claim_stopped");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        let c = stopped_child();
+        let mut st = 0;
+        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
+        let claimed = v.sem(0).unwrap().load();
+        claim_not_waited_for(&o, 0, 1);
         assert_eq!(getall(&o), Ok(vec![4, 1]), "read as it stands");
         // The other semaphore, under the lock, and the claimed word left
         // as it was (its claimant's, thawed by nobody else).

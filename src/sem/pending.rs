@@ -673,10 +673,20 @@ pub(super) fn enqueue(
     for i in 0..v.s.nwait {
         v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;
         let Ok(w) = v.wslot(i) else { continue };
-        if matches!(w.state.load(Ordering::Acquire), W_FREE | W_CANCELLED) {
-            found = Some(i);
-            break;
+        match w.state.load(Ordering::Acquire) {
+            W_CANCELLED => {}
+            // A free slot is also taken without the lock (a
+            // multi-operation `semop`'s record, `multi::take_record`):
+            // by compare-and-swap (to `W_CANCELLED`, which nobody but
+            // this lock's holder reuses).
+            W_FREE
+                if w.state
+                    .compare_exchange(W_FREE, W_CANCELLED, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok() => {}
+            _ => continue,
         }
+        found = Some(i);
+        break;
     }
     let Some(i) = found else {
         return Ok(None);

@@ -15,8 +15,11 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
         let used: Vec<usize> = wslots_used(v).collect();
         let busy = used.iter().filter_map(|&i| {
             let w = v.wslot(i).ok()?;
-            (w.state.load(Ordering::Acquire) & 0xff != W_FREE).then(|| (i, w.owner()))
+            // Not a lock-free multi-operation record (`sweep_multi`).
+            (!matches!(w.state.load(Ordering::Acquire) & 0xff, W_FREE | W_MULTI))
+                .then(|| (i, w.owner()))
         });
+        changed |= multi::sweep_multi(v, &used, check);
         owner::sweep(busy, check, |i, _| {
             changed |= release_sleeper(v, i);
             false
@@ -69,11 +72,14 @@ pub(super) fn sweep(v: &View<'_>) -> bool {
 /// as it is for a later sweep (the adjustments applied so far are
 /// cleared, so nothing is applied twice).
 pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
-    let mut changed = false;
+    // Its multi-operation calls still claiming words first, whole: one
+    // finished writes its adjustments for all its semaphores, which must
+    // be in the slot before any is read below.
+    let mut changed = multi::finish_multi_of(v, u, pid);
     for s in 0..v.s.nsems {
         if let Ok(x) = v.sem(s) {
             let w = x.load();
-            if w.claimed() && w.claimant().0 == u && w.pid() == pid {
+            if w.claimed() && !w.multi() && w.claimant().0 == u && w.pid() == pid {
                 finish_claim(v, s, w);
                 changed = true;
             }
@@ -128,9 +134,11 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 }
 
 /// The lock holder froze semaphore `n`'s word and found it claimed (`w`)
-/// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`): waits
-/// for a live claimant to let it go (spinning, then yielding, then short
-/// naps), finishes a dead one's operation ([`finish_claim`]). `EBUSY`
+/// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`) or a
+/// lock-free multi-operation `semop` (`multi`): waits for a live
+/// claimant to let it go (spinning, then yielding, then short naps),
+/// finishes a dead one's operation ([`finish_claim`],
+/// [`multi::finish_multi`]: the whole call, finished or undone). `EBUSY`
 /// when the claimant is stopped, is this very thread (a signal handler's
 /// call inside its own claim), or still holds the word after
 /// [`CLAIM_BOUND`]: the caller lets the lock go and tries again, so that
@@ -152,28 +160,13 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
             std::thread::yield_now();
             continue;
         }
-        let (u, k) = w.claimant();
-        let owner = v.uslot(u).map(|us| us.owner().load()).ok();
-        let me = owner.is_some_and(|o| o.is_me());
-        if me && w.pid() == my_pid() && fast::claiming(k) {
-            return Err(Errno::EBUSY);
-        }
-        if !me {
-            let dead = match owner {
-                // A slot that no longer names the claimant: a scribble.
-                Some(o) if o.pid == w.pid() => {
-                    match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
-                        (crate::os::proc::Liveness::Dead, _) => true,
-                        (_, true) => return Err(Errno::EBUSY),
-                        _ => false,
-                    }
-                }
-                _ => true,
-            };
-            if dead {
-                finish_claim(v, n, w);
-                return Ok(());
-            }
+        let look = if w.multi() {
+            multi::settle_multi(v, n, w)
+        } else {
+            settle_single(v, n, w)
+        };
+        if let Some(r) = look {
+            return r;
         }
         let d = *t0.get_or_insert_with(|| {
             CLAIM_DEADLINE
@@ -185,6 +178,37 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
         }
         std::thread::sleep(Duration::from_micros(50));
     }
+}
+
+/// [`settle`]'s look at the claimant of a `SEM_UNDO` claim `w` of
+/// semaphore `n`: `Some` when decided (see [`multi::settle_multi`]),
+/// `None` for a live claimant to wait for.
+fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
+    let (u, k) = w.claimant();
+    let owner = v.uslot(u).map(|us| us.owner().load()).ok();
+    let me = owner.is_some_and(|o| o.is_me());
+    if me && w.pid() == my_pid() && fast::claiming(k) {
+        return Some(Err(Errno::EBUSY));
+    }
+    if me {
+        return None;
+    }
+    let dead = match owner {
+        // A slot that no longer names the claimant: a scribble.
+        Some(o) if o.pid == w.pid() => {
+            match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
+                (crate::os::proc::Liveness::Dead, _) => true,
+                (_, true) => return Some(Err(Errno::EBUSY)),
+                _ => false,
+            }
+        }
+        _ => true,
+    };
+    if !dead {
+        return None;
+    }
+    finish_claim(v, n, w);
+    Some(Ok(()))
 }
 
 /// Finishes the lock-free `SEM_UNDO` operation whose claimant died

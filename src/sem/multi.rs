@@ -1,0 +1,520 @@
+//! A `semop` of several operations without the set's lock, when the lock
+//! is held by another process (perhaps stopped: docs/bounded-time.md,
+//! "Sets"): the kernel makes such a call wait only for its values, never
+//! for another process, so neither does ripc when the semaphores it names
+//! are not the lock holder's.
+//!
+//! The record is a sleeper slot of the set, taken as a [`W_MULTI`] slot
+//! (from [`W_FREE`], by compare-and-swap; its claimant's pid in the
+//! state, then its owner recorded). Then:
+//! 1. each semaphore the call names is **claimed**, in ascending order,
+//!    by compare-and-swap of a word that is not frozen: frozen, claimed
+//!    ([`MULTI`], naming the slot and its ticket's low bits), value and
+//!    last pid kept. From here nobody else changes the word (the
+//!    lock-free path finds it frozen; a lock holder's freeze finds it
+//!    claimed and waits for the claimant, or finishes a dead one's call:
+//!    [`settle_multi`]) nor this process's adjustment for it. A word
+//!    frozen by the lock holder, or claimed by another, ends the attempt:
+//!    every claim is put back (the words as they were), and the call goes
+//!    to the locked path. Nothing is waited for while claims are held,
+//!    so two claimants never wait for each other.
+//! 2. the operations are decided on the claimed values (in the order of
+//!    the call, as the locked path's `try_ops`): one that must wait, or
+//!    `ERANGE`, puts every claim back;
+//! 3. the outcome of each semaphore (its new value and, with `SEM_UNDO`,
+//!    this process's new adjustment for it: absolute values) is written
+//!    in the slot's operation words, then [`MULTI_COMMIT`] in its
+//!    `result` (**release**): the commit point;
+//! 4. each adjustment, then each word (new value, this pid, not frozen:
+//!    **release**), then the slot is freed.
+//!
+//! A claimant killed before its commit is undone: each word it claims is
+//! put back as it was (the claim kept the value and last pid). One
+//! killed after is finished: each word it still claims gets its outcome
+//! (absolute: finishing twice changes nothing). Whoever needs one of its
+//! words does this under the lock ([`finish_multi`]), and so does every
+//! sweep that finds its slot's claimant gone.
+
+use super::*;
+
+thread_local! {
+    /// The slot (+ 1) of this thread's multi-operation claim under way: a
+    /// signal handler's call that meets one of its words under the lock
+    /// must not wait for it (it would never end), nor start another.
+    static MINE: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// The state of a [`W_MULTI`] slot taken by `pid` (pid below 2^22).
+#[inline]
+pub(super) fn taken_by(pid: i32) -> u32 {
+    W_MULTI | ((pid as u32) << 10)
+}
+
+/// The claimant's pid a [`W_MULTI`] slot's state names.
+#[inline]
+fn state_pid(st: u32) -> i32 {
+    (st >> 10) as i32
+}
+
+/// One semaphore's outcome in a [`W_MULTI`] slot's operation word: its
+/// index, new value and (`has_adj`) this process's new adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Outcome {
+    pub(super) n: usize,
+    pub(super) val: i32,
+    pub(super) adj: Option<i16>,
+}
+
+/// The tag in an outcome word's top 12 bits (a zeroed or scribbled word is
+/// not one).
+const OUT_TAG: u64 = 0x3c5;
+
+impl Outcome {
+    pub(super) fn pack(self) -> u64 {
+        (self.n as u64 & 0xffff)
+            | ((self.val as u16 as u64) << 16)
+            | ((self.adj.unwrap_or(0) as u16 as u64) << 32)
+            | ((self.adj.is_some() as u64) << 48)
+            | (OUT_TAG << 52)
+    }
+    fn unpack(w: u64) -> Option<Outcome> {
+        (w >> 52 == OUT_TAG).then_some(Outcome {
+            n: (w & 0xffff) as usize,
+            val: ((w >> 16) as u16 as i32).clamp(0, SEMVMX),
+            adj: (w >> 48 & 1 != 0).then_some((w >> 32) as u16 as i16),
+        })
+    }
+}
+
+/// `ops` (two or more) without the lock, when they can be (see the module
+/// doc): [`Fast::Done`] performed, [`Fast::Block`] one must wait,
+/// [`Fast::Slow`] left to the locked path (which also answers `EFBIG`,
+/// `E2BIG`). The checks come in the general path's order.
+#[cold]
+#[inline(never)]
+pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<Fast> {
+    let Some(shape) = known.shape else {
+        return Ok(Fast::Slow);
+    };
+    let v = View::known(o, shape)?;
+    if o.is_removed() {
+        return Err(Errno::EIDRM);
+    }
+    if ops.len() > v.s.max_ops || ops.iter().any(|op| op.num as usize >= v.s.nsems) {
+        return Ok(Fast::Slow);
+    }
+    let alter = ops.iter().any(|op| op.op != 0);
+    let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
+    if MINE.with(|m| m.get()) != 0 || !enter(o, v.hdr()) {
+        return Ok(Fast::Slow);
+    }
+    let undo = if ops.iter().any(|op| op.flg & SEM_UNDO != 0) {
+        match lock_free_undo_slot(&v, known) {
+            Some(u) => Some(u),
+            None => return Ok(Fast::Slow),
+        }
+    } else {
+        None
+    };
+    let me = my_pid();
+    if !(1..1 << 22).contains(&me) {
+        return Ok(Fast::Slow);
+    }
+    let Some((i, e)) = take_record(&v, undo) else {
+        return Ok(Fast::Slow);
+    };
+    MINE.with(|m| m.set(i + 1));
+    let r = claim_and_apply(&v, i, e, ops, undo);
+    MINE.with(|m| m.set(0));
+    free_wslot(&v, i);
+    let r = r?;
+    if let Some(r) = r {
+        note_otime(v.hdr(), now);
+        // **SeqCst**, after the claims (**SeqCst**): a sleeper that
+        // enqueued on one of these words froze it first, so the claim saw
+        // its thaw and this load sees it counted.
+        if r && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+            grant(o, &v, GRANT_BOUND);
+        }
+        return Ok(Fast::Done);
+    }
+    Ok(Fast::Block)
+}
+
+/// A free sleeper slot taken as this process's [`W_MULTI`] record (its
+/// index and ticket epoch); `None` when none is free (or its page cannot
+/// be given storage).
+fn take_record(v: &View<'_>, undo: Option<usize>) -> Option<(usize, u32)> {
+    let me = Owner::me();
+    for i in 0..v.s.nwait {
+        v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())
+            .ok()?;
+        let w = v.wslot(i).ok()?;
+        if w.state.load(Ordering::Relaxed) != W_FREE
+            || w.state
+                .compare_exchange(
+                    W_FREE,
+                    taken_by(me.pid),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            continue;
+        }
+        let ticket = v.hdr().ticket.fetch_add(1, Ordering::Relaxed);
+        w.result.store(0, Ordering::Relaxed);
+        w.nsops.store(0, Ordering::Relaxed);
+        w.blocking.store(0, Ordering::Relaxed);
+        w.undo
+            .store(undo.map_or(-1, |u| u as i32), Ordering::Relaxed);
+        w.ticket.store(ticket, Ordering::Relaxed);
+        // Start time, then pid (**release**): before any word names the
+        // slot, whoever reads a claim finds its claimant here.
+        w.owner().claim(me);
+        return Some((i, (ticket & 3) as u32));
+    }
+    None
+}
+
+/// This process's undo slot, found or taken without the lock.
+fn lock_free_undo_slot(v: &View<'_>, known: &Known) -> Option<usize> {
+    if let Some(u) = known.undo.get() {
+        if v.uslot(u).is_ok_and(fast::mine) {
+            return Some(u);
+        }
+    }
+    fast::my_slot(v, known)
+}
+
+/// Steps 1–4 of the module doc with record `i` (epoch `e`): `Some(woke)`
+/// performed (`woke`: a change may let a sleeper go), `None` must wait,
+/// `Ok(None)` also when a word could not be claimed (the caller's
+/// [`Fast::Block`] then goes to the locked path, which decides). Every
+/// word it touches is found first: nothing fails once a word is claimed
+/// but an answer of the operations (`ERANGE`, which puts every claim
+/// back), and nothing at all once the call is committed.
+fn claim_and_apply(
+    v: &View<'_>,
+    i: usize,
+    e: u32,
+    ops: &[SemOp],
+    undo: Option<usize>,
+) -> Result<Option<bool>> {
+    let w = v.wslot(i)?;
+    let mut sems: Vec<usize> = ops.iter().map(|op| op.num as usize).collect();
+    sems.sort_unstable();
+    sems.dedup();
+    // Each semaphore: its index, word, this process's adjustment for it
+    // (with `SEM_UNDO`), the record's word for its outcome.
+    let mut at: Vec<(usize, &Sem, Option<&Adj>, &WaitOp)> = Vec::with_capacity(sems.len());
+    for (k, &n) in sems.iter().enumerate() {
+        let adj = match undo {
+            Some(u) => Some(v.adj(u, n)?),
+            None => None,
+        };
+        at.push((n, v.sem(n)?, adj, v.wop(i, k)?));
+    }
+    // The words as claimed from, in the order of `at`.
+    let mut held: Vec<SemWord> = Vec::with_capacity(at.len());
+    let put_back = |held: &[SemWord]| {
+        for (x, old) in at.iter().zip(held) {
+            // Ours while claimed: as it was (without PARKED: the sleeper
+            // it marked was woken before the claim).
+            x.1.word.store(old.0 & !PARKED, Ordering::Release);
+        }
+    };
+    for &(_, s, _, _) in &at {
+        let mut cur = s.load();
+        let mut got = false;
+        for _ in 0..64 {
+            if cur.frozen() {
+                break;
+            }
+            if cur.parked() {
+                prewake(v);
+            }
+            // **SeqCst**: as the one-operation path's compare-and-swap.
+            match s.word.compare_exchange_weak(
+                cur.0,
+                cur.claim_multi(i, e).0,
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    got = true;
+                    break;
+                }
+                Err(x) => cur = SemWord(x),
+            }
+        }
+        if !got {
+            put_back(&held);
+            return Ok(None);
+        }
+        held.push(cur);
+    }
+    let k_of = |n: usize| at.iter().position(|x| x.0 == n).unwrap_or(0);
+    let mut txn = Txn::default();
+    let mut woke = false;
+    for op in ops {
+        let n = op.num as usize;
+        let k = k_of(n);
+        let cur = txn.lookup(E_VAL, n).unwrap_or_else(|| held[k].val());
+        if !can_go(cur, op.op) {
+            put_back(&held);
+            return Ok(None);
+        }
+        if op.op == 0 {
+            continue;
+        }
+        let r = cur + op.op as i32;
+        if r > SEMVMX {
+            put_back(&held);
+            return Err(Errno::ERANGE);
+        }
+        woke |= may_wake(op.op, r);
+        if op.flg & SEM_UNDO != 0 {
+            let Some(adj) = at[k].2 else {
+                put_back(&held);
+                return Err(Errno::EIO);
+            };
+            let a = match txn.lookup(E_ADJ, n) {
+                Some(x) => x,
+                None => adj.load(Ordering::Relaxed) as i32,
+            } - op.op as i32;
+            if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
+                put_back(&held);
+                return Err(Errno::ERANGE);
+            }
+            txn.push(ent(E_ADJ, n, a));
+        }
+        txn.push(ent(E_VAL, n, r));
+    }
+    // Step 3: the outcomes, then the commit.
+    let outs: Vec<Outcome> = at
+        .iter()
+        .zip(&held)
+        .map(|(x, old)| Outcome {
+            n: x.0,
+            val: txn.lookup(E_VAL, x.0).unwrap_or(old.val()),
+            adj: txn.lookup(E_ADJ, x.0).map(|a| a as i16),
+        })
+        .collect();
+    for (x, out) in at.iter().zip(&outs) {
+        x.3.store(out.pack(), Ordering::Relaxed);
+    }
+    w.nsops.store(outs.len() as u32, Ordering::Relaxed);
+    w.result.store(MULTI_COMMIT, Ordering::Release);
+    // Step 4.
+    let me = my_pid();
+    for (x, out) in at.iter().zip(&outs) {
+        if let (Some(a), Some(adj)) = (out.adj, x.2) {
+            adj.store(a, Ordering::Release);
+        }
+        x.1.word
+            .store(SemWord::new(out.val, me).0, Ordering::Release);
+    }
+    v.o.note_peer();
+    Ok(Some(woke))
+}
+
+/// The lock holder froze a word and found it claimed by a multi-operation
+/// `semop` (`w`, [`MULTI`]): `Some(Ok)` when its claimant is gone and its
+/// call was finished or undone ([`finish_multi`]), or the claim named no
+/// such record (a scribble: the word put back); `Some(Err(EBUSY))` when
+/// the claimant is stopped or is this very thread; `None`: a live
+/// claimant, to wait for.
+pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
+    let i = w.multi_slot();
+    let slot = v.wslot(i).ok();
+    let rec = slot.filter(|s| {
+        let st = s.state.load(Ordering::Acquire);
+        st & 0xff == W_MULTI && s.ticket.load(Ordering::Relaxed) & 3 == w.epoch() as u64
+    });
+    let Some(s) = rec else {
+        // No record of this claim: not one a claimant made.
+        if let Ok(x) = v.sem(n) {
+            let _ =
+                x.word
+                    .compare_exchange(w.0, w.unclaimed().0, Ordering::AcqRel, Ordering::Acquire);
+        }
+        return Some(Ok(()));
+    };
+    let o = s.owner().load();
+    if o.is_me() && MINE.with(|m| m.get()) == i + 1 {
+        return Some(Err(Errno::EBUSY));
+    }
+    if o.is_me() {
+        return None; // another thread of this process: it goes on
+    }
+    match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
+        (crate::os::proc::Liveness::Dead, _) => {
+            finish_multi(v, i);
+            Some(Ok(()))
+        }
+        (_, true) => Some(Err(Errno::EBUSY)),
+        _ => None,
+    }
+}
+
+/// Finishes (committed) or undoes (not) the multi-operation `semop`
+/// recorded in [`W_MULTI`] slot `i`, whose claimant is gone, and frees
+/// the slot; the lock holder only (see the module doc).
+pub(super) fn finish_multi(v: &View<'_>, i: usize) {
+    let Ok(w) = v.wslot(i) else { return };
+    let st = w.state.load(Ordering::Acquire);
+    if st & 0xff != W_MULTI {
+        return;
+    }
+    let e = (w.ticket.load(Ordering::Relaxed) & 3) as u32;
+    let owner = w.owner().load();
+    let pid = if owner.pid != 0 {
+        owner.pid
+    } else {
+        state_pid(st)
+    };
+    let mine = |x: SemWord| x.multi() && x.multi_slot() == i && x.epoch() == e;
+    let committed = w.result.load(Ordering::Acquire) == MULTI_COMMIT;
+    let u = w.undo.load(Ordering::Relaxed);
+    let mut finished = 0;
+    if committed {
+        let k_max = (w.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
+        for k in 0..k_max {
+            let Some(out) = v
+                .wop(i, k)
+                .ok()
+                .and_then(|x| Outcome::unpack(x.load(Ordering::Relaxed)))
+            else {
+                continue;
+            };
+            let Ok(s) = v.sem(out.n) else { continue };
+            let cur = s.load();
+            if !mine(cur) {
+                continue;
+            }
+            // Into its undo slot while that is still its own (its undo
+            // is applied only after this: `finish_multi_of`).
+            if let Some(a) = out.adj {
+                let own = u >= 0
+                    && v.uslot(u as usize)
+                        .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid);
+                if own {
+                    if let Ok(x) = v.adj(u as usize, out.n) {
+                        x.store(a, Ordering::Relaxed);
+                    }
+                }
+            }
+            let _ = s.word.compare_exchange(
+                cur.0,
+                SemWord::new(out.val, pid).0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            finished += 1;
+        }
+    }
+    // Not committed (or a scribbled record): every word it still claims
+    // back as it was.
+    for n in 0..v.s.nsems {
+        let Ok(s) = v.sem(n) else { continue };
+        let cur = s.load();
+        if mine(cur) {
+            let _ = s.word.compare_exchange(
+                cur.0,
+                cur.unclaimed().0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+    crate::debug_report!(
+        "semaphore set {}: a lock-free multi-operation semop of dead pid {} {} ({} words)",
+        v.o.id,
+        pid,
+        if committed { "finished" } else { "undone" },
+        finished
+    );
+    free_wslot(v, i);
+}
+
+/// Under the lock: the multi-operation calls of process `pid` (gone) with
+/// undo slot `u` that still claim words, finished or undone (before its
+/// undo is applied: [`undo::release_undo`]). True when any was.
+pub(super) fn finish_multi_of(v: &View<'_>, u: usize, pid: i32) -> bool {
+    let mut any = false;
+    for n in 0..v.s.nsems {
+        let Ok(w) = v.peek(n) else { continue };
+        if !w.multi() {
+            continue;
+        }
+        let i = w.multi_slot();
+        let Ok(s) = v.wslot(i) else { continue };
+        if s.state.load(Ordering::Acquire) & 0xff == W_MULTI
+            && s.undo.load(Ordering::Relaxed) == u as i32
+            && s.owner().load().pid == pid
+        {
+            finish_multi(v, i);
+            any = true;
+        }
+    }
+    any
+}
+
+/// Under the lock: the [`W_MULTI`] records among `used` whose claimants
+/// are gone (by `check`), finished or undone and freed. True when any
+/// was.
+pub(super) fn sweep_multi(v: &View<'_>, used: &[usize], check: Check) -> bool {
+    let mut any = false;
+    for &i in used {
+        let Ok(w) = v.wslot(i) else { continue };
+        let st = w.state.load(Ordering::Acquire);
+        if st & 0xff != W_MULTI {
+            continue;
+        }
+        let o = w.owner().load();
+        let gone = if o.pid == state_pid(st) {
+            o.gone(check)
+        } else {
+            // Killed before it recorded itself: its pid alone.
+            !crate::os::proc::pid_exists(state_pid(st))
+        };
+        if gone {
+            finish_multi(v, i);
+            any = true;
+        }
+    }
+    any
+}
+
+/// Semaphore `n`'s value as it stands, read without waiting for a claim:
+/// a word a multi-operation `semop` claims reads as its outcome once the
+/// call committed, as it was before (what the claim kept) otherwise — so
+/// that its words read together never show the call half done.
+pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
+    let w = v.peek(n)?;
+    if !w.multi() {
+        return Ok(w.val());
+    }
+    let i = w.multi_slot();
+    let committed = v.wslot(i).ok().filter(|s| {
+        s.state.load(Ordering::Acquire) & 0xff == W_MULTI
+            && s.ticket.load(Ordering::Relaxed) & 3 == w.epoch() as u64
+            && s.result.load(Ordering::Acquire) == MULTI_COMMIT
+    });
+    let Some(s) = committed else {
+        return Ok(w.val());
+    };
+    let k_max = (s.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
+    let out = (0..k_max)
+        .filter_map(|k| Outcome::unpack(v.wop(i, k).ok()?.load(Ordering::Relaxed)))
+        .find(|o| o.n == n);
+    // The word still the claim's: the outcome read belongs to it (the
+    // slot is not reused while a word names it). Moved on: released with
+    // that outcome, or claimed again from it.
+    let now = v.peek(n)?;
+    if now != w {
+        return Ok(now.val());
+    }
+    Ok(out.map_or(w.val(), |o| o.val))
+}
