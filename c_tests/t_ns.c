@@ -43,13 +43,23 @@ static void test_races(void) {
         int wins = 0, id = -1;
         for (int i = 0; i < N; i++) {
             if (r[i] >= 0) wins++, id = r[i];
-            else if (r[i] != -EEXIST) bad_excl++;
+            else if (r[i] != -EEXIST) {
+                bad_excl++;
+                diag("round %d: exclusive racer %d failed with %s", round, i, strerror(-r[i]));
+            }
         }
-        if (wins != 1) bad_excl++;
+        if (wins != 1) {
+            bad_excl++;
+            diag("round %d: %d exclusive racers won", round, wins);
+        }
         msgctl(id, IPC_RMID, NULL);
         race(k + 0x80, IPC_CREAT | 0600, r);
         for (int i = 1; i < N; i++)
-            if (r[i] < 0 || r[i] != r[0]) bad_same++;
+            if (r[i] < 0 || r[i] != r[0]) {
+                bad_same++;
+                diag("round %d: racer %d got %d (%s), racer 0 got %d", round, i, r[i],
+                     r[i] < 0 ? strerror(-r[i]) : "an id", r[0]);
+            }
         msgctl(r[0], IPC_RMID, NULL);
     }
     ok(bad_excl == 0, "%d racing IPC_CREAT|IPC_EXCL: exactly one wins, the others get EEXIST (10 rounds)", N);
