@@ -5,6 +5,10 @@
  * Rows (placements):
  *   a CPU each    the two processes pinned to two different CPUs
  *   one CPU       both pinned to the same CPU
+ *   + busy task   both pinned to the same CPU beside a third process
+ *                 pinned there that only loops (`while (1);`, nice 0):
+ *                 a loaded server (ping-pong figures only; the spinning
+ *                 bounds, ring and floor, are not run there)
  *   two, unpinned the same two processes, nothing pinned (for comparison:
  *                 what a pinned process does differently shows here)
  *   oversub.      nothing pinned, more runnable processes than CPUs: 4
@@ -387,8 +391,9 @@ static const struct sops SOPS[NS] = {
 /* Running a cell: children forked first, released together, timed from
  * shared memory; their CPU time from wait4. */
 
-enum place { EACH, ONE, FREE, OVER, NPLACE };
-static const char *PLACE[NPLACE] = {"a CPU each", "one CPU for both", "two, unpinned", "oversubscribed"};
+enum place { EACH, ONE, BUSY, FREE, OVER, NPLACE };
+static const char *PLACE[NPLACE] = {"a CPU each", "one CPU for both", "one CPU + a busy task", "two, unpinned",
+                                    "oversubscribed"};
 
 #define MAXKIDS 8
 #define WARM 100 /* messages or round trips before the clock starts */
@@ -536,7 +541,33 @@ static int open_chan(const struct qops *o, struct chan *c, enum shape shape, siz
     return 0;
 }
 
-static int cpu_of(enum place pl, int side) { return pl == EACH ? (side ? cpu_b : cpu_a) : pl == ONE ? cpu_a : -1; }
+static int cpu_of(enum place pl, int side) {
+    return pl == EACH ? (side ? cpu_b : cpu_a) : pl == ONE || pl == BUSY ? cpu_a : -1;
+}
+
+/* The third task of the BUSY placement: a process pinned to the one CPU
+ * that loops until killed (started before the pair, so that it is
+ * running when they start; its CPU time is not counted). 0 elsewhere.
+ * `go`: the pair's start pipe, closed in the loop. */
+static pid_t busy_start(enum place pl, const int go[2]) {
+    if (pl != BUSY) return 0;
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        close(go[0]); /* the pair's start is the end of file on go */
+        close(go[1]);
+        pin(cpu_a);
+        for (;;) {
+        }
+    }
+    return p;
+}
+static void busy_stop(pid_t p) {
+    if (p <= 0) return;
+    kill(p, SIGKILL);
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
 
 /* One cell of a message figure: rate (msg/s) for STREAM and MPMC, seconds
  * per round trip for PINGPONG. */
@@ -547,7 +578,7 @@ static int q_cell(const struct qops *o, enum shape shape, size_t size, enum plac
     reset_shared();
     int go[2];
     if (pipe(go)) die("pipe");
-    pid_t kids[MAXKIDS];
+    pid_t kids[MAXKIDS], busy = busy_start(pl, go);
     int nk = 0, nrecv = shape == MPMC ? 4 : 1;
     if (shape == PINGPONG) {
         kids[nk++] = spawn(go, cpu_of(pl, 0), q_pinger, &a, 0);
@@ -557,6 +588,7 @@ static int q_cell(const struct qops *o, enum shape shape, size_t size, enum plac
         for (int i = 0; i < nrecv; i++) kids[nk++] = spawn(go, cpu_of(pl, 0), q_sender, &a, 0);
     }
     double cpu, t_go = release(go, kids, nk, &cpu);
+    busy_stop(busy);
     o->close(&c);
     if (sh->fail) {
         fprintf(stderr, "matrix: %s: a child failed\n", o->name);
@@ -627,7 +659,7 @@ static int s_cell(const struct sops *o, enum place pl, struct result *res) {
     reset_shared();
     int go[2];
     if (pipe(go)) die("pipe");
-    pid_t kids[4];
+    pid_t kids[4], busy = busy_start(pl, go);
     int nk = 0;
     for (int i = 0; i < pairs; i++) {
         kids[nk++] = spawn(go, cpu_of(pl, 0), s_pinger, &a[i], i);
@@ -635,6 +667,7 @@ static int s_cell(const struct sops *o, enum place pl, struct result *res) {
     }
     double cpu;
     release(go, kids, nk, &cpu);
+    busy_stop(busy);
     for (int i = 0; i < pairs; i++) o->close(&s[i]);
     if (sh->fail) {
         fprintf(stderr, "matrix: %s: a child failed\n", o->name);
@@ -824,7 +857,7 @@ static void run_qfig(struct qfig *f, const enum place *pls, int npl) {
             for (int q = 0; q < NQ; q++) {
                 struct cells *c = &f->c[pl][q];
                 const struct qops *o = &QOPS[q];
-                if (o->skip || (f->shape == MPMC && !o->mpmc)) continue;
+                if (o->skip || (f->shape == MPMC && !o->mpmc) || (pl == BUSY && q == Q_RING)) continue;
                 if (rep == -1) c->ok = 1;
                 if (!c->ok) continue;
                 double keep = run_s;
@@ -900,9 +933,10 @@ int main(void) {
     printf("# placement matrix (docs/perf.md): %d runs of %.0f ms per cell, columns alternating; ripc: user engine, "
            "RIPC_DIR=%s\n",
            reps, run_s * 1e3, dir);
-    printf("# a CPU each: CPUs %d and %d; one CPU for both: CPU %d; oversubscribed: unpinned, 4 senders + 4 "
-           "receivers on one queue (64 B) or 2 semaphore ping-pong pairs\n",
-           cpu_a, cpu_b, cpu_a);
+    printf("# a CPU each: CPUs %d and %d; one CPU for both: CPU %d; one CPU + a busy task: CPU %d shared with a "
+           "process looping there (ping-pong figures); oversubscribed: unpinned, 4 senders + 4 receivers on one "
+           "queue (64 B) or 2 semaphore ping-pong pairs\n",
+           cpu_a, cpu_b, cpu_a, cpu_a);
     printf("# ratios: speed of ripc relative to the column (> 1: ripc faster), median (min–max) of the "
            "per-run ratios\n");
     if (cpu_b < 0) printf("# only one CPU available: no 'a CPU each' row\n");
@@ -920,9 +954,10 @@ int main(void) {
         print_qfig(&st[i], pinned, 3);
     }
     static struct qfig pp = {"ping-pong 64 B", PINGPONG, 64, {{{0}}}};
+    static const enum place pp_rows[] = {EACH, ONE, BUSY, FREE};
     if (want("pingpong")) {
-        run_qfig(&pp, pinned, 3);
-        print_qfig(&pp, pinned, 3);
+        run_qfig(&pp, pp_rows, 4);
+        print_qfig(&pp, pp_rows, 4);
     }
     static struct qfig mp = {"oversubscribed: 4 senders + 4 receivers, one queue, 64 B", MPMC, 64, {{{0}}}};
     if (want("over44")) {
@@ -933,13 +968,14 @@ int main(void) {
     /* Semaphore ping-pong: pinned rows in µs per round trip, the
      * oversubscribed row in round trips per second (two pairs). */
     static struct cells sc[NPLACE][NS];
-    static const enum place all[] = {EACH, ONE, FREE, OVER};
+    static const enum place all[] = {EACH, ONE, BUSY, FREE, OVER};
     struct result r;
     for (int rep = -1; rep < (want("sem") ? reps : -1); rep++)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             if (!place_ok(all[k])) continue;
             for (int s = 0; s < NS; s++) {
                 struct cells *c = &sc[all[k]][s];
+                if (all[k] == BUSY && s == S_FLOOR) continue;
                 if (rep == -1) c->ok = 1;
                 if (!c->ok) continue;
                 double keep = run_s;
@@ -958,7 +994,7 @@ int main(void) {
            reps);
     for (int s = 0; s < NS; s++) printf(" %s |", SOPS[s].name);
     printf(" ripc / kernel | ripc / sem_t | ripc / floor |\n|---|---|---|---|---|---|---|---|\n");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         enum place pl = all[k];
         if (!place_ok(pl)) continue;
         int is_time = pl != OVER;
@@ -1000,10 +1036,13 @@ int main(void) {
     printf("\n### issue 17 targets in this run (speed ratios, > 1: ripc faster)\n\n");
     const char *sz[3] = {"64 B", "1 KiB", "8 KiB"};
     char what[160];
-    static const enum place loaded[] = {ONE, OVER};
-    for (int k = 0; k < 2; k++) {
+    static const enum place loaded[] = {ONE, BUSY, OVER};
+    for (int k = 0; k < 3; k++) {
         enum place pl = loaded[k];
-        if (pl == ONE) {
+        if (pl == BUSY) {
+            snprintf(what, sizeof what, "%s: ping-pong, ripc / kernel", PLACE[pl]);
+            target(what, qratio(&pp, pl, Q_SYSV), 1.0, 1);
+        } else if (pl == ONE) {
             for (int i = 0; i < 3; i++) {
                 snprintf(what, sizeof what, "%s: stream %s, ripc / kernel", PLACE[pl], sz[i]);
                 target(what, qratio(&st[i], pl, Q_SYSV), 1.0, 1);
