@@ -135,7 +135,11 @@ static void send_loop(int q, uint32_t who, int typed, int limit, uint32_t count)
     struct smsg m;
     memset(&m, 0, sizeof m);
     for (uint32_t seq = sh->attempt[who] + 1; !sh->stop_send && seq <= MAXSEQ && count > 0; seq++, count--) {
-        while (limit && !sh->stop_send && seq - 1 - sh->last[who] >= INFLIGHT) sleep_us(20);
+        /* Flow control: wait for the receiver to catch up, unless the
+         * queue is being removed (the receiver then leaves with EIDRM and
+         * never catches up; msgsnd tells this sender the same). */
+        while (limit && !sh->stop_send && !sh->rmid && seq - 1 - sh->last[who] >= INFLIGHT)
+            sleep_us(20);
         fill(&m, seq, who, typed);
         sh->attempt[who] = seq;
         while (msgsnd(q, &m, len_of(seq), 0) != 0) {
