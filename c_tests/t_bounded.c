@@ -206,6 +206,22 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Keeps the overrun `o` of a timed call's try `k` in `*over` (the smaller
+ * of two tries); true when no other try is needed. A call late past the
+ * worst bound (60 ms) is made once more against the same peer: a lateness
+ * of ours comes back (the peer's traffic has not changed), a scheduling
+ * hiccup of a loaded machine does not (one call in five went 72 ms over
+ * with the median at 3 ms, at load 8, the test run at nice 5), as the
+ * stopped-peer part does for its semtimedop. */
+static int late_again(double *over, double o, int k) {
+    if (k == 0 || o < *over) *over = o;
+    if (k == 0 && o > 0.060) {
+        diag("a 100 ms timed call %.1f ms over its deadline; again", o * 1e3);
+        return 0;
+    }
+    return 1;
+}
+
 /* Five timed calls' overruns (seconds past the deadline, less a plain
  * nanosleep's at that moment): by the deadline + 20 ms in the median,
  * + 60 ms each. */
@@ -239,12 +255,15 @@ static void timed_under_traffic(void) {
     long t;
     sleep_us(20000);
     for (int i = 0; i < 5; i++) {
-        double t0 = tap_now();
-        ptrdiff_t r = ripc_queue_recv(q, 1, buf, sizeof buf, 0, 100, &t);
-        int e = errno;
-        over[i] = tap_now() - t0 - 0.1;
-        over[i] -= nap_over(); /* the peer still streaming */
-        if (r >= 0 || e != ETIMEDOUT) wrong++;
+        /* A call late past the worst bound is made again (late_again). */
+        for (int k = 0; k < 2; k++) {
+            double t0 = tap_now();
+            ptrdiff_t r = ripc_queue_recv(q, 1, buf, sizeof buf, 0, 100, &t);
+            int e = errno;
+            double o = tap_now() - t0 - 0.1 - nap_over(); /* the peer still streaming */
+            if (r >= 0 || e != ETIMEDOUT) wrong++;
+            if (late_again(&over[i], o, k)) break;
+        }
     }
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
@@ -274,14 +293,16 @@ static void timed_sem_under_traffic(void) {
     int wrong = 0;
     sleep_us(20000);
     for (int i = 0; i < 5; i++) {
-        struct sembuf p2 = {0, -2, 0};
-        struct timespec to = {0, 100 * 1000000};
-        double t0 = tap_now();
-        int r = semtimedop(s, &p2, 1, &to);
-        int e = errno;
-        over[i] = tap_now() - t0 - 0.1;
-        over[i] -= nap_over(); /* the peer still moving the value */
-        if (r == 0 || e != EAGAIN) wrong++;
+        for (int k = 0; k < 2; k++) {
+            struct sembuf p2 = {0, -2, 0};
+            struct timespec to = {0, 100 * 1000000};
+            double t0 = tap_now();
+            int r = semtimedop(s, &p2, 1, &to);
+            int e = errno;
+            double o = tap_now() - t0 - 0.1 - nap_over(); /* the peer still moving the value */
+            if (r == 0 || e != EAGAIN) wrong++;
+            if (late_again(&over[i], o, k)) break;
+        }
     }
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
