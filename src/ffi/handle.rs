@@ -57,7 +57,9 @@
 //!   destructor when it exits, for the next thread to reuse: the registry
 //!   is as long as the most threads that ever made calls at once. A
 //!   record holds the thread's hazard word: the address of the slot the
-//!   thread is inside, or 0.
+//!   thread is inside, or 0. (Taking it may allocate and registers the
+//!   destructor: a thread's first call is no more async-signal-safe than
+//!   the rest of ripc; later ones never allocate here.)
 //! - A call stores its slot in the hazard word, then loads the slot word
 //!   and checks it (HAZARD_1); it leaves by storing 0 (release: its uses
 //!   of the object come before), then loads the slot word again and, if
@@ -467,6 +469,8 @@ pub(crate) struct Guard<T: Handle> {
     /// the hazard word's record; None: counted in
     rec: Option<&'static Record>,
     obj: &'static T,
+    /// Dropped by the thread that made it (whose hazard word it clears).
+    _here: core::marker::PhantomData<*const ()>,
 }
 
 impl<T: Handle> core::ops::Deref for Guard<T> {
@@ -576,6 +580,7 @@ pub(crate) fn get<T: Handle>(p: *const T) -> Result<Guard<T>> {
         slot,
         rec: Some(rec),
         obj: object(slot),
+        _here: core::marker::PhantomData,
     })
 }
 
@@ -601,6 +606,7 @@ fn get_counted<T: Handle>(p: *const T, slot: &'static Slot, want: u64) -> Result
         slot,
         rec: None,
         obj: object(slot),
+        _here: core::marker::PhantomData,
     })
 }
 
