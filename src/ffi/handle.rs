@@ -112,9 +112,10 @@
 //!   other such party's release (a fence-to-fence guarantee). A call that
 //!   left while the handle was still open (its load saw it open) is seen
 //!   left by any load after the close's barrier, by HAZARD_1's argument
-//!   applied to its clearing store; and every [`reclaim`] that frees has
-//!   first seen the close's own count taken out, which comes after that
-//!   barrier. So the last one out sees no count and no hazard word and
+//!   applied to its clearing store (with the barrier skipped, every
+//!   hazard word is the closing thread's own); and every [`reclaim`] that
+//!   frees has first seen the close's own count taken out, which comes
+//!   after that barrier. So the last one out sees no count and no hazard word and
 //!   frees; and no one frees while a call is inside, since that call's
 //!   hazard word (or count) is visible to every such [`reclaim`].
 //! - The compare-and-swap that claims the free expects the exact slot word
