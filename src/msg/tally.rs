@@ -47,12 +47,18 @@
 //! - a process that writes an index's word in the hint (a creator, a
 //!   remover, a [`Marker`]) sets the group's dirty byte there after it
 //!   ([`crate::ns::index::Index::set_half`]);
-//! - a recounter ([`recount`]) zeroes the records' seals, clears the hint's
-//!   dirty bytes, stores a fresh token in the dirty words, then a full
-//!   barrier on every CPU ([`heavy_barrier`]), then reads the bitmap, the
-//!   hint's words and the slots, and stores each record (its seal last)
-//!   with that token. No lock: a record stored by a recounter whose token
+//! - a recounter ([`recount`]) takes a fresh token from the counter,
+//!   zeroes the records' seals (and the total's), clears the hint's dirty
+//!   bytes, stores the token in the dirty words, then a full barrier on
+//!   every CPU ([`heavy_barrier`]), then reads the bitmap, the hint's
+//!   words and the slots, and stores each record (its seal last) with
+//!   that token. No lock: a record stored by a recounter whose token
 //!   another one overwrote does not count.
+//!
+//! When every group's record counts, `MSG_INFO` stores the *total's*
+//! record, keyed by a digest of each group's bitmap word and dirty word
+//! and of the token counter as read first: the next call checks one
+//! word per group and that record, no seal per group ([`info`]).
 
 use super::*;
 use crate::ns::{Tally, TALLY_GROUPS, TALLY_GROUP_AREA, TALLY_STRIDE};
@@ -512,8 +518,9 @@ pub(super) fn record(ns: &Ns, idx: i32, id: u32) {
 
 /// `MSG_INFO`'s figures from the tally, at a cost independent of the
 /// number of queues when nothing changed: one `pread` of the index hint's
-/// bitmap, one of its groups' dirty bytes, and per group of 64 indexes in
-/// use its record (see the module comment). The groups whose records do
+/// bitmap, one of its groups' dirty bytes, one of the removal marks, then
+/// the total's record (a word per group of 64 indexes in use for its key)
+/// or else each group's record (see the module comment). The groups whose records do
 /// not count are recounted ([`recount`]: their slots read, a queue whose
 /// copy does not count opened) and, by a process that may write the
 /// tally, their records stored again. `None` without an index hint or a

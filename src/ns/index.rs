@@ -73,6 +73,11 @@
 //! puts right. A scribbled record fails its seal and is recounted; one
 //! scribbled with a right seal skews the figures as a scribbled size would.
 //!
+//! Queues keep no sizes: their group records live in the namespace's
+//! tally (`crate::msg`'s `tally`, for `MSG_INFO`), and of this area they
+//! use the dirty bytes alone, set by [`Index::set_half`] after a queue's
+//! id or mark and cleared by `MSG_INFO`'s recounter ([`Index::clear_dirty`]).
+//!
 //! After the group records, the *removal marks* (see
 //! [`Index::mark_removing`]): one byte per index and kind, set by a
 //! remover (a queue's or set's; a segment's `IPC_RMID`) before it marks

@@ -16,6 +16,11 @@
 //! 32 queues); each page is populated ([`Tally::prepare`]) before its
 //! first write, so a full file system is an error there, never a
 //! `SIGBUS` at a store.
+//!
+//! After the slots, from [`TALLY_GROUPS`], the per-group area that makes
+//! `MSG_INFO` cost the same with 10 or 32000 queues: a dirty word and a
+//! sealed record per group of 64 indexes, a token counter and the
+//! record of the total (docs/msg.md, "Constant `MSG_INFO`").
 
 use super::*;
 
