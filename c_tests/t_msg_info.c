@@ -12,7 +12,14 @@
  * - after senders and receivers are SIGKILLed at random instants, over
  *   and over (3 s): once each queue was looked at (IPC_STAT, which
  *   repairs a queue a dead holder left), MSG_INFO agrees with it, and
- *   after every message is received, both are 0 — no drift.
+ *   after every message is received, both are 0 — no drift;
+ * - the same over 300 queues (five groups of 64 indexes, whose totals
+ *   ripc keeps sealed per group and recounts only where something
+ *   changed: docs/msg.md, "Constant MSG_INFO"), MSG_INFO called between
+ *   the operations so that records are stored and then made stale by
+ *   sends, receives, removals and new queues at freed indexes; then
+ *   streams to many queues SIGKILLed mid-stream, MSG_INFO called while
+ *   they run.
  * The kernel's side runs in a private IPC namespace (unshare -i), so that
  * nobody else's queues count. */
 #include "ripc_sysv.h"
@@ -23,6 +30,7 @@
 #include <sys/wait.h>
 
 #define NQ 6
+#define NQ_MANY 300
 #define KILL_SECONDS 3.0
 
 static struct msgb {
@@ -30,7 +38,8 @@ static struct msgb {
     char b[700];
 } m;
 
-static int q[NQ];
+static int q[NQ_MANY];
+static int nqs = NQ; /* queues in use in q[] */
 static long want_m, want_b;
 
 static int info(long *msgs, long *bytes, int *pool) {
@@ -46,7 +55,7 @@ static int info(long *msgs, long *bytes, int *pool) {
 /* The sum of IPC_STAT over the test's queues (-1 when one fails). */
 static int stat_sum(long *msgs, long *bytes) {
     *msgs = *bytes = 0;
-    for (int i = 0; i < NQ; i++) {
+    for (int i = 0; i < nqs; i++) {
         struct msqid_ds ds;
         if (q[i] < 0) continue;
         if (msgctl(q[i], IPC_STAT, &ds) != 0) return -1;
@@ -58,7 +67,7 @@ static int stat_sum(long *msgs, long *bytes) {
 
 static int nq(void) {
     int n = 0;
-    for (int i = 0; i < NQ; i++) n += q[i] >= 0;
+    for (int i = 0; i < nqs; i++) n += q[i] >= 0;
     return n;
 }
 
@@ -77,20 +86,20 @@ static int check(int own, const char *when) {
 }
 
 static void make_queues(void) {
-    for (int i = 0; i < NQ; i++) q[i] = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
-    ok(nq() == NQ, "%d queues made", NQ);
+    for (int i = 0; i < nqs; i++) q[i] = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
+    ok(nq() == nqs, "%d queues made", nqs);
     want_m = want_b = 0;
 }
 
 static void remove_queues(void) {
-    for (int i = 0; i < NQ; i++)
+    for (int i = 0; i < nqs; i++)
         if (q[i] >= 0) msgctl(q[i], IPC_RMID, NULL), q[i] = -1;
 }
 
 /* One random operation on a random queue, with IPC_NOWAIT; the change in
  * messages and bytes it made goes to *dm, *db. */
 static void one_op(uint64_t *seed, long *dm, long *db) {
-    int i = (int)(tap_xorshift(seed) % NQ);
+    int i = (int)(tap_xorshift(seed) % (uint64_t)nqs);
     *dm = *db = 0;
     if (q[i] < 0) return;
     if (tap_xorshift(seed) % 2) {
@@ -105,6 +114,18 @@ static void one_op(uint64_t *seed, long *dm, long *db) {
         ssize_t n = msgrcv(q[i], &m, sizeof m.b, t, fl);
         if (n >= 0) *dm = -1, *db = -n;
     }
+}
+
+/* A child making random operations until it is killed. */
+static pid_t busy_child(uint64_t s) {
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;) {
+            long dm, db;
+            one_op(&s, &dm, &db);
+        }
+    }
+    return c;
 }
 
 static void sends_and_receives(void) {
@@ -186,14 +207,7 @@ static void killed(void) {
     double end = tap_now() + KILL_SECONDS;
     int rounds = 0, bad = 0;
     while (tap_now() < end && !bad) {
-        uint64_t s = tap_xorshift(&seed);
-        pid_t c = fork();
-        if (c == 0) {
-            for (;;) {
-                long dm, db;
-                one_op(&s, &dm, &db);
-            }
-        }
+        pid_t c = busy_child(tap_xorshift(&seed));
         if (c < 0) break;
         usleep((useconds_t)(tap_xorshift(&seed) % 3000));
         kill(c, SIGKILL);
@@ -207,7 +221,7 @@ static void killed(void) {
     int pool;
     stat_sum(&sm, &sb);
     info(&im, &ib, &pool);
-    for (int i = 0; i < NQ; i++) {
+    for (int i = 0; i < nqs; i++) {
         ssize_t n;
         while ((n = msgrcv(q[i], &m, sizeof m.b, 0, IPC_NOWAIT | MSG_NOERROR)) >= 0) dm++, db += n;
     }
@@ -221,6 +235,67 @@ static void killed(void) {
     ok(im == 0 && ib == 0 && pool == 0, "all removed: MSG_INFO %ld / %ld, %d queues", im, ib, pool);
 }
 
+/* Many queues: records stored between operations (the unchecked
+ * MSG_INFO calls) must never outlive a change; a queue removed and one
+ * created at its index between two calls included. */
+static void many_groups(void) {
+    nqs = NQ_MANY;
+    make_queues();
+    uint64_t seed = 0x6a09e667;
+    int bad = 0, k = 0, removed = 0;
+    double end = tap_now() + 20;
+    for (k = 1; k <= 3000 && !bad && tap_now() < end; k++) {
+        long dm, db, im, ib;
+        int pool;
+        one_op(&seed, &dm, &db);
+        want_m += dm;
+        want_b += db;
+        if (k % 7 == 0) info(&im, &ib, &pool);
+        if (k % 250 == 0) {
+            /* A queue removed (whatever it holds), a new one made: the
+             * lowest free index, the one just freed. */
+            int i = (int)(tap_xorshift(&seed) % NQ_MANY);
+            struct msqid_ds ds;
+            if (msgctl(q[i], IPC_STAT, &ds) == 0 && msgctl(q[i], IPC_RMID, NULL) == 0) {
+                want_m -= (long)ds.msg_qnum, want_b -= (long)ds.__msg_cbytes;
+                q[i] = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
+                removed++;
+            }
+            if (!check(1, "after a removal and a new queue")) bad = 1;
+        }
+        if (k % 100 == 0 && !check(1, "many queues")) bad = 1;
+    }
+    ok(!bad && removed > 0, "%d operations over %d queues, %d removed and made again, MSG_INFO called between: exact",
+       k - 1, NQ_MANY, removed);
+
+    /* Streams over all the queues, SIGKILLed mid-stream; MSG_INFO while
+     * they run, then once the queues were looked at (IPC_STAT repairs). */
+    int rounds = 0;
+    bad = 0;
+    end = tap_now() + 1.5;
+    while (tap_now() < end && !bad) {
+        pid_t c = busy_child(tap_xorshift(&seed));
+        if (c < 0) break;
+        long im, ib;
+        int pool;
+        for (int i = 0, n = (int)(tap_xorshift(&seed) % 4); i < n; i++) {
+            usleep((useconds_t)(tap_xorshift(&seed) % 1500));
+            info(&im, &ib, &pool);
+        }
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+        rounds++;
+        info(&im, &ib, &pool);
+        if (!check(0, "after a killed stream")) bad = 1;
+        info(&im, &ib, &pool);
+        if (!check(0, "again")) bad = 1;
+    }
+    ok(!bad && rounds > 0, "%d streams over %d queues killed at random: MSG_INFO equals the sum of IPC_STAT after each",
+       rounds, NQ_MANY);
+    remove_queues();
+    nqs = NQ;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "stranger") == 0) return stranger(atoi(argv[2]));
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -230,9 +305,10 @@ int main(int argc, char **argv) {
         printf("1..0 # SKIP no private IPC namespace (unshare -i): other queues would count\n");
         return 0;
     }
-    for (int i = 0; i < NQ; i++) q[i] = -1;
+    for (int i = 0; i < NQ_MANY; i++) q[i] = -1;
     tap_subtest("sends_and_receives", sends_and_receives);
     tap_subtest("a_member", a_member);
     tap_subtest("killed", killed);
+    tap_subtest("many_groups", many_groups);
     return done_testing();
 }

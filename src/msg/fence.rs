@@ -399,7 +399,7 @@ impl Queue {
         let outcomes = core::cell::Cell::new((0u64, 0u64));
         let build = |new: &Obj| -> Result<()> {
             let mut v = View::new(new, self.geo)?;
-            v.tally = self.tally.as_ref().map(Copier::slot);
+            v.tally = self.tally.as_ref();
             v.mark = self.mark.as_ref();
             let nh = v.head()?;
             let (mut so, mut ro) = (0, 0);

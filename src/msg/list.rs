@@ -14,7 +14,7 @@ pub(super) struct View<'a> {
     pub(super) r: Region<'a>,
     /// Where this process copies the queue's counters (see
     /// [`super::tally`]); `None` when it does not.
-    pub(super) tally: Option<&'a TallySlot>,
+    pub(super) tally: Option<&'a Copier>,
     /// Otherwise, how this process marks the queue as changed without a
     /// copy.
     pub(super) mark: Option<&'a Marker>,
@@ -423,7 +423,11 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
-        if !publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer) && !outcome(&h.rout, op) {
+        let released = publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
+        if !released {
+            self.spoil_copy(false);
+        }
+        if !released && !outcome(&h.rout, op) {
             // Fenced before the commit: the message is still in the queue,
             // which moved (see `super::fence`).
             return Err(Errno::ESTALE);

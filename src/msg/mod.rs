@@ -587,7 +587,7 @@ impl Queue {
     #[inline]
     fn view(&self) -> Result<View<'_>> {
         let mut v = View::new(&self.obj, self.geo)?;
-        v.tally = self.tally.as_ref().map(Copier::slot);
+        v.tally = self.tally.as_ref();
         v.mark = self.mark.as_ref();
         Ok(v)
     }
@@ -746,9 +746,11 @@ impl Queue {
             };
             if room {
                 if let Some(op) = q.try_append(mtype, data)? {
-                    if !publish(g, &self.obj, &h.lspid, &h.stime, &h.sent, &h.speer)
-                        && !outcome(&h.sout, op)
-                    {
+                    let released = publish(g, &self.obj, &h.lspid, &h.stime, &h.sent, &h.speer);
+                    if !released {
+                        q.spoil_copy(true);
+                    }
+                    if !released && !outcome(&h.sout, op) {
                         // Fenced before its commit: the queue moved
                         // without the message (see `fence`).
                         return Err(Errno::ESTALE);

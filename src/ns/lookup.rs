@@ -287,7 +287,7 @@ impl Ns {
     /// again when settling changed the hint), with the indexes settled as
     /// gone; `None` when the hint is missing, empty or stale (its highest
     /// index has no name).
-    fn settled_hint<T>(
+    pub(super) fn settled_hint<T>(
         &self,
         kind: Kind,
         read: impl Fn(&index::Index) -> (i32, i32, T),
@@ -416,7 +416,7 @@ impl Ns {
     }
 
     /// `(hi, n)` of the bitmap less the indexes `gone` (usually none).
-    fn leave_out(&self, kind: Kind, gone: &[i32], hi: i32, n: i32) -> (i32, i32) {
+    pub(super) fn leave_out(&self, kind: Kind, gone: &[i32], hi: i32, n: i32) -> (i32, i32) {
         if gone.is_empty() {
             return (hi, n);
         }

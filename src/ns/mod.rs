@@ -78,7 +78,7 @@ use crate::sync::time::now_secs;
 pub use limits::Limits;
 pub use map::{Mapping, Region, Shared};
 pub use perm::{owner_errno, Access, Perm, PermShared};
-pub use tally::{Tally, TALLY_STRIDE};
+pub use tally::{Tally, TALLY_GROUPS, TALLY_GROUP_AREA, TALLY_STRIDE};
 pub use trust::Problem;
 
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -16,6 +16,11 @@
 //! 32 queues); each page is populated ([`Tally::prepare`]) before its
 //! first write, so a full file system is an error there, never a
 //! `SIGBUS` at a store.
+//!
+//! After the slots, from [`TALLY_GROUPS`], the per-group area that makes
+//! `MSG_INFO` cost the same with 10 or 32000 queues: a dirty word and a
+//! sealed record per group of 64 indexes, a token counter and the
+//! record of the total (docs/msg.md, "Constant `MSG_INFO`").
 
 use super::*;
 
@@ -25,9 +30,19 @@ pub const TALLY_OFF: u64 = 1 << 20;
 /// receivers', so that neither side of a queue writes a line the other
 /// side or a neighbouring queue writes.
 pub const TALLY_STRIDE: usize = 128;
-/// Bytes of the whole window (every index).
+/// Bytes of the slots (every index).
 const TALLY_LEN: usize = IDX_SPAN as usize * TALLY_STRIDE;
 const PAGE: usize = 4096;
+/// Where the per-group area starts in the window, after the slots: what
+/// makes `MSG_INFO` cost the same with 10 or 32000 queues (its layout is
+/// the message engine's: `crate::msg`'s `tally`; docs/msg.md, "Constant
+/// `MSG_INFO`").
+pub const TALLY_GROUPS: usize = TALLY_LEN;
+/// Bytes of the per-group area.
+pub const TALLY_GROUP_AREA: usize = 7 * PAGE;
+/// Bytes of the whole window.
+const WINDOW: usize = TALLY_GROUPS + TALLY_GROUP_AREA;
+const _: () = assert!(WINDOW % PAGE == 0);
 
 /// The mapped tally of a namespace.
 #[derive(Debug)]
@@ -35,7 +50,7 @@ pub struct Tally {
     map: Mapping,
     writable: bool,
     /// Pages populated through this mapping, one bit each.
-    ready: [AtomicU64; TALLY_LEN / PAGE / 64],
+    ready: [AtomicU64; WINDOW.div_ceil(PAGE * 64)],
 }
 
 impl Tally {
@@ -73,7 +88,7 @@ impl Tally {
         {
             return None;
         }
-        let end = TALLY_OFF + TALLY_LEN as u64;
+        let end = TALLY_OFF + WINDOW as u64;
         if (st.st_size as u64) < end {
             // SAFETY: growing a file we hold open for writing; only ever
             // grown (a concurrent grower sets the same length).
@@ -86,7 +101,7 @@ impl Tally {
         } else {
             libc::PROT_READ
         };
-        let map = Mapping::with_prot(f.as_fd(), TALLY_LEN, TALLY_OFF, prot).ok()?;
+        let map = Mapping::with_prot(f.as_fd(), WINDOW, TALLY_OFF, prot).ok()?;
         Some(Tally {
             map,
             writable,
@@ -110,10 +125,21 @@ impl Tally {
     /// system) or the tally is read-only: then the caller must not write
     /// it.
     pub fn prepare(&self, idx: i32) -> bool {
-        if !self.writable || !(0..IDX_SPAN).contains(&idx) {
+        (0..IDX_SPAN).contains(&idx) && self.prepare_at(idx as usize * TALLY_STRIDE)
+    }
+
+    /// The bytes at `off..off + len` of the window (for the per-group
+    /// area, from [`TALLY_GROUPS`]).
+    pub fn window(&self, off: usize, len: usize) -> Result<Region<'_>> {
+        self.map.region().sub(off, len)
+    }
+
+    /// Makes the page holding byte `off` of the window backed by storage,
+    /// as [`Tally::prepare`].
+    pub fn prepare_at(&self, off: usize) -> bool {
+        if !self.writable || off >= WINDOW {
             return false;
         }
-        let off = idx as usize * TALLY_STRIDE;
         let p = off / PAGE;
         let bit = 1u64 << (p % 64);
         if self.ready[p / 64].load(Ordering::Relaxed) & bit != 0 {
@@ -134,5 +160,17 @@ impl Ns {
         self.tally
             .get_or_init(|| Tally::open(&self.dirfd, self.ctl_writable).map(Arc::new))
             .as_ref()
+    }
+
+    /// For `MSG_INFO`'s group records: the queues' bitmap and their
+    /// groups' dirty bytes in the index hint ([`index::Index::groups`]),
+    /// once marked removals are settled; the highest index in use and how
+    /// many are (as [`Ns::in_use`]), and the indexes to leave out (a
+    /// removed queue's name we may not unlink). `None` as for
+    /// [`Ns::in_use_words`].
+    pub(crate) fn msg_groups(&self) -> Option<(i32, i32, index::Groups, Vec<i32>)> {
+        let (hi, n, g, gone) = self.settled_hint(Kind::Msg, |ix| ix.groups(Kind::Msg))?;
+        let (hi, n) = self.leave_out(Kind::Msg, &gone, hi, n);
+        Some((hi, n, g, gone))
     }
 }
