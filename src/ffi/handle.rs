@@ -256,14 +256,7 @@ const MODE_HAZARD: u8 = 1;
 const MODE_COUNT: u8 = 2;
 static MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
 
-// linux/membarrier.h
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
-fn membarrier(cmd: libc::c_long) -> bool {
-    // SAFETY: membarrier takes no pointer; flags 0, cpu_id 0.
-    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
-}
+use crate::os::membarrier::{membarrier, Cmd};
 
 /// The way calls get in, found out at the first handle (or first call).
 #[cold]
@@ -272,7 +265,7 @@ fn mode() -> u8 {
     if m != MODE_UNKNOWN {
         return m;
     }
-    let m = if membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) {
+    let m = if membarrier(Cmd::RegisterPrivate) {
         MODE_HAZARD
     } else {
         MODE_COUNT
@@ -665,10 +658,10 @@ fn barrier() -> bool {
     if !others_hold_records(MINE.with(Cell::get)) {
         return true;
     }
-    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+    membarrier(Cmd::Private)
         // (Registration is kept across fork; in case it is not:)
-        || (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
-            && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+        || (membarrier(Cmd::RegisterPrivate)
+            && membarrier(Cmd::Private))
 }
 
 #[cfg(test)]

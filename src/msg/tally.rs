@@ -206,9 +206,7 @@ fn tokens(t: &Tally) -> Option<&AtomicU64> {
     Some(&area(t)?.tokens)
 }
 
-/// `membarrier(2)` commands (`<linux/membarrier.h>`).
-const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_long = 1 << 1;
-const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_long = 1 << 2;
+use crate::os::membarrier::{membarrier, Cmd};
 
 /// Whether this process registered for [`heavy_barrier`]'s (0: not yet
 /// tried, 1: registered, 2: failed). Registration is the process's
@@ -224,15 +222,7 @@ fn register() -> bool {
         2 => return false,
         _ => {}
     }
-    // SAFETY: membarrier with a constant command and no pointer.
-    let ok = unsafe {
-        libc::syscall(
-            libc::SYS_membarrier,
-            MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-            0,
-            0,
-        )
-    } == 0;
+    let ok = membarrier(Cmd::RegisterGlobal);
     REGISTERED.store(if ok { 1 } else { 2 }, Relaxed);
     ok
 }
@@ -244,9 +234,7 @@ fn register() -> bool {
 /// kernel does not have it (then no record may be stored).
 fn heavy_barrier() -> bool {
     fence(SeqCst);
-    // SAFETY: membarrier with a constant command and no pointer.
-    let ok =
-        unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) } == 0;
+    let ok = membarrier(Cmd::Global);
     fence(SeqCst);
     ok
 }

@@ -1,7 +1,7 @@
 //! Operating-system helpers that are not synchronisation: descriptors and
 //! signal masks (here), who this process is and whether another one is
 //! alive ([`proc`]) or held by the cgroup freezer ([`cgroup`]), the caller's credentials, and whether a C caller's
-//! pointer may be read or written ([`probe`]). The pipe and signal engines
+//! pointer may be read or written ([`probe`]), and `membarrier(2)`. The pipe and signal engines
 //! both use them, so neither borrows from the other (no loop between
 //! rooms); the engines, `ns` and `sync` build on them; nothing here uses
 //! anything above it.
@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod creds;
 mod fd;
+pub(crate) mod membarrier;
 pub mod probe;
 pub mod proc;
 mod sigmask;
