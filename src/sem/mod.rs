@@ -2104,4 +2104,118 @@ mod tests {
     }
 
     const IPC_CREAT_FLAG: i32 = crate::ns::IPC_CREAT;
+
+    fn xorshift(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// The values and this process's adjustments of a set (read without
+    /// the lock: the caller holds it or nobody does).
+    fn state(o: &Obj, known: &Known) -> (Vec<i32>, Vec<i16>) {
+        let v = View::new(o).unwrap();
+        let vals = (0..v.s.nsems).map(|n| v.peek(n).unwrap().val()).collect();
+        let u = known.undo.get().or_else(|| fast::my_slot(&v, known));
+        let adjs = (0..v.s.nsems)
+            .map(|n| u.map_or(0, |u| v.adj(u, n).unwrap().load(Ordering::Relaxed)))
+            .collect();
+        (vals, adjs)
+    }
+
+    /// The lock-free multi-operation path (its decisions: in order, the
+    /// same semaphore twice, wait-for-zero, `ERANGE` of a value and of an
+    /// adjustment at both of its ends, `SEM_UNDO` mixed with plain
+    /// operations) against the locked path, on two sets in the same
+    /// state: the same answer, values and adjustments after each of
+    /// thousands of random calls. The lock-free path is called with the
+    /// set's lock held by this thread (as when another holds it).
+    #[test]
+    fn the_lock_free_multi_path_decides_as_the_locked_path() {
+        let t = tmp_ns("multi_diff");
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let now = || Wait::Until(Deadline::after(Duration::ZERO));
+        let mut slow = 0;
+        let mut calls = 0;
+        for round in 0..24 {
+            let init = [0, 0, 0, 0];
+            let a = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &init).unwrap();
+            let b = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &init).unwrap();
+            let (ka, kb) = (Known::of(shape(&a)), Known::of(shape(&b)));
+            // Each semaphore set up the same way on both: small value
+            // and adjustment, or an adjustment at -SEMAEM, or at
+            // +SEMAEM, or a value at SEMVMX.
+            for n in 0..4u16 {
+                let setup: Vec<SemOp> = match xorshift(&mut rng) % 4 {
+                    0 => vec![op(n, 3, SEM_UNDO), op(n, 1, 0)],
+                    1 => vec![op(n, 32767, SEM_UNDO), op(n, -32766, 0)],
+                    2 => vec![op(n, 32767, 0), op(n, -32767, SEM_UNDO), op(n, 2, 0)],
+                    _ => vec![op(n, 32765, 0), op(n, -1, SEM_UNDO)],
+                };
+                for s in setup {
+                    semop_known(&a, &ka, &[s], now(), Errno::EAGAIN).unwrap();
+                    semop_known(&b, &kb, &[s], now(), Errno::EAGAIN).unwrap();
+                }
+            }
+            View::new(&b)
+                .unwrap()
+                .hdr()
+                .lockfree
+                .store(2, Ordering::SeqCst);
+            assert_eq!(state(&a, &ka), state(&b, &kb), "round {round}: set up");
+            for call in 0..150 {
+                let nops = 2 + (xorshift(&mut rng) % 4) as usize;
+                let ops: Vec<SemOp> = (0..nops)
+                    .map(|_| {
+                        let r = xorshift(&mut rng);
+                        let num = (r % 4) as u16;
+                        let x = match (r >> 8) % 8 {
+                            0 => 0,
+                            1 => 2,
+                            2 => -2,
+                            3 => 3,
+                            4 | 5 => 1,
+                            _ => -1,
+                        };
+                        let flg = if (r >> 16) % 2 == 0 { SEM_UNDO } else { 0 };
+                        op(num, x, flg)
+                    })
+                    .collect();
+                let want = semop_known(&a, &ka, &ops, now(), Errno::EAGAIN);
+                let got = {
+                    let _g = lock_by(&b, &Deadline::NEVER).unwrap();
+                    assert!(b.is_locked());
+                    multi::semop_multi_fast(&b, &kb, &ops)
+                };
+                let got = match got {
+                    Ok(Fast::Done) => Ok(()),
+                    Ok(Fast::Block) => Err(Errno::EAGAIN),
+                    Ok(Fast::Slow) => {
+                        slow += 1;
+                        semop_known(&b, &kb, &ops, now(), Errno::EAGAIN)
+                    }
+                    Err(e) => Err(e),
+                };
+                calls += 1;
+                let (sa, sb) = (state(&a, &ka), state(&b, &kb));
+                assert_eq!(
+                    (want, &sa),
+                    (got, &sb),
+                    "round {round} call {call}: {ops:?}"
+                );
+                // No word left claimed or frozen, no record left taken.
+                let v = View::new(&b).unwrap();
+                for n in 0..4 {
+                    assert!(!v.peek(n).unwrap().frozen(), "{ops:?}");
+                }
+                for i in wslots_used(&v) {
+                    assert_eq!(v.wslot(i).unwrap().state.load(Ordering::Acquire), W_FREE);
+                }
+            }
+            remove(&t.1, &a).unwrap();
+            remove(&t.1, &b).unwrap();
+        }
+        assert_eq!(slow, 0, "of {calls} calls, {slow} left to the locked path");
+    }
 }
