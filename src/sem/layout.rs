@@ -109,8 +109,15 @@ pub(super) struct SetHdr {
     /// [`PARKED`] word, takes a sleeper slot or an undo slot wakes them
     /// first (`pending::prewake`)
     pub(super) deep: AtomicU64,
+    /// lock-free multi-operation claims made (`multi::claim_and_apply`:
+    /// bumped once a call holds all its words, before its commit), so
+    /// that a reading without the lock can tell that none committed
+    /// while it read (`multi::all_as_they_stand`); zero in a file made
+    /// before it (it was reserved), which a process of that build never
+    /// bumps
+    pub(super) multi_gen: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 10],
+    pub(super) _reserved: [AtomicU32; 9],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

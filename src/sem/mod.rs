@@ -1032,9 +1032,7 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     // Under the lock, every word frozen: one moment's values, as the
     // kernel's (without it, each as it stands).
     if g.is_none() {
-        return (0..v.s.nsems)
-            .map(|i| Ok(multi::as_it_stands(&v, i)? as u16))
-            .collect();
+        return multi::all_as_they_stand(&v);
     }
     // Words claimed by a process that does not let them go (stopped, or
     // preempted past the claim bound) are read as they stand; a claim of

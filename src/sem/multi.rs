@@ -254,6 +254,10 @@ fn claim_and_apply(
         }
         held.push(cur);
     }
+    // Every word held (**SeqCst**, after the claims): a reading without
+    // the lock that began before this sees the number move, one that
+    // began after sees the claims ([`all_as_they_stand`]).
+    v.hdr().multi_gen.fetch_add(1, Ordering::SeqCst);
     let k_of = |n: usize| at.iter().position(|x| x.0 == n).unwrap_or(0);
     let mut txn = Txn::default();
     let mut woke = false;
@@ -492,18 +496,29 @@ pub(super) fn sweep_multi(v: &View<'_>, used: &[usize], check: Check) -> bool {
 /// call committed, as it was before (what the claim kept) otherwise — so
 /// that its words read together never show the call half done.
 pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
-    let w = v.peek(n)?;
-    if !w.multi() {
-        return Ok(w.val());
-    }
-    let i = w.multi_slot();
-    let committed = v.wslot(i).ok().filter(|s| {
+    Ok(standing(v, n)?.0)
+}
+
+/// Whether the [`W_MULTI`] record a claim `w` names has committed.
+fn committed<'a>(v: &View<'a>, w: SemWord) -> Option<&'a WaitHdr> {
+    v.wslot(w.multi_slot()).ok().filter(|s| {
         s.state.load(Ordering::Acquire) & 0xff == W_MULTI
             && s.ticket.load(Ordering::Relaxed) & 3 == w.epoch() as u64
             && s.result.load(Ordering::Acquire) == MULTI_COMMIT
-    });
-    let Some(s) = committed else {
-        return Ok(w.val());
+    })
+}
+
+/// [`as_it_stands`], and the claim it read the value from when that was
+/// a multi-operation `semop`'s not committed then (its call may commit
+/// after this reading: [`all_as_they_stand`] looks again).
+fn standing(v: &View<'_>, n: usize) -> Result<(i32, Option<SemWord>)> {
+    let w = v.peek(n)?;
+    if !w.multi() {
+        return Ok((w.val(), None));
+    }
+    let i = w.multi_slot();
+    let Some(s) = committed(v, w) else {
+        return Ok((w.val(), Some(w)));
     };
     let k_max = (s.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
     let out = (0..k_max)
@@ -511,10 +526,49 @@ pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
         .find(|o| o.n == n);
     // The word still the claim's: the outcome read belongs to it (the
     // slot is not reused while a word names it). Moved on: released with
-    // that outcome, or claimed again from it.
+    // that outcome, or claimed again from it (by a call not known to be
+    // committed).
     let now = v.peek(n)?;
     if now != w {
-        return Ok(now.val());
+        return Ok((now.val(), now.multi().then_some(now)));
     }
-    Ok(out.map_or(w.val(), |o| o.val))
+    Ok((out.map_or(w.val(), |o| o.val), None))
+}
+
+/// Every semaphore's value as it stands, without the lock (`GETALL` when
+/// it cannot be had: a holder stopped), one moment's reading as far as
+/// multi-operation `semop`s go: read again until no such call committed
+/// while the values were read — the claims' number
+/// ([`SetHdr::multi_gen`]) did not move, and each word read from a claim
+/// not committed is still that claim's, still not committed. (Each value
+/// read alone could show a call's first word before it and its second
+/// after it: `t_sem_multi`.) After [`READS`] readings that each saw a
+/// call commit, the last one.
+pub(super) fn all_as_they_stand(v: &View<'_>) -> Result<Vec<u16>> {
+    const READS: usize = 64;
+    let h = v.hdr();
+    let mut vals = vec![0u16; v.s.nsems];
+    let mut open = Vec::new();
+    for round in 0..READS {
+        if round >= 2 {
+            std::thread::yield_now();
+        }
+        let g = h.multi_gen.load(Ordering::SeqCst);
+        open.clear();
+        for (n, x) in vals.iter_mut().enumerate() {
+            let (val, claim) = standing(v, n)?;
+            *x = val as u16;
+            if let Some(w) = claim {
+                open.push((n, w));
+            }
+        }
+        if h.multi_gen.load(Ordering::SeqCst) == g
+            && open
+                .iter()
+                .all(|&(n, w)| v.peek(n).is_ok_and(|x| x == w) && committed(v, w).is_none())
+        {
+            break;
+        }
+    }
+    Ok(vals)
 }
