@@ -116,8 +116,13 @@ pub(super) struct SetHdr {
     /// before it (it was reserved), which a process of that build never
     /// bumps
     pub(super) multi_gen: AtomicU32,
+    /// non-zero when a lock-free multi-operation `semop` found no free
+    /// sleeper slot for its record (`multi::take_record`): records whose
+    /// claimants died holding no word are freed by the next lock holder
+    /// that looks (`multi::sweep_short`), not only by a sweep of sleepers
+    pub(super) multi_short: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 9],
+    pub(super) _reserved: [AtomicU32; 8],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

@@ -814,6 +814,13 @@ fn semop_general(
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
+        // Dead multi-operation records filled the sleeper slots (one load
+        // otherwise): freed now, so that the lock-free path can take one
+        // again when the lock is next held by another.
+        let short_swept = multi::sweep_short(&v);
+        if short_swept {
+            update_queue(&v);
+        }
         // The set's journal and sleeper slots are sized for the `semopm`
         // in force when it was created: more (after a raise) is E2BIG.
         if ops.len() > v.s.max_ops {
@@ -843,7 +850,7 @@ fn semop_general(
                     mark_done(&v, ops, my_pid(), now);
                     if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
-                    } else if !swept {
+                    } else if !swept && !short_swept {
                         // Nothing woken under this lock: skip the wake queue.
                         g.skip_wakes();
                     }
@@ -1738,6 +1745,66 @@ mod tests {
                 remove(&t.1, &o).unwrap();
             }
         }
+    }
+
+    /// Records of lock-free multi-operation calls whose claimants died
+    /// holding no word (killed between taking the record and their first
+    /// claim, or after their last release) do not keep the sleeper slots
+    /// for good: once every slot is such a record, the lock-free path
+    /// cannot take one (the call goes to the lock), and the next locked
+    /// call frees them (no sleeper needed, none queued).
+    #[test]
+    fn dead_multi_records_holding_no_word_do_not_use_up_the_slots() {
+        let t = tmp_ns("multi_leak");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        let known = Known::of(shape(&o));
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        // A pid that is gone (a child reaped).
+        // SAFETY: the child only exits.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(c, &mut st, 0) };
+        let dead = Owner { pid: c, start: 1 };
+        for i in 0..v.s.nwait {
+            v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())
+                .unwrap();
+            let w = v.wslot(i).unwrap();
+            w.state.store(multi::taken_by(dead.pid), Ordering::Release);
+            w.ticket.store(i as u64, Ordering::Relaxed);
+            w.undo.store(-1, Ordering::Relaxed);
+            if i % 2 == 0 {
+                // Half of them recorded their owner before they died.
+                w.owner().claim(dead);
+            }
+        }
+        let ops = [op(0, -1, 0), op(1, -1, 0)];
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            assert!(matches!(
+                multi::semop_multi_fast(&o, &known, &ops),
+                Ok(Fast::Slow)
+            ));
+        }
+        semop_known(&o, &known, &ops, Wait::Forever, Errno::EAGAIN).unwrap();
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            assert!(
+                matches!(multi::semop_multi_fast(&o, &known, &ops), Ok(Fast::Done)),
+                "a record taken beside the lock holder after a locked call"
+            );
+        }
+        assert_eq!(getall(&o), Ok(vec![3, 3]));
+        let taken = (0..v.s.nwait)
+            .filter(|&i| v.wslot(i).unwrap().state.load(Ordering::Acquire) & 0xff == W_MULTI)
+            .count();
+        assert_eq!(taken, 0, "dead records left");
+        remove(&t.1, &o).unwrap();
     }
 
     #[test]

@@ -174,7 +174,26 @@ fn take_record(v: &View<'_>, undo: Option<usize>) -> Option<(usize, u32)> {
         w.owner().claim(me);
         return Some((i, (ticket & 3) as u32));
     }
+    // Every slot taken: some may be records of claimants killed holding
+    // no word (before their first claim, after their last release),
+    // which only a sweep of sleepers used to free — with none queued,
+    // never, and this path stayed shut. The next lock holder frees them.
+    v.hdr().multi_short.store(1, Ordering::Relaxed);
     None
+}
+
+/// Under the lock: when a lock-free multi-operation call found no free
+/// sleeper slot ([`SetHdr::multi_short`]), the records whose claimants are
+/// gone are finished or undone and freed ([`sweep_multi`], by pid and
+/// start time). True when a value changed (then run `update_queue`).
+pub(super) fn sweep_short(v: &View<'_>) -> bool {
+    if v.hdr().multi_short.load(Ordering::Relaxed) == 0
+        || v.hdr().multi_short.swap(0, Ordering::Relaxed) == 0
+    {
+        return false;
+    }
+    let used: Vec<usize> = wslots_used(v).collect();
+    sweep_multi(v, &used, Check::Full)
 }
 
 /// This process's undo slot, found or taken without the lock.
