@@ -313,6 +313,69 @@ static void run(void) {
        UINIT, TSUM, v[0], v[1], v[2], v[3], v[T0], v[T1], v[Z], v[H0]);
 }
 
+/* Part 2: a call the set refuses (EFBIG: a semaphore number past the
+ * set, one operation or several) answers at once beside the stopped
+ * holder, as on the kernel (ripc before: it left such a call to the
+ * locked path, which waited for the holder, for ever when untimed). */
+#define BAD_TRIALS 12
+#define BAD_MAX 1.0 /* seconds */
+
+static void bad_caller(void) {
+    tap_peer_start(60);
+    struct sembuf one = {NSEMS + 3, -1, 0};
+    struct sembuf two[2] = {{0, -1, SEM_UNDO}, {NSEMS, 1, 0}};
+    int r1 = semop(sid, &one, 1);
+    int e1 = r1 == 0 ? 0 : errno;
+    int r2 = semop(sid, two, 2);
+    int e2 = r2 == 0 ? 0 : errno;
+    _exit((e1 == EFBIG ? 1 : 0) | (e2 == EFBIG ? 2 : 0));
+}
+
+static void refused(void) {
+    uint64_t rng = 0x51ed2701a9e3c4b5ull ^ (uint64_t)getpid();
+    memset((void *)sh, 0, sizeof *sh);
+    pid_t h = spawn_w(-1);
+    double t0 = tap_now();
+    while (sh->holder_rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
+    int hung = 0, wrong = 0;
+    double worst = 0;
+    for (int t = 0; t < BAD_TRIALS; t++) {
+        sleep_us(500 + (long)(tap_xorshift(&rng) % 3000));
+        kill(h, SIGSTOP);
+        int st;
+        waitpid(h, &st, WUNTRACED);
+        double t1 = tap_now();
+        fflush(stdout);
+        pid_t c = fork();
+        if (c == 0) bad_caller();
+        int got = 0;
+        while (tap_now() - t1 < BAD_MAX + 1) {
+            if (waitpid(c, &st, WNOHANG) == c) {
+                got = 1;
+                break;
+            }
+            sleep_us(500);
+        }
+        double took = tap_now() - t1;
+        if (!got) {
+            hung++;
+            kill(c, SIGKILL);
+            reap(c);
+        } else {
+            if (took > worst) worst = took;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 3) wrong++;
+        }
+        kill(h, SIGCONT);
+    }
+    sh->stop = 1;
+    int hs = reap(h);
+    ok(WIFEXITED(hs) && WEXITSTATUS(hs) == 0, "the holder ended by itself");
+    ok(hung == 0, "EFBIG calls beside the stopped holder: none hung (%d of %d did)", hung,
+       BAD_TRIALS);
+    ok(wrong == 0, "each answered EFBIG (%d did not)", wrong);
+    ok(worst < BAD_MAX, "within %.1f s: worst %.3f s", BAD_MAX, worst);
+}
+
 int main(void) {
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) return 1;
@@ -323,6 +386,7 @@ int main(void) {
     struct sembuf warm[2] = {{Z, 1, 0}, {Z, -1, 0}};
     ok(semop(sid, &warm[0], 1) == 0 && semop(sid, &warm[1], 1) == 0, "warm-up");
     tap_subtest("random multi-operation semops, a stopped holder, kills", run);
+    tap_subtest("calls the set refuses, beside a stopped holder", refused);
     ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
     return done_testing();
 }
