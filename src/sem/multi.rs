@@ -88,8 +88,8 @@ impl Outcome {
 
 /// `ops` (two or more) without the lock, when they can be (see the module
 /// doc): [`Fast::Done`] performed, [`Fast::Block`] one must wait,
-/// [`Fast::Slow`] left to the locked path (which also answers `EFBIG`,
-/// `E2BIG`). The checks come in the general path's order.
+/// [`Fast::Slow`] left to the locked path. The checks come in the
+/// general path's order (`EIDRM`, `EFBIG`, `E2BIG`, permission).
 #[cold]
 #[inline(never)]
 pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<Fast> {
@@ -100,8 +100,13 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    if ops.len() > v.s.max_ops || ops.iter().any(|op| op.num as usize >= v.s.nsems) {
-        return Ok(Fast::Slow);
+    // Answered here, in the locked path's order: left to it, such a call
+    // waited for the stopped holder it was made beside (t_sem_multi).
+    if ops.iter().any(|op| op.num as usize >= v.s.nsems) {
+        return Err(Errno::EFBIG);
+    }
+    if ops.len() > v.s.max_ops {
+        return Err(Errno::E2BIG);
     }
     let alter = ops.iter().any(|op| op.op != 0);
     let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
