@@ -1807,6 +1807,48 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// A lock holder that read a word claimed by a multi-operation call,
+    /// then looked at the call's record only after the claimant released
+    /// its words and freed the record, and another claimant took the same
+    /// slot (the same ticket epoch) and has not yet recorded itself: the
+    /// holder must not take that live record for a dead claimant's (its
+    /// owner's pid still 0) and free it — the new claimant would then
+    /// claim words naming a free slot. It finds the word released.
+    #[test]
+    fn a_record_taken_again_is_not_finished_for_the_claim_it_replaced() {
+        let t = tmp_ns("multi_stale");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        let i = 7;
+        let e = 2u32;
+        // The claim as the holder read it (since released: the word is
+        // unclaimed now)...
+        let stale = v.sem(0).unwrap().load().claim_multi(i, e);
+        // ...and the record as a new claimant (this process) left it
+        // between its compare-and-swap and its owner record.
+        v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())
+            .unwrap();
+        let w = v.wslot(i).unwrap();
+        w.state.store(multi::taken_by(my_pid()), Ordering::Release);
+        w.ticket.store(4 + e as u64, Ordering::Relaxed);
+        w.result.store(MULTI_COMMIT, Ordering::Relaxed); // the old call's
+        w.owner().clear();
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            let r = multi::settle_multi(&v, 0, stale);
+            assert!(matches!(r, None | Some(Ok(()))), "{r:?}");
+            let _ = r;
+        }
+        assert_eq!(
+            w.state.load(Ordering::Acquire),
+            multi::taken_by(my_pid()),
+            "the live record left alone"
+        );
+        w.state.store(W_FREE, Ordering::Release);
+        remove(&t.1, &o).unwrap();
+    }
+
     #[test]
     fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
         let t = tmp_ns("undo_take");

@@ -369,7 +369,16 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
         }
         return Some(Ok(()));
     };
+    let st = s.state.load(Ordering::Acquire);
     let o = s.owner().load();
+    // The word still the claim's after the record was read (**acquire**
+    // each): the record is the claim's (a claimant frees its record only
+    // after releasing every word). Released meanwhile — its record maybe
+    // freed and taken again by another claimant, not yet recorded
+    // (owner pid 0, which would read as dead) — nothing to settle.
+    if v.peek(n).ok() != Some(w) {
+        return Some(Ok(()));
+    }
     if o.is_me() && MINE.with(|m| m.get()) == i + 1 {
         return Some(Err(Errno::EBUSY));
     }
@@ -378,7 +387,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
     }
     match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
         (crate::os::proc::Liveness::Dead, _) => {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             Some(Ok(()))
         }
         (_, true) => Some(Err(Errno::EBUSY)),
@@ -388,11 +397,14 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
 
 /// Finishes (committed) or undoes (not) the multi-operation `semop`
 /// recorded in [`W_MULTI`] slot `i`, whose claimant is gone, and frees
-/// the slot; the lock holder only (see the module doc).
-pub(super) fn finish_multi(v: &View<'_>, i: usize) {
+/// the slot; the lock holder only (see the module doc). `seen`: the
+/// slot's state when its claimant was judged gone — a slot in another
+/// state since (its live claimant freed it, and another took it) is left
+/// alone. (Once gone, a claimant frees nothing: the slot stays as seen.)
+pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
     let Ok(w) = v.wslot(i) else { return };
     let st = w.state.load(Ordering::Acquire);
-    if st & 0xff != W_MULTI {
+    if st & 0xff != W_MULTI || st != seen {
         return;
     }
     let e = (w.ticket.load(Ordering::Relaxed) & 3) as u32;
@@ -478,11 +490,12 @@ pub(super) fn finish_multi_of(v: &View<'_>, u: usize, pid: i32) -> bool {
         }
         let i = w.multi_slot();
         let Ok(s) = v.wslot(i) else { continue };
-        if s.state.load(Ordering::Acquire) & 0xff == W_MULTI
+        let st = s.state.load(Ordering::Acquire);
+        if st & 0xff == W_MULTI
             && s.undo.load(Ordering::Relaxed) == u as i32
             && s.owner().load().pid == pid
         {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             any = true;
         }
     }
@@ -508,7 +521,7 @@ pub(super) fn sweep_multi(v: &View<'_>, used: &[usize], check: Check) -> bool {
             !crate::os::proc::pid_exists(state_pid(st))
         };
         if gone {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             any = true;
         }
     }
