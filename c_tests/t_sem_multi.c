@@ -24,8 +24,12 @@
  * Calls mix the parts at random (and one-operation calls), some with
  * IPC_NOWAIT everywhere. Workers are SIGKILLed at random moments and
  * replaced. A reader loops GETALL and GETVAL: Z is always 0 and T always
- * sums to TSUM — a reading never shows a call half done. The whole run is bounded (RUN_S seconds, alarms on
- * every process).
+ * sums to TSUM — a reading never shows a call half done. The whole run
+ * is bounded (RUN_S seconds, alarms on every process).
+ *
+ * Part 2: a call the set refuses (EFBIG: a semaphore number past the
+ * set, one operation and several) answers at once beside the stopped
+ * holder, as on the kernel.
  */
 #include "ripc_sysv.h"
 #include "tap.h"
