@@ -572,6 +572,9 @@ fn standing(v: &View<'_>, n: usize) -> Result<(i32, Option<SemWord>)> {
     Ok((out.map_or(w.val(), |o| o.val), None))
 }
 
+/// Readings [`all_as_they_stand`] makes at most.
+const READS: usize = 64;
+
 /// Every semaphore's value as it stands, without the lock (`GETALL` when
 /// it cannot be had: a holder stopped), one moment's reading as far as
 /// multi-operation `semop`s go: read again until no such call committed
@@ -582,7 +585,6 @@ fn standing(v: &View<'_>, n: usize) -> Result<(i32, Option<SemWord>)> {
 /// after it: `t_sem_multi`.) After [`READS`] readings that each saw a
 /// call commit, the last one.
 pub(super) fn all_as_they_stand(v: &View<'_>) -> Result<Vec<u16>> {
-    const READS: usize = 64;
     let h = v.hdr();
     let mut vals = vec![0u16; v.s.nsems];
     let mut open = Vec::new();
