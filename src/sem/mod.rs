@@ -960,7 +960,7 @@ pub fn getval(o: &Obj, num: i32) -> Result<i32> {
 
 /// Last pid that operated on one semaphore (`GETPID`).
 pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| Ok(v.peek(n)?.pid()))
+    read(o, num, multi::pid_as_it_stands)
 }
 
 /// Sleepers whose blocking operation waits for semaphore `num` to grow
@@ -2081,6 +2081,8 @@ mod tests {
         claim_not_waited_for(&o, 1, 2);
         assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
         assert_eq!(getval(&o, 1), Ok(2));
+        // Its last pid with its value: the committed call's.
+        assert_eq!(getpid(&o, 1), Ok(c), "GETPID beside GETVAL");
         semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
         // Killed: its call finished (once), its record freed.
         // SAFETY: our own stopped child.

@@ -536,6 +536,27 @@ pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
     Ok(standing(v, n)?.0)
 }
 
+/// Semaphore `n`'s last pid as it stands (`GETPID`), with its value
+/// ([`as_it_stands`]): a word a committed multi-operation `semop` still
+/// claims names its claimant (the claim keeps the pid before it).
+pub(super) fn pid_as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
+    let w = v.peek(n)?;
+    if !w.multi() {
+        return Ok(w.pid());
+    }
+    let Some(s) = committed(v, w) else {
+        return Ok(w.pid());
+    };
+    let st = s.state.load(Ordering::Acquire);
+    let pid = match s.owner().load().pid {
+        0 => state_pid(st),
+        p => p,
+    };
+    // Still the claim's (the record read is its own); moved on: as now.
+    let now = v.peek(n)?;
+    Ok(if now == w { pid } else { now.pid() })
+}
+
 /// Whether the [`W_MULTI`] record a claim `w` names has committed.
 fn committed<'a>(v: &View<'a>, w: SemWord) -> Option<&'a WaitHdr> {
     v.wslot(w.multi_slot()).ok().filter(|s| {
