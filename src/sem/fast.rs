@@ -59,14 +59,14 @@ pub(super) enum Fast {
     /// the operation must wait (nothing done): the general path sweeps,
     /// answers `IPC_NOWAIT` or sleeps
     Block,
-    /// not for this path (`SEM_UNDO`, a frozen word, no known shape, an
-    /// index out of range): the locked path decides
+    /// not for this path (`SEM_UNDO`, a frozen word, no known shape): the
+    /// locked path decides
     Slow,
 }
 
 /// One operation without the lock, when it can be (see the module doc).
 /// The checks come in the general path's order: removed (`EIDRM`),
-/// permission, would block, `ERANGE`.
+/// `EFBIG`, permission, would block, `ERANGE`.
 #[inline(always)]
 pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     let Some(shape) = known.shape else {
@@ -78,7 +78,9 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
     }
     let n = op.num as usize;
     if n >= v.s.nsems {
-        return Ok(Fast::Slow);
+        // Answered here, as the locked path would (after `EIDRM`): left
+        // to it, the call waited for a stopped lock holder (t_sem_multi).
+        return Err(Errno::EFBIG);
     }
     let alter = op.op != 0;
     // One clock read for the credentials' cache and `sem_otime`.

@@ -109,8 +109,20 @@ pub(super) struct SetHdr {
     /// [`PARKED`] word, takes a sleeper slot or an undo slot wakes them
     /// first (`pending::prewake`)
     pub(super) deep: AtomicU64,
+    /// lock-free multi-operation claims made (`multi::claim_and_apply`:
+    /// bumped once a call holds all its words, before its commit), so
+    /// that a reading without the lock can tell that none committed
+    /// while it read (`multi::all_as_they_stand`); zero in a file made
+    /// before it (it was reserved), which a process of that build never
+    /// bumps
+    pub(super) multi_gen: AtomicU32,
+    /// non-zero when a lock-free multi-operation `semop` found no free
+    /// sleeper slot for its record (`multi::take_record`): records whose
+    /// claimants died holding no word are freed by the next lock holder
+    /// that looks (`multi::sweep_short`), not only by a sweep of sleepers
+    pub(super) multi_short: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 10],
+    pub(super) _reserved: [AtomicU32; 8],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

@@ -814,6 +814,13 @@ fn semop_general(
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
         }
+        // Dead multi-operation records filled the sleeper slots (one load
+        // otherwise): freed now, so that the lock-free path can take one
+        // again when the lock is next held by another.
+        let short_swept = multi::sweep_short(&v);
+        if short_swept {
+            update_queue(&v);
+        }
         // The set's journal and sleeper slots are sized for the `semopm`
         // in force when it was created: more (after a raise) is E2BIG.
         if ops.len() > v.s.max_ops {
@@ -843,7 +850,7 @@ fn semop_general(
                     mark_done(&v, ops, my_pid(), now);
                     if alter && v.hdr().waiting.load(Ordering::Relaxed) != 0 {
                         update_queue(&v);
-                    } else if !swept {
+                    } else if !swept && !short_swept {
                         // Nothing woken under this lock: skip the wake queue.
                         g.skip_wakes();
                     }
@@ -953,7 +960,7 @@ pub fn getval(o: &Obj, num: i32) -> Result<i32> {
 
 /// Last pid that operated on one semaphore (`GETPID`).
 pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
-    read(o, num, |v, n| Ok(v.peek(n)?.pid()))
+    read(o, num, multi::pid_as_it_stands)
 }
 
 /// Sleepers whose blocking operation waits for semaphore `num` to grow
@@ -1032,9 +1039,7 @@ pub fn getall(o: &Obj) -> Result<Vec<u16>> {
     // Under the lock, every word frozen: one moment's values, as the
     // kernel's (without it, each as it stands).
     if g.is_none() {
-        return (0..v.s.nsems)
-            .map(|i| Ok(multi::as_it_stands(&v, i)? as u16))
-            .collect();
+        return multi::all_as_they_stand(&v);
     }
     // Words claimed by a process that does not let them go (stopped, or
     // preempted past the claim bound) are read as they stand; a claim of
@@ -1742,6 +1747,108 @@ mod tests {
         }
     }
 
+    /// Records of lock-free multi-operation calls whose claimants died
+    /// holding no word (killed between taking the record and their first
+    /// claim, or after their last release) do not keep the sleeper slots
+    /// for good: once every slot is such a record, the lock-free path
+    /// cannot take one (the call goes to the lock), and the next locked
+    /// call frees them (no sleeper needed, none queued).
+    #[test]
+    fn dead_multi_records_holding_no_word_do_not_use_up_the_slots() {
+        let t = tmp_ns("multi_leak");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        let known = Known::of(shape(&o));
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        // A pid that is gone (a child reaped).
+        // SAFETY: the child only exits.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(c, &mut st, 0) };
+        let dead = Owner { pid: c, start: 1 };
+        for i in 0..v.s.nwait {
+            v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())
+                .unwrap();
+            let w = v.wslot(i).unwrap();
+            w.state.store(multi::taken_by(dead.pid), Ordering::Release);
+            w.ticket.store(i as u64, Ordering::Relaxed);
+            w.undo.store(-1, Ordering::Relaxed);
+            if i % 2 == 0 {
+                // Half of them recorded their owner before they died.
+                w.owner().claim(dead);
+            }
+        }
+        let ops = [op(0, -1, 0), op(1, -1, 0)];
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            assert!(matches!(
+                multi::semop_multi_fast(&o, &known, &ops),
+                Ok(Fast::Slow)
+            ));
+        }
+        semop_known(&o, &known, &ops, Wait::Forever, Errno::EAGAIN).unwrap();
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            assert!(
+                matches!(multi::semop_multi_fast(&o, &known, &ops), Ok(Fast::Done)),
+                "a record taken beside the lock holder after a locked call"
+            );
+        }
+        assert_eq!(getall(&o), Ok(vec![3, 3]));
+        let taken = (0..v.s.nwait)
+            .filter(|&i| v.wslot(i).unwrap().state.load(Ordering::Acquire) & 0xff == W_MULTI)
+            .count();
+        assert_eq!(taken, 0, "dead records left");
+        remove(&t.1, &o).unwrap();
+    }
+
+    /// A lock holder that read a word claimed by a multi-operation call,
+    /// then looked at the call's record only after the claimant released
+    /// its words and freed the record, and another claimant took the same
+    /// slot (the same ticket epoch) and has not yet recorded itself: the
+    /// holder must not take that live record for a dead claimant's (its
+    /// owner's pid still 0) and free it — the new claimant would then
+    /// claim words naming a free slot. It finds the word released.
+    #[test]
+    fn a_record_taken_again_is_not_finished_for_the_claim_it_replaced() {
+        let t = tmp_ns("multi_stale");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[5, 5]).unwrap();
+        let v = View::new(&o).unwrap();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        let i = 7;
+        let e = 2u32;
+        // The claim as the holder read it (since released: the word is
+        // unclaimed now)...
+        let stale = v.sem(0).unwrap().load().claim_multi(i, e);
+        // ...and the record as a new claimant (this process) left it
+        // between its compare-and-swap and its owner record.
+        v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())
+            .unwrap();
+        let w = v.wslot(i).unwrap();
+        w.state.store(multi::taken_by(my_pid()), Ordering::Release);
+        w.ticket.store(4 + e as u64, Ordering::Relaxed);
+        w.result.store(MULTI_COMMIT, Ordering::Relaxed); // the old call's
+        w.owner().clear();
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            let r = multi::settle_multi(&v, 0, stale);
+            assert!(matches!(r, None | Some(Ok(()))), "{r:?}");
+            let _ = r;
+        }
+        assert_eq!(
+            w.state.load(Ordering::Acquire),
+            multi::taken_by(my_pid()),
+            "the live record left alone"
+        );
+        w.state.store(W_FREE, Ordering::Release);
+        remove(&t.1, &o).unwrap();
+    }
+
     #[test]
     fn a_first_sem_undo_operation_takes_its_slot_without_the_lock() {
         let t = tmp_ns("undo_take");
@@ -1974,6 +2081,8 @@ mod tests {
         claim_not_waited_for(&o, 1, 2);
         assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
         assert_eq!(getval(&o, 1), Ok(2));
+        // Its last pid with its value: the committed call's.
+        assert_eq!(getpid(&o, 1), Ok(c), "GETPID beside GETVAL");
         semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
         // Killed: its call finished (once), its record freed.
         // SAFETY: our own stopped child.
@@ -2104,4 +2213,118 @@ mod tests {
     }
 
     const IPC_CREAT_FLAG: i32 = crate::ns::IPC_CREAT;
+
+    fn xorshift(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// The values and this process's adjustments of a set (read without
+    /// the lock: the caller holds it or nobody does).
+    fn state(o: &Obj, known: &Known) -> (Vec<i32>, Vec<i16>) {
+        let v = View::new(o).unwrap();
+        let vals = (0..v.s.nsems).map(|n| v.peek(n).unwrap().val()).collect();
+        let u = known.undo.get().or_else(|| fast::my_slot(&v, known));
+        let adjs = (0..v.s.nsems)
+            .map(|n| u.map_or(0, |u| v.adj(u, n).unwrap().load(Ordering::Relaxed)))
+            .collect();
+        (vals, adjs)
+    }
+
+    /// The lock-free multi-operation path (its decisions: in order, the
+    /// same semaphore twice, wait-for-zero, `ERANGE` of a value and of an
+    /// adjustment at both of its ends, `SEM_UNDO` mixed with plain
+    /// operations) against the locked path, on two sets in the same
+    /// state: the same answer, values and adjustments after each of
+    /// thousands of random calls. The lock-free path is called with the
+    /// set's lock held by this thread (as when another holds it).
+    #[test]
+    fn the_lock_free_multi_path_decides_as_the_locked_path() {
+        let t = tmp_ns("multi_diff");
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let now = || Wait::Until(Deadline::after(Duration::ZERO));
+        let mut slow = 0;
+        let mut calls = 0;
+        for round in 0..24 {
+            let init = [0, 0, 0, 0];
+            let a = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &init).unwrap();
+            let b = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &init).unwrap();
+            let (ka, kb) = (Known::of(shape(&a)), Known::of(shape(&b)));
+            // Each semaphore set up the same way on both: small value
+            // and adjustment, or an adjustment at -SEMAEM, or at
+            // +SEMAEM, or a value at SEMVMX.
+            for n in 0..4u16 {
+                let setup: Vec<SemOp> = match xorshift(&mut rng) % 4 {
+                    0 => vec![op(n, 3, SEM_UNDO), op(n, 1, 0)],
+                    1 => vec![op(n, 32767, SEM_UNDO), op(n, -32766, 0)],
+                    2 => vec![op(n, 32767, 0), op(n, -32767, SEM_UNDO), op(n, 2, 0)],
+                    _ => vec![op(n, 32765, 0), op(n, -1, SEM_UNDO)],
+                };
+                for s in setup {
+                    semop_known(&a, &ka, &[s], now(), Errno::EAGAIN).unwrap();
+                    semop_known(&b, &kb, &[s], now(), Errno::EAGAIN).unwrap();
+                }
+            }
+            View::new(&b)
+                .unwrap()
+                .hdr()
+                .lockfree
+                .store(2, Ordering::SeqCst);
+            assert_eq!(state(&a, &ka), state(&b, &kb), "round {round}: set up");
+            for call in 0..150 {
+                let nops = 2 + (xorshift(&mut rng) % 4) as usize;
+                let ops: Vec<SemOp> = (0..nops)
+                    .map(|_| {
+                        let r = xorshift(&mut rng);
+                        let num = (r % 4) as u16;
+                        let x = match (r >> 8) % 8 {
+                            0 => 0,
+                            1 => 2,
+                            2 => -2,
+                            3 => 3,
+                            4 | 5 => 1,
+                            _ => -1,
+                        };
+                        let flg = if (r >> 16) % 2 == 0 { SEM_UNDO } else { 0 };
+                        op(num, x, flg)
+                    })
+                    .collect();
+                let want = semop_known(&a, &ka, &ops, now(), Errno::EAGAIN);
+                let got = {
+                    let _g = lock_by(&b, &Deadline::NEVER).unwrap();
+                    assert!(b.is_locked());
+                    multi::semop_multi_fast(&b, &kb, &ops)
+                };
+                let got = match got {
+                    Ok(Fast::Done) => Ok(()),
+                    Ok(Fast::Block) => Err(Errno::EAGAIN),
+                    Ok(Fast::Slow) => {
+                        slow += 1;
+                        semop_known(&b, &kb, &ops, now(), Errno::EAGAIN)
+                    }
+                    Err(e) => Err(e),
+                };
+                calls += 1;
+                let (sa, sb) = (state(&a, &ka), state(&b, &kb));
+                assert_eq!(
+                    (want, &sa),
+                    (got, &sb),
+                    "round {round} call {call}: {ops:?}"
+                );
+                // No word left claimed or frozen, no record left taken.
+                let v = View::new(&b).unwrap();
+                for n in 0..4 {
+                    assert!(!v.peek(n).unwrap().frozen(), "{ops:?}");
+                }
+                for i in wslots_used(&v) {
+                    assert_eq!(v.wslot(i).unwrap().state.load(Ordering::Acquire), W_FREE);
+                }
+            }
+            remove(&t.1, &a).unwrap();
+            remove(&t.1, &b).unwrap();
+        }
+        assert_eq!(slow, 0, "of {calls} calls, {slow} left to the locked path");
+    }
 }

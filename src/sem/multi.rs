@@ -88,8 +88,8 @@ impl Outcome {
 
 /// `ops` (two or more) without the lock, when they can be (see the module
 /// doc): [`Fast::Done`] performed, [`Fast::Block`] one must wait,
-/// [`Fast::Slow`] left to the locked path (which also answers `EFBIG`,
-/// `E2BIG`). The checks come in the general path's order.
+/// [`Fast::Slow`] left to the locked path. The checks come in the
+/// general path's order (`EIDRM`, `EFBIG`, `E2BIG`, permission).
 #[cold]
 #[inline(never)]
 pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<Fast> {
@@ -100,8 +100,13 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<
     if o.is_removed() {
         return Err(Errno::EIDRM);
     }
-    if ops.len() > v.s.max_ops || ops.iter().any(|op| op.num as usize >= v.s.nsems) {
-        return Ok(Fast::Slow);
+    // Answered here, in the locked path's order: left to it, such a call
+    // waited for the stopped holder it was made beside (t_sem_multi).
+    if ops.iter().any(|op| op.num as usize >= v.s.nsems) {
+        return Err(Errno::EFBIG);
+    }
+    if ops.len() > v.s.max_ops {
+        return Err(Errno::E2BIG);
     }
     let alter = ops.iter().any(|op| op.op != 0);
     let now = o.check_mine_secs(if alter { 0o2 } else { 0o4 })?;
@@ -174,7 +179,26 @@ fn take_record(v: &View<'_>, undo: Option<usize>) -> Option<(usize, u32)> {
         w.owner().claim(me);
         return Some((i, (ticket & 3) as u32));
     }
+    // Every slot taken: some may be records of claimants killed holding
+    // no word (before their first claim, after their last release),
+    // which only a sweep of sleepers used to free — with none queued,
+    // never, and this path stayed shut. The next lock holder frees them.
+    v.hdr().multi_short.store(1, Ordering::Relaxed);
     None
+}
+
+/// Under the lock: when a lock-free multi-operation call found no free
+/// sleeper slot ([`SetHdr::multi_short`]), the records whose claimants are
+/// gone are finished or undone and freed ([`sweep_multi`], by pid and
+/// start time). True when a value changed (then run `update_queue`).
+pub(super) fn sweep_short(v: &View<'_>) -> bool {
+    if v.hdr().multi_short.load(Ordering::Relaxed) == 0
+        || v.hdr().multi_short.swap(0, Ordering::Relaxed) == 0
+    {
+        return false;
+    }
+    let used: Vec<usize> = wslots_used(v).collect();
+    sweep_multi(v, &used, Check::Full)
 }
 
 /// This process's undo slot, found or taken without the lock.
@@ -254,6 +278,10 @@ fn claim_and_apply(
         }
         held.push(cur);
     }
+    // Every word held (**SeqCst**, after the claims): a reading without
+    // the lock that began before this sees the number move, one that
+    // began after sees the claims ([`all_as_they_stand`]).
+    v.hdr().multi_gen.fetch_add(1, Ordering::SeqCst);
     let k_of = |n: usize| at.iter().position(|x| x.0 == n).unwrap_or(0);
     let mut txn = Txn::default();
     let mut woke = false;
@@ -341,7 +369,16 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
         }
         return Some(Ok(()));
     };
+    let st = s.state.load(Ordering::Acquire);
     let o = s.owner().load();
+    // The word still the claim's after the record was read (**acquire**
+    // each): the record is the claim's (a claimant frees its record only
+    // after releasing every word). Released meanwhile — its record maybe
+    // freed and taken again by another claimant, not yet recorded
+    // (owner pid 0, which would read as dead) — nothing to settle.
+    if v.peek(n).ok() != Some(w) {
+        return Some(Ok(()));
+    }
     if o.is_me() && MINE.with(|m| m.get()) == i + 1 {
         return Some(Err(Errno::EBUSY));
     }
@@ -350,7 +387,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
     }
     match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
         (crate::os::proc::Liveness::Dead, _) => {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             Some(Ok(()))
         }
         (_, true) => Some(Err(Errno::EBUSY)),
@@ -360,11 +397,14 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
 
 /// Finishes (committed) or undoes (not) the multi-operation `semop`
 /// recorded in [`W_MULTI`] slot `i`, whose claimant is gone, and frees
-/// the slot; the lock holder only (see the module doc).
-pub(super) fn finish_multi(v: &View<'_>, i: usize) {
+/// the slot; the lock holder only (see the module doc). `seen`: the
+/// slot's state when its claimant was judged gone — a slot in another
+/// state since (its live claimant freed it, and another took it) is left
+/// alone. (Once gone, a claimant frees nothing: the slot stays as seen.)
+pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
     let Ok(w) = v.wslot(i) else { return };
     let st = w.state.load(Ordering::Acquire);
-    if st & 0xff != W_MULTI {
+    if st & 0xff != W_MULTI || st != seen {
         return;
     }
     let e = (w.ticket.load(Ordering::Relaxed) & 3) as u32;
@@ -450,11 +490,12 @@ pub(super) fn finish_multi_of(v: &View<'_>, u: usize, pid: i32) -> bool {
         }
         let i = w.multi_slot();
         let Ok(s) = v.wslot(i) else { continue };
-        if s.state.load(Ordering::Acquire) & 0xff == W_MULTI
+        let st = s.state.load(Ordering::Acquire);
+        if st & 0xff == W_MULTI
             && s.undo.load(Ordering::Relaxed) == u as i32
             && s.owner().load().pid == pid
         {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             any = true;
         }
     }
@@ -480,7 +521,7 @@ pub(super) fn sweep_multi(v: &View<'_>, used: &[usize], check: Check) -> bool {
             !crate::os::proc::pid_exists(state_pid(st))
         };
         if gone {
-            finish_multi(v, i);
+            finish_multi(v, i, st);
             any = true;
         }
     }
@@ -492,18 +533,50 @@ pub(super) fn sweep_multi(v: &View<'_>, used: &[usize], check: Check) -> bool {
 /// call committed, as it was before (what the claim kept) otherwise — so
 /// that its words read together never show the call half done.
 pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
+    Ok(standing(v, n)?.0)
+}
+
+/// Semaphore `n`'s last pid as it stands (`GETPID`), with its value
+/// ([`as_it_stands`]): a word a committed multi-operation `semop` still
+/// claims names its claimant (the claim keeps the pid before it).
+pub(super) fn pid_as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
     let w = v.peek(n)?;
     if !w.multi() {
-        return Ok(w.val());
+        return Ok(w.pid());
     }
-    let i = w.multi_slot();
-    let committed = v.wslot(i).ok().filter(|s| {
+    let Some(s) = committed(v, w) else {
+        return Ok(w.pid());
+    };
+    let st = s.state.load(Ordering::Acquire);
+    let pid = match s.owner().load().pid {
+        0 => state_pid(st),
+        p => p,
+    };
+    // Still the claim's (the record read is its own); moved on: as now.
+    let now = v.peek(n)?;
+    Ok(if now == w { pid } else { now.pid() })
+}
+
+/// Whether the [`W_MULTI`] record a claim `w` names has committed.
+fn committed<'a>(v: &View<'a>, w: SemWord) -> Option<&'a WaitHdr> {
+    v.wslot(w.multi_slot()).ok().filter(|s| {
         s.state.load(Ordering::Acquire) & 0xff == W_MULTI
             && s.ticket.load(Ordering::Relaxed) & 3 == w.epoch() as u64
             && s.result.load(Ordering::Acquire) == MULTI_COMMIT
-    });
-    let Some(s) = committed else {
-        return Ok(w.val());
+    })
+}
+
+/// [`as_it_stands`], and the claim it read the value from when that was
+/// a multi-operation `semop`'s not committed then (its call may commit
+/// after this reading: [`all_as_they_stand`] looks again).
+fn standing(v: &View<'_>, n: usize) -> Result<(i32, Option<SemWord>)> {
+    let w = v.peek(n)?;
+    if !w.multi() {
+        return Ok((w.val(), None));
+    }
+    let i = w.multi_slot();
+    let Some(s) = committed(v, w) else {
+        return Ok((w.val(), Some(w)));
     };
     let k_max = (s.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
     let out = (0..k_max)
@@ -511,10 +584,51 @@ pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
         .find(|o| o.n == n);
     // The word still the claim's: the outcome read belongs to it (the
     // slot is not reused while a word names it). Moved on: released with
-    // that outcome, or claimed again from it.
+    // that outcome, or claimed again from it (by a call not known to be
+    // committed).
     let now = v.peek(n)?;
     if now != w {
-        return Ok(now.val());
+        return Ok((now.val(), now.multi().then_some(now)));
     }
-    Ok(out.map_or(w.val(), |o| o.val))
+    Ok((out.map_or(w.val(), |o| o.val), None))
+}
+
+/// Readings [`all_as_they_stand`] makes at most.
+const READS: usize = 64;
+
+/// Every semaphore's value as it stands, without the lock (`GETALL` when
+/// it cannot be had: a holder stopped), one moment's reading as far as
+/// multi-operation `semop`s go: read again until no such call committed
+/// while the values were read — the claims' number
+/// ([`SetHdr::multi_gen`]) did not move, and each word read from a claim
+/// not committed is still that claim's, still not committed. (Each value
+/// read alone could show a call's first word before it and its second
+/// after it: `t_sem_multi`.) After [`READS`] readings that each saw a
+/// call commit, the last one.
+pub(super) fn all_as_they_stand(v: &View<'_>) -> Result<Vec<u16>> {
+    let h = v.hdr();
+    let mut vals = vec![0u16; v.s.nsems];
+    let mut open = Vec::new();
+    for round in 0..READS {
+        if round >= 2 {
+            std::thread::yield_now();
+        }
+        let g = h.multi_gen.load(Ordering::SeqCst);
+        open.clear();
+        for (n, x) in vals.iter_mut().enumerate() {
+            let (val, claim) = standing(v, n)?;
+            *x = val as u16;
+            if let Some(w) = claim {
+                open.push((n, w));
+            }
+        }
+        if h.multi_gen.load(Ordering::SeqCst) == g
+            && open
+                .iter()
+                .all(|&(n, w)| v.peek(n).is_ok_and(|x| x == w) && committed(v, w).is_none())
+        {
+            break;
+        }
+    }
+    Ok(vals)
 }

@@ -27,6 +27,8 @@ pub(super) fn sweep_with(v: &View<'_>, sleepers: bool, check: Check) -> bool {
         // The same slots (freeing one writes no new page): one walk of the
         // file's holes, not two.
         recount_in(v, used.into_iter());
+    } else {
+        changed |= multi::sweep_short(v);
     }
     let undo = v
         .undo_used()
