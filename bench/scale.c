@@ -212,9 +212,8 @@ static void per_kind(enum kind k) {
            rm[1][2], verdict(cr[1][2] <= 20 && rm[1][2] <= 20));
     static const char *full[] = {"MSG_INFO", "SEM_INFO", "SHM_INFO"};
     for (int f = 0; f < 2; f++)
-        printf("%-8s %-8s at 10 / %d: kernel %.2f / %.2f us   ripc %.2f / %.2f us%s\n", kname[k],
-               f ? full[k] : "IPC_INFO", FILL, info[0][0][f], info[0][1][f], info[1][0][f], info[1][1][f],
-               f && k == QUEUE ? " (linear: every queue, README \"Scale\")" : "");
+        printf("%-8s %-8s at 10 / %d: kernel %.2f / %.2f us   ripc %.2f / %.2f us\n", kname[k],
+               f ? full[k] : "IPC_INFO", FILL, info[0][0][f], info[0][1][f], info[1][0][f], info[1][1][f]);
     fflush(stdout);
 }
 
