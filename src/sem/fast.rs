@@ -664,3 +664,131 @@ pub(super) fn self_serve(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<(
     }
     None
 }
+
+/// How long a lock-free call without `IPC_NOWAIT` waits at most (its own
+/// deadline permitting) for another lock-free call's claim of a word it
+/// needs to go ([`ClaimWait`]): a claim lasts a few instructions, or a
+/// time slice when its claimant is preempted; past this the locked path
+/// decides, as before.
+const CLAIM_WAIT: Duration = Duration::from_millis(1);
+/// Spins on a claimed word before the first yield (~1–5 µs).
+const CLAIM_SPINS: u32 = 100;
+/// Yields an `IPC_NOWAIT` call gives a claimant at most (so that one
+/// preempted on this CPU can finish; with nothing else to run a yield
+/// returns at once).
+const NOWAIT_YIELDS: u32 = 2;
+/// Yields after which the claimant is looked at (`/proc`): stopped or
+/// gone, it is not waited for any longer.
+const LOOK_AFTER_YIELDS: u32 = 16;
+/// Claims waited for in one call, at most.
+pub(super) const CLAIM_TRIES: u32 = 8;
+
+/// A lock-free call's wait for other lock-free calls' claims of the words
+/// it needs (a multi-operation call's, `multi`, or a one-operation
+/// `SEM_UNDO` one's, [`semop_undo_fast`]): without it, beside a stopped
+/// lock holder, such a call went to the locked path, which found the
+/// holder stopped (`IPC_NOWAIT`: `EAGAIN` for a call the kernel performs;
+/// otherwise ~10 ms to its next look). The waiter holds no claim while it
+/// waits (a multi-operation call puts back its claims first), and a
+/// claimant never waits while it holds one: no claimant waits for a
+/// waiter. Bounded: [`CLAIM_SPINS`] spins, then yields — at most
+/// [`NOWAIT_YIELDS`] for an `IPC_NOWAIT` call, else until the call's
+/// deadline or [`CLAIM_WAIT`] — and a claimant found stopped or gone
+/// after [`LOOK_AFTER_YIELDS`] yields is left to the locked path, as
+/// before (a dead one's call is finished or undone there).
+pub(super) struct ClaimWait {
+    until: Deadline,
+    nowait: bool,
+    yields: u32,
+    looked: bool,
+}
+
+impl ClaimWait {
+    /// A wait under the call's deadline `d` (`nowait`: `IPC_NOWAIT`).
+    #[cold]
+    pub(super) fn new(d: Deadline, nowait: bool) -> ClaimWait {
+        ClaimWait {
+            until: d.min_after(CLAIM_WAIT),
+            nowait,
+            yields: 0,
+            looked: false,
+        }
+    }
+
+    /// Waits for the claim `w` of semaphore `s` (its word as last read) to
+    /// go: true when it went or `w` is not frozen (try the lock-free path
+    /// again), false when `w` is no other process's claim (the lock holder's freeze, this
+    /// process's own claim: a signal handler's call would wait for the
+    /// call it interrupted) or the wait's bound came first.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn wait(&mut self, v: &View<'_>, s: &Sem, w: SemWord) -> bool {
+        // Nothing in the way (any more): try again.
+        if !w.frozen() || s.load() != w {
+            return true;
+        }
+        if !w.claimed() {
+            return false;
+        }
+        let pid = if w.multi() {
+            match v.wslot(w.multi_slot()) {
+                Ok(r) => multi::state_pid(r.state.load(Ordering::Acquire)),
+                Err(_) => return false,
+            }
+        } else {
+            w.pid()
+        };
+        // No such claimant (its record freed: the claim gone, seen here),
+        // or this process's own.
+        if pid <= 0 || pid == my_pid() {
+            return s.load() != w;
+        }
+        for _ in 0..CLAIM_SPINS {
+            if s.load() != w {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        loop {
+            if s.load() != w {
+                return true;
+            }
+            if self.until.expired() || (self.nowait && self.yields >= NOWAIT_YIELDS) {
+                return false;
+            }
+            if self.yields >= LOOK_AFTER_YIELDS && !self.looked {
+                self.looked = true;
+                let (l, stopped) = crate::os::proc::liveness_and_stopped(pid, 0);
+                if l == crate::os::proc::Liveness::Dead || stopped {
+                    return false;
+                }
+            }
+            self.yields += 1;
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// After the lock-free path said [`Fast::Slow`] for `op`: while the word
+/// is claimed by another lock-free call, waits for the claim to go
+/// ([`ClaimWait`], under the call's deadline `d`) and tries the
+/// lock-free path again; [`Fast::Slow`] when the word is not claimed (the
+/// lock holder's freeze, or another reason) or the claim stayed.
+#[cold]
+#[inline(never)]
+pub(super) fn past_claims(o: &Obj, known: &Known, op: SemOp, d: Deadline) -> Result<Fast> {
+    let mut cw = ClaimWait::new(d, op.flg & IPC_NOWAIT != 0);
+    for _ in 0..CLAIM_TRIES {
+        let Some(shape) = known.shape else { break };
+        let v = View::known(o, shape)?;
+        let Ok(s) = v.sem(op.num as usize) else { break };
+        if !cw.wait(&v, s, s.load()) {
+            break;
+        }
+        match semop_fast_any(o, known, op)? {
+            Fast::Slow => {}
+            r => return Ok(r),
+        }
+    }
+    Ok(Fast::Slow)
+}

@@ -569,6 +569,13 @@ fn semop_after_fast(
         }
         r => r,
     };
+    // A word another lock-free call claims for a moment: waited for
+    // briefly, not left to the lock (beside a stopped holder, `EAGAIN` or
+    // ~10 ms for a call the kernel performs: docs/bounded-time.md "Sets").
+    let r = match r {
+        Ok(Fast::Slow) => fast::past_claims(o, known, op, deadline_of(wait)),
+        r => r,
+    };
     match r? {
         Fast::Done => return Ok(()),
         // The general path sweeps, answers IPC_NOWAIT or sleeps.
@@ -627,15 +634,21 @@ fn lock_for<'a>(
     timeout_errno: Errno,
     give_up: &dyn Fn() -> bool,
 ) -> Result<Locked<'a>> {
-    let deadline = match wait {
-        Wait::Forever => Deadline::NEVER,
-        Wait::Until(d) => d,
-    };
+    let deadline = deadline_of(wait);
     lock_or(o, &deadline.for_lock(nowait), give_up).map_err(|e| match e {
         Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
         Errno::ETIMEDOUT => timeout_errno,
         e => e,
     })
+}
+
+/// The call's deadline (`NEVER` when untimed).
+#[inline]
+fn deadline_of(wait: Wait) -> Deadline {
+    match wait {
+        Wait::Forever => Deadline::NEVER,
+        Wait::Until(d) => d,
+    }
 }
 
 /// The set's view under its lock: from the shape `known` holds when there
@@ -787,7 +800,7 @@ fn semop_general(
     let served = core::cell::Cell::new(None);
     let serve = || match match ops {
         [op] => fast::semop_fast_any(o, known, *op),
-        _ => multi::semop_multi_fast(o, known, ops),
+        _ => multi::semop_multi_fast(o, known, ops, deadline_of(wait)),
     } {
         Ok(Fast::Done) => {
             served.set(Some(Ok(())));
@@ -1787,7 +1800,7 @@ mod tests {
         {
             let _g = lock_by(&o, &Deadline::NEVER).unwrap();
             assert!(matches!(
-                multi::semop_multi_fast(&o, &known, &ops),
+                multi::semop_multi_fast(&o, &known, &ops, Deadline::NEVER),
                 Ok(Fast::Slow)
             ));
         }
@@ -1795,7 +1808,10 @@ mod tests {
         {
             let _g = lock_by(&o, &Deadline::NEVER).unwrap();
             assert!(
-                matches!(multi::semop_multi_fast(&o, &known, &ops), Ok(Fast::Done)),
+                matches!(
+                    multi::semop_multi_fast(&o, &known, &ops, Deadline::NEVER),
+                    Ok(Fast::Done)
+                ),
                 "a record taken beside the lock holder after a locked call"
             );
         }
@@ -2295,7 +2311,7 @@ mod tests {
                 let got = {
                     let _g = lock_by(&b, &Deadline::NEVER).unwrap();
                     assert!(b.is_locked());
-                    multi::semop_multi_fast(&b, &kb, &ops)
+                    multi::semop_multi_fast(&b, &kb, &ops, Deadline::NEVER)
                 };
                 let got = match got {
                     Ok(Fast::Done) => Ok(()),

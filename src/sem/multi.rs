@@ -15,9 +15,13 @@
 //!    claimed and waits for the claimant, or finishes a dead one's call:
 //!    [`settle_multi`]) nor this process's adjustment for it. A word
 //!    frozen by the lock holder, or claimed by another, ends the attempt:
-//!    every claim is put back (the words as they were), and the call goes
-//!    to the locked path. Nothing is waited for while claims are held,
-//!    so two claimants never wait for each other.
+//!    every claim is put back (the words as they were). Another lock-free
+//!    call's claim is then waited for briefly, the record freed
+//!    ([`fast::ClaimWait`]: a few µs, then yields, within the call's
+//!    deadline), and the call starts over; the holder's freeze, or a
+//!    claim that stays, sends the call to the locked path. Nothing is
+//!    waited for while claims are held, so no claimant ever waits for a
+//!    waiter.
 //! 2. the operations are decided on the claimed values (in the order of
 //!    the call, as the locked path's `try_ops`): one that must wait, or
 //!    `ERANGE`, puts every claim back;
@@ -52,7 +56,7 @@ pub(super) fn taken_by(pid: i32) -> u32 {
 
 /// The claimant's pid a [`W_MULTI`] slot's state names.
 #[inline]
-fn state_pid(st: u32) -> i32 {
+pub(super) fn state_pid(st: u32) -> i32 {
     (st >> 10) as i32
 }
 
@@ -92,7 +96,7 @@ impl Outcome {
 /// general path's order (`EIDRM`, `EFBIG`, `E2BIG`, permission).
 #[cold]
 #[inline(never)]
-pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<Fast> {
+pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp], d: Deadline) -> Result<Fast> {
     let Some(shape) = known.shape else {
         return Ok(Fast::Slow);
     };
@@ -125,14 +129,32 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp]) -> Result<
     if !(1..1 << 22).contains(&me) {
         return Ok(Fast::Slow);
     }
-    let Some((i, e)) = take_record(&v, undo) else {
-        return Ok(Fast::Slow);
+    // A word another lock-free call claims: waited for with no claim
+    // held (every claim put back, the record freed), then tried again.
+    let mut cw: Option<fast::ClaimWait> = None;
+    let mut tries = 0;
+    let r = loop {
+        let Some((i, e)) = take_record(&v, undo) else {
+            return Ok(Fast::Slow);
+        };
+        let mut in_way = None;
+        MINE.with(|m| m.set(i + 1));
+        let r = claim_and_apply(&v, i, e, ops, undo, &mut in_way);
+        MINE.with(|m| m.set(0));
+        free_wslot(&v, i);
+        let r = r?;
+        match in_way {
+            Some((n, w)) if tries < fast::CLAIM_TRIES => {
+                tries += 1;
+                let nowait = ops.iter().any(|op| op.flg & IPC_NOWAIT != 0);
+                let cw = cw.get_or_insert_with(|| fast::ClaimWait::new(d, nowait));
+                if !cw.wait(&v, v.sem(n)?, w) {
+                    break r;
+                }
+            }
+            _ => break r,
+        }
     };
-    MINE.with(|m| m.set(i + 1));
-    let r = claim_and_apply(&v, i, e, ops, undo);
-    MINE.with(|m| m.set(0));
-    free_wslot(&v, i);
-    let r = r?;
     if let Some(r) = r {
         note_otime(v.hdr(), now);
         // **SeqCst**, after the claims (**SeqCst**): a sleeper that
@@ -213,8 +235,10 @@ fn lock_free_undo_slot(v: &View<'_>, known: &Known) -> Option<usize> {
 
 /// Steps 1–4 of the module doc with record `i` (epoch `e`): `Some(woke)`
 /// performed (`woke`: a change may let a sleeper go), `None` must wait,
-/// `Ok(None)` also when a word could not be claimed (the caller's
-/// [`Fast::Block`] then goes to the locked path, which decides). Every
+/// `Ok(None)` also when a word could not be claimed (`in_way`: its
+/// semaphore and the frozen word found; the caller waits for another
+/// lock-free call's claim and tries again, or its [`Fast::Slow`] goes to
+/// the locked path, which decides). Every
 /// word it touches is found first: nothing fails once a word is claimed
 /// but an answer of the operations (`ERANGE`, which puts every claim
 /// back), and nothing at all once the call is committed.
@@ -224,6 +248,7 @@ fn claim_and_apply(
     e: u32,
     ops: &[SemOp],
     undo: Option<usize>,
+    in_way: &mut Option<(usize, SemWord)>,
 ) -> Result<Option<bool>> {
     let w = v.wslot(i)?;
     let mut sems: Vec<usize> = ops.iter().map(|op| op.num as usize).collect();
@@ -248,11 +273,12 @@ fn claim_and_apply(
             x.1.word.store(old.0 & !PARKED, Ordering::Release);
         }
     };
-    for &(_, s, _, _) in &at {
+    for &(n, s, _, _) in &at {
         let mut cur = s.load();
         let mut got = false;
         for _ in 0..64 {
             if cur.frozen() {
+                *in_way = Some((n, cur));
                 break;
             }
             if cur.parked() {
