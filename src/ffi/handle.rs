@@ -861,6 +861,51 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
+    /// A thread whose first call comes from a `pthread_key_create`
+    /// destructor (run after the thread-local destructors, so one
+    /// registered then never runs) must not keep a record for ever:
+    /// threads that do so one after another reuse records.
+    #[test]
+    fn first_call_from_a_pthread_key_destructor_keeps_no_record() {
+        use std::sync::OnceLock;
+        static P: AtomicUsize = AtomicUsize::new(0);
+        static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+        extern "C" fn at_exit(_: *mut libc::c_void) {
+            if let Ok(g) = get(P.load(Ordering::SeqCst) as *const D) {
+                assert_eq!(g.v, 9);
+            }
+        }
+        let (p, drops) = counted(9);
+        P.store(p as usize, Ordering::SeqCst);
+        let key = *KEY.get_or_init(|| {
+            let mut k: libc::pthread_key_t = 0;
+            // SAFETY: a fresh key with a destructor that never panics
+            // across the boundary (the assertion aborts the test).
+            assert_eq!(
+                unsafe { libc::pthread_key_create(&mut k, Some(at_exit)) },
+                0
+            );
+            k
+        });
+        let before = records();
+        for _ in 0..64 {
+            std::thread::spawn(move || {
+                // SAFETY: a non-null value makes the destructor run.
+                unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+            })
+            .join()
+            .unwrap();
+        }
+        // (Other tests' threads may take a few meanwhile.)
+        assert!(
+            records() < before + 24,
+            "{} records after {before}",
+            records()
+        );
+        close(p).unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
     /// Threads get in (by hazard word, by count, nested), close and make
     /// handles at once for a while: a call never sees its object freed,
     /// each object is freed exactly once, every refusal is `EBADF`.
