@@ -53,9 +53,13 @@
 //! other CPUs and the close pays for finding them:
 //!
 //! - Each thread owns a *record* (a cache line) from a registry of
-//!   records, taken at its first call and given back by a thread-local
-//!   destructor when it exits, for the next thread to reuse: the registry
-//!   is as long as the most threads that ever made calls at once. A
+//!   records, taken at its first call and given back by a
+//!   `pthread_key_create` destructor when it exits, for the next thread
+//!   to reuse: the registry is as long as the most threads that ever made
+//!   calls at once. (Not a Rust thread-local destructor: a thread whose
+//!   first call came from a key destructor, after the thread-local ones
+//!   ran, registered one that never runs and kept its record for ever —
+//!   one more record, and every close's barrier, per such thread.) A
 //!   record holds the thread's hazard word: the address of the slot the
 //!   thread is inside, or 0. (Taking it may allocate and registers the
 //!   destructor: a thread's first call is no more async-signal-safe than
@@ -70,8 +74,8 @@
 //!   in, an atomic subtraction out), taken by a call whose hazard word is
 //!   already in use (a signal handler that calls into ripc while the
 //!   thread it interrupted is inside a call; a call left by `longjmp`
-//!   out of a handler), by a thread whose record is gone (calls from
-//!   thread-local destructors after this module's) and by every call when
+//!   out of a handler), by a thread whose record is gone (calls from key
+//!   destructors after this module's) and by every call when
 //!   the kernel refuses `membarrier` at the first handle (older than 4.14,
 //!   a seccomp filter). Close counts itself in the same way while it
 //!   works.
@@ -224,30 +228,39 @@ thread_local! {
     /// This thread's record: null before its first call, [`NO_RECORD`]
     /// once it has none (gone at exit, or none to be had).
     static MINE: Cell<*const Record> = const { Cell::new(core::ptr::null()) };
-    /// Gives the record back when the thread exits (touched when the
-    /// record is taken, which registers the destructor).
-    static OWNER: Owner = const { Owner };
 }
 
-struct Owner;
+/// The key whose destructor gives a thread's record back when it exits
+/// (its value: the record). A `pthread_key_create` destructor rather
+/// than a Rust thread-local one: a thread whose first call comes from
+/// another key's destructor (run after the thread-local destructors,
+/// when one registered then never runs) still gives its record back, in
+/// the next round of key destructors. None: no key to be had (records
+/// are then not taken).
+static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
 
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let r = MINE.with(|m| m.replace(&NO_RECORD));
-        if r.is_null() || core::ptr::eq(r, &NO_RECORD) {
-            return;
-        }
-        // SAFETY: records are never freed.
-        let r = unsafe { &*r };
-        let h = r.hazard.load(Ordering::Relaxed);
-        if h != 0 {
-            // A call left without returning (`longjmp`): it is out now.
-            // SAFETY: a hazard word holds 0 or the address of a slot of
-            // SLOTS (static).
-            leave_hazard(r, unsafe { &*(h as *const Slot) });
-        }
-        r.taken.store(false, Ordering::Release);
+fn key() -> Option<libc::pthread_key_t> {
+    *KEY.get_or_init(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: a fresh key; `give_back` never unwinds.
+        (unsafe { libc::pthread_key_create(&mut k, Some(give_back)) } == 0).then_some(k)
+    })
+}
+
+/// The key's destructor: the thread is exiting; its later calls (from
+/// other destructors) are counted.
+extern "C" fn give_back(r: *mut libc::c_void) {
+    MINE.with(|m| m.set(&NO_RECORD));
+    // SAFETY: the key's value is a record of the registry, never freed.
+    let r = unsafe { &*r.cast::<Record>() };
+    let h = r.hazard.load(Ordering::Relaxed);
+    if h != 0 {
+        // A call left without returning (`longjmp`): it is out now.
+        // SAFETY: a hazard word holds 0 or the address of a slot of
+        // SLOTS (static).
+        leave_hazard(r, unsafe { &*(h as *const Slot) });
     }
+    r.taken.store(false, Ordering::Release);
 }
 
 // Whether calls use hazard words (`membarrier` registered) or counts.
@@ -289,12 +302,15 @@ fn record() -> &'static Record {
 
 #[cold]
 fn take_record() -> &'static Record {
-    if mode() != MODE_HAZARD || OWNER.try_with(|_| ()).is_err() {
-        // No hazard words, or this thread is exiting: counts. (Before the
-        // first handle the mode is unknown: it is found out here.)
-        MINE.with(|m| m.set(&NO_RECORD));
-        return &NO_RECORD;
-    }
+    let key = match key() {
+        Some(k) if mode() == MODE_HAZARD => k,
+        _ => {
+            // No hazard words: counts. (Before the first handle the mode
+            // is unknown: it is found out here.)
+            MINE.with(|m| m.set(&NO_RECORD));
+            return &NO_RECORD;
+        }
+    };
     let mut p = RECORDS.load(Ordering::Acquire);
     let r = loop {
         if p.is_null() {
@@ -329,6 +345,13 @@ fn take_record() -> &'static Record {
         }
         p = r.next.load(Ordering::Acquire);
     };
+    // Given back when the thread exits (by the key's destructor).
+    // SAFETY: setting this thread's value of a key made by `key`.
+    if unsafe { libc::pthread_setspecific(key, (r as *const Record).cast()) } != 0 {
+        r.taken.store(false, Ordering::Release);
+        MINE.with(|m| m.set(&NO_RECORD));
+        return &NO_RECORD;
+    }
     // HAZARD_1: taken before any hazard word of this thread is stored.
     fence(Ordering::SeqCst);
     MINE.with(|m| m.set(r));
@@ -709,6 +732,9 @@ mod tests {
     fn count_only_here() {
         let r = MINE.with(|m| m.replace(&NO_RECORD));
         if !r.is_null() && !core::ptr::eq(r, &NO_RECORD) {
+            // (Not given back a second time at exit.)
+            // SAFETY: clearing this thread's value of the key.
+            unsafe { libc::pthread_setspecific(key().unwrap(), core::ptr::null()) };
             // SAFETY: records are never freed.
             unsafe { &*r }.taken.store(false, Ordering::Release);
         }
