@@ -53,13 +53,14 @@
 //! other CPUs and the close pays for finding them:
 //!
 //! - Each thread owns a *record* (a cache line) from a registry of
-//!   records, taken at its first call and given back by a
-//!   `pthread_key_create` destructor when it exits, for the next thread
-//!   to reuse: the registry is as long as the most threads that ever made
-//!   calls at once. (Not a Rust thread-local destructor: a thread whose
-//!   first call came from a key destructor, after the thread-local ones
-//!   ran, registered one that never runs and kept its record for ever —
-//!   one more record, and every close's barrier, per such thread.) A
+//!   records, taken at its first call and given back by a thread-local
+//!   destructor when it exits, for the next thread to reuse: the registry
+//!   is as long as the most threads that ever made calls at once. (A
+//!   thread whose first call comes from a `pthread_key_create`
+//!   destructor, after the thread-local ones ran, registers one that
+//!   never runs: a key destructor of this module's gives its record back
+//!   instead. Without it such a thread kept its record for ever — one
+//!   more record, and every close's barrier, per such thread.) A
 //!   record holds the thread's hazard word: the address of the slot the
 //!   thread is inside, or 0. (Taking it may allocate and registers the
 //!   destructor: a thread's first call is no more async-signal-safe than
@@ -74,10 +75,10 @@
 //!   in, an atomic subtraction out), taken by a call whose hazard word is
 //!   already in use (a signal handler that calls into ripc while the
 //!   thread it interrupted is inside a call; a call left by `longjmp`
-//!   out of a handler), by a thread whose record is gone (calls from key
-//!   destructors after this module's) and by every call when
-//!   the kernel refuses `membarrier` at the first handle (older than 4.14,
-//!   a seccomp filter). Close counts itself in the same way while it
+//!   out of a handler), by a thread whose record is gone (calls from
+//!   thread-local or key destructors after this module's) and by every
+//!   call when the kernel refuses `membarrier` at the first handle (older
+//!   than 4.14, a seccomp filter). Close counts itself in the same way while it
 //!   works.
 //! - Close clears the open bit (one compare-and-swap: exactly once; from
 //!   then on no call gets in), then issues
@@ -228,15 +229,32 @@ thread_local! {
     /// This thread's record: null before its first call, [`NO_RECORD`]
     /// once it has none (gone at exit, or none to be had).
     static MINE: Cell<*const Record> = const { Cell::new(core::ptr::null()) };
+    /// Gives the record back when the thread exits (touched when the
+    /// record is taken, which registers the destructor; it also keeps the
+    /// library loaded while the thread lives, as every Rust thread-local
+    /// destructor does, for the key's destructor below).
+    static OWNER: Owner = const { Owner };
 }
 
-/// The key whose destructor gives a thread's record back when it exits
-/// (its value: the record). A `pthread_key_create` destructor rather
-/// than a Rust thread-local one: a thread whose first call comes from
-/// another key's destructor (run after the thread-local destructors,
-/// when one registered then never runs) still gives its record back, in
-/// the next round of key destructors. None: no key to be had (records
-/// are then not taken).
+struct Owner;
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(k) = key() {
+            // Given back here: not again by the key's destructor.
+            // SAFETY: clearing this thread's value of a key made by `key`.
+            unsafe { libc::pthread_setspecific(k, core::ptr::null()) };
+        }
+        give_back_mine();
+    }
+}
+
+/// The key whose destructor gives a thread's record back when the
+/// thread-local destructor could not: a thread whose first call comes
+/// from another key's destructor (run after the thread-local
+/// destructors) registers one that never runs, and kept its record for
+/// ever. A value set during the key destructors is destroyed in glibc's
+/// next round. None: no key to be had (records are then not taken).
 static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
 
 fn key() -> Option<libc::pthread_key_t> {
@@ -247,12 +265,21 @@ fn key() -> Option<libc::pthread_key_t> {
     })
 }
 
-/// The key's destructor: the thread is exiting; its later calls (from
-/// other destructors) are counted.
-extern "C" fn give_back(r: *mut libc::c_void) {
-    MINE.with(|m| m.set(&NO_RECORD));
-    // SAFETY: the key's value is a record of the registry, never freed.
-    let r = unsafe { &*r.cast::<Record>() };
+/// The key's destructor (its value: this thread's record, unless
+/// [`Owner`] gave it back already).
+extern "C" fn give_back(_: *mut libc::c_void) {
+    give_back_mine();
+}
+
+/// Gives this thread's record back, if it has one: the thread is
+/// exiting; its later calls (from other destructors) are counted.
+fn give_back_mine() {
+    let r = MINE.with(|m| m.replace(&NO_RECORD));
+    if r.is_null() || core::ptr::eq(r, &NO_RECORD) {
+        return;
+    }
+    // SAFETY: records are never freed.
+    let r = unsafe { &*r };
     let h = r.hazard.load(Ordering::Relaxed);
     if h != 0 {
         // A call left without returning (`longjmp`): it is out now.
@@ -303,10 +330,10 @@ fn record() -> &'static Record {
 #[cold]
 fn take_record() -> &'static Record {
     let key = match key() {
-        Some(k) if mode() == MODE_HAZARD => k,
+        Some(k) if mode() == MODE_HAZARD && OWNER.try_with(|_| ()).is_ok() => k,
         _ => {
-            // No hazard words: counts. (Before the first handle the mode
-            // is unknown: it is found out here.)
+            // No hazard words, or this thread is exiting: counts. (Before
+            // the first handle the mode is unknown: it is found out here.)
             MINE.with(|m| m.set(&NO_RECORD));
             return &NO_RECORD;
         }
