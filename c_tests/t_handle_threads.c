@@ -14,6 +14,9 @@
  * - fork while another thread is inside a call (30 times): the child uses
  *   its copy of the handle, frees it (0, then EBADF), makes, uses and
  *   frees new handles, and exits within 10 s (no hang);
+ * - a handler siglongjmps out of a read blocked on an empty pipe: the
+ *   thread's later calls work, its free returns 0, the object is freed
+ *   at the latest when the thread exits;
  * - 2000 threads, 8 at a time, each calling on a handle, every other one
  *   for the first time from a pthread_key destructor (after the
  *   thread-local destructors): then, with membarrier refused by a
@@ -29,6 +32,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -201,6 +205,56 @@ static void fork_inside(void) {
     ok(ripc_pipe_available(p) >= 0 && ripc_pipe_free(p) == 0, "the parent's handle works and frees");
 }
 
+/* 5. longjmp out of a call: a thread blocked in ripc_pipe_read on an
+ * empty pipe is interrupted by a handler that siglongjmps out of it. The
+ * thread's later calls work (by the count: its hazard word still names
+ * the handle), its free returns 0 but cannot free the object while that
+ * word names it; the thread's exit takes the word out and frees it. */
+static sigjmp_buf jb;
+static ripc_pipe *jumped;
+
+static void on_usr2(int sig) {
+    (void)sig;
+    siglongjmp(jb, 1);
+}
+
+static void *jumper(void *arg) {
+    int *res = arg, fd = ripc_pipe_fd(jumped, RIPC_PIPE_READ);
+    char b;
+    if (sigsetjmp(jb, 1) == 0) {
+        started = 1;
+        (void)ripc_pipe_read(jumped, &b, 1);
+        return NULL; /* (not reached: nothing is written) */
+    }
+    res[0] = ripc_pipe_available(jumped) == 0 && ripc_pipe_write(jumped, "a", 1) == 1 &&
+             ripc_pipe_read(jumped, &b, 1) == 1;
+    res[1] = ripc_pipe_free(jumped) == 0 && ripc_pipe_available(jumped) == -1 && errno == EBADF;
+    res[2] = fd_open(fd);
+    res[3] = fd;
+    return NULL;
+}
+
+static void jump_out(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+    jumped = ripc_pipe_new(0);
+    int res[4] = {0, 0, 0, -1};
+    started = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, jumper, res);
+    while (!started) sched_yield();
+    tap_nap_over(0.1); /* (blocked in the read by then, or about to be) */
+    pthread_kill(t, SIGUSR2);
+    pthread_join(t, NULL);
+    signal(SIGUSR2, SIG_DFL);
+    ok(res[0], "after a longjmp out of a blocked read, the thread's calls on the handle work");
+    ok(res[1], "its free returns 0, then EBADF");
+    ok(res[3] >= 0 && !fd_open(res[3]), "the object, kept while the thread lived (%s), freed at its exit",
+       res[2] ? "it was" : "it was not");
+}
+
 /* 4. Thousands of threads, half of them first calling at exit. */
 static pthread_key_t key;
 static ripc_pipe *shared;
@@ -268,6 +322,7 @@ int main(void) {
     tap_subtest("race", race);
     tap_subtest("signal_free", signal_free);
     tap_subtest("fork_inside", fork_inside);
+    tap_subtest("jump_out", jump_out);
     tap_subtest("many_threads", many_threads);
     return done_testing();
 }
