@@ -55,7 +55,12 @@
 //! - Each thread owns a *record* (a cache line) from a registry of
 //!   records, taken at its first call and given back by a thread-local
 //!   destructor when it exits, for the next thread to reuse: the registry
-//!   is as long as the most threads that ever made calls at once. A
+//!   is as long as the most threads that ever made calls at once. (A
+//!   thread whose first call comes from a `pthread_key_create`
+//!   destructor, after the thread-local ones ran, registers one that
+//!   never runs: a key destructor of this module's gives its record back
+//!   instead. Without it such a thread kept its record for ever — one
+//!   more record, and every close's barrier, per such thread.) A
 //!   record holds the thread's hazard word: the address of the slot the
 //!   thread is inside, or 0. (Taking it may allocate and registers the
 //!   destructor: a thread's first call is no more async-signal-safe than
@@ -71,9 +76,9 @@
 //!   already in use (a signal handler that calls into ripc while the
 //!   thread it interrupted is inside a call; a call left by `longjmp`
 //!   out of a handler), by a thread whose record is gone (calls from
-//!   thread-local destructors after this module's) and by every call when
-//!   the kernel refuses `membarrier` at the first handle (older than 4.14,
-//!   a seccomp filter). Close counts itself in the same way while it
+//!   thread-local or key destructors after this module's) and by every
+//!   call when the kernel refuses `membarrier` at the first handle (older
+//!   than 4.14, a seccomp filter). Close counts itself in the same way while it
 //!   works.
 //! - Close clears the open bit (one compare-and-swap: exactly once; from
 //!   then on no call gets in), then issues
@@ -225,7 +230,9 @@ thread_local! {
     /// once it has none (gone at exit, or none to be had).
     static MINE: Cell<*const Record> = const { Cell::new(core::ptr::null()) };
     /// Gives the record back when the thread exits (touched when the
-    /// record is taken, which registers the destructor).
+    /// record is taken, which registers the destructor; it also keeps the
+    /// library loaded while the thread lives, as every Rust thread-local
+    /// destructor does, for the key's destructor below).
     static OWNER: Owner = const { Owner };
 }
 
@@ -233,21 +240,54 @@ struct Owner;
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let r = MINE.with(|m| m.replace(&NO_RECORD));
-        if r.is_null() || core::ptr::eq(r, &NO_RECORD) {
-            return;
+        if let Some(k) = key() {
+            // Given back here: not again by the key's destructor.
+            // SAFETY: clearing this thread's value of a key made by `key`.
+            unsafe { libc::pthread_setspecific(k, core::ptr::null()) };
         }
-        // SAFETY: records are never freed.
-        let r = unsafe { &*r };
-        let h = r.hazard.load(Ordering::Relaxed);
-        if h != 0 {
-            // A call left without returning (`longjmp`): it is out now.
-            // SAFETY: a hazard word holds 0 or the address of a slot of
-            // SLOTS (static).
-            leave_hazard(r, unsafe { &*(h as *const Slot) });
-        }
-        r.taken.store(false, Ordering::Release);
+        give_back_mine();
     }
+}
+
+/// The key whose destructor gives a thread's record back when the
+/// thread-local destructor could not: a thread whose first call comes
+/// from another key's destructor (run after the thread-local
+/// destructors) registers one that never runs, and kept its record for
+/// ever. A value set during the key destructors is destroyed in glibc's
+/// next round. None: no key to be had (records are then not taken).
+static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
+
+fn key() -> Option<libc::pthread_key_t> {
+    *KEY.get_or_init(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: a fresh key; `give_back` never unwinds.
+        (unsafe { libc::pthread_key_create(&mut k, Some(give_back)) } == 0).then_some(k)
+    })
+}
+
+/// The key's destructor (its value: this thread's record, unless
+/// [`Owner`] gave it back already).
+extern "C" fn give_back(_: *mut libc::c_void) {
+    give_back_mine();
+}
+
+/// Gives this thread's record back, if it has one: the thread is
+/// exiting; its later calls (from other destructors) are counted.
+fn give_back_mine() {
+    let r = MINE.with(|m| m.replace(&NO_RECORD));
+    if r.is_null() || core::ptr::eq(r, &NO_RECORD) {
+        return;
+    }
+    // SAFETY: records are never freed.
+    let r = unsafe { &*r };
+    let h = r.hazard.load(Ordering::Relaxed);
+    if h != 0 {
+        // A call left without returning (`longjmp`): it is out now.
+        // SAFETY: a hazard word holds 0 or the address of a slot of
+        // SLOTS (static).
+        leave_hazard(r, unsafe { &*(h as *const Slot) });
+    }
+    r.taken.store(false, Ordering::Release);
 }
 
 // Whether calls use hazard words (`membarrier` registered) or counts.
@@ -289,12 +329,15 @@ fn record() -> &'static Record {
 
 #[cold]
 fn take_record() -> &'static Record {
-    if mode() != MODE_HAZARD || OWNER.try_with(|_| ()).is_err() {
-        // No hazard words, or this thread is exiting: counts. (Before the
-        // first handle the mode is unknown: it is found out here.)
-        MINE.with(|m| m.set(&NO_RECORD));
-        return &NO_RECORD;
-    }
+    let key = match key() {
+        Some(k) if mode() == MODE_HAZARD && OWNER.try_with(|_| ()).is_ok() => k,
+        _ => {
+            // No hazard words, or this thread is exiting: counts. (Before
+            // the first handle the mode is unknown: it is found out here.)
+            MINE.with(|m| m.set(&NO_RECORD));
+            return &NO_RECORD;
+        }
+    };
     let mut p = RECORDS.load(Ordering::Acquire);
     let r = loop {
         if p.is_null() {
@@ -329,6 +372,13 @@ fn take_record() -> &'static Record {
         }
         p = r.next.load(Ordering::Acquire);
     };
+    // Given back when the thread exits (by the key's destructor).
+    // SAFETY: setting this thread's value of a key made by `key`.
+    if unsafe { libc::pthread_setspecific(key, (r as *const Record).cast()) } != 0 {
+        r.taken.store(false, Ordering::Release);
+        MINE.with(|m| m.set(&NO_RECORD));
+        return &NO_RECORD;
+    }
     // HAZARD_1: taken before any hazard word of this thread is stored.
     fence(Ordering::SeqCst);
     MINE.with(|m| m.set(r));
@@ -709,6 +759,9 @@ mod tests {
     fn count_only_here() {
         let r = MINE.with(|m| m.replace(&NO_RECORD));
         if !r.is_null() && !core::ptr::eq(r, &NO_RECORD) {
+            // (Not given back a second time at exit.)
+            // SAFETY: clearing this thread's value of the key.
+            unsafe { libc::pthread_setspecific(key().unwrap(), core::ptr::null()) };
             // SAFETY: records are never freed.
             unsafe { &*r }.taken.store(false, Ordering::Release);
         }
@@ -850,6 +903,51 @@ mod tests {
             std::thread::spawn(move || assert_eq!(get(pa as *const D).unwrap().v, 1))
                 .join()
                 .unwrap();
+        }
+        // (Other tests' threads may take a few meanwhile.)
+        assert!(
+            records() < before + 24,
+            "{} records after {before}",
+            records()
+        );
+        close(p).unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    /// A thread whose first call comes from a `pthread_key_create`
+    /// destructor (run after the thread-local destructors, so one
+    /// registered then never runs) must not keep a record for ever:
+    /// threads that do so one after another reuse records.
+    #[test]
+    fn first_call_from_a_pthread_key_destructor_keeps_no_record() {
+        use std::sync::OnceLock;
+        static P: AtomicUsize = AtomicUsize::new(0);
+        static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+        extern "C" fn at_exit(_: *mut libc::c_void) {
+            if let Ok(g) = get(P.load(Ordering::SeqCst) as *const D) {
+                assert_eq!(g.v, 9);
+            }
+        }
+        let (p, drops) = counted(9);
+        P.store(p as usize, Ordering::SeqCst);
+        let key = *KEY.get_or_init(|| {
+            let mut k: libc::pthread_key_t = 0;
+            // SAFETY: a fresh key with a destructor that never panics
+            // across the boundary (the assertion aborts the test).
+            assert_eq!(
+                unsafe { libc::pthread_key_create(&mut k, Some(at_exit)) },
+                0
+            );
+            k
+        });
+        let before = records();
+        for _ in 0..64 {
+            std::thread::spawn(move || {
+                // SAFETY: a non-null value makes the destructor run.
+                unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+            })
+            .join()
+            .unwrap();
         }
         // (Other tests' threads may take a few meanwhile.)
         assert!(
