@@ -24,6 +24,7 @@
  * nobody else's queues count. */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "msg_totals.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -42,15 +43,6 @@ static int q[NQ_MANY];
 static int nqs = NQ; /* queues in use in q[] */
 static long want_m, want_b;
 
-static int info(long *msgs, long *bytes, int *pool) {
-    struct msginfo mi;
-    memset(&mi, 0, sizeof mi);
-    int r = msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&mi);
-    *msgs = mi.msgmap;
-    *bytes = mi.msgtql;
-    *pool = mi.msgpool;
-    return r;
-}
 
 /* The sum of IPC_STAT over the test's queues (-1 when one fails). */
 static int stat_sum(long *msgs, long *bytes) {

@@ -28,6 +28,7 @@
  * The kernel's side runs in a private IPC namespace (unshare -i). */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "msg_totals.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -44,15 +45,6 @@ static struct msgb {
 
 #define BAIL_OUT(...) (printf("Bail out! "), printf(__VA_ARGS__), printf("\n"), exit(1))
 
-static int info(long *msgs, long *bytes, int *pool) {
-    struct msginfo mi;
-    memset(&mi, 0, sizeof mi);
-    int r = msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&mi);
-    *msgs = mi.msgmap;
-    *bytes = mi.msgtql;
-    *pool = mi.msgpool;
-    return r;
-}
 
 static int stat_sum(long *msgs, long *bytes) {
     *msgs = *bytes = 0;
