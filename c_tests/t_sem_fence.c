@@ -40,10 +40,20 @@
  * semops beside the stopped peer (without the lock): each applied once
  * or not at all, its adjustments with it.
  *
- * Not covered here (docs/bounded-time.md, "Sets": the set fence is not
- * built): an operation on a semaphore the stopped holder froze, a
- * sleeper whose operation the stopped holder had claimed — these still
- * wait until the holder is continued.
+ * Part 5 (issue 13 item 1, case (a); docs/bounded-time.md, "Sets": the
+ * set fence is not built): the same stopped peer, 24 trials, and a
+ * child's V operations (SEM_UNDO) on semaphore 2, which the peer froze
+ * when it was stopped inside its call: IPC_NOWAIT, timed (200 ms, two
+ * operations: 2 and 0) and untimed — the kernel performs each at once.
+ * On the user backend these wait for the peer (the untimed call until
+ * it is continued or killed): counted and reported as TODO there, until
+ * the set fence is built; asserted on the kernel backend. Asserted on
+ * both: once the peer is continued or killed, the untimed call returns,
+ * and the values are exact (the child's adjustments applied once at its
+ * end, killed or exiting; the peer's once).
+ *
+ * Not covered here: a sleeper whose operation the stopped holder had
+ * claimed (case (b)), which still waits until the holder is continued.
  */
 #include "ripc_sysv.h"
 #include "tap.h"
@@ -76,6 +86,8 @@ struct shared {
     volatile int m_ready;      /* part 3: about to make the waiting call */
     volatile int m_waited;     /* part 3: the waiting call, 1 ok, -1 failed */
     volatile double m_at;      /* part 3: when it returned */
+    volatile int f_res[3];     /* part 5: IPC_NOWAIT, timed, untimed: 1 ok, else -errno */
+    volatile double f_took[3]; /* part 5: each call's time */
 };
 
 static struct shared *sh;
@@ -468,6 +480,109 @@ static void multi_kills(void) {
     ok(off == 0, "each applied once or not at all, with its adjustments (%d rounds off)", off);
 }
 
+/* Part 5: calls on a semaphore the stopped peer froze (see the top). */
+#define FROZEN_LATE CALL_MAX /* a call that took longer waited for the peer */
+
+static void child_f(void) {
+    tap_peer_start(100);
+    struct sembuf nw = {2, 1, SEM_UNDO | IPC_NOWAIT};
+    struct sembuf tm[2] = {{2, 1, SEM_UNDO}, {0, 1, SEM_UNDO}};
+    struct sembuf un = {2, 1, SEM_UNDO};
+    struct timespec to = {0, 200 * 1000 * 1000};
+    double t0 = tap_now();
+    int r = semop(sid, &nw, 1);
+    sh->f_took[0] = tap_now() - t0;
+    sh->f_res[0] = r == 0 ? 1 : -errno;
+    t0 = tap_now();
+    r = semtimedop(sid, tm, 2, &to);
+    sh->f_took[1] = tap_now() - t0;
+    sh->f_res[1] = r == 0 ? 1 : -errno;
+    t0 = tap_now();
+    r = semop(sid, &un, 1);
+    sh->f_took[2] = tap_now() - t0;
+    sh->f_res[2] = r == 0 ? 1 : -errno;
+    wait_exit_flag();
+}
+
+/* A check that the set fence would make pass: asserted on the kernel
+ * backend, reported as TODO on the user backend when it fails (counted,
+ * not failed: docs/bounded-time.md, "Sets"). */
+static void fence_todo(int pass, const char *what, int n) {
+    if (pass || backend_is_kernel()) {
+        ok(pass, "%s (%d trials not)", what, n);
+        return;
+    }
+    tap_n++;
+    printf("not ok %d - %s (%d trials not) # TODO the set fence is not built "
+           "(docs/bounded-time.md, \"Sets\")\n",
+           tap_n, what, n);
+    fflush(stdout);
+}
+
+static void frozen(void) {
+    static const char *name[3] = {"IPC_NOWAIT", "timed", "untimed"};
+    double worst[3] = {0, 0, 0};
+    int wrong[3] = {0, 0, 0}, late[3] = {0, 0, 0};
+    int failed = 0, inexact = 0, killed = 0, rounds = 0;
+    unsigned short zero[NSEMS];
+    memset(zero, 0, sizeof zero);
+    ok(semctl(sid, 0, SETALL, zero) == 0, "SETALL: 0 ...");
+    for (int t = 0; t < TRIALS; t++) {
+        int kill_peer = t % 3 == 2;
+        int kill_child = t % 2 == 1;
+        pid_t p = stopped_peer(10000);
+        if (p < 0) break;
+        pid_t c = spawn(child_f);
+        /* The IPC_NOWAIT and timed calls end by themselves (GIVE_UP: a
+         * failed trial); the untimed one is waited for FROZEN_LATE beside
+         * the stopped peer. */
+        await(&sh->f_res[1], tap_now());
+        double t0 = tap_now();
+        while (!sh->f_res[2] && tap_now() - t0 < FROZEN_LATE) sleep_us(200);
+        int waited = !sh->f_res[2];
+        killed += kill_peer;
+        int pst;
+        int p_ok = end_peer(p, kill_peer, &pst);
+        /* Once the peer is continued or killed, the untimed call ends. */
+        await(&sh->f_res[2], tap_now());
+        for (int k = 0; k < 3; k++) {
+            double took = sh->f_res[k] ? sh->f_took[k] : GIVE_UP;
+            if (took > worst[k]) worst[k] = took;
+            late[k] += took > FROZEN_LATE || (k == 2 && waited);
+            /* The kernel performs each call: EAGAIN (IPC_NOWAIT, timed)
+             * is an answer it never gives here. */
+            wrong[k] += sh->f_res[k] != 1;
+        }
+        if (kill_child) kill(c, SIGKILL);
+        sh->child_exit = 1;
+        int cst = reap(c);
+        if (!p_ok || sh->f_res[2] != 1) {
+            failed++;
+            diag("trial %d: peer status %#x, child %d %d %d (status %#x)", t, pst, sh->f_res[0],
+                 sh->f_res[1], sh->f_res[2], cst);
+        }
+        rounds += sh->rounds;
+        inexact += !values_exact(t, kill_peer, 0, 0);
+    }
+    diag("semops on a semaphore the stopped holder froze, worst: IPC_NOWAIT %.2f ms, timed "
+         "%.2f ms, untimed %.2f ms (until the peer was continued, when it waited for it); "
+         "answered otherwise than the kernel: %d, %d, %d; the peer made %d pairs",
+         worst[0] * 1e3, worst[1] * 1e3, worst[2] * 1e3, wrong[0], wrong[1], wrong[2], rounds);
+    for (int k = 0; k < 3; k++) {
+        char what[160];
+        snprintf(what, sizeof what,
+                 "%s %s semop on a semaphore the stopped holder froze is performed within "
+                 "%.1f s",
+                 k == 1 ? "a" : "an", name[k], FROZEN_LATE);
+        fence_todo(late[k] == 0 && (k == 2 || wrong[k] == 0), what, late[k] + (k < 2) * wrong[k]);
+    }
+    ok(failed == 0, "the untimed call returns once the holder is continued or killed; the peer "
+                    "kept working or died when killed (%d not)",
+       failed);
+    ok(inexact == 0, "values and adjustments exact (%d trials off)", inexact);
+    ok(killed == TRIALS / 3, "%d trials killed the stopped peer", killed);
+}
+
 int main(void) {
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) return 1;
@@ -485,6 +600,10 @@ int main(void) {
     tap_subtest("first SEM_UNDO operations killed", kills);
     tap_subtest("a stopped holder and multi-operation semops", multi);
     tap_subtest("multi-operation semops killed beside a stopped holder", multi_kills);
+    /* Not a subtest: tap_subtest counts its TODO lines as failures. Its
+     * waits are bounded (GIVE_UP each). */
+    diag("part 5: a stopped holder and semops on a semaphore it froze");
+    frozen();
     ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
     return done_testing();
 }
