@@ -90,25 +90,6 @@ fn step(_n: u32) {
     }
 }
 
-thread_local! {
-    /// The set whose lock this thread holds now ([`Locked`]), for the
-    /// holder's writes that meet a tombstone ([`fate`]).
-    static HELD: core::cell::Cell<*const Obj> = const { core::cell::Cell::new(core::ptr::null()) };
-}
-
-/// Records `o` as the set whose lock this thread holds (the previous one,
-/// a signal handler's host's, returned: [`held_restore`]).
-#[inline]
-pub(super) fn held_set(o: &Obj) -> *const Obj {
-    HELD.with(|h| h.replace(o as *const Obj))
-}
-
-/// Puts back what [`held_set`] returned.
-#[inline]
-pub(super) fn held_restore(prev: *const Obj) {
-    HELD.with(|h| h.set(prev));
-}
-
 /// Called by a lock holder whose write met a tombstone or the sealed
 /// journal: waits for the move's fate. `Ok` when the fence was given back
 /// (or its fencer died before publishing and the lock was taken back, the
@@ -116,19 +97,7 @@ pub(super) fn held_restore(prev: *const Obj) {
 /// (or this holder's lock was taken over): write nothing more.
 #[cold]
 #[inline(never)]
-pub(super) fn fate() -> Result<()> {
-    let o = HELD.with(|h| h.get());
-    if o.is_null() {
-        return Err(Errno::ESTALE);
-    }
-    // SAFETY: set by `lock_movable` from a `&Obj` that the `Locked` it
-    // made borrows, and put back when that `Locked` is dropped: the
-    // object outlives this call, made under that lock.
-    wait_fate(unsafe { &*o })
-}
-
-/// [`fate`] for the set `o` (the caller holds, or held, its lock).
-pub(super) fn wait_fate(o: &Obj) -> Result<()> {
+pub(super) fn fate(o: &Obj) -> Result<()> {
     let l = o.obj_lock();
     let me = crate::os::proc::my_pid();
     let t0 = std::time::Instant::now();
@@ -198,7 +167,7 @@ pub(super) fn release(o: &Obj) -> bool {
 fn release_fenced(o: &Obj) -> bool {
     let l = o.obj_lock();
     loop {
-        if wait_fate(o).is_err() {
+        if fate(o).is_err() {
             return false;
         }
         if l.unlock() {
@@ -249,15 +218,16 @@ pub(super) fn take_slow(
         };
         let r = match got {
             Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
-            Got::Stopped(seen, _) => move_set(o, seen, false),
-            Got::Orphan(pid) => move_set(o, pid as u32, true),
+            Got::Stopped(seen, _) => move_set(o, seen, false, d),
+            Got::Orphan(pid) => move_set(o, pid as u32, true, d),
         };
         match r {
-            // Given up (the holder ran or let go, a sleeper, a stopped
-            // claimant): wait again.
+            // Given up (the holder ran or let go, a stopped claimant):
+            // wait again.
             Err(Errno::EAGAIN) => {}
-            // Cannot move it here (a file this process may not make):
-            // wait for the holder as before.
+            // Cannot move it here (a file this process may not make, a
+            // sleeper in the set, the call's deadline): wait for the
+            // holder as before.
             Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
             Err(e) => return Err(e),
             Ok(()) => return Err(Errno::ESTALE),
@@ -296,9 +266,12 @@ enum Quiet {
     Looked(Frozen),
 }
 
-fn quiet(l: &RobustLock, holder: Owner) -> Result<Quiet> {
+fn quiet(l: &RobustLock, holder: Owner, d: &Deadline) -> Result<Quiet> {
     let t0 = std::time::Instant::now();
     loop {
+        if d.expired() {
+            return Err(Errno::ETIMEDOUT);
+        }
         if l.fence_acked() {
             return Ok(Quiet::Done);
         }
@@ -319,8 +292,8 @@ fn quiet(l: &RobustLock, holder: Owner) -> Result<Quiet> {
 /// naming it) or, `orphan`, finishes the move of a dead mover whose fence
 /// this process took over (`seen`: the holder's pid). `Ok` once moved;
 /// `EAGAIN` when given up (everything put back), other errors when the
-/// set cannot be moved here.
-fn move_set(o: &Obj, seen: u32, orphan: bool) -> Result<()> {
+/// set cannot be moved here (or not by the caller's deadline `d`).
+fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
     let l = o.obj_lock();
     if orphan && published(o) {
         finish_move(o);
@@ -346,7 +319,7 @@ fn move_set(o: &Obj, seen: u32, orphan: bool) -> Result<()> {
         if let Some(e) = o.gone() {
             return Err(e);
         }
-        let q = quiet(l, holder)?;
+        let q = quiet(l, holder, d)?;
         let v = View::new(o)?;
         sleepers_free(&v)?;
         entomb_all(&v)?;
@@ -381,15 +354,16 @@ fn move_set(o: &Obj, seen: u32, orphan: bool) -> Result<()> {
     r
 }
 
-/// `EAGAIN` when a sleeper slot is in use (a first version moves no
-/// sleeper: docs/bounded-time.md). A record of a lock-free multi-operation
-/// call is not a sleeper (its claims are settled by [`entomb_all`], the
-/// record freed in the copy); nor is a cancelled slot.
+/// `EBUSY` when a sleeper slot is in use (a first version moves no
+/// sleeper: docs/bounded-time.md; the caller then waits for the holder,
+/// as before). A record of a lock-free multi-operation call is not a
+/// sleeper (its claims are settled by [`entomb_all`], the record freed in
+/// the copy); nor is a cancelled slot.
 fn sleepers_free(v: &View<'_>) -> Result<()> {
     for i in wslots_used(v) {
         let st = v.wslot(i)?.state.load(Ordering::Acquire) & 0xff;
         if !matches!(st, W_FREE | W_CANCELLED | W_MULTI) {
-            return Err(Errno::EAGAIN);
+            return Err(Errno::EBUSY);
         }
     }
     Ok(())
@@ -503,7 +477,7 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
             apply(&v, e)?;
             if e >> 62 == E_VAL {
                 let idx = ((e >> 32) & 0x3fff_ffff) as usize;
-                v.sem(idx)?.put_pid(holder)?;
+                v.sem(idx)?.put_pid(new, holder)?;
             }
         }
     }
@@ -648,7 +622,7 @@ mod tests {
             let put = v
                 .sem(0)
                 .unwrap()
-                .put(w.val() + 10, crate::os::proc::my_pid());
+                .put(&o, w.val() + 10, crate::os::proc::my_pid());
             let released = g.release();
             sh.at(2)
                 .store(if put.is_ok() { 1 } else { 2 }, Ordering::SeqCst);

@@ -121,7 +121,7 @@ pub(super) fn journal_then(
         v.jent(k)?.store(e, Ordering::Relaxed);
     }
     h.jcount.store(entries.len() as u32, Ordering::Relaxed);
-    commit_point(h)?;
+    commit_point(v.o, h)?;
     match apply_all() {
         // Committed before the set moved (the commit came before the
         // mover's seal): the copy replayed it, and a write here that met
@@ -129,7 +129,7 @@ pub(super) fn journal_then(
         // the seal has it.
         Err(Errno::ESTALE) => Ok(()),
         Ok(()) => {
-            applied(h);
+            applied(v.o, h);
             Ok(())
         }
         Err(e) => Err(e),
@@ -142,13 +142,13 @@ pub(super) fn journal_then(
 /// lifted, made again; moved, left (the copy replayed the journal, and
 /// this holder's next commit finds the seal).
 #[inline(always)]
-fn applied(h: &SetHdr) {
+fn applied(o: &Obj, h: &SetHdr) {
     while h
         .jstate
         .compare_exchange(1, 0, Ordering::Release, Ordering::Relaxed)
         .is_err()
     {
-        if h.jstate.load(Ordering::Relaxed) != fence::J_SEALED_DONE || fence::fate().is_err() {
+        if h.jstate.load(Ordering::Relaxed) != fence::J_SEALED_DONE || fence::fate(o).is_err() {
             return;
         }
     }
@@ -159,11 +159,11 @@ fn applied(h: &SetHdr) {
 /// waited for (`fence::fate`), and the commit made again once the seal is
 /// lifted, or `ESTALE` (not committed: the set moved).
 #[inline(always)]
-fn commit_point(h: &SetHdr) -> Result<()> {
+fn commit_point(o: &Obj, h: &SetHdr) -> Result<()> {
     let mut cur = h.jstate.load(Ordering::Relaxed);
     loop {
         if cur == J_SEALED || cur == fence::J_SEALED_DONE {
-            fence::fate()?;
+            fence::fate(o)?;
             cur = h.jstate.load(Ordering::Relaxed);
             continue;
         }
@@ -188,9 +188,10 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
                     v.adj(u, idx)?.store(0, Ordering::Relaxed);
                 }
             }
-            v.sem(idx)?.put(val, v.hdr().jpid.load(Ordering::Relaxed))?;
+            v.sem(idx)?
+                .put(v.o, val, v.hdr().jpid.load(Ordering::Relaxed))?;
         }
-        E_VAL => v.sem(idx)?.put_val(val)?,
+        E_VAL => v.sem(idx)?.put_val(v.o, val)?,
         E_ADJ => v
             .adj(idx / v.s.nsems, idx % v.s.nsems)?
             .store(val as i16, Ordering::Relaxed),
@@ -290,7 +291,7 @@ fn thaw_set(o: &Obj) {
                 // it, and inside its range), which the lock's `Obj`
                 // keeps mapped; a `Sem` is that one word.
                 let s = unsafe { &*(addr as *const Sem) };
-                s.thaw_to(None);
+                s.thaw_to(o, None);
             } else {
                 f.at[keep].set(addr);
                 keep += 1;
@@ -341,8 +342,6 @@ pub(super) fn freeze_all(v: &View<'_>) {
 pub(super) struct Locked<'a> {
     /// the set whose lock is held (`None` once released)
     o: Option<&'a Obj>,
-    /// the set whose lock this thread held before (`fence::held_set`)
-    prev: *const Obj,
     /// false when nothing can have been queued (the uncontended path)
     pub(super) flush: bool,
     /// the lock came from a dead holder and [`repair`] ran, which may
@@ -411,7 +410,6 @@ pub(super) fn lock_movable<'a>(
     };
     let g = Locked {
         o: Some(o),
-        prev: fence::held_set(o),
         flush: true,
         repaired: died,
         thaw: true,
@@ -447,7 +445,6 @@ impl Locked<'_> {
         if self.thaw {
             thaw_set(o);
         }
-        fence::held_restore(self.prev);
         let released = fence::release(o);
         if self.flush {
             flush_wakes(o);

@@ -403,43 +403,49 @@ impl Sem {
     /// for the move's fate ([`fence::fate`]): given up, the write is made
     /// again; moved, `ESTALE` (nothing more is written).
     #[inline]
-    pub(super) fn put(&self, val: i32, pid: i32) -> Result<()> {
-        let new = SemWord::new(val, pid).0 | FROZEN;
+    pub(super) fn put(&self, o: &Obj, val: i32, pid: i32) -> Result<()> {
+        self.put_by(o, |_| SemWord::new(val, pid))
+    }
+    /// Sets the value of a frozen word, keeping its last pid.
+    #[inline]
+    pub(super) fn put_val(&self, o: &Obj, val: i32) -> Result<()> {
+        self.put_by(o, |w| SemWord::new(val, w.pid()))
+    }
+    /// Sets the last pid of a frozen word, keeping its value.
+    #[inline]
+    pub(super) fn put_pid(&self, o: &Obj, pid: i32) -> Result<()> {
+        self.put_by(o, |w| SemWord::new(w.val(), pid))
+    }
+    /// [`Sem::put`] of what `new` makes of the word as it stands.
+    #[inline(always)]
+    fn put_by(&self, o: &Obj, new: impl Fn(SemWord) -> SemWord) -> Result<()> {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
             if SemWord(cur).tomb() {
-                fence::fate()?;
+                fence::fate(o)?;
                 cur = self.word.load(Ordering::Relaxed);
                 continue;
             }
-            match self
-                .word
-                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.word.compare_exchange_weak(
+                cur,
+                new(SemWord(cur)).0 | FROZEN,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(x) => cur = x,
             }
         }
     }
-    /// Sets the value of a frozen word, keeping its last pid.
-    #[inline]
-    pub(super) fn put_val(&self, val: i32) -> Result<()> {
-        self.put(val, self.load().pid())
-    }
-    /// Sets the last pid of a frozen word, keeping its value.
-    #[inline]
-    pub(super) fn put_pid(&self, pid: i32) -> Result<()> {
-        self.put(self.load().val(), pid)
-    }
     /// Thaws a word the caller froze, storing `w` (**release**), or
     /// clearing [`FROZEN`] (`w` `None`): a tombstone is left alone, the
     /// move's fate waited for, and the thaw made on a word given back.
     #[inline]
-    pub(super) fn thaw_to(&self, w: Option<SemWord>) {
+    pub(super) fn thaw_to(&self, o: &Obj, w: Option<SemWord>) {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
             if SemWord(cur).tomb() {
-                if fence::fate().is_err() {
+                if fence::fate(o).is_err() {
                     return;
                 }
                 cur = self.word.load(Ordering::Relaxed);
@@ -511,14 +517,14 @@ impl UndoHdr {
 
 /// Thaws a word frozen by [`Sem::freeze_here`] when dropped (declared
 /// after the lock's guard, so dropped before it).
-pub(super) struct Thaw<'a>(pub(super) &'a Sem);
+pub(super) struct Thaw<'a>(pub(super) &'a Sem, pub(super) &'a Obj);
 
 impl Thaw<'_> {
     /// Thaws the word by storing `w` (not frozen) into it, **release**
     /// (a compare-and-swap that leaves a tombstone alone: [`Sem::thaw_to`]).
     #[inline]
     pub(super) fn store(self, w: SemWord) {
-        self.0.thaw_to(Some(w));
+        self.0.thaw_to(self.1, Some(w));
         core::mem::forget(self);
     }
 }
@@ -526,7 +532,7 @@ impl Thaw<'_> {
 impl Drop for Thaw<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.0.thaw_to(None);
+        self.0.thaw_to(self.1, None);
     }
 }
 
@@ -695,7 +701,7 @@ impl<'a> View<'a> {
         let mut w = s.freeze();
         while w.claimed() {
             if w.tomb() {
-                fence::fate()?;
+                fence::fate(self.o)?;
             } else {
                 settle(self, i, w)?;
             }
@@ -713,7 +719,7 @@ impl<'a> View<'a> {
         let mut w = s.freeze_here();
         while w.claimed() {
             if w.tomb() {
-                fence::fate()?;
+                fence::fate(self.o)?;
             } else {
                 settle(self, i, w)?;
             }

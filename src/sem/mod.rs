@@ -588,21 +588,6 @@ pub fn semop_known(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
-    let r = semop_here(o, known, ops, wait, timeout_errno);
-    if !matches!(r, Err(Errno::ESTALE)) {
-        return r;
-    }
-    follow(o, |o| semop_here(o, known, ops, wait, timeout_errno))
-}
-
-#[inline(always)]
-fn semop_here(
-    o: &Obj,
-    known: &Known,
-    ops: &[SemOp],
-    wait: Wait,
-    timeout_errno: Errno,
-) -> Result<()> {
     if let [op] = ops {
         // The lock-free path inline, everything else out of line: the
         // common call's frame stays small (each store before the
@@ -612,13 +597,65 @@ fn semop_here(
             r => return semop_after_fast(o, known, *op, r, wait, timeout_errno),
         }
     }
-    semop_general(o, known, ops, wait, timeout_errno)
+    semop_moved(o, known, ops, wait, timeout_errno, |o| {
+        semop_general(o, known, ops, wait, timeout_errno)
+    })
+}
+
+/// `f`'s answer on `o`, or, when it found the set moved (`ESTALE`), the
+/// whole call made again on the copy ([`follow`]).
+#[inline(always)]
+fn semop_moved(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+    f: impl FnOnce(&Obj) -> Result<()>,
+) -> Result<()> {
+    match f(o) {
+        Err(Errno::ESTALE) => semop_on_copy(o, known, ops, wait, timeout_errno),
+        r => r,
+    }
+}
+
+/// [`semop_known`] made again on the copy of a set that moved.
+#[cold]
+#[inline(never)]
+fn semop_on_copy(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    follow(o, |o| match ops {
+        [op] => match fast::semop_fast(o, known, *op) {
+            Ok(Fast::Done) => Ok(()),
+            r => semop_after_fast_here(o, known, *op, r, wait, timeout_errno),
+        },
+        _ => semop_general(o, known, ops, wait, timeout_errno),
+    })
 }
 
 /// [`semop_known`] of one operation that the lock-free path did not do
 /// (`r`: what it said).
 #[inline(never)]
 fn semop_after_fast(
+    o: &Obj,
+    known: &Known,
+    op: SemOp,
+    r: Result<Fast>,
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    semop_moved(o, known, &[op], wait, timeout_errno, |o| {
+        semop_after_fast_here(o, known, op, r, wait, timeout_errno)
+    })
+}
+
+#[inline(always)]
+fn semop_after_fast_here(
     o: &Obj,
     known: &Known,
     op: SemOp,
@@ -800,7 +837,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         prewake(&v);
     }
     let cur = w.val();
-    let thaw = Thaw(s);
+    let thaw = Thaw(s, o);
     let r = cur + op.op as i32;
     if !can_go(cur, op.op) {
         return Ok(false);
@@ -819,11 +856,11 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
             let e = [ent(E_ADJ, u * v.s.nsems + n, a), ent(E_VAL, n, r)];
             journal_then(&v, &e, || {
                 adj.store(a as i16, Ordering::Relaxed);
-                s.put(r, me)
+                s.put(o, r, me)
             })?;
         }
         // The commit: `ESTALE` when the set moved first (not committed).
-        _ => s.put(r, me)?,
+        _ => s.put(o, r, me)?,
     }
     // Thawed with one plain store (the word is ours while frozen), after
     // the journal is cleared: a replay never overwrites a later lock-free
@@ -1220,7 +1257,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
             for u in v.undo_used() {
                 v.adj(u, n)?.store(0, Ordering::Relaxed);
             }
-            v.sem(n)?.put(x, me)?;
+            v.sem(n)?.put(v.o, x, me)?;
         }
     }
     v.o.header()
@@ -2309,7 +2346,7 @@ mod tests {
         v.hdr().undo_hi.store(3, Ordering::Relaxed);
         v.adj(2, 0).unwrap().store(-1, Ordering::Relaxed);
         v.uslot(2).unwrap().owner().claim(dead);
-        v.sem(0).unwrap().put(1, dead.pid).unwrap();
+        v.sem(0).unwrap().put(&o, 1, dead.pid).unwrap();
         let _g = lock_by(&o, &Deadline::NEVER).unwrap();
         let w = v.wslot(0).unwrap();
         v.wop(0, 0)
