@@ -41,16 +41,22 @@
  * or not at all, its adjustments with it.
  *
  * Part 5 (issue 13 item 1, case (a); docs/bounded-time.md, "Sets": the
- * set fence is not built): the same stopped peer, 24 trials, and a
- * child's V operations (SEM_UNDO) on semaphore 2, which the peer froze
- * when it was stopped inside its call: IPC_NOWAIT, timed (200 ms, two
- * operations: 2 and 0) and untimed — the kernel performs each at once.
- * On the user backend these wait for the peer (the untimed call until
- * it is continued or killed): counted and reported as TODO there, until
- * the set fence is built; asserted on the kernel backend. Asserted on
- * both: once the peer is continued or killed, the untimed call returns,
- * and the values are exact (the child's adjustments applied once at its
- * end, killed or exiting; the peer's once).
+ * set fence): the same stopped peer, 24 trials, and a child's V
+ * operations (SEM_UNDO) on semaphore 2, which the peer froze when it was
+ * stopped inside its call: IPC_NOWAIT first, then untimed and timed
+ * (200 ms, two operations: 2 and 0) in turn first — the kernel performs
+ * each at once. The untimed and timed calls within CALL_MAX (the first
+ * of them moves the set away from the stopped peer; ripc before: the
+ * timed one timed out, the untimed one waited until the peer was
+ * continued); the IPC_NOWAIT one, which does not fence, answers EAGAIN
+ * beside the stopped peer: reported as TODO on the user backend,
+ * asserted on the kernel backend. Once the peer is continued (its call
+ * taken for done or made again on the copy) or killed, values exact.
+ *
+ * Part 6: movers killed at random points of their move (0-40 ms after
+ * they start) beside the stopped peer, itself then continued or killed
+ * (or killed before): a later call gets through within CALL_MAX, values
+ * exact; ripcs then sweeps the killed movers' temporary files.
  *
  * Not covered here: a sleeper whose operation the stopped holder had
  * claimed (case (b)), which still waits until the holder is continued.
