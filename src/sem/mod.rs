@@ -1013,10 +1013,12 @@ fn semop_general(
                     }
                     match slot {
                         Some(x) => {
-                            // A holder fenced after its enqueue: the set
-                            // moved (the copy has no such sleeper: a set
-                            // with one is not moved), it sleeps there.
-                            if !g.release() {
+                            // A holder fenced after its enqueue, the set
+                            // moved meanwhile (the copy has no such
+                            // sleeper: a set with one is not moved): it
+                            // does not sleep in the old file, it is made
+                            // again on the copy.
+                            if !g.release() && o.is_moved() {
                                 return Err(Errno::ESTALE);
                             }
                             break 'retry x;
