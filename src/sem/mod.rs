@@ -630,10 +630,10 @@ fn semop_on_copy(
     timeout_errno: Errno,
 ) -> Result<()> {
     follow(o, |o| match ops {
-        [op] => match fast::semop_fast(o, known, *op) {
-            Ok(Fast::Done) => Ok(()),
-            r => semop_after_fast_here(o, known, *op, r, wait, timeout_errno),
-        },
+        [op] => {
+            let r = fast::semop_fast(o, known, *op);
+            semop_after_fast_here(o, known, *op, r, wait, timeout_errno)
+        }
         _ => semop_general(o, known, ops, wait, timeout_errno),
     })
 }
