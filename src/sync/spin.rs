@@ -42,6 +42,20 @@
 //! keeps the sleeper's place: woken, it runs before a task that has used
 //! its share.
 //!
+//! **A back-off lasts while waits stay slow.** A wait slower than
+//! [`SLOW_WAIT`] during a back-off, without a yield in it, shows that
+//! whatever took the CPU is still there (beside a busy loop, its turn
+//! comes every few milliseconds and shows as one slow futex wait) — or
+//! that the peer answers slowly, which no yield speeds up either: the
+//! back-off grows (fourfold, at least to the waits left) without the probe
+//! that would pay that task another slice. Beside a busy loop that stays,
+//! the probes stop once the back-off holds one of its turns (about a
+//! thousand waits), where they went on, one every 16 384 waits, before.
+//! And a hand-over yields once ([`hand_over`]): a yield that did not bring
+//! the answer found the peer not runnable here or gave the CPU away, and
+//! the futex sleep, whose wake by the peer hands the CPU back, follows at
+//! once.
+//!
 //! Each probe (the first yield after a back-off) beside a busy task costs
 //! that task's slice: doubling, a fresh process beside a busy loop probed
 //! 11 times in its first 30 000 waits and the busy loop took 51–58 % of
@@ -151,14 +165,27 @@ pub fn begin() -> u64 {
     }
 }
 
-/// [`SLOW_WAIT`] in [`begin`]'s units: on x86-64 at 4 cycles a nanosecond,
-/// the fastest counter likely (a slower one makes the bound longer: at
-/// 2.6 GHz, 385 us).
-const SLOW_TICKS: u64 = if cfg!(target_arch = "x86_64") {
-    SLOW_WAIT.as_nanos() as u64 * 4
-} else {
-    SLOW_WAIT.as_nanos() as u64
-};
+/// `d` in [`begin`]'s units: on x86-64 at 4 cycles a nanosecond, the
+/// fastest counter likely (a slower one makes the bound longer: at
+/// 2.6 GHz, [`SLOW_WAIT`] is 385 us).
+pub const fn ticks(d: Duration) -> u64 {
+    if cfg!(target_arch = "x86_64") {
+        d.as_nanos() as u64 * 4
+    } else {
+        d.as_nanos() as u64
+    }
+}
+
+/// [`SLOW_WAIT`] in [`begin`]'s units.
+const SLOW_TICKS: u64 = ticks(SLOW_WAIT);
+
+/// Whether no more than `d` ([`ticks`]: up to about 1.5 `d` on a 2.6 GHz
+/// counter) passed since `start` ([`begin`]): one counter read, where
+/// `Instant::now` and `elapsed` are two clock reads (26 ns each here).
+#[inline]
+pub fn within(start: u64, d: Duration) -> bool {
+    begin().wrapping_sub(start) <= ticks(d)
+}
 
 /// How a wait that started at `start` ([`begin`]) ended: [`waited`]'s
 /// `quick`, and whether it took so long after a yield that yields give the
@@ -180,8 +207,18 @@ pub fn yielded_since(start: u64) {
         let mut s = c.get();
         s.since_yield = s.since_yield.saturating_add(1);
         if slow && s.since_yield <= YIELD_BLAME {
+            // The yield gave the CPU away.
             s.backoff = (s.backoff * 4).clamp(16, YIELD_BACKOFF_MAX);
             s.no_yield = s.backoff;
+            s.good = 0;
+        } else if slow && s.no_yield > 0 {
+            // Slow during a back-off, without a yield: whatever takes the
+            // CPU is still there — a third task's turn on this CPU, or a
+            // peer that answers slowly (no yield would help it either).
+            // The next probe would pay that task a slice again: the
+            // back-off grows without one.
+            s.backoff = (s.backoff * 4).clamp(16, YIELD_BACKOFF_MAX);
+            s.no_yield = s.no_yield.max(s.backoff);
             s.good = 0;
         } else if s.since_yield == 1 {
             s.good += 1;
@@ -272,35 +309,27 @@ pub fn should_spin(peer: Peer) -> bool {
     })
 }
 
-/// Yields the CPU a few times while `still()` holds, for a wait whose
-/// answer must come from a process that last ran on this CPU
-/// ([`Peer::Here`]): when that process is runnable, a yield hands it the
-/// CPU at once, and it answers without either side's futex system calls
-/// or a wake-up. `true` when `still()` stopped holding. Bounded (a peer
-/// that is not runnable makes each yield return at once): the waiter then
-/// sleeps. No yield while yields give the CPU away ([`yields_pay`]).
+/// Yields the CPU once while `still()` holds, for a wait whose answer
+/// must come from a process that last ran on this CPU ([`Peer::Here`]):
+/// when that process is runnable, the yield hands it the CPU at once, and
+/// it answers without either side's futex system calls or a wake-up.
+/// `true` when `still()` stopped holding. One yield, not more: one that
+/// did not bring the answer found the peer not runnable here (it returned
+/// at once) or gave the CPU to a third task (a debt: "A yield only while
+/// yields hand the CPU to the peer" above) — either way the futex sleep,
+/// whose wake by the peer hands the CPU back, is the way on. No yield
+/// while yields give the CPU away ([`yields_pay`]).
 #[inline]
-pub fn hand_over(still: impl FnMut() -> bool) -> bool {
-    hand_over_n(HAND_OVER_YIELDS, still)
-}
-
-/// [`hand_over`] with at most `tries` yields.
-#[inline]
-pub fn hand_over_n(tries: u32, mut still: impl FnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if !still() {
-            return true;
-        }
-        if !yields_pay() {
-            return false;
-        }
-        yield_cpu();
+pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
+    if !still() {
+        return true;
     }
+    if !yields_pay() {
+        return false;
+    }
+    yield_cpu();
     !still()
 }
-
-/// Yields [`hand_over`] tries before the waiter sleeps.
-pub const HAND_OVER_YIELDS: u32 = 4;
 
 /// How a wait ended: `quick` when the answer came within the spin budget
 /// (whether the thread spun or slept). Also counts the waits without
@@ -385,6 +414,40 @@ mod tests {
             waited(true);
         }
         assert!(yields_pay());
+        // Slow waits during a back-off, without yields: it grows, and
+        // lasts while they come.
+        STATE.with(|c| {
+            let mut s = c.get();
+            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
+            c.set(s);
+        });
+        yield_cpu();
+        waited_since(slow(), false);
+        assert!(!yields_pay());
+        for _ in 0..YIELD_BLAME {
+            waited_since(begin(), true);
+        }
+        waited_since(slow(), false);
+        STATE.with(|c| assert_eq!((c.get().backoff, c.get().no_yield), (64, 63)));
+        for _ in 0..62 {
+            waited_since(begin(), true);
+        }
+        assert!(!yields_pay());
+        waited_since(slow(), false);
+        for _ in 0..254 {
+            waited(true);
+        }
+        assert!(!yields_pay());
+        waited(true);
+        assert!(yields_pay());
+        // A slow wait with yields allowed and none made: nothing changes.
+        waited_since(slow(), false);
+        assert!(yields_pay());
+        STATE.with(|c| {
+            let mut s = c.get();
+            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, YIELD_BACKOFF_MAX, u8::MAX, 0);
+            c.set(s);
+        });
         // Quick waits with yields: forgiven, the backoff starts over.
         for _ in 0..YIELD_FORGIVE {
             yield_cpu();
