@@ -42,19 +42,10 @@
 //! keeps the sleeper's place: woken, it runs before a task that has used
 //! its share.
 //!
-//! **A back-off lasts while waits stay slow.** A wait slower than
-//! [`SLOW_WAIT`] during a back-off, without a yield in it, shows that
-//! whatever took the CPU is still there (beside a busy loop, its turn
-//! comes every few milliseconds and shows as one slow futex wait) — or
-//! that the peer answers slowly, which no yield speeds up either: the
-//! back-off grows (fourfold, at least to the waits left) without the probe
-//! that would pay that task another slice. Beside a busy loop that stays,
-//! the probes stop once the back-off holds one of its turns (about a
-//! thousand waits), where they went on, one every 16 384 waits, before.
-//! And a hand-over yields once ([`hand_over`]): a yield that did not bring
-//! the answer found the peer not runnable here or gave the CPU away, and
-//! the futex sleep, whose wake by the peer hands the CPU back, follows at
-//! once.
+//! **A hand-over yields once** ([`hand_over`]): a yield that did not
+//! bring the answer found the peer not runnable here or gave the CPU
+//! away, and the futex sleep, whose wake by the peer hands the CPU back,
+//! follows at once.
 //!
 //! Each probe (the first yield after a back-off) beside a busy task costs
 //! that task's slice: doubling, a fresh process beside a busy loop probed
@@ -64,7 +55,11 @@
 //! goes (the back-off is forgiven between its bursts) is met as before.
 //! Back-offs counted in time instead of waits cut more probes beside a task
 //! that stays and lost more where it comes and goes (docs/perf.md, "A busy
-//! task on the CPU").
+//! task on the CPU"). So did a back-off that lasted while its futex waits
+//! stayed slow (a busy task's turns show as such waits): fewer probes
+//! beside the busy loop, but the one-CPU pairs then slept on the futex
+//! beside the other sessions' builds, where yields still paid
+//! (docs/perf.md, "Waits beside a busy task").
 
 use core::cell::Cell;
 use core::time::Duration;
@@ -207,18 +202,8 @@ pub fn yielded_since(start: u64) {
         let mut s = c.get();
         s.since_yield = s.since_yield.saturating_add(1);
         if slow && s.since_yield <= YIELD_BLAME {
-            // The yield gave the CPU away.
             s.backoff = (s.backoff * 4).clamp(16, YIELD_BACKOFF_MAX);
             s.no_yield = s.backoff;
-            s.good = 0;
-        } else if slow && s.no_yield > 0 {
-            // Slow during a back-off, without a yield: whatever takes the
-            // CPU is still there — a third task's turn on this CPU, or a
-            // peer that answers slowly (no yield would help it either).
-            // The next probe would pay that task a slice again: the
-            // back-off grows without one.
-            s.backoff = (s.backoff * 4).clamp(16, YIELD_BACKOFF_MAX);
-            s.no_yield = s.no_yield.max(s.backoff);
             s.good = 0;
         } else if s.since_yield == 1 {
             s.good += 1;
@@ -414,40 +399,6 @@ mod tests {
             waited(true);
         }
         assert!(yields_pay());
-        // Slow waits during a back-off, without yields: it grows, and
-        // lasts while they come.
-        STATE.with(|c| {
-            let mut s = c.get();
-            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
-            c.set(s);
-        });
-        yield_cpu();
-        waited_since(slow(), false);
-        assert!(!yields_pay());
-        for _ in 0..YIELD_BLAME {
-            waited_since(begin(), true);
-        }
-        waited_since(slow(), false);
-        STATE.with(|c| assert_eq!((c.get().backoff, c.get().no_yield), (64, 63)));
-        for _ in 0..62 {
-            waited_since(begin(), true);
-        }
-        assert!(!yields_pay());
-        waited_since(slow(), false);
-        for _ in 0..254 {
-            waited(true);
-        }
-        assert!(!yields_pay());
-        waited(true);
-        assert!(yields_pay());
-        // A slow wait with yields allowed and none made: nothing changes.
-        waited_since(slow(), false);
-        assert!(yields_pay());
-        STATE.with(|c| {
-            let mut s = c.get();
-            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, YIELD_BACKOFF_MAX, u8::MAX, 0);
-            c.set(s);
-        });
         // Quick waits with yields: forgiven, the backoff starts over.
         for _ in 0..YIELD_FORGIVE {
             yield_cpu();
@@ -459,6 +410,43 @@ mod tests {
             waited(true);
         }
         assert!(yields_pay());
+    }
+
+    #[test]
+    fn a_hand_over_yields_once() {
+        STATE.with(|c| {
+            let mut s = c.get();
+            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
+            c.set(s);
+        });
+        // A peer that never answers: one yield (a look before, one after),
+        // then the waiter goes to sleep.
+        let mut looks = 0;
+        assert!(!hand_over(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 2);
+        // An answer already there: no yield.
+        looks = 0;
+        assert!(hand_over(|| {
+            looks += 1;
+            false
+        }));
+        assert_eq!(looks, 1);
+        // While yields give the CPU away: none.
+        STATE.with(|c| {
+            let mut s = c.get();
+            s.no_yield = 1;
+            c.set(s);
+        });
+        looks = 0;
+        assert!(!hand_over(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 1);
+        waited(true);
     }
 
     #[test]
