@@ -350,14 +350,19 @@ mod tests {
         assert!(should_spin(Peer::Elsewhere));
     }
 
-    #[test]
-    fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
-        // Fresh, whatever ran on this thread before (a spin that yielded).
+    /// The yield back-off as a fresh thread has it, whatever ran on this
+    /// thread before (a spin that yielded).
+    fn fresh_yields() {
         STATE.with(|c| {
             let mut s = c.get();
             (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
             c.set(s);
         });
+    }
+
+    #[test]
+    fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
+        fresh_yields();
         let slow = || begin().wrapping_sub(SLOW_TICKS * 2);
         assert!(yields_pay());
         // Slow, but no yield in it nor just before: yields go on.
@@ -414,11 +419,7 @@ mod tests {
 
     #[test]
     fn a_hand_over_yields_once() {
-        STATE.with(|c| {
-            let mut s = c.get();
-            (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
-            c.set(s);
-        });
+        fresh_yields();
         // A peer that never answers: one yield (a look before, one after),
         // then the waiter goes to sleep.
         let mut looks = 0;
