@@ -37,13 +37,16 @@ pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
 ///
 /// cbindgen:ignore
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgsnd(
+pub unsafe extern "C-unwind" fn ripc_msgsnd(
     msqid: c_int,
     msgp: *const c_void,
     msgsz: usize,
     msgflg: c_int,
 ) -> c_int {
-    crate::ffi_boundary!({
+    // A cancellation point even when it does not block (as glibc's).
+    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
+    unsafe { crate::os::cancel::test() };
+    crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {
             // SAFETY: the caller's buffer, checked by the engine.
@@ -66,14 +69,17 @@ pub unsafe extern "C" fn ripc_msgsnd(
 ///
 /// cbindgen:ignore
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgrcv(
+pub unsafe extern "C-unwind" fn ripc_msgrcv(
     msqid: c_int,
     msgp: *mut c_void,
     msgsz: usize,
     msgtyp: c_long,
     msgflg: c_int,
 ) -> isize {
-    crate::ffi_boundary!({
+    // A cancellation point even when it does not block (as glibc's).
+    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
+    unsafe { crate::os::cancel::test() };
+    crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {
             // SAFETY: the caller's buffer, checked by the engine.

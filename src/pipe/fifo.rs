@@ -53,10 +53,19 @@ fn open_flags(end: End, opts: Options) -> i32 {
     f
 }
 
+/// `open(2)`, a cancellation point as the kernel's ([`crate::os::cancel`]).
 fn raw_open(path: &CStr, flags: i32) -> Result<i32> {
+    let args = [
+        libc::AT_FDCWD as libc::c_long,
+        path.as_ptr() as libc::c_long,
+        flags as libc::c_long,
+        0,
+        0,
+        0,
+    ];
     // SAFETY: `path` is NUL-terminated; no mode argument is needed since
     // O_CREAT is never passed.
-    crate::error::cvt(unsafe { libc::open(path.as_ptr(), flags) })
+    unsafe { crate::os::cancel::syscall(libc::SYS_openat, args) }.map(|fd| fd as i32)
 }
 
 /// Refuses anything but a FIFO: the kernel would open a regular file just
