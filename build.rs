@@ -31,6 +31,9 @@ fn main() {
         .args([
             "-std=c11", "-O2", "-g", "-fPIC", "-Wall", "-Wextra", "-Werror",
         ])
+        // A cancellation may unwind from any instruction of the shim's
+        // asynchronous window.
+        .arg("-fasynchronous-unwind-tables")
         .arg("-c")
         .arg("src/ffi/cancel.c")
         .arg("-o")

@@ -22,8 +22,11 @@
  *    the call would not block (a message, bytes, room there), as glibc's
  *    calls do, and the message or bytes stay where they were.
  * 4. Not cancellation points (glibc's semop is none): a thread blocked in
- *    semop is not cancelled; it completes when the semaphore is posted,
- *    and its cancellation acts at its next cancellation point.
+ *    semop is not cancelled; it completes when the semaphore is posted
+ *    (before: its sleep's periodic sweep opened a file, a cancellation
+ *    point of glibc's, and the process aborted), and its cancellation
+ *    acts at its next cancellation point. So do semget, semctl, msgget,
+ *    msgctl, shm*, ripc_pipe_new/free called with a cancellation pending.
  *
  * Each part runs in a subtest (a forked child: an abort fails that part
  * only); every wait is bounded (a join waits 10 s at most).
@@ -562,6 +565,61 @@ static void part_semop(void) {
     ok(semctl(sid, 0, IPC_RMID) == 0, "IPC_RMID");
 }
 
+/* ---- no cancellation points, with a cancellation pending ---- */
+
+static long not_points_failed; /* bit i: the i-th call failed */
+
+static long not_points(void *a) {
+    (void)a;
+    long done = 0;
+#define step(i, c) ((c) ? (void)done++ : (void)(not_points_failed |= 1L << (i)))
+    int s = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+    struct sembuf up[2] = {{0, 1, 0}, {1, 1, SEM_UNDO}}, down = {0, -1, IPC_NOWAIT};
+    step(0, s >= 0);
+    step(1, semop(s, up, 2) == 0);
+    step(2, semop(s, &down, 1) == 0);
+    step(3, semctl(s, 0, IPC_RMID) == 0);
+    int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    struct msqid_ds ds;
+    step(4, q >= 0);
+    step(5, msgctl(q, IPC_STAT, &ds) == 0);
+    step(6, msgctl(q, IPC_RMID, NULL) == 0);
+    int m = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    void *at = shmat(m, NULL, 0);
+    step(7, m >= 0 && at != (void *)-1);
+    step(8, shmdt(at) == 0);
+    step(9, shmctl(m, IPC_RMID, NULL) == 0);
+    struct ripc_pipe *p = ripc_pipe_new(0);
+    step(10, p != NULL);
+    step(11, ripc_pipe_free(p) == 0);
+#undef step
+    return done;
+}
+
+/* semget, semop, semctl, msgget, msgctl, shmget, shmat, shmdt, shmctl,
+ * ripc_pipe_new and ripc_pipe_free are no cancellation points: with a
+ * cancellation pending, each completes (ripc's own opens, reads and
+ * sleeps inside must not act on it: before, msgget aborted the process),
+ * and the cancellation acts at the thread's next cancellation point. */
+static void part_not_points(void) {
+    struct job j = {0};
+    pthread_t th;
+    void *res = NULL;
+    j.call = not_points;
+    j.pending = 1;
+    j.disable = 1; /* runner: enables again after the call, then testcancel */
+    start(&th, &j);
+    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
+    pthread_cancel(th);
+    atomic_store(&go, 1);
+    ok(joined(th, &res), "pending cancellation, no cancellation points: joined");
+    ok_eq(j.ret, 12, "each of the 12 calls completed with a cancellation pending");
+    if (j.ret != 12) diag("failed: mask %lx", not_points_failed);
+    ok(atomic_load(&returned), "the calls returned");
+    ok(res == PTHREAD_CANCELED && atomic_load(&cleanups) == 1,
+       "the cancellation acted at the next pthread_testcancel");
+}
+
 int main(void) {
     tap_subtest("pipes", part_pipes);
     tap_subtest("pipe_states", part_pipe_states);
@@ -570,5 +628,6 @@ int main(void) {
     tap_subtest("native_queue", part_native_queue);
     tap_subtest("signal_wait", part_signal_wait);
     tap_subtest("semop", part_semop);
+    tap_subtest("not_points", part_not_points);
     return done_testing();
 }

@@ -199,9 +199,9 @@ fn timed<T>(
                 }
                 // A cancellation point (ECANCELED), as the wait of the
                 // untimed call is; a signal does not end the wait.
-                match crate::os::cancel::sleep(std::time::Duration::from_millis(1)) {
-                    Err(Errno::ECANCELED) => return Err(Errno::ECANCELED),
-                    _ => {}
+                let nap = crate::os::cancel::sleep(std::time::Duration::from_millis(1));
+                if nap == Err(Errno::ECANCELED) {
+                    return Err(Errno::ECANCELED);
                 }
             }
             r => return r,

@@ -39,8 +39,44 @@ int ripc_cancel_caught(void)
     return caught;
 }
 
+/* The system call itself, -errno on failure. Inline on x86_64 (build.rs
+ * compiles this file with asynchronous unwind tables: a cancellation may
+ * unwind from any instruction of the asynchronous window). */
+static inline long raw(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    long r;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+#else
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+#endif
+}
+
+static inline long result(long r)
+{
+    if ((unsigned long)r > -4096UL) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
 long ripc_cancel_syscall(long nr, long a, long b, long c, long d, long e, long f)
 {
+    /* A single-threaded process: no other thread to cancel this one while
+     * it waits (glibc's own wrappers skip the switch then too), and a
+     * cancellation it asked for itself was acted on by the C entry point's
+     * pthread_testcancel (crate::os::cancel::test). */
+    if (__libc_single_threaded)
+        return result(raw(nr, a, b, c, d, e, f));
     if (__builtin_expect(caught, 0)) {
         errno = ECANCELED;
         return -1;
@@ -48,34 +84,20 @@ long ripc_cancel_syscall(long nr, long a, long b, long c, long d, long e, long f
     __pthread_unwind_buf_t buf;
     /* Written before a longjmp can come back here, read after it. */
     volatile int old = PTHREAD_CANCEL_DEFERRED;
-    volatile int async = 0;
     if (__builtin_expect(__sigsetjmp_cancel(buf.__cancel_jmp_buf, 0), 0)) {
         /* A cancellation acted: glibc's unwind stopped here. */
         __pthread_unregister_cancel(&buf);
-        if (async)
-            pthread_setcanceltype(old, NULL);
+        pthread_setcanceltype(old, NULL);
         caught = 1;
         errno = ECANCELED;
         return -1;
     }
     __pthread_register_cancel(&buf);
-    long r;
-    if (__libc_single_threaded) {
-        /* No other thread to cancel this one while it waits (glibc's own
-         * wrappers skip the switch then too): only a cancellation this
-         * thread asked for itself can be pending. */
-        pthread_testcancel();
-        r = syscall(nr, a, b, c, d, e, f);
-    } else {
-        async = 1;
-        /* Acts at once on a pending cancellation (unless disabled); the
-         * old type is stored first. */
-        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, (int *)&old);
-        r = syscall(nr, a, b, c, d, e, f);
-        int err = errno;
-        pthread_setcanceltype(old, NULL);
-        errno = err;
-    }
+    /* Acts at once on a pending cancellation (unless disabled); the old
+     * type is stored first. */
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, (int *)&old);
+    long r = raw(nr, a, b, c, d, e, f);
+    pthread_setcanceltype(old, NULL);
     __pthread_unregister_cancel(&buf);
-    return r;
+    return result(r);
 }

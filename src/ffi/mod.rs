@@ -57,13 +57,17 @@ impl<T> FfiReturn for *mut T {
     }
 }
 
-/// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
+/// Runs `body` (a `Result<T>`) behind the panic boundary, with
+/// cancellation disabled (a `pthread_cancel` acts at the next cancellation
+/// point after the call, never inside it: [`crate::os::cancel`]; the
+/// `fast` form leaves that to the body), and converts it to
 /// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;
 /// a panic → failure value with `errno = ENOTRECOVERABLE`. An unknown `RIPC_BACKEND`
 /// fails every call with `EINVAL` before `body` runs.
 ///
 /// `ffi_boundary!(cancellation_point, { … })`: the same for an entry
-/// point that is a cancellation point (declared `extern "C-unwind"`): when
+/// point that is a cancellation point (declared `extern "C-unwind"`): a
+/// cancellation pending at entry acts first (`pthread_testcancel`); when
 /// the body failed because a cancellation acted inside one of its system
 /// calls (`ECANCELED`, [`crate::os::cancel`]), the thread ends there as
 /// glibc's cancellation ends it ([`finish_cancellable`]).
@@ -71,6 +75,10 @@ impl<T> FfiReturn for *mut T {
 #[doc(hidden)]
 macro_rules! ffi_boundary {
     (cancellation_point, $body:block) => {{
+        // A pending cancellation acts here, before anything is done, even
+        // when the call would not block (as glibc's cancellation points).
+        // SAFETY: the `extern "C-unwind"` entry point holds nothing yet.
+        unsafe { $crate::os::cancel::test() };
         let r = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
             || -> $crate::error::Result<_> {
                 $crate::sysv::check()?;
@@ -81,9 +89,20 @@ macro_rules! ffi_boundary {
         // nothing of its frame left to drop (`r` moves in).
         unsafe { $crate::ffi::finish_cancellable(r) }
     }};
-    ($body:block) => {{
+    // The lock-free `semop` family: no guard here; its slow paths take
+    // one (crate::os::cancel::NoCancel).
+    (fast, $body:block) => {
+        $crate::ffi_boundary!(@run, {}, $body)
+    };
+    // Every other entry point that is no cancellation point: cancellation
+    // disabled for the whole call (crate::os::cancel).
+    ($body:block) => {
+        $crate::ffi_boundary!(@run, { let _nc = $crate::os::cancel::NoCancel::new(); }, $body)
+    };
+    (@run, { $($guard:tt)* }, $body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
             || -> $crate::error::Result<_> {
+                $($guard)*
                 $crate::sysv::check()?;
                 $body
             },
@@ -113,6 +132,7 @@ pub use crate::ffi_boundary;
 /// Called by an `extern "C-unwind"` entry point with nothing of its own
 /// frame left to drop.
 #[doc(hidden)]
+#[inline(always)]
 pub unsafe fn finish_cancellable<T: FfiReturn + Copy>(
     r: std::thread::Result<crate::error::Result<T>>,
 ) -> T {

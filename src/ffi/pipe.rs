@@ -223,9 +223,6 @@ pub extern "C" fn ripc_pipe_free(p: *mut ripc_pipe) -> c_int {
 /// makes writers get `EPIPE`. `EBADF` when that end is already closed.
 #[no_mangle]
 pub extern "C-unwind" fn ripc_pipe_close(p: *mut ripc_pipe, end: c_int) -> c_int {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         p.inner.close(End::from_c(end)?)?;
@@ -431,9 +428,6 @@ pub extern "C-unwind" fn ripc_fifo_open(
     flags: c_int,
     timeout_ms: c_int,
 ) -> *mut ripc_pipe {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     ffi_boundary!(cancellation_point, {
         let path = cstr(path)?;
         let end = End::from_c(end)?;

@@ -124,9 +124,6 @@ pub unsafe extern "C-unwind" fn ripc_queue_send(
     len: usize,
     timeout_ms: c_long,
 ) -> c_int {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     crate::ffi_boundary!(cancellation_point, {
         let q = super::handle::get(q)?;
         if data.is_null() && len > 0 {
@@ -165,9 +162,6 @@ pub unsafe extern "C-unwind" fn ripc_queue_recv(
     timeout_ms: c_long,
     type_out: *mut c_long,
 ) -> isize {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     crate::ffi_boundary!(cancellation_point, {
         let q = super::handle::get(q)?;
         if (buf.is_null() && cap > 0) || cap > isize::MAX as usize {

@@ -43,9 +43,6 @@ pub unsafe extern "C-unwind" fn ripc_msgsnd(
     msgsz: usize,
     msgflg: c_int,
 ) -> c_int {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {
@@ -76,9 +73,6 @@ pub unsafe extern "C-unwind" fn ripc_msgrcv(
     msgtyp: c_long,
     msgflg: c_int,
 ) -> isize {
-    // A cancellation point even when it does not block (as glibc's).
-    // SAFETY: an extern "C-unwind" entry point, nothing to drop yet.
-    unsafe { crate::os::cancel::test() };
     crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {

@@ -22,6 +22,15 @@
 //! calls) wait with raw system calls (`libc::syscall`), where a
 //! cancellation never acts: glibc sends no `SIGCANCEL` to a thread in
 //! deferred mode, and a raw call is no cancellation point.
+//!
+//! Nor may a cancellation act at one of glibc's cancellation points that
+//! ripc calls for its own work (an object file's `openat`, a `pread`, a
+//! `/proc` read, a back-off `nanosleep`): the unwind would cross Rust
+//! frames. So the entry points that are no cancellation points run with
+//! cancellation disabled ([`NoCancel`], in `ffi_boundary!`), except the
+//! lock-free `semop` family, whose slow paths take [`NoCancel`]
+//! themselves (the fast path calls nothing of glibc's: no locked
+//! instruction added to it).
 
 use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
@@ -37,6 +46,17 @@ extern "C" {
         f: c_long,
     ) -> c_long;
     fn ripc_cancel_caught() -> c_int;
+}
+
+/// `PTHREAD_CANCEL_DISABLE` (glibc's pthread.h; the libc crate has none).
+const PTHREAD_CANCEL_DISABLE: c_int = 1;
+
+extern "C" {
+    // With PTHREAD_CANCEL_DISABLE it never acts; restoring ENABLE acts
+    // only in asynchronous mode, in which a caller may call no ripc
+    // function (POSIX: async-cancel-safe functions only).
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    static __libc_single_threaded: core::ffi::c_char;
 }
 
 extern "C-unwind" {
@@ -110,4 +130,55 @@ pub fn sleep(d: core::time::Duration) -> Result<()> {
         )
     }
     .map(|_| ())
+}
+
+/// Cancellation disabled (`pthread_setcancelstate`) while it lives: what
+/// ripc does for itself never acts on a cancellation. Restores the
+/// caller's state when dropped (nested guards restore "disabled").
+#[derive(Debug)]
+pub struct NoCancel(c_int);
+
+impl NoCancel {
+    /// Disables cancellation in this thread until dropped. Nothing to do
+    /// in a single-threaded process (no other thread to cancel this one;
+    /// glibc's own wrappers skip their switch then too).
+    #[inline]
+    pub fn new() -> NoCancel {
+        // SAFETY: a byte glibc keeps (2.32 and later), read only.
+        if unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) } != 0 {
+            return NoCancel(-1);
+        }
+        let mut old: c_int = 0;
+        // SAFETY: a valid state and out pointer; never acts (see above).
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        NoCancel(old)
+    }
+}
+
+impl Default for NoCancel {
+    fn default() -> Self {
+        NoCancel::new()
+    }
+}
+
+impl Drop for NoCancel {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0 >= 0 {
+            // SAFETY: restores the state saved by `new`; no out pointer.
+            unsafe { pthread_setcancelstate(self.0, core::ptr::null_mut()) };
+        }
+    }
+}
+
+/// Sleeps `d` with a raw `nanosleep`, which is no cancellation point: for
+/// ripc's own back-offs inside calls that do not run under [`NoCancel`]
+/// (msgsnd and msgrcv). Returns early on a signal.
+pub fn nap(d: core::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as c_long,
+    };
+    // SAFETY: a live timespec; no remainder wanted.
+    unsafe { libc::syscall(libc::SYS_nanosleep, &ts as *const libc::timespec, 0usize) };
 }
