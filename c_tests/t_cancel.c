@@ -157,6 +157,23 @@ static int cancel_blocked(const char *what, struct job *j, void (*unblock)(void)
     return in_time && res == PTHREAD_CANCELED && atomic_load(&cleanups) == 1;
 }
 
+/* Part 3: a cancellation pending when the thread calls j's call (which
+ * would not block): cancelled there, cleanup handler once, no return.
+ * Returns the join's result (NULL when it did not end). */
+static void *cancel_pending(struct job *j) {
+    pthread_t th;
+    void *res = NULL;
+    j->pending = 1;
+    start(&th, j);
+    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
+    pthread_cancel(th);
+    atomic_store(&go, 1);
+    if (!joined(th, &res)) res = NULL;
+    j->pending = 0;
+    if (atomic_load(&cleanups) != 1 || atomic_load(&returned)) return NULL;
+    return res;
+}
+
 /* ---- pipes and FIFOs ---- */
 
 static struct ripc_pipe *pp;
@@ -382,26 +399,16 @@ static void part_msg(void) {
 
     /* Pending at entry: acts though a message is there; it stays. */
     send1(6);
-    j.pending = 1;
-    start(&th, &j);
-    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
-    pthread_cancel(th);
-    atomic_store(&go, 1);
-    ok(joined(th, &res) && res == PTHREAD_CANCELED && atomic_load(&cleanups) == 1 && !atomic_load(&returned),
+    ok(cancel_pending(&j) == PTHREAD_CANCELED,
        "msgrcv with a cancellation pending at entry: cancelled though a message is there");
     qcounts(&n, &b);
     ok(n == 1, "msgrcv, pending at entry: the message stays in the queue (%ld)", n);
     drain_queue();
     j.call = do_msgsnd;
-    start(&th, &j);
-    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
-    pthread_cancel(th);
-    atomic_store(&go, 1);
-    ok(joined(th, &res) && res == PTHREAD_CANCELED && !atomic_load(&returned),
+    ok(cancel_pending(&j) == PTHREAD_CANCELED,
        "msgsnd with a cancellation pending at entry: cancelled though there is room");
     qcounts(&n, &b);
     ok(n == 0, "msgsnd, pending at entry: nothing was sent (%ld)", n);
-    j.pending = 0;
 
     ok(msgctl(qid, IPC_RMID, NULL) == 0, "IPC_RMID");
 }
@@ -465,15 +472,7 @@ static void part_native_queue(void) {
     ripc_queue_send(nq, 4, "z", 1, 0);
     nq_timeout = -1;
     j.call = nq_recv;
-    j.pending = 1;
-    pthread_t th;
-    void *res = NULL;
-    start(&th, &j);
-    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
-    pthread_cancel(th);
-    atomic_store(&go, 1);
-    ok(joined(th, &res) && res == PTHREAD_CANCELED && !atomic_load(&returned),
-       "ripc_queue_recv with a cancellation pending at entry: cancelled");
+    ok(cancel_pending(&j) == PTHREAD_CANCELED, "ripc_queue_recv with a cancellation pending at entry: cancelled");
     ok(ripc_queue_stat(nq, &qi) == 0 && qi.messages == 1, "ripc_queue_recv, pending: the message stays");
     ok(ripc_queue_remove(nq) == 0 && ripc_queue_close(nq) == 0, "ripc_queue_remove, ripc_queue_close");
 }
@@ -501,12 +500,7 @@ static void part_pipe_states(void) {
     j.disable = 0;
 
     ripc_pipe_write(pp, "abc", 3);
-    j.pending = 1;
-    start(&th, &j);
-    for (int i = 0; i < 10000 && !atomic_load(&disabled); i++) usleep(1000);
-    pthread_cancel(th);
-    atomic_store(&go, 1);
-    ok(joined(th, &res) && res == PTHREAD_CANCELED && !atomic_load(&returned),
+    ok(cancel_pending(&j) == PTHREAD_CANCELED,
        "ripc_pipe_read with a cancellation pending at entry: cancelled though bytes are there");
     ok_eq(ripc_pipe_available(pp), 3, "ripc_pipe_read, pending: the bytes stay");
     ok_eq(ripc_pipe_free(pp), 0, "ripc_pipe_free");
