@@ -99,7 +99,9 @@ fn wait_word(
     };
     // A spin that ran its budget out already took longer than one.
     let t0 = spin::begin();
-    let r = ev.sleep(sleeping, deadline, None).map(|_| ());
+    // A cancellation point, as the kernel's msgsnd/msgrcv: a
+    // pthread_cancel ends the sleep with ECANCELED (crate::os::cancel).
+    let r = ev.sleep_cancellable(sleeping, deadline, None).map(|_| ());
     *quick = budget.is_zero() && spin::within(t0, spin_budget());
     r
 }
