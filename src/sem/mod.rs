@@ -597,7 +597,7 @@ fn semop_after_fast(
 }
 
 /// A waiter whose releaser last ran on this CPU, while yields pay (what
-/// `pending::sleep` would do after enqueuing: `spin::hand_over_n`), yields
+/// `pending::sleep` would do after enqueuing: `spin::hand_over`), yields
 /// once before it enqueues, then tries the lock-free path again: on one
 /// CPU for both the releaser runs in the yield and finds nobody asleep, so
 /// neither side takes the lock, enqueues, grants or wakes (the general
