@@ -433,6 +433,13 @@ impl Obj {
         self.header().lock.is_locked()
     }
 
+    /// The object's lock itself, for an engine that takes it as movable
+    /// and fences its holder (the semaphore set fence, `sem::fence`).
+    #[inline]
+    pub fn obj_lock(&self) -> &crate::sync::lock::RobustLock {
+        &self.header().lock
+    }
+
     /// True once `IPC_RMID` (or `ripcrm`) removed it.
     #[inline]
     pub fn is_removed(&self) -> bool {

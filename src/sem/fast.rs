@@ -73,8 +73,8 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
         return Ok(Fast::Slow);
     };
     let v = View::known(o, shape)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     let n = op.num as usize;
     if n >= v.s.nsems {
@@ -727,7 +727,9 @@ impl ClaimWait {
         if !w.frozen() || s.load() != w {
             return true;
         }
-        if !w.claimed() {
+        // Not a claim: the lock holder's freeze, or a tombstone (the set
+        // moves: the lock says so).
+        if !w.claimed() || w.tomb() {
             return false;
         }
         let pid = if w.multi() {

@@ -121,10 +121,60 @@ pub(super) fn journal_then(
         v.jent(k)?.store(e, Ordering::Relaxed);
     }
     h.jcount.store(entries.len() as u32, Ordering::Relaxed);
-    h.jstate.store(1, Ordering::Release);
-    apply_all()?;
-    h.jstate.store(0, Ordering::Release);
-    Ok(())
+    commit_point(v.o, h)?;
+    match apply_all() {
+        // Committed before the set moved (the commit came before the
+        // mover's seal): the copy replayed it, and a write here that met
+        // a tombstone is the copy's (`fence.rs`). The journal is left as
+        // the seal has it.
+        Err(Errno::ESTALE) => Ok(()),
+        Ok(()) => {
+            applied(v.o, h);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The end of a journal's apply: `jstate` 1 → 0 by compare-and-swap
+/// (**release**), which a mover's seal of the committed journal
+/// (`J_SEALED_DONE`) makes fail — then the fate is waited for: the seal
+/// lifted, made again; moved, left (the copy replayed the journal, and
+/// this holder's next commit finds the seal).
+#[inline(always)]
+fn applied(o: &Obj, h: &SetHdr) {
+    while h
+        .jstate
+        .compare_exchange(1, 0, Ordering::Release, Ordering::Relaxed)
+        .is_err()
+    {
+        if h.jstate.load(Ordering::Relaxed) != fence::J_SEALED_DONE || fence::fate(o).is_err() {
+            return;
+        }
+    }
+}
+
+/// The journal's commit: `jstate` to 1 by compare-and-swap (**release**),
+/// which a mover's seal ([`J_SEALED`]) makes fail: then the move's fate is
+/// waited for (`fence::fate`), and the commit made again once the seal is
+/// lifted, or `ESTALE` (not committed: the set moved).
+#[inline(always)]
+fn commit_point(o: &Obj, h: &SetHdr) -> Result<()> {
+    let mut cur = h.jstate.load(Ordering::Relaxed);
+    loop {
+        if cur == J_SEALED || cur == fence::J_SEALED_DONE {
+            fence::fate(o)?;
+            cur = h.jstate.load(Ordering::Relaxed);
+            continue;
+        }
+        match h
+            .jstate
+            .compare_exchange_weak(cur, 1, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => return Ok(()),
+            Err(x) => cur = x,
+        }
+    }
 }
 
 pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
@@ -138,9 +188,10 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
                     v.adj(u, idx)?.store(0, Ordering::Relaxed);
                 }
             }
-            v.sem(idx)?.put(val, v.hdr().jpid.load(Ordering::Relaxed));
+            v.sem(idx)?
+                .put(v.o, val, v.hdr().jpid.load(Ordering::Relaxed))?;
         }
-        E_VAL => v.sem(idx)?.put_val(val),
+        E_VAL => v.sem(idx)?.put_val(v.o, val)?,
         E_ADJ => v
             .adj(idx / v.s.nsems, idx % v.s.nsems)?
             .store(val as i16, Ordering::Relaxed),
@@ -238,9 +289,9 @@ fn thaw_set(o: &Obj) {
                 // SAFETY: `addr` is a semaphore word in this set's
                 // mapping (recorded by `note_frozen` from a `&Sem` of
                 // it, and inside its range), which the lock's `Obj`
-                // keeps mapped.
-                let w = unsafe { &*(addr as *const AtomicU64) };
-                w.fetch_and(!FROZEN, Ordering::AcqRel);
+                // keeps mapped; a `Sem` is that one word.
+                let s = unsafe { &*(addr as *const Sem) };
+                s.thaw_to(o, None);
             } else {
                 f.at[keep].set(addr);
                 keep += 1;
@@ -289,7 +340,8 @@ pub(super) fn freeze_all(v: &View<'_>) {
 /// The set's lock, held; on release, wakes the sleepers whose operations
 /// were completed under it (the kernel's `wake_q`).
 pub(super) struct Locked<'a> {
-    pub(super) g: Option<crate::ns::ObjGuard<'a>>,
+    /// the set whose lock is held (`None` once released)
+    o: Option<&'a Obj>,
     /// false when nothing can have been queued (the uncontended path)
     pub(super) flush: bool,
     /// the lock came from a dead holder and [`repair`] ran, which may
@@ -336,21 +388,36 @@ pub(super) fn lock_or<'a>(
     d: &Deadline,
     give_up: &dyn Fn() -> bool,
 ) -> Result<Locked<'a>> {
-    let repaired = core::cell::Cell::new(false);
-    let g = o.lock_until_or(
-        &|o: &Obj| {
-            repaired.set(true);
-            repair(o)
-        },
-        d,
-        give_up,
-    )?;
-    Ok(Locked {
-        g: Some(g),
+    lock_movable(o, d, give_up, None)
+}
+
+/// [`lock_or`] for a call that may move the set away from a stopped
+/// holder (`grace`: `fence::grace`). Every taker of a set's lock sees it
+/// moving or moved (`ESTALE`: the caller retries on the copy), and
+/// finishes the move of a mover that died (`fence::take_slow`).
+#[inline]
+pub(super) fn lock_movable<'a>(
+    o: &'a Obj,
+    d: &Deadline,
+    give_up: &dyn Fn() -> bool,
+    grace: Option<Duration>,
+) -> Result<Locked<'a>> {
+    let l = o.obj_lock();
+    let died = if l.try_lock() {
+        false
+    } else {
+        fence::take_slow(o, d, give_up, grace)?
+    };
+    let g = Locked {
+        o: Some(o),
         flush: true,
-        repaired: repaired.get(),
+        repaired: died,
         thaw: true,
-    })
+    };
+    if died {
+        repair(o);
+    }
+    Ok(g)
 }
 
 /// The lock for a `semctl` command, which the kernel never blocks: by
@@ -361,17 +428,35 @@ pub(super) fn lock_ctl(o: &Obj) -> Option<Locked<'_>> {
     lock_by(o, &Deadline::ctl()).ok()
 }
 
+impl Locked<'_> {
+    /// Lets the lock go (as the drop does): false when the set moved
+    /// under this holder, which was fenced (what it wrote since is not
+    /// the set's: see `fence.rs`).
+    #[inline]
+    pub(super) fn release(mut self) -> bool {
+        self.let_go()
+    }
+
+    #[inline]
+    fn let_go(&mut self) -> bool {
+        let Some(o) = self.o.take() else {
+            return true;
+        };
+        if self.thaw {
+            thaw_set(o);
+        }
+        let released = fence::release(o);
+        if self.flush {
+            flush_wakes(o);
+        }
+        released
+    }
+}
+
 impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let (true, Some(g)) = (self.thaw, &self.g) {
-            thaw_set(g.obj());
-        }
-        let o = self.g.as_ref().map(|g| g.obj());
-        drop(self.g.take());
-        if let (true, Some(o)) = (self.flush, o) {
-            flush_wakes(o);
-        }
+        self.let_go();
     }
 }
 
@@ -401,7 +486,8 @@ fn flush_wakes(o: &Obj) {
 /// Replays a journal committed by a process that died before finishing.
 pub(super) fn redo(v: &View<'_>) {
     let h = v.hdr();
-    if h.jstate.load(Ordering::Acquire) == 1 {
+    // (Sealed by a mover that gave up without lifting its seal: as it was.)
+    if matches!(h.jstate.load(Ordering::Acquire), 1 | fence::J_SEALED_DONE) {
         let n = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
         for k in 0..n {
             if let Ok(e) = v.jent(k) {

@@ -142,8 +142,11 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// lock-free multi-operation `semop` (`multi.rs`): a [`MULTI`] claim
 /// naming a [`W_MULTI`] sleeper slot (a version-5 process would read it
 /// as a `SEM_UNDO` claim naming an undo slot, and take the slot's state
-/// for a free one).
-pub const LAYOUT_VERSION: u32 = 6;
+/// for a free one). 7: the set fence (`fence.rs`): tombstones
+/// ([`SemWord::tomb`]) and a sealed journal (`jstate` [`J_SEALED`]),
+/// which every lock holder's write leaves alone (a version-6 holder
+/// would settle a tombstone as a scribbled claim and write on).
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -178,6 +181,20 @@ pub(super) const CLAIM: u64 = 1 << 29;
 /// bits), and the value and pid bits keep the word as it was (what an
 /// undone claim puts back).
 pub(super) const MULTI: u64 = 1 << 23;
+/// A *tombstone* ([`SemWord::entomb`]): the word of a set being moved to a
+/// new file away from a stopped lock holder (`fence.rs`), laid by the
+/// mover before it copies the file: [`FROZEN`] and [`CLAIM`]ed by undo
+/// slot 127, which no set has (`NUNDO` is 64), value and last pid kept.
+/// Every lock-free operation leaves it alone (it is frozen), no claim
+/// settles it, and every write of the lock holder's leaves it alone (a
+/// stale holder continued after the copy waits for the move's fate:
+/// `fence::fate`), so nothing lands in the old file once it is copied.
+const TOMB: u64 = FROZEN | CLAIM | (0x7f << 16);
+/// The bits that make a word a tombstone (with [`MULTI`] clear).
+const TOMB_MASK: u64 = FROZEN | CLAIM | MULTI | (0x7f << 16);
+/// In a tombstone: the lock holder had frozen the word (a move given up
+/// puts that freeze back: [`SemWord::lifted`]).
+const TOMB_FROZE: u64 = 1 << 24;
 /// Intent records per undo slot: one per thread of the process that may
 /// operate without the lock at once (`fast::thread_rec`); the others take
 /// the lock.
@@ -278,6 +295,25 @@ impl SemWord {
     pub(super) fn unclaimed(self) -> SemWord {
         SemWord(self.0 & (VAL_MASK | 0xffff_ffff_0000_0000))
     }
+    /// A tombstone ([`TOMB`]): the set is being moved, or moved.
+    #[inline]
+    pub(super) fn tomb(self) -> bool {
+        self.0 & TOMB_MASK == TOMB
+    }
+    /// The tombstone of `self` (a word not claimed): value and last pid
+    /// kept, and whether the lock holder had frozen it.
+    #[inline]
+    pub(super) fn entomb(self) -> SemWord {
+        let froze = if self.frozen() { TOMB_FROZE } else { 0 };
+        SemWord((self.0 & (VAL_MASK | 0xffff_ffff_0000_0000)) | TOMB | froze)
+    }
+    /// A tombstone lifted (a move given up): the word as it was, frozen
+    /// when the lock holder had frozen it.
+    #[inline]
+    pub(super) fn lifted(self) -> SemWord {
+        let froze = if self.0 & TOMB_FROZE != 0 { FROZEN } else { 0 };
+        SemWord((self.0 & (VAL_MASK | 0xffff_ffff_0000_0000)) | froze)
+    }
 }
 
 /// An intent record (one word in its undo slot, [`View::intent`]): what a
@@ -362,21 +398,68 @@ impl Sem {
         SemWord(self.word.fetch_or(FROZEN, Ordering::AcqRel))
     }
     /// Sets the value and the last pid of a word the caller has frozen
-    /// (it stays frozen).
+    /// (it stays frozen). A compare-and-swap that leaves a tombstone alone:
+    /// the set is being moved away from this (stale) holder, which waits
+    /// for the move's fate ([`fence::fate`]): given up, the write is made
+    /// again; moved, `ESTALE` (nothing more is written).
     #[inline]
-    pub(super) fn put(&self, val: i32, pid: i32) {
-        self.word
-            .store(SemWord::new(val, pid).0 | FROZEN, Ordering::Relaxed);
+    pub(super) fn put(&self, o: &Obj, val: i32, pid: i32) -> Result<()> {
+        self.put_by(o, |_| SemWord::new(val, pid))
     }
     /// Sets the value of a frozen word, keeping its last pid.
     #[inline]
-    pub(super) fn put_val(&self, val: i32) {
-        self.put(val, self.load().pid());
+    pub(super) fn put_val(&self, o: &Obj, val: i32) -> Result<()> {
+        self.put_by(o, |w| SemWord::new(val, w.pid()))
     }
     /// Sets the last pid of a frozen word, keeping its value.
     #[inline]
-    pub(super) fn put_pid(&self, pid: i32) {
-        self.put(self.load().val(), pid);
+    pub(super) fn put_pid(&self, o: &Obj, pid: i32) -> Result<()> {
+        self.put_by(o, |w| SemWord::new(w.val(), pid))
+    }
+    /// [`Sem::put`] of what `new` makes of the word as it stands.
+    #[inline(always)]
+    fn put_by(&self, o: &Obj, new: impl Fn(SemWord) -> SemWord) -> Result<()> {
+        let mut cur = self.word.load(Ordering::Relaxed);
+        loop {
+            if SemWord(cur).tomb() {
+                fence::fate(o)?;
+                cur = self.word.load(Ordering::Relaxed);
+                continue;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                new(SemWord(cur)).0 | FROZEN,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(x) => cur = x,
+            }
+        }
+    }
+    /// Thaws a word the caller froze, storing `w` (**release**), or
+    /// clearing [`FROZEN`] (`w` `None`): a tombstone is left alone, the
+    /// move's fate waited for, and the thaw made on a word given back.
+    #[inline]
+    pub(super) fn thaw_to(&self, o: &Obj, w: Option<SemWord>) {
+        let mut cur = self.word.load(Ordering::Relaxed);
+        loop {
+            if SemWord(cur).tomb() {
+                if fence::fate(o).is_err() {
+                    return;
+                }
+                cur = self.word.load(Ordering::Relaxed);
+                continue;
+            }
+            let new = w.map_or(cur, |w| w.0) & !FROZEN;
+            match self
+                .word
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(x) => cur = x,
+            }
+        }
     }
 }
 
@@ -434,14 +517,14 @@ impl UndoHdr {
 
 /// Thaws a word frozen by [`Sem::freeze_here`] when dropped (declared
 /// after the lock's guard, so dropped before it).
-pub(super) struct Thaw<'a>(pub(super) &'a Sem);
+pub(super) struct Thaw<'a>(pub(super) &'a Sem, pub(super) &'a Obj);
 
 impl Thaw<'_> {
-    /// Thaws the word by storing `w` (not frozen) into it, **release**:
-    /// one plain store instead of the drop's read-modify-write.
+    /// Thaws the word by storing `w` (not frozen) into it, **release**
+    /// (a compare-and-swap that leaves a tombstone alone: [`Sem::thaw_to`]).
     #[inline]
     pub(super) fn store(self, w: SemWord) {
-        self.0.word.store(w.0 & !FROZEN, Ordering::Release);
+        self.0.thaw_to(self.1, Some(w));
         core::mem::forget(self);
     }
 }
@@ -449,7 +532,7 @@ impl Thaw<'_> {
 impl Drop for Thaw<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.0.word.fetch_and(!FROZEN, Ordering::AcqRel);
+        self.0.thaw_to(self.1, None);
     }
 }
 
@@ -617,7 +700,11 @@ impl<'a> View<'a> {
         let s = self.sem(i)?;
         let mut w = s.freeze();
         while w.claimed() {
-            settle(self, i, w)?;
+            if w.tomb() {
+                fence::fate(self.o)?;
+            } else {
+                settle(self, i, w)?;
+            }
             w = s.freeze();
         }
         if w.parked() {
@@ -631,7 +718,11 @@ impl<'a> View<'a> {
     pub(super) fn freeze_here(&self, s: &Sem, i: usize) -> Result<SemWord> {
         let mut w = s.freeze_here();
         while w.claimed() {
-            settle(self, i, w)?;
+            if w.tomb() {
+                fence::fate(self.o)?;
+            } else {
+                settle(self, i, w)?;
+            }
             w = s.freeze_here();
         }
         Ok(w)

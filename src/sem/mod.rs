@@ -108,6 +108,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 mod fast;
+mod fence;
 mod journal;
 mod layout;
 mod multi;
@@ -115,6 +116,8 @@ mod pending;
 mod undo;
 
 use fast::*;
+pub use fence::follow;
+use fence::J_SEALED;
 use journal::*;
 use layout::*;
 pub use layout::{SemOp, LAYOUT_VERSION};
@@ -475,26 +478,50 @@ fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
 /// Runs `f` on the live set with id `id` in `ns` (`EINVAL` when none),
 /// through a one-entry per-thread cache, so that the common case takes no
 /// lock and touches no reference count.
-pub fn with_set<T>(ns: &Ns, id: i32, f: impl FnOnce(&Obj) -> Result<T>) -> Result<T> {
+pub fn with_set<T>(ns: &Ns, id: i32, mut f: impl FnMut(&Obj) -> Result<T>) -> Result<T> {
     with_set_after(ns, id, |_| Ok(()), |o, _, ()| f(o))
 }
 
 /// [`with_set`], after `pre`, which gets this thread's probe cache for the
 /// checks that come before the set is looked up (a bad buffer is `EFAULT`
 /// even for a bad id, as in the kernel); `pre`'s error is returned as is.
+///
+/// `f` is run again, on the set's new file, each time it finds the set
+/// moved (`ESTALE`: moved away from a stopped lock holder, `fence.rs`).
 #[inline]
-pub fn with_set_after<U, T>(
+pub fn with_set_after<U: Copy, T>(
     ns: &Ns,
     id: i32,
     pre: impl FnOnce(&Seen) -> Result<U>,
-    f: impl FnOnce(&Obj, &Known, U) -> Result<T>,
+    mut f: impl FnMut(&Obj, &Known, U) -> Result<T>,
 ) -> Result<T> {
     let c = last();
     let u = pre(&c.probe)?;
     if let Some(b) = cached(c, ns, id) {
         let e = b.as_ref().expect("checked by cached");
-        return f(e.obj(), &e.known, u);
+        let r = f(e.obj(), &e.known, u);
+        if !matches!(r, Err(Errno::ESTALE)) {
+            return r;
+        }
+        drop(b);
+        return moved_on(c, ns, id, u, f);
     }
+    let r = looked_up(c, ns, id, u, &mut f);
+    if !matches!(r, Err(Errno::ESTALE)) {
+        return r;
+    }
+    moved_on(c, ns, id, u, f)
+}
+
+/// [`with_set_after`]'s call of `f` on the set looked up now.
+#[inline]
+fn looked_up<U, T>(
+    c: &Last,
+    ns: &Ns,
+    id: i32,
+    u: U,
+    f: &mut impl FnMut(&Obj, &Known, U) -> Result<T>,
+) -> Result<T> {
     let o = remember(c, ns, id)?;
     // What `remember` learnt, when it could cache the set (not while a
     // caller up the stack, a signal handler's host, borrows it).
@@ -504,6 +531,28 @@ pub fn with_set_after<U, T>(
         }
         _ => f(&o, &Known::default(), u),
     }
+}
+
+/// [`with_set_after`] after `f` found the set moved: `f` again on the set
+/// as its id finds it now (the copy), each time it moved again.
+#[cold]
+#[inline(never)]
+fn moved_on<U: Copy, T>(
+    c: &Last,
+    ns: &Ns,
+    id: i32,
+    u: U,
+    mut f: impl FnMut(&Obj, &Known, U) -> Result<T>,
+) -> Result<T> {
+    for _ in 0..1000 {
+        let r = looked_up(c, ns, id, u, &mut f);
+        if !matches!(r, Err(Errno::ESTALE)) {
+            return r;
+        }
+        // Not moved yet (a move under way): a moment.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(Errno::EIDRM)
 }
 
 /// Number of semaphores in the set.
@@ -530,6 +579,9 @@ pub fn semop(o: &Obj, ops: &[SemOp], wait: Wait, timeout_errno: Errno) -> Result
 
 /// [`semop`] on a set of which `known` tells what was learnt before
 /// (from [`with_set_after`]).
+///
+/// A set moved away from a stopped lock holder meanwhile (`fence.rs`):
+/// the call is made on the copy.
 #[inline]
 pub fn semop_known(
     o: &Obj,
@@ -547,7 +599,47 @@ pub fn semop_known(
             r => return semop_after_fast(o, known, *op, r, wait, timeout_errno),
         }
     }
-    semop_general(o, known, ops, wait, timeout_errno)
+    semop_moved(o, known, ops, wait, timeout_errno, |o| {
+        semop_general(o, known, ops, wait, timeout_errno)
+    })
+}
+
+/// `f`'s answer on `o`, or, when it found the set moved (`ESTALE`), the
+/// whole call made again on the copy ([`follow`]).
+#[inline(always)]
+fn semop_moved(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+    f: impl FnOnce(&Obj) -> Result<()>,
+) -> Result<()> {
+    match f(o) {
+        Err(Errno::ESTALE) => semop_on_copy(o, known, ops, wait, timeout_errno),
+        r => r,
+    }
+}
+
+/// [`semop_known`] made again on the copy of a set that moved.
+#[cold]
+#[inline(never)]
+fn semop_on_copy(
+    o: &Obj,
+    known: &Known,
+    ops: &[SemOp],
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
+    // Opens the copy: no cancellation may act in there (crate::os::cancel).
+    let _nc = crate::os::cancel::NoCancel::new();
+    follow(o, |o| match ops {
+        [op] => {
+            let r = fast::semop_fast(o, known, *op);
+            semop_after_fast_here(o, known, *op, r, wait, timeout_errno)
+        }
+        _ => semop_general(o, known, ops, wait, timeout_errno),
+    })
 }
 
 /// [`semop_known`] of one operation that the lock-free path did not do
@@ -564,6 +656,20 @@ fn semop_after_fast(
     // The slow path may read /proc, sweep, open, sleep: no cancellation
     // may act in there (crate::os::cancel; semop is no cancellation point).
     let _nc = crate::os::cancel::NoCancel::new();
+    semop_moved(o, known, &[op], wait, timeout_errno, |o| {
+        semop_after_fast_here(o, known, op, r, wait, timeout_errno)
+    })
+}
+
+#[inline(always)]
+fn semop_after_fast_here(
+    o: &Obj,
+    known: &Known,
+    op: SemOp,
+    r: Result<Fast>,
+    wait: Wait,
+    timeout_errno: Errno,
+) -> Result<()> {
     let r = match r {
         Ok(Fast::Block) if op.flg & IPC_NOWAIT == 0 => fast_after_yield(o, known, op),
         r => r,
@@ -640,7 +746,10 @@ fn lock_for<'a>(
     give_up: &dyn Fn() -> bool,
 ) -> Result<Locked<'a>> {
     let deadline = deadline_of(wait);
-    lock_or(o, &deadline.for_lock(nowait), give_up).map_err(|e| match e {
+    let d = deadline.for_lock(nowait);
+    // An untimed or timed call moves the set away from a holder that is
+    // stopped (docs/bounded-time.md, "Sets": the set fence): `ESTALE`.
+    lock_movable(o, &d, give_up, fence::grace(&d)).map_err(|e| match e {
         Errno::ETIMEDOUT if nowait && !deadline.expired() => Errno::EAGAIN,
         Errno::ETIMEDOUT => timeout_errno,
         e => e,
@@ -695,8 +804,8 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         Err(e) => return served.take().unwrap_or(Err(e)),
     };
     let v = view_known(o, known)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     let n = op.num as usize;
     if n >= v.s.nsems {
@@ -735,7 +844,7 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
         prewake(&v);
     }
     let cur = w.val();
-    let thaw = Thaw(s);
+    let thaw = Thaw(s, o);
     let r = cur + op.op as i32;
     if !can_go(cur, op.op) {
         return Ok(false);
@@ -754,11 +863,11 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
             let e = [ent(E_ADJ, u * v.s.nsems + n, a), ent(E_VAL, n, r)];
             journal_then(&v, &e, || {
                 adj.store(a as i16, Ordering::Relaxed);
-                s.put(r, me);
-                Ok(())
+                s.put(o, r, me)
             })?;
         }
-        _ => s.put(r, me),
+        // The commit: `ESTALE` when the set moved first (not committed).
+        _ => s.put(o, r, me)?,
     }
     // Thawed with one plain store (the word is ours while frozen), after
     // the journal is cleared: a replay never overwrites a later lock-free
@@ -828,8 +937,8 @@ fn semop_general(
             Err(e) => return served.take().unwrap_or(Err(e)),
         };
         let v = view_known(o, known)?;
-        if o.is_removed() {
-            return Err(Errno::EIDRM);
+        if let Some(e) = o.gone() {
+            return Err(e);
         }
         if max >= v.s.nsems {
             return Err(Errno::EFBIG);
@@ -912,7 +1021,17 @@ fn semop_general(
                         slot = enqueue(&v, ops, undo, b)?;
                     }
                     match slot {
-                        Some(x) => break 'retry x,
+                        Some(x) => {
+                            // A holder fenced after its enqueue, the set
+                            // moved meanwhile (the copy has no such
+                            // sleeper: a set with one is not moved): it
+                            // does not sleep in the old file, it is made
+                            // again on the copy.
+                            if !g.release() && o.is_moved() {
+                                return Err(Errno::ESTALE);
+                            }
+                            break 'retry x;
+                        }
                         None => {
                             // No free sleeper slot: wait for one, then retry
                             // from the top (the deadline is absolute, so a
@@ -975,11 +1094,19 @@ fn busy_again(e: Errno) -> Errno {
 
 /// One semaphore's value (`GETVAL`), after applying dead processes' undo.
 pub fn getval(o: &Obj, num: i32) -> Result<i32> {
+    follow(o, |o| getval_here(o, num))
+}
+
+fn getval_here(o: &Obj, num: i32) -> Result<i32> {
     read(o, num, multi::as_it_stands)
 }
 
 /// Last pid that operated on one semaphore (`GETPID`).
 pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
+    follow(o, |o| getpid_here(o, num))
+}
+
+fn getpid_here(o: &Obj, num: i32) -> Result<i32> {
     read(o, num, multi::pid_as_it_stands)
 }
 
@@ -987,6 +1114,10 @@ pub fn getpid(o: &Obj, num: i32) -> Result<i32> {
 /// (`GETNCNT`, `zero == false`) or to be zero (`GETZCNT`). Dead sleepers
 /// are dropped first, so a killed waiter is never counted.
 pub fn count_waiters(o: &Obj, num: i32, zero: bool) -> Result<i32> {
+    follow(o, |o| count_waiters_here(o, num, zero))
+}
+
+fn count_waiters_here(o: &Obj, num: i32, zero: bool) -> Result<i32> {
     read(o, num, |v, n| {
         let mut c = 0;
         for i in wslots_used(v) {
@@ -1011,8 +1142,8 @@ pub fn count_waiters(o: &Obj, num: i32, zero: bool) -> Result<i32> {
 
 fn locked_view<'a>(o: &'a Obj) -> Result<View<'a>> {
     let v = View::new(o)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     if quick_sweep_with(&v, true) {
         update_queue(&v);
@@ -1028,8 +1159,8 @@ fn read_view<'a>(o: &'a Obj, g: &Option<Locked<'_>>) -> Result<View<'a>> {
         return locked_view(o);
     }
     let v = View::new(o)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     Ok(v)
 }
@@ -1048,18 +1179,36 @@ fn read<T>(o: &Obj, num: i32, f: impl Fn(&View<'_>, usize) -> Result<T>) -> Resu
     if num < 0 || num as usize >= v.s.nsems {
         return Err(Errno::EINVAL);
     }
-    f(&v, num as usize)
+    let r = f(&v, num as usize)?;
+    not_moved(o)?;
+    Ok(r)
+}
+
+/// `ESTALE` when the set moved (`fence.rs`): a reading made in its old
+/// file is made again on the copy.
+#[inline]
+fn not_moved(o: &Obj) -> Result<()> {
+    if o.is_moved() {
+        return Err(Errno::ESTALE);
+    }
+    Ok(())
 }
 
 /// All values (`GETALL`).
 pub fn getall(o: &Obj) -> Result<Vec<u16>> {
+    follow(o, getall_here)
+}
+
+fn getall_here(o: &Obj) -> Result<Vec<u16>> {
     let g = lock_ctl(o);
     let v = read_view(o, &g)?;
     o.perm().check_mine(Access::Read)?;
     // Under the lock, every word frozen: one moment's values, as the
     // kernel's (without it, each as it stands).
     if g.is_none() {
-        return multi::all_as_they_stand(&v);
+        let r = multi::all_as_they_stand(&v)?;
+        not_moved(o)?;
+        return Ok(r);
     }
     // Words claimed by a process that does not let them go (stopped, or
     // preempted past the claim bound) are read as they stand; a claim of
@@ -1119,7 +1268,7 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
             for u in v.undo_used() {
                 v.adj(u, n)?.store(0, Ordering::Relaxed);
             }
-            v.sem(n)?.put(x, me);
+            v.sem(n)?.put(v.o, x, me)?;
         }
     }
     v.o.header()
@@ -1132,6 +1281,10 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
 /// `SETVAL`: sets one value, clears every process's adjustment for it,
 /// wakes whoever can now proceed. `ERANGE` outside 0..=SEMVMX.
 pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
+    follow(o, |o| setval_here(o, num, val))
+}
+
+fn setval_here(o: &Obj, num: i32, val: i32) -> Result<()> {
     if !(0..=SEMVMX).contains(&val) {
         return Err(Errno::ERANGE);
     }
@@ -1147,6 +1300,10 @@ pub fn setval(o: &Obj, num: i32, val: i32) -> Result<()> {
 /// `SETALL`: `vals` must hold exactly the set's size (checked by the
 /// caller through [`nsems`]); `ERANGE` for a value above SEMVMX.
 pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
+    follow(o, |o| setall_here(o, vals))
+}
+
+fn setall_here(o: &Obj, vals: &[u16]) -> Result<()> {
     let _g = lock_change(o)?;
     let v = locked_view(o)?;
     o.perm().check_mine(Access::Write)?;
@@ -1163,6 +1320,10 @@ pub fn setall(o: &Obj, vals: &[u16]) -> Result<()> {
 /// Releases a mutex made of semaphore 0 (`+1` with `SEM_UNDO`), `EPERM`
 /// when it is not held (value not 0), checked under the lock.
 pub fn unlock_mutex(o: &Obj) -> Result<()> {
+    follow(o, unlock_mutex_here)
+}
+
+fn unlock_mutex_here(o: &Obj) -> Result<()> {
     let ops = [SemOp {
         num: 0,
         op: 1,
@@ -1176,8 +1337,8 @@ pub fn unlock_mutex(o: &Obj) -> Result<()> {
         }
     })?;
     let v = View::new(o)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     o.perm().check_mine(Access::Write)?;
     if v.val(0).map_err(busy_again)? != 0 {
@@ -1211,17 +1372,23 @@ pub struct Stat {
 
 /// `IPC_STAT` (`need_read`: false for `SEM_STAT_ANY`).
 pub fn stat(o: &Obj, need_read: bool) -> Result<Stat> {
+    follow(o, |o| stat_here(o, need_read))
+}
+
+fn stat_here(o: &Obj, need_read: bool) -> Result<Stat> {
     let v = View::new(o)?;
     let p = o.perm();
     if need_read {
         p.check_mine(Access::Read)?;
     }
-    Ok(Stat {
+    let st = Stat {
         perm: p,
         otime: v.hdr().otime.load(Ordering::Relaxed),
         ctime: o.header().ctime.load(Ordering::Relaxed),
         nsems: v.s.nsems,
-    })
+    };
+    not_moved(o)?;
+    Ok(st)
 }
 
 /// `SEM_STAT` / `SEM_STAT_ANY`: as [`stat`], but a set whose control area
@@ -1254,15 +1421,26 @@ pub fn check(o: &Obj) -> Result<()> {
 
 /// `IPC_SET`: owner, group and mode, by the owner/creator/root.
 pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
+    follow(o, |o| set_here(o, uid, gid, mode))
+}
+
+fn set_here(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     // Without the lock when it cannot be had in CTL_BOUND: the permission
     // block's words are stored one by one either way.
-    let _g = lock_ctl(o);
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    let g = lock_ctl(o);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     // Obj::set_perm also gives the object file the mode the new IPC mode
     // implies (so that the users it now grants can open the file).
-    o.set_perm(&crate::os::creds::creds(), uid, gid, mode)
+    o.set_perm(&crate::os::creds::creds(), uid, gid, mode)?;
+    // Moved meanwhile (this holder stopped and fenced, or the set moved
+    // while it wrote without the lock): made again on the copy (the
+    // values are absolute).
+    if g.is_some_and(|g| !g.release()) || o.is_moved() {
+        return Err(Errno::ESTALE);
+    }
+    Ok(())
 }
 
 /// `IPC_RMID`: removes the set; every sleeper returns `EIDRM`.
@@ -1272,17 +1450,29 @@ pub fn set(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
 /// told `EIDRM` through its own slot word, and a stalled holder that
 /// resumes finishes on a removed set.
 pub fn remove(ns: &Ns, o: &Obj) -> Result<()> {
+    follow(o, |o| remove_here(ns, o))
+}
+
+fn remove_here(ns: &Ns, o: &Obj) -> Result<()> {
     let g = lock_ctl(o);
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     o.check_owner(&crate::os::creds::creds())?;
+    if o.is_moved() {
+        return Err(Errno::ESTALE);
+    }
     // The slots ever written, found while the file still has its name.
     let view = View::new(o);
     let used: Vec<usize> = view
         .as_ref()
         .map_or(Vec::new(), |v| wslots_used(v).collect());
     ns.remove(o, false);
+    if o.is_moved() {
+        // The move won the header (a compare-and-swap from live, as the
+        // removal's): removed on the copy.
+        return Err(Errno::ESTALE);
+    }
     if let Ok(v) = view {
         for i in used {
             let Ok(w) = v.wslot(i) else { continue };
@@ -1342,13 +1532,13 @@ fn usage_walk(ns: &Ns) -> (i32, i64, i32) {
 mod tests {
     use super::*;
 
-    struct TmpNs(std::path::PathBuf, Ns);
+    pub(super) struct TmpNs(pub(super) std::path::PathBuf, pub(super) Ns);
     impl Drop for TmpNs {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    fn tmp_ns(tag: &str) -> TmpNs {
+    pub(super) fn tmp_ns(tag: &str) -> TmpNs {
         let d = std::path::PathBuf::from(format!(
             "/dev/shm/ripc-semunit-{}-{tag}",
             std::process::id()
@@ -2167,7 +2357,7 @@ mod tests {
         v.hdr().undo_hi.store(3, Ordering::Relaxed);
         v.adj(2, 0).unwrap().store(-1, Ordering::Relaxed);
         v.uslot(2).unwrap().owner().claim(dead);
-        v.sem(0).unwrap().put(1, dead.pid);
+        v.sem(0).unwrap().put(&o, 1, dead.pid).unwrap();
         let _g = lock_by(&o, &Deadline::NEVER).unwrap();
         let w = v.wslot(0).unwrap();
         v.wop(0, 0)

@@ -101,8 +101,8 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp], d: Deadlin
         return Ok(Fast::Slow);
     };
     let v = View::known(o, shape)?;
-    if o.is_removed() {
-        return Err(Errno::EIDRM);
+    if let Some(e) = o.gone() {
+        return Err(e);
     }
     // Answered here, in the locked path's order: left to it, such a call
     // waited for the stopped holder it was made beside (t_sem_multi).

@@ -89,7 +89,7 @@ pub(super) fn try_ops(
 pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
     for op in ops {
         if let Ok(s) = v.sem(op.num as usize) {
-            s.put_pid(pid);
+            let _ = s.put_pid(v.o, pid);
         }
     }
     note_otime(v.hdr(), now);

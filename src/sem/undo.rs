@@ -101,7 +101,7 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
         t.push(ent(E_ADJ, u * v.s.nsems + s, 0));
         if t.commit(v).is_ok() {
             if let Ok(x) = v.sem(s) {
-                x.put_pid(pid);
+                let _ = x.put_pid(v.o, pid);
             }
             changed = true;
         }

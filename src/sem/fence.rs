@@ -1,0 +1,763 @@
+//! The set fence: a waiter that finds a set's lock held by a process that
+//! is stopped (SIGSTOP, job control, a debugger, the cgroup freezer), and
+//! not run for the grace, moves the set to a new file instead of waiting
+//! for it, so that an untimed or timed `semop` on a semaphore the holder
+//! froze waits only for what the kernel would wait for
+//! (docs/bounded-time.md, "Sets": "The set fence"). The queue's fence
+//! (`msg::fence`) is the model; what differs is the lock-free writers,
+//! which take no lock that could say *moved*.
+//!
+//! The steps, all by the waiter (the *mover*):
+//! 1. Fence the holder ([`RobustLock::fence`]): its release fails from
+//!    then on.
+//! 2. Quiet: the holder is stopped and does not run until the copy is
+//!    made ([`Frozen`]), or it said it writes nothing more (it met its
+//!    fence: [`RobustLock::ack_fence`]), or it is dead.
+//! 3. No sleeper slot in use (a first version: sleepers are not moved; the
+//!    move is given up and the waiter waits as before).
+//! 4. Every semaphore word becomes a *tombstone* ([`SemWord::entomb`]): a
+//!    claim of a lock-free call is waited for (a dead claimant's call
+//!    finished or undone, a stopped one's gives the move up) first. From
+//!    then on no lock-free call changes a word of the old file (a
+//!    tombstone is frozen: the call goes to the lock, which says moved),
+//!    and no write of the stale holder lands on one (every holder write
+//!    of a word leaves a tombstone alone and waits for the fate: [`fate`]).
+//! 5. The journal is *sealed* (`jstate` 0 → [`J_SEALED`]; a committed
+//!    journal, 1, is left, and replayed in the copy): a holder's commit
+//!    (`jstate` 0 → 1 by compare-and-swap) either came before (the copy
+//!    has it) or fails on the seal (not committed). A commit of one word
+//!    without the journal is that word's compare-and-swap, which the
+//!    tombstone decides the same way. So the holder knows its outcome
+//!    from its own compare-and-swaps: no operation id is needed.
+//! 6. Copy the file ([`Obj::replace`]: same owner, group and mode; a mover
+//!    that may not make it gives up and waits), and in the copy: the
+//!    words made whole, the committed journal replayed (its semaphores'
+//!    last pid the holder's), the lock freed, what lock-free callers may
+//!    have left half done in the old file put right (undo slot takes,
+//!    multi-operation records), the counters reset.
+//! 7. Publish the copy over the set's names, mark the old header moved,
+//!    then its lock (every waiter wakes and reopens the set: `ESTALE`
+//!    inside the engine, `with_set_after` and [`follow`] retry on the
+//!    copy).
+//!
+//! Given up (the holder ran, a stopped claimant, a sleeper, no file): the
+//! journal unsealed, every tombstone lifted ([`SemWord::lifted`]: the
+//! holder's freeze kept), the fence given back. A mover killed at any
+//! step leaves its fence: a waiter takes it over ([`Got::Orphan`]) and
+//! moves the set (the tombstones and seal it finds are kept), or the
+//! holder, continued, finds its fencer dead and takes its lock back,
+//! lifting the tombstones and unsealing the journal itself ([`fate`]).
+//!
+//! The stale holder, continued after the move, stops at its first write
+//! that meets a tombstone or the seal, and at its release: it waits for
+//! the fate ([`fate`]), acknowledging its fence. Moved: its call
+//! succeeded when its own commit came first (the copy has it), else it is
+//! made again on the copy (`ESTALE`). Given back: the write is made again
+//! (every holder write of a word is of an absolute value).
+
+use super::*;
+use crate::sync::fence::Frozen;
+use crate::sync::lock::{Got, LockOutcome, LockState, RobustLock, STALL_CHECK};
+
+/// How long a holder must be seen stopped, and not run, before a waiter
+/// fences it (the queue's grace).
+const GRACE: Duration = Duration::from_millis(20);
+
+/// How long a mover waits for a fenced holder that runs (continued
+/// meanwhile) to find its fence, before it gives the fence back.
+const QUIET_WAIT: Duration = Duration::from_secs(2);
+
+/// In `jstate`: sealed by a mover, no journal committed (see the module
+/// doc): a holder's commit fails on it.
+pub(super) const J_SEALED: u32 = 2;
+/// In `jstate`: sealed by a mover over a committed journal (1), which the
+/// copy replays: the holder's end of its apply (1 → 0) fails on it, so
+/// that its next commit finds the seal too.
+pub(super) const J_SEALED_DONE: u32 = 3;
+
+/// Unit tests: the step of a move at which the mover dies (`_exit`, as
+/// killed there), 0 for none.
+#[cfg(test)]
+static DIE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A point of the move a unit test can kill the mover at.
+#[inline(always)]
+fn step(_n: u32) {
+    #[cfg(test)]
+    if DIE_AT.load(Ordering::Relaxed) == _n {
+        // SAFETY: ends this (test child) process at once, as SIGKILL would.
+        unsafe { libc::_exit(7) };
+    }
+}
+
+/// Called by a lock holder whose write met a tombstone or the sealed
+/// journal: waits for the move's fate. `Ok` when the fence was given back
+/// (or its fencer died before publishing and the lock was taken back, the
+/// tombstones lifted): make the write again; `ESTALE` when the set moved
+/// (or this holder's lock was taken over): write nothing more.
+#[cold]
+#[inline(never)]
+pub(super) fn fate(o: &Obj) -> Result<()> {
+    let l = o.obj_lock();
+    let me = crate::os::proc::my_pid();
+    let t0 = std::time::Instant::now();
+    loop {
+        l.ack_fence();
+        match l.state() {
+            LockState::Moved => return Err(Errno::ESTALE),
+            LockState::Held(p) if p == me => {
+                // Not fenced (any more). A mover that gave up lifted its
+                // tombstones and seal before giving the fence back, so any
+                // still there were written by a scribbler: lifted, under
+                // this holder's own fence (so that no mover fences it
+                // meanwhile and has its tombstones lifted), rather than
+                // waited on for ever.
+                if let Ok(v) = View::new(o) {
+                    if sealed_or_tomb(&v) && l.fence_mine() {
+                        lift_all(&v);
+                        l.unfence(Owner::me());
+                    }
+                }
+                return Ok(());
+            }
+            LockState::Fenced { fencer, .. } => {
+                let w = l.word();
+                let gone = !crate::os::proc::alive(fencer, l.owner_start());
+                let stray = t0.elapsed() >= STALL_CHECK
+                    && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
+                if gone || stray {
+                    if published(o) {
+                        finish_move(o);
+                        return Err(Errno::ESTALE);
+                    }
+                    if !o.is_moved() && l.reclaim(w) {
+                        if let Ok(v) = View::new(o) {
+                            lift_all(&v);
+                        }
+                        crate::debug_report!(
+                            "semaphore set {}: lock taken back from dead mover {}",
+                            o.id,
+                            fencer
+                        );
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let _ = l.wait_moved(&Deadline::after(Duration::from_millis(10)));
+            }
+            // Taken over by another (this holder was taken for dead, or a
+            // scribble): nothing it writes is the set's.
+            _ => return Err(Errno::ESTALE),
+        }
+    }
+}
+
+/// The release of a set's lock by its holder: true when released, false
+/// when the set moved under it (or its lock was taken over). A fence
+/// given back is waited for, and the release made again.
+pub(super) fn release(o: &Obj) -> bool {
+    let l = o.obj_lock();
+    if l.unlock() {
+        return true;
+    }
+    release_fenced(o)
+}
+
+#[cold]
+fn release_fenced(o: &Obj) -> bool {
+    let l = o.obj_lock();
+    loop {
+        if fate(o).is_err() {
+            return false;
+        }
+        if l.unlock() {
+            return true;
+        }
+    }
+}
+
+/// The grace before fencing under deadline `d`: none for the calls that
+/// end at a stopped holder anyway (`IPC_NOWAIT`, control calls).
+pub(super) fn grace(d: &Deadline) -> Option<Duration> {
+    (!d.ends_if_stopped()).then_some(GRACE)
+}
+
+/// Takes the set's lock by `d` when it was not free at the first try:
+/// `Ok(true)` when it came from a dead holder (the caller repairs);
+/// `ESTALE` when the set moved (or moves: a live fencer's fence is waited
+/// for, by `d`); with `grace`, a holder stopped for that long is fenced
+/// and the set moved away from it (then `ESTALE`). A dead mover's fence
+/// is taken over and its move finished, whatever the caller.
+#[cold]
+#[inline(never)]
+pub(super) fn take_slow(
+    o: &Obj,
+    d: &Deadline,
+    give_up: &dyn Fn() -> bool,
+    grace: Option<Duration>,
+) -> Result<bool> {
+    let l = o.obj_lock();
+    let gone = || o.is_removed() || give_up();
+    let moved = || o.is_moved();
+    let mut g = grace;
+    loop {
+        let got = match l.lock_movable(d, &gone, g, &moved) {
+            Ok(got) => got,
+            Err(e) if o.is_moved() && (e == Errno::EIDRM || e == Errno::ESTALE) => {
+                return Err(Errno::ESTALE)
+            }
+            Err(Errno::ESTALE) => {
+                // A live fencer moves the set: its end waited for.
+                match l.wait_moved(d) {
+                    Ok(()) => return Err(Errno::ESTALE),
+                    Err(Errno::EAGAIN) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let r = match got {
+            Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
+            Got::Stopped(seen, _) => move_set(o, seen, false, d),
+            Got::Orphan(pid) => move_set(o, pid as u32, true, d),
+        };
+        match r {
+            // Given up (the holder ran or let go, a stopped claimant):
+            // wait again.
+            Err(Errno::EAGAIN) => {}
+            // Cannot move it here (a file this process may not make, a
+            // sleeper in the set, the call's deadline): wait for the
+            // holder as before.
+            Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
+            Err(e) => return Err(e),
+            Ok(()) => return Err(Errno::ESTALE),
+        }
+    }
+}
+
+/// Whether the set's numbered name leads to another file than `o`'s (a
+/// mover killed after publishing its copy).
+fn published(o: &Obj) -> bool {
+    o.successor().is_ok_and(|n| n.file_id() != o.file_id())
+}
+
+/// The end of a move, once the copy is published: the old header marked
+/// moved (first: a lock word saying moved is believed only of an object
+/// whose header says so), then its lock (every waiter woken), then the
+/// waiters for a sleeper slot woken.
+fn finish_move(o: &Obj) {
+    if !o.mark_moved() {
+        return; // removed meanwhile: its waiters see that
+    }
+    o.obj_lock().mark_moved();
+    if let Ok(v) = View::new(o) {
+        let h = v.hdr();
+        h.slot_gen.fetch_add(1, Ordering::Release);
+        Event::new(&h.slot_gen, 0).wake(i32::MAX);
+    }
+}
+
+/// Whether a fenced holder writes nothing now and until the look turns
+/// false (see the module doc, step 2).
+enum Quiet {
+    /// dead, or it said so: for good
+    Done,
+    /// stopped, not run since this look
+    Looked(Frozen),
+}
+
+fn quiet(l: &RobustLock, holder: Owner, d: &Deadline) -> Result<Quiet> {
+    let t0 = std::time::Instant::now();
+    loop {
+        if d.expired() {
+            return Err(Errno::ETIMEDOUT);
+        }
+        if l.fence_acked() {
+            return Ok(Quiet::Done);
+        }
+        if let Some(f) = Frozen::look(holder.pid, holder.start) {
+            return Ok(Quiet::Looked(f));
+        }
+        if !crate::os::proc::alive(holder.pid, holder.start) {
+            return Ok(Quiet::Done);
+        }
+        if t0.elapsed() > QUIET_WAIT {
+            return Err(Errno::EAGAIN);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Moves the set `o` away from its stopped holder (`seen`: the lock word
+/// naming it) or, `orphan`, finishes the move of a dead mover whose fence
+/// this process took over (`seen`: the holder's pid). `Ok` once moved;
+/// `EAGAIN` when given up (everything put back), other errors when the
+/// set cannot be moved here (or not by the caller's deadline `d`).
+fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
+    let l = o.obj_lock();
+    if orphan && published(o) {
+        finish_move(o);
+        return Ok(());
+    }
+    if orphan {
+        crate::debug_report!(
+            "semaphore set {}: a dead mover's fence taken over (holder {})",
+            o.id,
+            seen
+        );
+    }
+    let holder = if orphan {
+        Owner {
+            pid: seen as i32,
+            start: 0,
+        }
+    } else {
+        l.fence(seen).ok_or(Errno::EAGAIN)?
+    };
+    step(1);
+    let r = (|| -> Result<()> {
+        if let Some(e) = o.gone() {
+            return Err(e);
+        }
+        let q = quiet(l, holder, d)?;
+        let v = View::new(o)?;
+        sleepers_free(&v)?;
+        entomb_all(&v)?;
+        step(3);
+        seal(&v);
+        step(4);
+        // A holder that ran since the look may have written beside the
+        // copy (even one that then met a tombstone and said so): given up.
+        let still = || match &q {
+            Quiet::Done => true,
+            Quiet::Looked(f) => f.still(),
+        };
+        let build = |new: &Obj| rebuild(new, holder.pid);
+        o.replace(&build, &still)?;
+        step(6);
+        crate::debug_report!(
+            "semaphore set {}: moved to a new file away from a stopped lock holder",
+            o.id
+        );
+        finish_move(o);
+        Ok(())
+    })();
+    if let Err(e) = r {
+        crate::debug_report!("semaphore set {}: move given up ({:?})", o.id, e);
+        if e != Errno::ESTALE && !o.is_moved() {
+            if let Ok(v) = View::new(o) {
+                lift_all(&v);
+            }
+            l.unfence(holder);
+        }
+    }
+    r
+}
+
+/// `EBUSY` when a sleeper slot is in use (a first version moves no
+/// sleeper: docs/bounded-time.md; the caller then waits for the holder,
+/// as before). A record of a lock-free multi-operation call is not a
+/// sleeper (its claims are settled by [`entomb_all`], the record freed in
+/// the copy); nor is a cancelled slot.
+fn sleepers_free(v: &View<'_>) -> Result<()> {
+    for i in wslots_used(v) {
+        let st = v.wslot(i)?.state.load(Ordering::Acquire) & 0xff;
+        if !matches!(st, W_FREE | W_CANCELLED | W_MULTI) {
+            return Err(Errno::EBUSY);
+        }
+    }
+    Ok(())
+}
+
+/// Every word of `v` a tombstone (see the module doc, step 4); `EAGAIN`
+/// when a stopped claimant holds one (those laid stay: the caller lifts
+/// them).
+fn entomb_all(v: &View<'_>) -> Result<()> {
+    for n in 0..v.s.nsems {
+        let s = v.sem(n)?;
+        loop {
+            let w = s.load();
+            if w.tomb() {
+                break;
+            }
+            if w.claimed() {
+                match settle(v, n, w) {
+                    Ok(()) => continue,
+                    Err(Errno::EBUSY) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(e),
+                }
+            }
+            if s.word
+                .compare_exchange(w.0, w.entomb().0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if n == v.s.nsems / 2 {
+                    step(2);
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The journal sealed (step 5): 0 → [`J_SEALED`], 1 → [`J_SEALED_DONE`];
+/// a seal found (a dead mover's) kept.
+fn seal(v: &View<'_>) {
+    let h = v.hdr();
+    let mut cur = h.jstate.load(Ordering::SeqCst);
+    loop {
+        let to = match cur {
+            0 => J_SEALED,
+            1 => J_SEALED_DONE,
+            _ => return,
+        };
+        match h
+            .jstate
+            .compare_exchange(cur, to, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => return,
+            Err(x) => cur = x,
+        }
+    }
+}
+
+/// Whether the journal is sealed or a word is a tombstone.
+fn sealed_or_tomb(v: &View<'_>) -> bool {
+    matches!(
+        v.hdr().jstate.load(Ordering::Acquire),
+        J_SEALED | J_SEALED_DONE
+    ) || (0..v.s.nsems).any(|n| v.peek(n).is_ok_and(|w| w.tomb()))
+}
+
+/// A move given up: the journal unsealed, every tombstone lifted.
+fn lift_all(v: &View<'_>) {
+    let h = v.hdr();
+    let _ = h
+        .jstate
+        .compare_exchange(J_SEALED, 0, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = h
+        .jstate
+        .compare_exchange(J_SEALED_DONE, 1, Ordering::SeqCst, Ordering::SeqCst);
+    for n in 0..v.s.nsems {
+        if let Ok(s) = v.sem(n) {
+            let w = s.load();
+            if w.tomb() {
+                let _ =
+                    s.word
+                        .compare_exchange(w.0, w.lifted().0, Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
+    }
+}
+
+/// The copy `new` put right before it is published (step 6): its words
+/// whole, a committed journal replayed (the semaphores it sets get
+/// `holder` as their last pid: the fenced holder's call), its lock free,
+/// the undo slot takes and multi-operation records that lock-free callers
+/// may have left half done freed, its counters reset. No sleeper is in
+/// the copy ([`sleepers_free`]).
+fn rebuild(new: &Obj, holder: i32) -> Result<()> {
+    let v = View::new(new)?;
+    let h = v.hdr();
+    new.obj_lock().init();
+    for n in 0..v.s.nsems {
+        let s = v.sem(n)?;
+        let w = s.load();
+        s.word
+            .store(SemWord::new(w.val(), w.pid()).0 | FROZEN, Ordering::Relaxed);
+    }
+    if matches!(h.jstate.load(Ordering::Acquire), 1 | J_SEALED_DONE) {
+        let k_max = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
+        for k in 0..k_max {
+            let e = v.jent(k)?.load(Ordering::Relaxed);
+            if e >> 62 == E_DONE {
+                return Err(Errno::EAGAIN); // a grant: a sleeper's (none here)
+            }
+            apply(&v, e)?;
+            if e >> 62 == E_VAL {
+                let idx = ((e >> 32) & 0x3fff_ffff) as usize;
+                v.sem(idx)?.put_pid(new, holder)?;
+            }
+        }
+    }
+    h.jstate.store(0, Ordering::Relaxed);
+    h.jcount.store(0, Ordering::Relaxed);
+    for n in 0..v.s.nsems {
+        let s = v.sem(n)?;
+        let w = s.load();
+        s.word
+            .store(SemWord::new(w.val(), w.pid()).0, Ordering::Relaxed);
+    }
+    for u in v.undo_used() {
+        v.uslot(u)?.taking.store(0, Ordering::Relaxed);
+    }
+    for i in wslots_used(&v) {
+        let w = v.wslot(i)?;
+        if matches!(
+            w.state.load(Ordering::Relaxed) & 0xff,
+            W_MULTI | W_CANCELLED
+        ) {
+            w.pid.store(0, Ordering::Relaxed);
+            w.state.store(W_FREE, Ordering::Relaxed);
+        }
+    }
+    h.waiting.store(0, Ordering::Relaxed);
+    h.slot_waiters.store(0, Ordering::Relaxed);
+    h.deep.store(0, Ordering::Relaxed);
+    h.granted.store(0, Ordering::Relaxed);
+    h.multi_short.store(0, Ordering::Relaxed);
+    step(5);
+    Ok(())
+}
+
+/// Runs `f` on the set `o` and, each time it finds the set moved
+/// (`ESTALE`), on the set where it moved to (for callers that keep their
+/// set: the native handle, the Rust API; the drop-in's look-ups retry in
+/// `with_set_after`).
+pub fn follow<T>(o: &Obj, mut f: impl FnMut(&Obj) -> Result<T>) -> Result<T> {
+    let r = f(o);
+    if !matches!(r, Err(Errno::ESTALE)) {
+        return r;
+    }
+    follow_slow(o, f)
+}
+
+#[cold]
+fn follow_slow<T>(o: &Obj, mut f: impl FnMut(&Obj) -> Result<T>) -> Result<T> {
+    let mut cur = o.successor()?;
+    for _ in 0..1000 {
+        match f(&cur) {
+            Err(Errno::ESTALE) => {
+                if !cur.is_moved() {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                cur = cur.successor()?;
+            }
+            r => return r,
+        }
+    }
+    Err(Errno::EIDRM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A word in a shared anonymous mapping, for a test's children.
+    struct SharedWords(*mut AtomicI32);
+
+    impl SharedWords {
+        fn new() -> SharedWords {
+            // SAFETY: a fresh shared anonymous mapping of one page.
+            let p = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            SharedWords(p.cast())
+        }
+        fn at(&self, i: usize) -> &AtomicI32 {
+            assert!(i < 1024);
+            // SAFETY: inside the page mapped by `new`, zeroed, aligned.
+            unsafe { &*self.0.add(i) }
+        }
+    }
+
+    fn reap(pid: i32) -> i32 {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        st
+    }
+
+    /// A mover killed after each step of its move (`step`), beside a
+    /// holder stopped with semaphore 0 frozen: then either (a) another
+    /// call, the holder still stopped, gets through (it takes the dead
+    /// mover's fence over and moves the set, or finishes its move), and
+    /// the holder, continued, finds its write dropped and its release
+    /// failing; or (b) the holder is continued first: before the copy
+    /// was published it takes its lock back (its write made, the
+    /// tombstones lifted), after, it finds the set moved. Values exact
+    /// either way, on the set as its id finds it.
+    #[test]
+    fn a_mover_killed_at_any_step_leaves_a_set_that_works() {
+        for k in 1..=6u32 {
+            for holder_first in [false, true] {
+                killed_mover_case(k, holder_first);
+            }
+        }
+    }
+
+    fn killed_mover_case(k: u32, holder_first: bool) {
+        let t = super::super::tests::tmp_ns(&format!("fence{k}{holder_first}"));
+        let o = get(&t.1, 0, 4, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
+        let id = o.id;
+        // Used without the lock once: holders freeze from now on.
+        let v1 = SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        };
+        semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
+        let sh = SharedWords::new();
+        // SAFETY: the child holds the set's lock in the mapping it
+        // inherited, waits to be told to go on, writes, lets go, exits.
+        let holder = unsafe { libc::fork() };
+        if holder == 0 {
+            let g = lock_by(&o, &Deadline::NEVER).unwrap();
+            let v = View::new(&o).unwrap();
+            let w = v.freeze(0).unwrap();
+            sh.at(0).store(1, Ordering::SeqCst);
+            while sh.at(1).load(Ordering::SeqCst) == 0 {
+                core::hint::spin_loop();
+            }
+            let put = v
+                .sem(0)
+                .unwrap()
+                .put(&o, w.val() + 10, crate::os::proc::my_pid());
+            let released = g.release();
+            sh.at(2)
+                .store(if put.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
+            sh.at(3)
+                .store(if released { 1 } else { 2 }, Ordering::SeqCst);
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        while sh.at(0).load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        crate::sync::fence::tests::stop(holder);
+        // SAFETY: the child makes one semop that moves the set, and dies
+        // at step `k` of the move.
+        let mover = unsafe { libc::fork() };
+        if mover == 0 {
+            DIE_AT.store(k, Ordering::Relaxed);
+            let r = semop(
+                &o,
+                &[SemOp {
+                    num: 0,
+                    op: 1,
+                    flg: 0,
+                }],
+                Wait::Forever,
+                Errno::EAGAIN,
+            );
+            // SAFETY: ending the test child (not at the step: a failure).
+            unsafe { libc::_exit(if r.is_ok() { 3 } else { 4 }) };
+        }
+        let st = reap(mover);
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 7,
+            "step {k}: the mover did not die there ({st:#x})"
+        );
+        let published = k >= 6;
+        let go_on = |sh: &SharedWords| {
+            sh.at(1).store(1, Ordering::SeqCst);
+            // SAFETY: continuing our own child.
+            unsafe { libc::kill(holder, libc::SIGCONT) };
+            let st = reap(holder);
+            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+        };
+        let d = Deadline::after(Duration::from_secs(5));
+        let v0 = SemOp {
+            num: 0,
+            op: 1,
+            flg: 0,
+        };
+        let expect = if holder_first {
+            go_on(&sh);
+            // Before the copy was published the holder takes its lock
+            // back and writes; after, the set moved under it.
+            let (put, rel) = (
+                sh.at(2).load(Ordering::SeqCst),
+                sh.at(3).load(Ordering::SeqCst),
+            );
+            if published {
+                assert_eq!(
+                    (put, rel),
+                    (2, 2),
+                    "step {k}: holder after a published copy"
+                );
+            } else {
+                assert_eq!((put, rel), (1, 1), "step {k}: holder after a dead mover");
+            }
+            with_set(&t.1, id, |o| semop(o, &[v0], Wait::Until(d), Errno::EAGAIN)).unwrap();
+            if published {
+                1
+            } else {
+                11
+            }
+        } else {
+            let t0 = std::time::Instant::now();
+            with_set(&t.1, id, |o| semop(o, &[v0], Wait::Until(d), Errno::EAGAIN)).unwrap();
+            assert!(
+                t0.elapsed() < Duration::from_secs(2),
+                "step {k}: {:?}",
+                t0.elapsed()
+            );
+            go_on(&sh);
+            assert_eq!(
+                (
+                    sh.at(2).load(Ordering::SeqCst),
+                    sh.at(3).load(Ordering::SeqCst)
+                ),
+                (2, 2),
+                "step {k}: the holder's write after the move"
+            );
+            1
+        };
+        let vals = with_set(&t.1, id, getall).unwrap();
+        assert_eq!(
+            vals,
+            vec![expect, 1, 0, 0],
+            "step {k}, holder first {holder_first}"
+        );
+        // The set works without the lock and under it: no word left a
+        // tombstone or frozen.
+        with_set(&t.1, id, |o| {
+            semop(
+                o,
+                &[SemOp {
+                    num: 2,
+                    op: 1,
+                    flg: 0,
+                }],
+                Wait::Forever,
+                Errno::EAGAIN,
+            )?;
+            semop(
+                o,
+                &[
+                    SemOp {
+                        num: 0,
+                        op: -1,
+                        flg: 0,
+                    },
+                    SemOp {
+                        num: 3,
+                        op: 1,
+                        flg: SEM_UNDO,
+                    },
+                ],
+                Wait::Until(d),
+                Errno::EAGAIN,
+            )
+        })
+        .unwrap();
+        let vals = with_set(&t.1, id, getall).unwrap();
+        assert_eq!(
+            vals,
+            vec![expect - 1, 1, 1, 1],
+            "step {k}, holder first {holder_first}"
+        );
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+}
