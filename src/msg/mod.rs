@@ -111,7 +111,7 @@
 //!   and repair under both locks.
 
 use crate::error::{Errno, Result};
-use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Region, Shared};
+use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
 use crate::os::creds::creds;
 use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event};
@@ -179,7 +179,24 @@ pub struct QueueInner {
     /// found once, so that a holder of this one (a native handle) does not
     /// open the numbered name again on every call.
     next: std::sync::OnceLock<Queue>,
+    /// Where `obj`'s control area starts, checked against `geo` once
+    /// ([`View::check`]): a call's [`View`] and [`Queue::head`] are made
+    /// without checking bounds again.
+    base: Base,
 }
+
+/// [`QueueInner::base`]: an address in the mapping `obj` keeps for as long
+/// as the queue lives.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct Base(*mut u8);
+
+// SAFETY: an address in a shared mapping that every thread of the process
+// sees at the same place; it is only read through `View` (atomics and byte
+// copies, as any thread's access to the mapping), never owned.
+unsafe impl Send for Base {}
+// SAFETY: as for `Send`: sharing the address shares nothing else.
+unsafe impl Sync for Base {}
 
 impl core::ops::Deref for Queue {
     type Target = QueueInner;
@@ -544,6 +561,7 @@ impl Queue {
 
     fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
         let geo = Self::geo_of(&obj)?;
+        let base = Base(View::check(&obj, geo)?);
         let tally = Copier::new(ns, obj.id);
         let mark = match tally {
             Some(_) => None,
@@ -555,6 +573,7 @@ impl Queue {
             tally,
             mark,
             next: std::sync::OnceLock::new(),
+            base,
         })))
     }
 
@@ -562,6 +581,7 @@ impl Queue {
     /// and checked again, the tally slot and marker kept (same id).
     fn with_obj(&self, obj: Arc<Obj>) -> Result<Queue> {
         let geo = Self::geo_of(&obj)?;
+        let base = Base(View::check(&obj, geo)?);
         if obj.id != self.obj.id {
             return Err(Errno::EIO);
         }
@@ -571,6 +591,7 @@ impl Queue {
             tally: self.tally.clone(),
             mark: self.mark.clone(),
             next: std::sync::OnceLock::new(),
+            base,
         })))
     }
 
@@ -586,14 +607,16 @@ impl Queue {
 
     #[inline]
     fn view(&self) -> Result<View<'_>> {
-        let mut v = View::new(&self.obj, self.geo)?;
+        // SAFETY: `base` came from `View::check(&self.obj, self.geo)`.
+        let mut v = unsafe { View::checked(&self.obj, self.geo, self.base.0) };
         v.tally = self.tally.as_ref();
         v.mark = self.mark.as_ref();
         Ok(v)
     }
 
+    #[inline]
     fn head(&self) -> Result<&QHead> {
-        self.obj.at(0)
+        Ok(self.view()?.h)
     }
 
     /// Takes the senders' lock by `d` (`ETIMEDOUT`; `EIDRM` when the
