@@ -394,6 +394,7 @@ impl<'a> View<'a> {
     }
 
     /// Under `rlock`: finds the message `msgrcv` would take.
+    #[inline]
     pub(super) fn find(&self, msgtyp: i64, flags: i32) -> Result<Option<Found>> {
         let h = self.head()?;
         let mut prev = h.head.load(Relaxed);
@@ -439,10 +440,11 @@ impl<'a> View<'a> {
     /// Under `rlock` (both locks when `f` is the last message behind
     /// others; `g` is `rlock`, released before waking senders): copies
     /// the message out and takes it off the list.
-    pub(super) fn take(
+    #[inline]
+    pub(super) fn take<B: RecvBuf + ?Sized>(
         &self,
         f: Found,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         g: QGuard<'_>,
     ) -> Result<(i64, usize)> {
@@ -496,10 +498,11 @@ impl<'a> View<'a> {
 
     /// Copies message `d` into `out` (`E2BIG` when it does not fit unless
     /// `MSG_NOERROR`): its type and the bytes copied.
-    pub(super) fn copy_message(
+    #[inline]
+    pub(super) fn copy_message<B: RecvBuf + ?Sized>(
         &self,
         d: &Desc,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
     ) -> Result<(i64, usize)> {
         let len = d.len.load(Relaxed) as usize;
@@ -534,6 +537,7 @@ impl<'a> View<'a> {
         Ok(None)
     }
 
+    #[inline]
     pub(super) fn copy_out(&self, d: &Desc, buf: &mut [u8]) -> Result<usize> {
         let full = d.len.load(Relaxed) as usize;
         let class = self.geo.class(full);

@@ -834,10 +834,10 @@ impl Queue {
     /// As [`Queue::recv`], into a [`RecvBuf`]: the buffer is asked for
     /// exactly the bytes that will be copied once the message is chosen,
     /// and before it is taken (an error there keeps the message).
-    pub fn recv_into(
+    pub fn recv_into<B: RecvBuf + ?Sized>(
         &self,
         msgtyp: i64,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {
@@ -847,10 +847,11 @@ impl Queue {
     }
 
     /// [`Queue::recv_into`] on this file (`ESTALE`: it moved).
-    fn recv_once(
+    #[inline]
+    fn recv_once<B: RecvBuf + ?Sized>(
         &self,
         msgtyp: i64,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {
