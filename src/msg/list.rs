@@ -498,7 +498,7 @@ impl<'a> View<'a> {
 
     /// Copies message `d` into `out` (`E2BIG` when it does not fit unless
     /// `MSG_NOERROR`): its type and the bytes copied.
-    #[inline]
+    #[inline(always)]
     pub(super) fn copy_message<B: RecvBuf + ?Sized>(
         &self,
         d: &Desc,

@@ -709,6 +709,7 @@ impl Queue {
     /// Takes the receivers' lock by `d`. When its previous holder died
     /// inside (or another receiver found that and has not repaired yet),
     /// lets go and repairs under both locks first.
+    #[inline]
     fn lock_recv(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
         let (r, died) = self.take_movable(&h.rlock, d, false)?;
