@@ -27,12 +27,7 @@ impl<'a> View<'a> {
         let at = |i: u32| self.geo.desc_off + i as usize * size;
         pool.alloc(
             |i| Ok(&self.desc(i)?.next),
-            |i| {
-                self.reserve(at(i), at(i) + size, (i > 0).then(|| at(i)))?;
-                // Never used since the last repair, but maybe before it.
-                clear_spare(self.desc(i)?);
-                Ok(())
-            },
+            |i| self.reserve(at(i), at(i) + size, (i > 0).then(|| at(i))),
         )
     }
 
@@ -87,37 +82,12 @@ impl<'a> View<'a> {
     }
 
     /// Under `rlock`: gives descriptor `i` back (onto the pending chain:
-    /// see [`View::batch`]) with the storage of a taken message of `len`
-    /// bytes whose chunks start at `first`. A message of one small chunk
-    /// (1 to [`SMALL`] bytes: a stream's) leaves its chunk on the
-    /// descriptor ([`Desc::spare`]), in the line this store writes anyway,
-    /// for the sender that takes the descriptor next: neither side writes
-    /// or reads the chunk's link for it. Longer messages' chunks go back as
-    /// [`View::give_back_chunks`] says. `EIO`, giving nothing back, for a
-    /// chunk of the other size.
-    ///
-    /// Why a sender taking a descriptor without a chunk always finds a
-    /// small chunk on the chunk lists: free descriptors without a chunk
-    /// and free small chunks not on a descriptor start equal (all never
-    /// used), and every step keeps them equal — a small message takes one
-    /// of each or a descriptor with its chunk, its receive puts a
-    /// descriptor back with a chunk; a longer or empty message's sender
-    /// moves the chunk of its descriptor onto the chunk list, its receive
-    /// puts a descriptor back without one. A repair clears every spare
-    /// ([`View::rebuild_free`]).
+    /// see [`View::batch`]).
     #[inline]
-    pub(super) fn give_back(&self, i: u32, first: u32, len: usize) -> Result<()> {
+    pub(super) fn give_back_desc(&self, i: u32) -> Result<()> {
         let h = self.head()?;
-        let d = self.desc(i)?;
-        let spare = if (1..=SMALL).contains(&len) {
-            self.geo.class(len).off(first)?;
-            first + 1
-        } else {
-            self.give_back_chunks(first, len)?;
-            0
-        };
-        d.spare.store(spare, Relaxed);
-        pend(&h.pend_desc, &h.pend_desc_last, i, i, &d.next);
+        let link = &self.desc(i)?.next;
+        pend(&h.pend_desc, &h.pend_desc_last, i, i, link);
         Ok(())
     }
 
@@ -207,15 +177,6 @@ impl<'a> View<'a> {
         }
         h.pend_n.store(0, Relaxed);
         Ok(())
-    }
-}
-
-/// Forgets the chunk a free descriptor carries ([`Desc::spare`]),
-/// writing only when there is one.
-#[inline]
-pub(super) fn clear_spare(d: &Desc) {
-    if d.spare.load(Relaxed) != 0 {
-        d.spare.store(0, Relaxed);
     }
 }
 

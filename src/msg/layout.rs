@@ -149,10 +149,7 @@ pub(super) struct Desc {
     pub(super) len: AtomicU32,
     pub(super) chunk: AtomicU32,
     pub(super) next: AtomicU32,
-    /// On a free descriptor: the small chunk given back with it, plus
-    /// one (0: none; see [`View::give_back`]). A sender that takes the
-    /// descriptor takes the chunk with it, and clears this.
-    pub(super) spare: AtomicU32,
+    pub(super) _pad: AtomicU32,
 }
 
 const _: () = assert!(core::mem::size_of::<Desc>() == 24);
@@ -167,11 +164,7 @@ unsafe impl Shared for Desc {}
 /// 2: the wait words' watch bit (a sender or receiver bumps the other
 /// side's word only when someone watches it) and the receivers' pending
 /// lists; a process of version 1 would neither bump nor flush.
-///
-/// 3: a freed small chunk travels on the freed descriptor (`Desc::spare`)
-/// instead of the chunks' free lists; a process of version 2 would take
-/// a descriptor's stale `spare` for a free chunk.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Geometry of a queue's control area, computed (and checked against the
 /// mapping) in this process, never trusted from the file.

@@ -277,16 +277,7 @@ impl<'a> View<'a> {
     pub(super) fn rebuild_free(&self, used_d: &[bool], used_c: &[bool]) -> Result<()> {
         let h = self.head()?;
         let g = self.geo;
-        // No free descriptor brings a chunk along any more (the chunks not
-        // in use go onto the lists below); one above the never-used mark
-        // loses its spare when it is handed out (`View::alloc_desc`). Only
-        // these are written: a pass over all of them would fault in every
-        // page of a sparse queue.
-        let (f, fresh) = free_list(0..g.ndesc, used_d, |i| {
-            let d = self.desc(i)?;
-            clear_spare(d);
-            Ok(&d.next)
-        })?;
+        let (f, fresh) = free_list(0..g.ndesc, used_d, |i| Ok(&self.desc(i)?.next))?;
         h.free_desc.store(f, Relaxed);
         h.fresh_desc.store(fresh, Relaxed);
         let (f, fresh) = free_list(0..g.nsmall, used_c, |c| self.link(c))?;
@@ -325,24 +316,6 @@ impl<'a> View<'a> {
         let d = self.desc(di)?;
         let (mut first, mut last) = (NIL, NIL);
         let len = data.len();
-        // The chunk that came with the descriptor (`Desc::spare`): this
-        // message's when it fits one small chunk, else onto the senders'
-        // small list. A spare that names no small chunk was scribbled on:
-        // ignored (a repair finds its chunk, if any, again).
-        let spare = d.spare.load(Relaxed);
-        let mut given = NIL;
-        if spare != 0 {
-            d.spare.store(0, Relaxed);
-            let c = spare - 1;
-            if c < self.geo.nsmall {
-                if (1..=SMALL).contains(&len) {
-                    given = c;
-                } else {
-                    self.link(c)?.store(h.free_chunk.load(Relaxed), Relaxed);
-                    h.free_chunk.store(c, Relaxed);
-                }
-            }
-        }
         let class = self.geo.class(len);
         let pool = self.chunk_pool(h, len);
         let link_at = |c: u32| self.geo.link_off + c as usize * 4;
@@ -354,22 +327,18 @@ impl<'a> View<'a> {
             self.reserve(o, o + class.size(), (c > class.lo).then_some(o))
         };
         for piece in data.chunks(class.size()) {
-            let c = if given != NIL {
-                core::mem::replace(&mut given, NIL)
-            } else {
-                match pool.alloc(|c| self.link(c), reserve) {
-                    Ok(Some(c)) => c,
-                    r => {
-                        // Give back what this message took (to the senders'
-                        // lists): none left, or no storage for a new one.
-                        if last != NIL {
-                            self.link(last)?.store(pool.free.load(Relaxed), Relaxed);
-                            pool.free.store(first, Relaxed);
-                        }
-                        d.next.store(h.free_desc.load(Relaxed), Relaxed);
-                        h.free_desc.store(di, Relaxed);
-                        return r.map(|_| None);
+            let c = match pool.alloc(|c| self.link(c), reserve) {
+                Ok(Some(c)) => c,
+                r => {
+                    // Give back what this message took (to the senders'
+                    // lists): none left, or no storage for a new one.
+                    if last != NIL {
+                        self.link(last)?.store(pool.free.load(Relaxed), Relaxed);
+                        pool.free.store(first, Relaxed);
                     }
+                    d.next.store(h.free_desc.load(Relaxed), Relaxed);
+                    h.free_desc.store(di, Relaxed);
+                    return r.map(|_| None);
                 }
             };
             let to = self.chunk(class, c)?;
@@ -495,7 +464,8 @@ impl<'a> View<'a> {
             // Commit: the message becomes the dummy; the old dummy and the
             // message's chunks are free.
             h.head.store(f.at, Release);
-            self.give_back(dummy, d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_desc(dummy)?;
         } else {
             // Commit: unlink it. When it is the last message the caller
             // holds `slock` too.
@@ -503,7 +473,8 @@ impl<'a> View<'a> {
             if next == NIL {
                 h.tail.store(f.prev, Relaxed);
             }
-            self.give_back(f.at, d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_chunks(d.chunk.load(Relaxed), len as usize)?;
+            self.give_back_desc(f.at)?;
         }
         self.taken_one()?;
         h.taken_n
