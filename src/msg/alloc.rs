@@ -42,7 +42,7 @@ impl<'a> View<'a> {
     pub(super) fn reserve(&self, start: usize, end: usize, prev_end: Option<usize>) -> Result<()> {
         const PAGE: usize = 4096;
         // Pages are the file's: count from the mapping's start.
-        let region = self.r;
+        let region = self.obj.region();
         let base = region.start();
         let (start, end, prev_end) = (base + start, base + end, prev_end.map(|p| base + p));
         let from = match prev_end {

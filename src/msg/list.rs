@@ -10,8 +10,6 @@ use super::*;
 pub(super) struct View<'a> {
     pub(super) obj: &'a Obj,
     pub(super) geo: Geo,
-    /// The control area, through which every word is read.
-    pub(super) r: Region<'a>,
     /// Where this process copies the queue's counters (see
     /// [`super::tally`]); `None` when it does not.
     pub(super) tally: Option<&'a Copier>,
@@ -20,20 +18,57 @@ pub(super) struct View<'a> {
     pub(super) mark: Option<&'a Marker>,
     /// The control area's head, found (bounds-checked) once.
     pub(super) h: &'a QHead,
+    /// The control area's first byte: `geo.end` bytes from it lie in the
+    /// mapping, and it is 8-byte aligned ([`View::new`] checks both once),
+    /// so an item whose index is below its count in `geo` is addressed
+    /// without another check ([`View::desc`], [`View::link`],
+    /// [`View::chunk`]).
+    base: *mut u8,
 }
 
 impl<'a> View<'a> {
     #[inline]
     pub(super) fn new(obj: &'a Obj, geo: Geo) -> Result<View<'a>> {
+        let base = View::check(obj, geo)?;
+        // SAFETY: just checked.
+        Ok(unsafe { View::checked(obj, geo, base) })
+    }
+
+    /// Where `obj`'s control area starts, once `geo` was checked to fit
+    /// its mapping: the items of the geometry all lie below `geo.end`
+    /// (see `Geo::layout`) at offsets that are multiples of their
+    /// alignment (at most 8). `EIO` when it does not fit.
+    pub(super) fn check(obj: &Obj, geo: Geo) -> Result<*mut u8> {
         let r = obj.region();
-        Ok(View {
+        let base = r.as_ptr();
+        if geo.end > r.len()
+            || base as usize % 8 != 0
+            || geo.desc_off < core::mem::size_of::<QHead>()
+        {
+            return Err(Errno::EIO);
+        }
+        Ok(base)
+    }
+
+    /// The view of `obj` with geometry `geo` whose control area starts at
+    /// `base`, without a check.
+    ///
+    /// # Safety
+    /// `base` is what [`View::check`] returned for this `obj` and `geo`.
+    #[inline]
+    pub(super) unsafe fn checked(obj: &'a Obj, geo: Geo, base: *mut u8) -> View<'a> {
+        View {
             obj,
             geo,
-            r,
             tally: None,
             mark: None,
-            h: r.at(0)?,
-        })
+            // SAFETY: the head lies below `desc_off` ≤ `geo.end`, inside
+            // the mapping, which lives as long as `obj`; `base` is
+            // 8-aligned; `QHead` is `Shared` (atomics only). The caller
+            // vouches for `base` (see `View::check`).
+            h: unsafe { &*(base as *const QHead) },
+            base,
+        }
     }
 
     /// Before a change of the counters: when this process does not copy
@@ -59,25 +94,45 @@ impl<'a> View<'a> {
         Ok(self.h)
     }
 
+    /// Descriptor `i` (`EIO` past the last one).
     #[inline]
     pub(super) fn desc(&self, i: u32) -> Result<&'a Desc> {
         if i >= self.geo.ndesc {
             return Err(Errno::EIO);
         }
-        self.r
-            .elem(self.geo.desc_off, core::mem::size_of::<Desc>(), i as usize)
+        let off = self.geo.desc_off + i as usize * core::mem::size_of::<Desc>();
+        // SAFETY: `i < ndesc`, so `[off, off + 24)` lies below `link_off`
+        // ≤ `geo.end`, inside the mapping (checked in `View::new`), which
+        // lives for 'a; `desc_off` is a multiple of 64 and 24 one of 8, on
+        // an 8-aligned base: aligned for `Desc`. `Desc` is `Shared`
+        // (atomics, any bit pattern).
+        Ok(unsafe { &*(self.base.add(off) as *const Desc) })
     }
 
+    /// Chunk `c`'s link (`EIO` past the last chunk).
     #[inline]
     pub(super) fn link(&self, c: u32) -> Result<&'a AtomicU32> {
         if c >= self.geo.nchunk {
             return Err(Errno::EIO);
         }
-        self.r.elem(
-            self.geo.link_off,
-            core::mem::size_of::<AtomicU32>(),
-            c as usize,
-        )
+        let off = self.geo.link_off + c as usize * 4;
+        // SAFETY: `c < nchunk`, so `[off, off + 4)` lies below `chunk_off`
+        // ≤ `geo.end`, inside the mapping (`View::new`); `link_off` is
+        // `desc_off` plus a multiple of 24: 4-aligned. An atomic: any bit
+        // pattern.
+        Ok(unsafe { &*(self.base.add(off) as *const AtomicU32) })
+    }
+
+    /// The bytes of chunk `c` of `class` (`EIO` when `c` is not one of
+    /// that class): a pointer to `class.size()` bytes of the mapping,
+    /// which other processes may write at any time (copy them, never make
+    /// a reference to them).
+    #[inline]
+    pub(super) fn chunk(&self, class: Class, c: u32) -> Result<*mut u8> {
+        let off = class.off(c)?;
+        // `off + class.size()` ≤ `geo.end` for every chunk of the class
+        // (`Geo::layout`), inside the mapping (`View::new`).
+        Ok(self.base.wrapping_add(off))
     }
 
     /// Messages and bytes held: what was appended less what was taken
@@ -286,7 +341,11 @@ impl<'a> View<'a> {
                     return r.map(|_| None);
                 }
             };
-            self.r.write_bytes(class.off(c)?, piece)?;
+            let to = self.chunk(class, c)?;
+            // SAFETY: `piece` (at most `class.size()` bytes, the chunks'
+            // size) goes to chunk `c`, which lies in the mapping
+            // (`View::chunk`); process-private source, no overlap.
+            unsafe { core::ptr::copy_nonoverlapping(piece.as_ptr(), to, piece.len()) };
             if last == NIL {
                 first = c;
             } else {
@@ -335,6 +394,7 @@ impl<'a> View<'a> {
     }
 
     /// Under `rlock`: finds the message `msgrcv` would take.
+    #[inline]
     pub(super) fn find(&self, msgtyp: i64, flags: i32) -> Result<Option<Found>> {
         let h = self.head()?;
         let mut prev = h.head.load(Relaxed);
@@ -380,10 +440,11 @@ impl<'a> View<'a> {
     /// Under `rlock` (both locks when `f` is the last message behind
     /// others; `g` is `rlock`, released before waking senders): copies
     /// the message out and takes it off the list.
-    pub(super) fn take(
+    #[inline]
+    pub(super) fn take<B: RecvBuf + ?Sized>(
         &self,
         f: Found,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         g: QGuard<'_>,
     ) -> Result<(i64, usize)> {
@@ -437,10 +498,11 @@ impl<'a> View<'a> {
 
     /// Copies message `d` into `out` (`E2BIG` when it does not fit unless
     /// `MSG_NOERROR`): its type and the bytes copied.
-    pub(super) fn copy_message(
+    #[inline(always)]
+    pub(super) fn copy_message<B: RecvBuf + ?Sized>(
         &self,
         d: &Desc,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
     ) -> Result<(i64, usize)> {
         let len = d.len.load(Relaxed) as usize;
@@ -475,6 +537,7 @@ impl<'a> View<'a> {
         Ok(None)
     }
 
+    #[inline]
     pub(super) fn copy_out(&self, d: &Desc, buf: &mut [u8]) -> Result<usize> {
         let full = d.len.load(Relaxed) as usize;
         let class = self.geo.class(full);
@@ -483,7 +546,12 @@ impl<'a> View<'a> {
         let mut done = 0;
         while done < len {
             let n = class.size().min(len - done);
-            self.r.read_bytes(class.off(c)?, &mut buf[done..done + n])?;
+            let from = self.chunk(class, c)?;
+            let to = &mut buf[done..done + n];
+            // SAFETY: `n` ≤ `class.size()` bytes of chunk `c`, which lies in
+            // the mapping (`View::chunk`), into the caller's private
+            // buffer: no overlap.
+            unsafe { core::ptr::copy_nonoverlapping(from, to.as_mut_ptr(), n) };
             done += n;
             if done < len {
                 c = self.link(c)?.load(Relaxed);

@@ -111,7 +111,7 @@
 //!   and repair under both locks.
 
 use crate::error::{Errno, Result};
-use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Region, Shared};
+use crate::ns::{limits, Access, CreateSpec, Kind, Ns, Obj, Shared};
 use crate::os::creds::creds;
 use crate::os::proc::my_pid;
 use crate::sync::event::{self, Event};
@@ -179,7 +179,24 @@ pub struct QueueInner {
     /// found once, so that a holder of this one (a native handle) does not
     /// open the numbered name again on every call.
     next: std::sync::OnceLock<Queue>,
+    /// Where `obj`'s control area starts, checked against `geo` once
+    /// ([`View::check`]): a call's [`View`] and [`Queue::head`] are made
+    /// without checking bounds again.
+    base: Base,
 }
+
+/// [`QueueInner::base`]: an address in the mapping `obj` keeps for as long
+/// as the queue lives.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct Base(*mut u8);
+
+// SAFETY: an address in a shared mapping that every thread of the process
+// sees at the same place; it is only read through `View` (atomics and byte
+// copies, as any thread's access to the mapping), never owned.
+unsafe impl Send for Base {}
+// SAFETY: as for `Send`: sharing the address shares nothing else.
+unsafe impl Sync for Base {}
 
 impl core::ops::Deref for Queue {
     type Target = QueueInner;
@@ -414,14 +431,87 @@ struct ThreadCache {
     probe: Seen,
 }
 
-/// This thread's [`LAST`], reached without a closure.
+/// This thread's [`LAST`], reached without a closure, and on x86-64
+/// Linux without `__tls_get_addr` ([`last_ie`]).
 #[inline(always)]
 fn last() -> &'static ThreadCache {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    let p = match last_ie::get() {
+        p if !p.is_null() => p,
+        _ => {
+            let p: *const ThreadCache = LAST.with(|c| c as *const _);
+            last_ie::set(p);
+            p
+        }
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     let p: *const ThreadCache = LAST.with(|c| c as *const _);
-    // SAFETY: this thread's `LAST`, which has no destructor: it lives as
-    // long as the thread, and its cells are not `Sync`, so the reference
-    // cannot leave the thread.
+    // SAFETY: this thread's `LAST` (found through `LAST` itself, or the
+    // address this thread stored in its own `last_ie` slot), which has no
+    // destructor: it lives as long as the thread, and its cells are not
+    // `Sync`, so the reference cannot leave the thread.
     unsafe { &*p }
+}
+
+/// A thread-local word in the initial-exec TLS model: the address of the
+/// thread's [`LAST`]. Rust's `thread_local!` in a shared library uses the
+/// general-dynamic model, a call of `__tls_get_addr` per access (11
+/// instructions and a call, per `msgsnd` and per `msgrcv`), and stable
+/// Rust has no way to ask for another model; this word is declared in
+/// assembly and read at a fixed offset from the thread pointer (two
+/// loads). Initial-exec in a shared library takes 8 bytes of the static
+/// TLS block (glibc keeps room for it even for a `dlopen`ed library); a
+/// new thread's word is zero until its first call stores it; a `fork`
+/// child's thread has its parent thread's `LAST` at the same address.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod last_ie {
+    use super::ThreadCache;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss.ripc_msg_last,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl ripc_msg_last",
+        ".hidden ripc_msg_last",
+        ".type ripc_msg_last,@object",
+        ".size ripc_msg_last,8",
+        "ripc_msg_last:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    /// This thread's word (null until [`set`]).
+    #[inline(always)]
+    pub(super) fn get() -> *const ThreadCache {
+        let p: *const ThreadCache;
+        // SAFETY: reads this thread's 8-byte TLS word `ripc_msg_last`
+        // (declared above, 8-aligned) at its offset from the thread
+        // pointer (`fs`), which the GOT entry holds; no other effect.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr [rip + ripc_msg_last@GOTTPOFF]",
+                "mov {p}, qword ptr fs:[{p}]",
+                p = out(reg) p,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        p
+    }
+
+    /// Stores `p` (this thread's `LAST`) in this thread's word.
+    #[inline(never)]
+    pub(super) fn set(p: *const ThreadCache) {
+        // SAFETY: writes this thread's own TLS word (see `get`), which
+        // nothing else refers to.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + ripc_msg_last@GOTTPOFF]",
+                "mov qword ptr fs:[{t}], {p}",
+                t = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
 }
 
 /// See [`OWNER`].
@@ -550,6 +640,7 @@ impl Queue {
 
     fn from_obj(ns: &Ns, obj: Arc<Obj>) -> Result<Queue> {
         let geo = Self::geo_of(&obj)?;
+        let base = Base(View::check(&obj, geo)?);
         let tally = Copier::new(ns, obj.id);
         let mark = match tally {
             Some(_) => None,
@@ -561,6 +652,7 @@ impl Queue {
             tally,
             mark,
             next: std::sync::OnceLock::new(),
+            base,
         })))
     }
 
@@ -568,6 +660,7 @@ impl Queue {
     /// and checked again, the tally slot and marker kept (same id).
     fn with_obj(&self, obj: Arc<Obj>) -> Result<Queue> {
         let geo = Self::geo_of(&obj)?;
+        let base = Base(View::check(&obj, geo)?);
         if obj.id != self.obj.id {
             return Err(Errno::EIO);
         }
@@ -577,6 +670,7 @@ impl Queue {
             tally: self.tally.clone(),
             mark: self.mark.clone(),
             next: std::sync::OnceLock::new(),
+            base,
         })))
     }
 
@@ -592,14 +686,16 @@ impl Queue {
 
     #[inline]
     fn view(&self) -> Result<View<'_>> {
-        let mut v = View::new(&self.obj, self.geo)?;
+        // SAFETY: `base` came from `View::check(&self.obj, self.geo)`.
+        let mut v = unsafe { View::checked(&self.obj, self.geo, self.base.0) };
         v.tally = self.tally.as_ref();
         v.mark = self.mark.as_ref();
         Ok(v)
     }
 
+    #[inline]
     fn head(&self) -> Result<&QHead> {
-        self.obj.at(0)
+        Ok(self.view()?.h)
     }
 
     /// Takes the senders' lock by `d` (`ETIMEDOUT`; `EIDRM` when the
@@ -619,6 +715,7 @@ impl Queue {
     /// Takes the receivers' lock by `d`. When its previous holder died
     /// inside (or another receiver found that and has not repaired yet),
     /// lets go and repairs under both locks first.
+    #[inline]
     fn lock_recv(&self, d: &Deadline) -> Result<QGuard<'_>> {
         let h = self.head()?;
         let (r, died) = self.take_movable(&h.rlock, d, false)?;
@@ -817,10 +914,10 @@ impl Queue {
     /// As [`Queue::recv`], into a [`RecvBuf`]: the buffer is asked for
     /// exactly the bytes that will be copied once the message is chosen,
     /// and before it is taken (an error there keeps the message).
-    pub fn recv_into(
+    pub fn recv_into<B: RecvBuf + ?Sized>(
         &self,
         msgtyp: i64,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {
@@ -830,10 +927,11 @@ impl Queue {
     }
 
     /// [`Queue::recv_into`] on this file (`ESTALE`: it moved).
-    fn recv_once(
+    #[inline]
+    fn recv_once<B: RecvBuf + ?Sized>(
         &self,
         msgtyp: i64,
-        out: &mut dyn RecvBuf,
+        out: &mut B,
         flags: i32,
         deadline: Deadline,
     ) -> Result<(i64, usize)> {

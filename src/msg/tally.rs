@@ -891,6 +891,7 @@ mod tests {
             tally: None,
             mark: Marker::new(ns, q[1].id()),
             next: std::sync::OnceLock::new(),
+            base: q[1].base,
         }));
         member.stat(false).unwrap();
         opened();

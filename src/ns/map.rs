@@ -100,6 +100,15 @@ impl<'m> Region<'m> {
         self.off
     }
 
+    /// The window's first byte, for an engine that checks a layout of its
+    /// own against [`Region::len`] once and then addresses it with one
+    /// index check per access (`msg::list::View`).
+    #[inline]
+    pub fn as_ptr(&self) -> *mut u8 {
+        // `off` ≤ the mapping's length: every Region is made inside it.
+        self.map.ptr.wrapping_add(self.off)
+    }
+
     /// Absolute offset in the mapping of `off` in the window, when
     /// `[off, off + n)` lies inside the window.
     #[inline]
