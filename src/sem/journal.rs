@@ -464,15 +464,19 @@ impl Drop for Locked<'_> {
 /// `semop` never gets here, and its lock's release stays short).
 #[inline(never)]
 fn flush_wakes(o: &Obj) {
-    let q = WAKES.with(|q| {
+    // Taken, so that a nested call (a signal handler's) queues its own;
+    // given back afterwards with its allocation, for the next grant.
+    let mut q = WAKES.with(|q| {
         let mut q = q.borrow_mut();
         if q.is_empty() {
-            // Keep the queue's allocation for the next time.
             return Vec::new();
         }
         core::mem::take(&mut *q)
     });
-    for addr in q {
+    if q.is_empty() {
+        return;
+    }
+    for addr in q.drain(..) {
         // The word lies in a mapping of a set our caller still holds
         // (it was queued under that set's lock moments ago).
         if event::wake_addr(addr) == 0 {
@@ -481,6 +485,12 @@ fn flush_wakes(o: &Obj) {
             unwoken(o, addr);
         }
     }
+    WAKES.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.capacity() == 0 {
+            *w = q;
+        }
+    });
 }
 
 /// Replays a journal committed by a process that died before finishing.

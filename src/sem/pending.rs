@@ -223,41 +223,45 @@ pub(super) fn update_queue(v: &View<'_>) {
     if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
         return;
     }
-    // A buffer kept by the thread (taken, so a nested call in a signal
-    // handler gets its own): no allocation per grant.
-    let mut ops = OPS_BUF.with(|b| b.take());
-    update_queue_with(v, &mut ops);
-    OPS_BUF.with(|b| b.set(ops));
+    // Buffers kept by the thread (taken, so a nested call in a signal
+    // handler gets its own): no allocation, and no 1 KiB of zeroes, per
+    // grant.
+    let (mut ops, mut order) = BUFS.with(|b| b.take());
+    update_queue_with(v, &mut ops, &mut order);
+    BUFS.with(|b| b.set((ops, order)));
 }
 
 thread_local! {
-    static OPS_BUF: core::cell::Cell<Vec<SemOp>> = const { core::cell::Cell::new(Vec::new()) };
+    /// [`update_queue`]'s buffers: a sleeper's operations, and the
+    /// waiting slots as (ticket, index).
+    #[allow(clippy::type_complexity)]
+    static BUFS: core::cell::Cell<(Vec<SemOp>, Vec<(u64, usize)>)> =
+        const { core::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
-fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>) {
+fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize)>) {
     for _round in 0..=v.s.nwait {
-        // The waiting slots by FIFO ticket (nwait <= NWAIT: no allocation).
+        // The waiting slots by FIFO ticket (nwait <= NWAIT: the buffer's
+        // allocation is made once per thread).
         // Sleepers take the lowest free slot, and the count is exact under
         // the lock, so the scan stops at the last one. (Each slot is on its
         // own page: scanning all 64 cost more than the rest together.) A
         // count left short by a process killed inside `enqueue` is put
         // right by the next sweep, at the latest a sleeper's next tick.
         let want = v.hdr().waiting.load(Ordering::Relaxed) as usize;
-        let mut q = [(0u64, 0usize); NWAIT];
-        let mut n = 0;
+        q.clear();
         for i in 0..v.s.nwait.min(NWAIT) {
-            if n >= want {
+            if q.len() >= want {
                 break;
             }
             let Ok(w) = v.wslot(i) else { continue };
             // **SeqCst**: pairs with a self-serving sleeper's return to
             // waiting (`fast::self_serve`).
             if w.state.load(Ordering::SeqCst) & 0xff == W_WAITING {
-                q[n] = (w.ticket.load(Ordering::Relaxed), i);
-                n += 1;
+                q.push((w.ticket.load(Ordering::Relaxed), i));
             }
         }
-        let q = &mut q[..n];
+        let n = q.len();
         q.sort_unstable();
         let mut restart = false;
         // Slots of `q` that stop waiting in this round (granted, failed or
