@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NWS 6           /* the workers' semaphores */
+#define NWS 16          /* the workers' semaphores */
 #define NSEMS (NWS + 1) /* semaphore NWS: the control process's SETVAL */
 #define MAXW 8
 #define CALL_MAX 2.0 /* seconds a call of a running worker may take */
@@ -58,6 +58,7 @@ struct worker {
     volatile double worst;     /* longest call while not stopped itself */
     volatile int parked;
     volatile int killable;     /* SEM_UNDO only */
+    volatile int big;          /* every call on all NWS semaphores (the lock held most of the time) */
     volatile int ended;        /* saw EIDRM/EINVAL (part 3) */
 };
 
@@ -102,11 +103,11 @@ static void worker(int i) {
     struct worker *me = &sh->w[i];
     uint64_t r = 0x9e3779b97f4a7c15ull ^ ((uint64_t)getpid() << 17);
     while (!sh->stop) {
-        struct sembuf ops[3];
-        int n = 1 + (int)(tap_xorshift(&r) % 3), k = 0;
+        struct sembuf ops[NWS];
+        int n = me->big ? NWS : 1 + (int)(tap_xorshift(&r) % 3), k = 0;
         int used[NWS] = {0};
         for (int j = 0; j < n; j++) {
-            int s = (int)(tap_xorshift(&r) % NWS);
+            int s = me->big ? j : (int)(tap_xorshift(&r) % NWS);
             if (used[s]) continue;
             used[s] = 1;
             int undo = me->killable || (tap_xorshift(&r) & 1);
@@ -188,6 +189,7 @@ static pid_t wpid[MAXW];
 static void start_worker(int i, int killable) {
     memset((void *)&sh->w[i], 0, sizeof sh->w[i]);
     sh->w[i].killable = killable;
+    sh->w[i].big = i == 0;
     wpid[i] = spawn_fn(worker, i);
 }
 
@@ -206,7 +208,8 @@ static int storm(int nw, int kills, int *nkilled, int *nstops) {
     ino_t ino = set_ino();
     double t0 = tap_now();
     while (tap_now() - t0 < RUN_SECS) {
-        int i = (int)(tap_xorshift(&rng) % (uint64_t)nw);
+        /* Half the stops on worker 0, most often inside the lock. */
+        int i = tap_xorshift(&rng) % 2 ? 0 : (int)(tap_xorshift(&rng) % (uint64_t)nw);
         sh->w[i].gen++;
         kill(wpid[i], SIGSTOP);
         int two = tap_xorshift(&rng) % 4 == 0, j = (i + 1) % nw;
@@ -215,7 +218,23 @@ static int storm(int nw, int kills, int *nkilled, int *nstops) {
             kill(wpid[j], SIGSTOP);
         }
         (*nstops)++;
-        sleep_us((long)(tap_xorshift(&rng) % 150000));
+        long nap = (long)(tap_xorshift(&rng) % 150000);
+        if (kills) {
+            /* A running SEM_UNDO worker killed while the holder is
+             * stopped: in its grace, or in its move (fence, tombstones,
+             * seal, copy, publication). */
+            int m = (int)(tap_xorshift(&rng) % (uint64_t)nw);
+            long at = (long)(tap_xorshift(&rng) % 60000);
+            if (m != i && (!two || m != j) && sh->w[m].killable && at < nap) {
+                sleep_us(at);
+                kill(wpid[m], SIGKILL);
+                reap(wpid[m]);
+                (*nkilled)++;
+                start_worker(m, 1);
+                nap -= at;
+            }
+        }
+        sleep_us(nap);
         if (kills && sh->w[i].killable && tap_xorshift(&rng) % 3 == 0) {
             kill(wpid[i], SIGKILL);
             reap(wpid[i]);
@@ -492,8 +511,8 @@ static void part_tools(void) {
     ino_t before = set_ino();
     /* Stop workers until the set moved (the user backend), at most 3 s. */
     double t0 = tap_now();
-    while (tap_now() - t0 < 3 && (backend_is_kernel() || set_ino() == before)) {
-        int i = (int)(tap_xorshift(&rng) % (uint64_t)nw);
+    while (tap_now() - t0 < 5 && (backend_is_kernel() || set_ino() == before)) {
+        int i = 0;
         sh->w[i].gen++;
         kill(wpid[i], SIGSTOP);
         sleep_us(80000);
