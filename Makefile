@@ -93,7 +93,7 @@ lib: $(SO) $(ARCHIVE)
 # child instead of ~10 (see the script; build.rs reruns when it changes).
 SOLINK  := -C link-arg=-Wl,-soname,$(SONAME) -C link-arg=-Wl,--build-id \
            -C 'link-arg=-Wl,-T,$(CURDIR)/link/child-path.ld'
-$(SO) $(ARCHIVE): Cargo.toml link/child-path.ld $(shell find src -name '*.rs')
+$(SO) $(ARCHIVE): Cargo.toml link/child-path.ld $(shell find src -name '*.rs') build.rs src/ffi/cancel.c
 	$(CARGO) rustc --release --lib --crate-type cdylib,staticlib -- $(SOLINK)
 	$(CARGO) build --release --bins
 	@ln -sf libripc.so $(OUT)/$(SONAME)

@@ -22,8 +22,17 @@ pub fn msgget(key: c_int, flags: c_int) -> Result<c_int> {
 /// # Safety
 /// `msgp` is passed to the kernel, which checks it.
 pub unsafe fn msgsnd(id: c_int, msgp: *const c_void, sz: usize, flags: c_int) -> Result<c_int> {
-    // SAFETY: the kernel validates the user pointer.
-    cvt(unsafe { libc::syscall(libc::SYS_msgsnd, id, msgp, sz, flags) }).map(|r| r as c_int)
+    let args = [
+        id as c_long,
+        msgp as c_long,
+        sz as c_long,
+        flags as c_long,
+        0,
+        0,
+    ];
+    // SAFETY: the kernel validates the user pointer. A cancellation point,
+    // as glibc's msgsnd (crate::os::cancel).
+    unsafe { crate::os::cancel::syscall(libc::SYS_msgsnd, args) }.map(|r| r as c_int)
 }
 
 /// `msgrcv(2)`.
@@ -37,8 +46,17 @@ pub unsafe fn msgrcv(
     typ: c_long,
     flags: c_int,
 ) -> Result<isize> {
-    // SAFETY: the kernel validates the user pointer.
-    cvt(unsafe { libc::syscall(libc::SYS_msgrcv, id, msgp, sz, typ, flags) }).map(|r| r as isize)
+    let args = [
+        id as c_long,
+        msgp as c_long,
+        sz as c_long,
+        typ,
+        flags as c_long,
+        0,
+    ];
+    // SAFETY: the kernel validates the user pointer. A cancellation point,
+    // as glibc's msgrcv (crate::os::cancel).
+    unsafe { crate::os::cancel::syscall(libc::SYS_msgrcv, args) }.map(|r| r as isize)
 }
 
 /// `msgctl(2)`.
@@ -179,7 +197,12 @@ fn timed<T>(
                 if d.expired() {
                     return Err(Errno::ETIMEDOUT);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                // A cancellation point (ECANCELED), as the wait of the
+                // untimed call is; a signal does not end the wait.
+                let nap = crate::os::cancel::sleep(std::time::Duration::from_millis(1));
+                if nap == Err(Errno::ECANCELED) {
+                    return Err(Errno::ECANCELED);
+                }
             }
             r => return r,
         }

@@ -101,13 +101,16 @@ fn c_type(rust: &str) -> String {
     }
 }
 
-/// `(return type, parameter types)` of every `extern "C" fn ripc_*` in
+/// `(return type, parameter types)` of every `extern "C" fn ripc_*` (or
+/// `extern "C-unwind"`) in
 /// `src/ffi/`, by name.
 fn rust_exports() -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
     let dir = Path::new(ROOT).join("src/ffi");
     for e in std::fs::read_dir(dir).unwrap() {
         let src = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        // A cancellation point is `extern "C-unwind"`: the same C function.
+        let src = src.replace("extern \"C-unwind\" fn ripc_", "extern \"C\" fn ripc_");
         let mut rest = src.as_str();
         while let Some(i) = rest.find("extern \"C\" fn ripc_") {
             rest = &rest[i + "extern \"C\" fn ".len()..];

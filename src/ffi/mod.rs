@@ -57,16 +57,52 @@ impl<T> FfiReturn for *mut T {
     }
 }
 
-/// Runs `body` (a `Result<T>`) behind the panic boundary and converts it to
+/// Runs `body` (a `Result<T>`) behind the panic boundary, with
+/// cancellation disabled (a `pthread_cancel` acts at the next cancellation
+/// point after the call, never inside it: [`crate::os::cancel`]; the
+/// `fast` form leaves that to the body), and converts it to
 /// the C convention: `Ok(v)` → `v`; `Err(e)` → failure value with `errno = e`;
 /// a panic → failure value with `errno = ENOTRECOVERABLE`. An unknown `RIPC_BACKEND`
 /// fails every call with `EINVAL` before `body` runs.
+///
+/// `ffi_boundary!(cancellation_point, { … })`: the same for an entry
+/// point that is a cancellation point (declared `extern "C-unwind"`): a
+/// cancellation pending at entry acts first (`pthread_testcancel`); when
+/// the body failed because a cancellation acted inside one of its system
+/// calls (`ECANCELED`, [`crate::os::cancel`]), the thread ends there as
+/// glibc's cancellation ends it ([`finish_cancellable`]).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ffi_boundary {
-    ($body:block) => {{
+    (cancellation_point, $body:block) => {{
+        // A pending cancellation acts here, before anything is done, even
+        // when the call would not block (as glibc's cancellation points).
+        // SAFETY: the `extern "C-unwind"` entry point holds nothing yet.
+        unsafe { $crate::os::cancel::test() };
+        let r = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> $crate::error::Result<_> {
+                $crate::sysv::check()?;
+                $body
+            },
+        ));
+        // SAFETY: called from the `extern "C-unwind"` entry point, with
+        // nothing of its frame left to drop (`r` moves in).
+        unsafe { $crate::ffi::finish_cancellable(r) }
+    }};
+    // The lock-free `semop` family: no guard here; its slow paths take
+    // one (crate::os::cancel::NoCancel).
+    (fast, $body:block) => {
+        $crate::ffi_boundary!(@run, {}, $body)
+    };
+    // Every other entry point that is no cancellation point: cancellation
+    // disabled for the whole call (crate::os::cancel).
+    ($body:block) => {
+        $crate::ffi_boundary!(@run, { let _nc = $crate::os::cancel::NoCancel::new(); }, $body)
+    };
+    (@run, { $($guard:tt)* }, $body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
             || -> $crate::error::Result<_> {
+                $($guard)*
                 $crate::sysv::check()?;
                 $body
             },
@@ -84,6 +120,38 @@ macro_rules! ffi_boundary {
     }};
 }
 pub use crate::ffi_boundary;
+
+/// The end of `ffi_boundary!(cancellation_point, …)`: as `ffi_boundary!`,
+/// except that a failure (`ECANCELED`, or any) after a cancellation acted in
+/// this thread ([`crate::os::cancel::caught`]) ends the thread
+/// (`pthread_exit(PTHREAD_CANCELED)`): glibc's forced unwind then crosses
+/// this frame, which holds nothing (`r` is taken apart by value), and the
+/// entry point's, which must hold nothing either.
+///
+/// # Safety
+/// Called by an `extern "C-unwind"` entry point with nothing of its own
+/// frame left to drop.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn finish_cancellable<T: FfiReturn + Copy>(
+    r: std::thread::Result<crate::error::Result<T>>,
+) -> T {
+    let e = match r {
+        Ok(inner) => match inner {
+            Ok(v) => return v,
+            Err(e) => e,
+        },
+        Err(payload) => {
+            drop(payload);
+            PANIC_ERRNO
+        }
+    };
+    // Also after a panic that followed a cancellation.
+    // SAFETY: the caller's promise; nothing is left here.
+    unsafe { crate::os::cancel::act() };
+    crate::error::set_errno(e);
+    T::failure()
+}
 
 pub(crate) use crate::sysv::Timeout;
 

@@ -222,8 +222,8 @@ pub extern "C" fn ripc_pipe_free(p: *mut ripc_pipe) -> c_int {
 /// last write end makes readers see end of file; closing the last read end
 /// makes writers get `EPIPE`. `EBADF` when that end is already closed.
 #[no_mangle]
-pub extern "C" fn ripc_pipe_close(p: *mut ripc_pipe, end: c_int) -> c_int {
-    ffi_boundary!({
+pub extern "C-unwind" fn ripc_pipe_close(p: *mut ripc_pipe, end: c_int) -> c_int {
+    ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         p.inner.close(End::from_c(end)?)?;
         Ok(0)
@@ -246,12 +246,12 @@ pub extern "C" fn ripc_pipe_fd(p: *const ripc_pipe, end: c_int) -> c_int {
 /// `SA_RESTART` ran; never retried), `EBADF` (read end closed), `EFAULT`.
 /// Blocks while the pipe is empty and some writer is open.
 #[no_mangle]
-pub extern "C" fn ripc_pipe_read(
+pub extern "C-unwind" fn ripc_pipe_read(
     p: *const ripc_pipe,
     buf: *mut c_void,
     len: usize,
 ) -> libc::ssize_t {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         Ok(p.inner.read(read_buf(&p, buf, len)?)? as libc::ssize_t)
     })
@@ -264,12 +264,12 @@ pub extern "C" fn ripc_pipe_read(
 /// the handle has `RIPC_PIPE_NOSIGPIPE`), `EINTR`, `EBADF`, `EFAULT`.
 /// Blocks while the pipe is full.
 #[no_mangle]
-pub extern "C" fn ripc_pipe_write(
+pub extern "C-unwind" fn ripc_pipe_write(
     p: *const ripc_pipe,
     buf: *const c_void,
     len: usize,
 ) -> libc::ssize_t {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         Ok(p.inner.write(write_buf(&p, buf, len)?)? as libc::ssize_t)
     })
@@ -280,12 +280,12 @@ pub extern "C" fn ripc_pipe_write(
 /// and a non-blocking pipe is waited on with `poll`, so bytes already read
 /// are never lost; -1 with errno on any other error.
 #[no_mangle]
-pub extern "C" fn ripc_pipe_read_exact(
+pub extern "C-unwind" fn ripc_pipe_read_exact(
     p: *const ripc_pipe,
     buf: *mut c_void,
     len: usize,
 ) -> libc::ssize_t {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         Ok(p.inner.read_exact(read_buf(&p, buf, len)?)? as libc::ssize_t)
     })
@@ -295,12 +295,12 @@ pub extern "C" fn ripc_pipe_read_exact(
 /// `poll` on a non-blocking pipe). Returns `len`, or -1 with errno (e.g.
 /// `EPIPE`; some bytes may have been written before it).
 #[no_mangle]
-pub extern "C" fn ripc_pipe_write_all(
+pub extern "C-unwind" fn ripc_pipe_write_all(
     p: *const ripc_pipe,
     buf: *const c_void,
     len: usize,
 ) -> libc::ssize_t {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let p = super::handle::get(p)?;
         Ok(p.inner.write_all(write_buf(&p, buf, len)?)? as libc::ssize_t)
     })
@@ -422,13 +422,13 @@ pub extern "C" fn ripc_fifo_create(path: *const c_char, mode: libc::mode_t, flag
 /// Other flags: `RIPC_PIPE_INHERIT`, `RIPC_PIPE_NOSIGPIPE`. A path that is
 /// not a FIFO gives `EINVAL`. Returns a handle with one end, or NULL.
 #[no_mangle]
-pub extern "C" fn ripc_fifo_open(
+pub extern "C-unwind" fn ripc_fifo_open(
     path: *const c_char,
     end: c_int,
     flags: c_int,
     timeout_ms: c_int,
 ) -> *mut ripc_pipe {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let path = cstr(path)?;
         let end = End::from_c(end)?;
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));

@@ -117,14 +117,14 @@ pub extern "C" fn ripc_queue_id(q: *const ripc_queue) -> c_int {
 /// # Safety
 /// `data` must point to `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ripc_queue_send(
+pub unsafe extern "C-unwind" fn ripc_queue_send(
     q: *mut ripc_queue,
     r#type: c_long,
     data: *const c_void,
     len: usize,
     timeout_ms: c_long,
 ) -> c_int {
-    crate::ffi_boundary!({
+    crate::ffi_boundary!(cancellation_point, {
         let q = super::handle::get(q)?;
         if data.is_null() && len > 0 {
             return Err(Errno::EFAULT);
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn ripc_queue_send(
 /// # Safety
 /// `buf` must point to `cap` writable bytes; `type_out` NULL or valid.
 #[no_mangle]
-pub unsafe extern "C" fn ripc_queue_recv(
+pub unsafe extern "C-unwind" fn ripc_queue_recv(
     q: *mut ripc_queue,
     r#type: c_long,
     buf: *mut c_void,
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn ripc_queue_recv(
     timeout_ms: c_long,
     type_out: *mut c_long,
 ) -> isize {
-    crate::ffi_boundary!({
+    crate::ffi_boundary!(cancellation_point, {
         let q = super::handle::get(q)?;
         if (buf.is_null() && cap > 0) || cap > isize::MAX as usize {
             return Err(if buf.is_null() {

@@ -74,7 +74,7 @@ pub extern "C" fn ripc_semget(key: c_int, nsems: c_int, semflg: c_int) -> c_int 
 /// cbindgen:ignore
 #[no_mangle]
 pub extern "C" fn ripc_semop(semid: c_int, sops: *mut sembuf, nsops: usize) -> c_int {
-    ffi_boundary!({
+    ffi_boundary!(fast, {
         // One operation on ripc's engine, the common case: its own short
         // path (no buffers, no timeout), same checks in the same order.
         if nsops == 1 && crate::sysv::backend() == crate::sysv::Backend::User {
@@ -96,7 +96,7 @@ pub extern "C" fn ripc_semtimedop(
     nsops: usize,
     timeout: *const libc::timespec,
 ) -> c_int {
-    ffi_boundary!({
+    ffi_boundary!(fast, {
         // SAFETY: the caller's buffers, checked by the backend.
         unsafe { ops().semtimedop(semid, sops, nsops, timeout) }
     })

@@ -202,7 +202,7 @@ pub extern "C" fn ripc_semset_op(
     nops: usize,
     timeout_ms: c_long,
 ) -> c_int {
-    ffi_boundary!({
+    ffi_boundary!(fast, {
         let s = &*super::handle::get(set)?;
         if nops == 0 {
             return Err(Errno::EINVAL);
@@ -367,7 +367,9 @@ pub extern "C" fn ripc_mutex_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc
 /// `EIDRM` too. Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_mutex_lock(m: *mut ripc_mutex, timeout_ms: c_long) -> c_int {
-    ffi_boundary!({ op1(&super::handle::get(m)?.set, -1, sem::SEM_UNDO, timeout_ms) })
+    ffi_boundary!(fast, {
+        op1(&super::handle::get(m)?.set, -1, sem::SEM_UNDO, timeout_ms)
+    })
 }
 
 /// Unlocks (`EPERM` when it is not locked). Returns 0.
@@ -444,13 +446,15 @@ pub extern "C" fn ripc_sem_open_id(ns: *const ripc_ns, id: c_int) -> *mut ripc_s
 /// 0 not at all (`EAGAIN`); > 0 at most that long (`ETIMEDOUT`). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_wait(s: *mut ripc_sem, timeout_ms: c_long) -> c_int {
-    ffi_boundary!({ op1(&super::handle::get(s)?.set, -1, 0, timeout_ms) })
+    ffi_boundary!(fast, {
+        op1(&super::handle::get(s)?.set, -1, 0, timeout_ms)
+    })
 }
 
 /// Gives one unit back (`ERANGE` above 32767). Returns 0.
 #[no_mangle]
 pub extern "C" fn ripc_sem_post(s: *mut ripc_sem) -> c_int {
-    ffi_boundary!({ op1(&super::handle::get(s)?.set, 1, 0, -1) })
+    ffi_boundary!(fast, { op1(&super::handle::get(s)?.set, 1, 0, -1) })
 }
 
 /// The current value.

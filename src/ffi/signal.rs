@@ -173,12 +173,12 @@ pub extern "C" fn ripc_signal_kill(pid: libc::pid_t, signo: c_int) -> c_int {
 /// fills `*info` when not NULL; -1 with `ETIMEDOUT` on timeout, `EINTR`
 /// when another signal's handler ran.
 #[no_mangle]
-pub extern "C" fn ripc_signal_wait(
+pub extern "C-unwind" fn ripc_signal_wait(
     set: *const libc::sigset_t,
     info: *mut ripc_siginfo,
     timeout_ms: c_int,
 ) -> c_int {
-    ffi_boundary!({
+    ffi_boundary!(cancellation_point, {
         let set = sigset(set)?;
         let timeout = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         let i = signal::wait(set, timeout)?;
@@ -226,8 +226,8 @@ pub extern "C" fn ripc_signal_fd(set: *const libc::sigset_t, flags: c_int) -> c_
 /// and fills `*info` when not NULL; -1 with `EAGAIN` when none is pending
 /// on a non-blocking descriptor.
 #[no_mangle]
-pub extern "C" fn ripc_signal_fd_read(fd: c_int, info: *mut ripc_siginfo) -> c_int {
-    ffi_boundary!({
+pub extern "C-unwind" fn ripc_signal_fd_read(fd: c_int, info: *mut ripc_siginfo) -> c_int {
+    ffi_boundary!(cancellation_point, {
         let i = signal::signal_fd_read(fd)?;
         put_info(info, i)?;
         Ok(i.signo)

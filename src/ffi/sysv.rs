@@ -37,13 +37,13 @@ pub extern "C" fn ripc_msgget(key: c_int, msgflg: c_int) -> c_int {
 ///
 /// cbindgen:ignore
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgsnd(
+pub unsafe extern "C-unwind" fn ripc_msgsnd(
     msqid: c_int,
     msgp: *const c_void,
     msgsz: usize,
     msgflg: c_int,
 ) -> c_int {
-    crate::ffi_boundary!({
+    crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {
             // SAFETY: the caller's buffer, checked by the engine.
@@ -66,14 +66,14 @@ pub unsafe extern "C" fn ripc_msgsnd(
 ///
 /// cbindgen:ignore
 #[no_mangle]
-pub unsafe extern "C" fn ripc_msgrcv(
+pub unsafe extern "C-unwind" fn ripc_msgrcv(
     msqid: c_int,
     msgp: *mut c_void,
     msgsz: usize,
     msgtyp: c_long,
     msgflg: c_int,
 ) -> isize {
-    crate::ffi_boundary!({
+    crate::ffi_boundary!(cancellation_point, {
         // ripc's engine called directly (inlined), not through `ops()`.
         if crate::sysv::backend() == crate::sysv::Backend::User {
             // SAFETY: the caller's buffer, checked by the engine.

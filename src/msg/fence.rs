@@ -373,7 +373,7 @@ impl Queue {
             if t0.elapsed() > QUIET_WAIT {
                 return Err(Errno::EAGAIN);
             }
-            std::thread::sleep(Duration::from_millis(1));
+            crate::os::cancel::nap(Duration::from_millis(1)); // no cancellation point
         }
     }
 
@@ -498,7 +498,7 @@ impl Queue {
             if d.remaining().is_some_and(|r| r.is_zero()) {
                 return Err(Errno::ETIMEDOUT);
             }
-            std::thread::sleep(Duration::from_millis(1));
+            crate::os::cancel::nap(Duration::from_millis(1)); // no cancellation point
             if !self.obj.is_moved() {
                 return Ok(self.clone());
             }
@@ -543,7 +543,7 @@ mod tests {
                 t0.elapsed() < Duration::from_secs(10),
                 "the child took no lock"
             );
-            std::thread::sleep(Duration::from_millis(1));
+            crate::os::cancel::nap(Duration::from_millis(1)); // no cancellation point
         }
         crate::sync::fence::tests::stop(pid);
         q.send(&t.ns, 1, b"moved", 0, Deadline::NEVER).unwrap();

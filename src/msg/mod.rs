@@ -359,7 +359,13 @@ pub fn with_queue_probed<U, R>(
     let q: &Queue = match &hit {
         Some(q) => q,
         None => {
-            looked_up = by_id(ns, id)?;
+            // Opens files: no cancellation may act in there (msgsnd and
+            // msgrcv are cancellation points at entry and while they
+            // sleep only: crate::os::cancel).
+            looked_up = {
+                let _nc = crate::os::cancel::NoCancel::new();
+                by_id(ns, id)?
+            };
             &looked_up
         }
     };

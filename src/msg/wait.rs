@@ -98,9 +98,11 @@ fn wait_word(
         return Ok(());
     };
     // A spin that ran its budget out already took longer than one.
-    let t0 = std::time::Instant::now();
-    let r = ev.sleep(sleeping, deadline, None).map(|_| ());
-    *quick = budget.is_zero() && t0.elapsed() <= spin_budget();
+    let t0 = spin::begin();
+    // A cancellation point, as the kernel's msgsnd/msgrcv: a
+    // pthread_cancel ends the sleep with ECANCELED (crate::os::cancel).
+    let r = ev.sleep_cancellable(sleeping, deadline, None).map(|_| ());
+    *quick = budget.is_zero() && spin::within(t0, spin_budget());
     r
 }
 

@@ -4,10 +4,13 @@ use crate::error::{cvt, Result};
 
 /// Closes `fd` if it is a descriptor (not -1). Errors are ignored: the
 /// descriptor is released whatever `close` reports (Linux semantics).
+/// The raw system call: glibc's `close` is a cancellation point, which
+/// must not act inside ripc ([`super::cancel`]; `ripc_pipe_close` is a
+/// cancellation point at its entry instead).
 pub(crate) fn close_fd(fd: i32) {
     if fd >= 0 {
         // SAFETY: closing a descriptor the caller owns; no memory involved.
-        unsafe { libc::close(fd) };
+        unsafe { libc::syscall(libc::SYS_close, fd) };
     }
 }
 

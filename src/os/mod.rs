@@ -6,6 +6,7 @@
 //! rooms); the engines, `ns` and `sync` build on them; nothing here uses
 //! anything above it.
 
+pub mod cancel;
 pub mod cgroup;
 pub mod creds;
 mod fd;

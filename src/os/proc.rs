@@ -211,10 +211,21 @@ pub enum Start {
 /// up to six reads for a `stat` line): the text, or the errno. A file
 /// that fills `buf` is an error (`EFBIG`): `/proc/<pid>/stat` is a few
 /// hundred bytes.
+///
+/// Raw system calls: glibc's `open`/`read`/`close` are cancellation
+/// points, and a cancellation must never act inside ripc (this runs in
+/// the middle of any call that meets a busy lock: [`super::cancel`]).
 pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
     // SAFETY: `path` ends with a NUL (the callers' literal); open returns a
     // descriptor we close below.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    } as i32;
     if fd < 0 {
         return Err(std::io::Error::last_os_error()
             .raw_os_error()
@@ -223,7 +234,7 @@ pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i
     let mut n = 0usize;
     let r = loop {
         // SAFETY: reading into the unused tail of `buf`, which we own.
-        let r = unsafe { libc::read(fd, buf[n..].as_mut_ptr().cast(), buf.len() - n) };
+        let r = unsafe { libc::syscall(libc::SYS_read, fd, buf[n..].as_mut_ptr(), buf.len() - n) };
         if r < 0 {
             let e = std::io::Error::last_os_error()
                 .raw_os_error()
@@ -241,8 +252,7 @@ pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i
             break Err(libc::EFBIG);
         }
     };
-    // SAFETY: closing the descriptor opened above, once.
-    unsafe { libc::close(fd) };
+    super::close_fd(fd);
     r?;
     std::str::from_utf8(&buf[..n]).map_err(|_| libc::EIO)
 }

@@ -53,10 +53,31 @@ fn open_flags(end: End, opts: Options) -> i32 {
     f
 }
 
+/// `open(2)` as ripc's own work: no cancellation point (a raw system
+/// call: [`crate::os::cancel`]). For the non-blocking opens, the timed
+/// open's helper thread and its wake-up peers; `ripc_fifo_open` is a
+/// cancellation point at its entry.
 fn raw_open(path: &CStr, flags: i32) -> Result<i32> {
     // SAFETY: `path` is NUL-terminated; no mode argument is needed since
     // O_CREAT is never passed.
-    crate::error::cvt(unsafe { libc::open(path.as_ptr(), flags) })
+    crate::error::cvt(unsafe {
+        libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags)
+    } as i32)
+}
+
+/// The caller's blocking `open(2)` (no timeout): a cancellation point, as
+/// the kernel's ([`crate::os::cancel`]).
+fn cancellable_open(path: &CStr, flags: i32) -> Result<i32> {
+    let args = [
+        libc::AT_FDCWD as libc::c_long,
+        path.as_ptr() as libc::c_long,
+        flags as libc::c_long,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: as `raw_open`.
+    unsafe { crate::os::cancel::syscall(libc::SYS_openat, args) }.map(|fd| fd as i32)
 }
 
 /// Refuses anything but a FIFO: the kernel would open a regular file just
@@ -95,7 +116,7 @@ pub fn fifo_open(path: &CStr, end: End, opts: Options, timeout: Option<Duration>
         return wrap(fd, end, opts);
     }
     let Some(timeout) = timeout else {
-        let fd = raw_open(path, flags)?;
+        let fd = cancellable_open(path, flags)?;
         return wrap(fd, end, opts);
     };
     if end == End::Write {

@@ -17,6 +17,8 @@ pub use fifo::{fifo_create, fifo_open};
 
 use crate::error::cvt;
 use crate::error::{Errno, Result};
+use crate::os::cancel;
+use core::ffi::c_long;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Which end of a pipe.
@@ -66,9 +68,18 @@ pub struct Pipe {
 }
 
 /// One `write(2)` of `buf` to `fd`.
+/// A cancellation point, as the kernel's `write(2)` ([`crate::os::cancel`]).
 fn write_fd(fd: i32, buf: &[u8]) -> Result<usize> {
+    let args = [
+        fd as c_long,
+        buf.as_ptr() as c_long,
+        buf.len() as c_long,
+        0,
+        0,
+        0,
+    ];
     // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
-    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
+    unsafe { cancel::syscall(libc::SYS_write, args) }.map(|n| n as usize)
 }
 
 use crate::os::{close_fd, set_fl};
@@ -141,8 +152,17 @@ impl Pipe {
     /// it fail with `EINTR` (never retried here).
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let fd = self.fd(End::Read)?;
-        // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes.
-        cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
+        let args = [
+            fd as c_long,
+            buf.as_mut_ptr() as c_long,
+            buf.len() as c_long,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes. A
+        // cancellation point, as the kernel's `read(2)`.
+        unsafe { cancel::syscall(libc::SYS_read, args) }.map(|n| n as usize)
     }
 
     /// One `write(2)` to the write end: the bytes written (all of them when
@@ -304,12 +324,12 @@ fn wait_ready(fd: i32, events: i16) -> Result<()> {
         events,
         revents: 0,
     };
-    // SAFETY: one live pollfd.
-    let r = unsafe { libc::poll(&mut p, 1, -1) };
-    if r < 0 && Errno::last() != Errno::EINTR {
-        return Err(Errno::last());
+    let args = [&mut p as *mut libc::pollfd as c_long, 1, -1, 0, 0, 0];
+    // SAFETY: one live pollfd. A cancellation point, as `poll(2)`.
+    match unsafe { cancel::syscall(libc::SYS_poll, args) } {
+        Err(e) if e != Errno::EINTR => Err(e),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

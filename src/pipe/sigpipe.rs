@@ -54,7 +54,17 @@ pub(super) fn without_sigpipe<T>(f: impl FnOnce() -> (Result<T>, bool)) -> Resul
             tv_nsec: 0,
         };
         // SAFETY: live set and timespec; the siginfo pointer may be NULL.
-        unsafe { libc::sigtimedwait(&set, core::ptr::null_mut(), &zero) };
+        // The raw call: glibc's sigtimedwait is a cancellation point, and
+        // a cancellation must not act here (crate::os::cancel).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                &set as *const libc::sigset_t,
+                core::ptr::null_mut::<libc::siginfo_t>(),
+                &zero as *const libc::timespec,
+                core::mem::size_of::<libc::c_ulong>(),
+            )
+        };
     }
     if !was_blocked {
         // SAFETY: restoring the mask saved above.

@@ -451,6 +451,8 @@ fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastS
 
 /// Looks the set `id` up in `ns` and caches it for this thread.
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
+    // Opens files: no cancellation may act in there (crate::os::cancel).
+    let _nc = crate::os::cancel::NoCancel::new();
     let o = ns.by_id(Kind::Sem, id)?;
     // Not cached once this thread's destructors have run (OWNER's is gone:
     // nothing would let the set go), nor while a caller up the stack (a
@@ -629,6 +631,8 @@ fn semop_on_copy(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    // Opens the copy: no cancellation may act in there (crate::os::cancel).
+    let _nc = crate::os::cancel::NoCancel::new();
     follow(o, |o| match ops {
         [op] => {
             let r = fast::semop_fast(o, known, *op);
@@ -649,6 +653,9 @@ fn semop_after_fast(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    // The slow path may read /proc, sweep, open, sleep: no cancellation
+    // may act in there (crate::os::cancel; semop is no cancellation point).
+    let _nc = crate::os::cancel::NoCancel::new();
     semop_moved(o, known, &[op], wait, timeout_errno, |o| {
         semop_after_fast_here(o, known, op, r, wait, timeout_errno)
     })
@@ -696,7 +703,7 @@ fn semop_after_fast_here(
 }
 
 /// A waiter whose releaser last ran on this CPU, while yields pay (what
-/// `pending::sleep` would do after enqueuing: `spin::hand_over_n`), yields
+/// `pending::sleep` would do after enqueuing: `spin::hand_over`), yields
 /// once before it enqueues, then tries the lock-free path again: on one
 /// CPU for both the releaser runs in the yield and finds nobody asleep, so
 /// neither side takes the lock, enqueues, grants or wakes (the general
@@ -886,6 +893,8 @@ fn semop_general(
     wait: Wait,
     timeout_errno: Errno,
 ) -> Result<()> {
+    // No cancellation may act in here (crate::os::cancel).
+    let _nc = crate::os::cancel::NoCancel::new();
     let mut max = 0usize;
     let mut has_undo = false;
     let mut alter = false;

@@ -744,7 +744,7 @@ pub(super) fn sleep(
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
     // And did a yield give the CPU away (the wait took long after one)?
-    spin::waited_since(start, t0.map_or(true, |t| t.elapsed() <= SPIN));
+    spin::waited_since(start, t0.map_or(true, |t| spin::within(t, SPIN)));
     r
 }
 
@@ -756,7 +756,7 @@ fn sleep_slot(
     ticket: u64,
     wait: Wait,
     timeout_errno: Errno,
-    t0: &mut Option<std::time::Instant>,
+    t0: &mut Option<u64>,
 ) -> Result<()> {
     let v = View::new(o)?;
     let w = v.wslot(i)?;
@@ -776,16 +776,15 @@ fn sleep_slot(
         // The releaser last ran on this CPU: hand it the CPU, once, while
         // yields pay (`spin::yields_pay`: with a third task on this CPU a
         // yield gives it a slice, and the futex sleep that keeps this
-        // process's place is the faster way). Not `spin::hand_over`'s
-        // four: one yield is 2 per round trip, a futex wait in ~1 % of
-        // them; four were 6.6-13.8 us per round trip against 4.1-7.1 at
-        // load 5-9 (docs/perf.md).
-        spin::hand_over_n(1, pending);
+        // process's place is the faster way). One yield (four were
+        // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9:
+        // docs/perf.md).
+        spin::hand_over(pending);
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
     }
     if pending() {
-        *t0 = Some(std::time::Instant::now());
+        *t0 = Some(spin::begin());
         reclaim_others(o, &v, i);
     }
     let ev = Event::new(&w.state, W_SLEEP);

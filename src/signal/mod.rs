@@ -379,13 +379,26 @@ pub fn wait(set: &libc::sigset_t, timeout: Option<Duration>) -> Result<SigInfo> 
     let tsp = ts
         .as_ref()
         .map_or(core::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: live set, siginfo and (NULL or live) timespec.
-    let r = unsafe { libc::sigtimedwait(set, &mut si, tsp) };
-    if r < 0 {
-        return Err(match Errno::last() {
-            Errno::EAGAIN => Errno::ETIMEDOUT,
-            e => e,
-        });
+    let args = [
+        set as *const libc::sigset_t as libc::c_long,
+        &mut si as *mut libc::siginfo_t as libc::c_long,
+        tsp as libc::c_long,
+        core::mem::size_of::<libc::c_ulong>() as libc::c_long,
+        0,
+        0,
+    ];
+    // SAFETY: live set, siginfo and (NULL or live) timespec; the kernel's
+    // sigset is one word. A cancellation point, as glibc's sigtimedwait
+    // (crate::os::cancel).
+    let r = match unsafe { crate::os::cancel::syscall(libc::SYS_rt_sigtimedwait, args) } {
+        Ok(r) => r as i32,
+        Err(Errno::EAGAIN) => return Err(Errno::ETIMEDOUT),
+        Err(e) => return Err(e),
+    };
+    // As glibc's sigtimedwait: tkill's SI_TKILL (raise) is reported as
+    // SI_USER.
+    if si.si_code == libc::SI_TKILL {
+        si.si_code = libc::SI_USER;
     }
     let (pid, uid, status, value) = fields(r, &si);
     Ok(SigInfo {
@@ -413,8 +426,17 @@ pub fn signal_fd_read(fd: i32) -> Result<SigInfo> {
     // SAFETY: plain data filled by read.
     let mut s: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
     let want = core::mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: reading at most `want` bytes into `s`.
-    let n = cvt(unsafe { libc::read(fd, (&mut s as *mut libc::signalfd_siginfo).cast(), want) })?;
+    let args = [
+        fd as libc::c_long,
+        (&mut s as *mut libc::signalfd_siginfo) as libc::c_long,
+        want as libc::c_long,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: reading at most `want` bytes into `s`. A cancellation
+    // point, as `read(2)` (crate::os::cancel).
+    let n = unsafe { crate::os::cancel::syscall(libc::SYS_read, args) }?;
     if n as usize != want {
         return Err(Errno::EINVAL);
     }

@@ -25,7 +25,7 @@
 //! between, the swap fails and the waiter re-checks instead of sleeping;
 //! if the waker changes it afterwards, it sees the bit and wakes.
 
-use super::futex::{futex_wait, futex_wake};
+use super::futex::{futex_wait, futex_wait_cancellable, futex_wake};
 use super::time::Deadline;
 use crate::error::{Errno, Result};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -78,13 +78,39 @@ impl<'a> Event<'a> {
     /// then: dead peers, lost wake-ups). `Err(ETIMEDOUT)` only when the
     /// deadline passed, `Err(EINTR)` when a signal handler ran.
     pub fn sleep(&self, value: u32, deadline: &Deadline, tick: Option<Duration>) -> Result<Slept> {
+        self.sleep_with(value, deadline, tick, false)
+    }
+
+    /// [`Event::sleep`] as a cancellation point: a `pthread_cancel` ends
+    /// it with `Err(ECANCELED)` ([`crate::os::cancel`]).
+    pub fn sleep_cancellable(
+        &self,
+        value: u32,
+        deadline: &Deadline,
+        tick: Option<Duration>,
+    ) -> Result<Slept> {
+        self.sleep_with(value, deadline, tick, true)
+    }
+
+    fn sleep_with(
+        &self,
+        value: u32,
+        deadline: &Deadline,
+        tick: Option<Duration>,
+        cancel: bool,
+    ) -> Result<Slept> {
         let (t, last) = match (deadline.remaining(), tick) {
             (Some(r), _) if r.is_zero() => return Err(Errno::ETIMEDOUT),
             (Some(r), Some(t)) if t < r => (Some(t), false),
             (Some(r), _) => (Some(r), true),
             (None, t) => (t, false),
         };
-        match futex_wait(self.word, value, t) {
+        let r = if cancel {
+            futex_wait_cancellable(self.word, value, t)
+        } else {
+            futex_wait(self.word, value, t)
+        };
+        match r {
             Ok(()) => Ok(Slept::Woken),
             Err(Errno::ETIMEDOUT) if !last => Ok(Slept::Tick),
             Err(e) => Err(e),

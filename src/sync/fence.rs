@@ -82,6 +82,9 @@ impl Frozen {
         };
         let mut threads = Vec::new();
         let mut cgroups = Cgroups::default();
+        // std::fs calls glibc's cancellation points: none may act here
+        // (crate::os::cancel).
+        let _nc = crate::os::cancel::NoCancel::new();
         for e in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
             let tid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
             let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;

@@ -17,6 +17,21 @@ use core::time::Duration;
 /// a timed one returns `EINTR` whatever the handler's flags, which is what
 /// `msgrcv`/`semop` do.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<()> {
+    wait(word, expected, timeout, false)
+}
+
+/// [`futex_wait`] as a cancellation point (msgrcv and msgsnd, whose
+/// kernel calls are ones): a `pthread_cancel` ends the sleep with
+/// `ECANCELED` ([`crate::os::cancel`]).
+pub fn futex_wait_cancellable(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> Result<()> {
+    wait(word, expected, timeout, true)
+}
+
+fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, cancel: bool) -> Result<()> {
     const FOREVER: Duration = Duration::from_secs(86400);
     let d = timeout.unwrap_or(FOREVER);
     let ts = libc::timespec {
@@ -24,29 +39,47 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) ->
         tv_nsec: d.subsec_nanos() as libc::c_long,
     };
     let tsp = &ts as *const libc::timespec;
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call;
-    // FUTEX_WAIT (shared) reads it and compares with `expected`; `tsp` is
-    // NULL or points to a live timespec (relative timeout).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            tsp,
-            core::ptr::null::<u32>(),
-            0u32,
-        )
+    let r = if cancel {
+        // SAFETY: as below.
+        unsafe {
+            crate::os::cancel::syscall(
+                libc::SYS_futex,
+                [
+                    word.as_ptr() as libc::c_long,
+                    libc::FUTEX_WAIT as libc::c_long,
+                    expected as libc::c_long,
+                    tsp as libc::c_long,
+                    0,
+                    0,
+                ],
+            )
+        }
+        .map(|_| ())
+    } else {
+        // SAFETY: `word` is a valid, aligned u32 for the duration of the
+        // call; FUTEX_WAIT (shared) reads it and compares with
+        // `expected`; `tsp` points to a live timespec (relative timeout).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                expected,
+                tsp,
+                core::ptr::null::<u32>(),
+                0u32,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(Errno::last())
+        }
     };
-    if r == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::EAGAIN => Ok(()),
-        Errno::EINTR => Err(Errno::EINTR),
-        Errno::ETIMEDOUT if timeout.is_none() => Ok(()),
-        Errno::ETIMEDOUT => Err(Errno::ETIMEDOUT),
-        e => Err(e),
+    match r {
+        Ok(()) | Err(Errno::EAGAIN) => Ok(()),
+        Err(Errno::ETIMEDOUT) if timeout.is_none() => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -42,6 +42,11 @@
 //! keeps the sleeper's place: woken, it runs before a task that has used
 //! its share.
 //!
+//! **A hand-over yields once** ([`hand_over`]): a yield that did not
+//! bring the answer found the peer not runnable here or gave the CPU
+//! away, and the futex sleep, whose wake by the peer hands the CPU back,
+//! follows at once.
+//!
 //! Each probe (the first yield after a back-off) beside a busy task costs
 //! that task's slice: doubling, a fresh process beside a busy loop probed
 //! 11 times in its first 30 000 waits and the busy loop took 51–58 % of
@@ -50,7 +55,11 @@
 //! goes (the back-off is forgiven between its bursts) is met as before.
 //! Back-offs counted in time instead of waits cut more probes beside a task
 //! that stays and lost more where it comes and goes (docs/perf.md, "A busy
-//! task on the CPU").
+//! task on the CPU"). So did a back-off that lasted while its futex waits
+//! stayed slow (a busy task's turns show as such waits): fewer probes
+//! beside the busy loop, but the one-CPU pairs then slept on the futex
+//! beside the other sessions' builds, where yields still paid
+//! (docs/perf.md, "Waits beside a busy task").
 
 use core::cell::Cell;
 use core::time::Duration;
@@ -151,14 +160,27 @@ pub fn begin() -> u64 {
     }
 }
 
-/// [`SLOW_WAIT`] in [`begin`]'s units: on x86-64 at 4 cycles a nanosecond,
-/// the fastest counter likely (a slower one makes the bound longer: at
-/// 2.6 GHz, 385 us).
-const SLOW_TICKS: u64 = if cfg!(target_arch = "x86_64") {
-    SLOW_WAIT.as_nanos() as u64 * 4
-} else {
-    SLOW_WAIT.as_nanos() as u64
-};
+/// `d` in [`begin`]'s units: on x86-64 at 4 cycles a nanosecond, the
+/// fastest counter likely (a slower one makes the bound longer: at
+/// 2.6 GHz, [`SLOW_WAIT`] is 385 us).
+pub const fn ticks(d: Duration) -> u64 {
+    if cfg!(target_arch = "x86_64") {
+        d.as_nanos() as u64 * 4
+    } else {
+        d.as_nanos() as u64
+    }
+}
+
+/// [`SLOW_WAIT`] in [`begin`]'s units.
+const SLOW_TICKS: u64 = ticks(SLOW_WAIT);
+
+/// Whether no more than `d` ([`ticks`]: up to about 1.5 `d` on a 2.6 GHz
+/// counter) passed since `start` ([`begin`]): one counter read, where
+/// `Instant::now` and `elapsed` are two clock reads (26 ns each here).
+#[inline]
+pub fn within(start: u64, d: Duration) -> bool {
+    begin().wrapping_sub(start) <= ticks(d)
+}
 
 /// How a wait that started at `start` ([`begin`]) ended: [`waited`]'s
 /// `quick`, and whether it took so long after a yield that yields give the
@@ -272,35 +294,27 @@ pub fn should_spin(peer: Peer) -> bool {
     })
 }
 
-/// Yields the CPU a few times while `still()` holds, for a wait whose
-/// answer must come from a process that last ran on this CPU
-/// ([`Peer::Here`]): when that process is runnable, a yield hands it the
-/// CPU at once, and it answers without either side's futex system calls
-/// or a wake-up. `true` when `still()` stopped holding. Bounded (a peer
-/// that is not runnable makes each yield return at once): the waiter then
-/// sleeps. No yield while yields give the CPU away ([`yields_pay`]).
+/// Yields the CPU once while `still()` holds, for a wait whose answer
+/// must come from a process that last ran on this CPU ([`Peer::Here`]):
+/// when that process is runnable, the yield hands it the CPU at once, and
+/// it answers without either side's futex system calls or a wake-up.
+/// `true` when `still()` stopped holding. One yield, not more: one that
+/// did not bring the answer found the peer not runnable here (it returned
+/// at once) or gave the CPU to a third task (a debt: "A yield only while
+/// yields hand the CPU to the peer" above) — either way the futex sleep,
+/// whose wake by the peer hands the CPU back, is the way on. No yield
+/// while yields give the CPU away ([`yields_pay`]).
 #[inline]
-pub fn hand_over(still: impl FnMut() -> bool) -> bool {
-    hand_over_n(HAND_OVER_YIELDS, still)
-}
-
-/// [`hand_over`] with at most `tries` yields.
-#[inline]
-pub fn hand_over_n(tries: u32, mut still: impl FnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if !still() {
-            return true;
-        }
-        if !yields_pay() {
-            return false;
-        }
-        yield_cpu();
+pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
+    if !still() {
+        return true;
     }
+    if !yields_pay() {
+        return false;
+    }
+    yield_cpu();
     !still()
 }
-
-/// Yields [`hand_over`] tries before the waiter sleeps.
-pub const HAND_OVER_YIELDS: u32 = 4;
 
 /// How a wait ended: `quick` when the answer came within the spin budget
 /// (whether the thread spun or slept). Also counts the waits without
@@ -336,14 +350,19 @@ mod tests {
         assert!(should_spin(Peer::Elsewhere));
     }
 
-    #[test]
-    fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
-        // Fresh, whatever ran on this thread before (a spin that yielded).
+    /// The yield back-off as a fresh thread has it, whatever ran on this
+    /// thread before (a spin that yielded).
+    fn fresh_yields() {
         STATE.with(|c| {
             let mut s = c.get();
             (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
             c.set(s);
         });
+    }
+
+    #[test]
+    fn a_slow_wait_after_a_yield_stops_yields_for_a_while() {
+        fresh_yields();
         let slow = || begin().wrapping_sub(SLOW_TICKS * 2);
         assert!(yields_pay());
         // Slow, but no yield in it nor just before: yields go on.
@@ -396,6 +415,39 @@ mod tests {
             waited(true);
         }
         assert!(yields_pay());
+    }
+
+    #[test]
+    fn a_hand_over_yields_once() {
+        fresh_yields();
+        // A peer that never answers: one yield (a look before, one after),
+        // then the waiter goes to sleep.
+        let mut looks = 0;
+        assert!(!hand_over(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 2);
+        // An answer already there: no yield.
+        looks = 0;
+        assert!(hand_over(|| {
+            looks += 1;
+            false
+        }));
+        assert_eq!(looks, 1);
+        // While yields give the CPU away: none.
+        STATE.with(|c| {
+            let mut s = c.get();
+            s.no_yield = 1;
+            c.set(s);
+        });
+        looks = 0;
+        assert!(!hand_over(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 1);
+        waited(true);
     }
 
     #[test]
