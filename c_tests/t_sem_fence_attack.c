@@ -277,9 +277,9 @@ static int storm(int nw, int kills, int *nkilled, int *nstops) {
     return moves;
 }
 
-/* Parks every worker, checks the values against their counts, lets them
- * exit, checks again (their adjustments undone). */
-static void settle_and_check(int nw, const char *what) {
+/* Tells the workers to stop and park (continuing any stopped one):
+ * how many parked within GIVE_UP. */
+static int park_all(int nw) {
     sh->stop = 1;
     for (int i = 0; i < nw; i++) kill(wpid[i], SIGCONT);
     double t0 = tap_now();
@@ -290,19 +290,37 @@ static void settle_and_check(int nw, const char *what) {
         if (parked == nw) break;
         sleep_us(1000);
     }
-    ok(parked == nw, "%s: every worker parked within %.0f s (%d of %d)", what, GIVE_UP, parked, nw);
+    return parked;
+}
+
+/* Whether every worker semaphore's value is the sum of the workers'
+ * counts (with their SEM_UNDO operations, or without: after their exit);
+ * each one off reported. */
+static int values_are_counts(int nw, int with_undo, const char *what) {
     unsigned short vals[NSEMS];
-    int got = semctl(sid, 0, GETALL, vals) == 0;
+    if (semctl(sid, 0, GETALL, vals) != 0) {
+        diag("%s: GETALL: %s", what, strerror(errno));
+        return 0;
+    }
     int off = 0;
-    for (int s = 0; s < NWS && got; s++) {
+    for (int s = 0; s < NWS; s++) {
         long want = 0;
-        for (int i = 0; i < nw; i++) want += sh->w[i].net[s] + sh->w[i].unet[s];
+        for (int i = 0; i < nw; i++) want += sh->w[i].net[s] + (with_undo ? sh->w[i].unet[s] : 0);
         if (vals[s] != want) {
             diag("%s: semaphore %d is %u, the workers' counts say %ld", what, s, vals[s], want);
             off++;
         }
     }
-    ok(got && off == 0, "%s: with the workers parked, every value is their count", what);
+    return off == 0;
+}
+
+/* Parks every worker, checks the values against their counts, lets them
+ * exit, checks again (their adjustments undone). */
+static void settle_and_check(int nw, const char *what) {
+    int parked = park_all(nw);
+    ok(parked == nw, "%s: every worker parked within %.0f s (%d of %d)", what, GIVE_UP, parked, nw);
+    ok(values_are_counts(nw, 1, what), "%s: with the workers parked, every value is their count",
+       what);
     sh->release = 1;
     int crashed = 0;
     long ops = 0, errs = 0;
@@ -321,18 +339,8 @@ static void settle_and_check(int nw, const char *what) {
        what, ops, errs, crashed);
     ok(worst < CALL_MAX, "%s: a running worker's call within %.1f s (worst %.3f s)", what, CALL_MAX,
        worst);
-    got = semctl(sid, 0, GETALL, vals) == 0;
-    off = 0;
-    for (int s = 0; s < NWS && got; s++) {
-        long want = 0;
-        for (int i = 0; i < nw; i++) want += sh->w[i].net[s];
-        if (vals[s] != want) {
-            diag("%s: after exit semaphore %d is %u, the counts without SEM_UNDO say %ld", what, s,
-                 vals[s], want);
-            off++;
-        }
-    }
-    ok(got && off == 0, "%s: after the workers' exit (adjustments undone once), exact", what);
+    ok(values_are_counts(nw, 0, what),
+       "%s: after the workers' exit (adjustments undone once), exact", what);
 }
 
 static void new_set_key(key_t key) {
@@ -446,18 +454,8 @@ static void part_long(void) {
     fence_todo(slow == 0, what,
                "a stopped lock-free multi-operation claimant is not fenced (docs/bounded-time.md, "
                "\"Sets\")");
-    sh->stop = 1;
-    double t0 = tap_now();
-    int parked = 0;
-    while (tap_now() - t0 < GIVE_UP) {
-        parked = 0;
-        for (int i = 0; i < nw; i++) parked += sh->w[i].parked;
-        if (parked == nw) break;
-        sleep_us(1000);
-    }
+    int parked = park_all(nw);
     ok(parked == nw, "long stops: every worker parked within %.0f s (%d of %d)", GIVE_UP, parked, nw);
-    unsigned short vals[NSEMS];
-    int got = semctl(sid, 0, GETALL, vals) == 0, off = 0;
     long errs = 0;
     for (int i = 0; i < nw; i++) {
         errs += sh->w[i].errs;
@@ -465,12 +463,7 @@ static void part_long(void) {
             diag("worker %d: %ld calls failed, the last %s", i, sh->w[i].errs,
                  strerror(sh->w[i].last_errno));
     }
-    for (int s = 0; s < NWS && got; s++) {
-        long want = 0;
-        for (int i = 0; i < nw; i++) want += sh->w[i].net[s] + sh->w[i].unet[s];
-        if (vals[s] != want) off++, diag("semaphore %d is %u, counts %ld", s, vals[s], want);
-    }
-    ok(got && off == 0, "long stops: every value is the workers' count");
+    ok(values_are_counts(nw, 1, "long stops"), "long stops: every value is the workers' count");
     snprintf(what, sizeof what, "long stops: no timed call (3 s) timed out (%ld did)", errs);
     fence_todo(errs == 0, what, "as above");
     sh->release = 1;
@@ -594,16 +587,7 @@ static void part_scribble(void) {
     int sst = s > 0 ? reap(s) : 0;
     ok(s <= 0 || (WIFEXITED(sst) && WEXITSTATUS(sst) == 0), "the scribbler ran as uid 65534 (%#x)",
        sst);
-    sh->stop = 1;
-    for (int i = 0; i < nw; i++) kill(wpid[i], SIGCONT);
-    double t0 = tap_now();
-    int parked = 0;
-    while (tap_now() - t0 < GIVE_UP) {
-        parked = 0;
-        for (int i = 0; i < nw; i++) parked += sh->w[i].parked;
-        if (parked == nw) break;
-        sleep_us(1000);
-    }
+    int parked = park_all(nw);
     ok(parked == nw, "scribbled: every worker's call returned within %.0f s (%d of %d)", GIVE_UP,
        parked, nw);
     sh->release = 1;
@@ -626,7 +610,7 @@ static void part_scribble(void) {
     unsigned short zero[NSEMS] = {0};
     int setall = semctl(sid, 0, SETALL, zero) == 0;
     struct sembuf vp[2] = {{1, 1, SEM_UNDO}, {1, -1, 0}};
-    t0 = tap_now();
+    double t0 = tap_now();
     int works = semop(sid, &vp[0], 1) == 0 && semop(sid, &vp[1], 1) == 0;
     double took = tap_now() - t0;
     ok(setall && works && took < CALL_MAX, "after the scribbler: SETALL and a V and a P (%.3f s)",
