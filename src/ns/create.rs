@@ -409,30 +409,7 @@ impl Ns {
     /// own, so that threads of one process exclude each other too), tried
     /// up to `tries` times a millisecond apart; `None` when not had.
     pub(super) fn dir_lock(&self, op: i32, tries: u32) -> Option<OwnedFd> {
-        let dot = cpath(".").ok()?;
-        // SAFETY: opening the directory itself, relative to our fd.
-        let fd = unsafe {
-            libc::openat(
-                self.dirfd.as_raw_fd(),
-                dot.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: fresh descriptor we own.
-        let f = unsafe { OwnedFd::from_raw_fd(fd) };
-        for i in 0..tries.max(1) {
-            // SAFETY: flock on a descriptor we hold.
-            if unsafe { libc::flock(fd, op | libc::LOCK_NB) } == 0 {
-                return Some(f);
-            }
-            if i + 1 < tries {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        }
-        None
+        dir_lock_in(&self.dirfd, op, tries)
     }
 
     /// Unlinks the names of removed objects at the end of `key`'s slots
@@ -650,4 +627,32 @@ impl Ns {
             }
         }
     }
+}
+
+/// [`Ns::dir_lock`] of namespace directory `dir`.
+pub(super) fn dir_lock_in(dir: &OwnedFd, op: i32, tries: u32) -> Option<OwnedFd> {
+    let dot = cpath(".").ok()?;
+    // SAFETY: opening the directory itself, relative to our fd.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            dot.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fresh descriptor we own.
+    let f = unsafe { OwnedFd::from_raw_fd(fd) };
+    for i in 0..tries.max(1) {
+        // SAFETY: flock on a descriptor we hold.
+        if unsafe { libc::flock(fd, op | libc::LOCK_NB) } == 0 {
+            return Some(f);
+        }
+        if i + 1 < tries {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    None
 }

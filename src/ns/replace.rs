@@ -12,9 +12,47 @@
 //! key finds the numbered name holding the same object (id and key) in
 //! another file and moves the key name there ([`Ns::by_key`]); a `.mv.`
 //! name of a dead mover is unlinked by [`Ns::sweep_tmp`].
+//!
+//! An `IPC_RMID` that finds the copy by its numbered name while the mover
+//! relinks the key names removes the copy: its walk of the key names may
+//! come before the mover's relinking (which then gives a key name the
+//! removed copy), or its unlink of the numbered name before it (the
+//! relinking fails, and the key name stays on the old file, then marked
+//! moved). The mover looks at the copy's removal mark after relinking
+//! and unlinks what key names of either file end the key's slots; when
+//! the mark was not set yet, the remover's walk comes after the relinking
+//! and finds the copy at the key names itself. A key name is relinked only
+//! to the copy (the numbered name, unlinked by a remover, may already
+//! name a new object). A mover killed before its unlinking leaves key
+//! names that every lookup passes over (a removed or moved file), swept by
+//! the next healer ([`Ns::heal_key`]).
 
 use super::lookup::adopt_in;
 use super::*;
+
+/// Unit tests: what runs at a step of a move ([`step`]).
+#[cfg(test)]
+type StepHook = Option<Box<dyn Fn(u32)>>;
+
+#[cfg(test)]
+thread_local! {
+    /// Unit tests: what runs at a step of a move in this thread (a
+    /// concurrent `IPC_RMID`).
+    static AT_STEP: core::cell::RefCell<StepHook> = const { core::cell::RefCell::new(None) };
+}
+
+/// A point of a move where a unit test runs what another process could
+/// do there: 1 once the copy has the numbered name, 2 once the key names
+/// were relinked (before the old file is marked moved).
+#[inline(always)]
+fn step(_n: u32) {
+    #[cfg(test)]
+    AT_STEP.with(|h| {
+        if let Some(f) = h.borrow().as_ref() {
+            f(_n)
+        }
+    });
+}
 
 /// `lstat` of `name` in `dir`.
 fn lstat_in(dir: &OwnedFd, name: &str) -> Option<libc::stat> {
@@ -49,14 +87,25 @@ fn rename_over(dir: &OwnedFd, from: &CString, to: &CString) -> Result<()> {
 /// Gives file `target` (a name in `dir`) the name `to` too, replacing
 /// what `to` named: a link under a temporary name, renamed over `to`.
 pub(super) fn relink_over(dir: &OwnedFd, target: &str, to: &str) -> Result<()> {
-    let tmp = cpath(&format!(".mv.{}.{}", my_pid(), my_start()))?;
+    relink_if(dir, target, to, None)
+}
+
+/// [`relink_over`], only while `target` names file `want` (device and
+/// inode; `ESTALE` otherwise): a name that may be unlinked and reused
+/// meanwhile (an object's numbered name) never gives `to` another file.
+fn relink_if(dir: &OwnedFd, target: &str, to: &str, want: Option<(u64, u64)>) -> Result<()> {
+    let tname = format!(".mv.{}.{}", my_pid(), my_start());
+    let tmp = cpath(&tname)?;
     // SAFETY: unlinking our own temporary name in our directory (a
     // leftover of an earlier attempt of this process).
     unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
     if !link_new(dir, &cpath(target)?, &tmp)? {
         return Err(Errno::EEXIST);
     }
-    let r = rename_over(dir, &tmp, &cpath(to)?);
+    let r = match want {
+        Some((dev, ino)) if !same_in(dir, &tname, dev, ino) => Err(Errno::ESTALE),
+        _ => rename_over(dir, &tmp, &cpath(to)?),
+    };
     if r.is_err() {
         // SAFETY: as above.
         unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
@@ -110,6 +159,33 @@ fn copy_sparse(from: i32, to: i32, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// Unlinks the names at the end of `key`'s slots that name one of `files`
+/// (objects no key leads to any more), under the namespace directory's
+/// lock, as [`Ns::heal_key`] does: never one before a name it keeps,
+/// which would hide the names after it from [`Ns::by_key`] (a creator
+/// takes the next slot past a removed object's name). Without the lock
+/// (held elsewhere for 100 ms) the names stay, for the next healer: a
+/// removed or moved object's key name is passed over by every lookup.
+fn unlink_trailing_keys(dir: &OwnedFd, kind: Kind, key: i32, files: &[(u64, u64)]) {
+    let Some(_lock) = super::create::dir_lock_in(dir, libc::LOCK_EX, 100) else {
+        return;
+    };
+    for n in (0..KEY_SLOTS).rev() {
+        let name = Ns::key_name(kind, key, n);
+        let Some(st) = lstat_in(dir, &name) else {
+            continue;
+        };
+        if !files.contains(&(st.st_dev, st.st_ino)) {
+            break;
+        }
+        if let Ok(c) = cpath(&name) {
+            // SAFETY: unlinking a key name in our directory checked just
+            // above to name one of `files`.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+        }
+    }
+}
+
 impl Obj {
     /// What became of the object, in one look at its header's state:
     /// `None` while live, `Some(ESTALE)` once moved ([`Obj::is_moved`]),
@@ -154,7 +230,9 @@ impl Obj {
     /// The old file's header is marked moved ([`Obj::mark_moved`]) once
     /// the names lead to the copy; the rest of the old file is the
     /// caller's to mark.
-    /// `EIDRM` when the object was removed or moved meanwhile.
+    /// `EIDRM` when the object was removed or moved meanwhile. `Ok` too
+    /// when the copy was removed (by its numbered name) since it got it:
+    /// the old file is marked moved, and its waiters follow it to `EIDRM`.
     pub fn replace(
         &self,
         build: &dyn Fn(&Obj) -> Result<()>,
@@ -224,6 +302,7 @@ impl Obj {
             unlink_tmp();
             return Err(e);
         }
+        step(1);
         // The key names that led to the old file now lead to the copy.
         let key = new.perm().key;
         if key != IPC_PRIVATE {
@@ -232,34 +311,43 @@ impl Obj {
                 match lstat_in(&self.dir, &name) {
                     None => break,
                     Some(s) if s.st_dev == self.dev && s.st_ino == self.ino => {
-                        let _ = relink_over(&self.dir, &idx, &name);
+                        let _ = relink_if(&self.dir, &idx, &name, Some((new.dev, new.ino)));
                     }
                     Some(_) => {}
                 }
             }
         }
-        if !self.mark_moved() {
+        step(2);
+        let moved = self.mark_moved();
+        if !moved {
             // Removed meanwhile without its locks (`IPC_RMID` after its
             // bound): the remover unlinked only names of the old file.
             // The copy goes too. (The mark is a compare-and-swap from
             // live, as the remover's: exactly one of the two wins.)
             new.header().state.store(STATE_REMOVED, Ordering::Release);
-            for n in 0..KEY_SLOTS {
-                let name = Ns::key_name(self.kind, key, n);
-                if key == IPC_PRIVATE || lstat_in(&self.dir, &name).is_none() {
-                    break;
-                }
-                if same_in(&self.dir, &name, new.dev, new.ino) {
-                    if let Ok(c) = cpath(&name) {
-                        // SAFETY: unlinking a name of the copy (checked by
-                        // inode just above) in our directory.
-                        unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
-                    }
-                }
-            }
+        }
+        // Removed by its numbered name since `rename_over` (an `IPC_RMID`
+        // that found the copy there: its key walk may have come before our
+        // relinking, which then gave a key name the removed copy; or after
+        // its unlink of the numbered name, which left the key name on the
+        // old file): the key names of either file go. Either we see the
+        // copy's removal mark here, or it was set after our relinking and
+        // its remover's walk (which follows its mark) finds the copy at
+        // the key names and unlinks them itself.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if key != IPC_PRIVATE && new.is_removed() {
+            unlink_trailing_keys(
+                &self.dir,
+                self.kind,
+                key,
+                &[(self.dev, self.ino), (new.dev, new.ino)],
+            );
+        }
+        if !moved {
             if same_in(&self.dir, &idx, new.dev, new.ino) {
                 if let Ok(c) = cpath(&idx) {
-                    // SAFETY: as above, the copy's numbered name.
+                    // SAFETY: unlinking the copy's numbered name (checked
+                    // by inode just above) in our directory.
                     unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
                 }
             }
@@ -278,6 +366,127 @@ impl Obj {
         match st.compare_exchange(STATE_LIVE, STATE_MOVED, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => true,
             Err(v) => v == STATE_MOVED,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::TempNs;
+    use super::*;
+
+    fn nothing(_: &Obj) -> Result<()> {
+        Ok(())
+    }
+
+    const SPEC: CreateSpec<'static> = CreateSpec {
+        ctl_len: 64,
+        data_len: 0,
+        data_apart: false,
+        init: &nothing,
+        check_existing: &nothing,
+        layout: 1,
+    };
+
+    const KEY: i32 = 0x5151;
+
+    /// The object a test's creator made in the middle of a move.
+    type Made = Arc<std::sync::Mutex<Option<Arc<Obj>>>>;
+
+    /// A move raced by an `IPC_RMID` that finds the copy by its numbered
+    /// name (`ripcrm -q`, `msgctl` of another process): its key walk and
+    /// mark at step `walk_at` of the move, its unlink of the numbered name
+    /// at `unlink_at` (as a remover stopped between the two); with
+    /// `creator`, a `*get(creator, IPC_CREAT)` right after the removal
+    /// (a key of its own: at the number just freed). The removal wins: no
+    /// key name, numbered name or file is left of the object (a key name
+    /// of the removed copy or of the old file was), its old file's
+    /// waiters follow it to `EIDRM`, and a new object made meanwhile stays
+    /// found by its key, and only by it.
+    fn removed_while_moving(walk_at: u32, unlink_at: u32, creator: Option<i32>) {
+        let case = format!("walk at {walk_at}, unlink at {unlink_at}, creator {creator:?}");
+        let t = TempNs::new("replace-rmid");
+        let ns = t.ns.clone();
+        let o = ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+        let id = o.id;
+        let made: Made = Arc::default();
+        let (ns2, made2) = (ns.clone(), made.clone());
+        AT_STEP.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |n| {
+                if n != walk_at && n != unlink_at {
+                    return;
+                }
+                // What the numbered name leads to: the copy.
+                let copy = ns2.by_id_uncached(Kind::Msg, id, true).unwrap();
+                if n == walk_at {
+                    ns2.mark_removing(&copy);
+                    ns2.remove(&copy, true);
+                }
+                if n == unlink_at {
+                    ns2.unlink_id(&copy);
+                    if let Some(k) = creator {
+                        let c = ns2.get(Kind::Msg, k, IPC_CREAT | 0o600, &SPEC).unwrap();
+                        assert_ne!(c.id, id);
+                        *made2.lock().unwrap() = Some(c);
+                    }
+                }
+            }))
+        });
+        let r = o.replace(&nothing, &|| true);
+        AT_STEP.with(|h| *h.borrow_mut() = None);
+        assert!(matches!(r, Ok(()) | Err(Errno::EIDRM)), "{case}: {r:?}");
+        // The old file's waiters follow the move and find it removed.
+        assert!(o.gone().is_some(), "{case}");
+        if o.is_moved() {
+            assert_eq!(o.successor().unwrap_err(), Errno::EIDRM, "{case}");
+        }
+        let made = made.lock().unwrap().take();
+        let found = ns.by_key(Kind::Msg, KEY).unwrap();
+        let mine = made.as_ref().filter(|_| creator == Some(KEY));
+        assert_eq!(
+            found.map(|f| f.file_id()),
+            mine.map(|c| c.file_id()),
+            "{case}: the key finds the object made with it, and only it"
+        );
+        if let Some(c) = made {
+            if creator != Some(KEY) {
+                // At the number just freed, and named by its own key only.
+                assert_eq!(c.id % IDX_SPAN, id % IDX_SPAN, "{case}");
+                let names = vec![
+                    Ns::idx_name(Kind::Msg, c.id % IDX_SPAN),
+                    Ns::key_name(Kind::Msg, creator.unwrap(), 0),
+                ];
+                assert_eq!(t.objects(), names, "{case}");
+            }
+            ns.remove(&c, false);
+        }
+        assert_eq!(t.objects(), Vec::<String>::new(), "{case}: left behind");
+        // The key is free: a new object takes its first name.
+        let c = ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+        assert!(
+            ns.same_file(&Ns::key_name(Kind::Msg, KEY, 0), c.dev, c.ino),
+            "{case}: {:?}",
+            t.objects()
+        );
+        ns.remove(&c, false);
+    }
+
+    #[test]
+    fn an_ipc_rmid_of_the_copy_leaves_no_key_name() {
+        // (A creator of the key right after an unlink at step 1 would wait
+        // for the mover, which is this thread: it finds the key name on the
+        // old file, live and not numbered, as a creator's between its two
+        // links, until the old file is marked moved.)
+        for (walk_at, unlink_at, creator) in [
+            (1, 1, None),
+            (1, 1, Some(KEY + 1)),
+            (1, 2, None),
+            (1, 2, Some(KEY)),
+            (1, 2, Some(KEY + 1)),
+            (2, 2, None),
+            (2, 2, Some(KEY)),
+        ] {
+            removed_while_moving(walk_at, unlink_at, creator);
         }
     }
 }
