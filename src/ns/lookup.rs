@@ -191,6 +191,15 @@ impl Ns {
                 }
                 continue;
             }
+            // Numbered at `idx`: its id is the one stored before that
+            // number was given (each candidate index is stored once, and
+            // the header was read before the number was checked).
+            let mut obj = obj;
+            obj.id = obj.header().id.load(Ordering::Acquire);
+            if obj.id % IDX_SPAN != idx {
+                *pending = true;
+                continue;
+            }
             let obj = Arc::new(obj);
             if let Ok(mut c) = self.cache.lock() {
                 c.insert((kind, obj.id), obj.clone());
