@@ -15,9 +15,6 @@ pub(super) type HeldCache = (std::sync::MutexGuard<'static, Cache>, Arc<Ns>);
 pub(super) struct ForkHeld {
     open: Option<std::sync::MutexGuard<'static, Vec<std::sync::Weak<Ns>>>>,
     caches: Vec<HeldCache>,
-    /// The boot clock just before `fork`, from which the child knows its
-    /// start time without `/proc` (see `os::proc::fork_child_start`).
-    boot: u64,
     /// Set by a prepare handler that found the process single-threaded
     /// and took nothing (see [`cache_fork_prepare`]).
     alone: bool,
@@ -32,7 +29,6 @@ pub(super) struct ForkHeld {
 pub(super) static FORK_HELD: ForkSlot = ForkSlot(core::cell::UnsafeCell::new(ForkHeld {
     open: None,
     caches: Vec::new(),
-    boot: 0,
     alone: false,
 }));
 
@@ -77,7 +73,6 @@ pub(super) extern "C" fn cache_fork_prepare() {
         // SAFETY: one thread, this one (see ForkSlot).
         let held = unsafe { &mut *FORK_HELD.0.get() };
         held.alone = true;
-        held.boot = crate::os::proc::boot_ns();
         return;
     }
     let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,7 +93,6 @@ pub(super) extern "C" fn cache_fork_prepare() {
         held.caches.push((g, ns));
     }
     held.open = Some(open);
-    held.boot = crate::os::proc::boot_ns();
 }
 
 pub(super) extern "C" fn cache_fork_release() {
@@ -130,7 +124,6 @@ pub(super) extern "C" fn cache_fork_child() {
         // cache_fork_prepare), or the parent had one thread; the
         // reference ends before the release.
         let held = unsafe { &*FORK_HELD.0.get() };
-        crate::os::proc::fork_child_start(held.boot);
         let drop_mark = |ns: &Ns| {
             if ns.live_pid.load(Ordering::Relaxed) != me {
                 ns.drop_mark();

@@ -18,74 +18,9 @@ static ATFORK: OnceCell<()> = OnceCell::new();
 /// division (a tick that does not divide a second).
 static TICK_NS: AtomicU64 = AtomicU64::new(0);
 
-/// `CLOCK_BOOTTIME`, the clock a process's start time is taken from, in
-/// nanoseconds (the vDSO reads it without a system call); 0 when it
-/// cannot be read.
-pub fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the timespec; CLOCK_BOOTTIME exists on
-    // every Linux this library supports (2.6.39 and later).
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
-
-/// The start time of a process made by `fork` between the boot-clock
-/// readings `before` (in the parent, before the system call) and `after`
-/// (in the child), when they prove it: the kernel stamps a new process
-/// with the boot clock during `fork` (`start_boottime`) and `/proc` shows
-/// it in whole ticks (`nsec_to_clock_t`, a division rounding down), so
-/// when both readings fall in one tick that tick is the start time, as
-/// `/proc/<pid>/stat` would say. 0 when they do not (a tick boundary
-/// between them, a few forks in a hundred, or a clock not read): the
-/// start time is then read from `/proc` when first needed.
-///
-/// One case is not proven: a parent that entered a new time namespace
-/// for its children (`unshare(CLONE_NEWTIME)`, privileged) reads
-/// `before` with its own boot-time offset and the child `after` with the
-/// new one; offsets that differ by less than a tick could then give a
-/// start time a tick off (others would take the child for dead). Offsets
-/// that differ by a tick or more fail the test above.
-fn start_between(before: u64, after: u64, tick: u64) -> u64 {
-    if before == 0 || tick == 0 || after < before || before / tick != after / tick {
-        return 0;
-    }
-    (before / tick).max(1) // as `start_time` does
-}
-
-/// In the child of `fork`, from a child handler that runs after this
-/// module's (which forgets the parent's start time): our start time
-/// without reading `/proc` — whose first look-up of a new pid allocates
-/// its dentries and inodes, and costs the parent their invalidation when
-/// it reaps us — when `before`, the boot clock ([`boot_ns`]) read by a
-/// prepare handler in the parent, and the reading of this module's child
-/// handler, the first to run, prove it (see [`start_between`]).
-/// The namespace layer's handlers call it: the parent writes the page
-/// that holds their reading after every `fork` anyway, so a process that
-/// uses no namespace pays nothing for it.
-pub fn fork_child_start(before: u64) {
-    let after = FORK_AFTER.load(Ordering::Relaxed);
-    let s = start_between(before, after, TICK_NS.load(Ordering::Relaxed));
-    if s != 0 && START.load(Ordering::Relaxed) == 0 {
-        START.store(s, Ordering::Relaxed);
-    }
-}
-
-/// The boot clock as the child's first handler (this module's) saw it:
-/// the upper bound of [`fork_child_start`], read before any handler's
-/// system calls widen the window.
-static FORK_AFTER: AtomicU64 = AtomicU64::new(0);
-
 extern "C" fn reset_after_fork() {
-    FORK_AFTER.store(boot_ns(), Ordering::Relaxed);
     PID.store(0, Ordering::Relaxed);
-    START.store(0, Ordering::Relaxed); // see fork_child_start
+    START.store(0, Ordering::Relaxed); // read from /proc when first needed
     super::creds::forget();
     for slot in &FORK_HOOKS {
         let f = slot.load(Ordering::Acquire);
@@ -593,17 +528,6 @@ mod tests {
         }
         assert!(!parse_stopped("garbage"));
         assert!(!start_and_stopped(my_pid()).1, "this process runs");
-    }
-
-    #[test]
-    fn start_between_needs_one_tick() {
-        let t = 10_000_000;
-        assert_eq!(start_between(5 * t + 1, 5 * t + 9, t), 5);
-        assert_eq!(start_between(5 * t + 1, 6 * t, t), 0); // a boundary
-        assert_eq!(start_between(0, 9, t), 0); // not read
-        assert_eq!(start_between(9, 5, t), 0); // backwards
-        assert_eq!(start_between(5, 9, 0), 0); // no plain tick
-        assert_eq!(start_between(1, 2, t), 1); // tick 0 reads as 1
     }
 
     /// A child of `fork` knows its start time without `/proc` (most of
