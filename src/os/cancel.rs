@@ -118,10 +118,7 @@ pub unsafe fn test() {
 /// Sleeps `d` as a cancellation point (`nanosleep`); `Err(EINTR)` when a
 /// signal handler ran, `Err(ECANCELED)` when a cancellation acted.
 pub fn sleep(d: core::time::Duration) -> Result<()> {
-    let ts = libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as c_long,
-    };
+    let ts = super::timespec(d);
     // SAFETY: a live timespec; no remainder wanted.
     unsafe {
         syscall(
@@ -175,10 +172,7 @@ impl Drop for NoCancel {
 /// ripc's own back-offs inside calls that do not run under [`NoCancel`]
 /// (msgsnd and msgrcv). Returns early on a signal.
 pub fn nap(d: core::time::Duration) {
-    let ts = libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as c_long,
-    };
+    let ts = super::timespec(d);
     // SAFETY: a live timespec; no remainder wanted.
     unsafe { libc::syscall(libc::SYS_nanosleep, &ts as *const libc::timespec, 0usize) };
 }

@@ -17,3 +17,14 @@ mod sigmask;
 
 pub(crate) use fd::{close_fd, set_fl};
 pub(crate) use sigmask::{sigset, with_signals_blocked};
+
+/// `d` as the kernel's relative `timespec` (seconds saturated at
+/// `time_t`'s range), for the waits that take one (futex, nanosleep,
+/// sigtimedwait).
+#[inline]
+pub(crate) fn timespec(d: core::time::Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}

@@ -372,10 +372,7 @@ fn mask(how: i32, set: &libc::sigset_t) -> Result<()> {
 pub fn wait(set: &libc::sigset_t, timeout: Option<Duration>) -> Result<SigInfo> {
     // SAFETY: plain data filled by sigtimedwait.
     let mut si: libc::siginfo_t = unsafe { core::mem::zeroed() };
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
+    let ts = timeout.map(crate::os::timespec);
     let tsp = ts
         .as_ref()
         .map_or(core::ptr::null(), |t| t as *const libc::timespec);

@@ -34,10 +34,7 @@ pub fn futex_wait_cancellable(
 fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, cancel: bool) -> Result<()> {
     const FOREVER: Duration = Duration::from_secs(86400);
     let d = timeout.unwrap_or(FOREVER);
-    let ts = libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    };
+    let ts = crate::os::timespec(d);
     let tsp = &ts as *const libc::timespec;
     let r = if cancel {
         // SAFETY: as below.
