@@ -318,6 +318,15 @@ impl Ns {
             let Ok(name) = name.as_cstr() else {
                 break;
             };
+            // The bit before the name as well as after it: a creator
+            // killed just after its move then leaves its object listed
+            // (`*_INFO` and `*_STAT` walk the bits), not one no walk finds
+            // and no `ipcrm -a` removes. Killed before the move, it leaves
+            // a bit whose name is missing, which costs time, never an
+            // object (see `index`).
+            if let Some(ix) = &self.index {
+                ix.mark(kind, idx, true);
+            }
             // Moved, not linked: the number is the file's last name to
             // come, and its temporary name goes with the same system call
             // (a key name, linked first, keeps an orphan findable until
@@ -332,8 +341,12 @@ impl Ns {
                 ctl_tmp.set(false);
             }
             if let (Ok(_), Some(ix)) = (&linked, &self.index) {
-                // Ours now, or someone else's all along: in use either way.
-                ix.mark(kind, idx, true);
+                // Ours now, or someone else's all along: in use either
+                // way. Set again if a healer cleared it while the name
+                // was missing (one `pread` when it did not).
+                if !ix.is_used(kind, idx) {
+                    ix.mark(kind, idx, true);
+                }
             }
             match linked {
                 Ok(true) => {
@@ -495,8 +508,37 @@ impl Ns {
             self.heal_key(kind, key);
         }
         for kind in [Kind::Msg, Kind::Sem, Kind::Shm] {
-            // sweeps removed (and unreachable) numbered names
-            let _ = self.indexes(kind);
+            // The bits first, then the names (sweeping removed and
+            // unreachable numbered names): a bit a creator sets after the
+            // read is not taken for one whose name is missing.
+            let bits = self.index.as_ref().map(|ix| ix.used_indexes(kind));
+            let named = self.indexes(kind);
+            if let (Some(ix), Some(bits)) = (&self.index, bits) {
+                self.reconcile_bits(ix, kind, &bits, &named);
+            }
+        }
+    }
+
+    /// Puts the index hint of `kind` right where a killed process left it
+    /// wrong (`bits`: the indexes it had set, read before the directory
+    /// listing `named`; both ascending): a name whose bit is clear gets it
+    /// (an object `*_INFO` and `*_STAT` would not list), and a bit whose
+    /// name is missing is cleared, then set again if the name exists by
+    /// then (a creator between its first bit and its move; it also checks
+    /// its bit after the move, see `create`).
+    fn reconcile_bits(&self, ix: &index::Index, kind: Kind, bits: &[i32], named: &[i32]) {
+        for &i in named {
+            if bits.binary_search(&i).is_err() && !ix.is_used(kind, i) {
+                ix.mark(kind, i, true);
+            }
+        }
+        for &i in bits {
+            if named.binary_search(&i).is_err() && !self.exists(&Self::idx_name(kind, i)) {
+                ix.mark(kind, i, false);
+                if self.exists(&Self::idx_name(kind, i)) {
+                    ix.mark(kind, i, true);
+                }
+            }
         }
     }
 

@@ -9,14 +9,19 @@
 //! `link(2)` of the number decides (it fails when the name exists), and
 //! whoever learns a bit is wrong puts it right. So every way the file can
 //! be wrong costs time, never correctness:
-//! - a bit clear whose name exists (a creator killed after its link and
-//!   before its bit, a lost update between two processes setting bits of
-//!   one byte, a scribble): the next create's link fails, it sets the bit
-//!   and tries the next;
-//! - a bit set whose name is gone (a remover killed between its unlink and
-//!   its bit): the index stays unused until a create finds no free bit,
-//!   and then probes every index, as before the hint (and rewrites the
-//!   bits it learns).
+//! - a bit clear whose name exists (a lost update between two processes
+//!   setting bits of one byte, a scribble; not a killed creator: it sets
+//!   its bit before it moves its file to the number, and checks it after):
+//!   the object is missing from `*_INFO` and `*_STAT` walks until the next
+//!   create's link at that index fails (it sets the bit and tries the
+//!   next) or `ripcs` or `ripcrm -a` heal the namespace (`Ns::heal` sets
+//!   the bit of every numbered name);
+//! - a bit set whose name is gone (a creator killed between its bit and
+//!   its move, a remover killed between its unlink and its bit): the
+//!   index stays unused until a create finds no free bit, and then probes
+//!   every index, as before the hint (and rewrites the bits it learns),
+//!   or until a heal clears it; a highest bit of that kind is cleared by
+//!   the next `*_INFO` (see `Ns::in_use`).
 //!
 //! After the three bitmaps, from byte 12288, one `u64` per index per kind:
 //! the object's size — a set's semaphores, a segment's pages; for a queue,

@@ -275,10 +275,11 @@ impl Ns {
     /// its 4 KiB bitmap and one `lstat` of the highest name, which must
     /// exist, else (a stale, empty or missing hint: an empty namespace, or
     /// one older than the hint) the directory is listed, as
-    /// [`Ns::indexes`]. Exact but for a process killed between its link
-    /// (or unlink) of a numbered name and its bit: an index it left in use
-    /// below the highest counts one off until the next create or removal
-    /// at that index puts the bit right.
+    /// [`Ns::indexes`]. Exact but for a process killed between its bit
+    /// and its move (or its unlink) of a numbered name: an index it left
+    /// set below the highest counts one off until the next create or
+    /// removal at that index, or `ripcs`, puts the bit right (a highest
+    /// bit whose name is missing is cleared here).
     pub fn in_use(&self, kind: Kind) -> (i32, i32) {
         let used = |ix: &index::Index| {
             let (hi, n) = ix.used(kind);
@@ -305,6 +306,19 @@ impl Ns {
         let (mut hi, mut n, mut v) = read(ix);
         let (gone, changed) = self.settle_removals(kind, hi);
         if changed {
+            (hi, n, v) = read(ix);
+        }
+        if hi >= 0 && !self.exists(&Self::idx_name(kind, hi)) {
+            // A highest bit whose name is missing: most likely a creator
+            // killed between its bit and its move (see `create`). Cleared
+            // (and set again if the name is there by then: a creator on
+            // its way also checks its bit after its move), once, so that
+            // one such death does not send every later call to the
+            // directory listing.
+            ix.mark(kind, hi, false);
+            if self.exists(&Self::idx_name(kind, hi)) {
+                ix.mark(kind, hi, true);
+            }
             (hi, n, v) = read(ix);
         }
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, v, gone))

@@ -416,6 +416,45 @@ mod tests {
     }
 
     #[test]
+    fn a_killed_creators_bit_is_put_right_by_a_heal() {
+        let t = TempNs::new("bits");
+        let ns = &t.ns;
+        let ix = ns.index.as_ref().expect("an index hint");
+        let objs: Vec<_> = (0..3)
+            .map(|_| {
+                ns.get(Kind::Shm, IPC_PRIVATE, IPC_CREAT | 0o600, &spec(&nothing))
+                    .unwrap()
+            })
+            .collect();
+        let idx = |o: &Obj| o.id % IDX_SPAN;
+        assert_eq!(ns.in_use(Kind::Shm), (idx(&objs[2]), 3));
+        // A bit lost (the numbered name is there): the object is not
+        // counted, and the heal gives the bit back.
+        ix.mark(Kind::Shm, idx(&objs[1]), false);
+        assert_eq!(ns.in_use(Kind::Shm).1, 2);
+        ns.heal();
+        assert!(ix.is_used(Kind::Shm, idx(&objs[1])));
+        assert_eq!(ns.in_use(Kind::Shm), (idx(&objs[2]), 3));
+        // Bits whose names are missing (a creator killed between its bit
+        // and its move): the highest is cleared by the next count, one
+        // below it by the heal.
+        let hi = idx(&objs[2]) + 2;
+        ix.mark(Kind::Shm, hi, true);
+        assert_eq!(ns.in_use(Kind::Shm), (idx(&objs[2]), 3));
+        assert!(!ix.is_used(Kind::Shm, hi));
+        ns.remove(&objs[0], false);
+        ix.mark(Kind::Shm, idx(&objs[0]), true);
+        assert_eq!(ns.in_use(Kind::Shm), (idx(&objs[2]), 3));
+        ns.heal();
+        assert_eq!(ns.in_use(Kind::Shm), (idx(&objs[2]), 2));
+        for o in &objs[1..] {
+            ns.remove(o, false);
+        }
+        assert_eq!(ns.in_use(Kind::Shm), (-1, 0));
+        assert!(t.objects().is_empty(), "{:?}", t.objects());
+    }
+
+    #[test]
     fn kind_checks_run_on_an_existing_object_first() {
         let t = TempNs::new("more");
         let ns = &t.ns;
