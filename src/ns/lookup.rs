@@ -157,9 +157,13 @@ impl Ns {
                 // numbered name and this one: the numbered name holds the
                 // same object (id and key) in its new file. The key name
                 // follows it.
-                if let Ok(Some(f)) = self.open_name(&Self::idx_name(kind, idx)) {
-                    if let Ok((moved, true)) = self.adopt_any(kind, f) {
-                        if moved.id == obj.id && moved.perm().key == key {
+                // (Whether the numbered name positively holds no copy of
+                // this object: missing, removed, or another object's.)
+                let mut no_copy = false;
+                match self.open_name(&Self::idx_name(kind, idx)) {
+                    Ok(None) => no_copy = true,
+                    Ok(Some(f)) => match self.adopt_any(kind, f) {
+                        Ok((moved, true)) if moved.id == obj.id && moved.perm().key == key => {
                             let _ = super::replace::relink_over(
                                 &self.dirfd,
                                 &Self::idx_name(kind, idx),
@@ -171,18 +175,33 @@ impl Ns {
                             }
                             return Ok(Some(moved));
                         }
-                    }
+                        Ok(_) => no_copy = true,
+                        Err(_) => {}
+                    },
+                    Err(_) => {}
                 }
                 // Not numbered (yet): its creator is between its key and
                 // its number, or was killed there. Then it is an orphan no
-                // one can reach: removed here, where we may.
+                // one can reach: removed here, where we may. Or the old
+                // file of a move whose copy was removed (by its numbered
+                // name) before its mover, killed, relinked the key name:
+                // the key name is the file's only name (a creator's file
+                // keeps its temporary name until its number comes), and
+                // the object is gone with its copy, whoever created it.
                 let h = obj.header();
                 let (pid, start) = (
                     h.cpid.load(Ordering::Relaxed),
                     h.cstart.load(Ordering::Relaxed),
                 );
-                if trust::positively_dead(pid, start)
-                    || !self.may_be_creator(pid, &Self::key_name(kind, key, n))
+                let kname = Self::key_name(kind, key, n);
+                let only_name = || {
+                    self.lstat(&kname).is_some_and(|st| {
+                        st.st_dev == obj.dev && st.st_ino == obj.ino && st.st_nlink == 1
+                    })
+                };
+                if (no_copy && only_name())
+                    || trust::positively_dead(pid, start)
+                    || !self.may_be_creator(pid, &kname)
                 {
                     h.state.store(STATE_REMOVED, Ordering::Release);
                     self.unlink_if_same(&Self::key_name(kind, key, n), &obj);

@@ -10,7 +10,10 @@
 //! and renamed over each key name that named the old file. A mover killed
 //! between the two leaves the key naming the old file: whoever opens the
 //! key finds the numbered name holding the same object (id and key) in
-//! another file and moves the key name there ([`Ns::by_key`]); a `.mv.`
+//! another file and moves the key name there ([`Ns::by_key`]); when the
+//! copy was removed meanwhile (its numbered name gone or another
+//! object's), the key name, the old file's only name, is unlinked and the
+//! old file marked removed, whether or not its creator lives; a `.mv.`
 //! name of a dead mover is unlinked by [`Ns::sweep_tmp`].
 //!
 //! An `IPC_RMID` that finds the copy by its numbered name while the mover
@@ -473,12 +476,13 @@ mod tests {
 
     #[test]
     fn an_ipc_rmid_of_the_copy_leaves_no_key_name() {
-        // (A creator of the key right after an unlink at step 1 would wait
-        // for the mover, which is this thread: it finds the key name on the
-        // old file, live and not numbered, as a creator's between its two
-        // links, until the old file is marked moved.)
+        // (A creator of the key right after an unlink at step 1 finds the
+        // key name on the old file, live and not numbered: its only name,
+        // so not a creator's between its two links, and the old file is
+        // taken for removed with its copy.)
         for (walk_at, unlink_at, creator) in [
             (1, 1, None),
+            (1, 1, Some(KEY)),
             (1, 1, Some(KEY + 1)),
             (1, 2, None),
             (1, 2, Some(KEY)),
@@ -488,5 +492,49 @@ mod tests {
         ] {
             removed_while_moving(walk_at, unlink_at, creator);
         }
+    }
+
+    /// A mover killed (here: unwound) just after it published the copy,
+    /// the copy then removed by its numbered name: the key name is left on
+    /// the old file, live, whose creator (this process) lives. The key
+    /// finds nothing, and a create of it succeeds at once (it waited 2 s
+    /// for the "creator" and failed with `EAGAIN` for as long as the
+    /// creator lived), leaving nothing of the old object behind.
+    #[test]
+    fn a_killed_movers_key_name_does_not_outlive_a_removed_copy() {
+        let t = TempNs::new("replace-killed");
+        let ns = t.ns.clone();
+        let o = ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+        let id = o.id;
+        let ns2 = ns.clone();
+        AT_STEP.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |n| {
+                if n == 1 {
+                    panic!("the mover is killed here");
+                }
+            }))
+        });
+        let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            o.replace(&nothing, &|| true)
+        }));
+        AT_STEP.with(|h| *h.borrow_mut() = None);
+        assert!(moved.is_err());
+        // The copy holds the number; remove it there.
+        let copy = ns2.by_id_uncached(Kind::Msg, id, true).unwrap();
+        assert_ne!(copy.file_id(), o.file_id());
+        ns.remove(&copy, false);
+        assert!(ns.by_key(Kind::Msg, KEY).unwrap().is_none());
+        let started = std::time::Instant::now();
+        let c = ns
+            .get(Kind::Msg, KEY, IPC_CREAT | IPC_EXCL | 0o600, &SPEC)
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        assert!(
+            o.gone().is_some(),
+            "the old file's callers learn it is gone"
+        );
+        ns.remove(&c, false);
+        drop((o, copy));
+        assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
     }
 }
