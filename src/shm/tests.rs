@@ -4,7 +4,7 @@
 //! scribbled control area refused.
 
 use super::*;
-use crate::ns::testing::TempNs;
+use crate::ns::testing::{alone, TempNs};
 use crate::ns::IPC_PRIVATE;
 use crate::os::proc::my_start;
 
@@ -31,43 +31,45 @@ fn my_slot_on_disk(t: &TempNs, id: i32) -> Option<(u32, u64)> {
 
 #[test]
 fn attach_and_detach_are_counted_in_this_process_slot() {
-    let t = TempNs::new("count");
-    let ns = &t.ns;
-    let id = shmget(ns, IPC_PRIVATE, 10_000, IPC_CREAT | 0o600).unwrap();
-    let st = stat(ns, id).unwrap();
-    assert_eq!((st.segsz, st.nattch, st.cpid), (10_000, 0, my_pid()));
-    assert_eq!(my_slot_on_disk(&t, id), None);
+    alone("attach_and_detach_are_counted_in_this_process_slot", || {
+        let t = TempNs::new("count");
+        let ns = &t.ns;
+        let id = shmget(ns, IPC_PRIVATE, 10_000, IPC_CREAT | 0o600).unwrap();
+        let st = stat(ns, id).unwrap();
+        assert_eq!((st.segsz, st.nattch, st.cpid), (10_000, 0, my_pid()));
+        assert_eq!(my_slot_on_disk(&t, id), None);
 
-    let (p1, segsz) = shmat(ns, id, 0, 0).unwrap();
-    assert_eq!(segsz, 10_000);
-    let (p2, _) = shmat(ns, id, 0, SHM_RDONLY).unwrap();
-    assert_ne!(p1, p2);
-    // SAFETY: p1 is a fresh read-write mapping of at least 10,000 bytes,
-    // p2 a read-only mapping of the same pages; both stay until shmdt.
-    unsafe {
-        (p1 as *mut u8).add(9_999).write_volatile(0x5a);
-        assert_eq!((p2 as *const u8).add(9_999).read_volatile(), 0x5a);
-    }
-    let st = stat(ns, id).unwrap();
-    assert_eq!((st.nattch, st.lpid), (2, my_pid()));
-    assert!(st.atime > 0);
-    assert_eq!(my_slot_on_disk(&t, id), Some((2, my_start())));
+        let (p1, segsz) = shmat(ns, id, 0, 0).unwrap();
+        assert_eq!(segsz, 10_000);
+        let (p2, _) = shmat(ns, id, 0, SHM_RDONLY).unwrap();
+        assert_ne!(p1, p2);
+        // SAFETY: p1 is a fresh read-write mapping of at least 10,000 bytes,
+        // p2 a read-only mapping of the same pages; both stay until shmdt.
+        unsafe {
+            (p1 as *mut u8).add(9_999).write_volatile(0x5a);
+            assert_eq!((p2 as *const u8).add(9_999).read_volatile(), 0x5a);
+        }
+        let st = stat(ns, id).unwrap();
+        assert_eq!((st.nattch, st.lpid), (2, my_pid()));
+        assert!(st.atime > 0);
+        assert_eq!(my_slot_on_disk(&t, id), Some((2, my_start())));
 
-    shmdt(p1, None).unwrap();
-    assert_eq!(stat(ns, id).unwrap().nattch, 1);
-    assert_eq!(my_slot_on_disk(&t, id), Some((1, my_start())));
-    assert_eq!(shmdt(p1, None), Err(Errno::EINVAL), "detached already");
-    // The native API's handle check: the attachment at p2 is not of id+1.
-    assert_eq!(shmdt(p2, Some((ns, id + 1))), Err(Errno::EINVAL));
-    shmdt(p2, Some((ns, id))).unwrap();
-    let st = stat(ns, id).unwrap();
-    assert_eq!(st.nattch, 0);
-    assert!(st.dtime > 0);
-    assert_eq!(my_slot_on_disk(&t, id), None);
+        shmdt(p1, None).unwrap();
+        assert_eq!(stat(ns, id).unwrap().nattch, 1);
+        assert_eq!(my_slot_on_disk(&t, id), Some((1, my_start())));
+        assert_eq!(shmdt(p1, None), Err(Errno::EINVAL), "detached already");
+        // The native API's handle check: the attachment at p2 is not of id+1.
+        assert_eq!(shmdt(p2, Some((ns, id + 1))), Err(Errno::EINVAL));
+        shmdt(p2, Some((ns, id))).unwrap();
+        let st = stat(ns, id).unwrap();
+        assert_eq!(st.nattch, 0);
+        assert!(st.dtime > 0);
+        assert_eq!(my_slot_on_disk(&t, id), None);
 
-    rmid(ns, id).unwrap();
-    assert_eq!(stat(ns, id), Err(Errno::EINVAL));
-    assert_eq!(t.objects(), Vec::<String>::new());
+        rmid(ns, id).unwrap();
+        assert_eq!(stat(ns, id), Err(Errno::EINVAL));
+        assert_eq!(t.objects(), Vec::<String>::new());
+    });
 }
 
 /// A remover killed inside `IPC_RMID` after [`Ns::remove`] (the object
@@ -98,61 +100,65 @@ fn a_remover_killed_after_the_key_names_went_leaves_a_doomed_segment() {
 
 #[test]
 fn rmid_while_attached_destroys_at_the_last_detach() {
-    let t = TempNs::new("rmid");
-    let ns = &t.ns;
-    let key = 0x5348_0001;
-    let id = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
-    assert_eq!(shmget(ns, key, 4096, 0), Ok(id));
-    let (a, _) = shmat(ns, id, 0, 0).unwrap();
-    let (b, _) = shmat(ns, id, 0, 0).unwrap();
+    alone("rmid_while_attached_destroys_at_the_last_detach", || {
+        let t = TempNs::new("rmid");
+        let ns = &t.ns;
+        let key = 0x5348_0001;
+        let id = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+        assert_eq!(shmget(ns, key, 4096, 0), Ok(id));
+        let (a, _) = shmat(ns, id, 0, 0).unwrap();
+        let (b, _) = shmat(ns, id, 0, 0).unwrap();
 
-    rmid(ns, id).unwrap();
-    // Removed: the key finds it no more, but the id still does (as
-    // Linux), marked SHM_DEST with the private key.
-    assert_eq!(shmget(ns, key, 4096, 0), Err(Errno::ENOENT));
-    let st = stat(ns, id).unwrap();
-    assert_eq!(st.nattch, 2);
-    assert_ne!(st.perm.mode & SHM_DEST, 0);
-    assert_eq!(st.perm.key, IPC_PRIVATE);
-    // A second IPC_RMID changes nothing.
-    rmid(ns, id).unwrap();
-    assert_eq!(stat(ns, id).unwrap().nattch, 2);
+        rmid(ns, id).unwrap();
+        // Removed: the key finds it no more, but the id still does (as
+        // Linux), marked SHM_DEST with the private key.
+        assert_eq!(shmget(ns, key, 4096, 0), Err(Errno::ENOENT));
+        let st = stat(ns, id).unwrap();
+        assert_eq!(st.nattch, 2);
+        assert_ne!(st.perm.mode & SHM_DEST, 0);
+        assert_eq!(st.perm.key, IPC_PRIVATE);
+        // A second IPC_RMID changes nothing.
+        rmid(ns, id).unwrap();
+        assert_eq!(stat(ns, id).unwrap().nattch, 2);
 
-    shmdt(a, None).unwrap();
-    assert_eq!(stat(ns, id).unwrap().nattch, 1, "one attachment left");
-    assert!(!t.objects().is_empty(), "the segment lives on");
-    shmdt(b, None).unwrap();
-    assert_eq!(stat(ns, id), Err(Errno::EINVAL), "destroyed");
-    assert_eq!(rmid(ns, id), Err(Errno::EINVAL));
-    assert_eq!(t.objects(), Vec::<String>::new(), "its files are gone");
-    // The key is free again.
-    let id2 = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
-    rmid(ns, id2).unwrap();
+        shmdt(a, None).unwrap();
+        assert_eq!(stat(ns, id).unwrap().nattch, 1, "one attachment left");
+        assert!(!t.objects().is_empty(), "the segment lives on");
+        shmdt(b, None).unwrap();
+        assert_eq!(stat(ns, id), Err(Errno::EINVAL), "destroyed");
+        assert_eq!(rmid(ns, id), Err(Errno::EINVAL));
+        assert_eq!(t.objects(), Vec::<String>::new(), "its files are gone");
+        // The key is free again.
+        let id2 = shmget(ns, key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap();
+        rmid(ns, id2).unwrap();
+    });
 }
 
 #[test]
 fn shm_info_counts_segments_and_pages_until_destroyed() {
-    let t = TempNs::new("info");
-    let ns = &t.ns;
-    let zero = info(ns).unwrap();
-    assert_eq!((zero.used_ids, zero.shm_tot, zero.maxidx), (0, 0, 0));
+    alone("shm_info_counts_segments_and_pages_until_destroyed", || {
+        let t = TempNs::new("info");
+        let ns = &t.ns;
+        let zero = info(ns).unwrap();
+        assert_eq!((zero.used_ids, zero.shm_tot, zero.maxidx), (0, 0, 0));
 
-    let one = shmget(ns, IPC_PRIVATE, 1, IPC_CREAT | 0o600).unwrap();
-    let three = shmget(ns, IPC_PRIVATE, 2 * 4096 + 1, IPC_CREAT | 0o600).unwrap();
-    let hi = (one % crate::ns::IDX_SPAN).max(three % crate::ns::IDX_SPAN);
-    let i = info(ns).unwrap();
-    assert_eq!((i.used_ids, i.shm_tot, i.shm_rss, i.maxidx), (2, 4, 4, hi));
-    assert_eq!(info_limits(ns).unwrap().maxidx, hi);
+        let one = shmget(ns, IPC_PRIVATE, 1, IPC_CREAT | 0o600).unwrap();
+        let three = shmget(ns, IPC_PRIVATE, 2 * 4096 + 1, IPC_CREAT | 0o600).unwrap();
+        let hi = (one % crate::ns::IDX_SPAN).max(three % crate::ns::IDX_SPAN);
+        let i = info(ns).unwrap();
+        assert_eq!((i.used_ids, i.shm_tot, i.shm_rss, i.maxidx), (2, 4, 4, hi));
+        assert_eq!(info_limits(ns).unwrap().maxidx, hi);
 
-    // Removed while attached: still counted, as in the kernel.
-    let (p, _) = shmat(ns, three, 0, 0).unwrap();
-    rmid(ns, three).unwrap();
-    rmid(ns, one).unwrap();
-    let i = info(ns).unwrap();
-    assert_eq!((i.used_ids, i.shm_tot), (1, 3));
-    shmdt(p, None).unwrap();
-    let i = info(ns).unwrap();
-    assert_eq!((i.used_ids, i.shm_tot), (0, 0));
+        // Removed while attached: still counted, as in the kernel.
+        let (p, _) = shmat(ns, three, 0, 0).unwrap();
+        rmid(ns, three).unwrap();
+        rmid(ns, one).unwrap();
+        let i = info(ns).unwrap();
+        assert_eq!((i.used_ids, i.shm_tot), (1, 3));
+        shmdt(p, None).unwrap();
+        let i = info(ns).unwrap();
+        assert_eq!((i.used_ids, i.shm_tot), (0, 0));
+    });
 }
 
 /// A destroyer killed at each step after `IPC_RMID`'s removal mark: the
