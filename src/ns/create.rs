@@ -355,6 +355,16 @@ impl Ns {
                 }
                 Ok(false) => {}
                 Err(e) => {
+                    // The bit set before the move, taken back (set again
+                    // if the name exists: a creator of another process
+                    // moved there meanwhile; one still on its way checks
+                    // its bit after its move).
+                    if let Some(ix) = &self.index {
+                        ix.mark(kind, idx, false);
+                        if self.exists(&Self::idx_name(kind, idx)) {
+                            ix.mark(kind, idx, true);
+                        }
+                    }
                     unkey();
                     return Err(e);
                 }
