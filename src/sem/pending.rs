@@ -817,19 +817,24 @@ pub(super) fn sleep(
 ) -> Result<()> {
     let start = spin::begin();
     let mut t0 = None;
-    let r = sleep_slot(o, known, i, ticket, wait, timeout_errno, &mut t0);
+    let r = sleep_slot(o, known, start, i, ticket, wait, timeout_errno, &mut t0);
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
     // And did a yield give the CPU away (the wait took long after one)?
-    spin::waited_since(start, t0.map_or(true, |t| spin::within(t, SPIN)));
+    // One counter read for both.
+    let end = spin::begin();
+    let quick = t0.map_or(true, |t| end.wrapping_sub(t) <= spin::ticks(SPIN));
+    spin::waited_between(start, end, quick);
     r
 }
 
 /// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word
 /// (from `t0`, set when the wait did not end in the spin or hand-over).
+#[allow(clippy::too_many_arguments)]
 fn sleep_slot(
     o: &Obj,
     known: &Known,
+    start: u64,
     i: usize,
     ticket: u64,
     wait: Wait,
@@ -852,6 +857,9 @@ fn sleep_slot(
         )
     };
     let peer = o.peer();
+    // Whether the wait spun or yielded before it sleeps (its sleep then
+    // starts later than `start`).
+    let mut waited = true;
     if peer == spin::Peer::Here {
         // The releaser last ran on this CPU: hand it the CPU, once, while
         // yields pay (`spin::yields_pay`: with a third task on this CPU a
@@ -859,12 +867,17 @@ fn sleep_slot(
         // process's place is the faster way). One yield (four were
         // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9:
         // docs/perf.md).
+        waited = spin::yields_pay();
         spin::hand_over(pending);
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
+    } else {
+        waited = false;
     }
     if pending() {
-        *t0 = Some(spin::begin());
+        // No spin or yield: the sleep starts now, as the wait did (one
+        // counter read fewer per sleep).
+        *t0 = Some(if waited { spin::begin() } else { start });
         reclaim_others(o, &v, i);
     }
     let ev = Event::new(&w.state, W_SLEEP);
