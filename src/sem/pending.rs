@@ -233,6 +233,26 @@ pub(super) fn update_queue(v: &View<'_>) {
     BUFS.with(|b| b.set((ops, order)));
 }
 
+/// Claims sleeper slot `w` for its grant (or its drop) under the lock:
+/// `W_WAITING` → `W_CLAIMED` by compare-and-swap, so that a sleeper
+/// giving up without the lock (`cancel`) either is skipped by the granter
+/// or waits for its commit — never both. The state claimed from (to put
+/// back if the commit fails); `None` when the slot was not waiting.
+#[inline]
+fn claim_waiting(w: &WaitHdr) -> Option<u32> {
+    let st = w.state.load(Ordering::Acquire);
+    (st & 0xff == W_WAITING
+        && w.state
+            .compare_exchange(
+                st,
+                (st & !0xff) | W_CLAIMED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok())
+    .then_some(st)
+}
+
 /// [`update_queue`] when one sleeper waits (a ping-pong's, a mutex's
 /// waiter) on one operation without `SEM_UNDO`: what the general scan
 /// does with it, without the thread's buffers, the sort or a second
@@ -269,18 +289,9 @@ fn update_lone(v: &View<'_>) -> bool {
         Err(Errno::EBUSY) => return true, // a stopped claimant's release grants
         _ => {}
     }
-    // Claimed first, as in the general scan (`cancel` without the lock).
-    let st = w.state.load(Ordering::Acquire);
-    let claimed = st & 0xff == W_WAITING
-        && w.state
-            .compare_exchange(
-                st,
-                (st & !0xff) | W_CLAIMED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok();
-    let done = !claimed
+    // Claimed first, as in the general scan.
+    let claimed = claim_waiting(w);
+    let done = claimed.is_none()
         || match r {
             Ok(Try::Done) => {
                 txn.push(ent(E_DONE, i, 0));
@@ -293,7 +304,7 @@ fn update_lone(v: &View<'_>) -> bool {
             Err(e) => apply(v, ent(E_DONE, i, e as i32)).is_ok(),
             Ok(Try::Block(_)) => false,
         };
-    if claimed && !done {
+    if let (Some(st), false) = (claimed, done) {
         w.state.store(st, Ordering::Release);
     }
     let left = u32::from(!done);
@@ -359,17 +370,7 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
                 !v.uslot(u)
                     .is_ok_and(|us| us.owner().load() == w.owner().load())
             }) {
-                let st = w.state.load(Ordering::Acquire);
-                if st & 0xff == W_WAITING
-                    && w.state
-                        .compare_exchange(
-                            st,
-                            (st & !0xff) | W_CLAIMED,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_ok()
-                {
+                if claim_waiting(w).is_some() {
                     free_wslot(v, i);
                 }
                 finished += 1;
@@ -385,23 +386,11 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
             if let Err(Errno::EBUSY) = r {
                 continue; // a claimant stopped: its release grants (`fast`)
             }
-            // Granted or failed: claim the slot first, so that a sleeper
-            // giving up without the lock (see `cancel`) either is skipped
-            // here or waits for our commit — never both.
-            let st = w.state.load(Ordering::Acquire);
-            if st & 0xff != W_WAITING
-                || w.state
-                    .compare_exchange(
-                        st,
-                        (st & !0xff) | W_CLAIMED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_err()
-            {
+            // Granted or failed: claim the slot first.
+            let Some(st) = claim_waiting(w) else {
                 finished += 1;
                 continue;
-            }
+            };
             match r {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
