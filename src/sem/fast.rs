@@ -575,7 +575,7 @@ pub(super) fn grant(o: &Obj, v: &View<'_>, bound: Duration) {
     let got = if bound.is_zero() {
         lock_by(o, &Deadline::after(bound))
     } else {
-        lock_by(o, &Deadline::NEVER.for_lock(true))
+        lock_soon(o, || Deadline::NEVER.for_lock(true))
     };
     match got {
         Ok(_g) => {

@@ -408,16 +408,34 @@ pub(super) fn lock_movable<'a>(
     } else {
         fence::take_slow(o, d, give_up, grace)?
     };
-    let g = Locked {
-        o: Some(o),
-        flush: true,
-        repaired: died,
-        thaw: true,
-    };
+    let g = held(o, died);
     if died {
         repair(o);
     }
     Ok(g)
+}
+
+/// The guard of the lock just taken (`died`: from a dead holder, whose
+/// [`repair`] the caller runs).
+#[inline(always)]
+fn held(o: &Obj, died: bool) -> Locked<'_> {
+    Locked {
+        o: Some(o),
+        flush: true,
+        repaired: died,
+        thaw: true,
+    }
+}
+
+/// [`lock_by`] with the deadline `d` made only when the lock is not free
+/// at once: the uncontended take (a grant after a lock-free release)
+/// reads no clock.
+#[inline]
+pub(super) fn lock_soon<'a>(o: &'a Obj, d: impl FnOnce() -> Deadline) -> Result<Locked<'a>> {
+    if o.obj_lock().try_lock() {
+        return Ok(held(o, false));
+    }
+    lock_by(o, &d())
 }
 
 /// The lock for a `semctl` command, which the kernel never blocks: by

@@ -1055,7 +1055,7 @@ fn semop_general(
             }
         }
     };
-    sleep(o, slot, ticket, wait, timeout_errno)
+    sleep(o, known, slot, ticket, wait, timeout_errno)
 }
 
 /// After a word was found claimed by a process that does not let it go

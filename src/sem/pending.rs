@@ -220,8 +220,10 @@ pub(super) fn free_wslot(v: &View<'_>, i: usize) {
 /// operation that would block and gives up, a sleeper's look-around, a
 /// full slot table) and by a granter whose wake found nobody asleep.
 pub(super) fn update_queue(v: &View<'_>) {
-    if v.hdr().waiting.load(Ordering::Relaxed) == 0 {
-        return;
+    match v.hdr().waiting.load(Ordering::Relaxed) {
+        0 => return,
+        1 if update_lone(v) => return,
+        _ => {}
     }
     // Buffers kept by the thread (taken, so a nested call in a signal
     // handler gets its own): no allocation, and no 1 KiB of zeroes, per
@@ -229,6 +231,87 @@ pub(super) fn update_queue(v: &View<'_>) {
     let (mut ops, mut order) = BUFS.with(|b| b.take());
     update_queue_with(v, &mut ops, &mut order);
     BUFS.with(|b| b.set((ops, order)));
+}
+
+/// Claims sleeper slot `w` for its grant (or its drop) under the lock:
+/// `W_WAITING` → `W_CLAIMED` by compare-and-swap, so that a sleeper
+/// giving up without the lock (`cancel`) either is skipped by the granter
+/// or waits for its commit — never both. The state claimed from (to put
+/// back if the commit fails); `None` when the slot was not waiting.
+#[inline]
+fn claim_waiting(w: &WaitHdr) -> Option<u32> {
+    let st = w.state.load(Ordering::Acquire);
+    (st & 0xff == W_WAITING
+        && w.state
+            .compare_exchange(
+                st,
+                (st & !0xff) | W_CLAIMED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok())
+    .then_some(st)
+}
+
+/// [`update_queue`] when one sleeper waits (a ping-pong's, a mutex's
+/// waiter) on one operation without `SEM_UNDO`: what the general scan
+/// does with it, without the thread's buffers, the sort or a second
+/// round. `false` when the sleeper is not such (the general scan decides).
+#[inline]
+fn update_lone(v: &View<'_>) -> bool {
+    // Sleepers take the lowest free slot, and the count is exact under
+    // the lock: the one waiting is the first found (a stale count is put
+    // right below, as the general scan does).
+    let found = (0..v.s.nwait.min(NWAIT)).find_map(|i| {
+        v.wslot(i)
+            .ok()
+            // **SeqCst**: as the general scan (`fast::self_serve`).
+            .filter(|w| w.state.load(Ordering::SeqCst) & 0xff == W_WAITING)
+            .map(|w| (i, w))
+    });
+    let Some((i, w)) = found else {
+        return false;
+    };
+    if w.undo.load(Ordering::Relaxed) >= 0 || w.nsops.load(Ordering::Relaxed) != 1 {
+        return false;
+    }
+    let Ok(x) = v.wop(i, 0) else {
+        return false;
+    };
+    let ops = [SemOp::unpack(x.load(Ordering::Relaxed))];
+    let mut txn = Txn::default();
+    let r = try_ops(v, &ops, None, &mut txn);
+    match r {
+        Ok(Try::Block(b)) => {
+            w.blocking.store(b as u32, Ordering::Relaxed);
+            return true;
+        }
+        Err(Errno::EBUSY) => return true, // a stopped claimant's release grants
+        _ => {}
+    }
+    // Claimed first, as in the general scan.
+    let claimed = claim_waiting(w);
+    let done = claimed.is_none()
+        || match r {
+            Ok(Try::Done) => {
+                txn.push(ent(E_DONE, i, 0));
+                let ok = txn.commit(v).is_ok();
+                if ok {
+                    mark_done(v, &ops, w.pid.load(Ordering::Relaxed), now_secs());
+                }
+                ok
+            }
+            Err(e) => apply(v, ent(E_DONE, i, e as i32)).is_ok(),
+            Ok(Try::Block(_)) => false,
+        };
+    if let (Some(st), false) = (claimed, done) {
+        w.state.store(st, Ordering::Release);
+    }
+    let left = u32::from(!done);
+    if v.hdr().waiting.load(Ordering::Relaxed) != left {
+        v.hdr().waiting.store(left, Ordering::Relaxed);
+    }
+    true
 }
 
 thread_local! {
@@ -287,17 +370,7 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
                 !v.uslot(u)
                     .is_ok_and(|us| us.owner().load() == w.owner().load())
             }) {
-                let st = w.state.load(Ordering::Acquire);
-                if st & 0xff == W_WAITING
-                    && w.state
-                        .compare_exchange(
-                            st,
-                            (st & !0xff) | W_CLAIMED,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_ok()
-                {
+                if claim_waiting(w).is_some() {
                     free_wslot(v, i);
                 }
                 finished += 1;
@@ -313,23 +386,11 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
             if let Err(Errno::EBUSY) = r {
                 continue; // a claimant stopped: its release grants (`fast`)
             }
-            // Granted or failed: claim the slot first, so that a sleeper
-            // giving up without the lock (see `cancel`) either is skipped
-            // here or waits for our commit — never both.
-            let st = w.state.load(Ordering::Acquire);
-            if st & 0xff != W_WAITING
-                || w.state
-                    .compare_exchange(
-                        st,
-                        (st & !0xff) | W_CLAIMED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_err()
-            {
+            // Granted or failed: claim the slot first.
+            let Some(st) = claim_waiting(w) else {
                 finished += 1;
                 continue;
-            }
+            };
             match r {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
@@ -737,6 +798,7 @@ pub(super) fn finish(v: &View<'_>, i: usize, ticket: u64) -> Option<Result<()>> 
 
 pub(super) fn sleep(
     o: &Obj,
+    known: &Known,
     i: usize,
     ticket: u64,
     wait: Wait,
@@ -744,25 +806,33 @@ pub(super) fn sleep(
 ) -> Result<()> {
     let start = spin::begin();
     let mut t0 = None;
-    let r = sleep_slot(o, i, ticket, wait, timeout_errno, &mut t0);
+    let r = sleep_slot(o, known, start, i, ticket, wait, timeout_errno, &mut t0);
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
     // And did a yield give the CPU away (the wait took long after one)?
-    spin::waited_since(start, t0.map_or(true, |t| spin::within(t, SPIN)));
+    // One counter read for both.
+    let end = spin::begin();
+    let quick = t0.map_or(true, |t| end.wrapping_sub(t) <= spin::ticks(SPIN));
+    spin::waited_between(start, end, quick);
     r
 }
 
 /// [`sleep`]'s wait: spin when it pays, then sleep on the slot's word
 /// (from `t0`, set when the wait did not end in the spin or hand-over).
+#[allow(clippy::too_many_arguments)]
 fn sleep_slot(
     o: &Obj,
+    known: &Known,
+    start: u64,
     i: usize,
     ticket: u64,
     wait: Wait,
     timeout_errno: Errno,
     t0: &mut Option<u64>,
 ) -> Result<()> {
-    let v = View::new(o)?;
+    // The shape checked when the set was looked up (each look at the
+    // header's shape words again is a few loads and branches per sleep).
+    let v = view_known(o, known)?;
     let w = v.wslot(i)?;
     // Spin a little when it can pay off (crate::sync::spin): the process
     // that last changed the set runs on another CPU and will often
@@ -776,6 +846,9 @@ fn sleep_slot(
         )
     };
     let peer = o.peer();
+    // Whether the wait spun or yielded before it sleeps (its sleep then
+    // starts later than `start`).
+    let mut waited = true;
     if peer == spin::Peer::Here {
         // The releaser last ran on this CPU: hand it the CPU, once, while
         // yields pay (`spin::yields_pay`: with a third task on this CPU a
@@ -783,12 +856,17 @@ fn sleep_slot(
         // process's place is the faster way). One yield (four were
         // 6.6-13.8 us per round trip against 4.1-7.1 at load 5-9:
         // docs/perf.md).
+        waited = spin::yields_pay();
         spin::hand_over(pending);
     } else if spin::should_spin(peer) {
         event::spin(SPIN, Duration::ZERO, pending);
+    } else {
+        waited = false;
     }
     if pending() {
-        *t0 = Some(spin::begin());
+        // No spin or yield: the sleep starts now, as the wait did (one
+        // counter read fewer per sleep).
+        *t0 = Some(if waited { spin::begin() } else { start });
         reclaim_others(o, &v, i);
     }
     let ev = Event::new(&w.state, W_SLEEP);
@@ -907,6 +985,117 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
                 let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
             }
             _ => return Err(Errno::EIDRM),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sleeper forged in slot `i` of `v` (the lock held): `ops`, undo
+    /// slot `undo` (-1: none), this process its owner.
+    fn forge(v: &View<'_>, i: usize, ops: &[SemOp], undo: i32, ticket: u64) {
+        let w = v.wslot(i).unwrap();
+        for (k, op) in ops.iter().enumerate() {
+            v.wop(i, k).unwrap().store(op.pack(), Ordering::Relaxed);
+        }
+        w.nsops.store(ops.len() as u32, Ordering::Relaxed);
+        w.blocking.store(0, Ordering::Relaxed);
+        w.undo.store(undo, Ordering::Relaxed);
+        w.owner().claim(Owner::me());
+        w.ticket.store(ticket, Ordering::Relaxed);
+        w.result.store(0, Ordering::Relaxed);
+        w.state.store(W_WAITING, Ordering::Release);
+        v.hdr().waiting.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What a grant decides, as the set shows it: values and last pids,
+    /// the adjustments of undo slot 0, each forged slot's state and
+    /// result, the count of sleepers and the grants not collected.
+    fn outcome(v: &View<'_>, slots: usize) -> Vec<i64> {
+        let mut r = vec![
+            v.hdr().waiting.load(Ordering::Relaxed) as i64,
+            v.hdr().granted.load(Ordering::Relaxed) as i64,
+        ];
+        for n in 0..v.s.nsems {
+            let w = v.sem(n).unwrap().load();
+            r.extend([w.val() as i64, w.pid() as i64, w.frozen() as i64]);
+            r.push(v.adj(0, n).unwrap().load(Ordering::Relaxed) as i64);
+        }
+        for i in 0..slots {
+            let w = v.wslot(i).unwrap();
+            r.push((w.state.load(Ordering::Acquire) & 0xff) as i64);
+            r.push(w.result.load(Ordering::Relaxed) as i64);
+            r.push(w.blocking.load(Ordering::Relaxed) as i64);
+        }
+        r
+    }
+
+    /// The lone sleeper's path (`update_lone`) decides as the general
+    /// scan does, for every lone sleeper it takes and for those it leaves
+    /// to the scan (`SEM_UNDO`, several operations, a stale count): the
+    /// same set on two files, one granted through `update_queue`, the
+    /// other through `update_queue_with` directly.
+    #[test]
+    fn the_lone_sleeper_s_grant_decides_as_the_general_scan() {
+        let t = super::super::tests::tmp_ns("lone");
+        let op = |num, op, flg| SemOp { num, op, flg };
+        let cases: Vec<(Vec<SemOp>, i32, [i32; 2], bool)> = {
+            let mut c = Vec::new();
+            for val in 0..4 {
+                for k in -3..=0i16 {
+                    c.push((vec![op(0, k, 0)], -1, [val, 0], false));
+                    c.push((vec![op(1, k, 0)], -1, [0, val], false));
+                    // SEM_UNDO, and several operations: the general scan.
+                    c.push((vec![op(0, k, SEM_UNDO)], 0, [val, 0], false));
+                    c.push((vec![op(0, k, 0), op(1, 1, 0)], -1, [val, 3], false));
+                }
+                // A count that says one sleeper while none waits.
+                c.push((vec![], -1, [val, 0], true));
+                // Beyond the set: EFBIG for the sleeper.
+                c.push((vec![op(2, -1, 0)], -1, [val, 0], false));
+            }
+            c
+        };
+        for (k, (ops, undo, vals, stale)) in cases.iter().enumerate() {
+            let mut out = Vec::new();
+            for lone in [true, false] {
+                let o = get(&t.1, 0, 2, crate::ns::IPC_CREAT | 0o600, &[0, 0]).unwrap();
+                {
+                    let g = lock_by(&o, &Deadline::NEVER).unwrap();
+                    let v = View::new(&o).unwrap();
+                    if *undo >= 0 {
+                        assert_eq!(undo_slot(&v).unwrap(), 0);
+                    }
+                    for (n, &x) in vals.iter().enumerate() {
+                        v.sem(n).unwrap().put(&o, x, 1).unwrap();
+                    }
+                    if *stale {
+                        v.hdr().waiting.store(1, Ordering::Relaxed);
+                    } else {
+                        forge(&v, 0, ops, *undo, 7);
+                    }
+                    if lone {
+                        update_queue(&v);
+                    } else {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        update_queue_with(&v, &mut a, &mut b);
+                    }
+                    drop(g);
+                    // The grant's wake queue, flushed by the release, had
+                    // nobody asleep: the slot is collected by hand.
+                    out.push(outcome(&v, 1));
+                    if v.wslot(0).unwrap().state.load(Ordering::Acquire) & 0xff == W_DONE {
+                        let _ = finish(&v, 0, 7);
+                    }
+                }
+                remove(&t.1, &o).unwrap();
+            }
+            assert_eq!(
+                out[0], out[1],
+                "case {k}: {ops:?} undo {undo} values {vals:?}"
+            );
         }
     }
 }

@@ -191,13 +191,27 @@ pub fn waited_since(start: u64, quick: bool) {
     waited(quick);
 }
 
+/// [`waited_since`] for a wait that ended at `end` ([`begin`], read by
+/// the caller, which needed it too): one counter read fewer.
+#[inline]
+pub fn waited_between(start: u64, end: u64, quick: bool) {
+    yielded_between(start, end);
+    waited(quick);
+}
+
 /// [`waited_since`]'s part for yields alone: whether a wait (or the part
 /// of one) that started at `start` took so long after a yield that yields
 /// give the CPU away here. Leaves the spin policy's counts ([`waited`])
 /// to the wait's end.
 #[inline]
 pub fn yielded_since(start: u64) {
-    let slow = begin().wrapping_sub(start) > SLOW_TICKS;
+    yielded_between(start, begin());
+}
+
+/// [`yielded_since`] for a wait (or part of one) that ended at `end`.
+#[inline]
+fn yielded_between(start: u64, end: u64) {
+    let slow = end.wrapping_sub(start) > SLOW_TICKS;
     STATE.with(|c| {
         let mut s = c.get();
         s.since_yield = s.since_yield.saturating_add(1);
