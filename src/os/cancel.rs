@@ -37,6 +37,10 @@ use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
 
 extern "C" {
+    /// The system call through the shim (several threads): the result,
+    /// or minus the error number. Cold: [`syscall`] then inlines to a
+    /// load, a test and the system call, the shim's call out of the way.
+    #[cold]
     fn ripc_cancel_syscall(
         nr: c_long,
         a: c_long,
@@ -74,10 +78,10 @@ extern "C-unwind" {
 /// thread asked for itself (`pthread_cancel(pthread_self())`, which
 /// leaves `__libc_single_threaded` set: glibc 2.36 marks the thread in
 /// its own flag only) was acted on by the entry point's
-/// `pthread_testcancel` ([`test`]), where glibc's `read` acts on it too
+/// `pthread_testcancel` ([`fn@test`]), where glibc's `read` acts on it too
 /// (`c_tests/t_cancel`, "pipe_edges"). [`caught`] is never true then
 /// (only the shim sets it). Otherwise the C shim makes the call
-/// (`ripc_cancel_syscall`, out of line: [`shim`]).
+/// (`ripc_cancel_syscall`).
 ///
 /// # Safety
 /// As `libc::syscall` with these arguments.
@@ -88,8 +92,8 @@ pub unsafe fn syscall(nr: c_long, args: [c_long; 6]) -> Result<c_long> {
         unsafe { super::raw_syscall(nr, args) }
     } else {
         let [a, b, c, d, e, f] = args;
-        // SAFETY: the caller's promise.
-        unsafe { shim(nr, a, b, c, d, e, f) }
+        // SAFETY: the caller's promise; the shim never unwinds.
+        unsafe { ripc_cancel_syscall(nr, a, b, c, d, e, f) }
     };
     // -4095..=-1 is an error number (the kernel's convention).
     if (r as u64) > (-4096i64) as u64 {
@@ -97,28 +101,6 @@ pub unsafe fn syscall(nr: c_long, args: [c_long; 6]) -> Result<c_long> {
     } else {
         Ok(r)
     }
-}
-
-/// [`syscall`] in a process with more than one thread: the C shim, out
-/// of line with its arguments in registers, so that [`syscall`] inlines
-/// to a load, a test and the system call. The result, or minus the error
-/// number.
-///
-/// # Safety
-/// As [`syscall`].
-#[cold]
-#[inline(never)]
-unsafe fn shim(
-    nr: c_long,
-    a: c_long,
-    b: c_long,
-    c: c_long,
-    d: c_long,
-    e: c_long,
-    f: c_long,
-) -> c_long {
-    // SAFETY: the caller's promise; the shim never unwinds.
-    unsafe { ripc_cancel_syscall(nr, a, b, c, d, e, f) }
 }
 
 /// glibc's `__libc_single_threaded` (2.32 and later): true while the
