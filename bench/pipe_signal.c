@@ -32,14 +32,21 @@
  * No arguments; finishes in about 15 s (BENCH_QUICK=1: 5 pairs of
  * blocks instead of 31, a smoke run).
  *
- * pipe_signal --count raw|ripc|locked N: one process, one pipe, N writes
- * of 64 bytes each read back at once, then the ns per pair: for counting
- * user-space instructions per pair with callgrind, and for timing the
- * wrapper without a context switch ("locked": raw calls with two locked
- * read-modify-writes around each, as ripc's handle count; see
- * docs/pipes-signals.md, "Cost").
+ * pipe_signal --only pingpong|throughput [one|each]: that row alone, in
+ * one placement (default one CPU): for comparing two builds of the
+ * library, run alternately, without the other rows' minutes.
+ *
+ * pipe_signal --count raw|ripc|locked[-mt] N: one process, one pipe, N
+ * writes of 64 bytes each read back at once, then the ns per pair: for
+ * counting user-space instructions per pair with callgrind, and for timing
+ * the wrapper without a context switch ("locked": raw calls with two
+ * locked read-modify-writes around each, as ripc's handle count; "-mt":
+ * with a second thread sleeping, as in a multi-threaded program, where
+ * read and write switch cancellation around the system call; see
+ * docs/pipes-signals.md, "Cost" and "pthread_cancel").
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <ripc.h>
 #include <sched.h>
 #include <signal.h>
@@ -358,15 +365,29 @@ static double sigcb(int use_ripc) {
     return t;
 }
 
-/* --count raw|ripc|locked N: N pairs of a 64-byte write and its read, one
+/* --count raw|ripc|locked[-mt] N: N pairs of a 64-byte write and its read, one
  * process, one pipe, for callgrind, or timed (prints ns per pair).
  * "locked" is raw with two locked read-modify-write instructions around
  * each call, as ripc's handle count in and out: what those cost alone. */
 static long lock_word;
 
+static void *idle_thread(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
 static int count(const char *which, long n) {
-    int mode = !strcmp(which, "raw") ? 0 : !strcmp(which, "ripc") ? 1 : !strcmp(which, "locked") ? 2 : -1;
+    /* "-mt": a second thread sleeps in pause() first, so the C library
+     * and ripc take their multi-threaded paths (the cancellation switch). */
+    size_t len = strlen(which);
+    int mt = len > 3 && !strcmp(which + len - 3, "-mt");
+    char base[16];
+    snprintf(base, sizeof base, "%.*s", (int)(mt ? len - 3 : len), which);
+    int mode = !strcmp(base, "raw") ? 0 : !strcmp(base, "ripc") ? 1 : !strcmp(base, "locked") ? 2 : -1;
     if (mode < 0) return 2;
+    pthread_t idle;
+    if (mt && pthread_create(&idle, NULL, idle_thread, NULL)) die("pthread_create");
     struct ripc_pipe *p = ripc_pipe_new(0);
     if (!p) die("ripc_pipe_new");
     int wfd = ripc_pipe_fd(p, RIPC_PIPE_WRITE), rfd = ripc_pipe_fd(p, RIPC_PIPE_READ);
@@ -394,8 +415,14 @@ static int count(const char *which, long n) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--count") == 0) return count(argv[2], atol(argv[3]));
-    if (argc != 1) {
-        fprintf(stderr, "usage: %s [--count raw|ripc|locked N]\n", argv[0]);
+    void (*only)(void) = NULL;
+    int only_one_cpu = 1;
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--only") == 0) {
+        only = !strcmp(argv[2], "pingpong") ? pingpong : !strcmp(argv[2], "throughput") ? throughput : NULL;
+        if (argc == 4) only_one_cpu = !strcmp(argv[3], "one") ? 1 : !strcmp(argv[3], "each") ? 0 : -1;
+    }
+    if (argc != 1 && (!only || only_one_cpu < 0)) {
+        fprintf(stderr, "usage: %s [--count raw|ripc|locked[-mt] N | --only pingpong|throughput [one|each]]\n", argv[0]);
         return 2;
     }
     rtsig = SIGRTMIN;
@@ -411,6 +438,11 @@ int main(int argc, char **argv) {
     printf("# (25-75 %% range in brackets); parent on CPU %d, child on CPU %d (a CPU each) or %d (one CPU)\n",
            cpu_first, cpu_second, cpu_first);
     printf("# ratio = ripc time / raw time of the medians (1.00 = same cost); pairs = the per-pair ratios\n");
+    if (only) {
+        place(only_one_cpu);
+        only();
+        return 0;
+    }
     place(1);
     fifo_open_cost();
     for (int one_cpu = 1; one_cpu >= 0; one_cpu--) {

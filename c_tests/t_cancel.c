@@ -20,7 +20,10 @@
  * 3. Pending at entry: a cancellation pending when msgrcv, msgsnd,
  *    ripc_pipe_read or ripc_queue_recv is called acts there even though
  *    the call would not block (a message, bytes, room there), as glibc's
- *    calls do, and the message or bytes stay where they were.
+ *    calls do, and the message or bytes stay where they were. The pipe
+ *    calls at the edges (0 bytes, a closed end, a bad buffer, room for a
+ *    write) act on it too, as glibc's read/write do, in a process with two
+ *    threads and in one with a single thread that cancelled itself.
  * 4. Not cancellation points (glibc's semop is none): a thread blocked in
  *    semop is not cancelled; it completes when the semaphore is posted
  *    (before: its sleep's periodic sweep opened a file, a cancellation
@@ -40,8 +43,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define JOIN_SECONDS 10
 
@@ -506,6 +511,148 @@ static void part_pipe_states(void) {
     ok_eq(ripc_pipe_free(pp), 0, "ripc_pipe_free");
 }
 
+/* ---- pipes: pending at entry, at the edges ----
+ *
+ * glibc's read and write act on a pending cancellation at entry whatever
+ * the call would do: bytes or room there, a length of 0, a bad
+ * descriptor, a bad buffer (checked with plain read/write on glibc 2.36).
+ * So do ripc's, in a process with several threads and in one with a
+ * single thread that cancelled itself (where glibc's
+ * __libc_single_threaded stays set: ripc's entry test is what acts
+ * there, not its system call). */
+
+static struct ripc_pipe *pc; /* its read end closed */
+
+static long pipe_write1(void *a) {
+    (void)a;
+    return ripc_pipe_write(pp, "x", 1);
+}
+
+static long pipe_write_all1(void *a) {
+    (void)a;
+    return ripc_pipe_write_all(pp, "x", 1);
+}
+
+static long pipe_read0(void *a) {
+    (void)a;
+    return ripc_pipe_read(pp, pbuf, 0);
+}
+
+static long pipe_read_exact0(void *a) {
+    (void)a;
+    return ripc_pipe_read_exact(pp, pbuf, 0);
+}
+
+static long pipe_read_closed(void *a) {
+    (void)a;
+    return ripc_pipe_read(pc, pbuf, 16);
+}
+
+static long pipe_read_efault(void *a) {
+    (void)a;
+    return ripc_pipe_read(pp, (void *)8, 16);
+}
+
+static long raw_read(void *a) {
+    (void)a;
+    return read(ripc_pipe_fd(pp, RIPC_PIPE_READ), pbuf, 16);
+}
+
+static const struct {
+    const char *what;
+    long (*call)(void *);
+} edges[] = {
+    {"read() of the C library (the reference), bytes there", raw_read},
+    {"ripc_pipe_read, bytes there", pipe_read},
+    {"ripc_pipe_read_exact, some bytes there", pipe_read_exact},
+    {"ripc_pipe_write, room there", pipe_write1},
+    {"ripc_pipe_write_all, room there", pipe_write_all1},
+    {"ripc_pipe_read of 0 bytes", pipe_read0},
+    {"ripc_pipe_read_exact of 0 bytes", pipe_read_exact0},
+    {"ripc_pipe_read, read end closed (EBADF)", pipe_read_closed},
+    {"ripc_pipe_read, bad buffer (EFAULT)", pipe_read_efault},
+};
+#define N_EDGES (sizeof edges / sizeof edges[0])
+
+static int rep_fd; /* the single-threaded child's report */
+
+static void report_cleanup(void *a) {
+    (void)a;
+    if (write(rep_fd, "C", 1) != 1) _exit(3);
+}
+
+/* A child process with one thread cancels itself, then makes `call`:
+ * returns what it reported: 'S' when it had one thread, 'C' from its
+ * cleanup handler, 'R' when the call returned (then its errno, as "R<n>"),
+ * then "X<status>" for how it ended (the main thread cancelled: the
+ * process exits 0 once its last thread is gone; 128 + the signal when
+ * killed, 142 by its alarm). Expected: "SCX0". */
+static void self_cancel(long (*call)(void *), char *out, size_t size) {
+    int rp[2];
+    out[0] = 0;
+    if (pipe(rp) != 0) return;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        close(rp[0]);
+        rep_fd = rp[1];
+        alarm(5); /* a call that blocks instead ends here ("X142") */
+        if (__libc_single_threaded && write(rep_fd, "S", 1) != 1) _exit(3);
+        pthread_cleanup_push(report_cleanup, NULL);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        pthread_cancel(pthread_self());
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        call(NULL);
+        int e = errno;
+        /* The report's write is a cancellation point of its own. */
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        char r[16];
+        int n = snprintf(r, sizeof r, "R%d", e);
+        if (write(rep_fd, r, (size_t)n) != n) _exit(3);
+        pthread_cleanup_pop(0);
+        _exit(0);
+    }
+    close(rp[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < size && (n = read(rp[0], out + got, size - 1 - got)) > 0) got += (size_t)n;
+    out[got] = 0;
+    close(rp[0]);
+    int st = 0;
+    if (c > 0) waitpid(c, &st, 0);
+    snprintf(out + got, size - got, "X%d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* The pipe holds "abc", whatever an earlier case did. */
+static void refill(void) {
+    drain_pipe();
+    ripc_pipe_write(pp, "abc", 3);
+}
+
+static void part_pipe_edges(void) {
+    struct job j = {0};
+    pp = ripc_pipe_new(0);
+    pc = ripc_pipe_new(0);
+    if (!ok(pp != NULL && pc != NULL, "ripc_pipe_new")) return;
+    ripc_pipe_close(pc, RIPC_PIPE_READ);
+    for (size_t i = 0; i < N_EDGES; i++) {
+        char rep[64];
+        refill();
+        self_cancel(edges[i].call, rep, sizeof rep);
+        ok(strcmp(rep, "SCX0") == 0, "one thread, cancelled itself: %s: cancelled at entry (%s)", edges[i].what,
+           rep);
+        ok_eq(ripc_pipe_available(pp), 3, "one thread: %s: the pipe is as it was", edges[i].what);
+    }
+    for (size_t i = 0; i < N_EDGES; i++) {
+        refill();
+        j.call = edges[i].call;
+        ok(cancel_pending(&j) == PTHREAD_CANCELED, "two threads, pending at entry: %s: cancelled", edges[i].what);
+        ok_eq(ripc_pipe_available(pp), 3, "two threads: %s: the pipe is as it was", edges[i].what);
+    }
+    ok_eq(ripc_pipe_free(pc), 0, "ripc_pipe_free");
+    ok_eq(ripc_pipe_free(pp), 0, "ripc_pipe_free");
+}
+
 /* ---- signals ---- */
 
 static long sig_wait(void *a) {
@@ -617,6 +764,7 @@ static void part_not_points(void) {
 int main(void) {
     tap_subtest("pipes", part_pipes);
     tap_subtest("pipe_states", part_pipe_states);
+    tap_subtest("pipe_edges", part_pipe_edges);
     tap_subtest("fifo", part_fifo);
     tap_subtest("msg", part_msg);
     tap_subtest("native_queue", part_native_queue);

@@ -11,8 +11,8 @@
  * ripc_cancel_syscall makes the same system call the same way, but stops
  * the unwind in its own frame, as a pthread_cleanup_push buffer does
  * (glibc's unwinder longjmps to the innermost registered buffer): the
- * call then returns -1 with errno ECANCELED, and so does every later
- * call of the thread, without a system call (the thread stays marked as
+ * call then returns -ECANCELED, and so does every later call of the
+ * thread, without a system call (the thread stays marked as
  * exiting in glibc, so no second cancellation comes; ripc_cancel_caught()
  * says so). The Rust caller undoes what it did, as for any error,
  * returns to its outermost C entry point, and there, with no
@@ -28,7 +28,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <sys/single_threaded.h>
 #include <unistd.h>
 
 /* The thread met a cancellation inside one of ripc's calls. */
@@ -60,27 +59,17 @@ static inline long raw(long nr, long a, long b, long c, long d, long e, long f)
 #endif
 }
 
-static inline long result(long r)
-{
-    if ((unsigned long)r > -4096UL) {
-        errno = (int)-r;
-        return -1;
-    }
-    return r;
-}
-
+/* The result of the system call, or minus the error number (the kernel's
+ * convention: -4095..-1; errno is left alone). */
 long ripc_cancel_syscall(long nr, long a, long b, long c, long d, long e, long f)
 {
-    /* A single-threaded process: no other thread to cancel this one while
-     * it waits (glibc's own wrappers skip the switch then too), and a
+    /* Called only in a process with more than one thread: with one, the
+     * Rust caller makes the plain system call itself (crate::os::cancel::
+     * syscall: no other thread to cancel this one while it waits, and a
      * cancellation it asked for itself was acted on by the C entry point's
-     * pthread_testcancel (crate::os::cancel::test). */
-    if (__libc_single_threaded)
-        return result(raw(nr, a, b, c, d, e, f));
-    if (__builtin_expect(caught, 0)) {
-        errno = ECANCELED;
-        return -1;
-    }
+     * pthread_testcancel). */
+    if (__builtin_expect(caught, 0))
+        return -ECANCELED;
     __pthread_unwind_buf_t buf;
     /* Written before a longjmp can come back here, read after it. */
     volatile int old = PTHREAD_CANCEL_DEFERRED;
@@ -89,8 +78,7 @@ long ripc_cancel_syscall(long nr, long a, long b, long c, long d, long e, long f
         __pthread_unregister_cancel(&buf);
         pthread_setcanceltype(old, NULL);
         caught = 1;
-        errno = ECANCELED;
-        return -1;
+        return -ECANCELED;
     }
     __pthread_register_cancel(&buf);
     /* Acts at once on a pending cancellation (unless disabled); the old
@@ -99,5 +87,5 @@ long ripc_cancel_syscall(long nr, long a, long b, long c, long d, long e, long f
     long r = raw(nr, a, b, c, d, e, f);
     pthread_setcanceltype(old, NULL);
     __pthread_unregister_cancel(&buf);
-    return result(r);
+    return r;
 }

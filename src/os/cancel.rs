@@ -6,11 +6,12 @@
 //! cross a Rust frame that has anything to drop (and may not cross a
 //! plain `extern "C"` one at all: the process aborts). So:
 //! - a blocking system call of a cancellation point goes through
-//!   [`syscall`] (the C shim `src/ffi/cancel.c`): a cancellation that
-//!   acts inside it (pending at entry, or arriving while it blocks) is
-//!   stopped there, and the call fails with `ECANCELED`; [`caught`] is
-//!   true from then on, and every later [`syscall`] of the thread fails
-//!   with `ECANCELED` at once (no loop that retries `EINTR` spins on it);
+//!   [`syscall`] (in a process with several threads, the C shim
+//!   `src/ffi/cancel.c`): a cancellation that acts inside it (pending at
+//!   entry, or arriving while it blocks) is stopped there, and the call
+//!   fails with `ECANCELED`; [`caught`] is true from then on, and every
+//!   later [`syscall`] of the thread fails with `ECANCELED` at once (no
+//!   loop that retries `EINTR` spins on it);
 //! - the engine undoes what it did (its sleeper mark) as for any error,
 //!   and returns it; `ECANCELED` never reaches the caller:
 //! - the C entry point (`extern "C-unwind"`, with nothing left to drop)
@@ -36,6 +37,10 @@ use crate::error::{Errno, Result};
 use core::ffi::{c_int, c_long, c_void};
 
 extern "C" {
+    /// The system call through the shim (several threads): the result,
+    /// or minus the error number. Cold: [`syscall`] then inlines to a
+    /// load, a test and the system call, the shim's call out of the way.
+    #[cold]
     fn ripc_cancel_syscall(
         nr: c_long,
         a: c_long,
@@ -67,18 +72,44 @@ extern "C-unwind" {
 /// `syscall(nr, args…)` as a cancellation point: the result, or the
 /// errno; `ECANCELED` when a cancellation acted (then [`caught`]).
 ///
+/// In a process with one thread (glibc's `__libc_single_threaded`) this
+/// is the plain system call, inline ([`super::raw_syscall`]): no other
+/// thread can cancel this one while it waits, and a cancellation this
+/// thread asked for itself (`pthread_cancel(pthread_self())`, which
+/// leaves `__libc_single_threaded` set: glibc 2.36 marks the thread in
+/// its own flag only) was acted on by the entry point's
+/// `pthread_testcancel` ([`fn@test`]), where glibc's `read` acts on it too
+/// (`c_tests/t_cancel`, "pipe_edges"). [`caught`] is never true then
+/// (only the shim sets it). Otherwise the C shim makes the call
+/// (`ripc_cancel_syscall`).
+///
 /// # Safety
 /// As `libc::syscall` with these arguments.
-#[inline]
+#[inline(always)]
 pub unsafe fn syscall(nr: c_long, args: [c_long; 6]) -> Result<c_long> {
-    let [a, b, c, d, e, f] = args;
-    // SAFETY: the caller's promise; the shim never unwinds.
-    let r = unsafe { ripc_cancel_syscall(nr, a, b, c, d, e, f) };
-    if r < 0 {
-        Err(Errno::last())
+    let r = if single_threaded() {
+        // SAFETY: the caller's promise.
+        unsafe { super::raw_syscall(nr, args) }
+    } else {
+        let [a, b, c, d, e, f] = args;
+        // SAFETY: the caller's promise; the shim never unwinds.
+        unsafe { ripc_cancel_syscall(nr, a, b, c, d, e, f) }
+    };
+    // -4095..=-1 is an error number (the kernel's convention).
+    if (r as u64) > (-4096i64) as u64 {
+        Err(Errno::from_raw(-r as i32))
     } else {
         Ok(r)
     }
+}
+
+/// glibc's `__libc_single_threaded` (2.32 and later): true while the
+/// process has one thread (false from the first `pthread_create` on).
+#[inline(always)]
+fn single_threaded() -> bool {
+    // SAFETY: a byte glibc keeps, read only (a plain load, as glibc
+    // documents it).
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
 }
 
 /// A cancellation acted inside one of this thread's [`syscall`]s.
@@ -141,8 +172,7 @@ impl NoCancel {
     /// glibc's own wrappers skip their switch then too).
     #[inline]
     pub fn new() -> NoCancel {
-        // SAFETY: a byte glibc keeps (2.32 and later), read only.
-        if unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) } != 0 {
+        if single_threaded() {
             return NoCancel(-1);
         }
         let mut old: c_int = 0;

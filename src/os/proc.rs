@@ -284,50 +284,9 @@ pub fn pid_exists(pid: i32) -> bool {
 /// libc it ran `kill`'s, `__errno_location`'s and the errno reader's code
 /// pages and wrote errno's: page faults there.
 fn kill0(pid: i32) -> i64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let r: i64;
-        // SAFETY: the kill system call with signal 0 checks existence and
-        // permission and has no other effect; the syscall instruction
-        // clobbers rcx and r11 and returns in rax (x86-64 Linux ABI).
-        unsafe {
-            core::arch::asm!(
-                "syscall",
-                inlateout("rax") libc::SYS_kill => r,
-                in("rdi") pid as i64,
-                in("rsi") 0i64,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        r
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let r: i64;
-        // SAFETY: as above; svc 0 takes the number in x8 and the arguments
-        // in x0, x1, and returns in x0 (aarch64 Linux ABI).
-        unsafe {
-            core::arch::asm!(
-                "svc 0",
-                in("x8") libc::SYS_kill,
-                inlateout("x0") pid as i64 => r,
-                in("x1") 0i64,
-                options(nostack),
-            );
-        }
-        r
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        // SAFETY: kill with signal 0 only checks existence and permission.
-        if unsafe { libc::kill(pid, 0) } == 0 {
-            0
-        } else {
-            -(crate::error::Errno::last() as i64)
-        }
-    }
+    // SAFETY: the kill system call with signal 0 checks existence and
+    // permission and has no other effect.
+    unsafe { super::raw_syscall(libc::SYS_kill, [pid as core::ffi::c_long, 0, 0, 0, 0, 0]) }
 }
 
 /// One line of a `/proc/<pid>/maps` file: `[start, end)` maps the file

@@ -169,6 +169,7 @@ impl Pipe {
     /// `buf.len() <= PIPE_BUF`, atomically). Blocks while the pipe is full
     /// unless non-blocking; `EPIPE` when every reader is gone (with
     /// `SIGPIPE` unless the pipe was made with `nosigpipe`).
+    #[inline]
     pub fn write(&self, buf: &[u8]) -> Result<usize> {
         let fd = self.fd(End::Write)?;
         if self.nosigpipe.load(Ordering::Relaxed) {
