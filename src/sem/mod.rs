@@ -1588,6 +1588,26 @@ mod tests {
     }
 
     #[test]
+    fn a_new_sets_tail_is_reserved_by_the_call_that_sizes_its_file() {
+        let t = tmp_ns("tail");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let s = View::new(&o).unwrap().s;
+        let st = o.stat().unwrap();
+        let whole = ((HEADER_LEN + s.total()) as u64).next_multiple_of(4096);
+        assert_eq!(st.st_size as u64, whole, "sized to the whole layout");
+        // The first page and the pages from the undo area's to the end
+        // are allocated (and on tmpfs of 4 KiB pages, the sleeper slots
+        // between are not).
+        let tail = whole - ((HEADER_LEN + s.off_undo()) as u64 / 4096 * 4096);
+        let held = st.st_blocks as u64 * 512;
+        assert!(
+            held >= 4096 + tail,
+            "{held} bytes held, not first page + tail"
+        );
+        assert!(held == 4096 + tail || held >= whole, "{held} bytes held");
+    }
+
+    #[test]
     fn ops_apply_in_order_all_or_none() {
         let t = tmp_ns("order");
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[1, 0]).unwrap();
