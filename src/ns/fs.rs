@@ -117,12 +117,12 @@ pub(super) fn reserve_at(fd: i32, off: u64, len: u64) -> Result<()> {
     Ok(())
 }
 
-/// [`reserve_at`] with `fallocate(2)` itself, for a range that ends the
-/// file: the call also sets its size (mode 0 extends the file to
-/// `off + len`). `Ok(false)` on a file system without `fallocate`
-/// (nothing done: the caller sizes the file; `posix_fallocate` would
-/// write every block instead).
-pub(super) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
+/// [`reserve_at`] with `fallocate(2)` itself (mode 0, which also extends
+/// the file to `off + len`: a range that ends the file sizes it too).
+/// `Ok(false)` on a file system without `fallocate` (nothing done: the
+/// caller sizes the file; `posix_fallocate` would write every block
+/// instead).
+pub(crate) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
     let off = libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
     let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
     // SAFETY: fallocate (mode 0: contents unchanged) of a file we hold.

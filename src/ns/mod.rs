@@ -64,9 +64,9 @@ pub(crate) mod testing;
 
 pub use fork::install_fork_handlers;
 pub(crate) use fork::single_threaded;
-pub(crate) use fs::fstat;
 pub use fs::ftok;
 use fs::*;
+pub(crate) use fs::{fstat, reserve_sizing};
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
 use open::*;
 
