@@ -176,7 +176,15 @@ impl Ns {
         // queue's messages or a segment's pages (reserving a queue's whole
         // area, 4.7 MB at the default msgmnb, would cost that much memory
         // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
+        // The engine's tail (`CreateSpec::reserve_tail`) is reserved by the
+        // `fallocate` that sizes the file (mode 0 extends it to the end of
+        // the range); without a tail, or on a file system without
+        // `fallocate`, an `ftruncate` sizes it.
         let sized = reserve(tmp.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
+            let tail = spec.reserve_tail.min(ctl_len as u64);
+            if tail > 0 && here == 0 && reserve_sizing(tmp.as_raw_fd(), total - tail, tail)? {
+                return Ok(());
+            }
             // SAFETY: sizing our own fresh file.
             if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());

@@ -117,6 +117,24 @@ pub(super) fn reserve_at(fd: i32, off: u64, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// [`reserve_at`] with `fallocate(2)` itself (mode 0, which also extends
+/// the file to `off + len`: a range that ends the file sizes it too).
+/// `Ok(false)` on a file system without `fallocate` (nothing done: the
+/// caller sizes the file; `posix_fallocate` would write every block
+/// instead).
+pub(crate) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
+    let off = libc::off_t::try_from(off).map_err(|_| Errno::EFBIG)?;
+    let len = libc::off_t::try_from(len).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: fallocate (mode 0: contents unchanged) of a file we hold.
+    if unsafe { libc::fallocate(fd, 0, off, len) } == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(false),
+        e => Err(e),
+    }
+}
+
 /// `fstat(2)` of `fd`.
 pub(crate) fn fstat(fd: i32) -> Result<libc::stat> {
     // SAFETY: fstat fills a zeroed, properly sized stat buffer.

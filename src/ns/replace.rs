@@ -386,6 +386,7 @@ mod tests {
         ctl_len: 64,
         data_len: 0,
         data_apart: false,
+        reserve_tail: 0,
         init: &nothing,
         check_existing: &nothing,
         layout: 1,

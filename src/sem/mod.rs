@@ -221,6 +221,19 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     );
     let whole = ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096);
     let room = || crate::shm::room_for(ns, whole);
+    // The journal ends the file, and the undo area (when reserved) ends
+    // where the journal begins: the namespace's create reserves from
+    // there to the end with the `fallocate` that sizes the file (one
+    // system call for both, and no `ftruncate`). (None for a call that
+    // fails with EINVAL: it reserves no more than the first page.)
+    let journal_end = journal.0 + journal.1;
+    let undo_in_tail = undo_area.1 <= 64 * 1024 && undo_area.0 + undo_area.1 == journal.0;
+    let tail_start = if undo_in_tail { undo_area.0 } else { journal.0 };
+    let reserve_tail = if n > 0 && journal_end <= whole {
+        whole - tail_start
+    } else {
+        0
+    };
     if n > 0 && (key == crate::ns::IPC_PRIVATE || flags & crate::ns::IPC_CREAT != 0) {
         if let Err(e) = room() {
             if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Sem, key), Ok(None)) {
@@ -235,6 +248,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
         data_apart: false,
+        reserve_tail,
         init: &|o: &Obj| {
             if n == 0 {
                 return Err(Errno::EINVAL);
@@ -248,20 +262,17 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
                 return Err(Errno::ENOSPC);
             }
             // The namespace's create reserved the first CREATE_RESERVE
-            // bytes; the undo area (when reserved) ends where the journal
-            // begins: one call for both.
+            // bytes and the tail (`reserve_tail`: the journal, and the undo
+            // area when it ends where the journal begins).
             let first = crate::ns::CREATE_RESERVE;
             if head > first {
                 crate::shm::reserve_range(o, first, head - first)?;
             }
-            let journal_end = journal.0 + journal.1;
-            if undo_area.1 <= 64 * 1024 && undo_area.0 + undo_area.1 == journal.0 {
-                crate::shm::reserve_range(o, undo_area.0, journal_end - undo_area.0)?;
-            } else {
-                if undo_area.1 <= 64 * 1024 {
-                    crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
-                }
+            if reserve_tail == 0 {
                 crate::shm::reserve_range(o, journal.0, journal.1)?;
+            }
+            if undo_area.1 <= 64 * 1024 && !undo_in_tail {
+                crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
             }
             created.set(Some(o.file_id()));
             init_set(o, n, max_ops, init)
@@ -1574,6 +1585,26 @@ mod tests {
         });
         assert_eq!(Arc::strong_count(&o), before, "let go at the thread's exit");
         remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn a_new_sets_tail_is_reserved_by_the_call_that_sizes_its_file() {
+        let t = tmp_ns("tail");
+        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+        let s = View::new(&o).unwrap().s;
+        let st = o.stat().unwrap();
+        let whole = ((HEADER_LEN + s.total()) as u64).next_multiple_of(4096);
+        assert_eq!(st.st_size as u64, whole, "sized to the whole layout");
+        // The first page and the pages from the undo area's to the end
+        // are allocated (and on tmpfs of 4 KiB pages, the sleeper slots
+        // between are not).
+        let tail = whole - ((HEADER_LEN + s.off_undo()) as u64 / 4096 * 4096);
+        let held = st.st_blocks as u64 * 512;
+        assert!(
+            held >= 4096 + tail,
+            "{held} bytes held, not first page + tail"
+        );
+        assert!(held == 4096 + tail || held >= whole, "{held} bytes held");
     }
 
     #[test]

@@ -103,8 +103,10 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// allocates a page (one per slot: the slots are ~4 KiB apart), ~100 us
 /// for an `IPC_RMID` of a set nobody ever slept on, and a `SIGBUS` when the
 /// file system is full. Found with `lseek(SEEK_DATA/SEEK_HOLE)`, two calls
-/// per run of written pages; a file system without them reports the whole
-/// file as data (every slot is read, as before).
+/// per run of written pages past the first page (which is data: the
+/// header's), and a last `SEEK_DATA` that finds none (`ENXIO`); a file
+/// system without them reports the whole file as data (every slot is
+/// read, as before).
 pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
     use std::os::fd::AsRawFd;
     // A descriptor for the walk (none: every slot is read, as on a file
@@ -116,7 +118,14 @@ pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a 
     let nwait = v.s.nwait;
     let region = v.r;
     let mut i = 0usize;
-    let mut run_end = i64::MIN; // end of the data run around slot i
+    // The end of the data run around slot i. The file's first page is
+    // data without asking: it holds the set's header (written at
+    // creation, within the storage the namespace reserved then), so the
+    // slots whose header lies in it are read without a `SEEK_DATA` and a
+    // `SEEK_HOLE` that could only say so (two system calls less per
+    // `IPC_RMID`; were it a hole after all, the slot would read as zeros:
+    // free, as on a file system without `SEEK_DATA`).
+    let mut run_end = (crate::ns::CREATE_RESERVE as i64).min(4096);
     core::iter::from_fn(move || {
         // Kept open for the walk (moved in).
         let _file = &file;

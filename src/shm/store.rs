@@ -174,15 +174,5 @@ pub(crate) fn reserve_range(obj: &Obj, off: u64, len: u64) -> Result<()> {
 /// file at least `off + len` long), `Ok(false)` on a file system without
 /// `fallocate` (nothing done).
 pub(super) fn reserve_fd(fd: i32, off: u64, len: u64) -> Result<bool> {
-    let off = libc::off_t::try_from(off).map_err(|_| Errno::ENOMEM)?;
-    let len = libc::off_t::try_from(len).map_err(|_| Errno::ENOMEM)?;
-    // SAFETY: allocating blocks of a file the caller holds open; fallocate
-    // with mode 0 never changes existing contents.
-    if unsafe { libc::fallocate(fd, 0, off, len) } == 0 {
-        return Ok(true);
-    }
-    match Errno::last() {
-        Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(false),
-        _ => Err(Errno::ENOMEM),
-    }
+    crate::ns::reserve_sizing(fd, off, len).map_err(|_| Errno::ENOMEM)
 }
