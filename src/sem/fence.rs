@@ -546,14 +546,15 @@ fn follow_slow<T>(o: &Obj, mut f: impl FnMut(&Obj) -> Result<T>) -> Result<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// A word in a shared anonymous mapping, for a test's children.
-    struct SharedWords(*mut AtomicI32);
+    /// A word in a shared anonymous mapping, for a test's children
+    /// (`multi`'s tests use it too).
+    pub(in crate::sem) struct SharedWords(*mut AtomicI32);
 
     impl SharedWords {
-        fn new() -> SharedWords {
+        pub(in crate::sem) fn new() -> SharedWords {
             // SAFETY: a fresh shared anonymous mapping of one page.
             let p = unsafe {
                 libc::mmap(
@@ -568,7 +569,7 @@ mod tests {
             assert_ne!(p, libc::MAP_FAILED);
             SharedWords(p.cast())
         }
-        fn at(&self, i: usize) -> &AtomicI32 {
+        pub(in crate::sem) fn at(&self, i: usize) -> &AtomicI32 {
             assert!(i < 1024);
             // SAFETY: inside the page mapped by `new`, zeroed, aligned.
             unsafe { &*self.0.add(i) }

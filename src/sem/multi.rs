@@ -898,31 +898,7 @@ mod tests {
         SemOp { num, op, flg }
     }
 
-    /// Words in a shared anonymous mapping, for a test's children.
-    struct Shared(*mut AtomicI32);
-
-    impl Shared {
-        fn new() -> Shared {
-            // SAFETY: a fresh shared anonymous mapping of one page.
-            let p = unsafe {
-                libc::mmap(
-                    core::ptr::null_mut(),
-                    4096,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            Shared(p.cast())
-        }
-        fn at(&self, i: usize) -> &AtomicI32 {
-            assert!(i < 1024);
-            // SAFETY: inside the page mapped by `new`, zeroed, aligned.
-            unsafe { &*self.0.add(i) }
-        }
-    }
+    use crate::sem::fence::tests::SharedWords as Shared;
 
     fn wait_status(pid: i32, flags: i32) -> i32 {
         let mut st = 0;
