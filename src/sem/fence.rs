@@ -17,7 +17,10 @@
 //!    move is given up and the waiter waits as before).
 //! 4. Every semaphore word becomes a *tombstone* ([`SemWord::entomb`]): a
 //!    claim of a lock-free call is waited for (a dead claimant's call
-//!    finished or undone, a stopped one's gives the move up) first. From
+//!    finished or undone; a stopped multi-operation claimant's likewise,
+//!    in its place, `multi::steal`; a stopped one-operation `SEM_UNDO`
+//!    claimant's, or a word whose release a stopped process owns, gives
+//!    the move up) first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write
@@ -40,7 +43,7 @@
 //!    inside the engine, `with_set_after` and [`follow`] retry on the
 //!    copy).
 //!
-//! Given up (the holder ran, a stopped claimant, a sleeper, no file): the
+//! Given up (the holder ran, a stopped claimant of one word, a sleeper, no file): the
 //! journal unsealed, every tombstone lifted ([`SemWord::lifted`]: the
 //! holder's freeze kept), the fence given back. A mover killed at any
 //! step leaves its fence: a waiter takes it over ([`Got::Orphan`]) and
@@ -370,7 +373,8 @@ fn sleepers_free(v: &View<'_>) -> Result<()> {
 }
 
 /// Every word of `v` a tombstone (see the module doc, step 4); `EAGAIN`
-/// when a stopped claimant holds one (those laid stay: the caller lifts
+/// when a stopped claimant holds one that cannot be settled in its place
+/// (a one-operation `SEM_UNDO` claim; those laid stay: the caller lifts
 /// them).
 fn entomb_all(v: &View<'_>) -> Result<()> {
     for n in 0..v.s.nsems {
@@ -542,14 +546,15 @@ fn follow_slow<T>(o: &Obj, mut f: impl FnMut(&Obj) -> Result<T>) -> Result<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// A word in a shared anonymous mapping, for a test's children.
-    struct SharedWords(*mut AtomicI32);
+    /// A word in a shared anonymous mapping, for a test's children
+    /// (`multi`'s tests use it too).
+    pub(in crate::sem) struct SharedWords(*mut AtomicI32);
 
     impl SharedWords {
-        fn new() -> SharedWords {
+        pub(in crate::sem) fn new() -> SharedWords {
             // SAFETY: a fresh shared anonymous mapping of one page.
             let p = unsafe {
                 libc::mmap(
@@ -564,7 +569,7 @@ mod tests {
             assert_ne!(p, libc::MAP_FAILED);
             SharedWords(p.cast())
         }
-        fn at(&self, i: usize) -> &AtomicI32 {
+        pub(in crate::sem) fn at(&self, i: usize) -> &AtomicI32 {
             assert!(i < 1024);
             // SAFETY: inside the page mapped by `new`, zeroed, aligned.
             unsafe { &*self.0.add(i) }

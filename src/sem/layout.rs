@@ -34,8 +34,15 @@ pub(super) const W_DEEP: u32 = 0x200;
 /// they are to be finished rather than undone. Taken from [`W_FREE`] by
 /// compare-and-swap, freed once every word it claimed is released.
 pub(super) const W_MULTI: u32 = 6;
-/// In a [`W_MULTI`] slot's `result`: the operation is committed.
+/// In a [`W_MULTI`] slot's `result`: the operation is committed (by its
+/// claimant's compare-and-swap from 0).
 pub(super) const MULTI_COMMIT: i32 = 0x4d43_4f4d;
+/// In a [`W_MULTI`] slot's `result`: the operation will never commit: a
+/// lock holder that met its claimant stopped (or a mover, or a sweep of a
+/// dead one) took the record's 0 first (compare-and-swap) and puts its
+/// claims back (`multi::steal`); the claimant, continued, finds its commit
+/// failing and makes its call again through the locked path.
+pub(super) const MULTI_ABORT: i32 = 0x4d41_4254;
 
 /// Bytes of the fixed headers (checked against the structs below).
 pub(super) const HDR: usize = 128;
@@ -145,8 +152,13 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// for a free one). 7: the set fence (`fence.rs`): tombstones
 /// ([`SemWord::tomb`]) and a sealed journal (`jstate` [`J_SEALED`]),
 /// which every lock holder's write leaves alone (a version-6 holder
-/// would settle a tombstone as a scribbled claim and write on).
-pub const LAYOUT_VERSION: u32 = 7;
+/// would settle a tombstone as a scribbled claim and write on). 8: a
+/// multi-operation `semop`'s commit and releases are compare-and-swaps
+/// against a lock holder that finishes or undoes the call of a stopped
+/// claimant ([`MULTI_ABORT`], [`MULTI_REL`]: `multi::steal`): a
+/// version-7 claimant would commit and release with plain stores over
+/// the holder's decision.
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -181,6 +193,13 @@ pub(super) const CLAIM: u64 = 1 << 29;
 /// bits), and the value and pid bits keep the word as it was (what an
 /// undone claim puts back).
 pub(super) const MULTI: u64 = 1 << 23;
+/// In a [`MULTI`] claim of a committed call: one process (named in the
+/// pid bits: the claimant, or a lock holder finishing a stopped
+/// claimant's call) owns the word's release, and stores the process's
+/// adjustment for it, then the outcome (`multi::release_word`); nobody
+/// else writes either meanwhile. A dead owner's is taken over by
+/// compare-and-swap.
+pub(super) const MULTI_REL: u64 = 1 << 24;
 /// A *tombstone* ([`SemWord::entomb`]): the word of a set being moved to a
 /// new file away from a stopped lock holder (`fence.rs`), laid by the
 /// mover before it copies the file: [`FROZEN`] and [`CLAIM`]ed by undo
@@ -284,6 +303,23 @@ impl SemWord {
     #[inline]
     pub(super) fn multi(self) -> bool {
         self.0 & (CLAIM | MULTI) == CLAIM | MULTI
+    }
+    /// A [`MULTI`] claim of sleeper slot `slot` at epoch `e` (released by
+    /// its owner or not: [`MULTI_REL`]).
+    #[inline]
+    pub(super) fn names(self, slot: usize, e: u32) -> bool {
+        self.multi() && self.multi_slot() == slot && self.epoch() == e
+    }
+    /// A [`MULTI`] claim whose release is owned ([`MULTI_REL`]), by the
+    /// process its pid bits name.
+    #[inline]
+    pub(super) fn rel(self) -> bool {
+        self.multi() && self.0 & MULTI_REL != 0
+    }
+    /// The [`MULTI`] claim `self` with its release owned by `pid`.
+    #[inline]
+    pub(super) fn rel_by(self, pid: i32) -> SemWord {
+        SemWord((self.0 & 0xffff_ffff) | MULTI_REL | ((pid as u32 as u64) << 32))
     }
     /// A [`MULTI`] claim's sleeper slot.
     #[inline]

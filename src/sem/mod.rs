@@ -2277,11 +2277,13 @@ mod tests {
     }
 
     /// A multi-operation `semop` claiming semaphores 0 and 1 without the
-    /// lock, its claimant stopped (after its commit): a lock holder that
-    /// needs one of them does not wait for it (`IPC_NOWAIT` `EAGAIN`,
-    /// `SETVAL` `EAGAIN`, a timed call by its deadline), `GETALL` reads
-    /// the committed outcome of both (never one word done and one not),
-    /// the other semaphore goes on; killed, its call is finished once.
+    /// lock, its claimant stopped (after its commit): `GETALL` reads the
+    /// committed outcome of both (never one word done and one not), and
+    /// the lock holder that meets the claims (that `GETALL`: it freezes
+    /// every word) finishes the call in the claimant's place
+    /// (`multi::steal`) instead of waiting for it: an `IPC_NOWAIT` P and
+    /// a `SETVAL` on its semaphores then go at once; killed, its record
+    /// is freed by the next sweep and its call is not made again.
     #[test]
     fn a_stopped_multi_claimant_is_not_waited_for_and_reads_whole() {
         let t = tmp_ns("multi_stopped");
@@ -2322,13 +2324,21 @@ mod tests {
         }
         w.nsops.store(2, Ordering::Relaxed);
         w.result.store(MULTI_COMMIT, Ordering::Release);
-        claim_not_waited_for(&o, 1, 2);
+        let t0 = std::time::Instant::now();
         assert_eq!(getall(&o), Ok(vec![3, 2, 2]), "the committed call, whole");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert!(
+            !s0.load().claimed() && !s1.load().claimed(),
+            "finished in its place"
+        );
+        assert_eq!(w.result.load(Ordering::Acquire), MULTI_COMMIT);
         assert_eq!(getval(&o, 1), Ok(2));
         // Its last pid with its value: the committed call's.
         assert_eq!(getpid(&o, 1), Ok(c), "GETPID beside GETVAL");
         semop(&o, &[op(2, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        // Killed: its call finished (once), its record freed.
+        semop(&o, &[op(1, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN).unwrap();
+        setval(&o, 1, 2).unwrap();
+        // Killed: its call not made again, its record freed by a sweep.
         // SAFETY: our own stopped child.
         unsafe {
             libc::kill(c, libc::SIGKILL);
@@ -2342,6 +2352,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(getall(&o), Ok(vec![2, 1, 1]));
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            undo::sweep(&v);
+        }
         assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_FREE);
         assert!(!v.sem(0).unwrap().load().frozen());
         remove(&t.1, &o).unwrap();

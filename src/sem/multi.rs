@@ -12,8 +12,9 @@
 //!    ([`MULTI`], naming the slot and its ticket's low bits), value and
 //!    last pid kept. From here nobody else changes the word (the
 //!    lock-free path finds it frozen; a lock holder's freeze finds it
-//!    claimed and waits for the claimant, or finishes a dead one's call:
-//!    [`settle_multi`]) nor this process's adjustment for it. A word
+//!    claimed and waits for the claimant, or finishes a dead or stopped
+//!    one's call: [`settle_multi`]) nor this process's adjustment for it
+//!    (but a lock holder finishing the call in its place). A word
 //!    frozen by the lock holder, or claimed by another, ends the attempt:
 //!    every claim is put back (the words as they were). Another lock-free
 //!    call's claim is then waited for briefly, the record freed
@@ -28,9 +29,12 @@
 //! 3. the outcome of each semaphore (its new value and, with `SEM_UNDO`,
 //!    this process's new adjustment for it: absolute values) is written
 //!    in the slot's operation words, then [`MULTI_COMMIT`] in its
-//!    `result` (**release**): the commit point;
-//! 4. each adjustment, then each word (new value, this pid, not frozen:
-//!    **release**), then the slot is freed.
+//!    `result` by compare-and-swap from 0 (**acq-rel**): the commit point;
+//! 4. each word released by compare-and-swap from its claim
+//!    ([`release_word`]: a word with an adjustment first becomes the
+//!    claimant's own release, [`MULTI_REL`], then takes the adjustment,
+//!    then the outcome: new value, this pid, not frozen), then the slot is
+//!    freed once no word names it.
 //!
 //! A claimant killed before its commit is undone: each word it claims is
 //! put back as it was (the claim kept the value and last pid). One
@@ -38,6 +42,26 @@
 //! (absolute: finishing twice changes nothing). Whoever needs one of its
 //! words does this under the lock ([`finish_multi`]), and so does every
 //! sweep that finds its slot's claimant gone.
+//!
+//! A claimant **stopped** (SIGSTOP, the freezer) is treated the same way,
+//! in its place, by the lock holder that needs one of its words, or by a
+//! mover laying its tombstones ([`steal`]; docs/bounded-time.md, "Sets"):
+//! its `result` from 0 to [`MULTI_ABORT`] by compare-and-swap — against
+//! the claimant's commit, so exactly one of the two wins — then an
+//! undone call's claims put back, a committed one's words released with
+//! their outcomes and adjustments by the same compare-and-swaps as the
+//! claimant's own. Continued, the claimant learns its fate from its own
+//! compare-and-swaps: a failed commit means undone (its claims put back
+//! by compare-and-swap, which finds them put back already; the call is
+//! made again: a fresh record, or the locked path), a failed release
+//! means that word was released for it (with the same outcome). An answer
+//! it decided on the claimed values (must wait, `ERANGE`) stands only if
+//! the call was not undone meanwhile: the values were then all held at
+//! once. The record stays the claimant's until it frees it (the stealer
+//! never frees a live claimant's record, so no claim of a stale record
+//! can be mistaken for a new one). What is still waited for: a word
+//! whose release a stopped process owns ([`MULTI_REL`]: between the two
+//! stores of one word's release, its adjustment and its outcome).
 
 use super::*;
 
@@ -138,11 +162,21 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp], d: Deadlin
             return Ok(Fast::Slow);
         };
         let mut in_way = None;
+        let mut stolen = false;
         MINE.with(|m| m.set(i + 1));
-        let r = claim_and_apply(&v, i, e, ops, undo, &mut in_way);
+        let r = claim_and_apply(&v, i, e, ops, undo, &mut in_way, &mut stolen);
         MINE.with(|m| m.set(0));
         free_wslot(&v, i);
         let r = r?;
+        if stolen {
+            // Undone by a lock holder that met this call stopped: made
+            // again, here (a fresh record) or under the lock.
+            if tries < fast::CLAIM_TRIES {
+                tries += 1;
+                continue;
+            }
+            return Ok(Fast::Slow);
+        }
         match in_way {
             Some((n, w)) if tries < fast::CLAIM_TRIES => {
                 tries += 1;
@@ -249,6 +283,7 @@ fn claim_and_apply(
     ops: &[SemOp],
     undo: Option<usize>,
     in_way: &mut Option<(usize, SemWord)>,
+    stolen: &mut bool,
 ) -> Result<Option<bool>> {
     let w = v.wslot(i)?;
     let mut sems: Vec<usize> = ops.iter().map(|op| op.num as usize).collect();
@@ -268,10 +303,25 @@ fn claim_and_apply(
     let mut held: Vec<SemWord> = Vec::with_capacity(at.len());
     let put_back = |held: &[SemWord]| {
         for (x, old) in at.iter().zip(held) {
-            // Ours while claimed: as it was (without PARKED: the sleeper
-            // it marked was woken before the claim).
-            x.1.word.store(old.0 & !PARKED, Ordering::Release);
+            // As it was (without PARKED: the sleeper it marked was woken
+            // before the claim), unless a lock holder that met this call
+            // stopped put it back already ([`steal`]): a compare-and-swap
+            // from the claim.
+            let _ = x.1.word.compare_exchange(
+                old.claim_multi(i, e).0,
+                old.0 & !PARKED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
         }
+    };
+    // Before an answer decided on the claimed values: they were all held
+    // at once only if no lock holder undid the call meanwhile (its
+    // `MULTI_ABORT` stays until the record is freed). Undone: made again.
+    let undone = |stolen: &mut bool| {
+        let gone = w.result.load(Ordering::SeqCst) != 0;
+        *stolen |= gone;
+        gone
     };
     for &(n, s, _, _) in &at {
         let mut cur = s.load();
@@ -300,10 +350,15 @@ fn claim_and_apply(
         }
         if !got {
             put_back(&held);
+            undone(stolen);
             return Ok(None);
         }
         held.push(cur);
+        if held.len() == 1 {
+            pause(1);
+        }
     }
+    pause(2);
     // Every word held (**SeqCst**, after the claims): a reading without
     // the lock that began before this sees the number move, one that
     // began after sees the claims ([`all_as_they_stand`]).
@@ -317,6 +372,7 @@ fn claim_and_apply(
         let cur = txn.lookup(E_VAL, n).unwrap_or_else(|| held[k].val());
         if !can_go(cur, op.op) {
             put_back(&held);
+            undone(stolen);
             return Ok(None);
         }
         if op.op == 0 {
@@ -325,12 +381,18 @@ fn claim_and_apply(
         let r = cur + op.op as i32;
         if r > SEMVMX {
             put_back(&held);
+            if undone(stolen) {
+                return Ok(None);
+            }
             return Err(Errno::ERANGE);
         }
         woke |= may_wake(op.op, r);
         if op.flg & SEM_UNDO != 0 {
             let Some(adj) = at[k].2 else {
                 put_back(&held);
+                if undone(stolen) {
+                    return Ok(None);
+                }
                 return Err(Errno::EIO);
             };
             let a = match txn.lookup(E_ADJ, n) {
@@ -339,6 +401,9 @@ fn claim_and_apply(
             } - op.op as i32;
             if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
                 put_back(&held);
+                if undone(stolen) {
+                    return Ok(None);
+                }
                 return Err(Errno::ERANGE);
             }
             txn.push(ent(E_ADJ, n, a));
@@ -359,26 +424,168 @@ fn claim_and_apply(
         x.3.store(out.pack(), Ordering::Relaxed);
     }
     w.nsops.store(outs.len() as u32, Ordering::Relaxed);
-    w.result.store(MULTI_COMMIT, Ordering::Release);
-    // Step 4.
+    // The commit: from 0, unless a lock holder that met this call stopped
+    // undid it first (`MULTI_ABORT`: it puts the claims back; made again).
+    if w.result
+        .compare_exchange(0, MULTI_COMMIT, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        put_back(&held);
+        *stolen = true;
+        return Ok(None);
+    }
+    pause(3);
+    // Step 4: each word released by compare-and-swap from the claim
+    // ([`release_word`]): a lock holder that met this call stopped may
+    // have released it already, with the same outcome.
     let me = my_pid();
-    for (x, out) in at.iter().zip(&outs) {
-        if let (Some(a), Some(adj)) = (out.adj, x.2) {
-            adj.store(a, Ordering::Release);
+    let mut busy = false;
+    for (k, ((x, out), old)) in at.iter().zip(&outs).zip(&held).enumerate() {
+        if k == 1 {
+            pause(4);
         }
-        x.1.word
-            .store(SemWord::new(out.val, me).0, Ordering::Release);
+        busy |= !release_mine(x.1, old.claim_multi(i, e), *out, me, x.2);
+    }
+    // A word whose release another process owns (a lock holder finishing
+    // this call while it was stopped): the record is freed only once no
+    // word names it (a dead owner's word is taken over).
+    let mut naps = 0u32;
+    while busy {
+        naps += 1;
+        if naps < 20 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        busy = false;
+        for (x, out) in at.iter().zip(&outs) {
+            busy |= !release_word(x.1, i, e, *out, me, x.2, me);
+        }
     }
     v.o.note_peer();
     Ok(Some(woke))
 }
 
+/// Unit tests: the step of a multi-operation call at which its claimant
+/// stops itself (SIGSTOP, once), 0 for none: 1 after its first claim, 2 after
+/// every claim, 3 after its commit, 4 after its first word's release, 5
+/// inside a word's release, between its owning and its adjustment's store.
+#[cfg(test)]
+pub(super) static PAUSE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+#[inline(always)]
+fn pause(_n: u32) {
+    #[cfg(test)]
+    if PAUSE_AT.load(Ordering::Relaxed) == _n
+        && PAUSE_AT
+            .compare_exchange(_n, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        // SAFETY: stops this (test child) process, as SIGSTOP would (once).
+        unsafe { libc::raise(libc::SIGSTOP) };
+    }
+}
+
+/// The claimant's release of word `s` (its claim `claim`) with outcome
+/// `out`: [`release_word`]'s first compare-and-swap, inline, from the
+/// claim it made; anything else (the word released for it, or owned by
+/// another) is left to [`release_word`].
+#[inline(always)]
+fn release_mine(s: &Sem, claim: SemWord, out: Outcome, me: i32, adj: Option<&Adj>) -> bool {
+    let done = SemWord::new(out.val, me);
+    match (out.adj, adj) {
+        (Some(a), Some(adj)) => {
+            if s.word
+                .compare_exchange(
+                    claim.0,
+                    claim.rel_by(me).0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                pause(5);
+                adj.store(a, Ordering::Release);
+                s.word.store(done.0, Ordering::Release);
+                return true;
+            }
+        }
+        _ => {
+            if s.word
+                .compare_exchange(claim.0, done.0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+    }
+    release_word(s, claim.multi_slot(), claim.epoch(), out, me, adj, me)
+}
+
+/// Releases semaphore word `s`, claimed for the committed call of record
+/// `i` (epoch `e`) of claimant `pid`, with its outcome `out` (the
+/// adjustment into `adj`, the claimant's own undo slot's, when given), by
+/// process `me`: the claim (or a dead owner's [`MULTI_REL`]) becomes
+/// `me`'s release by compare-and-swap when there is an adjustment to
+/// store (then the adjustment, then the outcome: nobody else writes
+/// either while `me` owns the word), else the outcome directly. True when
+/// the word no longer names the record (released now, or by another
+/// before); false when another live process owns its release.
+#[cold]
+#[inline(never)]
+pub(super) fn release_word(
+    s: &Sem,
+    i: usize,
+    e: u32,
+    out: Outcome,
+    pid: i32,
+    adj: Option<&Adj>,
+    me: i32,
+) -> bool {
+    let done = SemWord::new(out.val, pid);
+    let mut cur = s.load();
+    loop {
+        if !cur.names(i, e) {
+            return true;
+        }
+        if cur.rel() {
+            let owner = cur.pid();
+            if owner == me || crate::os::proc::liveness(owner, 0) != crate::os::proc::Liveness::Dead
+            {
+                return false;
+            }
+        }
+        let (to, owned) = match (out.adj, adj) {
+            (Some(_), Some(_)) => (cur.rel_by(me), true),
+            _ => (done, false),
+        };
+        match s
+            .word
+            .compare_exchange(cur.0, to.0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                if owned {
+                    pause(5);
+                    if let (Some(a), Some(adj)) = (out.adj, adj) {
+                        adj.store(a, Ordering::Release);
+                    }
+                    s.word.store(done.0, Ordering::Release);
+                }
+                return true;
+            }
+            Err(x) => cur = SemWord(x),
+        }
+    }
+}
+
 /// The lock holder froze a word and found it claimed by a multi-operation
 /// `semop` (`w`, [`MULTI`]): `Some(Ok)` when its claimant is gone and its
 /// call was finished or undone ([`finish_multi`]), or the claim named no
-/// such record (a scribble: the word put back); `Some(Err(EBUSY))` when
-/// the claimant is stopped or is this very thread; `None`: a live
-/// claimant, to wait for.
+/// such record (a scribble: the word put back), or the claimant is
+/// stopped and its call was finished or undone in its place ([`steal`]);
+/// `Some(Err(EBUSY))` when the claimant is this very thread, or the
+/// word's release is owned by a stopped process ([`MULTI_REL`]: a few
+/// instructions' window); `None`: a live claimant, to wait for.
 pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     let i = w.multi_slot();
     let slot = v.wslot(i).ok();
@@ -399,7 +606,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
     let o = s.owner().load();
     // The word still the claim's after the record was read (**acquire**
     // each): the record is the claim's (a claimant frees its record only
-    // after releasing every word). Released meanwhile — its record maybe
+    // after no word names it). Released meanwhile — its record maybe
     // freed and taken again by another claimant, not yet recorded
     // (owner pid 0, which would read as dead) — nothing to settle.
     if v.peek(n).ok() != Some(w) {
@@ -416,17 +623,92 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
             finish_multi(v, i, st);
             Some(Ok(()))
         }
-        (_, true) => Some(Err(Errno::EBUSY)),
+        (_, true) => {
+            // Stopped: its call finished or undone in its place; it
+            // learns which from its own compare-and-swaps once continued.
+            steal(v, i, w.epoch(), o.pid);
+            match v.peek(n) {
+                Ok(x) if x.names(i, w.epoch()) => Some(Err(Errno::EBUSY)),
+                _ => Some(Ok(())),
+            }
+        }
         _ => None,
     }
 }
 
+/// Decides the call recorded in [`W_MULTI`] slot `i` (epoch `e`, claimant
+/// `pid`) in its claimant's place: its `result` from 0 to
+/// [`MULTI_ABORT`] by compare-and-swap (against the claimant's commit),
+/// then a committed call's words released with their outcomes
+/// ([`release_word`], adjustments into the claimant's undo slot while it
+/// is its own), an undone one's put back as they were. The lock holder
+/// only (or a mover). Returns whether the call was committed, and whether
+/// a word still names the record (its release owned by another live
+/// process: the record must stay).
+pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32) -> (bool, bool) {
+    let Ok(w) = v.wslot(i) else {
+        return (false, false);
+    };
+    let r = match w
+        .result
+        .compare_exchange(0, MULTI_ABORT, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => MULTI_ABORT,
+        Err(x) => x,
+    };
+    let committed = r == MULTI_COMMIT;
+    let me = my_pid();
+    let mut busy = false;
+    if committed {
+        let u = w.undo.load(Ordering::Relaxed);
+        let own = u >= 0
+            && v.uslot(u as usize)
+                .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid);
+        let k_max = (w.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
+        for k in 0..k_max {
+            let Some(out) = v
+                .wop(i, k)
+                .ok()
+                .and_then(|x| Outcome::unpack(x.load(Ordering::Relaxed)))
+            else {
+                continue;
+            };
+            let Ok(s) = v.sem(out.n) else { continue };
+            let adj = if own {
+                v.adj(u as usize, out.n).ok()
+            } else {
+                None
+            };
+            busy |= !release_word(s, i, e, out, pid, adj, me);
+        }
+    }
+    // Not committed (or a scribbled record): every word it still claims
+    // back as it was (a word whose release is owned is a committed
+    // call's: left to its owner).
+    for n in 0..v.s.nsems {
+        let Ok(s) = v.sem(n) else { continue };
+        let cur = s.load();
+        if cur.names(i, e) && !cur.rel() {
+            let _ = s.word.compare_exchange(
+                cur.0,
+                cur.unclaimed().0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        busy |= s.load().names(i, e);
+    }
+    (committed, busy)
+}
+
 /// Finishes (committed) or undoes (not) the multi-operation `semop`
 /// recorded in [`W_MULTI`] slot `i`, whose claimant is gone, and frees
-/// the slot; the lock holder only (see the module doc). `seen`: the
-/// slot's state when its claimant was judged gone — a slot in another
-/// state since (its live claimant freed it, and another took it) is left
-/// alone. (Once gone, a claimant frees nothing: the slot stays as seen.)
+/// the slot ([`steal`]; a slot a word still names, its release owned by
+/// a live process, is left for a later sweep); the lock holder only (see
+/// the module doc). `seen`: the slot's state when its claimant was judged
+/// gone — a slot in another state since (its live claimant freed it, and
+/// another took it) is left alone. (Once gone, a claimant frees nothing:
+/// the slot stays as seen.)
 pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
     let Ok(w) = v.wslot(i) else { return };
     let st = w.state.load(Ordering::Acquire);
@@ -440,68 +722,16 @@ pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
     } else {
         state_pid(st)
     };
-    let mine = |x: SemWord| x.multi() && x.multi_slot() == i && x.epoch() == e;
-    let committed = w.result.load(Ordering::Acquire) == MULTI_COMMIT;
-    let u = w.undo.load(Ordering::Relaxed);
-    let mut finished = 0;
-    if committed {
-        let k_max = (w.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
-        for k in 0..k_max {
-            let Some(out) = v
-                .wop(i, k)
-                .ok()
-                .and_then(|x| Outcome::unpack(x.load(Ordering::Relaxed)))
-            else {
-                continue;
-            };
-            let Ok(s) = v.sem(out.n) else { continue };
-            let cur = s.load();
-            if !mine(cur) {
-                continue;
-            }
-            // Into its undo slot while that is still its own (its undo
-            // is applied only after this: `finish_multi_of`).
-            if let Some(a) = out.adj {
-                let own = u >= 0
-                    && v.uslot(u as usize)
-                        .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid);
-                if own {
-                    if let Ok(x) = v.adj(u as usize, out.n) {
-                        x.store(a, Ordering::Relaxed);
-                    }
-                }
-            }
-            let _ = s.word.compare_exchange(
-                cur.0,
-                SemWord::new(out.val, pid).0,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            finished += 1;
-        }
-    }
-    // Not committed (or a scribbled record): every word it still claims
-    // back as it was.
-    for n in 0..v.s.nsems {
-        let Ok(s) = v.sem(n) else { continue };
-        let cur = s.load();
-        if mine(cur) {
-            let _ = s.word.compare_exchange(
-                cur.0,
-                cur.unclaimed().0,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
-    }
+    let (committed, busy) = steal(v, i, e, pid);
     crate::debug_report!(
-        "semaphore set {}: a lock-free multi-operation semop of dead pid {} {} ({} words)",
+        "semaphore set {}: a lock-free multi-operation semop of dead pid {} {}",
         v.o.id,
         pid,
-        if committed { "finished" } else { "undone" },
-        finished
+        if committed { "finished" } else { "undone" }
     );
-    free_wslot(v, i);
+    if !busy {
+        free_wslot(v, i);
+    }
 }
 
 /// Under the lock: the multi-operation calls of process `pid` (gone) with
@@ -657,4 +887,323 @@ pub(super) fn all_as_they_stand(v: &View<'_>) -> Result<Vec<u16>> {
         }
     }
     Ok(vals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sem::undo::sweep_with;
+
+    fn op(num: u16, op: i16, flg: i16) -> SemOp {
+        SemOp { num, op, flg }
+    }
+
+    use crate::sem::fence::tests::SharedWords as Shared;
+
+    fn wait_status(pid: i32, flags: i32) -> i32 {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut st, flags) };
+        st
+    }
+
+    /// The claimant's call (semaphores 0..=3; 0 and 2 with `SEM_UNDO`).
+    const CALL: [SemOp; 4] = [
+        SemOp {
+            num: 0,
+            op: -1,
+            flg: SEM_UNDO,
+        },
+        SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        },
+        SemOp {
+            num: 2,
+            op: 2,
+            flg: SEM_UNDO,
+        },
+        SemOp {
+            num: 3,
+            op: -1,
+            flg: 0,
+        },
+    ];
+
+    /// A lock-free multi-operation claimant stopped (SIGSTOP) at each step
+    /// of its call ([`pause`]: after its first claim, after every claim,
+    /// after its commit, after its first release, inside the release of a
+    /// word with an adjustment), met by a locked call on two of its
+    /// semaphores (`mover` false) or by a call that moves the set away
+    /// from a lock holder stopped beside it (`mover` true, the set fence:
+    /// it meets the claims when it lays its tombstones). The call gets
+    /// through while the claimant is stopped — but for the word whose
+    /// release the claimant owns (step 5), which is not needed here — and
+    /// the claimant, then continued or SIGKILLed, has its call made once
+    /// (continued: it took effect in place or is made again) or, killed
+    /// before its commit, not at all; its adjustments exact, then undone
+    /// once when it is gone.
+    #[test]
+    fn a_stopped_multi_claimant_s_call_is_finished_or_undone_in_its_place() {
+        for step in 1..=5u32 {
+            for mover in [false, true] {
+                if mover && step == 5 {
+                    continue; // its owned word: the move is given up
+                }
+                for kill in [false, true] {
+                    stopped_claimant_case(step, mover, kill);
+                }
+            }
+        }
+    }
+
+    fn stopped_claimant_case(step: u32, mover: bool, kill: bool) {
+        let what = format!("step {step}, mover {mover}, killed {kill}");
+        let t = crate::sem::tests::tmp_ns(&format!("stolen{step}{mover}{kill}"));
+        let o = get(&t.1, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        let id = o.id;
+        // Used without the lock once: holders freeze from now on.
+        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        View::new(&o)
+            .unwrap()
+            .hdr()
+            .lockfree
+            .store(2, Ordering::SeqCst);
+        let sh = Shared::new();
+        // With the set fence: a lock holder that froze semaphore 4,
+        // stopped.
+        let holder = if mover {
+            // SAFETY: the child holds the set's lock, freezes a word, waits
+            // to be told to go on, writes, lets go, exits.
+            let h = unsafe { libc::fork() };
+            if h == 0 {
+                let g = lock_by(&o, &Deadline::NEVER).unwrap();
+                let v = View::new(&o).unwrap();
+                let w = v.freeze(4).unwrap();
+                sh.at(10).store(1, Ordering::SeqCst);
+                while sh.at(11).load(Ordering::SeqCst) == 0 {
+                    core::hint::spin_loop();
+                }
+                let _ = v.sem(4).unwrap().put(&o, w.val() + 10, my_pid());
+                let _ = g.release();
+                // SAFETY: ending the test child.
+                unsafe { libc::_exit(0) };
+            }
+            while sh.at(10).load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            crate::sync::fence::tests::stop(h);
+            h
+        } else {
+            0
+        };
+        // SAFETY: the child makes the call, stopping itself at `step`,
+        // reports, waits to be told to exit.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            PAUSE_AT.store(step, Ordering::Relaxed);
+            let known = Known::of(shape(&o));
+            let first = semop_multi_fast(&o, &known, &CALL, Deadline::NEVER);
+            let r = match first {
+                Ok(Fast::Done) => 1,
+                Ok(_) => {
+                    PAUSE_AT.store(0, Ordering::Relaxed);
+                    // Made again, as `semop_known` does.
+                    match semop(&o, &CALL, Wait::Forever, Errno::EAGAIN) {
+                        Ok(()) => 2,
+                        Err(_) => 3,
+                    }
+                }
+                Err(_) => 4,
+            };
+            sh.at(0).store(r, Ordering::SeqCst);
+            while sh.at(1).load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        let st = wait_status(c, libc::WUNTRACED);
+        assert!(
+            libc::WIFSTOPPED(st),
+            "{what}: the claimant did not stop ({st:#x})"
+        );
+        // The call needing the claimant's words, while it is stopped.
+        let d = Deadline::after(Duration::from_secs(3));
+        let t0 = std::time::Instant::now();
+        let mine = if mover {
+            [op(4, 1, 0), op(1, 1, 0)]
+        } else {
+            [op(1, 1, 0), op(2, 1, 0)]
+        };
+        let r = with_set(&t.1, id, |o| semop(o, &mine, Wait::Until(d), Errno::EAGAIN));
+        let took = t0.elapsed();
+        assert_eq!(r, Ok(()), "{what}: the call beside the stopped claimant");
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+        if mover {
+            assert_ne!(
+                with_set(&t.1, id, |o| Ok(o.file_id())).unwrap(),
+                o.file_id(),
+                "{what}: the set moved"
+            );
+        }
+        let committed = step >= 3;
+        // SAFETY: continuing or killing our own child.
+        unsafe { libc::kill(c, if kill { libc::SIGKILL } else { libc::SIGCONT }) };
+        let applied = if kill {
+            let st = wait_status(c, 0);
+            assert!(libc::WIFSIGNALED(st), "{what}: {st:#x}");
+            committed
+        } else {
+            let t1 = std::time::Instant::now();
+            while sh.at(0).load(Ordering::SeqCst) == 0 {
+                assert!(
+                    t1.elapsed() < Duration::from_secs(5),
+                    "{what}: the claimant hangs"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let r = sh.at(0).load(Ordering::SeqCst);
+            assert!(r == 1 || r == 2, "{what}: the claimant's call answered {r}");
+            // Made once, with its adjustments, before it exits.
+            let vals = with_set(&t.1, id, getall).unwrap();
+            let p = if mover { 0 } else { 1 };
+            let s4 = if mover { 6 } else { 5 };
+            assert_eq!(vals, vec![4, 7, 7 + p, 4, s4], "{what}: answered {r}");
+            let adj = with_set(&t.1, id, |o| {
+                let v = View::new(o)?;
+                let u = v
+                    .undo_used()
+                    .find(|&u| {
+                        v.uslot(u)
+                            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
+                    })
+                    .ok_or(Errno::ENOENT)?;
+                Ok((
+                    v.adj(u, 0)?.load(Ordering::Relaxed),
+                    v.adj(u, 2)?.load(Ordering::Relaxed),
+                ))
+            });
+            assert_eq!(adj, Ok((1, -2)), "{what}: answered {r}");
+            sh.at(1).store(1, Ordering::SeqCst);
+            let st = wait_status(c, 0);
+            assert!(libc::WIFEXITED(st), "{what}: {st:#x}");
+            true
+        };
+        if mover {
+            sh.at(11).store(1, Ordering::SeqCst);
+            // SAFETY: continuing our own child.
+            unsafe { libc::kill(holder, libc::SIGCONT) };
+            let st = wait_status(holder, 0);
+            assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+        }
+        // The claimant gone: its undo applied (the sweep of dead undo
+        // holders, under the lock).
+        with_set(&t.1, id, |o| {
+            let _g = lock_by(o, &Deadline::NEVER)?;
+            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
+            Ok(())
+        })
+        .unwrap();
+        let vals = with_set(&t.1, id, getall).unwrap();
+        let p = if mover { 0 } else { 1 };
+        let s4 = if mover { 6 } else { 5 };
+        let want = if applied {
+            vec![5, 7, 5 + p, 4, s4]
+        } else {
+            vec![5, 6, 5 + p, 5, s4]
+        };
+        assert_eq!(vals, want, "{what}");
+        // No word left claimed, no record left taken; the set works with
+        // and without the lock.
+        with_set(&t.1, id, |o| {
+            let v = View::new(o)?;
+            for n in 0..5 {
+                assert!(!v.peek(n)?.claimed(), "{what}: word {n} {:x?}", v.peek(n)?);
+            }
+            let taken = (0..v.s.nwait)
+                .filter(|&i| {
+                    v.wslot(i)
+                        .is_ok_and(|w| w.state.load(Ordering::Acquire) & 0xff == W_MULTI)
+                })
+                .count();
+            assert_eq!(taken, 0, "{what}: records left");
+            semop(
+                o,
+                &[op(0, 1, SEM_UNDO), op(3, 1, 0)],
+                Wait::Forever,
+                Errno::EAGAIN,
+            )?;
+            semop(o, &[op(0, -1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN)
+        })
+        .unwrap();
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod cost_loop {
+    use super::*;
+
+    /// Not a check: `RIPC_MULTI_N` pairs of lock-free two-operation calls
+    /// (V V, P P; with `SEM_UNDO` when `RIPC_MULTI_UNDO` is set), for
+    /// callgrind's instruction counts of this path (docs/bounded-time.md).
+    #[test]
+    #[ignore]
+    fn lock_free_multi_cost_loop() {
+        let n: usize = std::env::var("RIPC_MULTI_N")
+            .ok()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(1000);
+        let f = if std::env::var_os("RIPC_MULTI_UNDO").is_some() {
+            SEM_UNDO
+        } else {
+            0
+        };
+        let t = crate::sem::tests::tmp_ns("multi_cost");
+        let o = get(&t.1, 0, 2, crate::ns::IPC_CREAT | 0o600, &[5, 5]).unwrap();
+        View::new(&o)
+            .unwrap()
+            .hdr()
+            .lockfree
+            .store(2, Ordering::SeqCst);
+        let known = Known::of(shape(&o));
+        let up = [
+            SemOp {
+                num: 0,
+                op: 1,
+                flg: f,
+            },
+            SemOp {
+                num: 1,
+                op: 1,
+                flg: f,
+            },
+        ];
+        let down = [
+            SemOp {
+                num: 0,
+                op: -1,
+                flg: f,
+            },
+            SemOp {
+                num: 1,
+                op: -1,
+                flg: f,
+            },
+        ];
+        for _ in 0..n {
+            assert!(matches!(
+                semop_multi_fast(&o, &known, &up, Deadline::NEVER),
+                Ok(Fast::Done)
+            ));
+            assert!(matches!(
+                semop_multi_fast(&o, &known, &down, Deadline::NEVER),
+                Ok(Fast::Done)
+            ));
+        }
+        remove(&t.1, &o).unwrap();
+    }
 }

@@ -140,11 +140,14 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// lock-free multi-operation `semop` (`multi`): waits for a live
 /// claimant to let it go (spinning, then yielding, then short naps),
 /// finishes a dead one's operation ([`finish_claim`],
-/// [`multi::finish_multi`]: the whole call, finished or undone). `EBUSY`
-/// when the claimant is stopped, is this very thread (a signal handler's
-/// call inside its own claim), or still holds the word after
-/// [`CLAIM_BOUND`]: the caller lets the lock go and tries again, so that
-/// a stopped claimant delays only the calls that need its semaphore.
+/// [`multi::finish_multi`]: the whole call, finished or undone), and a
+/// stopped multi-operation claimant's in its place ([`multi::steal`]).
+/// `EBUSY` when a one-operation claimant is stopped, the claimant is
+/// this very thread (a signal handler's call inside its own claim), a
+/// stopped process owns the word's release (`MULTI_REL`), or the
+/// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
+/// the lock go and tries again, so that a stopped claimant delays only
+/// the calls that need its semaphore.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     let s = v.sem(n)?;
     let mut t0 = None;
