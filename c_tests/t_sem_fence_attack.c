@@ -33,7 +33,8 @@
  * worker was stopped, sets with a key and without: every worker ends
  * with EIDRM/EINVAL within GIVE_UP, the key finds nothing, nothing left
  * behind.
- * Part 5 (a scribbling member, the user backend): a uid 65534 process
+ * Part 5 (a scribbling member, the user backend; mode 'scribbled' runs
+ * it alone, three times): a uid 65534 process
  * with write permission writes tombstones and seals into the set's file
  * while the workers run and are stopped: no call hangs past GIVE_UP, no
  * worker crashes; once it stops, SETALL and a semop work.
@@ -667,6 +668,11 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "long") == 0) {
         sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         for (int k = 0; k < 3; k++) part_long();
+        return done_testing();
+    }
+    if (argc == 2 && strcmp(argv[1], "scribbled") == 0) {
+        sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        for (int k = 0; k < 3; k++) part_scribble();
         return done_testing();
     }
     if (argc == 2 && strcmp(argv[1], "tools") == 0) {
