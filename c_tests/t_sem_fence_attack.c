@@ -574,9 +574,15 @@ static void part_scribble(void) {
     int sst = s > 0 ? reap(s) : 0;
     ok(s <= 0 || (WIFEXITED(sst) && WEXITSTATUS(sst) == 0), "the scribbler ran as uid 65534 (%#x)",
        sst);
-    int parked = park_all(nw);
-    ok(parked == nw, "scribbled: every worker's call returned within %.0f s (%d of %d)", GIVE_UP,
-       parked, nw);
+    int parked = park_all(nw), ended = 0;
+    /* A worker whose call answered EIDRM or EINVAL ended there: an error
+     * answer is what a scribbled object may give (DESIGN.md, principle 1),
+     * a call that never returns is not. (Seen once in ~90 trials: a
+     * worker's call answered EIDRM mid-scribble; the set worked after.) */
+    for (int i = 0; i < nw; i++) ended += !sh->w[i].parked && sh->w[i].ended;
+    ok(parked + ended == nw,
+       "scribbled: every worker's call returned within %.0f s (%d parked, %d ended by an error answer, of %d)",
+       GIVE_UP, parked, ended, nw);
     sh->release = 1;
     int crashed = 0;
     long ops = 0, errs = 0;
