@@ -368,10 +368,7 @@ impl Ns {
                     // moved there meanwhile; one still on its way checks
                     // its bit after its move).
                     if let Some(ix) = &self.index {
-                        ix.mark(kind, idx, false);
-                        if self.exists(&Self::idx_name(kind, idx)) {
-                            ix.mark(kind, idx, true);
-                        }
+                        self.clear_bit_unless_named(ix, kind, idx);
                     }
                     unkey();
                     return Err(e);
@@ -552,10 +549,7 @@ impl Ns {
         }
         for &i in bits {
             if named.binary_search(&i).is_err() && !self.exists(&Self::idx_name(kind, i)) {
-                ix.mark(kind, i, false);
-                if self.exists(&Self::idx_name(kind, i)) {
-                    ix.mark(kind, i, true);
-                }
+                self.clear_bit_unless_named(ix, kind, i);
             }
         }
     }

@@ -334,10 +334,7 @@ impl Ns {
             // its way also checks its bit after its move), once, so that
             // one such death does not send every later call to the
             // directory listing.
-            ix.mark(kind, hi, false);
-            if self.exists(&Self::idx_name(kind, hi)) {
-                ix.mark(kind, hi, true);
-            }
+            self.clear_bit_unless_named(ix, kind, hi);
             (hi, n, v) = read(ix);
         }
         (hi >= 0 && self.exists(&Self::idx_name(kind, hi))).then_some((hi, n, v, gone))
@@ -427,11 +424,20 @@ impl Ns {
         let Some(ix) = self.index.as_ref() else {
             return;
         };
+        self.clear_bit_unless_named(ix, kind, idx);
+        ix.mark_removing(kind, idx, false);
+    }
+
+    /// Clears index `idx`'s bit of `kind`, then sets it again when the
+    /// numbered name exists by then: a bit whose name is missing goes,
+    /// and a creator that moved its file to the number meanwhile keeps
+    /// its bit (one still on its way checks its bit after its move, see
+    /// `create`).
+    pub(super) fn clear_bit_unless_named(&self, ix: &index::Index, kind: Kind, idx: i32) {
         ix.mark(kind, idx, false);
         if self.exists(&Self::idx_name(kind, idx)) {
             ix.mark(kind, idx, true);
         }
-        ix.mark_removing(kind, idx, false);
     }
 
     /// Whether the file at numbered name `idx` is an object marked
