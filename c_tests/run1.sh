@@ -17,11 +17,22 @@ fi
 RIPC_DIR=$dir RIPC_BACKEND=$backend
 RIPC_BUILD=${RIPC_BUILD:-$(pwd)/build}
 export RIPC_DIR RIPC_BACKEND RIPC_BUILD RIPC_TOOLS
+# The test's TAP goes through a file, so that when the test fails its
+# diagnostics ("# " lines, which prove does not show) can be repeated on
+# stderr, which prove does show: a failure in CI then says what it saw.
+out=$(mktemp "$dir.out.XXXXXX") || { rm -rf "$dir"; exit 1; }
 case $t in
-  *.sh) sh "$t" ;;
-  *) $t ;;  # unquoted: a wrapper may come first (make memcheck: "valgrind … test")
+  *.sh) sh "$t" >"$out" ;;
+  *) $t >"$out" ;;  # unquoted: a wrapper may come first (make memcheck: "valgrind … test")
 esac
 rc=$?
+cat "$out"
+if [ $rc -ne 0 ] || grep -q '^not ok' "$out"; then
+  { echo "# ---- $t (RIPC_BACKEND=$backend) failed (exit $rc); its output:"
+    grep -e '^not ok' -e '^#' "$out" | tail -n 60
+    echo "# ----"; } >&2
+fi
+rm -f "$out"
 left=$(ls -A "$dir" | grep -v -e '^ripc\.ns$' -e '^ripc\.seq$' -e '^ripc\.idx$')
 if [ -n "$left" ]; then
   echo "# $t left objects in its namespace: $left" >&2
