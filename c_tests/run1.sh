@@ -27,7 +27,7 @@ case $t in
 esac
 rc=$?
 cat "$out"
-if [ $rc -ne 0 ] || grep -q '^not ok' "$out"; then
+if [ $rc -ne 0 ] || grep -v '# TODO' "$out" | grep -q '^not ok'; then
   { echo "# ---- $t (RIPC_BACKEND=$backend) failed (exit $rc); its output:"
     grep -e '^not ok' -e '^#' "$out" | tail -n 60
     echo "# ----"; } >&2
