@@ -256,10 +256,29 @@ static void bad_errno(const char *what) {
     _exit(10);
 }
 
+/* Where a child is (for the report of a hung one). */
+static volatile sig_atomic_t cur_op = -1, cur_which = -1;
+static volatile double cur_t0; /* when operation cur_op began */
+
+/* A hung child's SIGALRM: says which call hung, then stops so that the
+ * parent can take its stacks (and kill it). */
+static void on_hang(int sig) {
+    (void)sig;
+    char b[128];
+    int n = snprintf(b, sizeof b, "# child: hung in operation %d (kind %d), begun %.3f s ago\n", (int)cur_op,
+                     (int)cur_which, tap_now() - cur_t0);
+    if (n > 0 && write(1, b, (size_t)n) < 0) _exit(13);
+    kill(getpid(), SIGSTOP);
+    _exit(14);
+}
+
 static void run_ops(int qid, int nops) {
     static unsigned char mem[sizeof(long) + 9000 + GUARD];
     for (int op = 0; op < nops; op++) {
         int which = (int)(rnd() % 7);
+        cur_op = op;
+        cur_which = which;
+        cur_t0 = tap_now();
         if (which == 0) {
             size_t len = rnd() % 4 == 0 ? 0 : rnd() % 3000;
             long typ = 1 + (long)(rnd() % 5);
@@ -355,6 +374,22 @@ struct tally {
     int iters, crashed, hung, bad_errno, overrun, rmid_failed, left, other;
 };
 
+/* Waits for child p. One that stopped itself (on_hang) has its stacks
+ * printed, is killed, and reads as killed by SIGALRM (hung). */
+static int wait_child(pid_t p) {
+    int status = 0;
+    while (waitpid(p, &status, WUNTRACED) < 0 && errno == EINTR) {
+    }
+    if (WIFSTOPPED(status)) {
+        tap_backtrace((int)p, "hung child");
+        kill(p, SIGKILL);
+        while (waitpid(p, &status, 0) < 0 && errno == EINTR) {
+        }
+        return SIGALRM; /* as WIFSIGNALED with WTERMSIG SIGALRM */
+    }
+    return status;
+}
+
 static void judge(struct tally *t, int status, int kind, uint64_t seed) {
     t->iters++;
     if (WIFSIGNALED(status)) {
@@ -433,6 +468,7 @@ int main(void) {
             fflush(stdout);
             pid_t p = fork();
             if (p == 0) {
+                signal(SIGALRM, on_hang);
                 alarm(5);
                 run_ops(qid, 80);
                 if (msgctl(qid, IPC_RMID, NULL) != 0) {
@@ -442,8 +478,7 @@ int main(void) {
                 }
                 _exit(0);
             }
-            int status = 0;
-            waitpid(p, &status, 0);
+            int status = wait_child(p);
             judge(&t, status, kind, seed);
             cleanup_iteration(&t, qid);
         }
@@ -479,13 +514,14 @@ int main(void) {
         close(fd);
         pid_t p = fork();
         if (p == 0) {
+            signal(SIGALRM, on_hang);
             alarm(10);
             run_ops(qid, 3000);
             if (msgctl(qid, IPC_RMID, NULL) != 0) _exit(12);
             _exit(0);
         }
-        int status = 0, sst = 0;
-        waitpid(p, &status, 0);
+        int sst = 0;
+        int status = wait_child(p);
         waitpid(sc, &sst, 0);
         if (!WIFEXITED(sst) || WEXITSTATUS(sst) != 0) scribbler_bad++;
         judge(&t, status, 100, seed);

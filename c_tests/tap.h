@@ -475,6 +475,19 @@ static inline void tap_ls(const char *dir) {
     if (system(cmd) != 0) diag("ls failed");
 }
 
+/* The stacks of process pid's threads as TAP comments, prefixed with
+ * `tag` (a hung child's diagnostics), when gdb is installed; quiet
+ * otherwise. The process may be stopped. */
+static inline void tap_backtrace(int pid, const char *tag) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null 2>&1 && gdb -q -batch -p %d -ex 'thread apply all bt 16' "
+             "2>/dev/null | grep -E '^#' | sed 's/^/# %s /'",
+             pid, tag);
+    fflush(stdout);
+    if (system(cmd) != 0) diag("%s: no stack (gdb missing or failed)", tag);
+}
+
 /* The *_STAT_ANY commands (Linux 4.17), for a libc that predates them. */
 #ifndef MSG_STAT_ANY
 #define MSG_STAT_ANY 13
