@@ -374,6 +374,32 @@ struct tally {
     int iters, crashed, hung, bad_errno, overrun, rmid_failed, left, other;
 };
 
+/* The queue's two lock words (pid word, fence word, owner start time)
+ * and what the pids they name are, as TAP comments. */
+static void show_locks(void) {
+    char path[4096];
+    int fd = find_file(path, sizeof path) == 0 ? open(path, O_RDONLY) : -1;
+    if (fd < 0) return;
+    for (int i = 0; i < 2; i++) {
+        uint32_t w[4];
+        if (pread(fd, w, sizeof w, HDR + (i ? Q_RLOCK : Q_SLOCK)) != (ssize_t)sizeof w) break;
+        uint64_t start;
+        memcpy(&start, &w[2], 8);
+        diag("%s lock: word %#x fenced %#x start %llu", i ? "receivers'" : "senders'", w[0], w[1],
+             (unsigned long long)start);
+        int pids[2] = {(int)(w[0] & ((1u << 30) - 1)), (int)(w[1] & ((1u << 30) - 1))};
+        for (int k = 0; k < 2; k++) {
+            if (pids[k] <= 0 || pids[k] > 4194304) continue;
+            char cmd[200];
+            snprintf(cmd, sizeof cmd, "ps -o pid=,stat=,lstart=,comm= -p %d | sed 's/^/#   pid /'; "
+                                      "grep -c . /proc/%d/maps 2>/dev/null | sed 's/^/#   maps lines /'",
+                     pids[k], pids[k]);
+            if (system(cmd) != 0) diag("  pid %d: no such process", pids[k]);
+        }
+    }
+    close(fd);
+}
+
 /* Waits for child p. One that stopped itself (on_hang) has its stacks
  * printed, is killed, and reads as killed by SIGALRM (hung). */
 static int wait_child(pid_t p) {
@@ -382,6 +408,7 @@ static int wait_child(pid_t p) {
     }
     if (WIFSTOPPED(status)) {
         tap_backtrace((int)p, "hung child");
+        show_locks();
         kill(p, SIGKILL);
         while (waitpid(p, &status, 0) < 0 && errno == EINTR) {
         }
