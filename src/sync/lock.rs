@@ -378,6 +378,7 @@ impl RobustLock {
         if movable && seen & FENCE != 0 && seen & !WAITERS != MOVED {
             // A dead fencer's fence: taken over as a fence (the holder it
             // fenced may still write; the object must still move).
+            let mine = self.forget_start();
             return self
                 .word
                 .compare_exchange(
@@ -388,17 +389,18 @@ impl RobustLock {
                 )
                 .ok()
                 .map_or(Look::Held { stopped: false }, |_| {
-                    self.owner_start.store(my_start(), Ordering::Relaxed);
+                    self.owner_start.store(mine, Ordering::Relaxed);
                     Look::Taken(Got::Orphan(
                         (self.fenced.load(Ordering::Relaxed) & PID) as i32,
                     ))
                 });
         }
+        let mine = self.forget_start();
         self.word
             .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
             .ok()
             .map_or(Look::Held { stopped: false }, |_| {
-                self.owner_start.store(my_start(), Ordering::Relaxed);
+                self.owner_start.store(mine, Ordering::Relaxed);
                 crate::debug_report!(
                     "lock at {:p} taken over from pid {owner} ({})",
                     self,
@@ -410,6 +412,27 @@ impl RobustLock {
                 );
                 Look::Taken(Got::Out(LockOutcome::OwnerDied))
             })
+    }
+
+    /// Before a compare-and-swap that makes this process the word's
+    /// holder (or fencer) where another process was: clears the start
+    /// time, and returns this process's own, to be stored once the swap
+    /// succeeded. The word and the start time are two stores: a waiter
+    /// that looks between them must never read the previous holder's
+    /// start beside this process's pid, which it would take for proof
+    /// that this process is dead (a start time that differs) and take the
+    /// lock from it. A start time of 0 is "unknown": the waiter then
+    /// looks at the pid and at whether it maps the lock ([`Self::take_if_dead`]).
+    /// The release clears it likewise before its swap ([`Self::unlock`]),
+    /// so a take from a free word finds 0. (A failed swap leaves 0 where
+    /// another's start was: "unknown" for that holder, the safe side.)
+    /// Read first: a fresh child reads its start from `/proc`, which
+    /// must not happen between the swap and the store.
+    #[inline]
+    fn forget_start(&self) -> u64 {
+        let mine = my_start();
+        self.owner_start.store(0, Ordering::SeqCst);
+        mine
     }
 
     /// Releases the lock and wakes one sleeper if any: true when it was
@@ -483,6 +506,7 @@ impl RobustLock {
         }
         let start = self.owner_start.load(Ordering::Relaxed);
         let me = my_pid() as u32 & PID;
+        let mine = self.forget_start();
         let mut cur = seen;
         loop {
             // The waiters bit may have changed since `seen`; nothing else.
@@ -500,7 +524,7 @@ impl RobustLock {
             }
         }
         self.fenced.store(holder, Ordering::Relaxed);
-        self.owner_start.store(my_start(), Ordering::Relaxed);
+        self.owner_start.store(mine, Ordering::Relaxed);
         Some(Owner {
             pid: holder as i32,
             start,
@@ -644,6 +668,7 @@ impl RobustLock {
         if seen & FENCE == 0 || seen & !WAITERS == MOVED {
             return false;
         }
+        let mine = self.forget_start();
         if self
             .word
             .compare_exchange(
@@ -656,7 +681,7 @@ impl RobustLock {
         {
             return false;
         }
-        self.owner_start.store(my_start(), Ordering::Relaxed);
+        self.owner_start.store(mine, Ordering::Relaxed);
         self.fenced.store(0, Ordering::Relaxed);
         true
     }
@@ -916,6 +941,94 @@ mod tests {
             libc::kill(pid, libc::SIGKILL);
             libc::waitpid(pid, core::ptr::null_mut(), 0);
         }
+    }
+
+    /// Mutual exclusion while holders are SIGKILLed at random: four
+    /// processes take the lock over and over (a dead holder's lock is
+    /// taken over, a fenceless takeover as every object's lock does it),
+    /// each marking a shared word while it holds the lock; a holder that
+    /// finds the mark another's after a plain take, or loses its own
+    /// mark before its release, shares the lock with someone. A takeover
+    /// stores its start time after its compare-and-swap: a waiter that
+    /// looked in between once read the dead holder's start beside the new
+    /// holder's pid, took the new holder for dead and took the lock from
+    /// it (t_msg_crash part A: one message received twice).
+    #[test]
+    fn holders_killed_at_random_never_share_the_lock() {
+        crate::ns::testing::alone("holders_killed_at_random_never_share_the_lock", || {
+            let m = Mapped::new();
+            let l = m.lock();
+            // SAFETY: offsets 64 and 128 of the 4096-byte mapping, 4-aligned,
+            // atomics only, living as long as `m`.
+            let (inside, broken) = unsafe {
+                (
+                    &*(m.p.add(64) as *const AtomicU32),
+                    &*(m.p.add(128) as *const AtomicU32),
+                )
+            };
+            let worker = || -> ! {
+                let me = crate::os::proc::my_pid() as u32;
+                loop {
+                    // Bounded, as the engines' takes are: a waiter looks
+                    // at the holder as soon as it is done spinning.
+                    let d = Deadline::after(Duration::from_secs(60));
+                    if l.lock_until(&d, &never) == Ok(LockOutcome::OwnerDied) {
+                        // Repair: the dead holder's mark.
+                        inside.store(0, Ordering::SeqCst);
+                    }
+                    if inside.swap(me, Ordering::SeqCst) != 0 {
+                        broken.fetch_add(1, Ordering::SeqCst);
+                    }
+                    for _ in 0..200 {
+                        core::hint::spin_loop();
+                    }
+                    if inside
+                        .compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_err()
+                    {
+                        broken.fetch_add(1, Ordering::SeqCst);
+                    }
+                    l.unlock();
+                }
+            };
+            let spawn = || -> i32 {
+                // SAFETY: fork from this single-threaded child; the worker
+                // loops until killed and never returns.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    worker();
+                }
+                pid
+            };
+            let mut pids: Vec<i32> = (0..4).map(|_| spawn()).collect();
+            let t0 = std::time::Instant::now();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+            let mut kills = 0;
+            while t0.elapsed() < Duration::from_secs(3) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = (x % 4) as usize;
+                // SAFETY: kill and reap our own child.
+                unsafe {
+                    libc::kill(pids[k], libc::SIGKILL);
+                    libc::waitpid(pids[k], core::ptr::null_mut(), 0);
+                }
+                kills += 1;
+                pids[k] = spawn();
+                std::thread::sleep(Duration::from_micros(200 + x % 1500));
+            }
+            for p in pids {
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                    libc::waitpid(p, core::ptr::null_mut(), 0);
+                }
+            }
+            assert!(kills > 100, "{kills} kills");
+            let b = broken.load(Ordering::SeqCst);
+            assert_eq!(b, 0, "the lock was shared {b} times ({kills} kills)");
+        });
     }
 
     #[test]
