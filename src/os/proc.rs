@@ -329,6 +329,9 @@ pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
 /// another user's maps file we may not read, as init's unless we are
 /// root), yes.
 pub fn maps_file_at(pid: i32, addr: usize) -> bool {
+    if !is_process(pid) {
+        return false;
+    }
     let Ok(mine) = std::fs::read_to_string("/proc/self/maps") else {
         return true;
     };
@@ -344,6 +347,36 @@ pub fn maps_file_at(pid: i32, addr: usize) -> bool {
     };
     let held = map_lines(&theirs).any(|m| m.dev == here.dev && m.ino == here.ino);
     held
+}
+
+/// False when the kernel says `pid` names no process: no such task, or a
+/// thread that does not lead its thread group (`kill(tid, 0)` succeeds for
+/// any thread, and `/proc/<tid>` can be read though `ls /proc` does not
+/// list it). A holder records its process id, never a thread's, so a
+/// word naming a thread was scribbled on — here init's threads have the
+/// small ids a scribble writes (`pidfd_open`, Linux 5.3: `EINVAL` for
+/// such a thread, `ENOENT` since 6.9). True when it cannot be told (an older kernel, no
+/// descriptor left).
+pub fn is_process(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: pidfd_open takes a pid and flags by value; the descriptor it
+    // returns is closed at once.
+    let fd = unsafe {
+        super::raw_syscall(
+            libc::SYS_pidfd_open,
+            [pid as core::ffi::c_long, 0, 0, 0, 0, 0],
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: closing the descriptor just opened.
+        unsafe { super::raw_syscall(libc::SYS_close, [fd as core::ffi::c_long, 0, 0, 0, 0, 0]) };
+        return true;
+    }
+    // EINVAL before Linux 6.9, ENOENT since (PIDFD_THREAD): a thread
+    // that does not lead its group.
+    ![libc::EINVAL, libc::ENOENT, libc::ESRCH].contains(&(-fd as i32))
 }
 
 /// Whether a process is alive, as far as can be told.
@@ -449,6 +482,27 @@ pub fn many_cpus() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A thread of this process is no process (what a lock word naming a
+    /// thread id means: a scribble); this process, init, are.
+    #[test]
+    fn a_thread_that_does_not_lead_its_group_is_no_process() {
+        assert!(is_process(my_pid()) && is_process(1));
+        assert!(!is_process(0x3fff_fff0) && !is_process(0) && !is_process(-3));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        assert!(pid_exists(tid), "kill(tid, 0) succeeds for a thread");
+        assert!(!is_process(tid), "thread {tid} is not a process");
+        drop(done_tx);
+        t.join().unwrap();
+    }
+
     #[test]
     fn kill0_is_kills() {
         assert_eq!(kill0(my_pid()), 0);
