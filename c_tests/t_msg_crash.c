@@ -16,7 +16,9 @@
  * receiver lost at most the one message it was taking.
  *
  * Phase C (dead owner under signals): a lock holder is SIGKILLed and the
- * parent, getting a signal every 1 ms, recovers the lock within 0.25 s.
+ * parent, getting a signal every 1 ms, recovers the lock within 0.5 s
+ * (plus this moment's scheduling latency); a wait that signals keep
+ * from looking at the owner lasts the control call's whole 1 s bound.
  *
  * RIPC_SEED=n reproduces a run; RIPC_CRASH_SECS=s changes the phase length.
  */
@@ -530,9 +532,10 @@ static void phase_c(void) {
         sleep_us(1000 + (long)(rnd() % 3000));
         kill(p, SIGKILL);
         reap(p);
-        /* A 1 ms timer for at most 0.3 s while we take the lock. */
+        /* A 1 ms timer for at most 1.2 s while we take the lock (turned
+         * off as soon as the call returns). */
         c_ticks = 0;
-        c_limit = 300;
+        c_limit = 1200;
         struct itimerval it = {{0, 1000}, {0, 1000}};
         double t0 = tap_now();
         setitimer(ITIMER_REAL, &it, NULL);
@@ -546,7 +549,10 @@ static void phase_c(void) {
         setitimer(ITIMER_REAL, &off, NULL);
         if (r != 0) errs++;
         if (dt > 0.005) dead_owner++;
-        if (dt > 0.25) starved++;
+        if (dt > 0.5 && dt > 0.5 + tap_nap_over(0.01)) {
+            starved++;
+            diag("C: round %d: IPC_STAT took %.3f s", i, dt);
+        }
         if (dt > worst) worst = dt;
         if (getenv("RIPC_DEBUG_C")) diag("C: round %d: IPC_STAT %.6f s r=%d", i, dt, r);
         /* Empty the queue for the next round. */
@@ -556,7 +562,7 @@ static void phase_c(void) {
     }
     diag("C: %d of %d kills left the lock with a dead owner; worst IPC_STAT %.3f s", dead_owner, rounds, worst);
     ok(errs == 0, "C: IPC_STAT after killing a lock holder succeeds (%d errors)", errs);
-    ok(starved == 0, "C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.25 s)",
+    ok(starved == 0, "C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.5 s)",
        starved, dead_owner);
     ok(msgctl(qid, IPC_RMID, NULL) == 0, "C: IPC_RMID");
     atomic_store(&sh->ids[0], -1);
