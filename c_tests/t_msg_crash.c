@@ -16,9 +16,10 @@
  * receiver lost at most the one message it was taking.
  *
  * Phase C (dead owner under signals): a lock holder is SIGKILLed and the
- * parent, getting a signal every 1 ms, recovers the lock within 0.5 s
- * (plus this moment's scheduling latency); a wait that signals keep
- * from looking at the owner lasts the control call's whole 1 s bound.
+ * parent, getting a signal every 1 ms, recovers the lock before the
+ * control call's 1 s bound (0.9 s, plus this moment's scheduling latency:
+ * 0.28 and 0.59 s were seen under load 10-11); a wait that signals keep
+ * from looking at the owner lasts that whole bound.
  *
  * RIPC_SEED=n reproduces a run; RIPC_CRASH_SECS=s changes the phase length.
  */
@@ -549,7 +550,7 @@ static void phase_c(void) {
         setitimer(ITIMER_REAL, &off, NULL);
         if (r != 0) errs++;
         if (dt > 0.005) dead_owner++;
-        if (dt > 0.5 && dt > 0.5 + tap_nap_over(0.01)) {
+        if (dt > 0.9 && dt > 0.9 + tap_nap_over(0.01)) {
             starved++;
             diag("C: round %d: IPC_STAT took %.3f s", i, dt);
         }
@@ -562,7 +563,7 @@ static void phase_c(void) {
     }
     diag("C: %d of %d kills left the lock with a dead owner; worst IPC_STAT %.3f s", dead_owner, rounds, worst);
     ok(errs == 0, "C: IPC_STAT after killing a lock holder succeeds (%d errors)", errs);
-    ok(starved == 0, "C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.5 s)",
+    ok(starved == 0, "C: dead lock owner recovered despite 1 ms signals (%d of %d took > 0.9 s)",
        starved, dead_owner);
     ok(msgctl(qid, IPC_RMID, NULL) == 0, "C: IPC_RMID");
     atomic_store(&sh->ids[0], -1);
