@@ -221,6 +221,19 @@ static void mixed(void) {
     munmap(sh, sizeof *sh);
 }
 
+/* The CPU time process `p` used so far (user + system), in clock ticks;
+ * -1 when unknown. */
+static long cpu_ticks(pid_t p) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+    long t = -1, ut, st;
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2) t = ut + st;
+    fclose(f);
+    return t;
+}
+
 /* 4. Idle waiters sleep: a receiver on an empty queue and a sender on a
  * full one, each right after a stream with its peer on the other CPU (so
  * that the peer hint says "elsewhere" and the wait spins unmarked first),
@@ -253,22 +266,9 @@ static void idle(void) {
             if (side == 0 ? msgsnd(q, &m, 64, 0) != 0 : msgrcv(q, &m, sizeof m.text, 0, 0) < 0) break;
         }
         usleep(50 * 1000); /* the child is in its wait now */
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)c);
-        long t0 = -1, t1 = -1;
-        FILE *f = fopen(path, "r");
-        if (f) {
-            long ut, st;
-            if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2) t0 = ut + st;
-            fclose(f);
-        }
+        long t0 = cpu_ticks(c);
         usleep(300 * 1000);
-        f = fopen(path, "r");
-        if (f) {
-            long ut, st;
-            if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2) t1 = ut + st;
-            fclose(f);
-        }
+        long t1 = cpu_ticks(c);
         double cpu_ms = (double)(t1 - t0) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
         ok(t0 >= 0 && t1 >= 0 && cpu_ms < 30, "an idle %s used %.0f ms of CPU in 300 ms (limit 30)",
            side == 0 ? "receiver" : "sender", cpu_ms);
