@@ -58,8 +58,14 @@
 //!
 //! Waiting: receivers wait on `sent` (bumped by a send that finds it
 //! watched, and by removal), senders on `taken` (bumped by a receive that
-//! finds it watched, `IPC_SET` and removal). A waiter marks the word
-//! watched (bit 1), checks the queue once more, spins briefly, then sets
+//! finds it watched, `IPC_SET` and removal). An untyped receiver that finds
+//! the queue empty, or a sender that finds it full, whose other side last
+//! ran on another CPU first spins on the queue itself (the list's end; the
+//! receivers' counters) without marking the word (`wait::spin_unmarked`):
+//! the other side then writes nothing for that wait. A waiter that goes on
+//! (or any other) marks the word
+//! watched (bit 1), checks the queue once more, spins briefly (unless it
+//! spun already), then sets
 //! the word's low bit and sleeps on the futex; a sender (receiver) reads
 //! the word after letting go of its lock and, when marked, bumps it (which
 //! clears both bits) and wakes all sleepers. A stream whose other side
@@ -818,6 +824,9 @@ impl Queue {
         let mut first = true;
         let (mut flushed, mut repaired) = (false, false);
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // What this call's wait for room did before marking the word
+        // (`None`: not tried yet for this wait).
+        let mut before = None;
         // A lock held past the call's bound is a queue we cannot use now:
         // "full" for IPC_NOWAIT (see NOWAIT_BOUND), the deadline otherwise.
         let lock_d = deadline.for_lock(nowait);
@@ -844,7 +853,39 @@ impl Queue {
             // cannot miss it (and a sender whose copy was merely stale
             // writes no wait word).
             let mut seen = 0;
-            let room = q.fits(len, false)? || q.fits(len, true)? || {
+            let room = q.fits(len, false)? || q.fits(len, true)?;
+            if !room && !nowait && before.is_none() && unmarked_pays((&h.rpeer, &h.speer)) {
+                // Full: first spin on the receivers' counters themselves
+                // without marking `taken` (`spin_unmarked`), so that
+                // receivers write nothing for this wait. Ends when the
+                // message would fit by the counters (as `View::fits`
+                // judges, from this sender's look at its own counters),
+                // or at any bump of `taken` (`IPC_SET`, removal, a move).
+                let (sn, sb) = (h.sent_n.load(Relaxed), h.sent_bytes.load(Relaxed));
+                let qb = h.qbytes.load(Relaxed);
+                let most = qb.min(q.geo.msgs());
+                let word = h.taken.load(Relaxed);
+                drop(g);
+                let ready = || {
+                    let tn = h.taken_n.load(Acquire);
+                    let tb = h.taken_bytes.load(Acquire);
+                    (sb.wrapping_sub(tb) as u64 + len <= qb && (sn.wrapping_sub(tn) as u64) < most)
+                        || h.taken.load(Relaxed) != word
+                };
+                match spin_unmarked(ready, &deadline, (&h.rpeer, &h.speer)) {
+                    Unmarked::Ready => settle(
+                        &h.taken_n,
+                        &h.taken_bytes,
+                        len,
+                        h.qbytes.load(Relaxed),
+                        (&h.rpeer, &h.speer),
+                    ),
+                    Unmarked::Wait(b) => before = Some(b),
+                }
+                self.check_live()?;
+                continue;
+            }
+            let room = room || {
                 seen = watch(&h.taken);
                 q.fits(len, true)?
             };
@@ -884,7 +925,8 @@ impl Queue {
                 return Err(Errno::EAGAIN);
             }
             drop(g);
-            wait_change(&h.taken, seen, &deadline, (&h.rpeer, &h.speer))?;
+            let b = before.take().unwrap_or(Before::Nothing);
+            wait_change(&h.taken, seen, &deadline, (&h.rpeer, &h.speer), b)?;
             settle(
                 &h.taken_n,
                 &h.taken_bytes,
@@ -944,6 +986,9 @@ impl Queue {
         let q = self.view()?;
         let mut first = true;
         let nowait = flags & crate::ns::IPC_NOWAIT != 0;
+        // What this call's untyped wait did before marking the word
+        // (`None`: not tried yet for this wait).
+        let mut before = None;
         // A lock held past the call's bound: "no message" for IPC_NOWAIT
         // (see NOWAIT_BOUND), the deadline otherwise.
         let lock_d = deadline.for_lock(nowait);
@@ -971,6 +1016,32 @@ impl Queue {
             }
             let f = match q.find(msgtyp, flags)? {
                 Some(f) => f,
+                None if msgtyp == 0
+                    && !nowait
+                    && before.is_none()
+                    && unmarked_pays((&h.speer, &h.rpeer)) =>
+                {
+                    // An empty queue: first spin on the list's end itself
+                    // without marking `sent` (`spin_unmarked`), so that
+                    // the sender writes nothing for this wait. Ends at a
+                    // new message, another receiver's take (`head`
+                    // moved), or any bump of `sent` (removal, a move).
+                    let dummy = h.head.load(Relaxed);
+                    let end = &q.desc(dummy)?.next;
+                    let word = h.sent.load(Relaxed);
+                    drop(g);
+                    let ready = || {
+                        end.load(Acquire) != NIL
+                            || h.head.load(Relaxed) != dummy
+                            || h.sent.load(Relaxed) != word
+                    };
+                    if let Unmarked::Wait(b) = spin_unmarked(ready, &deadline, (&h.speer, &h.rpeer))
+                    {
+                        before = Some(b);
+                    }
+                    self.check_live()?;
+                    continue;
+                }
                 None => {
                     // Watch the word, then look again (see `send`).
                     let seen = watch(&h.sent);
@@ -979,7 +1050,8 @@ impl Queue {
                         None if flags & crate::ns::IPC_NOWAIT != 0 => return Err(Errno::ENOMSG),
                         None => {
                             drop(g);
-                            wait_change(&h.sent, seen, &deadline, (&h.speer, &h.rpeer))?;
+                            let b = before.take().unwrap_or(Before::Nothing);
+                            wait_change(&h.sent, seen, &deadline, (&h.speer, &h.rpeer), b)?;
                             self.check_live()?;
                             continue;
                         }
