@@ -2203,6 +2203,16 @@ mod tests {
     /// split its adjustments, each clamped on its own at exit).
     #[test]
     fn a_locked_take_beside_a_paused_lock_free_take_leaves_one_slot() {
+        // Alone: the test holds the process-wide `Taking` flag, which
+        // another test's SEM_UNDO call in a thread beside it may hold
+        // (`expect("no take under way")` failed once in `make test`).
+        crate::ns::testing::alone(
+            "a_locked_take_beside_a_paused_lock_free_take_leaves_one_slot",
+            locked_take_beside_a_paused_lock_free_take,
+        );
+    }
+
+    fn locked_take_beside_a_paused_lock_free_take() {
         let t = tmp_ns("undo_paused");
         let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
         let v = View::new(&o).unwrap();
