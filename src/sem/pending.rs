@@ -4,6 +4,7 @@
 //! and cancelling.
 
 use super::*;
+use crate::sync::lock::LockState;
 
 /// Records `now` (seconds) as the set's `sem_otime`, written only when it
 /// differs (the line is shared by every process using the set). The
@@ -300,11 +301,13 @@ fn update_lone(v: &View<'_>) -> bool {
     }
     // Claimed first, as in the general scan.
     let claimed = claim_waiting(w);
+    grant_pause(1);
     let done = claimed.is_none()
         || match r {
             Ok(Try::Done) => {
                 txn.push(ent(E_DONE, i, 0));
                 let ok = txn.commit(v).is_ok();
+                grant_pause(2);
                 if ok {
                     mark_done(v, &ops, w.pid.load(Ordering::Relaxed), now_secs());
                 }
@@ -321,6 +324,26 @@ fn update_lone(v: &View<'_>) -> bool {
         v.hdr().waiting.store(left, Ordering::Relaxed);
     }
     true
+}
+
+/// Unit tests: the step of a grant at which the granter stops itself
+/// (SIGSTOP, once): 1 after its claim of the sleeper's slot, 2 after its
+/// commit; 0 for none.
+#[cfg(test)]
+pub(super) static GRANT_PAUSE: core::sync::atomic::AtomicU32 =
+    core::sync::atomic::AtomicU32::new(0);
+
+#[inline(always)]
+fn grant_pause(_n: u32) {
+    #[cfg(test)]
+    if GRANT_PAUSE.load(Ordering::Relaxed) == _n
+        && GRANT_PAUSE
+            .compare_exchange(_n, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        // SAFETY: stops this (test child) process, as SIGSTOP would (once).
+        unsafe { libc::raise(libc::SIGSTOP) };
+    }
 }
 
 thread_local! {
@@ -400,12 +423,15 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
                 finished += 1;
                 continue;
             };
+            grant_pause(1);
             match r {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
                     txn.push(ent(E_DONE, i, 0));
-                    if txn.commit(v).is_ok() {
+                    let committed = txn.commit(v).is_ok();
+                    grant_pause(2);
+                    if committed {
                         finished += 1;
                         mark_done(v, ops, pid, now_secs());
                         if ops.iter().any(|o| o.op != 0) {
@@ -815,7 +841,28 @@ pub(super) fn sleep(
 ) -> Result<()> {
     let start = spin::begin();
     let mut t0 = None;
-    let r = sleep_slot(o, known, start, i, ticket, wait, timeout_errno, &mut t0);
+    let mut leaving = None;
+    let mut r = sleep_slot(
+        o,
+        known,
+        start,
+        i,
+        ticket,
+        wait,
+        timeout_errno,
+        &mut t0,
+        &mut leaving,
+    );
+    // The outcome stands unless the set moved (or is moving) under it:
+    // then the copy's slot decides (**SeqCst**: the outcome's writes, then
+    // the lock word; a mover fences the lock, then copies).
+    core::sync::atomic::fence(Ordering::SeqCst);
+    if matches!(
+        o.obj_lock().state(),
+        LockState::Fenced { .. } | LockState::Moved
+    ) {
+        r = follow_slot(o, i, ticket, wait, timeout_errno, r, leaving);
+    }
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
     // And did a yield give the CPU away (the wait took long after one)?
@@ -838,6 +885,7 @@ fn sleep_slot(
     wait: Wait,
     timeout_errno: Errno,
     t0: &mut Option<u64>,
+    leaving: &mut Option<Errno>,
 ) -> Result<()> {
     // The shape checked when the set was looked up (each look at the
     // header's shape words again is a few loads and branches per sleep).
@@ -899,6 +947,12 @@ fn sleep_slot(
         let Some(sleeping) = ev.announce(s) else {
             continue;
         };
+        // Moved (after the announcement: the mover marks the header, then
+        // changes the slot's word, `W_AWAY`, and wakes): the sleeper
+        // follows the move to its slot in the copy (`sleep`).
+        if o.is_moved() {
+            return Err(Errno::ESTALE);
+        }
         // Without a timer once a look found no party whose death could
         // matter (`go_deep`); a `prewake` clears the mark and wakes it.
         let t = if s & W_DEEP != 0 { None } else { Some(tick) };
@@ -928,13 +982,22 @@ fn sleep_slot(
         // keep this sleeper from the release it waits for). When it cannot
         // be had to leave (a holder stopped, a scribbled word) or the set
         // is removed, the slot is given up without it.
-        let lock_d = match wait {
-            Wait::Until(d) if give_up.is_none() => d.for_lock(true),
-            _ => Deadline::NEVER.for_lock(true),
+        // A look around waits for a holder that runs, and moves the set
+        // away from one stopped for the grace (`fence`: a granter stopped
+        // after it claimed this sleeper, case (b), would hold it for as
+        // long), then follows the move.
+        let (lock_d, grace) = match (wait, give_up) {
+            (_, Some(_)) => (Deadline::NEVER.for_lock(true), None),
+            (Wait::Until(d), None) => (d.min_after(LOOK_LOCK), Some(fence::GRACE)),
+            (Wait::Forever, None) => (Deadline::after(LOOK_LOCK), Some(fence::GRACE)),
         };
-        let _g = match lock_by(o, &lock_d) {
+        let _g = match lock_movable(o, &lock_d, &|| false, grace) {
             Ok(g) => g,
             Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
+            Err(Errno::ESTALE) => {
+                *leaving = give_up;
+                return Err(Errno::ESTALE);
+            }
             Err(_) => match give_up {
                 None => continue,
                 Some(e) => return cancel(&v, i, ticket, e),
@@ -991,11 +1054,106 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
             }
             W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
             W_CLAIMED => {
+                // A granter stopped after its claim: the set is moved away
+                // from it (by any call that needs the lock), and the give-up
+                // made again on the copy (`sleep`).
+                if v.o.is_moved() {
+                    return Err(Errno::ESTALE);
+                }
                 let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
             }
             _ => return Err(Errno::EIDRM),
         }
     }
+}
+
+/// How long a sleeper's look around waits for the set's lock (a holder
+/// that runs lets go within a time slice; one stopped for the grace is
+/// fenced and the set moved meanwhile).
+const LOOK_LOCK: Duration = Duration::from_millis(50);
+
+/// A sleeper of slot `i` (`ticket`) in `o`, whose outcome there was `r`
+/// (`ESTALE`: none, it found the set moved; `leaving`: it was giving up
+/// with that errno), found the set's lock fenced or moved: the outcome
+/// stands when the fence was given back; when the set moved, the copy's
+/// slot decides — still this sleeper's (same index, ticket and owner:
+/// the copy was made before its outcome, which is made again there: its
+/// grant collected, its give-up made, or its sleep resumed), or not (the
+/// copy was made after its outcome, which stands; none: the call is made
+/// again on the copy, `ESTALE`). Followed from copy to copy.
+#[cold]
+#[inline(never)]
+fn follow_slot(
+    o: &Obj,
+    i: usize,
+    ticket: u64,
+    wait: Wait,
+    timeout_errno: Errno,
+    mut r: Result<()>,
+    mut leaving: Option<Errno>,
+) -> Result<()> {
+    // The copy followed to (`None`: still `o`). A loop, not a recursion:
+    // how often a set moves (or a fence is given back) is up to others.
+    let mut at: Option<Obj> = None;
+    for _ in 0..1000 {
+        let moved = fence::moved_to(at.as_ref().unwrap_or(o));
+        let fresh = moved.is_some();
+        if let Some(n) = moved {
+            at = Some(n);
+        }
+        let cur = at.as_ref().unwrap_or(o);
+        let v = View::new(cur)?;
+        if fresh {
+            let mine = v.wslot(i).is_ok_and(|w| {
+                w.ticket.load(Ordering::Relaxed) == ticket
+                    && w.pid.load(Ordering::Relaxed) == my_pid()
+                    && matches!(
+                        w.state.load(Ordering::Acquire) & 0xff,
+                        W_WAITING | W_CLAIMED | W_DONE
+                    )
+            });
+            if !mine {
+                return match r {
+                    Err(Errno::ESTALE) => Err(leaving.unwrap_or(Errno::ESTALE)),
+                    r => r,
+                };
+            }
+            crate::debug_report!(
+                "semaphore set {}: sleeper slot {} followed the move",
+                cur.id,
+                i
+            );
+        } else if r != Err(Errno::ESTALE) || cur.is_moved() {
+            // The fence was given back (or the lock taken back): the
+            // outcome stands.
+            return r;
+        }
+        r = match leaving {
+            Some(e) => cancel(&v, i, ticket, e),
+            None => {
+                let mut t0 = None;
+                sleep_slot(
+                    cur,
+                    &Known::default(),
+                    spin::begin(),
+                    i,
+                    ticket,
+                    wait,
+                    timeout_errno,
+                    &mut t0,
+                    &mut leaving,
+                )
+            }
+        };
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if !matches!(
+            cur.obj_lock().state(),
+            LockState::Fenced { .. } | LockState::Moved
+        ) {
+            return r;
+        }
+    }
+    Err(Errno::EIDRM)
 }
 
 #[cfg(test)]
