@@ -384,11 +384,21 @@ fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
         step(3);
         seal(&v);
         step(4);
+        // Bounded by the caller's deadline: a move not published by then
+        // is given up (everything put back), so that a timed call that
+        // started it returns by its deadline (a preempted mover used to
+        // run its move to the end: a 200 ms call returned after 291 ms).
+        if d.expired() {
+            return Err(Errno::ETIMEDOUT);
+        }
         // A holder that ran since the look may have written beside the
         // copy (even one that then met a tombstone and said so): given up.
-        let still = || match &q {
-            Quiet::Done => true,
-            Quiet::Looked(f) => f.still(),
+        let still = || {
+            !d.expired()
+                && match &q {
+                    Quiet::Done => true,
+                    Quiet::Looked(f) => f.still(),
+                }
         };
         let build = |new: &Obj| rebuild(new, holder.pid);
         o.replace(&build, &still)?;

@@ -986,14 +986,20 @@ fn sleep_slot(
         // away from one stopped for the grace (`fence`: a granter stopped
         // after it claimed this sleeper, case (b), would hold it for as
         // long), then follows the move.
+        // The wait for the lock ends after `LOOK_LOCK` (`looked`), a move
+        // by the sleeper's own deadline.
+        let t_look = std::time::Instant::now();
+        let looked = || give_up.is_none() && t_look.elapsed() >= LOOK_LOCK;
         let (lock_d, grace) = match (wait, give_up) {
             (_, Some(_)) => (Deadline::NEVER.for_lock(true), None),
-            (Wait::Until(d), None) => (d.min_after(LOOK_LOCK), Some(fence::GRACE)),
-            (Wait::Forever, None) => (Deadline::after(LOOK_LOCK), Some(fence::GRACE)),
+            (Wait::Until(d), None) => (d, Some(fence::GRACE)),
+            (Wait::Forever, None) => (Deadline::NEVER, Some(fence::GRACE)),
         };
-        let _g = match lock_movable(o, &lock_d, &|| false, grace) {
+        let _g = match lock_movable(o, &lock_d, &looked, grace) {
             Ok(g) => g,
-            Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
+            Err(Errno::EIDRM) if !looked() || o.is_removed() => {
+                return cancel(&v, i, ticket, Errno::EIDRM)
+            }
             Err(Errno::ESTALE) => {
                 *leaving = give_up;
                 return Err(Errno::ESTALE);
