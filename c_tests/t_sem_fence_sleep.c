@@ -12,8 +12,9 @@
  *    the set is moved away from the peer, its sleepers with it), returns
  *    after this process's V on it;
  *  - a 200 ms semtimedop P on semaphore 1 answers EAGAIN (as the kernel)
- *    by its deadline + 20 ms (in odd trials it comes first and moves the
- *    set itself: a move is given up at the caller's deadline);
+ *    by its deadline (+ 20 ms in the median, + 60 ms each, as t_bounded;
+ *    in odd trials it comes first and moves the set itself: a move is
+ *    given up at the caller's deadline);
  *  - three V operations on semaphore 0, one at a time: each V returns, and
  *    then one more sleeper has been granted (every sleeper exactly once).
  * Then the peer is continued or (one trial in three) SIGKILLed. Exact:
@@ -51,7 +52,7 @@
 
 #define TRIALS 16
 #define CALL_MAX 1.0 /* seconds a call may take beside the stopped peer */
-#define TIMED_MAX 0.220 /* a 200 ms semtimedop: its deadline + 20 ms */
+#define TIMED_MAX 0.260 /* a 200 ms semtimedop: its deadline + 60 ms each, + 20 ms the median */
 #define GIVE_UP 5.0  /* seconds after which a call is counted as hung */
 #define NPEER 32     /* the peer's semaphores: 2 .. 2 + NPEER - 1 */
 #define NSEMS (2 + NPEER)
@@ -175,6 +176,8 @@ static int ncnt(int n, int cmd) { return semctl(sid, n, cmd); }
 static void trials(void) {
     double worst_p = 0, worst_t = 0, worst_v = 0, worst_g = 0;
     int slow = 0, wrong = 0, inexact = 0, twice = 0, failed = 0, killed = 0, overrun = 0;
+    double timed[TRIALS];
+    int ntimed = 0;
     for (int t = 0; t < TRIALS; t++) {
         int kill_peer = t % 3 == 2;
         memset((void *)sh, 0, sizeof *sh);
@@ -214,6 +217,7 @@ static void trials(void) {
                 diag("trial %d: the timed P: %d (%s)", t, r, strerror(e));
             }
             if (tt > worst_t) worst_t = tt;
+            timed[ntimed++] = tt;
             if (tt > TIMED_MAX) {
                 overrun++;
                 diag("trial %d: a 200 ms timed P took %.1f ms (%s)", t, tt * 1e3,
@@ -276,9 +280,11 @@ static void trials(void) {
     ok(slow == 0, "every call (and every grant) beside the stopped holder within %.1f s (%d not)",
        CALL_MAX, slow);
     ok(wrong == 0, "every call answered as the kernel does (%d not)", wrong);
-    ok(overrun == 0, "a 200 ms timed P (half of them moving the set) returns by its deadline + "
-                     "20 ms (%d not)",
-       overrun);
+    double med = ntimed ? tap_median(timed, ntimed) : 0;
+    ok(overrun == 0 && med <= 0.220,
+       "a 200 ms timed P (half of them moving the set) returns by its deadline: %.1f ms in the "
+       "median (+ 20 ms at most), each within + 60 ms (%d not)",
+       med * 1e3, overrun);
     ok(twice == 0, "every sleeper granted exactly once (%d not)", twice);
     ok(failed == 0, "the peer kept working, or died when killed (%d not)", failed);
     ok(inexact == 0, "values, sempid, semncnt and semzcnt exact (%d trials off)", inexact);

@@ -870,7 +870,7 @@ pub(super) mod tests {
     #[test]
     fn a_sleeper_whose_grant_a_stopped_granter_claimed_is_granted_once() {
         for step in [1u32, 2] {
-            for kind in 0..3 {
+            for kind in 0..4 {
                 for trigger in [false, true] {
                     for kill in [false, true] {
                         claimed_sleeper_case(step, kind, trigger, kill);
@@ -897,7 +897,10 @@ pub(super) mod tests {
             let (flg, wait) = match kind {
                 0 => (0, Wait::Forever),
                 1 => (SEM_UNDO, Wait::Forever),
-                _ => (0, Wait::Until(Deadline::after(Duration::from_secs(5)))),
+                2 => (0, Wait::Until(Deadline::after(Duration::from_secs(5)))),
+                // Its deadline before its first look around: it gives up
+                // while its slot is claimed (or granted, or not yet).
+                _ => (0, Wait::Until(Deadline::after(Duration::from_millis(40)))),
             };
             let r = with_set(&t.1, id, |o| {
                 semop(o, &[op(0, -1, flg)], wait, Errno::EAGAIN)
@@ -964,11 +967,10 @@ pub(super) mod tests {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(
-            sh.at(0).load(Ordering::SeqCst),
-            1,
-            "{tag}: the sleeper's answer"
-        );
+        // The short timed sleeper may time out before the V (then the V
+        // stays in the value); otherwise granted.
+        let granted = sh.at(0).load(Ordering::SeqCst) == 1;
+        assert!(granted || kind == 3, "{tag}: the sleeper's answer");
         assert!(
             t0.elapsed() < Duration::from_secs(1),
             "{tag}: the sleeper was granted after {:?}",
@@ -983,7 +985,7 @@ pub(super) mod tests {
         reap(sleeper);
         let vals = with_set(&t.1, id, getall).unwrap();
         // The V granted the P once; a `SEM_UNDO` P is undone at its exit.
-        let want0 = u16::from(kind == 1);
+        let want0 = u16::from(kind == 1 || !granted);
         assert_eq!(vals, vec![want0, 0, 1], "{tag}: values");
         for n in 0..3 {
             assert_eq!(

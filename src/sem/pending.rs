@@ -1044,6 +1044,7 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
     let Ok(w) = v.wslot(i) else {
         return Err(e);
     };
+    let mut claimed_since = None;
     loop {
         if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
             return Err(Errno::EIDRM);
@@ -1066,7 +1067,22 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
                 if v.o.is_moved() {
                     return Err(Errno::ESTALE);
                 }
-                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
+                // Claimed for a while: its granter may be stopped, and
+                // this call has reached its end (a deadline, a signal), so
+                // it moves the set itself (the grace, then the move: tens
+                // of milliseconds past its end, where waiting for the
+                // granter could last for ever).
+                let t = *claimed_since.get_or_insert_with(std::time::Instant::now);
+                if t.elapsed() >= CLAIM_LOOK {
+                    let d = Deadline::after(LOOK_LOCK + fence::GRACE);
+                    match lock_movable(v.o, &d, &|| false, Some(fence::GRACE)) {
+                        Ok(g) => drop(g),
+                        Err(Errno::EIDRM) if v.o.is_removed() => return Err(Errno::EIDRM),
+                        Err(_) => {}
+                    }
+                    continue;
+                }
+                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(CLAIM_LOOK));
             }
             _ => return Err(Errno::EIDRM),
         }
@@ -1077,6 +1093,11 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
 /// that runs lets go within a time slice; one stopped for the grace is
 /// fenced and the set moved meanwhile).
 const LOOK_LOCK: Duration = Duration::from_millis(50);
+
+/// How long a sleeper giving up waits for a granter's claim of its slot
+/// (a few hundred instructions) before it takes the granter for stopped
+/// and moves the set ([`cancel`]).
+const CLAIM_LOOK: Duration = Duration::from_millis(10);
 
 /// A sleeper of slot `i` (`ticket`) in `o`, whose outcome there was `r`
 /// (`ESTALE`: none, it found the set moved; `leaving`: it was giving up
