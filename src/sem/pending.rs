@@ -41,7 +41,7 @@ pub(super) enum Try {
 
 /// Tries `ops` against the current values (plus what `txn` already holds),
 /// recording the writes in `txn`. Nothing is written to the set.
-#[inline]
+#[inline(always)]
 pub(super) fn try_ops(
     v: &View<'_>,
     ops: &[SemOp],
