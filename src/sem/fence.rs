@@ -230,9 +230,8 @@ pub(super) fn take_slow(
             // Given up (the holder ran or let go, a stopped claimant):
             // wait again.
             Err(Errno::EAGAIN) => {}
-            // Cannot move it here (a file this process may not make, a
-            // sleeper in the set, the call's deadline): wait for the
-            // holder as before.
+            // Cannot move it here (a file this process may not make, the
+            // call's deadline): wait for the holder as before.
             Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
             Err(e) => return Err(e),
             Ok(()) => return Err(Errno::ESTALE),
