@@ -76,10 +76,8 @@ static struct shared *sh;
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static int sid = -1;
 
-static void sleep_us(long us) {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
+#define sleep_us tap_sleep_us
+#define reap tap_reap
 
 static pid_t spawn(void (*fn)(int), int arg) {
     fflush(stdout);
@@ -89,13 +87,6 @@ static pid_t spawn(void (*fn)(int), int arg) {
         _exit(0);
     }
     return c;
-}
-
-static int reap(pid_t c) {
-    int st = 0;
-    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
-    }
-    return st;
 }
 
 static int op_all(int delta) {

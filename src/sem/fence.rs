@@ -868,7 +868,8 @@ pub(super) mod tests {
     /// the sleepers' counts and the set as its id finds it exact.
     #[test]
     fn a_sleeper_whose_grant_a_stopped_granter_claimed_is_granted_once() {
-        for step in [1u32, 2] {
+        use super::super::pending::{GRANT_CLAIMED, GRANT_COMMITTED};
+        for step in [GRANT_CLAIMED, GRANT_COMMITTED] {
             for kind in 0..4 {
                 for trigger in [false, true] {
                     for kill in [false, true] {
@@ -919,7 +920,7 @@ pub(super) mod tests {
         // itself at `step` of the grant; it reports its answer.
         let granter = unsafe { libc::fork() };
         if granter == 0 {
-            super::super::pending::GRANT_PAUSE.store(step, Ordering::Relaxed);
+            super::super::multi::PAUSE_AT.store(step, Ordering::Relaxed);
             let r = semop(&o, &[op(0, 1, 0)], Wait::Forever, Errno::EAGAIN);
             sh.at(2)
                 .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);

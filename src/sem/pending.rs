@@ -301,13 +301,13 @@ fn update_lone(v: &View<'_>) -> bool {
     }
     // Claimed first, as in the general scan.
     let claimed = claim_waiting(w);
-    grant_pause(1);
+    grant_pause(GRANT_CLAIMED);
     let done = claimed.is_none()
         || match r {
             Ok(Try::Done) => {
                 txn.push(ent(E_DONE, i, 0));
                 let ok = txn.commit(v).is_ok();
-                grant_pause(2);
+                grant_pause(GRANT_COMMITTED);
                 if ok {
                     mark_done(v, &ops, w.pid.load(Ordering::Relaxed), now_secs());
                 }
@@ -326,25 +326,16 @@ fn update_lone(v: &View<'_>) -> bool {
     true
 }
 
-/// Unit tests: the step of a grant at which the granter stops itself
-/// (SIGSTOP, once): 1 after its claim of the sleeper's slot, 2 after its
-/// commit; 0 for none.
-#[cfg(test)]
-pub(super) static GRANT_PAUSE: core::sync::atomic::AtomicU32 =
-    core::sync::atomic::AtomicU32::new(0);
-
+/// A point of a grant where a unit test's granter stops itself
+/// (`multi::PAUSE_AT`, SIGSTOP, once): [`GRANT_CLAIMED`] after its claim
+/// of the sleeper's slot, [`GRANT_COMMITTED`] after its commit.
 #[inline(always)]
-fn grant_pause(_n: u32) {
-    #[cfg(test)]
-    if GRANT_PAUSE.load(Ordering::Relaxed) == _n
-        && GRANT_PAUSE
-            .compare_exchange(_n, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        // SAFETY: stops this (test child) process, as SIGSTOP would (once).
-        unsafe { libc::raise(libc::SIGSTOP) };
-    }
+fn grant_pause(n: u32) {
+    multi::pause(n);
 }
+/// [`grant_pause`]'s points (past `multi`'s own).
+pub(super) const GRANT_CLAIMED: u32 = 101;
+pub(super) const GRANT_COMMITTED: u32 = 102;
 
 thread_local! {
     /// [`update_queue`]'s buffers: a sleeper's operations, and the
@@ -423,14 +414,14 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
                 finished += 1;
                 continue;
             };
-            grant_pause(1);
+            grant_pause(GRANT_CLAIMED);
             match r {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
                     txn.push(ent(E_DONE, i, 0));
                     let committed = txn.commit(v).is_ok();
-                    grant_pause(2);
+                    grant_pause(GRANT_COMMITTED);
                     if committed {
                         finished += 1;
                         mark_done(v, ops, pid, now_secs());
@@ -854,13 +845,8 @@ pub(super) fn sleep(
         &mut leaving,
     );
     // The outcome stands unless the set moved (or is moving) under it:
-    // then the copy's slot decides (**SeqCst**: the outcome's writes, then
-    // the lock word; a mover fences the lock, then copies).
-    core::sync::atomic::fence(Ordering::SeqCst);
-    if matches!(
-        o.obj_lock().state(),
-        LockState::Fenced { .. } | LockState::Moved
-    ) {
+    // then the copy's slot decides.
+    if moving_under(o) {
         r = follow_slot(o, i, ticket, wait, timeout_errno, r, leaving);
     }
     // Would a spin have caught the grant? (Slept waits count too.) One
@@ -1089,6 +1075,18 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
     }
 }
 
+/// Whether the set's lock says fenced or moved, read after a sleeper's
+/// outcome (**SeqCst**: its writes, then the lock word; a mover fences the
+/// lock, then copies).
+#[inline]
+fn moving_under(o: &Obj) -> bool {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    matches!(
+        o.obj_lock().state(),
+        LockState::Fenced { .. } | LockState::Moved
+    )
+}
+
 /// How long a sleeper's look around waits for the set's lock (a holder
 /// that runs lets go within a time slice; one stopped for the grace is
 /// fenced and the set moved meanwhile).
@@ -1172,11 +1170,7 @@ fn follow_slot(
                 )
             }
         };
-        core::sync::atomic::fence(Ordering::SeqCst);
-        if !matches!(
-            cur.obj_lock().state(),
-            LockState::Fenced { .. } | LockState::Moved
-        ) {
+        if !moving_under(cur) {
             return r;
         }
     }
