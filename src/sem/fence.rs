@@ -85,13 +85,22 @@ pub(super) const J_SEALED_DONE: u32 = 3;
 #[cfg(test)]
 static DIE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-/// A point of the move a unit test can kill the mover at.
+/// Unit tests: the step of a move after which the mover is slow (150 ms,
+/// as a mover preempted there), 0 for none.
+#[cfg(test)]
+static SLOW_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A point of the move a unit test can kill the mover at (or slow it).
 #[inline(always)]
 fn step(_n: u32) {
     #[cfg(test)]
     if DIE_AT.load(Ordering::Relaxed) == _n {
         // SAFETY: ends this (test child) process at once, as SIGKILL would.
         unsafe { libc::_exit(7) };
+    }
+    #[cfg(test)]
+    if SLOW_AT.load(Ordering::Relaxed) == _n {
+        std::thread::sleep(Duration::from_millis(150));
     }
 }
 
@@ -1016,5 +1025,77 @@ pub(super) mod tests {
             "{tag}"
         );
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// A timed call whose move is slow (the mover preempted after a step)
+    /// gives the move up at its deadline and answers its timeout (it used
+    /// to run the move to its end: a 200 ms call returned at 291 ms); the
+    /// set is as it was (not moved, nothing left a tombstone, the journal
+    /// unsealed, the fence given back): the holder, continued, makes its
+    /// write and lets go, and the set works after.
+    #[test]
+    fn a_timed_call_gives_its_move_up_at_its_deadline() {
+        for k in [3u32, 4, 5] {
+            let t = super::super::tests::tmp_ns(&format!("slow{k}"));
+            let o = get(&t.1, 0, 2, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
+            let id = o.id;
+            let op = |num, op| SemOp { num, op, flg: 0 };
+            semop(&o, &[op(1, 1)], Wait::Forever, Errno::EAGAIN).unwrap();
+            let sh = SharedWords::new();
+            // SAFETY: the child holds the lock with word 0 frozen, waits to
+            // be told to go on, writes, lets go, exits.
+            let holder = unsafe { libc::fork() };
+            if holder == 0 {
+                let g = lock_by(&o, &Deadline::NEVER).unwrap();
+                let v = View::new(&o).unwrap();
+                let w = v.freeze(0).unwrap();
+                sh.at(0).store(1, Ordering::SeqCst);
+                while sh.at(1).load(Ordering::SeqCst) == 0 {
+                    core::hint::spin_loop();
+                }
+                let put = v
+                    .sem(0)
+                    .unwrap()
+                    .put(&o, w.val() + 10, crate::os::proc::my_pid());
+                let released = g.release();
+                sh.at(2).store(
+                    if put.is_ok() && released { 1 } else { 2 },
+                    Ordering::SeqCst,
+                );
+                // SAFETY: ending the test child.
+                unsafe { libc::_exit(0) };
+            }
+            while sh.at(0).load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            crate::sync::fence::tests::stop(holder);
+            SLOW_AT.store(k, Ordering::Relaxed);
+            let t0 = std::time::Instant::now();
+            let d = Deadline::after(Duration::from_millis(100));
+            let r = semop(&o, &[op(0, 1)], Wait::Until(d), Errno::EAGAIN);
+            let took = t0.elapsed();
+            SLOW_AT.store(0, Ordering::Relaxed);
+            assert_eq!(r, Err(Errno::EAGAIN), "step {k}");
+            // The deadline, plus the slow step (150 ms) at most.
+            assert!(took < Duration::from_millis(300), "step {k}: {took:?}");
+            assert!(!o.is_moved(), "step {k}: moved");
+            sh.at(1).store(1, Ordering::SeqCst);
+            // SAFETY: continuing our own child.
+            unsafe { libc::kill(holder, libc::SIGCONT) };
+            let st = reap(holder);
+            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+            assert_eq!(
+                sh.at(2).load(Ordering::SeqCst),
+                1,
+                "step {k}: the holder's write and release"
+            );
+            let dd = Deadline::after(Duration::from_secs(5));
+            with_set(&t.1, id, |o| {
+                semop(o, &[op(0, 1), op(1, -1)], Wait::Until(dd), Errno::EAGAIN)
+            })
+            .unwrap();
+            assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![11, 0], "step {k}");
+            with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+        }
     }
 }
