@@ -58,8 +58,8 @@
  * (or killed before): a later call gets through within CALL_MAX, values
  * exact; ripcs then sweeps the killed movers' temporary files.
  *
- * Not covered here: a sleeper whose operation the stopped holder had
- * claimed (case (b)), which still waits until the holder is continued.
+ * Sleepers beside the stopped holder (the set moved with them, case (b)
+ * included): t_sem_fence_sleep.c.
  */
 #include "ripc_sysv.h"
 #include "tap.h"

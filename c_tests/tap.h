@@ -70,6 +70,20 @@ static inline int tap_at(int cond, const char *file, int line, const char *expr)
     } while (0)
 #define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
 
+/* Sleeps `us` microseconds. */
+static inline void tap_sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits for child `c` (through EINTR): its status. */
+static inline int tap_reap(pid_t c) {
+    int st = 0;
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
 /* tap_subtest("name", fn): runs fn() in a child process of its own, so
  * that a subtest that crashes (a signal), hangs (killed after
  * TAP_SUBTEST_SECONDS) or corrupts this process's state cannot take its
@@ -119,9 +133,7 @@ static inline int tap_subtest(const char *name, void (*fn)(void)) {
     fflush(stdout);
     if (in) fclose(in);
     else close(fd[0]);
-    int st = 0;
-    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
-    }
+    int st = tap_reap(c);
     tap_n += n;
     tap_failed += bad;
     if (WIFSIGNALED(st))

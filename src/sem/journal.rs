@@ -271,7 +271,7 @@ pub(super) fn note_frozen(s: &Sem) {
 /// overflow) is harmless: operations on it take the lock, whose holder
 /// freezes, records and thaws it.
 #[inline]
-fn thaw_set(o: &Obj) {
+pub(super) fn thaw_set(o: &Obj) {
     FROZEN_WORDS.with(|f| {
         let n = f.n.get();
         if n == 0 && !f.over.get() {

@@ -26,6 +26,11 @@ pub(super) const W_SLEEP: u32 = 0x100;
 /// bit is set in [`SetHdr::deep`] and its blocking semaphore's word is
 /// [`PARKED`]; cleared by [`pending::prewake`], which also wakes it.
 pub(super) const W_DEEP: u32 = 0x200;
+/// Set by a mover in each sleeper slot of the old file once the set moved
+/// (`fence::finish_move`): the word changes, so that a sleeper between
+/// its look at the header and its `FUTEX_WAIT` does not sleep on, and it
+/// follows the move to the same slot in the copy (`pending::sleep`).
+pub(super) const W_AWAY: u32 = 0x400;
 /// The slot is the record of a multi-operation `semop` made without the
 /// set's lock (`multi::semop_multi_fast`), not a sleeper: its claimant's
 /// pid in bits 10..=31 of the state (so that a claimant killed before it
@@ -157,8 +162,11 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// against a lock holder that finishes or undoes the call of a stopped
 /// claimant ([`MULTI_ABORT`], [`MULTI_REL`]: `multi::steal`): a
 /// version-7 claimant would commit and release with plain stores over
-/// the holder's decision.
-pub const LAYOUT_VERSION: u32 = 8;
+/// the holder's decision. 9: sleepers follow a move to the same slot in
+/// the copy ([`W_AWAY`], `fence::rebuild`): a version-8 sleeper would
+/// sleep on in the old file, and a version-8 process would take a slot
+/// state with [`W_AWAY`] for another.
+pub const LAYOUT_VERSION: u32 = 9;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes

@@ -1034,13 +1034,11 @@ fn semop_general(
                     match slot {
                         Some(x) => {
                             // A holder fenced after its enqueue, the set
-                            // moved meanwhile (the copy has no such
-                            // sleeper: a set with one is not moved): it
-                            // does not sleep in the old file, it is made
-                            // again on the copy.
-                            if !g.release() && o.is_moved() {
-                                return Err(Errno::ESTALE);
-                            }
+                            // moved meanwhile: it follows the move to its
+                            // slot in the copy (`sleep`), or, the copy made
+                            // before its enqueue, makes the call again
+                            // there (`ESTALE`).
+                            g.release();
                             break 'retry x;
                         }
                         None => {

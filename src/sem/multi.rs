@@ -474,7 +474,7 @@ fn claim_and_apply(
 pub(super) static PAUSE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 #[inline(always)]
-fn pause(_n: u32) {
+pub(super) fn pause(_n: u32) {
     #[cfg(test)]
     if PAUSE_AT.load(Ordering::Relaxed) == _n
         && PAUSE_AT

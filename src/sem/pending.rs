@@ -4,6 +4,7 @@
 //! and cancelling.
 
 use super::*;
+use crate::sync::lock::LockState;
 
 /// Records `now` (seconds) as the set's `sem_otime`, written only when it
 /// differs (the line is shared by every process using the set). The
@@ -40,7 +41,7 @@ pub(super) enum Try {
 
 /// Tries `ops` against the current values (plus what `txn` already holds),
 /// recording the writes in `txn`. Nothing is written to the set.
-#[inline]
+#[inline(always)]
 pub(super) fn try_ops(
     v: &View<'_>,
     ops: &[SemOp],
@@ -300,11 +301,13 @@ fn update_lone(v: &View<'_>) -> bool {
     }
     // Claimed first, as in the general scan.
     let claimed = claim_waiting(w);
+    grant_pause(GRANT_CLAIMED);
     let done = claimed.is_none()
         || match r {
             Ok(Try::Done) => {
                 txn.push(ent(E_DONE, i, 0));
                 let ok = txn.commit(v).is_ok();
+                grant_pause(GRANT_COMMITTED);
                 if ok {
                     mark_done(v, &ops, w.pid.load(Ordering::Relaxed), now_secs());
                 }
@@ -322,6 +325,17 @@ fn update_lone(v: &View<'_>) -> bool {
     }
     true
 }
+
+/// A point of a grant where a unit test's granter stops itself
+/// (`multi::PAUSE_AT`, SIGSTOP, once): [`GRANT_CLAIMED`] after its claim
+/// of the sleeper's slot, [`GRANT_COMMITTED`] after its commit.
+#[inline(always)]
+fn grant_pause(n: u32) {
+    multi::pause(n);
+}
+/// [`grant_pause`]'s points (past `multi`'s own).
+pub(super) const GRANT_CLAIMED: u32 = 101;
+pub(super) const GRANT_COMMITTED: u32 = 102;
 
 thread_local! {
     /// [`update_queue`]'s buffers: a sleeper's operations, and the
@@ -400,12 +414,15 @@ fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize
                 finished += 1;
                 continue;
             };
+            grant_pause(GRANT_CLAIMED);
             match r {
                 Ok(Try::Block(_)) => {}
                 Ok(Try::Done) => {
                     let pid = w.pid.load(Ordering::Relaxed);
                     txn.push(ent(E_DONE, i, 0));
-                    if txn.commit(v).is_ok() {
+                    let committed = txn.commit(v).is_ok();
+                    grant_pause(GRANT_COMMITTED);
+                    if committed {
                         finished += 1;
                         mark_done(v, ops, pid, now_secs());
                         if ops.iter().any(|o| o.op != 0) {
@@ -815,7 +832,23 @@ pub(super) fn sleep(
 ) -> Result<()> {
     let start = spin::begin();
     let mut t0 = None;
-    let r = sleep_slot(o, known, start, i, ticket, wait, timeout_errno, &mut t0);
+    let mut leaving = None;
+    let mut r = sleep_slot(
+        o,
+        known,
+        start,
+        i,
+        ticket,
+        wait,
+        timeout_errno,
+        &mut t0,
+        &mut leaving,
+    );
+    // The outcome stands unless the set moved (or is moving) under it:
+    // then the copy's slot decides.
+    if moving_under(o) {
+        r = follow_slot(o, i, ticket, wait, timeout_errno, r, leaving);
+    }
     // Would a spin have caught the grant? (Slept waits count too.) One
     // caught by the spin or the hand-over was quick, without a clock read.
     // And did a yield give the CPU away (the wait took long after one)?
@@ -838,6 +871,7 @@ fn sleep_slot(
     wait: Wait,
     timeout_errno: Errno,
     t0: &mut Option<u64>,
+    leaving: &mut Option<Errno>,
 ) -> Result<()> {
     // The shape checked when the set was looked up (each look at the
     // header's shape words again is a few loads and branches per sleep).
@@ -899,6 +933,12 @@ fn sleep_slot(
         let Some(sleeping) = ev.announce(s) else {
             continue;
         };
+        // Moved (after the announcement: the mover marks the header, then
+        // changes the slot's word, `W_AWAY`, and wakes): the sleeper
+        // follows the move to its slot in the copy (`sleep`).
+        if o.is_moved() {
+            return Err(Errno::ESTALE);
+        }
         // Without a timer once a look found no party whose death could
         // matter (`go_deep`); a `prewake` clears the mark and wakes it.
         let t = if s & W_DEEP != 0 { None } else { Some(tick) };
@@ -928,13 +968,28 @@ fn sleep_slot(
         // keep this sleeper from the release it waits for). When it cannot
         // be had to leave (a holder stopped, a scribbled word) or the set
         // is removed, the slot is given up without it.
-        let lock_d = match wait {
-            Wait::Until(d) if give_up.is_none() => d.for_lock(true),
-            _ => Deadline::NEVER.for_lock(true),
+        // A look around waits for a holder that runs, and moves the set
+        // away from one stopped for the grace (`fence`: a granter stopped
+        // after it claimed this sleeper, case (b), would hold it for as
+        // long), then follows the move.
+        // The wait for the lock ends after `LOOK_LOCK` (`looked`), a move
+        // by the sleeper's own deadline.
+        let t_look = std::time::Instant::now();
+        let looked = || give_up.is_none() && t_look.elapsed() >= LOOK_LOCK;
+        let (lock_d, grace) = match (wait, give_up) {
+            (_, Some(_)) => (Deadline::NEVER.for_lock(true), None),
+            (Wait::Until(d), None) => (d, Some(fence::GRACE)),
+            (Wait::Forever, None) => (Deadline::NEVER, Some(fence::GRACE)),
         };
-        let _g = match lock_by(o, &lock_d) {
+        let _g = match lock_movable(o, &lock_d, &looked, grace) {
             Ok(g) => g,
-            Err(Errno::EIDRM) => return cancel(&v, i, ticket, Errno::EIDRM),
+            Err(Errno::EIDRM) if !looked() || o.is_removed() => {
+                return cancel(&v, i, ticket, Errno::EIDRM)
+            }
+            Err(Errno::ESTALE) => {
+                *leaving = give_up;
+                return Err(Errno::ESTALE);
+            }
             Err(_) => match give_up {
                 None => continue,
                 Some(e) => return cancel(&v, i, ticket, e),
@@ -975,6 +1030,7 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
     let Ok(w) = v.wslot(i) else {
         return Err(e);
     };
+    let mut claimed_since = None;
     loop {
         if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
             return Err(Errno::EIDRM);
@@ -991,11 +1047,134 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
             }
             W_DONE => return finish(v, i, ticket).unwrap_or(Err(Errno::EIDRM)),
             W_CLAIMED => {
-                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(TICK));
+                // A granter stopped after its claim: the set is moved away
+                // from it (by any call that needs the lock), and the give-up
+                // made again on the copy (`sleep`).
+                if v.o.is_moved() {
+                    return Err(Errno::ESTALE);
+                }
+                // Claimed for a while: its granter may be stopped, and
+                // this call has reached its end (a deadline, a signal), so
+                // it moves the set itself (the grace, then the move: tens
+                // of milliseconds past its end, where waiting for the
+                // granter could last for ever).
+                let t = *claimed_since.get_or_insert_with(std::time::Instant::now);
+                if t.elapsed() >= CLAIM_LOOK {
+                    let d = Deadline::after(LOOK_LOCK + fence::GRACE);
+                    match lock_movable(v.o, &d, &|| false, Some(fence::GRACE)) {
+                        Ok(g) => drop(g),
+                        Err(Errno::EIDRM) if v.o.is_removed() => return Err(Errno::EIDRM),
+                        Err(_) => {}
+                    }
+                    continue;
+                }
+                let _ = Event::new(&w.state, W_SLEEP).sleep(s, &Deadline::NEVER, Some(CLAIM_LOOK));
             }
             _ => return Err(Errno::EIDRM),
         }
     }
+}
+
+/// Whether the set's lock says fenced or moved, read after a sleeper's
+/// outcome (**SeqCst**: its writes, then the lock word; a mover fences the
+/// lock, then copies).
+#[inline]
+fn moving_under(o: &Obj) -> bool {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    matches!(
+        o.obj_lock().state(),
+        LockState::Fenced { .. } | LockState::Moved
+    )
+}
+
+/// How long a sleeper's look around waits for the set's lock (a holder
+/// that runs lets go within a time slice; one stopped for the grace is
+/// fenced and the set moved meanwhile).
+const LOOK_LOCK: Duration = Duration::from_millis(50);
+
+/// How long a sleeper giving up waits for a granter's claim of its slot
+/// (a few hundred instructions) before it takes the granter for stopped
+/// and moves the set ([`cancel`]).
+const CLAIM_LOOK: Duration = Duration::from_millis(10);
+
+/// A sleeper of slot `i` (`ticket`) in `o`, whose outcome there was `r`
+/// (`ESTALE`: none, it found the set moved; `leaving`: it was giving up
+/// with that errno), found the set's lock fenced or moved: the outcome
+/// stands when the fence was given back; when the set moved, the copy's
+/// slot decides — still this sleeper's (same index, ticket and owner:
+/// the copy was made before its outcome, which is made again there: its
+/// grant collected, its give-up made, or its sleep resumed), or not (the
+/// copy was made after its outcome, which stands; none: the call is made
+/// again on the copy, `ESTALE`). Followed from copy to copy.
+#[cold]
+#[inline(never)]
+fn follow_slot(
+    o: &Obj,
+    i: usize,
+    ticket: u64,
+    wait: Wait,
+    timeout_errno: Errno,
+    mut r: Result<()>,
+    mut leaving: Option<Errno>,
+) -> Result<()> {
+    // The copy followed to (`None`: still `o`). A loop, not a recursion:
+    // how often a set moves (or a fence is given back) is up to others.
+    let mut at: Option<Obj> = None;
+    for _ in 0..1000 {
+        let moved = fence::moved_to(at.as_ref().unwrap_or(o));
+        let fresh = moved.is_some();
+        if let Some(n) = moved {
+            at = Some(n);
+        }
+        let cur = at.as_ref().unwrap_or(o);
+        let v = View::new(cur)?;
+        if fresh {
+            let mine = v.wslot(i).is_ok_and(|w| {
+                w.ticket.load(Ordering::Relaxed) == ticket
+                    && w.pid.load(Ordering::Relaxed) == my_pid()
+                    && matches!(
+                        w.state.load(Ordering::Acquire) & 0xff,
+                        W_WAITING | W_CLAIMED | W_DONE
+                    )
+            });
+            if !mine {
+                return match r {
+                    Err(Errno::ESTALE) => Err(leaving.unwrap_or(Errno::ESTALE)),
+                    r => r,
+                };
+            }
+            crate::debug_report!(
+                "semaphore set {}: sleeper slot {} followed the move",
+                cur.id,
+                i
+            );
+        } else if r != Err(Errno::ESTALE) || cur.is_moved() {
+            // The fence was given back (or the lock taken back): the
+            // outcome stands.
+            return r;
+        }
+        r = match leaving {
+            Some(e) => cancel(&v, i, ticket, e),
+            None => {
+                let mut t0 = None;
+                sleep_slot(
+                    cur,
+                    &Known::default(),
+                    spin::begin(),
+                    i,
+                    ticket,
+                    wait,
+                    timeout_errno,
+                    &mut t0,
+                    &mut leaving,
+                )
+            }
+        };
+        if !moving_under(cur) {
+            return r;
+        }
+    }
+    Err(Errno::EIDRM)
 }
 
 #[cfg(test)]
