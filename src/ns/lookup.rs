@@ -290,8 +290,8 @@ impl Ns {
     }
 
     /// The highest index of `kind` in use (-1 when none) and how many are,
-    /// at constant cost (`IPC_INFO`): from the index hint, one `pread` of
-    /// its 4 KiB bitmap and one `lstat` of the highest name, which must
+    /// at constant cost (`IPC_INFO`): from the index hint, its bitmap
+    /// (made from its index bytes) and one `lstat` of the highest name, which must
     /// exist, else (a stale, empty or missing hint: an empty namespace, or
     /// one older than the hint) the directory is listed, as
     /// [`Ns::indexes`]. Exact but for a process killed between its bit
