@@ -424,8 +424,8 @@ impl Ns {
         let Some(ix) = self.index.as_ref() else {
             return;
         };
+        // (The mark with the bit: both are the index's byte.)
         self.clear_bit_unless_named(ix, kind, idx);
-        ix.mark_removing(kind, idx, false);
     }
 
     /// Clears index `idx`'s bit of `kind`, then sets it again when the
