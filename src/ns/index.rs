@@ -123,9 +123,9 @@
 //! 64 bytes in a page-aligned area, so that the first page holds the
 //! head and the first 4032 indexes: a create reads its free index from
 //! that page (the rest only when the page is full), and a reader of the
-//! whole bitmap reads the rest only when the head's flag says an index
-//! past that page was used (set, before its byte, by the first process
-//! to mark one, never cleared; [`Index::note_far`]). A file of the layout
+//! whole bitmap reads past it only up to the last page the head says was
+//! used (a byte per page, set before the index's byte by the first
+//! process to mark an index there, never cleared; [`Index::note_far`]). A file of the layout
 //! before (no [`BYTE_MAP`] at [`FORMAT`]) has its bits carried over to the
 //! bytes by the first open of this library ([`Index::migrate`]).
 //!
@@ -175,9 +175,10 @@ const IDXS: usize = MAP * 8;
 /// use (see the module comment, "Bytes, not bits").
 const BYTES: u64 = MARKS + 3 * IDXS as u64;
 
-/// Bytes of a kind's head: its byte 0 not 0 once an index past the first
-/// page of the area ([`FIRST_READ`] and up) was marked in use (see
-/// [`Index::read_bits`]); in the queues' head, from byte 8, [`FORMAT`].
+/// Bytes of a kind's head: its byte `p` (1 to [`PAGES`]) not 0 once an
+/// index in page `p` of the area (past the first: [`FIRST_READ`] and up)
+/// was marked in use (see [`Index::note_far`], [`Index::read_bits`]); in
+/// the queues' head, from byte 16, [`FORMAT`].
 const HEAD: usize = 64;
 
 /// Bytes of a kind's area of index bytes: a page more than its indexes
@@ -189,7 +190,10 @@ const AREA: u64 = IDXS as u64 + 4096;
 /// (see [`Index::migrate`]); in the queues' head, the page of their first
 /// index bytes (a namespace with a few objects writes no page more than
 /// with the bitmaps).
-const FORMAT: u64 = BYTES + 8;
+const FORMAT: u64 = BYTES + 16;
+
+/// Pages of a kind's area past its first.
+const PAGES: usize = (HEAD + IDXS).div_ceil(4096) - 1;
 
 /// The value of an index byte with a removal mark (see
 /// [`Index::mark_removing`]).
@@ -207,6 +211,7 @@ const FIRST_READ: usize = 4096 - HEAD;
 const _: () = assert!((NGROUPS + REC + NGROUPS * REC) as u64 <= GROUP_AREA);
 const _: () = assert!(BYTES + 3 * AREA <= LIVE as u64);
 const _: () = assert!(BYTES % 4096 == 0 && AREA % 4096 == 0 && FIRST_READ % 8 == 0);
+const _: () = assert!(PAGES < 16 && PAGES < HEAD - 8);
 const _: () = assert!(SIZES + 3 * (IDXS as u64) * 8 <= GROUPS);
 const _: () = assert!(GROUPS + 3 * GROUP_AREA < LIVE as u64);
 
@@ -257,9 +262,12 @@ pub struct Index {
     fd: OwnedFd,
     /// the file's device and inode, as opened
     id: (u64, u64),
-    /// Per kind, whether this process saw its head's flag set (see
+    /// Per kind, the pages whose head byte this process set (bit `p`; see
     /// [`Index::note_far`]).
-    far: [std::sync::atomic::AtomicBool; 3],
+    far: [std::sync::atomic::AtomicU16; 3],
+    /// Per kind, whether the last read of the whole bitmap in this process
+    /// met a removal mark (see [`Index::removing_seen`]).
+    marked: [std::sync::atomic::AtomicBool; 3],
     /// Orders this process's threads around a recount of group records
     /// (as [`Index::local`]; tried once, never waited for).
     recount: std::sync::atomic::AtomicI32,
@@ -324,19 +332,24 @@ fn has_zero_byte(v: u64) -> bool {
 /// `bytes[8 * j + k]` is not 0 (a whole `out` byte 0 past `bytes`). 16
 /// bytes at a time ([`eq_mask16`]; 8 at a time, [`gather`], took a
 /// microsecond of `IPC_INFO` with 4000 objects).
-fn pack(bytes: &[u8], out: &mut [u8]) {
+/// True when a byte of `bytes` is a removal mark ([`REMOVING`]).
+fn pack(bytes: &[u8], out: &mut [u8]) -> bool {
     let pairs = (bytes.len() / 16).min(out.len() / 2);
+    let mut marks = 0;
     for (o, c) in out.chunks_exact_mut(2).zip(bytes.chunks_exact(16)) {
         let used = !eq_mask16(c, 0) as u16;
+        marks |= eq_mask16(c, REMOVING);
         o.copy_from_slice(&used.to_le_bytes());
     }
     let (out, bytes) = (&mut out[pairs * 2..], &bytes[pairs * 16..]);
     for (o, c) in out.iter_mut().zip(bytes.chunks(8)) {
         *o = gather(le8(c));
+        marks |= eq_mask16(c, REMOVING);
     }
     for o in out.iter_mut().skip(bytes.len().div_ceil(8)) {
         *o = 0;
     }
+    marks != 0
 }
 
 /// Bit `k` set when `c[k] == b`, for the (up to) 16 bytes of `c`: one
@@ -424,6 +437,7 @@ impl Index {
             fd,
             id: (st.st_dev, st.st_ino),
             far: Default::default(),
+            marked: Default::default(),
             recount: std::sync::atomic::AtomicI32::new(0),
         };
         ix.migrate();
@@ -476,8 +490,11 @@ impl Index {
                     }
                 }
                 self.write_at(&bytes, Self::byte_off(kind, 0));
-                if bytes.len() > FIRST_READ {
-                    self.write_at(&[1], Self::head_off(kind));
+                // The head's byte of the last page used (readers read up
+                // to it).
+                let page = (HEAD + bytes.len() - 1) / 4096;
+                if page > 0 {
+                    self.write_at(&[1], Self::head_off(kind) + page as u64);
                 }
             }
             self.write_at(&BYTE_MAP.to_le_bytes(), FORMAT);
@@ -503,17 +520,19 @@ impl Index {
     }
 
     /// Before a mark of index `idx` of `kind` as in use: when it lies past
-    /// the first page of the kind's area, the head's flag set (once per
-    /// process and kind: this process's flag `far` then remembers it), so
-    /// that readers of the whole bitmap read past that page. Set before
-    /// the index's byte and never cleared: a marker killed in between
-    /// leaves a flag that costs readers a `pread` more, no index missed.
+    /// the first page of the kind's area, the head's byte of its page (1
+    /// to 8) set (once per process, kind and page: this process's `far`
+    /// then remembers it), so that readers of the whole bitmap read up to
+    /// that page. Set before the index's byte and never cleared: a marker
+    /// killed in between leaves a byte that costs readers a page more, no
+    /// index missed.
     fn note_far(&self, kind: Kind, idx: i32) {
         use std::sync::atomic::Ordering;
+        let page = (HEAD + idx as usize) / 4096;
         let far = &self.far[kind as usize - 1];
-        if idx as usize >= FIRST_READ && !far.load(Ordering::Relaxed) {
-            self.write_at(&[1], Self::head_off(kind));
-            far.store(true, Ordering::Relaxed);
+        if page > 0 && far.load(Ordering::Relaxed) & (1 << page) == 0 {
+            self.write_at(&[1], Self::head_off(kind) + page as u64);
+            far.fetch_or(1 << page, Ordering::Relaxed);
         }
     }
 
@@ -521,10 +540,12 @@ impl Index {
     /// from their index bytes (bit `i % 8` of byte `i / 8` set when index
     /// `i`'s byte is not 0; bytes past the end of the file are 0). The
     /// whole bitmap is one `pread` of a page (the head and 4032 indexes)
-    /// while no index past them was used, then one of the rest (28 KiB at
-    /// most): a reader of the whole 32 KiB each time doubled `IPC_INFO`
-    /// and `SEM_INFO`, and `SEEK_DATA`/`SEEK_HOLE` to skip the pages never
-    /// written cost three `lseek`s, as much (see docs/perf.md).
+    /// while no index past them was used, then one of the pages up to the
+    /// last the head says was used (28 KiB at most): a reader of the whole
+    /// 32 KiB each time doubled `IPC_INFO` and `SEM_INFO`, and
+    /// `SEEK_DATA`/`SEEK_HOLE` to skip the pages never written cost three
+    /// `lseek`s, as much (see docs/perf.md). Records whether a removal
+    /// mark was met (see [`Index::removing_seen`]).
     fn read_bits(&self, kind: Kind, first: usize, out: &mut [u8]) {
         out.fill(0);
         let lo = first * GROUP;
@@ -532,21 +553,23 @@ impl Index {
         if lo > 0 || n <= FIRST_READ {
             let mut bytes = vec![0u8; n];
             self.read_at(&mut bytes, Self::byte_off(kind, lo));
-            pack(&bytes, out);
+            let _ = pack(&bytes, out);
             return;
         }
         // The whole bitmap: the first page (the head and the first
         // indexes), then the rest when the head says an index past them
         // was used.
+        use std::sync::atomic::Ordering;
         let mut page = [0u8; 4096];
         self.read_at(&mut page, Self::head_off(kind));
-        pack(&page[HEAD..], &mut out[..FIRST_READ / 8]);
-        if page[0] != 0 {
-            self.far[kind as usize - 1].store(true, std::sync::atomic::Ordering::Relaxed);
-            let mut rest = vec![0u8; n - FIRST_READ];
-            self.read_at(&mut rest, Self::byte_off(kind, FIRST_READ));
-            pack(&rest, &mut out[FIRST_READ / 8..]);
+        let mut marked = pack(&page[HEAD..], &mut out[..FIRST_READ / 8]);
+        // Up to the last page the head says was used (its bytes 1 to 8).
+        if let Some(last) = page[1..=PAGES].iter().rposition(|b| *b != 0) {
+            let end = ((last + 2) * 4096 - HEAD).min(n);
+            let rest = self.read_vec(end - FIRST_READ, Self::byte_off(kind, FIRST_READ));
+            marked |= pack(&rest, &mut out[FIRST_READ / 8..]);
         }
+        self.marked[kind as usize - 1].store(marked, Ordering::Relaxed);
     }
 
     /// The kind's bitmap, made from its index bytes (see
@@ -597,6 +620,23 @@ impl Index {
         if (0..IDXS as i32).contains(&idx) {
             self.note_far(kind, idx);
             self.write_at(&[REMOVING], Self::byte_off(kind, idx as usize));
+        }
+    }
+
+    /// [`Index::removing`], when the last read of `kind`'s whole bitmap in
+    /// this process (the caller's, just before: `*_INFO` read the bitmap,
+    /// then settle the marks up to its highest index) met a removal mark;
+    /// else none, without reading the bytes again — with 20000 sets they
+    /// were five `pread`s of 4 KiB more per `IPC_INFO`, three times its
+    /// cost. Another thread's read in between may answer instead: a mark
+    /// it met costs the read; one it did not meet was cleared by then (or
+    /// set since, by a removal at work beside the call, which counts as
+    /// the call's if it takes effect first either way).
+    pub fn removing_seen(&self, kind: Kind, below: i32) -> Vec<i32> {
+        if self.marked[kind as usize - 1].load(std::sync::atomic::Ordering::Relaxed) {
+            self.removing(kind, below)
+        } else {
+            Vec::new()
         }
     }
 
@@ -688,6 +728,25 @@ impl Index {
             )
         };
         buf[got.max(0) as usize..].fill(0);
+    }
+
+    /// Up to `n` bytes from `off`: those `pread` got (none past the end of
+    /// the file, nor on an error), into a buffer not zeroed first (a
+    /// kind's rest of 28 KiB was mostly zeroed for nothing).
+    fn read_vec(&self, n: usize, off: u64) -> Vec<u8> {
+        let mut v: Vec<u8> = Vec::with_capacity(n);
+        // SAFETY: pread into the vector's spare capacity of at least `n`
+        // bytes; only the bytes it wrote are then made part of the vector.
+        unsafe {
+            let got = libc::pread(
+                self.fd.as_raw_fd(),
+                v.spare_capacity_mut().as_mut_ptr().cast(),
+                n,
+                off as libc::off_t,
+            );
+            v.set_len(got.clamp(0, n as isize) as usize);
+        }
+        v
     }
 
     /// `pwrite` of `buf` at `off`; true when all of it was written.
@@ -1356,9 +1415,9 @@ mod tests {
         assert_eq!(ix.used(Kind::Msg), (-1, 0));
         ix.mark(Kind::Sem, IDXS as i32 - 1, false);
         assert_eq!(ix.used(Kind::Sem), (20000, 2));
-        // Past the first page, the head's flag: without it (scribbled
-        // away) the readers of the bitmap stop at the first page.
-        ix.write_at(&[0], Index::head_off(Kind::Sem));
+        // Past the first page, the head's bytes of the pages: without them
+        // (scribbled away) the readers of the bitmap stop at the first.
+        ix.write_at(&[0; PAGES], Index::head_off(Kind::Sem) + 1);
         assert_eq!(ix.used(Kind::Sem), (3, 1));
         let again = Index::open(&dirfd, 0o600).expect("index");
         again.mark(Kind::Sem, 20001, true);

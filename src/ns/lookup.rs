@@ -405,7 +405,7 @@ impl Ns {
         };
         let mut left = Vec::new();
         let mut changed = false;
-        for i in ix.removing(kind, hi.saturating_add(1)) {
+        for i in ix.removing_seen(kind, hi.saturating_add(1)) {
             let name = Self::idx_name(kind, i);
             if (kind != Kind::Shm && self.sweep_stale(kind, i)) || !self.exists(&name) {
                 self.settle_gone(kind, i);
