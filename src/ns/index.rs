@@ -269,7 +269,11 @@ pub struct Index {
     /// met a removal mark (see [`Index::removing_seen`]).
     marked: [std::sync::atomic::AtomicBool; 3],
     /// Orders this process's threads around a recount of group records
-    /// (as [`Index::local`]; tried once, never waited for).
+    /// (an OFD lock does not tell apart threads sharing the descriptor):
+    /// the pid of the process whose thread holds it, 0 when free; tried
+    /// once, never waited for. Not a mutex: a child forked while another
+    /// thread held it inherits it held, sees its parent's pid there and
+    /// takes it over.
     recount: std::sync::atomic::AtomicI32,
 }
 
@@ -533,6 +537,16 @@ impl Index {
         if page > 0 && far.load(Ordering::Relaxed) & (1 << page) == 0 {
             self.write_at(&[1], Self::head_off(kind) + page as u64);
             far.fetch_or(1 << page, Ordering::Relaxed);
+        }
+    }
+
+    /// [`Index::note_far`] whatever this process remembers: for a healer
+    /// that found index `idx` named but not in the bitmap it read (its
+    /// page's head byte scribbled away, say).
+    pub fn note_page(&self, kind: Kind, idx: i32) {
+        if (0..IDXS as i32).contains(&idx) {
+            self.far[kind as usize - 1].store(0, std::sync::atomic::Ordering::Relaxed);
+            self.note_far(kind, idx);
         }
     }
 
