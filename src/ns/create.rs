@@ -543,8 +543,13 @@ impl Ns {
     /// its bit after the move, see `create`).
     fn reconcile_bits(&self, ix: &index::Index, kind: Kind, bits: &[i32], named: &[i32]) {
         for &i in named {
-            if bits.binary_search(&i).is_err() && !ix.is_used(kind, i) {
-                ix.mark(kind, i, true);
+            if bits.binary_search(&i).is_err() {
+                // (Its page's head byte first: a byte already set that
+                // the read did not reach is read from then on.)
+                ix.note_page(kind, i);
+                if !ix.is_used(kind, i) {
+                    ix.mark(kind, i, true);
+                }
             }
         }
         for &i in bits {

@@ -3,14 +3,16 @@
 //! instead of probing every name from 0 (500 failed `linkat` and 500
 //! mappings for the 501st queue).
 //!
-//! `$RIPC_DIR/ripc.idx` holds one 4 KiB bitmap per kind (32768 bits: the
-//! kernel's index range). It is a *hint*, never the truth: the numbered
-//! names are. A create tries the lowest index the bitmap says is free; the
+//! `$RIPC_DIR/ripc.idx` holds one byte per index and kind (32768 per kind:
+//! the kernel's index range), not 0 while the index is in use — its *bit*
+//! below, for readers make a bitmap of them (see "Bytes, not bits"). It is
+//! a *hint*, never the truth: the numbered
+//! names are. A create tries the lowest index the hint says is free; the
 //! `link(2)` of the number decides (it fails when the name exists), and
 //! whoever learns a bit is wrong puts it right. So every way the file can
 //! be wrong costs time, never correctness:
-//! - a bit clear whose name exists (a lost update between two processes
-//!   setting bits of one byte, a scribble; not a killed creator: it sets
+//! - a bit clear whose name exists (a scribble, a library of the bitmap
+//!   layout at work in the same namespace; not a killed creator: it sets
 //!   its bit before it moves its file to the number, and checks it after):
 //!   the object is missing from `*_INFO` and `*_STAT` walks until the next
 //!   create's link at that index fails (it sets the bit and tries the
@@ -23,7 +25,8 @@
 //!   or until a heal clears it; a highest bit of that kind is cleared by
 //!   the next `*_INFO` (see `Ns::in_use`).
 //!
-//! After the three bitmaps, from byte 12288, one `u64` per index per kind:
+//! From byte 12288 (the 12 KiB before held the bitmaps of the layout
+//! before, see "Bytes, not bits"), one `u64` per index per kind:
 //! the object's size — a set's semaphores, a segment's pages; for a queue,
 //! two `u32` records of its running totals instead (see `crate::msg`,
 //! `Tally`) — so that `SEM_INFO`,
@@ -48,8 +51,9 @@
 //! group's dirty byte is clear. The total's record (key: a [`digest`] of
 //! the whole bitmap) counts when its seal holds, its key is the digest of
 //! the bitmap now and no dirty byte is set: then `*_INFO` has read the
-//! bitmap (4 KiB) and the dirty bytes with the total (536 bytes), two
-//! `pread`s whatever the number of objects. Otherwise the group records
+//! bitmap (its bytes: a page while no index past the first 4032 was
+//! used, one read more of 28 KiB at most after) and the dirty bytes with
+//! the total (536 bytes), whatever the number of objects. Otherwise the group records
 //! are read too (at most 12 KiB), the groups whose records do not count are
 //! recounted from their 64 words, and the records stored again (see
 //! [`Index::used_size`]): the first call after a change pays for the
@@ -83,15 +87,17 @@
 //! use the dirty bytes alone, set by [`Index::set_half`] after a queue's
 //! id or mark and cleared by `MSG_INFO`'s recounter ([`Index::clear_dirty`]).
 //!
-//! After the group records, the *removal marks* (see
-//! [`Index::mark_removing`]): one byte per index and kind, set by a
-//! remover (a queue's or set's; a segment's `IPC_RMID`) before it marks
-//! the object removed and cleared after its bit, so that `*_INFO` finish
-//! the removal of a remover killed in between instead of counting the
-//! object until a directory listing (`Ns::settle_removals`; segments:
-//! `shm::sweep::settle`). A byte of its own per index is set and cleared
-//! with one `pwrite` each, no lock and no read (bits sharing a byte
-//! needed a read-modify-write under a byte lock: four system calls).
+//! A *removal mark* (see [`Index::mark_removing`]) is the value 2 of an
+//! index byte (1: in use; both are in use for every reader of the
+//! bitmap): written by a remover (a queue's or set's; a segment's
+//! `IPC_RMID`) before it marks the object removed, and gone with the
+//! write of 0 that frees the index, so that `*_INFO` finish the removal
+//! of a remover killed in between instead of counting the object until a
+//! directory listing (`Ns::settle_removals`; segments:
+//! `shm::sweep::settle`). One `pwrite` to mark, none to unmark: until
+//! the index bytes, the marks were bytes of their own (after the group
+//! records, [`MARKS`]; before them, bits under a byte lock), set and
+//! cleared with a `pwrite` each.
 //!
 //! Far past its end, from byte 2^40, one byte per pid is a *liveness
 //! mark*: a process that attaches a segment holds an OFD read lock on its
@@ -101,6 +107,27 @@
 //! "Attach accounting"). The kernel drops such a lock when the process
 //! exits (before it is a zombie) or `exec`s (the descriptor is
 //! close-on-exec); locks take no storage.
+//!
+//! *Bytes, not bits.* The in-use marks were a bitmap of 4 KiB per kind
+//! (from byte 0) until the creates and removals of issue 14's scale work
+//! were counted: eight indexes shared a byte, so setting or clearing one
+//! was a read-modify-write under a lock between processes — an OFD lock,
+//! a `pread`, a `pwrite`, the unlock: 4 system calls at each create and
+//! each removal, 8 of a set's 31 per create + `IPC_RMID`. With a byte of
+//! its own per index (after the removal marks, [`BYTES`]) a mark is one
+//! `pwrite`, no lock and no read, and two writers can no longer lose each
+//! other's update. Readers make the bitmap they had from the bytes
+//! ([`Index::read_bits`]: bit `i % 8` of byte `i / 8` set when index `i`'s
+//! byte is not 0), so the group records, keyed by bitmap words, and the
+//! total's digest are what they were. Each kind's bytes follow a head of
+//! 64 bytes in a page-aligned area, so that the first page holds the
+//! head and the first 4032 indexes: a create reads its free index from
+//! that page (the rest only when the page is full), and a reader of the
+//! whole bitmap reads past it only up to the last page the head says was
+//! used (a byte per page, set before the index's byte by the first
+//! process to mark an index there, never cleared; [`Index::note_far`]). A file of the layout
+//! before (no [`BYTE_MAP`] at [`FORMAT`]) has its bits carried over to the
+//! bytes by the first open of this library ([`Index::migrate`]).
 //!
 //! The file is read and written with `pread`/`pwrite` of the bytes needed,
 //! never mapped: a member that truncates or fills it cannot make another
@@ -113,7 +140,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Bytes of one kind's bitmap.
 const MAP: usize = 4096;
 
-/// Where the per-index sizes start (after the three bitmaps).
+/// Where the per-index sizes start (after the three bitmaps of the layout
+/// before the index bytes).
 const SIZES: u64 = 3 * MAP as u64;
 
 /// Where the group records start (see the module comment).
@@ -131,16 +159,61 @@ const REC: usize = 24;
 /// Bytes between two kinds' group areas (512 dirty bytes, 512 records).
 const GROUP_AREA: u64 = 16384;
 
-/// Where the removal marks start: one byte per index and kind (see
-/// [`Index::mark_removing`]). The 12 KiB before them held the marks of an
-/// earlier layout (one bit per index, under a byte lock): not read now,
-/// so a mark an older library left there is no mark.
+/// Where the removal marks of the bitmap layout start (one byte per index
+/// and kind; read only by [`Index::migrate`]: a mark is now an index
+/// byte's value, see [`Index::mark_removing`]). The 12 KiB before them
+/// held the marks of an earlier layout (one bit per index, under a byte
+/// lock): not read, so a mark a library of that layout left there is no
+/// mark.
 const MARKS: u64 = GROUPS + 3 * GROUP_AREA + 3 * MAP as u64;
 
+/// Indexes per kind.
+const IDXS: usize = MAP * 8;
+
+/// Where the *index bytes* start: per kind a page-aligned area of a head
+/// ([`HEAD`] bytes) and one byte per index, not 0 while the index is in
+/// use (see the module comment, "Bytes, not bits").
+const BYTES: u64 = MARKS + 3 * IDXS as u64;
+
+/// Bytes of a kind's head: its byte `p` (1 to [`PAGES`]) not 0 once an
+/// index in page `p` of the area (past the first: [`FIRST_READ`] and up)
+/// was marked in use (see [`Index::note_far`], [`Index::read_bits`]); in
+/// the queues' head, from byte 16, [`FORMAT`].
+const HEAD: usize = 64;
+
+/// Bytes of a kind's area of index bytes: a page more than its indexes
+/// (the head, and page-aligned areas).
+const AREA: u64 = IDXS as u64 + 4096;
+
+/// Where the file says which layout its in-use marks have: [`BYTE_MAP`]
+/// once the bitmaps of the layout before were carried over to the bytes
+/// (see [`Index::migrate`]); in the queues' head, the page of their first
+/// index bytes (a namespace with a few objects writes no page more than
+/// with the bitmaps).
+const FORMAT: u64 = BYTES + 16;
+
+/// Pages of a kind's area past its first.
+const PAGES: usize = (HEAD + IDXS).div_ceil(4096) - 1;
+
+/// The value of an index byte with a removal mark (see
+/// [`Index::mark_removing`]).
+const REMOVING: u8 = 2;
+
+/// The value at [`FORMAT`] of a file whose in-use marks are bytes.
+const BYTE_MAP: u64 = u64::from_le_bytes(*b"ripcidxB");
+
+/// The indexes whose bytes share the first page of their kind's area
+/// with its head: what a create reads before it reads the rest (see
+/// [`FreeBytes`]), and a reader of the whole bitmap, unless the head says
+/// an index past them was used (see [`Index::read_bits`]).
+const FIRST_READ: usize = 4096 - HEAD;
+
 const _: () = assert!((NGROUPS + REC + NGROUPS * REC) as u64 <= GROUP_AREA);
-const _: () = assert!(MARKS + 3 * (MAP as u64 * 8) <= LIVE as u64);
+const _: () = assert!(BYTES + 3 * AREA <= LIVE as u64);
+const _: () = assert!(BYTES % 4096 == 0 && AREA % 4096 == 0 && FIRST_READ % 8 == 0);
+const _: () = assert!(PAGES < 16 && PAGES < HEAD - 8);
+const _: () = assert!(SIZES + 3 * (IDXS as u64) * 8 <= GROUPS);
 const _: () = assert!(GROUPS + 3 * GROUP_AREA < LIVE as u64);
-const _: () = assert!(SIZES + 3 * (MAP as u64 * 8) * 8 <= GROUPS);
 
 /// The seal of a group record (bitmap word `bits`, sum `sum`): never 0,
 /// so that zeroed (or never written) records fail.
@@ -187,47 +260,144 @@ impl Groups {
 #[derive(Debug)]
 pub struct Index {
     fd: OwnedFd,
-    /// Orders this process's threads around [`Index::mark`] (an OFD lock
-    /// does not tell apart threads sharing the descriptor): the pid of
-    /// the process whose thread holds it, 0 when free. Not a mutex: a
-    /// child forked while another thread held it inherits it held, sees
-    /// its parent's pid there and takes it over.
-    local: std::sync::atomic::AtomicI32,
     /// the file's device and inode, as opened
     id: (u64, u64),
+    /// Per kind, the pages whose head byte this process set (bit `p`; see
+    /// [`Index::note_far`]).
+    far: [std::sync::atomic::AtomicU16; 3],
+    /// Per kind, whether the last read of the whole bitmap in this process
+    /// met a removal mark (see [`Index::removing_seen`]).
+    marked: [std::sync::atomic::AtomicBool; 3],
     /// Orders this process's threads around a recount of group records
-    /// (as [`Index::local`]; tried once, never waited for).
+    /// (an OFD lock does not tell apart threads sharing the descriptor):
+    /// the pid of the process whose thread holds it, 0 when free; tried
+    /// once, never waited for. Not a mutex: a child forked while another
+    /// thread held it inherits it held, sees its parent's pid there and
+    /// takes it over.
     recount: std::sync::atomic::AtomicI32,
 }
 
-/// The clear bits of a bitmap below `max`, ascending. Whole bytes in use
-/// are passed over a byte at a time: with 4000 objects, the lowest free
-/// index was found by testing 4000 bits one by one (~3 us per create at
-/// the last quarter of `build/bench/shm`'s fill row).
-struct FreeBits {
-    map: Box<[u8; MAP]>,
+/// The free indexes below `max` (index byte 0), ascending, read as
+/// needed: the first page of index bytes (4096 indexes), then the rest up
+/// to `max` — one `pread` of a page per create while fewer than 4096
+/// objects of its kind exist, two beyond. Bytes in use are passed over 8
+/// at a time.
+struct FreeBytes<'a> {
+    ix: &'a Index,
+    kind: Kind,
+    /// The index bytes read so far, from index 0.
+    bytes: Vec<u8>,
     next: i32,
     max: i32,
 }
 
-impl Iterator for FreeBits {
+impl Iterator for FreeBytes<'_> {
     type Item = i32;
 
     fn next(&mut self) -> Option<i32> {
         while self.next < self.max {
-            let i = self.next;
-            let byte = self.map[i as usize / 8];
-            if byte == 0xff && i % 8 == 0 {
+            let i = self.next as usize;
+            if i >= self.bytes.len() {
+                let want = if self.bytes.is_empty() {
+                    FIRST_READ
+                } else {
+                    IDXS
+                };
+                let want = want.min(self.max as usize);
+                let at = self.bytes.len();
+                self.bytes.resize(want, 0);
+                self.ix
+                    .read_at(&mut self.bytes[at..], Index::byte_off(self.kind, at));
+                continue;
+            }
+            if i % 8 == 0 && i + 8 <= self.bytes.len() && !has_zero_byte(le(&self.bytes[i..i + 8]))
+            {
                 self.next += 8;
                 continue;
             }
             self.next += 1;
-            if byte & (1 << (i % 8)) == 0 {
-                return Some(i);
+            if self.bytes[i] == 0 {
+                return Some(i as i32);
             }
         }
         None
     }
+}
+
+/// Whether any of the 8 bytes of `v` is 0.
+#[inline]
+fn has_zero_byte(v: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    v.wrapping_sub(LO) & !v & HI != 0
+}
+
+/// Packs index bytes into bits: bit `k` of `out[j]` set when
+/// `bytes[8 * j + k]` is not 0 (a whole `out` byte 0 past `bytes`). 16
+/// bytes at a time ([`eq_mask16`]; 8 at a time, [`gather`], took a
+/// microsecond of `IPC_INFO` with 4000 objects).
+/// True when a byte of `bytes` is a removal mark ([`REMOVING`]).
+fn pack(bytes: &[u8], out: &mut [u8]) -> bool {
+    let pairs = (bytes.len() / 16).min(out.len() / 2);
+    let mut marks = 0;
+    for (o, c) in out.chunks_exact_mut(2).zip(bytes.chunks_exact(16)) {
+        let used = !eq_mask16(c, 0) as u16;
+        marks |= eq_mask16(c, REMOVING);
+        o.copy_from_slice(&used.to_le_bytes());
+    }
+    let (out, bytes) = (&mut out[pairs * 2..], &bytes[pairs * 16..]);
+    for (o, c) in out.iter_mut().zip(bytes.chunks(8)) {
+        *o = gather(le8(c));
+        marks |= eq_mask16(c, REMOVING);
+    }
+    for o in out.iter_mut().skip(bytes.len().div_ceil(8)) {
+        *o = 0;
+    }
+    marks != 0
+}
+
+/// Bit `k` set when `c[k] == b`, for the (up to) 16 bytes of `c`: one
+/// compare of 16 bytes (SSE2, in every x86-64) where there is one.
+#[inline]
+fn eq_mask16(c: &[u8], b: u8) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if c.len() == 16 {
+        use core::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of the x86-64 baseline; an unaligned load
+        // of the 16 bytes of `c`.
+        let m = unsafe {
+            let v = _mm_loadu_si128(c.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)))
+        };
+        return m as u32 & 0xffff;
+    }
+    c.iter()
+        .take(16)
+        .enumerate()
+        .fold(0, |m, (k, x)| m | (u32::from(*x == b) << k))
+}
+
+/// A bit per byte of `v`: bit `k` set when byte `k` is not 0.
+#[inline]
+fn gather(v: u64) -> u8 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    if v == 0 {
+        return 0;
+    }
+    // The high bit of each byte not 0, then the 8 high bits gathered into
+    // the top byte (distinct powers of two: no carries).
+    let nz = ((v & LOW7).wrapping_add(LOW7) | v) & HI;
+    ((nz >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// The little-endian `u64` of up to 8 bytes (missing bytes 0).
+fn le8(c: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..c.len().min(8)].copy_from_slice(&c[..c.len().min(8)]);
+    u64::from_le_bytes(b)
 }
 
 impl Index {
@@ -267,112 +437,252 @@ impl Index {
                 libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t);
             }
         }
-        Some(Index {
+        let ix = Index {
             fd,
-            local: std::sync::atomic::AtomicI32::new(0),
             id: (st.st_dev, st.st_ino),
+            far: Default::default(),
+            marked: Default::default(),
             recount: std::sync::atomic::AtomicI32::new(0),
-        })
+        };
+        ix.migrate();
+        Some(ix)
     }
 
-    fn base(kind: Kind) -> u64 {
-        (kind as u64 - 1) * MAP as u64
+    /// Carries the in-use bits of the layout before (one bitmap of 4 KiB
+    /// per kind from byte 0, set and cleared under a byte lock) and its
+    /// removal marks (bytes from [`MARKS`]) over to the index bytes, once
+    /// per file: a namespace a library before this
+    /// one used keeps its objects counted by `*_INFO` and its free
+    /// indexes found at once. One `pread` of the format word when done
+    /// (every open after the first); else, under an OFD lock on that word
+    /// (tried for ~1 ms: a migrator that does not let go leaves the
+    /// migration to the next open), read again, then per kind the old
+    /// bitmap read and, when any bit is set, its bits added to the bytes
+    /// (read, or-ed, written: a byte another process set meanwhile stays
+    /// set), then the format word written. The old bitmaps are left as
+    /// they are, not read again. A fresh file is migrated the same way
+    /// (three reads of nothing, one write).
+    ///
+    /// A library before this one that still runs in the namespace keeps
+    /// its bitmaps, which this one no longer reads (nor it the bytes):
+    /// each side's creates then meet the other's objects by their failed
+    /// `link`s (time, not objects), and its `*_INFO` miss the other's
+    /// objects until `ripcs` or `ripcrm -a` heal the namespace.
+    fn migrate(&self) {
+        if self.format() == BYTE_MAP {
+            return;
+        }
+        if !self.lock_byte(FORMAT, libc::F_WRLCK as libc::c_short) {
+            return;
+        }
+        if self.format() != BYTE_MAP {
+            for kind in [Kind::Msg, Kind::Shm, Kind::Sem] {
+                let mut old = [0u8; MAP];
+                self.read_at(&mut old, (kind as u64 - 1) * MAP as u64);
+                let Some(last) = old.iter().rposition(|b| *b != 0) else {
+                    continue;
+                };
+                let mut bytes = vec![0u8; (last + 1) * 8];
+                self.read_at(&mut bytes, Self::byte_off(kind, 0));
+                let mut marks = vec![0u8; bytes.len()];
+                self.read_at(&mut marks, MARKS + (kind as u64 - 1) * IDXS as u64);
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    if old[i / 8] & (1 << (i % 8)) != 0 && *b == 0 {
+                        // (A mark counts with its bit: one without is a
+                        // remover's leftover after it cleared the bit.)
+                        *b = if marks[i] != 0 { REMOVING } else { 1 };
+                    }
+                }
+                self.write_at(&bytes, Self::byte_off(kind, 0));
+                // The head's byte of the last page used (readers read up
+                // to it).
+                let page = (HEAD + bytes.len() - 1) / 4096;
+                if page > 0 {
+                    self.write_at(&[1], Self::head_off(kind) + page as u64);
+                }
+            }
+            self.write_at(&BYTE_MAP.to_le_bytes(), FORMAT);
+        }
+        self.lock_byte(FORMAT, libc::F_UNLCK as libc::c_short);
     }
 
-    /// The kind's bitmap as the file holds it (bytes past its end read as
-    /// zero: free).
+    /// The format word (see [`FORMAT`]).
+    fn format(&self) -> u64 {
+        let mut b = [0u8; 8];
+        self.read_at(&mut b, FORMAT);
+        u64::from_le_bytes(b)
+    }
+
+    /// Offset of the head of `kind`'s index bytes.
+    fn head_off(kind: Kind) -> u64 {
+        BYTES + (kind as u64 - 1) * AREA
+    }
+
+    /// Offset of the index byte of index `idx` of `kind`.
+    fn byte_off(kind: Kind, idx: usize) -> u64 {
+        Self::head_off(kind) + (HEAD + idx) as u64
+    }
+
+    /// Before a mark of index `idx` of `kind` as in use: when it lies past
+    /// the first page of the kind's area, the head's byte of its page (1
+    /// to 8) set (once per process, kind and page: this process's `far`
+    /// then remembers it), so that readers of the whole bitmap read up to
+    /// that page. Set before the index's byte and never cleared: a marker
+    /// killed in between leaves a byte that costs readers a page more, no
+    /// index missed.
+    fn note_far(&self, kind: Kind, idx: i32) {
+        use std::sync::atomic::Ordering;
+        let page = (HEAD + idx as usize) / 4096;
+        let far = &self.far[kind as usize - 1];
+        if page > 0 && far.load(Ordering::Relaxed) & (1 << page) == 0 {
+            self.write_at(&[1], Self::head_off(kind) + page as u64);
+            far.fetch_or(1 << page, Ordering::Relaxed);
+        }
+    }
+
+    /// [`Index::note_far`] whatever this process remembers: for a healer
+    /// that found index `idx` named but not in the bitmap it read (its
+    /// page's head byte scribbled away, say).
+    pub fn note_page(&self, kind: Kind, idx: i32) {
+        if (0..IDXS as i32).contains(&idx) {
+            self.far[kind as usize - 1].store(0, std::sync::atomic::Ordering::Relaxed);
+            self.note_far(kind, idx);
+        }
+    }
+
+    /// The bitmap of groups `first..first + out.len() / 8` of `kind`, made
+    /// from their index bytes (bit `i % 8` of byte `i / 8` set when index
+    /// `i`'s byte is not 0; bytes past the end of the file are 0). The
+    /// whole bitmap is one `pread` of a page (the head and 4032 indexes)
+    /// while no index past them was used, then one of the pages up to the
+    /// last the head says was used (28 KiB at most): a reader of the whole
+    /// 32 KiB each time doubled `IPC_INFO` and `SEM_INFO`, and
+    /// `SEEK_DATA`/`SEEK_HOLE` to skip the pages never written cost three
+    /// `lseek`s, as much (see docs/perf.md). Records whether a removal
+    /// mark was met (see [`Index::removing_seen`]).
+    fn read_bits(&self, kind: Kind, first: usize, out: &mut [u8]) {
+        out.fill(0);
+        let lo = first * GROUP;
+        let n = (out.len() * 8).min(IDXS.saturating_sub(lo));
+        if lo > 0 || n <= FIRST_READ {
+            let mut bytes = vec![0u8; n];
+            self.read_at(&mut bytes, Self::byte_off(kind, lo));
+            let _ = pack(&bytes, out);
+            return;
+        }
+        // The whole bitmap: the first page (the head and the first
+        // indexes), then the rest when the head says an index past them
+        // was used.
+        use std::sync::atomic::Ordering;
+        let mut page = [0u8; 4096];
+        self.read_at(&mut page, Self::head_off(kind));
+        let mut marked = pack(&page[HEAD..], &mut out[..FIRST_READ / 8]);
+        // Up to the last page the head says was used (its bytes 1 to 8).
+        if let Some(last) = page[1..=PAGES].iter().rposition(|b| *b != 0) {
+            let end = ((last + 2) * 4096 - HEAD).min(n);
+            let rest = self.read_vec(end - FIRST_READ, Self::byte_off(kind, FIRST_READ));
+            marked |= pack(&rest, &mut out[FIRST_READ / 8..]);
+        }
+        self.marked[kind as usize - 1].store(marked, Ordering::Relaxed);
+    }
+
+    /// The kind's bitmap, made from its index bytes (see
+    /// [`Index::read_bits`]).
     fn read_map(&self, kind: Kind) -> Box<[u8; MAP]> {
         let mut b = Box::new([0u8; MAP]);
-        // SAFETY: pread into our own buffer of MAP bytes.
-        let n = unsafe {
-            libc::pread(
-                self.fd.as_raw_fd(),
-                b.as_mut_ptr().cast(),
-                MAP,
-                Self::base(kind) as libc::off_t,
-            )
-        };
-        if n < 0 {
-            b.fill(0);
-        }
+        self.read_bits(kind, 0, &mut b[..]);
         b
     }
 
     /// The indexes below `max` that the hint says are free, lowest first;
     /// then every index below `max` (the fallback when the hint was wrong
     /// all along).
-    pub fn candidates(&self, kind: Kind, max: i32) -> impl Iterator<Item = i32> {
-        let max = max.clamp(0, (MAP * 8) as i32);
-        let free = FreeBits {
-            map: self.read_map(kind),
+    pub fn candidates(&self, kind: Kind, max: i32) -> impl Iterator<Item = i32> + '_ {
+        let max = max.clamp(0, IDXS as i32);
+        let free = FreeBytes {
+            ix: self,
+            kind,
+            bytes: Vec::new(),
             next: 0,
             max,
         };
         free.chain(0..max)
     }
 
-    /// Records that index `idx` of `kind` is (`used`) or is not in use.
-    /// A read-modify-write of one byte, under a lock on that byte (this
-    /// process's flag, then an OFD lock between processes) so that two
-    /// creators setting bits of one byte do not lose one: the counts that
-    /// `*_INFO` take from [`Index::used`] stay exact. The lock is tried,
-    /// never waited for unboundedly: after ~1 ms of a holder that does not
-    /// let go (stopped, or a member playing games) the update is made
-    /// unlocked, and a lost bit is then the module comment's case.
+    /// Records that index `idx` of `kind` is (`used`) or is not in use:
+    /// one `pwrite` of its byte, no lock and no read (each index has a
+    /// byte of its own; see the module comment, "Bytes, not bits").
     pub fn mark(&self, kind: Kind, idx: i32, used: bool) {
-        self.mark_bit(Self::base(kind), idx, used);
+        if (0..IDXS as i32).contains(&idx) {
+            if used {
+                self.note_far(kind, idx);
+            }
+            self.write_at(&[u8::from(used)], Self::byte_off(kind, idx as usize));
+        }
     }
 
-    /// Sets (`on`) or clears the *removal mark* of index `idx` of `kind`:
-    /// a remover sets it before it marks its object removed and clears it
-    /// after the index's bit, so that a remover killed in between (the
-    /// object removed, its number or its bit still there, which
-    /// `*_INFO` would count) is found by the next `*_INFO` without a
-    /// directory listing (see `Ns::settle_removals`). One `pwrite` of the
-    /// index's own byte.
-    pub fn mark_removing(&self, kind: Kind, idx: i32, on: bool) {
-        if (0..(MAP * 8) as i32).contains(&idx) {
-            self.write_at(&[u8::from(on)], Self::mark_off(kind, idx));
+    /// Sets the *removal mark* of index `idx` of `kind` (its byte to 2):
+    /// a remover writes it before it marks its object removed, and the
+    /// write of 0 that frees the index ([`Index::mark`]) takes it away, so
+    /// that a remover killed in between (the object removed, its number or
+    /// its bit still there, which `*_INFO` would count) is found by the
+    /// next `*_INFO` without a directory listing (see
+    /// `Ns::settle_removals`). One `pwrite` of the index's byte; a marked
+    /// index is in use for every reader of the bitmap, as it was (a
+    /// remover marks an object that has its number).
+    pub fn mark_removing(&self, kind: Kind, idx: i32) {
+        if (0..IDXS as i32).contains(&idx) {
+            self.note_far(kind, idx);
+            self.write_at(&[REMOVING], Self::byte_off(kind, idx as usize));
+        }
+    }
+
+    /// [`Index::removing`], when the last read of `kind`'s whole bitmap in
+    /// this process (the caller's, just before: `*_INFO` read the bitmap,
+    /// then settle the marks up to its highest index) met a removal mark;
+    /// else none, without reading the bytes again — with 20000 sets they
+    /// were five `pread`s of 4 KiB more per `IPC_INFO`, three times its
+    /// cost. Another thread's read in between may answer instead: a mark
+    /// it met costs the read; one it did not meet was cleared by then (or
+    /// set since, by a removal at work beside the call, which counts as
+    /// the call's if it takes effect first either way).
+    pub fn removing_seen(&self, kind: Kind, below: i32) -> Vec<i32> {
+        if self.marked[kind as usize - 1].load(std::sync::atomic::Ordering::Relaxed) {
+            self.removing(kind, below)
+        } else {
+            Vec::new()
         }
     }
 
     /// The indexes of `kind` below `below` with a removal mark, ascending
-    /// (one `pread` of `below` bytes).
+    /// (one `pread` of `below` index bytes).
     pub fn removing(&self, kind: Kind, below: i32) -> Vec<i32> {
-        let n = below.clamp(0, (MAP * 8) as i32) as usize;
+        let n = below.clamp(0, IDXS as i32) as usize;
         let mut v = Vec::new();
-        // A page at a time through a buffer on the stack, scanned a word
-        // at a time: a zeroed heap buffer scanned byte by byte was most of
-        // `MSG_INFO`'s instructions with 4000 queues once the group records
-        // made the rest constant.
-        let mut buf = [0u64; 512];
+        // A page at a time through a buffer on the stack, scanned 16
+        // bytes at a time ([`eq_mask16`]): a zeroed heap buffer scanned byte
+        // by byte was most of `MSG_INFO`'s instructions with 4000 queues
+        // once the group records made the rest constant.
+        let mut buf = [0u8; 4096];
         for at in (0..n).step_by(4096) {
             let len = (n - at).min(4096);
             // SAFETY: pread of at most 4096 bytes into our own buffer of
-            // 4096 bytes (a `u64` array: any bytes are valid values).
+            // 4096 bytes.
             let got = unsafe {
                 libc::pread(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     len,
-                    (Self::mark_off(kind, 0) + at as u64) as libc::off_t,
+                    (Self::byte_off(kind, 0) + at as u64) as libc::off_t,
                 )
             };
             let got = got.clamp(0, len as isize) as usize;
-            for (w, word) in buf[..got.div_ceil(8)].iter().enumerate() {
-                if *word == 0 {
-                    continue;
+            for (c, chunk) in buf[..got].chunks(16).enumerate() {
+                let mut m = eq_mask16(chunk, REMOVING);
+                while m != 0 {
+                    v.push((at + c * 16 + m.trailing_zeros() as usize) as i32);
+                    m &= m - 1;
                 }
-                // Bytes past `got` (in the last word) are not marks.
-                let keep = (got - w * 8).min(8);
-                let base = at + w * 8;
-                v.extend(
-                    word.to_ne_bytes()[..keep]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &b)| b != 0)
-                        .map(|(i, _)| (base + i) as i32),
-                );
             }
             if got < len {
                 break;
@@ -381,69 +691,26 @@ impl Index {
         v
     }
 
-    /// Offset of the removal mark of index `idx` of `kind`.
-    fn mark_off(kind: Kind, idx: i32) -> u64 {
-        MARKS + (kind as u64 - 1) * (MAP as u64 * 8) + idx as u64
-    }
-
-    /// Whether the bit of index `idx` of `kind` is set (one `pread` of a
+    /// Whether index `idx` of `kind` is marked in use (one `pread` of its
     /// byte).
     pub fn is_used(&self, kind: Kind, idx: i32) -> bool {
-        if !(0..(MAP * 8) as i32).contains(&idx) {
+        if !(0..IDXS as i32).contains(&idx) {
             return false;
         }
         let mut b = [0u8; 1];
-        self.read_at(&mut b, Self::base(kind) + idx as u64 / 8);
-        b[0] & (1 << (idx % 8)) != 0
+        self.read_at(&mut b, Self::byte_off(kind, idx as usize));
+        b[0] != 0
     }
 
     /// The size recorded for index `idx` of `kind` (see
     /// [`Index::set_size`]); 0 when unreadable.
     pub fn size(&self, kind: Kind, idx: i32) -> u64 {
-        if !(0..(MAP * 8) as i32).contains(&idx) {
+        if !(0..IDXS as i32).contains(&idx) {
             return 0;
         }
         let mut b = [0u8; 8];
         self.read_at(&mut b, Self::size_off(kind, idx) as u64);
         u64::from_le_bytes(b)
-    }
-
-    /// [`Index::mark`] of the bitmap at `base`.
-    fn mark_bit(&self, base: u64, idx: i32, used: bool) {
-        if !(0..(MAP * 8) as i32).contains(&idx) {
-            return;
-        }
-        let off = base + idx as u64 / 8;
-        let bit = 1u8 << (idx % 8);
-        let mine = self.take_local();
-        let locked = self.lock_byte(off, libc::F_WRLCK as libc::c_short);
-        let mut b = 0u8;
-        // SAFETY: pread/pwrite of one byte from/to a local.
-        unsafe {
-            if libc::pread(
-                self.fd.as_raw_fd(),
-                (&mut b as *mut u8).cast(),
-                1,
-                off as libc::off_t,
-            ) >= 0
-            {
-                let nb = if used { b | bit } else { b & !bit };
-                if nb != b {
-                    libc::pwrite(
-                        self.fd.as_raw_fd(),
-                        (&nb as *const u8).cast(),
-                        1,
-                        off as libc::off_t,
-                    );
-                }
-            }
-        }
-        if locked {
-            self.lock_byte(off, libc::F_UNLCK as libc::c_short);
-        }
-        if mine {
-            self.local.store(0, std::sync::atomic::Ordering::Release);
-        }
     }
 
     fn size_off(kind: Kind, idx: i32) -> libc::off_t {
@@ -455,7 +722,7 @@ impl Index {
     /// marks its group dirty (after the size: a recounter that clears the
     /// mark reads the size).
     pub fn set_size(&self, kind: Kind, idx: i32, size: u64) {
-        if !(0..(MAP * 8) as i32).contains(&idx) {
+        if !(0..IDXS as i32).contains(&idx) {
             return;
         }
         self.write_at(&size.to_le_bytes(), Self::size_off(kind, idx) as u64);
@@ -475,6 +742,25 @@ impl Index {
             )
         };
         buf[got.max(0) as usize..].fill(0);
+    }
+
+    /// Up to `n` bytes from `off`: those `pread` got (none past the end of
+    /// the file, nor on an error), into a buffer not zeroed first (a
+    /// kind's rest of 28 KiB was mostly zeroed for nothing).
+    fn read_vec(&self, n: usize, off: u64) -> Vec<u8> {
+        let mut v: Vec<u8> = Vec::with_capacity(n);
+        // SAFETY: pread into the vector's spare capacity of at least `n`
+        // bytes; only the bytes it wrote are then made part of the vector.
+        unsafe {
+            let got = libc::pread(
+                self.fd.as_raw_fd(),
+                v.spare_capacity_mut().as_mut_ptr().cast(),
+                n,
+                off as libc::off_t,
+            );
+            v.set_len(got.clamp(0, n as isize) as usize);
+        }
+        v
     }
 
     /// `pwrite` of `buf` at `off`; true when all of it was written.
@@ -513,7 +799,7 @@ impl Index {
     /// [`Index::set_size`]: `MSG_INFO`'s group records, `crate::msg`'s
     /// `tally`, count only while it is clear).
     pub fn set_half(&self, kind: Kind, idx: i32, high: bool, v: u32) {
-        if !(0..(MAP * 8) as i32).contains(&idx) {
+        if !(0..IDXS as i32).contains(&idx) {
             return;
         }
         let b = v.to_le_bytes();
@@ -532,7 +818,8 @@ impl Index {
     /// For `MSG_INFO`'s group records (`crate::msg`'s `tally`): the
     /// kind's bitmap, its highest index in use and how many are (as
     /// [`Index::used`]), and the dirty bytes of the groups up to that
-    /// index — two `pread`s whatever the number of objects.
+    /// index — the bitmap ([`Index::read_bits`]) and one `pread`
+    /// whatever the number of objects.
     pub(crate) fn groups(&self, kind: Kind) -> (i32, i32, Groups) {
         // On the stack, zeroed by `read_at` past what it read: a boxed
         // zeroed bitmap cost ~10 000 instructions of allocation and fill.
@@ -541,7 +828,7 @@ impl Index {
             dirty: [0; NGROUPS],
             ng: 0,
         };
-        self.read_at(&mut g.map, Self::base(kind));
+        self.read_bits(kind, 0, &mut g.map);
         let (hi, n) = Self::scan(&g.map);
         g.ng = if hi < 0 { 0 } else { hi as usize / GROUP + 1 };
         self.read_at(&mut g.dirty[..g.ng], Self::dirty_off(kind, 0));
@@ -562,7 +849,7 @@ impl Index {
     pub(crate) fn group_words(&self, kind: Kind, first: usize, n: usize) -> (Vec<u64>, Vec<u64>) {
         let n = n.min(NGROUPS.saturating_sub(first));
         let mut bits = vec![0u8; n * 8];
-        self.read_at(&mut bits, Self::base(kind) + first as u64 * 8);
+        self.read_bits(kind, first, &mut bits);
         let mut words = vec![0u8; n * GROUP * 8];
         self.read_at(
             &mut words,
@@ -575,7 +862,8 @@ impl Index {
     }
 
     /// [`Index::used`], and the sum of the recorded sizes of the indexes
-    /// in use (saturating), at constant cost: one `pread` of the bitmap,
+    /// in use (saturating), at constant cost: the bitmap
+    /// ([`Index::read_bits`]),
     /// one of the dirty bytes and group records up to the highest index in
     /// use, and a recount of the groups whose records do not count (see
     /// the module comment).
@@ -689,7 +977,7 @@ impl Index {
             && self.write_at(&vec![0u8; ng], Self::dirty_off(kind, first));
         let mut bits = vec![0u8; ng * 8];
         if store {
-            self.read_at(&mut bits, Self::base(kind) + first as u64 * 8);
+            self.read_bits(kind, first, &mut bits);
         } else {
             bits.copy_from_slice(&map[first * 8..(last + 1) * 8]);
         }
@@ -753,7 +1041,8 @@ impl Index {
     }
 
     /// [`Index::used`], and the indexes in use, ascending, each with its
-    /// word (a size, or a queue's records): one `pread` of the bitmap and
+    /// word (a size, or a queue's records): the bitmap
+    /// ([`Index::read_bits`]) and
     /// one of the words up to the highest index in use.
     pub fn used_words(&self, kind: Kind) -> UsedWords {
         let map = self.read_map(kind);
@@ -788,33 +1077,6 @@ impl Index {
             }
         }
         (hi, n, v)
-    }
-
-    /// Takes [`Index::local`], trying for about 1 ms (another thread of
-    /// this process holds it only for a `pread` and a `pwrite`); true when
-    /// taken (then the caller releases it), false to go on without it.
-    fn take_local(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        let me = crate::os::proc::my_pid();
-        for round in 0..64 {
-            let cur = self.local.load(Ordering::Relaxed);
-            // Free (0), or held by a thread of the process we were forked
-            // from (another pid): ours to take.
-            if cur != me
-                && self
-                    .local
-                    .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return true;
-            }
-            if round < 16 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-            }
-        }
-        false
     }
 
     /// Takes (`F_WRLCK`) or releases (`F_UNLCK`) an OFD lock on byte `off`;
@@ -855,8 +1117,8 @@ impl Index {
     }
 
     /// The highest index of `kind` the hint says is in use, and how many
-    /// are (-1 and 0 when none): one `pread` of the kind's 4 KiB and a
-    /// scan of it, whatever the number of objects (`IPC_INFO`'s highest
+    /// are (-1 and 0 when none): the kind's bitmap
+    /// ([`Index::read_bits`]) and a scan of it, whatever the number of objects (`IPC_INFO`'s highest
     /// index; see `Ns::in_use` for how exact that is).
     pub fn used(&self, kind: Kind) -> (i32, i32) {
         Self::scan(&self.read_map(kind))
@@ -953,8 +1215,8 @@ impl Index {
         fl
     }
 
-    /// The indexes of `kind` the hint says are in use, ascending (one
-    /// `pread` of the kind's bitmap).
+    /// The indexes of `kind` the hint says are in use, ascending (the
+    /// kind's bitmap, [`Index::read_bits`]).
     pub fn used_indexes(&self, kind: Kind) -> Vec<i32> {
         let map = self.read_map(kind);
         let mut v = Vec::new();
@@ -1108,12 +1370,128 @@ mod tests {
             (1, 2, vec![(0, 0), (1, 0xabcd_0000_5678)])
         );
         // A scribbled file (all ones) still yields every index at the end.
-        std::fs::write(d.join("ripc.idx"), vec![0xffu8; 3 * MAP]).unwrap();
+        let all = (BYTES + 3 * IDXS as u64) as usize;
+        std::fs::write(d.join("ripc.idx"), vec![0xffu8; all]).unwrap();
+        assert_eq!(ix.used(Kind::Shm), (IDXS as i32 - 1, IDXS as i32));
         assert_eq!(ix.candidates(Kind::Shm, 3).collect::<Vec<_>>(), [0, 1, 2]);
         // A truncated one reads as free.
         std::fs::write(d.join("ripc.idx"), b"").unwrap();
         assert_eq!(ix.candidates(Kind::Shm, 2).next(), Some(0));
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn index_bytes_pack_into_the_bitmap_bit_by_bit() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut bytes = vec![0u8; 4099];
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly 0, some 1, some any value (a scribble counts as used).
+            *b = match x % 5 {
+                0 => 1,
+                1 => (x >> 8) as u8,
+                _ => 0,
+            };
+        }
+        let mut out = vec![0xaau8; bytes.len().div_ceil(8) + 2];
+        pack(&bytes, &mut out);
+        for (i, b) in bytes.iter().enumerate() {
+            assert_eq!(out[i / 8] & (1 << (i % 8)) != 0, *b != 0, "index {i}");
+        }
+        assert_eq!(out[out.len() - 2..], [0, 0], "past the bytes: 0");
+        let c: Vec<u8> = (0..16).map(|k| [2, 0, 1, 0x82][k % 4]).collect();
+        assert_eq!(eq_mask16(&c, 2), 0x1111);
+        assert_eq!(eq_mask16(&c, 0), 0x2222);
+        assert_eq!(eq_mask16(&c[..15], 0), 0x2222, "a short chunk");
+        assert_eq!(eq_mask16(&c[..3], 2), 1);
+        assert!(has_zero_byte(0x0101_0101_0001_0101));
+        assert!(has_zero_byte(0x00ff_ffff_ffff_ffff));
+        assert!(!has_zero_byte(0x0101_0101_0101_0101));
+        assert!(!has_zero_byte(0x8080_ff01_8001_7f80));
+    }
+
+    #[test]
+    fn indexes_past_the_first_page_are_counted() {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        // Index 3, then one five pages further (the pages between never
+        // written), then the last index: past the first page, read as the
+        // head's flag says.
+        for i in [3, 20000, IDXS as i32 - 1] {
+            ix.mark(Kind::Sem, i, true);
+        }
+        ix.mark(Kind::Shm, 7, true);
+        assert_eq!(ix.used(Kind::Sem), (IDXS as i32 - 1, 3));
+        assert_eq!(ix.used_indexes(Kind::Sem), [3, 20000, IDXS as i32 - 1]);
+        assert_eq!(ix.used_indexes(Kind::Shm), [7], "kinds are apart");
+        assert_eq!(ix.used(Kind::Msg), (-1, 0));
+        ix.mark(Kind::Sem, IDXS as i32 - 1, false);
+        assert_eq!(ix.used(Kind::Sem), (20000, 2));
+        // Past the first page, the head's bytes of the pages: without them
+        // (scribbled away) the readers of the bitmap stop at the first.
+        ix.write_at(&[0; PAGES], Index::head_off(Kind::Sem) + 1);
+        assert_eq!(ix.used(Kind::Sem), (3, 1));
+        let again = Index::open(&dirfd, 0o600).expect("index");
+        again.mark(Kind::Sem, 20001, true);
+        assert_eq!(ix.used_indexes(Kind::Sem), [3, 20000, 20001]);
+        // Free indexes past the first page are found (the second read).
+        for i in 0..4100 {
+            ix.mark(Kind::Msg, i, true);
+        }
+        ix.mark(Kind::Msg, 4097, false);
+        assert_eq!(ix.candidates(Kind::Msg, 32000).next(), Some(4097));
+        assert_eq!(
+            ix.candidates(Kind::Msg, 4097).next(),
+            Some(0),
+            "none below the limit"
+        );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_namespace_of_the_bitmap_layout_is_carried_over_once() {
+        let (d, dirfd) = tmp();
+        // The layout before: a bitmap of 4 KiB per kind from byte 0
+        // (queues, segments, sets), sizes from byte 12288, no format word.
+        let mut old = vec![0u8; SIZES as usize + 3 * IDXS * 8];
+        let mut set = |kind: Kind, i: usize| old[(kind as usize - 1) * MAP + i / 8] |= 1 << (i % 8);
+        for i in (0..70).chain([100, 9000]) {
+            set(Kind::Sem, i);
+        }
+        set(Kind::Msg, 5);
+        // Removal marks (bytes from MARKS): of index 69 (bit set: a
+        // remover at work) and 70 (no bit: a leftover, no mark).
+        old.resize((MARKS + 3 * IDXS as u64) as usize, 0);
+        let marks = (MARKS + (Kind::Sem as u64 - 1) * IDXS as u64) as usize;
+        old[marks + 69] = 1;
+        old[marks + 70] = 1;
+        let size = Index::size_off(Kind::Sem, 100) as usize;
+        old[size..size + 8].copy_from_slice(&3u64.to_le_bytes());
+        std::fs::write(d.join("ripc.idx"), &old).unwrap();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        assert_eq!(ix.format(), BYTE_MAP);
+        let sets: Vec<i32> = (0..70).chain([100, 9000]).collect();
+        assert_eq!(ix.used_indexes(Kind::Sem), sets);
+        assert_eq!(ix.used_indexes(Kind::Msg), [5]);
+        assert_eq!(ix.used(Kind::Shm), (-1, 0));
+        assert_eq!(ix.candidates(Kind::Sem, 32000).next(), Some(70));
+        assert_eq!(ix.removing(Kind::Sem, 32768), [69]);
+        assert_eq!(ix.used_size(Kind::Sem).2, 3, "the sizes as they were");
+        // Once: an index freed since is not set again by the next open
+        // (the old bitmap, left as it was, is not read again).
+        ix.mark(Kind::Sem, 100, false);
+        drop(ix);
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        assert!(!ix.is_used(Kind::Sem, 100));
+        assert_eq!(ix.used(Kind::Sem), (9000, 71));
+        // A fresh file is marked at its first open, with nothing in use.
+        std::fs::write(d.join("ripc.idx"), b"").unwrap();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        assert_eq!(ix.format(), BYTE_MAP);
+        assert_eq!(ix.used(Kind::Sem), (-1, 0));
+        let _ = std::fs::remove_dir_all(d);
     }
 
     /// The sum of the words of the indexes whose bits are set, read one
@@ -1284,12 +1662,15 @@ mod tests {
         assert_eq!(counted(&ix, k).2, Recount::default(), "the total counts");
         ix.write_at(&[0; REC], Index::top_off(k));
         assert_eq!(counted(&ix, k), (130, 260, stored(1)));
-        // A file cut short: as never written.
+        // A file cut short: as never written. (The index bytes, past the
+        // records, go too: nothing in use until they are set again.)
         // SAFETY: ftruncate of our own descriptor.
         assert_eq!(
             unsafe { libc::ftruncate(ix.fd.as_raw_fd(), area as i64) },
             0
         );
+        assert_eq!(counted(&ix, k), (0, 0, Recount::default()));
+        (0..130).for_each(|i| ix.mark(k, i, true));
         assert_eq!(counted(&ix, k), (130, 260, stored(3)));
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -1394,16 +1775,27 @@ mod tests {
         let (d, dirfd) = tmp();
         let ix = Index::open(&dirfd, 0o600).expect("index");
         let at = [0, 7, 8, 63, 64, 4095, 4096, 5000, 32767];
-        for i in at {
-            ix.mark_removing(Kind::Sem, i, true);
+        // Indexes in use around them are no marks.
+        for i in [1, 6, 9, 62, 65, 4094, 4097, 32766] {
+            ix.mark(Kind::Sem, i, true);
         }
-        ix.mark_removing(Kind::Msg, 9, true);
+        for i in at {
+            ix.mark_removing(Kind::Sem, i);
+        }
+        ix.mark_removing(Kind::Msg, 9);
         assert_eq!(ix.removing(Kind::Sem, 32768), at);
         assert_eq!(ix.removing(Kind::Sem, 4097), at[..7]);
         assert_eq!(ix.removing(Kind::Sem, 8), [0, 7]);
         assert_eq!(ix.removing(Kind::Sem, 0), [0; 0]);
         assert_eq!(ix.removing(Kind::Msg, 10), [9], "kinds are apart");
-        ix.mark_removing(Kind::Sem, 7, false);
+        // A marked index is in use; freeing it takes the mark away.
+        assert_eq!(ix.used(Kind::Sem), (32767, 17));
+        ix.mark(Kind::Sem, 7, false);
+        assert_eq!(ix.removing(Kind::Sem, 9), [0, 8]);
+        assert_eq!(ix.used(Kind::Sem), (32767, 16));
+        // A scribbled byte (neither 1 nor 2) is in use, not a mark.
+        ix.write_at(&[0x5a], Index::byte_off(Kind::Sem, 7));
+        assert!(ix.is_used(Kind::Sem, 7));
         assert_eq!(ix.removing(Kind::Sem, 9), [0, 8]);
         let _ = std::fs::remove_dir_all(&d);
     }

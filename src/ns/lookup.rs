@@ -290,8 +290,8 @@ impl Ns {
     }
 
     /// The highest index of `kind` in use (-1 when none) and how many are,
-    /// at constant cost (`IPC_INFO`): from the index hint, one `pread` of
-    /// its 4 KiB bitmap and one `lstat` of the highest name, which must
+    /// at constant cost (`IPC_INFO`): from the index hint, its bitmap
+    /// (made from its index bytes) and one `lstat` of the highest name, which must
     /// exist, else (a stale, empty or missing hint: an empty namespace, or
     /// one older than the hint) the directory is listed, as
     /// [`Ns::indexes`]. Exact but for a process killed between its bit
@@ -405,7 +405,7 @@ impl Ns {
         };
         let mut left = Vec::new();
         let mut changed = false;
-        for i in ix.removing(kind, hi.saturating_add(1)) {
+        for i in ix.removing_seen(kind, hi.saturating_add(1)) {
             let name = Self::idx_name(kind, i);
             if (kind != Kind::Shm && self.sweep_stale(kind, i)) || !self.exists(&name) {
                 self.settle_gone(kind, i);
@@ -424,8 +424,8 @@ impl Ns {
         let Some(ix) = self.index.as_ref() else {
             return;
         };
+        // (The mark with the bit: both are the index's byte.)
         self.clear_bit_unless_named(ix, kind, idx);
-        ix.mark_removing(kind, idx, false);
     }
 
     /// Clears index `idx`'s bit of `kind`, then sets it again when the

@@ -565,7 +565,7 @@ mod tests {
         assert_eq!(ns.in_use(Kind::Sem), (idx, 1));
         // What `Ns::remove` does before it is killed.
         let ix = ns.index().expect("an index hint");
-        ix.mark_removing(Kind::Sem, idx, true);
+        ix.mark_removing(Kind::Sem, idx);
         o.header().state.store(STATE_REMOVED, Ordering::Release);
         assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
         assert!(!ns.exists(&Ns::idx_name(Kind::Sem, idx)));
@@ -574,7 +574,7 @@ mod tests {
         let p = ns
             .get(Kind::Sem, 44, IPC_CREAT | 0o600, &spec(&nothing))
             .unwrap();
-        ix.mark_removing(Kind::Sem, p.id % IDX_SPAN, true);
+        ix.mark_removing(Kind::Sem, p.id % IDX_SPAN);
         assert_eq!(ns.in_use(Kind::Sem).1, 1);
         ns.remove(&p, false);
         assert_eq!(ns.in_use(Kind::Sem), (-1, 0));

@@ -61,11 +61,11 @@ impl Ns {
     /// Sets the removal mark of `obj`'s index (see
     /// [`index::Index::mark_removing`]): before the first step of its
     /// removal, so that a remover killed after it is finished by the next
-    /// `*_INFO`. The mark is cleared with the index's bit
-    /// ([`Ns::unlink_id`]).
+    /// `*_INFO`. The mark goes with the index's bit ([`Ns::unlink_id`]:
+    /// both are the index's byte).
     pub fn mark_removing(&self, obj: &Obj) {
         if let Some(ix) = &self.index {
-            ix.mark_removing(obj.kind, obj.id % IDX_SPAN, true);
+            ix.mark_removing(obj.kind, obj.id % IDX_SPAN);
         }
     }
 
@@ -95,8 +95,8 @@ impl Ns {
             unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
         }
         if let Some(ix) = &self.index {
+            // (Its removal mark with it: one byte.)
             ix.mark(obj.kind, idx, false);
-            ix.mark_removing(obj.kind, idx, false);
         }
     }
 

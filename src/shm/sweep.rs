@@ -161,7 +161,7 @@ pub(super) fn settle(ns: &Ns) {
     let Some(ix) = ns.index() else {
         return;
     };
-    let marked = ix.removing(Kind::Shm, ix.used(Kind::Shm).0.saturating_add(1));
+    let marked = ix.removing_seen(Kind::Shm, ix.used(Kind::Shm).0.saturating_add(1));
     if marked.is_empty() {
         return;
     }

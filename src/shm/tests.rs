@@ -188,7 +188,7 @@ fn a_killed_destroyer_is_finished_by_the_next_shm_info() {
         if step >= 3 {
             ns.unlink_id(&obj);
             ix.mark(Kind::Shm, idx, true); // killed before its bit
-            ix.mark_removing(Kind::Shm, idx, true);
+            ix.mark_removing(Kind::Shm, idx);
         }
         let i = info(ns).unwrap();
         let live = step == 0; // killed before the removal took effect
