@@ -685,6 +685,42 @@ pub(super) mod tests {
         st
     }
 
+    /// Forks a child that takes `o`'s lock, freezes semaphore 0 and says
+    /// so (`sh` word 0), waits to be told to go on (word 1), writes the
+    /// frozen value + 10, lets go and exits, reporting its write (word 2)
+    /// and its release (word 3): 1 done, 2 refused. Returns it stopped,
+    /// with the word frozen: its pid.
+    fn stopped_frozen_holder(o: &Obj, sh: &SharedWords) -> i32 {
+        // SAFETY: the child holds the set's lock in the mapping it
+        // inherited, waits to be told to go on, writes, lets go, exits.
+        let holder = unsafe { libc::fork() };
+        if holder == 0 {
+            let g = lock_by(o, &Deadline::NEVER).unwrap();
+            let v = View::new(o).unwrap();
+            let w = v.freeze(0).unwrap();
+            sh.at(0).store(1, Ordering::SeqCst);
+            while sh.at(1).load(Ordering::SeqCst) == 0 {
+                core::hint::spin_loop();
+            }
+            let put = v
+                .sem(0)
+                .unwrap()
+                .put(o, w.val() + 10, crate::os::proc::my_pid());
+            let released = g.release();
+            sh.at(2)
+                .store(if put.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
+            sh.at(3)
+                .store(if released { 1 } else { 2 }, Ordering::SeqCst);
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        while sh.at(0).load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        crate::sync::fence::tests::stop(holder);
+        holder
+    }
+
     /// A mover killed after each step of its move (`step`), beside a
     /// holder stopped with semaphore 0 frozen: then either (a) another
     /// call, the holder still stopped, gets through (it takes the dead
@@ -715,33 +751,7 @@ pub(super) mod tests {
         };
         semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
         let sh = SharedWords::new();
-        // SAFETY: the child holds the set's lock in the mapping it
-        // inherited, waits to be told to go on, writes, lets go, exits.
-        let holder = unsafe { libc::fork() };
-        if holder == 0 {
-            let g = lock_by(&o, &Deadline::NEVER).unwrap();
-            let v = View::new(&o).unwrap();
-            let w = v.freeze(0).unwrap();
-            sh.at(0).store(1, Ordering::SeqCst);
-            while sh.at(1).load(Ordering::SeqCst) == 0 {
-                core::hint::spin_loop();
-            }
-            let put = v
-                .sem(0)
-                .unwrap()
-                .put(&o, w.val() + 10, crate::os::proc::my_pid());
-            let released = g.release();
-            sh.at(2)
-                .store(if put.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
-            sh.at(3)
-                .store(if released { 1 } else { 2 }, Ordering::SeqCst);
-            // SAFETY: ending the test child.
-            unsafe { libc::_exit(0) };
-        }
-        while sh.at(0).load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
-        crate::sync::fence::tests::stop(holder);
+        let holder = stopped_frozen_holder(&o, &sh);
         // SAFETY: the child makes one semop that moves the set, and dies
         // at step `k` of the move.
         let mover = unsafe { libc::fork() };
@@ -1042,33 +1052,7 @@ pub(super) mod tests {
             let op = |num, op| SemOp { num, op, flg: 0 };
             semop(&o, &[op(1, 1)], Wait::Forever, Errno::EAGAIN).unwrap();
             let sh = SharedWords::new();
-            // SAFETY: the child holds the lock with word 0 frozen, waits to
-            // be told to go on, writes, lets go, exits.
-            let holder = unsafe { libc::fork() };
-            if holder == 0 {
-                let g = lock_by(&o, &Deadline::NEVER).unwrap();
-                let v = View::new(&o).unwrap();
-                let w = v.freeze(0).unwrap();
-                sh.at(0).store(1, Ordering::SeqCst);
-                while sh.at(1).load(Ordering::SeqCst) == 0 {
-                    core::hint::spin_loop();
-                }
-                let put = v
-                    .sem(0)
-                    .unwrap()
-                    .put(&o, w.val() + 10, crate::os::proc::my_pid());
-                let released = g.release();
-                sh.at(2).store(
-                    if put.is_ok() && released { 1 } else { 2 },
-                    Ordering::SeqCst,
-                );
-                // SAFETY: ending the test child.
-                unsafe { libc::_exit(0) };
-            }
-            while sh.at(0).load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            crate::sync::fence::tests::stop(holder);
+            let holder = stopped_frozen_holder(&o, &sh);
             SLOW_AT.store(k, Ordering::Relaxed);
             let t0 = std::time::Instant::now();
             let d = Deadline::after(Duration::from_millis(100));
@@ -1085,8 +1069,11 @@ pub(super) mod tests {
             let st = reap(holder);
             assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
             assert_eq!(
-                sh.at(2).load(Ordering::SeqCst),
-                1,
+                (
+                    sh.at(2).load(Ordering::SeqCst),
+                    sh.at(3).load(Ordering::SeqCst)
+                ),
+                (1, 1),
                 "step {k}: the holder's write and release"
             );
             let dd = Deadline::after(Duration::from_secs(5));
