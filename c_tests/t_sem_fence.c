@@ -689,16 +689,10 @@ static void move_kills(void) {
 }
 
 int main(void) {
-    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED) return 1;
-    sid = semget(IPC_PRIVATE, NSEMS, IPC_CREAT | 0600);
-    ok(sid >= 0, "a set of %d semaphores", NSEMS);
-    if (sid < 0) return done_testing();
-    /* One operation without SEM_UNDO first (a V and a P): the set is in
-     * use without the lock from now on (docs/sem.md, "The lock-free
-     * operation"). */
-    struct sembuf warm[2] = {{0, 1, 0}, {0, -1, 0}};
-    ok(semop(sid, &warm[0], 1) == 0 && semop(sid, &warm[1], 1) == 0, "warm-up");
+    if (!(sh = tap_shared_map(sizeof *sh))) return 1;
+    /* One operation without SEM_UNDO first: the set is in use without
+     * the lock from now on. */
+    if ((sid = tap_warm_set(NSEMS, 0)) < 0) return done_testing();
     /* A call that waits for the stopped peer for good fails the part
      * after TAP_SUBTEST_SECONDS; the children die with it. */
     tap_subtest("a stopped holder and first SEM_UNDO operations", trials);

@@ -365,14 +365,8 @@ static void kills(void) {
 }
 
 int main(void) {
-    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED) return 1;
-    sid = semget(IPC_PRIVATE, NSEMS, IPC_CREAT | 0600);
-    ok(sid >= 0, "a set of %d semaphores", NSEMS);
-    if (sid < 0) return done_testing();
-    /* Used without the lock once (docs/sem.md, "The lock-free operation"). */
-    struct sembuf warm[2] = {{0, 1, 0}, {0, -1, 0}};
-    ok(semop(sid, &warm[0], 1) == 0 && semop(sid, &warm[1], 1) == 0, "warm-up");
+    if (!(sh = tap_shared_map(sizeof *sh))) return 1;
+    if ((sid = tap_warm_set(NSEMS, 0)) < 0) return done_testing();
     tap_subtest("sleepers beside a stopped holder", trials);
     tap_subtest("sleepers and movers killed beside a stopped holder", kills);
     /* A mover killed inside the copy leaves its temporary file: swept by

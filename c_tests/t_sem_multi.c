@@ -527,14 +527,9 @@ static void claims_in_the_way(void) {
 }
 
 int main(void) {
-    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED) return 1;
-    sid = semget(IPC_PRIVATE, NSEMS, IPC_CREAT | 0600);
-    ok(sid >= 0, "a set of %d semaphores", NSEMS);
-    if (sid < 0) return done_testing();
-    /* In use without the lock from the start (docs/sem.md). */
-    struct sembuf warm[2] = {{Z, 1, 0}, {Z, -1, 0}};
-    ok(semop(sid, &warm[0], 1) == 0 && semop(sid, &warm[1], 1) == 0, "warm-up");
+    if (!(sh = tap_shared_map(sizeof *sh))) return 1;
+    /* In use without the lock from the start. */
+    if ((sid = tap_warm_set(NSEMS, Z)) < 0) return done_testing();
     /* T_SEM_MULTI_PART3=1: part 3 alone (the measurement in
      * docs/bounded-time.md). */
     if (!getenv("T_SEM_MULTI_PART3")) {

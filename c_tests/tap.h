@@ -500,6 +500,27 @@ static inline void tap_backtrace(int pid, const char *tag) {
     if (system(cmd) != 0) diag("%s: no stack (gdb missing or failed)", tag);
 }
 
+/* A zeroed page-rounded shared anonymous mapping of n bytes (a test's
+ * state shared with its children), or NULL. */
+static inline void *tap_shared_map(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+#ifdef SEM_UNDO /* tests that include <sys/sem.h> or ripc_sysv.h */
+/* A fresh set of nsems semaphores (IPC_PRIVATE, 0600), used once without
+ * the lock — a V and a P on semaphore `warm` (docs/sem.md, "The
+ * lock-free operation") — as two TAP lines: its id, or -1. */
+static inline int tap_warm_set(int nsems, unsigned short warm) {
+    int id = semget(IPC_PRIVATE, nsems, IPC_CREAT | 0600);
+    ok(id >= 0, "a set of %d semaphores", nsems);
+    if (id < 0) return -1;
+    struct sembuf w[2] = {{warm, 1, 0}, {warm, -1, 0}};
+    ok(semop(id, &w[0], 1) == 0 && semop(id, &w[1], 1) == 0, "warm-up");
+    return id;
+}
+#endif
+
 /* The *_STAT_ANY commands (Linux 4.17), for a libc that predates them. */
 #ifndef MSG_STAT_ANY
 #define MSG_STAT_ANY 13
