@@ -252,6 +252,10 @@ impl RobustLock {
             if !self.mark_waiters(v) {
                 continue;
             }
+            // The word as it now is: a look's takeover swaps from it (from
+            // `v` without the bit, a dead owner's word was never taken at
+            // the first look, only after the first nap: 10 ms).
+            let v = v | WAITERS;
             if last_check.is_none() && deadline.remaining().is_some() {
                 // Done spinning, with a deadline: a dead owner (the common
                 // reason for a long wait after a crash) is taken over at
@@ -1029,6 +1033,25 @@ mod tests {
             let b = broken.load(Ordering::SeqCst);
             assert_eq!(b, 0, "the lock was shared {b} times ({kills} kills)");
         });
+    }
+
+    /// A bounded waiter takes a dead owner's lock at its first look,
+    /// when it stops spinning, not after its first nap (10 ms): the look
+    /// swapped from the word as read before the waiter set the waiters
+    /// bit, and failed.
+    #[test]
+    fn a_dead_owner_is_taken_over_at_the_first_look() {
+        let l = RobustLock {
+            word: AtomicU32::new(0x3fff_fff0),
+            fenced: AtomicU32::new(0),
+            owner_start: AtomicU64::new(0),
+        };
+        let t0 = std::time::Instant::now();
+        let r = l.lock_until(&Deadline::after(Duration::from_secs(1)), &never);
+        let took = t0.elapsed();
+        assert_eq!(r, Ok(LockOutcome::OwnerDied));
+        assert!(in_time(took, Duration::from_millis(5)), "{took:?}");
+        l.unlock();
     }
 
     #[test]
