@@ -1031,6 +1031,13 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
         return Err(e);
     };
     let mut claimed_since = None;
+    // The bound of each try at the move below, doubled after each: a move
+    // is given up at its caller's deadline, and on a loaded machine one
+    // may need longer than the first bound; retried with the same bound
+    // it could be given up for ever (the sleeper never answered:
+    // `a_sleeper_whose_grant_a_stopped_granter_claimed_is_granted_once`
+    // failed once in `make test`).
+    let mut budget = LOOK_LOCK + fence::GRACE;
     loop {
         if w.ticket.load(Ordering::Relaxed) != ticket || w.pid.load(Ordering::Relaxed) != my_pid() {
             return Err(Errno::EIDRM);
@@ -1060,7 +1067,8 @@ pub(super) fn cancel(v: &View<'_>, i: usize, ticket: u64, e: Errno) -> Result<()
                 // granter could last for ever).
                 let t = *claimed_since.get_or_insert_with(std::time::Instant::now);
                 if t.elapsed() >= CLAIM_LOOK {
-                    let d = Deadline::after(LOOK_LOCK + fence::GRACE);
+                    let d = Deadline::after(budget);
+                    budget = (budget * 2).min(Duration::from_secs(2));
                     match lock_movable(v.o, &d, &|| false, Some(fence::GRACE)) {
                         Ok(g) => drop(g),
                         Err(Errno::EIDRM) if v.o.is_removed() => return Err(Errno::EIDRM),
