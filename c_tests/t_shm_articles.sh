@@ -6,6 +6,27 @@
 B=${RIPC_BUILD:-build}/articles
 # The printed programs ftok() this fixed path: make it for the test.
 P=/home/ljj/Linux_code/test_2022_2_15/System_V_IPC/shm
+# Two suites running at once (two checkouts, both backends) would share
+# that path and, on the kernel backend, the key ftok() makes of it: one
+# run's cleanup removes the path under the other, or its IPC_EXCL create
+# fails. As root, the test runs in a mount namespace of its own with a
+# tmpfs on /home (the path private to it) and, on the kernel backend, in an
+# IPC namespace of its own (the key private to it): unless the build tree
+# itself lives under /home, or unshare is not allowed (a container); then
+# the shared path, as before.
+case "$(cd "$B" 2>/dev/null && pwd -P)" in
+/home|/home/*) ;;
+*)
+  if [ -z "${RIPC_ART_PRIVATE:-}" ] && [ "$(id -u)" = 0 ] && [ -d /home ] &&
+     unshare -m -i --propagation private true 2>/dev/null; then
+    RIPC_ART_PRIVATE=1 exec unshare -m -i --propagation private sh "$0" "$@"
+  fi
+  ;;
+esac
+if [ -n "${RIPC_ART_PRIVATE:-}" ]; then
+  mount -t tmpfs -o size=1m,mode=0755 ripc-articles /home ||
+    { echo "1..0 # SKIP cannot mount a tmpfs on /home in a private namespace"; exit 0; }
+fi
 made=
 if [ ! -e "$P" ]; then
   made=$(d=$P; while [ ! -e "$(dirname "$d")" ]; do d=$(dirname "$d"); done; echo "$d")
