@@ -49,6 +49,7 @@ use super::*;
 use crate::sync::fence::Frozen;
 use crate::sync::lock::{Got, STALL_CHECK};
 use crate::sync::owner::Owner;
+use crate::sync::time::NOWAIT_MOVE_BOUND;
 use core::time::Duration;
 
 /// How long a holder must be seen stopped, and not run, before a waiter
@@ -149,12 +150,6 @@ fn judge_recv(v: &View<'_>) -> u64 {
     }
 }
 
-/// The grace before fencing under deadline `d`: none for the calls that
-/// end at a stopped holder anyway (`IPC_NOWAIT`, control calls).
-fn grace(d: &Deadline) -> Option<Duration> {
-    (!d.ends_if_stopped()).then_some(GRACE)
-}
-
 /// One lock of the queue as the fencer holds it: fenced.
 struct Side<'a> {
     l: &'a RobustLock,
@@ -216,7 +211,7 @@ impl Queue {
         s_held: bool,
     ) -> Result<(QGuard<'q>, bool)> {
         let gone = || self.obj.is_removed();
-        let mut g = grace(d);
+        let mut g = d.fence_grace(GRACE);
         loop {
             let moved = || self.obj.is_moved();
             let got = l
@@ -224,16 +219,21 @@ impl Queue {
                 .map_err(|e| self.moved_err(e))?;
             let r = match got {
                 Got::Out(o) => return Ok((QGuard(l), o == LockOutcome::OwnerDied)),
-                Got::Stopped(seen, _) => self.move_away(l, Some(seen), s_held),
-                Got::Orphan(pid) => self.move_away(l, Some(FENCE_TAKEN | pid as u32), s_held),
+                Got::Stopped(seen, _) => self.move_away(l, Some(seen), s_held, g),
+                Got::Orphan(pid) => self.move_away(l, Some(FENCE_TAKEN | pid as u32), s_held, g),
             };
             match r {
-                // Abandoned: the holder ran, or let go; wait again.
+                // Abandoned: the holder ran, or let go; wait again (an
+                // IPC_NOWAIT call moves once at most: its wait then ends
+                // at the stopped holder).
+                Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
                 Err(Errno::EAGAIN) => {}
                 // Cannot move it (a file this process may not make):
                 // wait for the holder as before.
                 Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
-                Err(e) => return Err(e),
+                // (EIDRM from the copy: another process moved the queue
+                // meanwhile, which is ESTALE to the caller.)
+                Err(e) => return Err(self.moved_err(e)),
                 Ok(()) => return Err(Errno::ESTALE),
             }
         }
@@ -244,7 +244,15 @@ impl Queue {
     /// taken a dead fencer's fence of it over (`FENCE_TAKEN | pid`).
     /// `ESTALE` when done; `EAGAIN` when abandoned (every fence given
     /// back); other errors when the move cannot be made here.
-    fn move_away<'q>(&'q self, l: &'q RobustLock, seen: Option<u32>, s_held: bool) -> Result<()> {
+    /// `grace`: the caller's, for the other lock's stopped holder (an
+    /// `IPC_NOWAIT` caller's is short: [`Deadline::fence_grace`]).
+    fn move_away<'q>(
+        &'q self,
+        l: &'q RobustLock,
+        seen: Option<u32>,
+        s_held: bool,
+        grace: Option<Duration>,
+    ) -> Result<()> {
         let h = self.head()?;
         // A mover killed after publishing its copy: finish its move.
         if let Ok(n) = self.obj.successor() {
@@ -275,7 +283,7 @@ impl Queue {
         let r = (|| -> Result<()> {
             if is_s {
                 first(&mut sides)?;
-                sides.push(self.fence_other(&h.rlock)?);
+                sides.push(self.fence_other(&h.rlock, grace)?);
             } else if s_held {
                 if !h.slock.fence_mine() {
                     return Err(Errno::EAGAIN);
@@ -293,7 +301,7 @@ impl Queue {
                 if orphan {
                     first(&mut sides)?;
                 }
-                sides.push(self.fence_other(&h.slock)?);
+                sides.push(self.fence_other(&h.slock, grace)?);
                 if !orphan {
                     first(&mut sides)?;
                 }
@@ -316,13 +324,18 @@ impl Queue {
 
     /// The queue's other lock, for a fencer that holds (fenced) the one
     /// before it in lock order: taken and fenced by this process, or its
-    /// stopped holder fenced.
-    fn fence_other<'q>(&'q self, l: &'q RobustLock) -> Result<Side<'q>> {
+    /// stopped holder fenced after `grace` (the untimed one when `None`).
+    fn fence_other<'q>(&'q self, l: &'q RobustLock, grace: Option<Duration>) -> Result<Side<'q>> {
         let gone = || self.obj.is_removed();
         let moved = || self.obj.is_moved();
         loop {
             match l
-                .lock_movable(&Deadline::NEVER, &gone, Some(GRACE), &moved)
+                .lock_movable(
+                    &Deadline::NEVER,
+                    &gone,
+                    Some(grace.unwrap_or(GRACE)),
+                    &moved,
+                )
                 .map_err(|e| self.moved_err(e))?
             {
                 Got::Out(_) => {
@@ -480,6 +493,15 @@ impl Queue {
         mut r: Result<R>,
         mut op: impl FnMut(&Queue) -> Result<R>,
     ) -> Result<R> {
+        // An IPC_NOWAIT call waits for a move under way as long as it may
+        // make one itself (NOWAIT_MOVE_BOUND): the kernel would perform it.
+        let dm;
+        let d = if d.fences_quickly() {
+            dm = Deadline::after(NOWAIT_MOVE_BOUND);
+            &dm
+        } else {
+            d
+        };
         let mut cur = self.clone();
         while matches!(r, Err(Errno::ESTALE)) {
             cur = cur.successor(d)?;

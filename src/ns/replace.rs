@@ -215,13 +215,27 @@ impl Obj {
     /// The object as its numbered name has it now: after a move, the
     /// copy. `EIDRM` when the name is gone or leads to another object or
     /// a removed one.
+    ///
+    /// A copy that itself moved between the opening of the name and the
+    /// look at its header (moves one after the other: a mover's copy
+    /// moved again by another) is followed by opening the name again.
     pub fn successor(&self) -> Result<Obj> {
-        let f = self.open_numbered()?;
-        let (obj, live) = adopt_in(&self.dir, self.kind, f)?;
-        if !live || obj.id != self.id {
-            return Err(Errno::EIDRM);
+        // Each turn needs a whole move to finish between the open and the
+        // look; a name that keeps leading to moved files is a scribble.
+        for _ in 0..64 {
+            let f = self.open_numbered()?;
+            let (obj, live) = adopt_in(&self.dir, self.kind, f)?;
+            if obj.id != self.id {
+                break;
+            }
+            if live {
+                return Ok(obj);
+            }
+            if !obj.is_moved() {
+                break;
+            }
         }
-        Ok(obj)
+        Err(Errno::EIDRM)
     }
 
     /// Moves the object to a new file: a copy of its file with the same

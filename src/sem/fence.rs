@@ -63,6 +63,7 @@
 use super::*;
 use crate::sync::fence::Frozen;
 use crate::sync::lock::{Got, LockOutcome, LockState, RobustLock, STALL_CHECK};
+use crate::sync::time::NOWAIT_MOVE_BOUND;
 
 /// How long a holder must be seen stopped, and not run, before a waiter
 /// fences it (the queue's grace).
@@ -190,10 +191,9 @@ fn release_fenced(o: &Obj) -> bool {
     }
 }
 
-/// The grace before fencing under deadline `d`: none for the calls that
-/// end at a stopped holder anyway (`IPC_NOWAIT`, control calls).
+/// The grace before fencing under deadline `d` ([`Deadline::fence_grace`]).
 pub(super) fn grace(d: &Deadline) -> Option<Duration> {
-    (!d.ends_if_stopped()).then_some(GRACE)
+    d.fence_grace(GRACE)
 }
 
 /// Takes the set's lock by `d` when it was not free at the first try:
@@ -214,6 +214,13 @@ pub(super) fn take_slow(
     let gone = || o.is_removed() || give_up();
     let moved = || o.is_moved();
     let mut g = grace;
+    // An IPC_NOWAIT call's move, or its wait for another's, gets a bound
+    // of its own: its call's (NOWAIT_BOUND) may not leave time for a copy.
+    let dm = if d.fences_quickly() {
+        Deadline::after(NOWAIT_MOVE_BOUND)
+    } else {
+        *d
+    };
     loop {
         let got = match l.lock_movable(d, &gone, g, &moved) {
             Ok(got) => got,
@@ -221,8 +228,9 @@ pub(super) fn take_slow(
                 return Err(Errno::ESTALE)
             }
             Err(Errno::ESTALE) => {
-                // A live fencer moves the set: its end waited for.
-                match l.wait_moved(d) {
+                // A live fencer moves the set: its end waited for (by an
+                // IPC_NOWAIT call as long as its own move could take).
+                match l.wait_moved(&dm) {
                     Ok(()) => return Err(Errno::ESTALE),
                     Err(Errno::EAGAIN) => continue,
                     Err(e) => return Err(e),
@@ -232,16 +240,21 @@ pub(super) fn take_slow(
         };
         let r = match got {
             Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
-            Got::Stopped(seen, _) => move_set(o, seen, false, d),
-            Got::Orphan(pid) => move_set(o, pid as u32, true, d),
+            Got::Stopped(seen, _) => move_set(o, seen, false, &dm),
+            Got::Orphan(pid) => move_set(o, pid as u32, true, &dm),
         };
         match r {
             // Given up (the holder ran or let go, a stopped claimant):
-            // wait again.
+            // wait again (an IPC_NOWAIT call moves once at most: its wait
+            // then ends at the stopped holder).
+            Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
             Err(Errno::EAGAIN) => {}
             // Cannot move it here (a file this process may not make, the
             // call's deadline): wait for the holder as before.
             Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
+            // (EIDRM from the copy: another process moved the set
+            // meanwhile, which is ESTALE to the caller.)
+            Err(Errno::EIDRM) if o.is_moved() => return Err(Errno::ESTALE),
             Err(e) => return Err(e),
             Ok(()) => return Err(Errno::ESTALE),
         }

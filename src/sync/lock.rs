@@ -215,6 +215,12 @@ impl RobustLock {
             }
             None
         };
+        // The one watch of a stopped holder a wait that ends at one may
+        // make ([`RobustLock::watch_stopped`]): a holder seen stopped only
+        // at the wait's last look (it was stopped meanwhile) is watched
+        // then, past the deadline by the grace; one that ran during the
+        // watch ends the wait.
+        let mut watch = grace;
         let mut spins = 0;
         let mut last_check: Option<Instant> = None;
         // The owner word as first seen, and when: a live owner that keeps
@@ -267,7 +273,10 @@ impl RobustLock {
                     Look::Taken(o) => return Ok(o),
                     Look::Moving => return Err(Errno::ESTALE),
                     Look::Held { stopped: true } if deadline.ends_if_stopped() => {
-                        return Err(Errno::ETIMEDOUT)
+                        match self.watch_stopped(v, watch.take(), deadline) {
+                            Some(r) => return r,
+                            None => continue,
+                        }
                     }
                     Look::Held { stopped: true } => {
                         if let Some(g) = stopped_long(v, (v & PID) as i32) {
@@ -325,7 +334,10 @@ impl RobustLock {
                         Look::Taken(o) => return Ok(o),
                         Look::Moving => return Err(Errno::ESTALE),
                         Look::Held { stopped: true } if deadline.ends_if_stopped() => {
-                            return Err(Errno::ETIMEDOUT)
+                            match self.watch_stopped(cur, watch.take(), deadline) {
+                                Some(r) => return r,
+                                None => continue,
+                            }
                         }
                         Look::Held { stopped: true } => {
                             if let Some(g) = stopped_long(cur, owner as i32) {
@@ -337,6 +349,53 @@ impl RobustLock {
                 }
             }
         }
+    }
+
+    /// A wait that ends at a stopped holder ([`Deadline::ends_if_stopped`])
+    /// found the word `seen` held by one. With `grace` and a deadline that
+    /// fences quickly (an `IPC_NOWAIT` call on a movable object:
+    /// [`Deadline::fences_quickly`]) it watches the holder for `grace`:
+    /// [`Got::Stopped`] when the word stayed the same and the holder stayed
+    /// stopped and did not run ([`Frozen::still`]: the caller fences it);
+    /// `None` when the word changed meanwhile (look again). Otherwise, or
+    /// when the holder ran, `ETIMEDOUT`.
+    #[cold]
+    #[inline(never)]
+    fn watch_stopped(
+        &self,
+        seen: u32,
+        grace: Option<Duration>,
+        deadline: &Deadline,
+    ) -> Option<Result<Got>> {
+        let g = match grace {
+            Some(g) if deadline.fences_quickly() => g,
+            _ => return Some(Err(Errno::ETIMEDOUT)),
+        };
+        let start = self.owner_start.load(Ordering::Relaxed);
+        let Some(f) = Frozen::look((seen & PID) as i32, start) else {
+            return Some(Err(Errno::ETIMEDOUT));
+        };
+        if !self.mark_waiters(seen) {
+            return None;
+        }
+        let w = seen | WAITERS;
+        let t0 = Instant::now();
+        loop {
+            if self.word.load(Ordering::Relaxed) != w {
+                return None;
+            }
+            match g.checked_sub(t0.elapsed()) {
+                Some(left) if !left.is_zero() => {
+                    let _ = futex_wait(&self.word, w, Some(left));
+                }
+                _ => break,
+            }
+        }
+        Some(if f.still() && self.word.load(Ordering::Relaxed) == w {
+            Ok(Got::Stopped(w, f))
+        } else {
+            Err(Errno::ETIMEDOUT)
+        })
     }
 
     /// Before sleeping on the word seen as `w`: sets its waiters bit; false
@@ -940,6 +999,66 @@ mod tests {
         assert!(!d.for_lock(false).ends_if_stopped());
         let w = timed(d);
         assert!(w >= bound, "{w:?}");
+        // SAFETY: ending and reaping our child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, core::ptr::null_mut(), 0);
+        }
+    }
+
+    /// An IPC_NOWAIT wait on a movable lock (`for_lock(true)`, with the
+    /// grace `fence_grace` gives it) watches a stopped holder for its
+    /// short grace and hands it to the caller to fence; a control call's
+    /// wait, or one with no grace, still ends at it. (A holder that runs
+    /// during the watch ends the wait: [`Frozen::still`], tested in
+    /// `sync::fence`.)
+    #[test]
+    fn a_nowait_wait_hands_over_a_holder_that_stays_stopped() {
+        let m = Mapped::new();
+        let l = m.lock();
+        let pid = held_by_sleeping_child(l, 5_000_000);
+        let stop = |sig| {
+            // SAFETY: stopping or continuing our own child; waiting until
+            // it is stopped.
+            unsafe {
+                libc::kill(pid, sig);
+                if sig == libc::SIGSTOP {
+                    let mut st = 0;
+                    libc::waitpid(pid, &mut st, libc::WUNTRACED);
+                }
+            }
+        };
+        stop(libc::SIGSTOP);
+        let nowait = Deadline::NEVER.for_lock(true);
+        assert!(nowait.fences_quickly());
+        let grace = nowait.fence_grace(Duration::from_millis(20));
+        assert_eq!(grace, Some(crate::sync::time::NOWAIT_GRACE));
+        let t0 = std::time::Instant::now();
+        match l.lock_movable(&nowait, &never, grace, &|| false) {
+            Ok(Got::Stopped(seen, f)) => {
+                assert_eq!(seen & PID, pid as u32);
+                assert_eq!(f.pid(), pid);
+            }
+            other => panic!("{other:?}"),
+        }
+        let w = t0.elapsed();
+        assert!(
+            w >= crate::sync::time::NOWAIT_GRACE && in_time(w, Duration::from_millis(60)),
+            "{w:?}"
+        );
+        // A control call fences nobody: it ends at the stopped holder.
+        let ctl = Deadline::ctl();
+        assert_eq!(ctl.fence_grace(Duration::from_millis(20)), None);
+        assert_eq!(
+            l.lock_movable(&ctl, &never, None, &|| false).err(),
+            Some(Errno::ETIMEDOUT)
+        );
+        // Nor does an IPC_NOWAIT wait given no grace (an object that may
+        // not move here).
+        assert_eq!(
+            l.lock_movable(&nowait, &never, None, &|| false).err(),
+            Some(Errno::ETIMEDOUT)
+        );
         // SAFETY: ending and reaping our child.
         unsafe {
             libc::kill(pid, libc::SIGKILL);

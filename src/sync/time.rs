@@ -12,6 +12,9 @@ pub struct Deadline {
     /// A lock wait under this deadline also ends (`ETIMEDOUT`) as soon as
     /// the lock's holder is seen *stopped* (see [`Deadline::ends_if_stopped`]).
     stopped_ends: bool,
+    /// An `IPC_NOWAIT` call's: a holder that stays stopped for
+    /// [`NOWAIT_GRACE`] is fenced (see [`Deadline::fences_quickly`]).
+    quick_fence: bool,
 }
 
 impl Deadline {
@@ -19,6 +22,7 @@ impl Deadline {
     pub const NEVER: Deadline = Deadline {
         at: None,
         stopped_ends: false,
+        quick_fence: false,
     };
 
     /// Expires `d` from now.
@@ -26,6 +30,7 @@ impl Deadline {
         Deadline {
             at: Instant::now().checked_add(d),
             stopped_ends: false,
+            quick_fence: false,
         }
     }
 
@@ -41,6 +46,32 @@ impl Deadline {
     /// their deadline whatever the holder does: it may be continued.
     pub fn ends_if_stopped(&self) -> bool {
         self.stopped_ends
+    }
+
+    /// Whether a lock wait under this deadline (an `IPC_NOWAIT` call's:
+    /// [`Deadline::for_lock`]) fences a holder of a movable object (a
+    /// queue, a set) that stays stopped, and not run, for
+    /// [`NOWAIT_GRACE`], rather than ending at it: the kernel performs
+    /// such a call at once (the stopped process holds nothing there), so
+    /// the object is moved away from the holder as an untimed call moves
+    /// it after its grace (docs/bounded-time.md, "`IPC_NOWAIT` beside a
+    /// stopped holder"). A holder that runs meanwhile (a tracer's brief
+    /// stop) still ends the wait.
+    pub fn fences_quickly(&self) -> bool {
+        self.quick_fence
+    }
+
+    /// The grace a waiter under this deadline gives a stopped holder of a
+    /// movable object before it fences it: `untimed` (the object's own)
+    /// for untimed and timed calls, [`NOWAIT_GRACE`] for an `IPC_NOWAIT`
+    /// call, none for the other calls that end at a stopped holder (the
+    /// control calls: they do what they can without the lock).
+    pub fn fence_grace(&self, untimed: Duration) -> Option<Duration> {
+        if self.quick_fence {
+            Some(NOWAIT_GRACE)
+        } else {
+            (!self.stopped_ends).then_some(untimed)
+        }
     }
 
     /// This deadline, ending a lock wait when the holder is stopped.
@@ -84,6 +115,19 @@ pub fn now_secs() -> i64 {
 /// long, and the call fails as if it would have blocked.
 pub const NOWAIT_BOUND: Duration = Duration::from_millis(10);
 
+/// How long an `IPC_NOWAIT` call watches a stopped holder of a queue's or
+/// a set's lock, to see it stays stopped and does not run, before it
+/// fences it and moves the object away (an untimed call's grace is 20 ms:
+/// it has time; this call's bound is [`NOWAIT_BOUND`]).
+pub const NOWAIT_GRACE: Duration = Duration::from_millis(2);
+
+/// How long a move started by an `IPC_NOWAIT` call (after
+/// [`NOWAIT_GRACE`]) may take before it is given up: a move copies the
+/// object's file, which [`NOWAIT_BOUND`] may not leave time for on a
+/// loaded machine, and a move given up at the call's bound would be made
+/// again by every call.
+pub const NOWAIT_MOVE_BOUND: Duration = Duration::from_millis(200);
+
 /// How long a call that the kernel never blocks (`*ctl`, `shmat`,
 /// `shmdt`) waits at most for an object's lock before it does what it can
 /// without it (see docs/bounded-time.md).
@@ -101,10 +145,15 @@ impl Deadline {
     }
 
     /// The deadline a lock wait gets under a call's deadline and flags:
-    /// `nowait` adds [`NOWAIT_BOUND`], and a stopped holder ends the wait.
+    /// `nowait` adds [`NOWAIT_BOUND`], and a stopped holder ends the wait
+    /// unless it stays stopped for [`NOWAIT_GRACE`] (then it is fenced
+    /// where the object can move: [`Deadline::fences_quickly`]).
     pub fn for_lock(&self, nowait: bool) -> Deadline {
         if nowait {
-            self.min_after(NOWAIT_BOUND).or_holder_stopped()
+            Deadline {
+                quick_fence: true,
+                ..self.min_after(NOWAIT_BOUND).or_holder_stopped()
+            }
         } else {
             *self
         }
