@@ -261,6 +261,9 @@ impl Ns {
         h.ctime.store(now_secs(), Ordering::Relaxed);
         h.cpid.store(my_pid(), Ordering::Relaxed);
         h.cstart.store(my_start(), Ordering::Relaxed);
+        // (The storage reserved above and by `init` is this file's: see
+        // `Obj::only_reserved`.)
+        h.reserved_for.store(st.st_ino, Ordering::Relaxed);
         if let Err(e) = (spec.init)(&obj) {
             cleanup(None);
             return Err(e);

@@ -53,6 +53,7 @@ fn has_room(ns: &Ns, bytes: u64) -> bool {
     } else {
         st.f_bavail
     };
+    #[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u64 on 64-bit targets only
     let avail = (free as u64).saturating_mul(st.f_frsize as u64);
     bytes <= avail
 }
