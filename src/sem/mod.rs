@@ -1598,38 +1598,47 @@ mod tests {
 
     #[test]
     fn a_walk_passes_over_unreserved_slots_until_one_is_written() {
-        let t = tmp_ns("resv");
-        let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
-        let v = View::new(&o).unwrap();
-        let (runs, n) = Resv::of(&v.s).pages();
-        let pages: u64 = runs[..n].iter().map(|(a, b)| b - a).sum();
-        assert!(
-            o.only_reserved(pages),
-            "a new set holds its reserved pages only"
-        );
-        assert!(!o.only_reserved(pages + 1));
-        let hdr = |i: usize| (HEADER_LEN + v.s.off_wait() + i * v.s.wsz()) as u64;
-        let reserved = |i: usize| {
-            let (lo, hi) = (
-                hdr(i) / 4096,
-                (hdr(i) + size_of::<WaitHdr>() as u64).div_ceil(4096),
+        // Small slots (one operation each: some lie in the first page, all
+        // in reserved pages), then the default ones (most in holes).
+        for semopm in [1, 0] {
+            let t = tmp_ns(&format!("resv{semopm}"));
+            if semopm > 0 {
+                t.1.set_limit("semopm", semopm).unwrap();
+            }
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+            let v = View::new(&o).unwrap();
+            let (runs, n) = Resv::of(&v.s).pages();
+            let pages: u64 = runs[..n].iter().map(|(a, b)| b - a).sum();
+            assert!(
+                o.only_reserved(pages),
+                "a new set holds its reserved pages only"
             );
-            runs[..n].iter().any(|&(a, b)| a <= lo && hi <= b)
-        };
-        // The quick walk: the slots in reserved pages, no other.
-        let quick: Vec<usize> = wslots_used(&v).collect();
-        let want: Vec<usize> = (0..v.s.nwait).filter(|&i| reserved(i)).collect();
-        assert_eq!(quick, want);
-        // A sleeper's slot past them, written: the file holds a page more,
-        // and the walk (by SEEK_DATA) finds it.
-        let far = (0..v.s.nwait)
-            .find(|&i| !reserved(i))
-            .expect("a slot in a hole");
-        v.wslot(far).unwrap().state.store(0, Ordering::Release);
-        assert!(!o.only_reserved(pages));
-        let walked: Vec<usize> = wslots_used(&v).collect();
-        assert!(walked.contains(&far), "{walked:?} lacks slot {far}");
-        assert!(!quick.contains(&far));
+            assert!(!o.only_reserved(pages + 1));
+            let hdr = |i: usize| (HEADER_LEN + v.s.off_wait() + i * v.s.wsz()) as u64;
+            let reserved = |i: usize| {
+                let lo = hdr(i) / 4096;
+                let hi = (hdr(i) + size_of::<WaitHdr>() as u64).div_ceil(4096);
+                runs[..n].iter().any(|&(a, b)| a <= lo && hi <= b)
+            };
+            // The quick walk: the slots in reserved pages, no other.
+            let quick: Vec<usize> = wslots_used(&v).collect();
+            let want: Vec<usize> = (0..v.s.nwait).filter(|&i| reserved(i)).collect();
+            assert_eq!(quick, want);
+            if semopm > 0 {
+                assert!(quick.contains(&0), "slot 0 lies in the first page");
+                continue;
+            }
+            // A sleeper's slot past them, written: the file holds a page
+            // more, and the walk (by SEEK_DATA) finds it.
+            let far = (0..v.s.nwait)
+                .find(|&i| !reserved(i))
+                .expect("a slot in a hole");
+            v.wslot(far).unwrap().state.store(0, Ordering::Release);
+            assert!(!o.only_reserved(pages));
+            let walked: Vec<usize> = wslots_used(&v).collect();
+            assert!(walked.contains(&far), "{walked:?} lacks slot {far}");
+            assert!(!quick.contains(&far));
+        }
     }
 
     #[test]
