@@ -40,31 +40,39 @@ impl Ns {
         }
     }
 
-    /// Moves the fresh payload file `dname` to its public name,
-    /// `<kind>.data.<inode of the control file>`, before anything is built
-    /// (a segment is never published without its payload). A file already
-    /// there cannot be a live object's payload (no other file has our
-    /// inode while ours exists): a leftover, removed when we may; or
-    /// another member's file, planted at the inode numbers tmpfs will hand
-    /// out next, which the sticky directory does not let us remove (before,
-    /// `ENOMEM`: a member could deny every other member `shmget`). Then
-    /// the control file is made again — another inode — until a free name
-    /// turns up; the control files passed over keep their temporary names
-    /// until then (so a file system that reuses inode numbers cannot hand
-    /// the same one back). Each planted name costs one creator one more
-    /// temporary file, once (tmpfs numbers inodes in sequence): at most
-    /// [`PLANTED_MAX`] in a row, then `ENOMEM`. The planted file is never
-    /// adopted (the move never replaces a name). Returns the control file,
-    /// its temporary name and status (`fstat`, which `create` then needs
-    /// not make again: sizing the file changes none of the inode, device,
-    /// owner and mode it reads); on failure both temporary files are gone.
+    /// Creates the payload file of the fresh control file `tmp` (still
+    /// private, named `tname`) at its public name,
+    /// `<kind>.data.<inode of the control file>`, empty and `0600` as a
+    /// temporary file is, before anything is built (a segment is never
+    /// published without its payload). The payload is made at that name
+    /// directly (`O_CREAT | O_EXCL`), not under a temporary name of its
+    /// own moved there: one `renameat2` less per create, ~7 us here
+    /// (docs/shm.md), and no window in which it has a name `sweep_tmp`
+    /// must find by itself — a creator killed from here on leaves its
+    /// control file's temporary name, by whose inode `sweep_tmp` finds
+    /// the payload (`heal_orphan`). A file already there cannot be a live
+    /// object's payload (no other file has our inode while ours exists): a
+    /// leftover, removed when we may; or another member's file, planted
+    /// at the inode numbers tmpfs will hand out next, which the sticky
+    /// directory does not let us remove (before, `ENOMEM`: a member could
+    /// deny every other member `shmget`). Then the control file is made
+    /// again — another inode — until a free name turns up; the control
+    /// files passed over keep their temporary names until then (so a file
+    /// system that reuses inode numbers cannot hand the same one back).
+    /// Each planted name costs one creator one more temporary file, once
+    /// (tmpfs numbers inodes in sequence): at most [`PLANTED_MAX`] in a
+    /// row, then `ENOMEM`. The planted file is never opened (`O_EXCL`).
+    /// Returns the control file, its temporary name and status (`fstat`,
+    /// which `create` then needs not make again: sizing the file changes
+    /// none of the inode, device, owner and mode it reads), and the
+    /// payload, open read-write; on failure the temporary control files
+    /// are gone and no payload was made.
     fn claim_data_name(
         &self,
         kind: Kind,
         mut tmp: OwnedFd,
         mut tname: CString,
-        dname: &CString,
-    ) -> Result<(OwnedFd, CString, libc::stat)> {
+    ) -> Result<(OwnedFd, CString, libc::stat, OwnedFd)> {
         let unlink = |n: &CString| {
             // SAFETY: unlinking a temporary name we created, in our
             // directory.
@@ -75,16 +83,16 @@ impl Ns {
             let claimed = fstat(tmp.as_raw_fd()).and_then(|st| {
                 let name = data_cname(kind, st.st_ino);
                 let name = name.as_cstr()?;
-                if move_new(&self.dirfd, dname, name)? {
-                    return Ok(Some(st));
+                if let Some(d) = create_new(&self.dirfd, name)? {
+                    return Ok(Some((st, d)));
                 }
                 // A leftover of an earlier file with our inode: away with
                 // it, once (only where we may).
                 self.unlink_data(kind, st.st_ino);
-                Ok(move_new(&self.dirfd, dname, name)?.then_some(st))
+                Ok(create_new(&self.dirfd, name)?.map(|d| (st, d)))
             });
             match claimed {
-                Ok(Some(st)) => break Ok(st),
+                Ok(Some(c)) => break Ok(c),
                 Ok(None) if passed.len() < PLANTED_MAX => {}
                 Ok(None) => break Err(Errno::ENOMEM),
                 Err(e) => break Err(e),
@@ -99,10 +107,9 @@ impl Ns {
         };
         passed.iter().for_each(unlink);
         match r {
-            Ok(st) => Ok((tmp, tname, st)),
+            Ok((st, d)) => Ok((tmp, tname, st, d)),
             Err(e) => {
                 unlink(&tname);
-                unlink(dname);
                 Err(e)
             }
         }
@@ -122,45 +129,32 @@ impl Ns {
         let here = if spec.data_apart { 0 } else { spec.data_len };
         let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
-        // A payload of its own: a second private file, built alongside,
-        // moved at once to its public name (see `claim_data_name`), which
-        // may give the control file another inode.
+        // A payload of its own: a second file, made at once at its public
+        // name (see `claim_data_name`), which may give the control file
+        // another inode.
         let (tmp, tname, data, claimed) = if spec.data_apart {
-            let d = match Self::tmpfile(&self.dirfd) {
-                Ok(d) => d,
-                Err(e) => {
-                    // SAFETY: unlinking the name we just created.
-                    unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
-                    return Err(e);
-                }
-            };
-            let (tmp, tname, st) = self.claim_data_name(kind, tmp, tname, &d.1)?;
+            let (tmp, tname, st, d) = self.claim_data_name(kind, tmp, tname)?;
             (tmp, tname, Some(d), Some(st))
         } else {
             (tmp, tname, None, None)
         };
-        // The payload's public name, once linked (see `data_name`).
-        let data_linked: core::cell::Cell<Option<u64>> =
-            core::cell::Cell::new(claimed.as_ref().map(|st| st.st_ino));
-        // The temporary names (each file stays reachable by its own until
-        // it is moved to its public name, so that `sweep_tmp` finds a
-        // killed creator's leftovers: a payload moved to its name while
-        // the control file is still private is found by the latter's).
+        // The payload's public name (see `data_name`): its control file's
+        // inode.
+        let data_named = claimed.as_ref().map(|st| st.st_ino);
+        // The control file's temporary name (it stays reachable by it until
+        // it is moved to its number, so that `sweep_tmp` finds a killed
+        // creator's leftovers: its payload, named from the start, is found
+        // by the control file's inode).
         let ctl_tmp = core::cell::Cell::new(true);
-        let data_tmp = core::cell::Cell::new(false);
         let tmp_names = || {
-            // SAFETY: unlinking names we created, relative to our directory.
-            unsafe {
-                if ctl_tmp.get() {
-                    libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0);
-                }
-                if let (Some((_, n)), true) = (&data, data_tmp.get()) {
-                    libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0);
-                }
+            if ctl_tmp.get() {
+                // SAFETY: unlinking a name we created, relative to our
+                // directory.
+                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
             }
         };
         let cleanup = |extra: Option<&str>| {
-            if let Some(ino) = data_linked.get() {
+            if let Some(ino) = data_named {
                 self.unlink_data(kind, ino);
             }
             tmp_names();
@@ -229,7 +223,7 @@ impl Ns {
             ino: st.st_ino,
             data_len: spec.data_len,
             building: Some(tmp.as_raw_fd()),
-            building_data: data.as_ref().map(|(d, _)| d.as_raw_fd()),
+            building_data: data.as_ref().map(|d| d.as_raw_fd()),
             data_fd: AtomicI32::new(-1),
         };
         let h = obj.header();
@@ -250,7 +244,7 @@ impl Ns {
             // SAFETY: fchown of our own fresh file; failure is harmless.
             unsafe {
                 libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
-                if let Some((d, _)) = &data {
+                if let Some(d) = &data {
                     libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
                 }
             }
@@ -267,6 +261,9 @@ impl Ns {
         h.ctime.store(now_secs(), Ordering::Relaxed);
         h.cpid.store(my_pid(), Ordering::Relaxed);
         h.cstart.store(my_start(), Ordering::Relaxed);
+        // (The storage reserved above and by `init` is this file's: see
+        // `Obj::only_reserved`.)
+        h.reserved_for.store(st.st_ino, Ordering::Relaxed);
         if let Err(e) = (spec.init)(&obj) {
             cleanup(None);
             return Err(e);
@@ -284,7 +281,7 @@ impl Ns {
         // The payload: exactly the IPC mode's read and write bits (set now,
         // while the creator still holds it open read-write; its name was
         // claimed at the start, and no one finds it before the object).
-        if let Some((d, _)) = &data {
+        if let Some(d) = &data {
             if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
                 // SAFETY: fchmod of our own fresh payload file.
                 unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
@@ -383,7 +380,7 @@ impl Ns {
         obj.building = None;
         obj.building_data = None;
         tmp_names();
-        if let Some((d, _)) = data {
+        if let Some(d) = data {
             // Kept for the engine (a create is mostly followed by an attach:
             // it then needs no open), not closed here.
             use std::os::fd::IntoRawFd;

@@ -71,6 +71,31 @@ pub(super) fn move_new(dir: &OwnedFd, from: &CStr, to: &CStr) -> Result<bool> {
     }
 }
 
+/// Creates the file `name` in `dir`, read-write, `0600` less the umask,
+/// as a temporary file is (`O_CREAT | O_EXCL | O_NOFOLLOW`):
+/// `Ok(Some(fd))` when made, `Ok(None)` when the name exists (whatever it
+/// names: it is not opened).
+pub(super) fn create_new(dir: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>> {
+    // SAFETY: exclusive creation relative to a directory we hold; O_EXCL
+    // never follows a symlink nor opens an existing file.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a fresh descriptor we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    match Errno::last() {
+        Errno::EEXIST => Ok(None),
+        e => Err(e),
+    }
+}
+
 /// Gives the file named `from` in `dir` the new name `to` (`link(2)`):
 /// `Ok(true)` when done, `Ok(false)` when `to` exists, never replacing it.
 pub(super) fn link_new(dir: &OwnedFd, from: &CStr, to: &CStr) -> Result<bool> {
@@ -132,6 +157,21 @@ pub(crate) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
     match Errno::last() {
         Errno::EOPNOTSUPP | Errno::ENOSYS => Ok(false),
         e => Err(e),
+    }
+}
+
+impl Ns {
+    /// `fstatvfs(2)` of the namespace's directory (the file system its
+    /// objects live on).
+    pub fn fs_stat(&self) -> Result<libc::statvfs> {
+        // SAFETY: fstatvfs of a descriptor we hold into a zeroed buffer.
+        unsafe {
+            let mut st: libc::statvfs = core::mem::zeroed();
+            if libc::fstatvfs(self.dirfd.as_raw_fd(), &mut st) != 0 {
+                return Err(Errno::last());
+            }
+            Ok(st)
+        }
     }
 }
 

@@ -39,6 +39,13 @@ pub struct ObjHeader {
     /// 0: none yet, and in files made before the field): where a waiter's
     /// answer will come from ([`Obj::peer`]).
     pub(super) peers: [AtomicU64; 2],
+    /// The inode of the file whose creation reserved the storage it
+    /// holds (its first page and the engine's reservations, see
+    /// [`Obj::only_reserved`]); written by the creator before
+    /// publication. A copy made by [`Obj::replace`] carries the inode of
+    /// the file it was copied from (its holes are not reserved), and files
+    /// made before the field hold 0: neither matches its file.
+    pub(super) reserved_for: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -392,6 +399,27 @@ impl Obj {
             return Err(Errno::EIDRM);
         }
         Ok(st)
+    }
+
+    /// Whether the object's file holds exactly `pages` pages of storage
+    /// (`st_blocks`) and was created here with its reservations (its
+    /// header's `reserved_for` is its inode): then an engine that reserved
+    /// `pages` distinct pages at creation knows that no other page of the
+    /// file was ever written (a write to a hole allocates a page), with one
+    /// `fstatat` of the number (which also checks that the number still
+    /// names this object) instead of a descriptor and `lseek(SEEK_DATA)`.
+    /// False when anything differs (another file system's accounting,
+    /// huge pages, a page written or reserved since, a moved object, the
+    /// number gone): the caller then looks with `SEEK_DATA`. The header is
+    /// untrusted: a member that scribbles `reserved_for` (or punches a hole
+    /// in a reserved page) can make the engine pass over a written page,
+    /// what scribbling on that page's contents achieves as well.
+    pub fn only_reserved(&self, pages: u64) -> bool {
+        let Ok(st) = self.stat() else {
+            return false;
+        };
+        self.header().reserved_for.load(Ordering::Relaxed) == st.st_ino
+            && (st.st_blocks as u64).checked_mul(512) == pages.checked_mul(4096)
     }
 
     /// Snapshot of the permission block.

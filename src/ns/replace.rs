@@ -296,6 +296,11 @@ impl Obj {
             if new.id != self.id {
                 return Err(Errno::EIO);
             }
+            // The copy's holes are not reserved (and a file system that
+            // reuses inode numbers could give a later copy the inode the
+            // header names): not a file whose creation reserved its
+            // storage (see `Obj::only_reserved`).
+            new.header().reserved_for.store(0, Ordering::Relaxed);
             build(&new)?;
             Ok(new)
         })();
@@ -405,6 +410,27 @@ mod tests {
         check_existing: &nothing,
         layout: 1,
     };
+
+    /// A copy is not a file whose creation reserved its storage: its
+    /// holes are not reserved, whatever header it copied.
+    #[test]
+    fn a_copy_is_not_taken_for_a_file_holding_its_reservations_only() {
+        let t = TempNs::new("replace-resv");
+        let ns = t.ns.clone();
+        let o = ns
+            .get(Kind::Msg, IPC_PRIVATE, IPC_CREAT | 0o600, &SPEC)
+            .unwrap();
+        assert_eq!(o.header().reserved_for.load(Ordering::Relaxed), o.ino);
+        assert!(o.only_reserved(1), "a new object holds its first page only");
+        o.replace(&nothing, &|| true).unwrap();
+        let copy = ns.by_id_uncached(Kind::Msg, o.id, true).unwrap();
+        assert_ne!(copy.file_id(), o.file_id());
+        assert_eq!(copy.header().reserved_for.load(Ordering::Relaxed), 0);
+        assert!((0..4).all(|p| !copy.only_reserved(p)));
+        ns.remove(&copy, false);
+        drop((o, copy));
+        assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
+    }
 
     const KEY: i32 = 0x5151;
 

@@ -599,6 +599,94 @@ pub(super) struct Shape {
     pub(super) jcap: usize,
 }
 
+/// What a new set's creation reserves of its file (`get`): the first
+/// page (the namespace's create) and the rest of the head (header and
+/// values, `init`), the tail from the undo area (when it ends where the
+/// journal begins) or the journal to the end of the file (the namespace's
+/// create, with the `fallocate` that sizes the file), and the undo area
+/// when it takes at most 64 KiB and is not in the tail (`init`). Byte
+/// offsets in the file. `IPC_RMID` and the other walks over the sleeper
+/// slots count these pages against the file's storage
+/// ([`Resv::pages`], `Obj::only_reserved`): a change here changes what
+/// they take for never written, so it must come with a layout version.
+pub(super) struct Resv {
+    /// end of the header and values (the sleeper slots begin there)
+    pub(super) head: u64,
+    pub(super) journal: (u64, u64),
+    pub(super) undo_area: (u64, u64),
+    /// the file's size (a page multiple)
+    pub(super) whole: u64,
+}
+
+impl Resv {
+    pub(super) fn of(shape: &Shape) -> Resv {
+        Resv {
+            head: (HEADER_LEN + shape.off_wait()) as u64,
+            journal: (
+                (HEADER_LEN + shape.off_journal()) as u64,
+                8 * shape.jcap() as u64,
+            ),
+            undo_area: (
+                (HEADER_LEN + shape.off_undo()) as u64,
+                (shape.nundo * shape.usz()) as u64,
+            ),
+            whole: ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096),
+        }
+    }
+
+    /// Whether the undo area is reserved at creation (every `SEM_UNDO`
+    /// operation reads each slot's owner: up to ~500 semaphores).
+    pub(super) fn undo_reserved(&self) -> bool {
+        self.undo_area.1 <= 64 * 1024
+    }
+
+    /// Whether the undo area is reserved as part of the tail.
+    pub(super) fn undo_in_tail(&self) -> bool {
+        self.undo_reserved() && self.undo_area.0 + self.undo_area.1 == self.journal.0
+    }
+
+    /// Where the tail the namespace's create reserves begins.
+    pub(super) fn tail_start(&self) -> u64 {
+        if self.undo_in_tail() {
+            self.undo_area.0
+        } else {
+            self.journal.0
+        }
+    }
+
+    /// The reserved pages of a set with semaphores: runs `[first, end)` of
+    /// page numbers, ascending and disjoint (merged), at most three.
+    pub(super) fn pages(&self) -> ([(u64, u64); 3], usize) {
+        const P: u64 = 4096;
+        let mut r = [
+            (0, self.head.max(P).div_ceil(P)),
+            (self.tail_start() / P, self.whole / P),
+            (0, 0),
+        ];
+        let mut n = 2;
+        if self.undo_reserved() && !self.undo_in_tail() {
+            let (a, len) = self.undo_area;
+            r[2] = (a / P, (a + len).div_ceil(P));
+            n = 3;
+        }
+        r[..n].sort_unstable();
+        let mut m = 0;
+        for i in 0..n {
+            let (a, b) = r[i];
+            if a >= b {
+                continue;
+            }
+            if m > 0 && a <= r[m - 1].1 {
+                r[m - 1].1 = r[m - 1].1.max(b);
+            } else {
+                r[m] = (a, b);
+                m += 1;
+            }
+        }
+        (r, m)
+    }
+}
+
 /// Journal entries of a set made by an older version (no `jcap` field).
 #[inline]
 pub(super) fn legacy_jcap(max_ops: usize) -> usize {

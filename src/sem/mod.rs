@@ -208,18 +208,10 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         nundo: NUNDO,
         jcap: new_jcap(n.max(1), max_ops),
     };
-    let head = (HEADER_LEN + shape.off_wait()) as u64;
-    let journal = (
-        (HEADER_LEN + shape.off_journal()) as u64,
-        8 * shape.jcap() as u64,
-    );
-    // The undo area too when small (up to ~500 semaphores): every
-    // SEM_UNDO operation reads each slot's owner.
-    let undo_area = (
-        (HEADER_LEN + shape.off_undo()) as u64,
-        (shape.nundo * shape.usz()) as u64,
-    );
-    let whole = ((HEADER_LEN + shape.total()) as u64).next_multiple_of(4096);
+    // (The undo area too when small, up to ~500 semaphores: every
+    // SEM_UNDO operation reads each slot's owner; see `Resv`.)
+    let resv = Resv::of(&shape);
+    let (head, journal, undo_area, whole) = (resv.head, resv.journal, resv.undo_area, resv.whole);
     let room = || crate::shm::room_for(ns, whole);
     // The journal ends the file, and the undo area (when reserved) ends
     // where the journal begins: the namespace's create reserves from
@@ -227,10 +219,9 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     // system call for both, and no `ftruncate`). (None for a call that
     // fails with EINVAL: it reserves no more than the first page.)
     let journal_end = journal.0 + journal.1;
-    let undo_in_tail = undo_area.1 <= 64 * 1024 && undo_area.0 + undo_area.1 == journal.0;
-    let tail_start = if undo_in_tail { undo_area.0 } else { journal.0 };
+    let undo_in_tail = resv.undo_in_tail();
     let reserve_tail = if n > 0 && journal_end <= whole {
-        whole - tail_start
+        whole - resv.tail_start()
     } else {
         0
     };
@@ -271,7 +262,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
             if reserve_tail == 0 {
                 crate::shm::reserve_range(o, journal.0, journal.1)?;
             }
-            if undo_area.1 <= 64 * 1024 && !undo_in_tail {
+            if resv.undo_reserved() && !undo_in_tail {
                 crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
             }
             created.set(Some(o.file_id()));
@@ -1603,6 +1594,51 @@ mod tests {
             "{held} bytes held, not first page + tail"
         );
         assert!(held == 4096 + tail || held >= whole, "{held} bytes held");
+    }
+
+    #[test]
+    fn a_walk_passes_over_unreserved_slots_until_one_is_written() {
+        // Small slots (one operation each: some lie in the first page, all
+        // in reserved pages), then the default ones (most in holes).
+        for semopm in [1, 0] {
+            let t = tmp_ns(&format!("resv{semopm}"));
+            if semopm > 0 {
+                t.1.set_limit("semopm", semopm).unwrap();
+            }
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+            let v = View::new(&o).unwrap();
+            let (runs, n) = Resv::of(&v.s).pages();
+            let pages: u64 = runs[..n].iter().map(|(a, b)| b - a).sum();
+            assert!(
+                o.only_reserved(pages),
+                "a new set holds its reserved pages only"
+            );
+            assert!(!o.only_reserved(pages + 1));
+            let hdr = |i: usize| (HEADER_LEN + v.s.off_wait() + i * v.s.wsz()) as u64;
+            let reserved = |i: usize| {
+                let lo = hdr(i) / 4096;
+                let hi = (hdr(i) + size_of::<WaitHdr>() as u64).div_ceil(4096);
+                runs[..n].iter().any(|&(a, b)| a <= lo && hi <= b)
+            };
+            // The quick walk: the slots in reserved pages, no other.
+            let quick: Vec<usize> = wslots_used(&v).collect();
+            let want: Vec<usize> = (0..v.s.nwait).filter(|&i| reserved(i)).collect();
+            assert_eq!(quick, want);
+            if semopm > 0 {
+                assert!(quick.contains(&0), "slot 0 lies in the first page");
+                continue;
+            }
+            // A sleeper's slot past them, written: the file holds a page
+            // more, and the walk (by SEEK_DATA) finds it.
+            let far = (0..v.s.nwait)
+                .find(|&i| !reserved(i))
+                .expect("a slot in a hole");
+            v.wslot(far).unwrap().state.store(0, Ordering::Release);
+            assert!(!o.only_reserved(pages));
+            let walked: Vec<usize> = wslots_used(&v).collect();
+            assert!(walked.contains(&far), "{walked:?} lacks slot {far}");
+            assert!(!quick.contains(&far));
+        }
     }
 
     #[test]

@@ -37,19 +37,13 @@ pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
     }
 }
 
-/// [`room_for`]'s look at the file system.
+/// [`room_for`]'s look at the file system (`fstatvfs` of the namespace's
+/// directory descriptor: a `statvfs` of its path walked the path again,
+/// ~0.9 us more per create here, and could reach another directory moved
+/// to that path since).
 fn has_room(ns: &Ns, bytes: u64) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(ns.dir().as_os_str().as_bytes()) else {
-        return true;
-    };
-    // SAFETY: statvfs of a NUL-terminated path into a zeroed buffer.
-    let st = unsafe {
-        let mut st: libc::statvfs = core::mem::zeroed();
-        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
-            return true; // cannot tell: fallocate will
-        }
-        st
+    let Ok(st) = ns.fs_stat() else {
+        return true; // cannot tell: fallocate will
     };
     if st.f_blocks == 0 {
         return true;
@@ -59,6 +53,7 @@ fn has_room(ns: &Ns, bytes: u64) -> bool {
     } else {
         st.f_bavail
     };
+    #[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u64 on 64-bit targets only
     let avail = (free as u64).saturating_mul(st.f_frsize as u64);
     bytes <= avail
 }
