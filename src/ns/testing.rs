@@ -61,12 +61,28 @@ pub(crate) fn alone(name: &str, f: impl FnOnce()) {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
     if pid == 0 {
-        std::panic::set_hook(Box::new(|info| {
-            let msg = format!("child: {info}\n");
-            // SAFETY: write(2) of a buffer we own to standard error.
-            unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
-        }));
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+        // No `std::panic::set_hook` here: it takes the hook's lock for
+        // writing, and a thread of the harness that was panicking when we
+        // forked (a test that expects a panic) held it for reading — a
+        // reader the child does not have, so the write waited for ever
+        // (`create_exist_ok_and_timeout` hung `make test`'s `cargo test`
+        // once). The message is written from the payload instead (the
+        // default hook's output goes to the harness's capture, which the
+        // child never hands back).
+        let ok = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => true,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let msg = format!("child of {name}: {what}\n");
+                // SAFETY: write(2) of a buffer we own to standard error.
+                unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+                false
+            }
+        };
         // SAFETY: leaving the child at once, without the parent's atexit
         // handlers or the harness's destructors.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
