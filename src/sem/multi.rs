@@ -976,6 +976,89 @@ mod tests {
         },
     ];
 
+    /// A set of five semaphores (5 each), used once without the lock
+    /// (holders freeze from now on).
+    fn lock_free_set(ns: &crate::ns::Ns) -> std::sync::Arc<Obj> {
+        let o = get(ns, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        View::new(&o)
+            .unwrap()
+            .hdr()
+            .lockfree
+            .store(2, Ordering::SeqCst);
+        o
+    }
+
+    /// With the set fence: a child holding the set's lock, semaphore 4
+    /// frozen, stopped (seen so); continued by [`end_holder`], it writes,
+    /// lets go and exits. Its pid.
+    fn stopped_holder(o: &Obj, sh: &Shared) -> i32 {
+        // SAFETY: the child holds the set's lock, freezes a word, waits
+        // to be told to go on, writes, lets go, exits.
+        let h = unsafe { libc::fork() };
+        if h == 0 {
+            let g = lock_by(o, &Deadline::NEVER).unwrap();
+            let v = View::new(o).unwrap();
+            let w = v.freeze(4).unwrap();
+            sh.at(10).store(1, Ordering::SeqCst);
+            while sh.at(11).load(Ordering::SeqCst) == 0 {
+                core::hint::spin_loop();
+            }
+            let _ = v.sem(4).unwrap().put(o, w.val() + 10, my_pid());
+            let _ = g.release();
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        while sh.at(10).load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        crate::sync::fence::tests::stop(h);
+        h
+    }
+
+    /// [`stopped_holder`] `h` continued, and gone.
+    fn end_holder(h: i32, sh: &Shared, what: &str) {
+        sh.at(11).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(h, libc::SIGCONT) };
+        let st = wait_status(h, 0);
+        assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+    }
+
+    /// Waits (5 s at most) for the claimant's answer in word 0 of `sh`.
+    fn wait_answer(sh: &Shared, what: &str) {
+        let t1 = std::time::Instant::now();
+        while sh.at(0).load(Ordering::SeqCst) == 0 {
+            assert!(
+                t1.elapsed() < Duration::from_secs(5),
+                "{what}: the claimant hangs"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Process `c`'s undo slot in `v`.
+    fn slot_of(v: &View<'_>, c: i32) -> Result<usize> {
+        v.undo_used()
+            .find(|&u| {
+                v.uslot(u)
+                    .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
+            })
+            .ok_or(Errno::ENOENT)
+    }
+
+    /// The dead's undo applied (the sweep of dead undo holders, under the
+    /// lock).
+    fn sweep_dead(ns: &crate::ns::Ns, id: i32) {
+        with_set(ns, id, |o| {
+            let _g = lock_by(o, &Deadline::NEVER)?;
+            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
+            Ok(())
+        })
+        .unwrap();
+    }
+
     /// A lock-free multi-operation claimant stopped (SIGSTOP) at each step
     /// of its call ([`pause`]: after its first claim, after every claim,
     /// after its commit, after its first release, inside the release of a
@@ -1006,44 +1089,12 @@ mod tests {
     fn stopped_claimant_case(step: u32, mover: bool, kill: bool) {
         let what = format!("step {step}, mover {mover}, killed {kill}");
         let t = crate::sem::tests::tmp_ns(&format!("stolen{step}{mover}{kill}"));
-        let o = get(&t.1, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        let o = lock_free_set(&t.1);
         let id = o.id;
-        // Used without the lock once: holders freeze from now on.
-        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        View::new(&o)
-            .unwrap()
-            .hdr()
-            .lockfree
-            .store(2, Ordering::SeqCst);
         let sh = Shared::new();
         // With the set fence: a lock holder that froze semaphore 4,
         // stopped.
-        let holder = if mover {
-            // SAFETY: the child holds the set's lock, freezes a word, waits
-            // to be told to go on, writes, lets go, exits.
-            let h = unsafe { libc::fork() };
-            if h == 0 {
-                let g = lock_by(&o, &Deadline::NEVER).unwrap();
-                let v = View::new(&o).unwrap();
-                let w = v.freeze(4).unwrap();
-                sh.at(10).store(1, Ordering::SeqCst);
-                while sh.at(11).load(Ordering::SeqCst) == 0 {
-                    core::hint::spin_loop();
-                }
-                let _ = v.sem(4).unwrap().put(&o, w.val() + 10, my_pid());
-                let _ = g.release();
-                // SAFETY: ending the test child.
-                unsafe { libc::_exit(0) };
-            }
-            while sh.at(10).load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            crate::sync::fence::tests::stop(h);
-            h
-        } else {
-            0
-        };
+        let holder = if mover { stopped_holder(&o, &sh) } else { 0 };
         // SAFETY: the child makes the call, stopping itself at `step`,
         // reports, waits to be told to exit.
         let c = unsafe { libc::fork() };
@@ -1102,14 +1153,7 @@ mod tests {
             assert!(libc::WIFSIGNALED(st), "{what}: {st:#x}");
             committed
         } else {
-            let t1 = std::time::Instant::now();
-            while sh.at(0).load(Ordering::SeqCst) == 0 {
-                assert!(
-                    t1.elapsed() < Duration::from_secs(5),
-                    "{what}: the claimant hangs"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_answer(&sh, &what);
             let r = sh.at(0).load(Ordering::SeqCst);
             assert!(r == 1 || r == 2, "{what}: the claimant's call answered {r}");
             // Made once, with its adjustments, before it exits.
@@ -1119,13 +1163,7 @@ mod tests {
             assert_eq!(vals, vec![4, 7, 7 + p, 4, s4], "{what}: answered {r}");
             let adj = with_set(&t.1, id, |o| {
                 let v = View::new(o)?;
-                let u = v
-                    .undo_used()
-                    .find(|&u| {
-                        v.uslot(u)
-                            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
-                    })
-                    .ok_or(Errno::ENOENT)?;
+                let u = slot_of(&v, c)?;
                 Ok((
                     v.adj(u, 0)?.load(Ordering::Relaxed),
                     v.adj(u, 2)?.load(Ordering::Relaxed),
@@ -1138,20 +1176,11 @@ mod tests {
             true
         };
         if mover {
-            sh.at(11).store(1, Ordering::SeqCst);
-            // SAFETY: continuing our own child.
-            unsafe { libc::kill(holder, libc::SIGCONT) };
-            let st = wait_status(holder, 0);
-            assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+            end_holder(holder, &sh, &what);
         }
         // The claimant gone: its undo applied (the sweep of dead undo
         // holders, under the lock).
-        with_set(&t.1, id, |o| {
-            let _g = lock_by(o, &Deadline::NEVER)?;
-            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
-            Ok(())
-        })
-        .unwrap();
+        sweep_dead(&t.1, id);
         let vals = with_set(&t.1, id, getall).unwrap();
         let p = if mover { 0 } else { 1 };
         let s4 = if mover { 6 } else { 5 };
@@ -1216,15 +1245,8 @@ mod tests {
     fn stopped_one_case(step: u32, mover: bool, kill: bool) {
         let what = format!("one-op step {step}, mover {mover}, killed {kill}");
         let t = crate::sem::tests::tmp_ns(&format!("stolen1{step}{mover}{kill}"));
-        let o = get(&t.1, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        let o = lock_free_set(&t.1);
         let id = o.id;
-        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        View::new(&o)
-            .unwrap()
-            .hdr()
-            .lockfree
-            .store(2, Ordering::SeqCst);
         let sh = Shared::new();
         // SAFETY: the child makes the call, stopping itself at `step`,
         // reports, waits to be told to exit.
@@ -1269,31 +1291,7 @@ mod tests {
             View::new(&o).unwrap().peek(0).unwrap().claimed(),
             "{what}: stopped inside its claim"
         );
-        let holder = if mover {
-            // SAFETY: the child holds the set's lock, freezes a word, waits
-            // to be told to go on, writes, lets go, exits.
-            let h = unsafe { libc::fork() };
-            if h == 0 {
-                let g = lock_by(&o, &Deadline::NEVER).unwrap();
-                let v = View::new(&o).unwrap();
-                let w = v.freeze(4).unwrap();
-                sh.at(10).store(1, Ordering::SeqCst);
-                while sh.at(11).load(Ordering::SeqCst) == 0 {
-                    core::hint::spin_loop();
-                }
-                let _ = v.sem(4).unwrap().put(&o, w.val() + 10, my_pid());
-                let _ = g.release();
-                // SAFETY: ending the test child.
-                unsafe { libc::_exit(0) };
-            }
-            while sh.at(10).load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            crate::sync::fence::tests::stop(h);
-            h
-        } else {
-            0
-        };
+        let holder = if mover { stopped_holder(&o, &sh) } else { 0 };
         let t0 = std::time::Instant::now();
         if mover {
             let r = with_set(&t.1, id, |o| {
@@ -1328,27 +1326,14 @@ mod tests {
             let st = wait_status(c, 0);
             assert!(libc::WIFSIGNALED(st), "{what}: {st:#x}");
         } else {
-            let t1 = std::time::Instant::now();
-            while sh.at(0).load(Ordering::SeqCst) == 0 {
-                assert!(
-                    t1.elapsed() < Duration::from_secs(5),
-                    "{what}: the claimant hangs"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_answer(&sh, &what);
             std::thread::sleep(Duration::from_millis(5));
             let r = sh.at(0).load(Ordering::SeqCst);
             assert!(r == 1 || r == 2, "{what}: answered {r}");
             // Made once, with its adjustment, before it exits.
             let got = with_set(&t.1, id, |o| {
                 let v = View::new(o)?;
-                let u = v
-                    .undo_used()
-                    .find(|&u| {
-                        v.uslot(u)
-                            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
-                    })
-                    .ok_or(Errno::ENOENT)?;
+                let u = slot_of(&v, c)?;
                 Ok((getval(o, 0)?, v.adj(u, 0)?.load(Ordering::Relaxed)))
             });
             assert_eq!(got, Ok((base + 1, -1)), "{what}");
@@ -1357,18 +1342,9 @@ mod tests {
             assert!(libc::WIFEXITED(st), "{what}: {st:#x}");
         }
         if mover {
-            sh.at(11).store(1, Ordering::SeqCst);
-            // SAFETY: continuing our own child.
-            unsafe { libc::kill(holder, libc::SIGCONT) };
-            let st = wait_status(holder, 0);
-            assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+            end_holder(holder, &sh, &what);
         }
-        with_set(&t.1, id, |o| {
-            let _g = lock_by(o, &Deadline::NEVER)?;
-            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
-            Ok(())
-        })
-        .unwrap();
+        sweep_dead(&t.1, id);
         // The V and its undo once (or neither): as before it.
         assert_eq!(with_set(&t.1, id, |o| getval(o, 0)), Ok(base), "{what}");
         with_set(&t.1, id, |o| {
