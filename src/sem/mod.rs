@@ -2418,6 +2418,31 @@ mod tests {
         }
     }
 
+    /// A scribbled one-operation claim — naming an undo slot the set does
+    /// not have, or its release owned by a process that cannot exist —
+    /// is put back by the lock holder that meets it (no record to finish
+    /// from), not waited for.
+    #[test]
+    fn a_scribbled_claim_is_put_back_not_waited_for() {
+        let t = tmp_ns("claim_scribbled");
+        for urel in [false, true] {
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[3]).unwrap();
+            let v = View::new(&o).unwrap();
+            v.hdr().lockfree.store(2, Ordering::SeqCst);
+            let mut w = SemWord::claim(3, 100, 2, 1, 0x3fff_fff0);
+            if urel {
+                w = SemWord::claim(3, 1, 2, 1, 0x3fff_fff0).urel_by(0x3fff_fff1);
+            }
+            v.sem(0).unwrap().word.store(w.0, Ordering::SeqCst);
+            let t0 = std::time::Instant::now();
+            let r = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Ok(()), "urel {urel}");
+            assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+            assert_eq!(getval(&o, 0), Ok(2), "urel {urel}");
+            remove(&t.1, &o).unwrap();
+        }
+    }
+
     #[test]
     fn a_sweep_that_leaves_sleepers_keeps_the_undo_slot_of_a_dead_sleeper() {
         let t = tmp_ns("undo_sleeper");

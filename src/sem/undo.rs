@@ -268,16 +268,16 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
     let us = v.uslot(u).ok();
     let slot_pid = us.map_or(0, |us| us.pid.load(Ordering::Acquire));
     let claimant = if w.urel() { slot_pid } else { w.pid() };
-    let Ok(recw) = v.intent(u, k) else {
-        return false;
-    };
+    // (A claim naming no record of the set is a scribble: undone.)
+    let recw = v.intent(u, k).ok();
+    let load = || recw.map_or(0, |r| r.load(Ordering::Acquire));
     let record = |raw: u64| {
         Intent::unpack(raw)
             .filter(|i| i.n == n && i.epoch == w.epoch())
             .filter(|_| claimant != 0 && slot_pid == claimant)
     };
     if w.urel() {
-        let raw = recw.load(Ordering::Acquire);
+        let raw = load();
         if let (Some(i), Ok(a)) = (record(raw), v.adj(u, n)) {
             if (w.pid() == claimant || raw & INTENT_FIN != 0) && a.load(Ordering::Acquire) == i.adj
             {
@@ -303,10 +303,10 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
     }
     // The word ours: the claimant can no longer commit; its record as it
     // stands decides (read after the compare-and-swap).
-    let raw = recw.load(Ordering::Acquire);
+    let raw = load();
     let rec = record(raw);
-    let new = match rec.map(|i| (i, v.adj(u, n))) {
-        Some((i, Ok(a))) => {
+    let new = match (rec.map(|i| (i, v.adj(u, n))), recw) {
+        (Some((i, Ok(a))), Some(recw)) => {
             let _ =
                 recw.compare_exchange(raw, raw | INTENT_FIN, Ordering::AcqRel, Ordering::Acquire);
             multi::pause(14);
