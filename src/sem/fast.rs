@@ -113,19 +113,30 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
 /// 1. the word is **claimed** by compare-and-swap: frozen, naming this
 ///    process, its undo slot, its intent record and an epoch (the value
 ///    kept): from here no one else changes the word or this process's
-///    adjustment for it, and a lock holder that needs it waits for the
-///    claimant or, finding it dead, finishes or undoes the operation
-///    (`undo::settle`, `undo::finish_claim`);
+///    adjustment for it but a settler in its place: a lock holder (or
+///    mover) that needs it waits for a running claimant, and settles the
+///    operation of a dead or stopped one (`undo::settle`,
+///    `undo::steal_one`);
 /// 2. the intent record (semaphore, new value, new adjustment: absolute;
 ///    the claim's epoch) is written in this process's undo slot;
-/// 3. the adjustment is stored, then the word's new value and pid,
-///    unfrozen, with a **release** store.
+/// 3. the commit: the word becomes this claimant's release ([`UREL`]) by
+///    compare-and-swap from its claim — against a settler's, which takes
+///    the word from the claim the same way: exactly one wins. Lost, the
+///    record says how the settler decided ([`INTENT_FIN`]: finished, the
+///    call succeeded; no mark: undone, nothing stored, made again);
+/// 4. the adjustment is stored, then the word's new value and pid,
+///    unfrozen, by compare-and-swap from the release (a settler that
+///    found the adjustment stored may have made it first: the same
+///    outcome).
 ///
-/// A claimant killed before step 2 stored nothing: its claim is put back
-/// (its record shows an older epoch); one killed after is finished from
-/// its record (absolute values: finishing twice changes nothing). No
-/// ABA: from the claim to the release nobody else changes the word, and
-/// only the claimant's own record is named by it.
+/// A claimant gone (or stopped) before step 3 is settled by its record:
+/// one that repeats the claim's epoch finishes the operation, none puts
+/// the value back (absolute values: settling twice changes nothing); one
+/// gone after step 3 is finished from its record. A stopped claimant
+/// delays the calls on its semaphore only between steps 3 and 4's
+/// adjustment store. No ABA: from the claim to the release nobody else
+/// changes the word (but its one settler), and only the claimant's own
+/// record is named by it.
 #[inline(always)]
 fn semop_undo_fast(
     o: &Obj,
@@ -299,12 +310,21 @@ fn claim_op(
             Ordering::Acquire,
         ) {
             Ok(_) => {
+                let claim = SemWord::claim(cur, u, k, e, me);
+                multi::pause(10);
                 // Ours now, and so the adjustment: no other thread of
                 // this process changes it while the word is claimed.
                 let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
                 if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
-                    // Nothing stored: the word as it was.
-                    s.word.store(w.0 & !PARKED, Ordering::Release);
+                    // Nothing stored: the word as it was (unless a
+                    // settler that met this claim stopped put it back
+                    // already: the same).
+                    let _ = s.word.compare_exchange(
+                        claim.0,
+                        w.0 & !PARKED,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    );
                     return Err(Errno::ERANGE);
                 }
                 let i = Intent {
@@ -314,18 +334,81 @@ fn claim_op(
                     epoch: e,
                 };
                 rec.store(i.pack(), Ordering::Relaxed);
-                // **release**: after the record (whoever finds the
-                // adjustment stored finds the record).
-                adj.store(a as i16, Ordering::Release);
-                // **release**: whoever sees the word thawed sees the
+                multi::pause(11);
+                // The commit: the release this claimant's, by
+                // compare-and-swap against a settler that met the claim
+                // stopped (`undo::steal_one`; **acq-rel**: after the
+                // record).
+                let mine = claim.urel_by(me);
+                if s.word
+                    .compare_exchange(claim.0, mine.0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    if settled_for_me(v, n, s, rec, claim) {
+                        return Ok(Cas::Done(r));
+                    }
+                    // Undone (nothing stored): made again.
+                    w = s.load();
+                    continue;
+                }
+                multi::pause(12);
+                // **release**: whoever sees the word released sees the
                 // adjustment (a sweep of this process's undo, later).
-                s.word.store(SemWord::new(r, me).0, Ordering::Release);
+                adj.store(a as i16, Ordering::Release);
+                multi::pause(13);
+                // A compare-and-swap: a settler that found the adjustment
+                // stored may have released the word already (the same
+                // outcome).
+                let _ = s.word.compare_exchange(
+                    mine.0,
+                    SemWord::new(r, me).0,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 return Ok(Cas::Done(r));
             }
             Err(x) => w = SemWord(x),
         }
     }
     Ok(Cas::Slow)
+}
+
+/// The claim `claim` of word `s` (this thread's, with intent record
+/// `rec`) was settled by another process before its commit
+/// (`undo::steal_one`: the claimant seen stopped, or taken for dead):
+/// semaphore `n`; once the settler's decision is made (the word no longer names the
+/// claim), true when the operation was finished in this claimant's place
+/// (its record marked [`INTENT_FIN`]), false when it was undone (nothing
+/// stored: the caller makes it again). A settler that died deciding is
+/// taken over here (this claimant's record is its own to read).
+#[cold]
+#[inline(never)]
+fn settled_for_me(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> bool {
+    let (u, k) = claim.claimant();
+    let mut naps = 0u32;
+    loop {
+        let x = s.load();
+        if !(x.claimed() && !x.multi() && !x.tomb())
+            || x.claimant() != (u, k)
+            || x.epoch() != claim.epoch()
+        {
+            break;
+        }
+        // A settler at it (a few instructions), or one that died: taken
+        // over (it finishes from this claimant's record, seen here).
+        if naps >= 20 && crate::os::proc::liveness(x.pid(), 0) == crate::os::proc::Liveness::Dead {
+            undo::steal_one(v, n, x, true);
+            continue;
+        }
+        naps += 1;
+        if naps < 20 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    let r = rec.load(Ordering::Acquire);
+    r & INTENT_FIN != 0 && Intent::unpack(r).is_some_and(|i| i.epoch == claim.epoch())
 }
 
 /// In this thread's record word ([`Last::rec`]): a lock-free `SEM_UNDO`

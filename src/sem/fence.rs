@@ -17,10 +17,10 @@
 //!    the copy, `pending::sleep`; see step 6 and [`moved_to`].)
 //! 4. Every semaphore word becomes a *tombstone* ([`SemWord::entomb`]): a
 //!    claim of a lock-free call is waited for (a dead claimant's call
-//!    finished or undone; a stopped multi-operation claimant's likewise,
-//!    in its place, `multi::steal`; a stopped one-operation `SEM_UNDO`
-//!    claimant's, or a word whose release a stopped process owns, gives
-//!    the move up) first. From
+//!    finished or undone; a stopped claimant's likewise, in its place,
+//!    `multi::steal`, `undo::steal_one`; a release a stopped process owns
+//!    is completed once its adjustment is stored, and gives the move up
+//!    before: one store's window) first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write
@@ -45,7 +45,8 @@
 //!    inside the engine, `with_set_after` and [`follow`] retry on the
 //!    copy).
 //!
-//! Given up (the holder ran, a stopped claimant of one word, no file): the
+//! Given up (the holder ran, a release owned by a stopped process whose
+//! adjustment is not stored yet, no file): the
 //! journal unsealed, every tombstone lifted ([`SemWord::lifted`]: the
 //! holder's freeze kept), the fence given back. A mover killed at any
 //! step leaves its fence: a waiter takes it over ([`Got::Orphan`]) and
@@ -444,9 +445,9 @@ fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
 }
 
 /// Every word of `v` a tombstone (see the module doc, step 4); `EAGAIN`
-/// when a stopped claimant holds one that cannot be settled in its place
-/// (a one-operation `SEM_UNDO` claim; those laid stay: the caller lifts
-/// them).
+/// when a stopped process holds one that cannot be settled in its place
+/// (its owned release, the adjustment not stored yet; those laid stay:
+/// the caller lifts them).
 fn entomb_all(v: &View<'_>) -> Result<()> {
     for n in 0..v.s.nsems {
         let s = v.sem(n)?;

@@ -165,8 +165,15 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// the holder's decision. 9: sleepers follow a move to the same slot in
 /// the copy ([`W_AWAY`], `fence::rebuild`): a version-8 sleeper would
 /// sleep on in the old file, and a version-8 process would take a slot
-/// state with [`W_AWAY`] for another.
-pub const LAYOUT_VERSION: u32 = 9;
+/// state with [`W_AWAY`] for another. 10: a one-operation `SEM_UNDO`
+/// claim is committed ([`UREL`]) and released by compare-and-swaps
+/// against a lock holder that settles a stopped claimant's operation in
+/// its place (`undo::steal_one`, [`INTENT_FIN`]), and a word's owned
+/// release ([`UREL`], [`MULTI_REL`]) ends with a compare-and-swap that
+/// whoever finds the adjustment stored may make first: a version-9
+/// claimant would store its adjustment and release over the settler's
+/// decision.
+pub const LAYOUT_VERSION: u32 = 10;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -217,6 +224,20 @@ pub(super) const MULTI_REL: u64 = 1 << 24;
 /// stale holder continued after the copy waits for the move's fate:
 /// `fence::fate`), so nothing lands in the old file once it is copied.
 const TOMB: u64 = FROZEN | CLAIM | (0x7f << 16);
+/// In a one-operation `SEM_UNDO` claim ([`CLAIM`] without [`MULTI`]; bit
+/// 30, [`PARKED`]'s, which a claimed word never carries): the operation
+/// is decided and one process, named in the pid bits, owns the word's
+/// release — the claimant, once it committed, or a lock holder (or
+/// mover) settling the operation of a stopped or dead claimant in its
+/// place (`undo::steal_one`). The owner stores the adjustment, then the
+/// outcome by compare-and-swap; whoever finds the adjustment stored may
+/// make that last compare-and-swap first (same outcome). Names, value
+/// (as found) kept.
+pub(super) const UREL: u64 = 1 << 30;
+/// In an intent record ([`Intent`]): a settler finished the operation in
+/// its claimant's place (`undo::steal_one`); the claimant, whose commit
+/// failed, reads it here (no mark: undone, made again).
+pub(super) const INTENT_FIN: u64 = 1 << 50;
 /// The bits that make a word a tombstone (with [`MULTI`] clear).
 const TOMB_MASK: u64 = FROZEN | CLAIM | MULTI | (0x7f << 16);
 /// In a tombstone: the lock holder had frozen the word (a move given up
@@ -259,7 +280,8 @@ impl SemWord {
     /// A sleeper sleeps on it without a timer ([`PARKED`]).
     #[inline]
     pub(super) fn parked(self) -> bool {
-        self.0 & PARKED != 0
+        // (A claimed word's bit 30 is [`UREL`].)
+        self.0 & (PARKED | CLAIM) == PARKED
     }
     /// A lock-free `SEM_UNDO` operation owns it ([`CLAIM`]).
     #[inline]
@@ -279,6 +301,18 @@ impl SemWord {
                 | ((k as u64 & 0x7) << 24)
                 | ((e as u64 & 0x3) << 27),
         )
+    }
+    /// A one-operation claim whose release is owned ([`UREL`]), by the
+    /// process its pid bits name.
+    #[inline]
+    pub(super) fn urel(self) -> bool {
+        self.0 & (CLAIM | MULTI | UREL) == CLAIM | UREL && !self.tomb()
+    }
+    /// The one-operation claim `self` (names and value kept) with its
+    /// release owned by `pid` ([`UREL`]).
+    #[inline]
+    pub(super) fn urel_by(self, pid: i32) -> SemWord {
+        SemWord((self.0 & 0xffff_ffff) | UREL | ((pid as u32 as u64) << 32))
     }
     /// A claimed word's undo slot and intent record.
     #[inline]

@@ -1797,8 +1797,9 @@ mod tests {
     /// slot `u` with an adjustment of +1 on semaphore 0 (it took one unit
     /// with `SEM_UNDO`), in the middle of a lock-free `SEM_UNDO` V on it
     /// with intent record `k`, whose last operation left a record of
-    /// another semaphore: `steps` of the V's three (the claim, the record,
-    /// the adjustment) done, as when it is killed there.
+    /// another semaphore: `steps` of the V's four (the claim, the record,
+    /// the commit — its release its own, [`UREL`] —, the adjustment)
+    /// done, as when it is killed or stopped there.
     fn forge_undo_v(v: &View<'_>, u: usize, k: usize, pid: i32, start: u64, steps: u32) {
         let h = v.hdr();
         h.lockfree.store(2, Ordering::SeqCst);
@@ -1835,6 +1836,12 @@ mod tests {
             rec.store(i.pack(), Ordering::Relaxed);
         }
         if steps >= 3 {
+            s.word.store(
+                SemWord::claim(cur, u, k, e, pid).urel_by(pid).0,
+                Ordering::SeqCst,
+            );
+        }
+        if steps >= 4 {
             adj.store(0, Ordering::Relaxed);
         }
     }
@@ -1851,7 +1858,7 @@ mod tests {
         // whatever step it died at, its V and its undo come out as the
         // kernel's exit_sem would leave them — 5 — less what the live
         // caller took.
-        for steps in 0..=3 {
+        for steps in 0..=4 {
             for via in 0..4 {
                 let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 0]).unwrap();
                 let v = View::new(&o).unwrap();
@@ -2299,27 +2306,6 @@ mod tests {
         c
     }
 
-    /// Beside a word `n` claimed by a stopped process: `SETVAL` and an
-    /// `IPC_NOWAIT` operation on it answer `EAGAIN`, a timed call on it
-    /// and `other` ends by its deadline, all within a second.
-    fn claim_not_waited_for(o: &Obj, n: u16, other: u16) {
-        let t0 = std::time::Instant::now();
-        assert_eq!(
-            setval(o, n as i32, 3),
-            Err(Errno::EAGAIN),
-            "SETVAL beside the claim"
-        );
-        let nowait = semop(o, &[op(n, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
-        assert_eq!(nowait, Err(Errno::EAGAIN), "IPC_NOWAIT on the claimed word");
-        let timed = Wait::Until(Deadline::after(Duration::from_millis(30)));
-        assert_eq!(
-            semop(o, &[op(n, -1, 0), op(other, -1, 0)], timed, Errno::EAGAIN),
-            Err(Errno::EAGAIN),
-            "a timed call ends by its deadline"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
-    }
-
     /// A multi-operation `semop` claiming semaphores 0 and 1 without the
     /// lock, its claimant stopped (after its commit): `GETALL` reads the
     /// committed outcome of both (never one word done and one not), and
@@ -2405,30 +2391,92 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// A lock-free `SEM_UNDO` V (4 → 5, its adjustment +1 → 0) whose
+    /// claimant is stopped after each of its steps (forged: the claim, the
+    /// record, the commit, the adjustment's store), met by an
+    /// `IPC_NOWAIT` P under the lock: settled in its place before the
+    /// commit (undone without a record, finished with one: the record
+    /// marked), completed once the adjustment is stored (only its last
+    /// compare-and-swap was left); between the commit and that store (one
+    /// store's window) the P answers `EAGAIN`, within the second. Killed
+    /// then, the V and its undo come out once: 4 after the P whatever the
+    /// step.
     #[test]
-    fn a_stopped_claimant_is_not_waited_for_under_the_lock() {
+    fn a_stopped_claimant_is_settled_in_its_place() {
         let t = tmp_ns("claim_stopped");
-        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
-        let v = View::new(&o).unwrap();
-        let c = stopped_child();
-        let mut st = 0;
-        forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), 3);
-        let claimed = v.sem(0).unwrap().load();
-        claim_not_waited_for(&o, 0, 1);
-        assert_eq!(getall(&o), Ok(vec![4, 1]), "read as it stands");
-        // The other semaphore, under the lock, and the claimed word left
-        // as it was (its claimant's, thawed by nobody else).
-        semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        assert_eq!(v.sem(0).unwrap().load(), claimed);
-        // Killed: its V finished, its undo applied.
-        // SAFETY: our own stopped child.
-        unsafe {
-            libc::kill(c, libc::SIGKILL);
-            libc::waitpid(c, &mut st, 0);
+        for steps in 1..=4u32 {
+            let what = format!("stopped after {steps} steps");
+            let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+            let v = View::new(&o).unwrap();
+            let c = stopped_child();
+            let mut st = 0;
+            forge_undo_v(&v, 2, 0, c, crate::os::proc::start_time_of(c), steps);
+            let t0 = std::time::Instant::now();
+            let nowait = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert!(
+                t0.elapsed() < Duration::from_secs(1),
+                "{what}: {:?}",
+                t0.elapsed()
+            );
+            let w = v.sem(0).unwrap().load();
+            if steps == 3 {
+                assert_eq!(nowait, Err(Errno::EAGAIN), "{what}");
+                assert!(w.urel(), "{what}: {w:x?}");
+            } else {
+                assert_eq!(nowait, Ok(()), "{what}");
+                assert!(!w.claimed(), "{what}: {w:x?}");
+                let (val, adj) = if steps == 1 { (3, 1) } else { (4, 0) };
+                assert_eq!(getval(&o, 0), Ok(val), "{what}");
+                assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), adj, "{what}");
+                let fin = v.intent(2, 0).unwrap().load(Ordering::Relaxed) & INTENT_FIN != 0;
+                assert_eq!(fin, steps == 2, "{what}: finished in its place");
+                // The other semaphore and a SETVAL beside it go too.
+                semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+                semop(&o, &[op(1, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+            }
+            // SAFETY: our own stopped child.
+            unsafe {
+                libc::kill(c, libc::SIGKILL);
+                libc::waitpid(c, &mut st, 0);
+            }
+            if steps == 3 {
+                // Killed after its commit: finished (5, adj 0), then the P.
+                semop(&o, &[op(0, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+            }
+            {
+                let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                undo::sweep(&v);
+            }
+            assert_eq!(getval(&o, 0), Ok(4), "{what}: the V and its undo once");
+            let w = v.sem(0).unwrap().load();
+            assert!(!w.frozen() && !w.claimed(), "{what}: {w:x?}");
+            remove(&t.1, &o).unwrap();
         }
-        assert_eq!(getval(&o, 0), Ok(5), "4 + 1 (its V), its undo then 0");
-        assert!(!v.sem(0).unwrap().load().frozen());
-        remove(&t.1, &o).unwrap();
+    }
+
+    /// A scribbled one-operation claim — naming an undo slot the set does
+    /// not have, or its release owned by a process that cannot exist —
+    /// is put back by the lock holder that meets it (no record to finish
+    /// from), not waited for.
+    #[test]
+    fn a_scribbled_claim_is_put_back_not_waited_for() {
+        let t = tmp_ns("claim_scribbled");
+        for urel in [false, true] {
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[3]).unwrap();
+            let v = View::new(&o).unwrap();
+            v.hdr().lockfree.store(2, Ordering::SeqCst);
+            let mut w = SemWord::claim(3, 100, 2, 1, 0x3fff_fff0);
+            if urel {
+                w = SemWord::claim(3, 1, 2, 1, 0x3fff_fff0).urel_by(0x3fff_fff1);
+            }
+            v.sem(0).unwrap().word.store(w.0, Ordering::SeqCst);
+            let t0 = std::time::Instant::now();
+            let r = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Ok(()), "urel {urel}");
+            assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+            assert_eq!(getval(&o, 0), Ok(2), "urel {urel}");
+            remove(&t.1, &o).unwrap();
+        }
     }
 
     #[test]

@@ -417,7 +417,14 @@ fn claim_and_apply(
         .map(|(x, old)| Outcome {
             n: x.0,
             val: txn.lookup(E_VAL, x.0).unwrap_or(old.val()),
-            adj: txn.lookup(E_ADJ, x.0).map(|a| a as i16),
+            // An adjustment the call leaves as it was is not stored (its
+            // word released at once): a stored one differs from before,
+            // so that finding it in the slot proves the owner of the
+            // word's release stored it ([`release_word`]).
+            adj: txn
+                .lookup(E_ADJ, x.0)
+                .map(|a| a as i16)
+                .filter(|&a| x.2.map_or(true, |adj| adj.load(Ordering::Relaxed) != a)),
         })
         .collect();
     for (x, out) in at.iter().zip(&outs) {
@@ -469,7 +476,11 @@ fn claim_and_apply(
 /// Unit tests: the step of a multi-operation call at which its claimant
 /// stops itself (SIGSTOP, once), 0 for none: 1 after its first claim, 2 after
 /// every claim, 3 after its commit, 4 after its first word's release, 5
-/// inside a word's release, between its owning and its adjustment's store.
+/// inside a word's release, between its owning and its adjustment's store,
+/// 6 inside it, after the adjustment's store. The one-operation
+/// `SEM_UNDO` path (`fast::claim_op`): 10 after its claim, 11 after its record, 12
+/// after its commit, 13 after its adjustment's store; a settler
+/// (`undo::steal_one`) 14 between its mark and the adjustment's store.
 #[cfg(test)]
 pub(super) static PAUSE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
@@ -506,7 +517,15 @@ fn release_mine(s: &Sem, claim: SemWord, out: Outcome, me: i32, adj: Option<&Adj
             {
                 pause(5);
                 adj.store(a, Ordering::Release);
-                s.word.store(done.0, Ordering::Release);
+                pause(6);
+                // A compare-and-swap: whoever finds the adjustment stored
+                // may have made it first ([`release_word`]: the same).
+                let _ = s.word.compare_exchange(
+                    claim.rel_by(me).0,
+                    done.0,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 return true;
             }
         }
@@ -549,6 +568,25 @@ pub(super) fn release_word(
             return true;
         }
         if cur.rel() {
+            // Its owner's adjustment stored (it changes it, and nobody
+            // else writes it while the word is owned): only the owner's
+            // last compare-and-swap left, made here (the same outcome).
+            if let (Some(a), Some(adj)) = (out.adj, adj) {
+                if adj.load(Ordering::Acquire) == a {
+                    match s.word.compare_exchange(
+                        cur.0,
+                        done.0,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return true,
+                        Err(x) => {
+                            cur = SemWord(x);
+                            continue;
+                        }
+                    }
+                }
+            }
             let owner = cur.pid();
             if owner == me || crate::os::proc::liveness(owner, 0) != crate::os::proc::Liveness::Dead
             {
@@ -569,7 +607,9 @@ pub(super) fn release_word(
                     if let (Some(a), Some(adj)) = (out.adj, adj) {
                         adj.store(a, Ordering::Release);
                     }
-                    s.word.store(done.0, Ordering::Release);
+                    let _ =
+                        s.word
+                            .compare_exchange(to.0, done.0, Ordering::Release, Ordering::Relaxed);
                 }
                 return true;
             }
@@ -797,6 +837,11 @@ pub(super) fn as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
 /// claims names its claimant (the claim keeps the pid before it).
 pub(super) fn pid_as_it_stands(v: &View<'_>, n: usize) -> Result<i32> {
     let w = v.peek(n)?;
+    if w.urel() {
+        // A one-operation claim's release owned (perhaps by a settler):
+        // the last pid is its claimant's, the slot's owner.
+        return Ok(v.uslot(w.claimant().0)?.pid.load(Ordering::Acquire));
+    }
     if !w.multi() {
         return Ok(w.pid());
     }
@@ -931,6 +976,89 @@ mod tests {
         },
     ];
 
+    /// A set of five semaphores (5 each), used once without the lock
+    /// (holders freeze from now on).
+    fn lock_free_set(ns: &crate::ns::Ns) -> std::sync::Arc<Obj> {
+        let o = get(ns, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        View::new(&o)
+            .unwrap()
+            .hdr()
+            .lockfree
+            .store(2, Ordering::SeqCst);
+        o
+    }
+
+    /// With the set fence: a child holding the set's lock, semaphore 4
+    /// frozen, stopped (seen so); continued by [`end_holder`], it writes,
+    /// lets go and exits. Its pid.
+    fn stopped_holder(o: &Obj, sh: &Shared) -> i32 {
+        // SAFETY: the child holds the set's lock, freezes a word, waits
+        // to be told to go on, writes, lets go, exits.
+        let h = unsafe { libc::fork() };
+        if h == 0 {
+            let g = lock_by(o, &Deadline::NEVER).unwrap();
+            let v = View::new(o).unwrap();
+            let w = v.freeze(4).unwrap();
+            sh.at(10).store(1, Ordering::SeqCst);
+            while sh.at(11).load(Ordering::SeqCst) == 0 {
+                core::hint::spin_loop();
+            }
+            let _ = v.sem(4).unwrap().put(o, w.val() + 10, my_pid());
+            let _ = g.release();
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        while sh.at(10).load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        crate::sync::fence::tests::stop(h);
+        h
+    }
+
+    /// [`stopped_holder`] `h` continued, and gone.
+    fn end_holder(h: i32, sh: &Shared, what: &str) {
+        sh.at(11).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(h, libc::SIGCONT) };
+        let st = wait_status(h, 0);
+        assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+    }
+
+    /// Waits (5 s at most) for the claimant's answer in word 0 of `sh`.
+    fn wait_answer(sh: &Shared, what: &str) {
+        let t1 = std::time::Instant::now();
+        while sh.at(0).load(Ordering::SeqCst) == 0 {
+            assert!(
+                t1.elapsed() < Duration::from_secs(5),
+                "{what}: the claimant hangs"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Process `c`'s undo slot in `v`.
+    fn slot_of(v: &View<'_>, c: i32) -> Result<usize> {
+        v.undo_used()
+            .find(|&u| {
+                v.uslot(u)
+                    .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
+            })
+            .ok_or(Errno::ENOENT)
+    }
+
+    /// The dead's undo applied (the sweep of dead undo holders, under the
+    /// lock).
+    fn sweep_dead(ns: &crate::ns::Ns, id: i32) {
+        with_set(ns, id, |o| {
+            let _g = lock_by(o, &Deadline::NEVER)?;
+            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
+            Ok(())
+        })
+        .unwrap();
+    }
+
     /// A lock-free multi-operation claimant stopped (SIGSTOP) at each step
     /// of its call ([`pause`]: after its first claim, after every claim,
     /// after its commit, after its first release, inside the release of a
@@ -946,7 +1074,7 @@ mod tests {
     /// once when it is gone.
     #[test]
     fn a_stopped_multi_claimant_s_call_is_finished_or_undone_in_its_place() {
-        for step in 1..=5u32 {
+        for step in 1..=6u32 {
             for mover in [false, true] {
                 if mover && step == 5 {
                     continue; // its owned word: the move is given up
@@ -961,44 +1089,12 @@ mod tests {
     fn stopped_claimant_case(step: u32, mover: bool, kill: bool) {
         let what = format!("step {step}, mover {mover}, killed {kill}");
         let t = crate::sem::tests::tmp_ns(&format!("stolen{step}{mover}{kill}"));
-        let o = get(&t.1, 0, 5, crate::ns::IPC_CREAT | 0o600, &[5, 5, 5, 5, 5]).unwrap();
+        let o = lock_free_set(&t.1);
         let id = o.id;
-        // Used without the lock once: holders freeze from now on.
-        semop(&o, &[op(4, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        semop(&o, &[op(4, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-        View::new(&o)
-            .unwrap()
-            .hdr()
-            .lockfree
-            .store(2, Ordering::SeqCst);
         let sh = Shared::new();
         // With the set fence: a lock holder that froze semaphore 4,
         // stopped.
-        let holder = if mover {
-            // SAFETY: the child holds the set's lock, freezes a word, waits
-            // to be told to go on, writes, lets go, exits.
-            let h = unsafe { libc::fork() };
-            if h == 0 {
-                let g = lock_by(&o, &Deadline::NEVER).unwrap();
-                let v = View::new(&o).unwrap();
-                let w = v.freeze(4).unwrap();
-                sh.at(10).store(1, Ordering::SeqCst);
-                while sh.at(11).load(Ordering::SeqCst) == 0 {
-                    core::hint::spin_loop();
-                }
-                let _ = v.sem(4).unwrap().put(&o, w.val() + 10, my_pid());
-                let _ = g.release();
-                // SAFETY: ending the test child.
-                unsafe { libc::_exit(0) };
-            }
-            while sh.at(10).load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            crate::sync::fence::tests::stop(h);
-            h
-        } else {
-            0
-        };
+        let holder = if mover { stopped_holder(&o, &sh) } else { 0 };
         // SAFETY: the child makes the call, stopping itself at `step`,
         // reports, waits to be told to exit.
         let c = unsafe { libc::fork() };
@@ -1057,14 +1153,7 @@ mod tests {
             assert!(libc::WIFSIGNALED(st), "{what}: {st:#x}");
             committed
         } else {
-            let t1 = std::time::Instant::now();
-            while sh.at(0).load(Ordering::SeqCst) == 0 {
-                assert!(
-                    t1.elapsed() < Duration::from_secs(5),
-                    "{what}: the claimant hangs"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_answer(&sh, &what);
             let r = sh.at(0).load(Ordering::SeqCst);
             assert!(r == 1 || r == 2, "{what}: the claimant's call answered {r}");
             // Made once, with its adjustments, before it exits.
@@ -1074,13 +1163,7 @@ mod tests {
             assert_eq!(vals, vec![4, 7, 7 + p, 4, s4], "{what}: answered {r}");
             let adj = with_set(&t.1, id, |o| {
                 let v = View::new(o)?;
-                let u = v
-                    .undo_used()
-                    .find(|&u| {
-                        v.uslot(u)
-                            .is_ok_and(|us| us.pid.load(Ordering::Acquire) == c)
-                    })
-                    .ok_or(Errno::ENOENT)?;
+                let u = slot_of(&v, c)?;
                 Ok((
                     v.adj(u, 0)?.load(Ordering::Relaxed),
                     v.adj(u, 2)?.load(Ordering::Relaxed),
@@ -1093,20 +1176,11 @@ mod tests {
             true
         };
         if mover {
-            sh.at(11).store(1, Ordering::SeqCst);
-            // SAFETY: continuing our own child.
-            unsafe { libc::kill(holder, libc::SIGCONT) };
-            let st = wait_status(holder, 0);
-            assert!(libc::WIFEXITED(st), "{what}: holder {st:#x}");
+            end_holder(holder, &sh, &what);
         }
         // The claimant gone: its undo applied (the sweep of dead undo
         // holders, under the lock).
-        with_set(&t.1, id, |o| {
-            let _g = lock_by(o, &Deadline::NEVER)?;
-            sweep_with(&View::new(o)?, true, crate::sync::owner::Check::Full);
-            Ok(())
-        })
-        .unwrap();
+        sweep_dead(&t.1, id);
         let vals = with_set(&t.1, id, getall).unwrap();
         let p = if mover { 0 } else { 1 };
         let s4 = if mover { 6 } else { 5 };
@@ -1136,6 +1210,149 @@ mod tests {
                 Wait::Forever,
                 Errno::EAGAIN,
             )?;
+            semop(o, &[op(0, -1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN)
+        })
+        .unwrap();
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// A lock-free one-operation `SEM_UNDO` V (semaphore 0, 5 → 6, the
+    /// claimant's adjustment -1) whose claimant stops itself at each step
+    /// ([`pause`]: 10 after its claim, 11 after its record, 12 after its
+    /// commit, 13 after its adjustment's store), met by calls under the
+    /// lock (`mover` false: an `IPC_NOWAIT` P and an untimed V) or by a
+    /// call that moves the set away from a lock holder stopped beside it
+    /// (`mover` true: it meets the claim when it lays its tombstones). The
+    /// calls get through while it is stopped — but at step 12 (its
+    /// adjustment not stored yet: one store's window), where they answer
+    /// by their bound — and the claimant, continued, answers once, its V
+    /// made once with its adjustment; killed, made or not as its record
+    /// says; the undo then applied once.
+    #[test]
+    fn a_stopped_one_operation_undo_claimant_is_settled_in_its_place() {
+        for step in 10..=13u32 {
+            for mover in [false, true] {
+                if mover && step == 12 {
+                    continue; // the move is given up: an untimed call waits
+                }
+                for kill in [false, true] {
+                    stopped_one_case(step, mover, kill);
+                }
+            }
+        }
+    }
+
+    fn stopped_one_case(step: u32, mover: bool, kill: bool) {
+        let what = format!("one-op step {step}, mover {mover}, killed {kill}");
+        let t = crate::sem::tests::tmp_ns(&format!("stolen1{step}{mover}{kill}"));
+        let o = lock_free_set(&t.1);
+        let id = o.id;
+        let sh = Shared::new();
+        // SAFETY: the child makes the call, stopping itself at `step`,
+        // reports, waits to be told to exit.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            PAUSE_AT.store(step, Ordering::Relaxed);
+            let known = Known::of(shape(&o));
+            let r = match fast::semop_fast(&o, &known, op(0, 1, SEM_UNDO)) {
+                Ok(Fast::Done) => 1,
+                Ok(_) => {
+                    PAUSE_AT.store(0, Ordering::Relaxed);
+                    // Undone (the word then a tombstone, the set moved):
+                    // made again, as `semop_known` does.
+                    match semop(&o, &[op(0, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN) {
+                        Ok(()) => 2,
+                        Err(_) => 8,
+                    }
+                }
+                Err(_) => 4,
+            };
+            sh.at(0).fetch_add(r, Ordering::SeqCst);
+            while sh.at(1).load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        let t1 = std::time::Instant::now();
+        let st = loop {
+            let st = wait_status(c, libc::WUNTRACED | libc::WNOHANG);
+            if st != 0 || t1.elapsed() > Duration::from_secs(5) {
+                break st;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(
+            libc::WIFSTOPPED(st),
+            "{what}: the claimant did not stop ({st:#x}, answered {})",
+            sh.at(0).load(Ordering::SeqCst)
+        );
+        assert!(
+            View::new(&o).unwrap().peek(0).unwrap().claimed(),
+            "{what}: stopped inside its claim"
+        );
+        let holder = if mover { stopped_holder(&o, &sh) } else { 0 };
+        let t0 = std::time::Instant::now();
+        if mover {
+            let r = with_set(&t.1, id, |o| {
+                semop(o, &[op(4, 1, 0), op(0, 1, 0)], Wait::Forever, Errno::EAGAIN)
+            });
+            assert_eq!(r, Ok(()), "{what}: the call beside the stopped claimant");
+            assert_ne!(
+                with_set(&t.1, id, |o| Ok(o.file_id())).unwrap(),
+                o.file_id(),
+                "{what}: the set moved"
+            );
+        } else if step == 12 {
+            let r = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Err(Errno::EAGAIN), "{what}: IPC_NOWAIT");
+            let d = Wait::Until(Deadline::after(Duration::from_millis(100)));
+            let r = semop(&o, &[op(0, 1, 0)], d, Errno::EAGAIN);
+            assert_eq!(r, Err(Errno::EAGAIN), "{what}: timed");
+        } else {
+            let r = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Ok(()), "{what}: IPC_NOWAIT P");
+            let r = semop(&o, &[op(0, 1, 0)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Ok(()), "{what}: untimed V");
+        }
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+        // Semaphore 0 without the claimant's V: 5, and 6 after the
+        // mover's call.
+        let base = if mover { 6 } else { 5 };
+        // SAFETY: continuing or killing our own child.
+        unsafe { libc::kill(c, if kill { libc::SIGKILL } else { libc::SIGCONT }) };
+        if kill {
+            let st = wait_status(c, 0);
+            assert!(libc::WIFSIGNALED(st), "{what}: {st:#x}");
+        } else {
+            wait_answer(&sh, &what);
+            std::thread::sleep(Duration::from_millis(5));
+            let r = sh.at(0).load(Ordering::SeqCst);
+            assert!(r == 1 || r == 2, "{what}: answered {r}");
+            // Made once, with its adjustment, before it exits.
+            let got = with_set(&t.1, id, |o| {
+                let v = View::new(o)?;
+                let u = slot_of(&v, c)?;
+                Ok((getval(o, 0)?, v.adj(u, 0)?.load(Ordering::Relaxed)))
+            });
+            assert_eq!(got, Ok((base + 1, -1)), "{what}");
+            sh.at(1).store(1, Ordering::SeqCst);
+            let st = wait_status(c, 0);
+            assert!(libc::WIFEXITED(st), "{what}: {st:#x}");
+        }
+        if mover {
+            end_holder(holder, &sh, &what);
+        }
+        sweep_dead(&t.1, id);
+        // The V and its undo once (or neither): as before it.
+        assert_eq!(with_set(&t.1, id, |o| getval(o, 0)), Ok(base), "{what}");
+        with_set(&t.1, id, |o| {
+            let v = View::new(o)?;
+            for n in 0..5 {
+                assert!(!v.peek(n)?.claimed(), "{what}: word {n} {:x?}", v.peek(n)?);
+            }
+            semop(o, &[op(0, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN)?;
             semop(o, &[op(0, -1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN)
         })
         .unwrap();

@@ -69,7 +69,7 @@ pub(super) fn sweep(v: &View<'_>) -> bool {
 
 /// Applies the adjustments of undo slot `u`, whose process `pid` is gone,
 /// and frees the slot; the lock holder only. Its lock-free operations
-/// still claiming a word are finished first ([`finish_claim`]). A word
+/// still claiming a word are finished or undone first ([`steal_one`]). A word
 /// claimed by another process that is stopped (`EBUSY`) leaves the slot
 /// as it is for a later sweep (the adjustments applied so far are
 /// cleared, so nothing is applied twice).
@@ -81,8 +81,14 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
     for s in 0..v.s.nsems {
         if let Ok(x) = v.sem(s) {
             let w = x.load();
-            if w.claimed() && !w.multi() && w.claimant().0 == u && w.pid() == pid {
-                finish_claim(v, s, w);
+            // Its claims (the claimant's pid in the word, or in the slot
+            // once its release is owned: by itself, or by a settler, which
+            // is waited for while it lives).
+            if w.claimed() && !w.multi() && !w.tomb() && w.claimant().0 == u {
+                let owner = w.pid();
+                let take = owner == pid
+                    || crate::os::proc::liveness(owner, 0) == crate::os::proc::Liveness::Dead;
+                steal_one(v, s, w, take);
                 changed = true;
             }
         }
@@ -139,15 +145,15 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// by a lock-free `SEM_UNDO` operation (`fast::semop_undo_fast`) or a
 /// lock-free multi-operation `semop` (`multi`): waits for a live
 /// claimant to let it go (spinning, then yielding, then short naps),
-/// finishes a dead one's operation ([`finish_claim`],
-/// [`multi::finish_multi`]: the whole call, finished or undone), and a
-/// stopped multi-operation claimant's in its place ([`multi::steal`]).
-/// `EBUSY` when a one-operation claimant is stopped, the claimant is
-/// this very thread (a signal handler's call inside its own claim), a
-/// stopped process owns the word's release (`MULTI_REL`), or the
-/// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
-/// the lock go and tries again, so that a stopped claimant delays only
-/// the calls that need its semaphore.
+/// settles a dead or stopped one's operation in its place ([`steal_one`],
+/// [`multi::finish_multi`], [`multi::steal`]: finished or undone; the
+/// whole call for a multi-operation one), and completes a release whose
+/// adjustment is stored. `EBUSY` when the claimant is this very thread (a
+/// signal handler's call inside its own claim), a stopped process owns
+/// the word's release ([`UREL`], [`MULTI_REL`]) and has not stored the
+/// adjustment yet (one store's window), or the claimant still holds the
+/// word after [`CLAIM_BOUND`]: the caller lets the lock go and tries
+/// again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     let s = v.sem(n)?;
     let mut t0 = None;
@@ -185,76 +191,141 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     }
 }
 
-/// [`settle`]'s look at the claimant of a `SEM_UNDO` claim `w` of
+/// [`settle`]'s look at a one-operation `SEM_UNDO` claim `w` of
 /// semaphore `n`: `Some` when decided (see [`multi::settle_multi`]),
-/// `None` for a live claimant to wait for.
+/// `None` for a live claimant (or release owner) to wait for. A claimant
+/// found dead or stopped has its operation settled in its place
+/// ([`steal_one`]); a release owned by a stopped process is completed
+/// once its adjustment is stored, and is `EBUSY` before (one store's
+/// window).
 fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
+    // An owned release whose adjustment is stored: only its last
+    // compare-and-swap left, made here.
+    if w.urel() && steal_one(v, n, w, false) {
+        return Some(Ok(()));
+    }
     let (u, k) = w.claimant();
     let owner = v.uslot(u).map(|us| us.owner().load()).ok();
-    let me = owner.is_some_and(|o| o.is_me());
-    if me && w.pid() == my_pid() && fast::claiming(k) {
-        return Some(Err(Errno::EBUSY));
-    }
-    if me {
-        return None;
-    }
-    let dead = match owner {
-        // A slot that no longer names the claimant: a scribble.
-        Some(o) if o.pid == w.pid() => {
-            match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
-                (crate::os::proc::Liveness::Dead, _) => true,
-                (_, true) => return Some(Err(Errno::EBUSY)),
-                _ => false,
-            }
+    let who = w.pid();
+    if who == my_pid() {
+        if owner.is_some_and(|o| o.is_me()) && fast::claiming(k) {
+            return Some(Err(Errno::EBUSY));
         }
-        _ => true,
-    };
-    if !dead {
-        return None;
+        return None; // another thread of this process: it goes on
     }
-    finish_claim(v, n, w);
-    Some(Ok(()))
+    let start = match owner {
+        Some(o) if o.pid == who => o.start,
+        // A release owned by a settler (another process than the slot's).
+        _ if w.urel() => 0,
+        // A claim whose slot no longer names the claimant: a scribble.
+        _ => {
+            steal_one(v, n, w, true);
+            return Some(Ok(()));
+        }
+    };
+    match crate::os::proc::liveness_and_stopped(who, start) {
+        (crate::os::proc::Liveness::Dead, _) => {
+            steal_one(v, n, w, true);
+            Some(Ok(()))
+        }
+        // Stopped: a claim not yet committed settled in its place (it
+        // learns which way from its own compare-and-swaps once
+        // continued); an owned release whose adjustment is not stored
+        // yet is waited for.
+        (_, true) if !w.urel() => {
+            steal_one(v, n, w, true);
+            Some(Ok(()))
+        }
+        (_, true) => Some(Err(Errno::EBUSY)),
+        _ => None,
+    }
 }
 
-/// Finishes the lock-free `SEM_UNDO` operation whose claimant died
-/// holding semaphore `n`'s word `w` (the lock holder only): its intent
-/// record, written after the claim under the claim's epoch, gives the new
-/// adjustment and value (absolute: finishing twice changes nothing). A
-/// record of another epoch (the claimant died before writing it, and so
-/// before storing anything) or semaphore, or a slot that does not name
-/// the claimant (a scribble), puts back the value the claim kept, the
-/// adjustment untouched (the last pid then names the claimant).
-pub(super) fn finish_claim(v: &View<'_>, n: usize, w: SemWord) {
+/// Settles the one-operation `SEM_UNDO` claim `w` of semaphore `n`
+/// (`fast::semop_undo_fast`) in its claimant's place, under the lock or
+/// by a mover; true when the word was acted on or changed meanwhile (look
+/// again), false when nothing could be done.
+///
+/// - A release owned ([`UREL`]) by the claimant, or by a settler that
+///   marked the record finished, whose adjustment is stored (the record's
+///   value found in the slot: nobody else writes it while the word is
+///   claimed, and the operation changes it): only the owner's last
+///   compare-and-swap is left, made here with the same outcome.
+/// - Otherwise, with `take` (the claimant stopped or gone, a release
+///   owner gone): the word becomes this process's release by
+///   compare-and-swap (against the claimant's commit: exactly one wins),
+///   then the claimant's intent record decides: one that repeats the
+///   claim's epoch and names the semaphore (the claimant wrote it before
+///   it could commit) → marked [`INTENT_FIN`], its adjustment stored,
+///   the word given its new value and the claimant's pid; none → the
+///   value the claim kept put back, the adjustment untouched (the
+///   claimant, continued, finds its commit failed and no mark: it stored
+///   nothing, and makes the call again). Absolute values: settling twice
+///   changes nothing.
+pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool {
+    let Ok(s) = v.sem(n) else { return false };
     let (u, k) = w.claimant();
-    let pid = w.pid();
-    let rec = v
-        .intent(u, k)
-        .ok()
-        .and_then(|r| Intent::unpack(r.load(Ordering::Acquire)))
-        .filter(|i| i.n == n && i.epoch == w.epoch())
-        .filter(|_| {
-            v.uslot(u)
-                .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid)
-        });
-    let new = match rec.map(|i| (i, v.adj(u, n))) {
-        Some((i, Ok(a))) => {
-            a.store(i.adj, Ordering::Relaxed);
-            SemWord::new(i.val, pid)
-        }
-        _ => SemWord::new(w.val(), pid),
+    let us = v.uslot(u).ok();
+    let slot_pid = us.map_or(0, |us| us.pid.load(Ordering::Acquire));
+    let claimant = if w.urel() { slot_pid } else { w.pid() };
+    // (A claim naming no record of the set is a scribble: undone.)
+    let recw = v.intent(u, k).ok();
+    let load = || recw.map_or(0, |r| r.load(Ordering::Acquire));
+    let record = |raw: u64| {
+        Intent::unpack(raw)
+            .filter(|i| i.n == n && i.epoch == w.epoch())
+            .filter(|_| claimant != 0 && slot_pid == claimant)
     };
-    if let Ok(s) = v.sem(n) {
-        let _ = s
-            .word
-            .compare_exchange(w.0, new.0, Ordering::AcqRel, Ordering::Acquire);
+    if w.urel() {
+        let raw = load();
+        if let (Some(i), Ok(a)) = (record(raw), v.adj(u, n)) {
+            if (w.pid() == claimant || raw & INTENT_FIN != 0) && a.load(Ordering::Acquire) == i.adj
+            {
+                let _ = s.word.compare_exchange(
+                    w.0,
+                    SemWord::new(i.val, claimant).0,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                return true;
+            }
+        }
     }
+    if !take {
+        return false;
+    }
+    let owned = w.urel_by(my_pid());
+    if s.word
+        .compare_exchange(w.0, owned.0, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return true;
+    }
+    // The word ours: the claimant can no longer commit; its record as it
+    // stands decides (read after the compare-and-swap).
+    let raw = load();
+    let rec = record(raw);
+    let new = match (rec.map(|i| (i, v.adj(u, n))), recw) {
+        (Some((i, Ok(a))), Some(recw)) => {
+            let _ =
+                recw.compare_exchange(raw, raw | INTENT_FIN, Ordering::AcqRel, Ordering::Acquire);
+            multi::pause(14);
+            a.store(i.adj, Ordering::Release);
+            SemWord::new(i.val, claimant)
+        }
+        _ => SemWord::new(w.val(), if w.urel() { slot_pid } else { w.pid() }),
+    };
+    let _ = s
+        .word
+        .compare_exchange(owned.0, new.0, Ordering::AcqRel, Ordering::Acquire);
     crate::debug_report!(
-        "semaphore set {}: a lock-free SEM_UNDO operation of dead pid {} on semaphore {} {}",
+        "semaphore set {}: a lock-free SEM_UNDO operation of pid {} on semaphore {} {} in its place",
         v.o.id,
-        pid,
+        claimant,
         n,
         if rec.is_some() { "finished" } else { "undone" }
     );
+    true
 }
 
 /// Before sleeping and before reads: releases the undo of processes that

@@ -1,0 +1,246 @@
+/* t_sem_undo_stop.c — a process stopped inside its own lock-free
+ * SEM_UNDO operation (docs/sem.md, "A stopped one-operation claimant
+ * (layout 10)"; docs/bounded-time.md, "Sets"), under both backends (the
+ * kernel the oracle: every check below holds there too).
+ *
+ * A worker loops SEM_UNDO V and P on semaphore 0 (lock-free in ripc: it
+ * claims the word, records its intent, commits, stores its adjustment,
+ * releases). The parent SIGSTOPs it at random moments; with the user
+ * backend it reads the semaphore's word from the set's file and keeps
+ * the stops that landed inside the claim (CLAIM bit, not a
+ * multi-operation one). Then a checker process makes, on that very
+ * semaphore, an untimed V, an IPC_NOWAIT P (which the kernel performs:
+ * the V made the value at least 1), a timed (500 ms) V with SEM_UNDO and
+ * an untimed P with SEM_UNDO: each must succeed, the IPC_NOWAIT one
+ * within 250 ms, the others within 1 s. Before layout 10 the untimed V
+ * waited until the worker was continued (the lock holder met the claim,
+ * let the lock go and tried again) and the IPC_NOWAIT P answered EAGAIN.
+ * Stops that landed between the worker's commit and its adjustment's
+ * store (one store's window, the UREL bit; still waited for) are
+ * counted apart: there the checker's calls are IPC_NOWAIT and timed
+ * only, and must return by their bounds.
+ *
+ * Then the worker is continued (2 in 3) or SIGKILLed (and replaced):
+ * after a kill, once its undo is applied, the value is 0 again (its V
+ * and P each made once, its adjustment undone once); at the end, the
+ * worker exits and the value is 0.
+ *
+ * Argument: the seconds to run (default 12); it stops earlier once
+ * HITS stops landed inside the claim.
+ */
+#include "ripc_sysv.h"
+#include "tap.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HITS 24
+#define NOWAIT_MAX 0.25
+#define CALL_MAX 1.0
+
+struct shared {
+    volatile int stop;
+    volatile long pairs;
+    /* the checker's answers: errno (0 ok) and seconds of each call */
+    volatile int err[4];
+    volatile double took[4];
+    volatile int done;
+};
+
+static struct shared *sh;
+static int sid = -1;
+
+static void worker(void) {
+    struct sembuf v = {0, 1, SEM_UNDO}, p = {0, -1, SEM_UNDO};
+    while (!sh->stop) {
+        if (semop(sid, &v, 1) != 0 || semop(sid, &p, 1) != 0) _exit(2);
+        sh->pairs++;
+    }
+    _exit(0);
+}
+
+static pid_t start_worker(void) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        tap_peer_start(120);
+        worker();
+    }
+    return c;
+}
+
+/* The checker's calls on semaphore 0 (`full`: the untimed ones too). */
+static void checker(int full) {
+    struct sembuf v = {0, 1, 0}, p_nowait = {0, -1, IPC_NOWAIT};
+    struct sembuf uv = {0, 1, SEM_UNDO}, up = {0, -1, SEM_UNDO};
+    struct sembuf uv_nowait = {0, 1, SEM_UNDO | IPC_NOWAIT};
+    struct timespec ts = {0, 500000000};
+    double t0;
+    int made_v = 0;
+    if (full) {
+        t0 = tap_now();
+        sh->err[0] = semop(sid, &v, 1) == 0 ? 0 : errno;
+        sh->took[0] = tap_now() - t0;
+        made_v = sh->err[0] == 0;
+    } else {
+        /* The word may not be taken: a V with IPC_NOWAIT. */
+        t0 = tap_now();
+        sh->err[0] = semop(sid, (struct sembuf[]){{0, 1, IPC_NOWAIT}}, 1) == 0 ? 0 : errno;
+        sh->took[0] = tap_now() - t0;
+        made_v = sh->err[0] == 0;
+    }
+    t0 = tap_now();
+    int rc = made_v ? semop(sid, &p_nowait, 1) : -1;
+    sh->err[1] = rc == 0 ? 0 : (made_v ? errno : -1);
+    sh->took[1] = tap_now() - t0;
+    if (rc != 0 && made_v) {
+        /* Take our V back (untimed only when the word may be had). */
+        if (full) semop(sid, (struct sembuf[]){{0, -1, 0}}, 1);
+    }
+    t0 = tap_now();
+    rc = full ? semtimedop(sid, &uv, 1, &ts) : semop(sid, &uv_nowait, 1);
+    sh->err[2] = rc == 0 ? 0 : errno;
+    sh->took[2] = tap_now() - t0;
+    t0 = tap_now();
+    if (rc == 0) {
+        sh->err[3] = semop(sid, &up, 1) == 0 ? 0 : errno;
+    } else {
+        sh->err[3] = 0;
+    }
+    sh->took[3] = tap_now() - t0;
+    sh->done = 1;
+    _exit(0);
+}
+
+/* The word of semaphore 0 in the set's file (user backend), 0 when it
+ * cannot be read. */
+static uint64_t word0(void) {
+    unsigned char *p = tap_map_object("sem", sid);
+    if (!p) return 0;
+    uint64_t w = __atomic_load_n((volatile uint64_t *)(p + 256 + 128), __ATOMIC_SEQ_CST);
+    munmap(p, 4096);
+    return w;
+}
+
+static int value_is(int want, double within) {
+    double t0 = tap_now();
+    int v;
+    do {
+        v = semctl(sid, 0, GETVAL);
+        if (v == want) return 1;
+        tap_sleep_us(2000);
+    } while (tap_now() - t0 < within);
+    diag("value %d, want %d", v, want);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    double secs = argc > 1 ? atof(argv[1]) : 12;
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) return 1;
+    sid = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+    ok(sid >= 0, "semget");
+    if (sid < 0) return done_testing();
+    int user = !backend_is_kernel();
+    uint64_t rng = 0x853c49e6748fea9bull ^ (uint64_t)getpid();
+    pid_t w = start_worker();
+    int trials = 0, hits = 0, rel_hits = 0, rel_went = 0, checks = 0, kills = 0, slow = 0, wrong = 0, hung = 0,
+        bad_value = 0;
+    double worst[4] = {0};
+    double t_start = tap_now();
+    while (tap_now() - t_start < secs && hits < HITS) {
+        tap_sleep_us(200 + (long)(tap_xorshift(&rng) % 3000));
+        kill(w, SIGSTOP);
+        int st = 0;
+        while (waitpid(w, &st, WUNTRACED) < 0 && errno == EINTR) {
+        }
+        if (!WIFSTOPPED(st)) {
+            diag("worker ended (%#x)", st);
+            wrong++;
+            break;
+        }
+        trials++;
+        int in_claim, in_rel = 0;
+        if (user) {
+            uint64_t x = word0();
+            in_claim = (x & (1ull << 29)) && !(x & (1ull << 23));
+            in_rel = in_claim && (x & (1ull << 30));
+        } else {
+            in_claim = trials % 4 == 0; /* the same checks, on the kernel */
+        }
+        if (in_claim) {
+            hits++;
+            rel_hits += in_rel;
+            checks++;
+            memset((void *)sh->err, 0, sizeof sh->err);
+            sh->done = 0;
+            fflush(stdout);
+            pid_t c = fork();
+            if (c == 0) {
+                tap_peer_start(30);
+                checker(!in_rel);
+            }
+            /* Bounded: 3 s, then the worker is continued (the checker's
+             * calls then end) and the trial counted as hung. */
+            double t0 = tap_now();
+            while (!sh->done && tap_now() - t0 < 3.0) tap_sleep_us(1000);
+            if (!sh->done) {
+                hung++;
+                diag("trial %d: the checker hangs beside the stopped worker (word %#llx)", trials,
+                     (unsigned long long)word0());
+                kill(w, SIGCONT);
+            }
+            tap_reap(c);
+            /* In the window after the commit: its adjustment stored (the
+             * release completed in its place), or not yet (EAGAIN). */
+            if (in_rel && sh->err[0] == 0) rel_went++;
+            for (int k = 0; k < 4; k++) {
+                double bound = k == 1 ? NOWAIT_MAX : CALL_MAX;
+                if (!in_rel && k == 2) bound = 0.6;
+                if (sh->took[k] > worst[k]) worst[k] = sh->took[k];
+                if (sh->took[k] > bound) {
+                    slow++;
+                    diag("trial %d: call %d took %.3f s", trials, k, sh->took[k]);
+                }
+                /* In the one store's window: IPC_NOWAIT may answer
+                 * EAGAIN, a timed call by its deadline. */
+                int fine = sh->err[k] == 0 || (in_rel && (sh->err[k] == EAGAIN || sh->err[k] == -1));
+                if (!fine) {
+                    wrong++;
+                    diag("trial %d: call %d answered errno %d%s", trials, k, sh->err[k],
+                         in_rel ? " (in the window)" : "");
+                }
+            }
+        }
+        if (tap_xorshift(&rng) % 3 == 0) {
+            kill(w, SIGKILL);
+            tap_reap(w);
+            kills++;
+            /* Its V and P each made once, its adjustment undone once. */
+            if (!value_is(0, 2.0)) bad_value++;
+            w = start_worker();
+        } else {
+            kill(w, SIGCONT);
+        }
+    }
+    sh->stop = 1;
+    int st = tap_reap(w);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the worker's calls all succeeded (%#x)", st);
+    diag("%d stops, %d inside the claim (%d after the commit: %d completed in its place), %d kills, "
+         "%ld pairs",
+         trials, hits, rel_hits, rel_went, kills, (long)sh->pairs);
+    diag("worst: V %.4f s, IPC_NOWAIT P %.4f s, timed V %.4f s, P %.4f s", worst[0], worst[1],
+         worst[2], worst[3]);
+    ok(checks > 0, "stops inside the claim checked (%d)", checks);
+    ok(hung == 0, "no call waited for the stopped claimant (%d hung)", hung);
+    ok(slow == 0, "IPC_NOWAIT within %.0f ms, the others within %.1f s (%d over)", NOWAIT_MAX * 1000,
+       CALL_MAX, slow);
+    ok(wrong == 0, "every call answered as the kernel (%d did not)", wrong);
+    ok(bad_value == 0, "after each kill: the value 0 (%d not)", bad_value);
+    ok(value_is(0, 2.0), "at the end: the value 0 (each V and P once, each undo once)");
+    ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
+    return done_testing();
+}
