@@ -219,6 +219,10 @@ impl Queue {
                 .map_err(|e| self.moved_err(e))?;
             let r = match got {
                 Got::Out(o) => return Ok((QGuard(l), o == LockOutcome::OwnerDied)),
+                // No fence where this process may not make the copy: both
+                // locks would only be given back again (by every IPC_NOWAIT
+                // call of such a member beside the holder).
+                Got::Stopped(..) if !self.obj.may_replace() => Err(Errno::EPERM),
                 Got::Stopped(seen, _) => self.move_away(l, Some(seen), s_held, g),
                 Got::Orphan(pid) => self.move_away(l, Some(FENCE_TAKEN | pid as u32), s_held, g),
             };

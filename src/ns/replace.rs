@@ -238,6 +238,18 @@ impl Obj {
         Err(Errno::EIDRM)
     }
 
+    /// Whether this process may make the object's copy ([`Obj::replace`]:
+    /// root, or the owner of its file): a waiter that may not has no
+    /// reason to fence a stopped holder (the fence, tombstones and seal
+    /// would only be lifted again). True when the file cannot be looked
+    /// at (`replace` then says what is wrong).
+    pub fn may_replace(&self) -> bool {
+        match self.file() {
+            Ok(ObjFd::Opened(f)) => fstat(f.as_raw_fd()).map_or(true, |st| may_give(st.st_uid)),
+            _ => true,
+        }
+    }
+
     /// Moves the object to a new file: a copy of its file with the same
     /// owner, group and mode (`EPERM` when this process may not give it
     /// those: neither root nor the file's owner, or a group it is not in),
@@ -263,9 +275,7 @@ impl Obj {
             ObjFd::Building(_) => return Err(Errno::EINVAL),
         };
         let st = fstat(old.as_raw_fd())?;
-        // SAFETY: geteuid cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        if euid != 0 && euid != st.st_uid {
+        if !may_give(st.st_uid) {
             return Err(Errno::EPERM);
         }
         let (fd, tname) = Ns::tmpfile(&self.dir)?;
@@ -578,4 +588,12 @@ mod tests {
         drop((o, copy));
         assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
     }
+}
+
+/// Whether this process may give a file the owner `uid` (root, or `uid`
+/// itself).
+fn may_give(uid: libc::uid_t) -> bool {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0 || euid == uid
 }

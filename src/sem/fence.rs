@@ -241,6 +241,10 @@ pub(super) fn take_slow(
         };
         let r = match got {
             Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
+            // No fence where this process may not make the copy: the
+            // fence, tombstones and seal would only be lifted again (by
+            // every IPC_NOWAIT call of such a member beside the holder).
+            Got::Stopped(..) if !o.may_replace() => Err(Errno::EPERM),
             Got::Stopped(seen, _) => move_set(o, seen, false, &dm),
             Got::Orphan(pid) => move_set(o, pid as u32, true, &dm),
         };
