@@ -1017,18 +1017,7 @@ mod tests {
         let m = Mapped::new();
         let l = m.lock();
         let pid = held_by_sleeping_child(l, 5_000_000);
-        let stop = |sig| {
-            // SAFETY: stopping or continuing our own child; waiting until
-            // it is stopped.
-            unsafe {
-                libc::kill(pid, sig);
-                if sig == libc::SIGSTOP {
-                    let mut st = 0;
-                    libc::waitpid(pid, &mut st, libc::WUNTRACED);
-                }
-            }
-        };
-        stop(libc::SIGSTOP);
+        crate::sync::fence::tests::stop(pid);
         let nowait = Deadline::NEVER.for_lock(true);
         assert!(nowait.fences_quickly());
         let grace = nowait.fence_grace(Duration::from_millis(20));
