@@ -402,6 +402,14 @@ impl Obj {
     }
 }
 
+/// Whether this process may give a file the owner `uid` (root, or `uid`
+/// itself).
+fn may_give(uid: libc::uid_t) -> bool {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0 || euid == uid
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::TempNs;
@@ -588,12 +596,4 @@ mod tests {
         drop((o, copy));
         assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
     }
-}
-
-/// Whether this process may give a file the owner `uid` (root, or `uid`
-/// itself).
-fn may_give(uid: libc::uid_t) -> bool {
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    euid == 0 || euid == uid
 }
