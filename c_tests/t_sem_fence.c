@@ -645,9 +645,7 @@ static void move_kills(void) {
         }
         int before = sh->movers_in;
         pid_t m = spawn(mover);
-        double t0 = tap_now();
-        while (sh->movers_in == before && tap_now() - t0 < GIVE_UP) sleep_us(200);
-        double took = tap_now() - t0;
+        double took = tap_until_moved(&sh->movers_in, before, GIVE_UP);
         if (took > worst) worst = took;
         if (took > CALL_MAX) {
             slow++;

@@ -470,6 +470,16 @@ static inline int tap_count_names(const char *dir, const char *prefix, int other
     return n;
 }
 
+/* Seconds until the shared counter *n moves from `before` (looked at
+ * every 200 µs), give_up at most: how long a call a child makes took to
+ * get through, when the child counts its calls. */
+static inline double tap_until_moved(volatile int *n, int before, double give_up) {
+    double t0 = tap_now();
+    struct timespec ts = {0, 200 * 1000};
+    while (*n == before && tap_now() - t0 < give_up) nanosleep(&ts, NULL);
+    return tap_now() - t0;
+}
+
 /* Runs the tool `name` (ripcs, ripcrm, ...) of RIPC_TOOLS (else
  * target/release) with `args`, its output discarded; system()'s status. */
 static inline int tap_tool(const char *name, const char *args) {
