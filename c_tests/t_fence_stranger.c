@@ -25,8 +25,10 @@
  * semaphore is 0 once both have ended (the stranger's adjustments undone
  * at its exit, the peer's pairs completed or undone). On the user
  * backend, the stranger made no file in the namespace (no copy, no
- * temporary), and the stop landed inside the lock (an EAGAIN) in at
- * least one trial: without that, the part proves nothing.
+ * temporary); there the peer is stopped again (continued a moment
+ * first) until it holds the set's lock — every trial meets the stranger's
+ * calls with it held —, and at least one of them answered EAGAIN:
+ * without that, the part proves nothing.
  *
  * Part 2, queues: the same with a root peer looping msgsnd and msgrcv of
  * its own 64-byte messages (type 1; both locks held much of its time),
@@ -34,7 +36,8 @@
  * NOWAIT_MAX: performed or, ripc, EAGAIN), then untimed (performed once
  * the peer is continued or killed); then the stranger takes its messages
  * back with untimed msgrcv (as many as it sent; ripc may wait for the
- * peer there too), and finds no more. Exact: once the peer
+ * peer there too), and finds no more. On the user backend the peer is
+ * stopped again until it holds the senders' lock. Exact: once the peer
  * has ended and root has taken back a message the killed peer may have
  * left, the queue is empty.
  */
@@ -177,6 +180,38 @@ static int strangers_files(void) {
 static struct sem_peer *words; /* shared with the peers */
 static uint64_t rng = 0x6a09e667f3bcc909ull;
 
+/* Lock words in an object file's first page (src/sync/lock.rs: the
+ * holder's pid in the low 30 bits): the header's (sets), a queue's
+ * senders' lock. */
+#define OBJ_LOCK 40
+#define Q_SLOCK (256 + 0)
+#define PID_BITS ((1u << 30) - 1)
+
+/* User backend: stops the stopped peer `p` again (continued 0.5-3 ms
+ * first) until it holds the lock at byte `off` of object `kind`.`id`,
+ * at most 60 times, so that every trial meets the stranger's calls with
+ * the lock held (a random stop lands in a queue's lock in about one
+ * trial in six). Whether it does. */
+static int stop_inside(pid_t p, const char *kind, int id, size_t off) {
+    unsigned char *m = tap_map_object(kind, id);
+    if (!m) return 0;
+    int inside = 0;
+    for (int k = 0; k < 60 && !inside; k++) {
+        uint32_t w;
+        memcpy(&w, m + off, sizeof w);
+        inside = (w & PID_BITS) == (uint32_t)p;
+        if (!inside) {
+            kill(p, SIGCONT);
+            tap_sleep_us(500 + (long)(tap_xorshift(&rng) % 2500));
+            kill(p, SIGSTOP);
+            int st;
+            waitpid(p, &st, WUNTRACED);
+        }
+    }
+    munmap(m, 4096);
+    return inside;
+}
+
 /* Ends trial t: the peer continued or killed, the stranger reaped; its
  * exit status's bits (-1: it did not exit normally). Continues the peer
  * only after the stranger's bounded calls (at most NOWAIT_MAX +
@@ -192,7 +227,8 @@ static int end_trial(pid_t peer, pid_t s, int kill_peer, int *peer_ok) {
     return WEXITSTATUS(st);
 }
 
-static void report(const char *what, int trials, int bad, int saw, int peer_bad, int inexact) {
+static void report(const char *what, int trials, int bad, int saw, int inside, int peer_bad,
+                   int inexact) {
     ok(bad == 0, "%s: the stranger's calls return in bounded time, performed or (ripc) EAGAIN "
                  "(%d of %d trials not)",
        what, bad, trials);
@@ -202,8 +238,9 @@ static void report(const char *what, int trials, int bad, int saw, int peer_bad,
     if (backend_is_kernel()) {
         ok(saw == 0, "%s: the kernel performed every call (%d trials with EAGAIN)", what, saw);
     } else {
-        ok(saw > 0, "%s: the stop met the stranger's calls inside the lock in %d of %d trials",
-           what, saw, trials);
+        ok(inside == trials && saw > 0,
+           "%s: the peer stopped inside the lock in %d of %d trials; the stranger met it (EAGAIN) in %d",
+           what, inside, trials, saw);
         ok(strangers_files() == 0, "%s: the stranger made no file in the namespace", what);
     }
 }
@@ -213,13 +250,14 @@ static void sets(void) {
     if (!ok(sid >= 0, "a 0666 set of %d semaphores", NSEMS)) return;
     struct sembuf w[2] = {{0, 1, 0}, {0, -1, 0}};
     ok(semop(sid, &w[0], 1) == 0 && semop(sid, &w[1], 1) == 0, "warm-up");
-    int bad = 0, saw = 0, peer_bad = 0, inexact = 0;
+    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
     for (int t = 0; t < TRIALS; t++) {
         pid_t p = sem_peer_stopped(words, sid, &rng, 10000);
         if (p < 0) {
             ok(0, "fork");
             break;
         }
+        if (!backend_is_kernel()) inside += stop_inside(p, "sem", sid, OBJ_LOCK);
         pid_t s = run_stranger("sem", sid);
         int peer_ok = 0;
         int res = end_trial(p, s, t % 3 == 2, &peer_ok);
@@ -235,7 +273,7 @@ static void sets(void) {
         if (off) diag("trial %d: semaphore 2 is %u (all must be 0)", t, vals[SEM_PEER_FIRST]);
         inexact += off;
     }
-    report("sets", TRIALS, bad, saw, peer_bad, inexact);
+    report("sets", TRIALS, bad, saw, inside, peer_bad, inexact);
     ok(semctl(sid, 0, IPC_RMID) == 0, "set removed");
 }
 
@@ -257,7 +295,7 @@ static void queue_peer(int q) {
 static void queues(void) {
     int q = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
     if (!ok(q >= 0, "a 0666 queue")) return;
-    int bad = 0, saw = 0, peer_bad = 0, inexact = 0;
+    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
     for (int t = 0; t < TRIALS; t++) {
         words->stop = 0;
         words->rounds = 0;
@@ -274,6 +312,7 @@ static void queues(void) {
         kill(p, SIGSTOP);
         int st;
         waitpid(p, &st, WUNTRACED);
+        if (!backend_is_kernel()) inside += stop_inside(p, "msg", q, Q_SLOCK);
         pid_t s = run_stranger("msg", q);
         int peer_ok = 0;
         int res = end_trial(p, s, t % 3 == 2, &peer_ok);
@@ -293,7 +332,7 @@ static void queues(void) {
                       (unsigned long)ds.msg_qnum);
         inexact += off;
     }
-    report("queues", TRIALS, bad, saw, peer_bad, inexact);
+    report("queues", TRIALS, bad, saw, inside, peer_bad, inexact);
     ok(msgctl(q, IPC_RMID, NULL) == 0, "queue removed");
 }
 
