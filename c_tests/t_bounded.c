@@ -19,9 +19,14 @@
  *    latency of a loaded machine, which the kernel's calls pay too).
  * 3. User backend only: the wedge — a lock word naming pid 1 and pid 1's
  *    start time, written into the object file as any member could.
- *    IPC_NOWAIT calls return EAGAIN/ENOMSG within 250 ms, a 100 ms
- *    semtimedop/receive by its deadline + 100 ms, IPC_STAT and IPC_RMID
- *    answer within 2 s, and an untimed msgsnd gets through once the lock
+ *    IPC_NOWAIT msgsnd and msgrcv are performed within 250 ms, as the
+ *    kernel performs them (init holds no liveness mark in the namespace:
+ *    the word is a scribble, taken over at the first look; before
+ *    2026-12-07 they answered EAGAIN/ENOMSG for as long as the word
+ *    stayed), an IPC_NOWAIT P on a semaphore of value 0 answers EAGAIN
+ *    within 250 ms and a 100 ms semtimedop by its deadline + 100 ms,
+ *    IPC_STAT and IPC_RMID answer within 2 s, and an untimed msgsnd gets
+ *    through once the lock
  *    is found to be nobody's (init neither maps the file nor holds a
  *    liveness mark in the namespace) — by root, and by uid 65534, who
  *    may not read init's memory map (before 2026-12-07 only root got
@@ -369,12 +374,13 @@ static void the_wedge(void) {
         int e = errno;
         double dt = tap_now() - t0;
         printf("# msgsnd(IPC_NOWAIT) on the wedged queue: %d errno %d in %.1f ms\n", r, e, dt * 1e3);
-        if (r == 0 || e != EAGAIN || dt > NOWAIT_MAX) _exit(1);
+        if (r != 0 || dt > NOWAIT_MAX) _exit(1);
         t0 = tap_now();
         r = (int)msgrcv(q, &m, sizeof m.text, 0, IPC_NOWAIT);
         e = errno;
         dt = tap_now() - t0;
-        if (r >= 0 || e != ENOMSG || dt > NOWAIT_MAX) _exit(2);
+        printf("# msgrcv(IPC_NOWAIT) on the wedged queue: %d errno %d in %.1f ms\n", r, e, dt * 1e3);
+        if (r != (int)sizeof m.text || dt > NOWAIT_MAX) _exit(2);
         struct sembuf p = {0, -1, IPC_NOWAIT};
         t0 = tap_now();
         r = semop(s, &p, 1);
@@ -412,7 +418,8 @@ static void the_wedge(void) {
     int st = -1;
     waitpid(c, &st, 0);
     ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-       "a wedged lock (pid 1 and its start time): IPC_NOWAIT and timed calls return in time; IPC_STAT, shmat and shmdt answer (child status %d)", st);
+       "a wedged lock (pid 1 and its start time): IPC_NOWAIT msgsnd and msgrcv performed, a P on 0 answers EAGAIN, a timed one by its deadline; IPC_STAT, shmat and shmdt answer (child status %d)", st);
+    wedge(qm, Q_SLOCK); /* again: the child's calls took the locks over */
     /* Init does not map the queue's file, and holds no liveness mark in
      * the namespace (it is no member): the lock is nobody's and is taken
      * over, whether init's memory map can be read (root) or not (another

@@ -345,10 +345,15 @@ pub fn maps_file_at(pid: i32, addr: usize) -> bool {
     if here.ino == "0" {
         return true;
     }
-    let Ok(theirs) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-        // Another user's process, or init: no member of this process's
-        // namespaces holds no lock of theirs.
-        return !crate::ns::unmarked_everywhere(pid);
+    let theirs = match std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+        Ok(t) => t,
+        // Another user's process, or init: one that is no member of this
+        // process's namespaces holds no lock of theirs.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+            return !crate::ns::unmarked_everywhere(pid)
+        }
+        // No descriptor left, no memory: nothing is known.
+        Err(_) => return true,
     };
     let held = map_lines(&theirs).any(|m| m.dev == here.dev && m.ino == here.ino);
     held

@@ -414,8 +414,10 @@ impl RobustLock {
     /// word was scribbled on: see [`maps_file_at`]). Dead means positively
     /// known dead ([`alive`] says no only on evidence). The maps are read
     /// when no start time is recorded (a holder between its
-    /// compare-and-swap and its start-time store, or a scribbled word), or
-    /// with `stalled` (the same owner for [`STALL_CHECK`]).
+    /// compare-and-swap and its start-time store, or a scribbled word),
+    /// when the owner holds no liveness mark in the namespaces open here
+    /// (`ns::unmarked_everywhere`: no member; a holder always holds one),
+    /// or with `stalled` (the same owner for [`STALL_CHECK`]).
     fn take_if_dead(&self, seen: u32, me: u32, stalled: bool, mv: Option<GiveUp<'_>>) -> Look {
         let movable = mv.is_some();
         if movable && seen & FENCE != 0 && self.moving(seen, mv, stalled) {
@@ -431,8 +433,14 @@ impl RobustLock {
         let (live, stopped) = liveness_and_stopped(owner, start);
         let holds = match live {
             Liveness::Dead => false,
+            // The maps are read when there is reason to doubt the word, or
+            // when its process holds no liveness mark here (no member: a
+            // scribble naming init or an unrelated program — one `fcntl`
+            // per open namespace tells; then, if its maps cannot be read,
+            // the missing mark is the evidence, see `maps_file_at`).
             Liveness::Alive | Liveness::Unknown => {
-                !(start == 0 || stalled) || maps_file_at(owner, self as *const Self as usize)
+                !(start == 0 || stalled || crate::ns::unmarked_everywhere(owner))
+                    || maps_file_at(owner, self as *const Self as usize)
             }
         };
         if holds {
@@ -1141,6 +1149,36 @@ mod tests {
             let b = broken.load(Ordering::SeqCst);
             assert_eq!(b, 0, "the lock was shared {b} times ({kills} kills)");
         });
+    }
+
+    /// A word naming a live process that is no member of any namespace
+    /// open here (a scribble: it never opened one, so it holds no
+    /// liveness mark), with its true start time, is taken over at the
+    /// first look of a bounded waiter — its maps are then read (or, when
+    /// they cannot be, the missing mark decides) — instead of being
+    /// waited for to the deadline (before: `ETIMEDOUT`, and for ever
+    /// without a deadline where the maps could not be read).
+    #[test]
+    fn a_live_non_member_is_no_holder() {
+        let _ns = crate::ns::testing::TempNs::new("nonmember");
+        let m = Mapped::new();
+        let l = m.lock();
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = stranger.id() as i32;
+        l.word.store(pid as u32, Ordering::Relaxed);
+        l.owner_start
+            .store(crate::os::proc::start_time_of(pid), Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        let r = l.lock_until(&Deadline::after(Duration::from_millis(500)), &never);
+        let took = t0.elapsed();
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        assert_eq!(r, Ok(LockOutcome::OwnerDied));
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        l.unlock();
     }
 
     /// A bounded waiter takes a dead owner's lock at its first look,
