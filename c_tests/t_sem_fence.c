@@ -3,7 +3,7 @@
  * (docs/bounded-time.md, "Sets"), under both backends.
  *
  * 24 trials. A peer process loops multi-operation semops with SEM_UNDO
- * (+1 on each of NPEER semaphores, then -1 on each: the set's lock held
+ * (sem_peer.h: +1 on each of 32 semaphores, then -1 on each: the set's lock held
  * for most of its time) and is SIGSTOPped at a random moment, most often
  * inside the lock. While it stays stopped:
  *  - a fresh child's *first* SEM_UNDO operation on the set (a V on
@@ -65,6 +65,7 @@
  */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "sem_peer.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -77,12 +78,11 @@
 #define TRIALS 24
 #define CALL_MAX 1.0   /* seconds a call may take beside the stopped peer */
 #define GIVE_UP 5.0    /* seconds after which a call is counted as hung */
-#define NPEER 32       /* the peer's semaphores: 2 .. 2 + NPEER - 1 */
-#define NSEMS (2 + NPEER)
+#define NSEMS (SEM_PEER_FIRST + SEM_PEER_N)
 
 struct shared {
-    volatile int stop_peer;
-    volatile int rounds;  /* the peer's completed pairs */
+    struct sem_peer peer; /* the stopped holder (sem_peer.h) */
+    volatile int holders; /* part 2: processes holding an adjustment */
     volatile int a_done;  /* child A: 1 ok, -1 failed */
     volatile double a_took;
     volatile int b_ready; /* child B is about to call semop */
@@ -105,33 +105,8 @@ static struct shared *sh;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static int sid = -1;
 
-static void sleep_us(long us) {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static int op_all(int delta) {
-    struct sembuf ops[NPEER];
-    for (int i = 0; i < NPEER; i++) {
-        ops[i].sem_num = (unsigned short)(2 + i);
-        ops[i].sem_op = (short)delta;
-        ops[i].sem_flg = SEM_UNDO;
-    }
-    return semop(sid, ops, NPEER);
-}
-
-static void peer(void) {
-    tap_peer_start(100);
-    while (!sh->stop_peer) {
-        if (op_all(1) != 0 || op_all(-1) != 0) {
-            if (errno == EINTR) continue;
-            fprintf(stderr, "# peer: semop: %s\n", strerror(errno));
-            _exit(1);
-        }
-        sh->rounds++;
-    }
-    _exit(0);
-}
+#define sleep_us tap_sleep_us
+#define reap tap_reap
 
 static void wait_exit_flag(void) {
     double t0 = tap_now();
@@ -168,51 +143,22 @@ static pid_t spawn(void (*fn)(void)) {
     return c;
 }
 
-static int reap(pid_t c) {
-    int st = 0;
-    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
-    }
-    return st;
-}
-
 /* Waits until *flag is non-zero, at most GIVE_UP seconds: the time. */
 static double await(volatile int *flag, double t0) {
     while (!*flag && tap_now() - t0 < GIVE_UP) sleep_us(200);
     return tap_now() - t0;
 }
 
-/* The shared words cleared, a peer started, let run (it holds the lock
- * most of its time), then stopped at a random moment within max_us: its
- * pid (< 0: no fork, reported). */
+/* The shared words cleared, then the stopped peer (sem_peer.h). */
 static pid_t stopped_peer(long max_us) {
     memset((void *)sh, 0, sizeof *sh);
-    pid_t p = spawn(peer);
-    if (p < 0) {
-        ok(0, "fork");
-        return p;
-    }
-    double t0 = tap_now();
-    while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
-    sleep_us(1000 + (long)(tap_xorshift(&rng) % (uint64_t)max_us));
-    kill(p, SIGSTOP);
-    int st;
-    waitpid(p, &st, WUNTRACED);
+    pid_t p = sem_peer_stopped(&sh->peer, sid, &rng, max_us);
+    if (p < 0) ok(0, "fork");
     return p;
 }
 
-/* The stopped peer SIGKILLed (kill_it) or continued and let work a
- * little, then told to stop and reaped: whether it ended as it should
- * (killed, or exiting 0); its status in *pst. */
 static int end_peer(pid_t p, int kill_it, int *pst) {
-    if (kill_it) {
-        kill(p, SIGKILL);
-    } else {
-        kill(p, SIGCONT);
-        sleep_us(5000); /* it keeps working */
-    }
-    sh->stop_peer = 1;
-    *pst = reap(p);
-    return kill_it ? WIFSIGNALED(*pst) : (WIFEXITED(*pst) && WEXITSTATUS(*pst) == 0);
+    return sem_peer_end(&sh->peer, p, kill_it, pst);
 }
 
 /* Whether the values are exact after trial t: v0 and v1 for semaphores
@@ -273,7 +219,7 @@ static void trials(void) {
             diag("trial %d: peer status %#x, V %d, A %d (status %#x), B %d (status %#x)", t, pst,
                  vr, sh->a_done, ast, sh->b_done, bst);
         }
-        rounds += sh->rounds;
+        rounds += sh->peer.rounds;
         /* Exact undo, applied once: 0 for A's V, 1 for B (V, P, undo). */
         inexact += !values_exact(t, kill_peer, 0, 1);
         if (semctl(sid, 1, SETVAL, 0) != 0) {
@@ -310,7 +256,7 @@ static void holder(void) {
     tap_peer_start(100);
     struct sembuf v = {0, 1, SEM_UNDO};
     int r = semop(sid, &v, 1);
-    __atomic_fetch_add(&sh->rounds, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&sh->holders, 1, __ATOMIC_SEQ_CST);
     if (r != 0) _exit(1);
     wait_exit_flag();
 }
@@ -340,10 +286,10 @@ static void kills(void) {
         started += h[i] > 0;
     }
     double t0 = tap_now();
-    while (sh->rounds < started && tap_now() - t0 < 30) sleep_us(1000);
-    ok(sh->rounds == HOLDERS && semctl(sid, 0, GETVAL) == HOLDERS,
+    while (sh->holders < started && tap_now() - t0 < 30) sleep_us(1000);
+    ok(sh->holders == HOLDERS && semctl(sid, 0, GETVAL) == HOLDERS,
        "%d processes hold an adjustment at once (%d did, value %d): no undo slot was lost",
-       HOLDERS, sh->rounds, semctl(sid, 0, GETVAL));
+       HOLDERS, sh->holders, semctl(sid, 0, GETVAL));
     sh->child_exit = 1;
     int failed = 0;
     for (int i = 0; i < HOLDERS; i++)
@@ -432,7 +378,7 @@ static void multi(void) {
             diag("trial %d: peer status %#x, V %d, child %d, %d (status %#x)", t, pst, vr,
                  sh->m_done, sh->m_waited, cst);
         }
-        rounds += sh->rounds;
+        rounds += sh->peer.rounds;
         inexact += !values_exact(t, kill_peer, 0, 1);
         if (semctl(sid, 0, SETVAL, 0) != 0 || semctl(sid, 1, SETVAL, 0) != 0)
             diag("trial %d: SETVAL: %s", t, strerror(errno));
@@ -574,7 +520,7 @@ static void frozen(void) {
             diag("trial %d: peer status %#x, child %d %d %d (status %#x)", t, pst, sh->f_res[0],
                  sh->f_res[1], sh->f_res[2], cst);
         }
-        rounds += sh->rounds;
+        rounds += sh->peer.rounds;
         inexact += !values_exact(t, kill_peer, 0, 0);
     }
     diag("semops on a semaphore the stopped holder froze, worst: IPC_NOWAIT %.2f ms, timed "

@@ -41,6 +41,7 @@
  */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "sem_peer.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -54,16 +55,14 @@
 #define CALL_MAX 1.0 /* seconds a call may take beside the stopped peer */
 #define TIMED_MED 0.220 /* a 200 ms semtimedop: its deadline + 20 ms in the median */
 #define GIVE_UP 5.0  /* seconds after which a call is counted as hung */
-#define NPEER 32     /* the peer's semaphores: 2 .. 2 + NPEER - 1 */
-#define NSEMS (2 + NPEER)
+#define NSEMS (SEM_PEER_FIRST + SEM_PEER_N)
 #define NSLEEP 3
 #define KROUNDS 20
 #define KSLEEP 4
 #define KMOVERS 2
 
 struct shared {
-    volatile int stop_peer;
-    volatile int rounds;         /* the peer's completed pairs */
+    struct sem_peer peer;        /* the stopped holder (sem_peer.h) */
     volatile int s_res[NSLEEP];  /* the sleepers: 1 ok, else -errno */
     volatile int s_calls[NSLEEP]; /* how often each sleeper's P returned */
     volatile int granted;        /* sleepers returned */
@@ -89,55 +88,12 @@ static pid_t spawn(void (*fn)(int), int arg) {
     return c;
 }
 
-static int op_all(int delta) {
-    struct sembuf ops[NPEER];
-    for (int i = 0; i < NPEER; i++) {
-        ops[i].sem_num = (unsigned short)(2 + i);
-        ops[i].sem_op = (short)delta;
-        ops[i].sem_flg = SEM_UNDO;
-    }
-    return semop(sid, ops, NPEER);
-}
-
-static void peer(int unused) {
-    (void)unused;
-    tap_peer_start(100);
-    while (!sh->stop_peer) {
-        if (op_all(1) != 0 || op_all(-1) != 0) {
-            if (errno == EINTR) continue;
-            _exit(1);
-        }
-        sh->rounds++;
-    }
-    _exit(0);
-}
-
-/* A peer started, let run, then stopped at a random moment (most often
- * inside the set's lock): its pid. */
 static pid_t stopped_peer(void) {
-    sh->stop_peer = 0;
-    sh->rounds = 0;
-    pid_t p = spawn(peer, 0);
-    if (p < 0) return p;
-    double t0 = tap_now();
-    while (sh->rounds < 3 && tap_now() - t0 < 10) sleep_us(500);
-    sleep_us(1000 + (long)(tap_xorshift(&rng) % 10000));
-    kill(p, SIGSTOP);
-    int st;
-    waitpid(p, &st, WUNTRACED);
-    return p;
+    return sem_peer_stopped(&sh->peer, sid, &rng, 10000);
 }
 
 static int end_peer(pid_t p, int kill_it) {
-    if (kill_it) {
-        kill(p, SIGKILL);
-    } else {
-        kill(p, SIGCONT);
-        sleep_us(5000); /* it keeps working */
-    }
-    sh->stop_peer = 1;
-    int st = reap(p);
-    return kill_it ? WIFSIGNALED(st) : (WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return sem_peer_end(&sh->peer, p, kill_it, NULL);
 }
 
 /* Sleeper k: a P on semaphore 0 — untimed, untimed with SEM_UNDO, timed

@@ -113,8 +113,9 @@ pub(super) extern "C" fn cache_fork_release() {
 
 /// In the child of `fork`: the liveness marks of the namespaces (see
 /// [`Ns::hold_alive`]) are the parent's, shared through the inherited
-/// descriptors; they go (the child takes its own where it attaches), then
-/// the caches are released as in the parent.
+/// descriptors; they go, the child takes its own (a member holds its mark
+/// before it can take any lock), then the caches are released as in the
+/// parent.
 pub(super) extern "C" fn cache_fork_child() {
     // SAFETY: getpid has no preconditions (the pid caches may not be reset
     // yet: handlers run in the order they were registered).
@@ -124,20 +125,16 @@ pub(super) extern "C" fn cache_fork_child() {
         // cache_fork_prepare), or the parent had one thread; the
         // reference ends before the release.
         let held = unsafe { &*FORK_HELD.0.get() };
-        let drop_mark = |ns: &Ns| {
-            if ns.live_pid.load(Ordering::Relaxed) != me {
-                ns.drop_mark();
-            }
-        };
+        let remark = |ns: &Ns| ns.hold_alive_as(me);
         if held.alone {
             // Nobody holds OPEN: the parent's one thread did not.
             let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
             for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
-                drop_mark(&ns);
+                remark(&ns);
             }
         } else {
             for (_, ns) in &held.caches {
-                drop_mark(ns);
+                remark(ns);
             }
         }
     }

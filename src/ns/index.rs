@@ -1214,6 +1214,18 @@ impl Index {
         (unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) } == 0).then_some(fd)
     }
 
+    /// The fallback of [`Index::hold_alive`] when no descriptor can be
+    /// had: a record lock of the process (`F_SETLK`, read) on the byte of
+    /// `pid` through the index's own descriptor. It conflicts with the
+    /// others' test of the mark as the descriptor's lock would, and ends
+    /// with the process, its `exec`, or any `close` of a descriptor of
+    /// this file in the process. True when taken.
+    pub fn hold_alive_here(&self, pid: i32) -> bool {
+        let mut fl = Self::live_flock(pid, libc::F_RDLCK);
+        // SAFETY: fcntl on our descriptor with a flock we own.
+        unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_SETLK, &mut fl) == 0 }
+    }
+
     /// Whether some process holds the liveness mark of `pid` (see
     /// [`Index::hold_alive`]): `Some(true)` when one does (a process with
     /// that pid is alive and has not exec'd since it took it — or a child

@@ -68,6 +68,7 @@ pub use fs::ftok;
 use fs::*;
 pub(crate) use fs::{fstat, reserve_sizing};
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
+pub(crate) use open::unmarked_everywhere;
 use open::*;
 
 use crate::error::{Errno, Result};
@@ -699,18 +700,30 @@ mod tests {
         assert_eq!(b.ns.in_use(Kind::Shm).1, 0);
     }
 
-    /// An attacher holds its liveness mark (see `Ns::hold_alive`) in each
-    /// namespace it attaches in, so that the others count it alive there
-    /// without `/proc`: in B when it attaches only there, then in A too.
+    /// A member holds its liveness mark (see `Ns::hold_alive`) in each
+    /// namespace it has open, from the opening: the others count it alive
+    /// there without `/proc` (an attacher), and take it for a possible
+    /// lock holder (`unmarked_everywhere`). Attaching keeps it.
     #[test]
-    fn an_attacher_is_marked_alive_in_each_namespace() {
+    fn a_member_is_marked_alive_in_each_namespace() {
         let (a, b) = (TempNs::new("la"), TempNs::new("lb"));
         let me = crate::os::proc::my_pid();
         let marked = |t: &TempNs| t.ns.index().and_then(|ix| ix.marked_alive(me));
-        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(false)));
+        assert_eq!((marked(&a), marked(&b)), (Some(true), Some(true)));
+        assert!(!super::unmarked_everywhere(me));
+        // A process that never opened a namespace (exec'd: no mark).
+        let mut other = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = other.id() as i32;
+        let other_marked = (|| a.ns.index()?.marked_alive(pid))();
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(other_marked, Some(false));
         let mb = crate::shm::shmget(&b.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
         let (pb, _) = crate::shm::shmat(&b.ns, mb, 0, 0).unwrap();
-        assert_eq!((marked(&a), marked(&b)), (Some(false), Some(true)));
+        assert_eq!((marked(&a), marked(&b)), (Some(true), Some(true)));
         let ma = crate::shm::shmget(&a.ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
         let (pa, _) = crate::shm::shmat(&a.ns, ma, 0, 0).unwrap();
         assert_eq!((marked(&a), marked(&b)), (Some(true), Some(true)));

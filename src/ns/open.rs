@@ -17,26 +17,46 @@ impl Drop for Ns {
 
 impl Ns {
     /// Takes this process's liveness mark in this namespace's index, once
-    /// per process (see [`index::Index::hold_alive`]): the shared-memory
-    /// engine calls it before the process counts in a segment's slot
-    /// table, under its attach table's lock, so that the others can tell
-    /// with one `fcntl` that it is alive. A process attached in several
-    /// namespaces holds a mark in each. Without an index, others check
-    /// `/proc`.
+    /// per process (see [`index::Index::hold_alive`]), so that the others
+    /// can tell with one `fcntl` that it is alive and a member. Every
+    /// process that uses a namespace holds it from the namespace's opening
+    /// ([`Ns::register`]; a child of `fork` takes its own in the `fork`
+    /// handler) to its exit or `exec`, so a process holding none is no
+    /// member and holds no lock of the namespace's objects
+    /// ([`unmarked_everywhere`]); the shared-memory engine counts an
+    /// attacher alive by it. A process of several namespaces holds a mark
+    /// in each. Without an index, others check `/proc`.
     pub fn hold_alive(&self) {
-        let me = crate::os::proc::my_pid();
+        self.hold_alive_as(crate::os::proc::my_pid());
+    }
+
+    /// [`Ns::hold_alive`] for this process, whose pid is `me` (the `fork`
+    /// handlers pass it: the pid cache may not be reset yet there).
+    ///
+    /// When no descriptor can be had for the mark (the process has used
+    /// up its table, `EMFILE`), it is a record lock of the process
+    /// (`F_SETLK`) through the namespace's own descriptor of the index:
+    /// no descriptor, but released by any `close` of a descriptor of the
+    /// index in this process (a second `Ns` of the directory dropped), so
+    /// only a fallback. Without either, others find no mark.
+    pub(super) fn hold_alive_as(&self, me: i32) {
         if self.live_pid.load(Ordering::Relaxed) == me {
             return;
         }
         self.drop_mark();
-        if let Some(fd) = self
-            .index
-            .as_ref()
-            .and_then(|ix| ix.hold_alive(&self.dirfd, me))
-        {
-            use std::os::fd::IntoRawFd;
-            self.live_fd
-                .store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
+        if let Some(ix) = self.index.as_ref() {
+            match ix.hold_alive(&self.dirfd, me) {
+                Some(fd) => {
+                    use std::os::fd::IntoRawFd;
+                    self.live_fd
+                        .store(high_fd(fd.into_raw_fd()), Ordering::Relaxed);
+                }
+                None => {
+                    if !ix.hold_alive_here(me) {
+                        crate::debug_report!("no liveness mark for pid {me}: {}", Errno::last());
+                    }
+                }
+            }
         }
         self.live_pid.store(me, Ordering::Relaxed);
     }
@@ -97,10 +117,12 @@ impl Ns {
         Ok(Self::register(Self::open(dir)?))
     }
 
-    /// Shares `ns` and lists it for the `fork` handlers.
+    /// Shares `ns`, lists it for the `fork` handlers and takes this
+    /// process's liveness mark in it ([`Ns::hold_alive`]).
     pub(crate) fn register(ns: Ns) -> Arc<Ns> {
         install_fork_handlers();
         let ns = Arc::new(ns);
+        ns.hold_alive();
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|w| w.strong_count() > 0);
         open.push(Arc::downgrade(&ns));
@@ -533,4 +555,30 @@ impl Ns {
         self.ctl().limits[i].store(value, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Whether process `pid` is positively no member of the namespaces this
+/// process has open (those of [`Ns::register`]: the default one and the
+/// C API's): each has an index, and none holds a liveness mark of `pid`
+/// ([`Ns::hold_alive`]). Every member holds its mark for as long as it
+/// can hold a lock of its namespace's objects, so a live `pid` named by a
+/// lock word that is no member does not hold that lock: the word was
+/// scribbled on. This is the evidence when `pid`'s maps cannot be read
+/// (another user's process, init: `crate::os::proc::maps_file_at`).
+/// False when it cannot be told: no namespace open, one without an index,
+/// a mark found (maybe forged: then the lock is waited for, as for a live
+/// holder), an `fcntl` that failed, or the list busy (another thread
+/// registering, a `fork` handler).
+pub(crate) fn unmarked_everywhere(pid: i32) -> bool {
+    let Ok(open) = OPEN.try_lock() else {
+        return false;
+    };
+    let mut seen = false;
+    for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
+        match ns.index.as_ref().map(|ix| ix.marked_alive(pid)) {
+            Some(Some(false)) => seen = true,
+            _ => return false,
+        }
+    }
+    seen
 }

@@ -325,9 +325,12 @@ pub fn map_lines(text: &str) -> impl Iterator<Item = MapLine<'_>> {
 /// (same device and inode). A holder of a lock that lies in a file mapping
 /// necessarily maps that file, so a live process that does not (a kernel
 /// thread, init, an unrelated program whose pid was scribbled into the
-/// lock word) is not the holder. When it cannot be told (no file here, or
-/// another user's maps file we may not read, as init's unless we are
-/// root), yes.
+/// lock word) is not the holder. When their maps cannot be read (another
+/// user's process; init, unless we are root — in a sandbox even then),
+/// no when the process is positively no member of this process's
+/// namespaces (it holds no liveness mark: [`crate::ns::unmarked_everywhere`]).
+/// When it cannot be told (no file here, or a marked process whose maps
+/// we may not read), yes.
 pub fn maps_file_at(pid: i32, addr: usize) -> bool {
     if !is_process(pid) {
         return false;
@@ -343,7 +346,9 @@ pub fn maps_file_at(pid: i32, addr: usize) -> bool {
         return true;
     }
     let Ok(theirs) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-        return true;
+        // Another user's process, or init: no member of this process's
+        // namespaces holds no lock of theirs.
+        return !crate::ns::unmarked_everywhere(pid);
     };
     let held = map_lines(&theirs).any(|m| m.dev == here.dev && m.ino == here.ino);
     held

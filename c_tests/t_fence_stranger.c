@@ -1,0 +1,350 @@
+/* t_fence_stranger.c — a second user beside a root process stopped
+ * inside an object's lock (issue 13 item 1; docs/bounded-time.md,
+ * "IPC_NOWAIT beside a stopped holder": a member that may not make the
+ * object's copy), under both backends.
+ *
+ * A stopped lock holder is fenced and the object moved to a copy, which
+ * must have the old file's owner, group and mode: only root or the
+ * file's owner can make it. A stranger (uid 65534, a fresh process: exec'd
+ * with no descriptor of the object) who shares a 0666 object with root
+ * therefore may not move it, and must not fence the holder either (a
+ * fence it cannot complete). What it is owed is bounded time:
+ *
+ * Part 1, sets: TRIALS trials. A root peer loops 32-operation SEM_UNDO
+ * semops (sem_peer.h) and is SIGSTOPped at a random moment, most often
+ * inside the set's lock with semaphore 2 frozen. The stranger then makes
+ * three SEM_UNDO V operations on semaphore 2:
+ *  - IPC_NOWAIT: returns within NOWAIT_MAX; performed (the kernel), or
+ *    EAGAIN (ripc, when the peer froze the semaphore: the README's
+ *    documented difference, "Deliberate differences");
+ *  - timed, 200 ms: returns by its deadline + NOWAIT_MAX; performed, or
+ *    EAGAIN (ripc, as above);
+ *  - untimed: performed, once the peer is continued or killed (ripc may
+ *    wait for that; the kernel performs it at once).
+ * Then root continues or (one trial in three) kills the peer. Exact: every
+ * semaphore is 0 once both have ended (the stranger's adjustments undone
+ * at its exit, the peer's pairs completed or undone). On the user
+ * backend, the stranger made no file in the namespace (no copy, no
+ * temporary); there the peer is stopped again (continued a moment
+ * first) until it holds the set's lock — every trial meets the stranger's
+ * calls with it held —, and at least one of them answered EAGAIN:
+ * without that, the part proves nothing.
+ *
+ * Part 2, queues: the same with a root peer looping msgsnd and msgrcv of
+ * its own 64-byte messages (type 1; both locks held much of its time),
+ * and the stranger's msgsnd of type 2 messages: IPC_NOWAIT (within
+ * NOWAIT_MAX: performed or, ripc, EAGAIN), then untimed (performed once
+ * the peer is continued or killed); then the stranger takes its messages
+ * back with untimed msgrcv (as many as it sent; ripc may wait for the
+ * peer there too), and finds no more. On the user backend the peer is
+ * stopped again until it holds the senders' lock. Exact: once the peer
+ * has ended and root has taken back a message the killed peer may have
+ * left, the queue is empty.
+ */
+#include "ripc_sysv.h"
+#include "tap.h"
+#include "sem_peer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRIALS 12
+#define NOWAIT_MAX 0.25 /* seconds an IPC_NOWAIT call (or a timed one past its deadline) may take */
+#define TIMED 0.2       /* the timed call's timeout */
+#define STRANGER_MAX 20 /* the stranger's alarm: a call hung */
+#define NSEMS (SEM_PEER_FIRST + SEM_PEER_N)
+#define TEXT 64
+
+/* The stranger's exit status: failed checks (bits) and, beside them,
+ * whether a call answered EAGAIN (the stop froze what it needed). */
+enum {
+    BAD_NOWAIT = 1,   /* the IPC_NOWAIT call: too slow, or an answer not allowed */
+    BAD_TIMED = 2,    /* the timed call: past its deadline, or not allowed */
+    BAD_UNTIMED = 4,  /* the untimed call failed */
+    BAD_ACCOUNT = 8,  /* its messages not all taken back */
+    SAW_EAGAIN = 16,  /* some call answered EAGAIN */
+};
+
+struct msg {
+    long type;
+    char text[TEXT];
+};
+
+/* Whether a failed call's errno may be EAGAIN here: ripc's documented
+ * difference (a stranger cannot move the object away from the stopped
+ * holder); the kernel performs every call. */
+static int eagain_allowed(int err) {
+    return err == EAGAIN && !backend_is_kernel();
+}
+
+/* One timed call's verdict: ok when performed, or EAGAIN where allowed,
+ * within `max` seconds; reports its outcome in *saw. */
+static int verdict(int r, int err, double took, double max, int *saw) {
+    if (r != 0 && err == EAGAIN) *saw = SAW_EAGAIN;
+    return (r == 0 || eagain_allowed(err)) && took <= max;
+}
+
+/* --- the stranger (uid 65534, exec'd by run_stranger) --- */
+
+/* "ok", or the error a call answered. */
+static const char *outcome(int r, int err) {
+    return r == 0 ? "ok" : strerror(err);
+}
+
+static int stranger_sem(int sid) {
+    int bad = 0, saw = 0;
+    struct sembuf v = {SEM_PEER_FIRST, 1, SEM_UNDO | IPC_NOWAIT};
+    double t0 = tap_now();
+    int r1 = semop(sid, &v, 1), e1 = errno;
+    double nowait = tap_now() - t0;
+    if (!verdict(r1, e1, nowait, NOWAIT_MAX, &saw)) bad |= BAD_NOWAIT;
+
+    struct timespec to = {0, (long)(TIMED * 1e9)};
+    v.sem_flg = SEM_UNDO;
+    t0 = tap_now();
+    int r2 = semtimedop(sid, &v, 1, &to), e2 = errno;
+    double timed = tap_now() - t0;
+    if (!verdict(r2, e2, timed, TIMED + NOWAIT_MAX, &saw)) bad |= BAD_TIMED;
+
+    t0 = tap_now();
+    int r3 = semop(sid, &v, 1), e3 = errno;
+    double untimed = tap_now() - t0;
+    if (r3 != 0) bad |= BAD_UNTIMED;
+    printf("# stranger: IPC_NOWAIT %s %.2f ms, timed %s %.2f ms, untimed %s %.2f ms\n",
+           outcome(r1, e1), nowait * 1e3, outcome(r2, e2), timed * 1e3, outcome(r3, e3),
+           untimed * 1e3);
+    return bad | saw;
+}
+
+static int stranger_msg(int q) {
+    int bad = 0, saw = 0;
+    struct msg m = {2, {0}};
+    double t0 = tap_now();
+    int r1 = msgsnd(q, &m, TEXT, IPC_NOWAIT), e1 = errno;
+    double nowait = tap_now() - t0;
+    if (!verdict(r1, e1, nowait, NOWAIT_MAX, &saw)) bad |= BAD_NOWAIT;
+    t0 = tap_now();
+    int r2 = msgsnd(q, &m, TEXT, 0), e2 = errno;
+    double untimed = tap_now() - t0;
+    if (r2 != 0) bad |= BAD_UNTIMED;
+    /* Its messages taken back untimed (ripc: the peer may be stopped
+     * inside the receivers' lock until root continues it), then none
+     * more of its type. */
+    int sent = (r1 == 0) + (r2 == 0), back = 0;
+    while (back < sent && msgrcv(q, &m, TEXT, 2, 0) == TEXT) back++;
+    if (back != sent || msgrcv(q, &m, TEXT, 2, IPC_NOWAIT) >= 0) bad |= BAD_ACCOUNT;
+    printf("# stranger: IPC_NOWAIT msgsnd %s %.2f ms, untimed %s %.2f ms, %d of %d taken back\n",
+           outcome(r1, e1), nowait * 1e3, outcome(r2, e2), untimed * 1e3, back, sent);
+    return bad | saw;
+}
+
+/* Starts this program as the stranger (`kind` "sem" or "msg", object
+ * id): its pid. */
+static pid_t run_stranger(const char *kind, int id) {
+    char sid[16];
+    snprintf(sid, sizeof sid, "%d", id);
+    char *argv[] = {"t_fence_stranger", "stranger", (char *)kind, sid, NULL};
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) tap_execv_as(65534, 65534, NULL, argv);
+    return c;
+}
+
+/* Names in RIPC_DIR owned by uid 65534 (user backend): a copy or a
+ * temporary file the stranger made. -1 when it cannot be read. */
+static int strangers_files(void) {
+    const char *dir = getenv("RIPC_DIR");
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    struct stat st;
+    while ((e = readdir(d)))
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == 65534) {
+            diag("the stranger's file in the namespace: %s", e->d_name);
+            n++;
+        }
+    closedir(d);
+    return n;
+}
+
+/* --- root's side --- */
+
+static struct sem_peer *words; /* shared with the peers */
+static uint64_t rng = 0x6a09e667f3bcc909ull;
+
+/* Lock words in an object file's first page (src/sync/lock.rs: the
+ * holder's pid in the low 30 bits): the header's (sets), a queue's
+ * senders' lock. */
+#define OBJ_LOCK 40
+#define Q_SLOCK (256 + 0)
+#define PID_BITS ((1u << 30) - 1)
+
+/* User backend: stops the stopped peer `p` again (continued 0.5-3 ms
+ * first) until it holds the lock at byte `off` of object `kind`.`id`,
+ * at most 60 times, so that every trial meets the stranger's calls with
+ * the lock held (a random stop lands in a queue's lock in about one
+ * trial in six). Whether it does. */
+static int stop_inside(pid_t p, const char *kind, int id, size_t off) {
+    unsigned char *m = tap_map_object(kind, id);
+    if (!m) return 0;
+    int inside = 0;
+    for (int k = 0; k < 60 && !inside; k++) {
+        uint32_t w;
+        memcpy(&w, m + off, sizeof w);
+        inside = (w & PID_BITS) == (uint32_t)p;
+        if (!inside) {
+            kill(p, SIGCONT);
+            tap_sleep_us(500 + (long)(tap_xorshift(&rng) % 2500));
+            kill(p, SIGSTOP);
+            int st;
+            waitpid(p, &st, WUNTRACED);
+        }
+    }
+    munmap(m, 4096);
+    return inside;
+}
+
+/* Ends trial t: the peer continued or killed, the stranger reaped; its
+ * exit status's bits (-1: it did not exit normally). Continues the peer
+ * only after the stranger's bounded calls (at most NOWAIT_MAX +
+ * TIMED + NOWAIT_MAX each), so that they meet it stopped. */
+static int end_trial(pid_t peer, pid_t s, int kill_peer, int *peer_ok) {
+    tap_sleep_us((long)((2 * NOWAIT_MAX + TIMED + 0.1) * 1e6));
+    *peer_ok = sem_peer_end(words, peer, kill_peer, NULL);
+    int st = tap_reap(s);
+    if (!WIFEXITED(st)) {
+        diag("the stranger did not exit: status %#x", st);
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+static void report(const char *what, int trials, int bad, int saw, int inside, int peer_bad,
+                   int inexact) {
+    ok(bad == 0, "%s: the stranger's calls return in bounded time, performed or (ripc) EAGAIN "
+                 "(%d of %d trials not)",
+       what, bad, trials);
+    ok(peer_bad == 0, "%s: the peer kept working when continued, died when killed (%d not)", what,
+       peer_bad);
+    ok(inexact == 0, "%s: values exact once both ended (%d trials off)", what, inexact);
+    if (backend_is_kernel()) {
+        ok(saw == 0, "%s: the kernel performed every call (%d trials with EAGAIN)", what, saw);
+    } else {
+        ok(inside == trials && saw > 0,
+           "%s: the peer stopped inside the lock in %d of %d trials; the stranger met it (EAGAIN) in %d",
+           what, inside, trials, saw);
+        ok(strangers_files() == 0, "%s: the stranger made no file in the namespace", what);
+    }
+}
+
+static void sets(void) {
+    int sid = semget(IPC_PRIVATE, NSEMS, IPC_CREAT | 0666);
+    if (!ok(sid >= 0, "a 0666 set of %d semaphores", NSEMS)) return;
+    struct sembuf w[2] = {{0, 1, 0}, {0, -1, 0}};
+    ok(semop(sid, &w[0], 1) == 0 && semop(sid, &w[1], 1) == 0, "warm-up");
+    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
+    for (int t = 0; t < TRIALS; t++) {
+        pid_t p = sem_peer_stopped(words, sid, &rng, 10000);
+        if (p < 0) {
+            ok(0, "fork");
+            break;
+        }
+        if (!backend_is_kernel()) inside += stop_inside(p, "sem", sid, OBJ_LOCK);
+        pid_t s = run_stranger("sem", sid);
+        int peer_ok = 0;
+        int res = end_trial(p, s, t % 3 == 2, &peer_ok);
+        peer_bad += !peer_ok;
+        if (res < 0 || (res & ~SAW_EAGAIN)) {
+            bad++;
+            diag("trial %d: the stranger's checks failed (status %d)", t, res);
+        }
+        saw += res > 0 && (res & SAW_EAGAIN);
+        unsigned short vals[NSEMS];
+        int off = semctl(sid, 0, GETALL, vals) != 0;
+        for (int i = 0; i < NSEMS; i++) off |= vals[i] != 0;
+        if (off) diag("trial %d: semaphore 2 is %u (all must be 0)", t, vals[SEM_PEER_FIRST]);
+        inexact += off;
+    }
+    report("sets", TRIALS, bad, saw, inside, peer_bad, inexact);
+    ok(semctl(sid, 0, IPC_RMID) == 0, "set removed");
+}
+
+/* The queue's peer: its own type 1 messages sent and taken back. */
+static void queue_peer(int q) {
+    tap_peer_start(100);
+    struct msg m = {1, {0}};
+    while (!words->stop) {
+        if (msgsnd(q, &m, TEXT, 0) != 0 || msgrcv(q, &m, TEXT, 1, 0) != TEXT) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "# queue peer: %s\n", strerror(errno));
+            _exit(1);
+        }
+        words->rounds++;
+    }
+    _exit(0);
+}
+
+static void queues(void) {
+    int q = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
+    if (!ok(q >= 0, "a 0666 queue")) return;
+    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
+    for (int t = 0; t < TRIALS; t++) {
+        words->stop = 0;
+        words->rounds = 0;
+        fflush(stdout);
+        pid_t p = fork();
+        if (p == 0) queue_peer(q);
+        if (p < 0) {
+            ok(0, "fork");
+            break;
+        }
+        double t0 = tap_now();
+        while (words->rounds < 3 && tap_now() - t0 < 10) tap_sleep_us(500);
+        tap_sleep_us(1000 + (long)(tap_xorshift(&rng) % 10000));
+        kill(p, SIGSTOP);
+        int st;
+        waitpid(p, &st, WUNTRACED);
+        if (!backend_is_kernel()) inside += stop_inside(p, "msg", q, Q_SLOCK);
+        pid_t s = run_stranger("msg", q);
+        int peer_ok = 0;
+        int res = end_trial(p, s, t % 3 == 2, &peer_ok);
+        peer_bad += !peer_ok;
+        if (res < 0 || (res & ~SAW_EAGAIN)) {
+            bad++;
+            diag("trial %d: the stranger's checks failed (status %d)", t, res);
+        }
+        saw += res > 0 && (res & SAW_EAGAIN);
+        /* A peer killed between its send and its receive left one. */
+        struct msg m;
+        int left = 0;
+        while (msgrcv(q, &m, TEXT, 1, IPC_NOWAIT) == TEXT) left++;
+        struct msqid_ds ds;
+        int off = msgctl(q, IPC_STAT, &ds) != 0 || ds.msg_qnum != 0 || left > 1;
+        if (off) diag("trial %d: %d of the peer's messages left, then %lu in the queue", t, left,
+                      (unsigned long)ds.msg_qnum);
+        inexact += off;
+    }
+    report("queues", TRIALS, bad, saw, inside, peer_bad, inexact);
+    ok(msgctl(q, IPC_RMID, NULL) == 0, "queue removed");
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "stranger") == 0) {
+        alarm(STRANGER_MAX);
+        int id = atoi(argv[3]);
+        return strcmp(argv[2], "sem") == 0 ? stranger_sem(id) : stranger_msg(id);
+    }
+    TAP_SKIP_UNLESS_ROOT();
+    if (!(words = tap_shared_map(sizeof *words))) return 1;
+    sets();
+    queues();
+    return done_testing();
+}
