@@ -179,6 +179,11 @@ unsafe impl Shared for NsCtl {}
 
 /// Bytes of `ripc.seq`: one `u32` counter per kind.
 const SEQ_LEN: usize = 16;
+/// Sequence numbers run from 0 to 65534 (an id is `seq * IDX_SPAN + idx`).
+const SEQ_WRAP: u32 = 65535;
+/// The most sequence numbers a process draws from `ripc.seq` at once
+/// (see [`Ns::next_seq`]).
+const SEQ_BLOCK: u32 = 16;
 
 /// An open namespace.
 #[derive(Debug)]
@@ -193,6 +198,13 @@ pub struct Ns {
     /// `ripc.seq` (never mapped: a member may truncate it; `None` when it
     /// cannot be opened, then ids take a sequence from the clock)
     seq: Option<OwnedFd>,
+    /// Per kind, the sequence numbers this process drew from `ripc.seq`
+    /// and has not handed out yet (see [`Ns::next_seq`]): the pid that
+    /// drew them (a child of `fork` draws its own), the next one and how
+    /// many are left, packed (pid << 32 | next << 16 | left).
+    seq_block: [AtomicU64; 4],
+    /// Per kind, how many numbers the next draw takes (1, 2, 4, … 16).
+    seq_grant: [AtomicU32; 4],
     cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
@@ -364,6 +376,48 @@ mod tests {
         euid: 65534,
         egid: 65534,
     };
+
+    #[test]
+    fn sequence_numbers_are_drawn_in_blocks_of_this_process_alone() {
+        let t = TempNs::new("seq");
+        let ns = t.ns.clone();
+        // 1, then 2, then 4 … numbers per draw: the first two creates
+        // take 0 and 1, and the file says 3 (1 drawn with them, unused).
+        assert_eq!((ns.next_seq(Kind::Sem), ns.next_seq(Kind::Sem)), (0, 1));
+        assert_eq!(ns.next_seq(Kind::Msg), 0, "kinds are apart");
+        // A child of fork draws its own, from the file: never the
+        // parent's unused 2.
+        let child = ns.clone();
+        testing::alone("seq", move || {
+            let got: Vec<u32> = (0..3).map(|_| child.next_seq(Kind::Sem)).collect();
+            assert_eq!(
+                got,
+                [3, 4, 5],
+                "the child's block starts at the file's number"
+            );
+        });
+        assert_eq!(
+            ns.next_seq(Kind::Sem),
+            2,
+            "the parent's block, still its own"
+        );
+        // The child drew 3..7 (its inherited grant, 4): the parent's next
+        // draws (4, then 8 numbers) start past them.
+        let got: Vec<u32> = (0..10).map(|_| ns.next_seq(Kind::Sem)).collect();
+        assert_eq!(got, (7..17).collect::<Vec<u32>>());
+        // Ids of objects made one after another at one index differ.
+        let a = ns
+            .get(Kind::Sem, IPC_PRIVATE, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        let id = a.id;
+        ns.remove(&a, false);
+        let b = ns
+            .get(Kind::Sem, IPC_PRIVATE, IPC_CREAT | 0o600, &spec(&nothing))
+            .unwrap();
+        assert_eq!(b.id % IDX_SPAN, id % IDX_SPAN);
+        assert_ne!(b.id, id);
+        ns.remove(&b, false);
+    }
 
     #[test]
     fn create_then_find_by_key_and_by_id() {
