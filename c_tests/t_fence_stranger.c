@@ -227,20 +227,44 @@ static int end_trial(pid_t peer, pid_t s, int kill_peer, int *peer_ok) {
     return WEXITSTATUS(st);
 }
 
-static void report(const char *what, int trials, int bad, int saw, int inside, int peer_bad,
-                   int inexact) {
-    ok(bad == 0, "%s: the stranger's calls return in bounded time, performed or (ripc) EAGAIN "
-                 "(%d of %d trials not)",
-       what, bad, trials);
-    ok(peer_bad == 0, "%s: the peer kept working when continued, died when killed (%d not)", what,
-       peer_bad);
-    ok(inexact == 0, "%s: values exact once both ended (%d trials off)", what, inexact);
+/* What the trials of a part found. */
+struct tally {
+    int bad;      /* trials whose stranger's checks failed */
+    int saw;      /* trials where a stranger's call answered EAGAIN */
+    int inside;   /* trials where the peer was stopped holding the lock */
+    int peer_bad; /* trials whose peer did not end as it should */
+    int inexact;  /* trials whose values were off */
+};
+
+/* One trial's meeting: the stopped peer `p` stopped again until it holds
+ * the lock at byte `off` of object `kind`.`id` (user backend), the
+ * stranger run beside it, the peer continued or killed: into *n. */
+static void meet_stranger(struct tally *n, int t, pid_t p, const char *kind, int id, size_t off) {
+    if (!backend_is_kernel()) n->inside += stop_inside(p, kind, id, off);
+    pid_t s = run_stranger(kind, id);
+    int peer_ok = 0;
+    int res = end_trial(p, s, t % 3 == 2, &peer_ok);
+    n->peer_bad += !peer_ok;
+    if (res < 0 || (res & ~SAW_EAGAIN)) {
+        n->bad++;
+        diag("trial %d: the stranger's checks failed (status %d)", t, res);
+    }
+    n->saw += res > 0 && (res & SAW_EAGAIN);
+}
+
+static void report(const char *what, const struct tally *n) {
+    ok(n->bad == 0, "%s: the stranger's calls return in bounded time, performed or (ripc) EAGAIN "
+                    "(%d of %d trials not)",
+       what, n->bad, TRIALS);
+    ok(n->peer_bad == 0, "%s: the peer kept working when continued, died when killed (%d not)",
+       what, n->peer_bad);
+    ok(n->inexact == 0, "%s: values exact once both ended (%d trials off)", what, n->inexact);
     if (backend_is_kernel()) {
-        ok(saw == 0, "%s: the kernel performed every call (%d trials with EAGAIN)", what, saw);
+        ok(n->saw == 0, "%s: the kernel performed every call (%d trials with EAGAIN)", what, n->saw);
     } else {
-        ok(inside == trials && saw > 0,
+        ok(n->inside == TRIALS && n->saw > 0,
            "%s: the peer stopped inside the lock in %d of %d trials; the stranger met it (EAGAIN) in %d",
-           what, inside, trials, saw);
+           what, n->inside, TRIALS, n->saw);
         ok(strangers_files() == 0, "%s: the stranger made no file in the namespace", what);
     }
 }
@@ -250,30 +274,21 @@ static void sets(void) {
     if (!ok(sid >= 0, "a 0666 set of %d semaphores", NSEMS)) return;
     struct sembuf w[2] = {{0, 1, 0}, {0, -1, 0}};
     ok(semop(sid, &w[0], 1) == 0 && semop(sid, &w[1], 1) == 0, "warm-up");
-    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
+    struct tally n = {0, 0, 0, 0, 0};
     for (int t = 0; t < TRIALS; t++) {
         pid_t p = sem_peer_stopped(words, sid, &rng, 10000);
         if (p < 0) {
             ok(0, "fork");
             break;
         }
-        if (!backend_is_kernel()) inside += stop_inside(p, "sem", sid, OBJ_LOCK);
-        pid_t s = run_stranger("sem", sid);
-        int peer_ok = 0;
-        int res = end_trial(p, s, t % 3 == 2, &peer_ok);
-        peer_bad += !peer_ok;
-        if (res < 0 || (res & ~SAW_EAGAIN)) {
-            bad++;
-            diag("trial %d: the stranger's checks failed (status %d)", t, res);
-        }
-        saw += res > 0 && (res & SAW_EAGAIN);
+        meet_stranger(&n, t, p, "sem", sid, OBJ_LOCK);
         unsigned short vals[NSEMS];
         int off = semctl(sid, 0, GETALL, vals) != 0;
         for (int i = 0; i < NSEMS; i++) off |= vals[i] != 0;
         if (off) diag("trial %d: semaphore 2 is %u (all must be 0)", t, vals[SEM_PEER_FIRST]);
-        inexact += off;
+        n.inexact += off;
     }
-    report("sets", TRIALS, bad, saw, inside, peer_bad, inexact);
+    report("sets", &n);
     ok(semctl(sid, 0, IPC_RMID) == 0, "set removed");
 }
 
@@ -295,7 +310,7 @@ static void queue_peer(int q) {
 static void queues(void) {
     int q = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
     if (!ok(q >= 0, "a 0666 queue")) return;
-    int bad = 0, saw = 0, inside = 0, peer_bad = 0, inexact = 0;
+    struct tally n = {0, 0, 0, 0, 0};
     for (int t = 0; t < TRIALS; t++) {
         words->stop = 0;
         words->rounds = 0;
@@ -312,16 +327,7 @@ static void queues(void) {
         kill(p, SIGSTOP);
         int st;
         waitpid(p, &st, WUNTRACED);
-        if (!backend_is_kernel()) inside += stop_inside(p, "msg", q, Q_SLOCK);
-        pid_t s = run_stranger("msg", q);
-        int peer_ok = 0;
-        int res = end_trial(p, s, t % 3 == 2, &peer_ok);
-        peer_bad += !peer_ok;
-        if (res < 0 || (res & ~SAW_EAGAIN)) {
-            bad++;
-            diag("trial %d: the stranger's checks failed (status %d)", t, res);
-        }
-        saw += res > 0 && (res & SAW_EAGAIN);
+        meet_stranger(&n, t, p, "msg", q, Q_SLOCK);
         /* A peer killed between its send and its receive left one. */
         struct msg m;
         int left = 0;
@@ -330,9 +336,9 @@ static void queues(void) {
         int off = msgctl(q, IPC_STAT, &ds) != 0 || ds.msg_qnum != 0 || left > 1;
         if (off) diag("trial %d: %d of the peer's messages left, then %lu in the queue", t, left,
                       (unsigned long)ds.msg_qnum);
-        inexact += off;
+        n.inexact += off;
     }
-    report("queues", TRIALS, bad, saw, inside, peer_bad, inexact);
+    report("queues", &n);
     ok(msgctl(q, IPC_RMID, NULL) == 0, "queue removed");
 }
 

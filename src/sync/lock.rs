@@ -906,16 +906,22 @@ mod tests {
         }
     }
 
+    /// A live process unrelated to the lock: it maps no file of ours and
+    /// never opened a namespace (the caller kills and reaps it).
+    fn unrelated_process() -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap()
+    }
+
     #[test]
     fn a_live_process_that_does_not_map_the_lock_does_not_hold_it() {
         let m = Mapped::new();
         let l = m.lock();
         // A scribble: a live process's pid, no start time (as if caught
         // between the compare-exchange and the start time's store).
-        let mut stranger = std::process::Command::new("sleep")
-            .arg("10")
-            .spawn()
-            .unwrap();
+        let mut stranger = unrelated_process();
         l.word.store(stranger.id(), Ordering::Relaxed);
         let t0 = std::time::Instant::now();
         assert_eq!(l.lock(), LockOutcome::OwnerDied);
@@ -1163,10 +1169,7 @@ mod tests {
         let _ns = crate::ns::testing::TempNs::new("nonmember");
         let m = Mapped::new();
         let l = m.lock();
-        let mut stranger = std::process::Command::new("sleep")
-            .arg("10")
-            .spawn()
-            .unwrap();
+        let mut stranger = unrelated_process();
         let pid = stranger.id() as i32;
         l.word.store(pid as u32, Ordering::Relaxed);
         l.owner_start
