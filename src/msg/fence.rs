@@ -109,6 +109,16 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                 let gone = !crate::os::proc::alive(fencer, l.owner_start());
                 let stray = t0.elapsed() >= STALL_CHECK
                     && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
+                if (gone || stray) && matches!(obj.move_state(), crate::ns::MoveState::Committed(_))
+                {
+                    // Its fencer committed its copy, then died: the
+                    // publication finished here (the marks by the next
+                    // taker of the queue's locks).
+                    if obj.publish_committed().is_ok() && obj.is_moved() {
+                        l.mark_moved();
+                        return false;
+                    }
+                }
                 if (gone || stray) && !obj.is_moved() && obj.file().is_ok() && l.reclaim(w) {
                     continue;
                 }
@@ -258,6 +268,13 @@ impl Queue {
         grace: Option<Duration>,
     ) -> Result<()> {
         let h = self.head()?;
+        // A mover killed after committing its copy: its publication
+        // finished (`Obj::publish_committed`), then the marks.
+        if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
+            let _ = self.obj.publish_committed();
+            self.finish_move();
+            return Err(Errno::ESTALE);
+        }
         // A mover killed after publishing its copy: finish its move.
         if let Ok(n) = self.obj.successor() {
             if n.file_id() != self.obj.file_id() {
@@ -442,6 +459,12 @@ impl Queue {
             v.repair()
         };
         if let Err(e) = self.obj.replace(&build, &still) {
+            if self.obj.is_moved() {
+                // Another mover's copy was committed first (its
+                // publication helped): the marks. Its outcomes stand.
+                self.finish_move();
+                return Err(Errno::ESTALE);
+            }
             h.sout.store(0, Release);
             h.rout.store(0, Release);
             return Err(e);

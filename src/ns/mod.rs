@@ -69,6 +69,9 @@ use fs::*;
 pub(crate) use fs::{fstat, reserve_sizing};
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
 use open::*;
+#[cfg(test)]
+pub(crate) use replace::set_step_hook;
+pub use replace::MoveState;
 
 use crate::error::{Errno, Result};
 use crate::os::creds::{creds, Creds};

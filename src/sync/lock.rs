@@ -594,6 +594,52 @@ impl RobustLock {
         })
     }
 
+    /// Takes over the fence `seen` (the word as read) of a live mover seen
+    /// stopped, and not run, for the grace (docs/bounded-time.md, "Taking
+    /// over a stalled move"): one compare-and-swap from `seen` to a fence
+    /// naming this process (the waiters bit kept; the fenced holder stays
+    /// in the second word). The mover's every later step on the lock (its
+    /// [`RobustLock::unfence`], [`RobustLock::carries_my_fence`]) compares
+    /// against its own fence, which is gone. The holder's pid, or `None`
+    /// when the word changed meanwhile.
+    pub fn fence_fencer(&self, seen: u32) -> Option<i32> {
+        let was = seen & !WAITERS;
+        if was & FENCE == 0 || was == MOVED {
+            return None;
+        }
+        let me = my_pid() as u32 & PID;
+        if was & PID == me {
+            return None;
+        }
+        let mine = self.forget_start();
+        let mut cur = seen;
+        loop {
+            if cur & !WAITERS != was {
+                return None;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                FENCE | me | (cur & WAITERS),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(v) => cur = v,
+            }
+        }
+        self.owner_start.store(mine, Ordering::Relaxed);
+        Some((self.fenced.load(Ordering::Relaxed) & PID) as i32)
+    }
+
+    /// Whether the lock carries this process's fence now (**SeqCst**: a
+    /// mover that claimed the right to lift what it laid, `Obj::begin_lift`,
+    /// then finds its fence still there, knows that a mover that takes it
+    /// over afterwards sees its claim).
+    pub fn carries_my_fence(&self) -> bool {
+        let w = self.word.load(Ordering::SeqCst) & !WAITERS;
+        w & FENCE != 0 && w != MOVED && w & PID == my_pid() as u32 & PID
+    }
+
     /// Turns this process's own hold of the lock into a fence of itself
     /// (so that every taker sees the object moving, as for
     /// [`RobustLock::fence`]); false when the word is not this process's.
