@@ -271,9 +271,13 @@ impl Queue {
         // A mover killed after committing its copy: its publication
         // finished (`Obj::publish_committed`), then the marks.
         if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
-            let _ = self.obj.publish_committed();
-            self.finish_move();
-            return Err(Errno::ESTALE);
+            match self.obj.publish_committed() {
+                Ok(()) => {
+                    self.finish_move();
+                    return Err(Errno::ESTALE);
+                }
+                Err(e) => return Err(self.moved_err(e)),
+            }
         }
         // A mover killed after publishing its copy: finish its move.
         if let Ok(n) = self.obj.successor() {
@@ -332,7 +336,12 @@ impl Queue {
             }
             self.copy_and_publish(&sides)
         })();
-        if r.is_err() && r != Err(Errno::ESTALE) {
+        // (Never once a move is committed: the holders must not write
+        // beside a copy that is to be published.)
+        if r.is_err()
+            && r != Err(Errno::ESTALE)
+            && !matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_))
+        {
             for s in &sides {
                 let _ = s.l.unfence(s.holder);
                 if s.mine() && !s.callers {
@@ -464,6 +473,11 @@ impl Queue {
                 // publication helped): the marks. Its outcomes stand.
                 self.finish_move();
                 return Err(Errno::ESTALE);
+            }
+            if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
+                // Committed, not published yet (the rename failed): the
+                // outcomes stay, for whoever finishes the publication.
+                return Err(e);
             }
             h.sout.store(0, Release);
             h.rout.store(0, Release);
