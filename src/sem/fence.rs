@@ -1308,6 +1308,100 @@ pub(super) mod tests {
         }
     }
 
+    /// The same, with the first mover continued while the second may be
+    /// watching it, taking it over, or in the middle of its own move (a
+    /// delay of 0–39 ms after the second starts, varied): both calls made
+    /// exactly once, whichever copy wins the commit; no temporary file
+    /// left; the holder's late write dropped.
+    #[test]
+    fn a_stopped_mover_continued_during_the_takeover_races_safely() {
+        let mut seed = std::process::id();
+        for round in 0..24u32 {
+            let k = [1u32, 7, 2, 3, 4, 5, 9][round as usize % 7];
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            racing_mover_case(k, (seed >> 16) % 40, round);
+        }
+    }
+
+    fn racing_mover_case(k: u32, delay_ms: u32, round: u32) {
+        let tag = format!("mvrace{round}");
+        let t = super::super::tests::tmp_ns(&tag);
+        let o = get(&t.1, 0, 2, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
+        let id = o.id;
+        let v = |num| SemOp { num, op: 1, flg: 0 };
+        semop(&o, &[v(1)], Wait::Forever, Errno::EAGAIN).unwrap();
+        let sh = SharedWords::new();
+        let holder = stopped_frozen_holder(&o, &sh);
+        let call = |stop: Option<u32>, at: usize| {
+            // SAFETY: the child makes one untimed V (stopping itself at
+            // step `stop` of its move) and reports its answer at `at`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                match stop {
+                    Some(9) => crate::ns::set_step_hook(Some(Box::new(|n| {
+                        if n == 3 {
+                            // SAFETY: stopping this test child.
+                            unsafe { libc::raise(libc::SIGSTOP) };
+                        }
+                    }))),
+                    Some(k) => STOP_AT.store(k, Ordering::Relaxed),
+                    None => {}
+                }
+                let r = with_set(&t.1, id, |o| {
+                    semop(o, &[v(0)], Wait::Forever, Errno::EAGAIN)
+                });
+                sh.at(at)
+                    .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
+                // SAFETY: ending the test child.
+                unsafe { libc::_exit(0) };
+            }
+            pid
+        };
+        let first = call(Some(k), 4);
+        let mut st = 0;
+        // SAFETY: waiting for our own child to stop.
+        unsafe { libc::waitpid(first, &mut st, libc::WUNTRACED) };
+        assert!(libc::WIFSTOPPED(st), "{tag}: the mover did not stop");
+        let second = call(None, 5);
+        std::thread::sleep(Duration::from_millis(delay_ms as u64));
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(first, libc::SIGCONT) };
+        reap_within(first, &format!("{tag} (step {k}, {delay_ms} ms): first"));
+        reap_within(second, &format!("{tag} (step {k}, {delay_ms} ms): second"));
+        assert_eq!(
+            (
+                sh.at(4).load(Ordering::SeqCst),
+                sh.at(5).load(Ordering::SeqCst)
+            ),
+            (1, 1),
+            "{tag} (step {k}, {delay_ms} ms): the two V"
+        );
+        sh.at(1).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        reap_within(holder, &format!("{tag}: the holder"));
+        assert_eq!(
+            (
+                sh.at(2).load(Ordering::SeqCst),
+                sh.at(3).load(Ordering::SeqCst)
+            ),
+            (2, 2),
+            "{tag} (step {k}, {delay_ms} ms): the holder's write after the move"
+        );
+        assert_eq!(
+            with_set(&t.1, id, getall).unwrap(),
+            vec![2, 1],
+            "{tag} (step {k}, {delay_ms} ms): values"
+        );
+        assert_eq!(temp_names(&t.0), Vec::<String>::new(), "{tag}: left");
+        with_set(&t.1, id, |o| {
+            semop(o, &[v(0), v(1)], Wait::Forever, Errno::EAGAIN)
+        })
+        .unwrap();
+        assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![3, 2], "{tag}");
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
     /// Names in `dir` a move leaves while under way (`.new.`, `.mv.`).
     fn temp_names(dir: &std::path::Path) -> Vec<String> {
         std::fs::read_dir(dir)
