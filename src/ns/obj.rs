@@ -231,7 +231,13 @@ impl Obj {
     /// Whatever file the object's numbered name leads to now, opened
     /// read-write, never through a symlink (`EIDRM`: no such name).
     pub(super) fn open_numbered(&self) -> Result<OwnedFd> {
-        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        self.open_named(&Ns::idx_name(self.kind, self.id % IDX_SPAN))
+    }
+
+    /// Opens `name` in the namespace directory read-write, never through
+    /// a symlink (`EIDRM`: no such name).
+    pub(super) fn open_named(&self, name: &str) -> Result<OwnedFd> {
+        let name = cpath(name)?;
         // SAFETY: openat relative to the namespace directory we hold,
         // never following a symlink.
         let fd = unsafe {

@@ -489,21 +489,7 @@ impl Obj {
     fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>) -> Result<()> {
         let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
         let open_as = |name: &str| -> Option<Obj> {
-            let c = cpath(name).ok()?;
-            // SAFETY: openat relative to the namespace directory we hold,
-            // never following a symlink.
-            let fd = unsafe {
-                libc::openat(
-                    self.dir.as_raw_fd(),
-                    c.as_ptr(),
-                    libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: a fresh descriptor we own.
-            let f = unsafe { OwnedFd::from_raw_fd(fd) };
+            let f = self.open_named(name).ok()?;
             adopt_in(&self.dir, self.kind, f)
                 .ok()
                 .map(|(o, _)| o)

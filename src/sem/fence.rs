@@ -255,8 +255,7 @@ pub(super) fn take_slow(
         *d
     };
     loop {
-        let got = match l.lock_movable(d, &gone, g, &moved) {
-            Ok(got) => got,
+        let r = match l.lock_movable(d, &gone, g, &moved) {
             Err(e) if o.is_moved() && (e == Errno::EIDRM || e == Errno::ESTALE) => {
                 return Err(Errno::ESTALE)
             }
@@ -267,32 +266,19 @@ pub(super) fn take_slow(
                 // its move taken over.
                 match wait_for_mover(o, &dm, g) {
                     Ok(None) => return Err(Errno::ESTALE),
-                    Ok(Some(holder)) => {
-                        let r = move_set(o, holder as u32, How::TakeOver, &dm);
-                        match r {
-                            Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
-                            Err(Errno::EAGAIN) => {}
-                            Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
-                            Err(Errno::EIDRM) if o.is_moved() => return Err(Errno::ESTALE),
-                            Err(e) => return Err(e),
-                            Ok(()) => return Err(Errno::ESTALE),
-                        }
-                        continue;
-                    }
+                    Ok(Some(holder)) => move_set(o, holder as u32, How::TakeOver, &dm),
                     Err(Errno::EAGAIN) => continue,
                     Err(e) => return Err(e),
                 }
             }
             Err(e) => return Err(e),
-        };
-        let r = match got {
-            Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
+            Ok(Got::Out(x)) => return Ok(x == LockOutcome::OwnerDied),
             // No fence where this process may not make the copy: the
             // fence, tombstones and seal would only be lifted again (by
             // every IPC_NOWAIT call of such a member beside the holder).
-            Got::Stopped(..) if !o.may_replace() => Err(Errno::EPERM),
-            Got::Stopped(seen, _) => move_set(o, seen, How::Fresh, &dm),
-            Got::Orphan(pid) => move_set(o, pid as u32, How::Orphan, &dm),
+            Ok(Got::Stopped(..)) if !o.may_replace() => Err(Errno::EPERM),
+            Ok(Got::Stopped(seen, _)) => move_set(o, seen, How::Fresh, &dm),
+            Ok(Got::Orphan(pid)) => move_set(o, pid as u32, How::Orphan, &dm),
         };
         match r {
             // Given up (the holder ran or let go, a stopped claimant):
@@ -975,19 +961,84 @@ pub(super) mod tests {
         }
     }
 
+    /// A four-semaphore set whose values are `[v0, 1, 0, 0]` after a move:
+    /// it works without the lock and under it (no word left a tombstone
+    /// or frozen) — a V, then a P with a `SEM_UNDO` V — and is removed.
+    fn works_after_move(t: &super::super::tests::TmpNs, id: i32, v0: u16, tag: &str) {
+        let op = |num, op, flg| SemOp { num, op, flg };
+        let d = Deadline::after(Duration::from_secs(5));
+        with_set(&t.1, id, |o| {
+            semop(o, &[op(2, 1, 0)], Wait::Forever, Errno::EAGAIN)?;
+            semop(
+                o,
+                &[op(0, -1, 0), op(3, 1, SEM_UNDO)],
+                Wait::Until(d),
+                Errno::EAGAIN,
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            with_set(&t.1, id, getall).unwrap(),
+            vec![v0 - 1, 1, 1, 1],
+            "{tag}"
+        );
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// Makes this (test child) process's moves stop (SIGSTOP) at step `k`
+    /// of [`step`], or, `k` = 9, once committed (the namespace's hook).
+    fn stop_at(k: u32) {
+        if k == 9 {
+            crate::ns::set_step_hook(Some(Box::new(|n| {
+                if n == 3 {
+                    // SAFETY: stopping this test child.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                }
+            })));
+        } else {
+            STOP_AT.store(k, Ordering::Relaxed);
+        }
+    }
+
+    /// Forks a child that makes one untimed V on semaphore 0 of set `id`
+    /// (its moves stopping at step `stop`, [`stop_at`]) and reports its
+    /// answer at `sh` word `at` (1 done, 2 refused); its pid. With `stop`,
+    /// returns once it stopped there.
+    fn v_child(
+        t: &super::super::tests::TmpNs,
+        id: i32,
+        sh: &SharedWords,
+        stop: Option<u32>,
+        at: usize,
+    ) -> i32 {
+        // SAFETY: the child makes one V and reports its answer.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            if let Some(k) = stop {
+                stop_at(k);
+            }
+            let v0 = SemOp {
+                num: 0,
+                op: 1,
+                flg: 0,
+            };
+            let r = with_set(&t.1, id, |o| semop(o, &[v0], Wait::Forever, Errno::EAGAIN));
+            sh.at(at)
+                .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        if let Some(k) = stop {
+            let mut st = 0;
+            // SAFETY: waiting for our own child to stop.
+            unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
+            assert!(libc::WIFSTOPPED(st), "the mover did not stop at {k}");
+        }
+        pid
+    }
+
     fn killed_mover_case(k: u32, holder_first: bool) {
-        let t = super::super::tests::tmp_ns(&format!("fence{k}{holder_first}"));
-        let o = get(&t.1, 0, 4, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
-        let id = o.id;
-        // Used without the lock once: holders freeze from now on.
-        let v1 = SemOp {
-            num: 1,
-            op: 1,
-            flg: 0,
-        };
-        semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
-        let sh = SharedWords::new();
-        let holder = stopped_frozen_holder(&o, &sh);
+        let (t, id, sh, holder) = set_beside_stopped_holder(&format!("fence{k}{holder_first}"), 4);
         // SAFETY: the child makes one semop that moves the set, and dies
         // at step `k` of the move.
         let mover = unsafe { libc::fork() };
@@ -1002,16 +1053,12 @@ pub(super) mod tests {
             } else {
                 DIE_AT.store(k, Ordering::Relaxed);
             }
-            let r = semop(
-                &o,
-                &[SemOp {
-                    num: 0,
-                    op: 1,
-                    flg: 0,
-                }],
-                Wait::Forever,
-                Errno::EAGAIN,
-            );
+            let v0 = SemOp {
+                num: 0,
+                op: 1,
+                flg: 0,
+            };
+            let r = with_set(&t.1, id, |o| semop(o, &[v0], Wait::Forever, Errno::EAGAIN));
             // SAFETY: ending the test child (not at the step: a failure).
             unsafe { libc::_exit(if r.is_ok() { 3 } else { 4 }) };
         }
@@ -1088,45 +1135,12 @@ pub(super) mod tests {
             vec![expect, 1, 0, 0],
             "step {k}, holder first {holder_first}"
         );
-        // The set works without the lock and under it: no word left a
-        // tombstone or frozen.
-        with_set(&t.1, id, |o| {
-            semop(
-                o,
-                &[SemOp {
-                    num: 2,
-                    op: 1,
-                    flg: 0,
-                }],
-                Wait::Forever,
-                Errno::EAGAIN,
-            )?;
-            semop(
-                o,
-                &[
-                    SemOp {
-                        num: 0,
-                        op: -1,
-                        flg: 0,
-                    },
-                    SemOp {
-                        num: 3,
-                        op: 1,
-                        flg: SEM_UNDO,
-                    },
-                ],
-                Wait::Until(d),
-                Errno::EAGAIN,
-            )
-        })
-        .unwrap();
-        let vals = with_set(&t.1, id, getall).unwrap();
-        assert_eq!(
-            vals,
-            vec![expect - 1, 1, 1, 1],
-            "step {k}, holder first {holder_first}"
+        works_after_move(
+            &t,
+            id,
+            expect,
+            &format!("step {k}, holder first {holder_first}"),
         );
-        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
     }
 
     /// A sleeper whose grant a granter had claimed (or committed) when it
@@ -1323,71 +1337,46 @@ pub(super) mod tests {
         }
     }
 
-    fn racing_mover_case(k: u32, delay_ms: u32, round: u32) {
-        let tag = format!("mvrace{round}");
-        let t = super::super::tests::tmp_ns(&tag);
-        let o = get(&t.1, 0, 2, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
-        let id = o.id;
-        let v = |num| SemOp { num, op: 1, flg: 0 };
-        semop(&o, &[v(1)], Wait::Forever, Errno::EAGAIN).unwrap();
+    /// A set of `nsems` semaphores in a namespace of its own, used once
+    /// without the lock (semaphore 1 at 1: holders freeze from now on),
+    /// beside a holder stopped with semaphore 0 frozen
+    /// ([`stopped_frozen_holder`]): the namespace, the set's id, the
+    /// holder's words and pid.
+    fn set_beside_stopped_holder(
+        tag: &str,
+        nsems: i32,
+    ) -> (super::super::tests::TmpNs, i32, SharedWords, i32) {
+        let t = super::super::tests::tmp_ns(tag);
+        let o = get(&t.1, 0, nsems, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
+        let v1 = SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        };
+        semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
         let sh = SharedWords::new();
         let holder = stopped_frozen_holder(&o, &sh);
-        let call = |stop: Option<u32>, at: usize| {
-            // SAFETY: the child makes one untimed V (stopping itself at
-            // step `stop` of its move) and reports its answer at `at`.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                match stop {
-                    Some(9) => crate::ns::set_step_hook(Some(Box::new(|n| {
-                        if n == 3 {
-                            // SAFETY: stopping this test child.
-                            unsafe { libc::raise(libc::SIGSTOP) };
-                        }
-                    }))),
-                    Some(k) => STOP_AT.store(k, Ordering::Relaxed),
-                    None => {}
-                }
-                let r = with_set(&t.1, id, |o| {
-                    semop(o, &[v(0)], Wait::Forever, Errno::EAGAIN)
-                });
-                sh.at(at)
-                    .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
-                // SAFETY: ending the test child.
-                unsafe { libc::_exit(0) };
-            }
-            pid
-        };
-        let first = call(Some(k), 4);
-        let mut st = 0;
-        // SAFETY: waiting for our own child to stop.
-        unsafe { libc::waitpid(first, &mut st, libc::WUNTRACED) };
-        assert!(libc::WIFSTOPPED(st), "{tag}: the mover did not stop");
-        let second = call(None, 5);
+        (t, o.id, sh, holder)
+    }
+
+    fn racing_mover_case(k: u32, delay_ms: u32, round: u32) {
+        let tag = format!("mvrace{round}");
+        let (t, id, sh, holder) = set_beside_stopped_holder(&tag, 2);
+        let v = |num| SemOp { num, op: 1, flg: 0 };
+        let first = v_child(&t, id, &sh, Some(k), 4);
+        let second = v_child(&t, id, &sh, None, 5);
         std::thread::sleep(Duration::from_millis(delay_ms as u64));
         // SAFETY: continuing our own child.
         unsafe { libc::kill(first, libc::SIGCONT) };
         reap_within(first, &format!("{tag} (step {k}, {delay_ms} ms): first"));
         reap_within(second, &format!("{tag} (step {k}, {delay_ms} ms): second"));
+        let what = format!("{tag} (step {k}, {delay_ms} ms)");
         assert_eq!(
-            (
-                sh.at(4).load(Ordering::SeqCst),
-                sh.at(5).load(Ordering::SeqCst)
-            ),
-            (1, 1),
-            "{tag} (step {k}, {delay_ms} ms): the two V"
+            [4, 5].map(|i| sh.at(i).load(Ordering::SeqCst)),
+            [1, 1],
+            "{what}: the two V"
         );
-        sh.at(1).store(1, Ordering::SeqCst);
-        // SAFETY: continuing our own child.
-        unsafe { libc::kill(holder, libc::SIGCONT) };
-        reap_within(holder, &format!("{tag}: the holder"));
-        assert_eq!(
-            (
-                sh.at(2).load(Ordering::SeqCst),
-                sh.at(3).load(Ordering::SeqCst)
-            ),
-            (2, 2),
-            "{tag} (step {k}, {delay_ms} ms): the holder's write after the move"
-        );
+        holder_finds_the_move(&sh, holder, &what);
         assert_eq!(
             with_set(&t.1, id, getall).unwrap(),
             vec![2, 1],
@@ -1400,6 +1389,21 @@ pub(super) mod tests {
         .unwrap();
         assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![3, 2], "{tag}");
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// The holder of [`stopped_frozen_holder`], continued after the set
+    /// moved: its write was dropped and its release failed.
+    fn holder_finds_the_move(sh: &SharedWords, holder: i32, what: &str) {
+        sh.at(1).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        let st = reap_within(holder, &format!("{what}: the holder"));
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+        assert_eq!(
+            [2, 3].map(|i| sh.at(i).load(Ordering::SeqCst)),
+            [2, 2],
+            "{what}: the holder's write after the move"
+        );
     }
 
     /// Names in `dir` a move leaves while under way (`.new.`, `.mv.`).
@@ -1433,40 +1437,11 @@ pub(super) mod tests {
 
     fn stopped_mover_case(k: u32, kill: bool) {
         let tag = format!("mvstop{k}{kill}");
-        let t = super::super::tests::tmp_ns(&tag);
-        let o = get(&t.1, 0, 4, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
-        let id = o.id;
+        let (t, id, sh, holder) = set_beside_stopped_holder(&tag, 4);
         let v = |num| SemOp { num, op: 1, flg: 0 };
-        // Used without the lock once: holders freeze from now on.
-        semop(&o, &[v(1)], Wait::Forever, Errno::EAGAIN).unwrap();
-        let sh = SharedWords::new();
-        let holder = stopped_frozen_holder(&o, &sh);
-        // SAFETY: the child makes one untimed V, which moves the set and
-        // stops itself at step `k` of the move; it reports its answer.
-        let mover = unsafe { libc::fork() };
-        if mover == 0 {
-            if k == 9 {
-                crate::ns::set_step_hook(Some(Box::new(|n| {
-                    if n == 3 {
-                        // SAFETY: stopping this test child.
-                        unsafe { libc::raise(libc::SIGSTOP) };
-                    }
-                })));
-            } else {
-                STOP_AT.store(k, Ordering::Relaxed);
-            }
-            let r = with_set(&t.1, id, |o| {
-                semop(o, &[v(0)], Wait::Forever, Errno::EAGAIN)
-            });
-            sh.at(4)
-                .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
-            // SAFETY: ending the test child.
-            unsafe { libc::_exit(0) };
-        }
-        let mut st = 0;
-        // SAFETY: waiting for our own child to stop.
-        unsafe { libc::waitpid(mover, &mut st, libc::WUNTRACED) };
-        assert!(libc::WIFSTOPPED(st), "{tag}: the mover did not stop");
+        // The mover: an untimed V that moves the set and stops itself at
+        // step `k` of the move.
+        let mover = v_child(&t, id, &sh, Some(k), 4);
         // Another process's untimed V (in a child: a hang ends the test).
         // SAFETY: the child makes one V and reports its time and answer.
         let second = unsafe { libc::fork() };
@@ -1496,20 +1471,7 @@ pub(super) mod tests {
             assert!(libc::WIFEXITED(st), "{tag}");
             assert_eq!(sh.at(4).load(Ordering::SeqCst), 1, "{tag}: its V");
         }
-        // The holder, continued: its write was dropped, its release failed.
-        sh.at(1).store(1, Ordering::SeqCst);
-        // SAFETY: continuing our own child.
-        unsafe { libc::kill(holder, libc::SIGCONT) };
-        let st = reap_within(holder, &format!("{tag}: the holder"));
-        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
-        assert_eq!(
-            (
-                sh.at(2).load(Ordering::SeqCst),
-                sh.at(3).load(Ordering::SeqCst)
-            ),
-            (2, 2),
-            "{tag}: the holder's write after the move"
-        );
+        holder_finds_the_move(&sh, holder, &tag);
         let want0 = if kill { 1 } else { 2 };
         assert_eq!(
             with_set(&t.1, id, getall).unwrap(),
@@ -1521,35 +1483,7 @@ pub(super) mod tests {
             t.1.sweep_tmp();
         }
         assert_eq!(temp_names(&t.0), Vec::<String>::new(), "{tag}: left");
-        // The set works without the lock and under it.
-        let d = Deadline::after(Duration::from_secs(5));
-        with_set(&t.1, id, |o| {
-            semop(o, &[v(2)], Wait::Forever, Errno::EAGAIN)?;
-            semop(
-                o,
-                &[
-                    SemOp {
-                        num: 0,
-                        op: -1,
-                        flg: 0,
-                    },
-                    SemOp {
-                        num: 3,
-                        op: 1,
-                        flg: SEM_UNDO,
-                    },
-                ],
-                Wait::Until(d),
-                Errno::EAGAIN,
-            )
-        })
-        .unwrap();
-        assert_eq!(
-            with_set(&t.1, id, getall).unwrap(),
-            vec![want0 - 1, 1, 1, 1],
-            "{tag}"
-        );
-        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+        works_after_move(&t, id, want0, &tag);
     }
 
     /// A timed call whose move is slow (the mover preempted after a step)

@@ -568,26 +568,8 @@ impl RobustLock {
             return None;
         }
         let start = self.owner_start.load(Ordering::Relaxed);
-        let me = my_pid() as u32 & PID;
-        let mine = self.forget_start();
-        let mut cur = seen;
-        loop {
-            // The waiters bit may have changed since `seen`; nothing else.
-            if cur & !WAITERS != holder {
-                return None;
-            }
-            match self.word.compare_exchange_weak(
-                cur,
-                FENCE | me | (cur & WAITERS),
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(v) => cur = v,
-            }
-        }
+        self.swap_to_my_fence(seen)?;
         self.fenced.store(holder, Ordering::Relaxed);
-        self.owner_start.store(mine, Ordering::Relaxed);
         Some(Owner {
             pid: holder as i32,
             start,
@@ -607,14 +589,22 @@ impl RobustLock {
         if was & FENCE == 0 || was == MOVED {
             return None;
         }
-        let me = my_pid() as u32 & PID;
-        if was & PID == me {
+        if was & PID == my_pid() as u32 & PID {
             return None;
         }
+        self.swap_to_my_fence(seen)?;
+        Some((self.fenced.load(Ordering::Relaxed) & PID) as i32)
+    }
+
+    /// The word from `seen` (the waiters bit may have changed since;
+    /// nothing else) to a fence naming this process, by compare-and-swap,
+    /// the start time this process's; `None` when the word changed.
+    fn swap_to_my_fence(&self, seen: u32) -> Option<()> {
+        let me = my_pid() as u32 & PID;
         let mine = self.forget_start();
         let mut cur = seen;
         loop {
-            if cur & !WAITERS != was {
+            if cur & !WAITERS != seen & !WAITERS {
                 return None;
             }
             match self.word.compare_exchange_weak(
@@ -628,7 +618,7 @@ impl RobustLock {
             }
         }
         self.owner_start.store(mine, Ordering::Relaxed);
-        Some((self.fenced.load(Ordering::Relaxed) & PID) as i32)
+        Some(())
     }
 
     /// Whether the lock carries this process's fence now (**SeqCst**: a
