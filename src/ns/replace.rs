@@ -488,8 +488,20 @@ impl Obj {
     /// gone after).
     fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>) -> Result<()> {
         let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
+        // A copy found by a helper is believed only with the old file's
+        // owner, group and mode (as its mover made it: root or the owner
+        // can): `moved_to` lies in shared memory, and a member must not
+        // get a file of its own published over the object's names.
+        let old = match self.file()? {
+            ObjFd::Opened(f) => fstat(f.as_raw_fd())?,
+            ObjFd::Building(_) => return Err(Errno::EINVAL),
+        };
         let open_as = |name: &str| -> Option<Obj> {
             let f = self.open_named(name).ok()?;
+            let st = fstat(f.as_raw_fd()).ok()?;
+            if (st.st_uid, st.st_gid, st.st_mode) != (old.st_uid, old.st_gid, old.st_mode) {
+                return None;
+            }
             adopt_in(&self.dir, self.kind, f)
                 .ok()
                 .map(|(o, _)| o)
@@ -504,8 +516,15 @@ impl Obj {
                     Some(n) => (n, t),
                     None => match open_as(&idx) {
                         Some(n) => (n, None),
+                        // Neither, and the numbered name still on the old
+                        // file: the copy was never published, and cannot
+                        // be (`moved_to` names no copy of this object a
+                        // mover made: a scribble). Nothing is marked.
+                        None if same_in(&self.dir, &idx, self.dev, self.ino) => {
+                            return Err(Errno::EIDRM)
+                        }
                         // Neither: published and removed since (its
-                        // numbered name unlinked), or never to be found.
+                        // numbered name unlinked, or another object's).
                         None => {
                             return if self.mark_moved() {
                                 Ok(())
@@ -733,6 +752,76 @@ mod tests {
         assert!((0..4).all(|p| !copy.only_reserved(p)));
         ns.remove(&copy, false);
         drop((o, copy));
+        assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
+    }
+
+    /// A committed move names its copy by inode in the old header, which
+    /// lies in shared memory: a member that writes it must not get a file
+    /// of its own published over the object's names. A `.new.` file of
+    /// the same object (a copy of its file) but another owner, named by a
+    /// forged `moved_to`, is not renamed by a helper; one with the old
+    /// file's owner, group and mode (as a mover makes it) is.
+    #[test]
+    fn a_forged_commit_does_not_publish_a_members_file() {
+        let t = TempNs::new("replace-forged");
+        let ns = t.ns.clone();
+        let o = ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+        let idx = Ns::idx_name(Kind::Msg, o.id % IDX_SPAN);
+        let plant = |uid: u32| -> u64 {
+            let (fd, tname) = Ns::tmpfile(&o.dir).unwrap();
+            let old = match o.file().unwrap() {
+                ObjFd::Opened(f) => f,
+                ObjFd::Building(_) => unreachable!(),
+            };
+            let st = fstat(old.as_raw_fd()).unwrap();
+            copy_sparse(old.as_raw_fd(), fd.as_raw_fd(), st.st_size as u64).unwrap();
+            // SAFETY: chown/chmod of the file we just made (the test runs
+            // as root).
+            unsafe {
+                libc::fchmod(fd.as_raw_fd(), st.st_mode & 0o7777);
+                libc::fchown(fd.as_raw_fd(), uid, st.st_gid);
+            }
+            // As a member would make it: its header says it made it.
+            let m = Mapping::new(fd.as_fd(), HEADER_LEN, 0).unwrap();
+            let h: &ObjHeader = m.at(0).unwrap();
+            h.perm.cuid.store(uid, Ordering::Relaxed);
+            h.perm.uid.store(uid, Ordering::Relaxed);
+            drop(tname);
+            fstat(fd.as_raw_fd()).unwrap().st_ino
+        };
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to give a file another owner");
+            return;
+        }
+        let forged = plant(65534);
+        o.header()
+            .moved_to
+            .store(MV_COMMITTED | forged, Ordering::SeqCst);
+        let _ = o.publish_committed();
+        assert!(
+            same_in(&o.dir, &idx, o.dev, o.ino),
+            "a member's file was published"
+        );
+        assert!(!o.is_moved(), "the object marked moved to nothing");
+        let honest = plant(0);
+        o.header()
+            .moved_to
+            .store(MV_COMMITTED | honest, Ordering::SeqCst);
+        o.publish_committed().unwrap();
+        assert!(same_in(&o.dir, &idx, o.dev, honest), "the copy");
+        assert!(o.is_moved());
+        let copy = ns.by_id_uncached(Kind::Msg, o.id, true).unwrap();
+        ns.remove(&copy, false);
+        drop((o, copy));
+        ns.sweep_tmp();
+        let _ = std::fs::read_dir(&t.dir).map(|rd| {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".new.") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        });
         assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
     }
 
