@@ -600,12 +600,6 @@ impl Ns {
             if pid == 0 || pid > i32::MAX as u64 || !trust::positively_dead(pid as i32, start) {
                 continue;
             }
-            // A mover killed after committing its copy, before renaming
-            // it: the copy is the object's now, published by the next
-            // caller (`Obj::publish_committed`).
-            if super::replace::is_committed_copy(self, n) {
-                continue;
-            }
             self.heal_orphan(n);
             if let Ok(c) = cpath(n) {
                 // SAFETY: unlinking a dead creator's temporary name in our
