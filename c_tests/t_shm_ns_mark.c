@@ -165,9 +165,15 @@ int main(void) {
         _exit(127);
     }
     close(w[0]);
-    usleep(100000); /* cat has started (exec'd) by now, most likely */
     if (!kernel) {
-        int ea = marked(dir_a, e), eb = marked(dir_b, e);
+        /* Its marks go at its exec (close-on-exec): looked at until they
+         * have, 5 s at most. */
+        int ea = 1, eb = 1;
+        for (int k = 0; k < 500 && (ea != 0 || eb != 0); k++) {
+            usleep(10000);
+            ea = marked(dir_a, e);
+            eb = marked(dir_b, e);
+        }
         ok(ea == 0 && eb == 0, "a child that execs another program holds no mark: A %d, B %d", ea,
            eb);
     }
