@@ -93,6 +93,14 @@ static int verdict(int r, int err, double took, double max, int *saw) {
 
 /* --- the stranger (uid 65534, exec'd by run_stranger) --- */
 
+/* The stranger's end of the pipe to root (argv[4]): one byte once its
+ * bounded calls are done, so that root continues the peer only then. */
+static int ready_fd = -1;
+
+static void bounded_calls_done(void) {
+    if (ready_fd >= 0 && write(ready_fd, "b", 1) != 1) ready_fd = -1;
+}
+
 /* "ok", or the error a call answered. */
 static const char *outcome(int r, int err) {
     return r == 0 ? "ok" : strerror(err);
@@ -112,6 +120,7 @@ static int stranger_sem(int sid) {
     int r2 = semtimedop(sid, &v, 1, &to), e2 = errno;
     double timed = tap_now() - t0;
     if (!verdict(r2, e2, timed, TIMED + NOWAIT_MAX, &saw)) bad |= BAD_TIMED;
+    bounded_calls_done();
 
     t0 = tap_now();
     int r3 = semop(sid, &v, 1), e3 = errno;
@@ -130,6 +139,7 @@ static int stranger_msg(int q) {
     int r1 = msgsnd(q, &m, TEXT, IPC_NOWAIT), e1 = errno;
     double nowait = tap_now() - t0;
     if (!verdict(r1, e1, nowait, NOWAIT_MAX, &saw)) bad |= BAD_NOWAIT;
+    bounded_calls_done();
     t0 = tap_now();
     int r2 = msgsnd(q, &m, TEXT, 0), e2 = errno;
     double untimed = tap_now() - t0;
@@ -146,14 +156,23 @@ static int stranger_msg(int q) {
 }
 
 /* Starts this program as the stranger (`kind` "sem" or "msg", object
- * id): its pid. */
-static pid_t run_stranger(const char *kind, int id) {
-    char sid[16];
+ * id): its pid; *ready the end of the pipe on which it says its bounded
+ * calls are done (closed by the caller). */
+static pid_t run_stranger(const char *kind, int id, int *ready) {
+    char sid[16], wfd[16];
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) return -1;
     snprintf(sid, sizeof sid, "%d", id);
-    char *argv[] = {"t_fence_stranger", "stranger", (char *)kind, sid, NULL};
+    snprintf(wfd, sizeof wfd, "%d", pfd[1]);
+    char *argv[] = {"t_fence_stranger", "stranger", (char *)kind, sid, wfd, NULL};
     fflush(stdout);
     pid_t c = fork();
-    if (c == 0) tap_execv_as(65534, 65534, NULL, argv);
+    if (c == 0) {
+        fcntl(pfd[1], F_SETFD, 0); /* the stranger's end survives its exec */
+        tap_execv_as(65534, 65534, NULL, argv);
+    }
+    close(pfd[1]);
+    *ready = pfd[0];
     return c;
 }
 
@@ -214,10 +233,14 @@ static int stop_inside(pid_t p, const char *kind, int id, size_t off) {
 
 /* Ends trial t: the peer continued or killed, the stranger reaped; its
  * exit status's bits (-1: it did not exit normally). Continues the peer
- * only after the stranger's bounded calls (at most NOWAIT_MAX +
- * TIMED + NOWAIT_MAX each), so that they meet it stopped. */
-static int end_trial(pid_t peer, pid_t s, int kill_peer, int *peer_ok) {
-    tap_sleep_us((long)((2 * NOWAIT_MAX + TIMED + 0.1) * 1e6));
+ * only once the stranger says its bounded calls are done (a byte on
+ * `ready`, or its end: exited, or killed by its alarm), so that they meet
+ * the peer stopped however slowly the stranger starts. */
+static int end_trial(pid_t peer, pid_t s, int ready, int kill_peer, int *peer_ok) {
+    char b;
+    while (read(ready, &b, 1) < 0 && errno == EINTR) {
+    }
+    close(ready);
     *peer_ok = sem_peer_end(words, peer, kill_peer, NULL);
     int st = tap_reap(s);
     if (!WIFEXITED(st)) {
@@ -241,9 +264,14 @@ struct tally {
  * stranger run beside it, the peer continued or killed: into *n. */
 static void meet_stranger(struct tally *n, int t, pid_t p, const char *kind, int id, size_t off) {
     if (!backend_is_kernel()) n->inside += stop_inside(p, kind, id, off);
-    pid_t s = run_stranger(kind, id);
+    int ready = -1;
+    pid_t s = run_stranger(kind, id, &ready);
     int peer_ok = 0;
-    int res = end_trial(p, s, t % 3 == 2, &peer_ok);
+    int res = -1;
+    if (s > 0)
+        res = end_trial(p, s, ready, t % 3 == 2, &peer_ok);
+    else
+        peer_ok = sem_peer_end(words, p, 1, NULL); /* no stranger: the trial failed */
     n->peer_bad += !peer_ok;
     if (res < 0 || (res & ~SAW_EAGAIN)) {
         n->bad++;
@@ -343,9 +371,10 @@ static void queues(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 4 && strcmp(argv[1], "stranger") == 0) {
+    if (argc == 5 && strcmp(argv[1], "stranger") == 0) {
         alarm(STRANGER_MAX);
         int id = atoi(argv[3]);
+        ready_fd = atoi(argv[4]);
         return strcmp(argv[2], "sem") == 0 ? stranger_sem(id) : stranger_msg(id);
     }
     TAP_SKIP_UNLESS_ROOT();
