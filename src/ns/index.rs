@@ -1365,6 +1365,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    /// The mark without a descriptor of its own (a process out of
+    /// descriptors): a record lock of the process, which another open
+    /// file description of the index sees as the mark, until a descriptor
+    /// of the file is closed in this process.
+    #[test]
+    fn the_fallback_mark_is_seen_and_ends_with_a_close() {
+        let (d, dirfd) = tmp();
+        let ix = Index::open(&dirfd, 0o600).expect("index");
+        let other = Index::open(&dirfd, 0o600).expect("a second description");
+        let pid = 4_000_001; // no process: only the byte matters here
+        assert_eq!(other.marked_alive(pid), Some(false));
+        assert!(ix.hold_alive_here(pid));
+        assert_eq!(other.marked_alive(pid), Some(true));
+        drop(other); // a close of a descriptor of the file: the lock goes
+        let third = Index::open(&dirfd, 0o600).expect("a third description");
+        assert_eq!(third.marked_alive(pid), Some(false));
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     #[test]
     fn free_indexes_are_found_in_each_read_of_the_bytes() {
         // The first page's 4032 indexes, the next page's 4096, the rest:
