@@ -1,6 +1,7 @@
 /* sem_peer.h — a set-lock holder stopped at a random moment, for the
  * tests of what a stopped holder may delay (t_sem_fence,
- * t_sem_fence_sleep, t_fence_stranger; docs/bounded-time.md, "Sets").
+ * t_sem_fence_sleep, t_fence_stranger; docs/bounded-time.md, "Sets"),
+ * and the stopping of any such peer (peer_stopped, sem_peer_end).
  *
  * The peer is a forked child looping two SEM_UNDO semops of SEM_PEER_N
  * operations each (+1 on each of the set's semaphores SEM_PEER_FIRST ..
@@ -60,15 +61,17 @@ static inline void sem_peer_loop(struct sem_peer *w, int sid) {
     _exit(0);
 }
 
-/* A peer started on set `sid`, let make 3 pairs, then SIGSTOPped 1 ms to
- * 1 ms + max_us later (a moment drawn from *rng): its pid, < 0 when fork
- * failed. Clears *w first. */
-static inline pid_t sem_peer_stopped(struct sem_peer *w, int sid, uint64_t *rng, long max_us) {
+/* A peer running `loop(w, id)` in a forked child (a loop that counts its
+ * rounds in w->rounds until w->stop, then exits), let make 3 rounds, then
+ * SIGSTOPped 1 ms to 1 ms + max_us later (a moment drawn from *rng): its
+ * pid, < 0 when fork failed. Clears *w first. */
+static inline pid_t peer_stopped(struct sem_peer *w, void (*loop)(struct sem_peer *, int), int id,
+                                 uint64_t *rng, long max_us) {
     w->stop = 0;
     w->rounds = 0;
     fflush(stdout);
     pid_t p = fork();
-    if (p == 0) sem_peer_loop(w, sid);
+    if (p == 0) loop(w, id);
     if (p < 0) return p;
     double t0 = tap_now();
     while (w->rounds < 3 && tap_now() - t0 < 10) tap_sleep_us(500);
@@ -77,6 +80,12 @@ static inline pid_t sem_peer_stopped(struct sem_peer *w, int sid, uint64_t *rng,
     int st;
     waitpid(p, &st, WUNTRACED);
     return p;
+}
+
+/* The set's peer (sem_peer_loop) on set `sid`, stopped as peer_stopped
+ * says. */
+static inline pid_t sem_peer_stopped(struct sem_peer *w, int sid, uint64_t *rng, long max_us) {
+    return peer_stopped(w, sem_peer_loop, sid, rng, max_us);
 }
 
 /* The stopped peer SIGKILLed (kill_it) or continued and let work 5 ms,

@@ -321,16 +321,16 @@ static void sets(void) {
 }
 
 /* The queue's peer: its own type 1 messages sent and taken back. */
-static void queue_peer(int q) {
+static void queue_peer(struct sem_peer *w, int q) {
     tap_peer_start(100);
     struct msg m = {1, {0}};
-    while (!words->stop) {
+    while (!w->stop) {
         if (msgsnd(q, &m, TEXT, 0) != 0 || msgrcv(q, &m, TEXT, 1, 0) != TEXT) {
             if (errno == EINTR) continue;
             fprintf(stderr, "# queue peer: %s\n", strerror(errno));
             _exit(1);
         }
-        words->rounds++;
+        w->rounds++;
     }
     _exit(0);
 }
@@ -340,21 +340,11 @@ static void queues(void) {
     if (!ok(q >= 0, "a 0666 queue")) return;
     struct tally n = {0, 0, 0, 0, 0};
     for (int t = 0; t < TRIALS; t++) {
-        words->stop = 0;
-        words->rounds = 0;
-        fflush(stdout);
-        pid_t p = fork();
-        if (p == 0) queue_peer(q);
+        pid_t p = peer_stopped(words, queue_peer, q, &rng, 10000);
         if (p < 0) {
             ok(0, "fork");
             break;
         }
-        double t0 = tap_now();
-        while (words->rounds < 3 && tap_now() - t0 < 10) tap_sleep_us(500);
-        tap_sleep_us(1000 + (long)(tap_xorshift(&rng) % 10000));
-        kill(p, SIGSTOP);
-        int st;
-        waitpid(p, &st, WUNTRACED);
         meet_stranger(&n, t, p, "msg", q, Q_SLOCK);
         /* A peer killed between its send and its receive left one. */
         struct msg m;
