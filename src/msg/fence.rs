@@ -110,6 +110,7 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                 let stray = t0.elapsed() >= STALL_CHECK
                     && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
                 if (gone || stray) && !obj.is_moved() && obj.file().is_ok() && l.reclaim(w) {
+                    obj.sweep_dead_temps();
                     continue;
                 }
                 let _ = l.wait_moved(&Deadline::after(Duration::from_millis(10)));
@@ -265,6 +266,10 @@ impl Queue {
                 return Err(Errno::ESTALE);
             }
         }
+        if seen.is_some_and(|s| s & FENCE_TAKEN != 0) {
+            // The dead fencer's unpublished copy, if it made one.
+            self.obj.sweep_dead_temps();
+        }
         let is_s = core::ptr::eq(l, &h.slock);
         let mut sides: Vec<Side<'q>> = Vec::with_capacity(2);
         let first = |sides: &mut Vec<Side<'q>>| -> Result<()> {
@@ -362,11 +367,12 @@ impl Queue {
                     }
                 }
                 Got::Orphan(pid) => {
+                    self.obj.sweep_dead_temps();
                     return Ok(Side {
                         l,
                         holder: Owner { pid, start: 0 },
                         callers: false,
-                    })
+                    });
                 }
             }
         }

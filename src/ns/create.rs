@@ -563,54 +563,14 @@ impl Ns {
     /// are removed. One directory scan: called by `ripcs`, `ripcrm -a` and
     /// a create that found no room, never on every call.
     pub fn sweep_tmp(&self) {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let n = e.file_name();
-            let Some(n) = n.to_str() else { continue };
-            if let Some(rest) = n.strip_prefix(".mv.") {
-                // A mover's link of a key name (`Obj::replace`): the
-                // object it names has its own names; only this one goes.
-                let mut p = rest.split('.').map(|x| x.parse::<u64>().ok());
-                if let (Some(Some(pid)), Some(Some(start)), None) = (p.next(), p.next(), p.next()) {
-                    if pid > 0
-                        && pid <= i32::MAX as u64
-                        && trust::positively_dead(pid as i32, start)
-                    {
-                        if let Ok(c) = cpath(n) {
-                            // SAFETY: unlinking a dead mover's temporary
-                            // name in our directory.
-                            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
-                        }
-                    }
-                }
-                continue;
-            }
-            let Some(rest) = n.strip_prefix(".new.") else {
-                continue;
-            };
-            let parts: Vec<&str> = rest.split('.').collect();
-            let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
-            let (pid, start) = match (parts.len(), num(0), num(1)) {
-                (3, Some(p), Some(s)) => (p, s),
-                (2, Some(p), _) => (p, 0), // made before start times were
-                _ => continue,
-            };
-            if pid == 0 || pid > i32::MAX as u64 || !trust::positively_dead(pid as i32, start) {
-                continue;
-            }
+        dead_temps(&self.dirfd, |n| {
             self.heal_orphan(n);
-            if let Ok(c) = cpath(n) {
-                // SAFETY: unlinking a dead creator's temporary name in our
-                // directory.
-                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
-                crate::debug_report!(
-                    "{}: swept {n}, left by a creator that died (pid {pid})",
-                    self.dir.display()
-                );
-            }
-        }
+            unlink_temp(&self.dirfd, n);
+            crate::debug_report!(
+                "{}: swept {n}, left by a process that died",
+                self.dir.display()
+            );
+        });
     }
 
     /// The temporary file `tname` of a dead creator: when it was already
@@ -683,6 +643,125 @@ impl Ns {
             }
         }
     }
+}
+
+/// Walks the temporary names in namespace directory `dir` whose maker is
+/// positively dead: a dead mover's `.mv.<pid>.<start>` (the link of a key
+/// name, `Obj::replace`: the object it names has its own names) is
+/// unlinked here; each `.new.<pid>.<start>.<n>` (a creator's file, or a
+/// mover's copy: `Obj::replace`) is handed to `new_file`, which decides.
+pub(super) fn dead_temps(dir: &OwnedFd, mut new_file: impl FnMut(&str)) {
+    for n in names_in(dir) {
+        if let Some(rest) = n.strip_prefix(".mv.") {
+            let mut p = rest.split('.').map(|x| x.parse::<u64>().ok());
+            if let (Some(Some(pid)), Some(Some(start)), None) = (p.next(), p.next(), p.next()) {
+                if pid <= i32::MAX as u64 && trust::positively_dead(pid as i32, start) {
+                    unlink_temp(dir, &n);
+                }
+            }
+            continue;
+        }
+        let Some(rest) = n.strip_prefix(".new.") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+        let (pid, start) = match (parts.len(), num(0), num(1)) {
+            (3, Some(p), Some(s)) => (p, s),
+            (2, Some(p), _) => (p, 0), // made before start times were
+            _ => continue,
+        };
+        if pid <= i32::MAX as u64 && trust::positively_dead(pid as i32, start) {
+            new_file(&n);
+        }
+    }
+}
+
+/// Unlinks temporary name `name` (of a dead maker: [`dead_temps`]) in
+/// namespace directory `dir`.
+fn unlink_temp(dir: &OwnedFd, name: &str) {
+    if let Ok(c) = cpath(name) {
+        // SAFETY: unlinking a dead process's temporary name in our
+        // directory.
+        unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+    }
+}
+
+/// Unlinks the dead maker's temporary file `name` in namespace directory
+/// `dir` ([`dead_temps`]) when it was never published (its only link:
+/// neither numbered nor named by a key), with the payload a creator may
+/// have claimed for it (see `claim_data_name`; no other file has its
+/// inode). True when it went. A file with more links is a killed
+/// creator's orphan, for [`Ns::sweep_tmp`].
+pub(super) fn unlink_unpublished(dir: &OwnedFd, name: &str) -> bool {
+    let Ok(c) = cpath(name) else { return false };
+    // SAFETY: lstat of a name in our directory, into a zeroed buffer.
+    let st = unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) != 0
+        {
+            return false;
+        }
+        st
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_nlink != 1 {
+        return false;
+    }
+    if let Ok(d) = data_cname(Kind::Shm, st.st_ino).as_cstr() {
+        // SAFETY: unlinking, in our directory, the payload name of the
+        // never-published file just looked at.
+        unsafe { libc::unlinkat(dir.as_raw_fd(), d.as_ptr(), 0) };
+    }
+    unlink_temp(dir, name);
+    true
+}
+
+/// The names in directory `dir` (read through a descriptor of its own:
+/// `dir`'s offset is left alone). Empty when it cannot be read.
+pub(super) fn names_in(dir: &OwnedFd) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: opening the directory itself, relative to a descriptor we
+    // hold.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return out;
+    }
+    // SAFETY: fdopendir takes the fresh descriptor over (closed by
+    // closedir; closed here when fdopendir fails).
+    let d = unsafe { libc::fdopendir(fd) };
+    if d.is_null() {
+        // SAFETY: our descriptor, not taken over.
+        unsafe { libc::close(fd) };
+        return out;
+    }
+    loop {
+        // SAFETY: readdir on the stream we opened; the entry is valid
+        // until the next readdir or closedir, and its name is copied out
+        // before either.
+        let e = unsafe { libc::readdir(d) };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: d_name is a NUL-terminated array in the entry.
+        let n = unsafe { core::ffi::CStr::from_ptr((*e).d_name.as_ptr()) };
+        if let Ok(s) = n.to_str() {
+            out.push(s.to_owned());
+        }
+    }
+    // SAFETY: closing the stream we opened (and its descriptor).
+    unsafe { libc::closedir(d) };
+    out
 }
 
 /// [`Ns::dir_lock`] of namespace directory `dir`.

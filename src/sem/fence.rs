@@ -150,6 +150,7 @@ pub(super) fn fate(o: &Obj) -> Result<()> {
                         if let Ok(v) = View::new(o) {
                             lift_all(&v);
                         }
+                        o.sweep_dead_temps();
                         crate::debug_report!(
                             "semaphore set {}: lock taken back from dead mover {}",
                             o.id,
@@ -390,6 +391,8 @@ fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
             o.id,
             seen
         );
+        // The dead mover's unpublished copy, if it made one.
+        o.sweep_dead_temps();
     }
     let holder = if orphan {
         Owner {
@@ -894,6 +897,18 @@ pub(super) mod tests {
             "step {k}, holder first {holder_first}"
         );
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+        // Nothing left: a copy the mover made before it died (step 5)
+        // went with the end of its move, whoever ended it (no healer ran).
+        let left: Vec<String> = std::fs::read_dir(&t.0)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("ripc."))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "step {k}, holder first {holder_first}: left {left:?}"
+        );
     }
 
     /// A sleeper whose grant a granter had claimed (or committed) when it
