@@ -77,6 +77,8 @@ struct shared {
     volatile int readings;
     volatile int torn;            /* readings that broke an invariant */
     volatile int torn_val;        /* GETVAL of Z not 0 */
+    volatile int torn_val_first;  /* the first such answer */
+    volatile int torn_val_errno;  /* its errno when it was -1 */
     volatile unsigned short bad[NSEMS];
     volatile int phase;                /* part 3: odd while the holder is stopped */
     volatile int p3_calls[NW + 1];     /* part 3: calls within a stopped phase */
@@ -224,6 +226,10 @@ static void reader(void) {
         if (bad && !sh->torn) memcpy((void *)sh->bad, v, sizeof v);
         sh->torn += bad;
         int z = semctl(sid, Z, GETVAL);
+        if (z != 0 && !sh->torn_val) {
+            sh->torn_val_first = z;
+            sh->torn_val_errno = z < 0 ? errno : 0;
+        }
         sh->torn_val += z != 0;
         sh->readings++;
     }
@@ -329,7 +335,8 @@ static void run(void) {
        "no GETALL showed a call half done (%d of %d did; first: Z %u, T %u+%u, U %u %u %u %u)",
        sh->torn, sh->readings, sh->bad[Z], sh->bad[T0], sh->bad[T1], sh->bad[0], sh->bad[1],
        sh->bad[2], sh->bad[3]);
-    ok(sh->torn_val == 0, "no GETVAL of Z read other than 0 (%d did)", sh->torn_val);
+    ok(sh->torn_val == 0, "no GETVAL of Z read other than 0 (%d did; the first answered %d, errno %d)",
+       sh->torn_val, sh->torn_val_first, sh->torn_val_errno);
     unsigned short v[NSEMS];
     int got = semctl(sid, 0, GETALL, v) == 0;
     int exact = got && v[Z] == 0 && v[T0] + v[T1] == TSUM;
