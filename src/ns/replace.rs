@@ -495,18 +495,32 @@ impl Obj {
     /// gone after).
     fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>) -> Result<()> {
         let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
-        // A copy found by a helper is believed only with the old file's
-        // owner, group and mode (as its mover made it: root or the owner
-        // can): `moved_to` lies in shared memory, and a member must not
-        // get a file of its own published over the object's names.
-        let old = match self.file()? {
-            ObjFd::Opened(f) => fstat(f.as_raw_fd())?,
-            ObjFd::Building(_) => return Err(Errno::EINVAL),
+        // A copy found by a helper under its temporary name is believed
+        // only with the old file's owner, group and mode (as its mover
+        // made it: root or the owner can): `moved_to` lies in shared
+        // memory, and a member must not get a file of its own published
+        // over the object's names. `None` once the numbered name no longer
+        // leads to the old file: the copy was renamed over it already (by
+        // a mover or helper stopped or killed before the mark, the
+        // publication's steps 1 and 2), or the object was removed — then
+        // only the numbered name is looked at, and no temporary name is
+        // renamed. (This used to be an error, `EIDRM`: nobody could finish
+        // such a publication, and the old file stayed live, unmarked, in
+        // every process that had it open, its lock fenced for good by
+        // whoever had taken the dead mover's fence over — a process that
+        // then waited for its own fence: t_sem_fence part 7's hang.)
+        let old = match self.file() {
+            Ok(ObjFd::Opened(f)) => Some(fstat(f.as_raw_fd())?),
+            Ok(ObjFd::Building(_)) => return Err(Errno::EINVAL),
+            Err(Errno::EIDRM) => None,
+            Err(e) => return Err(e),
         };
         let open_as = |name: &str| -> Option<Obj> {
             let f = self.open_named(name).ok()?;
             let st = fstat(f.as_raw_fd()).ok()?;
-            if (st.st_uid, st.st_gid, st.st_mode) != (old.st_uid, old.st_gid, old.st_mode) {
+            if old.as_ref().is_some_and(|old| {
+                (st.st_uid, st.st_gid, st.st_mode) != (old.st_uid, old.st_gid, old.st_mode)
+            }) {
                 return None;
             }
             adopt_in(&self.dir, self.kind, f)
@@ -518,7 +532,7 @@ impl Obj {
         let (new, tmp) = match mine {
             Some((n, t)) => (n, Some(t.to_owned())),
             None => {
-                let t = self.tmp_name_of(ino);
+                let t = old.as_ref().and_then(|_| self.tmp_name_of(ino));
                 match t.as_ref().and_then(|t| open_as(t.to_str().ok()?)) {
                     Some(n) => (n, t),
                     None => match open_as(&idx) {
@@ -531,7 +545,9 @@ impl Obj {
                             return Err(Errno::EIDRM)
                         }
                         // Neither: published and removed since (its
-                        // numbered name unlinked, or another object's).
+                        // numbered name unlinked, or another object's), or
+                        // moved on again (the name on a later copy, which
+                        // the old file's followers find).
                         None => {
                             return if self.mark_moved() {
                                 Ok(())

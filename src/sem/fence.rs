@@ -100,8 +100,10 @@ static STOP_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::n
 
 /// A point of the move a unit test can kill the mover at (or slow it, or
 /// stop it): 1 fenced, 7 the holder found quiet, 2 half the tombstones,
-/// 3 all, 4 sealed, 5 the copy built, 9 committed (in `Obj::replace`), 6
-/// published (not marked).
+/// 3 all, 4 sealed, 5 the copy built, 9 committed, 10 the copy renamed
+/// over the numbered name, 11 the key names relinked (9–11 in
+/// `Obj::replace`, the old header not marked moved), 6 published (not
+/// marked).
 #[inline(always)]
 fn step(_n: u32) {
     #[cfg(test)]
@@ -331,7 +333,9 @@ fn finish_committed(o: &Obj) {
 /// caller that would move the set itself), a mover seen stopped, and not
 /// run, for that long ([`Frozen`], as a holder) has its fence taken over
 /// ([`RobustLock::fence_fencer`]): `Ok(Some(holder))`, the pid of the
-/// holder it had fenced — this process moves the set now.
+/// holder it had fenced — this process moves the set now. A move found
+/// committed, and not marked after a nap, is published here
+/// ([`finish_committed`]), whoever holds the fence.
 fn wait_for_mover(o: &Obj, d: &Deadline, grace: Option<Duration>) -> Result<Option<i32>> {
     let l = o.obj_lock();
     let may = grace.is_some() && o.may_replace();
@@ -378,7 +382,18 @@ fn wait_for_mover(o: &Obj, d: &Deadline, grace: Option<Duration>) -> Result<Opti
         };
         match l.wait_moved(&Deadline::after(nap)) {
             Ok(()) => return Ok(None),
-            Err(Errno::ETIMEDOUT) => {}
+            Err(Errno::ETIMEDOUT) => {
+                // A move committed and still not marked after a nap: its
+                // publisher is stopped (or gave it up, or is this very
+                // process, whose call left it unfinished): finished here —
+                // the publication is idempotent — rather than waited for.
+                if matches!(o.move_state(), MoveState::Committed(_)) {
+                    finish_committed(o);
+                    if o.is_moved() {
+                        return Ok(None);
+                    }
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -946,7 +961,8 @@ pub(super) mod tests {
         holder
     }
 
-    /// A mover killed after each step of its move (`step`), beside a
+    /// A mover killed after each step of its move (`step`, and the
+    /// publication's: [`ns_step`]), beside a
     /// holder stopped with semaphore 0 frozen: then either (a) another
     /// call, the holder still stopped, gets through (it takes the dead
     /// mover's fence over and moves the set, or finishes its move), and
@@ -957,7 +973,7 @@ pub(super) mod tests {
     /// either way, on the set as its id finds it.
     #[test]
     fn a_mover_killed_at_any_step_leaves_a_set_that_works() {
-        for k in [1u32, 7, 2, 3, 4, 5, 9, 6] {
+        for k in [1u32, 7, 2, 3, 4, 5, 9, 10, 11, 6] {
             for holder_first in [false, true] {
                 killed_mover_case(k, holder_first);
             }
@@ -988,12 +1004,25 @@ pub(super) mod tests {
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
     }
 
+    /// The step of the namespace's publication (`ns::replace`'s step
+    /// hook) that a test's step `k` names: 9 once committed (before any
+    /// rename), 10 once the copy has the numbered name, 11 once the key
+    /// names were relinked too (the old header not yet marked moved).
+    fn ns_step(k: u32) -> Option<u32> {
+        match k {
+            9 => Some(3),
+            10 => Some(1),
+            11 => Some(2),
+            _ => None,
+        }
+    }
+
     /// Makes this (test child) process's moves stop (SIGSTOP) at step `k`
-    /// of [`step`], or, `k` = 9, once committed (the namespace's hook).
+    /// of [`step`], or at a step of the publication ([`ns_step`]).
     fn stop_at(k: u32) {
-        if k == 9 {
-            crate::ns::set_step_hook(Some(Box::new(|n| {
-                if n == 3 {
+        if let Some(at) = ns_step(k) {
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == at {
                     // SAFETY: stopping this test child.
                     unsafe { libc::raise(libc::SIGSTOP) };
                 }
@@ -1046,9 +1075,9 @@ pub(super) mod tests {
         // at step `k` of the move.
         let mover = unsafe { libc::fork() };
         if mover == 0 {
-            if k == 9 {
-                crate::ns::set_step_hook(Some(Box::new(|n| {
-                    if n == 3 {
+            if let Some(at) = ns_step(k) {
+                crate::ns::set_step_hook(Some(Box::new(move |n| {
+                    if n == at {
                         // SAFETY: ends this (test child) process at once.
                         unsafe { libc::_exit(7) };
                     }
@@ -1070,8 +1099,9 @@ pub(super) mod tests {
             libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 7,
             "step {k}: the mover did not die there ({st:#x})"
         );
-        // Committed (9) or published (6): the copy is the set's.
-        let published = k == 6 || k == 9;
+        // Committed (9), renamed (10, 11) or published (6): the copy is
+        // the set's.
+        let published = matches!(k, 6 | 9 | 10 | 11);
         if k == 9 {
             // The dead mover's committed copy is not swept as a dead
             // creator's temporary file: the next caller publishes it.
@@ -1319,8 +1349,9 @@ pub(super) mod tests {
 
     /// A mover stopped (SIGSTOP, test hook) after each step of its move —
     /// fenced, the holder found quiet, half the tombstones, all, sealed,
-    /// the copy built, committed (before any rename), published (not
-    /// marked) — beside a holder stopped with a word frozen: another
+    /// the copy built, committed (before any rename), the copy renamed
+    /// over the numbered name, the key names too (the old header not
+    /// marked moved yet), published (not marked) — beside a holder stopped with a word frozen: another
     /// process's untimed V moves the set within a second (it takes the
     /// stopped mover's fence over and redoes the move, or helps the
     /// committed copy's publication); the first mover, then continued or
@@ -1330,7 +1361,7 @@ pub(super) mod tests {
     /// dropped; values exact; the set works after.
     #[test]
     fn a_mover_stopped_at_any_step_is_taken_over() {
-        for k in [1u32, 7, 2, 3, 4, 5, 9, 6] {
+        for k in [1u32, 7, 2, 3, 4, 5, 9, 10, 11, 6] {
             for kill in [false, true] {
                 stopped_mover_case(k, kill);
             }
@@ -1346,10 +1377,40 @@ pub(super) mod tests {
     fn a_stopped_mover_continued_during_the_takeover_races_safely() {
         let mut seed = std::process::id();
         for round in 0..24u32 {
-            let k = [1u32, 7, 2, 3, 4, 5, 9][round as usize % 7];
+            let k = [1u32, 7, 2, 3, 4, 5, 9, 10, 11][round as usize % 9];
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             racing_mover_case(k, (seed >> 16) % 40, round);
         }
+    }
+
+    /// A timed call shorter than the grace, beside a mover stopped after
+    /// committing its move (before any rename): after a nap on the fence
+    /// it publishes the committed copy itself (`wait_for_mover`) and is
+    /// made on it, by its deadline. Before, it waited for the stopped
+    /// mover until its timeout (`EAGAIN`). The mover, continued, makes its
+    /// own V once, on the copy.
+    #[test]
+    fn a_timed_call_publishes_a_stopped_movers_committed_copy() {
+        let (t, id, sh, holder) = set_beside_stopped_holder("mvcommit", 2);
+        let mover = v_child(&t, id, &sh, Some(9), 4);
+        let v1 = SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        };
+        let t0 = std::time::Instant::now();
+        let d = Deadline::after(Duration::from_millis(15));
+        let r = with_set(&t.1, id, |o| semop(o, &[v1], Wait::Until(d), Errno::EAGAIN));
+        let took = t0.elapsed();
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(mover, libc::SIGCONT) };
+        reap_within(mover, "the first mover");
+        assert_eq!(r, Ok(()), "the timed V ({took:?})");
+        assert_eq!(sh.at(4).load(Ordering::SeqCst), 1, "the mover's V");
+        holder_finds_the_move(&sh, holder, "mvcommit");
+        assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![1, 2], "values");
+        assert_eq!(temp_names(&t.0), Vec::<String>::new(), "left");
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
     }
 
     /// A set of `nsems` semaphores in a namespace of its own, used once
