@@ -60,6 +60,10 @@
  * (or killed before): a later call gets through within CALL_MAX, values
  * exact; ripcs then sweeps the killed movers' temporary files.
  *
+ * Part 7: movers stopped (SIGSTOP) inside their move beside the
+ * stopped peer: the next call gets through within CALL_MAX (it takes the
+ * stalled move over), the mover then continued or killed, values exact.
+ *
  * Sleepers beside the stopped holder (the set moved with them, case (b)
  * included): t_sem_fence_sleep.c.
  */
@@ -619,6 +623,139 @@ static void move_kills(void) {
     ok(inexact == 0, "values and adjustments exact (%d rounds off)", inexact);
 }
 
+/* Part 7: movers stopped (SIGSTOP) in the middle of their move beside
+ * the stopped peer: the next caller takes the stalled move over within
+ * CALL_MAX; the stopped mover is then continued (its call made once, on
+ * whichever copy won) or killed, the peer continued or killed: values
+ * exact. On the user backend a round counts only when the stop landed
+ * inside the move (the set's lock word names the mover's fence: bit 30
+ * and its pid, src/sync/lock.rs); others are ended and tried again.
+ * (ripc before the takeover, 2026-12-07: the next caller waited as long
+ * as the mover stayed stopped.) */
+#define SROUNDS 16
+#define OBJ_LOCK 40          /* the set's lock word in its file's header */
+#define FENCE_BIT (1u << 30) /* a fence: the word names its fencer */
+#define PID_BITS (FENCE_BIT - 1)
+
+/* User backend: the set's lock word (as its numbered name leads now). */
+static uint32_t lock_word(void) {
+    unsigned char *f = tap_map_object("sem", sid);
+    if (!f) return 0;
+    uint32_t w;
+    memcpy(&w, f + OBJ_LOCK, sizeof w);
+    munmap(f, 4096);
+    return w;
+}
+
+static int fenced_by(pid_t m) {
+    uint32_t w = lock_word();
+    return (w & FENCE_BIT) && (w & PID_BITS) == (uint32_t)m;
+}
+
+/* User backend: the stopped peer p stopped again (continued 0.5-3 ms
+ * first) until it holds the set's lock, at most 60 times; whether it
+ * does. */
+static int peer_holds_lock(pid_t p) {
+    for (int k = 0; k < 60; k++) {
+        uint32_t w = lock_word();
+        if (!(w & FENCE_BIT) && (w & PID_BITS) == (uint32_t)p) return 1;
+        kill(p, SIGCONT);
+        sleep_us(500 + (long)(tap_xorshift(&rng) % 2500));
+        kill(p, SIGSTOP);
+        int st;
+        waitpid(p, &st, WUNTRACED);
+    }
+    return 0;
+}
+
+/* User backend: waits (1 s at most) until mover m has fenced the set's
+ * lock; whether it did. */
+static int await_fence(pid_t m) {
+    double t0 = tap_now();
+    while (tap_now() - t0 < 1.0) {
+        if (fenced_by(m)) return 1;
+        sleep_us(50);
+    }
+    return 0;
+}
+
+static void move_stops(void) {
+    unsigned short zero[NSEMS];
+    memset(zero, 0, sizeof zero);
+    ok(semctl(sid, 0, SETALL, zero) == 0, "SETALL: 0 ...");
+    int user = !backend_is_kernel();
+    int bad = 0, slow = 0, failed = 0, inexact = 0, rounds = 0, tries = 0, nofence = 0, nolock = 0;
+    double worst = 0;
+    for (int r = 0; rounds < SROUNDS && tries < 10 * SROUNDS; r++) {
+        tries++;
+        int kill_peer = r % 3 == 2;
+        pid_t p = stopped_peer(10000);
+        if (p < 0) return;
+        /* A mover stopped inside its move: after the grace (20 ms) it
+         * fences the peer (user backend: watched for, then the stop
+         * comes 0-3 ms later, at some step of the move; kernel: 15-40 ms
+         * after it starts). */
+        if (user && !peer_holds_lock(p)) {
+            nolock++;
+            end_peer(p, 1, &(int){0});
+            continue;
+        }
+        pid_t m1 = spawn(mover);
+        int fenced = 1;
+        if (user)
+            fenced = await_fence(m1);
+        else
+            sleep_us(15000);
+        sleep_us((long)(tap_xorshift(&rng) % (user ? 1000 : 25000)));
+        kill(m1, SIGSTOP);
+        int st;
+        waitpid(m1, &st, WUNTRACED);
+        int inside = !user || fenced_by(m1);
+        nofence += !fenced;
+        double took = 0;
+        if (inside) {
+            rounds++;
+            int before = sh->movers_in;
+            pid_t m2 = spawn(mover);
+            took = tap_until_moved(&sh->movers_in, before, GIVE_UP);
+            if (took > worst) worst = took;
+            if (took > CALL_MAX) {
+                slow++;
+                diag("round %d: a call beside the stopped peer and the stopped mover: %.3f s", r,
+                     took);
+            }
+            kill(m2, SIGKILL);
+            st = reap(m2);
+            if (WIFEXITED(st) && WEXITSTATUS(st) != 0) bad++;
+            if (r % 2 == 0) {
+                /* Continued: it finds its move taken over (or its own
+                 * copy won) and follows it. */
+                kill(m1, SIGCONT);
+                sleep_us(20000);
+            }
+        }
+        kill(m1, SIGKILL);
+        st = reap(m1);
+        if (WIFEXITED(st) && WEXITSTATUS(st) != 0) bad++;
+        int pst;
+        if (!end_peer(p, kill_peer, &pst)) {
+            failed++;
+            diag("round %d: peer status %#x", r, pst);
+        }
+        inexact += !values_exact(r, kill_peer, 0, 0);
+    }
+    diag("movers stopped inside their move beside a stopped holder: %d rounds in %d tries (%d "
+         "without the peer in the lock, %d without a fence: the peer had not frozen the mover's "
+         "semaphores), the next call within %.2f ms at worst",
+         rounds, tries, nolock, nofence, worst * 1e3);
+    ok(rounds == SROUNDS, "%d rounds met a mover stopped inside its move (%d tries)", rounds, tries);
+    ok(bad == 0, "the movers, stopped, then continued or killed: no call failed (%d did)", bad);
+    ok(slow == 0, "the next call gets through within %.0f s each round (%d rounds not)", CALL_MAX,
+       slow);
+    ok(failed == 0, "the peer, continued, kept working (%d rounds not)", failed);
+    ok(inexact == 0, "values and adjustments exact (%d rounds off)", inexact);
+}
+
 int main(void) {
     if (!(sh = tap_shared_map(sizeof *sh))) return 1;
     /* One operation without SEM_UNDO first: the set is in use without
@@ -635,6 +772,7 @@ int main(void) {
     diag("part 5: a stopped holder and semops on a semaphore it froze");
     frozen();
     tap_subtest("movers killed at random points of a move", move_kills);
+    tap_subtest("movers stopped inside their move", move_stops);
     /* A mover killed inside the copy leaves its temporary file: swept by
      * the next create that needs the room, and by ripcs. */
     ok(tap_tool("ripcs", "") == 0, "ripcs (sweeps killed movers' files)");

@@ -109,6 +109,16 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                 let gone = !crate::os::proc::alive(fencer, l.owner_start());
                 let stray = t0.elapsed() >= STALL_CHECK
                     && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
+                if (gone || stray) && matches!(obj.move_state(), crate::ns::MoveState::Committed(_))
+                {
+                    // Its fencer committed its copy, then died: the
+                    // publication finished here (the marks by the next
+                    // taker of the queue's locks).
+                    if obj.publish_committed().is_ok() && obj.is_moved() {
+                        l.mark_moved();
+                        return false;
+                    }
+                }
                 if (gone || stray) && !obj.is_moved() && obj.file().is_ok() && l.reclaim(w) {
                     obj.sweep_dead_temps();
                     continue;
@@ -259,6 +269,17 @@ impl Queue {
         grace: Option<Duration>,
     ) -> Result<()> {
         let h = self.head()?;
+        // A mover killed after committing its copy: its publication
+        // finished (`Obj::publish_committed`), then the marks.
+        if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
+            match self.obj.publish_committed() {
+                Ok(()) => {
+                    self.finish_move();
+                    return Err(Errno::ESTALE);
+                }
+                Err(e) => return Err(self.moved_err(e)),
+            }
+        }
         // A mover killed after publishing its copy: finish its move.
         if let Ok(n) = self.obj.successor() {
             if n.file_id() != self.obj.file_id() {
@@ -320,7 +341,12 @@ impl Queue {
             }
             self.copy_and_publish(&sides)
         })();
-        if r.is_err() && r != Err(Errno::ESTALE) {
+        // (Never once a move is committed: the holders must not write
+        // beside a copy that is to be published.)
+        if r.is_err()
+            && r != Err(Errno::ESTALE)
+            && !matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_))
+        {
             for s in &sides {
                 let _ = s.l.unfence(s.holder);
                 if s.mine() && !s.callers {
@@ -448,6 +474,17 @@ impl Queue {
             v.repair()
         };
         if let Err(e) = self.obj.replace(&build, &still) {
+            if self.obj.is_moved() {
+                // Another mover's copy was committed first (its
+                // publication helped): the marks. Its outcomes stand.
+                self.finish_move();
+                return Err(Errno::ESTALE);
+            }
+            if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
+                // Committed, not published yet (the rename failed): the
+                // outcomes stay, for whoever finishes the publication.
+                return Err(e);
+            }
             h.sout.store(0, Release);
             h.rout.store(0, Release);
             return Err(e);

@@ -649,7 +649,8 @@ impl Ns {
 /// positively dead: a dead mover's `.mv.<pid>.<start>` (the link of a key
 /// name, `Obj::replace`: the object it names has its own names) is
 /// unlinked here; each `.new.<pid>.<start>.<n>` (a creator's file, or a
-/// mover's copy: `Obj::replace`) is handed to `new_file`, which decides.
+/// mover's copy: `Obj::replace`) that is not a committed copy waiting for
+/// its publication is handed to `new_file`, which decides.
 pub(super) fn dead_temps(dir: &OwnedFd, mut new_file: impl FnMut(&str)) {
     for n in names_in(dir) {
         if let Some(rest) = n.strip_prefix(".mv.") {
@@ -671,7 +672,13 @@ pub(super) fn dead_temps(dir: &OwnedFd, mut new_file: impl FnMut(&str)) {
             (2, Some(p), _) => (p, 0), // made before start times were
             _ => continue,
         };
-        if pid <= i32::MAX as u64 && trust::positively_dead(pid as i32, start) {
+        // A mover killed after committing its copy, before renaming it:
+        // the copy is the object's now, published by the next caller
+        // (`Obj::publish_committed`), never swept.
+        if pid <= i32::MAX as u64
+            && trust::positively_dead(pid as i32, start)
+            && !super::replace::is_committed_copy(dir, &n)
+        {
             new_file(&n);
         }
     }

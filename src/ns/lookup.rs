@@ -32,25 +32,7 @@ impl Ns {
     }
 
     pub(super) fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {
-        let c = cpath(name)?;
-        // SAFETY: openat relative to our directory, never following links.
-        let fd = unsafe {
-            libc::openat(
-                self.dirfd.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: fresh descriptor we own.
-            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-        match Errno::last() {
-            Errno::ENOENT => Ok(None),
-            // A symlink planted at one of our names is never followed.
-            Errno::ELOOP => Err(Errno::EACCES),
-            e => Err(e),
-        }
+        open_name_in(&self.dirfd, name)
     }
 
     /// Maps and validates an object file of this kind (regular file,
@@ -637,4 +619,28 @@ pub(super) fn adopt_in(dir: &Arc<OwnedFd>, kind: Kind, f: OwnedFd) -> Result<(Ob
     };
     let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
     Ok((obj, live))
+}
+
+/// Opens name `name` of namespace directory `dir` read-write, never
+/// following a symlink (`EACCES`); `None` when there is no such name.
+pub(super) fn open_name_in(dir: &OwnedFd, name: &str) -> Result<Option<OwnedFd>> {
+    let c = cpath(name)?;
+    // SAFETY: openat relative to the namespace directory, never following links.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: fresh descriptor we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    match Errno::last() {
+        Errno::ENOENT => Ok(None),
+        // A symlink planted at one of our names is never followed.
+        Errno::ELOOP => Err(Errno::EACCES),
+        e => Err(e),
+    }
 }

@@ -70,6 +70,9 @@ pub(crate) use fs::{fstat, reserve_sizing};
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
 pub(crate) use open::unmarked_everywhere;
 use open::*;
+#[cfg(test)]
+pub(crate) use replace::set_step_hook;
+pub use replace::MoveState;
 
 use crate::error::{Errno, Result};
 use crate::os::creds::{creds, Creds};

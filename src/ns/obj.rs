@@ -46,6 +46,14 @@ pub struct ObjHeader {
     /// the file it was copied from (its holes are not reserved), and files
     /// made before the field hold 0: neither matches its file.
     pub(super) reserved_for: AtomicU64,
+    /// A move's commit point ([`Obj::replace`], docs/bounded-time.md,
+    /// "Taking over a stalled move"): the *epoch* of the object's moves
+    /// (bits 0–61; 0 in files made before the field), bumped each time a
+    /// mover lifts what it laid (`MV_LIFTING` meanwhile), or, once a move
+    /// is committed, `MV_COMMITTED` and the inode of the winning copy
+    /// (set by compare-and-swap from the epoch its mover began in, before
+    /// the copy is renamed over the names).
+    pub(super) moved_to: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -223,7 +231,13 @@ impl Obj {
     /// Whatever file the object's numbered name leads to now, opened
     /// read-write, never through a symlink (`EIDRM`: no such name).
     pub(super) fn open_numbered(&self) -> Result<OwnedFd> {
-        let name = cpath(&Ns::idx_name(self.kind, self.id % IDX_SPAN))?;
+        self.open_named(&Ns::idx_name(self.kind, self.id % IDX_SPAN))
+    }
+
+    /// Opens `name` in the namespace directory read-write, never through
+    /// a symlink (`EIDRM`: no such name).
+    pub(super) fn open_named(&self, name: &str) -> Result<OwnedFd> {
+        let name = cpath(name)?;
         // SAFETY: openat relative to the namespace directory we hold,
         // never following a symlink.
         let fd = unsafe {

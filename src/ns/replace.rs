@@ -31,12 +31,12 @@
 //! the next healer ([`Ns::heal_key`]).
 
 use super::create::dead_temps;
-use super::lookup::adopt_in;
+use super::lookup::{adopt_in, open_name_in};
 use super::*;
 
 /// Unit tests: what runs at a step of a move ([`step`]).
 #[cfg(test)]
-type StepHook = Option<Box<dyn Fn(u32)>>;
+pub(crate) type StepHook = Option<Box<dyn Fn(u32)>>;
 
 #[cfg(test)]
 thread_local! {
@@ -45,10 +45,18 @@ thread_local! {
     static AT_STEP: core::cell::RefCell<StepHook> = const { core::cell::RefCell::new(None) };
 }
 
+/// Unit tests: sets what runs at a step of a move in this thread (the
+/// engines' tests stop a mover there).
+#[cfg(test)]
+pub(crate) fn set_step_hook(f: StepHook) {
+    AT_STEP.with(|h| *h.borrow_mut() = f);
+}
+
 /// A point of a move where a unit test runs what another process could
 /// do there: 0 once the copy's file is made, before anything is copied
-/// into it; 1 once the copy has the numbered name, 2 once the key names
-/// were relinked (before the old file is marked moved).
+/// into it; 3 once the move is committed (before any rename), 1 once the
+/// copy has the numbered name, 2 once the key names were relinked (before
+/// the old file is marked moved).
 #[inline(always)]
 fn step(_n: u32) {
     #[cfg(test)]
@@ -80,7 +88,7 @@ fn same_in(dir: &OwnedFd, name: &str, dev: u64, ino: u64) -> bool {
 }
 
 /// Renames `from` over `to` in `dir` (replacing it).
-fn rename_over(dir: &OwnedFd, from: &CString, to: &CString) -> Result<()> {
+fn rename_over(dir: &OwnedFd, from: &CStr, to: &CStr) -> Result<()> {
     // SAFETY: renameat between two names relative to a directory we hold.
     if unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } != 0
     {
@@ -256,20 +264,41 @@ impl Obj {
         }
     }
 
+    /// Moves the object to a new file: [`Obj::replace_from`] in the move
+    /// epoch the object is in now (a mover that lays nothing it could lift
+    /// again: the queues).
+    pub fn replace(
+        &self,
+        build: &dyn Fn(&Obj) -> Result<()>,
+        still: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        let epoch = self.open_epoch()?;
+        self.replace_from(epoch, build, still)
+    }
+
     /// Moves the object to a new file: a copy of its file with the same
     /// owner, group and mode (`EPERM` when this process may not give it
     /// those: neither root nor the file's owner, or a group it is not in),
     /// which `build` then fixes up (as a private object: no name leads to
     /// it yet), and which is published over the object's numbered name and
     /// key names when `still` says so after `build` (`EAGAIN` otherwise).
+    ///
+    /// The commit point is the old header's `moved_to`: from `epoch` (the
+    /// move epoch the caller began in, [`Obj::move_state`]) to this copy's
+    /// inode, by compare-and-swap, before any name changes. Exactly one
+    /// copy wins; a mover whose compare-and-swap fails removes its copy
+    /// and helps the winner's publication ([`Obj::publish_committed`]):
+    /// `ESTALE` once the object moved, `EAGAIN` when the epoch changed (a
+    /// mover lifted what it laid, or lifts it: this copy may be stale).
     /// The old file's header is marked moved ([`Obj::mark_moved`]) once
     /// the names lead to the copy; the rest of the old file is the
     /// caller's to mark.
     /// `EIDRM` when the object was removed or moved meanwhile. `Ok` too
     /// when the copy was removed (by its numbered name) since it got it:
     /// the old file is marked moved, and its waiters follow it to `EIDRM`.
-    pub fn replace(
+    pub fn replace_from(
         &self,
+        epoch: u64,
         build: &dyn Fn(&Obj) -> Result<()>,
         still: &dyn Fn() -> bool,
     ) -> Result<()> {
@@ -316,8 +345,9 @@ impl Obj {
             // The copy's holes are not reserved (and a file system that
             // reuses inode numbers could give a later copy the inode the
             // header names): not a file whose creation reserved its
-            // storage (see `Obj::only_reserved`).
+            // storage (see `Obj::only_reserved`). Its moves start afresh.
             new.header().reserved_for.store(0, Ordering::Relaxed);
+            new.header().moved_to.store(0, Ordering::Relaxed);
             build(&new)?;
             Ok(new)
         })();
@@ -337,9 +367,218 @@ impl Obj {
             unlink_tmp();
             return Err(Errno::EIDRM);
         }
-        if let Err(e) = rename_over(&self.dir, &tname, &cpath(&idx)?) {
+        // The commit point: this copy, or another mover's.
+        if let Err(cur) = self.header().moved_to.compare_exchange(
+            epoch,
+            MV_COMMITTED | new.ino,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
             unlink_tmp();
-            return Err(e);
+            drop(new);
+            if cur & MV_COMMITTED == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            self.publish_committed()?;
+            return Err(Errno::ESTALE);
+        }
+        step(3);
+        let ino = new.ino;
+        self.publish_copy(ino, Some((new, &tname)))
+    }
+
+    /// Where the object's moves stand (the old header's `moved_to`).
+    pub fn move_state(&self) -> MoveState {
+        decode_moved_to(self.header().moved_to.load(Ordering::SeqCst))
+    }
+
+    /// The move epoch the object is in, waiting for a live process that
+    /// lifts what it laid (a few stores per word; 1 ms naps, 2 s at most:
+    /// then `EAGAIN`); a dead lifter's epoch is ended for it. `ESTALE`
+    /// when a move is committed.
+    pub fn open_epoch(&self) -> Result<u64> {
+        let t0 = std::time::Instant::now();
+        loop {
+            match self.move_state() {
+                MoveState::Open(e) => return Ok(e),
+                MoveState::Committed(_) => return Err(Errno::ESTALE),
+                MoveState::Lifting { pid, epoch } => {
+                    if !alive_pid(pid) {
+                        let _ = self.header().moved_to.compare_exchange(
+                            lifting_word(pid, epoch),
+                            next_epoch(epoch),
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
+                        continue;
+                    }
+                    if t0.elapsed() > std::time::Duration::from_secs(2) {
+                        return Err(Errno::EAGAIN);
+                    }
+                    crate::os::cancel::nap(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    /// Claims the right to lift what a mover laid in the old file (a move
+    /// given up): `moved_to` from the open `epoch` to *lifting* by this
+    /// process, so that no copy made before the lift can be committed
+    /// after it. False when the epoch is not `epoch` any more (a move was
+    /// committed, or another lifted meanwhile).
+    pub fn begin_lift(&self, epoch: u64) -> bool {
+        self.header()
+            .moved_to
+            .compare_exchange(
+                epoch,
+                lifting_word(my_pid(), epoch),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
+
+    /// Ends this process's [`Obj::begin_lift`] of `epoch`: the next epoch
+    /// when it lifted (every mover that began before cannot commit), the
+    /// same when it lifted nothing.
+    pub fn end_lift(&self, epoch: u64, lifted: bool) {
+        let to = if lifted { next_epoch(epoch) } else { epoch };
+        let _ = self.header().moved_to.compare_exchange(
+            lifting_word(my_pid(), epoch),
+            to,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Helps the publication of a committed move (the winning copy not yet
+    /// under the names: its mover stopped or killed after its commit): the
+    /// copy renamed over the names, found by its inode among the temporary
+    /// names (at most one rename of it can happen: its temporary name is
+    /// gone after it), the old header marked moved. `Ok` once the object
+    /// is marked moved; `EAGAIN` when no move is committed; `EIDRM` when
+    /// the object was removed first (the copy is then removed too).
+    pub fn publish_committed(&self) -> Result<()> {
+        match self.move_state() {
+            MoveState::Committed(ino) => {
+                if self.is_moved() {
+                    return Ok(());
+                }
+                self.publish_copy(ino, None)
+            }
+            _ => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// The temporary name of this namespace's file `ino`, if any.
+    fn tmp_name_of(&self, ino: u64) -> Option<CString> {
+        let _nc = crate::os::cancel::NoCancel::new();
+        let rd = std::fs::read_dir(format!("/proc/self/fd/{}", self.dir.as_raw_fd())).ok()?;
+        for e in rd.flatten() {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { continue };
+            if !n.starts_with(".new.") {
+                continue;
+            }
+            if lstat_in(&self.dir, n).is_some_and(|s| s.st_dev == self.dev && s.st_ino == ino) {
+                return cpath(n).ok();
+            }
+        }
+        None
+    }
+
+    /// The publication of the committed copy `ino` (`mine`: this
+    /// process's own, with its temporary name): renamed over the numbered
+    /// name (unless it is there already), then over the key names, then
+    /// the old header marked moved. Idempotent: every mover and helper may
+    /// run it (the copy's temporary name is renamed at most once: it is
+    /// gone after).
+    fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>) -> Result<()> {
+        let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
+        // A copy found by a helper under its temporary name is believed
+        // only with the old file's owner, group and mode (as its mover
+        // made it: root or the owner can): `moved_to` lies in shared
+        // memory, and a member must not get a file of its own published
+        // over the object's names. `None` once the numbered name no longer
+        // leads to the old file: the copy was renamed over it already (by
+        // a mover or helper stopped or killed before the mark, the
+        // publication's steps 1 and 2), or the object was removed — then
+        // only the numbered name is looked at, and no temporary name is
+        // renamed. (This used to be an error, `EIDRM`: nobody could finish
+        // such a publication, and the old file stayed live, unmarked, in
+        // every process that had it open, its lock fenced for good by
+        // whoever had taken the dead mover's fence over — a process that
+        // then waited for its own fence: t_sem_fence part 7's hang.)
+        let old = match self.file() {
+            Ok(ObjFd::Opened(f)) => Some(fstat(f.as_raw_fd())?),
+            Ok(ObjFd::Building(_)) => return Err(Errno::EINVAL),
+            Err(Errno::EIDRM) => None,
+            Err(e) => return Err(e),
+        };
+        let open_as = |name: &str| -> Option<Obj> {
+            let f = self.open_named(name).ok()?;
+            let st = fstat(f.as_raw_fd()).ok()?;
+            if old.as_ref().is_some_and(|old| {
+                (st.st_uid, st.st_gid, st.st_mode) != (old.st_uid, old.st_gid, old.st_mode)
+            }) {
+                return None;
+            }
+            adopt_in(&self.dir, self.kind, f)
+                .ok()
+                .map(|(o, _)| o)
+                .filter(|o| o.file_id() == (self.dev, ino) && o.id == self.id)
+        };
+        // The copy, and its temporary name while it has one.
+        let (new, tmp) = match mine {
+            Some((n, t)) => (n, Some(t.to_owned())),
+            None => {
+                let t = old.as_ref().and_then(|_| self.tmp_name_of(ino));
+                match t.as_ref().and_then(|t| open_as(t.to_str().ok()?)) {
+                    Some(n) => (n, t),
+                    None => match open_as(&idx) {
+                        Some(n) => (n, None),
+                        // Neither, and the numbered name still on the old
+                        // file: the copy was never published, and cannot
+                        // be (`moved_to` names no copy of this object a
+                        // mover made: a scribble). Nothing is marked.
+                        None if same_in(&self.dir, &idx, self.dev, self.ino) => {
+                            return Err(Errno::EIDRM)
+                        }
+                        // Neither: published and removed since (its
+                        // numbered name unlinked, or another object's), or
+                        // moved on again (the name on a later copy, which
+                        // the old file's followers find).
+                        None => {
+                            return if self.mark_moved() {
+                                Ok(())
+                            } else {
+                                Err(Errno::EIDRM)
+                            }
+                        }
+                    },
+                }
+            }
+        };
+        if let Some(t) = tmp.as_deref() {
+            if !same_in(&self.dir, &idx, self.dev, ino) {
+                if self.is_removed() || !same_in(&self.dir, &idx, self.dev, self.ino) {
+                    // Removed first (its remover unlinked the old file's
+                    // names): the copy is not published.
+                    // SAFETY: unlinking the committed copy's temporary
+                    // name (ours, or found by its inode) in our directory.
+                    unsafe { libc::unlinkat(self.dir.as_raw_fd(), t.as_ptr(), 0) };
+                    if !same_in(&self.dir, &idx, self.dev, ino) {
+                        return Err(Errno::EIDRM);
+                    }
+                } else {
+                    match rename_over(&self.dir, t, &cpath(&idx)?) {
+                        Ok(()) => {}
+                        // Renamed already (by a helper, or by its mover).
+                        Err(_) if same_in(&self.dir, &idx, self.dev, ino) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
         step(1);
         // The key names that led to the old file now lead to the copy.
@@ -365,7 +604,7 @@ impl Obj {
             // live, as the remover's: exactly one of the two wins.)
             new.header().state.store(STATE_REMOVED, Ordering::Release);
         }
-        // Removed by its numbered name since `rename_over` (an `IPC_RMID`
+        // Removed by its numbered name since the rename (an `IPC_RMID`
         // that found the copy there: its key walk may have come before our
         // relinking, which then gave a key name the removed copy; or after
         // its unlink of the numbered name, which left the key name on the
@@ -436,6 +675,87 @@ impl Obj {
     }
 }
 
+/// In `moved_to`: a move committed, to the copy whose inode is the rest.
+const MV_COMMITTED: u64 = 1 << 63;
+/// In `moved_to`: a mover lifts what it laid (its pid in bits 0–31, the
+/// epoch it lifts in, modulo 2^30, in bits 32–61).
+const MV_LIFTING: u64 = 1 << 62;
+const EPOCH_MASK: u64 = (1 << 30) - 1;
+
+/// Where an object's moves stand ([`Obj::move_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveState {
+    /// No move committed; the epoch a mover begins in.
+    Open(u64),
+    /// `pid` lifts what it laid in `epoch` (a move given up).
+    Lifting {
+        /// the lifter
+        pid: i32,
+        /// the epoch it lifts in
+        epoch: u64,
+    },
+    /// A move committed, to the copy whose inode this is.
+    Committed(u64),
+}
+
+fn decode_moved_to(w: u64) -> MoveState {
+    if w & MV_COMMITTED != 0 {
+        MoveState::Committed(w & !MV_COMMITTED)
+    } else if w & MV_LIFTING != 0 {
+        MoveState::Lifting {
+            pid: w as u32 as i32,
+            epoch: (w >> 32) & EPOCH_MASK,
+        }
+    } else {
+        MoveState::Open(w)
+    }
+}
+
+fn lifting_word(pid: i32, epoch: u64) -> u64 {
+    MV_LIFTING | (epoch & EPOCH_MASK) << 32 | pid as u32 as u64
+}
+
+fn next_epoch(epoch: u64) -> u64 {
+    (epoch + 1) & EPOCH_MASK
+}
+
+/// Whether process `pid` may still be alive (a lifter; no start time is
+/// kept: a reused pid only makes the wait longer).
+fn alive_pid(pid: i32) -> bool {
+    crate::os::proc::alive(pid, 0)
+}
+
+/// Whether the temporary file `tname` of a dead process in namespace
+/// directory `dir` is the committed copy of a move not published yet (its
+/// mover killed after its commit): not swept, the next caller of the
+/// object publishes it.
+pub(super) fn is_committed_copy(dir: &OwnedFd, tname: &str) -> bool {
+    (|| -> Option<bool> {
+        let f = open_name_in(dir, tname).ok()??;
+        let st = fstat(f.as_raw_fd()).ok()?;
+        if (st.st_size as usize) < HEADER_LEN {
+            return Some(false);
+        }
+        let head = Mapping::new(f.as_fd(), HEADER_LEN, 0).ok()?;
+        let h: &ObjHeader = head.at(0).ok()?;
+        let kind = match h.kind.load(Ordering::Relaxed) {
+            1 => Kind::Msg,
+            3 => Kind::Sem,
+            _ => return Some(false),
+        };
+        let id = h.id.load(Ordering::Relaxed);
+        let of = open_name_in(dir, &Ns::idx_name(kind, id.rem_euclid(IDX_SPAN))).ok()??;
+        let ost = fstat(of.as_raw_fd()).ok()?;
+        if (ost.st_size as usize) < HEADER_LEN {
+            return Some(false);
+        }
+        let ohead = Mapping::new(of.as_fd(), HEADER_LEN, 0).ok()?;
+        let oh: &ObjHeader = ohead.at(0).ok()?;
+        Some(oh.moved_to.load(Ordering::SeqCst) == MV_COMMITTED | st.st_ino)
+    })()
+    .unwrap_or(false)
+}
+
 /// Whether this process may give a file the owner `uid` (root, or `uid`
 /// itself).
 fn may_give(uid: libc::uid_t) -> bool {
@@ -481,6 +801,76 @@ mod tests {
         assert!((0..4).all(|p| !copy.only_reserved(p)));
         ns.remove(&copy, false);
         drop((o, copy));
+        assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
+    }
+
+    /// A committed move names its copy by inode in the old header, which
+    /// lies in shared memory: a member that writes it must not get a file
+    /// of its own published over the object's names. A `.new.` file of
+    /// the same object (a copy of its file) but another owner, named by a
+    /// forged `moved_to`, is not renamed by a helper; one with the old
+    /// file's owner, group and mode (as a mover makes it) is.
+    #[test]
+    fn a_forged_commit_does_not_publish_a_members_file() {
+        let t = TempNs::new("replace-forged");
+        let ns = t.ns.clone();
+        let o = ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+        let idx = Ns::idx_name(Kind::Msg, o.id % IDX_SPAN);
+        let plant = |uid: u32| -> u64 {
+            let (fd, tname) = Ns::tmpfile(&o.dir).unwrap();
+            let old = match o.file().unwrap() {
+                ObjFd::Opened(f) => f,
+                ObjFd::Building(_) => unreachable!(),
+            };
+            let st = fstat(old.as_raw_fd()).unwrap();
+            copy_sparse(old.as_raw_fd(), fd.as_raw_fd(), st.st_size as u64).unwrap();
+            // SAFETY: chown/chmod of the file we just made (the test runs
+            // as root).
+            unsafe {
+                libc::fchmod(fd.as_raw_fd(), st.st_mode & 0o7777);
+                libc::fchown(fd.as_raw_fd(), uid, st.st_gid);
+            }
+            // As a member would make it: its header says it made it.
+            let m = Mapping::new(fd.as_fd(), HEADER_LEN, 0).unwrap();
+            let h: &ObjHeader = m.at(0).unwrap();
+            h.perm.cuid.store(uid, Ordering::Relaxed);
+            h.perm.uid.store(uid, Ordering::Relaxed);
+            drop(tname);
+            fstat(fd.as_raw_fd()).unwrap().st_ino
+        };
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to give a file another owner");
+            return;
+        }
+        let forged = plant(65534);
+        o.header()
+            .moved_to
+            .store(MV_COMMITTED | forged, Ordering::SeqCst);
+        let _ = o.publish_committed();
+        assert!(
+            same_in(&o.dir, &idx, o.dev, o.ino),
+            "a member's file was published"
+        );
+        assert!(!o.is_moved(), "the object marked moved to nothing");
+        let honest = plant(0);
+        o.header()
+            .moved_to
+            .store(MV_COMMITTED | honest, Ordering::SeqCst);
+        o.publish_committed().unwrap();
+        assert!(same_in(&o.dir, &idx, o.dev, honest), "the copy");
+        assert!(o.is_moved());
+        let copy = ns.by_id_uncached(Kind::Msg, o.id, true).unwrap();
+        ns.remove(&copy, false);
+        drop((o, copy));
+        ns.sweep_tmp();
+        let _ = std::fs::read_dir(&t.dir).map(|rd| {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".new.") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        });
         assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
     }
 

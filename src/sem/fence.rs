@@ -62,6 +62,7 @@
 //! (every holder write of a word is of an absolute value).
 
 use super::*;
+use crate::ns::MoveState;
 use crate::sync::fence::Frozen;
 use crate::sync::lock::{Got, LockOutcome, LockState, RobustLock, STALL_CHECK};
 use crate::sync::time::NOWAIT_MOVE_BOUND;
@@ -92,9 +93,24 @@ static DIE_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::ne
 #[cfg(test)]
 static SLOW_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-/// A point of the move a unit test can kill the mover at (or slow it).
+/// Unit tests: the step of a move at which the mover stops itself
+/// (SIGSTOP, as a mover stopped there), 0 for none.
+#[cfg(test)]
+static STOP_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A point of the move a unit test can kill the mover at (or slow it, or
+/// stop it): 1 fenced, 7 the holder found quiet, 2 half the tombstones,
+/// 3 all, 4 sealed, 5 the copy built, 9 committed, 10 the copy renamed
+/// over the numbered name, 11 the key names relinked (9–11 in
+/// `Obj::replace`, the old header not marked moved), 6 published (not
+/// marked).
 #[inline(always)]
 fn step(_n: u32) {
+    #[cfg(test)]
+    if STOP_AT.load(Ordering::Relaxed) == _n {
+        // SAFETY: stops this (test child) process, as SIGSTOP would.
+        unsafe { libc::raise(libc::SIGSTOP) };
+    }
     #[cfg(test)]
     if DIE_AT.load(Ordering::Relaxed) == _n {
         // SAFETY: ends this (test child) process at once, as SIGKILL would.
@@ -129,9 +145,17 @@ pub(super) fn fate(o: &Obj) -> Result<()> {
                 // meanwhile and has its tombstones lifted), rather than
                 // waited on for ever.
                 if let Ok(v) = View::new(o) {
-                    if sealed_or_tomb(&v) && l.fence_mine() {
-                        lift_all(&v);
-                        l.unfence(Owner::me());
+                    if sealed_or_tomb(&v) {
+                        if let Ok(e) = o.open_epoch() {
+                            if o.begin_lift(e) {
+                                let mine = l.fence_mine();
+                                if mine {
+                                    lift_all(&v);
+                                    l.unfence(Owner::me());
+                                }
+                                o.end_lift(e, mine);
+                            }
+                        }
                     }
                 }
                 return Ok(());
@@ -143,20 +167,30 @@ pub(super) fn fate(o: &Obj) -> Result<()> {
                     && !crate::os::proc::maps_file_at(fencer, l as *const RobustLock as usize);
                 if gone || stray {
                     if published(o) {
-                        finish_move(o);
+                        finish_committed(o);
                         return Err(Errno::ESTALE);
                     }
-                    if !o.is_moved() && l.reclaim(w) {
-                        if let Ok(v) = View::new(o) {
-                            lift_all(&v);
+                    // The lift claimed first (no copy made before it can
+                    // be committed after it: a mover taken over by the
+                    // dead one may still be stopped with its copy made).
+                    let Ok(e) = o.open_epoch() else { continue };
+                    if !o.is_moved() && o.begin_lift(e) {
+                        let back = l.reclaim(w);
+                        if back {
+                            if let Ok(v) = View::new(o) {
+                                lift_all(&v);
+                            }
                         }
-                        o.sweep_dead_temps();
-                        crate::debug_report!(
-                            "semaphore set {}: lock taken back from dead mover {}",
-                            o.id,
-                            fencer
-                        );
-                        return Ok(());
+                        o.end_lift(e, back);
+                        if back {
+                            o.sweep_dead_temps();
+                            crate::debug_report!(
+                                "semaphore set {}: lock taken back from dead mover {}",
+                                o.id,
+                                fencer
+                            );
+                            return Ok(());
+                        }
                     }
                     continue;
                 }
@@ -224,30 +258,30 @@ pub(super) fn take_slow(
         *d
     };
     loop {
-        let got = match l.lock_movable(d, &gone, g, &moved) {
-            Ok(got) => got,
+        let r = match l.lock_movable(d, &gone, g, &moved) {
             Err(e) if o.is_moved() && (e == Errno::EIDRM || e == Errno::ESTALE) => {
                 return Err(Errno::ESTALE)
             }
             Err(Errno::ESTALE) => {
                 // A live fencer moves the set: its end waited for (by an
-                // IPC_NOWAIT call as long as its own move could take).
-                match l.wait_moved(&dm) {
-                    Ok(()) => return Err(Errno::ESTALE),
+                // IPC_NOWAIT call as long as its own move could take) —
+                // or, the mover stopped in the middle of it for the grace,
+                // its move taken over.
+                match wait_for_mover(o, &dm, g) {
+                    Ok(None) => return Err(Errno::ESTALE),
+                    Ok(Some(holder)) => move_set(o, holder as u32, How::TakeOver, &dm),
                     Err(Errno::EAGAIN) => continue,
                     Err(e) => return Err(e),
                 }
             }
             Err(e) => return Err(e),
-        };
-        let r = match got {
-            Got::Out(x) => return Ok(x == LockOutcome::OwnerDied),
+            Ok(Got::Out(x)) => return Ok(x == LockOutcome::OwnerDied),
             // No fence where this process may not make the copy: the
             // fence, tombstones and seal would only be lifted again (by
             // every IPC_NOWAIT call of such a member beside the holder).
-            Got::Stopped(..) if !o.may_replace() => Err(Errno::EPERM),
-            Got::Stopped(seen, _) => move_set(o, seen, false, &dm),
-            Got::Orphan(pid) => move_set(o, pid as u32, true, &dm),
+            Ok(Got::Stopped(..)) if !o.may_replace() => Err(Errno::EPERM),
+            Ok(Got::Stopped(seen, _)) => move_set(o, seen, How::Fresh, &dm),
+            Ok(Got::Orphan(pid)) => move_set(o, pid as u32, How::Orphan, &dm),
         };
         match r {
             // Given up (the holder ran or let go, a stopped claimant):
@@ -267,10 +301,102 @@ pub(super) fn take_slow(
     }
 }
 
-/// Whether the set's numbered name leads to another file than `o`'s (a
-/// mover killed after publishing its copy).
+/// Whether a move of the set is committed (a mover stopped or killed
+/// after its commit: `Obj::publish_committed` finishes it), or the set's
+/// numbered name leads to another file than `o`'s (a mover killed after
+/// publishing its copy).
 fn published(o: &Obj) -> bool {
-    o.successor().is_ok_and(|n| n.file_id() != o.file_id())
+    matches!(o.move_state(), MoveState::Committed(_))
+        || o.successor().is_ok_and(|n| n.file_id() != o.file_id())
+}
+
+/// Finishes a move whose copy is committed or published (by another
+/// mover, stopped or killed after its commit): the copy put under the
+/// names if it is not yet, then the marks.
+fn finish_committed(o: &Obj) {
+    match o.publish_committed() {
+        Ok(()) => finish_move(o),
+        // Not committed: a mover (of a layout before the commit point)
+        // killed after publishing.
+        Err(Errno::EAGAIN) if o.successor().is_ok_and(|n| n.file_id() != o.file_id()) => {
+            finish_move(o)
+        }
+        // Removed first, or the rename failed: no mark (a later caller
+        // tries again).
+        Err(_) => {}
+    }
+}
+
+/// A live mover's fence met on the set's lock: waits for its move's end
+/// by `d` (`Ok(None)`: moved), `EAGAIN` when the fence ended otherwise
+/// (given back, its mover dead: take the lock again). With `grace` (a
+/// caller that would move the set itself), a mover seen stopped, and not
+/// run, for that long ([`Frozen`], as a holder) has its fence taken over
+/// ([`RobustLock::fence_fencer`]): `Ok(Some(holder))`, the pid of the
+/// holder it had fenced — this process moves the set now. A move found
+/// committed, and not marked after a nap, is published here
+/// ([`finish_committed`]), whoever holds the fence.
+fn wait_for_mover(o: &Obj, d: &Deadline, grace: Option<Duration>) -> Result<Option<i32>> {
+    let l = o.obj_lock();
+    let may = grace.is_some() && o.may_replace();
+    let mut watch: Option<(u32, Frozen, std::time::Instant)> = None;
+    loop {
+        if o.is_moved() {
+            return Ok(None);
+        }
+        let w = l.word();
+        match l.state() {
+            LockState::Moved => return Ok(None),
+            LockState::Fenced { fencer, .. } if may => {
+                let key = w & 0x7fff_ffff;
+                match &watch {
+                    Some((k, f, t)) if *k == key => {
+                        if grace.is_some_and(|g| t.elapsed() >= g) {
+                            if f.still() {
+                                if let Some(h) = l.fence_fencer(w) {
+                                    crate::debug_report!(
+                                        "semaphore set {}: the move of stopped mover {} taken over",
+                                        o.id,
+                                        fencer
+                                    );
+                                    return Ok(Some(h));
+                                }
+                            }
+                            watch = None;
+                            continue;
+                        }
+                    }
+                    _ => {
+                        watch = Frozen::look(fencer, l.owner_start())
+                            .map(|f| (key, f, std::time::Instant::now()));
+                    }
+                }
+            }
+            LockState::Fenced { .. } => {}
+            _ => return Err(Errno::EAGAIN),
+        }
+        let nap = match d.remaining() {
+            Some(r) if r.is_zero() => return Err(Errno::ETIMEDOUT),
+            Some(r) => r.min(Duration::from_millis(10)),
+            None => Duration::from_millis(10),
+        };
+        match l.wait_moved(&Deadline::after(nap)) {
+            Ok(()) => return Ok(None),
+            Err(Errno::ETIMEDOUT) => {
+                // A move committed and still not marked after a nap: its
+                // publisher is stopped (or gave it up, or is this very
+                // process, whose call left it unfinished): finished here —
+                // the publication is idempotent — rather than waited for.
+                if matches!(o.move_state(), MoveState::Committed(_)) {
+                    finish_committed(o);
+                    if o.is_moved() {
+                        return Ok(None);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The end of a move, once the copy is published: the old header marked
@@ -329,9 +455,19 @@ pub(super) fn moved_to(o: &Obj) -> Option<Obj> {
             LockState::Moved if o.is_moved() => return o.successor().ok(),
             LockState::Fenced { .. } if !o.is_moved() => {
                 // A live mover's end waited for, a dead one's move taken
-                // over (`take_slow`), 10 ms at a time.
-                let d = Deadline::after(Duration::from_millis(10));
-                match lock_by(o, &d) {
+                // over (`take_slow`), 100 ms at a time — and a mover
+                // stopped for the grace in the middle of its move taken
+                // over too (`wait_for_mover`), or a committed copy's
+                // publication finished.
+                if published(o) {
+                    finish_committed(o);
+                    if o.is_moved() {
+                        continue;
+                    }
+                    return None; // removed meanwhile
+                }
+                let d = Deadline::after(Duration::from_millis(100));
+                match super::journal::lock_movable(o, &d, &|| false, Some(GRACE)) {
                     Ok(g) => drop(g),
                     Err(Errno::EIDRM) => return None,
                     Err(_) => {}
@@ -374,43 +510,67 @@ fn quiet(l: &RobustLock, holder: Owner, d: &Deadline) -> Result<Quiet> {
     }
 }
 
+/// How a mover came to hold the set's fence ([`move_set`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// it fences the stopped holder now (`seen`: the lock word naming it)
+    Fresh,
+    /// it took a dead mover's fence over (`seen`: the holder's pid)
+    Orphan,
+    /// it took a stopped mover's fence over (`seen`: the holder's pid)
+    TakeOver,
+}
+
 /// Moves the set `o` away from its stopped holder (`seen`: the lock word
-/// naming it) or, `orphan`, finishes the move of a dead mover whose fence
-/// this process took over (`seen`: the holder's pid). `Ok` once moved;
-/// `EAGAIN` when given up (everything put back), other errors when the
-/// set cannot be moved here (or not by the caller's deadline `d`).
-fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
+/// naming it) or finishes the move of a dead or stopped mover whose fence
+/// this process took over (`seen`: the holder's pid), redoing it from
+/// where the old file stands (the tombstones and seal found are kept).
+/// `Ok` once moved; `EAGAIN` when given up (everything this process may
+/// lift lifted), other errors when the set cannot be moved here (or not
+/// by the caller's deadline `d`).
+fn move_set(o: &Obj, seen: u32, how: How, d: &Deadline) -> Result<()> {
     let l = o.obj_lock();
-    if orphan && published(o) {
-        finish_move(o);
-        return Ok(());
+    if how != How::Fresh {
+        if published(o) {
+            finish_committed(o);
+            return Ok(());
+        }
+        if how == How::Orphan {
+            crate::debug_report!(
+                "semaphore set {}: a dead mover's fence taken over (holder {})",
+                o.id,
+                seen
+            );
+            // The dead mover's unpublished copy, if it made one.
+            o.sweep_dead_temps();
+        }
     }
-    if orphan {
-        crate::debug_report!(
-            "semaphore set {}: a dead mover's fence taken over (holder {})",
-            o.id,
-            seen
-        );
-        // The dead mover's unpublished copy, if it made one.
-        o.sweep_dead_temps();
-    }
-    let holder = if orphan {
+    let holder = if how == How::Fresh {
+        l.fence(seen).ok_or(Errno::EAGAIN)?
+    } else {
         Owner {
             pid: seen as i32,
             start: 0,
         }
-    } else {
-        l.fence(seen).ok_or(Errno::EAGAIN)?
     };
     step(1);
+    // The epoch this move begins in (read after the fence: a mover that
+    // claims to lift after it finds the fence gone and lifts nothing).
+    let epoch = core::cell::Cell::new(None);
     let r = (|| -> Result<()> {
+        let e = o.open_epoch()?;
+        epoch.set(Some(e));
         if let Some(e) = o.gone() {
             return Err(e);
         }
         let q = quiet(l, holder, d)?;
+        step(7);
         let v = View::new(o)?;
-        entomb_all(&v)?;
+        entomb_all(&v, l)?;
         step(3);
+        if !l.carries_my_fence() {
+            return Err(Errno::EAGAIN);
+        }
         seal(&v);
         step(4);
         // Bounded by the caller's deadline: a move not published by then
@@ -430,7 +590,7 @@ fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
                 }
         };
         let build = |new: &Obj| rebuild(new, holder.pid);
-        o.replace(&build, &still)?;
+        o.replace_from(e, &build, &still)?;
         step(6);
         crate::debug_report!(
             "semaphore set {}: moved to a new file away from a stopped lock holder",
@@ -441,23 +601,82 @@ fn move_set(o: &Obj, seen: u32, orphan: bool, d: &Deadline) -> Result<()> {
     })();
     if let Err(e) = r {
         crate::debug_report!("semaphore set {}: move given up ({:?})", o.id, e);
+        if published(o) {
+            // Another mover's copy won the commit (this one was taken
+            // over, or came second): its publication helped, then the
+            // marks. This process's copy is gone (`Obj::replace_from`).
+            finish_committed(o);
+            return Err(Errno::ESTALE);
+        }
         if e != Errno::ESTALE && !o.is_moved() {
-            if let Ok(v) = View::new(o) {
-                lift_all(&v);
-            }
-            l.unfence(holder);
+            give_up(o, holder, epoch.get());
         }
     }
     r
+}
+
+/// A move given up: the tombstones and the seal lifted and the fence
+/// given back to the holder — only while the lock carries this process's
+/// fence, after claiming the lift in the move epoch `epoch`
+/// ([`Obj::begin_lift`]: no copy made before can then be committed). A
+/// mover whose fence was taken over lifts nothing (the new mover's move
+/// stands on what it laid).
+fn give_up(o: &Obj, holder: Owner, epoch: Option<u64>) {
+    let l = o.obj_lock();
+    let Some(e) = epoch else {
+        // The epoch never read (another lifted for 2 s, or a move is
+        // committed): nothing laid by this process.
+        if published(o) {
+            finish_committed(o);
+        } else {
+            l.unfence(holder);
+        }
+        return;
+    };
+    let t0 = std::time::Instant::now();
+    loop {
+        if o.begin_lift(e) {
+            let mine = l.carries_my_fence();
+            if mine {
+                if let Ok(v) = View::new(o) {
+                    lift_all(&v);
+                }
+                l.unfence(holder);
+            }
+            o.end_lift(e, mine);
+            return;
+        }
+        match o.move_state() {
+            MoveState::Committed(_) => {
+                finish_committed(o);
+                return;
+            }
+            // Another lifts (it finds this fence and lifts nothing): a
+            // few stores; waited for.
+            MoveState::Lifting { .. } if t0.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => {
+                l.unfence(holder);
+                return;
+            }
+        }
+    }
 }
 
 /// Every word of `v` a tombstone (see the module doc, step 4); `EAGAIN`
 /// when a stopped process holds one that cannot be settled in its place
 /// (its owned release, the adjustment not stored yet; those laid stay:
 /// the caller lifts them).
-fn entomb_all(v: &View<'_>) -> Result<()> {
+fn entomb_all(v: &View<'_>, l: &RobustLock) -> Result<()> {
     for n in 0..v.s.nsems {
         let s = v.sem(n)?;
+        // A mover whose fence was taken over lays no more (the new mover
+        // lays its own; one laid between this look and the swap stays
+        // beside its: the same tombstone).
+        if !l.carries_my_fence() {
+            return Err(Errno::EAGAIN);
+        }
         loop {
             let w = s.load();
             if w.tomb() {
@@ -742,7 +961,8 @@ pub(super) mod tests {
         holder
     }
 
-    /// A mover killed after each step of its move (`step`), beside a
+    /// A mover killed after each step of its move (`step`, and the
+    /// publication's: [`ns_step`]), beside a
     /// holder stopped with semaphore 0 frozen: then either (a) another
     /// call, the holder still stopped, gets through (it takes the dead
     /// mover's fence over and moves the set, or finishes its move), and
@@ -753,41 +973,124 @@ pub(super) mod tests {
     /// either way, on the set as its id finds it.
     #[test]
     fn a_mover_killed_at_any_step_leaves_a_set_that_works() {
-        for k in 1..=6u32 {
+        for k in [1u32, 7, 2, 3, 4, 5, 9, 10, 11, 6] {
             for holder_first in [false, true] {
                 killed_mover_case(k, holder_first);
             }
         }
     }
 
+    /// A four-semaphore set whose values are `[v0, 1, 0, 0]` after a move:
+    /// it works without the lock and under it (no word left a tombstone
+    /// or frozen) — a V, then a P with a `SEM_UNDO` V — and is removed.
+    fn works_after_move(t: &super::super::tests::TmpNs, id: i32, v0: u16, tag: &str) {
+        let op = |num, op, flg| SemOp { num, op, flg };
+        let d = Deadline::after(Duration::from_secs(5));
+        with_set(&t.1, id, |o| {
+            semop(o, &[op(2, 1, 0)], Wait::Forever, Errno::EAGAIN)?;
+            semop(
+                o,
+                &[op(0, -1, 0), op(3, 1, SEM_UNDO)],
+                Wait::Until(d),
+                Errno::EAGAIN,
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            with_set(&t.1, id, getall).unwrap(),
+            vec![v0 - 1, 1, 1, 1],
+            "{tag}"
+        );
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// The step of the namespace's publication (`ns::replace`'s step
+    /// hook) that a test's step `k` names: 9 once committed (before any
+    /// rename), 10 once the copy has the numbered name, 11 once the key
+    /// names were relinked too (the old header not yet marked moved).
+    fn ns_step(k: u32) -> Option<u32> {
+        match k {
+            9 => Some(3),
+            10 => Some(1),
+            11 => Some(2),
+            _ => None,
+        }
+    }
+
+    /// Makes this (test child) process's moves stop (SIGSTOP) at step `k`
+    /// of [`step`], or at a step of the publication ([`ns_step`]).
+    fn stop_at(k: u32) {
+        if let Some(at) = ns_step(k) {
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == at {
+                    // SAFETY: stopping this test child.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                }
+            })));
+        } else {
+            STOP_AT.store(k, Ordering::Relaxed);
+        }
+    }
+
+    /// Forks a child that makes one untimed V on semaphore 0 of set `id`
+    /// (its moves stopping at step `stop`, [`stop_at`]) and reports its
+    /// answer at `sh` word `at` (1 done, 2 refused); its pid. With `stop`,
+    /// returns once it stopped there.
+    fn v_child(
+        t: &super::super::tests::TmpNs,
+        id: i32,
+        sh: &SharedWords,
+        stop: Option<u32>,
+        at: usize,
+    ) -> i32 {
+        // SAFETY: the child makes one V and reports its answer.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            if let Some(k) = stop {
+                stop_at(k);
+            }
+            let v0 = SemOp {
+                num: 0,
+                op: 1,
+                flg: 0,
+            };
+            let r = with_set(&t.1, id, |o| semop(o, &[v0], Wait::Forever, Errno::EAGAIN));
+            sh.at(at)
+                .store(if r.is_ok() { 1 } else { 2 }, Ordering::SeqCst);
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(0) };
+        }
+        if let Some(k) = stop {
+            let mut st = 0;
+            // SAFETY: waiting for our own child to stop.
+            unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
+            assert!(libc::WIFSTOPPED(st), "the mover did not stop at {k}");
+        }
+        pid
+    }
+
     fn killed_mover_case(k: u32, holder_first: bool) {
-        let t = super::super::tests::tmp_ns(&format!("fence{k}{holder_first}"));
-        let o = get(&t.1, 0, 4, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
-        let id = o.id;
-        // Used without the lock once: holders freeze from now on.
-        let v1 = SemOp {
-            num: 1,
-            op: 1,
-            flg: 0,
-        };
-        semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
-        let sh = SharedWords::new();
-        let holder = stopped_frozen_holder(&o, &sh);
+        let (t, id, sh, holder) = set_beside_stopped_holder(&format!("fence{k}{holder_first}"), 4);
         // SAFETY: the child makes one semop that moves the set, and dies
         // at step `k` of the move.
         let mover = unsafe { libc::fork() };
         if mover == 0 {
-            DIE_AT.store(k, Ordering::Relaxed);
-            let r = semop(
-                &o,
-                &[SemOp {
-                    num: 0,
-                    op: 1,
-                    flg: 0,
-                }],
-                Wait::Forever,
-                Errno::EAGAIN,
-            );
+            if let Some(at) = ns_step(k) {
+                crate::ns::set_step_hook(Some(Box::new(move |n| {
+                    if n == at {
+                        // SAFETY: ends this (test child) process at once.
+                        unsafe { libc::_exit(7) };
+                    }
+                })));
+            } else {
+                DIE_AT.store(k, Ordering::Relaxed);
+            }
+            let v0 = SemOp {
+                num: 0,
+                op: 1,
+                flg: 0,
+            };
+            let r = with_set(&t.1, id, |o| semop(o, &[v0], Wait::Forever, Errno::EAGAIN));
             // SAFETY: ending the test child (not at the step: a failure).
             unsafe { libc::_exit(if r.is_ok() { 3 } else { 4 }) };
         }
@@ -796,7 +1099,14 @@ pub(super) mod tests {
             libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 7,
             "step {k}: the mover did not die there ({st:#x})"
         );
-        let published = k >= 6;
+        // Committed (9), renamed (10, 11) or published (6): the copy is
+        // the set's.
+        let published = matches!(k, 6 | 9 | 10 | 11);
+        if k == 9 {
+            // The dead mover's committed copy is not swept as a dead
+            // creator's temporary file: the next caller publishes it.
+            t.1.sweep_tmp();
+        }
         let go_on = |sh: &SharedWords| {
             sh.at(1).store(1, Ordering::SeqCst);
             // SAFETY: continuing our own child.
@@ -858,45 +1168,12 @@ pub(super) mod tests {
             vec![expect, 1, 0, 0],
             "step {k}, holder first {holder_first}"
         );
-        // The set works without the lock and under it: no word left a
-        // tombstone or frozen.
-        with_set(&t.1, id, |o| {
-            semop(
-                o,
-                &[SemOp {
-                    num: 2,
-                    op: 1,
-                    flg: 0,
-                }],
-                Wait::Forever,
-                Errno::EAGAIN,
-            )?;
-            semop(
-                o,
-                &[
-                    SemOp {
-                        num: 0,
-                        op: -1,
-                        flg: 0,
-                    },
-                    SemOp {
-                        num: 3,
-                        op: 1,
-                        flg: SEM_UNDO,
-                    },
-                ],
-                Wait::Until(d),
-                Errno::EAGAIN,
-            )
-        })
-        .unwrap();
-        let vals = with_set(&t.1, id, getall).unwrap();
-        assert_eq!(
-            vals,
-            vec![expect - 1, 1, 1, 1],
-            "step {k}, holder first {holder_first}"
+        works_after_move(
+            &t,
+            id,
+            expect,
+            &format!("step {k}, holder first {holder_first}"),
         );
-        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
         // Nothing left: a copy the mover made before it died (step 5)
         // went with the end of its move, whoever ended it (no healer ran).
         let left: Vec<String> = std::fs::read_dir(&t.0)
@@ -1088,6 +1365,221 @@ pub(super) mod tests {
         );
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
         true
+    }
+
+    /// A mover stopped (SIGSTOP, test hook) after each step of its move —
+    /// fenced, the holder found quiet, half the tombstones, all, sealed,
+    /// the copy built, committed (before any rename), the copy renamed
+    /// over the numbered name, the key names too (the old header not
+    /// marked moved yet), published (not marked) — beside a holder stopped with a word frozen: another
+    /// process's untimed V moves the set within a second (it takes the
+    /// stopped mover's fence over and redoes the move, or helps the
+    /// committed copy's publication); the first mover, then continued or
+    /// killed, publishes nothing stale (the V made meanwhile stays), its
+    /// own V made once when continued; no temporary file left (a killed
+    /// one's swept as any dead creator's); the holder's late write
+    /// dropped; values exact; the set works after.
+    #[test]
+    fn a_mover_stopped_at_any_step_is_taken_over() {
+        for k in [1u32, 7, 2, 3, 4, 5, 9, 10, 11, 6] {
+            for kill in [false, true] {
+                stopped_mover_case(k, kill);
+            }
+        }
+    }
+
+    /// The same, with the first mover continued while the second may be
+    /// watching it, taking it over, or in the middle of its own move (a
+    /// delay of 0–39 ms after the second starts, varied): both calls made
+    /// exactly once, whichever copy wins the commit; no temporary file
+    /// left; the holder's late write dropped.
+    #[test]
+    fn a_stopped_mover_continued_during_the_takeover_races_safely() {
+        let mut seed = std::process::id();
+        for round in 0..24u32 {
+            let k = [1u32, 7, 2, 3, 4, 5, 9, 10, 11][round as usize % 9];
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            racing_mover_case(k, (seed >> 16) % 40, round);
+        }
+    }
+
+    /// A timed call shorter than the grace, beside a mover stopped after
+    /// committing its move (before any rename): after a nap on the fence
+    /// it publishes the committed copy itself (`wait_for_mover`) and is
+    /// made on it, by its deadline. Before, it waited for the stopped
+    /// mover until its timeout (`EAGAIN`). The mover, continued, makes its
+    /// own V once, on the copy.
+    #[test]
+    fn a_timed_call_publishes_a_stopped_movers_committed_copy() {
+        let (t, id, sh, holder) = set_beside_stopped_holder("mvcommit", 2);
+        let mover = v_child(&t, id, &sh, Some(9), 4);
+        let v1 = SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        };
+        let t0 = std::time::Instant::now();
+        let d = Deadline::after(Duration::from_millis(15));
+        let r = with_set(&t.1, id, |o| semop(o, &[v1], Wait::Until(d), Errno::EAGAIN));
+        let took = t0.elapsed();
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(mover, libc::SIGCONT) };
+        reap_within(mover, "the first mover");
+        assert_eq!(r, Ok(()), "the timed V ({took:?})");
+        assert_eq!(sh.at(4).load(Ordering::SeqCst), 1, "the mover's V");
+        holder_finds_the_move(&sh, holder, "mvcommit");
+        assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![1, 2], "values");
+        assert_eq!(temp_names(&t.0), Vec::<String>::new(), "left");
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// A set of `nsems` semaphores in a namespace of its own, used once
+    /// without the lock (semaphore 1 at 1: holders freeze from now on),
+    /// beside a holder stopped with semaphore 0 frozen
+    /// ([`stopped_frozen_holder`]): the namespace, the set's id, the
+    /// holder's words and pid.
+    fn set_beside_stopped_holder(
+        tag: &str,
+        nsems: i32,
+    ) -> (super::super::tests::TmpNs, i32, SharedWords, i32) {
+        let t = super::super::tests::tmp_ns(tag);
+        let o = get(&t.1, 0, nsems, crate::ns::IPC_CREAT | 0o600, &[]).unwrap();
+        let v1 = SemOp {
+            num: 1,
+            op: 1,
+            flg: 0,
+        };
+        semop(&o, &[v1], Wait::Forever, Errno::EAGAIN).unwrap();
+        let sh = SharedWords::new();
+        let holder = stopped_frozen_holder(&o, &sh);
+        (t, o.id, sh, holder)
+    }
+
+    fn racing_mover_case(k: u32, delay_ms: u32, round: u32) {
+        let tag = format!("mvrace{round}");
+        let (t, id, sh, holder) = set_beside_stopped_holder(&tag, 2);
+        let v = |num| SemOp { num, op: 1, flg: 0 };
+        let first = v_child(&t, id, &sh, Some(k), 4);
+        let second = v_child(&t, id, &sh, None, 5);
+        std::thread::sleep(Duration::from_millis(delay_ms as u64));
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(first, libc::SIGCONT) };
+        reap_within(first, &format!("{tag} (step {k}, {delay_ms} ms): first"));
+        reap_within(second, &format!("{tag} (step {k}, {delay_ms} ms): second"));
+        let what = format!("{tag} (step {k}, {delay_ms} ms)");
+        assert_eq!(
+            [4, 5].map(|i| sh.at(i).load(Ordering::SeqCst)),
+            [1, 1],
+            "{what}: the two V"
+        );
+        holder_finds_the_move(&sh, holder, &what);
+        assert_eq!(
+            with_set(&t.1, id, getall).unwrap(),
+            vec![2, 1],
+            "{tag} (step {k}, {delay_ms} ms): values"
+        );
+        assert_eq!(temp_names(&t.0), Vec::<String>::new(), "{tag}: left");
+        with_set(&t.1, id, |o| {
+            semop(o, &[v(0), v(1)], Wait::Forever, Errno::EAGAIN)
+        })
+        .unwrap();
+        assert_eq!(with_set(&t.1, id, getall).unwrap(), vec![3, 2], "{tag}");
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// The holder of [`stopped_frozen_holder`], continued after the set
+    /// moved: its write was dropped and its release failed.
+    fn holder_finds_the_move(sh: &SharedWords, holder: i32, what: &str) {
+        sh.at(1).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        let st = reap_within(holder, &format!("{what}: the holder"));
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+        assert_eq!(
+            [2, 3].map(|i| sh.at(i).load(Ordering::SeqCst)),
+            [2, 2],
+            "{what}: the holder's write after the move"
+        );
+    }
+
+    /// Names in `dir` a move leaves while under way (`.new.`, `.mv.`).
+    fn temp_names(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
+            .collect()
+    }
+
+    /// Waits up to 5 s for our child `pid` to end; its status.
+    fn reap_within(pid: i32, what: &str) -> i32 {
+        let t0 = std::time::Instant::now();
+        loop {
+            let mut st = 0;
+            // SAFETY: polling our own child.
+            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
+                return st;
+            }
+            if t0.elapsed() > Duration::from_secs(5) {
+                // SAFETY: ending our own child, which hung.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                reap(pid);
+                panic!("{what}: did not end in 5 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn stopped_mover_case(k: u32, kill: bool) {
+        let tag = format!("mvstop{k}{kill}");
+        let (t, id, sh, holder) = set_beside_stopped_holder(&tag, 4);
+        let v = |num| SemOp { num, op: 1, flg: 0 };
+        // The mover: an untimed V that moves the set and stops itself at
+        // step `k` of the move.
+        let mover = v_child(&t, id, &sh, Some(k), 4);
+        // Another process's untimed V (in a child: a hang ends the test).
+        // SAFETY: the child makes one V and reports its time and answer.
+        let second = unsafe { libc::fork() };
+        if second == 0 {
+            let t0 = std::time::Instant::now();
+            let r = with_set(&t.1, id, |o| {
+                semop(o, &[v(0)], Wait::Forever, Errno::EAGAIN)
+            });
+            sh.at(5)
+                .store(t0.elapsed().as_millis() as i32, Ordering::SeqCst);
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
+        }
+        let st = reap_within(second, &format!("{tag}: the second V"));
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+            "{tag}: the second V failed"
+        );
+        let took = sh.at(5).load(Ordering::SeqCst);
+        eprintln!("{tag}: the second V took {took} ms");
+        assert!(took < 1000, "{tag}: the second V took {took} ms");
+        // The first mover, continued or killed.
+        // SAFETY: continuing or killing our own child.
+        unsafe { libc::kill(mover, if kill { libc::SIGKILL } else { libc::SIGCONT }) };
+        let st = reap_within(mover, &format!("{tag}: the first mover"));
+        if !kill {
+            assert!(libc::WIFEXITED(st), "{tag}");
+            assert_eq!(sh.at(4).load(Ordering::SeqCst), 1, "{tag}: its V");
+        }
+        holder_finds_the_move(&sh, holder, &tag);
+        let want0 = if kill { 1 } else { 2 };
+        assert_eq!(
+            with_set(&t.1, id, getall).unwrap(),
+            vec![want0, 1, 0, 0],
+            "{tag}: values"
+        );
+        if kill {
+            // A killed mover's copy: swept as any dead creator's file.
+            t.1.sweep_tmp();
+        }
+        assert_eq!(temp_names(&t.0), Vec::<String>::new(), "{tag}: left");
+        works_after_move(&t, id, want0, &tag);
     }
 
     /// A timed call whose move is slow (the mover preempted after a step)

@@ -172,8 +172,14 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// release ([`UREL`], [`MULTI_REL`]) ends with a compare-and-swap that
 /// whoever finds the adjustment stored may make first: a version-9
 /// claimant would store its adjustment and release over the settler's
-/// decision.
-pub const LAYOUT_VERSION: u32 = 10;
+/// decision. 11: a mover stopped in the middle of its move is taken over
+/// (`fence::wait_for_mover`, docs/bounded-time.md "Taking over a stalled
+/// move"): a mover lifts its tombstones only after claiming the move
+/// epoch (`Obj::begin_lift`) while its fence is still on the lock, and
+/// publishes only through the header's commit point (`moved_to`): a
+/// version-10 mover taken over would lift the tombstones under the new
+/// mover's copy, and rename its stale copy over the names.
+pub const LAYOUT_VERSION: u32 = 11;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes

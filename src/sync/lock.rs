@@ -576,12 +576,43 @@ impl RobustLock {
             return None;
         }
         let start = self.owner_start.load(Ordering::Relaxed);
+        self.swap_to_my_fence(seen)?;
+        self.fenced.store(holder, Ordering::Relaxed);
+        Some(Owner {
+            pid: holder as i32,
+            start,
+        })
+    }
+
+    /// Takes over the fence `seen` (the word as read) of a live mover seen
+    /// stopped, and not run, for the grace (docs/bounded-time.md, "Taking
+    /// over a stalled move"): one compare-and-swap from `seen` to a fence
+    /// naming this process (the waiters bit kept; the fenced holder stays
+    /// in the second word). The mover's every later step on the lock (its
+    /// [`RobustLock::unfence`], [`RobustLock::carries_my_fence`]) compares
+    /// against its own fence, which is gone. The holder's pid, or `None`
+    /// when the word changed meanwhile.
+    pub fn fence_fencer(&self, seen: u32) -> Option<i32> {
+        let was = seen & !WAITERS;
+        if was & FENCE == 0 || was == MOVED {
+            return None;
+        }
+        if was & PID == my_pid() as u32 & PID {
+            return None;
+        }
+        self.swap_to_my_fence(seen)?;
+        Some((self.fenced.load(Ordering::Relaxed) & PID) as i32)
+    }
+
+    /// The word from `seen` (the waiters bit may have changed since;
+    /// nothing else) to a fence naming this process, by compare-and-swap,
+    /// the start time this process's; `None` when the word changed.
+    fn swap_to_my_fence(&self, seen: u32) -> Option<()> {
         let me = my_pid() as u32 & PID;
         let mine = self.forget_start();
         let mut cur = seen;
         loop {
-            // The waiters bit may have changed since `seen`; nothing else.
-            if cur & !WAITERS != holder {
+            if cur & !WAITERS != seen & !WAITERS {
                 return None;
             }
             match self.word.compare_exchange_weak(
@@ -594,12 +625,17 @@ impl RobustLock {
                 Err(v) => cur = v,
             }
         }
-        self.fenced.store(holder, Ordering::Relaxed);
         self.owner_start.store(mine, Ordering::Relaxed);
-        Some(Owner {
-            pid: holder as i32,
-            start,
-        })
+        Some(())
+    }
+
+    /// Whether the lock carries this process's fence now (**SeqCst**: a
+    /// mover that claimed the right to lift what it laid, `Obj::begin_lift`,
+    /// then finds its fence still there, knows that a mover that takes it
+    /// over afterwards sees its claim).
+    pub fn carries_my_fence(&self) -> bool {
+        let w = self.word.load(Ordering::SeqCst) & !WAITERS;
+        w & FENCE != 0 && w != MOVED && w & PID == my_pid() as u32 & PID
     }
 
     /// Turns this process's own hold of the lock into a fence of itself
