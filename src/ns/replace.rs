@@ -728,10 +728,15 @@ fn alive_pid(pid: i32) -> bool {
 /// Whether the temporary file `tname` of a dead process in namespace
 /// directory `dir` is the committed copy of a move not published yet (its
 /// mover killed after its commit): not swept, the next caller of the
-/// object publishes it.
+/// object publishes it. True too when it cannot be told (a descriptor,
+/// a mapping refused: `EMFILE`, `ENOMEM`): a sweep never deletes on
+/// missing evidence. False when it is no object file of a kind that
+/// moves, or its numbered name is gone or does not say so.
 pub(super) fn is_committed_copy(dir: &OwnedFd, tname: &str) -> bool {
     (|| -> Option<bool> {
-        let f = open_name_in(dir, tname).ok()??;
+        let Some(f) = open_name_in(dir, tname).ok()? else {
+            return Some(false);
+        };
         let st = fstat(f.as_raw_fd()).ok()?;
         if (st.st_size as usize) < HEADER_LEN {
             return Some(false);
@@ -744,7 +749,9 @@ pub(super) fn is_committed_copy(dir: &OwnedFd, tname: &str) -> bool {
             _ => return Some(false),
         };
         let id = h.id.load(Ordering::Relaxed);
-        let of = open_name_in(dir, &Ns::idx_name(kind, id.rem_euclid(IDX_SPAN))).ok()??;
+        let Some(of) = open_name_in(dir, &Ns::idx_name(kind, id.rem_euclid(IDX_SPAN))).ok()? else {
+            return Some(false);
+        };
         let ost = fstat(of.as_raw_fd()).ok()?;
         if (ost.st_size as usize) < HEADER_LEN {
             return Some(false);
@@ -753,7 +760,7 @@ pub(super) fn is_committed_copy(dir: &OwnedFd, tname: &str) -> bool {
         let oh: &ObjHeader = ohead.at(0).ok()?;
         Some(oh.moved_to.load(Ordering::SeqCst) == MV_COMMITTED | st.st_ino)
     })()
-    .unwrap_or(false)
+    .unwrap_or(true)
 }
 
 /// Whether this process may give a file the owner `uid` (root, or `uid`
@@ -1019,6 +1026,103 @@ mod tests {
         ns.remove(&c, false);
         drop((o, copy));
         assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
+    }
+
+    /// A dead mover's committed copy is never swept on missing evidence:
+    /// with one descriptor free (the listing and the copy get it in turn,
+    /// the object's numbered name cannot be opened: `EMFILE`), the sweep
+    /// keeps it; with descriptors, it sees the commit and keeps it too;
+    /// the commit undone (a copy no move names), it goes. Before, an
+    /// `EMFILE` there unlinked the committed copy, the object's data.
+    #[test]
+    fn a_committed_copy_is_kept_when_it_cannot_be_told() {
+        super::super::testing::alone("a_committed_copy_is_kept", || {
+            let t = TempNs::new("replace-emfile");
+            let ns = t.ns.clone();
+            let o = ns.get(Kind::Sem, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
+            // A process that is gone: its pid names nobody now.
+            // SAFETY: fork of a one-thread process (`alone`); the child
+            // exits at once.
+            let gone = unsafe { libc::fork() };
+            if gone == 0 {
+                // SAFETY: ending the child.
+                unsafe { libc::_exit(0) };
+            }
+            let mut st = 0;
+            // SAFETY: waiting for our own child.
+            assert_eq!(unsafe { libc::waitpid(gone, &mut st, 0) }, gone);
+            // Its copy of the object, committed in the old header.
+            let name = format!(".new.{gone}.1.0");
+            let (old, _) = match o.file().unwrap() {
+                ObjFd::Opened(f) => (f, ()),
+                ObjFd::Building(_) => unreachable!(),
+            };
+            let len = fstat(old.as_raw_fd()).unwrap().st_size;
+            let c = cpath(&name).unwrap();
+            // SAFETY: creating a file in our test directory.
+            let fd = unsafe {
+                libc::openat(
+                    o.dir.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    0o600,
+                )
+            };
+            assert!(fd >= 0);
+            // SAFETY: our fresh descriptor.
+            let copy = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: sizing the file we made.
+            assert_eq!(unsafe { libc::ftruncate(copy.as_raw_fd(), len) }, 0);
+            copy_sparse(old.as_raw_fd(), copy.as_raw_fd(), len as u64).unwrap();
+            let ino = fstat(copy.as_raw_fd()).unwrap().st_ino;
+            drop((old, copy));
+            o.header()
+                .moved_to
+                .store(MV_COMMITTED | ino, Ordering::SeqCst);
+            let there = || t.objects().contains(&name);
+            // Every descriptor but one taken (the limit lowered to 256
+            // for it, then put back).
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: reading and lowering this (test child) process's
+            // descriptor limit, filling the table below it, then emptying
+            // it and putting the limit back.
+            unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+                let low = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: lim.rlim_max,
+                };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &low), 0);
+                let mut fill = Vec::new();
+                loop {
+                    let d = libc::dup(0);
+                    if d < 0 {
+                        break;
+                    }
+                    fill.push(d);
+                }
+                assert_eq!(Errno::last(), Errno::EMFILE);
+                // One slot free.
+                libc::close(fill.pop().unwrap());
+                o.sweep_dead_temps();
+                for d in fill {
+                    libc::close(d);
+                }
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+            }
+            assert!(there(), "swept without evidence");
+            o.sweep_dead_temps();
+            assert!(there(), "a committed copy swept");
+            o.header().moved_to.store(0, Ordering::SeqCst);
+            o.sweep_dead_temps();
+            assert!(!there(), "a copy no move names is left");
+            ns.remove(&o, false);
+            drop(o);
+            assert_eq!(t.objects(), Vec::<String>::new(), "left behind");
+        });
     }
 
     /// A mover killed while it copies (its file made, no header in it
