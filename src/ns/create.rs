@@ -701,20 +701,8 @@ fn unlink_temp(dir: &OwnedFd, name: &str) {
 /// inode). True when it went. A file with more links is a killed
 /// creator's orphan, for [`Ns::sweep_tmp`].
 pub(super) fn unlink_unpublished(dir: &OwnedFd, name: &str) -> bool {
-    let Ok(c) = cpath(name) else { return false };
-    // SAFETY: lstat of a name in our directory, into a zeroed buffer.
-    let st = unsafe {
-        let mut st: libc::stat = core::mem::zeroed();
-        if libc::fstatat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) != 0
-        {
-            return false;
-        }
-        st
+    let Some(st) = super::replace::lstat_in(dir, name) else {
+        return false;
     };
     if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_nlink != 1 {
         return false;

@@ -30,7 +30,7 @@
 //! names that every lookup passes over (a removed or moved file), swept by
 //! the next healer ([`Ns::heal_key`]).
 
-use super::create::dead_temps;
+use super::create::{dead_temps, names_in};
 use super::lookup::{adopt_in, open_name_in};
 use super::*;
 
@@ -68,7 +68,7 @@ fn step(_n: u32) {
 }
 
 /// `lstat` of `name` in `dir`.
-fn lstat_in(dir: &OwnedFd, name: &str) -> Option<libc::stat> {
+pub(super) fn lstat_in(dir: &OwnedFd, name: &str) -> Option<libc::stat> {
     let c = cpath(name).ok()?;
     // SAFETY: fstatat without following links, into a zeroed buffer.
     unsafe {
@@ -473,18 +473,13 @@ impl Obj {
     /// The temporary name of this namespace's file `ino`, if any.
     fn tmp_name_of(&self, ino: u64) -> Option<CString> {
         let _nc = crate::os::cancel::NoCancel::new();
-        let rd = std::fs::read_dir(format!("/proc/self/fd/{}", self.dir.as_raw_fd())).ok()?;
-        for e in rd.flatten() {
-            let n = e.file_name();
-            let Some(n) = n.to_str() else { continue };
-            if !n.starts_with(".new.") {
-                continue;
-            }
-            if lstat_in(&self.dir, n).is_some_and(|s| s.st_dev == self.dev && s.st_ino == ino) {
-                return cpath(n).ok();
-            }
-        }
-        None
+        names_in(&self.dir)
+            .into_iter()
+            .filter(|n| n.starts_with(".new."))
+            .find(|n| {
+                lstat_in(&self.dir, n).is_some_and(|s| s.st_dev == self.dev && s.st_ino == ino)
+            })
+            .and_then(|n| cpath(&n).ok())
     }
 
     /// The publication of the committed copy `ino` (`mine`: this
@@ -883,6 +878,24 @@ mod tests {
 
     const KEY: i32 = 0x5151;
 
+    /// Runs `f` in a child of this one-thread process (a test under
+    /// `testing::alone`), which then exits 0, and waits for it: its pid
+    /// (gone now) and its exit status (`None`: killed).
+    fn run_child(f: impl FnOnce()) -> (i32, Option<i32>) {
+        // SAFETY: fork of a one-thread process; the child runs `f` and
+        // leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            f();
+            // SAFETY: ending the child.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        (pid, libc::WIFEXITED(st).then(|| libc::WEXITSTATUS(st)))
+    }
+
     /// The object a test's creator made in the middle of a move.
     type Made = Arc<std::sync::Mutex<Option<Arc<Obj>>>>;
 
@@ -1041,16 +1054,7 @@ mod tests {
             let ns = t.ns.clone();
             let o = ns.get(Kind::Sem, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
             // A process that is gone: its pid names nobody now.
-            // SAFETY: fork of a one-thread process (`alone`); the child
-            // exits at once.
-            let gone = unsafe { libc::fork() };
-            if gone == 0 {
-                // SAFETY: ending the child.
-                unsafe { libc::_exit(0) };
-            }
-            let mut st = 0;
-            // SAFETY: waiting for our own child.
-            assert_eq!(unsafe { libc::waitpid(gone, &mut st, 0) }, gone);
+            let (gone, _) = run_child(|| {});
             // Its copy of the object, committed in the old header.
             let name = format!(".new.{gone}.1.0");
             let (old, _) = match o.file().unwrap() {
@@ -1136,10 +1140,9 @@ mod tests {
             let t = TempNs::new("replace-copy");
             let ns = t.ns.clone();
             let o = ns.get(Kind::Sem, KEY, IPC_CREAT | 0o600, &SPEC).unwrap();
-            // SAFETY: fork of a one-thread process (`alone`); the child
-            // starts the move and dies when its copy's file is made.
-            let mover = unsafe { libc::fork() };
-            if mover == 0 {
+            // The mover starts the move and dies when its copy's file is
+            // made (7; 3: it did not get there).
+            let (_, code) = run_child(|| {
                 AT_STEP.with(|h| {
                     *h.borrow_mut() = Some(Box::new(|n| {
                         if n == 0 {
@@ -1151,11 +1154,8 @@ mod tests {
                 let _ = o.replace(&nothing, &|| true);
                 // SAFETY: ending the child (not at the step: a failure).
                 unsafe { libc::_exit(3) };
-            }
-            let mut st = 0;
-            // SAFETY: waiting for our own child.
-            assert_eq!(unsafe { libc::waitpid(mover, &mut st, 0) }, mover);
-            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 7);
+            });
+            assert_eq!(code, Some(7));
             let temps = || -> Vec<String> {
                 t.objects()
                     .into_iter()

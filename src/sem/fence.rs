@@ -799,17 +799,14 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
         // own call the holder's.
         let mut pid = holder;
         for k in 0..k_max {
-            let e = v.jent(k)?.load(Ordering::Relaxed);
-            if e >> 62 == E_DONE && e as u32 as i32 == 0 {
-                let i = ((e >> 32) & 0x3fff_ffff) as usize;
+            if let (E_DONE, i, 0) = unent(v.jent(k)?.load(Ordering::Relaxed)) {
                 pid = v.wslot(i)?.pid.load(Ordering::Relaxed);
             }
         }
         for k in 0..k_max {
             let e = v.jent(k)?.load(Ordering::Relaxed);
             apply(&v, e)?;
-            if e >> 62 == E_VAL {
-                let idx = ((e >> 32) & 0x3fff_ffff) as usize;
+            if let (E_VAL, idx, _) = unent(e) {
                 v.sem(idx)?.put_pid(new, pid)?;
             }
         }

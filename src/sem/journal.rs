@@ -29,6 +29,12 @@ pub(super) fn ent(kind: u64, idx: usize, v: i32) -> u64 {
     (kind << 62) | (((idx as u64) & 0x3fff_ffff) << 32) | (v as u32 as u64)
 }
 
+/// An entry made by [`ent`], taken apart: its kind, index and value.
+#[inline]
+pub(super) fn unent(e: u64) -> (u64, usize, i32) {
+    (e >> 62, ((e >> 32) & 0x3fff_ffff) as usize, e as u32 as i32)
+}
+
 /// The writes of one atomic change, applied by [`Txn::commit`].
 #[derive(Default)]
 pub(super) struct Txn {
@@ -178,9 +184,8 @@ fn commit_point(o: &Obj, h: &SetHdr) -> Result<()> {
 }
 
 pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
-    let idx = ((e >> 32) & 0x3fff_ffff) as usize;
-    let val = e as u32 as i32;
-    match e >> 62 {
+    let (kind, idx, val) = unent(e);
+    match kind {
         E_SET => {
             let (idx, no_undo) = (idx & !SET_NO_UNDO, idx & SET_NO_UNDO != 0);
             if !no_undo {

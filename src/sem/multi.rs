@@ -879,9 +879,9 @@ impl Journal {
     /// The value the journal gives semaphore `n`, if it writes it.
     pub(super) fn value(&self, n: usize) -> Option<i32> {
         self.entries.iter().rev().find_map(|&e| {
-            let idx = ((e >> 32) & 0x3fff_ffff) as usize;
-            let val = (e as u32 as i32).clamp(0, SEMVMX);
-            match e >> 62 {
+            let (kind, idx, val) = unent(e);
+            let val = val.clamp(0, SEMVMX);
+            match kind {
                 E_VAL if idx == n => Some(val),
                 E_SET if idx & !SET_NO_UNDO == n => Some(val),
                 _ => None,
