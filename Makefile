@@ -174,7 +174,8 @@ doc-lint:
 # shared machine another user's test created an object during the suite
 # and the check took it for the suite's (2026-12-07); the kernel limits
 # there are the defaults, as on a fresh machine. Elsewhere it runs as is.
-IPCNS := $(shell unshare -i true >/dev/null 2>&1 && echo unshare -i)
+# (A recursive variable: the probe runs only when test-c does.)
+IPCNS = $(shell unshare -i true >/dev/null 2>&1 && echo unshare -i)
 test-c: deps all
 	$(IPCNS) sh -c 'ipcs -a > $(B)/ipcs.before 2>/dev/null || true; \
 	  $(PROVE) -j$(JOBS) --exec "sh c_tests/run1.sh user" $(TEST_BIN) $(TEST_SH) && \
