@@ -18,7 +18,7 @@
 //! The root cgroups can never be frozen, so a task in them (the common
 //! case) costs one small read.
 
-use super::proc::{read_small, state_of};
+use super::proc::{read_small, small_buf, state_of, ProcPath};
 
 /// Whether every thread of process `pid` is held: stopped (`T`, `t`) or
 /// sleeping (`S`, `D`) in a frozen cgroup. False when anything cannot be
@@ -59,8 +59,9 @@ pub struct Cgroups {
 impl Cgroups {
     /// Whether thread `tid` of `pid` is held (see [`process_frozen`]).
     fn held(&mut self, pid: i32, tid: i32) -> bool {
-        let mut buf = [0u8; 1024];
-        let Ok(stat) = read_small(&format!("/proc/{pid}/task/{tid}/stat\0"), &mut buf) else {
+        let mut buf = small_buf::<1024>();
+        let path = ProcPath::of(pid).push("/task/").num(tid).push("/stat\0");
+        let Ok(stat) = read_small(path.as_str(), &mut buf) else {
             return false;
         };
         match state_of(stat) {
@@ -73,8 +74,9 @@ impl Cgroups {
     /// Whether thread `tid` of `pid` is in a cgroup that reports itself
     /// frozen (its state is the caller's to check).
     pub fn frozen(&mut self, pid: i32, tid: i32) -> bool {
-        let mut buf = [0u8; 4096];
-        let Ok(text) = read_small(&format!("/proc/{pid}/task/{tid}/cgroup\0"), &mut buf) else {
+        let mut buf = small_buf::<4096>();
+        let path = ProcPath::of(pid).push("/task/").num(tid).push("/cgroup\0");
+        let Ok(text) = read_small(path.as_str(), &mut buf) else {
             return false;
         };
         if let Some((_, f)) = self.seen.iter().find(|(t, _)| t == text) {
@@ -131,7 +133,7 @@ fn frozen_by(text: &str) -> bool {
                 Kind::V2 => "cgroup.events",
                 Kind::V1 => "freezer.state",
             };
-            let mut buf = [0u8; 1024];
+            let mut buf = small_buf::<1024>();
             let name = format!("{at}{rel}/{file}\0");
             match read_small(&name, &mut buf) {
                 Ok(t) => says_frozen(kind, t),

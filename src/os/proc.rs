@@ -6,6 +6,7 @@
 //! is therefore named by `(pid, start time)`, the start time being field 22
 //! of `/proc/<pid>/stat` (clock ticks since boot).
 
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use once_cell::sync::OnceCell;
 
@@ -141,18 +142,93 @@ pub enum Start {
     Unknown,
 }
 
+/// A `/proc` path built on the stack: no allocation, so that the first
+/// look at a process's start time — in a fork child's first call, or in
+/// a signal handler that interrupted `malloc` — runs no allocator and
+/// touches no heap page (a fork child took ~5 page faults more for the
+/// `format!` it was).
+pub(crate) struct ProcPath {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl ProcPath {
+    /// `/proc/<pid>`.
+    pub(crate) fn of(pid: i32) -> ProcPath {
+        let p = ProcPath {
+            buf: [0; 64],
+            len: 0,
+        };
+        p.push("/proc/").num(pid)
+    }
+
+    /// `/proc/<pid>/<tail>` with its NUL, as [`read_small`] takes it.
+    pub(crate) fn file(pid: i32, tail: &str) -> ProcPath {
+        ProcPath::of(pid).push("/").push(tail).push("\0")
+    }
+
+    /// Appends `s` (cut short at the buffer's end: such a path ends
+    /// without its NUL and is refused by [`read_small`]).
+    pub(crate) fn push(mut self, s: &str) -> ProcPath {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        self
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn num(self, n: i32) -> ProcPath {
+        let mut digits = [0u8; 11];
+        let mut i = digits.len();
+        let neg = n < 0;
+        let mut v = n.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if neg {
+            i -= 1;
+            digits[i] = b'-';
+        }
+        // The digits and the sign are ASCII.
+        self.push(core::str::from_utf8(&digits[i..]).unwrap_or(""))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `&str`s and ASCII digits were copied in, but a cut
+        // may split a character: then the valid prefix, without a NUL.
+        match core::str::from_utf8(&self.buf[..self.len]) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+/// A buffer for [`read_small`], left uninitialised (a zeroed one is a
+/// `memset` of its length, in a fork child a page fault or two).
+pub(crate) fn small_buf<const N: usize>() -> [MaybeUninit<u8>; N] {
+    [MaybeUninit::uninit(); N]
+}
+
 /// Reads the whole of a small `/proc` file (`path` NUL-terminated) into
 /// `buf` with one `read` (`std::fs::read_to_string` makes a `statx` and
 /// up to six reads for a `stat` line): the text, or the errno. A file
 /// that fills `buf` is an error (`EFBIG`): `/proc/<pid>/stat` is a few
-/// hundred bytes.
+/// hundred bytes. A path without its NUL is `EINVAL`.
 ///
 /// Raw system calls: glibc's `open`/`read`/`close` are cancellation
 /// points, and a cancellation must never act inside ripc (this runs in
 /// the middle of any call that meets a busy lock: [`super::cancel`]).
-pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i32> {
-    // SAFETY: `path` ends with a NUL (the callers' literal); open returns a
-    // descriptor we close below.
+pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [MaybeUninit<u8>]) -> Result<&'a str, i32> {
+    if !path.ends_with('\0') {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: `path` ends with a NUL (checked); open returns a descriptor
+    // we close below.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat,
@@ -168,8 +244,17 @@ pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i
     }
     let mut n = 0usize;
     let r = loop {
-        // SAFETY: reading into the unused tail of `buf`, which we own.
-        let r = unsafe { libc::syscall(libc::SYS_read, fd, buf[n..].as_mut_ptr(), buf.len() - n) };
+        // SAFETY: the kernel writes at most `buf.len() - n` bytes into the
+        // unused tail of `buf`, which we own (uninitialised bytes may be
+        // written through a raw pointer).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_read,
+                fd,
+                buf[n..].as_mut_ptr().cast::<u8>(),
+                buf.len() - n,
+            )
+        };
         if r < 0 {
             let e = std::io::Error::last_os_error()
                 .raw_os_error()
@@ -189,7 +274,10 @@ pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a str, i
     };
     super::close_fd(fd);
     r?;
-    std::str::from_utf8(&buf[..n]).map_err(|_| libc::EIO)
+    // SAFETY: the first `n` bytes were written by `read` (the sum of what
+    // each call returned), so they are initialised.
+    let text = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+    std::str::from_utf8(text).map_err(|_| libc::EIO)
 }
 
 /// The start time of process `pid` (see [`Start`]).
@@ -211,8 +299,8 @@ fn start_and_state(pid: i32) -> (Start, Option<u8>) {
     if pid <= 0 {
         return (Start::Gone, None);
     }
-    let mut buf = [0u8; 1024];
-    match read_small(&format!("/proc/{pid}/stat\0"), &mut buf) {
+    let mut buf = small_buf::<1024>();
+    match read_small(ProcPath::file(pid, "stat").as_str(), &mut buf) {
         Ok(stat) => (parse_start(stat), state_of(stat).map(|s| s.as_bytes()[0])),
         Err(e) if e == libc::ENOENT || e == libc::ESRCH => (Start::Gone, None),
         Err(_) => (Start::Unknown, None),
@@ -238,8 +326,8 @@ pub fn euid_of(pid: i32) -> Option<u32> {
     if pid <= 0 {
         return None;
     }
-    let mut buf = [0u8; 4096];
-    let status = read_small(&format!("/proc/{pid}/status\0"), &mut buf).ok()?;
+    let mut buf = small_buf::<4096>();
+    let status = read_small(ProcPath::file(pid, "status").as_str(), &mut buf).ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_ascii_whitespace().nth(2)?.parse().ok()
 }
@@ -493,6 +581,34 @@ pub fn many_cpus() -> bool {
 mod tests {
     use super::*;
 
+    /// The stack-built paths say what `format!` said, a path too long for
+    /// the buffer loses its NUL and is refused, and a reading through
+    /// them is this process's own.
+    #[test]
+    fn proc_paths_are_built_on_the_stack_as_format_built_them() {
+        for pid in [0, 1, 7, 10, 12345, 4_194_304, i32::MAX, -1, i32::MIN] {
+            assert_eq!(
+                ProcPath::file(pid, "stat").as_str(),
+                format!("/proc/{pid}/stat\0")
+            );
+        }
+        let p = ProcPath::of(42).push("/task/").num(43).push("/cgroup\0");
+        assert_eq!(p.as_str(), "/proc/42/task/43/cgroup\0");
+        let long = ProcPath::of(1).push(&"x".repeat(80)).push("\0");
+        assert_eq!(long.as_str().len(), 64);
+        assert!(!long.as_str().ends_with('\0'));
+        let mut buf = small_buf::<1024>();
+        assert_eq!(read_small(long.as_str(), &mut buf), Err(libc::EINVAL));
+        assert_eq!(read_small("/proc/self/stat", &mut buf), Err(libc::EINVAL));
+        // A cut inside a character keeps the valid prefix.
+        let cut = ProcPath::of(1).push(&"x".repeat(56)).push("é");
+        assert_eq!(cut.as_str().len(), 63);
+        let mine = read_small(ProcPath::file(my_pid(), "stat").as_str(), &mut buf)
+            .map(|t| t.split_ascii_whitespace().next().map(str::to_owned));
+        assert_eq!(mine, Ok(Some(my_pid().to_string())));
+        assert!(matches!(start_time(my_pid()), Start::Known(s) if s == my_start()));
+    }
+
     /// A thread of this process is no process (what a lock word naming a
     /// thread id means: a scribble); this process, init, are.
     #[test]
@@ -570,7 +686,7 @@ mod tests {
             assert!(pid >= 0);
             if pid == 0 {
                 let mine = my_start();
-                let mut buf = [0u8; 1024];
+                let mut buf = small_buf::<1024>();
                 let code = match read_small("/proc/self/stat\0", &mut buf).map(parse_start) {
                     Ok(Start::Known(s)) if s == mine => 0,
                     _ => 1,
