@@ -312,6 +312,22 @@ fn claim_op(
             Ok(_) => {
                 let claim = SemWord::claim(cur, u, k, e, me);
                 multi::pause(10);
+                // Another thread of this process owes its adjustment for
+                // this semaphore (a settler released its word while the
+                // process was stopped: `undo::owed`): not read before
+                // that thread's store; the locked path waits for it. One
+                // load while this thread is the process's only lock-free
+                // `SEM_UNDO` caller.
+                if RECS.load(Ordering::Relaxed) & !(1 << k) != 0 && undo::owed(v, u, n, k).is_some()
+                {
+                    let _ = s.word.compare_exchange(
+                        claim.0,
+                        w.0 & !PARKED,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    );
+                    return Ok(Cas::Slow);
+                }
                 // Ours now, and so the adjustment: no other thread of
                 // this process changes it while the word is claimed.
                 let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
@@ -358,13 +374,19 @@ fn claim_op(
                 multi::pause(13);
                 // A compare-and-swap: a settler that found the adjustment
                 // stored may have released the word already (the same
-                // outcome).
-                let _ = s.word.compare_exchange(
-                    mine.0,
-                    SemWord::new(r, me).0,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+                // outcome), or one that met this claimant stopped before
+                // the store released it with the adjustment owed.
+                if s.word
+                    .compare_exchange(
+                        mine.0,
+                        SemWord::new(r, me).0,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                {
+                    decided(v, n, s, rec, claim);
+                }
                 return Ok(Cas::Done(r));
             }
             Err(x) => w = SemWord(x),
@@ -384,6 +406,20 @@ fn claim_op(
 #[cold]
 #[inline(never)]
 fn settled_for_me(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> bool {
+    let r = decided(v, n, s, rec, claim);
+    r & INTENT_FIN != 0 && Intent::unpack(r).is_some_and(|i| i.epoch == claim.epoch())
+}
+
+/// Waits until the word `s` (semaphore `n`) no longer names this thread's
+/// claim `claim` (a settler's decision made; a settler found dead is
+/// taken over), then clears an owed mark the settler left on this
+/// thread's record `rec` ([`INTENT_OWED`]: the adjustment is stored by
+/// now, or was never this claimant's to store) and, when there was one,
+/// looks at the sleepers, whose grants skipped this process's meanwhile.
+/// Returns the record as it was.
+#[cold]
+#[inline(never)]
+fn decided(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> u64 {
     let (u, k) = claim.claimant();
     let mut naps = 0u32;
     loop {
@@ -407,8 +443,14 @@ fn settled_for_me(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWo
             std::thread::sleep(Duration::from_micros(100));
         }
     }
-    let r = rec.load(Ordering::Acquire);
-    r & INTENT_FIN != 0 && Intent::unpack(r).is_some_and(|i| i.epoch == claim.epoch())
+    // An RMW: it follows the settler's mark, made before its release,
+    // which the loop saw (**acq-rel**: after this thread's store of the
+    // adjustment).
+    let r = rec.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+    if r & INTENT_OWED != 0 && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+        grant(v.o, v, GRANT_BOUND);
+    }
+    r
 }
 
 /// In this thread's record word ([`Last::rec`]): a lock-free `SEM_UNDO`
@@ -482,6 +524,28 @@ fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
                 c.set(k as u32 + 1);
                 return Some(k);
             }
+            Err(x) => m = x,
+        }
+    }
+}
+
+/// A record of this process held as another (live) thread would hold it
+/// (tests: a forged owed record of this process): its index, and the
+/// guard that lets it go.
+#[cfg(test)]
+pub(super) fn hold_rec_for_test() -> (usize, impl Drop) {
+    struct Held(usize);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            RECS.fetch_and(!(1 << self.0), Ordering::AcqRel);
+        }
+    }
+    let mut m = RECS.load(Ordering::Relaxed);
+    loop {
+        let k = (!m).trailing_zeros() as usize;
+        assert!(k < NREC, "no record free");
+        match RECS.compare_exchange_weak(m, m | 1 << k, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return (k, Held(k)),
             Err(x) => m = x,
         }
     }

@@ -792,6 +792,13 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
         w.state.store(to, Ordering::Relaxed);
     }
     h.granted.store(0, Ordering::Relaxed);
+    // Owed adjustments (`undo::owed`) stored in the copy: their claimant's
+    // store lands in the old file. A claimant that cleared its mark before
+    // the copy read its record had stored before: the copy, which reads a
+    // slot's records before its adjustments, has that store.
+    for u in v.undo_used() {
+        pay_owed(&v, u, None);
+    }
     if matches!(h.jstate.load(Ordering::Acquire), 1 | J_SEALED_DONE) {
         let k_max = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
         // The semaphores a committed grant sets get its sleeper's pid (the
