@@ -317,15 +317,10 @@ fn claim_op(
                 // process was stopped: `undo::owed`): not read before
                 // that thread's store; the locked path waits for it. One
                 // load while this thread is the process's only lock-free
-                // `SEM_UNDO` caller.
-                if RECS.load(Ordering::Relaxed) & !(1 << k) != 0 && undo::owed(v, u, n, k).is_some()
-                {
-                    let _ = s.word.compare_exchange(
-                        claim.0,
-                        w.0 & !PARKED,
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    );
+                // `SEM_UNDO` caller (its record the one bit held; the
+                // test needs no mask kept live: 2 instructions fewer).
+                let held = RECS.load(Ordering::Relaxed);
+                if held & held.wrapping_sub(1) != 0 && sibling_owes(v, s, n, claim, w) {
                     return Ok(Cas::Slow);
                 }
                 // Ours now, and so the adjustment: no other thread of
@@ -385,7 +380,7 @@ fn claim_op(
                     )
                     .is_err()
                 {
-                    decided(v, n, s, rec, claim);
+                    released_for_me(v, n, claim);
                 }
                 return Ok(Cas::Done(r));
             }
@@ -393,6 +388,50 @@ fn claim_op(
         }
     }
     Ok(Cas::Slow)
+}
+
+/// The grants skipped while this thread's adjustment was owed, made.
+#[cold]
+#[inline(never)]
+fn grant_skipped(v: &View<'_>) {
+    // Caught: a `grant` that may unwind, reachable from the claimant's
+    // cold paths, cost the uncontended call 13 instructions (its frame
+    // kept for the unwinding edges; callgrind, docs/sem.md).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| grant(v.o, v, GRANT_BOUND)));
+}
+
+/// Whether another thread of this process owes its adjustment for
+/// semaphore `n` in the undo slot this thread's claim `claim` (of word
+/// `s`, claimed from `w`) names: then the claim is put back (the caller
+/// takes the locked path, which waits for that thread's store). Out of
+/// line: only a process with more than one lock-free `SEM_UNDO` caller
+/// looks.
+#[cold]
+#[inline(never)]
+fn sibling_owes(v: &View<'_>, s: &Sem, n: usize, claim: SemWord, w: SemWord) -> bool {
+    let (u, k) = claim.claimant();
+    if undo::owed(v, u, n, k).is_none() {
+        return false;
+    }
+    // The word as it was (unless a settler that met this claim stopped
+    // put it back already: the same).
+    let _ = s
+        .word
+        .compare_exchange(claim.0, w.0 & !PARKED, Ordering::Release, Ordering::Relaxed);
+    true
+}
+
+/// This thread's committed claim `claim` of semaphore `n` was released by
+/// a settler (it met this claimant stopped: `undo::steal_one`), perhaps
+/// with the adjustment owed: [`decided`] (out of line, the word and the
+/// record found again from the claim).
+#[cold]
+#[inline(never)]
+fn released_for_me(v: &View<'_>, n: usize, claim: SemWord) {
+    let (u, k) = claim.claimant();
+    if let (Ok(s), Ok(rec)) = (v.sem(n), v.intent(u, k)) {
+        decided(v, n, s, rec, claim);
+    }
 }
 
 /// The claim `claim` of word `s` (this thread's, with intent record
@@ -446,9 +485,9 @@ fn decided(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> 
     // An RMW: it follows the settler's mark, made before its release,
     // which the loop saw (**acq-rel**: after this thread's store of the
     // adjustment).
-    let r = rec.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+    let r = undo::cleared(v, rec);
     if r & INTENT_OWED != 0 && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
-        grant(v.o, v, GRANT_BOUND);
+        grant_skipped(v);
     }
     r
 }

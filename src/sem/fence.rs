@@ -799,6 +799,9 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
     for u in v.undo_used() {
         pay_owed(&v, u, None);
     }
+    // None left in the copy (a count left high by a payer killed in the
+    // old file, dropped).
+    h.owed.store(0, Ordering::Relaxed);
     if matches!(h.jstate.load(Ordering::Acquire), 1 | J_SEALED_DONE) {
         let k_max = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
         // The semaphores a committed grant sets get its sleeper's pid (the

@@ -133,8 +133,15 @@ pub(super) struct SetHdr {
     /// claimants died holding no word are freed by the next lock holder
     /// that looks (`multi::sweep_short`), not only by a sweep of sleepers
     pub(super) multi_short: AtomicU32,
+    /// at least the number of owed marks ([`INTENT_OWED`]) in the undo
+    /// slots' records (layout 12): raised before a mark is set, lowered
+    /// after one is cleared (by whoever cleared it), so that a writer of
+    /// an adjustment that reads 0 after freezing its word knows none is
+    /// owed without scanning the records (`undo::wait_owed`); a process
+    /// killed between the two leaves it high (a scan more, no more)
+    pub(super) owed: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 8],
+    pub(super) _reserved: [AtomicU32; 7],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 

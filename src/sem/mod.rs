@@ -2485,6 +2485,7 @@ mod tests {
             assert_eq!(r, Ok(()), "{case}: the call through");
             let rec = v.intent(2, 0).unwrap();
             assert!(rec.load(Ordering::Relaxed) & INTENT_OWED != 0, "{case}");
+            assert_eq!(v.hdr().owed.load(Ordering::Relaxed), 1, "{case}: counted");
             assert_eq!(getval(&o, 0), Ok(4), "{case}");
             // SETVAL/SETALL on its semaphore: EAGAIN (its late store would
             // land over the clearing); on the other semaphore: done.
@@ -2513,7 +2514,7 @@ mod tests {
             if case == "continued" {
                 // The claimant's store (the same value) and its clearing.
                 v.adj(2, 0).unwrap().store(0, Ordering::Release);
-                rec.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+                undo::cleared(&v, rec);
                 {
                     let _g = lock_by(&o, &Deadline::NEVER).unwrap();
                     update_queue(&v);
@@ -2537,6 +2538,7 @@ mod tests {
                 undo::sweep(&v);
             }
             assert_eq!(rec.load(Ordering::Relaxed) & INTENT_OWED, 0, "{case}: paid");
+            assert_eq!(v.hdr().owed.load(Ordering::Relaxed), 0, "{case}: counted");
             assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), 0, "{case}");
             // Its V and the undo of it, the P given back: 4 (2 after SETVAL).
             let want = if case == "killed, then SETVAL" { 2 } else { 4 };
@@ -2573,6 +2575,7 @@ mod tests {
             epoch: 1,
         };
         let rec = v.intent(2, k).unwrap();
+        v.hdr().owed.fetch_add(1, Ordering::SeqCst);
         rec.store(i.pack() | INTENT_FIN | INTENT_OWED, Ordering::Release);
         // Known shape: the lock-free paths are tried first.
         let known = Known::of(shape(&o));
@@ -2604,9 +2607,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(50));
                 let v = View::new(&o).unwrap();
                 v.adj(2, 0).unwrap().store(-2, Ordering::Release);
-                v.intent(2, k)
-                    .unwrap()
-                    .fetch_and(!INTENT_OWED, Ordering::AcqRel);
+                undo::cleared(&v, v.intent(2, k).unwrap());
             })
         };
         let t0 = std::time::Instant::now();

@@ -365,7 +365,7 @@ fn claim_and_apply(
     v.hdr().multi_gen.fetch_add(1, Ordering::SeqCst);
     // An adjustment another thread of this process owes for one of them
     // (`undo::owed`): not read before that thread's store; made again.
-    if let Some(u) = undo {
+    if let Some(u) = undo.filter(|_| v.hdr().owed.load(Ordering::Relaxed) != 0) {
         if ops
             .iter()
             .any(|op| op.flg & SEM_UNDO != 0 && undo::owed(v, u, op.num as usize, NREC).is_some())
@@ -1182,13 +1182,15 @@ mod tests {
             .ok_or(Errno::ENOENT)
     }
 
-    /// The owed marks ([`INTENT_OWED`]) in every undo slot of the set.
-    fn owed_marks(v: &View<'_>) -> usize {
-        (0..v.s.nundo)
+    /// The owed marks ([`INTENT_OWED`]) in every undo slot of the set,
+    /// and the set's count of them ([`SetHdr::owed`]).
+    fn owed_marks(v: &View<'_>) -> (usize, u32) {
+        let marks = (0..v.s.nundo)
             .filter_map(|u| v.uslot(u).ok())
             .flat_map(|us| us.recs.iter())
             .filter(|r| r.load(Ordering::Acquire) & INTENT_OWED != 0)
-            .count()
+            .count();
+        (marks, v.hdr().owed.load(Ordering::Acquire))
     }
 
     /// The dead's undo applied (the sweep of dead undo holders, under the
@@ -1456,7 +1458,8 @@ mod tests {
         // move's copy, which pays it (the claimant's store lands in the
         // old file).
         let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
-        assert_eq!(marks, usize::from(step == 12 && !mover), "{what}: owed");
+        let one = u32::from(step == 12 && !mover);
+        assert_eq!(marks, (one as usize, one), "{what}: owed");
         // Semaphore 0 without the claimant's V: 5, and 6 after the
         // mover's call.
         let base = if mover { 6 } else { 5 };
@@ -1478,7 +1481,7 @@ mod tests {
             });
             assert_eq!(got, Ok((base + 1, -1)), "{what}");
             let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
-            assert_eq!(marks, 0, "{what}: the claimant cleared its mark");
+            assert_eq!(marks, (0, 0), "{what}: the claimant cleared its mark");
             sh.at(1).store(1, Ordering::SeqCst);
             let st = wait_status(c, 0);
             assert!(libc::WIFEXITED(st), "{what}: {st:#x}");
@@ -1490,7 +1493,7 @@ mod tests {
         // The V and its undo once (or neither): as before it.
         assert_eq!(with_set(&t.1, id, |o| getval(o, 0)), Ok(base), "{what}");
         let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
-        assert_eq!(marks, 0, "{what}: no mark left by the undo");
+        assert_eq!(marks, (0, 0), "{what}: no mark left by the undo");
         with_set(&t.1, id, |o| {
             let v = View::new(o)?;
             for n in 0..5 {

@@ -287,8 +287,20 @@ pub(super) fn pay_owed(v: &View<'_>, u: usize, n: Option<usize>) {
             }
             None => {} // a scribble: nothing to pay
         }
-        r.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+        cleared(v, r);
     }
+}
+
+/// Clears the owed mark of record `r` and, when this call cleared it,
+/// lowers the set's count of marks ([`SetHdr::owed`], after: a payer
+/// killed between the two leaves it high). Returns the record as it was.
+pub(super) fn cleared(v: &View<'_>, r: &AtomicU64) -> u64 {
+    let was = r.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+    if was & INTENT_OWED != 0 {
+        let h = &v.hdr().owed;
+        let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+    }
+    was
 }
 
 /// Before a write of undo slot `u`'s adjustment for semaphore `n` (the
@@ -301,7 +313,10 @@ pub(super) fn pay_owed(v: &View<'_>, u: usize, n: Option<usize>) {
 /// claim), or past the wait's bound.
 #[inline]
 pub(super) fn wait_owed(v: &View<'_>, u: usize, n: usize) -> Result<()> {
-    if owed(v, u, n, NREC).is_none() {
+    // The common answer from one load: no mark in the set (**relaxed**:
+    // after the word's freeze, whose acquire follows a settler's release,
+    // which follows its raising of the count).
+    if v.hdr().owed.load(Ordering::Relaxed) == 0 {
         return Ok(());
     }
     wait_owed_slow(v, u, n)
@@ -424,7 +439,17 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
             } else {
                 INTENT_FIN
             };
-            let _ = recw.compare_exchange(raw, raw | mark, Ordering::SeqCst, Ordering::Acquire);
+            // The set's count of marks raised first (**before** the mark:
+            // a writer that reads it 0 finds no mark), lowered again when
+            // the mark was there already (a settler taken over).
+            let h = &v.hdr().owed;
+            if owes {
+                h.fetch_add(1, Ordering::SeqCst);
+            }
+            let set = recw.compare_exchange(raw, raw | mark, Ordering::SeqCst, Ordering::Acquire);
+            if owes && (set.is_err() || raw & INTENT_OWED != 0) {
+                let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+            }
             multi::pause(14);
             a.store(i.adj, Ordering::Release);
             SemWord::new(i.val, claimant)
@@ -597,7 +622,7 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
         // No owed mark carried over (the undo that freed the slot paid
         // its own: one here is a scribble).
         for r in us.recs.iter() {
-            r.fetch_and(!INTENT_OWED, Ordering::Relaxed);
+            cleared(v, r);
         }
         us.owner().claim(me);
         // A new undo holder: a sleeper without a timer must look again
