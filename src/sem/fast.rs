@@ -132,11 +132,15 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
 /// A claimant gone (or stopped) before step 3 is settled by its record:
 /// one that repeats the claim's epoch finishes the operation, none puts
 /// the value back (absolute values: settling twice changes nothing); one
-/// gone after step 3 is finished from its record. A stopped claimant
-/// delays the calls on its semaphore only between steps 3 and 4's
-/// adjustment store. No ABA: from the claim to the release nobody else
-/// changes the word (but its one settler), and only the claimant's own
-/// record is named by it.
+/// gone after step 3 is finished from its record; one stopped between
+/// step 3 and its adjustment's store is released in its place with the
+/// adjustment stored and *owed* ([`INTENT_OWED`]: its late store lands
+/// the same value, and every other writer of it defers until the
+/// claimant, continued, learns the word's fate and clears the mark:
+/// [`decided`]). So a stopped claimant delays no call on its semaphore
+/// but `SETVAL`/`SETALL` and its own process's. No ABA: from the claim
+/// to the release nobody else changes the word (but its one settler),
+/// and only the claimant's own record is named by it.
 #[inline(always)]
 fn semop_undo_fast(
     o: &Obj,

@@ -18,9 +18,11 @@
 //! 4. Every semaphore word becomes a *tombstone* ([`SemWord::entomb`]): a
 //!    claim of a lock-free call is waited for (a dead claimant's call
 //!    finished or undone; a stopped claimant's likewise, in its place,
-//!    `multi::steal`, `undo::steal_one`; a release a stopped process owns
-//!    is completed once its adjustment is stored, and gives the move up
-//!    before: one store's window) first. From
+//!    `multi::steal`, `undo::steal_one`; a one-operation claimant's
+//!    release a stopped process owns is completed, its adjustment left
+//!    owed when not stored yet — paid in the copy, [`rebuild`] —; a
+//!    multi-operation call's, once its adjustment is stored, and gives
+//!    the move up before: one store's window) first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write

@@ -2408,9 +2408,9 @@ mod tests {
     /// commit (undone without a record, finished with one: the record
     /// marked), completed once the adjustment is stored (only its last
     /// compare-and-swap was left); between the commit and that store (one
-    /// store's window) the P answers `EAGAIN`, within the second. Killed
-    /// then, the V and its undo come out once: 4 after the P whatever the
-    /// step.
+    /// store's window, layout 12) released, the adjustment stored and
+    /// owed ([`INTENT_OWED`]). Killed then, the V and its undo come out
+    /// once: 4 after the P whatever the step.
     #[test]
     fn a_stopped_claimant_is_settled_in_its_place() {
         let t = tmp_ns("claim_stopped");

@@ -150,12 +150,14 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// settles a dead or stopped one's operation in its place ([`steal_one`],
 /// [`multi::finish_multi`], [`multi::steal`]: finished or undone; the
 /// whole call for a multi-operation one), and completes a release whose
-/// adjustment is stored. `EBUSY` when the claimant is this very thread (a
+/// adjustment is stored — or, a one-operation claimant's ([`UREL`])
+/// stopped before that store, whose adjustment it leaves owed
+/// ([`INTENT_OWED`]). `EBUSY` when the claimant is this very thread (a
 /// signal handler's call inside its own claim), a stopped process owns
-/// the word's release ([`UREL`], [`MULTI_REL`]) and has not stored the
-/// adjustment yet (one store's window), or the claimant still holds the
-/// word after [`CLAIM_BOUND`]: the caller lets the lock go and tries
-/// again.
+/// a multi-operation call's word release ([`MULTI_REL`]) or a settler's
+/// and has not stored the adjustment yet (one store's window), or the
+/// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
+/// the lock go and tries again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     let s = v.sem(n)?;
     let mut t0 = None;
@@ -197,9 +199,10 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
 /// semaphore `n`: `Some` when decided (see [`multi::settle_multi`]),
 /// `None` for a live claimant (or release owner) to wait for. A claimant
 /// found dead or stopped has its operation settled in its place
-/// ([`steal_one`]); a release owned by a stopped process is completed
-/// once its adjustment is stored, and is `EBUSY` before (one store's
-/// window).
+/// ([`steal_one`]); a release owned by a stopped claimant is completed,
+/// its adjustment left owed when not stored yet ([`INTENT_OWED`]); one
+/// owned by a stopped settler, once its adjustment is stored, and is
+/// `EBUSY` before.
 fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     // An owned release whose adjustment is stored: only its last
     // compare-and-swap left, made here.
