@@ -2559,9 +2559,9 @@ mod tests {
         let t = tmp_ns("owed_threads");
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
         let v = View::new(&o).unwrap();
-        // This process's slot 2, its record 5 owing -2 for semaphore 0 (a
-        // settler stored it and released the word: 5).
-        // The owing thread holds its record (as a live thread would).
+        // This process's slot 2, the record `k` of another thread (held as
+        // a live thread holds its own) owing -2 for semaphore 0 (a settler
+        // stored it and released the word: 4).
         let (k, held) = fast::hold_rec_for_test();
         let me = Owner::me();
         v.hdr().lockfree.store(2, Ordering::SeqCst);
