@@ -132,11 +132,15 @@ pub(super) fn semop_fast(o: &Obj, known: &Known, op: SemOp) -> Result<Fast> {
 /// A claimant gone (or stopped) before step 3 is settled by its record:
 /// one that repeats the claim's epoch finishes the operation, none puts
 /// the value back (absolute values: settling twice changes nothing); one
-/// gone after step 3 is finished from its record. A stopped claimant
-/// delays the calls on its semaphore only between steps 3 and 4's
-/// adjustment store. No ABA: from the claim to the release nobody else
-/// changes the word (but its one settler), and only the claimant's own
-/// record is named by it.
+/// gone after step 3 is finished from its record; one stopped between
+/// step 3 and its adjustment's store is released in its place with the
+/// adjustment stored and *owed* ([`INTENT_OWED`]: its late store lands
+/// the same value, and every other writer of it defers until the
+/// claimant, continued, learns the word's fate and clears the mark:
+/// [`decided`]). So a stopped claimant delays no call on its semaphore
+/// but `SETVAL`/`SETALL` and its own process's. No ABA: from the claim
+/// to the release nobody else changes the word (but its one settler),
+/// and only the claimant's own record is named by it.
 #[inline(always)]
 fn semop_undo_fast(
     o: &Obj,
@@ -312,6 +316,17 @@ fn claim_op(
             Ok(_) => {
                 let claim = SemWord::claim(cur, u, k, e, me);
                 multi::pause(10);
+                // Another thread of this process owes its adjustment for
+                // this semaphore (a settler released its word while the
+                // process was stopped: `undo::owed`): not read before
+                // that thread's store; the locked path waits for it. One
+                // load while this thread is the process's only lock-free
+                // `SEM_UNDO` caller (its record the one bit held; the
+                // test needs no mask kept live: 2 instructions fewer).
+                let held = RECS.load(Ordering::Relaxed);
+                if held & held.wrapping_sub(1) != 0 && sibling_owes(v, s, n, claim, w) {
+                    return Ok(Cas::Slow);
+                }
                 // Ours now, and so the adjustment: no other thread of
                 // this process changes it while the word is claimed.
                 let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
@@ -358,19 +373,69 @@ fn claim_op(
                 multi::pause(13);
                 // A compare-and-swap: a settler that found the adjustment
                 // stored may have released the word already (the same
-                // outcome).
-                let _ = s.word.compare_exchange(
-                    mine.0,
-                    SemWord::new(r, me).0,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+                // outcome), or one that met this claimant stopped before
+                // the store released it with the adjustment owed.
+                if s.word
+                    .compare_exchange(
+                        mine.0,
+                        SemWord::new(r, me).0,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                {
+                    released_for_me(v, n, claim);
+                }
                 return Ok(Cas::Done(r));
             }
             Err(x) => w = SemWord(x),
         }
     }
     Ok(Cas::Slow)
+}
+
+/// The grants skipped while this thread's adjustment was owed, made.
+#[cold]
+#[inline(never)]
+fn grant_skipped(v: &View<'_>) {
+    // Caught: a `grant` that may unwind, reachable from the claimant's
+    // cold paths, cost the uncontended call 13 instructions (its frame
+    // kept for the unwinding edges; callgrind, docs/sem.md).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| grant(v.o, v, GRANT_BOUND)));
+}
+
+/// Whether another thread of this process owes its adjustment for
+/// semaphore `n` in the undo slot this thread's claim `claim` (of word
+/// `s`, claimed from `w`) names: then the claim is put back (the caller
+/// takes the locked path, which waits for that thread's store). Out of
+/// line: only a process with more than one lock-free `SEM_UNDO` caller
+/// looks.
+#[cold]
+#[inline(never)]
+fn sibling_owes(v: &View<'_>, s: &Sem, n: usize, claim: SemWord, w: SemWord) -> bool {
+    let (u, k) = claim.claimant();
+    if undo::owed(v, u, n, k).is_none() {
+        return false;
+    }
+    // The word as it was (unless a settler that met this claim stopped
+    // put it back already: the same).
+    let _ = s
+        .word
+        .compare_exchange(claim.0, w.0 & !PARKED, Ordering::Release, Ordering::Relaxed);
+    true
+}
+
+/// This thread's committed claim `claim` of semaphore `n` was released by
+/// a settler (it met this claimant stopped: `undo::steal_one`), perhaps
+/// with the adjustment owed: [`decided`] (out of line, the word and the
+/// record found again from the claim).
+#[cold]
+#[inline(never)]
+fn released_for_me(v: &View<'_>, n: usize, claim: SemWord) {
+    let (u, k) = claim.claimant();
+    if let (Ok(s), Ok(rec)) = (v.sem(n), v.intent(u, k)) {
+        decided(v, n, s, rec, claim);
+    }
 }
 
 /// The claim `claim` of word `s` (this thread's, with intent record
@@ -384,6 +449,20 @@ fn claim_op(
 #[cold]
 #[inline(never)]
 fn settled_for_me(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> bool {
+    let r = decided(v, n, s, rec, claim);
+    r & INTENT_FIN != 0 && Intent::unpack(r).is_some_and(|i| i.epoch == claim.epoch())
+}
+
+/// Waits until the word `s` (semaphore `n`) no longer names this thread's
+/// claim `claim` (a settler's decision made; a settler found dead is
+/// taken over), then clears an owed mark the settler left on this
+/// thread's record `rec` ([`INTENT_OWED`]: the adjustment is stored by
+/// now, or was never this claimant's to store) and, when there was one,
+/// looks at the sleepers, whose grants skipped this process's meanwhile.
+/// Returns the record as it was.
+#[cold]
+#[inline(never)]
+fn decided(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWord) -> u64 {
     let (u, k) = claim.claimant();
     let mut naps = 0u32;
     loop {
@@ -407,8 +486,14 @@ fn settled_for_me(v: &View<'_>, n: usize, s: &Sem, rec: &AtomicU64, claim: SemWo
             std::thread::sleep(Duration::from_micros(100));
         }
     }
-    let r = rec.load(Ordering::Acquire);
-    r & INTENT_FIN != 0 && Intent::unpack(r).is_some_and(|i| i.epoch == claim.epoch())
+    // An RMW: it follows the settler's mark, made before its release,
+    // which the loop saw (**acq-rel**: after this thread's store of the
+    // adjustment).
+    let r = undo::cleared(v, rec);
+    if r & INTENT_OWED != 0 && v.hdr().waiting.load(Ordering::SeqCst) != 0 {
+        grant_skipped(v);
+    }
+    r
 }
 
 /// In this thread's record word ([`Last::rec`]): a lock-free `SEM_UNDO`
@@ -482,6 +567,28 @@ fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
                 c.set(k as u32 + 1);
                 return Some(k);
             }
+            Err(x) => m = x,
+        }
+    }
+}
+
+/// A record of this process held as another (live) thread would hold it
+/// (tests: a forged owed record of this process): its index, and the
+/// guard that lets it go.
+#[cfg(test)]
+pub(super) fn hold_rec_for_test() -> (usize, impl Drop) {
+    struct Held(usize);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            RECS.fetch_and(!(1 << self.0), Ordering::AcqRel);
+        }
+    }
+    let mut m = RECS.load(Ordering::Relaxed);
+    loop {
+        let k = (!m).trailing_zeros() as usize;
+        assert!(k < NREC, "no record free");
+        match RECS.compare_exchange_weak(m, m | 1 << k, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return (k, Held(k)),
             Err(x) => m = x,
         }
     }

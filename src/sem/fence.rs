@@ -18,9 +18,11 @@
 //! 4. Every semaphore word becomes a *tombstone* ([`SemWord::entomb`]): a
 //!    claim of a lock-free call is waited for (a dead claimant's call
 //!    finished or undone; a stopped claimant's likewise, in its place,
-//!    `multi::steal`, `undo::steal_one`; a release a stopped process owns
-//!    is completed once its adjustment is stored, and gives the move up
-//!    before: one store's window) first. From
+//!    `multi::steal`, `undo::steal_one`; a one-operation claimant's
+//!    release a stopped process owns is completed, its adjustment left
+//!    owed when not stored yet — paid in the copy, [`rebuild`] —; a
+//!    multi-operation call's, once its adjustment is stored, and gives
+//!    the move up before: one store's window) first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write
@@ -792,6 +794,16 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
         w.state.store(to, Ordering::Relaxed);
     }
     h.granted.store(0, Ordering::Relaxed);
+    // Owed adjustments (`undo::owed`) stored in the copy: their claimant's
+    // store lands in the old file. A claimant that cleared its mark before
+    // the copy read its record had stored before: the copy, which reads a
+    // slot's records before its adjustments, has that store.
+    for u in v.undo_used() {
+        pay_owed(&v, u, None);
+    }
+    // None left in the copy (a count left high by a payer killed in the
+    // old file, dropped).
+    h.owed.store(0, Ordering::Relaxed);
     if matches!(h.jstate.load(Ordering::Acquire), 1 | J_SEALED_DONE) {
         let k_max = (h.jcount.load(Ordering::Relaxed) as usize).min(v.s.jcap());
         // The semaphores a committed grant sets get its sleeper's pid (the

@@ -133,8 +133,15 @@ pub(super) struct SetHdr {
     /// claimants died holding no word are freed by the next lock holder
     /// that looks (`multi::sweep_short`), not only by a sweep of sleepers
     pub(super) multi_short: AtomicU32,
+    /// at least the number of owed marks ([`INTENT_OWED`]) in the undo
+    /// slots' records (layout 12): raised before a mark is set, lowered
+    /// after one is cleared (by whoever cleared it), so that a writer of
+    /// an adjustment that reads 0 after freezing its word knows none is
+    /// owed without scanning the records (`undo::wait_owed`); a process
+    /// killed between the two leaves it high (a scan more, no more)
+    pub(super) owed: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 8],
+    pub(super) _reserved: [AtomicU32; 7],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
@@ -178,8 +185,15 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// epoch (`Obj::begin_lift`) while its fence is still on the lock, and
 /// publishes only through the header's commit point (`moved_to`): a
 /// version-10 mover taken over would lift the tombstones under the new
-/// mover's copy, and rename its stale copy over the names.
-pub const LAYOUT_VERSION: u32 = 11;
+/// mover's copy, and rename its stale copy over the names. 12: a settler
+/// that meets a one-operation claimant stopped between its commit and its
+/// adjustment's store releases the word and leaves the adjustment *owed*
+/// ([`INTENT_OWED`] in the claimant's intent record), which every other
+/// writer of that adjustment defers to (`undo::owed`): a version-11
+/// process would overwrite an owed adjustment (its other threads,
+/// `SETVAL`, a grant) and, continued after such a release, never clear
+/// the mark.
+pub const LAYOUT_VERSION: u32 = 12;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -244,6 +258,16 @@ pub(super) const UREL: u64 = 1 << 30;
 /// its claimant's place (`undo::steal_one`); the claimant, whose commit
 /// failed, reads it here (no mark: undone, made again).
 pub(super) const INTENT_FIN: u64 = 1 << 50;
+/// In an intent record ([`Intent`]): its adjustment is *owed* — a settler
+/// released the word of a claimant that committed ([`UREL`]) and was
+/// stopped before its adjustment's store, which it makes when continued
+/// (the settler stored the same value). Until the claimant, continued,
+/// clears the mark (after it learns the word's fate), every other writer
+/// of that adjustment defers (`undo::owed`): the claimant's late plain
+/// store would overwrite theirs. Set only while a settler owns the word;
+/// paid (the record's adjustment stored, the mark cleared) by the undo of
+/// the dead process and by a move's copy.
+pub(super) const INTENT_OWED: u64 = 1 << 51;
 /// The bits that make a word a tombstone (with [`MULTI`] clear).
 const TOMB_MASK: u64 = FROZEN | CLAIM | MULTI | (0x7f << 16);
 /// In a tombstone: the lock holder had frozen the word (a move given up

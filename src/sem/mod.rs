@@ -856,6 +856,8 @@ fn semop_one(o: &Obj, known: &Known, op: SemOp, wait: Wait, timeout_errno: Errno
     }
     match undo {
         Some(u) if alter => {
+            // Not over an adjustment another thread of this process owes.
+            wait_owed(&v, u, n)?;
             let adj = v.adj(u, n)?;
             let a = adj.load(Ordering::Relaxed) as i32 - op.op as i32;
             if !(-SEMAEM - 1..=SEMAEM).contains(&a) {
@@ -1256,6 +1258,14 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     txn.more.reserve(vals.len().saturating_sub(8));
     for &(n, x) in vals {
         v.freeze(n)?; // range-checked before anything is written
+                      // An adjustment owed for it is stored first by its claimant, whose
+                      // late store would land over the clearing (`EBUSY` while its
+                      // process is stopped: `EAGAIN`); paid when that process is gone.
+        if flag == 0 {
+            for u in v.undo_used() {
+                wait_owed(v, u, n)?;
+            }
+        }
         txn.push(ent(E_SET, n | flag, x));
     }
     if txn.n <= v.s.jcap() {
@@ -2398,9 +2408,9 @@ mod tests {
     /// commit (undone without a record, finished with one: the record
     /// marked), completed once the adjustment is stored (only its last
     /// compare-and-swap was left); between the commit and that store (one
-    /// store's window) the P answers `EAGAIN`, within the second. Killed
-    /// then, the V and its undo come out once: 4 after the P whatever the
-    /// step.
+    /// store's window, layout 12) released, the adjustment stored and
+    /// owed ([`INTENT_OWED`]). Killed then, the V and its undo come out
+    /// once: 4 after the P whatever the step.
     #[test]
     fn a_stopped_claimant_is_settled_in_its_place() {
         let t = tmp_ns("claim_stopped");
@@ -2419,29 +2429,29 @@ mod tests {
                 t0.elapsed()
             );
             let w = v.sem(0).unwrap().load();
-            if steps == 3 {
-                assert_eq!(nowait, Err(Errno::EAGAIN), "{what}");
-                assert!(w.urel(), "{what}: {w:x?}");
-            } else {
-                assert_eq!(nowait, Ok(()), "{what}");
-                assert!(!w.claimed(), "{what}: {w:x?}");
-                let (val, adj) = if steps == 1 { (3, 1) } else { (4, 0) };
-                assert_eq!(getval(&o, 0), Ok(val), "{what}");
-                assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), adj, "{what}");
-                let fin = v.intent(2, 0).unwrap().load(Ordering::Relaxed) & INTENT_FIN != 0;
-                assert_eq!(fin, steps == 2, "{what}: finished in its place");
-                // The other semaphore and a SETVAL beside it go too.
-                semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-                semop(&o, &[op(1, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
-            }
+            assert_eq!(nowait, Ok(()), "{what}");
+            assert!(!w.claimed(), "{what}: {w:x?}");
+            let (val, adj) = if steps == 1 { (3, 1) } else { (4, 0) };
+            assert_eq!(getval(&o, 0), Ok(val), "{what}");
+            assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), adj, "{what}");
+            let rec = v.intent(2, 0).unwrap().load(Ordering::Relaxed);
+            let fin = rec & INTENT_FIN != 0;
+            assert_eq!(
+                fin,
+                steps == 2 || steps == 3,
+                "{what}: finished in its place"
+            );
+            // Stopped after its commit, before its adjustment's store:
+            // released with the adjustment owed.
+            let owed = rec & INTENT_OWED != 0;
+            assert_eq!(owed, steps == 3, "{what}: owed");
+            // The other semaphore goes too.
+            semop(&o, &[op(1, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+            semop(&o, &[op(1, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
             // SAFETY: our own stopped child.
             unsafe {
                 libc::kill(c, libc::SIGKILL);
                 libc::waitpid(c, &mut st, 0);
-            }
-            if steps == 3 {
-                // Killed after its commit: finished (5, adj 0), then the P.
-                semop(&o, &[op(0, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
             }
             {
                 let _g = lock_by(&o, &Deadline::NEVER).unwrap();
@@ -2452,6 +2462,182 @@ mod tests {
             assert!(!w.frozen() && !w.claimed(), "{what}: {w:x?}");
             remove(&t.1, &o).unwrap();
         }
+    }
+
+    /// A forged claimant stopped after its commit (`forge_undo_v`, step
+    /// 3: semaphore 0's V, 4 → 5, its adjustment 1 → 0 not stored yet) is
+    /// released with its adjustment owed; while it is: `SETVAL`/`SETALL`
+    /// on that semaphore answer `EAGAIN` (not on the other), a grant to a
+    /// sleeping thread of its process is skipped; then, continued (its
+    /// store and its clearing made here), the grant goes with the exact
+    /// adjustment; killed, its undo (or a `SETVAL`) pays the mark first.
+    #[test]
+    fn an_owed_adjustment_defers_every_other_writer() {
+        let t = tmp_ns("owed_writers");
+        for case in ["continued", "killed, then its undo", "killed, then SETVAL"] {
+            let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+            let v = View::new(&o).unwrap();
+            let c = stopped_child();
+            let start = crate::os::proc::start_time_of(c);
+            let mut st = 0;
+            forge_undo_v(&v, 2, 0, c, start, 3);
+            let r = semop(&o, &[op(0, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Ok(()), "{case}: the call through");
+            let rec = v.intent(2, 0).unwrap();
+            assert!(rec.load(Ordering::Relaxed) & INTENT_OWED != 0, "{case}");
+            assert_eq!(v.hdr().owed.load(Ordering::Relaxed), 1, "{case}: counted");
+            assert_eq!(getval(&o, 0), Ok(4), "{case}");
+            // SETVAL/SETALL on its semaphore: EAGAIN (its late store would
+            // land over the clearing); on the other semaphore: done.
+            assert_eq!(setval(&o, 0, 7), Err(Errno::EAGAIN), "{case}");
+            assert_eq!(setall(&o, &[7, 1]), Err(Errno::EAGAIN), "{case}");
+            assert_eq!(setval(&o, 1, 3), Ok(()), "{case}");
+            assert_eq!(getval(&o, 0), Ok(4), "{case}");
+            assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), 0, "{case}");
+            // A thread of its process sleeps on a SEM_UNDO P of semaphore
+            // 0 (value 4 lets it go): the grant skips it while owed.
+            let w = v.wslot(0).unwrap();
+            {
+                let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                v.wop(0, 0)
+                    .unwrap()
+                    .store(op(0, -1, SEM_UNDO).pack(), Ordering::Relaxed);
+                w.nsops.store(1, Ordering::Relaxed);
+                w.undo.store(2, Ordering::Relaxed);
+                w.owner().claim(Owner { pid: c, start });
+                w.state.store(W_WAITING, Ordering::Release);
+                v.hdr().waiting.store(1, Ordering::Relaxed);
+                update_queue(&v);
+            }
+            assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_WAITING, "{case}");
+            assert_eq!(getval(&o, 0), Ok(4), "{case}");
+            if case == "continued" {
+                // The claimant's store (the same value) and its clearing.
+                v.adj(2, 0).unwrap().store(0, Ordering::Release);
+                undo::cleared(&v, rec);
+                {
+                    let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                    update_queue(&v);
+                }
+                assert_eq!(w.state.load(Ordering::Acquire) & 0xff, W_DONE, "{case}");
+                assert_eq!(getval(&o, 0), Ok(3), "{case}: granted");
+                assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), 1, "{case}");
+            }
+            // SAFETY: our own stopped child.
+            unsafe {
+                libc::kill(c, libc::SIGKILL);
+                libc::waitpid(c, &mut st, 0);
+            }
+            if case == "killed, then SETVAL" {
+                assert_eq!(setval(&o, 0, 2), Ok(()), "{case}: its process gone");
+                assert_eq!(rec.load(Ordering::Relaxed) & INTENT_OWED, 0, "{case}");
+                assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), 0, "{case}");
+            }
+            {
+                let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+                undo::sweep(&v);
+            }
+            assert_eq!(rec.load(Ordering::Relaxed) & INTENT_OWED, 0, "{case}: paid");
+            assert_eq!(v.hdr().owed.load(Ordering::Relaxed), 0, "{case}: counted");
+            assert_eq!(v.uslot(2).unwrap().pid.load(Ordering::Relaxed), 0, "{case}");
+            // Its V and the undo of it, the P given back: 4 (2 after SETVAL).
+            let want = if case == "killed, then SETVAL" { 2 } else { 4 };
+            assert_eq!(getval(&o, 0), Ok(want), "{case}");
+            assert_eq!(getval(&o, 1), Ok(3), "{case}");
+            remove(&t.1, &o).unwrap();
+        }
+    }
+
+    /// An adjustment owed by another thread of this process (a record
+    /// forged in this process's own undo slot): this thread's `SEM_UNDO`
+    /// calls on that semaphore — lock-free one-operation, multi-operation,
+    /// locked — do not read it before that thread's store and clearing:
+    /// `IPC_NOWAIT` answers `EAGAIN` while the mark stays, an untimed call
+    /// waits for it, and the adjustments end exact.
+    #[test]
+    fn an_owed_adjustment_is_waited_for_by_the_process_s_other_threads() {
+        let t = tmp_ns("owed_threads");
+        let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
+        let v = View::new(&o).unwrap();
+        // This process's slot 2, the record `k` of another thread (held as
+        // a live thread holds its own) owing -2 for semaphore 0 (a settler
+        // stored it and released the word: 4).
+        let (k, held) = fast::hold_rec_for_test();
+        let me = Owner::me();
+        v.hdr().lockfree.store(2, Ordering::SeqCst);
+        v.hdr().undo_hi.store(3, Ordering::Relaxed);
+        v.uslot(2).unwrap().owner().claim(me);
+        v.adj(2, 0).unwrap().store(-2, Ordering::Release);
+        let i = Intent {
+            n: 0,
+            val: 4,
+            adj: -2,
+            epoch: 1,
+        };
+        let rec = v.intent(2, k).unwrap();
+        v.hdr().owed.fetch_add(1, Ordering::SeqCst);
+        rec.store(i.pack() | INTENT_FIN | INTENT_OWED, Ordering::Release);
+        // Known shape: the lock-free paths are tried first.
+        let known = Known::of(shape(&o));
+        let nowait = [
+            vec![op(0, 1, SEM_UNDO | IPC_NOWAIT)],
+            vec![op(0, 1, SEM_UNDO | IPC_NOWAIT), op(1, 1, IPC_NOWAIT)],
+        ];
+        for ops in &nowait {
+            let r = semop_known(&o, &known, ops, Wait::Forever, Errno::EAGAIN);
+            assert_eq!(r, Err(Errno::EAGAIN), "{ops:?}");
+        }
+        // The lock-free multi-operation path (tried beside a lock holder)
+        // puts its claims back and leaves the call to the locked path.
+        {
+            let _g = lock_by(&o, &Deadline::NEVER).unwrap();
+            let ops = [op(0, 1, SEM_UNDO), op(1, 1, 0)];
+            assert!(matches!(
+                multi::semop_multi_fast(&o, &known, &ops, Deadline::NEVER),
+                Ok(Fast::Slow)
+            ));
+        }
+        assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), -2);
+        assert_eq!(getval(&o, 0), Ok(4));
+        assert_eq!(getval(&o, 1), Ok(1));
+        // The owing thread's store and clearing, 50 ms later.
+        let owing = {
+            let o = o.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                let v = View::new(&o).unwrap();
+                v.adj(2, 0).unwrap().store(-2, Ordering::Release);
+                undo::cleared(&v, v.intent(2, k).unwrap());
+            })
+        };
+        let t0 = std::time::Instant::now();
+        semop_known(
+            &o,
+            &known,
+            &[op(0, 1, SEM_UNDO)],
+            Wait::Forever,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(40),
+            "{:?}",
+            t0.elapsed()
+        );
+        owing.join().unwrap();
+        semop_known(
+            &o,
+            &known,
+            &[op(0, 1, SEM_UNDO), op(1, 1, 0)],
+            Wait::Forever,
+            Errno::EAGAIN,
+        )
+        .unwrap();
+        assert_eq!(getval(&o, 0), Ok(6));
+        assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), -4, "exact");
+        drop(held);
+        v.uslot(2).unwrap().pid.store(0, Ordering::Release);
+        remove(&t.1, &o).unwrap();
     }
 
     /// A scribbled one-operation claim — naming an undo slot the set does

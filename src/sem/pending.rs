@@ -69,6 +69,9 @@ pub(super) fn try_ops(
         }
         if op.flg & SEM_UNDO != 0 {
             let u = undo.ok_or(Errno::EIO)?;
+            // Not over an adjustment its process owes (`EBUSY`: a grant
+            // skips this sleeper, a call lets the lock go).
+            wait_owed(v, u, n)?;
             let ai = u * v.s.nsems + n;
             let a = match txn.lookup(E_ADJ, ai) {
                 Some(x) => x,
@@ -559,6 +562,8 @@ pub(super) fn release_sleeper(v: &View<'_>, i: usize) -> bool {
         txn.push(ent(E_VAL, n, (cur - op.op as i32).clamp(0, SEMVMX)));
         changed = true;
         if let (true, Some(u)) = (op.flg & SEM_UNDO != 0, undo) {
+            // Its process is gone: an adjustment it owed, paid first.
+            pay_owed(v, u, Some(n));
             let ai = u * v.s.nsems + n;
             let a = match txn.lookup(E_ADJ, ai) {
                 Some(x) => x,

@@ -92,6 +92,8 @@ pub(super) fn release_undo(v: &View<'_>, u: usize, pid: i32) -> bool {
                 changed = true;
             }
         }
+        // An adjustment it owed (its late store will never land).
+        pay_owed(v, u, Some(s));
         let Ok(a) = v.adj(u, s) else { continue };
         let adj = a.load(Ordering::Relaxed) as i32;
         if adj == 0 {
@@ -148,12 +150,14 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// settles a dead or stopped one's operation in its place ([`steal_one`],
 /// [`multi::finish_multi`], [`multi::steal`]: finished or undone; the
 /// whole call for a multi-operation one), and completes a release whose
-/// adjustment is stored. `EBUSY` when the claimant is this very thread (a
+/// adjustment is stored — or, a one-operation claimant's ([`UREL`])
+/// stopped before that store, whose adjustment it leaves owed
+/// ([`INTENT_OWED`]). `EBUSY` when the claimant is this very thread (a
 /// signal handler's call inside its own claim), a stopped process owns
-/// the word's release ([`UREL`], [`MULTI_REL`]) and has not stored the
-/// adjustment yet (one store's window), or the claimant still holds the
-/// word after [`CLAIM_BOUND`]: the caller lets the lock go and tries
-/// again.
+/// a multi-operation call's word release ([`MULTI_REL`]) or a settler's
+/// and has not stored the adjustment yet (one store's window), or the
+/// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
+/// the lock go and tries again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     let s = v.sem(n)?;
     let mut t0 = None;
@@ -195,9 +199,10 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
 /// semaphore `n`: `Some` when decided (see [`multi::settle_multi`]),
 /// `None` for a live claimant (or release owner) to wait for. A claimant
 /// found dead or stopped has its operation settled in its place
-/// ([`steal_one`]); a release owned by a stopped process is completed
-/// once its adjustment is stored, and is `EBUSY` before (one store's
-/// window).
+/// ([`steal_one`]); a release owned by a stopped claimant is completed,
+/// its adjustment left owed when not stored yet ([`INTENT_OWED`]); one
+/// owned by a stopped settler, once its adjustment is stored, and is
+/// `EBUSY` before.
 fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     // An owned release whose adjustment is stored: only its last
     // compare-and-swap left, made here.
@@ -213,6 +218,7 @@ fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
         }
         return None; // another thread of this process: it goes on
     }
+    let own = owner.is_some_and(|o| o.pid == who);
     let start = match owner {
         Some(o) if o.pid == who => o.start,
         // A release owned by a settler (another process than the slot's).
@@ -230,14 +236,130 @@ fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
         }
         // Stopped: a claim not yet committed settled in its place (it
         // learns which way from its own compare-and-swaps once
-        // continued); an owned release whose adjustment is not stored
-        // yet is waited for.
-        (_, true) if !w.urel() => {
+        // continued); a committed one whose adjustment is not stored yet
+        // released with the adjustment owed ([`INTENT_OWED`]: the
+        // claimant stores it when continued, every other writer of it
+        // defers meanwhile). A release owned by a stopped settler is
+        // waited for (its late store of the adjustment is not its last
+        // step).
+        (_, true) if !w.urel() || own => {
             steal_one(v, n, w, true);
             Some(Ok(()))
         }
         (_, true) => Some(Err(Errno::EBUSY)),
         _ => None,
+    }
+}
+
+/// The adjustment of undo slot `u` for semaphore `n` owed by one of its
+/// process's intent records ([`INTENT_OWED`]; `skip`: a record not looked
+/// at, the caller's own): its index and intent. While one is owed, only
+/// its claimant writes that adjustment (its late plain store); every
+/// other writer defers ([`wait_owed`]).
+#[inline]
+pub(super) fn owed(v: &View<'_>, u: usize, n: usize, skip: usize) -> Option<(usize, Intent)> {
+    let us = v.uslot(u).ok()?;
+    us.recs.iter().enumerate().find_map(|(k, r)| {
+        let raw = r.load(Ordering::Acquire);
+        if k == skip || raw & INTENT_OWED == 0 {
+            return None;
+        }
+        Intent::unpack(raw).filter(|i| i.n == n).map(|i| (k, i))
+    })
+}
+
+/// Pays the owed adjustments of undo slot `u` (for semaphore `n`; every
+/// one with `None`): the record's adjustment stored, then the mark
+/// cleared — where the claimant's own store can no longer land (its
+/// process is gone; a move's copy, whose old file it writes). The same
+/// value as the claimant's: paying twice (a payer killed between the two
+/// stores) changes nothing, since nobody else writes it meanwhile.
+pub(super) fn pay_owed(v: &View<'_>, u: usize, n: Option<usize>) {
+    let Ok(us) = v.uslot(u) else { return };
+    for r in us.recs.iter() {
+        let raw = r.load(Ordering::Acquire);
+        if raw & INTENT_OWED == 0 {
+            continue;
+        }
+        match Intent::unpack(raw) {
+            Some(i) if n.is_some_and(|n| n != i.n) => continue,
+            Some(i) => {
+                if let Ok(a) = v.adj(u, i.n) {
+                    a.store(i.adj, Ordering::Release);
+                }
+            }
+            None => {} // a scribble: nothing to pay
+        }
+        cleared(v, r);
+    }
+}
+
+/// Clears the owed mark of record `r` and, when this call cleared it,
+/// lowers the set's count of marks ([`SetHdr::owed`], after: a payer
+/// killed between the two leaves it high). Returns the record as it was.
+pub(super) fn cleared(v: &View<'_>, r: &AtomicU64) -> u64 {
+    let was = r.fetch_and(!INTENT_OWED, Ordering::AcqRel);
+    if was & INTENT_OWED != 0 {
+        let h = &v.hdr().owed;
+        let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+    }
+    was
+}
+
+/// Before a write of undo slot `u`'s adjustment for semaphore `n` (the
+/// locked path's, a grant's, `SETVAL`/`SETALL`'s): waits for an owed
+/// adjustment's claimant to store it and clear its mark (its process
+/// runs: a few instructions), as [`settle`] waits for a live claimant;
+/// pays it when its process is gone. `EBUSY` (the caller lets the lock
+/// go, or answers `EAGAIN`) when that process is stopped, when the
+/// claimant is this very thread (a signal handler's call inside its
+/// claim), or past the wait's bound.
+#[inline]
+pub(super) fn wait_owed(v: &View<'_>, u: usize, n: usize) -> Result<()> {
+    // The common answer from one load: no mark in the set (**relaxed**:
+    // after the word's freeze, whose acquire follows a settler's release,
+    // which follows its raising of the count).
+    if v.hdr().owed.load(Ordering::Relaxed) == 0 {
+        return Ok(());
+    }
+    wait_owed_slow(v, u, n)
+}
+
+#[cold]
+#[inline(never)]
+fn wait_owed_slow(v: &View<'_>, u: usize, n: usize) -> Result<()> {
+    let d = CLAIM_DEADLINE
+        .with(|c| c.get())
+        .unwrap_or_else(|| Deadline::after(CLAIM_BOUND));
+    let mut round = 0u32;
+    loop {
+        let Some((k, _)) = owed(v, u, n, NREC) else {
+            return Ok(());
+        };
+        let o = v.uslot(u)?.owner().load();
+        if o.is_me() {
+            if fast::claiming(k) {
+                return Err(Errno::EBUSY);
+            }
+        } else {
+            match crate::os::proc::liveness_and_stopped(o.pid, o.start) {
+                (crate::os::proc::Liveness::Dead, _) => {
+                    pay_owed(v, u, Some(n));
+                    continue;
+                }
+                (_, true) => return Err(Errno::EBUSY),
+                _ => {}
+            }
+        }
+        if d.expired() {
+            return Err(Errno::EBUSY);
+        }
+        round += 1;
+        if round < 100 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 }
 
@@ -307,8 +429,30 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
     let rec = record(raw);
     let new = match (rec.map(|i| (i, v.adj(u, n))), recw) {
         (Some((i, Ok(a))), Some(recw)) => {
-            let _ =
-                recw.compare_exchange(raw, raw | INTENT_FIN, Ordering::AcqRel, Ordering::Acquire);
+            // A claimant that committed (its release its own, or taken
+            // from it by a settler that died before its mark: a settler
+            // that takes an uncommitted claim marks it finished alone)
+            // may still make its plain store of the adjustment: owed
+            // ([`INTENT_OWED`]), the mark cleared by the claimant once it
+            // learns the word's fate, or paid by its undo when it is gone.
+            let owes =
+                w.urel() && (w.pid() == claimant || raw & (INTENT_FIN | INTENT_OWED) != INTENT_FIN);
+            let mark = if owes {
+                INTENT_FIN | INTENT_OWED
+            } else {
+                INTENT_FIN
+            };
+            // The set's count of marks raised first (**before** the mark:
+            // a writer that reads it 0 finds no mark), lowered again when
+            // the mark was there already (a settler taken over).
+            let h = &v.hdr().owed;
+            if owes {
+                h.fetch_add(1, Ordering::SeqCst);
+            }
+            let set = recw.compare_exchange(raw, raw | mark, Ordering::SeqCst, Ordering::Acquire);
+            if owes && (set.is_err() || raw & INTENT_OWED != 0) {
+                let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+            }
             multi::pause(14);
             a.store(i.adj, Ordering::Release);
             SemWord::new(i.val, claimant)
@@ -477,6 +621,11 @@ pub(super) fn take_slot(v: &View<'_>, u: usize, me: Owner) -> Result<bool> {
             if let Ok(a) = v.adj(u, s) {
                 a.store(0, Ordering::Relaxed);
             }
+        }
+        // No owed mark carried over (the undo that freed the slot paid
+        // its own: one here is a scribble).
+        for r in us.recs.iter() {
+            cleared(v, r);
         }
         us.owner().claim(me);
         // A new undo holder: a sleeper without a timer must look again
