@@ -362,9 +362,11 @@ impl<'a> View<'a> {
         let op = op_id(h.sent_n.load(Relaxed));
         h.sop_at.store(di, Relaxed);
         h.sop_id.store(op, Relaxed);
+        super::fence::hold_point(1);
         let t = h.tail.load(Relaxed);
         self.desc(t)?.next.store(di, Release);
         h.tail.store(di, Relaxed);
+        super::fence::hold_point(2);
         h.sent_n
             .store(h.sent_n.load(Relaxed).wrapping_add(1), Relaxed);
         h.sent_bytes.store(
