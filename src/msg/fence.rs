@@ -72,14 +72,16 @@ pub(super) fn op_id(counter: u32) -> u64 {
     ((my_pid() as u64) << 42) ^ ((my_start() & 0x3ff) << 32) | counter as u64
 }
 
-/// Unit tests: the point of a send at which its (test child) sender
-/// stops itself (SIGSTOP) under `slock`: 1 its record stored, before its
-/// commit; 2 committed, before its release; 0 none. Once: its retry on
+/// Unit tests: the point of a send (receive) at which its (test child)
+/// caller stops itself (SIGSTOP) under `slock` (`rlock`): 1 (3) its
+/// record stored, before its commit; 2 (4) committed, before its
+/// release; 0 none. Once: its retry on
 /// the moved queue runs on.
 #[cfg(test)]
 pub(super) static HOLD_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-/// A point of a send under `slock` (see [`HOLD_AT`]).
+/// A point of a send under `slock` or a receive under `rlock` (see
+/// [`HOLD_AT`]).
 #[inline(always)]
 pub(super) fn hold_point(_n: u32) {
     #[cfg(test)]
@@ -866,38 +868,15 @@ mod tests {
         pid
     }
 
-    /// Waits up to 5 s for our child `pid` to stop (or end: a failure).
-    fn stopped_within(pid: i32, what: &str) {
+    /// Waits up to 5 s for our child `pid` to change state as `waitpid`
+    /// with `flags` reports it (`WUNTRACED`: stop too): its status.
+    fn status_within(pid: i32, flags: i32, what: &str) -> i32 {
         let t0 = std::time::Instant::now();
         loop {
             let mut st = 0;
             // SAFETY: polling our own child.
-            let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | libc::WUNTRACED) };
-            if r == pid {
-                assert!(libc::WIFSTOPPED(st), "{what}: ended instead of stopping");
-                return;
-            }
-            if t0.elapsed() > Duration::from_secs(5) {
-                // SAFETY: ending our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, core::ptr::null_mut(), 0);
-                }
-                panic!("{what}: did not stop in 5 s");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Waits up to 5 s for our child `pid` to end: whether it ended with
-    /// status 0.
-    fn ok_within(pid: i32, what: &str) -> bool {
-        let t0 = std::time::Instant::now();
-        loop {
-            let mut st = 0;
-            // SAFETY: polling our own child.
-            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
-                return libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0;
+            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | flags) } == pid {
+                return st;
             }
             if t0.elapsed() > Duration::from_secs(5) {
                 // SAFETY: ending our own child, which hung.
@@ -905,15 +884,29 @@ mod tests {
                     libc::kill(pid, libc::SIGKILL);
                     libc::waitpid(pid, core::ptr::null_mut(), 0);
                 }
-                panic!("{what}: did not end in 5 s");
+                panic!("{what}: did not end or stop in 5 s");
             }
             std::thread::sleep(Duration::from_millis(1));
         }
     }
 
+    /// Waits up to 5 s for our child `pid` to stop (ending is a failure).
+    fn stopped_within(pid: i32, what: &str) {
+        let st = status_within(pid, libc::WUNTRACED, what);
+        assert!(libc::WIFSTOPPED(st), "{what}: ended instead of stopping");
+    }
+
+    /// Waits up to 5 s for our child `pid` to end: whether it ended with
+    /// status 0.
+    fn ok_within(pid: i32, what: &str) -> bool {
+        let st = status_within(pid, 0, what);
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
+    }
+
     /// One case of a queue mover stopped in the middle of its move: a
     /// sender stopped under `slock` at point `hold` ([`HOLD_AT`]: 1 before
-    /// its commit, 2 after), a mover (an untimed send) stopped at step `k`
+    /// its commit, 2 after), or a receiver under `rlock` (3, 4), a mover
+    /// (an untimed call on the same side) stopped at step `k`
     /// of its move (`ns::replace`'s steps: 0 the copy's file made, fences
     /// held; 3 committed; 1 renamed over the numbered name; 2 the key
     /// names too, not marked), then another process's untimed send and
@@ -927,11 +920,25 @@ mod tests {
         let tag = format!("qmv{hold}.{k}.{kill}.{delay:?}");
         let t = crate::ns::testing::TempNs::new(&format!("qmv{hold}{k}"));
         let q = get(&t.ns, 0x5157, crate::ns::IPC_CREAT | 0o600).unwrap();
+        // A receiving holder (3, 4) takes "h"; its mover takes "x" (it
+        // needs `rlock`); a sending one (1, 2) sends "h", its mover "m".
+        let recv_side = hold >= 3;
+        if recv_side {
+            q.send(&t.ns, 1, b"h", 0, Deadline::NEVER).unwrap();
+        }
         q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+        if recv_side {
+            q.send(&t.ns, 8, b"x", 0, Deadline::NEVER).unwrap();
+        }
         let ns = t.ns.clone();
         let holder = child(|| {
             HOLD_AT.store(hold, Relaxed);
-            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+            if recv_side {
+                let mut b = [0u8; 8];
+                q.recv(1, &mut b, 0, Deadline::NEVER) == Ok((1, 1)) && b[0] == b'h'
+            } else {
+                q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+            }
         });
         stopped_within(holder, &format!("{tag}: the holder"));
         let mover = child(|| {
@@ -941,7 +948,12 @@ mod tests {
                     unsafe { libc::raise(libc::SIGSTOP) };
                 }
             })));
-            q.send(&ns, 2, b"m", 0, Deadline::NEVER).is_ok()
+            if recv_side {
+                let mut b = [0u8; 8];
+                q.recv(8, &mut b, 0, Deadline::NEVER) == Ok((8, 1))
+            } else {
+                q.send(&ns, 2, b"m", 0, Deadline::NEVER).is_ok()
+            }
         });
         stopped_within(mover, &format!("{tag}: the mover"));
         let third = child(|| {
@@ -962,12 +974,12 @@ mod tests {
         // SAFETY: continuing or killing our own child.
         unsafe { libc::kill(mover, if kill { libc::SIGKILL } else { libc::SIGCONT }) };
         let mover_ok = ok_within(mover, &format!("{tag}: the mover"));
-        assert!(kill || mover_ok, "{tag}: the mover's send");
+        assert!(kill || mover_ok, "{tag}: the mover's call");
         // SAFETY: continuing our own child.
         unsafe { libc::kill(holder, libc::SIGCONT) };
         assert!(
             ok_within(holder, &format!("{tag}: the holder")),
-            "{tag}: the holder's send"
+            "{tag}: the holder's call, made once"
         );
         let mut types = Vec::new();
         let mut b = [0u8; 8];
@@ -976,7 +988,12 @@ mod tests {
             assert!(types.len() < 10, "{tag}: too many messages");
         }
         types.sort_unstable();
-        let want: Vec<i64> = if kill { vec![1, 3] } else { vec![1, 2, 3] };
+        let want: Vec<i64> = match (recv_side, kill) {
+            (false, false) => vec![1, 2, 3],
+            (false, true) => vec![1, 3],
+            (true, false) => vec![3],
+            (true, true) => vec![3, 8],
+        };
         assert_eq!(types, want, "{tag}: the messages");
         if kill {
             // A killed mover's copy: swept as any dead creator's file.
@@ -992,14 +1009,14 @@ mod tests {
     }
 
     /// A queue mover stopped at each step of its move, beside a sender
-    /// stopped before or after its commit, is taken over: another
+    /// or a receiver stopped before or after its commit, is taken over: another
     /// process's untimed calls end within a second; the first mover,
     /// continued or killed, and the holder, continued, each find their
     /// send made exactly once. Before the takeover, the third process's
     /// calls waited as long as the mover stayed stopped.
     #[test]
     fn a_queue_mover_stopped_at_any_step_is_taken_over() {
-        for hold in [1u32, 2] {
+        for hold in [1u32, 2, 3, 4] {
             for k in [0u32, 3, 1, 2] {
                 for kill in [false, true] {
                     stopped_mover_case(hold, k, kill, None);
@@ -1017,7 +1034,7 @@ mod tests {
         for round in 0..16u32 {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let k = [0u32, 3, 1, 2][round as usize % 4];
-            let hold = 1 + (round / 4) % 2;
+            let hold = 1 + (round / 4) % 4;
             stopped_mover_case(hold, k, false, Some((seed >> 16) as u64 % 40));
         }
     }

@@ -462,6 +462,7 @@ impl<'a> View<'a> {
         h.rop_at.store(f.at, Relaxed);
         let op = op_id(h.taken_n.load(Relaxed));
         h.rop_id.store(op, Relaxed);
+        super::fence::hold_point(3);
         if f.prev == dummy {
             // Commit: the message becomes the dummy; the old dummy and the
             // message's chunks are free.
@@ -486,6 +487,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
+        super::fence::hold_point(4);
         let released = publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
         if !released {
             self.spoil_copy(false);
