@@ -75,13 +75,12 @@ pub(super) fn op_id(counter: u32) -> u64 {
 /// Unit tests: the point of a send (receive) at which its (test child)
 /// caller stops itself (SIGSTOP) under `slock` (`rlock`): 1 (3) its
 /// record stored, before its commit; 2 (4) committed, before its
-/// release; 0 none. Once: its retry on
-/// the moved queue runs on.
+/// release; 0 none. Once: its retry on the moved queue runs on.
 #[cfg(test)]
 pub(super) static HOLD_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
-/// A point of a send under `slock` or a receive under `rlock` (see
-/// [`HOLD_AT`]).
+/// A point of a send under `slock` or a receive under `rlock` (unit
+/// tests stop there: `HOLD_AT`).
 #[inline(always)]
 pub(super) fn hold_point(_n: u32) {
     #[cfg(test)]
