@@ -72,6 +72,24 @@ pub(super) fn op_id(counter: u32) -> u64 {
     ((my_pid() as u64) << 42) ^ ((my_start() & 0x3ff) << 32) | counter as u64
 }
 
+/// Unit tests: the point of a send (receive) at which its (test child)
+/// caller stops itself (SIGSTOP) under `slock` (`rlock`): 1 (3) its
+/// record stored, before its commit; 2 (4) committed, before its
+/// release; 0 none. Once: its retry on the moved queue runs on.
+#[cfg(test)]
+pub(super) static HOLD_AT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A point of a send under `slock` or a receive under `rlock` (unit
+/// tests stop there: `HOLD_AT`).
+#[inline(always)]
+pub(super) fn hold_point(_n: u32) {
+    #[cfg(test)]
+    if _n != 0 && HOLD_AT.compare_exchange(_n, 0, Relaxed, Relaxed).is_ok() {
+        // SAFETY: stops this (test child) process, as SIGSTOP would.
+        unsafe { libc::raise(libc::SIGSTOP) };
+    }
+}
+
 /// After a fenced holder's release failed and its queue moved: whether
 /// its operation `op` committed (the fencer's answer in the old file).
 #[inline]
@@ -114,14 +132,26 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                     // Its fencer committed its copy, then died: the
                     // publication finished here (the marks by the next
                     // taker of the queue's locks).
-                    if obj.publish_committed().is_ok() && obj.is_moved() {
+                    if obj.publish_committed(&carry_outcomes).is_ok() && obj.is_moved() {
                         l.mark_moved();
                         return false;
                     }
                 }
-                if (gone || stray) && !obj.is_moved() && obj.file().is_ok() && l.reclaim(w) {
-                    obj.sweep_dead_temps();
-                    continue;
+                // The lock taken back is a give-back: claimed as a lift
+                // (a copy made before it, by a mover the dead one took
+                // over and which may still be stopped with it, can then
+                // never be committed).
+                if (gone || stray) && !obj.is_moved() && obj.file().is_ok() {
+                    if let Ok(e) = obj.open_epoch() {
+                        if obj.begin_lift(e) {
+                            let back = l.reclaim(w);
+                            obj.end_lift(e, back);
+                            if back {
+                                obj.sweep_dead_temps();
+                                continue;
+                            }
+                        }
+                    }
                 }
                 let _ = l.wait_moved(&Deadline::after(Duration::from_millis(10)));
             }
@@ -130,6 +160,19 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
             _ => return false,
         }
     }
+}
+
+/// The [`crate::ns::Carry`] of a queue's move: the outcomes its maker
+/// judged from the committed copy `copy` (its `born_sout`/`born_rout`,
+/// never changed after the copy was built) into the old file's
+/// `sout`/`rout`, where its fenced holders read them.
+pub(super) fn carry_outcomes(old: &Obj, copy: &Obj) -> Result<()> {
+    copy.check_layout(LAYOUT_VERSION)?;
+    let oh: &QHead = old.at(0)?;
+    let nh: &QHead = copy.at(0)?;
+    oh.sout.store(nh.born_sout.load(Acquire), Release);
+    oh.rout.store(nh.born_rout.load(Acquire), Release);
+    Ok(())
 }
 
 /// The id of the send whose record `v` holds when it committed, else 0
@@ -222,20 +265,30 @@ impl Queue {
         s_held: bool,
     ) -> Result<(QGuard<'q>, bool)> {
         let gone = || self.obj.is_removed();
+        let moved = || self.obj.is_moved();
         let mut g = d.fence_grace(GRACE);
         loop {
-            let moved = || self.obj.is_moved();
-            let got = l
-                .lock_movable(d, &gone, g, &moved)
-                .map_err(|e| self.moved_err(e))?;
-            let r = match got {
-                Got::Out(o) => return Ok((QGuard(l), o == LockOutcome::OwnerDied)),
+            let r = match l.lock_movable(d, &gone, g, &moved) {
+                // A live mover's fence: its move's end waited for here —
+                // or, the mover stopped in the middle of it for the
+                // grace, its move taken over. (Not by a caller that holds
+                // `slock` and waits for `rlock`: it lets go, `ESTALE`.)
+                Err(Errno::ESTALE) if g.is_some() && !s_held && !moved() => {
+                    match self.wait_for_mover(l, d, g) {
+                        Ok(None) => return Err(Errno::ESTALE),
+                        Ok(Some(w)) => self.take_over(w, g),
+                        Err(Errno::EAGAIN) => continue,
+                        Err(e) => return Err(self.moved_err(e)),
+                    }
+                }
+                Err(e) => return Err(self.moved_err(e)),
+                Ok(Got::Out(o)) => return Ok((QGuard(l), o == LockOutcome::OwnerDied)),
                 // No fence where this process may not make the copy: both
                 // locks would only be given back again (by every IPC_NOWAIT
                 // call of such a member beside the holder).
-                Got::Stopped(..) if !self.obj.may_replace() => Err(Errno::EPERM),
-                Got::Stopped(seen, _) => self.move_away(l, Some(seen), s_held, g),
-                Got::Orphan(pid) => self.move_away(l, Some(FENCE_TAKEN | pid as u32), s_held, g),
+                Ok(Got::Stopped(..)) if !self.obj.may_replace() => Err(Errno::EPERM),
+                Ok(Got::Stopped(seen, _)) => self.move_away(l, Seen::Holder(seen), s_held, g),
+                Ok(Got::Orphan(pid)) => self.move_away(l, Seen::Orphan(pid), s_held, g),
             };
             match r {
                 // Abandoned: the holder ran, or let go; wait again (an
@@ -256,7 +309,7 @@ impl Queue {
 
     /// Moves the queue to a new file (see the module comment), having
     /// found `l` held by a stopped holder (`seen`: the word to fence) or
-    /// taken a dead fencer's fence of it over (`FENCE_TAKEN | pid`).
+    /// taken a dead fencer's fence of it over (`Seen::Orphan`).
     /// `ESTALE` when done; `EAGAIN` when abandoned (every fence given
     /// back); other errors when the move cannot be made here.
     /// `grace`: the caller's, for the other lock's stopped holder (an
@@ -264,7 +317,7 @@ impl Queue {
     fn move_away<'q>(
         &'q self,
         l: &'q RobustLock,
-        seen: Option<u32>,
+        seen: Seen,
         s_held: bool,
         grace: Option<Duration>,
     ) -> Result<()> {
@@ -272,13 +325,13 @@ impl Queue {
         // A mover killed after committing its copy: its publication
         // finished (`Obj::publish_committed`), then the marks.
         if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
-            match self.obj.publish_committed() {
+            return match self.obj.publish_committed(&carry_outcomes) {
                 Ok(()) => {
                     self.finish_move();
-                    return Err(Errno::ESTALE);
+                    Err(Errno::ESTALE)
                 }
-                Err(e) => return Err(self.moved_err(e)),
-            }
+                Err(e) => Err(self.moved_err(e)),
+            };
         }
         // A mover killed after publishing its copy: finish its move.
         if let Ok(n) = self.obj.successor() {
@@ -287,21 +340,17 @@ impl Queue {
                 return Err(Errno::ESTALE);
             }
         }
-        if seen.is_some_and(|s| s & FENCE_TAKEN != 0) {
+        let orphan = matches!(seen, Seen::Orphan(_));
+        if orphan {
             // The dead fencer's unpublished copy, if it made one.
             self.obj.sweep_dead_temps();
         }
         let is_s = core::ptr::eq(l, &h.slock);
         let mut sides: Vec<Side<'q>> = Vec::with_capacity(2);
         let first = |sides: &mut Vec<Side<'q>>| -> Result<()> {
-            let seen = seen.ok_or(Errno::EAGAIN)?;
-            let holder = if seen & FENCE_TAKEN != 0 {
-                Owner {
-                    pid: (seen & !FENCE_TAKEN) as i32,
-                    start: 0,
-                }
-            } else {
-                l.fence(seen).ok_or(Errno::EAGAIN)?
+            let holder = match seen {
+                Seen::Orphan(pid) => Owner { pid, start: 0 },
+                Seen::Holder(w) => l.fence(w).ok_or(Errno::EAGAIN)?,
             };
             sides.push(Side {
                 l,
@@ -327,7 +376,6 @@ impl Queue {
             } else {
                 // Lock order: `slock` first, then the fence of `rlock`
                 // (whose holder may have let go meanwhile: then abandon).
-                let orphan = seen.is_some_and(|s| s & FENCE_TAKEN != 0);
                 if orphan {
                     first(&mut sides)?;
                 }
@@ -343,18 +391,129 @@ impl Queue {
         })();
         // (Never once a move is committed: the holders must not write
         // beside a copy that is to be published.)
-        if r.is_err()
-            && r != Err(Errno::ESTALE)
-            && !matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_))
-        {
-            for s in &sides {
-                let _ = s.l.unfence(s.holder);
-                if s.mine() && !s.callers {
-                    s.l.unlock();
-                }
-            }
+        // (Also on `ESTALE`: a fence met on the other lock, the move
+        // taken over; moved, nothing is given back.)
+        if r.is_err() {
+            self.give_back(&sides);
         }
         r.and(Err(Errno::ESTALE))
+    }
+
+    /// A live mover's fence met on lock `l`: waits for its move's end by
+    /// `d` (an `IPC_NOWAIT` caller as long as its own move could take),
+    /// helping a committed publication whose publisher is stopped; with
+    /// `grace` (and a caller that may make the copy), the fence word of
+    /// a mover seen stopped, and not run, for the grace
+    /// ([`RobustLock::wait_for_mover`]), for [`Queue::take_over`].
+    fn wait_for_mover(
+        &self,
+        l: &RobustLock,
+        d: &Deadline,
+        grace: Option<Duration>,
+    ) -> Result<Option<u32>> {
+        let dm;
+        let d = if d.fences_quickly() {
+            dm = Deadline::after(NOWAIT_MOVE_BOUND);
+            &dm
+        } else {
+            d
+        };
+        let grace = grace.filter(|_| self.obj.may_replace());
+        let help = || {
+            if self.help_committed() {
+                self.finish_move();
+            }
+        };
+        l.wait_for_mover(d, grace, &|| self.obj.is_moved(), &help)
+    }
+
+    /// Whether a move of the queue is committed and now published (a
+    /// mover stopped or killed after its commit: its publication finished
+    /// here, idempotent, the outcomes carried from its copy).
+    fn help_committed(&self) -> bool {
+        matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_))
+            && self.obj.publish_committed(&carry_outcomes).is_ok()
+    }
+
+    /// Takes over the move of a mover seen stopped in the middle of it
+    /// (`w`: its fence as seen on one of the locks; docs/bounded-time.md,
+    /// "Taking over a stalled move"): both locks, `slock` first — each
+    /// that carries that fence taken over ([`RobustLock::fence_fencer`]:
+    /// the holder it fenced stays fenced), the other fenced anew as the
+    /// mover would have ([`Queue::fence_other`]) — then the move redone
+    /// from the old file as it stands, with outcomes judged from this
+    /// copy. The first mover, continued, finds its fences gone (its copy
+    /// is committed only if no fence was given back since it began:
+    /// [`Queue::give_back`] ends the epoch). As [`Queue::move_away`].
+    fn take_over(&self, w: u32, grace: Option<Duration>) -> Result<()> {
+        let h = self.head()?;
+        if self.help_committed() {
+            self.finish_move();
+            return Err(Errno::ESTALE);
+        }
+        let carries = |l: &RobustLock| (l.word() ^ w) & !WAITERS_BIT == 0;
+        if !carries(&h.slock) && !carries(&h.rlock) {
+            return Err(Errno::EAGAIN);
+        }
+        let mut sides: Vec<Side<'_>> = Vec::with_capacity(2);
+        let r = (|| -> Result<()> {
+            for l in [&h.slock, &h.rlock] {
+                let cur = l.word();
+                if carries(l) {
+                    let pid = l.fence_fencer(cur).ok_or(Errno::EAGAIN)?;
+                    sides.push(Side {
+                        l,
+                        holder: Owner { pid, start: 0 },
+                        callers: false,
+                    });
+                } else {
+                    sides.push(self.fence_other(l, grace)?);
+                }
+            }
+            crate::debug_report!(
+                "queue {}: the move of stopped mover {} taken over",
+                self.obj.id,
+                w & 0x3fff_ffff
+            );
+            if let Some(e) = self.obj.gone() {
+                return Err(e);
+            }
+            self.copy_and_publish(&sides)
+        })();
+        if r.is_err() {
+            self.give_back(&sides);
+        }
+        r.and(Err(Errno::ESTALE))
+    }
+
+    /// A move abandoned: every fence this process holds of `sides` given
+    /// back (and a lock it took itself to fence let go), unless a move is
+    /// committed — the holders must not write beside a copy that is to be
+    /// published. Claimed as a lift of the move epoch ([`Obj::begin_lift`]),
+    /// which ends the epoch when anything was given back: a copy made
+    /// before (by a mover whose move this process took over, stopped
+    /// with its copy made) can then never be committed after the old file
+    /// changed again. A live lifter is waited for.
+    fn give_back(&self, sides: &[Side<'_>]) {
+        loop {
+            let e = match self.obj.open_epoch() {
+                Ok(e) => e,
+                Err(Errno::EAGAIN) => continue,
+                Err(_) => return, // committed
+            };
+            if !self.obj.begin_lift(e) {
+                continue;
+            }
+            let mut any = false;
+            for s in sides {
+                any |= s.l.unfence(s.holder);
+                if s.mine() && !s.callers {
+                    any |= s.l.unlock();
+                }
+            }
+            self.obj.end_lift(e, any);
+            return;
+        }
     }
 
     /// The queue's other lock, for a fencer that holds (fenced) the one
@@ -459,34 +618,40 @@ impl Queue {
                 ro = judge_recv(&v);
             }
             outcomes.set((so, ro));
-            // The answers go into the old file before the copy is
-            // published: a mover killed after publishing leaves them for
-            // whoever finishes the move (`finish_move`).
-            h.sout.store(so, Release);
-            h.rout.store(ro, Release);
+            // The answers stay in the copy, judged from it: whoever
+            // publishes it carries them into the old file before its
+            // rename (`carry_outcomes`), so the answers a fenced holder
+            // reads are the published copy's, whichever mover's copy won
+            // the commit.
             nh.slock.init();
             nh.rlock.init();
             for w in [&nh.sop_id, &nh.rop_id, &nh.sout, &nh.rout] {
                 w.store(0, Relaxed);
             }
+            nh.born_sout.store(so, Relaxed);
+            nh.born_rout.store(ro, Relaxed);
             nh.sent.store(0, Relaxed);
             nh.taken.store(0, Relaxed);
             v.repair()
         };
-        if let Err(e) = self.obj.replace(&build, &still) {
-            if self.obj.is_moved() {
-                // Another mover's copy was committed first (its
-                // publication helped): the marks. Its outcomes stand.
+        // The epoch read after the fences (SeqCst, both sides): a mover
+        // that took them over and then gave them back ended it, and this
+        // copy cannot be committed; or this process sees its fences gone.
+        let r = self.obj.open_epoch().and_then(|e| {
+            if !sides.iter().all(|s| s.l.carries_my_fence()) {
+                return Err(Errno::EAGAIN);
+            }
+            self.obj.replace_from(e, &build, &still, &carry_outcomes)
+        });
+        if let Err(e) = r {
+            // Another mover's copy was committed first (its publication
+            // helped, or is finished here), or this one's rename failed:
+            // the marks once published. The outcomes are the committed
+            // copy's.
+            if self.help_committed() {
                 self.finish_move();
                 return Err(Errno::ESTALE);
             }
-            if matches!(self.obj.move_state(), crate::ns::MoveState::Committed(_)) {
-                // Committed, not published yet (the rename failed): the
-                // outcomes stay, for whoever finishes the publication.
-                return Err(e);
-            }
-            h.sout.store(0, Release);
-            h.rout.store(0, Release);
             return Err(e);
         }
         crate::debug_report!(
@@ -580,9 +745,21 @@ impl Queue {
     }
 }
 
-/// In a fence's "seen" word: a dead fencer's fence taken over, not a
-/// word to fence (the pid below it is the holder it had fenced).
-const FENCE_TAKEN: u32 = 1 << 31;
+/// How a mover came to hold the first of the queue's locks
+/// ([`Queue::move_away`]).
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    /// held by a stopped holder: the word to fence (its waiters bit may
+    /// be set: as merged, that bit was taken for this case's mark, so the
+    /// holder was almost never fenced — its lock word left its own while
+    /// its queue was copied)
+    Holder(u32),
+    /// a dead fencer's fence, taken over: the holder it had fenced
+    Orphan(i32),
+}
+
+/// A lock word's waiters bit (which may change under any fence).
+const WAITERS_BIT: u32 = 1 << 31;
 
 #[cfg(test)]
 mod tests {
@@ -674,5 +851,190 @@ mod tests {
         q.remove(&ns).unwrap();
         drop(q);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Forks a child that runs `f` and leaves with status 0 when it
+    /// returns true, 1 otherwise.
+    fn child(f: impl FnOnce() -> bool) -> i32 {
+        // SAFETY: fork; the child runs `f` and leaves with _exit, never
+        // returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let ok = f();
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        pid
+    }
+
+    /// Waits up to 5 s for our child `pid` to change state as `waitpid`
+    /// with `flags` reports it (`WUNTRACED`: stop too): its status.
+    fn status_within(pid: i32, flags: i32, what: &str) -> i32 {
+        let t0 = std::time::Instant::now();
+        loop {
+            let mut st = 0;
+            // SAFETY: polling our own child.
+            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | flags) } == pid {
+                return st;
+            }
+            if t0.elapsed() > Duration::from_secs(5) {
+                // SAFETY: ending our own child, which hung.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, core::ptr::null_mut(), 0);
+                }
+                panic!("{what}: did not end or stop in 5 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits up to 5 s for our child `pid` to stop (ending is a failure).
+    fn stopped_within(pid: i32, what: &str) {
+        let st = status_within(pid, libc::WUNTRACED, what);
+        assert!(libc::WIFSTOPPED(st), "{what}: ended instead of stopping");
+    }
+
+    /// Waits up to 5 s for our child `pid` to end: whether it ended with
+    /// status 0.
+    fn ok_within(pid: i32, what: &str) -> bool {
+        let st = status_within(pid, 0, what);
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
+    }
+
+    /// One case of a queue mover stopped in the middle of its move: a
+    /// sender stopped under `slock` at point `hold` ([`HOLD_AT`]: 1 before
+    /// its commit, 2 after), or a receiver under `rlock` (3, 4), a mover
+    /// (an untimed call on the same side) stopped at step `k`
+    /// of its move (`ns::replace`'s steps: 0 the copy's file made, fences
+    /// held; 3 committed; 1 renamed over the numbered name; 2 the key
+    /// names too, not marked), then another process's untimed send and
+    /// receive, which must end within a second (they take the stopped
+    /// mover's move over, or finish its committed publication). The
+    /// first mover is then continued (after `delay` ms, counted from the
+    /// third's start: it may race the takeover) or killed, the holder
+    /// continued: every send is made once (the holder's told once,
+    /// whichever copy won), nothing else in the queue, no temporary file.
+    fn stopped_mover_case(hold: u32, k: u32, kill: bool, delay: Option<u64>) {
+        let tag = format!("qmv{hold}.{k}.{kill}.{delay:?}");
+        let t = crate::ns::testing::TempNs::new(&format!("qmv{hold}{k}"));
+        let q = get(&t.ns, 0x5157, crate::ns::IPC_CREAT | 0o600).unwrap();
+        // A receiving holder (3, 4) takes "h"; its mover takes "x" (it
+        // needs `rlock`); a sending one (1, 2) sends "h", its mover "m".
+        let recv_side = hold >= 3;
+        if recv_side {
+            q.send(&t.ns, 1, b"h", 0, Deadline::NEVER).unwrap();
+        }
+        q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+        if recv_side {
+            q.send(&t.ns, 8, b"x", 0, Deadline::NEVER).unwrap();
+        }
+        let ns = t.ns.clone();
+        let holder = child(|| {
+            HOLD_AT.store(hold, Relaxed);
+            if recv_side {
+                let mut b = [0u8; 8];
+                q.recv(1, &mut b, 0, Deadline::NEVER) == Ok((1, 1)) && b[0] == b'h'
+            } else {
+                q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+            }
+        });
+        stopped_within(holder, &format!("{tag}: the holder"));
+        let mover = child(|| {
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == k {
+                    // SAFETY: stops this test child, as SIGSTOP would.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                }
+            })));
+            if recv_side {
+                let mut b = [0u8; 8];
+                q.recv(8, &mut b, 0, Deadline::NEVER) == Ok((8, 1))
+            } else {
+                q.send(&ns, 2, b"m", 0, Deadline::NEVER).is_ok()
+            }
+        });
+        stopped_within(mover, &format!("{tag}: the mover"));
+        let third = child(|| {
+            let t0 = std::time::Instant::now();
+            let sent = q.send(&ns, 3, b"s", 0, Deadline::NEVER).is_ok();
+            let mut b = [0u8; 8];
+            let got = q.recv(9, &mut b, 0, Deadline::NEVER) == Ok((9, 6));
+            let took = t0.elapsed();
+            eprintln!("{tag}: the third's send and receive took {took:?}");
+            sent && got && took < Duration::from_secs(1)
+        });
+        if let Some(ms) = delay {
+            std::thread::sleep(Duration::from_millis(ms));
+            // SAFETY: continuing our own child.
+            unsafe { libc::kill(mover, libc::SIGCONT) };
+        }
+        assert!(ok_within(third, &tag), "{tag}: the third's calls");
+        // SAFETY: continuing or killing our own child.
+        unsafe { libc::kill(mover, if kill { libc::SIGKILL } else { libc::SIGCONT }) };
+        let mover_ok = ok_within(mover, &format!("{tag}: the mover"));
+        assert!(kill || mover_ok, "{tag}: the mover's call");
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        assert!(
+            ok_within(holder, &format!("{tag}: the holder")),
+            "{tag}: the holder's call, made once"
+        );
+        let mut types = Vec::new();
+        let mut b = [0u8; 8];
+        while let Ok((ty, _)) = q.recv(0, &mut b, crate::ns::IPC_NOWAIT, Deadline::NEVER) {
+            types.push(ty);
+            assert!(types.len() < 10, "{tag}: too many messages");
+        }
+        types.sort_unstable();
+        let want: Vec<i64> = match (recv_side, kill) {
+            (false, false) => vec![1, 2, 3],
+            (false, true) => vec![1, 3],
+            (true, false) => vec![3],
+            (true, true) => vec![3, 8],
+        };
+        assert_eq!(types, want, "{tag}: the messages");
+        if kill {
+            // A killed mover's copy: swept as any dead creator's file.
+            t.ns.sweep_tmp();
+        }
+        let left: Vec<String> = t
+            .objects()
+            .into_iter()
+            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "{tag}: left");
+        q.remove(&t.ns).unwrap();
+    }
+
+    /// A queue mover stopped at each step of its move, beside a sender
+    /// or a receiver stopped before or after its commit, is taken over: another
+    /// process's untimed calls end within a second; the first mover,
+    /// continued or killed, and the holder, continued, each find their
+    /// send made exactly once. Before the takeover, the third process's
+    /// calls waited as long as the mover stayed stopped.
+    #[test]
+    fn a_queue_mover_stopped_at_any_step_is_taken_over() {
+        for hold in [1u32, 2, 3, 4] {
+            for k in [0u32, 3, 1, 2] {
+                for kill in [false, true] {
+                    stopped_mover_case(hold, k, kill, None);
+                }
+            }
+        }
+    }
+
+    /// The same, with the first mover continued 0–39 ms after the third
+    /// process starts: it may race the takeover (its copy or the taker's
+    /// wins the commit); every send made once.
+    #[test]
+    fn a_stopped_queue_mover_continued_during_the_takeover_races_safely() {
+        let mut seed = std::process::id();
+        for round in 0..16u32 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let k = [0u32, 3, 1, 2][round as usize % 4];
+            let hold = 1 + (round / 4) % 4;
+            stopped_mover_case(hold, k, false, Some((seed >> 16) as u64 % 40));
+        }
     }
 }

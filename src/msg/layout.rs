@@ -63,7 +63,16 @@ pub(super) struct QHead {
     /// descriptor (stored before the id).
     pub(super) sop_id: AtomicU64,
     pub(super) sop_at: AtomicU32,
-    pub(super) _pad1: [AtomicU32; 9],
+    pub(super) _pad1b: AtomicU32,
+    /// Written once, by a mover, into the copy it makes (see
+    /// [`super::fence`]), and never changed after: the outcomes of the
+    /// fenced holders of the file it copied, judged from this copy (the
+    /// id of the fenced sender's, receiver's, operation when it had
+    /// committed here, else 0). Whoever publishes the copy carries them
+    /// into that file's `sout`/`rout`.
+    pub(super) born_sout: AtomicU64,
+    pub(super) born_rout: AtomicU64,
+    pub(super) _pad1: [AtomicU32; 4],
     // Line 2: the receivers' side, changed under `rlock` (the returned
     // lists also by a sender's swap).
     pub(super) rlock: RobustLock,
@@ -117,9 +126,9 @@ pub(super) struct QHead {
     /// The byte capacity the queue was created with (fixed; 0 in files
     /// made before it was recorded: then `ndesc - 1`).
     pub(super) cap_bytes: AtomicU64,
-    /// Written by a fencer into the file it moved the queue out of (see
-    /// [`super::fence`]): the id of the fenced sender's (receiver's)
-    /// operation when it had committed, else 0.
+    /// Written into the file a queue moved out of, by whoever publishes
+    /// the committed copy (see [`super::fence`]), before the copy is
+    /// renamed: the copy's `born_sout` (`born_rout`).
     pub(super) sout: AtomicU64,
     pub(super) rout: AtomicU64,
     pub(super) _pad4: [AtomicU32; 2],
@@ -137,6 +146,7 @@ const _: () = assert!(core::mem::offset_of!(QHead, pend_n) == 232);
 const _: () = assert!(core::mem::offset_of!(QHead, sop_id) == 80);
 const _: () = assert!(core::mem::offset_of!(QHead, rop_id) == 176);
 const _: () = assert!(core::mem::offset_of!(QHead, sout) == 296);
+const _: () = assert!(core::mem::offset_of!(QHead, born_sout) == 96);
 const _: () = assert!(core::mem::size_of::<QHead>() == 320);
 
 // SAFETY: `#[repr(C)]`, atomics (and `RobustLock`) only.
@@ -164,7 +174,12 @@ unsafe impl Shared for Desc {}
 /// 2: the wait words' watch bit (a sender or receiver bumps the other
 /// side's word only when someone watches it) and the receivers' pending
 /// lists; a process of version 1 would neither bump nor flush.
-pub const LAYOUT_VERSION: u32 = 2;
+///
+/// 3: the copy's `born_sout`/`born_rout` (a move's outcomes kept in the
+/// copy, carried into the old file by whoever publishes it: the takeover
+/// of a stopped mover's move); a process of version 2 would judge into
+/// the old file before its commit.
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Geometry of a queue's control area, computed (and checked against the
 /// mapping) in this process, never trusted from the file.

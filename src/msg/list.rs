@@ -362,9 +362,11 @@ impl<'a> View<'a> {
         let op = op_id(h.sent_n.load(Relaxed));
         h.sop_at.store(di, Relaxed);
         h.sop_id.store(op, Relaxed);
+        super::fence::hold_point(1);
         let t = h.tail.load(Relaxed);
         self.desc(t)?.next.store(di, Release);
         h.tail.store(di, Relaxed);
+        super::fence::hold_point(2);
         h.sent_n
             .store(h.sent_n.load(Relaxed).wrapping_add(1), Relaxed);
         h.sent_bytes.store(
@@ -460,6 +462,7 @@ impl<'a> View<'a> {
         h.rop_at.store(f.at, Relaxed);
         let op = op_id(h.taken_n.load(Relaxed));
         h.rop_id.store(op, Relaxed);
+        super::fence::hold_point(3);
         if f.prev == dummy {
             // Commit: the message becomes the dummy; the old dummy and the
             // message's chunks are free.
@@ -484,6 +487,7 @@ impl<'a> View<'a> {
         if let Some(t) = self.tally {
             t.note_taken(self.obj.id as u32, h);
         }
+        super::fence::hold_point(4);
         let released = publish(g, self.obj, &h.lrpid, &h.rtime, &h.taken, &h.rpeer);
         if !released {
             self.spoil_copy(false);

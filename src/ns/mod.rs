@@ -72,7 +72,7 @@ pub(crate) use open::unmarked_everywhere;
 use open::*;
 #[cfg(test)]
 pub(crate) use replace::set_step_hook;
-pub use replace::MoveState;
+pub use replace::{carry_nothing, Carry, MoveState};
 
 use crate::error::{Errno, Result};
 use crate::os::creds::{creds, Creds};

@@ -271,9 +271,10 @@ impl Obj {
         &self,
         build: &dyn Fn(&Obj) -> Result<()>,
         still: &dyn Fn() -> bool,
+        carry: Carry<'_>,
     ) -> Result<()> {
         let epoch = self.open_epoch()?;
-        self.replace_from(epoch, build, still)
+        self.replace_from(epoch, build, still, carry)
     }
 
     /// Moves the object to a new file: a copy of its file with the same
@@ -292,7 +293,8 @@ impl Obj {
     /// mover lifted what it laid, or lifts it: this copy may be stale).
     /// The old file's header is marked moved ([`Obj::mark_moved`]) once
     /// the names lead to the copy; the rest of the old file is the
-    /// caller's to mark.
+    /// caller's to mark. `carry` runs on the committed copy before each
+    /// attempt to rename it ([`Carry`]).
     /// `EIDRM` when the object was removed or moved meanwhile. `Ok` too
     /// when the copy was removed (by its numbered name) since it got it:
     /// the old file is marked moved, and its waiters follow it to `EIDRM`.
@@ -301,6 +303,7 @@ impl Obj {
         epoch: u64,
         build: &dyn Fn(&Obj) -> Result<()>,
         still: &dyn Fn() -> bool,
+        carry: Carry<'_>,
     ) -> Result<()> {
         if self.data_apart() || self.is_removed() {
             return Err(Errno::EINVAL);
@@ -379,12 +382,12 @@ impl Obj {
             if cur & MV_COMMITTED == 0 {
                 return Err(Errno::EAGAIN);
             }
-            self.publish_committed()?;
+            self.publish_committed(carry)?;
             return Err(Errno::ESTALE);
         }
         step(3);
         let ino = new.ino;
-        self.publish_copy(ino, Some((new, &tname)))
+        self.publish_copy(ino, Some((new, &tname)), carry)
     }
 
     /// Where the object's moves stand (the old header's `moved_to`).
@@ -458,13 +461,15 @@ impl Obj {
     /// gone after it), the old header marked moved. `Ok` once the object
     /// is marked moved; `EAGAIN` when no move is committed; `EIDRM` when
     /// the object was removed first (the copy is then removed too).
-    pub fn publish_committed(&self) -> Result<()> {
+    /// `carry`: as for [`Obj::replace_from`] (the same for every mover of
+    /// the object's kind).
+    pub fn publish_committed(&self, carry: Carry<'_>) -> Result<()> {
         match self.move_state() {
             MoveState::Committed(ino) => {
                 if self.is_moved() {
                     return Ok(());
                 }
-                self.publish_copy(ino, None)
+                self.publish_copy(ino, None, carry)
             }
             _ => Err(Errno::EAGAIN),
         }
@@ -488,7 +493,7 @@ impl Obj {
     /// the old header marked moved. Idempotent: every mover and helper may
     /// run it (the copy's temporary name is renamed at most once: it is
     /// gone after).
-    fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>) -> Result<()> {
+    fn publish_copy(&self, ino: u64, mine: Option<(Obj, &CStr)>, carry: Carry<'_>) -> Result<()> {
         let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
         // A copy found by a helper under its temporary name is believed
         // only with the old file's owner, group and mode (as its mover
@@ -554,6 +559,11 @@ impl Obj {
                 }
             }
         };
+        // What the old file's followers read in it, from the copy (before
+        // the copy can be renamed, so before anyone can change it; every
+        // publisher of this copy carries the same values).
+        carry(self, &new)?;
+        core::sync::atomic::fence(Ordering::SeqCst);
         if let Some(t) = tmp.as_deref() {
             if !same_in(&self.dir, &idx, self.dev, ino) {
                 if self.is_removed() || !same_in(&self.dir, &idx, self.dev, self.ino) {
@@ -668,6 +678,20 @@ impl Obj {
             }
         });
     }
+}
+
+/// What a move carries from its committed copy into the old file before
+/// the copy is published (`carry(old, copy)`): the queues' fenced
+/// holders' outcomes, which the copy's maker judged from the copy itself
+/// and left in it (docs/bounded-time.md, "Taking over a stalled move").
+/// It must give the same result whoever runs it, and may run more than
+/// once; an error stops the publication (a later helper tries again).
+pub type Carry<'a> = &'a dyn Fn(&Obj, &Obj) -> Result<()>;
+
+/// A [`Carry`] that carries nothing (the sets: a set's holder learns its
+/// outcome from its own compare-and-swaps).
+pub fn carry_nothing(_old: &Obj, _copy: &Obj) -> Result<()> {
+    Ok(())
 }
 
 /// In `moved_to`: a move committed, to the copy whose inode is the rest.
@@ -796,7 +820,7 @@ mod tests {
             .unwrap();
         assert_eq!(o.header().reserved_for.load(Ordering::Relaxed), o.ino);
         assert!(o.only_reserved(1), "a new object holds its first page only");
-        o.replace(&nothing, &|| true).unwrap();
+        o.replace(&nothing, &|| true, &carry_nothing).unwrap();
         let copy = ns.by_id_uncached(Kind::Msg, o.id, true).unwrap();
         assert_ne!(copy.file_id(), o.file_id());
         assert_eq!(copy.header().reserved_for.load(Ordering::Relaxed), 0);
@@ -849,7 +873,7 @@ mod tests {
         o.header()
             .moved_to
             .store(MV_COMMITTED | forged, Ordering::SeqCst);
-        let _ = o.publish_committed();
+        let _ = o.publish_committed(&carry_nothing);
         assert!(
             same_in(&o.dir, &idx, o.dev, o.ino),
             "a member's file was published"
@@ -859,7 +883,7 @@ mod tests {
         o.header()
             .moved_to
             .store(MV_COMMITTED | honest, Ordering::SeqCst);
-        o.publish_committed().unwrap();
+        o.publish_committed(&carry_nothing).unwrap();
         assert!(same_in(&o.dir, &idx, o.dev, honest), "the copy");
         assert!(o.is_moved());
         let copy = ns.by_id_uncached(Kind::Msg, o.id, true).unwrap();
@@ -938,7 +962,7 @@ mod tests {
                 }
             }))
         });
-        let r = o.replace(&nothing, &|| true);
+        let r = o.replace(&nothing, &|| true, &carry_nothing);
         AT_STEP.with(|h| *h.borrow_mut() = None);
         assert!(matches!(r, Ok(()) | Err(Errno::EIDRM)), "{case}: {r:?}");
         // The old file's waiters follow the move and find it removed.
@@ -1018,7 +1042,7 @@ mod tests {
             }))
         });
         let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            o.replace(&nothing, &|| true)
+            o.replace(&nothing, &|| true, &carry_nothing)
         }));
         AT_STEP.with(|h| *h.borrow_mut() = None);
         assert!(moved.is_err());
@@ -1151,7 +1175,7 @@ mod tests {
                         }
                     }))
                 });
-                let _ = o.replace(&nothing, &|| true);
+                let _ = o.replace(&nothing, &|| true, &carry_nothing);
                 // SAFETY: ending the child (not at the step: a failure).
                 unsafe { libc::_exit(3) };
             });

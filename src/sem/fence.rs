@@ -316,7 +316,7 @@ fn published(o: &Obj) -> bool {
 /// mover, stopped or killed after its commit): the copy put under the
 /// names if it is not yet, then the marks.
 fn finish_committed(o: &Obj) {
-    match o.publish_committed() {
+    match o.publish_committed(&crate::ns::carry_nothing) {
         Ok(()) => finish_move(o),
         // Not committed: a mover (of a layout before the commit point)
         // killed after publishing.
@@ -340,63 +340,27 @@ fn finish_committed(o: &Obj) {
 /// ([`finish_committed`]), whoever holds the fence.
 fn wait_for_mover(o: &Obj, d: &Deadline, grace: Option<Duration>) -> Result<Option<i32>> {
     let l = o.obj_lock();
-    let may = grace.is_some() && o.may_replace();
-    let mut watch: Option<(u32, Frozen, std::time::Instant)> = None;
+    let grace = grace.filter(|_| o.may_replace());
+    // A move committed and still not marked after a nap: its publisher is
+    // stopped (or gave it up, or is this very process, whose call left it
+    // unfinished): finished here — the publication is idempotent — rather
+    // than waited for.
+    let help = || {
+        if matches!(o.move_state(), MoveState::Committed(_)) {
+            finish_committed(o);
+        }
+    };
     loop {
-        if o.is_moved() {
+        let Some(w) = l.wait_for_mover(d, grace, &|| o.is_moved(), &help)? else {
             return Ok(None);
-        }
-        let w = l.word();
-        match l.state() {
-            LockState::Moved => return Ok(None),
-            LockState::Fenced { fencer, .. } if may => {
-                let key = w & 0x7fff_ffff;
-                match &watch {
-                    Some((k, f, t)) if *k == key => {
-                        if grace.is_some_and(|g| t.elapsed() >= g) {
-                            if f.still() {
-                                if let Some(h) = l.fence_fencer(w) {
-                                    crate::debug_report!(
-                                        "semaphore set {}: the move of stopped mover {} taken over",
-                                        o.id,
-                                        fencer
-                                    );
-                                    return Ok(Some(h));
-                                }
-                            }
-                            watch = None;
-                            continue;
-                        }
-                    }
-                    _ => {
-                        watch = Frozen::look(fencer, l.owner_start())
-                            .map(|f| (key, f, std::time::Instant::now()));
-                    }
-                }
-            }
-            LockState::Fenced { .. } => {}
-            _ => return Err(Errno::EAGAIN),
-        }
-        let nap = match d.remaining() {
-            Some(r) if r.is_zero() => return Err(Errno::ETIMEDOUT),
-            Some(r) => r.min(Duration::from_millis(10)),
-            None => Duration::from_millis(10),
         };
-        match l.wait_moved(&Deadline::after(nap)) {
-            Ok(()) => return Ok(None),
-            Err(Errno::ETIMEDOUT) => {
-                // A move committed and still not marked after a nap: its
-                // publisher is stopped (or gave it up, or is this very
-                // process, whose call left it unfinished): finished here —
-                // the publication is idempotent — rather than waited for.
-                if matches!(o.move_state(), MoveState::Committed(_)) {
-                    finish_committed(o);
-                    if o.is_moved() {
-                        return Ok(None);
-                    }
-                }
-            }
-            Err(e) => return Err(e),
+        if let Some(h) = l.fence_fencer(w) {
+            crate::debug_report!(
+                "semaphore set {}: the move of stopped mover {} taken over",
+                o.id,
+                w & 0x3fff_ffff
+            );
+            return Ok(Some(h));
         }
     }
 }
@@ -592,7 +556,7 @@ fn move_set(o: &Obj, seen: u32, how: How, d: &Deadline) -> Result<()> {
                 }
         };
         let build = |new: &Obj| rebuild(new, holder.pid);
-        o.replace_from(e, &build, &still)?;
+        o.replace_from(e, &build, &still, &crate::ns::carry_nothing)?;
         step(6);
         crate::debug_report!(
             "semaphore set {}: moved to a new file away from a stopped lock holder",

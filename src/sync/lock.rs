@@ -766,6 +766,67 @@ impl RobustLock {
         }
     }
 
+    /// A live mover's fence met on this lock (docs/bounded-time.md,
+    /// "Taking over a stalled move"): waits by `d` for the move's end
+    /// (`Ok(None)`: the lock marked moved, or `moved` says the object is),
+    /// `EAGAIN` when the fence ended otherwise (given back, its mover dead:
+    /// take the lock again), `ETIMEDOUT` at `d`. With `grace` (a caller
+    /// that would move the object itself), the fencer is watched: seen
+    /// stopped, and not run, for that long ([`Frozen`], as a holder), its
+    /// fence word is returned (`Ok(Some(word))`) for the caller to take
+    /// over ([`RobustLock::fence_fencer`]). `help` runs after each 10 ms
+    /// nap that did not end the wait: a committed move whose publisher is
+    /// stopped is finished by whoever waits for it.
+    pub fn wait_for_mover(
+        &self,
+        d: &Deadline,
+        grace: Option<Duration>,
+        moved: GiveUp<'_>,
+        help: &dyn Fn(),
+    ) -> Result<Option<u32>> {
+        let mut watch: Option<(u32, Frozen, std::time::Instant)> = None;
+        loop {
+            if moved() {
+                return Ok(None);
+            }
+            let w = self.word();
+            match self.state() {
+                LockState::Moved => return Ok(None),
+                LockState::Fenced { fencer, .. } => {
+                    if let Some(g) = grace {
+                        let key = w & !WAITERS;
+                        match &watch {
+                            Some((k, f, t)) if *k == key => {
+                                if t.elapsed() >= g {
+                                    if f.still() {
+                                        return Ok(Some(w));
+                                    }
+                                    watch = None;
+                                    continue;
+                                }
+                            }
+                            _ => {
+                                watch = Frozen::look(fencer, self.owner_start())
+                                    .map(|f| (key, f, std::time::Instant::now()));
+                            }
+                        }
+                    }
+                }
+                _ => return Err(Errno::EAGAIN),
+            }
+            let nap = match d.remaining() {
+                Some(r) if r.is_zero() => return Err(Errno::ETIMEDOUT),
+                Some(r) => r.min(Duration::from_millis(10)),
+                None => Duration::from_millis(10),
+            };
+            match self.wait_moved(&Deadline::after(nap)) {
+                Ok(()) => return Ok(None),
+                Err(Errno::ETIMEDOUT) => help(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Called by a fenced holder whose fencer died before the move (the
     /// object's names still lead to this lock's file, and nobody took
     /// the fence over): takes its own lock back from the fence `seen`, so
