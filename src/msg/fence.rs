@@ -12,8 +12,10 @@
 //!    holder is stopped — and fenced by itself), `slock` first.
 //! 2. Make sure the fenced holders write nothing while the file is copied:
 //!    each is stopped and did not run from a look just before the copy to
-//!    one just after it ([`Frozen`]), or said it writes nothing more
-//!    ([`RobustLock::ack_fence`]: it found its release failing), or is dead.
+//!    one just after it ([`Frozen`]), or said before the copy that it
+//!    writes nothing more ([`RobustLock::ack_fence`]: it found its release
+//!    failing), or is dead. A holder that ran meanwhile voids the copy,
+//!    even if it said so afterwards.
 //! 3. Copy the file (same owner, group, mode: [`Obj::replace`]), and in the
 //!    copy: judge each fenced holder's operation by its record (see
 //!    below), free the locks, clear the wait words, and repair as after a
@@ -592,10 +594,18 @@ impl Queue {
         for s in sides {
             looks.push((s, Self::quiet(s)?));
         }
+        // A holder looked at stopped must not have run since: one that
+        // ran while the file was copied may have written part of its
+        // critical section before the copy read those bytes and part
+        // after (a `pread` sweeps the file in offset order, the holder
+        // stores in its own), and then found its release failing and said
+        // so (`fence_acked`). Such a copy is void even so — its list could
+        // hold a send whose record the copy missed (the send made twice)
+        // — and the move is given up: the holder's release then works.
         let still = || {
-            looks.iter().all(|(s, q)| match q {
+            looks.iter().all(|(_, q)| match q {
                 Quiet::Done => true,
-                Quiet::Looked(f) => f.still() || s.l.fence_acked(),
+                Quiet::Looked(f) => f.still(),
             })
         };
         let judge_s = sides
@@ -1036,5 +1046,74 @@ mod tests {
             let hold = 1 + (round / 4) % 4;
             stopped_mover_case(hold, k, false, Some((seed >> 16) as u64 % 40));
         }
+    }
+
+    /// A holder stopped under `slock` before its commit and continued
+    /// while its fencer copies the file (the fencer's step 0: its copy's
+    /// file made, the fences held) commits in the old file, finds its
+    /// release failing and says so (`fence_acked`): the copy, made while
+    /// it ran, is void — the move is given up, the queue stays in its
+    /// file, and the holder's release then works. Every send made once.
+    /// (The old rule took the holder's word for its quiet and published
+    /// the copy: the queue moved.)
+    #[test]
+    fn a_holder_that_ran_during_the_copy_voids_it() {
+        let t = crate::ns::testing::TempNs::new("qvoid");
+        let q = get(&t.ns, 0x5158, crate::ns::IPC_CREAT | 0o600).unwrap();
+        q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+        let ino_of = |t: &crate::ns::testing::TempNs| {
+            use std::os::unix::fs::MetadataExt;
+            let name = t
+                .objects()
+                .into_iter()
+                .find(|n| n.starts_with("msg."))
+                .unwrap();
+            std::fs::metadata(t.dir.join(name)).unwrap().ino()
+        };
+        let before = ino_of(&t);
+        let ns = t.ns.clone();
+        let holder = child(|| {
+            HOLD_AT.store(1, Relaxed);
+            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+        });
+        stopped_within(holder, "the holder");
+        let mover = child(|| {
+            let done = core::cell::Cell::new(false);
+            let q2 = q.clone();
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n != 0 || done.replace(true) {
+                    return;
+                }
+                // SAFETY: continuing the test's holder (our sibling).
+                unsafe { libc::kill(holder, libc::SIGCONT) };
+                let t0 = std::time::Instant::now();
+                while !q2.head().is_ok_and(|h| h.slock.fence_acked()) {
+                    if t0.elapsed() > Duration::from_secs(2) {
+                        // SAFETY: leaving this test child at once.
+                        unsafe { libc::_exit(3) };
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })));
+            q.send(&ns, 2, b"m", 0, Deadline::NEVER).is_ok()
+        });
+        assert!(ok_within(mover, "the mover"), "the mover's send");
+        assert!(ok_within(holder, "the holder"), "the holder's send");
+        assert_eq!(ino_of(&t), before, "the queue stayed in its file");
+        let mut types = Vec::new();
+        let mut b = [0u8; 8];
+        while let Ok((ty, _)) = q.recv(0, &mut b, crate::ns::IPC_NOWAIT, Deadline::NEVER) {
+            types.push(ty);
+            assert!(types.len() < 10, "too many messages");
+        }
+        types.sort_unstable();
+        assert_eq!(types, vec![1, 2, 9], "every send made once");
+        let left: Vec<String> = t
+            .objects()
+            .into_iter()
+            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "left");
+        q.remove(&t.ns).unwrap();
     }
 }
