@@ -912,6 +912,27 @@ mod tests {
         libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
     }
 
+    /// The types of every message left in `q`, received without waiting,
+    /// sorted (at most 9: more is a failure of case `tag`).
+    fn drained_types(q: &Queue, tag: &str) -> Vec<i64> {
+        let mut types = Vec::new();
+        let mut b = [0u8; 8];
+        while let Ok((ty, _)) = q.recv(0, &mut b, crate::ns::IPC_NOWAIT, Deadline::NEVER) {
+            types.push(ty);
+            assert!(types.len() < 10, "{tag}: too many messages");
+        }
+        types.sort_unstable();
+        types
+    }
+
+    /// The movers' temporary files left in `t`'s directory.
+    fn temps_left(t: &crate::ns::testing::TempNs) -> Vec<String> {
+        t.objects()
+            .into_iter()
+            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
+            .collect()
+    }
+
     /// One case of a queue mover stopped in the middle of its move: a
     /// sender stopped under `slock` at point `hold` ([`HOLD_AT`]: 1 before
     /// its commit, 2 after), or a receiver under `rlock` (3, 4), a mover
@@ -990,13 +1011,7 @@ mod tests {
             ok_within(holder, &format!("{tag}: the holder")),
             "{tag}: the holder's call, made once"
         );
-        let mut types = Vec::new();
-        let mut b = [0u8; 8];
-        while let Ok((ty, _)) = q.recv(0, &mut b, crate::ns::IPC_NOWAIT, Deadline::NEVER) {
-            types.push(ty);
-            assert!(types.len() < 10, "{tag}: too many messages");
-        }
-        types.sort_unstable();
+        let types = drained_types(&q, &tag);
         let want: Vec<i64> = match (recv_side, kill) {
             (false, false) => vec![1, 2, 3],
             (false, true) => vec![1, 3],
@@ -1008,12 +1023,7 @@ mod tests {
             // A killed mover's copy: swept as any dead creator's file.
             t.ns.sweep_tmp();
         }
-        let left: Vec<String> = t
-            .objects()
-            .into_iter()
-            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
-            .collect();
-        assert_eq!(left, Vec::<String>::new(), "{tag}: left");
+        assert_eq!(temps_left(&t), Vec::<String>::new(), "{tag}: left");
         q.remove(&t.ns).unwrap();
     }
 
@@ -1100,20 +1110,12 @@ mod tests {
         assert!(ok_within(mover, "the mover"), "the mover's send");
         assert!(ok_within(holder, "the holder"), "the holder's send");
         assert_eq!(ino_of(&t), before, "the queue stayed in its file");
-        let mut types = Vec::new();
-        let mut b = [0u8; 8];
-        while let Ok((ty, _)) = q.recv(0, &mut b, crate::ns::IPC_NOWAIT, Deadline::NEVER) {
-            types.push(ty);
-            assert!(types.len() < 10, "too many messages");
-        }
-        types.sort_unstable();
-        assert_eq!(types, vec![1, 2, 9], "every send made once");
-        let left: Vec<String> = t
-            .objects()
-            .into_iter()
-            .filter(|n| n.starts_with(".new.") || n.starts_with(".mv."))
-            .collect();
-        assert_eq!(left, Vec::<String>::new(), "left");
+        assert_eq!(
+            drained_types(&q, "void"),
+            vec![1, 2, 9],
+            "every send made once"
+        );
+        assert_eq!(temps_left(&t), Vec::<String>::new(), "left");
         q.remove(&t.ns).unwrap();
     }
 }
