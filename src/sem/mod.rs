@@ -1257,10 +1257,11 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
     let mut txn = Txn::default();
     txn.more.reserve(vals.len().saturating_sub(8));
     for &(n, x) in vals {
-        v.freeze(n)?; // range-checked before anything is written
-                      // An adjustment owed for it is stored first by its claimant, whose
-                      // late store would land over the clearing (`EBUSY` while its
-                      // process is stopped: `EAGAIN`); paid when that process is gone.
+        // Range-checked before anything is written.
+        v.freeze(n)?;
+        // An adjustment owed for it is stored first by its claimant, whose
+        // late store would land over the clearing (`EBUSY` while its
+        // process is stopped: `EAGAIN`); paid when that process is gone.
         if flag == 0 {
             for u in v.undo_used() {
                 wait_owed(v, u, n)?;
