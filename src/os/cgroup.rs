@@ -18,7 +18,7 @@
 //! The root cgroups can never be frozen, so a task in them (the common
 //! case) costs one small read.
 
-use super::proc::{read_small, small_buf, state_of, ProcPath};
+use super::proc::{proc_path, read_at, read_small, small_buf, state_of};
 
 /// Whether every thread of process `pid` is held: stopped (`T`, `t`) or
 /// sleeping (`S`, `D`) in a frozen cgroup. False when anything cannot be
@@ -60,8 +60,10 @@ impl Cgroups {
     /// Whether thread `tid` of `pid` is held (see [`process_frozen`]).
     fn held(&mut self, pid: i32, tid: i32) -> bool {
         let mut buf = small_buf::<1024>();
-        let path = ProcPath::of(pid).push("/task/").num(tid).push("/stat\0");
-        let Ok(stat) = read_small(path.as_str(), &mut buf) else {
+        let path = proc_path(pid, b"task/")
+            .num(tid.max(0) as u64)
+            .push(b"/stat");
+        let Ok(stat) = read_at(&path, &mut buf) else {
             return false;
         };
         match state_of(stat) {
@@ -75,8 +77,10 @@ impl Cgroups {
     /// frozen (its state is the caller's to check).
     pub fn frozen(&mut self, pid: i32, tid: i32) -> bool {
         let mut buf = small_buf::<4096>();
-        let path = ProcPath::of(pid).push("/task/").num(tid).push("/cgroup\0");
-        let Ok(text) = read_small(path.as_str(), &mut buf) else {
+        let path = proc_path(pid, b"task/")
+            .num(tid.max(0) as u64)
+            .push(b"/cgroup");
+        let Ok(text) = read_at(&path, &mut buf) else {
             return false;
         };
         if let Some((_, f)) = self.seen.iter().find(|(t, _)| t == text) {
@@ -134,7 +138,9 @@ fn frozen_by(text: &str) -> bool {
                 Kind::V1 => "freezer.state",
             };
             let mut buf = small_buf::<1024>();
-            let name = format!("{at}{rel}/{file}\0");
+            let Ok(name) = std::ffi::CString::new(format!("{at}{rel}/{file}")) else {
+                return false;
+            };
             match read_small(&name, &mut buf) {
                 Ok(t) => says_frozen(kind, t),
                 Err(_) => false,

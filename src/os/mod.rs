@@ -11,6 +11,7 @@ pub mod cgroup;
 pub mod creds;
 mod fd;
 pub(crate) mod membarrier;
+pub(crate) mod name;
 pub mod probe;
 pub mod proc;
 mod sigmask;

@@ -6,6 +6,8 @@
 //! is therefore named by `(pid, start time)`, the start time being field 22
 //! of `/proc/<pid>/stat` (clock ticks since boot).
 
+use super::name::StackName;
+use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use once_cell::sync::OnceCell;
@@ -142,70 +144,27 @@ pub enum Start {
     Unknown,
 }
 
-/// A `/proc` path built on the stack: no allocation, so that the first
-/// look at a process's start time — in a fork child's first call, or in
-/// a signal handler that interrupted `malloc` — runs no allocator and
-/// touches no heap page (a fork child took ~5 page faults more for the
-/// `format!` it was).
-pub(crate) struct ProcPath {
-    buf: [u8; 64],
-    len: usize,
+/// The path `/proc/<pid>/<tail>` built on the stack ([`StackName`]: no
+/// allocation, so that the first look at a process's start time — in a
+/// fork child's first call, or in a signal handler that interrupted
+/// `malloc` — runs no allocator and touches no heap page; a fork child
+/// took ~3 page faults more for the `format!` it was). 64 bytes: the
+/// longest, `/proc/<pid>/task/<tid>/cgroup`, is 41.
+pub(crate) fn proc_path(pid: i32, tail: &[u8]) -> StackName<64> {
+    StackName::new()
+        .push(b"/proc/")
+        .num(pid.max(0) as u64)
+        .push(b"/")
+        .push(tail)
 }
 
-impl ProcPath {
-    /// `/proc/<pid>`.
-    pub(crate) fn of(pid: i32) -> ProcPath {
-        let p = ProcPath {
-            buf: [0; 64],
-            len: 0,
-        };
-        p.push("/proc/").num(pid)
-    }
-
-    /// `/proc/<pid>/<tail>` with its NUL, as [`read_small`] takes it.
-    pub(crate) fn file(pid: i32, tail: &str) -> ProcPath {
-        ProcPath::of(pid).push("/").push(tail).push("\0")
-    }
-
-    /// Appends `s` (cut short at the buffer's end: such a path ends
-    /// without its NUL and is refused by [`read_small`]).
-    pub(crate) fn push(mut self, s: &str) -> ProcPath {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        self
-    }
-
-    /// Appends `n` in decimal.
-    pub(crate) fn num(self, n: i32) -> ProcPath {
-        let mut digits = [0u8; 11];
-        let mut i = digits.len();
-        let neg = n < 0;
-        let mut v = n.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        if neg {
-            i -= 1;
-            digits[i] = b'-';
-        }
-        // The digits and the sign are ASCII.
-        self.push(core::str::from_utf8(&digits[i..]).unwrap_or(""))
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        // Only whole `&str`s and ASCII digits were copied in, but a cut
-        // may split a character: then the valid prefix, without a NUL.
-        match core::str::from_utf8(&self.buf[..self.len]) {
-            Ok(s) => s,
-            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
-        }
-    }
+/// [`read_small`] of a stack-built path (`EINVAL` for one that did not
+/// fit its buffer).
+pub(crate) fn read_at<'a, const N: usize>(
+    path: &StackName<N>,
+    buf: &'a mut [MaybeUninit<u8>],
+) -> Result<&'a str, i32> {
+    read_small(path.as_cstr().map_err(|_| libc::EINVAL)?, buf)
 }
 
 /// A buffer for [`read_small`], left uninitialised (a zeroed one is a
@@ -218,17 +177,14 @@ pub(crate) fn small_buf<const N: usize>() -> [MaybeUninit<u8>; N] {
 /// `buf` with one `read` (`std::fs::read_to_string` makes a `statx` and
 /// up to six reads for a `stat` line): the text, or the errno. A file
 /// that fills `buf` is an error (`EFBIG`): `/proc/<pid>/stat` is a few
-/// hundred bytes. A path without its NUL is `EINVAL`.
+/// hundred bytes.
 ///
 /// Raw system calls: glibc's `open`/`read`/`close` are cancellation
 /// points, and a cancellation must never act inside ripc (this runs in
 /// the middle of any call that meets a busy lock: [`super::cancel`]).
-pub(crate) fn read_small<'a>(path: &str, buf: &'a mut [MaybeUninit<u8>]) -> Result<&'a str, i32> {
-    if !path.ends_with('\0') {
-        return Err(libc::EINVAL);
-    }
-    // SAFETY: `path` ends with a NUL (checked); open returns a descriptor
-    // we close below.
+pub(crate) fn read_small<'a>(path: &CStr, buf: &'a mut [MaybeUninit<u8>]) -> Result<&'a str, i32> {
+    // SAFETY: `path` is NUL-terminated (a `CStr`); open returns a
+    // descriptor we close below.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat,
@@ -300,7 +256,7 @@ fn start_and_state(pid: i32) -> (Start, Option<u8>) {
         return (Start::Gone, None);
     }
     let mut buf = small_buf::<1024>();
-    match read_small(ProcPath::file(pid, "stat").as_str(), &mut buf) {
+    match read_at(&proc_path(pid, b"stat"), &mut buf) {
         Ok(stat) => (parse_start(stat), state_of(stat).map(|s| s.as_bytes()[0])),
         Err(e) if e == libc::ENOENT || e == libc::ESRCH => (Start::Gone, None),
         Err(_) => (Start::Unknown, None),
@@ -327,7 +283,7 @@ pub fn euid_of(pid: i32) -> Option<u32> {
         return None;
     }
     let mut buf = small_buf::<4096>();
-    let status = read_small(ProcPath::file(pid, "status").as_str(), &mut buf).ok()?;
+    let status = read_at(&proc_path(pid, b"status"), &mut buf).ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_ascii_whitespace().nth(2)?.parse().ok()
 }
@@ -581,29 +537,29 @@ pub fn many_cpus() -> bool {
 mod tests {
     use super::*;
 
-    /// The stack-built paths say what `format!` said, a path too long for
-    /// the buffer loses its NUL and is refused, and a reading through
-    /// them is this process's own.
+    /// The stack-built paths say what `format!` said (a negative pid, a
+    /// bug, reads as 0), a path too long for the buffer is refused, and a
+    /// reading through them is this process's own.
     #[test]
     fn proc_paths_are_built_on_the_stack_as_format_built_them() {
-        for pid in [0, 1, 7, 10, 12345, 4_194_304, i32::MAX, -1, i32::MIN] {
+        for pid in [0, 1, 7, 10, 12345, 4_194_304, i32::MAX] {
             assert_eq!(
-                ProcPath::file(pid, "stat").as_str(),
-                format!("/proc/{pid}/stat\0")
+                proc_path(pid, b"stat").as_str(),
+                format!("/proc/{pid}/stat")
             );
         }
-        let p = ProcPath::of(42).push("/task/").num(43).push("/cgroup\0");
-        assert_eq!(p.as_str(), "/proc/42/task/43/cgroup\0");
-        let long = ProcPath::of(1).push(&"x".repeat(80)).push("\0");
-        assert_eq!(long.as_str().len(), 64);
-        assert!(!long.as_str().ends_with('\0'));
+        assert_eq!(proc_path(-1, b"stat").as_str(), "/proc/0/stat");
+        let p = proc_path(42, b"task/").num(43).push(b"/cgroup");
+        assert_eq!(p.as_str(), "/proc/42/task/43/cgroup");
+        assert_eq!(
+            p.as_cstr().map(CStr::to_bytes),
+            Ok(&b"/proc/42/task/43/cgroup"[..])
+        );
+        let long = proc_path(1, "x".repeat(80).as_bytes());
+        assert_eq!(long.as_cstr(), Err(crate::error::Errno::EINVAL));
         let mut buf = small_buf::<1024>();
-        assert_eq!(read_small(long.as_str(), &mut buf), Err(libc::EINVAL));
-        assert_eq!(read_small("/proc/self/stat", &mut buf), Err(libc::EINVAL));
-        // A cut inside a character keeps the valid prefix.
-        let cut = ProcPath::of(1).push(&"x".repeat(56)).push("é");
-        assert_eq!(cut.as_str().len(), 63);
-        let mine = read_small(ProcPath::file(my_pid(), "stat").as_str(), &mut buf)
+        assert_eq!(read_at(&long, &mut buf), Err(libc::EINVAL));
+        let mine = read_at(&proc_path(my_pid(), b"stat"), &mut buf)
             .map(|t| t.split_ascii_whitespace().next().map(str::to_owned));
         assert_eq!(mine, Ok(Some(my_pid().to_string())));
         assert!(matches!(start_time(my_pid()), Start::Known(s) if s == my_start()));
@@ -687,7 +643,8 @@ mod tests {
             if pid == 0 {
                 let mine = my_start();
                 let mut buf = small_buf::<1024>();
-                let code = match read_small("/proc/self/stat\0", &mut buf).map(parse_start) {
+                let path = CStr::from_bytes_with_nul(b"/proc/self/stat\0").unwrap();
+                let code = match read_small(path, &mut buf).map(parse_start) {
                     Ok(Start::Known(s)) if s == mine => 0,
                     _ => 1,
                 };
