@@ -590,10 +590,10 @@ impl Queue {
     /// Steps 2–4 of the module comment, with both locks fenced (`sides`).
     fn copy_and_publish(&self, sides: &[Side<'_>]) -> Result<()> {
         let h = self.head()?;
-        let mut looks = Vec::with_capacity(2);
-        for s in sides {
-            looks.push((s, Self::quiet(s)?));
-        }
+        let looks = sides
+            .iter()
+            .map(Self::quiet)
+            .collect::<Result<Vec<Quiet>>>()?;
         // A holder looked at stopped must not have run since: one that
         // ran while the file was copied may have written part of its
         // critical section before the copy read those bytes and part
@@ -603,7 +603,7 @@ impl Queue {
         // hold a send whose record the copy missed (the send made twice)
         // — and the move is given up: the holder's release then works.
         let still = || {
-            looks.iter().all(|(_, q)| match q {
+            looks.iter().all(|q| match q {
                 Quiet::Done => true,
                 Quiet::Looked(f) => f.still(),
             })
