@@ -1265,7 +1265,32 @@ pub fn check(ns: &Ns, id: i32) -> Result<()> {
 mod tests {
     use super::*;
     use crate::ns::testing::TempNs;
-    use crate::ns::{IPC_CREAT, IPC_PRIVATE};
+    use crate::ns::{IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE};
+
+    #[test]
+    fn no_lock_stays_noted_after_a_call() {
+        use crate::sync::held;
+        let t = TempNs::new("msgheld");
+        let q = get(&t.ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
+        held::forget_all();
+        let mut buf = [0u8; 64];
+        for i in 0..50 {
+            q.send(&t.ns, 1 + i % 3, b"hello", 0, Deadline::NEVER)
+                .unwrap();
+            assert_eq!(held::count(), 0, "after send {i}");
+            q.stat(false).unwrap();
+            assert_eq!(held::count(), 0, "after stat {i}");
+            q.recv(0, &mut buf, 0, Deadline::NEVER).unwrap();
+            assert_eq!(held::count(), 0, "after recv {i}");
+            assert_eq!(
+                q.recv(0, &mut buf, IPC_NOWAIT, Deadline::NEVER),
+                Err(Errno::ENOMSG)
+            );
+            assert_eq!(held::count(), 0, "after an empty recv {i}");
+        }
+        q.remove(&t.ns).unwrap();
+        assert_eq!(held::count(), 0, "after remove");
+    }
 
     #[test]
     fn a_thread_lets_its_cached_queue_go_when_it_exits() {

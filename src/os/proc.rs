@@ -25,6 +25,9 @@ extern "C" fn reset_after_fork() {
     PID.store(0, Ordering::Relaxed);
     START.store(0, Ordering::Relaxed); // read from /proc when first needed
     super::creds::forget();
+    // No lock word names the child: the forking thread's noted locks are
+    // its parent's.
+    crate::sync::held::forget_all();
     for slot in &FORK_HOOKS {
         let f = slot.load(Ordering::Acquire);
         if f != 0 {

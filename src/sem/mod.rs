@@ -2749,6 +2749,35 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    #[test]
+    fn no_lock_stays_noted_after_a_call() {
+        use crate::sync::held;
+        let t = tmp_ns("semheld");
+        let o = get(&t.1, 0, 3, IPC_CREAT_FLAG | 0o600, &[]).unwrap();
+        held::forget_all();
+        let now = Wait::Until(Deadline::after(Duration::ZERO));
+        for flg in [0, SEM_UNDO] {
+            for ops in [
+                vec![op(0, 1, flg)],
+                vec![op(0, -1, flg)],
+                vec![op(0, 1, flg), op(1, 1, flg)],
+                vec![op(0, -1, flg), op(1, -1, flg)],
+                vec![op(2, -1, flg)],
+                vec![op(2, -1, flg), op(0, 1, flg)],
+            ] {
+                let r = semop(&o, &ops, now, Errno::EAGAIN);
+                assert_eq!(held::count(), 0, "after {ops:?}: {r:?}");
+            }
+        }
+        setval(&o, 2, 1).unwrap();
+        getval(&o, 2).unwrap();
+        stat(&o, true).unwrap();
+        getall(&o).unwrap();
+        assert_eq!(held::count(), 0, "after the control calls");
+        remove(&t.1, &o).unwrap();
+        assert_eq!(held::count(), 0, "after remove");
+    }
+
     const IPC_CREAT_FLAG: i32 = crate::ns::IPC_CREAT;
 
     fn xorshift(s: &mut u64) -> u64 {

@@ -31,6 +31,7 @@
 
 use super::fence::Frozen;
 use super::futex::{futex_wait, futex_wake};
+use super::held;
 use super::owner::Owner;
 use super::time::Deadline;
 use crate::error::{Errno, Result};
@@ -156,6 +157,7 @@ impl RobustLock {
         if self.try_lock() {
             return Ok(LockOutcome::Acquired);
         }
+        self.not_my_threads(deadline)?;
         match self.lock_slow(deadline, give_up, None, None)? {
             Got::Out(o) => Ok(o),
             // Not for a lock that does not move.
@@ -169,6 +171,10 @@ impl RobustLock {
     #[inline]
     pub fn try_lock(&self) -> bool {
         let me = my_pid() as u32 & !WAITERS;
+        // Noted before the swap, not after: a signal handler that runs
+        // right after the swap (a locked instruction, where interrupts
+        // tend to land) must find it noted ([`held`]).
+        held::note(self.addr());
         if self
             .word
             .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
@@ -177,7 +183,54 @@ impl RobustLock {
             self.owner_start.store(my_start(), Ordering::Relaxed);
             return true;
         }
+        held::forget(self.addr());
         false
+    }
+
+    /// The word from `seen` to `new` by compare-and-swap, the lock noted
+    /// as this thread's first (see [`RobustLock::try_lock`]); false, and
+    /// nothing noted, when the word changed.
+    fn swap_noted(&self, seen: u32, new: u32) -> bool {
+        held::note(self.addr());
+        let ok = self
+            .word
+            .compare_exchange(seen, new, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if !ok {
+            held::forget(self.addr());
+        }
+        ok
+    }
+
+    /// This lock's address, as [`held`] notes it.
+    #[inline(always)]
+    fn addr(&self) -> usize {
+        self as *const RobustLock as usize
+    }
+
+    /// `Ok` unless the word names this process and it is this very thread
+    /// that holds the lock: a signal handler's call that
+    /// interrupted its own thread inside the locked section, which cannot
+    /// let go before the handler returns. Waiting would be waiting for
+    /// itself: a call with a deadline ends at once (`ETIMEDOUT`: what it
+    /// answers at its deadline — `EAGAIN` for an operation, the reading
+    /// without the lock for a control call), one without gets `EDEADLK`
+    /// (docs/bounded-time.md, "A signal handler's call on its own
+    /// thread's lock").
+    #[inline]
+    fn not_my_threads(&self, deadline: &Deadline) -> Result<()> {
+        let me = my_pid() as u32 & PID;
+        // (A plain hold only: a word that is this thread's fence tells a
+        // taker that the object is moving, as before — a move this very
+        // thread makes is not cut short.)
+        if self.word.load(Ordering::Relaxed) & !WAITERS != me || !held::holds(self.addr()) {
+            return Ok(());
+        }
+        Err(if deadline.remaining().is_some() {
+            Errno::ETIMEDOUT
+        } else {
+            Errno::EDEADLK
+        })
     }
 
     #[cold]
@@ -232,11 +285,7 @@ impl RobustLock {
                 // Take it, keeping the waiters bit conservatively set when
                 // we have slept (others may still sleep).
                 let new = if spins > SPINS { me | WAITERS } else { me };
-                if self
-                    .word
-                    .compare_exchange(0, new, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok()
-                {
+                if self.swap_noted(0, new) {
                     self.owner_start.store(my_start(), Ordering::Relaxed);
                     return Ok(Got::Out(LockOutcome::Acquired));
                 }
@@ -450,39 +499,29 @@ impl RobustLock {
             // A dead fencer's fence: taken over as a fence (the holder it
             // fenced may still write; the object must still move).
             let mine = self.forget_start();
-            return self
-                .word
-                .compare_exchange(
-                    seen,
-                    FENCE | me | WAITERS,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
-                .ok()
-                .map_or(Look::Held { stopped: false }, |_| {
-                    self.owner_start.store(mine, Ordering::Relaxed);
-                    Look::Taken(Got::Orphan(
-                        (self.fenced.load(Ordering::Relaxed) & PID) as i32,
-                    ))
-                });
+            if !self.swap_noted(seen, FENCE | me | WAITERS) {
+                return Look::Held { stopped: false };
+            }
+            self.owner_start.store(mine, Ordering::Relaxed);
+            return Look::Taken(Got::Orphan(
+                (self.fenced.load(Ordering::Relaxed) & PID) as i32,
+            ));
         }
         let mine = self.forget_start();
-        self.word
-            .compare_exchange(seen, me | WAITERS, Ordering::SeqCst, Ordering::Relaxed)
-            .ok()
-            .map_or(Look::Held { stopped: false }, |_| {
-                self.owner_start.store(mine, Ordering::Relaxed);
-                crate::debug_report!(
-                    "lock at {:p} taken over from pid {owner} ({})",
-                    self,
-                    if start != 0 && liveness(owner, start) != Liveness::Dead {
-                        "alive, but it does not map the lock's file"
-                    } else {
-                        "gone"
-                    }
-                );
-                Look::Taken(Got::Out(LockOutcome::OwnerDied))
-            })
+        if !self.swap_noted(seen, me | WAITERS) {
+            return Look::Held { stopped: false };
+        }
+        self.owner_start.store(mine, Ordering::Relaxed);
+        crate::debug_report!(
+            "lock at {:p} taken over from pid {owner} ({})",
+            self,
+            if start != 0 && liveness(owner, start) != Liveness::Dead {
+                "alive, but it does not map the lock's file"
+            } else {
+                "gone"
+            }
+        );
+        Look::Taken(Got::Out(LockOutcome::OwnerDied))
     }
 
     /// Before a compare-and-swap that makes this process the word's
@@ -522,6 +561,8 @@ impl RobustLock {
         let me = my_pid() as u32 & PID;
         let cur = self.word.load(Ordering::Relaxed);
         if cur & !WAITERS != me {
+            // Fenced: no longer this thread's.
+            held::forget(self.addr());
             return false;
         }
         self.owner_start.store(0, Ordering::Relaxed);
@@ -532,9 +573,12 @@ impl RobustLock {
                 .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
         {
+            held::forget(self.addr());
             return true;
         }
-        self.unlock_slow(me, cur)
+        let r = self.unlock_slow(me, cur);
+        held::forget(self.addr());
+        r
     }
 
     #[cold]
@@ -625,6 +669,11 @@ impl RobustLock {
                 Err(v) => cur = v,
             }
         }
+        // (Already noted when it is this thread's own hold it fences:
+        // `fence_mine`.)
+        if !held::holds(self.addr()) {
+            held::note(self.addr());
+        }
         self.owner_start.store(mine, Ordering::Relaxed);
         Some(())
     }
@@ -691,6 +740,11 @@ impl RobustLock {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
+                    // (Given back to this very process by `fence_mine`'s
+                    // caller: its hold again.)
+                    if holder.pid != my_pid() {
+                        held::forget(self.addr());
+                    }
                     futex_wake(&self.word, i32::MAX);
                     return true;
                 }
@@ -706,6 +760,7 @@ impl RobustLock {
     /// Every sleeper is woken.
     pub fn mark_moved(&self) {
         self.word.store(MOVED, Ordering::SeqCst);
+        held::forget(self.addr());
         futex_wake(&self.word, i32::MAX);
     }
 
@@ -748,6 +803,7 @@ impl RobustLock {
         if self.try_lock() {
             return Ok(Got::Out(LockOutcome::Acquired));
         }
+        self.not_my_threads(deadline)?;
         self.lock_slow(deadline, give_up, Some(moved), grace)
     }
 
@@ -848,6 +904,9 @@ impl RobustLock {
             .is_err()
         {
             return false;
+        }
+        if !held::holds(self.addr()) {
+            held::note(self.addr());
         }
         self.owner_start.store(mine, Ordering::Relaxed);
         self.fenced.store(0, Ordering::Relaxed);

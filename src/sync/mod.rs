@@ -12,6 +12,7 @@
 pub mod event;
 pub mod fence;
 pub mod futex;
+pub mod held;
 pub mod lock;
 pub mod owner;
 pub mod spin;

@@ -1,0 +1,324 @@
+/* t_handler_reenter.c — a signal handler's calls on an object whose lock
+ * its own interrupted thread holds return, under both backends (the
+ * kernel the oracle: its system calls are atomic with respect to the
+ * caller's own handlers, so every call there is performed at once).
+ *
+ * A child loops on one object: msgsnd + msgrcv of type 1 on a queue, or a
+ * two-operation semop P then V on semaphores 0 and 2 of a set (every
+ * other round with SEM_UNDO). A SIGPROF timer (the child's CPU time, so it
+ * fires while the loop runs, 100-900 us apart at random, re-armed by the
+ * handler) interrupts it anywhere, often inside the object's lock under
+ * the user backend (every queue operation takes one). The handler calls
+ * on the same object:
+ *
+ *  - queue: IPC_STAT (must succeed); msgsnd of type 2 with IPC_NOWAIT,
+ *    then msgrcv of type 2 with IPC_NOWAIT (the second fails with ENOMSG
+ *    only when its own thread holds the receivers' lock: a landing); an
+ *    untimed msgsnd of type 3.
+ *  - set: GETVAL and IPC_STAT (must succeed: GETVAL of semaphore 1, which
+ *    only the handler changes, must equal the handler's own count);
+ *    IPC_NOWAIT V and P of semaphore 1 (EAGAIN only when its own thread
+ *    holds the set's lock: a landing), an untimed V, a 50 ms timed P.
+ *
+ * Before (the library of dfd517a): a handler that landed inside its own
+ * thread's lock waited for itself — IPC_STAT and GETVAL for ever — and
+ * the child hung. Now each call returns within CALL_MAX; where the user
+ * backend cannot perform a call without the lock its interrupted thread
+ * holds, it answers as that call's timeout would (EAGAIN; ENOMSG for
+ * msgrcv), or EDEADLK for an untimed call (README, "Deliberate
+ * differences"); the kernel performs them all. Exact counts at the end:
+ * every type-2 and type-3 message sent is received once (the rest
+ * drained), msg_qnum 0; semaphore 1 holds what the handler's successful
+ * calls left, semaphores 0 and 2 their initial 1.
+ *
+ * Third part: the handler removes the queue, then the set (IPC_RMID) at a
+ * random moment of the loop: the removal succeeds in CALL_MAX, the loop
+ * then ends with EIDRM or EINVAL, and nothing is left in the namespace.
+ *
+ * Each child is bounded (20 s, then SIGKILLed and counted as hung, its
+ * stack printed).
+ */
+#include "ripc_sysv.h"
+#include "tap.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_SECS 1.5
+#define CALL_MAX 0.5
+#define CHILD_MAX 20.0
+
+struct msg {
+    long mtype;
+    char text[64];
+};
+
+struct report {
+    long rounds, signals, landed, deadlk, bad, stat_bad, val_bad;
+    long sent2, got2, sent3, got3;
+    int val1;         /* semaphore 1 as the handler's calls left it */
+    double worst;     /* the slowest handler call, s */
+    int rmid_rc, rmid_errno, end_errno;
+    double rmid_took;
+};
+
+static struct report *rep;
+static int obj_id, is_set, do_rmid;
+static uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+static void arm(long us) {
+    struct itimerval it = {{0, 0}, {0, us}};
+    setitimer(ITIMER_PROF, &it, NULL);
+}
+
+static double took_since(double t0) {
+    double d = tap_now() - t0;
+    if (d > rep->worst) rep->worst = d;
+    return d;
+}
+
+static void on_queue(void) {
+    struct msqid_ds ds;
+    struct msg m = {2, "handler"};
+    double t0 = tap_now();
+    if (msgctl(obj_id, IPC_STAT, &ds) != 0) rep->stat_bad++;
+    took_since(t0);
+    t0 = tap_now();
+    if (msgsnd(obj_id, &m, sizeof m.text, IPC_NOWAIT) == 0) {
+        rep->sent2++;
+        took_since(t0);
+        t0 = tap_now();
+        if (msgrcv(obj_id, &m, sizeof m.text, 2, IPC_NOWAIT) >= 0) rep->got2++;
+        else if (errno == ENOMSG) rep->landed++;
+        else rep->bad++;
+    } else if (errno == EAGAIN) {
+        rep->landed++;
+    } else {
+        rep->bad++;
+    }
+    took_since(t0);
+    m.mtype = 3;
+    t0 = tap_now();
+    if (msgsnd(obj_id, &m, sizeof m.text, 0) == 0) rep->sent3++;
+    else if (errno == EDEADLK) rep->deadlk++;
+    else rep->bad++;
+    took_since(t0);
+}
+
+static void on_set(void) {
+    struct semid_ds ds;
+    union semun { int val; struct semid_ds *buf; } arg = {.buf = &ds};
+    double t0 = tap_now();
+    int v = semctl(obj_id, 1, GETVAL);
+    if (v != rep->val1) rep->val_bad++;
+    if (semctl(obj_id, 0, IPC_STAT, arg) != 0) rep->stat_bad++;
+    took_since(t0);
+    struct sembuf up = {1, 1, IPC_NOWAIT}, down = {1, -1, IPC_NOWAIT};
+    t0 = tap_now();
+    if (semop(obj_id, &up, 1) == 0) rep->val1++;
+    else if (errno == EAGAIN) rep->landed++;
+    else rep->bad++;
+    took_since(t0);
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semop(obj_id, &down, 1) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+    struct sembuf up_wait = {1, 1, 0};
+    t0 = tap_now();
+    if (semop(obj_id, &up_wait, 1) == 0) rep->val1++;
+    else if (errno == EDEADLK) rep->deadlk++;
+    else rep->bad++;
+    took_since(t0);
+    struct sembuf down_timed = {1, -1, 0};
+    struct timespec ms50 = {0, 50 * 1000 * 1000};
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semtimedop(obj_id, &down_timed, 1, &ms50) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+}
+
+static void handler(int sig) {
+    (void)sig;
+    int e = errno;
+    rep->signals++;
+    if (do_rmid) {
+        double t0 = tap_now();
+        rep->rmid_rc = is_set ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        rep->rmid_errno = errno;
+        rep->rmid_took = took_since(t0);
+        errno = e;
+        return; /* one removal; the timer is not re-armed */
+    }
+    if (is_set) on_set();
+    else on_queue();
+    arm(100 + (long)(tap_xorshift(&seed) % 800));
+    errno = e;
+}
+
+/* The child's loop until RUN_SECS have passed (or the object is gone). */
+static void loop(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigaction(SIGPROF, &sa, NULL);
+    seed ^= (uint64_t)getpid() << 17;
+    arm(do_rmid ? 20000 + (long)(tap_xorshift(&seed) % 300000) : 300);
+    double end = tap_now() + RUN_SECS;
+    struct msg m = {1, "loop"};
+    struct sembuf p[2] = {{0, -1, 0}, {2, -1, 0}}, v[2] = {{0, 1, 0}, {2, 1, 0}};
+    while (tap_now() < end || (do_rmid && rep->rmid_rc == -2)) {
+        int r;
+        if (is_set) {
+            short f = (rep->rounds & 1) ? SEM_UNDO : 0;
+            p[0].sem_flg = p[1].sem_flg = v[0].sem_flg = v[1].sem_flg = f;
+            while ((r = semop(obj_id, p, 2)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = semop(obj_id, v, 2)) != 0 && errno == EINTR) {
+                }
+        } else {
+            while ((r = msgsnd(obj_id, &m, sizeof m.text, 0)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = (int)msgrcv(obj_id, &m, sizeof m.text, 1, 0)) < 0 && errno == EINTR) {
+                }
+            r = r < 0 ? -1 : 0;
+        }
+        if (r != 0) {
+            rep->end_errno = errno;
+            break;
+        }
+        rep->rounds++;
+    }
+    arm(0);
+    if (do_rmid) return;
+    if (is_set) return;
+    /* What the handler could not receive, received now. */
+    struct msg d;
+    while (msgrcv(obj_id, &d, sizeof d.text, 2, IPC_NOWAIT) >= 0) rep->got2++;
+    while (msgrcv(obj_id, &d, sizeof d.text, 3, IPC_NOWAIT) >= 0) rep->got3++;
+}
+
+/* Runs loop() in a child, bounded by CHILD_MAX: 0 when it ended by itself. */
+static int run_child(const char *what) {
+    memset(rep, 0, sizeof *rep);
+    rep->rmid_rc = -2;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        loop();
+        _exit(0);
+    }
+    double t0 = tap_now();
+    int st = 0;
+    while (waitpid(c, &st, WNOHANG) == 0) {
+        if (tap_now() - t0 > CHILD_MAX) {
+            diag("%s: the child hung (%.0f s); its stack:", what, CHILD_MAX);
+            tap_backtrace(c, what);
+            kill(c, SIGKILL);
+            tap_reap(c);
+            return -1;
+        }
+        tap_sleep_us(2000);
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -2;
+}
+
+static int kernel;
+
+static void check_common(const char *what, int rc) {
+    ok(rc == 0, "%s: the loop ended by itself (%s)", what, rc == -1 ? "hung" : rc ? "crashed" : "ok");
+    diag("%s: %ld rounds, %ld signals, %ld calls answered busy, %ld EDEADLK, worst call %.2f ms", what,
+         rep->rounds, rep->signals, rep->landed, rep->deadlk, rep->worst * 1e3);
+    ok(rep->worst <= CALL_MAX, "%s: every handler call returned within %.1f s (worst %.2f ms)", what, CALL_MAX,
+       rep->worst * 1e3);
+    ok_eq(rep->bad, 0, "%s: no handler call failed otherwise", what);
+    ok_eq(rep->stat_bad, 0, "%s: every IPC_STAT / GETVAL succeeded", what);
+    if (kernel) {
+        ok_eq(rep->landed + rep->deadlk, 0, "%s: the kernel performed every call", what);
+    } else {
+        ok(rep->end_errno == 0, "%s: the loop's calls all succeeded (%s)", what, strerror(rep->end_errno));
+    }
+}
+
+static void queue_part(void) {
+    is_set = 0;
+    do_rmid = 0;
+    obj_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    if (!ok(obj_id >= 0, "msgget")) return;
+    int rc = run_child("queue");
+    check_common("queue", rc);
+    if (!kernel && rc == 0)
+        ok(rep->landed > 0, "queue: some handler calls met their own thread's lock (%ld)", rep->landed);
+    ok_eq(rep->got2, rep->sent2, "queue: each type-2 message received once");
+    ok_eq(rep->got3, rep->sent3, "queue: each type-3 message received once");
+    struct msqid_ds ds;
+    ok(msgctl(obj_id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0, "queue: empty at the end");
+    msgctl(obj_id, IPC_RMID, NULL);
+}
+
+static void set_part(void) {
+    is_set = 1;
+    do_rmid = 0;
+    obj_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+    if (!ok(obj_id >= 0, "semget")) return;
+    unsigned short init[3] = {1, 0, 1};
+    union semun { int val; unsigned short *array; } arg = {.array = init};
+    semctl(obj_id, 0, SETALL, arg);
+    int rc = run_child("set");
+    check_common("set", rc);
+    ok_eq(rep->val_bad, 0, "set: GETVAL in the handler always read the handler's own count");
+    ok_eq(semctl(obj_id, 1, GETVAL), rep->val1, "set: semaphore 1 as the handler's calls left it");
+    ok_eq(semctl(obj_id, 0, GETVAL), 1, "set: semaphore 0 back to 1");
+    ok_eq(semctl(obj_id, 2, GETVAL), 1, "set: semaphore 2 back to 1");
+    semctl(obj_id, 0, IPC_RMID);
+}
+
+static void rmid_part(void) {
+    const char *dir = getenv("RIPC_DIR");
+    for (int k = 0; k < 2; k++) {
+        const char *what = k ? "set, IPC_RMID" : "queue, IPC_RMID";
+        is_set = k;
+        do_rmid = 1;
+        obj_id = k ? semget(IPC_PRIVATE, 3, IPC_CREAT | 0600) : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        if (!ok(obj_id >= 0, "%s: made", what)) continue;
+        if (k) {
+            unsigned short init[3] = {1, 0, 1};
+            union semun { int val; unsigned short *array; } arg = {.array = init};
+            semctl(obj_id, 0, SETALL, arg);
+        }
+        int rc = run_child(what);
+        ok(rc == 0, "%s: the loop ended by itself (%s)", what, rc == -1 ? "hung" : rc ? "crashed" : "ok");
+        ok(rep->rmid_rc == 0, "%s: removed by the handler (rc %d, %s) in %.2f ms", what, rep->rmid_rc,
+           strerror(rep->rmid_errno), rep->rmid_took * 1e3);
+        ok(rep->rmid_took <= CALL_MAX, "%s: within %.1f s", what, CALL_MAX);
+        ok(rep->end_errno == EIDRM || rep->end_errno == EINVAL, "%s: the loop then ended (%s)", what,
+           strerror(rep->end_errno));
+        if (rep->rmid_rc != 0) k ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        if (!kernel && dir)
+            ok_eq(tap_count_names(dir, k ? "sem." : "msg.", 0), 0, "%s: nothing left in the namespace", what);
+    }
+}
+
+int main(void) {
+    kernel = backend_is_kernel();
+    rep = tap_shared_map(sizeof *rep);
+    if (!rep) {
+        printf("1..0 # SKIP no shared mapping\n");
+        return 0;
+    }
+    queue_part();
+    set_part();
+    for (int i = 0; i < 3; i++) rmid_part();
+    return done_testing();
+}
