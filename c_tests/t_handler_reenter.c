@@ -31,7 +31,12 @@
  * drained), msg_qnum 0; semaphore 1 holds what the handler's successful
  * calls left, semaphores 0 and 2 their initial 1.
  *
- * Third part: the handler removes the queue, then the set (IPC_RMID) at a
+ * Third part: the loop cycles over 8 sets (each call misses the thread's
+ * one-entry cache and looks the set up in the namespace's, under a
+ * mutex); the handler calls GETVAL and IPC_STAT on them. Before, a
+ * handler that landed inside that mutex waited for it for ever.
+ *
+ * Last part: the handler removes the queue, then the set (IPC_RMID) at a
  * random moment of the loop: the removal succeeds in CALL_MAX, the loop
  * then ends with EIDRM or EINVAL, and nothing is left in the namespace.
  *
@@ -68,6 +73,10 @@ struct report {
 
 static struct report *rep;
 static int obj_id, is_set, do_rmid;
+/* Fourth part: the loop cycles over ROT sets (each call a miss of the
+ * thread's one-entry cache, so a look-up in the process-wide cache). */
+#define ROT 8
+static int rot_ids[ROT], rotating;
 static uint64_t seed = 0x9e3779b97f4a7c15ULL;
 
 static void arm(long us) {
@@ -147,10 +156,27 @@ static void on_set(void) {
     took_since(t0);
 }
 
+static void on_rotation(void) {
+    struct semid_ds ds;
+    union semun { int val; struct semid_ds *buf; } arg = {.buf = &ds};
+    int id = rot_ids[rep->signals % ROT];
+    double t0 = tap_now();
+    int v = semctl(id, 0, GETVAL); /* 0 inside the loop's P and V on it */
+    if (v != 0 && v != 1) rep->val_bad++;
+    if (semctl(id, 0, IPC_STAT, arg) != 0) rep->stat_bad++;
+    took_since(t0);
+}
+
 static void handler(int sig) {
     (void)sig;
     int e = errno;
     rep->signals++;
+    if (rotating) {
+        on_rotation();
+        arm(100 + (long)(tap_xorshift(&seed) % 800));
+        errno = e;
+        return;
+    }
     if (do_rmid) {
         double t0 = tap_now();
         rep->rmid_rc = is_set ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
@@ -178,7 +204,15 @@ static void loop(void) {
     struct sembuf p[2] = {{0, -1, 0}, {2, -1, 0}}, v[2] = {{0, 1, 0}, {2, 1, 0}};
     while (tap_now() < end || (do_rmid && rep->rmid_rc == -2)) {
         int r;
-        if (is_set) {
+        if (rotating) {
+            struct sembuf down = {0, -1, 0}, up = {0, 1, 0};
+            int id = rot_ids[rep->rounds % ROT];
+            while ((r = semop(id, &down, 1)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = semop(id, &up, 1)) != 0 && errno == EINTR) {
+                }
+        } else if (is_set) {
             short f = (rep->rounds & 1) ? SEM_UNDO : 0;
             p[0].sem_flg = p[1].sem_flg = v[0].sem_flg = v[1].sem_flg = f;
             while ((r = semop(obj_id, p, 2)) != 0 && errno == EINTR) {
@@ -310,6 +344,27 @@ static void rmid_part(void) {
     }
 }
 
+/* The handler's GETVAL and IPC_STAT beside a loop over ROT sets: before,
+ * a handler that interrupted its thread inside the namespace's cache
+ * (a std mutex) waited for it for ever. */
+static void rotation_part(void) {
+    rotating = 1;
+    is_set = 1;
+    do_rmid = 0;
+    int made = 1;
+    for (int i = 0; i < ROT; i++) {
+        rot_ids[i] = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+        made &= rot_ids[i] >= 0 && semctl(rot_ids[i], 0, SETVAL, 1) == 0;
+    }
+    if (ok(made, "rotation: %d sets made", ROT)) {
+        int rc = run_child("rotation");
+        check_common("rotation", rc);
+        ok_eq(rep->val_bad, 0, "rotation: every GETVAL in the handler read 0 or 1");
+    }
+    for (int i = 0; i < ROT; i++) semctl(rot_ids[i], 0, IPC_RMID);
+    rotating = 0;
+}
+
 int main(void) {
     kernel = backend_is_kernel();
     rep = tap_shared_map(sizeof *rep);
@@ -319,6 +374,7 @@ int main(void) {
     }
     queue_part();
     set_part();
+    rotation_part();
     for (int i = 0; i < 3; i++) rmid_part();
     return done_testing();
 }

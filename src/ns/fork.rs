@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) type Cache = HashMap<(Kind, i32), Arc<Obj>, IdHash>;
+pub(super) use super::cache::Cache;
 
 /// An object cache held across `fork`, with the namespace it belongs to
 /// (the guard first: it is dropped before the `Arc` that keeps its mutex
@@ -80,7 +80,7 @@ pub(super) extern "C" fn cache_fork_prepare() {
     let held = unsafe { &mut *FORK_HELD.0.get() };
     held.alone = false;
     for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
-        let g = ns.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let g = ns.cache.mutex().lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
         // keeps that namespace alive until the guard is dropped (first, in
         // `cache_fork_release`), so the 'static lifetime is never outlived.

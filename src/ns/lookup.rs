@@ -83,14 +83,20 @@ impl Ns {
         if id < 0 {
             return Err(Errno::EINVAL);
         }
-        if let Some(o) = self.cache.lock().map_err(|_| Errno::EIO)?.get(&(kind, id)) {
-            if o.header().id.load(Ordering::Relaxed) == id && (removed_ok || !o.is_removed()) {
-                return Ok(o.clone());
+        // (Without the cache when a signal handler's call would wait for
+        // its own thread: see `cache`.)
+        if let Ok(c) = self.cache.lock() {
+            if let Some(o) = c.get(&(kind, id)) {
+                if o.header().id.load(Ordering::Relaxed) == id && (removed_ok || !o.is_removed()) {
+                    return Ok(o.clone());
+                }
             }
         }
         let obj = self.by_id_uncached(kind, id, removed_ok)?;
         let obj = Arc::new(obj);
-        let mut c = self.cache.lock().map_err(|_| Errno::EIO)?;
+        let Ok(mut c) = self.cache.lock() else {
+            return Ok(obj);
+        };
         c.retain(|_, o| !o.is_removed());
         c.insert((kind, id), obj.clone());
         Ok(obj)

@@ -49,6 +49,7 @@ pub mod map;
 pub mod perm;
 pub mod trust;
 
+mod cache;
 mod create;
 mod fork;
 mod fs;
@@ -87,7 +88,6 @@ pub use trust::Problem;
 
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use once_cell::sync::OnceCell;
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -208,7 +208,8 @@ pub struct Ns {
     seq_block: [AtomicU64; 4],
     /// Per kind, how many numbers the next draw takes (1, 2, 4, … 16).
     seq_grant: [AtomicU32; 4],
-    cache: Mutex<HashMap<(Kind, i32), Arc<Obj>, IdHash>>,
+    /// the objects this process opened, by id (see [`cache`])
+    cache: cache::ObjCache,
     /// Which indexes are in use: a hint that makes creation constant-cost
     /// (see [`index`]); `None` when `ripc.idx` cannot be had.
     index: Option<Arc<index::Index>>,

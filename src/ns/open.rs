@@ -223,7 +223,7 @@ impl Ns {
             seq,
             seq_block: Default::default(),
             seq_grant: Default::default(),
-            cache: Mutex::new(HashMap::default()),
+            cache: Default::default(),
             index,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             dir_id: (st.st_dev, st.st_ino),
