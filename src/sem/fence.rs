@@ -750,7 +750,13 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
             W_FREE => continue,
             W_WAITING | W_CLAIMED => W_WAITING,
             W_DONE => W_DONE,
-            _ => {
+            st => {
+                // A multi-operation call's owed adjustments (`multi::OUT_OWED`)
+                // stored in the copy: its claimant's late stores land in the
+                // old file.
+                if st == W_MULTI {
+                    multi::pay_marks(&v, i, None);
+                }
                 w.pid.store(0, Ordering::Relaxed);
                 W_FREE
             }
