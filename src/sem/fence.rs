@@ -21,8 +21,9 @@
 //!    `multi::steal`, `undo::steal_one`; a one-operation claimant's
 //!    release a stopped process owns is completed, its adjustment left
 //!    owed when not stored yet — paid in the copy, [`rebuild`] —; a
-//!    multi-operation call's, once its adjustment is stored, and gives
-//!    the move up before: one store's window) first. From
+//!    multi-operation call's likewise since layout 13, `multi::OUT_OWED`;
+//!    one a stopped *settler* owns before its store gives the move up)
+//!    first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write

@@ -59,9 +59,13 @@
 //! the call was not undone meanwhile: the values were then all held at
 //! once. The record stays the claimant's until it frees it (the stealer
 //! never frees a live claimant's record, so no claim of a stale record
-//! can be mistaken for a new one). What is still waited for: a word
-//! whose release a stopped process owns ([`MULTI_REL`]: between the two
-//! stores of one word's release, its adjustment and its outcome).
+//! can be mistaken for a new one). A word whose release the claimant
+//! owns ([`MULTI_REL`]) while it is stopped before the adjustment's
+//! store is taken by the settler, the adjustment stored and left *owed*
+//! ([`OUT_OWED`], layout 13: the claimant's late store lands the same
+//! value; every other writer of it defers until the claimant, continued,
+//! clears the mark). What is still waited for: a word whose release a
+//! stopped *settler* owns before its store (or its mark, [`MULTI_OWING`]).
 
 use super::*;
 
@@ -850,8 +854,10 @@ fn owe(v: &View<'_>, rec: &WaitOp) {
 /// such record (a scribble: the word put back), or the claimant is
 /// stopped and its call was finished or undone in its place ([`steal`]);
 /// `Some(Err(EBUSY))` when the claimant is this very thread, or the
-/// word's release is owned by a stopped process ([`MULTI_REL`]: a few
-/// instructions' window); `None`: a live claimant, to wait for.
+/// word's release is owned by a stopped settler that has not stored (or
+/// marked) yet ([`MULTI_REL`]: a few instructions' window; the
+/// claimant's own, stopped before its store, is taken, the adjustment
+/// left owed: [`OUT_OWED`]); `None`: a live claimant, to wait for.
 pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     let i = w.multi_slot();
     let slot = v.wslot(i).ok();

@@ -152,10 +152,11 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// whole call for a multi-operation one), and completes a release whose
 /// adjustment is stored — or, a one-operation claimant's ([`UREL`])
 /// stopped before that store, whose adjustment it leaves owed
-/// ([`INTENT_OWED`]). `EBUSY` when the claimant is this very thread (a
-/// signal handler's call inside its own claim), a stopped process owns
-/// a multi-operation call's word release ([`MULTI_REL`]) or a settler's
-/// and has not stored the adjustment yet (one store's window), or the
+/// ([`INTENT_OWED`]; a multi-operation call's [`MULTI_REL`] likewise,
+/// `multi::OUT_OWED`). `EBUSY` when the claimant is this very thread (a
+/// signal handler's call inside its own claim), a stopped *settler* owns
+/// a word's release and has not stored the adjustment (or made its mark)
+/// yet, or the
 /// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
 /// the lock go and tries again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
