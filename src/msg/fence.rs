@@ -143,6 +143,14 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                 // (a copy made before it, by a mover the dead one took
                 // over and which may still be stopped with it, can then
                 // never be committed).
+                if (gone || stray) && obj.commit_forged() {
+                    // A scribbled commit point: nothing can be committed,
+                    // so the lock is taken back without claiming a lift
+                    // (there is no epoch to claim).
+                    if l.reclaim(w) {
+                        continue;
+                    }
+                }
                 if (gone || stray) && !obj.is_moved() && obj.file().is_ok() {
                     if let Ok(e) = obj.open_epoch() {
                         if obj.begin_lift(e) {
@@ -298,6 +306,9 @@ impl Queue {
                 // at the stopped holder).
                 Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
                 Err(Errno::EAGAIN) => {}
+                // A scribbled commit point: the queue cannot be moved (an
+                // error, rather than a wait for the holder).
+                Err(Errno::EIO) => return Err(Errno::EIO),
                 // Cannot move it (a file this process may not make):
                 // wait for the holder as before.
                 Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
@@ -332,6 +343,10 @@ impl Queue {
                     self.finish_move();
                     Err(Errno::ESTALE)
                 }
+                // A scribbled commit point (no copy can be published, nor
+                // any committed): the queue cannot be moved — an error,
+                // as for any scribble (it answered `EIDRM`, as if removed).
+                Err(_) if self.obj.commit_forged() => Err(Errno::EIO),
                 Err(e) => Err(self.moved_err(e)),
             };
         }
@@ -1047,6 +1062,69 @@ mod tests {
     /// The same, with the first mover continued 0–39 ms after the third
     /// process starts: it may race the takeover (its copy or the taker's
     /// wins the commit); every send made once.
+    /// A member scribbles the queue's `moved_to` (a committed move to an
+    /// inode that is no copy of it: docs/bounded-time.md, "A scribbled
+    /// `moved_to`"). Without a stopped holder nothing reads it: the calls
+    /// are performed. Beside a sender stopped under `slock`, a send would
+    /// move the queue: it answers `EIO` (an `IPC_NOWAIT` one within
+    /// 250 ms, a 500 ms timed one before its deadline, an untimed one
+    /// within 1 s; they answered `EIDRM` before, as if the queue had been
+    /// removed), a receive (the other lock) is performed; the holder,
+    /// continued, sends; `IPC_RMID` removes the queue.
+    #[test]
+    fn a_scribbled_moved_to_ends_every_call() {
+        for holder in [false, true] {
+            let what = format!("holder {holder}");
+            let t = crate::ns::testing::TempNs::new(&format!("qmvscrib{holder}"));
+            let q = get(&t.ns, 0x5158, crate::ns::IPC_CREAT | 0o600).unwrap();
+            q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+            let ns = t.ns.clone();
+            let h = if holder {
+                let h = child(|| {
+                    HOLD_AT.store(1, Relaxed);
+                    q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+                });
+                stopped_within(h, &format!("{what}: the holder"));
+                h
+            } else {
+                0
+            };
+            q.obj
+                .moved_to_for_test()
+                .store((1 << 63) | 0x7fff_fff0, Relaxed);
+            let c = child(|| {
+                let sends = [
+                    (crate::ns::IPC_NOWAIT, Deadline::NEVER, 250),
+                    (0, Deadline::after(Duration::from_millis(500)), 500),
+                    (0, Deadline::NEVER, 1000),
+                ];
+                let mut fine = true;
+                for (flags, d, bound) in sends {
+                    let t0 = std::time::Instant::now();
+                    let r = q.send(&ns, 2, b"s", flags, d);
+                    let took = t0.elapsed();
+                    eprintln!("{what}: send {flags:#x}: {r:?} in {took:?}");
+                    fine &= if holder {
+                        r == Err(Errno::EIO) && took < Duration::from_millis(bound)
+                    } else {
+                        r.is_ok()
+                    };
+                }
+                let mut b = [0u8; 8];
+                fine && q.recv(9, &mut b, 0, Deadline::NEVER) == Ok((9, 6))
+            });
+            assert!(ok_within(c, &format!("{what}: the caller")), "{what}");
+            if h != 0 {
+                // SAFETY: continuing our own child.
+                unsafe { libc::kill(h, libc::SIGCONT) };
+                assert!(ok_within(h, &format!("{what}: the holder")), "{what}");
+            }
+            let want: &[i64] = if holder { &[1] } else { &[2, 2, 2] };
+            assert_eq!(drained_types(&q, &what), want, "{what}");
+            assert_eq!(q.remove(&t.ns), Ok(()), "{what}: IPC_RMID");
+        }
+    }
+
     #[test]
     fn a_stopped_queue_mover_continued_during_the_takeover_races_safely() {
         let mut seed = std::process::id();

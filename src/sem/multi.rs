@@ -1616,6 +1616,85 @@ mod tests {
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
     }
 
+    /// A member scribbles the set's `moved_to` (a committed move to an
+    /// inode that is no copy of it: docs/bounded-time.md, "A scribbled
+    /// `moved_to`"). Without a lock holder nothing reads it: the calls
+    /// are performed. Beside a lock holder stopped with semaphore 4
+    /// frozen, a call on it would move the set: it answers `EIO` (an
+    /// `IPC_NOWAIT` one within 250 ms, a 500 ms timed one before its
+    /// deadline, an untimed one within 1 s) — before, the untimed one
+    /// waited as long as the holder stayed stopped, and the fence it left
+    /// made the holder, continued, wait for ever too. The holder,
+    /// continued, writes and lets go; the calls then go; `IPC_RMID`
+    /// removes the set.
+    #[test]
+    fn a_scribbled_moved_to_ends_every_call() {
+        for holder in [false, true] {
+            let what = format!("holder {holder}");
+            let t = crate::sem::tests::tmp_ns(&format!("mvscrib{holder}"));
+            let o = lock_free_set(&t.1);
+            let id = o.id;
+            let sh = Shared::new();
+            let h = if holder { stopped_holder(&o, &sh) } else { 0 };
+            o.moved_to_for_test()
+                .store((1 << 63) | 0x7fff_fff0, Ordering::SeqCst);
+            let calls: [(&[SemOp], Wait, Duration); 4] = [
+                (
+                    &[op(4, -1, IPC_NOWAIT)],
+                    Wait::Forever,
+                    Duration::from_millis(250),
+                ),
+                (
+                    &[op(4, -1, 0)],
+                    Wait::Until(Deadline::after(Duration::from_millis(500))),
+                    Duration::from_millis(500),
+                ),
+                (&[op(4, 1, 0)], Wait::Forever, Duration::from_secs(1)),
+                (
+                    &[op(0, 1, 0), op(4, 1, 0)],
+                    Wait::Forever,
+                    Duration::from_secs(1),
+                ),
+            ];
+            for (ops, wait, bound) in calls {
+                // In a child under an alarm: an untimed call that hangs
+                // is reported, not waited for.
+                // SAFETY: a child that makes the call and reports.
+                let c = unsafe { libc::fork() };
+                if c == 0 {
+                    // SAFETY: an alarm for the child.
+                    unsafe { libc::alarm(5) };
+                    let t0 = std::time::Instant::now();
+                    let r = with_set(&t.1, id, |o| semop(o, ops, wait, Errno::EAGAIN));
+                    let fine = if holder {
+                        r == Err(Errno::EIO) && t0.elapsed() < bound
+                    } else {
+                        r == Ok(())
+                    };
+                    // SAFETY: ending the test child.
+                    unsafe { libc::_exit(if fine { 0 } else { 1 }) };
+                }
+                let st = wait_status(c, 0);
+                assert!(
+                    libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+                    "{what}: {ops:?}: {st:#x}"
+                );
+            }
+            if holder {
+                end_holder(h, &sh, &what);
+                // Not left fenced: the holder's write landed, and calls go.
+                let v = with_set(&t.1, id, |o| getval(o, 4)).unwrap();
+                assert_eq!(v, 15, "{what}: the holder's write");
+                with_set(&t.1, id, |o| {
+                    semop(o, &[op(4, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN)
+                })
+                .unwrap();
+            }
+            let r = with_set(&t.1, id, |o| remove(&t.1, o));
+            assert_eq!(r, Ok(()), "{what}: IPC_RMID");
+        }
+    }
+
     /// A lock-free one-operation `SEM_UNDO` V (semaphore 0, 5 → 6, the
     /// claimant's adjustment -1) whose claimant stops itself at each step
     /// ([`pause`]: 10 after its claim, 11 after its record, 12 after its
