@@ -412,6 +412,11 @@ impl Queue {
         // taken over; moved, nothing is given back.)
         if r.is_err() {
             self.give_back(&sides);
+            // A scribbled commit point met on the way: an error, as for
+            // any scribble (the fences given back).
+            if self.obj.commit_forged() {
+                return Err(Errno::EIO);
+            }
         }
         r.and(Err(Errno::ESTALE))
     }
@@ -499,6 +504,9 @@ impl Queue {
         })();
         if r.is_err() {
             self.give_back(&sides);
+            if self.obj.commit_forged() {
+                return Err(Errno::EIO);
+            }
         }
         r.and(Err(Errno::ESTALE))
     }
@@ -512,15 +520,7 @@ impl Queue {
     /// with its copy made) can then never be committed after the old file
     /// changed again. A live lifter is waited for.
     fn give_back(&self, sides: &[Side<'_>]) {
-        loop {
-            let e = match self.obj.open_epoch() {
-                Ok(e) => e,
-                Err(Errno::EAGAIN) => continue,
-                Err(_) => return, // committed
-            };
-            if !self.obj.begin_lift(e) {
-                continue;
-            }
+        let back = || {
             let mut any = false;
             for s in sides {
                 any |= s.l.unfence(s.holder);
@@ -528,6 +528,26 @@ impl Queue {
                     any |= s.l.unlock();
                 }
             }
+            any
+        };
+        loop {
+            let e = match self.obj.open_epoch() {
+                Ok(e) => e,
+                Err(Errno::EAGAIN) => continue,
+                // A scribbled commit point (a member wrote it during the
+                // move): nothing can be committed, so the fences are given
+                // back without claiming a lift (there is no epoch to
+                // claim) rather than left on the locks for good.
+                Err(_) if self.obj.commit_forged() => {
+                    back();
+                    return;
+                }
+                Err(_) => return, // committed
+            };
+            if !self.obj.begin_lift(e) {
+                continue;
+            }
+            let any = back();
             self.obj.end_lift(e, any);
             return;
         }
@@ -1123,6 +1143,49 @@ mod tests {
             assert_eq!(drained_types(&q, &what), want, "{what}");
             assert_eq!(q.remove(&t.ns), Ok(()), "{what}: IPC_RMID");
         }
+    }
+
+    /// A member scribbles the queue's `moved_to` while a mover (stopped
+    /// at step 0 of its move: its fences held, its copy's file made) is
+    /// in the middle of its move away from a sender stopped under
+    /// `slock`: continued, the mover's commit fails on the forged commit
+    /// point; it gives its fences back (it left them on the locks for
+    /// good, the commit point no epoch it could claim a lift in) and its
+    /// send answers `EIO`; the holder, continued, sends; the queue works.
+    #[test]
+    fn a_moved_to_scribbled_during_a_move_leaves_no_fence() {
+        let t = crate::ns::testing::TempNs::new("qmvscribmid");
+        let q = get(&t.ns, 0x5159, crate::ns::IPC_CREAT | 0o600).unwrap();
+        let ns = t.ns.clone();
+        let holder = child(|| {
+            HOLD_AT.store(1, Relaxed);
+            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+        });
+        stopped_within(holder, "the holder");
+        let mover = child(|| {
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == 0 {
+                    // SAFETY: stops this test child, as SIGSTOP would.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                }
+            })));
+            q.send(&ns, 2, b"m", 0, Deadline::NEVER) == Err(Errno::EIO)
+        });
+        stopped_within(mover, "the mover");
+        q.obj
+            .moved_to_for_test()
+            .store((1 << 63) | 0x7fff_fff0, Relaxed);
+        // SAFETY: continuing our own children.
+        unsafe { libc::kill(mover, libc::SIGCONT) };
+        assert!(ok_within(mover, "the mover"), "the mover's send");
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        assert!(ok_within(holder, "the holder"), "the holder's send");
+        q.send(&t.ns, 3, b"s", crate::ns::IPC_NOWAIT, Deadline::NEVER)
+            .unwrap();
+        assert_eq!(drained_types(&q, "after"), [1, 3]);
+        assert_eq!(temps_left(&t), Vec::<String>::new(), "temporary files");
+        q.remove(&t.ns).unwrap();
     }
 
     #[test]
