@@ -947,6 +947,17 @@ mod tests {
         libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
     }
 
+    /// A child that sends type 1 ("h") on `q`, stopped under `slock`
+    /// before its commit ([`HOLD_AT`] 1; `what` names it in a failure).
+    fn stopped_sender(q: &Queue, ns: &crate::ns::Ns, what: &str) -> i32 {
+        let h = child(|| {
+            HOLD_AT.store(1, Relaxed);
+            q.send(ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+        });
+        stopped_within(h, what);
+        h
+    }
+
     /// The types of every message left in `q`, received without waiting,
     /// sorted (at most 9: more is a failure of case `tag`).
     fn drained_types(q: &Queue, tag: &str) -> Vec<i64> {
@@ -1100,12 +1111,7 @@ mod tests {
             q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
             let ns = t.ns.clone();
             let h = if holder {
-                let h = child(|| {
-                    HOLD_AT.store(1, Relaxed);
-                    q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
-                });
-                stopped_within(h, &format!("{what}: the holder"));
-                h
+                stopped_sender(&q, &ns, &format!("{what}: the holder"))
             } else {
                 0
             };
@@ -1157,11 +1163,7 @@ mod tests {
         let t = crate::ns::testing::TempNs::new("qmvscribmid");
         let q = get(&t.ns, 0x5159, crate::ns::IPC_CREAT | 0o600).unwrap();
         let ns = t.ns.clone();
-        let holder = child(|| {
-            HOLD_AT.store(1, Relaxed);
-            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
-        });
-        stopped_within(holder, "the holder");
+        let holder = stopped_sender(&q, &ns, "the holder");
         let mover = child(|| {
             crate::ns::set_step_hook(Some(Box::new(move |n| {
                 if n == 0 {
@@ -1223,11 +1225,7 @@ mod tests {
         };
         let before = ino_of(&t);
         let ns = t.ns.clone();
-        let holder = child(|| {
-            HOLD_AT.store(1, Relaxed);
-            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
-        });
-        stopped_within(holder, "the holder");
+        let holder = stopped_sender(&q, &ns, "the holder");
         let mover = child(|| {
             let done = core::cell::Cell::new(false);
             let q2 = q.clone();
