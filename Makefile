@@ -104,7 +104,7 @@ $(SO) $(ARCHIVE): Cargo.toml link/child-path.ld $(shell find src -name '*.rs') b
 header:
 	RIPC_WRITE_HEADER=1 $(CARGO) test --release --test header
 
-$(B)/c_tests/%: c_tests/%.c c_tests/tap.h c_tests/numbered.h c_tests/msg_totals.h c_tests/sem_peer.h $(HEADERS) $(SO)
+$(B)/c_tests/%: c_tests/%.c c_tests/tap.h c_tests/numbered.h c_tests/msg_totals.h c_tests/sem_peer.h c_tests/sem_stop.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Ic_tests -o $@ $< $(LDLIBS)
 

@@ -33,6 +33,7 @@
  */
 #include "ripc_sysv.h"
 #include "tap.h"
+#include "sem_stop.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -43,16 +44,11 @@
 #include <unistd.h>
 
 #define HITS 24
-#define NOWAIT_MAX 0.25
-#define CALL_MAX 1.0
 
 struct shared {
     volatile int stop;
     volatile long pairs;
-    /* the checker's answers: errno (0 ok) and seconds of each call */
-    volatile int err[4];
-    volatile double took[4];
-    volatile int done;
+    struct stop_calls calls;
 };
 
 static struct shared *sh;
@@ -67,103 +63,6 @@ static void worker(void) {
     _exit(0);
 }
 
-static pid_t start_worker(void) {
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        tap_peer_start(120);
-        worker();
-    }
-    return c;
-}
-
-/* The checker's calls on semaphore 0. */
-static void checker(void) {
-    struct sembuf v = {0, 1, 0}, p_nowait = {0, -1, IPC_NOWAIT};
-    struct sembuf uv = {0, 1, SEM_UNDO}, up = {0, -1, SEM_UNDO};
-    struct timespec ts = {0, 500000000};
-    double t0 = tap_now();
-    sh->err[0] = semop(sid, &v, 1) == 0 ? 0 : errno;
-    sh->took[0] = tap_now() - t0;
-    int made_v = sh->err[0] == 0;
-    t0 = tap_now();
-    int rc = made_v ? semop(sid, &p_nowait, 1) : -1;
-    sh->err[1] = rc == 0 ? 0 : (made_v ? errno : -1);
-    sh->took[1] = tap_now() - t0;
-    if (rc != 0 && made_v) {
-        /* Take our V back. */
-        semop(sid, (struct sembuf[]){{0, -1, 0}}, 1);
-    }
-    t0 = tap_now();
-    rc = semtimedop(sid, &uv, 1, &ts);
-    sh->err[2] = rc == 0 ? 0 : errno;
-    sh->took[2] = tap_now() - t0;
-    t0 = tap_now();
-    if (rc == 0) {
-        sh->err[3] = semop(sid, &up, 1) == 0 ? 0 : errno;
-    } else {
-        sh->err[3] = 0;
-    }
-    sh->took[3] = tap_now() - t0;
-    sh->done = 1;
-    _exit(0);
-}
-
-/* The word of semaphore 0 in the set's file (user backend), 0 when it
- * cannot be read. */
-static uint64_t word0(void) {
-    unsigned char *p = tap_map_object("sem", sid);
-    if (!p) return 0;
-    uint64_t w = __atomic_load_n((volatile uint64_t *)(p + 256 + 128), __ATOMIC_SEQ_CST);
-    munmap(p, 4096);
-    return w;
-}
-
-/* The owed marks in the set's file (user backend): intent records (tag
- * 0x1e7 in their top 12 bits) carrying INTENT_OWED (bit 51). */
-static int owed_marks(void) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/sem.%d", getenv("RIPC_DIR"), sid % 32768);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
-    struct stat sb;
-    int n = 0;
-    static uint64_t buf[8192];
-    if (fstat(fd, &sb) == 0) {
-        off_t end = sb.st_size < (8 << 20) ? sb.st_size : (8 << 20);
-        for (off_t at = 0; at < end; at += sizeof buf) {
-            ssize_t r = pread(fd, buf, sizeof buf, at);
-            if (r <= 0) break;
-            for (size_t i = 0; i < (size_t)r / 8; i++)
-                n += buf[i] >> 52 == 0x1e7 && (buf[i] & (1ull << 51));
-        }
-    }
-    close(fd);
-    return n;
-}
-
-/* Polls until no owed mark is left in the file (`within` seconds). */
-static int no_marks(double within) {
-    double t0 = tap_now();
-    do {
-        if (owed_marks() == 0) return 1;
-        tap_sleep_us(2000);
-    } while (tap_now() - t0 < within);
-    return 0;
-}
-
-static int value_is(int want, double within) {
-    double t0 = tap_now();
-    int v;
-    do {
-        v = semctl(sid, 0, GETVAL);
-        if (v == want) return 1;
-        tap_sleep_us(2000);
-    } while (tap_now() - t0 < within);
-    diag("value %d, want %d", v, want);
-    return 0;
-}
-
 int main(int argc, char **argv) {
     double secs = argc > 1 ? atof(argv[1]) : 12;
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -173,7 +72,7 @@ int main(int argc, char **argv) {
     if (sid < 0) return done_testing();
     int user = !backend_is_kernel();
     uint64_t rng = 0x853c49e6748fea9bull ^ (uint64_t)getpid();
-    pid_t w = start_worker();
+    pid_t w = stop_fork(worker);
     int trials = 0, hits = 0, rel_hits = 0, owed = 0, checks = 0, kills = 0, slow = 0, wrong = 0, hung = 0,
         bad_value = 0, marks_left = 0;
     double worst[4] = {0};
@@ -192,7 +91,7 @@ int main(int argc, char **argv) {
         trials++;
         int in_claim, in_rel = 0;
         if (user) {
-            uint64_t x = word0();
+            uint64_t x = stop_word(sid, 0);
             in_claim = (x & (1ull << 29)) && !(x & (1ull << 23));
             in_rel = in_claim && (x & (1ull << 30));
         } else {
@@ -202,63 +101,18 @@ int main(int argc, char **argv) {
             hits++;
             rel_hits += in_rel;
             checks++;
-            memset((void *)sh->err, 0, sizeof sh->err);
-            sh->done = 0;
-            fflush(stdout);
-            pid_t c = fork();
-            if (c == 0) {
-                tap_peer_start(30);
-                checker();
-            }
-            /* Bounded: 3 s, then the worker is continued (the checker's
-             * calls then end) and the trial counted as hung. */
-            double t0 = tap_now();
-            while (!sh->done && tap_now() - t0 < 3.0) tap_sleep_us(1000);
-            if (!sh->done) {
+            if (stop_run_checker(sid, 0, &sh->calls, w)) {
                 hung++;
                 diag("trial %d: the checker hangs beside the stopped worker (word %#llx)", trials,
-                     (unsigned long long)word0());
-                kill(w, SIGCONT);
+                     (unsigned long long)stop_word(sid, 0));
             }
-            tap_reap(c);
             /* After the commit: its adjustment stored (the release
              * completed in its place), or not yet (the one store's
              * window: released with the adjustment owed). */
-            if (in_rel && owed_marks() > 0) owed++;
-            for (int k = 0; k < 4; k++) {
-                double bound = k == 1 ? NOWAIT_MAX : k == 2 ? 0.6 : CALL_MAX;
-                if (sh->took[k] > worst[k]) worst[k] = sh->took[k];
-                if (sh->took[k] > bound) {
-                    slow++;
-                    diag("trial %d: call %d took %.3f s", trials, k, sh->took[k]);
-                }
-                int fine = sh->err[k] == 0;
-                if (!fine) {
-                    wrong++;
-                    diag("trial %d: call %d answered errno %d%s", trials, k, sh->err[k],
-                         in_rel ? " (in the window)" : "");
-                }
-            }
+            if (in_rel && stop_owed_marks(sid) > 0) owed++;
+            stop_judge(&sh->calls, trials, in_rel ? " (in the window)" : "", worst, &slow, &wrong);
         }
-        if (tap_xorshift(&rng) % 3 == 0) {
-            kill(w, SIGKILL);
-            tap_reap(w);
-            kills++;
-            /* Its V and P each made once, its adjustment undone once. */
-            if (!value_is(0, 2.0)) bad_value++;
-            if (user && !no_marks(2.0)) {
-                marks_left++;
-                diag("trial %d: an owed mark left after the kill", trials);
-            }
-            w = start_worker();
-        } else {
-            kill(w, SIGCONT);
-            /* Continued: it clears its own mark. */
-            if (user && !no_marks(2.0)) {
-                marks_left++;
-                diag("trial %d: an owed mark left after the continue", trials);
-            }
-        }
+        w = stop_end_trial(w, worker, sid, 1, user, trials, &rng, &kills, &bad_value, &marks_left);
     }
     sh->stop = 1;
     int st = tap_reap(w);
@@ -266,16 +120,8 @@ int main(int argc, char **argv) {
     diag("%d stops, %d inside the claim (%d after the commit: %d in the one store's window, released "
          "with the adjustment owed), %d kills, %ld pairs",
          trials, hits, rel_hits, owed, kills, (long)sh->pairs);
-    diag("worst: V %.4f s, IPC_NOWAIT P %.4f s, timed V %.4f s, P %.4f s", worst[0], worst[1],
-         worst[2], worst[3]);
-    ok(checks > 0, "stops inside the claim checked (%d)", checks);
-    ok(hung == 0, "no call waited for the stopped claimant (%d hung)", hung);
-    ok(slow == 0, "IPC_NOWAIT within %.0f ms, the others within %.1f s (%d over)", NOWAIT_MAX * 1000,
-       CALL_MAX, slow);
-    ok(wrong == 0, "every call answered as the kernel (%d did not)", wrong);
-    ok(bad_value == 0, "after each kill: the value 0 (%d not)", bad_value);
-    ok(marks_left == 0, "no owed mark left after a continue or a kill (%d left)", marks_left);
-    ok(value_is(0, 2.0), "at the end: the value 0 (each V and P once, each undo once)");
+    stop_verdicts(worst, checks, hung, slow, wrong, bad_value, marks_left);
+    ok(stop_values_zero(sid, 1, 2.0), "at the end: the value 0 (each V and P once, each undo once)");
     ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
     return done_testing();
 }

@@ -143,6 +143,14 @@ fn release_fenced(l: &RobustLock, obj: &Obj) -> bool {
                 // (a copy made before it, by a mover the dead one took
                 // over and which may still be stopped with it, can then
                 // never be committed).
+                if (gone || stray) && obj.commit_forged() {
+                    // A scribbled commit point: nothing can be committed,
+                    // so the lock is taken back without claiming a lift
+                    // (there is no epoch to claim).
+                    if l.reclaim(w) {
+                        continue;
+                    }
+                }
                 if (gone || stray) && !obj.is_moved() && obj.file().is_ok() {
                     if let Ok(e) = obj.open_epoch() {
                         if obj.begin_lift(e) {
@@ -298,6 +306,9 @@ impl Queue {
                 // at the stopped holder).
                 Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
                 Err(Errno::EAGAIN) => {}
+                // A scribbled commit point: the queue cannot be moved (an
+                // error, rather than a wait for the holder).
+                Err(Errno::EIO) => return Err(Errno::EIO),
                 // Cannot move it (a file this process may not make):
                 // wait for the holder as before.
                 Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
@@ -332,6 +343,10 @@ impl Queue {
                     self.finish_move();
                     Err(Errno::ESTALE)
                 }
+                // A scribbled commit point (no copy can be published, nor
+                // any committed): the queue cannot be moved — an error,
+                // as for any scribble (it answered `EIDRM`, as if removed).
+                Err(_) if self.obj.commit_forged() => Err(Errno::EIO),
                 Err(e) => Err(self.moved_err(e)),
             };
         }
@@ -397,6 +412,11 @@ impl Queue {
         // taken over; moved, nothing is given back.)
         if r.is_err() {
             self.give_back(&sides);
+            // A scribbled commit point met on the way: an error, as for
+            // any scribble (the fences given back).
+            if self.obj.commit_forged() {
+                return Err(Errno::EIO);
+            }
         }
         r.and(Err(Errno::ESTALE))
     }
@@ -484,6 +504,9 @@ impl Queue {
         })();
         if r.is_err() {
             self.give_back(&sides);
+            if self.obj.commit_forged() {
+                return Err(Errno::EIO);
+            }
         }
         r.and(Err(Errno::ESTALE))
     }
@@ -497,15 +520,7 @@ impl Queue {
     /// with its copy made) can then never be committed after the old file
     /// changed again. A live lifter is waited for.
     fn give_back(&self, sides: &[Side<'_>]) {
-        loop {
-            let e = match self.obj.open_epoch() {
-                Ok(e) => e,
-                Err(Errno::EAGAIN) => continue,
-                Err(_) => return, // committed
-            };
-            if !self.obj.begin_lift(e) {
-                continue;
-            }
+        let back = || {
             let mut any = false;
             for s in sides {
                 any |= s.l.unfence(s.holder);
@@ -513,6 +528,26 @@ impl Queue {
                     any |= s.l.unlock();
                 }
             }
+            any
+        };
+        loop {
+            let e = match self.obj.open_epoch() {
+                Ok(e) => e,
+                Err(Errno::EAGAIN) => continue,
+                // A scribbled commit point (a member wrote it during the
+                // move): nothing can be committed, so the fences are given
+                // back without claiming a lift (there is no epoch to
+                // claim) rather than left on the locks for good.
+                Err(_) if self.obj.commit_forged() => {
+                    back();
+                    return;
+                }
+                Err(_) => return, // committed
+            };
+            if !self.obj.begin_lift(e) {
+                continue;
+            }
+            let any = back();
             self.obj.end_lift(e, any);
             return;
         }
@@ -912,6 +947,17 @@ mod tests {
         libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
     }
 
+    /// A child that sends type 1 ("h") on `q`, stopped under `slock`
+    /// before its commit ([`HOLD_AT`] 1; `what` names it in a failure).
+    fn stopped_sender(q: &Queue, ns: &crate::ns::Ns, what: &str) -> i32 {
+        let h = child(|| {
+            HOLD_AT.store(1, Relaxed);
+            q.send(ns, 1, b"h", 0, Deadline::NEVER).is_ok()
+        });
+        stopped_within(h, what);
+        h
+    }
+
     /// The types of every message left in `q`, received without waiting,
     /// sorted (at most 9: more is a failure of case `tag`).
     fn drained_types(q: &Queue, tag: &str) -> Vec<i64> {
@@ -1047,6 +1093,103 @@ mod tests {
     /// The same, with the first mover continued 0–39 ms after the third
     /// process starts: it may race the takeover (its copy or the taker's
     /// wins the commit); every send made once.
+    /// A member scribbles the queue's `moved_to` (a committed move to an
+    /// inode that is no copy of it: docs/bounded-time.md, "A scribbled
+    /// `moved_to`"). Without a stopped holder nothing reads it: the calls
+    /// are performed. Beside a sender stopped under `slock`, a send would
+    /// move the queue: it answers `EIO` (an `IPC_NOWAIT` one within
+    /// 250 ms, a 500 ms timed one before its deadline, an untimed one
+    /// within 1 s; they answered `EIDRM` before, as if the queue had been
+    /// removed), a receive (the other lock) is performed; the holder,
+    /// continued, sends; `IPC_RMID` removes the queue.
+    #[test]
+    fn a_scribbled_moved_to_ends_every_call() {
+        for holder in [false, true] {
+            let what = format!("holder {holder}");
+            let t = crate::ns::testing::TempNs::new(&format!("qmvscrib{holder}"));
+            let q = get(&t.ns, 0x5158, crate::ns::IPC_CREAT | 0o600).unwrap();
+            q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+            let ns = t.ns.clone();
+            let h = if holder {
+                stopped_sender(&q, &ns, &format!("{what}: the holder"))
+            } else {
+                0
+            };
+            q.obj
+                .moved_to_for_test()
+                .store((1 << 63) | 0x7fff_fff0, Relaxed);
+            let c = child(|| {
+                let sends = [
+                    (crate::ns::IPC_NOWAIT, Deadline::NEVER, 250),
+                    (0, Deadline::after(Duration::from_millis(500)), 500),
+                    (0, Deadline::NEVER, 1000),
+                ];
+                let mut fine = true;
+                for (flags, d, bound) in sends {
+                    let t0 = std::time::Instant::now();
+                    let r = q.send(&ns, 2, b"s", flags, d);
+                    let took = t0.elapsed();
+                    eprintln!("{what}: send {flags:#x}: {r:?} in {took:?}");
+                    fine &= if holder {
+                        r == Err(Errno::EIO) && took < Duration::from_millis(bound)
+                    } else {
+                        r.is_ok()
+                    };
+                }
+                let mut b = [0u8; 8];
+                fine && q.recv(9, &mut b, 0, Deadline::NEVER) == Ok((9, 6))
+            });
+            assert!(ok_within(c, &format!("{what}: the caller")), "{what}");
+            if h != 0 {
+                // SAFETY: continuing our own child.
+                unsafe { libc::kill(h, libc::SIGCONT) };
+                assert!(ok_within(h, &format!("{what}: the holder")), "{what}");
+            }
+            let want: &[i64] = if holder { &[1] } else { &[2, 2, 2] };
+            assert_eq!(drained_types(&q, &what), want, "{what}");
+            assert_eq!(q.remove(&t.ns), Ok(()), "{what}: IPC_RMID");
+        }
+    }
+
+    /// A member scribbles the queue's `moved_to` while a mover (stopped
+    /// at step 0 of its move: its fences held, its copy's file made) is
+    /// in the middle of its move away from a sender stopped under
+    /// `slock`: continued, the mover's commit fails on the forged commit
+    /// point; it gives its fences back (it left them on the locks for
+    /// good, the commit point no epoch it could claim a lift in) and its
+    /// send answers `EIO`; the holder, continued, sends; the queue works.
+    #[test]
+    fn a_moved_to_scribbled_during_a_move_leaves_no_fence() {
+        let t = crate::ns::testing::TempNs::new("qmvscribmid");
+        let q = get(&t.ns, 0x5159, crate::ns::IPC_CREAT | 0o600).unwrap();
+        let ns = t.ns.clone();
+        let holder = stopped_sender(&q, &ns, "the holder");
+        let mover = child(|| {
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == 0 {
+                    // SAFETY: stops this test child, as SIGSTOP would.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                }
+            })));
+            q.send(&ns, 2, b"m", 0, Deadline::NEVER) == Err(Errno::EIO)
+        });
+        stopped_within(mover, "the mover");
+        q.obj
+            .moved_to_for_test()
+            .store((1 << 63) | 0x7fff_fff0, Relaxed);
+        // SAFETY: continuing our own children.
+        unsafe { libc::kill(mover, libc::SIGCONT) };
+        assert!(ok_within(mover, "the mover"), "the mover's send");
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        assert!(ok_within(holder, "the holder"), "the holder's send");
+        q.send(&t.ns, 3, b"s", crate::ns::IPC_NOWAIT, Deadline::NEVER)
+            .unwrap();
+        assert_eq!(drained_types(&q, "after"), [1, 3]);
+        assert_eq!(temps_left(&t), Vec::<String>::new(), "temporary files");
+        q.remove(&t.ns).unwrap();
+    }
+
     #[test]
     fn a_stopped_queue_mover_continued_during_the_takeover_races_safely() {
         let mut seed = std::process::id();
@@ -1082,11 +1225,7 @@ mod tests {
         };
         let before = ino_of(&t);
         let ns = t.ns.clone();
-        let holder = child(|| {
-            HOLD_AT.store(1, Relaxed);
-            q.send(&ns, 1, b"h", 0, Deadline::NEVER).is_ok()
-        });
-        stopped_within(holder, "the holder");
+        let holder = stopped_sender(&q, &ns, "the holder");
         let mover = child(|| {
             let done = core::cell::Cell::new(false);
             let q2 = q.clone();

@@ -475,6 +475,61 @@ impl Obj {
         }
     }
 
+    /// Whether the committed move `moved_to` names is a scribble (a member
+    /// wrote it): the numbered name still leads to this file (not moved,
+    /// not removed), and no temporary name holds a copy that a mover
+    /// could have made of it (the file `ino`, with this file's owner,
+    /// group and mode) — the directory read, so that a listing refused
+    /// (`EMFILE`) is never taken for an absence. Then no mover's copy can
+    /// ever be published, nor any copy committed (the commit is a
+    /// compare-and-swap from an open epoch): a caller that needs the move
+    /// answers `EIO` instead of waiting for a publication that cannot
+    /// come (docs/bounded-time.md, "A scribbled `moved_to`").
+    pub fn commit_forged(&self) -> bool {
+        let MoveState::Committed(ino) = self.move_state() else {
+            return false;
+        };
+        if self.is_moved() || self.is_removed() {
+            return false;
+        }
+        let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
+        let old = match self.file() {
+            Ok(ObjFd::Opened(f)) => match fstat(f.as_raw_fd()) {
+                Ok(st) => st,
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        if !same_in(&self.dir, &idx, self.dev, self.ino) {
+            return false;
+        }
+        let _nc = crate::os::cancel::NoCancel::new();
+        // (A directory read lists `.` and `..`: none, it was not read.)
+        let names = names_in(&self.dir);
+        if names.is_empty() {
+            return false;
+        }
+        let copy = names.iter().filter(|n| n.starts_with(".new.")).any(|n| {
+            lstat_in(&self.dir, n).is_some_and(|s| {
+                s.st_dev == self.dev
+                    && s.st_ino == ino
+                    && (s.st_uid, s.st_gid, s.st_mode) == (old.st_uid, old.st_gid, old.st_mode)
+            })
+        });
+        // Read again after the listing: a copy renamed over the numbered
+        // name meanwhile (it left the temporary names) is a publication.
+        !copy
+            && same_in(&self.dir, &idx, self.dev, self.ino)
+            && self.move_state() == MoveState::Committed(ino)
+            && !self.is_moved()
+    }
+
+    /// Tests: the header's move commit point, to scribble on.
+    #[cfg(test)]
+    pub fn moved_to_for_test(&self) -> &AtomicU64 {
+        &self.header().moved_to
+    }
+
     /// The temporary name of this namespace's file `ino`, if any.
     fn tmp_name_of(&self, ino: u64) -> Option<CString> {
         let _nc = crate::os::cancel::NoCancel::new();

@@ -323,7 +323,9 @@ fn claim_op(
                 // load while this thread is the process's only lock-free
                 // `SEM_UNDO` caller (its record the one bit held; the
                 // test needs no mask kept live: 2 instructions fewer).
-                let held = RECS.load(Ordering::Relaxed);
+                // (**acquire**: a thread of a multi-operation call that
+                // counted itself out after its late store and clearing.)
+                let held = RECS.load(Ordering::Acquire);
                 if held & held.wrapping_sub(1) != 0 && sibling_owes(v, s, n, claim, w) {
                     return Ok(Cas::Slow);
                 }
@@ -503,8 +505,36 @@ const BUSY: u32 = 0x100;
 /// In this thread's record word: no record (all [`NREC`] taken by other
 /// threads when it asked, or the thread is exiting).
 const NO_REC: u32 = 0xff;
-/// The records this process's threads hold (bit `k` for record `k`).
+/// The records this process's threads hold (bit `k` for record `k`),
+/// and above them ([`MULTI_ONE`]) the number of its threads inside a
+/// lock-free multi-operation `SEM_UNDO` call.
 static RECS: AtomicU32 = AtomicU32::new(0);
+
+/// One thread inside a lock-free multi-operation `SEM_UNDO` call, in
+/// [`RECS`] (above the [`NREC`] record bits): such a call may owe an
+/// adjustment (`multi::OUT_OWED`) once continued after a stop, so the
+/// one-operation path's test for another lock-free `SEM_UNDO` caller of
+/// the process (one load of [`RECS`]) must see it.
+const MULTI_ONE: u32 = 1 << NREC;
+
+/// Counts this thread among the process's lock-free `SEM_UNDO` callers
+/// while it makes a multi-operation call ([`MULTI_ONE`]), until dropped.
+pub(super) struct MultiUndo;
+
+impl MultiUndo {
+    pub(super) fn enter() -> MultiUndo {
+        RECS.fetch_add(MULTI_ONE, Ordering::AcqRel);
+        MultiUndo
+    }
+}
+
+impl Drop for MultiUndo {
+    fn drop(&mut self) {
+        // **release**: after its late stores and the clearing of its
+        // marks (`multi::released_for_me`).
+        RECS.fetch_sub(MULTI_ONE, Ordering::Release);
+    }
+}
 
 /// This thread's record word, for a call whose [`Known`] is not the
 /// thread's cached set's (out of line: inlined, the thread-local look-up

@@ -21,8 +21,9 @@
 //!    `multi::steal`, `undo::steal_one`; a one-operation claimant's
 //!    release a stopped process owns is completed, its adjustment left
 //!    owed when not stored yet — paid in the copy, [`rebuild`] —; a
-//!    multi-operation call's, once its adjustment is stored, and gives
-//!    the move up before: one store's window) first. From
+//!    multi-operation call's likewise since layout 13, `multi::OUT_OWED`;
+//!    one a stopped *settler* owns before its store gives the move up)
+//!    first. From
 //!    then on no lock-free call changes a word of the old file (a
 //!    tombstone is frozen: the call goes to the lock, which says moved),
 //!    and no write of the stale holder lands on one (every holder write
@@ -170,6 +171,18 @@ pub(super) fn fate(o: &Obj) -> Result<()> {
                 if gone || stray {
                     if published(o) {
                         finish_committed(o);
+                        if o.commit_forged() {
+                            // A scribbled commit point: nothing can be
+                            // committed, so the lock is taken back without
+                            // claiming a lift (there is no epoch to claim).
+                            if l.reclaim(w) {
+                                if let Ok(v) = View::new(o) {
+                                    lift_all(&v);
+                                }
+                                return Ok(());
+                            }
+                            continue;
+                        }
                         return Err(Errno::ESTALE);
                     }
                     // The lift claimed first (no copy made before it can
@@ -291,6 +304,9 @@ pub(super) fn take_slow(
             // then ends at the stopped holder).
             Err(Errno::EAGAIN) if d.fences_quickly() => g = None,
             Err(Errno::EAGAIN) => {}
+            // A scribbled commit point: the set cannot be moved (an error,
+            // as for any scribble, rather than a wait for the holder).
+            Err(Errno::EIO) => return Err(Errno::EIO),
             // Cannot move it here (a file this process may not make, the
             // call's deadline): wait for the holder as before.
             Err(e) if e != Errno::ESTALE && e != Errno::EIDRM => g = None,
@@ -572,6 +588,15 @@ fn move_set(o: &Obj, seen: u32, how: How, d: &Deadline) -> Result<()> {
             // over, or came second): its publication helped, then the
             // marks. This process's copy is gone (`Obj::replace_from`).
             finish_committed(o);
+            if o.commit_forged() {
+                // A scribbled commit: no copy can be published, nor any
+                // committed. What this process laid is lifted (no copy
+                // can be committed after it: the commit point is not an
+                // epoch) and the fence given back; the call ends with
+                // `EIO` rather than following a move that never comes.
+                forged(o, holder);
+                return Err(Errno::EIO);
+            }
             return Err(Errno::ESTALE);
         }
         if e != Errno::ESTALE && !o.is_moved() {
@@ -579,6 +604,24 @@ fn move_set(o: &Obj, seen: u32, how: How, d: &Deadline) -> Result<()> {
         }
     }
     r
+}
+
+/// A move given up on a scribbled commit point ([`Obj::commit_forged`]):
+/// while the lock carries this process's fence, its tombstones and seal
+/// lifted and the fence given back to the holder.
+#[cold]
+fn forged(o: &Obj, holder: Owner) {
+    crate::debug_report!(
+        "semaphore set {}: its moved_to names no copy (a scribble): not moved",
+        o.id
+    );
+    let l = o.obj_lock();
+    if l.carries_my_fence() {
+        if let Ok(v) = View::new(o) {
+            lift_all(&v);
+        }
+        l.unfence(holder);
+    }
 }
 
 /// A move given up: the tombstones and the seal lifted and the fence
@@ -594,6 +637,9 @@ fn give_up(o: &Obj, holder: Owner, epoch: Option<u64>) {
         // committed): nothing laid by this process.
         if published(o) {
             finish_committed(o);
+            if o.commit_forged() {
+                forged(o, holder);
+            }
         } else {
             l.unfence(holder);
         }
@@ -615,6 +661,9 @@ fn give_up(o: &Obj, holder: Owner, epoch: Option<u64>) {
         match o.move_state() {
             MoveState::Committed(_) => {
                 finish_committed(o);
+                if o.commit_forged() {
+                    forged(o, holder);
+                }
                 return;
             }
             // Another lifts (it finds this fence and lifts nothing): a
@@ -750,7 +799,13 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
             W_FREE => continue,
             W_WAITING | W_CLAIMED => W_WAITING,
             W_DONE => W_DONE,
-            _ => {
+            st => {
+                // A multi-operation call's owed adjustments (`multi::OUT_OWED`)
+                // stored in the copy: its claimant's late stores land in the
+                // old file.
+                if st == W_MULTI {
+                    multi::pay_marks(&v, i, None);
+                }
                 w.pid.store(0, Ordering::Relaxed);
                 W_FREE
             }

@@ -192,8 +192,17 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// writer of that adjustment defers to (`undo::owed`): a version-11
 /// process would overwrite an owed adjustment (its other threads,
 /// `SETVAL`, a grant) and, continued after such a release, never clear
-/// the mark.
-pub const LAYOUT_VERSION: u32 = 12;
+/// the mark. 13: the same for a multi-operation call's word whose
+/// release ([`MULTI_REL`]) a stopped claimant owns before its
+/// adjustment's store: the settler takes the word, stores the adjustment,
+/// marks its outcome owed (`multi::OUT_OWED` in the record's outcome
+/// word) and releases it; a release a settler took from an owner that
+/// may still store says so ([`MULTI_OWING`]), and is completed by
+/// another only once its mark is made: a version-12 process would
+/// complete such a release on the claimant's late store (the settler's
+/// own store landing after), write over a multi-operation call's owed
+/// adjustment, and never clear the mark.
+pub const LAYOUT_VERSION: u32 = 13;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -235,6 +244,16 @@ pub(super) const MULTI: u64 = 1 << 23;
 /// else writes either meanwhile. A dead owner's is taken over by
 /// compare-and-swap.
 pub(super) const MULTI_REL: u64 = 1 << 24;
+/// In a [`MULTI_REL`] word whose release a *settler* owns (a process that
+/// is not the call's claimant: `multi::release_word`): it took the
+/// release from an owner that may still store the adjustment — the
+/// claimant, stopped between its own [`MULTI_REL`] and its store, or a
+/// dead settler that may have taken it from there — so the adjustment
+/// found stored may be that late store, the settler's own still to come.
+/// Such a release is completed by another only once the settler's owed
+/// mark is made (`multi::OUT_OWED`, after its store); one without the bit
+/// once the adjustment is stored, as the claimant's own (layout 13).
+pub(super) const MULTI_OWING: u64 = 1 << 25;
 /// A *tombstone* ([`SemWord::entomb`]): the word of a set being moved to a
 /// new file away from a stopped lock holder (`fence.rs`), laid by the
 /// mover before it copies the file: [`FROZEN`] and [`CLAIM`]ed by undo
@@ -391,7 +410,13 @@ impl SemWord {
     /// The [`MULTI`] claim `self` with its release owned by `pid`.
     #[inline]
     pub(super) fn rel_by(self, pid: i32) -> SemWord {
-        SemWord((self.0 & 0xffff_ffff) | MULTI_REL | ((pid as u32 as u64) << 32))
+        SemWord((self.0 & 0xffff_ffff & !MULTI_OWING) | MULTI_REL | ((pid as u32 as u64) << 32))
+    }
+    /// A settler's owned release taken from an owner that may still store
+    /// the adjustment ([`MULTI_OWING`]).
+    #[inline]
+    pub(super) fn owing(self) -> bool {
+        self.rel() && self.0 & MULTI_OWING != 0
     }
     /// A [`MULTI`] claim's sleeper slot.
     #[inline]

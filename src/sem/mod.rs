@@ -2550,34 +2550,68 @@ mod tests {
     }
 
     /// An adjustment owed by another thread of this process (a record
-    /// forged in this process's own undo slot): this thread's `SEM_UNDO`
-    /// calls on that semaphore — lock-free one-operation, multi-operation,
-    /// locked — do not read it before that thread's store and clearing:
-    /// `IPC_NOWAIT` answers `EAGAIN` while the mark stays, an untimed call
-    /// waits for it, and the adjustments end exact.
+    /// forged in this process's own undo slot: a one-operation claimant's
+    /// intent record, or — layout 13 — a multi-operation call's record,
+    /// its outcome marked `multi::OUT_OWED`, that thread counted inside
+    /// its call): this thread's `SEM_UNDO` calls on that semaphore —
+    /// lock-free one-operation, multi-operation, locked — do not read it
+    /// before that thread's store and clearing: `IPC_NOWAIT` answers
+    /// `EAGAIN` while the mark stays, an untimed call waits for it, and
+    /// the adjustments end exact.
     #[test]
     fn an_owed_adjustment_is_waited_for_by_the_process_s_other_threads() {
-        let t = tmp_ns("owed_threads");
+        for multi_rec in [false, true] {
+            owed_by_a_sibling(multi_rec);
+        }
+    }
+
+    fn owed_by_a_sibling(multi_rec: bool) {
+        let t = tmp_ns(if multi_rec {
+            "owed_threads_m"
+        } else {
+            "owed_threads"
+        });
         let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[4, 1]).unwrap();
         let v = View::new(&o).unwrap();
         // This process's slot 2, the record `k` of another thread (held as
-        // a live thread holds its own) owing -2 for semaphore 0 (a settler
-        // stored it and released the word: 4).
-        let (k, held) = fast::hold_rec_for_test();
+        // a live thread holds its own) — or its multi-operation record in
+        // sleeper slot 0, that thread inside its call — owing -2 for
+        // semaphore 0 (a settler stored it and released the word: 4).
+        let held = (!multi_rec).then(fast::hold_rec_for_test);
+        let k = held.as_ref().map_or(0, |h| h.0);
+        let inside = multi_rec.then(fast::MultiUndo::enter);
         let me = Owner::me();
         v.hdr().lockfree.store(2, Ordering::SeqCst);
         v.hdr().undo_hi.store(3, Ordering::Relaxed);
         v.uslot(2).unwrap().owner().claim(me);
         v.adj(2, 0).unwrap().store(-2, Ordering::Release);
-        let i = Intent {
-            n: 0,
-            val: 4,
-            adj: -2,
-            epoch: 1,
-        };
-        let rec = v.intent(2, k).unwrap();
         v.hdr().owed.fetch_add(1, Ordering::SeqCst);
-        rec.store(i.pack() | INTENT_FIN | INTENT_OWED, Ordering::Release);
+        let mark: &AtomicU64 = if multi_rec {
+            let w = v.wslot(0).unwrap();
+            w.state.store(multi::taken_by(me.pid), Ordering::Relaxed);
+            w.undo.store(2, Ordering::Relaxed);
+            w.owner().claim(me);
+            let out = multi::Outcome {
+                n: 0,
+                val: 4,
+                adj: Some(-2),
+            };
+            let x = v.wop(0, 0).unwrap();
+            x.store(out.pack() | multi::OUT_OWED, Ordering::Relaxed);
+            w.nsops.store(1, Ordering::Relaxed);
+            w.result.store(MULTI_COMMIT, Ordering::Release);
+            x
+        } else {
+            let i = Intent {
+                n: 0,
+                val: 4,
+                adj: -2,
+                epoch: 1,
+            };
+            let rec = v.intent(2, k).unwrap();
+            rec.store(i.pack() | INTENT_FIN | INTENT_OWED, Ordering::Release);
+            rec
+        };
         // Known shape: the lock-free paths are tried first.
         let known = Known::of(shape(&o));
         let nowait = [
@@ -2586,7 +2620,7 @@ mod tests {
         ];
         for ops in &nowait {
             let r = semop_known(&o, &known, ops, Wait::Forever, Errno::EAGAIN);
-            assert_eq!(r, Err(Errno::EAGAIN), "{ops:?}");
+            assert_eq!(r, Err(Errno::EAGAIN), "{ops:?} (multi {multi_rec})");
         }
         // The lock-free multi-operation path (tried beside a lock holder)
         // puts its claims back and leaves the call to the locked path.
@@ -2604,11 +2638,20 @@ mod tests {
         // The owing thread's store and clearing, 50 ms later.
         let owing = {
             let o = o.clone();
+            let at = mark as *const AtomicU64 as usize;
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
                 let v = View::new(&o).unwrap();
                 v.adj(2, 0).unwrap().store(-2, Ordering::Release);
-                undo::cleared(&v, v.intent(2, k).unwrap());
+                // SAFETY: the mark's word in the set's mapping, which the
+                // test keeps (`o`) until this thread is joined.
+                let mark = unsafe { &*(at as *const AtomicU64) };
+                if multi_rec {
+                    multi::clear_mark(&v, mark);
+                    drop(inside);
+                } else {
+                    undo::cleared(&v, mark);
+                }
             })
         };
         let t0 = std::time::Instant::now();
@@ -2622,7 +2665,7 @@ mod tests {
         .unwrap();
         assert!(
             t0.elapsed() >= Duration::from_millis(40),
-            "{:?}",
+            "{:?} (multi {multi_rec})",
             t0.elapsed()
         );
         owing.join().unwrap();
@@ -2636,7 +2679,11 @@ mod tests {
         .unwrap();
         assert_eq!(getval(&o, 0), Ok(6));
         assert_eq!(v.adj(2, 0).unwrap().load(Ordering::Relaxed), -4, "exact");
+        assert_eq!(v.hdr().owed.load(Ordering::Relaxed), 0, "counted");
         drop(held);
+        if multi_rec {
+            free_wslot(&v, 0);
+        }
         v.uslot(2).unwrap().pid.store(0, Ordering::Release);
         remove(&t.1, &o).unwrap();
     }

@@ -59,9 +59,13 @@
 //! the call was not undone meanwhile: the values were then all held at
 //! once. The record stays the claimant's until it frees it (the stealer
 //! never frees a live claimant's record, so no claim of a stale record
-//! can be mistaken for a new one). What is still waited for: a word
-//! whose release a stopped process owns ([`MULTI_REL`]: between the two
-//! stores of one word's release, its adjustment and its outcome).
+//! can be mistaken for a new one). A word whose release the claimant
+//! owns ([`MULTI_REL`]) while it is stopped before the adjustment's
+//! store is taken by the settler, the adjustment stored and left *owed*
+//! ([`OUT_OWED`], layout 13: the claimant's late store lands the same
+//! value; every other writer of it defers until the claimant, continued,
+//! clears the mark). What is still waited for: a word whose release a
+//! stopped *settler* owns before its store (or its mark, [`MULTI_OWING`]).
 
 use super::*;
 
@@ -96,6 +100,20 @@ pub(super) struct Outcome {
 /// The tag in an outcome word's top 12 bits (a zeroed or scribbled word is
 /// not one).
 const OUT_TAG: u64 = 0x3c5;
+
+/// In a [`W_MULTI`] record's outcome word (bit 49, which
+/// [`Outcome::pack`] leaves clear): that semaphore's adjustment is
+/// *owed* (layout 13) — a settler took the word's release from the
+/// claimant stopped between its own [`MULTI_REL`] and its adjustment's
+/// store (or from a dead settler that may have taken it from there),
+/// stored the adjustment itself (the value the claimant's late store
+/// lands) and released the word. Until the claimant, continued, clears
+/// it (once no word names its record: [`released_for_me`]), every other
+/// writer of that adjustment defers (`undo::owed`), as for a
+/// one-operation claimant's [`INTENT_OWED`]; paid by the undo of the
+/// dead claimant, by the sweep that frees its record and by a move's
+/// copy ([`pay_marks`]).
+pub(super) const OUT_OWED: u64 = 1 << 49;
 
 impl Outcome {
     pub(super) fn pack(self) -> u64 {
@@ -149,6 +167,10 @@ pub(super) fn semop_multi_fast(o: &Obj, known: &Known, ops: &[SemOp], d: Deadlin
     } else {
         None
     };
+    // Counted among this process's lock-free `SEM_UNDO` callers while
+    // it may owe an adjustment ([`OUT_OWED`]): the one-operation path of
+    // another thread then looks for the mark (`fast::sibling_owes`).
+    let _counted = undo.map(|_| fast::MultiUndo::enter());
     let me = my_pid();
     if !(1..1 << 22).contains(&me) {
         return Ok(Fast::Slow);
@@ -459,31 +481,164 @@ fn claim_and_apply(
     // ([`release_word`]): a lock holder that met this call stopped may
     // have released it already, with the same outcome.
     let me = my_pid();
-    let mut busy = false;
+    let mut helped = false;
     for (k, ((x, out), old)) in at.iter().zip(&outs).zip(&held).enumerate() {
         if k == 1 {
             pause(4);
         }
-        busy |= !release_mine(x.1, old.claim_multi(i, e), *out, me, x.2);
+        helped |= !release_mine(x.1, old.claim_multi(i, e), *out, me, x.2);
     }
-    // A word whose release another process owns (a lock holder finishing
-    // this call while it was stopped): the record is freed only once no
-    // word names it (a dead owner's word is taken over).
+    // A word released for this call, or whose release another process
+    // owns (a settler that met this call stopped): the owed marks it left
+    // cleared once no word names the record (then the grants they made
+    // skip this process's sleepers no more).
+    if helped {
+        woke |= released_for_me(v, i, e, &at, &outs);
+    }
+    v.o.note_peer();
+    Ok(Some(woke))
+}
+
+/// The claimant of record `i` (epoch `e`), continued after a settler met
+/// it stopped: waits until no word names the record (a word whose
+/// release another process owns: its owner's last step; a dead owner's
+/// taken over: [`release_word`]), then clears the owed marks the
+/// settlers left on its outcomes ([`OUT_OWED`]: this claimant's late
+/// stores are made by now). True when one was cleared.
+#[cold]
+#[inline(never)]
+fn released_for_me(
+    v: &View<'_>,
+    i: usize,
+    e: u32,
+    at: &[(usize, &Sem, Option<&Adj>, &WaitOp)],
+    outs: &[Outcome],
+) -> bool {
+    let me = my_pid();
+    let by = By {
+        v,
+        i,
+        e,
+        pid: me,
+        me,
+        lives: false,
+    };
     let mut naps = 0u32;
-    while busy {
+    loop {
+        let mut busy = false;
+        for (x, out) in at.iter().zip(outs) {
+            busy |= !release_word(&by, x.1, *out, x.2, x.3);
+        }
+        if !busy {
+            break;
+        }
         naps += 1;
         if naps < 20 {
             std::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(100));
         }
-        busy = false;
-        for (x, out) in at.iter().zip(&outs) {
-            busy |= !release_word(x.1, i, e, *out, me, x.2, me);
+    }
+    at.iter().fold(false, |any, x| clear_mark(v, x.3) | any)
+}
+
+/// Clears the owed mark of outcome word `x` ([`OUT_OWED`]) and, when this
+/// call cleared it, lowers the set's count of marks (after). True when
+/// it did.
+pub(super) fn clear_mark(v: &View<'_>, x: &WaitOp) -> bool {
+    if x.load(Ordering::Acquire) & OUT_OWED == 0 {
+        return false;
+    }
+    let was = x.fetch_and(!OUT_OWED, Ordering::AcqRel);
+    if was & OUT_OWED == 0 {
+        return false;
+    }
+    undo::lower_owed(v);
+    true
+}
+
+/// Pays the owed marks of [`W_MULTI`] record `i` (for semaphore `n`; all
+/// with `None`) whose claimant can no longer store (gone; or a move's
+/// copy, while its store lands in the old file): the outcome's
+/// adjustment stored (the value the settler stored, which nobody wrote
+/// since) into the record's undo slot while it is still the claimant's,
+/// then the mark cleared.
+pub(super) fn pay_marks(v: &View<'_>, i: usize, n: Option<usize>) {
+    let Ok(w) = v.wslot(i) else { return };
+    let u = w.undo.load(Ordering::Relaxed);
+    let own = u >= 0
+        && v.uslot(u as usize)
+            .is_ok_and(|us| us.owner().load() == w.owner().load());
+    for k in 0..v.s.max_ops {
+        let Ok(x) = v.wop(i, k) else { break };
+        let raw = x.load(Ordering::Acquire);
+        if raw & OUT_OWED == 0 {
+            continue;
+        }
+        let out = Outcome::unpack(raw);
+        if n.is_some_and(|n| out.is_some_and(|o| o.n != n)) {
+            continue;
+        }
+        if let Some(Outcome {
+            n, adj: Some(a), ..
+        }) = out.filter(|_| own)
+        {
+            if let Ok(adj) = v.adj(u as usize, n) {
+                adj.store(a, Ordering::Release);
+            }
+        }
+        clear_mark(v, x);
+    }
+}
+
+/// The [`W_MULTI`] record whose claimant owes the adjustment of undo slot
+/// `u` (owned by `who`) for semaphore `n` ([`OUT_OWED`]), if any (a
+/// record of another owner — a dead claimant whose slot was taken anew —
+/// is not looked at). Scans the records in use: only when the set's
+/// count of marks is not 0 (`undo::owed`).
+pub(super) fn owed_by(
+    v: &View<'_>,
+    u: usize,
+    who: crate::sync::owner::Owner,
+    n: usize,
+) -> Option<usize> {
+    wslots_used(v).find(|&i| {
+        let Ok(w) = v.wslot(i) else { return false };
+        w.state.load(Ordering::Acquire) & 0xff == W_MULTI
+            && w.undo.load(Ordering::Relaxed) == u as i32
+            && w.owner().load() == who
+            && (0..(w.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops)).any(|k| {
+                v.wop(i, k).is_ok_and(|x| {
+                    let raw = x.load(Ordering::Acquire);
+                    raw & OUT_OWED != 0 && Outcome::unpack(raw).is_some_and(|o| o.n == n)
+                })
+            })
+    })
+}
+
+/// Pays the owed marks of the [`W_MULTI`] records that name undo slot
+/// `u` (owned by `who`, gone) for semaphore `n` (all with `None`).
+pub(super) fn pay_owed_in(
+    v: &View<'_>,
+    u: usize,
+    who: crate::sync::owner::Owner,
+    n: Option<usize>,
+) {
+    for i in wslots_used(v).collect::<Vec<_>>() {
+        let Ok(w) = v.wslot(i) else { continue };
+        if w.state.load(Ordering::Acquire) & 0xff == W_MULTI
+            && w.undo.load(Ordering::Relaxed) == u as i32
+            && w.owner().load() == who
+        {
+            pay_marks(v, i, n);
         }
     }
-    v.o.note_peer();
-    Ok(Some(woke))
+}
+
+/// Whether this thread is inside the claims of record `i` (a signal
+/// handler's call met its mark: waiting would never end).
+pub(super) fn claiming(i: usize) -> bool {
+    MINE.with(|m| m.get()) == i + 1
 }
 
 /// Unit tests: the step of a multi-operation call at which its claimant
@@ -511,9 +666,10 @@ pub(super) fn pause(_n: u32) {
 }
 
 /// The claimant's release of word `s` (its claim `claim`) with outcome
-/// `out`: [`release_word`]'s first compare-and-swap, inline, from the
-/// claim it made; anything else (the word released for it, or owned by
-/// another) is left to [`release_word`].
+/// `out`, inline: true when its own compare-and-swaps made it (the word
+/// its release, the adjustment, the outcome); false when the word was
+/// released for it, or its release taken over by a settler that met it
+/// stopped: then [`released_for_me`].
 #[inline(always)]
 fn release_mine(s: &Sem, claim: SemWord, out: Outcome, me: i32, adj: Option<&Adj>) -> bool {
     let done = SemWord::new(out.val, me);
@@ -532,14 +688,18 @@ fn release_mine(s: &Sem, claim: SemWord, out: Outcome, me: i32, adj: Option<&Adj
                 adj.store(a, Ordering::Release);
                 pause(6);
                 // A compare-and-swap: whoever finds the adjustment stored
-                // may have made it first ([`release_word`]: the same).
-                let _ = s.word.compare_exchange(
-                    claim.rel_by(me).0,
-                    done.0,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
-                return true;
+                // may have made it first ([`release_word`]: the same), and
+                // a settler that met this claimant stopped before the
+                // store took the word and left the adjustment owed.
+                return s
+                    .word
+                    .compare_exchange(
+                        claim.rel_by(me).0,
+                        done.0,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
             }
         }
         _ => {
@@ -551,62 +711,102 @@ fn release_mine(s: &Sem, claim: SemWord, out: Outcome, me: i32, adj: Option<&Adj
             }
         }
     }
-    release_word(s, claim.multi_slot(), claim.epoch(), out, me, adj, me)
+    false
 }
 
-/// Releases semaphore word `s`, claimed for the committed call of record
-/// `i` (epoch `e`) of claimant `pid`, with its outcome `out` (the
-/// adjustment into `adj`, the claimant's own undo slot's, when given), by
-/// process `me`: the claim (or a dead owner's [`MULTI_REL`]) becomes
-/// `me`'s release by compare-and-swap when there is an adjustment to
-/// store (then the adjustment, then the outcome: nobody else writes
-/// either while `me` owns the word), else the outcome directly. True when
-/// the word no longer names the record (released now, or by another
-/// before); false when another live process owns its release.
+/// Whose release [`release_word`] makes: the committed call of record
+/// `i` (epoch `e`) of claimant `pid`, by process `me`; `lives`: the
+/// claimant lives (a settler that met it stopped), so that a release
+/// taken from it — or from a dead settler, which may have taken it from
+/// there — leaves the adjustment owed ([`OUT_OWED`]).
+pub(super) struct By<'a, 'v> {
+    pub(super) v: &'a View<'v>,
+    pub(super) i: usize,
+    pub(super) e: u32,
+    pub(super) pid: i32,
+    pub(super) me: i32,
+    pub(super) lives: bool,
+}
+
+/// Releases semaphore word `s`, claimed for the committed call `by`
+/// names, with its outcome `out` (the adjustment into `adj`, the
+/// claimant's own undo slot's, when given; `rec`: the record's outcome
+/// word for it): the claim becomes `by.me`'s release by compare-and-swap
+/// when there is an adjustment to store (then the adjustment, then the
+/// outcome: nobody else writes either while `me` owns the word), else
+/// the outcome directly. Another's release ([`MULTI_REL`]) is completed
+/// when only its last compare-and-swap is left (the claimant's once its
+/// adjustment is stored; a settler's once its owed mark is made, when it
+/// took the release from an owner that may still store —
+/// [`MULTI_OWING`] —, else once its adjustment is stored), taken over
+/// when its owner is dead, and, by a settler, from the claimant stopped
+/// before its store: the adjustment then stored here and left owed
+/// ([`OUT_OWED`]: the claimant's late store lands the same value, and
+/// every other writer defers until it clears the mark). True when the
+/// word no longer names the record (released now, or by another before);
+/// false when another live process owns its release.
 #[cold]
 #[inline(never)]
 pub(super) fn release_word(
+    by: &By<'_, '_>,
     s: &Sem,
-    i: usize,
-    e: u32,
     out: Outcome,
-    pid: i32,
     adj: Option<&Adj>,
-    me: i32,
+    rec: &WaitOp,
 ) -> bool {
+    let (i, e, pid, me) = (by.i, by.e, by.pid, by.me);
     let done = SemWord::new(out.val, pid);
     let mut cur = s.load();
     loop {
         if !cur.names(i, e) {
             return true;
         }
+        // Taken from an owner that may still store (the adjustment then
+        // owed: [`OUT_OWED`]).
+        let mut owes = false;
         if cur.rel() {
-            // Its owner's adjustment stored (it changes it, and nobody
-            // else writes it while the word is owned): only the owner's
-            // last compare-and-swap left, made here (the same outcome).
-            if let (Some(a), Some(adj)) = (out.adj, adj) {
-                if adj.load(Ordering::Acquire) == a {
-                    match s.word.compare_exchange(
-                        cur.0,
-                        done.0,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => return true,
-                        Err(x) => {
-                            cur = SemWord(x);
-                            continue;
-                        }
+            let owner = cur.pid();
+            let last = match (out.adj, adj) {
+                // Only the owner's last compare-and-swap left, made here
+                // (the same outcome): its adjustment stored (the call
+                // changes it, and nobody else writes it while the word
+                // is owned) — but a settler's taken from an owner that
+                // may still store, whose adjustment found stored may be
+                // that late store: once its mark is made (after its own).
+                (Some(a), Some(adj)) if !cur.owing() || owner == pid => {
+                    adj.load(Ordering::Acquire) == a
+                }
+                _ if cur.owing() => rec.load(Ordering::Acquire) & OUT_OWED != 0,
+                _ => false,
+            };
+            if last {
+                match s
+                    .word
+                    .compare_exchange(cur.0, done.0, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return true,
+                    Err(x) => {
+                        cur = SemWord(x);
+                        continue;
                     }
                 }
             }
-            let owner = cur.pid();
-            if owner == me || crate::os::proc::liveness(owner, 0) != crate::os::proc::Liveness::Dead
-            {
+            if owner == me {
                 return false;
+            }
+            match crate::os::proc::liveness_and_stopped(owner, 0) {
+                // A dead owner's release taken over: owed when the
+                // claimant lives and the owner was a settler (it may have
+                // taken the release from the claimant's window).
+                (crate::os::proc::Liveness::Dead, _) => owes = by.lives && owner != pid,
+                // The claimant stopped between its release and its
+                // adjustment's store: taken by a settler, owed.
+                (_, true) if owner == pid && by.lives && me != pid => owes = true,
+                _ => return false,
             }
         }
         let (to, owned) = match (out.adj, adj) {
+            (Some(_), Some(_)) if owes => (SemWord(cur.rel_by(me).0 | MULTI_OWING), true),
             (Some(_), Some(_)) => (cur.rel_by(me), true),
             _ => (done, false),
         };
@@ -620,6 +820,9 @@ pub(super) fn release_word(
                     if let (Some(a), Some(adj)) = (out.adj, adj) {
                         adj.store(a, Ordering::Release);
                     }
+                    if owes {
+                        owe(by.v, rec);
+                    }
                     let _ =
                         s.word
                             .compare_exchange(to.0, done.0, Ordering::Release, Ordering::Relaxed);
@@ -631,14 +834,30 @@ pub(super) fn release_word(
     }
 }
 
+/// Marks outcome word `rec` owed ([`OUT_OWED`]), after the settler's
+/// store of its adjustment and before the word's release: the set's
+/// count of marks raised first (**SeqCst**: a writer that reads it 0
+/// after freezing the word finds no mark), lowered again when the mark
+/// was there already.
+#[cold]
+fn owe(v: &View<'_>, rec: &WaitOp) {
+    let h = &v.hdr().owed;
+    h.fetch_add(1, Ordering::SeqCst);
+    if rec.fetch_or(OUT_OWED, Ordering::SeqCst) & OUT_OWED != 0 {
+        undo::lower_owed(v);
+    }
+}
+
 /// The lock holder froze a word and found it claimed by a multi-operation
 /// `semop` (`w`, [`MULTI`]): `Some(Ok)` when its claimant is gone and its
 /// call was finished or undone ([`finish_multi`]), or the claim named no
 /// such record (a scribble: the word put back), or the claimant is
 /// stopped and its call was finished or undone in its place ([`steal`]);
 /// `Some(Err(EBUSY))` when the claimant is this very thread, or the
-/// word's release is owned by a stopped process ([`MULTI_REL`]: a few
-/// instructions' window); `None`: a live claimant, to wait for.
+/// word's release is owned by a stopped settler that has not stored (or
+/// marked) yet ([`MULTI_REL`]: a few instructions' window; the
+/// claimant's own, stopped before its store, is taken, the adjustment
+/// left owed: [`OUT_OWED`]); `None`: a live claimant, to wait for.
 pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     let i = w.multi_slot();
     let slot = v.wslot(i).ok();
@@ -679,7 +898,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
         (_, true) => {
             // Stopped: its call finished or undone in its place; it
             // learns which from its own compare-and-swaps once continued.
-            steal(v, i, w.epoch(), o.pid);
+            steal(v, i, w.epoch(), o.pid, true);
             match v.peek(n) {
                 Ok(x) if x.names(i, w.epoch()) => Some(Err(Errno::EBUSY)),
                 _ => Some(Ok(())),
@@ -698,7 +917,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
 /// only (or a mover). Returns whether the call was committed, and whether
 /// a word still names the record (its release owned by another live
 /// process: the record must stay).
-pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32) -> (bool, bool) {
+pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32, lives: bool) -> (bool, bool) {
     let Ok(w) = v.wslot(i) else {
         return (false, false);
     };
@@ -710,7 +929,14 @@ pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32) -> (bool, bool) {
         Err(x) => x,
     };
     let committed = r == MULTI_COMMIT;
-    let me = my_pid();
+    let by = By {
+        v,
+        i,
+        e,
+        pid,
+        me: my_pid(),
+        lives,
+    };
     let mut busy = false;
     if committed {
         let u = w.undo.load(Ordering::Relaxed);
@@ -719,11 +945,8 @@ pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32) -> (bool, bool) {
                 .is_ok_and(|us| us.pid.load(Ordering::Acquire) == pid);
         let k_max = (w.nsops.load(Ordering::Relaxed) as usize).min(v.s.max_ops);
         for k in 0..k_max {
-            let Some(out) = v
-                .wop(i, k)
-                .ok()
-                .and_then(|x| Outcome::unpack(x.load(Ordering::Relaxed)))
-            else {
+            let Ok(x) = v.wop(i, k) else { continue };
+            let Some(out) = Outcome::unpack(x.load(Ordering::Relaxed)) else {
                 continue;
             };
             let Ok(s) = v.sem(out.n) else { continue };
@@ -732,7 +955,7 @@ pub(super) fn steal(v: &View<'_>, i: usize, e: u32, pid: i32) -> (bool, bool) {
             } else {
                 None
             };
-            busy |= !release_word(s, i, e, out, pid, adj, me);
+            busy |= !release_word(&by, s, out, adj, x);
         }
     }
     // Not committed (or a scribbled record): every word it still claims
@@ -775,7 +998,7 @@ pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
     } else {
         state_pid(st)
     };
-    let (committed, busy) = steal(v, i, e, pid);
+    let (committed, busy) = steal(v, i, e, pid, false);
     crate::debug_report!(
         "semaphore set {}: a lock-free multi-operation semop of dead pid {} {}",
         v.o.id,
@@ -783,6 +1006,9 @@ pub(super) fn finish_multi(v: &View<'_>, i: usize, seen: u32) {
         if committed { "finished" } else { "undone" }
     );
     if !busy {
+        // Its owed marks paid (its late stores will never land) before
+        // the record is freed.
+        pay_marks(v, i, None);
         free_wslot(v, i);
     }
 }
@@ -1190,7 +1416,16 @@ mod tests {
             .flat_map(|us| us.recs.iter())
             .filter(|r| r.load(Ordering::Acquire) & INTENT_OWED != 0)
             .count();
-        (marks, v.hdr().owed.load(Ordering::Acquire))
+        // A multi-operation call's ([`OUT_OWED`]), in its record.
+        let multi = (0..v.s.nwait)
+            .filter(|&i| {
+                v.wslot(i)
+                    .is_ok_and(|w| w.state.load(Ordering::Acquire) & 0xff == W_MULTI)
+            })
+            .flat_map(|i| (0..v.s.max_ops).filter_map(move |k| v.wop(i, k).ok()))
+            .filter(|x| x.load(Ordering::Acquire) & OUT_OWED != 0)
+            .count();
+        (marks + multi, v.hdr().owed.load(Ordering::Acquire))
     }
 
     /// The dead's undo applied (the sweep of dead undo holders, under the
@@ -1207,23 +1442,22 @@ mod tests {
     /// A lock-free multi-operation claimant stopped (SIGSTOP) at each step
     /// of its call ([`pause`]: after its first claim, after every claim,
     /// after its commit, after its first release, inside the release of a
-    /// word with an adjustment), met by a locked call on two of its
-    /// semaphores (`mover` false) or by a call that moves the set away
-    /// from a lock holder stopped beside it (`mover` true, the set fence:
-    /// it meets the claims when it lays its tombstones). The call gets
-    /// through while the claimant is stopped — but for the word whose
-    /// release the claimant owns (step 5), which is not needed here — and
-    /// the claimant, then continued or SIGKILLed, has its call made once
-    /// (continued: it took effect in place or is made again) or, killed
-    /// before its commit, not at all; its adjustments exact, then undone
-    /// once when it is gone.
+    /// word with an adjustment — semaphore 0's, before or after its
+    /// adjustment's store), met by a locked call on three of its
+    /// semaphores, semaphore 0 among them (`mover` false), or by a call
+    /// that moves the set away from a lock holder stopped beside it
+    /// (`mover` true, the set fence: it meets the claims when it lays its
+    /// tombstones). The call gets through while the claimant is stopped —
+    /// at step 5 too (layout 13: the word released, its adjustment stored
+    /// and left owed, `SETVAL` on it `EAGAIN`; in a move's copy, paid) —
+    /// and the claimant, then continued or SIGKILLed, has its call made
+    /// once (continued: it took effect in place or is made again) or,
+    /// killed before its commit, not at all; its adjustments exact, then
+    /// undone once when it is gone; no owed mark left.
     #[test]
     fn a_stopped_multi_claimant_s_call_is_finished_or_undone_in_its_place() {
         for step in 1..=6u32 {
             for mover in [false, true] {
-                if mover && step == 5 {
-                    continue; // its owned word: the move is given up
-                }
                 for kill in [false, true] {
                     stopped_claimant_case(step, mover, kill);
                 }
@@ -1275,9 +1509,9 @@ mod tests {
         let d = Deadline::after(Duration::from_secs(3));
         let t0 = std::time::Instant::now();
         let mine = if mover {
-            [op(4, 1, 0), op(1, 1, 0)]
+            [op(4, 1, 0), op(0, 1, 0), op(1, 1, 0)]
         } else {
-            [op(1, 1, 0), op(2, 1, 0)]
+            [op(0, 1, 0), op(1, 1, 0), op(2, 1, 0)]
         };
         let r = with_set(&t.1, id, |o| semop(o, &mine, Wait::Until(d), Errno::EAGAIN));
         let took = t0.elapsed();
@@ -1289,6 +1523,23 @@ mod tests {
                 o.file_id(),
                 "{what}: the set moved"
             );
+        }
+        // Stopped inside semaphore 0's release before its adjustment's
+        // store (5): released with the adjustment owed — but in a move's
+        // copy, which pays it (the claimant's store lands in the old
+        // file). Its semaphore's SETVAL defers to the late store.
+        let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
+        let one = u32::from(step == 5 && !mover);
+        assert_eq!(marks, (one as usize, one), "{what}: owed");
+        if one == 1 {
+            let r = with_set(&t.1, id, |o| setval(o, 0, 9));
+            assert_eq!(
+                r,
+                Err(Errno::EAGAIN),
+                "{what}: SETVAL on the owed semaphore"
+            );
+            let r = with_set(&t.1, id, |o| getval(o, 4).and_then(|x| setval(o, 4, x)));
+            assert_eq!(r, Ok(()), "{what}: SETVAL on another");
         }
         let committed = step >= 3;
         // SAFETY: continuing or killing our own child.
@@ -1305,7 +1556,7 @@ mod tests {
             let vals = with_set(&t.1, id, getall).unwrap();
             let p = if mover { 0 } else { 1 };
             let s4 = if mover { 6 } else { 5 };
-            assert_eq!(vals, vec![4, 7, 7 + p, 4, s4], "{what}: answered {r}");
+            assert_eq!(vals, vec![5, 7, 7 + p, 4, s4], "{what}: answered {r}");
             let adj = with_set(&t.1, id, |o| {
                 let v = View::new(o)?;
                 let u = slot_of(&v, c)?;
@@ -1315,6 +1566,8 @@ mod tests {
                 ))
             });
             assert_eq!(adj, Ok((1, -2)), "{what}: answered {r}");
+            let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
+            assert_eq!(marks, (0, 0), "{what}: the claimant cleared its marks");
             sh.at(1).store(1, Ordering::SeqCst);
             let st = wait_status(c, 0);
             assert!(libc::WIFEXITED(st), "{what}: {st:#x}");
@@ -1330,11 +1583,13 @@ mod tests {
         let p = if mover { 0 } else { 1 };
         let s4 = if mover { 6 } else { 5 };
         let want = if applied {
-            vec![5, 7, 5 + p, 4, s4]
+            vec![6, 7, 5 + p, 4, s4]
         } else {
-            vec![5, 6, 5 + p, 5, s4]
+            vec![6, 6, 5 + p, 5, s4]
         };
         assert_eq!(vals, want, "{what}");
+        let marks = with_set(&t.1, id, |o| Ok(owed_marks(&View::new(o)?))).unwrap();
+        assert_eq!(marks, (0, 0), "{what}: no mark left by the undo");
         // No word left claimed, no record left taken; the set works with
         // and without the lock.
         with_set(&t.1, id, |o| {
@@ -1359,6 +1614,85 @@ mod tests {
         })
         .unwrap();
         with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    /// A member scribbles the set's `moved_to` (a committed move to an
+    /// inode that is no copy of it: docs/bounded-time.md, "A scribbled
+    /// `moved_to`"). Without a lock holder nothing reads it: the calls
+    /// are performed. Beside a lock holder stopped with semaphore 4
+    /// frozen, a call on it would move the set: it answers `EIO` (an
+    /// `IPC_NOWAIT` one within 250 ms, a 500 ms timed one before its
+    /// deadline, an untimed one within 1 s) — before, the untimed one
+    /// waited as long as the holder stayed stopped, and the fence it left
+    /// made the holder, continued, wait for ever too. The holder,
+    /// continued, writes and lets go; the calls then go; `IPC_RMID`
+    /// removes the set.
+    #[test]
+    fn a_scribbled_moved_to_ends_every_call() {
+        for holder in [false, true] {
+            let what = format!("holder {holder}");
+            let t = crate::sem::tests::tmp_ns(&format!("mvscrib{holder}"));
+            let o = lock_free_set(&t.1);
+            let id = o.id;
+            let sh = Shared::new();
+            let h = if holder { stopped_holder(&o, &sh) } else { 0 };
+            o.moved_to_for_test()
+                .store((1 << 63) | 0x7fff_fff0, Ordering::SeqCst);
+            let calls: [(&[SemOp], Wait, Duration); 4] = [
+                (
+                    &[op(4, -1, IPC_NOWAIT)],
+                    Wait::Forever,
+                    Duration::from_millis(250),
+                ),
+                (
+                    &[op(4, -1, 0)],
+                    Wait::Until(Deadline::after(Duration::from_millis(500))),
+                    Duration::from_millis(500),
+                ),
+                (&[op(4, 1, 0)], Wait::Forever, Duration::from_secs(1)),
+                (
+                    &[op(0, 1, 0), op(4, 1, 0)],
+                    Wait::Forever,
+                    Duration::from_secs(1),
+                ),
+            ];
+            for (ops, wait, bound) in calls {
+                // In a child under an alarm: an untimed call that hangs
+                // is reported, not waited for.
+                // SAFETY: a child that makes the call and reports.
+                let c = unsafe { libc::fork() };
+                if c == 0 {
+                    // SAFETY: an alarm for the child.
+                    unsafe { libc::alarm(5) };
+                    let t0 = std::time::Instant::now();
+                    let r = with_set(&t.1, id, |o| semop(o, ops, wait, Errno::EAGAIN));
+                    let fine = if holder {
+                        r == Err(Errno::EIO) && t0.elapsed() < bound
+                    } else {
+                        r == Ok(())
+                    };
+                    // SAFETY: ending the test child.
+                    unsafe { libc::_exit(if fine { 0 } else { 1 }) };
+                }
+                let st = wait_status(c, 0);
+                assert!(
+                    libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+                    "{what}: {ops:?}: {st:#x}"
+                );
+            }
+            if holder {
+                end_holder(h, &sh, &what);
+                // Not left fenced: the holder's write landed, and calls go.
+                let v = with_set(&t.1, id, |o| getval(o, 4)).unwrap();
+                assert_eq!(v, 15, "{what}: the holder's write");
+                with_set(&t.1, id, |o| {
+                    semop(o, &[op(4, -1, IPC_NOWAIT)], Wait::Forever, Errno::EAGAIN)
+                })
+                .unwrap();
+            }
+            let r = with_set(&t.1, id, |o| remove(&t.1, o));
+            assert_eq!(r, Ok(()), "{what}: IPC_RMID");
+        }
     }
 
     /// A lock-free one-operation `SEM_UNDO` V (semaphore 0, 5 → 6, the

@@ -152,10 +152,11 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// whole call for a multi-operation one), and completes a release whose
 /// adjustment is stored — or, a one-operation claimant's ([`UREL`])
 /// stopped before that store, whose adjustment it leaves owed
-/// ([`INTENT_OWED`]). `EBUSY` when the claimant is this very thread (a
-/// signal handler's call inside its own claim), a stopped process owns
-/// a multi-operation call's word release ([`MULTI_REL`]) or a settler's
-/// and has not stored the adjustment yet (one store's window), or the
+/// ([`INTENT_OWED`]; a multi-operation call's [`MULTI_REL`] likewise,
+/// `multi::OUT_OWED`). `EBUSY` when the claimant is this very thread (a
+/// signal handler's call inside its own claim), a stopped *settler* owns
+/// a word's release and has not stored the adjustment (or made its mark)
+/// yet, or the
 /// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
 /// the lock go and tries again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
@@ -251,21 +252,35 @@ fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     }
 }
 
+/// Who owes an adjustment ([`owed`]): an intent record of the slot's
+/// process ([`INTENT_OWED`]: a one-operation claimant), or a
+/// multi-operation call's record ([`W_MULTI`] slot, `multi::OUT_OWED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owes {
+    Rec(usize),
+    Multi(usize),
+}
+
 /// The adjustment of undo slot `u` for semaphore `n` owed by one of its
 /// process's intent records ([`INTENT_OWED`]; `skip`: a record not looked
-/// at, the caller's own): its index and intent. While one is owed, only
-/// its claimant writes that adjustment (its late plain store); every
-/// other writer defers ([`wait_owed`]).
+/// at, the caller's own) or multi-operation records (`multi::OUT_OWED`):
+/// which. While one is owed, only its claimant writes that adjustment
+/// (its late plain store); every other writer defers ([`wait_owed`]).
+/// `None` at once when the set counts no mark (one load).
 #[inline]
-pub(super) fn owed(v: &View<'_>, u: usize, n: usize, skip: usize) -> Option<(usize, Intent)> {
+pub(super) fn owed(v: &View<'_>, u: usize, n: usize, skip: usize) -> Option<Owes> {
+    if v.hdr().owed.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     let us = v.uslot(u).ok()?;
-    us.recs.iter().enumerate().find_map(|(k, r)| {
+    let k = us.recs.iter().enumerate().position(|(k, r)| {
         let raw = r.load(Ordering::Acquire);
-        if k == skip || raw & INTENT_OWED == 0 {
-            return None;
-        }
-        Intent::unpack(raw).filter(|i| i.n == n).map(|i| (k, i))
-    })
+        k != skip && raw & INTENT_OWED != 0 && Intent::unpack(raw).is_some_and(|i| i.n == n)
+    });
+    match k {
+        Some(k) => Some(Owes::Rec(k)),
+        None => multi::owed_by(v, u, us.owner().load(), n).map(Owes::Multi),
+    }
 }
 
 /// Pays the owed adjustments of undo slot `u` (for semaphore `n`; every
@@ -276,6 +291,11 @@ pub(super) fn owed(v: &View<'_>, u: usize, n: usize, skip: usize) -> Option<(usi
 /// stores) changes nothing, since nobody else writes it meanwhile.
 pub(super) fn pay_owed(v: &View<'_>, u: usize, n: Option<usize>) {
     let Ok(us) = v.uslot(u) else { return };
+    // A multi-operation call's (`multi::OUT_OWED`: its records scanned
+    // only while the set counts a mark).
+    if v.hdr().owed.load(Ordering::Acquire) != 0 {
+        multi::pay_owed_in(v, u, us.owner().load(), n);
+    }
     for r in us.recs.iter() {
         let raw = r.load(Ordering::Acquire);
         if raw & INTENT_OWED == 0 {
@@ -300,10 +320,16 @@ pub(super) fn pay_owed(v: &View<'_>, u: usize, n: Option<usize>) {
 pub(super) fn cleared(v: &View<'_>, r: &AtomicU64) -> u64 {
     let was = r.fetch_and(!INTENT_OWED, Ordering::AcqRel);
     if was & INTENT_OWED != 0 {
-        let h = &v.hdr().owed;
-        let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+        lower_owed(v);
     }
     was
+}
+
+/// Lowers the set's count of owed marks ([`SetHdr::owed`]) after a mark
+/// was cleared (never below 0: a scribbled count).
+pub(super) fn lower_owed(v: &View<'_>) {
+    let h = &v.hdr().owed;
+    let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
 }
 
 /// Before a write of undo slot `u`'s adjustment for semaphore `n` (the
@@ -333,12 +359,16 @@ fn wait_owed_slow(v: &View<'_>, u: usize, n: usize) -> Result<()> {
         .unwrap_or_else(|| Deadline::after(CLAIM_BOUND));
     let mut round = 0u32;
     loop {
-        let Some((k, _)) = owed(v, u, n, NREC) else {
+        let Some(who) = owed(v, u, n, NREC) else {
             return Ok(());
         };
         let o = v.uslot(u)?.owner().load();
         if o.is_me() {
-            if fast::claiming(k) {
+            let inside = match who {
+                Owes::Rec(k) => fast::claiming(k),
+                Owes::Multi(i) => multi::claiming(i),
+            };
+            if inside {
                 return Err(Errno::EBUSY);
             }
         } else {
@@ -451,7 +481,7 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
             }
             let set = recw.compare_exchange(raw, raw | mark, Ordering::SeqCst, Ordering::Acquire);
             if owes && (set.is_err() || raw & INTENT_OWED != 0) {
-                let _ = h.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
+                lower_owed(v);
             }
             multi::pause(14);
             a.store(i.adj, Ordering::Release);
