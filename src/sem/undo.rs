@@ -472,6 +472,18 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
             } else {
                 INTENT_FIN
             };
+            // The adjustment stored **before** the mark, as a
+            // multi-operation call's settler does: once the record says
+            // finished, another process may complete this release (the
+            // first branch above, on finding the adjustment stored: the
+            // claimant's late store, the same value), after which the
+            // claimant clears its mark and other writers go on; a store
+            // of this settler's still to come (it stopped between its mark
+            // and its store) would then land over theirs. Stopped between
+            // this store and the mark, the settler is waited for (nothing
+            // says finished yet), as any stopped settler.
+            a.store(i.adj, Ordering::Release);
+            multi::pause(14);
             // The set's count of marks raised first (**before** the mark:
             // a writer that reads it 0 finds no mark), lowered again when
             // the mark was there already (a settler taken over).
@@ -483,8 +495,6 @@ pub(super) fn steal_one(v: &View<'_>, n: usize, w: SemWord, take: bool) -> bool 
             if owes && (set.is_err() || raw & INTENT_OWED != 0) {
                 lower_owed(v);
             }
-            multi::pause(14);
-            a.store(i.adj, Ordering::Release);
             SemWord::new(i.val, claimant)
         }
         _ => SemWord::new(w.val(), if w.urel() { slot_pid } else { w.pid() }),
