@@ -1057,3 +1057,154 @@ pub(super) fn dir_lock_in(dir: &OwnedFd, op: i32, tries: u32) -> Option<OwnedFd>
     }
     None
 }
+
+/// Creation at the number: a file being built is no object to anyone
+/// while its creator lives, and a killed creator's is swept.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns::testing::TempNs;
+
+    fn nothing(_: &Obj) -> Result<()> {
+        Ok(())
+    }
+
+    fn spec() -> CreateSpec<'static> {
+        CreateSpec {
+            ctl_len: 64,
+            data_len: 0,
+            data_apart: false,
+            reserve_tail: 0,
+            init: &nothing,
+            check_existing: &nothing,
+            layout: 1,
+        }
+    }
+
+    const KEY: i32 = 0x5eed;
+
+    /// An object of `t` made to look as another process's build in
+    /// progress at its number (after its key link, before its magic):
+    /// its magic taken off, its bit cleared, its build mark held through
+    /// an open file description of the index of its own (returned: the
+    /// mark lasts as long as it is open). Returns the id too.
+    fn unborn(t: &TempNs) -> (i32, OwnedFd) {
+        let ns = &t.ns;
+        let o = ns.get(Kind::Sem, KEY, IPC_CREAT | 0o600, &spec()).unwrap();
+        let id = o.id;
+        let idx = id % IDX_SPAN;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(t.dir.join("ripc.idx"))
+            .unwrap();
+        let mark = OwnedFd::from(f);
+        assert!(index::Index::hold_build_mark(
+            mark.as_raw_fd(),
+            Kind::Sem,
+            idx
+        ));
+        o.header().magic.store(0, Ordering::SeqCst);
+        ns.index().unwrap().mark(Kind::Sem, idx, false);
+        ns.cache.lock().unwrap().clear();
+        (id, mark)
+    }
+
+    #[test]
+    fn a_file_being_built_is_no_object_and_stays_while_its_creator_lives() {
+        let t = TempNs::new("unborn");
+        let ns = &t.ns;
+        let (id, mark) = unborn(&t);
+        let idx = id % IDX_SPAN;
+        let named = t.objects();
+        assert_eq!(named.len(), 2, "its number and its key name: {named:?}");
+        assert_eq!(ns.by_id(Kind::Sem, id).err(), Some(Errno::EINVAL));
+        assert_eq!(ns.by_index(Kind::Sem, idx).err(), Some(Errno::EINVAL));
+        let mut pending = false;
+        assert!(ns
+            .by_key_seen(Kind::Sem, KEY, &mut pending)
+            .unwrap()
+            .is_none());
+        assert!(pending, "a get of its key waits for it");
+        assert_eq!(
+            ns.get(Kind::Sem, KEY, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+                .err(),
+            Some(Errno::EEXIST),
+            "its key is taken"
+        );
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0), "*_INFO count nothing");
+        assert!(ns.indexes(Kind::Sem).is_empty(), "listed nowhere");
+        ns.heal();
+        assert_eq!(t.objects(), named, "no sweeper takes it");
+        // Another create passes it over.
+        let other = ns.get(Kind::Sem, IPC_PRIVATE, 0o600, &spec()).unwrap();
+        assert_ne!(other.id % IDX_SPAN, idx);
+        ns.remove(&other, false);
+        // Its creator dies: the mark is free, and the first sweeper (here
+        // `ripcs`'s and `ripcrm -a`'s heal) takes the file and its key
+        // name away.
+        drop(mark);
+        ns.heal();
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
+    }
+
+    #[test]
+    fn a_killed_creators_file_is_swept_by_the_next_create_at_its_index() {
+        let t = TempNs::new("unborn-next");
+        let ns = &t.ns;
+        let (id, mark) = unborn(&t);
+        drop(mark);
+        let o = ns.get(Kind::Sem, IPC_PRIVATE, 0o600, &spec()).unwrap();
+        assert_eq!(o.id % IDX_SPAN, id % IDX_SPAN, "the lowest index, swept");
+        assert_eq!(t.objects(), [Ns::idx_name(Kind::Sem, id % IDX_SPAN)]);
+        assert_eq!(ns.in_use(Kind::Sem), (id % IDX_SPAN, 1));
+        ns.remove(&o, false);
+        // By a get of its key: swept on the way, and the key takes a new
+        // object.
+        let (_, mark) = unborn(&t);
+        drop(mark);
+        let o = ns
+            .get(Kind::Sem, KEY, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+            .unwrap();
+        assert_eq!(t.objects().len(), 2);
+        ns.remove(&o, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
+    #[test]
+    fn racing_exclusive_creators_of_a_key_make_one_object() {
+        let t = TempNs::new("excl");
+        // Threads of one process (one description of the index: the
+        // build slots tell them apart) and of a second open of the
+        // directory (another description: the marks do).
+        let second = Ns::open_shared(&t.dir).unwrap();
+        let nss = [t.ns.clone(), second];
+        for round in 0..30 {
+            let key = KEY + round;
+            let barrier = Arc::new(std::sync::Barrier::new(6));
+            let won: Vec<_> = (0..6)
+                .map(|i| {
+                    let ns = nss[i % 2].clone();
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        ns.get(Kind::Msg, key, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            let ok: Vec<_> = won.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(ok.len(), 1, "round {round}: {won:?}");
+            assert!(won
+                .iter()
+                .all(|r| r.as_ref().is_ok() || r.as_ref().err() == Some(&Errno::EEXIST)));
+            let found = t.ns.by_key(Kind::Msg, key).unwrap().unwrap();
+            assert_eq!(found.id, ok[0].id);
+            t.ns.remove(ok[0], false);
+        }
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+}

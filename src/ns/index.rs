@@ -12,8 +12,12 @@
 //! whoever learns a bit is wrong puts it right. So every way the file can
 //! be wrong costs time, never correctness:
 //! - a bit clear whose name exists (a scribble, a library of the bitmap
-//!   layout at work in the same namespace; not a killed creator: it sets
-//!   its bit before it moves its file to the number, and checks it after):
+//!   layout at work in the same namespace, a creator at the number killed
+//!   between its magic and its bit — it sets the bit once the object is
+//!   published, see `Ns::create`; a file being built at its number has no
+//!   bit on purpose: it is no object yet; a creator under a temporary name
+//!   sets its bit before it moves its file to the number, and checks it
+//!   after):
 //!   the object is missing from `*_INFO` and `*_STAT` walks until the next
 //!   create's link at that index fails (it sets the bit and tries the
 //!   next) or `ripcs` or `ripcrm -a` heal the namespace (`Ns::heal` sets
@@ -98,6 +102,12 @@
 //! the index bytes, the marks were bytes of their own (after the group
 //! records, [`MARKS`]; before them, bits under a byte lock), set and
 //! cleared with a `pwrite` each.
+//!
+//! From byte 2^39, one byte per kind and index is a *build mark*: a
+//! creator building its object at its number holds an OFD write lock on
+//! its index's byte from before its `openat` until after its magic
+//! ([`Index::claim_build`]), so that others tell a file being built from
+//! a killed creator's with one `F_OFD_GETLK` ([`Index::build_held`]).
 //!
 //! Far past its end, from byte 2^40, one byte per pid is a *liveness
 //! mark*: a process that attaches a segment holds an OFD read lock on its
@@ -1295,6 +1305,18 @@ impl Index {
             return None;
         }
         Some(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    /// For tests: the build mark of index `idx` of `kind` taken through
+    /// `fd` alone (no slot of this process: as another process holds it).
+    #[cfg(test)]
+    pub(crate) fn hold_build_mark(fd: i32, kind: Kind, idx: i32) -> bool {
+        setlk_on(
+            fd,
+            libc::F_OFD_SETLK,
+            Self::build_off(kind, idx),
+            libc::F_WRLCK,
+        )
     }
 
     /// The highest index of `kind` the hint says is in use, and how many

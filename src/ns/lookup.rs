@@ -724,7 +724,7 @@ impl Ns {
     pub(super) fn being_built(&self, kind: Kind, idx: i32) -> bool {
         self.index
             .as_ref()
-            .is_none_or(|ix| ix.build_held(kind, idx) != Some(false))
+            .map_or(true, |ix| ix.build_held(kind, idx) != Some(false))
     }
 
     /// The file at key name `kname`, when it is one built at its number
