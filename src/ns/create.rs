@@ -4,6 +4,17 @@
 use super::lookup::Stale;
 use super::*;
 
+/// What a create makes (see `Ns::create`): the kind, key, `*get` flags,
+/// the engine's spec, the creator and the files' sizes.
+struct Making<'a> {
+    kind: Kind,
+    key: i32,
+    flags: i32,
+    spec: &'a CreateSpec<'a>,
+    me: &'a Creds,
+    geo: Geometry,
+}
+
 /// The sizes of a new object's files (see `Ns::create`).
 struct Geometry {
     /// bytes of the control file's control area (header and the engine's
@@ -151,17 +162,24 @@ impl Ns {
         let ctl_len = (ctl_len + 4095) & !4095;
         let here = if spec.data_apart { 0 } else { spec.data_len };
         let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
-        let geo = Geometry {
-            ctl_len,
-            here,
-            total,
+        let m = Making {
+            kind,
+            key,
+            flags,
+            spec,
+            me,
+            geo: Geometry {
+                ctl_len,
+                here,
+                total,
+            },
         };
         if let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) {
-            if let Some(r) = self.create_at_number((ix, lfd), kind, key, flags, spec, me, &geo) {
+            if let Some(r) = self.create_at_number((ix, lfd), &m) {
                 return r;
             }
         }
-        self.create_renamed(kind, key, flags, spec, me, &geo)
+        self.create_renamed(&m)
     }
 
     /// Creates the object at its number (see "At the number" in
@@ -178,17 +196,14 @@ impl Ns {
     /// and its payload's (`Ns::sweep_stale`). `None` when the build mark
     /// cannot be taken here (no OFD locks): the caller then creates
     /// under a temporary name.
-    #[allow(clippy::too_many_arguments)]
     fn create_at_number(
         &self,
         (ix, lfd): (&index::Index, i32),
-        kind: Kind,
-        key: i32,
-        flags: i32,
-        spec: &CreateSpec<'_>,
-        me: &Creds,
-        geo: &Geometry,
+        m: &Making<'_>,
     ) -> Option<Result<Arc<Obj>>> {
+        let &Making {
+            kind, key, spec, ..
+        } = m;
         let limits = self.limits();
         let max = kind.max_objects(&limits);
         let mut got = None;
@@ -272,18 +287,7 @@ impl Ns {
             };
             let seq = self.next_seq(kind);
             let id = seq as i32 * IDX_SPAN + idx;
-            let built = self.build(
-                kind,
-                key,
-                flags,
-                spec,
-                me,
-                (seq, id),
-                &fd,
-                claimed,
-                data.as_ref(),
-                geo,
-            );
+            let built = self.build(m, (seq, id), &fd, claimed, data.as_ref());
             // Named by its key from its number (the link decides a race
             // of creators: exactly one links the key's first free slot;
             // a loser unwinds, never published).
@@ -323,15 +327,10 @@ impl Ns {
     /// Creates the object under a temporary name (the way of the format
     /// before, and where no build mark can be had): built there, published
     /// by its magic, linked under its key, then moved to its number.
-    fn create_renamed(
-        &self,
-        kind: Kind,
-        key: i32,
-        flags: i32,
-        spec: &CreateSpec<'_>,
-        me: &Creds,
-        geo: &Geometry,
-    ) -> Result<Arc<Obj>> {
+    fn create_renamed(&self, m: &Making<'_>) -> Result<Arc<Obj>> {
+        let &Making {
+            kind, key, spec, ..
+        } = m;
         let limits = self.limits();
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
         let tname = core::cell::RefCell::new(tname);
@@ -377,18 +376,7 @@ impl Ns {
             tmp_names();
         };
         let seq = self.next_seq(kind);
-        let obj = match self.build(
-            kind,
-            key,
-            flags,
-            spec,
-            me,
-            (seq, 0),
-            &tmp,
-            claimed,
-            data.as_ref(),
-            geo,
-        ) {
+        let obj = match self.build(m, (seq, 0), &tmp, claimed, data.as_ref()) {
             Ok(obj) => obj,
             Err(e) => {
                 cleanup();
@@ -496,25 +484,27 @@ impl Ns {
     /// `seq_id.1`, sequence `seq_id.0`), the engine's `init`, the state
     /// live, the files' modes; everything but the magic and the names.
     /// Errors leave the files to the caller.
-    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
-        kind: Kind,
-        key: i32,
-        flags: i32,
-        spec: &CreateSpec<'_>,
-        me: &Creds,
+        m: &Making<'_>,
         (seq, id): (u32, i32),
         fd: &OwnedFd,
         claimed: Option<libc::stat>,
         data: Option<&OwnedFd>,
-        geo: &Geometry,
     ) -> Result<Obj> {
-        let &Geometry {
-            ctl_len,
-            here,
-            total,
-        } = geo;
+        let &Making {
+            kind,
+            key,
+            flags,
+            spec,
+            me,
+            geo:
+                Geometry {
+                    ctl_len,
+                    here,
+                    total,
+                },
+        } = m;
         // Storage for what creation writes (the header and the engines'
         // `init`: the first page) is reserved now: a full tmpfs must fail
         // this call, not SIGBUS its first write to a sparse page. The rest
@@ -1063,22 +1053,10 @@ pub(super) fn dir_lock_in(dir: &OwnedFd, op: i32, tries: u32) -> Option<OwnedFd>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ns::testing::TempNs;
-
-    fn nothing(_: &Obj) -> Result<()> {
-        Ok(())
-    }
+    use crate::ns::testing::{TempNs, PLAIN};
 
     fn spec() -> CreateSpec<'static> {
-        CreateSpec {
-            ctl_len: 64,
-            data_len: 0,
-            data_apart: false,
-            reserve_tail: 0,
-            init: &nothing,
-            check_existing: &nothing,
-            layout: 1,
-        }
+        PLAIN
     }
 
     const KEY: i32 = 0x5eed;
