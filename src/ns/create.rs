@@ -1151,6 +1151,25 @@ mod tests {
     }
 
     #[test]
+    fn a_namespace_of_the_format_before_is_carried_over_by_its_owner() {
+        let t = TempNs::new("format");
+        assert!(t.ns.at_number(), "a new namespace is of this format");
+        t.ns.ctl().magic.store(NS_MAGIC_V1, Ordering::SeqCst);
+        assert!(!t.ns.at_number() && t.ns.build_fd().is_none());
+        // Created under a temporary name meanwhile, as before.
+        let o =
+            t.ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &spec())
+                .unwrap();
+        assert_eq!(t.ns.by_id(Kind::Msg, o.id).unwrap().id, o.id);
+        // Its owner's next open carries the word over.
+        let again = Ns::open_shared(&t.dir).unwrap();
+        assert!(again.at_number() && t.ns.at_number());
+        assert_eq!(again.by_key(Kind::Msg, KEY).unwrap().unwrap().id, o.id);
+        t.ns.remove(&o, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
+    #[test]
     fn racing_exclusive_creators_of_a_key_make_one_object() {
         let t = TempNs::new("excl");
         // Threads of one process (one description of the index: the
