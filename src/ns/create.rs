@@ -1,5 +1,7 @@
-//! Creating an object (built in a temporary file, then linked under its
-//! names), and healing what a killed creator left.
+//! Creating an object (built at its number under a build mark and
+//! published by its magic, or, where no mark can be had, built in a
+//! temporary file and linked under its names), and healing what a killed
+//! creator left.
 
 use super::lookup::Stale;
 use super::*;

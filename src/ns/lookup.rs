@@ -116,7 +116,9 @@ impl Ns {
     }
 
     /// [`Ns::by_key`]; `pending` is set when an object still being created
-    /// (named by the key, not numbered yet, its creator alive) was seen.
+    /// was seen: named by the key, not numbered yet, its creator alive (a
+    /// create under a temporary name), or numbered without its magic yet,
+    /// its build mark held (a create at the number, [`Ns::key_unborn`]).
     pub(super) fn by_key_seen(
         &self,
         kind: Kind,
