@@ -472,15 +472,20 @@ impl Ns {
     /// Unlinks numbered name `name` when it is still the file `st` (a
     /// killed creator's, with no header), with the payload name its
     /// inode would have. True when it went.
+    /// The payload's name goes first (as at a removal): a sweeper killed
+    /// in between leaves the number, swept later, never a payload name no
+    /// control file gives.
     fn unlink_numbered(&self, kind: Kind, name: &str, st: &libc::stat) -> bool {
         let Ok(c) = cpath(name) else { return false };
-        // SAFETY: unlinking, in our directory, a numbered name checked
-        // just before to be this file.
-        let gone = self.same_file(name, st.st_dev, st.st_ino)
-            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
-        if gone && kind == Kind::Shm {
+        if !self.same_file(name, st.st_dev, st.st_ino) {
+            return false;
+        }
+        if kind == Kind::Shm {
             self.unlink_data(kind, st.st_ino);
         }
+        // SAFETY: unlinking, in our directory, a numbered name checked
+        // just before to be this file.
+        let gone = unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
         if gone {
             crate::debug_report!(
                 "{}: swept {name}, left at its number by a creator that died",
@@ -577,7 +582,12 @@ impl Ns {
         let Ok(h) = head.at::<ObjHeader>(0) else {
             return Stale::Kept;
         };
-        let unborn = h.magic.load(Ordering::Acquire) != OBJ_MAGIC;
+        // (Without magic at its own number: a build, or a killed
+        // creator's; at another index's, a member's second name of one,
+        // which goes as any second name does, below.)
+        let own = h.id.load(Ordering::Relaxed);
+        let unborn =
+            h.magic.load(Ordering::Acquire) != OBJ_MAGIC && (own < 0 || own % IDX_SPAN == idx);
         if unborn {
             if building() || h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
                 return Stale::Unborn;
@@ -622,6 +632,15 @@ impl Ns {
             h.state.store(STATE_REMOVED, Ordering::Release);
         }
         let kept = if unborn { Stale::Unborn } else { Stale::Kept };
+        if unborn {
+            // A killed creator's: its payload's name first (see
+            // `unlink_numbered`).
+            return if self.unlink_numbered(kind, &name, &st) {
+                Stale::Gone
+            } else {
+                kept
+            };
+        }
         let Ok(c) = cpath(&name) else { return kept };
         // SAFETY: unlinking a numbered name in our directory whose object
         // (checked just above, by its inode) was removed or is unreachable.
@@ -685,9 +704,11 @@ impl Ns {
     fn adopt_numbered(&self, kind: Kind, idx: i32) -> Result<(Obj, bool)> {
         match self.adopt_name(kind, &Self::idx_name(kind, idx)) {
             Ok(found) => found.ok_or(Errno::EINVAL),
-            // (A killed creator's is swept on the way.)
-            Err(_) if self.unborn_at(kind, idx) => {
-                self.sweep_stale(kind, idx);
+            // (A killed creator's, without magic and its mark free, is
+            // refused as a scribbled object is, `EIO`, and left to the
+            // sweepers: a header scribbled on for an instant must not
+            // cost its object.)
+            Err(_) if self.unborn_at(kind, idx) && self.being_built(kind, idx) => {
                 Err(Errno::EINVAL)
             }
             Err(e) => Err(e),
@@ -696,7 +717,8 @@ impl Ns {
 
     /// Whether the file at numbered name `idx` has no magic (or not even
     /// a header yet): being built there, or left by a killed creator (or
-    /// scribbled on), which [`Ns::sweep_stale`] tells apart.
+    /// scribbled on), which its build mark tells apart
+    /// ([`Ns::being_built`]).
     pub(super) fn unborn_at(&self, kind: Kind, idx: i32) -> bool {
         let name = Self::idx_name(kind, idx);
         let Some(st) = self.lstat(&name) else {
