@@ -1,7 +1,32 @@
-//! Creating an object (built in a temporary file, then linked under its
-//! names), and healing what a killed creator left.
+//! Creating an object (built at its number under a build mark and
+//! published by its magic, or, where no mark can be had, built in a
+//! temporary file and linked under its names), and healing what a killed
+//! creator left.
 
+use super::lookup::Stale;
 use super::*;
+
+/// What a create makes (see `Ns::create`): the kind, key, `*get` flags,
+/// the engine's spec, the creator and the files' sizes.
+struct Making<'a> {
+    kind: Kind,
+    key: i32,
+    flags: i32,
+    spec: &'a CreateSpec<'a>,
+    me: &'a Creds,
+    geo: Geometry,
+}
+
+/// The sizes of a new object's files (see `Ns::create`).
+struct Geometry {
+    /// bytes of the control file's control area (header and the engine's
+    /// control data, a whole number of pages)
+    ctl_len: usize,
+    /// bytes of payload in the control file (0 with a payload file)
+    here: u64,
+    /// bytes of the control file
+    total: u64,
+}
 
 impl Ns {
     pub(super) fn tmpfile(dirfd: &OwnedFd) -> Result<(OwnedFd, CString)> {
@@ -40,47 +65,43 @@ impl Ns {
         }
     }
 
-    /// Creates the payload file of the fresh control file `tmp` (still
-    /// private, named `tname`) at its public name,
-    /// `<kind>.data.<inode of the control file>`, empty and `0600` as a
-    /// temporary file is, before anything is built (a segment is never
-    /// published without its payload). The payload is made at that name
-    /// directly (`O_CREAT | O_EXCL`), not under a temporary name of its
-    /// own moved there: one `renameat2` less per create, ~7 us here
-    /// (docs/shm.md), and no window in which it has a name `sweep_tmp`
-    /// must find by itself — a creator killed from here on leaves its
-    /// control file's temporary name, by whose inode `sweep_tmp` finds
-    /// the payload (`heal_orphan`). A file already there cannot be a live
-    /// object's payload (no other file has our inode while ours exists): a
+    /// Creates the payload file of the fresh control file `ctl` at its
+    /// public name, `<kind>.data.<inode of the control file>`, empty and
+    /// `0600` as the control file is, before anything is built (a segment
+    /// is never published without its payload). The payload is made at
+    /// that name directly (`O_CREAT | O_EXCL`), not under a temporary name
+    /// of its own moved there: one `renameat2` less per create, ~7 us here
+    /// (docs/shm.md), and no window in which it has a name a sweeper must
+    /// find by itself — a creator killed from here on leaves its control
+    /// file (at its temporary name, or at its number without magic), by
+    /// whose inode the sweepers find the payload (`heal_orphan`,
+    /// `sweep_stale`). A file already there cannot be a live object's
+    /// payload (no other file has our inode while ours exists): a
     /// leftover, removed when we may; or another member's file, planted
     /// at the inode numbers tmpfs will hand out next, which the sticky
     /// directory does not let us remove (before, `ENOMEM`: a member could
     /// deny every other member `shmget`). Then the control file is made
-    /// again — another inode — until a free name turns up; the control
-    /// files passed over keep their temporary names until then (so a file
-    /// system that reuses inode numbers cannot hand the same one back).
-    /// Each planted name costs one creator one more temporary file, once
-    /// (tmpfs numbers inodes in sequence): at most [`PLANTED_MAX`] in a
-    /// row, then `ENOMEM`. The planted file is never opened (`O_EXCL`).
-    /// Returns the control file, its temporary name and status (`fstat`,
-    /// which `create` then needs not make again: sizing the file changes
-    /// none of the inode, device, owner and mode it reads), and the
-    /// payload, open read-write; on failure the temporary control files
-    /// are gone and no payload was made.
+    /// again — another inode — by `again(previous, true)`, which unlinks
+    /// the previous file's name and makes a new one, until a free name
+    /// turns up; the control files passed over stay open until then (so a
+    /// file system that reuses inode numbers cannot hand the same one
+    /// back). Each planted name costs one creator one more control file,
+    /// once (tmpfs numbers inodes in sequence): at most [`PLANTED_MAX`] in
+    /// a row, then `ENOMEM`. The planted file is never opened (`O_EXCL`).
+    /// Returns the control file, its status (`fstat`, which `create` then
+    /// needs not make again: sizing the file changes none of the inode,
+    /// device, owner and mode it reads), and the payload, open
+    /// read-write; on failure the control file's name is gone
+    /// (`again(current, false)`) and no payload was made.
     fn claim_data_name(
         &self,
         kind: Kind,
-        mut tmp: OwnedFd,
-        mut tname: CString,
-    ) -> Result<(OwnedFd, CString, libc::stat, OwnedFd)> {
-        let unlink = |n: &CString| {
-            // SAFETY: unlinking a temporary name we created, in our
-            // directory.
-            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0) };
-        };
-        let mut passed: Vec<CString> = Vec::new();
+        mut ctl: OwnedFd,
+        again: &mut dyn FnMut(&OwnedFd, bool) -> Result<Option<OwnedFd>>,
+    ) -> Result<(OwnedFd, libc::stat, OwnedFd)> {
+        let mut passed: Vec<OwnedFd> = Vec::new();
         let r = loop {
-            let claimed = fstat(tmp.as_raw_fd()).and_then(|st| {
+            let claimed = fstat(ctl.as_raw_fd()).and_then(|st| {
                 let name = data_cname(kind, st.st_ino);
                 let name = name.as_cstr()?;
                 if let Some(d) = create_new(&self.dirfd, name)? {
@@ -97,22 +118,38 @@ impl Ns {
                 Ok(None) => break Err(Errno::ENOMEM),
                 Err(e) => break Err(e),
             }
-            match Self::tmpfile(&self.dirfd) {
-                Ok((t, n)) => {
-                    passed.push(core::mem::replace(&mut tname, n));
-                    tmp = t;
-                }
+            match again(&ctl, true) {
+                Ok(Some(next)) => passed.push(core::mem::replace(&mut ctl, next)),
+                Ok(None) => break Err(Errno::ENOMEM),
                 Err(e) => break Err(e),
             }
         };
-        passed.iter().for_each(unlink);
         match r {
-            Ok((st, d)) => Ok((tmp, tname, st, d)),
+            Ok((st, d)) => Ok((ctl, st, d)),
             Err(e) => {
-                unlink(&tname);
+                let _ = again(&ctl, false);
                 Err(e)
             }
         }
+    }
+
+    /// Whether objects are created at their number in this namespace
+    /// (its format, see `NS_MAGIC`).
+    fn at_number(&self) -> bool {
+        self.ctl().magic.load(Ordering::Relaxed) == NS_MAGIC
+    }
+
+    /// The descriptor through which this process takes its build marks
+    /// ([`index::Index::claim_build`]): its liveness mark's, its own open
+    /// file description of the index (`Ns::hold_alive`); `None` when the
+    /// namespace's format is the one before (see `NS_MAGIC`) or this
+    /// process holds no such descriptor here (an `Ns` opened without
+    /// [`Ns::register`], or no descriptor to be had): then objects are
+    /// created under a temporary name.
+    fn build_fd(&self) -> Option<i32> {
+        let fd = self.live_fd.load(Ordering::Relaxed);
+        (fd >= 0 && self.live_pid.load(Ordering::Relaxed) == my_pid() && self.at_number())
+            .then_some(fd)
     }
 
     pub(super) fn create(
@@ -123,21 +160,202 @@ impl Ns {
         spec: &CreateSpec<'_>,
         me: &Creds,
     ) -> Result<Arc<Obj>> {
-        let limits = self.limits();
         let ctl_len = HEADER_LEN.checked_add(spec.ctl_len).ok_or(Errno::ENOMEM)?;
         let ctl_len = (ctl_len + 4095) & !4095;
         let here = if spec.data_apart { 0 } else { spec.data_len };
         let total = (ctl_len as u64).checked_add(here).ok_or(Errno::ENOMEM)?;
+        let m = Making {
+            kind,
+            key,
+            flags,
+            spec,
+            me,
+            geo: Geometry {
+                ctl_len,
+                here,
+                total,
+            },
+        };
+        if let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) {
+            if let Some(r) = self.create_at_number((ix, lfd), &m) {
+                return r;
+            }
+        }
+        self.create_renamed(&m)
+    }
+
+    /// Creates the object at its number (see "At the number" in
+    /// docs/shm.md): the lowest free index the hint gives, claimed
+    /// ([`index::Index::claim_build`]: its build mark held from before
+    /// the file exists until after its magic), its bit set, the file made
+    /// there (`openat(O_CREAT | O_EXCL)` of `<kind>.<idx>`: the name
+    /// decides; a killed creator's file found there is swept first, once),
+    /// built there, named by its key (a link from the number), and
+    /// published by its magic. Until the magic every reader takes the file
+    /// for absent while its build mark is held, and every sweeper leaves it
+    /// alone; once the mark is free (the creator dead) and the magic still
+    /// missing, the first sweeper to meet it removes it with its key name
+    /// and its payload's (`Ns::sweep_stale`). `None` when the build mark
+    /// cannot be taken here (no OFD locks): the caller then creates
+    /// under a temporary name.
+    fn create_at_number(
+        &self,
+        (ix, lfd): (&index::Index, i32),
+        m: &Making<'_>,
+    ) -> Option<Result<Arc<Obj>>> {
+        let &Making {
+            kind, key, spec, ..
+        } = m;
+        let limits = self.limits();
+        let max = kind.max_objects(&limits);
+        let mut got = None;
+        for idx in ix.candidates(kind, max) {
+            let slot = match ix.claim_build(lfd, kind, idx) {
+                index::Claim::Mine(s) => s,
+                index::Claim::Busy => continue,
+                index::Claim::NoLocks => return None,
+            };
+            // (The index's bit is set once the object is published: a
+            // file being built is no object `*_INFO` count, nor one the
+            // walks of the bits visit; a killed creator's file is then
+            // at an index the hint offers, and the next create there
+            // sweeps it.)
+            let name = idx_cname(kind, idx);
+            let mut stale = Stale::Gone;
+            let made = name
+                .as_cstr()
+                .and_then(|n| match create_new(&self.dirfd, n)? {
+                    // A killed creator's file, or a removed object's name,
+                    // may be in the way: once swept, the index is free.
+                    None => {
+                        stale = self.sweep_stale_as(kind, idx, true);
+                        match stale {
+                            Stale::Gone => create_new(&self.dirfd, n),
+                            _ => Ok(None),
+                        }
+                    }
+                    r => Ok(r),
+                });
+            match made {
+                Ok(Some(fd)) => {
+                    got = Some((idx, slot, fd));
+                    break;
+                }
+                Ok(None) => {
+                    // Another object's (its bit set: the hint was wrong,
+                    // e.g. after a creator killed between its magic and
+                    // its bit), or a file we may not sweep.
+                    if stale == Stale::Kept && !ix.is_used(kind, idx) {
+                        ix.mark(kind, idx, true);
+                    }
+                    ix.release_build(lfd, kind, idx, slot);
+                }
+                Err(e) => {
+                    self.clear_bit_unless_named(ix, kind, idx);
+                    ix.release_build(lfd, kind, idx, slot);
+                    return Some(Err(e));
+                }
+            }
+        }
+        let Some((idx, slot, fd)) = got else {
+            return Some(Err(Errno::ENOSPC));
+        };
+        let name = idx_cname(kind, idx);
+        let Ok(numbered) = name.as_cstr() else {
+            ix.release_build(lfd, kind, idx, slot);
+            return Some(Err(Errno::EINVAL));
+        };
+        // Unlinks the number of control file `f` (ours: the build mark is
+        // held), and makes another there when `more`.
+        let mut again = |f: &OwnedFd, more: bool| -> Result<Option<OwnedFd>> {
+            if let Ok(st) = fstat(f.as_raw_fd()) {
+                if self.same_file(&Self::idx_name(kind, idx), st.st_dev, st.st_ino) {
+                    // SAFETY: unlinking our own file's number (checked by
+                    // inode just above) in our directory.
+                    unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), numbered.as_ptr(), 0) };
+                }
+            }
+            if more {
+                return create_new(&self.dirfd, numbered);
+            }
+            Ok(None)
+        };
+        let r = (|| {
+            let (fd, claimed, data) = if spec.data_apart {
+                let (fd, st, d) = self.claim_data_name(kind, fd, &mut again)?;
+                (fd, Some(st), Some(d))
+            } else {
+                (fd, None, None)
+            };
+            let seq = self.next_seq(kind);
+            let id = seq as i32 * IDX_SPAN + idx;
+            let built = self.build(m, (seq, id), &fd, claimed, data.as_ref());
+            // Named by its key from its number (the link decides a race
+            // of creators: exactly one links the key's first free slot;
+            // a loser unwinds, never published).
+            let built = built.and_then(|obj| {
+                if key != IPC_PRIVATE {
+                    self.link_key(kind, key, numbered)?;
+                }
+                Ok(obj)
+            });
+            match built {
+                Ok(obj) => Ok((obj, data)),
+                Err(e) => {
+                    if let Some(st) = claimed {
+                        self.unlink_data(kind, st.st_ino);
+                    }
+                    let _ = again(&fd, false);
+                    Err(e)
+                }
+            }
+        })();
+        let r = r.map(|(obj, data)| {
+            obj.header().magic.store(OBJ_MAGIC, Ordering::Release);
+            // Its bit, right after: counted by `*_INFO` and visited by the
+            // walks from now on (a creator killed between the two leaves
+            // an object the hint misses until the next create there or a
+            // heal sets its bit, as for any bit a scribble cleared).
+            ix.mark(kind, idx, true);
+            self.published(obj, data)
+        });
+        if r.is_err() {
+            self.clear_bit_unless_named(ix, kind, idx);
+        }
+        ix.release_build(lfd, kind, idx, slot);
+        Some(r)
+    }
+
+    /// Creates the object under a temporary name (the way of the format
+    /// before, and where no build mark can be had): built there, published
+    /// by its magic, linked under its key, then moved to its number.
+    fn create_renamed(&self, m: &Making<'_>) -> Result<Arc<Obj>> {
+        let &Making {
+            kind, key, spec, ..
+        } = m;
+        let limits = self.limits();
         let (tmp, tname) = Self::tmpfile(&self.dirfd)?;
+        let tname = core::cell::RefCell::new(tname);
         // A payload of its own: a second file, made at once at its public
         // name (see `claim_data_name`), which may give the control file
-        // another inode.
-        let (tmp, tname, data, claimed) = if spec.data_apart {
-            let (tmp, tname, st, d) = self.claim_data_name(kind, tmp, tname)?;
-            (tmp, tname, Some(d), Some(st))
-        } else {
-            (tmp, tname, None, None)
+        // another inode (and another temporary name).
+        let mut again = |_: &OwnedFd, more: bool| -> Result<Option<OwnedFd>> {
+            // SAFETY: unlinking our temporary name in our directory.
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.borrow().as_ptr(), 0) };
+            if !more {
+                return Ok(None);
+            }
+            let (t, n) = Self::tmpfile(&self.dirfd)?;
+            *tname.borrow_mut() = n;
+            Ok(Some(t))
         };
+        let (tmp, data, claimed) = if spec.data_apart {
+            let (tmp, st, d) = self.claim_data_name(kind, tmp, &mut again)?;
+            (tmp, Some(d), Some(st))
+        } else {
+            (tmp, None, None)
+        };
+        let tname = tname.into_inner();
         // The payload's public name (see `data_name`): its control file's
         // inode.
         let data_named = claimed.as_ref().map(|st| st.st_ino);
@@ -153,146 +371,28 @@ impl Ns {
                 unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), tname.as_ptr(), 0) };
             }
         };
-        let cleanup = |extra: Option<&str>| {
+        let cleanup = || {
             if let Some(ino) = data_named {
                 self.unlink_data(kind, ino);
             }
             tmp_names();
-            if let Some(n) = extra.and_then(|n| cpath(n).ok()) {
-                // SAFETY: unlinking a name we created, in our directory.
-                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), n.as_ptr(), 0) };
-            }
         };
-        // Storage for what creation writes (the header and the engines'
-        // `init`: the first page) is reserved now: a full tmpfs must fail
-        // this call, not SIGBUS its first write to a sparse page. The rest
-        // stays sparse, allocated on first use as the kernel allocates a
-        // queue's messages or a segment's pages (reserving a queue's whole
-        // area, 4.7 MB at the default msgmnb, would cost that much memory
-        // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
-        // The engine's tail (`CreateSpec::reserve_tail`) is reserved by the
-        // `fallocate` that sizes the file (mode 0 extends it to the end of
-        // the range); without a tail, or on a file system without
-        // `fallocate`, an `ftruncate` sizes it.
-        let sized = reserve(tmp.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
-            let tail = spec.reserve_tail.min(ctl_len as u64);
-            if tail > 0 && here == 0 && reserve_sizing(tmp.as_raw_fd(), total - tail, tail)? {
-                return Ok(());
-            }
-            // SAFETY: sizing our own fresh file.
-            if unsafe { libc::ftruncate(tmp.as_raw_fd(), total as libc::off_t) } != 0 {
-                return Err(Errno::last());
-            }
-            // (A payload file of its own stays empty: the engine's `init`
-            // sizes it, with the `fallocate` that reserves it if it does.)
-            Ok(())
-        });
-        if let Err(e) = sized {
-            cleanup(None);
-            if e == Errno::ENOSPC {
-                // Make what room the dead left behind, for the next try.
-                self.sweep_tmp();
-            }
-            // No room on the file system is no memory for the object,
-            // the kernel's ENOMEM (its ENOSPC means "too many objects").
-            return Err(match e {
-                Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC => Errno::ENOMEM,
-                e => e,
-            });
-        }
-        // (With a payload of its own, the status taken to claim its name.)
-        let st = match claimed.map_or_else(|| fstat(tmp.as_raw_fd()), Ok) {
-            Ok(st) => st,
+        let seq = self.next_seq(kind);
+        let obj = match self.build(m, (seq, 0), &tmp, claimed, data.as_ref()) {
+            Ok(obj) => obj,
             Err(e) => {
-                cleanup(None);
+                cleanup();
                 return Err(e);
             }
         };
-        let mut obj = Obj {
-            kind,
-            id: 0,
-            map: match Mapping::new(tmp.as_fd(), ctl_len, 0) {
-                Ok(m) => m,
-                Err(e) => {
-                    cleanup(None);
-                    return Err(e);
-                }
-            },
-            dir: self.dirfd.clone(),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            data_len: spec.data_len,
-            building: Some(tmp.as_raw_fd()),
-            building_data: data.as_ref().map(|d| d.as_raw_fd()),
-            data_fd: AtomicI32::new(-1),
-        };
         let h = obj.header();
-        h.kind.store(kind as u32, Ordering::Relaxed);
-        h.version.store(spec.layout, Ordering::Relaxed);
-        h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
-        h.data_len.store(spec.data_len, Ordering::Relaxed);
-        if spec.data_apart {
-            h.flags.store(DATA_APART, Ordering::Relaxed);
-        }
-        h.lock.init();
-        let seq = self.next_seq(kind);
-        // The file's group is the creator's, as the object's (in a setgid
-        // shared namespace it would otherwise be the directory's).
-        // (Both files were made alike: one look at the first says whether
-        // either needs it.)
-        if st.st_gid != me.egid {
-            // SAFETY: fchown of our own fresh file; failure is harmless.
-            unsafe {
-                libc::fchown(tmp.as_raw_fd(), u32::MAX, me.egid);
-                if let Some(d) = &data {
-                    libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
-                }
-            }
-        }
-        h.perm.store(&Perm {
-            key,
-            uid: me.euid,
-            gid: me.egid,
-            cuid: me.euid,
-            cgid: me.egid,
-            mode: (flags as u32) & 0o777,
-            seq,
-        });
-        h.ctime.store(now_secs(), Ordering::Relaxed);
-        h.cpid.store(my_pid(), Ordering::Relaxed);
-        h.cstart.store(my_start(), Ordering::Relaxed);
-        // (The storage reserved above and by `init` is this file's: see
-        // `Obj::only_reserved`.)
-        h.reserved_for.store(st.st_ino, Ordering::Relaxed);
-        if let Err(e) = (spec.init)(&obj) {
-            cleanup(None);
-            return Err(e);
-        }
-        h.state.store(STATE_LIVE, Ordering::Relaxed);
         h.magic.store(OBJ_MAGIC, Ordering::Release);
-        // Who may open the file: anyone the IPC mode grants anything to
-        // (read-only users still write the queue's bookkeeping); ripc then
-        // applies the IPC read/write bits itself.
-        // (Both files were made 0600 less the umask: a mode they already
-        // have is not set again.)
-        if st.st_mode & 0o7777 != file_mode_for((flags as u32) & 0o777) {
-            Obj::chmod_fd(tmp.as_raw_fd(), (flags as u32) & 0o777);
-        }
-        // The payload: exactly the IPC mode's read and write bits (set now,
-        // while the creator still holds it open read-write; its name was
-        // claimed at the start, and no one finds it before the object).
-        if let Some(d) = &data {
-            if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
-                // SAFETY: fchmod of our own fresh payload file.
-                unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
-            }
-        }
         // The key first: a creator killed before its number leaves a key
         // name whose object has none, which the next get of the key heals
         // (see `by_key`), not a numbered object no key finds.
         if key != IPC_PRIVATE {
             if let Err(e) = self.link_key(kind, key, &tname) {
-                cleanup(None);
+                cleanup();
                 return Err(e);
             }
         }
@@ -306,7 +406,7 @@ impl Ns {
                     }
                 }
             }
-            cleanup(None);
+            cleanup();
         };
         // Give it a number: the lowest free index, as the index hint has
         // it (the link decides; see `index`).
@@ -376,10 +476,156 @@ impl Ns {
             unkey();
             return Err(Errno::ENOSPC);
         }
+        tmp_names();
+        Ok(self.published(obj, data))
+    }
+
+    /// Builds the object in its fresh control file `fd` (with its payload
+    /// `data`, and `claimed`, the status taken to claim the payload's
+    /// name): storage reserved and the file sized, the header (id
+    /// `seq_id.1`, sequence `seq_id.0`), the engine's `init`, the state
+    /// live, the files' modes; everything but the magic and the names.
+    /// Errors leave the files to the caller.
+    fn build(
+        &self,
+        m: &Making<'_>,
+        (seq, id): (u32, i32),
+        fd: &OwnedFd,
+        claimed: Option<libc::stat>,
+        data: Option<&OwnedFd>,
+    ) -> Result<Obj> {
+        let &Making {
+            kind,
+            key,
+            flags,
+            spec,
+            me,
+            geo:
+                Geometry {
+                    ctl_len,
+                    here,
+                    total,
+                },
+        } = m;
+        // Storage for what creation writes (the header and the engines'
+        // `init`: the first page) is reserved now: a full tmpfs must fail
+        // this call, not SIGBUS its first write to a sparse page. The rest
+        // stays sparse, allocated on first use as the kernel allocates a
+        // queue's messages or a segment's pages (reserving a queue's whole
+        // area, 4.7 MB at the default msgmnb, would cost that much memory
+        // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
+        // The engine's tail (`CreateSpec::reserve_tail`) is reserved by the
+        // `fallocate` that sizes the file (mode 0 extends it to the end of
+        // the range); without a tail, or on a file system without
+        // `fallocate`, an `ftruncate` sizes it.
+        let sized = reserve(fd.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
+            let tail = spec.reserve_tail.min(ctl_len as u64);
+            if tail > 0 && here == 0 && reserve_sizing(fd.as_raw_fd(), total - tail, tail)? {
+                return Ok(());
+            }
+            // SAFETY: sizing our own fresh file.
+            if unsafe { libc::ftruncate(fd.as_raw_fd(), total as libc::off_t) } != 0 {
+                return Err(Errno::last());
+            }
+            // (A payload file of its own stays empty: the engine's `init`
+            // sizes it, with the `fallocate` that reserves it if it does.)
+            Ok(())
+        });
+        if let Err(e) = sized {
+            if e == Errno::ENOSPC {
+                // Make what room the dead left behind, for the next try.
+                self.sweep_tmp();
+            }
+            // No room on the file system is no memory for the object,
+            // the kernel's ENOMEM (its ENOSPC means "too many objects").
+            return Err(match e {
+                Errno::EFBIG | Errno::EINVAL | Errno::ENOSPC => Errno::ENOMEM,
+                e => e,
+            });
+        }
+        // (With a payload of its own, the status taken to claim its name.)
+        let st = claimed.map_or_else(|| fstat(fd.as_raw_fd()), Ok)?;
+        let obj = Obj {
+            kind,
+            id,
+            map: Mapping::new(fd.as_fd(), ctl_len, 0)?,
+            dir: self.dirfd.clone(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            data_len: spec.data_len,
+            building: Some(fd.as_raw_fd()),
+            building_data: data.map(|d| d.as_raw_fd()),
+            data_fd: AtomicI32::new(-1),
+        };
+        let h = obj.header();
+        h.kind.store(kind as u32, Ordering::Relaxed);
+        h.version.store(spec.layout, Ordering::Relaxed);
+        h.ctl_len.store(ctl_len as u64, Ordering::Relaxed);
+        h.data_len.store(spec.data_len, Ordering::Relaxed);
+        h.id.store(id, Ordering::Relaxed);
+        if spec.data_apart {
+            h.flags.store(DATA_APART, Ordering::Relaxed);
+        }
+        h.lock.init();
+        // The file's group is the creator's, as the object's (in a setgid
+        // shared namespace it would otherwise be the directory's).
+        // (Both files were made alike: one look at the first says whether
+        // either needs it.)
+        if st.st_gid != me.egid {
+            // SAFETY: fchown of our own fresh file; failure is harmless.
+            unsafe {
+                libc::fchown(fd.as_raw_fd(), u32::MAX, me.egid);
+                if let Some(d) = data {
+                    libc::fchown(d.as_raw_fd(), u32::MAX, me.egid);
+                }
+            }
+        }
+        h.perm.store(&Perm {
+            key,
+            uid: me.euid,
+            gid: me.egid,
+            cuid: me.euid,
+            cgid: me.egid,
+            mode: (flags as u32) & 0o777,
+            seq,
+        });
+        h.ctime.store(now_secs(), Ordering::Relaxed);
+        h.cpid.store(my_pid(), Ordering::Relaxed);
+        h.cstart.store(my_start(), Ordering::Relaxed);
+        // (The storage reserved above and by `init` is this file's: see
+        // `Obj::only_reserved`.)
+        h.reserved_for.store(st.st_ino, Ordering::Relaxed);
+        (spec.init)(&obj)?;
+        h.state.store(STATE_LIVE, Ordering::Relaxed);
+        // Who may open the file: anyone the IPC mode grants anything to
+        // (read-only users still write the queue's bookkeeping); ripc then
+        // applies the IPC read/write bits itself. Set before any name of
+        // the file is shared (the key name, linked next, or the number of
+        // the format before): a file being built is closed to whom its
+        // object would be.
+        // (Both files were made 0600 less the umask: a mode they already
+        // have is not set again.)
+        if st.st_mode & 0o7777 != file_mode_for((flags as u32) & 0o777) {
+            Obj::chmod_fd(fd.as_raw_fd(), (flags as u32) & 0o777);
+        }
+        // The payload: exactly the IPC mode's read and write bits (set now,
+        // while the creator still holds it open read-write; its name was
+        // claimed at the start, and no one finds it before the object).
+        if let Some(d) = data {
+            if st.st_mode & 0o7777 != data_mode_for(flags as u32) {
+                // SAFETY: fchmod of our own fresh payload file.
+                unsafe { libc::fchmod(d.as_raw_fd(), data_mode_for(flags as u32) as libc::mode_t) };
+            }
+        }
+        Ok(obj)
+    }
+
+    /// The end of a create: `obj`, published, made the caller's (its
+    /// payload's descriptor `data` kept for the engine) and cached.
+    fn published(&self, mut obj: Obj, data: Option<OwnedFd>) -> Arc<Obj> {
         obj.id = obj.header().id.load(Ordering::Relaxed);
         obj.building = None;
         obj.building_data = None;
-        tmp_names();
         if let Some(d) = data {
             // Kept for the engine (a create is mostly followed by an attach:
             // it then needs no open), not closed here.
@@ -388,15 +634,19 @@ impl Ns {
         }
         let obj = Arc::new(obj);
         if let Ok(mut c) = self.cache.lock() {
-            c.insert((kind, obj.id), obj.clone());
+            c.insert((obj.kind, obj.id), obj.clone());
         }
-        Ok(obj)
+        obj
     }
 
-    /// Gives the private file `tname` the first free name of `key`'s slots,
-    /// passing over names whose objects were removed. `EEXIST` when a live
-    /// object holds the key (another creator won the race).
-    pub(super) fn link_key(&self, kind: Kind, key: i32, tname: &CString) -> Result<()> {
+    /// Gives the file named `tname` (the creator's: its temporary name,
+    /// or its number while it is built there) the first free name of
+    /// `key`'s slots, passing over names whose objects were removed.
+    /// `EEXIST` when a live object holds the key (another creator won the
+    /// race), or one being built at its number; a killed creator's file
+    /// found at the slot is swept on the way (`EEXIST` too: the caller's
+    /// `get` looks again).
+    pub(super) fn link_key(&self, kind: Kind, key: i32, tname: &CStr) -> Result<()> {
         for attempt in 0..2 {
             // Linking past a removed object's name must not meet a healer
             // unlinking the names before it (a gap would hide this one).
@@ -417,6 +667,14 @@ impl Ns {
                     // `adopt_name`: its copy is live.)
                     Ok(Some((o, live))) if !live || !Self::keyed(&o, key) => continue,
                     Ok(None) => return Err(Errno::EEXIST), // gone meanwhile: retry
+                    // A killed creator's file, built at its number, that we
+                    // may not unlink: passed over as a removed object's.
+                    Err(_)
+                        if self.key_unborn(kind, &Self::key_name(kind, key, n)) == Some(false)
+                            && self.exists(&Self::key_name(kind, key, n)) =>
+                    {
+                        continue
+                    }
                     _ => return Err(Errno::EEXIST),
                 }
             }
@@ -463,9 +721,14 @@ impl Ns {
                     self.unlink_if_same(&name, &obj) && !self.exists(&name)
                 }
                 Ok(_) => false,
+                // An object being built at its number (a creator links
+                // its key name before its magic): left alone while its
+                // creator lives, swept with its number once it is dead.
+                Err(_) if self.key_unborn(kind, &name).is_some() => !self.exists(&name),
                 // No object at all (a member scribbled on its header, or
-                // planted the file): a creator links a key name only to a
-                // complete object, so nobody can use it any more.
+                // planted the file): a creator links a key name only to an
+                // object with its header written, so nobody can use it
+                // any more.
                 Err(_) => {
                     self.same_file(&name, st.st_dev, st.st_ino)
                         && cpath(&name).is_ok_and(|c| {
@@ -785,4 +1048,162 @@ pub(super) fn dir_lock_in(dir: &OwnedFd, op: i32, tries: u32) -> Option<OwnedFd>
         }
     }
     None
+}
+
+/// Creation at the number: a file being built is no object to anyone
+/// while its creator lives, and a killed creator's is swept.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns::testing::{TempNs, PLAIN};
+
+    fn spec() -> CreateSpec<'static> {
+        PLAIN
+    }
+
+    const KEY: i32 = 0x5eed;
+
+    /// An object of `t` made to look as another process's build in
+    /// progress at its number (after its key link, before its magic):
+    /// its magic taken off, its bit cleared, its build mark held through
+    /// an open file description of the index of its own (returned: the
+    /// mark lasts as long as it is open). Returns the id too.
+    fn unborn(t: &TempNs) -> (i32, OwnedFd) {
+        let ns = &t.ns;
+        let o = ns.get(Kind::Sem, KEY, IPC_CREAT | 0o600, &spec()).unwrap();
+        let id = o.id;
+        let idx = id % IDX_SPAN;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(t.dir.join("ripc.idx"))
+            .unwrap();
+        let mark = OwnedFd::from(f);
+        assert!(index::Index::hold_build_mark(
+            mark.as_raw_fd(),
+            Kind::Sem,
+            idx
+        ));
+        o.header().magic.store(0, Ordering::SeqCst);
+        ns.index().unwrap().mark(Kind::Sem, idx, false);
+        ns.cache.lock().unwrap().clear();
+        (id, mark)
+    }
+
+    #[test]
+    fn a_file_being_built_is_no_object_and_stays_while_its_creator_lives() {
+        let t = TempNs::new("unborn");
+        let ns = &t.ns;
+        let (id, mark) = unborn(&t);
+        let idx = id % IDX_SPAN;
+        let named = t.objects();
+        assert_eq!(named.len(), 2, "its number and its key name: {named:?}");
+        assert_eq!(ns.by_id(Kind::Sem, id).err(), Some(Errno::EINVAL));
+        assert_eq!(ns.by_index(Kind::Sem, idx).err(), Some(Errno::EINVAL));
+        let mut pending = false;
+        assert!(ns
+            .by_key_seen(Kind::Sem, KEY, &mut pending)
+            .unwrap()
+            .is_none());
+        assert!(pending, "a get of its key waits for it");
+        assert_eq!(
+            ns.get(Kind::Sem, KEY, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+                .err(),
+            Some(Errno::EEXIST),
+            "its key is taken"
+        );
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0), "*_INFO count nothing");
+        assert!(ns.indexes(Kind::Sem).is_empty(), "listed nowhere");
+        ns.heal();
+        assert_eq!(t.objects(), named, "no sweeper takes it");
+        // Another create passes it over.
+        let other = ns.get(Kind::Sem, IPC_PRIVATE, 0o600, &spec()).unwrap();
+        assert_ne!(other.id % IDX_SPAN, idx);
+        ns.remove(&other, false);
+        // Its creator dies: the mark is free, and the first sweeper (here
+        // `ripcs`'s and `ripcrm -a`'s heal) takes the file and its key
+        // name away.
+        drop(mark);
+        ns.heal();
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+        assert_eq!(ns.in_use(Kind::Sem), (-1, 0));
+    }
+
+    #[test]
+    fn a_killed_creators_file_is_swept_by_the_next_create_at_its_index() {
+        let t = TempNs::new("unborn-next");
+        let ns = &t.ns;
+        let (id, mark) = unborn(&t);
+        drop(mark);
+        let o = ns.get(Kind::Sem, IPC_PRIVATE, 0o600, &spec()).unwrap();
+        assert_eq!(o.id % IDX_SPAN, id % IDX_SPAN, "the lowest index, swept");
+        assert_eq!(t.objects(), [Ns::idx_name(Kind::Sem, id % IDX_SPAN)]);
+        assert_eq!(ns.in_use(Kind::Sem), (id % IDX_SPAN, 1));
+        ns.remove(&o, false);
+        // By a get of its key: swept on the way, and the key takes a new
+        // object.
+        let (_, mark) = unborn(&t);
+        drop(mark);
+        let o = ns
+            .get(Kind::Sem, KEY, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+            .unwrap();
+        assert_eq!(t.objects().len(), 2);
+        ns.remove(&o, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
+    #[test]
+    fn a_namespace_of_the_format_before_is_carried_over_by_its_owner() {
+        let t = TempNs::new("format");
+        assert!(t.ns.at_number(), "a new namespace is of this format");
+        t.ns.ctl().magic.store(NS_MAGIC_V1, Ordering::SeqCst);
+        assert!(!t.ns.at_number() && t.ns.build_fd().is_none());
+        // Created under a temporary name meanwhile, as before.
+        let o =
+            t.ns.get(Kind::Msg, KEY, IPC_CREAT | 0o600, &spec())
+                .unwrap();
+        assert_eq!(t.ns.by_id(Kind::Msg, o.id).unwrap().id, o.id);
+        // Its owner's next open carries the word over.
+        let again = Ns::open_shared(&t.dir).unwrap();
+        assert!(again.at_number() && t.ns.at_number());
+        assert_eq!(again.by_key(Kind::Msg, KEY).unwrap().unwrap().id, o.id);
+        t.ns.remove(&o, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
+    #[test]
+    fn racing_exclusive_creators_of_a_key_make_one_object() {
+        let t = TempNs::new("excl");
+        // Threads of one process (one description of the index: the
+        // build slots tell them apart) and of a second open of the
+        // directory (another description: the marks do).
+        let second = Ns::open_shared(&t.dir).unwrap();
+        let nss = [t.ns.clone(), second];
+        for round in 0..30 {
+            let key = KEY + round;
+            let barrier = Arc::new(std::sync::Barrier::new(6));
+            let won: Vec<_> = (0..6)
+                .map(|i| {
+                    let ns = nss[i % 2].clone();
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        ns.get(Kind::Msg, key, IPC_CREAT | IPC_EXCL | 0o600, &spec())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            let ok: Vec<_> = won.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(ok.len(), 1, "round {round}: {won:?}");
+            assert!(won
+                .iter()
+                .all(|r| r.as_ref().is_ok() || r.as_ref().err() == Some(&Errno::EEXIST)));
+            let found = t.ns.by_key(Kind::Msg, key).unwrap().unwrap();
+            assert_eq!(found.id, ok[0].id);
+            t.ns.remove(ok[0], false);
+        }
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
 }

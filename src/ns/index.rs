@@ -12,8 +12,12 @@
 //! whoever learns a bit is wrong puts it right. So every way the file can
 //! be wrong costs time, never correctness:
 //! - a bit clear whose name exists (a scribble, a library of the bitmap
-//!   layout at work in the same namespace; not a killed creator: it sets
-//!   its bit before it moves its file to the number, and checks it after):
+//!   layout at work in the same namespace, a creator at the number killed
+//!   between its magic and its bit — it sets the bit once the object is
+//!   published, see `Ns::create`; a file being built at its number has no
+//!   bit on purpose: it is no object yet; a creator under a temporary name
+//!   sets its bit before it moves its file to the number, and checks it
+//!   after):
 //!   the object is missing from `*_INFO` and `*_STAT` walks until the next
 //!   create's link at that index fails (it sets the bit and tries the
 //!   next) or `ripcs` or `ripcrm -a` heal the namespace (`Ns::heal` sets
@@ -98,6 +102,12 @@
 //! the index bytes, the marks were bytes of their own (after the group
 //! records, [`MARKS`]; before them, bits under a byte lock), set and
 //! cleared with a `pwrite` each.
+//!
+//! From byte 2^39, one byte per kind and index is a *build mark*: a
+//! creator building its object at its number holds an OFD write lock on
+//! its index's byte from before its `openat` until after its magic
+//! ([`Index::claim_build`]), so that others tell a file being built from
+//! a killed creator's with one `F_OFD_GETLK` ([`Index::build_held`]).
 //!
 //! Far past its end, from byte 2^40, one byte per pid is a *liveness
 //! mark*: a process that attaches a segment holds an OFD read lock on its
@@ -214,6 +224,7 @@ const _: () = assert!(BYTES % 4096 == 0 && AREA % 4096 == 0 && FIRST_READ % 8 ==
 const _: () = assert!(PAGES < 16 && PAGES < HEAD - 8);
 const _: () = assert!(SIZES + 3 * (IDXS as u64) * 8 <= GROUPS);
 const _: () = assert!(GROUPS + 3 * GROUP_AREA < LIVE as u64);
+const _: () = assert!(BUILD + 4 * (IDXS as u64) < LIVE as u64 && BUILD > BYTES + 3 * AREA);
 
 /// The seal of a group record (bitmap word `bits`, sum `sum`): never 0,
 /// so that zeroed (or never written) records fail.
@@ -275,6 +286,52 @@ pub struct Index {
     /// thread held it inherits it held, sees its parent's pid there and
     /// takes it over.
     recount: std::sync::atomic::AtomicI32,
+    /// The builds at their number this process's threads have under way
+    /// ([`Index::claim_build`]): a [`build_word`] each, 0 when free. An
+    /// OFD lock does not tell apart threads sharing the descriptor (a
+    /// second `F_OFD_SETLK` of the same byte succeeds, `F_OFD_GETLK` never
+    /// sees the descriptor's own locks), so the threads tell each other
+    /// here. A word of another pid is a parent's, inherited by `fork`:
+    /// free.
+    builds: [std::sync::atomic::AtomicU64; BUILD_SLOTS],
+}
+
+/// Where the *build marks* start (see [`Index::claim_build`]): one byte
+/// per kind and index, never written (locks take no storage).
+const BUILD: u64 = 1 << 39;
+
+/// Builds at their number one process may have under way at once (more
+/// threads wait for a slot).
+const BUILD_SLOTS: usize = 16;
+
+/// What [`Index::claim_build`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The index is this thread's to build at (the slot to give back).
+    Mine(usize),
+    /// Another creator builds there: the next index.
+    Busy,
+    /// No lock could be taken (a file system without OFD locks): the
+    /// caller creates as before the build marks (a temporary name).
+    NoLocks,
+}
+
+/// The word of [`Index::builds`] for index `idx` of `kind` in process
+/// `pid`.
+fn build_word(pid: i32, kind: Kind, idx: i32) -> u64 {
+    ((pid as u32 as u64) << 32) | ((kind as u64) << 16) | (idx as u16 as u64)
+}
+
+/// [`Index::setlk`] through descriptor `fd` (of the index file).
+fn setlk_on(fd: i32, cmd: libc::c_int, off: u64, ty: libc::c_int) -> bool {
+    // SAFETY: a zeroed flock is a valid argument; we fill it below.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_type = ty as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = off as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY: fcntl on a descriptor the caller holds, with a flock we own.
+    unsafe { libc::fcntl(fd, cmd, &mut fl) == 0 }
 }
 
 /// The free indexes below `max` (index byte 0), ascending, read as
@@ -475,6 +532,7 @@ impl Index {
             far: Default::default(),
             marked: Default::default(),
             recount: std::sync::atomic::AtomicI32::new(0),
+            builds: Default::default(),
         };
         ix.migrate();
         Some(ix)
@@ -1138,14 +1196,127 @@ impl Index {
     /// with `cmd` (`F_OFD_SETLK`: the descriptor's, `F_SETLK`: the
     /// process's), once; true when done.
     fn setlk(&self, cmd: libc::c_int, off: u64, ty: libc::c_int) -> bool {
+        setlk_on(self.fd.as_raw_fd(), cmd, off, ty)
+    }
+
+    /// Offset of the build mark of index `idx` of `kind`.
+    fn build_off(kind: Kind, idx: i32) -> u64 {
+        BUILD + (kind as u64) * IDXS as u64 + idx as u64
+    }
+
+    /// Claims index `idx` of `kind` for a create at its number (the file
+    /// made at `<kind>.<idx>` itself, published by its magic; see
+    /// `Ns::create`): this process's slot for it (no other thread of ours
+    /// may have the index), then an OFD write lock on the index's *build
+    /// mark*, a byte of this file at [`BUILD`] + kind × 32768 + index,
+    /// which the creator holds from before its `openat` of the name until
+    /// after its magic. Another process tells a file being built (no
+    /// magic, the mark held) from a killed creator's (no magic, the mark
+    /// free: the kernel drops the lock with the creator's last descriptor
+    /// of the file, at its death or `exec`) with one `F_OFD_GETLK`
+    /// ([`Index::build_held`]). Two system calls per create (this one and
+    /// [`Index::release_build`]).
+    ///
+    /// The lock is taken through `fd`, this process's own open file
+    /// description of the file (its liveness mark's, `Ns::hold_alive`:
+    /// a child of `fork` closes the parent's and opens its own), never
+    /// through the index's descriptor, which a child of `fork` shares with
+    /// its parent: a creator killed in a child would leave its mark held
+    /// for as long as its parent lived.
+    pub fn claim_build(&self, fd: i32, kind: Kind, idx: i32) -> Claim {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !(0..IDXS as i32).contains(&idx) {
+            return Claim::Busy;
+        }
+        let me = crate::os::proc::my_pid();
+        let w = build_word(me, kind, idx);
+        let ours = |v: u64| v != 0 && (v >> 32) as u32 == me as u32;
+        let slot = 'found: loop {
+            for (i, s) in self.builds.iter().enumerate() {
+                let v = s.load(SeqCst);
+                if !ours(v) && s.compare_exchange(v, w, SeqCst, SeqCst).is_ok() {
+                    break 'found i;
+                }
+            }
+            std::thread::yield_now();
+        };
+        // Another thread of ours at the same index (both may see each
+        // other and both pass: the index is left to the next create).
+        if self
+            .builds
+            .iter()
+            .enumerate()
+            .any(|(i, s)| i != slot && s.load(SeqCst) == w)
+        {
+            self.builds[slot].store(0, SeqCst);
+            return Claim::Busy;
+        }
+        if setlk_on(
+            fd,
+            libc::F_OFD_SETLK,
+            Self::build_off(kind, idx),
+            libc::F_WRLCK,
+        ) {
+            return Claim::Mine(slot);
+        }
+        let e = crate::error::Errno::last();
+        self.builds[slot].store(0, SeqCst);
+        match e {
+            crate::error::Errno::EAGAIN | crate::error::Errno::EACCES => Claim::Busy,
+            _ => Claim::NoLocks,
+        }
+    }
+
+    /// Gives back what [`Index::claim_build`] took for index `idx` of
+    /// `kind` (`slot`, the lock taken through `fd`): the lock, then the
+    /// slot.
+    pub fn release_build(&self, fd: i32, kind: Kind, idx: i32, slot: usize) {
+        setlk_on(
+            fd,
+            libc::F_OFD_SETLK,
+            Self::build_off(kind, idx),
+            libc::F_UNLCK,
+        );
+        self.builds[slot].store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a create is building at index `idx` of `kind`
+    /// ([`Index::claim_build`]): `Some(true)` when a thread of ours is,
+    /// or another process holds the build mark; `Some(false)` when nobody
+    /// does; `None` when it cannot be told (every caller then takes it
+    /// for a build: missing evidence never sweeps).
+    pub fn build_held(&self, kind: Kind, idx: i32) -> Option<bool> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !(0..IDXS as i32).contains(&idx) {
+            return Some(false);
+        }
+        let w = build_word(crate::os::proc::my_pid(), kind, idx);
+        if self.builds.iter().any(|s| s.load(SeqCst) == w) {
+            return Some(true);
+        }
         // SAFETY: a zeroed flock is a valid argument; we fill it below.
         let mut fl: libc::flock = unsafe { core::mem::zeroed() };
-        fl.l_type = ty as libc::c_short;
+        fl.l_type = libc::F_WRLCK as libc::c_short;
         fl.l_whence = libc::SEEK_SET as libc::c_short;
-        fl.l_start = off as libc::off_t;
+        fl.l_start = Self::build_off(kind, idx) as libc::off_t;
         fl.l_len = 1;
         // SAFETY: fcntl on our descriptor with a flock we own.
-        unsafe { libc::fcntl(self.fd.as_raw_fd(), cmd, &mut fl) == 0 }
+        if unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) } != 0 {
+            return None;
+        }
+        Some(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    /// For tests: the build mark of index `idx` of `kind` taken through
+    /// `fd` alone (no slot of this process: as another process holds it).
+    #[cfg(test)]
+    pub(crate) fn hold_build_mark(fd: i32, kind: Kind, idx: i32) -> bool {
+        setlk_on(
+            fd,
+            libc::F_OFD_SETLK,
+            Self::build_off(kind, idx),
+            libc::F_WRLCK,
+        )
     }
 
     /// The highest index of `kind` the hint says is in use, and how many
@@ -1172,8 +1343,12 @@ impl Index {
     /// directory, which the parent's reaping of the child then
     /// invalidated (most of a connection's extra system time in
     /// `bench/pgload.c`, see docs/perf.md).
+    ///
+    /// Opened read-write (as [`Index::open`] opened the file): the same
+    /// description carries this process's build marks, write locks
+    /// ([`Index::claim_build`]).
     pub fn hold_alive(&self, dirfd: &OwnedFd, pid: i32) -> Option<OwnedFd> {
-        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
+        let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK;
         // The name from the stack: the kernel's copy of it from the
         // library's read-only data would be a page fault in a fork child.
         let name: [u8; 9] = *b"ripc.idx\0";

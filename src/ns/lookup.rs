@@ -104,9 +104,7 @@ impl Ns {
 
     pub(super) fn by_id_uncached(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Obj> {
         let idx = id % IDX_SPAN;
-        let (obj, live) = self
-            .adopt_name(kind, &Self::idx_name(kind, idx))?
-            .ok_or(Errno::EINVAL)?;
+        let (obj, live) = self.adopt_numbered(kind, idx)?;
         if !live && !removed_ok {
             return Err(Errno::EINVAL);
         }
@@ -124,7 +122,9 @@ impl Ns {
     }
 
     /// [`Ns::by_key`]; `pending` is set when an object still being created
-    /// (named by the key, not numbered yet, its creator alive) was seen.
+    /// was seen: named by the key, not numbered yet, its creator alive (a
+    /// create under a temporary name), or numbered without its magic yet,
+    /// its build mark held (a create at the number, [`Ns::key_unborn`]).
     pub(super) fn by_key_seen(
         &self,
         kind: Kind,
@@ -132,7 +132,26 @@ impl Ns {
         pending: &mut bool,
     ) -> Result<Option<Arc<Obj>>> {
         for n in 0..KEY_SLOTS {
-            let Some((obj, live)) = self.adopt_name(kind, &Self::key_name(kind, key, n))? else {
+            let kname = Self::key_name(kind, key, n);
+            let found = match self.adopt_name(kind, &kname) {
+                Ok(found) => found,
+                // An object being built at its number, named by its key
+                // before its magic (see `create`).
+                Err(e) => match self.key_unborn(kind, &kname) {
+                    Some(true) => {
+                        *pending = true;
+                        return Ok(None);
+                    }
+                    // A killed creator's, swept (no slot after it is
+                    // used: creators link no further while it is there).
+                    Some(false) if !self.exists(&kname) => return Ok(None),
+                    // Swept but for a name we may not unlink: passed over
+                    // as a removed object's.
+                    Some(false) => continue,
+                    None => return Err(e),
+                },
+            };
+            let Some((obj, live)) = found else {
                 return Ok(None);
             };
             let Some(obj) = live.then_some(obj).filter(|o| Self::keyed(o, key)) else {
@@ -256,7 +275,10 @@ impl Ns {
         self.lstat(name).is_some()
     }
 
-    /// Indexes in use for `kind`, ascending (for `*_INFO`, `*_STAT`, tools).
+    /// Indexes in use for `kind`, ascending (for `*_INFO`, `*_STAT`, tools):
+    /// the numbered names, less removed objects' names swept on the way
+    /// and files being built at their number (see `Ns::create`; a killed
+    /// creator's is swept).
     pub fn indexes(&self, kind: Kind) -> Vec<i32> {
         let mut v = Vec::new();
         let prefix = format!("{}.", kind.prefix());
@@ -266,7 +288,9 @@ impl Ns {
                 let Some(n) = n.to_str() else { continue };
                 if let Some(rest) = n.strip_prefix(&prefix) {
                     if let Ok(i) = rest.parse::<i32>() {
-                        if (0..IDX_SPAN).contains(&i) && !self.sweep_stale(kind, i) {
+                        if (0..IDX_SPAN).contains(&i)
+                            && self.sweep_stale_as(kind, i, false) == Stale::Kept
+                        {
                             v.push(i);
                         }
                     }
@@ -451,6 +475,32 @@ impl Ns {
         Some((st, Mapping::new(f.as_fd(), HEADER_LEN, 0).ok()?))
     }
 
+    /// Unlinks numbered name `name` when it is still the file `st` (a
+    /// killed creator's, with no header), with the payload name its
+    /// inode would have. True when it went.
+    /// The payload's name goes first (as at a removal): a sweeper killed
+    /// in between leaves the number, swept later, never a payload name no
+    /// control file gives.
+    fn unlink_numbered(&self, kind: Kind, name: &str, st: &libc::stat) -> bool {
+        let Ok(c) = cpath(name) else { return false };
+        if !self.same_file(name, st.st_dev, st.st_ino) {
+            return false;
+        }
+        if kind == Kind::Shm {
+            self.unlink_data(kind, st.st_ino);
+        }
+        // SAFETY: unlinking, in our directory, a numbered name checked
+        // just before to be this file.
+        let gone = unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
+        if gone {
+            crate::debug_report!(
+                "{}: swept {name}, left at its number by a creator that died",
+                self.dir.display()
+            );
+        }
+        gone
+    }
+
     /// `(hi, n)` of the bitmap less the indexes `gone` (usually none).
     pub(super) fn leave_out(&self, kind: Kind, gone: &[i32], hi: i32, n: i32) -> (i32, i32) {
         if gone.is_empty() {
@@ -502,13 +552,72 @@ impl Ns {
     /// Segments are otherwise left to the shared-memory engine (a removed
     /// segment lives on while attached).
     pub(super) fn sweep_stale(&self, kind: Kind, idx: i32) -> bool {
+        self.sweep_stale_as(kind, idx, false) == Stale::Gone
+    }
+
+    /// [`Ns::sweep_stale`]; `claimed`: the caller holds index `idx`'s
+    /// build mark (a create at the number that found a file there), so
+    /// nobody else builds there and a file without magic is a killed
+    /// creator's for sure.
+    ///
+    /// A file without magic at the number (or shorter than a header) is
+    /// being built there while its build mark is held (or that cannot be
+    /// told: [`Ns::being_built`]), and left alone; otherwise (its creator
+    /// is dead, and the magic is still missing when looked at again after
+    /// the mark) it is swept: its key name first (one of the key's slots
+    /// that is this file: a creator links it before its magic), then its
+    /// number and its payload's name, so that a sweeper killed half-way
+    /// leaves a file at the number, never a key name no number backs.
+    pub(super) fn sweep_stale_as(&self, kind: Kind, idx: i32, claimed: bool) -> Stale {
         let name = Self::idx_name(kind, idx);
+        let building = || !claimed && self.being_built(kind, idx);
         let Some((st, head)) = self.map_header(&name) else {
-            return false;
+            // Not even a header yet: a creator killed between its
+            // `openat` and its sizing, unless one is at work.
+            let Some(st) = self.lstat(&name) else {
+                return Stale::Gone;
+            };
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) >= HEADER_LEN {
+                return Stale::Kept; // (unreadable here)
+            }
+            if !building() && self.unlink_numbered(kind, &name, &st) {
+                return Stale::Gone;
+            }
+            return Stale::Unborn;
         };
         let Ok(h) = head.at::<ObjHeader>(0) else {
-            return false;
+            return Stale::Kept;
         };
+        // (Without magic at its own number: a build, or a killed
+        // creator's; at another index's, a member's second name of one,
+        // which goes as any second name does, below.)
+        let own = h.id.load(Ordering::Relaxed);
+        let unborn =
+            h.magic.load(Ordering::Acquire) != OBJ_MAGIC && (own < 0 || own % IDX_SPAN == idx);
+        if unborn {
+            if building() || h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
+                return Stale::Unborn;
+            }
+            let key = h.perm.key.load(Ordering::Relaxed);
+            if key != IPC_PRIVATE && h.kind.load(Ordering::Relaxed) == kind as u32 {
+                for n in 0..KEY_SLOTS {
+                    let kname = Self::key_name(kind, key, n);
+                    match self.lstat(&kname) {
+                        None => break,
+                        Some(k) if k.st_dev == st.st_dev && k.st_ino == st.st_ino => {
+                            if let Ok(c) = cpath(&kname) {
+                                // SAFETY: unlinking, in our directory, a
+                                // key name of this file (checked by inode
+                                // just above).
+                                unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
+                            }
+                            break;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
         let mut unreachable = Self::unreachable(h, &st, kind, idx);
         let id = h.id.load(Ordering::Relaxed);
         if unreachable
@@ -522,13 +631,23 @@ impl Ns {
         } else {
             let removed = h.state.load(Ordering::Acquire) != STATE_LIVE;
             if !unreachable && (kind == Kind::Shm || !removed) {
-                return false;
+                return Stale::Kept;
             }
         }
         if unreachable {
             h.state.store(STATE_REMOVED, Ordering::Release);
         }
-        let Ok(c) = cpath(&name) else { return false };
+        let kept = if unborn { Stale::Unborn } else { Stale::Kept };
+        if unborn {
+            // A killed creator's: its payload's name first (see
+            // `unlink_numbered`).
+            return if self.unlink_numbered(kind, &name, &st) {
+                Stale::Gone
+            } else {
+                kept
+            };
+        }
+        let Ok(c) = cpath(&name) else { return kept };
         // SAFETY: unlinking a numbered name in our directory whose object
         // (checked just above, by its inode) was removed or is unreachable.
         let gone = self.same_file(&name, st.st_dev, st.st_ino)
@@ -540,11 +659,15 @@ impl Ns {
                 self.unlink_data(kind, st.st_ino);
             }
             crate::debug_report!(
-                "{}: swept {name}, an object no id can reach (its header was scribbled on)",
+                "{}: swept {name}, an object no id can reach (its header was scribbled on, or its creator died before its magic)",
                 self.dir.display()
             );
         }
-        gone
+        if gone {
+            Stale::Gone
+        } else {
+            kept
+        }
     }
 
     /// True when the header `h` of the file `st` at numbered name `idx`
@@ -576,11 +699,104 @@ impl Ns {
         }
         let idx = idx % IDX_SPAN;
         // (A file moved under our open is opened again: `adopt_name`.)
-        let (obj, _) = self
-            .adopt_name(kind, &Self::idx_name(kind, idx))?
-            .ok_or(Errno::EINVAL)?;
+        let (obj, _) = self.adopt_numbered(kind, idx)?;
         Ok(Arc::new(obj))
     }
+
+    /// The object at numbered name `idx` ([`Ns::adopt_name`]): `EINVAL`
+    /// when there is none, or a file being built there (no magic yet, its
+    /// build mark held: see `Ns::create`), which no id reaches before its
+    /// creator publishes it.
+    fn adopt_numbered(&self, kind: Kind, idx: i32) -> Result<(Obj, bool)> {
+        match self.adopt_name(kind, &Self::idx_name(kind, idx)) {
+            Ok(found) => found.ok_or(Errno::EINVAL),
+            // (A killed creator's, without magic and its mark free, is
+            // refused as a scribbled object is, `EIO`, and left to the
+            // sweepers: a header scribbled on for an instant must not
+            // cost its object.)
+            Err(_) if self.unborn_at(kind, idx) && self.being_built(kind, idx) => {
+                Err(Errno::EINVAL)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the file at numbered name `idx` has no magic (or not even
+    /// a header yet): being built there, or left by a killed creator (or
+    /// scribbled on), which its build mark tells apart
+    /// ([`Ns::being_built`]).
+    pub(super) fn unborn_at(&self, kind: Kind, idx: i32) -> bool {
+        let name = Self::idx_name(kind, idx);
+        let Some(st) = self.lstat(&name) else {
+            return false;
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return false;
+        }
+        if (st.st_size as usize) >= HEADER_LEN {
+            let Some((_, head)) = self.map_header(&name) else {
+                return false;
+            };
+            if head
+                .at::<ObjHeader>(0)
+                .is_ok_and(|h| h.magic.load(Ordering::Acquire) == OBJ_MAGIC)
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether a creator may be building at index `idx` of `kind` (its
+    /// build mark held, see [`index::Index::claim_build`]). True when it
+    /// cannot be told (no index file here, no OFD locks): a file without
+    /// magic at a number is then never swept by this process.
+    pub(super) fn being_built(&self, kind: Kind, idx: i32) -> bool {
+        self.index
+            .as_ref()
+            .map_or(true, |ix| ix.build_held(kind, idx) != Some(false))
+    }
+
+    /// The file at key name `kname`, when it is one built at its number
+    /// (no magic yet; its header's id names the index whose name is this
+    /// file: a creator links its key name from its number before its
+    /// magic): `Some(true)` while its creator builds it (or the magic
+    /// came meanwhile: look again), `Some(false)` when its creator is dead
+    /// — swept then, with its number and payload, where we may
+    /// ([`Ns::sweep_stale`]). `None` for anything else (a complete object,
+    /// no file, or a file that is no object at all).
+    pub(super) fn key_unborn(&self, kind: Kind, kname: &str) -> Option<bool> {
+        let (st, head) = self.map_header(kname)?;
+        let h = head.at::<ObjHeader>(0).ok()?;
+        let id = h.id.load(Ordering::Relaxed);
+        if h.magic.load(Ordering::Acquire) == OBJ_MAGIC
+            || h.kind.load(Ordering::Relaxed) != kind as u32
+            || id < 0
+        {
+            return None;
+        }
+        let idx = id % IDX_SPAN;
+        if !self.same_file(&Self::idx_name(kind, idx), st.st_dev, st.st_ino) {
+            return None;
+        }
+        if self.being_built(kind, idx) || h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
+            return Some(true);
+        }
+        self.sweep_stale(kind, idx);
+        Some(false)
+    }
+}
+
+/// What [`Ns::sweep_stale_as`] did with a numbered name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stale {
+    /// No name there any more (swept, or there was none).
+    Gone,
+    /// A file without magic that stays: being built there (or its
+    /// killed creator's, which we may not unlink): no object.
+    Unborn,
+    /// An object, or a file we leave alone.
+    Kept,
 }
 
 /// [`Ns::adopt_any`] of a file of the namespace whose directory is `dir`.

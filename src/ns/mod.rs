@@ -127,7 +127,18 @@ const PLANTED_MAX: usize = 1024;
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
-const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS01");
+/// The magic of `ripc.ns` (the namespace's format): `RIPCNS02` since
+/// objects are created at their number (`Ns::create`, "At the number"),
+/// which a library of the format before must not meet — it takes a file
+/// being built for a scribbled one and unlinks it. A library of that
+/// format refuses a namespace of this one (it checks the magic at every
+/// open: "corrupt"); this one accepts [`NS_MAGIC_V1`], and its owner (or
+/// root) carries the word over at open (see `Ns::open_ctl`). A member
+/// who may not write it keeps creating under a temporary name there (the
+/// format before's way) until the owner opens it.
+const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS02");
+/// `ripc.ns`'s magic before objects were created at their number.
+const NS_MAGIC_V1: u64 = u64::from_le_bytes(*b"RIPCNS01");
 const OBJ_MAGIC: u64 = u64::from_le_bytes(*b"RIPCOB01");
 const STATE_LIVE: u32 = 1;
 const STATE_REMOVED: u32 = 2;

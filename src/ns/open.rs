@@ -358,7 +358,19 @@ impl Ns {
                 };
                 let m = Mapping::with_prot(f.as_fd(), len, 0, prot).map_err(Problem::Io)?;
                 let c: &NsCtl = m.at(0).map_err(Problem::Io)?;
-                if c.magic.load(Ordering::Acquire) != NS_MAGIC {
+                let magic = c.magic.load(Ordering::Acquire);
+                if magic == NS_MAGIC_V1 && writable {
+                    // The format before (see `NS_MAGIC`): carried over by
+                    // its owner, once (a library of that format opens it
+                    // no more; one of this format creates at the number
+                    // from its next create on).
+                    let _ = c.magic.compare_exchange(
+                        NS_MAGIC_V1,
+                        NS_MAGIC,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                } else if magic != NS_MAGIC && magic != NS_MAGIC_V1 {
                     return Err(Problem::Corrupt);
                 }
                 return Ok((m, writable));

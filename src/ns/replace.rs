@@ -850,19 +850,7 @@ mod tests {
     use super::super::testing::TempNs;
     use super::*;
 
-    fn nothing(_: &Obj) -> Result<()> {
-        Ok(())
-    }
-
-    const SPEC: CreateSpec<'static> = CreateSpec {
-        ctl_len: 64,
-        data_len: 0,
-        data_apart: false,
-        reserve_tail: 0,
-        init: &nothing,
-        check_existing: &nothing,
-        layout: 1,
-    };
+    use crate::ns::testing::{nothing, PLAIN as SPEC};
 
     /// A copy is not a file whose creation reserved its storage: its
     /// holes are not reserved, whatever header it copied.

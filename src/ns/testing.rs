@@ -2,6 +2,23 @@
 
 use super::*;
 
+/// An engine's `init` and `more_checks` that do nothing.
+pub(crate) fn nothing(_: &Obj) -> Result<()> {
+    Ok(())
+}
+
+/// A plain object: 64 bytes of control data, no payload, nothing to
+/// initialise or check.
+pub(crate) const PLAIN: CreateSpec<'static> = CreateSpec {
+    ctl_len: 64,
+    data_len: 0,
+    data_apart: false,
+    reserve_tail: 0,
+    init: &nothing,
+    check_existing: &nothing,
+    layout: 1,
+};
+
 /// A fresh private namespace directory, removed when dropped.
 pub(crate) struct TempNs {
     pub(crate) ns: Arc<Ns>,
