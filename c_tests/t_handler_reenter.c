@@ -31,10 +31,12 @@
  * drained), msg_qnum 0; semaphore 1 holds what the handler's successful
  * calls left, semaphores 0 and 2 their initial 1.
  *
- * Third part: the loop cycles over 8 sets (each call misses the thread's
- * one-entry cache and looks the set up in the namespace's, under a
- * mutex); the handler calls GETVAL and IPC_STAT on them. Before, a
- * handler that landed inside that mutex waited for it for ever.
+ * Third part: the loop cycles over 8 sets, then 8 queues (each call misses
+ * the thread's one-entry cache and looks the object up in the
+ * namespace's, under a mutex); the handler calls GETVAL and IPC_STAT on
+ * them. Before, a handler that landed inside that mutex waited for it for
+ * ever, and one that landed inside `malloc` in a queue's look-up (which
+ * allocated) corrupted the heap.
  *
  * Last part: the handler removes the queue, then the set (IPC_RMID) at a
  * random moment of the loop: the removal succeeds in CALL_MAX, the loop
@@ -161,6 +163,12 @@ static void on_rotation(void) {
     union semun { int val; struct semid_ds *buf; } arg = {.buf = &ds};
     int id = rot_ids[rep->signals % ROT];
     double t0 = tap_now();
+    if (!is_set) {
+        struct msqid_ds qs;
+        if (msgctl(id, IPC_STAT, &qs) != 0 || qs.msg_qnum > 1) rep->stat_bad++;
+        took_since(t0);
+        return;
+    }
     int v = semctl(id, 0, GETVAL); /* 0 inside the loop's P and V on it */
     if (v != 0 && v != 1) rep->val_bad++;
     if (semctl(id, 0, IPC_STAT, arg) != 0) rep->stat_bad++;
@@ -172,8 +180,7 @@ static void handler(int sig) {
     int e = errno;
     rep->signals++;
     if (rotating) {
-        on_rotation();
-        arm(100 + (long)(tap_xorshift(&seed) % 800));
+        on_rotation(); /* (a periodic timer: see loop) */
         errno = e;
         return;
     }
@@ -198,13 +205,28 @@ static void loop(void) {
     sa.sa_handler = handler;
     sigaction(SIGPROF, &sa, NULL);
     seed ^= (uint64_t)getpid() << 17;
-    arm(do_rmid ? 20000 + (long)(tap_xorshift(&seed) % 300000) : 300);
-    double end = tap_now() + RUN_SECS;
+    if (rotating) {
+        /* As often as the timer goes (a tick), for twice as long: a
+         * landing inside the allocator is what this part looks for. */
+        struct itimerval it = {{0, 1000}, {0, 1000}};
+        setitimer(ITIMER_PROF, &it, NULL);
+    } else {
+        arm(do_rmid ? 20000 + (long)(tap_xorshift(&seed) % 300000) : 300);
+    }
+    double end = tap_now() + RUN_SECS * (rotating ? 2 : 1);
     struct msg m = {1, "loop"};
     struct sembuf p[2] = {{0, -1, 0}, {2, -1, 0}}, v[2] = {{0, 1, 0}, {2, 1, 0}};
     while (tap_now() < end || (do_rmid && rep->rmid_rc == -2)) {
         int r;
-        if (rotating) {
+        if (rotating && !is_set) {
+            int id = rot_ids[rep->rounds % ROT];
+            while ((r = msgsnd(id, &m, sizeof m.text, 0)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = (int)msgrcv(id, &m, sizeof m.text, 1, 0)) < 0 && errno == EINTR) {
+                }
+            r = r < 0 ? -1 : 0;
+        } else if (rotating) {
             struct sembuf down = {0, -1, 0}, up = {0, 1, 0};
             int id = rot_ids[rep->rounds % ROT];
             while ((r = semop(id, &down, 1)) != 0 && errno == EINTR) {
@@ -344,24 +366,27 @@ static void rmid_part(void) {
     }
 }
 
-/* The handler's GETVAL and IPC_STAT beside a loop over ROT sets: before,
- * a handler that interrupted its thread inside the namespace's cache
- * (a std mutex) waited for it for ever. */
-static void rotation_part(void) {
+/* The handler's GETVAL and IPC_STAT beside a loop over ROT sets, and its
+ * IPC_STAT beside a loop over ROT queues: before, a handler that
+ * interrupted its thread inside the namespace's cache (a std mutex) waited
+ * for it for ever (sets), and one that interrupted `malloc` in a queue
+ * call's look-up corrupted the heap (the child aborted in malloc). */
+static void rotation_part(int sets) {
+    const char *what = sets ? "rotation over sets" : "rotation over queues";
     rotating = 1;
-    is_set = 1;
+    is_set = sets;
     do_rmid = 0;
     int made = 1;
     for (int i = 0; i < ROT; i++) {
-        rot_ids[i] = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-        made &= rot_ids[i] >= 0 && semctl(rot_ids[i], 0, SETVAL, 1) == 0;
+        rot_ids[i] = sets ? semget(IPC_PRIVATE, 1, IPC_CREAT | 0600) : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        made &= rot_ids[i] >= 0 && (!sets || semctl(rot_ids[i], 0, SETVAL, 1) == 0);
     }
-    if (ok(made, "rotation: %d sets made", ROT)) {
-        int rc = run_child("rotation");
-        check_common("rotation", rc);
-        ok_eq(rep->val_bad, 0, "rotation: every GETVAL in the handler read 0 or 1");
+    if (ok(made, "%s: %d made", what, ROT)) {
+        int rc = run_child(what);
+        check_common(what, rc);
+        ok_eq(rep->val_bad, 0, "%s: every GETVAL in the handler read 0 or 1", what);
     }
-    for (int i = 0; i < ROT; i++) semctl(rot_ids[i], 0, IPC_RMID);
+    for (int i = 0; i < ROT; i++) sets ? semctl(rot_ids[i], 0, IPC_RMID) : msgctl(rot_ids[i], IPC_RMID, NULL);
     rotating = 0;
 }
 
@@ -374,7 +399,8 @@ int main(void) {
     }
     queue_part();
     set_part();
-    rotation_part();
+    rotation_part(1);
+    rotation_part(0);
     for (int i = 0; i < 3; i++) rmid_part();
     return done_testing();
 }

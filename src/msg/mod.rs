@@ -331,7 +331,10 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     if let Some(q) = cached(c, key, id) {
         return Ok(Queue::clone(&q));
     }
-    let q = Queue::from_obj(ns, ns.by_id(Kind::Msg, id)?)?;
+    // Made once per process and kept beside the object (`Ns::engine_by_id`):
+    // a call that misses this thread's entry (a program using several
+    // queues in turn) allocates nothing.
+    let q = Queue(ns.engine_by_id(Kind::Msg, id, |o| Queue::from_obj(ns, o).map(|q| q.0))?);
     // Not cached once this thread's destructors ran (OWNER's is gone:
     // nothing would let the queue go), nor while a caller up the stack (a
     // signal handler's host) uses the entry.
@@ -1294,6 +1297,9 @@ mod tests {
 
     #[test]
     fn a_thread_lets_its_cached_queue_go_when_it_exits() {
+        // Each queue's state is held by the namespace's cache (one
+        // reference, made once per process: `Ns::engine_by_id`) and by the
+        // thread's one-entry cache while it is the thread's last queue.
         let t = TempNs::new("msgcache");
         let a = get(&t.ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
         let b = get(&t.ns, IPC_PRIVATE, IPC_CREAT | 0o600).unwrap();
@@ -1302,27 +1308,39 @@ mod tests {
                 let x = by_id(&t.ns, a.id()).unwrap();
                 let first = Arc::downgrade(&x.0);
                 drop(x);
-                assert!(first.upgrade().is_some(), "held by the cache");
+                assert_eq!(first.strong_count(), 2, "held by both caches");
                 // with_queue hands out the cached queue itself.
                 with_queue(&t.ns, a.id(), |q| {
                     assert!(core::ptr::eq(Arc::as_ptr(&q.0), first.as_ptr()));
                     Ok(())
                 })
                 .unwrap();
-                // Replaced by another queue: the first one let go at once.
+                // Replaced by another queue: the thread let the first go
+                // at once.
                 let y = by_id(&t.ns, b.id()).unwrap();
                 let second = Arc::downgrade(&y.0);
                 drop(y);
-                assert!(first.upgrade().is_none(), "replaced");
-                assert!(second.upgrade().is_some(), "held by the cache");
+                assert_eq!(first.strong_count(), 1, "replaced: the namespace's only");
+                assert_eq!(second.strong_count(), 2, "held by both caches");
+                // Back to the first: the same state, not made again.
+                let x = by_id(&t.ns, a.id()).unwrap();
+                assert!(core::ptr::eq(Arc::as_ptr(&x.0), first.as_ptr()));
+                drop(x);
+                let y = by_id(&t.ns, b.id()).unwrap();
+                drop(y);
                 (first, second)
             })
             .join()
             .unwrap()
         });
-        assert!(first.upgrade().is_none());
-        assert!(second.upgrade().is_none(), "let go at the thread's exit");
+        assert_eq!(first.strong_count(), 1);
+        assert_eq!(second.strong_count(), 1, "the thread let go at its exit");
         a.remove(&t.ns).unwrap();
         b.remove(&t.ns).unwrap();
+        assert!(
+            first.upgrade().is_none(),
+            "removed: let go by the namespace too"
+        );
+        assert!(second.upgrade().is_none());
     }
 }

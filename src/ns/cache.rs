@@ -22,8 +22,45 @@ use core::mem::ManuallyDrop;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-/// The map (ids of one namespace to their open objects).
-pub(super) type Cache = HashMap<(Kind, i32), Arc<Obj>, super::IdHash>;
+/// Ids of one namespace to their open objects.
+pub(super) type ObjMap = HashMap<(Kind, i32), Arc<Obj>, super::IdHash>;
+
+/// An engine's state of one object, made once per process (a queue's
+/// checked geometry and tally slot), with the object it was made for.
+pub(super) type Engine = (Arc<Obj>, Arc<dyn core::any::Any + Send + Sync>);
+
+/// What the cache holds: the objects (the map the cache derefs to) and
+/// the engines' state made for them ([`super::Ns::engine_by_id`]), so
+/// that a call that misses its thread's one-entry cache makes nothing
+/// anew — no allocation (a signal handler's call may have interrupted
+/// `malloc`: docs/bounded-time.md).
+#[derive(Default)]
+pub(super) struct Cache {
+    objs: ObjMap,
+    pub(super) engines: HashMap<(Kind, i32), Engine, super::IdHash>,
+}
+
+impl core::ops::Deref for Cache {
+    type Target = ObjMap;
+    fn deref(&self) -> &ObjMap {
+        &self.objs
+    }
+}
+
+impl core::ops::DerefMut for Cache {
+    fn deref_mut(&mut self) -> &mut ObjMap {
+        &mut self.objs
+    }
+}
+
+impl core::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Cache")
+            .field("objs", &self.objs.len())
+            .field("engines", &self.engines.len())
+            .finish()
+    }
+}
 
 thread_local! {
     /// How many takes of a cache this thread has made and not let go
@@ -111,6 +148,7 @@ mod tests {
     fn a_take_inside_this_thread_s_own_take_goes_without() {
         let c = ObjCache::default();
         let outer = c.lock().expect("free");
+        assert_eq!(outer.len(), 0);
         // As a signal handler's call would: this thread holds it.
         assert!(c.lock().is_err(), "not waited for");
         drop(outer);

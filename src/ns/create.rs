@@ -1086,7 +1086,10 @@ mod tests {
         ));
         o.header().magic.store(0, Ordering::SeqCst);
         ns.index().unwrap().mark(Kind::Sem, idx, false);
-        ns.cache.lock().unwrap().clear();
+        let mut c = ns.cache.lock().unwrap();
+        c.clear();
+        c.engines.clear();
+        drop(c);
         (id, mark)
     }
 

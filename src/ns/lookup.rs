@@ -102,6 +102,42 @@ impl Ns {
         Ok(obj)
     }
 
+    /// The engine's state `E` of object `id` (a queue's checked geometry
+    /// and tally slot), made by `make` from the object the first time this
+    /// process needs it, and kept beside the object in the cache: a later
+    /// call that misses its thread's one-entry cache clones it and
+    /// allocates nothing (it may be a signal handler's, which interrupted
+    /// `malloc`: docs/bounded-time.md). Made afresh for the object's new
+    /// file once it moved, dropped with it once removed. Not kept when the
+    /// cache cannot be had (a signal handler's call: see `cache`).
+    pub fn engine_by_id<E: core::any::Any + Send + Sync>(
+        &self,
+        kind: Kind,
+        id: i32,
+        make: impl FnOnce(Arc<Obj>) -> Result<Arc<E>>,
+    ) -> Result<Arc<E>> {
+        if id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Ok(c) = self.cache.lock() {
+            if let Some((o, e)) = c.engines.get(&(kind, id)) {
+                if o.header().id.load(Ordering::Relaxed) == id && !o.is_removed() && !o.is_moved() {
+                    if let Ok(e) = Arc::downcast::<E>(e.clone()) {
+                        return Ok(e);
+                    }
+                }
+            }
+        }
+        let obj = self.by_id(kind, id)?;
+        let e = make(obj.clone())?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.engines
+                .retain(|_, (o, _)| !o.is_removed() && !o.is_moved());
+            c.engines.insert((kind, id), (obj, e.clone()));
+        }
+        Ok(e)
+    }
+
     pub(super) fn by_id_uncached(&self, kind: Kind, id: i32, removed_ok: bool) -> Result<Obj> {
         let idx = id % IDX_SPAN;
         let (obj, live) = self.adopt_numbered(kind, idx)?;

@@ -55,6 +55,7 @@ impl Ns {
         }
         if let Ok(mut c) = self.cache.lock() {
             c.remove(&(obj.kind, obj.id));
+            c.engines.remove(&(obj.kind, obj.id));
         }
     }
 
