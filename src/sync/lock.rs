@@ -1240,12 +1240,13 @@ mod tests {
         crate::ns::testing::alone("holders_killed_at_random_never_share_the_lock", || {
             let m = Mapped::new();
             let l = m.lock();
-            // SAFETY: offsets 64 and 128 of the 4096-byte mapping, 4-aligned,
+            // SAFETY: offsets 64, 128 and 192 of the 4096-byte mapping, 4-aligned,
             // atomics only, living as long as `m`.
-            let (inside, broken) = unsafe {
+            let (inside, broken, failed) = unsafe {
                 (
                     &*(m.p.add(64) as *const AtomicU32),
                     &*(m.p.add(128) as *const AtomicU32),
+                    &*(m.p.add(192) as *const AtomicU32),
                 )
             };
             let worker = || -> ! {
@@ -1254,9 +1255,16 @@ mod tests {
                     // Bounded, as the engines' takes are: a waiter looks
                     // at the holder as soon as it is done spinning.
                     let d = Deadline::after(Duration::from_secs(60));
-                    if l.lock_until(&d, &never) == Ok(LockOutcome::OwnerDied) {
+                    match l.lock_until(&d, &never) {
                         // Repair: the dead holder's mark.
-                        inside.store(0, Ordering::SeqCst);
+                        Ok(LockOutcome::OwnerDied) => inside.store(0, Ordering::SeqCst),
+                        Ok(LockOutcome::Acquired) => {}
+                        // Not taken (no wait here should end so): counted,
+                        // and the critical section not entered.
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            continue;
+                        }
                     }
                     if inside.swap(me, Ordering::SeqCst) != 0 {
                         broken.fetch_add(1, Ordering::SeqCst);
@@ -1308,6 +1316,8 @@ mod tests {
                 }
             }
             assert!(kills > 100, "{kills} kills");
+            let f = failed.load(Ordering::SeqCst);
+            assert_eq!(f, 0, "a take failed {f} times ({kills} kills)");
             let b = broken.load(Ordering::SeqCst);
             assert_eq!(b, 0, "the lock was shared {b} times ({kills} kills)");
         });
