@@ -732,8 +732,9 @@ impl Resv {
         }
     }
 
-    /// Whether the undo area is reserved at creation (every `SEM_UNDO`
-    /// operation reads each slot's owner: up to ~500 semaphores).
+    /// Whether the undo area is reserved with the tail, when first needed
+    /// (every `SEM_UNDO` operation reads each slot's owner: up to ~500
+    /// semaphores).
     pub(super) fn undo_reserved(&self) -> bool {
         self.undo_area.1 <= 64 * 1024
     }
