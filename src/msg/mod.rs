@@ -300,7 +300,6 @@ pub fn get_sized(ns: &Ns, key: i32, flags: i32, capacity: u64) -> Result<Queue> 
             ctl_len: geo.end,
             data_len: 0,
             data_apart: false,
-            reserve_tail: 0,
             init: &init,
             check_existing: &check,
             layout: LAYOUT_VERSION,

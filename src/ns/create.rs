@@ -22,8 +22,6 @@ struct Geometry {
     /// bytes of the control file's control area (header and the engine's
     /// control data, a whole number of pages)
     ctl_len: usize,
-    /// bytes of payload in the control file (0 with a payload file)
-    here: u64,
     /// bytes of the control file
     total: u64,
 }
@@ -170,11 +168,7 @@ impl Ns {
             flags,
             spec,
             me,
-            geo: Geometry {
-                ctl_len,
-                here,
-                total,
-            },
+            geo: Geometry { ctl_len, total },
         };
         if let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) {
             if let Some(r) = self.create_at_number((ix, lfd), &m) {
@@ -500,12 +494,7 @@ impl Ns {
             flags,
             spec,
             me,
-            geo:
-                Geometry {
-                    ctl_len,
-                    here,
-                    total,
-                },
+            geo: Geometry { ctl_len, total },
         } = m;
         // Storage for what creation writes (the header and the engines'
         // `init`: the first page) is reserved now: a full tmpfs must fail
@@ -514,15 +503,8 @@ impl Ns {
         // queue's messages or a segment's pages (reserving a queue's whole
         // area, 4.7 MB at the default msgmnb, would cost that much memory
         // and ~0.5 ms per msgget); see `Obj::reserve` for later growth.
-        // The engine's tail (`CreateSpec::reserve_tail`) is reserved by the
-        // `fallocate` that sizes the file (mode 0 extends it to the end of
-        // the range); without a tail, or on a file system without
-        // `fallocate`, an `ftruncate` sizes it.
+        // An `ftruncate` sizes it.
         let sized = reserve(fd.as_raw_fd(), (ctl_len as u64).min(CREATE_RESERVE)).and_then(|()| {
-            let tail = spec.reserve_tail.min(ctl_len as u64);
-            if tail > 0 && here == 0 && reserve_sizing(fd.as_raw_fd(), total - tail, tail)? {
-                return Ok(());
-            }
             // SAFETY: sizing our own fresh file.
             if unsafe { libc::ftruncate(fd.as_raw_fd(), total as libc::off_t) } != 0 {
                 return Err(Errno::last());

@@ -313,12 +313,6 @@ pub struct CreateSpec<'a> {
     /// The payload file is created empty: `init` gives it its `data_len`
     /// bytes (through [`Obj::building_data_fd`])
     pub data_apart: bool,
-    /// bytes at the end of the object file (of its control area, rounded
-    /// up to a page) whose storage creation reserves too, beside the first
-    /// [`CREATE_RESERVE`] bytes: the `fallocate` that reserves them also
-    /// sizes the file, one `ftruncate` less (a set's undo slots and
-    /// journal); 0: none
-    pub reserve_tail: u64,
     /// fills the engine's control data of the new, still private object;
     /// it must write only within the first [`CREATE_RESERVE`] bytes of
     /// the file (the storage reserved for it), or use [`Obj::reserve`]
@@ -337,7 +331,6 @@ impl core::fmt::Debug for CreateSpec<'_> {
             .field("ctl_len", &self.ctl_len)
             .field("data_len", &self.data_len)
             .field("data_apart", &self.data_apart)
-            .field("reserve_tail", &self.reserve_tail)
             .finish()
     }
 }
@@ -380,7 +373,6 @@ mod tests {
             ctl_len: 64,
             data_len: 0,
             data_apart: false,
-            reserve_tail: 0,
             init: &nothing,
             check_existing: check,
             layout: 1,

@@ -13,7 +13,6 @@ pub(crate) const PLAIN: CreateSpec<'static> = CreateSpec {
     ctl_len: 64,
     data_len: 0,
     data_apart: false,
-    reserve_tail: 0,
     init: &nothing,
     check_existing: &nothing,
     layout: 1,

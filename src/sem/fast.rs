@@ -271,6 +271,9 @@ fn take_mine(v: &View<'_>) -> Option<usize> {
 /// [`take_mine`]'s last step (its checks made, [`Taking`] held): a free
 /// slot among those in use or the one above them, taken for `me`.
 pub(super) fn take_free(v: &View<'_>, me: Owner) -> Option<usize> {
+    // The set's first slot: the undo area and journal given storage
+    // first (no room: the locked path's `undo_slot` answers `ENOMEM`).
+    v.reserve_tail().ok()?;
     let used = v.undo_used();
     for u in used.start..(used.end + 1).min(v.s.nundo) {
         if v.uslot(u).ok()?.pid.load(Ordering::Relaxed) == 0 && take_slot(v, u, me).ok()? {

@@ -778,6 +778,13 @@ fn rebuild(new: &Obj, holder: i32) -> Result<()> {
     let v = View::new(new)?;
     let h = v.hdr();
     new.obj_lock().init();
+    // The copy's holes are not reserved (`Obj::replace_from`): a tail the
+    // set had reserved ([`SetHdr::tail`], copied) is reserved in the copy
+    // too, before its journal is replayed below and its undo slots and
+    // sleepers' grants are written (no room: the move is given up).
+    if v.tail_reserved() {
+        v.reserve_tail_now()?;
+    }
     for n in 0..v.s.nsems {
         let s = v.sem(n)?;
         let w = s.load();

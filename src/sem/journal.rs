@@ -122,6 +122,9 @@ pub(super) fn journal_then(
     if entries.len() > v.s.jcap() {
         return Err(Errno::EIO);
     }
+    // The set's first journaled change gives the journal storage first
+    // (`ENOMEM` before anything is written when there is no room).
+    v.reserve_tail()?;
     let h = v.hdr();
     for (k, &e) in entries.iter().enumerate() {
         v.jent(k)?.store(e, Ordering::Relaxed);

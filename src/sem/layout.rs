@@ -140,8 +140,15 @@ pub(super) struct SetHdr {
     /// owed without scanning the records (`undo::wait_owed`); a process
     /// killed between the two leaves it high (a scan more, no more)
     pub(super) owed: AtomicU32,
+    /// non-zero once the set's *tail* (its undo area when small, and its
+    /// journal: [`Resv::tail_start`] to the end of the file) holds storage
+    /// (layout 14): set by the first operation that needs it
+    /// ([`View::reserve_tail`]: the first undo slot taken, the first
+    /// journaled change, the first sleeper) after its reservation
+    /// succeeded; a set is created without it
+    pub(super) tail: AtomicU32,
     /// room to grow without moving the arrays (zero)
-    pub(super) _reserved: [AtomicU32; 7],
+    pub(super) _reserved: [AtomicU32; 6],
 }
 const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 
@@ -201,8 +208,12 @@ const _: () = assert!(core::mem::size_of::<SetHdr>() == HDR);
 /// another only once its mark is made: a version-12 process would
 /// complete such a release on the claimant's late store (the settler's
 /// own store landing after), write over a multi-operation call's owed
-/// adjustment, and never clear the mark.
-pub const LAYOUT_VERSION: u32 = 13;
+/// adjustment, and never clear the mark. 14: a set's tail (undo area and
+/// journal) is reserved when first needed ([`SetHdr::tail`],
+/// [`View::reserve_tail`]), no longer at creation: a version-13 process
+/// would write a journal or an undo slot in a hole (`SIGBUS` on a full
+/// file system) and count the tail's pages as reserved at `IPC_RMID`.
+pub const LAYOUT_VERSION: u32 = 14;
 
 /// One semaphore: its value and the pid of the last process that operated
 /// on it, in one word ([`SemWord`]), so that the lock-free path changes
@@ -688,13 +699,11 @@ pub(super) struct Shape {
     pub(super) jcap: usize,
 }
 
-/// What a new set's creation reserves of its file (`get`): the first
-/// page (the namespace's create) and the rest of the head (header and
-/// values, `init`), the tail from the undo area (when it ends where the
-/// journal begins) or the journal to the end of the file (the namespace's
-/// create, with the `fallocate` that sizes the file), and the undo area
-/// when it takes at most 64 KiB and is not in the tail (`init`). Byte
-/// offsets in the file. `IPC_RMID` and the other walks over the sleeper
+/// What a set reserves of its file: at creation (`get`) the first page
+/// (the namespace's create) and the rest of the head (header and values,
+/// `init`); when first needed ([`View::reserve_tail`]) the *tail*, from
+/// the undo area (when it takes at most 64 KiB) or the journal to the end
+/// of the file. Byte offsets in the file. `IPC_RMID` and the other walks over the sleeper
 /// slots count these pages against the file's storage
 /// ([`Resv::pages`], `Obj::only_reserved`): a change here changes what
 /// they take for never written, so it must come with a layout version.
@@ -723,8 +732,9 @@ impl Resv {
         }
     }
 
-    /// Whether the undo area is reserved at creation (every `SEM_UNDO`
-    /// operation reads each slot's owner: up to ~500 semaphores).
+    /// Whether the undo area is reserved with the tail, when first needed
+    /// (every `SEM_UNDO` operation reads each slot's owner: up to ~500
+    /// semaphores).
     pub(super) fn undo_reserved(&self) -> bool {
         self.undo_area.1 <= 64 * 1024
     }
@@ -743,17 +753,17 @@ impl Resv {
         }
     }
 
-    /// The reserved pages of a set with semaphores: runs `[first, end)` of
-    /// page numbers, ascending and disjoint (merged), at most three.
-    pub(super) fn pages(&self) -> ([(u64, u64); 3], usize) {
+    /// The reserved pages of a set with semaphores (with its tail when
+    /// `tail`: [`SetHdr::tail`]): runs `[first, end)` of page numbers,
+    /// ascending and disjoint (merged), at most three.
+    pub(super) fn pages(&self, tail: bool) -> ([(u64, u64); 3], usize) {
         const P: u64 = 4096;
-        let mut r = [
-            (0, self.head.max(P).div_ceil(P)),
-            (self.tail_start() / P, self.whole / P),
-            (0, 0),
-        ];
+        let mut r = [(0, self.head.max(P).div_ceil(P)), (0, 0), (0, 0)];
+        if tail {
+            r[1] = (self.tail_start() / P, self.whole / P);
+        }
         let mut n = 2;
-        if self.undo_reserved() && !self.undo_in_tail() {
+        if tail && self.undo_reserved() && !self.undo_in_tail() {
             let (a, len) = self.undo_area;
             r[2] = (a / P, (a + len).div_ceil(P));
             n = 3;
@@ -891,6 +901,45 @@ impl<'a> View<'a> {
     #[inline]
     pub(super) fn hdr(&self) -> &'a SetHdr {
         self.h
+    }
+    /// Whether the set's tail holds storage ([`SetHdr::tail`]).
+    #[inline]
+    pub(super) fn tail_reserved(&self) -> bool {
+        self.hdr().tail.load(Ordering::Acquire) != 0
+    }
+    /// Gives the set's tail (its undo area when small, and its journal:
+    /// [`Resv::tail_start`] to the end of the file) storage before its
+    /// first use: a set is created without it (one `fallocate` of ~4
+    /// pages less per `semget`, and their freeing at `IPC_RMID`). Called
+    /// by whatever first writes there: an undo slot's take
+    /// (`undo::undo_slot`, `fast::take_free`), a journaled change
+    /// (`journal::journal_then`), a sleeper's enqueue (its grant is
+    /// journaled). One header load once it is done. `ENOMEM` (nothing
+    /// changed) when the file system has no room, as the kernel's `semop`
+    /// that cannot allocate its undo structure.
+    #[inline]
+    pub(super) fn reserve_tail(&self) -> Result<()> {
+        if self.tail_reserved() {
+            return Ok(());
+        }
+        self.reserve_tail_now()
+    }
+    /// [`View::reserve_tail`]'s reservation: the tail's pages populated
+    /// for writing through this process's mapping (`MADV_POPULATE_WRITE`,
+    /// as a sleeper slot's page: one system call, no descriptor; the pages
+    /// are the file's, as `fallocate` would give), then the flag set
+    /// (**release**). Two first users may both populate: harmless (the
+    /// second finds the pages there). A process killed between the two
+    /// leaves the pages without the flag: the next user populates again
+    /// (nothing to do) and sets it; `IPC_RMID`'s quick count
+    /// ([`Resv::pages`]) then misses and the walk looks with `SEEK_DATA`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reserve_tail_now(&self) -> Result<()> {
+        let start = Resv::of(&self.s).tail_start() as usize - HEADER_LEN;
+        self.r.populate(start, self.s.total() - start)?;
+        self.hdr().tail.store(1, Ordering::Release);
+        Ok(())
     }
     /// The undo slots that may be in use ([`SetHdr::undo_hi`]).
     #[inline]

@@ -195,12 +195,15 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
     // A new set's file must fit in the file system's free space as a whole
     // (it is sparse, but scans of the sleeper slots, as at IPC_RMID, touch
     // every slot's page), and the parts written at once (header and
-    // values) and the journal are reserved at creation: a full file system
-    // gives ENOMEM here rather than SIGBUS (the namespace writes the new
-    // file's header before `init`: checked before it is created, unless
-    // the key names an existing set). The sleeper and undo slots stay
-    // sparse: a file system that fills up later can still make their first
-    // touch a SIGBUS (see docs/sem.md).
+    // values) are reserved at creation: a full file system gives ENOMEM
+    // here rather than SIGBUS (the namespace writes the new file's header
+    // before `init`: checked before it is created, unless the key names an
+    // existing set). The tail (undo area and journal) is reserved by the
+    // first operation that needs it (`View::reserve_tail`: ENOMEM then);
+    // the sleeper slots' pages as sleepers first need them, and the undo
+    // slots of a set too large for its tail to hold them stay sparse: a
+    // file system that fills up later can still make their first touch a
+    // SIGBUS (see docs/sem.md).
     let shape = Shape {
         nsems: n.max(1),
         max_ops,
@@ -208,23 +211,9 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         nundo: NUNDO,
         jcap: new_jcap(n.max(1), max_ops),
     };
-    // (The undo area too when small, up to ~500 semaphores: every
-    // SEM_UNDO operation reads each slot's owner; see `Resv`.)
     let resv = Resv::of(&shape);
-    let (head, journal, undo_area, whole) = (resv.head, resv.journal, resv.undo_area, resv.whole);
+    let (head, whole) = (resv.head, resv.whole);
     let room = || crate::shm::room_for(ns, whole);
-    // The journal ends the file, and the undo area (when reserved) ends
-    // where the journal begins: the namespace's create reserves from
-    // there to the end with the `fallocate` that sizes the file (one
-    // system call for both, and no `ftruncate`). (None for a call that
-    // fails with EINVAL: it reserves no more than the first page.)
-    let journal_end = journal.0 + journal.1;
-    let undo_in_tail = resv.undo_in_tail();
-    let reserve_tail = if n > 0 && journal_end <= whole {
-        whole - resv.tail_start()
-    } else {
-        0
-    };
     if n > 0 && (key == crate::ns::IPC_PRIVATE || flags & crate::ns::IPC_CREAT != 0) {
         if let Err(e) = room() {
             if key == crate::ns::IPC_PRIVATE || matches!(ns.by_key(Kind::Sem, key), Ok(None)) {
@@ -239,7 +228,6 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
         ctl_len: create_spec_len(n.max(1), max_ops),
         data_len: 0,
         data_apart: false,
-        reserve_tail,
         init: &|o: &Obj| {
             if n == 0 {
                 return Err(Errno::EINVAL);
@@ -253,17 +241,10 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
                 return Err(Errno::ENOSPC);
             }
             // The namespace's create reserved the first CREATE_RESERVE
-            // bytes and the tail (`reserve_tail`: the journal, and the undo
-            // area when it ends where the journal begins).
+            // bytes; the rest of the head here (the tail when first needed).
             let first = crate::ns::CREATE_RESERVE;
             if head > first {
                 crate::shm::reserve_range(o, first, head - first)?;
-            }
-            if reserve_tail == 0 {
-                crate::shm::reserve_range(o, journal.0, journal.1)?;
-            }
-            if resv.undo_reserved() && !undo_in_tail {
-                crate::shm::reserve_range(o, undo_area.0, undo_area.1)?;
             }
             created.set(Some(o.file_id()));
             init_set(o, n, max_ops, init)
@@ -1269,7 +1250,13 @@ fn set_values(v: &View<'_>, vals: &[(usize, i32)]) -> Result<()> {
         }
         txn.push(ent(E_SET, n | flag, x));
     }
-    if txn.n <= v.s.jcap() {
+    if txn.n == 1 && flag == SET_NO_UNDO {
+        // One word to write (`SETVAL` with no undo slot in use): no
+        // journal, so that a set whose tail was never reserved takes it
+        // on a full file system too.
+        v.hdr().jpid.store(me, Ordering::Relaxed);
+        txn.commit(v)?;
+    } else if txn.n <= v.s.jcap() {
         v.hdr().jpid.store(me, Ordering::Relaxed);
         txn.commit_journaled(v)?;
     } else {
@@ -1587,24 +1574,161 @@ mod tests {
         remove(&t.1, &o).unwrap();
     }
 
+    /// Bytes of storage a set's file holds, and the pages its header says
+    /// are reserved ([`Resv::pages`] with or without the tail).
+    fn held_and_reserved(o: &Obj) -> (u64, u64, u64) {
+        let v = View::new(o).unwrap();
+        let st = o.stat().unwrap();
+        let count = |tail: bool| {
+            let (runs, n) = Resv::of(&v.s).pages(tail);
+            runs[..n].iter().map(|(a, b)| b - a).sum::<u64>()
+        };
+        (st.st_blocks as u64 * 512, count(false), count(true))
+    }
+
     #[test]
-    fn a_new_sets_tail_is_reserved_by_the_call_that_sizes_its_file() {
+    fn a_new_set_holds_its_head_only_and_its_tail_once_first_needed() {
         let t = tmp_ns("tail");
         let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
-        let s = View::new(&o).unwrap().s;
+        let v = View::new(&o).unwrap();
         let st = o.stat().unwrap();
-        let whole = ((HEADER_LEN + s.total()) as u64).next_multiple_of(4096);
+        let whole = ((HEADER_LEN + v.s.total()) as u64).next_multiple_of(4096);
         assert_eq!(st.st_size as u64, whole, "sized to the whole layout");
-        // The first page and the pages from the undo area's to the end
-        // are allocated (and on tmpfs of 4 KiB pages, the sleeper slots
-        // between are not).
-        let tail = whole - ((HEADER_LEN + s.off_undo()) as u64 / 4096 * 4096);
-        let held = st.st_blocks as u64 * 512;
-        assert!(
-            held >= 4096 + tail,
-            "{held} bytes held, not first page + tail"
-        );
-        assert!(held == 4096 + tail || held >= whole, "{held} bytes held");
+        assert!(!v.tail_reserved(), "created without its tail");
+        let (held, head, with_tail) = held_and_reserved(&o);
+        assert_eq!(held, head * 4096, "the first page only");
+        assert!(o.only_reserved(head));
+        // The tail is the undo area (small here) to the end of the file.
+        let tail = whole - ((HEADER_LEN + v.s.off_undo()) as u64 / 4096 * 4096);
+        assert_eq!((with_tail - head) * 4096, tail);
+        // Reads and operations without SEM_UNDO leave it alone, through
+        // the lock-free path and the locked one (a wait-for-zero that
+        // fails, a SETVAL: one word, no journal).
+        let known = Known::of(shape(&o));
+        assert!(matches!(
+            fast::semop_fast(&o, &known, op(0, 1, 0)),
+            Ok(Fast::Done)
+        ));
+        semop(&o, &[op(0, -1, 0)], Wait::Forever, Errno::EAGAIN).unwrap();
+        setval(&o, 0, 3).unwrap();
+        assert_eq!(getval(&o, 0).unwrap(), 3);
+        getall(&o).unwrap();
+        assert!(!v.tail_reserved());
+        assert_eq!(held_and_reserved(&o).0, head * 4096);
+        // The first SEM_UNDO operation (lock-free: the undo slot taken
+        // without the lock) reserves it, once.
+        assert!(matches!(
+            fast::semop_fast(&o, &known, op(0, -1, SEM_UNDO)),
+            Ok(Fast::Done)
+        ));
+        assert!(v.tail_reserved());
+        assert_eq!(held_and_reserved(&o).0, with_tail * 4096);
+        assert!(o.only_reserved(with_tail), "IPC_RMID's quick count");
+        semop(&o, &[op(0, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN).unwrap();
+        assert_eq!(held_and_reserved(&o).0, with_tail * 4096);
+        remove(&t.1, &o).unwrap();
+    }
+
+    #[test]
+    fn the_locked_paths_reserve_the_tail_before_their_first_write_there() {
+        let t = tmp_ns("tail_locked");
+        type Step = fn(&Obj);
+        let steps: [(&str, Step); 5] = [
+            ("SEM_UNDO under the lock", |o| {
+                semop(o, &[op(0, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN).unwrap()
+            }),
+            ("SETALL", |o| setall(o, &[1, 2]).unwrap()),
+            ("a multi-operation semop", |o| {
+                semop(o, &[op(0, 1, 0), op(1, 1, 0)], Wait::Forever, Errno::EAGAIN).unwrap()
+            }),
+            ("a wait-for-zero with SEM_UNDO", |o| {
+                semop(o, &[op(0, 0, SEM_UNDO)], Wait::Forever, Errno::EAGAIN).unwrap()
+            }),
+            ("a sleeper (its grant is journaled)", |o| {
+                let now = Wait::Until(Deadline::after(Duration::from_millis(1)));
+                assert_eq!(
+                    semop(o, &[op(0, -1, 0)], now, Errno::EAGAIN),
+                    Err(Errno::EAGAIN)
+                );
+            }),
+        ];
+        for (what, step) in steps {
+            let o = get(&t.1, 0, 2, IPC_CREAT_FLAG | 0o600, &[0, 0]).unwrap();
+            let v = View::new(&o).unwrap();
+            let (held, head, with_tail) = held_and_reserved(&o);
+            assert_eq!(held, head * 4096, "{what}: the head only before");
+            step(&o);
+            assert!(v.tail_reserved(), "{what}: reserved");
+            assert!(held_and_reserved(&o).0 >= with_tail * 4096, "{what}");
+            remove(&t.1, &o).unwrap();
+        }
+    }
+
+    #[test]
+    fn first_users_racing_reserve_the_tail_once_and_a_killed_one_leaves_a_working_set() {
+        let t = tmp_ns("tail_race");
+        let o = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &[0; 4]).unwrap();
+        let (_, _, with_tail) = held_and_reserved(&o);
+        // Threads of one process race to the first reservation (and
+        // processes: the child's reservation below).
+        std::thread::scope(|s| {
+            for k in 0..4u16 {
+                let o = &o;
+                s.spawn(move || {
+                    let known = Known::of(shape(o));
+                    for _ in 0..50 {
+                        match k {
+                            0 => setall(o, &[1, 1, 1, 1]).unwrap(),
+                            1 => semop(o, &[op(1, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN)
+                                .unwrap(),
+                            2 => {
+                                let r = fast::semop_fast(o, &known, op(2, 1, SEM_UNDO));
+                                assert!(r.is_ok());
+                            }
+                            _ => View::new(o).unwrap().reserve_tail().unwrap(),
+                        }
+                    }
+                });
+            }
+        });
+        let v = View::new(&o).unwrap();
+        assert!(v.tail_reserved());
+        assert_eq!(held_and_reserved(&o).0, with_tail * 4096, "reserved once");
+        remove(&t.1, &o).unwrap();
+
+        // A first user killed after its reservation, before the flag: the
+        // pages without the flag. The set works; IPC_RMID's quick count
+        // misses (the walk looks with SEEK_DATA); the next first user
+        // reserves again (nothing to do) and sets the flag.
+        let o = get(&t.1, 0, 4, IPC_CREAT_FLAG | 0o600, &[0; 4]).unwrap();
+        let v = View::new(&o).unwrap();
+        let (_, head, with_tail) = held_and_reserved(&o);
+        // SAFETY: the child only populates the tail and exits.
+        let c = unsafe { libc::fork() };
+        if c == 0 {
+            let start = Resv::of(&v.s).tail_start() as usize - HEADER_LEN;
+            let ok = v.r.populate(start, v.s.total() - start).is_ok();
+            // SAFETY: as above.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut st = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(c, &mut st, 0) };
+        assert_eq!(st, 0);
+        assert!(!v.tail_reserved());
+        assert_eq!(held_and_reserved(&o).0, with_tail * 4096);
+        // (The walk counts the head alone, the flag being clear.)
+        assert!(!o.only_reserved(head));
+        assert_eq!(wslots_used(&v).count(), {
+            let hdr = |i: usize| HEADER_LEN + v.s.off_wait() + i * v.s.wsz();
+            (0..v.s.nwait)
+                .filter(|&i| hdr(i) + size_of::<WaitHdr>() <= 4096)
+                .count()
+        });
+        semop(&o, &[op(3, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN).unwrap();
+        assert!(v.tail_reserved());
+        assert!(o.only_reserved(with_tail));
+        remove(&t.1, &o).unwrap();
     }
 
     #[test]
@@ -1618,7 +1742,7 @@ mod tests {
             }
             let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
             let v = View::new(&o).unwrap();
-            let (runs, n) = Resv::of(&v.s).pages();
+            let (runs, n) = Resv::of(&v.s).pages(false);
             let pages: u64 = runs[..n].iter().map(|(a, b)| b - a).sum();
             assert!(
                 o.only_reserved(pages),

@@ -113,8 +113,9 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// read, as before).
 ///
 /// Before all that, one `fstatat` of the set's number: when the file holds
-/// exactly the pages its creation reserved and no other
-/// (`Obj::only_reserved`, [`Resv::pages`]), no page past them was ever
+/// exactly the pages its creation reserved, with its tail's once that is
+/// reserved ([`SetHdr::tail`]), and no other (`Obj::only_reserved`,
+/// [`Resv::pages`]), no page past them was ever
 /// written (a write to a hole allocates one), so only the slots whose
 /// header lies in reserved pages can be in use, and they are read without
 /// a descriptor and without `lseek` — the case of every set nobody slept
@@ -123,7 +124,7 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// here) become one `fstatat` (docs/sem.md, issue 14).
 pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
     use std::os::fd::AsRawFd;
-    let (runs, nruns) = Resv::of(&v.s).pages();
+    let (runs, nruns) = Resv::of(&v.s).pages(v.tail_reserved());
     let reserved: u64 = runs[..nruns].iter().map(|(a, b)| b - a).sum();
     let quick = v.o.only_reserved(reserved);
     let in_reserved = move |lo: i64, hi: i64| {
@@ -792,7 +793,10 @@ pub(super) fn enqueue(
     // Free slots, and slots their sleepers gave up without the lock. A
     // slot never written lies in a hole of the file: its page is given
     // storage before it is read or written (a full file system: ENOMEM
-    // from semop, not SIGBUS).
+    // from semop, not SIGBUS). So is the set's tail, on its first
+    // sleeper: the grant that completes a sleeper is journaled, and must
+    // not find the journal without storage once the sleeper waits.
+    v.reserve_tail()?;
     let mut found = None;
     for i in 0..v.s.nwait {
         v.r.populate(v.s.off_wait() + i * v.s.wsz(), v.s.wsz())?;

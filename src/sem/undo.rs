@@ -594,7 +594,10 @@ pub(super) fn undo_slot(v: &View<'_>) -> Result<usize> {
     }
     // A free slot among those in use, then the one above them (`undo_hi`
     // is shared memory: a member may have lowered it over a live slot,
-    // which `take_slot` never hands out), then, after a sweep, any.
+    // which `take_slot` never hands out), then, after a sweep, any. The
+    // first slot taken on the set gives the undo area and the journal
+    // storage first (`ENOMEM`, nothing changed, when there is no room).
+    v.reserve_tail()?;
     let mut swept = false;
     loop {
         let cands = if swept {

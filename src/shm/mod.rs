@@ -345,7 +345,6 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         ctl_len: CTL_LEN,
         data_len: if valid { size } else { 0 },
         data_apart: true,
-        reserve_tail: 0,
         init: &init,
         check_existing: &check,
         layout: LAYOUT_VERSION,
