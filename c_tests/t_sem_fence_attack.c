@@ -19,7 +19,11 @@
  * worker not itself stopped meanwhile returns within CALL_MAX.
  * Part 2 (kills): the same, and SEM_UNDO-only workers SIGKILLed at random
  * (stopped or running: holders, movers) and replaced: their operations
- * applied with their adjustments, undone once at their death.
+ * applied with their adjustments, undone once at their death. (Modes
+ * 'stops' and 'kills' run part 1 or part 2 alone, on a set of their own,
+ * for loops; a value found off is reported with every worker's counts
+ * for that semaphore and any killed worker whose SEM_UNDO count is the
+ * difference: its undo not applied.)
  * Part 3 (long stops): worker 0 (every call on all 16 semaphores: it
  * holds the lock most of its time, or claims the words without it when
  * another holds it) stopped 2 s, 6 trials: every other call within
