@@ -19,7 +19,11 @@
  * worker not itself stopped meanwhile returns within CALL_MAX.
  * Part 2 (kills): the same, and SEM_UNDO-only workers SIGKILLed at random
  * (stopped or running: holders, movers) and replaced: their operations
- * applied with their adjustments, undone once at their death.
+ * applied with their adjustments, undone once at their death. (Modes
+ * 'stops' and 'kills' run part 1 or part 2 alone, on a set of their own,
+ * for loops; a value found off is reported with every worker's counts
+ * for that semaphore and any killed worker whose SEM_UNDO count is the
+ * difference: its undo not applied.)
  * Part 3 (long stops): worker 0 (every call on all 16 semaphores: it
  * holds the lock most of its time, or claims the words without it when
  * another holds it) stopped 2 s, 6 trials: every other call within
@@ -214,6 +218,31 @@ static ino_t set_ino(void) {
     return stat(path, &st) == 0 ? st.st_ino : 0;
 }
 
+/* The killed workers' SEM_UNDO counts (undone at their death): said
+ * beside a value found off, so that a failure tells an undo not applied
+ * (the difference is a killed worker's count) from an operation lost or
+ * made twice. */
+#define MAXDEAD 1024
+static struct {
+    pid_t pid;
+    short unet[NWS];
+} dead[MAXDEAD];
+static int ndead;
+
+/* SIGKILLs worker m (stopped or running), reaps it and starts another
+ * (SEM_UNDO only) in its place. */
+static void kill_worker(int m, int *nkilled) {
+    kill(wpid[m], SIGKILL);
+    reap(wpid[m]);
+    if (ndead < MAXDEAD) {
+        dead[ndead].pid = wpid[m];
+        for (int s = 0; s < NWS; s++) dead[ndead].unet[s] = (short)sh->w[m].unet[s];
+        ndead++;
+    }
+    (*nkilled)++;
+    start_worker(m, 1);
+}
+
 /* The stops (and, with kills, SIGKILLs of SEM_UNDO-only workers), for
  * RUN_SECS: returns the moves seen (the set's file changed). */
 static int storm(int nw, int kills, int *nkilled, int *nstops) {
@@ -240,19 +269,13 @@ static int storm(int nw, int kills, int *nkilled, int *nstops) {
             long at = (long)(tap_xorshift(&rng) % 60000);
             if (m != i && (!two || m != j) && sh->w[m].killable && at < nap) {
                 sleep_us(at);
-                kill(wpid[m], SIGKILL);
-                reap(wpid[m]);
-                (*nkilled)++;
-                start_worker(m, 1);
+                kill_worker(m, nkilled);
                 nap -= at;
             }
         }
         sleep_us(nap);
         if (kills && sh->w[i].killable && tap_xorshift(&rng) % 3 == 0) {
-            kill(wpid[i], SIGKILL);
-            reap(wpid[i]);
-            (*nkilled)++;
-            start_worker(i, 1);
+            kill_worker(i, nkilled);
         } else {
             kill(wpid[i], SIGCONT);
             sh->w[i].gen++;
@@ -266,10 +289,7 @@ static int storm(int nw, int kills, int *nkilled, int *nstops) {
             int m = (int)(tap_xorshift(&rng) % (uint64_t)nw);
             if (sh->w[m].killable && tap_xorshift(&rng) % 2 == 0) {
                 sleep_us((long)(tap_xorshift(&rng) % 30000));
-                kill(wpid[m], SIGKILL);
-                reap(wpid[m]);
-                (*nkilled)++;
-                start_worker(m, 1);
+                kill_worker(m, nkilled);
             }
         }
         ino_t now = set_ino();
@@ -310,6 +330,13 @@ static int values_are_counts(int nw, int with_undo, const char *what) {
         for (int i = 0; i < nw; i++) want += sh->w[i].net[s] + (with_undo ? sh->w[i].unet[s] : 0);
         if (vals[s] != want) {
             diag("%s: semaphore %d is %u, the workers' counts say %ld", what, s, vals[s], want);
+            for (int i = 0; i < nw; i++)
+                diag("  worker %d (pid %d%s): %ld without SEM_UNDO, %ld with", i, (int)wpid[i],
+                     sh->w[i].killable ? ", killable" : "", sh->w[i].net[s], sh->w[i].unet[s]);
+            for (int k = 0; k < ndead; k++)
+                if (dead[k].unet[s] == (long)vals[s] - want)
+                    diag("  killed pid %d had %d with SEM_UNDO on it (the difference)", (int)dead[k].pid,
+                         dead[k].unet[s]);
             off++;
         }
     }
@@ -360,6 +387,7 @@ static void reset_shared(void) {
 
 static void conservation(int kills) {
     reset_shared();
+    ndead = 0;
     unsigned short zero[NSEMS] = {0};
     ok(semctl(sid, 0, SETALL, zero) == 0, "SETALL 0");
     const char *what = kills ? "kills" : "stops";
@@ -692,6 +720,16 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "scribbled") == 0) {
         sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         for (int k = 0; k < 3; k++) part_scribble();
+        return done_testing();
+    }
+    if (argc == 2 && (strcmp(argv[1], "stops") == 0 || strcmp(argv[1], "kills") == 0)) {
+        TAP_SKIP_UNLESS_ROOT();
+        sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sh == MAP_FAILED) return 1;
+        new_set();
+        if (strcmp(argv[1], "stops") == 0) tap_subtest("stops: conservation", part_stops);
+        else tap_subtest("kills: SEM_UNDO workers killed at random", part_kills);
+        ok(semctl(sid, 0, IPC_RMID) == 0, "removed");
         return done_testing();
     }
     if (argc == 2 && strcmp(argv[1], "tools") == 0) {

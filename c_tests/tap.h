@@ -585,6 +585,13 @@ static inline pid_t tap_fork_piped(int (*fn)(int), unsigned alarm_s, int *rfd) {
  * not keep the relay from seeing the subtest end). */
 static inline void tap_peer_start(unsigned secs) {
     alarm(secs);
+    /* A peer its test stops (SIGSTOP) must not die of the SIGHUP the
+     * kernel sends every member of a process group that becomes orphaned
+     * while one of them is stopped (POSIX; the test run in the background
+     * by a shell that then exits): t_sem_fence_attack's workers did, and
+     * a worker that is never killed, dead, reads as values off its
+     * counts. Ignored, the SIGCONT that follows it only ends the stop. */
+    signal(SIGHUP, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int null = open("/dev/null", O_WRONLY);
     if (null >= 0) {
