@@ -97,7 +97,7 @@ impl Ns {
         let Ok(mut c) = self.cache.lock() else {
             return Ok(obj);
         };
-        c.purge_if_due();
+        c.retain(|_, o| !o.is_removed());
         c.insert((kind, id), obj.clone());
         Ok(obj)
     }
@@ -131,7 +131,8 @@ impl Ns {
         let obj = self.by_id(kind, id)?;
         let e = make(obj.clone())?;
         if let Ok(mut c) = self.cache.lock() {
-            c.purge_if_due();
+            c.engines
+                .retain(|_, (o, _)| !o.is_removed() && !o.is_moved());
             c.engines.insert((kind, id), (obj, e.clone()));
         }
         Ok(e)
