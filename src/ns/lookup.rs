@@ -97,7 +97,7 @@ impl Ns {
         let Ok(mut c) = self.cache.lock() else {
             return Ok(obj);
         };
-        c.retain(|_, o| !o.is_removed());
+        c.purge_if_due();
         c.insert((kind, id), obj.clone());
         Ok(obj)
     }
@@ -131,8 +131,7 @@ impl Ns {
         let obj = self.by_id(kind, id)?;
         let e = make(obj.clone())?;
         if let Ok(mut c) = self.cache.lock() {
-            c.engines
-                .retain(|_, (o, _)| !o.is_removed() && !o.is_moved());
+            c.purge_if_due();
             c.engines.insert((kind, id), (obj, e.clone()));
         }
         Ok(e)
