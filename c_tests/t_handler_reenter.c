@@ -38,9 +38,19 @@
  * ever, and one that landed inside `malloc` in a queue's look-up (which
  * allocated) corrupted the heap.
  *
- * Last part: the handler removes the queue, then the set (IPC_RMID) at a
- * random moment of the loop: the removal succeeds in CALL_MAX, the loop
- * then ends with EIDRM or EINVAL, and nothing is left in the namespace.
+ * Segment part: the loop attaches a segment, writes it and detaches it
+ * (the process's attach table is held through most of each call under the
+ * user backend); the handler calls IPC_STAT (must succeed, nattch 0-2),
+ * then attaches, writes and detaches the segment itself. Before, a handler
+ * that landed inside its own thread's attach table waited for it for
+ * ever; now IPC_STAT goes on without it, and shmat and shmdt, which must
+ * change the table, answer EDEADLK there (README, "Deliberate
+ * differences"; the kernel performs them). nattch 0 at the end.
+ *
+ * Last part: the handler removes the queue, then the set, then the segment
+ * (IPC_RMID) at a random moment of the loop: the removal succeeds in
+ * CALL_MAX, the loop then ends with EIDRM or EINVAL, and nothing is left
+ * in the namespace.
  *
  * Each child is bounded (20 s, then SIGKILLed and counted as hung, its
  * stack printed).
@@ -74,7 +84,7 @@ struct report {
 };
 
 static struct report *rep;
-static int obj_id, is_set, do_rmid;
+static int obj_id, is_set, is_shm, do_rmid;
 /* Fourth part: the loop cycles over ROT sets (each call a miss of the
  * thread's one-entry cache, so a look-up in the process-wide cache). */
 #define ROT 8
@@ -158,6 +168,26 @@ static void on_set(void) {
     took_since(t0);
 }
 
+static void on_segment(void) {
+    struct shmid_ds ds;
+    double t0 = tap_now();
+    if (shmctl(obj_id, IPC_STAT, &ds) != 0 || ds.shm_nattch > 2 || ds.shm_segsz != 4096) rep->stat_bad++;
+    took_since(t0);
+    t0 = tap_now();
+    char *p = shmat(obj_id, NULL, 0);
+    if (p != (char *)-1) {
+        p[1]++;
+        if (shmdt(p) == 0) rep->sent2++;
+        else if (errno == EDEADLK) rep->deadlk++;
+        else rep->bad++;
+    } else if (errno == EDEADLK) {
+        rep->deadlk++;
+    } else {
+        rep->bad++;
+    }
+    took_since(t0);
+}
+
 static void on_rotation(void) {
     struct semid_ds ds;
     union semun { int val; struct semid_ds *buf; } arg = {.buf = &ds};
@@ -186,13 +216,16 @@ static void handler(int sig) {
     }
     if (do_rmid) {
         double t0 = tap_now();
-        rep->rmid_rc = is_set ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        rep->rmid_rc = is_shm   ? shmctl(obj_id, IPC_RMID, NULL)
+                       : is_set ? semctl(obj_id, 0, IPC_RMID)
+                                : msgctl(obj_id, IPC_RMID, NULL);
         rep->rmid_errno = errno;
         rep->rmid_took = took_since(t0);
         errno = e;
         return; /* one removal; the timer is not re-armed */
     }
-    if (is_set) on_set();
+    if (is_shm) on_segment();
+    else if (is_set) on_set();
     else on_queue();
     arm(100 + (long)(tap_xorshift(&seed) % 800));
     errno = e;
@@ -234,6 +267,13 @@ static void loop(void) {
             if (r == 0)
                 while ((r = semop(id, &up, 1)) != 0 && errno == EINTR) {
                 }
+        } else if (is_shm) {
+            char *a = shmat(obj_id, NULL, 0);
+            r = a == (char *)-1 ? -1 : 0;
+            if (r == 0) {
+                a[0]++;
+                r = shmdt(a);
+            }
         } else if (is_set) {
             short f = (rep->rounds & 1) ? SEM_UNDO : 0;
             p[0].sem_flg = p[1].sem_flg = v[0].sem_flg = v[1].sem_flg = f;
@@ -258,7 +298,7 @@ static void loop(void) {
     }
     arm(0);
     if (do_rmid) return;
-    if (is_set) return;
+    if (is_set || is_shm) return;
     /* What the handler could not receive, received now. */
     struct msg d;
     while (msgrcv(obj_id, &d, sizeof d.text, 2, IPC_NOWAIT) >= 0) rep->got2++;
@@ -340,15 +380,40 @@ static void set_part(void) {
     semctl(obj_id, 0, IPC_RMID);
 }
 
+static void segment_part(void) {
+    is_set = 0;
+    is_shm = 1;
+    do_rmid = 0;
+    obj_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    if (ok(obj_id >= 0, "shmget")) {
+        int rc = run_child("segment");
+        check_common("segment", rc);
+        diag("segment: %ld attachments made and ended by the handler", rep->sent2);
+        if (!kernel && rc == 0)
+            ok(rep->deadlk > 0, "segment: some handler calls met their own thread's attach table (%ld)",
+               rep->deadlk);
+        struct shmid_ds ds;
+        memset(&ds, 0, sizeof ds);
+        int rc_stat = shmctl(obj_id, IPC_STAT, &ds);
+        ok(rc_stat == 0 && ds.shm_nattch == 0, "segment: nattch 0 at the end (%lu)", (unsigned long)ds.shm_nattch);
+        shmctl(obj_id, IPC_RMID, NULL);
+    }
+    is_shm = 0;
+}
+
 static void rmid_part(void) {
     const char *dir = getenv("RIPC_DIR");
-    for (int k = 0; k < 2; k++) {
-        const char *what = k ? "set, IPC_RMID" : "queue, IPC_RMID";
-        is_set = k;
+    static const char *const prefix[3] = {"msg.", "sem.", "shm."};
+    for (int k = 0; k < 3; k++) {
+        const char *what = k == 2 ? "segment, IPC_RMID" : k ? "set, IPC_RMID" : "queue, IPC_RMID";
+        is_set = k == 1;
+        is_shm = k == 2;
         do_rmid = 1;
-        obj_id = k ? semget(IPC_PRIVATE, 3, IPC_CREAT | 0600) : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        obj_id = k == 2 ? shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)
+                 : k    ? semget(IPC_PRIVATE, 3, IPC_CREAT | 0600)
+                        : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
         if (!ok(obj_id >= 0, "%s: made", what)) continue;
-        if (k) {
+        if (k == 1) {
             unsigned short init[3] = {1, 0, 1};
             union semun { int val; unsigned short *array; } arg = {.array = init};
             semctl(obj_id, 0, SETALL, arg);
@@ -360,10 +425,15 @@ static void rmid_part(void) {
         ok(rep->rmid_took <= CALL_MAX, "%s: within %.1f s", what, CALL_MAX);
         ok(rep->end_errno == EIDRM || rep->end_errno == EINVAL, "%s: the loop then ended (%s)", what,
            strerror(rep->end_errno));
-        if (rep->rmid_rc != 0) k ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        if (rep->rmid_rc != 0) {
+            if (k == 2) shmctl(obj_id, IPC_RMID, NULL);
+            else if (k) semctl(obj_id, 0, IPC_RMID);
+            else msgctl(obj_id, IPC_RMID, NULL);
+        }
         if (!kernel && dir)
-            ok_eq(tap_count_names(dir, k ? "sem." : "msg.", 0), 0, "%s: nothing left in the namespace", what);
+            ok_eq(tap_count_names(dir, prefix[k], 0), 0, "%s: nothing left in the namespace", what);
     }
+    is_set = is_shm = 0;
 }
 
 /* The handler's GETVAL and IPC_STAT beside a loop over ROT sets, and its
@@ -401,6 +471,7 @@ int main(void) {
     set_part();
     rotation_part(1);
     rotation_part(0);
+    segment_part();
     for (int i = 0; i < 3; i++) rmid_part();
     return done_testing();
 }
