@@ -167,7 +167,7 @@ fn page_round(n: u64) -> u64 {
 /// Looks a segment up by id (a removed one awaiting its last detach too,
 /// as Linux allows) and runs `f` with the attach table and the object
 /// lock held, after a sweep. `EINVAL` once destroyed. In a signal handler
-/// that interrupted its own thread inside the attach table ([`atts`]): a
+/// that interrupted its own thread inside the attach table ([`atts()`]): a
 /// call that changes the table (`needs_table`) answers `EDEADLK`; the
 /// others run `f` with an empty table and without the sweep.
 fn with_seg<T>(
