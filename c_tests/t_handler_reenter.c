@@ -38,6 +38,16 @@
  * ever, and one that landed inside `malloc` in a queue's look-up (which
  * allocated) corrupted the heap.
  *
+ * Same-semaphore part: the loop's P and V (SEM_UNDO, one operation or
+ * two, which the user backend makes without the set's lock: a claim of
+ * the word) are on semaphore 0, and so are the handler's: GETVAL (its own
+ * net count, plus 0 or 1), IPC_NOWAIT V and P, an untimed V, a 50 ms
+ * timed P. Before, a handler that landed inside its thread's claim and
+ * made an untimed call retried for ever (the claim cannot end before the
+ * handler returns); now it answers as the handler's calls on its own
+ * thread's lock do (EDEADLK untimed, EAGAIN otherwise). Exact at the
+ * end: semaphore 0 holds 1 plus what the handler's calls left.
+ *
  * Segment part: the loop attaches a segment, writes it and detaches it
  * (the process's attach table is held through most of each call under the
  * user backend); the handler calls IPC_STAT (must succeed, nattch 0-2),
@@ -84,7 +94,7 @@ struct report {
 };
 
 static struct report *rep;
-static int obj_id, is_set, is_shm, do_rmid;
+static int obj_id, is_set, is_shm, same_sem, do_rmid;
 /* Fourth part: the loop cycles over ROT sets (each call a miss of the
  * thread's one-entry cache, so a look-up in the process-wide cache). */
 #define ROT 8
@@ -168,6 +178,41 @@ static void on_set(void) {
     took_since(t0);
 }
 
+static void on_same(void) {
+    double t0 = tap_now();
+    int v = semctl(obj_id, 0, GETVAL);
+    if (v < rep->val1 || v > rep->val1 + 1) rep->val_bad++;
+    took_since(t0);
+    struct sembuf up = {0, 1, IPC_NOWAIT}, down = {0, -1, IPC_NOWAIT};
+    t0 = tap_now();
+    if (semop(obj_id, &up, 1) == 0) rep->val1++;
+    else if (errno == EAGAIN) rep->landed++;
+    else rep->bad++;
+    took_since(t0);
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semop(obj_id, &down, 1) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+    struct sembuf up_wait = {0, 1, 0};
+    t0 = tap_now();
+    if (semop(obj_id, &up_wait, 1) == 0) rep->val1++;
+    else if (errno == EDEADLK) rep->deadlk++;
+    else rep->bad++;
+    took_since(t0);
+    struct sembuf down_timed = {0, -1, 0};
+    struct timespec ms50 = {0, 50 * 1000 * 1000};
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semtimedop(obj_id, &down_timed, 1, &ms50) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+}
+
 static void on_segment(void) {
     struct shmid_ds ds;
     double t0 = tap_now();
@@ -225,6 +270,7 @@ static void handler(int sig) {
         return; /* one removal; the timer is not re-armed */
     }
     if (is_shm) on_segment();
+    else if (same_sem) on_same();
     else if (is_set) on_set();
     else on_queue();
     arm(100 + (long)(tap_xorshift(&seed) % 800));
@@ -274,6 +320,15 @@ static void loop(void) {
                 a[0]++;
                 r = shmdt(a);
             }
+        } else if (same_sem) {
+            /* P and V of semaphore 0 with SEM_UNDO, alone or with 2. */
+            struct sembuf p1[2] = {{0, -1, SEM_UNDO}, {2, -1, SEM_UNDO}}, v1[2] = {{0, 1, SEM_UNDO}, {2, 1, SEM_UNDO}};
+            size_t k = (rep->rounds & 1) + 1;
+            while ((r = semop(obj_id, p1, k)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = semop(obj_id, v1, k)) != 0 && errno == EINTR) {
+                }
         } else if (is_set) {
             short f = (rep->rounds & 1) ? SEM_UNDO : 0;
             p[0].sem_flg = p[1].sem_flg = v[0].sem_flg = v[1].sem_flg = f;
@@ -380,6 +435,26 @@ static void set_part(void) {
     semctl(obj_id, 0, IPC_RMID);
 }
 
+static void same_part(void) {
+    is_set = 1;
+    same_sem = 1;
+    do_rmid = 0;
+    obj_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+    if (ok(obj_id >= 0, "semget")) {
+        unsigned short init[3] = {1, 0, 1};
+        union semun { int val; unsigned short *array; } arg = {.array = init};
+        semctl(obj_id, 0, SETALL, arg);
+        int rc = run_child("same semaphore");
+        check_common("same semaphore", rc);
+        ok_eq(rep->val_bad, 0, "same semaphore: GETVAL in the handler always read its own count plus 0 or 1");
+        ok_eq(semctl(obj_id, 0, GETVAL), 1 + rep->val1, "same semaphore: semaphore 0 holds 1 and what the handler left");
+        ok_eq(semctl(obj_id, 2, GETVAL), 1, "same semaphore: semaphore 2 back to 1");
+        semctl(obj_id, 0, IPC_RMID);
+    }
+    same_sem = 0;
+    is_set = 0;
+}
+
 static void segment_part(void) {
     is_set = 0;
     is_shm = 1;
@@ -471,6 +546,7 @@ int main(void) {
     set_part();
     rotation_part(1);
     rotation_part(0);
+    same_part();
     segment_part();
     for (int i = 0; i < 3; i++) rmid_part();
     return done_testing();
