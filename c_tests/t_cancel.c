@@ -96,15 +96,9 @@ static void *runner(void *p) {
 
 /* The thread's state letter in /proc (S: asleep), '?' when unknown. */
 static char state_of(int t) {
-    char path[64], buf[512];
+    char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", t);
-    FILE *f = fopen(path, "r");
-    if (!f) return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *e = strrchr(buf, ')');
-    return e && e[1] == ' ' ? e[2] : '?';
+    return tap_stat_state(path);
 }
 
 /* Waits (at most 10 s) until the thread has slept for 50 ms on end. */

@@ -106,23 +106,12 @@ static void stream(void) {
 
 #define TRIALS 120
 
-/* The state letter of process `pid` (field 3 of /proc/<pid>/stat). */
-static char state_of(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *e = strrchr(buf, ')');
-    return e && e[1] == ' ' ? e[2] : '?';
-}
-
 /* Waits (at most 1 s) until process `pid` is asleep ('S'). */
 static int seen_asleep(pid_t pid) {
     for (int i = 0; i < 10000; i++) {
-        if (state_of(pid) == 'S') return 1;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        if (tap_stat_state(path) == 'S') return 1;
         usleep(100);
     }
     return 0;

@@ -415,6 +415,19 @@ static inline void tap_in_private_tmpfs(const char *name, const char *size) {
        WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS ? ", SIGBUS" : "");
 }
 
+/* The state letter (field 3: 'R', 'S', 'T', ...) of the stat file at
+ * `path` (/proc/<pid>/stat, /proc/self/task/<tid>/stat); '?' if unreadable. */
+static inline char tap_stat_state(const char *path) {
+    char buf[512];
+    FILE *f = fopen(path, "r");
+    if (!f) return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *e = strrchr(buf, ')');
+    return e && e[1] == ' ' ? e[2] : '?';
+}
+
 /* A process's start time, field 22 of /proc/<pid>/stat (`pid` 0 for this
  * one), as ripc records it beside a lock's owner; 0 if unreadable. */
 static inline unsigned long long tap_start_time(pid_t pid) {

@@ -190,13 +190,15 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
     } else {
         w.pid() == my_pid() && fast::claiming(w.claimant().1)
     };
-    if own {
-        let look = if w.multi() {
+    let look = || {
+        if w.multi() {
             multi::settle_multi(v, n, w)
         } else {
             settle_single(v, n, w)
-        };
-        if let Some(r) = look {
+        }
+    };
+    if own {
+        if let Some(r) = look() {
             return r;
         }
     }
@@ -215,12 +217,7 @@ pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
             std::thread::yield_now();
             continue;
         }
-        let look = if w.multi() {
-            multi::settle_multi(v, n, w)
-        } else {
-            settle_single(v, n, w)
-        };
-        if let Some(r) = look {
+        if let Some(r) = look() {
             return r;
         }
         let d = *t0.get_or_insert_with(|| {

@@ -168,16 +168,16 @@ pub(super) fn settle(ns: &Ns) {
     let mut a = atts();
     for i in marked {
         if let Ok(obj) = ns.by_index(Kind::Shm, i) {
-            let _ = with_obj(
-                ns,
-                &obj,
-                a.as_deref_mut(),
-                Sweep::Full,
-                Bound::Walk,
-                |_, _, _, _| Ok(()),
-            );
+            sweep_walked(ns, &obj, a.as_deref_mut());
         }
     }
+}
+
+/// A full sweep of one segment of a walk over them ([`settle`],
+/// [`reclaim`]): each bounded by [`Bound::Walk`]; without the attach
+/// table (a signal handler inside it), the counts as they stand.
+fn sweep_walked(ns: &Ns, obj: &Arc<Obj>, a: Option<&mut Vec<Att>>) {
+    let _ = with_obj(ns, obj, a, Sweep::Full, Bound::Walk, |_, _, _, _| Ok(()));
 }
 
 /// Sweeps every segment (dead attachers forgotten, removed segments
@@ -190,14 +190,7 @@ pub(super) fn reclaim(ns: &Ns) {
     for idx in ns.indexes(Kind::Shm) {
         if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
             if obj.perm().mode & SHM_DEST != 0 {
-                let _ = with_obj(
-                    ns,
-                    &obj,
-                    a.as_deref_mut(),
-                    Sweep::Full,
-                    Bound::Walk,
-                    |_, _, _, _| Ok(()),
-                );
+                sweep_walked(ns, &obj, a.as_deref_mut());
             }
         }
     }
