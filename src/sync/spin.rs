@@ -47,14 +47,6 @@
 //! away, and the futex sleep, whose wake by the peer hands the CPU back,
 //! follows at once.
 //!
-//! **A probe only while the CPU looks free** ([`crowded`]): when a
-//! back-off ends, the thread's scheduler counters
-//! (`/proc/thread-self/schedstat`: time on the CPU, time runnable but
-//! waiting for it; one small read, made only where a back-off starts or
-//! ends) say whether, while it slept instead of yielding, it waited for the
-//! CPU longer than it ran: then a third task still takes this CPU, and the
-//! back-off is renewed without the probe's yield.
-//!
 //! Each probe (the first yield after a back-off) beside a busy task costs
 //! that task's slice: doubling, a fresh process beside a busy loop probed
 //! 11 times in its first 30 000 waits and the busy loop took 51–58 % of
@@ -104,19 +96,6 @@ struct State {
     since_yield: u8,
     /// quick waits with a yield in a row ([`YIELD_FORGIVE`])
     good: u16,
-    /// this thread's scheduler counters when its back-off started or was
-    /// last renewed ([`Sched`]; `None`: not read, or unreadable)
-    base: Option<Sched>,
-}
-
-/// A thread's scheduler counters from `/proc/thread-self/schedstat`
-/// (nanoseconds): time on the CPU, and time runnable but waiting for it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sched {
-    /// on the CPU
-    pub run: u64,
-    /// runnable, waiting on the run queue
-    pub delay: u64,
 }
 
 thread_local! {
@@ -129,7 +108,6 @@ thread_local! {
             backoff: 0,
             since_yield: u8::MAX,
             good: 0,
-            base: None,
         })
     };
 }
@@ -145,20 +123,6 @@ pub const YIELD_BLAME: u8 = 4;
 pub const YIELD_BACKOFF_MAX: u32 = 1 << 14;
 /// Quick waits with yields in a row after which slow waits are forgotten.
 pub const YIELD_FORGIVE: u16 = 1024;
-/// A back-off ends in a probe (a yield) only when this thread, while it
-/// slept instead of yielding, waited for the CPU less than this many times
-/// as long as it ran on it ([`crowded`]): beside a busy task of the same
-/// weight that ratio was 2.1–2.5 here, alone or beside niced or passing
-/// work 0.5–1.4 (docs/perf.md, "Probes priced by the scheduler's counters").
-pub const CROWDED_DELAY_PER_RUN: (u64, u64) = (6, 5);
-/// The least time (on the CPU and waiting for it) a window of counters must
-/// span before [`crowded`] judges it: a busy task's turns come a slice
-/// (1.4 ms here) at a time, so a shorter window may fall between two.
-pub const CROWDED_WINDOW: Duration = Duration::from_millis(8);
-/// The longest a back-off renewed by [`crowded`] grows to, in waits: the
-/// counters are read again after at most this many waits, so that a busy
-/// task that left is noticed within about that many hand-overs.
-pub const CROWDED_RECHECK: u32 = 1024;
 
 /// Whether a yield may hand the CPU over now: no wait of this thread was
 /// slow after a yield lately ([`waited_since`]).
@@ -255,8 +219,6 @@ fn yielded_between(start: u64, end: u64) {
             s.backoff = (s.backoff * 4).clamp(16, YIELD_BACKOFF_MAX);
             s.no_yield = s.backoff;
             s.good = 0;
-            // The window the back-off's end judges starts now ([`waited`]).
-            s.base = sched_now();
         } else if s.since_yield == 1 {
             s.good += 1;
             if s.good >= YIELD_FORGIVE {
@@ -373,107 +335,12 @@ pub fn hand_over(mut still: impl FnMut() -> bool) -> bool {
 /// yields down ([`yields_pay`]).
 #[inline]
 pub fn waited(quick: bool) {
-    let ended = STATE.with(|c| {
-        let mut s = c.get();
-        s.slow = if quick { 0 } else { s.slow.saturating_add(1) };
-        let ended = s.no_yield == 1;
-        s.no_yield = s.no_yield.saturating_sub(1);
-        c.set(s);
-        ended
-    });
-    if ended {
-        backoff_ended();
-    }
-}
-
-/// A back-off just ended: before the probe (the next yield, which costs a
-/// slice whenever a third task shares this CPU), ask the scheduler's
-/// counters whether one did while this thread slept instead of yielding
-/// ([`crowded`]). Crowded: no probe, the back-off is renewed (growing
-/// fourfold up to [`CROWDED_RECHECK`] waits) from a new window. Too short a
-/// window to tell: the back-off goes on, the window with it. Not crowded,
-/// or counters unreadable: the probe, as before.
-#[cold]
-fn backoff_ended() {
-    let Some(now) = sched_now() else { return };
     STATE.with(|c| {
         let mut s = c.get();
-        if s.no_yield != 0 {
-            return;
-        }
-        if std::env::var_os("RIPC_DBG").is_some() {
-            if let Some(b) = s.base {
-                eprintln!(
-                    "{} dbg run {} delay {} ratio {:.2} backoff {} -> {:?}",
-                    crate::os::proc::my_pid(),
-                    now.run - b.run,
-                    now.delay - b.delay,
-                    (now.delay - b.delay) as f64 / (now.run - b.run) as f64,
-                    s.backoff,
-                    crowded(b, now)
-                );
-            }
-        }
-        match s.base.map(|b| crowded(b, now)) {
-            Some(Some(true)) => {
-                if s.backoff < CROWDED_RECHECK {
-                    s.backoff = (s.backoff * 4).clamp(16, CROWDED_RECHECK);
-                }
-                s.no_yield = s.backoff.max(1);
-                s.base = Some(now);
-            }
-            Some(None) => s.no_yield = s.backoff.max(1),
-            Some(Some(false)) | None => s.base = None,
-        }
+        s.slow = if quick { 0 } else { s.slow.saturating_add(1) };
+        s.no_yield = s.no_yield.saturating_sub(1);
         c.set(s);
     })
-}
-
-/// Whether a third task took this CPU between the counters `base` and
-/// `now` ([`Sched`]): `Some(true)` when this thread waited for the CPU
-/// more than [`CROWDED_DELAY_PER_RUN`] times as long as it ran, `None`
-/// when the window is shorter than [`CROWDED_WINDOW`] (or the counters
-/// went backwards: another thread's, a scribble).
-pub fn crowded(base: Sched, now: Sched) -> Option<bool> {
-    let run = now.run.checked_sub(base.run)?;
-    let delay = now.delay.checked_sub(base.delay)?;
-    if run.saturating_add(delay) < CROWDED_WINDOW.as_nanos() as u64 {
-        return None;
-    }
-    let (num, den) = CROWDED_DELAY_PER_RUN;
-    Some(delay.saturating_mul(den) > run.saturating_mul(num))
-}
-
-#[cfg(test)]
-thread_local! {
-    /// What [`sched_now`] answers in this crate's tests (`None`: as where
-    /// the counters cannot be read).
-    static FAKE_SCHED: Cell<Option<Sched>> = const { Cell::new(None) };
-}
-
-/// This thread's [`Sched`] counters now: one small `/proc` read (three
-/// system calls, a few microseconds), made only where a back-off starts
-/// or ends. `None` where they cannot be read (no `/proc`, a kernel
-/// without `CONFIG_SCHED_INFO`).
-fn sched_now() -> Option<Sched> {
-    #[cfg(test)]
-    {
-        FAKE_SCHED.with(|f| f.get())
-    }
-    #[cfg(not(test))]
-    {
-        let mut buf = crate::os::proc::small_buf::<96>();
-        let text = crate::os::proc::read_small(c"/proc/thread-self/schedstat", &mut buf).ok()?;
-        parse_sched(text)
-    }
-}
-
-/// `/proc/<pid>/schedstat`'s text: run time, run delay (ns), timeslices.
-fn parse_sched(text: &str) -> Option<Sched> {
-    let mut f = text.split_ascii_whitespace().map(|w| w.parse::<u64>());
-    let run = f.next()?.ok()?;
-    let delay = f.next()?.ok()?;
-    Some(Sched { run, delay })
 }
 
 #[cfg(test)]
@@ -503,10 +370,8 @@ mod tests {
         STATE.with(|c| {
             let mut s = c.get();
             (s.no_yield, s.backoff, s.since_yield, s.good) = (0, 0, u8::MAX, 0);
-            s.base = None;
             c.set(s);
         });
-        FAKE_SCHED.with(|f| f.set(None));
     }
 
     #[test]
@@ -597,135 +462,6 @@ mod tests {
         }));
         assert_eq!(looks, 1);
         waited(true);
-    }
-
-    #[test]
-    fn schedstat_text() {
-        assert_eq!(
-            parse_sched("3010577 119870 41\n"),
-            Some(Sched {
-                run: 3010577,
-                delay: 119870
-            })
-        );
-        assert_eq!(parse_sched("12"), None);
-        assert_eq!(parse_sched("x 1 2"), None);
-    }
-
-    #[test]
-    fn crowded_needs_a_window_and_a_delay_above_the_ratio() {
-        let ms = 1_000_000;
-        let b = Sched {
-            run: 10 * ms,
-            delay: 5 * ms,
-        };
-        // Too short a window to tell.
-        assert_eq!(
-            crowded(
-                b,
-                Sched {
-                    run: 12 * ms,
-                    delay: 8 * ms
-                }
-            ),
-            None
-        );
-        // 4 ms on the CPU, 8 ms waiting for it: a third task took it.
-        assert_eq!(
-            crowded(
-                b,
-                Sched {
-                    run: 14 * ms,
-                    delay: 13 * ms
-                }
-            ),
-            Some(true)
-        );
-        // 8 ms on the CPU, 4 ms waiting: the pair's own turns.
-        assert_eq!(
-            crowded(
-                b,
-                Sched {
-                    run: 18 * ms,
-                    delay: 9 * ms
-                }
-            ),
-            Some(false)
-        );
-        // Counters that went backwards: no judgement.
-        assert_eq!(
-            crowded(
-                b,
-                Sched {
-                    run: 9 * ms,
-                    delay: 30 * ms
-                }
-            ),
-            None
-        );
-    }
-
-    /// A back-off whose window shows a third task on the CPU ends without
-    /// a probe: it is renewed, growing up to CROWDED_RECHECK waits; once
-    /// the window shows the CPU free again, the probe comes.
-    #[test]
-    fn a_crowded_cpu_renews_the_backoff_without_a_probe() {
-        fresh_yields();
-        let ms = 1_000_000;
-        let slow = || begin().wrapping_sub(SLOW_TICKS * 2);
-        let mut now = Sched {
-            run: 100 * ms,
-            delay: 100 * ms,
-        };
-        FAKE_SCHED.with(|f| f.set(Some(now)));
-        yield_cpu();
-        waited_since(slow(), false);
-        assert!(!yields_pay());
-        // 16 waits (this one the first) while a busy task took two thirds
-        // of the CPU.
-        now = Sched {
-            run: now.run + 5 * ms,
-            delay: now.delay + 10 * ms,
-        };
-        FAKE_SCHED.with(|f| f.set(Some(now)));
-        for _ in 0..15 {
-            waited(true);
-        }
-        assert!(!yields_pay(), "a probe beside a busy task");
-        STATE.with(|c| assert_eq!(c.get().no_yield, 64));
-        // Renewed from a new window; too short a window extends it.
-        for _ in 0..64 {
-            waited(true);
-        }
-        assert!(!yields_pay());
-        STATE.with(|c| assert_eq!(c.get().no_yield, 64));
-        // The busy task left: the window's delay is the pair's own.
-        now = Sched {
-            run: now.run + 10 * ms,
-            delay: now.delay + 2 * ms,
-        };
-        FAKE_SCHED.with(|f| f.set(Some(now)));
-        for _ in 0..64 {
-            waited(true);
-        }
-        assert!(yields_pay(), "no probe once the CPU is free");
-        // Renewals grow no further than CROWDED_RECHECK waits.
-        yield_cpu();
-        waited_since(slow(), false);
-        for _ in 0..8 {
-            let left = STATE.with(|c| c.get().no_yield);
-            now = Sched {
-                run: now.run + 5 * ms,
-                delay: now.delay + 10 * ms,
-            };
-            FAKE_SCHED.with(|f| f.set(Some(now)));
-            for _ in 0..left {
-                waited(true);
-            }
-            assert!(!yields_pay());
-        }
-        STATE.with(|c| assert_eq!(c.get().no_yield, CROWDED_RECHECK));
-        fresh_yields();
     }
 
     #[test]
