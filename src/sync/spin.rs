@@ -59,7 +59,12 @@
 //! stayed slow (a busy task's turns show as such waits): fewer probes
 //! beside the busy loop, but the one-CPU pairs then slept on the futex
 //! beside the other sessions' builds, where yields still paid
-//! (docs/perf.md, "Waits beside a busy task").
+//! (docs/perf.md, "Waits beside a busy task"). And so did a back-off
+//! renewed without its probe while the thread's own scheduler counters
+//! (`/proc/thread-self/schedstat`) showed it waiting for the CPU longer
+//! than it ran: the other sessions' work on the CPU reads the same, and
+//! the one-CPU semaphore row lost a quarter (docs/perf.md, "Probes priced
+//! by the scheduler's counters").
 
 use core::cell::Cell;
 use core::time::Duration;
