@@ -46,6 +46,7 @@
 #include "sem_peer.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -59,6 +60,7 @@
 #define NOWAIT_MAX 0.25 /* seconds an IPC_NOWAIT call (or a timed one past its deadline) may take */
 #define TIMED 0.2       /* the timed call's timeout */
 #define STRANGER_MAX 20 /* the stranger's alarm: a call hung */
+#define UNTIMED_WAIT 1.0 /* seconds root keeps the peer stopped for the stranger's untimed calls */
 #define NSEMS (SEM_PEER_FIRST + SEM_PEER_N)
 #define TEXT 64
 
@@ -70,7 +72,15 @@ enum {
     BAD_UNTIMED = 4,  /* the untimed call failed */
     BAD_ACCOUNT = 8,  /* its messages not all taken back */
     SAW_EAGAIN = 16,  /* some call answered EAGAIN */
+    /* What issue 13 asks beyond bounded time (the kernel's behaviour;
+     * reported, checked on the kernel, TODO on the user backend until a
+     * member that may not make the copy can move the object: see
+     * docs/bounded-time.md, "A member that may not make the copy"): */
+    NOT_PERFORMED = 32, /* the IPC_NOWAIT call was not performed */
+    TIMED_SLOW = 64,    /* the timed call not performed within half its timeout */
 };
+/* The bits that report rather than fail (by themselves). */
+#define INFO_BITS (SAW_EAGAIN | NOT_PERFORMED | TIMED_SLOW)
 
 struct msg {
     long type;
@@ -101,6 +111,12 @@ static void bounded_calls_done(void) {
     if (ready_fd >= 0 && write(ready_fd, "b", 1) != 1) ready_fd = -1;
 }
 
+/* Then one more once its untimed calls are done: root keeps the peer
+ * stopped for UNTIMED_WAIT seconds waiting for it. */
+static void untimed_calls_done(void) {
+    if (ready_fd >= 0 && write(ready_fd, "u", 1) != 1) ready_fd = -1;
+}
+
 /* "ok", or the error a call answered. */
 static const char *outcome(int r, int err) {
     return r == 0 ? "ok" : strerror(err);
@@ -113,6 +129,7 @@ static int stranger_sem(int sid) {
     int r1 = semop(sid, &v, 1), e1 = errno;
     double nowait = tap_now() - t0;
     if (!verdict(r1, e1, nowait, NOWAIT_MAX, &saw)) bad |= BAD_NOWAIT;
+    if (r1 != 0) bad |= NOT_PERFORMED;
 
     struct timespec to = {0, (long)(TIMED * 1e9)};
     v.sem_flg = SEM_UNDO;
@@ -120,12 +137,14 @@ static int stranger_sem(int sid) {
     int r2 = semtimedop(sid, &v, 1, &to), e2 = errno;
     double timed = tap_now() - t0;
     if (!verdict(r2, e2, timed, TIMED + NOWAIT_MAX, &saw)) bad |= BAD_TIMED;
+    if (r2 != 0 || timed > TIMED / 2) bad |= TIMED_SLOW;
     bounded_calls_done();
 
     t0 = tap_now();
     int r3 = semop(sid, &v, 1), e3 = errno;
     double untimed = tap_now() - t0;
     if (r3 != 0) bad |= BAD_UNTIMED;
+    untimed_calls_done();
     printf("# stranger: IPC_NOWAIT %s %.2f ms, timed %s %.2f ms, untimed %s %.2f ms\n",
            outcome(r1, e1), nowait * 1e3, outcome(r2, e2), timed * 1e3, outcome(r3, e3),
            untimed * 1e3);
@@ -139,6 +158,7 @@ static int stranger_msg(int q) {
     int r1 = msgsnd(q, &m, TEXT, IPC_NOWAIT), e1 = errno;
     double nowait = tap_now() - t0;
     if (!verdict(r1, e1, nowait, NOWAIT_MAX, &saw)) bad |= BAD_NOWAIT;
+    if (r1 != 0) bad |= NOT_PERFORMED;
     bounded_calls_done();
     t0 = tap_now();
     int r2 = msgsnd(q, &m, TEXT, 0), e2 = errno;
@@ -150,6 +170,7 @@ static int stranger_msg(int q) {
     int sent = (r1 == 0) + (r2 == 0), back = 0;
     while (back < sent && msgrcv(q, &m, TEXT, 2, 0) == TEXT) back++;
     if (back != sent || msgrcv(q, &m, TEXT, 2, IPC_NOWAIT) >= 0) bad |= BAD_ACCOUNT;
+    untimed_calls_done();
     printf("# stranger: IPC_NOWAIT msgsnd %s %.2f ms, untimed %s %.2f ms, %d of %d taken back\n",
            outcome(r1, e1), nowait * 1e3, outcome(r2, e2), untimed * 1e3, back, sent);
     return bad | saw;
@@ -235,14 +256,31 @@ static int stop_inside(pid_t p, const char *kind, int id, size_t off) {
  * exit status's bits (-1: it did not exit normally). Continues the peer
  * only once the stranger says its bounded calls are done (a byte on
  * `ready`, or its end: exited, or killed by its alarm), so that they meet
- * the peer stopped however slowly the stranger starts. */
-static int end_trial(pid_t peer, pid_t s, int ready, int kill_peer, int *peer_ok) {
-    char b;
+ * the peer stopped however slowly the stranger starts; then waits up to
+ * UNTIMED_WAIT more for its second byte (its untimed calls done) before
+ * it continues the peer: *untimed_stopped says whether they were all
+ * performed while the peer stayed stopped (the kernel's behaviour). */
+static int end_trial(pid_t peer, pid_t s, int ready, int kill_peer, int *peer_ok,
+                     int *untimed_stopped) {
+    char b = 0;
     while (read(ready, &b, 1) < 0 && errno == EINTR) {
     }
-    close(ready);
+    *untimed_stopped = 0;
+    if (b == 'b') {
+        double t0 = tap_now();
+        for (;;) {
+            double left = UNTIMED_WAIT - (tap_now() - t0);
+            if (left <= 0) break;
+            struct pollfd pfd = {ready, POLLIN, 0};
+            int r = poll(&pfd, 1, (int)(left * 1e3) + 1);
+            if (r < 0 && errno == EINTR) continue;
+            if (r > 0 && read(ready, &b, 1) == 1 && b == 'u') *untimed_stopped = 1;
+            break;
+        }
+    }
     *peer_ok = sem_peer_end(words, peer, kill_peer, NULL);
     int st = tap_reap(s);
+    close(ready); /* (after the stranger's end: its late byte finds a reader) */
     if (!WIFEXITED(st)) {
         diag("the stranger did not exit: status %#x", st);
         return -1;
@@ -257,6 +295,9 @@ struct tally {
     int inside;   /* trials where the peer was stopped holding the lock */
     int peer_bad; /* trials whose peer did not end as it should */
     int inexact;  /* trials whose values were off */
+    int not_performed;   /* trials whose IPC_NOWAIT call was not performed */
+    int timed_slow;      /* trials whose timed call was not performed within half its timeout */
+    int untimed_waited;  /* trials whose untimed calls were not all done while the peer stayed stopped */
 };
 
 /* One trial's meeting: the stopped peer `p` stopped again until it holds
@@ -268,16 +309,34 @@ static void meet_stranger(struct tally *n, int t, pid_t p, const char *kind, int
     pid_t s = run_stranger(kind, id, &ready);
     int peer_ok = 0;
     int res = -1;
+    int untimed_stopped = 0;
     if (s > 0)
-        res = end_trial(p, s, ready, t % 3 == 2, &peer_ok);
+        res = end_trial(p, s, ready, t % 3 == 2, &peer_ok, &untimed_stopped);
     else
         peer_ok = sem_peer_end(words, p, 1, NULL); /* no stranger: the trial failed */
     n->peer_bad += !peer_ok;
-    if (res < 0 || (res & ~SAW_EAGAIN)) {
+    if (res < 0 || (res & ~INFO_BITS)) {
         n->bad++;
         diag("trial %d: the stranger's checks failed (status %d)", t, res);
     }
     n->saw += res > 0 && (res & SAW_EAGAIN);
+    n->not_performed += res < 0 || (res & NOT_PERFORMED);
+    n->timed_slow += res < 0 || (res & TIMED_SLOW);
+    n->untimed_waited += !untimed_stopped;
+}
+
+/* A check of what issue 13 asks beyond bounded time (the kernel's
+ * behaviour): a plain check on the kernel; on the user backend a TODO
+ * (reported, its failure not counted) until a member that may not make
+ * the object's copy can move it (docs/bounded-time.md, "A member that may
+ * not make the copy": the sticky namespace directory lets it rename no
+ * name of the owner's files, so the spare of the design as first written
+ * cannot be claimed or published by it). */
+static void target(int pass, const char *what, const char *check, int n_off) {
+    int user = !backend_is_kernel();
+    tap_ok(pass, "%s: %s (%d of %d trials not)%s", what, check, n_off, TRIALS,
+           user ? " # TODO a member that may not make the copy cannot move the object yet" : "");
+    if (!pass && user) tap_failed--; /* a TODO check's failure does not fail the test */
 }
 
 static void report(const char *what, const struct tally *n) {
@@ -287,6 +346,12 @@ static void report(const char *what, const struct tally *n) {
     ok(n->peer_bad == 0, "%s: the peer kept working when continued, died when killed (%d not)",
        what, n->peer_bad);
     ok(n->inexact == 0, "%s: values exact once both ended (%d trials off)", what, n->inexact);
+    target(n->not_performed == 0, what, "the stranger's IPC_NOWAIT call performed beside the stopped holder",
+           n->not_performed);
+    if (strcmp(what, "sets") == 0)
+        target(n->timed_slow == 0, what, "its timed call performed within half its timeout", n->timed_slow);
+    target(n->untimed_waited == 0, what, "its untimed calls performed while the peer stayed stopped",
+           n->untimed_waited);
     if (backend_is_kernel()) {
         ok(n->saw == 0, "%s: the kernel performed every call (%d trials with EAGAIN)", what, n->saw);
     } else {
@@ -302,7 +367,7 @@ static void sets(void) {
     if (!ok(sid >= 0, "a 0666 set of %d semaphores", NSEMS)) return;
     struct sembuf w[2] = {{0, 1, 0}, {0, -1, 0}};
     ok(semop(sid, &w[0], 1) == 0 && semop(sid, &w[1], 1) == 0, "warm-up");
-    struct tally n = {0, 0, 0, 0, 0};
+    struct tally n = {0};
     for (int t = 0; t < TRIALS; t++) {
         pid_t p = sem_peer_stopped(words, sid, &rng, 10000);
         if (p < 0) {
@@ -338,7 +403,7 @@ static void queue_peer(struct sem_peer *w, int q) {
 static void queues(void) {
     int q = msgget(IPC_PRIVATE, IPC_CREAT | 0666);
     if (!ok(q >= 0, "a 0666 queue")) return;
-    struct tally n = {0, 0, 0, 0, 0};
+    struct tally n = {0};
     for (int t = 0; t < TRIALS; t++) {
         pid_t p = peer_stopped(words, queue_peer, q, &rng, 10000);
         if (p < 0) {
