@@ -54,6 +54,14 @@ pub struct ObjHeader {
     /// (set by compare-and-swap from the epoch its mover began in, before
     /// the copy is renamed over the names).
     pub(super) moved_to: AtomicU64,
+    /// The inode of this file's *spare* (`<kind>.<idx>.spare`, made by
+    /// root or the file's owner with the file's owner, group and mode),
+    /// which a member that may not make the object's copy fills to move
+    /// it (docs/bounded-time.md, "A member that may not make the copy";
+    /// `src/ns/spare.rs`). 0: none (files made before the field, objects
+    /// that grant nothing to anyone but their owner, a copy made in its
+    /// spare).
+    pub(super) spare_ino: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -220,7 +228,11 @@ impl Obj {
             // outlives the borrow of `self`.
             return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
-        let f = self.open_numbered()?;
+        let f = if self.alt {
+            self.open_named(&Ns::spare_name(self.kind, self.id % IDX_SPAN))?
+        } else {
+            self.open_numbered()?
+        };
         let st = fstat(f.as_raw_fd())?;
         if st.st_dev != self.dev || st.st_ino != self.ino {
             return Err(Errno::EIDRM);
@@ -390,6 +402,13 @@ impl Obj {
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
+        if self.alt {
+            // (A copy at its spare's name: `src/ns/spare.rs`.)
+            return match self.file()? {
+                ObjFd::Opened(f) => fstat(f.as_raw_fd()),
+                ObjFd::Building(f) => fstat(f.as_raw_fd()),
+            };
+        }
         let name = idx_cname(self.kind, self.id % IDX_SPAN);
         // SAFETY: fstatat relative to the namespace directory, without
         // following a symlink, into a zeroed buffer.
@@ -614,6 +633,9 @@ impl Obj {
             }
             Self::chmod_path(d, new_d);
         }
+        // Its spare follows the file's owner, group and mode (made, made
+        // again, or unlinked: src/ns/spare.rs).
+        self.ensure_spare();
         Ok(())
     }
 
