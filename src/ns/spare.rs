@@ -152,6 +152,13 @@ impl Obj {
         let want = wants_spare(self.kind, of.st_mode & 0o777);
         let name = self.spare_path();
         let recorded = h.spare_ino.load(Ordering::Acquire);
+        if want && recorded == 0 && self.building.is_some() {
+            // A create's (nothing moves a file being built): made at its
+            // name at once when none is there, without the look below.
+            if let Some(r) = self.make_spare_at(&name, &of) {
+                return r;
+            }
+        }
         let cur = lstat_in(&self.dir, &name);
         if want
             && cur
@@ -169,6 +176,12 @@ impl Obj {
         if !open() {
             return Ok(());
         }
+        let c = cpath(&name)?;
+        if want && cur.is_none() {
+            if let Some(r) = self.make_spare_at(&name, &of) {
+                return r;
+            }
+        }
         // The file there (if any) claimed first: not while a filler holds
         // it.
         let held = match self.open_named(&name) {
@@ -185,7 +198,6 @@ impl Obj {
             return Ok(());
         }
         h.spare_ino.store(0, Ordering::Release);
-        let c = cpath(&name)?;
         if !want {
             // SAFETY: unlinking the spare's name (claimed just above, or
             // none) in our directory.
@@ -195,19 +207,7 @@ impl Obj {
         let (fd, tname) = Ns::tmpfile(&self.dir)?;
         let made = (|| -> Result<u64> {
             let st = fstat(fd.as_raw_fd())?;
-            // SAFETY: fchown/fchmod of the file we just made.
-            unsafe {
-                if (st.st_uid, st.st_gid) != (of.st_uid, of.st_gid)
-                    && libc::fchown(fd.as_raw_fd(), of.st_uid, of.st_gid) != 0
-                {
-                    return Err(Errno::last());
-                }
-                if st.st_mode & 0o7777 != of.st_mode & 0o7777
-                    && libc::fchmod(fd.as_raw_fd(), of.st_mode & 0o7777) != 0
-                {
-                    return Err(Errno::last());
-                }
-            }
+            self.give_spare(&fd, &st, &of)?;
             h.spare_ino.store(st.st_ino, Ordering::Release);
             // SAFETY: renameat of our temporary file over the spare's
             // name, relative to the namespace directory we hold.
@@ -231,6 +231,60 @@ impl Obj {
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), tname.as_ptr(), 0) };
         }
         made.map(|_| ())
+    }
+
+    /// The spare made at `name` where none is (`O_EXCL`: two system calls
+    /// fewer than the way through a temporary name), with the owner,
+    /// group and mode of the object file (status `of`), then recorded.
+    /// Until then no filler takes it (not recorded), and a sweeper keeps
+    /// it while the object is built, or sweeps it (the object then has no
+    /// spare until its owner's next `IPC_SET`). `None` when a file is
+    /// there.
+    fn make_spare_at(&self, name: &str, of: &libc::stat) -> Option<Result<()>> {
+        let c = match cpath(name) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let fd = match create_new(&self.dir, &c) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        let made = fstat(fd.as_raw_fd()).and_then(|st| {
+            self.give_spare(&fd, &st, of)?;
+            Ok(st.st_ino)
+        });
+        Some(match made {
+            Ok(ino) => {
+                self.header().spare_ino.store(ino, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: unlinking the file we just made at the spare's
+                // name.
+                unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+                Err(e)
+            }
+        })
+    }
+
+    /// Gives the fresh file `fd` (status `st`) the owner, group and mode
+    /// of the object file (status `of`), where they differ.
+    fn give_spare(&self, fd: &OwnedFd, st: &libc::stat, of: &libc::stat) -> Result<()> {
+        // SAFETY: fchown/fchmod of a file we just made.
+        unsafe {
+            if (st.st_uid, st.st_gid) != (of.st_uid, of.st_gid)
+                && libc::fchown(fd.as_raw_fd(), of.st_uid, of.st_gid) != 0
+            {
+                return Err(Errno::last());
+            }
+            if st.st_mode & 0o7777 != of.st_mode & 0o7777
+                && libc::fchmod(fd.as_raw_fd(), of.st_mode & 0o7777) != 0
+            {
+                return Err(Errno::last());
+            }
+        }
+        Ok(())
     }
 
     /// [`Obj::replace_from`] for a process that may not make the copy:
@@ -492,28 +546,22 @@ impl Obj {
     }
 
     /// The spare of this object, removed with it (before its number, by
-    /// [`Ns::unlink_id`]): unlinked unless it is a live copy of this
-    /// object (the file of a move committed meanwhile, which forwards).
+    /// [`Ns::unlink_id`]; one load of the header when it records none:
+    /// an object that grants nothing to others pays nothing). Whatever
+    /// file is at the spare's name goes: while the object's number is its
+    /// own, that name is its spare's, or a copy of it made by a filler
+    /// whose move lost to the removal (marked removed by its filler), or
+    /// a leftover. (A copy published by forwarding is removed by its own
+    /// remover: `Ns::remove` leaves a moved object's names alone.) A
+    /// spare of a removed object that recorded none (a make cut short)
+    /// is swept by the heal.
     pub(super) fn unlink_spare(&self) {
-        if !matches!(self.kind, Kind::Msg | Kind::Sem) || self.alt {
+        if self.alt || self.header().spare_ino.load(Ordering::Acquire) == 0 {
             return;
         }
-        let name = self.spare_path();
-        let Some(st) = lstat_in(&self.dir, &name) else {
-            return;
-        };
-        if st.st_ino != self.header().spare_ino.load(Ordering::Acquire) {
-            if let Ok(Some(f)) = super::lookup::open_name_in(&self.dir, &name) {
-                if adopt_in(&self.dir, self.kind, f).is_ok_and(|(o, live)| live && o.id == self.id)
-                {
-                    return;
-                }
-            }
-        }
-        if let Ok(c) = cpath(&name) {
+        if let Ok(c) = cpath(&self.spare_path()) {
             // SAFETY: unlinking the spare's name of a removed object in our
-            // directory (its recorded spare, or a file that is no live
-            // copy of it).
+            // directory (see above).
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
         }
     }
