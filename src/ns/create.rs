@@ -749,7 +749,6 @@ impl Ns {
     /// objects' names left in key slots, removed objects' numbered names.
     pub fn heal(&self) {
         self.sweep_tmp();
-        self.sweep_spares();
         let mut keys = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
             for e in rd.flatten() {
@@ -787,6 +786,9 @@ impl Ns {
                 self.reconcile_bits(ix, kind, &bits, &named);
             }
         }
+        // Spares no object names (src/ns/spare.rs): last, once the names
+        // of removed objects went above.
+        self.sweep_spares();
     }
 
     /// Puts the index hint of `kind` right where a killed process left it

@@ -636,7 +636,11 @@ impl Ns {
             return false;
         }
         match o.move_state() {
-            MoveState::Committed(ino) if ino == st.st_ino => true,
+            // (A committed copy while live: forwarded to, or waiting for
+            // its publication.)
+            MoveState::Committed(ino) if ino == st.st_ino => {
+                o.committed_spare(ino).is_some_and(|(_, l)| l)
+            }
             _ => live && o.header().spare_ino.load(Ordering::Acquire) == st.st_ino,
         }
     }
