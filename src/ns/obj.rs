@@ -228,11 +228,18 @@ impl Obj {
             // outlives the borrow of `self`.
             return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
         }
-        let f = if self.alt {
-            self.open_named(&Ns::spare_name(self.kind, self.id % IDX_SPAN))?
-        } else {
-            self.open_numbered()?
-        };
+        if self.alt {
+            // At its spare's name (src/ns/spare.rs), or back at its number
+            // since (root or the owner put it back).
+            if let Ok(f) = self.open_named(&Ns::spare_name(self.kind, self.id % IDX_SPAN)) {
+                if fstat(f.as_raw_fd())
+                    .is_ok_and(|st| st.st_dev == self.dev && st.st_ino == self.ino)
+                {
+                    return Ok(ObjFd::Opened(f));
+                }
+            }
+        }
+        let f = self.open_numbered()?;
         let st = fstat(f.as_raw_fd())?;
         if st.st_dev != self.dev || st.st_ino != self.ino {
             return Err(Errno::EIDRM);

@@ -60,6 +60,11 @@ impl Ns {
     }
 }
 
+/// In a header's `spare_ino`: a spare is being made or replaced (no file
+/// is believed as the spare; the file at the spare's name, if any, is
+/// unlinked with the object). 0: none, and none being made.
+const SPARE_MAKING: u64 = u64::MAX;
+
 /// Whether an object of `kind` whose file has mode `file_mode` has a
 /// spare: a kind that moves (queues and sets), and a file that grants
 /// anyone but its owner anything.
@@ -197,11 +202,14 @@ impl Obj {
         if !open() {
             return Ok(());
         }
-        h.spare_ino.store(0, Ordering::Release);
+        // (No filler believes it from here on; a removal unlinks the
+        // spare's name whatever happens next: `unlink_spare`.)
+        h.spare_ino.store(SPARE_MAKING, Ordering::Release);
         if !want {
             // SAFETY: unlinking the spare's name (claimed just above, or
             // none) in our directory.
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+            h.spare_ino.store(0, Ordering::Release);
             return Ok(());
         }
         let (fd, tname) = Ns::tmpfile(&self.dir)?;
@@ -226,7 +234,9 @@ impl Obj {
         })();
         drop(held);
         if made.is_err() {
-            h.spare_ino.store(0, Ordering::Release);
+            // (`SPARE_MAKING` stays: the file at the spare's name, if
+            // any, goes with the object, and the next make replaces it.)
+            h.spare_ino.store(SPARE_MAKING, Ordering::Release);
             // SAFETY: unlinking our own temporary name in our directory.
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), tname.as_ptr(), 0) };
         }
@@ -245,6 +255,11 @@ impl Obj {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
+        // Recorded as being made before it exists: a process killed from
+        // here on leaves a file its object's removal unlinks.
+        self.header()
+            .spare_ino
+            .store(SPARE_MAKING, Ordering::Release);
         let fd = match create_new(&self.dir, &c) {
             Ok(Some(fd)) => fd,
             Ok(None) => return None,
@@ -263,6 +278,7 @@ impl Obj {
                 // SAFETY: unlinking the file we just made at the spare's
                 // name.
                 unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+                self.header().spare_ino.store(0, Ordering::Release);
                 Err(e)
             }
         })
@@ -465,7 +481,10 @@ impl Obj {
         let at = |name: &str, dev: u64, ino: u64| {
             lstat_in(&self.dir, name).is_some_and(|s| s.st_dev == dev && s.st_ino == ino)
         };
+        let mut c = c;
         if !(at(&idx, self.dev, self.ino) && at(&spare, c.dev, c.ino)) {
+            // (Put back by another meanwhile: at its number.)
+            c.alt = !at(&idx, c.dev, c.ino);
             return c;
         }
         // SAFETY: renameat between two names of our directory, checked
@@ -479,6 +498,7 @@ impl Obj {
             )
         } != 0
         {
+            c.alt = !at(&idx, c.dev, c.ino);
             return c;
         }
         let key = c.perm().key;
@@ -495,7 +515,6 @@ impl Obj {
                 }
             }
         }
-        let mut c = c;
         c.alt = false;
         crate::debug_report!(
             "{:?} {}: a forwarded copy put back at its number",
@@ -546,7 +565,8 @@ impl Obj {
     }
 
     /// The spare of this object, removed with it (before its number, by
-    /// [`Ns::unlink_id`]; one load of the header when it records none:
+    /// [`Ns::unlink_id`]; one load of the header when it records none, nor
+    /// one being made ([`SPARE_MAKING`]):
     /// an object that grants nothing to others pays nothing). Whatever
     /// file is at the spare's name goes: while the object's number is its
     /// own, that name is its spare's, or a copy of it made by a filler
