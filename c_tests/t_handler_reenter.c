@@ -38,9 +38,29 @@
  * ever, and one that landed inside `malloc` in a queue's look-up (which
  * allocated) corrupted the heap.
  *
- * Last part: the handler removes the queue, then the set (IPC_RMID) at a
- * random moment of the loop: the removal succeeds in CALL_MAX, the loop
- * then ends with EIDRM or EINVAL, and nothing is left in the namespace.
+ * Same-semaphore part: the loop's P and V (SEM_UNDO, one operation or
+ * two, which the user backend makes without the set's lock: a claim of
+ * the word) are on semaphore 0, and so are the handler's: GETVAL (its own
+ * net count, plus 0 or 1), IPC_NOWAIT V and P, an untimed V, a 50 ms
+ * timed P. Before, a handler that landed inside its thread's claim and
+ * made an untimed call retried for ever (the claim cannot end before the
+ * handler returns); now it answers as the handler's calls on its own
+ * thread's lock do (EDEADLK untimed, EAGAIN otherwise). Exact at the
+ * end: semaphore 0 holds 1 plus what the handler's calls left.
+ *
+ * Segment part: the loop attaches a segment, writes it and detaches it
+ * (the process's attach table is held through most of each call under the
+ * user backend); the handler calls IPC_STAT (must succeed, nattch 0-2),
+ * then attaches, writes and detaches the segment itself. Before, a handler
+ * that landed inside its own thread's attach table waited for it for
+ * ever; now IPC_STAT goes on without it, and shmat and shmdt, which must
+ * change the table, answer EDEADLK there (README, "Deliberate
+ * differences"; the kernel performs them). nattch 0 at the end.
+ *
+ * Last part: the handler removes the queue, then the set, then the segment
+ * (IPC_RMID) at a random moment of the loop: the removal succeeds in
+ * CALL_MAX, the loop then ends with EIDRM or EINVAL, and nothing is left
+ * in the namespace.
  *
  * Each child is bounded (20 s, then SIGKILLed and counted as hung, its
  * stack printed).
@@ -74,7 +94,7 @@ struct report {
 };
 
 static struct report *rep;
-static int obj_id, is_set, do_rmid;
+static int obj_id, is_set, is_shm, same_sem, do_rmid;
 /* Fourth part: the loop cycles over ROT sets (each call a miss of the
  * thread's one-entry cache, so a look-up in the process-wide cache). */
 #define ROT 8
@@ -158,6 +178,61 @@ static void on_set(void) {
     took_since(t0);
 }
 
+static void on_same(void) {
+    double t0 = tap_now();
+    int v = semctl(obj_id, 0, GETVAL);
+    if (v < rep->val1 || v > rep->val1 + 1) rep->val_bad++;
+    took_since(t0);
+    struct sembuf up = {0, 1, IPC_NOWAIT}, down = {0, -1, IPC_NOWAIT};
+    t0 = tap_now();
+    if (semop(obj_id, &up, 1) == 0) rep->val1++;
+    else if (errno == EAGAIN) rep->landed++;
+    else rep->bad++;
+    took_since(t0);
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semop(obj_id, &down, 1) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+    struct sembuf up_wait = {0, 1, 0};
+    t0 = tap_now();
+    if (semop(obj_id, &up_wait, 1) == 0) rep->val1++;
+    else if (errno == EDEADLK) rep->deadlk++;
+    else rep->bad++;
+    took_since(t0);
+    struct sembuf down_timed = {0, -1, 0};
+    struct timespec ms50 = {0, 50 * 1000 * 1000};
+    t0 = tap_now();
+    if (rep->val1 > 0) {
+        if (semtimedop(obj_id, &down_timed, 1, &ms50) == 0) rep->val1--;
+        else if (errno == EAGAIN) rep->landed++;
+        else rep->bad++;
+    }
+    took_since(t0);
+}
+
+static void on_segment(void) {
+    struct shmid_ds ds;
+    double t0 = tap_now();
+    if (shmctl(obj_id, IPC_STAT, &ds) != 0 || ds.shm_nattch > 2 || ds.shm_segsz != 4096) rep->stat_bad++;
+    took_since(t0);
+    t0 = tap_now();
+    char *p = shmat(obj_id, NULL, 0);
+    if (p != (char *)-1) {
+        p[1]++;
+        if (shmdt(p) == 0) rep->sent2++;
+        else if (errno == EDEADLK) rep->deadlk++;
+        else rep->bad++;
+    } else if (errno == EDEADLK) {
+        rep->deadlk++;
+    } else {
+        rep->bad++;
+    }
+    took_since(t0);
+}
+
 static void on_rotation(void) {
     struct semid_ds ds;
     union semun { int val; struct semid_ds *buf; } arg = {.buf = &ds};
@@ -186,13 +261,17 @@ static void handler(int sig) {
     }
     if (do_rmid) {
         double t0 = tap_now();
-        rep->rmid_rc = is_set ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        rep->rmid_rc = is_shm   ? shmctl(obj_id, IPC_RMID, NULL)
+                       : is_set ? semctl(obj_id, 0, IPC_RMID)
+                                : msgctl(obj_id, IPC_RMID, NULL);
         rep->rmid_errno = errno;
         rep->rmid_took = took_since(t0);
         errno = e;
         return; /* one removal; the timer is not re-armed */
     }
-    if (is_set) on_set();
+    if (is_shm) on_segment();
+    else if (same_sem) on_same();
+    else if (is_set) on_set();
     else on_queue();
     arm(100 + (long)(tap_xorshift(&seed) % 800));
     errno = e;
@@ -234,6 +313,22 @@ static void loop(void) {
             if (r == 0)
                 while ((r = semop(id, &up, 1)) != 0 && errno == EINTR) {
                 }
+        } else if (is_shm) {
+            char *a = shmat(obj_id, NULL, 0);
+            r = a == (char *)-1 ? -1 : 0;
+            if (r == 0) {
+                a[0]++;
+                r = shmdt(a);
+            }
+        } else if (same_sem) {
+            /* P and V of semaphore 0 with SEM_UNDO, alone or with 2. */
+            struct sembuf p1[2] = {{0, -1, SEM_UNDO}, {2, -1, SEM_UNDO}}, v1[2] = {{0, 1, SEM_UNDO}, {2, 1, SEM_UNDO}};
+            size_t k = (rep->rounds & 1) + 1;
+            while ((r = semop(obj_id, p1, k)) != 0 && errno == EINTR) {
+            }
+            if (r == 0)
+                while ((r = semop(obj_id, v1, k)) != 0 && errno == EINTR) {
+                }
         } else if (is_set) {
             short f = (rep->rounds & 1) ? SEM_UNDO : 0;
             p[0].sem_flg = p[1].sem_flg = v[0].sem_flg = v[1].sem_flg = f;
@@ -258,7 +353,7 @@ static void loop(void) {
     }
     arm(0);
     if (do_rmid) return;
-    if (is_set) return;
+    if (is_set || is_shm) return;
     /* What the handler could not receive, received now. */
     struct msg d;
     while (msgrcv(obj_id, &d, sizeof d.text, 2, IPC_NOWAIT) >= 0) rep->got2++;
@@ -340,15 +435,60 @@ static void set_part(void) {
     semctl(obj_id, 0, IPC_RMID);
 }
 
+static void same_part(void) {
+    is_set = 1;
+    same_sem = 1;
+    do_rmid = 0;
+    obj_id = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+    if (ok(obj_id >= 0, "semget")) {
+        unsigned short init[3] = {1, 0, 1};
+        union semun { int val; unsigned short *array; } arg = {.array = init};
+        semctl(obj_id, 0, SETALL, arg);
+        int rc = run_child("same semaphore");
+        check_common("same semaphore", rc);
+        ok_eq(rep->val_bad, 0, "same semaphore: GETVAL in the handler always read its own count plus 0 or 1");
+        ok_eq(semctl(obj_id, 0, GETVAL), 1 + rep->val1, "same semaphore: semaphore 0 holds 1 and what the handler left");
+        ok_eq(semctl(obj_id, 2, GETVAL), 1, "same semaphore: semaphore 2 back to 1");
+        semctl(obj_id, 0, IPC_RMID);
+    }
+    same_sem = 0;
+    is_set = 0;
+}
+
+static void segment_part(void) {
+    is_set = 0;
+    is_shm = 1;
+    do_rmid = 0;
+    obj_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    if (ok(obj_id >= 0, "shmget")) {
+        int rc = run_child("segment");
+        check_common("segment", rc);
+        diag("segment: %ld attachments made and ended by the handler", rep->sent2);
+        if (!kernel && rc == 0)
+            ok(rep->deadlk > 0, "segment: some handler calls met their own thread's attach table (%ld)",
+               rep->deadlk);
+        struct shmid_ds ds;
+        memset(&ds, 0, sizeof ds);
+        int rc_stat = shmctl(obj_id, IPC_STAT, &ds);
+        ok(rc_stat == 0 && ds.shm_nattch == 0, "segment: nattch 0 at the end (%lu)", (unsigned long)ds.shm_nattch);
+        shmctl(obj_id, IPC_RMID, NULL);
+    }
+    is_shm = 0;
+}
+
 static void rmid_part(void) {
     const char *dir = getenv("RIPC_DIR");
-    for (int k = 0; k < 2; k++) {
-        const char *what = k ? "set, IPC_RMID" : "queue, IPC_RMID";
-        is_set = k;
+    static const char *const prefix[3] = {"msg.", "sem.", "shm."};
+    for (int k = 0; k < 3; k++) {
+        const char *what = k == 2 ? "segment, IPC_RMID" : k ? "set, IPC_RMID" : "queue, IPC_RMID";
+        is_set = k == 1;
+        is_shm = k == 2;
         do_rmid = 1;
-        obj_id = k ? semget(IPC_PRIVATE, 3, IPC_CREAT | 0600) : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+        obj_id = k == 2 ? shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)
+                 : k    ? semget(IPC_PRIVATE, 3, IPC_CREAT | 0600)
+                        : msgget(IPC_PRIVATE, IPC_CREAT | 0600);
         if (!ok(obj_id >= 0, "%s: made", what)) continue;
-        if (k) {
+        if (k == 1) {
             unsigned short init[3] = {1, 0, 1};
             union semun { int val; unsigned short *array; } arg = {.array = init};
             semctl(obj_id, 0, SETALL, arg);
@@ -360,10 +500,15 @@ static void rmid_part(void) {
         ok(rep->rmid_took <= CALL_MAX, "%s: within %.1f s", what, CALL_MAX);
         ok(rep->end_errno == EIDRM || rep->end_errno == EINVAL, "%s: the loop then ended (%s)", what,
            strerror(rep->end_errno));
-        if (rep->rmid_rc != 0) k ? semctl(obj_id, 0, IPC_RMID) : msgctl(obj_id, IPC_RMID, NULL);
+        if (rep->rmid_rc != 0) {
+            if (k == 2) shmctl(obj_id, IPC_RMID, NULL);
+            else if (k) semctl(obj_id, 0, IPC_RMID);
+            else msgctl(obj_id, IPC_RMID, NULL);
+        }
         if (!kernel && dir)
-            ok_eq(tap_count_names(dir, k ? "sem." : "msg.", 0), 0, "%s: nothing left in the namespace", what);
+            ok_eq(tap_count_names(dir, prefix[k], 0), 0, "%s: nothing left in the namespace", what);
     }
+    is_set = is_shm = 0;
 }
 
 /* The handler's GETVAL and IPC_STAT beside a loop over ROT sets, and its
@@ -401,6 +546,8 @@ int main(void) {
     set_part();
     rotation_part(1);
     rotation_part(0);
+    same_part();
+    segment_part();
     for (int i = 0; i < 3; i++) rmid_part();
     return done_testing();
 }

@@ -15,9 +15,11 @@
  *    end in the spin, after it in a sleep, and on both sides): every
  *    message arrives once, in order, within the alarm;
  * 2. IPC_RMID 0-150 us after a receiver started waiting on an empty queue,
- *    or a sender on a full one (the 50 us spin, or the sleep after it):
- *    the call returns EIDRM (EINVAL when the removal came before its first
- *    look, as the kernel's) within 1 s, 120 times;
+ *    or a sender on a full one (the 50 us spin, or the sleep after it),
+ *    and, in every other pair of trials, once the waiter is seen asleep
+ *    in its call: the call returns EIDRM (EINVAL when the removal came
+ *    before its first look, as the kernel's) within 1 s, 120 times; every
+ *    waiter seen asleep answers EIDRM;
  * 3. an untyped and a typed (type 2) receiver beside a sender of types 1
  *    and 2: every message taken once, each receiver's in sending order,
  *    the typed one only type 2;
@@ -104,12 +106,34 @@ static void stream(void) {
 
 #define TRIALS 120
 
+/* The state letter of process `pid` (field 3 of /proc/<pid>/stat). */
+static char state_of(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *e = strrchr(buf, ')');
+    return e && e[1] == ' ' ? e[2] : '?';
+}
+
+/* Waits (at most 1 s) until process `pid` is asleep ('S'). */
+static int seen_asleep(pid_t pid) {
+    for (int i = 0; i < 10000; i++) {
+        if (state_of(pid) == 'S') return 1;
+        usleep(100);
+    }
+    return 0;
+}
+
 static void removal(void) {
     _Atomic int *ready = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ok(ready != MAP_FAILED, "a shared page");
     if (ready == MAP_FAILED) return;
     uint64_t rng = 5;
-    int good = 0, before = 0, slow = 0;
+    int good = 0, before = 0, slow = 0, asleep = 0, asleep_good = 0;
     double worst = 0;
     pin(0);
     for (int t = 0; t < TRIALS; t++) {
@@ -133,7 +157,12 @@ static void removal(void) {
         }
         while (!atomic_load(ready)) {
         }
-        pause_us(&rng, 150);
+        /* Two trials of four remove a waiter seen asleep (the sleep after
+         * the spin); the others remove it 0-150 us after it started, in its
+         * spin, asleep, or before its first look, as the scheduler has it. */
+        int wait_sleep = t % 4 >= 2, slept = 0;
+        if (wait_sleep) slept = seen_asleep(c);
+        else pause_us(&rng, 150);
         double t0 = tap_now();
         msgctl(q, IPC_RMID, NULL);
         int st = -1;
@@ -143,9 +172,13 @@ static void removal(void) {
         if (dt > 1.0) slow++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0) good++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == 2) before++;
+        asleep += slept;
+        if (slept && WIFEXITED(st) && WEXITSTATUS(st) == 0) asleep_good++;
     }
     ok_eq(good + before, TRIALS, "every call answered EIDRM at removal, or EINVAL when removed before it looked (%d, %d of %d)",
           good, before, TRIALS);
+    ok_eq(asleep, TRIALS / 2, "every waiter given 1 s was seen asleep in its call (%d of %d)", asleep, TRIALS / 2);
+    ok_eq(asleep_good, asleep, "every waiter seen asleep answered EIDRM (%d of %d)", asleep_good, asleep);
     ok(good >= TRIALS / 2, "most were waiting when removed (%d of %d)", good, TRIALS);
     ok_eq(slow, 0, "each within 1 s (worst %.1f ms)", worst * 1e3);
     munmap((void *)ready, 4096);

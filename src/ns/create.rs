@@ -358,7 +358,7 @@ impl Ns {
             (tmp, None, None)
         };
         let tname = tname.into_inner();
-        // The payload's public name (see `data_name`): its control file's
+        // The payload's public name (see `data_cname`): its control file's
         // inode.
         let data_named = claimed.as_ref().map(|st| st.st_ino);
         // The control file's temporary name (it stays reachable by it until

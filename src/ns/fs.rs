@@ -226,8 +226,14 @@ impl IdxName {
     }
 }
 
-/// A payload's name (see [`Ns::data_name`]) on the stack: "shm.data." and
-/// at most 20 digits, 30 of 32 bytes with the NUL.
+/// The name of the payload file of the object whose file is inode `ino`
+/// (with [`CreateSpec::data_apart`]), on the stack: "shm.data." and at
+/// most 20 digits, 30 of 32 bytes with the NUL. Only that object's
+/// creator links it (while the object file, hence its inode, exists: a
+/// name found there for a live object file is that object's, or a
+/// leftover of an earlier file with the same inode), and it goes before
+/// the object's numbered name. No name parser takes it for an object
+/// (`<kind>.data.…` is neither a number nor a key name).
 pub(super) fn data_cname(kind: Kind, ino: u64) -> StackName<32> {
     StackName::new()
         .push(kind.prefix().as_bytes())

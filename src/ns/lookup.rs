@@ -20,17 +20,6 @@ impl Ns {
         format!("{}.{}", kind.prefix(), idx)
     }
 
-    /// The name of the payload file of the object whose file is inode
-    /// `ino` (with [`CreateSpec::data_apart`]). Only that object's creator
-    /// links it (while the object file, hence its inode, exists: a name
-    /// found there for a live object file is that object's, or a leftover
-    /// of an earlier file with the same inode), and it goes before the
-    /// object's numbered name. No name parser takes it for an object
-    /// (`<kind>.data.…` is neither a number nor a key name).
-    pub(super) fn data_name(kind: Kind, ino: u64) -> String {
-        data_cname(kind, ino).as_str().to_owned()
-    }
-
     pub(super) fn open_name(&self, name: &str) -> Result<Option<OwnedFd>> {
         open_name_in(&self.dirfd, name)
     }
@@ -105,7 +94,7 @@ impl Ns {
         let Ok(mut c) = self.cache.lock() else {
             return Ok(obj);
         };
-        c.retain(|_, o| !o.is_removed());
+        c.purge_if_due();
         c.insert((kind, id), obj.clone());
         Ok(obj)
     }
@@ -139,8 +128,7 @@ impl Ns {
         let obj = self.by_id(kind, id)?;
         let e = make(obj.clone())?;
         if let Ok(mut c) = self.cache.lock() {
-            c.engines
-                .retain(|_, (o, _)| !o.is_removed() && !o.is_moved());
+            c.purge_if_due();
             c.engines.insert((kind, id), (obj, e.clone()));
         }
         Ok(e)

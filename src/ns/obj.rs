@@ -333,7 +333,11 @@ impl Obj {
     /// be a regular file owned by the object's owner or creator (`EIO`
     /// otherwise: planted).
     fn open_data(&self, how: i32) -> Result<OwnedFd> {
-        let name = cpath(&Ns::data_name(self.kind, self.ino))?;
+        // The name on the stack: `shmat` allocates nothing for it (a
+        // signal handler's `shmat` that interrupted `malloc` must not
+        // enter it again).
+        let name = super::fs::data_cname(self.kind, self.ino);
+        let name = name.as_cstr()?;
         // SAFETY: openat relative to the namespace directory we hold,
         // never following a symlink, never blocking: a FIFO a member put
         // in place of its own segment's payload, opened read-only, waited
@@ -364,7 +368,8 @@ impl Obj {
     /// Device and inode of the payload file (see [`Obj::data_file`]), by
     /// its name; `None` when it cannot be seen.
     pub fn data_id(&self) -> Option<(u64, u64)> {
-        let name = cpath(&Ns::data_name(self.kind, self.ino)).ok()?;
+        let name = super::fs::data_cname(self.kind, self.ino);
+        let name = name.as_cstr().ok()?;
         // SAFETY: fstatat relative to the namespace directory, without
         // following a symlink, into a zeroed buffer.
         unsafe {

@@ -7,7 +7,7 @@ impl Ns {
     pub(super) fn unlink_data(&self, kind: Kind, ino: u64) {
         if let Ok(c) = data_cname(kind, ino).as_cstr() {
             // SAFETY: unlinking a name in our directory; the name is that
-            // of the payload of an object file we hold (see `data_name`).
+            // of the payload of an object file we hold (see `data_cname`).
             unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) };
         }
     }

@@ -81,14 +81,15 @@ impl<const N: usize> StackName<N> {
         self.b.as_ptr().cast()
     }
 
+    /// The name as text (tests; ASCII by construction of every caller).
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.b[..self.n]).unwrap_or("")
+    }
+
     /// The whole buffer (tests).
     #[cfg(test)]
     pub(crate) fn raw(&self) -> &[u8; N] {
         &self.b
-    }
-
-    /// The name as text (ASCII by construction of every caller).
-    pub(crate) fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.b[..self.n]).unwrap_or("")
     }
 }

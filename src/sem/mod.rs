@@ -953,8 +953,13 @@ fn semop_general(
             let tried = try_ops(&v, ops, undo, &mut txn);
             if let Err(Errno::EBUSY) = tried {
                 // A word claimed by a stopped (or long preempted) lock-free
-                // `SEM_UNDO` operation: not waited for under the lock.
+                // `SEM_UNDO` operation: not waited for under the lock. A
+                // claim of this very thread (a signal handler's call inside
+                // it) is not waited for at all.
                 drop(g);
+                if undo::met_own_claim() {
+                    return Err(own_claim_answer(wait, nowait, timeout_errno));
+                }
                 claim_pause(wait, nowait, timeout_errno)?;
                 continue 'retry;
             }
@@ -1062,6 +1067,19 @@ fn claim_pause(wait: Wait, nowait: bool, timeout_errno: Errno) -> Result<()> {
             std::thread::sleep(nap);
             Ok(())
         }
+    }
+}
+
+/// What a `semop` answers when the word it needs is its own thread's
+/// claim (a signal handler that interrupted it): as at its timeout, or
+/// `EDEADLK` when it has none — as for its own thread's lock
+/// (`RobustLock::not_my_threads`).
+#[cold]
+fn own_claim_answer(wait: Wait, nowait: bool, timeout_errno: Errno) -> Errno {
+    match wait {
+        _ if nowait => Errno::EAGAIN,
+        Wait::Until(_) => timeout_errno,
+        Wait::Forever => Errno::EDEADLK,
     }
 }
 

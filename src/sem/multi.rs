@@ -885,6 +885,7 @@ pub(super) fn settle_multi(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<
         return Some(Ok(()));
     }
     if o.is_me() && MINE.with(|m| m.get()) == i + 1 {
+        undo::note_own_claim();
         return Some(Err(Errno::EBUSY));
     }
     if o.is_me() {

@@ -131,6 +131,26 @@ thread_local! {
     /// The deadline [`settle`] waits to for a live claimant that is not
     /// stopped, instead of [`CLAIM_BOUND`] (set by [`claim_wait_until`]).
     static CLAIM_DEADLINE: core::cell::Cell<Option<Deadline>> = const { core::cell::Cell::new(None) };
+    /// Whether the last [`settle`]'s `EBUSY` was for this very thread's
+    /// claim ([`met_own_claim`]).
+    static OWN_CLAIM: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Notes that [`settle`] answers `EBUSY` for a claim of this very thread:
+/// a signal handler's call that interrupted its own lock-free claim (one
+/// operation's, `fast`, or several's, `multi`), which cannot end before
+/// the handler returns.
+pub(super) fn note_own_claim() {
+    OWN_CLAIM.with(|c| c.set(true));
+}
+
+/// Whether the `EBUSY` just met was [`settle`]'s for this very thread's
+/// claim (and forgets it): waiting and trying again would never end, so
+/// the call answers at once (`semop`: as at its timeout, `EDEADLK` when
+/// untimed; docs/bounded-time.md, "A signal handler's call on its own
+/// thread's lock").
+pub(super) fn met_own_claim() -> bool {
+    OWN_CLAIM.with(|c| c.replace(false))
 }
 
 /// Runs `f` with [`settle`] waiting for a live claimant that is not
@@ -160,7 +180,26 @@ pub(super) fn claim_wait_until<T>(d: Deadline, f: impl FnOnce() -> T) -> T {
 /// claimant still holds the word after [`CLAIM_BOUND`]: the caller lets
 /// the lock go and tries again.
 pub(super) fn settle(v: &View<'_>, n: usize, w: SemWord) -> Result<()> {
+    OWN_CLAIM.with(|c| c.set(false));
     let s = v.sem(n)?;
+    // This very thread's claim (a signal handler's call inside it) is
+    // looked at first: spinning and yielding for it would only delay the
+    // answer (by time slices, on a loaded machine).
+    let own = if w.multi() {
+        multi::claiming(w.multi_slot())
+    } else {
+        w.pid() == my_pid() && fast::claiming(w.claimant().1)
+    };
+    if own {
+        let look = if w.multi() {
+            multi::settle_multi(v, n, w)
+        } else {
+            settle_single(v, n, w)
+        };
+        if let Some(r) = look {
+            return r;
+        }
+    }
     let mut t0 = None;
     let mut round = 0u32;
     loop {
@@ -215,6 +254,7 @@ fn settle_single(v: &View<'_>, n: usize, w: SemWord) -> Option<Result<()>> {
     let who = w.pid();
     if who == my_pid() {
         if owner.is_some_and(|o| o.is_me()) && fast::claiming(k) {
+            note_own_claim();
             return Some(Err(Errno::EBUSY));
         }
         return None; // another thread of this process: it goes on

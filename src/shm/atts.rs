@@ -26,6 +26,7 @@ pub(super) static ATTS: AttsLock = AttsLock {
     word: AtomicU32::new(0),
     fork_held: AtomicBool::new(false),
     fork_alone: AtomicBool::new(false),
+    fork_skipped: AtomicBool::new(false),
     fork_checked: AtomicU64::new(0),
     v: core::cell::UnsafeCell::new(Vec::new()),
 };
@@ -44,6 +45,10 @@ pub(super) struct AttsLock {
     /// that the parent writes nothing on this page after it (its first
     /// write would be a copy-on-write fault in every `fork`)
     pub(super) fork_alone: AtomicBool,
+    /// set by [`fork_prepare`] when this thread held the table already
+    /// (a `fork` in a signal handler that interrupted it there): neither
+    /// handler touches the table then
+    pub(super) fork_skipped: AtomicBool,
     /// bit `i`: the `i`-th segment of [`per_segment`] passed [`ctl()`] in
     /// [`fork_prepare`] (before the `fork`; see [`fork_parent`])
     pub(super) fork_checked: AtomicU64,
@@ -55,20 +60,42 @@ pub(super) struct AttsLock {
 unsafe impl Sync for AttsLock {}
 
 impl AttsLock {
-    pub(super) fn raw_lock(&self) {
+    fn addr(&self) -> usize {
+        &self.word as *const AtomicU32 as usize
+    }
+
+    /// Takes the lock; `false` (not taken) when this thread holds it
+    /// already: a signal handler that interrupted its own thread inside
+    /// the table, which cannot run again before the handler returns, so
+    /// that waiting would be for ever (the thread's held-lock list,
+    /// [`crate::sync::held`], noted before the compare-and-swap). Also
+    /// `false` in the windows the list has (between the note and the
+    /// compare-and-swap, between the release and the forgetting, while
+    /// a sibling thread takes the lock): a bounded answer, never the
+    /// table shared.
+    #[must_use]
+    pub(super) fn raw_lock(&self) -> bool {
+        if crate::sync::held::holds(self.addr()) {
+            return false;
+        }
+        crate::sync::held::note(self.addr());
         if self
             .word
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return;
+            return true;
         }
         loop {
-            // Mark contended, then sleep while it stays so.
+            // Mark contended, then sleep while it stays so (not noted while
+            // asleep: a handler that interrupts the sleep waits for the
+            // sibling that holds the table, as the thread did).
             if self.word.swap(2, Ordering::Acquire) == 0 {
-                return;
+                return true;
             }
+            crate::sync::held::forget(self.addr());
             let _ = crate::sync::futex_wait(&self.word, 2, None);
+            crate::sync::held::note(self.addr());
         }
     }
 
@@ -76,6 +103,7 @@ impl AttsLock {
         if self.word.swap(0, Ordering::Release) == 2 {
             crate::sync::futex_wake(&self.word, 1);
         }
+        crate::sync::held::forget(self.addr());
     }
 
     /// The table, for a caller that holds the lock without a guard (the
@@ -116,9 +144,21 @@ impl Drop for AttsGuard {
     }
 }
 
-pub(super) fn atts() -> AttsGuard {
-    ATTS.raw_lock();
-    AttsGuard
+/// The attach table, locked; `None` in a signal handler that interrupted
+/// its own thread inside it ([`AttsLock::raw_lock`]): the table is then
+/// half-changed under the handler, which must not read or change it.
+/// The control calls go on without it (no sweep: counts as they stand,
+/// as beside a stopped holder); `shmat` and `shmdt`, which must change
+/// it, answer `EDEADLK` (docs/shm.md, "A signal handler's call").
+pub(super) fn atts() -> Option<AttsGuard> {
+    // (Not `then_some(AttsGuard)`: that makes the guard whatever the
+    // answer, and its drop would release the lock this thread's
+    // interrupted call holds.)
+    if ATTS.raw_lock() {
+        Some(AttsGuard)
+    } else {
+        None
+    }
 }
 
 /// True when `a` and `b` are the same segment (ids alone may repeat

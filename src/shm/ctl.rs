@@ -84,7 +84,7 @@ pub(super) fn total_pages(ns: &Ns) -> u64 {
 
 /// `IPC_STAT`: needs read permission (`EACCES`).
 pub fn stat(ns: &Ns, id: i32) -> Result<ShmStat> {
-    with_seg(ns, id, Sweep::Full, |obj, c, _, n| {
+    with_seg(ns, id, Sweep::Full, false, |obj, c, _, n| {
         obj.perm().check(&creds(), Access::Read)?;
         Ok(stat_of(obj, c, n))
     })
@@ -102,7 +102,7 @@ pub fn stat_index(ns: &Ns, idx: i32, any: bool) -> Result<(i32, ShmStat)> {
     let r = with_obj(
         ns,
         &obj,
-        &mut a,
+        a.as_deref_mut(),
         Sweep::Full,
         Bound::Walk,
         |obj, c, _, n| {
@@ -141,7 +141,7 @@ pub fn check(ns: &Ns, id: i32) -> Result<()> {
 
 /// `IPC_SET`: owner, group and mode bits, by the owner, creator or root.
 pub fn set(ns: &Ns, id: i32, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    with_seg(ns, id, Sweep::Mine, |obj, _, _, _| {
+    with_seg(ns, id, Sweep::Mine, false, |obj, _, _, _| {
         obj.set_perm(&creds(), uid, gid, mode)
     })
     .map_err(owner_errno)
@@ -168,22 +168,29 @@ pub fn rmid(ns: &Ns, id: i32) -> Result<()> {
         Ok(_) => {}
     }
     let mut a = atts();
-    with_obj_checked(ns, &obj, &mut a, Sweep::Full, Bound::Ctl, |obj, c, _, n| {
-        obj.check_owner(&creds())?;
-        drop_stash_of(obj);
-        if obj.perm().mode & SHM_DEST == 0 {
-            // The removal mark first: a remover (or, later, the last
-            // detacher) killed before the end of the destruction is
-            // finished by the next `SHM_INFO` (`sweep::settle`).
-            ns.mark_removing(obj);
-            ns.remove(obj, true);
-            mark_dest(obj);
-        }
-        if n == 0 {
-            destroy(ns, obj, c);
-        }
-        Ok(())
-    })
+    with_obj_checked(
+        ns,
+        &obj,
+        a.as_deref_mut(),
+        Sweep::Full,
+        Bound::Ctl,
+        |obj, c, _, n| {
+            obj.check_owner(&creds())?;
+            drop_stash_of(obj);
+            if obj.perm().mode & SHM_DEST == 0 {
+                // The removal mark first: a remover (or, later, the last
+                // detacher) killed before the end of the destruction is
+                // finished by the next `SHM_INFO` (`sweep::settle`).
+                ns.mark_removing(obj);
+                ns.remove(obj, true);
+                mark_dest(obj);
+            }
+            if n == 0 {
+                destroy(ns, obj, c);
+            }
+            Ok(())
+        },
+    )
     .map_err(owner_errno)
 }
 
@@ -202,7 +209,7 @@ pub(super) fn mark_dest(obj: &Obj) {
 /// `SHM_LOCKED` mode bit and locks (unlocks) this process's attachments
 /// in memory, best effort (other processes' pages are not pinned).
 pub fn lock(ns: &Ns, id: i32, on: bool) -> Result<()> {
-    with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
+    with_seg(ns, id, Sweep::Mine, true, |obj, c, a, _| {
         let me = creds();
         obj.check_owner(&me)?;
         // The kernel: without CAP_IPC_LOCK, SHM_LOCK needs a non-zero

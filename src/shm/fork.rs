@@ -46,11 +46,19 @@ pub(super) static PARENT_COUNTS: AtomicBool = AtomicBool::new(false);
 /// mapping between a check and a use faults whenever the check ran; see
 /// docs/security.md).
 pub(super) extern "C" fn fork_prepare() {
-    // (A `fork` from a signal handler that interrupted this thread inside
-    // the table finds it held: it waits as before, never reads it.)
     let alone = crate::ns::single_threaded() && ATTS.word.load(Ordering::Relaxed) == 0;
-    if !alone {
-        ATTS.raw_lock();
+    // A `fork` from a signal handler that interrupted this thread inside
+    // the table finds it held by the thread itself, half-changed: neither
+    // handler reads it then (the child's inherited attachments are not
+    // counted for it: the parent's last `shmdt` may destroy a segment the
+    // child still maps, whose pages stay under its mapping), and the
+    // interrupted call, which goes on in both processes, releases it.
+    let skipped = !alone && !ATTS.raw_lock();
+    if ATTS.fork_skipped.load(Ordering::Relaxed) != skipped {
+        ATTS.fork_skipped.store(skipped, Ordering::Relaxed);
+    }
+    if skipped {
+        return;
     }
     // SAFETY: we hold ATTS, or are the one thread, outside the table.
     let a = unsafe { ATTS.held() };
@@ -80,6 +88,9 @@ pub(super) extern "C" fn fork_prepare() {
 /// [`newest_child`]); then release the table (when `fork_prepare` took
 /// it).
 pub(super) extern "C" fn fork_parent() {
+    if ATTS.fork_skipped.load(Ordering::Relaxed) {
+        return;
+    }
     let alone = ATTS.fork_alone.load(Ordering::Relaxed);
     // SAFETY: fork_prepare took ATTS in this thread, or found it free in
     // a process of one thread (this one); nothing else refers to the
@@ -106,7 +117,7 @@ pub(super) extern "C" fn fork_parent() {
 pub(super) fn fork_child() {
     drop_inherited_children();
     drop_stash();
-    if !ATTS.fork_held.swap(false, Ordering::Relaxed) {
+    if !ATTS.fork_held.swap(false, Ordering::Relaxed) || ATTS.fork_skipped.load(Ordering::Relaxed) {
         return;
     }
     // SAFETY: the parent's thread that forked took ATTS in fork_prepare,

@@ -166,16 +166,23 @@ fn page_round(n: u64) -> u64 {
 
 /// Looks a segment up by id (a removed one awaiting its last detach too,
 /// as Linux allows) and runs `f` with the attach table and the object
-/// lock held, after a sweep. `EINVAL` once destroyed.
+/// lock held, after a sweep. `EINVAL` once destroyed. In a signal handler
+/// that interrupted its own thread inside the attach table ([`atts()`]): a
+/// call that changes the table (`needs_table`) answers `EDEADLK`; the
+/// others run `f` with an empty table and without the sweep.
 fn with_seg<T>(
     ns: &Ns,
     id: i32,
     how: Sweep,
+    needs_table: bool,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
 ) -> Result<T> {
     let obj = ns.by_id_opt(Kind::Shm, id, true)?;
     let mut a = atts();
-    with_obj(ns, &obj, &mut a, how, Bound::Ctl, f)
+    if a.is_none() && needs_table {
+        return Err(Errno::EDEADLK);
+    }
+    with_obj(ns, &obj, a.as_deref_mut(), how, Bound::Ctl, f)
 }
 
 /// How long [`with_obj`] waits for a segment's lock before it goes on
@@ -195,7 +202,7 @@ enum Bound {
 fn with_obj<T>(
     ns: &Ns,
     obj: &Arc<Obj>,
-    a: &mut Vec<Att>,
+    a: Option<&mut Vec<Att>>,
     how: Sweep,
     bound: Bound,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
@@ -207,11 +214,13 @@ fn with_obj<T>(
 }
 
 /// [`with_obj`] for a caller that has just checked `ctl(obj)` itself (one
-/// `fstatat` less).
+/// `fstatat` less). `a`: the attach table, `None` in a signal handler
+/// that interrupted its own thread inside it (no sweep then: `f` gets an
+/// empty table and the counts as they stand).
 fn with_obj_checked<T>(
     ns: &Ns,
     obj: &Arc<Obj>,
-    a: &mut Vec<Att>,
+    a: Option<&mut Vec<Att>>,
     how: Sweep,
     bound: Bound,
     f: impl FnOnce(&Arc<Obj>, &ShmCtl, &mut Vec<Att>, u64) -> Result<T>,
@@ -243,9 +252,13 @@ fn with_obj_checked<T>(
     if obj.is_removed() {
         ctl::mark_dest(obj);
     }
-    let n = match g {
-        Some(_) => sweep(ns, obj, c, a, how)?,
-        None => counted(obj),
+    let mut none = Vec::new();
+    let (a, n) = match (g, a) {
+        (Some(_), Some(a)) => {
+            let n = sweep(ns, obj, c, a, how)?;
+            (a, n)
+        }
+        (_, a) => (a.unwrap_or(&mut none), counted(obj)),
     };
     if c.destroyed.load(Ordering::Acquire) != 0 {
         return Err(Errno::EINVAL);
@@ -378,8 +391,11 @@ pub fn shmget(ns: &Ns, key: i32, size: usize, flags: i32) -> Result<i32> {
         }
         return Ok(obj.id); // new: nobody attaches it yet
     }
-    // Notice dead attachers of the segment we hand out.
-    let a = atts();
+    // Notice dead attachers of the segment we hand out (not in a signal
+    // handler that interrupted its own thread inside the table).
+    let Some(a) = atts() else {
+        return Ok(obj.id);
+    };
     if let Ok(c) = ctl(&obj) {
         if let Ok(_g) = obj.lock_bounded(&repair, &Deadline::ctl()) {
             let _ = sweep(ns, &obj, c, &a, Sweep::Mine);
@@ -420,7 +436,7 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
         prot |= libc::PROT_EXEC;
         want |= 0o111;
     }
-    let (p, segsz, replaced) = with_seg(ns, id, Sweep::Mine, |obj, c, a, _| {
+    let (p, segsz, replaced) = with_seg(ns, id, Sweep::Mine, true, |obj, c, a, _| {
         obj.perm().check_bits(&creds(), want)?;
         let segsz = c.segsz.load(Ordering::Relaxed);
         // ctl() checked segsz, but before the lock, and the word lies in a
@@ -530,9 +546,14 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
     for (o, ons) in replaced {
         if !(o.id == id && ons.same_dir(ns)) {
             let mut a = atts();
-            let _ = with_obj(&ons, &o, &mut a, Sweep::Mine, Bound::Ctl, |_, _, _, _| {
-                Ok(())
-            });
+            let _ = with_obj(
+                &ons,
+                &o,
+                a.as_deref_mut(),
+                Sweep::Mine,
+                Bound::Ctl,
+                |_, _, _, _| Ok(()),
+            );
         }
     }
     Ok((p, segsz))
@@ -545,7 +566,9 @@ pub fn shmdt(addr: usize, of_id: Option<(&Ns, i32)>) -> Result<()> {
     if addr % SHMLBA != 0 {
         return Err(Errno::EINVAL);
     }
-    let mut a = atts();
+    // In a signal handler that interrupted its own thread inside the
+    // table: EDEADLK (the table cannot be changed under the thread).
+    let mut a = atts().ok_or(Errno::EDEADLK)?;
     let i = a
         .iter()
         .position(|x| {

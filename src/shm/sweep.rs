@@ -168,9 +168,14 @@ pub(super) fn settle(ns: &Ns) {
     let mut a = atts();
     for i in marked {
         if let Ok(obj) = ns.by_index(Kind::Shm, i) {
-            let _ = with_obj(ns, &obj, &mut a, Sweep::Full, Bound::Walk, |_, _, _, _| {
-                Ok(())
-            });
+            let _ = with_obj(
+                ns,
+                &obj,
+                a.as_deref_mut(),
+                Sweep::Full,
+                Bound::Walk,
+                |_, _, _, _| Ok(()),
+            );
         }
     }
 }
@@ -185,9 +190,14 @@ pub(super) fn reclaim(ns: &Ns) {
     for idx in ns.indexes(Kind::Shm) {
         if let Ok(obj) = ns.by_index(Kind::Shm, idx) {
             if obj.perm().mode & SHM_DEST != 0 {
-                let _ = with_obj(ns, &obj, &mut a, Sweep::Full, Bound::Walk, |_, _, _, _| {
-                    Ok(())
-                });
+                let _ = with_obj(
+                    ns,
+                    &obj,
+                    a.as_deref_mut(),
+                    Sweep::Full,
+                    Bound::Walk,
+                    |_, _, _, _| Ok(()),
+                );
             }
         }
     }

@@ -368,3 +368,20 @@ fn a_full_table_takes_back_dead_processes_slots() {
     rmid(ns, id).unwrap();
     assert_eq!(t.objects(), Vec::<String>::new());
 }
+
+/// A call made while this very thread holds the attach table (a signal
+/// handler that interrupted it there) gets no table — it neither waits
+/// for it (for ever: the holder runs again only once the handler returns)
+/// nor releases it (the interrupted call is still inside); the
+/// segment calls then go on without it (`IPC_STAT`) or answer `EDEADLK`
+/// (`shmdt`). Once let go, the table is this thread's to take again.
+#[test]
+fn the_attach_table_held_by_this_thread_is_neither_waited_for_nor_released() {
+    let held = atts().expect("the table, free or once another test lets go");
+    assert!(atts().is_none(), "a handler's call gets no table");
+    assert_ne!(ATTS.word.load(Ordering::Relaxed), 0, "and leaves it held");
+    assert_eq!(shmdt(4096, None), Err(Errno::EDEADLK));
+    assert_ne!(ATTS.word.load(Ordering::Relaxed), 0, "still held");
+    drop(held);
+    assert!(atts().is_some(), "taken again once let go");
+}
