@@ -21,7 +21,8 @@
  * returned did what it said (the new object is found by its key, the
  * removed one is gone); what the round left is removed by the parent,
  * and the key then takes a new object (IPC_CREAT | IPC_EXCL: no ENOSPC, no
- * EEXIST from a stale name), removed in turn. At the end (user backend),
+ * EEXIST from a stale name), removed in turn. Queues and sets of odd keys
+ * are 0666 (a spare made with them, src/ns/spare.rs), of even keys 0600. At the end (user backend),
  * after `ripcs` (which sweeps what killed processes left: temporary files,
  * key names), the namespace holds only
  * ripc.ns, ripc.seq and ripc.idx and MSG_INFO, SEM_INFO and SHM_INFO
@@ -59,12 +60,19 @@ struct flag {
 };
 static struct flag *flag;
 
+/* Odd keys' queues and sets grant others access: the user backend makes
+ * their spare at the create and removes it at IPC_RMID (src/ns/spare.rs),
+ * so kills land in those steps too; even keys' grant nothing (no spare). */
+static int mode_of(key_t key) {
+    return (key & 1) ? 0666 : 0600;
+}
+
 static int create(int kind, key_t key) {
     switch (kind) {
     case MSG:
-        return msgget(key, IPC_CREAT | IPC_EXCL | 0600);
+        return msgget(key, IPC_CREAT | IPC_EXCL | mode_of(key));
     case SEM:
-        return semget(key, 2, IPC_CREAT | IPC_EXCL | 0600);
+        return semget(key, 2, IPC_CREAT | IPC_EXCL | mode_of(key));
     default:
         return shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0600);
     }

@@ -284,6 +284,14 @@ impl Ns {
             let seq = self.next_seq(kind);
             let id = seq as i32 * IDX_SPAN + idx;
             let built = self.build(m, (seq, id), &fd, claimed, data.as_ref());
+            // Its spare, when it grants anyone but its owner anything
+            // (src/ns/spare.rs): made before any name is shared.
+            let built = built.map(|obj| {
+                if super::spare::wants_spare(kind, file_mode_for(m.flags as u32 & 0o777)) {
+                    obj.ensure_spare();
+                }
+                obj
+            });
             // Named by its key from its number (the link decides a race
             // of creators: exactly one links the key's first free slot;
             // a loser unwinds, never published).
@@ -538,6 +546,7 @@ impl Ns {
             building: Some(fd.as_raw_fd()),
             building_data: data.map(|d| d.as_raw_fd()),
             data_fd: AtomicI32::new(-1),
+            alt: false,
         };
         let h = obj.header();
         h.kind.store(kind as u32, Ordering::Relaxed);
@@ -697,8 +706,11 @@ impl Ns {
             let gone = match self.adopt_any(kind, f) {
                 // A removed object's name, or another key's object linked
                 // here by a member (see `Ns::keyed`).
+                // (A moved file forwarding to a live copy is the key's
+                // object: src/ns/spare.rs.)
                 Ok((obj, live))
-                    if !live || obj.header().perm.key.load(Ordering::Relaxed) != key =>
+                    if (!live && !obj.forwarded().is_some_and(|(_, l)| l))
+                        || obj.header().perm.key.load(Ordering::Relaxed) != key =>
                 {
                     self.unlink_if_same(&name, &obj) && !self.exists(&name)
                 }
@@ -774,6 +786,9 @@ impl Ns {
                 self.reconcile_bits(ix, kind, &bits, &named);
             }
         }
+        // Spares no object names (src/ns/spare.rs): last, once the names
+        // of removed objects went above.
+        self.sweep_spares();
     }
 
     /// Puts the index hint of `kind` right where a killed process left it

@@ -45,6 +45,14 @@ impl Ns {
             };
             let (obj, live) = self.adopt_any(kind, f)?;
             tries += 1;
+            if !live && obj.is_moved() {
+                // Moved by a member that may not rename the names: they
+                // forward to the copy at the spare's name
+                // (src/ns/spare.rs).
+                if let Some(c) = obj.forwarded() {
+                    return Ok(Some(c));
+                }
+            }
             if live || !obj.is_moved() || tries >= 16 {
                 return Ok(Some((obj, live)));
             }
@@ -181,9 +189,10 @@ impl Ns {
             let Some(obj) = live.then_some(obj).filter(|o| Self::keyed(o, key)) else {
                 continue; // removed, or another key's: look further
             };
-            // The key name must be a second name of a numbered object.
+            // The key name must be a second name of a numbered object
+            // (or of an old file forwarding to it: src/ns/spare.rs).
             let idx = obj.id % IDX_SPAN;
-            if !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
+            if !obj.alt && !self.same_file(&Self::idx_name(kind, idx), obj.dev, obj.ino) {
                 // Moved (`Obj::replace`) by a mover killed between the
                 // numbered name and this one: the numbered name holds the
                 // same object (id and key) in its new file. The key name
@@ -657,6 +666,14 @@ impl Ns {
             if !unreachable && (kind == Kind::Shm || !removed) {
                 return Stale::Kept;
             }
+            // A moved file that forwards to a live copy at the spare's
+            // name is the object's number (src/ns/spare.rs).
+            if !unreachable
+                && h.state.load(Ordering::Acquire) == STATE_MOVED
+                && self.forwards_at(kind, idx)
+            {
+                return Stale::Kept;
+            }
         }
         if unreachable {
             h.state.store(STATE_REMOVED, Ordering::Release);
@@ -862,6 +879,7 @@ pub(super) fn adopt_in(dir: &Arc<OwnedFd>, kind: Kind, f: OwnedFd) -> Result<(Ob
         building: None,
         building_data: None,
         data_fd: AtomicI32::new(-1),
+        alt: false,
     };
     let live = obj.header().state.load(Ordering::Acquire) == STATE_LIVE;
     Ok((obj, live))

@@ -59,6 +59,7 @@ mod obj;
 mod open;
 mod remove;
 mod replace;
+mod spare;
 mod tally;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -292,6 +293,11 @@ pub struct Obj {
     /// from publication until the engine takes it ([`Obj::take_data_fd`];
     /// closed with the object otherwise); `-1` when none.
     data_fd: AtomicI32,
+    /// Whether its file is at its spare's name (`<kind>.<idx>.spare`): a
+    /// copy a member that may not rename the object's names made there
+    /// and published by forwarding (`src/ns/spare.rs`), until root or the
+    /// file's owner renames it over the numbered name.
+    alt: bool,
 }
 
 impl Drop for Obj {

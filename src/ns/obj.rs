@@ -54,6 +54,14 @@ pub struct ObjHeader {
     /// (set by compare-and-swap from the epoch its mover began in, before
     /// the copy is renamed over the names).
     pub(super) moved_to: AtomicU64,
+    /// The inode of this file's *spare* (`<kind>.<idx>.spare`, made by
+    /// root or the file's owner with the file's owner, group and mode),
+    /// which a member that may not make the object's copy fills to move
+    /// it (docs/bounded-time.md, "A member that may not make the copy";
+    /// `src/ns/spare.rs`). 0: none (files made before the field, objects
+    /// that grant nothing to anyone but their owner, a copy made in its
+    /// spare).
+    pub(super) spare_ino: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<ObjHeader>() <= HEADER_LEN);
@@ -219,6 +227,17 @@ impl Obj {
             // new file for as long as this object is being built, which
             // outlives the borrow of `self`.
             return Ok(ObjFd::Building(unsafe { BorrowedFd::borrow_raw(fd) }));
+        }
+        if self.alt {
+            // At its spare's name (src/ns/spare.rs), or back at its number
+            // since (root or the owner put it back).
+            if let Ok(f) = self.open_named(&Ns::spare_name(self.kind, self.id % IDX_SPAN)) {
+                if fstat(f.as_raw_fd())
+                    .is_ok_and(|st| st.st_dev == self.dev && st.st_ino == self.ino)
+                {
+                    return Ok(ObjFd::Opened(f));
+                }
+            }
         }
         let f = self.open_numbered()?;
         let st = fstat(f.as_raw_fd())?;
@@ -395,6 +414,13 @@ impl Obj {
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
+        if self.alt {
+            // (A copy at its spare's name: `src/ns/spare.rs`.)
+            return match self.file()? {
+                ObjFd::Opened(f) => fstat(f.as_raw_fd()),
+                ObjFd::Building(f) => fstat(f.as_raw_fd()),
+            };
+        }
         let name = idx_cname(self.kind, self.id % IDX_SPAN);
         // SAFETY: fstatat relative to the namespace directory, without
         // following a symlink, into a zeroed buffer.
@@ -619,6 +645,9 @@ impl Obj {
             }
             Self::chmod_path(d, new_d);
         }
+        // Its spare follows the file's owner, group and mode (made, made
+        // again, or unlinked: src/ns/spare.rs).
+        self.ensure_spare();
         Ok(())
     }
 

@@ -27,12 +27,29 @@ impl Ns {
         // mark, so that its remover (or anyone) finds the copy. (Its
         // removal mark then stays until the copy is removed: a marked
         // index whose object is live is counted, see `settle_removals`.)
-        let _ = obj.header().state.compare_exchange(
+        let cas = obj.header().state.compare_exchange(
             STATE_LIVE,
             STATE_REMOVED,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        if cas == Err(STATE_MOVED) && !keep_id {
+            // Moved meanwhile: its names are the copy's now, or forward
+            // to it (src/ns/spare.rs): none is unlinked here; the remover
+            // makes its call again on the copy.
+            return;
+        }
+        if obj.alt {
+            // At its spare's name: its names are the old file's.
+            if !keep_id {
+                obj.unlink_forwarded_names(self);
+            }
+            if let Ok(mut c) = self.cache.lock() {
+                c.remove(&(obj.kind, obj.id));
+                c.engines.remove(&(obj.kind, obj.id));
+            }
+            return;
+        }
         let key = obj.perm().key;
         if key != IPC_PRIVATE {
             for n in 0..KEY_SLOTS {
@@ -84,6 +101,8 @@ impl Ns {
         if obj.data_apart() || obj.kind == Kind::Shm {
             self.unlink_data(obj.kind, obj.ino);
         }
+        // Its spare with it (src/ns/spare.rs).
+        obj.unlink_spare();
         // (`Obj::stat`: the number names this object's file, by `fstatat`.)
         if obj.stat().is_err() {
             return;

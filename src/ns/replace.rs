@@ -58,7 +58,7 @@ pub(crate) fn set_step_hook(f: StepHook) {
 /// copy has the numbered name, 2 once the key names were relinked (before
 /// the old file is marked moved).
 #[inline(always)]
-fn step(_n: u32) {
+pub(super) fn step(_n: u32) {
     #[cfg(test)]
     AT_STEP.with(|h| {
         if let Some(f) = h.borrow().as_ref() {
@@ -106,7 +106,12 @@ pub(super) fn relink_over(dir: &OwnedFd, target: &str, to: &str) -> Result<()> {
 /// [`relink_over`], only while `target` names file `want` (device and
 /// inode; `ESTALE` otherwise): a name that may be unlinked and reused
 /// meanwhile (an object's numbered name) never gives `to` another file.
-fn relink_if(dir: &OwnedFd, target: &str, to: &str, want: Option<(u64, u64)>) -> Result<()> {
+pub(super) fn relink_if(
+    dir: &OwnedFd,
+    target: &str,
+    to: &str,
+    want: Option<(u64, u64)>,
+) -> Result<()> {
     let tname = format!(".mv.{}.{}", my_pid(), my_start());
     let tmp = cpath(&tname)?;
     // SAFETY: unlinking our own temporary name in our directory (a
@@ -132,7 +137,7 @@ fn relink_if(dir: &OwnedFd, target: &str, to: &str, want: Option<(u64, u64)>) ->
 
 /// Copies the first `len` bytes of `from` to `to`, leaving the holes of
 /// `from` holes (a queue file is mostly sparse).
-fn copy_sparse(from: i32, to: i32, len: u64) -> Result<()> {
+pub(super) fn copy_sparse(from: i32, to: i32, len: u64) -> Result<()> {
     let mut buf = vec![0u8; 1 << 16];
     let mut off: i64 = 0;
     let end = len as i64;
@@ -248,18 +253,28 @@ impl Obj {
             if !obj.is_moved() {
                 break;
             }
+            // Moved by a member that may not rename its names: the copy
+            // at the spare's name (src/ns/spare.rs).
+            match obj.forwarded() {
+                Some((c, true)) => return Ok(c),
+                Some((_, false)) => break,
+                None => {}
+            }
         }
         Err(Errno::EIDRM)
     }
 
     /// Whether this process may make the object's copy ([`Obj::replace`]:
-    /// root, or the owner of its file): a waiter that may not has no
+    /// root, or the owner of its file; anyone else when the object has a
+    /// spare that fits, `src/ns/spare.rs`): a waiter that may not has no
     /// reason to fence a stopped holder (the fence, tombstones and seal
     /// would only be lifted again). True when the file cannot be looked
     /// at (`replace` then says what is wrong).
     pub fn may_replace(&self) -> bool {
         match self.file() {
-            Ok(ObjFd::Opened(f)) => fstat(f.as_raw_fd()).map_or(true, |st| may_give(st.st_uid)),
+            Ok(ObjFd::Opened(f)) => fstat(f.as_raw_fd()).map_or(true, |st| {
+                (may_give(st.st_uid) && !self.alt) || self.has_spare()
+            }),
             _ => true,
         }
     }
@@ -313,8 +328,13 @@ impl Obj {
             ObjFd::Building(_) => return Err(Errno::EINVAL),
         };
         let st = fstat(old.as_raw_fd())?;
-        if !may_give(st.st_uid) {
+        if self.alt {
+            // (At its spare's name: not moved again until root or the
+            // owner puts it back at its number, src/ns/spare.rs.)
             return Err(Errno::EPERM);
+        }
+        if !may_give(st.st_uid) {
+            return self.replace_in_spare(epoch, build, still, carry, &old, &st);
         }
         let (fd, tname) = Ns::tmpfile(&self.dir)?;
         let unlink_tmp = || {
@@ -469,6 +489,11 @@ impl Obj {
                 if self.is_moved() {
                     return Ok(());
                 }
+                // A copy made in the spare (its filler killed after its
+                // commit): published by forwarding (src/ns/spare.rs).
+                if let Some((c, _)) = self.committed_spare(ino) {
+                    return self.publish_forward(c, carry);
+                }
                 self.publish_copy(ino, None, carry)
             }
             _ => Err(Errno::EAGAIN),
@@ -489,7 +514,7 @@ impl Obj {
         let MoveState::Committed(ino) = self.move_state() else {
             return false;
         };
-        if self.is_moved() || self.is_removed() {
+        if self.is_moved() || self.is_removed() || self.committed_spare(ino).is_some() {
             return false;
         }
         let idx = Ns::idx_name(self.kind, self.id % IDX_SPAN);
@@ -750,7 +775,7 @@ pub fn carry_nothing(_old: &Obj, _copy: &Obj) -> Result<()> {
 }
 
 /// In `moved_to`: a move committed, to the copy whose inode is the rest.
-const MV_COMMITTED: u64 = 1 << 63;
+pub(super) const MV_COMMITTED: u64 = 1 << 63;
 /// In `moved_to`: a mover lifts what it laid (its pid in bits 0–31, the
 /// epoch it lifts in, modulo 2^30, in bits 32–61).
 const MV_LIFTING: u64 = 1 << 62;
