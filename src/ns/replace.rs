@@ -209,6 +209,26 @@ fn unlink_trailing_keys(dir: &OwnedFd, kind: Kind, key: i32, files: &[(u64, u64)
 }
 
 impl Obj {
+    /// Gives the copy `new`, now at `idx` (its numbered name, or the
+    /// spare's name it was put back from), each of key `key`'s names that
+    /// still lead to this (old) file: relinked from `idx` only while `idx`
+    /// names `new` ([`relink_if`]).
+    pub(super) fn relink_keys_to(&self, key: i32, idx: &str, new: &Obj) {
+        if key == IPC_PRIVATE {
+            return;
+        }
+        for n in 0..KEY_SLOTS {
+            let name = Ns::key_name(self.kind, key, n);
+            match lstat_in(&self.dir, &name) {
+                None => break,
+                Some(s) if s.st_dev == self.dev && s.st_ino == self.ino => {
+                    let _ = relink_if(&self.dir, idx, &name, Some((new.dev, new.ino)));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     /// What became of the object, in one look at its header's state:
     /// `None` while live, `Some(ESTALE)` once moved ([`Obj::is_moved`]),
     /// `Some(EIDRM)` once removed. Two looks (moved? then removed?) would
@@ -668,18 +688,7 @@ impl Obj {
         step(1);
         // The key names that led to the old file now lead to the copy.
         let key = new.perm().key;
-        if key != IPC_PRIVATE {
-            for n in 0..KEY_SLOTS {
-                let name = Ns::key_name(self.kind, key, n);
-                match lstat_in(&self.dir, &name) {
-                    None => break,
-                    Some(s) if s.st_dev == self.dev && s.st_ino == self.ino => {
-                        let _ = relink_if(&self.dir, &idx, &name, Some((new.dev, new.ino)));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
+        self.relink_keys_to(key, &idx, &new);
         step(2);
         let moved = self.mark_moved();
         if !moved {

@@ -501,20 +501,7 @@ impl Obj {
             c.alt = !at(&idx, c.dev, c.ino);
             return c;
         }
-        let key = c.perm().key;
-        if key != IPC_PRIVATE {
-            for n in 0..KEY_SLOTS {
-                let name = Ns::key_name(self.kind, key, n);
-                match lstat_in(&self.dir, &name) {
-                    None => break,
-                    Some(s) if s.st_dev == self.dev && s.st_ino == self.ino => {
-                        let _ =
-                            super::replace::relink_if(&self.dir, &idx, &name, Some((c.dev, c.ino)));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
+        self.relink_keys_to(c.perm().key, &idx, &c);
         c.alt = false;
         crate::debug_report!(
             "{:?} {}: a forwarded copy put back at its number",
