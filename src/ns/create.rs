@@ -134,7 +134,8 @@ impl Ns {
     /// Whether objects are created at their number in this namespace
     /// (its format, see `NS_MAGIC`).
     fn at_number(&self) -> bool {
-        self.ctl().magic.load(Ordering::Relaxed) == NS_MAGIC
+        let m = self.ctl().magic.load(Ordering::Relaxed);
+        m == NS_MAGIC || m == NS_MAGIC_V2
     }
 
     /// The descriptor through which this process takes its build marks
@@ -1168,6 +1169,34 @@ mod tests {
         assert!(again.at_number() && t.ns.at_number());
         assert_eq!(again.by_key(Kind::Msg, KEY).unwrap().unwrap().id, o.id);
         t.ns.remove(&o, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
+    /// A namespace of the format before spares (`RIPCNS02`): objects are
+    /// created at their number, but a queue that grants others access gets
+    /// no spare there (a library of that format, which may be a member,
+    /// would not follow a forwarded object); its owner's next open carries
+    /// the word over, and the next such create makes one.
+    #[test]
+    fn no_spare_in_a_namespace_of_the_format_before_until_its_owner_carries_it_over() {
+        let t = TempNs::new("format2");
+        t.ns.ctl().magic.store(NS_MAGIC_V2, Ordering::SeqCst);
+        assert!(t.ns.at_number() && t.ns.build_fd().is_some());
+        let o =
+            t.ns.get(Kind::Msg, KEY, IPC_CREAT | 0o666, &spec())
+                .unwrap();
+        assert!(
+            !o.has_spare(),
+            "a spare made in a namespace of the format before"
+        );
+        let again = Ns::open_shared(&t.dir).unwrap();
+        assert_eq!(again.ctl().magic.load(Ordering::SeqCst), NS_MAGIC);
+        let p =
+            t.ns.get(Kind::Msg, KEY + 1, IPC_CREAT | 0o666, &spec())
+                .unwrap();
+        assert!(p.has_spare(), "no spare once carried over");
+        t.ns.remove(&o, false);
+        t.ns.remove(&p, false);
         assert!(t.objects().is_empty(), "left: {:?}", t.objects());
     }
 

@@ -128,16 +128,23 @@ const PLANTED_MAX: usize = 1024;
 /// Bytes before an engine's own control data in every object file.
 pub const HEADER_LEN: usize = 256;
 
-/// The magic of `ripc.ns` (the namespace's format): `RIPCNS02` since
-/// objects are created at their number (`Ns::create`, "At the number"),
-/// which a library of the format before must not meet — it takes a file
-/// being built for a scribbled one and unlinks it. A library of that
-/// format refuses a namespace of this one (it checks the magic at every
-/// open: "corrupt"); this one accepts [`NS_MAGIC_V1`], and its owner (or
-/// root) carries the word over at open (see `Ns::open_ctl`). A member
-/// who may not write it keeps creating under a temporary name there (the
-/// format before's way) until the owner opens it.
-const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS02");
+/// The magic of `ripc.ns` (the namespace's format): `RIPCNS03` since a
+/// member that may not make an object's copy moves it into the object's
+/// spare and publishes it by forwarding (`src/ns/spare.rs`), which a
+/// library of a format before must not meet — it takes the forwarding
+/// file for a removed object and its sweeps unlink the names that lead
+/// to the copy. `RIPCNS02` since objects are created at their number
+/// (`Ns::create`, "At the number"), which a library of the first format
+/// must not meet — it takes a file being built for a scribbled one and
+/// unlinks it. A library of a format before refuses a namespace of this
+/// one (it checks the magic at every open: "corrupt"); this one accepts
+/// [`NS_MAGIC_V1`] and [`NS_MAGIC_V2`], and its owner (or root) carries
+/// the word over at open (see `Ns::open_ctl`). A member who may not
+/// write it keeps to the older format's ways there (a temporary name for
+/// a create in the first; no spares in either) until the owner opens it.
+const NS_MAGIC: u64 = u64::from_le_bytes(*b"RIPCNS03");
+/// `ripc.ns`'s magic before spares (objects created at their number).
+const NS_MAGIC_V2: u64 = u64::from_le_bytes(*b"RIPCNS02");
 /// `ripc.ns`'s magic before objects were created at their number.
 const NS_MAGIC_V1: u64 = u64::from_le_bytes(*b"RIPCNS01");
 const OBJ_MAGIC: u64 = u64::from_le_bytes(*b"RIPCOB01");

@@ -359,18 +359,18 @@ impl Ns {
                 let m = Mapping::with_prot(f.as_fd(), len, 0, prot).map_err(Problem::Io)?;
                 let c: &NsCtl = m.at(0).map_err(Problem::Io)?;
                 let magic = c.magic.load(Ordering::Acquire);
-                if magic == NS_MAGIC_V1 && writable {
-                    // The format before (see `NS_MAGIC`): carried over by
+                if (magic == NS_MAGIC_V1 || magic == NS_MAGIC_V2) && writable {
+                    // A format before (see `NS_MAGIC`): carried over by
                     // its owner, once (a library of that format opens it
                     // no more; one of this format creates at the number
-                    // from its next create on).
+                    // and makes spares from its next create on).
                     let _ = c.magic.compare_exchange(
-                        NS_MAGIC_V1,
+                        magic,
                         NS_MAGIC,
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     );
-                } else if magic != NS_MAGIC && magic != NS_MAGIC_V1 {
+                } else if magic != NS_MAGIC && magic != NS_MAGIC_V1 && magic != NS_MAGIC_V2 {
                     return Err(Problem::Corrupt);
                 }
                 return Ok((m, writable));

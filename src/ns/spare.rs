@@ -130,6 +130,34 @@ impl Obj {
             .is_some_and(|st| st.st_ino == want && st.st_dev == self.dev && fits(&st, &of))
     }
 
+    /// Whether the namespace's format is this one (`ripc.ns`'s magic
+    /// `NS_MAGIC`, read afresh: three calls, only when a spare is wanted),
+    /// where no library of a format before, which would not follow a
+    /// forwarded object, can be a member.
+    fn ns_forwards(&self) -> bool {
+        let Ok(name) = cpath("ripc.ns") else {
+            return false;
+        };
+        // SAFETY: openat relative to the namespace directory we hold,
+        // read-only, never following a symlink.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            )
+        };
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: a fresh descriptor we own.
+        let f = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut b = [0u8; 8];
+        // SAFETY: pread of 8 bytes into a local buffer of 8.
+        let n = unsafe { libc::pread(f.as_raw_fd(), b.as_mut_ptr().cast(), 8, 0) };
+        n == 8 && u64::from_le_bytes(b) == NS_MAGIC
+    }
+
     /// Makes this object's spare when it should have one and has none
     /// that fits (after a create, an `IPC_SET`, a forwarded copy put back
     /// at its number), or unlinks the spare of an object that should have
@@ -154,7 +182,9 @@ impl Obj {
             return Ok(());
         }
         let h = self.header();
-        let want = wants_spare(self.kind, of.st_mode & 0o777);
+        // Only in a namespace of this format: a library of a format before
+        // would take a forwarding file for a removed object (`NS_MAGIC`).
+        let want = wants_spare(self.kind, of.st_mode & 0o777) && self.ns_forwards();
         let name = self.spare_path();
         let recorded = h.spare_ino.load(Ordering::Acquire);
         if want && recorded == 0 && self.building.is_some() {
