@@ -289,7 +289,7 @@ impl Ns {
             // (src/ns/spare.rs): made before any name is shared.
             let built = built.map(|obj| {
                 if super::spare::wants_spare(kind, file_mode_for(m.flags as u32 & 0o777)) {
-                    obj.ensure_spare();
+                    obj.ensure_spare_known(self.ctl().magic.load(Ordering::Relaxed) == NS_MAGIC);
                 }
                 obj
             });

@@ -168,11 +168,22 @@ impl Obj {
     /// name, recorded in the header, then renamed over the spare's name:
     /// a process killed in between leaves a temporary file (swept as a
     /// dead creator's) or a spare that is recorded (used) or not (swept).
+    ///
+    /// Only in a namespace of this format (a library of a format before
+    /// would take a forwarding file for a removed object: `NS_MAGIC`),
+    /// read afresh from `ripc.ns` when wanted ([`Obj::ns_forwards`]).
     pub(super) fn ensure_spare(&self) {
-        let _ = self.ensure_spare_inner();
+        let _ = self.ensure_spare_inner(None);
     }
 
-    fn ensure_spare_inner(&self) -> Result<()> {
+    /// [`Obj::ensure_spare`] by a caller that knows whether the
+    /// namespace is of this format (a create reads its mapped `ripc.ns`;
+    /// a forwarded copy exists only in one): no `ripc.ns` read.
+    pub(super) fn ensure_spare_known(&self, this_format: bool) {
+        let _ = self.ensure_spare_inner(Some(this_format));
+    }
+
+    fn ensure_spare_inner(&self, this_format: Option<bool>) -> Result<()> {
         if self.alt || !matches!(self.kind, Kind::Msg | Kind::Sem) {
             return Ok(());
         }
@@ -182,9 +193,8 @@ impl Obj {
             return Ok(());
         }
         let h = self.header();
-        // Only in a namespace of this format: a library of a format before
-        // would take a forwarding file for a removed object (`NS_MAGIC`).
-        let want = wants_spare(self.kind, of.st_mode & 0o777) && self.ns_forwards();
+        let want = wants_spare(self.kind, of.st_mode & 0o777)
+            && this_format.unwrap_or_else(|| self.ns_forwards());
         let name = self.spare_path();
         let recorded = h.spare_ino.load(Ordering::Acquire);
         if want && recorded == 0 && self.building.is_some() {
@@ -539,7 +549,8 @@ impl Obj {
             self.id
         );
         if !c.is_removed() {
-            c.ensure_spare();
+            // (Forwarded: the namespace is of this format.)
+            c.ensure_spare_known(true);
         }
         c
     }
