@@ -87,14 +87,15 @@ lib: $(SO) $(ARCHIVE)
 # here, in one rustc run, the shared one linked with its soname and a GNU
 # build-id note whatever the linker's default (lld has none: the C suite
 # checks that a process it re-executes as another user loads this very
-# library, c_tests/tap.h tap_same_libripc). Then the tools (on the rlib).
+# library, c_tests/tap.h tap_same_libripc); with the library's own
+# async-signal-safe allocator (src/os/alloc.rs). Then the tools (on the rlib).
 # link/child-path.ld groups the code a fork child runs (its handlers,
 # shmctl(IPC_STAT), semop) in one 64 KiB window: one page fault in the
 # child instead of ~10 (see the script; build.rs reruns when it changes).
 SOLINK  := -C link-arg=-Wl,-soname,$(SONAME) -C link-arg=-Wl,--build-id \
            -C 'link-arg=-Wl,-T,$(CURDIR)/link/child-path.ld'
 $(SO) $(ARCHIVE): Cargo.toml link/child-path.ld $(shell find src -name '*.rs') build.rs src/ffi/cancel.c
-	$(CARGO) rustc --release --lib --crate-type cdylib,staticlib -- $(SOLINK)
+	$(CARGO) rustc --release --lib --features sigsafe-alloc --crate-type cdylib,staticlib -- $(SOLINK)
 	$(CARGO) build --release --bins
 	@ln -sf libripc.so $(OUT)/$(SONAME)
 	@touch $(SO) $(ARCHIVE)

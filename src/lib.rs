@@ -57,6 +57,14 @@ pub use api::{
 // (`cargo doc --document-private-items`), where links to private items
 // resolve: `make lint` checks both documentations.
 
+// The C libraries' allocations come from an async-signal-safe allocator
+// of their own (`make lib` and cargo-c turn the feature on): a signal
+// handler may then call the library whatever its thread was doing, inside
+// `malloc` included. A Rust dependent keeps its program's allocator.
+#[cfg(feature = "sigsafe-alloc")]
+#[global_allocator]
+static ALLOC: os::alloc::SigSafe = os::alloc::SigSafe;
+
 #[doc(hidden)]
 pub mod error;
 #[doc(hidden)]

@@ -6,6 +6,10 @@
 //! rooms); the engines, `ns` and `sync` build on them; nothing here uses
 //! anything above it.
 
+// The allocator is the global one only in the C libraries' build (the
+// `sigsafe-alloc` feature); its unit tests run in every build.
+#[cfg_attr(not(feature = "sigsafe-alloc"), allow(dead_code))]
+pub mod alloc;
 pub mod cancel;
 pub mod cgroup;
 pub mod creds;

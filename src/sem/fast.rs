@@ -657,6 +657,12 @@ thread_local! {
     static REC_OWNER: RecOwner = const { RecOwner };
 }
 
+/// Registers [`REC_OWNER`]'s destructor for this thread (see
+/// [`super::touch_thread_locals`]).
+pub(super) fn touch() {
+    let _ = REC_OWNER.try_with(|_| ());
+}
+
 /// May this process operate without the lock on the set `h` heads? A set
 /// on which nobody has yet lets its `SEM_UNDO` operations skip the freeze
 /// (`lockfree` 0: see [`SetHdr::lockfree`]); the first lock-free caller

@@ -229,6 +229,12 @@ thread_local! {
     static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Registers [`WAKES`]'s destructor for this thread (see
+/// [`super::touch_thread_locals`]).
+pub(super) fn touch() {
+    let _ = WAKES.try_with(|_| ());
+}
+
 /// Words a [`FrozenList`] records before it overflows.
 const FROZEN_CAP: usize = 32;
 

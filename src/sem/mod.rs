@@ -352,6 +352,31 @@ fn last() -> &'static Last {
     unsafe { &*p }
 }
 
+/// Registers, for the calling thread, the destructors of the engine's
+/// thread-locals that have one ([`OWNER`], the journal's wake list, the
+/// undo records' owner). A thread-local's first use registers its
+/// destructor through the C library's `__cxa_thread_atexit_impl`, which
+/// calls `calloc`: in a signal handler that interrupted `malloc`, that
+/// would corrupt the heap the library's own allocator keeps clear of
+/// (src/os/alloc.rs). Done for the thread that loads the library — a
+/// program's main thread — as it is loaded ([`TOUCH_AT_LOAD`]); another
+/// thread registers them at its first call that needs them.
+pub(crate) fn touch_thread_locals() {
+    let _ = OWNER.try_with(|_| ());
+    journal::touch();
+    fast::touch();
+}
+
+/// See [`touch_thread_locals`].
+#[used]
+#[link_section = ".init_array"]
+static TOUCH_AT_LOAD: extern "C" fn() = {
+    extern "C" fn touch() {
+        touch_thread_locals();
+    }
+    touch
+};
+
 /// See [`OWNER`].
 struct CacheOwner;
 
