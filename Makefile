@@ -159,8 +159,10 @@ deps:
 	fi
 
 # The unit and integration tests, and the API's examples (doctests).
+# With the C libraries' allocator as the global one (src/os/alloc.rs), so
+# that every unit and integration test drives it.
 test-rust:
-	$(CARGO) test --release
+	$(CARGO) test --release --features sigsafe-alloc
 
 # The documentation without a warning: the API's (what docs.rs shows), and
 # the developers' (private items too, where the engines' links point).

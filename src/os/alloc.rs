@@ -19,9 +19,10 @@
 //! inside one, or a thread stopped inside one never makes another wait.
 //! - Blocks of up to 4 KiB come in 28 size classes (16-byte steps to 128,
 //!   then four per power of two), carved from chunks of a region reserved
-//!   once per process (1 GiB of address space, `PROT_NONE`, taken from in
-//!   chunks made readable and writable as needed with `mprotect`; 64 MiB
-//!   or 4 MiB when `RLIMIT_AS` refuses more). Each class keeps a free list,
+//!   once per process (256 MiB of address space, `PROT_NONE`, taken from
+//!   in chunks made readable and writable as needed with `mprotect`;
+//!   16 MiB or 1 MiB under an `RLIMIT_AS` below 16 times that, or when the
+//!   reservation is refused). Each class keeps a free list,
 //!   a Treiber stack whose head is one `u64`: the index of the first free
 //!   block (16-byte units from the region's start, plus one) and a 32-bit
 //!   tag bumped by every change, so that a pop whose head was popped and
@@ -66,8 +67,10 @@ const CLASSES: [usize; 28] = [
     1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
 ];
 
-/// The region's sizes, tried in turn.
-const RESERVE: [usize; 3] = [1 << 30, 1 << 26, 1 << 22];
+/// The region's sizes, tried in turn (the largest one that `RLIMIT_AS`
+/// leaves room for 16 times over: the region must not eat a limited
+/// program's address space).
+const RESERVE: [usize; 3] = [1 << 28, 1 << 24, 1 << 20];
 
 /// The region: its start, with the index into [`RESERVE`] of its size in
 /// the low bits (the start is page-aligned); 0 before the first
@@ -116,7 +119,19 @@ fn region() -> Option<(usize, usize)> {
 
 #[cold]
 fn reserve() -> Option<(usize, usize)> {
+    // SAFETY: getrlimit writes the struct it is given.
+    let room = unsafe {
+        let mut r: libc::rlimit = core::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_AS, &mut r) == 0 && r.rlim_cur != libc::RLIM_INFINITY {
+            (r.rlim_cur / 16) as usize
+        } else {
+            usize::MAX
+        }
+    };
     for (i, &len) in RESERVE.iter().enumerate() {
+        if len > room && i + 1 < RESERVE.len() {
+            continue;
+        }
         // SAFETY: a new private anonymous mapping with no access: touches
         // no existing memory.
         let p = unsafe {
