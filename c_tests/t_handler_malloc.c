@@ -179,30 +179,6 @@ static void loop(void) {
     }
 }
 
-static int run_child(void) {
-    memset(rep, 0, sizeof *rep);
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        loop();
-        _exit(0);
-    }
-    double t0 = tap_now();
-    int st = 0;
-    while (waitpid(c, &st, WNOHANG) == 0) {
-        if (tap_now() - t0 > CHILD_MAX) {
-            diag("the child hung (%.0f s); its stack:", CHILD_MAX);
-            tap_backtrace(c, "handler_malloc");
-            kill(c, SIGKILL);
-            tap_reap(c);
-            return -1;
-        }
-        tap_sleep_us(2000);
-    }
-    if (WIFSIGNALED(st)) diag("the child died of signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -2;
-}
-
 int main(void) {
     rep = tap_shared_map(sizeof *rep);
     if (!rep) {
@@ -219,7 +195,8 @@ int main(void) {
     if (!ok(qid >= 0 && sid >= 0 && gid >= 0, "a queue, a set and a segment by key")) return done_testing();
     ok(semctl(sid, 0, SETVAL, 1) == 0, "SETVAL 1");
 
-    int rc = run_child();
+    memset(rep, 0, sizeof *rep);
+    int rc = tap_run_bounded(loop, CHILD_MAX, "handler_malloc");
     ok(rc == 0, "the loop ended by itself (%s)", rc == -1 ? "hung" : rc ? "crashed" : "ok");
     diag("%ld rounds of malloc/realloc/calloc/free, %ld handler runs", rep->rounds, rep->signals);
     ok(rep->calls >= 100, "the handler ran often enough to land inside the allocator (%ld calls)", rep->calls);

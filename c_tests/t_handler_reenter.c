@@ -347,25 +347,7 @@ static void loop(void) {
 static int run_child(const char *what) {
     memset(rep, 0, sizeof *rep);
     rep->rmid_rc = -2;
-    fflush(stdout);
-    pid_t c = fork();
-    if (c == 0) {
-        loop();
-        _exit(0);
-    }
-    double t0 = tap_now();
-    int st = 0;
-    while (waitpid(c, &st, WNOHANG) == 0) {
-        if (tap_now() - t0 > CHILD_MAX) {
-            diag("%s: the child hung (%.0f s); its stack:", what, CHILD_MAX);
-            tap_backtrace(c, what);
-            kill(c, SIGKILL);
-            tap_reap(c);
-            return -1;
-        }
-        tap_sleep_us(2000);
-    }
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -2;
+    return tap_run_bounded(loop, CHILD_MAX, what);
 }
 
 static int kernel;

@@ -592,6 +592,34 @@ static inline pid_t tap_fork_piped(int (*fn)(int), unsigned alarm_s, int *rfd) {
     return c;
 }
 
+/* Runs fn() in a child of fork and waits for it at most max_s seconds:
+ * 0 when it ended by itself with status 0, -1 when it hung (its stack
+ * printed under `what`, then killed), -2 when it failed or died (a signal
+ * said in a diag line). */
+static inline int tap_run_bounded(void (*fn)(void), double max_s, const char *what) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        fn();
+        _exit(0);
+    }
+    if (c < 0) return -2;
+    double t0 = tap_now();
+    int st = 0;
+    while (waitpid(c, &st, WNOHANG) == 0) {
+        if (tap_now() - t0 > max_s) {
+            printf("# %s: the child hung (%.0f s); its stack:\n", what, max_s);
+            tap_backtrace(c, what);
+            kill(c, SIGKILL);
+            tap_reap(c);
+            return -1;
+        }
+        tap_sleep_us(2000);
+    }
+    if (WIFSIGNALED(st)) printf("# %s: the child died of signal %d (%s)\n", what, WTERMSIG(st), strsignal(WTERMSIG(st)));
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -2;
+}
+
 /* A peer process's start (in the child of fork): bounded by alarm, killed
  * with the process that made it (a stopped peer ignores its alarm until
  * continued), and off the subtest's output pipe (a peer left stopped must

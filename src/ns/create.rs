@@ -751,21 +751,18 @@ impl Ns {
     pub fn heal(&self) {
         self.sweep_tmp();
         let mut keys = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.flatten() {
-                let n = e.file_name();
-                let Some(n) = n.to_str() else { continue };
-                for kind in [Kind::Msg, Kind::Shm, Kind::Sem] {
-                    let Some(rest) = n
-                        .strip_prefix(kind.prefix())
-                        .and_then(|r| r.strip_prefix(".key."))
-                    else {
-                        continue;
-                    };
-                    let hex = rest.split('.').next().unwrap_or("");
-                    if let Ok(k) = u32::from_str_radix(hex, 16) {
-                        keys.push((kind, k as i32));
-                    }
+        for n in names_in(&self.dirfd) {
+            let n = n.as_str();
+            for kind in [Kind::Msg, Kind::Shm, Kind::Sem] {
+                let Some(rest) = n
+                    .strip_prefix(kind.prefix())
+                    .and_then(|r| r.strip_prefix(".key."))
+                else {
+                    continue;
+                };
+                let hex = rest.split('.').next().unwrap_or("");
+                if let Ok(k) = u32::from_str_radix(hex, 16) {
+                    keys.push((kind, k as i32));
                 }
             }
         }
@@ -978,7 +975,9 @@ pub(super) fn unlink_unpublished(dir: &OwnedFd, name: &str) -> bool {
 }
 
 /// The names in directory `dir` (read through a descriptor of its own:
-/// `dir`'s offset is left alone). Empty when it cannot be read.
+/// `dir`'s offset is left alone; `.` and `..` included). Empty when it
+/// cannot be read; the names read before a failed read of a long
+/// directory. No `malloc` (`crate::os::dir`).
 pub(super) fn names_in(dir: &OwnedFd) -> Vec<String> {
     let mut out = Vec::new();
     // SAFETY: opening the directory itself, relative to a descriptor we
@@ -993,30 +992,13 @@ pub(super) fn names_in(dir: &OwnedFd) -> Vec<String> {
     if fd < 0 {
         return out;
     }
-    // SAFETY: fdopendir takes the fresh descriptor over (closed by
-    // closedir; closed here when fdopendir fails).
-    let d = unsafe { libc::fdopendir(fd) };
-    if d.is_null() {
-        // SAFETY: our descriptor, not taken over.
-        unsafe { libc::close(fd) };
-        return out;
-    }
-    loop {
-        // SAFETY: readdir on the stream we opened; the entry is valid
-        // until the next readdir or closedir, and its name is copied out
-        // before either.
-        let e = unsafe { libc::readdir(d) };
-        if e.is_null() {
-            break;
-        }
-        // SAFETY: d_name is a NUL-terminated array in the entry.
-        let n = unsafe { core::ffi::CStr::from_ptr((*e).d_name.as_ptr()) };
+    // SAFETY: the descriptor just opened, ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let _ = crate::os::dir::for_each_name(fd.as_fd(), |n| {
         if let Ok(s) = n.to_str() {
             out.push(s.to_owned());
         }
-    }
-    // SAFETY: closing the stream we opened (and its descriptor).
-    unsafe { libc::closedir(d) };
+    });
     out
 }
 

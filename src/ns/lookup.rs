@@ -315,17 +315,13 @@ impl Ns {
     pub fn indexes(&self, kind: Kind) -> Vec<i32> {
         let mut v = Vec::new();
         let prefix = format!("{}.", kind.prefix());
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.flatten() {
-                let n = e.file_name();
-                let Some(n) = n.to_str() else { continue };
-                if let Some(rest) = n.strip_prefix(&prefix) {
-                    if let Ok(i) = rest.parse::<i32>() {
-                        if (0..IDX_SPAN).contains(&i)
-                            && self.sweep_stale_as(kind, i, false) == Stale::Kept
-                        {
-                            v.push(i);
-                        }
+        for n in super::create::names_in(&self.dirfd) {
+            if let Some(rest) = n.strip_prefix(&prefix) {
+                if let Ok(i) = rest.parse::<i32>() {
+                    if (0..IDX_SPAN).contains(&i)
+                        && self.sweep_stale_as(kind, i, false) == Stale::Kept
+                    {
+                        v.push(i);
                     }
                 }
             }

@@ -30,15 +30,12 @@ pub fn process_frozen(pid: i32) -> bool {
     if !cg.held(pid, pid) {
         return false;
     }
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Some(names) = task_names(pid) else {
         return false;
     };
     let mut any = false;
-    for e in dir {
-        let Some(tid) = e
-            .ok()
-            .and_then(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        else {
+    for n in names {
+        let Ok(tid) = n.parse::<i32>() else {
             return false;
         };
         if tid != pid && !cg.held(pid, tid) {
@@ -47,6 +44,13 @@ pub fn process_frozen(pid: i32) -> bool {
         any = true;
     }
     any
+}
+
+/// The names in `/proc/<pid>/task` (its threads' ids), read without
+/// `malloc` (`super::dir`).
+pub(crate) fn task_names(pid: i32) -> Option<Vec<String>> {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/task")).ok()?;
+    super::dir::names_at(&path)
 }
 
 /// The answers of one look, by the text of a thread's cgroup file (a

@@ -13,6 +13,7 @@ pub mod alloc;
 pub mod cancel;
 pub mod cgroup;
 pub mod creds;
+pub(crate) mod dir;
 mod fd;
 pub(crate) mod membarrier;
 pub(crate) mod name;

@@ -85,8 +85,8 @@ impl Frozen {
         // std::fs calls glibc's cancellation points: none may act here
         // (crate::os::cancel).
         let _nc = crate::os::cancel::NoCancel::new();
-        for e in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-            let tid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        for n in crate::os::cgroup::task_names(pid)? {
+            let tid: i32 = n.parse().ok()?;
             let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
             let sw = match held_switches(&status)? {
                 (Held::Stopped, sw) => sw,
