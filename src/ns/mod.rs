@@ -246,6 +246,9 @@ pub struct Ns {
     /// The queues' running totals in `ripc.ns`, mapped at first use (see
     /// [`tally`]).
     tally: OnceCell<Option<Arc<Tally>>>,
+    /// A recent look at the file system's free space (see
+    /// [`Ns::has_room`]).
+    room: fs::Room,
 }
 
 /// Source of [`Ns::serial`].
