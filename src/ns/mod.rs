@@ -69,6 +69,8 @@ pub(crate) use fork::single_threaded;
 pub use fs::ftok;
 use fs::*;
 pub(crate) use fs::{fstat, reserve_sizing};
+#[cfg(test)]
+pub(crate) use obj::NUMBER_STATS;
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
 pub(crate) use open::unmarked_everywhere;
 use open::*;
