@@ -121,7 +121,9 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// a descriptor and without `lseek` — the case of every set nobody slept
 /// on past its first page, and of `IPC_RMID` in particular: `openat`,
 /// `fstat`, the failing `SEEK_DATA` and `close` (4 system calls, ~4 us
-/// here) become one `fstatat` (docs/sem.md, issue 14).
+/// here) become one `fstatat` (docs/sem.md, issue 14). `IPC_RMID` makes
+/// not even that one: it hands the status its unlink check takes
+/// ([`wslots_used_in`], `Ns::remove_walked`).
 pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
     wslots_used_in(v, None).1
 }
