@@ -160,10 +160,111 @@ pub(crate) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
     }
 }
 
+/// A recent look at the free space of the namespace's file system (see
+/// [`Ns::has_room`]): bytes free for root (`f_bfree`) and for others
+/// (`f_bavail`), less what this process's room checks granted since,
+/// and when it was taken (`CLOCK_MONOTONIC_COARSE`, ns; 0: never).
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    at: AtomicU64,
+    bfree: AtomicU64,
+    bavail: AtomicU64,
+}
+
+/// How long a look at the free space stands in for the next ones
+/// ([`Ns::has_room`]): as long as a process's credentials are cached.
+pub(crate) const ROOM_FRESH_NS: u64 = 10_000_000;
+
+/// The free space a cached look must still show beyond a check's bytes
+/// for the look to answer it ([`Ns::has_room`]).
+pub(crate) const ROOM_SLACK: u64 = 16 << 20;
+
+/// `CLOCK_MONOTONIC_COARSE` in ns (the vDSO: no system call); never 0.
+fn coarse_ns() -> u64 {
+    // SAFETY: clock_gettime into a zeroed timespec of our own.
+    let ts = unsafe {
+        let mut ts: libc::timespec = core::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts);
+        ts
+    };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+        .max(1)
+}
+
+/// How many times [`Ns::fs_stat`] asked the kernel (for the tests).
+#[cfg(test)]
+pub(crate) static FS_STATS: AtomicU64 = AtomicU64::new(0);
+
 impl Ns {
+    /// Whether the namespace's file system has `bytes` free for the
+    /// caller (`privileged`: root's reserved blocks count, as for its
+    /// writes), for a create's room check (`shm::room_for`: a set's whole
+    /// sparse file, a segment of more than 1 MiB). One `fstatvfs` of the
+    /// directory's descriptor (a `statfs`, ~1 system call of a set's 13
+    /// per create); its answer then stands in for this process's next
+    /// checks for [`ROOM_FRESH_NS`], each taking its bytes off what it
+    /// saw, as long as it still shows [`ROOM_SLACK`] beyond the bytes
+    /// asked for. `fresh` looks again whatever was seen (after a sweep
+    /// that freed space). A look says nothing beyond its instant in any
+    /// case (others may fill the file system the next microsecond): what
+    /// it guards against is a create the file system cannot hold *now*,
+    /// and what a create writes at once is reserved by `fallocate`, which
+    /// fails on a full file system whatever any look said (`ENOMEM`, never
+    /// `SIGBUS`). A cached answer differs from a fresh one only when
+    /// another process used more than the slack (16 MiB) of the file
+    /// system within those 10 ms. (No answer is cached from a file system
+    /// that reports no size: `f_blocks` 0, room always.)
+    pub fn has_room(&self, bytes: u64, privileged: bool, fresh: bool) -> bool {
+        let now = coarse_ns();
+        let (mine, other) = if privileged {
+            (&self.room.bfree, &self.room.bavail)
+        } else {
+            (&self.room.bavail, &self.room.bfree)
+        };
+        let at = self.room.at.load(Ordering::Acquire);
+        if !fresh && at != 0 && now.wrapping_sub(at) < ROOM_FRESH_NS {
+            let need = bytes.saturating_add(ROOM_SLACK);
+            let take = |v: u64| (v >= need).then(|| v - bytes);
+            if mine
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, take)
+                .is_ok()
+            {
+                let _ = other.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(bytes))
+                });
+                return true;
+            }
+        }
+        let Ok(st) = self.fs_stat() else {
+            return true; // cannot tell: fallocate will
+        };
+        if st.f_blocks == 0 {
+            return true;
+        }
+        #[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u64 on 64-bit targets only
+        let (bfree, bavail) = (
+            (st.f_bfree as u64).saturating_mul(st.f_frsize as u64),
+            (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+        );
+        let ok = bytes <= if privileged { bfree } else { bavail };
+        let used = if ok { bytes } else { 0 };
+        self.room
+            .bfree
+            .store(bfree.saturating_sub(used), Ordering::Relaxed);
+        self.room
+            .bavail
+            .store(bavail.saturating_sub(used), Ordering::Relaxed);
+        self.room.at.store(now, Ordering::Release);
+        ok
+    }
+
     /// `fstatvfs(2)` of the namespace's directory (the file system its
     /// objects live on).
     pub fn fs_stat(&self) -> Result<libc::statvfs> {
+        #[cfg(test)]
+        FS_STATS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: fstatvfs of a descriptor we hold into a zeroed buffer.
         unsafe {
             let mut st: libc::statvfs = core::mem::zeroed();
@@ -276,4 +377,80 @@ pub fn ftok(path: &std::ffi::CStr, id: i32) -> Result<i32> {
     Ok(((st.st_ino & 0xffff) as u32
         | (((st.st_dev & 0xff) as u32) << 16)
         | (((id as u32) & 0xff) << 24)) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns::testing::{alone, TempNs};
+
+    /// Counts this process's `fstatvfs` calls around `f` (alone in a child:
+    /// no other test's room check counts).
+    fn looks(f: impl FnOnce()) -> u64 {
+        let n0 = FS_STATS.load(Ordering::Relaxed);
+        f();
+        FS_STATS.load(Ordering::Relaxed) - n0
+    }
+
+    #[test]
+    fn a_room_check_looks_once_in_10_ms_and_takes_its_bytes_off() {
+        alone("room", || {
+            let t = TempNs::new("room");
+            let ns = &t.ns;
+            let st = ns.fs_stat().unwrap();
+            #[allow(clippy::unnecessary_cast)]
+            let avail = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+            if st.f_blocks == 0 || avail < 4 * ROOM_SLACK {
+                eprintln!("skipped: the temporary directory's file system reports no size or is nearly full");
+                return;
+            }
+            // A run slower than 5 ms (a loaded machine) may see a look
+            // expire: tried again, up to 5 times.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let start = std::time::Instant::now();
+                let first = looks(|| assert!(ns.has_room(4096, false, true)));
+                let seen = ns.room.bavail.load(Ordering::Relaxed);
+                let seen_root = ns.room.bfree.load(Ordering::Relaxed);
+                let again = looks(|| {
+                    for _ in 0..100 {
+                        assert!(ns.has_room(4096, false, false));
+                    }
+                });
+                let left = ns.room.bavail.load(Ordering::Relaxed);
+                let left_root = ns.room.bfree.load(Ordering::Relaxed);
+                // More than the look less its slack: looked at again.
+                let beyond = looks(|| {
+                    ns.has_room(left - ROOM_SLACK + 1, false, false);
+                });
+                if start.elapsed() > std::time::Duration::from_millis(5) && tries < 5 {
+                    continue;
+                }
+                assert_eq!(first, 1, "a fresh check looks");
+                assert_eq!(again, 0, "100 checks within 10 ms answered by the look");
+                assert_eq!(seen - left, 100 * 4096, "each took its bytes off");
+                assert_eq!(seen_root - left_root, 100 * 4096, "root's figure too");
+                assert_eq!(
+                    beyond, 1,
+                    "a check the look cannot answer with its slack looks again"
+                );
+                break;
+            }
+            // An expired look is looked at again.
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            assert_eq!(looks(|| assert!(ns.has_room(4096, false, false))), 1);
+            // No room: a look, and the answer no; not answered by a look
+            // that said no (it keeps only what it saw).
+            assert_eq!(
+                looks(|| assert!(!ns.has_room(u64::MAX / 2, false, false))),
+                1
+            );
+            assert_eq!(
+                looks(|| assert!(!ns.has_room(u64::MAX / 2, true, false))),
+                1
+            );
+            assert_eq!(looks(|| assert!(ns.has_room(4096, true, false))), 0);
+        });
+    }
 }

@@ -69,6 +69,8 @@ pub(crate) use fork::single_threaded;
 pub use fs::ftok;
 use fs::*;
 pub(crate) use fs::{fstat, reserve_sizing};
+#[cfg(test)]
+pub(crate) use obj::NUMBER_STATS;
 pub use obj::{ObjFd, ObjGuard, ObjHeader};
 pub(crate) use open::unmarked_everywhere;
 use open::*;
@@ -246,6 +248,9 @@ pub struct Ns {
     /// The queues' running totals in `ripc.ns`, mapped at first use (see
     /// [`tally`]).
     tally: OnceCell<Option<Arc<Tally>>>,
+    /// A recent look at the file system's free space (see
+    /// [`Ns::has_room`]).
+    room: fs::Room,
 }
 
 /// Source of [`Ns::serial`].

@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// How many times [`Obj::stat`] was called in this process (for the
+/// tests that count a removal's system calls).
+#[cfg(test)]
+pub(crate) static NUMBER_STATS: AtomicU64 = AtomicU64::new(0);
+
 /// The header at offset 0 of every object file.
 #[repr(C)]
 #[derive(Debug)]
@@ -414,6 +419,8 @@ impl Obj {
     /// `stat` of the object file by its numbered name (one system call,
     /// no descriptor), checked to be the object's file: `EIDRM` otherwise.
     pub fn stat(&self) -> Result<libc::stat> {
+        #[cfg(test)]
+        NUMBER_STATS.fetch_add(1, Ordering::Relaxed);
         if self.alt {
             // (A copy at its spare's name: `src/ns/spare.rs`.)
             return match self.file()? {
@@ -463,7 +470,16 @@ impl Obj {
         let Ok(st) = self.stat() else {
             return false;
         };
-        self.header().reserved_for.load(Ordering::Relaxed) == st.st_ino
+        self.only_reserved_in(&st, pages)
+    }
+
+    /// [`Obj::only_reserved`] from `st`, a status of the object's number
+    /// its caller took ([`Obj::stat`], checked to be this object's file:
+    /// `Ns::remove_walked` hands the one its unlink check takes).
+    pub fn only_reserved_in(&self, st: &libc::stat, pages: u64) -> bool {
+        st.st_dev == self.dev
+            && st.st_ino == self.ino
+            && self.header().reserved_for.load(Ordering::Relaxed) == st.st_ino
             && (st.st_blocks as u64).checked_mul(512) == pages.checked_mul(4096)
     }
 

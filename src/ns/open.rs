@@ -230,6 +230,7 @@ impl Ns {
             live_fd: core::sync::atomic::AtomicI32::new(-1),
             live_pid: core::sync::atomic::AtomicI32::new(0),
             tally: OnceCell::new(),
+            room: Default::default(),
         })
     }
 

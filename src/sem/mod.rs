@@ -1503,12 +1503,22 @@ fn remove_here(ns: &Ns, o: &Obj) -> Result<()> {
     if o.is_moved() {
         return Err(Errno::ESTALE);
     }
-    // The slots ever written, found while the file still has its name.
+    // The slots ever written, found while the file still has its name
+    // (once it is marked removed: a later look sees every slot an earlier
+    // one would), from the status of its number that the removal takes to
+    // check it before its unlink (`Ns::remove_walked`): no `fstatat` of
+    // the walk's own (issue 14). A walk that opened the file has the
+    // number checked again.
     let view = View::new(o);
-    let used: Vec<usize> = view
-        .as_ref()
-        .map_or(Vec::new(), |v| wslots_used(v).collect());
-    ns.remove(o, false);
+    let mut used: Vec<usize> = Vec::new();
+    ns.remove_walked(o, false, &mut |st| {
+        let Ok(v) = view.as_ref() else {
+            return false;
+        };
+        let (quick, walk) = pending::wslots_used_in(v, st);
+        used = walk.collect();
+        !quick
+    });
     if o.is_moved() {
         // The move won the header (a compare-and-swap from live, as the
         // removal's): removed on the copy.
@@ -1670,6 +1680,47 @@ mod tests {
         semop(&o, &[op(0, 1, SEM_UNDO)], Wait::Forever, Errno::EAGAIN).unwrap();
         assert_eq!(held_and_reserved(&o).0, with_tail * 4096);
         remove(&t.1, &o).unwrap();
+    }
+
+    /// `IPC_RMID` of a set nobody slept on past its reserved pages checks
+    /// its number once (one `fstatat`: its sleeper walk counts from the
+    /// status the removal's check takes, issue 14; a non-root remover's
+    /// owner check makes one more), and a set whose sleeper slot was
+    /// written past them is still walked slot by slot and its number
+    /// checked again after the walk's own calls. Alone in a child: the
+    /// count is the process's.
+    #[test]
+    fn a_removal_checks_the_number_once_for_itself_and_its_sleeper_walk() {
+        crate::ns::testing::alone("rmid_stats", || {
+            let t = tmp_ns("rmid_stats");
+            let stats = || crate::ns::NUMBER_STATS.load(Ordering::Relaxed);
+            let owner = u64::from(!crate::os::creds::creds().privileged());
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+            let v = View::new(&o).unwrap();
+            let (runs, n) = Resv::of(&v.s).pages(false);
+            assert!(o.only_reserved(runs[..n].iter().map(|(a, b)| b - a).sum()));
+            let n0 = stats();
+            remove(&t.1, &o).unwrap();
+            assert_eq!(stats() - n0, 1 + owner, "one fstatat of the number");
+            assert!(o.is_removed());
+            // A set with a slot written past its reserved pages (a
+            // sleeper's, as one that slept there leaves it): the slow walk.
+            let o = get(&t.1, 0, 1, IPC_CREAT_FLAG | 0o600, &[0]).unwrap();
+            let v = View::new(&o).unwrap();
+            let last = v.s.nwait - 1;
+            let w = v.wslot(last).unwrap();
+            w.state.store(0, Ordering::Relaxed);
+            let (runs, n) = Resv::of(&v.s).pages(v.tail_reserved());
+            assert!(!o.only_reserved(runs[..n].iter().map(|(a, b)| b - a).sum()));
+            let n0 = stats();
+            remove(&t.1, &o).unwrap();
+            assert_eq!(stats() - n0, 2 + owner, "checked again after the walk");
+            assert!(o.is_removed());
+            assert!(std::fs::read_dir(&t.0)
+                .unwrap()
+                .flatten()
+                .all(|e| e.file_name().to_string_lossy().starts_with("ripc.")));
+        });
     }
 
     #[test]

@@ -121,12 +121,28 @@ pub(super) fn mark_done(v: &View<'_>, ops: &[SemOp], pid: i32, now: i64) {
 /// a descriptor and without `lseek` — the case of every set nobody slept
 /// on past its first page, and of `IPC_RMID` in particular: `openat`,
 /// `fstat`, the failing `SEEK_DATA` and `close` (4 system calls, ~4 us
-/// here) become one `fstatat` (docs/sem.md, issue 14).
+/// here) become one `fstatat` (docs/sem.md, issue 14). `IPC_RMID` makes
+/// not even that one: it hands the status its unlink check takes
+/// ([`wslots_used_in`], `Ns::remove_walked`).
 pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a {
+    wslots_used_in(v, None).1
+}
+
+/// [`wslots_used`], from `st` when given: a status of the set's number
+/// that its caller took and checked (`IPC_RMID`'s, by `Ns::remove_walked`)
+/// instead of an `fstatat` of its own. Also says whether the quick count
+/// applied (false: the walk opens the file and asks `lseek` as it goes).
+pub(super) fn wslots_used_in<'a>(
+    v: &View<'a>,
+    st: Option<&libc::stat>,
+) -> (bool, impl Iterator<Item = usize> + 'a) {
     use std::os::fd::AsRawFd;
     let (runs, nruns) = Resv::of(&v.s).pages(v.tail_reserved());
     let reserved: u64 = runs[..nruns].iter().map(|(a, b)| b - a).sum();
-    let quick = v.o.only_reserved(reserved);
+    let quick = match st {
+        Some(st) => v.o.only_reserved_in(st, reserved),
+        None => v.o.only_reserved(reserved),
+    };
     let in_reserved = move |lo: i64, hi: i64| {
         let (lo, hi) = (lo as u64 / 4096, (hi as u64).div_ceil(4096));
         runs[..nruns].iter().any(|&(a, b)| a <= lo && hi <= b)
@@ -148,7 +164,7 @@ pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a 
     // `IPC_RMID`; were it a hole after all, the slot would read as zeros:
     // free, as on a file system without `SEEK_DATA`).
     let mut run_end = (crate::ns::CREATE_RESERVE as i64).min(4096);
-    core::iter::from_fn(move || {
+    let walk = core::iter::from_fn(move || {
         // Kept open for the walk (moved in).
         let _file = &file;
         if quick {
@@ -209,7 +225,8 @@ pub(super) fn wslots_used<'a>(v: &View<'a>) -> impl Iterator<Item = usize> + 'a 
             return Some(k);
         }
         None
-    })
+    });
+    (quick, walk)
 }
 
 pub(super) fn recount(v: &View<'_>) {

@@ -24,38 +24,21 @@ pub(super) fn hugetlb_allowed() -> bool {
 /// killed creators left (their temporary files, [`Ns::sweep_tmp`]) is
 /// swept and the room looked at again: the next process that needs the
 /// space takes it back (a precheck that only failed would never reach
-/// the create that sweeps).
+/// the create that sweeps). The first look may be this process's look of
+/// the last 10 ms, less what its checks took since ([`Ns::has_room`]:
+/// the `fstatvfs` of a set's every create, issue 14); the look after the
+/// sweep is a fresh one.
 pub(crate) fn room_for(ns: &Ns, bytes: u64) -> Result<()> {
-    if has_room(ns, bytes) {
+    let privileged = creds().privileged();
+    if ns.has_room(bytes, privileged, false) {
         return Ok(());
     }
     ns.sweep_tmp();
-    if has_room(ns, bytes) {
+    if ns.has_room(bytes, privileged, true) {
         Ok(())
     } else {
         Err(Errno::ENOMEM)
     }
-}
-
-/// [`room_for`]'s look at the file system (`fstatvfs` of the namespace's
-/// directory descriptor: a `statvfs` of its path walked the path again,
-/// ~0.9 us more per create here, and could reach another directory moved
-/// to that path since).
-fn has_room(ns: &Ns, bytes: u64) -> bool {
-    let Ok(st) = ns.fs_stat() else {
-        return true; // cannot tell: fallocate will
-    };
-    if st.f_blocks == 0 {
-        return true;
-    }
-    let free = if creds().privileged() {
-        st.f_bfree
-    } else {
-        st.f_bavail
-    };
-    #[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are u64 on 64-bit targets only
-    let avail = (free as u64).saturating_mul(st.f_frsize as u64);
-    bytes <= avail
 }
 
 /// Gives a new segment's payload file (created empty by the namespace)
