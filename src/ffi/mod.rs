@@ -36,6 +36,22 @@ pub mod version;
 /// shared state is corrupt (written by something other than ripc).
 pub const PANIC_ERRNO: Errno = Errno::ENOTRECOVERABLE;
 
+/// Registers, as the library is loaded, the destructors of the engines'
+/// thread-locals that have one for the loading thread (a program's main
+/// thread): the C library's registration calls `calloc`, which a signal
+/// handler that interrupted `malloc` must not meet (the library's own
+/// allocations are async-signal-safe: `crate::os::alloc`). Another thread
+/// registers them at its first call that needs them.
+#[used]
+#[link_section = ".init_array"]
+static TOUCH_AT_LOAD: extern "C" fn() = {
+    extern "C" fn touch() {
+        crate::msg::touch_thread_locals();
+        crate::sem::touch_thread_locals();
+    }
+    touch
+};
+
 /// The value a C entry point returns on failure, per return type.
 pub trait FfiReturn: Sized {
     /// -1 for integers, NULL for pointers.

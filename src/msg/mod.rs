@@ -440,6 +440,13 @@ struct ThreadCache {
     probe: Seen,
 }
 
+/// Registers [`OWNER`]'s destructor for the calling thread (see
+/// `sem::touch_thread_locals`: the C library's registration calls
+/// `calloc`, which a signal handler must not meet).
+pub(crate) fn touch_thread_locals() {
+    let _ = OWNER.try_with(|_| ());
+}
+
 /// This thread's [`LAST`], reached without a closure, and on x86-64
 /// Linux without `__tls_get_addr` ([`last_ie`]).
 #[inline(always)]

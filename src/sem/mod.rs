@@ -359,23 +359,13 @@ fn last() -> &'static Last {
 /// calls `calloc`: in a signal handler that interrupted `malloc`, that
 /// would corrupt the heap the library's own allocator keeps clear of
 /// (src/os/alloc.rs). Done for the thread that loads the library — a
-/// program's main thread — as it is loaded ([`TOUCH_AT_LOAD`]); another
-/// thread registers them at its first call that needs them.
+/// program's main thread — as it is loaded (`ffi`'s `TOUCH_AT_LOAD`);
+/// another thread registers them at its first call that needs them.
 pub(crate) fn touch_thread_locals() {
     let _ = OWNER.try_with(|_| ());
     journal::touch();
     fast::touch();
 }
-
-/// See [`touch_thread_locals`].
-#[used]
-#[link_section = ".init_array"]
-static TOUCH_AT_LOAD: extern "C" fn() = {
-    extern "C" fn touch() {
-        touch_thread_locals();
-    }
-    touch
-};
 
 /// See [`OWNER`].
 struct CacheOwner;
