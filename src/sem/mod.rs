@@ -514,6 +514,16 @@ fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastS
     })
 }
 
+/// [`cached`]'s entry itself (its `Option` looked at once).
+#[inline]
+fn cached_entry<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, CachedSet>> {
+    core::cell::Ref::filter_map(c.set.try_borrow().ok()?, |b| {
+        b.as_ref()
+            .filter(|e| e.serial == ns.serial() && e.obj().id == id && !e.obj().is_removed())
+    })
+    .ok()
+}
+
 /// Looks the set `id` up in `ns` and caches it for this thread.
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     // Opens files: no cancellation may act in there (crate::os::cancel).
@@ -562,13 +572,12 @@ pub fn with_set_after<U: Copy, T>(
 ) -> Result<T> {
     let c = last();
     let u = pre(&c.probe)?;
-    if let Some(b) = cached(c, ns, id) {
-        let e = b.as_ref().expect("checked by cached");
+    if let Some(e) = cached_entry(c, ns, id) {
         let r = f(e.obj(), &e.known, u);
         if !matches!(r, Err(Errno::ESTALE)) {
             return r;
         }
-        drop(b);
+        drop(e);
         return moved_on(c, ns, id, u, f);
     }
     let r = looked_up(c, ns, id, u, &mut f);
