@@ -5,6 +5,8 @@
 #include "ripc_sysv.h"
 #include "tap.h"
 #include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +71,15 @@ int main(void) {
     static struct sembuf many[501];
     ok_errno(semop(id, many, 501) == -1, E2BIG, "semop nsops > semopm: E2BIG");
     ok_errno(semop(id, NULL, 1) == -1, EFAULT, "semop with a NULL sops: EFAULT");
+    /* One operation's buffer at each edge the range check knows: the low
+     * page, the top of the address space (the range would wrap), and a
+     * page unmapped (the probe's answer). */
+    ok_errno(semop(id, (struct sembuf *)8, 1) == -1, EFAULT, "semop with sops in page 0: EFAULT");
+    ok_errno(semop(id, (struct sembuf *)(uintptr_t)0xfffc, 1) == -1, EFAULT, "semop with sops from below the lowest mappable address into it: EFAULT");
+    ok_errno(semop(id, (struct sembuf *)(uintptr_t)-4, 1) == -1, EFAULT, "semop with sops wrapping the address space: EFAULT");
+    void *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(gone != MAP_FAILED && munmap(gone, 4096) == 0, "a page mapped and unmapped");
+    ok_errno(semop(id, (struct sembuf *)gone, 1) == -1, EFAULT, "semop with sops in an unmapped page: EFAULT");
     ok_errno(op1(id, 3, 1, 0) == -1, EFBIG, "sem_num out of range: EFBIG");
     ok_errno(op1(-1, 0, 1, 0) == -1, EINVAL, "semop on id -1: EINVAL");
     semctl(id, 0, SETVAL, 32767);
