@@ -557,9 +557,15 @@ fn find_vdso_clock() {
             libc::RTLD_NOW | libc::RTLD_NOLOAD,
         );
         if h.is_null() {
+            // Not left for the program's next dlerror() to report.
+            libc::dlerror();
             return;
         }
-        libc::dlsym(h, name.as_ptr())
+        let f = libc::dlsym(h, name.as_ptr());
+        if f.is_null() {
+            libc::dlerror();
+        }
+        f
     };
     VDSO_CLOCK.store(f as usize, Ordering::Relaxed);
 }
