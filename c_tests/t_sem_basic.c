@@ -5,6 +5,8 @@
 #include "ripc_sysv.h"
 #include "tap.h"
 #include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +71,15 @@ int main(void) {
     static struct sembuf many[501];
     ok_errno(semop(id, many, 501) == -1, E2BIG, "semop nsops > semopm: E2BIG");
     ok_errno(semop(id, NULL, 1) == -1, EFAULT, "semop with a NULL sops: EFAULT");
+    /* One operation's buffer at each edge the range check knows: the low
+     * page, the top of the address space (the range would wrap), and a
+     * page unmapped (the probe's answer). */
+    ok_errno(semop(id, (struct sembuf *)8, 1) == -1, EFAULT, "semop with sops in page 0: EFAULT");
+    ok_errno(semop(id, (struct sembuf *)(uintptr_t)0xfffc, 1) == -1, EFAULT, "semop with sops from below the lowest mappable address into it: EFAULT");
+    ok_errno(semop(id, (struct sembuf *)(uintptr_t)-4, 1) == -1, EFAULT, "semop with sops wrapping the address space: EFAULT");
+    void *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(gone != MAP_FAILED && munmap(gone, 4096) == 0, "a page mapped and unmapped");
+    ok_errno(semop(id, (struct sembuf *)gone, 1) == -1, EFAULT, "semop with sops in an unmapped page: EFAULT");
     ok_errno(op1(id, 3, 1, 0) == -1, EFBIG, "sem_num out of range: EFBIG");
     ok_errno(op1(-1, 0, 1, 0) == -1, EINVAL, "semop on id -1: EINVAL");
     semctl(id, 0, SETVAL, 32767);
@@ -101,8 +112,26 @@ int main(void) {
     ok_errno(semtimedop(id, &p, 1, &badts) == -1, EINVAL, "semtimedop tv_nsec >= 1e9: EINVAL");
     ok_errno(semtimedop(id, &p, 1, (struct timespec *)8) == -1, EFAULT, "semtimedop with a bad timeout pointer: EFAULT");
 
-    /* --- IPC_STAT / IPC_SET --- */
+    /* --- sem_otime: the wall clock's seconds, as the kernel stores them
+     * (ktime_get_real_seconds), on a 0600 set (the credentials' clock
+     * read serves it) and a 0666 one (no credentials: time()). --- */
     struct semid_ds ds;
+    int everyone = semget(IPC_PRIVATE, 1, IPC_CREAT | 0666);
+    for (int k = 0; k < 2; k++) {
+        int s = k == 0 ? id : everyone;
+        struct sembuf v0 = {0, 1, 0}, p0 = {0, -1, 0};
+        time_t before = time(NULL);
+        int r = semop(s, &v0, 1) == 0 && semop(s, &p0, 1) == 0;
+        memset(&ds, 0, sizeof ds);
+        r = r && semctl(s, 0, IPC_STAT, &ds) == 0;
+        time_t after = time(NULL);
+        ok(r && ds.sem_otime >= before && ds.sem_otime <= after,
+           "%s set: sem_otime is the wall clock's seconds (%lld in [%lld, %lld])", k == 0 ? "0600" : "0666",
+           (long long)ds.sem_otime, (long long)before, (long long)after);
+    }
+    ok(semctl(everyone, 0, IPC_RMID) == 0, "the 0666 set removed");
+
+    /* --- IPC_STAT / IPC_SET --- */
     memset(&ds, 0, sizeof ds);
     ok(semctl(id, 0, IPC_STAT, &ds) == 0, "IPC_STAT");
     ok(ds.sem_nsems == 3, "sem_nsems 3");

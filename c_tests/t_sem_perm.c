@@ -108,6 +108,25 @@ int main(int argc, char **argv) {
     ok(semctl(priv, 0, GETVAL) == 0, "the 0600 set is still there");
     ok(semctl(rw, 0, GETVAL) == 3, "its SETVAL on the 0666 set took effect");
     ok_errno(semctl(mine, 0, GETVAL) == -1, EINVAL, "the set it removed is gone");
+    /* The caller's credentials as they stand: a process that operated on
+     * the 0600 set as root (its credentials then cached for 10 ms, under
+     * ripc) and then became 65534 is refused once that has aged (the
+     * kernel refuses at once). A clock that did not advance would keep
+     * the cached root for ever. */
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        if (op(priv, 1) != 0 || op(priv, -1) != 0) _exit(2);
+        if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) _exit(3);
+        usleep(30000);
+        if (op(priv, 1) != -1 || errno != EACCES) _exit(4);
+        _exit(0);
+    }
+    waitpid(c, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "a child that used the 0600 set as root, then became 65534: refused 30 ms later (EACCES; status %d)",
+       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    ok(semctl(priv, 0, GETVAL) == 0, "... and it changed nothing");
     ok(semctl(priv, 0, IPC_RMID) == 0 && semctl(ro, 0, IPC_RMID) == 0 && semctl(rw, 0, IPC_RMID) == 0, "cleanup");
     if (!backend_is_kernel()) {
         /* The owner (not the creator) could not unlink the creator's file in

@@ -71,10 +71,11 @@ impl Seen {
         if len == 0 {
             return Ok(());
         }
-        let end = addr.checked_add(len).ok_or(Errno::EFAULT)?;
-        if addr < LOW || end > HIGH {
+        if !in_user_range(addr, len) {
             return Err(Errno::EFAULT);
         }
+        // No overflow: the range lies below HIGH.
+        let end = addr + len;
         // The range that answered last first (a loop reuses its buffers).
         let (a, e, w) = self.ranges[self.hit.get() % CACHE].get();
         if a <= addr && end <= e && (w || !write) {
@@ -106,6 +107,18 @@ impl Seen {
         self.ranges[i].set((addr & !(PAGE - 1), end.next_multiple_of(PAGE), write));
         self.hit.set(i);
         Ok(())
+    }
+}
+
+/// Whether `[addr, addr + len)` lies within `[LOW, HIGH)`, as one
+/// compare for a constant `len` (a `sembuf`): `addr - LOW` wraps to above
+/// any room for an address below `LOW`, NULL included, and exceeds the
+/// room left for a range that would end above `HIGH` or wrap.
+#[inline(always)]
+fn in_user_range(addr: usize, len: usize) -> bool {
+    match (HIGH - LOW).checked_sub(len) {
+        Some(room) => addr.wrapping_sub(LOW) <= room,
+        None => false,
     }
 }
 
@@ -207,6 +220,33 @@ fn probe(addr: usize, end: usize, write: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-compare range check against its plain statement, at and
+    /// around every edge (NULL, `LOW`, `HIGH`, the top of the address
+    /// space, lengths up to more than the space).
+    #[test]
+    fn in_user_range_is_the_plain_check() {
+        let plain = |addr: usize, len: usize| {
+            addr.checked_add(len)
+                .is_some_and(|end| addr >= LOW && end <= HIGH)
+        };
+        let edges = [0, 1, LOW, HIGH, usize::MAX, HIGH - LOW, HIGH / 2];
+        let mut addrs = Vec::new();
+        let mut lens = Vec::new();
+        for e in edges {
+            for d in [0usize, 1, 2, 6, 7, 4096] {
+                addrs.push(e.wrapping_add(d));
+                addrs.push(e.wrapping_sub(d));
+                lens.push(e.wrapping_add(d).max(1));
+                lens.push(e.wrapping_sub(d).max(1));
+            }
+        }
+        for &a in &addrs {
+            for &l in &lens {
+                assert_eq!(in_user_range(a, l), plain(a, l), "addr {a:#x} len {l:#x}");
+            }
+        }
+    }
     #[test]
     fn probes() {
         let mut v = vec![7u8; 10000];

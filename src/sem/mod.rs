@@ -342,13 +342,22 @@ thread_local! {
 }
 
 /// This thread's [`LAST`], reached without a closure (so the look-up is
-/// inlined where it is used: the address, no call through the key).
+/// inlined where it is used: the address, no call through the key), and
+/// on x86-64 Linux without `__tls_get_addr` ([`last_ie`], as the queues'
+/// `msg::last`).
 #[inline(always)]
 fn last() -> &'static Last {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    let p = match last_ie::get() {
+        p if !p.is_null() => p,
+        _ => last_first(),
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     let p: *const Last = LAST.with(|c| c as *const Last);
-    // SAFETY: this thread's `LAST`, which has no destructor: it lives as
-    // long as the thread, and `Last` is not `Sync`, so the reference
-    // cannot leave the thread.
+    // SAFETY: this thread's `LAST` (found through `LAST` itself, or the
+    // address this thread stored in its own `last_ie` word), which has no
+    // destructor: it lives as long as the thread, and `Last` is not
+    // `Sync`, so the reference cannot leave the thread.
     unsafe { &*p }
 }
 
@@ -365,6 +374,79 @@ pub(crate) fn touch_thread_locals() {
     let _ = OWNER.try_with(|_| ());
     journal::touch();
     fast::touch();
+}
+
+/// [`last`] on a thread's first call: its `LAST` found through the key,
+/// and its address kept in the thread's word (a signal handler that
+/// interrupts this stores the same address).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cold]
+#[inline(never)]
+fn last_first() -> *const Last {
+    let p: *const Last = LAST.with(|c| c as *const Last);
+    last_ie::set(p);
+    p
+}
+
+/// A thread-local word in the initial-exec TLS model: the address of the
+/// thread's [`LAST`] (see `msg::last_ie`, the same for the queues).
+/// Rust's `thread_local!` in a shared library uses the general-dynamic
+/// model, a call of `__tls_get_addr` per access (11 instructions and a
+/// call per `semop`), and stable Rust has no way to ask for another
+/// model; this word is declared in assembly and read at a fixed offset
+/// from the thread pointer (two loads). It takes 8 bytes of the static
+/// TLS block (glibc keeps room for it even for a `dlopen`ed library); a
+/// new thread's word is zero until its first call stores it; a `fork`
+/// child's thread has its parent thread's `LAST` at the same address.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod last_ie {
+    use super::Last;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss.ripc_sem_last,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl ripc_sem_last",
+        ".hidden ripc_sem_last",
+        ".type ripc_sem_last,@object",
+        ".size ripc_sem_last,8",
+        "ripc_sem_last:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    /// This thread's word (null until [`set`]).
+    #[inline(always)]
+    pub(super) fn get() -> *const Last {
+        let p: *const Last;
+        // SAFETY: reads this thread's 8-byte TLS word `ripc_sem_last`
+        // (declared above, 8-aligned) at its offset from the thread
+        // pointer (`fs`), which the GOT entry holds; no other effect.
+        unsafe {
+            core::arch::asm!(
+                "mov {p}, qword ptr [rip + ripc_sem_last@GOTTPOFF]",
+                "mov {p}, qword ptr fs:[{p}]",
+                p = out(reg) p,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        p
+    }
+
+    /// Stores `p` (this thread's `LAST`) in this thread's word.
+    #[inline(always)]
+    pub(super) fn set(p: *const Last) {
+        // SAFETY: writes this thread's own TLS word (see `get`), which
+        // nothing else refers to.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + ripc_sem_last@GOTTPOFF]",
+                "mov qword ptr fs:[{t}], {p}",
+                t = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
 }
 
 /// See [`OWNER`].
@@ -447,6 +529,16 @@ fn cached<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, LastS
     })
 }
 
+/// [`cached`]'s entry itself (its `Option` looked at once).
+#[inline]
+fn cached_entry<'a>(c: &'a Last, ns: &Ns, id: i32) -> Option<core::cell::Ref<'a, CachedSet>> {
+    core::cell::Ref::filter_map(c.set.try_borrow().ok()?, |b| {
+        b.as_ref()
+            .filter(|e| e.serial == ns.serial() && e.obj().id == id && !e.obj().is_removed())
+    })
+    .ok()
+}
+
 /// Looks the set `id` up in `ns` and caches it for this thread.
 fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     // Opens files: no cancellation may act in there (crate::os::cancel).
@@ -495,13 +587,12 @@ pub fn with_set_after<U: Copy, T>(
 ) -> Result<T> {
     let c = last();
     let u = pre(&c.probe)?;
-    if let Some(b) = cached(c, ns, id) {
-        let e = b.as_ref().expect("checked by cached");
+    if let Some(e) = cached_entry(c, ns, id) {
         let r = f(e.obj(), &e.known, u);
         if !matches!(r, Err(Errno::ESTALE)) {
             return r;
         }
-        drop(b);
+        drop(e);
         return moved_on(c, ns, id, u, f);
     }
     let r = looked_up(c, ns, id, u, &mut f);

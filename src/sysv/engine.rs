@@ -136,9 +136,7 @@ pub(crate) unsafe fn semop_one(semid: c_int, sops: *const sembuf) -> Result<c_in
         ns,
         semid,
         |seen: &Seen| {
-            if sops.is_null() {
-                return Err(Errno::EFAULT);
-            }
+            // NULL included: below the lowest address a mapping can have.
             seen.readable(sops as usize, core::mem::size_of::<sembuf>())?;
             // SAFETY: the bytes were checked readable just above;
             // read_unaligned copies the plain-data struct out.
