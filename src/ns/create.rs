@@ -1037,6 +1037,34 @@ mod tests {
     use super::*;
     use crate::ns::testing::{TempNs, PLAIN};
 
+    /// A look-up by key that finds a key name without magic — a creator
+    /// at the number between its key link and its magic — and whose
+    /// creator publishes before the second look (`key_unborn`, which then
+    /// sees the magic) adopts the object. It answered `EIO`: one of 80
+    /// racing `msgget(IPC_CREAT)` in `t_ns` on a loaded machine.
+    #[test]
+    fn a_key_published_between_the_two_looks_is_found() {
+        let t = TempNs::new("keylooks");
+        let ns = &t.ns;
+        let o = ns
+            .get(Kind::Msg, KEY + 7, IPC_CREAT | 0o600, &spec())
+            .unwrap();
+        let magic = o.header().magic.load(Ordering::Relaxed);
+        // As its creator before the magic.
+        o.header().magic.store(0, Ordering::Release);
+        let o2 = o.clone();
+        super::replace::set_step_hook(Some(Box::new(move |n| {
+            if n == 10 {
+                o2.header().magic.store(magic, Ordering::Release);
+            }
+        })));
+        let r = ns.get(Kind::Msg, KEY + 7, IPC_CREAT | 0o600, &spec());
+        super::replace::set_step_hook(None);
+        assert_eq!(r.map(|f| f.id), Ok(o.id), "the published object");
+        assert_eq!(o.header().magic.load(Ordering::Relaxed), magic);
+        ns.remove(&o, false);
+    }
+
     fn spec() -> CreateSpec<'static> {
         PLAIN
     }

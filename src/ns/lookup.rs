@@ -163,25 +163,38 @@ impl Ns {
         key: i32,
         pending: &mut bool,
     ) -> Result<Option<Arc<Obj>>> {
-        for n in 0..KEY_SLOTS {
+        'slots: for n in 0..KEY_SLOTS {
             let kname = Self::key_name(kind, key, n);
-            let found = match self.adopt_name(kind, &kname) {
-                Ok(found) => found,
-                // An object being built at its number, named by its key
-                // before its magic (see `create`).
-                Err(e) => match self.key_unborn(kind, &kname) {
-                    Some(true) => {
-                        *pending = true;
-                        return Ok(None);
+            let mut again = true;
+            let found = loop {
+                match self.adopt_name(kind, &kname) {
+                    Ok(found) => break found,
+                    // An object being built at its number, named by its
+                    // key before its magic (see `create`).
+                    Err(e) => {
+                        // (Unit tests: the creator publishes here.)
+                        super::replace::step(10);
+                        match self.key_unborn(kind, &kname) {
+                            Some(true) => {
+                                *pending = true;
+                                return Ok(None);
+                            }
+                            // A killed creator's, swept (no slot after it is
+                            // used: creators link no further while it is
+                            // there).
+                            Some(false) if !self.exists(&kname) => return Ok(None),
+                            // Swept but for a name we may not unlink: passed
+                            // over as a removed object's.
+                            Some(false) => continue 'slots,
+                            // Its creator published it between the two looks
+                            // (the first found no magic, the second found it):
+                            // adopted now. Once: an object whose magic stands
+                            // and that still cannot be adopted is corrupt.
+                            None if e == Errno::EIO && again => again = false,
+                            None => return Err(e),
+                        }
                     }
-                    // A killed creator's, swept (no slot after it is
-                    // used: creators link no further while it is there).
-                    Some(false) if !self.exists(&kname) => return Ok(None),
-                    // Swept but for a name we may not unlink: passed over
-                    // as a removed object's.
-                    Some(false) => continue,
-                    None => return Err(e),
-                },
+                }
             };
             let Some((obj, live)) = found else {
                 return Ok(None);

@@ -56,7 +56,9 @@ pub(crate) fn set_step_hook(f: StepHook) {
 /// do there: 0 once the copy's file is made, before anything is copied
 /// into it; 3 once the move is committed (before any rename), 1 once the
 /// copy has the numbered name, 2 once the key names were relinked (before
-/// the old file is marked moved).
+/// the old file is marked moved). And 10 in a look-up by key, between its
+/// look at a key name that found no magic and its second look
+/// (`Ns::by_key_seen`).
 #[inline(always)]
 pub(super) fn step(_n: u32) {
     #[cfg(test)]
