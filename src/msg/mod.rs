@@ -469,66 +469,12 @@ fn last() -> &'static ThreadCache {
     unsafe { &*p }
 }
 
-/// A thread-local word in the initial-exec TLS model: the address of the
-/// thread's [`LAST`]. Rust's `thread_local!` in a shared library uses the
-/// general-dynamic model, a call of `__tls_get_addr` per access (11
-/// instructions and a call, per `msgsnd` and per `msgrcv`), and stable
-/// Rust has no way to ask for another model; this word is declared in
-/// assembly and read at a fixed offset from the thread pointer (two
-/// loads). Initial-exec in a shared library takes 8 bytes of the static
-/// TLS block (glibc keeps room for it even for a `dlopen`ed library); a
-/// new thread's word is zero until its first call stores it; a `fork`
-/// child's thread has its parent thread's `LAST` at the same address.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod last_ie {
-    use super::ThreadCache;
-
-    core::arch::global_asm!(
-        ".pushsection .tbss.ripc_msg_last,\"awT\",@nobits",
-        ".p2align 3",
-        ".globl ripc_msg_last",
-        ".hidden ripc_msg_last",
-        ".type ripc_msg_last,@object",
-        ".size ripc_msg_last,8",
-        "ripc_msg_last:",
-        ".zero 8",
-        ".popsection",
-    );
-
-    /// This thread's word (null until [`set`]).
-    #[inline(always)]
-    pub(super) fn get() -> *const ThreadCache {
-        let p: *const ThreadCache;
-        // SAFETY: reads this thread's 8-byte TLS word `ripc_msg_last`
-        // (declared above, 8-aligned) at its offset from the thread
-        // pointer (`fs`), which the GOT entry holds; no other effect.
-        unsafe {
-            core::arch::asm!(
-                "mov {p}, qword ptr [rip + ripc_msg_last@GOTTPOFF]",
-                "mov {p}, qword ptr fs:[{p}]",
-                p = out(reg) p,
-                options(nostack, preserves_flags, readonly),
-            );
-        }
-        p
-    }
-
-    /// Stores `p` (this thread's `LAST`) in this thread's word.
-    #[inline(never)]
-    pub(super) fn set(p: *const ThreadCache) {
-        // SAFETY: writes this thread's own TLS word (see `get`), which
-        // nothing else refers to.
-        unsafe {
-            core::arch::asm!(
-                "mov {t}, qword ptr [rip + ripc_msg_last@GOTTPOFF]",
-                "mov qword ptr fs:[{t}], {p}",
-                t = out(reg) _,
-                p = in(reg) p,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
-}
+crate::sync::tls::ie_tls_word!(
+    /// The address of the thread's [`LAST`] (see `crate::sync::tls`).
+    last_ie,
+    "ripc_msg_last",
+    ThreadCache
+);
 
 /// See [`OWNER`].
 struct CacheOwner;

@@ -17,6 +17,8 @@ pub mod lock;
 pub mod owner;
 pub mod spin;
 pub mod time;
+#[macro_use]
+pub(crate) mod tls;
 
 pub use event::{Event, Slept};
 pub use futex::{futex_wait, futex_wake};
