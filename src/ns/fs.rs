@@ -163,7 +163,8 @@ pub(crate) fn reserve_sizing(fd: i32, off: u64, len: u64) -> Result<bool> {
 /// A recent look at the free space of the namespace's file system (see
 /// [`Ns::has_room`]): bytes free for root (`f_bfree`) and for others
 /// (`f_bavail`), less what this process's room checks granted since,
-/// and when it was taken (`CLOCK_MONOTONIC_COARSE`, ns; 0: never).
+/// and when it was taken (`os::proc::coarse_now`'s stamp, as the
+/// credentials' cache; 0: never).
 #[derive(Debug, Default)]
 pub(crate) struct Room {
     at: AtomicU64,
@@ -178,20 +179,6 @@ pub(crate) const ROOM_FRESH_NS: u64 = 10_000_000;
 /// The free space a cached look must still show beyond a check's bytes
 /// for the look to answer it ([`Ns::has_room`]).
 pub(crate) const ROOM_SLACK: u64 = 16 << 20;
-
-/// `CLOCK_MONOTONIC_COARSE` in ns (the vDSO: no system call); never 0.
-fn coarse_ns() -> u64 {
-    // SAFETY: clock_gettime into a zeroed timespec of our own.
-    let ts = unsafe {
-        let mut ts: libc::timespec = core::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts);
-        ts
-    };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-        .max(1)
-}
 
 /// How many times [`Ns::fs_stat`] asked the kernel (for the tests).
 #[cfg(test)]
@@ -217,7 +204,7 @@ impl Ns {
     /// system within those 10 ms. (No answer is cached from a file system
     /// that reports no size: `f_blocks` 0, room always.)
     pub fn has_room(&self, bytes: u64, privileged: bool, fresh: bool) -> bool {
-        let now = coarse_ns();
+        let now = crate::os::proc::stamp(&crate::os::proc::coarse_now());
         let (mine, other) = if privileged {
             (&self.room.bfree, &self.room.bavail)
         } else {
