@@ -6,6 +6,7 @@
 //! allocations are async-signal-safe: `super::alloc`). `getdents64` into a
 //! buffer on the stack instead.
 
+use crate::error::{Errno, Result};
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -15,29 +16,33 @@ const NAME_AT: usize = 19;
 
 /// Calls `each` with every name in the directory open at `dir` (`.` and
 /// `..` included), from `dir`'s offset on (which moves: give it a
-/// descriptor of its own). `Err` with the `errno` value when the kernel
-/// refuses a read; names given before an error stay given.
-pub(crate) fn for_each_name(dir: BorrowedFd<'_>, mut each: impl FnMut(&CStr)) -> Result<(), i32> {
+/// descriptor of its own). `Err` when the kernel refuses a read; names
+/// given before an error stay given.
+pub(crate) fn for_each_name(dir: BorrowedFd<'_>, mut each: impl FnMut(&CStr)) -> Result<()> {
     // 8-byte aligned, as the kernel lays its records out (each record's
     // length is a multiple of 8).
     let mut buf = [0u64; 512];
     loop {
-        // SAFETY: getdents64 writes at most the buffer's length into it.
+        // SAFETY: getdents64 writes at most the buffer's length into it
+        // (`raw_syscall`: no errno written, no cancellation point).
         let n = unsafe {
-            libc::syscall(
+            super::raw_syscall(
                 libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buf.as_mut_ptr(),
-                core::mem::size_of_val(&buf),
+                [
+                    dir.as_raw_fd() as libc::c_long,
+                    buf.as_mut_ptr() as libc::c_long,
+                    core::mem::size_of_val(&buf) as libc::c_long,
+                    0,
+                    0,
+                    0,
+                ],
             )
         };
         if n < 0 {
-            // SAFETY: errno of this thread, just set by the failed call.
-            let e = unsafe { *libc::__errno_location() };
-            if e == libc::EINTR {
-                continue;
+            match Errno::from_raw(-n as i32) {
+                Errno::EINTR => continue,
+                e => return Err(e),
             }
-            return Err(e);
         }
         if n == 0 {
             return Ok(());
@@ -49,11 +54,11 @@ pub(crate) fn for_each_name(dir: BorrowedFd<'_>, mut each: impl FnMut(&CStr)) ->
         while at + NAME_AT < bytes.len() {
             let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
             if reclen <= NAME_AT || at + reclen > bytes.len() {
-                return Err(libc::EIO);
+                return Err(Errno::EIO);
             }
             match CStr::from_bytes_until_nul(&bytes[at + NAME_AT..at + reclen]) {
                 Ok(name) => each(name),
-                Err(_) => return Err(libc::EIO),
+                Err(_) => return Err(Errno::EIO),
             }
             at += reclen;
         }
