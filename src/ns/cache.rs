@@ -128,9 +128,33 @@ impl ObjCache {
     }
 
     /// The mutex itself, for the `fork` handlers (which hold every
-    /// namespace's cache across the `fork`, from the thread that forks).
+    /// namespace's cache across the `fork`, from the thread that forks,
+    /// inside a [`ForkDepth`]).
     pub(super) fn mutex(&self) -> &Mutex<Cache> {
         &self.0
+    }
+}
+
+/// The `fork` handlers' hold of every cache counts as one take of this
+/// thread ([`ForkDepth::enter`] before the first mutex is taken,
+/// [`ForkDepth::leave`] after the last is let go): a signal handler that
+/// runs on the forking thread between the `fork` handlers — in the
+/// parent or in the child — and calls the library goes without a cache
+/// the fork holds instead of waiting for its own thread. It waited for
+/// ever: three threads looping on `msgsnd`/`msgrcv` beside a main thread
+/// that forked 200 times, with a `SIGPROF` handler calling `msgctl` and
+/// `semget`, hung in 3 of 3 runs (`/tmp/s1/thrmalloc.c`, 2026-12-07).
+pub(super) struct ForkDepth;
+
+impl ForkDepth {
+    /// Raises this thread's count (see [`ForkDepth`]).
+    pub(super) fn enter() {
+        DEPTH.with(|d| d.set(d.get() + 1));
+    }
+
+    /// Lowers it again.
+    pub(super) fn leave() {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
 

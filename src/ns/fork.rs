@@ -79,6 +79,7 @@ pub(super) extern "C" fn cache_fork_prepare() {
     // SAFETY: we hold OPEN (see ForkSlot).
     let held = unsafe { &mut *FORK_HELD.0.get() };
     held.alone = false;
+    super::cache::ForkDepth::enter();
     for ns in open.iter().filter_map(std::sync::Weak::upgrade) {
         let g = ns.cache.mutex().lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the guard borrows `ns.cache`; the `Arc` stored beside it
@@ -109,6 +110,7 @@ pub(super) extern "C" fn cache_fork_release() {
     }
     let open = held.open.take();
     drop(open);
+    super::cache::ForkDepth::leave();
 }
 
 /// In the child of `fork`: the liveness marks of the namespaces (see
