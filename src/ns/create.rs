@@ -1069,6 +1069,71 @@ mod tests {
         PLAIN
     }
 
+    /// A segment's creator killed after sizing its file, before writing
+    /// its header (a file of zeros: id 0, at another index than 0), is
+    /// swept with its payload's name first: a sweeper killed between the
+    /// two unlinks must leave the number (swept later), never a payload
+    /// name no control file gives. The number went first: one
+    /// `t_shm_crash` run of 7 (two in parallel) ended with an orphaned
+    /// `shm.data.<inode>`, empty and `0600` (seen by `strace -f`: a
+    /// sweeping creator killed between its `unlinkat` of `shm.6` and of
+    /// the payload).
+    #[test]
+    fn a_segment_file_without_header_is_swept_payload_first() {
+        use std::os::unix::fs::FileExt;
+        let t = TempNs::new("noheader");
+        let ns = &t.ns;
+        let apart = CreateSpec {
+            data_len: 4096,
+            data_apart: true,
+            ..PLAIN
+        };
+        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
+        let o = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
+        let idx = o.id % IDX_SPAN;
+        assert_ne!(idx, 0);
+        let number = Ns::idx_name(Kind::Shm, idx);
+        let payload = format!("shm.data.{}", o.ino);
+        assert!(t.objects().contains(&payload));
+        // As its killed creator left it: sized, no header, no bit.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(t.dir.join(&number))
+            .unwrap()
+            .write_all_at(&[0u8; HEADER_LEN], 0)
+            .unwrap();
+        ns.index().unwrap().mark(Kind::Shm, idx, false);
+        let mut c = ns.cache.lock().unwrap();
+        c.clear();
+        c.engines.clear();
+        drop(c);
+        drop(o);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s2, dir) = (seen.clone(), t.dir.clone());
+        let (n2, p2) = (number.clone(), payload.clone());
+        super::replace::set_step_hook(Some(Box::new(move |n| {
+            if n == 20 {
+                let has = |x: &str| dir.join(x).symlink_metadata().is_ok();
+                s2.lock().unwrap().push((has(&n2), has(&p2)));
+            }
+        })));
+        let swept = ns.sweep_stale(Kind::Shm, idx);
+        super::replace::set_step_hook(None);
+        assert!(swept, "its creator is dead: swept");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(true, false)],
+            "(number, payload) named between the two unlinks"
+        );
+        assert!(
+            !t.objects().contains(&payload) && !t.objects().contains(&number),
+            "left: {:?}",
+            t.objects()
+        );
+        ns.remove(&first, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
+    }
+
     const KEY: i32 = 0x5eed;
 
     /// An object of `t` made to look as another process's build in

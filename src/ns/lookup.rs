@@ -531,6 +531,7 @@ impl Ns {
         if kind == Kind::Shm {
             self.unlink_data(kind, st.st_ino);
         }
+        super::replace::step(20);
         // SAFETY: unlinking, in our directory, a numbered name checked
         // just before to be this file.
         let gone = unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
@@ -698,16 +699,24 @@ impl Ns {
             };
         }
         let Ok(c) = cpath(&name) else { return kept };
-        // SAFETY: unlinking a numbered name in our directory whose object
-        // (checked just above, by its inode) was removed or is unreachable.
-        let gone = self.same_file(&name, st.st_dev, st.st_ino)
-            && unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) } == 0;
-        if gone && unreachable {
-            // (Whatever its flags say: they may be scribbled too. Only
-            // this inode's payload has that name.)
-            if kind == Kind::Shm {
+        let gone = self.same_file(&name, st.st_dev, st.st_ino) && {
+            // An unreachable segment's payload name first, as at a
+            // removal (`unlink_numbered`): a sweeper killed in between
+            // leaves the number, swept later, never a payload name that
+            // no control file gives (whatever its flags say: they may be
+            // scribbled too; only this inode's payload has that name).
+            // The file of a creator killed after its sizing, before its
+            // header (all zeros: id 0 at another index), comes here.
+            if unreachable && kind == Kind::Shm {
                 self.unlink_data(kind, st.st_ino);
+                super::replace::step(20);
             }
+            // SAFETY: unlinking a numbered name in our directory whose
+            // object (checked just above, by its inode) was removed or is
+            // unreachable.
+            unsafe { libc::unlinkat(self.dirfd.as_raw_fd(), c.as_ptr(), 0) == 0 }
+        };
+        if gone && unreachable {
             crate::debug_report!(
                 "{}: swept {name}, an object no id can reach (its header was scribbled on, or its creator died before its magic)",
                 self.dir.display()

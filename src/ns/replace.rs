@@ -58,7 +58,8 @@ pub(crate) fn set_step_hook(f: StepHook) {
 /// copy has the numbered name, 2 once the key names were relinked (before
 /// the old file is marked moved). And 10 in a look-up by key, between its
 /// look at a key name that found no magic and its second look
-/// (`Ns::by_key_seen`).
+/// (`Ns::by_key_seen`). And 20 in a sweep of a segment's file, between
+/// the unlink of its payload's name and that of its number.
 #[inline(always)]
 pub(super) fn step(_n: u32) {
     #[cfg(test)]
