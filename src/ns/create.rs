@@ -145,7 +145,7 @@ impl Ns {
     /// process holds no such descriptor here (an `Ns` opened without
     /// [`Ns::register`], or no descriptor to be had): then objects are
     /// created under a temporary name.
-    fn build_fd(&self) -> Option<i32> {
+    pub(super) fn build_fd(&self) -> Option<i32> {
         let fd = self.live_fd.load(Ordering::Relaxed);
         (fd >= 0 && self.live_pid.load(Ordering::Relaxed) == my_pid() && self.at_number())
             .then_some(fd)
@@ -1067,6 +1067,83 @@ mod tests {
 
     fn spec() -> CreateSpec<'static> {
         PLAIN
+    }
+
+    /// A sweeper that is no creator (a listing, a get of a key, `ripcs`)
+    /// checks that the number is still the killed creator's file, then
+    /// unlinks it. Preempted in between, another sweeper could sweep that
+    /// file and a creator make its own at the number — and this sweeper's
+    /// unlink took the new file's number (the segment lost its name, its
+    /// payload's name stayed for ever). The sweeper holds the index's
+    /// build mark across its check and its unlinks now, which a creator
+    /// needs before it makes its file: here, one that tries at that
+    /// instant does not get it, and whatever it made would keep its name.
+    #[test]
+    fn a_sweeper_holds_the_build_mark_from_its_check_to_its_unlink() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let t = TempNs::new("sweepmark");
+        let ns = &t.ns;
+        let apart = CreateSpec {
+            data_len: 4096,
+            data_apart: true,
+            ..PLAIN
+        };
+        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
+        let idx = first.id % IDX_SPAN + 1;
+        let number = Ns::idx_name(Kind::Shm, idx);
+        // A creator killed right after making its file at the number.
+        let open_new = |p: &std::path::Path| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(p)
+        };
+        open_new(&t.dir.join(&number)).unwrap();
+        // At the sweeper's step 21, as another process would: a sweeper
+        // sweeps the file (it may: the mark is free, its creator dead),
+        // then a creator takes the mark and makes its file there.
+        let made = Arc::new(std::sync::Mutex::new(None));
+        let (m2, dir, n2) = (made.clone(), t.dir.clone(), number.clone());
+        super::replace::set_step_hook(Some(Box::new(move |n| {
+            if n != 21 || m2.lock().unwrap().is_some() {
+                return;
+            }
+            let mark = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(dir.join("ripc.idx"))
+                .unwrap();
+            let mark = OwnedFd::from(mark);
+            let got = index::Index::hold_build_mark(mark.as_raw_fd(), Kind::Shm, idx);
+            let mut ino = None;
+            if got {
+                let _ = std::fs::remove_file(dir.join(&n2));
+                ino = open_new(&dir.join(&n2))
+                    .ok()
+                    .and_then(|f| f.metadata().ok())
+                    .map(|md| std::os::unix::fs::MetadataExt::ino(&md));
+            }
+            *m2.lock().unwrap() = Some((got, ino, mark));
+        })));
+        let swept = ns.sweep_stale(Kind::Shm, idx);
+        super::replace::set_step_hook(None);
+        let made = made.lock().unwrap().take();
+        let (got, ino, mark) = made.expect("the sweep checked the number (step 21)");
+        let now = std::fs::symlink_metadata(t.dir.join(&number))
+            .ok()
+            .map(|md| std::os::unix::fs::MetadataExt::ino(&md));
+        if let Some(ino) = ino {
+            assert_eq!(now, Some(ino), "the creator's file lost its number");
+        }
+        assert!(
+            !got,
+            "a creator took the build mark in the sweeper's window"
+        );
+        assert!(swept && now.is_none(), "the killed creator's file is swept");
+        drop(mark);
+        ns.remove(&first, false);
+        assert!(t.objects().is_empty(), "left: {:?}", t.objects());
     }
 
     /// A segment's creator killed after sizing its file, before writing

@@ -1224,6 +1224,20 @@ impl Index {
     /// its parent: a creator killed in a child would leave its mark held
     /// for as long as its parent lived.
     pub fn claim_build(&self, fd: i32, kind: Kind, idx: i32) -> Claim {
+        self.claim_build_as(fd, kind, idx, true)
+    }
+
+    /// [`Index::claim_build`] for a sweeper (`Ns::sweep_stale_as`), which
+    /// may hold another index's mark already (a create's look-up of a key
+    /// name that meets a killed creator's file): `Busy` at once when every
+    /// slot of this process is taken, instead of waiting for one (16
+    /// threads each holding a slot and waiting for a second would wait
+    /// for ever).
+    pub fn try_claim_build(&self, fd: i32, kind: Kind, idx: i32) -> Claim {
+        self.claim_build_as(fd, kind, idx, false)
+    }
+
+    fn claim_build_as(&self, fd: i32, kind: Kind, idx: i32, wait: bool) -> Claim {
         use std::sync::atomic::Ordering::SeqCst;
         if !(0..IDXS as i32).contains(&idx) {
             return Claim::Busy;
@@ -1237,6 +1251,9 @@ impl Index {
                 if !ours(v) && s.compare_exchange(v, w, SeqCst, SeqCst).is_ok() {
                     break 'found i;
                 }
+            }
+            if !wait {
+                return Claim::Busy;
             }
             std::thread::yield_now();
         };

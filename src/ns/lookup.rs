@@ -528,6 +528,7 @@ impl Ns {
         if !self.same_file(name, st.st_dev, st.st_ino) {
             return false;
         }
+        super::replace::step(21);
         if kind == Kind::Shm {
             self.unlink_data(kind, st.st_ino);
         }
@@ -611,25 +612,74 @@ impl Ns {
     /// that is this file: a creator links it before its magic), then its
     /// number and its payload's name, so that a sweeper killed half-way
     /// leaves a file at the number, never a key name no number backs.
+    ///
+    /// Every unlink of the sweep is made under the index's build mark:
+    /// the caller's (`claimed`), or taken here once the file was found
+    /// to be one to sweep (two `fcntl`s, on that rare path only), and the
+    /// file looked at again under it. A creator takes the mark before it
+    /// makes its file at the number, so a sweeper that checked the name
+    /// to be the stale file cannot unlink, instead, a new creator's file
+    /// made there between its check and its unlink (another sweeper
+    /// having swept the stale one meanwhile): that creator's segment
+    /// lost its number, and its payload's name stayed for ever. The mark
+    /// held by someone else (a creator building there, or sweeping what
+    /// we found): left to them. Where no mark can be had (no index, no
+    /// liveness descriptor, no OFD locks) the sweep goes on as before,
+    /// with [`Ns::being_built`]'s look.
     pub(super) fn sweep_stale_as(&self, kind: Kind, idx: i32, claimed: bool) -> Stale {
+        if claimed {
+            return self
+                .sweep_stale_in(kind, idx, true, true)
+                .unwrap_or(Stale::Kept);
+        }
+        let Some(found) = self.sweep_stale_in(kind, idx, false, false) else {
+            let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) else {
+                return self
+                    .sweep_stale_in(kind, idx, false, true)
+                    .unwrap_or(Stale::Kept);
+            };
+            return match ix.try_claim_build(lfd, kind, idx) {
+                index::Claim::Mine(slot) => {
+                    let r = self.sweep_stale_in(kind, idx, true, true);
+                    ix.release_build(lfd, kind, idx, slot);
+                    r.unwrap_or(Stale::Kept)
+                }
+                index::Claim::Busy => Stale::Unborn,
+                index::Claim::NoLocks => self
+                    .sweep_stale_in(kind, idx, false, true)
+                    .unwrap_or(Stale::Kept),
+            };
+        };
+        found
+    }
+
+    /// [`Ns::sweep_stale_as`]'s look, and its unlinks when `unlink`;
+    /// `None` (only without `unlink`) when the file is one to sweep.
+    fn sweep_stale_in(&self, kind: Kind, idx: i32, claimed: bool, unlink: bool) -> Option<Stale> {
         let name = Self::idx_name(kind, idx);
         let building = || !claimed && self.being_built(kind, idx);
         let Some((st, head)) = self.map_header(&name) else {
             // Not even a header yet: a creator killed between its
             // `openat` and its sizing, unless one is at work.
             let Some(st) = self.lstat(&name) else {
-                return Stale::Gone;
+                return Some(Stale::Gone);
             };
             if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as usize) >= HEADER_LEN {
-                return Stale::Kept; // (unreadable here)
+                return Some(Stale::Kept); // (unreadable here)
             }
-            if !building() && self.unlink_numbered(kind, &name, &st) {
-                return Stale::Gone;
+            if building() {
+                return Some(Stale::Unborn);
             }
-            return Stale::Unborn;
+            if !unlink {
+                return None;
+            }
+            if self.unlink_numbered(kind, &name, &st) {
+                return Some(Stale::Gone);
+            }
+            return Some(Stale::Unborn);
         };
         let Ok(h) = head.at::<ObjHeader>(0) else {
-            return Stale::Kept;
+            return Some(Stale::Kept);
         };
         // (Without magic at its own number: a build, or a killed
         // creator's; at another index's, a member's second name of one,
@@ -639,7 +689,10 @@ impl Ns {
             h.magic.load(Ordering::Acquire) != OBJ_MAGIC && (own < 0 || own % IDX_SPAN == idx);
         if unborn {
             if building() || h.magic.load(Ordering::Acquire) == OBJ_MAGIC {
-                return Stale::Unborn;
+                return Some(Stale::Unborn);
+            }
+            if !unlink {
+                return None;
             }
             let key = h.perm.key.load(Ordering::Relaxed);
             if key != IPC_PRIVATE && h.kind.load(Ordering::Relaxed) == kind as u32 {
@@ -674,7 +727,7 @@ impl Ns {
         } else {
             let removed = h.state.load(Ordering::Acquire) != STATE_LIVE;
             if !unreachable && (kind == Kind::Shm || !removed) {
-                return Stale::Kept;
+                return Some(Stale::Kept);
             }
             // A moved file that forwards to a live copy at the spare's
             // name is the object's number (src/ns/spare.rs).
@@ -682,8 +735,11 @@ impl Ns {
                 && h.state.load(Ordering::Acquire) == STATE_MOVED
                 && self.forwards_at(kind, idx)
             {
-                return Stale::Kept;
+                return Some(Stale::Kept);
             }
+        }
+        if !unlink {
+            return None;
         }
         if unreachable {
             h.state.store(STATE_REMOVED, Ordering::Release);
@@ -692,13 +748,15 @@ impl Ns {
         if unborn {
             // A killed creator's: its payload's name first (see
             // `unlink_numbered`).
-            return if self.unlink_numbered(kind, &name, &st) {
+            return Some(if self.unlink_numbered(kind, &name, &st) {
                 Stale::Gone
             } else {
                 kept
-            };
+            });
         }
-        let Ok(c) = cpath(&name) else { return kept };
+        let Ok(c) = cpath(&name) else {
+            return Some(kept);
+        };
         let gone = self.same_file(&name, st.st_dev, st.st_ino) && {
             // An unreachable segment's payload name first, as at a
             // removal (`unlink_numbered`): a sweeper killed in between
@@ -722,11 +780,7 @@ impl Ns {
                 self.dir.display()
             );
         }
-        if gone {
-            Stale::Gone
-        } else {
-            kept
-        }
+        Some(if gone { Stale::Gone } else { kept })
     }
 
     /// True when the header `h` of the file `st` at numbered name `idx`

@@ -59,7 +59,9 @@ pub(crate) fn set_step_hook(f: StepHook) {
 /// the old file is marked moved). And 10 in a look-up by key, between its
 /// look at a key name that found no magic and its second look
 /// (`Ns::by_key_seen`). And 20 in a sweep of a segment's file, between
-/// the unlink of its payload's name and that of its number.
+/// the unlink of its payload's name and that of its number; 21 in a sweep
+/// of a killed creator's file, between the check that the number is that
+/// file and the first unlink.
 #[inline(always)]
 pub(super) fn step(_n: u32) {
     #[cfg(test)]
