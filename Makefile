@@ -112,6 +112,13 @@ $(B)/c_tests/%: c_tests/%.c c_tests/tap.h c_tests/numbered.h c_tests/msg_totals.
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Ic_tests -o $@ $< $(LDLIBS)
 
+# t_first_call_alloc re-executes itself with this preloaded: it counts each
+# thread's calls of the C library's allocator (c_tests/mcount.c).
+$(B)/c_tests/libmcount.so: c_tests/mcount.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $<
+$(B)/c_tests/t_first_call_alloc: $(B)/c_tests/libmcount.so
+
 $(B)/articles/%: c_tests/articles/%.c include/ripc_sysv.h $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(LEGACY) $(CFLAGS) $(CPPFLAGS) -Ic_tests/articles -include ripc_sysv.h -o $@ $< $(LDLIBS)
