@@ -20,8 +20,9 @@
  * thread's malloc/calloc/realloc/free/memalign calls. Fresh threads (and
  * the child of a fresh thread's fork) make their first calls of each kind
  * — gets by key, msgsnd/msgrcv, semop with and without SEM_UNDO, a V that
- * wakes a sleeper, shmat/shmdt, IPC_STAT, private creates and IPC_RMID,
- * a native handle's first call — and every call must count 0. The counter
+ * wakes a sleeper, a semop and a msgrcv that sleep until woken,
+ * shmat/shmdt, IPC_STAT, private creates and IPC_RMID, a native handle's
+ * first call — and every call must count 0. The counter
  * is checked first: a fresh thread's malloc + free counts 2. With the
  * library of main at 162aa6b this failed: 1 calloc at a thread's first
  * msgsnd, at its first SEM_UNDO semop (and its first wake) and at a
@@ -32,6 +33,7 @@
 #include "tap.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 
 static long (*mc)(void);
 
@@ -153,14 +155,24 @@ static void *t_counter(void *a) {
     return NULL;
 }
 
-/* A sleeper on semaphore 1, woken by a fresh thread's first call. */
+/* A sleeper on semaphore 1, woken by a fresh thread's first call; its
+ * own first call is one that sleeps. */
 static void *t_sleeper(void *a) {
     (void)a;
     struct sembuf p = {1, -1, 0};
-    int r;
-    while ((r = semop(sid, &p, 1)) == -1 && errno == EINTR) {
-    }
-    return (void *)(intptr_t)(r == 0);
+    STEP("thread first semop, sleeping until granted", semop(sid, &p, 1) == 0);
+    return NULL;
+}
+
+/* A fresh thread's first call is a msgrcv that sleeps until a message
+ * comes (type 7, sent by the main thread). */
+static volatile pid_t msg_sleeper_tid;
+static void *t_msg_sleeper(void *a) {
+    (void)a;
+    struct msgb m;
+    msg_sleeper_tid = (pid_t)syscall(SYS_gettid);
+    STEP("thread first msgrcv, sleeping until a message", msgrcv(qid, &m, sizeof m.mtext, 7, 0) == 2);
+    return NULL;
 }
 
 static void *t_waker(void *a) {
@@ -248,16 +260,29 @@ int main(int argc, char **argv) {
     if (pipe_h) run(t_handle);
 
     /* A V whose grant wakes a sleeper (the wake queued for after the
-     * lock) as a fresh thread's first call. */
+     * lock) as a fresh thread's first call. (Bounded: 5 s for the
+     * sleeper to sleep; the V is made whatever happened.) */
     pthread_t sl;
-    int slept = 0;
     if (pthread_create(&sl, NULL, t_sleeper, NULL) == 0) {
         for (int i = 0; i < 5000 && semctl(sid, 1, GETNCNT) != 1; i++) tap_sleep_us(1000);
-        slept = semctl(sid, 1, GETNCNT) == 1;
+        ok(semctl(sid, 1, GETNCNT) == 1, "the semop sleeper sleeps");
         run(t_waker);
-        void *r = NULL;
-        pthread_join(sl, &r);
-        ok(slept && r == (void *)1, "the sleeper slept and was granted");
+        pthread_join(sl, NULL);
+    }
+    /* A msgrcv sleeper, woken by the main thread's msgsnd. */
+    if (pthread_create(&sl, NULL, t_msg_sleeper, NULL) == 0) {
+        struct msgb m = {7, "z"};
+        char path[64];
+        char st = 0;
+        for (int i = 0; i < 5000 && st != 'S'; i++) {
+            tap_sleep_us(1000);
+            if (!msg_sleeper_tid) continue;
+            snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)msg_sleeper_tid);
+            st = tap_stat_state(path);
+        }
+        ok(st == 'S', "the msgrcv sleeper sleeps");
+        ok(msgsnd(qid, &m, 2, 0) == 0, "message for the msgrcv sleeper");
+        pthread_join(sl, NULL);
     }
     report(rec);
 
