@@ -92,7 +92,10 @@ lib: $(SO) $(ARCHIVE)
 # link/child-path.ld groups the code a fork child runs (its handlers,
 # shmctl(IPC_STAT), semop) in one 64 KiB window: one page fault in the
 # child instead of ~10 (see the script; build.rs reruns when it changes).
+# -z nodelete: dlclose never unmaps the library, whose thread-exit key's
+# destructor a thread's value refers to (src/os/thread_exit.rs).
 SOLINK  := -C link-arg=-Wl,-soname,$(SONAME) -C link-arg=-Wl,--build-id \
+           -C link-arg=-Wl,-z,nodelete \
            -C 'link-arg=-Wl,-T,$(CURDIR)/link/child-path.ld'
 $(SO) $(ARCHIVE): Cargo.toml link/child-path.ld $(shell find src -name '*.rs') build.rs src/ffi/cancel.c
 	$(CARGO) rustc --release --lib --features sigsafe-alloc --crate-type cdylib,staticlib -- $(SOLINK)
@@ -108,6 +111,13 @@ header:
 $(B)/c_tests/%: c_tests/%.c c_tests/tap.h c_tests/numbered.h c_tests/msg_totals.h c_tests/sem_peer.h c_tests/sem_stop.h $(HEADERS) $(SO)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Ic_tests -o $@ $< $(LDLIBS)
+
+# t_first_call_alloc re-executes itself with this preloaded: it counts each
+# thread's calls of the C library's allocator (c_tests/mcount.c).
+$(B)/c_tests/libmcount.so: c_tests/mcount.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $<
+$(B)/c_tests/t_first_call_alloc: $(B)/c_tests/libmcount.so
 
 $(B)/articles/%: c_tests/articles/%.c include/ripc_sysv.h $(SO)
 	@mkdir -p $(@D)

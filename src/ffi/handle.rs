@@ -228,51 +228,18 @@ static NO_RECORD: Record = Record {
 thread_local! {
     /// This thread's record: null before its first call, [`NO_RECORD`]
     /// once it has none (gone at exit, or none to be had).
+    /// No destructor (whose registration would allocate:
+    /// `os::thread_exit`): the record is given back by [`give_back_mine`]
+    /// when the thread exits — also a thread whose first call comes from
+    /// another key's destructor (glibc runs the key's destructor in its
+    /// next round), which kept its record for ever when this was a Rust
+    /// thread-local destructor registered too late to run.
     static MINE: Cell<*const Record> = const { Cell::new(core::ptr::null()) };
-    /// Gives the record back when the thread exits (touched when the
-    /// record is taken, which registers the destructor; it also keeps the
-    /// library loaded while the thread lives, as every Rust thread-local
-    /// destructor does, for the key's destructor below).
-    static OWNER: Owner = const { Owner };
 }
 
-struct Owner;
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        if let Some(k) = key() {
-            // Given back here: not again by the key's destructor.
-            // SAFETY: clearing this thread's value of a key made by `key`.
-            unsafe { libc::pthread_setspecific(k, core::ptr::null()) };
-        }
-        give_back_mine();
-    }
-}
-
-/// The key whose destructor gives a thread's record back when the
-/// thread-local destructor could not: a thread whose first call comes
-/// from another key's destructor (run after the thread-local
-/// destructors) registers one that never runs, and kept its record for
-/// ever. A value set during the key destructors is destroyed in glibc's
-/// next round. None: no key to be had (records are then not taken).
-static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
-
-fn key() -> Option<libc::pthread_key_t> {
-    *KEY.get_or_init(|| {
-        let mut k: libc::pthread_key_t = 0;
-        // SAFETY: a fresh key; `give_back` never unwinds.
-        (unsafe { libc::pthread_key_create(&mut k, Some(give_back)) } == 0).then_some(k)
-    })
-}
-
-/// The key's destructor (its value: this thread's record, unless
-/// [`Owner`] gave it back already).
-extern "C" fn give_back(_: *mut libc::c_void) {
-    give_back_mine();
-}
-
-/// Gives this thread's record back, if it has one: the thread is
-/// exiting; its later calls (from other destructors) are counted.
+/// Gives this thread's record back, if it has one, as the thread exits
+/// (armed when the record is taken: `os::thread_exit`, slot `Handle`);
+/// its later calls (from other destructors) are counted.
 fn give_back_mine() {
     let r = MINE.with(|m| m.replace(&NO_RECORD));
     if r.is_null() || core::ptr::eq(r, &NO_RECORD) {
@@ -329,15 +296,14 @@ fn record() -> &'static Record {
 
 #[cold]
 fn take_record() -> &'static Record {
-    let key = match key() {
-        Some(k) if mode() == MODE_HAZARD && OWNER.try_with(|_| ()).is_ok() => k,
-        _ => {
-            // No hazard words, or this thread is exiting: counts. (Before
-            // the first handle the mode is unknown: it is found out here.)
-            MINE.with(|m| m.set(&NO_RECORD));
-            return &NO_RECORD;
-        }
-    };
+    use crate::os::thread_exit::{arm, Slot};
+    // Given back when the thread exits ([`give_back_mine`]).
+    if mode() != MODE_HAZARD || !arm(Slot::Handle, give_back_mine) {
+        // No hazard words, or this thread is exiting: counts. (Before
+        // the first handle the mode is unknown: it is found out here.)
+        MINE.with(|m| m.set(&NO_RECORD));
+        return &NO_RECORD;
+    }
     let mut p = RECORDS.load(Ordering::Acquire);
     let r = loop {
         if p.is_null() {
@@ -372,13 +338,6 @@ fn take_record() -> &'static Record {
         }
         p = r.next.load(Ordering::Acquire);
     };
-    // Given back when the thread exits (by the key's destructor).
-    // SAFETY: setting this thread's value of a key made by `key`.
-    if unsafe { libc::pthread_setspecific(key, (r as *const Record).cast()) } != 0 {
-        r.taken.store(false, Ordering::Release);
-        MINE.with(|m| m.set(&NO_RECORD));
-        return &NO_RECORD;
-    }
     // HAZARD_1: taken before any hazard word of this thread is stored.
     fence(Ordering::SeqCst);
     MINE.with(|m| m.set(r));
@@ -759,9 +718,7 @@ mod tests {
     fn count_only_here() {
         let r = MINE.with(|m| m.replace(&NO_RECORD));
         if !r.is_null() && !core::ptr::eq(r, &NO_RECORD) {
-            // (Not given back a second time at exit.)
-            // SAFETY: clearing this thread's value of the key.
-            unsafe { libc::pthread_setspecific(key().unwrap(), core::ptr::null()) };
+            // (Not given back a second time at exit: MINE is NO_RECORD.)
             // SAFETY: records are never freed.
             unsafe { &*r }.taken.store(false, Ordering::Release);
         }

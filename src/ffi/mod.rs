@@ -36,20 +36,19 @@ pub mod version;
 /// shared state is corrupt (written by something other than ripc).
 pub const PANIC_ERRNO: Errno = Errno::ENOTRECOVERABLE;
 
-/// Registers, as the library is loaded, the destructors of the engines'
-/// thread-locals that have one for the loading thread (a program's main
-/// thread): the C library's registration calls `calloc`, which a signal
+/// Makes, as the library is loaded, the key whose destructor lets a
+/// thread's cached objects go when it exits (`crate::os::thread_exit`):
+/// the library's thread-locals have no destructor of their own, whose
+/// registration would `calloc` at a thread's first call — which a signal
 /// handler that interrupted `malloc` must not meet (the library's own
-/// allocations are async-signal-safe: `crate::os::alloc`). Another thread
-/// registers them at its first call that needs them.
+/// allocations are async-signal-safe: `crate::os::alloc`).
 #[used]
 #[link_section = ".init_array"]
-static TOUCH_AT_LOAD: extern "C" fn() = {
-    extern "C" fn touch() {
-        crate::msg::touch_thread_locals();
-        crate::sem::touch_thread_locals();
+static KEY_AT_LOAD: extern "C" fn() = {
+    extern "C" fn at_load() {
+        crate::os::thread_exit::at_load();
     }
-    touch
+    at_load
 };
 
 /// The value a C entry point returns on failure, per return type.

@@ -334,10 +334,10 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     // a call that misses this thread's entry (a program using several
     // queues in turn) allocates nothing.
     let q = Queue(ns.engine_by_id(Kind::Msg, id, |o| Queue::from_obj(ns, o).map(|q| q.0))?);
-    // Not cached once this thread's destructors ran (OWNER's is gone:
-    // nothing would let the queue go), nor while a caller up the stack (a
-    // signal handler's host) uses the entry.
-    if OWNER.try_with(|_| ()).is_ok() {
+    // Not cached once this thread's cleanup ran (nothing would let the
+    // queue go), nor while a caller up the stack (a signal handler's host)
+    // uses the entry.
+    if crate::os::thread_exit::arm(crate::os::thread_exit::Slot::MsgCache, at_thread_exit) {
         if let Ok(mut b) = c.try_borrow_mut() {
             let old = b.replace(CachedQueue::new(key, &q));
             drop(b);
@@ -420,31 +420,22 @@ use core::cell::{Ref, RefCell};
 
 thread_local! {
     /// The last queue this thread named by id (see [`by_id`]). No
-    /// destructor: [`OWNER`]'s lets the queue go when the thread exits.
+    /// destructor (whose registration would allocate: `os::thread_exit`):
+    /// [`at_thread_exit`] lets the queue go when the thread exits.
     static LAST: ThreadCache = const {
         ThreadCache {
             q: RefCell::new(None),
             probe: Seen::new(),
         }
     };
-    /// Lets [`LAST`]'s queue go when the thread exits; touched only when a
-    /// queue is cached (which registers its destructor), never by a call
-    /// that finds its queue cached.
-    static OWNER: CacheOwner = const { CacheOwner };
 }
+const _: () = assert!(!core::mem::needs_drop::<ThreadCache>());
 
 /// This thread's cached queue ([`by_id`]) and the probe cache of the C
 /// calls that use it ([`with_queue_probed`]), in one thread-local.
 struct ThreadCache {
     q: RefCell<Option<CachedQueue>>,
     probe: Seen,
-}
-
-/// Registers [`OWNER`]'s destructor for the calling thread (see
-/// `sem::touch_thread_locals`: the C library's registration calls
-/// `calloc`, which a signal handler must not meet).
-pub(crate) fn touch_thread_locals() {
-    let _ = OWNER.try_with(|_| ());
 }
 
 /// This thread's [`LAST`], reached without a closure, and on x86-64
@@ -476,19 +467,16 @@ crate::sync::tls::ie_tls_word!(
     ThreadCache
 );
 
-/// See [`OWNER`].
-struct CacheOwner;
-
-impl Drop for CacheOwner {
-    fn drop(&mut self) {
-        let _ = LAST.try_with(|c| {
-            if let Ok(mut b) = c.q.try_borrow_mut() {
-                if let Some(e) = b.take() {
-                    e.release();
-                }
+/// Lets [`LAST`]'s queue go as the thread exits (armed when a queue is
+/// cached: `os::thread_exit`, slot `MsgCache`).
+fn at_thread_exit() {
+    let _ = LAST.try_with(|c| {
+        if let Ok(mut b) = c.q.try_borrow_mut() {
+            if let Some(e) = b.take() {
+                e.release();
             }
-        });
-    }
+        }
+    });
 }
 
 /// [`LAST`]'s entry: a queue and the [`Ns::serial`] of its namespace. The

@@ -20,6 +20,7 @@ pub(crate) mod name;
 pub mod probe;
 pub mod proc;
 mod sigmask;
+pub(crate) mod thread_exit;
 
 pub(crate) use fd::{close_fd, set_fl};
 pub(crate) use sigmask::{sigset, with_signals_blocked};

@@ -579,12 +579,12 @@ pub(super) fn claiming(k: usize) -> bool {
 }
 
 /// Gives this thread the lowest free record of the process (once), let
-/// go when the thread exits ([`RecOwner`]).
+/// go when the thread exits ([`rec_at_exit`]).
 #[cold]
 #[inline(never)]
 fn assign(c: &core::cell::Cell<u32>) -> Option<usize> {
-    if REC_OWNER.try_with(|_| ()).is_err() {
-        c.set(NO_REC); // exiting: its destructors have run
+    if !crate::os::thread_exit::arm(crate::os::thread_exit::Slot::SemRec, rec_at_exit) {
+        c.set(NO_REC); // exiting: its cleanup has run (or none to be had)
         return None;
     }
     crate::os::proc::on_fork_child(recs_after_fork);
@@ -639,28 +639,15 @@ pub(super) fn recs_after_fork() {
     RECS.store(m, Ordering::Relaxed);
 }
 
-/// Lets this thread's record go when it exits (registered by [`assign`]).
-struct RecOwner;
-
-impl Drop for RecOwner {
-    fn drop(&mut self) {
-        let c = &last().rec;
-        let t = c.get() & 0xff;
-        if t != 0 && t != NO_REC {
-            RECS.fetch_and(!(1 << (t - 1)), Ordering::AcqRel);
-        }
-        c.set(NO_REC);
+/// Lets this thread's record go when it exits (armed by [`assign`]:
+/// `os::thread_exit`, slot `SemRec`).
+fn rec_at_exit() {
+    let c = &last().rec;
+    let t = c.get() & 0xff;
+    if t != 0 && t != NO_REC {
+        RECS.fetch_and(!(1 << (t - 1)), Ordering::AcqRel);
     }
-}
-
-thread_local! {
-    static REC_OWNER: RecOwner = const { RecOwner };
-}
-
-/// Registers [`REC_OWNER`]'s destructor for this thread (see
-/// [`super::touch_thread_locals`]).
-pub(super) fn touch() {
-    let _ = REC_OWNER.try_with(|_| ());
+    c.set(NO_REC);
 }
 
 /// May this process operate without the lock on the set `h` heads? A set

@@ -216,7 +216,7 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
             if old & W_SLEEP != 0 {
                 // Woken after the lock is released (see [`Locked`]), so that
                 // the sleeper does not run straight into our lock.
-                WAKES.with(|q| q.borrow_mut().push(w.state.as_ptr() as usize));
+                queue_wake(w.state.as_ptr() as usize);
             }
         }
         _ => return Err(Errno::EIO),
@@ -226,13 +226,39 @@ pub(super) fn apply(v: &View<'_>, e: u64) -> Result<()> {
 
 thread_local! {
     /// Futex words of sleepers to wake once the set's lock is released.
-    static WAKES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// No destructor (whose registration would allocate:
+    /// `os::thread_exit`): its allocation is kept only by a thread armed
+    /// to free it at exit ([`wakes_at_exit`]).
+    static WAKES: RefCell<ManuallyDrop<Vec<usize>>> =
+        const { RefCell::new(ManuallyDrop::new(Vec::new())) };
+}
+const _: () = assert!(!core::mem::needs_drop::<RefCell<ManuallyDrop<Vec<usize>>>>());
+
+use crate::os::thread_exit::{arm, armed, Slot};
+use core::mem::ManuallyDrop;
+
+/// Queues the futex word at `addr` in [`WAKES`].
+fn queue_wake(addr: usize) {
+    WAKES.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.capacity() == 0 {
+            // About to allocate: freed at exit. (When that cannot be
+            // arranged, `flush_wakes` does not give the allocation back.)
+            let _ = arm(Slot::SemWakes, wakes_at_exit);
+        }
+        q.push(addr);
+    });
 }
 
-/// Registers [`WAKES`]'s destructor for this thread (see
-/// [`super::touch_thread_locals`]).
-pub(super) fn touch() {
-    let _ = WAKES.try_with(|_| ());
+/// Frees [`WAKES`]'s allocation as the thread exits.
+fn wakes_at_exit() {
+    let _ = WAKES.try_with(|q| {
+        if let Ok(mut q) = q.try_borrow_mut() {
+            let v = core::mem::take(&mut **q);
+            drop(q);
+            drop(v);
+        }
+    });
 }
 
 /// Words a [`FrozenList`] records before it overflows.
@@ -503,7 +529,7 @@ fn flush_wakes(o: &Obj) {
         if q.is_empty() {
             return Vec::new();
         }
-        core::mem::take(&mut *q)
+        core::mem::take(&mut **q)
     });
     if q.is_empty() {
         return;
@@ -517,12 +543,15 @@ fn flush_wakes(o: &Obj) {
             unwoken(o, addr);
         }
     }
-    WAKES.with(|w| {
-        let mut w = w.borrow_mut();
-        if w.capacity() == 0 {
-            *w = q;
-        }
-    });
+    // Kept only by a thread that frees it at exit.
+    if armed(Slot::SemWakes) {
+        WAKES.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.capacity() == 0 {
+                **w = q;
+            }
+        });
+    }
 }
 
 /// Replays a journal committed by a process that died before finishing.

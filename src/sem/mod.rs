@@ -269,7 +269,7 @@ pub fn get(ns: &Ns, key: i32, nsems: i32, flags: i32, init: &[i32]) -> Result<Ar
 /// This thread's last set, and a probe cache for the C caller's buffers
 /// of the calls that go through [`with_set_after`]: one thread-local, so a
 /// `semop` makes one TLS look-up, not two. It has no destructor (the set
-/// is held as a raw pointer, let go by [`OWNER`]'s), so that look-up is
+/// is held as a raw pointer, let go by [`at_thread_exit`]), so that look-up is
 /// the address alone: no check that a destructor was registered.
 struct Last {
     /// the set, with the [`Ns::serial`] of the namespace it was found in
@@ -335,11 +335,10 @@ thread_local! {
             rec: core::cell::Cell::new(0),
         }
     };
-    /// Lets [`LAST`]'s set go when the thread exits; touched only when a
-    /// set is cached (which registers its destructor), never by a call
-    /// that finds its set cached.
-    static OWNER: CacheOwner = const { CacheOwner };
 }
+// No destructor (whose registration would allocate: `os::thread_exit`):
+// [`at_thread_exit`] lets the set go when the thread exits.
+const _: () = assert!(!core::mem::needs_drop::<Last>());
 
 /// This thread's [`LAST`], reached without a closure (so the look-up is
 /// inlined where it is used: the address, no call through the key), and
@@ -361,21 +360,6 @@ fn last() -> &'static Last {
     unsafe { &*p }
 }
 
-/// Registers, for the calling thread, the destructors of the engine's
-/// thread-locals that have one ([`OWNER`], the journal's wake list, the
-/// undo records' owner). A thread-local's first use registers its
-/// destructor through the C library's `__cxa_thread_atexit_impl`, which
-/// calls `calloc`: in a signal handler that interrupted `malloc`, that
-/// would corrupt the heap the library's own allocator keeps clear of
-/// (src/os/alloc.rs). Done for the thread that loads the library — a
-/// program's main thread — as it is loaded (`ffi`'s `TOUCH_AT_LOAD`);
-/// another thread registers them at its first call that needs them.
-pub(crate) fn touch_thread_locals() {
-    let _ = OWNER.try_with(|_| ());
-    journal::touch();
-    fast::touch();
-}
-
 /// [`last`] on a thread's first call: its `LAST` found through the key,
 /// and its address kept in the thread's word (a signal handler that
 /// interrupts this stores the same address).
@@ -395,19 +379,16 @@ crate::sync::tls::ie_tls_word!(
     Last
 );
 
-/// See [`OWNER`].
-struct CacheOwner;
-
-impl Drop for CacheOwner {
-    fn drop(&mut self) {
-        let _ = LAST.try_with(|c| {
-            if let Ok(mut b) = c.set.try_borrow_mut() {
-                if let Some(e) = b.take() {
-                    e.release();
-                }
+/// Lets [`LAST`]'s set go as the thread exits (armed when a set is
+/// cached: `os::thread_exit`, slot `SemCache`).
+fn at_thread_exit() {
+    let _ = LAST.try_with(|c| {
+        if let Ok(mut b) = c.set.try_borrow_mut() {
+            if let Some(e) = b.take() {
+                e.release();
             }
-        });
-    }
+        }
+    });
 }
 
 /// [`Last::set`]'s entry: a set, the [`Ns::serial`] of its namespace, what
@@ -490,10 +471,10 @@ fn remember(c: &Last, ns: &Ns, id: i32) -> Result<Arc<Obj>> {
     // Opens files: no cancellation may act in there (crate::os::cancel).
     let _nc = crate::os::cancel::NoCancel::new();
     let o = ns.by_id(Kind::Sem, id)?;
-    // Not cached once this thread's destructors have run (OWNER's is gone:
-    // nothing would let the set go), nor while a caller up the stack (a
-    // signal handler's host) borrows the entry.
-    if OWNER.try_with(|_| ()).is_ok() {
+    // Not cached once this thread's cleanup has run (nothing would let
+    // the set go), nor while a caller up the stack (a signal handler's
+    // host) borrows the entry.
+    if crate::os::thread_exit::arm(crate::os::thread_exit::Slot::SemCache, at_thread_exit) {
         if let Ok(mut b) = c.set.try_borrow_mut() {
             let known = Known {
                 // `c` is this thread's `LAST` (from `last()`), and the

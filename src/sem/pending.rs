@@ -287,9 +287,14 @@ pub(super) fn update_queue(v: &View<'_>) {
     // Buffers kept by the thread (taken, so a nested call in a signal
     // handler gets its own): no allocation, and no 1 KiB of zeroes, per
     // grant.
-    let (mut ops, mut order) = BUFS.with(|b| b.take());
+    let (mut ops, mut order) = ManuallyDrop::into_inner(BUFS.with(|b| b.take()));
     update_queue_with(v, &mut ops, &mut order);
-    BUFS.with(|b| b.set((ops, order)));
+    // Kept only by a thread that frees them at exit.
+    if arm(Slot::SemBufs, bufs_at_exit) {
+        let old = BUFS.with(|b| b.replace(ManuallyDrop::new((ops, order))));
+        // (Empty, unless a signal handler's call in between kept its own.)
+        drop(ManuallyDrop::into_inner(old));
+    }
 }
 
 /// Claims sleeper slot `w` for its grant (or its drop) under the lock:
@@ -389,9 +394,20 @@ pub(super) const GRANT_COMMITTED: u32 = 102;
 thread_local! {
     /// [`update_queue`]'s buffers: a sleeper's operations, and the
     /// waiting slots as (ticket, index).
-    #[allow(clippy::type_complexity)]
-    static BUFS: core::cell::Cell<(Vec<SemOp>, Vec<(u64, usize)>)> =
-        const { core::cell::Cell::new((Vec::new(), Vec::new())) };
+    /// No destructor (whose registration would allocate:
+    /// `os::thread_exit`): [`bufs_at_exit`] frees them.
+    static BUFS: core::cell::Cell<ManuallyDrop<Bufs>> =
+        const { core::cell::Cell::new(ManuallyDrop::new((Vec::new(), Vec::new()))) };
+}
+type Bufs = (Vec<SemOp>, Vec<(u64, usize)>);
+const _: () = assert!(!core::mem::needs_drop::<core::cell::Cell<ManuallyDrop<Bufs>>>());
+
+use crate::os::thread_exit::{arm, Slot};
+use core::mem::ManuallyDrop;
+
+/// Frees [`BUFS`] as the thread exits.
+fn bufs_at_exit() {
+    let _ = BUFS.try_with(|b| drop(ManuallyDrop::into_inner(b.take())));
 }
 
 fn update_queue_with(v: &View<'_>, ops: &mut Vec<SemOp>, q: &mut Vec<(u64, usize)>) {
