@@ -277,8 +277,19 @@ impl Queue {
         let gone = || self.obj.is_removed();
         let moved = || self.obj.is_moved();
         let mut g = d.fence_grace(GRACE);
+        // A move this call makes (`move_away`, `take_over`, a dead
+        // fencer's fence taken over by the lock wait itself), for a signal
+        // handler that interrupts it (`RobustLock::moved_by_my_thread`):
+        // marked before any fence.
+        let h = self.head()?;
+        let _moving = h.slock.mark_moving(&h.rlock);
         loop {
             let r = match l.lock_movable(d, &gone, g, &moved) {
+                // This very thread's move, interrupted by the signal
+                // handler that makes this call: not waited for.
+                Err(Errno::ESTALE) if !moved() && l.moved_by_my_thread() => {
+                    return Err(self.own_move(d));
+                }
                 // A live mover's fence: its move's end waited for here —
                 // or, the mover stopped in the middle of it for the
                 // grace, its move taken over. (Not by a caller that holds
@@ -318,6 +329,33 @@ impl Queue {
                 Ok(()) => return Err(Errno::ESTALE),
             }
         }
+    }
+
+    /// A call made by a signal handler that interrupted its own thread's
+    /// move of this queue (its fence met on a lock): the move cannot end
+    /// before the handler returns, so it is not waited for. A committed
+    /// move is published here (idempotent, as any helper's) and the call
+    /// follows it to the copy (`ESTALE`); otherwise the call is answered
+    /// at once, as for its own thread's lock: `ETIMEDOUT` with a deadline,
+    /// `EDEADLK` without (docs/bounded-time.md, "A handler whose thread is
+    /// moving the object").
+    #[cold]
+    #[inline(never)]
+    fn own_move(&self, d: &Deadline) -> Errno {
+        if self.help_committed() {
+            self.finish_move();
+            if self.obj.is_moved() {
+                return Errno::ESTALE;
+            }
+        }
+        crate::sync::lock::own_answer(d)
+    }
+
+    /// Whether a lock of this queue carries this very thread's move (a
+    /// signal handler's call that interrupted it: [`Queue::own_move`]).
+    pub(super) fn my_threads_move(&self) -> bool {
+        self.head()
+            .is_ok_and(|h| h.slock.moved_by_my_thread() || h.rlock.moved_by_my_thread())
     }
 
     /// Moves the queue to a new file (see the module comment), having
@@ -1256,5 +1294,124 @@ mod tests {
         );
         assert_eq!(temps_left(&t), Vec::<String>::new(), "left");
         q.remove(&t.ns).unwrap();
+    }
+
+    /// One call a signal handler makes at step `k` of its own thread's
+    /// move (the hook runs on the mover's thread, as a handler does):
+    /// its answer, and whether it came within `bound`.
+    fn timed<R>(bound: Duration, f: impl FnOnce() -> R) -> (R, bool) {
+        let t0 = std::time::Instant::now();
+        let r = f();
+        let took = t0.elapsed();
+        (r, took < bound)
+    }
+
+    /// A signal handler whose own thread is moving the queue (away from a
+    /// sender stopped under `slock`), and which calls on that queue at
+    /// step `k` of the move (the step hook, on the mover's thread): before
+    /// the commit (step 0) every call is answered at once — `IPC_NOWAIT`
+    /// `EAGAIN`/`ENOMSG`, a timed call `ETIMEDOUT` well before its 300 ms,
+    /// an untimed one `EDEADLK`, `IPC_STAT` read without the locks,
+    /// `IPC_SET` `EAGAIN`; after it (steps 3, 1, 2) the move is published
+    /// by the handler's call and every call performed on the copy. With
+    /// `rmid`, the handler removes the queue at step 0: the mover's send
+    /// answers `EIDRM`, nothing is left. The mover's own send is made
+    /// once in every other case. (Before: the handler waited for its own
+    /// thread's move, for ever when untimed — the child killed after
+    /// 5 s.)
+    fn handler_on_own_move_case(k: u32, rmid: bool) {
+        let tag = format!("own move, step {k}, rmid {rmid}");
+        let t = crate::ns::testing::TempNs::new(&format!("qown{k}{rmid}"));
+        let q = get(&t.ns, 0x515a, crate::ns::IPC_CREAT | 0o600).unwrap();
+        q.send(&t.ns, 9, b"before", 0, Deadline::NEVER).unwrap();
+        let qbytes = q.stat(false).unwrap().qbytes;
+        let ns = t.ns.clone();
+        let holder = stopped_sender(&q, &ns, "the holder");
+        let mover = child(|| {
+            let done = core::cell::Cell::new(false);
+            let ok = std::rc::Rc::new(core::cell::Cell::new(false));
+            let (q2, ns2, ok2, tag2) = (q.clone(), ns.clone(), ok.clone(), tag.clone());
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n != k || done.replace(true) {
+                    return;
+                }
+                let (q, ns) = (&q2, &ns2);
+                let quick = Duration::from_millis(100);
+                let mut b = [0u8; 8];
+                let nw = crate::ns::IPC_NOWAIT;
+                let committed = k != 0;
+                if rmid {
+                    let (r, fast) = timed(quick, || q.remove(ns));
+                    eprintln!("{tag2}: IPC_RMID {r:?} (quick: {fast})");
+                    ok2.set(r == Ok(()) && fast);
+                    return;
+                }
+                let mut all = true;
+                let mut check = |what: &str, got: String, want: &str, fast: bool| {
+                    eprintln!("{tag2}: {what}: {got} (quick: {fast})");
+                    all &= got == want && fast;
+                };
+                let (r, f) = timed(quick, || q.send(ns, 5, b"nw", nw, Deadline::NEVER));
+                let want = if committed { "Ok(())" } else { "Err(EAGAIN)" };
+                check("IPC_NOWAIT msgsnd", format!("{r:?}"), want, f);
+                let d = Deadline::after(Duration::from_millis(300));
+                let (r, f) = timed(quick, || q.send(ns, 6, b"timed", 0, d));
+                let want = if committed {
+                    "Ok(())"
+                } else {
+                    "Err(ETIMEDOUT)"
+                };
+                check("timed msgsnd", format!("{r:?}"), want, f);
+                let (r, f) = timed(quick, || q.send(ns, 7, b"untimed", 0, Deadline::NEVER));
+                let want = if committed { "Ok(())" } else { "Err(EDEADLK)" };
+                check("untimed msgsnd", format!("{r:?}"), want, f);
+                let (r, f) = timed(quick, || q.recv(9, &mut b, 0, Deadline::NEVER));
+                let want = if committed {
+                    "Ok((9, 6))"
+                } else {
+                    "Err(EDEADLK)"
+                };
+                check("untimed msgrcv", format!("{r:?}"), want, f);
+                let (r, f) = timed(quick, || q.recv(8, &mut b, nw, Deadline::NEVER));
+                check("IPC_NOWAIT msgrcv", format!("{r:?}"), "Err(ENOMSG)", f);
+                let (r, f) = timed(quick, || q.stat(false).map(|s| s.qnum));
+                // (The sender stopped before its commit: not counted.)
+                let want = if committed { "Ok(3)" } else { "Ok(1)" };
+                check("IPC_STAT", format!("{r:?}"), want, f);
+                // SAFETY: reading this process's ids.
+                let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+                let (r, f) = timed(quick, || q.set(ns, uid, gid, 0o640, qbytes));
+                let want = if committed { "Ok(())" } else { "Err(EAGAIN)" };
+                check("IPC_SET", format!("{r:?}"), want, f);
+                ok2.set(all);
+            })));
+            let r = q.send(&ns, 2, b"m", 0, Deadline::NEVER);
+            crate::ns::set_step_hook(None);
+            eprintln!("{tag}: the mover's send: {r:?}");
+            ok.get() && r == if rmid { Err(Errno::EIDRM) } else { Ok(()) }
+        });
+        let mover_ok = ok_within(mover, &format!("{tag}: the mover"));
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        let holder_ok = ok_within(holder, &format!("{tag}: the holder"));
+        assert!(mover_ok, "{tag}: the handler's calls, or the mover's send");
+        if rmid {
+            assert!(q.obj.gone().is_some(), "{tag}: removed");
+            assert_eq!(t.objects(), Vec::<String>::new(), "{tag}: left");
+            return;
+        }
+        assert!(holder_ok, "{tag}: the holder's send");
+        let want: &[i64] = if k == 0 { &[1, 2, 9] } else { &[1, 2, 5, 6, 7] };
+        assert_eq!(drained_types(&q, &tag), want, "{tag}: every send made once");
+        assert_eq!(temps_left(&t), Vec::<String>::new(), "{tag}: left");
+        q.remove(&t.ns).unwrap();
+    }
+
+    #[test]
+    fn a_handler_on_its_own_threads_move_is_answered_at_once() {
+        for k in [0, 3, 1, 2] {
+            handler_on_own_move_case(k, false);
+        }
+        handler_on_own_move_case(0, true);
     }
 }

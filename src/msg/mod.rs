@@ -1074,6 +1074,10 @@ impl Queue {
         // field is one word, and senders read `qbytes` once per send.
         let g = match self.lock_both(&Deadline::ctl()) {
             Err(Errno::ESTALE) => return Err(Errno::ESTALE),
+            // A signal handler's call on the queue its own thread is
+            // moving (not committed): the copy may be made already, and
+            // would miss the change.
+            Err(_) if self.my_threads_move() => return Err(Errno::EAGAIN),
             g => g.ok(),
         };
         let r = self.obj.set_perm(&me, uid, gid, mode);

@@ -272,11 +272,18 @@ pub(super) fn take_slow(
     } else {
         *d
     };
+    // A move this call makes (`move_set`, a dead fencer's fence taken
+    // over by the lock wait itself), for a signal handler that interrupts
+    // it (`RobustLock::moved_by_my_thread`): marked before any fence.
+    let _moving = l.mark_moving(l);
     loop {
         let r = match l.lock_movable(d, &gone, g, &moved) {
             Err(e) if o.is_moved() && (e == Errno::EIDRM || e == Errno::ESTALE) => {
                 return Err(Errno::ESTALE)
             }
+            // This very thread's move, interrupted by the signal handler
+            // that makes this call: not waited for.
+            Err(Errno::ESTALE) if l.moved_by_my_thread() => return Err(own_move(o, d)),
             Err(Errno::ESTALE) => {
                 // A live fencer moves the set: its end waited for (by an
                 // IPC_NOWAIT call as long as its own move could take) —
@@ -317,6 +324,26 @@ pub(super) fn take_slow(
             Ok(()) => return Err(Errno::ESTALE),
         }
     }
+}
+
+/// A call made by a signal handler that interrupted its own thread's
+/// move of the set `o` (its fence met on the lock): the move cannot end
+/// before the handler returns, so it is not waited for. A committed move
+/// is published here (idempotent, as any helper's) and the call follows
+/// it to the copy (`ESTALE`); otherwise the call is answered at once, as
+/// for its own thread's lock: `ETIMEDOUT` with the deadline `d`,
+/// `EDEADLK` without (docs/bounded-time.md, "A handler whose thread is
+/// moving the object").
+#[cold]
+#[inline(never)]
+fn own_move(o: &Obj, d: &Deadline) -> Errno {
+    if published(o) {
+        finish_committed(o);
+        if o.is_moved() {
+            return Errno::ESTALE;
+        }
+    }
+    crate::sync::lock::own_answer(d)
 }
 
 /// Whether a move of the set is committed (a mover stopped or killed
@@ -1496,6 +1523,186 @@ pub(super) mod tests {
         let sh = SharedWords::new();
         let holder = stopped_frozen_holder(&o, &sh);
         (t, o.id, sh, holder)
+    }
+
+    /// A signal handler whose own thread is moving the set (away from a
+    /// holder stopped with semaphore 0 frozen), and which calls on that
+    /// set at step `k` of the publication (`ns::replace`'s hook, on the
+    /// mover's thread, as a handler runs): before the commit (step 0:
+    /// fenced, every word a tombstone, the journal sealed, the copy's
+    /// file made) each call is answered at once — `IPC_NOWAIT` V
+    /// `EAGAIN`, a timed V (300 ms) its timeout's `EAGAIN` well before
+    /// it, an untimed V and an untimed two-operation call `EDEADLK`,
+    /// `GETVAL` and `IPC_STAT` read without the lock, `SETVAL` and
+    /// `IPC_SET` `EAGAIN`; after it (steps 3, 1, 2) the handler's call
+    /// publishes the move and every call is performed on the copy. With
+    /// `rmid`, the handler removes the set at step 0: the mover's V
+    /// answers `EIDRM`, nothing is left. (Before: the handler waited for
+    /// its own thread's move, for ever when untimed: the child killed
+    /// after 5 s.)
+    fn handler_on_own_move_case(k: u32, rmid: bool) {
+        let tag = format!("own set move, step {k}, rmid {rmid}");
+        let (t, id, sh, holder) = set_beside_stopped_holder(&format!("own{k}{rmid}"), 4);
+        let op = |num, op, flg| SemOp { num, op, flg };
+        // SAFETY: the child makes one semop that moves the set, its hook
+        // playing a signal handler at step `k`; it reports and exits.
+        let mover = unsafe { libc::fork() };
+        if mover == 0 {
+            let done = core::cell::Cell::new(false);
+            let ok = std::rc::Rc::new(core::cell::Cell::new(false));
+            let (ok2, tag2) = (ok.clone(), tag.clone());
+            let ns2 = &t.1 as *const Ns;
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n != k || done.replace(true) {
+                    return;
+                }
+                // SAFETY: the test's namespace, which this child never
+                // drops (it leaves with _exit): the same one the mover
+                // uses, as a handler's call would.
+                let ns = unsafe { &*ns2 };
+                let quick = Duration::from_millis(100);
+                let committed = k != 0;
+                let timed = |f: &dyn Fn(&Obj) -> Result<String>| {
+                    let t0 = std::time::Instant::now();
+                    let r = with_set(ns, id, |o| f(o));
+                    (format!("{r:?}"), t0.elapsed() < quick)
+                };
+                if rmid {
+                    let (r, fast) = timed(&|o| remove(ns, o).map(|_| "done".into()));
+                    eprintln!("{tag2}: IPC_RMID {r} (quick: {fast})");
+                    ok2.set(r == "Ok(\"done\")" && fast);
+                    return;
+                }
+                let mut all = true;
+                let mut check = |what: &str, (got, fast): (String, bool), pre: &str, post: &str| {
+                    eprintln!("{tag2}: {what}: {got} (quick: {fast})");
+                    all &= got == if committed { post } else { pre } && fast;
+                };
+                let done_ = |r: Result<()>| r.map(|_| String::from("done"));
+                let okd = "Ok(\"done\")";
+                let nw = op(3, 1, IPC_NOWAIT);
+                check(
+                    "IPC_NOWAIT V",
+                    timed(&|o| done_(semop(o, &[nw], Wait::Forever, Errno::EAGAIN))),
+                    "Err(EAGAIN)",
+                    okd,
+                );
+                let d = Deadline::after(Duration::from_millis(300));
+                check(
+                    "timed V",
+                    timed(&|o| done_(semop(o, &[op(3, 1, 0)], Wait::Until(d), Errno::EAGAIN))),
+                    "Err(EAGAIN)",
+                    okd,
+                );
+                check(
+                    "untimed V",
+                    timed(&|o| done_(semop(o, &[op(3, 1, 0)], Wait::Forever, Errno::EAGAIN))),
+                    "Err(EDEADLK)",
+                    okd,
+                );
+                let two = [op(2, 1, 0), op(3, 1, 0)];
+                check(
+                    "untimed two-operation V",
+                    timed(&|o| done_(semop(o, &two, Wait::Forever, Errno::EAGAIN))),
+                    "Err(EDEADLK)",
+                    okd,
+                );
+                check(
+                    "GETVAL",
+                    timed(&|o| getval(o, 1).map(|v| v.to_string())),
+                    "Ok(\"1\")",
+                    "Ok(\"1\")",
+                );
+                check(
+                    "IPC_STAT",
+                    timed(&|o| stat(o, true).map(|s| s.nsems.to_string())),
+                    "Ok(\"4\")",
+                    "Ok(\"4\")",
+                );
+                check(
+                    "SETVAL",
+                    timed(&|o| done_(setval(o, 2, 5))),
+                    "Err(EAGAIN)",
+                    okd,
+                );
+                // SAFETY: reading this process's ids.
+                let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+                check(
+                    "IPC_SET",
+                    timed(&|o| done_(set(o, uid, gid, 0o640))),
+                    "Err(EAGAIN)",
+                    okd,
+                );
+                ok2.set(all);
+            })));
+            let r = with_set(&t.1, id, |o| {
+                semop(o, &[op(0, 1, 0)], Wait::Forever, Errno::EAGAIN)
+            });
+            crate::ns::set_step_hook(None);
+            eprintln!("{tag}: the mover's V: {r:?}");
+            let good = ok.get() && r == if rmid { Err(Errno::EIDRM) } else { Ok(()) };
+            // SAFETY: ending the test child.
+            unsafe { libc::_exit(if good { 0 } else { 1 }) };
+        }
+        let t0 = std::time::Instant::now();
+        let st = loop {
+            let mut st = 0;
+            // SAFETY: polling our own child.
+            if unsafe { libc::waitpid(mover, &mut st, libc::WNOHANG) } == mover {
+                break Some(st);
+            }
+            if t0.elapsed() > Duration::from_secs(5) {
+                // SAFETY: ending our own child, which hung.
+                unsafe { libc::kill(mover, libc::SIGKILL) };
+                reap(mover);
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        sh.at(1).store(1, Ordering::SeqCst);
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        reap(holder);
+        let st = st.unwrap_or_else(|| panic!("{tag}: the mover did not end in 5 s"));
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+            "{tag}: the handler's calls or the mover's V ({st:#x})"
+        );
+        if rmid {
+            assert_eq!(with_set(&t.1, id, getall).unwrap_err(), Errno::EINVAL);
+            let left: Vec<_> = std::fs::read_dir(&t.0)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("sem") || n.starts_with(".new") || n.starts_with(".mv"))
+                .collect();
+            assert_eq!(left, Vec::<String>::new(), "{tag}: left");
+            return;
+        }
+        // The holder's write dropped (the set moved under it); the mover's
+        // V made once; the handler's calls made only after the commit.
+        assert_eq!(
+            (
+                sh.at(2).load(Ordering::SeqCst),
+                sh.at(3).load(Ordering::SeqCst)
+            ),
+            (2, 2),
+            "{tag}: the holder after the move"
+        );
+        let want = if k == 0 {
+            vec![1, 1, 0, 0]
+        } else {
+            vec![1, 1, 5, 4]
+        };
+        assert_eq!(with_set(&t.1, id, getall).unwrap(), want, "{tag}");
+        with_set(&t.1, id, |o| remove(&t.1, o)).unwrap();
+    }
+
+    #[test]
+    fn a_handler_on_its_own_threads_set_move_is_answered_at_once() {
+        for k in [0, 3, 1, 2] {
+            handler_on_own_move_case(k, false);
+        }
+        handler_on_own_move_case(0, true);
     }
 
     fn racing_mover_case(k: u32, delay_ms: u32, round: u32) {

@@ -1480,6 +1480,11 @@ fn set_here(o: &Obj, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if let Some(e) = o.gone() {
         return Err(e);
     }
+    // A signal handler's call on the set its own thread is moving (not
+    // committed): the copy may be made already, and would miss the change.
+    if g.is_none() && o.obj_lock().moved_by_my_thread() {
+        return Err(Errno::EAGAIN);
+    }
     // Obj::set_perm also gives the object file the mode the new IPC mode
     // implies (so that the users it now grants can open the file).
     o.set_perm(&crate::os::creds::creds(), uid, gid, mode)?;

@@ -33,14 +33,25 @@
 //! than waiting for the sibling (a bounded answer, never a shared lock).
 //! More than [`SLOTS`] locks at a time are not noted (nothing holds more
 //! than four).
+//!
+//! A mover also notes, for the length of its move, each lock of the
+//! object it moves with [`MOVING`] set ([`Moving`]): a handler that
+//! meets its own thread's fence there ([`moving`]) is answered as for its
+//! own thread's lock instead of waiting for a move that only its
+//! interrupted thread can finish (docs/bounded-time.md, "A handler
+//! whose thread is moving the object").
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, Ordering};
 
 /// Locks one thread can have noted at a time.
-pub const SLOTS: usize = 7;
+pub const SLOTS: usize = 15;
 
-/// One thread's list (64 bytes of thread-local storage).
+/// In a noted address (locks are 16-byte aligned): not a hold, the mark
+/// of a move this thread is making of the object the lock guards.
+pub const MOVING: usize = 1;
+
+/// One thread's list (128 bytes of thread-local storage).
 #[allow(missing_debug_implementations)]
 #[repr(C)]
 pub struct Held {
@@ -62,9 +73,9 @@ mod tls {
         ".globl ripc_held",
         ".hidden ripc_held",
         ".type ripc_held,@object",
-        ".size ripc_held,64",
+        ".size ripc_held,128",
         "ripc_held:",
-        ".zero 64",
+        ".zero 128",
         ".popsection",
     );
 
@@ -72,7 +83,7 @@ mod tls {
     #[inline(always)]
     pub(super) fn list() -> *mut Held {
         let p: *mut Held;
-        // SAFETY: computes the address of this thread's 64-byte TLS block
+        // SAFETY: computes the address of this thread's 128-byte TLS block
         // `ripc_held` (declared above): its offset from the thread pointer
         // (the GOT entry) plus the thread pointer, which the x86-64 TLS
         // ABI keeps at `fs:0`. Reads only.
@@ -179,6 +190,46 @@ pub fn holds(addr: usize) -> bool {
     }
 }
 
+/// Whether this thread is moving the object the lock at `addr` guards:
+/// its move, marked by a [`Moving`], is on this thread's stack (a signal
+/// handler that interrupted it is running).
+#[inline]
+pub fn moving(addr: usize) -> bool {
+    holds(addr | MOVING)
+}
+
+/// The mark of a move this thread makes of the object whose locks are
+/// at the addresses given, from before its first fence to the move's end
+/// (the guard's drop). Async-signal-safe: notes and forgets only.
+#[allow(missing_debug_implementations)]
+pub struct Moving {
+    at: [usize; 2],
+}
+
+impl Moving {
+    /// Marks the locks at `a` and `b` (the same twice for an object of
+    /// one lock) as this thread's move's.
+    #[inline]
+    pub fn new(a: usize, b: usize) -> Moving {
+        note(a | MOVING);
+        if b != a {
+            note(b | MOVING);
+        }
+        Moving { at: [a, b] }
+    }
+}
+
+impl Drop for Moving {
+    #[inline]
+    fn drop(&mut self) {
+        let [a, b] = self.at;
+        if b != a {
+            forget(b | MOVING);
+        }
+        forget(a | MOVING);
+    }
+}
+
 /// Empties the list: in a `fork` child, whose pid no lock word names (the
 /// forking thread's list is inherited with its memory).
 pub fn forget_all() {
@@ -224,6 +275,24 @@ mod tests {
         assert!(!holds(SLOTS + 1));
         forget_all();
         assert!(!holds(1));
+    }
+
+    #[test]
+    fn a_moves_mark_is_no_hold_and_ends_with_its_guard() {
+        forget_all();
+        note(64);
+        {
+            let _m = Moving::new(64, 80);
+            assert!(moving(64) && moving(80) && !moving(96));
+            assert!(holds(64) && !holds(80), "a mark is not a hold");
+            let _n = Moving::new(96, 96);
+            assert!(moving(96));
+            assert_eq!(count(), 4);
+        }
+        assert!(!moving(64) && !moving(80) && !moving(96));
+        assert!(holds(64));
+        forget(64);
+        assert_eq!(count(), 0);
     }
 
     #[test]

@@ -133,6 +133,18 @@ fn never() -> bool {
     false
 }
 
+/// What a wait for this very thread answers at once (see
+/// [`RobustLock::not_my_threads`]): `ETIMEDOUT` for a call with a
+/// deadline (what it answers at its deadline), `EDEADLK` for one without.
+#[cold]
+pub fn own_answer(deadline: &Deadline) -> Errno {
+    if deadline.remaining().is_some() {
+        Errno::ETIMEDOUT
+    } else {
+        Errno::EDEADLK
+    }
+}
+
 impl RobustLock {
     /// Acquires the lock, however long a live owner holds it. Not
     /// interruptible by signals (as the kernel's internal locks are not).
@@ -158,6 +170,13 @@ impl RobustLock {
             return Ok(LockOutcome::Acquired);
         }
         self.not_my_threads(deadline)?;
+        if self.moved_by_my_thread() {
+            // (A lock of an object this thread is moving, met by a
+            // signal handler's call that interrupted it: the move cannot
+            // end before the handler returns. A movable take leaves the
+            // answer to the engine, which may finish a committed move.)
+            return Err(own_answer(deadline));
+        }
         match self.lock_slow(deadline, give_up, None, None)? {
             Got::Out(o) => Ok(o),
             // Not for a lock that does not move.
@@ -226,11 +245,32 @@ impl RobustLock {
         if self.word.load(Ordering::Relaxed) & !WAITERS != me || !held::holds(self.addr()) {
             return Ok(());
         }
-        Err(if deadline.remaining().is_some() {
-            Errno::ETIMEDOUT
-        } else {
-            Errno::EDEADLK
-        })
+        Err(own_answer(deadline))
+    }
+
+    /// Whether the lock carries this process's fence, laid by this very
+    /// thread, whose move of the object is under way on this thread's
+    /// stack ([`held::Moving`]): a signal handler's call that interrupted
+    /// its own thread's move, which cannot end before the handler returns
+    /// (docs/bounded-time.md, "A handler whose thread is moving the
+    /// object"). A fence of a sibling thread's (not noted here), or one
+    /// this thread left behind when its move call returned (a committed
+    /// move whose publication failed: finished by whoever meets it), is
+    /// not: those moves end without this thread.
+    #[inline]
+    pub fn moved_by_my_thread(&self) -> bool {
+        let me = my_pid() as u32 & PID;
+        self.word.load(Ordering::Relaxed) & !WAITERS == FENCE | me
+            && held::holds(self.addr())
+            && held::moving(self.addr())
+    }
+
+    /// Marks this lock and `other` (the object's other lock, or this one
+    /// again) as those of an object this thread moves, until the guard is
+    /// dropped ([`RobustLock::moved_by_my_thread`]).
+    #[inline]
+    pub fn mark_moving(&self, other: &RobustLock) -> held::Moving {
+        held::Moving::new(self.addr(), other.addr())
     }
 
     #[cold]
