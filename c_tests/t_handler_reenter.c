@@ -278,7 +278,15 @@ static void loop(void) {
     double end = tap_now() + RUN_SECS * (rotating ? 2 : 1);
     struct msg m = {1, "loop"};
     struct sembuf p[2] = {{0, -1, 0}, {2, -1, 0}}, v[2] = {{0, 1, 0}, {2, 1, 0}};
-    while (tap_now() < end || (do_rmid && rep->rmid_rc == -2)) {
+    /* Removal part: on past RUN_SECS until the handler's removal, and
+     * after a removal that succeeded until a call of the loop fails (a
+     * removal that lands after the loop's last call of a round, once
+     * RUN_SECS have passed — under load the CPU-time timer lags the
+     * wall clock — must still be seen by the loop: it ran out of time,
+     * wrongly reported as "ended with Success"). A loop whose calls
+     * keep succeeding on a removed object is bounded by CHILD_MAX and
+     * reported hung. */
+    while (tap_now() < end || (do_rmid && rep->rmid_rc != -1)) {
         int r;
         if (rotating && !is_set) {
             int id = rot_ids[rep->rounds % ROT];

@@ -76,6 +76,7 @@ pub(crate) use open::unmarked_everywhere;
 use open::*;
 #[cfg(test)]
 pub(crate) use replace::set_step_hook;
+pub(crate) use replace::step;
 pub use replace::{carry_nothing, Carry, MoveState};
 
 use crate::error::{Errno, Result};

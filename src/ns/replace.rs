@@ -61,9 +61,13 @@ pub(crate) fn set_step_hook(f: StepHook) {
 /// (`Ns::by_key_seen`). And 20 in a sweep of a segment's file, between
 /// the unlink of its payload's name and that of its number; 21 in a sweep
 /// of a killed creator's file, between the check that the number is that
-/// file and the first unlink.
+/// file and the first unlink. And 30 in `shmat`, under the segment's
+/// lock, before its payload is opened, 31 once it is open, before it is
+/// mapped (where a signal handler of the caller's own thread, or a
+/// remover that went on without the lock a stopped caller holds, may
+/// destroy the segment: `shm::tests`).
 #[inline(always)]
-pub(super) fn step(_n: u32) {
+pub(crate) fn step(_n: u32) {
     #[cfg(test)]
     AT_STEP.with(|h| {
         if let Some(f) = h.borrow().as_ref() {

@@ -450,6 +450,7 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
         // mapping writable (mprotect: EACCES); the file's mode is the IPC
         // mode's read and write bits, so the file system checks the caller
         // too. Errors mapping: a missing payload (scribbled) is EIO.
+        crate::ns::step(30);
         let stashed = if flags & SHM_RDONLY == 0 {
             take_stash(obj)
         } else {
@@ -457,14 +458,28 @@ pub fn shmat(ns: &Arc<Ns>, id: i32, addr: usize, flags: i32) -> Result<(usize, u
         };
         let file = match stashed {
             Some(f) => f,
+            // A payload gone with the segment destroyed (below) is a
+            // stale id; gone otherwise, scribbled.
             None => obj.data_file(flags & SHM_RDONLY == 0).map_err(|e| {
-                if e == Errno::EIDRM {
-                    Errno::EIO
-                } else {
+                if e != Errno::EIDRM {
                     e
+                } else if c.destroyed.load(Ordering::Acquire) != 0 {
+                    Errno::EINVAL
+                } else {
+                    Errno::EIO
                 }
             })?,
         };
+        crate::ns::step(31);
+        // Destroyed since `with_obj` looked, its payload opened (or taken
+        // from the stash) before it lost its name: by a signal handler of
+        // this thread, whose `IPC_RMID` went on without the lock its
+        // interrupted thread holds here, or by a remover that went on
+        // without the lock of a caller stopped here. As the kernel's
+        // shmat after the removal: EINVAL, nothing mapped.
+        if c.destroyed.load(Ordering::Acquire) != 0 {
+            return Err(Errno::EINVAL);
+        }
         let st = crate::ns::fstat(file.as_raw_fd())?;
         if (st.st_size as u64) < segsz {
             return Err(Errno::EIO);

@@ -134,6 +134,70 @@ fn rmid_while_attached_destroys_at_the_last_detach() {
     });
 }
 
+/// A segment destroyed while `shmat` holds its lock, before the payload
+/// is mapped: by the caller's own signal handler (its `IPC_RMID` goes on
+/// without the lock its interrupted thread holds, and destroys the
+/// segment nobody attaches yet), or by a remover that went on without the
+/// lock of a stopped caller; before the payload is opened (step 30) or
+/// once it is (31). The `shmat` then fails as on a segment destroyed
+/// before it (`EINVAL`), attaching nothing. Before, a payload opened
+/// after the destruction was missing and the call answered `EIO` (as for
+/// a scribbled segment: `c_tests/t_handler_reenter` saw it under load),
+/// and one opened (or stashed by `shmget`) before it was mapped: the
+/// destroyed segment attached.
+#[test]
+fn shmat_of_a_segment_destroyed_under_it_is_einval() {
+    alone("shmat_of_a_segment_destroyed_under_it_is_einval", || {
+        for (step, stashed) in [(30, false), (30, true), (31, false), (31, true)] {
+            let t = TempNs::new("destroyed-under-shmat");
+            let ns = &t.ns;
+            let id = shmget(ns, IPC_PRIVATE, 4096, IPC_CREAT | 0o600).unwrap();
+            if !stashed {
+                // The creator's first attach takes the descriptor that
+                // `shmget` kept: this one opens the payload by name.
+                let (p, _) = shmat(ns, id, 0, 0).unwrap();
+                shmdt(p, None).unwrap();
+            }
+            let hook_ns = ns.clone();
+            let removed = std::rc::Rc::new(std::cell::Cell::new(None));
+            let r = removed.clone();
+            crate::ns::set_step_hook(Some(Box::new(move |n| {
+                if n == step && r.get().is_none() {
+                    r.set(Some(rmid(&hook_ns, id)));
+                }
+            })));
+            let got = shmat(ns, id, 0, 0);
+            crate::ns::set_step_hook(None);
+            assert_eq!(
+                removed.get(),
+                Some(Ok(())),
+                "step {step}, stashed {stashed}: removed under shmat"
+            );
+            assert_eq!(
+                got.map(|_| ()),
+                Err(Errno::EINVAL),
+                "step {step}, stashed {stashed}"
+            );
+            assert_eq!(
+                stat(ns, id),
+                Err(Errno::EINVAL),
+                "step {step}, stashed {stashed}: destroyed"
+            );
+            assert_eq!(
+                t.objects(),
+                Vec::<String>::new(),
+                "step {step}, stashed {stashed}: its files are gone"
+            );
+            // Nothing attached: this process's table holds no entry of it.
+            let a = atts().unwrap();
+            assert!(
+                !a.iter().any(|x| x.obj.id == id),
+                "step {step}, stashed {stashed}: no attachment"
+            );
+        }
+    });
+}
+
 #[test]
 fn shm_info_counts_segments_and_pages_until_destroyed() {
     alone("shm_info_counts_segments_and_pages_until_destroyed", || {
