@@ -1069,6 +1069,13 @@ mod tests {
         PLAIN
     }
 
+    /// A segment-like object: a page of payload in a file of its own.
+    const APART: CreateSpec<'static> = CreateSpec {
+        data_len: 4096,
+        data_apart: true,
+        ..PLAIN
+    };
+
     /// A sweeper that is no creator (a listing, a get of a key, `ripcs`)
     /// checks that the number is still the killed creator's file, then
     /// unlinks it. Preempted in between, another sweeper could sweep that
@@ -1083,12 +1090,7 @@ mod tests {
         use std::os::unix::fs::OpenOptionsExt;
         let t = TempNs::new("sweepmark");
         let ns = &t.ns;
-        let apart = CreateSpec {
-            data_len: 4096,
-            data_apart: true,
-            ..PLAIN
-        };
-        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
+        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &APART).unwrap();
         let idx = first.id % IDX_SPAN + 1;
         let number = Ns::idx_name(Kind::Shm, idx);
         // A creator killed right after making its file at the number.
@@ -1160,13 +1162,8 @@ mod tests {
         use std::os::unix::fs::FileExt;
         let t = TempNs::new("noheader");
         let ns = &t.ns;
-        let apart = CreateSpec {
-            data_len: 4096,
-            data_apart: true,
-            ..PLAIN
-        };
-        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
-        let o = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &apart).unwrap();
+        let first = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &APART).unwrap();
+        let o = ns.get(Kind::Shm, IPC_PRIVATE, 0o600, &APART).unwrap();
         let idx = o.id % IDX_SPAN;
         assert_ne!(idx, 0);
         let number = Ns::idx_name(Kind::Shm, idx);
