@@ -1407,6 +1407,63 @@ mod tests {
         q.remove(&t.ns).unwrap();
     }
 
+    /// After its move the mover makes its call on the copy through the
+    /// old queue's successor (`QueueInner::next`), holding the copy's
+    /// lock there; a signal handler of its thread that looks the queue up
+    /// by id (as every C call does: the thread's cache misses a moved
+    /// queue, the namespace's engine cache is asked) gets that same
+    /// mapping of the copy, where the lock is noted as its thread's, and
+    /// is answered at once. Before, the engine cache mapped the copy a
+    /// second time, where the lock was a stranger's: `IPC_STAT` waited
+    /// its 1 s bound, an untimed call for ever (found by the C
+    /// reproducer of docs/bounded-time.md, "A handler whose thread is
+    /// moving the object", "Left").
+    #[test]
+    fn a_handler_during_its_threads_call_on_the_copy_is_answered_at_once() {
+        let t = crate::ns::testing::TempNs::new("qcopycall");
+        let made = get(&t.ns, 0x515b, crate::ns::IPC_CREAT | 0o600).unwrap();
+        let ns = t.ns.clone();
+        // The queue as a C caller has it: from the engine cache, by id.
+        let q = by_id(&ns, made.obj.id).unwrap();
+        let holder = stopped_sender(&q, &ns, "the holder");
+        let mover = child(|| {
+            // The move (away from the stopped holder), then the mover's
+            // next call on the copy, under the copy's lock.
+            if q.send(&ns, 2, b"m", 0, Deadline::NEVER).is_err() {
+                return false;
+            }
+            let Some(next) = q.next.get() else {
+                eprintln!("no move");
+                return false;
+            };
+            let Ok(g) = next.lock_send(&Deadline::NEVER) else {
+                return false;
+            };
+            // The handler's `msgctl(IPC_STAT)` and `IPC_NOWAIT` send.
+            let (r, fast) = timed(Duration::from_millis(100), || {
+                by_id(&ns, q.obj.id).and_then(|h| h.stat(false).map(|s| s.qnum))
+            });
+            eprintln!("copy call: handler's IPC_STAT {r:?} (quick: {fast})");
+            let (w, wfast) = timed(Duration::from_millis(100), || {
+                by_id(&ns, q.obj.id)
+                    .and_then(|h| h.send(&ns, 5, b"nw", crate::ns::IPC_NOWAIT, Deadline::NEVER))
+            });
+            eprintln!("copy call: handler's IPC_NOWAIT msgsnd {w:?} (quick: {wfast})");
+            let same = by_id(&ns, q.obj.id).is_ok_and(|h| Arc::ptr_eq(&h.0, &next.0));
+            drop(g);
+            r.is_ok() && fast && w == Err(Errno::EAGAIN) && wfast && same
+        });
+        let mover_ok = ok_within(mover, "the mover");
+        // SAFETY: continuing our own child.
+        unsafe { libc::kill(holder, libc::SIGCONT) };
+        let holder_ok = ok_within(holder, "the holder");
+        assert!(mover_ok, "the handler's calls during the call on the copy");
+        assert!(holder_ok, "the holder's send");
+        assert_eq!(drained_types(&q, "copy call"), [1, 2]);
+        assert_eq!(temps_left(&t), Vec::<String>::new());
+        q.remove(&t.ns).unwrap();
+    }
+
     #[test]
     fn a_handler_on_its_own_threads_move_is_answered_at_once() {
         for k in [0, 3, 1, 2] {

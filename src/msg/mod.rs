@@ -333,7 +333,12 @@ pub fn by_id(ns: &Ns, id: i32) -> Result<Queue> {
     // Made once per process and kept beside the object (`Ns::engine_by_id`):
     // a call that misses this thread's entry (a program using several
     // queues in turn) allocates nothing.
-    let q = Queue(ns.engine_by_id(Kind::Msg, id, |o| Queue::from_obj(ns, o).map(|q| q.0))?);
+    let q = Queue(ns.engine_by_id(
+        Kind::Msg,
+        id,
+        |e: &Arc<QueueInner>| e.next.get().map(|n| (n.0.obj.clone(), n.0.clone())),
+        |o| Queue::from_obj(ns, o).map(|q| q.0),
+    )?);
     // Not cached once this thread's cleanup ran (nothing would let the
     // queue go), nor while a caller up the stack (a signal handler's host)
     // uses the entry.

@@ -107,21 +107,52 @@ impl Ns {
     /// `malloc`: docs/bounded-time.md). Made afresh for the object's new
     /// file once it moved, dropped with it once removed. Not kept when the
     /// cache cannot be had (a signal handler's call: see `cache`).
+    ///
+    /// Once it moved, the state this process made for the new file
+    /// already, which `follow` gives from the old one's (a queue's
+    /// successor, found by the caller that met the move: its mover, most
+    /// often), is the one kept and returned, up to 8 moves on: one mapping
+    /// of the new file, not a second. A signal handler whose thread is
+    /// making its call on the new file after moving the object (its locks
+    /// noted at that mapping's addresses, `crate::sync::held`) then meets
+    /// them there and is answered instead of waiting for its own thread
+    /// (docs/bounded-time.md, "A handler whose thread is moving the
+    /// object").
     pub fn engine_by_id<E: core::any::Any + Send + Sync>(
         &self,
         kind: Kind,
         id: i32,
+        follow: impl Fn(&Arc<E>) -> Option<(Arc<Obj>, Arc<E>)>,
         make: impl FnOnce(Arc<Obj>) -> Result<Arc<E>>,
     ) -> Result<Arc<E>> {
         if id < 0 {
             return Err(Errno::EINVAL);
         }
-        if let Ok(c) = self.cache.lock() {
+        if let Ok(mut c) = self.cache.lock() {
+            let usable = |o: &Obj| {
+                o.header().id.load(Ordering::Relaxed) == id && !o.is_removed() && !o.is_moved()
+            };
+            let mut moved = None;
             if let Some((o, e)) = c.engines.get(&(kind, id)) {
-                if o.header().id.load(Ordering::Relaxed) == id && !o.is_removed() && !o.is_moved() {
+                if usable(o) {
                     if let Ok(e) = Arc::downcast::<E>(e.clone()) {
                         return Ok(e);
                     }
+                } else if o.is_moved() {
+                    moved = Arc::downcast::<E>(e.clone()).ok();
+                }
+            }
+            if let Some(mut e) = moved {
+                for _ in 0..8 {
+                    let Some((no, ne)) = follow(&e) else { break };
+                    if usable(&no) {
+                        c.engines.insert((kind, id), (no, ne.clone()));
+                        return Ok(ne);
+                    }
+                    if !no.is_moved() {
+                        break;
+                    }
+                    e = ne;
                 }
             }
         }
