@@ -658,30 +658,29 @@ impl Ns {
     /// liveness descriptor, no OFD locks) the sweep goes on as before,
     /// with [`Ns::being_built`]'s look.
     pub(super) fn sweep_stale_as(&self, kind: Kind, idx: i32, claimed: bool) -> Stale {
-        if claimed {
-            return self
-                .sweep_stale_in(kind, idx, true, true)
-                .unwrap_or(Stale::Kept);
-        }
-        let Some(found) = self.sweep_stale_in(kind, idx, false, false) else {
-            let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) else {
-                return self
-                    .sweep_stale_in(kind, idx, false, true)
-                    .unwrap_or(Stale::Kept);
-            };
-            return match ix.try_claim_build(lfd, kind, idx) {
-                index::Claim::Mine(slot) => {
-                    let r = self.sweep_stale_in(kind, idx, true, true);
-                    ix.release_build(lfd, kind, idx, slot);
-                    r.unwrap_or(Stale::Kept)
-                }
-                index::Claim::Busy => Stale::Unborn,
-                index::Claim::NoLocks => self
-                    .sweep_stale_in(kind, idx, false, true)
-                    .unwrap_or(Stale::Kept),
-            };
+        // (`sweep_stale_in` with `unlink` never answers `None`.)
+        let sweep = |claimed| {
+            self.sweep_stale_in(kind, idx, claimed, true)
+                .unwrap_or(Stale::Kept)
         };
-        found
+        if claimed {
+            return sweep(true);
+        }
+        if let Some(found) = self.sweep_stale_in(kind, idx, false, false) {
+            return found;
+        }
+        if let (Some(ix), Some(lfd)) = (self.index.as_deref(), self.build_fd()) {
+            match ix.try_claim_build(lfd, kind, idx) {
+                index::Claim::Mine(slot) => {
+                    let r = sweep(true);
+                    ix.release_build(lfd, kind, idx, slot);
+                    return r;
+                }
+                index::Claim::Busy => return Stale::Unborn,
+                index::Claim::NoLocks => {}
+            }
+        }
+        sweep(false)
     }
 
     /// [`Ns::sweep_stale_as`]'s look, and its unlinks when `unlink`;
